@@ -1,0 +1,60 @@
+"""The application factory: builds the line from settings and binds every part to the app."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from redis import Redis
+from werkzeug.exceptions import HTTPException
+
+from peerline.service.line import Line
+from peerline.service.settings import Settings, from_env
+from peerline.service.transport import Transport
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    redis: Redis | None = None,
+    transport: Transport | None = None,
+    line: Line | None = None,
+) -> Flask:
+    """Create the Peerline web application."""
+    settings = settings or (line.settings if line else from_env())
+    app = Flask(__name__, instance_path=settings.instance_path)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    if line is None:
+        if redis is None:
+            if settings.redis_url is None:
+                raise ValueError("REDIS_URL is not set: use `peerline serve` for embedded mode")
+            redis = Redis.from_url(settings.redis_url)
+        line = Line(settings, redis, transport=transport)
+    app.extensions["peerline"] = line
+
+    from peerline.webhooks import sms
+
+    app.register_blueprint(sms.bp)
+    if settings.embedded:
+        from peerline import simulator
+
+        app.register_blueprint(simulator.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        # Twilio and people alike get the reason, never an HTML page or a stack trace.
+        return jsonify(error=exc.name, reason=exc.description), exc.code or 500
+
+    @app.get("/healthz")
+    def _health() -> Response:
+        return jsonify(status="ok")
+
+    logging.getLogger("peerline").setLevel(logging.INFO)
+    return app

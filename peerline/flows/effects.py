@@ -1,0 +1,117 @@
+"""What a flow asks the runtime to do: plain data, carried out in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Send a catalogue text back to whoever wrote."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Send a catalogue text to the other side of the chat."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Pass the sender's words to the other side of the chat."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class JoinQueue:
+    """Put the conversation in the queue and look for a supporter."""
+
+
+@dataclass(frozen=True)
+class LeaveQueue:
+    """Take the conversation out of the queue, withdrawing any offer."""
+
+
+@dataclass(frozen=True)
+class EndChat:
+    """End the chat; `by` is who ended it; the texter is asked to rate it unless they left."""
+
+    by: str
+    ask_rating: bool = True
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the conversation without a rating."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Record the texter's 1-to-5 rating and close the conversation."""
+
+    score: int
+
+
+@dataclass(frozen=True)
+class SetOptOut:
+    """Record that the sender opted out (True) or back in (False)."""
+
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """Record the language the texter chose."""
+
+    language: str
+
+
+@dataclass(frozen=True)
+class AcceptOffer:
+    """Accept the pending offer (the supporter's #take)."""
+
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class DeclineOffer:
+    """Pass on the pending offer."""
+
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class PassChat:
+    """Hand the current chat back to the queue (the supporter's #pass)."""
+
+
+@dataclass(frozen=True)
+class SetAway:
+    """Set the supporter away (True) or back (False)."""
+
+    away: bool
+
+
+Effect = (
+    Reply
+    | Notify
+    | Relay
+    | JoinQueue
+    | LeaveQueue
+    | EndChat
+    | Close
+    | Rate
+    | SetOptOut
+    | SetLanguage
+    | AcceptOffer
+    | DeclineOffer
+    | PassChat
+    | SetAway
+)

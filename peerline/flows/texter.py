@@ -1,0 +1,162 @@
+"""The texter's conversation as a pure state machine: (state, message) -> (state, effects)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from peerline.flows import effects as fx
+from peerline.flows.keywords import Keyword, classify, looks_spanish
+
+NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
+    "new",
+    "welcomed",
+    "queued",
+    "active",
+    "rating",
+    "closed",
+)
+
+
+@dataclass(frozen=True)
+class TexterState:
+    """What the flow needs to know about the texter and their open conversation."""
+
+    stage: str = NEW
+    language: str = "en"
+    opted_out: bool = False
+    returning: bool = False
+    supporter_name: str | None = None
+
+
+@dataclass(frozen=True)
+class LineStatus:
+    """What the line looks like right now, as the texter would be told."""
+
+    open_now: bool
+    next_opening: str | None = None
+    position: int = 1
+    wait_minutes: int | None = None
+    groups: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """The flow's answer: the new stage and what to do."""
+
+    stage: str
+    effects: list[fx.Effect] = field(default_factory=list)
+
+
+def _wait(line: LineStatus) -> dict[str, object]:
+    return {"position": line.position, "wait_minutes": line.wait_minutes}
+
+
+def _groups(state: TexterState, line: LineStatus) -> Step:
+    if line.groups:
+        return Step(state.stage, [fx.Reply("groups", {"groups": line.groups})])
+    return Step(state.stage, [fx.Reply("no_groups")])
+
+
+def _ask_for_peer(state: TexterState, line: LineStatus) -> Step:
+    if line.open_now:
+        return Step(QUEUED, [fx.JoinQueue(), fx.Reply("queued", _wait(line))])
+    if line.next_opening:
+        return Step(WELCOMED, [fx.Reply("closed", {"next_opening": line.next_opening})])
+    return Step(WELCOMED, [fx.Reply("closed_no_shifts")])
+
+
+def _welcome(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    opening: list[fx.Effect] = []
+    if keyword is Keyword.ENGLISH:
+        state, opening = replace(state, language="en"), [fx.SetLanguage("en")]
+    elif keyword is Keyword.SPANISH or (state.language == "en" and looks_spanish(text)):
+        state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
+    opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
+    welcomed = replace(state, stage=WELCOMED)
+    if keyword is Keyword.YES:
+        nxt = _ask_for_peer(welcomed, line)
+        return Step(nxt.stage, opening + nxt.effects)
+    if keyword is Keyword.GROUPS:
+        return Step(WELCOMED, opening + _groups(welcomed, line).effects)
+    return Step(WELCOMED, opening)
+
+
+def _welcomed(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    if keyword is Keyword.YES:
+        return _ask_for_peer(state, line)
+    if keyword is Keyword.GROUPS:
+        return _groups(state, line)
+    if keyword is Keyword.BYE:
+        return Step(CLOSED, [fx.Close(), fx.Reply("left_queue")])
+    return Step(WELCOMED, [fx.Reply("invite")])
+
+
+def _queued(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    if keyword is Keyword.BYE:
+        return Step(CLOSED, [fx.LeaveQueue(), fx.Close(), fx.Reply("left_queue")])
+    if keyword is Keyword.GROUPS:
+        return _groups(state, line)
+    # Their words are kept with the conversation and shown to the supporter who takes it.
+    return Step(QUEUED, [fx.Reply("still_waiting", _wait(line))])
+
+
+def _active(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    if keyword is Keyword.BYE:
+        return Step(RATING, [fx.EndChat(by="texter"), fx.Reply("ask_rating")])
+    return Step(ACTIVE, [fx.Relay(text)])
+
+
+def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    if keyword is Keyword.RATING:
+        return Step(CLOSED, [fx.Rate(int(text.strip().rstrip("."))), fx.Reply("thanks_rating")])
+    # Anything else starts afresh: the rating question was optional.
+    fresh = _welcome(replace(state, stage=NEW, returning=True), line, text, keyword)
+    return Step(fresh.stage, [fx.Close(), *fresh.effects])
+
+
+Handler = Callable[[TexterState, LineStatus, str, Keyword], Step]
+
+BY_STAGE: dict[str, Handler] = {
+    NEW: _welcome,
+    CLOSED: _welcome,
+    WELCOMED: _welcomed,
+    QUEUED: _queued,
+    ACTIVE: _active,
+    RATING: _rating,
+}
+
+
+def _leave(state: TexterState) -> list[fx.Effect]:
+    if state.stage == ACTIVE:
+        return [fx.EndChat(by="texter", ask_rating=False)]
+    if state.stage == QUEUED:
+        return [fx.LeaveQueue(), fx.Close()]
+    if state.stage in (WELCOMED, RATING):
+        return [fx.Close()]
+    return []
+
+
+def step(state: TexterState, line: LineStatus, text: str) -> Step:
+    """Return what the line does with one message from a texter."""
+    keyword = classify(text)
+    if keyword is Keyword.STOP:
+        # Twilio answers STOP itself; we record it, leave any chat, and say nothing.
+        return Step(CLOSED, [fx.SetOptOut(True), *_leave(state)])
+    if state.opted_out:
+        if keyword is Keyword.START:
+            return Step(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
+        if keyword is not Keyword.YES:
+            # Nothing can be sent to an opted-out number; the message is still on record.
+            return Step(state.stage)
+        # YES is an opt-in word to carriers too: it re-subscribes and asks for a peer.
+        opted_in = step(replace(state, opted_out=False), line, text)
+        return Step(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
+    if keyword is Keyword.START:
+        return Step(state.stage, [fx.Reply("opted_in")])
+    if keyword is Keyword.HELP:
+        return Step(state.stage, [fx.Reply("help")])
+    if keyword in (Keyword.ENGLISH, Keyword.SPANISH) and state.stage not in (NEW, CLOSED):
+        language = "es" if keyword is Keyword.SPANISH else "en"
+        return Step(state.stage, [fx.SetLanguage(language), fx.Reply("language_set")])
+    return BY_STAGE[state.stage](state, line, text, keyword)

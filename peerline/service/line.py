@@ -1,0 +1,74 @@
+"""The line's parts put together once per process: settings, database, keys, queue, texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerline.flows.catalogue import Catalogue
+from peerline.service.database import Database
+from peerline.service.models import LineSetting
+from peerline.service.privacy import Vault
+from peerline.service.settings import Settings
+from peerline.service.tasks import Tasks
+from peerline.service.transport import Transport, make_transport
+
+
+class Line:
+    """Everything a request or a job needs, built from settings at the edge."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        *,
+        transport: Transport | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = database or Database(settings.database_url)
+        self.redis = redis
+        self.tasks = Tasks(redis)
+        self.vault = Vault([settings.secret_key, *settings.extra.get("old_secret_keys", ())])
+        self.catalogue = Catalogue.load(settings.extra.get("messages_file"))
+        self.transport = transport or make_transport(settings)
+
+    def timezone(self, session: Session) -> ZoneInfo:
+        """Return the rota's time zone: the imported line file's, else LINE_TIMEZONE."""
+        stored = session.get(LineSetting, "timezone")
+        return ZoneInfo(stored.value if stored else self.settings.line_timezone)
+
+    def holidays_spec(self, session: Session) -> str | None:
+        """Return the line-wide holiday calendar, if the line file names one."""
+        stored = session.get(LineSetting, "holidays")
+        return stored.value if stored and stored.value else None
+
+    def settings_map(self, session: Session) -> dict[str, str]:
+        """Return every stored line setting."""
+        return {row.key: row.value for row in session.scalars(select(LineSetting))}
+
+    def status_callback_url(self) -> str:
+        """Return the public URL Twilio posts message statuses to."""
+        return f"{self.settings.public_base_url}/webhooks/sms/status"
+
+
+@dataclass
+class Unit:
+    """Work one transaction asks for, handed to the queue only after it commits."""
+
+    sends: list[int] = field(default_factory=list)
+    expiries: list[tuple[int, int]] = field(default_factory=list)
+    match: bool = False
+
+    def dispatch(self, line: Line) -> None:
+        """Enqueue the work; a failure leaves it in the database for the sweep."""
+        for outbound_id in self.sends:
+            line.tasks.send(outbound_id)
+        for offer_id, seconds in self.expiries:
+            line.tasks.expire_offer(offer_id, seconds)
+        if self.match:
+            line.tasks.match()

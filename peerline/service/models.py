@@ -1,0 +1,313 @@
+"""The line's record: typed SQLAlchemy 2.0 models, UTC throughout."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and read them back aware, on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite hands back naive values; they were written as UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every model."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Contact(Base):
+    """A person who texts or calls the line, known by a keyed hash of their number."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_enc: Mapped[str] = mapped_column(Text)
+    alias: Mapped[str] = mapped_column(String(24), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Supporter(Base):
+    """A peer supporter: answers from their own phone, known to texters by first name."""
+
+    __tablename__ = "supporters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_enc: Mapped[str] = mapped_column(Text)
+    languages: Mapped[str] = mapped_column(String(64), default="en")
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    takes_calls: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    expired_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_chat_ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    shifts: Mapped[list[Shift]] = relationship(
+        back_populates="supporter", cascade="all, delete-orphan", order_by="Shift.id"
+    )
+    cover_shifts: Mapped[list[CoverShift]] = relationship(
+        back_populates="supporter", cascade="all, delete-orphan", order_by="CoverShift.id"
+    )
+    time_off: Mapped[list[TimeOff]] = relationship(
+        back_populates="supporter", cascade="all, delete-orphan", order_by="TimeOff.id"
+    )
+
+    @property
+    def language_list(self) -> list[str]:
+        """Return the languages the supporter speaks."""
+        return [part for part in self.languages.split(",") if part]
+
+
+class Shift(Base):
+    """A weekly recurring shift in the line's time zone (end <= start runs past midnight)."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
+    days: Mapped[str] = mapped_column(String(32))  # "mon,wed,fri"
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    run_on_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    supporter: Mapped[Supporter] = relationship(back_populates="shifts")
+
+
+class CoverShift(Base):
+    """A one-off shift on a date, covering for someone or adding hours."""
+
+    __tablename__ = "cover_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
+    on_date: Mapped[date] = mapped_column(Date)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+    supporter: Mapped[Supporter] = relationship(back_populates="cover_shifts")
+
+
+class TimeOff(Base):
+    """Whole local days a supporter is away, both ends included."""
+
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+
+    supporter: Mapped[Supporter] = relationship(back_populates="time_off")
+
+
+class Group(Base):
+    """A peer support group that meets weekly."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    days: Mapped[str] = mapped_column(String(32))
+    start_minute: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[int] = mapped_column(Integer)
+    skip_holidays: Mapped[str | None] = mapped_column(String(16))
+    join_url: Mapped[str | None] = mapped_column(Text)
+    cancelled: Mapped[str] = mapped_column(Text, default="")  # ISO dates, comma-separated
+
+
+class LineSetting(Base):
+    """A line-wide value kept with the rota, such as the time zone and holiday calendar."""
+
+    __tablename__ = "line_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# Conversation states, as the flows name them.
+WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = "welcomed", "queued", "active", "rating", "closed"
+OPEN_STATES = (WELCOMED, QUEUED, ACTIVE, RATING)
+
+
+class Conversation(Base):
+    """One contact's journey from first message to close."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # The queue: oldest first within priority, found without a scan.
+        Index("ix_conversations_queue", "state", "priority", "queued_at"),
+        Index("ix_conversations_contact_state", "contact_id", "state"),
+        Index("ix_conversations_supporter_state", "supporter_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+    state: Mapped[str] = mapped_column(String(16), default=WELCOMED)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    matched_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(16))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    relay_number: Mapped[str | None] = mapped_column(String(20))
+
+    contact: Mapped[Contact] = relationship()
+    supporter: Mapped[Supporter | None] = relationship()
+
+
+# Offer states.
+PENDING, ACCEPTED, EXPIRED, DECLINED, WITHDRAWN = (
+    "pending",
+    "accepted",
+    "expired",
+    "declined",
+    "withdrawn",
+)
+
+
+class Offer(Base):
+    """An invitation to one supporter to take one waiting conversation."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        Index("ix_offers_supporter_status", "supporter_id", "status"),
+        Index("ix_offers_conversation_status", "conversation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class InboundMessage(Base):
+    """A message that reached the line; its MessageSid acts once only."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_hash: Mapped[str] = mapped_column(String(64), index=True)
+    to_number: Mapped[str] = mapped_column(String(20))
+    body_enc: Mapped[str] = mapped_column(Text)
+    sender_kind: Mapped[str] = mapped_column(String(16))  # texter, supporter
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Outbound statuses, in the order they may advance.
+OUT_PENDING, OUT_SENDING, OUT_SENT, OUT_DELIVERED = "pending", "sending", "sent", "delivered"
+OUT_UNDELIVERED, OUT_FAILED = "undelivered", "failed"
+
+
+class OutboundMessage(Base):
+    """A message the line sends: written here first, then sent by a worker."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        Index("ix_outbound_status", "status", "id"),
+        Index("ix_outbound_to_status", "to_hash", "status", "id"),
+        Index("ix_outbound_conversation", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_hash: Mapped[str] = mapped_column(String(64))
+    to_enc: Mapped[str] = mapped_column(Text)
+    from_number: Mapped[str] = mapped_column(String(20))
+    body_enc: Mapped[str] = mapped_column(Text)
+    recipient_kind: Mapped[str] = mapped_column(String(16))  # texter, supporter
+    purpose: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    status: Mapped[str] = mapped_column(String(16), default=OUT_PENDING)
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who looked at or changed what, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Coordinator(Base):
+    """A person who runs the rota from the console."""
+
+    __tablename__ = "coordinators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,70 @@
+"""Personal data at rest: keyed hashes for look-up, ciphertext for reading back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import phonenumbers
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+class BadPhoneNumber(ValueError):
+    """A phone number that does not parse."""
+
+
+def normalise_phone(raw: str, region: str = "US") -> str:
+    """Return a phone number in E.164, or raise BadPhoneNumber."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise BadPhoneNumber(f"{raw!r} is not a phone number") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise BadPhoneNumber(f"{raw!r} is not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+        secret.encode()
+    )
+
+
+class Vault:
+    """Hash and encrypt personal data with keys derived from the secret keys."""
+
+    def __init__(self, secret_keys: list[str]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is needed")
+        # The first key writes; every key still reads, so keys can rotate without a migration.
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(_derive(k, b"peerline-encrypt"))) for k in secret_keys]
+        )
+        self._hash_key = _derive(secret_keys[0], b"peerline-lookup-hash")
+
+    def lookup_hash(self, value: str) -> str:
+        """Return the keyed hash used to find a row by a phone number."""
+        return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
+
+    def encrypt(self, value: str) -> str:
+        """Return the ciphertext of a text."""
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        """Return the text of a ciphertext."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("ciphertext was not written with any known key") from exc
+
+    def rotate(self, token: str) -> str:
+        """Return the ciphertext re-encrypted under the newest key."""
+        return self._fernet.rotate(token.encode()).decode()
+
+
+def mask_phone(e164: str) -> str:
+    """Return a number with all but its last two digits hidden, for coordinators' lists."""
+    return "•" * max(len(e164) - 3, 0) + e164[-2:]

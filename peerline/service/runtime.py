@@ -1,0 +1,608 @@
+"""Carry out what the flows ask: the one place where messages are written and state changes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerline.flows import effects as fx
+from peerline.flows import supporter as supporter_flow
+from peerline.flows import texter as texter_flow
+from peerline.service import routing
+from peerline.service.availability import format_opening, load_rotas
+from peerline.service.line import Line, Unit
+from peerline.service.models import (
+    ACCEPTED,
+    ACTIVE,
+    CLOSED,
+    DECLINED,
+    EXPIRED,
+    OPEN_STATES,
+    PENDING,
+    QUEUED,
+    RATING,
+    WELCOMED,
+    WITHDRAWN,
+    Contact,
+    Conversation,
+    InboundMessage,
+    Offer,
+    OutboundMessage,
+    Supporter,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+# Supporters who let this many offers in a row time out are set away, so texters are not
+# kept waiting on someone who is not there.
+AUTO_AWAY_AFTER = 3
+ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
+DEFAULT_CHAT_MINUTES = 20
+
+
+def _lock(session: Session, model: Any, row_id: int) -> Any:
+    """Return a row locked for this transaction (a no-op lock on SQLite, which serialises)."""
+    return session.scalar(select(model).where(model.id == row_id).with_for_update())
+
+
+class Runtime:
+    """Apply effects within one transaction, collecting work for after the commit."""
+
+    def __init__(self, line: Line, session: Session, now: datetime | None = None) -> None:
+        self.line = line
+        self.session = session
+        self.now = now or utcnow()
+        self.unit = Unit()
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(
+        self,
+        *,
+        to_phone: str,
+        recipient_kind: str,
+        purpose: str,
+        text: str,
+        conversation_id: int | None,
+        from_number: str | None = None,
+    ) -> OutboundMessage:
+        """Write a message to the outbox; a worker sends it after the commit."""
+        vault = self.line.vault
+        message = OutboundMessage(
+            to_hash=vault.lookup_hash(to_phone),
+            to_enc=vault.encrypt(to_phone),
+            from_number=from_number or self.line.settings.twilio_phone_number,
+            body_enc=vault.encrypt(text),
+            recipient_kind=recipient_kind,
+            purpose=purpose,
+            conversation_id=conversation_id,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        self.session.flush()
+        self.unit.sends.append(message.id)
+        return message
+
+    def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:
+        """Return a catalogue text with the line's own placeholders filled."""
+        values = dict(params or {})
+        catalogue = self.line.catalogue
+        if "wait_minutes" in values:
+            minutes = values.pop("wait_minutes")
+            values["wait"] = (
+                catalogue.render(language, "wait_minutes", minutes=minutes)
+                if minutes
+                else catalogue.render(language, "wait_unknown")
+            )
+        return catalogue.render(language, key, **values)
+
+    def to_texter(
+        self, contact: Contact, conversation: Conversation | None, key: str, **params: Any
+    ) -> None:
+        """Send a catalogue text to a texter, unless they opted out."""
+        if contact.opted_out:
+            return
+        language = conversation.language if conversation else contact.language
+        self.send(
+            to_phone=self.line.vault.decrypt(contact.phone_enc),
+            recipient_kind="texter",
+            purpose=key,
+            text=self.render(language, key, params),
+            conversation_id=conversation.id if conversation else None,
+        )
+
+    def to_supporter(
+        self,
+        supporter: Supporter,
+        key: str,
+        conversation_id: int | None = None,
+        *,
+        text: str | None = None,
+        **params: Any,
+    ) -> None:
+        """Send a catalogue text (or given words) to a supporter, unless they opted out."""
+        if supporter.opted_out:
+            return
+        self.send(
+            to_phone=self.line.vault.decrypt(supporter.phone_enc),
+            recipient_kind="supporter",
+            purpose=key,
+            text=text if text is not None else self.render("en", key, params),
+            conversation_id=conversation_id,
+        )
+
+    # -- reading state -------------------------------------------------------------------
+
+    def open_conversation(self, contact_id: int) -> Conversation | None:
+        """Return the contact's conversation that has not closed, if any."""
+        return self.session.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact_id, Conversation.state.in_(OPEN_STATES))
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+
+    def chat_of(self, supporter_id: int) -> Conversation | None:
+        """Return the supporter's active chat, if any."""
+        return self.session.scalar(
+            select(Conversation)
+            .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
+            .order_by(Conversation.matched_at.desc())
+            .limit(1)
+        )
+
+    def pending_offer_of(self, supporter_id: int) -> Offer | None:
+        """Return the supporter's offer waiting for #take, if any."""
+        return self.session.scalar(
+            select(Offer)
+            .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+            .order_by(Offer.id)
+            .limit(1)
+        )
+
+    def line_status(
+        self, conversation: Conversation | None, language: str
+    ) -> texter_flow.LineStatus:
+        """Describe the line as a texter asking for a peer now would hear it."""
+        session, line = self.session, self.line
+        tz = line.timezone(session)
+        rotas = load_rotas(session, tz, line.holidays_spec(session))
+        on_shift = rotas.on_shift(self.now)
+        if conversation is not None and conversation.state == QUEUED:
+            position = routing.queue_position(session, conversation)
+        else:
+            position = routing.queue_length(session) + 1
+        opening = None if on_shift else rotas.next_opening(self.now)
+        return texter_flow.LineStatus(
+            open_now=bool(on_shift),
+            next_opening=format_opening(opening, tz, self.now, language) if opening else None,
+            position=position,
+            wait_minutes=self._expected_wait(position, len(on_shift)),
+            groups=self._groups_text(tz, language),
+        )
+
+    def _expected_wait(self, position: int, on_shift: int) -> int | None:
+        if on_shift == 0:
+            return None
+        durations = self.session.execute(
+            select(Conversation.matched_at, Conversation.closed_at)
+            .where(Conversation.matched_at.is_not(None), Conversation.closed_at.is_not(None))
+            .order_by(Conversation.id.desc())
+            .limit(20)
+        ).all()
+        minutes = [
+            (closed - matched).total_seconds() / 60 for matched, closed in durations if closed and matched
+        ]
+        typical = sorted(minutes)[len(minutes) // 2] if minutes else DEFAULT_CHAT_MINUTES
+        rounds = -(-position // on_shift)  # ceiling: supporters take one each per round
+        return max(2, round(typical * (rounds - 1)) + 2)
+
+    def _groups_text(self, tz: Any, language: str) -> str | None:
+        from peerline.service.groups import upcoming_text
+
+        return upcoming_text(self.session, tz, self.now, language)
+
+    # -- texters -------------------------------------------------------------------------
+
+    def contact_for(self, phone: str) -> Contact:
+        """Return the contact for a number, creating it (with a fresh alias) if new."""
+        vault = self.line.vault
+        phone_hash = vault.lookup_hash(phone)
+        contact = self.session.scalar(select(Contact).where(Contact.phone_hash == phone_hash))
+        if contact is not None:
+            return contact
+        for _ in range(20):
+            alias = secrets.choice(ALIAS_LETTERS) + str(secrets.randbelow(90) + 10)
+            try:
+                with self.session.begin_nested():
+                    contact = Contact(
+                        phone_hash=phone_hash,
+                        phone_enc=vault.encrypt(phone),
+                        alias=alias,
+                        created_at=self.now,
+                    )
+                    self.session.add(contact)
+                return contact
+            except IntegrityError:
+                # Either the alias is taken, or the same number arrived twice at once.
+                existing = self.session.scalar(
+                    select(Contact).where(Contact.phone_hash == phone_hash)
+                )
+                if existing is not None:
+                    return existing
+        raise RuntimeError("no free alias after 20 tries")
+
+    def texter_message(self, contact: Contact, inbound: InboundMessage, text: str) -> None:
+        """Step the texter's flow with one message and carry out its effects."""
+        contact = _lock(self.session, Contact, contact.id)
+        conversation = self.open_conversation(contact.id)
+        returning = conversation is not None or bool(
+            self.session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.contact_id == contact.id)
+            )
+        )
+        supporter = conversation.supporter if conversation else None
+        state = texter_flow.TexterState(
+            stage=conversation.state if conversation else texter_flow.NEW,
+            language=conversation.language if conversation else contact.language,
+            opted_out=contact.opted_out,
+            returning=returning,
+            supporter_name=supporter.name if supporter else None,
+        )
+        if state.stage == ACTIVE:
+            status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
+        else:
+            status = self.line_status(conversation, state.language)
+        step = texter_flow.step(state, status, text)
+        if conversation is None and step.stage in OPEN_STATES:
+            conversation = Conversation(
+                contact_id=contact.id,
+                state=WELCOMED,
+                language=contact.language,
+                created_at=self.now,
+            )
+            self.session.add(conversation)
+            self.session.flush()
+        if conversation is not None:
+            inbound.conversation_id = conversation.id
+        for effect in step.effects:
+            self._texter_effect(effect, contact, conversation)
+        if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
+            if conversation.state != CLOSED or step.stage == CLOSED:
+                conversation.state = step.stage
+            if conversation.state == CLOSED and conversation.closed_at is None:
+                conversation.closed_at = self.now
+
+    def _texter_effect(
+        self, effect: fx.Effect, contact: Contact, conversation: Conversation | None
+    ) -> None:
+        match effect:
+            case fx.Reply(key=key, params=params):
+                self.to_texter(contact, conversation, key, **params)
+            case fx.Relay(text=text):
+                if conversation is not None and conversation.supporter is not None:
+                    self.to_supporter(
+                        conversation.supporter,
+                        "relay",
+                        conversation.id,
+                        text=f"{contact.alias}: {text}",
+                    )
+            case fx.SetOptOut(opted_out=opted_out):
+                contact.opted_out = opted_out
+                contact.opted_out_at = self.now if opted_out else None
+            case fx.SetLanguage(language=language):
+                contact.language = language
+                if conversation is not None:
+                    conversation.language = language
+            case fx.JoinQueue():
+                assert conversation is not None
+                conversation.state = QUEUED
+                conversation.queued_at = conversation.queued_at or self.now
+                self.unit.match = True
+            case fx.LeaveQueue():
+                if conversation is not None:
+                    self.withdraw_offers(conversation, contact.alias)
+            case fx.Close():
+                if conversation is not None:
+                    conversation.state = CLOSED
+                    conversation.closed_at = conversation.closed_at or self.now
+            case fx.Rate(score=score):
+                if conversation is not None:
+                    conversation.rating = score
+                    conversation.state = CLOSED
+            case fx.EndChat(by=by, ask_rating=ask_rating):
+                if conversation is not None:
+                    self.end_chat(conversation, by=by, ask_rating=ask_rating)
+            case _:
+                raise ValueError(f"a texter's flow cannot ask for {effect!r}")
+
+    def withdraw_offers(self, conversation: Conversation, alias: str) -> None:
+        """Withdraw pending offers for a conversation and tell the supporters."""
+        offers = self.session.scalars(
+            select(Offer).where(Offer.conversation_id == conversation.id, Offer.status == PENDING)
+        ).all()
+        for offer in offers:
+            offer.status, offer.resolved_at = WITHDRAWN, self.now
+            supporter = self.session.get(Supporter, offer.supporter_id)
+            if supporter is not None:
+                self.to_supporter(supporter, "offer_withdrawn", conversation.id, alias=alias)
+        if offers:
+            self.unit.match = True
+
+    def end_chat(self, conversation: Conversation, *, by: str, ask_rating: bool = True) -> None:
+        """End an active chat, free the supporter and tell the other side."""
+        if conversation.state != ACTIVE:
+            return
+        contact, supporter = conversation.contact, conversation.supporter
+        conversation.state = RATING if ask_rating else CLOSED
+        conversation.closed_at, conversation.closed_by = self.now, by
+        if supporter is not None:
+            supporter.last_chat_ended_at = self.now
+            if by == "texter":
+                key = "texter_ended" if ask_rating else "texter_left"
+                self.to_supporter(supporter, key, conversation.id, alias=contact.alias)
+            else:
+                self.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
+                if ask_rating:
+                    self.to_texter(contact, conversation, "ask_rating")
+        self.unit.match = True
+
+    # -- supporters ----------------------------------------------------------------------
+
+    def supporter_message(self, supporter: Supporter, inbound: InboundMessage, text: str) -> None:
+        """Step a supporter's flow with one message and carry out its effects."""
+        supporter = _lock(self.session, Supporter, supporter.id)
+        chat = self.chat_of(supporter.id)
+        offer = self.pending_offer_of(supporter.id)
+        offered = self.session.get(Conversation, offer.conversation_id) if offer else None
+        tz = self.line.timezone(self.session)
+        rotas = load_rotas(self.session, tz, self.line.holidays_spec(self.session))
+        state = supporter_flow.SupporterState(
+            away=supporter.away,
+            on_shift=supporter.id in rotas.on_shift(self.now),
+            chat_alias=chat.contact.alias if chat else None,
+            offer_id=offer.id if offer else None,
+            offer_alias=offered.contact.alias if offered else None,
+        )
+        if chat is not None:
+            inbound.conversation_id = chat.id
+        for effect in supporter_flow.step(state, text).effects:
+            self._supporter_effect(effect, supporter, chat)
+
+    def _supporter_effect(
+        self, effect: fx.Effect, supporter: Supporter, chat: Conversation | None
+    ) -> None:
+        match effect:
+            case fx.Reply(key=key, params=params):
+                self.to_supporter(supporter, key, chat.id if chat else None, **params)
+            case fx.Relay(text=text):
+                if chat is not None:
+                    self.to_texter_words(chat, f"{supporter.name}: {text}")
+            case fx.AcceptOffer(offer_id=offer_id):
+                self.accept_offer(offer_id, supporter)
+            case fx.DeclineOffer(offer_id=offer_id):
+                self.resolve_offer(offer_id, DECLINED)
+            case fx.EndChat(by=by):
+                if chat is not None:
+                    self.end_chat(chat, by=by)
+            case fx.PassChat():
+                if chat is not None:
+                    self.pass_chat(chat, supporter)
+            case fx.SetAway(away=away):
+                supporter.away = away
+                if not away:
+                    supporter.expired_in_row = 0
+                    self.unit.match = True
+            case fx.SetOptOut(opted_out=opted_out):
+                supporter.opted_out = opted_out
+            case _:
+                raise ValueError(f"a supporter's flow cannot ask for {effect!r}")
+
+    def to_texter_words(self, conversation: Conversation, text: str) -> None:
+        """Relay a supporter's words to the texter of a chat."""
+        contact = conversation.contact
+        if contact.opted_out:
+            return
+        self.send(
+            to_phone=self.line.vault.decrypt(contact.phone_enc),
+            recipient_kind="texter",
+            purpose="relay",
+            text=text,
+            conversation_id=conversation.id,
+        )
+
+    def accept_offer(self, offer_id: int, supporter: Supporter) -> bool:
+        """Connect the supporter with the offered conversation, if it is still theirs."""
+        offer = _lock(self.session, Offer, offer_id)
+        if offer is None or offer.supporter_id != supporter.id or offer.status != PENDING:
+            self.to_supporter(supporter, "no_offer")
+            return False
+        conversation = _lock(self.session, Conversation, offer.conversation_id)
+        if conversation is None or conversation.state != QUEUED:
+            offer.status, offer.resolved_at = WITHDRAWN, self.now
+            self.to_supporter(supporter, "already_taken")
+            return False
+        if routing.load_of(self.session, supporter.id) - 1 >= routing.sms_capacity(
+            supporter, self.line.settings.twilio_relay_numbers
+        ):
+            self.to_supporter(supporter, "at_capacity")
+            return False
+        offer.status, offer.resolved_at = ACCEPTED, self.now
+        conversation.state, conversation.supporter_id = ACTIVE, supporter.id
+        conversation.matched_at = self.now
+        supporter.expired_in_row = 0
+        self.session.flush()
+        contact = conversation.contact
+        backlog = self._waiting_words(conversation)
+        if backlog:
+            self.to_supporter(supporter, "took_with_backlog", conversation.id, alias=contact.alias)
+            for words in backlog:
+                self.to_supporter(
+                    supporter, "relay", conversation.id, text=f"{contact.alias}: {words}"
+                )
+        else:
+            self.to_supporter(supporter, "took", conversation.id, alias=contact.alias)
+        self.to_texter(contact, conversation, "connected", name=supporter.name)
+        return True
+
+    def _waiting_words(self, conversation: Conversation) -> list[str]:
+        """Return what the texter wrote while waiting, minus keywords, oldest first."""
+        from peerline.flows.keywords import Keyword, classify
+
+        rows = self.session.scalars(
+            select(InboundMessage)
+            .where(
+                InboundMessage.conversation_id == conversation.id,
+                InboundMessage.sender_kind == "texter",
+                InboundMessage.received_at >= (conversation.queued_at or conversation.created_at),
+            )
+            .order_by(InboundMessage.id)
+        ).all()
+        texts = [self.line.vault.decrypt(row.body_enc) for row in rows]
+        return [t for t in texts if t.strip() and classify(t) is Keyword.NONE][-5:]
+
+    def resolve_offer(self, offer_id: int, status: str) -> Offer | None:
+        """Close a pending offer as declined or expired, and look for someone else."""
+        offer = _lock(self.session, Offer, offer_id)
+        if offer is None or offer.status != PENDING:
+            return None
+        offer.status, offer.resolved_at = status, self.now
+        self.unit.match = True
+        return offer
+
+    def expire_offer(self, offer_id: int) -> None:
+        """Time out an offer nobody took, and set away a supporter who keeps missing them."""
+        offer = self.session.get(Offer, offer_id)
+        if offer is None or offer.status != PENDING or offer.expires_at > self.now:
+            return
+        offer = self.resolve_offer(offer_id, EXPIRED)
+        if offer is None:
+            return
+        supporter = _lock(self.session, Supporter, offer.supporter_id)
+        conversation = self.session.get(Conversation, offer.conversation_id)
+        alias = conversation.contact.alias if conversation else "The texter"
+        supporter.expired_in_row += 1
+        self.to_supporter(supporter, "offer_gone", offer.conversation_id, alias=alias)
+        if supporter.expired_in_row >= AUTO_AWAY_AFTER and not supporter.away:
+            supporter.away = True
+            self.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
+
+    def pass_chat(self, conversation: Conversation, supporter: Supporter) -> None:
+        """Hand a chat back to the queue, keeping the texter's place."""
+        conversation.state, conversation.supporter_id = QUEUED, None
+        conversation.matched_at = None
+        supporter.last_chat_ended_at = self.now
+        self.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
+        self.unit.match = True
+
+    # -- matching ------------------------------------------------------------------------
+
+    def match(self) -> list[routing.NewOffer]:
+        """Offer waiting conversations to free supporters and announce the offers."""
+        line, session = self.line, self.session
+        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+        timeout = line.settings.offer_timeout_seconds
+        offers = routing.match(
+            session,
+            rotas,
+            self.now,
+            offer_timeout=timeout,
+            relay_numbers=line.settings.twilio_relay_numbers,
+            locking=line.db.is_postgres,
+        )
+        for offer in offers:
+            supporter = session.get(Supporter, offer.supporter_id)
+            conversation = session.get(Conversation, offer.conversation_id)
+            assert supporter is not None and conversation is not None
+            note = "" if conversation.language in supporter.language_list else ""
+            if conversation.language != "en":
+                note = f" (writes in {conversation.language})"
+            self.to_supporter(
+                supporter,
+                "offer",
+                conversation.id,
+                alias=conversation.contact.alias,
+                minutes=max(1, round(timeout / 60)),
+                language_note=note,
+            )
+            self.unit.expiries.append((offer.offer_id, timeout))
+        return offers
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One inbound SMS webhook, parsed and checked."""
+
+    message_sid: str
+    from_number: str
+    to_number: str
+    body: str
+
+
+def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
+    """Record one inbound SMS and step its flow; return False when it was a duplicate."""
+    with line.db.session() as session:
+        runtime = Runtime(line, session, now)
+        vault = line.vault
+        from_hash = vault.lookup_hash(message.from_number)
+        supporter = session.scalar(select(Supporter).where(Supporter.phone_hash == from_hash))
+        inbound = InboundMessage(
+            message_sid=message.message_sid,
+            from_hash=from_hash,
+            to_number=message.to_number,
+            body_enc=vault.encrypt(message.body),
+            sender_kind="supporter" if supporter else "texter",
+            received_at=runtime.now,
+        )
+        try:
+            # The unique MessageSid, not a cache, is what makes a retried webhook act once.
+            with session.begin_nested():
+                session.add(inbound)
+        except IntegrityError:
+            return False
+        if supporter is not None:
+            runtime.supporter_message(supporter, inbound, message.body)
+        else:
+            contact = runtime.contact_for(message.from_number)
+            runtime.texter_message(contact, inbound, message.body)
+    runtime.unit.dispatch(line)
+    return True
+
+
+def run_matching(line: Line, now: datetime | None = None) -> Sequence[routing.NewOffer]:
+    """Run one matching round in its own transaction."""
+    with line.db.session() as session:
+        runtime = Runtime(line, session, now)
+        offers = runtime.match()
+    runtime.unit.dispatch(line)
+    return offers
+
+
+def expire_offer(line: Line, offer_id: int, now: datetime | None = None) -> None:
+    """Time out one offer in its own transaction."""
+    with line.db.session() as session:
+        runtime = Runtime(line, session, now)
+        runtime.expire_offer(offer_id)
+    runtime.unit.dispatch(line)
+
+
+def overdue_offers(session: Session, now: datetime) -> list[int]:
+    """Return pending offers past their time, whose time-out job may have been lost."""
+    return list(
+        session.scalars(
+            select(Offer.id)
+            .where(Offer.status == PENDING, Offer.expires_at < now - timedelta(seconds=5))
+            .order_by(Offer.id)
+        )
+    )

@@ -1,0 +1,183 @@
+"""Settings read once from the environment, strictly, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+
+class SettingsError(ValueError):
+    """A malformed setting: raised at start-up, never at 3 a.m."""
+
+
+# Twilio's test credentials accept any auth token; embedded mode signs the simulator's requests
+# with this token, which is never valid anywhere else.
+EMBEDDED_AUTH_TOKEN = "peerline-embedded-simulator-token"
+EMBEDDED_ACCOUNT_SID = "AC" + "0" * 32
+EMBEDDED_LINE_NUMBER = "+15550100000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the line reads, already parsed and checked."""
+
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    public_base_url: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_phone_number: str
+    twilio_relay_numbers: tuple[str, ...] = ()
+    twilio_api_base_url: str | None = None
+    line_timezone: str = "America/Toronto"
+    offer_timeout_seconds: int = 120
+    instance_path: str = "instance"
+    default_region: str = "US"
+    crisis_text: str = (
+        "If you are in danger or thinking of ending your life, call or text 988 "
+        "(US and Canada) or call your local emergency number."
+    )
+    # True when no Twilio credentials are set: the simulator stands in for the phone network.
+    embedded: bool = True
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Return the line's time zone."""
+        return ZoneInfo(self.line_timezone)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """Return a copy with some settings changed (for tests)."""
+        return replace(self, **changes)
+
+
+def _phone(name: str, value: str, region: str) -> str:
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise SettingsError(f"{name}: {value!r} is not a phone number ({exc})") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise SettingsError(f"{name}: {value!r} is not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SettingsError(f"{name}: {value!r} must be a URL starting with {' or '.join(schemes)}")
+    return value.rstrip("/")
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {value!r} is not a whole number") from exc
+    if number <= 0:
+        raise SettingsError(f"{name}: must be greater than zero, not {number}")
+    return number
+
+
+def _secret_key(instance: Path) -> str:
+    # A first run on embedded defaults keeps one random key in the instance folder, so
+    # encrypted data and sessions survive a restart without the newcomer setting anything.
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from the environment, refusing malformed values."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    instance = Path(get("PEERLINE_INSTANCE") or "instance").resolve()
+    region = (get("PEERLINE_DEFAULT_REGION") or "US").upper()
+
+    database_url = get("DATABASE_URL") or f"sqlite:///{instance / 'peerline.db'}"
+    if database_url.startswith("postgres://"):
+        # Heroku-style URLs name a scheme SQLAlchemy no longer accepts.
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise SettingsError(f"DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")
+
+    redis_url = get("REDIS_URL")
+    if redis_url is not None:
+        redis_url = _url("REDIS_URL", redis_url, ("redis", "rediss", "unix"))
+
+    sid, token, number = (
+        get("TWILIO_ACCOUNT_SID"),
+        get("TWILIO_AUTH_TOKEN"),
+        get("TWILIO_PHONE_NUMBER"),
+    )
+    given = [n for n, v in (("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token)) if v]
+    if len(given) == 1:
+        missing = {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} - set(given)
+        raise SettingsError(f"{missing.pop()} must be set together with {given[0]}")
+    embedded = sid is None
+    if sid is not None and not (sid.startswith("AC") and len(sid) == 34):
+        raise SettingsError("TWILIO_ACCOUNT_SID: must be an account SID starting with AC")
+    if not embedded and number is None:
+        raise SettingsError("TWILIO_PHONE_NUMBER: required when Twilio credentials are set")
+
+    line_number = _phone("TWILIO_PHONE_NUMBER", number or EMBEDDED_LINE_NUMBER, region)
+    relays = tuple(
+        _phone("TWILIO_RELAY_NUMBERS", part.strip(), region)
+        for part in (get("TWILIO_RELAY_NUMBERS") or "").split(",")
+        if part.strip()
+    )
+
+    tz_name = get("LINE_TIMEZONE") or "America/Toronto"
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"LINE_TIMEZONE: {tz_name!r} is not a known time zone") from exc
+
+    api_base = get("TWILIO_API_BASE_URL")
+    if api_base is not None:
+        api_base = _url("TWILIO_API_BASE_URL", api_base, ("http", "https"))
+
+    port = get("PORT") or "5000"
+    public = _url(
+        "PUBLIC_BASE_URL", get("PUBLIC_BASE_URL") or f"http://localhost:{port}", ("http", "https")
+    )
+
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=get("SECRET_KEY") or _secret_key(instance),
+        public_base_url=public,
+        twilio_account_sid=sid or EMBEDDED_ACCOUNT_SID,
+        twilio_auth_token=token or EMBEDDED_AUTH_TOKEN,
+        twilio_phone_number=line_number,
+        twilio_relay_numbers=relays,
+        twilio_api_base_url=api_base,
+        line_timezone=tz_name,
+        offer_timeout_seconds=_positive_int(
+            "OFFER_TIMEOUT_SECONDS", get("OFFER_TIMEOUT_SECONDS") or "120"
+        ),
+        instance_path=str(instance),
+        default_region=region,
+        crisis_text=get("PEERLINE_CRISIS_TEXT") or Settings.crisis_text,
+        embedded=embedded,
+    )

@@ -1,0 +1,98 @@
+"""The one door out: every SMS the line sends leaves through a transport."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Protocol
+
+from peerline.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes that no retry can fix: the number is opted out, invalid, unreachable
+# or not a mobile, or the carrier refused the content.
+PERMANENT_ERRORS = frozenset(
+    {21211, 21408, 21610, 21612, 21614, 21606, 21659, 30003, 30004, 30005, 30006, 30007}
+)
+OPTED_OUT = 21610
+
+
+class TransportError(Exception):
+    """A send that did not go out; `permanent` says whether retrying is pointless."""
+
+    def __init__(self, message: str, *, code: int | None, status: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """Say whether the failure will repeat whatever we do."""
+        if self.code in PERMANENT_ERRORS:
+            return True
+        # 4xx other than throttling and time-outs are our request's fault: do not hammer.
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status
+            not in (
+                408,
+                429,
+            )
+        )
+
+
+class Transport(Protocol):
+    """Send an SMS and return the provider's id for it."""
+
+    def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> str:
+        """Send one message."""
+        ...
+
+
+class TwilioTransport:
+    """Send through Twilio's REST API with the official SDK (or a compatible endpoint)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from peerline.service.twilio_http import make_client
+
+        self._client = make_client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_api_base_url,
+        )
+
+    def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> str:
+        """Send one message through the Messages API."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        kwargs = {"to": to, "from_": from_, "body": body}
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = self._client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            raise TransportError(
+                f"Twilio refused the message: {exc.code}", code=exc.code, status=exc.status
+            ) from exc
+        except (TwilioException, OSError) as exc:
+            raise TransportError(
+                f"Twilio could not be reached: {exc}", code=None, status=None
+            ) from exc
+        return str(message.sid)
+
+
+class SimulatorTransport:
+    """Deliver to the local phone simulator, which reads the outbox itself."""
+
+    def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> str:
+        """Accept the message at once, as a phone on the same desk would."""
+        return "SM" + uuid.uuid4().hex
+
+
+def make_transport(settings: Settings) -> Transport:
+    """Return the transport the settings call for."""
+    if settings.embedded and not settings.twilio_api_base_url:
+        return SimulatorTransport()
+    return TwilioTransport(settings)

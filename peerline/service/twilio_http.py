@@ -1,0 +1,77 @@
+"""Build Twilio REST clients, optionally pointed at a Twilio-compatible endpoint.
+
+`TWILIO_API_BASE_URL` lets a deploy talk to a compatible provider, or tests talk to a local
+fake, without touching the SDK's resource code: only the scheme and host of each request
+change, the path (`/2010-04-01/Accounts/...`) stays what Twilio's own API expects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+# The SDK builds every core API URL on https://api.twilio.com, but TWILIO_EDGE/TWILIO_REGION
+# (or edge=/region= on the Client) turn it into https://api.<edge>.<region>.twilio.com just
+# before the request; a base-URL override must catch those forms too, or a stray environment
+# variable would quietly send test traffic to the real Twilio.
+_API_HOST = re.compile(r"^https://api(?:\.[A-Za-z0-9-]+)*\.twilio\.com(?=[/?#]|$)")
+
+# The SDK's own default is no timeout at all: a stalled connection would hold a worker forever.
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """Send the SDK's api.twilio.com requests to another base URL instead."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        """Store the base URL and pass the remaining options to TwilioHttpClient."""
+        super().__init__(**kwargs)
+        # A trailing slash would double up with the SDK's absolute paths.
+        self.base_url = base_url.rstrip("/")
+
+    def rewrite(self, url: str) -> str:
+        """Return url with a Twilio API origin replaced by the base URL."""
+        return _API_HOST.sub(lambda _match: self.base_url, url, count=1)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Rewrite the URL to the base URL and make the request."""
+        return super().request(
+            method,
+            self.rewrite(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
+
+
+def make_client(
+    account_sid: str,
+    auth_token: str,
+    api_base_url: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Client:
+    """Build a Twilio client, sending API calls to api_base_url when one is given."""
+    http_client: TwilioHttpClient
+    if api_base_url:
+        http_client = BaseUrlHttpClient(api_base_url, timeout=timeout)
+    else:
+        http_client = TwilioHttpClient(timeout=timeout)
+    return Client(account_sid, auth_token, http_client=http_client)

@@ -1,0 +1,71 @@
+"""Inbound SMS and message status webhooks: verify, de-duplicate, persist, step, answer."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from peerline.service import outbox, runtime
+from peerline.service.models import utcnow
+from peerline.service.privacy import BadPhoneNumber, normalise_phone
+from peerline.webhooks.signing import twilio_signed
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sms", __name__, url_prefix="/webhooks/sms")
+
+
+def twiml(response: MessagingResponse) -> Response:
+    """Return TwiML as Twilio expects it."""
+    return Response(str(response), mimetype="text/xml")
+
+
+def _required(name: str) -> str:
+    value = request.form.get(name, "").strip()
+    if not value:
+        abort(400, description=f"{name} is required")
+    return value
+
+
+@bp.post("")
+@twilio_signed
+def inbound() -> Response:
+    """Take one inbound SMS; every reply goes out through the outbox, not this answer."""
+    line = current_app.extensions["peerline"]
+    sid = _required("MessageSid")
+    region = line.settings.default_region
+    try:
+        sender = normalise_phone(_required("From"), region)
+        to = normalise_phone(request.form.get("To") or line.settings.twilio_phone_number, region)
+    except BadPhoneNumber as exc:
+        abort(400, description=f"From or To is not a phone number: {exc}")
+    message = runtime.Inbound(
+        message_sid=sid, from_number=sender, to_number=to, body=request.form.get("Body", "")
+    )
+    if not runtime.receive_sms(line, message):
+        log.info("duplicate webhook for message %s ignored", sid)
+    # An empty response: the replies are in the outbox, and STOP must get none from us.
+    return twiml(MessagingResponse())
+
+
+@bp.post("/status")
+@twilio_signed
+def status() -> Response:
+    """Apply a message status callback, once and never backwards."""
+    line = current_app.extensions["peerline"]
+    sid = _required("MessageSid")
+    state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
+    if not state:
+        abort(400, description="MessageStatus is required")
+    code_text = request.form.get("ErrorCode") or ""
+    try:
+        code = int(code_text) if code_text else None
+    except ValueError:
+        abort(400, description="ErrorCode must be a number")
+    with line.db.session() as session:
+        known = outbox.apply_status(session, sid, state, code, utcnow())
+    if not known:
+        log.info("status %s for unknown message %s", state, sid)
+    return Response(status=204)
