@@ -200,7 +200,9 @@ class Runtime:
             .limit(20)
         ).all()
         minutes = [
-            (closed - matched).total_seconds() / 60 for matched, closed in durations if closed and matched
+            (closed - matched).total_seconds() / 60
+            for matched, closed in durations
+            if closed and matched
         ]
         typical = sorted(minutes)[len(minutes) // 2] if minutes else DEFAULT_CHAT_MINUTES
         rounds = -(-position // on_shift)  # ceiling: supporters take one each per round

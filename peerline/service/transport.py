@@ -76,7 +76,15 @@ class TwilioTransport:
             raise TransportError(
                 f"Twilio refused the message: {exc.code}", code=exc.code, status=exc.status
             ) from exc
-        except (TwilioException, OSError) as exc:
+        except TwilioException as exc:
+            # TwilioServiceException (RFC 9457 bodies) is not a TwilioRestException.
+            raise TransportError(
+                f"Twilio refused the message: {exc}",
+                code=getattr(exc, "code", None),
+                status=getattr(exc, "status", None),
+            ) from exc
+        except OSError as exc:
+            # requests' time-outs and connection errors are OSErrors, not Twilio's.
             raise TransportError(
                 f"Twilio could not be reached: {exc}", code=None, status=None
             ) from exc

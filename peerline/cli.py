@@ -1,0 +1,262 @@
+"""The `peerline` command: serve, migrate, work, and keep the line file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from redis import Redis
+from sqlalchemy import func, select
+
+from peerline.service.line import Line
+from peerline.service.settings import Settings, SettingsError, from_env
+
+
+def _settings(port: int | None = None) -> Settings:
+    env = dict(os.environ)
+    if port is not None:
+        env["PORT"] = str(port)
+    try:
+        return from_env(env)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _line(settings: Settings, redis: Redis | None = None) -> Line:
+    if redis is None:
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url)
+        else:
+            from fakeredis import FakeRedis
+
+            redis = FakeRedis()
+    return Line(settings, redis)
+
+
+@click.group()
+def main() -> None:
+    """Run and look after a Peerline support line."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port to listen on (default $PORT or 5000).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def serve(port: int | None, host: str) -> None:
+    """Run the whole line in one process on embedded defaults."""
+    from werkzeug.serving import run_simple
+
+    from peerline.app import create_app
+    from peerline.service import linefile, linesync
+    from peerline.service.migrate import upgrade
+    from peerline.service.models import Supporter
+    from peerline.workers.context import set_line
+    from peerline.workers.embedded import EmbeddedWorkers
+
+    port = port or int(os.environ.get("PORT", "5000"))
+    settings = _settings(port)
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+    else:
+        from fakeredis import FakeRedis, FakeServer
+
+        # One in-memory Redis shared by the web threads, the worker and the scheduler.
+        redis = FakeRedis(server=FakeServer())
+    upgrade(settings.database_url)
+    line = Line(settings, redis)
+    with line.db.session() as session:
+        if not session.scalar(select(func.count()).select_from(Supporter)):
+            demo = linefile.parse(linefile.DEMO_LINE_FILE, settings.default_region)
+            linesync.import_line(session, line.vault, demo)
+            click.echo("Loaded the demo line file (three supporters, one group).")
+    set_line(line)
+    workers = EmbeddedWorkers(redis)
+    workers.start()
+    app = create_app(line=line)
+    base = settings.public_base_url
+    click.echo(f"Peerline is running at {base}/")
+    if settings.embedded:
+        click.echo(f"Open the phone simulator at {base}/simulator")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        workers.stop()
+
+
+@main.group()
+def db() -> None:
+    """Manage the database."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply the database migrations."""
+    from peerline.service.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    click.echo("Database is up to date.")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--sweep-every", type=float, default=30.0, show_default=True)
+def worker(burst: bool, sweep_every: float) -> None:
+    """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
+    from rq import Queue, Worker
+
+    from peerline.service.tasks import QUEUE_NAME
+    from peerline.workers import jobs
+    from peerline.workers.context import get_line
+
+    line = get_line()
+    # Each job runs in a forked child: it must not reuse the parent's database connections.
+    os.register_at_fork(after_in_child=line.db.dispose)
+    stopping = threading.Event()
+
+    def sweep_forever() -> None:
+        while not stopping.wait(sweep_every):
+            try:
+                jobs.sweep()
+            except Exception:
+                logging.getLogger("peerline.sweep").exception("sweep failed")
+
+    if not burst:
+        threading.Thread(target=sweep_forever, name="sweep", daemon=True).start()
+    queue = Queue(QUEUE_NAME, connection=line.redis)
+    try:
+        Worker([queue], connection=line.redis).work(
+            burst=burst, with_scheduler=True, logging_level="INFO"
+        )
+    finally:
+        stopping.set()
+
+
+@main.command("sweep")
+def sweep_command() -> None:
+    """Re-enqueue work that Redis lost, once."""
+    from peerline.workers import jobs
+
+    click.echo(jobs.sweep())
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(path: Path) -> None:
+    """Load supporters, the rota and groups from a line file."""
+    from peerline.service import linefile, linesync
+    from peerline.service.migrate import upgrade
+
+    settings = _settings()
+    try:
+        spec = linefile.parse(path.read_text("utf-8"), settings.default_region)
+    except linefile.LineFileError as exc:
+        raise click.ClickException(f"{path}:\n{exc}") from exc
+    upgrade(settings.database_url)
+    line = _line(settings)
+    with line.db.session() as session:
+        report = linesync.import_line(session, line.vault, spec)
+    if not report.changed:
+        click.echo("Nothing changed: the line already matches the file.")
+        return
+    for label, names in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("deactivated", report.deactivated),
+        ("groups changed", report.groups_changed),
+        ("settings changed", report.settings_changed),
+    ):
+        if names:
+            click.echo(f"{label}: {', '.join(names)}")
+
+
+@main.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def export_command(output: Path | None) -> None:
+    """Write the line file (supporters, rota, groups) to stdout or a file."""
+    from peerline.service import linefile, linesync
+
+    settings = _settings()
+    line = _line(settings)
+    with line.db.session() as session:
+        text = linefile.dump(linesync.export_line(session, line.vault, settings.line_timezone))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, "utf-8")
+        output.chmod(0o600)  # it holds supporters' phone numbers
+
+
+@main.group()
+def rota() -> None:
+    """Look at the rota."""
+
+
+@rota.command("who")
+@click.option("--at", "at_text", default=None, help="A time, ISO 8601 (default: now).")
+def rota_who(at_text: str | None) -> None:
+    """Print who is on shift."""
+    from peerline.service.availability import load_rotas
+    from peerline.service.models import Supporter
+
+    settings = _settings()
+    line = _line(settings)
+    with line.db.session() as session:
+        tz = line.timezone(session)
+        at = datetime.now(UTC)
+        if at_text:
+            try:
+                at = datetime.fromisoformat(at_text)
+            except ValueError as exc:
+                raise click.ClickException(f"--at: {at_text!r} is not an ISO 8601 time") from exc
+            at = at.replace(tzinfo=tz) if at.tzinfo is None else at
+        ids = load_rotas(session, tz, line.holidays_spec(session)).on_shift(at)
+        local = at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+        if not ids:
+            click.echo(f"Nobody is on shift at {local}.")
+            return
+        click.echo(f"On shift at {local}:")
+        for supporter in session.scalars(select(Supporter).where(Supporter.id.in_(ids))):
+            state = "away" if supporter.away else "available"
+            click.echo(f"  {supporter.name} ({state})")
+
+
+@main.group()
+def coordinator() -> None:
+    """Manage coordinators' console accounts."""
+
+
+@coordinator.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def coordinator_create(email: str, password_stdin: bool) -> None:
+    """Create (or reset the password of) a coordinator."""
+    from argon2 import PasswordHasher
+
+    from peerline.service.migrate import upgrade
+    from peerline.service.models import Coordinator
+
+    if not password_stdin:
+        raise click.ClickException("give the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise click.ClickException("the password must be at least 12 characters")
+    if "@" not in email:
+        raise click.ClickException(f"{email!r} is not an email address")
+    settings = _settings()
+    upgrade(settings.database_url)
+    line = _line(settings)
+    with line.db.session() as session:
+        existing = session.scalar(select(Coordinator).where(Coordinator.email == email.lower()))
+        hashed = PasswordHasher().hash(password)
+        if existing is None:
+            session.add(Coordinator(email=email.lower(), password_hash=hashed))
+            click.echo(f"Coordinator {email} created.")
+        else:
+            existing.password_hash = hashed
+            click.echo(f"Password of {email} reset.")
