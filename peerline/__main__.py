@@ -1,0 +1,5 @@
+"""Run the `peerline` command as `python -m peerline`."""
+
+from peerline.cli import main
+
+main()
