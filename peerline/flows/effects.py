@@ -99,6 +99,16 @@ class SetAway:
     away: bool
 
 
+@dataclass(frozen=True)
+class PreferPrevious:
+    """Ask for the texter's last supporter first (the SAME keyword)."""
+
+
+@dataclass(frozen=True)
+class NotifyOnOpen:
+    """Text the texter when the line next opens (the NOTIFY keyword)."""
+
+
 Effect = (
     Reply
     | Notify
@@ -114,4 +124,6 @@ Effect = (
     | DeclineOffer
     | PassChat
     | SetAway
+    | PreferPrevious
+    | NotifyOnOpen
 )

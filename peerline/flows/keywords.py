@@ -17,6 +17,8 @@ class Keyword(StrEnum):
     GROUPS = "groups"
     ENGLISH = "english"
     SPANISH = "spanish"
+    SAME = "same"
+    NOTIFY = "notify"
     RATING = "rating"
     NONE = "none"
 
@@ -31,6 +33,8 @@ HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
 YES_WORDS = frozenset({"YES", "Y", "SI", "SÍ", "YEAH", "YEP", "OK TALK"})
 BYE_WORDS = frozenset({"BYE", "GOODBYE", "ADIOS", "ADIÓS", "CHAO", "CIAO"})
 GROUP_WORDS = frozenset({"GROUPS", "GROUP", "GRUPOS", "GRUPO"})
+SAME_WORDS = frozenset({"SAME", "MISMO", "MISMA"})
+NOTIFY_WORDS = frozenset({"NOTIFY", "AVISAME", "AVÍSAME", "AVISAR"})
 ENGLISH_WORDS = frozenset({"ENGLISH", "INGLES", "INGLÉS"})
 SPANISH_WORDS = frozenset({"ESPAÑOL", "ESPANOL", "SPANISH"})
 SPANISH_GREETINGS = frozenset({"HOLA", "BUENAS", "BUENOS DIAS", "BUENOS DÍAS", "AYUDA", "SI", "SÍ"})
@@ -42,6 +46,8 @@ TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
     (YES_WORDS, Keyword.YES),
     (BYE_WORDS, Keyword.BYE),
     (GROUP_WORDS, Keyword.GROUPS),
+    (SAME_WORDS, Keyword.SAME),
+    (NOTIFY_WORDS, Keyword.NOTIFY),
     (ENGLISH_WORDS, Keyword.ENGLISH),
     (SPANISH_WORDS, Keyword.SPANISH),
 )

@@ -27,6 +27,7 @@ class TexterState:
     opted_out: bool = False
     returning: bool = False
     supporter_name: str | None = None
+    previous_supporter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,18 @@ def _groups(state: TexterState, line: LineStatus) -> Step:
     return Step(state.stage, [fx.Reply("no_groups")])
 
 
-def _ask_for_peer(state: TexterState, line: LineStatus) -> Step:
+def _ask_for_peer(state: TexterState, line: LineStatus, same: bool = False) -> Step:
     if line.open_now:
-        return Step(QUEUED, [fx.JoinQueue(), fx.Reply("queued", _wait(line))])
+        effects: list[fx.Effect] = [fx.JoinQueue()]
+        if same and state.previous_supporter:
+            effects.append(fx.PreferPrevious())
+            effects.append(fx.Reply("same_ok", {"name": state.previous_supporter}))
+        elif state.previous_supporter:
+            params = {**_wait(line), "name": state.previous_supporter}
+            effects.append(fx.Reply("queued_returning", params))
+        else:
+            effects.append(fx.Reply("queued", _wait(line)))
+        return Step(QUEUED, effects)
     if line.next_opening:
         return Step(WELCOMED, [fx.Reply("closed", {"next_opening": line.next_opening})])
     return Step(WELCOMED, [fx.Reply("closed_no_shifts")])
@@ -74,17 +84,27 @@ def _welcome(state: TexterState, line: LineStatus, text: str, keyword: Keyword) 
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
     opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
     welcomed = replace(state, stage=WELCOMED)
-    if keyword is Keyword.YES:
-        nxt = _ask_for_peer(welcomed, line)
+    if keyword in (Keyword.YES, Keyword.SAME):
+        nxt = _ask_for_peer(welcomed, line, same=keyword is Keyword.SAME)
         return Step(nxt.stage, opening + nxt.effects)
+    if keyword is Keyword.NOTIFY:
+        return Step(WELCOMED, opening + _notify(welcomed, line).effects)
     if keyword is Keyword.GROUPS:
         return Step(WELCOMED, opening + _groups(welcomed, line).effects)
     return Step(WELCOMED, opening)
 
 
+def _notify(state: TexterState, line: LineStatus) -> Step:
+    if line.open_now:
+        return Step(state.stage, [fx.Reply("open_now")])
+    return Step(state.stage, [fx.NotifyOnOpen(), fx.Reply("notify_ok")])
+
+
 def _welcomed(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
-    if keyword is Keyword.YES:
-        return _ask_for_peer(state, line)
+    if keyword in (Keyword.YES, Keyword.SAME):
+        return _ask_for_peer(state, line, same=keyword is Keyword.SAME)
+    if keyword is Keyword.NOTIFY:
+        return _notify(state, line)
     if keyword is Keyword.GROUPS:
         return _groups(state, line)
     if keyword is Keyword.BYE:
@@ -97,6 +117,10 @@ def _queued(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
         return Step(CLOSED, [fx.LeaveQueue(), fx.Close(), fx.Reply("left_queue")])
     if keyword is Keyword.GROUPS:
         return _groups(state, line)
+    if keyword is Keyword.SAME and state.previous_supporter:
+        return Step(
+            QUEUED, [fx.PreferPrevious(), fx.Reply("same_ok", {"name": state.previous_supporter})]
+        )
     # Their words are kept with the conversation and shown to the supporter who takes it.
     return Step(QUEUED, [fx.Reply("still_waiting", _wait(line))])
 

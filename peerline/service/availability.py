@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -53,6 +53,17 @@ class Rotas:
     def on_shift(self, at: datetime) -> list[int]:
         """Return the ids of supporters on shift at a moment."""
         return rota.who_is_on(self.by_supporter, self.tz, at, self.closures)
+
+    def shift_start(self, supporter_id: int, at: datetime) -> datetime | None:
+        """Return when the supporter's current stretch on shift began (at most 2 days back)."""
+        spans = rota.intervals(
+            self.by_supporter[supporter_id],
+            self.tz,
+            at - timedelta(days=2),
+            at + timedelta(microseconds=1),
+            self.closures,
+        )
+        return spans[-1][0] if spans and spans[-1][1] > at else None
 
     def next_opening(self, at: datetime) -> datetime | None:
         """Return when somebody is next on shift."""

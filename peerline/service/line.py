@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -62,6 +63,8 @@ class Unit:
 
     sends: list[int] = field(default_factory=list)
     expiries: list[tuple[int, int]] = field(default_factory=list)
+    ticks: list[tuple[int, int]] = field(default_factory=list)
+    open_notices: list[tuple[int, datetime]] = field(default_factory=list)
     match: bool = False
 
     def dispatch(self, line: Line) -> None:
@@ -70,5 +73,9 @@ class Unit:
             line.tasks.send(outbound_id)
         for offer_id, seconds in self.expiries:
             line.tasks.expire_offer(offer_id, seconds)
+        for conversation_id, seconds in self.ticks:
+            line.tasks.queue_tick(conversation_id, seconds)
+        for conversation_id, at in self.open_notices:
+            line.tasks.notify_open(conversation_id, at)
         if self.match:
             line.tasks.match()

@@ -94,6 +94,8 @@ class Supporter(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     expired_in_row: Mapped[int] = mapped_column(Integer, default=0)
     last_chat_ended_at: Mapped[datetime | None]
+    # The secret part of the supporter's private calendar feed URL.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     shifts: Mapped[list[Shift]] = relationship(
@@ -207,9 +209,14 @@ class Conversation(Base):
     closed_by: Mapped[str | None] = mapped_column(String(16))
     rating: Mapped[int | None] = mapped_column(Integer)
     relay_number: Mapped[str | None] = mapped_column(String(20))
+    # A returning texter who asked for their last supporter again (the SAME keyword).
+    preferred_supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+    notify_on_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    wait_updates: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched_alerted_at: Mapped[datetime | None]
 
     contact: Mapped[Contact] = relationship()
-    supporter: Mapped[Supporter | None] = relationship()
+    supporter: Mapped[Supporter | None] = relationship(foreign_keys=[supporter_id])
 
 
 # Offer states.
@@ -238,6 +245,8 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+    # With a pool of relay numbers, the number this offer (and then the chat) uses.
+    relay_number: Mapped[str | None] = mapped_column(String(20))
 
 
 class InboundMessage(Base):
@@ -286,6 +295,22 @@ class OutboundMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """Something a coordinator should look at: a texter left waiting, a safety concern, a gap."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "resolved_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(254))
 
 
 class AuditEvent(Base):

@@ -1,8 +1,9 @@
-"""Match waiting texters with free supporters: oldest first, one offer at a time."""
+"""Match waiting texters with free supporters: crisis first, then oldest; ranked fairly."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
     """Return how many SMS chats a supporter's phone can keep apart."""
     # With one line number, a phone can only tell chats apart by who texts it: one at a time.
+    # A pool of relay numbers gives each chat its own thread on the supporter's phone.
     if not relay_numbers:
         return 1
     return max(1, min(supporter.capacity, len(relay_numbers)))
@@ -33,17 +35,51 @@ def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
 
 def load_of(session: Session, supporter_id: int) -> int:
     """Return a supporter's active chats plus pending offers."""
-    chats = session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
+    return loads(session, [supporter_id]).get(supporter_id, 0)
+
+
+def loads(session: Session, supporter_ids: Sequence[int]) -> Counter[int]:
+    """Return active chats plus pending offers for each of several supporters."""
+    counts: Counter[int] = Counter()
+    if not supporter_ids:
+        return counts
+    chats = session.execute(
+        select(Conversation.supporter_id, func.count())
+        .where(Conversation.supporter_id.in_(supporter_ids), Conversation.state == ACTIVE)
+        .group_by(Conversation.supporter_id)
     )
-    offers = session.scalar(
-        select(func.count())
-        .select_from(Offer)
-        .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+    offers = session.execute(
+        select(Offer.supporter_id, func.count())
+        .where(Offer.supporter_id.in_(supporter_ids), Offer.status == PENDING)
+        .group_by(Offer.supporter_id)
     )
-    return int(chats or 0) + int(offers or 0)
+    for supporter_id, count in [*chats, *offers]:
+        if supporter_id is not None:
+            counts[supporter_id] += count
+    return counts
+
+
+def busy_numbers(session: Session, supporter_id: int) -> set[str]:
+    """Return the relay numbers a supporter's chats and offers already use."""
+    chats = session.scalars(
+        select(Conversation.relay_number).where(
+            Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE
+        )
+    )
+    offers = session.scalars(
+        select(Offer.relay_number).where(
+            Offer.supporter_id == supporter_id, Offer.status == PENDING
+        )
+    )
+    return {n for n in [*chats, *offers] if n}
+
+
+def free_relay_number(
+    session: Session, supporter_id: int, relay_numbers: Sequence[str]
+) -> str | None:
+    """Return a relay number this supporter is not using, or None without a pool."""
+    busy = busy_numbers(session, supporter_id)
+    return next((n for n in relay_numbers if n not in busy), None)
 
 
 def queue_position(session: Session, conversation: Conversation) -> int:
@@ -84,6 +120,19 @@ class NewOffer:
     offer_id: int
     conversation_id: int
     supporter_id: int
+    relay_number: str | None
+    language_matched: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How offers are made: strategy, time-out, relay pool and the per-shift cap."""
+
+    offer_timeout: int
+    relay_numbers: Sequence[str] = ()
+    strategy: str = "single"
+    fanout: int = 3
+    shift_chat_cap: int = 8
 
 
 def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
@@ -104,30 +153,72 @@ def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
     return list(session.scalars(query))
 
 
-def _candidates(
-    session: Session,
-    conversation: Conversation,
-    on_shift: Sequence[int],
-    relay_numbers: Sequence[str],
-) -> list[Supporter]:
+@dataclass
+class _Pool:
+    """The supporters who could take a chat in this round, with what ranks them."""
+
+    supporters: dict[int, Supporter]
+    load: Counter[int]
+    chats_this_shift: Counter[int]
+
+
+def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Pool:
+    on_shift = rotas.on_shift(now)
     if not on_shift:
-        return []
-    offered_before = select(Offer.supporter_id).where(Offer.conversation_id == conversation.id)
-    supporters = session.scalars(
-        select(Supporter).where(
-            Supporter.id.in_(on_shift),
-            Supporter.active.is_(True),
-            Supporter.away.is_(False),
-            Supporter.opted_out.is_(False),
-            Supporter.id.not_in(offered_before),
+        return _Pool({}, Counter(), Counter())
+    supporters = {
+        s.id: s
+        for s in session.scalars(
+            select(Supporter).where(
+                Supporter.id.in_(on_shift),
+                Supporter.active.is_(True),
+                Supporter.away.is_(False),
+                Supporter.opted_out.is_(False),
+            )
+        )
+    }
+    load = loads(session, list(supporters))
+    recent = session.execute(
+        select(Conversation.supporter_id, Conversation.matched_at).where(
+            Conversation.supporter_id.in_(list(supporters)),
+            Conversation.matched_at >= now - timedelta(days=2),
         )
     ).all()
-    free = [s for s in supporters if load_of(session, s.id) < sms_capacity(s, relay_numbers)]
+    starts = {sid: rotas.shift_start(sid, now) for sid in supporters}
+    this_shift: Counter[int] = Counter()
+    for sid, matched in recent:
+        start = starts.get(sid) if sid else None
+        if sid and matched and start and matched >= start:
+            this_shift[sid] += 1
+    return _Pool(supporters, load, this_shift)
 
-    def rank(s: Supporter) -> tuple[int, float, int]:
+
+def _ranked(
+    session: Session, conversation: Conversation, pool: _Pool, policy: Policy
+) -> list[Supporter]:
+    offered_before = set(
+        session.scalars(select(Offer.supporter_id).where(Offer.conversation_id == conversation.id))
+    )
+    free = [
+        s
+        for s in pool.supporters.values()
+        if s.id not in offered_before
+        and pool.load[s.id] < sms_capacity(s, policy.relay_numbers)
+        and pool.chats_this_shift[s.id] < policy.shift_chat_cap
+    ]
+
+    def rank(s: Supporter) -> tuple[int, int, int, float, int]:
         speaks = conversation.language in s.language_list
+        preferred = conversation.preferred_supporter_id == s.id
         idle_since = s.last_chat_ended_at.timestamp() if s.last_chat_ended_at else 0.0
-        return (0 if speaks else 1, idle_since, s.id)
+        # Language, then continuity, then fairness: fewest chats this shift, longest idle.
+        return (
+            0 if speaks else 1,
+            0 if preferred else 1,
+            pool.chats_this_shift[s.id],
+            idle_since,
+            s.id,
+        )
 
     return sorted(free, key=rank)
 
@@ -136,36 +227,48 @@ def match(
     session: Session,
     rotas: Rotas,
     now: datetime,
+    policy: Policy,
     *,
-    offer_timeout: int,
-    relay_numbers: Sequence[str] = (),
     locking: bool = False,
     limit: int = 50,
 ) -> list[NewOffer]:
-    """Offer waiting conversations, oldest first, to free supporters on shift."""
-    on_shift = rotas.on_shift(now)
+    """Offer waiting conversations, crisis first then oldest, to free supporters on shift."""
+    pool = _pool(session, rotas, now, policy)
+    if not pool.supporters:
+        return []
+    per_conversation = policy.fanout if policy.strategy == "several" else 1
     made: list[NewOffer] = []
     for conversation in _waiting(session, limit, locking):
-        for supporter in _candidates(session, conversation, on_shift, relay_numbers):
+        ranked = _ranked(session, conversation, pool, policy)
+        offered = 0
+        for supporter in ranked:
+            if offered == per_conversation:
+                break
             if locking:
                 # Lock the supporter and count again: another matcher may have just offered.
                 locked = session.scalar(
-                    select(Supporter)
+                    select(Supporter.id)
                     .where(Supporter.id == supporter.id)
                     .with_for_update(skip_locked=True)
                 )
                 if locked is None or load_of(session, supporter.id) >= sms_capacity(
-                    supporter, relay_numbers
+                    supporter, policy.relay_numbers
                 ):
                     continue
+            relay = free_relay_number(session, supporter.id, policy.relay_numbers)
+            if policy.relay_numbers and relay is None:
+                continue
             offer = Offer(
                 conversation_id=conversation.id,
                 supporter_id=supporter.id,
                 created_at=now,
-                expires_at=now + timedelta(seconds=offer_timeout),
+                expires_at=now + timedelta(seconds=policy.offer_timeout),
+                relay_number=relay,
             )
             session.add(offer)
             session.flush()
-            made.append(NewOffer(offer.id, conversation.id, supporter.id))
-            break
+            pool.load[supporter.id] += 1
+            speaks = conversation.language in supporter.language_list
+            made.append(NewOffer(offer.id, conversation.id, supporter.id, relay, speaks))
+            offered += 1
     return made

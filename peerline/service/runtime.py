@@ -31,6 +31,7 @@ from peerline.service.models import (
     RATING,
     WELCOMED,
     WITHDRAWN,
+    Alert,
     Contact,
     Conversation,
     InboundMessage,
@@ -42,9 +43,7 @@ from peerline.service.models import (
 
 log = logging.getLogger(__name__)
 
-# Supporters who let this many offers in a row time out are set away, so texters are not
-# kept waiting on someone who is not there.
-AUTO_AWAY_AFTER = 3
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
 
@@ -62,6 +61,7 @@ class Runtime:
         self.session = session
         self.now = now or utcnow()
         self.unit = Unit()
+        self.reply_via: str | None = None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -127,9 +127,14 @@ class Runtime:
         conversation_id: int | None = None,
         *,
         text: str | None = None,
+        via: str | None = None,
         **params: Any,
     ) -> None:
-        """Send a catalogue text (or given words) to a supporter, unless they opted out."""
+        """Send a catalogue text (or given words) to a supporter, unless they opted out.
+
+        `via` is the relay number of the chat or offer it concerns, so the supporter's phone
+        keeps each chat in its own thread; without a pool everything comes from the line.
+        """
         if supporter.opted_out:
             return
         self.send(
@@ -138,6 +143,7 @@ class Runtime:
             purpose=key,
             text=text if text is not None else self.render("en", key, params),
             conversation_id=conversation_id,
+            from_number=via,
         )
 
     # -- reading state -------------------------------------------------------------------
@@ -151,23 +157,23 @@ class Runtime:
             .limit(1)
         )
 
-    def chat_of(self, supporter_id: int) -> Conversation | None:
-        """Return the supporter's active chat, if any."""
-        return self.session.scalar(
-            select(Conversation)
-            .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
-            .order_by(Conversation.matched_at.desc())
-            .limit(1)
+    def chat_of(self, supporter_id: int, relay: str | None = None) -> Conversation | None:
+        """Return the supporter's active chat on a relay number, or their only one."""
+        query = select(Conversation).where(
+            Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE
         )
+        if relay is not None:
+            return self.session.scalar(query.where(Conversation.relay_number == relay).limit(1))
+        chats = self.session.scalars(query.order_by(Conversation.matched_at.desc())).all()
+        # Written to the line number while in several chats: we cannot tell which one.
+        return chats[0] if len(chats) == 1 else None
 
-    def pending_offer_of(self, supporter_id: int) -> Offer | None:
-        """Return the supporter's offer waiting for #take, if any."""
-        return self.session.scalar(
-            select(Offer)
-            .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
-            .order_by(Offer.id)
-            .limit(1)
-        )
+    def pending_offer_of(self, supporter_id: int, relay: str | None = None) -> Offer | None:
+        """Return the supporter's offer waiting for #take (on a relay number, if given)."""
+        query = select(Offer).where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+        if relay is not None:
+            query = query.where(Offer.relay_number == relay)
+        return self.session.scalar(query.order_by(Offer.id).limit(1))
 
     def line_status(
         self, conversation: Conversation | None, language: str
@@ -255,12 +261,19 @@ class Runtime:
             )
         )
         supporter = conversation.supporter if conversation else None
+        previous_id = (
+            self.previous_supporter_id(contact.id, conversation.id if conversation else None)
+            if returning
+            else None
+        )
+        previous = self.session.get(Supporter, previous_id) if previous_id else None
         state = texter_flow.TexterState(
             stage=conversation.state if conversation else texter_flow.NEW,
             language=conversation.language if conversation else contact.language,
             opted_out=contact.opted_out,
             returning=returning,
             supporter_name=supporter.name if supporter else None,
+            previous_supporter=previous.name if previous and previous.active else None,
         )
         if state.stage == ACTIVE:
             status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
@@ -299,6 +312,7 @@ class Runtime:
                         "relay",
                         conversation.id,
                         text=f"{contact.alias}: {text}",
+                        via=conversation.relay_number,
                     )
             case fx.SetOptOut(opted_out=opted_out):
                 contact.opted_out = opted_out
@@ -311,7 +325,9 @@ class Runtime:
                 assert conversation is not None
                 conversation.state = QUEUED
                 conversation.queued_at = conversation.queued_at or self.now
+                conversation.notify_on_open = False
                 self.unit.match = True
+                self.unit.ticks.append((conversation.id, self._next_tick_delay(conversation)))
             case fx.LeaveQueue():
                 if conversation is not None:
                     self.withdraw_offers(conversation, contact.alias)
@@ -326,8 +342,40 @@ class Runtime:
             case fx.EndChat(by=by, ask_rating=ask_rating):
                 if conversation is not None:
                     self.end_chat(conversation, by=by, ask_rating=ask_rating)
+            case fx.PreferPrevious():
+                if conversation is not None:
+                    conversation.preferred_supporter_id = self.previous_supporter_id(
+                        contact.id, conversation.id
+                    )
+                    self.unit.match = True
+            case fx.NotifyOnOpen():
+                if conversation is not None:
+                    conversation.notify_on_open = True
+                    self.schedule_open_notice(conversation)
             case _:
                 raise ValueError(f"a texter's flow cannot ask for {effect!r}")
+
+    def previous_supporter_id(self, contact_id: int, current_id: int | None) -> int | None:
+        """Return the supporter of the texter's last matched conversation, if any."""
+        return self.session.scalar(
+            select(Conversation.supporter_id)
+            .where(
+                Conversation.contact_id == contact_id,
+                Conversation.supporter_id.is_not(None),
+                Conversation.id != (current_id or 0),
+                Conversation.state.in_((RATING, CLOSED)),
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+
+    def schedule_open_notice(self, conversation: Conversation) -> None:
+        """Schedule the 'we are open' text for when the rota next has someone on shift."""
+        session, line = self.session, self.line
+        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+        opening = rotas.next_opening(self.now)
+        if opening is not None:
+            self.unit.open_notices.append((conversation.id, opening))
 
     def withdraw_offers(self, conversation: Conversation, alias: str) -> None:
         """Withdraw pending offers for a conversation and tell the supporters."""
@@ -338,7 +386,13 @@ class Runtime:
             offer.status, offer.resolved_at = WITHDRAWN, self.now
             supporter = self.session.get(Supporter, offer.supporter_id)
             if supporter is not None:
-                self.to_supporter(supporter, "offer_withdrawn", conversation.id, alias=alias)
+                self.to_supporter(
+                    supporter,
+                    "offer_withdrawn",
+                    conversation.id,
+                    alias=alias,
+                    via=offer.relay_number,
+                )
         if offers:
             self.unit.match = True
 
@@ -353,7 +407,13 @@ class Runtime:
             supporter.last_chat_ended_at = self.now
             if by == "texter":
                 key = "texter_ended" if ask_rating else "texter_left"
-                self.to_supporter(supporter, key, conversation.id, alias=contact.alias)
+                self.to_supporter(
+                    supporter,
+                    key,
+                    conversation.id,
+                    alias=contact.alias,
+                    via=conversation.relay_number,
+                )
             else:
                 self.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
                 if ask_rating:
@@ -365,8 +425,15 @@ class Runtime:
     def supporter_message(self, supporter: Supporter, inbound: InboundMessage, text: str) -> None:
         """Step a supporter's flow with one message and carry out its effects."""
         supporter = _lock(self.session, Supporter, supporter.id)
-        chat = self.chat_of(supporter.id)
-        offer = self.pending_offer_of(supporter.id)
+        relay = (
+            inbound.to_number
+            if inbound.to_number in self.line.settings.twilio_relay_numbers
+            else None
+        )
+        # The number they wrote to tells which chat or offer they mean; answers go back there.
+        self.reply_via = relay
+        chat = self.chat_of(supporter.id, relay)
+        offer = self.pending_offer_of(supporter.id, relay)
         offered = self.session.get(Conversation, offer.conversation_id) if offer else None
         tz = self.line.timezone(self.session)
         rotas = load_rotas(self.session, tz, self.line.holidays_spec(self.session))
@@ -387,7 +454,9 @@ class Runtime:
     ) -> None:
         match effect:
             case fx.Reply(key=key, params=params):
-                self.to_supporter(supporter, key, chat.id if chat else None, **params)
+                self.to_supporter(
+                    supporter, key, chat.id if chat else None, via=self.reply_via, **params
+                )
             case fx.Relay(text=text):
                 if chat is not None:
                     self.to_texter_words(chat, f"{supporter.name}: {text}")
@@ -403,7 +472,15 @@ class Runtime:
                     self.pass_chat(chat, supporter)
             case fx.SetAway(away=away):
                 supporter.away = away
-                if not away:
+                if away:
+                    # Away means no offers at all, including any waiting on other numbers.
+                    for other in self.session.scalars(
+                        select(Offer).where(
+                            Offer.supporter_id == supporter.id, Offer.status == PENDING
+                        )
+                    ):
+                        self.resolve_offer(other.id, DECLINED)
+                else:
                     supporter.expired_in_row = 0
                     self.unit.match = True
             case fx.SetOptOut(opted_out=opted_out):
@@ -428,33 +505,48 @@ class Runtime:
         """Connect the supporter with the offered conversation, if it is still theirs."""
         offer = _lock(self.session, Offer, offer_id)
         if offer is None or offer.supporter_id != supporter.id or offer.status != PENDING:
-            self.to_supporter(supporter, "no_offer")
+            self.to_supporter(supporter, "no_offer", via=self.reply_via)
             return False
         conversation = _lock(self.session, Conversation, offer.conversation_id)
         if conversation is None or conversation.state != QUEUED:
             offer.status, offer.resolved_at = WITHDRAWN, self.now
-            self.to_supporter(supporter, "already_taken")
+            self.to_supporter(supporter, "already_taken", via=offer.relay_number)
             return False
         if routing.load_of(self.session, supporter.id) - 1 >= routing.sms_capacity(
             supporter, self.line.settings.twilio_relay_numbers
         ):
-            self.to_supporter(supporter, "at_capacity")
+            self.to_supporter(supporter, "at_capacity", via=offer.relay_number)
             return False
         offer.status, offer.resolved_at = ACCEPTED, self.now
         conversation.state, conversation.supporter_id = ACTIVE, supporter.id
-        conversation.matched_at = self.now
+        conversation.matched_at, conversation.relay_number = self.now, offer.relay_number
         supporter.expired_in_row = 0
-        self.session.flush()
         contact = conversation.contact
+        # Offered to several at once: the first #take wins and the others hear so.
+        for other in self.session.scalars(
+            select(Offer).where(
+                Offer.conversation_id == conversation.id,
+                Offer.status == PENDING,
+                Offer.id != offer.id,
+            )
+        ).all():
+            other.status, other.resolved_at = WITHDRAWN, self.now
+            loser = self.session.get(Supporter, other.supporter_id)
+            if loser is not None:
+                self.to_supporter(loser, "already_taken", via=other.relay_number)
+        self.session.flush()
+        via = offer.relay_number
         backlog = self._waiting_words(conversation)
         if backlog:
-            self.to_supporter(supporter, "took_with_backlog", conversation.id, alias=contact.alias)
+            self.to_supporter(
+                supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
+            )
             for words in backlog:
                 self.to_supporter(
-                    supporter, "relay", conversation.id, text=f"{contact.alias}: {words}"
+                    supporter, "relay", conversation.id, text=f"{contact.alias}: {words}", via=via
                 )
         else:
-            self.to_supporter(supporter, "took", conversation.id, alias=contact.alias)
+            self.to_supporter(supporter, "took", conversation.id, alias=contact.alias, via=via)
         self.to_texter(contact, conversation, "connected", name=supporter.name)
         return True
 
@@ -495,8 +587,10 @@ class Runtime:
         conversation = self.session.get(Conversation, offer.conversation_id)
         alias = conversation.contact.alias if conversation else "The texter"
         supporter.expired_in_row += 1
-        self.to_supporter(supporter, "offer_gone", offer.conversation_id, alias=alias)
-        if supporter.expired_in_row >= AUTO_AWAY_AFTER and not supporter.away:
+        self.to_supporter(
+            supporter, "offer_gone", offer.conversation_id, alias=alias, via=offer.relay_number
+        )
+        if supporter.expired_in_row >= self.line.settings.auto_away_after and not supporter.away:
             supporter.away = True
             self.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
 
@@ -505,8 +599,89 @@ class Runtime:
         conversation.state, conversation.supporter_id = QUEUED, None
         conversation.matched_at = None
         supporter.last_chat_ended_at = self.now
+        conversation.relay_number = None
         self.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
         self.unit.match = True
+
+    # -- timers while waiting ------------------------------------------------------------
+
+    def _next_tick_delay(self, conversation: Conversation) -> int:
+        """Return seconds until the next wait update or unmatched alert is due."""
+        settings = self.line.settings
+        queued_at = conversation.queued_at or self.now
+        update_due = queued_at + timedelta(
+            seconds=settings.wait_update_seconds * (conversation.wait_updates + 1)
+        )
+        due = [update_due]
+        if conversation.unmatched_alerted_at is None:
+            due.append(queued_at + timedelta(seconds=settings.unmatched_alert_seconds))
+        return max(1, int((min(due) - self.now).total_seconds()) + 1)
+
+    def queue_tick(self, conversation_id: int) -> bool:
+        """Send a due wait update and raise a due unmatched alert; say if still waiting."""
+        conversation = _lock(self.session, Conversation, conversation_id)
+        if conversation is None or conversation.state != QUEUED or conversation.queued_at is None:
+            return False
+        settings, waited = self.line.settings, self.now - conversation.queued_at
+        due_updates = int(waited.total_seconds() // settings.wait_update_seconds)
+        if due_updates > conversation.wait_updates:
+            conversation.wait_updates = due_updates
+            position = routing.queue_position(self.session, conversation)
+            self.to_texter(conversation.contact, conversation, "still_looking", position=position)
+        if (
+            conversation.unmatched_alerted_at is None
+            and waited.total_seconds() >= settings.unmatched_alert_seconds
+        ):
+            conversation.unmatched_alerted_at = self.now
+            self.alert_unmatched(conversation, int(waited.total_seconds() // 60))
+        return True
+
+    def alert_unmatched(self, conversation: Conversation, minutes: int) -> None:
+        """Record an alert and text the on-call coordinators about a texter left waiting."""
+        rotas = load_rotas(
+            self.session, self.line.timezone(self.session), self.line.holidays_spec(self.session)
+        )
+        detail = f"{conversation.contact.alias} has waited {minutes} min unmatched"
+        self.session.add(
+            Alert(
+                kind="unmatched",
+                conversation_id=conversation.id,
+                detail=detail,
+                created_at=self.now,
+            )
+        )
+        on_call = self.session.scalars(
+            select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
+        ).all()
+        for coordinator in on_call:
+            self.to_supporter(
+                coordinator,
+                "unmatched_alert",
+                alias=conversation.contact.alias,
+                minutes=minutes,
+                queue=routing.queue_length(self.session),
+                on_shift=len(rotas.on_shift(self.now)),
+            )
+        if not on_call:
+            log.warning("no on-call coordinator to alert about conversation %s", conversation.id)
+
+    def notify_open(self, conversation_id: int) -> None:
+        """Tell a texter who asked that the line is open, once, if it is."""
+        conversation = _lock(self.session, Conversation, conversation_id)
+        if conversation is None or not conversation.notify_on_open:
+            return
+        if conversation.state not in (WELCOMED, RATING, CLOSED):
+            conversation.notify_on_open = False
+            return
+        rotas = load_rotas(
+            self.session, self.line.timezone(self.session), self.line.holidays_spec(self.session)
+        )
+        if not rotas.on_shift(self.now):
+            # The rota changed since this was scheduled: wait for the new opening.
+            self.schedule_open_notice(conversation)
+            return
+        conversation.notify_on_open = False
+        self.to_texter(conversation.contact, conversation, "line_open")
 
     # -- matching ------------------------------------------------------------------------
 
@@ -514,29 +689,32 @@ class Runtime:
         """Offer waiting conversations to free supporters and announce the offers."""
         line, session = self.line, self.session
         rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
-        timeout = line.settings.offer_timeout_seconds
-        offers = routing.match(
-            session,
-            rotas,
-            self.now,
+        settings = line.settings
+        timeout = settings.offer_timeout_seconds
+        policy = routing.Policy(
             offer_timeout=timeout,
-            relay_numbers=line.settings.twilio_relay_numbers,
-            locking=line.db.is_postgres,
+            relay_numbers=settings.twilio_relay_numbers,
+            strategy=settings.offer_strategy,
+            fanout=settings.offer_fanout,
+            shift_chat_cap=settings.shift_chat_cap,
         )
+        offers = routing.match(session, rotas, self.now, policy, locking=line.db.is_postgres)
         for offer in offers:
             supporter = session.get(Supporter, offer.supporter_id)
             conversation = session.get(Conversation, offer.conversation_id)
             assert supporter is not None and conversation is not None
-            note = "" if conversation.language in supporter.language_list else ""
-            if conversation.language != "en":
-                note = f" (writes in {conversation.language})"
+            note = ""
+            if not offer.language_matched:
+                name = LANGUAGE_NAMES.get(conversation.language, conversation.language)
+                note = f" (writes in {name}; no {name} speaker is free)"
             self.to_supporter(
                 supporter,
-                "offer",
+                "offer_priority" if conversation.priority > 0 else "offer",
                 conversation.id,
                 alias=conversation.contact.alias,
                 minutes=max(1, round(timeout / 60)),
                 language_note=note,
+                via=offer.relay_number,
             )
             self.unit.expiries.append((offer.offer_id, timeout))
         return offers
@@ -608,3 +786,23 @@ def overdue_offers(session: Session, now: datetime) -> list[int]:
             .order_by(Offer.id)
         )
     )
+
+
+def catch_up_timers(line: Line, now: datetime) -> int:
+    """Run waiting-texter timers and open notices that are due, whatever Redis lost."""
+    with line.db.session() as session:
+        waiting = list(session.scalars(select(Conversation.id).where(Conversation.state == QUEUED)))
+        wanting = list(
+            session.scalars(select(Conversation.id).where(Conversation.notify_on_open.is_(True)))
+        )
+    for conversation_id in waiting:
+        with line.db.session() as session:
+            rt = Runtime(line, session, now)
+            rt.queue_tick(conversation_id)
+        rt.unit.dispatch(line)
+    for conversation_id in wanting:
+        with line.db.session() as session:
+            rt = Runtime(line, session, now)
+            rt.notify_open(conversation_id)
+        rt.unit.dispatch(line)
+    return len(waiting) + len(wanting)

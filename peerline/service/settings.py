@@ -46,6 +46,14 @@ class Settings:
         "If you are in danger or thinking of ending your life, call or text 988 "
         "(US and Canada) or call your local emergency number."
     )
+    # Routing: "single" offers one supporter at a time; "several" offers up to
+    # offer_fanout at once and the first #take wins.
+    offer_strategy: str = "single"
+    offer_fanout: int = 3
+    auto_away_after: int = 3
+    shift_chat_cap: int = 8
+    wait_update_seconds: int = 600
+    unmatched_alert_seconds: int = 900
     # True when no Twilio credentials are set: the simulator stands in for the phone network.
     embedded: bool = True
     testing: bool = False
@@ -162,7 +170,20 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         "PUBLIC_BASE_URL", get("PUBLIC_BASE_URL") or f"http://localhost:{port}", ("http", "https")
     )
 
+    strategy = (get("PEERLINE_OFFER_STRATEGY") or "single").lower()
+    if strategy not in ("single", "several"):
+        raise SettingsError(f"PEERLINE_OFFER_STRATEGY: {strategy!r} must be single or several")
+
+    def whole(name: str, default: int) -> int:
+        return _positive_int(name, get(name) or str(default))
+
     return Settings(
+        offer_strategy=strategy,
+        offer_fanout=whole("PEERLINE_OFFER_FANOUT", 3),
+        auto_away_after=whole("PEERLINE_AUTO_AWAY_AFTER", 3),
+        shift_chat_cap=whole("PEERLINE_SHIFT_CHAT_CAP", 8),
+        wait_update_seconds=whole("PEERLINE_WAIT_UPDATE_SECONDS", 600),
+        unmatched_alert_seconds=whole("PEERLINE_UNMATCHED_ALERT_SECONDS", 900),
         database_url=database_url,
         redis_url=redis_url,
         secret_key=get("SECRET_KEY") or _secret_key(instance),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -48,19 +48,32 @@ class Tasks:
         # a shared one would let a round that is already running swallow a new trigger.
         return self._enqueue(f"{JOBS}.match_queue", job_id=None, result_ttl=0)
 
-    def expire_offer(self, offer_id: int, after_seconds: int) -> bool:
-        """Schedule the time-out of an offer."""
+    def _schedule(self, at: datetime, func: str, *args: object, job_id: str) -> bool:
         try:
-            self.queue.enqueue_in(
-                timedelta(seconds=after_seconds),
-                f"{JOBS}.expire_offer",
-                offer_id,
-                job_id=f"offer-expire-{offer_id}",
-            )
+            self.queue.enqueue_at(at, f"{JOBS}.{func}", *args, job_id=job_id, result_ttl=0)
         except RedisError as exc:
-            log.warning("could not schedule expiry of offer %s (%s)", offer_id, exc)
+            # The database says what is due; the sweep finds it when Redis is back.
+            log.warning("could not schedule %s (%s): the sweep will catch up", job_id, exc)
             return False
         return True
+
+    def expire_offer(self, offer_id: int, after_seconds: int) -> bool:
+        """Schedule the time-out of an offer."""
+        at = datetime.now(UTC) + timedelta(seconds=after_seconds)
+        return self._schedule(at, "expire_offer", offer_id, job_id=f"offer-expire-{offer_id}")
+
+    def queue_tick(self, conversation_id: int, after_seconds: int) -> bool:
+        """Schedule the next wait update or unmatched check of a waiting conversation."""
+        at = datetime.now(UTC) + timedelta(seconds=after_seconds)
+        # One tick per conversation and moment: a second enqueue of the same tick replaces it.
+        stamp = int(at.timestamp())
+        job_id = f"queue-tick-{conversation_id}-{stamp}"
+        return self._schedule(at, "queue_tick", conversation_id, job_id=job_id)
+
+    def notify_open(self, conversation_id: int, at: datetime) -> bool:
+        """Schedule the 'we are open' text for a texter who asked for it."""
+        job_id = f"notify-open-{conversation_id}-{int(at.timestamp())}"
+        return self._schedule(at, "notify_open", conversation_id, job_id=job_id)
 
     def sweep(self) -> bool:
         """Enqueue a sweep that rebuilds lost work from the database."""

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from peerline.service import outbox, runtime
-from peerline.service.models import utcnow
+from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,28 @@ def expire_offer(offer_id: int) -> None:
     runtime.expire_offer(get_line(), offer_id)
 
 
+def queue_tick(conversation_id: int) -> None:
+    """Send a due wait update or unmatched alert, then schedule the next tick."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        waiting = rt.queue_tick(conversation_id)
+        if waiting:
+            conversation = session.get(Conversation, conversation_id)
+            assert conversation is not None
+            rt.unit.ticks.append((conversation_id, rt._next_tick_delay(conversation)))
+    rt.unit.dispatch(line)
+
+
+def notify_open(conversation_id: int) -> None:
+    """Text a texter who asked to hear when the line opens."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        rt.notify_open(conversation_id)
+    rt.unit.dispatch(line)
+
+
 def sweep() -> dict[str, int]:
     """Rebuild work that Redis lost from the database: sends, offer time-outs, matching."""
     line = get_line()
@@ -38,5 +60,6 @@ def sweep() -> dict[str, int]:
         line.tasks.send(outbound_id)
     for offer_id in overdue:
         runtime.expire_offer(line, offer_id)
+    ticked = runtime.catch_up_timers(line, now)
     line.tasks.match()
-    return {"resent": len(stale), "expired": len(overdue)}
+    return {"resent": len(stale), "expired": len(overdue), "timers": ticked}

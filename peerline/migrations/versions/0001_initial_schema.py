@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:04:59.690271
+Create Date: 2026-11-22 21:10:04.273255
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ def upgrade() -> None:
         sa.Column(
             "last_chat_ended_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("calendar_token", sa.String(length=64), nullable=True),
         sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_supporters")),
+        sa.UniqueConstraint("calendar_token", name=op.f("uq_supporters_calendar_token")),
         sa.UniqueConstraint("phone_hash", name=op.f("uq_supporters_phone_hash")),
     )
     op.create_table(
@@ -115,8 +117,21 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String(length=16), nullable=True),
         sa.Column("rating", sa.Integer(), nullable=True),
         sa.Column("relay_number", sa.String(length=20), nullable=True),
+        sa.Column("preferred_supporter_id", sa.Integer(), nullable=True),
+        sa.Column("notify_on_open", sa.Boolean(), nullable=False),
+        sa.Column("wait_updates", sa.Integer(), nullable=False),
+        sa.Column(
+            "unmatched_alerted_at",
+            peerline.service.models.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["contacts.id"], name=op.f("fk_conversations_contact_id_contacts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["preferred_supporter_id"],
+            ["supporters.id"],
+            name=op.f("fk_conversations_preferred_supporter_id_supporters"),
         ),
         sa.ForeignKeyConstraint(
             ["supporter_id"],
@@ -182,6 +197,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_time_off")),
     )
     op.create_table(
+        "alerts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("supporter_id", sa.Integer(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_by", sa.String(length=254), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_alerts_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["supporter_id"], ["supporters.id"], name=op.f("fk_alerts_supporter_id_supporters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+    )
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index("ix_alerts_open", ["resolved_at", "id"], unique=False)
+
+    op.create_table(
         "inbound_messages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("message_sid", sa.String(length=64), nullable=False),
@@ -216,6 +254,7 @@ def upgrade() -> None:
         sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("relay_number", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -286,6 +325,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbound_conversation")
 
     op.drop_table("inbound_messages")
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_alerts_open")
+
+    op.drop_table("alerts")
     op.drop_table("time_off")
     op.drop_table("shifts")
     op.drop_table("cover_shifts")
