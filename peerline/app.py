@@ -39,9 +39,10 @@ def create_app(
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
 
-    from peerline.webhooks import sms
+    from peerline.webhooks import calendar, sms
 
     app.register_blueprint(sms.bp)
+    app.register_blueprint(calendar.bp)
     if settings.embedded:
         from peerline import simulator
 

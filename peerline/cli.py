@@ -226,6 +226,22 @@ def rota_who(at_text: str | None) -> None:
             click.echo(f"  {supporter.name} ({state})")
 
 
+@rota.command("feeds")
+def rota_feeds() -> None:
+    """Print each supporter's private calendar feed URL (give each only to its owner)."""
+    from peerline.service.calendar import new_token
+    from peerline.service.models import Supporter
+
+    settings = _settings()
+    line = _line(settings)
+    with line.db.session() as session:
+        for supporter in session.scalars(select(Supporter).where(Supporter.active.is_(True))):
+            if supporter.calendar_token is None:
+                supporter.calendar_token = new_token()
+            url = f"{settings.public_base_url}/calendar/{supporter.calendar_token}.ics"
+            click.echo(f"{supporter.name}: {url}")
+
+
 @main.group()
 def coordinator() -> None:
     """Manage coordinators' console accounts."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from peerline.service import linefile
+from peerline.service.calendar import new_token
 from peerline.service.models import (
     CoverShift,
     Group,
@@ -126,6 +127,7 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
                 away=False,
                 opted_out=False,
                 expired_in_row=0,
+                calendar_token=new_token(),
             )
             session.add(supporter)
         _sync_supporter(supporter, spec, report, is_new)

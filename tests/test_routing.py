@@ -1,0 +1,312 @@
+"""Routing a coordinator can trust: ranking, re-offers, auto-away, strategies, the relay pool,
+timers while waiting, and the rota behind it all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fakeredis import FakeRedis
+from flask import Flask
+from sqlalchemy import select
+
+from peerline.service import linefile, linesync
+from peerline.service.line import Line
+from peerline.service.models import Alert, Conversation, Offer, Supporter, utcnow
+from peerline.service.runtime import Runtime, expire_offer
+from tests import lines
+from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+
+RELAY_A, RELAY_B = "+15550100001", "+15550100002"
+
+
+@pytest.fixture
+def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+    """Return a builder of a line from a line file and settings."""
+
+    def make(text: str, **env: str) -> tuple[Line, Webhooks]:
+        line = make_line(make_settings(tmp_path, **env), FakeRedis())
+        load_line_file(line, text)
+        return line, Webhooks(app_for(line).test_client(), line.settings)
+
+    return make
+
+
+def texts_to(line: Line, number: str) -> list[str]:
+    """Return the bodies sent to a number, oldest first."""
+    return [m["body"] for m in outbox(line, number)]
+
+
+def pending_offers(line: Line) -> list[tuple[int, str]]:
+    """Return (conversation id, supporter name) of every pending offer."""
+    with line.db.session() as session:
+        rows = session.execute(
+            select(Offer.conversation_id, Supporter.name)
+            .join(Supporter, Supporter.id == Offer.supporter_id)
+            .where(Offer.status == "pending")
+            .order_by(Offer.id)
+        )
+        return [(cid, name) for cid, name in rows]
+
+
+def test_spanish_texter_goes_to_spanish_speaker(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.TWO_ON)
+    hooks.sms(lines.TEXTER, "hola")
+    assert "apoyo entre pares" in texts_to(line, lines.TEXTER)[0]
+    hooks.sms(lines.TEXTER, "si")
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+
+
+def test_spanish_texter_goes_to_anyone_with_a_note(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "ESPAÑOL")
+    hooks.sms(lines.TEXTER, "sí")
+    run_jobs(line)
+    assert "writes in Spanish; no Spanish speaker is free" in texts_to(line, lines.SAM)[-1]
+
+
+def chat(hooks: Webhooks, line: Line, texter: str, supporter: str) -> None:
+    """Run a chat from YES to BYE between a texter and a supporter who takes it."""
+    hooks.sms(texter, "yes")
+    run_jobs(line)
+    hooks.sms(supporter, "#take")
+    hooks.sms(texter, "bye")
+    hooks.sms(texter, "5")
+
+
+def test_fairness_prefers_fewest_chats_this_shift(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.TWO_ON)
+    chat(hooks, line, lines.TEXTER, lines.SAM)  # Sam ranks first on a tie
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+
+
+def test_returning_texter_can_ask_for_the_same_supporter(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.TWO_ON)
+    chat(hooks, line, lines.TEXTER_2, lines.SAM)  # Sam now has more chats than Ria
+    chat(hooks, line, lines.TEXTER, lines.RIA)
+    chat(hooks, line, "+14165550197", lines.RIA)  # and now Ria has more than Sam
+    hooks.sms(lines.TEXTER, "yes")
+    assert "Reply SAME to ask for Ria again" in texts_to(line, lines.TEXTER)[-1]
+    hooks.sms(lines.TEXTER, "same")
+    assert "we will ask Ria first" in texts_to(line, lines.TEXTER)[-1]
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+
+
+def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_SHIFT_CHAT_CAP="1")
+    chat(hooks, line, lines.TEXTER, lines.SAM)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    assert pending_offers(line) == []
+
+
+def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_AUTO_AWAY_AFTER="2")
+    for texter in (lines.TEXTER, lines.TEXTER_2):
+        hooks.sms(texter, "yes")
+        run_jobs(line)
+        with line.db.session() as session:
+            offer = session.scalars(select(Offer).where(Offer.status == "pending")).one()
+            offer_id, expires = offer.id, offer.expires_at
+        expire_offer(line, offer_id, now=expires)
+    assert "missed 2 offers in a row" in texts_to(line, lines.SAM)[-1]
+    with line.db.session() as session:
+        assert session.scalars(select(Supporter)).one().away
+    run_jobs(line)
+    assert pending_offers(line) == []  # away, and neither texter is re-offered to Sam
+    hooks.sms(lines.SAM, "#back")
+    assert "Welcome back" in texts_to(line, lines.SAM)[-1]
+
+
+def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER_2, "yes")
+    with line.db.session() as session:
+        later = session.scalars(select(Conversation).order_by(Conversation.id.desc())).first()
+        assert later is not None
+        later.priority, later_id = 1, later.id
+    run_jobs(line)
+    assert [cid for cid, _ in pending_offers(line)] == [later_id]
+    assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY:")
+
+
+def test_several_at_once_first_take_wins(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.TWO_ON, PEERLINE_OFFER_STRATEGY="several")
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    assert sorted(name for _, name in pending_offers(line)) == ["Ria", "Sam"]
+    hooks.sms(lines.RIA, "#take")
+    assert "connected with Ria" in texts_to(line, lines.TEXTER)[-1]
+    assert "Someone else already took that chat" in texts_to(line, lines.SAM)[-1]
+    hooks.sms(lines.SAM, "#take")
+    assert "no offer waiting" in texts_to(line, lines.SAM)[-1]
+
+
+POOL_LINE = lines.ALWAYS_OPEN.replace(
+    "    languages: [en]\n", "    languages: [en]\n    capacity: 2\n"
+)
+
+
+def test_relay_pool_gives_each_chat_its_own_number(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(POOL_LINE, TWILIO_RELAY_NUMBERS=f"{RELAY_A},{RELAY_B}")
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    offers = [m for m in outbox(line, lines.SAM) if m["purpose"] == "offer"]
+    assert {m["from"] for m in offers} == {RELAY_A, RELAY_B}
+    for offer in offers:
+        hooks.sms(lines.SAM, "#take", To=offer["from"])
+    first = next(m for m in offers if m["from"] == RELAY_A)["body"].split()[0]
+    hooks.sms(lines.SAM, "hello from A", To=RELAY_A)
+    hooks.sms(lines.SAM, "hello from B", To=RELAY_B)
+    to_texters = {n: texts_to(line, n) for n in (lines.TEXTER, lines.TEXTER_2)}
+    owner_a = next(n for n, texts in to_texters.items() if "Sam: hello from A" in texts)
+    assert "Sam: hello from B" not in to_texters[owner_a]
+    assert any("Sam: hello from B" in texts for texts in to_texters.values())
+    # Texters only ever hear from the line number; the texter's words reach Sam on their thread.
+    assert {m["from"] for n in to_texters for m in outbox(line, n)} == {
+        line.settings.twilio_phone_number
+    }
+    hooks.sms(owner_a, "thanks")
+    relayed = outbox(line, lines.SAM)[-1]
+    assert (relayed["from"], relayed["body"]) == (RELAY_A, f"{first}: thanks")
+
+
+ON_CALL_LINE = lines.ALWAYS_OPEN.replace(
+    "    languages: [en]\n", "    languages: [en]\n    on_call: true\n"
+)
+
+
+def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(
+        ON_CALL_LINE,
+        PEERLINE_WAIT_UPDATE_SECONDS="60",
+        PEERLINE_UNMATCHED_ALERT_SECONDS="150",
+    )
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")  # Sam is busy from now on
+    hooks.sms(lines.TEXTER_2, "yes")
+    with line.db.session() as session:
+        waiting = session.scalars(select(Conversation).where(Conversation.state == "queued")).one()
+        waiting_id, queued_at = waiting.id, waiting.queued_at
+    assert queued_at is not None
+
+    def tick(seconds: int) -> None:
+        with line.db.session() as session:
+            Runtime(line, session, queued_at + timedelta(seconds=seconds)).queue_tick(waiting_id)
+
+    tick(30)
+    assert len(texts_to(line, lines.TEXTER_2)) == 2  # welcome+queued only
+    tick(61)
+    assert (
+        "Still looking for a peer for you. You are number 1" in texts_to(line, lines.TEXTER_2)[-1]
+    )
+    tick(62)
+    assert len(texts_to(line, lines.TEXTER_2)) == 3  # not twice for one interval
+    tick(151)
+    tick(152)
+    with line.db.session() as session:
+        alerts = session.scalars(select(Alert)).all()
+        assert [a.kind for a in alerts] == ["unmatched"]
+    assert texts_to(line, lines.SAM)[-1].startswith("Peerline alert:")
+    # A tick is scheduled in Redis for every waiting conversation.
+    scheduled = [j for j in line.tasks.queue.scheduled_job_registry.get_job_ids()]
+    assert any(j.startswith(f"queue-tick-{waiting_id}-") for j in scheduled)
+
+
+def test_closed_line_offers_a_text_when_it_opens(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    tz = ZoneInfo("America/Toronto")
+    day = (utcnow().astimezone(tz) + timedelta(days=2)).date()
+    text = (
+        lines.NEVER_OPEN + f'    cover:\n      - {{date: "{day}", start: "09:00", end: "17:00"}}\n'
+    )
+    line, hooks = build(text)
+    hooks.sms(lines.TEXTER, "yes")
+    assert "Reply NOTIFY" in texts_to(line, lines.TEXTER)[-1]
+    hooks.sms(lines.TEXTER, "notify")
+    assert "we will text you when" in texts_to(line, lines.TEXTER)[-1]
+    scheduled = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    assert [j.split("-")[:2] for j in scheduled] == [["notify", "open"]]
+    with line.db.session() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        opening = line.tasks.queue.scheduled_job_registry.get_scheduled_time(scheduled[0])
+        assert opening.astimezone(tz).date() == day and opening.astimezone(tz).hour == 9
+        Runtime(line, session, opening + timedelta(minutes=1)).notify_open(conversation.id)
+    assert "Peerline is open now" in texts_to(line, lines.TEXTER)[-1]
+
+
+def test_calendar_feed(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.TWO_ON)
+    with line.db.session() as session:
+        token = session.scalars(select(Supporter.calendar_token)).first()
+    response = hooks.client.get(f"/calendar/{token}.ics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    body = response.get_data(as_text=True)
+    assert "BEGIN:VEVENT" in body and "TZID:America/Toronto" in body
+    assert hooks.client.get("/calendar/" + "x" * 32 + ".ics").status_code == 404
+
+
+FULL_FILE = """\
+timezone: Europe/London
+holidays: GB-ENG
+supporters:
+  - name: Sam
+    phone: "+442079460101"
+    languages: [en, es]
+    capacity: 2
+    takes_calls: false
+    on_call: true
+    shifts:
+      - {days: [mon, wed, fri], start: "09:00", end: "17:00"}
+      - {days: [sat], start: "22:00", end: "02:00", run_on_holidays: true}
+    cover:
+      - {date: "2026-12-27", start: "10:00", end: "14:00"}
+    time_off:
+      - {from: "2026-12-24", to: "2026-12-26"}
+  - name: Ria
+    phone: "+442079460102"
+    active: false
+groups:
+  - name: Evening group
+    days: [tue]
+    start: "19:00"
+    minutes: 90
+    skip_holidays: GB-ENG
+    join: "https://example.org/evening"
+    cancelled: ["2026-12-29"]
+"""
+
+
+def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
+    line = make_line(make_settings(tmp_path), FakeRedis())
+    spec = linefile.parse(FULL_FILE, "GB")
+    with line.db.session() as session:
+        assert linesync.import_line(session, line.vault, spec).changed
+    with line.db.session() as session:
+        assert not linesync.import_line(session, line.vault, spec).changed
+    with line.db.session() as session:
+        exported = linesync.export_line(session, line.vault, "UTC")
+    assert exported == spec
+    assert linefile.parse(linefile.dump(exported), "GB") == spec
