@@ -134,6 +134,9 @@ def _active(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
 def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
     if keyword is Keyword.RATING:
         return Step(CLOSED, [fx.Rate(int(text.strip().rstrip("."))), fx.Reply("thanks_rating")])
+    if keyword is Keyword.BYE:
+        # A second goodbye (both sides ended at once, or a double tap) closes quietly.
+        return Step(CLOSED, [fx.Close()])
     # Anything else starts afresh: the rating question was optional.
     fresh = _welcome(replace(state, stage=NEW, returning=True), line, text, keyword)
     return Step(fresh.stage, [fx.Close(), *fresh.effects])

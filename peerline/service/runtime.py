@@ -17,7 +17,8 @@ from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
 from peerline.flows import texter as texter_flow
 from peerline.service import routing
-from peerline.service.availability import format_opening, load_rotas
+from peerline.service import rota
+from peerline.service.availability import format_opening, load_rotas, rota_of
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
     ACCEPTED,
@@ -435,11 +436,16 @@ class Runtime:
         chat = self.chat_of(supporter.id, relay)
         offer = self.pending_offer_of(supporter.id, relay)
         offered = self.session.get(Conversation, offer.conversation_id) if offer else None
-        tz = self.line.timezone(self.session)
-        rotas = load_rotas(self.session, tz, self.line.holidays_spec(self.session))
+        spec = self.line.holidays_spec(self.session)
+        on_shift = rota.on_shift(
+            rota_of(supporter),
+            self.line.timezone(self.session),
+            self.now,
+            rota.Closures(spec) if spec else None,
+        )
         state = supporter_flow.SupporterState(
             away=supporter.away,
-            on_shift=supporter.id in rotas.on_shift(self.now),
+            on_shift=on_shift,
             chat_alias=chat.contact.alias if chat else None,
             offer_id=offer.id if offer else None,
             offer_alias=offered.contact.alias if offered else None,
