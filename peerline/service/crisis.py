@@ -1,0 +1,449 @@
+"""Notice crisis language in an inbound text, in English and Spanish.
+
+The detector matches phrases, never single words, over a normalised form of the message: lower
+case, accents removed, apostrophes dropped, common SMS spellings and contractions written one
+way, and clause-ending punctuation turned into a ``|`` boundary token (see :func:`normalise`).
+The phrase lists live in ``crisis_phrases.yaml`` next to this module; a coordinator may add an
+extra file of the same shape, merged into the packaged one.
+
+A phrase is dropped when it is negated close before ("I would never kill myself", "no me voy
+a suicidar"), when it is about someone else ("my friend says they want to die"), or when it
+overlaps a known idiom or accident ("killed myself laughing", "me corte el pelo"). Phrases
+that carry their own negation ("I don't want to live", "no quiero vivir", "I can't go on")
+are written whole, so the negation check looks only at what comes before them.
+
+The module is pure: no I/O beyond reading the phrase files at :meth:`CrisisDetector.load`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Categories, most urgent first. A message matching several reports the most urgent.
+CATEGORIES: tuple[str, ...] = ("imminent", "overdose", "suicide", "self_harm")
+#: Categories that words such as "tonight" or "ahora" right after the phrase make imminent.
+ESCALATING = frozenset({"suicide", "overdose"})
+#: How many tokens after a phrase are looked at for an escalation word.
+ESCALATION_TOKENS = 3
+
+PACKAGED_FILE = "crisis_phrases.yaml"
+BOUNDARY = "|"
+
+_APOSTROPHES = "'\u2019\u2018`\u00b4\u02bc\u2032"
+_SOFT_SEPARATORS = re.compile(r"[-_/\\\"\u201c\u201d\u00ab\u00bb*~+=#@()\[\]{}<>^]")
+_HARD_PUNCTUATION = re.compile(r"[^\w\s]+")
+_SPACES = re.compile(r"\s+")
+_REPEATED_BOUNDARY = re.compile(r"\|(?: \|)+")
+_MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
+_PLAIN_PHRASE = re.compile(r"^[\w\s']+$")
+_REGEX_PIECES = re.compile(r"\\.|[^\\]+")
+
+# One token to its usual spelling. Applied token by token, before the multi-word rewrites.
+_TOKEN_MAP: dict[str, str] = {
+    # English SMS spellings
+    "wanna": "want to",
+    "wana": "want to",
+    "wnt": "want",
+    "gonna": "going to",
+    "gona": "going to",
+    "gunna": "going to",
+    "ima": "im going to",
+    "imma": "im going to",
+    "gotta": "got to",
+    "tryna": "trying to",
+    "kinda": "kind of",
+    "2": "to",
+    "u": "you",
+    "ur": "your",
+    "rn": "right now",
+    "nobody": "nobody",
+    "noone": "no one",
+    "kil": "kill",
+    "killin": "killing",
+    "myslef": "myself",
+    "mysef": "myself",
+    "mself": "myself",
+    "meself": "myself",
+    "sucidal": "suicidal",
+    "suicdal": "suicidal",
+    "suicidle": "suicidal",
+    "suicidel": "suicidal",
+    "sucidle": "suicidal",
+    "sucide": "suicide",
+    "suicde": "suicide",
+    "suiside": "suicide",
+    "cannot": "cant",
+    "anymore": "anymore",
+    # Spanish SMS spellings
+    "kiero": "quiero",
+    "qiero": "quiero",
+    "kisiera": "quisiera",
+    "q": "que",
+    "k": "que",
+    "xq": "porque",
+    "pq": "porque",
+    "sucidarme": "suicidarme",
+    "suisidarme": "suicidarme",
+    "suicidarm": "suicidarme",
+}
+
+# Multi-word spellings, rewritten after the token map: (regex, replacement).
+_PHRASE_MAP: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rf"(?<!\w){pattern}(?!\w)"), replacement)
+    for pattern, replacement in (
+        (r"do not", "dont"),
+        (r"does not", "doesnt"),
+        (r"did not", "didnt"),
+        (r"can not", "cant"),
+        (r"will not", "wont"),
+        (r"would not", "wouldnt"),
+        (r"is not", "isnt"),
+        (r"i am", "im"),
+        (r"i have", "ive"),
+        (r"i would", "id"),
+        (r"my self", "myself"),
+        (r"any more", "anymore"),
+        (r"kill me self", "kill myself"),
+    )
+)
+
+# "kms" means "kill myself", except as kilometres: "ran 5 kms", "a few kms away".
+_KMS_NUMBER_BEFORE = frozenset(
+    "few many several couple the some of hundred hundreds thousand thousands mil cien dos tres "
+    "cuatro cinco diez two three four five six seven eight nine ten twenty fifty".split()
+)
+_KMS_UNIT_AFTER = frozenset("away per from de por an a of to left more".split())
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _basic(text: str) -> str:
+    """Lower case, no accents, no apostrophes, punctuation as boundaries; tokens unchanged."""
+    for mark in _APOSTROPHES:
+        text = text.replace(mark, "")
+    text = _strip_accents(text).casefold()
+    text = _SOFT_SEPARATORS.sub(" ", text)
+    text = _HARD_PUNCTUATION.sub(f" {BOUNDARY} ", text)
+    text = _SPACES.sub(" ", text).strip()
+    return _REPEATED_BOUNDARY.sub(BOUNDARY, text)
+
+
+def _is_number(token: str) -> bool:
+    return any(ch.isdigit() for ch in token) or token in _KMS_NUMBER_BEFORE
+
+
+def normalise(text: str) -> str:
+    """Return the form of a message that phrases are matched against.
+
+    >>> normalise("I don't wanna live anymore... ¡Adiós!")
+    'i dont want to live anymore | adios |'
+    """
+    tokens = _basic(text).split(" ")
+    out: list[str] = []
+    for index, token in enumerate(tokens):
+        if token == "kms":
+            before = tokens[index - 1] if index > 0 else ""
+            after = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if _is_number(before) or after in _KMS_UNIT_AFTER:
+                out.append(token)
+            else:
+                out.append("kill myself")
+            continue
+        out.append(_TOKEN_MAP.get(token, token))
+    joined = " ".join(out)
+    for pattern, replacement in _PHRASE_MAP:
+        joined = pattern.sub(replacement, joined)
+    return joined
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the detector found in one message."""
+
+    matched: bool
+    language: str | None = None
+    phrase: str | None = None
+    category: str | None = None
+
+
+NO_MATCH = Detection(matched=False)
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    regex: re.Pattern[str]
+    body: str
+    language: str
+    category: str
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Words before a phrase that cancel it (a negator, or a third-person subject)."""
+
+    markers: frozenset[str]
+    fillers: frozenset[str]
+    window: int
+
+    def applies(self, before: str) -> bool:
+        """Say whether `before` ends with a marker followed by at most `window` fillers."""
+        fillers = 0
+        for token in reversed(before.split()):
+            if token in self.markers:
+                return True
+            if token == BOUNDARY or token not in self.fillers:
+                return False
+            fillers += 1
+            if fillers > self.window:
+                return False
+        return False
+
+
+_EMPTY_CONTEXT = _Context(frozenset(), frozenset(), 0)
+
+
+class CrisisDetector:
+    """Find crisis language in inbound texts; build one with :meth:`load` and reuse it."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Compile a detector from a configuration shaped like ``crisis_phrases.yaml``."""
+        macros = _macros(config.get("macros") or {})
+        self._phrases: list[_Phrase] = []
+        phrases = _mapping(config.get("phrases") or {}, "phrases")
+        for language, by_category in phrases.items():
+            for category, patterns in _mapping(by_category, f"phrases.{language}").items():
+                if category not in CATEGORIES:
+                    raise ValueError(
+                        f"crisis phrases: unknown category {category!r} for {language!r}; "
+                        f"use one of {', '.join(CATEGORIES)}"
+                    )
+                for source in _strings(patterns, f"phrases.{language}.{category}"):
+                    body = _expand(source, macros)
+                    self._phrases.append(
+                        _Phrase(_compile(body, source), body, str(language), category)
+                    )
+        if not self._phrases:
+            raise ValueError("crisis phrases: no phrases configured")
+        # Most urgent category first, so the first kept hit is the one reported.
+        self._phrases.sort(key=lambda p: CATEGORIES.index(p.category))
+        # One search over all phrases rules out most messages; the word-start check comes first
+        # so that the engine tries the alternatives only where a word begins.
+        self._any = re.compile(
+            r"(?<!\w)(?:" + "|".join(f"(?:{p.body})" for p in self._phrases) + r")(?!\w)"
+        )
+
+        self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
+        self._third_person = _contexts(config.get("third_person") or {}, "markers", "third_person")
+
+        # Enough characters before a phrase for the widest window of long words.
+        windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
+        self._context_chars = 24 * (max(windows, default=0) + 2)
+
+        self._near_misses: dict[str, re.Pattern[str]] = {}
+        for language, patterns in _mapping(config.get("near_misses") or {}, "near_misses").items():
+            sources = _strings(patterns, f"near_misses.{language}")
+            if sources:
+                bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
+                self._near_misses[str(language)] = _compile(bodies, f"near_misses.{language}")
+        self._escalation: dict[str, re.Pattern[str]] = {}
+        for language, pattern in _mapping(config.get("escalation") or {}, "escalation").items():
+            if not isinstance(pattern, str):
+                raise ValueError(f"crisis phrases: escalation.{language} must be a string")
+            self._escalation[str(language)] = re.compile(
+                rf"^(?:\w+ ){{0,{ESCALATION_TOKENS - 1}}}?{_expand(pattern, macros)}(?!\w)"
+            )
+
+    @classmethod
+    def load(cls, extra_path: str | None = None) -> CrisisDetector:
+        """Build a detector from the packaged phrase lists, plus a coordinator's extra file."""
+        packaged = resources.files("peerline.service").joinpath(PACKAGED_FILE).read_text("utf-8")
+        config = _load_yaml(packaged, PACKAGED_FILE)
+        if extra_path:
+            extra = _load_yaml(Path(extra_path).read_text(encoding="utf-8"), extra_path)
+            config = merge_configs(config, extra)
+        return cls(config)
+
+    @property
+    def phrase_count(self) -> int:
+        """How many phrase patterns are compiled."""
+        return len(self._phrases)
+
+    def detect(self, text: str) -> Detection:
+        """Return the most urgent crisis phrase in `text`, or a non-match."""
+        if not text:
+            return NO_MATCH
+        norm = normalise(text)
+        if not self._any.search(norm):
+            return NO_MATCH
+        near_misses: dict[str, list[tuple[int, int]]] = {}
+        for phrase in self._phrases:
+            for match in phrase.regex.finditer(norm):
+                if self._kept(phrase, match, norm, near_misses):
+                    return Detection(
+                        matched=True,
+                        language=phrase.language,
+                        phrase=match.group(0),
+                        category=self._category(phrase, match, norm),
+                    )
+        return NO_MATCH
+
+    def _kept(
+        self,
+        phrase: _Phrase,
+        match: re.Match[str],
+        norm: str,
+        near_misses: dict[str, list[tuple[int, int]]],
+    ) -> bool:
+        # Only the last few words before the phrase matter: a bounded slice keeps long
+        # messages with many hits linear.
+        cut = match.start() - self._context_chars
+        before = norm[max(0, cut) : match.start()]
+        if cut > 0:
+            before = before.partition(" ")[2]  # drop the word the cut went through
+        if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
+            return False
+        if self._third_person.get(phrase.language, _EMPTY_CONTEXT).applies(before):
+            return False
+        spans = near_misses.get(phrase.language)
+        if spans is None:
+            regex = self._near_misses.get(phrase.language)
+            spans = [m.span() for m in regex.finditer(norm)] if regex is not None else []
+            near_misses[phrase.language] = spans
+        start, end = match.span()
+        return not any(miss_start < end and start < miss_end for miss_start, miss_end in spans)
+
+    def _category(self, phrase: _Phrase, match: re.Match[str], norm: str) -> str:
+        if phrase.category in ESCALATING:
+            escalation = self._escalation.get(phrase.language)
+            if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
+                return "imminent"
+        return phrase.category
+
+
+def merge_configs(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a coordinator's extra configuration into the packaged one.
+
+    Lists are appended to, mappings merged key by key, and single values (a macro, a window,
+    an escalation pattern) replaced.
+    """
+    merged: dict[str, Any] = dict(base)
+    for key, value in extra.items():
+        if key in merged and isinstance(merged[key], Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_configs(merged[key], value)
+        elif key in merged and isinstance(merged[key], list) and isinstance(value, list):
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_yaml(text: str, where: str) -> dict[str, Any]:
+    data = yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"crisis phrases: {where} must hold a mapping at the top")
+    unknown = set(data) - {
+        "macros",
+        "negation",
+        "third_person",
+        "near_misses",
+        "escalation",
+        "phrases",
+    }
+    if unknown:
+        raise ValueError(f"crisis phrases: {where} has unknown keys {sorted(unknown)}")
+    return data
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"crisis phrases: {where} must be a mapping")
+    return value
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        # YAML reads a bare no, on, yes as booleans: quote them.
+        raise ValueError(f"crisis phrases: {where} must be a list of (quoted) strings")
+    return value
+
+
+def _macros(config: Any) -> dict[str, str]:
+    macros: dict[str, str] = {}
+    for name, value in _mapping(config, "macros").items():
+        if isinstance(value, str):
+            macros[str(name).upper()] = value
+        else:
+            items = _strings(value, f"macros.{name}")
+            alternatives = sorted((_pattern_text(item) for item in items), key=len, reverse=True)
+            macros[str(name).upper()] = "(?:" + "|".join(alternatives) + ")"
+    return macros
+
+
+def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
+    section = _mapping(config, where)
+    window = section.get("window", 4)
+    if not isinstance(window, int) or window < 0:
+        raise ValueError(f"crisis phrases: {where}.window must be a whole number")
+    markers = _mapping(section.get(key) or {}, f"{where}.{key}")
+    fillers = _mapping(section.get("fillers") or {}, f"{where}.fillers")
+    return {
+        str(language): _Context(
+            frozenset(_words(_strings(markers.get(language), f"{where}.{key}.{language}"))),
+            frozenset(_words(_strings(fillers.get(language), f"{where}.fillers.{language}"))),
+            window,
+        )
+        for language in set(markers) | set(fillers)
+    }
+
+
+def _words(items: Iterable[str]) -> Iterable[str]:
+    for item in items:
+        yield from _basic(item).split()
+
+
+def _pattern_text(source: str) -> str:
+    """Bring a pattern to the normalised form: a plain phrase fully, a regex as far as safe."""
+    if _PLAIN_PHRASE.match(source):
+        return normalise(source)
+    for mark in _APOSTROPHES:
+        source = source.replace(mark, "")
+    # Casefold the literal text only: "\\S" must not become "\\s".
+    return _REGEX_PIECES.sub(_casefold_literal, _strip_accents(source))
+
+
+def _casefold_literal(piece: re.Match[str]) -> str:
+    text = piece.group(0)
+    return text if text.startswith("\\") else text.casefold()
+
+
+def _expand(source: str, macros: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1).upper()
+        if name not in macros:
+            raise ValueError(f"crisis phrases: unknown macro {{{name}}} in {source!r}")
+        return macros[name]
+
+    return _MACRO.sub(replace, _pattern_text(source))
+
+
+def _compile(body: str, where: str) -> re.Pattern[str]:
+    """Compile an expanded pattern to match whole words only."""
+    try:
+        return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+    except re.error as exc:
+        raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
