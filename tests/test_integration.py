@@ -73,9 +73,7 @@ class Deployment:
         """Wait until a text matching a pattern reaches a number, and return it."""
 
         def arrived(messages: list[dict[str, Any]]) -> bool:
-            return any(
-                m["to"] == number and re.search(pattern, m["body"] or "") for m in messages
-            )
+            return any(m["to"] == number and re.search(pattern, m["body"] or "") for m in messages)
 
         self.twilio.wait_for(arrived, timeout, f"a text to {number} matching {pattern!r}")
         return next(b for b in reversed(self.bodies_to(number)) if re.search(pattern, b))
