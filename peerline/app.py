@@ -53,6 +53,25 @@ def create_app(
         # Twilio and people alike get the reason, never an HTML page or a stack trace.
         return jsonify(error=exc.name, reason=exc.description), exc.code or 500
 
+    https = settings.public_base_url.startswith("https://")
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        # Pages carry people's words: no framing, no sniffing, no leaking where they came from.
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; "
+            "form-action 'self'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
     @app.get("/healthz")
     def _health() -> Response:
         return jsonify(status="ok")

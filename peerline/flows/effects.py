@@ -109,6 +109,29 @@ class NotifyOnOpen:
     """Text the texter when the line next opens (the NOTIFY keyword)."""
 
 
+@dataclass(frozen=True)
+class RaiseSafety:
+    """Raise a safety concern: priority up, supporter flagged, on-call alerted, event recorded."""
+
+    source: str
+    category: str
+
+
+@dataclass(frozen=True)
+class RequestErase:
+    """Remember that the texter asked to erase their data, pending confirmation."""
+
+
+@dataclass(frozen=True)
+class Erase:
+    """Erase the texter's messages and number (confirmed DELETE)."""
+
+
+@dataclass(frozen=True)
+class BlockTexter:
+    """Block the texter of the current chat until a coordinator reviews it (#block)."""
+
+
 Effect = (
     Reply
     | Notify
@@ -126,4 +149,8 @@ Effect = (
     | SetAway
     | PreferPrevious
     | NotifyOnOpen
+    | RaiseSafety
+    | RequestErase
+    | Erase
+    | BlockTexter
 )

@@ -19,6 +19,7 @@ class Keyword(StrEnum):
     SPANISH = "spanish"
     SAME = "same"
     NOTIFY = "notify"
+    DELETE = "delete"
     RATING = "rating"
     NONE = "none"
 
@@ -35,6 +36,7 @@ BYE_WORDS = frozenset({"BYE", "GOODBYE", "ADIOS", "ADIÓS", "CHAO", "CIAO"})
 GROUP_WORDS = frozenset({"GROUPS", "GROUP", "GRUPOS", "GRUPO"})
 SAME_WORDS = frozenset({"SAME", "MISMO", "MISMA"})
 NOTIFY_WORDS = frozenset({"NOTIFY", "AVISAME", "AVÍSAME", "AVISAR"})
+DELETE_WORDS = frozenset({"DELETE", "BORRAR"})
 ENGLISH_WORDS = frozenset({"ENGLISH", "INGLES", "INGLÉS"})
 SPANISH_WORDS = frozenset({"ESPAÑOL", "ESPANOL", "SPANISH"})
 SPANISH_GREETINGS = frozenset({"HOLA", "BUENAS", "BUENOS DIAS", "BUENOS DÍAS", "AYUDA", "SI", "SÍ"})
@@ -48,6 +50,7 @@ TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
     (GROUP_WORDS, Keyword.GROUPS),
     (SAME_WORDS, Keyword.SAME),
     (NOTIFY_WORDS, Keyword.NOTIFY),
+    (DELETE_WORDS, Keyword.DELETE),
     (ENGLISH_WORDS, Keyword.ENGLISH),
     (SPANISH_WORDS, Keyword.SPANISH),
 )

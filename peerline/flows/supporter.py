@@ -67,6 +67,29 @@ def _help(state: SupporterState) -> Step:
     return Step([fx.Reply("supporter_help")])
 
 
+def _alert(state: SupporterState) -> Step:
+    if state.chat_alias is None:
+        return Step([fx.Reply("not_in_chat")])
+    return Step(
+        [
+            fx.RaiseSafety("supporter", "supporter_alert"),
+            fx.Reply("alert_ok", {"alias": state.chat_alias}),
+        ]
+    )
+
+
+def _block(state: SupporterState) -> Step:
+    if state.chat_alias is None:
+        return Step([fx.Reply("not_in_chat")])
+    return Step(
+        [
+            fx.BlockTexter(),
+            fx.EndChat(by="supporter", ask_rating=False),
+            fx.Reply("block_ok", {"alias": state.chat_alias}),
+        ]
+    )
+
+
 COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
     "#take": _take,
     "#done": _done,
@@ -74,6 +97,8 @@ COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
     "#away": _away,
     "#back": _back,
     "#help": _help,
+    "#alert": _alert,
+    "#block": _block,
 }
 
 

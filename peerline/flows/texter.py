@@ -28,6 +28,8 @@ class TexterState:
     returning: bool = False
     supporter_name: str | None = None
     previous_supporter: str | None = None
+    crisis_reply_due: bool = True
+    erase_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,24 @@ def _leave(state: TexterState) -> list[fx.Effect]:
     return []
 
 
-def step(state: TexterState, line: LineStatus, text: str) -> Step:
-    """Return what the line does with one message from a texter."""
+def step(state: TexterState, line: LineStatus, text: str, crisis: str | None = None) -> Step:
+    """Return what the line does with one message from a texter.
+
+    `crisis` is the detector's category when the words may mean danger: the texter gets the
+    crisis resources (not too often), the concern is raised, and the message then goes on
+    exactly as it would have: a chat is never blocked.
+    """
     keyword = classify(text)
+    if crisis is None or keyword is Keyword.STOP:
+        return _step(state, line, text, keyword)
+    safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
+    if state.crisis_reply_due and not state.opted_out:
+        safety.append(fx.Reply("crisis"))
+    rest = _step(state, line, text, keyword)
+    return Step(rest.stage, [*safety, *rest.effects])
+
+
+def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
     if keyword is Keyword.STOP:
         # Twilio answers STOP itself; we record it, leave any chat, and say nothing.
         return Step(CLOSED, [fx.SetOptOut(True), *_leave(state)])
@@ -177,12 +194,17 @@ def step(state: TexterState, line: LineStatus, text: str) -> Step:
             # Nothing can be sent to an opted-out number; the message is still on record.
             return Step(state.stage)
         # YES is an opt-in word to carriers too: it re-subscribes and asks for a peer.
-        opted_in = step(replace(state, opted_out=False), line, text)
+        opted_in = _step(replace(state, opted_out=False), line, text, keyword)
         return Step(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
     if keyword is Keyword.START:
         return Step(state.stage, [fx.Reply("opted_in")])
     if keyword is Keyword.HELP:
         return Step(state.stage, [fx.Reply("help")])
+    if keyword is Keyword.DELETE:
+        if state.erase_pending:
+            # Nothing is sent afterwards: the number it would go to is what gets erased.
+            return Step(CLOSED, [*_leave(state), fx.Erase()])
+        return Step(state.stage, [fx.RequestErase(), fx.Reply("erase_confirm")])
     if keyword in (Keyword.ENGLISH, Keyword.SPANISH) and state.stage not in (NEW, CLOSED):
         language = "es" if keyword is Keyword.SPANISH else "en"
         return Step(state.stage, [fx.SetLanguage(language), fx.Reply("language_set")])

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
+from peerline.service.crisis import CrisisDetector
 from peerline.service.database import Database
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
@@ -34,8 +35,9 @@ class Line:
         self.db = database or Database(settings.database_url)
         self.redis = redis
         self.tasks = Tasks(redis)
-        self.vault = Vault([settings.secret_key, *settings.extra.get("old_secret_keys", ())])
-        self.catalogue = Catalogue.load(settings.extra.get("messages_file"))
+        self.vault = Vault(list(settings.encryption_keys) or [settings.secret_key])
+        self.catalogue = Catalogue.load(settings.messages_file)
+        self.crisis = CrisisDetector.load(settings.crisis_file)
         self.transport = transport or make_transport(settings)
 
     def timezone(self, session: Session) -> ZoneInfo:

@@ -74,6 +74,12 @@ class Contact(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Asked to erase their data (DELETE) and not yet confirmed.
+    erase_requested_at: Mapped[datetime | None]
+    # When the last crisis-resources reply went out, so it is not repeated too often.
+    crisis_replied_at: Mapped[datetime | None]
+    # The last "you are sending a lot" notice, so a flood hears it once.
+    flood_noticed_at: Mapped[datetime | None]
 
 
 class Supporter(Base):
@@ -214,6 +220,11 @@ class Conversation(Base):
     notify_on_open: Mapped[bool] = mapped_column(Boolean, default=False)
     wait_updates: Mapped[int] = mapped_column(Integer, default=0)
     unmatched_alerted_at: Mapped[datetime | None]
+    crisis_at: Mapped[datetime | None]
+    # Kept when the transcript is purged, so reports can still count.
+    messages_in: Mapped[int] = mapped_column(Integer, default=0)
+    messages_out: Mapped[int] = mapped_column(Integer, default=0)
+    purged_at: Mapped[datetime | None]
 
     contact: Mapped[Contact] = relationship()
     supporter: Mapped[Supporter | None] = relationship(foreign_keys=[supporter_id])
@@ -311,6 +322,31 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(254))
+
+
+class SafetyEvent(Base):
+    """A moment someone may have been in danger: from the detector or a supporter's #alert."""
+
+    __tablename__ = "safety_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    source: Mapped[str] = mapped_column(String(16))  # detector, supporter
+    category: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Block(Base):
+    """A number the line no longer answers: set by a coordinator, or by #block until reviewed."""
+
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, review
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

@@ -43,11 +43,15 @@ class Vault:
         self._fernet = MultiFernet(
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"peerline-encrypt"))) for k in secret_keys]
         )
-        self._hash_key = _derive(secret_keys[0], b"peerline-lookup-hash")
+        self._hash_keys = [_derive(k, b"peerline-lookup-hash") for k in secret_keys]
 
     def lookup_hash(self, value: str) -> str:
-        """Return the keyed hash used to find a row by a phone number."""
-        return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
+        """Return the keyed hash, under the newest key, used to find a row by a phone number."""
+        return hmac.new(self._hash_keys[0], value.encode(), hashlib.sha256).hexdigest()
+
+    def lookup_hashes(self, value: str) -> list[str]:
+        """Return the value's hash under every key, to find rows not yet re-keyed."""
+        return [hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in self._hash_keys]
 
     def encrypt(self, value: str) -> str:
         """Return the ciphertext of a text."""

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
 from peerline.flows import texter as texter_flow
-from peerline.service import routing
-from peerline.service import rota
+from peerline.flows.keywords import Keyword, classify
+from peerline.service import rota, routing
 from peerline.service.availability import format_opening, load_rotas, rota_of
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
@@ -33,11 +33,13 @@ from peerline.service.models import (
     WELCOMED,
     WITHDRAWN,
     Alert,
+    Block,
     Contact,
     Conversation,
     InboundMessage,
     Offer,
     OutboundMessage,
+    SafetyEvent,
     Supporter,
     utcnow,
 )
@@ -45,8 +47,14 @@ from peerline.service.models import (
 log = logging.getLogger(__name__)
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+ERASE_WINDOW = timedelta(minutes=10)
 ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
+
+
+def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
+    """Say whether something last done at `last` may be done again after `window`."""
+    return last is None or now - last > window
 
 
 def _lock(session: Session, model: Any, row_id: int) -> Any:
@@ -63,6 +71,8 @@ class Runtime:
         self.now = now or utcnow()
         self.unit = Unit()
         self.reply_via: str | None = None
+        self.safety_raised = False
+        self._crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -225,8 +235,9 @@ class Runtime:
     def contact_for(self, phone: str) -> Contact:
         """Return the contact for a number, creating it (with a fresh alias) if new."""
         vault = self.line.vault
-        phone_hash = vault.lookup_hash(phone)
-        contact = self.session.scalar(select(Contact).where(Contact.phone_hash == phone_hash))
+        hashes = vault.lookup_hashes(phone)
+        phone_hash = hashes[0]
+        contact = self.session.scalar(select(Contact).where(Contact.phone_hash.in_(hashes)))
         if contact is not None:
             return contact
         for _ in range(20):
@@ -249,6 +260,29 @@ class Runtime:
                 if existing is not None:
                     return existing
         raise RuntimeError("no free alias after 20 tries")
+
+    def flooding(self, contact: Contact, inbound: InboundMessage, text: str) -> bool:
+        """Say whether this number is flooding the line; tell them once, keep every message."""
+        if classify(text) in (Keyword.STOP, Keyword.START, Keyword.HELP):
+            return False  # opting out must work however fast someone texts
+        recent = self.session.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                InboundMessage.from_hash == inbound.from_hash,
+                InboundMessage.received_at > self.now - timedelta(minutes=1),
+            )
+        )
+        if (recent or 0) <= self.line.settings.flood_per_minute:
+            return False
+        conversation = self.open_conversation(contact.id)
+        inbound.conversation_id = conversation.id if conversation else None
+        noticed = contact.flood_noticed_at
+        if noticed is None or self.now - noticed > timedelta(minutes=10):
+            contact.flood_noticed_at = self.now
+            self.to_texter(contact, conversation, "flood")
+        log.info("flood from contact %s: message kept, not stepped", contact.id)
+        return True
 
     def texter_message(self, contact: Contact, inbound: InboundMessage, text: str) -> None:
         """Step the texter's flow with one message and carry out its effects."""
@@ -275,12 +309,16 @@ class Runtime:
             returning=returning,
             supporter_name=supporter.name if supporter else None,
             previous_supporter=previous.name if previous and previous.active else None,
+            crisis_reply_due=_due(contact.crisis_replied_at, self.now, self._crisis_window),
+            erase_pending=not _due(contact.erase_requested_at, self.now, ERASE_WINDOW),
         )
+        detection = self.line.crisis.detect(text)
+        category = detection.category if detection.matched else None
         if state.stage == ACTIVE:
             status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
         else:
             status = self.line_status(conversation, state.language)
-        step = texter_flow.step(state, status, text)
+        step = texter_flow.step(state, status, text, crisis=category)
         if conversation is None and step.stage in OPEN_STATES:
             conversation = Conversation(
                 contact_id=contact.id,
@@ -305,14 +343,17 @@ class Runtime:
     ) -> None:
         match effect:
             case fx.Reply(key=key, params=params):
+                if key == "crisis":
+                    contact.crisis_replied_at = self.now
                 self.to_texter(contact, conversation, key, **params)
             case fx.Relay(text=text):
                 if conversation is not None and conversation.supporter is not None:
+                    flag = "[SAFETY] " if self.safety_raised else ""
                     self.to_supporter(
                         conversation.supporter,
                         "relay",
                         conversation.id,
-                        text=f"{contact.alias}: {text}",
+                        text=f"{flag}{contact.alias}: {text}",
                         via=conversation.relay_number,
                     )
             case fx.SetOptOut(opted_out=opted_out):
@@ -343,6 +384,13 @@ class Runtime:
             case fx.EndChat(by=by, ask_rating=ask_rating):
                 if conversation is not None:
                     self.end_chat(conversation, by=by, ask_rating=ask_rating)
+            case fx.RaiseSafety(source=source, category=category):
+                if conversation is not None:
+                    self.raise_safety(conversation, source, category)
+            case fx.RequestErase():
+                contact.erase_requested_at = self.now
+            case fx.Erase():
+                self.erase(contact)
             case fx.PreferPrevious():
                 if conversation is not None:
                     conversation.preferred_supporter_id = self.previous_supporter_id(
@@ -470,9 +518,9 @@ class Runtime:
                 self.accept_offer(offer_id, supporter)
             case fx.DeclineOffer(offer_id=offer_id):
                 self.resolve_offer(offer_id, DECLINED)
-            case fx.EndChat(by=by):
+            case fx.EndChat(by=by, ask_rating=ask_rating):
                 if chat is not None:
-                    self.end_chat(chat, by=by)
+                    self.end_chat(chat, by=by, ask_rating=ask_rating)
             case fx.PassChat():
                 if chat is not None:
                     self.pass_chat(chat, supporter)
@@ -491,6 +539,14 @@ class Runtime:
                     self.unit.match = True
             case fx.SetOptOut(opted_out=opted_out):
                 supporter.opted_out = opted_out
+            case fx.RaiseSafety(source=source, category=category):
+                if chat is not None:
+                    self.raise_safety(chat, source, category, raised_by=supporter.name)
+            case fx.BlockTexter():
+                if chat is not None:
+                    alias = chat.contact.alias
+                    self.block(chat.contact, f"#block by {supporter.name}", status="review")
+                    self.alert("block_review", chat, f"{alias}: blocked by {supporter.name}")
             case _:
                 raise ValueError(f"a supporter's flow cannot ask for {effect!r}")
 
@@ -608,6 +664,116 @@ class Runtime:
         conversation.relay_number = None
         self.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
         self.unit.match = True
+
+    # -- safety, blocks and erasure -------------------------------------------------------
+
+    def alert(self, kind: str, conversation: Conversation | None, detail: str) -> None:
+        """Record an alert for the console and text every on-call coordinator about it."""
+        self.session.add(
+            Alert(
+                kind=kind,
+                conversation_id=conversation.id if conversation else None,
+                detail=detail,
+                created_at=self.now,
+            )
+        )
+        on_call = self.session.scalars(
+            select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
+        ).all()
+        for coordinator in on_call:
+            self.to_supporter(
+                coordinator,
+                "safety_alert",
+                alias=conversation.contact.alias if conversation else "the line",
+                what=detail.split(": ", 1)[-1],
+                queue=routing.queue_length(self.session),
+            )
+        if not on_call:
+            log.warning("no on-call coordinator to tell about a %s alert", kind)
+
+    def raise_safety(
+        self, conversation: Conversation, source: str, category: str, raised_by: str | None = None
+    ) -> None:
+        """Put a conversation first, record the event, flag the supporter, alert on call."""
+        first_in_window = _due(conversation.crisis_at, self.now, self._crisis_window)
+        conversation.priority = max(conversation.priority, 1)
+        conversation.crisis_at = self.now
+        self.safety_raised = True
+        self.session.add(
+            SafetyEvent(
+                conversation_id=conversation.id,
+                source=source,
+                category=category,
+                created_at=self.now,
+            )
+        )
+        if conversation.state == QUEUED:
+            self.unit.match = True  # it now goes ahead of the queue
+        alias = conversation.contact.alias
+        if source == "supporter":
+            self.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
+            return
+        if not first_in_window:
+            return
+        self.alert("crisis", conversation, f"{alias}: may be in crisis ({category})")
+        supporter = conversation.supporter
+        if conversation.state == ACTIVE and supporter is not None:
+            self.to_supporter(
+                supporter,
+                "safety_flag",
+                conversation.id,
+                alias=alias,
+                via=conversation.relay_number,
+            )
+
+    def block(self, contact: Contact, reason: str, status: str = "active") -> None:
+        """Stop answering a texter's number (until a coordinator lifts it)."""
+        if self.session.scalar(select(Block.id).where(Block.phone_hash == contact.phone_hash)):
+            return
+        self.session.add(
+            Block(
+                phone_hash=contact.phone_hash,
+                reason=reason,
+                status=status,
+                created_by=reason.split(" by ", 1)[-1],
+                created_at=self.now,
+            )
+        )
+
+    def erase(self, contact: Contact) -> None:
+        """Erase a texter's number and every message of theirs, keeping anonymous counts."""
+        phone = self.line.vault.decrypt(contact.phone_enc)
+        hashes = self.line.vault.lookup_hashes(phone)
+        conversations = self.session.scalars(
+            select(Conversation).where(Conversation.contact_id == contact.id)
+        ).all()
+        ids = [c.id for c in conversations]
+        for conversation in conversations:
+            counted = self.session.scalar(
+                select(func.count())
+                .select_from(InboundMessage)
+                .where(InboundMessage.conversation_id == conversation.id)
+            )
+            conversation.messages_in += int(counted or 0)
+            conversation.purged_at = self.now
+            if conversation.state != CLOSED:
+                conversation.state, conversation.closed_at = CLOSED, self.now
+        self.session.execute(
+            delete(InboundMessage).where(
+                or_(InboundMessage.conversation_id.in_(ids), InboundMessage.from_hash.in_(hashes))
+            )
+        )
+        self.session.execute(
+            delete(OutboundMessage).where(
+                or_(OutboundMessage.conversation_id.in_(ids), OutboundMessage.to_hash.in_(hashes)),
+                # Goodbyes to the supporter written in this same step still go out.
+                OutboundMessage.id.not_in(self.unit.sends),
+            )
+        )
+        # The row stays so reports keep their counts; nothing in it leads back to the person.
+        contact.phone_hash = "erased-" + secrets.token_hex(16)
+        contact.phone_enc = ""
+        contact.opted_out, contact.erase_requested_at = True, None
 
     # -- timers while waiting ------------------------------------------------------------
 
@@ -734,6 +900,12 @@ class Inbound:
     from_number: str
     to_number: str
     body: str
+    # Twilio's Advanced Opt-Out tells us what it made of the message: STOP, START or HELP.
+    opt_out_type: str | None = None
+
+
+# What Advanced Opt-Out decided, as the word our flows know.
+OPT_OUT_WORDS = {"STOP": "STOP", "START": "START", "HELP": "HELP"}
 
 
 def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
@@ -741,14 +913,17 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
     with line.db.session() as session:
         runtime = Runtime(line, session, now)
         vault = line.vault
-        from_hash = vault.lookup_hash(message.from_number)
-        supporter = session.scalar(select(Supporter).where(Supporter.phone_hash == from_hash))
+        hashes = vault.lookup_hashes(message.from_number)
+        supporter = session.scalar(select(Supporter).where(Supporter.phone_hash.in_(hashes)))
+        blocked = supporter is None and session.scalar(
+            select(Block.id).where(Block.phone_hash.in_(hashes))
+        )
         inbound = InboundMessage(
             message_sid=message.message_sid,
-            from_hash=from_hash,
+            from_hash=hashes[0],
             to_number=message.to_number,
             body_enc=vault.encrypt(message.body),
-            sender_kind="supporter" if supporter else "texter",
+            sender_kind="supporter" if supporter else ("blocked" if blocked else "texter"),
             received_at=runtime.now,
         )
         try:
@@ -757,11 +932,14 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
                 session.add(inbound)
         except IntegrityError:
             return False
+        body = OPT_OUT_WORDS.get((message.opt_out_type or "").upper(), message.body)
         if supporter is not None:
-            runtime.supporter_message(supporter, inbound, message.body)
-        else:
+            runtime.supporter_message(supporter, inbound, body)
+        elif not blocked:
             contact = runtime.contact_for(message.from_number)
-            runtime.texter_message(contact, inbound, message.body)
+            if not runtime.flooding(contact, inbound, body):
+                runtime.texter_message(contact, inbound, body)
+        # A blocked number's message is kept on record and never answered.
     runtime.unit.dispatch(line)
     return True
 

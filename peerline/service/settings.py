@@ -42,10 +42,14 @@ class Settings:
     offer_timeout_seconds: int = 120
     instance_path: str = "instance"
     default_region: str = "US"
-    crisis_text: str = (
-        "If you are in danger or thinking of ending your life, call or text 988 "
-        "(US and Canada) or call your local emergency number."
-    )
+    # Keys for personal data at rest, newest first: the first writes, all read (rotation).
+    encryption_keys: tuple[str, ...] = ()
+    # A coordinator's YAML laid over the packaged texts (crisis resources, wording).
+    messages_file: str | None = None
+    crisis_file: str | None = None
+    crisis_repeat_minutes: int = 60
+    retention_days: int = 30
+    flood_per_minute: int = 12
     # Routing: "single" offers one supporter at a time; "several" offers up to
     # offer_fanout at once and the first #take wins.
     offer_strategy: str = "single"
@@ -94,6 +98,14 @@ def _positive_int(name: str, value: str) -> int:
     if number <= 0:
         raise SettingsError(f"{name}: must be greater than zero, not {number}")
     return number
+
+
+def _existing_file(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not Path(value).is_file():
+        raise SettingsError(f"{name}: {value!r} is not a file")
+    return value
 
 
 def _secret_key(instance: Path) -> str:
@@ -199,6 +211,13 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         instance_path=str(instance),
         default_region=region,
-        crisis_text=get("PEERLINE_CRISIS_TEXT") or Settings.crisis_text,
+        encryption_keys=tuple(
+            k.strip() for k in (get("PEERLINE_ENCRYPTION_KEYS") or "").split(",") if k.strip()
+        ),
+        messages_file=_existing_file("PEERLINE_MESSAGES", get("PEERLINE_MESSAGES")),
+        crisis_file=_existing_file("PEERLINE_CRISIS_PHRASES", get("PEERLINE_CRISIS_PHRASES")),
+        crisis_repeat_minutes=whole("PEERLINE_CRISIS_REPEAT_MINUTES", 60),
+        retention_days=whole("PEERLINE_RETENTION_DAYS", 30),
+        flood_per_minute=whole("PEERLINE_FLOOD_PER_MINUTE", 12),
         embedded=embedded,
     )

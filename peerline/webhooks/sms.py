@@ -42,7 +42,11 @@ def inbound() -> Response:
     except BadPhoneNumber as exc:
         abort(400, description=f"From or To is not a phone number: {exc}")
     message = runtime.Inbound(
-        message_sid=sid, from_number=sender, to_number=to, body=request.form.get("Body", "")
+        message_sid=sid,
+        from_number=sender,
+        to_number=to,
+        body=request.form.get("Body", ""),
+        opt_out_type=request.form.get("OptOutType") or None,
     )
     if not runtime.receive_sms(line, message):
         log.info("duplicate webhook for message %s ignored", sid)

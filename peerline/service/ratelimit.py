@@ -1,0 +1,206 @@
+"""Pace outbound SMS per sender number across every worker, counting segments, in Redis.
+
+Each sender number has one Redis key holding its theoretical arrival time (GCRA, the
+"generic cell rate algorithm" of a leaky bucket) in microseconds of the Redis server's clock.
+A send of ``n`` segments at ``rate`` segments per second:
+
+- may go once the key's time is at most ``max(burst - n, 0) / rate`` seconds ahead of now
+  (with the default burst of 1 segment: once the sender's earlier segments have drained), and
+  then
+- pushes the key's time ``n / rate`` seconds further, so the next send waits for them.
+
+One Lua script reads the server's ``TIME``, decides and writes, so workers on several machines
+share one clock and one decision at a time.
+
+The guarantee: for any two grants of one sender ``W`` seconds apart, the segments granted from
+the first to the second, both included, are at most ``rate * W + max(burst, n)`` where ``n`` is
+the second's size. So with one-segment messages, the default burst of 1 and a whole-number
+rate, no half-open one-second window ever holds more than ``rate`` segments; a larger burst
+lets ``burst - 1`` more through after a quiet spell. A message longer than the burst still goes
+in one piece (one API call cannot be split) and then holds the sender back for its full length:
+three segments at 1 segment/s keep the next send back 3 s, so the long-run rate never exceeds
+the configured one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from redis import Redis
+
+from peerline.service import segments as segment_count
+
+LONG_CODE, TOLL_FREE, SHORT_CODE = "long_code", "toll_free", "short_code"
+SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE)
+# Segments per second each kind of number may send (Twilio's documented defaults in the US).
+DEFAULT_RATES: Mapping[str, float] = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
+KEY_PREFIX = "peerline:ratelimit:"
+MICROS = 1_000_000
+
+# KEYS[1]: the sender's key. ARGV[1]: the cost of this send in microseconds; ARGV[2]: how far
+# ahead of now the key may already be for the send to go. Returns {allowed, wait_us, now_us}.
+_GCRA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local cost = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local wait = tat - now - tolerance
+if wait > 0 then
+  return {0, wait, now}
+end
+local after = tat + cost
+local ttl = math.floor((after - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', ttl))
+return {1, 0, now}
+"""
+
+
+class RateLimited(Exception):
+    """A send would have to wait longer than its caller allows."""
+
+    def __init__(self, sender: str, retry_after: float) -> None:
+        super().__init__(f"sender {sender} is busy for another {retry_after:.3f} s")
+        self.sender = sender
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One answer of the limiter: go now, or how long to wait; with the Redis time of it."""
+
+    allowed: bool
+    wait: float
+    at: float
+
+
+def sender_type(sender: str) -> str:
+    """Return the kind of a sender number: long code, toll-free or short code."""
+    number = sender.strip()
+    if number.isdigit() and len(number) <= 8:
+        # Short codes are bare 3- to 8-digit numbers, never in E.164 form.
+        return SHORT_CODE
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        # Alphanumeric sender ids and oddities get the slowest, safest rate.
+        return LONG_CODE
+    if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE:
+        return TOLL_FREE
+    return LONG_CODE
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """Return rates from "long_code=1,toll_free=3" text, as an environment variable holds."""
+    rates: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        kind, sep, value = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in SENDER_TYPES:
+            raise ValueError(f"expected one of {', '.join(SENDER_TYPES)}=RATE, not {part!r}")
+        rates[kind] = float(value)
+    return rates
+
+
+class SendRateLimiter:
+    """Share each sender number's segment budget between every process that sends."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        rates: Mapping[str, float] | None = None,
+        burst: float | Mapping[str, float] = 1.0,
+        *,
+        sender_types: Mapping[str, str] | None = None,
+        prefix: str = KEY_PREFIX,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rates = {**DEFAULT_RATES, **(rates or {})}
+        bursts = burst if isinstance(burst, Mapping) else dict.fromkeys(self.rates, burst)
+        self.bursts = {kind: float(bursts.get(kind, 1.0)) for kind in self.rates}
+        for kind, rate in self.rates.items():
+            if not (rate > 0 and math.isfinite(rate)):
+                raise ValueError(f"rate for {kind} must be a positive number, not {rate!r}")
+            if not self.bursts[kind] >= 1:
+                raise ValueError(f"burst for {kind} must be at least 1 segment")
+        self.sender_types = dict(sender_types or {})
+        for number, kind in self.sender_types.items():
+            if kind not in self.rates:
+                raise ValueError(f"sender {number} has type {kind!r}, which has no rate")
+        self.prefix = prefix
+        self._script = redis.register_script(_GCRA)
+        self._sleep = sleep
+        self._clock = clock
+
+    def type_of(self, sender: str) -> str:
+        """Return a sender's type: as configured for that number, else guessed from it."""
+        return self.sender_types.get(sender) or sender_type(sender)
+
+    def rate_of(self, sender: str) -> float:
+        """Return the segments per second a sender may send."""
+        return self.rates[self.type_of(sender)]
+
+    def check(self, sender: str, segments: int) -> Decision:
+        """Record the send if it may go now; else say how long to wait, recording nothing."""
+        if segments < 1:
+            raise ValueError("a message has at least one segment")
+        kind = self.type_of(sender)
+        rate, burst = self.rates[kind], self.bursts[kind]
+        # Round the cost up and the tolerance down: rounding never lets the rate be exceeded.
+        cost = math.ceil(segments * MICROS / rate)
+        tolerance = math.floor(max(burst - segments, 0) * MICROS / rate)
+        result: Any = self._script(keys=[self.prefix + sender], args=[cost, tolerance])
+        allowed, wait, now = (int(x) for x in result)
+        return Decision(bool(allowed), wait / MICROS, now / MICROS)
+
+    def try_acquire(self, sender: str, segments: int) -> float:
+        """Return 0 and record the send if it may go now, else the seconds to wait."""
+        return self.check(sender, segments).wait
+
+    def acquire(self, sender: str, segments: int, *, max_wait: float | None = None) -> float:
+        """Wait until the send may go, record it and return the seconds waited."""
+        started = self._clock()
+        while True:
+            decision = self.check(sender, segments)
+            waited = self._clock() - started
+            if decision.allowed:
+                return waited
+            if max_wait is not None and waited + decision.wait > max_wait:
+                raise RateLimited(sender, decision.wait)
+            # Another worker may take the slot meanwhile: then the next check says how long.
+            self._sleep(decision.wait)
+
+    def acquire_text(self, sender: str, body: str, *, max_wait: float | None = None) -> float:
+        """Wait until a message body may go, counting its segments; return the seconds waited."""
+        return self.acquire(sender, segment_count.count(body), max_wait=max_wait)
+
+
+def _aware(moment: datetime) -> datetime:
+    # The database hands back UTC; a naive value can only mean UTC here.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def expired(created_at: datetime, validity_seconds: float | None, now: datetime) -> bool:
+    """Say whether a message is too old to send; no validity period means never."""
+    if validity_seconds is None:
+        return False
+    return _aware(now) - _aware(created_at) >= timedelta(seconds=validity_seconds)
+
+
+def time_left(created_at: datetime, validity_seconds: float | None, now: datetime) -> float | None:
+    """Return the seconds a message may still wait to be sent, None when it never goes stale."""
+    if validity_seconds is None:
+        return None
+    left = validity_seconds - (_aware(now) - _aware(created_at)).total_seconds()
+    return max(left, 0.0)
