@@ -243,6 +243,104 @@ def rota_feeds() -> None:
 
 
 @main.group()
+def keys() -> None:
+    """Manage the keys that protect personal data."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new random key to put first in PEERLINE_ENCRYPTION_KEYS."""
+    import secrets
+
+    click.echo(secrets.token_urlsafe(48))
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt and re-hash all personal data under the first key of PEERLINE_ENCRYPTION_KEYS."""
+    from peerline.service.keys import rotate
+
+    settings = _settings()
+    line = _line(settings)
+    with line.db.session() as session:
+        report = rotate(session, line.vault)
+    click.echo(
+        f"Re-encrypted {report.encrypted} values and re-hashed {report.rehashed} rows. "
+        "Older keys can be removed from PEERLINE_ENCRYPTION_KEYS once every process restarted."
+    )
+
+
+@main.command("purge")
+def purge_command() -> None:
+    """Delete transcripts older than PEERLINE_RETENTION_DAYS, keeping anonymous counts."""
+    from peerline.service.models import utcnow
+    from peerline.service.retention import purge
+
+    settings = _settings()
+    line = _line(settings)
+    total = 0
+    while True:
+        with line.db.session() as session:
+            done = purge(session, utcnow(), settings.retention_days)
+        total += done
+        if done == 0:
+            break
+    click.echo(f"Purged {total} transcripts and stray messages.")
+
+
+@main.group()
+def block() -> None:
+    """Manage the numbers the line does not answer."""
+
+
+@block.command("add")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why, for the other coordinators.")
+@click.option("--by", "actor", default="cli", show_default=True)
+def block_add(number: str, reason: str, actor: str) -> None:
+    """Block a number (its messages are kept but never answered)."""
+    from peerline.service.models import Block
+    from peerline.service.privacy import BadPhoneNumber, normalise_phone
+
+    settings = _settings()
+    try:
+        phone = normalise_phone(number, settings.default_region)
+    except BadPhoneNumber as exc:
+        raise click.ClickException(str(exc)) from exc
+    line = _line(settings)
+    with line.db.session() as session:
+        hashes = line.vault.lookup_hashes(phone)
+        existing = session.scalar(select(Block).where(Block.phone_hash.in_(hashes)))
+        if existing is not None:
+            existing.status, existing.reason = "active", reason
+        else:
+            session.add(Block(phone_hash=hashes[0], reason=reason, created_by=actor))
+    click.echo("Blocked.")
+
+
+@block.command("remove")
+@click.argument("number")
+def block_remove(number: str) -> None:
+    """Lift a block."""
+    from sqlalchemy import delete
+
+    from peerline.service.models import Block
+    from peerline.service.privacy import BadPhoneNumber, normalise_phone
+
+    settings = _settings()
+    try:
+        phone = normalise_phone(number, settings.default_region)
+    except BadPhoneNumber as exc:
+        raise click.ClickException(str(exc)) from exc
+    line = _line(settings)
+    with line.db.session() as session:
+        result = session.execute(
+            delete(Block).where(Block.phone_hash.in_(line.vault.lookup_hashes(phone)))
+        )
+    click.echo("Unblocked." if result.rowcount else "That number was not blocked.")  # type: ignore[attr-defined]
+
+
+@main.group()
 def coordinator() -> None:
     """Manage coordinators' console accounts."""
 

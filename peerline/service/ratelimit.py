@@ -2,24 +2,27 @@
 
 Each sender number has one Redis key holding its theoretical arrival time (GCRA, the
 "generic cell rate algorithm" of a leaky bucket) in microseconds of the Redis server's clock.
-A send of ``n`` segments at ``rate`` segments per second:
-
-- may go once the key's time is at most ``max(burst - n, 0) / rate`` seconds ahead of now
-  (with the default burst of 1 segment: once the sender's earlier segments have drained), and
-  then
-- pushes the key's time ``n / rate`` seconds further, so the next send waits for them.
+A send of ``n`` segments at ``rate`` segments per second gets the slot at which the key's time
+is at most ``max(burst - n, 0) / rate`` seconds ahead (with the default burst of 1 segment:
+when the sender's earlier segments have drained), and pushes the key's time ``n / rate``
+seconds further, so the next send waits for them.
 
 One Lua script reads the server's ``TIME``, decides and writes, so workers on several machines
-share one clock and one decision at a time.
+share one clock and one decision at a time. ``acquire`` reserves the next slot even when it
+lies in the future and then sleeps until it: workers queue up in order, and the time a worker
+spends waking up is not lost to the sender's budget. ``try_acquire`` only takes a slot that is
+free now, and records nothing otherwise.
 
-The guarantee: for any two grants of one sender ``W`` seconds apart, the segments granted from
-the first to the second, both included, are at most ``rate * W + max(burst, n)`` where ``n`` is
-the second's size. So with one-segment messages, the default burst of 1 and a whole-number
-rate, no half-open one-second window ever holds more than ``rate`` segments; a larger burst
-lets ``burst - 1`` more through after a quiet spell. A message longer than the burst still goes
-in one piece (one API call cannot be split) and then holds the sender back for its full length:
-three segments at 1 segment/s keep the next send back 3 s, so the long-run rate never exceeds
-the configured one.
+The guarantee, on slot times: for any two slots of one sender ``W`` seconds apart, the segments
+from the first to the second, both included, are at most ``rate * W + max(burst, n)`` where
+``n`` is the second's size. So with one-segment messages, the default burst of 1 and a
+whole-number rate, no half-open one-second window ever holds more than ``rate`` segments; a
+larger burst lets ``burst - 1`` more through after a quiet spell. A message longer than the
+burst still goes in one piece (one API call cannot be split) and then holds the sender back for
+its full length: three segments at 1 segment/s keep the next send back 3 s, so the long-run
+rate never exceeds the configured one. A worker sends a little after its slot (a sleep's
+overshoot, a network hop); that jitter is not accumulated, but neither can any limiter remove
+it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ KEY_PREFIX = "peerline:ratelimit:"
 MICROS = 1_000_000
 
 # KEYS[1]: the sender's key. ARGV[1]: the cost of this send in microseconds; ARGV[2]: how far
-# ahead of now the key may already be for the send to go. Returns {allowed, wait_us, now_us}.
+# ahead of now the key may already be for the send to go; ARGV[3]: the longest wait, in
+# microseconds, for which a later slot is reserved (-1: any). Returns {reserved, wait, now}.
 _GCRA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -52,15 +56,16 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local cost = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local wait = tat - now - tolerance
-if wait > 0 then
+local wait = tat - now - tonumber(ARGV[2])
+if wait < 0 then wait = 0 end
+local limit = tonumber(ARGV[3])
+if limit >= 0 and wait > limit then
   return {0, wait, now}
 end
 local after = tat + cost
 local ttl = math.floor((after - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', ttl))
-return {1, 0, now}
+return {1, wait, now}
 """
 
 
@@ -75,11 +80,11 @@ class RateLimited(Exception):
 
 @dataclass(frozen=True)
 class Decision:
-    """One answer of the limiter: go now, or how long to wait; with the Redis time of it."""
+    """One answer of the limiter: whether a slot was reserved, and when the send may go."""
 
-    allowed: bool
-    wait: float
-    at: float
+    reserved: bool
+    wait: float  # seconds from the decision until the send may go; 0 for at once
+    at: float  # the Redis server time at which it may go, in seconds since the epoch
 
 
 def sender_type(sender: str) -> str:
@@ -124,7 +129,6 @@ class SendRateLimiter:
         sender_types: Mapping[str, str] | None = None,
         prefix: str = KEY_PREFIX,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rates = {**DEFAULT_RATES, **(rates or {})}
         bursts = burst if isinstance(burst, Mapping) else dict.fromkeys(self.rates, burst)
@@ -141,7 +145,6 @@ class SendRateLimiter:
         self.prefix = prefix
         self._script = redis.register_script(_GCRA)
         self._sleep = sleep
-        self._clock = clock
 
     def type_of(self, sender: str) -> str:
         """Return a sender's type: as configured for that number, else guessed from it."""
@@ -151,8 +154,8 @@ class SendRateLimiter:
         """Return the segments per second a sender may send."""
         return self.rates[self.type_of(sender)]
 
-    def check(self, sender: str, segments: int) -> Decision:
-        """Record the send if it may go now; else say how long to wait, recording nothing."""
+    def reserve(self, sender: str, segments: int, *, max_wait: float | None = 0.0) -> Decision:
+        """Reserve the sender's next slot if it comes within max_wait seconds (None: any)."""
         if segments < 1:
             raise ValueError("a message has at least one segment")
         kind = self.type_of(sender)
@@ -160,26 +163,25 @@ class SendRateLimiter:
         # Round the cost up and the tolerance down: rounding never lets the rate be exceeded.
         cost = math.ceil(segments * MICROS / rate)
         tolerance = math.floor(max(burst - segments, 0) * MICROS / rate)
-        result: Any = self._script(keys=[self.prefix + sender], args=[cost, tolerance])
-        allowed, wait, now = (int(x) for x in result)
-        return Decision(bool(allowed), wait / MICROS, now / MICROS)
+        limit = -1 if max_wait is None else math.floor(max(max_wait, 0.0) * MICROS)
+        result: Any = self._script(keys=[self.prefix + sender], args=[cost, tolerance, limit])
+        reserved, wait, now = (int(x) for x in result)
+        return Decision(bool(reserved), wait / MICROS, (now + wait) / MICROS)
 
     def try_acquire(self, sender: str, segments: int) -> float:
         """Return 0 and record the send if it may go now, else the seconds to wait."""
-        return self.check(sender, segments).wait
+        return self.reserve(sender, segments, max_wait=0.0).wait
 
     def acquire(self, sender: str, segments: int, *, max_wait: float | None = None) -> float:
-        """Wait until the send may go, record it and return the seconds waited."""
-        started = self._clock()
-        while True:
-            decision = self.check(sender, segments)
-            waited = self._clock() - started
-            if decision.allowed:
-                return waited
-            if max_wait is not None and waited + decision.wait > max_wait:
-                raise RateLimited(sender, decision.wait)
-            # Another worker may take the slot meanwhile: then the next check says how long.
+        """Reserve the sender's next slot, sleep until it comes and return the seconds waited."""
+        decision = self.reserve(sender, segments, max_wait=max_wait)
+        if not decision.reserved:
+            raise RateLimited(sender, decision.wait)
+        if decision.wait > 0:
+            # The slot is ours already: sleeping to it on any clock is enough, and reserving
+            # ahead keeps the sender busy while this worker sleeps, so no slot goes unused.
             self._sleep(decision.wait)
+        return decision.wait
 
     def acquire_text(self, sender: str, body: str, *, max_wait: float | None = None) -> float:
         """Wait until a message body may go, counting its segments; return the seconds waited."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from peerline.service import outbox, runtime
+from peerline.service import outbox, retention, runtime
 from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
 
@@ -61,5 +61,7 @@ def sweep() -> dict[str, int]:
     for offer_id in overdue:
         runtime.expire_offer(line, offer_id)
     ticked = runtime.catch_up_timers(line, now)
+    with line.db.session() as session:
+        purged = retention.purge(session, now, line.settings.retention_days)
     line.tasks.match()
-    return {"resent": len(stale), "expired": len(overdue), "timers": ticked}
+    return {"resent": len(stale), "expired": len(overdue), "timers": ticked, "purged": purged}

@@ -1,0 +1,72 @@
+"""Forget transcripts after the retention period, keeping only anonymous counts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from peerline.service.models import (
+    CLOSED,
+    OUT_PENDING,
+    OUT_SENDING,
+    RATING,
+    Conversation,
+    InboundMessage,
+    OutboundMessage,
+)
+
+
+def purge(session: Session, now: datetime, days: int, batch: int = 500) -> int:
+    """Delete the messages of conversations closed more than `days` ago; return how many."""
+    cutoff = now - timedelta(days=days)
+    conversations = session.scalars(
+        select(Conversation)
+        .where(
+            Conversation.state.in_((CLOSED, RATING)),
+            Conversation.purged_at.is_(None),
+            func.coalesce(Conversation.closed_at, Conversation.created_at) < cutoff,
+        )
+        .order_by(Conversation.id)
+        .limit(batch)
+    ).all()
+    for conversation in conversations:
+        counts = {
+            model: int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(model)
+                    .where(model.conversation_id == conversation.id)
+                )
+                or 0
+            )
+            for model in (InboundMessage, OutboundMessage)
+        }
+        conversation.messages_in += counts[InboundMessage]
+        conversation.messages_out += counts[OutboundMessage]
+        conversation.purged_at = now
+        session.execute(
+            delete(InboundMessage).where(InboundMessage.conversation_id == conversation.id)
+        )
+        session.execute(
+            delete(OutboundMessage).where(
+                OutboundMessage.conversation_id == conversation.id,
+                # A message still on its way is left until it has gone.
+                OutboundMessage.status.not_in((OUT_PENDING, OUT_SENDING)),
+            )
+        )
+    # Messages that never joined a conversation (blocked numbers, floods, stray texts).
+    stray = session.execute(
+        delete(InboundMessage).where(
+            InboundMessage.conversation_id.is_(None), InboundMessage.received_at < cutoff
+        )
+    )
+    stray_out = session.execute(
+        delete(OutboundMessage).where(
+            OutboundMessage.conversation_id.is_(None),
+            OutboundMessage.created_at < cutoff,
+            OutboundMessage.status.not_in((OUT_PENDING, OUT_SENDING)),
+        )
+    )
+    return len(conversations) + int(stray.rowcount or 0) + int(stray_out.rowcount or 0)  # type: ignore[attr-defined]

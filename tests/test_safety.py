@@ -1,0 +1,320 @@
+"""Safety, privacy and security: the crisis net, opt-outs, encryption, retention, abuse."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fakeredis import FakeRedis
+from flask import Flask
+from sqlalchemy import select
+
+from peerline.service import keys, outbox
+from peerline.service.line import Line
+from peerline.service.models import (
+    Alert,
+    Block,
+    Contact,
+    Conversation,
+    InboundMessage,
+    OutboundMessage,
+    SafetyEvent,
+    utcnow,
+)
+from peerline.service.retention import purge
+from peerline.service.transport import TwilioTransport
+from tests import lines
+from tests.conftest import Webhooks, load_line_file, make_line, make_settings, run_jobs
+from tests.conftest import outbox as box
+from tests.fake_twilio import FakeTwilio
+
+ON_CALL = lines.TWO_ON.replace(
+    f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'
+)
+CRISIS = "i want to kill myself"
+
+
+@pytest.fixture
+def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+    """Return a builder of a line from a line file and settings."""
+
+    def make(text: str = ON_CALL, **env: str) -> tuple[Line, Webhooks]:
+        line = make_line(make_settings(tmp_path, **env), FakeRedis())
+        load_line_file(line, text)
+        return line, Webhooks(app_for(line).test_client(), line.settings)
+
+    return make
+
+
+def texts_to(line: Line, number: str) -> list[str]:
+    """Return the bodies sent to a number, oldest first."""
+    return [m["body"] for m in box(line, number)]
+
+
+def connect(line: Line, hooks: Webhooks, texter: str = lines.TEXTER) -> None:
+    """Bring a texter into a chat with Sam."""
+    hooks.sms(texter, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+
+
+def test_crisis_words_in_a_chat(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, CRISIS)
+    assert "988" in texts_to(line, lines.TEXTER)[-1]
+    to_sam = texts_to(line, lines.SAM)
+    assert to_sam[-2].startswith("[SAFETY]") and "may be in crisis" in to_sam[-2]
+    assert to_sam[-1].endswith(f": {CRISIS}") and to_sam[-1].startswith("[SAFETY] ")
+    assert texts_to(line, lines.RIA)[-1].startswith("Peerline safety alert:")
+    with line.db.session() as session:
+        event = session.scalars(select(SafetyEvent)).one()
+        assert (event.source, event.category) == ("detector", "suicide")
+        assert session.scalars(select(Conversation)).one().priority == 1
+        assert [a.kind for a in session.scalars(select(Alert))] == ["crisis"]
+    # The chat goes on; the resources are not repeated within the window.
+    hooks.sms(lines.TEXTER, "i just want to die honestly")
+    assert texts_to(line, lines.TEXTER)[-1].count("988") == 1
+    assert len([t for t in texts_to(line, lines.TEXTER) if "988" in t and "matter" in t]) == 1
+    assert texts_to(line, lines.SAM)[-1].endswith("i just want to die honestly")
+
+
+def test_near_miss_raises_nothing(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "this homework is killing me lol")
+    with line.db.session() as session:
+        assert session.scalars(select(SafetyEvent)).all() == []
+    assert not texts_to(line, lines.SAM)[-1].startswith("[SAFETY]")
+
+
+def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)  # Sam is busy
+    hooks.sms(lines.TEXTER_2, "yes")
+    hooks.sms("+14165550197", "yes")
+    hooks.sms("+14165550197", "no quiero vivir mas")
+    with line.db.session() as session:
+        queued = session.scalars(
+            select(Conversation)
+            .where(Conversation.state == "queued")
+            .order_by(Conversation.priority.desc(), Conversation.queued_at)
+        ).all()
+        assert [c.priority for c in queued] == [1, 0]
+        assert queued[0].contact_id != queued[1].contact_id
+
+
+def test_supporter_alert_and_block(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.SAM, "#alert")
+    assert "on-call coordinator has been told" in texts_to(line, lines.SAM)[-1]
+    hooks.sms(lines.SAM, "#block")
+    assert "blocked until a coordinator reviews it" in texts_to(line, lines.SAM)[-1]
+    with line.db.session() as session:
+        assert [e.source for e in session.scalars(select(SafetyEvent))] == ["supporter"]
+        assert {a.kind for a in session.scalars(select(Alert))} == {
+            "supporter_alert",
+            "block_review",
+        }
+        assert session.scalars(select(Block)).one().status == "review"
+        assert session.scalars(select(Conversation)).one().state == "closed"
+    sent = len(texts_to(line, lines.TEXTER))
+    hooks.sms(lines.TEXTER, "hello??")
+    assert len(texts_to(line, lines.TEXTER)) == sent  # never answered
+    with line.db.session() as session:
+        assert (
+            session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc()))
+            .first()
+            .sender_kind
+            == "blocked"
+        )  # type: ignore[union-attr]
+
+
+def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "hi")
+    response = hooks.sms(lines.TEXTER, "stop it please", OptOutType="STOP")
+    assert b"<Message" not in response.data
+    with line.db.session() as session:
+        assert session.scalars(select(Contact)).one().opted_out
+
+
+def test_every_path_checks_the_opt_out(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.SAM, "are you still there?")  # a relay, pending in the outbox
+    with line.db.session() as session:
+        session.scalars(select(Contact)).one().opted_out = True
+    run_jobs(line)
+    relays = [m for m in box(line, lines.TEXTER) if m["purpose"] == "relay"]
+    assert [(m["status"]) for m in relays] == ["failed"]
+
+
+def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
+    with FakeTwilio() as twilio:
+        env = {
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_PHONE_NUMBER": "+15005550006",
+            "TWILIO_API_BASE_URL": twilio.base_url,
+        }
+        settings = make_settings(tmp_path, **env)
+        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
+        load_line_file(line, lines.ALWAYS_OPEN)
+        twilio.opted_out.add(lines.TEXTER)
+        from peerline.service.runtime import Inbound, receive_sms
+
+        receive_sms(line, Inbound("SM" + "5" * 32, lines.TEXTER, "+15005550006", "hi"))
+        run_jobs(line)
+        welcome = box(line, lines.TEXTER)[0]
+        assert welcome["status"] == "failed"
+        with line.db.session() as session:
+            assert session.scalars(select(Contact)).one().opted_out
+            assert session.get(OutboundMessage, welcome["id"]).error_code == 21610  # type: ignore[union-attr]
+        assert twilio.messages == []  # and never retried
+
+
+def test_nothing_personal_is_stored_or_logged_in_clear(
+    build: Callable[..., tuple[Line, Webhooks]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    line, hooks = build()
+    secret = "my sister Ana Lucia hurt me"
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, secret)
+    run_jobs(line)
+    raw = Path(line.settings.database_url.removeprefix("sqlite:///"))
+    db = sqlite3.connect(raw)
+    dumped = "\n".join(db.iterdump())
+    db.close()
+    digits = lines.TEXTER.lstrip("+")
+    assert secret not in dumped and "Ana Lucia" not in dumped
+    assert digits not in dumped and digits[-7:] not in dumped
+    assert lines.SAM.lstrip("+") not in dumped
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Ana Lucia" not in logged and digits[-7:] not in re.sub(r"\D", "", logged)
+
+
+def test_jobs_carry_ids_only(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "yes")
+    jobs = line.tasks.queue.get_jobs()
+    assert jobs, "the webhook left work for the worker"
+    for job in jobs:
+        assert all(isinstance(arg, int) for arg in job.args), job.description
+        assert not job.kwargs
+
+
+def test_keys_rotate_without_losing_anything(
+    tmp_path: Path, build: Callable[..., tuple[Line, Webhooks]]
+) -> None:
+    line, hooks = build(PEERLINE_ENCRYPTION_KEYS="old-key-" + "a" * 40)
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "before rotation")
+    rotated = make_line(
+        make_settings(tmp_path, PEERLINE_ENCRYPTION_KEYS=f"new-key-{'b' * 40},old-key-{'a' * 40}"),
+        line.redis,
+    )
+    # Before the rotation command: old rows still found and read, new writes use the new key.
+    from peerline.service.runtime import Inbound, receive_sms
+
+    receive_sms(rotated, Inbound("SM" + "6" * 32, lines.TEXTER, "+15550100000", "mid rotation"))
+    assert texts_to(rotated, lines.SAM)[-1].endswith("mid rotation")
+    with rotated.db.session() as session:
+        report = keys.rotate(session, rotated.vault)
+    assert report.encrypted > 0 and report.rehashed > 0
+    only_new = make_line(
+        make_settings(tmp_path, PEERLINE_ENCRYPTION_KEYS=f"new-key-{'b' * 40}"), line.redis
+    )
+    assert any(t.endswith("before rotation") for t in texts_to(only_new, lines.SAM))
+    receive_sms(only_new, Inbound("SM" + "7" * 32, lines.TEXTER, "+15550100000", "after"))
+    assert texts_to(only_new, lines.SAM)[-1].endswith("after")
+    with only_new.db.session() as session:
+        assert len(session.scalars(select(Contact)).all()) == 1  # found, not created anew
+
+
+def test_retention_purges_transcripts_and_keeps_counts(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(PEERLINE_RETENTION_DAYS="7")
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "hello")
+    hooks.sms(lines.TEXTER, "bye")
+    hooks.sms(lines.TEXTER, "4")
+    run_jobs(line)
+    with line.db.session() as session:
+        assert purge(session, utcnow(), 7) == 0  # too recent
+        assert purge(session, utcnow() + timedelta(days=8), 7) >= 1
+    with line.db.session() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.messages_in >= 3 and conversation.messages_out >= 5
+        assert conversation.rating == 4 and conversation.purged_at is not None
+        assert (
+            session.scalars(
+                select(InboundMessage).where(InboundMessage.conversation_id == conversation.id)
+            ).all()
+            == []
+        )
+
+
+def test_delete_erases_after_confirmation(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "something private")
+    hooks.sms(lines.TEXTER, "DELETE")
+    assert "reply DELETE again within 10 minutes" in texts_to(line, lines.TEXTER)[-1]
+    hooks.sms(lines.TEXTER, "delete")
+    assert texts_to(line, lines.SAM)[-1].endswith("has opted out and left the chat. Thank you.")
+    assert texts_to(line, lines.TEXTER) == []  # nothing of theirs is left, not even our texts
+    with line.db.session() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert contact.phone_enc == "" and contact.phone_hash.startswith("erased-")
+        assert session.scalars(select(Conversation)).one().state == "closed"
+        bodies = [line.vault.decrypt(m.body_enc) for m in session.scalars(select(InboundMessage))]
+        assert not any("private" in b for b in bodies)
+    hooks.sms(lines.TEXTER, "hi again")
+    assert "Peerline" in texts_to(line, lines.TEXTER)[-1]  # a stranger again
+
+
+def test_a_flood_hears_once_and_loses_nothing(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(PEERLINE_FLOOD_PER_MINUTE="5")
+    for n in range(12):
+        hooks.sms(lines.TEXTER, f"message {n}")
+    floods = [t for t in texts_to(line, lines.TEXTER) if "sending a lot of messages" in t]
+    assert len(floods) == 1
+    with line.db.session() as session:
+        assert len(session.scalars(select(InboundMessage)).all()) == 12
+    hooks.sms(lines.TEXTER, "STOP")
+    with line.db.session() as session:
+        assert session.scalars(select(Contact)).one().opted_out
+
+
+def test_security_headers(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    _, hooks = build()
+    response = hooks.client.get("/healthz")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in response.headers  # plain http here
+    _, secure = build(PUBLIC_BASE_URL="https://line.example.org")
+    assert "max-age" in secure.client.get("/healthz").headers["Strict-Transport-Security"]
+
+
+def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "hi")
+    run_jobs(line)
+    with line.db.session() as session:
+        message = session.scalars(select(OutboundMessage)).one()
+        sid = message.provider_sid
+        assert sid is not None
+        outbox.apply_status(session, sid, "delivered", None, utcnow())
+        outbox.apply_status(session, sid, "sent", None, utcnow())
+        assert message.status == "delivered"
