@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from peerline.service.line import Line
 from peerline.service.settings import Settings, from_env
+from peerline.service.tasks import redis_client
 from peerline.service.transport import Transport
 
 
@@ -35,7 +36,7 @@ def create_app(
         if redis is None:
             if settings.redis_url is None:
                 raise ValueError("REDIS_URL is not set: use `peerline serve` for embedded mode")
-            redis = Redis.from_url(settings.redis_url)
+            redis = redis_client(settings.redis_url)
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
 

@@ -6,11 +6,13 @@ import logging
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from peerline.service.line import Line
@@ -130,11 +132,27 @@ def worker(burst: bool, sweep_every: float) -> None:
         threading.Thread(target=sweep_forever, name="sweep", daemon=True).start()
     queue = Queue(QUEUE_NAME, connection=line.redis)
     try:
-        Worker([queue], connection=line.redis).work(
-            burst=burst, with_scheduler=True, logging_level="INFO"
-        )
+        while True:
+            try:
+                Worker([queue], connection=line.redis).work(
+                    burst=burst, with_scheduler=True, logging_level="INFO"
+                )
+                break
+            except RedisConnectionError as exc:
+                # Redis restarts; the worker waits for it rather than exiting.
+                logging.getLogger("peerline.worker").warning("redis unavailable (%s)", exc)
+                time.sleep(1)
     finally:
         stopping.set()
+
+
+@main.command("replay")
+def replay_command() -> None:
+    """Feed webhooks spooled while the database was down through the normal path."""
+    from peerline.service.runtime import replay_spooled
+
+    line = _line(_settings())
+    click.echo(f"Replayed {replay_spooled(line)} webhooks.")
 
 
 @main.command("sweep")

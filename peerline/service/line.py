@@ -16,6 +16,7 @@ from peerline.service.database import Database
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
 from peerline.service.settings import Settings
+from peerline.service.spool import Spool
 from peerline.service.tasks import Tasks
 from peerline.service.transport import Transport, make_transport
 
@@ -39,6 +40,7 @@ class Line:
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = CrisisDetector.load(settings.crisis_file)
         self.transport = transport or make_transport(settings)
+        self.spool = Spool(redis, settings.instance_path)
 
     def timezone(self, session: Session) -> ZoneInfo:
         """Return the rota's time zone: the imported line file's, else LINE_TIMEZONE."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from redis.exceptions import LockError
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from peerline.service.line import Line
@@ -49,6 +50,11 @@ TWILIO_STATUS = {
 }
 
 
+# Longer than the API client's time-out, so a lock only expires when its holder has died.
+LOCK_SECONDS = 60
+OFFER_PURPOSES = ("offer", "offer_priority")
+
+
 class RetryLater(Exception):
     """A send failed for a reason that may pass; RQ retries the job."""
 
@@ -69,62 +75,137 @@ def _recipient_opted_out(session: Session, to_hash: str) -> bool:
     return bool(contact) or bool(supporter)
 
 
-def _send_one(line: Line, session: Session, message: OutboundMessage, now: datetime) -> None:
-    if _recipient_opted_out(session, message.to_hash):
-        message.status, message.error_code, message.updated_at = OUT_FAILED, OPTED_OUT, now
-        return
-    message.attempts += 1
-    message.status, message.updated_at = OUT_SENDING, now
-    try:
-        sid = line.transport.send_sms(
-            to=line.vault.decrypt(message.to_enc),
-            from_=message.from_number,
-            body=line.vault.decrypt(message.body_enc),
-            status_callback=line.status_callback_url(),
-        )
-    except TransportError as exc:
-        message.error_code, message.updated_at = exc.code, now
-        if exc.permanent:
-            message.status = OUT_FAILED
-            log.warning("message %s failed for good: error %s", message.id, exc.code)
-            if exc.code == OPTED_OUT:
-                mark_opted_out(session, message.to_hash, now)
-            return
-        message.status = OUT_PENDING
-        raise RetryLater(f"message {message.id}: {exc}") from exc
-    message.status, message.provider_sid, message.sent_at = OUT_SENT, sid, now
-
-
 def send(line: Line, outbound_id: int) -> None:
-    """Send a pending message, after any earlier ones still pending for the same person."""
+    """Send a pending message, after any earlier ones still pending for the same person.
+
+    One worker at a time holds a person's send lock (in Redis, with a time-out longer than the
+    API client's), and marks each message `sending` in the database before calling the API. So
+    a message found `sending` by the lock holder was left by a worker that died mid-call: the
+    provider is asked whether it went out before it is sent again, and it is sent once.
+    """
+    with line.db.session() as session:
+        target = session.get(OutboundMessage, outbound_id)
+        if target is None or target.status not in (OUT_PENDING, OUT_SENDING):
+            return
+        to_hash = target.to_hash
+    lock = line.redis.lock(
+        f"peerline:send-lock:{to_hash}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+    )
+    if not lock.acquire():
+        raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
+    try:
+        while _send_next(line, to_hash, outbound_id):
+            pass
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("send lock for message %s expired before release", outbound_id)
+
+
+def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
+    """Send this person's oldest unsent message up to `up_to`; say whether to go on."""
     with line.db.session() as session:
         now = utcnow()
-        target = session.get(OutboundMessage, outbound_id)
-        if target is None or target.status != OUT_PENDING:
-            return
-        # Lock this person's pending messages up to this one, oldest first: a second worker
-        # with a later message waits here, so the person reads them in the order written.
-        batch = session.scalars(
+        message = session.scalars(
             select(OutboundMessage)
             .where(
-                OutboundMessage.to_hash == target.to_hash,
-                OutboundMessage.status == OUT_PENDING,
-                OutboundMessage.id <= outbound_id,
+                OutboundMessage.to_hash == to_hash,
+                OutboundMessage.status.in_((OUT_PENDING, OUT_SENDING)),
+                OutboundMessage.id <= up_to,
             )
             .order_by(OutboundMessage.id)
+            .limit(1)
             .with_for_update()
-        ).all()
-        for message in batch:
-            try:
-                _send_one(line, session, message, now)
-            except RetryLater:
-                # Keep what was sent; later messages wait behind the one that failed.
-                session.commit()
-                raise
+        ).first()
+        if message is None:
+            return False
+        to = line.vault.decrypt(message.to_enc)
+        body = line.vault.decrypt(message.body_enc)
+        if message.status == OUT_SENDING:
+            sid = line.transport.find_sent(
+                to=to, from_=message.from_number, body=body, since=message.created_at
+            )
+            if sid is not None:
+                message.status, message.provider_sid, message.sent_at = OUT_SENT, sid, now
+                return True
+            message.status = OUT_PENDING
+        if _recipient_opted_out(session, message.to_hash):
+            message.status, message.error_code, message.updated_at = OUT_FAILED, OPTED_OUT, now
+            return True
+        message.status, message.updated_at = OUT_SENDING, now
+        message.attempts += 1
+        message_id, from_number = message.id, message.from_number
+    # The intent to send is committed; the call itself holds no database lock.
+    try:
+        sid = line.transport.send_sms(
+            to=to, from_=from_number, body=body, status_callback=line.status_callback_url()
+        )
+    except TransportError as exc:
+        _failed(line, message_id, exc)
+        if exc.permanent:
+            return True
+        raise RetryLater(f"message {message_id}: {exc}") from exc
+    with line.db.session() as session:
+        sent = session.get(OutboundMessage, message_id)
+        if sent is not None and sent.status == OUT_SENDING:
+            sent.status, sent.provider_sid, sent.sent_at = OUT_SENT, sid, utcnow()
+    return True
+
+
+def _failed(line: Line, message_id: int, exc: TransportError) -> None:
+    """Record a failed attempt: permanent failures are final, others go back to pending."""
+    with line.db.session() as session:
+        now = utcnow()
+        message = session.get(OutboundMessage, message_id)
+        if message is None:
+            return
+        message.error_code, message.updated_at = exc.code, now
+        if not exc.permanent:
+            message.status = OUT_PENDING
+            return
+        message.status = OUT_FAILED
+        log.warning("message %s failed for good: error %s", message.id, exc.code)
+        if exc.code == OPTED_OUT:
+            mark_opted_out(session, message.to_hash, now)
+        undeliverable(line, session, message)
+
+
+def undeliverable(line: Line, session: Session, message: OutboundMessage) -> None:
+    """Act on a message that will never arrive: an offer nobody got goes to someone else."""
+    if message.purpose not in OFFER_PURPOSES or message.conversation_id is None:
+        return
+    from peerline.service.models import PENDING, Offer
+    from peerline.service.runtime import Runtime
+
+    supporter_id = session.scalar(
+        select(Supporter.id).where(Supporter.phone_hash == message.to_hash)
+    )
+    offer_id = session.scalar(
+        select(Offer.id).where(
+            Offer.conversation_id == message.conversation_id,
+            Offer.supporter_id == supporter_id,
+            Offer.status == PENDING,
+        )
+    )
+    if offer_id is None:
+        return
+    runtime = Runtime(line, session)
+    runtime.resolve_offer(offer_id, "expired")
+    # Dispatch after the caller commits would be cleaner; matching is idempotent, so the
+    # round enqueued here simply finds the offer resolved once the commit lands.
+    session.flush()
+    session.commit()
+    runtime.unit.dispatch(line)
 
 
 def apply_status(
-    session: Session, sid: str, twilio_status: str, error_code: int | None, now: datetime
+    session: Session,
+    sid: str,
+    twilio_status: str,
+    error_code: int | None,
+    now: datetime,
+    line: Line | None = None,
 ) -> bool:
     """Apply a status callback; return False when it names no message of ours."""
     message = session.scalar(
@@ -142,17 +223,24 @@ def apply_status(
             message.error_code = error_code
             if error_code == OPTED_OUT:
                 mark_opted_out(session, message.to_hash, now)
+        if status in (OUT_UNDELIVERED, OUT_FAILED) and line is not None:
+            undeliverable(line, session, message)
     return True
 
 
 def stale_pending(session: Session, older_than: timedelta, now: datetime) -> list[int]:
-    """Return ids of messages pending for longer than a while: their job may be lost."""
+    """Return ids of messages whose job may be lost: pending a while, or left mid-send."""
     return list(
         session.scalars(
             select(OutboundMessage.id)
             .where(
-                OutboundMessage.status == OUT_PENDING,
-                OutboundMessage.created_at < now - older_than,
+                or_(
+                    (OutboundMessage.status == OUT_PENDING)
+                    & (OutboundMessage.created_at < now - older_than),
+                    # A worker killed mid-call leaves `sending`; its lock has lapsed by now.
+                    (OutboundMessage.status == OUT_SENDING)
+                    & (OutboundMessage.updated_at < now - timedelta(seconds=LOCK_SECONDS)),
+                )
             )
             .order_by(OutboundMessage.id)
             .limit(1000)

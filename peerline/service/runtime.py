@@ -990,3 +990,44 @@ def catch_up_timers(line: Line, now: datetime) -> int:
             rt.notify_open(conversation_id)
         rt.unit.dispatch(line)
     return len(waiting) + len(wanting)
+
+
+def replay_spooled(line: Line) -> int:
+    """Feed webhooks spooled while the database was down through the normal path."""
+    from peerline.service import outbox
+    from peerline.service.privacy import BadPhoneNumber, normalise_phone
+
+    region = line.settings.default_region
+
+    def handle(entry: dict[str, Any]) -> None:
+        form = dict(entry["form"])
+        if entry["kind"] == "status":
+            with line.db.session() as session:
+                code = form.get("ErrorCode")
+                outbox.apply_status(
+                    session,
+                    form.get("MessageSid", ""),
+                    (form.get("MessageStatus") or form.get("SmsStatus") or "").lower(),
+                    int(code) if code and code.isdigit() else None,
+                    utcnow(),
+                    line,
+                )
+            return
+        try:
+            sender = normalise_phone(form["From"], region)
+            to = normalise_phone(form.get("To") or line.settings.twilio_phone_number, region)
+        except (KeyError, BadPhoneNumber):
+            log.error("spooled webhook without a usable From: dropped")
+            return
+        receive_sms(
+            line,
+            Inbound(
+                message_sid=form["MessageSid"],
+                from_number=sender,
+                to_number=to,
+                body=form.get("Body", ""),
+                opt_out_type=form.get("OptOutType") or None,
+            ),
+        )
+
+    return line.spool.replay(handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
@@ -15,20 +16,43 @@ QUEUE_NAME = "peerline"
 JOBS = "peerline.workers.jobs"
 
 
+def redis_client(url: str, *, worker: bool = False) -> Redis:
+    """Connect to Redis with time-outs short enough for a webhook to answer during an outage."""
+    if worker:
+        # A worker blocks on the queue for minutes at a time: only the connect is bounded.
+        return Redis.from_url(url, socket_connect_timeout=2)
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+
+
+# After Redis fails, skip it for this long: a webhook must answer in time, not wait on
+# connection attempts for every job it would have enqueued.
+BACKOFF_SECONDS = 5.0
+
+
 class Tasks:
     """Enqueue the line's jobs; the database keeps what they do, so a failure here is logged."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.queue = Queue(QUEUE_NAME, connection=redis)
+        self._down_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, what: str, exc: RedisError) -> bool:
+        # The row that asked for this work is in the database; the sweep re-enqueues it.
+        self._down_until = time.monotonic() + BACKOFF_SECONDS
+        log.warning("could not enqueue %s (%s): the sweep will catch up", what, exc)
+        return False
 
     def _enqueue(self, func: str, *args: object, job_id: str | None, **kwargs: object) -> bool:
+        if not self._available():
+            return False
         try:
             self.queue.enqueue(func, *args, job_id=job_id, **kwargs)
         except RedisError as exc:
-            # The row that asked for this work is in the database; the sweep re-enqueues it.
-            log.warning("could not enqueue %s (%s): the sweep will retry", func, exc)
-            return False
+            return self._failed(func, exc)
         return True
 
     def send(self, outbound_id: int) -> bool:
@@ -49,12 +73,13 @@ class Tasks:
         return self._enqueue(f"{JOBS}.match_queue", job_id=None, result_ttl=0)
 
     def _schedule(self, at: datetime, func: str, *args: object, job_id: str) -> bool:
+        if not self._available():
+            return False
         try:
             self.queue.enqueue_at(at, f"{JOBS}.{func}", *args, job_id=job_id, result_ttl=0)
         except RedisError as exc:
             # The database says what is due; the sweep finds it when Redis is back.
-            log.warning("could not schedule %s (%s): the sweep will catch up", job_id, exc)
-            return False
+            return self._failed(job_id, exc)
         return True
 
     def expire_offer(self, offer_id: int, after_seconds: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from peerline.service.settings import Settings
@@ -50,6 +51,10 @@ class Transport(Protocol):
         """Send one message."""
         ...
 
+    def find_sent(self, *, to: str, from_: str, body: str, since: datetime) -> str | None:
+        """Return the id of this message if the provider already accepted it, else None."""
+        ...
+
 
 class TwilioTransport:
     """Send through Twilio's REST API with the official SDK (or a compatible endpoint)."""
@@ -90,6 +95,27 @@ class TwilioTransport:
             ) from exc
         return str(message.sid)
 
+    def find_sent(self, *, to: str, from_: str, body: str, since: datetime) -> str | None:
+        """Look for this message among the provider's recent messages to the same person."""
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            recent = self._client.messages.list(
+                to=to, from_=from_, date_sent_after=since - timedelta(days=1), limit=50
+            )
+        except (TwilioException, OSError) as exc:
+            # Unsure whether it went: saying "not found" would risk a double, so wait.
+            raise TransportError(
+                f"could not check for a sent message: {exc}", code=None, status=None
+            ) from exc
+        for message in recent:
+            created = message.date_created
+            if message.body == body and (
+                created is None or created >= since - timedelta(minutes=5)
+            ):
+                return str(message.sid)
+        return None
+
 
 class SimulatorTransport:
     """Deliver to the local phone simulator, which reads the outbox itself."""
@@ -97,6 +123,10 @@ class SimulatorTransport:
     def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> str:
         """Accept the message at once, as a phone on the same desk would."""
         return "SM" + uuid.uuid4().hex
+
+    def find_sent(self, *, to: str, from_: str, body: str, since: datetime) -> str | None:
+        """Say the simulator never half-sends: a message is either delivered or not sent."""
+        return None
 
 
 def make_transport(settings: Settings) -> Transport:

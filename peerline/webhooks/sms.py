@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from peerline.service import outbox, runtime
@@ -33,6 +34,17 @@ def _required(name: str) -> str:
 @twilio_signed
 def inbound() -> Response:
     """Take one inbound SMS; every reply goes out through the outbox, not this answer."""
+    return _take_inbound()
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback() -> Response:
+    """Take a message Twilio could not deliver to the primary URL (set as the fallback URL)."""
+    return _take_inbound()
+
+
+def _take_inbound() -> Response:
     line = current_app.extensions["peerline"]
     sid = _required("MessageSid")
     region = line.settings.default_region
@@ -48,8 +60,13 @@ def inbound() -> Response:
         body=request.form.get("Body", ""),
         opt_out_type=request.form.get("OptOutType") or None,
     )
-    if not runtime.receive_sms(line, message):
-        log.info("duplicate webhook for message %s ignored", sid)
+    try:
+        if not runtime.receive_sms(line, message):
+            log.info("duplicate webhook for message %s ignored", sid)
+    except (OperationalError, InterfaceError) as exc:
+        # Twilio would not retry a 5xx: keep the message and answer as if all were well.
+        where = line.spool.put("sms", list(request.form.items(multi=True)))
+        log.error("database down (%s): message %s spooled to %s", type(exc).__name__, sid, where)
     # An empty response: the replies are in the outbox, and STOP must get none from us.
     return twiml(MessagingResponse())
 
@@ -68,8 +85,12 @@ def status() -> Response:
         code = int(code_text) if code_text else None
     except ValueError:
         abort(400, description="ErrorCode must be a number")
-    with line.db.session() as session:
-        known = outbox.apply_status(session, sid, state, code, utcnow())
+    try:
+        with line.db.session() as session:
+            known = outbox.apply_status(session, sid, state, code, utcnow(), line)
+    except (OperationalError, InterfaceError):
+        line.spool.put("status", list(request.form.items(multi=True)))
+        return Response(status=204)
     if not known:
         log.info("status %s for unknown message %s", state, sid)
     return Response(status=204)

@@ -17,12 +17,11 @@ def get_line() -> Line:
     """Return this process's line, building it from the environment the first time."""
     global _line
     if _line is None:
-        from redis import Redis
-
         from peerline.service.settings import from_env
+        from peerline.service.tasks import redis_client
 
         settings = from_env()
         if settings.redis_url is None:
             raise RuntimeError("REDIS_URL must be set for a worker outside `peerline serve`")
-        _line = Line(settings, Redis.from_url(settings.redis_url))
+        _line = Line(settings, redis_client(settings.redis_url, worker=True))
     return _line

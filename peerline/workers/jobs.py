@@ -53,6 +53,7 @@ def sweep() -> dict[str, int]:
     """Rebuild work that Redis lost from the database: sends, offer time-outs, matching."""
     line = get_line()
     now = utcnow()
+    replayed = runtime.replay_spooled(line)
     with line.db.session() as session:
         stale = outbox.stale_pending(session, timedelta(seconds=30), now)
         overdue = runtime.overdue_offers(session, now)
@@ -64,4 +65,10 @@ def sweep() -> dict[str, int]:
     with line.db.session() as session:
         purged = retention.purge(session, now, line.settings.retention_days)
     line.tasks.match()
-    return {"resent": len(stale), "expired": len(overdue), "timers": ticked, "purged": purged}
+    return {
+        "replayed": replayed,
+        "resent": len(stale),
+        "expired": len(overdue),
+        "timers": ticked,
+        "purged": purged,
+    }

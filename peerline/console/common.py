@@ -1,0 +1,90 @@
+"""What every console view shares: the line, the clock, local times and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from peerline.service.line import Line
+from peerline.service.models import AuditEvent, Conversation, utcnow
+
+DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def line() -> Line:
+    """Return the line bound to the running app."""
+    bound: Line = current_app.extensions["peerline"]
+    return bound
+
+
+def now() -> datetime:
+    """Return the current time in UTC."""
+    return utcnow()
+
+
+def actor() -> str:
+    """Return who is acting: the signed-in coordinator's email."""
+    return str(current_user.email) if current_user.is_authenticated else "anonymous"
+
+
+def audit(session: Session, action: str, subject: str, detail: str = "", *, who: str = "") -> None:
+    """Write one audit entry in the caller's transaction."""
+    session.add(
+        AuditEvent(
+            at=now(),
+            actor=(who or actor())[:120],
+            action=action[:64],
+            subject=subject[:120],
+            detail=detail,
+        )
+    )
+
+
+def week_start(day: date) -> date:
+    """Return the Monday of the week a date falls in."""
+    return day - timedelta(days=day.weekday())
+
+
+def local_today(tz: ZoneInfo) -> date:
+    """Return today's date in the line's time zone."""
+    return now().astimezone(tz).date()
+
+
+def format_local(moment: datetime | None, tz: ZoneInfo, *, with_day: bool = True) -> str:
+    """Return a UTC moment as local wall-clock text, such as "Tue 3 Mar 14:05"."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)
+    clock = local.strftime("%H:%M")
+    if not with_day:
+        return clock
+    return f"{local.strftime('%a')} {local.day} {local.strftime('%b')} {clock}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return a duration as short text: "45 s", "12 min", "2 h 05 min"."""
+    if seconds is None:
+        return "–"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """Return the seconds from one moment to another, or None when either is missing."""
+    if start is None or end is None:
+        return None
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
+
+
+def flagged(conversation: Conversation) -> bool:
+    """Say whether crisis language was seen in a conversation (or it was put first for it)."""
+    return conversation.crisis_at is not None or conversation.priority > 0

@@ -1,0 +1,285 @@
+"""The live dashboard: who is waiting, who is on shift, chats under way and open alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.wrappers import Response as BaseResponse
+
+from peerline.console.common import (
+    actor,
+    audit,
+    flagged,
+    format_duration,
+    format_local,
+    line,
+    now,
+)
+from peerline.console.forms import ConfirmForm
+from peerline.service import rota, routing
+from peerline.service.availability import load_rotas
+from peerline.service.models import (
+    ACTIVE,
+    PENDING,
+    QUEUED,
+    Alert,
+    Conversation,
+    Offer,
+    Supporter,
+)
+
+bp = Blueprint("dashboard", __name__)
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    """A texter in the queue."""
+
+    conversation_id: int
+    alias: str
+    language: str
+    waited: float
+    crisis: bool
+
+
+@dataclass(frozen=True)
+class SupporterRow:
+    """A supporter on shift or in a chat, with what they are doing."""
+
+    supporter_id: int
+    name: str
+    state: str
+    load: int
+    capacity: int
+    until: str
+    on_shift: bool
+
+
+@dataclass(frozen=True)
+class ChatRow:
+    """A chat under way."""
+
+    conversation_id: int
+    alias: str
+    supporter: str
+    since: float
+    crisis: bool
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert nobody has resolved yet."""
+
+    alert_id: int
+    kind: str
+    detail: str
+    age: float
+    alias: str
+    supporter: str
+
+
+@dataclass(frozen=True)
+class Live:
+    """Everything the dashboard shows, read in one go."""
+
+    waiting: list[WaitingRow]
+    supporters: list[SupporterRow]
+    chats: list[ChatRow]
+    alerts: list[AlertRow]
+    updated: str
+    timezone: str
+
+    @property
+    def longest_wait(self) -> float | None:
+        """Return the longest wait in the queue, in seconds."""
+        return max((w.waited for w in self.waiting), default=None)
+
+    @property
+    def crisis_waiting(self) -> int:
+        """Return how many waiting texters were flagged for crisis language."""
+        return sum(w.crisis for w in self.waiting)
+
+    @property
+    def free(self) -> int:
+        """Return how many supporters on shift could take a chat now."""
+        return sum(s.state == "free" for s in self.supporters)
+
+
+def read_live(session: Session) -> Live:
+    """Read the queue, the supporters on shift, the chats and the alerts."""
+    moment = now()
+    the_line = line()
+    tz = the_line.timezone(session)
+    rotas = load_rotas(session, tz, the_line.holidays_spec(session))
+    on_shift = set(rotas.on_shift(moment))
+
+    queued = session.scalars(
+        select(Conversation)
+        .where(Conversation.state == QUEUED)
+        .options(selectinload(Conversation.contact))
+        .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
+    ).all()
+    waiting = [
+        WaitingRow(
+            c.id,
+            c.contact.alias,
+            c.language,
+            (moment - (c.queued_at or c.created_at)).total_seconds(),
+            flagged(c),
+        )
+        for c in queued
+    ]
+
+    active = session.scalars(
+        select(Conversation)
+        .where(Conversation.state == ACTIVE)
+        .options(selectinload(Conversation.contact), selectinload(Conversation.supporter))
+        .order_by(Conversation.matched_at)
+    ).all()
+    chats = [
+        ChatRow(
+            c.id,
+            c.contact.alias,
+            c.supporter.name if c.supporter else "",
+            (moment - (c.matched_at or c.created_at)).total_seconds(),
+            flagged(c),
+        )
+        for c in active
+    ]
+
+    chat_counts = {
+        int(supporter_id or 0): int(count)
+        for supporter_id, count in session.execute(
+            select(Conversation.supporter_id, func.count())
+            .where(Conversation.state == ACTIVE, Conversation.supporter_id.is_not(None))
+            .group_by(Conversation.supporter_id)
+        )
+    }
+    offer_counts = {
+        int(supporter_id): int(count)
+        for supporter_id, count in session.execute(
+            select(Offer.supporter_id, func.count())
+            .where(Offer.status == PENDING)
+            .group_by(Offer.supporter_id)
+        )
+    }
+    wanted = on_shift | set(chat_counts)
+    rows = session.scalars(
+        select(Supporter).where(Supporter.id.in_(wanted)).order_by(Supporter.name)
+    ).all()
+    relays = the_line.settings.twilio_relay_numbers
+    supporters = []
+    for s in rows:
+        chats_now, offers_now = chat_counts.get(s.id, 0), offer_counts.get(s.id, 0)
+        if chats_now:
+            state = "in a chat" if chats_now == 1 else f"in {chats_now} chats"
+        elif offers_now:
+            state = "offered a chat"
+        elif s.opted_out:
+            state = "opted out of texts"
+        elif s.away:
+            state = "away"
+        elif s.id in on_shift:
+            state = "free"
+        else:
+            state = "off shift"
+        ends = (
+            rota.shift_end(rotas.by_supporter[s.id], tz, moment, rotas.closures, horizon_days=1)
+            if s.id in rotas.by_supporter
+            else None
+        )
+        if ends is None:
+            until = ""
+        elif ends >= moment + timedelta(days=1):
+            until = "in over a day"
+        else:
+            same_day = ends.astimezone(tz).date() == moment.astimezone(tz).date()
+            until = format_local(ends, tz, with_day=not same_day)
+        supporters.append(
+            SupporterRow(
+                s.id,
+                s.name,
+                state,
+                chats_now + offers_now,
+                routing.sms_capacity(s, relays),
+                until,
+                s.id in on_shift,
+            )
+        )
+
+    names = {s.id: s.name for s in session.scalars(select(Supporter))}
+    open_alerts = session.scalars(
+        select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(50)
+    ).all()
+    aliases = {
+        c.id: c.contact.alias
+        for c in session.scalars(
+            select(Conversation)
+            .where(Conversation.id.in_([a.conversation_id for a in open_alerts]))
+            .options(selectinload(Conversation.contact))
+        )
+    }
+    alerts = [
+        AlertRow(
+            a.id,
+            a.kind.replace("_", " "),
+            a.detail,
+            (moment - a.created_at).total_seconds(),
+            aliases.get(a.conversation_id or 0, ""),
+            names.get(a.supporter_id or 0, ""),
+        )
+        for a in open_alerts
+    ]
+    return Live(
+        waiting,
+        supporters,
+        chats,
+        alerts,
+        format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
+        str(tz),
+    )
+
+
+@bp.get("/")
+def index() -> str:
+    """Show the live dashboard."""
+    with line().db.session() as session:
+        live = read_live(session)
+    return render_template(
+        "console/dashboard.html",
+        live=live,
+        duration=format_duration,
+        confirm=ConfirmForm(),
+        refresh_seconds=current_app.config["CONSOLE_REFRESH_SECONDS"],
+    )
+
+
+@bp.get("/live")
+def live_part() -> str:
+    """Return the dashboard's live part, for the page to refresh itself."""
+    with line().db.session() as session:
+        live = read_live(session)
+    return render_template(
+        "console/_live.html", live=live, duration=format_duration, confirm=ConfirmForm()
+    )
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+def resolve_alert(alert_id: int) -> BaseResponse:
+    """Mark an alert as dealt with."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with line().db.session() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            abort(404)
+        if alert.resolved_at is None:
+            alert.resolved_at, alert.resolved_by = now(), actor()
+            audit(session, "alert.resolved", f"alert {alert.id}", alert.kind)
+    flash("Alert resolved.", "success")
+    return redirect(url_for("console.dashboard.index"))

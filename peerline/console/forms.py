@@ -1,0 +1,241 @@
+"""The console's forms: each one carries a CSRF token and checks what it is given."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Any, TypeVar
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from peerline.service.rota import DAY_NAMES, MINUTES_PER_DAY
+
+TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers may add seconds to a time input
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+
+T = TypeVar("T")
+
+
+def given(value: T | None) -> T:
+    """Return a validated field's value, which its validators promise is there."""
+    if value is None:
+        raise ValueError("a validated field has no value")
+    return value
+
+
+def add_error(field: Any, message: str) -> None:
+    """Note a problem found after validation on a field."""
+    field.errors = [*field.errors, message]
+
+
+def start_minute(value: time | None) -> int:
+    """Return a start time as minutes after midnight."""
+    value = given(value)
+    return value.hour * 60 + value.minute
+
+
+def end_minute(value: time | None) -> int:
+    """Return an end time as minutes after midnight; 00:00 as an end means midnight, 24:00."""
+    value = given(value)
+    minutes = value.hour * 60 + value.minute
+    return minutes or MINUTES_PER_DAY
+
+
+def clock(minutes: int) -> time:
+    """Return minutes after midnight as a time for a form (24:00 shows as 00:00)."""
+    minutes %= MINUTES_PER_DAY
+    return time(minutes // 60, minutes % 60)
+
+
+def parse_languages(text: str) -> list[str]:
+    """Return language codes from "en, es" text, or raise ValueError naming a bad one."""
+    codes = [part.strip().lower() for part in re.split(r"[,\s]+", text) if part.strip()]
+    for code in codes:
+        if not LANGUAGE.match(code):
+            raise ValueError(f"{code!r} is not a language code such as en, es or fr-ca")
+    if not codes:
+        raise ValueError("give at least one language code, such as en")
+    return list(dict.fromkeys(codes))
+
+
+class LoginForm(FlaskForm):
+    """Sign in with an email and password."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class SignOutForm(FlaskForm):
+    """Sign out: a token and nothing else."""
+
+
+class ConfirmForm(FlaskForm):
+    """Confirm an action that changes something: a token and nothing else."""
+
+
+class SupporterForm(FlaskForm):
+    """Add or edit a supporter."""
+
+    name = StringField(
+        "First name or alias",
+        validators=[DataRequired(), Length(max=80)],
+        description="Texters see this name, so a first name or alias only.",
+    )
+    phone = StringField(
+        "Mobile number",
+        validators=[DataRequired(), Length(max=32)],
+        description="Their own phone; never shown to texters.",
+    )
+    languages = StringField(
+        "Languages",
+        default="en",
+        validators=[DataRequired(), Length(max=64)],
+        description="Codes separated by commas, such as: en, es",
+    )
+    capacity = IntegerField(
+        "Chats at once",
+        default=1,
+        validators=[InputRequired(), NumberRange(min=1, max=10)],
+        description="Above 1 only helps with a pool of relay numbers.",
+    )
+    takes_calls = BooleanField("Takes calls", default=True)
+    on_call = BooleanField("On-call coordinator (gets safety alerts)", default=False)
+
+    def validate_languages(self, field: StringField) -> None:
+        """Refuse anything that is not a list of language codes."""
+        try:
+            parse_languages(field.data or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class SupporterChoice:
+    """Refuse a supporter id that is not among the form's `options`."""
+
+    def __init__(self, allow_none: bool = False) -> None:
+        self.allow_none = allow_none
+
+    def __call__(self, form: Any, field: Any) -> None:
+        """Check the chosen id."""
+        if self.allow_none and not field.data:
+            return
+        if field.data not in {value for value, _ in form.options}:
+            raise ValidationError("Choose a supporter from the list.")
+
+
+class ChoosesSupporter(FlaskForm):
+    """A form with a supporter picked from a list the view fills in (`options`)."""
+
+    # (id, name) pairs; rendered as a <select> by the template, checked by SupporterChoice.
+    options: list[tuple[int, str]] = []
+
+    supporter_id = IntegerField("Supporter", validators=[InputRequired(), SupporterChoice()])
+
+
+class ShiftForm(ChoosesSupporter):
+    """Add or move a weekly shift."""
+
+    # Plain strings are valid choices (value and label alike); the WTForms stubs lag behind.
+    days = SelectMultipleField(
+        "Days",
+        choices=list(DAY_NAMES),  # type: ignore[arg-type]
+        validators=[DataRequired()],
+    )
+    start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
+    end = TimeField(
+        "Ends",
+        format=TIME_FORMATS,
+        validators=[InputRequired()],
+        description="An end at or before the start runs past midnight.",
+    )
+    run_on_holidays = BooleanField("Runs on public holidays too")
+
+    def validate_end(self, field: TimeField) -> None:
+        """Refuse a shift that ends when it starts (other than a whole day)."""
+        if self.start.data and field.data and self.start.data == field.data:
+            if start_minute(field.data) != 0:
+                raise ValidationError("A shift cannot end when it starts.")
+
+
+class TimeOffForm(ChoosesSupporter):
+    """Give a supporter whole days off."""
+
+    start = DateField("From", validators=[InputRequired()])
+    end = DateField("To (included)", validators=[InputRequired()])
+
+    def validate_end(self, field: DateField) -> None:
+        """Refuse time off that ends before it starts."""
+        if self.start.data and field.data and field.data < self.start.data:
+            raise ValidationError("Time off cannot end before it starts.")
+
+
+class CoverForm(ChoosesSupporter):
+    """Add a one-off cover shift on a date."""
+
+    on_date = DateField("Date", validators=[InputRequired()])
+    start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
+    end = TimeField("Ends", format=TIME_FORMATS, validators=[InputRequired()])
+    covering_for = IntegerField(
+        "Covering for",
+        default=0,
+        validators=[Optional(), SupporterChoice(allow_none=True)],
+        description="Optional: give that supporter the day off.",
+    )
+
+    def validate_end(self, field: TimeField) -> None:
+        """Refuse a cover shift that ends when it starts (other than a whole day)."""
+        if self.start.data and field.data and self.start.data == field.data:
+            if start_minute(field.data) != 0:
+                raise ValidationError("A shift cannot end when it starts.")
+
+
+class TranscriptForm(FlaskForm):
+    """State why a transcript is being opened."""
+
+    reason = TextAreaField(
+        "Why do you need to read this conversation?",
+        validators=[DataRequired(), Length(min=10, max=500)],
+        description="Written to the audit log with your name. At least 10 characters.",
+    )
+
+
+class ReportForm(FlaskForm):
+    """Choose the days a report covers (a GET form: no token needed)."""
+
+    class Meta:
+        csrf = False
+
+    start = DateField("From", validators=[InputRequired()])
+    end = DateField("To", validators=[InputRequired()])
+
+    def validate_end(self, field: DateField) -> None:
+        """Refuse a span that ends before it starts or runs past a year."""
+        if self.start.data and field.data:
+            if field.data < self.start.data:
+                raise ValidationError("The span cannot end before it starts.")
+            if (field.data - self.start.data).days > 366:
+                raise ValidationError("Choose at most a year.")
+
+
+def choices_of(rows: list[Any]) -> list[tuple[int, str]]:
+    """Return (id, name) options for a supporter list."""
+    return [(row.id, row.name) for row in rows]

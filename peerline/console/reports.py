@@ -1,0 +1,153 @@
+"""Reports: contacts by day and hour, waits, abandonment and ratings, as charts and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Blueprint, Response, render_template, request
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerline.console import stats
+from peerline.console.charts import bar_chart, line_chart
+from peerline.console.common import audit, format_duration, line, local_today
+from peerline.console.forms import ReportForm, given
+from peerline.service.models import Conversation
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+DEFAULT_DAYS = 28
+
+
+def _span(form: ReportForm, today: date) -> tuple[date, date]:
+    """Return the days asked for, or the last four weeks when none (or nonsense) were."""
+    if request.args and form.validate():
+        return given(form.start.data), given(form.end.data)
+    first = today - timedelta(days=DEFAULT_DAYS - 1)
+    form.start.data, form.end.data = first, today
+    return first, today
+
+
+def load_report(session: Session, first: date, last: date) -> stats.Report:
+    """Read the conversations started in a span of local days and count them."""
+    tz = line().timezone(session)
+    start, end = stats.span_utc(first, last, tz)
+    rows = session.execute(
+        select(
+            Conversation.created_at,
+            Conversation.queued_at,
+            Conversation.matched_at,
+            Conversation.closed_at,
+            Conversation.state,
+            Conversation.rating,
+            Conversation.priority,
+            Conversation.crisis_at,
+        ).where(Conversation.created_at >= start, Conversation.created_at < end)
+    )
+    return stats.build_report((stats.ConversationFacts(*row) for row in rows), tz, first, last)
+
+
+def charts(report: stats.Report) -> dict[str, Markup]:
+    """Return the report's charts as SVG."""
+    labels = [f"{d.day.day} {d.day.strftime('%b')}" for d in report.days]
+    every = max(1, len(labels) // 10)
+    minutes = [
+        (
+            "Median",
+            [None if d.wait_median is None else round(d.wait_median / 60, 1) for d in report.days],
+        ),
+        (
+            "90th percentile",
+            [None if d.wait_p90 is None else round(d.wait_p90 / 60, 1) for d in report.days],
+        ),
+    ]
+    busiest = max(report.by_hour, default=0)
+    return {
+        "per_day": bar_chart(
+            labels,
+            [d.contacts for d in report.days],
+            chart_id="chart-per-day",
+            title="Contacts per day",
+            description=f"{report.contacts} contacts from {report.first} to {report.last}.",
+            label_every=every,
+        ),
+        "per_hour": bar_chart(
+            [f"{h:02d}" for h in range(24)],
+            report.by_hour,
+            chart_id="chart-per-hour",
+            title="Contacts by hour of the day",
+            description="Contacts by the local hour they started; the busiest hours stand out.",
+            highlight={h for h, n in enumerate(report.by_hour) if n and n == busiest},
+            highlight_class="chart-bar-peak",
+            label_every=2,
+        ),
+        "waits": line_chart(
+            labels,
+            minutes,
+            chart_id="chart-waits",
+            title="Wait for a supporter, per day (minutes)",
+            description="Median and 90th percentile wait of texters matched each day.",
+            unit="min",
+            label_every=every,
+        ),
+        "abandoned": bar_chart(
+            labels,
+            [d.abandoned for d in report.days],
+            chart_id="chart-abandoned",
+            title="Left before matched, per day",
+            description=f"{report.abandoned} texters left the queue before a supporter took "
+            "the chat.",
+            highlight=range(len(report.days)),
+            label_every=every,
+        ),
+        "ratings": bar_chart(
+            ["1", "2", "3", "4", "5"],
+            list(report.ratings.values()),
+            chart_id="chart-ratings",
+            title="Ratings given (1 to 5)",
+            description=", ".join(f"{k}: {v}" for k, v in report.ratings.items()),
+        ),
+    }
+
+
+@bp.get("/")
+def index() -> str:
+    """Show the reports for a span of days."""
+    form = ReportForm(request.args)
+    with line().db.session() as session:
+        tz = line().timezone(session)
+        first, last = _span(form, local_today(tz))
+        report = load_report(session, first, last)
+    return render_template(
+        "console/reports.html",
+        form=form,
+        report=report,
+        charts=charts(report),
+        duration=format_duration,
+        timezone=str(tz),
+        first=first,
+        last=last,
+    )
+
+
+@bp.get("/export.csv")
+def export() -> Response:
+    """Download the report's daily figures as CSV."""
+    form = ReportForm(request.args)
+    with line().db.session() as session:
+        tz = line().timezone(session)
+        first, last = _span(form, local_today(tz))
+        report = load_report(session, first, last)
+        audit(session, "report.exported", "daily report", f"{first} to {last}")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(stats.report_rows(report))
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="peerline-report-{first}-to-{last}.csv"'
+        },
+    )

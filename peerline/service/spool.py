@@ -1,0 +1,95 @@
+"""Keep webhooks that arrive while the database is down, and replay them when it is back.
+
+Twilio does not retry a webhook that failed: a message would only be in Twilio's logs. So a
+webhook that cannot reach the database is written, as Twilio sent it, to a Redis list or, if
+Redis is down too, to an append-only file, and answered 200. The replayer feeds each one
+through the normal path, where the unique MessageSid makes a replay act once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+SPOOL_KEY = "peerline:spool"
+REPLAYING_KEY = "peerline:spool:replaying"
+
+Entry = dict[str, Any]
+
+
+class Spool:
+    """A durable holding place for webhooks the database could not take."""
+
+    def __init__(self, redis: Redis, directory: str | Path) -> None:
+        self.redis = redis
+        self.path = Path(directory) / "webhook-spool.jsonl"
+
+    def put(self, kind: str, form: list[tuple[str, str]]) -> str:
+        """Keep one webhook's form fields; return where it was kept."""
+        entry = json.dumps(
+            {"kind": kind, "form": form, "received_at": datetime.now(UTC).isoformat()}
+        )
+        try:
+            self.redis.rpush(SPOOL_KEY, entry)
+            return "redis"
+        except RedisError:
+            log.warning("redis is down too: spooling a %s webhook to %s", kind, self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, entry.encode() + b"\n")
+            os.fsync(fd)  # the message is only safe once it is on disk
+        finally:
+            os.close(fd)
+        return "file"
+
+    def size(self) -> int:
+        """Return how many webhooks are waiting (in Redis and in the file)."""
+        waiting = int(self.redis.llen(SPOOL_KEY)) + int(self.redis.llen(REPLAYING_KEY))
+        if self.path.exists():
+            waiting += sum(1 for line in self.path.read_text().splitlines() if line.strip())
+        return waiting
+
+    def replay(self, handle: Callable[[Entry], None]) -> int:
+        """Feed every kept webhook to `handle`, oldest first; stop at the first failure."""
+        done = self._replay_file(handle)
+        # A replay that died half-way left its entry in the replaying list: it goes first.
+        while self.redis.lmove(REPLAYING_KEY, SPOOL_KEY, "RIGHT", "LEFT") is not None:
+            pass
+        while True:
+            raw = self.redis.lmove(SPOOL_KEY, REPLAYING_KEY, "LEFT", "RIGHT")
+            if raw is None:
+                return done
+            handle(json.loads(raw))
+            self.redis.lrem(REPLAYING_KEY, 1, raw)  # type: ignore[arg-type]
+            done += 1
+
+    def _replay_file(self, handle: Callable[[Entry], None]) -> int:
+        if not self.path.exists():
+            return 0
+        # Take the file aside first, so webhooks spooled meanwhile start a new one.
+        taken = self.path.with_suffix(f".replaying-{os.getpid()}")
+        os.replace(self.path, taken)
+        lines = [line for line in taken.read_text().splitlines() if line.strip()]
+        for index, line in enumerate(lines):
+            try:
+                handle(json.loads(line))
+            except Exception:
+                # Put back what is left, ahead of anything newer, and let the caller retry.
+                rest = "".join(f"{left}\n" for left in lines[index:])
+                newer = self.path.read_text() if self.path.exists() else ""
+                self.path.write_text(rest + newer)
+                taken.unlink()
+                raise
+        taken.unlink()
+        return len(lines)
