@@ -40,10 +40,11 @@ def create_app(
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
 
-    from peerline.webhooks import calendar, sms
+    from peerline.webhooks import calendar, groups, sms
 
     app.register_blueprint(sms.bp)
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(groups.bp)
     if settings.embedded:
         from peerline import simulator
 
@@ -78,4 +79,8 @@ def create_app(
         return jsonify(status="ok")
 
     logging.getLogger("peerline").setLevel(logging.INFO)
+    # Last: the console exempts every webhook blueprint registered above from CSRF.
+    from peerline import console
+
+    console.init_app(app)
     return app

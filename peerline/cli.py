@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from peerline.service.line import Line
@@ -131,17 +131,20 @@ def worker(burst: bool, sweep_every: float) -> None:
     if not burst:
         threading.Thread(target=sweep_forever, name="sweep", daemon=True).start()
     queue = Queue(QUEUE_NAME, connection=line.redis)
+    log = logging.getLogger("peerline.worker")
     try:
         while True:
+            rq_worker = Worker([queue], connection=line.redis)
             try:
-                Worker([queue], connection=line.redis).work(
-                    burst=burst, with_scheduler=True, logging_level="INFO"
-                )
+                rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            except RedisError as exc:
+                log.warning("redis unavailable (%s)", exc)
+            # RQ's loop quits on a lost connection; unless we were asked to stop, wait for
+            # Redis to come back and work again rather than leave the queue unserved.
+            if burst or rq_worker._stop_requested:
                 break
-            except RedisConnectionError as exc:
-                # Redis restarts; the worker waits for it rather than exiting.
-                logging.getLogger("peerline.worker").warning("redis unavailable (%s)", exc)
-                time.sleep(1)
+            log.warning("worker loop ended without a stop request: restarting in 1 s")
+            time.sleep(1)
     finally:
         stopping.set()
 

@@ -27,11 +27,17 @@ from tests.fake_twilio import sign
 from tests.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
 
 LINE_NUMBER = "+15550100000"
+FAST_RATES = "long_code=1000,toll_free=1000,short_code=1000"
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
     """Return settings for a test line, as the environment would give them."""
-    base = {"PEERLINE_INSTANCE": str(tmp_path), "SECRET_KEY": "test-secret-key"}
+    base = {
+        "PEERLINE_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "test-secret-key",
+        # Pacing has tests of its own; here it would only make every journey slow.
+        "PEERLINE_SEND_RATES": FAST_RATES,
+    }
     base.update(env)
     return from_env(base).with_changes(testing=True)
 

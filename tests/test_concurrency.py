@@ -53,6 +53,7 @@ def test_processes_never_double_assign_or_exceed_capacity(
         "SECRET_KEY": "concurrency-secret",
         "TWILIO_RELAY_NUMBERS": ",".join(RELAYS),
         "PEERLINE_INSTANCE": str(tmp_path),
+        "PEERLINE_SEND_RATES": "long_code=1000",
         # The per-shift cap (tested elsewhere) would rightly leave texters waiting here.
         "PEERLINE_SHIFT_CHAT_CAP": "1000",
     }

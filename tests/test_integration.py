@@ -3,129 +3,30 @@ real twilio SDK sending to a local server that speaks Twilio's REST API."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from redis import Redis
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from peerline.app import create_app
-from peerline.service.line import Line
 from peerline.service.models import Conversation, OutboundMessage
-from peerline.service.settings import from_env
 from tests import lines
-from tests.conftest import load_line_file, make_line
-from tests.fake_twilio import FakeTwilio, sign
-from tests.servers import PostgresServer, RedisServer, free_port
+from tests.deploy import LINE_NUMBER, Deployment, deployed
+from tests.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
-LINE_NUMBER = "+15550100000"
-
-
-@dataclass
-class Deployment:
-    """A line deployed as in production, on this machine."""
-
-    line: Line
-    twilio: FakeTwilio
-    base_url: str
-    worker_log: Path
-
-    def sms(self, sender: str, body: str) -> int:
-        """Post an inbound SMS webhook over HTTP, signed as Twilio signs it."""
-        params = {
-            "MessageSid": "SM" + uuid.uuid4().hex,
-            "AccountSid": self.twilio.account_sid,
-            "From": sender,
-            "To": LINE_NUMBER,
-            "Body": body,
-            "NumMedia": "0",
-        }
-        url = self.base_url + "/webhooks/sms"
-        request = urllib.request.Request(
-            url,
-            data=urllib.parse.urlencode(params).encode(),
-            headers={"X-Twilio-Signature": sign(url, params, self.twilio.auth_token)},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-
-    def bodies_to(self, number: str) -> list[str]:
-        """Return the texts the local Twilio received for a number, in order."""
-        return [m["body"] for m in self.twilio.messages_to(number)]
-
-    def wait_for_text(self, number: str, pattern: str, timeout: float = 15.0) -> str:
-        """Wait until a text matching a pattern reaches a number, and return it."""
-
-        def arrived(messages: list[dict[str, Any]]) -> bool:
-            return any(m["to"] == number and re.search(pattern, m["body"] or "") for m in messages)
-
-        self.twilio.wait_for(arrived, timeout, f"a text to {number} matching {pattern!r}")
-        return next(b for b in reversed(self.bodies_to(number)) if re.search(pattern, b))
 
 
 @pytest.fixture
 def deployment(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
 ) -> Iterator[Deployment]:
-    """Start the web app over HTTP and a worker process, wired to real servers."""
-    Redis.from_url(redis_server.url).flushall()
-    port = free_port()
-    twilio = FakeTwilio().start()
-    env = {
-        "DATABASE_URL": postgres_server.create_database(),
-        "REDIS_URL": redis_server.url,
-        "SECRET_KEY": "integration-secret",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "TWILIO_PHONE_NUMBER": LINE_NUMBER,
-        "TWILIO_API_BASE_URL": twilio.base_url,
-        "PEERLINE_INSTANCE": str(tmp_path),
-    }
-    settings = from_env(env)
-    line = make_line(settings, Redis.from_url(redis_server.url))
-    load_line_file(line, lines.ALWAYS_OPEN)
-    server = make_server("127.0.0.1", port, create_app(line=line), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    worker_log = tmp_path / "worker.log"
-    with worker_log.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "peerline", "worker"],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield Deployment(line, twilio, env["PUBLIC_BASE_URL"], worker_log)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        server.shutdown()
-        thread.join(timeout=5)
-        twilio.stop()
-        line.db.engine.dispose()
-        assert twilio.server_errors == []
+    """Deploy the line with one worker process."""
+    with deployed(tmp_path, postgres_server, redis_server, lines.ALWAYS_OPEN) as d:
+        d.start_worker()
+        yield d
 
 
 def test_whole_journey_on_real_servers(deployment: Deployment) -> None:
@@ -181,4 +82,4 @@ def test_whole_journey_on_real_servers(deployment: Deployment) -> None:
     deadline = time.monotonic() + 10
     while statuses() != {"delivered"} and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert statuses() == {"delivered"}, d.worker_log.read_text()[-3000:]
+    assert statuses() == {"delivered"}, d.worker_logs()

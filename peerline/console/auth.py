@@ -135,9 +135,12 @@ class LoginThrottle:
         locked = False
         for key, limit in self._keys(email, address):
             pipe = self.redis.pipeline()
-            pipe.set(key, 0, ex=self.window, nx=True)
             pipe.incr(key)
-            _, count = pipe.execute()
+            pipe.ttl(key)
+            count, ttl = pipe.execute()
+            if int(ttl) < 0:
+                # The first failure starts the window; a counter must never outlive it.
+                self.redis.expire(key, self.window)
             locked = locked or int(count) == limit
         return locked
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 
+from peerline.console.calls import CallRow, calls_under_way
 from peerline.console.common import (
     actor,
     audit,
@@ -89,6 +90,7 @@ class Live:
     waiting: list[WaitingRow]
     supporters: list[SupporterRow]
     chats: list[ChatRow]
+    calls: list[CallRow]
     alerts: list[AlertRow]
     updated: str
     timezone: str
@@ -234,10 +236,12 @@ def read_live(session: Session) -> Live:
         )
         for a in open_alerts
     ]
+    calls = calls_under_way(session, moment)
     return Live(
         waiting,
         supporters,
         chats,
+        calls,
         alerts,
         format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
         str(tz),

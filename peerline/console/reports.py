@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.console import stats
+from peerline.console.calls import inbound_calls
 from peerline.console.charts import bar_chart, line_chart
 from peerline.console.common import audit, format_duration, line, local_today
 from peerline.console.forms import ReportForm, given
@@ -47,7 +48,13 @@ def load_report(session: Session, first: date, last: date) -> stats.Report:
             Conversation.crisis_at,
         ).where(Conversation.created_at >= start, Conversation.created_at < end)
     )
-    return stats.build_report((stats.ConversationFacts(*row) for row in rows), tz, first, last)
+    return stats.build_report(
+        (stats.ConversationFacts(*row) for row in rows),
+        tz,
+        first,
+        last,
+        inbound_calls(session, start, end),
+    )
 
 
 def charts(report: stats.Report) -> dict[str, Markup]:

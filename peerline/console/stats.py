@@ -174,6 +174,8 @@ class DayFigures:
     waits: list[float] = field(default_factory=list)
     ratings: list[int] = field(default_factory=list)
     crisis: int = 0
+    calls: int = 0
+    calls_answered: int = 0
 
     @property
     def wait_median(self) -> float | None:
@@ -199,7 +201,6 @@ class Report:
     last: date
     days: list[DayFigures]
     by_hour: list[int]
-    calls_answered: int = 0
 
     @property
     def contacts(self) -> int:
@@ -225,6 +226,16 @@ class Report:
     def crisis(self) -> int:
         """Return how many conversations were flagged for crisis language."""
         return sum(d.crisis for d in self.days)
+
+    @property
+    def calls(self) -> int:
+        """Return how many calls came in."""
+        return sum(d.calls for d in self.days)
+
+    @property
+    def calls_answered(self) -> int:
+        """Return how many calls a supporter answered."""
+        return sum(d.calls_answered for d in self.days)
 
     @property
     def waits(self) -> list[float]:
@@ -264,9 +275,13 @@ def span_utc(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]
 
 
 def build_report(
-    facts: Iterable[ConversationFacts], tz: ZoneInfo, first: date, last: date
+    facts: Iterable[ConversationFacts],
+    tz: ZoneInfo,
+    first: date,
+    last: date,
+    calls: Iterable[tuple[datetime, bool]] = (),
 ) -> Report:
-    """Count conversations by the local day and hour they started."""
+    """Count conversations (and calls: started, answered) by the local day and hour."""
     days = [DayFigures(first + timedelta(days=n)) for n in range((last - first).days + 1)]
     by_day = {d.day: d for d in days}
     by_hour = [0] * 24
@@ -285,6 +300,11 @@ def build_report(
             figures.waits.append(wait)
         if fact.rating is not None:
             figures.ratings.append(fact.rating)
+    for started, answered in calls:
+        figures = by_day.get(started.astimezone(tz).date())
+        if figures is not None:
+            figures.calls += 1
+            figures.calls_answered += answered
     return Report(first, last, days, by_hour)
 
 
@@ -306,6 +326,7 @@ def report_rows(report: Report) -> list[list[str]]:
             "ratings",
             "rating_average",
             "crisis_flagged",
+            "calls",
             "calls_answered",
         ]
     ]
@@ -322,7 +343,8 @@ def report_rows(report: Report) -> list[list[str]]:
                 str(len(d.ratings)),
                 number(d.rating_average, 2),
                 str(d.crisis),
-                "0",
+                str(d.calls),
+                str(d.calls_answered),
             ]
         )
     return rows

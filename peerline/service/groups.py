@@ -39,7 +39,11 @@ def meetings(group: Group, tz: ZoneInfo, after: datetime, count: int) -> list[Me
     found: list[Meeting] = []
     day = after.astimezone(tz).date()
     for _ in range(7 * 12):
-        if day.weekday() in days and day not in cancelled and not (closed and day in closed):
+        if (
+            day.weekday() in days
+            and day not in cancelled
+            and not (closed is not None and day in closed)
+        ):
             hour, minute = divmod(group.start_minute, 60)
             starts = datetime.combine(day, time(hour, minute), tzinfo=tz)
             if starts > after:

@@ -279,6 +279,8 @@ class InboundMessage(Base):
 # Outbound statuses, in the order they may advance.
 OUT_PENDING, OUT_SENDING, OUT_SENT, OUT_DELIVERED = "pending", "sending", "sent", "delivered"
 OUT_UNDELIVERED, OUT_FAILED = "undelivered", "failed"
+# Too late to be worth sending (an offer that has timed out, a stale wait update).
+OUT_DROPPED = "dropped"
 
 
 class OutboundMessage(Base):
@@ -304,6 +306,8 @@ class OutboundMessage(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A time-sensitive message is dropped rather than delivered after this.
+    valid_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from peerline.service.line import Line
 from peerline.service.models import (
     OUT_DELIVERED,
+    OUT_DROPPED,
     OUT_FAILED,
     OUT_PENDING,
     OUT_SENDING,
@@ -22,6 +23,7 @@ from peerline.service.models import (
     Supporter,
     utcnow,
 )
+from peerline.service.ratelimit import RateLimited
 from peerline.service.transport import OPTED_OUT, TransportError
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ RANK = {
     OUT_DELIVERED: 3,
     OUT_UNDELIVERED: 3,
     OUT_FAILED: 3,
+    OUT_DROPPED: 3,
 }
 # Twilio's message statuses, as ours.
 TWILIO_STATUS = {
@@ -50,9 +53,9 @@ TWILIO_STATUS = {
 }
 
 
-# Longer than the API client's time-out, so a lock only expires when its holder has died.
-LOCK_SECONDS = 60
 OFFER_PURPOSES = ("offer", "offer_priority")
+# The longest a worker sleeps for the rate limiter before handing the send back to the queue.
+MAX_WAIT = 20.0
 
 
 class RetryLater(Exception):
@@ -88,8 +91,9 @@ def send(line: Line, outbound_id: int) -> None:
         if target is None or target.status not in (OUT_PENDING, OUT_SENDING):
             return
         to_hash = target.to_hash
+    seconds = line.settings.send_lock_seconds
     lock = line.redis.lock(
-        f"peerline:send-lock:{to_hash}", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+        f"peerline:send-lock:{to_hash}", timeout=seconds, blocking_timeout=seconds
     )
     if not lock.acquire():
         raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
@@ -107,17 +111,7 @@ def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
     """Send this person's oldest unsent message up to `up_to`; say whether to go on."""
     with line.db.session() as session:
         now = utcnow()
-        message = session.scalars(
-            select(OutboundMessage)
-            .where(
-                OutboundMessage.to_hash == to_hash,
-                OutboundMessage.status.in_((OUT_PENDING, OUT_SENDING)),
-                OutboundMessage.id <= up_to,
-            )
-            .order_by(OutboundMessage.id)
-            .limit(1)
-            .with_for_update()
-        ).first()
+        message = _oldest_unsent(session, to_hash, up_to)
         if message is None:
             return False
         to = line.vault.decrypt(message.to_enc)
@@ -133,9 +127,28 @@ def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
         if _recipient_opted_out(session, message.to_hash):
             message.status, message.error_code, message.updated_at = OUT_FAILED, OPTED_OUT, now
             return True
-        message.status, message.updated_at = OUT_SENDING, now
+        if message.valid_until is not None and now >= message.valid_until:
+            message.status, message.updated_at = OUT_DROPPED, now
+            return True
+        message_id, from_number, valid_until = message.id, message.from_number, message.valid_until
+    # Every worker shares the sender's budget of segments per second (in Redis). The wait
+    # happens outside any transaction; this person's send lock keeps others off meanwhile.
+    left = (valid_until - utcnow()).total_seconds() if valid_until else None
+    try:
+        line.limiter.acquire_text(from_number, body, max_wait=min(left or MAX_WAIT, MAX_WAIT))
+    except RateLimited as exc:
+        if left is not None and exc.retry_after >= left:
+            _drop(line, message_id)
+            return True
+        # Too long to hold a worker: come back when the budget allows.
+        line.tasks.send_later(message_id, exc.retry_after)
+        return False
+    with line.db.session() as session:
+        message = session.get(OutboundMessage, message_id, with_for_update=True)
+        if message is None or message.status != OUT_PENDING:
+            return True
+        message.status, message.updated_at = OUT_SENDING, utcnow()
         message.attempts += 1
-        message_id, from_number = message.id, message.from_number
     # The intent to send is committed; the call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
@@ -151,6 +164,29 @@ def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
         if sent is not None and sent.status == OUT_SENDING:
             sent.status, sent.provider_sid, sent.sent_at = OUT_SENT, sid, utcnow()
     return True
+
+
+def _oldest_unsent(session: Session, to_hash: str, up_to: int) -> OutboundMessage | None:
+    """Return, locked, the person's oldest message not yet sent, up to a given one."""
+    return session.scalars(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.to_hash == to_hash,
+            OutboundMessage.status.in_((OUT_PENDING, OUT_SENDING)),
+            OutboundMessage.id <= up_to,
+        )
+        .order_by(OutboundMessage.id)
+        .limit(1)
+        .with_for_update()
+    ).first()
+
+
+def _drop(line: Line, message_id: int) -> None:
+    """Give up on a time-sensitive message that could only arrive too late."""
+    with line.db.session() as session:
+        message = session.get(OutboundMessage, message_id)
+        if message is not None and message.status == OUT_PENDING:
+            message.status, message.updated_at = OUT_DROPPED, utcnow()
 
 
 def _failed(line: Line, message_id: int, exc: TransportError) -> None:
@@ -228,7 +264,9 @@ def apply_status(
     return True
 
 
-def stale_pending(session: Session, older_than: timedelta, now: datetime) -> list[int]:
+def stale_pending(
+    session: Session, older_than: timedelta, now: datetime, lock_seconds: int = 60
+) -> list[int]:
     """Return ids of messages whose job may be lost: pending a while, or left mid-send."""
     return list(
         session.scalars(
@@ -239,7 +277,7 @@ def stale_pending(session: Session, older_than: timedelta, now: datetime) -> lis
                     & (OutboundMessage.created_at < now - older_than),
                     # A worker killed mid-call leaves `sending`; its lock has lapsed by now.
                     (OutboundMessage.status == OUT_SENDING)
-                    & (OutboundMessage.updated_at < now - timedelta(seconds=LOCK_SECONDS)),
+                    & (OutboundMessage.updated_at < now - timedelta(seconds=lock_seconds)),
                 )
             )
             .order_by(OutboundMessage.id)

@@ -85,6 +85,7 @@ class Runtime:
         text: str,
         conversation_id: int | None,
         from_number: str | None = None,
+        valid_for: int | None = None,
     ) -> OutboundMessage:
         """Write a message to the outbox; a worker sends it after the commit."""
         vault = self.line.vault
@@ -97,6 +98,7 @@ class Runtime:
             purpose=purpose,
             conversation_id=conversation_id,
             created_at=self.now,
+            valid_until=self.now + timedelta(seconds=valid_for) if valid_for else None,
         )
         self.session.add(message)
         self.session.flush()
@@ -139,6 +141,7 @@ class Runtime:
         *,
         text: str | None = None,
         via: str | None = None,
+        valid_for: int | None = None,
         **params: Any,
     ) -> None:
         """Send a catalogue text (or given words) to a supporter, unless they opted out.
@@ -155,6 +158,7 @@ class Runtime:
             text=text if text is not None else self.render("en", key, params),
             conversation_id=conversation_id,
             from_number=via,
+            valid_for=valid_for,
         )
 
     # -- reading state -------------------------------------------------------------------
@@ -887,6 +891,8 @@ class Runtime:
                 minutes=max(1, round(timeout / 60)),
                 language_note=note,
                 via=offer.relay_number,
+                # An offer that arrives after it timed out would only confuse.
+                valid_for=timeout,
             )
             self.unit.expiries.append((offer.offer_id, timeout))
         return offers

@@ -50,6 +50,14 @@ class Settings:
     crisis_repeat_minutes: int = 60
     retention_days: int = 30
     flood_per_minute: int = 12
+    # Reliability knobs: how old unsent work must be before the sweep re-enqueues it, how
+    # long a person's send lock lasts (longer than the API client's 30 s time-out), and the
+    # pauses between retries of a send that failed for a passing reason.
+    # Segments per second per sender type, shared by every worker ("long_code=1,...").
+    send_rates: tuple[tuple[str, float], ...] = ()
+    sweep_stale_seconds: int = 30
+    send_lock_seconds: int = 60
+    send_retry_seconds: tuple[int, ...] = (2, 5, 15, 60, 300)
     # Routing: "single" offers one supporter at a time; "several" offers up to
     # offer_fanout at once and the first #take wins.
     offer_strategy: str = "single"
@@ -98,6 +106,18 @@ def _positive_int(name: str, value: str) -> int:
     if number <= 0:
         raise SettingsError(f"{name}: must be greater than zero, not {number}")
     return number
+
+
+def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
+    from peerline.service.ratelimit import parse_rates
+
+    try:
+        rates = parse_rates(value or "")
+    except ValueError as exc:
+        raise SettingsError(f"PEERLINE_SEND_RATES: {exc}") from exc
+    if any(rate <= 0 for rate in rates.values()):
+        raise SettingsError("PEERLINE_SEND_RATES: every rate must be above zero")
+    return tuple(sorted(rates.items()))
 
 
 def _existing_file(name: str, value: str | None) -> str | None:
@@ -219,5 +239,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         crisis_repeat_minutes=whole("PEERLINE_CRISIS_REPEAT_MINUTES", 60),
         retention_days=whole("PEERLINE_RETENTION_DAYS", 30),
         flood_per_minute=whole("PEERLINE_FLOOD_PER_MINUTE", 12),
+        send_rates=_rates(get("PEERLINE_SEND_RATES")),
+        sweep_stale_seconds=whole("PEERLINE_SWEEP_STALE_SECONDS", 30),
+        send_lock_seconds=whole("PEERLINE_SEND_LOCK_SECONDS", 60),
+        send_retry_seconds=tuple(
+            _positive_int("PEERLINE_SEND_RETRY_SECONDS", part.strip())
+            for part in (get("PEERLINE_SEND_RETRY_SECONDS") or "2,5,15,60,300").split(",")
+        ),
         embedded=embedded,
     )

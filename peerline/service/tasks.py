@@ -32,8 +32,9 @@ BACKOFF_SECONDS = 5.0
 class Tasks:
     """Enqueue the line's jobs; the database keeps what they do, so a failure here is logged."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, retry_seconds: tuple[int, ...] = (2, 5, 15, 60, 300)) -> None:
         self.redis = redis
+        self.retry_seconds = list(retry_seconds)
         self.queue = Queue(QUEUE_NAME, connection=redis)
         self._down_until = 0.0
 
@@ -61,10 +62,16 @@ class Tasks:
             f"{JOBS}.send_message",
             outbound_id,
             job_id=f"send-{outbound_id}",
-            retry=Retry(max=5, interval=[2, 5, 15, 60, 300]),
+            retry=Retry(max=len(self.retry_seconds), interval=self.retry_seconds),
             # The send job is idempotent, so a re-enqueue by the sweep may share the id.
             result_ttl=0,
         )
+
+    def send_later(self, outbound_id: int, after_seconds: float) -> bool:
+        """Schedule a send for when the sender's rate budget allows it."""
+        at = datetime.now(UTC) + timedelta(seconds=after_seconds)
+        job_id = f"send-{outbound_id}-at-{int(at.timestamp())}"
+        return self._schedule(at, "send_message", outbound_id, job_id=job_id)
 
     def match(self) -> bool:
         """Enqueue a matching round."""

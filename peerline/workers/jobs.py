@@ -55,7 +55,13 @@ def sweep() -> dict[str, int]:
     now = utcnow()
     replayed = runtime.replay_spooled(line)
     with line.db.session() as session:
-        stale = outbox.stale_pending(session, timedelta(seconds=30), now)
+        settings = line.settings
+        stale = outbox.stale_pending(
+            session,
+            timedelta(seconds=settings.sweep_stale_seconds),
+            now,
+            settings.send_lock_seconds,
+        )
         overdue = runtime.overdue_offers(session, now)
     for outbound_id in stale:
         line.tasks.send(outbound_id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:21:28.313656
+Create Date: 2026-11-22 21:33:40.290554
 """
 
 from __future__ import annotations
@@ -312,6 +312,7 @@ def upgrade() -> None:
         sa.Column("error_code", sa.Integer(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

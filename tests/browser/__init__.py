@@ -1,0 +1,1 @@
+"""Browser tests of the coordinator console, and the test data they share."""
