@@ -132,6 +132,18 @@ class BlockTexter:
     """Block the texter of the current chat until a coordinator reviews it (#block)."""
 
 
+@dataclass(frozen=True)
+class Subscribe:
+    """Start (True) or stop (False) group meeting reminders."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class WantCheckin:
+    """Schedule a check-in text for tomorrow after the chat that just ended."""
+
+
 Effect = (
     Reply
     | Notify
@@ -153,4 +165,6 @@ Effect = (
     | RequestErase
     | Erase
     | BlockTexter
+    | Subscribe
+    | WantCheckin
 )

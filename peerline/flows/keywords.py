@@ -20,6 +20,9 @@ class Keyword(StrEnum):
     SAME = "same"
     NOTIFY = "notify"
     DELETE = "delete"
+    REMIND = "remind"
+    REMIND_OFF = "remind_off"
+    CHECKIN = "checkin"
     RATING = "rating"
     NONE = "none"
 
@@ -37,6 +40,10 @@ GROUP_WORDS = frozenset({"GROUPS", "GROUP", "GRUPOS", "GRUPO"})
 SAME_WORDS = frozenset({"SAME", "MISMO", "MISMA"})
 NOTIFY_WORDS = frozenset({"NOTIFY", "AVISAME", "AVÍSAME", "AVISAR"})
 DELETE_WORDS = frozenset({"DELETE", "BORRAR"})
+# REMIND OFF, never STOP: a carrier would take STOP as leaving the whole line.
+REMIND_WORDS = frozenset({"REMIND", "REMIND ME", "RECORDAR", "RECUERDAME", "RECUÉRDAME"})
+REMIND_OFF_WORDS = frozenset({"REMIND OFF", "NO REMIND", "RECORDAR NO", "NO RECORDAR"})
+CHECKIN_WORDS = frozenset({"CHECKIN", "CHECK IN", "CHECK-IN", "SEGUIMIENTO"})
 ENGLISH_WORDS = frozenset({"ENGLISH", "INGLES", "INGLÉS"})
 SPANISH_WORDS = frozenset({"ESPAÑOL", "ESPANOL", "SPANISH"})
 SPANISH_GREETINGS = frozenset({"HOLA", "BUENAS", "BUENOS DIAS", "BUENOS DÍAS", "AYUDA", "SI", "SÍ"})
@@ -51,6 +58,9 @@ TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
     (SAME_WORDS, Keyword.SAME),
     (NOTIFY_WORDS, Keyword.NOTIFY),
     (DELETE_WORDS, Keyword.DELETE),
+    (REMIND_WORDS, Keyword.REMIND),
+    (REMIND_OFF_WORDS, Keyword.REMIND_OFF),
+    (CHECKIN_WORDS, Keyword.CHECKIN),
     (ENGLISH_WORDS, Keyword.ENGLISH),
     (SPANISH_WORDS, Keyword.SPANISH),
 )

@@ -156,6 +156,26 @@ BY_STAGE: dict[str, Handler] = {
 }
 
 
+REMINDER_WORDS = (Keyword.REMIND, Keyword.REMIND_OFF, Keyword.CHECKIN)
+
+
+def _reminders(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+    """Handle REMIND, REMIND OFF and CHECKIN, outside a chat (inside one they are words)."""
+    if keyword is Keyword.REMIND:
+        effects: list[fx.Effect] = [fx.Subscribe(True), fx.Reply("remind_ok")]
+    elif keyword is Keyword.REMIND_OFF:
+        effects = [fx.Subscribe(False), fx.Reply("remind_off")]
+    elif state.stage in (RATING, CLOSED) or state.returning:
+        effects = [fx.WantCheckin(), fx.Reply("checkin_ok")]
+    else:
+        effects = [fx.Reply("invite")]
+    if state.stage == NEW:
+        # A first message always gets the welcome, whatever it says.
+        welcome = _welcome(state, line, "", Keyword.NONE)
+        return Step(welcome.stage, [*welcome.effects, *effects])
+    return Step(state.stage, effects)
+
+
 def _leave(state: TexterState) -> list[fx.Effect]:
     if state.stage == ACTIVE:
         return [fx.EndChat(by="texter", ask_rating=False)]
@@ -200,6 +220,8 @@ def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> 
         return Step(state.stage, [fx.Reply("opted_in")])
     if keyword is Keyword.HELP:
         return Step(state.stage, [fx.Reply("help")])
+    if keyword in REMINDER_WORDS and state.stage != ACTIVE:
+        return _reminders(state, line, text, keyword)
     if keyword is Keyword.DELETE:
         if state.erase_pending:
             # Nothing is sent afterwards: the number it would go to is what gets erased.

@@ -74,6 +74,7 @@ class Unit:
     sends: list[int] = field(default_factory=list)
     expiries: list[tuple[int, int]] = field(default_factory=list)
     ticks: list[tuple[int, int]] = field(default_factory=list)
+    chat_ticks: list[tuple[int, int]] = field(default_factory=list)
     open_notices: list[tuple[int, datetime]] = field(default_factory=list)
     match: bool = False
 
@@ -85,6 +86,8 @@ class Unit:
             line.tasks.expire_offer(offer_id, seconds)
         for conversation_id, seconds in self.ticks:
             line.tasks.queue_tick(conversation_id, seconds)
+        for conversation_id, seconds in self.chat_ticks:
+            line.tasks.chat_tick(conversation_id, seconds)
         for conversation_id, at in self.open_notices:
             line.tasks.notify_open(conversation_id, at)
         if self.match:

@@ -102,6 +102,9 @@ class Supporter(Base):
     last_chat_ended_at: Mapped[datetime | None]
     # The secret part of the supporter's private calendar feed URL.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The shift the last reminder was about, so "#away" in reply can free that shift.
+    reminded_shift_start: Mapped[datetime | None]
+    reminded_shift_end: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     shifts: Mapped[list[Shift]] = relationship(
@@ -225,6 +228,11 @@ class Conversation(Base):
     messages_in: Mapped[int] = mapped_column(Integer, default=0)
     messages_out: Mapped[int] = mapped_column(Integer, default=0)
     purged_at: Mapped[datetime | None]
+    # Timers of a chat: the texter message the supporter was last nudged about, and the
+    # next-day check-in a texter asked for.
+    nudged_inbound_id: Mapped[int | None] = mapped_column(Integer)
+    checkin_due_at: Mapped[datetime | None]
+    checkin_sent_at: Mapped[datetime | None]
 
     contact: Mapped[Contact] = relationship()
     supporter: Mapped[Supporter | None] = relationship(foreign_keys=[supporter_id])
@@ -326,6 +334,28 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(254))
+
+
+class GroupSubscription(Base):
+    """A texter who asked (REMIND) for a text before each group meeting."""
+
+    __tablename__ = "group_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReminderLog(Base):
+    """A reminder that has gone out: its key is what keeps it from going out twice."""
+
+    __tablename__ = "reminder_log"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SafetyEvent(Base):

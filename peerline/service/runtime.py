@@ -36,6 +36,8 @@ from peerline.service.models import (
     Block,
     Contact,
     Conversation,
+    Group,
+    GroupSubscription,
     InboundMessage,
     Offer,
     OutboundMessage,
@@ -352,6 +354,8 @@ class Runtime:
                 self.to_texter(contact, conversation, key, **params)
             case fx.Relay(text=text):
                 if conversation is not None and conversation.supporter is not None:
+                    nudge = self.line.settings.reply_nudge_minutes * 60
+                    self.unit.chat_ticks.append((conversation.id, nudge))
                     flag = "[SAFETY] " if self.safety_raised else ""
                     self.to_supporter(
                         conversation.supporter,
@@ -363,6 +367,14 @@ class Runtime:
             case fx.SetOptOut(opted_out=opted_out):
                 contact.opted_out = opted_out
                 contact.opted_out_at = self.now if opted_out else None
+                if opted_out:
+                    # STOP means everything, group reminders included; START does not
+                    # quietly bring them back.
+                    self.subscribe(contact, False)
+            case fx.Subscribe(on=on):
+                self.subscribe(contact, on)
+            case fx.WantCheckin():
+                self.want_checkin(contact)
             case fx.SetLanguage(language=language):
                 contact.language = language
                 if conversation is not None:
@@ -531,6 +543,7 @@ class Runtime:
             case fx.SetAway(away=away):
                 supporter.away = away
                 if away:
+                    self.free_reminded_shift(supporter)
                     # Away means no offers at all, including any waiting on other numbers.
                     for other in self.session.scalars(
                         select(Offer).where(
@@ -778,6 +791,188 @@ class Runtime:
         contact.phone_hash = "erased-" + secrets.token_hex(16)
         contact.phone_enc = ""
         contact.opted_out, contact.erase_requested_at = True, None
+
+    # -- reminders and chat timers --------------------------------------------------------
+
+    def subscribe(self, contact: Contact, on: bool) -> None:
+        """Start or stop a texter's group meeting reminders."""
+        subscription = self.session.scalar(
+            select(GroupSubscription).where(GroupSubscription.contact_id == contact.id)
+        )
+        if subscription is None:
+            if on:
+                self.session.add(
+                    GroupSubscription(
+                        contact_id=contact.id, created_at=self.now, updated_at=self.now
+                    )
+                )
+            return
+        subscription.active, subscription.updated_at = on, self.now
+
+    def want_checkin(self, contact: Contact) -> None:
+        """Schedule tomorrow's check-in after the texter's last chat, outside quiet hours."""
+        from peerline.service.reminders import out_of_quiet_hours
+
+        conversation = self.session.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id, Conversation.matched_at.is_not(None))
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        if conversation is None:
+            return
+        tz = self.line.timezone(self.session)
+        tomorrow = (self.now.astimezone(tz) + timedelta(days=1)).replace(second=0, microsecond=0)
+        conversation.checkin_due_at = out_of_quiet_hours(
+            tomorrow, tz, self.line.settings.quiet_hours
+        )
+        conversation.checkin_sent_at = None
+
+    def free_reminded_shift(self, supporter: Supporter) -> None:
+        """After a shift reminder, #away frees that shift and tells the on-call coordinator."""
+        start, end = supporter.reminded_shift_start, supporter.reminded_shift_end
+        if start is None or end is None or self.now >= end:
+            return
+        supporter.reminded_shift_start = supporter.reminded_shift_end = None
+        tz = self.line.timezone(self.session)
+        when = format_opening(start, tz, self.now, "en")
+        self.session.add(
+            Alert(
+                kind="gap",
+                supporter_id=supporter.id,
+                detail=f"{supporter.name} can't make the shift {when}",
+                created_at=self.now,
+            )
+        )
+        self.to_supporter(supporter, "shift_freed")
+        for coordinator in self.session.scalars(
+            select(Supporter).where(
+                Supporter.on_call.is_(True),
+                Supporter.active.is_(True),
+                Supporter.id != supporter.id,
+            )
+        ):
+            self.to_supporter(coordinator, "gap_alert", name=supporter.name, when=when)
+
+    def group_reminder(self, group_id: int, starts: datetime) -> int:
+        """Text every subscriber before a meeting, once; return how many were written."""
+        from peerline.service.reminders import claim, subscribers
+
+        group = self.session.get(Group, group_id)
+        if group is None or starts <= self.now:
+            return 0
+        entry = claim(self.session, f"group-{group_id}-{int(starts.timestamp())}", self.now)
+        if entry is None:
+            return 0
+        tz = self.line.timezone(self.session)
+        join = f" Join: {group.join_url}" if group.join_url else ""
+        valid = int((starts - self.now).total_seconds())
+        people = subscribers(self.session)
+        for contact in people:
+            language = contact.language
+            self.send(
+                to_phone=self.line.vault.decrypt(contact.phone_enc),
+                recipient_kind="texter",
+                purpose="group_reminder",
+                text=self.render(
+                    language,
+                    "group_reminder",
+                    {
+                        "group": group.name,
+                        "when": format_opening(starts, tz, self.now, language),
+                        "join": join,
+                    },
+                ),
+                conversation_id=None,
+                # A reminder that would arrive after the meeting began is not sent.
+                valid_for=valid,
+            )
+        entry.recipients = len(people)
+        return len(people)
+
+    def shift_reminder(self, supporter_id: int, start: datetime, end: datetime) -> bool:
+        """Remind a supporter of their shift, once."""
+        from peerline.service.reminders import claim
+
+        supporter = self.session.get(Supporter, supporter_id)
+        if supporter is None or not supporter.active or start <= self.now:
+            return False
+        if claim(self.session, f"shift-{supporter_id}-{int(start.timestamp())}", self.now) is None:
+            return False
+        supporter.reminded_shift_start, supporter.reminded_shift_end = start, end
+        tz = self.line.timezone(self.session)
+        self.to_supporter(
+            supporter,
+            "shift_reminder",
+            when=format_opening(start, tz, self.now, "en"),
+            valid_for=int((start - self.now).total_seconds()),
+        )
+        return True
+
+    def checkin(self, conversation_id: int) -> bool:
+        """Send the check-in a texter asked for, once."""
+        conversation = _lock(self.session, Conversation, conversation_id)
+        if (
+            conversation is None
+            or conversation.checkin_due_at is None
+            or conversation.checkin_sent_at is not None
+            or conversation.checkin_due_at > self.now + timedelta(minutes=1)
+        ):
+            return False
+        conversation.checkin_sent_at = self.now
+        self.to_texter(conversation.contact, None, "checkin")
+        return True
+
+    def chat_tick(self, conversation_id: int) -> int | None:
+        """Nudge a supporter who has not answered, close a chat gone quiet; return next tick."""
+        from peerline.service.reminders import last_words
+
+        conversation = _lock(self.session, Conversation, conversation_id)
+        if conversation is None or conversation.state != ACTIVE:
+            return None
+        settings = self.line.settings
+        waiting, last_activity = last_words(self.session, conversation_id)
+        idle = self.now - last_activity
+        if idle >= timedelta(minutes=settings.idle_close_minutes):
+            supporter = conversation.supporter
+            conversation.state, conversation.closed_at = CLOSED, self.now
+            conversation.closed_by = "idle"
+            self.to_texter(conversation.contact, conversation, "chat_idle_closed")
+            if supporter is not None:
+                supporter.last_chat_ended_at = self.now
+                self.to_supporter(
+                    supporter,
+                    "chat_idle_ended",
+                    conversation.id,
+                    alias=conversation.contact.alias,
+                    via=conversation.relay_number,
+                )
+            self.unit.match = True
+            return None
+        answered = self.session.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                InboundMessage.conversation_id == conversation_id,
+                InboundMessage.sender_kind == "supporter",
+                InboundMessage.id > (waiting.id if waiting else 0),
+            )
+        )
+        if waiting is not None and not answered and conversation.nudged_inbound_id != waiting.id:
+            waited = self.now - waiting.received_at
+            if waited >= timedelta(minutes=settings.reply_nudge_minutes):
+                conversation.nudged_inbound_id = waiting.id
+                if conversation.supporter is not None:
+                    self.to_supporter(
+                        conversation.supporter,
+                        "reply_nudge",
+                        conversation.id,
+                        alias=conversation.contact.alias,
+                        minutes=int(waited.total_seconds() // 60),
+                        via=conversation.relay_number,
+                    )
+        remaining = timedelta(minutes=settings.idle_close_minutes) - idle
+        return max(1, int(remaining.total_seconds()) + 1)
 
     # -- timers while waiting ------------------------------------------------------------
 

@@ -55,6 +55,12 @@ class Settings:
     # pauses between retries of a send that failed for a passing reason.
     # Segments per second per sender type, shared by every worker ("long_code=1,...").
     send_rates: tuple[tuple[str, float], ...] = ()
+    # Reminders and timers.
+    group_reminder_minutes: int = 120
+    shift_reminder_minutes: int = 60
+    quiet_hours: tuple[int, int] = (21 * 60, 8 * 60)
+    reply_nudge_minutes: int = 10
+    idle_close_minutes: int = 60
     sweep_stale_seconds: int = 30
     send_lock_seconds: int = 60
     send_retry_seconds: tuple[int, ...] = (2, 5, 15, 60, 300)
@@ -118,6 +124,18 @@ def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
     if any(rate <= 0 for rate in rates.values()):
         raise SettingsError("PEERLINE_SEND_RATES: every rate must be above zero")
     return tuple(sorted(rates.items()))
+
+
+def _quiet(value: str) -> tuple[int, int]:
+    from peerline.service.rota import parse_time
+
+    start, sep, end = value.partition("-")
+    try:
+        if not sep:
+            raise ValueError(value)
+        return parse_time(start.strip()), parse_time(end.strip())
+    except ValueError as exc:
+        raise SettingsError(f"PEERLINE_QUIET_HOURS: {value!r} must look like 21:00-08:00") from exc
 
 
 def _existing_file(name: str, value: str | None) -> str | None:
@@ -240,6 +258,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         retention_days=whole("PEERLINE_RETENTION_DAYS", 30),
         flood_per_minute=whole("PEERLINE_FLOOD_PER_MINUTE", 12),
         send_rates=_rates(get("PEERLINE_SEND_RATES")),
+        group_reminder_minutes=whole("PEERLINE_GROUP_REMINDER_MINUTES", 120),
+        shift_reminder_minutes=whole("PEERLINE_SHIFT_REMINDER_MINUTES", 60),
+        quiet_hours=_quiet(get("PEERLINE_QUIET_HOURS") or "21:00-08:00"),
+        reply_nudge_minutes=whole("PEERLINE_REPLY_NUDGE_MINUTES", 10),
+        idle_close_minutes=whole("PEERLINE_IDLE_CLOSE_MINUTES", 60),
         sweep_stale_seconds=whole("PEERLINE_SWEEP_STALE_SECONDS", 30),
         send_lock_seconds=whole("PEERLINE_SEND_LOCK_SECONDS", 60),
         send_retry_seconds=tuple(

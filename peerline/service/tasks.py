@@ -102,6 +102,12 @@ class Tasks:
         job_id = f"queue-tick-{conversation_id}-{stamp}"
         return self._schedule(at, "queue_tick", conversation_id, job_id=job_id)
 
+    def chat_tick(self, conversation_id: int, after_seconds: int) -> bool:
+        """Schedule a look at a chat: a supporter to nudge, or a chat gone quiet."""
+        at = datetime.now(UTC) + timedelta(seconds=after_seconds)
+        job_id = f"chat-tick-{conversation_id}-{int(at.timestamp())}"
+        return self._schedule(at, "chat_tick", conversation_id, job_id=job_id)
+
     def notify_open(self, conversation_id: int, at: datetime) -> bool:
         """Schedule the 'we are open' text for a texter who asked for it."""
         job_id = f"notify-open-{conversation_id}-{int(at.timestamp())}"

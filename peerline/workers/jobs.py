@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from peerline.service import outbox, retention, runtime
+from peerline.service import outbox, reminders, retention, runtime
 from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
 
@@ -40,6 +40,49 @@ def queue_tick(conversation_id: int) -> None:
     rt.unit.dispatch(line)
 
 
+def chat_tick(conversation_id: int) -> None:
+    """Nudge a supporter who has not answered, or close a chat gone quiet."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        following = rt.chat_tick(conversation_id)
+        if following is not None:
+            rt.unit.chat_ticks.append((conversation_id, following))
+    rt.unit.dispatch(line)
+
+
+def group_reminder(group_id: int, starts: int) -> int:
+    """Text the group's subscribers before a meeting (once, however often it runs)."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        sent = rt.group_reminder(group_id, datetime.fromtimestamp(starts, UTC))
+    rt.unit.dispatch(line)
+    return sent
+
+
+def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
+    """Remind a supporter of their shift (once)."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        sent = rt.shift_reminder(
+            supporter_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        )
+    rt.unit.dispatch(line)
+    return sent
+
+
+def checkin(conversation_id: int) -> bool:
+    """Send a texter the check-in they asked for (once)."""
+    line = get_line()
+    with line.db.session() as session:
+        rt = runtime.Runtime(line, session)
+        sent = rt.checkin(conversation_id)
+    rt.unit.dispatch(line)
+    return sent
+
+
 def notify_open(conversation_id: int) -> None:
     """Text a texter who asked to hear when the line opens."""
     line = get_line()
@@ -70,6 +113,8 @@ def sweep() -> dict[str, int]:
     ticked = runtime.catch_up_timers(line, now)
     with line.db.session() as session:
         purged = retention.purge(session, now, line.settings.retention_days)
+    # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
+    planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
     line.tasks.match()
     return {
         "replayed": replayed,
@@ -77,4 +122,5 @@ def sweep() -> dict[str, int]:
         "expired": len(overdue),
         "timers": ticked,
         "purged": purged,
+        "planned": planned,
     }

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:33:40.290554
+Create Date: 2026-11-22 21:40:44.338344
 """
 
 from __future__ import annotations
@@ -100,6 +100,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_line_settings")),
     )
     op.create_table(
+        "reminder_log",
+        sa.Column("key", sa.String(length=120), nullable=False),
+        sa.Column("sent_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recipients", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_reminder_log")),
+    )
+    op.create_table(
         "supporters",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=80), nullable=False),
@@ -117,6 +124,14 @@ def upgrade() -> None:
             "last_chat_ended_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("calendar_token", sa.String(length=64), nullable=True),
+        sa.Column(
+            "reminded_shift_start",
+            peerline.service.models.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column(
+            "reminded_shift_end", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_supporters")),
         sa.UniqueConstraint("calendar_token", name=op.f("uq_supporters_calendar_token")),
@@ -149,6 +164,13 @@ def upgrade() -> None:
         sa.Column("messages_in", sa.Integer(), nullable=False),
         sa.Column("messages_out", sa.Integer(), nullable=False),
         sa.Column("purged_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("nudged_inbound_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "checkin_due_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "checkin_sent_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["contacts.id"], name=op.f("fk_conversations_contact_id_contacts")
         ),
@@ -189,6 +211,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cover_shifts")),
+    )
+    op.create_table(
+        "group_subscriptions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_group_subscriptions_contact_id_contacts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_subscriptions")),
+        sa.UniqueConstraint("contact_id", name=op.f("uq_group_subscriptions_contact_id")),
     )
     op.create_table(
         "shifts",
@@ -371,6 +406,7 @@ def downgrade() -> None:
     op.drop_table("alerts")
     op.drop_table("time_off")
     op.drop_table("shifts")
+    op.drop_table("group_subscriptions")
     op.drop_table("cover_shifts")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_supporter_state")
@@ -379,6 +415,7 @@ def downgrade() -> None:
 
     op.drop_table("conversations")
     op.drop_table("supporters")
+    op.drop_table("reminder_log")
     op.drop_table("line_settings")
     op.drop_table("groups")
     op.drop_table("coordinators")

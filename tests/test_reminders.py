@@ -1,0 +1,243 @@
+"""Groups and reminders: on time, exactly once, never after STOP, quiet at night; chat timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fakeredis import FakeRedis
+from flask import Flask
+from sqlalchemy import select
+
+from peerline.service import reminders
+from peerline.service.line import Line
+from peerline.service.models import Alert, Conversation, Group, GroupSubscription, Supporter
+from peerline.service.runtime import Runtime
+from tests import lines
+from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+
+TORONTO = ZoneInfo("America/Toronto")
+GROUPS = lines.ALWAYS_OPEN.replace(
+    "    skip_holidays: CA-ON\n", "    skip_holidays: CA-ON\n    cancelled: [\"2026-03-13\"]\n"
+)
+
+
+@pytest.fixture
+def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+    """Return a builder of a line from a line file and settings."""
+
+    def make(text: str = GROUPS, **env: str) -> tuple[Line, Webhooks]:
+        line = make_line(make_settings(tmp_path, **env), FakeRedis())
+        load_line_file(line, text)
+        return line, Webhooks(app_for(line).test_client(), line.settings)
+
+    return make
+
+
+def local(*args: int) -> datetime:
+    """Return a Toronto wall-clock time as an aware datetime."""
+    return datetime(*args, tzinfo=TORONTO)
+
+
+def texts_to(line: Line, number: str) -> list[str]:
+    """Return the bodies sent to a number, oldest first."""
+    return [m["body"] for m in outbox(line, number)]
+
+
+def group_dues(line: Line, now: datetime) -> list[reminders.Due]:
+    """Return the group reminder jobs planned at a moment."""
+    return [d for d in reminders.plan(line, now) if d.func == "group_reminder"]
+
+
+def test_reminders_keep_local_time_across_dst_and_skip_holidays(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "REMIND")
+    # Monday 9 March 2026, the day after the clocks went forward: 13:00 EDT, reminder at 11:00.
+    dues = group_dues(line, local(2026, 3, 9, 10, 0))
+    assert [d.at.astimezone(TORONTO) for d in dues] == [local(2026, 3, 9, 11, 0)]
+    assert dues[0].at.astimezone(UTC).hour == 15  # it was 16 UTC the week before
+    # Friday 13 March is cancelled, Good Friday 3 April is a holiday: no reminders then.
+    assert group_dues(line, local(2026, 3, 13, 10, 0)) == []
+    assert group_dues(line, local(2026, 4, 3, 10, 0)) == []
+    assert len(group_dues(line, local(2026, 4, 6, 10, 0))) == 1  # Easter Monday is no holiday in ON
+
+
+def test_quiet_hours_move_reminders_out_of_the_night() -> None:
+    quiet = (21 * 60, 8 * 60)
+    # 06:00 before an 08:00 meeting: 08:00 would be too late, so the evening before.
+    moved = reminders.out_of_quiet_hours(
+        local(2026, 5, 4, 6, 0), TORONTO, quiet, before=local(2026, 5, 4, 8, 0)
+    )
+    assert moved == local(2026, 5, 3, 20, 59)
+    # 07:00 before a 09:00 meeting: at 08:00, still in time.
+    assert reminders.out_of_quiet_hours(
+        local(2026, 5, 4, 7, 0), TORONTO, quiet, before=local(2026, 5, 4, 9, 0)
+    ) == local(2026, 5, 4, 8, 0)
+    # 01:00 before a 13:00 meeting: at 08:00.
+    assert reminders.out_of_quiet_hours(
+        local(2026, 5, 4, 1, 0), TORONTO, quiet, before=local(2026, 5, 4, 13, 0)
+    ) == local(2026, 5, 4, 8, 0)
+    assert reminders.out_of_quiet_hours(local(2026, 5, 4, 12, 0), TORONTO, quiet) == local(
+        2026, 5, 4, 12, 0
+    )
+
+
+def send_reminder(line: Line, starts: datetime) -> int:
+    """Run the group reminder for a meeting two hours ahead."""
+    with line.db.session() as session:
+        group_id = session.scalars(select(Group.id)).one()
+        return Runtime(line, session, starts - timedelta(hours=2)).group_reminder(group_id, starts)
+
+
+def test_remind_remind_off_and_stop(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "hi")
+    hooks.sms(lines.TEXTER, "remind")
+    assert "before each group meeting" in texts_to(line, lines.TEXTER)[-1]
+    assert send_reminder(line, local(2027, 1, 4, 13, 0)) == 1
+    assert texts_to(line, lines.TEXTER)[-1].startswith("Reminder: Online peer support group")
+    assert send_reminder(line, local(2027, 1, 4, 13, 0)) == 0  # the same meeting: once only
+    hooks.sms(lines.TEXTER, "REMIND OFF")
+    assert send_reminder(line, local(2027, 1, 8, 13, 0)) == 0
+    with line.db.session() as session:
+        assert session.scalars(select(Conversation.state)).all() == ["welcomed"]  # not a STOP
+    hooks.sms(lines.TEXTER, "remind")
+    assert send_reminder(line, local(2027, 1, 11, 13, 0)) == 1
+    hooks.sms(lines.TEXTER, "STOP")
+    assert send_reminder(line, local(2027, 1, 15, 13, 0)) == 0
+    hooks.sms(lines.TEXTER, "START")  # back on the line, but reminders need asking again
+    assert send_reminder(line, local(2027, 1, 18, 13, 0)) == 0
+    with line.db.session() as session:
+        assert not session.scalars(select(GroupSubscription.active)).one()
+
+
+def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    hooks.sms(lines.TEXTER, "remind")
+    assert texts_to(line, lines.SAM)[-1].endswith(": remind")
+
+
+def test_sweep_rebuilds_lost_jobs_exactly_once(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    for n in range(3):
+        hooks.sms(f"+1416555017{n}", "remind")
+    now = local(2027, 1, 4, 10, 30)  # meeting at 13:00, reminder due at 11:00
+    due = reminders.plan(line, now)
+    assert [d.job_id.rsplit("-", 1)[0] for d in due if d.func == "group_reminder"] == [
+        "group-reminder-1"
+    ]
+    assert reminders.ensure_scheduled(line, due) == len(due)
+    registry = line.tasks.queue.scheduled_job_registry
+    scheduled = set(registry.get_job_ids())
+    assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0  # no duplicates
+    line.redis.flushall()  # Redis loses everything
+    assert registry.get_job_ids() == []
+    assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == len(due)
+    assert set(registry.get_job_ids()) == scheduled
+    assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0
+
+
+def test_shift_reminder_and_away_frees_the_shift(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    tomorrow = (datetime.now(TORONTO) + timedelta(days=1)).date()
+    text = f"""\
+timezone: America/Toronto
+supporters:
+  - name: Sam
+    phone: "{lines.SAM}"
+    cover:
+      - {{date: "{tomorrow}", start: "10:00", end: "14:00"}}
+  - name: Ria
+    phone: "{lines.RIA}"
+    on_call: true
+"""
+    line, hooks = build(text)
+    start = datetime.combine(tomorrow, datetime.min.time(), TORONTO).replace(hour=10)
+    planned = reminders.plan(line, start - timedelta(minutes=70))
+    dues = [d for d in planned if d.func == "shift_reminder"]
+    assert len(dues) == 1 and dues[0].at == start - timedelta(hours=1)
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        runtime = Runtime(line, session, start - timedelta(hours=1))
+        assert runtime.shift_reminder(sam.id, start, start + timedelta(hours=4))
+        assert not runtime.shift_reminder(sam.id, start, start + timedelta(hours=4))
+    assert "Your Peerline shift starts today at 10:00 AM" in texts_to(line, lines.SAM)[-1]
+    hooks.sms(lines.SAM, "#away")
+    assert "shift is freed" in texts_to(line, lines.SAM)[-2]
+    assert "Sam can't make their shift" in texts_to(line, lines.RIA)[-1]
+    with line.db.session() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["gap"]
+
+
+def in_chat(line: Line, hooks: Webhooks) -> int:
+    """Start a chat between the texter and Sam and return its id."""
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    with line.db.session() as session:
+        return session.scalars(select(Conversation.id)).one()
+
+
+def tick(line: Line, conversation_id: int, minutes: int) -> int | None:
+    """Run a chat's timer as if some minutes had passed."""
+    with line.db.session() as session:
+        later = datetime.now(UTC) + timedelta(minutes=minutes)
+        return Runtime(line, session, later).chat_tick(conversation_id)
+
+
+def test_supporter_is_nudged_once_when_a_texter_waits(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    chat = in_chat(line, hooks)
+    hooks.sms(lines.TEXTER, "are you there?")
+    tick(line, chat, 5)
+    assert "waiting" not in texts_to(line, lines.SAM)[-1]
+    tick(line, chat, 11)
+    assert "has been waiting 11 min for your reply" in texts_to(line, lines.SAM)[-1]
+    tick(line, chat, 12)
+    assert sum("for your reply" in t for t in texts_to(line, lines.SAM)) == 1
+    hooks.sms(lines.SAM, "sorry, here now")
+    tick(line, chat, 20)
+    assert sum("for your reply" in t for t in texts_to(line, lines.SAM)) == 1
+
+
+def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    chat = in_chat(line, hooks)
+    assert tick(line, chat, 30) is not None
+    assert tick(line, chat, 61) is None
+    assert "closed after a quiet while" in texts_to(line, lines.TEXTER)[-1]
+    assert "closed after a quiet while" in texts_to(line, lines.SAM)[-1]
+    with line.db.session() as session:
+        assert session.get(Conversation, chat).closed_by == "idle"  # type: ignore[union-attr]
+
+
+def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    line, hooks = build()
+    chat = in_chat(line, hooks)
+    hooks.sms(lines.TEXTER, "bye")
+    hooks.sms(lines.TEXTER, "5")
+    assert "Reply CHECKIN" in texts_to(line, lines.TEXTER)[-1]
+    hooks.sms(lines.TEXTER, "checkin")
+    assert "check in" in texts_to(line, lines.TEXTER)[-1]
+    with line.db.session() as session:
+        due = session.get(Conversation, chat).checkin_due_at  # type: ignore[union-attr]
+    assert due is not None and timedelta(hours=20) < due - datetime.now(UTC) < timedelta(hours=36)
+    assert not reminders.in_quiet_hours(due, TORONTO, line.settings.quiet_hours)
+    assert [d.job_id for d in reminders.plan(line, due - timedelta(hours=1))] == [f"checkin-{chat}"]
+    with line.db.session() as session:
+        assert Runtime(line, session, due).checkin(chat)
+        assert not Runtime(line, session, due).checkin(chat)
+    assert texts_to(line, lines.TEXTER)[-1].startswith("Hi, it's Peerline checking in")
