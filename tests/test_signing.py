@@ -27,10 +27,10 @@ def test_signature_is_checked_against_the_public_url_behind_a_proxy(tmp_path: Pa
         "/webhooks/sms?tenant=a", data=PARAMS, headers={"X-Twilio-Signature": internal}
     )
     assert refused.status_code == 403
-    no_port = sign("https://line.example.org/webhooks/sms?tenant=a", PARAMS, "x")
+    wrong_scheme = sign("http://line.example.org:8443/webhooks/sms?tenant=a", PARAMS, token)
     assert (
         client.post(
-            "/webhooks/sms?tenant=a", data=PARAMS, headers={"X-Twilio-Signature": no_port}
+            "/webhooks/sms?tenant=a", data=PARAMS, headers={"X-Twilio-Signature": wrong_scheme}
         ).status_code
         == 403
     )
