@@ -40,9 +40,12 @@ def create_app(
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
 
-    from peerline.webhooks import calendar, groups, sms
+    from peerline.service.calls import VoiceSettings
+    from peerline.webhooks import calendar, groups, sms, voice
 
+    VoiceSettings.from_settings(settings)  # a malformed voice setting fails at start-up
     app.register_blueprint(sms.bp)
+    app.register_blueprint(voice.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(groups.bp)
     if settings.embedded:

@@ -110,7 +110,7 @@ def db_upgrade(revision: str) -> None:
 @click.option("--sweep-every", type=float, default=30.0, show_default=True)
 def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     from peerline.service.tasks import QUEUE_NAME
     from peerline.workers import jobs
@@ -134,7 +134,9 @@ def worker(burst: bool, sweep_every: float) -> None:
     log = logging.getLogger("peerline.worker")
     try:
         while True:
-            rq_worker = Worker([queue], connection=line.redis)
+            # Jobs are short and take ids only: running them in this process keeps the
+            # database and Redis connections warm instead of forking a work horse per job.
+            rq_worker = SimpleWorker([queue], connection=line.redis)
             try:
                 rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:

@@ -144,6 +144,13 @@ class WantCheckin:
     """Schedule a check-in text for tomorrow after the chat that just ended."""
 
 
+@dataclass(frozen=True)
+class PlaceCall:
+    """Call the texter of the chat, or a voicemail's caller, through the supporter (#call)."""
+
+    argument: str
+
+
 Effect = (
     Reply
     | Notify
@@ -167,4 +174,5 @@ Effect = (
     | BlockTexter
     | Subscribe
     | WantCheckin
+    | PlaceCall
 )

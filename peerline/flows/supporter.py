@@ -113,6 +113,8 @@ def step(state: SupporterState, text: str) -> Step:
     words = text.strip().split(maxsplit=1)
     if words and words[0].startswith("#"):
         command = words[0].lower()
+        if command == "#call":
+            return Step([fx.PlaceCall(words[1].strip() if len(words) > 1 else "")])
         handler = COMMANDS.get(command)
         if handler is None:
             return Step([fx.Reply("unknown_command", {"command": words[0][:20]})])

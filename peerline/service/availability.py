@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+import threading
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from peerline.service import rota
-from peerline.service.models import Supporter
+from peerline.service.models import CoverShift, LineSetting, Shift, Supporter, TimeOff
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -42,20 +49,100 @@ def rota_of(supporter: Supporter) -> rota.SupporterRota:
     )
 
 
+# How far either side of the moment it is built for a rota index reaches: shift_start looks two
+# days back, and a day ahead saves rebuilding on every call as time moves on.
+_BACK = timedelta(days=2, hours=2)
+_AHEAD = timedelta(days=1, hours=2)
+_REBUILD_AFTER = timedelta(days=1)
+
+
+class _SpanIndex:
+    """Each supporter's merged on-shift spans over a few days, and the last answer of on_shift.
+
+    Built from `rota.intervals` itself, so every answer is the one the rota module would give;
+    it only answers for moments well inside its window and says so otherwise (None).
+    """
+
+    def __init__(self, rotas: Rotas, anchor: datetime) -> None:
+        self.anchor = anchor
+        self.start, self.end = anchor - _BACK, anchor + _AHEAD
+        # Boundaries [start0, end0, start1, end1, ...]: a moment is on shift when an odd number
+        # of them are at or before it (spans are half-open and merged, so never touch).
+        self.bounds: dict[int, list[datetime]] = {}
+        for key, one in rotas.by_supporter.items():
+            spans = rota.intervals(one, rotas.tz, self.start, self.end, rotas.closures)
+            self.bounds[key] = [moment for span in spans for moment in span]
+        # (from, until, ids): who is on shift at any moment from `from` up to `until`.
+        self.segment: tuple[datetime, datetime, list[int]] | None = None
+
+    def covers(self, at: datetime) -> bool:
+        return self.anchor - timedelta(hours=2) <= at < self.anchor + _REBUILD_AFTER
+
+    def on_shift(self, at: datetime) -> list[int]:
+        segment = self.segment
+        if segment is not None and segment[0] <= at < segment[1]:
+            return list(segment[2])
+        low, high, ids = self.start, self.end, []
+        for key, bounds in self.bounds.items():
+            k = bisect_right(bounds, at)
+            if k % 2:
+                ids.append(key)
+            if k and bounds[k - 1] > low:
+                low = bounds[k - 1]
+            if k < len(bounds) and bounds[k] < high:
+                high = bounds[k]
+        self.segment = (low, high, ids)
+        return list(ids)
+
+    def shift_start(self, key: int, at: datetime) -> datetime | None:
+        bounds = self.bounds[key]
+        k = bisect_right(bounds, at)
+        if not k % 2:
+            return None
+        # The stretch began at bounds[k - 1]; shift_start looks back two days at most.
+        return max(bounds[k - 1], at - timedelta(days=2))
+
+
 @dataclass(frozen=True)
 class Rotas:
-    """Every active supporter's rota, loaded once for a decision."""
+    """Every active supporter's rota, loaded once for a decision (and shared between them).
+
+    Answers are those of `rota.who_is_on`, `rota.intervals` and `rota.next_opening`; an index of
+    the next hours' spans makes them cheap when the same rota is asked again and again.
+    """
 
     tz: ZoneInfo
     closures: rota.Closures | None
     by_supporter: dict[int, rota.SupporterRota]
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _index(self, at: datetime) -> _SpanIndex | None:
+        """Return an index that answers for `at`, building one when time has moved on."""
+        rota._require_aware(at)
+        index: _SpanIndex | None = self._memo.get("index")
+        if index is not None and index.covers(at):
+            return index
+        if index is not None and at < index.anchor:
+            return None  # a moment in the past: answer it directly, keep the index for now
+        with self._memo.setdefault("lock", threading.Lock()):
+            index = self._memo.get("index")
+            if index is None or not index.covers(at):
+                index = _SpanIndex(self, at)
+                self._memo["index"] = index
+        return index
 
     def on_shift(self, at: datetime) -> list[int]:
         """Return the ids of supporters on shift at a moment."""
-        return rota.who_is_on(self.by_supporter, self.tz, at, self.closures)
+        index = self._index(at)
+        if index is None:
+            return rota.who_is_on(self.by_supporter, self.tz, at, self.closures)
+        return index.on_shift(at)
 
     def shift_start(self, supporter_id: int, at: datetime) -> datetime | None:
         """Return when the supporter's current stretch on shift began (at most 2 days back)."""
+        index = self._index(at)
+        if index is not None:
+            return index.shift_start(supporter_id, at)
         spans = rota.intervals(
             self.by_supporter[supporter_id],
             self.tz,
@@ -67,22 +154,173 @@ class Rotas:
 
     def next_opening(self, at: datetime) -> datetime | None:
         """Return when somebody is next on shift."""
-        return rota.next_opening(self.by_supporter.values(), self.tz, at, self.closures)
+        # Nobody is on shift from `asked` until `opening`, so from any moment in between the
+        # next opening is the same one: a closed line answers every texter from this memo.
+        memo = self._memo.get("opening")
+        if memo is not None and memo[0] <= at <= memo[1]:
+            return memo[1]
+        opening = rota.next_opening(self.by_supporter.values(), self.tz, at, self.closures)
+        if opening is not None:
+            self._memo["opening"] = (at, opening)
+        return opening
+
+
+# -- loading, with a cache per process -------------------------------------------------------
+#
+# Rotas change rarely (an import, a console edit) and are read on every text and every matching
+# round. Each process keeps the last rotas it loaded per database, keyed by a version stamp in
+# line_settings that every ORM change to the rota replaces in the same transaction (see
+# `watch_rota_changes`), so a process sees a change as soon as it is committed. A change made
+# behind the ORM's back (raw SQL) is picked up after REFRESH_SECONDS at the latest.
+
+ROTA_VERSION_KEY = "rota_version"
+REFRESH_SECONDS = 300.0
+_ROTA_MODELS = (Shift, CoverShift, TimeOff)
+_ROTA_TABLES = frozenset(model.__tablename__ for model in (*_ROTA_MODELS, Supporter))
+_SUPPORTER_ROTA_ATTRS = ("active", "shifts", "cover_shifts", "time_off")
+
+
+@dataclass(frozen=True)
+class _Cached:
+    key: tuple[str, str, str, str | None]
+    rotas: Rotas
+    loaded: float
+
+
+_cache: dict[str, _Cached] = {}
+_cache_lock = threading.Lock()
+
+
+def rota_version(session: Session) -> str | None:
+    """Return the rota's version stamp (None before any change was recorded)."""
+    return session.scalar(select(LineSetting.value).where(LineSetting.key == ROTA_VERSION_KEY))
+
+
+def bump_rota_version(session: Session) -> None:
+    """Record that the rota changed, in the caller's transaction (call after raw SQL edits)."""
+    token = secrets.token_hex(8)
+    values = {"key": ROTA_VERSION_KEY, "value": token}
+    dialect = session.get_bind().dialect.name
+    # An upsert, so two first changes at once never collide on the key.
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(LineSetting).values(values)
+    else:
+        stmt = sqlite.insert(LineSetting).values(values)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": token})
+    session.connection().execute(stmt)
+    with session.no_autoflush:
+        cached = session.identity_map.get(session.identity_key(LineSetting, ROTA_VERSION_KEY))
+    if cached is not None:
+        set_committed_value(cached, "value", token)
+
+
+def _changes_rota(session: Session) -> bool:
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, (*_ROTA_MODELS, Supporter)):
+            return True
+    for obj in session.dirty:
+        if isinstance(obj, _ROTA_MODELS):
+            return True
+        if isinstance(obj, Supporter):
+            attrs = inspect(obj).attrs
+            if any(attrs[name].history.has_changes() for name in _SUPPORTER_ROTA_ATTRS):
+                return True
+    return False
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if _changes_rota(session):
+        bump_rota_version(session)
+
+
+def _bulk_statement(state: ORMExecuteState) -> Any:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in _ROTA_TABLES:
+        return None
+    result = state.invoke_statement()
+    bump_rota_version(state.session)
+    return result
+
+
+def watch_rota_changes(sessions: sessionmaker[Session]) -> None:
+    """Make every ORM change to the rota through these sessions replace the version stamp."""
+    if not event.contains(sessions, "before_flush", _before_flush):
+        event.listen(sessions, "before_flush", _before_flush)
+        event.listen(sessions, "do_orm_execute", _bulk_statement)
 
 
 def load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Rotas:
-    """Load the rotas of every active supporter."""
-    supporters = session.scalars(
-        select(Supporter)
-        .where(Supporter.active.is_(True))
-        .options(
-            selectinload(Supporter.shifts),
-            selectinload(Supporter.cover_shifts),
-            selectinload(Supporter.time_off),
+    """Return the rotas of every active supporter, from this process's cache when current."""
+    version = rota_version(session)
+    if version is None:
+        return _load_rotas(session, tz, holidays_spec)
+    database = str(session.get_bind().engine.url)
+    key = (database, version, tz.key, holidays_spec)
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(database)
+    if cached is not None and cached.key == key and now - cached.loaded < REFRESH_SECONDS:
+        return cached.rotas
+    rotas = _load_rotas(session, tz, holidays_spec)
+    with _cache_lock:
+        _cache[database] = _Cached(key, rotas, now)
+    return rotas
+
+
+def _load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Rotas:
+    """Load the rotas of every active supporter from the database."""
+    ids = list(
+        session.scalars(
+            select(Supporter.id).where(Supporter.active.is_(True)).order_by(Supporter.id)
         )
-    ).all()
+    )
+    shifts: dict[int, list[rota.WeeklyShift]] = {sid: [] for sid in ids}
+    cover: dict[int, list[rota.CoverShift]] = {sid: [] for sid in ids}
+    time_off: dict[int, list[rota.TimeOff]] = {sid: [] for sid in ids}
+    active = Supporter.active.is_(True)
+    for sid, days, start, end, on_holidays in session.execute(
+        select(
+            Shift.supporter_id, Shift.days, Shift.start_minute, Shift.end_minute,
+            Shift.run_on_holidays,
+        )
+        .join(Supporter, Supporter.id == Shift.supporter_id)
+        .where(active)
+        .order_by(Shift.id)
+    ):  # fmt: skip
+        if sid in shifts:
+            shifts[sid].append(rota.WeeklyShift(days_to_set(days), start, end, on_holidays))
+    for sid, on_date, start, end in session.execute(
+        select(
+            CoverShift.supporter_id, CoverShift.on_date, CoverShift.start_minute,
+            CoverShift.end_minute,
+        )
+        .join(Supporter, Supporter.id == CoverShift.supporter_id)
+        .where(active)
+        .order_by(CoverShift.id)
+    ):  # fmt: skip
+        if sid in cover:
+            cover[sid].append(rota.CoverShift(date=on_date, start=start, end=end))
+    for sid, first, last in session.execute(
+        select(TimeOff.supporter_id, TimeOff.start_date, TimeOff.end_date)
+        .join(Supporter, Supporter.id == TimeOff.supporter_id)
+        .where(active)
+        .order_by(TimeOff.id)
+    ):
+        if sid in time_off:
+            time_off[sid].append(rota.TimeOff(start=first, end=last))
     closures = rota.Closures(holidays_spec) if holidays_spec else None
-    return Rotas(tz, closures, {s.id: rota_of(s) for s in supporters})
+    return Rotas(
+        tz,
+        closures,
+        {
+            sid: rota.SupporterRota(
+                shifts=tuple(shifts[sid]), cover=tuple(cover[sid]), time_off=tuple(time_off[sid])
+            )
+            for sid in ids
+        },
+    )
 
 
 def format_opening(when: datetime, tz: ZoneInfo, now: datetime, language: str) -> str:

@@ -93,6 +93,8 @@ class Call(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     menu_choice: Mapped[str | None] = mapped_column(String(16))
     menu_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set once the group times went out by text, so a repeated key press sends no second.
+    groups_texted_at: Mapped[datetime | None]
     # Which ringing round the call is in: a round rings one supporter or several at once.
     round: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(24))

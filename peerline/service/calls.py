@@ -95,6 +95,8 @@ STATUS_RANK = {
 TERMINAL = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 # What a <Dial> action's DialCallStatus says about a leg nobody answered.
 UNANSWERED = frozenset({"busy", "no-answer", "failed"})
+# Why a caller is asked to leave a message (each a prompt saying so).
+LEAVE_REASONS = frozenset({"closed", "closed_no_shifts", "busy", "no_answer"})
 # Silent menus before we connect the caller anyway: someone who cannot press keys or speak
 # clearly still reaches a person.
 SILENT_MENUS_BEFORE_PEER = 2
@@ -156,12 +158,8 @@ class VoiceSettings:
 
 def voice_settings(line: Line) -> VoiceSettings:
     """Return the line's voice settings."""
-    return _voice_settings(line.settings)
-
-
-@lru_cache(maxsize=8)
-def _voice_settings(settings: Settings) -> VoiceSettings:
-    return VoiceSettings.from_settings(settings)
+    # Not cached: Settings holds a dict, so it cannot key a cache, and parsing is cheap.
+    return VoiceSettings.from_settings(line.settings)
 
 
 def telephony_available(settings: Settings) -> bool:
@@ -193,11 +191,13 @@ class Prompts:
         """Return the languages the line can speak."""
         return list(self.texts)
 
-    def text(self, language: str, key: str, **params: Any) -> str:
+    def text(self, language: str, key: str, /, **params: Any) -> str:
         """Return a prompt in a language (English when it has none), placeholders filled."""
         table = self.texts.get(language) or self.texts["en"]
         template = table.get(key) or self.texts["en"][key]
-        return " ".join(template.format(**params).split())
+        # One line of text, without the space an empty placeholder leaves before a stop.
+        text = " ".join(template.format(**params).split())
+        return re.sub(r" +([.,;:!?])", r"\1", text)
 
 
 @lru_cache(maxsize=8)
@@ -356,6 +356,7 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
 
 
 def _runtime(line: Line, session: Session, now: datetime) -> Runtime:
+    """Return a runtime for this transaction, to write texts through the outbox."""
     # Imported here: the runtime may import this module to wire #call into the SMS flow.
     from peerline.service.runtime import Runtime
 
@@ -420,7 +421,10 @@ def _current(line: Line, session: Session, call: Call, now: datetime) -> Answer:
         legs = [leg for leg in call.legs if leg.round == call.round]
         return _ring_answer(line, call, legs, "still_trying" if call.round > 1 else "connecting")
     if call.state == VOICEMAIL:
-        return _leave_message(line, session, call, call.outcome or "no_answer", now)
+        if call.outcome == "voicemail":
+            return Goodbye(call.language, "voicemail_saved")
+        reason = call.outcome if call.outcome in LEAVE_REASONS else "no_answer"
+        return _leave_message(line, session, call, reason, now)
     if call.state == TRANSFERRED:
         return Transfer(call.id, call.language, voice_settings(line).crisis_number)
     if call.outcome == "blocked":
@@ -445,18 +449,24 @@ WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("peer", "talk", "someone", "person", "supporter", "companer", "hablar", "persona"),
     ),
     (GROUPS, ("group", "grupo", "meeting", "reunion")),
-    (SWITCH, ("espanol", "spanish", "english", "ingles")),
+    ("es", ("espanol", "spanish")),
+    ("en", ("english", "ingles")),
     (REPEAT, ("repeat", "again", "repetir", "otra vez", "menu")),
 )
+LANGUAGES = ("en", "es")
 
 
 def _plain(text: str) -> str:
+    """Return text lower-cased without accents, as speech recognition may or may not add them."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def parse_choice(digits: str, speech: str) -> str | None:
-    """Return the menu choice from pressed keys or spoken words, or None."""
+    """Return the menu choice from pressed keys or spoken words, or None.
+
+    Key 8 means "the other language" (SWITCH); a spoken language name means that language.
+    """
     if digits:
         return DIGITS.get(digits.strip()[:1])
     heard = _plain(speech)
@@ -476,9 +486,14 @@ def choose(
     call_sid: str,
     digits: str,
     speech: str,
+    menu_language: str | None = None,
     now: datetime | None = None,
 ) -> Answer:
-    """Act on a menu choice (keys or speech); silence twice connects the caller to a peer."""
+    """Act on a menu choice (keys or speech); silence twice connects the caller to a peer.
+
+    `menu_language` is the language of the menu the caller answered, so that key 8 means
+    the same thing when Twilio sends the request again.
+    """
     now = now or utcnow()
     with line.db.session() as session:
         rt = _runtime(line, session, now)
@@ -486,15 +501,20 @@ def choose(
         if call.state != MENU:
             return _current(line, session, call, now)
         choice = parse_choice(digits, speech)
+        if choice == SWITCH:
+            heard_in = menu_language or call.language
+            choice = next(lang for lang in LANGUAGES if lang != heard_in)
+        if choice in LANGUAGES:
+            call.language, choice = choice, SWITCH
         notice: str | None = None
         if choice is None and speech and line.crisis.detect(speech).matched:
             # Crisis words where a choice was expected: say where to turn, then find a peer.
             session.add(SafetyEvent(source="detector", category="voice_menu", created_at=now))
             choice, notice = PEER, "crisis_heard"
         if choice is None:
-            call.menu_attempts += 1
             if digits or speech:
                 return Menu(call.id, call.language, notice="not_an_option")
+            call.menu_attempts += 1  # silent menus only: a wrong key shows someone is there
             if call.menu_attempts < SILENT_MENUS_BEFORE_PEER:
                 return Menu(call.id, call.language, notice="no_input")
             choice = PEER
@@ -504,29 +524,36 @@ def choose(
 
 
 def _choose_peer(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+    """Ring supporters (menu 1)."""
     call.menu_choice = PEER
     return _start_round(line, rt.session, call, rt.now, notice or "connecting")
 
 
 def _choose_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+    """Read out the next group meetings (menu 2)."""
     call.menu_choice, call.outcome = GROUPS, call.outcome or "groups"
     spoken = _groups_text(line, rt.session, call.language, rt.now)
     return GroupTimes(call.id, call.language, spoken, bool(spoken) and _can_text(rt, call))
 
 
 def _choose_crisis(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+    """Transfer to the crisis line (menu 3)."""
     call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
     return Transfer(call.id, call.language, voice_settings(line).crisis_number)
 
 
 def _choose_text_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+    """Text the group times and links, once, to a caller we may text (4)."""
     from peerline.service.groups import upcoming_text
 
     tz = line.timezone(rt.session)
     groups = upcoming_text(rt.session, tz, rt.now, call.language)
     if not groups or not _can_text(rt, call):
         return Menu(call.id, call.language, notice="not_an_option")
+    if call.groups_texted_at is not None:
+        return Menu(call.id, call.language, notice="groups_texted")
     assert call.from_enc is not None
+    call.groups_texted_at = rt.now
     rt.send(
         to_phone=line.vault.decrypt(call.from_enc),
         recipient_kind="texter",
@@ -538,12 +565,13 @@ def _choose_text_groups(line: Line, rt: Runtime, call: Call, notice: str | None)
 
 
 def _choose_repeat(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+    """Say the menu again (menu 9)."""
     return Menu(call.id, call.language)
 
 
 def _choose_language(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
-    call.language = "es" if call.language == "en" else "en"
-    return Menu(call.id, call.language)
+    """Say the menu in the language just chosen (menu 8, or its name)."""
+    return Menu(call.id, call.language)  # choose() has set the language asked for
 
 
 MENU_ACTIONS: dict[str, Callable[[Line, Runtime, Call, str | None], Answer]] = {
@@ -676,9 +704,7 @@ def ringable(
     return sorted(found, key=rank)
 
 
-def _start_round(
-    line: Line, session: Session, call: Call, now: datetime, notice: str
-) -> Answer:
+def _start_round(line: Line, session: Session, call: Call, now: datetime, notice: str) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
     on_shift = rotas.on_shift(now)
@@ -717,6 +743,7 @@ def _start_round(
 
 
 def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str) -> Ring:
+    """Return the answer that rings a round's legs."""
     vault = line.vault
     return Ring(
         call_id=call.id,
@@ -731,6 +758,7 @@ def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str) -
 def _leave_message(
     line: Line, session: Session, call: Call, reason: str, now: datetime
 ) -> LeaveMessage:
+    """Return the answer that says why nobody can answer and records a message."""
     opening = None
     if reason == "closed":
         tz = line.timezone(session)
@@ -770,7 +798,14 @@ def dial_ended(
                 call.talk_seconds = call.talk_seconds or dial_seconds
             call.state = ENDED
             return Goodbye(call.language, "goodbye")
-        legs = [leg for leg in call.legs if leg.round == round_number]
+        legs = list(
+            session.scalars(
+                select(CallLeg)
+                .where(CallLeg.call_id == call.id, CallLeg.round == round_number)
+                .order_by(CallLeg.id)
+                .with_for_update()
+            )
+        )
         someone_answered = any(leg.answered_at for leg in legs)
         for leg in legs:
             if leg.outcome is None:
@@ -791,10 +826,11 @@ def dial_ended(
 
 def _leg_for(session: Session, leg_id: int, parent_sid: str | None) -> tuple[CallLeg, Call]:
     """Return a leg and its call, both locked, checking the webhook is about this call."""
-    leg = session.get(CallLeg, leg_id)
-    if leg is None:
+    call_id = session.scalar(select(CallLeg.call_id).where(CallLeg.id == leg_id))
+    if call_id is None:
         raise UnknownCall(f"no leg {leg_id}")
-    call = _lock(session, Call, leg.call_id)
+    # Always the call first, then the leg: every step locks in that order, so none deadlock.
+    call = _lock(session, Call, call_id)
     leg = _lock(session, CallLeg, leg_id)
     if parent_sid and call.call_sid != parent_sid:
         raise UnknownCall(f"ParentCallSid {parent_sid} is not the call of leg {leg_id}")
@@ -881,9 +917,7 @@ def leg_status(
     """Apply a supporter leg's status callback, once and never backwards."""
     now = now or utcnow()
     with line.db.session() as session:
-        leg = _lock(session, CallLeg, leg_id)
-        if leg is None:
-            raise UnknownCall(f"no leg {leg_id}")
+        leg, call = _leg_for(session, leg_id, None)
         if leg.leg_sid is None:
             leg.leg_sid = leg_sid
         elif leg.leg_sid != leg_sid:
@@ -900,9 +934,7 @@ def leg_status(
             if leg.outcome is None and status in UNANSWERED | {"canceled"}:
                 leg.outcome = status
             if leg.accepted and seconds is not None:
-                call = session.get(Call, leg.call_id)
-                if call is not None:
-                    call.talk_seconds = seconds
+                call.talk_seconds = seconds
 
 
 def call_status(
@@ -923,6 +955,7 @@ def call_status(
 def _apply_call_status(
     line: Line, rt: Runtime, call: Call, status: str, seconds: int | None
 ) -> None:
+    """Move a locked call forward to a status, closing it on a final one."""
     if not _advance(call.status, status):
         return
     call.status = status
@@ -949,16 +982,27 @@ def _apply_call_status(
 # -- voicemail and call-back requests ----------------------------------------------------
 
 
-def _new_reference(session: Session, prefix: str = "VM") -> str:
-    """Return a short reference no request uses yet, like VM-4821."""
+def _new_request(
+    session: Session, contact_id: int, language: str, now: datetime
+) -> CallbackRequest:
+    """Store a call-back request under a short reference no other uses, like VM-4821."""
     for attempt in range(30):
+        # Four digits are easy to read out and type; past many collisions, use six.
         digits = 4 if attempt < 20 else 6
-        reference = f"{prefix}-{secrets.randbelow(10**digits):0{digits}d}"
-        taken = session.scalar(
-            select(CallbackRequest.id).where(CallbackRequest.reference == reference)
+        request = CallbackRequest(
+            reference=f"VM-{secrets.randbelow(10**digits):0{digits}d}",
+            kind="voicemail",
+            contact_id=contact_id,
+            language=language,
+            created_at=now,
         )
-        if taken is None:
-            return reference
+        try:
+            # The unique reference decides, so two voicemails at once never share one.
+            with session.begin_nested():
+                session.add(request)
+            return request
+        except IntegrityError:
+            continue
     raise RuntimeError("no free call-back reference after 30 tries")
 
 
@@ -993,15 +1037,7 @@ def voicemail(
             )
             assert contact is not None
             call.contact_id = contact.id
-            request = CallbackRequest(
-                reference=_new_reference(session),
-                kind="voicemail",
-                contact_id=contact.id,
-                language=call.language,
-                created_at=now,
-            )
-            session.add(request)
-            session.flush()
+            request = _new_request(session, contact.id, call.language, now)
             call.callback_request_id = request.id
             call.callback_request = request
         if recording_sid and request.recording_sid is None:
@@ -1118,6 +1154,7 @@ def _tell(
     conversation: Conversation | None = None,
     **params: Any,
 ) -> None:
+    """Text a supporter one of the voice line's notices, in the thread of their chat."""
     runtime.to_supporter(
         supporter,
         key.removeprefix("sms_"),
@@ -1158,8 +1195,14 @@ def request_callback(
         )
     )
     if calling is not None:
-        _tell(runtime, supporter, "sms_call_in_progress", conversation, reference=contact.alias,
-              name=supporter.name)
+        _tell(
+            runtime,
+            supporter,
+            "sms_call_in_progress",
+            conversation,
+            reference=contact.alias,
+            name=supporter.name,
+        )
         return None
     call = Call(
         direction=CALLBACK,
@@ -1197,7 +1240,16 @@ def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) 
         _tell(runtime, supporter, "sms_call_unknown", reference=wanted)
         return None
     request = _lock(session, CallbackRequest, found.id)
-    if request.status == REQUEST_CALLING:
+    live = session.scalar(
+        select(Call.id).where(
+            Call.callback_request_id == request.id,
+            Call.ended_at.is_(None),
+            Call.state.not_in((FAILED, ENDED)),
+            Call.created_at >= runtime.now - STALE_AFTER,
+        )
+    )
+    # "calling" with no live call left means a call-back whose end we never heard: go ahead.
+    if request.status == REQUEST_CALLING and live is not None:
         other = request.supporter.name if request.supporter else "another peer"
         _tell(runtime, supporter, "sms_call_in_progress", reference=wanted, name=other)
         return None
@@ -1269,6 +1321,7 @@ def place_call_job(call_id: int) -> None:
 
 @lru_cache(maxsize=4)
 def _client(account_sid: str, auth_token: str, base_url: str | None) -> Client:
+    """Return a Twilio REST client, built once per process and credentials."""
     from peerline.service.twilio_http import make_client
 
     return make_client(account_sid, auth_token, base_url)
@@ -1330,6 +1383,7 @@ def place_call(line: Line, call_id: int, now: datetime | None = None) -> str | N
 def _placement_failed(
     line: Line, call_id: int, code: int | None, now: datetime | None = None
 ) -> None:
+    """Mark a call-back that never left as failed and tell its supporter."""
     now = now or utcnow()
     with line.db.session() as session:
         rt = _runtime(line, session, now)
@@ -1346,6 +1400,7 @@ def _placement_failed(
 
 
 def _chat(session: Session, call: Call) -> Conversation | None:
+    """Return the SMS chat a call-back was asked for from, if any."""
     return session.get(Conversation, call.conversation_id) if call.conversation_id else None
 
 
@@ -1430,11 +1485,25 @@ def callback_done(
             request = call.callback_request
             if request is not None:
                 request.status, request.completed_at = REQUEST_DONE, now
+                _resolve_alert(session, request, call, now)
             return Goodbye("en", "callback_ended")
         call.state = ENDED
         call.outcome = dial_status.replace("-", "_") if dial_status in UNANSWERED else "no_answer"
         _reopen(call)
         return Goodbye("en", "callback_no_answer", {"alias": alias})
+
+
+def _resolve_alert(session: Session, request: CallbackRequest, call: Call, now: datetime) -> None:
+    """Resolve the coordinators' alert about a voicemail once someone has called back."""
+    name = call.supporter.name if call.supporter else "a peer"
+    for alert in session.scalars(
+        select(Alert).where(
+            Alert.kind == "voicemail",
+            Alert.resolved_at.is_(None),
+            Alert.detail.startswith(f"Voicemail {request.reference} "),
+        )
+    ):
+        alert.resolved_at, alert.resolved_by = now, f"call-back by {name}"
 
 
 def callback_status(

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from peerline.service.availability import watch_rota_changes
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine suited to the database behind the URL."""
@@ -52,6 +54,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Each process caches the rotas it reads; a change through these sessions tells them.
+        watch_rota_changes(self.sessions)
 
     @property
     def is_postgres(self) -> bool:

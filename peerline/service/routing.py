@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, any_, bindparam, case, func, literal, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from peerline.service.availability import Rotas
@@ -33,9 +35,30 @@ def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
     return max(1, min(supporter.capacity, len(relay_numbers)))
 
 
+def _chats_of(supporter_id: Any) -> Any:
+    """Count a supporter's active chats (a scalar subquery; correlated when given a column)."""
+    return (
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
+        .scalar_subquery()
+    )
+
+
+def _offers_to(supporter_id: Any) -> Any:
+    """Count a supporter's pending offers (a scalar subquery; correlated when given a column)."""
+    return (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+        .scalar_subquery()
+    )
+
+
 def load_of(session: Session, supporter_id: int) -> int:
     """Return a supporter's active chats plus pending offers."""
-    return loads(session, [supporter_id]).get(supporter_id, 0)
+    # One round trip: this runs under the supporter's row lock, once per offer and #take.
+    return int(session.scalar(select(_chats_of(supporter_id) + _offers_to(supporter_id))) or 0)
 
 
 def loads(session: Session, supporter_ids: Sequence[int]) -> Counter[int]:
@@ -136,21 +159,35 @@ class Policy:
 
 
 def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
+    """Return up to `limit` waiting conversations without a pending offer, crisis first then
+    oldest (locked, skipping those another matcher holds, when `locking`)."""
     has_offer = (
         select(Offer.id)
         .where(Offer.conversation_id == Conversation.id, Offer.status == PENDING)
         .exists()
     )
-    query = (
-        select(Conversation)
-        .where(Conversation.state == QUEUED, ~has_offer)
-        .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
-        .limit(limit)
-    )
-    if locking:
-        # Two matchers never look at the same conversation; each takes the next one free.
-        query = query.with_for_update(skip_locked=True, of=Conversation)
-    return list(session.scalars(query))
+    queued = Conversation.state == QUEUED
+    found: list[Conversation] = []
+    # One priority level at a time, highest first: within a level the queue index (state,
+    # priority, queued_at) hands rows over oldest first, so a long queue is never sorted whole
+    # (ORDER BY priority DESC, queued_at would run against the index's direction and sort it).
+    level = session.scalar(select(func.max(Conversation.priority)).where(queued))
+    while level is not None and len(found) < limit:
+        query = (
+            select(Conversation)
+            .where(queued, Conversation.priority == level, ~has_offer)
+            .order_by(Conversation.queued_at, Conversation.id)
+            .limit(limit - len(found))
+        )
+        if locking:
+            # Two matchers never look at the same conversation; each takes the next one free.
+            query = query.with_for_update(skip_locked=True, of=Conversation)
+        found += session.scalars(query)
+        if len(found) < limit:
+            level = session.scalar(
+                select(func.max(Conversation.priority)).where(queued, Conversation.priority < level)
+            )
+    return found
 
 
 @dataclass
@@ -162,50 +199,85 @@ class _Pool:
     chats_this_shift: Counter[int]
 
 
+def _capacity_sql(relay_numbers: Sequence[str]) -> Any:
+    """Return `sms_capacity` as an SQL expression over the supporters table."""
+    if not relay_numbers:
+        return literal(1)
+    pool = len(relay_numbers)
+    return case(
+        (Supporter.capacity < 1, 1), (Supporter.capacity > pool, pool), else_=Supporter.capacity
+    )
+
+
+def _one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """Return `column IN ids`: on PostgreSQL as one array parameter, not one per id."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Integer)))
+    return column.in_(ids)
+
+
 def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Pool:
     on_shift = rotas.on_shift(now)
     if not on_shift:
         return _Pool({}, Counter(), Counter())
-    supporters = {
-        s.id: s
-        for s in session.scalars(
-            select(Supporter).where(
-                Supporter.id.in_(on_shift),
-                Supporter.active.is_(True),
-                Supporter.away.is_(False),
-                Supporter.opted_out.is_(False),
-            )
+    # Only supporters with room for another chat can be ranked at all, so the database leaves
+    # out the others (on a busy line, nearly everyone): their load is counted there, by index.
+    chats, offers = _chats_of(Supporter.id), _offers_to(Supporter.id)
+    rows = session.execute(
+        select(Supporter, chats, offers).where(
+            _one_of(session, Supporter.id, on_shift),
+            Supporter.active.is_(True),
+            Supporter.away.is_(False),
+            Supporter.opted_out.is_(False),
+            chats + offers < _capacity_sql(policy.relay_numbers),
         )
-    }
-    load = loads(session, list(supporters))
+    ).all()
+    supporters: dict[int, Supporter] = {}
+    load: Counter[int] = Counter()
+    for supporter, active_chats, pending_offers in rows:
+        supporters[supporter.id] = supporter
+        if active_chats + pending_offers:
+            load[supporter.id] = active_chats + pending_offers
+    if not supporters:
+        return _Pool({}, Counter(), Counter())
     recent = session.execute(
         select(Conversation.supporter_id, Conversation.matched_at).where(
-            Conversation.supporter_id.in_(list(supporters)),
+            _one_of(session, Conversation.supporter_id, list(supporters)),
             Conversation.matched_at >= now - timedelta(days=2),
         )
     ).all()
-    starts = {sid: rotas.shift_start(sid, now) for sid in supporters}
+    starts: dict[int, datetime | None] = {}
     this_shift: Counter[int] = Counter()
     for sid, matched in recent:
-        start = starts.get(sid) if sid else None
-        if sid and matched and start and matched >= start:
+        if not sid or not matched:
+            continue
+        if sid not in starts:
+            # Where the supporter's stretch on shift began: only for those matched lately.
+            starts[sid] = rotas.shift_start(sid, now)
+        start = starts[sid]
+        if start and matched >= start:
             this_shift[sid] += 1
     return _Pool(supporters, load, this_shift)
 
 
+def _has_room(supporter: Supporter, pool: _Pool, policy: Policy) -> bool:
+    return (
+        pool.load[supporter.id] < sms_capacity(supporter, policy.relay_numbers)
+        and pool.chats_this_shift[supporter.id] < policy.shift_chat_cap
+    )
+
+
 def _ranked(
-    session: Session, conversation: Conversation, pool: _Pool, policy: Policy
+    session: Session,
+    conversation: Conversation,
+    pool: _Pool,
+    policy: Policy,
+    candidates: Sequence[Supporter],
 ) -> list[Supporter]:
     offered_before = set(
         session.scalars(select(Offer.supporter_id).where(Offer.conversation_id == conversation.id))
     )
-    free = [
-        s
-        for s in pool.supporters.values()
-        if s.id not in offered_before
-        and pool.load[s.id] < sms_capacity(s, policy.relay_numbers)
-        and pool.chats_this_shift[s.id] < policy.shift_chat_cap
-    ]
+    free = [s for s in candidates if s.id not in offered_before and _has_room(s, pool, policy)]
 
     def rank(s: Supporter) -> tuple[int, int, int, float, int]:
         speaks = conversation.language in s.language_list
@@ -238,8 +310,13 @@ def match(
         return []
     per_conversation = policy.fanout if policy.strategy == "several" else 1
     made: list[NewOffer] = []
+    # Who still has room; once nobody has, the rest of the queue can get no offer this round.
+    candidates = [s for s in pool.supporters.values() if _has_room(s, pool, policy)]
     for conversation in _waiting(session, limit, locking):
-        ranked = _ranked(session, conversation, pool, policy)
+        candidates = [s for s in candidates if _has_room(s, pool, policy)]
+        if not candidates:
+            break
+        ranked = _ranked(session, conversation, pool, policy, candidates)
         offered = 0
         for supporter in ranked:
             if offered == per_conversation:
@@ -255,9 +332,11 @@ def match(
                     supporter, policy.relay_numbers
                 ):
                     continue
-            relay = free_relay_number(session, supporter.id, policy.relay_numbers)
-            if policy.relay_numbers and relay is None:
-                continue
+            relay = None
+            if policy.relay_numbers:
+                relay = free_relay_number(session, supporter.id, policy.relay_numbers)
+                if relay is None:
+                    continue
             offer = Offer(
                 conversation_id=conversation.id,
                 supporter_id=supporter.id,

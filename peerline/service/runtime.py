@@ -559,6 +559,10 @@ class Runtime:
             case fx.RaiseSafety(source=source, category=category):
                 if chat is not None:
                     self.raise_safety(chat, source, category, raised_by=supporter.name)
+            case fx.PlaceCall(argument=argument):
+                from peerline.service import calls
+
+                calls.call_command(self, supporter, chat, argument)
             case fx.BlockTexter():
                 if chat is not None:
                     alias = chat.contact.alias

@@ -13,6 +13,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+VOICE_ENV = {
+    "PEERLINE_VOICE_STRATEGY": "voice_strategy",
+    "PEERLINE_VOICE_RING_SECONDS": "voice_ring_seconds",
+    "PEERLINE_VOICE_MAX_ROUNDS": "voice_max_rounds",
+    "PEERLINE_CRISIS_LINE_NUMBER": "voice_crisis_number",
+    "PEERLINE_VOICE_CALLS_DURING_CHAT": "voice_calls_during_chat",
+    "PEERLINE_VOICEMAIL_SECONDS": "voice_voicemail_seconds",
+    "PEERLINE_VOICE_WHISPER_SECONDS": "voice_whisper_seconds",
+    "PEERLINE_VOICE_MESSAGES": "voice_messages_file",
+}
+
 
 class SettingsError(ValueError):
     """A malformed setting: raised at start-up, never at 3 a.m."""
@@ -270,4 +281,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             for part in (get("PEERLINE_SEND_RETRY_SECONDS") or "2,5,15,60,300").split(",")
         ),
         embedded=embedded,
+        # The voice line reads these itself (service/calls.py VoiceSettings), strictly.
+        extra={key: value for env_name, key in VOICE_ENV.items() if (value := get(env_name))},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from peerline.service import outbox, reminders, retention, runtime
+from peerline.service import calls, outbox, reminders, retention, runtime
 from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
 
@@ -113,6 +113,7 @@ def sweep() -> dict[str, int]:
     ticked = runtime.catch_up_timers(line, now)
     with line.db.session() as session:
         purged = retention.purge(session, now, line.settings.retention_days)
+    calls.catch_up(line, now)
     # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
     planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
     line.tasks.match()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:40:44.338344
+Create Date: 2026-11-22 22:00:34.876441
 """
 
 from __future__ import annotations
@@ -279,6 +279,45 @@ def upgrade() -> None:
         batch_op.create_index("ix_alerts_open", ["resolved_at", "id"], unique=False)
 
     op.create_table(
+        "callback_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("recording_sid", sa.String(length=64), nullable=True),
+        sa.Column("recording_url_enc", sa.Text(), nullable=True),
+        sa.Column("recording_seconds", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("supporter_id", sa.Integer(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("notified_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "completed_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_callback_requests_contact_id_contacts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_callback_requests_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["supporter_id"],
+            ["supporters.id"],
+            name=op.f("fk_callback_requests_supporter_id_supporters"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_requests")),
+        sa.UniqueConstraint("recording_sid", name=op.f("uq_callback_requests_recording_sid")),
+        sa.UniqueConstraint("reference", name=op.f("uq_callback_requests_reference")),
+    )
+    with op.batch_alter_table("callback_requests", schema=None) as batch_op:
+        batch_op.create_index("ix_callback_requests_status", ["status", "id"], unique=False)
+
+    op.create_table(
         "inbound_messages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("message_sid", sa.String(length=64), nullable=False),
@@ -377,12 +416,107 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_safety_events")),
     )
+    op.create_table(
+        "calls",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("call_sid", sa.String(length=64), nullable=True),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("from_hash", sa.String(length=64), nullable=True),
+        sa.Column("from_enc", sa.Text(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=True),
+        sa.Column("menu_choice", sa.String(length=16), nullable=True),
+        sa.Column("menu_attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "groups_texted_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=24), nullable=True),
+        sa.Column("supporter_id", sa.Integer(), nullable=True),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("callback_request_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "connected_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("ended_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("duration_seconds", sa.Integer(), nullable=True),
+        sa.Column("talk_seconds", sa.Integer(), nullable=True),
+        sa.Column("error_code", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["callback_request_id"],
+            ["callback_requests.id"],
+            name=op.f("fk_calls_callback_request_id_callback_requests"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_calls_contact_id_contacts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_calls_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["supporter_id"], ["supporters.id"], name=op.f("fk_calls_supporter_id_supporters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calls")),
+        sa.UniqueConstraint("call_sid", name=op.f("uq_calls_call_sid")),
+    )
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_calls_from_hash"), ["from_hash"], unique=False)
+        batch_op.create_index("ix_calls_state", ["state", "id"], unique=False)
+        batch_op.create_index(
+            "ix_calls_supporter_ended", ["supporter_id", "ended_at"], unique=False
+        )
+
+    op.create_table(
+        "call_legs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("call_id", sa.Integer(), nullable=False),
+        sa.Column("supporter_id", sa.Integer(), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("leg_sid", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=True),
+        sa.Column("accepted", sa.Boolean(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("created_at", peerline.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", peerline.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("duration_seconds", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_call_legs_call_id_calls"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["supporter_id"], ["supporters.id"], name=op.f("fk_call_legs_supporter_id_supporters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_legs")),
+        sa.UniqueConstraint("leg_sid", name=op.f("uq_call_legs_leg_sid")),
+    )
+    with op.batch_alter_table("call_legs", schema=None) as batch_op:
+        batch_op.create_index("ix_call_legs_call_round", ["call_id", "round"], unique=False)
+        batch_op.create_index(
+            "ix_call_legs_supporter_ended", ["supporter_id", "ended_at"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Revert this revision."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("call_legs", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_legs_supporter_ended")
+        batch_op.drop_index("ix_call_legs_call_round")
+
+    op.drop_table("call_legs")
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_calls_supporter_ended")
+        batch_op.drop_index("ix_calls_state")
+        batch_op.drop_index(batch_op.f("ix_calls_from_hash"))
+
+    op.drop_table("calls")
     op.drop_table("safety_events")
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_outbound_to_status")
@@ -400,6 +534,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbound_conversation")
 
     op.drop_table("inbound_messages")
+    with op.batch_alter_table("callback_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_callback_requests_status")
+
+    op.drop_table("callback_requests")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_open")
 

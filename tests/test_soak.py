@@ -1,0 +1,104 @@
+"""A bounded soak: thousands of messages across dozens of chats, several workers, checked
+for exactly-once, in-order delivery from the local Twilio server's record."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.deploy import deployed
+from tests.servers import PostgresServer, RedisServer
+
+pytestmark = pytest.mark.servers
+CHATS, ROUNDS, WORKERS = 24, 42, 3  # 24 chats x 42 rounds x 2 sides = 2,016 relayed texts
+
+
+def line_file() -> str:
+    """Return a line with a supporter always on shift for every chat."""
+    rows = ["timezone: America/Toronto", "supporters:"]
+    for n in range(CHATS):
+        rows += [
+            f"  - name: Peer{n:02d}",
+            f'    phone: "+1416555{3000 + n}"',
+            "    shifts:",
+            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
+        ]
+    return "\n".join(rows) + "\n"
+
+
+def test_soak_exactly_once_in_order(
+    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+) -> None:
+    with deployed(
+        tmp_path,
+        postgres_server,
+        redis_server,
+        line_file(),
+        PEERLINE_SHIFT_CHAT_CAP="100",
+        # Scripted texters type faster than any person: the flood limit would rightly hold them.
+        PEERLINE_FLOOD_PER_MINUTE="10000",
+        # A backlog is expected here; the sweep is for work Redis lost, not for work queued.
+        PEERLINE_SWEEP_STALE_SECONDS="300",
+    ) as d:
+        for _ in range(WORKERS):
+            d.start_worker("--sweep-every", "5")
+        begun = time.monotonic()
+        texters = [f"+1647555{4000 + n}" for n in range(CHATS)]
+        supporters = [f"+1416555{3000 + n}" for n in range(CHATS)]
+        for texter in texters:
+            assert d.sms(texter, "yes") == 200
+        d.wait_until(
+            lambda: sum("#take within" in m["body"] for m in d.twilio.messages) >= CHATS,
+            60,
+            "an offer to every supporter",
+        )
+        for supporter in supporters:
+            assert d.sms(supporter, "#take") == 200
+        d.wait_until(
+            lambda: sum("connected with" in m["body"] for m in d.twilio.messages) >= CHATS,
+            60,
+            "every texter connected",
+        )
+        # Who is chatting with whom, from the texts each side received.
+        def took(supporter: str) -> list[str]:
+            return [b for b in d.bodies_to(supporter) if b.startswith("You are now chatting")]
+
+        d.wait_until(lambda: all(took(s) for s in supporters), 60, "every supporter told")
+        pairs = {s: took(s)[0].split("with ")[1].split(".")[0] for s in supporters}
+        print(f"\nsoak: {CHATS} chats connected after {time.monotonic() - begun:.1f} s")
+
+        def converse(index: int) -> None:
+            texter, supporter = texters[index], supporters[index]
+            for n in range(ROUNDS):
+                assert d.sms(texter, f"t{index}-{n}") == 200
+                assert d.sms(supporter, f"s{index}-{n}") == 200
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            list(pool.map(converse, range(CHATS)))
+        posting = time.monotonic() - started
+        total = CHATS * ROUNDS * 2
+
+        def relayed() -> int:
+            return sum(1 for m in d.twilio.messages if re.search(r": [ts]\d+-\d+$", m["body"]))
+
+        d.wait_until(lambda: relayed() >= total, 180, f"{total} relayed texts")
+        time.sleep(2)  # room for a duplicate to show itself
+        sent = time.monotonic() - started
+        print(f"\nsoak: {total} texts posted in {posting:.1f} s, all delivered in {sent:.1f} s")
+
+        bodies = Counter(m["body"] for m in d.twilio.messages)
+        duplicates = [b for b, c in bodies.items() if c > 1 and (": t" in b or ": s" in b)]
+        assert duplicates == []
+        for index, (texter, supporter) in enumerate(zip(texters, supporters, strict=True)):
+            alias = pairs[supporter]
+            to_supporter = [b for b in d.bodies_to(supporter) if b.startswith(f"{alias}: t")]
+            assert to_supporter == [f"{alias}: t{index}-{n}" for n in range(ROUNDS)]
+            name = f"Peer{index:02d}"
+            to_texter = [b for b in d.bodies_to(texter) if b.startswith(f"{name}: s")]
+            assert to_texter == [f"{name}: s{index}-{n}" for n in range(ROUNDS)]

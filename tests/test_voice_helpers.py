@@ -1,0 +1,314 @@
+"""Helpers for the voice tests: calls driven by signed webhooks, every TwiML answer checked.
+
+Twilio's side of a call is played here by hand, request by request, with the fields Twilio
+sends; each answer is parsed with xml.etree and checked for structure before a test looks
+at it: known verbs only, and every URL absolute, on PUBLIC_BASE_URL, under /webhooks/voice/,
+posted to, and routed by the app.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fakeredis import FakeRedis
+from flask import Flask
+from redis import Redis
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.test import TestResponse
+
+from peerline.app import create_app
+from peerline.service.line import Line
+from peerline.service.models import Base, utcnow
+from peerline.webhooks import voice
+from tests import lines
+from tests.conftest import Webhooks, load_line_file, make_line, make_settings
+
+VOICE = "/webhooks/voice"
+TORONTO = ZoneInfo("America/Toronto")
+VERBS = frozenset(
+    {"Response", "Say", "Gather", "Dial", "Number", "Record", "Redirect", "Hangup", "Pause"}
+)
+URL_ATTRIBUTES = {
+    "action": "method",
+    "url": "method",
+    "statusCallback": "statusCallbackMethod",
+    "recordingStatusCallback": "recordingStatusCallbackMethod",
+}
+
+
+def voice_line(
+    tmp_path: Path,
+    line_file: str = lines.TWO_ON,
+    *,
+    env: dict[str, str] | None = None,
+    redis: Redis | None = None,
+    **extra: Any,
+) -> Line:
+    """Return a migrated line with the voice tables, a line file loaded and voice settings."""
+    settings = make_settings(tmp_path, **(env or {})).with_changes(extra=extra)
+    line = make_line(settings, redis if redis is not None else FakeRedis())
+    # The lead's migration will create these; until then create_all adds only what is missing.
+    Base.metadata.create_all(line.db.engine)
+    load_line_file(line, line_file)
+    return line
+
+
+def voice_app(line: Line) -> Flask:
+    """Return the web app for a line with the voice blueprint registered."""
+    app = create_app(line=line)
+    if "voice" not in app.blueprints:
+        app.register_blueprint(voice.bp)
+        # Registered after the console bound CSRF protection: exempt it as create_app does
+        # for the webhooks it registers itself (Twilio signs these requests instead).
+        from peerline import console
+
+        csrf = getattr(console, "csrf", None)
+        if csrf is not None:
+            csrf.exempt(voice.bp)
+    return app
+
+
+def closed_line_file() -> str:
+    """Return a line file where Sam is on time off today and the next two days (on call)."""
+    today = utcnow().astimezone(TORONTO).date()
+    back = today + timedelta(days=3)
+    return f"""\
+timezone: America/Toronto
+supporters:
+  - name: Sam
+    phone: "{lines.SAM}"
+    on_call: true
+    shifts:
+      - {{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}}
+    time_off:
+      - {{from: "{today.isoformat()}", to: "{(back - timedelta(days=1)).isoformat()}"}}
+"""
+
+
+class Twiml:
+    """A parsed TwiML answer that passed the structural checks."""
+
+    def __init__(self, root: ET.Element) -> None:
+        self.root = root
+
+    @property
+    def verbs(self) -> list[str]:
+        """Return the top-level verbs, in order."""
+        return [child.tag for child in self.root]
+
+    def spoken(self) -> str:
+        """Return every <Say>, joined."""
+        return " ".join((say.text or "") for say in self.root.iter("Say"))
+
+    def one(self, tag: str) -> ET.Element:
+        """Return the only element with a tag."""
+        found = list(self.root.iter(tag))
+        assert len(found) == 1, f"expected one <{tag}>, found {len(found)}: {self}"
+        return found[0]
+
+    def all(self, tag: str) -> list[ET.Element]:
+        """Return every element with a tag."""
+        return list(self.root.iter(tag))
+
+    def __str__(self) -> str:
+        return ET.tostring(self.root, encoding="unicode")
+
+
+class Phone:
+    """Play Twilio's side of calls to the line: post what Twilio posts, check what comes back."""
+
+    def __init__(self, line: Line, app: Flask) -> None:
+        self.line = line
+        self.app = app
+        self.hooks = Webhooks(app.test_client(), line.settings)
+        self.base = line.settings.public_base_url
+
+    def path_of(self, url: str) -> str:
+        """Return the path of a voice URL, checking it is one Twilio can call and sign."""
+        assert url.startswith(self.base + VOICE + "/"), f"{url} is not a voice step URL"
+        path = url[len(self.base) :]
+        adapter = self.app.url_map.bind("localhost")
+        try:
+            adapter.match(path, method="POST")
+        except (NotFound, MethodNotAllowed) as exc:
+            raise AssertionError(f"no POST route for {url}") from exc
+        return path
+
+    def check(self, response: TestResponse) -> Twiml:
+        """Parse a TwiML answer and check its structure."""
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.mimetype == "text/xml"
+        root = ET.fromstring(response.get_data())
+        assert root.tag == "Response"
+        for element in root.iter():
+            assert element.tag in VERBS, f"unexpected <{element.tag}>"
+            for name, method in URL_ATTRIBUTES.items():
+                if name in element.attrib:
+                    self.path_of(element.attrib[name])
+                    assert element.attrib.get(method) == "POST", f"{name} of <{element.tag}>"
+            if element.tag == "Redirect":
+                self.path_of(element.text or "")
+                assert element.attrib.get("method") == "POST"
+            if element.tag == "Say":
+                assert element.attrib.get("voice") and element.attrib.get("language")
+                assert (element.text or "").strip()
+        return Twiml(root)
+
+    def post(self, url_or_path: str, params: dict[str, str]) -> TestResponse:
+        """Post signed form fields to a voice URL (absolute) or path."""
+        path = self.path_of(url_or_path) if url_or_path.startswith("http") else url_or_path
+        return self.hooks.post(path, params)
+
+    def call(self, caller: str | None, sid: str | None = None) -> Caller:
+        """Return a caller about to dial the line."""
+        return Caller(self, caller, sid)
+
+
+class Caller:
+    """One inbound call, as Twilio reports it."""
+
+    def __init__(self, phone: Phone, number: str | None, sid: str | None = None) -> None:
+        self.phone = phone
+        self.number = number
+        self.sid = sid or "CA" + uuid.uuid4().hex
+
+    def params(self, **extra: str) -> dict[str, str]:
+        """Return the fields Twilio sends with every request about this call."""
+        settings = self.phone.line.settings
+        params = {
+            "CallSid": self.sid,
+            "AccountSid": settings.twilio_account_sid,
+            "From": self.number or "anonymous",
+            "Caller": self.number or "anonymous",
+            "To": settings.twilio_phone_number,
+            "Called": settings.twilio_phone_number,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+        params.update(extra)
+        return params
+
+    def dial_in(self) -> Twiml:
+        """Ring the line: Twilio's first request for the call."""
+        return self.phone.check(self.phone.post(VOICE, self.params(CallStatus="ringing")))
+
+    def press(self, twiml: Twiml, digits: str) -> Twiml:
+        """Press keys at the <Gather> of an answer."""
+        gather = twiml.one("Gather")
+        return self.phone.check(
+            self.phone.post(gather.attrib["action"], self.params(Digits=digits))
+        )
+
+    def speak(self, twiml: Twiml, words: str) -> Twiml:
+        """Say words at the <Gather> of an answer."""
+        gather = twiml.one("Gather")
+        assert "speech" in gather.attrib["input"]
+        params = self.params(SpeechResult=words, Confidence="0.9")
+        return self.phone.check(self.phone.post(gather.attrib["action"], params))
+
+    def stay_silent(self, twiml: Twiml) -> Twiml:
+        """Let the <Gather> time out, so Twilio follows the <Redirect> after it."""
+        redirect = twiml.one("Redirect")
+        return self.phone.check(self.phone.post(redirect.text or "", self.params()))
+
+    def dial_ends(
+        self, twiml: Twiml, status: str, seconds: int | None = None, **extra: str
+    ) -> Twiml:
+        """Report the end of the <Dial> in an answer, as its action request."""
+        dial = twiml.one("Dial")
+        params = self.params(DialCallStatus=status, **extra)
+        if seconds is not None:
+            params["DialCallDuration"] = str(seconds)
+        return self.phone.check(self.phone.post(dial.attrib["action"], params))
+
+    def recorded(self, twiml: Twiml, seconds: int = 14, sid: str | None = None) -> Twiml:
+        """Finish a <Record>, as its action request."""
+        record = twiml.one("Record")
+        recording_sid = sid or "RE" + uuid.uuid4().hex
+        params = self.params(
+            RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+            RecordingDuration=str(seconds),
+            RecordingSid=recording_sid,
+            Digits="#",
+        )
+        return self.phone.check(self.phone.post(record.attrib["action"], params))
+
+    def recording_status(
+        self, twiml: Twiml, recording_sid: str, status: str = "completed", seconds: int = 14
+    ) -> TestResponse:
+        """Send the <Record>'s recording status callback."""
+        record = twiml.one("Record")
+        params = {
+            "AccountSid": self.phone.line.settings.twilio_account_sid,
+            "CallSid": self.sid,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+            "RecordingStatus": status,
+            "RecordingDuration": str(seconds),
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+        }
+        return self.phone.post(record.attrib["recordingStatusCallback"], params)
+
+    def status(self, status: str, seconds: int | None = None) -> TestResponse:
+        """Send the call's status callback to /webhooks/voice/status."""
+        params = self.params(CallStatus=status)
+        if seconds is not None:
+            params["CallDuration"] = str(seconds)
+        return self.phone.post(VOICE + "/status", params)
+
+    def legs(self, twiml: Twiml) -> list[Leg]:
+        """Return the supporters' legs a <Dial> in an answer rings."""
+        return [Leg(self, number) for number in twiml.all("Number")]
+
+
+class Leg:
+    """One supporter's phone rung by a <Dial><Number>, as Twilio reports it."""
+
+    def __init__(self, caller: Caller, number: ET.Element) -> None:
+        self.caller = caller
+        self.phone = caller.phone
+        self.to = (number.text or "").strip()
+        self.whisper_url = number.attrib["url"]
+        self.status_url = number.attrib["statusCallback"]
+        self.sid = "CA" + uuid.uuid4().hex
+
+    def params(self, **extra: str) -> dict[str, str]:
+        """Return the fields Twilio sends about this child call."""
+        settings = self.phone.line.settings
+        params = {
+            "CallSid": self.sid,
+            "ParentCallSid": self.caller.sid,
+            "AccountSid": settings.twilio_account_sid,
+            "From": settings.twilio_phone_number,
+            "To": self.to,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+            "ApiVersion": "2010-04-01",
+        }
+        params.update(extra)
+        return params
+
+    def status(self, status: str, seconds: int | None = None) -> TestResponse:
+        """Send this leg's status callback."""
+        params = self.params(CallStatus=status, CallbackSource="call-progress-events")
+        if seconds is not None:
+            params["CallDuration"] = str(seconds)
+        return self.phone.post(self.status_url, params)
+
+    def answer(self) -> Twiml:
+        """Pick up: Twilio fetches the whisper for this leg."""
+        return self.phone.check(self.phone.post(self.whisper_url, self.params()))
+
+    def press(self, whisper: Twiml, digits: str) -> Twiml:
+        """Press keys at the whisper."""
+        gather = whisper.one("Gather")
+        return self.phone.check(
+            self.phone.post(gather.attrib["action"], self.params(Digits=digits))
+        )
