@@ -40,10 +40,20 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
     return Line(settings, redis)
 
 
+def _phone(number: str, settings: Settings) -> str:
+    from peerline.service.privacy import BadPhoneNumber, normalise_phone
+
+    try:
+        return normalise_phone(number, settings.default_region)
+    except BadPhoneNumber as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.group()
 def main() -> None:
     """Run and look after a Peerline support line."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -323,13 +333,9 @@ def block() -> None:
 def block_add(number: str, reason: str, actor: str) -> None:
     """Block a number (its messages are kept but never answered)."""
     from peerline.service.models import Block
-    from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
     settings = _settings()
-    try:
-        phone = normalise_phone(number, settings.default_region)
-    except BadPhoneNumber as exc:
-        raise click.ClickException(str(exc)) from exc
+    phone = _phone(number, settings)
     line = _line(settings)
     with line.db.session() as session:
         hashes = line.vault.lookup_hashes(phone)
@@ -348,13 +354,9 @@ def block_remove(number: str) -> None:
     from sqlalchemy import delete
 
     from peerline.service.models import Block
-    from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
     settings = _settings()
-    try:
-        phone = normalise_phone(number, settings.default_region)
-    except BadPhoneNumber as exc:
-        raise click.ClickException(str(exc)) from exc
+    phone = _phone(number, settings)
     line = _line(settings)
     with line.db.session() as session:
         result = session.execute(

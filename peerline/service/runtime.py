@@ -688,28 +688,38 @@ class Runtime:
 
     # -- safety, blocks and erasure -------------------------------------------------------
 
-    def alert(self, kind: str, conversation: Conversation | None, detail: str) -> None:
+    def alert(
+        self,
+        kind: str,
+        conversation: Conversation | None,
+        detail: str,
+        *,
+        key: str = "safety_alert",
+        supporter: Supporter | None = None,
+        **params: Any,
+    ) -> None:
         """Record an alert for the console and text every on-call coordinator about it."""
         self.session.add(
             Alert(
                 kind=kind,
                 conversation_id=conversation.id if conversation else None,
+                supporter_id=supporter.id if supporter else None,
                 detail=detail,
                 created_at=self.now,
             )
         )
+        if key == "safety_alert":
+            params.setdefault("alias", conversation.contact.alias if conversation else "the line")
+            params.setdefault("what", detail.split(": ", 1)[-1])
+        params.setdefault("queue", routing.queue_length(self.session))
         on_call = self.session.scalars(
             select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
         ).all()
-        for coordinator in on_call:
-            self.to_supporter(
-                coordinator,
-                "safety_alert",
-                alias=conversation.contact.alias if conversation else "the line",
-                what=detail.split(": ", 1)[-1],
-                queue=routing.queue_length(self.session),
-            )
-        if not on_call:
+        # The supporter the alert is about hears their own news in their own words.
+        told = [c for c in on_call if supporter is None or c.id != supporter.id]
+        for coordinator in told:
+            self.to_supporter(coordinator, key, **params)
+        if not told:
             log.warning("no on-call coordinator to tell about a %s alert", kind)
 
     def raise_safety(
@@ -840,23 +850,16 @@ class Runtime:
         supporter.reminded_shift_start = supporter.reminded_shift_end = None
         tz = self.line.timezone(self.session)
         when = format_opening(start, tz, self.now, "en")
-        self.session.add(
-            Alert(
-                kind="gap",
-                supporter_id=supporter.id,
-                detail=f"{supporter.name} can't make the shift {when}",
-                created_at=self.now,
-            )
-        )
         self.to_supporter(supporter, "shift_freed")
-        for coordinator in self.session.scalars(
-            select(Supporter).where(
-                Supporter.on_call.is_(True),
-                Supporter.active.is_(True),
-                Supporter.id != supporter.id,
-            )
-        ):
-            self.to_supporter(coordinator, "gap_alert", name=supporter.name, when=when)
+        self.alert(
+            "gap",
+            None,
+            f"{supporter.name} can't make the shift {when}",
+            key="gap_alert",
+            supporter=supporter,
+            name=supporter.name,
+            when=when,
+        )
 
     def group_reminder(self, group_id: int, starts: datetime) -> int:
         """Text every subscriber before a meeting, once; return how many were written."""
@@ -1016,29 +1019,16 @@ class Runtime:
         rotas = load_rotas(
             self.session, self.line.timezone(self.session), self.line.holidays_spec(self.session)
         )
-        detail = f"{conversation.contact.alias} has waited {minutes} min unmatched"
-        self.session.add(
-            Alert(
-                kind="unmatched",
-                conversation_id=conversation.id,
-                detail=detail,
-                created_at=self.now,
-            )
+        alias = conversation.contact.alias
+        self.alert(
+            "unmatched",
+            conversation,
+            f"{alias} has waited {minutes} min unmatched",
+            key="unmatched_alert",
+            alias=alias,
+            minutes=minutes,
+            on_shift=len(rotas.on_shift(self.now)),
         )
-        on_call = self.session.scalars(
-            select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
-        ).all()
-        for coordinator in on_call:
-            self.to_supporter(
-                coordinator,
-                "unmatched_alert",
-                alias=conversation.contact.alias,
-                minutes=minutes,
-                queue=routing.queue_length(self.session),
-                on_shift=len(rotas.on_shift(self.now)),
-            )
-        if not on_call:
-            log.warning("no on-call coordinator to alert about conversation %s", conversation.id)
 
     def notify_open(self, conversation_id: int) -> None:
         """Tell a texter who asked that the line is open, once, if it is."""
