@@ -153,7 +153,8 @@ def worker(burst: bool, sweep_every: float) -> None:
                 log.warning("redis unavailable (%s)", exc)
             # RQ's loop quits on a lost connection; unless we were asked to stop, wait for
             # Redis to come back and work again rather than leave the queue unserved.
-            if burst or rq_worker._stop_requested:
+            asked = rq_worker._stop_requested or rq_worker._shutdown_requested_date is not None
+            if burst or asked:
                 break
             log.warning("worker loop ended without a stop request: restarting in 1 s")
             time.sleep(1)
