@@ -318,3 +318,32 @@ def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[Line, We
         outbox.apply_status(session, sid, "delivered", None, utcnow())
         outbox.apply_status(session, sid, "sent", None, utcnow())
         assert message.status == "delivered"
+
+
+def test_an_offer_that_cannot_be_delivered_goes_to_the_next_supporter(tmp_path: Path) -> None:
+    with FakeTwilio() as twilio:
+        env = {
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_PHONE_NUMBER": "+15005550006",
+            "TWILIO_API_BASE_URL": twilio.base_url,
+        }
+        settings = make_settings(tmp_path, **env)
+        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
+        load_line_file(line, lines.TWO_ON)
+        twilio.opted_out.add(lines.SAM)  # Sam ranks first, but his phone refuses our texts
+        from peerline.service.runtime import Inbound, receive_sms
+
+        receive_sms(line, Inbound("SM" + "8" * 32, lines.TEXTER, "+15005550006", "yes"))
+        run_jobs(line)
+        offers = [m for m in twilio.messages if "#take" in m["body"]]
+        assert [m["to"] for m in offers] == [lines.RIA]
+        with line.db.session() as session:
+            from peerline.service.models import Offer, Supporter
+
+            statuses = [
+                (session.get(Supporter, o.supporter_id).name, o.status)  # type: ignore[union-attr]
+                for o in session.scalars(select(Offer).order_by(Offer.id))
+            ]
+            assert statuses == [("Sam", "expired"), ("Ria", "pending")]
+            assert session.scalars(select(Supporter).where(Supporter.name == "Sam")).one().opted_out
