@@ -405,6 +405,7 @@ def test_editing_and_deactivating_a_supporter(console: Console, line: Line) -> N
             "phone": "+14165550199",
             "languages": "es",
             "capacity": "2",
+            "takes_sms": "y",
             "on_call": "y",
         },
     )

@@ -117,6 +117,7 @@ class SupporterForm(FlaskForm):
         validators=[InputRequired(), NumberRange(min=1, max=10)],
         description="Above 1 only helps with a pool of relay numbers.",
     )
+    takes_sms = BooleanField("Takes SMS chats", default=True)
     takes_calls = BooleanField("Takes calls", default=True)
     on_call = BooleanField("On-call coordinator (gets safety alerts)", default=False)
 

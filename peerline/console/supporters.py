@@ -27,6 +27,7 @@ class RosterRow:
     languages: str
     capacity: int
     takes_calls: bool
+    takes_sms: bool
     on_call: bool
     active: bool
     away: bool
@@ -90,6 +91,7 @@ def index() -> str:
                 ", ".join(s.language_list),
                 s.capacity,
                 s.takes_calls,
+                s.takes_sms,
                 s.on_call,
                 s.active,
                 s.away,
@@ -117,6 +119,7 @@ def new() -> BaseResponse | str | tuple[str, int]:
                     languages=",".join(parse_languages(form.languages.data or "")),
                     capacity=form.capacity.data or 1,
                     takes_calls=bool(form.takes_calls.data),
+                    takes_sms=bool(form.takes_sms.data),
                     on_call=bool(form.on_call.data),
                     active=True,
                     away=False,
@@ -167,6 +170,7 @@ def edit(supporter_id: int) -> BaseResponse | str | tuple[str, int]:
             form.languages.data = ", ".join(supporter.language_list)
             form.capacity.data = supporter.capacity
             form.takes_calls.data = supporter.takes_calls
+            form.takes_sms.data = supporter.takes_sms
             form.on_call.data = supporter.on_call
             # Seeing a supporter's number is a look at personal data: it is written down.
             audit(
@@ -180,6 +184,7 @@ def edit(supporter_id: int) -> BaseResponse | str | tuple[str, int]:
                     "languages": ",".join(parse_languages(form.languages.data or "")),
                     "capacity": form.capacity.data or 1,
                     "takes_calls": bool(form.takes_calls.data),
+                    "takes_sms": bool(form.takes_sms.data),
                     "on_call": bool(form.on_call.data),
                 }
                 changed = [k for k, v in wanted.items() if getattr(supporter, k) != v]

@@ -87,6 +87,7 @@ class SupporterSpec:
     languages: list[str] = field(default_factory=lambda: ["en"])
     capacity: int = 1
     takes_calls: bool = True
+    takes_sms: bool = True
     on_call: bool = False
     active: bool = True
     shifts: list[ShiftSpec] = field(default_factory=list)
@@ -353,6 +354,7 @@ _SUPPORTER_OPTIONAL = (
     "languages",
     "capacity",
     "takes_calls",
+    "takes_sms",
     "on_call",
     "active",
     "shifts",
@@ -376,6 +378,7 @@ def _read_supporter(check: _Checker, raw: Any, where: str) -> SupporterSpec | No
     languages = item.get("languages", _languages, ["en"])
     capacity = item.get("capacity", _whole_number(1), 1)
     takes_calls = item.get("takes_calls", _flag, True)
+    takes_sms = item.get("takes_sms", _flag, True)
     on_call = item.get("on_call", _flag, False)
     active = item.get("active", _flag, True)
     shifts = [_read_shift(check, one, at) for at, one in item.items("shifts")]
@@ -385,13 +388,14 @@ def _read_supporter(check: _Checker, raw: Any, where: str) -> SupporterSpec | No
         return None
     assert name is not None and phone is not None and languages is not None
     assert capacity is not None and takes_calls is not None and on_call is not None
-    assert active is not None
+    assert active is not None and takes_sms is not None
     return SupporterSpec(
         name=name,
         phone=phone,
         languages=languages,
         capacity=capacity,
         takes_calls=takes_calls,
+        takes_sms=takes_sms,
         on_call=on_call,
         active=active,
         shifts=[one for one in shifts if one is not None],
@@ -511,6 +515,8 @@ def _supporter_out(supporter: SupporterSpec) -> dict[str, Any]:
     # Flags are written only when they differ from the default, to keep the sheet readable.
     if not supporter.takes_calls:
         out["takes_calls"] = False
+    if not supporter.takes_sms:
+        out["takes_sms"] = False
     if supporter.on_call:
         out["on_call"] = True
     if not supporter.active:

@@ -65,6 +65,7 @@ def _sync_supporter(
         "languages": ",".join(spec.languages),
         "capacity": spec.capacity,
         "takes_calls": spec.takes_calls,
+        "takes_sms": spec.takes_sms,
         "on_call": spec.on_call,
         "active": spec.active,
     }
@@ -185,6 +186,7 @@ def export_line(session: Session, vault: Vault, default_timezone: str) -> linefi
                 languages=s.language_list,
                 capacity=s.capacity,
                 takes_calls=s.takes_calls,
+                takes_sms=s.takes_sms,
                 on_call=s.on_call,
                 active=s.active,
                 shifts=[

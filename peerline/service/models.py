@@ -94,6 +94,8 @@ class Supporter(Base):
     languages: Mapped[str] = mapped_column(String(64), default="en")
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     takes_calls: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Some supporters take calls only; they are never offered SMS chats.
+    takes_sms: Mapped[bool] = mapped_column(Boolean, default=True)
     on_call: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     away: Mapped[bool] = mapped_column(Boolean, default=False)

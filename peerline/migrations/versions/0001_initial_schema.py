@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:00:34.876441
+Create Date: 2026-11-22 22:30:18.056464
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("languages", sa.String(length=64), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("takes_calls", sa.Boolean(), nullable=False),
+        sa.Column("takes_sms", sa.Boolean(), nullable=False),
         sa.Column("on_call", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("away", sa.Boolean(), nullable=False),
