@@ -310,3 +310,32 @@ def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
         exported = linesync.export_line(session, line.vault, "UTC")
     assert exported == spec
     assert linefile.parse(linefile.dump(exported), "GB") == spec
+
+
+def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    from peerline.service.call_models import Call, CallLeg
+
+    calls_only = lines.TWO_ON.replace(
+        f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    takes_sms: false\n'
+    )
+    line, hooks = build(calls_only)
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        call = Call(call_sid="CA" + "9" * 32, direction="inbound", state="ringing")
+        session.add(call)
+        session.flush()
+        session.add(CallLeg(call_id=call.id, supporter_id=sam.id, round=1))
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    assert pending_offers(line) == []  # Sam is on a call, Ria takes calls only
+    with line.db.session() as session:
+        for call in session.scalars(select(Call)):
+            call.ended_at = utcnow()
+    run_jobs(line)  # nothing queued a new round yet: the next event (or the sweep) does
+    hooks.sms(lines.TEXTER, "still there?")
+    from peerline.service.runtime import run_matching
+
+    run_matching(line)
+    assert [name for _, name in pending_offers(line)] == ["Sam"]

@@ -69,30 +69,37 @@ class _SpanIndex:
         # Boundaries [start0, end0, start1, end1, ...]: a moment is on shift when an odd number
         # of them are at or before it (spans are half-open and merged, so never touch).
         self.bounds: dict[int, list[datetime]] = {}
+        # Supporters on the same pattern (most of a line's rota) share one computation.
+        shared: dict[rota.SupporterRota, list[datetime]] = {}
         for key, one in rotas.by_supporter.items():
-            spans = rota.intervals(one, rotas.tz, self.start, self.end, rotas.closures)
-            self.bounds[key] = [moment for span in spans for moment in span]
-        # (from, until, ids): who is on shift at any moment from `from` up to `until`.
-        self.segment: tuple[datetime, datetime, list[int]] | None = None
+            bounds = shared.get(one)
+            if bounds is None:
+                spans = rota.intervals(one, rotas.tz, self.start, self.end, rotas.closures)
+                bounds = shared[one] = [moment for span in spans for moment in span]
+            self.bounds[key] = bounds
+        # (from, until, on, off): who is on and off shift from `from` up to `until`.
+        self.segment: tuple[datetime, datetime, list[int], list[int]] | None = None
 
     def covers(self, at: datetime) -> bool:
         return self.anchor - timedelta(hours=2) <= at < self.anchor + _REBUILD_AFTER
 
-    def on_shift(self, at: datetime) -> list[int]:
+    def split(self, at: datetime) -> tuple[list[int], list[int]]:
+        """Return (on shift, off shift) at a moment, each in the rotas' order."""
         segment = self.segment
         if segment is not None and segment[0] <= at < segment[1]:
-            return list(segment[2])
-        low, high, ids = self.start, self.end, []
+            return segment[2], segment[3]
+        low, high = self.start, self.end
+        on: list[int] = []
+        off: list[int] = []
         for key, bounds in self.bounds.items():
             k = bisect_right(bounds, at)
-            if k % 2:
-                ids.append(key)
+            (on if k % 2 else off).append(key)
             if k and bounds[k - 1] > low:
                 low = bounds[k - 1]
             if k < len(bounds) and bounds[k] < high:
                 high = bounds[k]
-        self.segment = (low, high, ids)
-        return list(ids)
+        self.segment = (low, high, on, off)
+        return on, off
 
     def shift_start(self, key: int, at: datetime) -> datetime | None:
         bounds = self.bounds[key]
@@ -136,7 +143,15 @@ class Rotas:
         index = self._index(at)
         if index is None:
             return rota.who_is_on(self.by_supporter, self.tz, at, self.closures)
-        return index.on_shift(at)
+        return list(index.split(at)[0])
+
+    def off_shift(self, at: datetime) -> list[int]:
+        """Return the ids of supporters in the rotas who are not on shift at a moment."""
+        index = self._index(at)
+        if index is None:
+            on = set(rota.who_is_on(self.by_supporter, self.tz, at, self.closures))
+            return [key for key in self.by_supporter if key not in on]
+        return list(index.split(at)[1])
 
     def shift_start(self, supporter_id: int, at: datetime) -> datetime | None:
         """Return when the supporter's current stretch on shift began (at most 2 days back)."""

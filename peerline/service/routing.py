@@ -35,8 +35,8 @@ def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
     return max(1, min(supporter.capacity, len(relay_numbers)))
 
 
-def _chats_of(supporter_id: Any) -> Any:
-    """Count a supporter's active chats (a scalar subquery; correlated when given a column)."""
+def _chats_of(supporter_id: int) -> Any:
+    """Count a supporter's active chats (a scalar subquery)."""
     return (
         select(func.count())
         .select_from(Conversation)
@@ -45,8 +45,8 @@ def _chats_of(supporter_id: Any) -> Any:
     )
 
 
-def _offers_to(supporter_id: Any) -> Any:
-    """Count a supporter's pending offers (a scalar subquery; correlated when given a column)."""
+def _offers_to(supporter_id: int) -> Any:
+    """Count a supporter's pending offers (a scalar subquery)."""
     return (
         select(func.count())
         .select_from(Offer)
@@ -171,8 +171,8 @@ def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
     # One priority level at a time, highest first: within a level the queue index (state,
     # priority, queued_at) hands rows over oldest first, so a long queue is never sorted whole
     # (ORDER BY priority DESC, queued_at would run against the index's direction and sort it).
-    level = session.scalar(select(func.max(Conversation.priority)).where(queued))
-    while level is not None and len(found) < limit:
+    level: Any = select(func.max(Conversation.priority)).where(queued).scalar_subquery()
+    while len(found) < limit:
         query = (
             select(Conversation)
             .where(queued, Conversation.priority == level, ~has_offer)
@@ -182,11 +182,18 @@ def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
         if locking:
             # Two matchers never look at the same conversation; each takes the next one free.
             query = query.with_for_update(skip_locked=True, of=Conversation)
-        found += session.scalars(query)
-        if len(found) < limit:
-            level = session.scalar(
-                select(func.max(Conversation.priority)).where(queued, Conversation.priority < level)
-            )
+        rows = list(session.scalars(query))
+        found += rows
+        if len(found) == limit:
+            break
+        this_level = rows[-1].priority if rows else session.scalar(select(level))
+        if this_level is None:
+            break  # nobody waits at all
+        level = (
+            select(func.max(Conversation.priority))
+            .where(queued, Conversation.priority < this_level)
+            .scalar_subquery()
+        )
     return found
 
 
@@ -221,23 +228,54 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
     if not on_shift:
         return _Pool({}, Counter(), Counter())
     # Only supporters with room for another chat can be ranked at all, so the database leaves
-    # out the others (on a busy line, nearly everyone): their load is counted there, by index.
-    chats, offers = _chats_of(Supporter.id), _offers_to(Supporter.id)
-    rows = session.execute(
-        select(Supporter, chats, offers).where(
-            _one_of(session, Supporter.id, on_shift),
+    # out the others (on a busy line, nearly everyone). Active chats are counted in one pass
+    # (the queue index leads with state); pending offers, which only the (supporter, status)
+    # index finds, are looked up just for supporters whose chats leave room.
+    chats = (
+        select(Conversation.supporter_id, func.count().label("n"))
+        .where(Conversation.state == ACTIVE)
+        .group_by(Conversation.supporter_id)
+        .subquery()
+    )
+    active_chats = func.coalesce(chats.c.n, 0)
+    pending_offers = (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    capacity = _capacity_sql(policy.relay_numbers)
+    query = (
+        select(Supporter, active_chats, pending_offers)
+        .outerjoin(chats, chats.c.supporter_id == Supporter.id)
+        .where(
             Supporter.active.is_(True),
             Supporter.away.is_(False),
             Supporter.opted_out.is_(False),
-            chats + offers < _capacity_sql(policy.relay_numbers),
+            Supporter.takes_sms.is_(True),
+            active_chats < capacity,
+            active_chats + pending_offers < capacity,
         )
-    ).all()
+    )
+    # Name whichever list is shorter, those on shift or those off; Python checks the rest.
+    off_shift = rotas.off_shift(now)
+    if len(on_shift) <= len(off_shift):
+        query = query.where(_one_of(session, Supporter.id, on_shift))
+    elif off_shift:
+        query = query.where(~_one_of(session, Supporter.id, off_shift))
+    from peerline.service.calls import supporters_on_calls
+
+    # Someone on a phone call with a caller is not offered a text chat meanwhile.
+    wanted = set(on_shift) - supporters_on_calls(session, now)
     supporters: dict[int, Supporter] = {}
     load: Counter[int] = Counter()
-    for supporter, active_chats, pending_offers in rows:
+    for supporter, chat_count, offer_count in session.execute(query):
+        if supporter.id not in wanted:
+            continue
         supporters[supporter.id] = supporter
-        if active_chats + pending_offers:
-            load[supporter.id] = active_chats + pending_offers
+        if chat_count + offer_count:
+            load[supporter.id] = chat_count + offer_count
     if not supporters:
         return _Pool({}, Counter(), Counter())
     recent = session.execute(
