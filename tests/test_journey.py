@@ -221,3 +221,19 @@ def test_supporter_pass_returns_chat_to_queue(
     assert "#take" in texts_to(line, other)[-1]
     hooks.sms(other, "#take")
     assert "connected with" in texts_to(line, lines.TEXTER)[-1]
+
+
+def test_aliases_grow_rather_than_run_out(line: Line, hooks: Webhooks) -> None:
+    from peerline.service.runtime import ALIAS_LETTERS
+
+    with line.db.session() as session:
+        # Every one-letter, two-digit alias is taken.
+        session.add_all(
+            Contact(phone_hash=f"h{letter}{n}", phone_enc="", alias=f"{letter}{n}")
+            for letter in ALIAS_LETTERS
+            for n in range(10, 100)
+        )
+    assert hooks.sms(lines.TEXTER, "hello").status_code == 200
+    with line.db.session() as session:
+        alias = session.scalars(select(Contact.alias).order_by(Contact.id.desc())).first()
+    assert alias is not None and re.fullmatch(r"[A-Z]\d{3,}", alias)

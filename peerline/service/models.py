@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -257,6 +258,20 @@ class Offer(Base):
     __table_args__ = (
         Index("ix_offers_supporter_status", "supporter_id", "status"),
         Index("ix_offers_conversation_status", "conversation_id", "status"),
+        # The queue asks "has this conversation a pending offer?" on every round: these stay
+        # as small as the pending offers, however long the offer history grows.
+        Index(
+            "ix_offers_pending_conversation",
+            "conversation_id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_offers_pending_supporter",
+            "supporter_id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

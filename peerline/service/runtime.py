@@ -246,8 +246,13 @@ class Runtime:
         contact = self.session.scalar(select(Contact).where(Contact.phone_hash.in_(hashes)))
         if contact is not None:
             return contact
-        for _ in range(20):
-            alias = secrets.choice(ALIAS_LETTERS) + str(secrets.randbelow(90) + 10)
+        for attempt in range(40):
+            # Short aliases while they last; each few collisions add a digit, so the line never
+            # runs out (a letter and two digits alone would be used up by about 2,000 texters).
+            digits = 2 + attempt // 4
+            alias = secrets.choice(ALIAS_LETTERS) + str(
+                10 ** (digits - 1) + secrets.randbelow(9 * 10 ** (digits - 1))
+            )
             try:
                 with self.session.begin_nested():
                     contact = Contact(
@@ -265,7 +270,7 @@ class Runtime:
                 )
                 if existing is not None:
                     return existing
-        raise RuntimeError("no free alias after 20 tries")
+        raise RuntimeError("no free alias after 40 tries")
 
     def flooding(self, contact: Contact, inbound: InboundMessage, text: str) -> bool:
         """Say whether this number is flooding the line; tell them once, keep every message."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:30:18.056464
+Create Date: 2026-11-22 22:51:55.500277
 """
 
 from __future__ import annotations
@@ -369,6 +369,20 @@ def upgrade() -> None:
             "ix_offers_conversation_status", ["conversation_id", "status"], unique=False
         )
         batch_op.create_index(
+            "ix_offers_pending_conversation",
+            ["conversation_id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "ix_offers_pending_supporter",
+            ["supporter_id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
             "ix_offers_supporter_status", ["supporter_id", "status"], unique=False
         )
 
@@ -527,6 +541,16 @@ def downgrade() -> None:
     op.drop_table("outbound_messages")
     with op.batch_alter_table("offers", schema=None) as batch_op:
         batch_op.drop_index("ix_offers_supporter_status")
+        batch_op.drop_index(
+            "ix_offers_pending_supporter",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_index(
+            "ix_offers_pending_conversation",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
         batch_op.drop_index("ix_offers_conversation_status")
 
     op.drop_table("offers")

@@ -1,0 +1,186 @@
+"""1. Webhook throughput and latency: signed inbound SMS through gunicorn, PostgreSQL and Redis.
+
+Measured against the bare Flask app of `benchmarks/bare_app.py` under the same gunicorn command
+(the Procfile's: two workers of four threads), with the same signed request bodies.
+
+- Closed loop at a fixed concurrency (as many connections as gunicorn has threads): throughput
+  and latency for first messages from new texters, then for a mix with existing conversations.
+- Open loop at a fixed 100 requests per second: latency from when each request was due; and
+  again at half the throughput the line reached, to see its latency when it is not saturated.
+
+The mix is what a busy line sees: 40% first messages ("hi" from a new number, answered with the
+welcome), 20% YES from welcomed texters (they join the queue and hear their place), 20% texts
+from texters already waiting, 20% texts in active chats (relayed to the supporter). No worker runs:
+the jobs the webhooks enqueue wait in Redis, so the web process is measured alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import timedelta
+
+from benchmarks.common import Context, Outcome, latency_summary, ms, percentile
+from benchmarks.deploy import WebDeployment, deployed, gunicorn, rota_line
+from benchmarks.load import LoadResult, Request, closed_loop, open_loop, signed_form
+from benchmarks.seed import Numbers, texters
+from peerline.service.availability import load_rotas
+from peerline.service.models import ACTIVE, QUEUED, WELCOMED, utcnow
+from tests.deploy import LINE_NUMBER
+from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from tests.servers import free_port
+
+NAME = "webhooks"
+TITLE = "Webhook throughput and latency: signed SMS through gunicorn vs a bare Flask route"
+CONCURRENCY = 8  # gunicorn's 2 workers x 4 threads
+RATE = 100.0  # requests per second for the open-loop latency
+SUPPORTERS = 40
+QUEUED_POOL = 200
+GOAL_RATIO, GOAL_P99 = 0.5, 0.025
+
+
+class Traffic:
+    """Prepare signed inbound SMS: first messages, and a mix with existing conversations."""
+
+    def __init__(self, d: WebDeployment, numbers: Numbers, welcomed: list[str]) -> None:
+        self.d, self.numbers = d, numbers
+        self.welcomed = iter(welcomed)
+        self.sids = itertools.count()
+        self.rng = random.Random(9)
+        self.queued: list[str] = []
+        self.active: list[str] = []
+
+    def sms(self, sender: str, body: str) -> Request:
+        params = {
+            "MessageSid": f"SM{next(self.sids):032x}",
+            "AccountSid": DEFAULT_ACCOUNT_SID,
+            "From": sender,
+            "To": LINE_NUMBER,
+            "Body": body,
+            "NumMedia": "0",
+            "ApiVersion": "2010-04-01",
+        }
+        return signed_form(self.d.base_url, "/webhooks/sms", params, DEFAULT_AUTH_TOKEN)
+
+    def first_messages(self, count: int) -> list[Request]:
+        return [self.sms(number, "hi") for number in self.numbers.take(count)]
+
+    def mix(self, count: int) -> list[Request]:
+        requests = []
+        kinds = itertools.cycle(["new", "yes", "new", "waiting", "chat"])
+        for kind in itertools.islice(kinds, count):
+            if kind == "new":
+                requests.append(self.sms(self.numbers.take(1)[0], "hi"))
+            elif kind == "yes":
+                requests.append(self.sms(next(self.welcomed), "yes"))
+            elif kind == "waiting":
+                requests.append(self.sms(self.rng.choice(self.queued), "ok, still here"))
+            else:
+                words = "it has been a hard week, thanks for listening"
+                requests.append(self.sms(self.rng.choice(self.active), words))
+        return requests
+
+
+def _fill(d: WebDeployment, numbers: Numbers, welcomed: int) -> Traffic:
+    line = d.line
+    with line.db.session() as session:
+        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+        on_shift = rotas.on_shift(utcnow() + timedelta(seconds=1))
+    welcomed_numbers = numbers.take(welcomed)
+    texters(line, welcomed_numbers, WELCOMED, alias_prefix="W")
+    traffic = Traffic(d, numbers, welcomed_numbers)
+    traffic.queued = numbers.take(QUEUED_POOL)
+    texters(line, traffic.queued, QUEUED, alias_prefix="Q")
+    # One chat per supporter on shift: without relay numbers that is each one's capacity.
+    traffic.active = numbers.take(len(on_shift))
+    texters(line, traffic.active, ACTIVE, on_shift, alias_prefix="A")
+    return traffic
+
+
+def _check(result: LoadResult, what: str) -> None:
+    if result.problems():
+        raise RuntimeError(f"{what}: {result.problems()}")
+
+
+def run(ctx: Context) -> Outcome:
+    out = Outcome(NAME, TITLE)
+    # Each phase has a line of its own: every new texter gets an alias, and the phases together
+    # must stay well inside the alias space (see docs/performance.md, "aliases").
+    closed_n, closed_s = (100, 10.0) if ctx.smoke else (1000, 60.0)
+    open_s = 1.5 if ctx.smoke else 10.0
+    open_n = int(RATE * open_s)
+    warm = 40 if ctx.smoke else 100
+    numbers = Numbers()
+    flood = "1000000"  # a chat's texter writes often here: the flood guard would step in
+    with deployed(ctx, f"{NAME}-new", rota_line(SUPPORTERS), PEERLINE_FLOOD_PER_MINUTE=flood) as d:
+        traffic = _fill(d, numbers, welcomed=0)
+        _check(closed_loop(d.port, traffic.first_messages(warm), CONCURRENCY, 30), "warm-up")
+        new = closed_loop(d.port, traffic.first_messages(closed_n), CONCURRENCY, closed_s)
+        _check(new, "new texters")
+    with deployed(ctx, f"{NAME}-mix", rota_line(SUPPORTERS), PEERLINE_FLOOD_PER_MINUTE=flood) as d:
+        traffic = _fill(d, numbers, welcomed=(warm + closed_n + 2 * open_n) // 5 + 10)
+        _check(closed_loop(d.port, traffic.mix(warm), CONCURRENCY, 30), "warm-up")
+        mix = closed_loop(d.port, traffic.mix(closed_n), CONCURRENCY, closed_s)
+        _check(mix, "mix")
+        paced = open_loop(d.port, traffic.mix(open_n), RATE, open_s)
+        _check(paced, "paced mix")
+        # And at half the rate the line just sustained, to see its latency when not saturated.
+        half = max(5.0, round(mix.throughput / 2))
+        relaxed = open_loop(d.port, traffic.mix(int(half * open_s)), half, open_s)
+        _check(relaxed, "half-rate mix")
+        bodies = traffic.first_messages(max(closed_n, open_n) + warm)
+    port = free_port()
+    with gunicorn("benchmarks.bare_app:create_app()", {}, port, ctx.folder(NAME) / "bare.log"):
+        _check(closed_loop(port, bodies[:warm], CONCURRENCY, 30), "bare warm-up")
+        bare = closed_loop(port, bodies[warm : warm + closed_n], CONCURRENCY, closed_s)
+        _check(bare, "bare")
+        bare_paced = open_loop(port, bodies[warm : warm + open_n], RATE, open_s)
+        _check(bare_paced, "bare paced")
+
+    lat = "p50 / p95 / p99 / max"
+    out.figure(f"new texters, {CONCURRENCY} conns", f"{new.throughput:.0f} req/s ({new.count} req)")
+    out.figure(f"new texters latency {lat}", latency_summary(new.latencies))
+    out.figure(f"mix, {CONCURRENCY} conns", f"{mix.throughput:.0f} req/s ({mix.count} req)")
+    out.figure(f"mix latency {lat}", latency_summary(mix.latencies))
+    out.figure(f"mix at {RATE:.0f} req/s, latency {lat}", latency_summary(paced.latencies))
+    out.figure(f"mix at {half:.0f} req/s, latency {lat}", latency_summary(relaxed.latencies))
+    out.base(f"bare Flask, {CONCURRENCY} conns", f"{bare.throughput:.0f} req/s ({bare.count} req)")
+    out.base(f"bare Flask latency {lat}", latency_summary(bare.latencies))
+    out.base(f"bare at {RATE:.0f} req/s, latency {lat}", latency_summary(bare_paced.latencies))
+    new_ratio = new.throughput / bare.throughput
+    mix_ratio = mix.throughput / bare.throughput
+    out.ratio("new texters / bare throughput", new_ratio)
+    out.ratio("mix / bare throughput", mix_ratio)
+    p99 = percentile(paced.latencies, 99)
+    met_ratio = min(new_ratio, mix_ratio) >= GOAL_RATIO
+    out.goal(f"throughput >= {GOAL_RATIO:.0%} of baseline (new and mix)", met_ratio)
+    out.goal(f"p99 < {ms(GOAL_P99)} at {RATE:.0f} req/s", p99 < GOAL_P99)
+    out.row(
+        "Webhook throughput, new texters",
+        f"{new.throughput:.0f} req/s",
+        f"{bare.throughput:.0f} req/s (bare Flask)",
+        f">= {GOAL_RATIO:.0%} of baseline",
+        new_ratio >= GOAL_RATIO,
+    )
+    out.row(
+        "Webhook throughput, mix",
+        f"{mix.throughput:.0f} req/s",
+        f"{bare.throughput:.0f} req/s (bare Flask)",
+        f">= {GOAL_RATIO:.0%} of baseline",
+        mix_ratio >= GOAL_RATIO,
+    )
+    out.row(
+        f"Webhook p50 / p99 at {RATE:.0f} req/s (mix)",
+        f"{ms(percentile(paced.latencies, 50))} / {ms(p99)}",
+        f"{ms(percentile(bare_paced.latencies, 50))} / {ms(percentile(bare_paced.latencies, 99))}",
+        f"p99 < {ms(GOAL_P99)}",
+        p99 < GOAL_P99,
+    )
+    out.row(
+        f"Webhook p50 / p99 at {half:.0f} req/s (mix, half its capacity)",
+        f"{ms(percentile(relaxed.latencies, 50))} / {ms(percentile(relaxed.latencies, 99))}",
+        "",
+        "",
+        None,
+    )
+    return out

@@ -1,0 +1,49 @@
+"""The benchmarks still run: `python -m benchmarks --smoke` exits 0 and reports every figure.
+
+Smoke mode is seconds long and its figures are not judged here (a CI machine's timings say
+little); what matters is that each benchmark runs end to end against real servers and prints
+its figures next to the baseline it measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import MODULES
+from tests.servers import find_postgres_bindir, find_redis_server
+
+pytestmark = pytest.mark.servers
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_run_reports_every_benchmark_and_its_baseline() -> None:
+    if find_redis_server() is None or find_postgres_bindir() is None:
+        message = "redis-server and PostgreSQL are needed to run the benchmarks"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "FAILED" not in output, output
+    sections = output.split("\n== ")
+    for name in MODULES:
+        section = next((s for s in sections if s.startswith(f"{name}:")), None)
+        assert section is not None, f"no report from {name}:\n{output}"
+        lines = section.splitlines()
+        assert any(line.lstrip().startswith("figure ") for line in lines), section
+        assert any(line.lstrip().startswith("baseline ") for line in lines), section
+        assert any(line.lstrip().startswith("ratio ") for line in lines), section
+        assert any(line.lstrip().startswith("goal ") for line in lines), section
+    assert "| Measure | Peerline | Baseline (same run) | Goal | Met |" in output
