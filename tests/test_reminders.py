@@ -241,3 +241,25 @@ def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> No
         assert Runtime(line, session, due).checkin(chat)
         assert not Runtime(line, session, due).checkin(chat)
     assert texts_to(line, lines.TEXTER)[-1].startswith("Hi, it's Peerline checking in")
+
+
+def test_a_fan_out_reaches_every_subscriber_once(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    subscribers = [f"+1647555{5000 + n}" for n in range(40)]
+    for number in subscribers:
+        hooks.sms(number, "remind")
+    line.redis.flushall()  # only the reminder's own sends are left to run
+    starts = local(2027, 1, 4, 13, 0)
+    with line.db.session() as session:
+        group_id = session.scalars(select(Group.id)).one()
+        runtime = Runtime(line, session, starts - timedelta(hours=2))
+        assert runtime.group_reminder(group_id, starts) == 40
+    runtime.unit.dispatch(line)
+    assert line.tasks.queue.count == 40  # enqueued through pipelines, one job per text
+    run_jobs(line)
+    for number in subscribers:
+        reminders_to = [t for t in texts_to(line, number) if t.startswith("Reminder:")]
+        assert len(reminders_to) == 1
+    assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}

@@ -67,6 +67,29 @@ class Tasks:
             result_ttl=0,
         )
 
+    def send_many(self, outbound_ids: list[int], batch: int = 1000) -> bool:
+        """Enqueue many sends through pipelines, as a reminder fan-out does."""
+        if not self._available():
+            return False
+        retry = Retry(max=len(self.retry_seconds), interval=self.retry_seconds)
+        try:
+            for start in range(0, len(outbound_ids), batch):
+                self.queue.enqueue_many(
+                    [
+                        Queue.prepare_data(
+                            f"{JOBS}.send_message",
+                            args=(outbound_id,),
+                            job_id=f"send-{outbound_id}",
+                            retry=retry,
+                            result_ttl=0,
+                        )
+                        for outbound_id in outbound_ids[start : start + batch]
+                    ]
+                )
+        except RedisError as exc:
+            return self._failed("send_message (many)", exc)
+        return True
+
     def send_later(self, outbound_id: int, after_seconds: float) -> bool:
         """Schedule a send for when the sender's rate budget allows it."""
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
