@@ -15,6 +15,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -361,6 +362,13 @@ def _runtime(line: Line, session: Session, now: datetime) -> Runtime:
     from peerline.service.runtime import Runtime
 
     return Runtime(line, session, now)
+
+
+def _step(line: Line, now: datetime) -> AbstractContextManager[Runtime]:
+    """Return the runtime's own transaction, which hands its queued work on after commit."""
+    from peerline.service.runtime import step
+
+    return step(line, now)
 
 
 def receive_call(line: Line, inbound: InboundCall, now: datetime | None = None) -> Answer:
@@ -942,13 +950,12 @@ def call_status(
 ) -> bool:
     """Apply a call's status callback once and never backwards; False for an unknown call."""
     now = now or utcnow()
-    with line.db.session() as session:
+    with _step(line, now) as rt:
+        session = rt.session
         call_id = session.scalar(select(Call.id).where(Call.call_sid == call_sid))
         if call_id is None:
             return False
-        rt = _runtime(line, session, now)
         _apply_call_status(line, rt, _lock(session, Call, call_id), status, seconds)
-    rt.unit.dispatch(line)
     return True
 
 
@@ -1385,8 +1392,8 @@ def _placement_failed(
 ) -> None:
     """Mark a call-back that never left as failed and tell its supporter."""
     now = now or utcnow()
-    with line.db.session() as session:
-        rt = _runtime(line, session, now)
+    with _step(line, now) as rt:
+        session = rt.session
         call = _lock(session, Call, call_id)
         if call is None or call.ended_at is not None:
             return
@@ -1396,7 +1403,6 @@ def _placement_failed(
         if call.supporter is not None:
             alias = call.contact.alias if call.contact else "the caller"
             _tell(rt, call.supporter, "sms_call_failed", _chat(session, call), alias=alias)
-    rt.unit.dispatch(line)
 
 
 def _chat(session: Session, call: Call) -> Conversation | None:
@@ -1516,11 +1522,9 @@ def callback_status(
 ) -> None:
     """Apply an outbound call-back's status callback, once and never backwards."""
     now = now or utcnow()
-    with line.db.session() as session:
-        rt = _runtime(line, session, now)
-        call = _callback_call(session, call_id, call_sid)
+    with _step(line, now) as rt:
+        call = _callback_call(rt.session, call_id, call_sid)
         _apply_call_status(line, rt, call, status, seconds)
-    rt.unit.dispatch(line)
 
 
 def _callback_ended(line: Line, rt: Runtime, call: Call, status: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -1108,10 +1109,19 @@ class Inbound:
 OPT_OUT_WORDS = {"STOP": "STOP", "START": "START", "HELP": "HELP"}
 
 
-def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
-    """Record one inbound SMS and step its flow; return False when it was a duplicate."""
+@contextmanager
+def step(line: Line, now: datetime | None = None) -> Iterator[Runtime]:
+    """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
     with line.db.session() as session:
         runtime = Runtime(line, session, now)
+        yield runtime
+    runtime.unit.dispatch(line)
+
+
+def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
+    """Record one inbound SMS and step its flow; return False when it was a duplicate."""
+    with step(line, now) as runtime:
+        session = runtime.session
         vault = line.vault
         hashes = vault.lookup_hashes(message.from_number)
         supporter = session.scalar(select(Supporter).where(Supporter.phone_hash.in_(hashes)))
@@ -1140,25 +1150,19 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
             if not runtime.flooding(contact, inbound, body):
                 runtime.texter_message(contact, inbound, body)
         # A blocked number's message is kept on record and never answered.
-    runtime.unit.dispatch(line)
     return True
 
 
 def run_matching(line: Line, now: datetime | None = None) -> Sequence[routing.NewOffer]:
     """Run one matching round in its own transaction."""
-    with line.db.session() as session:
-        runtime = Runtime(line, session, now)
-        offers = runtime.match()
-    runtime.unit.dispatch(line)
-    return offers
+    with step(line, now) as runtime:
+        return runtime.match()
 
 
 def expire_offer(line: Line, offer_id: int, now: datetime | None = None) -> None:
     """Time out one offer in its own transaction."""
-    with line.db.session() as session:
-        runtime = Runtime(line, session, now)
+    with step(line, now) as runtime:
         runtime.expire_offer(offer_id)
-    runtime.unit.dispatch(line)
 
 
 def overdue_offers(session: Session, now: datetime) -> list[int]:
@@ -1180,15 +1184,11 @@ def catch_up_timers(line: Line, now: datetime) -> int:
             session.scalars(select(Conversation.id).where(Conversation.notify_on_open.is_(True)))
         )
     for conversation_id in waiting:
-        with line.db.session() as session:
-            rt = Runtime(line, session, now)
-            rt.queue_tick(conversation_id)
-        rt.unit.dispatch(line)
+        with step(line, now) as runtime:
+            runtime.queue_tick(conversation_id)
     for conversation_id in wanting:
-        with line.db.session() as session:
-            rt = Runtime(line, session, now)
-            rt.notify_open(conversation_id)
-        rt.unit.dispatch(line)
+        with step(line, now) as runtime:
+            runtime.notify_open(conversation_id)
     return len(waiting) + len(wanting)
 
 

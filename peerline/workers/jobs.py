@@ -29,67 +29,45 @@ def expire_offer(offer_id: int) -> None:
 
 def queue_tick(conversation_id: int) -> None:
     """Send a due wait update or unmatched alert, then schedule the next tick."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
-        waiting = rt.queue_tick(conversation_id)
-        if waiting:
-            conversation = session.get(Conversation, conversation_id)
+    with runtime.step(get_line()) as rt:
+        if rt.queue_tick(conversation_id):
+            conversation = rt.session.get(Conversation, conversation_id)
             assert conversation is not None
             rt.unit.ticks.append((conversation_id, rt._next_tick_delay(conversation)))
-    rt.unit.dispatch(line)
 
 
 def chat_tick(conversation_id: int) -> None:
     """Nudge a supporter who has not answered, or close a chat gone quiet."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
+    with runtime.step(get_line()) as rt:
         following = rt.chat_tick(conversation_id)
         if following is not None:
             rt.unit.chat_ticks.append((conversation_id, following))
-    rt.unit.dispatch(line)
 
 
 def group_reminder(group_id: int, starts: int) -> int:
     """Text the group's subscribers before a meeting (once, however often it runs)."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
-        sent = rt.group_reminder(group_id, datetime.fromtimestamp(starts, UTC))
-    rt.unit.dispatch(line)
-    return sent
+    with runtime.step(get_line()) as rt:
+        return rt.group_reminder(group_id, datetime.fromtimestamp(starts, UTC))
 
 
 def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
     """Remind a supporter of their shift (once)."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
-        sent = rt.shift_reminder(
+    with runtime.step(get_line()) as rt:
+        return rt.shift_reminder(
             supporter_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
         )
-    rt.unit.dispatch(line)
-    return sent
 
 
 def checkin(conversation_id: int) -> bool:
     """Send a texter the check-in they asked for (once)."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
-        sent = rt.checkin(conversation_id)
-    rt.unit.dispatch(line)
-    return sent
+    with runtime.step(get_line()) as rt:
+        return rt.checkin(conversation_id)
 
 
 def notify_open(conversation_id: int) -> None:
     """Text a texter who asked to hear when the line opens."""
-    line = get_line()
-    with line.db.session() as session:
-        rt = runtime.Runtime(line, session)
+    with runtime.step(get_line()) as rt:
         rt.notify_open(conversation_id)
-    rt.unit.dispatch(line)
 
 
 def sweep() -> dict[str, int]:
