@@ -17,11 +17,13 @@ from werkzeug.test import TestResponse
 
 from peerline.app import create_app
 from peerline.service import linefile, linesync
+from peerline.service.inbound import SHARDS
 from peerline.service.line import Line
 from peerline.service.migrate import upgrade
 from peerline.service.settings import Settings, from_env
 from peerline.service.tasks import QUEUE_NAME
 from peerline.service.transport import Transport
+from peerline.workers import jobs
 from peerline.workers.context import set_line
 from tests.fake_twilio import sign
 from tests.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
@@ -56,6 +58,11 @@ def load_line_file(line: Line, text: str = linefile.DEMO_LINE_FILE) -> None:
         linesync.import_line(session, line.vault, linefile.parse(text))
 
 
+def drain_inbound() -> int:
+    """Step the texts the webhook took in, as the workers' drain jobs would; return how many."""
+    return sum(jobs.drain_inbound(shard) for shard in range(SHARDS))
+
+
 def run_jobs(line: Line) -> None:
     """Run every queued job with a real RQ worker in this process, until none is left."""
     queue = Queue(QUEUE_NAME, connection=line.redis)
@@ -69,15 +76,22 @@ class Webhooks:
         self.client = client
         self.settings = settings
 
-    def post(self, path: str, params: dict[str, str], *, signed: bool = True) -> TestResponse:
-        """Post a webhook, signed with the line's auth token unless told not to."""
+    def post(
+        self, path: str, params: dict[str, str], *, signed: bool = True, drain: bool = True
+    ) -> TestResponse:
+        """Post a webhook, signed unless told not to; step the texts it took in, unless told."""
         url = self.settings.public_base_url + path
         headers = {}
         if signed:
             headers["X-Twilio-Signature"] = sign(url, params, self.settings.twilio_auth_token)
-        return self.client.post(path, data=params, headers=headers)
+        response = self.client.post(path, data=params, headers=headers)
+        if drain and path.startswith("/webhooks/sms") and path != "/webhooks/sms/status":
+            drain_inbound()
+        return response
 
-    def sms(self, sender: str, body: str, sid: str | None = None, **extra: str) -> TestResponse:
+    def sms(
+        self, sender: str, body: str, sid: str | None = None, *, drain: bool = True, **extra: str
+    ) -> TestResponse:
         """Deliver one inbound SMS from a number to the line."""
         params = {
             "MessageSid": sid or "SM" + uuid.uuid4().hex,
@@ -89,7 +103,7 @@ class Webhooks:
             "ApiVersion": "2010-04-01",
         }
         params.update(extra)
-        return self.post("/webhooks/sms", params)
+        return self.post("/webhooks/sms", params, drain=drain)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from fakeredis import FakeRedis
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 from peerline import simulator
 from peerline.app import create_app
@@ -21,6 +22,8 @@ from peerline.service.linesync import import_line
 from peerline.service.migrate import upgrade
 from peerline.service.models import InboundMessage
 from peerline.service.settings import from_env
+from peerline.workers.context import set_line
+from tests.conftest import drain_inbound
 
 TEXTER = "+15550123456"
 EXPLANATION = (
@@ -38,6 +41,7 @@ def make_app(tmp_path: Path, **changes: Any) -> Flask:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     app = make_app(tmp_path)
+    set_line(app.extensions["peerline"])  # the drain jobs' line
     yield app
     app.extensions["peerline"].db.engine.dispose()
 
@@ -50,6 +54,13 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def line(app: Flask) -> Line:
     return app.extensions["peerline"]
+
+
+def send(client: FlaskClient, json: Any) -> TestResponse:
+    """Text the line from the simulator, then step the text as a worker would."""
+    response = client.post("/simulator/api/send", json=json)
+    drain_inbound()
+    return response
 
 
 def import_demo(line: Line) -> None:
@@ -80,7 +91,7 @@ def test_phones_lists_supporters_and_texters(client: FlaskClient, line: Line) ->
 
     import_demo(line)
     assert (
-        client.post("/simulator/api/send", json={"from": TEXTER, "body": "hi"}).status_code == 200
+        send(client, json={"from": TEXTER, "body": "hi"}).status_code == 200
     )
 
     data = client.get("/simulator/api/phones").get_json()
@@ -95,7 +106,7 @@ def test_send_goes_through_the_webhook_and_shows_both_sides(
     client: FlaskClient, line: Line
 ) -> None:
     import_demo(line)
-    response = client.post("/simulator/api/send", json={"from": TEXTER, "body": "hello"})
+    response = send(client, json={"from": TEXTER, "body": "hello"})
     assert response.status_code == 200
     result = response.get_json()
     assert result["status"] == 200
@@ -146,7 +157,7 @@ def test_signature_matches_what_twilio_would_send(app: Flask, line: Line) -> Non
 
 
 def test_bad_number_is_refused_with_a_reason(client: FlaskClient) -> None:
-    response = client.post("/simulator/api/send", json={"from": "not a phone", "body": "hello"})
+    response = send(client, json={"from": "not a phone", "body": "hello"})
     assert response.status_code == 400
     result = response.get_json()
     assert result["status"] == 400
@@ -156,7 +167,7 @@ def test_bad_number_is_refused_with_a_reason(client: FlaskClient) -> None:
     assert listed.status_code == 400
     assert listed.get_json()["reason"]
 
-    missing = client.post("/simulator/api/send", json={"from": "  ", "body": "hello"})
+    missing = send(client, json={"from": "  ", "body": "hello"})
     assert missing.status_code == 400
     assert "from" in missing.get_json()["reason"]
 
@@ -175,11 +186,11 @@ def test_a_reply_never_shows_before_the_message_it_answers(client: FlaskClient) 
     # STOP gets no reply, so after it the inbound and outbound ids no longer pair up.
     for body in ("hello", "STOP"):
         assert (
-            client.post("/simulator/api/send", json={"from": TEXTER, "body": body}).status_code
+            send(client, json={"from": TEXTER, "body": body}).status_code
             == 200
         )
     other = "+15550123457"
-    assert client.post("/simulator/api/send", json={"from": other, "body": "hi"}).status_code == 200
+    assert send(client, json={"from": other, "body": "hi"}).status_code == 200
     messages = client.get("/simulator/api/messages", query_string={"number": other}).get_json()
     assert [(m["direction"], m["body"]) for m in messages][0] == ("sent", "hi")
     assert messages[1]["direction"] == "received"
@@ -191,12 +202,13 @@ def test_a_supporter_can_answer_a_relay_number(tmp_path: Path) -> None:
     relay = "+15550100001"
     app = make_app(tmp_path, twilio_relay_numbers=(relay,))
     line: Line = app.extensions["peerline"]
+    set_line(line)
     client = app.test_client()
     import_demo(line)
     assert client.get("/simulator/api/phones").get_json()["relay_numbers"] == [relay]
 
     sam = "+14165550101"
-    response = client.post("/simulator/api/send", json={"from": sam, "body": "#help", "to": relay})
+    response = send(client, json={"from": sam, "body": "#help", "to": relay})
     assert response.status_code == 200
     with line.db.session() as session:
         assert session.query(InboundMessage).one().to_number == relay

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from peerline.flows.catalogue import Catalogue
 from peerline.service.crisis import CrisisDetector
 from peerline.service.database import Database
+from peerline.service.inbound import InboundQueue
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
 from peerline.service.ratelimit import SendRateLimiter
@@ -43,7 +44,8 @@ class Line:
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = CrisisDetector.load(settings.crisis_file)
         self.transport = transport or make_transport(settings)
-        self.spool = Spool(redis, settings.instance_path)
+        self.spool = Spool(redis, settings.instance_path, self.vault)
+        self.inbound = InboundQueue(redis, self.vault, self.tasks)
         # The simulator is one desk, not a carrier: pace it only when asked to.
         rates = dict(settings.send_rates) or (EMBEDDED_RATES if settings.embedded else {})
         self.limiter = SendRateLimiter(redis, rates)

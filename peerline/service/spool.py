@@ -3,7 +3,8 @@
 Twilio does not retry a webhook that failed: a message would only be in Twilio's logs. So a
 webhook that cannot reach the database is written, as Twilio sent it, to a Redis list or, if
 Redis is down too, to an append-only file, and answered 200. The replayer feeds each one
-through the normal path, where the unique MessageSid makes a replay act once.
+through the normal path, where the unique MessageSid makes a replay act once. Entries are
+encrypted, as they hold phone numbers and message text.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from peerline.service.privacy import Vault
+
 log = logging.getLogger(__name__)
 
 SPOOL_KEY = "peerline:spool"
@@ -30,14 +33,15 @@ Entry = dict[str, Any]
 class Spool:
     """A durable holding place for webhooks the database could not take."""
 
-    def __init__(self, redis: Redis, directory: str | Path) -> None:
+    def __init__(self, redis: Redis, directory: str | Path, vault: Vault) -> None:
         self.redis = redis
+        self.vault = vault
         self.path = Path(directory) / "webhook-spool.jsonl"
 
     def put(self, kind: str, form: list[tuple[str, str]]) -> str:
         """Keep one webhook's form fields; return where it was kept."""
-        entry = json.dumps(
-            {"kind": kind, "form": form, "received_at": datetime.now(UTC).isoformat()}
+        entry = self.vault.encrypt(
+            json.dumps({"kind": kind, "form": form, "received_at": datetime.now(UTC).isoformat()})
         )
         try:
             self.redis.rpush(SPOOL_KEY, entry)
@@ -70,9 +74,14 @@ class Spool:
             raw = self.redis.lmove(SPOOL_KEY, REPLAYING_KEY, "LEFT", "RIGHT")
             if raw is None:
                 return done
-            handle(json.loads(raw))
+            handle(self._read(raw))
             self.redis.lrem(REPLAYING_KEY, 1, raw)  # type: ignore[arg-type]
             done += 1
+
+    def _read(self, raw: bytes | str) -> Entry:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        entry: Entry = json.loads(self.vault.decrypt(text))
+        return entry
 
     def _replay_file(self, handle: Callable[[Entry], None]) -> int:
         if not self.path.exists():
@@ -83,7 +92,7 @@ class Spool:
         lines = [line for line in taken.read_text().splitlines() if line.strip()]
         for index, line in enumerate(lines):
             try:
-                handle(json.loads(line))
+                handle(self._read(line))
             except Exception:
                 # Put back what is left, ahead of anything newer, and let the caller retry.
                 rest = "".join(f"{left}\n" for left in lines[index:])

@@ -139,3 +139,11 @@ class Tasks:
     def sweep(self) -> bool:
         """Enqueue a sweep that rebuilds lost work from the database."""
         return self._enqueue(f"{JOBS}.sweep", job_id=None, result_ttl=0)
+
+    def drain_inbound(self, shard: int, after_seconds: float = 0) -> bool:
+        """Enqueue a drain of one shard of inbound texts (now, or after a pause)."""
+        if after_seconds <= 0:
+            return self._enqueue(f"{JOBS}.drain_inbound", shard, job_id=None, result_ttl=0)
+        at = datetime.now(UTC) + timedelta(seconds=after_seconds)
+        # One retry per shard: a second failure replaces the first's.
+        return self._schedule(at, "drain_inbound", shard, job_id=f"drain-inbound-{shard}-retry")

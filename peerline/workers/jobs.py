@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from peerline.service import calls, outbox, reminders, retention, runtime
+from peerline.service import calls, inbound, outbox, reminders, retention, runtime
 from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
 
@@ -15,6 +15,17 @@ log = logging.getLogger(__name__)
 def send_message(outbound_id: int) -> None:
     """Send one outbound message (and any earlier ones to the same person)."""
     outbox.send(get_line(), outbound_id)
+
+
+def drain_inbound(shard: int) -> int:
+    """Step the inbound texts waiting in one shard, in order; return how many were stepped."""
+    line = get_line()
+
+    def step(fields: dict[str, str]) -> None:
+        if not runtime.receive_sms(line, runtime.Inbound(**fields)):
+            log.info("duplicate webhook for message %s ignored", fields["message_sid"])
+
+    return line.inbound.drain(shard, step)
 
 
 def match_queue() -> int:
@@ -75,6 +86,8 @@ def sweep() -> dict[str, int]:
     line = get_line()
     now = utcnow()
     replayed = runtime.replay_spooled(line)
+    # Shards whose drain was lost (a worker killed, an enqueue refused) get one again.
+    draining = sum(line.inbound.ensure_draining(shard) for shard in range(inbound.SHARDS))
     with line.db.session() as session:
         settings = line.settings
         stale = outbox.stale_pending(
@@ -97,6 +110,7 @@ def sweep() -> dict[str, int]:
     line.tasks.match()
     return {
         "replayed": replayed,
+        "draining": draining,
         "resent": len(stale),
         "expired": len(overdue),
         "timers": ticked,

@@ -1,0 +1,152 @@
+"""Inbound texts wait in Redis for the drain jobs: encrypted, in order, once, and never lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakeredis import FakeRedis
+from flask import Flask
+from redis import Redis
+from rq import Queue
+from sqlalchemy import func, select
+
+from peerline.service import inbound
+from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
+from peerline.service.line import Line
+from peerline.service.models import InboundMessage
+from peerline.service.tasks import QUEUE_NAME
+from peerline.workers import jobs
+from tests import lines
+from tests.conftest import Webhooks, drain_inbound, load_line_file, make_line, make_settings, outbox
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Line:
+    """Return a line where Sam is always on shift."""
+    line = make_line(make_settings(tmp_path), FakeRedis())
+    load_line_file(line, lines.ALWAYS_OPEN)
+    return line
+
+
+@pytest.fixture
+def hooks(line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
+    """Return a poster of signed webhooks to the line."""
+    return Webhooks(app_for(line).test_client(), line.settings)
+
+
+def inbound_rows(line: Line) -> int:
+    """Return how many inbound texts the database has recorded."""
+    with line.db.session() as session:
+        return int(session.scalar(select(func.count(InboundMessage.id))) or 0)
+
+
+def queued_jobs(line: Line) -> list[str]:
+    """Return the function names of the RQ jobs waiting in the line's queue."""
+    queue = Queue(QUEUE_NAME, connection=line.redis)
+    return [job.func_name for job in queue.get_jobs()]
+
+
+def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
+    line: Line, hooks: Webhooks
+) -> None:
+    assert hooks.sms(lines.TEXTER, "hello, I need someone", drain=False).status_code == 200
+    assert inbound_rows(line) == 0  # nothing stepped yet: the webhook only took it in
+    assert line.inbound.size() == 1
+    waiting = InboundQueue.keys(shard_of(lines.TEXTER))[0]
+    stored = b"".join(line.redis.lrange(waiting, 0, -1))
+    assert b"need someone" not in stored and lines.TEXTER[1:].encode() not in stored
+    # One drain job was scheduled for the shard, however many texts come before it runs.
+    hooks.sms(lines.TEXTER, "are you there?", drain=False)
+    assert queued_jobs(line).count("peerline.workers.jobs.drain_inbound") == 1
+
+    assert drain_inbound() == 2
+    assert inbound_rows(line) == 2 and line.inbound.size() == 0
+    assert any("not counsellors" in m["body"] for m in outbox(line, lines.TEXTER))
+
+
+def test_a_retried_webhook_is_stepped_once(line: Line, hooks: Webhooks) -> None:
+    hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32, drain=False)
+    hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32, drain=False)
+    assert line.inbound.size() == 2
+    drain_inbound()
+    assert inbound_rows(line) == 1
+    assert len(outbox(line, lines.TEXTER)) == 1
+
+
+def test_a_shard_is_drained_by_one_job_at_a_time_in_order(line: Line, hooks: Webhooks) -> None:
+    shard = shard_of(lines.TEXTER)
+    lock = InboundQueue.keys(shard)[3]
+    for n in range(5):
+        hooks.sms(lines.TEXTER, f"text {n}", drain=False)
+    line.redis.set(lock, "another drain")
+    assert jobs.drain_inbound(shard) == 0  # the holder of the lock will look again
+    line.redis.delete(lock)
+    assert jobs.drain_inbound(shard) == 5
+    with line.db.session() as session:
+        bodies = [
+            line.vault.decrypt(row.body_enc)
+            for row in session.scalars(select(InboundMessage).order_by(InboundMessage.id))
+        ]
+    assert bodies == [f"text {n}" for n in range(5)]
+
+
+def test_a_text_left_by_a_drain_that_died_goes_first(line: Line, hooks: Webhooks) -> None:
+    shard = shard_of(lines.TEXTER)
+    waiting, taking, _, _ = InboundQueue.keys(shard)
+    hooks.sms(lines.TEXTER, "first", drain=False)
+    hooks.sms(lines.TEXTER, "second", drain=False)
+    line.redis.lmove(waiting, taking, "LEFT", "RIGHT")  # a drain took "first", then died
+    assert jobs.drain_inbound(shard) == 2
+    with line.db.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+
+
+def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
+    line: Line, hooks: Webhooks
+) -> None:
+    shard = shard_of(lines.TEXTER)
+    line.redis.rpush(InboundQueue.keys(shard)[0], "not a token")
+    hooks.sms(lines.TEXTER, "hello", drain=False)
+    assert jobs.drain_inbound(shard) == 2
+    assert line.inbound.failed() == 1 and line.redis.lrange(FAILED_KEY, 0, -1) == [b"not a token"]
+    assert inbound_rows(line) == 1
+
+
+def test_a_long_drain_hands_over_to_a_successor(line: Line, hooks: Webhooks) -> None:
+    for n in range(5):
+        hooks.sms(lines.TEXTER, f"text {n}", drain=False)
+    Queue(QUEUE_NAME, connection=line.redis).empty()
+    shard = shard_of(lines.TEXTER)
+    assert line.inbound.drain(shard, lambda fields: None, batch=2) == 2
+    assert line.inbound.size() == 3
+    assert queued_jobs(line) == ["peerline.workers.jobs.drain_inbound"]
+
+
+def test_the_sweep_schedules_a_drain_that_was_lost(line: Line, hooks: Webhooks) -> None:
+    hooks.sms(lines.TEXTER, "hello", drain=False)
+    Queue(QUEUE_NAME, connection=line.redis).empty()  # the drain job was lost
+    scheduled = InboundQueue.keys(shard_of(lines.TEXTER))[2]
+    line.redis.delete(scheduled)  # ...and its flag expired
+    assert jobs.sweep()["draining"] == 1
+    assert "peerline.workers.jobs.drain_inbound" in queued_jobs(line)
+    assert jobs.sweep()["draining"] == 0  # already scheduled: not twice
+
+
+def test_without_redis_the_webhook_steps_the_text_itself(
+    tmp_path: Path, app_for: Callable[[Line], Flask]
+) -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    line = make_line(make_settings(tmp_path), Redis(port=1, socket_connect_timeout=0.2))
+    load_line_file(line, lines.ALWAYS_OPEN)
+    hooks = Webhooks(app_for(line).test_client(), line.settings)
+    assert hooks.sms(lines.TEXTER, "hello", drain=False).status_code == 200
+    assert inbound_rows(line) == 1
+    assert any("not counsellors" in m["body"] for m in outbox(line, lines.TEXTER))
+
+
+def test_numbers_spread_over_the_shards() -> None:
+    shards = {shard_of(f"+1416555{n:04d}") for n in range(200)}
+    assert shards == set(range(inbound.SHARDS))
