@@ -171,6 +171,16 @@ def replay_command() -> None:
     click.echo(f"Replayed {replay_spooled(line)} webhooks.")
 
 
+@main.command("inbound")
+@click.option("--retry-failed", is_flag=True, help="Put texts kept aside back in line.")
+def inbound_command(retry_failed: bool) -> None:
+    """Show the texts waiting for a worker, and those kept aside after an error."""
+    line = _line(_settings())
+    if retry_failed:
+        click.echo(f"Put back {line.inbound.retry_failed()} texts.")
+    click.echo(f"Waiting: {line.inbound.size()}. Kept aside: {line.inbound.failed()}.")
+
+
 @main.command("sweep")
 def sweep_command() -> None:
     """Re-enqueue work that Redis lost, once."""

@@ -150,3 +150,21 @@ def test_without_redis_the_webhook_steps_the_text_itself(
 def test_numbers_spread_over_the_shards() -> None:
     shards = {shard_of(f"+1416555{n:04d}") for n in range(200)}
     assert shards == set(range(inbound.SHARDS))
+
+
+def test_texts_kept_aside_can_be_put_back(line: Line, hooks: Webhooks) -> None:
+    calls: list[str] = []
+
+    def broken(fields: dict[str, str]) -> None:
+        calls.append(fields["message_sid"])
+        raise RuntimeError("a bug in stepping")
+
+    hooks.sms(lines.TEXTER, "hello", drain=False)
+    line.redis.rpush(FAILED_KEY, "not a token")
+    assert line.inbound.drain(shard_of(lines.TEXTER), broken) == 1
+    assert len(calls) == 1 and line.inbound.failed() == 2 and line.inbound.size() == 0
+    # Fixed: the readable text goes back to its shard and is stepped; the other stays aside.
+    assert line.inbound.retry_failed() == 1
+    assert line.inbound.failed() == 1
+    drain_inbound()
+    assert inbound_rows(line) == 1

@@ -118,6 +118,30 @@ class InboundQueue:
         """Return how many texts could not be stepped and wait for a person to look."""
         return int(self.redis.llen(FAILED_KEY))
 
+    def retry_failed(self) -> int:
+        """Put texts kept aside back in their shards (after a fix); return how many went back."""
+        moved = 0
+        for _ in range(self.failed()):
+            raw: Any = self.redis.lpop(FAILED_KEY)
+            if raw is None:
+                break
+            try:
+                fields = self._read(raw)
+                shard = shard_of(str(fields["from_number"]))
+            except Exception:
+                self.redis.rpush(FAILED_KEY, raw)  # still unreadable: it stays aside
+                continue
+            self.redis.rpush(self.keys(shard)[0], raw)
+            self.ensure_draining(shard)
+            moved += 1
+        return moved
+
+    def _read(self, raw: Any) -> Fields:
+        fields: Fields = json.loads(
+            self.vault.decrypt(raw.decode() if isinstance(raw, bytes) else raw)
+        )
+        return fields
+
     def drain(self, shard: int, handle: Callable[[Fields], None], batch: int = BATCH) -> int:
         """Step a shard's texts through `handle`, oldest first; return how many were done."""
         waiting, taking, scheduled, lock = self.keys(shard)
@@ -151,7 +175,7 @@ class InboundQueue:
         """Step one entry; False when the database is away and the shard must wait."""
         taking = self.keys(shard)[1]
         try:
-            fields = json.loads(self.vault.decrypt(raw.decode() if isinstance(raw, bytes) else raw))
+            fields = self._read(raw)
         except Exception:
             log.error("inbound entry in shard %s could not be read: kept in %s", shard, FAILED_KEY)
             self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
