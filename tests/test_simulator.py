@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from peerline.service.migrate import upgrade
 from peerline.service.models import InboundMessage
 from peerline.service.settings import from_env
 from peerline.workers.context import set_line
+from peerline.workers.embedded import EmbeddedWorkers
 from tests.conftest import drain_inbound
 
 TEXTER = "+15550123456"
@@ -221,3 +223,27 @@ def test_a_supporter_can_answer_a_relay_number(tmp_path: Path) -> None:
     assert stranger.status_code == 400
     assert relay in stranger.get_json()["reason"]
     line.db.engine.dispose()
+
+
+def test_embedded_workers_step_the_text_and_send_the_reply(
+    app: Flask, client: FlaskClient, line: Line
+) -> None:
+    import_demo(line)
+    workers = EmbeddedWorkers(line.redis, sweep_every=3600)
+    workers.start()
+    try:
+        posted = client.post("/simulator/api/send", json={"from": TEXTER, "body": "hello"})
+        assert posted.status_code == 200
+        deadline = time.monotonic() + 10
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            messages = client.get("/simulator/api/messages", query_string={"number": TEXTER})
+            statuses = [m["status"] for m in messages.get_json() if m["direction"] == "received"]
+            if statuses == ["sent"]:
+                break
+            time.sleep(0.1)
+        # The reply was written by the drain and sent by the same in-process worker.
+        assert statuses == ["sent"]
+        assert line.inbound.size() == 0
+    finally:
+        workers.stop()

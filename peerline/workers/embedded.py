@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
@@ -17,8 +18,9 @@ from peerline.service.tasks import QUEUE_NAME
 log = logging.getLogger(__name__)
 
 
-class ThreadWorker(Worker):
-    """An RQ worker that can run outside the main thread."""
+class ThreadWorker(SimpleWorker):
+    """An RQ worker that runs jobs in its own thread: a forked work-horse would write to a copy
+    of the in-memory Redis, and the jobs it enqueued would be lost with it."""
 
     # SIGALRM only reaches the main thread: time jobs out with a timer instead.
     death_penalty_class = TimerDeathPenalty
@@ -52,7 +54,10 @@ class EmbeddedWorkers:
         """Ask the threads to stop and wait a little for them."""
         self.stopping.set()
         if self.worker is not None:
-            self.worker.request_stop(0, None)
+            try:
+                self.worker.request_stop(0, None)
+            except StopRequested:
+                pass  # RQ raises it in the caller when the worker is idle: nothing to wait for
         for thread in self.threads:
             thread.join(timeout=3)
 
