@@ -23,6 +23,7 @@ from peerline.console import PUBLIC_ENDPOINTS, stats
 from peerline.console.auth import LoginThrottle
 from peerline.console.charts import bar_chart, day_bar, line_chart, nice_ceiling, scale
 from peerline.service import rota
+from peerline.service.inbound import FAILED_KEY
 from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
@@ -680,6 +681,17 @@ def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: 
     console.post(f"/console/alerts/{alert}/resolve")
     assert "No open alerts." in console.get("/console/live").get_data(as_text=True)
     assert audit_entries(line, "alert.resolved")[-1].subject == f"alert {alert}"
+
+
+def test_the_dashboard_shows_texts_the_workers_have_not_read(console: Console, line: Line) -> None:
+    assert 'data-testid="backlog"' not in console.get("/console/live").get_data(as_text=True)
+    for n in range(25):
+        line.inbound.put(f"+1416555{n:04d}", {"message_sid": f"SM{n}", "from_number": "x"})
+    line.redis.rpush(FAILED_KEY, "unreadable")
+    live = console.get("/console/live").get_data(as_text=True)
+    assert 'data-testid="backlog"' in live
+    assert "25 <small>and 1 kept aside after an error" in live
+    assert "+1416555" not in live  # counts only: no number, no text
 
 
 def test_the_dashboard_has_empty_states(console: Console) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
@@ -248,6 +249,23 @@ def read_live(session: Session) -> Live:
     )
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Texts taken in but not yet stepped by a worker, and those kept aside after an error."""
+
+    waiting: int | None
+    kept_aside: int | None
+
+
+def read_backlog() -> Backlog:
+    """Read the inbound backlog from Redis; unknown (None) while Redis is away."""
+    inbound = line().inbound
+    try:
+        return Backlog(inbound.size(), inbound.failed())
+    except RedisError:
+        return Backlog(None, None)
+
+
 @bp.get("/")
 def index() -> str:
     """Show the live dashboard."""
@@ -256,6 +274,7 @@ def index() -> str:
     return render_template(
         "console/dashboard.html",
         live=live,
+        backlog=read_backlog(),
         duration=format_duration,
         confirm=ConfirmForm(),
         refresh_seconds=current_app.config["CONSOLE_REFRESH_SECONDS"],
@@ -268,7 +287,11 @@ def live_part() -> str:
     with line().db.session() as session:
         live = read_live(session)
     return render_template(
-        "console/_live.html", live=live, duration=format_duration, confirm=ConfirmForm()
+        "console/_live.html",
+        live=live,
+        backlog=read_backlog(),
+        duration=format_duration,
+        confirm=ConfirmForm(),
     )
 
 
