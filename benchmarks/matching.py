@@ -8,10 +8,11 @@ Each round runs `Runtime.match()` (what the `match_queue` job runs) in a transac
 rolled back, so every round sees the same state. Data goes in with COPY; the supporter count
 changes by switching supporters inactive (which also changes the rota version).
 
-Figures: the median round once the process's rota cache is warm, and the first round after a rota
-change ("cold"). Baseline, in the same run: the cheapest transaction the stack can do, a session
-reading one supporter by primary key. The plans of the queue and candidate queries at 1,000
-supporters and the largest queue are printed in full mode (EXPLAIN ANALYZE).
+Figures: the median round once the process's rota cache is warm, the first round after a rota
+change ("cold") and how many statements a warm round sends. Baseline, in the same run: the
+cheapest transaction the stack can do, a session reading one supporter by primary key. The
+plans of the queue and candidate queries at 1,000 supporters and the largest queue are printed
+in full mode (EXPLAIN ANALYZE).
 """
 
 from __future__ import annotations
@@ -241,6 +242,13 @@ def one_round(line: Line) -> tuple[float, int]:
         session.close()
 
 
+def count_statements(line: Line) -> int:
+    """Return how many statements one (warm) matching round sends to the database."""
+    with captured(line) as statements:
+        one_round(line)
+    return len(statements)
+
+
 def floor_round(line: Line) -> float:
     """Time the cheapest transaction: a session reading one supporter by primary key."""
     session = line.db.sessions()
@@ -315,6 +323,7 @@ def run(ctx: Context) -> Outcome:
     scene = Scene(ctx, line, url.rsplit("/", 1)[1], max(supporters))
     warm: dict[tuple[int, int], float] = {}
     cold: dict[tuple[int, int], float] = {}
+    statements: dict[tuple[int, int], int] = {}
     plans = ""
     try:
         for w in waiting:
@@ -326,6 +335,7 @@ def run(ctx: Context) -> Outcome:
                     raise RuntimeError(f"{s} supporters, {w} waiting: {offers} offers, not 1")
                 cold[s, w] = first
                 warm[s, w] = statistics.median(one_round(line)[0] for _ in range(rounds))
+                statements[s, w] = count_statements(line)
                 if not ctx.smoke and (s, w) == GOAL_AT:
                     plans = explain_round(line)
         floor = statistics.median(floor_round(line) for _ in range(50))
@@ -342,6 +352,11 @@ def run(ctx: Context) -> Outcome:
             f"{s:>6} supporters: first round after a rota change",
             " | ".join(ms(cold[s, w]) for w in waiting),
         )
+    counts = sorted(set(statements.values()))
+    out.figure(
+        "statements in one warm round",
+        f"{counts[0]} at every size" if len(counts) == 1 else ", ".join(map(str, counts)),
+    )
     out.base("one-row primary-key read in a session", ms(floor))
     at = GOAL_AT if GOAL_AT in warm else (max(supporters), max(waiting))
     out.ratio(f"round at {at[0]:,} supporters, {at[1]:,} waiting / one-row read", warm[at] / floor)
@@ -379,6 +394,13 @@ def run(ctx: Context) -> Outcome:
         "",
         f"<= {bound:.0f}x (logarithmic)",
         met_growth,
+    )
+    out.row(
+        "Statements in one matching round",
+        "-".join(map(str, (counts[0], counts[-1]) if len(counts) > 1 else counts)),
+        "1 (one-row read)",
+        "",
+        None,
     )
     out.row(
         f"Matching, {s_lo:,} -> {s_hi:,} supporters",

@@ -10,18 +10,26 @@ from zoneinfo import ZoneInfo
 import pytest
 from fakeredis import FakeRedis
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from peerline.service import reminders
 from peerline.service.line import Line
-from peerline.service.models import Alert, Conversation, Group, GroupSubscription, Supporter
+from peerline.service.models import (
+    Alert,
+    Contact,
+    Conversation,
+    Group,
+    GroupSubscription,
+    OutboundMessage,
+    Supporter,
+)
 from peerline.service.runtime import Runtime
 from tests import lines
 from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
 TORONTO = ZoneInfo("America/Toronto")
 GROUPS = lines.ALWAYS_OPEN.replace(
-    "    skip_holidays: CA-ON\n", "    skip_holidays: CA-ON\n    cancelled: [\"2026-03-13\"]\n"
+    "    skip_holidays: CA-ON\n", '    skip_holidays: CA-ON\n    cancelled: ["2026-03-13"]\n'
 )
 
 
@@ -258,8 +266,101 @@ def test_a_fan_out_reaches_every_subscriber_once(
         assert runtime.group_reminder(group_id, starts) == 40
     runtime.unit.dispatch(line)
     assert line.tasks.queue.count == 40  # enqueued through pipelines, one job per text
-    run_jobs(line)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "outbound_messages" in statement:
+            statements.append(statement.split()[0].upper())
+
+    event.listen(line.db.engine, "before_cursor_execute", count)
+    try:
+        run_jobs(line)
+    finally:
+        event.remove(line.db.engine, "before_cursor_execute", count)
+    # Each job reads its message; each message sent (the reminder, and before it whatever
+    # else that person was still owed) is taken locked with its checks, marked sending, then
+    # marked sent.
+    sent = sum(m["status"] == "sent" for m in outbox(line))
+    assert sent > 40
+    assert statements.count("SELECT") == 40 + sent and statements.count("UPDATE") == 2 * sent
     for number in subscribers:
         reminders_to = [t for t in texts_to(line, number) if t.startswith("Reminder:")]
         assert len(reminders_to) == 1
     assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}
+
+
+def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    subscribers = [f"+1647555{6000 + n}" for n in range(30)]
+    for number in subscribers:
+        hooks.sms(number, "remind")
+    spanish = subscribers[7]
+    with line.db.session() as session:
+        session.execute(
+            update(Contact)
+            .where(Contact.phone_hash == line.vault.lookup_hash(spanish))
+            .values(language="es")
+        )
+    starts = local(2027, 1, 4, 13, 0)
+    now = starts - timedelta(hours=2)
+    inserts: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOUND_MESSAGES"):
+            inserts.append(statement)
+
+    event.listen(line.db.engine, "before_cursor_execute", count)
+    try:
+        with line.db.session() as session:
+            group_id = session.scalars(select(Group.id)).one()
+            runtime = Runtime(line, session, now)
+            assert runtime.group_reminder(group_id, starts) == 30
+    finally:
+        event.remove(line.db.engine, "before_cursor_execute", count)
+    assert len(inserts) == 1  # one multi-row statement, not a flush per subscriber
+    with line.db.session() as session:
+        rows = session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.purpose == "group_reminder")
+            .order_by(OutboundMessage.id)
+        ).all()
+        assert runtime.unit.sends == [row.id for row in rows]
+        english = next(row for row in rows if line.vault.decrypt(row.to_enc) == subscribers[0])
+        # What Runtime.send writes for the same reminder, for comparison.
+        single = Runtime(line, session, now).send(
+            to_phone=subscribers[0],
+            recipient_kind="texter",
+            purpose="group_reminder",
+            text=line.vault.decrypt(english.body_enc),
+            conversation_id=None,
+            valid_for=int((starts - now).total_seconds()),
+        )
+        columns = (
+            "to_hash",
+            "from_number",
+            "recipient_kind",
+            "purpose",
+            "conversation_id",
+            "status",
+            "attempts",
+            "created_at",
+            "valid_until",
+            "provider_sid",
+            "sent_at",
+            "updated_at",
+            "error_code",
+        )
+        assert {c: getattr(english, c) for c in columns} == {c: getattr(single, c) for c in columns}
+        assert english.valid_until == starts
+        assert english.to_enc != single.to_enc  # each encrypted on its own
+        bodies = {line.vault.decrypt(row.to_enc): line.vault.decrypt(row.body_enc) for row in rows}
+        session.rollback()
+    assert sorted(bodies) == sorted(subscribers)
+    assert bodies[spanish].startswith("Recordatorio: Online peer support group se reune")
+    assert all(
+        body.startswith("Reminder: Online peer support group meets")
+        for number, body in bodies.items()
+        if number != spanish
+    )

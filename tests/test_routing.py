@@ -3,19 +3,21 @@ timers while waiting, and the rota behind it all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fakeredis import FakeRedis
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, func, select, update
 
-from peerline.service import linefile, linesync
+from peerline.service import linefile, linesync, routing
+from peerline.service.availability import load_line_rotas
 from peerline.service.line import Line
-from peerline.service.models import Alert, Conversation, Offer, Supporter, utcnow
+from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.runtime import Runtime, expire_offer
 from tests import lines
 from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
@@ -339,3 +341,183 @@ def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
 
     run_matching(line)
     assert [name for _, name in pending_offers(line)] == ["Sam"]
+
+
+# -- what a matching round costs ----------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
+def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Line]:
+    """Return a line with Sam and Ria on shift, on SQLite and on PostgreSQL (which locks)."""
+    env = {}
+    if request.param == "postgresql":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_server").create_database()
+    line = make_line(make_settings(tmp_path, **env), FakeRedis())
+    load_line_file(line, lines.TWO_ON)
+    yield line
+    line.db.engine.dispose()
+
+
+def queue_texters(line: Line, count: int, *, crisis: bool = False) -> list[int]:
+    """Put texters in the queue, oldest first; return their conversations' ids."""
+    ids = []
+    with line.db.session() as session:
+        first = session.scalar(select(func.count()).select_from(Contact)) or 0
+        for n in range(first, first + count):
+            phone = f"+1647555{3000 + n}"
+            contact = Contact(
+                phone_hash=line.vault.lookup_hash(phone),
+                phone_enc=line.vault.encrypt(phone),
+                alias=f"Q{n}",
+            )
+            session.add(contact)
+            session.flush()
+            conversation = Conversation(
+                contact_id=contact.id,
+                state="queued",
+                priority=1 if crisis else 0,
+                queued_at=utcnow() - timedelta(minutes=30) + timedelta(seconds=n),
+            )
+            session.add(conversation)
+            session.flush()
+            ids.append(conversation.id)
+    return ids
+
+
+def one_round(line: Line) -> tuple[list[tuple[int, str, str]], int]:
+    """Run a matching round and roll it back; return (conversation, supporter, alias) of each
+    offer and how many statements the round sent."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with line.db.session() as session:
+        # The rotas as a busy line has them: cached since the last change to the rota.
+        load_line_rotas(session, line.settings.line_timezone)
+    session = line.db.sessions()
+    event.listen(line.db.engine, "before_cursor_execute", count)
+    try:
+        offers = Runtime(line, session).match()
+        made = [(o.conversation_id, o.supporter.name, o.alias) for o in offers]
+    finally:
+        event.remove(line.db.engine, "before_cursor_execute", count)
+        session.rollback()
+        session.close()
+    # SQLite's BEGIN IMMEDIATE is a statement too; PostgreSQL's BEGIN is not counted.
+    return made, len([s for s in statements if s != "BEGIN IMMEDIATE"])
+
+
+def test_a_round_costs_the_same_few_statements_however_long_the_queue(
+    any_db_line: Line,
+) -> None:
+    line = any_db_line
+    oldest = queue_texters(line, 3)
+    crisis = queue_texters(line, 1, crisis=True)
+    offers, statements = one_round(line)
+    # Crisis first, then the oldest; Sam and Ria tie on everything but their ids.
+    assert offers == [(crisis[0], "Sam", "Q3"), (oldest[0], "Ria", "Q0")]
+    # The line's settings, the candidates (and, on SQLite, their recent matches), one read per
+    # priority level of the queue, then per offer: lock and read the supporter, write the
+    # offer (counting their load again), write the text.
+    per_round = 2 if line.db.is_postgres else 3
+    assert statements == per_round + 2 + 3 * len(offers)
+    queue_texters(line, 40)
+    queue_texters(line, 5, crisis=True)
+    longer_queue = one_round(line)  # the first round was rolled back: Q3 still waits
+    assert [alias for _, _, alias in longer_queue[0]] == ["Q3", "Q44"]
+    assert longer_queue[1] == per_round + 1 + 3 * 2  # both offers from the crisis level now
+
+
+def test_a_texter_everyone_free_was_offered_before_is_passed_over(any_db_line: Line) -> None:
+    line = any_db_line
+    passed, first, second = queue_texters(line, 3)
+    with line.db.session() as session:
+        for supporter_id in session.scalars(select(Supporter.id)):
+            expired = Offer(
+                conversation_id=passed,
+                supporter_id=supporter_id,
+                status="expired",
+                expires_at=utcnow(),
+            )
+            session.add(expired)
+    offers, statements = one_round(line)
+    assert [(cid, name) for cid, name, _ in offers] == [(first, "Sam"), (second, "Ria")]
+    # The queue is read as many at a time as could get an offer: the texter passed over
+    # leaves room for one more, read after them.
+    assert statements == (2 if line.db.is_postgres else 3) + 2 + 3 * 2
+
+
+def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> None:
+    line = any_db_line
+    queue_texters(line, 3)
+    with line.db.session() as session:
+        session.execute(update(Supporter).values(away=True))
+    assert one_round(line) == ([], 2)  # the line's settings and the candidates
+
+
+def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: Line) -> None:
+    from peerline.service.call_models import Call, CallLeg
+    from peerline.service.calls import STALE_AFTER, supporters_on_calls
+
+    line = any_db_line
+    now = utcnow()
+    stale = now - STALE_AFTER - timedelta(minutes=1)
+    legs = {  # (leg status, leg ended, call ended, leg created)
+        "ringing": (None, None, None, now),
+        "talking": ("in-progress", None, None, now),
+        "completed": ("completed", None, None, now),
+        "leg ended": ("in-progress", now, None, now),
+        "call ended": ("in-progress", None, now, now),
+        "stale leg": ("ringing", None, None, stale),
+    }
+    callbacks = {  # (state, ended, created)
+        "calling back": ("dialing", None, now),
+        "callback failed": ("failed", None, now),
+        "callback ended": ("connected", now, now),
+        "stale callback": ("connected", None, stale),
+    }
+    with line.db.session() as session:
+        ids: dict[str, int] = {}
+        for n, name in enumerate([*legs, *callbacks, "inbound call", "idle"]):
+            supporter = Supporter(
+                name=name, phone_hash=f"calls-{n}", phone_enc=line.vault.encrypt("+1")
+            )
+            session.add(supporter)
+            session.flush()
+            ids[name] = supporter.id
+        for name, (status, leg_ended, call_ended, created) in legs.items():
+            call = Call(direction="inbound", state="ringing", ended_at=call_ended)
+            session.add(call)
+            session.flush()
+            session.add(
+                CallLeg(
+                    call_id=call.id,
+                    supporter_id=ids[name],
+                    round=1,
+                    status=status,
+                    ended_at=leg_ended,
+                    created_at=created,
+                )
+            )
+        for name, (state, ended, created) in callbacks.items():
+            session.add(
+                Call(
+                    direction="callback",
+                    state=state,
+                    supporter_id=ids[name],
+                    ended_at=ended,
+                    created_at=created,
+                )
+            )
+        # An inbound call's supporter is on it through its leg, which is what calls counts.
+        session.add(Call(direction="inbound", state="connected", supporter_id=ids["inbound call"]))
+    with line.db.session() as session:
+        expected = supporters_on_calls(session, now)
+        found = set(
+            session.scalars(
+                select(Supporter.id).where(routing._on_a_call()),
+                {"calls_since": now - STALE_AFTER},
+            )
+        )
+    assert found == expected == {ids["ringing"], ids["talking"], ids["calling back"]}

@@ -70,10 +70,18 @@ def test_soak_exactly_once_in_order(
 
         d.wait_until(lambda: all(took(s) for s in supporters), 60, "every supporter told")
         pairs = {s: took(s)[0].split("with ")[1].split(".")[0] for s in supporters}
+        # Whoever was first in the queue met whoever was free: read each texter's supporter.
+        partner = {}
+        for index, texter in enumerate(texters):
+            told = [b for b in d.bodies_to(texter) if "connected with Peer" in b]
+            found = re.search(r"connected with Peer(\d+)", told[0])
+            assert found is not None
+            partner[index] = int(found.group(1))
+        assert sorted(partner.values()) == list(range(CHATS))
         print(f"\nsoak: {CHATS} chats connected after {time.monotonic() - begun:.1f} s")
 
         def converse(index: int) -> None:
-            texter, supporter = texters[index], supporters[index]
+            texter, supporter = texters[index], supporters[partner[index]]
             for n in range(ROUNDS):
                 assert d.sms(texter, f"t{index}-{n}") == 200
                 assert d.sms(supporter, f"s{index}-{n}") == 200
@@ -95,10 +103,11 @@ def test_soak_exactly_once_in_order(
         bodies = Counter(m["body"] for m in d.twilio.messages)
         duplicates = [b for b, c in bodies.items() if c > 1 and (": t" in b or ": s" in b)]
         assert duplicates == []
-        for index, (texter, supporter) in enumerate(zip(texters, supporters, strict=True)):
+        for index, texter in enumerate(texters):
+            supporter = supporters[partner[index]]
             alias = pairs[supporter]
             to_supporter = [b for b in d.bodies_to(supporter) if b.startswith(f"{alias}: t")]
             assert to_supporter == [f"{alias}: t{index}-{n}" for n in range(ROUNDS)]
-            name = f"Peer{index:02d}"
+            name = f"Peer{partner[index]:02d}"
             to_texter = [b for b in d.bodies_to(texter) if b.startswith(f"{name}: s")]
             assert to_texter == [f"{name}: s{index}-{n}" for n in range(ROUNDS)]

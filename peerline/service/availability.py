@@ -189,6 +189,11 @@ class Rotas:
 # behind the ORM's back (raw SQL) is picked up after REFRESH_SECONDS at the latest.
 
 ROTA_VERSION_KEY = "rota_version"
+# The line file's time zone and holiday calendar, as `Line.timezone` and `holidays_spec` read them.
+TIMEZONE_KEY, HOLIDAYS_KEY = "timezone", "holidays"
+_LINE_SETTINGS = select(LineSetting.key, LineSetting.value).where(
+    LineSetting.key.in_((TIMEZONE_KEY, HOLIDAYS_KEY, ROTA_VERSION_KEY))
+)
 REFRESH_SECONDS = 300.0
 _ROTA_MODELS = (Shift, CoverShift, TimeOff)
 _ROTA_TABLES = frozenset(model.__tablename__ for model in (*_ROTA_MODELS, Supporter))
@@ -266,9 +271,27 @@ def watch_rota_changes(sessions: sessionmaker[Session]) -> None:
         event.listen(sessions, "do_orm_execute", _bulk_statement)
 
 
+def load_line_rotas(session: Session, default_timezone: str) -> Rotas:
+    """Return the rotas in the line's time zone and holiday calendar, reading the settings once.
+
+    The same as `load_rotas(session, line.timezone(session), line.holidays_spec(session))`,
+    with the time zone, the holiday spec and the rota version read in one query, not three.
+    """
+    stored = {key: value for key, value in session.execute(_LINE_SETTINGS)}
+    tz = ZoneInfo(stored.get(TIMEZONE_KEY, default_timezone))
+    return _cached_rotas(
+        session, tz, stored.get(HOLIDAYS_KEY) or None, stored.get(ROTA_VERSION_KEY)
+    )
+
+
 def load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Rotas:
     """Return the rotas of every active supporter, from this process's cache when current."""
-    version = rota_version(session)
+    return _cached_rotas(session, tz, holidays_spec, rota_version(session))
+
+
+def _cached_rotas(
+    session: Session, tz: ZoneInfo, holidays_spec: str | None, version: str | None
+) -> Rotas:
     if version is None:
         return _load_rotas(session, tz, holidays_spec)
     database = str(session.get_bind().engine.url)

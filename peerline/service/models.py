@@ -83,10 +83,23 @@ class Contact(Base):
     flood_noticed_at: Mapped[datetime | None]
 
 
+SMS_READY = "active IS true AND away IS false AND opted_out IS false AND takes_sms IS true"
+
+
 class Supporter(Base):
     """A peer supporter: answers from their own phone, known to texters by first name."""
 
     __tablename__ = "supporters"
+    __table_args__ = (
+        # Matching asks for the supporters who could take a chat: this index holds only them,
+        # however many have left or are away (the predicate is routing's, word for word).
+        Index(
+            "ix_supporters_sms_ready",
+            "id",
+            postgresql_where=text(SMS_READY),
+            sqlite_where=text(SMS_READY),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.exceptions import LockError
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerline.service.line import Line
@@ -23,7 +24,6 @@ from peerline.service.models import (
     Supporter,
     utcnow,
 )
-from peerline.service.ratelimit import RateLimited
 from peerline.service.transport import OPTED_OUT, TransportError
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,55 @@ TWILIO_STATUS = {
 
 
 OFFER_PURPOSES = ("offer", "offer_priority")
+# The statuses of a message that has not gone out yet.
+UNSENT = (OUT_PENDING, OUT_SENDING)
 # The longest a worker sleeps for the rate limiter before handing the send back to the queue.
 MAX_WAIT = 20.0
 
 
 class RetryLater(Exception):
     """A send failed for a reason that may pass; RQ retries the job."""
+
+
+def draft(
+    line: Line,
+    *,
+    to_phone: str,
+    recipient_kind: str,
+    purpose: str,
+    text: str,
+    conversation_id: int | None,
+    now: datetime,
+    from_number: str | None = None,
+    valid_for: int | None = None,
+) -> dict[str, Any]:
+    """Return a message's columns for the outbox: recipient and text encrypted, sent from the
+    line's number unless another is given, dropped if not sent within `valid_for` seconds."""
+    vault = line.vault
+    return {
+        "to_hash": vault.lookup_hash(to_phone),
+        "to_enc": vault.encrypt(to_phone),
+        "from_number": from_number or line.settings.twilio_phone_number,
+        "body_enc": vault.encrypt(text),
+        "recipient_kind": recipient_kind,
+        "purpose": purpose,
+        "conversation_id": conversation_id,
+        "created_at": now,
+        "valid_until": now + timedelta(seconds=valid_for) if valid_for else None,
+    }
+
+
+def write_many(session: Session, drafts: list[dict[str, Any]]) -> list[int]:
+    """Write many drafted messages at once and return their ids, ascending.
+
+    A fan-out's thousands of rows go in multi-row `INSERT ... RETURNING id` statements (up
+    to a thousand rows each), not one flush per message; no ORM objects are made for them. The ids
+    are not matched back to the drafts (asking SQLAlchemy to keep their order would make
+    SQLite insert one row at a time): each becomes one send job.
+    """
+    if not drafts:
+        return []
+    return sorted(session.scalars(insert(OutboundMessage).returning(OutboundMessage.id), drafts))
 
 
 def mark_opted_out(session: Session, to_hash: str, now: datetime) -> None:
@@ -72,10 +115,51 @@ def mark_opted_out(session: Session, to_hash: str, now: datetime) -> None:
         supporter.opted_out, supporter.away = True, True
 
 
-def _recipient_opted_out(session: Session, to_hash: str) -> bool:
-    contact = session.scalar(select(Contact.opted_out).where(Contact.phone_hash == to_hash))
-    supporter = session.scalar(select(Supporter.opted_out).where(Supporter.phone_hash == to_hash))
-    return bool(contact) or bool(supporter)
+# The statements of every send, built once (with bound parameters) rather than per message.
+# A message's person and status, for the send lock.
+_TARGET = select(OutboundMessage.to_hash, OutboundMessage.status).where(
+    OutboundMessage.id == bindparam("message_id")
+)
+# The person's two oldest messages not yet sent, up to the job's, locked: the first is the one
+# to send, a second says more are waiting after it. Whether the recipient opted out, as a
+# texter or as a supporter, comes in the same statement.
+_UNSENT = (
+    select(
+        OutboundMessage.id,
+        OutboundMessage.status,
+        OutboundMessage.to_enc,
+        OutboundMessage.body_enc,
+        OutboundMessage.from_number,
+        OutboundMessage.created_at,
+        OutboundMessage.valid_until,
+        or_(
+            select(Contact.id)
+            .where(Contact.phone_hash == OutboundMessage.to_hash, Contact.opted_out.is_(True))
+            .exists(),
+            select(Supporter.id)
+            .where(Supporter.phone_hash == OutboundMessage.to_hash, Supporter.opted_out.is_(True))
+            .exists(),
+        ).label("opted_out"),
+    )
+    .where(
+        OutboundMessage.to_hash == bindparam("to_hash"),
+        OutboundMessage.status.in_(UNSENT),
+        OutboundMessage.id <= bindparam("up_to"),
+    )
+    .order_by(OutboundMessage.id)
+    .limit(2)
+    .with_for_update(of=OutboundMessage)
+)
+_MARK_SENDING = (
+    update(OutboundMessage)
+    .where(OutboundMessage.id == bindparam("message_id"))
+    .values(status=OUT_SENDING, updated_at=bindparam("now"), attempts=OutboundMessage.attempts + 1)
+)
+_MARK_SENT = (
+    update(OutboundMessage)
+    .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status == OUT_SENDING)
+    .values(status=OUT_SENT, provider_sid=bindparam("sid"), sent_at=bindparam("now"))
+)
 
 
 def send(line: Line, outbound_id: int) -> None:
@@ -85,35 +169,44 @@ def send(line: Line, outbound_id: int) -> None:
     API client's), and marks each message `sending` in the database before calling the API. So
     a message found `sending` by the lock holder was left by a worker that died mid-call: the
     provider is asked whether it went out before it is sent again, and it is sent once.
+
+    This runs for every text a fan-out sends, so it keeps its round trips few: one database
+    connection for the whole job (one check-out, one ping) and, for a message sent, three short
+    transactions of four statements in all: read the message; take the next one locked with
+    its checks and mark it `sending` with its rate-limit slot; record the provider's id.
     """
-    with line.db.session() as session:
-        target = session.get(OutboundMessage, outbound_id)
-        if target is None or target.status not in (OUT_PENDING, OUT_SENDING):
+    with line.db.engine.connect() as connection:
+        with connection.begin():
+            target = connection.execute(_TARGET, {"message_id": outbound_id}).first()
+        if target is None or target.status not in UNSENT:
             return
-        to_hash = target.to_hash
-    seconds = line.settings.send_lock_seconds
-    lock = line.redis.lock(
-        f"peerline:send-lock:{to_hash}", timeout=seconds, blocking_timeout=seconds
-    )
-    if not lock.acquire():
-        raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
-    try:
-        while _send_next(line, to_hash, outbound_id):
-            pass
-    finally:
+        to_hash: str = target.to_hash
+        seconds = line.settings.send_lock_seconds
+        lock = line.redis.lock(
+            f"peerline:send-lock:{to_hash}", timeout=seconds, blocking_timeout=seconds
+        )
+        if not lock.acquire():
+            raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
         try:
-            lock.release()
-        except LockError:
-            log.warning("send lock for message %s expired before release", outbound_id)
+            while _send_next(line, connection, to_hash, outbound_id):
+                pass
+        finally:
+            try:
+                lock.release()
+            except LockError:
+                log.warning("send lock for message %s expired before release", outbound_id)
 
 
-def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
-    """Send this person's oldest unsent message up to `up_to`; say whether to go on."""
-    with line.db.session() as session:
-        now = utcnow()
-        message = _oldest_unsent(session, to_hash, up_to)
-        if message is None:
+def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int) -> bool:
+    """Send this person's oldest unsent message up to `up_to`; say whether more are waiting."""
+    later: float | None = None
+    with connection.begin():
+        rows = connection.execute(_UNSENT, {"to_hash": to_hash, "up_to": up_to}).all()
+        if not rows:
             return False
+        message, more = rows[0], len(rows) > 1
+        message_id: int = message.id
+        now = utcnow()
         to = line.vault.decrypt(message.to_enc)
         body = line.vault.decrypt(message.body_enc)
         if message.status == OUT_SENDING:
@@ -121,72 +214,59 @@ def _send_next(line: Line, to_hash: str, up_to: int) -> bool:
                 to=to, from_=message.from_number, body=body, since=message.created_at
             )
             if sid is not None:
-                message.status, message.provider_sid, message.sent_at = OUT_SENT, sid, now
-                return True
-            message.status = OUT_PENDING
-        if _recipient_opted_out(session, message.to_hash):
-            message.status, message.error_code, message.updated_at = OUT_FAILED, OPTED_OUT, now
-            return True
-        if message.valid_until is not None and now >= message.valid_until:
-            message.status, message.updated_at = OUT_DROPPED, now
-            return True
-        message_id, from_number, valid_until = message.id, message.from_number, message.valid_until
-    # Every worker shares the sender's budget of segments per second (in Redis). The wait
-    # happens outside any transaction; this person's send lock keeps others off meanwhile.
-    left = (valid_until - utcnow()).total_seconds() if valid_until else None
-    try:
-        line.limiter.acquire_text(from_number, body, max_wait=min(left or MAX_WAIT, MAX_WAIT))
-    except RateLimited as exc:
-        if left is not None and exc.retry_after >= left:
-            _drop(line, message_id)
-            return True
+                _set(connection, message_id, status=OUT_SENT, provider_sid=sid, sent_at=now)
+                return more
+        if message.opted_out:
+            _set(connection, message_id, status=OUT_FAILED, error_code=OPTED_OUT, updated_at=now)
+            return more
+        valid_until: datetime | None = message.valid_until
+        left = (valid_until - now).total_seconds() if valid_until is not None else None
+        if left is not None and left <= 0:
+            _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
+            return more
+        # Every worker shares the sender's budget of segments per second (in Redis). The slot
+        # is reserved with the row locked and waited for after the commit, outside any
+        # transaction; this person's send lock keeps other workers off meanwhile.
+        slot = line.limiter.reserve_text(
+            message.from_number, body, max_wait=min(left or MAX_WAIT, MAX_WAIT)
+        )
+        if not slot.reserved:
+            if left is not None and slot.wait >= left:
+                # A time-sensitive message that could only arrive too late.
+                _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
+                return more
+            if message.status == OUT_SENDING:
+                _set(connection, message_id, status=OUT_PENDING)
+            later = slot.wait
+        else:
+            # The intent to send is committed before the call: a worker that dies from here
+            # on leaves `sending`, which the next one checks with the provider.
+            connection.execute(_MARK_SENDING, {"message_id": message_id, "now": now})
+    if later is not None:
         # Too long to hold a worker: come back when the budget allows.
-        line.tasks.send_later(message_id, exc.retry_after)
+        line.tasks.send_later(message_id, later)
         return False
-    with line.db.session() as session:
-        message = session.get(OutboundMessage, message_id, with_for_update=True)
-        if message is None or message.status != OUT_PENDING:
-            return True
-        message.status, message.updated_at = OUT_SENDING, utcnow()
-        message.attempts += 1
-    # The intent to send is committed; the call itself holds no database lock.
+    line.limiter.sleep_until(slot)
+    # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
-            to=to, from_=from_number, body=body, status_callback=line.status_callback_url()
+            to=to, from_=message.from_number, body=body, status_callback=line.status_callback_url()
         )
     except TransportError as exc:
         _failed(line, message_id, exc)
         if exc.permanent:
-            return True
+            return more
         raise RetryLater(f"message {message_id}: {exc}") from exc
-    with line.db.session() as session:
-        sent = session.get(OutboundMessage, message_id)
-        if sent is not None and sent.status == OUT_SENDING:
-            sent.status, sent.provider_sid, sent.sent_at = OUT_SENT, sid, utcnow()
-    return True
+    with connection.begin():
+        connection.execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": utcnow()})
+    return more
 
 
-def _oldest_unsent(session: Session, to_hash: str, up_to: int) -> OutboundMessage | None:
-    """Return, locked, the person's oldest message not yet sent, up to a given one."""
-    return session.scalars(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.to_hash == to_hash,
-            OutboundMessage.status.in_((OUT_PENDING, OUT_SENDING)),
-            OutboundMessage.id <= up_to,
-        )
-        .order_by(OutboundMessage.id)
-        .limit(1)
-        .with_for_update()
-    ).first()
-
-
-def _drop(line: Line, message_id: int) -> None:
-    """Give up on a time-sensitive message that could only arrive too late."""
-    with line.db.session() as session:
-        message = session.get(OutboundMessage, message_id)
-        if message is not None and message.status == OUT_PENDING:
-            message.status, message.updated_at = OUT_DROPPED, utcnow()
+def _set(connection: Connection, message_id: int, **values: Any) -> None:
+    """Update one message's columns."""
+    connection.execute(
+        update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values)
+    )
 
 
 def _failed(line: Line, message_id: int, exc: TransportError) -> None:

@@ -2,27 +2,41 @@
 
 Each sender number has one Redis key holding its theoretical arrival time (GCRA, the
 "generic cell rate algorithm" of a leaky bucket) in microseconds of the Redis server's clock.
-A send of ``n`` segments at ``rate`` segments per second gets the slot at which the key's time
-is at most ``max(burst - n, 0) / rate`` seconds ahead (with the default burst of 1 segment:
-when the sender's earlier segments have drained), and pushes the key's time ``n / rate``
-seconds further, so the next send waits for them.
+A segment costs ``(1 + jitter) / rate`` seconds of the sender's time (see "The margin" below).
+A send of ``n`` segments gets the slot at which the key's time is at most ``max(burst - n, 0)``
+segments' cost ahead (with the default burst of 1 segment: when the sender's earlier segments
+have drained), and pushes the key's time ``n`` segments' cost further, so the next send waits
+for them.
 
 One Lua script reads the server's ``TIME``, decides and writes, so workers on several machines
 share one clock and one decision at a time. ``acquire`` reserves the next slot even when it
 lies in the future and then sleeps until it: workers queue up in order, and the time a worker
-spends waking up is not lost to the sender's budget. ``try_acquire`` only takes a slot that is
-free now, and records nothing otherwise.
+spends waking up is not lost to the sender's budget. ``reserve`` and ``sleep_until`` are the
+same two steps for a caller with work to do in between (the outbox commits its intent to send
+while the slot comes). ``try_acquire`` only takes a slot that is free now, and records nothing
+otherwise.
 
 The guarantee, on slot times: for any two slots of one sender ``W`` seconds apart, the segments
-from the first to the second, both included, are at most ``rate * W + max(burst, n)`` where
-``n`` is the second's size. So with one-segment messages, the default burst of 1 and a
-whole-number rate, no half-open one-second window ever holds more than ``rate`` segments; a
-larger burst lets ``burst - 1`` more through after a quiet spell. A message longer than the
-burst still goes in one piece (one API call cannot be split) and then holds the sender back for
-its full length: three segments at 1 segment/s keep the next send back 3 s, so the long-run
-rate never exceeds the configured one. A worker sends a little after its slot (a sleep's
-overshoot, a network hop); that jitter is not accumulated, but neither can any limiter remove
-it.
+from the first to the second, both included, are at most ``rate * W / (1 + jitter) +
+max(burst, n)`` where ``n`` is the second's size. A message longer than the burst still goes in
+one piece (one API call cannot be split) and then holds the sender back for its full length:
+three segments at 1 segment/s keep the next send back 3 s (and the margin), so the long-run
+rate never exceeds the configured one.
+
+The margin, for the receiving end. A text reaches the provider a little after its slot: the
+worker wakes up and makes an HTTP call (and commits first when its slot was free at once).
+That delay varies from send to send: on this project's development machine 2-5 ms with the
+outbox's send (p50 2.6 ms, p99 5 ms), tens of ms now and then when the machine is overloaded.
+Two texts can therefore arrive closer together than their slots, and a one-second window at
+the provider can hold more than ``rate`` texts although no second of slots does (at 40/s, 41
+were seen). So the limiter spaces slots for ``rate`` segments per ``1 + jitter`` seconds: a
+window of one second at the provider holds texts whose slots lie within ``1 + jitter`` seconds
+whenever their delays differ by at most ``jitter``, and those are at most ``rate`` one-segment
+texts (with a whole-number rate and the default burst of 1). The price is the long-run rate,
+``rate / (1 + jitter)``: 97% of the configured rate with the default allowance of 30 ms. A
+stall longer than the allowance can still put one text too many into some one-second window; a
+deployment whose calls to the provider vary more (a long network path) needs a larger
+allowance. ``jitter=0`` paces exactly at the rate, guaranteed on slot times only.
 """
 
 from __future__ import annotations
@@ -45,6 +59,9 @@ SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE)
 DEFAULT_RATES: Mapping[str, float] = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
 KEY_PREFIX = "peerline:ratelimit:"
 MICROS = 1_000_000
+# Seconds by which the delay from a slot to the provider may vary without a one-second window
+# at the provider seeing more than the rate (see "The margin" above).
+DEFAULT_JITTER = 0.03
 
 # KEYS[1]: the sender's key. ARGV[1]: the cost of this send in microseconds; ARGV[2]: how far
 # ahead of now the key may already be for the send to go; ARGV[3]: the longest wait, in
@@ -85,6 +102,7 @@ class Decision:
     reserved: bool
     wait: float  # seconds from the decision until the send may go; 0 for at once
     at: float  # the Redis server time at which it may go, in seconds since the epoch
+    due: float = 0.0  # the same moment on this process's time.monotonic() clock
 
 
 def sender_type(sender: str) -> str:
@@ -128,6 +146,7 @@ class SendRateLimiter:
         *,
         sender_types: Mapping[str, str] | None = None,
         prefix: str = KEY_PREFIX,
+        jitter: float = DEFAULT_JITTER,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rates = {**DEFAULT_RATES, **(rates or {})}
@@ -142,13 +161,21 @@ class SendRateLimiter:
         for number, kind in self.sender_types.items():
             if kind not in self.rates:
                 raise ValueError(f"sender {number} has type {kind!r}, which has no rate")
+        if not (0 <= jitter < 1):
+            raise ValueError(f"jitter must be at least 0 and under 1 second, not {jitter!r}")
+        self.jitter = jitter
         self.prefix = prefix
         self._script = redis.register_script(_GCRA)
         self._sleep = sleep
+        # A line sends from a handful of numbers: parse each once, not on every send.
+        self._guessed: dict[str, str] = {}
 
     def type_of(self, sender: str) -> str:
         """Return a sender's type: as configured for that number, else guessed from it."""
-        return self.sender_types.get(sender) or sender_type(sender)
+        kind = self.sender_types.get(sender) or self._guessed.get(sender)
+        if kind is None:
+            kind = self._guessed[sender] = sender_type(sender)
+        return kind
 
     def rate_of(self, sender: str) -> float:
         """Return the segments per second a sender may send."""
@@ -160,13 +187,29 @@ class SendRateLimiter:
             raise ValueError("a message has at least one segment")
         kind = self.type_of(sender)
         rate, burst = self.rates[kind], self.bursts[kind]
+        # Microseconds of the sender's time per segment, margin included.
+        interval = (1 + self.jitter) * MICROS / rate
         # Round the cost up and the tolerance down: rounding never lets the rate be exceeded.
-        cost = math.ceil(segments * MICROS / rate)
-        tolerance = math.floor(max(burst - segments, 0) * MICROS / rate)
+        cost = math.ceil(segments * interval)
+        tolerance = math.floor(max(burst - segments, 0) * interval)
         limit = -1 if max_wait is None else math.floor(max(max_wait, 0.0) * MICROS)
         result: Any = self._script(keys=[self.prefix + sender], args=[cost, tolerance, limit])
+        decided = time.monotonic()
         reserved, wait, now = (int(x) for x in result)
-        return Decision(bool(reserved), wait / MICROS, (now + wait) / MICROS)
+        seconds = wait / MICROS
+        return Decision(bool(reserved), seconds, (now + wait) / MICROS, decided + seconds)
+
+    def reserve_text(self, sender: str, body: str, *, max_wait: float | None = 0.0) -> Decision:
+        """Reserve the next slot for a message body, counting its segments."""
+        return self.reserve(sender, segment_count.count(body), max_wait=max_wait)
+
+    def sleep_until(self, decision: Decision) -> None:
+        """Sleep until a reserved slot comes (at once if it has)."""
+        left = decision.due - time.monotonic()
+        if left > 0:
+            # The slot is ours already: sleeping to it on any clock is enough, and reserving
+            # ahead keeps the sender busy while this worker sleeps, so no slot goes unused.
+            self._sleep(left)
 
     def try_acquire(self, sender: str, segments: int) -> float:
         """Return 0 and record the send if it may go now, else the seconds to wait."""
@@ -177,10 +220,7 @@ class SendRateLimiter:
         decision = self.reserve(sender, segments, max_wait=max_wait)
         if not decision.reserved:
             raise RateLimited(sender, decision.wait)
-        if decision.wait > 0:
-            # The slot is ours already: sleeping to it on any clock is enough, and reserving
-            # ahead keeps the sender busy while this worker sleeps, so no slot goes unused.
-            self._sleep(decision.wait)
+        self.sleep_until(decision)
         return decision.wait
 
     def acquire_text(self, sender: str, body: str, *, max_wait: float | None = None) -> float:

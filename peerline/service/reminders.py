@@ -187,16 +187,16 @@ def claim(session: Session, key: str, now: datetime) -> ReminderLog | None:
     return entry
 
 
-def subscribers(session: Session) -> list[Contact]:
-    """Return the texters who asked for group reminders and can still be texted."""
-    return list(
-        session.scalars(
-            select(Contact)
-            .join(GroupSubscription, GroupSubscription.contact_id == Contact.id)
-            .where(GroupSubscription.active.is_(True), Contact.opted_out.is_(False))
-            .order_by(Contact.id)
-        )
+def subscribers(session: Session) -> list[tuple[str, str]]:
+    """Return the encrypted phone and the language of each texter who asked for group
+    reminders and can still be texted (plain rows: a fan-out reads thousands)."""
+    rows = session.execute(
+        select(Contact.phone_enc, Contact.language)
+        .join(GroupSubscription, GroupSubscription.contact_id == Contact.id)
+        .where(GroupSubscription.active.is_(True), Contact.opted_out.is_(False))
+        .order_by(Contact.id)
     )
+    return [(phone_enc, language) for phone_enc, language in rows]
 
 
 def last_words(session: Session, conversation_id: int) -> tuple[InboundMessage | None, datetime]:

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Integer, any_, bindparam, case, func, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Insert, Select
 
 from peerline.service.availability import Rotas
+from peerline.service.call_models import CALLBACK, ENDED, FAILED, Call, CallLeg
 from peerline.service.models import (
     ACTIVE,
     PENDING,
     QUEUED,
+    Contact,
     Conversation,
     Offer,
     Supporter,
+    UTCDateTime,
 )
 
 log = logging.getLogger(__name__)
@@ -28,11 +47,15 @@ log = logging.getLogger(__name__)
 
 def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
     """Return how many SMS chats a supporter's phone can keep apart."""
+    return _sms_capacity(supporter.capacity, relay_numbers)
+
+
+def _sms_capacity(capacity: int, relay_numbers: Sequence[str]) -> int:
     # With one line number, a phone can only tell chats apart by who texts it: one at a time.
     # A pool of relay numbers gives each chat its own thread on the supporter's phone.
     if not relay_numbers:
         return 1
-    return max(1, min(supporter.capacity, len(relay_numbers)))
+    return max(1, min(capacity, len(relay_numbers)))
 
 
 def _chats_of(supporter_id: int) -> Any:
@@ -138,13 +161,18 @@ def queue_length(session: Session) -> int:
 
 @dataclass(frozen=True)
 class NewOffer:
-    """An offer just made, for the caller to announce and time out."""
+    """An offer just made, with what the caller needs to announce it and time it out."""
 
     offer_id: int
     conversation_id: int
     supporter_id: int
     relay_number: str | None
     language_matched: bool
+    # Read while matching, so that announcing the offer reads nothing again.
+    supporter: Supporter
+    alias: str
+    language: str
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -158,179 +186,480 @@ class Policy:
     shift_chat_cap: int = 8
 
 
-def _waiting(session: Session, limit: int, locking: bool) -> list[Conversation]:
-    """Return up to `limit` waiting conversations without a pending offer, crisis first then
-    oldest (locked, skipping those another matcher holds, when `locking`)."""
+# The statements of a round are built once per shape and bound to each round's values: building
+# and keying them anew cost a round more than PostgreSQL takes to run them.
+
+
+def _one_of(column: Any, postgres: bool) -> Any:
+    """Return `column IN :ids`: on PostgreSQL as one array parameter, not one per id."""
+    if postgres:
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@cache
+def _level_sql(top: bool) -> Select[Any]:
+    """Return the highest priority anyone waits at (`top`), or the highest below :below."""
+    level = select(func.max(Conversation.priority)).where(Conversation.state == QUEUED)
+    if not top:
+        level = level.where(Conversation.priority < bindparam("below", type_=Integer))
+    return level
+
+
+@cache
+def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
+    """Return the oldest :n waiting conversations without a pending offer at one priority
+    level (the highest, or the highest below :below), after (:after_at, :after_id) when `after`,
+    locked when `locking` (skipping those another matcher holds); each with its alias and who
+    was offered it before (a row per earlier offer)."""
     has_offer = (
         select(Offer.id)
         .where(Offer.conversation_id == Conversation.id, Offer.status == PENDING)
         .exists()
     )
-    queued = Conversation.state == QUEUED
-    found: list[Conversation] = []
+    oldest = (
+        select(
+            Conversation.id,
+            Conversation.contact_id,
+            Conversation.language,
+            Conversation.priority,
+            Conversation.preferred_supporter_id,
+            Conversation.queued_at,
+        )
+        .where(
+            Conversation.state == QUEUED,
+            Conversation.priority == _level_sql(top).scalar_subquery(),
+            ~has_offer,
+        )
+        .order_by(Conversation.queued_at, Conversation.id)
+        .limit(bindparam("n", type_=Integer))
+    )
+    if after:
+        oldest = oldest.where(
+            tuple_(Conversation.queued_at, Conversation.id)
+            > tuple_(
+                bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Integer)
+            )
+        )
+    if locking:
+        # Two matchers never look at the same conversation; each takes the next one free.
+        oldest = oldest.with_for_update(skip_locked=True, of=Conversation)
+    batch = oldest.subquery()
+    return (
+        select(
+            batch.c.id,
+            batch.c.language,
+            batch.c.priority,
+            batch.c.preferred_supporter_id,
+            batch.c.queued_at,
+            Contact.alias,
+            Offer.supporter_id,
+        )
+        .join(Contact, Contact.id == batch.c.contact_id)
+        .outerjoin(Offer, Offer.conversation_id == batch.c.id)
+        .order_by(batch.c.queued_at, batch.c.id)
+    )
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A waiting conversation, as ranking and the offer's text need it."""
+
+    id: int
+    language: str
+    priority: int
+    preferred_supporter_id: int | None
+    alias: str
+    offered_before: frozenset[int]
+
+
+def _waiting(
+    session: Session, limit: int, locking: bool, room: Callable[[], int]
+) -> Iterator[_Waiting]:
+    """Yield up to `limit` waiting conversations without a pending offer, crisis first then
+    oldest (locked, skipping those another matcher holds, when `locking`).
+
+    They are read as they are asked for, each time as many as could still get an offer
+    (`room()`): a busy line reads and locks only the conversations it offers.
+    """
+    found = 0
+    below: int | None = None  # the priority level being read: None for the highest
+    after: tuple[datetime, int] | None = None  # the last conversation read at that level
     # One priority level at a time, highest first: within a level the queue index (state,
     # priority, queued_at) hands rows over oldest first, so a long queue is never sorted whole
     # (ORDER BY priority DESC, queued_at would run against the index's direction and sort it).
-    level: Any = select(func.max(Conversation.priority)).where(queued).scalar_subquery()
-    while len(found) < limit:
-        query = (
-            select(Conversation)
-            .where(queued, Conversation.priority == level, ~has_offer)
-            .order_by(Conversation.queued_at, Conversation.id)
-            .limit(limit - len(found))
-        )
-        if locking:
-            # Two matchers never look at the same conversation; each takes the next one free.
-            query = query.with_for_update(skip_locked=True, of=Conversation)
-        rows = list(session.scalars(query))
-        found += rows
-        if len(found) == limit:
+    while found < limit:
+        wanted = min(limit - found, room())
+        if wanted <= 0:
             break
-        this_level = rows[-1].priority if rows else session.scalar(select(level))
-        if this_level is None:
+        level: dict[str, Any] = {} if below is None else {"below": below}
+        params = {**level, "n": wanted}
+        if after is not None:
+            params["after_at"], params["after_id"] = after
+        rows = session.execute(_queue_sql(below is None, after is not None, locking), params).all()
+        read: dict[int, tuple[Any, set[int]]] = {}
+        for row in rows:
+            offered_before = read.setdefault(row.id, (row, set()))[1]
+            if row.supporter_id is not None:
+                offered_before.add(row.supporter_id)
+        for row, offered_before in read.values():
+            yield _Waiting(
+                row.id,
+                row.language,
+                row.priority,
+                row.preferred_supporter_id,
+                row.alias,
+                frozenset(offered_before),
+            )
+        found += len(read)
+        if len(read) == wanted:
+            after = (rows[-1].queued_at, rows[-1].id)  # this level may hold more
+            continue
+        # Nobody else waits at this level: on to the next one down.
+        below = rows[-1].priority if rows else session.scalar(_level_sql(below is None), level)
+        if below is None:
             break  # nobody waits at all
-        level = (
-            select(func.max(Conversation.priority))
-            .where(queued, Conversation.priority < this_level)
+        after = None
+
+
+def _capacity_sql(pool: int) -> Any:
+    """Return `sms_capacity` with `pool` relay numbers as SQL over the supporters table."""
+    return case(
+        (Supporter.capacity < 1, 1), (Supporter.capacity > pool, pool), else_=Supporter.capacity
+    )
+
+
+def _on_a_call() -> Any:
+    """Return, as SQL over the supporters table, `calls.supporters_on_calls` at :calls_since
+    (`now - STALE_AFTER`): being rung or talking on a call (index lookups by supporter)."""
+    from peerline.service.calls import TERMINAL
+
+    since = bindparam("calls_since", type_=UTCDateTime())
+    ringing_or_talking = (
+        select(CallLeg.id)
+        .join(Call, Call.id == CallLeg.call_id)
+        .where(
+            CallLeg.supporter_id == Supporter.id,
+            CallLeg.ended_at.is_(None),
+            or_(CallLeg.status.is_(None), CallLeg.status.not_in(sorted(TERMINAL))),
+            Call.ended_at.is_(None),
+            CallLeg.created_at >= since,
+        )
+        .exists()
+    )
+    calling_back = (
+        select(Call.id)
+        .where(
+            Call.supporter_id == Supporter.id,
+            Call.direction == CALLBACK,
+            Call.ended_at.is_(None),
+            Call.state.not_in((FAILED, ENDED)),
+            Call.created_at >= since,
+        )
+        .exists()
+    )
+    return or_(ringing_or_talking, calling_back)
+
+
+def _matched_since() -> Any:
+    """Return "the conversation was matched since :since" (at most two days ago) as SQL."""
+    return Conversation.matched_at >= bindparam("since", type_=UTCDateTime())
+
+
+@cache
+def _recent_sql() -> Select[int | None, datetime | None]:
+    """Return (supporter, when) of the conversations matched to supporters :ids since :since."""
+    return select(Conversation.supporter_id, Conversation.matched_at).where(
+        _one_of(Conversation.supporter_id, postgres=False), _matched_since()
+    )
+
+
+@cache
+def _candidates_sql(pool: int, naming: str, postgres: bool) -> Select[Any]:
+    """Return the supporters with room for another chat, their load and whether they are on a
+    call; on PostgreSQL also when they were matched lately. `pool` is the number of relay
+    numbers; `naming` says what :ids lists: those on shift ("on"), those off ("off") or nobody.
+    """
+    # Only supporters with room for another chat can be ranked at all, so the database leaves
+    # out the others (on a busy line, nearly everyone). What the select list asks (calls,
+    # recent matches) is asked only of those who have room.
+    has_room: list[Any]
+    if pool:
+        # Active chats are counted in one pass (the queue index leads with state); pending
+        # offers, which only the (supporter, status) index finds, are looked up just for
+        # supporters whose chats leave room.
+        chats = (
+            select(Conversation.supporter_id, func.count().label("n"))
+            .where(Conversation.state == ACTIVE)
+            .group_by(Conversation.supporter_id)
+            .subquery()
+        )
+        active_chats = func.coalesce(chats.c.n, 0)
+        pending_offers = (
+            select(func.count())
+            .select_from(Offer)
+            .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+            .correlate(Supporter)
             .scalar_subquery()
         )
-    return found
+        capacity = _capacity_sql(pool)
+        load: Any = active_chats + pending_offers
+        has_room = [active_chats < capacity, load < capacity]
+    else:
+        # One chat at a time: room is having no chat going and no offer waiting, which the
+        # database answers by anti-joins instead of counting everyone's chats.
+        chatting = (
+            select(Conversation.id)
+            .where(Conversation.supporter_id == Supporter.id, Conversation.state == ACTIVE)
+            .exists()
+        )
+        offered = (
+            select(Offer.id)
+            .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+            .exists()
+        )
+        load = literal(0)
+        has_room = [~chatting, ~offered]
+    recent: Any = null()
+    if postgres:
+        # The matches of the last two days as an array: one statement fewer per round.
+        recent = (
+            select(func.array_agg(Conversation.matched_at))
+            .where(Conversation.supporter_id == Supporter.id, _matched_since())
+            .correlate(Supporter)
+            .scalar_subquery()
+        )
+    query = select(
+        Supporter.id,
+        Supporter.capacity,
+        Supporter.languages,
+        Supporter.last_chat_ended_at,
+        load,
+        _on_a_call(),
+        recent,
+    ).where(
+        Supporter.active.is_(True),
+        Supporter.away.is_(False),
+        Supporter.opted_out.is_(False),
+        Supporter.takes_sms.is_(True),
+        *has_room,
+    )
+    if pool:
+        query = query.outerjoin(chats, chats.c.supporter_id == Supporter.id)
+    if naming == "on":
+        query = query.where(_one_of(Supporter.id, postgres))
+    elif naming == "off":
+        query = query.where(~_one_of(Supporter.id, postgres))
+    return query
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A supporter who could take a chat in this round, with what ranks them."""
+
+    id: int
+    capacity: int  # sms_capacity
+    languages: tuple[str, ...]
+    idle_since: float
 
 
 @dataclass
 class _Pool:
     """The supporters who could take a chat in this round, with what ranks them."""
 
-    supporters: dict[int, Supporter]
+    supporters: dict[int, _Candidate]
     load: Counter[int]
     chats_this_shift: Counter[int]
 
 
-def _capacity_sql(relay_numbers: Sequence[str]) -> Any:
-    """Return `sms_capacity` as an SQL expression over the supporters table."""
-    if not relay_numbers:
-        return literal(1)
-    pool = len(relay_numbers)
-    return case(
-        (Supporter.capacity < 1, 1), (Supporter.capacity > pool, pool), else_=Supporter.capacity
-    )
-
-
-def _one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
-    """Return `column IN ids`: on PostgreSQL as one array parameter, not one per id."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Integer)))
-    return column.in_(ids)
-
-
 def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Pool:
+    from peerline.service.calls import STALE_AFTER
+
     on_shift = rotas.on_shift(now)
     if not on_shift:
         return _Pool({}, Counter(), Counter())
-    # Only supporters with room for another chat can be ranked at all, so the database leaves
-    # out the others (on a busy line, nearly everyone). Active chats are counted in one pass
-    # (the queue index leads with state); pending offers, which only the (supporter, status)
-    # index finds, are looked up just for supporters whose chats leave room.
-    chats = (
-        select(Conversation.supporter_id, func.count().label("n"))
-        .where(Conversation.state == ACTIVE)
-        .group_by(Conversation.supporter_id)
-        .subquery()
-    )
-    active_chats = func.coalesce(chats.c.n, 0)
-    pending_offers = (
-        select(func.count())
-        .select_from(Offer)
-        .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
-        .correlate(Supporter)
-        .scalar_subquery()
-    )
-    capacity = _capacity_sql(policy.relay_numbers)
-    query = (
-        select(Supporter, active_chats, pending_offers)
-        .outerjoin(chats, chats.c.supporter_id == Supporter.id)
-        .where(
-            Supporter.active.is_(True),
-            Supporter.away.is_(False),
-            Supporter.opted_out.is_(False),
-            Supporter.takes_sms.is_(True),
-            active_chats < capacity,
-            active_chats + pending_offers < capacity,
-        )
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    since = now - timedelta(days=2)
+    params: dict[str, Any] = {"calls_since": now - STALE_AFTER, "since": since}
     # Name whichever list is shorter, those on shift or those off; Python checks the rest.
     off_shift = rotas.off_shift(now)
-    if len(on_shift) <= len(off_shift):
-        query = query.where(_one_of(session, Supporter.id, on_shift))
-    elif off_shift:
-        query = query.where(~_one_of(session, Supporter.id, off_shift))
-    from peerline.service.calls import supporters_on_calls
-
-    # Someone on a phone call with a caller is not offered a text chat meanwhile.
-    wanted = set(on_shift) - supporters_on_calls(session, now)
-    supporters: dict[int, Supporter] = {}
+    naming = "on" if len(on_shift) <= len(off_shift) else "off" if off_shift else ""
+    if naming:
+        params["ids"] = on_shift if naming == "on" else off_shift
+    query = _candidates_sql(len(policy.relay_numbers), naming, postgres)
+    wanted = set(on_shift)
+    supporters: dict[int, _Candidate] = {}
     load: Counter[int] = Counter()
-    for supporter, chat_count, offer_count in session.execute(query):
-        if supporter.id not in wanted:
+    recent: list[tuple[int | None, datetime | None]] = []
+    for sid, capacity, languages, idle, held, on_a_call, matched in session.execute(query, params):
+        # Someone on a phone call with a caller is not offered a text chat meanwhile.
+        if sid not in wanted or on_a_call:
             continue
-        supporters[supporter.id] = supporter
-        if chat_count + offer_count:
-            load[supporter.id] = chat_count + offer_count
+        supporters[sid] = _Candidate(
+            sid,
+            _sms_capacity(capacity, policy.relay_numbers),
+            tuple(part for part in languages.split(",") if part),
+            idle.timestamp() if idle else 0.0,
+        )
+        if held:
+            load[sid] = held
+        recent += ((sid, at) for at in matched or ())
     if not supporters:
         return _Pool({}, Counter(), Counter())
-    recent = session.execute(
-        select(Conversation.supporter_id, Conversation.matched_at).where(
-            _one_of(session, Conversation.supporter_id, list(supporters)),
-            Conversation.matched_at >= now - timedelta(days=2),
-        )
-    ).all()
+    if not postgres:
+        params = {"ids": list(supporters), "since": since}
+        recent = [(sid, at) for sid, at in session.execute(_recent_sql(), params)]
     starts: dict[int, datetime | None] = {}
     this_shift: Counter[int] = Counter()
-    for sid, matched in recent:
-        if not sid or not matched:
+    for sid, matched_at in recent:
+        if not sid or not matched_at:
             continue
         if sid not in starts:
             # Where the supporter's stretch on shift began: only for those matched lately.
             starts[sid] = rotas.shift_start(sid, now)
         start = starts[sid]
-        if start and matched >= start:
+        if start and matched_at >= start:
             this_shift[sid] += 1
     return _Pool(supporters, load, this_shift)
 
 
-def _has_room(supporter: Supporter, pool: _Pool, policy: Policy) -> bool:
+def _has_room(candidate: _Candidate, pool: _Pool, policy: Policy) -> bool:
     return (
-        pool.load[supporter.id] < sms_capacity(supporter, policy.relay_numbers)
-        and pool.chats_this_shift[supporter.id] < policy.shift_chat_cap
+        pool.load[candidate.id] < candidate.capacity
+        and pool.chats_this_shift[candidate.id] < policy.shift_chat_cap
     )
 
 
 def _ranked(
-    session: Session,
-    conversation: Conversation,
-    pool: _Pool,
-    policy: Policy,
-    candidates: Sequence[Supporter],
-) -> list[Supporter]:
-    offered_before = set(
-        session.scalars(select(Offer.supporter_id).where(Offer.conversation_id == conversation.id))
-    )
-    free = [s for s in candidates if s.id not in offered_before and _has_room(s, pool, policy)]
+    conversation: _Waiting, pool: _Pool, policy: Policy, candidates: Sequence[_Candidate]
+) -> list[_Candidate]:
+    offered_before = conversation.offered_before
+    free = [c for c in candidates if c.id not in offered_before and _has_room(c, pool, policy)]
 
-    def rank(s: Supporter) -> tuple[int, int, int, float, int]:
-        speaks = conversation.language in s.language_list
-        preferred = conversation.preferred_supporter_id == s.id
-        idle_since = s.last_chat_ended_at.timestamp() if s.last_chat_ended_at else 0.0
+    def rank(c: _Candidate) -> tuple[int, int, int, float, int]:
+        speaks = conversation.language in c.languages
+        preferred = conversation.preferred_supporter_id == c.id
         # Language, then continuity, then fairness: fewest chats this shift, longest idle.
         return (
             0 if speaks else 1,
             0 if preferred else 1,
-            pool.chats_this_shift[s.id],
-            idle_since,
-            s.id,
+            pool.chats_this_shift[c.id],
+            c.idle_since,
+            c.id,
         )
 
     return sorted(free, key=rank)
+
+
+@cache
+def _claim_sql(locking: bool) -> Select[Any]:
+    """Return supporter :sid (locked, unless another matcher holds them, when `locking`)."""
+    claim = select(Supporter).where(Supporter.id == bindparam("sid", type_=Integer))
+    if locking:
+        # Another matcher may be offering them a chat at this moment.
+        claim = claim.with_for_update(skip_locked=True)
+    return claim
+
+
+@cache
+def _offer_sql(relay_numbers: tuple[str, ...]) -> Insert:
+    """Return the insert of an offer of conversation :cid to supporter :sid, which writes
+    nothing when the supporter's chats and pending offers already reach :capacity or, with a
+    pool, every relay number is in use; it returns the offer's id and relay number."""
+    sid = bindparam("sid", type_=Integer)
+    load = (
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.supporter_id == sid, Conversation.state == ACTIVE)
+        .scalar_subquery()
+    ) + (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == sid, Offer.status == PENDING)
+        .scalar_subquery()
+    )
+    values = select(
+        bindparam("cid", type_=Integer),
+        sid,
+        literal(PENDING, String),
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("expires_at", type_=UTCDateTime()),
+    ).where(load < bindparam("capacity", type_=Integer))
+    if relay_numbers:
+        # free_relay_number: the pool's first number none of the supporter's chats and pending
+        # offers use.
+        def in_use(number: str) -> Any:
+            return or_(
+                select(Conversation.id)
+                .where(
+                    Conversation.supporter_id == sid,
+                    Conversation.state == ACTIVE,
+                    Conversation.relay_number == number,
+                )
+                .exists(),
+                select(Offer.id)
+                .where(
+                    Offer.supporter_id == sid,
+                    Offer.status == PENDING,
+                    Offer.relay_number == number,
+                )
+                .exists(),
+            )
+
+        first_free = case(*((~in_use(n), literal(n)) for n in relay_numbers), else_=null())
+        free = select(first_free.label("number")).subquery()
+        values = values.add_columns(free.c.number)
+        values = values.select_from(free).where(free.c.number.is_not(None))
+    else:
+        values = values.add_columns(null())
+    # Into the table, not the mapped class: the ORM would take the parameters for rows.
+    offers = cast(Table, Offer.__table__)
+    columns = ["conversation_id", "supporter_id", "status", "created_at", "expires_at"]
+    return (
+        insert(offers)
+        .from_select([*columns, "relay_number"], values)
+        .returning(offers.c.id, offers.c.relay_number)
+    )
+
+
+def _offer(
+    session: Session,
+    conversation: _Waiting,
+    candidate: _Candidate,
+    now: datetime,
+    policy: Policy,
+    locking: bool,
+) -> NewOffer | None:
+    """Write an offer if the supporter still has room (and a relay number, with a pool)."""
+    supporter = session.scalar(_claim_sql(locking), {"sid": candidate.id})
+    if supporter is None:
+        return None
+    # Counted again after the lock, so that an offer another matcher has just made them is
+    # seen, by the statement that writes the offer (and picks its relay number).
+    written = session.execute(
+        _offer_sql(tuple(policy.relay_numbers)),
+        {
+            "cid": conversation.id,
+            "sid": supporter.id,
+            "now": now,
+            "expires_at": now + timedelta(seconds=policy.offer_timeout),
+            "capacity": sms_capacity(supporter, policy.relay_numbers),
+        },
+    ).one_or_none()
+    if written is None:
+        return None
+    offer_id, relay_number = written
+    return NewOffer(
+        offer_id,
+        conversation.id,
+        supporter.id,
+        relay_number,
+        conversation.language in candidate.languages,
+        supporter,
+        conversation.alias,
+        conversation.language,
+        conversation.priority,
+    )
 
 
 def match(
@@ -344,48 +673,28 @@ def match(
 ) -> list[NewOffer]:
     """Offer waiting conversations, crisis first then oldest, to free supporters on shift."""
     pool = _pool(session, rotas, now, policy)
-    if not pool.supporters:
-        return []
     per_conversation = policy.fanout if policy.strategy == "several" else 1
     made: list[NewOffer] = []
-    # Who still has room; once nobody has, the rest of the queue can get no offer this round.
-    candidates = [s for s in pool.supporters.values() if _has_room(s, pool, policy)]
-    for conversation in _waiting(session, limit, locking):
-        candidates = [s for s in candidates if _has_room(s, pool, policy)]
-        if not candidates:
-            break
-        ranked = _ranked(session, conversation, pool, policy, candidates)
+    # Who still has room; once nobody has, the rest of the queue can get no offer this round
+    # (and is not read).
+    candidates = [c for c in pool.supporters.values() if _has_room(c, pool, policy)]
+
+    def room() -> int:
+        """Return how many more offers the supporters with room could take."""
+        return sum(c.capacity - pool.load[c.id] for c in candidates)
+
+    for conversation in _waiting(session, limit, locking, room):
         offered = 0
-        for supporter in ranked:
+        for candidate in _ranked(conversation, pool, policy, candidates):
             if offered == per_conversation:
                 break
-            if locking:
-                # Lock the supporter and count again: another matcher may have just offered.
-                locked = session.scalar(
-                    select(Supporter.id)
-                    .where(Supporter.id == supporter.id)
-                    .with_for_update(skip_locked=True)
-                )
-                if locked is None or load_of(session, supporter.id) >= sms_capacity(
-                    supporter, policy.relay_numbers
-                ):
-                    continue
-            relay = None
-            if policy.relay_numbers:
-                relay = free_relay_number(session, supporter.id, policy.relay_numbers)
-                if relay is None:
-                    continue
-            offer = Offer(
-                conversation_id=conversation.id,
-                supporter_id=supporter.id,
-                created_at=now,
-                expires_at=now + timedelta(seconds=policy.offer_timeout),
-                relay_number=relay,
-            )
-            session.add(offer)
-            session.flush()
-            pool.load[supporter.id] += 1
-            speaks = conversation.language in supporter.language_list
-            made.append(NewOffer(offer.id, conversation.id, supporter.id, relay, speaks))
+            offer = _offer(session, conversation, candidate, now, policy, locking)
+            if offer is None:
+                continue
+            pool.load[candidate.id] += 1
+            made.append(offer)
             offered += 1
+        candidates = [c for c in candidates if _has_room(c, pool, policy)]
+        if not candidates:
+            break
     return made

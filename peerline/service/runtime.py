@@ -91,17 +91,20 @@ class Runtime:
         valid_for: int | None = None,
     ) -> OutboundMessage:
         """Write a message to the outbox; a worker sends it after the commit."""
-        vault = self.line.vault
+        from peerline.service.outbox import draft
+
         message = OutboundMessage(
-            to_hash=vault.lookup_hash(to_phone),
-            to_enc=vault.encrypt(to_phone),
-            from_number=from_number or self.line.settings.twilio_phone_number,
-            body_enc=vault.encrypt(text),
-            recipient_kind=recipient_kind,
-            purpose=purpose,
-            conversation_id=conversation_id,
-            created_at=self.now,
-            valid_until=self.now + timedelta(seconds=valid_for) if valid_for else None,
+            **draft(
+                self.line,
+                to_phone=to_phone,
+                recipient_kind=recipient_kind,
+                purpose=purpose,
+                text=text,
+                conversation_id=conversation_id,
+                now=self.now,
+                from_number=from_number,
+                valid_for=valid_for,
+            )
         )
         self.session.add(message)
         self.session.flush()
@@ -869,6 +872,7 @@ class Runtime:
 
     def group_reminder(self, group_id: int, starts: datetime) -> int:
         """Text every subscriber before a meeting, once; return how many were written."""
+        from peerline.service.outbox import draft, write_many
         from peerline.service.reminders import claim, subscribers
 
         group = self.session.get(Group, group_id)
@@ -881,13 +885,11 @@ class Runtime:
         join = f" Join: {group.join_url}" if group.join_url else ""
         valid = int((starts - self.now).total_seconds())
         people = subscribers(self.session)
-        for contact in people:
-            language = contact.language
-            self.send(
-                to_phone=self.line.vault.decrypt(contact.phone_enc),
-                recipient_kind="texter",
-                purpose="group_reminder",
-                text=self.render(
+        texts: dict[str, str] = {}  # the reminder in each language, rendered once
+        drafts = []
+        for phone_enc, language in people:
+            if language not in texts:
+                texts[language] = self.render(
                     language,
                     "group_reminder",
                     {
@@ -895,11 +897,23 @@ class Runtime:
                         "when": format_opening(starts, tz, self.now, language),
                         "join": join,
                     },
-                ),
-                conversation_id=None,
-                # A reminder that would arrive after the meeting began is not sent.
-                valid_for=valid,
+                )
+            # The same row `send` writes, each recipient and text encrypted on its own.
+            drafts.append(
+                draft(
+                    self.line,
+                    to_phone=self.line.vault.decrypt(phone_enc),
+                    recipient_kind="texter",
+                    purpose="group_reminder",
+                    text=texts[language],
+                    conversation_id=None,
+                    now=self.now,
+                    # A reminder that would arrive after the meeting began is not sent.
+                    valid_for=valid,
+                )
             )
+        # Thousands of subscribers: written in bulk, not a flush per message.
+        self.unit.sends.extend(write_many(self.session, drafts))
         entry.recipients = len(people)
         return len(people)
 
@@ -1058,9 +1072,12 @@ class Runtime:
 
     def match(self) -> list[routing.NewOffer]:
         """Offer waiting conversations to free supporters and announce the offers."""
+        from peerline.service.availability import load_line_rotas
+
         line, session = self.line, self.session
-        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
         settings = line.settings
+        # The time zone, holiday calendar and rota version in one read of the line's settings.
+        rotas = load_line_rotas(session, settings.line_timezone)
         timeout = settings.offer_timeout_seconds
         policy = routing.Policy(
             offer_timeout=timeout,
@@ -1071,18 +1088,16 @@ class Runtime:
         )
         offers = routing.match(session, rotas, self.now, policy, locking=line.db.is_postgres)
         for offer in offers:
-            supporter = session.get(Supporter, offer.supporter_id)
-            conversation = session.get(Conversation, offer.conversation_id)
-            assert supporter is not None and conversation is not None
+            # Routing hands over what the text needs: nothing is read again here.
             note = ""
             if not offer.language_matched:
-                name = LANGUAGE_NAMES.get(conversation.language, conversation.language)
+                name = LANGUAGE_NAMES.get(offer.language, offer.language)
                 note = f" (writes in {name}; no {name} speaker is free)"
             self.to_supporter(
-                supporter,
-                "offer_priority" if conversation.priority > 0 else "offer",
-                conversation.id,
-                alias=conversation.contact.alias,
+                offer.supporter,
+                "offer_priority" if offer.priority > 0 else "offer",
+                offer.conversation_id,
+                alias=offer.alias,
                 minutes=max(1, round(timeout / 60)),
                 language_note=note,
                 via=offer.relay_number,

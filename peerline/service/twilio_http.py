@@ -7,6 +7,7 @@ change, the path (`/2010-04-01/Accounts/...`) stays what Twilio's own API expect
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -22,6 +23,9 @@ _API_HOST = re.compile(r"^https://api(?:\.[A-Za-z0-9-]+)*\.twilio\.com(?=[/?#]|$
 
 # The SDK's own default is no timeout at all: a stalled connection would hold a worker forever.
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# The SDK logs every request at INFO, a line per header: a dozen lines per text, which at a
+# fan-out's hundreds of texts a second cost the workers CPU and fill their logs.
+SDK_REQUEST_LOG = "twilio.http_client"
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -68,10 +72,22 @@ def make_client(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> Client:
-    """Build a Twilio client, sending API calls to api_base_url when one is given."""
+    """Build a Twilio client, sending API calls to api_base_url when one is given.
+
+    The client keeps one `requests` session, so calls reuse their HTTP connection when the
+    server keeps it open (Twilio does): build one client per process and keep it.
+    """
+    quiet_request_log()
     http_client: TwilioHttpClient
     if api_base_url:
         http_client = BaseUrlHttpClient(api_base_url, timeout=timeout)
     else:
         http_client = TwilioHttpClient(timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
+
+
+def quiet_request_log() -> None:
+    """Log the SDK's requests only at WARNING and above, unless a level was set for them."""
+    sdk_log = logging.getLogger(SDK_REQUEST_LOG)
+    if sdk_log.level == logging.NOTSET:
+        sdk_log.setLevel(logging.WARNING)
