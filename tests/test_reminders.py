@@ -22,8 +22,11 @@ from peerline.service.models import (
     GroupSubscription,
     OutboundMessage,
     Supporter,
+    utcnow,
 )
 from peerline.service.runtime import Runtime
+from peerline.service.tasks import SENDS_PER_JOB
+from peerline.workers import jobs
 from tests import lines
 from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
@@ -155,6 +158,33 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0
 
 
+def test_sweep_leaves_queued_sends_alone_while_jobs_wait(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    hooks.sms("+14165550170", "remind")  # its reply stays pending: no worker runs here
+    with line.db.session() as session:
+        session.execute(
+            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=120))
+        )
+    line.redis.flushall()
+    line.tasks.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
+    assert jobs.sweep()["resent"] == 0
+    with line.db.session() as session:
+        session.execute(
+            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=700))
+        )
+    pending = len([m for m in outbox(line) if m["status"] == "pending"])
+    assert pending >= 1
+    assert jobs.sweep()["resent"] == pending  # pending so long their jobs must have been lost
+    line.redis.flushall()  # no backlog: the usual 30 s is enough
+    with line.db.session() as session:
+        session.execute(
+            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=120))
+        )
+    assert jobs.sweep()["resent"] == pending
+
+
 def test_shift_reminder_and_away_frees_the_shift(
     build: Callable[..., tuple[Line, Webhooks]],
 ) -> None:
@@ -265,7 +295,11 @@ def test_a_fan_out_reaches_every_subscriber_once(
         runtime = Runtime(line, session, starts - timedelta(hours=2))
         assert runtime.group_reminder(group_id, starts) == 40
     runtime.unit.dispatch(line)
-    assert line.tasks.queue.count == 40  # enqueued through pipelines, one job per text
+    # Enqueued through a pipeline, a few dozen texts to a job.
+    assert line.tasks.queue.count == -(-40 // SENDS_PER_JOB)
+    assert {job.func_name for job in line.tasks.queue.get_jobs()} == {
+        "peerline.workers.jobs.send_messages"
+    }
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -277,7 +311,7 @@ def test_a_fan_out_reaches_every_subscriber_once(
         run_jobs(line)
     finally:
         event.remove(line.db.engine, "before_cursor_execute", count)
-    # Each job reads its message; each message sent (the reminder, and before it whatever
+    # Each send reads its message; each message sent (the reminder, and before it whatever
     # else that person was still owed) is taken locked with its checks, marked sending, then
     # marked sent.
     sent = sum(m["status"] == "sent" for m in outbox(line))
@@ -287,6 +321,32 @@ def test_a_fan_out_reaches_every_subscriber_once(
         reminders_to = [t for t in texts_to(line, number) if t.startswith("Reminder:")]
         assert len(reminders_to) == 1
     assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}
+
+
+def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(PEERLINE_SEND_LOCK_SECONDS="1")
+    subscribers = [f"+1647555{5100 + n}" for n in range(3)]
+    for number in subscribers:
+        hooks.sms(number, "remind")
+    run_jobs(line)
+    line.redis.flushall()
+    starts = local(2027, 1, 4, 13, 0)
+    with line.db.session() as session:
+        group_id = session.scalars(select(Group.id)).one()
+        runtime = Runtime(line, session, starts - timedelta(hours=2))
+        runtime.group_reminder(group_id, starts)
+    ids = runtime.unit.sends
+    # Another worker is sending to the second subscriber and holds their lock.
+    held = f"peerline:send-lock:{line.vault.lookup_hash(subscribers[1])}"
+    line.redis.set(held, "another worker", ex=30)
+    assert jobs.send_messages(ids) == 3
+    status = {m["to"]: m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"}
+    assert status == {subscribers[0]: "sent", subscribers[1]: "pending", subscribers[2]: "sent"}
+    # ...and the one that waited has a job of its own, for later.
+    scheduled = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    assert [job_id.split("-at-")[0] for job_id in scheduled] == [f"send-{ids[1]}"]
 
 
 def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(

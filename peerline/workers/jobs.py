@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from peerline.service import calls, inbound, outbox, reminders, retention, runtime
@@ -11,10 +12,41 @@ from peerline.workers.context import get_line
 
 log = logging.getLogger(__name__)
 
+# While jobs are queued, a pending send is taken for lost only after this long.
+BACKLOG_STALE_SECONDS = 600
+
+# Sends of one fan-out job in flight at once (each on its own database connection).
+SEND_THREADS = 4
+
 
 def send_message(outbound_id: int) -> None:
     """Send one outbound message (and any earlier ones to the same person)."""
     outbox.send(get_line(), outbound_id)
+
+
+def send_messages(outbound_ids: list[int]) -> int:
+    """Send a fan-out's messages, a few at once, as `send_message` would; return how many.
+
+    Each goes to a different person, whose own send lock keeps their texts in order, so they
+    may overlap: while one waits on the API or the database another uses the CPU. One that
+    must wait (its person's lock held, a transient API error) gets a job of its own with the
+    usual retries, so it does not hold back the rest.
+    """
+    line = get_line()
+
+    def send(outbound_id: int) -> None:
+        try:
+            outbox.send(line, outbound_id)
+        except outbox.RetryLater as exc:
+            log.info("%s: retried on its own", exc)
+            line.tasks.send_later(outbound_id, (line.settings.send_retry_seconds or (2,))[0])
+
+    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send") as pool:
+        # Any other failure fails the job after the rest were tried; RQ retries it, and the
+        # messages already sent are skipped (sending is idempotent).
+        for result in [pool.submit(send, outbound_id) for outbound_id in outbound_ids]:
+            result.result()
+    return len(outbound_ids)
 
 
 def drain_inbound(shard: int) -> int:
@@ -88,13 +120,16 @@ def sweep() -> dict[str, int]:
     replayed = runtime.replay_spooled(line)
     # Shards whose drain was lost (a worker killed, an enqueue refused) get one again.
     draining = sum(line.inbound.ensure_draining(shard) for shard in range(inbound.SHARDS))
+    settings = line.settings
+    stale_after = settings.sweep_stale_seconds
+    if line.tasks.backlog():
+        # Jobs are waiting: pending sends are most likely among them (a fan-out of thousands
+        # takes minutes), and re-enqueueing each would only slow the workers down. A send
+        # whose job was really lost is still found, later, or once the queue is empty.
+        stale_after = max(stale_after, BACKLOG_STALE_SECONDS)
     with line.db.session() as session:
-        settings = line.settings
         stale = outbox.stale_pending(
-            session,
-            timedelta(seconds=settings.sweep_stale_seconds),
-            now,
-            settings.send_lock_seconds,
+            session, timedelta(seconds=stale_after), now, settings.send_lock_seconds
         )
         overdue = runtime.overdue_offers(session, now)
     for outbound_id in stale:
