@@ -42,7 +42,7 @@ class TimedTwilio(FakeTwilio):
     """The local Twilio, also noting when each message was accepted (monotonic clock)."""
 
     def __init__(self, *, auto_status: bool = True) -> None:
-        super().__init__(auto_status=auto_status)
+        super().__init__(auto_status=auto_status, keep_alive=True)
         self.arrivals: list[Arrival] = []
         self._arrived = threading.Condition()
 

@@ -215,9 +215,9 @@ class _Server(ThreadingHTTPServer):
     # Handler threads may be parked in an injected delay; they must not keep stop() waiting.
     daemon_threads = True
 
-    def __init__(self, fake: FakeTwilio, port: int) -> None:
+    def __init__(self, fake: FakeTwilio, port: int, keep_alive: bool = False) -> None:
         """Bind to the port (0: OS-chosen) on the loopback interface."""
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(("127.0.0.1", port), _KeepAliveHandler if keep_alive else _Handler)
         self.fake = fake
 
 
@@ -228,6 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0 closes each connection, so no idle keep-alive socket outlives a test.
     protocol_version = "HTTP/1.0"
     server_version = "FakeTwilio/1.0"
+
+    def setup(self) -> None:
+        """Count the connection, then set up as usual."""
+        with self.server.fake._lock:
+            self.server.fake.connections += 1
+        super().setup()
 
     def do_GET(self) -> None:
         """Serve a GET."""
@@ -249,6 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Drop the per-request access log."""
 
 
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1 with keep-alive, as Twilio's API speaks: each client keeps its connection."""
+
+    protocol_version = "HTTP/1.1"
+
+
 class FakeTwilio:
     """Serve Twilio's Messages and Calls API on 127.0.0.1, recording and misbehaving on demand."""
 
@@ -261,8 +273,15 @@ class FakeTwilio:
         auto_status: bool = True,
         status_delay: float = 0.05,
         callback_timeout: float = 5.0,
+        keep_alive: bool = False,
     ) -> None:
-        """Configure credentials and callback behaviour; call start() to serve."""
+        """Configure credentials and callback behaviour; call start() to serve.
+
+        Tests use HTTP/1.0 (a connection per request), so no idle socket outlives a test; the
+        benchmarks keep connections alive, as a client of the real API does.
+        """
+        self.keep_alive = keep_alive
+        self.connections = 0  # TCP connections accepted
         self.account_sid = account_sid
         self.auth_token = auth_token
         # API key SID -> secret; Twilio accepts either the account or a key as Basic auth.
@@ -305,7 +324,7 @@ class FakeTwilio:
         self._stopping.clear()
         # A restart keeps the port, so stop()/start() stands in for an outage and a recovery
         # without reconfiguring clients; recordings are kept across it too.
-        self._server = _Server(self, self._port)
+        self._server = _Server(self, self._port, self.keep_alive)
         host, self._port = self._server.server_address[:2]
         self.base_url = f"http://{host!s}:{self._port}"
         self._threads = [

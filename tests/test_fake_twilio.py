@@ -450,3 +450,16 @@ def test_sign_matches_the_request_validator() -> None:
     url = "https://peerline.example/webhooks/sms"
     params = {"From": TEXTER, "Body": "YES", "MessageSid": "SM" + "4" * 32}
     assert RequestValidator("secret").validate(url, params, sign(url, params, "secret"))
+
+
+@pytest.mark.parametrize(("keep_alive", "connections"), [(True, 1), (False, 3)])
+def test_keep_alive_serves_many_sends_on_one_connection(keep_alive: bool, connections: int) -> None:
+    fake = FakeTwilio(keep_alive=keep_alive, auto_status=False).start()
+    try:
+        client = make_client(fake.account_sid, fake.auth_token, fake.base_url)
+        for n in range(3):
+            send(client, f"hello {n}")
+        assert [m["body"] for m in fake.messages] == ["hello 0", "hello 1", "hello 2"]
+        assert fake.connections == connections  # the SDK's session reuses its connection
+    finally:
+        fake.stop()

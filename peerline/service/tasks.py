@@ -26,7 +26,7 @@ def redis_client(url: str, *, worker: bool = False) -> Redis:
 
 # A fan-out's sends go a few dozen to a job: RQ's own cost per job (about 3 ms of a worker's
 # CPU here) would otherwise be a third of each text's, and the rate the workers reach with it.
-SENDS_PER_JOB = 25
+SENDS_PER_JOB = 100
 
 # After Redis fails, skip it for this long: a webhook must answer in time, not wait on
 # connection attempts for every job it would have enqueued.
