@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from flask import Flask
 from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from peerline.service import inbound
 from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
 from peerline.service.line import Line
-from peerline.service.models import InboundMessage
+from peerline.service.models import InboundMessage, utcnow
 from peerline.service.tasks import QUEUE_NAME
 from peerline.workers import jobs
 from tests import lines
@@ -168,3 +170,51 @@ def test_texts_kept_aside_can_be_put_back(line: Line, hooks: Webhooks) -> None:
     assert line.inbound.failed() == 1
     drain_inbound()
     assert inbound_rows(line) == 1
+
+
+def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
+    line: Line, hooks: Webhooks
+) -> None:
+    shard = shard_of(lines.TEXTER)
+    hooks.sms(lines.TEXTER, "first", drain=False)
+    hooks.sms(lines.TEXTER, "second", drain=False)
+
+    def database_away(fields: dict[str, str]) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    assert line.inbound.drain(shard, database_away) == 0
+    assert line.inbound.size() == 2 and line.inbound.failed() == 0
+    retries = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    assert len(retries) == 1 and retries[0].startswith(f"drain-inbound-{shard}-retry-")
+    assert jobs.drain_inbound(shard) == 2  # the database is back
+    with line.db.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+
+
+def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(line: Line, hooks: Webhooks) -> None:
+    shard = shard_of(lines.TEXTER)
+    waiting, taking, _, lock = InboundQueue.keys(shard)
+    for n in range(3):
+        hooks.sms(lines.TEXTER, f"text {n}", drain=False)
+    stepped: list[str] = []
+
+    def stall(fields: dict[str, str]) -> None:
+        stepped.append(fields["body"])
+        line.redis.set(lock, "a drain that took over")  # ours expired while this step ran
+
+    assert line.inbound.drain(shard, stall) == 0
+    assert stepped == ["text 0"]
+    # The lists are the new holder's: the stepped text stays where it was, nothing is lost.
+    assert line.redis.llen(taking) == 1 and line.redis.llen(waiting) == 2
+    assert line.redis.get(lock) == b"a drain that took over"
+
+
+def test_a_text_keeps_the_time_the_webhook_took_it_in(line: Line, hooks: Webhooks) -> None:
+    hooks.sms(lines.TEXTER, "hello", drain=False)
+    taken = utcnow()
+    time.sleep(0.3)
+    drain_inbound()
+    with line.db.session() as session:
+        row = session.scalars(select(InboundMessage)).one()
+        assert row.received_at <= taken

@@ -17,14 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from peerline.service.privacy import Vault
 from peerline.service.tasks import Tasks
@@ -45,6 +48,9 @@ RETRY_SECONDS = 3
 BACKOFF_SECONDS = 5.0
 
 Fields = dict[str, Any]
+DONE, RETRY, KEPT_ASIDE = "done", "retry", "kept aside"
+# The database away, or its connection pool exhausted: the text waits, it is not at fault.
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def shard_of(sender: str) -> int:
@@ -73,7 +79,8 @@ class InboundQueue:
             return False
         shard = shard_of(sender)
         waiting, _, scheduled, _ = self.keys(shard)
-        token = self.vault.encrypt(json.dumps(fields, separators=(",", ":")))
+        entry = {**fields, "received_at": datetime.now(UTC).isoformat()}
+        token = self.vault.encrypt(json.dumps(entry, separators=(",", ":")))
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.rpush(waiting, token)
@@ -144,11 +151,11 @@ class InboundQueue:
 
     def drain(self, shard: int, handle: Callable[[Fields], None], batch: int = BATCH) -> int:
         """Step a shard's texts through `handle`, oldest first; return how many were done."""
-        waiting, taking, scheduled, lock = self.keys(shard)
+        waiting, taking, scheduled, lock_key = self.keys(shard)
         # From here on, a new text schedules another drain: this one may have looked already.
         self.redis.delete(scheduled)
-        owner = uuid.uuid4().hex
-        if not self.redis.set(lock, owner, nx=True, ex=LOCK_SECONDS):
+        lock = self.redis.lock(lock_key, timeout=LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
             return 0  # another drain works this shard, and looks again before it lets go
         done = 0
         try:
@@ -159,53 +166,63 @@ class InboundQueue:
                 raw = self.redis.lmove(waiting, taking, "LEFT", "RIGHT")
                 if raw is None:
                     break
-                if not self._step(raw, handle, shard):
+                try:
+                    outcome = self._step(raw, handle, shard)
+                except BaseTimeoutException:
+                    # The job ran out of time mid-text: it goes back to the front.
+                    if _still_holds(lock):
+                        self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
+                    raise
+                if not _still_holds(lock):
+                    # Stalled past the lock's life: the shard is another drain's now, and
+                    # its lists with it (a text stepped twice acts once: the MessageSid).
+                    log.warning("inbound shard %s: lock lost mid-drain; stopping", shard)
                     return done
-                self.redis.lrem(taking, 1, raw)  # type: ignore[arg-type]
+                if outcome == RETRY:
+                    # Keep the text at the front, hold the shard back a little, then retry.
+                    self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
+                    self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
+                    self.tasks.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+                    return done
+                if outcome == KEPT_ASIDE:
+                    self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
+                else:
+                    self.redis.lrem(taking, 1, raw)  # type: ignore[arg-type]
                 done += 1
-                if done % 50 == 0:
-                    self.redis.expire(lock, LOCK_SECONDS)
         finally:
-            self._release(lock, owner)
+            try:
+                lock.release()
+            except LockError:
+                pass  # expired: it may be another drain's already
         # A text that came while the lock was held found it taken: make sure it is drained.
         self.ensure_draining(shard)
         return done
 
-    def _step(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> bool:
-        """Step one entry; False when the database is away and the shard must wait."""
-        taking = self.keys(shard)[1]
+    def _step(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
+        """Step one entry; say whether it was DONE, must RETRY, or was KEPT_ASIDE."""
         try:
             fields = self._read(raw)
         except Exception:
             log.error("inbound entry in shard %s could not be read: kept in %s", shard, FAILED_KEY)
-            self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
-            return True
+            return KEPT_ASIDE
         try:
             handle(fields)
-        except (OperationalError, InterfaceError) as exc:
-            # Keep the text at the front, hold the shard back a little, then try again.
-            self.redis.lmove(taking, self.keys(shard)[0], "RIGHT", "LEFT")
-            self.redis.set(self.keys(shard)[2], "1", ex=RETRY_SECONDS)
-            self.tasks.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+        except TRANSIENT as exc:
             log.warning("database away (%s): inbound shard %s waits", type(exc).__name__, shard)
-            return False
+            return RETRY
+        except BaseTimeoutException:
+            raise
         except Exception:
             # A text our code cannot step must not hold back everyone behind it.
             sid = fields.get("message_sid")
             log.exception("inbound message %s failed: kept in %s", sid, FAILED_KEY)
-            self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
-        return True
+            return KEPT_ASIDE
+        return DONE
 
-    def _release(self, lock: str, owner: str) -> None:
-        # Only our own lock: one that expired may already be another drain's.
-        pipe = self.redis.pipeline(transaction=True)
-        try:
-            pipe.watch(lock)
-            if pipe.get(lock) in (owner, owner.encode()):
-                pipe.multi()
-                pipe.delete(lock)
-                pipe.execute()
-        except RedisError:
-            pass  # changed under us: it is someone else's now
-        finally:
-            pipe.reset()
+
+def _still_holds(lock: Lock) -> bool:
+    """Renew the lock if it is still ours; say whether it was."""
+    try:
+        return bool(lock.reacquire())
+    except LockError:
+        return False

@@ -285,7 +285,7 @@ class Runtime:
             .select_from(InboundMessage)
             .where(
                 InboundMessage.from_hash == inbound.from_hash,
-                InboundMessage.received_at > self.now - timedelta(minutes=1),
+                InboundMessage.received_at > inbound.received_at - timedelta(minutes=1),
             )
         )
         if (recent or 0) <= self.line.settings.flood_per_minute:
@@ -1118,6 +1118,8 @@ class Inbound:
     body: str
     # Twilio's Advanced Opt-Out tells us what it made of the message: STOP, START or HELP.
     opt_out_type: str | None = None
+    # When the webhook took it in, if it waited in Redis before being stepped.
+    received_at: datetime | None = None
 
 
 # What Advanced Opt-Out decided, as the word our flows know.
@@ -1149,7 +1151,8 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
             to_number=message.to_number,
             body_enc=vault.encrypt(message.body),
             sender_kind="supporter" if supporter else ("blocked" if blocked else "texter"),
-            received_at=runtime.now,
+            # A backlog must not make texts sent minutes apart look like a flood.
+            received_at=min(message.received_at or runtime.now, runtime.now),
         )
         try:
             # The unique MessageSid, not a cache, is what makes a retried webhook act once.

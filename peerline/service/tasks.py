@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
@@ -158,5 +159,7 @@ class Tasks:
         if after_seconds <= 0:
             return self._enqueue(f"{JOBS}.drain_inbound", shard, job_id=None, result_ttl=0)
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
-        # One retry per shard: a second failure replaces the first's.
-        return self._schedule(at, "drain_inbound", shard, job_id=f"drain-inbound-{shard}-retry")
+        # A fresh id each time: a retry scheduling its successor must not reuse its own id,
+        # which RQ deletes when the running job ends. The shard's flag keeps them few.
+        job_id = f"drain-inbound-{shard}-retry-{uuid.uuid4().hex}"
+        return self._schedule(at, "drain_inbound", shard, job_id=job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from peerline.service import calls, inbound, outbox, reminders, retention, runtime
 from peerline.service.models import Conversation, utcnow
@@ -53,8 +54,12 @@ def drain_inbound(shard: int) -> int:
     """Step the inbound texts waiting in one shard, in order; return how many were stepped."""
     line = get_line()
 
-    def step(fields: dict[str, str]) -> None:
-        if not runtime.receive_sms(line, runtime.Inbound(**fields)):
+    def step(fields: dict[str, Any]) -> None:
+        received = fields.pop("received_at", None)
+        message = runtime.Inbound(
+            **fields, received_at=datetime.fromisoformat(received) if received else None
+        )
+        if not runtime.receive_sms(line, message):
             log.info("duplicate webhook for message %s ignored", fields["message_sid"])
 
     return line.inbound.drain(shard, step)
