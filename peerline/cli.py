@@ -122,7 +122,7 @@ def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
     from rq import Queue, SimpleWorker
 
-    from peerline.service.tasks import QUEUE_NAME
+    from peerline.service.tasks import WORKER_QUEUES
     from peerline.workers import jobs
     from peerline.workers.context import get_line
 
@@ -140,13 +140,14 @@ def worker(burst: bool, sweep_every: float) -> None:
 
     if not burst:
         threading.Thread(target=sweep_forever, name="sweep", daemon=True).start()
-    queue = Queue(QUEUE_NAME, connection=line.redis)
+    # In order: texts waiting to be read first, then everything else.
+    queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
     log = logging.getLogger("peerline.worker")
     try:
         while True:
             # Jobs are short and take ids only: running them in this process keeps the
             # database and Redis connections warm instead of forking a work horse per job.
-            rq_worker = SimpleWorker([queue], connection=line.redis)
+            rq_worker = SimpleWorker(queues, connection=line.redis)
             try:
                 rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:

@@ -21,7 +21,7 @@ from peerline.service.inbound import SHARDS
 from peerline.service.line import Line
 from peerline.service.migrate import upgrade
 from peerline.service.settings import Settings, from_env
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.tasks import WORKER_QUEUES
 from peerline.service.transport import Transport
 from peerline.workers import jobs
 from peerline.workers.context import set_line
@@ -65,8 +65,8 @@ def drain_inbound() -> int:
 
 def run_jobs(line: Line) -> None:
     """Run every queued job with a real RQ worker in this process, until none is left."""
-    queue = Queue(QUEUE_NAME, connection=line.redis)
-    SimpleWorker([queue], connection=line.redis).work(burst=True, logging_level="WARNING")
+    queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
+    SimpleWorker(queues, connection=line.redis).work(burst=True, logging_level="WARNING")
 
 
 class Webhooks:

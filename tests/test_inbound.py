@@ -18,7 +18,8 @@ from peerline.service import inbound
 from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
 from peerline.service.line import Line
 from peerline.service.models import InboundMessage, utcnow
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY
+from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
 from tests import lines
 from tests.conftest import Webhooks, drain_inbound, load_line_file, make_line, make_settings, outbox
@@ -46,8 +47,11 @@ def inbound_rows(line: Line) -> int:
 
 def queued_jobs(line: Line) -> list[str]:
     """Return the function names of the RQ jobs waiting in the line's queue."""
-    queue = Queue(QUEUE_NAME, connection=line.redis)
-    return [job.func_name for job in queue.get_jobs()]
+    return [
+        job.func_name
+        for name in (INBOUND_QUEUE_NAME, QUEUE_NAME)
+        for job in Queue(name, connection=line.redis).get_jobs()
+    ]
 
 
 def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
@@ -120,7 +124,7 @@ def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
 def test_a_long_drain_hands_over_to_a_successor(line: Line, hooks: Webhooks) -> None:
     for n in range(5):
         hooks.sms(lines.TEXTER, f"text {n}", drain=False)
-    Queue(QUEUE_NAME, connection=line.redis).empty()
+    Queue(INBOUND_QUEUE_NAME, connection=line.redis).empty()
     shard = shard_of(lines.TEXTER)
     assert line.inbound.drain(shard, lambda fields: None, batch=2) == 2
     assert line.inbound.size() == 3
@@ -129,7 +133,7 @@ def test_a_long_drain_hands_over_to_a_successor(line: Line, hooks: Webhooks) -> 
 
 def test_the_sweep_schedules_a_drain_that_was_lost(line: Line, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "hello", drain=False)
-    Queue(QUEUE_NAME, connection=line.redis).empty()  # the drain job was lost
+    Queue(INBOUND_QUEUE_NAME, connection=line.redis).empty()  # the drain job was lost
     scheduled = InboundQueue.keys(shard_of(lines.TEXTER))[2]
     line.redis.delete(scheduled)  # ...and its flag expired
     assert jobs.sweep()["draining"] == 1
@@ -184,7 +188,7 @@ def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
 
     assert line.inbound.drain(shard, database_away) == 0
     assert line.inbound.size() == 2 and line.inbound.failed() == 0
-    retries = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    retries = line.tasks.inbound_queue.scheduled_job_registry.get_job_ids()
     assert len(retries) == 1 and retries[0].startswith(f"drain-inbound-{shard}-retry-")
     assert jobs.drain_inbound(shard) == 2  # the database is back
     with line.db.session() as session:
@@ -218,3 +222,30 @@ def test_a_text_keeps_the_time_the_webhook_took_it_in(line: Line, hooks: Webhook
     with line.db.session() as session:
         row = session.scalars(select(InboundMessage)).one()
         assert row.received_at <= taken
+
+
+# -- the spool: status callbacks (and texts without Redis) while the database is down ------
+
+
+def test_the_spool_keeps_webhooks_encrypted_and_sets_unreadable_ones_aside(line: Line) -> None:
+    form = [("MessageSid", "SM1"), ("From", lines.TEXTER), ("Body", "it is hard today")]
+    assert line.spool.put("sms", form) == "redis"
+    stored = b"".join(line.redis.lrange(SPOOL_KEY, 0, -1))
+    assert b"hard today" not in stored and lines.TEXTER[1:].encode() not in stored
+    line.redis.lpush(SPOOL_KEY, "written under a key no longer configured")
+    seen: list[dict[str, object]] = []
+    assert line.spool.replay(seen.append) == 1
+    assert [dict(entry["form"]) for entry in seen] == [dict(form)]  # type: ignore[call-overload]
+    assert line.redis.lrange(UNREADABLE_KEY, 0, -1) == [b"written under a key no longer configured"]
+    assert line.spool.size() == 0
+
+
+def test_without_redis_the_spool_writes_an_encrypted_file(tmp_path: Path) -> None:
+    line = make_line(make_settings(tmp_path), Redis(port=1, socket_connect_timeout=0.2))
+    assert line.spool.put("status", [("MessageSid", "SM2"), ("Body", "private words")]) == "file"
+    text = line.spool.path.read_text()
+    assert "private words" not in text and text.count("\n") == 1
+    line.spool.redis = FakeRedis()  # Redis is back
+    seen: list[dict[str, object]] = []
+    assert line.spool.replay(seen.append) == 1
+    assert seen[0]["kind"] == "status" and not line.spool.path.exists()

@@ -11,6 +11,7 @@ from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
+from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.service.models import Contact, Conversation, InboundMessage, Offer
 from peerline.service.runtime import expire_offer
@@ -237,3 +238,25 @@ def test_aliases_grow_rather_than_run_out(line: Line, hooks: Webhooks) -> None:
     with line.db.session() as session:
         alias = session.scalars(select(Contact.alias).order_by(Contact.id.desc())).first()
     assert alias is not None and re.fullmatch(r"[A-Z]\d{3,}", alias)
+
+
+def test_a_send_whose_lock_lapsed_while_pacing_is_not_made(tmp_path: Path) -> None:
+    from peerline.service import outbox as outbox_module
+
+    # One text a second from the line, and a send lock shorter than the wait for the second.
+    settings = make_settings(
+        tmp_path, PEERLINE_SEND_RATES="long_code=1", PEERLINE_SEND_LOCK_SECONDS="1"
+    )
+    line = make_line(settings, FakeRedis())
+    load_line_file(line, lines.ALWAYS_OPEN)
+    hooks = Webhooks(create_app(line=line).test_client(), line.settings)
+    hooks.sms(lines.TEXTER, "hello")
+    hooks.sms(lines.TEXTER, "yes")
+    waiting = outbox(line, lines.TEXTER)
+    assert len(waiting) >= 2
+    with pytest.raises(outbox_module.RetryLater, match="lock lapsed"):
+        outbox_module.send(line, waiting[1]["id"])
+    statuses = [m["status"] for m in outbox(line, lines.TEXTER)]
+    # The first went out; the second was not sent by a worker no longer holding the lock: it
+    # stays `sending`, for the next holder to check with the provider before sending.
+    assert statuses[:2] == ["sent", "sending"]

@@ -158,30 +158,31 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0
 
 
-def test_sweep_leaves_queued_sends_alone_while_jobs_wait(
+def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
     build: Callable[..., tuple[Line, Webhooks]],
 ) -> None:
     line, hooks = build()
-    hooks.sms("+14165550170", "remind")  # its reply stays pending: no worker runs here
-    with line.db.session() as session:
-        session.execute(
-            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=120))
-        )
-    line.redis.flushall()
-    line.tasks.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
-    assert jobs.sweep()["resent"] == 0
-    with line.db.session() as session:
-        session.execute(
-            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=700))
-        )
+    hooks.sms("+14165550170", "remind")  # its replies stay pending: no worker runs here
     pending = len([m for m in outbox(line) if m["status"] == "pending"])
     assert pending >= 1
+
+    def age(seconds: int, purpose: str | None = None) -> None:
+        values: dict[str, object] = {"created_at": utcnow() - timedelta(seconds=seconds)}
+        if purpose is not None:
+            values["purpose"] = purpose
+        with line.db.session() as session:
+            session.execute(update(OutboundMessage).values(**values))
+
+    line.redis.flushall()
+    line.tasks.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
+    age(120, "group_reminder")
+    assert jobs.sweep()["resent"] == 0  # a fan-out's texts are most likely queued
+    age(700)
     assert jobs.sweep()["resent"] == pending  # pending so long their jobs must have been lost
-    line.redis.flushall()  # no backlog: the usual 30 s is enough
-    with line.db.session() as session:
-        session.execute(
-            update(OutboundMessage).values(created_at=utcnow() - timedelta(seconds=120))
-        )
+    age(120, "reply")
+    assert jobs.sweep()["resent"] == pending  # any other text: after the usual 30 s
+    line.redis.flushall()  # no backlog: the usual 30 s for a fan-out too
+    age(120, "group_reminder")
     assert jobs.sweep()["resent"] == pending
 
 

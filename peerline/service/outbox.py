@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import LockError
+from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -188,7 +189,7 @@ def send(line: Line, outbound_id: int) -> None:
         if not lock.acquire():
             raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
         try:
-            while _send_next(line, connection, to_hash, outbound_id):
+            while _send_next(line, connection, to_hash, outbound_id, lock):
                 pass
         finally:
             try:
@@ -197,7 +198,7 @@ def send(line: Line, outbound_id: int) -> None:
                 log.warning("send lock for message %s expired before release", outbound_id)
 
 
-def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int) -> bool:
+def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, lock: Lock) -> bool:
     """Send this person's oldest unsent message up to `up_to`; say whether more are waiting."""
     later: float | None = None
     with connection.begin():
@@ -247,6 +248,12 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int) -> 
         line.tasks.send_later(message_id, later)
         return False
     line.limiter.sleep_until(slot)
+    try:
+        # Renewed (and checked) before the call: a lock that lapsed during the wait may be
+        # another worker's, who may have found this row `sending` and asked the provider.
+        lock.reacquire()
+    except LockError as exc:
+        raise RetryLater(f"message {message_id}: the recipient's send lock lapsed") from exc
     # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
@@ -344,17 +351,34 @@ def apply_status(
     return True
 
 
+# What a fan-out sends: thousands at once, queued for minutes in a normal run.
+FANOUT_PURPOSES = ("group_reminder",)
+
+
 def stale_pending(
-    session: Session, older_than: timedelta, now: datetime, lock_seconds: int = 60
+    session: Session,
+    older_than: timedelta,
+    now: datetime,
+    lock_seconds: int = 60,
+    fanout_older_than: timedelta | None = None,
 ) -> list[int]:
-    """Return ids of messages whose job may be lost: pending a while, or left mid-send."""
+    """Return ids of messages whose job may be lost: pending a while, or left mid-send.
+
+    With `fanout_older_than`, a fan-out's texts count as lost only after that long.
+    """
+    pending = (OutboundMessage.status == OUT_PENDING) & (
+        OutboundMessage.created_at < now - older_than
+    )
+    if fanout_older_than is not None:
+        pending &= OutboundMessage.purpose.not_in(FANOUT_PURPOSES) | (
+            OutboundMessage.created_at < now - fanout_older_than
+        )
     return list(
         session.scalars(
             select(OutboundMessage.id)
             .where(
                 or_(
-                    (OutboundMessage.status == OUT_PENDING)
-                    & (OutboundMessage.created_at < now - older_than),
+                    pending,
                     # A worker killed mid-call leaves `sending`; its lock has lapsed by now.
                     (OutboundMessage.status == OUT_SENDING)
                     & (OutboundMessage.updated_at < now - timedelta(seconds=lock_seconds)),

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SPOOL_KEY = "peerline:spool"
 REPLAYING_KEY = "peerline:spool:replaying"
+# Entries that cannot be read (a key no longer configured): kept for a person, never retried.
+UNREADABLE_KEY = "peerline:spool:unreadable"
 
 Entry = dict[str, Any]
 
@@ -74,14 +76,29 @@ class Spool:
             raw = self.redis.lmove(SPOOL_KEY, REPLAYING_KEY, "LEFT", "RIGHT")
             if raw is None:
                 return done
-            handle(self._read(raw))
+            entry = self._read_or_set_aside(raw)
+            if entry is not None:
+                handle(entry)
+                done += 1
             self.redis.lrem(REPLAYING_KEY, 1, raw)  # type: ignore[arg-type]
-            done += 1
 
     def _read(self, raw: bytes | str) -> Entry:
         text = raw.decode() if isinstance(raw, bytes) else raw
         entry: Entry = json.loads(self.vault.decrypt(text))
         return entry
+
+    def _read_or_set_aside(self, raw: bytes | str) -> Entry | None:
+        """Read an entry; one that cannot be read must not block the ones behind it."""
+        try:
+            return self._read(raw)
+        except Exception:
+            log.error("a spooled webhook could not be read: kept aside in %s", UNREADABLE_KEY)
+            try:
+                self.redis.rpush(UNREADABLE_KEY, raw)
+            except RedisError:
+                with self.path.with_suffix(".unreadable").open("a") as kept:
+                    kept.write((raw.decode() if isinstance(raw, bytes) else raw) + "\n")
+            return None
 
     def _replay_file(self, handle: Callable[[Entry], None]) -> int:
         if not self.path.exists():
@@ -92,7 +109,9 @@ class Spool:
         lines = [line for line in taken.read_text().splitlines() if line.strip()]
         for index, line in enumerate(lines):
             try:
-                handle(self._read(line))
+                entry = self._read_or_set_aside(line)
+                if entry is not None:
+                    handle(entry)
             except Exception:
                 # Put back what is left, ahead of anything newer, and let the caller retry.
                 rest = "".join(f"{left}\n" for left in lines[index:])

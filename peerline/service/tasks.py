@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -14,6 +15,10 @@ from rq import Queue, Retry
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "peerline"
+# Texts waiting to be read have a queue of their own, which workers serve first: a person's
+# text must not wait behind a fan-out of reminders.
+INBOUND_QUEUE_NAME = "peerline-inbound"
+WORKER_QUEUES = (INBOUND_QUEUE_NAME, QUEUE_NAME)
 JOBS = "peerline.workers.jobs"
 
 
@@ -28,6 +33,7 @@ def redis_client(url: str, *, worker: bool = False) -> Redis:
 # A fan-out's sends go a few dozen to a job: RQ's own cost per job (about 3 ms of a worker's
 # CPU here) would otherwise be a third of each text's, and the rate the workers reach with it.
 SENDS_PER_JOB = 100
+FANOUT_JOB_TIMEOUT = 3600  # seconds
 
 # After Redis fails, skip it for this long: a webhook must answer in time, not wait on
 # connection attempts for every job it would have enqueued.
@@ -41,6 +47,7 @@ class Tasks:
         self.redis = redis
         self.retry_seconds = list(retry_seconds)
         self.queue = Queue(QUEUE_NAME, connection=redis)
+        self.inbound_queue = Queue(INBOUND_QUEUE_NAME, connection=redis)
         self._down_until = 0.0
 
     def _available(self) -> bool:
@@ -52,11 +59,18 @@ class Tasks:
         log.warning("could not enqueue %s (%s): the sweep will catch up", what, exc)
         return False
 
-    def _enqueue(self, func: str, *args: object, job_id: str | None, **kwargs: object) -> bool:
+    def _enqueue(
+        self,
+        func: str,
+        *args: object,
+        job_id: str | None,
+        queue: Queue | None = None,
+        **kwargs: object,
+    ) -> bool:
         if not self._available():
             return False
         try:
-            self.queue.enqueue(func, *args, job_id=job_id, **kwargs)
+            (queue or self.queue).enqueue(func, *args, job_id=job_id, **kwargs)
         except RedisError as exc:
             return self._failed(func, exc)
         return True
@@ -89,6 +103,9 @@ class Tasks:
                             job_id=f"send-many-{chunk[0]}-{chunk[-1]}",
                             retry=retry,
                             result_ttl=0,
+                            # Paced sends may wait their turn: at a long code's one text a
+                            # second a chunk takes minutes (the default limit is 3).
+                            timeout=FANOUT_JOB_TIMEOUT,
                         )
                         for chunk in chunks[start : start + (1000 // per_job or 1)]
                     ]
@@ -101,7 +118,8 @@ class Tasks:
         """Schedule a send for when the sender's rate budget allows it."""
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         job_id = f"send-{outbound_id}-at-{int(at.timestamp())}"
-        return self._schedule(at, "send_message", outbound_id, job_id=job_id)
+        retry = Retry(max=len(self.retry_seconds), interval=self.retry_seconds)
+        return self._schedule(at, "send_message", outbound_id, job_id=job_id, retry=retry)
 
     def match(self) -> bool:
         """Enqueue a matching round."""
@@ -109,11 +127,21 @@ class Tasks:
         # a shared one would let a round that is already running swallow a new trigger.
         return self._enqueue(f"{JOBS}.match_queue", job_id=None, result_ttl=0)
 
-    def _schedule(self, at: datetime, func: str, *args: object, job_id: str) -> bool:
+    def _schedule(
+        self,
+        at: datetime,
+        func: str,
+        *args: object,
+        job_id: str,
+        queue: Queue | None = None,
+        **kwargs: Any,
+    ) -> bool:
         if not self._available():
             return False
         try:
-            self.queue.enqueue_at(at, f"{JOBS}.{func}", *args, job_id=job_id, result_ttl=0)
+            (queue or self.queue).enqueue_at(
+                at, f"{JOBS}.{func}", *args, job_id=job_id, result_ttl=0, **kwargs
+            )
         except RedisError as exc:
             # The database says what is due; the sweep finds it when Redis is back.
             return self._failed(job_id, exc)
@@ -157,9 +185,11 @@ class Tasks:
     def drain_inbound(self, shard: int, after_seconds: float = 0) -> bool:
         """Enqueue a drain of one shard of inbound texts (now, or after a pause)."""
         if after_seconds <= 0:
-            return self._enqueue(f"{JOBS}.drain_inbound", shard, job_id=None, result_ttl=0)
+            return self._enqueue(
+                f"{JOBS}.drain_inbound", shard, job_id=None, queue=self.inbound_queue, result_ttl=0
+            )
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         # A fresh id each time: a retry scheduling its successor must not reuse its own id,
         # which RQ deletes when the running job ends. The shard's flag keeps them few.
         job_id = f"drain-inbound-{shard}-retry-{uuid.uuid4().hex}"
-        return self._schedule(at, "drain_inbound", shard, job_id=job_id)
+        return self._schedule(at, "drain_inbound", shard, job_id=job_id, queue=self.inbound_queue)

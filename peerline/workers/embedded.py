@@ -13,7 +13,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.tasks import WORKER_QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ class EmbeddedWorkers:
             thread.join(timeout=3)
 
     def _work(self) -> None:
-        queue = Queue(QUEUE_NAME, connection=self.redis)
-        self.worker = ThreadWorker([queue], connection=self.redis)
+        queues = [Queue(name, connection=self.redis) for name in WORKER_QUEUES]
+        self.worker = ThreadWorker(queues, connection=self.redis)
         while not self.stopping.is_set():
             try:
                 self.worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
@@ -73,7 +73,7 @@ class EmbeddedWorkers:
 
     def _schedule(self) -> None:
         # RQ's scheduler would fork, and a fork cannot see the parent's in-memory Redis.
-        scheduler = RQScheduler([QUEUE_NAME], connection=self.redis)
+        scheduler = RQScheduler(list(WORKER_QUEUES), connection=self.redis)
         scheduler.acquire_locks()
         while not self.stopping.is_set():
             try:
@@ -93,11 +93,11 @@ class EmbeddedWorkers:
 
 
 def wait_until_idle(redis: Redis, timeout: float = 10.0) -> bool:
-    """Wait until the queue is empty (for tests and demos)."""
-    queue = Queue(QUEUE_NAME, connection=redis)
+    """Wait until the queues are empty (for tests and demos)."""
+    queues = [Queue(name, connection=redis) for name in WORKER_QUEUES]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if queue.count == 0:
+        if not any(queue.count for queue in queues):
             return True
         time.sleep(0.05)
     return False

@@ -13,7 +13,7 @@ from peerline.workers.context import get_line
 
 log = logging.getLogger(__name__)
 
-# While jobs are queued, a pending send is taken for lost only after this long.
+# While jobs are queued, a fan-out's pending text is taken for lost only after this long.
 BACKLOG_STALE_SECONDS = 600
 
 # Sends of one fan-out job in flight at once (each on its own database connection).
@@ -126,15 +126,17 @@ def sweep() -> dict[str, int]:
     # Shards whose drain was lost (a worker killed, an enqueue refused) get one again.
     draining = sum(line.inbound.ensure_draining(shard) for shard in range(inbound.SHARDS))
     settings = line.settings
-    stale_after = settings.sweep_stale_seconds
-    if line.tasks.backlog():
-        # Jobs are waiting: pending sends are most likely among them (a fan-out of thousands
-        # takes minutes), and re-enqueueing each would only slow the workers down. A send
-        # whose job was really lost is still found, later, or once the queue is empty.
-        stale_after = max(stale_after, BACKLOG_STALE_SECONDS)
+    # While jobs wait, a fan-out's texts are most likely among them (thousands take minutes),
+    # and re-enqueueing each would only slow the workers down; one whose job was really lost
+    # is still found, later, or once the queue is empty. Every other text: after the usual.
+    fanout_after = timedelta(seconds=BACKLOG_STALE_SECONDS) if line.tasks.backlog() else None
     with line.db.session() as session:
         stale = outbox.stale_pending(
-            session, timedelta(seconds=stale_after), now, settings.send_lock_seconds
+            session,
+            timedelta(seconds=settings.sweep_stale_seconds),
+            now,
+            settings.send_lock_seconds,
+            fanout_after,
         )
         overdue = runtime.overdue_offers(session, now)
     for outbound_id in stale:
