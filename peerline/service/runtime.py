@@ -19,7 +19,7 @@ from peerline.flows import supporter as supporter_flow
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
 from peerline.service import rota, routing
-from peerline.service.availability import format_opening, load_rotas, rota_of
+from peerline.service.availability import format_opening, load_line_rotas, load_rotas, rota_of
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
     ACCEPTED,
@@ -201,8 +201,9 @@ class Runtime:
     ) -> texter_flow.LineStatus:
         """Describe the line as a texter asking for a peer now would hear it."""
         session, line = self.session, self.line
-        tz = line.timezone(session)
-        rotas = load_rotas(session, tz, line.holidays_spec(session))
+        # The time zone, holiday calendar and rota version in one read of the line's settings.
+        rotas = load_line_rotas(session, line.settings.line_timezone)
+        tz = rotas.tz
         on_shift = rotas.on_shift(self.now)
         if conversation is not None and conversation.state == QUEUED:
             position = routing.queue_position(session, conversation)
@@ -1072,8 +1073,6 @@ class Runtime:
 
     def match(self) -> list[routing.NewOffer]:
         """Offer waiting conversations to free supporters and announce the offers."""
-        from peerline.service.availability import load_line_rotas
-
         line, session = self.line, self.session
         settings = line.settings
         # The time zone, holiday calendar and rota version in one read of the line's settings.
