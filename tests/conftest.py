@@ -131,6 +131,22 @@ def webhooks(sqlite_line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
     return Webhooks(app_for(sqlite_line).test_client(), sqlite_line.settings)
 
 
+@pytest.fixture
+def line(tmp_path: Path) -> Line:
+    """Return a line where Sam is always on shift (test modules may define their own)."""
+    from tests import lines
+
+    line = make_line(make_settings(tmp_path), FakeRedis())
+    load_line_file(line, lines.ALWAYS_OPEN)
+    return line
+
+
+@pytest.fixture
+def hooks(line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
+    """Return a poster of signed webhooks to the `line` fixture's line."""
+    return Webhooks(app_for(line).test_client(), line.settings)
+
+
 def outbox(line: Line, to: str | None = None) -> list[dict[str, Any]]:
     """Return the outbox, decrypted, oldest first (optionally only to one number)."""
     from sqlalchemy import select

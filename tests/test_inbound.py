@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from fakeredis import FakeRedis
 from flask import Flask
 from redis import Redis
@@ -23,20 +22,6 @@ from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
 from tests import lines
 from tests.conftest import Webhooks, drain_inbound, load_line_file, make_line, make_settings, outbox
-
-
-@pytest.fixture
-def line(tmp_path: Path) -> Line:
-    """Return a line where Sam is always on shift."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.ALWAYS_OPEN)
-    return line
-
-
-@pytest.fixture
-def hooks(line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
-    """Return a poster of signed webhooks to the line."""
-    return Webhooks(app_for(line).test_client(), line.settings)
 
 
 def inbound_rows(line: Line) -> int:

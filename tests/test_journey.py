@@ -20,20 +20,6 @@ from tests.conftest import Webhooks, load_line_file, make_line, make_settings, o
 from tests.fake_twilio import sign
 
 
-@pytest.fixture
-def line(tmp_path: Path) -> Line:
-    """Return a line where Sam is always on shift."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.ALWAYS_OPEN)
-    return line
-
-
-@pytest.fixture
-def hooks(line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
-    """Return a poster of signed webhooks to the line."""
-    return Webhooks(app_for(line).test_client(), line.settings)
-
-
 def texts_to(line: Line, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
