@@ -266,33 +266,32 @@ def read_backlog() -> Backlog:
         return Backlog(None, None)
 
 
+def live_context() -> dict[str, object]:
+    """Return what the live part of the dashboard shows, for the page and for its refresh."""
+    with line().db.session() as session:
+        live = read_live(session)
+    return {
+        "live": live,
+        "backlog": read_backlog(),
+        "duration": format_duration,
+        "confirm": ConfirmForm(),
+    }
+
+
 @bp.get("/")
 def index() -> str:
     """Show the live dashboard."""
-    with line().db.session() as session:
-        live = read_live(session)
     return render_template(
         "console/dashboard.html",
-        live=live,
-        backlog=read_backlog(),
-        duration=format_duration,
-        confirm=ConfirmForm(),
         refresh_seconds=current_app.config["CONSOLE_REFRESH_SECONDS"],
+        **live_context(),
     )
 
 
 @bp.get("/live")
 def live_part() -> str:
     """Return the dashboard's live part, for the page to refresh itself."""
-    with line().db.session() as session:
-        live = read_live(session)
-    return render_template(
-        "console/_live.html",
-        live=live,
-        backlog=read_backlog(),
-        duration=format_duration,
-        confirm=ConfirmForm(),
-    )
+    return render_template("console/_live.html", **live_context())
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
