@@ -144,9 +144,7 @@ class InboundQueue:
         return moved
 
     def _read(self, raw: Any) -> Fields:
-        fields: Fields = json.loads(
-            self.vault.decrypt(raw.decode() if isinstance(raw, bytes) else raw)
-        )
+        fields: Fields = json.loads(self.vault.decrypt(raw))
         return fields
 
     def drain(self, shard: int, handle: Callable[[Fields], None], batch: int = BATCH) -> int:

@@ -57,10 +57,11 @@ class Vault:
         """Return the ciphertext of a text."""
         return self._fernet.encrypt(value.encode()).decode()
 
-    def decrypt(self, token: str) -> str:
-        """Return the text of a ciphertext."""
+    def decrypt(self, token: str | bytes) -> str:
+        """Return the text of a ciphertext (as stored, or as Redis returns it)."""
+        raw = token if isinstance(token, bytes) else token.encode()
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._fernet.decrypt(raw).decode()
         except InvalidToken as exc:
             raise ValueError("ciphertext was not written with any known key") from exc
 

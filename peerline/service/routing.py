@@ -84,50 +84,6 @@ def load_of(session: Session, supporter_id: int) -> int:
     return int(session.scalar(select(_chats_of(supporter_id) + _offers_to(supporter_id))) or 0)
 
 
-def loads(session: Session, supporter_ids: Sequence[int]) -> Counter[int]:
-    """Return active chats plus pending offers for each of several supporters."""
-    counts: Counter[int] = Counter()
-    if not supporter_ids:
-        return counts
-    chats = session.execute(
-        select(Conversation.supporter_id, func.count())
-        .where(Conversation.supporter_id.in_(supporter_ids), Conversation.state == ACTIVE)
-        .group_by(Conversation.supporter_id)
-    )
-    offers = session.execute(
-        select(Offer.supporter_id, func.count())
-        .where(Offer.supporter_id.in_(supporter_ids), Offer.status == PENDING)
-        .group_by(Offer.supporter_id)
-    )
-    for supporter_id, count in [*chats, *offers]:
-        if supporter_id is not None:
-            counts[supporter_id] += count
-    return counts
-
-
-def busy_numbers(session: Session, supporter_id: int) -> set[str]:
-    """Return the relay numbers a supporter's chats and offers already use."""
-    chats = session.scalars(
-        select(Conversation.relay_number).where(
-            Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE
-        )
-    )
-    offers = session.scalars(
-        select(Offer.relay_number).where(
-            Offer.supporter_id == supporter_id, Offer.status == PENDING
-        )
-    )
-    return {n for n in [*chats, *offers] if n}
-
-
-def free_relay_number(
-    session: Session, supporter_id: int, relay_numbers: Sequence[str]
-) -> str | None:
-    """Return a relay number this supporter is not using, or None without a pool."""
-    busy = busy_numbers(session, supporter_id)
-    return next((n for n in relay_numbers if n not in busy), None)
-
-
 def queue_position(session: Session, conversation: Conversation) -> int:
     """Return the conversation's place in the queue, counting from 1."""
     queued_at = conversation.queued_at

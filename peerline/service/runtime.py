@@ -19,7 +19,7 @@ from peerline.flows import supporter as supporter_flow
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
 from peerline.service import rota, routing
-from peerline.service.availability import format_opening, load_line_rotas, load_rotas, rota_of
+from peerline.service.availability import Rotas, format_opening, load_line_rotas, rota_of
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
     ACCEPTED,
@@ -196,13 +196,16 @@ class Runtime:
             query = query.where(Offer.relay_number == relay)
         return self.session.scalar(query.order_by(Offer.id).limit(1))
 
+    def rotas(self) -> Rotas:
+        """Return the rotas, reading the time zone, holidays and rota version in one query."""
+        return load_line_rotas(self.session, self.line.settings.line_timezone)
+
     def line_status(
         self, conversation: Conversation | None, language: str
     ) -> texter_flow.LineStatus:
         """Describe the line as a texter asking for a peer now would hear it."""
-        session, line = self.session, self.line
-        # The time zone, holiday calendar and rota version in one read of the line's settings.
-        rotas = load_line_rotas(session, line.settings.line_timezone)
+        session = self.session
+        rotas = self.rotas()
         tz = rotas.tz
         on_shift = rotas.on_shift(self.now)
         if conversation is not None and conversation.state == QUEUED:
@@ -446,9 +449,7 @@ class Runtime:
 
     def schedule_open_notice(self, conversation: Conversation) -> None:
         """Schedule the 'we are open' text for when the rota next has someone on shift."""
-        session, line = self.session, self.line
-        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
-        opening = rotas.next_opening(self.now)
+        opening = self.rotas().next_opening(self.now)
         if opening is not None:
             self.unit.open_notices.append((conversation.id, opening))
 
@@ -1037,9 +1038,7 @@ class Runtime:
 
     def alert_unmatched(self, conversation: Conversation, minutes: int) -> None:
         """Record an alert and text the on-call coordinators about a texter left waiting."""
-        rotas = load_rotas(
-            self.session, self.line.timezone(self.session), self.line.holidays_spec(self.session)
-        )
+        rotas = self.rotas()
         alias = conversation.contact.alias
         self.alert(
             "unmatched",
@@ -1059,10 +1058,7 @@ class Runtime:
         if conversation.state not in (WELCOMED, RATING, CLOSED):
             conversation.notify_on_open = False
             return
-        rotas = load_rotas(
-            self.session, self.line.timezone(self.session), self.line.holidays_spec(self.session)
-        )
-        if not rotas.on_shift(self.now):
+        if not self.rotas().on_shift(self.now):
             # The rota changed since this was scheduled: wait for the new opening.
             self.schedule_open_notice(conversation)
             return
@@ -1075,8 +1071,7 @@ class Runtime:
         """Offer waiting conversations to free supporters and announce the offers."""
         line, session = self.line, self.session
         settings = line.settings
-        # The time zone, holiday calendar and rota version in one read of the line's settings.
-        rotas = load_line_rotas(session, settings.line_timezone)
+        rotas = self.rotas()
         timeout = settings.offer_timeout_seconds
         policy = routing.Policy(
             offer_timeout=timeout,

@@ -83,8 +83,7 @@ class Spool:
             self.redis.lrem(REPLAYING_KEY, 1, raw)  # type: ignore[arg-type]
 
     def _read(self, raw: bytes | str) -> Entry:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        entry: Entry = json.loads(self.vault.decrypt(text))
+        entry: Entry = json.loads(self.vault.decrypt(raw))
         return entry
 
     def _read_or_set_aside(self, raw: bytes | str) -> Entry | None:
