@@ -390,7 +390,7 @@ def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
         assert runtime.unit.sends == [row.id for row in rows]
         english = next(row for row in rows if line.vault.decrypt(row.to_enc) == subscribers[0])
         # What Runtime.send writes for the same reminder, for comparison.
-        single = Runtime(line, session, now).send(
+        single_id = Runtime(line, session, now).send(
             to_phone=subscribers[0],
             recipient_kind="texter",
             purpose="group_reminder",
@@ -398,6 +398,7 @@ def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
             conversation_id=None,
             valid_for=int((starts - now).total_seconds()),
         )
+        single = session.get_one(OutboundMessage, single_id)
         columns = (
             "to_hash",
             "from_number",

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import String, event, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -191,8 +191,11 @@ class Rotas:
 ROTA_VERSION_KEY = "rota_version"
 # The line file's time zone and holiday calendar, as `Line.timezone` and `holidays_spec` read them.
 TIMEZONE_KEY, HOLIDAYS_KEY = "timezone", "holidays"
+# The keys are written into the statement, not expanded from a parameter each time it runs.
 _LINE_SETTINGS = select(LineSetting.key, LineSetting.value).where(
-    LineSetting.key.in_((TIMEZONE_KEY, HOLIDAYS_KEY, ROTA_VERSION_KEY))
+    LineSetting.key.in_(
+        [literal(key, String) for key in (TIMEZONE_KEY, HOLIDAYS_KEY, ROTA_VERSION_KEY)]
+    )
 )
 REFRESH_SECONDS = 300.0
 _ROTA_MODELS = (Shift, CoverShift, TimeOff)
@@ -277,7 +280,7 @@ def load_line_rotas(session: Session, default_timezone: str) -> Rotas:
     The same as `load_rotas(session, line.timezone(session), line.holidays_spec(session))`,
     with the time zone, the holiday spec and the rota version read in one query, not three.
     """
-    stored = {key: value for key, value in session.execute(_LINE_SETTINGS)}
+    stored = {key: value for key, value in session.connection().execute(_LINE_SETTINGS)}
     tz = ZoneInfo(stored.get(TIMEZONE_KEY, default_timezone))
     return _cached_rotas(
         session, tz, stored.get(HOLIDAYS_KEY) or None, stored.get(ROTA_VERSION_KEY)

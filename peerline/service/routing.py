@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -125,10 +125,21 @@ class NewOffer:
     relay_number: str | None
     language_matched: bool
     # Read while matching, so that announcing the offer reads nothing again.
-    supporter: Supporter
+    supporter: Offered
     alias: str
     language: str
     priority: int
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The supporter an offer went to, as far as its text needs them."""
+
+    id: int
+    name: str
+    capacity: int
+    phone_enc: str
+    opted_out: bool
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,7 @@ def _waiting(
     They are read as they are asked for, each time as many as could still get an offer
     (`room()`): a busy line reads and locks only the conversations it offers.
     """
+    connection = session.connection()
     found = 0
     below: int | None = None  # the priority level being read: None for the highest
     after: tuple[datetime, int] | None = None  # the last conversation read at that level
@@ -252,7 +264,9 @@ def _waiting(
         params = {**level, "n": wanted}
         if after is not None:
             params["after_at"], params["after_id"] = after
-        rows = session.execute(_queue_sql(below is None, after is not None, locking), params).all()
+        rows = connection.execute(
+            _queue_sql(below is None, after is not None, locking), params
+        ).all()
         read: dict[int, tuple[Any, set[int]]] = {}
         for row in rows:
             offered_before = read.setdefault(row.id, (row, set()))[1]
@@ -272,7 +286,7 @@ def _waiting(
             after = (rows[-1].queued_at, rows[-1].id)  # this level may hold more
             continue
         # Nobody else waits at this level: on to the next one down.
-        below = rows[-1].priority if rows else session.scalar(_level_sql(below is None), level)
+        below = rows[-1].priority if rows else connection.scalar(_level_sql(below is None), level)
         if below is None:
             break  # nobody waits at all
         after = None
@@ -297,7 +311,7 @@ def _on_a_call() -> Any:
         .where(
             CallLeg.supporter_id == Supporter.id,
             CallLeg.ended_at.is_(None),
-            or_(CallLeg.status.is_(None), CallLeg.status.not_in(sorted(TERMINAL))),
+            or_(CallLeg.status.is_(None), CallLeg.status.not_in(_fixed(TERMINAL))),
             Call.ended_at.is_(None),
             CallLeg.created_at >= since,
         )
@@ -309,12 +323,18 @@ def _on_a_call() -> Any:
             Call.supporter_id == Supporter.id,
             Call.direction == CALLBACK,
             Call.ended_at.is_(None),
-            Call.state.not_in((FAILED, ENDED)),
+            Call.state.not_in(_fixed((FAILED, ENDED))),
             Call.created_at >= since,
         )
         .exists()
     )
     return or_(ringing_or_talking, calling_back)
+
+
+def _fixed(values: Iterable[str]) -> list[Any]:
+    """Return constants for an IN list that is written into the statement once, not expanded
+    from a parameter at every execution."""
+    return [literal(value, String) for value in sorted(values)]
 
 
 def _matched_since() -> Any:
@@ -447,7 +467,8 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
     supporters: dict[int, _Candidate] = {}
     load: Counter[int] = Counter()
     recent: list[tuple[int | None, datetime | None]] = []
-    for sid, capacity, languages, idle, held, on_a_call, matched in session.execute(query, params):
+    rows = session.connection().execute(query, params)
+    for sid, capacity, languages, idle, held, on_a_call, matched in rows:
         # Someone on a phone call with a caller is not offered a text chat meanwhile.
         if sid not in wanted or on_a_call:
             continue
@@ -464,7 +485,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
         return _Pool({}, Counter(), Counter())
     if not postgres:
         params = {"ids": list(supporters), "since": since}
-        recent = [(sid, at) for sid, at in session.execute(_recent_sql(), params)]
+        recent = [(sid, at) for sid, at in session.connection().execute(_recent_sql(), params)]
     starts: dict[int, datetime | None] = {}
     this_shift: Counter[int] = Counter()
     for sid, matched_at in recent:
@@ -508,9 +529,12 @@ def _ranked(
 
 
 @cache
-def _claim_sql(locking: bool) -> Select[Any]:
-    """Return supporter :sid (locked, unless another matcher holds them, when `locking`)."""
-    claim = select(Supporter).where(Supporter.id == bindparam("sid", type_=Integer))
+def _claim_sql(locking: bool) -> Select[int, str, int, str, bool]:
+    """Return what the offer needs of supporter :sid (locked, unless another matcher holds
+    them, when `locking`)."""
+    claim = select(
+        Supporter.id, Supporter.name, Supporter.capacity, Supporter.phone_enc, Supporter.opted_out
+    ).where(Supporter.id == bindparam("sid", type_=Integer))
     if locking:
         # Another matcher may be offering them a chat at this moment.
         claim = claim.with_for_update(skip_locked=True)
@@ -587,19 +611,22 @@ def _offer(
     locking: bool,
 ) -> NewOffer | None:
     """Write an offer if the supporter still has room (and a relay number, with a pool)."""
-    supporter = session.scalar(_claim_sql(locking), {"sid": candidate.id})
-    if supporter is None:
+    # The statements of a round are plain SQL: through the connection, not the ORM's layers.
+    connection = session.connection()
+    claimed = connection.execute(_claim_sql(locking), {"sid": candidate.id}).one_or_none()
+    if claimed is None:
         return None
+    supporter = Offered(*claimed)
     # Counted again after the lock, so that an offer another matcher has just made them is
     # seen, by the statement that writes the offer (and picks its relay number).
-    written = session.execute(
+    written = connection.execute(
         _offer_sql(tuple(policy.relay_numbers)),
         {
             "cid": conversation.id,
             "sid": supporter.id,
             "now": now,
             "expires_at": now + timedelta(seconds=policy.offer_timeout),
-            "capacity": sms_capacity(supporter, policy.relay_numbers),
+            "capacity": _sms_capacity(supporter.capacity, policy.relay_numbers),
         },
     ).one_or_none()
     if written is None:
