@@ -41,6 +41,9 @@ NAME = "matching"
 TITLE = "Matching at scale: one round, one free supporter, PostgreSQL"
 GOAL_MS = 0.005
 GOAL_AT = (1000, 100_000)
+# Closed chats in the database, spread over the supporters and the last 90 days.
+HISTORY = 100_000
+HISTORY_DAYS = 90
 
 
 def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
@@ -126,6 +129,26 @@ class Scene:
                         "matched_at": self.now - timedelta(minutes=30 + n % 60),
                     }
                     for n in range(supporters - 1)
+                ),
+                self.now,
+            )
+            history = 1000 if ctx.smoke else HISTORY
+            # Chats long closed: a line's history, which the queries must not wade through.
+            copy_rows(
+                conn,
+                "conversations",
+                (
+                    {
+                        "contact_id": first + n % (supporters - 1),
+                        "supporter_id": 1 + n % supporters,
+                        "state": "closed",
+                        "queued_at": self.now - timedelta(days=HISTORY_DAYS * n / history),
+                        "matched_at": self.now - timedelta(days=HISTORY_DAYS * n / history),
+                        "closed_at": self.now
+                        - timedelta(days=HISTORY_DAYS * n / history)
+                        + timedelta(minutes=30),
+                    }
+                    for n in range(history)
                 ),
                 self.now,
             )
@@ -220,7 +243,8 @@ class Scene:
             session.execute(
                 text(
                     "UPDATE conversations SET state = CASE WHEN supporter_id <= :n "
-                    "THEN 'active' ELSE 'closed' END WHERE supporter_id IS NOT NULL"
+                    "THEN 'active' ELSE 'closed' END "
+                    "WHERE supporter_id IS NOT NULL AND closed_at IS NULL"
                 ),
                 {"n": count},
             )

@@ -219,6 +219,16 @@ class Conversation(Base):
         Index("ix_conversations_queue", "state", "priority", "queued_at"),
         Index("ix_conversations_contact_state", "contact_id", "state"),
         Index("ix_conversations_supporter_state", "supporter_id", "state"),
+        # Matching asks every supporter on shift whether they are in a chat: this index holds
+        # only the chats going on, however many closed ones the history keeps.
+        Index(
+            "ix_conversations_active_supporter",
+            "supporter_id",
+            postgresql_where=text("state = 'active'"),
+            sqlite_where=text("state = 'active'"),
+        ),
+        # And a free supporter's matches this shift: found by time, not by reading them all.
+        Index("ix_conversations_supporter_matched", "supporter_id", "matched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -157,6 +158,16 @@ class Policy:
 # and keying them anew cost a round more than PostgreSQL takes to run them.
 
 
+def _constant(value: str) -> Any:
+    """Return a state as SQL text, not a parameter: a generic (prepared) plan can then use the
+    partial indexes that hold only the rows in that state."""
+    assert value.isalpha()  # our own state names, never input
+    return literal_column(f"'{value}'", String)
+
+
+_ACTIVE, _PENDING, _QUEUED = _constant(ACTIVE), _constant(PENDING), _constant(QUEUED)
+
+
 def _one_of(column: Any, postgres: bool) -> Any:
     """Return `column IN :ids`: on PostgreSQL as one array parameter, not one per id."""
     if postgres:
@@ -167,7 +178,7 @@ def _one_of(column: Any, postgres: bool) -> Any:
 @cache
 def _level_sql(top: bool) -> Select[Any]:
     """Return the highest priority anyone waits at (`top`), or the highest below :below."""
-    level = select(func.max(Conversation.priority)).where(Conversation.state == QUEUED)
+    level = select(func.max(Conversation.priority)).where(Conversation.state == _QUEUED)
     if not top:
         level = level.where(Conversation.priority < bindparam("below", type_=Integer))
     return level
@@ -181,7 +192,7 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
     was offered it before (a row per earlier offer)."""
     has_offer = (
         select(Offer.id)
-        .where(Offer.conversation_id == Conversation.id, Offer.status == PENDING)
+        .where(Offer.conversation_id == Conversation.id, Offer.status == _PENDING)
         .exists()
     )
     oldest = (
@@ -194,12 +205,15 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
             Conversation.queued_at,
         )
         .where(
-            Conversation.state == QUEUED,
+            Conversation.state == _QUEUED,
             Conversation.priority == _level_sql(top).scalar_subquery(),
             ~has_offer,
         )
         .order_by(Conversation.queued_at, Conversation.id)
-        .limit(bindparam("n", type_=Integer))
+        # The limit is written into the statement (one text per size, each prepared on its
+        # own): with it a parameter, PostgreSQL's generic plan cannot see how few rows are
+        # wanted and hash-joins whole tables, so every execution was planned anew.
+        .limit(bindparam("n", type_=Integer, literal_execute=True))
     )
     if after:
         oldest = oldest.where(
@@ -351,7 +365,7 @@ def _recent_sql() -> Select[int | None, datetime | None]:
 
 
 @cache
-def _candidates_sql(pool: int, naming: str, postgres: bool) -> Select[Any]:
+def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[Any]:
     """Return the supporters with room for another chat, their load and whether they are on a
     call; on PostgreSQL also when they were matched lately. `pool` is the number of relay
     numbers; `naming` says what :ids lists: those on shift ("on"), those off ("off") or nobody.
@@ -366,7 +380,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool) -> Select[Any]:
         # supporters whose chats leave room.
         chats = (
             select(Conversation.supporter_id, func.count().label("n"))
-            .where(Conversation.state == ACTIVE)
+            .where(Conversation.state == _ACTIVE)
             .group_by(Conversation.supporter_id)
             .subquery()
         )
@@ -374,7 +388,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool) -> Select[Any]:
         pending_offers = (
             select(func.count())
             .select_from(Offer)
-            .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+            .where(Offer.supporter_id == Supporter.id, Offer.status == _PENDING)
             .correlate(Supporter)
             .scalar_subquery()
         )
@@ -386,25 +400,29 @@ def _candidates_sql(pool: int, naming: str, postgres: bool) -> Select[Any]:
         # database answers by anti-joins instead of counting everyone's chats.
         chatting = (
             select(Conversation.id)
-            .where(Conversation.supporter_id == Supporter.id, Conversation.state == ACTIVE)
+            .where(Conversation.supporter_id == Supporter.id, Conversation.state == _ACTIVE)
             .exists()
         )
         offered = (
             select(Offer.id)
-            .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+            .where(Offer.supporter_id == Supporter.id, Offer.status == _PENDING)
             .exists()
         )
         load = literal(0)
         has_room = [~chatting, ~offered]
     recent: Any = null()
     if postgres:
-        # The matches of the last two days as an array: one statement fewer per round.
-        recent = (
-            select(func.array_agg(Conversation.matched_at))
-            .where(Conversation.supporter_id == Supporter.id, _matched_since())
+        # The latest matches as an array, as many as the per-shift cap (no more can count):
+        # one statement fewer per round, and with no time in it the prepared plan is reused.
+        latest = (
+            select(Conversation.matched_at)
+            .where(Conversation.supporter_id == Supporter.id, Conversation.matched_at.is_not(None))
+            .order_by(Conversation.matched_at.desc())
+            .limit(literal_column(str(int(cap)), Integer))
             .correlate(Supporter)
             .scalar_subquery()
         )
+        recent = func.array(latest)
     query = select(
         Supporter.id,
         Supporter.capacity,
@@ -456,13 +474,13 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
         return _Pool({}, Counter(), Counter())
     postgres = session.get_bind().dialect.name == "postgresql"
     since = now - timedelta(days=2)
-    params: dict[str, Any] = {"calls_since": now - STALE_AFTER, "since": since}
+    params: dict[str, Any] = {"calls_since": now - STALE_AFTER}
     # Name whichever list is shorter, those on shift or those off; Python checks the rest.
     off_shift = rotas.off_shift(now)
     naming = "on" if len(on_shift) <= len(off_shift) else "off" if off_shift else ""
     if naming:
         params["ids"] = on_shift if naming == "on" else off_shift
-    query = _candidates_sql(len(policy.relay_numbers), naming, postgres)
+    query = _candidates_sql(len(policy.relay_numbers), naming, postgres, policy.shift_chat_cap)
     wanted = set(on_shift)
     supporters: dict[int, _Candidate] = {}
     load: Counter[int] = Counter()
@@ -550,12 +568,12 @@ def _offer_sql(relay_numbers: tuple[str, ...]) -> Insert:
     load = (
         select(func.count())
         .select_from(Conversation)
-        .where(Conversation.supporter_id == sid, Conversation.state == ACTIVE)
+        .where(Conversation.supporter_id == sid, Conversation.state == _ACTIVE)
         .scalar_subquery()
     ) + (
         select(func.count())
         .select_from(Offer)
-        .where(Offer.supporter_id == sid, Offer.status == PENDING)
+        .where(Offer.supporter_id == sid, Offer.status == _PENDING)
         .scalar_subquery()
     )
     values = select(
@@ -573,14 +591,14 @@ def _offer_sql(relay_numbers: tuple[str, ...]) -> Insert:
                 select(Conversation.id)
                 .where(
                     Conversation.supporter_id == sid,
-                    Conversation.state == ACTIVE,
+                    Conversation.state == _ACTIVE,
                     Conversation.relay_number == number,
                 )
                 .exists(),
                 select(Offer.id)
                 .where(
                     Offer.supporter_id == sid,
-                    Offer.status == PENDING,
+                    Offer.status == _PENDING,
                     Offer.relay_number == number,
                 )
                 .exists(),
