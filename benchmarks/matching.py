@@ -21,7 +21,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -254,15 +254,16 @@ class Scene:
             conn.execute("VACUUM ANALYZE conversations")
 
 
-def one_round(line: Line) -> tuple[float, int]:
+def one_round(line: Line, watch: list[tuple[str, Any]] | None = None) -> tuple[float, int]:
     """Time one matching round, commit it as the job does, then undo its writes; return
-    (seconds, offers)."""
+    (seconds, offers). The round's own statements go into `watch`, when given."""
     session = line.db.sessions()
     try:
         runtime = Runtime(line, session)
-        started = time.perf_counter()
-        offers = runtime.match()
-        took = time.perf_counter() - started
+        with captured(line, watch) if watch is not None else nullcontext():
+            started = time.perf_counter()
+            offers = runtime.match()
+            took = time.perf_counter() - started
         # Committed, not rolled back: psycopg drops a connection's prepared statements on
         # every rollback, and the match job commits, so a rolled-back round would plan every
         # statement anew where production does not.
@@ -277,8 +278,8 @@ def one_round(line: Line) -> tuple[float, int]:
 
 def count_statements(line: Line) -> int:
     """Return how many statements one (warm) matching round sends to the database."""
-    with captured(line) as statements:
-        one_round(line)
+    statements: list[tuple[str, Any]] = []
+    one_round(line, statements)
     return len(statements)
 
 
@@ -295,9 +296,8 @@ def floor_round(line: Line) -> float:
 
 
 @contextmanager
-def captured(line: Line) -> Iterator[list[tuple[str, Any]]]:
+def captured(line: Line, statements: list[tuple[str, Any]]) -> Iterator[None]:
     """Collect the statements (and parameters) sent to the database inside the block."""
-    statements: list[tuple[str, Any]] = []
 
     def before(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool
@@ -306,15 +306,15 @@ def captured(line: Line) -> Iterator[list[tuple[str, Any]]]:
 
     event.listen(line.db.engine, "before_cursor_execute", before)
     try:
-        yield statements
+        yield
     finally:
         event.remove(line.db.engine, "before_cursor_execute", before)
 
 
 def explain_round(line: Line) -> str:
     """Return EXPLAIN ANALYZE of every SELECT one matching round sends."""
-    with captured(line) as statements:
-        one_round(line)
+    statements: list[tuple[str, Any]] = []
+    one_round(line, statements)
     out = []
     for statement, parameters in statements:
         head = " ".join(statement.split())
@@ -343,7 +343,7 @@ def run(ctx: Context) -> Outcome:
     out = Outcome(NAME, TITLE)
     supporters = (10, 100) if ctx.smoke else (10, 100, 1000, 10_000)
     waiting = (10, 1000) if ctx.smoke else (10, 1000, 10_000, 100_000)
-    rounds = 3 if ctx.smoke else 15
+    rounds = 3 if ctx.smoke else 25
     folder = ctx.folder(NAME)
     url = ctx.postgres.create_database()
     env = {
