@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -330,7 +330,8 @@ def purge_command() -> None:
         total += done
         if done == 0:
             break
-    click.echo(f"Purged {total} transcripts and stray messages.")
+    aside = line.inbound.purge_failed(utcnow() - timedelta(days=settings.retention_days))
+    click.echo(f"Purged {total} transcripts and stray messages, and {aside} texts kept aside.")
 
 
 @main.group()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fakeredis import FakeRedis
 from flask import Flask
 from redis import Redis
@@ -159,6 +162,78 @@ def test_texts_kept_aside_can_be_put_back(line: Line, hooks: Webhooks) -> None:
     assert line.inbound.failed() == 1
     drain_inbound()
     assert inbound_rows(line) == 1
+
+
+def test_texts_put_back_go_first_in_the_order_they_came(line: Line, hooks: Webhooks) -> None:
+    shard = shard_of(lines.TEXTER)
+
+    def broken(fields: dict[str, str]) -> None:
+        raise RuntimeError("a bug in stepping")
+
+    hooks.sms(lines.TEXTER, "first", drain=False)
+    hooks.sms(lines.TEXTER, "second", drain=False)
+    assert line.inbound.drain(shard, broken) == 2 and line.inbound.failed() == 2
+    hooks.sms(lines.TEXTER, "third", drain=False)  # came after them, still waiting
+    assert line.inbound.retry_failed() == 2
+    assert line.inbound.failed() == 0 and line.inbound.size() == 3
+    drain_inbound()
+    with line.db.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second", "third"]
+
+
+def test_putting_back_loses_and_doubles_nothing_when_a_drain_keeps_one_aside_meanwhile(
+    line: Line, hooks: Webhooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shard = shard_of(lines.TEXTER)
+    for n in range(3):
+        hooks.sms(lines.TEXTER, f"text {n}", drain=False)
+    waiting = InboundQueue.keys(shard)[0]
+    # Two kept aside; the third is kept aside by a "drain" between our read and our move.
+    line.redis.rpush(FAILED_KEY, line.redis.lpop(waiting), line.redis.lpop(waiting))
+    late = line.redis.lpop(waiting)
+    read = line.inbound._read
+    moments: list[int] = []
+
+    def read_while_a_drain_works(raw: bytes) -> dict[str, str]:
+        moments.append(1)
+        if len(moments) == 1:
+            line.redis.rpush(FAILED_KEY, late)  # the list changes under the first move
+        return read(raw)
+
+    monkeypatch.setattr(line.inbound, "_read", read_while_a_drain_works)
+    assert line.inbound.retry_failed() == 3
+    assert line.inbound.failed() == 0
+    # The move that saw the list change was made again: the three are back once, in order.
+    assert [read(raw)["body"] for raw in line.redis.lrange(waiting, 0, -1)] == [
+        "text 0",
+        "text 1",
+        "text 2",
+    ]
+    drain_inbound()
+    assert inbound_rows(line) == 3
+
+
+def test_texts_kept_aside_are_purged_after_the_retention_period(
+    line: Line, hooks: Webhooks
+) -> None:
+    old = {
+        "message_sid": "SM" + "1" * 32,
+        "from_number": lines.TEXTER,
+        "to_number": line.settings.twilio_phone_number,
+        "body": "weeks ago",
+        "received_at": (utcnow() - timedelta(days=line.settings.retention_days + 1)).isoformat(),
+    }
+    line.redis.rpush(FAILED_KEY, line.vault.encrypt(json.dumps(old)), "not a token")
+    hooks.sms(lines.TEXTER, "today", drain=False)
+    line.inbound.drain(shard_of(lines.TEXTER), lambda fields: 1 / 0)  # kept aside too
+    assert line.inbound.failed() == 3
+    assert jobs.sweep()["purged"] >= 1
+    # The old text is gone; today's stays for a person to look at, as does the unreadable one.
+    left = line.redis.lrange(FAILED_KEY, 0, -1)
+    assert len(left) == 2 and b"not a token" in left
+    assert line.inbound.purge_failed(utcnow() + timedelta(days=1)) == 1
+    assert line.redis.lrange(FAILED_KEY, 0, -1) == [b"not a token"]
 
 
 def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(

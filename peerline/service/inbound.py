@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError, RedisError, WatchError
 from redis.lock import Lock
 from rq.timeouts import BaseTimeoutException
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -126,22 +126,49 @@ class InboundQueue:
         return int(self.redis.llen(FAILED_KEY))
 
     def retry_failed(self) -> int:
-        """Put texts kept aside back in their shards (after a fix); return how many went back."""
+        """Put texts kept aside back at the front of their shards, in the order they came (after
+        a fix); return how many went back. Each moves in one transaction: none is lost or
+        doubled, whatever else touches the lists meanwhile."""
         moved = 0
-        for _ in range(self.failed()):
-            raw: Any = self.redis.lpop(FAILED_KEY)
-            if raw is None:
-                break
-            try:
-                fields = self._read(raw)
-                shard = shard_of(str(fields["from_number"]))
-            except Exception:
-                self.redis.rpush(FAILED_KEY, raw)  # still unreadable: it stays aside
-                continue
-            self.redis.rpush(self.keys(shard)[0], raw)
-            self.ensure_draining(shard)
+        unreadable = 0  # entries at the end that still cannot be read: they stay aside
+        shards: set[int] = set()
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(FAILED_KEY)
+                    # The newest first, each pushed to the front: the oldest ends up first.
+                    raw: Any = pipe.lindex(FAILED_KEY, -1 - unreadable)
+                    if raw is None:
+                        break
+                    try:
+                        shard = shard_of(str(self._read(raw)["from_number"]))
+                    except Exception:
+                        unreadable += 1
+                        continue
+                    pipe.multi()
+                    pipe.lrem(FAILED_KEY, -1, raw)
+                    pipe.lpush(self.keys(shard)[0], raw)
+                    pipe.execute()
+                except WatchError:
+                    continue  # a drain kept another text aside meanwhile: look again
             moved += 1
+            shards.add(shard)
+        for shard in sorted(shards):
+            self.ensure_draining(shard)
         return moved
+
+    def purge_failed(self, before: datetime) -> int:
+        """Delete the texts kept aside that arrived before `before` (the start of the retention
+        period); return how many. An entry that cannot be read is left: its age is unknown."""
+        removed = 0
+        for raw in self.redis.lrange(FAILED_KEY, 0, -1):
+            try:
+                received = datetime.fromisoformat(str(self._read(raw)["received_at"]))
+            except Exception:
+                continue
+            if received < before:
+                removed += int(self.redis.lrem(FAILED_KEY, 1, raw))  # type: ignore[arg-type]
+        return removed
 
     def _read(self, raw: Any) -> Fields:
         fields: Fields = json.loads(self.vault.decrypt(raw))

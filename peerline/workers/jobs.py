@@ -146,6 +146,8 @@ def sweep() -> dict[str, int]:
     ticked = runtime.catch_up_timers(line, now)
     with line.db.session() as session:
         purged = retention.purge(session, now, line.settings.retention_days)
+    # Texts kept aside in Redis are transcripts too: they go when the period is over.
+    purged += line.inbound.purge_failed(now - timedelta(days=line.settings.retention_days))
     calls.catch_up(line, now)
     # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
     planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
