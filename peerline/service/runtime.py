@@ -8,11 +8,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, delete, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
@@ -63,6 +65,21 @@ def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
 def _lock(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (a no-op lock on SQLite, which serialises)."""
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
+
+
+_INBOX = cast(Table, InboundMessage.__table__)
+
+
+@cache
+def _record_inbound(dialect: str) -> Any:
+    """Return the insert of an inbound text that writes nothing when its MessageSid is known,
+    returning the new row's id."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        make(_INBOX)
+        .on_conflict_do_nothing(index_elements=[_INBOX.c.message_sid])
+        .returning(_INBOX.c.id)
+    )
 
 
 _OUTBOX = cast(Table, OutboundMessage.__table__)
@@ -262,11 +279,16 @@ class Runtime:
     # -- texters -------------------------------------------------------------------------
 
     def contact_for(self, phone: str) -> Contact:
-        """Return the contact for a number, creating it (with a fresh alias) if new."""
+        """Return the contact for a number, locked for this transaction, creating it (with a
+        fresh alias) if new."""
         vault = self.line.vault
         hashes = vault.lookup_hashes(phone)
         phone_hash = hashes[0]
-        contact = self.session.scalar(select(Contact).where(Contact.phone_hash.in_(hashes)))
+        # Locked as it is read: a row locked after it was loaded keeps the values read before
+        # the lock (the session does not overwrite an object it already holds).
+        contact = self.session.scalar(
+            select(Contact).where(Contact.phone_hash.in_(hashes)).with_for_update()
+        )
         if contact is not None:
             return contact
         for attempt in range(40):
@@ -289,7 +311,7 @@ class Runtime:
             except IntegrityError:
                 # Either the alias is taken, or the same number arrived twice at once.
                 existing = self.session.scalar(
-                    select(Contact).where(Contact.phone_hash == phone_hash)
+                    select(Contact).where(Contact.phone_hash == phone_hash).with_for_update()
                 )
                 if existing is not None:
                     return existing
@@ -319,8 +341,8 @@ class Runtime:
         return True
 
     def texter_message(self, contact: Contact, inbound: InboundMessage, text: str) -> None:
-        """Step the texter's flow with one message and carry out its effects."""
-        contact = _lock(self.session, Contact, contact.id)
+        """Step the texter's flow with one message (their contact locked by `contact_for`) and
+        carry out its effects."""
         conversation = self.open_conversation(contact.id)
         returning = conversation is not None or bool(
             self.session.scalar(
@@ -514,8 +536,8 @@ class Runtime:
     # -- supporters ----------------------------------------------------------------------
 
     def supporter_message(self, supporter: Supporter, inbound: InboundMessage, text: str) -> None:
-        """Step a supporter's flow with one message and carry out its effects."""
-        supporter = _lock(self.session, Supporter, supporter.id)
+        """Step a supporter's flow with one message (their row locked by the caller) and carry
+        out its effects."""
         relay = (
             inbound.to_number
             if inbound.to_number in self.line.settings.twilio_relay_numbers
@@ -1150,25 +1172,32 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
         session = runtime.session
         vault = line.vault
         hashes = vault.lookup_hashes(message.from_number)
-        supporter = session.scalar(select(Supporter).where(Supporter.phone_hash.in_(hashes)))
+        # Locked as it is read: a supporter's step starts from their row as it is now.
+        supporter = session.scalar(
+            select(Supporter).where(Supporter.phone_hash.in_(hashes)).with_for_update()
+        )
         blocked = supporter is None and session.scalar(
             select(Block.id).where(Block.phone_hash.in_(hashes))
         )
-        inbound = InboundMessage(
-            message_sid=message.message_sid,
-            from_hash=hashes[0],
-            to_number=message.to_number,
-            body_enc=vault.encrypt(message.body),
-            sender_kind="supporter" if supporter else ("blocked" if blocked else "texter"),
+        values = {
+            "message_sid": message.message_sid,
+            "from_hash": hashes[0],
+            "to_number": message.to_number,
+            "body_enc": vault.encrypt(message.body),
+            "sender_kind": "supporter" if supporter else ("blocked" if blocked else "texter"),
+            "conversation_id": None,
             # A backlog must not make texts sent minutes apart look like a flood.
-            received_at=min(message.received_at or runtime.now, runtime.now),
-        )
-        try:
-            # The unique MessageSid, not a cache, is what makes a retried webhook act once.
-            with session.begin_nested():
-                session.add(inbound)
-        except IntegrityError:
+            "received_at": min(message.received_at or runtime.now, runtime.now),
+        }
+        # The unique MessageSid, not a cache, is what makes a retried webhook act once: the
+        # row is written only if no row has its MessageSid yet (no savepoint needed).
+        dialect = session.get_bind().dialect.name
+        inbound_id = session.connection().scalar(_record_inbound(dialect), values)
+        if inbound_id is None:
             return False
+        inbound = InboundMessage(id=inbound_id, **values)
+        make_transient_to_detached(inbound)  # the row exists: changes to it become UPDATEs
+        session.add(inbound)
         body = OPT_OUT_WORDS.get((message.opt_out_type or "").upper(), message.body)
         if supporter is not None:
             runtime.supporter_message(supporter, inbound, body)
