@@ -182,36 +182,38 @@ def test_texts_put_back_go_first_in_the_order_they_came(line: Line, hooks: Webho
         assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second", "third"]
 
 
-def test_putting_back_loses_and_doubles_nothing_when_a_drain_keeps_one_aside_meanwhile(
+def test_putting_back_loses_and_doubles_nothing_while_others_touch_the_lists(
     line: Line, hooks: Webhooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shard = shard_of(lines.TEXTER)
-    for n in range(3):
+    for n in range(4):
         hooks.sms(lines.TEXTER, f"text {n}", drain=False)
     waiting = InboundQueue.keys(shard)[0]
-    # Two kept aside; the third is kept aside by a "drain" between our read and our move.
-    line.redis.rpush(FAILED_KEY, line.redis.lpop(waiting), line.redis.lpop(waiting))
-    late = line.redis.lpop(waiting)
+    entries = [line.redis.lpop(waiting) for _ in range(4)]
+    line.redis.rpush(FAILED_KEY, *entries[:3])  # three kept aside; the fourth comes later
     read = line.inbound._read
-    moments: list[int] = []
+    reads: list[int] = []
 
-    def read_while_a_drain_works(raw: bytes) -> dict[str, str]:
-        moments.append(1)
-        if len(moments) == 1:
-            line.redis.rpush(FAILED_KEY, late)  # the list changes under the first move
+    def read_while_others_work(raw: bytes) -> dict[str, str]:
+        reads.append(1)
+        if len(reads) == 1:
+            # Meanwhile another person puts "text 2" back, and a drain keeps "text 3" aside.
+            line.redis.lrem(FAILED_KEY, 1, entries[2])
+            line.redis.lpush(waiting, entries[2])
+            line.redis.rpush(FAILED_KEY, entries[3])
         return read(raw)
 
-    monkeypatch.setattr(line.inbound, "_read", read_while_a_drain_works)
-    assert line.inbound.retry_failed() == 3
-    assert line.inbound.failed() == 0
-    # The move that saw the list change was made again: the three are back once, in order.
+    monkeypatch.setattr(line.inbound, "_read", read_while_others_work)
+    assert line.inbound.retry_failed() == 2  # "text 2" was already back: not moved twice
     assert [read(raw)["body"] for raw in line.redis.lrange(waiting, 0, -1)] == [
         "text 0",
         "text 1",
         "text 2",
     ]
+    assert line.redis.lrange(FAILED_KEY, 0, -1) == [entries[3]]  # waits for the next call
+    assert line.inbound.retry_failed() == 1
     drain_inbound()
-    assert inbound_rows(line) == 3
+    assert inbound_rows(line) == 4 and line.inbound.failed() == 0
 
 
 def test_texts_kept_aside_are_purged_after_the_retention_period(
@@ -232,7 +234,11 @@ def test_texts_kept_aside_are_purged_after_the_retention_period(
     # The old text is gone; today's stays for a person to look at, as does the unreadable one.
     left = line.redis.lrange(FAILED_KEY, 0, -1)
     assert len(left) == 2 and b"not a token" in left
-    assert line.inbound.purge_failed(utcnow() + timedelta(days=1)) == 1
+    # An entry from before texts carried their arrival is dated by its ciphertext.
+    undated = {key: value for key, value in old.items() if key != "received_at"}
+    line.redis.rpush(FAILED_KEY, line.vault.encrypt(json.dumps(undated)))
+    assert line.inbound.purge_failed(utcnow() - timedelta(minutes=1)) == 0
+    assert line.inbound.purge_failed(utcnow() + timedelta(days=1)) == 2
     assert line.redis.lrange(FAILED_KEY, 0, -1) == [b"not a token"]
 
 

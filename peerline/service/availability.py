@@ -191,7 +191,8 @@ class Rotas:
 ROTA_VERSION_KEY = "rota_version"
 # The line file's time zone and holiday calendar, as `Line.timezone` and `holidays_spec` read them.
 TIMEZONE_KEY, HOLIDAYS_KEY = "timezone", "holidays"
-# The keys are written into the statement, not expanded from a parameter each time it runs.
+# The keys are bound values fixed when the statement is built, not an expanding parameter
+# that SQLAlchemy re-renders at every execution.
 _LINE_SETTINGS = select(LineSetting.key, LineSetting.value).where(
     LineSetting.key.in_(
         [literal(key, String) for key in (TIMEZONE_KEY, HOLIDAYS_KEY, ROTA_VERSION_KEY)]

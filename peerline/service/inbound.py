@@ -126,48 +126,60 @@ class InboundQueue:
         return int(self.redis.llen(FAILED_KEY))
 
     def retry_failed(self) -> int:
-        """Put texts kept aside back at the front of their shards, in the order they came (after
-        a fix); return how many went back. Each moves in one transaction: none is lost or
-        doubled, whatever else touches the lists meanwhile."""
+        """Put the texts kept aside back at the front of their shards, in the order they came
+        (after a fix); return how many went back. Each moves in one transaction, so none is
+        lost or doubled whatever else touches the lists; texts kept aside meanwhile wait for
+        the next call."""
         moved = 0
-        unreadable = 0  # entries at the end that still cannot be read: they stay aside
         shards: set[int] = set()
-        while True:
-            with self.redis.pipeline() as pipe:
-                try:
-                    pipe.watch(FAILED_KEY)
-                    # The newest first, each pushed to the front: the oldest ends up first.
-                    raw: Any = pipe.lindex(FAILED_KEY, -1 - unreadable)
-                    if raw is None:
-                        break
-                    try:
-                        shard = shard_of(str(self._read(raw)["from_number"]))
-                    except Exception:
-                        unreadable += 1
-                        continue
-                    pipe.multi()
-                    pipe.lrem(FAILED_KEY, -1, raw)
-                    pipe.lpush(self.keys(shard)[0], raw)
-                    pipe.execute()
-                except WatchError:
-                    continue  # a drain kept another text aside meanwhile: look again
-            moved += 1
-            shards.add(shard)
+        # Newest first, each pushed to the front of its shard: the oldest ends up first.
+        for raw in reversed(self.redis.lrange(FAILED_KEY, 0, -1)):
+            try:
+                shard = shard_of(str(self._read(raw)["from_number"]))
+            except Exception:
+                continue  # still unreadable: it stays aside
+            if self._move_back(raw, self.keys(shard)[0]):
+                moved += 1
+                shards.add(shard)
         for shard in sorted(shards):
             self.ensure_draining(shard)
         return moved
 
+    def _move_back(self, raw: Any, waiting: str) -> bool:
+        """Move one entry from the kept-aside list to the front of a shard, if it is still
+        there; say whether it was moved."""
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(FAILED_KEY)
+                    if pipe.lpos(FAILED_KEY, raw) is None:
+                        return False  # someone else put it back already
+                    pipe.multi()
+                    pipe.lrem(FAILED_KEY, -1, raw)
+                    pipe.lpush(waiting, raw)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue  # the list changed under us: look again
+
     def purge_failed(self, before: datetime) -> int:
-        """Delete the texts kept aside that arrived before `before` (the start of the retention
-        period); return how many. An entry that cannot be read is left: its age is unknown."""
-        removed = 0
+        """Delete the texts kept aside that came before `before` (the start of the retention
+        period); return how many. An entry no key can read cannot be dated: it is left, and
+        counted in the log, for a person to restore the key or delete it."""
+        removed = undated = 0
         for raw in self.redis.lrange(FAILED_KEY, 0, -1):
             try:
-                received = datetime.fromisoformat(str(self._read(raw)["received_at"]))
+                fields = self._read(raw)
+                # Entries from before texts carried their arrival: when they were encrypted.
+                came = fields.get("received_at") or self.vault.written_at(raw).isoformat()
+                old = datetime.fromisoformat(str(came)) < before
             except Exception:
+                undated += 1
                 continue
-            if received < before:
+            if old:
                 removed += int(self.redis.lrem(FAILED_KEY, 1, raw))  # type: ignore[arg-type]
+        if undated:
+            log.warning("%s texts kept aside cannot be read with any key: not purged", undated)
         return removed
 
     def _read(self, raw: Any) -> Fields:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -62,6 +63,14 @@ class Vault:
         raw = token if isinstance(token, bytes) else token.encode()
         try:
             return self._fernet.decrypt(raw).decode()
+        except InvalidToken as exc:
+            raise ValueError("ciphertext was not written with any known key") from exc
+
+    def written_at(self, token: str | bytes) -> datetime:
+        """Return when a ciphertext was written (Fernet keeps the time in the token)."""
+        raw = token if isinstance(token, bytes) else token.encode()
+        try:
+            return datetime.fromtimestamp(self._fernet.extract_timestamp(raw), UTC)
         except InvalidToken as exc:
             raise ValueError("ciphertext was not written with any known key") from exc
 

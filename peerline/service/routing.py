@@ -346,8 +346,8 @@ def _on_a_call() -> Any:
 
 
 def _fixed(values: Iterable[str]) -> list[Any]:
-    """Return constants for an IN list that is written into the statement once, not expanded
-    from a parameter at every execution."""
+    """Return an IN list of one bound value per item, fixed when the statement is built: not an
+    expanding parameter, which SQLAlchemy re-renders at every execution."""
     return [literal(value, String) for value in sorted(values)]
 
 
@@ -367,8 +367,9 @@ def _recent_sql() -> Select[int | None, datetime | None]:
 @cache
 def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[Any]:
     """Return the supporters with room for another chat, their load and whether they are on a
-    call; on PostgreSQL also when they were matched lately. `pool` is the number of relay
-    numbers; `naming` says what :ids lists: those on shift ("on"), those off ("off") or nobody.
+    call; on PostgreSQL also their latest matches (as many as the per-shift `cap`). `pool` is
+    the number of relay numbers; `naming` says what :ids lists: those on shift ("on"), those
+    off ("off") or nobody.
     """
     # Only supporters with room for another chat can be ranked at all, so the database leaves
     # out the others (on a busy line, nearly everyone). What the select list asks (calls,
@@ -422,7 +423,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
             .correlate(Supporter)
             .scalar_subquery()
         )
-        recent = func.array(latest)
+        recent = func.array(latest, type_=postgresql.ARRAY(UTCDateTime()))
     query = select(
         Supporter.id,
         Supporter.capacity,
@@ -510,7 +511,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
         if not sid or not matched_at:
             continue
         if sid not in starts:
-            # Where the supporter's stretch on shift began: only for those matched lately.
+            # Where the supporter's stretch on shift began: only for those matched before.
             starts[sid] = rotas.shift_start(sid, now)
         start = starts[sid]
         if start and matched_at >= start:

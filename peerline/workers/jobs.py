@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from peerline.service import calls, inbound, outbox, reminders, retention, runtime
 from peerline.service.models import Conversation, utcnow
 from peerline.workers.context import get_line
@@ -147,7 +149,10 @@ def sweep() -> dict[str, int]:
     with line.db.session() as session:
         purged = retention.purge(session, now, line.settings.retention_days)
     # Texts kept aside in Redis are transcripts too: they go when the period is over.
-    purged += line.inbound.purge_failed(now - timedelta(days=line.settings.retention_days))
+    try:
+        purged += line.inbound.purge_failed(now - timedelta(days=line.settings.retention_days))
+    except RedisError as exc:
+        log.warning("texts kept aside not purged this time: %s", exc)
     calls.catch_up(line, now)
     # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
     planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
