@@ -12,12 +12,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, event, inspect, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from peerline.service import rota
-from peerline.service.models import CoverShift, LineSetting, Shift, Supporter, TimeOff
+from peerline.service.models import (
+    CoverShift,
+    LineSetting,
+    Shift,
+    Supporter,
+    TimeOff,
+    insert_on,
+)
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -226,10 +232,7 @@ def bump_rota_version(session: Session) -> None:
     values = {"key": ROTA_VERSION_KEY, "value": token}
     dialect = session.get_bind().dialect.name
     # An upsert, so two first changes at once never collide on the key.
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(LineSetting).values(values)
-    else:
-        stmt = sqlite.insert(LineSetting).values(values)
+    stmt = insert_on(dialect, LineSetting).values(values)
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": token})
     session.connection().execute(stmt)
     with session.no_autoflush:

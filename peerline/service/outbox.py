@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import LockError
 from redis.lock import Lock
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerline.service.line import Line
@@ -91,6 +91,19 @@ def draft(
         "created_at": now,
         "valid_until": now + timedelta(seconds=valid_for) if valid_for else None,
     }
+
+
+_OUTBOX = cast(Table, OutboundMessage.__table__)
+_WRITE_ONE = insert(_OUTBOX).returning(_OUTBOX.c.id)
+
+
+def write(session: Session, message: dict[str, Any]) -> int:
+    """Write one drafted message and return its id."""
+    # One INSERT ... RETURNING through the connection, no ORM object: an offer's text is on
+    # matching's hot path. What the message refers to is flushed first.
+    session.flush()
+    message_id: int = session.connection().scalar(_WRITE_ONE, message)
+    return message_id
 
 
 def write_many(session: Session, drafts: list[dict[str, Any]]) -> list[int]:

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -46,6 +45,7 @@ from peerline.service.models import (
     OutboundMessage,
     SafetyEvent,
     Supporter,
+    insert_on,
     utcnow,
 )
 
@@ -74,16 +74,11 @@ _INBOX = cast(Table, InboundMessage.__table__)
 def _record_inbound(dialect: str) -> Any:
     """Return the insert of an inbound text that writes nothing when its MessageSid is known,
     returning the new row's id."""
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        make(_INBOX)
+        insert_on(dialect, _INBOX)
         .on_conflict_do_nothing(index_elements=[_INBOX.c.message_sid])
         .returning(_INBOX.c.id)
     )
-
-
-_OUTBOX = cast(Table, OutboundMessage.__table__)
-_WRITE_MESSAGE = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 class Reachable(Protocol):
@@ -123,23 +118,22 @@ class Runtime:
     ) -> int:
         """Write a message to the outbox and return its id; a worker sends it after the
         commit."""
-        from peerline.service.outbox import draft
+        from peerline.service.outbox import draft, write
 
-        # One INSERT ... RETURNING through the connection: no ORM object is made, so a flush
-        # costs nothing (an offer's text is on matching's hot path).
-        values = draft(
-            self.line,
-            to_phone=to_phone,
-            recipient_kind=recipient_kind,
-            purpose=purpose,
-            text=text,
-            conversation_id=conversation_id,
-            now=self.now,
-            from_number=from_number,
-            valid_for=valid_for,
+        message_id = write(
+            self.session,
+            draft(
+                self.line,
+                to_phone=to_phone,
+                recipient_kind=recipient_kind,
+                purpose=purpose,
+                text=text,
+                conversation_id=conversation_id,
+                now=self.now,
+                from_number=from_number,
+                valid_for=valid_for,
+            ),
         )
-        self.session.flush()  # what the message refers to is written first
-        message_id: int = self.session.connection().scalar(_WRITE_MESSAGE, values)
         self.unit.sends.append(message_id)
         return message_id
 
