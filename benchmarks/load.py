@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tests.fake_twilio import sign
@@ -98,6 +98,41 @@ class _Client:
             self.conn = None
 
 
+class _Sender:
+    """One thread's connection and what it saw, added to the run's result when it stops."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.client = _Client(host, port, timeout=30)
+        self.seen = LoadResult()
+
+    def post(self, request: Request, since: float) -> None:
+        """Send one request; its latency counts from `since`."""
+        try:
+            status = self.client.post(request)
+        except (OSError, http.client.HTTPException) as exc:
+            self.seen.errors[type(exc).__name__] += 1
+            return
+        self.seen.latencies.append(time.perf_counter() - since)
+        self.seen.statuses[status] += 1
+
+    def close(self, result: LoadResult, lock: threading.Lock) -> None:
+        """Close the connection and add what this thread saw to the run's result."""
+        self.client.close()
+        with lock:
+            result.latencies.extend(self.seen.latencies)
+            result.statuses.update(self.seen.statuses)
+            result.errors.update(self.seen.errors)
+
+
+def _run_threads(work: Callable[[int], None], count: int) -> None:
+    """Run `work(n)` on `count` threads and wait for them all."""
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def closed_loop(
     port: int,
     requests: Sequence[Request],
@@ -111,38 +146,20 @@ def closed_loop(
     position = iter(range(len(requests)))
     deadline = time.monotonic() + max_seconds
 
-    def work() -> None:
-        client = _Client(host, port, timeout=30)
-        mine: list[float] = []
-        statuses: Counter[int] = Counter()
-        errors: Counter[str] = Counter()
+    def work(_: int) -> None:
+        sender = _Sender(host, port)
         try:
             while time.monotonic() < deadline:
                 with lock:
                     index = next(position, None)
                 if index is None:
                     break
-                started = time.perf_counter()
-                try:
-                    status = client.post(requests[index])
-                except (OSError, http.client.HTTPException) as exc:
-                    errors[type(exc).__name__] += 1
-                    continue
-                mine.append(time.perf_counter() - started)
-                statuses[status] += 1
+                sender.post(requests[index], time.perf_counter())
         finally:
-            client.close()
-            with lock:
-                result.latencies.extend(mine)
-                result.statuses.update(statuses)
-                result.errors.update(errors)
+            sender.close(result, lock)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(concurrency)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_threads(work, concurrency)
     result.elapsed = time.perf_counter() - started
     return result
 
@@ -162,34 +179,17 @@ def open_loop(
     start = time.perf_counter() + 0.05
 
     def work(offset: int) -> None:
-        client = _Client(host, port, timeout=30)
-        mine: list[float] = []
-        statuses: Counter[int] = Counter()
-        errors: Counter[str] = Counter()
+        sender = _Sender(host, port)
         try:
             for index in range(offset, count, threads):
                 due = start + index / rate
                 pause = due - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
-                try:
-                    status = client.post(requests[index])
-                except (OSError, http.client.HTTPException) as exc:
-                    errors[type(exc).__name__] += 1
-                    continue
-                mine.append(time.perf_counter() - due)
-                statuses[status] += 1
+                sender.post(requests[index], due)
         finally:
-            client.close()
-            with lock:
-                result.latencies.extend(mine)
-                result.statuses.update(statuses)
-                result.errors.update(errors)
+            sender.close(result, lock)
 
-    workers = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    _run_threads(work, threads)
     result.elapsed = time.perf_counter() - start
     return result
