@@ -206,6 +206,9 @@ def import_command(path: Path) -> None:
     line = _line(settings)
     with line.db.session() as session:
         report = linesync.import_line(session, line.vault, spec)
+        # Each new supporter hears how the line works before their first offer.
+        welcomes = linesync.welcome_supporters(line, session, report.added_ids)
+    welcomes.dispatch(line)
     if not report.changed:
         click.echo("Nothing changed: the line already matches the file.")
         return

@@ -135,7 +135,7 @@ def test_stop_opts_out_and_gets_no_reply(line: Line, hooks: Webhooks, word: str)
     hooks.sms(lines.TEXTER, "is anyone there")
     assert len(texts_to(line, lines.TEXTER)) == 1
     hooks.sms(lines.TEXTER, "START")
-    assert "subscribed to Peerline again" in texts_to(line, lines.TEXTER)[-1]
+    assert "get texts from Peerline again" in texts_to(line, lines.TEXTER)[-1]
 
 
 def test_stop_during_chat_frees_the_supporter(line: Line, hooks: Webhooks) -> None:

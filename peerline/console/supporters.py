@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from peerline.console.common import audit, line
 from peerline.console.forms import ConfirmForm, SupporterForm, add_error, parse_languages
+from peerline.service.linesync import welcome_supporters
 from peerline.service.models import ACTIVE, Conversation, Supporter
 from peerline.service.privacy import BadPhoneNumber, mask_phone, normalise_phone
 
@@ -135,7 +136,10 @@ def new() -> BaseResponse | str | tuple[str, int]:
                     _describe(supporter),
                 )
                 name = supporter.name
+                # Their first text explains the commands, before any offer can reach them.
+                welcomes = welcome_supporters(line(), session, [supporter.id])
         if phone is not None:
+            welcomes.dispatch(line())
             flash(f"{name} added. Give them shifts on the rota.", "success")
             return redirect(url_for("console.supporters.index"))
     status = 400 if form.is_submitted() else 200

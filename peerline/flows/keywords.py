@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from enum import StrEnum
+
+from peerline.flows.language import fold, guess
 
 
 class Keyword(StrEnum):
@@ -86,4 +89,51 @@ def classify(text: str) -> Keyword:
 def looks_spanish(text: str) -> bool:
     """Say whether a first message suggests the texter wants Spanish."""
     word = normalise(text)
-    return word in SPANISH_WORDS or word in SPANISH_GREETINGS or word.startswith("HOLA")
+    return word in SPANISH_WORDS or word in SPANISH_GREETINGS or guess(text) == "es"
+
+
+# What people answer to "from 1 to 5": a digit or a number word, maybe with "/5" or a thanks.
+RATING_WORDS = {
+    **{str(n): n for n in range(1, 6)},
+    **dict(zip(("one", "two", "three", "four", "five"), range(1, 6), strict=True)),
+    **dict(zip(("uno", "dos", "tres", "cuatro", "cinco"), range(1, 6), strict=True)),
+}
+# Words that may stand beside the number without changing it ("5/5", "a 4, thanks").
+RATING_FILLER = frozenset(
+    """
+    a an it its was out of de sobre over i'd id say give would rate rating score un le doy
+    thanks thank you ty thx gracias muchas great good ok okay bien buen muy very really
+    """.split()
+)
+THANKS_WORDS = frozenset(
+    """
+    thanks thank you ty thx tysm cheers ok okay gracias muchas mil vale bueno great good
+    appreciate it so much bye very a lot really i de nada
+    """.split()
+)
+THANKING = frozenset({"thanks", "thank", "ty", "thx", "tysm", "gracias", "cheers"})
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def rating_of(text: str) -> int | None:
+    """Return the 1 to 5 score a short answer gives ("5", "five", "cinco", "4/5 thanks")."""
+    tokens = _TOKEN.findall(fold(text))
+    if len(tokens) > 6:
+        return None
+    if len(tokens) > 1 and tokens[-1] in ("5", "five", "cinco"):
+        # "4/5", "4 out of 5", "4 de 5": a last 5 after another number is the scale.
+        if any(t in RATING_WORDS for t in tokens[:-1]):
+            tokens = tokens[:-1]
+    numbers = [RATING_WORDS[t] for t in tokens if t in RATING_WORDS]
+    if len(numbers) != 1:
+        return None
+    if any(t not in RATING_WORDS and t not in RATING_FILLER for t in tokens):
+        return None
+    return numbers[0]
+
+
+def is_thanks(text: str) -> bool:
+    """Say whether a short message is only a thank-you ("thanks!", "thank you so much")."""
+    tokens = _TOKEN.findall(fold(text))
+    thanked = any(t in THANKING for t in tokens)
+    return thanked and len(tokens) <= 6 and all(t in THANKS_WORDS for t in tokens)

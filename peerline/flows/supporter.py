@@ -102,6 +102,55 @@ COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
 }
 
 
+# Every command a supporter can text, for suggestions; #call takes an argument.
+COMMAND_NAMES = (*COMMANDS, "#call")
+# A typo this many edits away from a command (a swap, a slip, a letter too many or too few)
+# gets "did you mean"; two would take "#dance" for "#done".
+NEAR_MISS_EDITS = 1
+
+
+def edits(a: str, b: str) -> int:
+    """Return the edit distance between two words, a swap of neighbours counting as one."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def nearest_command(word: str) -> str | None:
+    """Return the command a mistyped '#' word most likely meant, if one is close enough."""
+    best = min(COMMAND_NAMES, key=lambda name: edits(word, name))
+    if edits(word, best) <= NEAR_MISS_EDITS:
+        return best
+    # A command with letters run on ("#takeit", "#doneee").
+    return next((name for name in COMMAND_NAMES if word.startswith(name)), None)
+
+
+def _command_word(text: str) -> tuple[str, str] | None:
+    """Return ("#word", rest) for a message that starts with '#', forgiving '# take' and
+    '#Take!'."""
+    stripped = text.strip()
+    if not stripped.startswith("#"):
+        return None
+    words = ("#" + stripped[1:].lstrip()).split(maxsplit=1)
+    word = words[0].lower().rstrip(".,!?;:")
+    return word, words[1].strip() if len(words) > 1 else ""
+
+
+def _bare_command(text: str) -> str | None:
+    """Return the command a message names without its '#' ("take", "Done."), if it does."""
+    word = text.strip().lower().rstrip(".,!?;: ")
+    command = "#" + word
+    return command if command in COMMAND_NAMES else None
+
+
 def step(state: SupporterState, text: str) -> Step:
     """Return what the line does with one message from a supporter."""
     keyword = classify(text)
@@ -110,15 +159,26 @@ def step(state: SupporterState, text: str) -> Step:
         return Step([fx.SetOptOut(True), fx.SetAway(True)])
     if keyword is Keyword.START:
         return Step([fx.SetOptOut(False), fx.Reply("supporter_help")])
-    words = text.strip().split(maxsplit=1)
-    if words and words[0].startswith("#"):
-        command = words[0].lower()
-        if command == "#call":
-            return Step([fx.PlaceCall(words[1].strip() if len(words) > 1 else "")])
-        handler = COMMANDS.get(command)
-        if handler is None:
-            return Step([fx.Reply("unknown_command", {"command": words[0][:20]})])
-        return handler(state)
+    command = _command_word(text)
+    if command is not None:
+        word, argument = command
+        if word == "#call":
+            return Step([fx.PlaceCall(argument)])
+        handler = COMMANDS.get(word)
+        if handler is not None:
+            return handler(state)
+        meant = nearest_command(word)
+        if meant is not None:
+            return Step([fx.Reply("did_you_mean", {"command": meant})])
+        return Step([fx.Reply("unknown_command", {"command": text.strip().split()[0][:20]})])
+    bare = _bare_command(text)
     if state.chat_alias is not None:
-        return Step([fx.Relay(text)])
+        # Chat text is never swallowed: a bare "done" goes to the texter, with a hint after.
+        effects: list[fx.Effect] = [fx.Relay(text)]
+        if bare is not None:
+            hint = {"alias": state.chat_alias, "command": bare}
+            effects.append(fx.Reply("relayed_did_you_mean", hint))
+        return Step(effects)
+    if bare is not None:
+        return Step([fx.Reply("did_you_mean", {"command": bare})])
     return Step([fx.Reply("not_in_chat")])

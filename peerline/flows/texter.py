@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from peerline.flows import effects as fx
-from peerline.flows.keywords import Keyword, classify, looks_spanish
+from peerline.flows.keywords import Keyword, classify, is_thanks, looks_spanish, rating_of
+from peerline.flows.language import guess
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
     "new",
@@ -30,6 +31,8 @@ class TexterState:
     previous_supporter: str | None = None
     crisis_reply_due: bool = True
     erase_pending: bool = False
+    # False while a "you are still in line" text went out lately: once in a while is enough.
+    still_waiting_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,30 @@ class Step:
 
     stage: str
     effects: list[fx.Effect] = field(default_factory=list)
+
+
+# A message this long (or longer) is someone telling their story, not saying hello.
+STORY_WORDS = 12
+STORY_CHARS = 80
+
+
+def is_story(text: str) -> bool:
+    """Say whether a message tells something, so the answer should acknowledge it."""
+    words = text.split()
+    return len(words) >= STORY_WORDS or (len(words) > 3 and len(text.strip()) >= STORY_CHARS)
+
+
+def _first_language(
+    state: TexterState, text: str, keyword: Keyword
+) -> tuple[TexterState, list[fx.Effect]]:
+    """Switch a first text written in Spanish to Spanish, before anything is answered."""
+    if state.stage not in (NEW, CLOSED) or state.language != "en":
+        return state, []
+    if keyword in (Keyword.ENGLISH, Keyword.SPANISH):
+        return state, []  # the welcome sets the language asked for
+    if guess(text) == "es":
+        return replace(state, language="es"), [fx.SetLanguage("es")]
+    return state, []
 
 
 def _wait(line: LineStatus) -> dict[str, object]:
@@ -84,7 +111,10 @@ def _welcome(state: TexterState, line: LineStatus, text: str, keyword: Keyword) 
         state, opening = replace(state, language="en"), [fx.SetLanguage("en")]
     elif keyword is Keyword.SPANISH or (state.language == "en" and looks_spanish(text)):
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
-    opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
+    if is_story(text) and keyword is Keyword.NONE:
+        opening.append(fx.Reply("welcome_story"))
+    else:
+        opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
     welcomed = replace(state, stage=WELCOMED)
     if keyword in (Keyword.YES, Keyword.SAME):
         nxt = _ask_for_peer(welcomed, line, same=keyword is Keyword.SAME)
@@ -111,7 +141,7 @@ def _welcomed(state: TexterState, line: LineStatus, text: str, keyword: Keyword)
         return _groups(state, line)
     if keyword is Keyword.BYE:
         return Step(CLOSED, [fx.Close(), fx.Reply("left_queue")])
-    return Step(WELCOMED, [fx.Reply("invite")])
+    return Step(WELCOMED, [fx.Reply("invite_story" if is_story(text) else "invite")])
 
 
 def _queued(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
@@ -123,7 +153,10 @@ def _queued(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
         return Step(
             QUEUED, [fx.PreferPrevious(), fx.Reply("same_ok", {"name": state.previous_supporter})]
         )
-    # Their words are kept with the conversation and shown to the supporter who takes it.
+    # Their words are kept with the conversation and shown to the supporter who takes it;
+    # a reminder of their place goes out once in a while, not to every text.
+    if not state.still_waiting_due:
+        return Step(QUEUED)
     return Step(QUEUED, [fx.Reply("still_waiting", _wait(line))])
 
 
@@ -134,11 +167,15 @@ def _active(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
 
 
 def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
-    if keyword is Keyword.RATING:
-        return Step(CLOSED, [fx.Rate(int(text.strip().rstrip("."))), fx.Reply("thanks_rating")])
+    score = rating_of(text)
+    if score is not None:
+        return Step(CLOSED, [fx.Rate(score), fx.Reply("thanks_rating")])
     if keyword is Keyword.BYE:
         # A second goodbye (both sides ended at once, or a double tap) closes quietly.
         return Step(CLOSED, [fx.Close()])
+    if is_thanks(text):
+        # A thank-you instead of a number: no rating, and no welcome as if they were new.
+        return Step(CLOSED, [fx.Close(), fx.Reply("thanks_no_rating")])
     # Anything else starts afresh: the rating question was optional.
     fresh = _welcome(replace(state, stage=NEW, returning=True), line, text, keyword)
     return Step(fresh.stage, [fx.Close(), *fresh.effects])
@@ -194,13 +231,16 @@ def step(state: TexterState, line: LineStatus, text: str, crisis: str | None = N
     exactly as it would have: a chat is never blocked.
     """
     keyword = classify(text)
+    state, language = _first_language(state, text, keyword)
     if crisis is None or keyword is Keyword.STOP:
-        return _step(state, line, text, keyword)
+        rest = _step(state, line, text, keyword)
+        return Step(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:
-        safety.append(fx.Reply("crisis"))
+        # "Keep texting here" only when someone is on shift to read it.
+        safety.append(fx.Reply("crisis" if line.open_now else "crisis_closed"))
     rest = _step(state, line, text, keyword)
-    return Step(rest.stage, [*safety, *rest.effects])
+    return Step(rest.stage, [*language, *safety, *rest.effects])
 
 
 def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from peerline.service import linefile
 from peerline.service.calendar import new_token
+from peerline.service.line import Line, Unit
 from peerline.service.models import (
     CoverShift,
     Group,
@@ -20,6 +22,7 @@ from peerline.service.models import (
 )
 from peerline.service.privacy import Vault
 from peerline.service.rota import format_time, parse_time
+from peerline.service.runtime import Runtime
 
 
 @dataclass
@@ -31,6 +34,8 @@ class ImportReport:
     deactivated: list[str] = field(default_factory=list)
     groups_changed: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
+    # The ids of the supporters this import created, for their first text.
+    added_ids: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -115,6 +120,7 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
         )
     }
     seen: set[str] = set()
+    created: list[Supporter] = []
     for spec in line.supporters:
         phone_hash = vault.lookup_hash(spec.phone)
         seen.add(phone_hash)
@@ -131,6 +137,7 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
                 calendar_token=new_token(),
             )
             session.add(supporter)
+            created.append(supporter)
         _sync_supporter(supporter, spec, report, is_new)
     for phone_hash, supporter in existing.items():
         # Left out of the file: kept for the record of past chats, but no longer on the rota.
@@ -161,7 +168,24 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
         session.delete(group)
         report.groups_changed.append(name)
     session.flush()
+    report.added_ids = [s.id for s in created]
     return report
+
+
+def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int]) -> Unit:
+    """Text each newly added supporter how the line works, and return the sends to dispatch
+    after the commit.
+
+    Written before any offer can exist for them, and a person's texts go out in the order they
+    were written, so this is the first the supporter hears. Called only for supporters just
+    created: importing the same file again creates nobody, so nobody hears it twice.
+    """
+    runtime = Runtime(line, session)
+    for supporter_id in supporter_ids:
+        supporter = session.get(Supporter, supporter_id)
+        if supporter is not None and supporter.active:
+            runtime.to_supporter(supporter, "supporter_welcome", name=supporter.name)
+    return runtime.unit
 
 
 def export_line(session: Session, vault: Vault, default_timezone: str) -> linefile.LineFile:

@@ -55,6 +55,8 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 ERASE_WINDOW = timedelta(minutes=10)
 ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
+# The texts that tell a queued texter their place; any of them lately makes another wait.
+PLACE_IN_LINE = ("queued", "queued_returning", "still_waiting", "still_looking", "same_ok")
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -361,6 +363,7 @@ class Runtime:
             previous_supporter=previous.name if previous and previous.active else None,
             crisis_reply_due=_due(contact.crisis_replied_at, self.now, self._crisis_window),
             erase_pending=not _due(contact.erase_requested_at, self.now, ERASE_WINDOW),
+            still_waiting_due=self._still_waiting_due(conversation),
         )
         detection = self.line.crisis.detect(text)
         category = detection.category if detection.matched else None
@@ -387,6 +390,20 @@ class Runtime:
                 conversation.state = step.stage
             if conversation.state == CLOSED and conversation.closed_at is None:
                 conversation.closed_at = self.now
+
+    def _still_waiting_due(self, conversation: Conversation | None) -> bool:
+        """Say whether a queued texter may be told their place again: not when they heard it
+        within the last few minutes (one text a burst, not one a message)."""
+        if conversation is None or conversation.state != QUEUED:
+            return True
+        window = timedelta(minutes=self.line.settings.still_waiting_minutes)
+        told = self.session.scalar(
+            select(func.max(OutboundMessage.created_at)).where(
+                OutboundMessage.conversation_id == conversation.id,
+                OutboundMessage.purpose.in_(PLACE_IN_LINE),
+            )
+        )
+        return _due(told, self.now, window)
 
     def _texter_effect(
         self, effect: fx.Effect, contact: Contact, conversation: Conversation | None
@@ -683,8 +700,8 @@ class Runtime:
             select(InboundMessage)
             .where(
                 InboundMessage.conversation_id == conversation.id,
+                # Their first texts too: what they wrote before YES was written for a peer.
                 InboundMessage.sender_kind == "texter",
-                InboundMessage.received_at >= (conversation.queued_at or conversation.created_at),
             )
             .order_by(InboundMessage.id)
         ).all()

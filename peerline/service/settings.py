@@ -61,6 +61,8 @@ class Settings:
     crisis_repeat_minutes: int = 60
     retention_days: int = 30
     flood_per_minute: int = 12
+    # A queued texter's place in line is repeated to them at most once in this many minutes.
+    still_waiting_minutes: int = 10
     # Reliability knobs: how old unsent work must be before the sweep re-enqueues it, how
     # long a person's send lock lasts (longer than the API client's 30 s time-out), and the
     # pauses between retries of a send that failed for a passing reason.
@@ -268,6 +270,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         crisis_repeat_minutes=whole("PEERLINE_CRISIS_REPEAT_MINUTES", 60),
         retention_days=whole("PEERLINE_RETENTION_DAYS", 30),
         flood_per_minute=whole("PEERLINE_FLOOD_PER_MINUTE", 12),
+        still_waiting_minutes=whole("PEERLINE_STILL_WAITING_MINUTES", 10),
         send_rates=_rates(get("PEERLINE_SEND_RATES")),
         group_reminder_minutes=whole("PEERLINE_GROUP_REMINDER_MINUTES", 120),
         shift_reminder_minutes=whole("PEERLINE_SHIFT_REMINDER_MINUTES", 60),
