@@ -49,7 +49,7 @@ from tests.browser.seed import (
     add_conversation,
     add_coordinator,
 )
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings
+from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox
 
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -379,6 +379,24 @@ def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, 
     edit = console.get(f"/console/supporters/{jordan_id}/edit").get_data(as_text=True)
     assert 'value="+14165550177"' in edit  # shown in full only here
     assert audit_entries(line, "supporter.number_viewed")
+
+
+def test_a_supporter_added_in_the_console_gets_one_first_text(console: Console, line: Line) -> None:
+    assert add_supporter(console).status_code == 302
+    welcomes = [m for m in outbox(line, "+14165550177") if m["purpose"] == "supporter_welcome"]
+    assert len(welcomes) == 1
+    assert welcomes[0]["body"].startswith("Welcome to Peerline, Jordan.")
+    assert "#take" in welcomes[0]["body"] and "#done" in welcomes[0]["body"]
+    with line.db.session() as session:
+        jordan_id = session.scalars(select(Supporter.id).where(Supporter.name == "Jordan")).one()
+    console.get(f"/console/supporters/{jordan_id}/edit")
+    saved = console.post(
+        f"/console/supporters/{jordan_id}/edit",
+        {"name": "Jordan", "phone": "+1 416 555 0177", "languages": "en", "capacity": "2"},
+    )
+    assert saved.status_code == 302
+    # Editing is not being added: no second welcome.
+    assert len(outbox(line, "+14165550177")) == 1
 
 
 def test_a_supporter_form_refuses_bad_input(console: Console) -> None:

@@ -1,0 +1,91 @@
+"""The first-text language guess and the rating answers: pure functions over words."""
+
+from __future__ import annotations
+
+import pytest
+
+from peerline.flows.keywords import Keyword, classify, is_thanks, rating_of
+from peerline.flows.language import fold, guess
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hola",
+        "necesito ayuda",
+        "buenas",
+        "ayuda por favor",
+        "Buenos días",
+        "¿hay alguien?",
+        "me siento muy sola",
+        "estoy mal",
+        "NECESITO HABLAR CON ALGUIEN",
+        "señor",
+    ],
+)
+def test_spanish_first_texts(text: str) -> None:
+    assert guess(text) == "es"
+
+
+@pytest.mark.parametrize(
+    "text", ["hello?", "Hi, I need help", "I feel so alone tonight", "is anyone there", "help"]
+)
+def test_english_first_texts(text: str) -> None:
+    assert guess(text) == "en"
+
+
+@pytest.mark.parametrize("text", ["ok", "YES", "STOP", "", "???", "5", "K7"])
+def test_words_that_say_nothing_about_the_language(text: str) -> None:
+    assert guess(text) is None
+
+
+def test_folding_drops_accents_but_keeps_enye() -> None:
+    assert fold("Días ÚLTIMOS") == "dias ultimos"
+    assert fold("Año") == "año"
+
+
+def test_a_mostly_english_text_with_one_spanish_greeting_stays_english() -> None:
+    assert guess("hola, I just need to talk to someone") == "en"
+
+
+@pytest.mark.parametrize(
+    ("word", "keyword"),
+    [
+        ("SI", Keyword.YES),
+        ("sí", Keyword.YES),
+        ("ADIOS", Keyword.BYE),
+        ("adiós", Keyword.BYE),
+        ("GRUPOS", Keyword.GROUPS),
+        ("AYUDA", Keyword.HELP),
+        ("MISMO", Keyword.SAME),
+        ("AVISAME", Keyword.NOTIFY),
+        ("BORRAR", Keyword.DELETE),
+        ("SEGUIMIENTO", Keyword.CHECKIN),
+        ("RECORDAR NO", Keyword.REMIND_OFF),
+    ],
+)
+def test_the_spanish_keywords_the_texts_offer_are_accepted(word: str, keyword: Keyword) -> None:
+    assert classify(word) is keyword
+
+
+def test_end_and_cancel_keep_their_opt_out_meaning() -> None:
+    assert classify("END") is Keyword.STOP and classify("cancel") is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [("five", 5), ("CINCO", 5), ("tres", 3), ("2", 2), ("4 out of 5", 4), ("five, thank you", 5)],
+)
+def test_rating_words(text: str, score: int) -> None:
+    assert rating_of(text) == score
+
+
+@pytest.mark.parametrize("text", ["6", "0", "I have 2 kids", "1 2 3", "five more minutes please"])
+def test_not_a_rating(text: str) -> None:
+    assert rating_of(text) is None
+
+
+def test_thanks_is_only_a_short_thank_you() -> None:
+    assert is_thanks("Thanks!") and is_thanks("thank you so much") and is_thanks("gracias")
+    assert not is_thanks("thanks but I still feel awful")
+    assert not is_thanks("ok")
