@@ -193,3 +193,22 @@ def test_a_supporter_added_by_import_hears_the_commands_once_before_any_offer(
         # Once, first, before the offer; Sam (already on the rota) heard nothing.
         assert [b.startswith("Welcome to Peerline") for b in to_ria] == [True, False, False]
         assert d.bodies_to(lines.SAM) == []
+
+
+def test_crisis_words_on_a_closed_line_do_not_say_keep_texting_here(
+    tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[Line], Flask]
+) -> None:
+    settings = make_settings(tmp_path, DATABASE_URL=postgres_server.create_database())
+    line = make_line(settings, FakeRedis())
+    load_line_file(line, lines.NEVER_OPEN)
+    hooks = Webhooks(app_for(line).test_client(), line.settings)
+    hooks.sms(lines.TEXTER, "hi")
+    hooks.sms(lines.TEXTER, "i want to kill myself")
+    crisis = sent(line, lines.TEXTER, "crisis_closed")
+    assert len(crisis) == 1
+    assert "988" in crisis[0] and "No peer is on shift" in crisis[0]
+    assert not any("keep texting here" in t for t in sent(line, lines.TEXTER))
+    # Not repeated within the hour, like the open line's crisis text.
+    hooks.sms(lines.TEXTER, "i want to kill myself")
+    assert len(sent(line, lines.TEXTER, "crisis_closed")) == 1
+    line.db.engine.dispose()

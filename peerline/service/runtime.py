@@ -410,7 +410,7 @@ class Runtime:
     ) -> None:
         match effect:
             case fx.Reply(key=key, params=params):
-                if key == "crisis":
+                if key in ("crisis", "crisis_closed"):
                     contact.crisis_replied_at = self.now
                 self.to_texter(contact, conversation, key, **params)
             case fx.Relay(text=text):
