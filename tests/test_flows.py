@@ -326,6 +326,12 @@ def test_thanks_at_the_rating_question_is_a_thank_you_not_a_new_welcome(text: st
     assert not any(isinstance(e, fx.Rate) for e in step.effects)
 
 
+@pytest.mark.parametrize("text", ["ok", "Okay.", "\N{THUMBS UP SIGN}"])
+def test_a_nod_at_the_rating_question_closes_quietly(text: str) -> None:
+    step = texter.step(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
+    assert step == texter.Step(texter.CLOSED, [fx.Close()])
+
+
 @pytest.mark.parametrize("text", ["I have 2 kids and I'm scared", "3 or 4", "a 10"])
 def test_other_words_at_the_rating_question_are_not_a_score(text: str) -> None:
     step = texter.step(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)

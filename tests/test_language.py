@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerline.flows.keywords import Keyword, classify, is_thanks, rating_of
+from peerline.flows.keywords import Keyword, classify, is_ack, is_thanks, rating_of
 from peerline.flows.language import fold, guess
 
 
@@ -85,7 +85,33 @@ def test_not_a_rating(text: str) -> None:
     assert rating_of(text) is None
 
 
-def test_thanks_is_only_a_short_thank_you() -> None:
-    assert is_thanks("Thanks!") and is_thanks("thank you so much") and is_thanks("gracias")
-    assert not is_thanks("thanks but I still feel awful")
-    assert not is_thanks("ok")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks!",
+        "thank you so much",
+        "gracias",
+        "Thanks Sam!",
+        "thank you so much, that really helped",
+        "gracias por escucharme",
+    ],
+)
+def test_a_thank_you(text: str) -> None:
+    assert is_thanks(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["thanks but I still feel awful", "thanks, still sad", "ok", "no thanks", "de nada"]
+)
+def test_not_only_a_thank_you(text: str) -> None:
+    assert not is_thanks(text)
+
+
+@pytest.mark.parametrize("text", ["ok", "Okay.", "no thanks", "\N{THUMBS UP SIGN}", "k"])
+def test_a_nod(text: str) -> None:
+    assert is_ack(text)
+
+
+@pytest.mark.parametrize("text", ["ok but I need to talk", "", "five"])
+def test_not_a_nod(text: str) -> None:
+    assert not is_ack(text)

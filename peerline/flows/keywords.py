@@ -108,8 +108,14 @@ RATING_FILLER = frozenset(
 THANKS_WORDS = frozenset(
     """
     thanks thank you ty thx tysm cheers ok okay gracias muchas mil vale bueno great good
-    appreciate it so much bye very a lot really i de nada
+    appreciate appreciated it so much bye very a lot really i de nada for that this was
+    helped helpful help listening talking chat everything nice kind por todo ayuda
+    escucharme hablar me
     """.split()
+)
+# A thank-you with one of these is not only a thank-you ("thanks but I still feel awful").
+NOT_ONLY_THANKS = frozenset(
+    "not no but still don't dont didn't didnt pero todavia aun nada sad worse".split()
 )
 THANKING = frozenset({"thanks", "thank", "ty", "thx", "tysm", "gracias", "cheers"})
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -133,7 +139,25 @@ def rating_of(text: str) -> int | None:
 
 
 def is_thanks(text: str) -> bool:
-    """Say whether a short message is only a thank-you ("thanks!", "thank you so much")."""
+    """Say whether a short message is only a thank-you ("thanks!", "thank you so much, Sam")."""
     tokens = _TOKEN.findall(fold(text))
-    thanked = any(t in THANKING for t in tokens)
-    return thanked and len(tokens) <= 6 and all(t in THANKS_WORDS for t in tokens)
+    if not any(t in THANKING for t in tokens) or len(tokens) > 8:
+        return False
+    if any(t in NOT_ONLY_THANKS for t in tokens):
+        return False
+    others = [t for t in tokens if t not in THANKS_WORDS]
+    # One other word in a short thanks is most often a name ("thanks Sam", "gracias Ana").
+    return not others or (len(others) == 1 and len(tokens) <= 4)
+
+
+ACK_WORDS = frozenset(
+    "ok okay k kk cool sure alright fine vale bueno no nah thanks gracias".split()
+)
+
+
+def is_ack(text: str) -> bool:
+    """Say whether a message only acknowledges or declines ("ok", "no thanks", "👍")."""
+    tokens = _TOKEN.findall(fold(text))
+    if not tokens:
+        return bool(text.strip())  # an emoji or punctuation alone
+    return len(tokens) <= 2 and all(t in ACK_WORDS for t in tokens)

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from peerline.flows import effects as fx
-from peerline.flows.keywords import Keyword, classify, is_thanks, looks_spanish, rating_of
+from peerline.flows.keywords import (
+    Keyword,
+    classify,
+    is_ack,
+    is_thanks,
+    looks_spanish,
+    rating_of,
+)
 from peerline.flows.language import guess
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
@@ -176,6 +183,9 @@ def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
     if is_thanks(text):
         # A thank-you instead of a number: no rating, and no welcome as if they were new.
         return Step(CLOSED, [fx.Close(), fx.Reply("thanks_no_rating")])
+    if is_ack(text):
+        # "ok" or a thumbs-up: they read the question and let it go.
+        return Step(CLOSED, [fx.Close()])
     # Anything else starts afresh: the rating question was optional.
     fresh = _welcome(replace(state, stage=NEW, returning=True), line, text, keyword)
     return Step(fresh.stage, [fx.Close(), *fresh.effects])
