@@ -78,7 +78,7 @@ def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
     line, hooks = pg
     hooks.sms(lines.TEXTER, STORY)
     (welcome,) = sent(line, lines.TEXTER)
-    assert welcome.startswith("Thank you for telling us") and "read what you wrote" in welcome
+    assert welcome.startswith("Thank you for writing to us") and "read what you wrote" in welcome
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
