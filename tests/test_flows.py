@@ -157,7 +157,12 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "name": "Maximiliana",  # a long first name; the line uses first names or aliases
         "alias": "K7777",
         "next_opening": _longest_opening(language),
-        "groups": "Online peer support group: Mon Dec 7 1:00 PM, Fri Dec 11 1:00 PM.",
+        # Two groups, two meetings each, with their links: as groups.upcoming_text writes them.
+        "groups": (
+            "Online peer support group: Mon Dec 7 1:00 PM, Fri Dec 11 1:00 PM. "
+            "https://example.org/groups Family and friends group: Wed Dec 9 7:00 PM, "
+            "Wed Dec 16 7:00 PM. https://example.org/family"
+        ),
         "group": "Online peer support group",
         "when": "tomorrow at 10:00 PM (EST)",
         "join": " Join: https://example.org/groups",
