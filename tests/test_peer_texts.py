@@ -141,12 +141,16 @@ def test_a_supporters_near_misses_get_did_you_mean(pg: tuple[Line, Webhooks]) ->
         hooks.sms(lines.SAM, near_miss)
         assert sent(line, lines.SAM)[-1].startswith("Did you mean #take?")
     hooks.sms(lines.SAM, "# Take!")
+    assert sent(line, lines.SAM)[-1].startswith("Did you mean #take?")
+    hooks.sms(lines.SAM, "#Take")
     assert sent(line, lines.TEXTER)[-1].startswith("You're connected with Sam")
     # In a chat a bare "done" is chat text: it reaches the texter, and Sam gets a hint.
     hooks.sms(lines.SAM, "done")
     assert sent(line, lines.TEXTER)[-1] == "Sam: done"
     assert "If you meant the command, text #done" in sent(line, lines.SAM)[-1]
     hooks.sms(lines.SAM, "#done.")
+    assert sent(line, lines.SAM)[-1].startswith("Did you mean #done?")
+    hooks.sms(lines.SAM, "#done")
     assert "has ended the chat" in sent(line, lines.TEXTER, "supporter_ended")[-1]
 
 

@@ -134,14 +134,18 @@ def nearest_command(word: str) -> str | None:
 
 
 def _command_word(text: str) -> tuple[str, str] | None:
-    """Return ("#word", rest) for a message that starts with '#', forgiving '# take' and
-    '#Take!'."""
+    """Return ("#word", rest) for a message that starts with '#' (any case: phones capitalise)."""
     stripped = text.strip()
     if not stripped.startswith("#"):
         return None
-    words = ("#" + stripped[1:].lstrip()).split(maxsplit=1)
-    word = words[0].lower().rstrip(".,!?;:")
-    return word, words[1].strip() if len(words) > 1 else ""
+    words = stripped.split(maxsplit=1)
+    return words[0].lower(), words[1].strip() if len(words) > 1 else ""
+
+
+def _loose_command(text: str) -> str | None:
+    """Return the command '# take' or '#done.' names once its space and punctuation go."""
+    squeezed = "#" + text.strip()[1:].lstrip().split(maxsplit=1)[0].lower().rstrip(".,!?;:")
+    return squeezed if squeezed in COMMAND_NAMES else None
 
 
 def _bare_command(text: str) -> str | None:
@@ -167,7 +171,10 @@ def step(state: SupporterState, text: str) -> Step:
         handler = COMMANDS.get(word)
         if handler is not None:
             return handler(state)
-        meant = nearest_command(word)
+        # "# take" and "#done." are asked about, not run: a stray mark may be a half-typed
+        # message, and ending a chat by accident costs a texter more than one question.
+        meant = _loose_command(text) if word == "#" or word.rstrip(".,!?;:") != word else None
+        meant = meant or nearest_command(word)
         if meant is not None:
             return Step([fx.Reply("did_you_mean", {"command": meant})])
         return Step([fx.Reply("unknown_command", {"command": text.strip().split()[0][:20]})])
