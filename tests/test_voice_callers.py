@@ -268,6 +268,20 @@ def test_a_hang_up_while_ringing_frees_everyone_without_a_status_callback(
     assert nxt.press(nxt.dial_in(), "1").verbs == ["Dial"]
 
 
+def test_a_caller_hanging_up_after_talking_is_ended_by_the_dial_action(phone: Phone) -> None:
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    ring = caller.press(caller.dial_in(), "1")
+    sam, ria = sorted(caller.legs(ring), key=lambda leg: leg.to != lines.SAM)
+    sam.press(sam.answer(), "1")
+    ria.status("canceled")
+    ended = caller.dial_ends(ring, "completed", 300, CallStatus="completed")
+    assert ended.verbs == ["Hangup"]
+    call = the_call(line, caller)
+    assert (call.state, call.outcome, call.talk_seconds) == ("ended", "connected", 300)
+    assert on_calls(line) == set()
+
+
 def test_every_caller_step_reads_call_status(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     menu = caller.dial_in()

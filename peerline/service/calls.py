@@ -1079,15 +1079,14 @@ def dial_ended(
     with _step(line, now) as rt:
         session = rt.session
         call = _call_for(session, call_id, call_sid)
+        if call.round == round_number and call.state == CONNECTED and dial_seconds is not None:
+            call.talk_seconds = call.talk_seconds or dial_seconds
         if _hung_up(line, rt, call, status):
-            rt.unit.match = True  # the supporters rung are free for texts again
-            return Goodbye(call.language, None)
+            return Goodbye(call.language, None)  # legs ended, supporters free for texts
         if call.round != round_number or call.state not in (RINGING, CONNECTED):
             return _current(line, session, call, now)
         if call.state == CONNECTED:
             # The supporter hung up first and the caller is still on the line.
-            if dial_seconds is not None:
-                call.talk_seconds = call.talk_seconds or dial_seconds
             call.state = ENDED
             rt.unit.match = True
             return Goodbye(call.language, "goodbye")
@@ -1856,11 +1855,14 @@ def _callback_call(session: Session, call_id: int, call_sid: str) -> Call:
 
 
 def callback_answered(
-    line: Line, call_id: int, call_sid: str, now: datetime | None = None
+    line: Line, call_id: int, call_sid: str, now: datetime | None = None, status: str | None = None
 ) -> Answer:
     """Whisper to the supporter who answered our call: press 1 to ring the other person."""
-    with line.db.session() as session:
+    with _step(line, now or utcnow()) as rt:
+        session = rt.session
         call = _callback_call(session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye("en", None)
         if call.state in (ENDED, FAILED) or call.contact is None:
             return Goodbye("en", "callback_cancelled")
         if call.state in (PLACING, DIALING):
@@ -1875,12 +1877,20 @@ def callback_answered(
 
 
 def callback_connect(
-    line: Line, call_id: int, call_sid: str, digits: str, now: datetime | None = None
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    digits: str,
+    now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
     """Ring the texter or caller from the line's number once the supporter pressed 1."""
     now = now or utcnow()
-    with line.db.session() as session:
+    with _step(line, now) as rt:
+        session = rt.session
         call = _callback_call(session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye("en", None)
         if call.state in (ENDED, FAILED) or call.contact is None:
             return Goodbye("en", "callback_cancelled")
         if digits.strip() != "1":
@@ -2056,16 +2066,15 @@ def _sweep_unfinished(line: Line, now: datetime) -> int:
                     Call.direction == INBOUND,
                     Call.ended_at.is_(None),
                     or_(
-                        (Call.state == VOICEMAIL) & Call.callback_request_id.is_(None),
-                        Call.state.in_((MENU, RINGING)),
+                        (Call.state == VOICEMAIL)
+                        & Call.callback_request_id.is_(None)
+                        & (Call.created_at < now - quiet_for),
+                        # A caller may sit in the menu or ringing rounds a while; hours, no.
+                        Call.state.in_((MENU, RINGING)) & (Call.created_at < now - STALE_AFTER),
                     ),
-                    Call.created_at < now - quiet_for,
                 )
             )
         )
         for call_id in ids:
-            call = _lock(rt.session, Call, call_id)
-            if call.state == RINGING and call.created_at >= now - STALE_AFTER:
-                continue  # may still be ringing round after round
-            _apply_call_status(line, rt, call, "completed", None)
+            _apply_call_status(line, rt, _lock(rt.session, Call, call_id), "completed", None)
     return len(ids)

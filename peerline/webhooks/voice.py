@@ -687,7 +687,8 @@ def callback_answer(call_id: int) -> Response:
     """Whisper to the supporter who answered our call-back."""
     line = _line()
     sid = _required("CallSid")
-    return _answer(line, _step(lambda: calls.callback_answered(line, call_id, sid)))
+    now = _status_now()
+    return _answer(line, _step(lambda: calls.callback_answered(line, call_id, sid, status=now)))
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -697,7 +698,10 @@ def callback_connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
-    return _answer(line, _step(lambda: calls.callback_connect(line, call_id, sid, digits)))
+    now = _status_now()
+    return _answer(
+        line, _step(lambda: calls.callback_connect(line, call_id, sid, digits, status=now))
+    )
 
 
 @bp.post("/callback/<int:call_id>/done")
