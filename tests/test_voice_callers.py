@@ -181,6 +181,17 @@ def test_crisis_words_at_a_closed_line_get_crisis_help_an_alert_and_a_marked_voi
     assert "crisis_voicemail" in alerts(line)
 
 
+def test_spanish_crisis_words_get_the_crisis_offer_in_spanish(phone: Phone) -> None:
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), "no tengo a nadie y quiero quitarme la vida")
+    assert offer.one("Gather").attrib["language"] == "es-US"
+    assert "línea de crisis 9 8 8, oprima 3" in offer.spoken()
+    ring = caller.stay_silent(offer)
+    assert numbers(ring) == [lines.RIA]  # Spanish speakers first, a crisis or not
+    (ria,) = caller.legs(ring)
+    assert ria.answer().spoken() == "Peerline, Spanish caller. They may be in crisis. Press 1."
+
+
 def test_a_crisis_caller_can_take_the_crisis_line_at_once(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     offer = caller.speak(caller.dial_in(), "I want to kill myself")

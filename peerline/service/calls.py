@@ -101,7 +101,7 @@ UNANSWERED = frozenset({"busy", "no-answer", "failed"})
 LEAVE_REASONS = frozenset({"closed", "closed_no_shifts", "busy", "no_answer"})
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
 # someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
-SILENT_MENUS_BEFORE_PEER = 2
+MENUS_BEFORE_PEER = 2
 # What Twilio's AnsweredBy says when answering machine detection heard a machine or a fax.
 MACHINE = frozenset(
     {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
@@ -422,14 +422,6 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
 
 
-def _runtime(line: Line, session: Session, now: datetime) -> Runtime:
-    """Return a runtime for this transaction, to write texts through the outbox."""
-    # Imported here: the runtime may import this module to wire #call into the SMS flow.
-    from peerline.service.runtime import Runtime
-
-    return Runtime(line, session, now)
-
-
 def _step(line: Line, now: datetime) -> AbstractContextManager[Runtime]:
     """Return the runtime's own transaction, which hands its queued work on after commit."""
     from peerline.service.runtime import step
@@ -622,6 +614,8 @@ def choose(
             return _current(line, rt.session, call, now)
         detection = line.crisis.detect(speech) if speech else None
         if detection is not None and detection.matched and call.crisis is None:
+            if detection.language in LANGUAGES:
+                call.language = str(detection.language)  # answered in the words' language
             _raise_crisis(line, rt, call, detection.category or "crisis", "voice_menu")
             return CrisisOffer(call.id, call.language)
         heard_in = menu_language or call.language
@@ -635,7 +629,7 @@ def choose(
             choice = PEER
         if choice is None:
             call.menu_attempts += 1
-            if call.menu_attempts < SILENT_MENUS_BEFORE_PEER:
+            if call.menu_attempts < MENUS_BEFORE_PEER:
                 notice = "not_an_option" if digits or speech else "no_input"
                 return Menu(call.id, call.language, notice=notice)
             return _choose_peer(line, rt, call, "connecting")
