@@ -764,3 +764,22 @@ def test_legs_rung_for_a_crisis_call_are_recorded(phone: Phone) -> None:
     with phone.line.db.session() as session:
         assert len(session.scalars(select(CallLeg)).all()) == 2
         assert session.scalars(select(Call.crisis)).one() is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "reason"),
+    [
+        ("/webhooks/voice/call/1/menu/en", {"CallStatus": "asleep"}, "not a Twilio call status"),
+        ("/webhooks/voice/call/1/transcription", {}, "TranscriptionStatus is required"),
+        ("/webhooks/voice/callback/1/screen", {"AnsweredBy": "human"}, "ParentCallSid"),
+        ("/webhooks/voice/call/1/now", {"CallSid": "CA" + "0" * 32}, "is not call 1"),
+    ],
+)
+def test_new_voice_steps_answer_bad_input_with_400(
+    phone: Phone, path: str, fields: dict[str, str], reason: str
+) -> None:
+    caller = phone.call(lines.TEXTER)
+    caller.dial_in()
+    response = phone.post(path, {**caller.params(), **fields})
+    assert response.status_code == 400
+    assert reason in response.get_json()["reason"]
