@@ -87,12 +87,16 @@ def test_greeting_and_menu_are_a_gather_with_keys_and_speech(phone: Phone) -> No
     assert "español" in gather.attrib["hints"] and "groups" in gather.attrib["hints"]
     assert gather.attrib["action"].endswith("/webhooks/voice/call/1/menu/en")
     assert twiml.one("Redirect").text == gather.attrib["action"]
-    says = gather.findall("Say")
-    assert "not counsellors or a crisis service" in says[0].text  # type: ignore[operator]
-    assert "press 1" in (says[1].text or "") and "press 3" in (says[1].text or "")
-    # The Spanish offer is spoken in Spanish, by a Spanish voice.
-    assert says[-1].attrib["language"] == "es-US"
-    assert "Para español, oprima 8" in (says[-1].text or "")
+    says = [(say.attrib["language"], say.text or "") for say in gather.findall("Say")]
+    # The line's name, then at once the Spanish offer, in Spanish, then 911 and the one key.
+    assert says[:4] == [
+        ("en-US", "Peerline peer support."),
+        ("es-US", "Para español, oprima 8."),
+        ("en-US", "In danger? Call 9 1 1."),
+        ("en-US", "To talk with a peer, press 1."),
+    ]
+    assert "press 3" in says[4][1]
+    assert "not counsellors or a crisis service" in twiml.spoken()
 
 
 def test_a_retried_call_webhook_acts_once(line: Line, phone: Phone) -> None:
@@ -123,10 +127,10 @@ def test_saying_espanol_switches_to_spanish(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     spanish = caller.speak(caller.dial_in(), "Español")
     assert spanish.one("Gather").attrib["language"] == "es-US"
+    assert "Llame al 9 1 1" in spanish.spoken()  # the Spanish emergency notice
     ring = caller.speak(spanish, "quiero hablar con un compañero")
-    assert ring.verbs == ["Say", "Dial"]
-    assert ring.all("Say")[0].attrib["language"] == "es-US"
-    assert "Le estamos conectando" in ring.spoken()
+    # The phones ring at once: nothing said between the choice and the ringing.
+    assert ring.verbs == ["Dial"]
 
 
 def test_a_wrong_key_and_silence(line: Line, phone: Phone) -> None:
@@ -134,11 +138,16 @@ def test_a_wrong_key_and_silence(line: Line, phone: Phone) -> None:
     menu = caller.dial_in()
     wrong = caller.press(menu, "7")
     assert wrong.spoken().startswith("Sorry, that is not one of the choices.")
-    silent = caller.stay_silent(wrong)
-    assert silent.spoken().startswith("Sorry, we did not hear a choice.")
-    # Silent twice: a caller who cannot press keys or speak clearly still reaches a person.
-    rung = caller.stay_silent(silent)
-    assert rung.verbs == ["Say", "Dial"]
+    assert "press 1" in wrong.spoken()  # the options said once more
+    # A wrong key then silence: no third menu, a person (the old menu looped for ever).
+    rung = caller.stay_silent(wrong)
+    assert rung.verbs == ["Gather", "Dial"]
+    assert rung.spoken().startswith("Connecting you with a peer supporter now.")
+    caller.status("completed", 30)
+    silent = phone.call(lines.TEXTER_2)
+    once = silent.stay_silent(silent.dial_in())
+    assert once.spoken().startswith("Sorry, we did not hear a choice.")
+    assert silent.stay_silent(once).verbs == ["Gather", "Dial"]
 
 
 def test_group_times_are_read_without_links_and_can_be_texted(line: Line, phone: Phone) -> None:
@@ -168,11 +177,11 @@ def test_an_opted_out_caller_is_not_offered_texts(line: Line, phone: Phone) -> N
 def test_crisis_line_transfer(phone: Phone, tmp_path: Path) -> None:
     caller = phone.call(lines.TEXTER)
     transfer = caller.press(caller.dial_in(), "3")
-    assert transfer.verbs == ["Say", "Dial"]
+    assert transfer.verbs == ["Gather", "Dial"]
     dial = transfer.one("Dial")
-    # The crisis line sees the caller's own number: it routes calls by it.
-    assert "callerId" not in dial.attrib
-    assert [n.text for n in dial.findall("Number")] == ["988"]
+    # A full number from the line's own number: 988 may not route from the provider.
+    assert dial.attrib["callerId"] == LINE_NUMBER
+    assert [n.text for n in dial.findall("Number")] == ["+18002738255"]
     failed = caller.dial_ends(transfer, "failed")
     assert "dial 9 8 8" in failed.spoken()
     assert failed.verbs[-1] == "Hangup"
@@ -186,16 +195,18 @@ def test_the_crisis_number_is_configurable(tmp_path: Path) -> None:
     phone = Phone(line, voice_app(line))
     caller = phone.call(lines.TEXTER)
     transfer = caller.speak(caller.dial_in(), "crisis line please")
-    assert transfer.one("Number").text == "18002738255"
+    assert transfer.one("Number").text == "+18002738255"
     done = caller.dial_ends(transfer, "completed", 600)
     assert done.verbs == ["Hangup"]
 
 
 def test_crisis_words_in_the_menu_are_met_and_connected(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
-    ring = caller.speak(caller.dial_in(), "I want to kill myself")
-    assert ring.verbs == ["Say", "Dial"]
-    assert "call or text 9 8 8" in ring.spoken()
+    offer = caller.speak(caller.dial_in(), "I want to kill myself")
+    assert offer.verbs == ["Gather", "Redirect"]
+    assert "9 8 8 crisis line now, press 3" in offer.spoken()
+    ring = caller.stay_silent(offer)  # staying on the line rings the supporters
+    assert ring.verbs == ["Dial"]
 
 
 # -- ringing, whisper, accept ------------------------------------------------------------
@@ -204,8 +215,7 @@ def test_crisis_words_in_the_menu_are_met_and_connected(phone: Phone) -> None:
 def test_whole_call_journey(line: Line, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
-    assert ring.verbs == ["Say", "Dial"]
-    assert "connecting you with a peer supporter" in ring.spoken()
+    assert ring.verbs == ["Dial"]  # the caller pressed 1: the phones ring at once
     dial = ring.one("Dial")
     assert dial.attrib["callerId"] == LINE_NUMBER  # masked: supporters see the line
     assert dial.attrib["answerOnBridge"] == "true"
@@ -226,10 +236,10 @@ def test_whole_call_journey(line: Line, phone: Phone) -> None:
     assert whisper.verbs == ["Gather", "Hangup"]
     gather = whisper.one("Gather")
     assert (gather.attrib["numDigits"], gather.attrib["input"]) == ("1", "dtmf")
-    assert whisper.spoken() == "Peer support call from Peerline. Press 1 to accept."
+    assert whisper.spoken() == "Peerline call. Press 1."
     bridged = sam.press(whisper, "1")
     # No <Hangup> and no <Dial>: the whisper document ends and Twilio bridges the call.
-    assert bridged.verbs == ["Say"]
+    assert bridged.verbs == []
     assert ria.status("canceled").status_code == 204
     assert sam.status("in-progress").status_code == 204
     assert on_calls(line) == {supporter_id(line, "Sam")}
@@ -279,7 +289,7 @@ def test_two_supporters_pressing_1_at_once_only_one_is_connected(line: Line, pho
     ring = ringing(caller)
     sam, ria = caller.legs(ring)
     sam_whisper, ria_whisper = sam.answer(), ria.answer()
-    assert sam.press(sam_whisper, "1").verbs == ["Say"]
+    assert sam.press(sam_whisper, "1").verbs == []
     late = ria.press(ria_whisper, "1")
     assert late.verbs == ["Say", "Hangup"]
     assert "Another peer supporter has taken this call" in late.spoken()
@@ -315,7 +325,7 @@ def test_sequential_strategy_no_answer_then_voicemail(tmp_path: Path) -> None:
     (ria,) = caller.legs(second)
     ria.status("busy")
     message = caller.dial_ends(second, "busy")
-    assert message.verbs == ["Say", "Say", "Record", "Say", "Hangup"]
+    assert message.verbs == ["Gather", "Record", "Say", "Hangup"]
     assert message.spoken().startswith("We could not reach a peer supporter just now.")
     record = message.one("Record")
     assert record.attrib["maxLength"] == "120"
@@ -380,7 +390,7 @@ def test_a_spanish_caller_rings_spanish_speakers_first(tmp_path: Path) -> None:
     ring = caller.press(spanish, "1")
     assert [n.text for n in ring.all("Number")] == [lines.RIA]
     (ria,) = caller.legs(ring)
-    assert "The caller chose Spanish." in ria.answer().spoken()
+    assert ria.answer().spoken() == "Peerline, Spanish caller. Press 1."
 
 
 def test_a_caller_hanging_up_while_it_rings_frees_the_supporters(line: Line, phone: Phone) -> None:
@@ -464,7 +474,9 @@ def test_silence_leaves_no_voicemail(tmp_path: Path) -> None:
     caller.status("completed", 30)
     with line.db.session() as session:
         assert session.scalars(select(CallbackRequest)).all() == []
-        assert session.scalars(select(Call.outcome)).one() == "closed"
+        # Nothing recorded: a missed call for the coordinators, and no text to the caller.
+        assert session.scalars(select(Call.outcome)).one() == "missed"
+        assert session.scalars(select(Alert.kind)).all() == ["missed_call"]
     assert outbox(line) == []
 
 
@@ -638,6 +650,7 @@ def test_every_sms_the_voice_line_sends_fits_two_segments() -> None:
         "language": "Spanish",
         "name": "Samantha-Louise",
         "groups": "",
+        "words": "",
     }
     for language in prompts.languages():
         for key in prompts.texts[language]:
@@ -721,7 +734,7 @@ def test_call_journey_and_voicemail_on_postgresql(
         ring = ringing(caller)
         sam, ria = sorted(caller.legs(ring), key=lambda leg: leg.to != lines.SAM)
         sam_whisper, ria_whisper = sam.answer(), ria.answer()
-        assert ria.press(ria_whisper, "1").verbs == ["Say"]
+        assert ria.press(ria_whisper, "1").verbs == []
         assert "Another peer" in sam.press(sam_whisper, "1").spoken()
         ria.status("completed", 200)
         caller.dial_ends(ring, "completed", 200)

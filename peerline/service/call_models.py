@@ -60,6 +60,11 @@ class CallbackRequest(Base):
     # The supporter calling back now, or who last did.
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The crisis detector's category when the call or the voicemail's words matched it.
+    crisis: Mapped[str | None] = mapped_column(String(16))
+    # Encrypted: Twilio's transcription of the voicemail, for the crisis check and a summary.
+    transcript_enc: Mapped[str | None] = mapped_column(Text)
+    transcribed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     notified_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -109,6 +114,10 @@ class Call(Base):
     # How long the two people talked, from the bridged leg.
     talk_seconds: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[int | None] = mapped_column(Integer)
+    # The crisis detector's category when the caller's words matched it: rung first, told.
+    crisis: Mapped[str | None] = mapped_column(String(16))
+    # Twilio's AnsweredBy for a call-back's far end (human, machine_start, fax, ...).
+    answered_by: Mapped[str | None] = mapped_column(String(24))
 
     contact: Mapped[Contact | None] = relationship()
     supporter: Mapped[Supporter | None] = relationship()

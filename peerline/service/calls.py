@@ -22,6 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from redis.exceptions import RedisError
@@ -29,7 +30,7 @@ from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service.availability import format_opening, load_rotas
+from peerline.service.availability import Rotas, format_opening, load_rotas
 from peerline.service.call_models import (
     BRIDGING,
     CALLBACK,
@@ -98,9 +99,19 @@ TERMINAL = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 UNANSWERED = frozenset({"busy", "no-answer", "failed"})
 # Why a caller is asked to leave a message (each a prompt saying so).
 LEAVE_REASONS = frozenset({"closed", "closed_no_shifts", "busy", "no_answer"})
-# Silent menus before we connect the caller anyway: someone who cannot press keys or speak
-# clearly still reaches a person.
-SILENT_MENUS_BEFORE_PEER = 2
+# Menus without a choice (silence or a wrong key) before we connect the caller anyway:
+# someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
+MENUS_BEFORE_PEER = 2
+# What Twilio's AnsweredBy says when answering machine detection heard a machine or a fax.
+MACHINE = frozenset(
+    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+)
+# The crisis line to transfer to by the line's country, as a full E.164 number: a three-digit
+# code such as 988 may not route through the provider. US and Canada: the 988 Lifeline's
+# ten-digit number (what is said stays "9 8 8").
+CRISIS_NUMBERS = {"US": "+18002738255", "CA": "+18002738255"}
+# How far ahead, in days, an opening is named by its weekday alone; further, by its date.
+WEEKDAY_HORIZON = 6
 
 
 # -- settings ----------------------------------------------------------------------------
@@ -113,8 +124,10 @@ class VoiceSettings:
     strategy: str = "ring_all"  # ring_all: up to ten at once; sequential: one after another
     ring_seconds: int = 20  # short enough that a personal voicemail does not answer first
     max_rounds: int = 3
-    crisis_number: str = "988"
+    crisis_number: str = CRISIS_NUMBERS["US"]
     calls_during_chat: bool = False
+    # Text a caller who hung up before leaving a message (off: they may not want a text).
+    missed_call_text: bool = False
     voicemail_seconds: int = 120
     whisper_seconds: int = 8
     messages_file: str | None = None
@@ -137,12 +150,8 @@ class VoiceSettings:
         strategy = str(extra.get("voice_strategy", cls.strategy)).lower().replace("-", "_")
         if strategy not in ("ring_all", "sequential"):
             raise SettingsError(f"voice_strategy: {strategy!r} must be ring_all or sequential")
-        crisis = re.sub(r"[\s().-]", "", str(extra.get("voice_crisis_number", cls.crisis_number)))
-        if not re.fullmatch(r"\+?\d{3,15}", crisis):
-            raise SettingsError(f"voice_crisis_number: {crisis!r} is not a number to dial")
-        during_chat = extra.get("voice_calls_during_chat", cls.calls_during_chat)
-        if isinstance(during_chat, str):
-            during_chat = during_chat.strip().lower() in ("1", "true", "yes", "on")
+        crisis = _crisis_number(extra.get("voice_crisis_number"), settings.default_region)
+        during_chat = _flag(extra.get("voice_calls_during_chat", cls.calls_during_chat))
         messages = extra.get("voice_messages_file")
         return cls(
             strategy=strategy,
@@ -150,11 +159,47 @@ class VoiceSettings:
             ring_seconds=number("voice_ring_seconds", cls.ring_seconds, 5, 600),
             max_rounds=number("voice_max_rounds", cls.max_rounds, 1, 20),
             crisis_number=crisis,
-            calls_during_chat=bool(during_chat),
+            calls_during_chat=during_chat,
+            missed_call_text=_flag(extra.get("voice_missed_call_text", False)),
             voicemail_seconds=number("voice_voicemail_seconds", cls.voicemail_seconds, 10, 600),
             whisper_seconds=number("voice_whisper_seconds", cls.whisper_seconds, 3, 30),
             messages_file=str(messages) if messages else None,
         )
+
+
+def _flag(value: Any) -> bool:
+    """Return a yes/no setting, as written in the environment or a mapping."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _crisis_number(value: Any, region: str) -> str:
+    """Return the crisis line's number in E.164, checked; by the line's country by default."""
+    import phonenumbers
+
+    if value is None or not str(value).strip():
+        default = CRISIS_NUMBERS.get(region.upper())
+        if default is None:
+            raise SettingsError(
+                f"voice_crisis_number: no default crisis line for region {region!r}; "
+                "set PEERLINE_CRISIS_LINE_NUMBER to its full number"
+            )
+        return default
+    raw = str(value).strip()
+    if not re.fullmatch(r"\+?[\d\s().-]{3,24}", raw):
+        raise SettingsError(f"voice_crisis_number: {raw!r} is not a number to dial")
+    try:
+        parsed = phonenumbers.parse(raw, region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise SettingsError(f"voice_crisis_number: {raw!r} is not a number to dial") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        # 988 and other short codes land here: they may not route from a provider's line.
+        raise SettingsError(
+            f"voice_crisis_number: {raw!r} is not a full phone number; use the crisis "
+            "line's ten-digit (E.164) number, like +18002738255 for 988 in the US and Canada"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def voice_settings(line: Line) -> VoiceSettings:
@@ -217,12 +262,25 @@ def prompts(line: Line) -> Prompts:
 
 @dataclass(frozen=True)
 class Menu:
-    """The greeting (on the first time) and the menu, after an optional notice."""
+    """The greeting (on the first time) and the menu, after an optional notice.
+
+    `switched` is the menu right after the caller chose its language: they heard the line's
+    name already, so it starts with the emergency notice and the one key.
+    """
 
     call_id: int
     language: str
     greeting: bool = False
     notice: str | None = None
+    switched: bool = False
+
+
+@dataclass(frozen=True)
+class CrisisOffer:
+    """Crisis words heard: say where to turn, offer the crisis line (3), else go on."""
+
+    call_id: int
+    language: str
 
 
 @dataclass(frozen=True)
@@ -242,6 +300,7 @@ class Transfer:
     call_id: int
     language: str
     number: str
+    quiet: bool = False  # a key press skipped the notice
 
 
 @dataclass(frozen=True)
@@ -261,7 +320,8 @@ class Ring:
     round: int
     legs: tuple[RingLeg, ...]
     ring_seconds: int
-    notice: str = "connecting"
+    # Said (skippable by a key) before the phones ring; none after the caller pressed 1.
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +334,7 @@ class LeaveMessage:
     opening: str | None
     can_record: bool
     max_seconds: int
+    quiet: bool = False  # a key press skipped the prompt: straight to the beep
 
 
 @dataclass(frozen=True)
@@ -292,13 +353,17 @@ class Whisper:
     leg_id: int
     caller_language: str
     seconds: int
+    crisis: bool = False
+    # The caller's language is not one this supporter speaks: none who does was free.
+    other_language: bool = False
 
 
 @dataclass(frozen=True)
 class Bridge:
     """End the whisper without hanging up, so Twilio connects the two."""
 
-    key: str = "whisper_accepted"
+    # Nothing said by default: every second here is a second the caller waits.
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +388,7 @@ class CallbackDial:
 
 Answer = (
     Menu
+    | CrisisOffer
     | GroupTimes
     | Transfer
     | Ring
@@ -354,14 +420,6 @@ class InboundCall:
 def _lock(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (SQLite serialises writers instead)."""
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
-
-
-def _runtime(line: Line, session: Session, now: datetime) -> Runtime:
-    """Return a runtime for this transaction, to write texts through the outbox."""
-    # Imported here: the runtime may import this module to wire #call into the SMS flow.
-    from peerline.service.runtime import Runtime
-
-    return Runtime(line, session, now)
 
 
 def _step(line: Line, now: datetime) -> AbstractContextManager[Runtime]:
@@ -421,20 +479,26 @@ def _call_for(session: Session, call_id: int, call_sid: str) -> Call:
     return call
 
 
-def _current(line: Line, session: Session, call: Call, now: datetime) -> Answer:
-    """Return what a call should hear now, for a webhook Twilio sent again."""
+def _current(
+    line: Line, session: Session, call: Call, now: datetime, *, quiet: bool = False
+) -> Answer:
+    """Return what a call should hear now, for a webhook Twilio sent again.
+
+    `quiet` is for a key pressed during a notice: the same step without the words.
+    """
     if call.state == MENU:
-        return Menu(call.id, call.language, greeting=call.menu_attempts == 0)
+        return Menu(call.id, call.language, greeting=call.menu_attempts == 0 and not quiet)
     if call.state == RINGING:
         legs = [leg for leg in call.legs if leg.round == call.round]
-        return _ring_answer(line, call, legs, "still_trying" if call.round > 1 else "connecting")
+        notice = None if quiet or call.round <= 1 else "still_trying"
+        return _ring_answer(line, call, legs, notice)
     if call.state == VOICEMAIL:
         if call.outcome == "voicemail":
             return Goodbye(call.language, "voicemail_saved")
         reason = call.outcome if call.outcome in LEAVE_REASONS else "no_answer"
-        return _leave_message(line, session, call, reason, now)
+        return _leave_message(line, session, call, reason, now, quiet=quiet)
     if call.state == TRANSFERRED:
-        return Transfer(call.id, call.language, voice_settings(line).crisis_number)
+        return Transfer(call.id, call.language, voice_settings(line).crisis_number, quiet=quiet)
     if call.outcome == "blocked":
         return Goodbye(call.language, "blocked")
     return Goodbye(call.language, "goodbye")
@@ -450,18 +514,28 @@ PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT = (
     "repeat",
 )
 DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9": REPEAT}
-WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (CRISIS, ("crisis", "emergency", "emergencia", "988", "nine eight eight")),
-    (
-        PEER,
-        ("peer", "talk", "someone", "person", "supporter", "companer", "hablar", "persona"),
-    ),
-    (GROUPS, ("group", "grupo", "meeting", "reunion")),
-    ("es", ("espanol", "spanish")),
-    ("en", ("english", "ingles")),
-    (REPEAT, ("repeat", "again", "repetir", "otra vez", "menu")),
+# Each choice's words, by the language they belong to: a Spanish word heard at the English
+# menu ("hablar") switches the call to Spanish.
+WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (CRISIS, "en", ("crisis", "emergency", "988", "nine eight eight")),
+    (CRISIS, "es", ("emergencia",)),
+    (PEER, "en", ("peer", "talk", "someone", "person", "supporter")),
+    (PEER, "es", ("companer", "hablar", "persona", "alguien")),
+    (GROUPS, "en", ("group", "meeting")),
+    (GROUPS, "es", ("grupo", "reunion")),
+    ("es", "es", ("espanol", "spanish")),
+    ("en", "en", ("english", "ingles")),
+    (REPEAT, "en", ("repeat", "again", "menu")),
+    (REPEAT, "es", ("repetir", "otra vez")),
 )
 LANGUAGES = ("en", "es")
+# Words that, shortly before a choice's word in the same clause, say the caller does not
+# want it ("I'm not in crisis", "no es una emergencia"), as the crisis detector reads them.
+NEGATORS = frozenset(
+    {"not", "no", "never", "dont", "don", "isnt", "arent", "wasnt", "aint", "without"}
+    | {"nunca", "ni", "sin", "tampoco"}
+)
+NEGATION_WINDOW = 3
 
 
 def _plain(text: str) -> str:
@@ -470,22 +544,49 @@ def _plain(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def parse_choice(digits: str, speech: str) -> str | None:
+def _negated(words: Sequence[str], at: int) -> bool:
+    """Say whether a negator comes within a few words before position `at`."""
+    return any(word in NEGATORS for word in words[max(0, at - NEGATION_WINDOW) : at])
+
+
+def _heard(clause: str, keyword: str) -> bool:
+    """Say whether a clause holds a keyword (a word's start) not negated just before it."""
+    words = re.findall(r"[a-z0-9]+", clause)
+    if " " in keyword:
+        parts = keyword.split()
+        return any(
+            words[i : i + len(parts)] == parts and not _negated(words, i) for i in range(len(words))
+        )
+    return any(w.startswith(keyword) and not _negated(words, i) for i, w in enumerate(words))
+
+
+def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | None:
     """Return the menu choice from pressed keys or spoken words, or None.
 
-    Key 8 means "the other language" (SWITCH); a spoken language name means that language.
+    Key 8 means "the other language" (SWITCH); a spoken language name means that language,
+    and so does a Spanish menu word heard at the English menu. A word negated close before
+    ("I'm not in crisis, I just want to talk") does not count.
     """
     if digits:
         return DIGITS.get(digits.strip()[:1])
-    heard = _plain(speech)
-    words = re.findall(r"[a-z0-9]+", heard)
-    for choice, keywords in WORDS:
-        for keyword in keywords:
-            if " " in keyword and keyword in heard:
-                return choice
-            if any(word.startswith(keyword) for word in words):
-                return choice
+    # Apostrophes dropped ("don't" is "dont"); clauses split where speech recognition puts
+    # punctuation, so a negation never reaches past its clause.
+    heard = _plain(speech).replace("'", "").replace("\u2019", "")
+    clauses = re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
+    for choice, language, keywords in WORDS:
+        if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):
+            if menu_language == "en" and language == "es" and choice in (PEER, GROUPS, REPEAT):
+                return "es"
+            return choice
     return None
+
+
+def _hung_up(line: Line, rt: Runtime, call: Call, status: str | None) -> bool:
+    """Apply the CallStatus a voice request carries; say whether the caller has gone."""
+    if status is None or status not in STATUS_RANK:
+        return False
+    _apply_call_status(line, rt, call, status, None)
+    return call.status in TERMINAL
 
 
 def choose(
@@ -496,45 +597,85 @@ def choose(
     speech: str,
     menu_language: str | None = None,
     now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
-    """Act on a menu choice (keys or speech); silence twice connects the caller to a peer.
+    """Act on a menu choice (keys or speech); two menus without one connect to a peer.
 
     `menu_language` is the language of the menu the caller answered, so that key 8 means
-    the same thing when Twilio sends the request again.
+    the same thing when Twilio sends the request again. Crisis words are looked for in what
+    was said before any menu word: they get the crisis line offered at once.
     """
     now = now or utcnow()
-    with line.db.session() as session:
-        rt = _runtime(line, session, now)
-        call = _call_for(session, call_id, call_sid)
+    with _step(line, now) as rt:
+        call = _call_for(rt.session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
         if call.state != MENU:
-            return _current(line, session, call, now)
-        choice = parse_choice(digits, speech)
+            return _current(line, rt.session, call, now)
+        detection = line.crisis.detect(speech) if speech else None
+        if detection is not None and detection.matched and call.crisis is None:
+            if detection.language in LANGUAGES:
+                call.language = str(detection.language)  # answered in the words' language
+            _raise_crisis(line, rt, call, detection.category or "crisis", "voice_menu")
+            return CrisisOffer(call.id, call.language)
+        heard_in = menu_language or call.language
+        choice = parse_choice(digits, speech, heard_in)
         if choice == SWITCH:
-            heard_in = menu_language or call.language
             choice = next(lang for lang in LANGUAGES if lang != heard_in)
         if choice in LANGUAGES:
-            call.language, choice = choice, SWITCH
-        notice: str | None = None
-        if choice is None and speech and line.crisis.detect(speech).matched:
-            # Crisis words where a choice was expected: say where to turn, then find a peer.
-            session.add(SafetyEvent(source="detector", category="voice_menu", created_at=now))
-            choice, notice = PEER, "crisis_heard"
-        if choice is None:
-            if digits or speech:
-                return Menu(call.id, call.language, notice="not_an_option")
-            call.menu_attempts += 1  # silent menus only: a wrong key shows someone is there
-            if call.menu_attempts < SILENT_MENUS_BEFORE_PEER:
-                return Menu(call.id, call.language, notice="no_input")
+            call.language, choice = str(choice), SWITCH
+        if choice is None and call.crisis is not None:
+            # After the crisis offer, anything but the crisis line means a person: no menus.
             choice = PEER
-        answer = MENU_ACTIONS[choice](line, rt, call, notice)
-    rt.unit.dispatch(line)
-    return answer
+        if choice is None:
+            call.menu_attempts += 1
+            if call.menu_attempts < MENUS_BEFORE_PEER:
+                notice = "not_an_option" if digits or speech else "no_input"
+                return Menu(call.id, call.language, notice=notice)
+            return _choose_peer(line, rt, call, "connecting")
+        return MENU_ACTIONS[choice](line, rt, call, None)
+
+
+def connect(
+    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+) -> Answer:
+    """Ring supporters for a caller who stayed on after the crisis offer."""
+    now = now or utcnow()
+    with _step(line, now) as rt:
+        call = _call_for(rt.session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        if call.state != MENU:
+            return _current(line, rt.session, call, now)
+        return _choose_peer(line, rt, call, None)
+
+
+def now_step(
+    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+) -> Answer:
+    """Return where the call is, without the notice a key press just skipped."""
+    now = now or utcnow()
+    with _step(line, now) as rt:
+        call = _call_for(rt.session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        return _current(line, rt.session, call, now, quiet=True)
+
+
+def _raise_crisis(line: Line, rt: Runtime, call: Call, category: str, source: str) -> None:
+    """Mark a call as a crisis, record the event and alert the on-call coordinators, once."""
+    if call.crisis is not None:
+        return
+    call.crisis = category[:16]
+    rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
+    alias = call.contact.alias if call.contact else "A caller"
+    rt.alert("crisis", None, f"{alias}: may be in crisis ({category}) on a phone call", alias=alias)
 
 
 def _choose_peer(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
     """Ring supporters (menu 1)."""
     call.menu_choice = PEER
-    return _start_round(line, rt.session, call, rt.now, notice or "connecting")
+    return _start_round(line, rt, call, rt.now, notice)
 
 
 def _choose_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
@@ -578,8 +719,8 @@ def _choose_repeat(line: Line, rt: Runtime, call: Call, notice: str | None) -> A
 
 
 def _choose_language(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
-    """Say the menu in the language just chosen (menu 8, or its name)."""
-    return Menu(call.id, call.language)  # choose() has set the language asked for
+    """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
+    return Menu(call.id, call.language, greeting=True, switched=True)  # choose() set it
 
 
 MENU_ACTIONS: dict[str, Callable[[Line, Runtime, Call, str | None], Answer]] = {
@@ -611,14 +752,23 @@ def _groups_text(line: Line, session: Session, language: str, now: datetime) -> 
 
 
 def crisis_done(
-    line: Line, call_id: int, call_sid: str, dial_status: str, now: datetime | None = None
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    dial_status: str,
+    now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
     """Finish a crisis transfer: if it never connected, say how to reach the line directly."""
-    with line.db.session() as session:
-        call = _call_for(session, call_id, call_sid)
+    now = now or utcnow()
+    with _step(line, now) as rt:
+        call = _call_for(rt.session, call_id, call_sid)
         if dial_status in ("completed", "answered"):
+            _hung_up(line, rt, call, status)
             return Goodbye(call.language, None)
         call.outcome = "crisis_transfer_failed"
+        if _hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
         return Goodbye(call.language, "crisis_failed")
 
 
@@ -664,6 +814,45 @@ def _busy_by_sms(session: Session, supporter_ids: Sequence[int]) -> set[int]:
     return {sid for sid in [*chats, *offers] if sid is not None}
 
 
+def _at_shift_cap(
+    line: Line, session: Session, rotas: Rotas, supporter_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Return supporters who took as many chats and calls this shift as the cap allows."""
+    cap = line.settings.shift_chat_cap
+    if not supporter_ids:
+        return set()
+    since = now - timedelta(days=2)
+    taken: list[tuple[int | None, datetime | None]] = [
+        (sid, at)
+        for sid, at in session.execute(
+            select(Conversation.supporter_id, Conversation.matched_at).where(
+                Conversation.supporter_id.in_(supporter_ids), Conversation.matched_at >= since
+            )
+        )
+    ]
+    taken += [
+        (sid, at)
+        for sid, at in session.execute(
+            select(CallLeg.supporter_id, CallLeg.answered_at).where(
+                CallLeg.supporter_id.in_(supporter_ids),
+                CallLeg.accepted.is_(True),
+                CallLeg.answered_at >= since,
+            )
+        )
+    ]
+    counts: dict[int, int] = {}
+    starts: dict[int, datetime | None] = {}
+    for sid, at in taken:
+        if sid is None or at is None:
+            continue
+        if sid not in starts:
+            starts[sid] = rotas.shift_start(sid, now)
+        start = starts[sid]
+        if start is not None and at >= start:
+            counts[sid] = counts.get(sid, 0) + 1
+    return {sid for sid, n in counts.items() if n >= cap}
+
+
 def ringable(
     line: Line,
     session: Session,
@@ -673,9 +862,16 @@ def ringable(
     exclude: Iterable[int] = (),
     caller_hash: str | None = None,
     now: datetime | None = None,
+    rotas: Rotas | None = None,
+    crisis: bool = False,
 ) -> list[Supporter]:
-    """Return supporters to ring, best first: on shift, free, taking calls, not yet tried."""
+    """Return supporters to ring, best first: on shift, free, taking calls, not yet tried.
+
+    The shift cap that stops chat offers stops rings too; a crisis call rings past the cap
+    and past SMS chats, as a crisis text goes to the front of the queue.
+    """
     settings = voice_settings(line)
+    now = now or utcnow()
     ids = set(on_shift) - set(exclude) - supporters_on_calls(session, now)
     if not ids:
         return []
@@ -690,9 +886,12 @@ def ringable(
             )
         )
     )
-    if not settings.calls_during_chat:
+    if not settings.calls_during_chat and not crisis:
         busy = _busy_by_sms(session, [s.id for s in found])
         found = [s for s in found if s.id not in busy]
+    if rotas is not None and not crisis:
+        capped = _at_shift_cap(line, session, rotas, [s.id for s in found], now)
+        found = [s for s in found if s.id not in capped]
     if caller_hash is not None:
         # A supporter testing the line from their own phone must not ring themselves.
         found = [s for s in found if s.phone_hash != caller_hash]
@@ -712,8 +911,36 @@ def ringable(
     return sorted(found, key=rank)
 
 
-def _start_round(line: Line, session: Session, call: Call, now: datetime, notice: str) -> Answer:
+def _texting_supporter(
+    session: Session, call: Call, on_shift: Iterable[int], now: datetime
+) -> tuple[Supporter, Conversation] | None:
+    """Return the supporter in an SMS chat with this caller, if they could take the call."""
+    if call.contact_id is None:
+        return None
+    chat = session.scalar(
+        select(Conversation)
+        .where(Conversation.contact_id == call.contact_id, Conversation.state == ACTIVE)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    if chat is None or chat.supporter is None:
+        return None
+    supporter = chat.supporter
+    free = (
+        supporter.id in set(on_shift)
+        and supporter.active
+        and not supporter.away
+        and supporter.takes_calls
+        and not supporter.opted_out
+        and supporter.id not in supporters_on_calls(session, now)
+        and supporter.phone_hash != call.from_hash
+    )
+    return (supporter, chat) if free else None
+
+
+def _start_round(line: Line, rt: Runtime, call: Call, now: datetime, notice: str | None) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
+    session = rt.session
     rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
     on_shift = rotas.on_shift(now)
     if not on_shift:
@@ -725,32 +952,55 @@ def _start_round(line: Line, session: Session, call: Call, now: datetime, notice
     # else's phone answered first may be rung again.
     tried = {leg.supporter_id for leg in call.legs if leg.outcome not in (None, "canceled")}
     settings = voice_settings(line)
-    candidates = ringable(
-        line,
-        session,
-        on_shift,
-        language=call.language,
-        exclude=tried,
-        caller_hash=call.from_hash,
-        now=now,
-    )
-    if not candidates or call.round >= settings.max_rounds:
+    if call.round >= settings.max_rounds:
+        call.state, call.outcome = VOICEMAIL, "no_answer"
+        return _leave_message(line, session, call, call.outcome, now)
+    chosen: list[Supporter] = []
+    if call.round == 0 and call.crisis is None:
+        # The supporter already texting with this caller is told, and rung first, alone.
+        texting = _texting_supporter(session, call, on_shift, now)
+        if texting is not None:
+            supporter, chat = texting
+            chosen = [supporter]
+            alias = chat.contact.alias
+            _tell(rt, supporter, "sms_chat_caller_calling", chat, alias=alias)
+    if not chosen:
+        candidates = ringable(
+            line,
+            session,
+            on_shift,
+            language=call.language,
+            exclude=tried,
+            caller_hash=call.from_hash,
+            now=now,
+            rotas=rotas,
+            crisis=call.crisis is not None,
+        )
+        # A crisis call rings everyone free at once, whatever the strategy.
+        ring_all = settings.strategy == "ring_all" or call.crisis is not None
+        size = MAX_SIMULTANEOUS if ring_all else 1
+        speakers = [s for s in candidates if call.language in s.language_list]
+        if call.language != "en" and speakers:
+            # Only those who speak the caller's language while any is free; the others
+            # (their whisper says so) when none is.
+            candidates = speakers
+        chosen = candidates[:size]
+    if not chosen:
         call.state = VOICEMAIL
         call.outcome = "busy" if call.round == 0 else "no_answer"
         return _leave_message(line, session, call, call.outcome, now)
-    size = MAX_SIMULTANEOUS if settings.strategy == "ring_all" else 1
     call.round += 1
     call.state = RINGING
     legs = [
         CallLeg(call_id=call.id, supporter_id=s.id, round=call.round, created_at=now)
-        for s in candidates[:size]
+        for s in chosen
     ]
     session.add_all(legs)
     session.flush()
     return _ring_answer(line, call, legs, notice)
 
 
-def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str) -> Ring:
+def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str | None) -> Ring:
     """Return the answer that rings a round's legs."""
     vault = line.vault
     return Ring(
@@ -763,8 +1013,26 @@ def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str) -
     )
 
 
+def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) -> str:
+    """Say when the line opens: by weekday within six days, by its date beyond."""
+    local, today = when.astimezone(tz), now.astimezone(tz).date()
+    if (local.date() - today).days <= WEEKDAY_HORIZON:
+        return format_opening(when, tz, now, language)
+    if language == "es":
+        days = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+        months = (
+            "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
+            "diciembre"
+        ).split()
+        day = f"el {days[local.weekday()]} {local.day} de {months[local.month - 1]}"
+        return f"{day} a las {local.strftime('%H:%M')} ({local.tzname()})"
+    clock = local.strftime("%I:%M %p").lstrip("0")
+    date = f"{local.strftime('%A')}, {local.strftime('%B')} {local.day}"
+    return f"on {date}, at {clock} ({local.tzname()})"
+
+
 def _leave_message(
-    line: Line, session: Session, call: Call, reason: str, now: datetime
+    line: Line, session: Session, call: Call, reason: str, now: datetime, *, quiet: bool = False
 ) -> LeaveMessage:
     """Return the answer that says why nobody can answer and records a message."""
     opening = None
@@ -772,7 +1040,7 @@ def _leave_message(
         tz = line.timezone(session)
         rotas = load_rotas(session, tz, line.holidays_spec(session))
         when = rotas.next_opening(now)
-        opening = format_opening(when, tz, now, call.language) if when else None
+        opening = opening_words(when, tz, now, call.language) if when else None
         if opening is None:
             reason = "closed_no_shifts"
     return LeaveMessage(
@@ -782,6 +1050,7 @@ def _leave_message(
         opening=opening,
         can_record=call.from_enc is not None,
         max_seconds=voice_settings(line).voicemail_seconds,
+        quiet=quiet,
     )
 
 
@@ -793,18 +1062,27 @@ def dial_ended(
     dial_status: str,
     dial_seconds: int | None,
     now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
-    """Act on the end of a ringing round: after a talk say goodbye, else ring on or record."""
+    """Act on the end of a ringing round: after a talk say goodbye, else ring on or record.
+
+    The caller's own CallStatus comes with it: a caller who hung up while the phones rang is
+    ended here, legs and all, with or without a status callback to follow.
+    """
     now = now or utcnow()
-    with line.db.session() as session:
+    with _step(line, now) as rt:
+        session = rt.session
         call = _call_for(session, call_id, call_sid)
+        if call.round == round_number and call.state == CONNECTED and dial_seconds is not None:
+            call.talk_seconds = call.talk_seconds or dial_seconds
+        if _hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)  # legs ended, supporters free for texts
         if call.round != round_number or call.state not in (RINGING, CONNECTED):
             return _current(line, session, call, now)
         if call.state == CONNECTED:
             # The supporter hung up first and the caller is still on the line.
-            if dial_seconds is not None:
-                call.talk_seconds = call.talk_seconds or dial_seconds
             call.state = ENDED
+            rt.unit.match = True
             return Goodbye(call.language, "goodbye")
         legs = list(
             session.scalars(
@@ -824,9 +1102,10 @@ def dial_ended(
                 else:
                     leg.outcome = dial_status if dial_status in UNANSWERED else "no-answer"
             leg.ended_at = leg.ended_at or now
+        rt.unit.match = True
         if call.status in TERMINAL:
             return Goodbye(call.language, None)  # the caller hung up while it rang
-        return _start_round(line, session, call, now, "still_trying")
+        return _start_round(line, rt, call, now, "still_trying")
 
 
 # -- the whisper on a supporter's phone --------------------------------------------------
@@ -863,7 +1142,14 @@ def whisper(
         if call.state != RINGING or call.round != leg.round or call.status in TERMINAL:
             leg.outcome = leg.outcome or "canceled"
             return Goodbye("en", "whisper_gone")
-        return Whisper(leg.id, call.language, voice_settings(line).whisper_seconds)
+        speaks = call.language == "en" or call.language in leg.supporter.language_list
+        return Whisper(
+            leg.id,
+            call.language,
+            voice_settings(line).whisper_seconds,
+            crisis=call.crisis is not None,
+            other_language=not speaks,
+        )
 
 
 def accept(
@@ -977,13 +1263,42 @@ def _apply_call_status(
             # Legs we never heard the end of must not keep their supporter "on a call".
             leg.ended_at = now
             leg.outcome = leg.outcome or "canceled"
+    # Whoever this call held (rung, talking, calling back) may be offered texts again.
+    rt.unit.match = True
     if call.direction == CALLBACK:
         _callback_ended(line, rt, call, status)
         return
     if call.outcome is None or call.outcome == "groups":
         left = {MENU: "hung_up_in_menu", RINGING: "hung_up_while_ringing"}
         call.outcome = left.get(call.state, call.outcome or "ended")
+    if call.state == VOICEMAIL and call.callback_request_id is None:
+        _missed_call(line, rt, call)
     call.state = ENDED
+
+
+def _missed_call(line: Line, rt: Runtime, call: Call) -> None:
+    """Record a caller who hung up before leaving a message, for the coordinators."""
+    call.outcome = "missed"
+    alias = call.contact.alias if call.contact else "a caller with a hidden number"
+    crisis = f", who used crisis words ({call.crisis})," if call.crisis else ""
+    rt.session.add(
+        Alert(
+            kind="missed_call",
+            detail=f"Missed call from {alias}{crisis} who hung up before leaving a message",
+            created_at=rt.now,
+        )
+    )
+    if not voice_settings(line).missed_call_text or call.from_enc is None:
+        return
+    contact = call.contact or rt.contact_for(line.vault.decrypt(call.from_enc))
+    if contact is not None and not contact.opted_out:
+        rt.send(
+            to_phone=line.vault.decrypt(call.from_enc),
+            recipient_kind="texter",
+            purpose="missed_call",
+            text=prompts(line).text(call.language, "sms_missed_call"),
+            conversation_id=None,
+        )
 
 
 # -- voicemail and call-back requests ----------------------------------------------------
@@ -1023,72 +1338,75 @@ def voicemail(
     seconds: int | None,
     status: str = "completed",
     now: datetime | None = None,
+    call_status: str | None = None,
 ) -> Answer:
     """Keep a voicemail as a call-back request and tell supporters, once per call.
 
     Both the <Record> action and the recording status callback land here, in either order.
+    A crisis call's voicemail is marked as one, in the request, the notice and an alert.
     """
     now = now or utcnow()
-    with line.db.session() as session:
-        rt = _runtime(line, session, now)
-        call = _call_for(session, call_id, call_sid)
-        nothing = not recording_url or status != "completed" or seconds == 0
-        if call.from_enc is None or (nothing and call.callback_request_id is None):
-            return Goodbye(call.language, "voicemail_none")
-        request = call.callback_request
-        if request is None:
-            contact = (
-                session.get(Contact, call.contact_id)
-                if call.contact_id
-                else rt.contact_for(line.vault.decrypt(call.from_enc))
-            )
-            assert contact is not None
-            call.contact_id = contact.id
-            request = _new_request(session, contact.id, call.language, now)
-            call.callback_request_id = request.id
-            call.callback_request = request
-        if recording_sid and request.recording_sid is None:
-            request.recording_sid = recording_sid
-        if recording_url and request.recording_url_enc is None:
-            request.recording_url_enc = line.vault.encrypt(recording_url)
-        if seconds:
-            request.recording_seconds = seconds
-        call.outcome = "voicemail"
-        if request.notified_at is None:
-            request.notified_at = now
-            _announce_voicemail(line, rt, call, request)
-        answer = Goodbye(call.language, "voicemail_saved")
-    rt.unit.dispatch(line)
-    return answer
+    with _step(line, now) as rt:
+        answer = _keep_voicemail(
+            line, rt, call_id, call_sid, recording_sid, recording_url, seconds, status
+        )
+        call = _call_for(rt.session, call_id, call_sid)
+        if _hung_up(line, rt, call, call_status):
+            return Goodbye(call.language, None)
+        return answer
+
+
+def _keep_voicemail(
+    line: Line,
+    rt: Runtime,
+    call_id: int,
+    call_sid: str,
+    recording_sid: str | None,
+    recording_url: str | None,
+    seconds: int | None,
+    status: str,
+) -> Answer:
+    """Store a voicemail's request and announce it once; return what the caller hears."""
+    session, now = rt.session, rt.now
+    call = _call_for(session, call_id, call_sid)
+    nothing = not recording_url or status != "completed" or seconds == 0
+    if call.from_enc is None or (nothing and call.callback_request_id is None):
+        return Goodbye(call.language, "voicemail_none")
+    request = call.callback_request
+    if request is None:
+        contact = (
+            session.get(Contact, call.contact_id)
+            if call.contact_id
+            else rt.contact_for(line.vault.decrypt(call.from_enc))
+        )
+        assert contact is not None
+        call.contact_id = contact.id
+        request = _new_request(session, contact.id, call.language, now)
+        call.callback_request_id = request.id
+        call.callback_request = request
+    if recording_sid and request.recording_sid is None:
+        request.recording_sid = recording_sid
+    if recording_url and request.recording_url_enc is None:
+        request.recording_url_enc = line.vault.encrypt(recording_url)
+    if seconds:
+        request.recording_seconds = seconds
+    request.crisis = request.crisis or call.crisis
+    call.outcome = "voicemail"
+    if request.notified_at is None:
+        request.notified_at = now
+        _announce_voicemail(line, rt, call, request)
+    return Goodbye(call.language, "voicemail_saved")
 
 
 def _announce_voicemail(line: Line, rt: Runtime, call: Call, request: CallbackRequest) -> None:
     """Text supporters on shift (or on call) a reference, and offer the caller a text."""
     session, texts = rt.session, prompts(line)
     contact = request.contact
-    rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
-    on_shift = rotas.on_shift(rt.now)
-    ready = [
-        Supporter.active.is_(True),
-        Supporter.opted_out.is_(False),
-    ]
-    recipients = list(
-        session.scalars(
-            select(Supporter)
-            .where(Supporter.id.in_(on_shift), Supporter.away.is_(False), *ready)
-            .order_by(Supporter.id)
-        )
-    )
-    if not recipients:
-        recipients = list(
-            session.scalars(
-                select(Supporter).where(Supporter.on_call.is_(True), *ready).order_by(Supporter.id)
-            )
-        )
+    recipients = _recipients(line, rt)
     language = texts.text(call.language, "language_name")
     notice = texts.text(
         "en",
-        "sms_voicemail_notice",
+        "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice",
         reference=request.reference,
         alias=contact.alias,
         seconds=request.recording_seconds or 0,
@@ -1098,6 +1416,8 @@ def _announce_voicemail(line: Line, rt: Runtime, call: Call, request: CallbackRe
         rt.to_supporter(supporter, "voicemail", text=notice)
     if not recipients:
         log.warning("nobody on shift or on call to hear of voicemail %s", request.reference)
+    if request.crisis:
+        _crisis_voicemail_alert(rt, request)
     session.add(
         Alert(
             kind="voicemail",
@@ -1117,6 +1437,99 @@ def _announce_voicemail(line: Line, rt: Runtime, call: Call, request: CallbackRe
             text=texts.text(call.language, "sms_voicemail_saved"),
             conversation_id=None,
         )
+
+
+def _recipients(line: Line, rt: Runtime) -> list[Supporter]:
+    """Return who hears of a voicemail: supporters on shift, else those on call."""
+    session = rt.session
+    rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+    ready = [Supporter.active.is_(True), Supporter.opted_out.is_(False)]
+    found = list(
+        session.scalars(
+            select(Supporter)
+            .where(Supporter.id.in_(rotas.on_shift(rt.now)), Supporter.away.is_(False), *ready)
+            .order_by(Supporter.id)
+        )
+    )
+    return found or list(
+        session.scalars(
+            select(Supporter).where(Supporter.on_call.is_(True), *ready).order_by(Supporter.id)
+        )
+    )
+
+
+def _crisis_voicemail_alert(rt: Runtime, request: CallbackRequest) -> None:
+    """Alert the on-call coordinators that a voicemail holds crisis words."""
+    alias = request.contact.alias
+    rt.alert(
+        "crisis_voicemail",
+        None,
+        f"{alias}: may be in crisis ({request.crisis}), voicemail {request.reference}",
+        alias=alias,
+    )
+
+
+def transcription(
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    *,
+    recording_sid: str | None,
+    text: str | None,
+    status: str,
+    now: datetime | None = None,
+) -> bool:
+    """Keep a voicemail's transcription, check it for crisis words and tell supporters.
+
+    Supporters get a short summary by reference, never the recording; a transcription that
+    holds crisis words marks the voicemail and alerts the on-call coordinators. Once per
+    voicemail: Twilio may send the callback again.
+    """
+    now = now or utcnow()
+    with _step(line, now) as rt:
+        call = _call_for(rt.session, call_id, call_sid)
+        request = call.callback_request
+        if request is None:
+            return False
+        request = _lock(rt.session, CallbackRequest, request.id)
+        if recording_sid and request.recording_sid not in (None, recording_sid):
+            raise UnknownCall(f"RecordingSid {recording_sid} is not voicemail {request.reference}")
+        if request.transcribed_at is not None or status != "completed" or not text:
+            return False
+        request.transcribed_at = now
+        request.transcript_enc = line.vault.encrypt(text)
+        detection = line.crisis.detect(text)
+        newly_crisis = detection.matched and request.crisis is None
+        if newly_crisis:
+            request.crisis = (detection.category or "crisis")[:16]
+            rt.session.add(SafetyEvent(source="detector", category="voicemail", created_at=rt.now))
+            _crisis_voicemail_alert(rt, request)
+        if request.status == REQUEST_DONE:
+            return True
+        texts = prompts(line)
+        summary = texts.text(
+            "en",
+            "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary",
+            reference=request.reference,
+            alias=request.contact.alias,
+            words="",
+        )
+        notice = summary.replace('""', f'"{_summary(text, summary)}"')
+        for supporter in _recipients(line, rt):
+            rt.to_supporter(supporter, "voicemail_summary", text=notice)
+    return True
+
+
+def _summary(text: str, frame: str) -> str:
+    """Return the start of a transcript, cut on a word to fit two SMS segments in `frame`."""
+    from peerline.service.segments import count
+
+    words = text.split()
+    for n in range(len(words), 0, -1):
+        quote = " ".join(words[:n]) + ("" if n == len(words) else "...")
+        if count(frame.replace('""', f'"{quote}"')) <= 2:
+            return quote
+    return ""
 
 
 def recording_url_for_coordinator(
@@ -1247,6 +1660,11 @@ def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) 
         _tell(runtime, supporter, "sms_call_unknown", reference=wanted)
         return None
     request = _lock(session, CallbackRequest, found.id)
+    if request.status == REQUEST_DONE and request.supporter_id != supporter.id:
+        # Someone already reached this caller: a second call would surprise them.
+        other = request.supporter.name if request.supporter else "another peer"
+        _tell(runtime, supporter, "sms_call_done", reference=wanted, name=other)
+        return None
     live = session.scalar(
         select(Call.id).where(
             Call.callback_request_id == request.id,
@@ -1403,6 +1821,7 @@ def _placement_failed(
         if call.supporter is not None:
             alias = call.contact.alias if call.contact else "the caller"
             _tell(rt, call.supporter, "sms_call_failed", _chat(session, call), alias=alias)
+        _tell_texter_missed(rt, call)
 
 
 def _chat(session: Session, call: Call) -> Conversation | None:
@@ -1430,11 +1849,14 @@ def _callback_call(session: Session, call_id: int, call_sid: str) -> Call:
 
 
 def callback_answered(
-    line: Line, call_id: int, call_sid: str, now: datetime | None = None
+    line: Line, call_id: int, call_sid: str, now: datetime | None = None, status: str | None = None
 ) -> Answer:
     """Whisper to the supporter who answered our call: press 1 to ring the other person."""
-    with line.db.session() as session:
+    with _step(line, now or utcnow()) as rt:
+        session = rt.session
         call = _callback_call(session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye("en", None)
         if call.state in (ENDED, FAILED) or call.contact is None:
             return Goodbye("en", "callback_cancelled")
         if call.state in (PLACING, DIALING):
@@ -1449,24 +1871,44 @@ def callback_answered(
 
 
 def callback_connect(
-    line: Line, call_id: int, call_sid: str, digits: str, now: datetime | None = None
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    digits: str,
+    now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
     """Ring the texter or caller from the line's number once the supporter pressed 1."""
     now = now or utcnow()
-    with line.db.session() as session:
+    with _step(line, now) as rt:
+        session = rt.session
         call = _callback_call(session, call_id, call_sid)
+        if _hung_up(line, rt, call, status):
+            return Goodbye("en", None)
         if call.state in (ENDED, FAILED) or call.contact is None:
             return Goodbye("en", "callback_cancelled")
         if digits.strip() != "1":
             call.outcome = "supporter_declined"
             return Goodbye("en", "callback_cancelled")
         call.state = BRIDGING
+        call.answered_by = None
         return CallbackDial(
             call.id,
             call.contact.alias,
             line.vault.decrypt(call.contact.phone_enc),
             voice_settings(line).ring_seconds + 10,
         )
+
+
+def callback_screen(line: Line, call_id: int, parent_sid: str, answered_by: str | None) -> Answer:
+    """Note who answered the person called back: a machine is hung up on, a person bridged."""
+    with line.db.session() as session:
+        call = _callback_call(session, call_id, parent_sid)
+        call.answered_by = (answered_by or "unknown")[:24]
+        if call.answered_by in MACHINE:
+            # Their voicemail: nobody to talk to, so no message left on it in the line's name.
+            return Goodbye("en", None)
+        return Bridge()
 
 
 def callback_done(
@@ -1476,15 +1918,23 @@ def callback_done(
     dial_status: str,
     dial_seconds: int | None,
     now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
-    """Record how the bridged call-back went and tell the supporter if it did not connect."""
+    """Record how the bridged call-back went and tell both sides if it did not connect.
+
+    A call-back answered by the other person's voicemail (answering machine detection) is
+    not a call-back done: the request stays open and the texter is told.
+    """
     now = now or utcnow()
-    with line.db.session() as session:
+    with _step(line, now) as rt:
+        session = rt.session
         call = _callback_call(session, call_id, call_sid)
         alias = call.contact.alias if call.contact else "the caller"
         if call.state != BRIDGING:
+            _hung_up(line, rt, call, status)
             return Goodbye("en", "callback_ended")
-        if dial_status in ("completed", "answered"):
+        machine = call.answered_by in MACHINE
+        if dial_status in ("completed", "answered") and not machine:
             call.state, call.outcome = CONNECTED, "connected"
             call.connected_at = call.connected_at or now
             call.talk_seconds = dial_seconds
@@ -1492,11 +1942,29 @@ def callback_done(
             if request is not None:
                 request.status, request.completed_at = REQUEST_DONE, now
                 _resolve_alert(session, request, call, now)
+            _hung_up(line, rt, call, status)
             return Goodbye("en", "callback_ended")
         call.state = ENDED
-        call.outcome = dial_status.replace("-", "_") if dial_status in UNANSWERED else "no_answer"
+        if machine:
+            call.outcome = "machine"
+        else:
+            unanswered = dial_status in UNANSWERED
+            call.outcome = dial_status.replace("-", "_") if unanswered else "no_answer"
         _reopen(call)
-        return Goodbye("en", "callback_no_answer", {"alias": alias})
+        _tell_texter_missed(rt, call)
+        _hung_up(line, rt, call, status)
+        key = "callback_machine" if machine else "callback_no_answer"
+        return Goodbye("en", key, {"alias": alias})
+
+
+def _tell_texter_missed(rt: Runtime, call: Call) -> None:
+    """Tell a texter who was told a supporter would call that the call did not happen."""
+    if call.callback_request_id is not None or call.conversation_id is None:
+        return  # a voicemail's caller was never promised this call
+    chat = _chat(rt.session, call)
+    if chat is None or call.contact is None or call.supporter is None:
+        return
+    rt.to_texter(call.contact, chat, "call_back_missed", name=call.supporter.name)
 
 
 def _resolve_alert(session: Session, request: CallbackRequest, call: Call, now: datetime) -> None:
@@ -1535,6 +2003,8 @@ def _callback_ended(line: Line, rt: Runtime, call: Call, status: str) -> None:
             "supporter_" + status.replace("-", "_") if never_answered else "ended"
         )
     _reopen(call)
+    if call.state in (CALLING_SUPPORTER, BRIDGING, DIALING, PLACING):
+        _tell_texter_missed(rt, call)
     if call.state != FAILED:
         call.state = ENDED
     if never_answered and call.supporter is not None:
@@ -1572,6 +2042,33 @@ def catch_up(line: Line, now: datetime | None = None) -> int:
         )
     for call_id in waiting:
         enqueue_placement(line, call_id)
+    missed = _sweep_unfinished(line, now)
     for call_id in stuck:
         _placement_failed(line, call_id, None, now)
-    return len(waiting) + len(stuck)
+    return len(waiting) + len(stuck) + missed
+
+
+def _sweep_unfinished(line: Line, now: datetime) -> int:
+    """End inbound calls we never heard the end of, so a line without the optional status
+    URL still frees its supporters and records who hung up before leaving a message."""
+    # Long enough for any message to be recorded and its action to arrive.
+    quiet_for = timedelta(seconds=voice_settings(line).voicemail_seconds) + timedelta(minutes=15)
+    with _step(line, now) as rt:
+        ids = list(
+            rt.session.scalars(
+                select(Call.id).where(
+                    Call.direction == INBOUND,
+                    Call.ended_at.is_(None),
+                    or_(
+                        (Call.state == VOICEMAIL)
+                        & Call.callback_request_id.is_(None)
+                        & (Call.created_at < now - quiet_for),
+                        # A caller may sit in the menu or ringing rounds a while; hours, no.
+                        Call.state.in_((MENU, RINGING)) & (Call.created_at < now - STALE_AFTER),
+                    ),
+                )
+            )
+        )
+        for call_id in ids:
+            _apply_call_status(line, rt, _lock(rt.session, Call, call_id), "completed", None)
+    return len(ids)

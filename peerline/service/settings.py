@@ -22,6 +22,7 @@ VOICE_ENV = {
     "PEERLINE_VOICEMAIL_SECONDS": "voice_voicemail_seconds",
     "PEERLINE_VOICE_WHISPER_SECONDS": "voice_whisper_seconds",
     "PEERLINE_VOICE_MESSAGES": "voice_messages_file",
+    "PEERLINE_VOICE_MISSED_CALL_TEXT": "voice_missed_call_text",
 }
 
 

@@ -21,6 +21,7 @@ from peerline.service.calls import (
     Bridge,
     CallbackDial,
     CallbackWhisper,
+    CrisisOffer,
     Goodbye,
     GroupTimes,
     LeaveMessage,
@@ -96,6 +97,20 @@ def _call_status(name: str = "CallStatus") -> str:
     return value
 
 
+def _status_now() -> str | None:
+    """Return the caller's CallStatus a voice request carries, or None when it has none.
+
+    Every request Twilio makes about a call says where the call is: a <Dial> action with
+    CallStatus completed means the caller hung up, whether or not a status callback follows.
+    """
+    value = request.form.get("CallStatus", "").strip().lower()
+    if not value:
+        return None
+    if value not in STATUS_RANK:
+        abort(400, description=f"CallStatus {value!r} is not a Twilio call status")
+    return value
+
+
 def _caller(line: Line) -> str | None:
     """Return the caller's number in E.164, or None when they withheld it."""
     if "From" not in request.form:
@@ -151,6 +166,18 @@ def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
+def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:
+    """Return a <Gather> whose prompts one key press skips, to the same step said quietly."""
+    return response.gather(
+        input="dtmf",
+        num_digits=1,
+        # The shortest wait Twilio allows after the words: the caller is waiting for a person.
+        timeout=1,
+        action=speaker.url(f"/call/{call_id}/now"),
+        method="POST",
+    )
+
+
 def _menu(
     speaker: Speaker,
     response: VoiceResponse,
@@ -158,9 +185,16 @@ def _menu(
     language: str,
     *,
     greeting: bool = False,
+    switched: bool = False,
     text_offer: bool = False,
+    before: tuple[tuple[str, dict[str, Any]], ...] = (),
 ) -> None:
-    """Add the menu <Gather>, then a <Redirect> back to the menu for when nothing came."""
+    """Add the menu <Gather>, then a <Redirect> back to the menu for when nothing came.
+
+    Every word is inside the <Gather>, so a key press cuts any of it short. A first greeting
+    names the line, offers the other language at once, says 911 and the one key for a
+    person; the rest of the menu comes after that key.
+    """
     texts = speaker.prompts
     menu_url = speaker.url(f"/call/{call_id}/menu/{language}")
     gather = response.gather(
@@ -173,13 +207,23 @@ def _menu(
         language=texts.text(language, "speech_language"),
         hints=texts.text(language, "hints"),
     )
-    if greeting:
+    for key, params in before:
+        speaker.say(gather, language, key, **params)
+    others = [other for other in texts.languages() if other != language]
+    if greeting and not switched:
         speaker.say(gather, language, "greeting")
+        for other in others:
+            speaker.say(gather, other, "language_offer")
+    if greeting:
+        speaker.say(gather, language, "emergency")
+    speaker.say(gather, language, "first_key")
     speaker.say(gather, language, "menu")
+    if greeting:
+        speaker.say(gather, language, "about")
     if text_offer:
         speaker.say(gather, language, "groups_text_offer")
-    for other in texts.languages():
-        if other != language:
+    if not greeting or switched:
+        for other in others:
             speaker.say(gather, other, "language_offer")
     # No input falls through the <Gather>: come back without Digits, counted as silence.
     response.redirect(menu_url, method="POST")
@@ -188,29 +232,69 @@ def _menu(
 def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
     """Render the greeting and menu."""
     response = VoiceResponse()
-    if answer.notice:
-        speaker.say(response, answer.language, answer.notice)
-    _menu(speaker, response, answer.call_id, answer.language, greeting=answer.greeting)
+    _menu(
+        speaker,
+        response,
+        answer.call_id,
+        answer.language,
+        greeting=answer.greeting,
+        switched=answer.switched,
+        before=((answer.notice, {}),) if answer.notice else (),
+    )
+    return response
+
+
+def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
+    """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person."""
+    response = VoiceResponse()
+    texts = speaker.prompts
+    gather = response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=speaker.url(f"/call/{answer.call_id}/menu/{answer.language}"),
+        method="POST",
+        timeout=3,
+        speech_timeout="auto",
+        language=texts.text(answer.language, "speech_language"),
+        hints=texts.text(answer.language, "hints"),
+    )
+    speaker.say(gather, answer.language, "crisis_heard")
+    # Staying on the line is the other choice: straight to the ringing, never the menu.
+    response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
     return response
 
 
 def _render_groups(speaker: Speaker, answer: GroupTimes) -> VoiceResponse:
     """Render the group times, then the menu."""
     response = VoiceResponse()
-    if answer.groups:
-        speaker.say(response, answer.language, "groups", groups=answer.groups)
-    else:
-        speaker.say(response, answer.language, "no_groups")
-    _menu(speaker, response, answer.call_id, answer.language, text_offer=answer.can_text)
+    said: tuple[tuple[str, dict[str, Any]], ...] = (
+        (("groups", {"groups": answer.groups}),) if answer.groups else (("no_groups", {}),)
+    )
+    _menu(
+        speaker,
+        response,
+        answer.call_id,
+        answer.language,
+        text_offer=answer.can_text,
+        before=said,
+    )
     return response
 
 
 def _render_transfer(speaker: Speaker, answer: Transfer) -> VoiceResponse:
     """Render the transfer to the crisis line."""
     response = VoiceResponse()
-    speaker.say(response, answer.language, "crisis_transfer")
-    # No callerId: the crisis line sees the caller's own number, which it routes by.
-    dial = response.dial(action=speaker.url(f"/call/{answer.call_id}/crisis"), method="POST")
+    if not answer.quiet:
+        speaker.say(
+            _skippable(speaker, response, answer.call_id), answer.language, "crisis_transfer"
+        )
+    dial = response.dial(
+        action=speaker.url(f"/call/{answer.call_id}/crisis"),
+        method="POST",
+        # A full number from the line's own number: a short code or a hidden caller ID may
+        # not route through the provider.
+        caller_id=speaker.line.settings.twilio_phone_number,
+    )
     dial.number(answer.number)
     return response
 
@@ -218,7 +302,8 @@ def _render_transfer(speaker: Speaker, answer: Transfer) -> VoiceResponse:
 def _render_ring(speaker: Speaker, answer: Ring) -> VoiceResponse:
     """Render the ringing of supporters, each screened by a whisper."""
     response = VoiceResponse()
-    speaker.say(response, answer.language, answer.notice)
+    if answer.notice:
+        speaker.say(_skippable(speaker, response, answer.call_id), answer.language, answer.notice)
     dial = response.dial(
         action=speaker.url(f"/call/{answer.call_id}/dial/{answer.round}"),
         method="POST",
@@ -241,23 +326,29 @@ def _render_ring(speaker: Speaker, answer: Ring) -> VoiceResponse:
 
 
 def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceResponse:
-    """Render why nobody can answer, then the voicemail <Record>."""
+    """Render why nobody can answer, then the voicemail <Record> (a key skips to the beep)."""
     response = VoiceResponse()
     language = answer.language
-    if answer.reason == "closed":
-        speaker.say(response, language, "closed", opening=answer.opening)
-    else:
-        speaker.say(response, language, answer.reason)
     if not answer.can_record:
+        if answer.reason == "closed":
+            speaker.say(response, language, "closed", opening=answer.opening)
+        else:
+            speaker.say(response, language, answer.reason)
         speaker.say(response, language, "withheld")
         response.hangup()
         return response
-    when = (
-        speaker.prompts.text(language, "leave_message_when_open")
-        if answer.reason == "closed"
-        else ""
-    )
-    speaker.say(response, language, "leave_message", when=when)
+    if not answer.quiet:
+        prompt = _skippable(speaker, response, answer.call_id)
+        if answer.reason == "closed":
+            speaker.say(prompt, language, "closed", opening=answer.opening)
+        else:
+            speaker.say(prompt, language, answer.reason)
+        when = (
+            speaker.prompts.text(language, "leave_message_when_open")
+            if answer.reason == "closed"
+            else ""
+        )
+        speaker.say(prompt, language, "leave_message", when=when)
     response.record(
         action=speaker.url(f"/call/{answer.call_id}/voicemail"),
         method="POST",
@@ -269,6 +360,9 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
         recording_status_callback=speaker.url(f"/call/{answer.call_id}/recording"),
         recording_status_callback_method="POST",
         recording_status_callback_event="completed absent",
+        # Transcribed so the crisis check runs on what was said, and supporters get a summary.
+        transcribe=True,
+        transcribe_callback=speaker.url(f"/call/{answer.call_id}/transcription"),
     )
     # Reached only when nothing was recorded: Twilio skips the action on silence.
     speaker.say(response, language, "voicemail_none")
@@ -295,10 +389,17 @@ def _render_whisper(speaker: Speaker, answer: Whisper) -> VoiceResponse:
         action=speaker.url(f"/leg/{answer.leg_id}/accept"),
         method="POST",
     )
-    speaker.say(gather, "en", "whisper")
-    if answer.caller_language != "en":
-        name = speaker.prompts.text(answer.caller_language, "language_name")
+    name = speaker.prompts.text(answer.caller_language, "language_name")
+    # What the supporter must know, as few words as can say it: the caller waits meanwhile.
+    if answer.caller_language == "en":
+        speaker.say(gather, "en", "whisper")
+    else:
         speaker.say(gather, "en", "whisper_language", language=name)
+    if answer.crisis:
+        speaker.say(gather, "en", "whisper_crisis")
+    if answer.other_language:
+        speaker.say(gather, "en", "whisper_other_language", language=name)
+    speaker.say(gather, "en", "whisper_key")
     # No key (or a voicemail box) ends here: this leg hangs up and the caller never hears it.
     response.hangup()
     return response
@@ -308,7 +409,8 @@ def _render_bridge(speaker: Speaker, answer: Bridge) -> VoiceResponse:
     """Render the end of a whisper that connects the call."""
     response = VoiceResponse()
     # The whisper document ends without <Hangup>, and that is what tells Twilio to bridge.
-    speaker.say(response, "en", answer.key)
+    if answer.key:
+        speaker.say(response, "en", answer.key)
     return response
 
 
@@ -343,12 +445,19 @@ def _render_callback_dial(speaker: Speaker, answer: CallbackDial) -> VoiceRespon
         # The person called back sees the line's number, never the supporter's.
         caller_id=speaker.line.settings.twilio_phone_number,
     )
-    dial.number(answer.phone)
+    dial.number(
+        answer.phone,
+        # Their own voicemail answering is not a call-back made: the screen hangs up on it.
+        machine_detection="Enable",
+        url=speaker.url(f"/callback/{answer.call_id}/screen"),
+        method="POST",
+    )
     return response
 
 
 RENDERERS: dict[type, Callable[[Speaker, Any], VoiceResponse]] = {
     Menu: _render_menu,
+    CrisisOffer: _render_crisis_offer,
     GroupTimes: _render_groups,
     Transfer: _render_transfer,
     Ring: _render_ring,
@@ -407,7 +516,31 @@ def menu(call_id: int, language: str) -> Response:
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
     speech = request.form.get("SpeechResult", "").strip()
-    return _answer(line, _step(lambda: calls.choose(line, call_id, sid, digits, speech, language)))
+    now = _status_now()
+    return _answer(
+        line,
+        _step(lambda: calls.choose(line, call_id, sid, digits, speech, language, status=now)),
+    )
+
+
+@bp.post("/call/<int:call_id>/connect")
+@twilio_signed
+def connect(call_id: int) -> Response:
+    """Ring supporters for a caller who stayed on the line after the crisis offer."""
+    line = _line()
+    sid = _required("CallSid")
+    now = _status_now()
+    return _answer(line, _step(lambda: calls.connect(line, call_id, sid, now)))
+
+
+@bp.post("/call/<int:call_id>/now")
+@twilio_signed
+def skip(call_id: int) -> Response:
+    """Go on without the rest of a notice the caller cut short with a key."""
+    line = _line()
+    sid = _required("CallSid")
+    now = _status_now()
+    return _answer(line, _step(lambda: calls.now_step(line, call_id, sid, now)))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
@@ -418,9 +551,14 @@ def dial_done(call_id: int, round_number: int) -> Response:
     sid = _required("CallSid")
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
+    now = _status_now()
     return _answer(
         line,
-        _step(lambda: calls.dial_ended(line, call_id, round_number, sid, dial_status, seconds)),
+        _step(
+            lambda: calls.dial_ended(
+                line, call_id, round_number, sid, dial_status, seconds, status=now
+            )
+        ),
     )
 
 
@@ -431,7 +569,10 @@ def crisis_done(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     dial_status = _call_status("DialCallStatus")
-    return _answer(line, _step(lambda: calls.crisis_done(line, call_id, sid, dial_status)))
+    now = _status_now()
+    return _answer(
+        line, _step(lambda: calls.crisis_done(line, call_id, sid, dial_status, status=now))
+    )
 
 
 @bp.post("/call/<int:call_id>/voicemail")
@@ -443,6 +584,7 @@ def voicemail(call_id: int) -> Response:
     recording_url = request.form.get("RecordingUrl", "").strip() or None
     seconds = _seconds("RecordingDuration")
     recording_sid = request.form.get("RecordingSid", "").strip() or None
+    now = _status_now()
     answer = _step(
         lambda: calls.voicemail(
             line,
@@ -451,9 +593,29 @@ def voicemail(call_id: int) -> Response:
             recording_sid=recording_sid,
             recording_url=recording_url,
             seconds=seconds,
+            call_status=now,
         )
     )
     return _answer(line, answer)
+
+
+@bp.post("/call/<int:call_id>/transcription")
+@twilio_signed
+def transcription(call_id: int) -> Response:
+    """Apply a voicemail's transcription: the crisis check, then a summary to supporters."""
+    line = _line()
+    sid = _required("CallSid")
+    state = request.form.get("TranscriptionStatus", "").strip().lower()
+    if not state:
+        abort(400, description="TranscriptionStatus is required")
+    text = request.form.get("TranscriptionText", "").strip() or None
+    recording_sid = request.form.get("RecordingSid", "").strip() or None
+    _step(
+        lambda: calls.transcription(
+            line, call_id, sid, recording_sid=recording_sid, text=text, status=state
+        )
+    )
+    return Response(status=204)
 
 
 @bp.post("/call/<int:call_id>/recording")
@@ -525,7 +687,8 @@ def callback_answer(call_id: int) -> Response:
     """Whisper to the supporter who answered our call-back."""
     line = _line()
     sid = _required("CallSid")
-    return _answer(line, _step(lambda: calls.callback_answered(line, call_id, sid)))
+    now = _status_now()
+    return _answer(line, _step(lambda: calls.callback_answered(line, call_id, sid, status=now)))
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -535,7 +698,10 @@ def callback_connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
-    return _answer(line, _step(lambda: calls.callback_connect(line, call_id, sid, digits)))
+    now = _status_now()
+    return _answer(
+        line, _step(lambda: calls.callback_connect(line, call_id, sid, digits, status=now))
+    )
 
 
 @bp.post("/callback/<int:call_id>/done")
@@ -546,9 +712,21 @@ def callback_done(call_id: int) -> Response:
     sid = _required("CallSid")
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
+    now = _status_now()
     return _answer(
-        line, _step(lambda: calls.callback_done(line, call_id, sid, dial_status, seconds))
+        line,
+        _step(lambda: calls.callback_done(line, call_id, sid, dial_status, seconds, status=now)),
     )
+
+
+@bp.post("/callback/<int:call_id>/screen")
+@twilio_signed
+def callback_screen(call_id: int) -> Response:
+    """Hang up on the voicemail of the person called back; bridge a person."""
+    line = _line()
+    parent = _required("ParentCallSid")
+    answered_by = request.form.get("AnsweredBy", "").strip().lower() or None
+    return _answer(line, _step(lambda: calls.callback_screen(line, call_id, parent, answered_by)))
 
 
 @bp.post("/callback/<int:call_id>/status")
