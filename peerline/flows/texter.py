@@ -164,7 +164,9 @@ def _picture(state: TexterState, line: LineStatus, text: str) -> Step:
     return Step(rest.stage, [*rest.effects, *told])
 
 
-def _crisis_first(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _crisis_first(
+    state: TexterState, line: LineStatus, text: str, keyword: Keyword, spanish: bool
+) -> Step:
     """Connect someone whose first words (outside a chat or the queue) are a crisis.
 
     No YES is needed: when someone is on shift they join the queue at once, at the front (the
@@ -173,7 +175,7 @@ def _crisis_first(state: TexterState, line: LineStatus, text: str, keyword: Keyw
     """
     effects: list[fx.Effect] = []
     if state.stage in (NEW, CLOSED) and keyword is Keyword.NONE and state.language == "en":
-        if looks_spanish(text):
+        if spanish or looks_spanish(text):
             state = replace(state, language="es")
             effects.append(fx.SetLanguage("es"))
     if not line.open_now:
@@ -251,13 +253,15 @@ def step(
     text: str,
     crisis: str | None = None,
     media: int = 0,
+    crisis_language: str | None = None,
 ) -> Step:
     """Return what the line does with one message from a texter.
 
     `crisis` is the detector's category when the words may mean danger: the texter gets the
     crisis resources (not too often), the concern is raised, and the message then goes on
     exactly as it would have: a chat is never blocked. Outside a chat and the queue, crisis
-    words join the queue at once. `media` counts the pictures that came with the message.
+    words join the queue at once (in Spanish when the detector found Spanish words). `media`
+    counts the pictures that came with the message.
     """
     keyword = classify(text)
     if crisis is None or keyword is Keyword.STOP:
@@ -268,12 +272,15 @@ def step(
     if state.crisis_reply_due and not state.opted_out:
         safety.append(fx.Reply("crisis"))
     if state.stage in OUTSIDE and not state.opted_out and keyword not in ACTS:
-        rest = _crisis_first(state, line, text, keyword)
+        rest = _crisis_first(state, line, text, keyword, crisis_language == "es")
     elif media and not state.opted_out:
         rest = _picture(state, line, text)
     else:
         rest = _step(state, line, text, keyword)
-    return Step(rest.stage, [*safety, *rest.effects])
+    # A language found in these very words holds for the crisis resources too.
+    language = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
+    others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
+    return Step(rest.stage, [*language, *safety, *others])
 
 
 def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:

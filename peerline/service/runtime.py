@@ -397,9 +397,7 @@ class Runtime:
             )
         )
 
-    def _quieten(
-        self, contact: Contact, stage: str, effects: list[fx.Effect]
-    ) -> list[fx.Effect]:
+    def _quieten(self, contact: Contact, stage: str, effects: list[fx.Effect]) -> list[fx.Effect]:
         """Return a flooding texter's effects without automatic texts said lately.
 
         Words still reach a supporter and crisis resources still go out (they have their own
@@ -465,7 +463,9 @@ class Runtime:
             status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
         else:
             status = self.line_status(conversation, state.language)
-        step = texter_flow.step(state, status, text, crisis=category, media=media)
+        step = texter_flow.step(
+            state, status, text, crisis=category, media=media, crisis_language=detection.language
+        )
         if conversation is None and step.stage in OPEN_STATES:
             conversation = self._new_conversation(contact)
         if conversation is not None:
@@ -517,7 +517,7 @@ class Runtime:
                     nudge = self.line.settings.reply_nudge_minutes * 60
                     self.unit.chat_ticks.append((conversation.id, nudge))
                     flag = "[SAFETY] " if self.safety_raised else ""
-                    mark = self.render("en", "picture_too") if picture else ""
+                    mark = " " + self.render("en", "picture_too") if picture else ""
                     self.relay_to_supporter(
                         conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
                     )
@@ -906,9 +906,7 @@ class Runtime:
         ).all()
         # The supporter the alert is about hears their own news in their own words.
         told = [
-            c
-            for c in on_call
-            if (supporter is None or c.id != supporter.id) and not c.opted_out
+            c for c in on_call if (supporter is None or c.id != supporter.id) and not c.opted_out
         ]
         for coordinator in told:
             self.to_supporter(coordinator, key, **params)
@@ -1253,8 +1251,12 @@ class Runtime:
         if supporter is not None:
             supporter.last_chat_ended_at, supporter.away = self.now, True
             self.to_supporter(
-                supporter, "chat_unanswered_supporter", conversation.id, alias=alias,
-                minutes=minutes, via=via,
+                supporter,
+                "chat_unanswered_supporter",
+                conversation.id,
+                alias=alias,
+                minutes=minutes,
+                via=via,
             )
         self.to_texter(conversation.contact, conversation, "chat_unanswered")
         self.alert(
