@@ -408,3 +408,20 @@ def test_the_console_can_lift_a_block(build: Callable[..., tuple[Line, Webhooks]
         assert "block was a mistake" in entry.detail
     hooks.sms(lines.TEXTER, "hello again")
     assert "Peerline" in texts_to(line, lines.TEXTER)[-1]  # answered again
+
+
+def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "bye")
+    assert "from 1" in texts_to(line, lines.TEXTER)[-1]
+    hooks.sms(lines.TEXTER, CRISIS)
+    assert "will text you here" in texts_to(line, lines.TEXTER)[-1]
+    with line.db.session() as session:
+        states = [
+            (c.state, c.priority, c.supporter_id is not None)
+            for c in session.scalars(select(Conversation).order_by(Conversation.id))
+        ]
+    assert states == [("closed", 1, True), ("queued", 1, False)]

@@ -480,8 +480,10 @@ class Runtime:
                 and conversation.state == CLOSED
             ):
                 # The last conversation just closed (a rating left unanswered): a new one
-                # joins the queue, so the old one keeps its supporter and its record.
-                conversation = self._new_conversation(contact)
+                # joins the queue, so the old one keeps its supporter and its record; a
+                # crisis raised by these same words goes with it.
+                closed, conversation = conversation, self._new_conversation(contact)
+                conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
                 inbound.conversation_id = conversation.id
             self._texter_effect(effect, contact, conversation)
         if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
