@@ -201,12 +201,15 @@ def test_every_word_written_in_the_queue_reaches_the_supporter(
     words = [f"waiting {n}: " + "it has been a long night " * 3 for n in range(20)]
     for text in words:
         hooks.sms(lines.TEXTER, text)
+    hooks.sms(lines.TEXTER, "", NumMedia="1")  # a picture while waiting
+    assert texts_to(line, lines.TEXTER)[-1].startswith("Pictures can't be passed on")
     waits = [t for t in texts_to(line, lines.TEXTER) if t.startswith("You are still in line")]
     assert 1 <= len(waits) < len(words)  # answers quieten in a flood; words do not
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
     alias = texts_to(line, lines.SAM)[-1].split(": ")[0]
-    assert lines_to(line, lines.SAM, alias) == ["hi, is anyone there", *words]
+    picture = "[sent a picture; pictures can't be passed on]"
+    assert lines_to(line, lines.SAM, alias) == ["hi, is anyone there", *words, picture]
     assert all(segments.count(t) <= 4 for t in texts_to(line, lines.SAM))
 
 

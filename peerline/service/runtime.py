@@ -837,7 +837,9 @@ class Runtime:
         rows = self.session.scalars(query.order_by(InboundMessage.id)).all()
         texts = [self.line.vault.decrypt(row.body_enc) for row in rows]
         words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
-        return [t for t in texts if t.strip() and classify(t) in words]
+        # Twilio posts an empty body only with pictures: the supporter hears that one came.
+        picture = self.render("en", "picture_waiting")
+        return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
 
     def resolve_offer(self, offer_id: int, status: str) -> Offer | None:
         """Close a pending offer as declined or expired, and look for someone else."""
