@@ -428,3 +428,14 @@ def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
             for c in session.scalars(select(Conversation).order_by(Conversation.id))
         ]
     assert states == [("closed", 1, True), ("queued", 1, False)]
+
+
+def test_a_supporters_picture_is_not_an_empty_relay(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    before = texts_to(line, lines.TEXTER)
+    hooks.sms(lines.SAM, "", NumMedia="1")
+    assert texts_to(line, lines.TEXTER) == before
+    assert texts_to(line, lines.SAM)[-1].startswith("Pictures can't be passed on")

@@ -112,6 +112,7 @@ def test_a_burst_of_25_texts_with_crisis_in_the_middle(deploy: Deploy) -> None:
     assert said_to(d, lines.SAM, alias) == words  # every word, in order, exactly once
     relayed = [b for b in d.bodies_to(lines.SAM) if re.match(rf"^(\[SAFETY\] )?{alias}: ", b)]
     assert len(relayed) < 25  # joined while the carrier's rate held them back
+    print(f"\nburst: 25 texts reached Sam in {len(relayed)} SMS at one segment a second")
     flagged = "\n".join(d.bodies_to(lines.SAM))
     assert f"[SAFETY] {alias}: i have pills" in flagged and "may be in crisis" in flagged
     d.wait_for_text(lines.RIA, "Peerline safety alert")

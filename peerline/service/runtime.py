@@ -665,9 +665,11 @@ class Runtime:
 
     # -- supporters ----------------------------------------------------------------------
 
-    def supporter_message(self, supporter: Supporter, inbound: InboundMessage, text: str) -> None:
+    def supporter_message(
+        self, supporter: Supporter, inbound: InboundMessage, text: str, media: int = 0
+    ) -> None:
         """Step a supporter's flow with one message (their row locked by the caller) and carry
-        out its effects."""
+        out its effects; pictures are not passed on, and the supporter hears so."""
         relay = (
             inbound.to_number
             if inbound.to_number in self.line.settings.twilio_relay_numbers
@@ -694,6 +696,10 @@ class Runtime:
         )
         if chat is not None:
             inbound.conversation_id = chat.id
+        if media:
+            self.to_supporter(supporter, "picture_not_passed", chat.id if chat else None, via=relay)
+            if not text.strip():
+                return  # never an empty relay
         for effect in supporter_flow.step(state, text).effects:
             self._supporter_effect(effect, supporter, chat)
 
@@ -1473,7 +1479,7 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
         session.add(inbound)
         body = OPT_OUT_WORDS.get((message.opt_out_type or "").upper(), message.body)
         if supporter is not None:
-            runtime.supporter_message(supporter, inbound, body)
+            runtime.supporter_message(supporter, inbound, body, media=message.media)
         elif blocked:
             # Kept on record and unanswered, unless the words may mean crisis.
             runtime.blocked_message(message.from_number, body)
