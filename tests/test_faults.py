@@ -46,8 +46,9 @@ def into_chat(d: Deployment) -> str:
 
 
 def relayed(d: Deployment, to: str, prefix: str) -> list[str]:
-    """Return the relayed texts a number received, in order, that start with a prefix."""
-    return [b for b in d.bodies_to(to) if b.startswith(prefix)]
+    """Return the relayed texts a number received, in order, that start with a prefix (a
+    texter's texts still waiting to go to their supporter are sent together, one a line)."""
+    return [b for b in "\n".join(d.bodies_to(to)).split("\n") if b.startswith(prefix)]
 
 
 def test_redis_stopped_mid_conversation(d: Deployment, redis_server: RedisServer) -> None:

@@ -43,8 +43,10 @@ def test_whole_journey(line: Line, hooks: Webhooks) -> None:
 
     hooks.sms(lines.SAM, "#take")
     assert texts_to(line, lines.TEXTER)[-1].startswith("You're connected with Sam")
-    to_sam = texts_to(line, lines.SAM)
-    assert f"{alias.group(1)}: I've had a rough week" in to_sam  # what they wrote while waiting
+    # What they wrote before the chat, every word, joined into one SMS a line each (issue 14).
+    to_sam = "\n".join(texts_to(line, lines.SAM)).split("\n")
+    assert to_sam[-2:] == [f"{alias.group(1)}: hi", f"{alias.group(1)}: I've had a rough week"]
+    run_jobs(line)  # sent: the next text to Sam is an SMS of its own
 
     hooks.sms(lines.TEXTER, "thanks for being here")
     assert texts_to(line, lines.SAM)[-1] == f"{alias.group(1)}: thanks for being here"
@@ -143,7 +145,8 @@ def test_stop_during_chat_frees_the_supporter(line: Line, hooks: Webhooks) -> No
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
     hooks.sms(lines.TEXTER, "STOP")
-    assert "opted out and left the chat" in texts_to(line, lines.SAM)[-1]
+    assert "sent an opt-out word" in texts_to(line, lines.SAM)[-1]
+    assert "text START they can come back" in texts_to(line, lines.SAM)[-1]
     hooks.sms(lines.TEXTER_2, "yes")
     run_jobs(line)
     assert "#take" in texts_to(line, lines.SAM)[-1]

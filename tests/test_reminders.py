@@ -255,6 +255,8 @@ def test_supporter_is_nudged_once_when_a_texter_waits(
 def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
+    # A chat the supporter never wrote in is not "quiet" (issue 14): here Sam did write.
+    hooks.sms(lines.SAM, "hi, I'm Sam")
     assert tick(line, chat, 30) is not None
     assert tick(line, chat, 61) is None
     assert "closed after a quiet while" in texts_to(line, lines.TEXTER)[-1]

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
@@ -20,13 +29,14 @@ from peerline.console.common import (
     now,
     seconds_between,
 )
-from peerline.console.forms import TranscriptForm
+from peerline.console.forms import TranscriptForm, UnblockForm
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
     QUEUED,
     RATING,
     WELCOMED,
+    Block,
     Conversation,
     InboundMessage,
     OutboundMessage,
@@ -147,13 +157,57 @@ def index() -> str:
     )
 
 
+def block_of(session: Session, conversation: Conversation) -> Block | None:
+    """Return the block on the conversation's texter, if their number is blocked."""
+    return session.scalar(select(Block).where(Block.phone_hash == conversation.contact.phone_hash))
+
+
 @bp.get("/<int:conversation_id>")
 def show(conversation_id: int) -> str:
     """Show a conversation's metadata and ask why its transcript is needed."""
     with line().db.session() as session:
         tz = line().timezone(session)
-        row = row_of(_conversation(session, conversation_id), tz)
-    return render_template("console/conversation.html", row=row, form=TranscriptForm())
+        conversation = _conversation(session, conversation_id)
+        row = row_of(conversation, tz)
+        block = block_of(session, conversation)
+        blocked = f"{block.status}, since {format_local(block.created_at, tz)}" if block else ""
+    return render_template(
+        "console/conversation.html",
+        row=row,
+        form=TranscriptForm(),
+        blocked=blocked,
+        unblock_form=UnblockForm(),
+    )
+
+
+@bp.post("/<int:conversation_id>/unblock")
+def unblock(conversation_id: int) -> BaseResponse | tuple[str, int]:
+    """Lift the block on a conversation's texter, with a reason written to the audit log."""
+    form = UnblockForm()
+    with line().db.session() as session:
+        conversation = _conversation(session, conversation_id)
+        block = block_of(session, conversation)
+        if block is None:
+            abort(404, description="This texter's number is not blocked.")
+        if not form.validate_on_submit():
+            tz = line().timezone(session)
+            return render_template(
+                "console/conversation.html",
+                row=row_of(conversation, tz),
+                form=TranscriptForm(),
+                blocked=block.status,
+                unblock_form=form,
+            ), 400
+        reason = " ".join((form.reason.data or "").split())
+        audit(
+            session,
+            "block.lifted",
+            f"conversation {conversation.id} ({conversation.contact.alias})",
+            f"{block.reason}; lifted: {reason}",
+        )
+        session.delete(block)
+    flash("The block is lifted: the line answers this number again.", "success")
+    return redirect(url_for("console.conversations.show", conversation_id=conversation_id))
 
 
 @dataclass(frozen=True)

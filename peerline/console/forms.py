@@ -219,6 +219,16 @@ class TranscriptForm(FlaskForm):
     )
 
 
+class UnblockForm(FlaskForm):
+    """Lift the block on a texter's number, saying why."""
+
+    reason = TextAreaField(
+        "Why is the block lifted?",
+        validators=[DataRequired(), Length(min=10, max=500)],
+        description="Written to the audit log with your name. At least 10 characters.",
+    )
+
+
 class ReportForm(FlaskForm):
     """Choose the days a report covers (a GET form: no token needed)."""
 

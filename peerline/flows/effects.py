@@ -24,9 +24,10 @@ class Notify:
 
 @dataclass(frozen=True)
 class Relay:
-    """Pass the sender's words to the other side of the chat."""
+    """Pass the sender's words to the other side of the chat (`picture`: one came with them)."""
 
     text: str
+    picture: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,12 @@ class LeaveQueue:
 
 @dataclass(frozen=True)
 class EndChat:
-    """End the chat; `by` is who ended it; the texter is asked to rate it unless they left."""
+    """End the chat; `by` is who ended it; the texter is asked to rate it unless they left
+    (`opted_out`: by a carrier's opt-out word, after which they cannot be texted)."""
 
     by: str
     ask_rating: bool = True
+    opted_out: bool = False
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,61 @@ def _active(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -
     return Step(ACTIVE, [fx.Relay(text)])
 
 
+def _active_words(state: TexterState, text: str, keyword: Keyword) -> Step | None:
+    """Handle, in a live chat, keywords that are words too: they reach the supporter.
+
+    "HELP" typed to a supporter is a plea before it is a command; the texter still gets the
+    short help a carrier expects. A language word switches language and is passed on too.
+    """
+    if keyword is Keyword.HELP:
+        return Step(ACTIVE, [fx.Relay(text), fx.Reply("help_in_chat")])
+    if keyword in (Keyword.ENGLISH, Keyword.SPANISH):
+        language = "es" if keyword is Keyword.SPANISH else "en"
+        return Step(ACTIVE, [fx.Relay(text), fx.SetLanguage(language), fx.Reply("language_set")])
+    return None
+
+
+def _picture(state: TexterState, line: LineStatus, text: str) -> Step:
+    """Answer a message that came with pictures: they are never passed on, and both sides hear.
+
+    A picture-only message in a chat tells the supporter a picture came (never an empty relay);
+    its words, if any, are relayed with a mark that a picture came too.
+    """
+    told: list[fx.Effect] = [fx.Reply("picture_not_passed")]
+    if state.stage == ACTIVE:
+        if text.strip():
+            return Step(ACTIVE, [fx.Relay(text, picture=True), *told])
+        return Step(ACTIVE, [fx.Notify("picture_came"), *told])
+    if not text.strip() and state.stage in (WELCOMED, QUEUED):
+        return Step(state.stage, told)
+    rest = _step(state, line, text, classify(text))
+    return Step(rest.stage, [*rest.effects, *told])
+
+
+def _crisis_first(
+    state: TexterState, line: LineStatus, text: str, keyword: Keyword, spanish: bool
+) -> Step:
+    """Connect someone whose first words (outside a chat or the queue) are a crisis.
+
+    No YES is needed: when someone is on shift they join the queue at once, at the front (the
+    crisis flag raised with it), and hear that a peer will text them and that BYE leaves.
+    When nobody is on shift they hear when the line opens, as anyone would.
+    """
+    effects: list[fx.Effect] = []
+    if state.stage in (NEW, CLOSED) and keyword is Keyword.NONE and state.language == "en":
+        if spanish or looks_spanish(text):
+            state = replace(state, language="es")
+            effects.append(fx.SetLanguage("es"))
+    if not line.open_now:
+        closed = _ask_for_peer(replace(state, stage=WELCOMED), line)
+        return Step(WELCOMED, [*effects, *closed.effects])
+    if state.stage == RATING:
+        # The last chat's rating question goes unanswered: this is a new conversation.
+        effects.insert(0, fx.Close())
+    effects += [fx.JoinQueue(), fx.Reply("crisis_queued")]
+    return Step(QUEUED, effects)
+
+
 def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
     score = rating_of(text)
     if score is not None:
@@ -223,9 +278,9 @@ def _reminders(state: TexterState, line: LineStatus, text: str, keyword: Keyword
     return Step(state.stage, effects)
 
 
-def _leave(state: TexterState) -> list[fx.Effect]:
+def _leave(state: TexterState, opted_out: bool = False) -> list[fx.Effect]:
     if state.stage == ACTIVE:
-        return [fx.EndChat(by="texter", ask_rating=False)]
+        return [fx.EndChat(by="texter", ask_rating=False, opted_out=opted_out)]
     if state.stage == QUEUED:
         return [fx.LeaveQueue(), fx.Close()]
     if state.stage in (WELCOMED, RATING):
@@ -233,30 +288,56 @@ def _leave(state: TexterState) -> list[fx.Effect]:
     return []
 
 
-def step(state: TexterState, line: LineStatus, text: str, crisis: str | None = None) -> Step:
+# Where crisis words connect to a person at once, without YES.
+OUTSIDE = (NEW, CLOSED, WELCOMED, RATING)
+# What a texter outside a chat may still be asking for when their words are also a crisis.
+ACTS = (Keyword.STOP, Keyword.START, Keyword.BYE, Keyword.DELETE)
+
+
+def step(
+    state: TexterState,
+    line: LineStatus,
+    text: str,
+    crisis: str | None = None,
+    media: int = 0,
+    crisis_language: str | None = None,
+) -> Step:
     """Return what the line does with one message from a texter.
 
     `crisis` is the detector's category when the words may mean danger: the texter gets the
     crisis resources (not too often), the concern is raised, and the message then goes on
-    exactly as it would have: a chat is never blocked.
+    exactly as it would have: a chat is never blocked. Outside a chat and the queue, crisis
+    words join the queue at once (in Spanish when the detector found Spanish words). `media`
+    counts the pictures that came with the message.
     """
     keyword = classify(text)
     state, language = _first_language(state, text, keyword)
     if crisis is None or keyword is Keyword.STOP:
-        rest = _step(state, line, text, keyword)
+        if media and not state.opted_out and keyword is not Keyword.STOP:
+            rest = _picture(state, line, text)
+        else:
+            rest = _step(state, line, text, keyword)
         return Step(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:
         # "Keep texting here" only when someone is on shift to read it.
         safety.append(fx.Reply("crisis" if line.open_now else "crisis_closed"))
-    rest = _step(state, line, text, keyword)
-    return Step(rest.stage, [*language, *safety, *rest.effects])
+    if state.stage in OUTSIDE and not state.opted_out and keyword not in ACTS:
+        rest = _crisis_first(state, line, text, keyword, crisis_language == "es")
+    elif media and not state.opted_out:
+        rest = _picture(state, line, text)
+    else:
+        rest = _step(state, line, text, keyword)
+    # A language found in these very words holds for the crisis resources too.
+    found = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
+    others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
+    return Step(rest.stage, [*language, *found, *safety, *others])
 
 
 def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
     if keyword is Keyword.STOP:
         # Twilio answers STOP itself; we record it, leave any chat, and say nothing.
-        return Step(CLOSED, [fx.SetOptOut(True), *_leave(state)])
+        return Step(CLOSED, [fx.SetOptOut(True), *_leave(state, opted_out=True)])
     if state.opted_out:
         if keyword is Keyword.START:
             return Step(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
@@ -268,6 +349,10 @@ def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> 
         return Step(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
     if keyword is Keyword.START:
         return Step(state.stage, [fx.Reply("opted_in")])
+    if state.stage == ACTIVE:
+        in_chat = _active_words(state, text, keyword)
+        if in_chat is not None:
+            return in_chat
     if keyword is Keyword.HELP:
         return Step(state.stage, [fx.Reply("help")])
     if keyword in REMINDER_WORDS and state.stage != ACTIVE:

@@ -19,7 +19,7 @@ from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
-from peerline.service import rota, routing
+from peerline.service import rota, routing, segments
 from peerline.service.availability import Rotas, format_opening, load_line_rotas, rota_of
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
@@ -29,6 +29,7 @@ from peerline.service.models import (
     DECLINED,
     EXPIRED,
     OPEN_STATES,
+    OUT_PENDING,
     PENDING,
     QUEUED,
     RATING,
@@ -57,6 +58,11 @@ ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
 # The texts that tell a queued texter their place; any of them lately makes another wait.
 PLACE_IN_LINE = ("queued", "queued_returning", "still_waiting", "still_looking", "same_ok")
+# While a number floods, the line does not repeat an automatic text within this window.
+FLOOD_QUIET = timedelta(minutes=10)
+# Relayed texts still waiting to go to a supporter are joined into one SMS up to this many
+# segments (Twilio advises at most ten; four stays readable and arrives together).
+COMBINE_SEGMENTS = 4
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -103,6 +109,8 @@ class Runtime:
         self.unit = Unit()
         self.reply_via: str | None = None
         self.safety_raised = False
+        # How many on-call coordinators the last alert was texted to (what #alert may claim).
+        self.on_call_told = 0
         self._crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
 
     # -- sending -------------------------------------------------------------------------
@@ -194,6 +202,47 @@ class Runtime:
             from_number=via,
             valid_for=valid_for,
         )
+
+    def relay_to_supporter(
+        self, conversation: Conversation, supporter: Reachable, words: str
+    ) -> None:
+        """Relay one of a texter's texts to their supporter, joined to the last one still
+        waiting to go out when a burst outruns the send rate.
+
+        Only the supporter's newest message is joined to, only while it is a relay of this
+        chat that no worker has begun to send (pending, never tried), and only while the
+        whole fits COMBINE_SEGMENTS: so each text goes exactly once, in order, on a line of
+        its own that starts with the texter's alias. The row is locked: a worker about to send
+        it waits, then reads it whole.
+        """
+        if supporter.opted_out:
+            return
+        vault = self.line.vault
+        via = conversation.relay_number
+        last = self.session.scalar(
+            select(OutboundMessage)
+            .where(
+                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+                OutboundMessage.status == OUT_PENDING,
+            )
+            .order_by(OutboundMessage.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if (
+            last is not None
+            and last.status == OUT_PENDING
+            and last.attempts == 0
+            and last.purpose == "relay"
+            and last.conversation_id == conversation.id
+            and last.from_number == (via or self.line.settings.twilio_phone_number)
+        ):
+            combined = f"{vault.decrypt(last.body_enc)}\n{words}"
+            if segments.count(combined) <= COMBINE_SEGMENTS:
+                last.body_enc = vault.encrypt(combined)
+                self.session.flush()
+                return
+        self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
 
     # -- reading state -------------------------------------------------------------------
 
@@ -314,7 +363,12 @@ class Runtime:
         raise RuntimeError("no free alias after 40 tries")
 
     def flooding(self, contact: Contact, inbound: InboundMessage, text: str) -> bool:
-        """Say whether this number is flooding the line; tell them once, keep every message."""
+        """Say whether this number writes faster than PEERLINE_FLOOD_PER_MINUTE.
+
+        A flood is never a reason to withhold words from a supporter or to skip the crisis
+        check: every text is still stepped. It only quietens the line's own answers outside a
+        chat (see `_quieten`), which is what a script or a prank would otherwise farm.
+        """
         if classify(text) in (Keyword.STOP, Keyword.START, Keyword.HELP):
             return False  # opting out must work however fast someone texts
         recent = self.session.scalar(
@@ -327,18 +381,59 @@ class Runtime:
         )
         if (recent or 0) <= self.line.settings.flood_per_minute:
             return False
-        conversation = self.open_conversation(contact.id)
-        inbound.conversation_id = conversation.id if conversation else None
-        noticed = contact.flood_noticed_at
-        if noticed is None or self.now - noticed > timedelta(minutes=10):
-            contact.flood_noticed_at = self.now
-            self.to_texter(contact, conversation, "flood")
-        log.info("flood from contact %s: message kept, not stepped", contact.id)
+        log.info("flood from contact %s: stepped, automatic answers quietened", contact.id)
         return True
 
-    def texter_message(self, contact: Contact, inbound: InboundMessage, text: str) -> None:
+    def _said_lately(self, contact: Contact, key: str) -> bool:
+        """Say whether the line sent this texter this automatic text within the quiet window."""
+        to_hash = self.line.vault.lookup_hash(self.line.vault.decrypt(contact.phone_enc))
+        return bool(
+            self.session.scalar(
+                select(OutboundMessage.id)
+                .where(
+                    OutboundMessage.to_hash == to_hash,
+                    OutboundMessage.purpose == key,
+                    OutboundMessage.created_at > self.now - FLOOD_QUIET,
+                )
+                .limit(1)
+            )
+        )
+
+    def _quieten(self, contact: Contact, stage: str, effects: list[fx.Effect]) -> list[fx.Effect]:
+        """Return a flooding texter's effects without automatic texts said lately.
+
+        Words still reach a supporter and crisis resources still go out (they have their own
+        window); what is withheld is an answer the texter already had in the last ten minutes.
+        Outside a chat and the queue, they hear once why the line answers less.
+        """
+        kept: list[fx.Effect] = []
+        withheld = False
+        for effect in effects:
+            if (
+                isinstance(effect, fx.Reply)
+                and effect.key != "crisis"
+                and self._said_lately(contact, effect.key)
+            ):
+                withheld = True
+                continue
+            kept.append(effect)
+        if withheld and stage not in (QUEUED, ACTIVE):
+            if _due(contact.flood_noticed_at, self.now, FLOOD_QUIET):
+                contact.flood_noticed_at = self.now
+                kept.append(fx.Reply("flood_quiet"))
+        return kept
+
+    def texter_message(
+        self,
+        contact: Contact,
+        inbound: InboundMessage,
+        text: str,
+        *,
+        flood: bool = False,
+        media: int = 0,
+    ) -> None:
         """Step the texter's flow with one message (their contact locked by `contact_for`) and
-        carry out its effects."""
+        carry out its effects; a flood only quietens the line's automatic answers."""
         conversation = self.open_conversation(contact.id)
         returning = conversation is not None or bool(
             self.session.scalar(
@@ -371,19 +466,28 @@ class Runtime:
             status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
         else:
             status = self.line_status(conversation, state.language)
-        step = texter_flow.step(state, status, text, crisis=category)
+        step = texter_flow.step(
+            state, status, text, crisis=category, media=media, crisis_language=detection.language
+        )
         if conversation is None and step.stage in OPEN_STATES:
-            conversation = Conversation(
-                contact_id=contact.id,
-                state=WELCOMED,
-                language=contact.language,
-                created_at=self.now,
-            )
-            self.session.add(conversation)
-            self.session.flush()
+            conversation = self._new_conversation(contact)
         if conversation is not None:
             inbound.conversation_id = conversation.id
-        for effect in step.effects:
+        effects = step.effects
+        if flood:
+            effects = self._quieten(contact, step.stage, effects)
+        for effect in effects:
+            if (
+                isinstance(effect, fx.JoinQueue)
+                and conversation is not None
+                and conversation.state == CLOSED
+            ):
+                # The last conversation just closed (a rating left unanswered): a new one
+                # joins the queue, so the old one keeps its supporter and its record; a
+                # crisis raised by these same words goes with it.
+                closed, conversation = conversation, self._new_conversation(contact)
+                conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
+                inbound.conversation_id = conversation.id
             self._texter_effect(effect, contact, conversation)
         if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
             if conversation.state != CLOSED or step.stage == CLOSED:
@@ -405,6 +509,18 @@ class Runtime:
         )
         return _due(told, self.now, window)
 
+    def _new_conversation(self, contact: Contact) -> Conversation:
+        """Start a texter's new conversation, welcomed, in their language."""
+        conversation = Conversation(
+            contact_id=contact.id,
+            state=WELCOMED,
+            language=contact.language,
+            created_at=self.now,
+        )
+        self.session.add(conversation)
+        self.session.flush()
+        return conversation
+
     def _texter_effect(
         self, effect: fx.Effect, contact: Contact, conversation: Conversation | None
     ) -> None:
@@ -412,18 +528,27 @@ class Runtime:
             case fx.Reply(key=key, params=params):
                 if key in ("crisis", "crisis_closed"):
                     contact.crisis_replied_at = self.now
+                if key == "help_in_chat" and conversation and conversation.supporter:
+                    params = {**params, "name": conversation.supporter.name}
                 self.to_texter(contact, conversation, key, **params)
-            case fx.Relay(text=text):
+            case fx.Relay(text=text, picture=picture):
                 if conversation is not None and conversation.supporter is not None:
                     nudge = self.line.settings.reply_nudge_minutes * 60
                     self.unit.chat_ticks.append((conversation.id, nudge))
                     flag = "[SAFETY] " if self.safety_raised else ""
+                    mark = " " + self.render("en", "picture_too") if picture else ""
+                    self.relay_to_supporter(
+                        conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
+                    )
+            case fx.Notify(key=key, params=params):
+                if conversation is not None and conversation.supporter is not None:
                     self.to_supporter(
                         conversation.supporter,
-                        "relay",
+                        key,
                         conversation.id,
-                        text=f"{flag}{contact.alias}: {text}",
                         via=conversation.relay_number,
+                        alias=contact.alias,
+                        **params,
                     )
             case fx.SetOptOut(opted_out=opted_out):
                 contact.opted_out = opted_out
@@ -458,9 +583,9 @@ class Runtime:
                 if conversation is not None:
                     conversation.rating = score
                     conversation.state = CLOSED
-            case fx.EndChat(by=by, ask_rating=ask_rating):
+            case fx.EndChat(by=by, ask_rating=ask_rating, opted_out=opted_out):
                 if conversation is not None:
-                    self.end_chat(conversation, by=by, ask_rating=ask_rating)
+                    self.end_chat(conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)
             case fx.RaiseSafety(source=source, category=category):
                 if conversation is not None:
                     self.raise_safety(conversation, source, category)
@@ -520,7 +645,14 @@ class Runtime:
         if offers:
             self.unit.match = True
 
-    def end_chat(self, conversation: Conversation, *, by: str, ask_rating: bool = True) -> None:
+    def end_chat(
+        self,
+        conversation: Conversation,
+        *,
+        by: str,
+        ask_rating: bool = True,
+        opted_out: bool = False,
+    ) -> None:
         """End an active chat, free the supporter and tell the other side."""
         if conversation.state != ACTIVE:
             return
@@ -531,6 +663,10 @@ class Runtime:
             supporter.last_chat_ended_at = self.now
             if by == "texter":
                 key = "texter_ended" if ask_rating else "texter_left"
+                if opted_out:
+                    # Carriers block every text to them now but their own confirmation
+                    # (Twilio's says "Reply START to resubscribe"): the supporter hears why.
+                    key = "texter_opted_out"
                 self.to_supporter(
                     supporter,
                     key,
@@ -546,9 +682,11 @@ class Runtime:
 
     # -- supporters ----------------------------------------------------------------------
 
-    def supporter_message(self, supporter: Supporter, inbound: InboundMessage, text: str) -> None:
+    def supporter_message(
+        self, supporter: Supporter, inbound: InboundMessage, text: str, media: int = 0
+    ) -> None:
         """Step a supporter's flow with one message (their row locked by the caller) and carry
-        out its effects."""
+        out its effects; pictures are not passed on, and the supporter hears so."""
         relay = (
             inbound.to_number
             if inbound.to_number in self.line.settings.twilio_relay_numbers
@@ -575,6 +713,10 @@ class Runtime:
         )
         if chat is not None:
             inbound.conversation_id = chat.id
+        if media:
+            self.to_supporter(supporter, "picture_not_passed", chat.id if chat else None, via=relay)
+            if not text.strip():
+                return  # never an empty relay
         for effect in supporter_flow.step(state, text).effects:
             self._supporter_effect(effect, supporter, chat)
 
@@ -583,6 +725,9 @@ class Runtime:
     ) -> None:
         match effect:
             case fx.Reply(key=key, params=params):
+                if key == "alert_ok":
+                    # Say only what was done: whether anyone on call was really texted.
+                    key = "alert_told" if self.on_call_told else "alert_nobody_on_call"
                 self.to_supporter(
                     supporter, key, chat.id if chat else None, via=self.reply_via, **params
                 )
@@ -678,35 +823,46 @@ class Runtime:
                 self.to_supporter(loser, "already_taken", via=other.relay_number)
         self.session.flush()
         via = offer.relay_number
-        backlog = self._waiting_words(conversation)
+        backlog = self._waiting_words(conversation, offer.id)
         if backlog:
             self.to_supporter(
                 supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
             )
             for words in backlog:
-                self.to_supporter(
-                    supporter, "relay", conversation.id, text=f"{contact.alias}: {words}", via=via
-                )
+                self.relay_to_supporter(conversation, supporter, f"{contact.alias}: {words}")
         else:
             self.to_supporter(supporter, "took", conversation.id, alias=contact.alias, via=via)
         self.to_texter(contact, conversation, "connected", name=supporter.name)
         return True
 
-    def _waiting_words(self, conversation: Conversation) -> list[str]:
-        """Return what the texter wrote while waiting, minus keywords, oldest first."""
-        from peerline.flows.keywords import Keyword, classify
+    def _waiting_words(self, conversation: Conversation, taking: int) -> list[str]:
+        """Return what the texter wrote in this conversation before offer `taking` was
+        taken: all of it, or since an earlier supporter took it (a chat handed back), oldest
+        first.
 
-        rows = self.session.scalars(
-            select(InboundMessage)
-            .where(
-                InboundMessage.conversation_id == conversation.id,
-                # Their first texts too: what they wrote before YES was written for a peer.
-                InboundMessage.sender_kind == "texter",
+        Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin are
+        words to a supporter and stay in. Every other text stays, however many: the relay
+        joins them into as few SMS as it can.
+        """
+        last_taken = self.session.scalar(
+            select(func.max(Offer.resolved_at)).where(
+                Offer.conversation_id == conversation.id,
+                Offer.status == ACCEPTED,
+                Offer.id != taking,
             )
-            .order_by(InboundMessage.id)
-        ).all()
+        )
+        query = select(InboundMessage).where(
+            InboundMessage.conversation_id == conversation.id,
+            InboundMessage.sender_kind == "texter",
+        )
+        if last_taken is not None:
+            query = query.where(InboundMessage.received_at >= last_taken)
+        rows = self.session.scalars(query.order_by(InboundMessage.id)).all()
         texts = [self.line.vault.decrypt(row.body_enc) for row in rows]
-        return [t for t in texts if t.strip() and classify(t) is Keyword.NONE][-5:]
+        words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
+        # Twilio posts an empty body only with pictures: the supporter hears that one came.
+        picture = self.render("en", "picture_waiting")
+        return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
 
     def resolve_offer(self, offer_id: int, status: str) -> Offer | None:
         """Close a pending offer as declined or expired, and look for someone else."""
@@ -756,8 +912,9 @@ class Runtime:
         key: str = "safety_alert",
         supporter: Supporter | None = None,
         **params: Any,
-    ) -> None:
-        """Record an alert for the console and text every on-call coordinator about it."""
+    ) -> int:
+        """Record an alert for the console and text every on-call coordinator about it;
+        return how many coordinators could be texted."""
         self.session.add(
             Alert(
                 kind=kind,
@@ -775,11 +932,15 @@ class Runtime:
             select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
         ).all()
         # The supporter the alert is about hears their own news in their own words.
-        told = [c for c in on_call if supporter is None or c.id != supporter.id]
+        told = [
+            c for c in on_call if (supporter is None or c.id != supporter.id) and not c.opted_out
+        ]
         for coordinator in told:
             self.to_supporter(coordinator, key, **params)
         if not told:
             log.warning("no on-call coordinator to tell about a %s alert", kind)
+        self.on_call_told = len(told)
+        return len(told)
 
     def raise_safety(
         self, conversation: Conversation, source: str, category: str, raised_by: str | None = None
@@ -815,6 +976,32 @@ class Runtime:
                 alias=alias,
                 via=conversation.relay_number,
             )
+
+    def blocked_message(self, phone: str, text: str) -> None:
+        """Answer a blocked number only when its words may mean crisis: the crisis resources
+        and an alert, at most once per crisis window; anything else stays unanswered."""
+        detection = self.line.crisis.detect(text)
+        if not detection.matched:
+            return
+        contact = self.contact_for(phone)
+        if not _due(contact.crisis_replied_at, self.now, self._crisis_window):
+            return
+        contact.crisis_replied_at = self.now
+        self.to_texter(contact, None, "crisis")
+        # The alert points at their last conversation, where the console can lift the block.
+        last = self.session.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        self.alert(
+            "blocked_crisis",
+            last,
+            f"{contact.alias}: blocked number wrote crisis words ({detection.category})",
+            key="blocked_crisis_alert",
+            alias=contact.alias,
+        )
 
     def block(self, contact: Contact, reason: str, status: str = "active") -> None:
         """Stop answering a texter's number (until a coordinator lifts it)."""
@@ -1001,7 +1188,12 @@ class Runtime:
         return True
 
     def chat_tick(self, conversation_id: int) -> int | None:
-        """Nudge a supporter who has not answered, close a chat gone quiet; return next tick."""
+        """Nudge a supporter who has not answered, close a chat gone quiet; return next tick.
+
+        A chat gone quiet in which the supporter never wrote goes back to the queue with an
+        alert (nobody was with them); a chat flagged for safety never closes itself: its
+        supporter is nudged and the on-call coordinator alerted, once each quiet period.
+        """
         from peerline.service.reminders import last_words
 
         conversation = _lock(self.session, Conversation, conversation_id)
@@ -1010,7 +1202,15 @@ class Runtime:
         settings = self.line.settings
         waiting, last_activity = last_words(self.session, conversation_id)
         idle = self.now - last_activity
-        if idle >= timedelta(minutes=settings.idle_close_minutes):
+        quiet = timedelta(minutes=settings.idle_close_minutes)
+        if idle >= quiet and not self._supporter_wrote(conversation):
+            self._unanswered(conversation, idle)
+            return None
+        if idle >= quiet and (conversation.crisis_at is not None or conversation.priority > 0):
+            self._crisis_quiet(conversation, idle, last_activity)
+            # Look again one quiet period on: the flag does not lapse while nobody writes.
+            return max(1, int((quiet - idle % quiet).total_seconds()) + 1)
+        if idle >= quiet:
             supporter = conversation.supporter
             conversation.state, conversation.closed_at = CLOSED, self.now
             conversation.closed_by = "idle"
@@ -1050,6 +1250,88 @@ class Runtime:
                     )
         remaining = timedelta(minutes=settings.idle_close_minutes) - idle
         return max(1, int(remaining.total_seconds()) + 1)
+
+    def _supporter_wrote(self, conversation: Conversation) -> bool:
+        """Say whether the supporter wrote anything (words or a command) in this chat."""
+        return bool(
+            self.session.scalar(
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.conversation_id == conversation.id,
+                    InboundMessage.sender_kind == "supporter",
+                    InboundMessage.received_at >= (conversation.matched_at or self.now),
+                )
+                .limit(1)
+            )
+        )
+
+    def _unanswered(self, conversation: Conversation, idle: timedelta) -> None:
+        """Put a texter whose supporter never wrote back in the queue, keeping their place,
+        set that supporter away, and alert the on-call coordinator."""
+        supporter, via = conversation.supporter, conversation.relay_number
+        minutes = int(idle.total_seconds() // 60)
+        alias = conversation.contact.alias
+        name = supporter.name if supporter is not None else "their supporter"
+        conversation.state, conversation.supporter_id = QUEUED, None
+        conversation.matched_at, conversation.relay_number = None, None
+        conversation.queued_at = conversation.queued_at or self.now
+        if supporter is not None:
+            supporter.last_chat_ended_at, supporter.away = self.now, True
+            self.to_supporter(
+                supporter,
+                "chat_unanswered_supporter",
+                conversation.id,
+                alias=alias,
+                minutes=minutes,
+                via=via,
+            )
+        self.to_texter(conversation.contact, conversation, "chat_unanswered")
+        self.alert(
+            "unanswered",
+            conversation,
+            f"{alias}: no reply from {name} in {minutes} min; back in the queue",
+            key="unanswered_alert",
+            supporter=supporter,
+            alias=alias,
+            name=name,
+            minutes=minutes,
+        )
+        self.unit.match = True
+        self.unit.ticks.append((conversation.id, self._next_tick_delay(conversation)))
+
+    def _crisis_quiet(
+        self, conversation: Conversation, idle: timedelta, last_activity: datetime
+    ) -> None:
+        """Nudge the supporter of a flagged chat gone quiet and alert on call, once a period."""
+        from peerline.service.reminders import claim
+
+        quiet = timedelta(minutes=self.line.settings.idle_close_minutes)
+        period = int(idle / quiet)
+        key = f"crisis-quiet-{conversation.id}-{int(last_activity.timestamp())}-{period}"
+        if claim(self.session, key, self.now) is None:
+            return
+        minutes = int(idle.total_seconds() // 60)
+        alias, supporter = conversation.contact.alias, conversation.supporter
+        name = supporter.name if supporter is not None else "no supporter"
+        if supporter is not None:
+            self.to_supporter(
+                supporter,
+                "crisis_quiet_nudge",
+                conversation.id,
+                alias=alias,
+                minutes=minutes,
+                via=conversation.relay_number,
+            )
+        self.alert(
+            "crisis_quiet",
+            conversation,
+            f"{alias}: flagged chat quiet {minutes} min, kept open",
+            key="crisis_quiet_alert",
+            supporter=supporter,
+            alias=alias,
+            name=name,
+            minutes=minutes,
+        )
 
     # -- timers while waiting ------------------------------------------------------------
 
@@ -1162,10 +1444,13 @@ class Inbound:
     opt_out_type: str | None = None
     # When the webhook took it in, if it waited in Redis before being stepped.
     received_at: datetime | None = None
+    # How many pictures came with it (Twilio's NumMedia); they are never passed on.
+    media: int = 0
 
 
-# What Advanced Opt-Out decided, as the word our flows know.
-OPT_OUT_WORDS = {"STOP": "STOP", "START": "START", "HELP": "HELP"}
+# What Advanced Opt-Out decided, as the word our flows know. HELP is not here: its words
+# are the texter's own, and in a chat they go to the supporter as written.
+OPT_OUT_WORDS = {"STOP": "STOP", "START": "START"}
 
 
 @contextmanager
@@ -1211,12 +1496,14 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
         session.add(inbound)
         body = OPT_OUT_WORDS.get((message.opt_out_type or "").upper(), message.body)
         if supporter is not None:
-            runtime.supporter_message(supporter, inbound, body)
-        elif not blocked:
+            runtime.supporter_message(supporter, inbound, body, media=message.media)
+        elif blocked:
+            # Kept on record and unanswered, unless the words may mean crisis.
+            runtime.blocked_message(message.from_number, body)
+        else:
             contact = runtime.contact_for(message.from_number)
-            if not runtime.flooding(contact, inbound, body):
-                runtime.texter_message(contact, inbound, body)
-        # A blocked number's message is kept on record and never answered.
+            flood = runtime.flooding(contact, inbound, body)
+            runtime.texter_message(contact, inbound, body, flood=flood, media=message.media)
     return True
 
 
@@ -1294,6 +1581,7 @@ def replay_spooled(line: Line) -> int:
                 to_number=to,
                 body=form.get("Body", ""),
                 opt_out_type=form.get("OptOutType") or None,
+                media=int(form["NumMedia"]) if str(form.get("NumMedia", "")).isdigit() else 0,
             ),
         )
 

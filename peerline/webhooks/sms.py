@@ -54,12 +54,17 @@ def _take_inbound() -> Response:
         to = normalise_phone(request.form.get("To") or line.settings.twilio_phone_number, region)
     except BadPhoneNumber as exc:
         abort(400, description=f"From or To is not a phone number: {exc}")
+    media_text = request.form.get("NumMedia", "0").strip() or "0"
+    if not (media_text.isascii() and media_text.isdigit()):
+        abort(400, description="NumMedia must be a whole number")
     message = runtime.Inbound(
         message_sid=sid,
         from_number=sender,
         to_number=to,
         body=request.form.get("Body", ""),
         opt_out_type=request.form.get("OptOutType") or None,
+        # Pictures are never fetched or passed on; the flows only need to know one came.
+        media=min(int(media_text), 10),
     )
     # Redis takes the text in one round trip and a worker steps it; without Redis, we do.
     if line.inbound.put(sender, asdict(message)):
