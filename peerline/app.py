@@ -7,9 +7,10 @@ import logging
 from flask import Flask, Response, jsonify
 from redis import Redis
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from peerline.service.line import Line
-from peerline.service.settings import Settings, from_env
+from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.tasks import redis_client
 from peerline.service.transport import Transport
 
@@ -23,6 +24,15 @@ def create_app(
 ) -> Flask:
     """Create the Peerline web application."""
     settings = settings or (line.settings if line else from_env())
+    if settings.embedded and not (settings.simulator or settings.testing):
+        # Without Twilio the line would run on the simulator, which shows every number: only
+        # `peerline serve` on loopback may do that, never a web process such as gunicorn's.
+        missing = [name for name in production_missing() if name.startswith("TWILIO_")]
+        raise SettingsError(
+            "refusing to start a web process without Twilio credentials: set "
+            + ", ".join(missing or ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+            + " (for the local phone simulator, run `peerline serve`)"
+        )
     app = Flask(__name__, instance_path=settings.instance_path)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -39,6 +49,13 @@ def create_app(
             redis = redis_client(settings.redis_url)
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
+    if settings.proxy_hops:
+        # Only the configured proxies' X-Forwarded-* are believed: the client address that
+        # sign-in throttling counts is then the real one, and a client cannot forge it.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
     from peerline.service.calls import VoiceSettings
     from peerline.webhooks import calendar, groups, sms, voice
@@ -48,7 +65,7 @@ def create_app(
     app.register_blueprint(voice.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(groups.bp)
-    if settings.embedded:
+    if settings.embedded and settings.simulator:
         from peerline import simulator
 
         app.register_blueprint(simulator.bp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -40,6 +41,16 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
     return Line(settings, redis)
 
 
+def _loopback(host: str) -> bool:
+    """Say whether an address to listen on is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _phone(number: str, settings: Settings) -> str:
     from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
@@ -72,6 +83,13 @@ def serve(port: int | None, host: str) -> None:
 
     port = port or int(os.environ.get("PORT", "5000"))
     settings = _settings(port)
+    if settings.embedded:
+        if not _loopback(host):
+            raise click.ClickException(
+                f"--host {host}: without Twilio credentials the phone simulator shows every "
+                "number, so it listens only on this machine (127.0.0.1, ::1 or localhost)"
+            )
+        settings = settings.with_changes(simulator=True)
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
     else:

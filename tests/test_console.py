@@ -865,8 +865,9 @@ def test_the_charts_are_well_formed_svg() -> None:
 def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path)
-    assert settings.embedded  # no Twilio credentials: the simulator is registered
+    # No Twilio credentials, and `peerline serve` asked for it: the simulator is registered.
+    settings = make_settings(tmp_path).with_changes(simulator=True)
+    assert settings.embedded
     line = make_line(settings, FakeRedis())
     app = create_app(line=line)
     exempt = {bp.name for bp in app.extensions["csrf"]._exempt_blueprints}
