@@ -8,11 +8,24 @@ from flask import Flask, Response, jsonify
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from peerline.service.line import Line
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.tasks import redis_client
 from peerline.service.transport import Transport
+
+# PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
+# in the database (500).
+MAX_ID = 2**31 - 1
+
+
+class DatabaseId(IntegerConverter):
+    """An `<int:...>` URL part that fits a database integer column."""
+
+    def __init__(self, url_map: Map, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def create_app(
@@ -34,6 +47,7 @@ def create_app(
             + " (for the local phone simulator, run `peerline serve`)"
         )
     app = Flask(__name__, instance_path=settings.instance_path)
+    app.url_map.converters["int"] = DatabaseId
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
