@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, abort, jsonify, request
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -107,6 +107,16 @@ def create_app(
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+    @app.before_request
+    def _no_nul() -> None:
+        # PostgreSQL cannot store a NUL character and no person types one: refuse it at the
+        # door, in the path, the query string or a form, rather than fail deep inside (500).
+        values = [request.path, *(k + v for k, v in request.args.items(multi=True))]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [k + v for k, v in request.form.items(multi=True)]
+        if any("\x00" in value for value in values):
+            abort(400, description="the request holds a NUL character")
 
     @app.get("/healthz")
     def _health() -> Response:

@@ -71,7 +71,7 @@ def session_key(password_hash: str) -> str:
 def load_user(user_id: str) -> CoordinatorUser | None:
     """Return the coordinator a session names, if they still exist, are active, and match."""
     raw_id, _, key = user_id.partition(".")
-    if not raw_id.isdigit():
+    if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 9:
         return None
     with line().db.session() as db:
         row = db.get(Coordinator, int(raw_id))

@@ -27,6 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from peerline.console.common import EARLIEST, LATEST
 from peerline.service.rota import DAY_NAMES, MINUTES_PER_DAY
 
 TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers may add seconds to a time input
@@ -75,6 +76,15 @@ def parse_languages(text: str) -> list[str]:
     if not codes:
         raise ValueError("give at least one language code, such as en")
     return list(dict.fromkeys(codes))
+
+
+class InRange:
+    """Refuse a date outside the years the console works with (2000 to 2199)."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        """Check the date."""
+        if field.data is not None and not EARLIEST <= field.data <= LATEST:
+            raise ValidationError("Choose a date between the years 2000 and 2199.")
 
 
 class LoginForm(FlaskForm):
@@ -180,8 +190,8 @@ class ShiftForm(ChoosesSupporter):
 class TimeOffForm(ChoosesSupporter):
     """Give a supporter whole days off."""
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To (included)", validators=[InputRequired()])
+    start = DateField("From", validators=[InputRequired(), InRange()])
+    end = DateField("To (included)", validators=[InputRequired(), InRange()])
 
     def validate_end(self, field: DateField) -> None:
         """Refuse time off that ends before it starts."""
@@ -192,7 +202,7 @@ class TimeOffForm(ChoosesSupporter):
 class CoverForm(ChoosesSupporter):
     """Add a one-off cover shift on a date."""
 
-    on_date = DateField("Date", validators=[InputRequired()])
+    on_date = DateField("Date", validators=[InputRequired(), InRange()])
     start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
     end = TimeField("Ends", format=TIME_FORMATS, validators=[InputRequired()])
     covering_for = IntegerField(
@@ -225,8 +235,8 @@ class ReportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To", validators=[InputRequired()])
+    start = DateField("From", validators=[InputRequired(), InRange()])
+    end = DateField("To", validators=[InputRequired(), InRange()])
 
     def validate_end(self, field: DateField) -> None:
         """Refuse a span that ends before it starts or runs past a year."""

@@ -22,6 +22,13 @@ SID_FIELDS = (
     "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "CallSid", "ParentCallSid",
     "RecordingSid", "MessagingServiceSid",
 )  # fmt: skip
+# Whole numbers Twilio sends (durations, counts, error codes): nine digits is plenty, and keeps
+# them inside a database integer.
+NUMERIC = (
+    "ErrorCode", "RecordingDuration", "CallDuration", "DialCallDuration", "Duration",
+    "NumMedia", "NumSegments",
+)  # fmt: skip
+WHOLE = re.compile(r"[0-9]{1,9}")
 # Twilio's SIDs are two letters and 32 hex digits; anything longer or stranger is not one.
 SID = re.compile(r"[A-Za-z0-9]{1,64}")
 # A carrier message is at most 1,600 characters (ten concatenated segments).
@@ -42,6 +49,9 @@ def check_fields(form: Any) -> str | None:
             return f"{name[:40]!r} is longer than {limit} characters"
         if name in SID_FIELDS and value and not SID.fullmatch(value):
             return f"{name} is not a Twilio SID"
+        if name in NUMERIC and value.strip() and not WHOLE.fullmatch(value.strip()):
+            unit = " of seconds" if name.endswith("Duration") else ""
+            return f"{name} must be a whole number{unit}"
     return None
 
 
