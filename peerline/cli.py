@@ -404,20 +404,31 @@ def coordinator() -> None:
 @coordinator.command("create")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def coordinator_create(email: str, password_stdin: bool) -> None:
-    """Create (or reset the password of) a coordinator."""
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "coordinator"]),
+    default=None,
+    help="A new account's role (default: admin for the first account, else coordinator).",
+)
+@click.option("--transcripts", is_flag=True, help="Let a new account open transcripts.")
+def coordinator_create(
+    email: str, password_stdin: bool, role: str | None, transcripts: bool
+) -> None:
+    """Create (or reset the password of) a coordinator; a reset ends their sessions."""
     from argon2 import PasswordHasher
 
+    from peerline.console.auth import end_sessions, password_problem
     from peerline.service.migrate import upgrade
     from peerline.service.models import Coordinator
 
     if not password_stdin:
         raise click.ClickException("give the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 12:
-        raise click.ClickException("the password must be at least 12 characters")
     if "@" not in email:
         raise click.ClickException(f"{email!r} is not an email address")
+    problem = password_problem(password, email.lower())
+    if problem:
+        raise click.ClickException(f"the password is too weak: {problem}")
     settings = _settings()
     upgrade(settings.database_url)
     line = _line(settings)
@@ -425,8 +436,18 @@ def coordinator_create(email: str, password_stdin: bool) -> None:
         existing = session.scalar(select(Coordinator).where(Coordinator.email == email.lower()))
         hashed = PasswordHasher().hash(password)
         if existing is None:
-            session.add(Coordinator(email=email.lower(), password_hash=hashed))
-            click.echo(f"Coordinator {email} created.")
+            admins = session.scalar(
+                select(func.count()).select_from(Coordinator).where(Coordinator.role == "admin")
+            )
+            chosen = role or ("coordinator" if admins else "admin")
+            session.add(
+                Coordinator(
+                    email=email.lower(), password_hash=hashed, role=chosen, transcripts=transcripts
+                )
+            )
+            click.echo(f"Coordinator {email} created ({chosen}).")
         else:
             existing.password_hash = hashed
-            click.echo(f"Password of {email} reset.")
+            end_sessions(session, existing.id, "password_changed")
+            click.echo(f"Password of {email} reset; their sessions have ended.")
+    line.db.engine.dispose()

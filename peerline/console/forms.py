@@ -94,6 +94,35 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+class PasswordForm(FlaskForm):
+    """Change one's own password: the current one, and a strong new one twice."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=12, max=1024)],
+        description="At least 12 characters and hard to guess: a few unrelated words work well.",
+    )
+    repeat = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+
+    def validate_repeat(self, field: PasswordField) -> None:
+        """Refuse a repeat that differs."""
+        if field.data != self.new.data:
+            raise ValidationError("The two new passwords differ.")
+
+
+class AccessForm(FlaskForm):
+    """An admin sets an account's role and whether it may open transcripts."""
+
+    role = StringField("Role", validators=[DataRequired(), Length(max=16)])
+    transcripts = BooleanField("May open transcripts")
+
+    def validate_role(self, field: StringField) -> None:
+        """Refuse a role that does not exist."""
+        if field.data not in ("admin", "coordinator"):
+            raise ValidationError("Choose admin or coordinator.")
+
+
 class SignOutForm(FlaskForm):
     """Sign out: a token and nothing else."""
 
