@@ -170,3 +170,27 @@ def test_delete_twice_after_stop_erases_without_a_reply() -> None:
     assert first.effects == [fx.RequestErase()]
     pending = texter.TexterState(stage=texter.CLOSED, opted_out=True, erase_pending=True)
     assert texter.step(pending, OPEN, "delete").effects == [fx.Erase()]
+
+
+def test_an_erasure_the_provider_cannot_complete_is_kept_aside_whole(closed: Deployed) -> None:
+    from tests.conftest import drain_inbound
+
+    d = closed
+    recording = "RE" + uuid.uuid4().hex
+    d.twilio.recordings.add(recording)
+    caller = Phone(d.line, d.app).call(lines.TEXTER)
+    caller.recorded(caller.press(caller.dial_in(), "1"), seconds=25, sid=recording)
+    assert d.hooks.sms(lines.TEXTER, "DELETE").status_code == 200
+    run_jobs(d.line)  # the confirmation question goes out
+    d.twilio.fail_next(503, times=1)  # Twilio is away when the recording is to be deleted
+    assert d.hooks.sms(lines.TEXTER, "DELETE").status_code == 200
+    # Nothing half-done: the recording is still there, and so is everything else, to retry.
+    assert d.twilio.recordings == {recording}
+    assert d.line.inbound.failed() == 1
+    with d.line.db.session() as session:
+        assert session.scalars(select(Contact.phone_enc)).one() != ""
+    assert d.line.inbound.retry_failed() == 1
+    drain_inbound()
+    assert d.twilio.recordings == set()
+    with d.line.db.session() as session:
+        assert session.scalars(select(Contact.phone_enc)).one() == ""
