@@ -15,6 +15,7 @@ from sqlalchemy import String, Text, select
 from peerline.service.call_models import Call
 from peerline.service.inbound import FAILED_KEY, shard_of
 from peerline.service.models import Base, Contact, Conversation
+from peerline.service.spool import SPOOL_KEY
 from tests import lines
 from tests.conftest import run_jobs
 from tests.hardening import Deployed, deploy
@@ -119,6 +120,9 @@ def test_delete_after_stop_erases_every_trace(closed: Deployed) -> None:
     assert hooks.sms(lines.TEXTER, WORDS + " again", drain=False).status_code == 200
     d.line.inbound.drain(shard_of(lines.TEXTER), lambda fields: 1 / 0)
     assert d.line.redis.llen(FAILED_KEY) == 1
+    # A text spooled while the database was away (waiting for `peerline replay`).
+    spooled = [("MessageSid", "SM" + uuid.uuid4().hex), ("From", lines.TEXTER), ("Body", WORDS)]
+    assert d.line.spool.put("sms", spooled) == "redis"
     run_jobs(d.line)
     found = traces(d, lines.TEXTER, recording, reference)
     before = schema_leftovers(d, found)
@@ -135,6 +139,7 @@ def test_delete_after_stop_erases_every_trace(closed: Deployed) -> None:
 
     assert schema_leftovers(d, found) == []
     assert redis_leftovers(d, found) == []
+    assert d.line.redis.llen(SPOOL_KEY) == 0 and d.line.redis.llen(FAILED_KEY) == 0
     assert d.twilio.recordings == set()  # deleted at the provider, through its API
     # Opted out: DELETE is not answered (the README says so).
     assert len(d.twilio.messages_to(lines.TEXTER)) == answered

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
@@ -21,6 +22,8 @@ from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.line import Line
 from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
+from peerline.service.privacy import BadPhoneNumber, normalise_phone
+from peerline.service.spool import SPOOL_KEY
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +123,34 @@ def delete_recordings(line: Line, sids: Sequence[str]) -> None:
 
 
 def forget_kept_aside(line: Line, phone: str) -> int:
-    """Remove the person's texts kept aside in Redis after an error; return how many."""
+    """Remove the person's texts kept aside, and webhooks spooled, in Redis; return how many."""
     removed = 0
-    try:
-        entries = line.redis.lrange(FAILED_KEY, 0, -1)
-    except RedisError as exc:
-        log.warning("could not read texts kept aside (%s): erase them with `peerline purge`", exc)
-        return 0
-    for raw in entries:
+    for key, sender in ((FAILED_KEY, _text_sender), (SPOOL_KEY, _spooled_sender)):
         try:
-            fields = json.loads(line.vault.decrypt(raw))
-        except (ValueError, TypeError):
-            continue  # unreadable under every key: it leads to nobody
-        if isinstance(fields, dict) and fields.get("from_number") == phone:
-            removed += int(line.redis.lrem(FAILED_KEY, 0, raw))  # type: ignore[arg-type]
+            entries = line.redis.lrange(key, 0, -1)
+        except RedisError as exc:
+            log.warning("could not read %s (%s): erase it with `peerline purge`", key, exc)
+            continue
+        for raw in entries:
+            try:
+                fields = json.loads(line.vault.decrypt(raw))
+            except (ValueError, TypeError):
+                continue  # unreadable under every key: it leads to nobody
+            if sender(fields, line.settings.default_region) == phone:
+                removed += int(line.redis.lrem(key, 0, raw))  # type: ignore[arg-type]
     return removed
+
+
+def _text_sender(fields: Any, _region: str) -> str | None:
+    return fields.get("from_number") if isinstance(fields, dict) else None
+
+
+def _spooled_sender(entry: Any, region: str) -> str | None:
+    # A spooled webhook keeps Twilio's form as it came: the number as Twilio wrote it.
+    if not isinstance(entry, dict):
+        return None
+    raw = dict(entry.get("form") or []).get("From")
+    try:
+        return normalise_phone(str(raw), region) if raw else None
+    except BadPhoneNumber:
+        return None
