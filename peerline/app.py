@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, abort, jsonify, request
 from redis import Redis
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from peerline.service.line import Line
-from peerline.service.settings import Settings, from_env
+from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.tasks import redis_client
 from peerline.service.transport import Transport
+
+# PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
+# in the database (500).
+MAX_ID = 2**31 - 1
+
+
+class DatabaseId(IntegerConverter):
+    """An `<int:...>` URL part that fits a database integer column."""
+
+    def __init__(self, url_map: Map, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def create_app(
@@ -23,7 +37,17 @@ def create_app(
 ) -> Flask:
     """Create the Peerline web application."""
     settings = settings or (line.settings if line else from_env())
+    if settings.embedded and not (settings.simulator or settings.testing):
+        # Without Twilio the line would run on the simulator, which shows every number: only
+        # `peerline serve` on loopback may do that, never a web process such as gunicorn's.
+        missing = [name for name in production_missing() if name.startswith("TWILIO_")]
+        raise SettingsError(
+            "refusing to start a web process without Twilio credentials: set "
+            + ", ".join(missing or ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+            + " (for the local phone simulator, run `peerline serve`)"
+        )
     app = Flask(__name__, instance_path=settings.instance_path)
+    app.url_map.converters["int"] = DatabaseId
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
@@ -39,6 +63,13 @@ def create_app(
             redis = redis_client(settings.redis_url)
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
+    if settings.proxy_hops:
+        # Only the configured proxies' X-Forwarded-* are believed: the client address that
+        # sign-in throttling counts is then the real one, and a client cannot forge it.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
     from peerline.service.calls import VoiceSettings
     from peerline.webhooks import calendar, groups, sms, voice
@@ -48,7 +79,7 @@ def create_app(
     app.register_blueprint(voice.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(groups.bp)
-    if settings.embedded:
+    if settings.embedded and settings.simulator:
         from peerline import simulator
 
         app.register_blueprint(simulator.bp)
@@ -76,6 +107,16 @@ def create_app(
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+    @app.before_request
+    def _no_nul() -> None:
+        # PostgreSQL cannot store a NUL character and no person types one: refuse it at the
+        # door, in the path, the query string or a form, rather than fail deep inside (500).
+        values = [request.path, *(k + v for k, v in request.args.items(multi=True))]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [k + v for k, v in request.form.items(multi=True)]
+        if any("\x00" in value for value in values):
+            abort(400, description="the request holds a NUL character")
 
     @app.get("/healthz")
     def _health() -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -40,6 +41,16 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
     return Line(settings, redis)
 
 
+def _loopback(host: str) -> bool:
+    """Say whether an address to listen on is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _phone(number: str, settings: Settings) -> str:
     from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
@@ -72,6 +83,13 @@ def serve(port: int | None, host: str) -> None:
 
     port = port or int(os.environ.get("PORT", "5000"))
     settings = _settings(port)
+    if settings.embedded:
+        if not _loopback(host):
+            raise click.ClickException(
+                f"--host {host}: without Twilio credentials the phone simulator shows every "
+                "number, so it listens only on this machine (127.0.0.1, ::1 or localhost)"
+            )
+        settings = settings.with_changes(simulator=True)
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
     else:
@@ -389,20 +407,31 @@ def coordinator() -> None:
 @coordinator.command("create")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def coordinator_create(email: str, password_stdin: bool) -> None:
-    """Create (or reset the password of) a coordinator."""
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "coordinator"]),
+    default=None,
+    help="A new account's role (default: admin for the first account, else coordinator).",
+)
+@click.option("--transcripts", is_flag=True, help="Let a new account open transcripts.")
+def coordinator_create(
+    email: str, password_stdin: bool, role: str | None, transcripts: bool
+) -> None:
+    """Create (or reset the password of) a coordinator; a reset ends their sessions."""
     from argon2 import PasswordHasher
 
+    from peerline.console.auth import end_sessions, password_problem
     from peerline.service.migrate import upgrade
     from peerline.service.models import Coordinator
 
     if not password_stdin:
         raise click.ClickException("give the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 12:
-        raise click.ClickException("the password must be at least 12 characters")
     if "@" not in email:
         raise click.ClickException(f"{email!r} is not an email address")
+    problem = password_problem(password, email.lower())
+    if problem:
+        raise click.ClickException(f"the password is too weak: {problem}")
     settings = _settings()
     upgrade(settings.database_url)
     line = _line(settings)
@@ -410,8 +439,18 @@ def coordinator_create(email: str, password_stdin: bool) -> None:
         existing = session.scalar(select(Coordinator).where(Coordinator.email == email.lower()))
         hashed = PasswordHasher().hash(password)
         if existing is None:
-            session.add(Coordinator(email=email.lower(), password_hash=hashed))
-            click.echo(f"Coordinator {email} created.")
+            admins = session.scalar(
+                select(func.count()).select_from(Coordinator).where(Coordinator.role == "admin")
+            )
+            chosen = role or ("coordinator" if admins else "admin")
+            session.add(
+                Coordinator(
+                    email=email.lower(), password_hash=hashed, role=chosen, transcripts=transcripts
+                )
+            )
+            click.echo(f"Coordinator {email} created ({chosen}).")
         else:
             existing.password_hash = hashed
-            click.echo(f"Password of {email} reset.")
+            end_sessions(session, existing.id, "password_changed")
+            click.echo(f"Password of {email} reset; their sessions have ended.")
+    line.db.engine.dispose()

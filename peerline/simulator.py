@@ -1,8 +1,9 @@
 """The local phone simulator: texters and supporters in a browser, over the signed webhook.
 
-It is registered only in embedded mode (no Twilio credentials), for `peerline serve` on a
-developer's machine. Every message it sends goes through the same signed webhook Twilio calls,
-and what it shows as received is the line's outbox: what the line would send by SMS.
+It is registered only in embedded mode (no Twilio credentials) when `peerline serve` asks for
+it, on a developer's machine, and answers only requests from this machine. Every message it
+sends goes through the same signed webhook Twilio calls, and what it shows as received is the
+line's outbox: what the line would send by SMS.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ from peerline.service.models import Contact, InboundMessage, OutboundMessage, Su
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@bp.before_request
+def _loopback_only() -> None:
+    """Refuse anyone but this machine: the simulator shows every number in the clear."""
+    if request.remote_addr not in LOOPBACK and not (request.remote_addr or "").startswith("127."):
+        abort(403, description="the phone simulator answers only on this machine")
+
 
 WEBHOOK_PATH = "/webhooks/sms"
 DEFAULT_TEXTER = "+15550123456"

@@ -111,6 +111,7 @@ _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/(?P<rest>.+)$")
 _MESSAGE_PATH = re.compile(r"^Messages/(?P<sid>(?:SM|MM)[0-9a-f]{32})\.json$")
 _CALL_PATH = re.compile(r"^Calls/(?P<sid>CA[0-9a-f]{32})\.json$")
+_RECORDING_PATH = re.compile(r"^Recordings/(?P<sid>RE[0-9a-f]{32})\.json$")
 
 
 def count_segments(body: str) -> int:
@@ -298,6 +299,8 @@ class FakeTwilio:
         self.opted_out: set[str] = set()
         # Numbers whose messages are accepted but end `undelivered` with this ErrorCode.
         self.undeliverable: dict[str, int] = {}
+        # Voice recordings kept at the provider, by SID (tests add them; DELETE removes them).
+        self.recordings: set[str] = set()
         self.base_url = ""
 
         self._lock = threading.RLock()
@@ -685,7 +688,7 @@ class FakeTwilio:
             self._requests.append(
                 {"method": handler.command, "path": split.path, "params": params, "status": status}
             )
-        data = json.dumps(payload).encode("utf-8")
+        data = b"" if status == 204 else json.dumps(payload).encode("utf-8")
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json; charset=utf-8")
@@ -741,6 +744,13 @@ class FakeTwilio:
                 return 201, self._create_call(params), {}, None
             if method == "GET":
                 return 200, self._page("Calls", self._calls, params), {}, None
+        elif found := _RECORDING_PATH.match(rest):
+            if method == "DELETE":
+                with self._lock:
+                    if found["sid"] not in self.recordings:
+                        raise _error(404, 20404, path=path)
+                    self.recordings.discard(found["sid"])
+                return 204, {}, {}, None
         elif found := (_MESSAGE_PATH.match(rest) or _CALL_PATH.match(rest)):
             if method == "GET":
                 records = self._messages if rest.startswith("Messages/") else self._calls

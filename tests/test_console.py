@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -238,14 +239,17 @@ def test_a_deactivated_coordinator_cannot_sign_in(anonymous: Console, line: Line
 
 
 def test_failed_sign_ins_are_throttled(app: Flask, line: Line) -> None:
+    # Issue 16: an account under attack is slowed (a doubling delay), never locked for long.
+    app.config["CONSOLE_LOGIN_DELAY_SECONDS"] = 0.3
     attacker = Console(app.test_client(), address="198.51.100.7")
     for _ in range(5):
         assert attacker.sign_in(password="guess guess guess").status_code == 401
-    locked = attacker.sign_in()  # even the right password, while locked
-    assert locked.status_code == 429
-    assert "Too many failed sign-ins" in locked.get_data(as_text=True)
-    assert audit_entries(line, "sign_in.locked")
-    # The coordinator at their own desk is not locked out by someone else's guesses.
+    slowed = attacker.sign_in()  # even the right password, until the delay has passed
+    assert slowed.status_code == 429
+    assert "Too many sign-in attempts. Try again in 1 second." in slowed.get_data(as_text=True)
+    assert audit_entries(line, "sign_in.slowed")
+    # The coordinator at their own desk gets in once the short delay has passed.
+    time.sleep(0.35)
     assert Console(app.test_client(), address="203.0.113.9").sign_in().status_code == 302
 
 
@@ -271,16 +275,15 @@ def test_a_good_sign_in_clears_earlier_failures(app: Flask) -> None:
 
 def test_throttle_counters_always_expire() -> None:
     redis = FakeRedis()
-    throttle = LoginThrottle(redis, limit=3, window_seconds=600, key=b"k")
-    assert [throttle.failed("a@example.org", "192.0.2.1") for _ in range(3)] == [
-        False,
-        False,
-        True,
-    ]
-    assert 0 < throttle.locked_for("a@example.org", "192.0.2.1") <= 600
-    assert throttle.locked_for("a@example.org", "192.0.2.2") == 0
-    keys = redis.keys("peerline:console:login-failures:*")
-    assert len(keys) == 3 and all(0 < redis.ttl(k) <= 600 for k in keys)
+    throttle = LoginThrottle(redis, limit=3, window_seconds=600, key=b"k", base_delay=30)
+    assert [throttle.account_wait("a@example.org") for _ in range(3)] == [0, 0, 0]
+    assert 29 < throttle.account_wait("a@example.org") <= 30  # slowed, not locked
+    assert throttle.account_wait("b@example.org") == 0  # each account on its own
+    assert [throttle.address_wait("192.0.2.1") for _ in range(12)] == [0] * 12
+    assert 0 < throttle.address_wait("192.0.2.1") <= 600
+    assert throttle.address_wait("192.0.2.2") == 0
+    keys = redis.keys("peerline:console:login:*")
+    assert len(keys) == 5 and all(0 < redis.pttl(k) <= 600_000 for k in keys)
     assert not any(b"a@example.org" in k for k in keys)  # emails are kept as digests
 
 
@@ -883,8 +886,9 @@ def test_the_charts_are_well_formed_svg() -> None:
 def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path)
-    assert settings.embedded  # no Twilio credentials: the simulator is registered
+    # No Twilio credentials, and `peerline serve` asked for it: the simulator is registered.
+    settings = make_settings(tmp_path).with_changes(simulator=True)
+    assert settings.embedded
     line = make_line(settings, FakeRedis())
     app = create_app(line=line)
     exempt = {bp.name for bp in app.extensions["csrf"]._exempt_blueprints}

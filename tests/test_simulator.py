@@ -37,7 +37,9 @@ def make_app(tmp_path: Path, **changes: Any) -> Flask:
     settings = from_env({"PEERLINE_INSTANCE": str(tmp_path), "SECRET_KEY": "test-secret"})
     assert settings.embedded
     upgrade(settings.database_url)
-    return create_app(settings.with_changes(testing=True, **changes), redis=FakeRedis())
+    return create_app(
+        settings.with_changes(testing=True, simulator=True, **changes), redis=FakeRedis()
+    )
 
 
 @pytest.fixture
@@ -92,9 +94,7 @@ def test_phones_lists_supporters_and_texters(client: FlaskClient, line: Line) ->
     }
 
     import_demo(line)
-    assert (
-        send(client, json={"from": TEXTER, "body": "hi"}).status_code == 200
-    )
+    assert send(client, json={"from": TEXTER, "body": "hi"}).status_code == 200
 
     data = client.get("/simulator/api/phones").get_json()
     assert data["line_number"] == line.settings.twilio_phone_number
@@ -187,10 +187,7 @@ def test_non_json_is_refused(client: FlaskClient) -> None:
 def test_a_reply_never_shows_before_the_message_it_answers(client: FlaskClient) -> None:
     # STOP gets no reply, so after it the inbound and outbound ids no longer pair up.
     for body in ("hello", "STOP"):
-        assert (
-            send(client, json={"from": TEXTER, "body": body}).status_code
-            == 200
-        )
+        assert send(client, json={"from": TEXTER, "body": body}).status_code == 200
     other = "+15550123457"
     assert send(client, json={"from": other, "body": "hi"}).status_code == 200
     messages = client.get("/simulator/api/messages", query_string={"number": other}).get_json()

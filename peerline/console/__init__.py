@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Flask, render_template, request, url_for
+from flask import Blueprint, Flask, abort, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from peerline.console import (
+    accounts,
     audit,
     auth,
     conversations,
@@ -33,10 +34,15 @@ bp = Blueprint(
 )
 for part in (auth, dashboard, supporters, rota, conversations, reports, audit):
     bp.register_blueprint(part.bp)
+bp.register_blueprint(accounts.own)
+bp.register_blueprint(accounts.bp)
 
 csrf = CSRFProtect()
 
 PUBLIC_ENDPOINTS = frozenset({"console.static", "console.auth.login"})
+# Pages only an admin opens (accounts), and those that need the transcript permission.
+ADMIN_PREFIX = "console.accounts."
+TRANSCRIPT_ENDPOINTS = frozenset({"console.conversations.open_transcript"})
 
 # Scripts and styles come from our own files only; charts are inline SVG markup, not styles.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -59,11 +65,18 @@ WEBHOOK_BLUEPRINTS = frozenset({"sms", "voice", "simulator"})
 
 @bp.before_request
 def _require_coordinator() -> BaseResponse | None:
-    """Refuse every console page to anyone not signed in, except the sign-in page."""
-    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+    """Refuse every console page to anyone not signed in (but sign-in), or without the role."""
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS:
         return None
-    response: BaseResponse = auth.login_manager.unauthorized()
-    return response
+    if not current_user.is_authenticated:
+        response: BaseResponse = auth.login_manager.unauthorized()
+        return response
+    if endpoint.startswith(ADMIN_PREFIX) and not current_user.is_admin:
+        abort(403, description="Only an admin manages accounts.")
+    if endpoint in TRANSCRIPT_ENDPOINTS and not current_user.transcripts:
+        abort(403, description="Your account may not open transcripts. An admin can allow it.")
+    return None
 
 
 @bp.after_request
@@ -116,6 +129,8 @@ NAVIGATION = (
     ("console.conversations.index", "Conversations", "console.conversations."),
     ("console.reports.index", "Reports", "console.reports."),
     ("console.audit.index", "Audit log", "console.audit."),
+    ("console.account.index", "Account", "console.account."),
+    ("console.accounts.list_accounts", "Accounts", "console.accounts."),
 )
 
 
@@ -126,9 +141,12 @@ def _navigation() -> dict[str, object]:
     # The longest matching prefix wins, so the coverage page is not also "Rota".
     matches = [prefix for _, _, prefix in NAVIGATION if here.startswith(prefix)]
     best = max(matches, key=len, default=None)
+    admin = bool(getattr(current_user, "is_admin", False))
     return {
         "navigation": [
-            (url_for(endpoint), label, prefix == best) for endpoint, label, prefix in NAVIGATION
+            (url_for(endpoint), label, prefix == best)
+            for endpoint, label, prefix in NAVIGATION
+            if admin or prefix != ADMIN_PREFIX
         ]
     }
 
@@ -141,6 +159,8 @@ def init_app(app: Flask) -> None:
     """
     app.config.setdefault("CONSOLE_LOGIN_LIMIT", 5)
     app.config.setdefault("CONSOLE_LOGIN_WINDOW_SECONDS", 15 * 60)
+    # The first delay an account under attack imposes; it doubles, up to a minute.
+    app.config.setdefault("CONSOLE_LOGIN_DELAY_SECONDS", 1.0)
     app.config.setdefault("CONSOLE_REFRESH_SECONDS", 5)
     # A form left open over a long shift should still submit; the token is tied to the session.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 12 * 3600)

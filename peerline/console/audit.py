@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Blueprint, render_template, request
 from sqlalchemy import func, select
 
-from peerline.console.common import format_local, line
+from peerline.console.common import format_local, line, page_number
 from peerline.service.models import AuditEvent
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -32,8 +32,7 @@ def index() -> str:
     """List audit entries, optionally only one action family or one person's."""
     action = request.args.get("action", "").strip()[:64]
     who = request.args.get("actor", "").strip()[:120]
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and int(page) > 0 else 1
+    page = page_number(request.args.get("page"))
     query = select(AuditEvent)
     if action:
         query = query.where(AuditEvent.action.startswith(action, autoescape=True))
@@ -43,9 +42,7 @@ def index() -> str:
         tz = line().timezone(session)
         total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         events = session.scalars(
-            query.order_by(AuditEvent.id.desc())
-            .limit(PAGE_SIZE)
-            .offset((page_number - 1) * PAGE_SIZE)
+            query.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
         ).all()
         actions = sorted(
             {a.split(".")[0] for a in session.scalars(select(AuditEvent.action).distinct())}
@@ -67,7 +64,7 @@ def index() -> str:
         action=action,
         actor=who,
         actions=actions,
-        page=page_number,
+        page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         total=total,
         timezone=str(tz),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,14 @@ from sqlalchemy.orm import Session
 
 from peerline.service.line import Line
 from peerline.service.models import AuditEvent, Conversation, utcnow
+
+# The dates the console accepts anywhere: the arithmetic around them (a week, a day more, a
+# time zone) stays far from Python's and PostgreSQL's limits.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2199, 12, 31)
+# More pages than any list can have: a larger number is read as the last page anyone needs.
+MAX_PAGE = 100_000
+_WHOLE = re.compile(r"[0-9]{1,9}")
 
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -42,6 +51,24 @@ def audit(session: Session, action: str, subject: str, detail: str = "", *, who:
             detail=detail,
         )
     )
+
+
+def whole_number(raw: str | None) -> int | None:
+    """Return a query string's small whole number (ASCII digits only), or None."""
+    if raw is None or not _WHOLE.fullmatch(raw):
+        return None
+    return int(raw)
+
+
+def page_number(raw: str | None) -> int:
+    """Return a page asked for in a query string: 1 unless a sane page number was given."""
+    number = whole_number(raw)
+    return min(number, MAX_PAGE) if number else 1
+
+
+def within_range(day: date) -> bool:
+    """Say whether a date is one the console works with."""
+    return EARLIEST <= day <= LATEST
 
 
 def week_start(day: date) -> date:

@@ -27,6 +27,7 @@ from peerline.console.common import (
     format_local,
     line,
     now,
+    page_number,
     seconds_between,
 )
 from peerline.console.forms import TranscriptForm, UnblockForm
@@ -126,8 +127,7 @@ def index() -> str:
     if chosen not in FILTERS:
         abort(400, description=f"show must be one of {', '.join(FILTERS)}")
     only_flagged = request.args.get("flagged") == "1"
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and int(page) > 0 else 1
+    page = page_number(request.args.get("page"))
     query = select(Conversation)
     states = FILTERS[chosen]
     if states:
@@ -141,7 +141,7 @@ def index() -> str:
             query.options(selectinload(Conversation.contact), selectinload(Conversation.supporter))
             .order_by(Conversation.id.desc())
             .limit(PAGE_SIZE)
-            .offset((page_number - 1) * PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
         ).all()
         rows = [row_of(c, tz) for c in conversations]
     return render_template(
@@ -150,7 +150,7 @@ def index() -> str:
         chosen=chosen,
         filters=list(FILTERS),
         flagged=only_flagged,
-        page=page_number,
+        page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         total=total,
         timezone=str(tz),

@@ -27,6 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from peerline.console.common import EARLIEST, LATEST
 from peerline.service.rota import DAY_NAMES, MINUTES_PER_DAY
 
 TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers may add seconds to a time input
@@ -77,11 +78,49 @@ def parse_languages(text: str) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
+class InRange:
+    """Refuse a date outside the years the console works with (2000 to 2199)."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        """Check the date."""
+        if field.data is not None and not EARLIEST <= field.data <= LATEST:
+            raise ValidationError("Choose a date between the years 2000 and 2199.")
+
+
 class LoginForm(FlaskForm):
     """Sign in with an email and password."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class PasswordForm(FlaskForm):
+    """Change one's own password: the current one, and a strong new one twice."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=12, max=1024)],
+        description="At least 12 characters and hard to guess: a few unrelated words work well.",
+    )
+    repeat = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+
+    def validate_repeat(self, field: PasswordField) -> None:
+        """Refuse a repeat that differs."""
+        if field.data != self.new.data:
+            raise ValidationError("The two new passwords differ.")
+
+
+class AccessForm(FlaskForm):
+    """An admin sets an account's role and whether it may open transcripts."""
+
+    role = StringField("Role", validators=[DataRequired(), Length(max=16)])
+    transcripts = BooleanField("May open transcripts")
+
+    def validate_role(self, field: StringField) -> None:
+        """Refuse a role that does not exist."""
+        if field.data not in ("admin", "coordinator"):
+            raise ValidationError("Choose admin or coordinator.")
 
 
 class SignOutForm(FlaskForm):
@@ -180,8 +219,8 @@ class ShiftForm(ChoosesSupporter):
 class TimeOffForm(ChoosesSupporter):
     """Give a supporter whole days off."""
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To (included)", validators=[InputRequired()])
+    start = DateField("From", validators=[InputRequired(), InRange()])
+    end = DateField("To (included)", validators=[InputRequired(), InRange()])
 
     def validate_end(self, field: DateField) -> None:
         """Refuse time off that ends before it starts."""
@@ -192,7 +231,7 @@ class TimeOffForm(ChoosesSupporter):
 class CoverForm(ChoosesSupporter):
     """Add a one-off cover shift on a date."""
 
-    on_date = DateField("Date", validators=[InputRequired()])
+    on_date = DateField("Date", validators=[InputRequired(), InRange()])
     start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
     end = TimeField("Ends", format=TIME_FORMATS, validators=[InputRequired()])
     covering_for = IntegerField(
@@ -235,8 +274,8 @@ class ReportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To", validators=[InputRequired()])
+    start = DateField("From", validators=[InputRequired(), InRange()])
+    end = DateField("To", validators=[InputRequired(), InRange()])
 
     def validate_end(self, field: DateField) -> None:
         """Refuse a span that ends before it starts or runs past a year."""

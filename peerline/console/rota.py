@@ -13,7 +13,16 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from peerline.console import stats
 from peerline.console.charts import day_bar
-from peerline.console.common import DAY_LABELS, audit, line, local_today, now, week_start
+from peerline.console.common import (
+    DAY_LABELS,
+    audit,
+    line,
+    local_today,
+    now,
+    week_start,
+    whole_number,
+    within_range,
+)
 from peerline.console.forms import (
     ConfirmForm,
     CoverForm,
@@ -91,6 +100,8 @@ def _week(tz: ZoneInfo) -> date:
         chosen = date.fromisoformat(raw) if raw else local_today(tz)
     except ValueError:
         abort(400, description="week must be a date, YYYY-MM-DD")
+    if not within_range(chosen):
+        abort(400, description="week must be a date between the years 2000 and 2199")
     return week_start(chosen)
 
 
@@ -307,8 +318,8 @@ def new_shift() -> BaseResponse | str | tuple[str, int]:
     with line().db.session() as session:
         form.options = _active_choices(session)
         if not form.is_submitted():
-            if request.args.get("supporter", "").isdigit():
-                form.supporter_id.data = int(request.args["supporter"])
+            if whole_number(request.args.get("supporter")) is not None:
+                form.supporter_id.data = whole_number(request.args.get("supporter"))
             day = request.args.get("day", "")
             form.days.data = [day] if day in rules.DAY_NAMES else []
         elif form.validate():
@@ -414,8 +425,8 @@ def new_time_off() -> BaseResponse | str | tuple[str, int]:
     form = TimeOffForm()
     with line().db.session() as session:
         form.options = _active_choices(session)
-        if not form.is_submitted() and request.args.get("supporter", "").isdigit():
-            form.supporter_id.data = int(request.args["supporter"])
+        if not form.is_submitted() and whole_number(request.args.get("supporter")) is not None:
+            form.supporter_id.data = whole_number(request.args.get("supporter"))
         if form.validate_on_submit():
             supporter = session.get(Supporter, form.supporter_id.data)
             if supporter is None:
@@ -503,7 +514,7 @@ def delete_cover(entry_id: int) -> BaseResponse:
 def coverage() -> str:
     """Show supporters on shift against contacts, hour by hour, so gaps stand out."""
     weeks = request.args.get("weeks", "4")
-    if not weeks.isdigit() or int(weeks) not in WEEKS_CHOICES:
+    if whole_number(weeks) not in WEEKS_CHOICES:
         abort(400, description=f"weeks must be one of {', '.join(map(str, WEEKS_CHOICES))}")
     with line().db.session() as session:
         tz = line().timezone(session)

@@ -339,6 +339,11 @@ def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> 
         # Twilio answers STOP itself; we record it, leave any chat, and say nothing.
         return Step(CLOSED, [fx.SetOptOut(True), *_leave(state, opted_out=True)])
     if state.opted_out:
+        if keyword is Keyword.DELETE:
+            # Erasing works after STOP too; nothing can be sent, so DELETE twice, unanswered.
+            if state.erase_pending:
+                return Step(CLOSED, [*_leave(state), fx.Erase()])
+            return Step(state.stage, [fx.RequestErase()])
         if keyword is Keyword.START:
             return Step(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
         if keyword is not Keyword.YES:

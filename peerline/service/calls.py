@@ -1659,6 +1659,10 @@ def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) 
     if found is None:
         _tell(runtime, supporter, "sms_call_unknown", reference=wanted)
         return None
+    if found.contact.opted_out or not found.contact.phone_enc:
+        # Issue 16: someone who texted STOP (or erased their data) is never called.
+        _tell(runtime, supporter, "sms_call_no_number", reference=wanted)
+        return None
     request = _lock(session, CallbackRequest, found.id)
     if request.status == REQUEST_DONE and request.supporter_id != supporter.id:
         # Someone already reached this caller: a second call would surprise them.
@@ -1765,12 +1769,15 @@ def place_call(line: Line, call_id: int, now: datetime | None = None) -> str | N
         call = _lock(session, Call, call_id)
         if call is None or call.state != PLACING or call.supporter is None:
             return None
+        # Issue 16: an opt-out (or an erasure) after the #call still stops the call.
+        contact = call.contact
+        stopped = contact is not None and (contact.opted_out or not contact.phone_enc)
         # Committed before the request: a second run of this job finds DIALING and stops,
         # so a supporter is never rung twice for one #call.
         call.state = DIALING
         supporter_phone = line.vault.decrypt(call.supporter.phone_enc)
     settings = line.settings
-    if not telephony_available(settings):
+    if stopped or not telephony_available(settings):
         _placement_failed(line, call_id, None, now)
         return None
     client = _client(

@@ -16,6 +16,9 @@ from peerline.service.availability import watch_rota_changes
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine suited to the database behind the URL."""
+    # A failing statement's error names its parameters otherwise: a transcript reason, a login
+    # email, a supporter's name would land in the logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +47,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "handle_error", _without_values)
+    return engine
+
+
+# SQLSTATE classes whose messages quote the values at fault: data exceptions ("invalid input
+# syntax for type integer: ...") and integrity violations ("Key (email)=(...) already exists").
+_VALUE_CLASSES = ("22", "23")
+
+
+def _without_values(context: Any) -> None:
+    """Strip the values PostgreSQL quotes in an error, keeping its kind and what it concerns."""
+    original = context.original_exception
+    diag = getattr(original, "diag", None)
+    state = getattr(diag, "sqlstate", None)
+    if not state or not state.startswith(_VALUE_CLASSES):
+        return
+    parts = [state, type(original).__name__]
+    for label in ("table_name", "column_name", "constraint_name", "datatype_name"):
+        value = getattr(diag, label, None)
+        if value:
+            parts.append(f"{label.removesuffix('_name')}={value}")
+    text = " ".join(parts) + " (values withheld from logs)"
+    original.args = (text, *original.args[1:])
+    # SQLAlchemy's error copied the text when it wrapped the driver's: replace that copy too.
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args:
+        kind = type(original)
+        wrapped.args = (f"({kind.__module__}.{kind.__name__}) {text}", *wrapped.args[1:])
 
 
 class Database:

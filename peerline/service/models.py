@@ -453,3 +453,24 @@ class Coordinator(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "admin" (accounts, and all a coordinator does) or "coordinator" (rota, queue, alerts,
+    # reports); opening transcripts is a permission of its own.
+    role: Mapped[str] = mapped_column(String(16), default="coordinator")
+    transcripts: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: checked on every request, ended server-side."""
+
+    __tablename__ = "console_sessions"
+
+    # A digest of the token in the session cookie: the table alone opens no session.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    coordinator_id: Mapped[int] = mapped_column(
+        ForeignKey("coordinators.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    # signed_out, password_changed, ended_by_admin, deactivated
+    end_reason: Mapped[str | None] = mapped_column(String(32))

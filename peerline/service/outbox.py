@@ -166,8 +166,20 @@ _UNSENT = (
 )
 _MARK_SENDING = (
     update(OutboundMessage)
-    .where(OutboundMessage.id == bindparam("message_id"))
+    .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status.in_(UNSENT))
     .values(status=OUT_SENDING, updated_at=bindparam("now"), attempts=OutboundMessage.attempts + 1)
+)
+# Whether the recipient opted out, read with their row share-locked: a STOP being recorded
+# now is waited for and seen, and one recorded later waits until this text is `sending`.
+_CONTACT_OPTED_OUT = (
+    select(Contact.opted_out)
+    .where(Contact.phone_hash == bindparam("to_hash"))
+    .with_for_update(read=True)
+)
+_SUPPORTER_OPTED_OUT = (
+    select(Supporter.opted_out)
+    .where(Supporter.phone_hash == bindparam("to_hash"))
+    .with_for_update(read=True)
 )
 _MARK_SENT = (
     update(OutboundMessage)
@@ -185,9 +197,10 @@ def send(line: Line, outbound_id: int) -> None:
     provider is asked whether it went out before it is sent again, and it is sent once.
 
     This runs for every text a fan-out sends, so it keeps its round trips few: one database
-    connection for the whole job (one check-out, one ping) and, for a message sent, three short
-    transactions of four statements in all: read the message; take the next one locked with
-    its checks and mark it `sending` with its rate-limit slot; record the provider's id.
+    connection for the whole job (one check-out, one ping) and, for a message sent, four short
+    transactions: read the message; take the next one locked with its checks and its
+    rate-limit slot; after waiting for the slot, check the opt-out again and mark it
+    `sending` in one transaction; record the provider's id.
     """
     with line.db.engine.connect() as connection:
         with connection.begin():
@@ -252,10 +265,6 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
             if message.status == OUT_SENDING:
                 _set(connection, message_id, status=OUT_PENDING)
             later = slot.wait
-        else:
-            # The intent to send is committed before the call: a worker that dies from here
-            # on leaves `sending`, which the next one checks with the provider.
-            connection.execute(_MARK_SENDING, {"message_id": message_id, "now": now})
     if later is not None:
         # Too long to hold a worker: come back when the budget allows.
         line.tasks.send_later(message_id, later)
@@ -267,6 +276,8 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
         lock.reacquire()
     except LockError as exc:
         raise RetryLater(f"message {message_id}: the recipient's send lock lapsed") from exc
+    if not _claim(connection, message_id, to_hash):
+        return more
     # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
@@ -282,11 +293,40 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
     return more
 
 
+def _claim(connection: Connection, message_id: int, to_hash: str) -> bool:
+    """Mark a message `sending` unless its recipient opted out; say whether to send it.
+
+    The opt-out is read in the same transaction that marks the text `sending`, after the
+    rate-limit wait, immediately before the call: a STOP that arrived while the text waited
+    for its slot stops it. The intent to send is committed before the call: a worker that
+    dies from here on leaves `sending`, which the next one checks with the provider.
+    """
+    with connection.begin():
+        now = utcnow()
+        params = {"to_hash": to_hash}
+        opted = [*connection.scalars(_CONTACT_OPTED_OUT, params)]
+        opted += connection.scalars(_SUPPORTER_OPTED_OUT, params)
+        if any(opted):
+            _set(
+                connection,
+                message_id,
+                status=OUT_FAILED,
+                error_code=OPTED_OUT,
+                updated_at=now,
+                _only_unsent=True,
+            )
+            return False
+        marked = connection.execute(_MARK_SENDING, {"message_id": message_id, "now": now})
+        # Nothing marked: the text was erased or settled meanwhile.
+        return bool(marked.rowcount)
+
+
 def _set(connection: Connection, message_id: int, **values: Any) -> None:
-    """Update one message's columns."""
-    connection.execute(
-        update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values)
-    )
+    """Update one message's columns (with `_only_unsent`, only while it is unsent)."""
+    statement = update(OutboundMessage).where(OutboundMessage.id == message_id)
+    if values.pop("_only_unsent", False):
+        statement = statement.where(OutboundMessage.status.in_(UNSENT))
+    connection.execute(statement.values(**values))
 
 
 def _failed(line: Line, message_id: int, exc: TransportError) -> None:

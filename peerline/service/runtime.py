@@ -1047,6 +1047,10 @@ class Runtime:
                 OutboundMessage.id.not_in(self.unit.sends),
             )
         )
+        from peerline.service.erasure import erase_elsewhere
+
+        # Calls, call-backs and their recordings, alerts, reminders, texts kept aside (issue 16).
+        erase_elsewhere(self.line, self.session, contact, phone, hashes, ids, self.now)
         # The row stays so reports keep their counts; nothing in it leads back to the person.
         contact.phone_hash = "erased-" + secrets.token_hex(16)
         contact.phone_enc = ""

@@ -88,6 +88,10 @@ class Settings:
     unmatched_alert_seconds: int = 900
     # True when no Twilio credentials are set: the simulator stands in for the phone network.
     embedded: bool = True
+    # The phone simulator and embedded mode: only `peerline serve` sets this, on loopback.
+    simulator: bool = False
+    # Proxies in front of the web process whose X-Forwarded-* headers are trusted (ProxyFix).
+    proxy_hops: int = 0
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -126,6 +130,23 @@ def _positive_int(name: str, value: str) -> int:
     if number <= 0:
         raise SettingsError(f"{name}: must be greater than zero, not {number}")
     return number
+
+
+def _hops(value: str | None) -> int:
+    try:
+        hops = int(value or "0")
+    except ValueError as exc:
+        raise SettingsError(f"PEERLINE_PROXY_HOPS: {value!r} is not a whole number") from exc
+    if not 0 <= hops <= 5:
+        raise SettingsError(f"PEERLINE_PROXY_HOPS: must be between 0 and 5, not {hops}")
+    return hops
+
+
+def production_missing(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return the variables a web process must have and lacks (Twilio and Redis)."""
+    env = os.environ if environ is None else environ
+    names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER", "REDIS_URL")
+    return [name for name in names if not env.get(name, "").strip()]
 
 
 def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
@@ -285,6 +306,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             for part in (get("PEERLINE_SEND_RETRY_SECONDS") or "2,5,15,60,300").split(",")
         ),
         embedded=embedded,
+        proxy_hops=_hops(get("PEERLINE_PROXY_HOPS")),
         # The voice line reads these itself (service/calls.py VoiceSettings), strictly.
         extra={key: value for env_name, key in VOICE_ENV.items() if (value := get(env_name))},
     )

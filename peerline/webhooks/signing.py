@@ -1,7 +1,8 @@
-"""Twilio's request signature: checked on every webhook against the public URL."""
+"""Twilio's request signature and the shape of its fields: checked on every webhook."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -10,6 +11,48 @@ from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Fields Twilio sends once: a second copy means someone other than Twilio built the request,
+# and the two copies could be read differently by different parts of the line.
+ONCE = (
+    "From", "To", "Body", "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "CallSid",
+    "ParentCallSid", "MessageStatus", "SmsStatus", "CallStatus", "RecordingSid", "OptOutType",
+)  # fmt: skip
+SID_FIELDS = (
+    "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "CallSid", "ParentCallSid",
+    "RecordingSid", "MessagingServiceSid",
+)  # fmt: skip
+# Whole numbers Twilio sends (durations, counts, error codes): nine digits is plenty, and keeps
+# them inside a database integer.
+NUMERIC = (
+    "ErrorCode", "RecordingDuration", "CallDuration", "DialCallDuration", "Duration",
+    "NumMedia", "NumSegments",
+)  # fmt: skip
+WHOLE = re.compile(r"[0-9]{1,9}")
+# Twilio's SIDs are two letters and 32 hex digits; anything longer or stranger is not one.
+SID = re.compile(r"[A-Za-z0-9]{1,64}")
+# A carrier message is at most 1,600 characters (ten concatenated segments).
+MAX_BODY = 1600
+MAX_FIELD = 4096
+
+
+def check_fields(form: Any) -> str | None:
+    """Return why a webhook's fields cannot have come from Twilio, or None when they can."""
+    for name in ONCE:
+        if len(form.getlist(name)) > 1:
+            return f"{name} appears more than once"
+    for name, value in form.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            return f"{name[:40]!r} holds a NUL character"
+        limit = MAX_BODY if name == "Body" else MAX_FIELD
+        if len(value) > limit or len(name) > 100:
+            return f"{name[:40]!r} is longer than {limit} characters"
+        if name in SID_FIELDS and value and not SID.fullmatch(value):
+            return f"{name} is not a Twilio SID"
+        if name in NUMERIC and value.strip() and not WHOLE.fullmatch(value.strip()):
+            unit = " of seconds" if name.endswith("Duration") else ""
+            return f"{name} must be a whole number{unit}"
+    return None
 
 
 def public_url() -> str:
@@ -33,6 +76,9 @@ def twilio_signed(view: F) -> F:
             public_url(), request.form, signature
         ):
             abort(403, description="missing or invalid X-Twilio-Signature")
+        problem = check_fields(request.form)
+        if problem:
+            abort(400, description=problem)
         return cast(Response, view(*args, **kwargs))
 
     return cast(F, checked)

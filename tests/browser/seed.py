@@ -30,12 +30,21 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def add_coordinator(
-    line: Line, email: str = EMAIL, password: str = PASSWORD, active: bool = True
+    line: Line,
+    email: str = EMAIL,
+    password: str = PASSWORD,
+    active: bool = True,
+    role: str = "admin",
+    transcripts: bool = True,
 ) -> int:
-    """Create a coordinator account and return its id."""
+    """Create a coordinator account (by default an admin who may open transcripts)."""
     with line.db.session() as session:
         row = Coordinator(
-            email=email.lower(), password_hash=FAST_HASHER.hash(password), active=active
+            email=email.lower(),
+            password_hash=FAST_HASHER.hash(password),
+            active=active,
+            role=role,
+            transcripts=transcripts,
         )
         session.add(row)
         session.flush()
