@@ -1,6 +1,6 @@
 """calls and call-back requests: crisis category, answering machine, voicemail transcript
 
-Revision ID: 0004_i17
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03 06:30:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import peerline.service.models
 
-revision = "0004_i17"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

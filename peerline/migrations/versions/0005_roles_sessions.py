@@ -1,7 +1,7 @@
 """coordinators: roles and the transcript permission; console sessions ended server-side
 
-Revision ID: 0004_i16a
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import peerline.service.models
 
-revision = "0004_i16a"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
