@@ -429,23 +429,41 @@ def test_a_round_costs_the_same_few_statements_however_long_the_queue(
     assert longer_queue[1] == per_round + 1 + 3 * 2  # both offers from the crisis level now
 
 
-def test_a_texter_everyone_free_was_offered_before_is_passed_over(any_db_line: Line) -> None:
-    line = any_db_line
-    passed, first, second = queue_texters(line, 3)
+def expired_offers(line: Line, conversation_id: int, *names: str) -> None:
+    """Record offers of a conversation that timed out, to supporters by name, in that order."""
     with line.db.session() as session:
-        for supporter_id in session.scalars(select(Supporter.id)):
-            expired = Offer(
-                conversation_id=passed,
-                supporter_id=supporter_id,
-                status="expired",
-                expires_at=utcnow(),
+        for name in names:
+            supporter = session.scalars(select(Supporter).where(Supporter.name == name)).one()
+            session.add(
+                Offer(
+                    conversation_id=conversation_id,
+                    supporter_id=supporter.id,
+                    status="expired",
+                    expires_at=utcnow(),
+                )
             )
-            session.add(expired)
+            session.flush()
+
+
+def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: Line) -> None:
+    line = any_db_line
+    missed, first, _ = queue_texters(line, 3)
+    expired_offers(line, missed, "Sam")
+    offers, _ = one_round(line)
+    # Sam is skipped for them while Ria can take it; Sam takes the next in line.
+    assert [(cid, name) for cid, name, _ in offers] == [(missed, "Ria"), (first, "Sam")]
+
+
+def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: Line) -> None:
+    # This test used to say such a texter is passed over for ever: that stranded them.
+    line = any_db_line
+    missed, first, _ = queue_texters(line, 3)
+    expired_offers(line, missed, "Ria", "Sam")
     offers, statements = one_round(line)
-    assert [(cid, name) for cid, name, _ in offers] == [(first, "Sam"), (second, "Ria")]
-    # The queue is read as many at a time as could get an offer: the texter passed over
-    # leaves room for one more, read after them.
-    assert statements == (2 if line.db.is_postgres else 3) + 2 + 3 * 2
+    # Nobody free is left who has not had it: it goes round again, first to whoever had it
+    # longest ago (Ria), and keeps its place at the front of the line.
+    assert [(cid, name) for cid, name, _ in offers] == [(missed, "Ria"), (first, "Sam")]
+    assert statements == (2 if line.db.is_postgres else 3) + 1 + 3 * 2
 
 
 def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> None:
