@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -42,6 +42,7 @@ from peerline.service.models import (
     Supporter,
     UTCDateTime,
 )
+from peerline.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,17 @@ class Policy:
     shift_chat_cap: int = 8
 
 
+def policy_of(settings: Settings) -> Policy:
+    """Return how offers are made, from the line's settings."""
+    return Policy(
+        offer_timeout=settings.offer_timeout_seconds,
+        relay_numbers=settings.twilio_relay_numbers,
+        strategy=settings.offer_strategy,
+        fanout=settings.offer_fanout,
+        shift_chat_cap=settings.shift_chat_cap,
+    )
+
+
 # The statements of a round are built once per shape and bound to each round's values: building
 # and keying them anew cost a round more than PostgreSQL takes to run them.
 
@@ -197,8 +209,9 @@ def _level_sql(top: bool) -> Select[Any]:
 
 
 @cache
-def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
-    """Return the oldest :n waiting conversations without a pending offer at one priority
+def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> Select[Any]:
+    """Return the oldest :n waiting conversations without a pending offer (with one, when
+    `offered`) at one priority
     level (the highest, or the highest below :below), after (:after_at, :after_id) when `after`,
     locked when `locking` (skipping those another matcher holds); each with its alias, who
     was offered it before (a row per earlier offer) and when the texter last talked with a peer
@@ -220,7 +233,7 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
         .where(
             Conversation.state == _QUEUED,
             Conversation.priority == _level_sql(top).scalar_subquery(),
-            ~has_offer,
+            has_offer if offered else ~has_offer,
         )
         .order_by(Conversation.queued_at, Conversation.id)
         # The limit is written into the statement (one text per size, each prepared on its
@@ -270,6 +283,8 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
             Contact.alias,
             Offer.supporter_id,
             Offer.id.label("offer_id"),
+            Offer.status.label("offer_status"),
+            Offer.created_at.label("offered_at"),
             talked.label("talked_at"),
             talked_with_preferred.label("talked_with_preferred_at"),
         )
@@ -293,13 +308,16 @@ class _Waiting:
     queued_at: datetime | None = None
     talked_at: datetime | None = None
     talked_with_preferred_at: datetime | None = None
+    # When its newest pending offer was made (None without one).
+    pending_since: datetime | None = None
 
 
 def _waiting(
-    session: Session, limit: int, locking: bool, room: Callable[[], int]
+    session: Session, limit: int, locking: bool, room: Callable[[], int], offered: bool = False
 ) -> Iterator[_Waiting]:
-    """Yield up to `limit` waiting conversations without a pending offer, crisis first then
-    oldest (locked, skipping those another matcher holds, when `locking`).
+    """Yield up to `limit` waiting conversations without a pending offer (with one, when
+    `offered`), crisis first then oldest (locked, skipping those another matcher holds, when
+    `locking`).
 
     They are read as they are asked for, each time as many as could still get an offer
     (`room()`): a busy line reads and locks only the conversations it offers.
@@ -320,14 +338,18 @@ def _waiting(
         if after is not None:
             params["after_at"], params["after_id"] = after
         rows = connection.execute(
-            _queue_sql(below is None, after is not None, locking), params
+            _queue_sql(below is None, after is not None, locking, offered), params
         ).all()
         read: dict[int, tuple[Any, dict[int, int]]] = {}
+        pending_since: dict[int, datetime] = {}
         for row in rows:
             offered_before = read.setdefault(row.id, (row, {}))[1]
             if row.supporter_id is not None:
                 latest = offered_before.get(row.supporter_id, 0)
                 offered_before[row.supporter_id] = max(latest, row.offer_id)
+                if row.offer_status == PENDING:
+                    since = pending_since.get(row.id)
+                    pending_since[row.id] = max(since or row.offered_at, row.offered_at)
         for row, offered_before in read.values():
             yield _Waiting(
                 row.id,
@@ -339,6 +361,7 @@ def _waiting(
                 row.queued_at,
                 row.talked_at,
                 row.talked_with_preferred_at,
+                pending_since.get(row.id),
             )
         found += len(read)
         if len(read) == wanted:
@@ -572,18 +595,24 @@ def _has_room(candidate: _Candidate, pool: _Pool, policy: Policy) -> bool:
 
 
 def _ranked(
-    conversation: _Waiting, pool: _Pool, policy: Policy, candidates: Sequence[_Candidate]
+    conversation: _Waiting,
+    pool: _Pool,
+    policy: Policy,
+    candidates: Sequence[_Candidate],
+    fresh_only: bool = False,
 ) -> list[_Candidate]:
     """Return who to offer the conversation to, best first.
 
-    Someone who missed or passed it is skipped while anyone else with room could take it;
-    once everyone with room has had their chance, it goes round again, to whoever had it
-    longest ago first. (A supporter who is really gone is protected by auto-away, not by
-    leaving the texter waiting.)
+    Someone who missed or passed it is skipped while anyone else with room could take it
+    (or holds an offer of it, when `fresh_only`); once everyone with room has had their
+    chance, it goes round again, to whoever had it longest ago first. (A supporter who is
+    really gone is protected by auto-away, not by leaving the texter waiting.)
     """
     offered_before = conversation.offered_before
     free = [c for c in candidates if _has_room(c, pool, policy)]
     fresh = [c for c in free if c.id not in offered_before]
+    if fresh_only:
+        free = []
 
     def rank(c: _Candidate) -> tuple[int, int, int, int, float, int]:
         speaks = conversation.language in c.languages
@@ -759,7 +788,83 @@ def match(
         candidates = [c for c in candidates if _has_room(c, pool, policy)]
         if not candidates:
             break
+    if candidates and len(made) < limit:
+        made += _alongside(session, pool, policy, candidates, now, locking, limit - len(made))
     return made
+
+
+# How long after a texter joins (or a supporter frees up) a matching round may run: a supporter
+# free only this much before a conversation's offer was made was not passed over for it.
+MATCHING_DELAY = timedelta(seconds=2)
+
+
+def _alongside(
+    session: Session,
+    pool: _Pool,
+    policy: Policy,
+    candidates: list[_Candidate],
+    now: datetime,
+    locking: bool,
+    limit: int,
+) -> list[NewOffer]:
+    """Offer conversations that already have a pending offer to supporters still free who
+    never had them and were free, while it waited, before that offer was made: the first
+    #take wins. Without this, one offer at a time could keep a texter waiting on supporter
+    after supporter (each for a time-out) while someone else sat free all along. A texter
+    who has just joined still gets one offer at a time.
+    """
+    free_since = _free_since(session, candidates)
+    free = list(candidates)
+
+    def room() -> int:
+        return sum(c.capacity - pool.load[c.id] for c in free)
+
+    waiting = list(_waiting(session, limit, locking, room, offered=True))
+    made: list[NewOffer] = []
+    progress = True
+    while free and progress and len(made) < limit:
+        progress = False
+        for conversation in waiting:
+            since = conversation.pending_since
+            passed_over = [
+                c
+                for c in free
+                if since is not None
+                and max(free_since[c.id], conversation.queued_at or since) + MATCHING_DELAY
+                < since
+            ]
+            for candidate in _ranked(conversation, pool, policy, passed_over, fresh_only=True):
+                offer = _offer(session, conversation, candidate, now, policy, locking)
+                if offer is None:
+                    continue
+                pool.load[candidate.id] += 1
+                conversation.offered_before[candidate.id] = offer.offer_id
+                made.append(offer)
+                progress = True
+                break
+            free = [c for c in free if _has_room(c, pool, policy)]
+            if not free or len(made) >= limit:
+                break
+    return made
+
+
+def _free_since(session: Session, candidates: Sequence[_Candidate]) -> dict[int, datetime]:
+    """Return, for each candidate, when they last became free as far as the record shows: a
+    chat ended or an offer answered. Being set back or a shift starting leave no trace, so
+    this is never later than the truth (which only makes offers alongside more likely)."""
+    resolved = dict(
+        session.execute(
+            select(Offer.supporter_id, func.max(Offer.resolved_at))
+            .where(Offer.supporter_id.in_([c.id for c in candidates]))
+            .group_by(Offer.supporter_id)
+        ).all()
+    )
+    since: dict[int, datetime] = {}
+    for c in candidates:
+        ended = datetime.fromtimestamp(c.idle_since, UTC)
+        answered = resolved.get(c.id)
+        since[c.id] = max(ended, answered) if answered is not None else ended
+    return since
 
 
 # -- who can take a chat now, as the texters and the dashboard are told ----------------------

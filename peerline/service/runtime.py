@@ -57,6 +57,9 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 ERASE_WINDOW = timedelta(minutes=10)
 ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
+# A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
+STUCK_QUEUE_REPEAT = timedelta(hours=1)
+STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -66,7 +69,15 @@ def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
 
 def _lock(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (a no-op lock on SQLite, which serialises)."""
-    return session.scalar(select(model).where(model.id == row_id).with_for_update())
+    # With the values as the lock found them: a row the session loaded before the lock would
+    # otherwise keep what it read then (two #takes of one texter's parallel offers both saw
+    # "queued" and both won).
+    return session.scalar(
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 _INBOX = cast(Table, InboundMessage.__table__)
@@ -1137,17 +1148,45 @@ class Runtime:
         return True
 
     def alert_unmatched(self, conversation: Conversation, minutes: int) -> None:
-        """Record an alert and text the on-call coordinators about a texter left waiting."""
-        rotas = self.rotas()
-        alias = conversation.contact.alias
+        """Tell the on-call coordinators that the queue is stuck: one alert that sums it up,
+        not one text per texter; while it is open (for an hour) it is kept up to date."""
+        session = self.session
+        if self.line.db.is_postgres:
+            # Texters crossing the threshold at the same moment make one alert, not several.
+            session.execute(select(func.pg_advisory_xact_lock(STUCK_QUEUE_LOCK)))
+        current = session.scalar(
+            select(Alert)
+            .where(
+                Alert.kind == "unmatched",
+                Alert.resolved_at.is_(None),
+                Alert.created_at > self.now - STUCK_QUEUE_REPEAT,
+            )
+            .order_by(Alert.id.desc())
+            .limit(1)
+        )
+        staff = routing.staffing(session, self.rotas(), self.now, self.policy())
+        waiting = routing.queue_length(session)
+        oldest = session.scalar(
+            select(func.min(Conversation.queued_at)).where(Conversation.state == QUEUED)
+        )
+        longest = max(minutes, int((self.now - oldest).total_seconds() // 60) if oldest else 0)
+        detail = (
+            f"{waiting} waiting, the longest {longest} min; {staff.free} free of "
+            f"{staff.on_shift} on shift, {staff.away} away"
+        )
+        if current is not None:
+            current.detail = detail  # the console shows the queue as it is now
+            return
         self.alert(
             "unmatched",
-            conversation,
-            f"{alias} has waited {minutes} min unmatched",
-            key="unmatched_alert",
-            alias=alias,
-            minutes=minutes,
-            on_shift=len(rotas.on_shift(self.now)),
+            None,
+            detail,
+            key="queue_stuck_alert",
+            waiting=waiting,
+            minutes=longest,
+            on_shift=staff.on_shift,
+            free=staff.free,
+            away=staff.away,
         )
 
     def notify_open(self, conversation_id: int) -> None:
@@ -1169,14 +1208,7 @@ class Runtime:
 
     def policy(self) -> routing.Policy:
         """Return how offers are made, from the settings."""
-        settings = self.line.settings
-        return routing.Policy(
-            offer_timeout=settings.offer_timeout_seconds,
-            relay_numbers=settings.twilio_relay_numbers,
-            strategy=settings.offer_strategy,
-            fanout=settings.offer_fanout,
-            shift_chat_cap=settings.shift_chat_cap,
-        )
+        return routing.policy_of(self.line.settings)
 
     def match(self) -> list[routing.NewOffer]:
         """Offer waiting conversations to free supporters and announce the offers."""
