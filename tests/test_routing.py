@@ -769,3 +769,29 @@ def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
     run_jobs(line)
     assert [name for _, name in pending_offers(line)] == ["Ria"]
     assert live().free == 0
+
+
+def test_a_crisis_texter_not_yet_queued_is_told_their_place_among_crisis_texters(
+    any_db_line: Line,
+) -> None:
+    line = any_db_line
+    queue_texters(line, 3)
+    queue_texters(line, 1, crisis=True)
+    with line.db.session() as session:
+        runtime = Runtime(line, session)
+        assert runtime.line_status(None, "en").position == 5
+        assert runtime.line_status(None, "en", priority=1).position == 2
+
+
+def test_every_word_written_while_waiting_reaches_the_supporter(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "yes")
+    words = [f"part {n} of what happened" for n in range(8)]
+    for text in words:
+        hooks.sms(lines.TEXTER, text)
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    relayed = [t.split(": ", 1)[1] for t in texts_to(line, lines.SAM) if ": part" in t]
+    assert relayed == words  # all eight, in order (this used to keep only the last five)

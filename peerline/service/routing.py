@@ -112,14 +112,13 @@ def queue_position(session: Session, conversation: Conversation) -> int:
     return int(ahead or 0) + 1
 
 
-def queue_length(session: Session) -> int:
-    """Return how many conversations are waiting."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Conversation).where(Conversation.state == QUEUED)
-        )
-        or 0
-    )
+def queue_length(session: Session, at_least: int = 0) -> int:
+    """Return how many conversations are waiting (at priority `at_least` or higher: those
+    ahead of someone joining at that priority)."""
+    query = select(func.count()).select_from(Conversation).where(Conversation.state == QUEUED)
+    if at_least:
+        query = query.where(Conversation.priority >= at_least)
+    return int(session.scalar(query) or 0)
 
 
 @dataclass(frozen=True)

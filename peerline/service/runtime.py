@@ -244,9 +244,10 @@ class Runtime:
         return load_line_rotas(self.session, self.line.settings.line_timezone)
 
     def line_status(
-        self, conversation: Conversation | None, language: str
+        self, conversation: Conversation | None, language: str, priority: int = 0
     ) -> texter_flow.LineStatus:
-        """Describe the line as a texter asking for a peer now would hear it."""
+        """Describe the line as a texter asking for a peer now would hear it (one who would
+        join at `priority`, such as a crisis first text, if not queued yet)."""
         session = self.session
         rotas = self.rotas()
         tz = rotas.tz
@@ -254,7 +255,7 @@ class Runtime:
         if conversation is not None and conversation.state == QUEUED:
             position = routing.queue_position(session, conversation)
         else:
-            position = routing.queue_length(session) + 1
+            position = routing.queue_length(session, at_least=priority) + 1
         opening = None if on_shift else rotas.next_opening(self.now)
         staff = (
             routing.staffing(session, rotas, self.now, self.policy())
@@ -717,7 +718,7 @@ class Runtime:
         return True
 
     def _waiting_words(self, conversation: Conversation) -> list[str]:
-        """Return what the texter wrote while waiting, minus keywords, oldest first."""
+        """Return everything the texter wrote while waiting, minus keywords, oldest first."""
         from peerline.flows.keywords import Keyword, classify
 
         rows = self.session.scalars(
@@ -730,7 +731,8 @@ class Runtime:
             .order_by(InboundMessage.id)
         ).all()
         texts = [self.line.vault.decrypt(row.body_enc) for row in rows]
-        return [t for t in texts if t.strip() and classify(t) is Keyword.NONE][-5:]
+        # All of them: a texter's words are never withheld from their supporter.
+        return [t for t in texts if t.strip() and classify(t) is Keyword.NONE]
 
     def resolve_offer(self, offer_id: int, status: str) -> Offer | None:
         """Close a pending offer as declined or expired, and look for someone else.
