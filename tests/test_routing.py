@@ -795,3 +795,76 @@ def test_every_word_written_while_waiting_reaches_the_supporter(
     hooks.sms(lines.SAM, "#take")
     relayed = [t.split(": ", 1)[1] for t in texts_to(line, lines.SAM) if ": part" in t]
     assert relayed == words  # all eight, in order (this used to keep only the last five)
+
+
+def test_the_queue_texts_with_nobody_available_fit_two_segments() -> None:
+    from peerline.flows.catalogue import Catalogue
+    from peerline.service import segments
+
+    catalogue = Catalogue.load()
+    for language in ("en", "es"):
+        wait = catalogue.render(language, "wait_nobody")
+        for key in ("queued", "queued_returning"):
+            text = catalogue.render(language, key, position=140, wait=wait, name="Alexandra")
+            assert segments.count(text) <= 2, (language, key, len(text))
+
+
+@pytest.mark.servers
+def test_who_counts_as_free_is_who_a_matching_round_would_offer_a_chat(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    from peerline.service.call_models import Call, CallLeg
+
+    names = ["Free", "Away", "OptedOut", "CallsOnly", "Chatting", "Offered", "AtCap", "OnCall"]
+    rows = ["timezone: America/Toronto", "supporters:"]
+    for n, name in enumerate(names):
+        rows += [
+            f"  - name: {name}",
+            f'    phone: "+1416555{2000 + n}"',
+            "    shifts:",
+            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
+        ]
+    env = {"DATABASE_URL": postgres_server.create_database(), "PEERLINE_SHIFT_CHAT_CAP": "1"}
+    line = make_line(make_settings(tmp_path, **env), FakeRedis())
+    load_line_file(line, "\n".join(rows) + "\n")
+    waiting = queue_texters(line, 3)
+    now = utcnow()
+    with line.db.session() as session:
+        ids = {s.name: s.id for s in session.scalars(select(Supporter))}
+        by_id = {sid: session.get(Supporter, sid) for sid in ids.values()}
+        by_id[ids["Away"]].away = True  # type: ignore[union-attr]
+        by_id[ids["OptedOut"]].opted_out = True  # type: ignore[union-attr]
+        by_id[ids["CallsOnly"]].takes_sms = False  # type: ignore[union-attr]
+        chatting = session.get(Conversation, waiting[0])
+        assert chatting is not None
+        chatting.state, chatting.supporter_id, chatting.matched_at = "active", ids["Chatting"], now
+        session.add(
+            Offer(
+                conversation_id=waiting[1],
+                supporter_id=ids["Offered"],
+                status="pending",
+                expires_at=now + timedelta(minutes=2),
+            )
+        )
+        capped = session.get(Conversation, waiting[2])
+        assert capped is not None
+        capped.state, capped.supporter_id = "closed", ids["AtCap"]
+        capped.matched_at = now - timedelta(minutes=5)
+        call = Call(direction="inbound", state="ringing")
+        session.add(call)
+        session.flush()
+        session.add(CallLeg(call_id=call.id, supporter_id=ids["OnCall"], round=1))
+    policy = routing.policy_of(line.settings)
+    with line.db.session() as session:
+        rotas = load_line_rotas(session, line.settings.line_timezone)
+        staff = routing.staffing(session, rotas, now, policy)
+        pool = routing._pool(session, rotas, now, policy)
+        matching = {c.id for c in pool.supporters.values() if routing._has_room(c, pool, policy)}
+    free = {sid for sid, s in staff.supporters.items() if s.free}
+    assert free == matching == {ids["Free"]}
+    assert staff.on_shift == len(names) and staff.away == 1
+    # Taking chats: free now, or once their offer or call ends (Chatting's chat is their one
+    # chat this shift, the cap here).
+    taking = {sid for sid, s in staff.supporters.items() if s.taking_chats}
+    assert taking == {ids[n] for n in ("Free", "Offered", "OnCall")}
+    line.db.engine.dispose()

@@ -258,12 +258,12 @@ def _state(
     s: Supporter, now_: routing.OnShift | None, chats: int, offers: int, on_shift: bool
 ) -> str:
     """Say what a supporter is doing, and why they cannot take a chat when they cannot."""
-    if s.opted_out:
-        state = "opted out of texts"
-    elif chats:
+    if chats:
         state = "in a chat" if chats == 1 else f"in {chats} chats"
     elif offers:
         state = "offered a chat"
+    elif s.opted_out:
+        return "opted out of texts"
     elif s.away:
         return "away"
     elif not on_shift:
@@ -278,7 +278,7 @@ def _state(
         return "free"
     else:
         return "busy"
-    if s.away and not s.opted_out:
+    if s.away:
         state += ", away"
     elif now_ is not None and now_.free:
         state += ", room for another"
