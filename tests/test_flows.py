@@ -150,7 +150,7 @@ def test_every_automatic_text_fits_two_segments() -> None:
         "what": "may be in crisis (suicide)",
         # The longest an offer's parts and the stuck-queue alert's figures can be.
         "waited": "waiting 11 h 59 min",
-        "returning": ", returning: you talked with them over a month ago",
+        "returning": ", returning: you talked with them less than a day ago",
         "again": " Your offer timed out; everyone free has had it, so it comes back.",
         "waiting": 140,
         "free": 12,

@@ -108,7 +108,7 @@ def test_returning_texter_can_ask_for_the_same_supporter(
     run_jobs(line)
     # They asked for Ria again (their consent): her offer says when they last talked.
     offer = texts_to(line, lines.RIA)[-1]
-    assert "returning: you talked with them earlier today" in offer, offer
+    assert "returning: you talked with them less than a day ago" in offer, offer
     hooks.sms(lines.RIA, "#pass")
     run_jobs(line)
     # Offered to Sam, who is not the one they asked for: "returning", without details.
@@ -625,6 +625,7 @@ def test_a_supporter_passed_over_is_offered_the_texter_alongside(
         offer.created_at = utcnow() + timedelta(minutes=1)
     run_matching(line, now=utcnow() + timedelta(minutes=1))
     assert [name for _, name in pending_offers(line)] == ["Ria", "Sam"]
+    assert "Another peer has this offer too: the first #take wins." in texts_to(line, lines.SAM)[-1]
     hooks.sms(lines.SAM, "#take")
     assert "Someone else already took that chat" in texts_to(line, lines.RIA)[-1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -142,6 +142,8 @@ class NewOffer:
     last_talked: datetime | None = None
     # The supporter had been offered this texter before: nobody else who could take it was free.
     again: bool = False
+    # Offered alongside a pending offer to someone else (the first #take wins).
+    alongside: bool = False
 
 
 @dataclass(frozen=True)
@@ -838,7 +840,7 @@ def _alongside(
                     continue
                 pool.load[candidate.id] += 1
                 conversation.offered_before[candidate.id] = offer.offer_id
-                made.append(offer)
+                made.append(replace(offer, alongside=True))
                 progress = True
                 break
             free = [c for c in free if _has_room(c, pool, policy)]

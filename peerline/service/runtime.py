@@ -1242,6 +1242,8 @@ class Runtime:
                     again = " Your offer timed out; everyone free has had it, so it comes back."
                 else:
                     again = " Everyone free has had it, so it comes round to you again."
+            elif offer.alongside:
+                again = " Another peer has this offer too: the first #take wins."
             self.to_supporter(
                 offer.supporter,
                 "offer_priority" if offer.priority > 0 else "offer",
@@ -1281,9 +1283,9 @@ def _ago(when: datetime, now: datetime) -> str:
     """Say roughly how long ago something was, in a supporter's text."""
     days = (now - when).days
     if days < 1:
-        return "earlier today"
+        return "less than a day ago"
     if days < 2:
-        return "yesterday"
+        return "a day ago"
     if days < 7:
         return f"{days} days ago"
     if days < 14:
