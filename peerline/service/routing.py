@@ -790,7 +790,10 @@ def match(
         if not candidates:
             break
     if candidates and len(made) < limit:
-        made += _alongside(session, pool, policy, candidates, now, locking, limit - len(made))
+        free_since = _free_since(session, rotas, now, candidates)
+        made += _alongside(
+            session, pool, policy, candidates, free_since, now, locking, limit - len(made)
+        )
     return made
 
 
@@ -804,6 +807,7 @@ def _alongside(
     pool: _Pool,
     policy: Policy,
     candidates: list[_Candidate],
+    free_since: dict[int, datetime],
     now: datetime,
     locking: bool,
     limit: int,
@@ -814,7 +818,6 @@ def _alongside(
     after supporter (each for a time-out) while someone else sat free all along. A texter
     who has just joined still gets one offer at a time.
     """
-    free_since = _free_since(session, candidates)
     free = list(candidates)
 
     def room() -> int:
@@ -849,10 +852,13 @@ def _alongside(
     return made
 
 
-def _free_since(session: Session, candidates: Sequence[_Candidate]) -> dict[int, datetime]:
-    """Return, for each candidate, when they last became free as far as the record shows: a
-    chat ended or an offer answered. Being set back or a shift starting leave no trace, so
-    this is never later than the truth (which only makes offers alongside more likely)."""
+def _free_since(
+    session: Session, rotas: Rotas, now: datetime, candidates: Sequence[_Candidate]
+) -> dict[int, datetime]:
+    """Return, for each candidate, when they last became free as far as the record shows: their
+    shift began, a chat ended or an offer was answered. Coming #back or off a call leave no
+    trace, so this is never later than the truth (which only makes offers alongside likelier).
+    """
     resolved = dict(
         session.execute(
             select(Offer.supporter_id, func.max(Offer.resolved_at))
@@ -862,9 +868,9 @@ def _free_since(session: Session, candidates: Sequence[_Candidate]) -> dict[int,
     )
     since: dict[int, datetime] = {}
     for c in candidates:
-        ended = datetime.fromtimestamp(c.idle_since, UTC)
-        answered = resolved.get(c.id)
-        since[c.id] = max(ended, answered) if answered is not None else ended
+        moments = [datetime.fromtimestamp(c.idle_since, UTC), resolved.get(c.id)]
+        moments.append(rotas.shift_start(c.id, now) if c.id in rotas.by_supporter else None)
+        since[c.id] = max(moment for moment in moments if moment is not None)
     return since
 
 
