@@ -174,6 +174,13 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "queue": 140,
         "on_shift": 12,
         "what": "may be in crisis (self_harm)",
+        # The longest an offer's parts and the stuck-queue alert's figures can be.
+        "waited": "waiting 11 h 59 min",
+        "returning": ", returning: you talked with them less than a day ago",
+        "again": " Your offer timed out; everyone free has had it, so it comes back.",
+        "waiting": 140,
+        "free": 12,
+        "away": 12,
     }
 
 

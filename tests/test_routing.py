@@ -106,7 +106,15 @@ def test_returning_texter_can_ask_for_the_same_supporter(
     hooks.sms(lines.TEXTER, "same")
     assert "we will ask Ria first" in texts_to(line, lines.TEXTER)[-1]
     run_jobs(line)
-    assert [name for _, name in pending_offers(line)] == ["Ria"]
+    # They asked for Ria again (their consent): her offer says when they last talked.
+    offer = texts_to(line, lines.RIA)[-1]
+    assert "returning: you talked with them less than a day ago" in offer, offer
+    hooks.sms(lines.RIA, "#pass")
+    run_jobs(line)
+    # Offered to Sam, who is not the one they asked for: "returning", without details.
+    assert [name for _, name in pending_offers(line)] == ["Sam"]
+    assert "(just joined the line, returning texter)" in texts_to(line, lines.SAM)[-1]
+    assert "you talked with them" not in texts_to(line, lines.SAM)[-1]
 
 
 def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[Line, Webhooks]]) -> None:
@@ -429,23 +437,41 @@ def test_a_round_costs_the_same_few_statements_however_long_the_queue(
     assert longer_queue[1] == per_round + 1 + 3 * 2  # both offers from the crisis level now
 
 
-def test_a_texter_everyone_free_was_offered_before_is_passed_over(any_db_line: Line) -> None:
-    line = any_db_line
-    passed, first, second = queue_texters(line, 3)
+def expired_offers(line: Line, conversation_id: int, *names: str) -> None:
+    """Record offers of a conversation that timed out, to supporters by name, in that order."""
     with line.db.session() as session:
-        for supporter_id in session.scalars(select(Supporter.id)):
-            expired = Offer(
-                conversation_id=passed,
-                supporter_id=supporter_id,
-                status="expired",
-                expires_at=utcnow(),
+        for name in names:
+            supporter = session.scalars(select(Supporter).where(Supporter.name == name)).one()
+            session.add(
+                Offer(
+                    conversation_id=conversation_id,
+                    supporter_id=supporter.id,
+                    status="expired",
+                    expires_at=utcnow(),
+                )
             )
-            session.add(expired)
+            session.flush()
+
+
+def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: Line) -> None:
+    line = any_db_line
+    missed, first, _ = queue_texters(line, 3)
+    expired_offers(line, missed, "Sam")
+    offers, _ = one_round(line)
+    # Sam is skipped for them while Ria can take it; Sam takes the next in line.
+    assert [(cid, name) for cid, name, _ in offers] == [(missed, "Ria"), (first, "Sam")]
+
+
+def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: Line) -> None:
+    # This test used to say such a texter is passed over for ever: that stranded them.
+    line = any_db_line
+    missed, first, _ = queue_texters(line, 3)
+    expired_offers(line, missed, "Ria", "Sam")
     offers, statements = one_round(line)
-    assert [(cid, name) for cid, name, _ in offers] == [(first, "Sam"), (second, "Ria")]
-    # The queue is read as many at a time as could get an offer: the texter passed over
-    # leaves room for one more, read after them.
-    assert statements == (2 if line.db.is_postgres else 3) + 2 + 3 * 2
+    # Nobody free is left who has not had it: it goes round again, first to whoever had it
+    # longest ago (Ria), and keeps its place at the front of the line.
+    assert [(cid, name) for cid, name, _ in offers] == [(missed, "Ria"), (first, "Sam")]
+    assert statements == (2 if line.db.is_postgres else 3) + 1 + 3 * 2
 
 
 def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> None:
@@ -521,3 +547,325 @@ def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: Line) -> Non
             )
         )
     assert found == expected == {ids["ringing"], ids["talking"], ids["calling back"]}
+
+
+# -- nobody stranded, honest waits, one alert for a stuck queue, a truthful dashboard ---------
+
+
+def offer_of(line: Line) -> tuple[int, Any]:
+    """Return the only pending offer's id and when it times out."""
+    with line.db.session() as session:
+        offer = session.scalars(select(Offer).where(Offer.status == "pending")).one()
+        return offer.id, offer.expires_at
+
+
+def test_with_one_supporter_a_missed_offer_comes_round_again(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    offer_id, expires = offer_of(line)
+    expire_offer(line, offer_id, now=expires)
+    # Nobody else can take it: it comes straight back to Sam, and he is told why, not that it
+    # went to someone else.
+    assert [name for _, name in pending_offers(line)] == ["Sam"]
+    told = texts_to(line, lines.SAM)[-1]
+    assert "Your offer timed out; everyone free has had it, so it comes back." in told
+    assert not any("gone to someone else" in t for t in texts_to(line, lines.SAM))
+    hooks.sms(lines.SAM, "#take")
+    assert "connected with Sam" in texts_to(line, lines.TEXTER)[-1]
+
+
+def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.TWO_ON)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")  # Sam is busy with the first texter
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+    hooks.sms(lines.RIA, "#pass")
+    run_jobs(line)
+    # Nobody else is free: the texter comes back to Ria, who hears why.
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+    assert "Everyone free has had it, so it comes round to you again." in texts_to(
+        line, lines.RIA
+    )[-1]
+    hooks.sms(lines.SAM, "#done")  # Sam is free, after Ria's offer was made: it is hers
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+    offer_id, expires = offer_of(line)
+    expire_offer(line, offer_id, now=expires)
+    assert [name for _, name in pending_offers(line)] == ["Sam"]
+    assert "timed out and gone to someone else" in texts_to(line, lines.RIA)[-1]
+    assert "comes round to you again" not in texts_to(line, lines.SAM)[-1]
+
+
+def test_a_supporter_passed_over_is_offered_the_texter_alongside(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    from peerline.service.runtime import run_matching
+
+    line, hooks = build(lines.TWO_ON)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)  # offered to Ria
+    hooks.sms(lines.SAM, "#done")  # Sam is free from now
+    offer_id, expires = offer_of(line)
+    with line.db.session() as session:
+        offer = session.get(Offer, offer_id)
+        assert offer is not None
+        # Ria's offer is made again a minute after Sam became free (a round that ranked her
+        # first): Sam would sit free while the texter waits on her for a whole time-out more.
+        offer.created_at = utcnow() + timedelta(minutes=1)
+    run_matching(line, now=utcnow() + timedelta(minutes=1))
+    assert [name for _, name in pending_offers(line)] == ["Ria", "Sam"]
+    assert "Another peer has this offer too: the first #take wins." in texts_to(line, lines.SAM)[-1]
+    hooks.sms(lines.SAM, "#take")
+    assert "Someone else already took that chat" in texts_to(line, lines.RIA)[-1]
+
+
+def test_the_place_in_line_counts_who_joined_at_the_same_moment(any_db_line: Line) -> None:
+    line = any_db_line
+    ids = queue_texters(line, 3)
+    with line.db.session() as session:
+        same = utcnow() - timedelta(minutes=1)
+        conversations = [session.get(Conversation, cid) for cid in ids]
+        for conversation in conversations:
+            assert conversation is not None
+            conversation.queued_at = same
+        session.flush()
+        places = [routing.queue_position(session, c) for c in conversations if c is not None]
+    assert places == [1, 2, 3]
+
+
+def chats_in_the_last_hour(line: Line, waits: list[int], minutes: int) -> None:
+    """Record chats matched lately, each after a wait of so many minutes, lasting `minutes`."""
+    with line.db.session() as session:
+        for n, wait in enumerate(waits):
+            phone = f"+1647555{5000 + n}"
+            contact = Contact(
+                phone_hash=line.vault.lookup_hash(phone),
+                phone_enc=line.vault.encrypt(phone),
+                alias=f"H{n}",
+            )
+            session.add(contact)
+            session.flush()
+            matched = utcnow() - timedelta(minutes=60 - n)
+            session.add(
+                Conversation(
+                    contact_id=contact.id,
+                    state="closed",
+                    queued_at=matched - timedelta(minutes=wait),
+                    matched_at=matched,
+                    closed_at=matched + timedelta(minutes=minutes),
+                )
+            )
+
+
+def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    chats_in_the_last_hour(line, [25, 30, 35, 40], 40)
+    hooks.sms(lines.TEXTER, "yes")
+    # Sam is free: he is offered them at once; the wait is at most an offer's time.
+    assert "number 1 in line (about 2 min)" in texts_to(line, lines.TEXTER)[-1]
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    hooks.sms(lines.TEXTER_2, "yes")
+    # Sam is busy: lately people waited 30 minutes (the median, the first texter's wait of
+    # none included); this used to say "about 2 min".
+    assert "number 1 in line (about 30 min)" in texts_to(line, lines.TEXTER_2)[-1]
+
+
+def test_nobody_available_is_said_when_everyone_on_shift_is_away_or_at_their_cap(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.TWO_ON, PEERLINE_SHIFT_CHAT_CAP="1")
+    hooks.sms(lines.RIA, "#away")
+    chat(hooks, line, lines.TEXTER, lines.SAM)  # Sam has had his one chat this shift
+    hooks.sms(lines.TEXTER_2, "yes")
+    assert "(nobody is available right now; we keep looking)" in texts_to(line, lines.TEXTER_2)[-1]
+    hooks.sms(lines.RIA, "#back")
+    hooks.sms("+14165550197", "yes")
+    assert "nobody is available" not in texts_to(line, "+14165550197")[-1]
+
+
+def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(ON_CALL_LINE, PEERLINE_UNMATCHED_ALERT_SECONDS="60")
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")  # Sam is busy from now on
+    waiting = [f"+1647555{6000 + n}" for n in range(4)]
+    for phone in waiting:
+        hooks.sms(phone, "yes")
+    with line.db.session() as session:
+        queued = session.execute(
+            select(Conversation.id, Conversation.queued_at).where(Conversation.state == "queued")
+        ).all()
+    before = len(texts_to(line, lines.SAM))
+    for minute in (2, 5):
+        for cid, queued_at in queued:
+            with line.db.session() as session:
+                Runtime(line, session, queued_at + timedelta(minutes=minute)).queue_tick(cid)
+    with line.db.session() as session:
+        alerts = session.scalars(select(Alert)).all()
+    assert [a.kind for a in alerts] == ["unmatched"]
+    assert alerts[0].detail == "4 waiting, the longest 2 min; 0 free of 1 on shift, 0 away"
+    alerts_texted = [t for t in texts_to(line, lines.SAM)[before:] if "Peerline alert" in t]
+    assert len(alerts_texted) == 1, alerts_texted  # this used to be one text per texter
+    assert alerts_texted[0].startswith("Peerline alert: 4 waiting for a peer")
+
+
+def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+    from peerline.service.runtime import run_matching
+
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    assert "(just joined the line)" in texts_to(line, lines.SAM)[-1]
+    hooks.sms(lines.SAM, "#pass")
+    with line.db.session() as session:
+        queued_at = session.scalars(select(Conversation.queued_at)).one()
+    assert queued_at is not None
+    run_matching(line, now=queued_at + timedelta(minutes=7, seconds=10))
+    offer = texts_to(line, lines.SAM)[-1]
+    assert "(waiting 7 min)" in offer and "returning" not in offer, offer
+
+
+def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    from peerline.app import create_app
+    from peerline.console.dashboard import read_live
+
+    line, hooks = build(lines.TWO_ON, PEERLINE_SHIFT_CHAT_CAP="1")
+
+    def live() -> Any:
+        with create_app(line=line).app_context(), line.db.session() as session:
+            return read_live(session)
+
+    board = live()
+    assert board.free == 2 and board.away == []
+    chat(hooks, line, lines.TEXTER, lines.SAM)  # Sam has had his one chat this shift
+    hooks.sms(lines.RIA, "#away")
+    board = live()
+    states = {s.name: (s.state, s.free) for s in board.supporters}
+    assert states == {
+        "Sam": ("had 1 chats this shift (the cap)", False),
+        "Ria": ("away", False),
+    }
+    assert board.free == 0 and board.away == ["Ria"]
+    # What the dashboard calls free is who a matching round would offer a chat to.
+    hooks.sms(lines.RIA, "#back")
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    assert [name for _, name in pending_offers(line)] == ["Ria"]
+    assert live().free == 0
+
+
+def test_a_crisis_texter_not_yet_queued_is_told_their_place_among_crisis_texters(
+    any_db_line: Line,
+) -> None:
+    line = any_db_line
+    queue_texters(line, 3)
+    queue_texters(line, 1, crisis=True)
+    with line.db.session() as session:
+        runtime = Runtime(line, session)
+        assert runtime.line_status(None, "en").position == 5
+        assert runtime.line_status(None, "en", priority=1).position == 2
+
+
+def test_every_word_written_while_waiting_reaches_the_supporter(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "yes")
+    words = [f"part {n} of what happened" for n in range(8)]
+    for text in words:
+        hooks.sms(lines.TEXTER, text)
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    relayed = [t.split(": ", 1)[1] for t in texts_to(line, lines.SAM) if ": part" in t]
+    assert relayed == words  # all eight, in order (this used to keep only the last five)
+
+
+def test_the_queue_texts_with_nobody_available_fit_two_segments() -> None:
+    from peerline.flows.catalogue import Catalogue
+    from peerline.service import segments
+
+    catalogue = Catalogue.load()
+    for language in ("en", "es"):
+        wait = catalogue.render(language, "wait_nobody")
+        for key in ("queued", "queued_returning"):
+            text = catalogue.render(language, key, position=140, wait=wait, name="Alexandra")
+            assert segments.count(text) <= 2, (language, key, len(text))
+
+
+@pytest.mark.servers
+def test_who_counts_as_free_is_who_a_matching_round_would_offer_a_chat(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    from peerline.service.call_models import Call, CallLeg
+
+    names = ["Free", "Away", "OptedOut", "CallsOnly", "Chatting", "Offered", "AtCap", "OnCall"]
+    rows = ["timezone: America/Toronto", "supporters:"]
+    for n, name in enumerate(names):
+        rows += [
+            f"  - name: {name}",
+            f'    phone: "+1416555{2000 + n}"',
+            "    shifts:",
+            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
+        ]
+    env = {"DATABASE_URL": postgres_server.create_database(), "PEERLINE_SHIFT_CHAT_CAP": "1"}
+    line = make_line(make_settings(tmp_path, **env), FakeRedis())
+    load_line_file(line, "\n".join(rows) + "\n")
+    waiting = queue_texters(line, 3)
+    now = utcnow()
+    with line.db.session() as session:
+        ids = {s.name: s.id for s in session.scalars(select(Supporter))}
+        by_id = {sid: session.get(Supporter, sid) for sid in ids.values()}
+        by_id[ids["Away"]].away = True  # type: ignore[union-attr]
+        by_id[ids["OptedOut"]].opted_out = True  # type: ignore[union-attr]
+        by_id[ids["CallsOnly"]].takes_sms = False  # type: ignore[union-attr]
+        chatting = session.get(Conversation, waiting[0])
+        assert chatting is not None
+        chatting.state, chatting.supporter_id, chatting.matched_at = "active", ids["Chatting"], now
+        session.add(
+            Offer(
+                conversation_id=waiting[1],
+                supporter_id=ids["Offered"],
+                status="pending",
+                expires_at=now + timedelta(minutes=2),
+            )
+        )
+        capped = session.get(Conversation, waiting[2])
+        assert capped is not None
+        capped.state, capped.supporter_id = "closed", ids["AtCap"]
+        capped.matched_at = now - timedelta(minutes=5)
+        call = Call(direction="inbound", state="ringing")
+        session.add(call)
+        session.flush()
+        session.add(CallLeg(call_id=call.id, supporter_id=ids["OnCall"], round=1))
+    policy = routing.policy_of(line.settings)
+    with line.db.session() as session:
+        rotas = load_line_rotas(session, line.settings.line_timezone)
+        staff = routing.staffing(session, rotas, now, policy)
+        pool = routing._pool(session, rotas, now, policy)
+        matching = {c.id for c in pool.supporters.values() if routing._has_room(c, pool, policy)}
+    free = {sid for sid, s in staff.supporters.items() if s.free}
+    assert free == matching == {ids["Free"]}
+    assert staff.on_shift == len(names) and staff.away == 1
+    # Taking chats: free now, or once their offer or call ends (Chatting's chat is their one
+    # chat this shift, the cap here).
+    taking = {sid for sid, s in staff.supporters.items() if s.taking_chats}
+    assert taking == {ids[n] for n in ("Free", "Offered", "OnCall")}
+    line.db.engine.dispose()

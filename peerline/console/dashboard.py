@@ -59,6 +59,9 @@ class SupporterRow:
     capacity: int
     until: str
     on_shift: bool
+    # Can take a chat now, by the rules matching uses (room, away, cap, shift, calls).
+    free: bool = False
+    away: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,12 @@ class Live:
     @property
     def free(self) -> int:
         """Return how many supporters on shift could take a chat now."""
-        return sum(s.state == "free" for s in self.supporters)
+        return sum(s.free for s in self.supporters)
+
+    @property
+    def away(self) -> list[str]:
+        """Return the names of the supporters on shift who are away."""
+        return [s.name for s in self.supporters if s.away and s.on_shift]
 
 
 def read_live(session: Session) -> Live:
@@ -175,21 +183,16 @@ def read_live(session: Session) -> Live:
         select(Supporter).where(Supporter.id.in_(wanted)).order_by(Supporter.name)
     ).all()
     relays = the_line.settings.twilio_relay_numbers
+    # Who can take a chat now, by the rules a matching round uses: "free" means free.
+    staff = routing.staffing(
+        session, rotas, moment, routing.policy_of(the_line.settings), also=chat_counts
+    ).supporters
     supporters = []
     for s in rows:
         chats_now, offers_now = chat_counts.get(s.id, 0), offer_counts.get(s.id, 0)
-        if chats_now:
-            state = "in a chat" if chats_now == 1 else f"in {chats_now} chats"
-        elif offers_now:
-            state = "offered a chat"
-        elif s.opted_out:
-            state = "opted out of texts"
-        elif s.away:
-            state = "away"
-        elif s.id in on_shift:
-            state = "free"
-        else:
-            state = "off shift"
+        now_ = staff.get(s.id)
+        free = now_ is not None and now_.free
+        state = _state(s, now_, chats_now, offers_now, s.id in on_shift)
         ends = (
             rota.shift_end(rotas.by_supporter[s.id], tz, moment, rotas.closures, horizon_days=1)
             if s.id in rotas.by_supporter
@@ -211,6 +214,8 @@ def read_live(session: Session) -> Live:
                 routing.sms_capacity(s, relays),
                 until,
                 s.id in on_shift,
+                free,
+                s.away,
             )
         )
 
@@ -247,6 +252,37 @@ def read_live(session: Session) -> Live:
         format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
         str(tz),
     )
+
+
+def _state(
+    s: Supporter, now_: routing.OnShift | None, chats: int, offers: int, on_shift: bool
+) -> str:
+    """Say what a supporter is doing, and why they cannot take a chat when they cannot."""
+    if chats:
+        state = "in a chat" if chats == 1 else f"in {chats} chats"
+    elif offers:
+        state = "offered a chat"
+    elif s.opted_out:
+        return "opted out of texts"
+    elif s.away:
+        return "away"
+    elif not on_shift:
+        return "off shift"
+    elif not s.takes_sms:
+        return "calls only"
+    elif now_ is not None and now_.on_a_call:
+        return "on a call"
+    elif now_ is not None and now_.at_cap:
+        return f"had {now_.chats_this_shift} chats this shift (the cap)"
+    elif now_ is not None and now_.free:
+        return "free"
+    else:
+        return "busy"
+    if s.away:
+        state += ", away"
+    elif now_ is not None and now_.free:
+        state += ", room for another"
+    return state
 
 
 @dataclass(frozen=True)

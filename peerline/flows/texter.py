@@ -51,6 +51,8 @@ class LineStatus:
     position: int = 1
     wait_minutes: int | None = None
     groups: str | None = None
+    # Open, but everyone on shift is away or at their cap: nobody is available right now.
+    nobody_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,11 @@ def _first_language(
 
 
 def _wait(line: LineStatus) -> dict[str, object]:
-    return {"position": line.position, "wait_minutes": line.wait_minutes}
+    return {
+        "position": line.position,
+        "wait_minutes": line.wait_minutes,
+        "nobody_free": line.nobody_free,
+    }
 
 
 def _groups(state: TexterState, line: LineStatus) -> Step:

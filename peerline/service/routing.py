@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Insert, Select
 
 from peerline.service.availability import Rotas
@@ -42,6 +42,7 @@ from peerline.service.models import (
     Supporter,
     UTCDateTime,
 )
+from peerline.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,24 +97,28 @@ def queue_position(session: Session, conversation: Conversation) -> int:
         .where(
             Conversation.state == QUEUED,
             Conversation.id != conversation.id,
+            # Ahead is who matching reads first: higher priority, then earlier, then lower id
+            # (several texters can join within the same instant).
             or_(
                 Conversation.priority > conversation.priority,
                 (Conversation.priority == conversation.priority)
-                & (Conversation.queued_at < queued_at),
+                & (
+                    (Conversation.queued_at < queued_at)
+                    | ((Conversation.queued_at == queued_at) & (Conversation.id < conversation.id))
+                ),
             ),
         )
     )
     return int(ahead or 0) + 1
 
 
-def queue_length(session: Session) -> int:
-    """Return how many conversations are waiting."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Conversation).where(Conversation.state == QUEUED)
-        )
-        or 0
-    )
+def queue_length(session: Session, at_least: int = 0) -> int:
+    """Return how many conversations are waiting (at priority `at_least` or higher: those
+    ahead of someone joining at that priority)."""
+    query = select(func.count()).select_from(Conversation).where(Conversation.state == QUEUED)
+    if at_least:
+        query = query.where(Conversation.priority >= at_least)
+    return int(session.scalar(query) or 0)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,15 @@ class NewOffer:
     alias: str
     language: str
     priority: int
+    # What the offer's text tells the supporter about the texter and the offer.
+    queued_at: datetime | None = None
+    returning: bool = False
+    # When the texter last talked with this supporter, only when they asked for them again.
+    last_talked: datetime | None = None
+    # The supporter had been offered this texter before: nobody else who could take it was free.
+    again: bool = False
+    # Offered alongside a pending offer to someone else (the first #take wins).
+    alongside: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,17 @@ class Policy:
     strategy: str = "single"
     fanout: int = 3
     shift_chat_cap: int = 8
+
+
+def policy_of(settings: Settings) -> Policy:
+    """Return how offers are made, from the line's settings."""
+    return Policy(
+        offer_timeout=settings.offer_timeout_seconds,
+        relay_numbers=settings.twilio_relay_numbers,
+        strategy=settings.offer_strategy,
+        fanout=settings.offer_fanout,
+        shift_chat_cap=settings.shift_chat_cap,
+    )
 
 
 # The statements of a round are built once per shape and bound to each round's values: building
@@ -185,11 +210,13 @@ def _level_sql(top: bool) -> Select[Any]:
 
 
 @cache
-def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
-    """Return the oldest :n waiting conversations without a pending offer at one priority
+def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> Select[Any]:
+    """Return the oldest :n waiting conversations without a pending offer (with one, when
+    `offered`) at one priority
     level (the highest, or the highest below :below), after (:after_at, :after_id) when `after`,
-    locked when `locking` (skipping those another matcher holds); each with its alias and who
-    was offered it before (a row per earlier offer)."""
+    locked when `locking` (skipping those another matcher holds); each with its alias, who
+    was offered it before (a row per earlier offer) and when the texter last talked with a peer
+    (and with the one they asked for)."""
     has_offer = (
         select(Offer.id)
         .where(Offer.conversation_id == Conversation.id, Offer.status == _PENDING)
@@ -207,7 +234,7 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
         .where(
             Conversation.state == _QUEUED,
             Conversation.priority == _level_sql(top).scalar_subquery(),
-            ~has_offer,
+            has_offer if offered else ~has_offer,
         )
         .order_by(Conversation.queued_at, Conversation.id)
         # The limit is written into the statement (one text per size, each prepared on its
@@ -226,6 +253,27 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
         # Two matchers never look at the same conversation; each takes the next one free.
         oldest = oldest.with_for_update(skip_locked=True, of=Conversation)
     batch = oldest.subquery()
+    # The texter's earlier chats, for the offer's text: whether they talked with a peer before,
+    # and when with the one they asked for again (SAME), only ever looked up by contact.
+    earlier = aliased(Conversation)
+    talked = (
+        select(func.max(earlier.matched_at))
+        .where(
+            earlier.contact_id == batch.c.contact_id,
+            earlier.id != batch.c.id,
+            earlier.supporter_id.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    talked_with_preferred = (
+        select(func.max(earlier.matched_at))
+        .where(
+            earlier.contact_id == batch.c.contact_id,
+            earlier.id != batch.c.id,
+            earlier.supporter_id == batch.c.preferred_supporter_id,
+        )
+        .scalar_subquery()
+    )
     return (
         select(
             batch.c.id,
@@ -235,6 +283,11 @@ def _queue_sql(top: bool, after: bool, locking: bool) -> Select[Any]:
             batch.c.queued_at,
             Contact.alias,
             Offer.supporter_id,
+            Offer.id.label("offer_id"),
+            Offer.status.label("offer_status"),
+            Offer.created_at.label("offered_at"),
+            talked.label("talked_at"),
+            talked_with_preferred.label("talked_with_preferred_at"),
         )
         .join(Contact, Contact.id == batch.c.contact_id)
         .outerjoin(Offer, Offer.conversation_id == batch.c.id)
@@ -251,14 +304,21 @@ class _Waiting:
     priority: int
     preferred_supporter_id: int | None
     alias: str
-    offered_before: frozenset[int]
+    # Who was offered it before, each with their latest offer's id (which orders offers in time).
+    offered_before: dict[int, int]
+    queued_at: datetime | None = None
+    talked_at: datetime | None = None
+    talked_with_preferred_at: datetime | None = None
+    # When its newest pending offer was made (None without one).
+    pending_since: datetime | None = None
 
 
 def _waiting(
-    session: Session, limit: int, locking: bool, room: Callable[[], int]
+    session: Session, limit: int, locking: bool, room: Callable[[], int], offered: bool = False
 ) -> Iterator[_Waiting]:
-    """Yield up to `limit` waiting conversations without a pending offer, crisis first then
-    oldest (locked, skipping those another matcher holds, when `locking`).
+    """Yield up to `limit` waiting conversations without a pending offer (with one, when
+    `offered`), crisis first then oldest (locked, skipping those another matcher holds, when
+    `locking`).
 
     They are read as they are asked for, each time as many as could still get an offer
     (`room()`): a busy line reads and locks only the conversations it offers.
@@ -279,13 +339,18 @@ def _waiting(
         if after is not None:
             params["after_at"], params["after_id"] = after
         rows = connection.execute(
-            _queue_sql(below is None, after is not None, locking), params
+            _queue_sql(below is None, after is not None, locking, offered), params
         ).all()
-        read: dict[int, tuple[Any, set[int]]] = {}
+        read: dict[int, tuple[Any, dict[int, int]]] = {}
+        pending_since: dict[int, datetime] = {}
         for row in rows:
-            offered_before = read.setdefault(row.id, (row, set()))[1]
+            offered_before = read.setdefault(row.id, (row, {}))[1]
             if row.supporter_id is not None:
-                offered_before.add(row.supporter_id)
+                latest = offered_before.get(row.supporter_id, 0)
+                offered_before[row.supporter_id] = max(latest, row.offer_id)
+                if row.offer_status == PENDING:
+                    since = pending_since.get(row.id)
+                    pending_since[row.id] = max(since or row.offered_at, row.offered_at)
         for row, offered_before in read.values():
             yield _Waiting(
                 row.id,
@@ -293,7 +358,11 @@ def _waiting(
                 row.priority,
                 row.preferred_supporter_id,
                 row.alias,
-                frozenset(offered_before),
+                offered_before,
+                row.queued_at,
+                row.talked_at,
+                row.talked_with_preferred_at,
+                pending_since.get(row.id),
             )
         found += len(read)
         if len(read) == wanted:
@@ -527,16 +596,32 @@ def _has_room(candidate: _Candidate, pool: _Pool, policy: Policy) -> bool:
 
 
 def _ranked(
-    conversation: _Waiting, pool: _Pool, policy: Policy, candidates: Sequence[_Candidate]
+    conversation: _Waiting,
+    pool: _Pool,
+    policy: Policy,
+    candidates: Sequence[_Candidate],
+    fresh_only: bool = False,
 ) -> list[_Candidate]:
-    offered_before = conversation.offered_before
-    free = [c for c in candidates if c.id not in offered_before and _has_room(c, pool, policy)]
+    """Return who to offer the conversation to, best first.
 
-    def rank(c: _Candidate) -> tuple[int, int, int, float, int]:
+    Someone who missed or passed it is skipped while anyone else with room could take it
+    (or holds an offer of it, when `fresh_only`); once everyone with room has had their
+    chance, it goes round again, to whoever had it longest ago first. (A supporter who is
+    really gone is protected by auto-away, not by leaving the texter waiting.)
+    """
+    offered_before = conversation.offered_before
+    free = [c for c in candidates if _has_room(c, pool, policy)]
+    fresh = [c for c in free if c.id not in offered_before]
+    if fresh_only:
+        free = []
+
+    def rank(c: _Candidate) -> tuple[int, int, int, int, float, int]:
         speaks = conversation.language in c.languages
         preferred = conversation.preferred_supporter_id == c.id
-        # Language, then continuity, then fairness: fewest chats this shift, longest idle.
+        # Round robin among those offered it before; then language, continuity, and
+        # fairness: fewest chats this shift, longest idle.
         return (
+            offered_before.get(c.id, 0),
             0 if speaks else 1,
             0 if preferred else 1,
             pool.chats_this_shift[c.id],
@@ -544,7 +629,7 @@ def _ranked(
             c.id,
         )
 
-    return sorted(free, key=rank)
+    return sorted(fresh or free, key=rank)
 
 
 @cache
@@ -651,6 +736,7 @@ def _offer(
     if written is None:
         return None
     offer_id, relay_number = written
+    preferred = conversation.preferred_supporter_id == supporter.id
     return NewOffer(
         offer_id,
         conversation.id,
@@ -661,6 +747,10 @@ def _offer(
         conversation.alias,
         conversation.language,
         conversation.priority,
+        queued_at=conversation.queued_at,
+        returning=conversation.talked_at is not None,
+        last_talked=conversation.talked_with_preferred_at if preferred else None,
+        again=supporter.id in conversation.offered_before,
     )
 
 
@@ -699,4 +789,236 @@ def match(
         candidates = [c for c in candidates if _has_room(c, pool, policy)]
         if not candidates:
             break
+    if candidates and len(made) < limit:
+        free_since = _free_since(session, rotas, now, candidates)
+        made += _alongside(
+            session, pool, policy, candidates, free_since, now, locking, limit - len(made)
+        )
     return made
+
+
+# How long after a texter joins (or a supporter frees up) a matching round may run: a supporter
+# free only this much before a conversation's offer was made was not passed over for it.
+MATCHING_DELAY = timedelta(seconds=2)
+
+
+def _alongside(
+    session: Session,
+    pool: _Pool,
+    policy: Policy,
+    candidates: list[_Candidate],
+    free_since: dict[int, datetime],
+    now: datetime,
+    locking: bool,
+    limit: int,
+) -> list[NewOffer]:
+    """Offer conversations that already have a pending offer to supporters still free who
+    never had them and were free, while it waited, before that offer was made: the first
+    #take wins. Without this, one offer at a time could keep a texter waiting on supporter
+    after supporter (each for a time-out) while someone else sat free all along. A texter
+    who has just joined still gets one offer at a time.
+    """
+    free = list(candidates)
+
+    def room() -> int:
+        return sum(c.capacity - pool.load[c.id] for c in free)
+
+    waiting = list(_waiting(session, limit, locking, room, offered=True))
+    made: list[NewOffer] = []
+    progress = True
+    while free and progress and len(made) < limit:
+        progress = False
+        for conversation in waiting:
+            since = conversation.pending_since
+            passed_over = [
+                c
+                for c in free
+                if since is not None
+                and max(free_since[c.id], conversation.queued_at or since) + MATCHING_DELAY
+                < since
+            ]
+            for candidate in _ranked(conversation, pool, policy, passed_over, fresh_only=True):
+                offer = _offer(session, conversation, candidate, now, policy, locking)
+                if offer is None:
+                    continue
+                pool.load[candidate.id] += 1
+                conversation.offered_before[candidate.id] = offer.offer_id
+                made.append(replace(offer, alongside=True))
+                progress = True
+                break
+            free = [c for c in free if _has_room(c, pool, policy)]
+            if not free or len(made) >= limit:
+                break
+    return made
+
+
+def _free_since(
+    session: Session, rotas: Rotas, now: datetime, candidates: Sequence[_Candidate]
+) -> dict[int, datetime]:
+    """Return, for each candidate, when they last became free as far as the record shows: their
+    shift began, a chat ended or an offer was answered. Coming #back or off a call leave no
+    trace, so this is never later than the truth (which only makes offers alongside likelier).
+    """
+    resolved = dict(
+        session.execute(
+            select(Offer.supporter_id, func.max(Offer.resolved_at))
+            .where(Offer.supporter_id.in_([c.id for c in candidates]))
+            .group_by(Offer.supporter_id)
+        ).all()
+    )
+    since: dict[int, datetime] = {}
+    for c in candidates:
+        moments = [datetime.fromtimestamp(c.idle_since, UTC), resolved.get(c.id)]
+        moments.append(rotas.shift_start(c.id, now) if c.id in rotas.by_supporter else None)
+        since[c.id] = max(moment for moment in moments if moment is not None)
+    return since
+
+
+# -- who can take a chat now, as the texters and the dashboard are told ----------------------
+
+
+@dataclass(frozen=True)
+class OnShift:
+    """A supporter on shift (or in a chat), and whether they can take a chat now."""
+
+    id: int
+    chats: int
+    offers: int
+    capacity: int  # sms_capacity
+    chats_this_shift: int
+    on_shift: bool
+    away: bool
+    opted_out: bool
+    takes_sms: bool
+    on_a_call: bool
+    shift_chat_cap: int
+
+    @property
+    def at_cap(self) -> bool:
+        """Say whether they have had the per-shift number of chats."""
+        return self.chats_this_shift >= self.shift_chat_cap
+
+    @property
+    def taking_chats(self) -> bool:
+        """Say whether they take chats this shift at all: on shift, not away, opted out of
+        texts, on calls only or at their per-shift cap (busy in a chat still counts)."""
+        return (
+            self.on_shift
+            and not self.away
+            and not self.opted_out
+            and self.takes_sms
+            and not self.at_cap
+        )
+
+    @property
+    def free(self) -> bool:
+        """Say whether matching would offer them a chat now."""
+        return (
+            self.taking_chats and not self.on_a_call and self.chats + self.offers < self.capacity
+        )
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Who is on shift now and who of them can take a chat: what matching would find."""
+
+    supporters: dict[int, OnShift]
+
+    @property
+    def on_shift(self) -> int:
+        """Return how many supporters are on shift."""
+        return sum(s.on_shift for s in self.supporters.values())
+
+    @property
+    def free(self) -> int:
+        """Return how many could take a chat now."""
+        return sum(s.free for s in self.supporters.values())
+
+    @property
+    def taking_chats(self) -> int:
+        """Return how many on shift take chats (free now or once their chat ends)."""
+        return sum(s.taking_chats for s in self.supporters.values())
+
+    @property
+    def away(self) -> int:
+        """Return how many on shift are away."""
+        return sum(s.on_shift and s.away for s in self.supporters.values())
+
+
+def staffing(
+    session: Session,
+    rotas: Rotas,
+    now: datetime,
+    policy: Policy,
+    also: Iterable[int] = (),
+) -> Staffing:
+    """Return the supporters on shift (and those in `also`, such as anyone still in a chat),
+    each with whether matching would offer them a chat now.
+
+    The same rules as a matching round (`_pool`, `_has_room`), read for everyone on shift
+    rather than only those with room: for the wait texters are told, the dashboard and the
+    coordinator's alert, never for matching itself.
+    """
+    from peerline.service.calls import STALE_AFTER
+
+    on = set(rotas.on_shift(now))
+    wanted = sorted(on | set(also))
+    if not wanted:
+        return Staffing({})
+    chats = (
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.supporter_id == Supporter.id, Conversation.state == ACTIVE)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    offers = (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Supporter.id,
+            Supporter.capacity,
+            Supporter.away,
+            Supporter.opted_out,
+            Supporter.takes_sms,
+            chats,
+            offers,
+            _on_a_call(),
+        ).where(Supporter.id.in_(wanted), Supporter.active.is_(True)),
+        {"calls_since": now - STALE_AFTER},
+    ).all()
+    this_shift: Counter[int] = Counter()
+    starts = {sid: rotas.shift_start(sid, now) for sid in on if sid in rotas.by_supporter}
+    for sid, matched_at in session.execute(
+        select(Conversation.supporter_id, Conversation.matched_at).where(
+            Conversation.supporter_id.in_([sid for sid, start in starts.items() if start]),
+            Conversation.matched_at >= now - timedelta(days=2),
+        )
+    ):
+        start = starts.get(sid) if sid is not None else None
+        if sid is not None and start is not None and matched_at is not None and matched_at >= start:
+            this_shift[sid] += 1
+    relay_numbers = policy.relay_numbers
+    return Staffing(
+        {
+            sid: OnShift(
+                sid,
+                int(n_chats or 0),
+                int(n_offers or 0),
+                _sms_capacity(capacity, relay_numbers),
+                this_shift[sid],
+                sid in on,
+                bool(away),
+                bool(opted_out),
+                bool(takes_sms),
+                bool(on_a_call),
+                policy.shift_chat_cap,
+            )
+            for sid, capacity, away, opted_out, takes_sms, n_chats, n_offers, on_a_call in rows
+        }
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +65,9 @@ FLOOD_QUIET = timedelta(minutes=10)
 # Relayed texts still waiting to go to a supporter are joined into one SMS up to this many
 # segments (Twilio advises at most ten; four stays readable and arrives together).
 COMBINE_SEGMENTS = 4
+# A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
+STUCK_QUEUE_REPEAT = timedelta(hours=1)
+STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -72,7 +77,15 @@ def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
 
 def _lock(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (a no-op lock on SQLite, which serialises)."""
-    return session.scalar(select(model).where(model.id == row_id).with_for_update())
+    # With the values as the lock found them: a row the session loaded before the lock would
+    # otherwise keep what it read then (two #takes of one texter's parallel offers both saw
+    # "queued" and both won).
+    return session.scalar(
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 _INBOX = cast(Table, InboundMessage.__table__)
@@ -111,6 +124,8 @@ class Runtime:
         self.safety_raised = False
         # How many on-call coordinators the last alert was texted to (what #alert may claim).
         self.on_call_told = 0
+        # Supporters this transaction set away for missing offers (they are told once).
+        self._set_away_now: set[int] = set()
         self._crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
 
     # -- sending -------------------------------------------------------------------------
@@ -151,13 +166,15 @@ class Runtime:
         """Return a catalogue text with the line's own placeholders filled."""
         values = dict(params or {})
         catalogue = self.line.catalogue
+        nobody_free = values.pop("nobody_free", False)
         if "wait_minutes" in values:
             minutes = values.pop("wait_minutes")
-            values["wait"] = (
-                catalogue.render(language, "wait_minutes", minutes=minutes)
-                if minutes
-                else catalogue.render(language, "wait_unknown")
-            )
+            if nobody_free:
+                values["wait"] = catalogue.render(language, "wait_nobody")
+            elif minutes:
+                values["wait"] = catalogue.render(language, "wait_minutes", minutes=minutes)
+            else:
+                values["wait"] = catalogue.render(language, "wait_unknown")
         return catalogue.render(language, key, **values)
 
     def to_texter(
@@ -278,9 +295,10 @@ class Runtime:
         return load_line_rotas(self.session, self.line.settings.line_timezone)
 
     def line_status(
-        self, conversation: Conversation | None, language: str
+        self, conversation: Conversation | None, language: str, priority: int = 0
     ) -> texter_flow.LineStatus:
-        """Describe the line as a texter asking for a peer now would hear it."""
+        """Describe the line as a texter asking for a peer now would hear it (one who would
+        join at `priority`, such as a crisis first text, if not queued yet)."""
         session = self.session
         rotas = self.rotas()
         tz = rotas.tz
@@ -288,33 +306,57 @@ class Runtime:
         if conversation is not None and conversation.state == QUEUED:
             position = routing.queue_position(session, conversation)
         else:
-            position = routing.queue_length(session) + 1
+            position = routing.queue_length(session, at_least=priority) + 1
         opening = None if on_shift else rotas.next_opening(self.now)
+        staff = (
+            routing.staffing(session, rotas, self.now, self.policy())
+            if on_shift
+            else routing.Staffing({})
+        )
         return texter_flow.LineStatus(
             open_now=bool(on_shift),
             next_opening=format_opening(opening, tz, self.now, language) if opening else None,
             position=position,
-            wait_minutes=self._expected_wait(position, len(on_shift)),
+            wait_minutes=self._expected_wait(position, staff),
             groups=self._groups_text(tz, language),
+            nobody_free=bool(on_shift) and staff.taking_chats == 0,
         )
 
-    def _expected_wait(self, position: int, on_shift: int) -> int | None:
-        if on_shift == 0:
+    def _expected_wait(self, position: int, staff: routing.Staffing) -> int | None:
+        """Return the minutes a texter at `position` can expect to wait, from the line's own
+        recent waits and chats and who is free now; None when nobody takes chats."""
+        taking = staff.taking_chats
+        if taking == 0:
             return None
-        durations = self.session.execute(
-            select(Conversation.matched_at, Conversation.closed_at)
-            .where(Conversation.matched_at.is_not(None), Conversation.closed_at.is_not(None))
+        recent = self.session.execute(
+            select(Conversation.queued_at, Conversation.matched_at, Conversation.closed_at)
+            .where(Conversation.matched_at.is_not(None))
             .order_by(Conversation.id.desc())
             .limit(20)
         ).all()
-        minutes = [
-            (closed - matched).total_seconds() / 60
-            for matched, closed in durations
-            if closed and matched
+        # Waits of the last day only: a wait from last week says little about this hour.
+        waits = [
+            (matched - queued).total_seconds() / 60
+            for queued, matched, _ in recent
+            if queued and matched and self.now - matched < timedelta(days=1)
         ]
-        typical = sorted(minutes)[len(minutes) // 2] if minutes else DEFAULT_CHAT_MINUTES
-        rounds = -(-position // on_shift)  # ceiling: supporters take one each per round
-        return max(2, round(typical * (rounds - 1)) + 2)
+        lengths = [
+            (closed - matched).total_seconds() / 60
+            for _, matched, closed in recent
+            if closed and matched and closed >= matched
+        ]
+        timeout = self.line.settings.offer_timeout_seconds / 60
+        if position <= staff.free:
+            # Someone free is offered them at once: the wait is how long an offer takes.
+            typical_wait = statistics.median(waits) if waits else timeout
+            return max(1, math.ceil(min(typical_wait, timeout)))
+        # Otherwise chats must end first: one each `length / taking` minutes on average, the
+        # first after half a chat; never less than the people matched lately really waited.
+        length = statistics.median(lengths) if lengths else DEFAULT_CHAT_MINUTES
+        estimate = length * (position - staff.free - 0.5) / taking
+        if waits:
+            estimate = max(estimate, statistics.median(waits))
+        return max(1, round(estimate))
 
     def _groups_text(self, tz: Any, language: str) -> str | None:
         from peerline.service.groups import upcoming_text
@@ -865,32 +907,71 @@ class Runtime:
         return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
 
     def resolve_offer(self, offer_id: int, status: str) -> Offer | None:
-        """Close a pending offer as declined or expired, and look for someone else."""
+        """Close a pending offer as declined or expired, and look for someone else.
+
+        An expired offer (timed out, or never delivered) counts as missed: a supporter who
+        misses `auto_away_after` in a row is set away, so offers going round again never
+        keep a texter waiting on someone who is gone.
+        """
         offer = _lock(self.session, Offer, offer_id)
         if offer is None or offer.status != PENDING:
             return None
         offer.status, offer.resolved_at = status, self.now
         self.unit.match = True
+        if status == EXPIRED:
+            supporter = _lock(self.session, Supporter, offer.supporter_id)
+            if supporter is not None:
+                supporter.expired_in_row += 1
+                if (
+                    supporter.expired_in_row >= self.line.settings.auto_away_after
+                    and not supporter.away
+                ):
+                    supporter.away = True
+                    self._set_away_now.add(supporter.id)
+                    log.info("supporter %s set away after missed offers", supporter.id)
         return offer
 
     def expire_offer(self, offer_id: int) -> None:
-        """Time out an offer nobody took, and set away a supporter who keeps missing them."""
+        """Time out an offer nobody took, offer the texter again at once, and tell the
+        supporter truthfully where it went (set away if they keep missing offers)."""
         offer = self.session.get(Offer, offer_id)
         if offer is None or offer.status != PENDING or offer.expires_at > self.now:
             return
         offer = self.resolve_offer(offer_id, EXPIRED)
         if offer is None:
             return
-        supporter = _lock(self.session, Supporter, offer.supporter_id)
+        supporter = self.session.get(Supporter, offer.supporter_id)
+        assert supporter is not None
         conversation = self.session.get(Conversation, offer.conversation_id)
         alias = conversation.contact.alias if conversation else "The texter"
-        supporter.expired_in_row += 1
-        self.to_supporter(
-            supporter, "offer_gone", offer.conversation_id, alias=alias, via=offer.relay_number
+        # Matched here, not in a later round, so that the text says where the offer went.
+        made = self.find_offers()
+        back_to_them = any(
+            o.conversation_id == offer.conversation_id and o.supporter_id == supporter.id
+            for o in made
         )
-        if supporter.expired_in_row >= self.line.settings.auto_away_after and not supporter.away:
-            supporter.away = True
+        elsewhere = self.session.scalar(
+            select(func.count())
+            .select_from(Offer)
+            .where(
+                Offer.conversation_id == offer.conversation_id,
+                Offer.status == PENDING,
+                Offer.supporter_id != supporter.id,
+            )
+        )
+        if elsewhere:
+            key = "offer_gone"
+        elif back_to_them:
+            key = ""  # the new offer itself says it timed out and comes back to them
+        else:
+            key = "offer_timed_out"
+        if key:
+            self.to_supporter(
+                supporter, key, offer.conversation_id, alias=alias, via=offer.relay_number
+            )
+        if supporter.id in self._set_away_now:
             self.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
+        self.announce(made, expired={offer.conversation_id: supporter.id})
 
     def pass_chat(self, conversation: Conversation, supporter: Supporter) -> None:
         """Hand a chat back to the queue, keeping the texter's place."""
@@ -1371,17 +1452,45 @@ class Runtime:
         return True
 
     def alert_unmatched(self, conversation: Conversation, minutes: int) -> None:
-        """Record an alert and text the on-call coordinators about a texter left waiting."""
-        rotas = self.rotas()
-        alias = conversation.contact.alias
+        """Tell the on-call coordinators that the queue is stuck: one alert that sums it up,
+        not one text per texter; while it is open (for an hour) it is kept up to date."""
+        session = self.session
+        if self.line.db.is_postgres:
+            # Texters crossing the threshold at the same moment make one alert, not several.
+            session.execute(select(func.pg_advisory_xact_lock(STUCK_QUEUE_LOCK)))
+        current = session.scalar(
+            select(Alert)
+            .where(
+                Alert.kind == "unmatched",
+                Alert.resolved_at.is_(None),
+                Alert.created_at > self.now - STUCK_QUEUE_REPEAT,
+            )
+            .order_by(Alert.id.desc())
+            .limit(1)
+        )
+        staff = routing.staffing(session, self.rotas(), self.now, self.policy())
+        waiting = routing.queue_length(session)
+        oldest = session.scalar(
+            select(func.min(Conversation.queued_at)).where(Conversation.state == QUEUED)
+        )
+        longest = max(minutes, int((self.now - oldest).total_seconds() // 60) if oldest else 0)
+        detail = (
+            f"{waiting} waiting, the longest {longest} min; {staff.free} free of "
+            f"{staff.on_shift} on shift, {staff.away} away"
+        )
+        if current is not None:
+            current.detail = detail  # the console shows the queue as it is now
+            return
         self.alert(
             "unmatched",
-            conversation,
-            f"{alias} has waited {minutes} min unmatched",
-            key="unmatched_alert",
-            alias=alias,
-            minutes=minutes,
-            on_shift=len(rotas.on_shift(self.now)),
+            None,
+            detail,
+            key="queue_stuck_alert",
+            waiting=waiting,
+            minutes=longest,
+            on_shift=staff.on_shift,
+            free=staff.free,
+            away=staff.away,
         )
 
     def notify_open(self, conversation_id: int) -> None:
@@ -1401,26 +1510,42 @@ class Runtime:
 
     # -- matching ------------------------------------------------------------------------
 
+    def policy(self) -> routing.Policy:
+        """Return how offers are made, from the settings."""
+        return routing.policy_of(self.line.settings)
+
     def match(self) -> list[routing.NewOffer]:
         """Offer waiting conversations to free supporters and announce the offers."""
-        line, session = self.line, self.session
-        settings = line.settings
-        rotas = self.rotas()
-        timeout = settings.offer_timeout_seconds
-        policy = routing.Policy(
-            offer_timeout=timeout,
-            relay_numbers=settings.twilio_relay_numbers,
-            strategy=settings.offer_strategy,
-            fanout=settings.offer_fanout,
-            shift_chat_cap=settings.shift_chat_cap,
-        )
-        offers = routing.match(session, rotas, self.now, policy, locking=line.db.is_postgres)
+        offers = self.find_offers()
+        self.announce(offers)
+        return offers
+
+    def find_offers(self) -> list[routing.NewOffer]:
+        """Write offers of waiting conversations to free supporters (not yet announced)."""
+        locking = self.line.db.is_postgres
+        return routing.match(self.session, self.rotas(), self.now, self.policy(), locking=locking)
+
+    def announce(
+        self, offers: Sequence[routing.NewOffer], expired: dict[int, int] | None = None
+    ) -> None:
+        """Text each offer to its supporter and time it out; `expired` maps a conversation
+        to the supporter whose offer of it has just timed out."""
+        timeout = self.line.settings.offer_timeout_seconds
         for offer in offers:
             # Routing hands over what the text needs: nothing is read again here.
             note = ""
             if not offer.language_matched:
                 name = LANGUAGE_NAMES.get(offer.language, offer.language)
                 note = f" (writes in {name}; no {name} speaker is free)"
+            again = ""
+            if offer.again:
+                # Everyone free had already had it: true whether one supporter is free or more.
+                if (expired or {}).get(offer.conversation_id) == offer.supporter_id:
+                    again = " Your offer timed out; everyone free has had it, so it comes back."
+                else:
+                    again = " Everyone free has had it, so it comes round to you again."
+            elif offer.alongside:
+                again = " Another peer has this offer too: the first #take wins."
             self.to_supporter(
                 offer.supporter,
                 "offer_priority" if offer.priority > 0 else "offer",
@@ -1428,12 +1553,48 @@ class Runtime:
                 alias=offer.alias,
                 minutes=max(1, round(timeout / 60)),
                 language_note=note,
+                waited=_waited(offer.queued_at, self.now),
+                returning=_returning(offer, self.now),
+                again=again,
                 via=offer.relay_number,
                 # An offer that arrives after it timed out would only confuse.
                 valid_for=timeout,
             )
             self.unit.expiries.append((offer.offer_id, timeout))
-        return offers
+
+
+def _waited(queued_at: datetime | None, now: datetime) -> str:
+    """Say how long a texter has waited, for an offer's text."""
+    minutes = int((now - queued_at).total_seconds() // 60) if queued_at else 0
+    if minutes < 1:
+        return "just joined the line"
+    if minutes < 120:
+        return f"waiting {minutes} min"
+    return f"waiting {minutes // 60} h {minutes % 60} min"
+
+
+def _returning(offer: routing.NewOffer, now: datetime) -> str:
+    """Say whether the texter talked with a peer before; with whom only when they asked for
+    this supporter again (their consent to continuity)."""
+    if offer.last_talked is not None:
+        return f", returning: you talked with them {_ago(offer.last_talked, now)}"
+    return ", returning texter" if offer.returning else ""
+
+
+def _ago(when: datetime, now: datetime) -> str:
+    """Say roughly how long ago something was, in a supporter's text."""
+    days = (now - when).days
+    if days < 1:
+        return "less than a day ago"
+    if days < 2:
+        return "a day ago"
+    if days < 7:
+        return f"{days} days ago"
+    if days < 14:
+        return "last week"
+    if days < 31:
+        return f"{days // 7} weeks ago"
+    return "over a month ago"
 
 
 @dataclass(frozen=True)
