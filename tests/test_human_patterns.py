@@ -187,9 +187,6 @@ def test_help_and_a_picture_mid_chat(deploy: Deploy) -> None:
     assert not any(m.get("media_url") for m in d.twilio.messages_to(lines.SAM))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="re-offering after a missed offer is issue 14 point 1 (branch h14a)"
-)
 def test_a_supporter_who_ignores_one_offer(deploy: Deploy) -> None:
     d = deploy(OFFER_TIMEOUT_SECONDS="3")
     d.sms(lines.TEXTER, "yes")
