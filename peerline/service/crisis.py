@@ -12,7 +12,14 @@ overlaps a known idiom or accident ("killed myself laughing", "me corte el pelo"
 that carry their own negation ("I don't want to live", "no quiero vivir", "I can't go on")
 are written whole, so the negation check looks only at what comes before them.
 
+Categories follow the Columbia Suicide Severity Rating Scale screener and the risk language
+crisis lines report (see ``docs/crisis.md``); the most urgent one found decides the
+conversation's place in the queue (:func:`priority_of`). A phrase may carry its context: it
+counts only ``with`` some other words in the message (a gift with a farewell) and never
+``unless`` others are there (a bridge with the market on the other side).
+
 The module is pure: no I/O beyond reading the phrase files at :meth:`CrisisDetector.load`.
+``python -m peerline.service.crisis --evaluate`` prints its figures on the labelled sets.
 """
 
 from __future__ import annotations
@@ -28,9 +35,29 @@ from typing import Any
 import yaml
 
 #: Categories, most urgent first. A message matching several reports the most urgent.
-CATEGORIES: tuple[str, ...] = ("imminent", "overdose", "suicide", "self_harm")
-#: Categories that words such as "tonight" or "ahora" right after the phrase make imminent.
-ESCALATING = frozenset({"suicide", "overdose"})
+CATEGORIES: tuple[str, ...] = (
+    "attempt",  # an attempt under way: pills or poison already taken, a deep cut bleeding
+    "danger_place",  # on a bridge, roof, ledge or the tracks, or on the way there
+    "means",  # pills, a gun, a blade or a rope at hand
+    "preparation",  # saving pills, looking up doses, a note or will, gifts, goodbyes
+    "plan",  # when, where or how worked out
+    "intent",  # "I am going to"
+    "method",  # a way of dying thought of
+    "active_thoughts",  # thoughts of killing oneself
+    "past_attempt",  # an attempt before
+    "self_harm",  # cutting, burning, hitting oneself
+    "wish_dead",  # wishing to be dead or not to wake up
+    "burden_hopelessness",  # a burden to others, no way forward
+)
+#: The categories of earlier versions, still accepted in a coordinator's phrase file.
+ALIASES: Mapping[str, str] = {
+    "imminent": "plan",
+    "overdose": "attempt",
+    "suicide": "active_thoughts",
+}
+#: Categories that words such as "tonight" or "ahora" right after the phrase make a plan.
+ESCALATING = frozenset({"intent", "method", "active_thoughts", "wish_dead"})
+ESCALATED = "plan"
 #: How many tokens after a phrase are looked at for an escalation word.
 ESCALATION_TOKENS = 3
 
@@ -60,7 +87,6 @@ _TOKEN_MAP: dict[str, str] = {
     "gotta": "got to",
     "tryna": "trying to",
     "kinda": "kind of",
-    "2": "to",
     "u": "you",
     "ur": "your",
     "rn": "right now",
@@ -122,6 +148,16 @@ _KMS_NUMBER_BEFORE = frozenset(
 )
 _KMS_UNIT_AFTER = frozenset("away per from de por an a of to left more".split())
 
+# "2" means "to" ("i want 2 die"), except as a count: "took 2 boxes", "2 hrs ago".
+_TWO_COUNT_BEFORE = frozenset(
+    "took taken swallowed popped ate downed had take taking swallow pop like about around only "
+    "just another than bought got have ive".split()
+)
+_TWO_COUNT_AFTER = frozenset(
+    "pills pill boxes box bottles bottle packs pack strips strip tablets tablet caps hours hrs hr "
+    "mins min minutes days weeks years times more of mg".split()
+)
+
 
 def _strip_accents(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
@@ -160,11 +196,31 @@ def normalise(text: str) -> str:
             else:
                 out.append("kill myself")
             continue
+        if token == "2":
+            before = tokens[index - 1] if index > 0 else ""
+            after = tokens[index + 1] if index + 1 < len(tokens) else ""
+            count = before in _TWO_COUNT_BEFORE or after in _TWO_COUNT_AFTER
+            out.append(token if count else "to")
+            continue
         out.append(_TOKEN_MAP.get(token, token))
     joined = " ".join(out)
     for pattern, replacement in _PHRASE_MAP:
         joined = pattern.sub(replacement, joined)
     return joined
+
+
+def priority_of(category: str | None) -> int:
+    """Return a category's place in the queue: higher goes first, 0 for no crisis.
+
+    An attempt under way ranks highest; a category this module does not know (a supporter's
+    alert) ranks as the lowest crisis, 1.
+    """
+    if category is None:
+        return 0
+    category = ALIASES.get(category, category)
+    if category not in CATEGORIES:
+        return 1
+    return len(CATEGORIES) - CATEGORIES.index(category)
 
 
 @dataclass(frozen=True)
@@ -176,6 +232,11 @@ class Detection:
     phrase: str | None = None
     category: str | None = None
 
+    @property
+    def priority(self) -> int:
+        """Return the queue priority the category gives (0 when nothing matched)."""
+        return priority_of(self.category) if self.matched else 0
+
 
 NO_MATCH = Detection(matched=False)
 
@@ -186,6 +247,17 @@ class _Phrase:
     body: str
     language: str
     category: str
+    # Context the whole message must have (`with`) or must not have (`unless`).
+    needs: re.Pattern[str] | None = None
+    unless: re.Pattern[str] | None = None
+
+    @property
+    def reach(self) -> int:
+        """Return the most urgent rank a hit on this phrase can report."""
+        rank = CATEGORIES.index(self.category)
+        if self.category in ESCALATING:
+            return min(rank, CATEGORIES.index(ESCALATED))
+        return rank
 
 
 @dataclass(frozen=True)
@@ -222,16 +294,26 @@ class CrisisDetector:
         self._phrases: list[_Phrase] = []
         phrases = _mapping(config.get("phrases") or {}, "phrases")
         for language, by_category in phrases.items():
-            for category, patterns in _mapping(by_category, f"phrases.{language}").items():
+            for named, patterns in _mapping(by_category, f"phrases.{language}").items():
+                category = ALIASES.get(named, named)
                 if category not in CATEGORIES:
                     raise ValueError(
-                        f"crisis phrases: unknown category {category!r} for {language!r}; "
+                        f"crisis phrases: unknown category {named!r} for {language!r}; "
                         f"use one of {', '.join(CATEGORIES)}"
                     )
-                for source in _strings(patterns, f"phrases.{language}.{category}"):
+                where = f"phrases.{language}.{named}"
+                for entry in _entries(patterns, where):
+                    source = entry["phrase"]
                     body = _expand(source, macros)
                     self._phrases.append(
-                        _Phrase(_compile(body, source), body, str(language), category)
+                        _Phrase(
+                            _compile(body, source),
+                            body,
+                            str(language),
+                            category,
+                            _context_regex(entry.get("with"), macros, where),
+                            _context_regex(entry.get("unless"), macros, where),
+                        )
                     )
         if not self._phrases:
             raise ValueError("crisis phrases: no phrases configured")
@@ -274,6 +356,11 @@ class CrisisDetector:
             config = merge_configs(config, extra)
         return cls(config)
 
+    @staticmethod
+    def priority_of(category: str | None) -> int:
+        """Return a category's place in the queue (see the module's :func:`priority_of`)."""
+        return priority_of(category)
+
     @property
     def phrase_count(self) -> int:
         """How many phrase patterns are compiled."""
@@ -287,16 +374,20 @@ class CrisisDetector:
         if not self._any.search(norm):
             return NO_MATCH
         near_misses: dict[str, list[tuple[int, int]]] = {}
+        best = NO_MATCH
+        best_rank = len(CATEGORIES)
         for phrase in self._phrases:
+            if phrase.reach >= best_rank:
+                continue  # it could not be more urgent than what was found
             for match in phrase.regex.finditer(norm):
                 if self._kept(phrase, match, norm, near_misses):
-                    return Detection(
-                        matched=True,
-                        language=phrase.language,
-                        phrase=match.group(0),
-                        category=self._category(phrase, match, norm),
-                    )
-        return NO_MATCH
+                    category = self._category(phrase, match, norm)
+                    rank = CATEGORIES.index(category)
+                    if rank < best_rank:
+                        best_rank = rank
+                        best = Detection(True, phrase.language, match.group(0), category)
+                    break
+        return best
 
     def _kept(
         self,
@@ -307,6 +398,10 @@ class CrisisDetector:
     ) -> bool:
         # Only the last few words before the phrase matter: a bounded slice keeps long
         # messages with many hits linear.
+        if phrase.needs is not None and not phrase.needs.search(norm):
+            return False
+        if phrase.unless is not None and phrase.unless.search(norm):
+            return False
         cut = match.start() - self._context_chars
         before = norm[max(0, cut) : match.start()]
         if cut > 0:
@@ -327,7 +422,7 @@ class CrisisDetector:
         if phrase.category in ESCALATING:
             escalation = self._escalation.get(phrase.language)
             if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
-                return "imminent"
+                return ESCALATED
         return phrase.category
 
 
@@ -380,6 +475,39 @@ def _strings(value: Any, where: str) -> list[str]:
         # YAML reads a bare no, on, yes as booleans: quote them.
         raise ValueError(f"crisis phrases: {where} must be a list of (quoted) strings")
     return value
+
+
+def _entries(value: Any, where: str) -> list[dict[str, str]]:
+    """Read a category's list: each item a pattern, or {phrase, with, unless} of patterns."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"crisis phrases: {where} must be a list")
+    entries: list[dict[str, str]] = []
+    for item in value:
+        if isinstance(item, str):
+            entries.append({"phrase": item})
+        elif (
+            isinstance(item, Mapping)
+            and isinstance(item.get("phrase"), str)
+            and set(item) <= {"phrase", "with", "unless"}
+            and all(isinstance(v, str) for v in item.values())
+        ):
+            entries.append({str(k): str(v) for k, v in item.items()})
+        else:
+            raise ValueError(
+                f"crisis phrases: {where} must list (quoted) strings or "
+                "{phrase: ..., with: ..., unless: ...} mappings of strings"
+            )
+    return entries
+
+
+def _context_regex(
+    source: str | None, macros: Mapping[str, str], where: str
+) -> re.Pattern[str] | None:
+    if source is None:
+        return None
+    return _compile(_expand(source, macros), f"{where}: {source}")
 
 
 def _macros(config: Any) -> dict[str, str]:
@@ -447,3 +575,11 @@ def _compile(body: str, where: str) -> re.Pattern[str]:
         return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
+
+
+if __name__ == "__main__":
+    import sys
+
+    from peerline.service.crisis_eval import main
+
+    sys.exit(main())
