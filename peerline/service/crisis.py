@@ -72,6 +72,8 @@ _REPEATED_BOUNDARY = re.compile(r"\|(?: \|)+")
 _MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
 _PLAIN_PHRASE = re.compile(r"^[\w\s']+$")
 _REGEX_PIECES = re.compile(r"\\.|[^\\]+")
+# A match ends at the end of a word, or after a space or boundary a pattern ended with.
+_WORD_END = r"(?:(?<=\W)|(?!\w))"
 
 # One token to its usual spelling. Applied token by token, before the multi-word rewrites.
 _TOKEN_MAP: dict[str, str] = {
@@ -322,7 +324,7 @@ class CrisisDetector:
         # One search over all phrases rules out most messages; the word-start check comes first
         # so that the engine tries the alternatives only where a word begins.
         self._any = re.compile(
-            r"(?<!\w)(?:" + "|".join(f"(?:{p.body})" for p in self._phrases) + r")(?!\w)"
+            r"(?<!\w)(?:" + "|".join(f"(?:{p.body})" for p in self._phrases) + rf"){_WORD_END}"
         )
 
         self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
@@ -572,7 +574,7 @@ def _expand(source: str, macros: Mapping[str, str]) -> str:
 def _compile(body: str, where: str) -> re.Pattern[str]:
     """Compile an expanded pattern to match whole words only."""
     try:
-        return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+        return re.compile(rf"(?<!\w)(?:{body}){_WORD_END}")
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
 
