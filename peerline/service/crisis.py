@@ -69,6 +69,7 @@ _SOFT_SEPARATORS = re.compile(r"[-_/\\\"\u201c\u201d\u00ab\u00bb*~+=#@()\[\]{}<>
 _HARD_PUNCTUATION = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 _REPEATED_BOUNDARY = re.compile(r"\|(?: \|)+")
+_STRETCHED = re.compile(r"([a-z])\1{2,}")
 _MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
 _PLAIN_PHRASE = re.compile(r"^[\w\s']+$")
 _REGEX_PIECES = re.compile(r"\\.|[^\\]+")
@@ -121,6 +122,42 @@ _TOKEN_MAP: dict[str, str] = {
     "sucidarme": "suicidarme",
     "suisidarme": "suicidarme",
     "suicidarm": "suicidarme",
+    # more SMS spellings and common typos, English
+    "iam": "im",
+    "r": "are",
+    "w": "with",
+    "2nite": "tonight",
+    "tonite": "tonight",
+    "2night": "tonight",
+    "2day": "today",
+    "2morrow": "tomorrow",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "b4": "before",
+    "jus": "just",
+    "myslf": "myself",
+    "mysel": "myself",
+    "selfharm": "self harm",
+    "pils": "pills",
+    "pillz": "pills",
+    "ibuprofin": "ibuprofen",
+    "ibuprophen": "ibuprofen",
+    "ibuprofren": "ibuprofen",
+    "tylenols": "tylenol",
+    "paracetemol": "paracetamol",
+    "acetominophen": "acetaminophen",
+    "overdoze": "overdose",
+    "bridg": "bridge",
+    # more SMS spellings and common typos, Spanish
+    "toy": "estoy",
+    "stoy": "estoy",
+    "sta": "esta",
+    "aki": "aqui",
+    "pastiyas": "pastillas",
+    "pastyas": "pastillas",
+    "matarm": "matarme",
+    "morirm": "morirme",
+    "nadamas": "nada mas",
 }
 
 # Multi-word spellings, rewritten after the token map: (regex, replacement).
@@ -171,6 +208,8 @@ def _basic(text: str) -> str:
     for mark in _APOSTROPHES:
         text = text.replace(mark, "")
     text = _strip_accents(text).casefold()
+    # "dieeee", "byeee", "ayudaaa": a letter typed three times or more counts once.
+    text = _STRETCHED.sub(r"\1", text)
     text = _SOFT_SEPARATORS.sub(" ", text)
     text = _HARD_PUNCTUATION.sub(f" {BOUNDARY} ", text)
     text = _SPACES.sub(" ", text).strip()
