@@ -24,6 +24,7 @@ from peerline.service.crisis import (
     merge_configs,
     normalise,
     priority_of,
+    required_strings,
 )
 from peerline.service.crisis_eval import Example, load, run, score
 
@@ -489,3 +490,31 @@ def test_two_as_a_count_and_as_to() -> None:
     assert normalise("i want 2 die") == "i want to die"
     assert normalise("took 2 boxes of benadryl") == "took 2 boxes of benadryl"
     assert normalise("2 hrs ago") == "2 hrs ago"
+
+
+def test_the_gate_never_hides_a_phrase(detector: CrisisDetector, examples: list[Example]) -> None:
+    # The gate runs only the phrases whose needed strings a message holds: it must never skip
+    # one that would have matched.
+    phrases = detector._phrases
+    for example in examples:
+        norm = normalise(example.text)
+        candidates = detector._gate.candidates(norm)
+        hits = {i for i, phrase in enumerate(phrases) if phrase.regex.search(norm)}
+        assert hits <= candidates, example.text
+
+
+def test_required_strings() -> None:
+    assert required_strings("(?<!tried to )kill(?:ing)? myself") == (
+        frozenset({"kill myself", "killing myself"}),
+        True,
+    )
+    # the rarer words win over common ones: "bridge", "roof", not "im"
+    assert required_strings("(?:im|i am) (?:\\w+ )?(?:on|at) the (?:bridge|roof)") == (
+        frozenset({"on the bridge", "at the bridge", "on the roof", "at the roof"}),
+        True,
+    )
+    assert required_strings("(?:on|at) (?:\\w+ )?(?:bridge|roof)") == (
+        frozenset({"bridge", "roof"}),
+        True,
+    )
+    assert required_strings("\\w+") is None
