@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from peerline.service import crisis_model
 from peerline.service.crisis import (
     ALIASES,
     CATEGORIES,
@@ -518,3 +519,12 @@ def test_required_strings() -> None:
         True,
     )
     assert required_strings("\\w+") is None
+
+
+def test_the_statistical_layer_loads_and_scores() -> None:
+    model = crisis_model.load(str(Path(__file__).with_name("crisis_model.json")))
+    assert model is not None and 0.5 <= model.threshold <= 1.0
+    assert model.probability("i want to kill myself") > model.probability("what time is group")
+    assert "c: ki" in crisis_model.features(normalise("kill"))
+    assert "b:want die" not in crisis_model.features("want to die")
+    assert "b:want to" in crisis_model.features("want to die")

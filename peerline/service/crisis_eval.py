@@ -18,10 +18,13 @@ from typing import Any
 
 import yaml
 
+from peerline.service import crisis_model
 from peerline.service.crisis import CATEGORIES, CrisisDetector, Detection
 
 DEV_FILE = Path("tests/crisis_examples.yaml")
 HELDOUT_FILE = Path("tests/crisis_heldout.yaml")
+# The statistical layer tried beside the phrases (trained on the development set only).
+MODEL_FILE = Path("tests/crisis_model.json")
 
 
 @dataclass(frozen=True)
@@ -161,22 +164,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=HELDOUT_FILE, help="held-out set")
     parser.add_argument("--phrases", help="a coordinator's extra phrase file to include")
     parser.add_argument("--errors", action="store_true", help="list every message scored wrong")
+    parser.add_argument(
+        "--model", type=Path, default=MODEL_FILE, help="statistical layer to score beside them"
+    )
     args = parser.parse_args(argv)
     if not args.evaluate:
         parser.print_help()
         return 2
     detector = CrisisDetector.load(args.phrases)
+    model = crisis_model.load(str(args.model)) if args.model.exists() else None
     for name, path in (("development", args.dev), ("held-out", args.heldout)):
         if not path.exists():
             print(f"== {name}: {path} not found (run from the repository root)")
             continue
-        print(
-            report(
-                f"{name} ({path}, sha256 {sha256(path)[:12]})",
-                run(detector, load(path)),
-                args.errors,
+        results = run(detector, load(path))
+        print(report(f"{name} ({path}, sha256 {sha256(path)[:12]})", results, args.errors))
+        if model is not None:
+            both = [(e, d.matched or model.alarms(e.text)) for e, d in results]
+            s = score(both)
+            print(
+                f"phrases + model (threshold {model.threshold:.2f}): recall {s.recall:.3f}, "
+                f"false alarms {s.fp} of {s.fp + s.tn} ({s.false_alarm_rate:.1%}), "
+                f"precision {s.precision:.3f}"
             )
-        )
         print()
     return 0
 
