@@ -161,7 +161,55 @@ _TOKEN_MAP: dict[str, str] = {
     "matarm": "matarme",
     "morirm": "morirme",
     "nadamas": "nada mas",
+    "d": "de",
+    "pa": "para",
+    "chingo": "monton",
+    "korte": "corte",
+    "kortarme": "cortarme",
+    "kortando": "cortando",
+    "voi": "voy",
+    "mui": "muy",
+    # more English typos and spellings
+    "tok": "took",
+    "tuk": "took",
+    "swallowd": "swallowed",
+    "swalowed": "swallowed",
+    "brige": "bridge",
+    "brigde": "bridge",
+    "infront": "in front",
+    "hav": "have",
+    "lettr": "letter",
+    "leter": "letter",
+    "attemted": "attempted",
+    "atempted": "attempted",
+    "attemped": "attempted",
+    "tryed": "tried",
+    "wuz": "was",
+    "wud": "would",
+    "evry1": "everyone",
+    "every1": "everyone",
+    "everyl": "everyone",
+    "some1": "someone",
+    "no1": "no one",
+    "burdn": "burden",
+    "dieing": "dying",
+    "yr": "year",
+    "yrs": "years",
+    "bout": "about",
+    "abt": "about",
+    "cuz": "because",
+    "bc": "because",
+    "b": "be",
+    "ded": "dead",
 }
+
+# Dropped g's: "cuttin", "givin", "standin".
+_DROPPED_G = frozenset(
+    "givin cuttin standin killin doin thinkin goin tryin feelin takin sayin hurtin cryin "
+    "jumpin hangin sittin walkin drivin headin plannin writin leavin savin burnin endin dyin "
+    "livin wantin gettin bleedin overdosin harmin stockpilin collectin lookin starin holdin "
+    "swallowin poppin".split()
+)
 
 # Multi-word spellings, rewritten after the token map: (regex, replacement).
 _PHRASE_MAP: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
@@ -195,6 +243,7 @@ _TWO_COUNT_BEFORE = frozenset(
     "took taken swallowed popped ate downed had take taking swallow pop like about around only "
     "just another than bought got have ive".split()
 )
+_TWO_TOO_AFTER = frozenset("many much late far".split())
 _TWO_COUNT_AFTER = frozenset(
     "pills pill boxes box bottles bottle packs pack strips strip tablets tablet caps hours hrs hr "
     "mins min minutes days weeks years times more of mg".split()
@@ -244,8 +293,14 @@ def normalise(text: str) -> str:
         if token == "2":
             before = tokens[index - 1] if index > 0 else ""
             after = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if after in _TWO_TOO_AFTER:
+                out.append("too")
+                continue
             count = before in _TWO_COUNT_BEFORE or after in _TWO_COUNT_AFTER
             out.append(token if count else "to")
+            continue
+        if token in _DROPPED_G:
+            out.append(token + "g")
             continue
         out.append(_TOKEN_MAP.get(token, token))
     joined = " ".join(out)
