@@ -27,10 +27,19 @@ from peerline.service.crisis import (
     priority_of,
     required_strings,
 )
-from peerline.service.crisis_eval import Example, load, run, score
+from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
+# The held-out split, written by another session that never saw the phrase lists and scored once
+# with the phrases frozen at commit ea05d86. Changing the file means changing this constant and
+# the figures in docs/crisis.md, with a note saying why.
+HELDOUT_SHA256 = "d59bded4ba049e1f75b04743a331a2999d3b4cee77a9b9bb239356dc26de20e1"
+# What the frozen phrases scored on it (docs/crisis.md): found 176 of 240 crisis messages,
+# 12 false alarms among 260 near misses. A change may improve these, never quietly worsen them.
+HELDOUT_MIN_FOUND = 176
+HELDOUT_MAX_FALSE_ALARMS = 12
+HELDOUT_SHARED_WITH_DEV = 12
 MIN_DEV_PRECISION = 0.95
 MIN_DEV_RECALL = 0.95
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
@@ -61,6 +70,36 @@ def test_examples_are_well_formed(examples: list[Example]) -> None:
     assert {e.category for e in crisis} <= set(CATEGORIES)
     texts = [e.text for e in examples]
     assert len(texts) == len(set(texts)), "duplicate example"
+
+
+def test_the_held_out_split_is_guarded() -> None:
+    assert sha256(HELDOUT) == HELDOUT_SHA256, (
+        "tests/crisis_heldout.yaml changed: record its new SHA-256 here and say why in "
+        "docs/crisis.md (a held-out set that changes silently measures nothing)"
+    )
+    heldout = load(HELDOUT)
+    assert len(heldout) == 500 and {e.split for e in heldout} == {"holdout"}
+    # Both sets were written independently; 12 short messages came out word for word the same
+    # in both (docs/crisis.md gives the held-out figures with and without them). No more.
+    dev_texts = {e.text for e in load(EXAMPLES)}
+    assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
+
+
+def test_all_labelled_messages_together(examples: list[Example]) -> None:
+    everything = examples + load(HELDOUT)
+    crisis = [e for e in everything if e.label]
+    assert len(everything) >= 800
+    assert sum(e.language == "es" for e in everything) >= len(everything) / 3
+    assert len(everything) - len(crisis) >= len(crisis)  # as many near misses as crisis messages
+    for category in CATEGORIES:
+        assert sum(e.category == category for e in crisis) >= 40, category
+
+
+def test_held_out_figures_do_not_worsen(detector: CrisisDetector) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
+    print(f"\nheld-out: recall {s.recall:.3f}, false alarms {s.fp} of {s.fp + s.tn}")
+    assert s.tp >= HELDOUT_MIN_FOUND
+    assert s.fp <= HELDOUT_MAX_FALSE_ALARMS
 
 
 def test_development_figures(detector: CrisisDetector, examples: list[Example]) -> None:
