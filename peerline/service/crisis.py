@@ -1,6 +1,6 @@
 """Notice crisis language in an inbound text, in English and Spanish.
 
-The detector matches phrases, never single words, over a normalised form of the message: lower
+The detector matches phrases (rarely single words) over a normalised form of the message: lower
 case, accents removed, apostrophes dropped, common SMS spellings and contractions written one
 way, and clause-ending punctuation turned into a ``|`` boundary token (see :func:`normalise`).
 The phrase lists live in ``crisis_phrases.yaml`` next to this module; a coordinator may add an
