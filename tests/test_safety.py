@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from peerline.service import keys, outbox
+from peerline.service.crisis import priority_of
 from peerline.service.line import Line
 from peerline.service.models import (
     Alert,
@@ -74,8 +75,10 @@ def test_crisis_words_in_a_chat(build: Callable[..., tuple[Line, Webhooks]]) -> 
     assert texts_to(line, lines.RIA)[-1].startswith("Peerline safety alert:")
     with line.db.session() as session:
         event = session.scalars(select(SafetyEvent)).one()
-        assert (event.source, event.category) == ("detector", "suicide")
-        assert session.scalars(select(Conversation)).one().priority == 1
+        assert (event.source, event.category) == ("detector", "active_thoughts")
+        # The category ranks the conversation: thoughts of killing oneself above a wish to die.
+        priority = session.scalars(select(Conversation)).one().priority
+        assert priority == priority_of("active_thoughts")
         assert [a.kind for a in session.scalars(select(Alert))] == ["crisis"]
     # The chat goes on; the resources are not repeated within the window.
     hooks.sms(lines.TEXTER, "i just want to die honestly")
@@ -105,8 +108,28 @@ def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[Line, Webhoo
             .where(Conversation.state == "queued")
             .order_by(Conversation.priority.desc(), Conversation.queued_at)
         ).all()
-        assert [c.priority for c in queued] == [1, 0]
+        assert [c.priority for c in queued] == [priority_of("wish_dead"), 0]
         assert queued[0].contact_id != queued[1].contact_id
+
+
+def test_attempt_under_way_goes_ahead_of_other_crises(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)  # Sam is busy
+    hooks.sms(lines.TEXTER_2, "yes")
+    hooks.sms(lines.TEXTER_2, "no quiero vivir mas")
+    hooks.sms("+14165550197", "yes")
+    hooks.sms("+14165550197", "just took 20 tylenol")
+    with line.db.session() as session:
+        queued = session.scalars(
+            select(Conversation)
+            .where(Conversation.state == "queued")
+            .order_by(Conversation.priority.desc(), Conversation.queued_at)
+        ).all()
+        assert [c.priority for c in queued] == [priority_of("attempt"), priority_of("wish_dead")]
+        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id))
+        assert [e.category for e in events] == ["wish_dead", "attempt"]
 
 
 def test_supporter_alert_and_block(build: Callable[..., tuple[Line, Webhooks]]) -> None:

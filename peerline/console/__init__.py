@@ -19,6 +19,7 @@ from peerline.console import (
     audit,
     auth,
     conversations,
+    crisis_review,
     dashboard,
     reports,
     rota,
@@ -32,7 +33,7 @@ bp = Blueprint(
     static_folder="../static/console",
     static_url_path="/static",
 )
-for part in (auth, dashboard, supporters, rota, conversations, reports, audit):
+for part in (auth, dashboard, supporters, rota, conversations, reports, audit, crisis_review):
     bp.register_blueprint(part.bp)
 bp.register_blueprint(accounts.own)
 bp.register_blueprint(accounts.bp)
@@ -128,6 +129,7 @@ NAVIGATION = (
     ("console.rota.coverage", "Coverage", "console.rota.coverage"),
     ("console.conversations.index", "Conversations", "console.conversations."),
     ("console.reports.index", "Reports", "console.reports."),
+    ("console.crisis_review.index", "Crisis review", "console.crisis_review."),
     ("console.audit.index", "Audit log", "console.audit."),
     ("console.account.index", "Account", "console.account."),
     ("console.accounts.list_accounts", "Accounts", "console.accounts."),

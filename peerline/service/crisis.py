@@ -1,6 +1,6 @@
 """Notice crisis language in an inbound text, in English and Spanish.
 
-The detector matches phrases, never single words, over a normalised form of the message: lower
+The detector matches phrases (rarely single words) over a normalised form of the message: lower
 case, accents removed, apostrophes dropped, common SMS spellings and contractions written one
 way, and clause-ending punctuation turned into a ``|`` boundary token (see :func:`normalise`).
 The phrase lists live in ``crisis_phrases.yaml`` next to this module; a coordinator may add an
@@ -12,14 +12,23 @@ overlaps a known idiom or accident ("killed myself laughing", "me corte el pelo"
 that carry their own negation ("I don't want to live", "no quiero vivir", "I can't go on")
 are written whole, so the negation check looks only at what comes before them.
 
+Categories follow the Columbia Suicide Severity Rating Scale screener and the risk language
+crisis lines report (see ``docs/crisis.md``); the most urgent one found decides the
+conversation's place in the queue (:func:`priority_of`). A phrase may carry its context: it
+counts only ``with`` some other words in the message (a gift with a farewell) and never
+``unless`` others are there (a bridge with the market on the other side).
+
 The module is pure: no I/O beyond reading the phrase files at :meth:`CrisisDetector.load`.
+``python -m peerline.service.crisis --evaluate`` prints its figures on the labelled sets.
 """
 
 from __future__ import annotations
 
 import re
+import re._constants as _sre  # type: ignore[import-not-found]  # a parsed pattern: its words
+import re._parser as _sre_parser  # type: ignore[import-not-found]
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,9 +37,29 @@ from typing import Any
 import yaml
 
 #: Categories, most urgent first. A message matching several reports the most urgent.
-CATEGORIES: tuple[str, ...] = ("imminent", "overdose", "suicide", "self_harm")
-#: Categories that words such as "tonight" or "ahora" right after the phrase make imminent.
-ESCALATING = frozenset({"suicide", "overdose"})
+CATEGORIES: tuple[str, ...] = (
+    "attempt",  # an attempt under way: pills or poison already taken, a deep cut bleeding
+    "danger_place",  # on a bridge, roof, ledge or the tracks, or on the way there
+    "means",  # pills, a gun, a blade or a rope at hand
+    "preparation",  # saving pills, looking up doses, a note or will, gifts, goodbyes
+    "plan",  # when, where or how worked out
+    "intent",  # "I am going to"
+    "method",  # a way of dying thought of
+    "active_thoughts",  # thoughts of killing oneself
+    "past_attempt",  # an attempt before
+    "self_harm",  # cutting, burning, hitting oneself
+    "wish_dead",  # wishing to be dead or not to wake up
+    "burden_hopelessness",  # a burden to others, no way forward
+)
+#: The categories of earlier versions, still accepted in a coordinator's phrase file.
+ALIASES: Mapping[str, str] = {
+    "imminent": "plan",
+    "overdose": "attempt",
+    "suicide": "active_thoughts",
+}
+#: Categories that words such as "tonight" or "ahora" right after the phrase make a plan.
+ESCALATING = frozenset({"intent", "method", "active_thoughts", "wish_dead"})
+ESCALATED = "plan"
 #: How many tokens after a phrase are looked at for an escalation word.
 ESCALATION_TOKENS = 3
 
@@ -42,9 +71,13 @@ _SOFT_SEPARATORS = re.compile(r"[-_/\\\"\u201c\u201d\u00ab\u00bb*~+=#@()\[\]{}<>
 _HARD_PUNCTUATION = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 _REPEATED_BOUNDARY = re.compile(r"\|(?: \|)+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_STRETCHED = re.compile(r"([a-z])\1{2,}")
 _MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
 _PLAIN_PHRASE = re.compile(r"^[\w\s']+$")
 _REGEX_PIECES = re.compile(r"\\.|[^\\]+")
+# A match ends at the end of a word, or after a space or boundary a pattern ended with.
+_WORD_END = r"(?:(?<=\W)|(?!\w))"
 
 # One token to its usual spelling. Applied token by token, before the multi-word rewrites.
 _TOKEN_MAP: dict[str, str] = {
@@ -60,7 +93,6 @@ _TOKEN_MAP: dict[str, str] = {
     "gotta": "got to",
     "tryna": "trying to",
     "kinda": "kind of",
-    "2": "to",
     "u": "you",
     "ur": "your",
     "rn": "right now",
@@ -93,11 +125,95 @@ _TOKEN_MAP: dict[str, str] = {
     "sucidarme": "suicidarme",
     "suisidarme": "suicidarme",
     "suicidarm": "suicidarme",
+    # more SMS spellings and common typos, English
+    "iam": "im",
+    "r": "are",
+    "w": "with",
+    "2nite": "tonight",
+    "tonite": "tonight",
+    "2night": "tonight",
+    "2day": "today",
+    "2morrow": "tomorrow",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "b4": "before",
+    "jus": "just",
+    "myslf": "myself",
+    "mysel": "myself",
+    "selfharm": "self harm",
+    "pils": "pills",
+    "pillz": "pills",
+    "ibuprofin": "ibuprofen",
+    "ibuprophen": "ibuprofen",
+    "ibuprofren": "ibuprofen",
+    "tylenols": "tylenol",
+    "paracetemol": "paracetamol",
+    "acetominophen": "acetaminophen",
+    "overdoze": "overdose",
+    "bridg": "bridge",
+    # more SMS spellings and common typos, Spanish
+    "toy": "estoy",
+    "stoy": "estoy",
+    "sta": "esta",
+    "aki": "aqui",
+    "pastiyas": "pastillas",
+    "pastyas": "pastillas",
+    "matarm": "matarme",
+    "morirm": "morirme",
+    "nadamas": "nada mas",
+    "d": "de",
+    "pa": "para",
+    "chingo": "monton",
+    "korte": "corte",
+    "kortarme": "cortarme",
+    "kortando": "cortando",
+    "voi": "voy",
+    "mui": "muy",
+    # more English typos and spellings
+    "tok": "took",
+    "tuk": "took",
+    "swallowd": "swallowed",
+    "swalowed": "swallowed",
+    "brige": "bridge",
+    "brigde": "bridge",
+    "infront": "in front",
+    "hav": "have",
+    "lettr": "letter",
+    "leter": "letter",
+    "attemted": "attempted",
+    "atempted": "attempted",
+    "attemped": "attempted",
+    "tryed": "tried",
+    "wuz": "was",
+    "wud": "would",
+    "evry1": "everyone",
+    "every1": "everyone",
+    "everyl": "everyone",
+    "some1": "someone",
+    "no1": "no one",
+    "burdn": "burden",
+    "dieing": "dying",
+    "yr": "year",
+    "yrs": "years",
+    "bout": "about",
+    "abt": "about",
+    "cuz": "because",
+    "bc": "because",
+    "b": "be",
+    "ded": "dead",
 }
 
+# Dropped g's: "cuttin", "givin", "standin".
+_DROPPED_G = frozenset(
+    "givin cuttin standin killin doin thinkin goin tryin feelin takin sayin hurtin cryin "
+    "jumpin hangin sittin walkin drivin headin plannin writin leavin savin burnin endin dyin "
+    "livin wantin gettin bleedin overdosin harmin stockpilin collectin lookin starin holdin "
+    "swallowin poppin".split()
+)
+
 # Multi-word spellings, rewritten after the token map: (regex, replacement).
-_PHRASE_MAP: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(rf"(?<!\w){pattern}(?!\w)"), replacement)
+_PHRASE_MAP: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (pattern, re.compile(rf"(?<!\w){pattern}(?!\w)"), replacement)
     for pattern, replacement in (
         (r"do not", "dont"),
         (r"does not", "doesnt"),
@@ -122,10 +238,22 @@ _KMS_NUMBER_BEFORE = frozenset(
 )
 _KMS_UNIT_AFTER = frozenset("away per from de por an a of to left more".split())
 
+# "2" means "to" ("i want 2 die"), except as a count: "took 2 boxes", "2 hrs ago".
+_TWO_COUNT_BEFORE = frozenset(
+    "took taken swallowed popped ate downed had take taking swallow pop like about around only "
+    "just another than bought got have ive".split()
+)
+_TWO_TOO_AFTER = frozenset("many much late far".split())
+_TWO_COUNT_AFTER = frozenset(
+    "pills pill boxes box bottles bottle packs pack strips strip tablets tablet caps hours hrs hr "
+    "mins min minutes days weeks years times more of mg".split()
+)
+
 
 def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():
+        return text
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def _basic(text: str) -> str:
@@ -133,6 +261,8 @@ def _basic(text: str) -> str:
     for mark in _APOSTROPHES:
         text = text.replace(mark, "")
     text = _strip_accents(text).casefold()
+    # "dieeee", "byeee", "ayudaaa": a letter typed three times or more counts once.
+    text = _STRETCHED.sub(r"\1", text)
     text = _SOFT_SEPARATORS.sub(" ", text)
     text = _HARD_PUNCTUATION.sub(f" {BOUNDARY} ", text)
     text = _SPACES.sub(" ", text).strip()
@@ -160,11 +290,38 @@ def normalise(text: str) -> str:
             else:
                 out.append("kill myself")
             continue
+        if token == "2":
+            before = tokens[index - 1] if index > 0 else ""
+            after = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if after in _TWO_TOO_AFTER:
+                out.append("too")
+                continue
+            count = before in _TWO_COUNT_BEFORE or after in _TWO_COUNT_AFTER
+            out.append(token if count else "to")
+            continue
+        if token in _DROPPED_G:
+            out.append(token + "g")
+            continue
         out.append(_TOKEN_MAP.get(token, token))
     joined = " ".join(out)
-    for pattern, replacement in _PHRASE_MAP:
-        joined = pattern.sub(replacement, joined)
+    for literal, pattern, replacement in _PHRASE_MAP:
+        if literal in joined:  # a plain search first: most messages hold none of them
+            joined = pattern.sub(replacement, joined)
     return joined
+
+
+def priority_of(category: str | None) -> int:
+    """Return a category's place in the queue: higher goes first, 0 for no crisis.
+
+    An attempt under way ranks highest; a category this module does not know (a supporter's
+    alert) ranks as the lowest crisis, 1.
+    """
+    if category is None:
+        return 0
+    category = ALIASES.get(category, category)
+    if category not in CATEGORIES:
+        return 1
+    return len(CATEGORIES) - CATEGORIES.index(category)
 
 
 @dataclass(frozen=True)
@@ -176,6 +333,11 @@ class Detection:
     phrase: str | None = None
     category: str | None = None
 
+    @property
+    def priority(self) -> int:
+        """Return the queue priority the category gives (0 when nothing matched)."""
+        return priority_of(self.category) if self.matched else 0
+
 
 NO_MATCH = Detection(matched=False)
 
@@ -186,6 +348,17 @@ class _Phrase:
     body: str
     language: str
     category: str
+    # Context the whole message must have (`with`) or must not have (`unless`).
+    needs: re.Pattern[str] | None = None
+    unless: re.Pattern[str] | None = None
+
+    @property
+    def reach(self) -> int:
+        """Return the most urgent rank a hit on this phrase can report."""
+        rank = CATEGORIES.index(self.category)
+        if self.category in ESCALATING:
+            return min(rank, CATEGORIES.index(ESCALATED))
+        return rank
 
 
 @dataclass(frozen=True)
@@ -222,26 +395,33 @@ class CrisisDetector:
         self._phrases: list[_Phrase] = []
         phrases = _mapping(config.get("phrases") or {}, "phrases")
         for language, by_category in phrases.items():
-            for category, patterns in _mapping(by_category, f"phrases.{language}").items():
+            for named, patterns in _mapping(by_category, f"phrases.{language}").items():
+                category = ALIASES.get(named, named)
                 if category not in CATEGORIES:
                     raise ValueError(
-                        f"crisis phrases: unknown category {category!r} for {language!r}; "
+                        f"crisis phrases: unknown category {named!r} for {language!r}; "
                         f"use one of {', '.join(CATEGORIES)}"
                     )
-                for source in _strings(patterns, f"phrases.{language}.{category}"):
+                where = f"phrases.{language}.{named}"
+                for entry in _entries(patterns, where):
+                    source = entry["phrase"]
                     body = _expand(source, macros)
                     self._phrases.append(
-                        _Phrase(_compile(body, source), body, str(language), category)
+                        _Phrase(
+                            _compile(body, source),
+                            body,
+                            str(language),
+                            category,
+                            _context_regex(entry.get("with"), macros, where),
+                            _context_regex(entry.get("unless"), macros, where),
+                        )
                     )
         if not self._phrases:
             raise ValueError("crisis phrases: no phrases configured")
         # Most urgent category first, so the first kept hit is the one reported.
         self._phrases.sort(key=lambda p: CATEGORIES.index(p.category))
-        # One search over all phrases rules out most messages; the word-start check comes first
-        # so that the engine tries the alternatives only where a word begins.
-        self._any = re.compile(
-            r"(?<!\w)(?:" + "|".join(f"(?:{p.body})" for p in self._phrases) + r")(?!\w)"
-        )
+        # The strings each phrase needs rule out most phrases for most messages.
+        self._gate = _Gate([required_strings(p.body) for p in self._phrases])
 
         self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
         self._third_person = _contexts(config.get("third_person") or {}, "markers", "third_person")
@@ -274,6 +454,11 @@ class CrisisDetector:
             config = merge_configs(config, extra)
         return cls(config)
 
+    @staticmethod
+    def priority_of(category: str | None) -> int:
+        """Return a category's place in the queue (see the module's :func:`priority_of`)."""
+        return priority_of(category)
+
     @property
     def phrase_count(self) -> int:
         """How many phrase patterns are compiled."""
@@ -284,19 +469,25 @@ class CrisisDetector:
         if not text:
             return NO_MATCH
         norm = normalise(text)
-        if not self._any.search(norm):
+        candidates = self._gate.candidates(norm)
+        if not candidates:
             return NO_MATCH
         near_misses: dict[str, list[tuple[int, int]]] = {}
-        for phrase in self._phrases:
+        best = NO_MATCH
+        best_rank = len(CATEGORIES)
+        for index in sorted(candidates):
+            phrase = self._phrases[index]
+            if phrase.reach >= best_rank:
+                continue  # it could not be more urgent than what was found
             for match in phrase.regex.finditer(norm):
                 if self._kept(phrase, match, norm, near_misses):
-                    return Detection(
-                        matched=True,
-                        language=phrase.language,
-                        phrase=match.group(0),
-                        category=self._category(phrase, match, norm),
-                    )
-        return NO_MATCH
+                    category = self._category(phrase, match, norm)
+                    rank = CATEGORIES.index(category)
+                    if rank < best_rank:
+                        best_rank = rank
+                        best = Detection(True, phrase.language, match.group(0), category)
+                    break
+        return best
 
     def _kept(
         self,
@@ -307,6 +498,10 @@ class CrisisDetector:
     ) -> bool:
         # Only the last few words before the phrase matter: a bounded slice keeps long
         # messages with many hits linear.
+        if phrase.needs is not None and not phrase.needs.search(norm):
+            return False
+        if phrase.unless is not None and phrase.unless.search(norm):
+            return False
         cut = match.start() - self._context_chars
         before = norm[max(0, cut) : match.start()]
         if cut > 0:
@@ -327,8 +522,194 @@ class CrisisDetector:
         if phrase.category in ESCALATING:
             escalation = self._escalation.get(phrase.language)
             if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
-                return "imminent"
+                return ESCALATED
         return phrase.category
+
+
+# --- the gate: which phrases a message could match at all ----------------------------------
+#
+# Running four hundred patterns over every message costs milliseconds. Each pattern is parsed
+# once to find strings that any match of it must contain ("took", "taken", "swallowed" for a
+# pattern that starts with one of them); a message then runs only the patterns one of whose
+# strings it holds, found through the message's three-letter pieces.
+
+_MAX_STRINGS = 256  # a pattern with more alternatives than this is not worth spelling out
+_GATE_WIDTH = 3
+
+
+def required_strings(body: str) -> tuple[frozenset[str], bool] | None:
+    """Return strings one of which every match of `body` contains, or None if none is known.
+
+    The flag says whether each of them begins a word in the match (a match starts a word).
+    """
+    try:
+        parsed = list(_sre_parser.parse(body))
+    except re.error:
+        return None
+    found = _required(parsed, True)
+    return (frozenset(found[0]), found[1]) if found else None
+
+
+_ZERO_WIDTH = (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
+_Need = tuple[set[str], bool]
+
+
+def _exact(op: Any, av: Any) -> set[str] | None:
+    """Return every string a node can match, if it is a small finite set of literals."""
+    if op is _sre.LITERAL:
+        return {chr(av)}
+    if op is _sre.SUBPATTERN:
+        return _exact_sequence(list(av[-1]))
+    if op is _sre.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            strings = _exact_sequence(list(branch))
+            if strings is None:
+                return None
+            out |= strings
+        return out if len(out) <= _MAX_STRINGS else None
+    if op in _REPEATS:
+        low, high, item = av
+        if (low, high) == (0, 1):
+            strings = _exact_sequence(list(item))
+            return None if strings is None else strings | {""}
+        return None
+    if op is _sre.IN and all(kind is _sre.LITERAL for kind, _ in av):
+        return {chr(value) for _, value in av}
+    return None
+
+
+def _exact_sequence(items: list[tuple[Any, Any]]) -> set[str] | None:
+    out = {""}
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            return None  # a lookaround inside an alternative: not a plain literal any more
+        strings = _exact(op, av)
+        if strings is None:
+            return None
+        out = {a + b for a in out for b in strings}
+        if len(out) > _MAX_STRINGS:
+            return None
+    return out
+
+
+# Words too common to pick a phrase out by.
+_COMMON = frozenset(
+    "the a an i im my me to of on at in and is it you this that for with be was just so "
+    "que de la el en mi a y lo los las no se un una por con es ya".split()
+)
+
+
+def _score(need: _Need) -> tuple[int, int, bool]:
+    """Rank a candidate set: its rarest-looking word in the worst string, then fewer strings."""
+    strings, aligned = need
+    worst = min(max((len(w) for w in x.split() if w not in _COMMON), default=0) for x in strings)
+    return worst, -len(strings), aligned
+
+
+def _ends_in_space(items: list[tuple[Any, Any]]) -> bool:
+    return bool(items) and items[-1] == (_sre.LITERAL, ord(" "))
+
+
+def _required(items: list[tuple[Any, Any]], aligned: bool) -> _Need | None:
+    """Return strings one of which any match of the sequence contains (the most selective).
+
+    `aligned` says whether the sequence starts a word; each candidate carries the same flag.
+    """
+    candidates: list[_Need] = []
+    run: set[str] = {""}
+    run_aligned = aligned
+
+    def close() -> None:
+        if "" not in run:
+            candidates.append((run, run_aligned))
+
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        strings = _exact(op, av)
+        if strings is not None:
+            joined = {a + b for a in run for b in strings}
+            if len(joined) <= _MAX_STRINGS:
+                run = joined
+            else:
+                close()
+                run, run_aligned = strings, aligned
+            taken = [x for x in strings if x]
+            ends = bool(taken) and all(x.endswith(" ") for x in taken)
+            aligned = ends and (aligned if "" in strings else True)
+            continue
+        close()
+        inner = _required_node(op, av, aligned)
+        if inner:
+            candidates.append(inner)
+        if op in _REPEATS and _ends_in_space(list(av[2])):
+            aligned = aligned if av[0] == 0 else True
+        else:
+            aligned = False
+        run, run_aligned = {""}, aligned
+    close()
+    if not candidates:
+        return None
+    return max(candidates, key=_score)
+
+
+def _required_node(op: Any, av: Any, aligned: bool) -> _Need | None:
+    if op is _sre.SUBPATTERN:
+        return _required(list(av[-1]), aligned)
+    if op is _sre.BRANCH:
+        out: set[str] = set()
+        all_aligned = True
+        for branch in av[1]:
+            inner = _required(list(branch), aligned)
+            if not inner:
+                return None
+            out |= inner[0]
+            all_aligned = all_aligned and inner[1]
+        return out, all_aligned
+    if op in _REPEATS and av[0] >= 1:
+        return _required(list(av[2]), aligned)
+    return None
+
+
+class _Gate:
+    """Find which phrases a message could match, by the strings each phrase needs.
+
+    A needed string is filed under the first letters of a word it holds whole: its own start
+    when a match starts with it, else the word after its first space. A message is looked up
+    by the first letters of each of its words, and the string then searched in full.
+    """
+
+    def __init__(self, needs: Sequence[tuple[frozenset[str], bool] | None]) -> None:
+        self.always: set[int] = set()
+        self.loose: list[tuple[str, int]] = []
+        self.by_word: dict[str, list[tuple[str, int]]] = {}
+        for index, need in enumerate(needs):
+            if need is None or not all(len(x.strip()) >= 2 for x in need[0]):
+                self.always.add(index)
+                continue
+            strings, at_word_start = need
+            for string in strings:
+                words = string.lstrip() if at_word_start else string.partition(" ")[2]
+                key = words.partition(" ")[0][:_GATE_WIDTH]
+                if key and (at_word_start or " " in string):
+                    self.by_word.setdefault(key, []).append((string, index))
+                else:
+                    self.loose.append((string, index))
+
+    def candidates(self, text: str) -> set[int]:
+        """Return the indexes of the phrases `text` holds a needed string of."""
+        found = set(self.always)
+        keys = {word[:_GATE_WIDTH] for word in text.split()}
+        for key in keys & self.by_word.keys():
+            for string, index in self.by_word[key]:
+                if index not in found and string in text:
+                    found.add(index)
+        for string, index in self.loose:
+            if index not in found and string in text:
+                found.add(index)
+        return found
 
 
 def merge_configs(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,6 +761,39 @@ def _strings(value: Any, where: str) -> list[str]:
         # YAML reads a bare no, on, yes as booleans: quote them.
         raise ValueError(f"crisis phrases: {where} must be a list of (quoted) strings")
     return value
+
+
+def _entries(value: Any, where: str) -> list[dict[str, str]]:
+    """Read a category's list: each item a pattern, or {phrase, with, unless} of patterns."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"crisis phrases: {where} must be a list")
+    entries: list[dict[str, str]] = []
+    for item in value:
+        if isinstance(item, str):
+            entries.append({"phrase": item})
+        elif (
+            isinstance(item, Mapping)
+            and isinstance(item.get("phrase"), str)
+            and set(item) <= {"phrase", "with", "unless"}
+            and all(isinstance(v, str) for v in item.values())
+        ):
+            entries.append({str(k): str(v) for k, v in item.items()})
+        else:
+            raise ValueError(
+                f"crisis phrases: {where} must list (quoted) strings or "
+                "{phrase: ..., with: ..., unless: ...} mappings of strings"
+            )
+    return entries
+
+
+def _context_regex(
+    source: str | None, macros: Mapping[str, str], where: str
+) -> re.Pattern[str] | None:
+    if source is None:
+        return None
+    return _compile(_expand(source, macros), f"{where}: {source}")
 
 
 def _macros(config: Any) -> dict[str, str]:
@@ -444,6 +858,14 @@ def _expand(source: str, macros: Mapping[str, str]) -> str:
 def _compile(body: str, where: str) -> re.Pattern[str]:
     """Compile an expanded pattern to match whole words only."""
     try:
-        return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+        return re.compile(rf"(?<!\w)(?:{body}){_WORD_END}")
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
+
+
+if __name__ == "__main__":
+    import sys
+
+    from peerline.service.crisis_eval import main
+
+    sys.exit(main())

@@ -1028,7 +1028,7 @@ class Runtime:
     ) -> None:
         """Put a conversation first, record the event, flag the supporter, alert on call."""
         first_in_window = _due(conversation.crisis_at, self.now, self._crisis_window)
-        conversation.priority = max(conversation.priority, 1)
+        conversation.priority = max(conversation.priority, self.line.crisis.priority_of(category))
         conversation.crisis_at = self.now
         self.safety_raised = True
         self.session.add(

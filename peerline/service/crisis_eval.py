@@ -1,0 +1,206 @@
+"""Score the crisis detector on labelled sets: ``python -m peerline.service.crisis --evaluate``.
+
+A labelled set is a YAML file with an ``items`` list of ``{text, label, language, category}``
+(see ``tests/crisis_examples.yaml``). Recall is given per category (how many of the crisis
+messages of that category raised the alarm, whatever category the detector named) and false
+alarms per category of near miss, then overall and per language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from peerline.service import crisis_model
+from peerline.service.crisis import CATEGORIES, CrisisDetector, Detection
+
+# Category names the held-out set's author used for the same categories.
+LABEL_ALIASES = {
+    "attempt_underway": "attempt",
+    "place_of_danger": "danger_place",
+    "means_at_hand": "means",
+    "preparatory": "preparation",
+    "burden_hopeless": "burden_hopelessness",
+    "near_miss": "general",
+}
+DEV_FILE = Path("tests/crisis_examples.yaml")
+HELDOUT_FILE = Path("tests/crisis_heldout.yaml")
+# The statistical layer tried beside the phrases (trained on the development set only).
+MODEL_FILE = Path("tests/crisis_model.json")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message."""
+
+    text: str
+    label: bool
+    language: str
+    category: str
+    split: str = "dev"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts of one group's outcomes."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Return the share of near misses that raised the alarm."""
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+
+def load(path: Path) -> list[Example]:
+    """Read a labelled set."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = data["items"] if isinstance(data, dict) else data
+    examples = []
+    for item in items:
+        examples.append(
+            Example(
+                text=str(item["text"]),
+                label=bool(item["label"]),
+                language=str(item.get("language", "en")),
+                category=LABEL_ALIASES.get(
+                    str(item.get("category")), str(item.get("category") or "general")
+                ),
+                split=str(item.get("split", "dev")),
+                note=str(item.get("note", "")),
+            )
+        )
+    return examples
+
+
+def sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def score(results: Iterable[tuple[Example, bool]]) -> Score:
+    """Count true and false positives and negatives."""
+    tp = fp = fn = tn = 0
+    for example, matched in results:
+        if matched and example.label:
+            tp += 1
+        elif matched:
+            fp += 1
+        elif example.label:
+            fn += 1
+        else:
+            tn += 1
+    return Score(tp, fp, fn, tn)
+
+
+def run(detector: CrisisDetector, examples: Sequence[Example]) -> list[tuple[Example, Detection]]:
+    """Detect every example."""
+    return [(e, detector.detect(e.text)) for e in examples]
+
+
+def report(name: str, results: Sequence[tuple[Example, Detection]], show_errors: bool) -> str:
+    """Return a table of one set's figures, by category, language and overall."""
+    pairs = [(e, d.matched) for e, d in results]
+    rows = [
+        f"== {name}: {len(pairs)} messages, {sum(e.label for e, _ in pairs)} crisis, "
+        f"{sum(not e.label for e, _ in pairs)} near misses",
+        f"{'group':22} {'crisis':>6} {'recall':>7} {'near':>5} {'alarms':>6} {'precision':>9}",
+    ]
+    groups: list[tuple[str, list[tuple[Example, bool]]]] = [
+        (category, [p for p in pairs if p[0].category == category]) for category in CATEGORIES
+    ]
+    groups.append(("general", [p for p in pairs if p[0].category not in CATEGORIES]))
+    groups += [
+        (f"language {lang}", [p for p in pairs if p[0].language == lang]) for lang in ("en", "es")
+    ]
+    groups.append(("ALL", pairs))
+    for label, group in groups:
+        if not group:
+            continue
+        s = score(group)
+        crisis = s.tp + s.fn
+        near = s.fp + s.tn
+        recall = f"{s.recall:7.3f}" if crisis else f"{'-':>7}"
+        alarms = f"{s.fp:>6}" if near else f"{'-':>6}"
+        precision = f"{s.precision:9.3f}" if s.tp + s.fp else f"{'-':>9}"
+        rows.append(f"{label:22} {crisis:6} {recall} {near:5} {alarms} {precision}")
+    overall = score(pairs)
+    rows.append(
+        f"overall: recall {overall.recall:.3f}, false alarms {overall.fp} of "
+        f"{overall.fp + overall.tn} near misses ({overall.false_alarm_rate:.1%}), "
+        f"precision {overall.precision:.3f}"
+    )
+    agreed = [d.category == e.category for e, d in results if e.label and d.matched]
+    if agreed:
+        rows.append(f"category named as labelled: {sum(agreed)} of {len(agreed)} found")
+    if show_errors:
+        for e, d in results:
+            if d.matched != e.label:
+                kind = "false alarm" if d.matched else "missed"
+                found = f" (matched {d.phrase!r} as {d.category})" if d.matched else ""
+                rows.append(f"  {kind:11} [{e.language}/{e.category}] {e.text!r}{found}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the detector's figures on the development and held-out sets."""
+    parser = argparse.ArgumentParser(
+        prog="python -m peerline.service.crisis", description="Score the crisis detector."
+    )
+    parser.add_argument("--evaluate", action="store_true", help="score the labelled sets")
+    parser.add_argument("--dev", type=Path, default=DEV_FILE, help="development set")
+    parser.add_argument("--heldout", type=Path, default=HELDOUT_FILE, help="held-out set")
+    parser.add_argument("--phrases", help="a coordinator's extra phrase file to include")
+    parser.add_argument("--errors", action="store_true", help="list every message scored wrong")
+    parser.add_argument(
+        "--model", type=Path, default=MODEL_FILE, help="statistical layer to score beside them"
+    )
+    args = parser.parse_args(argv)
+    if not args.evaluate:
+        parser.print_help()
+        return 2
+    detector = CrisisDetector.load(args.phrases)
+    model = crisis_model.load(str(args.model)) if args.model.exists() else None
+    for name, path in (("development", args.dev), ("held-out", args.heldout)):
+        if not path.exists():
+            print(f"== {name}: {path} not found (run from the repository root)")
+            continue
+        results = run(detector, load(path))
+        print(report(f"{name} ({path}, sha256 {sha256(path)[:12]})", results, args.errors))
+        if model is not None:
+            both = [(e, d.matched or model.alarms(e.text)) for e, d in results]
+            s = score(both)
+            print(
+                f"phrases + model (threshold {model.threshold:.2f}): recall {s.recall:.3f}, "
+                f"false alarms {s.fp} of {s.fp + s.tn} ({s.false_alarm_rate:.1%}), "
+                f"precision {s.precision:.3f}"
+            )
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The console's crisis review: a supporter's alert the detector missed teaches the detector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from fakeredis import FakeRedis
+from flask import Flask
+from sqlalchemy import select
+
+from peerline.app import create_app
+from peerline.console.crisis_review import EXAMPLES_NAME
+from peerline.service.line import Line
+from peerline.service.models import AuditEvent, SafetyEvent, utcnow
+from tests.browser.seed import ConversationSpec, Said, add_conversation, add_coordinator
+from tests.conftest import load_line_file, make_line, make_settings
+from tests.test_console import Console
+
+MISSED = "been giving my records to my sister so she has them"
+
+
+@pytest.fixture
+def phrases(tmp_path: Path) -> Path:
+    path = tmp_path / "line_phrases.yaml"
+    path.write_text("# the line's own phrases\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def line(tmp_path: Path, phrases: Path) -> Iterator[Line]:
+    line = make_line(make_settings(tmp_path, PEERLINE_CRISIS_PHRASES=str(phrases)), FakeRedis())
+    load_line_file(line)
+    add_coordinator(line)
+    yield line
+    line.db.engine.dispose()
+
+
+@pytest.fixture
+def console(line: Line) -> Console:
+    app: Flask = create_app(line=line)
+    console = Console(app.test_client())
+    console.sign_in()
+    return console
+
+
+def alerted(line: Line, text: str, *, detector: bool = False) -> int:
+    """Add a chat where the texter wrote `text` and a supporter then raised #alert."""
+    started = utcnow() - timedelta(hours=1)
+    conversation_id = add_conversation(
+        line, ConversationSpec(created_at=started, messages=[Said("texter", text, 60)])
+    )
+    with line.db.session() as session:
+        if detector:
+            session.add(
+                SafetyEvent(
+                    conversation_id=conversation_id,
+                    source="detector",
+                    category="wish_dead",
+                    created_at=started + timedelta(seconds=61),
+                )
+            )
+        session.add(
+            SafetyEvent(
+                conversation_id=conversation_id,
+                source="supporter",
+                category="supporter_alert",
+                created_at=started + timedelta(seconds=120),
+            )
+        )
+    return conversation_id
+
+
+def audits(line: Line, action: str) -> list[AuditEvent]:
+    with line.db.session() as session:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def test_review_lists_only_alerts_the_detector_missed(line: Line, console: Console) -> None:
+    missed = alerted(line, MISSED)
+    flagged = alerted(line, "i want to die", detector=True)
+    page = console.get("/console/crisis-review/").get_data(as_text=True)
+    assert f"(#{missed})" in page and f"(#{flagged})" not in page
+    assert MISSED not in page  # metadata only until a reason is given
+    assert console.get(f"/console/crisis-review/{flagged}").status_code == 404
+
+
+def test_reading_needs_a_reason_and_is_audited(line: Line, console: Console) -> None:
+    missed = alerted(line, MISSED)
+    assert MISSED not in console.get(f"/console/crisis-review/{missed}").get_data(as_text=True)
+    refused = console.post(f"/console/crisis-review/{missed}", {"reason": "short"})
+    assert refused.status_code == 400 and MISSED not in refused.get_data(as_text=True)
+    assert audits(line, "crisis_review.opened") == []
+    shown = console.post(
+        f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"}
+    )
+    assert shown.status_code == 200 and MISSED in shown.get_data(as_text=True)
+    [entry] = audits(line, "crisis_review.opened")
+    assert entry.detail == "teaching the detector its miss"
+
+
+def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
+    line: Line, console: Console, phrases: Path
+) -> None:
+    missed = alerted(line, MISSED)
+    assert not line.crisis.detect(MISSED).matched
+    console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
+    added = console.post(
+        f"/console/crisis-review/{missed}/teach",
+        {
+            "text": "Giving my records to my sister",
+            "category": "preparation",
+            "language": "en",
+            "target": "phrase",
+            "reason": "gifts before a goodbye",
+        },
+    )
+    assert added.status_code == 302
+    data = yaml.safe_load(phrases.read_text(encoding="utf-8"))
+    assert data == {"phrases": {"en": {"preparation": ["giving my records to my sister"]}}}
+    detection = line.crisis.detect(MISSED)
+    assert (detection.matched, detection.category) == (True, "preparation")
+    [entry] = audits(line, "crisis_review.added")
+    assert entry.detail == "phrase file, en/preparation: gifts before a goodbye"
+    # an example goes to the examples file beside it, labelled
+    console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
+    console.post(
+        f"/console/crisis-review/{missed}/teach",
+        {
+            "text": "records to my sister",
+            "category": "preparation",
+            "language": "en",
+            "target": "example",
+            "reason": "for the next evaluation",
+        },
+    )
+    items = yaml.safe_load((phrases.parent / EXAMPLES_NAME).read_text(encoding="utf-8"))["items"]
+    assert [(i["text"], i["label"], i["category"]) for i in items] == [
+        ("records to my sister", True, "preparation")
+    ]
+
+
+def test_a_phrase_that_is_not_words_is_refused(line: Line, console: Console, phrases: Path) -> None:
+    missed = alerted(line, MISSED)
+    console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
+    before = phrases.read_text(encoding="utf-8")
+    refused = console.post(
+        f"/console/crisis-review/{missed}/teach",
+        {
+            "text": "(?:bad",
+            "category": "preparation",
+            "language": "en",
+            "target": "phrase",
+            "reason": "a typo",
+        },
+    )
+    # punctuation is normalised away; what is left is a plain phrase, so nothing breaks
+    assert refused.status_code in (302, 400)
+    assert yaml.safe_load(phrases.read_text(encoding="utf-8")) in (
+        yaml.safe_load(before),
+        {"phrases": {"en": {"preparation": ["bad"]}}},
+    )
