@@ -187,7 +187,7 @@ def test_a_burst_in_a_chat_reaches_the_supporter_whole(
     assert len([t for t in to_texter if "988" in t and "matter" in t]) == 1
     assert not any("writing fast" in t or "slow down" in t for t in to_texter)
     with line.db.session() as session:
-        assert session.scalars(select(SafetyEvent.category)).all() == ["suicide"]
+        assert session.scalars(select(SafetyEvent.category)).all() == ["means"]
     run_jobs(line)
     assert {m["status"] for m in outbox(line, lines.SAM)} == {"sent"}
 
@@ -223,6 +223,7 @@ def test_crisis_first_text_goes_first_in_line(
     hooks.sms(lines.TEXTER, CRISIS)
     first = texts_to(line, lines.TEXTER)
     assert "988" in first[0] and "will text you here" in first[1] and "BYE" in first[1]
+    assert "number 1 in line" in first[1]  # ahead of the texter who said YES first
     assert not any("Reply YES" in t for t in first)
     hooks.sms(lines.TEXTER, "please hurry")
     hooks.sms(lines.TEXTER, "hello?")
@@ -233,7 +234,8 @@ def test_crisis_first_text_goes_first_in_line(
             .where(Conversation.state == "queued")
             .order_by(Conversation.priority.desc(), Conversation.queued_at)
         ).all()
-        assert [c.priority for c in queued] == [1, 0]
+        # The crisis goes ahead at its category's priority (crisis.priority_of), above 0.
+        assert [c.priority > 0 for c in queued] == [True, False]
         assert queued[0].contact.phone_hash == line.vault.lookup_hash(lines.TEXTER)
     hooks.sms(lines.TEXTER_2, "bye")
     run_jobs(line)
@@ -428,7 +430,8 @@ def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
             (c.state, c.priority, c.supporter_id is not None)
             for c in session.scalars(select(Conversation).order_by(Conversation.id))
         ]
-    assert states == [("closed", 1, True), ("queued", 1, False)]
+    crisis = states[0][1]
+    assert crisis > 0 and states == [("closed", crisis, True), ("queued", crisis, False)]
 
 
 def test_a_supporters_picture_is_not_an_empty_relay(
@@ -440,3 +443,14 @@ def test_a_supporters_picture_is_not_an_empty_relay(
     hooks.sms(lines.SAM, "", NumMedia="1")
     assert texts_to(line, lines.TEXTER) == before
     assert texts_to(line, lines.SAM)[-1].startswith("Pictures can't be passed on")
+
+
+def test_a_second_crisis_texter_hears_their_true_place(
+    build: Callable[..., tuple[Line, Webhooks]],
+) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real
+    hooks.sms(lines.TEXTER, CRISIS)
+    hooks.sms("+14165550196", CRISIS)
+    assert "number 1 in line" in texts_to(line, lines.TEXTER)[1]
+    assert "number 2 in line" in texts_to(line, "+14165550196")[1]

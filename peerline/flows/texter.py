@@ -230,7 +230,7 @@ def _crisis_first(
     if state.stage == RATING:
         # The last chat's rating question goes unanswered: this is a new conversation.
         effects.insert(0, fx.Close())
-    effects += [fx.JoinQueue(), fx.Reply("crisis_queued")]
+    effects += [fx.JoinQueue(), fx.Reply("crisis_queued", {"position": line.position})]
     return Step(QUEUED, effects)
 
 

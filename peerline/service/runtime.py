@@ -507,7 +507,9 @@ class Runtime:
         if state.stage == ACTIVE:
             status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
         else:
-            status = self.line_status(conversation, state.language)
+            # Crisis words join at their category's priority: the place they hear is true.
+            priority = self.line.crisis.priority_of(category) if category else 0
+            status = self.line_status(conversation, state.language, priority=priority)
         step = texter_flow.step(
             state, status, text, crisis=category, media=media, crisis_language=detection.language
         )
