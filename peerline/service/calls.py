@@ -52,6 +52,7 @@ from peerline.service.call_models import (
     CallbackRequest,
     CallLeg,
 )
+from peerline.service.call_states import MACHINE, STALE_AFTER, STATUS_RANK, TERMINAL, UNANSWERED
 from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
@@ -78,34 +79,11 @@ log = logging.getLogger(__name__)
 PREFIX = "/webhooks/voice"
 # Twilio dials at most ten <Number>s at once in one <Dial>.
 MAX_SIMULTANEOUS = 10
-# A call or leg we never heard the end of stops counting as "on a call" after this long, so a
-# lost status callback cannot keep a supporter from chats for ever.
-STALE_AFTER = timedelta(hours=4)
-# Twilio's call statuses in the order they may advance; every end is final.
-STATUS_RANK = {
-    "queued": 0,
-    "initiated": 1,
-    "ringing": 2,
-    "in-progress": 3,
-    "answered": 3,
-    "completed": 4,
-    "busy": 4,
-    "no-answer": 4,
-    "failed": 4,
-    "canceled": 4,
-}
-TERMINAL = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
-# What a <Dial> action's DialCallStatus says about a leg nobody answered.
-UNANSWERED = frozenset({"busy", "no-answer", "failed"})
 # Why a caller is asked to leave a message (each a prompt saying so).
 LEAVE_REASONS = frozenset({"closed", "closed_no_shifts", "busy", "no_answer"})
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
 # someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
 MENUS_BEFORE_PEER = 2
-# What Twilio's AnsweredBy says when answering machine detection heard a machine or a fax.
-MACHINE = frozenset(
-    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
-)
 # The crisis line to transfer to by the line's country, as a full E.164 number: a three-digit
 # code such as 988 may not route through the provider. US and Canada: the 988 Lifeline's
 # ten-digit number (what is said stays "9 8 8").

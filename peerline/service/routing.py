@@ -32,6 +32,7 @@ from sqlalchemy.sql import Insert, Select
 
 from peerline.service.availability import Rotas
 from peerline.service.call_models import CALLBACK, ENDED, FAILED, Call, CallLeg
+from peerline.service.call_states import STALE_AFTER, TERMINAL
 from peerline.service.models import (
     ACTIVE,
     PENDING,
@@ -385,7 +386,6 @@ def _capacity_sql(pool: int) -> Any:
 def _on_a_call() -> Any:
     """Return, as SQL over the supporters table, `calls.supporters_on_calls` at :calls_since
     (`now - STALE_AFTER`): being rung or talking on a call (index lookups by supporter)."""
-    from peerline.service.calls import TERMINAL
 
     since = bindparam("calls_since", type_=UTCDateTime())
     ringing_or_talking = (
@@ -537,7 +537,6 @@ class _Pool:
 
 
 def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Pool:
-    from peerline.service.calls import STALE_AFTER
 
     on_shift = rotas.on_shift(now)
     if not on_shift:
@@ -959,7 +958,6 @@ def staffing(
     rather than only those with room: for the wait texters are told, the dashboard and the
     coordinator's alert, never for matching itself.
     """
-    from peerline.service.calls import STALE_AFTER
 
     on = set(rotas.on_shift(now))
     wanted = sorted(on | set(also))
