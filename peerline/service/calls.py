@@ -53,6 +53,7 @@ from peerline.service.call_models import (
     CallLeg,
 )
 from peerline.service.call_states import MACHINE, STALE_AFTER, STATUS_RANK, TERMINAL, UNANSWERED
+from peerline.service.context import Context, step
 from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
@@ -72,7 +73,6 @@ from peerline.service.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from twilio.rest import Client
 
-    from peerline.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -400,10 +400,8 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
 
 
-def _step(line: Line, now: datetime) -> AbstractContextManager[Runtime]:
+def _step(line: Line, now: datetime) -> AbstractContextManager[Context]:
     """Return the runtime's own transaction, which hands its queued work on after commit."""
-    from peerline.service.runtime import step
-
     return step(line, now)
 
 
@@ -559,7 +557,7 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
     return None
 
 
-def _hung_up(line: Line, rt: Runtime, call: Call, status: str | None) -> bool:
+def _hung_up(line: Line, rt: Context, call: Call, status: str | None) -> bool:
     """Apply the CallStatus a voice request carries; say whether the caller has gone."""
     if status is None or status not in STATUS_RANK:
         return False
@@ -640,7 +638,7 @@ def now_step(
         return _current(line, rt.session, call, now, quiet=True)
 
 
-def _raise_crisis(line: Line, rt: Runtime, call: Call, category: str, source: str) -> None:
+def _raise_crisis(line: Line, rt: Context, call: Call, category: str, source: str) -> None:
     """Mark a call as a crisis, record the event and alert the on-call coordinators, once."""
     if call.crisis is not None:
         return
@@ -650,26 +648,26 @@ def _raise_crisis(line: Line, rt: Runtime, call: Call, category: str, source: st
     rt.alert("crisis", None, f"{alias}: may be in crisis ({category}) on a phone call", alias=alias)
 
 
-def _choose_peer(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_peer(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Ring supporters (menu 1)."""
     call.menu_choice = PEER
     return _start_round(line, rt, call, rt.now, notice)
 
 
-def _choose_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Read out the next group meetings (menu 2)."""
     call.menu_choice, call.outcome = GROUPS, call.outcome or "groups"
     spoken = _groups_text(line, rt.session, call.language, rt.now)
     return GroupTimes(call.id, call.language, spoken, bool(spoken) and _can_text(rt, call))
 
 
-def _choose_crisis(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_crisis(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Transfer to the crisis line (menu 3)."""
     call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
     return Transfer(call.id, call.language, voice_settings(line).crisis_number)
 
 
-def _choose_text_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_text_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Text the group times and links, once, to a caller we may text (4)."""
     from peerline.service.groups import upcoming_text
 
@@ -691,17 +689,17 @@ def _choose_text_groups(line: Line, rt: Runtime, call: Call, notice: str | None)
     return Menu(call.id, call.language, notice="groups_texted")
 
 
-def _choose_repeat(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_repeat(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Say the menu again (menu 9)."""
     return Menu(call.id, call.language)
 
 
-def _choose_language(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
+def _choose_language(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
     """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
     return Menu(call.id, call.language, greeting=True, switched=True)  # choose() set it
 
 
-MENU_ACTIONS: dict[str, Callable[[Line, Runtime, Call, str | None], Answer]] = {
+MENU_ACTIONS: dict[str, Callable[[Line, Context, Call, str | None], Answer]] = {
     PEER: _choose_peer,
     GROUPS: _choose_groups,
     CRISIS: _choose_crisis,
@@ -711,7 +709,7 @@ MENU_ACTIONS: dict[str, Callable[[Line, Runtime, Call, str | None], Answer]] = {
 }
 
 
-def _can_text(rt: Runtime, call: Call) -> bool:
+def _can_text(rt: Context, call: Call) -> bool:
     """Say whether we may text this caller: a known number that has not opted out."""
     if call.from_enc is None:
         return False
@@ -916,7 +914,7 @@ def _texting_supporter(
     return (supporter, chat) if free else None
 
 
-def _start_round(line: Line, rt: Runtime, call: Call, now: datetime, notice: str | None) -> Answer:
+def _start_round(line: Line, rt: Context, call: Call, now: datetime, notice: str | None) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
     rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
@@ -1224,7 +1222,7 @@ def call_status(
 
 
 def _apply_call_status(
-    line: Line, rt: Runtime, call: Call, status: str, seconds: int | None
+    line: Line, rt: Context, call: Call, status: str, seconds: int | None
 ) -> None:
     """Move a locked call forward to a status, closing it on a final one."""
     if not _advance(call.status, status):
@@ -1254,7 +1252,7 @@ def _apply_call_status(
     call.state = ENDED
 
 
-def _missed_call(line: Line, rt: Runtime, call: Call) -> None:
+def _missed_call(line: Line, rt: Context, call: Call) -> None:
     """Record a caller who hung up before leaving a message, for the coordinators."""
     call.outcome = "missed"
     alias = call.contact.alias if call.contact else "a caller with a hidden number"
@@ -1336,7 +1334,7 @@ def voicemail(
 
 def _keep_voicemail(
     line: Line,
-    rt: Runtime,
+    rt: Context,
     call_id: int,
     call_sid: str,
     recording_sid: str | None,
@@ -1376,7 +1374,7 @@ def _keep_voicemail(
     return Goodbye(call.language, "voicemail_saved")
 
 
-def _announce_voicemail(line: Line, rt: Runtime, call: Call, request: CallbackRequest) -> None:
+def _announce_voicemail(line: Line, rt: Context, call: Call, request: CallbackRequest) -> None:
     """Text supporters on shift (or on call) a reference, and offer the caller a text."""
     session, texts = rt.session, prompts(line)
     contact = request.contact
@@ -1417,7 +1415,7 @@ def _announce_voicemail(line: Line, rt: Runtime, call: Call, request: CallbackRe
         )
 
 
-def _recipients(line: Line, rt: Runtime) -> list[Supporter]:
+def _recipients(line: Line, rt: Context) -> list[Supporter]:
     """Return who hears of a voicemail: supporters on shift, else those on call."""
     session = rt.session
     rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
@@ -1436,7 +1434,7 @@ def _recipients(line: Line, rt: Runtime) -> list[Supporter]:
     )
 
 
-def _crisis_voicemail_alert(rt: Runtime, request: CallbackRequest) -> None:
+def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
     """Alert the on-call coordinators that a voicemail holds crisis words."""
     alias = request.contact.alias
     rt.alert(
@@ -1534,7 +1532,7 @@ REFERENCE = re.compile(r"(?i)^\s*(?:vm)?[\s-]*(\d{4,6})\s*$")
 
 
 def call_command(
-    runtime: Runtime, supporter: Supporter, chat: Conversation | None, argument: str
+    runtime: Context, supporter: Supporter, chat: Conversation | None, argument: str
 ) -> Call | None:
     """Carry out a supporter's #call: a voicemail's reference if given, else their chat."""
     if argument.strip():
@@ -1546,7 +1544,7 @@ def call_command(
 
 
 def _tell(
-    runtime: Runtime,
+    runtime: Context,
     supporter: Supporter,
     key: str,
     conversation: Conversation | None = None,
@@ -1562,7 +1560,7 @@ def _tell(
     )
 
 
-def _may_place(runtime: Runtime, supporter: Supporter, chat: Conversation | None) -> bool:
+def _may_place(runtime: Context, supporter: Supporter, chat: Conversation | None) -> bool:
     """Check the line can place calls and the supporter is free; tell them if not."""
     if not telephony_available(runtime.line.settings):
         _tell(runtime, supporter, "sms_call_unavailable", chat)
@@ -1574,7 +1572,7 @@ def _may_place(runtime: Runtime, supporter: Supporter, chat: Conversation | None
 
 
 def request_callback(
-    runtime: Runtime, conversation: Conversation, supporter: Supporter
+    runtime: Context, conversation: Conversation, supporter: Supporter
 ) -> Call | None:
     """Call the supporter, then bridge them to the texter of their chat, numbers masked."""
     if conversation.state != ACTIVE or conversation.supporter_id != supporter.id:
@@ -1628,7 +1626,7 @@ def request_callback(
     return call
 
 
-def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) -> Call | None:
+def call_back_voicemail(runtime: Context, supporter: Supporter, reference: str) -> Call | None:
     """Call the supporter, then bridge them to whoever left a voicemail, numbers masked."""
     match = REFERENCE.match(reference)
     wanted = f"VM-{match.group(1)}" if match else reference.strip().upper()[:16]
@@ -1942,7 +1940,7 @@ def callback_done(
         return Goodbye("en", key, {"alias": alias})
 
 
-def _tell_texter_missed(rt: Runtime, call: Call) -> None:
+def _tell_texter_missed(rt: Context, call: Call) -> None:
     """Tell a texter who was told a supporter would call that the call did not happen."""
     if call.callback_request_id is not None or call.conversation_id is None:
         return  # a voicemail's caller was never promised this call
@@ -1980,7 +1978,7 @@ def callback_status(
         _apply_call_status(line, rt, call, status, seconds)
 
 
-def _callback_ended(line: Line, rt: Runtime, call: Call, status: str) -> None:
+def _callback_ended(line: Line, rt: Context, call: Call, status: str) -> None:
     """Close a call-back; if the supporter's own phone never answered, tell them by text."""
     never_answered = call.state in (PLACING, DIALING, CALLING_SUPPORTER) and status in UNANSWERED
     if call.state in (CALLING_SUPPORTER, BRIDGING, DIALING, PLACING):

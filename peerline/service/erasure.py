@@ -1,6 +1,6 @@
 """Erasing a person everywhere: calls, call-backs and their recordings, alerts, texts kept aside.
 
-`Runtime.erase` deletes the messages and clears the contact; this module erases the rest that
+`runtime.safety.erase` deletes the messages and clears the contact; this module erases the rest that
 can lead back to the person, keeping only counts. Recordings are deleted at the provider
 through its API before the erasure commits: if the provider cannot be reached, the erasure
 fails whole (the text is kept aside and can be put back) rather than leave a voice behind.
@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerline.service.call_models import Call, CallbackRequest
+from peerline.service.calls import _client, telephony_available
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.line import Line
 from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
@@ -103,7 +104,6 @@ def delete_recordings(line: Line, sids: Sequence[str]) -> None:
     """Delete voice recordings at the provider; one already gone counts as deleted."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
-    from peerline.service.calls import _client, telephony_available
 
     settings = line.settings
     if not sids or not telephony_available(settings):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from peerline.service import linefile
 from peerline.service.calendar import new_token
+from peerline.service.context import Context
 from peerline.service.line import Line, Unit
 from peerline.service.models import (
     CoverShift,
@@ -22,7 +23,6 @@ from peerline.service.models import (
 )
 from peerline.service.privacy import Vault
 from peerline.service.rota import format_time, parse_time
-from peerline.service.runtime import Runtime
 
 
 @dataclass
@@ -180,7 +180,7 @@ def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int
     were written, so this is the first the supporter hears. Called only for supporters just
     created: importing the same file again creates nobody, so nobody hears it twice.
     """
-    runtime = Runtime(line, session)
+    runtime = Context(line, session)
     for supporter_id in supporter_ids:
         supporter = session.get(Supporter, supporter_id)
         if supporter is not None and supporter.active:

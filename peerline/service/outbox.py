@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from redis.exceptions import LockError
 from redis.lock import Lock
-from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from peerline.service.context import Context, resolve_offer
 from peerline.service.line import Line
 from peerline.service.models import (
     OUT_DELIVERED,
@@ -20,7 +21,9 @@ from peerline.service.models import (
     OUT_SENDING,
     OUT_SENT,
     OUT_UNDELIVERED,
+    PENDING,
     Contact,
+    Offer,
     OutboundMessage,
     Supporter,
     utcnow,
@@ -63,60 +66,6 @@ MAX_WAIT = 20.0
 
 class RetryLater(Exception):
     """A send failed for a reason that may pass; RQ retries the job."""
-
-
-def draft(
-    line: Line,
-    *,
-    to_phone: str,
-    recipient_kind: str,
-    purpose: str,
-    text: str,
-    conversation_id: int | None,
-    now: datetime,
-    from_number: str | None = None,
-    valid_for: int | None = None,
-) -> dict[str, Any]:
-    """Return a message's columns for the outbox: recipient and text encrypted, sent from the
-    line's number unless another is given, dropped if not sent within `valid_for` seconds."""
-    vault = line.vault
-    return {
-        "to_hash": vault.lookup_hash(to_phone),
-        "to_enc": vault.encrypt(to_phone),
-        "from_number": from_number or line.settings.twilio_phone_number,
-        "body_enc": vault.encrypt(text),
-        "recipient_kind": recipient_kind,
-        "purpose": purpose,
-        "conversation_id": conversation_id,
-        "created_at": now,
-        "valid_until": now + timedelta(seconds=valid_for) if valid_for else None,
-    }
-
-
-_OUTBOX = cast(Table, OutboundMessage.__table__)
-_WRITE_ONE = insert(_OUTBOX).returning(_OUTBOX.c.id)
-
-
-def write(session: Session, message: dict[str, Any]) -> int:
-    """Write one drafted message and return its id."""
-    # One INSERT ... RETURNING through the connection, no ORM object: an offer's text is on
-    # matching's hot path. What the message refers to is flushed first.
-    session.flush()
-    message_id: int = session.connection().scalar(_WRITE_ONE, message)
-    return message_id
-
-
-def write_many(session: Session, drafts: list[dict[str, Any]]) -> list[int]:
-    """Write many drafted messages at once and return their ids, ascending.
-
-    A fan-out's thousands of rows go in multi-row `INSERT ... RETURNING id` statements (up
-    to a thousand rows each), not one flush per message; no ORM objects are made for them. The ids
-    are not matched back to the drafts (asking SQLAlchemy to keep their order would make
-    SQLite insert one row at a time): each becomes one send job.
-    """
-    if not drafts:
-        return []
-    return sorted(session.scalars(insert(OutboundMessage).returning(OutboundMessage.id), drafts))
 
 
 def mark_opted_out(session: Session, to_hash: str, now: datetime) -> None:
@@ -351,9 +300,6 @@ def undeliverable(line: Line, session: Session, message: OutboundMessage) -> Non
     """Act on a message that will never arrive: an offer nobody got goes to someone else."""
     if message.purpose not in OFFER_PURPOSES or message.conversation_id is None:
         return
-    from peerline.service.models import PENDING, Offer
-    from peerline.service.runtime import Runtime
-
     supporter_id = session.scalar(
         select(Supporter.id).where(Supporter.phone_hash == message.to_hash)
     )
@@ -366,8 +312,8 @@ def undeliverable(line: Line, session: Session, message: OutboundMessage) -> Non
     )
     if offer_id is None:
         return
-    runtime = Runtime(line, session)
-    runtime.resolve_offer(offer_id, "expired")
+    runtime = Context(line, session)
+    resolve_offer(runtime, offer_id, "expired")
     # Dispatch after the caller commits would be cleaner; matching is idempotent, so the
     # round enqueued here simply finds the offer resolved once the commit lands.
     session.flush()

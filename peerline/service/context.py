@@ -1,0 +1,379 @@
+"""The effect context: one transaction's session, clock, after-commit work, send and render."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerline.service import routing, segments
+from peerline.service.availability import Rotas, load_line_rotas
+from peerline.service.drafts import draft, write
+from peerline.service.line import Line, Unit
+from peerline.service.models import (
+    ACTIVE,
+    EXPIRED,
+    OPEN_STATES,
+    OUT_PENDING,
+    PENDING,
+    Alert,
+    Contact,
+    Conversation,
+    Offer,
+    OutboundMessage,
+    Supporter,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+ERASE_WINDOW = timedelta(minutes=10)
+ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
+DEFAULT_CHAT_MINUTES = 20
+# The texts that tell a queued texter their place; any of them lately makes another wait.
+PLACE_IN_LINE = ("queued", "queued_returning", "still_waiting", "still_looking", "same_ok")
+# While a number floods, the line does not repeat an automatic text within this window.
+FLOOD_QUIET = timedelta(minutes=10)
+# Relayed texts still waiting to go to a supporter are joined into one SMS up to this many
+# segments (Twilio advises at most ten; four stays readable and arrives together).
+COMBINE_SEGMENTS = 4
+# A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
+STUCK_QUEUE_REPEAT = timedelta(hours=1)
+STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
+
+
+def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
+    """Say whether something last done at `last` may be done again after `window`."""
+    return last is None or now - last > window
+
+
+def _lock(session: Session, model: Any, row_id: int) -> Any:
+    """Return a row locked for this transaction (a no-op lock on SQLite, which serialises)."""
+    # With the values as the lock found them: a row the session loaded before the lock would
+    # otherwise keep what it read then (two #takes of one texter's parallel offers both saw
+    # "queued" and both won).
+    return session.scalar(
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+class Reachable(Protocol):
+    """Whom a text to a supporter needs: their phone and whether they opted out."""
+
+    @property
+    def phone_enc(self) -> str: ...
+
+    @property
+    def opted_out(self) -> bool: ...
+
+
+class Context:
+    """Apply effects within one transaction, collecting work for after the commit."""
+
+    def __init__(self, line: Line, session: Session, now: datetime | None = None) -> None:
+        self.line = line
+        self.session = session
+        self.now = now or utcnow()
+        self.unit = Unit()
+        self.reply_via: str | None = None
+        self.safety_raised = False
+        # How many on-call coordinators the last alert was texted to (what #alert may claim).
+        self.on_call_told = 0
+        # Supporters this transaction set away for missing offers (they are told once).
+        self.set_away_now: set[int] = set()
+        self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
+
+    def send(
+        self,
+        *,
+        to_phone: str,
+        recipient_kind: str,
+        purpose: str,
+        text: str,
+        conversation_id: int | None,
+        from_number: str | None = None,
+        valid_for: int | None = None,
+    ) -> int:
+        """Write a message to the outbox and return its id; a worker sends it after the
+        commit."""
+
+        message_id = write(
+            self.session,
+            draft(
+                self.line,
+                to_phone=to_phone,
+                recipient_kind=recipient_kind,
+                purpose=purpose,
+                text=text,
+                conversation_id=conversation_id,
+                now=self.now,
+                from_number=from_number,
+                valid_for=valid_for,
+            ),
+        )
+        self.unit.sends.append(message_id)
+        return message_id
+
+    def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:
+        """Return a catalogue text with the line's own placeholders filled."""
+        values = dict(params or {})
+        catalogue = self.line.catalogue
+        nobody_free = values.pop("nobody_free", False)
+        if "wait_minutes" in values:
+            minutes = values.pop("wait_minutes")
+            if nobody_free:
+                values["wait"] = catalogue.render(language, "wait_nobody")
+            elif minutes:
+                values["wait"] = catalogue.render(language, "wait_minutes", minutes=minutes)
+            else:
+                values["wait"] = catalogue.render(language, "wait_unknown")
+        return catalogue.render(language, key, **values)
+
+    def to_texter(
+        self, contact: Contact, conversation: Conversation | None, key: str, **params: Any
+    ) -> None:
+        """Send a catalogue text to a texter, unless they opted out."""
+        if contact.opted_out:
+            return
+        language = conversation.language if conversation else contact.language
+        self.send(
+            to_phone=self.line.vault.decrypt(contact.phone_enc),
+            recipient_kind="texter",
+            purpose=key,
+            text=self.render(language, key, params),
+            conversation_id=conversation.id if conversation else None,
+        )
+
+    def to_supporter(
+        self,
+        supporter: Reachable,
+        key: str,
+        conversation_id: int | None = None,
+        *,
+        text: str | None = None,
+        via: str | None = None,
+        valid_for: int | None = None,
+        **params: Any,
+    ) -> None:
+        """Send a catalogue text (or given words) to a supporter, unless they opted out.
+
+        `via` is the relay number of the chat or offer it concerns, so the supporter's phone
+        keeps each chat in its own thread; without a pool everything comes from the line.
+        """
+        if supporter.opted_out:
+            return
+        self.send(
+            to_phone=self.line.vault.decrypt(supporter.phone_enc),
+            recipient_kind="supporter",
+            purpose=key,
+            text=text if text is not None else self.render("en", key, params),
+            conversation_id=conversation_id,
+            from_number=via,
+            valid_for=valid_for,
+        )
+
+    def relay_to_supporter(
+        self, conversation: Conversation, supporter: Reachable, words: str
+    ) -> None:
+        """Relay one of a texter's texts to their supporter, joined to the last one still
+        waiting to go out when a burst outruns the send rate.
+
+        Only the supporter's newest message is joined to, only while it is a relay of this
+        chat that no worker has begun to send (pending, never tried), and only while the
+        whole fits COMBINE_SEGMENTS: so each text goes exactly once, in order, on a line of
+        its own that starts with the texter's alias. The row is locked: a worker about to send
+        it waits, then reads it whole.
+        """
+        if supporter.opted_out:
+            return
+        vault = self.line.vault
+        via = conversation.relay_number
+        last = self.session.scalar(
+            select(OutboundMessage)
+            .where(
+                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+                OutboundMessage.status == OUT_PENDING,
+            )
+            .order_by(OutboundMessage.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if (
+            last is not None
+            and last.status == OUT_PENDING
+            and last.attempts == 0
+            and last.purpose == "relay"
+            and last.conversation_id == conversation.id
+            and last.from_number == (via or self.line.settings.twilio_phone_number)
+        ):
+            combined = f"{vault.decrypt(last.body_enc)}\n{words}"
+            if segments.count(combined) <= COMBINE_SEGMENTS:
+                last.body_enc = vault.encrypt(combined)
+                self.session.flush()
+                return
+        self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
+
+    def open_conversation(self, contact_id: int) -> Conversation | None:
+        """Return the contact's conversation that has not closed, if any."""
+        return self.session.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact_id, Conversation.state.in_(OPEN_STATES))
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+
+    def chat_of(self, supporter_id: int, relay: str | None = None) -> Conversation | None:
+        """Return the supporter's active chat on a relay number, or their only one."""
+        query = select(Conversation).where(
+            Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE
+        )
+        if relay is not None:
+            return self.session.scalar(query.where(Conversation.relay_number == relay).limit(1))
+        chats = self.session.scalars(query.order_by(Conversation.matched_at.desc())).all()
+        # Written to the line number while in several chats: we cannot tell which one.
+        return chats[0] if len(chats) == 1 else None
+
+    def pending_offer_of(self, supporter_id: int, relay: str | None = None) -> Offer | None:
+        """Return the supporter's offer waiting for #take (on a relay number, if given)."""
+        query = select(Offer).where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+        if relay is not None:
+            query = query.where(Offer.relay_number == relay)
+        return self.session.scalar(query.order_by(Offer.id).limit(1))
+
+    def rotas(self) -> Rotas:
+        """Return the rotas, reading the time zone, holidays and rota version in one query."""
+        return load_line_rotas(self.session, self.line.settings.line_timezone)
+
+    def contact_for(self, phone: str) -> Contact:
+        """Return the contact for a number, locked for this transaction, creating it (with a
+        fresh alias) if new."""
+        vault = self.line.vault
+        hashes = vault.lookup_hashes(phone)
+        phone_hash = hashes[0]
+        # Locked as it is read: a row locked after it was loaded keeps the values read before
+        # the lock (the session does not overwrite an object it already holds).
+        contact = self.session.scalar(
+            select(Contact).where(Contact.phone_hash.in_(hashes)).with_for_update()
+        )
+        if contact is not None:
+            return contact
+        for attempt in range(40):
+            # Short aliases while they last; each few collisions add a digit, so the line never
+            # runs out (a letter and two digits alone would be used up by about 2,000 texters).
+            digits = 2 + attempt // 4
+            alias = secrets.choice(ALIAS_LETTERS) + str(
+                10 ** (digits - 1) + secrets.randbelow(9 * 10 ** (digits - 1))
+            )
+            try:
+                with self.session.begin_nested():
+                    contact = Contact(
+                        phone_hash=phone_hash,
+                        phone_enc=vault.encrypt(phone),
+                        alias=alias,
+                        created_at=self.now,
+                    )
+                    self.session.add(contact)
+                return contact
+            except IntegrityError:
+                # Either the alias is taken, or the same number arrived twice at once.
+                existing = self.session.scalar(
+                    select(Contact).where(Contact.phone_hash == phone_hash).with_for_update()
+                )
+                if existing is not None:
+                    return existing
+        raise RuntimeError("no free alias after 40 tries")
+
+    def alert(
+        self,
+        kind: str,
+        conversation: Conversation | None,
+        detail: str,
+        *,
+        key: str = "safety_alert",
+        supporter: Supporter | None = None,
+        **params: Any,
+    ) -> int:
+        """Record an alert for the console and text every on-call coordinator about it;
+        return how many coordinators could be texted."""
+        self.session.add(
+            Alert(
+                kind=kind,
+                conversation_id=conversation.id if conversation else None,
+                supporter_id=supporter.id if supporter else None,
+                detail=detail,
+                created_at=self.now,
+            )
+        )
+        if key == "safety_alert":
+            params.setdefault("alias", conversation.contact.alias if conversation else "the line")
+            params.setdefault("what", detail.split(": ", 1)[-1])
+        params.setdefault("queue", routing.queue_length(self.session))
+        on_call = self.session.scalars(
+            select(Supporter).where(Supporter.on_call.is_(True), Supporter.active.is_(True))
+        ).all()
+        # The supporter the alert is about hears their own news in their own words.
+        told = [
+            c for c in on_call if (supporter is None or c.id != supporter.id) and not c.opted_out
+        ]
+        for coordinator in told:
+            self.to_supporter(coordinator, key, **params)
+        if not told:
+            log.warning("no on-call coordinator to tell about a %s alert", kind)
+        self.on_call_told = len(told)
+        return len(told)
+
+    def to_texter_words(self, conversation: Conversation, text: str) -> None:
+        """Relay a supporter's words to the texter of a chat."""
+        contact = conversation.contact
+        if contact.opted_out:
+            return
+        self.send(
+            to_phone=self.line.vault.decrypt(contact.phone_enc),
+            recipient_kind="texter",
+            purpose="relay",
+            text=text,
+            conversation_id=conversation.id,
+        )
+
+
+def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
+    """Close a pending offer as declined or expired, and look for someone else.
+
+    An expired offer (timed out, or never delivered) counts as missed: a supporter who
+    misses `auto_away_after` in a row is set away, so offers going round again never
+    keep a texter waiting on someone who is gone.
+    """
+    offer = _lock(rt.session, Offer, offer_id)
+    if offer is None or offer.status != PENDING:
+        return None
+    offer.status, offer.resolved_at = status, rt.now
+    rt.unit.match = True
+    if status == EXPIRED:
+        supporter = _lock(rt.session, Supporter, offer.supporter_id)
+        if supporter is not None:
+            supporter.expired_in_row += 1
+            if supporter.expired_in_row >= rt.line.settings.auto_away_after and not supporter.away:
+                supporter.away = True
+                rt.set_away_now.add(supporter.id)
+                log.info("supporter %s set away after missed offers", supporter.id)
+    return offer
+
+
+@contextmanager
+def step(line: Line, now: datetime | None = None) -> Iterator[Context]:
+    """Run an effect context in its own transaction; its work goes to Redis after commit."""
+    with line.db.session() as session:
+        runtime = Context(line, session, now)
+        yield runtime
+    runtime.unit.dispatch(line)

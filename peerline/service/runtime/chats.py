@@ -1,0 +1,138 @@
+"""Chats: ending, passing, subscriptions and check-ins, freeing a reminded shift."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from peerline.service.availability import format_opening
+from peerline.service.context import (
+    Context,
+)
+from peerline.service.models import (
+    ACTIVE,
+    CLOSED,
+    QUEUED,
+    RATING,
+    Contact,
+    Conversation,
+    GroupSubscription,
+    Supporter,
+)
+from peerline.service.reminders import out_of_quiet_hours
+
+log = logging.getLogger(__name__)
+
+
+def end_chat(
+    rt: Context,
+    conversation: Conversation,
+    *,
+    by: str,
+    ask_rating: bool = True,
+    opted_out: bool = False,
+) -> None:
+    """End an active chat, free the supporter and tell the other side."""
+    if conversation.state != ACTIVE:
+        return
+    contact, supporter = conversation.contact, conversation.supporter
+    conversation.state = RATING if ask_rating else CLOSED
+    conversation.closed_at, conversation.closed_by = rt.now, by
+    if supporter is not None:
+        supporter.last_chat_ended_at = rt.now
+        if by == "texter":
+            key = "texter_ended" if ask_rating else "texter_left"
+            if opted_out:
+                # Carriers block every text to them now but their own confirmation
+                # (Twilio's says "Reply START to resubscribe"): the supporter hears why.
+                key = "texter_opted_out"
+            rt.to_supporter(
+                supporter,
+                key,
+                conversation.id,
+                alias=contact.alias,
+                via=conversation.relay_number,
+            )
+        else:
+            rt.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
+            if ask_rating:
+                rt.to_texter(contact, conversation, "ask_rating")
+    rt.unit.match = True
+
+
+def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> None:
+    """Hand a chat back to the queue, keeping the texter's place."""
+    conversation.state, conversation.supporter_id = QUEUED, None
+    conversation.matched_at = None
+    supporter.last_chat_ended_at = rt.now
+    conversation.relay_number = None
+    rt.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
+    rt.unit.match = True
+
+
+def previous_supporter_id(rt: Context, contact_id: int, current_id: int | None) -> int | None:
+    """Return the supporter of the texter's last matched conversation, if any."""
+    return rt.session.scalar(
+        select(Conversation.supporter_id)
+        .where(
+            Conversation.contact_id == contact_id,
+            Conversation.supporter_id.is_not(None),
+            Conversation.id != (current_id or 0),
+            Conversation.state.in_((RATING, CLOSED)),
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
+def subscribe(rt: Context, contact: Contact, on: bool) -> None:
+    """Start or stop a texter's group meeting reminders."""
+    subscription = rt.session.scalar(
+        select(GroupSubscription).where(GroupSubscription.contact_id == contact.id)
+    )
+    if subscription is None:
+        if on:
+            rt.session.add(
+                GroupSubscription(contact_id=contact.id, created_at=rt.now, updated_at=rt.now)
+            )
+        return
+    subscription.active, subscription.updated_at = on, rt.now
+
+
+def want_checkin(rt: Context, contact: Contact) -> None:
+    """Schedule tomorrow's check-in after the texter's last chat, outside quiet hours."""
+
+    conversation = rt.session.scalar(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id, Conversation.matched_at.is_not(None))
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    if conversation is None:
+        return
+    tz = rt.line.timezone(rt.session)
+    tomorrow = (rt.now.astimezone(tz) + timedelta(days=1)).replace(second=0, microsecond=0)
+    conversation.checkin_due_at = out_of_quiet_hours(tomorrow, tz, rt.line.settings.quiet_hours)
+    conversation.checkin_sent_at = None
+
+
+def free_reminded_shift(rt: Context, supporter: Supporter) -> None:
+    """After a shift reminder, #away frees that shift and tells the on-call coordinator."""
+    start, end = supporter.reminded_shift_start, supporter.reminded_shift_end
+    if start is None or end is None or rt.now >= end:
+        return
+    supporter.reminded_shift_start = supporter.reminded_shift_end = None
+    tz = rt.line.timezone(rt.session)
+    when = format_opening(start, tz, rt.now, "en")
+    rt.to_supporter(supporter, "shift_freed")
+    rt.alert(
+        "gap",
+        None,
+        f"{supporter.name} can't make the shift {when}",
+        key="gap_alert",
+        supporter=supporter,
+        name=supporter.name,
+        when=when,
+    )

@@ -1,0 +1,369 @@
+"""Offers and matching: the line as a texter hears it, offering chats, #take, time-outs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from peerline.flows import texter as texter_flow
+from peerline.flows.keywords import Keyword, classify
+from peerline.service import routing
+from peerline.service.availability import format_opening
+from peerline.service.context import (
+    DEFAULT_CHAT_MINUTES,
+    LANGUAGE_NAMES,
+    Context,
+    _lock,
+    resolve_offer,
+    step,
+)
+from peerline.service.groups import upcoming_text
+from peerline.service.line import Line
+from peerline.service.models import (
+    ACCEPTED,
+    ACTIVE,
+    EXPIRED,
+    PENDING,
+    QUEUED,
+    WITHDRAWN,
+    Conversation,
+    InboundMessage,
+    Offer,
+    Supporter,
+)
+
+log = logging.getLogger(__name__)
+
+
+def line_status(
+    rt: Context, conversation: Conversation | None, language: str, priority: int = 0
+) -> texter_flow.LineStatus:
+    """Describe the line as a texter asking for a peer now would hear it (one who would
+    join at `priority`, such as a crisis first text, if not queued yet)."""
+    session = rt.session
+    rotas = rt.rotas()
+    tz = rotas.tz
+    on_shift = rotas.on_shift(rt.now)
+    if conversation is not None and conversation.state == QUEUED:
+        position = routing.queue_position(session, conversation)
+    else:
+        position = routing.queue_length(session, at_least=priority) + 1
+    opening = None if on_shift else rotas.next_opening(rt.now)
+    staff = (
+        routing.staffing(session, rotas, rt.now, policy(rt)) if on_shift else routing.Staffing({})
+    )
+    return texter_flow.LineStatus(
+        open_now=bool(on_shift),
+        next_opening=format_opening(opening, tz, rt.now, language) if opening else None,
+        position=position,
+        wait_minutes=_expected_wait(rt, position, staff),
+        groups=_groups_text(rt, tz, language),
+        nobody_free=bool(on_shift) and staff.taking_chats == 0,
+    )
+
+
+def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int | None:
+    """Return the minutes a texter at `position` can expect to wait, from the line's own
+    recent waits and chats and who is free now; None when nobody takes chats."""
+    taking = staff.taking_chats
+    if taking == 0:
+        return None
+    recent = rt.session.execute(
+        select(Conversation.queued_at, Conversation.matched_at, Conversation.closed_at)
+        .where(Conversation.matched_at.is_not(None))
+        .order_by(Conversation.id.desc())
+        .limit(20)
+    ).all()
+    # Waits of the last day only: a wait from last week says little about this hour.
+    waits = [
+        (matched - queued).total_seconds() / 60
+        for queued, matched, _ in recent
+        if queued and matched and rt.now - matched < timedelta(days=1)
+    ]
+    lengths = [
+        (closed - matched).total_seconds() / 60
+        for _, matched, closed in recent
+        if closed and matched and closed >= matched
+    ]
+    timeout = rt.line.settings.offer_timeout_seconds / 60
+    if position <= staff.free:
+        # Someone free is offered them at once: the wait is how long an offer takes.
+        typical_wait = statistics.median(waits) if waits else timeout
+        return max(1, math.ceil(min(typical_wait, timeout)))
+    # Otherwise chats must end first: one each `length / taking` minutes on average, the
+    # first after half a chat; never less than the people matched lately really waited.
+    length = statistics.median(lengths) if lengths else DEFAULT_CHAT_MINUTES
+    estimate = length * (position - staff.free - 0.5) / taking
+    if waits:
+        estimate = max(estimate, statistics.median(waits))
+    return max(1, round(estimate))
+
+
+def _groups_text(rt: Context, tz: Any, language: str) -> str | None:
+
+    return upcoming_text(rt.session, tz, rt.now, language)
+
+
+def policy(rt: Context) -> routing.Policy:
+    """Return how offers are made, from the settings."""
+    return routing.policy_of(rt.line.settings)
+
+
+def find_offers(rt: Context) -> list[routing.NewOffer]:
+    """Write offers of waiting conversations to free supporters (not yet announced)."""
+    locking = rt.line.db.is_postgres
+    return routing.match(rt.session, rt.rotas(), rt.now, policy(rt), locking=locking)
+
+
+def announce(
+    rt: Context, offers: Sequence[routing.NewOffer], expired: dict[int, int] | None = None
+) -> None:
+    """Text each offer to its supporter and time it out; `expired` maps a conversation
+    to the supporter whose offer of it has just timed out."""
+    timeout = rt.line.settings.offer_timeout_seconds
+    for offer in offers:
+        # Routing hands over what the text needs: nothing is read again here.
+        note = ""
+        if not offer.language_matched:
+            name = LANGUAGE_NAMES.get(offer.language, offer.language)
+            note = f" (writes in {name}; no {name} speaker is free)"
+        again = ""
+        if offer.again:
+            # Everyone free had already had it: true whether one supporter is free or more.
+            if (expired or {}).get(offer.conversation_id) == offer.supporter_id:
+                again = " Your offer timed out; everyone free has had it, so it comes back."
+            else:
+                again = " Everyone free has had it, so it comes round to you again."
+        elif offer.alongside:
+            again = " Another peer has this offer too: the first #take wins."
+        rt.to_supporter(
+            offer.supporter,
+            "offer_priority" if offer.priority > 0 else "offer",
+            offer.conversation_id,
+            alias=offer.alias,
+            minutes=max(1, round(timeout / 60)),
+            language_note=note,
+            waited=_waited(offer.queued_at, rt.now),
+            returning=_returning(offer, rt.now),
+            again=again,
+            via=offer.relay_number,
+            # An offer that arrives after it timed out would only confuse.
+            valid_for=timeout,
+        )
+        rt.unit.expiries.append((offer.offer_id, timeout))
+
+
+def match(rt: Context) -> list[routing.NewOffer]:
+    """Offer waiting conversations to free supporters and announce the offers."""
+    offers = find_offers(rt)
+    announce(rt, offers)
+    return offers
+
+
+def accept_offer(rt: Context, offer_id: int, supporter: Supporter) -> bool:
+    """Connect the supporter with the offered conversation, if it is still theirs."""
+    offer = _lock(rt.session, Offer, offer_id)
+    if offer is None or offer.supporter_id != supporter.id or offer.status != PENDING:
+        rt.to_supporter(supporter, "no_offer", via=rt.reply_via)
+        return False
+    conversation = _lock(rt.session, Conversation, offer.conversation_id)
+    if conversation is None or conversation.state != QUEUED:
+        offer.status, offer.resolved_at = WITHDRAWN, rt.now
+        rt.to_supporter(supporter, "already_taken", via=offer.relay_number)
+        return False
+    if routing.load_of(rt.session, supporter.id) - 1 >= routing.sms_capacity(
+        supporter, rt.line.settings.twilio_relay_numbers
+    ):
+        rt.to_supporter(supporter, "at_capacity", via=offer.relay_number)
+        return False
+    offer.status, offer.resolved_at = ACCEPTED, rt.now
+    conversation.state, conversation.supporter_id = ACTIVE, supporter.id
+    conversation.matched_at, conversation.relay_number = rt.now, offer.relay_number
+    supporter.expired_in_row = 0
+    contact = conversation.contact
+    # Offered to several at once: the first #take wins and the others hear so.
+    for other in rt.session.scalars(
+        select(Offer).where(
+            Offer.conversation_id == conversation.id,
+            Offer.status == PENDING,
+            Offer.id != offer.id,
+        )
+    ).all():
+        other.status, other.resolved_at = WITHDRAWN, rt.now
+        loser = rt.session.get(Supporter, other.supporter_id)
+        if loser is not None:
+            rt.to_supporter(loser, "already_taken", via=other.relay_number)
+    rt.session.flush()
+    via = offer.relay_number
+    backlog = _waiting_words(rt, conversation, offer.id)
+    if backlog:
+        rt.to_supporter(
+            supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
+        )
+        for words in backlog:
+            rt.relay_to_supporter(conversation, supporter, f"{contact.alias}: {words}")
+    else:
+        rt.to_supporter(supporter, "took", conversation.id, alias=contact.alias, via=via)
+    rt.to_texter(contact, conversation, "connected", name=supporter.name)
+    return True
+
+
+def _waiting_words(rt: Context, conversation: Conversation, taking: int) -> list[str]:
+    """Return what the texter wrote in this conversation before offer `taking` was
+    taken: all of it, or since an earlier supporter took it (a chat handed back), oldest
+    first.
+
+    Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin are
+    words to a supporter and stay in. Every other text stays, however many: the relay
+    joins them into as few SMS as it can.
+    """
+    last_taken = rt.session.scalar(
+        select(func.max(Offer.resolved_at)).where(
+            Offer.conversation_id == conversation.id,
+            Offer.status == ACCEPTED,
+            Offer.id != taking,
+        )
+    )
+    query = select(InboundMessage).where(
+        InboundMessage.conversation_id == conversation.id,
+        InboundMessage.sender_kind == "texter",
+    )
+    if last_taken is not None:
+        query = query.where(InboundMessage.received_at >= last_taken)
+    rows = rt.session.scalars(query.order_by(InboundMessage.id)).all()
+    texts = [rt.line.vault.decrypt(row.body_enc) for row in rows]
+    words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
+    # Twilio posts an empty body only with pictures: the supporter hears that one came.
+    picture = rt.render("en", "picture_waiting")
+    return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
+
+
+def expire(rt: Context, offer_id: int) -> None:
+    """Time out an offer nobody took, offer the texter again at once, and tell the
+    supporter truthfully where it went (set away if they keep missing offers)."""
+    offer = rt.session.get(Offer, offer_id)
+    if offer is None or offer.status != PENDING or offer.expires_at > rt.now:
+        return
+    offer = resolve_offer(rt, offer_id, EXPIRED)
+    if offer is None:
+        return
+    supporter = rt.session.get(Supporter, offer.supporter_id)
+    assert supporter is not None
+    conversation = rt.session.get(Conversation, offer.conversation_id)
+    alias = conversation.contact.alias if conversation else "The texter"
+    # Matched here, not in a later round, so that the text says where the offer went.
+    made = find_offers(rt)
+    back_to_them = any(
+        o.conversation_id == offer.conversation_id and o.supporter_id == supporter.id for o in made
+    )
+    elsewhere = rt.session.scalar(
+        select(func.count())
+        .select_from(Offer)
+        .where(
+            Offer.conversation_id == offer.conversation_id,
+            Offer.status == PENDING,
+            Offer.supporter_id != supporter.id,
+        )
+    )
+    if elsewhere:
+        key = "offer_gone"
+    elif back_to_them:
+        key = ""  # the new offer itself says it timed out and comes back to them
+    else:
+        key = "offer_timed_out"
+    if key:
+        rt.to_supporter(supporter, key, offer.conversation_id, alias=alias, via=offer.relay_number)
+    if supporter.id in rt.set_away_now:
+        rt.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
+    announce(rt, made, expired={offer.conversation_id: supporter.id})
+
+
+def withdraw_offers(rt: Context, conversation: Conversation, alias: str) -> None:
+    """Withdraw pending offers for a conversation and tell the supporters."""
+    offers = rt.session.scalars(
+        select(Offer).where(Offer.conversation_id == conversation.id, Offer.status == PENDING)
+    ).all()
+    for offer in offers:
+        offer.status, offer.resolved_at = WITHDRAWN, rt.now
+        supporter = rt.session.get(Supporter, offer.supporter_id)
+        if supporter is not None:
+            rt.to_supporter(
+                supporter,
+                "offer_withdrawn",
+                conversation.id,
+                alias=alias,
+                via=offer.relay_number,
+            )
+    if offers:
+        rt.unit.match = True
+
+
+def schedule_open_notice(rt: Context, conversation: Conversation) -> None:
+    """Schedule the 'we are open' text for when the rota next has someone on shift."""
+    opening = rt.rotas().next_opening(rt.now)
+    if opening is not None:
+        rt.unit.open_notices.append((conversation.id, opening))
+
+
+def _waited(queued_at: datetime | None, now: datetime) -> str:
+    """Say how long a texter has waited, for an offer's text."""
+    minutes = int((now - queued_at).total_seconds() // 60) if queued_at else 0
+    if minutes < 1:
+        return "just joined the line"
+    if minutes < 120:
+        return f"waiting {minutes} min"
+    return f"waiting {minutes // 60} h {minutes % 60} min"
+
+
+def _returning(offer: routing.NewOffer, now: datetime) -> str:
+    """Say whether the texter talked with a peer before; with whom only when they asked for
+    this supporter again (their consent to continuity)."""
+    if offer.last_talked is not None:
+        return f", returning: you talked with them {_ago(offer.last_talked, now)}"
+    return ", returning texter" if offer.returning else ""
+
+
+def _ago(when: datetime, now: datetime) -> str:
+    """Say roughly how long ago something was, in a supporter's text."""
+    days = (now - when).days
+    if days < 1:
+        return "less than a day ago"
+    if days < 2:
+        return "a day ago"
+    if days < 7:
+        return f"{days} days ago"
+    if days < 14:
+        return "last week"
+    if days < 31:
+        return f"{days // 7} weeks ago"
+    return "over a month ago"
+
+
+def run_matching(line: Line, now: datetime | None = None) -> Sequence[routing.NewOffer]:
+    """Run one matching round in its own transaction."""
+    with step(line, now) as runtime:
+        return match(runtime)
+
+
+def expire_offer(line: Line, offer_id: int, now: datetime | None = None) -> None:
+    """Time out one offer in its own transaction."""
+    with step(line, now) as runtime:
+        expire(runtime, offer_id)
+
+
+def overdue_offers(session: Session, now: datetime) -> list[int]:
+    """Return pending offers past their time, whose time-out job may have been lost."""
+    return list(
+        session.scalars(
+            select(Offer.id)
+            .where(Offer.status == PENDING, Offer.expires_at < now - timedelta(seconds=5))
+            .order_by(Offer.id)
+        )
+    )

@@ -1,0 +1,121 @@
+"""Safety: raising a crisis, blocking a number, erasing a texter."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlalchemy import delete, func, or_, select
+
+from peerline.service.context import (
+    Context,
+    _due,
+)
+from peerline.service.erasure import erase_elsewhere
+from peerline.service.models import (
+    ACTIVE,
+    CLOSED,
+    QUEUED,
+    Block,
+    Contact,
+    Conversation,
+    InboundMessage,
+    OutboundMessage,
+    SafetyEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+def raise_safety(
+    rt: Context,
+    conversation: Conversation,
+    source: str,
+    category: str,
+    raised_by: str | None = None,
+) -> None:
+    """Put a conversation first, record the event, flag the supporter, alert on call."""
+    first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
+    conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
+    conversation.crisis_at = rt.now
+    rt.safety_raised = True
+    rt.session.add(
+        SafetyEvent(
+            conversation_id=conversation.id,
+            source=source,
+            category=category,
+            created_at=rt.now,
+        )
+    )
+    if conversation.state == QUEUED:
+        rt.unit.match = True  # it now goes ahead of the queue
+    alias = conversation.contact.alias
+    if source == "supporter":
+        rt.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
+        return
+    if not first_in_window:
+        return
+    rt.alert("crisis", conversation, f"{alias}: may be in crisis ({category})")
+    supporter = conversation.supporter
+    if conversation.state == ACTIVE and supporter is not None:
+        rt.to_supporter(
+            supporter,
+            "safety_flag",
+            conversation.id,
+            alias=alias,
+            via=conversation.relay_number,
+        )
+
+
+def block(rt: Context, contact: Contact, reason: str, status: str = "active") -> None:
+    """Stop answering a texter's number (until a coordinator lifts it)."""
+    if rt.session.scalar(select(Block.id).where(Block.phone_hash == contact.phone_hash)):
+        return
+    rt.session.add(
+        Block(
+            phone_hash=contact.phone_hash,
+            reason=reason,
+            status=status,
+            created_by=reason.split(" by ", 1)[-1],
+            created_at=rt.now,
+        )
+    )
+
+
+def erase(rt: Context, contact: Contact) -> None:
+    """Erase a texter's number and every message of theirs, keeping anonymous counts."""
+    phone = rt.line.vault.decrypt(contact.phone_enc)
+    hashes = rt.line.vault.lookup_hashes(phone)
+    conversations = rt.session.scalars(
+        select(Conversation).where(Conversation.contact_id == contact.id)
+    ).all()
+    ids = [c.id for c in conversations]
+    for conversation in conversations:
+        counted = rt.session.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.conversation_id == conversation.id)
+        )
+        conversation.messages_in += int(counted or 0)
+        conversation.purged_at = rt.now
+        if conversation.state != CLOSED:
+            conversation.state, conversation.closed_at = CLOSED, rt.now
+    rt.session.execute(
+        delete(InboundMessage).where(
+            or_(InboundMessage.conversation_id.in_(ids), InboundMessage.from_hash.in_(hashes))
+        )
+    )
+    rt.session.execute(
+        delete(OutboundMessage).where(
+            or_(OutboundMessage.conversation_id.in_(ids), OutboundMessage.to_hash.in_(hashes)),
+            # Goodbyes to the supporter written in this same step still go out.
+            OutboundMessage.id.not_in(rt.unit.sends),
+        )
+    )
+
+    # Calls, call-backs and their recordings, alerts, reminders, texts kept aside (issue 16).
+    erase_elsewhere(rt.line, rt.session, contact, phone, hashes, ids, rt.now)
+    # The row stays so reports keep their counts; nothing in it leads back to the person.
+    contact.phone_hash = "erased-" + secrets.token_hex(16)
+    contact.phone_enc = ""
+    contact.opted_out, contact.erase_requested_at = True, None

@@ -1,0 +1,122 @@
+"""The supporter flow's effects carried out on the effect context."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from peerline.flows import effects as fx
+from peerline.flows import supporter as supporter_flow
+from peerline.service import calls, rota
+from peerline.service.availability import rota_of
+from peerline.service.context import (
+    Context,
+    resolve_offer,
+)
+from peerline.service.models import (
+    DECLINED,
+    PENDING,
+    Conversation,
+    InboundMessage,
+    Offer,
+    Supporter,
+)
+from peerline.service.runtime.chats import (
+    end_chat,
+    free_reminded_shift,
+    pass_chat,
+)
+from peerline.service.runtime.offers import (
+    accept_offer,
+)
+from peerline.service.runtime.safety import block, raise_safety
+
+log = logging.getLogger(__name__)
+
+
+def supporter_message(
+    rt: Context, supporter: Supporter, inbound: InboundMessage, text: str, media: int = 0
+) -> None:
+    """Step a supporter's flow with one message (their row locked by the caller) and carry
+    out its effects; pictures are not passed on, and the supporter hears so."""
+    relay = (
+        inbound.to_number if inbound.to_number in rt.line.settings.twilio_relay_numbers else None
+    )
+    # The number they wrote to tells which chat or offer they mean; answers go back there.
+    rt.reply_via = relay
+    chat = rt.chat_of(supporter.id, relay)
+    offer = rt.pending_offer_of(supporter.id, relay)
+    offered = rt.session.get(Conversation, offer.conversation_id) if offer else None
+    spec = rt.line.holidays_spec(rt.session)
+    on_shift = rota.on_shift(
+        rota_of(supporter),
+        rt.line.timezone(rt.session),
+        rt.now,
+        rota.Closures(spec) if spec else None,
+    )
+    state = supporter_flow.SupporterState(
+        away=supporter.away,
+        on_shift=on_shift,
+        chat_alias=chat.contact.alias if chat else None,
+        offer_id=offer.id if offer else None,
+        offer_alias=offered.contact.alias if offered else None,
+    )
+    if chat is not None:
+        inbound.conversation_id = chat.id
+    if media:
+        rt.to_supporter(supporter, "picture_not_passed", chat.id if chat else None, via=relay)
+        if not text.strip():
+            return  # never an empty relay
+    for effect in supporter_flow.step(state, text).effects:
+        _supporter_effect(rt, effect, supporter, chat)
+
+
+def _supporter_effect(
+    rt: Context, effect: fx.Effect, supporter: Supporter, chat: Conversation | None
+) -> None:
+    match effect:
+        case fx.Reply(key=key, params=params):
+            if key == "alert_ok":
+                # Say only what was done: whether anyone on call was really texted.
+                key = "alert_told" if rt.on_call_told else "alert_nobody_on_call"
+            rt.to_supporter(supporter, key, chat.id if chat else None, via=rt.reply_via, **params)
+        case fx.Relay(text=text):
+            if chat is not None:
+                rt.to_texter_words(chat, f"{supporter.name}: {text}")
+        case fx.AcceptOffer(offer_id=offer_id):
+            accept_offer(rt, offer_id, supporter)
+        case fx.DeclineOffer(offer_id=offer_id):
+            resolve_offer(rt, offer_id, DECLINED)
+        case fx.EndChat(by=by, ask_rating=ask_rating):
+            if chat is not None:
+                end_chat(rt, chat, by=by, ask_rating=ask_rating)
+        case fx.PassChat():
+            if chat is not None:
+                pass_chat(rt, chat, supporter)
+        case fx.SetAway(away=away):
+            supporter.away = away
+            if away:
+                free_reminded_shift(rt, supporter)
+                # Away means no offers at all, including any waiting on other numbers.
+                for other in rt.session.scalars(
+                    select(Offer).where(Offer.supporter_id == supporter.id, Offer.status == PENDING)
+                ):
+                    resolve_offer(rt, other.id, DECLINED)
+            else:
+                supporter.expired_in_row = 0
+                rt.unit.match = True
+        case fx.SetOptOut(opted_out=opted_out):
+            supporter.opted_out = opted_out
+        case fx.RaiseSafety(source=source, category=category):
+            if chat is not None:
+                raise_safety(rt, chat, source, category, raised_by=supporter.name)
+        case fx.PlaceCall(argument=argument):
+            calls.call_command(rt, supporter, chat, argument)
+        case fx.BlockTexter():
+            if chat is not None:
+                alias = chat.contact.alias
+                block(rt, chat.contact, f"#block by {supporter.name}", status="review")
+                rt.alert("block_review", chat, f"{alias}: blocked by {supporter.name}")
+        case _:
+            raise ValueError(f"a supporter's flow cannot ask for {effect!r}")

@@ -1,0 +1,279 @@
+"""The texter flow's effects carried out on the effect context."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from peerline.flows import effects as fx
+from peerline.flows import texter as texter_flow
+from peerline.service.context import (
+    ERASE_WINDOW,
+    FLOOD_QUIET,
+    PLACE_IN_LINE,
+    Context,
+    _due,
+)
+from peerline.service.models import (
+    ACTIVE,
+    CLOSED,
+    OPEN_STATES,
+    QUEUED,
+    WELCOMED,
+    Contact,
+    Conversation,
+    InboundMessage,
+    OutboundMessage,
+    Supporter,
+)
+from peerline.service.runtime.chats import (
+    end_chat,
+    previous_supporter_id,
+    subscribe,
+    want_checkin,
+)
+from peerline.service.runtime.offers import (
+    line_status,
+    schedule_open_notice,
+    withdraw_offers,
+)
+from peerline.service.runtime.safety import erase, raise_safety
+from peerline.service.runtime.timers import (
+    next_tick_delay,
+)
+
+log = logging.getLogger(__name__)
+
+
+def texter_message(
+    rt: Context,
+    contact: Contact,
+    inbound: InboundMessage,
+    text: str,
+    *,
+    flood: bool = False,
+    media: int = 0,
+) -> None:
+    """Step the texter's flow with one message (their contact locked by `contact_for`) and
+    carry out its effects; a flood only quietens the line's automatic answers."""
+    conversation = rt.open_conversation(contact.id)
+    returning = conversation is not None or bool(
+        rt.session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(Conversation.contact_id == contact.id)
+        )
+    )
+    supporter = conversation.supporter if conversation else None
+    previous_id = (
+        previous_supporter_id(rt, contact.id, conversation.id if conversation else None)
+        if returning
+        else None
+    )
+    previous = rt.session.get(Supporter, previous_id) if previous_id else None
+    state = texter_flow.TexterState(
+        stage=conversation.state if conversation else texter_flow.NEW,
+        language=conversation.language if conversation else contact.language,
+        opted_out=contact.opted_out,
+        returning=returning,
+        supporter_name=supporter.name if supporter else None,
+        previous_supporter=previous.name if previous and previous.active else None,
+        crisis_reply_due=_due(contact.crisis_replied_at, rt.now, rt.crisis_window),
+        erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
+        still_waiting_due=_still_waiting_due(rt, conversation),
+    )
+    detection = rt.line.crisis.detect(text)
+    category = detection.category if detection.matched else None
+    if state.stage == ACTIVE:
+        status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
+    else:
+        # Crisis words join at their category's priority: the place they hear is true.
+        priority = rt.line.crisis.priority_of(category) if category else 0
+        status = line_status(rt, conversation, state.language, priority=priority)
+    step = texter_flow.step(
+        state, status, text, crisis=category, media=media, crisis_language=detection.language
+    )
+    if conversation is None and step.stage in OPEN_STATES:
+        conversation = _new_conversation(rt, contact)
+    if conversation is not None:
+        inbound.conversation_id = conversation.id
+    effects = step.effects
+    if flood:
+        effects = _quieten(rt, contact, step.stage, effects)
+    for effect in effects:
+        if (
+            isinstance(effect, fx.JoinQueue)
+            and conversation is not None
+            and conversation.state == CLOSED
+        ):
+            # The last conversation just closed (a rating left unanswered): a new one
+            # joins the queue, so the old one keeps its supporter and its record; a
+            # crisis raised by these same words goes with it.
+            closed, conversation = conversation, _new_conversation(rt, contact)
+            conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
+            inbound.conversation_id = conversation.id
+        _texter_effect(rt, effect, contact, conversation)
+    if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
+        if conversation.state != CLOSED or step.stage == CLOSED:
+            conversation.state = step.stage
+        if conversation.state == CLOSED and conversation.closed_at is None:
+            conversation.closed_at = rt.now
+
+
+def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
+    """Say whether a queued texter may be told their place again: not when they heard it
+    within the last few minutes (one text a burst, not one a message)."""
+    if conversation is None or conversation.state != QUEUED:
+        return True
+    window = timedelta(minutes=rt.line.settings.still_waiting_minutes)
+    told = rt.session.scalar(
+        select(func.max(OutboundMessage.created_at)).where(
+            OutboundMessage.conversation_id == conversation.id,
+            OutboundMessage.purpose.in_(PLACE_IN_LINE),
+        )
+    )
+    return _due(told, rt.now, window)
+
+
+def _new_conversation(rt: Context, contact: Contact) -> Conversation:
+    """Start a texter's new conversation, welcomed, in their language."""
+    conversation = Conversation(
+        contact_id=contact.id,
+        state=WELCOMED,
+        language=contact.language,
+        created_at=rt.now,
+    )
+    rt.session.add(conversation)
+    rt.session.flush()
+    return conversation
+
+
+def _texter_effect(
+    rt: Context, effect: fx.Effect, contact: Contact, conversation: Conversation | None
+) -> None:
+    match effect:
+        case fx.Reply(key=key, params=params):
+            if key in ("crisis", "crisis_closed"):
+                contact.crisis_replied_at = rt.now
+            if key == "help_in_chat" and conversation and conversation.supporter:
+                params = {**params, "name": conversation.supporter.name}
+            rt.to_texter(contact, conversation, key, **params)
+        case fx.Relay(text=text, picture=picture):
+            if conversation is not None and conversation.supporter is not None:
+                nudge = rt.line.settings.reply_nudge_minutes * 60
+                rt.unit.chat_ticks.append((conversation.id, nudge))
+                flag = "[SAFETY] " if rt.safety_raised else ""
+                mark = " " + rt.render("en", "picture_too") if picture else ""
+                rt.relay_to_supporter(
+                    conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
+                )
+        case fx.Notify(key=key, params=params):
+            if conversation is not None and conversation.supporter is not None:
+                rt.to_supporter(
+                    conversation.supporter,
+                    key,
+                    conversation.id,
+                    via=conversation.relay_number,
+                    alias=contact.alias,
+                    **params,
+                )
+        case fx.SetOptOut(opted_out=opted_out):
+            contact.opted_out = opted_out
+            contact.opted_out_at = rt.now if opted_out else None
+            if opted_out:
+                # STOP means everything, group reminders included; START does not
+                # quietly bring them back.
+                subscribe(rt, contact, False)
+        case fx.Subscribe(on=on):
+            subscribe(rt, contact, on)
+        case fx.WantCheckin():
+            want_checkin(rt, contact)
+        case fx.SetLanguage(language=language):
+            contact.language = language
+            if conversation is not None:
+                conversation.language = language
+        case fx.JoinQueue():
+            assert conversation is not None
+            conversation.state = QUEUED
+            conversation.queued_at = conversation.queued_at or rt.now
+            conversation.notify_on_open = False
+            rt.unit.match = True
+            rt.unit.ticks.append((conversation.id, next_tick_delay(rt, conversation)))
+        case fx.LeaveQueue():
+            if conversation is not None:
+                withdraw_offers(rt, conversation, contact.alias)
+        case fx.Close():
+            if conversation is not None:
+                conversation.state = CLOSED
+                conversation.closed_at = conversation.closed_at or rt.now
+        case fx.Rate(score=score):
+            if conversation is not None:
+                conversation.rating = score
+                conversation.state = CLOSED
+        case fx.EndChat(by=by, ask_rating=ask_rating, opted_out=opted_out):
+            if conversation is not None:
+                end_chat(rt, conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)
+        case fx.RaiseSafety(source=source, category=category):
+            if conversation is not None:
+                raise_safety(rt, conversation, source, category)
+        case fx.RequestErase():
+            contact.erase_requested_at = rt.now
+        case fx.Erase():
+            erase(rt, contact)
+        case fx.PreferPrevious():
+            if conversation is not None:
+                conversation.preferred_supporter_id = previous_supporter_id(
+                    rt, contact.id, conversation.id
+                )
+                rt.unit.match = True
+        case fx.NotifyOnOpen():
+            if conversation is not None:
+                conversation.notify_on_open = True
+                schedule_open_notice(rt, conversation)
+        case _:
+            raise ValueError(f"a texter's flow cannot ask for {effect!r}")
+
+
+def _quieten(
+    rt: Context, contact: Contact, stage: str, effects: list[fx.Effect]
+) -> list[fx.Effect]:
+    """Return a flooding texter's effects without automatic texts said lately.
+
+    Words still reach a supporter and crisis resources still go out (they have their own
+    window); what is withheld is an answer the texter already had in the last ten minutes.
+    Outside a chat and the queue, they hear once why the line answers less.
+    """
+    kept: list[fx.Effect] = []
+    withheld = False
+    for effect in effects:
+        if (
+            isinstance(effect, fx.Reply)
+            and effect.key != "crisis"
+            and _said_lately(rt, contact, effect.key)
+        ):
+            withheld = True
+            continue
+        kept.append(effect)
+    if withheld and stage not in (QUEUED, ACTIVE):
+        if _due(contact.flood_noticed_at, rt.now, FLOOD_QUIET):
+            contact.flood_noticed_at = rt.now
+            kept.append(fx.Reply("flood_quiet"))
+    return kept
+
+
+def _said_lately(rt: Context, contact: Contact, key: str) -> bool:
+    """Say whether the line sent this texter this automatic text within the quiet window."""
+    to_hash = rt.line.vault.lookup_hash(rt.line.vault.decrypt(contact.phone_enc))
+    return bool(
+        rt.session.scalar(
+            select(OutboundMessage.id)
+            .where(
+                OutboundMessage.to_hash == to_hash,
+                OutboundMessage.purpose == key,
+                OutboundMessage.created_at > rt.now - FLOOD_QUIET,
+            )
+            .limit(1)
+        )
+    )
