@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from peerline.service import routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
-from peerline.service.line import Line, Unit
+from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
     EXPIRED,
@@ -68,6 +69,36 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
     )
 
 
+@dataclass
+class AfterCommit:
+    """Work one transaction asks for, handed to the job queue only after it commits."""
+
+    sends: list[int] = field(default_factory=list)
+    expiries: list[tuple[int, int]] = field(default_factory=list)
+    ticks: list[tuple[int, int]] = field(default_factory=list)
+    chat_ticks: list[tuple[int, int]] = field(default_factory=list)
+    open_notices: list[tuple[int, datetime]] = field(default_factory=list)
+    match: bool = False
+
+    def dispatch(self, line: Line) -> None:
+        """Enqueue the work; a failure leaves it in the database for the sweep."""
+        if len(self.sends) > 10:
+            line.tasks.send_many(self.sends)  # a fan-out: one round trip per thousand
+        else:
+            for outbound_id in self.sends:
+                line.tasks.send(outbound_id)
+        for offer_id, seconds in self.expiries:
+            line.tasks.expire_offer(offer_id, seconds)
+        for conversation_id, seconds in self.ticks:
+            line.tasks.queue_tick(conversation_id, seconds)
+        for conversation_id, seconds in self.chat_ticks:
+            line.tasks.chat_tick(conversation_id, seconds)
+        for conversation_id, at in self.open_notices:
+            line.tasks.notify_open(conversation_id, at)
+        if self.match:
+            line.tasks.match()
+
+
 class Reachable(Protocol):
     """Whom a text to a supporter needs: their phone and whether they opted out."""
 
@@ -85,14 +116,19 @@ class Context:
         self.line = line
         self.session = session
         self.now = now or utcnow()
-        self.unit = Unit()
+        self.after_commit = AfterCommit()
+        # The relay number a supporter wrote to, for voice's #call (others take it as a value).
         self.reply_via: str | None = None
-        self.safety_raised = False
         # How many on-call coordinators the last alert was texted to (what #alert may claim).
         self.on_call_told = 0
         # Supporters this transaction set away for missing offers (they are told once).
         self.set_away_now: set[int] = set()
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
+
+    @property
+    def unit(self) -> AfterCommit:
+        """Return the after-commit work under its older name, for callers that hold it."""
+        return self.after_commit
 
     def send(
         self,
@@ -122,7 +158,7 @@ class Context:
                 valid_for=valid_for,
             ),
         )
-        self.unit.sends.append(message_id)
+        self.after_commit.sends.append(message_id)
         return message_id
 
     def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:
@@ -358,7 +394,7 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
     if offer is None or offer.status != PENDING:
         return None
     offer.status, offer.resolved_at = status, rt.now
-    rt.unit.match = True
+    rt.after_commit.match = True
     if status == EXPIRED:
         supporter = _lock(rt.session, Supporter, offer.supporter_id)
         if supporter is not None:
@@ -376,4 +412,4 @@ def step(line: Line, now: datetime | None = None) -> Iterator[Context]:
     with line.db.session() as session:
         runtime = Context(line, session, now)
         yield runtime
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)

@@ -104,7 +104,6 @@ def delete_recordings(line: Line, sids: Sequence[str]) -> None:
     """Delete voice recordings at the provider; one already gone counts as deleted."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
-
     settings = line.settings
     if not sids or not telephony_available(settings):
         return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -67,33 +65,3 @@ class Line:
     def status_callback_url(self) -> str:
         """Return the public URL Twilio posts message statuses to."""
         return f"{self.settings.public_base_url}/webhooks/sms/status"
-
-
-@dataclass
-class Unit:
-    """Work one transaction asks for, handed to the queue only after it commits."""
-
-    sends: list[int] = field(default_factory=list)
-    expiries: list[tuple[int, int]] = field(default_factory=list)
-    ticks: list[tuple[int, int]] = field(default_factory=list)
-    chat_ticks: list[tuple[int, int]] = field(default_factory=list)
-    open_notices: list[tuple[int, datetime]] = field(default_factory=list)
-    match: bool = False
-
-    def dispatch(self, line: Line) -> None:
-        """Enqueue the work; a failure leaves it in the database for the sweep."""
-        if len(self.sends) > 10:
-            line.tasks.send_many(self.sends)  # a fan-out: one round trip per thousand
-        else:
-            for outbound_id in self.sends:
-                line.tasks.send(outbound_id)
-        for offer_id, seconds in self.expiries:
-            line.tasks.expire_offer(offer_id, seconds)
-        for conversation_id, seconds in self.ticks:
-            line.tasks.queue_tick(conversation_id, seconds)
-        for conversation_id, seconds in self.chat_ticks:
-            line.tasks.chat_tick(conversation_id, seconds)
-        for conversation_id, at in self.open_notices:
-            line.tasks.notify_open(conversation_id, at)
-        if self.match:
-            line.tasks.match()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from peerline.service import linefile
 from peerline.service.calendar import new_token
-from peerline.service.context import Context
-from peerline.service.line import Line, Unit
+from peerline.service.context import AfterCommit, Context
+from peerline.service.line import Line
 from peerline.service.models import (
     CoverShift,
     Group,
@@ -172,7 +172,7 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
     return report
 
 
-def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int]) -> Unit:
+def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int]) -> AfterCommit:
     """Text each newly added supporter how the line works, and return the sends to dispatch
     after the commit.
 
@@ -185,7 +185,7 @@ def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int
         supporter = session.get(Supporter, supporter_id)
         if supporter is not None and supporter.active:
             runtime.to_supporter(supporter, "supporter_welcome", name=supporter.name)
-    return runtime.unit
+    return runtime.after_commit
 
 
 def export_line(session: Session, vault: Vault, default_timezone: str) -> linefile.LineFile:

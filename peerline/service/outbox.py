@@ -318,7 +318,7 @@ def undeliverable(line: Line, session: Session, message: OutboundMessage) -> Non
     # round enqueued here simply finds the offer resolved once the commit lands.
     session.flush()
     session.commit()
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)
 
 
 def apply_status(

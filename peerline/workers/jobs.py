@@ -83,7 +83,7 @@ def queue_tick(conversation_id: int) -> None:
         if rt.queue_tick(conversation_id):
             conversation = rt.session.get(Conversation, conversation_id)
             assert conversation is not None
-            rt.unit.ticks.append((conversation_id, rt._next_tick_delay(conversation)))
+            rt.after_commit.ticks.append((conversation_id, rt._next_tick_delay(conversation)))
 
 
 def chat_tick(conversation_id: int) -> None:
@@ -91,7 +91,7 @@ def chat_tick(conversation_id: int) -> None:
     with runtime.step(get_line()) as rt:
         following = rt.chat_tick(conversation_id)
         if following is not None:
-            rt.unit.chat_ticks.append((conversation_id, following))
+            rt.after_commit.chat_ticks.append((conversation_id, following))
 
 
 def group_reminder(group_id: int, starts: int) -> int:

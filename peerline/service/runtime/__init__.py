@@ -215,4 +215,4 @@ def step(line: Line, now: datetime | None = None) -> Iterator[Runtime]:
     with line.db.session() as session:
         runtime = Runtime(line, session, now)
         yield runtime
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)

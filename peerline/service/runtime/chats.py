@@ -59,7 +59,7 @@ def end_chat(
             rt.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
             if ask_rating:
                 rt.to_texter(contact, conversation, "ask_rating")
-    rt.unit.match = True
+    rt.after_commit.match = True
 
 
 def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> None:
@@ -69,7 +69,7 @@ def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> 
     supporter.last_chat_ended_at = rt.now
     conversation.relay_number = None
     rt.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
-    rt.unit.match = True
+    rt.after_commit.match = True
 
 
 def previous_supporter_id(rt: Context, contact_id: int, current_id: int | None) -> int | None:

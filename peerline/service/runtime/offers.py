@@ -157,7 +157,7 @@ def announce(
             # An offer that arrives after it timed out would only confuse.
             valid_for=timeout,
         )
-        rt.unit.expiries.append((offer.offer_id, timeout))
+        rt.after_commit.expiries.append((offer.offer_id, timeout))
 
 
 def match(rt: Context) -> list[routing.NewOffer]:
@@ -167,11 +167,14 @@ def match(rt: Context) -> list[routing.NewOffer]:
     return offers
 
 
-def accept_offer(rt: Context, offer_id: int, supporter: Supporter) -> bool:
-    """Connect the supporter with the offered conversation, if it is still theirs."""
+def accept_offer(
+    rt: Context, offer_id: int, supporter: Supporter, *, via: str | None = None
+) -> bool:
+    """Connect the supporter with the offered conversation, if it is still theirs (a refusal
+    goes back on the number `via` they wrote to)."""
     offer = _lock(rt.session, Offer, offer_id)
     if offer is None or offer.supporter_id != supporter.id or offer.status != PENDING:
-        rt.to_supporter(supporter, "no_offer", via=rt.reply_via)
+        rt.to_supporter(supporter, "no_offer", via=via)
         return False
     conversation = _lock(rt.session, Conversation, offer.conversation_id)
     if conversation is None or conversation.state != QUEUED:
@@ -302,14 +305,14 @@ def withdraw_offers(rt: Context, conversation: Conversation, alias: str) -> None
                 via=offer.relay_number,
             )
     if offers:
-        rt.unit.match = True
+        rt.after_commit.match = True
 
 
 def schedule_open_notice(rt: Context, conversation: Conversation) -> None:
     """Schedule the 'we are open' text for when the rota next has someone on shift."""
     opening = rt.rotas().next_opening(rt.now)
     if opening is not None:
-        rt.unit.open_notices.append((conversation.id, opening))
+        rt.after_commit.open_notices.append((conversation.id, opening))
 
 
 def _waited(queued_at: datetime | None, now: datetime) -> str:

@@ -38,7 +38,6 @@ def raise_safety(
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
-    rt.safety_raised = True
     rt.session.add(
         SafetyEvent(
             conversation_id=conversation.id,
@@ -48,7 +47,7 @@ def raise_safety(
         )
     )
     if conversation.state == QUEUED:
-        rt.unit.match = True  # it now goes ahead of the queue
+        rt.after_commit.match = True  # it now goes ahead of the queue
     alias = conversation.contact.alias
     if source == "supporter":
         rt.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
@@ -109,7 +108,7 @@ def erase(rt: Context, contact: Contact) -> None:
         delete(OutboundMessage).where(
             or_(OutboundMessage.conversation_id.in_(ids), OutboundMessage.to_hash.in_(hashes)),
             # Goodbyes to the supporter written in this same step still go out.
-            OutboundMessage.id.not_in(rt.unit.sends),
+            OutboundMessage.id.not_in(rt.after_commit.sends),
         )
     )
 

@@ -44,6 +44,7 @@ def supporter_message(
         inbound.to_number if inbound.to_number in rt.line.settings.twilio_relay_numbers else None
     )
     # The number they wrote to tells which chat or offer they mean; answers go back there.
+    # (Voice's #call still reads it from the context until it takes it as a value.)
     rt.reply_via = relay
     chat = rt.chat_of(supporter.id, relay)
     offer = rt.pending_offer_of(supporter.id, relay)
@@ -69,23 +70,28 @@ def supporter_message(
         if not text.strip():
             return  # never an empty relay
     for effect in supporter_flow.step(state, text).effects:
-        _supporter_effect(rt, effect, supporter, chat)
+        _supporter_effect(rt, effect, supporter, chat, relay)
 
 
 def _supporter_effect(
-    rt: Context, effect: fx.Effect, supporter: Supporter, chat: Conversation | None
+    rt: Context,
+    effect: fx.Effect,
+    supporter: Supporter,
+    chat: Conversation | None,
+    via: str | None,
 ) -> None:
+    """Carry out one effect of a supporter's flow; answers go back on the number `via`."""
     match effect:
         case fx.Reply(key=key, params=params):
             if key == "alert_ok":
                 # Say only what was done: whether anyone on call was really texted.
                 key = "alert_told" if rt.on_call_told else "alert_nobody_on_call"
-            rt.to_supporter(supporter, key, chat.id if chat else None, via=rt.reply_via, **params)
+            rt.to_supporter(supporter, key, chat.id if chat else None, via=via, **params)
         case fx.Relay(text=text):
             if chat is not None:
                 rt.to_texter_words(chat, f"{supporter.name}: {text}")
         case fx.AcceptOffer(offer_id=offer_id):
-            accept_offer(rt, offer_id, supporter)
+            accept_offer(rt, offer_id, supporter, via=via)
         case fx.DeclineOffer(offer_id=offer_id):
             resolve_offer(rt, offer_id, DECLINED)
         case fx.EndChat(by=by, ask_rating=ask_rating):
@@ -105,7 +111,7 @@ def _supporter_effect(
                     resolve_offer(rt, other.id, DECLINED)
             else:
                 supporter.expired_in_row = 0
-                rt.unit.match = True
+                rt.after_commit.match = True
         case fx.SetOptOut(opted_out=opted_out):
             supporter.opted_out = opted_out
         case fx.RaiseSafety(source=source, category=category):

@@ -102,6 +102,8 @@ def texter_message(
     effects = step.effects
     if flood:
         effects = _quieten(rt, contact, step.stage, effects)
+    # Words that raise safety reach the supporter flagged, wherever the raise sits in the list.
+    raised = any(isinstance(effect, fx.RaiseSafety) for effect in effects)
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
@@ -114,7 +116,7 @@ def texter_message(
             closed, conversation = conversation, _new_conversation(rt, contact)
             conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
             inbound.conversation_id = conversation.id
-        _texter_effect(rt, effect, contact, conversation)
+        _texter_effect(rt, effect, contact, conversation, raised=raised)
     if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or step.stage == CLOSED:
             conversation.state = step.stage
@@ -151,7 +153,12 @@ def _new_conversation(rt: Context, contact: Contact) -> Conversation:
 
 
 def _texter_effect(
-    rt: Context, effect: fx.Effect, contact: Contact, conversation: Conversation | None
+    rt: Context,
+    effect: fx.Effect,
+    contact: Contact,
+    conversation: Conversation | None,
+    *,
+    raised: bool = False,
 ) -> None:
     match effect:
         case fx.Reply(key=key, params=params):
@@ -163,8 +170,8 @@ def _texter_effect(
         case fx.Relay(text=text, picture=picture):
             if conversation is not None and conversation.supporter is not None:
                 nudge = rt.line.settings.reply_nudge_minutes * 60
-                rt.unit.chat_ticks.append((conversation.id, nudge))
-                flag = "[SAFETY] " if rt.safety_raised else ""
+                rt.after_commit.chat_ticks.append((conversation.id, nudge))
+                flag = "[SAFETY] " if raised else ""
                 mark = " " + rt.render("en", "picture_too") if picture else ""
                 rt.relay_to_supporter(
                     conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
@@ -199,8 +206,8 @@ def _texter_effect(
             conversation.state = QUEUED
             conversation.queued_at = conversation.queued_at or rt.now
             conversation.notify_on_open = False
-            rt.unit.match = True
-            rt.unit.ticks.append((conversation.id, next_tick_delay(rt, conversation)))
+            rt.after_commit.match = True
+            rt.after_commit.ticks.append((conversation.id, next_tick_delay(rt, conversation)))
         case fx.LeaveQueue():
             if conversation is not None:
                 withdraw_offers(rt, conversation, contact.alias)
@@ -227,7 +234,7 @@ def _texter_effect(
                 conversation.preferred_supporter_id = previous_supporter_id(
                     rt, contact.id, conversation.id
                 )
-                rt.unit.match = True
+                rt.after_commit.match = True
         case fx.NotifyOnOpen():
             if conversation is not None:
                 conversation.notify_on_open = True

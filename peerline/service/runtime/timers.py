@@ -75,7 +75,7 @@ def chat_tick(rt: Context, conversation_id: int) -> int | None:
                 alias=conversation.contact.alias,
                 via=conversation.relay_number,
             )
-        rt.unit.match = True
+        rt.after_commit.match = True
         return None
     answered = rt.session.scalar(
         select(func.count())
@@ -149,8 +149,8 @@ def _unanswered(rt: Context, conversation: Conversation, idle: timedelta) -> Non
         name=name,
         minutes=minutes,
     )
-    rt.unit.match = True
-    rt.unit.ticks.append((conversation.id, next_tick_delay(rt, conversation)))
+    rt.after_commit.match = True
+    rt.after_commit.ticks.append((conversation.id, next_tick_delay(rt, conversation)))
 
 
 def _crisis_quiet(
@@ -335,7 +335,7 @@ def group_reminder(rt: Context, group_id: int, starts: datetime) -> int:
             )
         )
     # Thousands of subscribers: written in bulk, not a flush per message.
-    rt.unit.sends.extend(write_many(rt.session, drafts))
+    rt.after_commit.sends.extend(write_many(rt.session, drafts))
     entry.recipients = len(people)
     return len(people)
 

@@ -1,0 +1,46 @@
+"""Match waiting texters with free supporters: crisis first, then oldest; ranked fairly.
+
+The queue, matching and staffing each have a module; this package names what others use.
+"""
+
+from peerline.service.routing.matching import (
+    MATCHING_DELAY,
+    _has_room,
+    _on_a_call,
+    _pool,
+    match,
+)
+from peerline.service.routing.queue import (
+    NewOffer,
+    Offered,
+    Policy,
+    load_of,
+    policy_of,
+    queue_length,
+    queue_position,
+    sms_capacity,
+)
+from peerline.service.routing.staffing import (
+    OnShift,
+    Staffing,
+    staffing,
+)
+
+__all__ = [
+    "MATCHING_DELAY",
+    "NewOffer",
+    "Offered",
+    "OnShift",
+    "Policy",
+    "Staffing",
+    "_has_room",
+    "_on_a_call",
+    "_pool",
+    "load_of",
+    "match",
+    "policy_of",
+    "queue_length",
+    "queue_position",
+    "sms_capacity",
+    "staffing",
+]

@@ -1,0 +1,367 @@
+"""The queue: who waits and in what order, and what each supporter can carry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Select
+
+from peerline.service.models import (
+    ACTIVE,
+    PENDING,
+    QUEUED,
+    Contact,
+    Conversation,
+    Offer,
+    Supporter,
+    UTCDateTime,
+)
+from peerline.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
+    """Return how many SMS chats a supporter's phone can keep apart."""
+    return _sms_capacity(supporter.capacity, relay_numbers)
+
+
+def _sms_capacity(capacity: int, relay_numbers: Sequence[str]) -> int:
+    # With one line number, a phone can only tell chats apart by who texts it: one at a time.
+    # A pool of relay numbers gives each chat its own thread on the supporter's phone.
+    if not relay_numbers:
+        return 1
+    return max(1, min(capacity, len(relay_numbers)))
+
+
+def _chats_of(supporter_id: int) -> Any:
+    """Count a supporter's active chats (a scalar subquery)."""
+    return (
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
+        .scalar_subquery()
+    )
+
+
+def _offers_to(supporter_id: int) -> Any:
+    """Count a supporter's pending offers (a scalar subquery)."""
+    return (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
+        .scalar_subquery()
+    )
+
+
+def load_of(session: Session, supporter_id: int) -> int:
+    """Return a supporter's active chats plus pending offers."""
+    # One round trip: this runs under the supporter's row lock, once per offer and #take.
+    return int(session.scalar(select(_chats_of(supporter_id) + _offers_to(supporter_id))) or 0)
+
+
+def queue_position(session: Session, conversation: Conversation) -> int:
+    """Return the conversation's place in the queue, counting from 1."""
+    queued_at = conversation.queued_at
+    if queued_at is None:
+        return 1
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(
+            Conversation.state == QUEUED,
+            Conversation.id != conversation.id,
+            # Ahead is who matching reads first: higher priority, then earlier, then lower id
+            # (several texters can join within the same instant).
+            or_(
+                Conversation.priority > conversation.priority,
+                (Conversation.priority == conversation.priority)
+                & (
+                    (Conversation.queued_at < queued_at)
+                    | ((Conversation.queued_at == queued_at) & (Conversation.id < conversation.id))
+                ),
+            ),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def queue_length(session: Session, at_least: int = 0) -> int:
+    """Return how many conversations are waiting (at priority `at_least` or higher: those
+    ahead of someone joining at that priority)."""
+    query = select(func.count()).select_from(Conversation).where(Conversation.state == QUEUED)
+    if at_least:
+        query = query.where(Conversation.priority >= at_least)
+    return int(session.scalar(query) or 0)
+
+
+@dataclass(frozen=True)
+class NewOffer:
+    """An offer just made, with what the caller needs to announce it and time it out."""
+
+    offer_id: int
+    conversation_id: int
+    supporter_id: int
+    relay_number: str | None
+    language_matched: bool
+    # Read while matching, so that announcing the offer reads nothing again.
+    supporter: Offered
+    alias: str
+    language: str
+    priority: int
+    # What the offer's text tells the supporter about the texter and the offer.
+    queued_at: datetime | None = None
+    returning: bool = False
+    # When the texter last talked with this supporter, only when they asked for them again.
+    last_talked: datetime | None = None
+    # The supporter had been offered this texter before: nobody else who could take it was free.
+    again: bool = False
+    # Offered alongside a pending offer to someone else (the first #take wins).
+    alongside: bool = False
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The supporter an offer went to, as far as its text needs them."""
+
+    id: int
+    name: str
+    capacity: int
+    phone_enc: str
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How offers are made: strategy, time-out, relay pool and the per-shift cap."""
+
+    offer_timeout: int
+    relay_numbers: Sequence[str] = ()
+    strategy: str = "single"
+    fanout: int = 3
+    shift_chat_cap: int = 8
+
+
+def policy_of(settings: Settings) -> Policy:
+    """Return how offers are made, from the line's settings."""
+    return Policy(
+        offer_timeout=settings.offer_timeout_seconds,
+        relay_numbers=settings.twilio_relay_numbers,
+        strategy=settings.offer_strategy,
+        fanout=settings.offer_fanout,
+        shift_chat_cap=settings.shift_chat_cap,
+    )
+
+
+# The statements of a round are built once per shape and bound to each round's values: building
+# and keying them anew cost a round more than PostgreSQL takes to run them.
+
+
+def _constant(value: str) -> Any:
+    """Return a state as SQL text, not a parameter: a generic (prepared) plan can then use the
+    partial indexes that hold only the rows in that state."""
+    assert value.isalpha()  # our own state names, never input
+    return literal_column(f"'{value}'", String)
+
+
+_ACTIVE, _PENDING, _QUEUED = _constant(ACTIVE), _constant(PENDING), _constant(QUEUED)
+
+
+def _one_of(column: Any, postgres: bool) -> Any:
+    """Return `column IN :ids`: on PostgreSQL as one array parameter, not one per id."""
+    if postgres:
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@cache
+def _level_sql(top: bool) -> Select[Any]:
+    """Return the highest priority anyone waits at (`top`), or the highest below :below."""
+    level = select(func.max(Conversation.priority)).where(Conversation.state == _QUEUED)
+    if not top:
+        level = level.where(Conversation.priority < bindparam("below", type_=Integer))
+    return level
+
+
+@cache
+def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> Select[Any]:
+    """Return the oldest :n waiting conversations without a pending offer (with one, when
+    `offered`) at one priority
+    level (the highest, or the highest below :below), after (:after_at, :after_id) when `after`,
+    locked when `locking` (skipping those another matcher holds); each with its alias, who
+    was offered it before (a row per earlier offer) and when the texter last talked with a peer
+    (and with the one they asked for)."""
+    has_offer = (
+        select(Offer.id)
+        .where(Offer.conversation_id == Conversation.id, Offer.status == _PENDING)
+        .exists()
+    )
+    oldest = (
+        select(
+            Conversation.id,
+            Conversation.contact_id,
+            Conversation.language,
+            Conversation.priority,
+            Conversation.preferred_supporter_id,
+            Conversation.queued_at,
+        )
+        .where(
+            Conversation.state == _QUEUED,
+            Conversation.priority == _level_sql(top).scalar_subquery(),
+            has_offer if offered else ~has_offer,
+        )
+        .order_by(Conversation.queued_at, Conversation.id)
+        # The limit is written into the statement (one text per size, each prepared on its
+        # own): with it a parameter, PostgreSQL's generic plan cannot see how few rows are
+        # wanted and hash-joins whole tables, so every execution was planned anew.
+        .limit(bindparam("n", type_=Integer, literal_execute=True))
+    )
+    if after:
+        oldest = oldest.where(
+            tuple_(Conversation.queued_at, Conversation.id)
+            > tuple_(
+                bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Integer)
+            )
+        )
+    if locking:
+        # Two matchers never look at the same conversation; each takes the next one free.
+        oldest = oldest.with_for_update(skip_locked=True, of=Conversation)
+    batch = oldest.subquery()
+    # The texter's earlier chats, for the offer's text: whether they talked with a peer before,
+    # and when with the one they asked for again (SAME), only ever looked up by contact.
+    earlier = aliased(Conversation)
+    talked = (
+        select(func.max(earlier.matched_at))
+        .where(
+            earlier.contact_id == batch.c.contact_id,
+            earlier.id != batch.c.id,
+            earlier.supporter_id.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    talked_with_preferred = (
+        select(func.max(earlier.matched_at))
+        .where(
+            earlier.contact_id == batch.c.contact_id,
+            earlier.id != batch.c.id,
+            earlier.supporter_id == batch.c.preferred_supporter_id,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            batch.c.id,
+            batch.c.language,
+            batch.c.priority,
+            batch.c.preferred_supporter_id,
+            batch.c.queued_at,
+            Contact.alias,
+            Offer.supporter_id,
+            Offer.id.label("offer_id"),
+            Offer.status.label("offer_status"),
+            Offer.created_at.label("offered_at"),
+            talked.label("talked_at"),
+            talked_with_preferred.label("talked_with_preferred_at"),
+        )
+        .join(Contact, Contact.id == batch.c.contact_id)
+        .outerjoin(Offer, Offer.conversation_id == batch.c.id)
+        .order_by(batch.c.queued_at, batch.c.id)
+    )
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A waiting conversation, as ranking and the offer's text need it."""
+
+    id: int
+    language: str
+    priority: int
+    preferred_supporter_id: int | None
+    alias: str
+    # Who was offered it before, each with their latest offer's id (which orders offers in time).
+    offered_before: dict[int, int]
+    queued_at: datetime | None = None
+    talked_at: datetime | None = None
+    talked_with_preferred_at: datetime | None = None
+    # When its newest pending offer was made (None without one).
+    pending_since: datetime | None = None
+
+
+def _waiting(
+    session: Session, limit: int, locking: bool, room: Callable[[], int], offered: bool = False
+) -> Iterator[_Waiting]:
+    """Yield up to `limit` waiting conversations without a pending offer (with one, when
+    `offered`), crisis first then oldest (locked, skipping those another matcher holds, when
+    `locking`).
+
+    They are read as they are asked for, each time as many as could still get an offer
+    (`room()`): a busy line reads and locks only the conversations it offers.
+    """
+    connection = session.connection()
+    found = 0
+    below: int | None = None  # the priority level being read: None for the highest
+    after: tuple[datetime, int] | None = None  # the last conversation read at that level
+    # One priority level at a time, highest first: within a level the queue index (state,
+    # priority, queued_at) hands rows over oldest first, so a long queue is never sorted whole
+    # (ORDER BY priority DESC, queued_at would run against the index's direction and sort it).
+    while found < limit:
+        wanted = min(limit - found, room())
+        if wanted <= 0:
+            break
+        level: dict[str, Any] = {} if below is None else {"below": below}
+        params = {**level, "n": wanted}
+        if after is not None:
+            params["after_at"], params["after_id"] = after
+        rows = connection.execute(
+            _queue_sql(below is None, after is not None, locking, offered), params
+        ).all()
+        read: dict[int, tuple[Any, dict[int, int]]] = {}
+        pending_since: dict[int, datetime] = {}
+        for row in rows:
+            offered_before = read.setdefault(row.id, (row, {}))[1]
+            if row.supporter_id is not None:
+                latest = offered_before.get(row.supporter_id, 0)
+                offered_before[row.supporter_id] = max(latest, row.offer_id)
+                if row.offer_status == PENDING:
+                    since = pending_since.get(row.id)
+                    pending_since[row.id] = max(since or row.offered_at, row.offered_at)
+        for row, offered_before in read.values():
+            yield _Waiting(
+                row.id,
+                row.language,
+                row.priority,
+                row.preferred_supporter_id,
+                row.alias,
+                offered_before,
+                row.queued_at,
+                row.talked_at,
+                row.talked_with_preferred_at,
+                pending_since.get(row.id),
+            )
+        found += len(read)
+        if len(read) == wanted:
+            after = (rows[-1].queued_at, rows[-1].id)  # this level may hold more
+            continue
+        # Nobody else waits at this level: on to the next one down.
+        below = rows[-1].priority if rows else connection.scalar(_level_sql(below is None), level)
+        if below is None:
+            break  # nobody waits at all
+        after = None

@@ -1,0 +1,180 @@
+"""Staffing: who can take a chat now, as the texters and the dashboard are told."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from peerline.service.availability import Rotas
+from peerline.service.call_states import STALE_AFTER
+from peerline.service.models import (
+    ACTIVE,
+    PENDING,
+    Conversation,
+    Offer,
+    Supporter,
+)
+from peerline.service.routing.matching import (
+    _on_a_call,
+)
+from peerline.service.routing.queue import (
+    Policy,
+    _sms_capacity,
+)
+
+log = logging.getLogger(__name__)
+
+# -- who can take a chat now, as the texters and the dashboard are told ----------------------
+
+
+@dataclass(frozen=True)
+class OnShift:
+    """A supporter on shift (or in a chat), and whether they can take a chat now."""
+
+    id: int
+    chats: int
+    offers: int
+    capacity: int  # sms_capacity
+    chats_this_shift: int
+    on_shift: bool
+    away: bool
+    opted_out: bool
+    takes_sms: bool
+    on_a_call: bool
+    shift_chat_cap: int
+
+    @property
+    def at_cap(self) -> bool:
+        """Say whether they have had the per-shift number of chats."""
+        return self.chats_this_shift >= self.shift_chat_cap
+
+    @property
+    def taking_chats(self) -> bool:
+        """Say whether they take chats this shift at all: on shift, not away, opted out of
+        texts, on calls only or at their per-shift cap (busy in a chat still counts)."""
+        return (
+            self.on_shift
+            and not self.away
+            and not self.opted_out
+            and self.takes_sms
+            and not self.at_cap
+        )
+
+    @property
+    def free(self) -> bool:
+        """Say whether matching would offer them a chat now."""
+        return self.taking_chats and not self.on_a_call and self.chats + self.offers < self.capacity
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Who is on shift now and who of them can take a chat: what matching would find."""
+
+    supporters: dict[int, OnShift]
+
+    @property
+    def on_shift(self) -> int:
+        """Return how many supporters are on shift."""
+        return sum(s.on_shift for s in self.supporters.values())
+
+    @property
+    def free(self) -> int:
+        """Return how many could take a chat now."""
+        return sum(s.free for s in self.supporters.values())
+
+    @property
+    def taking_chats(self) -> int:
+        """Return how many on shift take chats (free now or once their chat ends)."""
+        return sum(s.taking_chats for s in self.supporters.values())
+
+    @property
+    def away(self) -> int:
+        """Return how many on shift are away."""
+        return sum(s.on_shift and s.away for s in self.supporters.values())
+
+
+def staffing(
+    session: Session,
+    rotas: Rotas,
+    now: datetime,
+    policy: Policy,
+    also: Iterable[int] = (),
+) -> Staffing:
+    """Return the supporters on shift (and those in `also`, such as anyone still in a chat),
+    each with whether matching would offer them a chat now.
+
+    The same rules as a matching round (`_pool`, `_has_room`), read for everyone on shift
+    rather than only those with room: for the wait texters are told, the dashboard and the
+    coordinator's alert, never for matching itself.
+    """
+
+    on = set(rotas.on_shift(now))
+    wanted = sorted(on | set(also))
+    if not wanted:
+        return Staffing({})
+    chats = (
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.supporter_id == Supporter.id, Conversation.state == ACTIVE)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    offers = (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Supporter.id,
+            Supporter.capacity,
+            Supporter.away,
+            Supporter.opted_out,
+            Supporter.takes_sms,
+            chats,
+            offers,
+            _on_a_call(),
+        ).where(Supporter.id.in_(wanted), Supporter.active.is_(True)),
+        {"calls_since": now - STALE_AFTER},
+    ).all()
+    this_shift: Counter[int] = Counter()
+    starts = {sid: rotas.shift_start(sid, now) for sid in on if sid in rotas.by_supporter}
+    for sid, matched_at in session.execute(
+        select(Conversation.supporter_id, Conversation.matched_at).where(
+            Conversation.supporter_id.in_([sid for sid, start in starts.items() if start]),
+            Conversation.matched_at >= now - timedelta(days=2),
+        )
+    ):
+        start = starts.get(sid) if sid is not None else None
+        if sid is not None and start is not None and matched_at is not None and matched_at >= start:
+            this_shift[sid] += 1
+    relay_numbers = policy.relay_numbers
+    return Staffing(
+        {
+            sid: OnShift(
+                sid,
+                int(n_chats or 0),
+                int(n_offers or 0),
+                _sms_capacity(capacity, relay_numbers),
+                this_shift[sid],
+                sid in on,
+                bool(away),
+                bool(opted_out),
+                bool(takes_sms),
+                bool(on_a_call),
+                policy.shift_chat_cap,
+            )
+            for sid, capacity, away, opted_out, takes_sms, n_chats, n_offers, on_a_call in rows
+        }
+    )
