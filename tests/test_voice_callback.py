@@ -16,11 +16,11 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.line import Line
 from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.tasks import QUEUE_NAME
+from peerline.service.voice.models import Call, CallbackRequest
 from tests import lines
 from tests.conftest import outbox, run_jobs
 from tests.fake_twilio import FakeTwilio

@@ -14,9 +14,16 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from peerline.service import calls
-from peerline.service.calls import (
-    STATUS_RANK,
+from peerline.flows.menu import LANGUAGES
+from peerline.service.call_states import STATUS_RANK
+from peerline.service.line import Line
+from peerline.service.privacy import BadPhoneNumber, normalise_phone
+from peerline.service.voice import callbacks, ringing, steps
+from peerline.service.voice import menu as menu_steps
+from peerline.service.voice import status as status_steps
+from peerline.service.voice import voicemail as voicemail_steps
+from peerline.service.voice import whisper as whisper_steps
+from peerline.service.voice.answers import (
     Answer,
     Bridge,
     CallbackDial,
@@ -24,21 +31,20 @@ from peerline.service.calls import (
     CrisisOffer,
     Goodbye,
     GroupTimes,
+    InboundCall,
     LeaveMessage,
     Menu,
-    Prompts,
     Ring,
     Transfer,
     UnknownCall,
     Whisper,
 )
-from peerline.service.line import Line
-from peerline.service.privacy import BadPhoneNumber, normalise_phone
+from peerline.service.voice.prompts import Prompts, prompts
 from peerline.webhooks.signing import twilio_signed
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("voice", __name__, url_prefix=calls.PREFIX)
+bp = Blueprint("voice", __name__, url_prefix=steps.PREFIX)
 
 # What Twilio puts in From when the caller hides their number: words, or the same words
 # spelled on a keypad (ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE).
@@ -145,7 +151,7 @@ class Speaker:
 
     def __init__(self, line: Line) -> None:
         self.line = line
-        self.prompts: Prompts = calls.prompts(line)
+        self.prompts: Prompts = prompts(line)
 
     def say(self, node: VoiceResponse | Gather, language: str, key: str, /, **params: Any) -> None:
         """Add a <Say> of a prompt, spoken by that language's voice."""
@@ -158,7 +164,7 @@ class Speaker:
 
     def url(self, path: str) -> str:
         """Return the absolute, signed-by-Twilio URL of a voice step."""
-        return calls.url(self.line, path)
+        return steps.url(self.line, path)
 
 
 def twiml(response: VoiceResponse) -> Response:
@@ -490,8 +496,8 @@ def incoming() -> Response:
     line = _line()
     sid = _required("CallSid")
     caller = _caller(line)
-    inbound = calls.InboundCall(sid, caller, request.form.get("To", "").strip())
-    return _answer(line, calls.receive_call(line, inbound))
+    inbound = InboundCall(sid, caller, request.form.get("To", "").strip())
+    return _answer(line, menu_steps.receive_call(line, inbound))
 
 
 @bp.post("/status")
@@ -501,7 +507,7 @@ def status() -> Response:
     line = _line()
     sid = _required("CallSid")
     state = _call_status()
-    if not calls.call_status(line, sid, state, _seconds("CallDuration")):
+    if not status_steps.call_status(line, sid, state, _seconds("CallDuration")):
         log.info("status %s for unknown call %s", state, sid)
     return Response(status=204)
 
@@ -511,7 +517,7 @@ def status() -> Response:
 def menu(call_id: int, language: str) -> Response:
     """Act on the caller's menu choice, pressed or spoken, in the menu's language."""
     line = _line()
-    if language not in calls.LANGUAGES:
+    if language not in LANGUAGES:
         abort(400, description=f"{language!r} is not a language of the line")
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
@@ -519,7 +525,7 @@ def menu(call_id: int, language: str) -> Response:
     now = _status_now()
     return _answer(
         line,
-        _step(lambda: calls.choose(line, call_id, sid, digits, speech, language, status=now)),
+        _step(lambda: menu_steps.choose(line, call_id, sid, digits, speech, language, status=now)),
     )
 
 
@@ -530,7 +536,7 @@ def connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: calls.connect(line, call_id, sid, now)))
+    return _answer(line, _step(lambda: menu_steps.connect(line, call_id, sid, now)))
 
 
 @bp.post("/call/<int:call_id>/now")
@@ -540,7 +546,7 @@ def skip(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: calls.now_step(line, call_id, sid, now)))
+    return _answer(line, _step(lambda: menu_steps.now_step(line, call_id, sid, now)))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
@@ -555,7 +561,7 @@ def dial_done(call_id: int, round_number: int) -> Response:
     return _answer(
         line,
         _step(
-            lambda: calls.dial_ended(
+            lambda: ringing.dial_ended(
                 line, call_id, round_number, sid, dial_status, seconds, status=now
             )
         ),
@@ -571,7 +577,7 @@ def crisis_done(call_id: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     now = _status_now()
     return _answer(
-        line, _step(lambda: calls.crisis_done(line, call_id, sid, dial_status, status=now))
+        line, _step(lambda: menu_steps.crisis_done(line, call_id, sid, dial_status, status=now))
     )
 
 
@@ -586,7 +592,7 @@ def voicemail(call_id: int) -> Response:
     recording_sid = request.form.get("RecordingSid", "").strip() or None
     now = _status_now()
     answer = _step(
-        lambda: calls.voicemail(
+        lambda: voicemail_steps.voicemail(
             line,
             call_id,
             sid,
@@ -611,7 +617,7 @@ def transcription(call_id: int) -> Response:
     text = request.form.get("TranscriptionText", "").strip() or None
     recording_sid = request.form.get("RecordingSid", "").strip() or None
     _step(
-        lambda: calls.transcription(
+        lambda: voicemail_steps.transcription(
             line, call_id, sid, recording_sid=recording_sid, text=text, status=state
         )
     )
@@ -629,7 +635,7 @@ def recording(call_id: int) -> Response:
     recording_url = request.form.get("RecordingUrl", "").strip() or None
     seconds = _seconds("RecordingDuration")
     _step(
-        lambda: calls.voicemail(
+        lambda: voicemail_steps.voicemail(
             line,
             call_id,
             sid,
@@ -652,7 +658,7 @@ def whisper(leg_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: calls.whisper(line, leg_id, sid, parent)))
+    return _answer(line, _step(lambda: whisper_steps.whisper(line, leg_id, sid, parent)))
 
 
 @bp.post("/leg/<int:leg_id>/accept")
@@ -663,7 +669,7 @@ def accept(leg_id: int) -> Response:
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
     parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: calls.accept(line, leg_id, sid, digits, parent)))
+    return _answer(line, _step(lambda: whisper_steps.accept(line, leg_id, sid, digits, parent)))
 
 
 @bp.post("/leg/<int:leg_id>/status")
@@ -674,7 +680,7 @@ def leg_status(leg_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: calls.leg_status(line, leg_id, sid, state, seconds))
+    _step(lambda: status_steps.leg_status(line, leg_id, sid, state, seconds))
     return Response(status=204)
 
 
@@ -688,7 +694,7 @@ def callback_answer(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: calls.callback_answered(line, call_id, sid, status=now)))
+    return _answer(line, _step(lambda: callbacks.callback_answered(line, call_id, sid, status=now)))
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -700,7 +706,7 @@ def callback_connect(call_id: int) -> Response:
     digits = request.form.get("Digits", "").strip()
     now = _status_now()
     return _answer(
-        line, _step(lambda: calls.callback_connect(line, call_id, sid, digits, status=now))
+        line, _step(lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now))
     )
 
 
@@ -715,7 +721,9 @@ def callback_done(call_id: int) -> Response:
     now = _status_now()
     return _answer(
         line,
-        _step(lambda: calls.callback_done(line, call_id, sid, dial_status, seconds, status=now)),
+        _step(
+            lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
+        ),
     )
 
 
@@ -726,7 +734,9 @@ def callback_screen(call_id: int) -> Response:
     line = _line()
     parent = _required("ParentCallSid")
     answered_by = request.form.get("AnsweredBy", "").strip().lower() or None
-    return _answer(line, _step(lambda: calls.callback_screen(line, call_id, parent, answered_by)))
+    return _answer(
+        line, _step(lambda: callbacks.callback_screen(line, call_id, parent, answered_by))
+    )
 
 
 @bp.post("/callback/<int:call_id>/status")
@@ -737,5 +747,5 @@ def callback_status(call_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: calls.callback_status(line, call_id, sid, state, seconds))
+    _step(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
     return Response(status=204)
