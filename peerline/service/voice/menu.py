@@ -21,6 +21,7 @@ from peerline.flows.menu import (
     TEXT_GROUPS,
     parse_choice,
 )
+from peerline.service.groups import upcoming_text
 from peerline.service.line import Line
 from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.voice.answers import (
@@ -194,8 +195,6 @@ def _choose_crisis(line: Line, rt: Runtime, call: Call, notice: str | None) -> A
 
 def _choose_text_groups(line: Line, rt: Runtime, call: Call, notice: str | None) -> Answer:
     """Text the group times and links, once, to a caller we may text (4)."""
-    from peerline.service.groups import upcoming_text
-
     tz = line.timezone(rt.session)
     groups = upcoming_text(rt.session, tz, rt.now, call.language)
     if not groups or not _can_text(rt, call):
@@ -244,8 +243,6 @@ def _can_text(rt: Runtime, call: Call) -> bool:
 
 def _groups_text(line: Line, session: Session, language: str, now: datetime) -> str | None:
     """Return the next group meetings as words to speak: links are for texts, not ears."""
-    from peerline.service.groups import upcoming_text
-
     text = upcoming_text(session, line.timezone(session), now, language)
     if not text:
         return None

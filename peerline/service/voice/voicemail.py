@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from peerline.service.availability import load_rotas
 from peerline.service.line import Line
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
+from peerline.service.segments import count
 from peerline.service.voice.answers import Answer, Goodbye, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
@@ -244,8 +245,6 @@ def transcription(
 
 def _summary(text: str, frame: str) -> str:
     """Return the start of a transcript, cut on a word to fit two SMS segments in `frame`."""
-    from peerline.service.segments import count
-
     words = text.split()
     for n in range(len(words), 0, -1):
         quote = " ".join(words[:n]) + ("" if n == len(words) else "...")
