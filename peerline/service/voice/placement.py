@@ -42,10 +42,16 @@ log = logging.getLogger(__name__)
 
 
 _PENDING_KEY = "peerline.calls_to_place"
+# The RQ job path jobs already in Redis name: `service/calls.py` re-exports place_call_job.
+PLACE_CALL_JOB = "peerline.service.calls.place_call_job"
 
 
 def place_after_commit(line: Line, session: Session, call_id: int) -> None:
-    """Enqueue the placing of a call once this session commits (never if it rolls back)."""
+    """Enqueue the placing of a call once this session commits (never if it rolls back).
+
+    The voice line's one after-commit door, on the session's own events: a shared
+    after-commit list can take its place here without any caller changing.
+    """
     pending: list[int] | None = session.info.get(_PENDING_KEY)
     if pending is None:
         pending = session.info[_PENDING_KEY] = []
@@ -68,7 +74,7 @@ def enqueue_placement(line: Line, call_id: int) -> bool:
     """Enqueue the job that places an outbound call; the sweep retries if Redis is away."""
     try:
         line.tasks.queue.enqueue(
-            "peerline.service.calls.place_call_job",
+            PLACE_CALL_JOB,
             call_id,
             job_id=f"place-call-{call_id}",
             result_ttl=0,
