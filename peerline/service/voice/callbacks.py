@@ -54,37 +54,48 @@ REFERENCE = re.compile(r"(?i)^\s*(?:vm)?[\s-]*(\d{4,6})\s*$")
 
 
 def call_command(
-    runtime: Runtime, supporter: Supporter, chat: Conversation | None, argument: str
+    runtime: Runtime,
+    supporter: Supporter,
+    chat: Conversation | None,
+    argument: str,
+    via: str | None = None,
 ) -> Call | None:
-    """Carry out a supporter's #call: a voicemail's reference if given, else their chat."""
+    """Carry out a supporter's #call: a voicemail's reference if given, else their chat.
+
+    Answers without a chat go back on `via`, the number the supporter wrote to; when the
+    caller does not pass it, the runtime's `reply_via` (the one place it is read).
+    """
+    via = via if via is not None else runtime.reply_via
     if argument.strip():
-        return call_back_voicemail(runtime, supporter, argument)
+        return call_back_voicemail(runtime, supporter, argument, via)
     if chat is None:
-        tell_supporter(runtime, supporter, "sms_call_how")
+        tell_supporter(runtime, supporter, "sms_call_how", via=via)
         return None
-    return request_callback(runtime, chat, supporter)
+    return request_callback(runtime, chat, supporter, via)
 
 
-def _may_place(runtime: Runtime, supporter: Supporter, chat: Conversation | None) -> bool:
+def _may_place(
+    runtime: Runtime, supporter: Supporter, chat: Conversation | None, via: str | None
+) -> bool:
     """Check the line can place calls and the supporter is free; tell them if not."""
     if not telephony_available(runtime.line.settings):
-        tell_supporter(runtime, supporter, "sms_call_unavailable", chat)
+        tell_supporter(runtime, supporter, "sms_call_unavailable", chat, via=via)
         return False
     if supporter.id in supporters_on_calls(runtime.session, runtime.now):
-        tell_supporter(runtime, supporter, "sms_call_busy", chat)
+        tell_supporter(runtime, supporter, "sms_call_busy", chat, via=via)
         return False
     return True
 
 
 def request_callback(
-    runtime: Runtime, conversation: Conversation, supporter: Supporter
+    runtime: Runtime, conversation: Conversation, supporter: Supporter, via: str | None = None
 ) -> Call | None:
     """Call the supporter, then bridge them to the texter of their chat, numbers masked."""
     if conversation.state != ACTIVE or conversation.supporter_id != supporter.id:
-        tell_supporter(runtime, supporter, "sms_call_how")
+        tell_supporter(runtime, supporter, "sms_call_how", via=via)
         return None
     contact = conversation.contact
-    if not _may_place(runtime, supporter, conversation):
+    if not _may_place(runtime, supporter, conversation, via):
         return None
     session = runtime.session
     calling = session.scalar(
@@ -131,24 +142,26 @@ def request_callback(
     return call
 
 
-def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) -> Call | None:
+def call_back_voicemail(
+    runtime: Runtime, supporter: Supporter, reference: str, via: str | None = None
+) -> Call | None:
     """Call the supporter, then bridge them to whoever left a voicemail, numbers masked."""
     match = REFERENCE.match(reference)
     wanted = f"VM-{match.group(1)}" if match else reference.strip().upper()[:16]
     session = runtime.session
     found = session.scalar(select(CallbackRequest).where(CallbackRequest.reference == wanted))
     if found is None:
-        tell_supporter(runtime, supporter, "sms_call_unknown", reference=wanted)
+        tell_supporter(runtime, supporter, "sms_call_unknown", via=via, reference=wanted)
         return None
     if found.contact.opted_out or not found.contact.phone_enc:
         # Issue 16: someone who texted STOP (or erased their data) is never called.
-        tell_supporter(runtime, supporter, "sms_call_no_number", reference=wanted)
+        tell_supporter(runtime, supporter, "sms_call_no_number", via=via, reference=wanted)
         return None
     request = lock_row(session, CallbackRequest, found.id)
     if request.status == REQUEST_DONE and request.supporter_id != supporter.id:
         # Someone already reached this caller: a second call would surprise them.
         other = request.supporter.name if request.supporter else "another peer"
-        tell_supporter(runtime, supporter, "sms_call_done", reference=wanted, name=other)
+        tell_supporter(runtime, supporter, "sms_call_done", via=via, reference=wanted, name=other)
         return None
     live = session.scalar(
         select(Call.id).where(
@@ -161,9 +174,11 @@ def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) 
     # "calling" with no live call left means a call-back whose end we never heard: go ahead.
     if request.status == REQUEST_CALLING and live is not None:
         other = request.supporter.name if request.supporter else "another peer"
-        tell_supporter(runtime, supporter, "sms_call_in_progress", reference=wanted, name=other)
+        tell_supporter(
+            runtime, supporter, "sms_call_in_progress", via=via, reference=wanted, name=other
+        )
         return None
-    if not _may_place(runtime, supporter, None):
+    if not _may_place(runtime, supporter, None, via):
         return None
     request.status, request.supporter_id = REQUEST_CALLING, supporter.id
     request.attempts += 1
@@ -180,7 +195,7 @@ def call_back_voicemail(runtime: Runtime, supporter: Supporter, reference: str) 
     session.add(call)
     session.flush()
     place_after_commit(runtime.line, session, call.id)
-    tell_supporter(runtime, supporter, "sms_call_starting", alias=request.contact.alias)
+    tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 
 

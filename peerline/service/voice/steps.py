@@ -70,13 +70,18 @@ def tell_supporter(
     supporter: Supporter,
     key: str,
     conversation: Conversation | None = None,
+    *,
+    via: str | None = None,
     **params: Any,
 ) -> None:
-    """Text a supporter one of the voice line's notices, in the thread of their chat."""
+    """Text a supporter one of the voice line's notices, in the thread of their chat.
+
+    Without a chat it goes out on `via`, the number the supporter last wrote to (if any).
+    """
     runtime.to_supporter(
         supporter,
         key.removeprefix("sms_"),
         conversation.id if conversation else None,
         text=prompts(runtime.line).text("en", key, **params),
-        via=conversation.relay_number if conversation else runtime.reply_via,
+        via=conversation.relay_number if conversation else via,
     )
