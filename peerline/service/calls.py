@@ -1,7 +1,8 @@
 """The old home of the voice line, now `peerline.service.voice`: names kept where still named.
 
 RQ jobs already queued name `peerline.service.calls.place_call_job`, so that path must keep
-resolving; the other names are those tests and not yet moved callers import from here.
+resolving; the other names are those tests and not yet moved callers (routing, erasure, the
+runtime's #call, the worker's sweep) import from here.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from peerline.service.voice.placement import (
     place_call,
     place_call_job,
 )
+from peerline.service.voice.placement import twilio_client as _client
 from peerline.service.voice.prompts import Prompts
 from peerline.service.voice.ringing import supporters_on_calls
-from peerline.service.voice.settings import voice_settings
+from peerline.service.voice.settings import telephony_available, voice_settings
 from peerline.service.voice.voicemail import recording_url_for_coordinator
 
 __all__ = [
@@ -34,5 +36,7 @@ __all__ = [
     "place_call_job",
     "recording_url_for_coordinator",
     "supporters_on_calls",
+    "telephony_available",
     "voice_settings",
+    "_client",
 ]

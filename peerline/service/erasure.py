@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.line import Line
 from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.spool import SPOOL_KEY
-from peerline.service.voice.models import Call, CallbackRequest
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def delete_recordings(line: Line, sids: Sequence[str]) -> None:
     """Delete voice recordings at the provider; one already gone counts as deleted."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
-    from peerline.service.voice.placement import twilio_client as _client
-    from peerline.service.voice.settings import telephony_available
+    from peerline.service.calls import _client, telephony_available
 
     settings = line.settings
     if not sids or not telephony_available(settings):
