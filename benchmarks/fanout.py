@@ -155,7 +155,7 @@ def fan_out(
     written = time.perf_counter()
     if written_count != len(subscribers):
         raise RuntimeError(f"{written_count} reminders written for {len(subscribers)} subscribers")
-    runtime.unit.dispatch(d.line)
+    runtime.after_commit.dispatch(d.line)
     scheduled = time.perf_counter()
     finished = d.twilio.wait_count(seen + len(subscribers), limit)
     arrivals = sorted(moment for moment, _, _ in d.twilio.arrivals[seen:])

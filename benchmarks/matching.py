@@ -268,7 +268,7 @@ def one_round(line: Line, watch: list[tuple[str, Any]] | None = None) -> tuple[f
         # every rollback, and the match job commits, so a rolled-back round would plan every
         # statement anew where production does not.
         session.commit()
-        session.execute(delete(OutboundMessage).where(OutboundMessage.id.in_(runtime.unit.sends)))
+        session.execute(delete(OutboundMessage).where(OutboundMessage.id.in_(runtime.after_commit.sends)))
         session.execute(delete(Offer).where(Offer.id.in_([o.offer_id for o in offers])))
         session.commit()
         return took, len(offers)

@@ -71,10 +71,9 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
 
-    from peerline.service.calls import VoiceSettings
     from peerline.webhooks import calendar, groups, sms, voice
 
-    VoiceSettings.from_settings(settings)  # a malformed voice setting fails at start-up
+    _ = settings.voice  # parsed here, once: a malformed voice setting fails at start-up
     app.register_blueprint(sms.bp)
     app.register_blueprint(voice.bp)
     app.register_blueprint(calendar.bp)

@@ -12,10 +12,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import String, Text, select
 
-from peerline.service.call_models import Call
 from peerline.service.inbound import FAILED_KEY, shard_of
 from peerline.service.models import Base, Contact, Conversation
 from peerline.service.spool import SPOOL_KEY
+from peerline.service.voice.models import Call
 from tests import lines
 from tests.conftest import run_jobs
 from tests.hardening import Deployed, deploy
@@ -114,7 +114,7 @@ def test_delete_after_stop_erases_every_trace(closed: Deployed) -> None:
     caller.recorded(caller.press(caller.dial_in(), "1"), seconds=25, sid=recording)
     caller.status("completed", 40)
     with d.line.db.session() as session:
-        from peerline.service.call_models import CallbackRequest
+        from peerline.service.voice.models import CallbackRequest
 
         reference = session.scalars(select(CallbackRequest.reference)).one()
     assert hooks.sms(lines.TEXTER, WORDS + " again", drain=False).status_code == 200

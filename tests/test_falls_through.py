@@ -165,7 +165,7 @@ def tick(line: Line, conversation_id: int, minutes: float) -> int | None:
         later = datetime.now(UTC) + timedelta(minutes=minutes)
         runtime = Runtime(line, session, later)
         following = runtime.chat_tick(conversation_id)
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)
     return following
 
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from peerline.service import outbox
-from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.models import OUT_FAILED, OutboundMessage
 from peerline.service.transport import OPTED_OUT
+from peerline.service.voice.models import Call, CallbackRequest
 from tests import lines
 from tests.conftest import run_jobs
 from tests.hardening import Deployed, deploy, deployed  # noqa: F401

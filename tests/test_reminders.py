@@ -297,7 +297,7 @@ def test_a_fan_out_reaches_every_subscriber_once(
         group_id = session.scalars(select(Group.id)).one()
         runtime = Runtime(line, session, starts - timedelta(hours=2))
         assert runtime.group_reminder(group_id, starts) == 40
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)
     # Enqueued through a pipeline, a few dozen texts to a job.
     assert line.tasks.queue.count == -(-40 // SENDS_PER_JOB)
     assert {job.func_name for job in line.tasks.queue.get_jobs()} == {
@@ -340,7 +340,7 @@ def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
         group_id = session.scalars(select(Group.id)).one()
         runtime = Runtime(line, session, starts - timedelta(hours=2))
         runtime.group_reminder(group_id, starts)
-    ids = runtime.unit.sends
+    ids = runtime.after_commit.sends
     # Another worker is sending to the second subscriber and holds their lock.
     held = f"peerline:send-lock:{line.vault.lookup_hash(subscribers[1])}"
     line.redis.set(held, "another worker", ex=30)
@@ -389,7 +389,7 @@ def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
             .where(OutboundMessage.purpose == "group_reminder")
             .order_by(OutboundMessage.id)
         ).all()
-        assert runtime.unit.sends == [row.id for row in rows]
+        assert runtime.after_commit.sends == [row.id for row in rows]
         english = next(row for row in rows if line.vault.decrypt(row.to_enc) == subscribers[0])
         # What Runtime.send writes for the same reminder, for comparison.
         single_id = Runtime(line, session, now).send(

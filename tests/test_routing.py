@@ -325,7 +325,7 @@ def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
 def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
     build: Callable[..., tuple[Line, Webhooks]],
 ) -> None:
-    from peerline.service.call_models import Call, CallLeg
+    from peerline.service.voice.models import Call, CallLeg
 
     calls_only = lines.TWO_ON.replace(
         f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    takes_sms: false\n'
@@ -483,8 +483,8 @@ def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> No
 
 
 def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: Line) -> None:
-    from peerline.service.call_models import Call, CallLeg
     from peerline.service.calls import STALE_AFTER, supporters_on_calls
+    from peerline.service.voice.models import Call, CallLeg
 
     line = any_db_line
     now = utcnow()
@@ -820,7 +820,7 @@ def test_the_queue_texts_with_nobody_available_fit_two_segments() -> None:
 def test_who_counts_as_free_is_who_a_matching_round_would_offer_a_chat(
     tmp_path: Path, postgres_server: Any
 ) -> None:
-    from peerline.service.call_models import Call, CallLeg
+    from peerline.service.voice.models import Call, CallLeg
 
     names = ["Free", "Away", "OptedOut", "CallsOnly", "Chatting", "Offered", "AtCap", "OnCall"]
     rows = ["timezone: America/Toronto", "supporters:"]

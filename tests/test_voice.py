@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.call_models import Call, CallbackRequest, CallLeg
 from peerline.service.line import Line
 from peerline.service.models import Alert, Contact, OutboundMessage, Supporter, utcnow
 from peerline.service.settings import SettingsError
+from peerline.service.voice import voicemail
+from peerline.service.voice.models import Call, CallbackRequest, CallLeg
 from tests import lines
 from tests.conftest import outbox
 from tests.servers import PostgresServer
@@ -667,7 +668,7 @@ def test_voicemail_references_never_collide(
     phone = Phone(line, voice_app(line))
     draws = iter([4821, 4821, 4821, 1234])
     # Only the references' draws: aliases draw from `secrets` too, and may collide on their own.
-    monkeypatch.setattr(calls, "secrets", SimpleNamespace(randbelow=lambda _n: next(draws)))
+    monkeypatch.setattr(voicemail, "secrets", SimpleNamespace(randbelow=lambda _n: next(draws)))
     for number in (lines.TEXTER, lines.TEXTER_2):
         caller = phone.call(number)
         caller.recorded(ringing(caller))

@@ -16,11 +16,11 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.line import Line
 from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.tasks import QUEUE_NAME
+from peerline.service.voice.models import Call, CallbackRequest
 from tests import lines
 from tests.conftest import outbox, run_jobs
 from tests.fake_twilio import FakeTwilio
@@ -102,7 +102,7 @@ def supporter_command(line: Line, name: str, argument: str, in_chat: bool = Fals
             else None
         )
         calls.call_command(runtime, supporter, chat, argument)
-    runtime.unit.dispatch(line)
+    runtime.after_commit.dispatch(line)
 
 
 def leave_voicemail(d: Deployment) -> tuple[Caller, str]:

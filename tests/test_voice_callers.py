@@ -18,14 +18,6 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.call_models import (
-    BRIDGING,
-    CALLBACK,
-    CALLING_SUPPORTER,
-    Call,
-    CallbackRequest,
-    CallLeg,
-)
 from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
@@ -37,6 +29,14 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.settings import SettingsError
+from peerline.service.voice.models import (
+    BRIDGING,
+    CALLBACK,
+    CALLING_SUPPORTER,
+    Call,
+    CallbackRequest,
+    CallLeg,
+)
 from tests import lines
 from tests.conftest import outbox, run_jobs
 from tests.servers import PostgresServer, RedisServer

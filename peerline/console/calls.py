@@ -1,6 +1,6 @@
 """The voice line as the console sees it: calls under way and calls answered.
 
-The voice line keeps its calls in tables of their own (`call_models`); a database migrated
+The voice line keeps its calls in tables of their own (`voice/models.py`); a database migrated
 before they existed simply has no calls to show, so each reader checks for the table first.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, selectinload
 
-from peerline.service.call_models import ENDED, FAILED, INBOUND, Call
+from peerline.service.voice.models import ENDED, FAILED, INBOUND, Call
 
 STATE_LABELS = {
     "menu": "at the menu",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import peerline.service.call_models  # noqa: F401  (the voice line's tables)
+import peerline.service.voice.models  # noqa: F401  (the voice line's tables)
 from peerline.service.database import make_engine
 from peerline.service.models import Base
 

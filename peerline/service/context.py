@@ -117,18 +117,11 @@ class Context:
         self.session = session
         self.now = now or utcnow()
         self.after_commit = AfterCommit()
-        # The relay number a supporter wrote to, for voice's #call (others take it as a value).
-        self.reply_via: str | None = None
         # How many on-call coordinators the last alert was texted to (what #alert may claim).
         self.on_call_told = 0
         # Supporters this transaction set away for missing offers (they are told once).
         self.set_away_now: set[int] = set()
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
-
-    @property
-    def unit(self) -> AfterCommit:
-        """Return the after-commit work under its older name, for callers that hold it."""
-        return self.after_commit
 
     def send(
         self,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,6 +101,11 @@ class Settings:
     def tz(self) -> ZoneInfo:
         """Return the line's time zone."""
         return ZoneInfo(self.line_timezone)
+
+    @cached_property
+    def voice(self) -> VoiceSettings:
+        """Return the voice line's settings, parsed from `extra` once, raising SettingsError."""
+        return VoiceSettings.from_settings(self)
 
     def with_changes(self, **changes: Any) -> Settings:
         """Return a copy with some settings changed (for tests)."""
@@ -307,6 +314,95 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         embedded=embedded,
         proxy_hops=_hops(get("PEERLINE_PROXY_HOPS")),
-        # The voice line reads these itself (service/calls.py VoiceSettings), strictly.
+        # Parsed strictly, once, into `Settings.voice` (VoiceSettings below).
         extra={key: value for env_name, key in VOICE_ENV.items() if (value := get(env_name))},
     )
+
+
+# The crisis line to transfer to by the line's country, as a full E.164 number: a three-digit
+# code such as 988 may not route through the provider. US and Canada: the 988 Lifeline's
+# ten-digit number (what is said stays "9 8 8").
+CRISIS_NUMBERS = {"US": "+18002738255", "CA": "+18002738255"}
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """The voice line's settings, parsed once from `Settings.extra` with defaults, strictly."""
+
+    strategy: str = "ring_all"  # ring_all: up to ten at once; sequential: one after another
+    ring_seconds: int = 20  # short enough that a personal voicemail does not answer first
+    max_rounds: int = 3
+    crisis_number: str = CRISIS_NUMBERS["US"]
+    calls_during_chat: bool = False
+    # Text a caller who hung up before leaving a message (off: they may not want a text).
+    missed_call_text: bool = False
+    voicemail_seconds: int = 120
+    whisper_seconds: int = 8
+    messages_file: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiceSettings:
+        """Return the voice settings, raising SettingsError for a malformed value."""
+        extra: Mapping[str, Any] = settings.extra
+
+        def number(key: str, default: int, low: int, high: int) -> int:
+            value = extra.get(key, default)
+            try:
+                parsed = int(value)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"{key}: {value!r} is not a whole number") from exc
+            if not low <= parsed <= high:
+                raise SettingsError(f"{key}: must be between {low} and {high}, not {parsed}")
+            return parsed
+
+        strategy = str(extra.get("voice_strategy", cls.strategy)).lower().replace("-", "_")
+        if strategy not in ("ring_all", "sequential"):
+            raise SettingsError(f"voice_strategy: {strategy!r} must be ring_all or sequential")
+        crisis = _crisis_number(extra.get("voice_crisis_number"), settings.default_region)
+        during_chat = _flag(extra.get("voice_calls_during_chat", cls.calls_during_chat))
+        messages = extra.get("voice_messages_file")
+        return cls(
+            strategy=strategy,
+            # <Dial timeout> runs from 5 to 600 seconds.
+            ring_seconds=number("voice_ring_seconds", cls.ring_seconds, 5, 600),
+            max_rounds=number("voice_max_rounds", cls.max_rounds, 1, 20),
+            crisis_number=crisis,
+            calls_during_chat=during_chat,
+            missed_call_text=_flag(extra.get("voice_missed_call_text", False)),
+            voicemail_seconds=number("voice_voicemail_seconds", cls.voicemail_seconds, 10, 600),
+            whisper_seconds=number("voice_whisper_seconds", cls.whisper_seconds, 3, 30),
+            messages_file=str(messages) if messages else None,
+        )
+
+
+def _flag(value: Any) -> bool:
+    """Return a yes/no setting, as written in the environment or a mapping."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _crisis_number(value: Any, region: str) -> str:
+    """Return the crisis line's number in E.164, checked; by the line's country by default."""
+    if value is None or not str(value).strip():
+        default = CRISIS_NUMBERS.get(region.upper())
+        if default is None:
+            raise SettingsError(
+                f"voice_crisis_number: no default crisis line for region {region!r}; "
+                "set PEERLINE_CRISIS_LINE_NUMBER to its full number"
+            )
+        return default
+    raw = str(value).strip()
+    if not re.fullmatch(r"\+?[\d\s().-]{3,24}", raw):
+        raise SettingsError(f"voice_crisis_number: {raw!r} is not a number to dial")
+    try:
+        parsed = phonenumbers.parse(raw, region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise SettingsError(f"voice_crisis_number: {raw!r} is not a number to dial") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        # 988 and other short codes land here: they may not route from a provider's line.
+        raise SettingsError(
+            f"voice_crisis_number: {raw!r} is not a full phone number; use the crisis "
+            "line's ten-digit (E.164) number, like +18002738255 for 988 in the US and Canada"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -44,8 +44,6 @@ def supporter_message(
         inbound.to_number if inbound.to_number in rt.line.settings.twilio_relay_numbers else None
     )
     # The number they wrote to tells which chat or offer they mean; answers go back there.
-    # (Voice's #call still reads it from the context until it takes it as a value.)
-    rt.reply_via = relay
     chat = rt.chat_of(supporter.id, relay)
     offer = rt.pending_offer_of(supporter.id, relay)
     offered = rt.session.get(Conversation, offer.conversation_id) if offer else None
@@ -118,7 +116,7 @@ def _supporter_effect(
             if chat is not None:
                 raise_safety(rt, chat, source, category, raised_by=supporter.name)
         case fx.PlaceCall(argument=argument):
-            calls.call_command(rt, supporter, chat, argument)
+            calls.call_command(rt, supporter, chat, argument, via)
         case fx.BlockTexter():
             if chat is not None:
                 alias = chat.contact.alias

@@ -1,0 +1,83 @@
+"""The voice menu's choices from pressed keys or spoken words, negations understood (pure)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+# Menu choices: keys, and words heard (accents and case ignored), most urgent first.
+PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT = (
+    "peer",
+    "groups",
+    "crisis",
+    "text_groups",
+    "language",
+    "repeat",
+)
+DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9": REPEAT}
+# Each choice's words, by the language they belong to: a Spanish word heard at the English
+# menu ("hablar") switches the call to Spanish.
+WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (CRISIS, "en", ("crisis", "emergency", "988", "nine eight eight")),
+    (CRISIS, "es", ("emergencia",)),
+    (PEER, "en", ("peer", "talk", "someone", "person", "supporter")),
+    (PEER, "es", ("companer", "hablar", "persona", "alguien")),
+    (GROUPS, "en", ("group", "meeting")),
+    (GROUPS, "es", ("grupo", "reunion")),
+    ("es", "es", ("espanol", "spanish")),
+    ("en", "en", ("english", "ingles")),
+    (REPEAT, "en", ("repeat", "again", "menu")),
+    (REPEAT, "es", ("repetir", "otra vez")),
+)
+LANGUAGES = ("en", "es")
+# Words that, shortly before a choice's word in the same clause, say the caller does not
+# want it ("I'm not in crisis", "no es una emergencia"), as the crisis detector reads them.
+NEGATORS = frozenset(
+    {"not", "no", "never", "dont", "don", "isnt", "arent", "wasnt", "aint", "without"}
+    | {"nunca", "ni", "sin", "tampoco"}
+)
+NEGATION_WINDOW = 3
+
+
+def _plain(text: str) -> str:
+    """Return text lower-cased without accents, as speech recognition may or may not add them."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _negated(words: Sequence[str], at: int) -> bool:
+    """Say whether a negator comes within a few words before position `at`."""
+    return any(word in NEGATORS for word in words[max(0, at - NEGATION_WINDOW) : at])
+
+
+def _heard(clause: str, keyword: str) -> bool:
+    """Say whether a clause holds a keyword (a word's start) not negated just before it."""
+    words = re.findall(r"[a-z0-9]+", clause)
+    if " " in keyword:
+        parts = keyword.split()
+        return any(
+            words[i : i + len(parts)] == parts and not _negated(words, i) for i in range(len(words))
+        )
+    return any(w.startswith(keyword) and not _negated(words, i) for i, w in enumerate(words))
+
+
+def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | None:
+    """Return the menu choice from pressed keys or spoken words, or None.
+
+    Key 8 means "the other language" (SWITCH); a spoken language name means that language,
+    and so does a Spanish menu word heard at the English menu. A word negated close before
+    ("I'm not in crisis, I just want to talk") does not count.
+    """
+    if digits:
+        return DIGITS.get(digits.strip()[:1])
+    # Apostrophes dropped ("don't" is "dont"); clauses split where speech recognition puts
+    # punctuation, so a negation never reaches past its clause.
+    heard = _plain(speech).replace("'", "").replace("\u2019", "")
+    clauses = re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
+    for choice, language, keywords in WORDS:
+        if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):
+            if menu_language == "en" and language == "es" and choice in (PEER, GROUPS, REPEAT):
+                return "es"
+            return choice
+    return None

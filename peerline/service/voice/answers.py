@@ -1,0 +1,165 @@
+"""Answers: plain data saying what the person on the line hears next.
+
+Every webhook step returns one; the voice blueprint renders it as TwiML. Nothing here knows
+about XML or Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The greeting (on the first time) and the menu, after an optional notice.
+
+    `switched` is the menu right after the caller chose its language: they heard the line's
+    name already, so it starts with the emergency notice and the one key.
+    """
+
+    call_id: int
+    language: str
+    greeting: bool = False
+    notice: str | None = None
+    switched: bool = False
+
+
+@dataclass(frozen=True)
+class CrisisOffer:
+    """Crisis words heard: say where to turn, offer the crisis line (3), else go on."""
+
+    call_id: int
+    language: str
+
+
+@dataclass(frozen=True)
+class GroupTimes:
+    """The next group meetings read out, then the menu again."""
+
+    call_id: int
+    language: str
+    groups: str | None
+    can_text: bool
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A hand-over to the crisis line."""
+
+    call_id: int
+    language: str
+    number: str
+    quiet: bool = False  # a key press skipped the notice
+
+
+@dataclass(frozen=True)
+class RingLeg:
+    """One supporter's phone to ring, screened by a whisper."""
+
+    leg_id: int
+    phone: str
+
+
+@dataclass(frozen=True)
+class Ring:
+    """Ring one or more supporters; the caller hears that they are being connected."""
+
+    call_id: int
+    language: str
+    round: int
+    legs: tuple[RingLeg, ...]
+    ring_seconds: int
+    # Said (skippable by a key) before the phones ring; none after the caller pressed 1.
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaveMessage:
+    """Say why nobody can answer and when the line opens, then record a voicemail."""
+
+    call_id: int
+    language: str
+    reason: str  # closed, closed_no_shifts, busy, no_answer
+    opening: str | None
+    can_record: bool
+    max_seconds: int
+    quiet: bool = False  # a key press skipped the prompt: straight to the beep
+
+
+@dataclass(frozen=True)
+class Goodbye:
+    """Say something, then hang up."""
+
+    language: str
+    key: str | None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Whisper:
+    """Ask the supporter who answered to press 1; anything else hangs up their leg."""
+
+    leg_id: int
+    caller_language: str
+    seconds: int
+    crisis: bool = False
+    # The caller's language is not one this supporter speaks: none who does was free.
+    other_language: bool = False
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """End the whisper without hanging up, so Twilio connects the two."""
+
+    # Nothing said by default: every second here is a second the caller waits.
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackWhisper:
+    """Ask the supporter we called to press 1 before we ring the other person."""
+
+    call_id: int
+    alias: str
+    reference: str | None
+    seconds: int
+
+
+@dataclass(frozen=True)
+class CallbackDial:
+    """Ring the texter or caller from the line's number and connect the supporter."""
+
+    call_id: int
+    alias: str
+    phone: str
+    ring_seconds: int
+
+
+Answer = (
+    Menu
+    | CrisisOffer
+    | GroupTimes
+    | Transfer
+    | Ring
+    | LeaveMessage
+    | Goodbye
+    | Whisper
+    | Bridge
+    | CallbackWhisper
+    | CallbackDial
+)
+
+
+class UnknownCall(LookupError):
+    """A webhook names a call or leg we have no record of, or one that is not its own."""
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """One incoming call webhook, parsed; `from_number` is None when the caller hid it."""
+
+    call_sid: str
+    from_number: str | None
+    to_number: str

@@ -1,0 +1,270 @@
+"""The voice menu: a call comes in, is greeted, and the caller's choice is acted on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerline.flows.menu import (
+    CRISIS,
+    GROUPS,
+    LANGUAGES,
+    PEER,
+    REPEAT,
+    SWITCH,
+    TEXT_GROUPS,
+    parse_choice,
+)
+from peerline.service.groups import upcoming_text
+from peerline.service.line import Line
+from peerline.service.models import Block, Contact, SafetyEvent, utcnow
+from peerline.service.voice.answers import (
+    Answer,
+    CrisisOffer,
+    Goodbye,
+    GroupTimes,
+    InboundCall,
+    Menu,
+    Transfer,
+)
+from peerline.service.voice.models import ENDED, INBOUND, MENU, TRANSFERRED, Call
+from peerline.service.voice.prompts import prompts
+from peerline.service.voice.ringing import current_answer, start_round
+from peerline.service.voice.settings import voice_settings
+from peerline.service.voice.status import hung_up
+from peerline.service.voice.steps import locked_call, transaction
+
+if TYPE_CHECKING:
+    from peerline.service.context import Context
+
+
+# Menus without a choice (silence or a wrong key) before we connect the caller anyway:
+# someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
+MENUS_BEFORE_PEER = 2
+
+
+def receive_call(line: Line, inbound: InboundCall, now: datetime | None = None) -> Answer:
+    """Record a new call and greet it; a retried webhook gets what the call hears now."""
+    now = now or utcnow()
+    with line.db.session() as session:
+        existing = session.scalar(select(Call).where(Call.call_sid == inbound.call_sid))
+        if existing is not None:
+            return current_answer(line, session, existing, now)
+        vault = line.vault
+        hashes = vault.lookup_hashes(inbound.from_number) if inbound.from_number else []
+        contact = (
+            session.scalar(select(Contact).where(Contact.phone_hash.in_(hashes)))
+            if hashes
+            else None
+        )
+        blocked = bool(hashes) and session.scalar(
+            select(Block.id).where(Block.phone_hash.in_(hashes))
+        )
+        call = Call(
+            call_sid=inbound.call_sid,
+            direction=INBOUND,
+            contact_id=contact.id if contact else None,
+            from_hash=hashes[0] if hashes else None,
+            from_enc=vault.encrypt(inbound.from_number) if inbound.from_number else None,
+            language=contact.language if contact and contact.language in ("en", "es") else "en",
+            state=ENDED if blocked else MENU,
+            outcome="blocked" if blocked else None,
+            created_at=now,
+        )
+        try:
+            # The unique CallSid is what makes a retried webhook act once.
+            with session.begin_nested():
+                session.add(call)
+        except IntegrityError:
+            existing = session.scalar(select(Call).where(Call.call_sid == inbound.call_sid))
+            if existing is None:
+                raise
+            return current_answer(line, session, existing, now)
+        if blocked:
+            return Goodbye(call.language, "blocked")
+        return Menu(call.id, call.language, greeting=True)
+
+
+def choose(
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    digits: str,
+    speech: str,
+    menu_language: str | None = None,
+    now: datetime | None = None,
+    status: str | None = None,
+) -> Answer:
+    """Act on a menu choice (keys or speech); two menus without one connect to a peer.
+
+    `menu_language` is the language of the menu the caller answered, so that key 8 means
+    the same thing when Twilio sends the request again. Crisis words are looked for in what
+    was said before any menu word: they get the crisis line offered at once.
+    """
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        if hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        if call.state != MENU:
+            return current_answer(line, rt.session, call, now)
+        detection = line.crisis.detect(speech) if speech else None
+        if detection is not None and detection.matched and call.crisis is None:
+            if detection.language in LANGUAGES:
+                call.language = str(detection.language)  # answered in the words' language
+            _raise_crisis(line, rt, call, detection.category or "crisis", "voice_menu")
+            return CrisisOffer(call.id, call.language)
+        heard_in = menu_language or call.language
+        choice = parse_choice(digits, speech, heard_in)
+        if choice == SWITCH:
+            choice = next(lang for lang in LANGUAGES if lang != heard_in)
+        if choice in LANGUAGES:
+            call.language, choice = str(choice), SWITCH
+        if choice is None and call.crisis is not None:
+            # After the crisis offer, anything but the crisis line means a person: no menus.
+            choice = PEER
+        if choice is None:
+            call.menu_attempts += 1
+            if call.menu_attempts < MENUS_BEFORE_PEER:
+                notice = "not_an_option" if digits or speech else "no_input"
+                return Menu(call.id, call.language, notice=notice)
+            return _choose_peer(line, rt, call, "connecting")
+        return MENU_ACTIONS[choice](line, rt, call, None)
+
+
+def connect(
+    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+) -> Answer:
+    """Ring supporters for a caller who stayed on after the crisis offer."""
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        if hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        if call.state != MENU:
+            return current_answer(line, rt.session, call, now)
+        return _choose_peer(line, rt, call, None)
+
+
+def now_step(
+    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+) -> Answer:
+    """Return where the call is, without the notice a key press just skipped."""
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        if hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        return current_answer(line, rt.session, call, now, quiet=True)
+
+
+def _raise_crisis(line: Line, rt: Context, call: Call, category: str, source: str) -> None:
+    """Mark a call as a crisis, record the event and alert the on-call coordinators, once."""
+    if call.crisis is not None:
+        return
+    call.crisis = category[:16]
+    rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
+    alias = call.contact.alias if call.contact else "A caller"
+    rt.alert("crisis", None, f"{alias}: may be in crisis ({category}) on a phone call", alias=alias)
+
+
+def _choose_peer(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Ring supporters (menu 1)."""
+    call.menu_choice = PEER
+    return start_round(line, rt, call, rt.now, notice)
+
+
+def _choose_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Read out the next group meetings (menu 2)."""
+    call.menu_choice, call.outcome = GROUPS, call.outcome or "groups"
+    spoken = _groups_text(line, rt.session, call.language, rt.now)
+    return GroupTimes(call.id, call.language, spoken, bool(spoken) and _can_text(rt, call))
+
+
+def _choose_crisis(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Transfer to the crisis line (menu 3)."""
+    call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
+    return Transfer(call.id, call.language, voice_settings(line).crisis_number)
+
+
+def _choose_text_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Text the group times and links, once, to a caller we may text (4)."""
+    tz = line.timezone(rt.session)
+    groups = upcoming_text(rt.session, tz, rt.now, call.language)
+    if not groups or not _can_text(rt, call):
+        return Menu(call.id, call.language, notice="not_an_option")
+    if call.groups_texted_at is not None:
+        return Menu(call.id, call.language, notice="groups_texted")
+    assert call.from_enc is not None
+    call.groups_texted_at = rt.now
+    rt.send(
+        to_phone=line.vault.decrypt(call.from_enc),
+        recipient_kind="texter",
+        purpose="voice_groups",
+        text=prompts(line).text(call.language, "sms_groups", groups=groups),
+        conversation_id=None,
+    )
+    return Menu(call.id, call.language, notice="groups_texted")
+
+
+def _choose_repeat(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Say the menu again (menu 9)."""
+    return Menu(call.id, call.language)
+
+
+def _choose_language(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
+    return Menu(call.id, call.language, greeting=True, switched=True)  # choose() set it
+
+
+MENU_ACTIONS: dict[str, Callable[[Line, Context, Call, str | None], Answer]] = {
+    PEER: _choose_peer,
+    GROUPS: _choose_groups,
+    CRISIS: _choose_crisis,
+    TEXT_GROUPS: _choose_text_groups,
+    REPEAT: _choose_repeat,
+    SWITCH: _choose_language,
+}
+
+
+def _can_text(rt: Context, call: Call) -> bool:
+    """Say whether we may text this caller: a known number that has not opted out."""
+    if call.from_enc is None:
+        return False
+    contact = rt.session.get(Contact, call.contact_id) if call.contact_id else None
+    return contact is None or not contact.opted_out
+
+
+def _groups_text(line: Line, session: Session, language: str, now: datetime) -> str | None:
+    """Return the next group meetings as words to speak: links are for texts, not ears."""
+    text = upcoming_text(session, line.timezone(session), now, language)
+    if not text:
+        return None
+    return " ".join(re.sub(r"https?://\S+", "", text).split())
+
+
+def crisis_done(
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    dial_status: str,
+    now: datetime | None = None,
+    status: str | None = None,
+) -> Answer:
+    """Finish a crisis transfer: if it never connected, say how to reach the line directly."""
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        if dial_status in ("completed", "answered"):
+            hung_up(line, rt, call, status)
+            return Goodbye(call.language, None)
+        call.outcome = "crisis_transfer_failed"
+        if hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        return Goodbye(call.language, "crisis_failed")

@@ -1,0 +1,204 @@
+"""Status callbacks: Twilio's CallStatus moves calls and legs forward, never backwards.
+
+A final status ends the call: legs it held are closed, a caller who hung up before leaving a
+message is recorded, and a call-back that never connected reopens its request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerline.service.call_states import STATUS_RANK, TERMINAL, UNANSWERED
+from peerline.service.line import Line
+from peerline.service.models import Alert, Conversation, utcnow
+from peerline.service.voice.answers import UnknownCall
+from peerline.service.voice.models import (
+    BRIDGING,
+    CALLBACK,
+    CALLING_SUPPORTER,
+    DIALING,
+    ENDED,
+    FAILED,
+    MENU,
+    PLACING,
+    REQUEST_CALLING,
+    REQUEST_OPEN,
+    RINGING,
+    VOICEMAIL,
+    Call,
+)
+from peerline.service.voice.prompts import prompts
+from peerline.service.voice.settings import voice_settings
+from peerline.service.voice.steps import lock_row, locked_leg, tell_supporter, transaction
+
+if TYPE_CHECKING:
+    from peerline.service.context import Context
+
+
+def hung_up(line: Line, rt: Context, call: Call, status: str | None) -> bool:
+    """Apply the CallStatus a voice request carries; say whether the caller has gone."""
+    if status is None or status not in STATUS_RANK:
+        return False
+    apply_call_status(line, rt, call, status, None)
+    return call.status in TERMINAL
+
+
+def _advance(current: str | None, new: str) -> bool:
+    """Say whether a status moves a call forward (late, repeated or unknown ones do not)."""
+    if new not in STATUS_RANK:
+        return False
+    if current is None:
+        return True
+    return STATUS_RANK[new] > STATUS_RANK.get(current, -1)
+
+
+def leg_status(
+    line: Line,
+    leg_id: int,
+    leg_sid: str,
+    status: str,
+    seconds: int | None,
+    now: datetime | None = None,
+) -> None:
+    """Apply a supporter leg's status callback, once and never backwards."""
+    now = now or utcnow()
+    with line.db.session() as session:
+        leg, call = locked_leg(session, leg_id, None)
+        if leg.leg_sid is None:
+            leg.leg_sid = leg_sid
+        elif leg.leg_sid != leg_sid:
+            raise UnknownCall(f"CallSid {leg_sid} is not leg {leg_id}")
+        if not _advance(leg.status, status):
+            return
+        leg.status = status
+        if status in ("in-progress", "answered"):
+            leg.answered_at = leg.answered_at or now
+        if status in TERMINAL:
+            leg.ended_at = leg.ended_at or now
+            if seconds is not None:
+                leg.duration_seconds = seconds
+            if leg.outcome is None and status in UNANSWERED | {"canceled"}:
+                leg.outcome = status
+            if leg.accepted and seconds is not None:
+                call.talk_seconds = seconds
+
+
+def call_status(
+    line: Line, call_sid: str, status: str, seconds: int | None, now: datetime | None = None
+) -> bool:
+    """Apply a call's status callback once and never backwards; False for an unknown call."""
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        session = rt.session
+        call_id = session.scalar(select(Call.id).where(Call.call_sid == call_sid))
+        if call_id is None:
+            return False
+        apply_call_status(line, rt, lock_row(session, Call, call_id), status, seconds)
+    return True
+
+
+def apply_call_status(
+    line: Line, rt: Context, call: Call, status: str, seconds: int | None
+) -> None:
+    """Move a locked call forward to a status, closing it on a final one."""
+    if not _advance(call.status, status):
+        return
+    call.status = status
+    if status not in TERMINAL:
+        return
+    now = rt.now
+    call.ended_at = call.ended_at or now
+    if seconds is not None:
+        call.duration_seconds = seconds
+    for leg in call.legs:
+        if leg.ended_at is None:
+            # Legs we never heard the end of must not keep their supporter "on a call".
+            leg.ended_at = now
+            leg.outcome = leg.outcome or "canceled"
+    # Whoever this call held (rung, talking, calling back) may be offered texts again.
+    rt.after_commit.match = True
+    if call.direction == CALLBACK:
+        callback_ended(line, rt, call, status)
+        return
+    if call.outcome is None or call.outcome == "groups":
+        left = {MENU: "hung_up_in_menu", RINGING: "hung_up_while_ringing"}
+        call.outcome = left.get(call.state, call.outcome or "ended")
+    if call.state == VOICEMAIL and call.callback_request_id is None:
+        _missed_call(line, rt, call)
+    call.state = ENDED
+
+
+def _missed_call(line: Line, rt: Context, call: Call) -> None:
+    """Record a caller who hung up before leaving a message, for the coordinators."""
+    call.outcome = "missed"
+    alias = call.contact.alias if call.contact else "a caller with a hidden number"
+    crisis = f", who used crisis words ({call.crisis})," if call.crisis else ""
+    rt.session.add(
+        Alert(
+            kind="missed_call",
+            detail=f"Missed call from {alias}{crisis} who hung up before leaving a message",
+            created_at=rt.now,
+        )
+    )
+    if not voice_settings(line).missed_call_text or call.from_enc is None:
+        return
+    contact = call.contact or rt.contact_for(line.vault.decrypt(call.from_enc))
+    if contact is not None and not contact.opted_out:
+        rt.send(
+            to_phone=line.vault.decrypt(call.from_enc),
+            recipient_kind="texter",
+            purpose="missed_call",
+            text=prompts(line).text(call.language, "sms_missed_call"),
+            conversation_id=None,
+        )
+
+
+def callback_ended(line: Line, rt: Context, call: Call, status: str) -> None:
+    """Close a call-back; if the supporter's own phone never answered, tell them by text."""
+    never_answered = call.state in (PLACING, DIALING, CALLING_SUPPORTER) and status in UNANSWERED
+    if call.state in (CALLING_SUPPORTER, BRIDGING, DIALING, PLACING):
+        call.outcome = call.outcome or (
+            "supporter_" + status.replace("-", "_") if never_answered else "ended"
+        )
+    reopen_request(call)
+    if call.state in (CALLING_SUPPORTER, BRIDGING, DIALING, PLACING):
+        tell_texter_missed(rt, call)
+    if call.state != FAILED:
+        call.state = ENDED
+    if never_answered and call.supporter is not None:
+        alias = call.contact.alias if call.contact else "the caller"
+        reference = f" {call.callback_request.reference}" if call.callback_request else ""
+        tell_supporter(
+            rt,
+            call.supporter,
+            "sms_call_missed",
+            callback_chat(rt.session, call),
+            alias=alias,
+            reference=reference,
+        )
+
+
+def callback_chat(session: Session, call: Call) -> Conversation | None:
+    """Return the SMS chat a call-back was asked for from, if any."""
+    return session.get(Conversation, call.conversation_id) if call.conversation_id else None
+
+
+def reopen_request(call: Call) -> None:
+    """Put a voicemail's request back in the queue after a call-back that did not connect."""
+    request = call.callback_request
+    if request is not None and request.status == REQUEST_CALLING:
+        request.status = REQUEST_OPEN
+
+
+def tell_texter_missed(rt: Context, call: Call) -> None:
+    """Tell a texter who was told a supporter would call that the call did not happen."""
+    if call.callback_request_id is not None or call.conversation_id is None:
+        return  # a voicemail's caller was never promised this call
+    chat = callback_chat(rt.session, call)
+    if chat is None or call.contact is None or call.supporter is None:
+        return
+    rt.to_texter(call.contact, chat, "call_back_missed", name=call.supporter.name)

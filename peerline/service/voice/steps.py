@@ -1,0 +1,83 @@
+"""What every voice step shares: its transaction, locked rows, the call a webhook names.
+
+Each webhook step opens its own transaction, moves the call on and returns an answer. Every
+step is safe to repeat: Twilio retries webhooks, so a step that finds the call already past
+it answers with what the call should hear now instead of acting again.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerline.service.context import Context, step
+from peerline.service.line import Line
+from peerline.service.models import Conversation, Supporter
+from peerline.service.voice.answers import UnknownCall
+from peerline.service.voice.models import Call, CallLeg
+from peerline.service.voice.prompts import prompts
+
+PREFIX = "/webhooks/voice"
+
+
+def lock_row(session: Session, model: Any, row_id: int) -> Any:
+    """Return a row locked for this transaction (SQLite serialises writers instead)."""
+    return session.scalar(select(model).where(model.id == row_id).with_for_update())
+
+
+def transaction(line: Line, now: datetime) -> AbstractContextManager[Context]:
+    """Return the effect context's own transaction, which hands its queued work on after
+    commit."""
+    return step(line, now)
+
+
+def locked_call(session: Session, call_id: int, call_sid: str) -> Call:
+    """Return an inbound call locked, checking that the webhook is about this call."""
+    call = lock_row(session, Call, call_id)
+    if call is None or call.call_sid != call_sid:
+        raise UnknownCall(f"CallSid {call_sid} is not call {call_id}")
+    return call
+
+
+def locked_leg(session: Session, leg_id: int, parent_sid: str | None) -> tuple[CallLeg, Call]:
+    """Return a leg and its call, both locked, checking the webhook is about this call."""
+    call_id = session.scalar(select(CallLeg.call_id).where(CallLeg.id == leg_id))
+    if call_id is None:
+        raise UnknownCall(f"no leg {leg_id}")
+    # Always the call first, then the leg: every step locks in that order, so none deadlock.
+    call = lock_row(session, Call, call_id)
+    leg = lock_row(session, CallLeg, leg_id)
+    if parent_sid and call.call_sid != parent_sid:
+        raise UnknownCall(f"ParentCallSid {parent_sid} is not the call of leg {leg_id}")
+    return leg, call
+
+
+def url(line: Line, path: str) -> str:
+    """Return the absolute public URL of a voice webhook, as Twilio must call (and sign) it."""
+    return f"{line.settings.public_base_url}{PREFIX}{path}"
+
+
+def tell_supporter(
+    runtime: Context,
+    supporter: Supporter,
+    key: str,
+    conversation: Conversation | None = None,
+    *,
+    via: str | None = None,
+    **params: Any,
+) -> None:
+    """Text a supporter one of the voice line's notices, in the thread of their chat.
+
+    Without a chat it goes out on `via`, the number the supporter last wrote to (if any).
+    """
+    runtime.to_supporter(
+        supporter,
+        key.removeprefix("sms_"),
+        conversation.id if conversation else None,
+        text=prompts(runtime.line).text("en", key, **params),
+        via=conversation.relay_number if conversation else via,
+    )

@@ -1,0 +1,363 @@
+"""TwiML for each answer, built with the Twilio SDK's builders: what the caller hears.
+
+Every prompt is said in its language's voice; every URL is absolute on PUBLIC_BASE_URL, so
+Twilio signs exactly what the webhooks check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from peerline.service.line import Line
+from peerline.service.voice import steps
+from peerline.service.voice.answers import (
+    Answer,
+    Bridge,
+    CallbackDial,
+    CallbackWhisper,
+    CrisisOffer,
+    Goodbye,
+    GroupTimes,
+    LeaveMessage,
+    Menu,
+    Ring,
+    Transfer,
+    Whisper,
+)
+from peerline.service.voice.prompts import Prompts, prompts
+
+# Events we ask Twilio to report for every supporter's leg.
+LEG_EVENTS = "initiated ringing answered completed"
+
+
+class Speaker:
+    """Say prompts in the right voice and language."""
+
+    def __init__(self, line: Line) -> None:
+        self.line = line
+        self.prompts: Prompts = prompts(line)
+
+    def say(self, node: VoiceResponse | Gather, language: str, key: str, /, **params: Any) -> None:
+        """Add a <Say> of a prompt, spoken by that language's voice."""
+        texts = self.prompts
+        node.say(
+            texts.text(language, key, **params),
+            voice=texts.text(language, "voice"),
+            language=texts.text(language, "say_language"),
+        )
+
+    def url(self, path: str) -> str:
+        """Return the absolute, signed-by-Twilio URL of a voice step."""
+        return steps.url(self.line, path)
+
+
+def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:
+    """Return a <Gather> whose prompts one key press skips, to the same step said quietly."""
+    return response.gather(
+        input="dtmf",
+        num_digits=1,
+        # The shortest wait Twilio allows after the words: the caller is waiting for a person.
+        timeout=1,
+        action=speaker.url(f"/call/{call_id}/now"),
+        method="POST",
+    )
+
+
+def _menu(
+    speaker: Speaker,
+    response: VoiceResponse,
+    call_id: int,
+    language: str,
+    *,
+    greeting: bool = False,
+    switched: bool = False,
+    text_offer: bool = False,
+    before: tuple[tuple[str, dict[str, Any]], ...] = (),
+) -> None:
+    """Add the menu <Gather>, then a <Redirect> back to the menu for when nothing came.
+
+    Every word is inside the <Gather>, so a key press cuts any of it short. A first greeting
+    names the line, offers the other language at once, says 911 and the one key for a
+    person; the rest of the menu comes after that key.
+    """
+    texts = speaker.prompts
+    menu_url = speaker.url(f"/call/{call_id}/menu/{language}")
+    gather = response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=menu_url,
+        method="POST",
+        timeout=6,
+        speech_timeout="auto",
+        language=texts.text(language, "speech_language"),
+        hints=texts.text(language, "hints"),
+    )
+    for key, params in before:
+        speaker.say(gather, language, key, **params)
+    others = [other for other in texts.languages() if other != language]
+    if greeting and not switched:
+        speaker.say(gather, language, "greeting")
+        for other in others:
+            speaker.say(gather, other, "language_offer")
+    if greeting:
+        speaker.say(gather, language, "emergency")
+    speaker.say(gather, language, "first_key")
+    speaker.say(gather, language, "menu")
+    if greeting:
+        speaker.say(gather, language, "about")
+    if text_offer:
+        speaker.say(gather, language, "groups_text_offer")
+    if not greeting or switched:
+        for other in others:
+            speaker.say(gather, other, "language_offer")
+    # No input falls through the <Gather>: come back without Digits, counted as silence.
+    response.redirect(menu_url, method="POST")
+
+
+def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
+    """Render the greeting and menu."""
+    response = VoiceResponse()
+    _menu(
+        speaker,
+        response,
+        answer.call_id,
+        answer.language,
+        greeting=answer.greeting,
+        switched=answer.switched,
+        before=((answer.notice, {}),) if answer.notice else (),
+    )
+    return response
+
+
+def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
+    """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person."""
+    response = VoiceResponse()
+    texts = speaker.prompts
+    gather = response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=speaker.url(f"/call/{answer.call_id}/menu/{answer.language}"),
+        method="POST",
+        timeout=3,
+        speech_timeout="auto",
+        language=texts.text(answer.language, "speech_language"),
+        hints=texts.text(answer.language, "hints"),
+    )
+    speaker.say(gather, answer.language, "crisis_heard")
+    # Staying on the line is the other choice: straight to the ringing, never the menu.
+    response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
+    return response
+
+
+def _render_groups(speaker: Speaker, answer: GroupTimes) -> VoiceResponse:
+    """Render the group times, then the menu."""
+    response = VoiceResponse()
+    said: tuple[tuple[str, dict[str, Any]], ...] = (
+        (("groups", {"groups": answer.groups}),) if answer.groups else (("no_groups", {}),)
+    )
+    _menu(
+        speaker,
+        response,
+        answer.call_id,
+        answer.language,
+        text_offer=answer.can_text,
+        before=said,
+    )
+    return response
+
+
+def _render_transfer(speaker: Speaker, answer: Transfer) -> VoiceResponse:
+    """Render the transfer to the crisis line."""
+    response = VoiceResponse()
+    if not answer.quiet:
+        speaker.say(
+            _skippable(speaker, response, answer.call_id), answer.language, "crisis_transfer"
+        )
+    dial = response.dial(
+        action=speaker.url(f"/call/{answer.call_id}/crisis"),
+        method="POST",
+        # A full number from the line's own number: a short code or a hidden caller ID may
+        # not route through the provider.
+        caller_id=speaker.line.settings.twilio_phone_number,
+    )
+    dial.number(answer.number)
+    return response
+
+
+def _render_ring(speaker: Speaker, answer: Ring) -> VoiceResponse:
+    """Render the ringing of supporters, each screened by a whisper."""
+    response = VoiceResponse()
+    if answer.notice:
+        speaker.say(_skippable(speaker, response, answer.call_id), answer.language, answer.notice)
+    dial = response.dial(
+        action=speaker.url(f"/call/{answer.call_id}/dial/{answer.round}"),
+        method="POST",
+        timeout=answer.ring_seconds,
+        # Supporters see the line's number, never the caller's.
+        caller_id=speaker.line.settings.twilio_phone_number,
+        # The caller keeps hearing ringing while a supporter hears the whisper.
+        answer_on_bridge=True,
+    )
+    for leg in answer.legs:
+        dial.number(
+            leg.phone,
+            url=speaker.url(f"/leg/{leg.leg_id}/whisper"),
+            method="POST",
+            status_callback=speaker.url(f"/leg/{leg.leg_id}/status"),
+            status_callback_event=LEG_EVENTS,
+            status_callback_method="POST",
+        )
+    return response
+
+
+def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceResponse:
+    """Render why nobody can answer, then the voicemail <Record> (a key skips to the beep)."""
+    response = VoiceResponse()
+    language = answer.language
+    if not answer.can_record:
+        if answer.reason == "closed":
+            speaker.say(response, language, "closed", opening=answer.opening)
+        else:
+            speaker.say(response, language, answer.reason)
+        speaker.say(response, language, "withheld")
+        response.hangup()
+        return response
+    if not answer.quiet:
+        prompt = _skippable(speaker, response, answer.call_id)
+        if answer.reason == "closed":
+            speaker.say(prompt, language, "closed", opening=answer.opening)
+        else:
+            speaker.say(prompt, language, answer.reason)
+        when = (
+            speaker.prompts.text(language, "leave_message_when_open")
+            if answer.reason == "closed"
+            else ""
+        )
+        speaker.say(prompt, language, "leave_message", when=when)
+    response.record(
+        action=speaker.url(f"/call/{answer.call_id}/voicemail"),
+        method="POST",
+        max_length=answer.max_seconds,
+        timeout=10,
+        finish_on_key="#",
+        play_beep=True,
+        trim="trim-silence",
+        recording_status_callback=speaker.url(f"/call/{answer.call_id}/recording"),
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed absent",
+        # Transcribed so the crisis check runs on what was said, and supporters get a summary.
+        transcribe=True,
+        transcribe_callback=speaker.url(f"/call/{answer.call_id}/transcription"),
+    )
+    # Reached only when nothing was recorded: Twilio skips the action on silence.
+    speaker.say(response, language, "voicemail_none")
+    response.hangup()
+    return response
+
+
+def _render_goodbye(speaker: Speaker, answer: Goodbye) -> VoiceResponse:
+    """Render a last word and a hang-up."""
+    response = VoiceResponse()
+    if answer.key:
+        speaker.say(response, answer.language, answer.key, **answer.params)
+    response.hangup()
+    return response
+
+
+def _render_whisper(speaker: Speaker, answer: Whisper) -> VoiceResponse:
+    """Render the whisper that asks the supporter to press 1."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=answer.seconds,
+        action=speaker.url(f"/leg/{answer.leg_id}/accept"),
+        method="POST",
+    )
+    name = speaker.prompts.text(answer.caller_language, "language_name")
+    # What the supporter must know, as few words as can say it: the caller waits meanwhile.
+    if answer.caller_language == "en":
+        speaker.say(gather, "en", "whisper")
+    else:
+        speaker.say(gather, "en", "whisper_language", language=name)
+    if answer.crisis:
+        speaker.say(gather, "en", "whisper_crisis")
+    if answer.other_language:
+        speaker.say(gather, "en", "whisper_other_language", language=name)
+    speaker.say(gather, "en", "whisper_key")
+    # No key (or a voicemail box) ends here: this leg hangs up and the caller never hears it.
+    response.hangup()
+    return response
+
+
+def _render_bridge(speaker: Speaker, answer: Bridge) -> VoiceResponse:
+    """Render the end of a whisper that connects the call."""
+    response = VoiceResponse()
+    # The whisper document ends without <Hangup>, and that is what tells Twilio to bridge.
+    if answer.key:
+        speaker.say(response, "en", answer.key)
+    return response
+
+
+def _render_callback_whisper(speaker: Speaker, answer: CallbackWhisper) -> VoiceResponse:
+    """Render the whisper to a supporter we are calling back for."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=answer.seconds,
+        action=speaker.url(f"/callback/{answer.call_id}/connect"),
+        method="POST",
+    )
+    about = (
+        speaker.prompts.text("en", "callback_about", reference=answer.reference)
+        if answer.reference
+        else ""
+    )
+    speaker.say(gather, "en", "callback_whisper", alias=answer.alias, about=about)
+    response.hangup()
+    return response
+
+
+def _render_callback_dial(speaker: Speaker, answer: CallbackDial) -> VoiceResponse:
+    """Render the ringing of the person called back."""
+    response = VoiceResponse()
+    speaker.say(response, "en", "callback_connecting", alias=answer.alias)
+    dial = response.dial(
+        action=speaker.url(f"/callback/{answer.call_id}/done"),
+        method="POST",
+        timeout=answer.ring_seconds,
+        # The person called back sees the line's number, never the supporter's.
+        caller_id=speaker.line.settings.twilio_phone_number,
+    )
+    dial.number(
+        answer.phone,
+        # Their own voicemail answering is not a call-back made: the screen hangs up on it.
+        machine_detection="Enable",
+        url=speaker.url(f"/callback/{answer.call_id}/screen"),
+        method="POST",
+    )
+    return response
+
+
+RENDERERS: dict[type, Callable[[Speaker, Any], VoiceResponse]] = {
+    Menu: _render_menu,
+    CrisisOffer: _render_crisis_offer,
+    GroupTimes: _render_groups,
+    Transfer: _render_transfer,
+    Ring: _render_ring,
+    LeaveMessage: _render_leave_message,
+    Goodbye: _render_goodbye,
+    Whisper: _render_whisper,
+    Bridge: _render_bridge,
+    CallbackWhisper: _render_callback_whisper,
+    CallbackDial: _render_callback_dial,
+}
+
+
+def render(line: Line, answer: Answer) -> VoiceResponse:
+    """Return the TwiML for what the person on the line hears next."""
+    return RENDERERS[type(answer)](Speaker(line), answer)

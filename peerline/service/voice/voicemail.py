@@ -1,0 +1,271 @@
+"""Voicemail: a message kept as a call-back request, announced to supporters, transcribed."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerline.service.availability import load_rotas
+from peerline.service.line import Line
+from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
+from peerline.service.segments import count
+from peerline.service.voice.answers import Answer, Goodbye, UnknownCall
+from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
+from peerline.service.voice.prompts import prompts
+from peerline.service.voice.status import hung_up
+from peerline.service.voice.steps import lock_row, locked_call, transaction
+
+if TYPE_CHECKING:
+    from peerline.service.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def _new_request(
+    session: Session, contact_id: int, language: str, now: datetime
+) -> CallbackRequest:
+    """Store a call-back request under a short reference no other uses, like VM-4821."""
+    for attempt in range(30):
+        # Four digits are easy to read out and type; past many collisions, use six.
+        digits = 4 if attempt < 20 else 6
+        request = CallbackRequest(
+            reference=f"VM-{secrets.randbelow(10**digits):0{digits}d}",
+            kind="voicemail",
+            contact_id=contact_id,
+            language=language,
+            created_at=now,
+        )
+        try:
+            # The unique reference decides, so two voicemails at once never share one.
+            with session.begin_nested():
+                session.add(request)
+            return request
+        except IntegrityError:
+            continue
+    raise RuntimeError("no free call-back reference after 30 tries")
+
+
+def voicemail(
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    *,
+    recording_sid: str | None,
+    recording_url: str | None,
+    seconds: int | None,
+    status: str = "completed",
+    now: datetime | None = None,
+    call_status: str | None = None,
+) -> Answer:
+    """Keep a voicemail as a call-back request and tell supporters, once per call.
+
+    Both the <Record> action and the recording status callback land here, in either order.
+    A crisis call's voicemail is marked as one, in the request, the notice and an alert.
+    """
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        answer = _keep_voicemail(
+            line, rt, call_id, call_sid, recording_sid, recording_url, seconds, status
+        )
+        call = locked_call(rt.session, call_id, call_sid)
+        if hung_up(line, rt, call, call_status):
+            return Goodbye(call.language, None)
+        return answer
+
+
+def _keep_voicemail(
+    line: Line,
+    rt: Context,
+    call_id: int,
+    call_sid: str,
+    recording_sid: str | None,
+    recording_url: str | None,
+    seconds: int | None,
+    status: str,
+) -> Answer:
+    """Store a voicemail's request and announce it once; return what the caller hears."""
+    session, now = rt.session, rt.now
+    call = locked_call(session, call_id, call_sid)
+    nothing = not recording_url or status != "completed" or seconds == 0
+    if call.from_enc is None or (nothing and call.callback_request_id is None):
+        return Goodbye(call.language, "voicemail_none")
+    request = call.callback_request
+    if request is None:
+        contact = (
+            session.get(Contact, call.contact_id)
+            if call.contact_id
+            else rt.contact_for(line.vault.decrypt(call.from_enc))
+        )
+        assert contact is not None
+        call.contact_id = contact.id
+        request = _new_request(session, contact.id, call.language, now)
+        call.callback_request_id = request.id
+        call.callback_request = request
+    if recording_sid and request.recording_sid is None:
+        request.recording_sid = recording_sid
+    if recording_url and request.recording_url_enc is None:
+        request.recording_url_enc = line.vault.encrypt(recording_url)
+    if seconds:
+        request.recording_seconds = seconds
+    request.crisis = request.crisis or call.crisis
+    call.outcome = "voicemail"
+    if request.notified_at is None:
+        request.notified_at = now
+        _announce_voicemail(line, rt, call, request)
+    return Goodbye(call.language, "voicemail_saved")
+
+
+def _announce_voicemail(line: Line, rt: Context, call: Call, request: CallbackRequest) -> None:
+    """Text supporters on shift (or on call) a reference, and offer the caller a text."""
+    session, texts = rt.session, prompts(line)
+    contact = request.contact
+    recipients = _recipients(line, rt)
+    language = texts.text(call.language, "language_name")
+    notice = texts.text(
+        "en",
+        "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice",
+        reference=request.reference,
+        alias=contact.alias,
+        seconds=request.recording_seconds or 0,
+        language=language,
+    )
+    for supporter in recipients:
+        rt.to_supporter(supporter, "voicemail", text=notice)
+    if not recipients:
+        log.warning("nobody on shift or on call to hear of voicemail %s", request.reference)
+    if request.crisis:
+        _crisis_voicemail_alert(rt, request)
+    session.add(
+        Alert(
+            kind="voicemail",
+            detail=(
+                f"Voicemail {request.reference} from {contact.alias} "
+                f"({request.recording_seconds or 0} s) is waiting for a call-back"
+            ),
+            created_at=rt.now,
+        )
+    )
+    if not contact.opted_out:
+        # An opted-out caller may still call and be called back, but gets no texts.
+        rt.send(
+            to_phone=line.vault.decrypt(contact.phone_enc),
+            recipient_kind="texter",
+            purpose="voicemail_saved",
+            text=texts.text(call.language, "sms_voicemail_saved"),
+            conversation_id=None,
+        )
+
+
+def _recipients(line: Line, rt: Context) -> list[Supporter]:
+    """Return who hears of a voicemail: supporters on shift, else those on call."""
+    session = rt.session
+    rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+    ready = [Supporter.active.is_(True), Supporter.opted_out.is_(False)]
+    found = list(
+        session.scalars(
+            select(Supporter)
+            .where(Supporter.id.in_(rotas.on_shift(rt.now)), Supporter.away.is_(False), *ready)
+            .order_by(Supporter.id)
+        )
+    )
+    return found or list(
+        session.scalars(
+            select(Supporter).where(Supporter.on_call.is_(True), *ready).order_by(Supporter.id)
+        )
+    )
+
+
+def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
+    """Alert the on-call coordinators that a voicemail holds crisis words."""
+    alias = request.contact.alias
+    rt.alert(
+        "crisis_voicemail",
+        None,
+        f"{alias}: may be in crisis ({request.crisis}), voicemail {request.reference}",
+        alias=alias,
+    )
+
+
+def transcription(
+    line: Line,
+    call_id: int,
+    call_sid: str,
+    *,
+    recording_sid: str | None,
+    text: str | None,
+    status: str,
+    now: datetime | None = None,
+) -> bool:
+    """Keep a voicemail's transcription, check it for crisis words and tell supporters.
+
+    Supporters get a short summary by reference, never the recording; a transcription that
+    holds crisis words marks the voicemail and alerts the on-call coordinators. Once per
+    voicemail: Twilio may send the callback again.
+    """
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        request = call.callback_request
+        if request is None:
+            return False
+        request = lock_row(rt.session, CallbackRequest, request.id)
+        if recording_sid and request.recording_sid not in (None, recording_sid):
+            raise UnknownCall(f"RecordingSid {recording_sid} is not voicemail {request.reference}")
+        if request.transcribed_at is not None or status != "completed" or not text:
+            return False
+        request.transcribed_at = now
+        request.transcript_enc = line.vault.encrypt(text)
+        detection = line.crisis.detect(text)
+        newly_crisis = detection.matched and request.crisis is None
+        if newly_crisis:
+            request.crisis = (detection.category or "crisis")[:16]
+            rt.session.add(SafetyEvent(source="detector", category="voicemail", created_at=rt.now))
+            _crisis_voicemail_alert(rt, request)
+        if request.status == REQUEST_DONE:
+            return True
+        texts = prompts(line)
+        summary = texts.text(
+            "en",
+            "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary",
+            reference=request.reference,
+            alias=request.contact.alias,
+            words="",
+        )
+        notice = summary.replace('""', f'"{_summary(text, summary)}"')
+        for supporter in _recipients(line, rt):
+            rt.to_supporter(supporter, "voicemail_summary", text=notice)
+    return True
+
+
+def _summary(text: str, frame: str) -> str:
+    """Return the start of a transcript, cut on a word to fit two SMS segments in `frame`."""
+    words = text.split()
+    for n in range(len(words), 0, -1):
+        quote = " ".join(words[:n]) + ("" if n == len(words) else "...")
+        if count(frame.replace('""', f'"{quote}"')) <= 2:
+            return quote
+    return ""
+
+
+def recording_url_for_coordinator(
+    line: Line, session: Session, request_id: int, actor: str
+) -> str | None:
+    """Return a voicemail's recording URL for a coordinator, and audit the look."""
+    request = session.get(CallbackRequest, request_id)
+    if request is None or request.recording_url_enc is None:
+        return None
+    session.add(
+        AuditEvent(
+            actor=actor,
+            action="voicemail.listen",
+            subject=f"callback_request:{request.id}",
+            detail=request.reference,
+        )
+    )
+    return line.vault.decrypt(request.recording_url_enc)
