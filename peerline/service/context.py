@@ -40,7 +40,14 @@ ERASE_WINDOW = timedelta(minutes=10)
 ALIAS_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0
 DEFAULT_CHAT_MINUTES = 20
 # The texts that tell a queued texter their place; any of them lately makes another wait.
-PLACE_IN_LINE = ("queued", "queued_returning", "still_waiting", "still_looking", "same_ok")
+PLACE_IN_LINE = (
+    "queued",
+    "queued_returning",
+    "crisis_queued",
+    "still_waiting",
+    "still_looking",
+    "same_ok",
+)
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)
 # Relayed texts still waiting to go to a supporter are joined into one SMS up to this many
