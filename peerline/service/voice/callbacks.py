@@ -58,7 +58,7 @@ def call_command(
     supporter: Supporter,
     chat: Conversation | None,
     argument: str,
-    via: str | None,
+    via: str | None = None,
 ) -> Call | None:
     """Carry out a supporter's #call: a voicemail's reference if given, else their chat.
 
