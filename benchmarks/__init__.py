@@ -2,8 +2,9 @@
 
 Run them all with ``python -m benchmarks`` (full figures, a few minutes) or
 ``python -m benchmarks --smoke`` (seconds; what CI runs to check that they still work).
-Every benchmark starts its own throw-away PostgreSQL and Redis (``tests/servers.py``) and, where
-it needs one, a local Twilio (``tests/fake_twilio.py``); nothing leaves the loopback interface.
+Every benchmark starts its own throw-away PostgreSQL and Redis (``tests/support/servers.py``)
+and, where it needs one, a local Twilio (``tests/support/fake_twilio.py``); nothing leaves the
+loopback interface.
 
 - ``webhooks``: signed inbound SMS through gunicorn vs a bare Flask route under the same gunicorn.
 - ``first_offer``: from the YES webhook to the offer at Twilio vs an empty RQ job's round trip.

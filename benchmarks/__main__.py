@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchmarks.common import Context, Outcome
-from tests.servers import start_postgres, start_redis
+from tests.support.servers import start_postgres, start_redis
 
 MODULES = ("webhooks", "first_offer", "matching", "fanout", "memory", "crisis")
 

@@ -1,9 +1,10 @@
 """A line deployed as in production, but under gunicorn: the Procfile's web command, `peerline
 worker` processes, real PostgreSQL and Redis, and the local Twilio (timing each arrival).
 
-It reuses the test deployment's parts (`tests.deploy.Deployment`, `tests.conftest.make_line`,
-`tests.fake_twilio.FakeTwilio`); only the web server differs: gunicorn in its own process
-rather than werkzeug in a thread, because that is what production runs and what is measured.
+It reuses the test deployment's parts (`tests.support.deploy.Deployment`,
+`tests.support.line.make_line`, `tests.support.fake_twilio.FakeTwilio`); only the web server
+differs: gunicorn in its own process rather than werkzeug in a thread, because that is what
+production runs and what is measured.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from benchmarks.common import ROOT, Context, stop_group, wait_for_http
 from peerline.service.line import Line
 from peerline.service.settings import from_env
 from peerline.service.tasks import redis_client
-from tests.conftest import load_line_file, make_line
-from tests.deploy import LINE_NUMBER, Deployment
-from tests.fake_twilio import FakeTwilio
-from tests.servers import free_port
+from tests.support.deploy import LINE_NUMBER, Deployment
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.line import load_line_file, make_line
+from tests.support.servers import free_port
 
 # The Procfile's web process: gunicorn, two workers of four threads, access log to stdout.
 WEB_WORKERS, WEB_THREADS = 2, 4

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tests.fake_twilio import sign
+from tests.support.fake_twilio import sign
 
 
 @dataclass(frozen=True)

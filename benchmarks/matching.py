@@ -35,7 +35,7 @@ from peerline.service.models import Base, Offer, OutboundMessage, Supporter, utc
 from peerline.service.runtime import Runtime
 from peerline.service.settings import from_env
 from peerline.service.tasks import redis_client
-from tests.conftest import make_line
+from tests.support.line import make_line
 
 NAME = "matching"
 TITLE = "Matching at scale: one round, one free supporter, PostgreSQL"

@@ -28,9 +28,9 @@ from benchmarks.deploy import WebDeployment, deployed, gunicorn, rota_line
 from benchmarks.load import Request, closed_loop, signed_form
 from benchmarks.seed import Numbers
 from peerline.service.tasks import QUEUE_NAME
-from tests.deploy import LINE_NUMBER
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.servers import free_port
+from tests.support.deploy import LINE_NUMBER
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from tests.support.servers import free_port
 
 NAME = "memory"
 TITLE = "Memory after warm-up: gunicorn web worker, peerline worker and work-horse"

@@ -28,11 +28,11 @@ from benchmarks.common import Context, Outcome, latency_summary, ms, percentile
 from benchmarks.deploy import WebDeployment, deployed, gunicorn, rota_line
 from benchmarks.load import LoadResult, Request, closed_loop, open_loop, signed_form
 from benchmarks.seed import Numbers, texters
-from peerline.service.availability import load_rotas
+from peerline.service.availability import load_line_rotas
 from peerline.service.models import ACTIVE, QUEUED, WELCOMED, utcnow
-from tests.deploy import LINE_NUMBER
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.servers import free_port
+from tests.support.deploy import LINE_NUMBER
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from tests.support.servers import free_port
 
 NAME = "webhooks"
 TITLE = "Webhook throughput and latency: signed SMS through gunicorn vs a bare Flask route"
@@ -89,7 +89,7 @@ class Traffic:
 def _fill(d: WebDeployment, numbers: Numbers, welcomed: int) -> Traffic:
     line = d.line
     with line.db.session() as session:
-        rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+        rotas = load_line_rotas(session, line.settings.line_timezone)
         on_shift = rotas.on_shift(utcnow() + timedelta(seconds=1))
     welcomed_numbers = numbers.take(welcomed)
     texters(line, welcomed_numbers, WELCOMED, alias_prefix="W")

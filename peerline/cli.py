@@ -145,7 +145,8 @@ def worker(burst: bool, sweep_every: float) -> None:
     from peerline.workers.context import get_line
 
     line = get_line()
-    # Each job runs in a forked child: it must not reuse the parent's database connections.
+    # Jobs run in this process (below); should anything fork it all the same, the child
+    # must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=line.db.dispose)
     stopping = threading.Event()
 
@@ -267,7 +268,7 @@ def rota() -> None:
 @click.option("--at", "at_text", default=None, help="A time, ISO 8601 (default: now).")
 def rota_who(at_text: str | None) -> None:
     """Print who is on shift."""
-    from peerline.service.availability import load_rotas
+    from peerline.service.availability import load_line_rotas
     from peerline.service.models import Supporter
 
     settings = _settings()
@@ -281,7 +282,7 @@ def rota_who(at_text: str | None) -> None:
             except ValueError as exc:
                 raise click.ClickException(f"--at: {at_text!r} is not an ISO 8601 time") from exc
             at = at.replace(tzinfo=tz) if at.tzinfo is None else at
-        ids = load_rotas(session, tz, line.holidays_spec(session)).on_shift(at)
+        ids = load_line_rotas(session, settings.line_timezone).on_shift(at)
         local = at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
         if not ids:
             click.echo(f"Nobody is on shift at {local}.")

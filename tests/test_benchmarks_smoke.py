@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import MODULES
-from tests.servers import find_postgres_bindir, find_redis_server
+from tests.support.servers import find_postgres_bindir, find_redis_server
 
 pytestmark = pytest.mark.servers
 ROOT = Path(__file__).resolve().parent.parent

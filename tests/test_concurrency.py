@@ -20,9 +20,9 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.settings import from_env
-from tests.concurrency_worker import race
-from tests.conftest import load_line_file, make_line
-from tests.servers import PostgresServer, RedisServer
+from tests.support.concurrency_worker import race
+from tests.support.line import load_line_file, make_line
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 RELAYS = ["+15550100001", "+15550100002", "+15550100003"]

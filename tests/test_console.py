@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from fakeredis import FakeRedis
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -39,8 +38,10 @@ from peerline.service.models import (
     TimeOff,
     utcnow,
 )
-from tests import lines
-from tests.browser.seed import (
+from tests.support import lines
+from tests.support.console import Console
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox
+from tests.support.seed import (
     EMAIL,
     FAST_HASHER,
     PASSWORD,
@@ -50,9 +51,6 @@ from tests.browser.seed import (
     add_conversation,
     add_coordinator,
 )
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox
-
-TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
@@ -71,55 +69,6 @@ def app(line: Line) -> Flask:
     app = create_app(line=line)
     assert app.config["WTF_CSRF_ENABLED"]
     return app
-
-
-class Console:
-    """A browser-like client: keeps cookies and sends the last page's CSRF token."""
-
-    def __init__(self, client: FlaskClient, address: str = "203.0.113.5") -> None:
-        self.client = client
-        self.address = address
-        self.token = ""
-
-    def get(self, path: str, **kwargs: object) -> TestResponse:
-        """Fetch a page and remember its form token."""
-        response = self.client.get(
-            path,
-            environ_base={"REMOTE_ADDR": self.address},
-            **kwargs,  # type: ignore[arg-type]
-        )
-        found = TOKEN.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(
-        self,
-        path: str,
-        data: dict[str, object] | None = None,
-        *,
-        token: bool = True,
-        **kwargs: object,
-    ) -> TestResponse:
-        """Post a form, with the remembered token unless told not to."""
-        form = dict(data or {})
-        if token:
-            form.setdefault("csrf_token", self.token)
-        return self.client.post(
-            path,
-            data=form,
-            environ_base={"REMOTE_ADDR": self.address},
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    def sign_in(self, email: str = EMAIL, password: str = PASSWORD) -> TestResponse:
-        """Sign in through the form."""
-        self.get("/console/login")
-        response = self.post("/console/login", {"email": email, "password": password})
-        if response.status_code == 302:
-            # Signing in starts a new session: the next form needs the new page's token.
-            self.get(response.headers["Location"])
-        return response
 
 
 @pytest.fixture

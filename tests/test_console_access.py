@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from peerline.console.auth import password_problem
 from peerline.service.models import AuditEvent, ConsoleSession, Coordinator, utcnow
-from tests.browser.seed import (
+from tests.support.console import Console
+from tests.support.hardening import Deployed, deploy
+from tests.support.seed import (
     EMAIL,
     PASSWORD,
     ConversationSpec,
@@ -22,8 +24,6 @@ from tests.browser.seed import (
     add_conversation,
     add_coordinator,
 )
-from tests.hardening import Deployed, deploy
-from tests.test_console import Console
 
 OTHER = "second@example.org"
 NEW_PASSWORD = "otter lantern quietly breakfast"

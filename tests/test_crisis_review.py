@@ -16,9 +16,9 @@ from peerline.app import create_app
 from peerline.console.crisis_review import EXAMPLES_NAME
 from peerline.service.line import Line
 from peerline.service.models import AuditEvent, SafetyEvent, utcnow
-from tests.browser.seed import ConversationSpec, Said, add_conversation, add_coordinator
-from tests.conftest import load_line_file, make_line, make_settings
-from tests.test_console import Console
+from tests.support.console import Console
+from tests.support.line import load_line_file, make_line, make_settings
+from tests.support.seed import ConversationSpec, Said, add_conversation, add_coordinator
 
 MISSED = "been giving my records to my sister so she has them"
 

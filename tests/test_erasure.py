@@ -16,11 +16,10 @@ from peerline.service.inbound import FAILED_KEY, shard_of
 from peerline.service.models import Base, Contact, Conversation
 from peerline.service.spool import SPOOL_KEY
 from peerline.service.voice.models import Call
-from tests import lines
-from tests.conftest import run_jobs
-from tests.hardening import Deployed, deploy
-from tests.test_voice_callback import supporter_command, texts_to
-from tests.test_voice_helpers import Phone, closed_line_file
+from tests.support import lines
+from tests.support.hardening import Deployed, deploy
+from tests.support.line import run_jobs, texts_to
+from tests.support.voice import Phone, closed_line_file, supporter_command
 
 WORDS = "it is so hard today"
 # Tables whose rows belong to the line, not to a texter: a texter's data never goes there.
@@ -168,7 +167,7 @@ def test_the_walk_covers_every_table_that_can_hold_a_person() -> None:
 def test_delete_twice_after_stop_erases_without_a_reply() -> None:
     from peerline.flows import effects as fx
     from peerline.flows import texter
-    from tests.test_flows import OPEN
+    from tests.support.flows import OPEN
 
     stopped = texter.TexterState(stage=texter.CLOSED, opted_out=True)
     first = texter.step(stopped, OPEN, "DELETE")
@@ -178,7 +177,7 @@ def test_delete_twice_after_stop_erases_without_a_reply() -> None:
 
 
 def test_an_erasure_the_provider_cannot_complete_is_kept_aside_whole(closed: Deployed) -> None:
-    from tests.conftest import drain_inbound
+    from tests.support.line import drain_inbound
 
     d = closed
     recording = "RE" + uuid.uuid4().hex

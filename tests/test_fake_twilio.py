@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from peerline.service.twilio_http import BaseUrlHttpClient, make_client
-from tests.fake_twilio import FakeTwilio, count_segments, sign
+from tests.support.fake_twilio import FakeTwilio, count_segments, sign
 
 LINE = "+15005550006"  # Twilio's "valid From" test number
 TEXTER = "+15551230001"

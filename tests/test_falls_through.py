@@ -29,9 +29,9 @@ from peerline.service.models import (
 )
 from peerline.service.runtime import Runtime
 from peerline.service.tasks import redis_client
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
-from tests.servers import PostgresServer, RedisServer
+from tests.support import lines
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 
@@ -392,8 +392,8 @@ def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(
 
 
 def test_the_console_can_lift_a_block(build: Callable[..., tuple[Line, Webhooks]]) -> None:
-    from tests.browser.seed import add_coordinator
-    from tests.test_console import Console
+    from tests.support.console import Console
+    from tests.support.seed import add_coordinator
 
     line, hooks = build()
     connect(line, hooks)

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from peerline.service import inbound
 from peerline.service.models import OutboundMessage
-from tests import lines
-from tests.deploy import Deployment, deployed
-from tests.servers import PostgresServer, RedisServer
+from tests.support import lines
+from tests.support.deploy import Deployment, deployed
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 FAST = {

@@ -14,9 +14,7 @@ from peerline.flows.catalogue import Catalogue
 from peerline.flows.keywords import Keyword, classify
 from peerline.service import segments
 from peerline.service.availability import format_opening
-
-OPEN = texter.LineStatus(open_now=True, position=2, wait_minutes=5, groups="Group: Mon 1 PM")
-CLOSED = texter.LineStatus(open_now=False, next_opening="tomorrow at 9:00 AM (EST)")
+from tests.support.flows import CLOSED, OPEN
 
 
 def keys(step: texter.Step | supporter.Step) -> list[str]:

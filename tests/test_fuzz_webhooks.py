@@ -18,8 +18,8 @@ from werkzeug.datastructures import MultiDict
 from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.service.models import Contact, Conversation, InboundMessage, OutboundMessage
-from tests import lines
-from tests.conftest import load_line_file, make_line, make_settings
+from tests.support import lines
+from tests.support.line import load_line_file, make_line, make_settings
 
 FIELDS = [
     "MessageSid",

@@ -17,19 +17,13 @@ from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.webhooks import groups
 from peerline.webhooks.groups import CANCELLED, Listing, Occasion, upcoming_meetings
-from tests.conftest import load_line_file, make_line, make_settings
+from tests.support import lines
+from tests.support.line import load_line_file, make_line, make_settings
 
 TORONTO = ZoneInfo("America/Toronto")
-LINE_FILE = """\
+LINE_FILE = f"""\
 timezone: America/Toronto
-groups:
-  - name: Online peer support group
-    days: [mon, fri]
-    start: "13:00"
-    minutes: 60
-    skip_holidays: CA-ON
-    join: "https://example.org/groups"
-    cancelled: ["2026-03-13"]
+{lines.DEMO_GROUPS}    cancelled: ["2026-03-13"]
   - name: "Evening circle <for everyone>"
     days: [wed]
     start: "19:30"

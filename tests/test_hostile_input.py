@@ -16,9 +16,9 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 
-from tests.browser.seed import EMAIL, PASSWORD, add_coordinator
-from tests.hardening import Deployed, deploy
-from tests.test_console import Console
+from tests.support.console import Console
+from tests.support.hardening import Deployed, deploy
+from tests.support.seed import EMAIL, PASSWORD, add_coordinator
 
 HOSTILE = [
     "",

@@ -23,8 +23,15 @@ from peerline.service.models import InboundMessage, utcnow
 from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY
 from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
-from tests import lines
-from tests.conftest import Webhooks, drain_inbound, load_line_file, make_line, make_settings, outbox
+from tests.support import lines
+from tests.support.line import (
+    Webhooks,
+    drain_inbound,
+    load_line_file,
+    make_line,
+    make_settings,
+    outbox,
+)
 
 
 def inbound_rows(line: Line) -> int:

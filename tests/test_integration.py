@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from peerline.service.models import Conversation, OutboundMessage
-from tests import lines
-from tests.deploy import LINE_NUMBER, Deployment, deployed
-from tests.servers import PostgresServer, RedisServer
+from tests.support import lines
+from tests.support.deploy import LINE_NUMBER, Deployment, deployed
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 

@@ -15,9 +15,9 @@ from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.service.models import Contact, Conversation, InboundMessage, Offer
 from peerline.service.runtime import expire_offer
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
-from tests.fake_twilio import sign
+from tests.support import lines
+from tests.support.fake_twilio import sign
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
 
 def texts_to(line: Line, number: str) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from peerline.service.migrate import alembic_config, upgrade
 from peerline.service.models import Base
-from tests.servers import PostgresServer
+from tests.support.servers import PostgresServer
 
 
 def differences(url: str) -> list[object]:

@@ -39,8 +39,8 @@ from peerline.service.routing import MATCHING_DELAY
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.settings import from_env
 from peerline.service.tasks import QUEUE_NAME
-from tests.conftest import load_line_file, make_line
-from tests.servers import PostgresServer, RedisServer
+from tests.support.line import load_line_file, make_line
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 TIMEOUT = 120  # seconds: OFFER_TIMEOUT_SECONDS

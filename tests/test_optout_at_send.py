@@ -15,11 +15,10 @@ from peerline.service import outbox
 from peerline.service.models import OUT_FAILED, OutboundMessage
 from peerline.service.transport import OPTED_OUT
 from peerline.service.voice.models import Call, CallbackRequest
-from tests import lines
-from tests.conftest import run_jobs
-from tests.hardening import Deployed, deploy, deployed  # noqa: F401
-from tests.test_voice_callback import supporter_command, texts_to
-from tests.test_voice_helpers import Phone, closed_line_file
+from tests.support import lines
+from tests.support.hardening import Deployed, deploy, deployed  # noqa: F401
+from tests.support.line import run_jobs, texts_to
+from tests.support.voice import Phone, closed_line_file, supporter_command
 
 
 def _pending_to(d: Deployed, number: str) -> list[int]:

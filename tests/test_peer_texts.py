@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from peerline.service.line import Line
 from peerline.service.models import Contact, Conversation, OutboundMessage
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
-from tests.deploy import deployed
-from tests.servers import PostgresServer, RedisServer
+from tests.support import lines
+from tests.support.deploy import deployed
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.servers import PostgresServer, RedisServer
 
 STORY = (
     "I don't really know why I'm texting. My dad died in March and since then I can't "

@@ -11,10 +11,10 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from peerline.service.models import InboundMessage
-from tests import lines
-from tests.browser.seed import add_coordinator
-from tests.hardening import Deployed, deployed  # noqa: F401
-from tests.test_console import Console
+from tests.support import lines
+from tests.support.console import Console
+from tests.support.hardening import Deployed, deployed  # noqa: F401
+from tests.support.seed import add_coordinator
 
 SECRET_EMAIL = "friend.in.need@example.org"
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from peerline.app import create_app
 from peerline.cli import main
 from peerline.service.settings import SettingsError, from_env
-from tests.hardening import TWILIO_ENV, Deployed, deployed  # noqa: F401
-from tests.servers import free_port
+from tests.support.hardening import TWILIO_ENV, Deployed, deployed  # noqa: F401
+from tests.support.servers import free_port
 
 
 def test_gunicorn_without_twilio_credentials_refuses_to_start_and_names_them(

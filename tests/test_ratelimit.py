@@ -26,8 +26,8 @@ from peerline.service.ratelimit import (
     sender_type,
     time_left,
 )
-from tests.ratelimit_worker import grab
-from tests.servers import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.support.ratelimit_worker import grab
+from tests.support.servers import RedisServer, redis_server  # noqa: F401  (fixture)
 
 LINE = "+14165550101"
 OTHER = "+16475550102"

@@ -27,8 +27,8 @@ from peerline.service.models import (
 from peerline.service.runtime import Runtime
 from peerline.service.tasks import SENDS_PER_JOB
 from peerline.workers import jobs
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support import lines
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
 TORONTO = ZoneInfo("America/Toronto")
 GROUPS = lines.ALWAYS_OPEN.replace(

@@ -19,8 +19,8 @@ from peerline.service.availability import load_line_rotas
 from peerline.service.line import Line
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.runtime import Runtime, expire_offer
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support import lines
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
 RELAY_A, RELAY_B = "+15550100001", "+15550100002"
 

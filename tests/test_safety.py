@@ -29,10 +29,10 @@ from peerline.service.models import (
 )
 from peerline.service.retention import purge
 from peerline.service.transport import TwilioTransport
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings, run_jobs
-from tests.conftest import outbox as box
-from tests.fake_twilio import FakeTwilio
+from tests.support import lines
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
+from tests.support.line import outbox as box
 
 ON_CALL = lines.TWO_ON.replace(
     f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'

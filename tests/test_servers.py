@@ -8,8 +8,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests import servers
-from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server  # noqa: F401
+from tests.support import servers
+from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server  # noqa: F401
 
 needs_servers = pytest.mark.servers
 

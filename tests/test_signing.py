@@ -7,8 +7,8 @@ from pathlib import Path
 from fakeredis import FakeRedis
 
 from peerline.app import create_app
-from tests.conftest import make_line, make_settings
-from tests.fake_twilio import sign
+from tests.support.fake_twilio import sign
+from tests.support.line import make_line, make_settings
 
 PARAMS = {"MessageSid": "SM" + "a" * 32, "From": "+14165550199", "Body": "hi"}
 

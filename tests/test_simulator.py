@@ -17,15 +17,13 @@ from werkzeug.test import TestResponse
 
 from peerline import simulator
 from peerline.app import create_app
-from peerline.service import linefile
 from peerline.service.line import Line
-from peerline.service.linesync import import_line
 from peerline.service.migrate import upgrade
 from peerline.service.models import InboundMessage
 from peerline.service.settings import from_env
 from peerline.workers.context import set_line
 from peerline.workers.embedded import EmbeddedWorkers
-from tests.conftest import drain_inbound
+from tests.support.line import drain_inbound, load_line_file
 
 TEXTER = "+15550123456"
 EXPLANATION = (
@@ -68,8 +66,8 @@ def send(client: FlaskClient, json: Any) -> TestResponse:
 
 
 def import_demo(line: Line) -> None:
-    with line.db.session() as session:
-        import_line(session, line.vault, linefile.parse(linefile.DEMO_LINE_FILE))
+    """Load the demo line file into the simulator's line."""
+    load_line_file(line)
 
 
 def test_page_renders_with_explanation(client: FlaskClient) -> None:

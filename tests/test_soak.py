@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy import deployed
-from tests.servers import PostgresServer, RedisServer
+from tests.support.deploy import deployed
+from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 CHATS, ROUNDS, WORKERS = 24, 42, 3  # 24 chats x 42 rounds x 2 sides = 2,016 relayed texts

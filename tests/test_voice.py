@@ -17,10 +17,10 @@ from peerline.service.models import Alert, Contact, OutboundMessage, Supporter, 
 from peerline.service.settings import SettingsError
 from peerline.service.voice import voicemail
 from peerline.service.voice.models import Call, CallbackRequest, CallLeg
-from tests import lines
-from tests.conftest import outbox
-from tests.servers import PostgresServer
-from tests.test_voice_helpers import (
+from tests.support import lines
+from tests.support.line import outbox
+from tests.support.servers import PostgresServer
+from tests.support.voice import (
     TORONTO,
     Caller,
     Phone,
@@ -364,7 +364,7 @@ def test_who_gets_rung(tmp_path: Path) -> None:
 def test_a_supporter_in_an_sms_chat_is_rung_only_when_the_line_allows_it(
     tmp_path: Path,
 ) -> None:
-    from tests.conftest import run_jobs
+    from tests.support.line import run_jobs
 
     for allowed, expected in ((False, [lines.RIA]), (True, [lines.SAM, lines.RIA])):
         line = voice_line(tmp_path / str(allowed), voice_calls_during_chat=allowed)

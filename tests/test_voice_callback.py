@@ -17,15 +17,23 @@ from sqlalchemy import select, update
 
 from peerline.service import calls
 from peerline.service.line import Line
-from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
+from peerline.service.models import Alert, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.tasks import QUEUE_NAME
 from peerline.service.voice.models import Call, CallbackRequest
-from tests import lines
-from tests.conftest import outbox, run_jobs
-from tests.fake_twilio import FakeTwilio
-from tests.servers import free_port
-from tests.test_voice_helpers import Caller, Phone, Twiml, closed_line_file, voice_app, voice_line
+from tests.support import lines
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.line import run_jobs, texts_to
+from tests.support.servers import free_port
+from tests.support.voice import (
+    Caller,
+    Phone,
+    Twiml,
+    closed_line_file,
+    supporter_command,
+    voice_app,
+    voice_line,
+)
 
 LINE_NUMBER = "+15550100000"
 
@@ -87,24 +95,6 @@ def open_line(tmp_path: Path, twilio: FakeTwilio) -> Iterator[Deployment]:
     yield from deploy(tmp_path, twilio, lines.TWO_ON)
 
 
-def supporter_command(line: Line, name: str, argument: str, in_chat: bool = False) -> None:
-    """Carry out a supporter's #call as the SMS flow does: in one transaction, then dispatch."""
-    with line.db.session() as session:
-        runtime = Runtime(line, session)
-        supporter = session.scalars(select(Supporter).where(Supporter.name == name)).one()
-        chat = (
-            session.scalars(
-                select(Conversation).where(
-                    Conversation.supporter_id == supporter.id, Conversation.state == ACTIVE
-                )
-            ).one()
-            if in_chat
-            else None
-        )
-        calls.call_command(runtime, supporter, chat, argument)
-    runtime.after_commit.dispatch(line)
-
-
 def leave_voicemail(d: Deployment) -> tuple[Caller, str]:
     """Call the closed line, leave a voicemail, and return the caller and its reference."""
     caller = d.phone.call(lines.TEXTER)
@@ -113,11 +103,6 @@ def leave_voicemail(d: Deployment) -> tuple[Caller, str]:
     caller.status("completed", 58)
     with d.line.db.session() as session:
         return caller, session.scalars(select(CallbackRequest.reference)).one()
-
-
-def texts_to(line: Line, number: str) -> list[str]:
-    """Return the bodies queued for a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
 
 
 class Outbound:

@@ -37,16 +37,16 @@ from peerline.service.voice.models import (
     CallbackRequest,
     CallLeg,
 )
-from tests import lines
-from tests.conftest import outbox, run_jobs
-from tests.servers import PostgresServer, RedisServer
-from tests.test_voice_callback import supporter_command
-from tests.test_voice_helpers import (
+from tests.support import lines
+from tests.support.line import outbox, run_jobs
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.voice import (
     TORONTO,
     Caller,
     Phone,
     Twiml,
     closed_line_file,
+    supporter_command,
     voice_app,
     voice_line,
 )
@@ -745,7 +745,7 @@ def test_the_crisis_number_is_chosen_by_country_and_checked_at_start_up(
     tmp_path: Path, region: str, value: str | None, expected: str
 ) -> None:
     from peerline.app import create_app
-    from tests.conftest import make_settings
+    from tests.support.line import make_settings
 
     env = {"PEERLINE_DEFAULT_REGION": region}
     if value is not None:

@@ -23,7 +23,7 @@ from peerline.console.common import (
 )
 from peerline.console.forms import ConfirmForm
 from peerline.service import rota, routing
-from peerline.service.availability import load_rotas
+from peerline.service.availability import load_line_rotas
 from peerline.service.models import (
     ACTIVE,
     PENDING,
@@ -125,7 +125,7 @@ def read_live(session: Session) -> Live:
     moment = now()
     the_line = line()
     tz = the_line.timezone(session)
-    rotas = load_rotas(session, tz, the_line.holidays_spec(session))
+    rotas = load_line_rotas(session, the_line.settings.line_timezone)
     on_shift = set(rotas.on_shift(moment))
 
     queued = session.scalars(

@@ -35,7 +35,7 @@ from peerline.console.forms import (
     start_minute,
 )
 from peerline.service import rota as rules
-from peerline.service.availability import days_to_set, load_rotas, rota_of
+from peerline.service.availability import days_to_set, load_line_rotas, rota_of
 from peerline.service.models import Conversation, CoverShift, Shift, Supporter, TimeOff
 
 bp = Blueprint("rota", __name__, url_prefix="/rota")
@@ -519,7 +519,7 @@ def coverage() -> str:
     with line().db.session() as session:
         tz = line().timezone(session)
         monday = _week(tz)
-        rotas = load_rotas(session, tz, line().holidays_spec(session))
+        rotas = load_line_rotas(session, line().settings.line_timezone)
         on_shift = stats.on_shift_by_hour(rotas.by_supporter, tz, monday, rotas.closures)
         since = now() - timedelta(weeks=int(weeks))
         started = session.scalars(

@@ -22,6 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from peerline.flows.texter import ACTIVE, QUEUED, RATING, WELCOMED
+from peerline.flows.texter import CLOSED as CLOSED
+
 
 def utcnow() -> datetime:
     """Return the current time, aware, in UTC."""
@@ -212,8 +215,8 @@ class LineSetting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-# Conversation states, as the flows name them.
-WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = "welcomed", "queued", "active", "rating", "closed"
+# Conversation states are the texter flow's stages, stored as the flow names them (the flow
+# defines them; CLOSED is imported for the modules that read states from here).
 OPEN_STATES = (WELCOMED, QUEUED, ACTIVE, RATING)
 
 

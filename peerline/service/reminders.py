@@ -19,19 +19,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service import rota
-from peerline.service.availability import load_rotas
+from peerline.service import job_paths, rota
+from peerline.service.availability import load_line_rotas
 from peerline.service.groups import meetings
 from peerline.service.line import Line
 from peerline.service.models import (
-    ACTIVE,
     Contact,
     Conversation,
     Group,
     GroupSubscription,
     InboundMessage,
     ReminderLog,
-    Supporter,
     utcnow,
 )
 
@@ -40,7 +38,6 @@ log = logging.getLogger(__name__)
 HORIZON = timedelta(hours=3)
 # A reminder whose moment passed while nothing ran is still worth sending a little late.
 GRACE = timedelta(minutes=30)
-JOBS = "peerline.workers.jobs"
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def _group_dues(session: Session, line: Line, tz: ZoneInfo, now: datetime) -> li
 
 def _shift_dues(session: Session, line: Line, tz: ZoneInfo, now: datetime) -> list[Due]:
     lead = timedelta(minutes=line.settings.shift_reminder_minutes)
-    rotas = load_rotas(session, tz, line.holidays_spec(session))
+    rotas = load_line_rotas(session, line.settings.line_timezone)
     dues = []
     for supporter_id, supporter_rota in rotas.by_supporter.items():
         # Look back a day: a stretch already under way comes back clipped to the window's
@@ -165,7 +162,7 @@ def ensure_scheduled(line: Line, dues: list[Due]) -> int:
     for due in dues:
         if Job.exists(due.job_id, connection=line.redis):
             continue
-        func = f"{JOBS}.{due.func}"
+        func = job_paths.job(due.func)
         if due.at <= utcnow():
             line.tasks.queue.enqueue(func, *due.args, job_id=due.job_id, result_ttl=86400)
         else:
@@ -218,12 +215,3 @@ def last_words(session: Session, conversation_id: int) -> tuple[InboundMessage |
     last_message = session.get(InboundMessage, texter[0]) if texter else None
     return last_message, max(latest or started, started)
 
-
-def active_chats(session: Session) -> list[int]:
-    """Return the ids of every chat under way."""
-    return list(session.scalars(select(Conversation.id).where(Conversation.state == ACTIVE)))
-
-
-def supporter_of(session: Session, conversation: Conversation) -> Supporter | None:
-    """Return the supporter of a chat."""
-    return conversation.supporter

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from peerline.service.ratelimit import parse_rates
+from peerline.service.rota import parse_time
+
 VOICE_ENV = {
     "PEERLINE_VOICE_STRATEGY": "voice_strategy",
     "PEERLINE_VOICE_RING_SECONDS": "voice_ring_seconds",
@@ -66,9 +69,6 @@ class Settings:
     flood_per_minute: int = 12
     # A queued texter's place in line is repeated to them at most once in this many minutes.
     still_waiting_minutes: int = 10
-    # Reliability knobs: how old unsent work must be before the sweep re-enqueues it, how
-    # long a person's send lock lasts (longer than the API client's 30 s time-out), and the
-    # pauses between retries of a send that failed for a passing reason.
     # Segments per second per sender type, shared by every worker ("long_code=1,...").
     send_rates: tuple[tuple[str, float], ...] = ()
     # Reminders and timers.
@@ -77,6 +77,9 @@ class Settings:
     quiet_hours: tuple[int, int] = (21 * 60, 8 * 60)
     reply_nudge_minutes: int = 10
     idle_close_minutes: int = 60
+    # Reliability knobs: how old unsent work must be before the sweep re-enqueues it, how
+    # long a person's send lock lasts (longer than the API client's 30 s time-out), and the
+    # pauses between retries of a send that failed for a passing reason.
     sweep_stale_seconds: int = 30
     send_lock_seconds: int = 60
     send_retry_seconds: tuple[int, ...] = (2, 5, 15, 60, 300)
@@ -157,8 +160,6 @@ def production_missing(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
-    from peerline.service.ratelimit import parse_rates
-
     try:
         rates = parse_rates(value or "")
     except ValueError as exc:
@@ -169,8 +170,6 @@ def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
 
 
 def _quiet(value: str) -> tuple[int, int]:
-    from peerline.service.rota import parse_time
-
     start, sep, end = value.partition("-")
     try:
         if not sep:

@@ -12,6 +12,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
+from peerline.service import job_paths
+
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "peerline"
@@ -19,7 +21,6 @@ QUEUE_NAME = "peerline"
 # text must not wait behind a fan-out of reminders.
 INBOUND_QUEUE_NAME = "peerline-inbound"
 WORKER_QUEUES = (INBOUND_QUEUE_NAME, QUEUE_NAME)
-JOBS = "peerline.workers.jobs"
 
 
 def redis_client(url: str, *, worker: bool = False) -> Redis:
@@ -78,7 +79,7 @@ class Tasks:
     def send(self, outbound_id: int) -> bool:
         """Enqueue the sending of one outbound message."""
         return self._enqueue(
-            f"{JOBS}.send_message",
+            job_paths.SEND_MESSAGE,
             outbound_id,
             job_id=f"send-{outbound_id}",
             retry=Retry(max=len(self.retry_seconds), interval=self.retry_seconds),
@@ -97,7 +98,7 @@ class Tasks:
                 self.queue.enqueue_many(
                     [
                         Queue.prepare_data(
-                            f"{JOBS}.send_messages",
+                            job_paths.SEND_MESSAGES,
                             args=(chunk,),
                             # The same chunk enqueued twice shares an id; sending is idempotent.
                             job_id=f"send-many-{chunk[0]}-{chunk[-1]}",
@@ -119,13 +120,13 @@ class Tasks:
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         job_id = f"send-{outbound_id}-at-{int(at.timestamp())}"
         retry = Retry(max=len(self.retry_seconds), interval=self.retry_seconds)
-        return self._schedule(at, "send_message", outbound_id, job_id=job_id, retry=retry)
+        return self._schedule(at, job_paths.SEND_MESSAGE, outbound_id, job_id=job_id, retry=retry)
 
     def match(self) -> bool:
         """Enqueue a matching round."""
         # Matching is idempotent and looks at the whole queue, so rounds need no shared id:
         # a shared one would let a round that is already running swallow a new trigger.
-        return self._enqueue(f"{JOBS}.match_queue", job_id=None, result_ttl=0)
+        return self._enqueue(job_paths.MATCH_QUEUE, job_id=None, result_ttl=0)
 
     def _schedule(
         self,
@@ -139,9 +140,7 @@ class Tasks:
         if not self._available():
             return False
         try:
-            (queue or self.queue).enqueue_at(
-                at, f"{JOBS}.{func}", *args, job_id=job_id, result_ttl=0, **kwargs
-            )
+            (queue or self.queue).enqueue_at(at, func, *args, job_id=job_id, result_ttl=0, **kwargs)
         except RedisError as exc:
             # The database says what is due; the sweep finds it when Redis is back.
             return self._failed(job_id, exc)
@@ -150,7 +149,9 @@ class Tasks:
     def expire_offer(self, offer_id: int, after_seconds: int) -> bool:
         """Schedule the time-out of an offer."""
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
-        return self._schedule(at, "expire_offer", offer_id, job_id=f"offer-expire-{offer_id}")
+        return self._schedule(
+            at, job_paths.EXPIRE_OFFER, offer_id, job_id=f"offer-expire-{offer_id}"
+        )
 
     def queue_tick(self, conversation_id: int, after_seconds: int) -> bool:
         """Schedule the next wait update or unmatched check of a waiting conversation."""
@@ -158,18 +159,18 @@ class Tasks:
         # One tick per conversation and moment: a second enqueue of the same tick replaces it.
         stamp = int(at.timestamp())
         job_id = f"queue-tick-{conversation_id}-{stamp}"
-        return self._schedule(at, "queue_tick", conversation_id, job_id=job_id)
+        return self._schedule(at, job_paths.QUEUE_TICK, conversation_id, job_id=job_id)
 
     def chat_tick(self, conversation_id: int, after_seconds: int) -> bool:
         """Schedule a look at a chat: a supporter to nudge, or a chat gone quiet."""
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         job_id = f"chat-tick-{conversation_id}-{int(at.timestamp())}"
-        return self._schedule(at, "chat_tick", conversation_id, job_id=job_id)
+        return self._schedule(at, job_paths.CHAT_TICK, conversation_id, job_id=job_id)
 
     def notify_open(self, conversation_id: int, at: datetime) -> bool:
         """Schedule the 'we are open' text for a texter who asked for it."""
         job_id = f"notify-open-{conversation_id}-{int(at.timestamp())}"
-        return self._schedule(at, "notify_open", conversation_id, job_id=job_id)
+        return self._schedule(at, job_paths.NOTIFY_OPEN, conversation_id, job_id=job_id)
 
     def backlog(self) -> int:
         """Return how many jobs wait in the queue (0 when Redis cannot say)."""
@@ -180,16 +181,18 @@ class Tasks:
 
     def sweep(self) -> bool:
         """Enqueue a sweep that rebuilds lost work from the database."""
-        return self._enqueue(f"{JOBS}.sweep", job_id=None, result_ttl=0)
+        return self._enqueue(job_paths.SWEEP, job_id=None, result_ttl=0)
 
     def drain_inbound(self, shard: int, after_seconds: float = 0) -> bool:
         """Enqueue a drain of one shard of inbound texts (now, or after a pause)."""
         if after_seconds <= 0:
             return self._enqueue(
-                f"{JOBS}.drain_inbound", shard, job_id=None, queue=self.inbound_queue, result_ttl=0
+                job_paths.DRAIN_INBOUND, shard, job_id=None, queue=self.inbound_queue, result_ttl=0
             )
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         # A fresh id each time: a retry scheduling its successor must not reuse its own id,
         # which RQ deletes when the running job ends. The shard's flag keeps them few.
         job_id = f"drain-inbound-{shard}-retry-{uuid.uuid4().hex}"
-        return self._schedule(at, "drain_inbound", shard, job_id=job_id, queue=self.inbound_queue)
+        return self._schedule(
+            at, job_paths.DRAIN_INBOUND, shard, job_id=job_id, queue=self.inbound_queue
+        )

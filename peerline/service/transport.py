@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from peerline.service.settings import Settings
+from peerline.service.twilio_http import make_client
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ class TwilioTransport:
     """Send through Twilio's REST API with the official SDK (or a compatible endpoint)."""
 
     def __init__(self, settings: Settings) -> None:
-        from peerline.service.twilio_http import make_client
-
         self._client = make_client(
             settings.twilio_account_sid,
             settings.twilio_auth_token,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from peerline.service.line import Line
+from peerline.service.settings import from_env
+from peerline.service.tasks import redis_client
 
 _line: Line | None = None
 
@@ -17,9 +19,6 @@ def get_line() -> Line:
     """Return this process's line, building it from the environment the first time."""
     global _line
     if _line is None:
-        from peerline.service.settings import from_env
-        from peerline.service.tasks import redis_client
-
         settings = from_env()
         if settings.redis_url is None:
             raise RuntimeError("REDIS_URL must be set for a worker outside `peerline serve`")

@@ -14,6 +14,7 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from peerline.service.tasks import WORKER_QUEUES
+from peerline.workers import jobs
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,6 @@ class EmbeddedWorkers:
             self.stopping.wait(0.5)
 
     def _sweep(self) -> None:
-        from peerline.workers import jobs
-
         while not self.stopping.wait(self.sweep_every):
             try:
                 jobs.sweep()

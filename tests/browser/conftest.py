@@ -14,8 +14,8 @@ from werkzeug.serving import make_server
 
 from peerline.app import create_app
 from peerline.service.line import Line
-from tests.browser.seed import add_coordinator
-from tests.conftest import load_line_file, make_line, make_settings
+from tests.support.line import load_line_file, make_line, make_settings
+from tests.support.seed import add_coordinator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

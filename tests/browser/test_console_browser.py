@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from peerline.service.line import Line
 from peerline.service.models import QUEUED, Shift, Supporter, utcnow
-from tests.browser.seed import (
+from tests.support.seed import (
     EMAIL,
     PASSWORD,
     ConversationSpec,

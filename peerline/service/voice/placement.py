@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from peerline.service.call_states import STALE_AFTER
 from peerline.service.line import Line
 from peerline.service.models import utcnow
+from peerline.service.twilio_http import make_client
 from peerline.service.voice.models import (
     CALLING_SUPPORTER,
     DIALING,
@@ -95,8 +96,6 @@ def place_call_job(call_id: int) -> None:
 @lru_cache(maxsize=4)
 def twilio_client(account_sid: str, auth_token: str, base_url: str | None) -> Client:
     """Return a Twilio REST client, built once per process and credentials."""
-    from peerline.service.twilio_http import make_client
-
     return make_client(account_sid, auth_token, base_url)
 
 

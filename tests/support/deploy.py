@@ -25,9 +25,9 @@ from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.service.settings import from_env
 from peerline.service.tasks import redis_client
-from tests.conftest import FAST_RATES, load_line_file, make_line
-from tests.fake_twilio import FakeTwilio, sign
-from tests.servers import PostgresServer, RedisServer, free_port
+from tests.support.fake_twilio import FakeTwilio, sign
+from tests.support.line import FAST_RATES, load_line_file, make_line
+from tests.support.servers import PostgresServer, RedisServer, free_port
 
 LINE_NUMBER = "+15550100000"
 

@@ -2,7 +2,7 @@
 
 Import the fixtures into a conftest (or a test module) to register them::
 
-    from tests.servers import postgres_server, redis_server  # noqa: F401
+    from tests.support.servers import postgres_server, redis_server  # noqa: F401
 
 Both fixtures are session-scoped. Each yields a handle with ``.url``, ``.host``,
 ``.port``, ``stop()`` and ``start()`` (restart on the same port, for fault-injection

@@ -18,15 +18,18 @@ from zoneinfo import ZoneInfo
 from fakeredis import FakeRedis
 from flask import Flask
 from redis import Redis
+from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.test import TestResponse
 
 from peerline.app import create_app
+from peerline.service import calls
 from peerline.service.line import Line
-from peerline.service.models import Base, utcnow
+from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
+from peerline.service.runtime import Runtime
 from peerline.webhooks import voice
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings
+from tests.support import lines
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 
 VOICE = "/webhooks/voice"
 TORONTO = ZoneInfo("America/Toronto")
@@ -312,3 +315,21 @@ class Leg:
         return self.phone.check(
             self.phone.post(gather.attrib["action"], self.params(Digits=digits))
         )
+
+
+def supporter_command(line: Line, name: str, argument: str, in_chat: bool = False) -> None:
+    """Carry out a supporter's #call as the SMS flow does: in one transaction, then dispatch."""
+    with line.db.session() as session:
+        runtime = Runtime(line, session)
+        supporter = session.scalars(select(Supporter).where(Supporter.name == name)).one()
+        chat = (
+            session.scalars(
+                select(Conversation).where(
+                    Conversation.supporter_id == supporter.id, Conversation.state == ACTIVE
+                )
+            ).one()
+            if in_chat
+            else None
+        )
+        calls.call_command(runtime, supporter, chat, argument)
+    runtime.after_commit.dispatch(line)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from peerline.service.linefile import DEMO_LINE_FILE
+
+# The demo line file's groups, defined once there: the tests' line files end with them.
+DEMO_GROUPS = DEMO_LINE_FILE[DEMO_LINE_FILE.index("groups:\n") :]
+
 SAM = "+14165550101"
 RIA = "+14165550102"
 TEXTER = "+14165550199"
@@ -16,14 +21,7 @@ supporters:
     languages: [en]
     shifts:
       - {{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}}
-groups:
-  - name: Online peer support group
-    days: [mon, fri]
-    start: "13:00"
-    minutes: 60
-    skip_holidays: CA-ON
-    join: "https://example.org/groups"
-"""
+{DEMO_GROUPS}"""
 
 # Two supporters always on: Sam speaks English, Ria Spanish and English.
 TWO_ON = ALWAYS_OPEN.replace(

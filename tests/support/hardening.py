@@ -13,9 +13,9 @@ from flask import Flask
 from redis import Redis
 
 from peerline.service.line import Line
-from tests import lines
-from tests.conftest import Webhooks, load_line_file, make_line, make_settings
-from tests.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import lines
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 
 TWILIO_ENV = {
     "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
@@ -39,7 +39,7 @@ def deploy(
     tmp_path: Path, postgres: Any, redis_server: Any, line_file: str = lines.ALWAYS_OPEN
 ) -> Iterator[Deployed]:
     """Run a line on a fresh PostgreSQL database, a flushed real Redis and a fake Twilio."""
-    from tests.test_voice_helpers import voice_app
+    from tests.support.voice import voice_app
 
     redis = Redis.from_url(redis_server.url)
     redis.flushall()
