@@ -27,6 +27,7 @@ def test_the_paths_stored_in_redis_keep_their_names() -> None:
         "QUEUE_TICK": "peerline.workers.jobs.queue_tick",
         "CHAT_TICK": "peerline.workers.jobs.chat_tick",
         "NOTIFY_OPEN": "peerline.workers.jobs.notify_open",
+        "PLACE_CALL": "peerline.service.calls.place_call_job",
     }
 
 

@@ -690,15 +690,16 @@ def test_a_leg_we_never_heard_the_end_of_stops_counting_after_hours(
 def test_a_call_back_is_only_queued_when_its_transaction_commits(line: Line) -> None:
     from rq import Queue
 
+    from peerline.service.context import step
     from peerline.service.tasks import QUEUE_NAME
 
     queue = Queue(QUEUE_NAME, connection=line.redis)
-    with pytest.raises(RuntimeError), line.db.session() as session:
-        calls.place_after_commit(line, session, 41)
+    with pytest.raises(RuntimeError), step(line) as rt:
+        rt.after_commit.calls.append(41)
         raise RuntimeError("the flow failed after asking for a call")
     assert queue.job_ids == []
-    with line.db.session() as session:
-        calls.place_after_commit(line, session, 42)
+    with step(line) as rt:
+        rt.after_commit.calls.append(42)
         assert queue.job_ids == []  # not before the commit
     assert queue.job_ids == ["place-call-42"]
 

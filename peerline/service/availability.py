@@ -221,11 +221,6 @@ _cache: dict[str, _Cached] = {}
 _cache_lock = threading.Lock()
 
 
-def rota_version(session: Session) -> str | None:
-    """Return the rota's version stamp (None before any change was recorded)."""
-    return session.scalar(select(LineSetting.value).where(LineSetting.key == ROTA_VERSION_KEY))
-
-
 def bump_rota_version(session: Session) -> None:
     """Record that the rota changed, in the caller's transaction (call after raw SQL edits)."""
     token = secrets.token_hex(8)
@@ -281,19 +276,14 @@ def watch_rota_changes(sessions: sessionmaker[Session]) -> None:
 def load_line_rotas(session: Session, default_timezone: str) -> Rotas:
     """Return the rotas in the line's time zone and holiday calendar, reading the settings once.
 
-    The same as `load_rotas(session, line.timezone(session), line.holidays_spec(session))`,
-    with the time zone, the holiday spec and the rota version read in one query, not three.
+    The one way to load them: the time zone, the holiday spec and the rota version are read
+    in one query, and the rotas come from this process's cache while that version is current.
     """
     stored = {key: value for key, value in session.connection().execute(_LINE_SETTINGS)}
     tz = ZoneInfo(stored.get(TIMEZONE_KEY, default_timezone))
     return _cached_rotas(
         session, tz, stored.get(HOLIDAYS_KEY) or None, stored.get(ROTA_VERSION_KEY)
     )
-
-
-def load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Rotas:
-    """Return the rotas of every active supporter, from this process's cache when current."""
-    return _cached_rotas(session, tz, holidays_spec, rota_version(session))
 
 
 def _cached_rotas(

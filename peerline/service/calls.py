@@ -13,7 +13,6 @@ from peerline.service.settings import VoiceSettings
 from peerline.service.voice.callbacks import call_command
 from peerline.service.voice.placement import (
     catch_up,
-    place_after_commit,
     place_call,
     place_call_job,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "call_command",
     "catch_up",
     "parse_choice",
-    "place_after_commit",
     "place_call",
     "place_call_job",
     "recording_url_for_coordinator",

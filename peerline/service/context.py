@@ -85,6 +85,7 @@ class AfterCommit:
     ticks: list[tuple[int, int]] = field(default_factory=list)
     chat_ticks: list[tuple[int, int]] = field(default_factory=list)
     open_notices: list[tuple[int, datetime]] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)  # call-backs to place
     match: bool = False
 
     def dispatch(self, line: Line) -> None:
@@ -102,6 +103,8 @@ class AfterCommit:
             line.tasks.chat_tick(conversation_id, seconds)
         for conversation_id, at in self.open_notices:
             line.tasks.notify_open(conversation_id, at)
+        for call_id in self.calls:
+            line.tasks.place_call(call_id)
         if self.match:
             line.tasks.match()
 

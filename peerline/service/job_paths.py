@@ -24,4 +24,6 @@ EXPIRE_OFFER = job("expire_offer")
 QUEUE_TICK = job("queue_tick")
 CHAT_TICK = job("chat_tick")
 NOTIFY_OPEN = job("notify_open")
+# Call-backs: queued jobs name the voice line's old module, which re-exports the job.
+PLACE_CALL = "peerline.service.calls.place_call_job"
 # The reminder planner names its jobs (group_reminder, shift_reminder, checkin) by `job`.

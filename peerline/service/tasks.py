@@ -76,6 +76,12 @@ class Tasks:
             return self._failed(func, exc)
         return True
 
+    def place_call(self, call_id: int) -> bool:
+        """Enqueue the placing of one outbound call-back (the sweep retries if Redis is away)."""
+        return self._enqueue(
+            job_paths.PLACE_CALL, call_id, job_id=f"place-call-{call_id}", result_ttl=0
+        )
+
     def send(self, outbound_id: int) -> bool:
         """Enqueue the sending of one outbound message."""
         return self._enqueue(

@@ -34,7 +34,6 @@ from peerline.service.voice.models import (
     Call,
     CallbackRequest,
 )
-from peerline.service.voice.placement import place_after_commit
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import supporters_on_calls
 from peerline.service.voice.settings import telephony_available, voice_settings
@@ -125,7 +124,7 @@ def request_callback(
     )
     session.add(call)
     session.flush()
-    place_after_commit(runtime.line, session, call.id)
+    runtime.after_commit.calls.append(call.id)
     tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
@@ -192,7 +191,7 @@ def call_back_voicemail(
     )
     session.add(call)
     session.flush()
-    place_after_commit(runtime.line, session, call.id)
+    runtime.after_commit.calls.append(call.id)
     tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 

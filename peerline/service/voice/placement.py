@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from redis.exceptions import RedisError
-from sqlalchemy import event, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
 
 from peerline.service.call_states import STALE_AFTER
 from peerline.service.line import Line
@@ -40,50 +38,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-
-_PENDING_KEY = "peerline.calls_to_place"
-# The RQ job path jobs already in Redis name: `service/calls.py` re-exports place_call_job.
-PLACE_CALL_JOB = "peerline.service.calls.place_call_job"
-
-
-def place_after_commit(line: Line, session: Session, call_id: int) -> None:
-    """Enqueue the placing of a call once this session commits (never if it rolls back).
-
-    The voice line's one after-commit door, on the session's own events: a shared
-    after-commit list can take its place here without any caller changing.
-    """
-    pending: list[int] | None = session.info.get(_PENDING_KEY)
-    if pending is None:
-        pending = session.info[_PENDING_KEY] = []
-
-        def committed(done: Session) -> None:
-            for queued in done.info.pop(_PENDING_KEY, []):
-                enqueue_placement(line, queued)
-
-        def rolled_back(done: Session, _transaction: Any) -> None:
-            # An outer rollback loses the call rows too; nothing is left to place.
-            if _transaction.parent is None:
-                done.info.pop(_PENDING_KEY, None)
-
-        event.listen(session, "after_commit", committed, once=True)
-        event.listen(session, "after_transaction_end", rolled_back)
-    pending.append(call_id)
-
-
-def enqueue_placement(line: Line, call_id: int) -> bool:
-    """Enqueue the job that places an outbound call; the sweep retries if Redis is away."""
-    try:
-        line.tasks.queue.enqueue(
-            PLACE_CALL_JOB,
-            call_id,
-            job_id=f"place-call-{call_id}",
-            result_ttl=0,
-        )
-    except RedisError as exc:
-        log.warning("could not enqueue call %s (%s): the sweep will retry", call_id, exc)
-        return False
-    return True
 
 
 def place_call_job(call_id: int) -> None:
@@ -192,7 +146,7 @@ def catch_up(line: Line, now: datetime | None = None) -> int:
             )
         )
     for call_id in waiting:
-        enqueue_placement(line, call_id)
+        line.tasks.place_call(call_id)
     missed = _sweep_unfinished(line, now)
     for call_id in stuck:
         _placement_failed(line, call_id, None, now)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from peerline.service.availability import Rotas, format_opening, load_rotas
+from peerline.service.availability import Rotas, format_opening, load_line_rotas
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
 from peerline.service.line import Line
 from peerline.service.models import ACTIVE, PENDING, Conversation, Offer, Supporter, utcnow
@@ -221,7 +221,7 @@ def _texting_supporter(
 def start_round(line: Line, rt: Context, call: Call, now: datetime, notice: str | None) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
-    rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+    rotas = rt.rotas()
     on_shift = rotas.on_shift(now)
     if not on_shift:
         opening = rotas.next_opening(now)
@@ -317,8 +317,8 @@ def leave_message(
     """Return the answer that says why nobody can answer and records a message."""
     opening = None
     if reason == "closed":
-        tz = line.timezone(session)
-        rotas = load_rotas(session, tz, line.holidays_spec(session))
+        rotas = load_line_rotas(session, line.settings.line_timezone)
+        tz = rotas.tz
         when = rotas.next_opening(now)
         opening = opening_words(when, tz, now, call.language) if when else None
         if opening is None:

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service.availability import load_rotas
 from peerline.service.line import Line
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
 from peerline.service.segments import count
@@ -165,7 +164,7 @@ def _announce_voicemail(line: Line, rt: Context, call: Call, request: CallbackRe
 def _recipients(line: Line, rt: Context) -> list[Supporter]:
     """Return who hears of a voicemail: supporters on shift, else those on call."""
     session = rt.session
-    rotas = load_rotas(session, line.timezone(session), line.holidays_spec(session))
+    rotas = rt.rotas()
     ready = [Supporter.active.is_(True), Supporter.opted_out.is_(False)]
     found = list(
         session.scalars(
