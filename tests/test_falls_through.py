@@ -228,8 +228,6 @@ def test_crisis_first_text_goes_first_in_line(
     hooks.sms(lines.TEXTER, "please hurry")
     hooks.sms(lines.TEXTER, "hello?")
     assert not any("Reply YES" in t for t in texts_to(line, lines.TEXTER))
-    # They heard their place a moment ago: "still in line" is not said again at once.
-    assert not any("still in line" in t for t in texts_to(line, lines.TEXTER))
     with line.db.session() as session:
         queued = session.scalars(
             select(Conversation)

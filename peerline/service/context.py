@@ -43,7 +43,6 @@ DEFAULT_CHAT_MINUTES = 20
 PLACE_IN_LINE = (
     "queued",
     "queued_returning",
-    "crisis_queued",
     "still_waiting",
     "still_looking",
     "same_ok",
