@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -113,18 +113,13 @@ def request_callback(
             name=supporter.name,
         )
         return None
-    call = Call(
-        direction=CALLBACK,
+    call = _place(
+        runtime,
         contact_id=contact.id,
         conversation_id=conversation.id,
         supporter_id=supporter.id,
         language=conversation.language,
-        state=PLACING,
-        created_at=runtime.now,
     )
-    session.add(call)
-    session.flush()
-    runtime.after_commit.calls.append(call.id)
     tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
@@ -179,20 +174,24 @@ def call_back_voicemail(
         return None
     request.status, request.supporter_id = REQUEST_CALLING, supporter.id
     request.attempts += 1
-    call = Call(
-        direction=CALLBACK,
+    call = _place(
+        runtime,
         contact_id=request.contact_id,
         conversation_id=request.conversation_id,
         supporter_id=supporter.id,
         callback_request_id=request.id,
         language=request.language,
-        state=PLACING,
-        created_at=runtime.now,
     )
-    session.add(call)
-    session.flush()
-    runtime.after_commit.calls.append(call.id)
     tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
+    return call
+
+
+def _place(runtime: Context, **fields: Any) -> Call:
+    """Write a call-back to place and queue its placing for after the commit."""
+    call = Call(direction=CALLBACK, state=PLACING, created_at=runtime.now, **fields)
+    runtime.session.add(call)
+    runtime.session.flush()
+    runtime.after_commit.calls.append(call.id)
     return call
 
 
