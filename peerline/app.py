@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Response, abort, g, jsonify, request
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from peerline.service import metrics
 from peerline.service.line import Line
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.tasks import redis_client
@@ -18,6 +19,9 @@ from peerline.service.transport import Transport
 # PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
 # in the database (500).
 MAX_ID = 2**31 - 1
+
+# A webhook's outcome for metrics, by status, where the handler did not name it (g).
+_OUTCOMES = {200: "ok", 204: "ok", 400: "bad_request", 403: "bad_signature", 404: "not_found"}
 
 
 class DatabaseId(IntegerConverter):
@@ -71,13 +75,14 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
 
-    from peerline.webhooks import calendar, groups, sms, voice
+    from peerline.webhooks import calendar, groups, ops, sms, voice
 
     _ = settings.voice  # parsed here, once: a malformed voice setting fails at start-up
     app.register_blueprint(sms.bp)
     app.register_blueprint(voice.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(groups.bp)
+    app.register_blueprint(ops.bp)
     if settings.embedded and settings.simulator:
         from peerline import simulator
 
@@ -105,6 +110,13 @@ def create_app(
         headers.setdefault("Referrer-Policy", "no-referrer")
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+    @app.after_request
+    def _count_webhook(response: Response) -> Response:
+        if request.path.startswith("/webhooks/"):
+            outcome = g.get("webhook_outcome") or _OUTCOMES.get(response.status_code, "other")
+            metrics.WEBHOOKS.labels(endpoint=request.endpoint or "none", outcome=outcome).inc()
         return response
 
     @app.before_request

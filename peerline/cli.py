@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from prometheus_client import start_http_server
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -145,6 +146,9 @@ def worker(burst: bool, sweep_every: float) -> None:
     from peerline.workers.context import get_line
 
     line = get_line()
+    if line.settings.worker_metrics_port:
+        # Counters of this process only; a scraper reaches it inside the private network.
+        start_http_server(line.settings.worker_metrics_port)
     # Jobs run in this process (below); should anything fork it all the same, the child
     # must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=line.db.dispose)

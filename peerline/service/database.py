@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from peerline.service import metrics
 from peerline.service.availability import watch_rota_changes
 
 
@@ -49,6 +50,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
     event.listen(engine, "handle_error", _without_values)
+    event.listen(engine, "handle_error", metrics.database_error)
     return engine
 
 

@@ -29,6 +29,7 @@ from rq.timeouts import BaseTimeoutException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from peerline.service import metrics
 from peerline.service.privacy import Vault
 from peerline.service.tasks import Tasks
 
@@ -88,6 +89,7 @@ class InboundQueue:
             _, claimed = pipe.execute()
         except RedisError as exc:
             self._down_until = time.monotonic() + BACKOFF_SECONDS
+            metrics.backend_error("redis")
             log.warning("redis refused an inbound text (%s): taking it directly", exc)
             return False
         if claimed:

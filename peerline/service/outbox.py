@@ -11,6 +11,7 @@ from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from peerline.service import metrics
 from peerline.service.context import Context, resolve_offer
 from peerline.service.line import Line
 from peerline.service.models import (
@@ -233,12 +234,14 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
             to=to, from_=message.from_number, body=body, status_callback=line.status_callback_url()
         )
     except TransportError as exc:
+        metrics.send_error(exc.code)
         _failed(line, message_id, exc)
         if exc.permanent:
             return more
         raise RetryLater(f"message {message_id}: {exc}") from exc
     with connection.begin():
         connection.execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": utcnow()})
+    metrics.TEXTS_SENT.inc()
     return more
 
 

@@ -97,6 +97,10 @@ class Settings:
     simulator: bool = False
     # Proxies in front of the web process whose X-Forwarded-* headers are trusted (ProxyFix).
     proxy_hops: int = 0
+    # /metrics answers only when set, to `Authorization: Bearer <token>` (issue 20).
+    metrics_token: str | None = None
+    # `peerline worker` serves its own /metrics on this port when set (no token: bind note).
+    worker_metrics_port: int | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -313,6 +317,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         embedded=embedded,
         proxy_hops=_hops(get("PEERLINE_PROXY_HOPS")),
+        metrics_token=get("PEERLINE_METRICS_TOKEN") or None,
+        worker_metrics_port=whole("PEERLINE_WORKER_METRICS_PORT", 1)
+        if get("PEERLINE_WORKER_METRICS_PORT")
+        else None,
         # Parsed strictly, once, into `Settings.voice` (VoiceSettings below).
         extra={key: value for env_name, key in VOICE_ENV.items() if (value := get(env_name))},
     )

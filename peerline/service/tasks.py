@@ -12,7 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
-from peerline.service import job_paths
+from peerline.service import job_paths, metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Tasks:
     def _failed(self, what: str, exc: RedisError) -> bool:
         # The row that asked for this work is in the database; the sweep re-enqueues it.
         self._down_until = time.monotonic() + BACKOFF_SECONDS
+        metrics.backend_error("redis")
         log.warning("could not enqueue %s (%s): the sweep will catch up", what, exc)
         return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -68,11 +68,15 @@ def _take_inbound() -> Response:
     )
     # Redis takes the text in one round trip and a worker steps it; without Redis, we do.
     if line.inbound.put(sender, asdict(message)):
+        g.webhook_outcome = "queued"
         return twiml(MessagingResponse())
+    g.webhook_outcome = "stepped"
     try:
         if not runtime.receive_sms(line, message):
+            g.webhook_outcome = "duplicate"
             log.info("duplicate webhook for message %s ignored", sid)
     except (OperationalError, InterfaceError) as exc:
+        g.webhook_outcome = "spooled"
         # Twilio would not retry a 5xx: keep the message and answer as if all were well.
         where = line.spool.put("sms", list(request.form.items(multi=True)))
         log.error("database down (%s): message %s spooled to %s", type(exc).__name__, sid, where)
@@ -98,6 +102,7 @@ def status() -> Response:
         with line.db.session() as session:
             known = outbox.apply_status(session, sid, state, code, utcnow(), line)
     except (OperationalError, InterfaceError):
+        g.webhook_outcome = "spooled"
         line.spool.put("status", list(request.form.items(multi=True)))
         return Response(status=204)
     if not known:

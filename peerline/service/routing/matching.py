@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select
 
+from peerline.service import metrics
 from peerline.service.availability import Rotas
 from peerline.service.call_models import CALLBACK, ENDED, FAILED, Call, CallLeg
 from peerline.service.call_states import STALE_AFTER, TERMINAL
@@ -412,6 +413,8 @@ def _offer(
     if written is None:
         return None
     offer_id, relay_number = written
+    if not conversation.offered_before:
+        metrics.first_offer(conversation.queued_at, now)
     preferred = conversation.preferred_supporter_id == supporter.id
     return NewOffer(
         offer_id,

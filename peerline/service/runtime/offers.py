@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
-from peerline.service import routing
+from peerline.service import metrics, routing
 from peerline.service.availability import format_opening
 from peerline.service.context import (
     DEFAULT_CHAT_MINUTES,
@@ -257,6 +257,7 @@ def expire(rt: Context, offer_id: int) -> None:
     offer = resolve_offer(rt, offer_id, EXPIRED)
     if offer is None:
         return
+    metrics.OFFERS_EXPIRED.inc()
     supporter = rt.session.get(Supporter, offer.supporter_id)
     assert supporter is not None
     conversation = rt.session.get(Conversation, offer.conversation_id)

@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import delete, func, or_, select
 
+from peerline.service import metrics
 from peerline.service.context import (
     Context,
     _due,
@@ -38,6 +39,7 @@ def raise_safety(
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
+    metrics.CRISIS_FLAGS.labels(source=source).inc()
     rt.session.add(
         SafetyEvent(
             conversation_id=conversation.id,
