@@ -17,6 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from peerline.service import backup as backups
 from peerline.service.line import Line
 from peerline.service.settings import Settings, SettingsError, from_env
 
@@ -339,6 +340,34 @@ def keys_rotate() -> None:
         f"Re-encrypted {report.encrypted} values and re-hashed {report.rehashed} rows. "
         "Older keys can be removed from PEERLINE_ENCRYPTION_KEYS once every process restarted."
     )
+
+
+@keys.command("fingerprint")
+def keys_fingerprint() -> None:
+    """Print the fingerprints of this line's keys (never the keys), to match a backup's note."""
+    settings = _settings()
+    for n, key in enumerate(settings.encryption_keys, 1):
+        click.echo(f"PEERLINE_ENCRYPTION_KEYS {n}: {backups.fingerprint(key)}")
+    if not settings.encryption_keys:
+        click.echo(f"SECRET_KEY (encrypts data): {backups.fingerprint(settings.secret_key)}")
+
+
+@main.command("backup")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The dump to write (pg_dump custom format); a note of the keys it needs goes beside it.",
+)
+def backup_command(output: Path) -> None:
+    """Dump the database with pg_dump, and note which keys a restore needs (not the keys)."""
+    try:
+        made = backups.backup(_settings(), output)
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Wrote {made.dump} ({made.size} bytes) and {made.note}.")
+    click.echo("Keep the keys it names apart from the dump: without them it cannot be read.")
 
 
 @main.command("purge")
