@@ -9,15 +9,18 @@ ARG PIP_OFFLINE=0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python3 -m venv /opt/peerline
 WORKDIR /src
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements.lock ./
 COPY deploy/wheels/ /wheels/
-COPY peerline/ peerline/
-# The locked versions, and nothing newer: the lock is a constraint on the package's own
-# dependency list, so a dependency missing from it fails the build instead of floating.
+# The locked versions first (a layer that outlives code changes), then the package without
+# its dependencies: `pip check` fails the build if the lock misses one, rather than float.
 RUN if [ "$PIP_OFFLINE" = 1 ]; then set -- --no-index; fi; \
-    /opt/peerline/bin/pip install "$@" --find-links /wheels --requirement requirements.lock \
-    && /opt/peerline/bin/pip install "$@" --find-links /wheels --no-deps . \
-    && /opt/peerline/bin/pip check
+    /opt/peerline/bin/pip install "$@" --find-links /wheels --requirement requirements.lock
+COPY pyproject.toml README.md ./
+COPY peerline/ peerline/
+RUN if [ "$PIP_OFFLINE" = 1 ]; then set -- --no-index; fi; \
+    /opt/peerline/bin/pip install "$@" --find-links /wheels --no-deps . \
+    && /opt/peerline/bin/pip check \
+    && /opt/peerline/bin/pip uninstall --quiet --yes pip
 
 FROM ${BASE}
 COPY --from=build /opt/peerline /opt/peerline

@@ -218,7 +218,8 @@ def main() -> None:
         stack.wait_healthy("db")
         stack.wait_healthy("redis")
         release = stack.run("run", "--rm", "release")
-        say("release: " + (release.stdout + release.stderr).strip().splitlines()[-1])
+        assert "Database is up to date." in release.stdout, release.stdout + release.stderr
+        say("release: Database is up to date.")
         stack.run("up", "-d", "--no-deps", "web", "worker")
         base = env["PUBLIC_BASE_URL"]
         deadline = time.monotonic() + 90
@@ -228,7 +229,7 @@ def main() -> None:
                 raise SystemExit("web never became ready")
             time.sleep(1)
         stack.wait_healthy("web")
-        say(f"web ready {time.monotonic() - started:.1f} s after `up`; /healthz "
+        say(f"web ready {time.monotonic() - started:.1f} s after the first `up`; /healthz "
             f"{http(base + '/healthz')}; /readyz {http(base + '/readyz')}")
         line_file = workdir / "line.yaml"
         line_file.write_text(lines.ALWAYS_OPEN)
