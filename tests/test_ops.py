@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -160,3 +166,61 @@ def test_metrics_after_a_journey(tmp_path: Path) -> None:
     assert value(after, "peerline_outbox_texts", status="pending", lane="conversation") == 0
     assert value(after, "peerline_texts_waiting", queue="peerline") == 0
     assert value(after, "peerline_texts_waiting", queue="inbound-texts") == 0
+
+
+@pytest.mark.servers
+def test_gunicorn_workers_add_up_in_multiprocess_mode(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'line.db'}",
+        "REDIS_URL": redis_server.url,
+        "SECRET_KEY": "gunicorn-test",
+        "PEERLINE_INSTANCE": str(tmp_path),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "TWILIO_AUTH_TOKEN": "gunicorn-test-token",
+        "TWILIO_PHONE_NUMBER": "+15550100000",
+        "PEERLINE_METRICS_TOKEN": TOKEN,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "3",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    make_line(make_settings(tmp_path, DATABASE_URL=env["DATABASE_URL"]), FakeRedis())
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:peerline.gunicorn_conf",
+         "peerline.app:create_app()"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        # Unsigned webhooks, spread over the workers by the kernel: each is refused (403).
+        for _ in range(12):
+            request = urllib.request.Request(base + "/webhooks/sms", data=b"MessageSid=SM1")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 403
+            refused.value.close()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        scraped = urllib.request.Request(base + "/metrics", headers=auth)
+        with urllib.request.urlopen(scraped, timeout=5) as response:
+            samples = scrape(response.read().decode())
+        # Every worker's count is in the one answer, whichever worker gave it.
+        refused_count = value(
+            samples, "peerline_webhooks_total", endpoint="sms.inbound", outcome="bad_signature"
+        )
+        assert refused_count == 12
+        assert len(list((tmp_path / "metrics").glob("counter_*.db"))) >= 2
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
