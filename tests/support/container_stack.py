@@ -250,6 +250,8 @@ def main() -> None:
         twilio.drain()
         assert twilio.server_errors == [], twilio.server_errors
         assert {m["from"] for m in twilio.messages} == {LINE_NUMBER}
+        texts = [(m["to"], m["body"]) for m in twilio.messages]
+        assert len(texts) == len(set(texts)), "a text went out twice"
         codes = [c.get("status") for c in twilio.callbacks]
         say(f"status callbacks answered: {sorted(set(map(str, codes)))}")
         status, _ = http(base + "/metrics")
@@ -270,6 +272,18 @@ def main() -> None:
                 if line.startswith(("peerline_texts_sent", "peerline_time_to_first_offer_seconds_count"))]  # noqa: E501
         say("worker :9100/metrics:\n    " + "\n    ".join(sent))
         assert sent, worker_metrics.stdout[-2000:] + worker_metrics.stderr[-2000:]
+        # The load balancer's view while Redis is away, and after it is back.
+        subprocess.run(["podman", "stop", "-t", "5", stack.container("redis")], check=True,
+                       capture_output=True)  # fmt: skip
+        away = http(base + "/readyz")
+        say(f"redis stopped: /readyz {away}; /healthz {http(base + '/healthz')[0]}")
+        assert away[0] == 503 and '"redis":"ConnectionError"' in away[1].replace(" ", "")
+        stack.run("start", "redis")
+        deadline = time.monotonic() + 60
+        while http(base + "/readyz")[0] != 200:
+            assert time.monotonic() < deadline, "web never ready again after redis came back"
+            time.sleep(1)
+        say(f"redis started again: /readyz {http(base + '/readyz')[0]}")
         image = subprocess.run(
             ["podman", "image", "inspect", "--format", "{{.Size}}", args.image],
             capture_output=True, text=True,
