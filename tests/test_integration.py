@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from peerline.service.models import Conversation, OutboundMessage
 from tests.support import lines
-from tests.support.deploy import LINE_NUMBER, Deployment, deployed
+from tests.support.deploy import LINE_NUMBER, Deployment, deployed, play_chat
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
@@ -31,28 +31,7 @@ def deployment(
 
 def test_whole_journey_on_real_servers(deployment: Deployment) -> None:
     d = deployment
-    assert d.sms(lines.TEXTER, "hello") == 200
-    d.wait_for_text(lines.TEXTER, "not counsellors or a crisis service")
-
-    d.sms(lines.TEXTER, "YES")
-    d.wait_for_text(lines.TEXTER, "number 1 in line")
-    offer = d.wait_for_text(lines.SAM, r"#take within 2 min")
-    alias = offer.split()[0]
-
-    d.sms(lines.SAM, "#take")
-    d.wait_for_text(lines.TEXTER, "connected with Sam")
-    d.wait_for_text(lines.SAM, f"You are now chatting with {alias}")
-
-    d.sms(lines.TEXTER, "it has been a hard day")
-    d.wait_for_text(lines.SAM, f"^{alias}: it has been a hard day$")
-    d.sms(lines.SAM, "I'm here. Want to tell me about it?")
-    d.wait_for_text(lines.TEXTER, r"^Sam: I'm here\. Want to tell me about it\?$")
-
-    d.sms(lines.TEXTER, "BYE")
-    d.wait_for_text(lines.TEXTER, "from 1 .* to 5")
-    d.wait_for_text(lines.SAM, f"{alias} has ended the chat")
-    d.sms(lines.TEXTER, "4")
-    d.wait_for_text(lines.TEXTER, "Thank you. You can text this number again")
+    play_chat(d.sms, d.wait_for_text)  # hello to a rating of 4: every step's text awaited
 
     # Every message left from the line number, once each, and reached its person in order.
     messages = d.twilio.messages

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from tests.support import lines
+from tests.support.deploy import play_chat
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.line import FAST_RATES
 from tests.support.servers import free_port
@@ -154,25 +155,6 @@ class Phone:
         raise AssertionError(f"no text to {number} matching {pattern!r} in {timeout} s")
 
 
-def journey(phone: Phone) -> None:
-    """Play a texter's chat with Sam from hello to the rating."""
-    phone.sms(lines.TEXTER, "hello")
-    phone.expect(lines.TEXTER, "not counsellors or a crisis service")
-    phone.sms(lines.TEXTER, "YES")
-    phone.expect(lines.TEXTER, "number 1 in line")
-    alias = phone.expect(lines.SAM, r"#take within 2 min").split()[0]
-    phone.sms(lines.SAM, "#take")
-    phone.expect(lines.TEXTER, "connected with Sam")
-    phone.sms(lines.TEXTER, "it has been a hard day")
-    phone.expect(lines.SAM, f"^{alias}: it has been a hard day$")
-    phone.sms(lines.SAM, "I'm here. Want to tell me about it?")
-    phone.expect(lines.TEXTER, r"^Sam: I'm here\. Want to tell me about it\?$")
-    phone.sms(lines.TEXTER, "BYE")
-    phone.expect(lines.TEXTER, "from 1 .* to 5")
-    phone.sms(lines.TEXTER, "4")
-    phone.expect(lines.TEXTER, "Thank you. You can text this number again")
-
-
 def main() -> None:
     """Start the stack, check it, play the journey, and take it down again."""
     parser = argparse.ArgumentParser()
@@ -244,7 +226,7 @@ def main() -> None:
         phone = Phone(base, twilio)
         phone.expect(lines.SAM, "#take")  # the supporter's welcome, from the worker
         began = time.monotonic()
-        journey(phone)
+        play_chat(phone.sms, phone.expect)
         say(f"journey played in {time.monotonic() - began:.1f} s; "
             f"{len(twilio.messages)} texts sent through the local Twilio")
         twilio.drain()

@@ -25,6 +25,7 @@ from peerline.app import create_app
 from peerline.service.line import Line
 from peerline.service.settings import from_env
 from peerline.service.tasks import redis_client
+from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.line import FAST_RATES, load_line_file, make_line
 from tests.support.servers import PostgresServer, RedisServer, free_port
@@ -172,3 +173,27 @@ def deployed(
         twilio.stop()
         line.db.engine.dispose()
         assert twilio.server_errors == []
+
+
+def play_chat(sms: Callable[[str, str], object], wait: Callable[[str, str], str]) -> str:
+    """Play a texter's chat with Sam, hello to a rating, through any line: `sms` posts a
+    text from a number, `wait` waits for a text to a number matching a pattern. Return the
+    texter's alias."""
+    sms(lines.TEXTER, "hello")
+    wait(lines.TEXTER, "not counsellors or a crisis service")
+    sms(lines.TEXTER, "YES")
+    wait(lines.TEXTER, "number 1 in line")
+    alias = wait(lines.SAM, r"#take within 2 min").split()[0]
+    sms(lines.SAM, "#take")
+    wait(lines.TEXTER, "connected with Sam")
+    wait(lines.SAM, f"You are now chatting with {alias}")
+    sms(lines.TEXTER, "it has been a hard day")
+    wait(lines.SAM, f"^{alias}: it has been a hard day$")
+    sms(lines.SAM, "I'm here. Want to tell me about it?")
+    wait(lines.TEXTER, r"^Sam: I'm here\. Want to tell me about it\?$")
+    sms(lines.TEXTER, "BYE")
+    wait(lines.TEXTER, "from 1 .* to 5")
+    wait(lines.SAM, f"{alias} has ended the chat")
+    sms(lines.TEXTER, "4")
+    wait(lines.TEXTER, "Thank you. You can text this number again")
+    return alias
