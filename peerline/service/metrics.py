@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,10 @@ def send_error(code: int | None) -> None:
     SEND_ERRORS.labels(code=str(code) if code else "none").inc()
 
 
-def database_error(context: object) -> None:
+def database_error(context: ExceptionContext) -> None:
     """Count a lost or refused database connection (SQLAlchemy's handle_error event)."""
-    if getattr(context, "is_disconnect", False) or type(
-        getattr(context, "sqlalchemy_exception", None)
-    ).__name__ in ("OperationalError", "InterfaceError"):
+    lost = (OperationalError, InterfaceError)
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, lost):
         backend_error("database")
 
 
