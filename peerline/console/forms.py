@@ -259,14 +259,19 @@ class TimeOffForm(ChoosesSupporter):
         if self.start.data and field.data and field.data < self.start.data:
             raise ValidationError("Time off cannot end before it starts.")
 
-    def validate_to_time(self, field: ClockField) -> None:
+    def validate(self, extra_validators: Any = None) -> bool:
         """Refuse one time without the other, or a part of a day that ends before it starts."""
-        if (self.from_time.data is None) != (field.data is None):
-            raise ValidationError("Give both times for part of a day, or neither.")
-        if self.start.data and self.end.data and self.from_time.data and field.data:
-            begins = (self.start.data, start_minute(self.from_time.data))
-            if (self.end.data, end_minute(field.data)) <= begins:
-                raise ValidationError("Time off cannot end before it starts.")
+        valid = super().validate(extra_validators)
+        first, last = self.from_time.data, self.to_time.data
+        if valid and (first is None) != (last is None):
+            add_error(self.to_time, "Give both times for part of a day, or neither.")
+            return False
+        if valid and self.start.data and self.end.data and first and last:
+            begins = (self.start.data, start_minute(first))
+            if (self.end.data, end_minute(last)) <= begins:
+                add_error(self.to_time, "Time off cannot end before it starts.")
+                return False
+        return valid
 
     def minutes(self) -> tuple[int | None, int | None]:
         """Return the from/to minutes of part of a day, or (None, None) for whole days."""
