@@ -155,7 +155,12 @@ def test_the_focus_ring_meets_3_to_1_against_its_backgrounds() -> None:
 # -- 5. time off, part of a day, takes effect at once ----------------------------------------
 
 
-def test_time_off_today_takes_the_supporter_off_shift_at_once(console: Console, line: Line) -> None:
+@pytest.mark.parametrize(
+    "times", [{"from_time": "00:00", "to_time": "00:00"}, {}], ids=["part of a day", "whole day"]
+)
+def test_time_off_today_takes_the_supporter_off_shift_at_once(
+    console: Console, line: Line, times: dict[str, str]
+) -> None:
     sam = supporter(console, "Sam")
     moment = utcnow()
     with line.db.session() as session:
@@ -168,14 +173,13 @@ def test_time_off_today_takes_the_supporter_off_shift_at_once(console: Console, 
             "supporter_id": sam,
             "start": today.isoformat(),
             "end": today.isoformat(),
-            "from_time": "00:00",
-            "to_time": "00:00",
+            **times,
         },
     )
     assert answer.status_code == 302, answer.get_data(as_text=True)
     with line.db.session() as session:
         off = session.scalars(select(TimeOff).where(TimeOff.supporter_id == sam)).one()
-        assert (off.start_minute, off.end_minute) == (0, 24 * 60)
+        assert (off.start_minute, off.end_minute) == ((0, 24 * 60) if times else (None, None))
         rotas = load_line_rotas(session, "America/Toronto")
         assert sam not in rotas.on_shift(utcnow())
         staff = routing.staffing(
@@ -184,7 +188,7 @@ def test_time_off_today_takes_the_supporter_off_shift_at_once(console: Console, 
         assert sam not in staff
     live = console.get("/console/live").get_data(as_text=True)
     assert "Sam" not in live.split('id="shift-h"', 1)[1].split("</section>", 1)[0]
-    assert "00:00 to 24:00" in audits(line, "time_off.added")[-1].detail
+    assert audits(line, "time_off.added")[-1].detail.startswith(today.isoformat())
 
 
 def test_part_day_time_off_needs_both_times_in_order(console: Console) -> None:
@@ -503,3 +507,20 @@ def test_whole_day_time_off_keeps_its_meaning(line: Line) -> None:
         assert [(t.start_date, t.start_minute) for t in alex.time_off] == [
             (date(2026, 12, 24), None)
         ]
+
+
+def test_an_alert_outcome_goes_with_the_transcript_at_retention(
+    console: Console, line: Line
+) -> None:
+    from peerline.service.retention import purge
+
+    long_ago = utcnow() - timedelta(days=400)
+    conversation = add_conversation(line, ConversationSpec(created_at=long_ago, wait=30))
+    alert = add_alert(line, "crisis", "Crisis language in a chat", conversation)
+    console.post(f"/console/alerts/{alert}/resolve", {"outcome": "Spoke with their sister"})
+    with line.db.session() as session:
+        assert session.get(Alert, alert).outcome_enc  # type: ignore[union-attr]
+        assert purge(session, utcnow(), line.settings.retention_days) >= 1
+    with line.db.session() as session:
+        row = session.get(Alert, alert)
+        assert row is not None and row.outcome_enc is None and row.resolved_by == EMAIL

@@ -58,7 +58,12 @@ FIELDS = [
     "languages", "capacity", "takes_sms", "on_call", "reason", "email", "password", "role",
     "From", "To", "Body", "MessageSid", "CallSid", "CallStatus", "Digits", "RecordingUrl",
     "RecordingSid", "RecordingDuration", "ErrorCode", "MessageStatus", "ParentCallSid",
+    "number", "outcome", "from_time", "to_time", "play", "open", "new-name", "new-days",
+    "new-start", "new-minutes", "new-skip_holidays", "new-join", "g1-name", "g1-days",
+    "g1-start", "g1-minutes", "g1-skip_holidays", "c1-day",
 ]  # fmt: skip
+# The console's pages with several forms prefix each form's fields (and its token).
+TOKENS = ("csrf_token", "new-csrf_token", "g1-csrf_token", "c1-csrf_token")
 pairs = st.lists(st.tuples(st.sampled_from(FIELDS), value), max_size=8)
 IDS = st.sampled_from(["0", "1", "2", "2147483647", "2147483648", "9223372036854775808", "9" * 40])
 
@@ -144,7 +149,8 @@ def test_no_hostile_value_gets_a_500(
                 d.line.settings.twilio_auth_token
             ).compute_signature(url, data)
         else:
-            data.add("csrf_token", console.token)
+            for name in TOKENS:
+                data.add(name, console.token)
         response = client.post(
             path, query_string=MultiDict(query), data=data, headers=headers, environ_base=environ
         )
@@ -177,6 +183,10 @@ def test_the_hostile_test_reaches_every_console_route_and_webhook(
         ("/console/rota/shifts/new?supporter=²", 200),
         ("/console/reports/?start=9999-12-31&end=9999-12-31", 200),
         ("/console/audit/?actor=a%00b", 400),
+        ("/console/callbacks/?play=99999999999999999999&page=²", 200),
+        ("/console/callbacks/2147483648/recording", 404),
+        ("/console/groups/?weeks=²", 200),
+        ("/console/blocklist/", 200),
         ("/calendar/abc%00def.ics", 400),
     ],
 )
