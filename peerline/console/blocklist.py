@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,8 +18,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from peerline.console.common import actor, audit, format_local, line, now
-from peerline.console.forms import add_error
+from peerline.console.common import actor, audit, format_local, get_or_404, line, now
+from peerline.console.forms import add_error, audited_reason
 from peerline.service.models import Alert, Block, Contact, Conversation
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
@@ -47,11 +47,7 @@ class BlockForm(FlaskForm):
 class DecisionForm(FlaskForm):
     """Uphold or lift a block, saying why."""
 
-    reason = TextAreaField(
-        "Why?",
-        validators=[DataRequired(), Length(min=10, max=500)],
-        description="Written to the audit log with your name. At least 10 characters.",
-    )
+    reason = audited_reason("Why?")
 
 
 @dataclass(frozen=True)
@@ -144,14 +140,6 @@ def add() -> BaseResponse | tuple[str, int]:
     return redirect(url_for("console.blocklist.index"))
 
 
-def _block_and_alias(session: Session, block_id: int) -> tuple[Block, Contact | None]:
-    block = session.get(Block, block_id)
-    if block is None:
-        abort(404, description="There is no such block.")
-    contact = session.scalar(select(Contact).where(Contact.phone_hash == block.phone_hash))
-    return block, contact
-
-
 def _resolve_reviews(session: Session, contact: Contact | None, outcome: str) -> None:
     """Resolve the open #block review alerts on the texter's chats with the decision."""
     if contact is None:
@@ -168,41 +156,38 @@ def _resolve_reviews(session: Session, contact: Contact | None, outcome: str) ->
         alert.outcome_enc = line().vault.encrypt(outcome)
 
 
-def _subject(block: Block, contact: Contact | None) -> str:
-    return f"block {block.id}" + (f" ({contact.alias})" if contact is not None else "")
+def _decide(block_id: int, lifted: bool) -> BaseResponse | tuple[str, int]:
+    """Uphold or lift a block with the reason given: audited, and its review alerts resolved."""
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash("Say why, in at least 10 characters, then decide again.", "error")
+        return _page(status=400)
+    reason = " ".join((form.reason.data or "").split())
+    with line().db.session() as session:
+        block = get_or_404(session, Block, block_id, "There is no such block.")
+        contact = session.scalar(select(Contact).where(Contact.phone_hash == block.phone_hash))
+        subject = f"block {block.id}" + (f" ({contact.alias})" if contact is not None else "")
+        if lifted:
+            audit(session, "block.lifted", subject, f"{block.reason}; lifted: {reason}")
+            session.delete(block)
+        else:
+            block.status = ACTIVE
+            audit(session, "block.upheld", subject, reason)
+        _resolve_reviews(session, contact, f"Block {'lifted' if lifted else 'upheld'}: {reason}")
+    if lifted:
+        flash("The block is lifted: the line answers this number again.", "success")
+    else:
+        flash("The block stays: reviewed and upheld.", "success")
+    return redirect(url_for("console.blocklist.index"))
 
 
 @bp.post("/<int:block_id>/uphold")
 def uphold(block_id: int) -> BaseResponse | tuple[str, int]:
     """Keep a block after review: the number stays unanswered, the review is closed."""
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        flash("Say why, in at least 10 characters, then decide again.", "error")
-        return _page(status=400)
-    reason = " ".join((form.reason.data or "").split())
-    with line().db.session() as session:
-        block, contact = _block_and_alias(session, block_id)
-        block.status = ACTIVE
-        audit(session, "block.upheld", _subject(block, contact), reason)
-        _resolve_reviews(session, contact, f"Block upheld: {reason}")
-    flash("The block stays: reviewed and upheld.", "success")
-    return redirect(url_for("console.blocklist.index"))
+    return _decide(block_id, lifted=False)
 
 
 @bp.post("/<int:block_id>/lift")
 def lift(block_id: int) -> BaseResponse | tuple[str, int]:
     """Lift a block: the line answers the number again."""
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        flash("Say why, in at least 10 characters, then decide again.", "error")
-        return _page(status=400)
-    reason = " ".join((form.reason.data or "").split())
-    with line().db.session() as session:
-        block, contact = _block_and_alias(session, block_id)
-        audit(
-            session, "block.lifted", _subject(block, contact), f"{block.reason}; lifted: {reason}"
-        )
-        _resolve_reviews(session, contact, f"Block lifted: {reason}")
-        session.delete(block)
-    flash("The block is lifted: the line answers this number again.", "success")
-    return redirect(url_for("console.blocklist.index"))
+    return _decide(block_id, lifted=True)

@@ -28,7 +28,15 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 
-from peerline.console.common import actor, audit, format_local, line, now, page_number
+from peerline.console.common import (
+    actor,
+    audit,
+    format_local,
+    get_or_404,
+    line,
+    now,
+    page_number,
+)
 from peerline.console.forms import ConfirmForm
 from peerline.service.call_models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
 from peerline.service.calls import recording_url_for_coordinator
@@ -106,10 +114,7 @@ def index() -> str:
 
 
 def _request(db: Session, request_id: int) -> CallbackRequest:
-    found = db.get(CallbackRequest, request_id)
-    if found is None:
-        abort(404, description="There is no such call-back request.")
-    return found
+    return get_or_404(db, CallbackRequest, request_id, "There is no such call-back request.")
 
 
 @bp.post("/<int:request_id>/done")

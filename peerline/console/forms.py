@@ -302,24 +302,25 @@ class CoverForm(ChoosesSupporter):
                 raise ValidationError("A shift cannot end when it starts.")
 
 
-class TranscriptForm(FlaskForm):
-    """State why a transcript is being opened."""
-
-    reason = TextAreaField(
-        "Why do you need to read this conversation?",
+def audited_reason(label: str) -> TextAreaField:
+    """Return a field for the reason an action is taken, written to the audit log."""
+    return TextAreaField(
+        label,
         validators=[DataRequired(), Length(min=10, max=500)],
         description="Written to the audit log with your name. At least 10 characters.",
     )
+
+
+class TranscriptForm(FlaskForm):
+    """State why a transcript is being opened."""
+
+    reason = audited_reason("Why do you need to read this conversation?")
 
 
 class UnblockForm(FlaskForm):
     """Lift the block on a texter's number, saying why."""
 
-    reason = TextAreaField(
-        "Why is the block lifted?",
-        validators=[DataRequired(), Length(min=10, max=500)],
-        description="Written to the audit log with your name. At least 10 characters.",
-    )
+    reason = audited_reason("Why is the block lifted?")
 
 
 class ReportForm(FlaskForm):

@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from peerline.console.common import audit, line, local_today, now, within_range
+from peerline.console.common import audit, get_or_404, line, local_today, now, within_range
 from peerline.console.forms import (
     ClockField,
     ConfirmForm,
@@ -189,10 +189,7 @@ def _summary(group: Group) -> str:
 
 
 def _group(session: Session, group_id: int) -> Group:
-    group = session.get(Group, group_id)
-    if group is None:
-        abort(404, description="There is no such group.")
-    return group
+    return get_or_404(session, Group, group_id, "There is no such group.")
 
 
 @bp.post("/<int:group_id>")
