@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fakeredis import FakeRedis
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import select
 
 from peerline.app import create_app
@@ -524,3 +525,21 @@ def test_an_alert_outcome_goes_with_the_transcript_at_retention(
     with line.db.session() as session:
         row = session.get(Alert, alert)
         assert row is not None and row.outcome_enc is None and row.resolved_by == EMAIL
+
+
+def test_the_groups_page_lists_the_public_holidays_ahead(console: Console, line: Line) -> None:
+    import holidays
+
+    with line.db.session() as session:
+        today = utcnow().astimezone(line.timezone(session)).date()
+    ontario = holidays.country_holidays("CA", subdiv="ON")
+    expected = [
+        today + timedelta(days=n) for n in range(56) if today + timedelta(days=n) in ontario
+    ]
+    page = console.get("/console/groups/").get_data(as_text=True)
+    assert "The line's calendar is CA-ON" in page
+    for day in expected:
+        assert f'<time datetime="{day.isoformat()}">' in page
+        assert str(escape(ontario[day].split(";")[0])) in page
+    if not expected:
+        assert "None in the next eight weeks." in page

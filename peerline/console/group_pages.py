@@ -8,7 +8,7 @@ again (so a console edit is kept only if it is exported first: `peerline export`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -37,12 +37,13 @@ from peerline.console.forms import (
 )
 from peerline.service.availability import days_to_set
 from peerline.service.models import Group
-from peerline.service.rota import DAY_NAMES, format_time, normalise_holidays_spec
+from peerline.service.rota import DAY_NAMES, Closures, format_time, normalise_holidays_spec
 from peerline.webhooks.groups import Listing, upcoming_meetings
 
 bp = Blueprint("group_pages", __name__, url_prefix="/groups")
 
 WEEKS = 4
+HOLIDAY_DAYS = 8 * 7
 
 
 def _holidays(form: FlaskForm, field: StringField) -> None:
@@ -136,14 +137,26 @@ def _page(
         tz = line().timezone(session)
         views = _views(session, edited)
         today = local_today(tz)
+        spec = line().holidays_spec(session)
     page = render_template(
         "console/groups.html",
         views=views,
         new=new or GroupForm(formdata=None, prefix="new"),
         timezone=str(tz),
         today=today,
+        holidays_spec=spec,
+        holidays=_holidays_ahead(spec, today),
     )
     return page, status
+
+
+def _holidays_ahead(spec: str | None, today: date) -> list[tuple[date, str]]:
+    """Return the public holidays the line closes on in the next eight weeks."""
+    if not spec:
+        return []
+    closures = Closures(spec)
+    days = (today + timedelta(days=n) for n in range(HOLIDAY_DAYS))
+    return [(day, name) for day in days if (name := closures.holiday_name(day))]
 
 
 @bp.get("/")
