@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import holidays
 import pytest
 from fakeredis import FakeRedis
 from flask import Flask
@@ -20,6 +21,8 @@ from peerline.service.availability import load_line_rotas
 from peerline.service.call_models import CallbackRequest
 from peerline.service.line import Line
 from peerline.service.models import Alert, AuditEvent, Block, Group, Supporter, TimeOff, utcnow
+from peerline.service.retention import purge
+from peerline.service.voice.recordings import RecordingUnavailable, media_url
 from tests.support.console import Console
 from tests.support.console_pages import (
     AUDIO,
@@ -341,8 +344,6 @@ def test_a_recording_plays_only_for_those_allowed_each_play_audited(app: Flask, 
 
 
 def test_only_twilio_recording_addresses_are_fetched() -> None:
-    from peerline.service.voice.recordings import RecordingUnavailable, media_url
-
     good = recording_url(3)
     assert media_url(good, None) == good + ".mp3"
     assert media_url(good, "http://fake:1").startswith("http://fake:1/2010-04-01/Accounts/")
@@ -513,8 +514,6 @@ def test_whole_day_time_off_keeps_its_meaning(line: Line) -> None:
 def test_an_alert_outcome_goes_with_the_transcript_at_retention(
     console: Console, line: Line
 ) -> None:
-    from peerline.service.retention import purge
-
     long_ago = utcnow() - timedelta(days=400)
     conversation = add_conversation(line, ConversationSpec(created_at=long_ago, wait=30))
     alert = add_alert(line, "crisis", "Crisis language in a chat", conversation)
@@ -528,8 +527,6 @@ def test_an_alert_outcome_goes_with_the_transcript_at_retention(
 
 
 def test_the_groups_page_lists_the_public_holidays_ahead(console: Console, line: Line) -> None:
-    import holidays
-
     with line.db.session() as session:
         today = utcnow().astimezone(line.timezone(session)).date()
     ontario = holidays.country_holidays("CA", subdiv="ON")
