@@ -17,7 +17,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 
 from tests.support.console import Console
+from tests.support.console_pages import add_block_review, add_callback
 from tests.support.hardening import Deployed, deploy
+from tests.support.line import load_line_file
 from tests.support.seed import EMAIL, PASSWORD, add_coordinator
 
 HOSTILE = [
@@ -75,6 +77,10 @@ def hostile(
     """Return one line on real servers and a coordinator signed in to its console."""
     with deploy(tmp_path_factory.mktemp("hostile"), postgres_server, redis_server) as d:
         add_coordinator(d.line)
+        # Rows with id 1 behind the group, blocklist and call-back routes, for forms to reach.
+        load_line_file(d.line)
+        add_block_review(d.line)
+        add_callback(d.line, "VM-1000", supporter="Alex")
         console = Console(d.app.test_client(), address="198.51.100.7")
         assert console.sign_in(EMAIL, PASSWORD).status_code == 302
         console.get("/console/")
