@@ -367,6 +367,19 @@ def group_id(line: Line, name: str = "Online peer support group") -> int:
         return found
 
 
+def cancel_date(console: Console, line: Line, gid: int, day: date) -> str:
+    """Cancel a group's meeting on a date through the page; return its cancelled dates."""
+    answer = console.post(
+        f"/console/groups/{gid}/cancel",
+        {f"c{gid}-csrf_token": console.token, f"c{gid}-day": day.isoformat()},
+    )
+    assert answer.status_code == 302
+    with line.db.session() as session:
+        group = session.get(Group, gid)
+        assert group is not None
+        return group.cancelled
+
+
 def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: Line) -> None:
     gid = group_id(line)
     page = console.get("/console/groups/").get_data(as_text=True)
@@ -394,26 +407,14 @@ def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: 
     today = utcnow().astimezone(tz).date()
     tuesday = today + timedelta(days=(1 - today.weekday()) % 7 or 7)
     console.get("/console/groups/")
-    cancelled = console.post(
-        f"/console/groups/{gid}/cancel",
-        {f"c{gid}-csrf_token": console.token, f"c{gid}-day": tuesday.isoformat()},
-    )
-    assert cancelled.status_code == 302
-    with line.db.session() as session:
-        assert session.get(Group, gid).cancelled == tuesday.isoformat()  # type: ignore[union-attr]
+    assert cancel_date(console, line, gid, tuesday) == tuesday.isoformat()
     page = console.get("/console/groups/").get_data(as_text=True)
     assert re.search(rf'<span class="cancelled"><time datetime="{tuesday.isoformat()}', page)
     public = console.get("/groups").get_data(as_text=True)
     assert "cancelled" in public.split("<footer", 1)[0]
     # A date the group does not meet on is refused; restoring puts the meeting back.
     monday = tuesday - timedelta(days=1)
-    wrong = console.post(
-        f"/console/groups/{gid}/cancel",
-        {f"c{gid}-csrf_token": console.token, f"c{gid}-day": monday.isoformat()},
-    )
-    assert wrong.status_code == 302
-    with line.db.session() as session:
-        assert session.get(Group, gid).cancelled == tuesday.isoformat()  # type: ignore[union-attr]
+    assert cancel_date(console, line, gid, monday) == tuesday.isoformat()
     restored = console.post(f"/console/groups/{gid}/restore?day={tuesday.isoformat()}")
     assert restored.status_code == 302, restored.headers
     with line.db.session() as session:
