@@ -17,7 +17,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 
 from tests.support.console import Console
+from tests.support.console_pages import add_block_review, add_callback
 from tests.support.hardening import Deployed, deploy
+from tests.support.line import load_line_file
 from tests.support.seed import EMAIL, PASSWORD, add_coordinator
 
 HOSTILE = [
@@ -58,7 +60,12 @@ FIELDS = [
     "languages", "capacity", "takes_sms", "on_call", "reason", "email", "password", "role",
     "From", "To", "Body", "MessageSid", "CallSid", "CallStatus", "Digits", "RecordingUrl",
     "RecordingSid", "RecordingDuration", "ErrorCode", "MessageStatus", "ParentCallSid",
+    "number", "outcome", "from_time", "to_time", "play", "open", "new-name", "new-days",
+    "new-start", "new-minutes", "new-skip_holidays", "new-join", "g1-name", "g1-days",
+    "g1-start", "g1-minutes", "g1-skip_holidays", "c1-day",
 ]  # fmt: skip
+# The console's pages with several forms prefix each form's fields (and its token).
+TOKENS = ("csrf_token", "new-csrf_token", "g1-csrf_token", "c1-csrf_token")
 pairs = st.lists(st.tuples(st.sampled_from(FIELDS), value), max_size=8)
 IDS = st.sampled_from(["0", "1", "2", "2147483647", "2147483648", "9223372036854775808", "9" * 40])
 
@@ -70,6 +77,10 @@ def hostile(
     """Return one line on real servers and a coordinator signed in to its console."""
     with deploy(tmp_path_factory.mktemp("hostile"), postgres_server, redis_server) as d:
         add_coordinator(d.line)
+        # Rows with id 1 behind the group, blocklist and call-back routes, for forms to reach.
+        load_line_file(d.line)
+        add_block_review(d.line)
+        add_callback(d.line, "VM-1000", supporter="Alex")
         console = Console(d.app.test_client(), address="198.51.100.7")
         assert console.sign_in(EMAIL, PASSWORD).status_code == 302
         console.get("/console/")
@@ -144,7 +155,8 @@ def test_no_hostile_value_gets_a_500(
                 d.line.settings.twilio_auth_token
             ).compute_signature(url, data)
         else:
-            data.add("csrf_token", console.token)
+            for name in TOKENS:
+                data.add(name, console.token)
         response = client.post(
             path, query_string=MultiDict(query), data=data, headers=headers, environ_base=environ
         )
@@ -177,6 +189,10 @@ def test_the_hostile_test_reaches_every_console_route_and_webhook(
         ("/console/rota/shifts/new?supporter=²", 200),
         ("/console/reports/?start=9999-12-31&end=9999-12-31", 200),
         ("/console/audit/?actor=a%00b", 400),
+        ("/console/callbacks/?play=99999999999999999999&page=²", 200),
+        ("/console/callbacks/2147483648/recording", 404),
+        ("/console/groups/?weeks=²", 200),
+        ("/console/blocklist/", 200),
         ("/calendar/abc%00def.ics", 400),
     ],
 )

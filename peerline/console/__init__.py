@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Flask, abort, render_template, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -18,9 +18,12 @@ from peerline.console import (
     accounts,
     audit,
     auth,
+    blocklist,
+    callbacks,
     conversations,
     crisis_review,
     dashboard,
+    group_pages,
     reports,
     rota,
     supporters,
@@ -35,6 +38,8 @@ bp = Blueprint(
 )
 for part in (auth, dashboard, supporters, rota, conversations, reports, audit, crisis_review):
     bp.register_blueprint(part.bp)
+for part in (blocklist, callbacks, group_pages):
+    bp.register_blueprint(part.bp)
 bp.register_blueprint(accounts.own)
 bp.register_blueprint(accounts.bp)
 
@@ -43,7 +48,13 @@ csrf = CSRFProtect()
 PUBLIC_ENDPOINTS = frozenset({"console.static", "console.auth.login"})
 # Pages only an admin opens (accounts), and those that need the transcript permission.
 ADMIN_PREFIX = "console.accounts."
-TRANSCRIPT_ENDPOINTS = frozenset({"console.conversations.open_transcript"})
+TRANSCRIPT_ENDPOINTS = frozenset(
+    {
+        "console.conversations.open_transcript",
+        "console.callbacks.listen",
+        "console.callbacks.recording",
+    }
+)
 
 # Scripts and styles come from our own files only; charts are inline SVG markup, not styles.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -122,17 +133,22 @@ def _http_error(error: HTTPException) -> tuple[str, int]:
     )
 
 
+# (endpoint, label, prefix marking the current section, group): the tab bar shows the
+# groups in this order; on a narrow screen it wraps by group instead of scrolling the page.
 NAVIGATION = (
-    ("console.dashboard.index", "Dashboard", "console.dashboard."),
-    ("console.supporters.index", "Supporters", "console.supporters."),
-    ("console.rota.index", "Rota", "console.rota."),
-    ("console.rota.coverage", "Coverage", "console.rota.coverage"),
-    ("console.conversations.index", "Conversations", "console.conversations."),
-    ("console.reports.index", "Reports", "console.reports."),
-    ("console.crisis_review.index", "Crisis review", "console.crisis_review."),
-    ("console.audit.index", "Audit log", "console.audit."),
-    ("console.account.index", "Account", "console.account."),
-    ("console.accounts.list_accounts", "Accounts", "console.accounts."),
+    ("console.dashboard.index", "Dashboard", "console.dashboard.", "Now"),
+    ("console.conversations.index", "Conversations", "console.conversations.", "Now"),
+    ("console.callbacks.index", "Call-backs", "console.callbacks.", "Now"),
+    ("console.supporters.index", "Supporters", "console.supporters.", "People"),
+    ("console.rota.index", "Rota", "console.rota.", "People"),
+    ("console.rota.coverage", "Coverage", "console.rota.coverage", "People"),
+    ("console.group_pages.index", "Groups", "console.group_pages.", "People"),
+    ("console.blocklist.index", "Blocklist", "console.blocklist.", "Safety"),
+    ("console.crisis_review.index", "Crisis review", "console.crisis_review.", "Safety"),
+    ("console.reports.index", "Reports", "console.reports.", "Records"),
+    ("console.audit.index", "Audit log", "console.audit.", "Records"),
+    ("console.account.index", "Account", "console.account.", "You"),
+    ("console.accounts.list_accounts", "Accounts", "console.accounts.", "You"),
 )
 
 
@@ -141,16 +157,21 @@ def _navigation() -> dict[str, object]:
     """Give every console page its navigation, with the current section marked."""
     here = request.endpoint or ""
     # The longest matching prefix wins, so the coverage page is not also "Rota".
-    matches = [prefix for _, _, prefix in NAVIGATION if here.startswith(prefix)]
+    matches = [prefix for _, _, prefix, _ in NAVIGATION if here.startswith(prefix)]
     best = max(matches, key=len, default=None)
     admin = bool(getattr(current_user, "is_admin", False))
     return {
         "navigation": [
-            (url_for(endpoint), label, prefix == best)
-            for endpoint, label, prefix in NAVIGATION
+            (url_for(endpoint), label, prefix == best, group)
+            for endpoint, label, prefix, group in NAVIGATION
             if admin or prefix != ADMIN_PREFIX
         ]
     }
+
+
+def _to_console() -> BaseResponse:
+    """Send a visitor to the line's root on to the console."""
+    return redirect(url_for("console.dashboard.index"))
 
 
 def init_app(app: Flask) -> None:
@@ -174,6 +195,8 @@ def init_app(app: Flask) -> None:
         # session (its signature, not only its cookie) expires twelve hours after sign-in.
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=12)
     app.register_blueprint(bp)
+    if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        app.add_url_rule("/", "root", _to_console)
     auth.login_manager.init_app(app)
     csrf.init_app(app)
     for name, blueprint in app.blueprints.items():

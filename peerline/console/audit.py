@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Blueprint, render_template, request
 from sqlalchemy import func, select
 
+from peerline.console.audit_words import family_words, in_words
 from peerline.console.common import format_local, line, page_number
 from peerline.service.models import AuditEvent
 
@@ -23,6 +24,7 @@ class AuditRow:
     iso: str
     actor: str
     action: str
+    words: str
     subject: str
     detail: str
 
@@ -53,6 +55,7 @@ def index() -> str:
                 e.at.isoformat(timespec="seconds"),
                 e.actor,
                 e.action,
+                in_words(e.action),
                 e.subject,
                 e.detail,
             )
@@ -63,7 +66,7 @@ def index() -> str:
         rows=rows,
         action=action,
         actor=who,
-        actions=actions,
+        actions=[(a, family_words(a)) for a in actions],
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         total=total,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import abort, current_app
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ LATEST = date(2199, 12, 31)
 # More pages than any list can have: a larger number is read as the last page anyone needs.
 MAX_PAGE = 100_000
 _WHOLE = re.compile(r"[0-9]{1,9}")
+
+T = TypeVar("T")
 
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -51,6 +54,14 @@ def audit(session: Session, action: str, subject: str, detail: str = "", *, who:
             detail=detail,
         )
     )
+
+
+def get_or_404(session: Session, model: type[T], ident: int, description: str) -> T:
+    """Return the row with this id, or answer 404 saying what is missing."""
+    found = session.get(model, ident)
+    if found is None:
+        abort(404, description=description)
+    return found
 
 
 def whole_number(raw: str | None) -> int | None:

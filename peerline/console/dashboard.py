@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import TextAreaField
+from wtforms.validators import Length, Optional
 
 from peerline.console.calls import CallRow, calls_under_way
 from peerline.console.common import (
@@ -33,8 +36,22 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
+from peerline.service.privacy import Vault
 
 bp = Blueprint("dashboard", __name__)
+
+# Alerts dealt with lately, shown under the open ones with who resolved them and how.
+RESOLVED_SHOWN = 8
+
+
+class ResolveForm(FlaskForm):
+    """Resolve an alert, saying what was done."""
+
+    outcome = TextAreaField(
+        "What was done",
+        validators=[Optional(), Length(max=500)],
+        description="Kept encrypted; other coordinators see it with your name.",
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,20 @@ class AlertRow:
     age: float
     alias: str
     supporter: str
+    conversation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRow:
+    """An alert dealt with lately: who resolved it, when, and what they did."""
+
+    alert_id: int
+    kind: str
+    alias: str
+    conversation_id: int | None
+    by: str
+    when: str
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,7 @@ class Live:
     alerts: list[AlertRow]
     updated: str
     timezone: str
+    resolved: list[ResolvedRow] = field(default_factory=list)
 
     @property
     def longest_wait(self) -> float | None:
@@ -223,11 +255,19 @@ def read_live(session: Session) -> Live:
     open_alerts = session.scalars(
         select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(50)
     ).all()
+    resolved_alerts = session.scalars(
+        select(Alert)
+        .where(Alert.resolved_at.is_not(None))
+        .order_by(Alert.resolved_at.desc(), Alert.id.desc())
+        .limit(RESOLVED_SHOWN)
+    ).all()
     aliases = {
         c.id: c.contact.alias
         for c in session.scalars(
             select(Conversation)
-            .where(Conversation.id.in_([a.conversation_id for a in open_alerts]))
+            .where(
+                Conversation.id.in_([a.conversation_id for a in (*open_alerts, *resolved_alerts)])
+            )
             .options(selectinload(Conversation.contact))
         )
     }
@@ -239,8 +279,21 @@ def read_live(session: Session) -> Live:
             (moment - a.created_at).total_seconds(),
             aliases.get(a.conversation_id or 0, ""),
             names.get(a.supporter_id or 0, ""),
+            a.conversation_id if a.conversation_id in aliases else None,
         )
         for a in open_alerts
+    ]
+    resolved = [
+        ResolvedRow(
+            a.id,
+            a.kind.replace("_", " "),
+            aliases.get(a.conversation_id or 0, ""),
+            a.conversation_id if a.conversation_id in aliases else None,
+            a.resolved_by or "",
+            format_local(a.resolved_at, tz),
+            _outcome(the_line.vault, a.outcome_enc),
+        )
+        for a in resolved_alerts
     ]
     calls = calls_under_way(session, moment)
     return Live(
@@ -251,7 +304,18 @@ def read_live(session: Session) -> Live:
         alerts,
         format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
         str(tz),
+        resolved,
     )
+
+
+def _outcome(vault: Vault, token: str | None) -> str:
+    """Return an alert's outcome note, decrypted; empty when none was written."""
+    if token is None:
+        return ""
+    try:
+        return vault.decrypt(token)
+    except ValueError:
+        return "(this note can no longer be read)"
 
 
 def _state(
@@ -311,6 +375,7 @@ def live_context() -> dict[str, object]:
         "backlog": read_backlog(),
         "duration": format_duration,
         "confirm": ConfirmForm(),
+        "resolve": ResolveForm(formdata=None),
     }
 
 
@@ -332,16 +397,21 @@ def live_part() -> str:
 
 @bp.post("/alerts/<int:alert_id>/resolve")
 def resolve_alert(alert_id: int) -> BaseResponse:
-    """Mark an alert as dealt with."""
-    form = ConfirmForm()
+    """Mark an alert as dealt with, keeping what was done (encrypted) and who did it."""
+    form = ResolveForm()
     if not form.validate_on_submit():
-        abort(400)
+        abort(400, description="The note on what was done is at most 500 characters.")
+    outcome = " ".join((form.outcome.data or "").split())
     with line().db.session() as session:
         alert = session.get(Alert, alert_id)
         if alert is None:
             abort(404)
         if alert.resolved_at is None:
             alert.resolved_at, alert.resolved_by = now(), actor()
-            audit(session, "alert.resolved", f"alert {alert.id}", alert.kind)
+            if outcome:
+                alert.outcome_enc = line().vault.encrypt(outcome)
+            # The audit says that a note was written, never the note itself.
+            noted = ", with a note" if outcome else ""
+            audit(session, "alert.resolved", f"alert {alert.id}", f"{alert.kind}{noted}")
     flash("Alert resolved.", "success")
     return redirect(url_for("console.dashboard.index"))

@@ -26,6 +26,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+from wtforms.widgets import TextInput
 
 from peerline.console.common import EARLIEST, LATEST
 from peerline.service.rota import DAY_NAMES, MINUTES_PER_DAY
@@ -34,6 +35,30 @@ TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers may add seconds to a time input
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 
 T = TypeVar("T")
+
+# A time as the line writes it: 24-hour "HH:MM", typed, never the browser's 12-hour picker.
+CLOCK_ATTRS = {
+    "inputmode": "numeric",
+    "pattern": "([01][0-9]|2[0-3]):[0-5][0-9]",
+    "placeholder": "HH:MM",
+    "autocomplete": "off",
+    "size": "5",
+    "maxlength": "8",
+}
+
+
+class ClockField(TimeField):
+    """A 24-hour wall-clock time in the line's time zone, typed as HH:MM."""
+
+    widget = TextInput()
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        kwargs.setdefault("format", TIME_FORMATS)
+        kwargs.setdefault("render_kw", dict(CLOCK_ATTRS))
+        super().__init__(label, **kwargs)
+
+    def _value(self) -> str:
+        return self.data.strftime("%H:%M") if self.data else (self.raw_data or [""])[0]
 
 
 def given(value: T | None) -> T:
@@ -200,10 +225,11 @@ class ShiftForm(ChoosesSupporter):
         choices=list(DAY_NAMES),  # type: ignore[arg-type]
         validators=[DataRequired()],
     )
-    start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
-    end = TimeField(
+    start = ClockField(
+        "Starts", validators=[InputRequired()], description="24-hour line time, as HH:MM."
+    )
+    end = ClockField(
         "Ends",
-        format=TIME_FORMATS,
         validators=[InputRequired()],
         description="An end at or before the start runs past midnight.",
     )
@@ -217,23 +243,51 @@ class ShiftForm(ChoosesSupporter):
 
 
 class TimeOffForm(ChoosesSupporter):
-    """Give a supporter whole days off."""
+    """Give a supporter whole days off, or part of a day (from/to times)."""
 
     start = DateField("From", validators=[InputRequired(), InRange()])
     end = DateField("To (included)", validators=[InputRequired(), InRange()])
+    from_time = ClockField(
+        "From time",
+        validators=[Optional()],
+        description="Optional, 24-hour line time: leave both times empty for whole days.",
+    )
+    to_time = ClockField("To time", validators=[Optional()], description="00:00 means midnight.")
 
     def validate_end(self, field: DateField) -> None:
         """Refuse time off that ends before it starts."""
         if self.start.data and field.data and field.data < self.start.data:
             raise ValidationError("Time off cannot end before it starts.")
 
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Refuse one time without the other, or a part of a day that ends before it starts."""
+        valid = super().validate(extra_validators)
+        first, last = self.from_time.data, self.to_time.data
+        if valid and (first is None) != (last is None):
+            add_error(self.to_time, "Give both times for part of a day, or neither.")
+            return False
+        if valid and self.start.data and self.end.data and first and last:
+            begins = (self.start.data, start_minute(first))
+            if (self.end.data, end_minute(last)) <= begins:
+                add_error(self.to_time, "Time off cannot end before it starts.")
+                return False
+        return valid
+
+    def minutes(self) -> tuple[int | None, int | None]:
+        """Return the from/to minutes of part of a day, or (None, None) for whole days."""
+        if self.from_time.data is None or self.to_time.data is None:
+            return None, None
+        return start_minute(self.from_time.data), end_minute(self.to_time.data)
+
 
 class CoverForm(ChoosesSupporter):
     """Add a one-off cover shift on a date."""
 
     on_date = DateField("Date", validators=[InputRequired(), InRange()])
-    start = TimeField("Starts", format=TIME_FORMATS, validators=[InputRequired()])
-    end = TimeField("Ends", format=TIME_FORMATS, validators=[InputRequired()])
+    start = ClockField(
+        "Starts", validators=[InputRequired()], description="24-hour line time, as HH:MM."
+    )
+    end = ClockField("Ends", validators=[InputRequired()])
     covering_for = IntegerField(
         "Covering for",
         default=0,
@@ -248,24 +302,25 @@ class CoverForm(ChoosesSupporter):
                 raise ValidationError("A shift cannot end when it starts.")
 
 
-class TranscriptForm(FlaskForm):
-    """State why a transcript is being opened."""
-
-    reason = TextAreaField(
-        "Why do you need to read this conversation?",
+def audited_reason(label: str) -> TextAreaField:
+    """Return a field for the reason an action is taken, written to the audit log."""
+    return TextAreaField(
+        label,
         validators=[DataRequired(), Length(min=10, max=500)],
         description="Written to the audit log with your name. At least 10 characters.",
     )
+
+
+class TranscriptForm(FlaskForm):
+    """State why a transcript is being opened."""
+
+    reason = audited_reason("Why do you need to read this conversation?")
 
 
 class UnblockForm(FlaskForm):
     """Lift the block on a texter's number, saying why."""
 
-    reason = TextAreaField(
-        "Why is the block lifted?",
-        validators=[DataRequired(), Length(min=10, max=500)],
-        description="Written to the audit log with your name. At least 10 characters.",
-    )
+    reason = audited_reason("Why is the block lifted?")
 
 
 class ReportForm(FlaskForm):

@@ -227,17 +227,26 @@ def read_week(session: Session, monday: date) -> tuple[list[DayHead], list[RotaR
     return heads, rows, tz
 
 
+def _off_text(off: TimeOff) -> str:
+    """Return time off as text: "2026-03-04", "2026-03-04 to 2026-03-06" or with times."""
+    if off.start_minute is not None and off.end_minute is not None:
+        begins = f"{off.start_date.isoformat()} {rules.format_time(off.start_minute)}"
+        ends = rules.format_time(off.end_minute)
+        if off.end_date != off.start_date:
+            ends = f"{off.end_date.isoformat()} {ends}"
+        return f"{begins} to {ends}"
+    if off.start_date == off.end_date:
+        return off.start_date.isoformat()
+    return f"{off.start_date.isoformat()} to {off.end_date.isoformat()}"
+
+
 def _entries(session: Session, monday: date) -> list[Entry]:
     """Return time off and cover from this week on, soonest first."""
     names = {s.id: s.name for s in session.scalars(select(Supporter))}
     week = monday.isoformat()
     entries: list[tuple[date, Entry]] = []
     for off in session.scalars(select(TimeOff).where(TimeOff.end_date >= monday)):
-        text = (
-            off.start_date.isoformat()
-            if off.start_date == off.end_date
-            else f"{off.start_date.isoformat()} to {off.end_date.isoformat()}"
-        )
+        text = _off_text(off)
         entries.append(
             (
                 off.start_date,
@@ -432,8 +441,10 @@ def new_time_off() -> BaseResponse | str | tuple[str, int]:
             if supporter is None:
                 abort(400)
             first, last = given(form.start.data), given(form.end.data)
-            supporter.time_off.append(TimeOff(start_date=first, end_date=last))
-            audit(session, "time_off.added", _subject(supporter), f"{first} to {last}")
+            begins, ends = form.minutes()
+            off = TimeOff(start_date=first, end_date=last, start_minute=begins, end_minute=ends)
+            supporter.time_off.append(off)
+            audit(session, "time_off.added", _subject(supporter), _off_text(off))
             flash(f"Time off added for {supporter.name}.", "success")
             return _back(week_start(first).isoformat())
     status = 400 if form.is_submitted() else 200
@@ -453,7 +464,7 @@ def delete_time_off(entry_id: int) -> BaseResponse:
             session,
             "time_off.removed",
             _subject(off.supporter),
-            f"{off.start_date.isoformat()} to {off.end_date.isoformat()}",
+            _off_text(off),
         )
         session.delete(off)
         flash("Time off removed.", "success")

@@ -50,7 +50,8 @@ def rota_of(supporter: Supporter) -> rota.SupporterRota:
             for cover in supporter.cover_shifts
         ),
         time_off=tuple(
-            rota.TimeOff(start=off.start_date, end=off.end_date) for off in supporter.time_off
+            rota.TimeOff(off.start_date, off.end_date, off.start_minute, off.end_minute)
+            for off in supporter.time_off
         ),
     )
 
@@ -337,14 +338,17 @@ def _load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Ro
     ):  # fmt: skip
         if sid in cover:
             cover[sid].append(rota.CoverShift(date=on_date, start=start, end=end))
-    for sid, first, last in session.execute(
-        select(TimeOff.supporter_id, TimeOff.start_date, TimeOff.end_date)
+    for sid, first, last, from_minute, to_minute in session.execute(
+        select(
+            TimeOff.supporter_id, TimeOff.start_date, TimeOff.end_date, TimeOff.start_minute,
+            TimeOff.end_minute,
+        )
         .join(Supporter, Supporter.id == TimeOff.supporter_id)
         .where(active)
         .order_by(TimeOff.id)
-    ):
+    ):  # fmt: skip
         if sid in time_off:
-            time_off[sid].append(rota.TimeOff(start=first, end=last))
+            time_off[sid].append(rota.TimeOff(first, last, from_minute, to_minute))
     closures = rota.Closures(holidays_spec) if holidays_spec else None
     return Rotas(
         tz,

@@ -74,6 +74,7 @@ def erase_elsewhere(
             .where(Alert.conversation_id.in_(list(conversation_ids)))
             .values(
                 detail=ERASED_DETAIL,
+                outcome_enc=None,
                 resolved_at=func.coalesce(Alert.resolved_at, now),
                 resolved_by=func.coalesce(Alert.resolved_by, "erasure"),
             )

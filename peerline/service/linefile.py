@@ -72,10 +72,13 @@ class CoverSpec:
 
 @dataclass
 class TimeOffSpec:
-    """Whole days off, `from_` to `to` inclusive (YAML keys `from` and `to`)."""
+    """Whole days off, `from_` to `to` inclusive (YAML keys `from` and `to`); part of a day
+    when `start` (on `from`) and `end` (on `to`) times are given too."""
 
     from_: date
     to: date
+    start: str | None = None
+    end: str | None = None
 
 
 @dataclass
@@ -337,17 +340,28 @@ def _read_cover(check: _Checker, raw: Any, where: str) -> CoverSpec | None:
 
 
 def _read_time_off(check: _Checker, raw: Any, where: str) -> TimeOffSpec | None:
-    item = check.mapping(raw, where, ("from", "to"), ())
+    item = check.mapping(raw, where, ("from", "to"), ("start", "end"))
     if item is None:
         return None
     first = item.get("from", _date)
     last = item.get("to", _date)
-    if first is None or last is None:
+    start = item.get("start", _time())
+    end = item.get("end", _time(end=True))
+    timed = ("start" in item.values, "end" in item.values)
+    if timed[0] != timed[1]:
+        check.problem(where, "give both start and end times for part of a day, or neither")
+        return None
+    if first is None or last is None or (timed[0] and (start is None or end is None)):
         return None
     if last < first:
         check.problem(_join(where, "to"), f"{last.isoformat()} is before from {first.isoformat()}")
         return None
-    return TimeOffSpec(from_=first, to=last)
+    if start is not None and end is not None:
+        span = (last, rota.parse_time(end, end=True)) <= (first, rota.parse_time(start))
+        if span:
+            check.problem(_join(where, "end"), "the time off ends before it starts")
+            return None
+    return TimeOffSpec(from_=first, to=last, start=start, end=end)
 
 
 _SUPPORTER_OPTIONAL = (
@@ -539,7 +553,10 @@ def _supporter_out(supporter: SupporterSpec) -> dict[str, Any]:
         ]
     if supporter.time_off:
         out["time_off"] = [
-            _FlowMap({"from": _Quoted(off.from_.isoformat()), "to": _Quoted(off.to.isoformat())})
+            _FlowMap(
+                {"from": _Quoted(off.from_.isoformat()), "to": _Quoted(off.to.isoformat())}
+                | ({"start": _Quoted(off.start), "end": _Quoted(off.end)} if off.start else {})
+            )
             for off in supporter.time_off
         ]
     return out
@@ -601,7 +618,15 @@ def to_rota(spec: SupporterSpec) -> rota.SupporterRota:
             )
             for one in spec.cover
         ),
-        time_off=tuple(rota.TimeOff(start=off.from_, end=off.to) for off in spec.time_off),
+        time_off=tuple(
+            rota.TimeOff(
+                off.from_,
+                off.to,
+                None if off.start is None else rota.parse_time(off.start),
+                None if off.end is None else rota.parse_time(off.end, end=True),
+            )
+            for off in spec.time_off
+        ),
     )
 
 

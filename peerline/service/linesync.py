@@ -93,10 +93,21 @@ def _sync_supporter(
             CoverShift(on_date=d, start_minute=a, end_minute=b) for d, a, b in wanted_cover
         ]
         changed = True
-    off = [(t.start_date, t.end_date) for t in supporter.time_off]
-    wanted_off = [(t.from_, t.to) for t in spec.time_off]
+    off = [(t.start_date, t.end_date, t.start_minute, t.end_minute) for t in supporter.time_off]
+    wanted_off = [
+        (
+            t.from_,
+            t.to,
+            None if t.start is None else parse_time(t.start),
+            None if t.end is None else parse_time(t.end, end=True),
+        )
+        for t in spec.time_off
+    ]
     if off != wanted_off:
-        supporter.time_off = [TimeOff(start_date=a, end_date=b) for a, b in wanted_off]
+        supporter.time_off = [
+            TimeOff(start_date=a, end_date=b, start_minute=c, end_minute=d)
+            for a, b, c, d in wanted_off
+        ]
         changed = True
     if is_new:
         report.added.append(spec.name)
@@ -231,7 +242,13 @@ def export_line(session: Session, vault: Vault, default_timezone: str) -> linefi
                     for c in s.cover_shifts
                 ],
                 time_off=[
-                    linefile.TimeOffSpec(from_=t.start_date, to=t.end_date) for t in s.time_off
+                    linefile.TimeOffSpec(
+                        from_=t.start_date,
+                        to=t.end_date,
+                        start=None if t.start_minute is None else format_time(t.start_minute),
+                        end=None if t.end_minute is None else format_time(t.end_minute),
+                    )
+                    for t in s.time_off
                 ],
             )
             for s in supporters

@@ -179,7 +179,7 @@ class CoverShift(Base):
 
 
 class TimeOff(Base):
-    """Whole local days a supporter is away, both ends included."""
+    """Local days a supporter is away, both ends included; or part of them, from/to times."""
 
     __tablename__ = "time_off"
 
@@ -187,6 +187,9 @@ class TimeOff(Base):
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
+    # Both set: away from start_minute on start_date to end_minute on end_date (wall clock).
+    start_minute: Mapped[int | None] = mapped_column(Integer)
+    end_minute: Mapped[int | None] = mapped_column(Integer)
 
     supporter: Mapped[Supporter] = relationship(back_populates="time_off")
 
@@ -384,6 +387,8 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(254))
+    # Encrypted: what the coordinator did, in their words (it can name a person).
+    outcome_enc: Mapped[str | None] = mapped_column(Text)
 
 
 class GroupSubscription(Base):

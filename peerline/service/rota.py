@@ -122,18 +122,41 @@ class CoverShift:
 
 @dataclass(frozen=True)
 class TimeOff:
-    """Whole local days off, from `start` to `end` inclusive."""
+    """Whole local days off, from `start` to `end` inclusive; or part of them, when both
+    `start_minute` (on `start`) and `end_minute` (on `end`) are given."""
 
     start: date
     end: date
+    start_minute: int | None = None
+    end_minute: int | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ValueError(f"time off ends ({self.end}) before it starts ({self.start})")
+        if (self.start_minute is None) != (self.end_minute is None):
+            raise ValueError("time off gives both a from and a to time, or neither")
+        if self.start_minute is not None and self.end_minute is not None:
+            if not (0 <= self.start_minute < MINUTES_PER_DAY):
+                raise ValueError(f"time off starts at minute {self.start_minute}")
+            if not (0 < self.end_minute <= MINUTES_PER_DAY):
+                raise ValueError(f"time off ends at minute {self.end_minute}")
+            if (self.end, self.end_minute) <= (self.start, self.start_minute):
+                raise ValueError("time off ends before it starts")
+
+    @property
+    def partial(self) -> bool:
+        """Say whether this time off is part of a day (from/to times), not whole days."""
+        return self.start_minute is not None
 
     def covers(self, day: date) -> bool:
-        """Return whether `day` is one of the days off."""
-        return self.start <= day <= self.end
+        """Return whether `day` is one of the whole days off (shifts starting on it stop)."""
+        return not self.partial and self.start <= day <= self.end
+
+    def span(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """Return the UTC span a time off takes out of shifts (whole days: midnight to midnight)."""
+        first = self.start_minute or 0
+        last = MINUTES_PER_DAY if self.end_minute is None else self.end_minute
+        return wall_to_utc(self.start, first, tz), wall_to_utc(self.end, last, tz)
 
 
 @dataclass(frozen=True)
@@ -311,7 +334,27 @@ def intervals(
         # A shift wholly inside a spring-forward gap maps to an empty span: drop it.
         if start < end and start < end_utc and end > start_utc
     )
-    return _merge(clipped)
+    merged = _merge(clipped)
+    for off in rota.time_off:
+        if off.partial:
+            merged = _cut(merged, off.span(tz))
+    return merged
+
+
+def _cut(
+    spans: list[tuple[datetime, datetime]], hole: tuple[datetime, datetime]
+) -> list[tuple[datetime, datetime]]:
+    """Return sorted spans with the time in `hole` taken out."""
+    out = []
+    for start, end in spans:
+        if end <= hole[0] or start >= hole[1]:
+            out.append((start, end))
+            continue
+        if start < hole[0]:
+            out.append((start, hole[0]))
+        if end > hole[1]:
+            out.append((hole[1], end))
+    return out
 
 
 def on_shift(

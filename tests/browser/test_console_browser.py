@@ -106,10 +106,10 @@ def test_coordinator_journey(page: Page, empty_line: Line, serve: Callable[..., 
     page.get_by_role("button", name="Open transcript").click()
     expect(page.get_by_text("I could not sleep again")).to_be_visible()
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Audit log").click()
-    entry = page.get_by_role("row", name=re.compile("transcript.opened"))
+    entry = page.get_by_role("row", name=re.compile("opened a transcript"))
     expect(entry).to_contain_text("Checking a complaint from this texter")
     expect(entry).to_contain_text(EMAIL)
-    expect(page.get_by_role("row", name=re.compile("shift.added"))).to_contain_text("Jordan")
+    expect(page.get_by_role("row", name=re.compile("added a shift"))).to_contain_text("Jordan")
 
     # Signing out ends the session.
     page.get_by_role("button", name="Sign out").click()

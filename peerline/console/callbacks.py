@@ -1,0 +1,177 @@
+"""Call-back requests and voicemails: who took each, whether it is done, and its recording.
+
+A recording is the caller's voice: only accounts allowed to read transcripts may play it. Each
+play is granted by a POST that writes the audit entry; the grant lets this browser session
+fetch that one recording for a few minutes, streamed through the console, so the provider's
+address and credentials never reach the browser.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.wrappers import Response as BaseResponse
+
+from peerline.console.common import (
+    actor,
+    audit,
+    format_local,
+    get_or_404,
+    line,
+    now,
+    page_number,
+)
+from peerline.console.forms import ConfirmForm
+from peerline.service.call_models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
+from peerline.service.calls import recording_url_for_coordinator
+from peerline.service.voice.recordings import RecordingUnavailable, chunks, open_recording
+
+bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
+
+PAGE_SIZE = 50
+# How long one audited play lets the browser fetch the recording (seeking re-fetches it).
+GRANT_SECONDS = 10 * 60
+GRANTS_KEY = "recording_grants"
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One call-back request, metadata only."""
+
+    request_id: int
+    reference: str
+    kind: str
+    alias: str
+    language: str
+    status: str
+    supporter: str
+    attempts: int
+    crisis: str
+    seconds: int | None
+    recorded: bool
+    created: str
+    completed: str
+
+
+@bp.get("/")
+def index() -> str:
+    """List call-back requests, open ones first, newest first within each."""
+    page = page_number(request.args.get("page"))
+    playing = request.args.get("play", type=int)
+    with line().db.session() as db:
+        tz = line().timezone(db)
+        found = db.scalars(
+            select(CallbackRequest)
+            .options(selectinload(CallbackRequest.contact), selectinload(CallbackRequest.supporter))
+            .order_by(case((CallbackRequest.status == REQUEST_DONE, 1), else_=0))
+            .order_by(CallbackRequest.id.desc())
+            .limit(PAGE_SIZE + 1)
+            .offset((page - 1) * PAGE_SIZE)
+        ).all()
+        rows = [
+            RequestRow(
+                r.id,
+                r.reference,
+                r.kind,
+                r.contact.alias,
+                r.language,
+                r.status,
+                r.supporter.name if r.supporter else "",
+                r.attempts,
+                r.crisis or "",
+                r.recording_seconds,
+                r.recording_url_enc is not None,
+                format_local(r.created_at, tz),
+                format_local(r.completed_at, tz),
+            )
+            for r in found[:PAGE_SIZE]
+        ]
+    return render_template(
+        "console/callbacks.html",
+        rows=rows,
+        page=page,
+        more=len(found) > PAGE_SIZE,
+        may_listen=bool(getattr(current_user, "transcripts", False)),
+        playing=playing if playing in _grants() else None,
+        confirm=ConfirmForm(),
+    )
+
+
+def _request(db: Session, request_id: int) -> CallbackRequest:
+    return get_or_404(db, CallbackRequest, request_id, "There is no such call-back request.")
+
+
+@bp.post("/<int:request_id>/done")
+def mark_done(request_id: int) -> BaseResponse:
+    """Mark a call-back request done (or open again), written to the audit log."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    reopen = request.args.get("open") == "1"
+    with line().db.session() as db:
+        found = _request(db, request_id)
+        if reopen and found.status == REQUEST_DONE:
+            found.status, found.completed_at = REQUEST_OPEN, None
+            audit(db, "callback.reopened", f"call-back {found.reference}")
+        elif not reopen and found.status != REQUEST_DONE:
+            found.status, found.completed_at = REQUEST_DONE, now()
+            audit(db, "callback.done", f"call-back {found.reference}")
+        reference = found.reference
+    flash(f"{reference} is {'open again' if reopen else 'done'}.", "success")
+    return redirect(url_for("console.callbacks.index"))
+
+
+def _grants() -> dict[int, float]:
+    """Return this session's unexpired recording grants (request id -> until)."""
+    raw = session.get(GRANTS_KEY) or {}
+    moment = time.time()
+    return {int(k): float(v) for k, v in raw.items() if float(v) > moment}
+
+
+@bp.post("/<int:request_id>/listen")
+def listen(request_id: int) -> BaseResponse:
+    """Audit a play of a voicemail and let this session fetch it for a few minutes."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    with line().db.session() as db:
+        url = recording_url_for_coordinator(line(), db, request_id, actor())
+    if url is None:
+        abort(404, description="There is no recording for this call-back request.")
+    grants = _grants()
+    grants[request_id] = time.time() + GRANT_SECONDS
+    session[GRANTS_KEY] = {str(k): v for k, v in grants.items()}
+    return redirect(url_for("console.callbacks.index", play=request_id) + f"#cb-{request_id}")
+
+
+@bp.get("/<int:request_id>/recording")
+def recording(request_id: int) -> Response:
+    """Stream a granted recording from the provider, never revealing where it lives."""
+    if request_id not in _grants():
+        abort(403, description="Press Play on the call-backs page first: each play is audited.")
+    with line().db.session() as db:
+        found = _request(db, request_id)
+        stored = found.recording_url_enc
+    if stored is None:
+        abort(404, description="There is no recording for this call-back request.")
+    try:
+        upstream = open_recording(line().settings, line().vault.decrypt(stored))
+    except (RecordingUnavailable, ValueError):
+        abort(502, description="The recording could not be fetched from the phone provider.")
+    response = Response(stream_with_context(chunks(upstream)), mimetype="audio/mpeg")
+    response.headers["Cache-Control"] = "no-store"
+    return response
