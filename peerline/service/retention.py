@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from peerline.service.models import (
@@ -12,6 +12,7 @@ from peerline.service.models import (
     OUT_PENDING,
     OUT_SENDING,
     RATING,
+    ContactRecord,
     Conversation,
     InboundMessage,
     OutboundMessage,
@@ -48,6 +49,12 @@ def purge(session: Session, now: datetime, days: int, batch: int = 500) -> int:
         conversation.purged_at = now
         session.execute(
             delete(InboundMessage).where(InboundMessage.conversation_id == conversation.id)
+        )
+        # A supporter's few words about the chat are kept as long as its transcript.
+        session.execute(
+            update(ContactRecord)
+            .where(ContactRecord.conversation_id == conversation.id)
+            .values(note_enc=None)
         )
         session.execute(
             delete(OutboundMessage).where(
