@@ -21,6 +21,7 @@ from peerline.console import (
     conversations,
     crisis_review,
     dashboard,
+    debriefs,
     reports,
     rota,
     supporters,
@@ -35,6 +36,7 @@ bp = Blueprint(
 )
 for part in (auth, dashboard, supporters, rota, conversations, reports, audit, crisis_review):
     bp.register_blueprint(part.bp)
+bp.register_blueprint(debriefs.bp)
 bp.register_blueprint(accounts.own)
 bp.register_blueprint(accounts.bp)
 
@@ -130,6 +132,7 @@ NAVIGATION = (
     ("console.conversations.index", "Conversations", "console.conversations."),
     ("console.reports.index", "Reports", "console.reports."),
     ("console.crisis_review.index", "Crisis review", "console.crisis_review."),
+    ("console.debriefs.index", "Debriefs", "console.debriefs."),
     ("console.audit.index", "Audit log", "console.audit."),
     ("console.account.index", "Account", "console.account."),
     ("console.accounts.list_accounts", "Accounts", "console.accounts."),

@@ -42,7 +42,8 @@ def _take(state: SupporterState) -> Step:
 def _done(state: SupporterState) -> Step:
     if state.chat_alias is None:
         return Step([fx.Reply("not_in_chat")])
-    return Step([fx.EndChat(by="supporter"), fx.Reply("you_ended", {"alias": state.chat_alias})])
+    # The news first, then the after-chat text that ending the chat sends.
+    return Step([fx.Reply("you_ended", {"alias": state.chat_alias}), fx.EndChat(by="supporter")])
 
 
 def _pass(state: SupporterState) -> Step:
@@ -90,8 +91,8 @@ def _block(state: SupporterState) -> Step:
     return Step(
         [
             fx.BlockTexter(),
-            fx.EndChat(by="supporter", ask_rating=False),
             fx.Reply("block_ok", {"alias": state.chat_alias}),
+            fx.EndChat(by="supporter", ask_rating=False),
         ]
     )
 
