@@ -18,15 +18,11 @@ from sqlalchemy import select
 from peerline.app import create_app
 from peerline.console.record_stats import RecordFacts, build_record_figures
 from peerline.service.line import Line
-from peerline.service.models import (
-    AuditEvent,
-    ContactRecord,
-    DebriefRequest,
-    Supporter,
-)
+from peerline.service.models import AuditEvent, DebriefRequest
 from tests.support.console import Console
 from tests.support.line import load_line_file, make_line, make_settings
-from tests.support.seed import EMAIL, ConversationSpec, add_conversation, add_coordinator
+from tests.support.records import chat_with_record
+from tests.support.seed import EMAIL, add_coordinator
 
 TZ = ZoneInfo("America/Toronto")
 OTHER = "reader@example.org"
@@ -60,53 +56,6 @@ def signed_in(app: Flask, email: str = EMAIL) -> Console:
 def console(app: Flask) -> Console:
     """Return a client signed in as the admin."""
     return signed_in(app)
-
-
-def chat_with_record(
-    line: Line,
-    ended: datetime,
-    supporter: str = "Sam",
-    *,
-    topics: str = "",
-    score: int | None = None,
-    words: str = "",
-    debrief: bool = False,
-    done: bool = False,
-    referred: bool = False,
-) -> int:
-    """Make an ended chat with its record (and a debrief request); return the conversation."""
-    start = ended - timedelta(minutes=20)
-    conversation_id = add_conversation(
-        line, ConversationSpec(created_at=start, wait=60, length=1110, supporter=supporter)
-    )
-    with line.db.session() as session:
-        sid = session.scalars(select(Supporter.id).where(Supporter.name == supporter)).one()
-        session.add(
-            ContactRecord(
-                conversation_id=conversation_id,
-                supporter_id=sid,
-                channel="sms",
-                language="en",
-                topics=topics,
-                supporter_score=score,
-                referred=referred,
-                returning_texter=False,
-                note_enc=line.vault.encrypt(words) if words else None,
-                ended_at=ended,
-                noted_at=ended if score or topics or words else None,
-            )
-        )
-        if debrief:
-            session.add(
-                DebriefRequest(
-                    supporter_id=sid,
-                    conversation_id=conversation_id,
-                    created_at=ended + timedelta(minutes=2),
-                    done_at=ended + timedelta(hours=1) if done else None,
-                    done_by="earlier@example.org" if done else None,
-                )
-            )
-    return conversation_id
 
 
 def audited(line: Line, action: str) -> list[AuditEvent]:

@@ -321,6 +321,8 @@ class Run:
         if state.away:
             choices.append(("back", 1.0))
         action = rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
+        if state.chats and not self.counts.get("crisis") and sum(self.counts.values()) >= 30:
+            action = "crisis"  # every sequence has a crisis chat, and so a pause, to check
         self.counts[action] = self.counts.get(action, 0) + 1
         # People act a few seconds apart at the most; waits cover up to past a time-out.
         self.advance(rng.uniform(40, 200) if action == "wait" else rng.uniform(0, 8))

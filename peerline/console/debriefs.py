@@ -37,7 +37,11 @@ def debrief_rows(session: Session) -> list[DebriefRow]:
     requests = session.scalars(
         select(DebriefRequest)
         .options(selectinload(DebriefRequest.supporter))
-        .order_by(DebriefRequest.done_at.is_not(None), DebriefRequest.id.desc())
+        .order_by(
+            DebriefRequest.done_at.is_not(None),
+            DebriefRequest.created_at.desc(),
+            DebriefRequest.id.desc(),
+        )
         .limit(SHOWN)
     ).all()
     ids = [r.conversation_id for r in requests if r.conversation_id is not None]

@@ -86,17 +86,15 @@ def load_records(session: Session, first: date, last: date) -> record_stats.Reco
 
 
 def record_charts(figures: record_stats.RecordFigures) -> dict[str, Markup]:
-    """Return the after-chat charts: the five most noted topics, week by week."""
-    labels = [f"{w.day} {w.strftime('%b')}" for w in figures.weeks]
-    top = [topic for topic, total in figures.topic_totals()[:5] if total]
+    """Return the after-chat chart: how often each topic was noted (by week in the table)."""
+    totals = figures.topic_totals()
     return {
-        "topics": line_chart(
-            labels,
-            [(topic, [float(n) for n in figures.topics_by_week()[topic]]) for topic in top],
+        "topics": bar_chart(
+            [topic for topic, _ in totals],
+            [count for _, count in totals],
             chart_id="chart-topics",
-            title="Topics noted by supporters, per week",
-            description=", ".join(f"{t}: {n}" for t, n in figures.topic_totals()) or "None yet.",
-            label_every=max(1, len(labels) // 10),
+            title="Topics noted by supporters",
+            description=", ".join(f"{t}: {n}" for t, n in totals) or "No topics yet.",
         ),
     }
 
