@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
@@ -20,7 +17,6 @@ from peerline.console.record_stats import RecordFacts, build_record_figures
 from peerline.service.line import Line
 from peerline.service.models import AuditEvent, DebriefRequest
 from tests.support.console import Console
-from tests.support.line import load_line_file, make_line, make_settings
 from tests.support.records import chat_with_record
 from tests.support.seed import EMAIL, add_coordinator
 
@@ -30,13 +26,10 @@ WORDS = "she talked about her brother a lot"
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[Line]:
-    """Return a line on SQLite with the demo rota (Sam, Rosa, Alex) and one admin."""
-    made = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(made)
-    add_coordinator(made)
-    yield made
-    made.db.engine.dispose()
+def line(demo_line: Line) -> Line:
+    """Return the demo line (Sam, Rosa, Alex) with one admin."""
+    add_coordinator(demo_line)
+    return demo_line
 
 
 @pytest.fixture
