@@ -30,6 +30,7 @@ from peerline.service.retention import purge
 from peerline.service.runtime import Inbound, Runtime, receive_sms, run_matching
 from peerline.service.settings import DEFAULT_NOTE_TOPICS, SettingsError, from_env
 from peerline.service.tasks import QUEUE_NAME
+from peerline.service.voice.ringing import ringable
 from tests.support import lines
 from tests.support.line import load_line_file, make_line, make_settings, outbox
 
@@ -394,3 +395,22 @@ def test_notes_are_purged_and_erased_with_the_transcript(line: Line) -> None:
     sms(line, lines.TEXTER_2, "DELETE")
     erased = record(line)
     assert erased.note_enc is None and erased.topics == "lonely"
+
+
+def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
+    line: Line,
+) -> None:
+    start = utcnow()
+    crisis_chat_ended(line, start)
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        during, after = start + timedelta(minutes=2), start + timedelta(minutes=6)
+
+        def rung(now: datetime, crisis: bool = False) -> list[str]:
+            found = ringable(line, session, [sam.id], language="en", now=now, crisis=crisis)
+            return [s.name for s in found]
+
+        assert rung(during) == []
+        assert rung(during, crisis=True) == ["Sam"]
+        assert rung(after) == ["Sam"]
+

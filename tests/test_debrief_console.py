@@ -15,7 +15,7 @@ from sqlalchemy import select
 from peerline.app import create_app
 from peerline.console.record_stats import RecordFacts, build_record_figures
 from peerline.service.line import Line
-from peerline.service.models import AuditEvent, DebriefRequest
+from peerline.service.models import AuditEvent, DebriefRequest, Supporter, utcnow
 from tests.support.console import Console
 from tests.support.records import chat_with_record
 from tests.support.seed import EMAIL, add_coordinator
@@ -187,3 +187,13 @@ def test_record_figures_count_by_the_local_day_and_week() -> None:
     assert figures.load_by_week() == {"Sam": [1, 1]}
     assert figures.topics_by_week() == {"grief": [1, 0]}
     assert figures.debrief_share == 0.5 and figures.score_average == 3
+
+
+def test_the_dashboard_says_why_a_resting_supporter_is_not_free(
+    console: Console, line: Line
+) -> None:
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        sam.paused_until = utcnow() + timedelta(minutes=4)
+    html = console.get("/console/").get_data(as_text=True)
+    assert "resting after a crisis chat" in html
