@@ -14,6 +14,8 @@ from fakeredis import FakeRedis
 from rq import Queue
 from sqlalchemy import select
 
+from peerline.flows import effects as fx
+from peerline.flows import supporter as supporter_flow
 from peerline.flows.notes import Note, NoteProblem, parse_note
 from peerline.service import segments
 from peerline.service.line import Line
@@ -276,6 +278,8 @@ def test_note_by_sms_is_kept_encrypted_and_never_reaches_the_texter(line: Line) 
     assert line.vault.decrypt(kept.note_enc) == "lonely, family felt heavy"
     assert not any("heavy" in t for t in texts(line, lines.TEXTER))
     # A second note replaces the score and topics; words not repeated stay.
+    sms(line, lines.SAM, "#note: 3 lonley")
+    assert (record(line).supporter_score, record(line).topics) == (3, "lonely")
     sms(line, lines.SAM, "#note4 grief")
     again = record(line)
     assert (again.supporter_score, again.topics) == (4, "grief")
@@ -414,3 +418,40 @@ def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
         assert rung(during, crisis=True) == ["Sam"]
         assert rung(after) == ["Sam"]
 
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("#note: 3 lonley", "note_ok"),
+        ("#NOTE 5", "note_ok_no_topics"),
+        ("#note4 grief", "note_ok"),
+        ("#note.", "note_help"),
+        ("#note 6", "note_score"),
+        ("#notes 3", "did_you_mean"),
+        ("#nte 3", "did_you_mean"),
+        ("#redy", "did_you_mean"),
+        ("#debreif", "did_you_mean"),
+    ],
+)
+def test_the_pure_flow_reads_note_commands_forgivingly(text: str, key: str) -> None:
+    state = supporter_flow.SupporterState(last_alias="K7", topics=TOPICS)
+    effects = supporter_flow.step(state, text).effects
+    replies = [e for e in effects if isinstance(e, fx.Reply)]
+    assert [r.key for r in replies] == [key]
+    saved = [e for e in effects if isinstance(e, fx.SaveNote)]
+    assert bool(saved) == key.startswith("note_ok")
+
+
+def test_ready_and_debrief_in_the_pure_flow() -> None:
+    paused = supporter_flow.SupporterState(paused=True, away=True)
+    assert supporter_flow.step(paused, "#ready").effects == [
+        fx.Ready(),
+        fx.Reply("ready_ok_away"),
+    ]
+    assert supporter_flow.step(supporter_flow.SupporterState(), "#debrief").effects == [
+        fx.AskDebrief()
+    ]
+    # In a chat, a bare "ready" is the supporter's words to the texter, with a hint.
+    chatting = supporter_flow.SupporterState(chat_alias="K7")
+    assert supporter_flow.step(chatting, "ready").effects[0] == fx.Relay("ready")

@@ -199,9 +199,10 @@ def step(state: SupporterState, text: str) -> Step:
         word, argument = command
         if word == "#call":
             return Step([fx.PlaceCall(argument)])
-        if word.startswith("#note") and (word == "#note" or word[5:6].isdigit()):
-            # "#note4 lonely": the score run on to the command is still the score.
-            return note(state, f"{word[5:]} {argument}")
+        if word.rstrip(".,;:-") == "#note" or word.startswith("#note") and word[5:6].isdigit():
+            # "#note4 lonely": the score run on to the command is still the score; a note
+            # keeps nothing until it is read, so "#note:" is read as it was meant.
+            return note(state, f"{word[5:].lstrip('.,;:-')} {argument}")
         handler = COMMANDS.get(word)
         if handler is not None:
             return handler(state)
