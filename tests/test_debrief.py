@@ -17,7 +17,7 @@ from sqlalchemy import select
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
 from peerline.flows.notes import Note, NoteProblem, parse_note
-from peerline.service import segments
+from peerline.service import keys, segments
 from peerline.service.line import Line
 from peerline.service.models import (
     Alert,
@@ -455,3 +455,17 @@ def test_ready_and_debrief_in_the_pure_flow() -> None:
     # In a chat, a bare "ready" is the supporter's words to the texter, with a hint.
     chatting = supporter_flow.SupporterState(chat_alias="K7")
     assert supporter_flow.step(chatting, "ready").effects[0] == fx.Relay("ready")
+
+
+def test_notes_survive_a_key_rotation(tmp_path: Path) -> None:
+    old, new = "old-key-" + "a" * 40, "new-key-" + "b" * 40
+    line = build(tmp_path, PEERLINE_ENCRYPTION_KEYS=old)
+    sms(line, lines.RIA, "#away")
+    connect(line)
+    sms(line, lines.SAM, "#done")
+    sms(line, lines.SAM, "#note 4 lonely it went well")
+    both = make_line(make_settings(tmp_path, PEERLINE_ENCRYPTION_KEYS=f"{new},{old}"), line.redis)
+    with both.db.session() as session:
+        assert keys.rotate(session, both.vault).encrypted > 0
+    only_new = make_line(make_settings(tmp_path, PEERLINE_ENCRYPTION_KEYS=new), line.redis)
+    assert only_new.vault.decrypt(record(only_new).note_enc or "") == "lonely it went well"
