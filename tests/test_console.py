@@ -683,7 +683,7 @@ def test_reports_show_charts_and_export_csv(console: Console, line: Line) -> Non
     page = console.get("/console/reports/?start=2026-03-01&end=2026-03-07")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert html.count('<svg class="chart"') == 5
+    assert html.count('<svg class="chart"') == 6  # and the after-chat topics (issue 21)
     assert "Contacts per day" in html and "2 min" in html  # the median wait
 
     response = console.get("/console/reports/export.csv?start=2026-03-01&end=2026-03-07")
@@ -692,6 +692,9 @@ def test_reports_show_charts_and_export_csv(console: Console, line: Line) -> Non
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["date"] for r in rows] == [f"2026-03-0{n}" for n in range(1, 8)]
     tuesday = rows[2]
+    # Each day also counts topics (every configured one, issue 21): none noted here.
+    topics = {k: tuesday.pop(k) for k in list(tuesday) if k.startswith("topic_")}
+    assert topics and set(topics.values()) == {"0"}
     assert tuesday == {
         "date": "2026-03-03",
         "contacts": "5",
@@ -705,6 +708,9 @@ def test_reports_show_charts_and_export_csv(console: Console, line: Line) -> Non
         "crisis_flagged": "0",
         "calls": "0",
         "calls_answered": "0",
+        "chats_ended": "0",
+        "with_debrief": "0",
+        "referred": "0",
     }
     assert rows[0]["contacts"] == "0" and rows[0]["wait_median_seconds"] == ""
     assert audit_entries(line, "report.exported")[-1].detail == "2026-03-01 to 2026-03-07"

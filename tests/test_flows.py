@@ -14,6 +14,7 @@ from peerline.flows.catalogue import Catalogue
 from peerline.flows.keywords import Keyword, classify
 from peerline.service import segments
 from peerline.service.availability import format_opening
+from peerline.service.settings import NOTE_TOPICS_MAX
 from tests.support.flows import CLOSED, OPEN
 
 
@@ -179,6 +180,10 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "waiting": 140,
         "free": 12,
         "away": 12,
+        # The longest topic list PEERLINE_NOTE_TOPICS allows, and a note's summary (issue 21).
+        "topics": "x" * NOTE_TOPICS_MAX,
+        "noted_topics": "x" * NOTE_TOPICS_MAX,
+        "score": "5/5",
     }
 
 

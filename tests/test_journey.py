@@ -55,7 +55,9 @@ def test_whole_journey(line: Line, hooks: Webhooks) -> None:
 
     hooks.sms(lines.TEXTER, "bye")
     assert "from 1" in texts_to(line, lines.TEXTER)[-1]
-    assert "has ended the chat" in texts_to(line, lines.SAM)[-1]
+    # Sam hears that it ended, then the after-chat text (issue 21) inviting a #note.
+    assert "has ended the chat" in texts_to(line, lines.SAM)[-2]
+    assert "#note" in texts_to(line, lines.SAM)[-1]
     hooks.sms(lines.TEXTER, "5")
     assert texts_to(line, lines.TEXTER)[-1].startswith("Thank you")
     with line.db.session() as session:
@@ -145,8 +147,9 @@ def test_stop_during_chat_frees_the_supporter(line: Line, hooks: Webhooks) -> No
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
     hooks.sms(lines.TEXTER, "STOP")
-    assert "sent an opt-out word" in texts_to(line, lines.SAM)[-1]
-    assert "text START they can come back" in texts_to(line, lines.SAM)[-1]
+    # The after-chat text (issue 21) follows what happened.
+    assert "sent an opt-out word" in texts_to(line, lines.SAM)[-2]
+    assert "text START they can come back" in texts_to(line, lines.SAM)[-2]
     hooks.sms(lines.TEXTER_2, "yes")
     run_jobs(line)
     assert "#take" in texts_to(line, lines.SAM)[-1]

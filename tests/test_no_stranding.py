@@ -5,9 +5,10 @@ back) against real PostgreSQL and Redis, checked after every step.
 The invariant: no conversation waits while an eligible supporter is free for longer than one
 offer time-out (and the two seconds routing allows a matching round to run after a texter
 joins: `routing.MATCHING_DELAY`). Eligible is the rule routing follows: a supporter who missed
-or passed a texter is skipped while someone else holds an offer of them. Also checked as it
-happens: what a supporter is told about an offer that timed out is true, and the place in line
-a texter is told is the number of people who joined before them and still wait.
+or passed a texter is skipped while someone else holds an offer of them. A supporter resting
+after a crisis chat (issue 21: until the pause ends or they text #ready) is not free. Also
+checked as it happens: what a supporter is told about an offer that timed out is true, and the
+place in line a texter is told is the number of people who joined before them and still wait.
 """
 
 from __future__ import annotations
@@ -104,13 +105,19 @@ class Snapshot:
     offers: list[tuple[int, int, str, datetime]]  # (offer, conversation, supporter, expires)
     chats: dict[str, int]  # supporter -> conversation
     had: dict[int, set[str]]  # conversation -> supporters ever offered it
+    paused: dict[str, datetime]  # supporter -> end of their pause after a crisis chat
 
-    def eligible_free(self, conversation_id: int) -> set[str]:
+    def free_at(self, now: datetime) -> set[str]:
+        """Return who could take a chat at `now`: free and not resting after a crisis chat."""
+        return {name for name in self.free if self.paused.get(name, now) <= now}
+
+    def eligible_free(self, conversation_id: int, now: datetime) -> set[str]:
         """Return the free supporters the rule says should be offered a waiting conversation:
         those who never had it, and, once it has no offer pending, everyone free."""
+        free = self.free_at(now)
         if any(cid == conversation_id for _, cid, _, _ in self.offers):
-            return self.free - self.had.get(conversation_id, set())
-        return set(self.free)
+            return free - self.had.get(conversation_id, set())
+        return free
 
 
 def snapshot(line: Line) -> Snapshot:
@@ -142,12 +149,17 @@ def snapshot(line: Line) -> Snapshot:
             )
         ]
         away = {s.name for s in session.scalars(select(Supporter).where(Supporter.away))}
+        paused = {
+            s.name: s.paused_until
+            for s in session.scalars(select(Supporter).where(Supporter.paused_until.is_not(None)))
+            if s.paused_until is not None
+        }
         had: dict[int, set[str]] = {}
         for cid, sid in session.execute(select(Offer.conversation_id, Offer.supporter_id)):
             had.setdefault(cid, set()).add(names[sid])
     busy = set(chats) | {name for _, _, name, _ in offers}
     free = {name for name in SUPPORTERS if name not in busy and name not in away}
-    return Snapshot(waiting, free, away, offers, chats, had)
+    return Snapshot(waiting, free, away, offers, chats, had, paused)
 
 
 @dataclass
@@ -198,7 +210,7 @@ class Run:
         self.free_since = {
             cid: self.free_since.get(cid, self.now)
             for cid in state.waiting
-            if state.eligible_free(cid)
+            if state.eligible_free(cid, self.now)
         }
 
     def advance(self, seconds: float) -> None:
@@ -206,6 +218,17 @@ class Run:
         target = self.now + timedelta(seconds=seconds)
         while True:
             due = [o for o in self.state().offers if o[3] <= target]
+            # A pause after a crisis chat ends with a matching round (scheduled at its end).
+            pauses = sorted(
+                at + timedelta(seconds=1) for at in self.state().paused.values() if self.now < at
+            )
+            if pauses and pauses[0] <= target and (not due or pauses[0] < due[0][3]):
+                self.now = pauses[0]
+                self.check("before a pause ended")
+                self.known = None
+                run_matching(self.line, now=self.now)
+                self.check("after a pause ended")
+                continue
             if not due:
                 break
             offer_id, cid, name, expires = due[0]
@@ -288,7 +311,9 @@ class Run:
         if state.offers:
             choices += [("take", 2.0), ("decline", 1.0)]
         if state.chats:
-            choices += [("done", 1.5), ("texter bye", 1.0), ("pass chat", 0.7)]
+            choices += [("done", 1.5), ("texter bye", 1.0), ("pass chat", 0.7), ("crisis", 1.0)]
+        if any(at > self.now for at in state.paused.values()):
+            choices.append(("ready", 0.5))
         if state.waiting:
             choices.append(("leave", 0.4))
         if len(state.away) < len(SUPPORTERS):
@@ -296,6 +321,8 @@ class Run:
         if state.away:
             choices.append(("back", 1.0))
         action = rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
+        if state.chats and not self.counts.get("crisis") and sum(self.counts.values()) >= 30:
+            action = "crisis"  # every sequence has a crisis chat, and so a pause, to check
         self.counts[action] = self.counts.get(action, 0) + 1
         # People act a few seconds apart at the most; waits cover up to past a time-out.
         self.advance(rng.uniform(40, 200) if action == "wait" else rng.uniform(0, 8))
@@ -308,6 +335,14 @@ class Run:
         elif action in ("done", "pass chat") and state.chats:
             name = rng.choice(sorted(state.chats))
             self.sms(SUPPORTERS[name], "#done" if action == "done" else "#pass")
+        elif action == "crisis" and state.chats:
+            # Crisis words in a chat: when it ends, its supporter rests (issue 21).
+            cid = rng.choice(sorted(state.chats.values()))
+            self.sms(self.texters[cid], "i want to kill myself")
+        elif action == "ready":
+            resting = sorted(name for name, at in state.paused.items() if at > self.now)
+            if resting:
+                self.sms(SUPPORTERS[rng.choice(resting)], "#ready")
         elif action == "texter bye" and state.chats:
             cid = rng.choice(sorted(state.chats.values()))
             self.sms(self.texters[cid], "bye")
@@ -343,7 +378,9 @@ def test_no_conversation_waits_while_someone_is_free_for_longer_than_a_time_out(
         state = run.state()
         if not state.waiting:
             break
-        for _, _, name, _ in state.offers:
+        for name in sorted(n for n, at in state.paused.items() if at > run.now):
+            run.sms(SUPPORTERS[name], "#ready")
+        for _, _, name, _ in run.state().offers:
             run.sms(SUPPORTERS[name], "#take")
         for name in sorted(run.state().chats):
             run.sms(SUPPORTERS[name], "#done")
@@ -352,3 +389,4 @@ def test_no_conversation_waits_while_someone_is_free_for_longer_than_a_time_out(
     # The sequence did what it is meant to test: offers missed and passed, and re-offered.
     assert run.counts.get("decline", 0) and run.counts.get("join", 0) >= 10, run.counts
     assert run.counts.get("gone", 0) + run.counts.get("back", 0) > 0, run.counts
+    assert run.counts.get("crisis", 0), run.counts

@@ -260,7 +260,8 @@ def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -
     assert tick(line, chat, 30) is not None
     assert tick(line, chat, 61) is None
     assert "closed after a quiet while" in texts_to(line, lines.TEXTER)[-1]
-    assert "closed after a quiet while" in texts_to(line, lines.SAM)[-1]
+    # The after-chat text (issue 21) follows what happened.
+    assert "closed after a quiet while" in texts_to(line, lines.SAM)[-2]
     with line.db.session() as session:
         assert session.get(Conversation, chat).closed_by == "idle"  # type: ignore[union-attr]
 

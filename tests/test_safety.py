@@ -138,7 +138,9 @@ def test_supporter_alert_and_block(build: Callable[..., tuple[Line, Webhooks]]) 
     hooks.sms(lines.SAM, "#alert")
     assert "on-call coordinator has been told" in texts_to(line, lines.SAM)[-1]
     hooks.sms(lines.SAM, "#block")
-    assert "blocked until a coordinator reviews it" in texts_to(line, lines.SAM)[-1]
+    # The after-chat text (issue 21) follows: after an #alert, with the pause in it.
+    assert "blocked until a coordinator reviews it" in texts_to(line, lines.SAM)[-2]
+    assert "no new one for 5 min" in texts_to(line, lines.SAM)[-1]
     with line.db.session() as session:
         assert [e.source for e in session.scalars(select(SafetyEvent))] == ["supporter"]
         assert {a.kind for a in session.scalars(select(Alert))} == {
@@ -293,7 +295,9 @@ def test_delete_erases_after_confirmation(build: Callable[..., tuple[Line, Webho
     hooks.sms(lines.TEXTER, "DELETE")
     assert "reply DELETE again within 10 minutes" in texts_to(line, lines.TEXTER)[-1]
     hooks.sms(lines.TEXTER, "delete")
-    assert texts_to(line, lines.SAM)[-1].endswith("has opted out and left the chat. Thank you.")
+    # The after-chat text (issue 21) follows what happened.
+    assert texts_to(line, lines.SAM)[-2].endswith("has opted out and left the chat. Thank you.")
+    assert "#note" in texts_to(line, lines.SAM)[-1]
     assert texts_to(line, lines.TEXTER) == []  # nothing of theirs is left, not even our texts
     with line.db.session() as session:
         contact = session.scalars(select(Contact)).one()

@@ -23,6 +23,7 @@ from peerline.console import (
     conversations,
     crisis_review,
     dashboard,
+    debriefs,
     group_pages,
     reports,
     rota,
@@ -38,7 +39,7 @@ bp = Blueprint(
 )
 for part in (auth, dashboard, supporters, rota, conversations, reports, audit, crisis_review):
     bp.register_blueprint(part.bp)
-for part in (blocklist, callbacks, group_pages):
+for part in (blocklist, callbacks, group_pages, debriefs):
     bp.register_blueprint(part.bp)
 bp.register_blueprint(accounts.own)
 bp.register_blueprint(accounts.bp)
@@ -145,6 +146,7 @@ NAVIGATION = (
     ("console.group_pages.index", "Groups", "console.group_pages.", "People"),
     ("console.blocklist.index", "Blocklist", "console.blocklist.", "Safety"),
     ("console.crisis_review.index", "Crisis review", "console.crisis_review.", "Safety"),
+    ("console.debriefs.index", "Debriefs", "console.debriefs.", "Safety"),
     ("console.reports.index", "Reports", "console.reports.", "Records"),
     ("console.audit.index", "Audit log", "console.audit.", "Records"),
     ("console.account.index", "Account", "console.account.", "You"),

@@ -26,6 +26,7 @@ WORDS = {
     "transcript.opened": "opened a transcript",
     "report.exported": "exported a report",
     "alert.resolved": "resolved an alert",
+    "debrief.done": "marked a debrief request done",
     "alert.opened": "opened an alert's conversation",
     "block.added": "blocked a number",
     "block.lifted": "lifted a block",

@@ -38,6 +38,7 @@ from peerline.service.models import (
     RATING,
     WELCOMED,
     Block,
+    ContactRecord,
     Conversation,
     InboundMessage,
     OutboundMessage,
@@ -284,6 +285,24 @@ def open_transcript(conversation_id: int) -> BaseResponse | tuple[str, int]:
             reason,
         )
         messages = transcript(session, conversation)
+        note = supporter_note(session, conversation.id)
     return make_response(
-        render_template("console/transcript.html", row=row, messages=messages, reason=reason)
+        render_template(
+            "console/transcript.html", row=row, messages=messages, reason=reason, note=note
+        )
     )
+
+
+def supporter_note(session: Session, conversation_id: int) -> dict[str, str] | None:
+    """Return the supporter's after-chat note (issue 21), shown only with the transcript."""
+    record = session.scalar(
+        select(ContactRecord).where(ContactRecord.conversation_id == conversation_id)
+    )
+    if record is None or record.noted_at is None and not record.referred:
+        return None
+    return {
+        "score": f"{record.supporter_score} of 5" if record.supporter_score else "–",
+        "topics": record.topics.replace(",", ", ") or "–",
+        "referred": "yes" if record.referred else "no",
+        "words": line().vault.decrypt(record.note_enc) if record.note_enc else "",
+    }

@@ -338,6 +338,8 @@ def _state(
         return "on a call"
     elif now_ is not None and now_.at_cap:
         return f"had {now_.chats_this_shift} chats this shift (the cap)"
+    elif now_ is not None and now_.paused:
+        return "resting after a crisis chat (until their pause ends or they text #ready)"
     elif now_ is not None and now_.free:
         return "free"
     else:

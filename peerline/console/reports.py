@@ -11,12 +11,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.console import stats
+from peerline.console import record_stats, stats
 from peerline.console.calls import inbound_calls
 from peerline.console.charts import bar_chart, line_chart
 from peerline.console.common import audit, format_duration, line, local_today
 from peerline.console.forms import ReportForm, given
-from peerline.service.models import Conversation
+from peerline.service.models import ContactRecord, Conversation, DebriefRequest, Supporter
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -55,6 +55,48 @@ def load_report(session: Session, first: date, last: date) -> stats.Report:
         last,
         inbound_calls(session, start, end),
     )
+
+
+def load_records(session: Session, first: date, last: date) -> record_stats.RecordFigures:
+    """Read the records of chats that ended in a span of local days (counts only)."""
+    tz = line().timezone(session)
+    start, end = stats.span_utc(first, last, tz)
+    debriefed = select(DebriefRequest.id).where(
+        DebriefRequest.conversation_id == ContactRecord.conversation_id
+    )
+    rows = session.execute(
+        select(
+            ContactRecord.ended_at,
+            Supporter.name,
+            ContactRecord.topics,
+            debriefed.exists(),
+            ContactRecord.referred,
+            ContactRecord.supporter_score,
+        )
+        .outerjoin(Supporter, Supporter.id == ContactRecord.supporter_id)
+        .where(ContactRecord.ended_at >= start, ContactRecord.ended_at < end)
+    )
+    return record_stats.build_record_figures(
+        (record_stats.RecordFacts(*row) for row in rows),
+        tz,
+        first,
+        last,
+        line().settings.note_topics,
+    )
+
+
+def record_charts(figures: record_stats.RecordFigures) -> dict[str, Markup]:
+    """Return the after-chat chart: how often each topic was noted (by week in the table)."""
+    totals = figures.topic_totals()
+    return {
+        "topics": bar_chart(
+            [topic for topic, _ in totals],
+            [count for _, count in totals],
+            chart_id="chart-topics",
+            title="Topics noted by supporters",
+            description=", ".join(f"{t}: {n}" for t, n in totals) or "No topics yet.",
+        ),
+    }
 
 
 def charts(report: stats.Report) -> dict[str, Markup]:
@@ -128,11 +170,13 @@ def index() -> str:
         tz = line().timezone(session)
         first, last = _span(form, local_today(tz))
         report = load_report(session, first, last)
+        records = load_records(session, first, last)
     return render_template(
         "console/reports.html",
         form=form,
         report=report,
-        charts=charts(report),
+        records=records,
+        charts=charts(report) | record_charts(records),
         duration=format_duration,
         timezone=str(tz),
         first=first,
@@ -148,9 +192,14 @@ def export() -> Response:
         tz = line().timezone(session)
         first, last = _span(form, local_today(tz))
         report = load_report(session, first, last)
+        records = load_records(session, first, last)
         audit(session, "report.exported", "daily report", f"{first} to {last}")
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(stats.report_rows(report))
+    # Each day's row carries the after-chat counts too (issue 21): one table, one header.
+    header, extra = record_stats.record_columns(records)
+    daily = stats.report_rows(report)
+    rows = [daily[0] + header] + [row + more for row, more in zip(daily[1:], extra, strict=True)]
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return Response(
         buffer.getvalue(),
         mimetype="text/csv",

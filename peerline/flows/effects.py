@@ -154,6 +154,30 @@ class PlaceCall:
     argument: str
 
 
+@dataclass(frozen=True)
+class SaveNote:
+    """Keep a supporter's note about their last chat: the 1-5, topic words, a few words."""
+
+    score: int | None
+    topics: tuple[str, ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class AskDebrief:
+    """Ask the on-call coordinator to reach out to the supporter (#debrief)."""
+
+
+@dataclass(frozen=True)
+class Ready:
+    """End the supporter's pause after a crisis chat: offers may come again (#ready)."""
+
+
+@dataclass(frozen=True)
+class MarkReferred:
+    """Record that the supporter's last chat gave a referral (#referred)."""
+
+
 Effect = (
     Reply
     | Notify
@@ -178,4 +202,8 @@ Effect = (
     | Subscribe
     | WantCheckin
     | PlaceCall
+    | SaveNote
+    | AskDebrief
+    | Ready
+    | MarkReferred
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from peerline.flows import effects as fx
 from peerline.flows.keywords import Keyword, classify
+from peerline.flows.notes import Note, edits, parse_note
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,11 @@ class SupporterState:
     chat_alias: str | None = None
     offer_id: int | None = None
     offer_alias: str | None = None
+    # After a chat flagged for safety: no offers until the pause ends or they text #ready.
+    paused: bool = False
+    # The chat a #note, #referred or #debrief is about: the current one, else the last.
+    last_alias: str | None = None
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,8 @@ def _take(state: SupporterState) -> Step:
 def _done(state: SupporterState) -> Step:
     if state.chat_alias is None:
         return Step([fx.Reply("not_in_chat")])
-    return Step([fx.EndChat(by="supporter"), fx.Reply("you_ended", {"alias": state.chat_alias})])
+    # The news first, then the after-chat text that ending the chat sends.
+    return Step([fx.Reply("you_ended", {"alias": state.chat_alias}), fx.EndChat(by="supporter")])
 
 
 def _pass(state: SupporterState) -> Step:
@@ -84,10 +91,46 @@ def _block(state: SupporterState) -> Step:
     return Step(
         [
             fx.BlockTexter(),
-            fx.EndChat(by="supporter", ask_rating=False),
             fx.Reply("block_ok", {"alias": state.chat_alias}),
+            fx.EndChat(by="supporter", ask_rating=False),
         ]
     )
+
+
+def _debrief(state: SupporterState) -> Step:
+    return Step([fx.AskDebrief()])
+
+
+def _ready(state: SupporterState) -> Step:
+    if not state.paused:
+        return Step([fx.Reply("ready_not_paused")])
+    return Step([fx.Ready(), fx.Reply("ready_ok_away" if state.away else "ready_ok")])
+
+
+def _referred(state: SupporterState) -> Step:
+    if state.last_alias is None:
+        return Step([fx.Reply("note_no_chat")])
+    return Step([fx.MarkReferred(), fx.Reply("referred_ok", {"alias": state.last_alias})])
+
+
+def note(state: SupporterState, argument: str) -> Step:
+    """Return what a `#note` does: keep how the last chat went, or say how to write one."""
+    topics = ", ".join(state.topics)
+    if state.last_alias is None:
+        return Step([fx.Reply("note_no_chat")])
+    read = parse_note(argument, state.topics)
+    if not isinstance(read, Note):
+        key = "note_score" if read.reason == "score" else "note_help"
+        return Step([fx.Reply(key, {"topics": topics})])
+    summary = {
+        "alias": state.last_alias,
+        "score": f"{read.score}/5" if read.score else "-",
+        "noted_topics": ", ".join(read.topics) or "-",
+    }
+    # With no topic word matched, the list is there to pick from next time.
+    key = "note_ok" if read.topics else "note_ok_no_topics"
+    saved = fx.SaveNote(read.score, read.topics, read.words)
+    return Step([saved, fx.Reply(key, summary | {"topics": topics})])
 
 
 COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
@@ -99,29 +142,17 @@ COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
     "#help": _help,
     "#alert": _alert,
     "#block": _block,
+    "#debrief": _debrief,
+    "#ready": _ready,
+    "#referred": _referred,
 }
 
 
 # Every command a supporter can text, for suggestions; #call takes an argument.
-COMMAND_NAMES = (*COMMANDS, "#call")
+COMMAND_NAMES = (*COMMANDS, "#call", "#note")
 # A typo this many edits away from a command (a swap, a slip, a letter too many or too few)
 # gets "did you mean"; two would take "#dance" for "#done".
 NEAR_MISS_EDITS = 1
-
-
-def edits(a: str, b: str) -> int:
-    """Return the edit distance between two words, a swap of neighbours counting as one."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, previous2[j - 2] + 1)
-            current.append(cost)
-        previous2, previous = previous, current
-    return previous[-1]
 
 
 def nearest_command(word: str) -> str | None:
@@ -168,6 +199,10 @@ def step(state: SupporterState, text: str) -> Step:
         word, argument = command
         if word == "#call":
             return Step([fx.PlaceCall(argument)])
+        if word.rstrip(".,;:-") == "#note" or word.startswith("#note") and word[5:6].isdigit():
+            # "#note4 lonely": the score run on to the command is still the score; a note
+            # keeps nothing until it is read, so "#note:" is read as it was meant.
+            return note(state, f"{word[5:].lstrip('.,;:-')} {argument}")
         handler = COMMANDS.get(word)
         if handler is not None:
             return handler(state)

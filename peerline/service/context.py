@@ -86,6 +86,7 @@ class AfterCommit:
     open_notices: list[tuple[int, datetime]] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)  # call-backs to place
     match: bool = False
+    match_at: list[datetime] = field(default_factory=list)  # pauses after a crisis chat end
 
     def dispatch(self, line: Line) -> None:
         """Enqueue the work; a failure leaves it in the database for the sweep."""
@@ -106,6 +107,8 @@ class AfterCommit:
             line.tasks.place_call(call_id)
         if self.match:
             line.tasks.match()
+        for at in self.match_at:
+            line.tasks.match_at(at)
 
 
 class Reachable(Protocol):

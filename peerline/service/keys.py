@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from peerline.service.models import (
     Block,
     Contact,
+    ContactRecord,
     InboundMessage,
     OutboundMessage,
     Supporter,
@@ -61,4 +62,9 @@ def rotate(session: Session, vault: Vault, batch: int = 1000) -> RotationReport:
         outbound.body_enc = vault.rotate(outbound.body_enc)
         outbound.to_enc = vault.rotate(outbound.to_enc)
         report.encrypted += 2
+    # A supporter's few words after a chat (issue 21), kept like a transcript.
+    noted = select(ContactRecord).where(ContactRecord.note_enc.is_not(None))
+    for record in session.scalars(noted).yield_per(batch):
+        record.note_enc = vault.rotate(record.note_enc or "")
+        report.encrypted += 1
     return report

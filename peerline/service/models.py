@@ -131,6 +131,8 @@ class Supporter(Base):
     # The shift the last reminder was about, so "#away" in reply can free that shift.
     reminded_shift_start: Mapped[datetime | None]
     reminded_shift_end: Mapped[datetime | None]
+    # After a chat flagged for safety: no offer before this, unless they text #ready.
+    paused_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     shifts: Mapped[list[Shift]] = relationship(
@@ -482,3 +484,46 @@ class ConsoleSession(Base):
     ended_at: Mapped[datetime | None]
     # signed_out, password_changed, ended_by_admin, deactivated
     end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class ContactRecord(Base):
+    """What reports count about one chat, without its words: one row per conversation.
+
+    The supporter's few words (`note_enc`) are the only text, encrypted like a transcript and
+    purged and erased with it; everything else is a count or a category.
+    """
+
+    __tablename__ = "contact_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
+    channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, voice
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    waited_seconds: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    crisis_category: Mapped[str | None] = mapped_column(String(32))
+    topics: Mapped[str] = mapped_column(String(400), default="")  # comma-separated topic words
+    supporter_score: Mapped[int | None] = mapped_column(Integer)
+    texter_rating: Mapped[int | None] = mapped_column(Integer)
+    referred: Mapped[bool] = mapped_column(Boolean, default=False)
+    returning_texter: Mapped[bool] = mapped_column(Boolean, default=False)
+    note_enc: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)
+    noted_at: Mapped[datetime | None]
+
+
+class DebriefRequest(Base):
+    """A supporter's #debrief: a coordinator is to reach out to them about a chat."""
+
+    __tablename__ = "debrief_requests"
+    __table_args__ = (Index("ix_debrief_requests_open", "done_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(254))
+
+    supporter: Mapped[Supporter] = relationship()

@@ -13,6 +13,7 @@ from peerline.service.models import (
     OUT_SENDING,
     RATING,
     Alert,
+    ContactRecord,
     Conversation,
     InboundMessage,
     OutboundMessage,
@@ -53,6 +54,12 @@ def purge(session: Session, now: datetime, days: int, batch: int = 500) -> int:
         # A coordinator's note on an alert can hold what the texter said: it goes too.
         session.execute(
             update(Alert).where(Alert.conversation_id == conversation.id).values(outcome_enc=None)
+        )
+        # A supporter's few words about the chat are kept as long as its transcript.
+        session.execute(
+            update(ContactRecord)
+            .where(ContactRecord.conversation_id == conversation.id)
+            .values(note_enc=None)
         )
         session.execute(
             delete(OutboundMessage).where(

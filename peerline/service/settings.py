@@ -31,6 +31,25 @@ VOICE_ENV = {
 }
 
 
+# The topic words of a supporter's #note (PEERLINE_NOTE_TOPICS): short, so a phone can send
+# them, and together within NOTE_TOPICS_MAX characters, so the after-chat text stays two SMS.
+NOTE_TOPICS_MAX = 100
+DEFAULT_NOTE_TOPICS = (
+    "lonely",
+    "family",
+    "partner",
+    "work",
+    "money",
+    "health",
+    "grief",
+    "anxiety",
+    "housing",
+    "substance",
+    "selfharm",
+    "other",
+)
+
+
 class SettingsError(ValueError):
     """A malformed setting: raised at start-up, never at 3 a.m."""
 
@@ -77,6 +96,10 @@ class Settings:
     quiet_hours: tuple[int, int] = (21 * 60, 8 * 60)
     reply_nudge_minutes: int = 10
     idle_close_minutes: int = 60
+    # After a chat flagged for safety its supporter gets no offer for this long (0: none)
+    # unless they text #ready; and the topic words a supporter's #note may name.
+    crisis_pause_minutes: int = 5
+    note_topics: tuple[str, ...] = DEFAULT_NOTE_TOPICS
     # Reliability knobs: how old unsent work must be before the sweep re-enqueues it, how
     # long a person's send lock lasts (longer than the API client's 30 s time-out), and the
     # pauses between retries of a send that failed for a passing reason.
@@ -134,6 +157,29 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     if parts.scheme not in schemes or not parts.netloc:
         raise SettingsError(f"{name}: {value!r} must be a URL starting with {' or '.join(schemes)}")
     return value.rstrip("/")
+
+
+def _pause_minutes(value: str) -> int:
+    """Parse PEERLINE_CRISIS_PAUSE_MINUTES: a whole number of minutes, 0 for no pause."""
+    name = "PEERLINE_CRISIS_PAUSE_MINUTES"
+    if not value.strip().isdigit():
+        raise SettingsError(f"{name}: {value!r} must be a whole number of minutes (0 for none)")
+    return int(value)
+
+
+def _topics(value: str | None) -> tuple[str, ...]:
+    """Parse PEERLINE_NOTE_TOPICS: comma-separated words of letters and hyphens, at most
+    NOTE_TOPICS_MAX characters in all."""
+    if not value or not value.strip():
+        return DEFAULT_NOTE_TOPICS
+    words = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    bad = [w for w in words if not re.fullmatch(r"[a-z][a-z-]{1,19}", w)]
+    if bad or not words or len(", ".join(words)) > NOTE_TOPICS_MAX:
+        raise SettingsError(
+            f"PEERLINE_NOTE_TOPICS: comma-separated words of 2-20 letters, {NOTE_TOPICS_MAX}"
+            f" characters in all (not {', '.join(bad) or value!r})"
+        )
+    return words
 
 
 def _positive_int(name: str, value: str) -> int:
@@ -309,6 +355,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         quiet_hours=_quiet(get("PEERLINE_QUIET_HOURS") or "21:00-08:00"),
         reply_nudge_minutes=whole("PEERLINE_REPLY_NUDGE_MINUTES", 10),
         idle_close_minutes=whole("PEERLINE_IDLE_CLOSE_MINUTES", 60),
+        crisis_pause_minutes=_pause_minutes(get("PEERLINE_CRISIS_PAUSE_MINUTES") or "5"),
+        note_topics=_topics(get("PEERLINE_NOTE_TOPICS")),
         sweep_stale_seconds=whole("PEERLINE_SWEEP_STALE_SECONDS", 30),
         send_lock_seconds=whole("PEERLINE_SEND_LOCK_SECONDS", 60),
         send_retry_seconds=tuple(

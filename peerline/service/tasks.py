@@ -135,6 +135,12 @@ class Tasks:
         # a shared one would let a round that is already running swallow a new trigger.
         return self._enqueue(job_paths.MATCH_QUEUE, job_id=None, result_ttl=0)
 
+    def match_at(self, at: datetime) -> bool:
+        """Schedule a matching round for when a supporter's pause ends (the sweep also runs
+        one every half minute, so a lost job delays a chat, never strands it)."""
+        job_id = f"match-at-{int(at.timestamp())}"
+        return self._schedule(at, job_paths.MATCH_QUEUE, job_id=job_id)
+
     def _schedule(
         self,
         at: datetime,

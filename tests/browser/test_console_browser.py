@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from peerline.service.line import Line
 from peerline.service.models import QUEUED, Shift, Supporter, utcnow
+from tests.support.records import seed_records
 from tests.support.seed import (
     EMAIL,
     PASSWORD,
@@ -186,6 +187,7 @@ def test_screenshots(
             Shift(days="sat,sun", start_minute=10 * 60, end_minute=18 * 60),
         ]
     seed_history(demo_line, utcnow())
+    assert seed_records(demo_line)  # what supporters noted after those chats (issue 21)
     waiting = add_conversation(
         demo_line,
         ConversationSpec(created_at=utcnow() - timedelta(minutes=9), state=QUEUED),
@@ -201,7 +203,7 @@ def test_screenshots(
     page.goto(f"{base}/console/rota/coverage")
     page.screenshot(path=str(folder / "coverage.png"), full_page=True)
     page.goto(f"{base}/console/reports/")
-    expect(page.locator("svg.chart")).to_have_count(5)
+    expect(page.locator("svg.chart")).to_have_count(6)  # with the after-chat topics
     page.screenshot(path=str(folder / "reports.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/console/")

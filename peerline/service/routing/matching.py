@@ -103,6 +103,14 @@ def _matched_since() -> Any:
     return Conversation.matched_at >= bindparam("since", type_=UTCDateTime())
 
 
+def _not_paused() -> Any:
+    """Return "the supporter is not resting after a crisis chat at :now" as SQL."""
+    return or_(
+        Supporter.paused_until.is_(None),
+        Supporter.paused_until <= bindparam("now", type_=UTCDateTime()),
+    )
+
+
 @cache
 def _recent_sql() -> Select[int | None, datetime | None]:
     """Return (supporter, when) of the conversations matched to supporters :ids since :since."""
@@ -184,6 +192,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
         Supporter.away.is_(False),
         Supporter.opted_out.is_(False),
         Supporter.takes_sms.is_(True),
+        _not_paused(),
         *has_room,
     )
     if pool:
@@ -221,7 +230,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
         return _Pool({}, Counter(), Counter())
     postgres = session.get_bind().dialect.name == "postgresql"
     since = now - timedelta(days=2)
-    params: dict[str, Any] = {"calls_since": now - STALE_AFTER}
+    params: dict[str, Any] = {"calls_since": now - STALE_AFTER, "now": now}
     # Name whichever list is shorter, those on shift or those off; Python checks the rest.
     off_shift = rotas.off_shift(now)
     naming = "on" if len(on_shift) <= len(off_shift) else "off" if off_shift else ""

@@ -51,6 +51,8 @@ class OnShift:
     takes_sms: bool
     on_a_call: bool
     shift_chat_cap: int
+    # Resting after a chat flagged for safety (until the pause ends or they text #ready).
+    paused: bool = False
 
     @property
     def at_cap(self) -> bool:
@@ -72,7 +74,12 @@ class OnShift:
     @property
     def free(self) -> bool:
         """Say whether matching would offer them a chat now."""
-        return self.taking_chats and not self.on_a_call and self.chats + self.offers < self.capacity
+        return (
+            self.taking_chats
+            and not self.on_a_call
+            and not self.paused
+            and self.chats + self.offers < self.capacity
+        )
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ def staffing(
             chats,
             offers,
             _on_a_call(),
+            Supporter.paused_until,
         ).where(Supporter.id.in_(wanted), Supporter.active.is_(True)),
         {"calls_since": now - STALE_AFTER},
     ).all()
@@ -174,7 +182,18 @@ def staffing(
                 bool(takes_sms),
                 bool(on_a_call),
                 policy.shift_chat_cap,
+                paused_until is not None and paused_until > now,
             )
-            for sid, capacity, away, opted_out, takes_sms, n_chats, n_offers, on_a_call in rows
+            for (
+                sid,
+                capacity,
+                away,
+                opted_out,
+                takes_sms,
+                n_chats,
+                n_offers,
+                on_a_call,
+                paused_until,
+            ) in rows
         }
     )

@@ -22,6 +22,7 @@ from peerline.service.models import (
     Supporter,
 )
 from peerline.service.reminders import out_of_quiet_hours
+from peerline.service.runtime.debrief import chat_ended
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def end_chat(
             rt.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
             if ask_rating:
                 rt.to_texter(contact, conversation, "ask_rating")
+    chat_ended(rt, conversation, supporter)
     rt.after_commit.match = True
 
 

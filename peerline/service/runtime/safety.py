@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 
 from peerline.service import metrics
 from peerline.service.context import (
@@ -19,6 +19,7 @@ from peerline.service.models import (
     QUEUED,
     Block,
     Contact,
+    ContactRecord,
     Conversation,
     InboundMessage,
     OutboundMessage,
@@ -114,6 +115,10 @@ def erase(rt: Context, contact: Contact) -> None:
         )
     )
 
+    # A supporter's few words about these chats go with the transcript; the counts stay.
+    rt.session.execute(
+        update(ContactRecord).where(ContactRecord.conversation_id.in_(ids)).values(note_enc=None)
+    )
     # Calls, call-backs and their recordings, alerts, reminders, texts kept aside (issue 16).
     erase_elsewhere(rt.line, rt.session, contact, phone, hashes, ids, rt.now)
     # The row stays so reports keep their counts; nothing in it leads back to the person.

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
+from peerline.flows.notes import Note
 from peerline.service import calls, rota
 from peerline.service.availability import rota_of
 from peerline.service.context import (
@@ -22,6 +23,7 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
+from peerline.service.runtime import debrief
 from peerline.service.runtime.chats import (
     end_chat,
     free_reminded_shift,
@@ -33,6 +35,21 @@ from peerline.service.runtime.offers import (
 from peerline.service.runtime.safety import block, raise_safety
 
 log = logging.getLogger(__name__)
+
+# The after-chat texts, which go to a supporter in the language they speak first.
+DEBRIEF_REPLIES = frozenset(
+    (
+        "note_ok",
+        "note_ok_no_topics",
+        "note_help",
+        "note_score",
+        "note_no_chat",
+        "referred_ok",
+        "ready_ok",
+        "ready_ok_away",
+        "ready_not_paused",
+    )
+)
 
 
 def supporter_message(
@@ -54,12 +71,16 @@ def supporter_message(
         rt.now,
         rota.Closures(spec) if spec else None,
     )
+    last = debrief.last_chat_of(rt, supporter, chat)
     state = supporter_flow.SupporterState(
         away=supporter.away,
         on_shift=on_shift,
         chat_alias=chat.contact.alias if chat else None,
         offer_id=offer.id if offer else None,
         offer_alias=offered.contact.alias if offered else None,
+        paused=supporter.paused_until is not None and supporter.paused_until > rt.now,
+        last_alias=last.contact.alias if last else None,
+        topics=rt.line.settings.note_topics,
     )
     if chat is not None:
         inbound.conversation_id = chat.id
@@ -68,7 +89,7 @@ def supporter_message(
         if not text.strip():
             return  # never an empty relay
     for effect in supporter_flow.step(state, text).effects:
-        _supporter_effect(rt, effect, supporter, chat, relay)
+        _supporter_effect(rt, effect, supporter, chat, relay, last)
 
 
 def _supporter_effect(
@@ -77,14 +98,32 @@ def _supporter_effect(
     supporter: Supporter,
     chat: Conversation | None,
     via: str | None,
+    last: Conversation | None = None,
 ) -> None:
-    """Carry out one effect of a supporter's flow; answers go back on the number `via`."""
+    """Carry out one effect of a supporter's flow; answers go back on the number `via`.
+
+    `last` is the chat a #note, #referred or #debrief is about (the current one, else the
+    supporter's last)."""
     match effect:
+        case fx.Reply(key=key, params=params) if key in DEBRIEF_REPLIES:
+            debrief.to_supporter_in_their_language(
+                rt, supporter, key, last.id if last else None, via=via, **params
+            )
         case fx.Reply(key=key, params=params):
             if key == "alert_ok":
                 # Say only what was done: whether anyone on call was really texted.
                 key = "alert_told" if rt.on_call_told else "alert_nobody_on_call"
             rt.to_supporter(supporter, key, chat.id if chat else None, via=via, **params)
+        case fx.SaveNote(score=score, topics=topics, words=words):
+            if last is not None:
+                debrief.save_note(rt, last, Note(score, topics, words))
+        case fx.MarkReferred():
+            if last is not None:
+                debrief.mark_referred(rt, last)
+        case fx.AskDebrief():
+            debrief.ask_debrief(rt, supporter, last, via)
+        case fx.Ready():
+            debrief.ready(rt, supporter)
         case fx.Relay(text=text):
             if chat is not None:
                 rt.to_texter_words(chat, f"{supporter.name}: {text}")

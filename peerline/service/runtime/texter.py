@@ -34,6 +34,7 @@ from peerline.service.runtime.chats import (
     subscribe,
     want_checkin,
 )
+from peerline.service.runtime.debrief import rated
 from peerline.service.runtime.offers import (
     line_status,
     schedule_open_notice,
@@ -219,6 +220,7 @@ def _texter_effect(
             if conversation is not None:
                 conversation.rating = score
                 conversation.state = CLOSED
+                rated(rt, conversation, score)
         case fx.EndChat(by=by, ask_rating=ask_rating, opted_out=opted_out):
             if conversation is not None:
                 end_chat(rt, conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)

@@ -31,6 +31,7 @@ from peerline.service.models import (
     Supporter,
 )
 from peerline.service.reminders import claim, last_words, subscribers
+from peerline.service.runtime.debrief import chat_ended
 from peerline.service.runtime.offers import (
     policy,
     schedule_open_notice,
@@ -75,6 +76,7 @@ def chat_tick(rt: Context, conversation_id: int) -> int | None:
                 alias=conversation.contact.alias,
                 via=conversation.relay_number,
             )
+        chat_ended(rt, conversation, supporter)
         rt.after_commit.match = True
         return None
     answered = rt.session.scalar(

@@ -166,6 +166,9 @@ def ringable(
             )
         )
     )
+    if not crisis:
+        # Resting after a crisis chat (issue 21): no call either, but a crisis call rings them.
+        found = [s for s in found if s.paused_until is None or s.paused_until <= now]
     if not settings.calls_during_chat and not crisis:
         busy = _busy_by_sms(session, [s.id for s in found])
         found = [s for s in found if s.id not in busy]

@@ -1,0 +1,110 @@
+"""A supporter's `#note` after a chat, read forgivingly: how it went, topic words, a few words."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from peerline.flows.language import fold
+
+# Longest few words kept with a note: an SMS or two, not a case file.
+NOTE_WORDS_MAX = 320
+# Number words a phone's dictation or a tired thumb may send for the 1-5.
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "uno": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+}
+_SCORE = re.compile(r"^(\d{1,3})(?:/(?:5|10))?$")
+_SPLIT = re.compile(r"[\s,;+&|]+")
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a #note said: the 1-5 (if given), topic words from the line's list, and words."""
+
+    score: int | None
+    topics: tuple[str, ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class NoteProblem:
+    """Why a #note could not be read: `empty` (nothing after it) or `score` (not 1 to 5)."""
+
+    reason: str
+
+
+def edits(a: str, b: str) -> int:
+    """Return the edit distance between two words, a swap of neighbours counting as one."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def topic_of(word: str, topics: tuple[str, ...]) -> str | None:
+    """Return the topic a word names ("Lonley", "families", "#grief"), if close enough."""
+    bare = fold(word).strip(".,!?;:#'\"()[]-")
+    if len(bare) < 3:
+        return None
+    for topic in topics:
+        if bare in (topic, topic + "s", topic + "es") or bare.replace("-", "") == topic:
+            return topic
+    # One slip in a word of five letters or more; shorter words are too easily another word.
+    close = [t for t in topics if len(bare) >= 5 and edits(bare, t) <= 1]
+    return close[0] if len(close) == 1 else None
+
+
+def _score(token: str) -> int | None:
+    """Return the number a token gives ("4", "4/5", "four", "4."), or None for a word."""
+    bare = fold(token).strip(".,!?;:()")
+    if bare in NUMBER_WORDS:
+        return NUMBER_WORDS[bare]
+    match = _SCORE.match(bare)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    # "8/10" is a score out of ten: halved and rounded up, it lands on the 1-5 scale.
+    return (value + 1) // 2 if bare.endswith("/10") else value
+
+
+def parse_note(text: str, topics: tuple[str, ...]) -> Note | NoteProblem:
+    """Read what follows `#note`: the 1-5 first or last, topic words anywhere, the rest."""
+    stripped = " ".join(text.split())
+    if not stripped:
+        return NoteProblem("empty")
+    tokens = [t for t in _SPLIT.split(stripped) if t]
+    # The score is the first word ("#note 4 lonely") or the last ("#note lonely 4"); a
+    # number inside the words ("talked 45 min") is the supporter's words.
+    score_token = next((t for t in (tokens[0], tokens[-1]) if _score(t) is not None), None)
+    score = _score(score_token) if score_token is not None else None
+    if score is not None and not 1 <= score <= 5:
+        return NoteProblem("score")
+    found: list[str] = []
+    for part in (p for token in tokens for p in token.split("/")):
+        topic = topic_of(part, topics)
+        if topic is not None and topic not in found:
+            found.append(topic)
+    words = stripped
+    if score_token is not None:
+        at = words.index(score_token) if score_token == tokens[0] else words.rindex(score_token)
+        words = words[:at] + words[at + len(score_token) :]
+    words = words.strip(" ,;:-.")
+    if all(topic_of(p, topics) for t in _SPLIT.split(words) for p in t.split("/") if p):
+        words = ""  # only topic words: nothing more to keep
+    return Note(score, tuple(found), words[:NOTE_WORDS_MAX])
