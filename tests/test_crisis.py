@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peerline.service import crisis_model
+from peerline.service import crisis_model, crisis_train
 from peerline.service.crisis import (
     ALIASES,
     CATEGORIES,
+    MODEL_CATEGORY,
     PACKAGED_FILE,
     CrisisDetector,
     Detection,
@@ -31,18 +32,13 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split, written by another session that never saw the phrase lists and scored once
-# with the phrases frozen at commit ea05d86. Changing the file means changing this constant and
-# the figures in docs/crisis.md, with a note saying why.
-HELDOUT_SHA256 = "d59bded4ba049e1f75b04743a331a2999d3b4cee77a9b9bb239356dc26de20e1"
-# The frozen phrases found 176 of 240 crisis messages with 12 false alarms among 260 near misses:
-# the honest figures (docs/crisis.md). The phrases were then tuned after seeing its failures
-# (said so in docs/crisis.md) and find 238 with none: in-sample now, kept only as a floor so a
-# later change cannot quietly undo it.
-HELDOUT_FROZEN_FOUND, HELDOUT_FROZEN_FALSE_ALARMS = 176, 12
-HELDOUT_MIN_FOUND = 238
-HELDOUT_MAX_FALSE_ALARMS = 0
-HELDOUT_SHARED_WITH_DEV = 12
+# The held-out split. The first one (500 messages) was spent: the phrases were tuned after
+# reading its failures, so its messages are development data now (the end of
+# crisis_examples.yaml). A new one is written by someone who never saw the phrase lists; the
+# detector is frozen (phrases, model and gate committed) before it is read. None while it is
+# pending: the file must not be in the repository yet. Changing the file means changing this
+# constant and the figures in docs/crisis.md, with a note saying why.
+HELDOUT_SHA256: str | None = None
 MIN_DEV_PRECISION = 0.95
 MIN_DEV_RECALL = 0.95
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
@@ -76,33 +72,32 @@ def test_examples_are_well_formed(examples: list[Example]) -> None:
 
 
 def test_the_held_out_split_is_guarded() -> None:
+    if HELDOUT_SHA256 is None:
+        assert not HELDOUT.exists(), "a held-out set is here: record its SHA-256 (frozen first?)"
+        return
     assert sha256(HELDOUT) == HELDOUT_SHA256, (
         "tests/crisis_heldout.yaml changed: record its new SHA-256 here and say why in "
         "docs/crisis.md (a held-out set that changes silently measures nothing)"
     )
     heldout = load(HELDOUT)
-    assert len(heldout) == 500 and {e.split for e in heldout} == {"holdout"}
-    # Both sets were written independently; 12 short messages came out word for word the same
-    # in both (docs/crisis.md gives the held-out figures with and without them). No more.
+    assert {e.split for e in heldout} == {"holdout"}
     dev_texts = {e.text for e in load(EXAMPLES)}
-    assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
+    assert not dev_texts & {e.text for e in heldout}
+
+
+def test_the_old_held_out_set_is_development_data(examples: list[Example]) -> None:
+    old = [e for e in examples if e.note.startswith("old held-out, read during tuning")]
+    assert len(old) == 488  # 500, less the 12 written word for word in both sets
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
-    everything = examples + load(HELDOUT)
+    everything = examples + (load(HELDOUT) if HELDOUT.exists() else [])
     crisis = [e for e in everything if e.label]
     assert len(everything) >= 800
     assert sum(e.language == "es" for e in everything) >= len(everything) / 3
     assert len(everything) - len(crisis) >= len(crisis)  # as many near misses as crisis messages
     for category in CATEGORIES:
         assert sum(e.category == category for e in crisis) >= 40, category
-
-
-def test_held_out_figures_do_not_worsen(detector: CrisisDetector) -> None:
-    s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
-    print(f"\nheld-out: recall {s.recall:.3f}, false alarms {s.fp} of {s.fp + s.tn}")
-    assert s.tp >= HELDOUT_MIN_FOUND >= HELDOUT_FROZEN_FOUND
-    assert s.fp <= HELDOUT_MAX_FALSE_ALARMS <= HELDOUT_FROZEN_FALSE_ALARMS
 
 
 def test_development_figures(detector: CrisisDetector, examples: list[Example]) -> None:
@@ -563,10 +558,38 @@ def test_required_strings() -> None:
     assert required_strings("\\w+") is None
 
 
-def test_the_statistical_layer_loads_and_scores() -> None:
-    model = crisis_model.load(str(Path(__file__).with_name("crisis_model.json")))
-    assert model is not None and 0.5 <= model.threshold <= 1.0
+def test_the_statistical_layer_is_packaged_and_scores() -> None:
+    model = crisis_model.load()
+    assert model is not None and 0.5 <= model.threshold < 1.0
     assert model.probability("i want to kill myself") > model.probability("what time is group")
-    assert "c: ki" in crisis_model.features(normalise("kill"))
-    assert "b:want die" not in crisis_model.features("want to die")
-    assert "b:want to" in crisis_model.features("want to die")
+    assert " ki" in crisis_model.features(normalise("kill"))
+    assert "|" not in "".join(crisis_model.features("hi | there"))
+    # Not used beside the phrases: it added more false alarms than crisis messages in
+    # cross-validation (docs/crisis.md).
+    assert CrisisDetector.load().model is None
+    assert CrisisDetector.load(model=True).model is not None
+
+
+def test_the_shipped_arithmetic_matches_scikit_learn(examples: list[Example]) -> None:
+    sample = examples[::25]
+    norms = [normalise(e.text) for e in sample]
+    vectoriser, regression = crisis_train.fit(norms, [e.label for e in sample])
+    model = crisis_model.from_json(crisis_train.export(vectoriser, regression, 0.5))
+    expected = regression.predict_proba(vectoriser.transform(norms))[:, 1]
+    for example, probability in zip(sample, expected, strict=True):
+        assert abs(model.probability(example.text) - probability) < 1e-3, example.text
+
+
+def test_a_model_alarm_ranks_lowest_and_names_itself(examples: list[Example]) -> None:
+    detector = CrisisDetector.load(model=True)
+    assert detector.model is not None
+    only_model = [
+        e.text
+        for e in examples
+        if detector.model.alarms(e.text) and not detector.detect_phrases(e.text).matched
+    ]
+    assert only_model  # the layer does add something (docs/crisis.md says what and at what cost)
+    detection = detector.detect(only_model[0])
+    assert detection == Detection(True, None, None, MODEL_CATEGORY)
+    assert detection.priority == 1
+    assert not CrisisDetector.load().detect(only_model[0]).matched
