@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peerline.service import crisis_model, crisis_train
+from peerline.service import crisis_gate, crisis_model, crisis_train
 from peerline.service.crisis import (
     ALIASES,
     CATEGORIES,
@@ -556,6 +556,17 @@ def test_required_strings() -> None:
         True,
     )
     assert required_strings("\\w+") is None
+    assert required_strings("[a-z]{2,} pills?") == (frozenset({" pill", " pills"}), False)
+    assert required_strings("(?P<n>cut)(?:s|ting)? (?<!a )deep") == (
+        frozenset({"cut deep", "cuts deep", "cutting deep"}),
+        True,
+    )
+    assert required_strings("unbalanced (") is None  # Python refuses it, so does the gate
+
+
+def test_the_gate_reads_patterns_through_public_api_only() -> None:
+    source = Path(crisis_gate.__file__).read_text(encoding="utf-8")
+    assert "re._" not in source and "sre_" not in source
 
 
 def test_the_statistical_layer_is_packaged_and_scores() -> None:
