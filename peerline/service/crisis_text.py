@@ -142,6 +142,46 @@ _TOKEN_MAP: dict[str, str] = {
     "bc": "because",
     "b": "be",
     "ded": "dead",
+    # more SMS spellings, English
+    "dnt": "dont",
+    "cnt": "cant",
+    "thru": "through",
+    "ppl": "people",
+    "luv": "love",
+    "nite": "night",
+    "sry": "sorry",
+    "srry": "sorry",
+    "sory": "sorry",
+    "gbye": "goodbye",
+    "goodby": "goodbye",
+    "gudbye": "goodbye",
+    "evry": "every",
+    "evryone": "everyone",
+    "everyon": "everyone",
+    "evryting": "everything",
+    "evrything": "everything",
+    "rly": "really",
+    "bridgee": "bridge",
+    "wanted2": "wanted to",
+    "plz": "please",
+    "pls": "please",
+    # more SMS spellings, Spanish
+    "ke": "que",
+    "keria": "queria",
+    "kien": "quien",
+    "nd": "nada",
+    "dnd": "donde",
+    "cmo": "como",
+    "kmo": "como",
+    "xk": "porque",
+    "aora": "ahora",
+    "tmb": "tambien",
+    "tb": "tambien",
+    "bn": "bien",
+    "mnn": "manana",
+    "weno": "bueno",
+    "nadien": "nadie",
+    "sbs": "sabes",
 }
 
 # Dropped g's: "cuttin", "givin", "standin".
@@ -187,7 +227,8 @@ _TWO_COUNT_BEFORE = frozenset(
 _TWO_TOO_AFTER = frozenset("many much late far".split())
 _TWO_COUNT_AFTER = frozenset(
     "pills pill boxes box bottles bottle packs pack strips strip tablets tablet caps hours hrs hr "
-    "mins min minutes days weeks years times more of mg".split()
+    "mins min minutes days weeks years times more of mg cajas caja frascos frasco pastillas "
+    "pastilla tabletas horas minutos dias semanas veces".split()
 )
 
 
