@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from importlib import resources
 
 BOUNDARY = "|"
 
@@ -209,6 +210,7 @@ _PHRASE_MAP: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         (r"my self", "myself"),
         (r"any more", "anymore"),
         (r"kill me self", "kill myself"),
+        (r"with o", "without"),
     )
 )
 
@@ -255,6 +257,75 @@ def _is_number(token: str) -> bool:
     return any(ch.isdigit() for ch in token) or token in _KMS_NUMBER_BEFORE
 
 
+# Words that carry risk, long and unlike any everyday word one letter away: a token one typo
+# from one of them (a letter missing, added, changed or two swapped) is read as that word.
+# Not the Spanish -me verbs: "matarte", "cortarse" are one letter from "matarme", "cortarme".
+_KEY_WORDS = (
+    "anymore myself suicide suicidal suicida suicidio overdose overdosed goodbye tylenol "
+    "ibuprofen paracetamol acetaminophen antidepressants pastillas sobredosis everyone "
+    "everybody tonight without seroquel klonopin benadryl painkillers sleeping medicamentos "
+    "somniferos"
+).split()
+_MIN_TYPO_LENGTH = 6
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _typo_index() -> tuple[dict[str, str], dict[str, str]]:
+    """Return the key words by every one-letter deletion of them, and by themselves."""
+    by_delete: dict[str, str] = {}
+    for word in _KEY_WORDS:
+        for variant in _deletes(word):
+            by_delete.setdefault(variant, word)
+    exact = {word: word for word in _KEY_WORDS}
+    return {**by_delete, **exact}, exact
+
+
+def _phrase_words() -> frozenset[str]:
+    """Return the words the packaged phrase lists spell out: never read as someone's typo."""
+    text = resources.files("peerline.service").joinpath("crisis_phrases.yaml").read_text("utf-8")
+    return frozenset(re.findall(r"[a-z]{4,}", text))
+
+
+_BY_DELETE, _TYPOS = _typo_index()
+_PHRASE_WORDS = _phrase_words()
+
+
+def _one_off(token: str) -> str:
+    """Return the key word `token` is one typo from, or `token` itself."""
+    if len(token) < _MIN_TYPO_LENGTH or not token.isalpha() or token in _PHRASE_WORDS:
+        return token
+    found = _BY_DELETE.get(token)  # a letter added to a key word
+    if found is None:
+        for variant in _deletes(token):  # a letter dropped, changed or two swapped
+            found = _BY_DELETE.get(variant)
+            if found is not None and _close(token, found):
+                break
+        else:
+            return token
+    # a plural is a word of its own ("everyones asleep"), and so is a Spanish "-o"/"-a" ending
+    if token in (found + "s", found + "o", found + "a") or token[:-1] == found[:-1]:
+        return token
+    return found
+
+
+def _close(token: str, word: str) -> bool:
+    """Say whether `token` is one edit (or one swap of neighbours) from `word`."""
+    if abs(len(token) - len(word)) > 1:
+        return False
+    if len(token) == len(word):
+        diffs = [i for i, (a, b) in enumerate(zip(token, word, strict=True)) if a != b]
+        return len(diffs) == 1 or (
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and token[diffs[0]] == word[diffs[1]]
+            and token[diffs[1]] == word[diffs[0]]
+        )
+    return True
+
+
 def normalise(text: str) -> str:
     """Return the form of a message that phrases are matched against.
 
@@ -284,7 +355,7 @@ def normalise(text: str) -> str:
         if token in _DROPPED_G:
             out.append(token + "g")
             continue
-        out.append(_TOKEN_MAP.get(token, token))
+        out.append(_TOKEN_MAP.get(token) or _TYPOS.get(token) or _one_off(token))
     joined = " ".join(out)
     for literal, pattern, replacement in _PHRASE_MAP:
         if literal in joined:  # a plain search first: most messages hold none of them
