@@ -34,11 +34,17 @@ EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # The held-out split. The first one (500 messages) was spent: the phrases were tuned after
 # reading its failures, so its messages are development data now (the end of
-# crisis_examples.yaml). A new one is written by someone who never saw the phrase lists; the
-# detector is frozen (phrases, model and gate committed) before it is read. None while it is
-# pending: the file must not be in the repository yet. Changing the file means changing this
-# constant and the figures in docs/crisis.md, with a note saying why.
-HELDOUT_SHA256: str | None = None
+# crisis_examples.yaml). This one (600 messages, 2026-12-03) was written by someone who never saw
+# the phrase lists or the earlier sets; the detector was frozen at commit cccdc1f before it was
+# copied here and scored once (docs/crisis.md, docs/crisis_heldout_run.txt). The file is kept
+# byte for byte as its writer left it. Changing it means changing this constant and the figures
+# in docs/crisis.md, with a note saying why.
+HELDOUT_SHA256: str | None = "249c7a80fb3e11a00f98362b9f7cd407b55f0ed8220d76e97399a168224b1431"
+# What the frozen phrases scored on it, once: 200 of 300 crisis messages, 12 false alarms of 300
+# near misses. No phrase was changed after; a later change may only do better here, and any
+# figure after such a change is in-sample.
+HELDOUT_FROZEN_FOUND, HELDOUT_FROZEN_FALSE_ALARMS = 200, 12
+HELDOUT_SHARED_WITH_DEV = 17
 MIN_DEV_PRECISION = 0.95
 MIN_DEV_RECALL = 0.95
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
@@ -80,9 +86,18 @@ def test_the_held_out_split_is_guarded() -> None:
         "docs/crisis.md (a held-out set that changes silently measures nothing)"
     )
     heldout = load(HELDOUT)
-    assert {e.split for e in heldout} == {"holdout"}
+    assert len(heldout) == 600 and {e.split for e in heldout} == {"holdout"}
     dev_texts = {e.text for e in load(EXAMPLES)}
-    assert not dev_texts & {e.text for e in heldout}
+    # Written independently, 17 short messages came out word for word as in the development set
+    # (docs/crisis.md gives the figures without them too). No more.
+    assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
+
+
+def test_held_out_figures_as_recorded(detector: CrisisDetector) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
+    print(f"\nheld-out: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
+    assert s.tp >= HELDOUT_FROZEN_FOUND
+    assert s.fp <= HELDOUT_FROZEN_FALSE_ALARMS
 
 
 def test_the_old_held_out_set_is_development_data(examples: list[Example]) -> None:
