@@ -24,6 +24,8 @@ The module is pure: no I/O beyond reading the phrase files at :meth:`CrisisDetec
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,6 +73,7 @@ ESCALATED = "plan"
 ESCALATION_TOKENS = 3
 
 PACKAGED_FILE = "crisis_phrases.yaml"
+_log = logging.getLogger(__name__)
 #: The category a message gets when only the statistical layer flags it (ranks as 1, lowest).
 MODEL_CATEGORY = "model"
 #: Whether the line runs the statistical layer beside the phrases. Not: in five-fold
@@ -163,9 +166,7 @@ _EMPTY_CONTEXT = _Context(frozenset(), frozenset(), 0)
 class CrisisDetector:
     """Find crisis language in inbound texts; build one with :meth:`load` and reuse it."""
 
-    def __init__(
-        self, config: Mapping[str, Any], model: crisis_model.Model | None = None
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any], model: crisis_model.Model | None = None) -> None:
         """Compile a detector from a configuration shaped like ``crisis_phrases.yaml``.
 
         `model`, when given, is asked about messages no phrase matched.
@@ -324,6 +325,60 @@ class CrisisDetector:
 # once to find strings that any match of it must contain ("took", "taken", "swallowed" for a
 # pattern that starts with one of them); a message then runs only the patterns one of whose
 # strings it holds, found through the message's three-letter pieces.
+
+
+class LineDetector:
+    """The line's detector: the packaged phrases plus the coordinator's extra file, kept current.
+
+    Phrases a coordinator adds in the console land in the extra file; every process (the web
+    process and each worker) checks the file's version stamp (modification time and size, one
+    ``stat``) before a check and reloads when it changed, so no process runs stale phrases. A
+    file that no longer loads leaves the last good detector in place.
+    """
+
+    def __init__(self, extra_path: str | None) -> None:
+        """Load the detector and remember the extra file's stamp."""
+        self.extra_path = extra_path
+        self._stamp = self._current_stamp()
+        self.detector = CrisisDetector.load(extra_path)
+
+    def _current_stamp(self) -> tuple[int, int] | None:
+        if not self.extra_path:
+            return None
+        try:
+            info = os.stat(self.extra_path)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def reload(self) -> bool:
+        """Reload if the extra file changed; return whether the detector was replaced."""
+        stamp = self._current_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.detector = CrisisDetector.load(self.extra_path)
+        except (OSError, ValueError):
+            _log.warning("crisis phrases: the extra phrase file does not load; kept the last one")
+            return False
+        return True
+
+    def detect(self, text: str) -> Detection:
+        """Check `text` with the current phrases (see :meth:`CrisisDetector.detect`)."""
+        self.reload()
+        return self.detector.detect(text)
+
+    @property
+    def phrase_count(self) -> int:
+        """How many phrase patterns the current detector compiled."""
+        return self.detector.phrase_count
+
+    @staticmethod
+    def priority_of(category: str | None) -> int:
+        """Return a category's place in the queue (see the module's :func:`priority_of`)."""
+        return priority_of(category)
+
 
 def merge_configs(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """Merge a coordinator's extra configuration into the packaged one.
