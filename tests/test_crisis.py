@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from peerline.flows.catalogue import Catalogue
 from peerline.service import crisis_gate, crisis_model, crisis_train
 from peerline.service.crisis import (
     ALIASES,
@@ -619,3 +620,12 @@ def test_a_model_alarm_ranks_lowest_and_names_itself(examples: list[Example]) ->
     assert detection == Detection(True, None, None, MODEL_CATEGORY)
     assert detection.priority == 1
     assert not CrisisDetector.load().detect(only_model[0]).matched
+
+
+def test_every_category_has_words_for_alerts_in_both_languages() -> None:
+    catalogue = Catalogue.load()
+    for category in (*CATEGORIES, MODEL_CATEGORY):
+        for language in ("en", "es"):
+            assert catalogue.has(language, f"crisis_kind_{category}"), (category, language)
+            words = catalogue.render(language, f"crisis_kind_{category}")
+            assert words and "_" not in words
