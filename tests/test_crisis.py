@@ -629,3 +629,75 @@ def test_every_category_has_words_for_alerts_in_both_languages() -> None:
             assert catalogue.has(language, f"crisis_kind_{category}"), (category, language)
             words = catalogue.render(language, f"crisis_kind_{category}")
             assert words and "_" not in words
+
+
+# Wording families added in the second pass (development rounds 14 to 23), one of each kind per
+# category and language, and near misses that share their words.
+SECOND_PASS = [
+    ("en", "attempt", "the pills are already in my system"),
+    ("es", "attempt", "me tome 2000mg de quetiapina"),
+    ("en", "danger_place", "im outside the railing on the bridge"),
+    ("es", "danger_place", "ya llegue a la azotea"),
+    ("en", "means", "the rope is in my backpack"),
+    ("es", "means", "ya saque la navaja"),
+    ("en", "preparation", "thank you for trying to help me. goodbye"),
+    ("es", "preparation", "cuando lean esto ya no voy a estar"),
+    ("en", "plan", "i know the exact bridge im going to"),
+    ("es", "plan", "ya tengo el lugar y la hora"),
+    ("en", "intent", "im going to do it and nobody can talk me out of it"),
+    ("es", "intent", "nadie me va a detener"),
+    ("en", "method", "maybe ill od on my meds"),
+    ("es", "method", "podria salirme de la carretera con el carro"),
+    ("en", "active_thoughts", "cant get the idea of dying out of my head"),
+    ("es", "active_thoughts", "mi cabeza me dice que me mate"),
+    ("en", "past_attempt", "they had to pump my stomach last time"),
+    ("es", "past_attempt", "la ultima vez me encontraron y desperte en terapia intensiva"),
+    ("en", "self_harm", "i burned my arm with a hot spoon on purpose"),
+    ("es", "self_harm", "sigo cortandome los brazos"),
+    ("en", "wish_dead", "i dont wanna be here anymre"),
+    ("es", "wish_dead", "ojala pudiera no existir"),
+    ("en", "burden_hopelessness", "my family would be better off w/o me"),
+    ("es", "burden_hopelessness", "solo le causo problemas a mi familia"),
+]
+SECOND_PASS_NEAR_MISSES = [
+    "the rope is in my car for towing",
+    "thank you for trying to help me with my resume",
+    "i know where and when the meeting is",
+    "they found me in time for dinner lol i was hiding",
+    "woke up in the hospital after my surgery, all went well",
+    "goodbye everyone, see you monday!",
+    "i wish i was dead asleep right now lol so tired",
+    "im gonna do it tonight when everyones asleep, binge the whole season",
+    "la cuerda esta en mi carro para remolcar",
+    "adios a todos, nos vemos el lunes!",
+    "me despedi de mi mama en la central de autobuses, ya la extrano",
+    "antes me cortaba pero llevo 3 anos limpia",
+]
+
+
+@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS)
+def test_second_pass_families(
+    detector: CrisisDetector, language: str, category: str, text: str
+) -> None:
+    detection = detector.detect(text)
+    assert detection.matched, text
+    assert detection.language == language
+
+
+@pytest.mark.parametrize("text", SECOND_PASS_NEAR_MISSES)
+def test_second_pass_near_misses(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, detector.detect(text)
+
+
+def test_the_table_of_the_second_pass_covers_every_category_in_both_languages() -> None:
+    assert {(language, category) for language, category, _ in SECOND_PASS} == {
+        (language, category) for language in ("en", "es") for category in CATEGORIES
+    }
+
+
+def test_one_typo_from_a_key_word_reads_as_the_word() -> None:
+    assert normalise("i dont wanna be here anymre") == "i dont want to be here anymore"
+    assert normalise("me siento suisida") == "me siento suicida"
+    # never a word the phrase lists spell out, nor a plural
+    assert normalise("me voy a suicidar") == "me voy a suicidar"
+    assert normalise("everyones asleep") == "everyones asleep"
