@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peerline.service import crisis_model
+from peerline.flows.catalogue import Catalogue
+from peerline.service import crisis_gate, crisis_model, crisis_train
 from peerline.service.crisis import (
     ALIASES,
     CATEGORIES,
+    MODEL_CATEGORY,
     PACKAGED_FILE,
     CrisisDetector,
     Detection,
@@ -31,18 +33,19 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split, written by another session that never saw the phrase lists and scored once
-# with the phrases frozen at commit ea05d86. Changing the file means changing this constant and
-# the figures in docs/crisis.md, with a note saying why.
-HELDOUT_SHA256 = "d59bded4ba049e1f75b04743a331a2999d3b4cee77a9b9bb239356dc26de20e1"
-# The frozen phrases found 176 of 240 crisis messages with 12 false alarms among 260 near misses:
-# the honest figures (docs/crisis.md). The phrases were then tuned after seeing its failures
-# (said so in docs/crisis.md) and find 238 with none: in-sample now, kept only as a floor so a
-# later change cannot quietly undo it.
-HELDOUT_FROZEN_FOUND, HELDOUT_FROZEN_FALSE_ALARMS = 176, 12
-HELDOUT_MIN_FOUND = 238
-HELDOUT_MAX_FALSE_ALARMS = 0
-HELDOUT_SHARED_WITH_DEV = 12
+# The held-out split. The first one (500 messages) was spent: the phrases were tuned after
+# reading its failures, so its messages are development data now (the end of
+# crisis_examples.yaml). This one (600 messages, 2026-12-03) was written by someone who never saw
+# the phrase lists or the earlier sets; the detector was frozen at commit cccdc1f before it was
+# copied here and scored once (docs/crisis.md, docs/crisis_heldout_run.txt). The file is kept
+# byte for byte as its writer left it. Changing it means changing this constant and the figures
+# in docs/crisis.md, with a note saying why.
+HELDOUT_SHA256: str | None = "249c7a80fb3e11a00f98362b9f7cd407b55f0ed8220d76e97399a168224b1431"
+# What the frozen phrases scored on it, once: 200 of 300 crisis messages, 12 false alarms of 300
+# near misses. No phrase was changed after; a later change may only do better here, and any
+# figure after such a change is in-sample.
+HELDOUT_FROZEN_FOUND, HELDOUT_FROZEN_FALSE_ALARMS = 200, 12
+HELDOUT_SHARED_WITH_DEV = 17
 MIN_DEV_PRECISION = 0.95
 MIN_DEV_RECALL = 0.95
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
@@ -76,33 +79,41 @@ def test_examples_are_well_formed(examples: list[Example]) -> None:
 
 
 def test_the_held_out_split_is_guarded() -> None:
+    if HELDOUT_SHA256 is None:
+        assert not HELDOUT.exists(), "a held-out set is here: record its SHA-256 (frozen first?)"
+        return
     assert sha256(HELDOUT) == HELDOUT_SHA256, (
         "tests/crisis_heldout.yaml changed: record its new SHA-256 here and say why in "
         "docs/crisis.md (a held-out set that changes silently measures nothing)"
     )
     heldout = load(HELDOUT)
-    assert len(heldout) == 500 and {e.split for e in heldout} == {"holdout"}
-    # Both sets were written independently; 12 short messages came out word for word the same
-    # in both (docs/crisis.md gives the held-out figures with and without them). No more.
+    assert len(heldout) == 600 and {e.split for e in heldout} == {"holdout"}
     dev_texts = {e.text for e in load(EXAMPLES)}
+    # Written independently, 17 short messages came out word for word as in the development set
+    # (docs/crisis.md gives the figures without them too). No more.
     assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
 
 
+def test_held_out_figures_as_recorded(detector: CrisisDetector) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
+    print(f"\nheld-out: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
+    assert s.tp >= HELDOUT_FROZEN_FOUND
+    assert s.fp <= HELDOUT_FROZEN_FALSE_ALARMS
+
+
+def test_the_old_held_out_set_is_development_data(examples: list[Example]) -> None:
+    old = [e for e in examples if e.note.startswith("old held-out, read during tuning")]
+    assert len(old) == 488  # 500, less the 12 written word for word in both sets
+
+
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
-    everything = examples + load(HELDOUT)
+    everything = examples + (load(HELDOUT) if HELDOUT.exists() else [])
     crisis = [e for e in everything if e.label]
     assert len(everything) >= 800
     assert sum(e.language == "es" for e in everything) >= len(everything) / 3
     assert len(everything) - len(crisis) >= len(crisis)  # as many near misses as crisis messages
     for category in CATEGORIES:
         assert sum(e.category == category for e in crisis) >= 40, category
-
-
-def test_held_out_figures_do_not_worsen(detector: CrisisDetector) -> None:
-    s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
-    print(f"\nheld-out: recall {s.recall:.3f}, false alarms {s.fp} of {s.fp + s.tn}")
-    assert s.tp >= HELDOUT_MIN_FOUND >= HELDOUT_FROZEN_FOUND
-    assert s.fp <= HELDOUT_MAX_FALSE_ALARMS <= HELDOUT_FROZEN_FALSE_ALARMS
 
 
 def test_development_figures(detector: CrisisDetector, examples: list[Example]) -> None:
@@ -561,12 +572,132 @@ def test_required_strings() -> None:
         True,
     )
     assert required_strings("\\w+") is None
+    assert required_strings("[a-z]{2,} pills?") == (frozenset({" pill", " pills"}), False)
+    assert required_strings("(?P<n>cut)(?:s|ting)? (?<!a )deep") == (
+        frozenset({"cut deep", "cuts deep", "cutting deep"}),
+        True,
+    )
+    assert required_strings("unbalanced (") is None  # Python refuses it, so does the gate
 
 
-def test_the_statistical_layer_loads_and_scores() -> None:
-    model = crisis_model.load(str(Path(__file__).with_name("crisis_model.json")))
-    assert model is not None and 0.5 <= model.threshold <= 1.0
+def test_the_gate_reads_patterns_through_public_api_only() -> None:
+    source = Path(crisis_gate.__file__).read_text(encoding="utf-8")
+    assert "re._" not in source and "sre_" not in source
+
+
+def test_the_statistical_layer_is_packaged_and_scores() -> None:
+    model = crisis_model.load()
+    assert model is not None and 0.5 <= model.threshold < 1.0
     assert model.probability("i want to kill myself") > model.probability("what time is group")
-    assert "c: ki" in crisis_model.features(normalise("kill"))
-    assert "b:want die" not in crisis_model.features("want to die")
-    assert "b:want to" in crisis_model.features("want to die")
+    assert " ki" in crisis_model.features(normalise("kill"))
+    assert "|" not in "".join(crisis_model.features("hi | there"))
+    # Not used beside the phrases: it added more false alarms than crisis messages in
+    # cross-validation (docs/crisis.md).
+    assert CrisisDetector.load().model is None
+    assert CrisisDetector.load(model=True).model is not None
+
+
+def test_the_shipped_arithmetic_matches_scikit_learn(examples: list[Example]) -> None:
+    sample = examples[::25]
+    norms = [normalise(e.text) for e in sample]
+    vectoriser, regression = crisis_train.fit(norms, [e.label for e in sample])
+    model = crisis_model.from_json(crisis_train.export(vectoriser, regression, 0.5))
+    expected = regression.predict_proba(vectoriser.transform(norms))[:, 1]
+    for example, probability in zip(sample, expected, strict=True):
+        assert abs(model.probability(example.text) - probability) < 1e-3, example.text
+
+
+def test_a_model_alarm_ranks_lowest_and_names_itself(examples: list[Example]) -> None:
+    detector = CrisisDetector.load(model=True)
+    assert detector.model is not None
+    only_model = [
+        e.text
+        for e in examples
+        if detector.model.alarms(e.text) and not detector.detect_phrases(e.text).matched
+    ]
+    assert only_model  # the layer does add something (docs/crisis.md says what and at what cost)
+    detection = detector.detect(only_model[0])
+    assert detection == Detection(True, None, None, MODEL_CATEGORY)
+    assert detection.priority == 1
+    assert not CrisisDetector.load().detect(only_model[0]).matched
+
+
+def test_every_category_has_words_for_alerts_in_both_languages() -> None:
+    catalogue = Catalogue.load()
+    for category in (*CATEGORIES, MODEL_CATEGORY):
+        for language in ("en", "es"):
+            assert catalogue.has(language, f"crisis_kind_{category}"), (category, language)
+            words = catalogue.render(language, f"crisis_kind_{category}")
+            assert words and "_" not in words
+
+
+# Wording families added in the second pass (development rounds 14 to 23), one of each kind per
+# category and language, and near misses that share their words.
+SECOND_PASS = [
+    ("en", "attempt", "the pills are already in my system"),
+    ("es", "attempt", "me tome 2000mg de quetiapina"),
+    ("en", "danger_place", "im outside the railing on the bridge"),
+    ("es", "danger_place", "ya llegue a la azotea"),
+    ("en", "means", "the rope is in my backpack"),
+    ("es", "means", "ya saque la navaja"),
+    ("en", "preparation", "thank you for trying to help me. goodbye"),
+    ("es", "preparation", "cuando lean esto ya no voy a estar"),
+    ("en", "plan", "i know the exact bridge im going to"),
+    ("es", "plan", "ya tengo el lugar y la hora"),
+    ("en", "intent", "im going to do it and nobody can talk me out of it"),
+    ("es", "intent", "nadie me va a detener"),
+    ("en", "method", "maybe ill od on my meds"),
+    ("es", "method", "podria salirme de la carretera con el carro"),
+    ("en", "active_thoughts", "cant get the idea of dying out of my head"),
+    ("es", "active_thoughts", "mi cabeza me dice que me mate"),
+    ("en", "past_attempt", "they had to pump my stomach last time"),
+    ("es", "past_attempt", "la ultima vez me encontraron y desperte en terapia intensiva"),
+    ("en", "self_harm", "i burned my arm with a hot spoon on purpose"),
+    ("es", "self_harm", "sigo cortandome los brazos"),
+    ("en", "wish_dead", "i dont wanna be here anymre"),
+    ("es", "wish_dead", "ojala pudiera no existir"),
+    ("en", "burden_hopelessness", "my family would be better off w/o me"),
+    ("es", "burden_hopelessness", "solo le causo problemas a mi familia"),
+]
+SECOND_PASS_NEAR_MISSES = [
+    "the rope is in my car for towing",
+    "thank you for trying to help me with my resume",
+    "i know where and when the meeting is",
+    "they found me in time for dinner lol i was hiding",
+    "woke up in the hospital after my surgery, all went well",
+    "goodbye everyone, see you monday!",
+    "i wish i was dead asleep right now lol so tired",
+    "im gonna do it tonight when everyones asleep, binge the whole season",
+    "la cuerda esta en mi carro para remolcar",
+    "adios a todos, nos vemos el lunes!",
+    "me despedi de mi mama en la central de autobuses, ya la extrano",
+    "antes me cortaba pero llevo 3 anos limpia",
+]
+
+
+@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS)
+def test_second_pass_families(
+    detector: CrisisDetector, language: str, category: str, text: str
+) -> None:
+    detection = detector.detect(text)
+    assert detection.matched, text
+    assert detection.language == language
+
+
+@pytest.mark.parametrize("text", SECOND_PASS_NEAR_MISSES)
+def test_second_pass_near_misses(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, detector.detect(text)
+
+
+def test_the_table_of_the_second_pass_covers_every_category_in_both_languages() -> None:
+    assert {(language, category) for language, category, _ in SECOND_PASS} == {
+        (language, category) for language in ("en", "es") for category in CATEGORIES
+    }
+
+
+def test_one_typo_from_a_key_word_reads_as_the_word() -> None:
+    assert normalise("i dont wanna be here anymre") == "i dont want to be here anymore"
+    assert normalise("me siento suisida") == "me siento suicida"
+    # never a word the phrase lists spell out, nor a plural
+    assert normalise("me voy a suicidar") == "me voy a suicidar"
+    assert normalise("everyones asleep") == "everyones asleep"

@@ -13,7 +13,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from peerline.app import create_app
-from peerline.console.crisis_review import EXAMPLES_NAME
+from peerline.console.crisis_review import EXAMPLES_NAME, read_examples
+from peerline.service.crisis import LineDetector
 from peerline.service.line import Line
 from peerline.service.models import AuditEvent, SafetyEvent, utcnow
 from tests.support.console import Console
@@ -139,10 +140,38 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
             "reason": "for the next evaluation",
         },
     )
-    items = yaml.safe_load((phrases.parent / EXAMPLES_NAME).read_text(encoding="utf-8"))["items"]
+    # the words may be the texter's own: encrypted at rest, like a transcript
+    stored = (phrases.parent / EXAMPLES_NAME).read_text(encoding="utf-8")
+    assert "records" not in stored and "sister" not in stored
+    items = read_examples(phrases.parent / EXAMPLES_NAME, line.vault)
     assert [(i["text"], i["label"], i["category"]) for i in items] == [
         ("records to my sister", True, "preparation")
     ]
+
+
+def test_a_phrase_added_in_the_console_reaches_every_process(
+    line: Line, console: Console, phrases: Path
+) -> None:
+    # A worker built its detector at start, before the coordinator taught the web process.
+    worker = LineDetector(str(phrases))
+    missed = alerted(line, MISSED)
+    assert not worker.detect(MISSED).matched
+    console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
+    console.post(
+        f"/console/crisis-review/{missed}/teach",
+        {
+            "text": "giving my records to my sister",
+            "category": "preparation",
+            "language": "en",
+            "target": "phrase",
+            "reason": "gifts before a goodbye",
+        },
+    )
+    detection = worker.detect(MISSED)
+    assert (detection.matched, detection.category) == (True, "preparation")
+    # a hand edit that breaks the file leaves the last good phrases in place
+    phrases.write_text("phrases: [not, a, mapping]\n", encoding="utf-8")
+    assert worker.detect(MISSED).matched
 
 
 def test_a_phrase_that_is_not_words_is_refused(line: Line, console: Console, phrases: Path) -> None:

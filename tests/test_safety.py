@@ -72,7 +72,10 @@ def test_crisis_words_in_a_chat(build: Callable[..., tuple[Line, Webhooks]]) -> 
     to_sam = texts_to(line, lines.SAM)
     assert to_sam[-2].startswith("[SAFETY]") and "may be in crisis" in to_sam[-2]
     assert to_sam[-1].endswith(f": {CRISIS}") and to_sam[-1].startswith("[SAFETY] ")
-    assert texts_to(line, lines.RIA)[-1].startswith("Peerline safety alert:")
+    alert = texts_to(line, lines.RIA)[-1]
+    assert alert.startswith("Peerline safety alert:")
+    # the category in words, not its name in the code
+    assert "(has thoughts of suicide)" in alert and "active_thoughts" not in alert
     with line.db.session() as session:
         event = session.scalars(select(SafetyEvent)).one()
         assert (event.source, event.category) == ("detector", "active_thoughts")

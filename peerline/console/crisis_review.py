@@ -5,8 +5,8 @@ something. The review list shows those chats by metadata only; a coordinator who
 reason (audited, as for a transcript) sees what the texter wrote up to the alert and can add
 words from it, labelled with a category, to the line's extra phrase file
 (``PEERLINE_CRISIS_PHRASES``) as a phrase, or to the examples file beside it as a labelled
-message for the next evaluation. The detector in this process is reloaded at once; workers
-pick the file up when they restart.
+message for the next evaluation. Every process, web and workers, reloads the phrases before its
+next check (crisis.LineDetector).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from peerline.console.common import audit, format_local, line
 from peerline.console.forms import TranscriptForm
 from peerline.service.crisis import CATEGORIES, CrisisDetector, merge_configs, normalise
 from peerline.service.models import Conversation, InboundMessage, SafetyEvent
+from peerline.service.privacy import Vault
 
 bp = Blueprint("crisis_review", __name__, url_prefix="/crisis-review")
 
@@ -218,10 +219,12 @@ def teach(conversation_id: int) -> BaseResponse | tuple[str, int]:
         conversation, _ = _missed_conversation(session, conversation_id)
         if form.target.data == "phrase":
             add_phrase(Path(path), language, category, words)
-            line().crisis = CrisisDetector.load(path)
+            line().crisis.reload()
             where = f"phrase file, {language}/{category}"
         else:
-            add_example(Path(path).with_name(EXAMPLES_NAME), language, category, words)
+            add_example(
+                Path(path).with_name(EXAMPLES_NAME), language, category, line().vault.encrypt(words)
+            )
             where = f"examples file, {language}/{category}"
         audit(
             session,
@@ -261,15 +264,19 @@ def add_phrase(path: Path, language: str, category: str, words: str) -> None:
     os.replace(draft, path)
 
 
-def add_example(path: Path, language: str, category: str, words: str) -> None:
-    """Add a labelled crisis message to the line's examples file."""
+def add_example(path: Path, language: str, category: str, sealed: str) -> None:
+    """Add a labelled crisis message, encrypted like a transcript, to the line's examples file.
+
+    The words may be a texter's own, so they are kept only as the vault's token
+    (``text_encrypted``); :func:`read_examples` opens them with the line's keys.
+    """
     data = _read(path)
     items = data.setdefault("items", [])
     if not isinstance(items, list):
         abort(409, description=f"{path.name}: items must be a list; fix it by hand first.")
     items.append(
         {
-            "text": words,
+            "text_encrypted": sealed,
             "label": True,
             "language": language,
             "split": "dev",
@@ -278,3 +285,14 @@ def add_example(path: Path, language: str, category: str, words: str) -> None:
         }
     )
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def read_examples(path: Path, vault: Vault) -> list[dict[str, Any]]:
+    """Return the examples file's items with their words decrypted (for an evaluation)."""
+    items = _read(path).get("items") or []
+    return [
+        {**{k: v for k, v in item.items() if k != "text_encrypted"}, "text": vault.decrypt(sealed)}
+        if isinstance(sealed := item.get("text_encrypted"), str)
+        else dict(item)
+        for item in items
+    ]

@@ -166,6 +166,13 @@ class Context:
         self.after_commit.sends.append(message_id)
         return message_id
 
+    def crisis_words(self, category: str | None, language: str = "en") -> str:
+        """Return a crisis category in words for an alert ("self-harm", not "self_harm")."""
+        key = f"crisis_kind_{category}"
+        if category and self.line.catalogue.has(language, key):
+            return self.render(language, key)
+        return (category or "crisis").replace("_", " ")
+
     def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:
         """Return a catalogue text with the line's own placeholders filled."""
         values = dict(params or {})

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from peerline.service import crisis_model
-from peerline.service.crisis import CATEGORIES, CrisisDetector, Detection
+from peerline.service.crisis import CATEGORIES, MODEL_CATEGORY, CrisisDetector, Detection
 
 # Category names the held-out set's author used for the same categories.
 LABEL_ALIASES = {
@@ -32,8 +32,6 @@ LABEL_ALIASES = {
 }
 DEV_FILE = Path("tests/crisis_examples.yaml")
 HELDOUT_FILE = Path("tests/crisis_heldout.yaml")
-# The statistical layer tried beside the phrases (trained on the development set only).
-MODEL_FILE = Path("tests/crisis_model.json")
 
 
 @dataclass(frozen=True)
@@ -165,6 +163,22 @@ def report(name: str, results: Sequence[tuple[Example, Detection]], show_errors:
     return "\n".join(rows)
 
 
+def layers(
+    detector: CrisisDetector, model: crisis_model.Model | None, examples: Sequence[Example]
+) -> dict[str, list[tuple[Example, Detection]]]:
+    """Return each layer's results: the phrases alone, the model alone, and both."""
+    phrases = [(e, detector.detect_phrases(e.text)) for e in examples]
+    out = {"phrases alone": phrases}
+    if model is not None:
+        alarm = Detection(True, None, None, MODEL_CATEGORY)
+        alone = [(e, alarm if model.alarms(e.text) else Detection(False)) for e in examples]
+        out["model alone"] = alone
+        out["phrases + model"] = [
+            (e, d if d.matched else m) for (e, d), (_, m) in zip(phrases, alone, strict=True)
+        ]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the detector's figures on the development and held-out sets."""
     parser = argparse.ArgumentParser(
@@ -175,30 +189,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=HELDOUT_FILE, help="held-out set")
     parser.add_argument("--phrases", help="a coordinator's extra phrase file to include")
     parser.add_argument("--errors", action="store_true", help="list every message scored wrong")
-    parser.add_argument(
-        "--model", type=Path, default=MODEL_FILE, help="statistical layer to score beside them"
-    )
+    parser.add_argument("--model", type=Path, help="a model file (default: the packaged one)")
+    parser.add_argument("--no-dev", action="store_true", help="score the held-out set only")
     args = parser.parse_args(argv)
     if not args.evaluate:
         parser.print_help()
         return 2
-    detector = CrisisDetector.load(args.phrases)
-    model = crisis_model.load(str(args.model)) if args.model.exists() else None
-    for name, path in (("development", args.dev), ("held-out", args.heldout)):
+    detector = CrisisDetector.load(args.phrases, model=False)
+    model = crisis_model.load(str(args.model) if args.model else None)
+    in_use = "phrases + model" if CrisisDetector.load().model is not None else "phrases alone"
+    print(f"the line runs: {in_use}")
+    sets = (
+        [("held-out", args.heldout)]
+        if args.no_dev
+        else [
+            ("development", args.dev),
+            ("held-out", args.heldout),
+        ]
+    )
+    for name, path in sets:
         if not path.exists():
             print(f"== {name}: {path} not found (run from the repository root)")
             continue
-        results = run(detector, load(path))
-        print(report(f"{name} ({path}, sha256 {sha256(path)[:12]})", results, args.errors))
-        if model is not None:
-            both = [(e, d.matched or model.alarms(e.text)) for e, d in results]
-            s = score(both)
-            print(
-                f"phrases + model (threshold {model.threshold:.2f}): recall {s.recall:.3f}, "
-                f"false alarms {s.fp} of {s.fp + s.tn} ({s.false_alarm_rate:.1%}), "
-                f"precision {s.precision:.3f}"
-            )
-        print()
+        examples = load(path)
+        for layer, results in layers(detector, model, examples).items():
+            title = f"{name} ({path}, sha256 {sha256(path)[:12]}), {layer}"
+            print(report(title, results, args.errors and layer == in_use))
+            print()
     return 0
 
 

@@ -7,13 +7,165 @@ millisecond with hundreds of phrases.
 from __future__ import annotations
 
 import re
-import re._constants as _sre  # type: ignore[import-not-found]  # a parsed pattern: its words
-import re._parser as _sre_parser  # type: ignore[import-not-found]
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 _MAX_STRINGS = 256  # a pattern with more alternatives than this is not worth spelling out
 _GATE_WIDTH = 3
+
+# --- a small parser for the regular expressions phrases are written in -----------------------
+#
+# A node is (op, value): LITERAL a character; IN a set of characters; SUBPATTERN a list of
+# nodes; BRANCH a list of alternatives, each a list of nodes; REPEAT (low, high, nodes);
+# ZERO a zero-width assertion (lookaround, anchor, word boundary); ANY anything else (\w, ".",
+# a character range or a negated class). Only what a needed string depends on is kept.
+LITERAL, IN, SUBPATTERN, BRANCH, REPEAT, ZERO, ANY = (
+    "literal",
+    "in",
+    "subpattern",
+    "branch",
+    "repeat",
+    "zero",
+    "any",
+)
+_Node = tuple[str, Any]
+_ESCAPED_CHARS = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+_CLASS_ESCAPES = frozenset("wWsSdD")
+_ZERO_ESCAPES = frozenset("bBAZ")
+
+
+@dataclass
+class _Reader:
+    text: str
+    at: int = 0
+    groups: list[int] = field(default_factory=list)
+
+    def peek(self, n: int = 1) -> str:
+        return self.text[self.at : self.at + n]
+
+    def take(self, n: int = 1) -> str:
+        out = self.text[self.at : self.at + n]
+        self.at += n
+        return out
+
+
+def parse(body: str) -> list[_Node]:
+    """Parse a pattern into nodes; raise ValueError on what this small parser cannot read."""
+    re.compile(body)  # a pattern Python refuses is refused here too
+    reader = _Reader(body)
+    nodes = _alternation(reader)
+    if reader.at != len(body):
+        raise ValueError(f"unbalanced ')' at {reader.at}")
+    return nodes
+
+
+def _alternation(reader: _Reader) -> list[_Node]:
+    branches = [_sequence(reader)]
+    while reader.peek() == "|":
+        reader.take()
+        branches.append(_sequence(reader))
+    return branches[0] if len(branches) == 1 else [(BRANCH, branches)]
+
+
+def _sequence(reader: _Reader) -> list[_Node]:
+    nodes: list[_Node] = []
+    while reader.at < len(reader.text) and reader.peek() not in "|)":
+        atom = _atom(reader)
+        bounds = _quantifier(reader)
+        if bounds is not None:
+            if atom[0] == ZERO:
+                continue
+            # A repeated group repeats its items (as Python's own parser has it).
+            items = atom[1] if atom[0] == SUBPATTERN else [atom]
+            atom = (REPEAT, (bounds[0], bounds[1], items))
+        nodes.append(atom)
+    return nodes
+
+
+def _quantifier(reader: _Reader) -> tuple[int, int] | None:
+    char = reader.peek()
+    bounds: tuple[int, int] | None = None
+    if char in ("?", "*", "+"):
+        reader.take()
+        bounds = {"?": (0, 1), "*": (0, -1), "+": (1, -1)}[char]
+    elif char == "{":
+        match = re.match(r"\{(\d*)(,?)(\d*)\}", reader.text[reader.at :])
+        if match is None:
+            return None  # a literal brace
+        reader.take(match.end())
+        low = int(match.group(1) or 0)
+        high = low if not match.group(2) else int(match.group(3)) if match.group(3) else -1
+        bounds = (low, high)
+    if bounds is not None and reader.peek() in ("?", "+"):
+        reader.take()  # lazy or possessive: the same strings
+    return bounds
+
+
+def _atom(reader: _Reader) -> _Node:
+    char = reader.take()
+    if char == "(":
+        return _group(reader)
+    if char == "[":
+        return _class(reader)
+    if char == "\\":
+        escaped = reader.take()
+        if escaped in _ZERO_ESCAPES:
+            return (ZERO, None)
+        if escaped in _CLASS_ESCAPES or escaped.isdigit():
+            return (ANY, None)
+        return (LITERAL, _ESCAPED_CHARS.get(escaped, escaped))
+    if char in "^$":
+        return (ZERO, None)
+    if char == ".":
+        return (ANY, None)
+    return (LITERAL, char)
+
+
+def _group(reader: _Reader) -> _Node:
+    zero = False
+    if reader.peek() == "?":
+        reader.take()
+        kind = reader.take()
+        if kind == ":":
+            pass
+        elif kind in "=!":
+            zero = True
+        elif kind == "<" and reader.peek() in "=!":
+            reader.take()
+            zero = True
+        elif kind == "P" and reader.peek() == "<":
+            reader.at = reader.text.index(">", reader.at) + 1
+        else:
+            raise ValueError(f"unsupported group (?{kind} at {reader.at}")
+    inner = _alternation(reader)
+    if reader.take() != ")":
+        raise ValueError("missing ')'")
+    return (ZERO, None) if zero else (SUBPATTERN, inner)
+
+
+def _class(reader: _Reader) -> _Node:
+    chars: set[str] = set()
+    plain = reader.peek() != "^"
+    first = True
+    while True:
+        char = reader.take()
+        if char == "":
+            raise ValueError("missing ']'")
+        if char == "]" and not first:
+            break
+        first = False
+        if char == "\\":
+            escaped = reader.take()
+            if escaped in _CLASS_ESCAPES or escaped.isdigit():
+                plain = False
+            else:
+                chars.add(_ESCAPED_CHARS.get(escaped, escaped))
+        elif char == "-" and reader.peek() != "]" and chars:
+            plain = False  # a range: not worth spelling out
+        else:
+            chars.add(char)
+    return (IN, frozenset(chars)) if plain and chars else (ANY, None)
 
 
 def required_strings(body: str) -> tuple[frozenset[str], bool] | None:
@@ -22,47 +174,45 @@ def required_strings(body: str) -> tuple[frozenset[str], bool] | None:
     The flag says whether each of them begins a word in the match (a match starts a word).
     """
     try:
-        parsed = list(_sre_parser.parse(body))
-    except re.error:
+        parsed = parse(body)
+    except (ValueError, re.error):
         return None
     found = _required(parsed, True)
     return (frozenset(found[0]), found[1]) if found else None
 
 
-_ZERO_WIDTH = (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
 _Need = tuple[set[str], bool]
 
 
-def _exact(op: Any, av: Any) -> set[str] | None:
+def _exact(op: str, av: Any) -> set[str] | None:
     """Return every string a node can match, if it is a small finite set of literals."""
-    if op is _sre.LITERAL:
-        return {chr(av)}
-    if op is _sre.SUBPATTERN:
-        return _exact_sequence(list(av[-1]))
-    if op is _sre.BRANCH:
+    if op == LITERAL:
+        return {av}
+    if op == SUBPATTERN:
+        return _exact_sequence(av)
+    if op == BRANCH:
         out: set[str] = set()
-        for branch in av[1]:
-            strings = _exact_sequence(list(branch))
+        for branch in av:
+            strings = _exact_sequence(branch)
             if strings is None:
                 return None
             out |= strings
         return out if len(out) <= _MAX_STRINGS else None
-    if op in _REPEATS:
+    if op == REPEAT:
         low, high, item = av
         if (low, high) == (0, 1):
-            strings = _exact_sequence(list(item))
+            strings = _exact_sequence(item)
             return None if strings is None else strings | {""}
         return None
-    if op is _sre.IN and all(kind is _sre.LITERAL for kind, _ in av):
-        return {chr(value) for _, value in av}
+    if op == IN:
+        return set(av)
     return None
 
 
-def _exact_sequence(items: list[tuple[Any, Any]]) -> set[str] | None:
+def _exact_sequence(items: list[_Node]) -> set[str] | None:
     out = {""}
     for op, av in items:
-        if op in _ZERO_WIDTH:
+        if op == ZERO:
             return None  # a lookaround inside an alternative: not a plain literal any more
         strings = _exact(op, av)
         if strings is None:
@@ -87,11 +237,11 @@ def _score(need: _Need) -> tuple[int, int, bool]:
     return worst, -len(strings), aligned
 
 
-def _ends_in_space(items: list[tuple[Any, Any]]) -> bool:
-    return bool(items) and items[-1] == (_sre.LITERAL, ord(" "))
+def _ends_in_space(items: list[_Node]) -> bool:
+    return bool(items) and items[-1] == (LITERAL, " ")
 
 
-def _required(items: list[tuple[Any, Any]], aligned: bool) -> _Need | None:
+def _required(items: list[_Node], aligned: bool) -> _Need | None:
     """Return strings one of which any match of the sequence contains (the most selective).
 
     `aligned` says whether the sequence starts a word; each candidate carries the same flag.
@@ -105,7 +255,7 @@ def _required(items: list[tuple[Any, Any]], aligned: bool) -> _Need | None:
             candidates.append((run, run_aligned))
 
     for op, av in items:
-        if op in _ZERO_WIDTH:
+        if op == ZERO:
             continue
         strings = _exact(op, av)
         if strings is not None:
@@ -123,7 +273,7 @@ def _required(items: list[tuple[Any, Any]], aligned: bool) -> _Need | None:
         inner = _required_node(op, av, aligned)
         if inner:
             candidates.append(inner)
-        if op in _REPEATS and _ends_in_space(list(av[2])):
+        if op == REPEAT and _ends_in_space(av[2]):
             aligned = aligned if av[0] == 0 else True
         else:
             aligned = False
@@ -134,21 +284,21 @@ def _required(items: list[tuple[Any, Any]], aligned: bool) -> _Need | None:
     return max(candidates, key=_score)
 
 
-def _required_node(op: Any, av: Any, aligned: bool) -> _Need | None:
-    if op is _sre.SUBPATTERN:
-        return _required(list(av[-1]), aligned)
-    if op is _sre.BRANCH:
+def _required_node(op: str, av: Any, aligned: bool) -> _Need | None:
+    if op == SUBPATTERN:
+        return _required(av, aligned)
+    if op == BRANCH:
         out: set[str] = set()
         all_aligned = True
-        for branch in av[1]:
-            inner = _required(list(branch), aligned)
+        for branch in av:
+            inner = _required(branch, aligned)
             if not inner:
                 return None
             out |= inner[0]
             all_aligned = all_aligned and inner[1]
         return out, all_aligned
-    if op in _REPEATS and av[0] >= 1:
-        return _required(list(av[2]), aligned)
+    if op == REPEAT and av[0] >= 1:
+        return _required(av[2], aligned)
     return None
 
 

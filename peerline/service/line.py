@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
-from peerline.service.crisis import CrisisDetector
+from peerline.service.crisis import LineDetector
 from peerline.service.database import Database
 from peerline.service.inbound import InboundQueue
 from peerline.service.models import LineSetting
@@ -40,7 +40,7 @@ class Line:
         self.tasks = Tasks(redis, settings.send_retry_seconds)
         self.vault = Vault(list(settings.encryption_keys) or [settings.secret_key])
         self.catalogue = Catalogue.load(settings.messages_file)
-        self.crisis = CrisisDetector.load(settings.crisis_file)
+        self.crisis = LineDetector(settings.crisis_file)
         self.transport = transport or make_transport(settings)
         self.spool = Spool(redis, settings.instance_path, self.vault)
         self.inbound = InboundQueue(redis, self.vault, self.tasks)

@@ -94,7 +94,8 @@ def blocked_message(rt: Context, phone: str, text: str) -> None:
     rt.alert(
         "blocked_crisis",
         last,
-        f"{contact.alias}: blocked number wrote crisis words ({detection.category})",
+        f"{contact.alias}: blocked number wrote crisis words "
+        f"({rt.crisis_words(detection.category)})",
         key="blocked_crisis_alert",
         alias=contact.alias,
     )

@@ -57,7 +57,7 @@ def raise_safety(
         return
     if not first_in_window:
         return
-    rt.alert("crisis", conversation, f"{alias}: may be in crisis ({category})")
+    rt.alert("crisis", conversation, f"{alias}: may be in crisis ({rt.crisis_words(category)})")
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
         rt.to_supporter(

@@ -171,7 +171,8 @@ def _raise_crisis(line: Line, rt: Context, call: Call, category: str, source: st
     call.crisis = category[:16]
     rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
     alias = call.contact.alias if call.contact else "A caller"
-    rt.alert("crisis", None, f"{alias}: may be in crisis ({category}) on a phone call", alias=alias)
+    words = rt.crisis_words(category)
+    rt.alert("crisis", None, f"{alias}: may be in crisis ({words}) on a phone call", alias=alias)
 
 
 def _choose_peer(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
