@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from peerline.service.line import Line
+from peerline.service.redis_connect import connect
 from peerline.service.settings import Settings, SettingsError, from_env
 
 
@@ -33,12 +34,15 @@ def _settings(port: int | None = None) -> Settings:
 def _line(settings: Settings, redis: Redis | None = None) -> Line:
     if redis is None:
         if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url)
+            redis = connect(settings)
         else:
             from fakeredis import FakeRedis
 
             redis = FakeRedis()
     return Line(settings, redis)
+
+
+SENTINEL_WORKER_TTL = 35  # seconds
 
 
 def _loopback(host: str) -> bool:
@@ -91,7 +95,7 @@ def serve(port: int | None, host: str) -> None:
             )
         settings = settings.with_changes(simulator=True)
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect(settings)
     else:
         from fakeredis import FakeRedis, FakeServer
 
@@ -166,14 +170,28 @@ def worker(burst: bool, sweep_every: float) -> None:
         while True:
             # Jobs are short and take ids only: running them in this process keeps the
             # database and Redis connections warm instead of forking a work horse per job.
-            rq_worker = SimpleWorker(queues, connection=line.redis)
+            # With Sentinel, a worker blocked on a master that went silent (its host cut off)
+            # gives up within WORKER_TTL - 15 s, and retries a lost master every 2 s at most,
+            # so it follows a failover in seconds (RQ's defaults: 405 s and 60 s).
+            sentinel = bool(line.settings.redis_sentinels)
+            rq_worker: SimpleWorker | None = None
             try:
+                # RQ names itself to Redis as it is built: with no master, that fails too.
+                rq_worker = SimpleWorker(
+                    queues,
+                    connection=line.redis,
+                    worker_ttl=SENTINEL_WORKER_TTL if sentinel else None,
+                )
+                if sentinel:
+                    rq_worker.max_connection_wait_time = 2.0
                 rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:
                 log.warning("redis unavailable (%s)", exc)
             # RQ's loop quits on a lost connection; unless we were asked to stop, wait for
             # Redis to come back and work again rather than leave the queue unserved.
-            asked = rq_worker._stop_requested or rq_worker._shutdown_requested_date is not None
+            asked = rq_worker is not None and (
+                rq_worker._stop_requested or rq_worker._shutdown_requested_date is not None
+            )
             if burst or asked:
                 break
             log.warning("worker loop ended without a stop request: restarting in 1 s")

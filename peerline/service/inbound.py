@@ -30,6 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from peerline.service.privacy import Vault
+from peerline.service.redis_connect import reached_replica, wait_for_replica
 from peerline.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ def shard_of(sender: str) -> int:
 class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
-    def __init__(self, redis: Redis, vault: Vault, tasks: Tasks) -> None:
+    def __init__(self, redis: Redis, vault: Vault, tasks: Tasks, wait_ms: int = 0) -> None:
         self.redis = redis
         self.vault = vault
         self.tasks = tasks
+        # With a replica, a text counts as taken once the replica has it too: a master that
+        # dies before replicating would otherwise take the text with it after the 200.
+        self.wait_ms = wait_ms
         self._down_until = 0.0
 
     @staticmethod
@@ -85,13 +89,24 @@ class InboundQueue:
             pipe = self.redis.pipeline(transaction=False)
             pipe.rpush(waiting, token)
             pipe.set(scheduled, "1", nx=True, ex=LOCK_SECONDS)
-            _, claimed = pipe.execute()
+            wait_for_replica(pipe, self.wait_ms)
+            results = pipe.execute()
         except RedisError as exc:
             self._down_until = time.monotonic() + BACKOFF_SECONDS
             log.warning("redis refused an inbound text (%s): taking it directly", exc)
             return False
-        if claimed:
+        if results[1]:
             self._schedule(shard)
+        if not reached_replica(results, self.wait_ms):
+            # The master may be dying: the webhook steps the text into the database itself
+            # (a drain that steps it again acts once: the MessageSid).
+            self._down_until = time.monotonic() + BACKOFF_SECONDS
+            log.warning("no replica took an inbound text in %s ms: taking it in", self.wait_ms)
+            try:
+                self.redis.lrem(waiting, 1, token)
+            except RedisError:
+                pass
+            return False
         return True
 
     def _schedule(self, shard: int) -> None:

@@ -42,8 +42,8 @@ class Line:
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = CrisisDetector.load(settings.crisis_file)
         self.transport = transport or make_transport(settings)
-        self.spool = Spool(redis, settings.instance_path, self.vault)
-        self.inbound = InboundQueue(redis, self.vault, self.tasks)
+        self.spool = Spool(redis, settings.instance_path, self.vault, settings.redis_wait_ms)
+        self.inbound = InboundQueue(redis, self.vault, self.tasks, settings.redis_wait_ms)
         # The simulator is one desk, not a carrier: pace it only when asked to.
         rates = dict(settings.send_rates) or (EMBEDDED_RATES if settings.embedded else {})
         self.limiter = SendRateLimiter(redis, rates)

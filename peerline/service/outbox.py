@@ -11,6 +11,7 @@ from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from peerline.service import redis_connect
 from peerline.service.context import Context, resolve_offer
 from peerline.service.line import Line
 from peerline.service.models import (
@@ -168,7 +169,7 @@ def send(line: Line, outbound_id: int) -> None:
                 pass
         finally:
             try:
-                lock.release()
+                redis_connect.release(lock)
             except LockError:
                 log.warning("send lock for message %s expired before release", outbound_id)
 
