@@ -30,6 +30,8 @@ WEB_COMMAND_SECONDS = 10
 SENTINEL_SECONDS = 1
 # Longer than a Sentinel failover takes (a few seconds).
 RELEASE_PATIENCE = 15.0
+# How long a webhook waits for a new master: a failover, well inside Twilio's 15 seconds.
+FAILOVER_SECONDS = 8.0
 
 
 def connect(settings: Settings, *, worker: bool = False) -> Redis:

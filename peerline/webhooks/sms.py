@@ -100,6 +100,8 @@ def status() -> Response:
     except (OperationalError, InterfaceError):
         line.spool.put("status", list(request.form.items(multi=True)))
         return Response(status=204)
+    # Callbacks this host kept on its own disk while cut off go to the shared list now.
+    line.spool.hand_over()
     if not known:
         log.info("status %s for unknown message %s", state, sid)
     return Response(status=204)

@@ -216,9 +216,11 @@ class _Server(ThreadingHTTPServer):
     # Handler threads may be parked in an injected delay; they must not keep stop() waiting.
     daemon_threads = True
 
-    def __init__(self, fake: FakeTwilio, port: int, keep_alive: bool = False) -> None:
-        """Bind to the port (0: OS-chosen) on the loopback interface."""
-        super().__init__(("127.0.0.1", port), _KeepAliveHandler if keep_alive else _Handler)
+    def __init__(
+        self, fake: FakeTwilio, port: int, keep_alive: bool = False, host: str = "127.0.0.1"
+    ) -> None:
+        """Bind to the port (0: OS-chosen) on the loopback interface (or `host`)."""
+        super().__init__((host, port), _KeepAliveHandler if keep_alive else _Handler)
         self.fake = fake
 
 
@@ -278,6 +280,7 @@ class FakeTwilio:
         status_delay: float = 0.05,
         callback_timeout: float = 5.0,
         keep_alive: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         """Configure credentials and callback behaviour; call start() to serve.
 
@@ -285,6 +288,9 @@ class FakeTwilio:
         benchmarks keep connections alive, as a client of the real API does.
         """
         self.keep_alive = keep_alive
+        self.host = host  # another address than loopback: for hosts in network namespaces
+        # When each message was accepted (time.time(), by SID): for rate checks across hosts.
+        self.accepted_at: dict[str, float] = {}
         self.connections = 0  # TCP connections accepted
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -330,7 +336,7 @@ class FakeTwilio:
         self._stopping.clear()
         # A restart keeps the port, so stop()/start() stands in for an outage and a recovery
         # without reconfiguring clients; recordings are kept across it too.
-        self._server = _Server(self, self._port, self.keep_alive)
+        self._server = _Server(self, self._port, self.keep_alive, self.host)
         host, self._port = self._server.server_address[:2]
         self.base_url = f"http://{host!s}:{self._port}"
         self._threads = [
@@ -847,6 +853,7 @@ class FakeTwilio:
         }
         with self._lock:
             self._messages.append(record)
+            self.accepted_at[sid] = time.time()
             self._extras[sid] = {k: list(v) for k, v in params.items()}
             return dict(record)
 
