@@ -10,12 +10,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from peerline.service import redis_connect
 from peerline.service.line import Line
 from peerline.service.redis_connect import connect
 from peerline.service.settings import Settings, SettingsError, from_env
@@ -43,6 +45,29 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
 
 
 SENTINEL_WORKER_TTL = 35  # seconds
+SENTINEL_MAINTENANCE_SECONDS = 15
+
+
+def _free_scheduler_locks(rq_worker: Any) -> None:
+    """Let go of the scheduler locks of a worker whose loop ended on a lost master: promoted
+    with the replica, they would keep every scheduler (this worker's next one too) from
+    enqueueing scheduled jobs until they lapse, and RQ tries again only every 10 minutes."""
+    scheduler = rq_worker.scheduler
+    if scheduler is None:
+        return
+    process = scheduler._process
+    if process is not None and process.is_alive():
+        process.terminate()
+        process.join(5)
+    deadline = time.monotonic() + redis_connect.RELEASE_PATIENCE
+    while True:
+        try:
+            scheduler.release_locks()  # only the locks this scheduler holds
+            return
+        except RedisError:
+            if time.monotonic() > deadline:
+                return  # they lapse on their own
+            time.sleep(0.5)
 
 
 def _loopback(host: str) -> bool:
@@ -184,6 +209,9 @@ def worker(burst: bool, sweep_every: float) -> None:
                 )
                 if sentinel:
                     rq_worker.max_connection_wait_time = 2.0
+                    # RQ restarts a scheduler that died (with its master) at maintenance
+                    # only, every 10 minutes by default: scheduled jobs would wait that long.
+                    rq_worker.maintenance_interval = SENTINEL_MAINTENANCE_SECONDS
                 rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:
                 log.warning("redis unavailable (%s)", exc)
@@ -194,6 +222,8 @@ def worker(burst: bool, sweep_every: float) -> None:
             )
             if burst or asked:
                 break
+            if rq_worker is not None and sentinel:
+                _free_scheduler_locks(rq_worker)
             log.warning("worker loop ended without a stop request: restarting in 1 s")
             time.sleep(1)
     finally:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Queue
 from sqlalchemy import func, select
 
+from peerline.service import job_paths
 from peerline.service.models import InboundMessage
 from peerline.service.settings import SettingsError, from_env
+from peerline.service.tasks import QUEUE_NAME
 from tests.support import lines
 from tests.support.deploy import Deployment, deployed
 from tests.support.sentinel import SentinelSet
@@ -116,7 +120,17 @@ def test_the_line_follows_a_failover_without_a_restart(
     assert relayed(d, alias) == ["hello", "before 1", *said], d.worker_logs()
     with d.line.db.session() as session:
         assert session.scalar(select(func.count()).select_from(InboundMessage)) == 11
-    print(f"\nsentinel failover: promoted after {promoted:.1f}s, chat whole after {recovered:.1f}s")
+    # RQ's scheduler follows too: a job scheduled on the new master runs.
+    job = Queue(QUEUE_NAME, connection=d.line.redis).enqueue_in(
+        timedelta(seconds=1), job_paths.MATCH_QUEUE, result_ttl=60
+    )
+    scheduled = time.monotonic()
+    d.wait_until(lambda: job.get_status(refresh=True) == "finished", 90, "a scheduled job")
+    late = time.monotonic() - scheduled
+    print(
+        f"\nsentinel failover: promoted after {promoted:.1f}s, chat whole after "
+        f"{recovered:.1f}s, a job scheduled after it ran after {late:.1f}s"
+    )
 
 
 @pytest.mark.servers
