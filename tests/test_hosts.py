@@ -189,8 +189,9 @@ def _said(d: Deployment, supporter: str, alias: str) -> list[str]:
     ]
 
 
-def _match(d: Deployment, texter: str) -> tuple[str, str]:
-    """Bring a texter into a chat; return their supporter's number and their alias."""
+def _match(d: Deployment, texter: str, taken: list[str]) -> tuple[str, str]:
+    """Bring a texter into a chat; return their supporter's number and their alias (the
+    aliases of chats taken already are in `taken`)."""
     d.sms(texter, "hello")
     d.wait_for_text(texter, "not counsellors or a crisis service")
     d.sms(texter, "YES")
@@ -211,9 +212,6 @@ def _match(d: Deployment, texter: str) -> tuple[str, str]:
     return found
 
 
-taken: list[str] = []
-
-
 def _most_segments_in(twilio: FakeTwilio, seconds: float) -> int:
     """Return the most segments the provider accepted in any window of `seconds`."""
     sent = sorted((twilio.accepted_at[m["sid"]], int(m["num_segments"])) for m in twilio.messages)
@@ -225,12 +223,12 @@ def _most_segments_in(twilio: FakeTwilio, seconds: float) -> int:
 
 def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Network]) -> None:
     d, hosts, redis, net = day
-    taken.clear()
+    taken: list[str] = []
     began = time.monotonic()
     for number in SUBSCRIBERS:
         assert d.sms(number, "remind") == 200
-    supporter_a, alias_a = _match(d, lines.TEXTER)
-    supporter_b, alias_b = _match(d, lines.TEXTER_2)
+    supporter_a, alias_a = _match(d, lines.TEXTER, taken)
+    supporter_b, alias_b = _match(d, lines.TEXTER_2, taken)
     assert supporter_a != supporter_b
     # A crisis, while both supporters are busy.
     d.sms(TEXTER_3, "I want to kill myself")
