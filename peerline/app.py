@@ -10,10 +10,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from peerline.service import metrics
+from peerline.service import metrics, redis_connect
 from peerline.service.line import Line
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
-from peerline.service.tasks import redis_client
 from peerline.service.transport import Transport
 
 # PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
@@ -64,7 +63,7 @@ def create_app(
         if redis is None:
             if settings.redis_url is None:
                 raise ValueError("REDIS_URL is not set: use `peerline serve` for embedded mode")
-            redis = redis_client(settings.redis_url)
+            redis = redis_connect.connect(settings)
         line = Line(settings, redis, transport=transport)
     app.extensions["peerline"] = line
     if settings.proxy_hops:

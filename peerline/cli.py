@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from prometheus_client import start_http_server
@@ -18,7 +19,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from peerline.service import backup as backups
+from peerline.service import redis_connect
 from peerline.service.line import Line
+from peerline.service.redis_connect import connect
 from peerline.service.settings import Settings, SettingsError, from_env
 
 
@@ -35,12 +38,38 @@ def _settings(port: int | None = None) -> Settings:
 def _line(settings: Settings, redis: Redis | None = None) -> Line:
     if redis is None:
         if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url)
+            redis = connect(settings)
         else:
             from fakeredis import FakeRedis
 
             redis = FakeRedis()
     return Line(settings, redis)
+
+
+SENTINEL_WORKER_TTL = 35  # seconds
+SENTINEL_MAINTENANCE_SECONDS = 15
+
+
+def _free_scheduler_locks(rq_worker: Any) -> None:
+    """Let go of the scheduler locks of a worker whose loop ended on a lost master: promoted
+    with the replica, they would keep every scheduler (this worker's next one too) from
+    enqueueing scheduled jobs until they lapse, and RQ tries again only every 10 minutes."""
+    scheduler = rq_worker.scheduler
+    if scheduler is None:
+        return
+    process = scheduler._process
+    if process is not None and process.is_alive():
+        process.terminate()
+        process.join(5)
+    deadline = time.monotonic() + redis_connect.RELEASE_PATIENCE
+    while True:
+        try:
+            scheduler.release_locks()  # only the locks this scheduler holds
+            return
+        except RedisError:
+            if time.monotonic() > deadline:
+                return  # they lapse on their own
+            time.sleep(0.5)
 
 
 def _loopback(host: str) -> bool:
@@ -93,7 +122,7 @@ def serve(port: int | None, host: str) -> None:
             )
         settings = settings.with_changes(simulator=True)
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect(settings)
     else:
         from fakeredis import FakeRedis, FakeServer
 
@@ -171,16 +200,35 @@ def worker(burst: bool, sweep_every: float) -> None:
         while True:
             # Jobs are short and take ids only: running them in this process keeps the
             # database and Redis connections warm instead of forking a work horse per job.
-            rq_worker = SimpleWorker(queues, connection=line.redis)
+            # With Sentinel, a worker blocked on a master that went silent (its host cut off)
+            # gives up within WORKER_TTL - 15 s, and retries a lost master every 2 s at most,
+            # so it follows a failover in seconds (RQ's defaults: 405 s and 60 s).
+            sentinel = bool(line.settings.redis_sentinels)
+            rq_worker: SimpleWorker | None = None
             try:
+                # RQ names itself to Redis as it is built: with no master, that fails too.
+                rq_worker = SimpleWorker(
+                    queues,
+                    connection=line.redis,
+                    worker_ttl=SENTINEL_WORKER_TTL if sentinel else None,
+                )
+                if sentinel:
+                    rq_worker.max_connection_wait_time = 2.0
+                    # RQ restarts a scheduler that died (with its master) at maintenance
+                    # only, every 10 minutes by default: scheduled jobs would wait that long.
+                    rq_worker.maintenance_interval = SENTINEL_MAINTENANCE_SECONDS
                 rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:
                 log.warning("redis unavailable (%s)", exc)
             # RQ's loop quits on a lost connection; unless we were asked to stop, wait for
             # Redis to come back and work again rather than leave the queue unserved.
-            asked = rq_worker._stop_requested or rq_worker._shutdown_requested_date is not None
+            asked = rq_worker is not None and (
+                rq_worker._stop_requested or rq_worker._shutdown_requested_date is not None
+            )
             if burst or asked:
                 break
+            if rq_worker is not None and sentinel:
+                _free_scheduler_locks(rq_worker)
             log.warning("worker loop ended without a stop request: restarting in 1 s")
             time.sleep(1)
     finally:

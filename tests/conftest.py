@@ -13,6 +13,7 @@ from peerline.app import create_app
 from peerline.service.line import Line
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
+from tests.support.sentinel import sentinel_set  # noqa: F401  (fixture)
 from tests.support.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
 
 

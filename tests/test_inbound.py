@@ -20,7 +20,7 @@ from peerline.service import inbound
 from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
 from peerline.service.line import Line
 from peerline.service.models import InboundMessage, utcnow
-from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY
+from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY, Spool
 from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
 from tests.support import lines
@@ -322,3 +322,25 @@ def test_without_redis_the_spool_writes_an_encrypted_file(tmp_path: Path) -> Non
     seen: list[dict[str, object]] = []
     assert line.spool.replay(seen.append) == 1
     assert seen[0]["kind"] == "status" and not line.spool.path.exists()
+
+
+def test_a_hosts_spool_file_goes_to_the_shared_list_once_redis_is_back(tmp_path: Path) -> None:
+    line = make_line(make_settings(tmp_path), Redis(port=1, socket_connect_timeout=0.2))
+    assert line.spool.put("status", [("MessageSid", "SM3"), ("MessageStatus", "sent")]) == "file"
+    shared = FakeRedis()
+    line.spool.redis = shared  # this host reaches Redis again: its disk is no longer needed
+    assert line.spool.put("status", [("MessageSid", "SM4"), ("MessageStatus", "sent")]) == "redis"
+    assert not line.spool.path.exists() and shared.llen(SPOOL_KEY) == 2
+    # Any worker, on any host, replays them from the shared list.
+    other = Spool(shared, tmp_path / "another-host", line.vault)
+    seen: list[dict[str, object]] = []
+    assert other.replay(seen.append) == 2
+    assert sorted(dict(e["form"])["MessageSid"] for e in seen) == ["SM3", "SM4"]  # type: ignore[call-overload]
+
+
+def test_a_spool_file_is_handed_over_once(tmp_path: Path) -> None:
+    line = make_line(make_settings(tmp_path), Redis(port=1, socket_connect_timeout=0.2))
+    line.spool.put("status", [("MessageSid", "SM5"), ("MessageStatus", "sent")])
+    line.spool.redis = FakeRedis()
+    assert line.spool.hand_over() == 1 and line.spool.hand_over() == 0
+    assert line.spool.size() == 1

@@ -31,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from peerline.service import metrics
 from peerline.service.privacy import Vault
+from peerline.service.redis_connect import reached_replica, wait_for_replica
 from peerline.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,19 @@ def shard_of(sender: str) -> int:
 class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
-    def __init__(self, redis: Redis, vault: Vault, tasks: Tasks) -> None:
+    def __init__(
+        self, redis: Redis, vault: Vault, tasks: Tasks, wait_ms: int = 0, patience: float = 0.0
+    ) -> None:
         self.redis = redis
         self.vault = vault
         self.tasks = tasks
+        # With a replica, a text counts as taken once the replica has it too: a master that
+        # dies before replicating would otherwise take the text with it after the 200.
+        self.wait_ms = wait_ms
+        # With Sentinel, a master that went away is waited for this long (a failover takes a
+        # few seconds): a text stepped directly meanwhile would overtake the sender's texts
+        # still waiting in the promoted replica's list.
+        self.patience = patience
         self._down_until = 0.0
 
     @staticmethod
@@ -82,18 +92,36 @@ class InboundQueue:
         waiting, _, scheduled, _ = self.keys(shard)
         entry = {**fields, "received_at": datetime.now(UTC).isoformat()}
         token = self.vault.encrypt(json.dumps(entry, separators=(",", ":")))
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.rpush(waiting, token)
-            pipe.set(scheduled, "1", nx=True, ex=LOCK_SECONDS)
-            _, claimed = pipe.execute()
-        except RedisError as exc:
-            self._down_until = time.monotonic() + BACKOFF_SECONDS
-            metrics.backend_error("redis")
-            log.warning("redis refused an inbound text (%s): taking it directly", exc)
-            return False
-        if claimed:
+        until = time.monotonic() + self.patience
+        while True:
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.rpush(waiting, token)
+                pipe.set(scheduled, "1", nx=True, ex=LOCK_SECONDS)
+                wait_for_replica(pipe, self.wait_ms)
+                results = pipe.execute()
+                break
+            except RedisError as exc:
+                # Pushed twice (the reply lost with the master)? The MessageSid acts once.
+                if time.monotonic() < until:
+                    time.sleep(0.25)
+                    continue
+                self._down_until = time.monotonic() + BACKOFF_SECONDS
+                metrics.backend_error("redis")
+                log.warning("redis refused an inbound text (%s): taking it directly", exc)
+                return False
+        if results[1]:
             self._schedule(shard)
+        if not reached_replica(results, self.wait_ms):
+            # The master may be dying: the webhook steps the text into the database itself
+            # (a drain that steps it again acts once: the MessageSid).
+            self._down_until = time.monotonic() + BACKOFF_SECONDS
+            log.warning("no replica took an inbound text in %s ms: taking it in", self.wait_ms)
+            try:
+                self.redis.lrem(waiting, 1, token)
+            except RedisError:
+                pass
+            return False
         return True
 
     def _schedule(self, shard: int) -> None:
@@ -104,13 +132,21 @@ class InboundQueue:
             except RedisError:
                 pass  # the flag expires on its own
 
-    def ensure_draining(self, shard: int) -> bool:
-        """Schedule a drain if the shard has texts and none is scheduled; say if one was."""
+    def ensure_draining(self, shard: int, stale_after: float | None = None) -> bool:
+        """Schedule a drain if the shard has texts and none is scheduled (or, with
+        `stale_after`, the one scheduled that long ago never started); say if one was."""
         waiting, taking, scheduled, _ = self.keys(shard)
         if not (self.redis.llen(waiting) or self.redis.llen(taking)):
             return False
         if not self.redis.set(scheduled, "1", nx=True, ex=LOCK_SECONDS):
-            return False
+            if stale_after is None:
+                return False
+            # A drain deletes the flag as it starts: one flagged long ago was lost with its
+            # job (a worker or a master that died as it took the job).
+            ttl = int(self.redis.ttl(scheduled))
+            if 0 <= ttl and LOCK_SECONDS - ttl < stale_after:
+                return False
+            self.redis.set(scheduled, "1", ex=LOCK_SECONDS)
         self._schedule(shard)
         return True
 
@@ -246,7 +282,8 @@ class InboundQueue:
             return KEPT_ASIDE
         try:
             handle(fields)
-        except TRANSIENT as exc:
+        except (*TRANSIENT, RedisError) as exc:
+            # Redis failing over mid-step is no fault of the text either: it waits its turn.
             log.warning("database away (%s): inbound shard %s waits", type(exc).__name__, shard)
             return RETRY
         except BaseTimeoutException:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
+from peerline.service import redis_connect
 from peerline.service.crisis import LineDetector
 from peerline.service.database import Database
 from peerline.service.inbound import InboundQueue
@@ -42,8 +43,14 @@ class Line:
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = LineDetector(settings.crisis_file)
         self.transport = transport or make_transport(settings)
-        self.spool = Spool(redis, settings.instance_path, self.vault)
-        self.inbound = InboundQueue(redis, self.vault, self.tasks)
+        self.spool = Spool(redis, settings.instance_path, self.vault, settings.redis_wait_ms)
+        self.inbound = InboundQueue(
+            redis,
+            self.vault,
+            self.tasks,
+            settings.redis_wait_ms,
+            redis_connect.FAILOVER_SECONDS if settings.redis_sentinels else 0.0,
+        )
         # The simulator is one desk, not a carrier: pace it only when asked to.
         rates = dict(settings.send_rates) or (EMBEDDED_RATES if settings.embedded else {})
         self.limiter = SendRateLimiter(redis, rates)

@@ -11,7 +11,7 @@ from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from peerline.service import metrics
+from peerline.service import metrics, redis_connect, segments
 from peerline.service.context import Context, resolve_offer
 from peerline.service.line import Line
 from peerline.service.models import (
@@ -118,6 +118,8 @@ _MARK_SENDING = (
     update(OutboundMessage)
     .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status.in_(UNSENT))
     .values(status=OUT_SENDING, updated_at=bindparam("now"), attempts=OutboundMessage.attempts + 1)
+    # The body as it is now: a relay may have had a text joined to it during the rate wait.
+    .returning(OutboundMessage.body_enc)
 )
 # Whether the recipient opted out, read with their row share-locked: a STOP being recorded
 # now is waited for and seen, and one recorded later waits until this text is `sending`.
@@ -169,7 +171,7 @@ def send(line: Line, outbound_id: int) -> None:
                 pass
         finally:
             try:
-                lock.release()
+                redis_connect.release(lock)
             except LockError:
                 log.warning("send lock for message %s expired before release", outbound_id)
 
@@ -226,8 +228,19 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
         lock.reacquire()
     except LockError as exc:
         raise RetryLater(f"message {message_id}: the recipient's send lock lapsed") from exc
-    if not _claim(connection, message_id, to_hash):
+    claimed = _claim(connection, message_id, to_hash)
+    if claimed is None:
         return more
+    if claimed != message.body_enc:
+        # Texts joined while this one waited for its slot go with it, and their segments
+        # are paced too: the joined text is sent once, and the rate still holds.
+        grown = line.vault.decrypt(claimed)
+        extra = segments.count(grown) - segments.count(body)
+        if extra > 0:
+            line.limiter.sleep_until(
+                line.limiter.reserve(message.from_number, extra, max_wait=None)
+            )
+        body = grown
     # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
@@ -245,8 +258,9 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
     return more
 
 
-def _claim(connection: Connection, message_id: int, to_hash: str) -> bool:
-    """Mark a message `sending` unless its recipient opted out; say whether to send it.
+def _claim(connection: Connection, message_id: int, to_hash: str) -> str | None:
+    """Mark a message `sending` unless its recipient opted out; return its body (encrypted)
+    to send, or None.
 
     The opt-out is read in the same transaction that marks the text `sending`, after the
     rate-limit wait, immediately before the call: a STOP that arrived while the text waited
@@ -267,10 +281,11 @@ def _claim(connection: Connection, message_id: int, to_hash: str) -> bool:
                 updated_at=now,
                 _only_unsent=True,
             )
-            return False
+            return None
         marked = connection.execute(_MARK_SENDING, {"message_id": message_id, "now": now})
         # Nothing marked: the text was erased or settled meanwhile.
-        return bool(marked.rowcount)
+        body: str | None = marked.scalar()
+        return body
 
 
 def _set(connection: Connection, message_id: int, **values: Any) -> None:

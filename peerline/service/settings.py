@@ -126,6 +126,12 @@ class Settings:
     worker_metrics_port: int | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Redis through Sentinel (REDIS_SENTINELS, REDIS_SENTINEL_MASTER): REDIS_URL then gives
+    # only the database number and password. A text taken into Redis is acknowledged to Twilio
+    # once a replica has it too, waiting at most redis_wait_ms (0: no replica to wait for).
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str | None = None
+    redis_wait_ms: int = 0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -219,6 +225,24 @@ def _rates(value: str | None) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(rates.items()))
 
 
+def _sentinels(value: str | None) -> tuple[tuple[str, int], ...]:
+    found = []
+    for part in (value or "").split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not part.strip():
+            continue
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"REDIS_SENTINELS: {part.strip()!r} is not host:port")
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
+
+
+def _wait_ms(value: str | None, sentinels: bool) -> int:
+    if value is None:
+        return 500 if sentinels else 0
+    return 0 if value == "0" else _positive_int("REDIS_WAIT_MS", value)
+
+
 def _quiet(value: str) -> tuple[int, int]:
     start, sep, end = value.partition("-")
     try:
@@ -271,6 +295,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")
 
     redis_url = get("REDIS_URL")
+    sentinels = _sentinels(get("REDIS_SENTINELS"))
+    sentinel_master = get("REDIS_SENTINEL_MASTER")
+    if bool(sentinels) != bool(sentinel_master):
+        raise SettingsError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together")
+    if sentinels and redis_url is None:
+        redis_url = f"redis://{sentinel_master}/0"  # the host part is not used with Sentinel
     if redis_url is not None:
         redis_url = _url("REDIS_URL", redis_url, ("redis", "rediss", "unix"))
 
@@ -371,6 +401,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         else None,
         # Parsed strictly, once, into `Settings.voice` (VoiceSettings below).
         extra={key: value for env_name, key in VOICE_ENV.items() if (value := get(env_name))},
+        redis_sentinels=sentinels,
+        redis_sentinel_master=sentinel_master,
+        redis_wait_ms=_wait_ms(get("REDIS_WAIT_MS"), bool(sentinels)),
     )
 
 

@@ -5,6 +5,11 @@ webhook that cannot reach the database is written, as Twilio sent it, to a Redis
 Redis is down too, to an append-only file, and answered 200. The replayer feeds each one
 through the normal path, where the unique MessageSid makes a replay act once. Entries are
 encrypted, as they hold phone numbers and message text.
+
+The Redis list is shared by every host (and, with a replica, WAITed for); the file is one
+host's disk, the last resort when this host reaches neither the database nor Redis. Its entries
+are handed to the shared list as soon as this host reaches Redis again (`hand_over`), so a host
+that dies after that loses nothing; one that dies still cut off keeps them on its volume.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from peerline.service.privacy import Vault
+from peerline.service.redis_connect import reached_replica, wait_for_replica
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +41,56 @@ Entry = dict[str, Any]
 class Spool:
     """A durable holding place for webhooks the database could not take."""
 
-    def __init__(self, redis: Redis, directory: str | Path, vault: Vault) -> None:
+    def __init__(self, redis: Redis, directory: str | Path, vault: Vault, wait_ms: int = 0) -> None:
         self.redis = redis
         self.vault = vault
         self.path = Path(directory) / "webhook-spool.jsonl"
+        self.wait_ms = wait_ms
 
     def put(self, kind: str, form: list[tuple[str, str]]) -> str:
         """Keep one webhook's form fields; return where it was kept."""
         entry = self.vault.encrypt(
             json.dumps({"kind": kind, "form": form, "received_at": datetime.now(UTC).isoformat()})
         )
-        try:
-            self.redis.rpush(SPOOL_KEY, entry)
+        pushed, replicated = self._push([entry])
+        if replicated:
+            self.hand_over()
             return "redis"
+        # Not on a replica: the master may be dying, so this host's disk keeps a copy too.
+        log.warning("redis cannot keep a %s webhook safely: spooling to %s", kind, self.path)
+        self._append(entry)
+        return "redis and file" if pushed else "file"
+
+    def _push(self, entries: list[str]) -> tuple[bool, bool]:
+        """Add entries to the shared list; say whether they went in and reached a replica."""
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.rpush(SPOOL_KEY, *entries)
+            wait_for_replica(pipe, self.wait_ms)
+            return True, reached_replica(pipe.execute(), self.wait_ms)
         except RedisError:
-            log.warning("redis is down too: spooling a %s webhook to %s", kind, self.path)
+            return False, False
+
+    def hand_over(self) -> int:
+        """Move this host's file entries to the shared list; return how many moved."""
+        if not self.path.exists():
+            return 0
+        taken = self.path.with_suffix(f".handing-{os.getpid()}")
+        try:
+            os.replace(self.path, taken)
+        except FileNotFoundError:
+            return 0  # another process of this host took it
+        lines = [line for line in taken.read_text().splitlines() if line.strip()]
+        # Once the master has them they are shared; a replica that is slow now catches up.
+        if lines and not self._push(lines)[0]:
+            for line in lines:
+                self._append(line)
+            taken.unlink()
+            return 0
+        taken.unlink()
+        return len(lines)
+
+    def _append(self, entry: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -57,7 +98,6 @@ class Spool:
             os.fsync(fd)  # the message is only safe once it is on disk
         finally:
             os.close(fd)
-        return "file"
 
     def size(self) -> int:
         """Return how many webhooks are waiting (in Redis and in the file)."""

@@ -105,6 +105,8 @@ def status() -> Response:
         g.webhook_outcome = "spooled"
         line.spool.put("status", list(request.form.items(multi=True)))
         return Response(status=204)
+    # Callbacks this host kept on its own disk while cut off go to the shared list now.
+    line.spool.hand_over()
     if not known:
         log.info("status %s for unknown message %s", state, sid)
     return Response(status=204)

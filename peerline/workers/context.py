@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from peerline.service.line import Line
+from peerline.service.redis_connect import connect
 from peerline.service.settings import from_env
-from peerline.service.tasks import redis_client
 
 _line: Line | None = None
 
@@ -22,5 +22,5 @@ def get_line() -> Line:
         settings = from_env()
         if settings.redis_url is None:
             raise RuntimeError("REDIS_URL must be set for a worker outside `peerline serve`")
-        _line = Line(settings, redis_client(settings.redis_url, worker=True))
+        _line = Line(settings, connect(settings, worker=True))
     return _line

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # While jobs are queued, a fan-out's pending text is taken for lost only after this long.
 BACKLOG_STALE_SECONDS = 600
+# A drain scheduled this long ago that never started was lost with its job: schedule another.
+DRAIN_STALE_SECONDS = 10
 
 # Sends of one fan-out job in flight at once (each on its own database connection).
 SEND_THREADS = 4
@@ -126,7 +128,10 @@ def sweep() -> dict[str, int]:
     now = utcnow()
     replayed = runtime.replay_spooled(line)
     # Shards whose drain was lost (a worker killed, an enqueue refused) get one again.
-    draining = sum(line.inbound.ensure_draining(shard) for shard in range(inbound.SHARDS))
+    draining = sum(
+        line.inbound.ensure_draining(shard, stale_after=DRAIN_STALE_SECONDS)
+        for shard in range(inbound.SHARDS)
+    )
     settings = line.settings
     # While jobs wait, a fan-out's texts are most likely among them (thousands take minutes),
     # and re-enqueueing each would only slow the workers down; one whose job was really lost

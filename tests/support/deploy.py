@@ -23,11 +23,12 @@ from werkzeug.serving import make_server
 
 from peerline.app import create_app
 from peerline.service.line import Line
+from peerline.service.redis_connect import connect
 from peerline.service.settings import from_env
-from peerline.service.tasks import redis_client
 from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.line import FAST_RATES, load_line_file, make_line
+from tests.support.sentinel import SentinelSet
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 LINE_NUMBER = "+15550100000"
@@ -137,7 +138,7 @@ class Deployment:
 def deployed(
     tmp_path: Path,
     postgres: PostgresServer,
-    redis: RedisServer,
+    redis: RedisServer | SentinelSet,
     line_file: str,
     **extra_env: str,
 ) -> Iterator[Deployment]:
@@ -156,9 +157,11 @@ def deployed(
         "TWILIO_API_BASE_URL": twilio.base_url,
         "PEERLINE_INSTANCE": str(tmp_path),
         "PEERLINE_SEND_RATES": FAST_RATES,
+        **(redis.env if isinstance(redis, SentinelSet) else {}),
         **extra_env,
     }
-    line = make_line(from_env(env), redis_client(redis.url))
+    settings = from_env(env)
+    line = make_line(settings, connect(settings))
     load_line_file(line, line_file)
     server = make_server("127.0.0.1", port, create_app(line=line), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -219,7 +219,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(
         self, fake: FakeTwilio, port: int, keep_alive: bool = False, host: str = "127.0.0.1"
     ) -> None:
-        """Bind to the port (0: OS-chosen) on the loopback interface, unless told otherwise."""
+        """Bind to the port (0: OS-chosen) on the loopback interface (or `host`)."""
         super().__init__((host, port), _KeepAliveHandler if keep_alive else _Handler)
         self.fake = fake
 
@@ -292,7 +292,9 @@ class FakeTwilio:
         benchmarks keep connections alive, as a client of the real API does.
         """
         self.keep_alive = keep_alive
-        self.host = host
+        self.host = host  # another address than loopback: for hosts in network namespaces
+        # When each message was accepted (time.time(), by SID): for rate checks across hosts.
+        self.accepted_at: dict[str, float] = {}
         self.connections = 0  # TCP connections accepted
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -855,6 +857,7 @@ class FakeTwilio:
         }
         with self._lock:
             self._messages.append(record)
+            self.accepted_at[sid] = time.time()
             self._extras[sid] = {k: list(v) for k, v in params.items()}
             return dict(record)
 

@@ -1,0 +1,215 @@
+"""A Redis master, a replica and three Sentinels for tests, on one address or in a network
+namespace (`prefix` runs each server inside it, e.g. ``ip netns exec data``).
+
+The Sentinels decide quickly (the master is down after 1 s without an answer), so a test that
+kills the master sees the replica promoted in a few seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from tests.support.servers import (
+    HOST,
+    RedisServer,
+    ServerError,
+    _missing,
+    find_redis_server,
+    free_port,
+)
+
+MASTER_NAME = "peerline"
+DOWN_AFTER_MS = 1000
+
+
+class _Prefixed(RedisServer):
+    """A redis-server run through a command prefix, with extra arguments."""
+
+    def __init__(
+        self, binary: str, tmpdir: Path, host: str, port: int, prefix: list[str], *args: str
+    ) -> None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(binary, tmpdir, port)
+        self.host = host
+        self.prefix = prefix
+        self.args = list(args)
+
+    def _command(self) -> list[str]:
+        # Clients on other hosts have no password to give: a private test network.
+        return [*self.prefix, *super()._command(), "--protected-mode", "no", *self.args]
+
+    def kill(self) -> None:
+        """Die at once, as a crashed machine would."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+        self._proc = None
+
+
+class _Sentinel(_Prefixed):
+    name = "sentinel"
+
+    def _command(self) -> list[str]:
+        conf = self.tmpdir / f"sentinel-{self.port}.conf"
+        conf.write_text(self.conf)
+        return [
+            *self.prefix,
+            self.binary, str(conf), "--sentinel",
+            "--port", str(self.port), "--bind", self.host, "--logfile", "",
+            "--protected-mode", "no",
+        ]  # fmt: skip
+
+    conf = ""
+
+
+class SentinelSet:
+    """A master, a replica and three Sentinels watching them."""
+
+    def __init__(self, host: str = HOST, prefix: list[str] | None = None) -> None:
+        binary = find_redis_server()
+        if binary is None:
+            _missing("redis-server not found (install Debian's redis-server package)")
+        assert binary is not None
+        self.binary = binary
+        self.host = host
+        self.prefix = prefix or []
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="peerline-sentinel-"))
+        self.master = self._redis("a", free_port())
+        self.replica = self._redis("b", free_port(), "--replicaof", host, str(self.master.port))
+        self.sentinels: list[_Sentinel] = []
+        for index in range(3):
+            sentinel = _Sentinel(binary, self.tmpdir / f"s{index}", host, free_port(), self.prefix)
+            sentinel.conf = (
+                f"sentinel monitor {MASTER_NAME} {host} {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
+                f"sentinel failover-timeout {MASTER_NAME} 4000\n"
+                f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            )
+            self.sentinels.append(sentinel)
+        self.servers: list[_Prefixed] = [self.master, self.replica, *self.sentinels]
+
+    def _redis(self, name: str, port: int, *args: str) -> _Prefixed:
+        return _Prefixed(
+            self.binary,
+            self.tmpdir / name,
+            self.host,
+            port,
+            self.prefix,
+            "--repl-ping-replica-period", "1",
+            "--repl-timeout", "5",
+            *args,
+        )  # fmt: skip
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The line's environment for these servers."""
+        return {
+            "REDIS_SENTINELS": ",".join(f"{s.host}:{s.port}" for s in self.sentinels),
+            "REDIS_SENTINEL_MASTER": MASTER_NAME,
+            "REDIS_URL": "redis://sentinel/0",
+        }
+
+    @property
+    def url(self) -> str:
+        """Return the URL of the master as the Sentinels name it now."""
+        host, port = self.master_address()
+        return f"redis://{host}:{port}/0"
+
+    def start(self) -> SentinelSet:
+        """Start every server and wait until the Sentinels know each other and the replica."""
+        try:
+            for server in self.servers:
+                server.start()
+            self.wait_watched()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _sentinel_view(self, sentinel: _Sentinel) -> dict[str, Any]:
+        with Redis(sentinel.host, sentinel.port, socket_timeout=1, decode_responses=True) as r:
+            view: dict[str, Any] = r.execute_command("SENTINEL", "MASTER", MASTER_NAME)
+            return view
+
+    def wait_watched(self, timeout: float = 30.0) -> None:
+        """Wait until each Sentinel sees the other two and a replica of the master."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                views = [self._sentinel_view(s) for s in self.sentinels]
+                host, port = self.master_address()
+                with Redis(host, port, socket_timeout=1) as master:
+                    master.set("peerline:test:replicated", "1")
+                    synced = int(master.wait(1, 100)) >= 1
+                if synced and all(
+                    int(v["num-other-sentinels"]) >= 2
+                    and int(v["num-slaves"]) >= 1
+                    and "s_down" not in v["flags"]
+                    for v in views
+                ):
+                    return
+            except (OSError, KeyError, ValueError) as exc:
+                views = [repr(exc)]  # type: ignore[list-item]
+            if time.monotonic() > deadline:
+                raise ServerError(f"sentinels not ready: {views}")
+            time.sleep(0.2)
+
+    def master_address(self) -> tuple[str, int]:
+        """Return the master's address as the Sentinels name it now."""
+        with Redis(self.sentinels[0].host, self.sentinels[0].port, socket_timeout=1) as r:
+            host, port = r.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
+            return (host.decode() if isinstance(host, bytes) else host), int(port)
+
+    def kill_master(self) -> tuple[_Prefixed, _Prefixed]:
+        """Kill whichever server is master now; return it and the one to be promoted."""
+        _, port = self.master_address()
+        dead = self.master if self.master.port == port else self.replica
+        heir = self.replica if dead is self.master else self.master
+        dead.kill()
+        return dead, heir
+
+    def wait_promoted(self, heir: _Prefixed, timeout: float = 30.0) -> float:
+        """Wait until the Sentinels name `heir` master; return the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            try:
+                if self.master_address()[1] == heir.port:
+                    return time.monotonic() - start
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise ServerError(f"no promotion after {timeout:.0f}s")
+
+    def flush(self) -> None:
+        """Empty the master (the replica follows)."""
+        host, port = self.master_address()
+        with Redis(host, port) as r:
+            r.flushall()
+            r.wait(1, 2000)
+
+    def close(self) -> None:
+        for server in reversed(self.servers):
+            try:
+                server.stop()
+            except (ServerError, OSError):
+                pass
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+@pytest.fixture
+def sentinel_set() -> Iterator[SentinelSet]:
+    """A fresh master, replica and three Sentinels for one test (a failover changes them)."""
+    servers = SentinelSet().start()
+    try:
+        yield servers
+    finally:
+        servers.close()

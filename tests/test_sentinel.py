@@ -1,0 +1,163 @@
+"""Redis through Sentinel: the line follows a failover without a restart, and a text taken
+while the master dies is neither lost nor doubled (real master, replica and three Sentinels)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from sqlalchemy import func, select
+
+from peerline.service import job_paths
+from peerline.service.models import InboundMessage
+from peerline.service.settings import SettingsError, from_env
+from peerline.service.tasks import QUEUE_NAME
+from tests.support import lines
+from tests.support.deploy import Deployment, deployed
+from tests.support.sentinel import SentinelSet
+from tests.support.servers import PostgresServer
+
+SID = "SM" + "0a" * 16
+BASE_ENV = {"DATABASE_URL": "sqlite:///unused.db", "SECRET_KEY": "k"}
+
+
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"REDIS_SENTINELS": "10.0.0.1:26379"}, "set together"),
+        ({"REDIS_SENTINEL_MASTER": "peerline"}, "set together"),
+        ({"REDIS_SENTINELS": "10.0.0.1", "REDIS_SENTINEL_MASTER": "p"}, "not host:port"),
+        ({"REDIS_SENTINELS": "a:1,b:99999", "REDIS_SENTINEL_MASTER": "p"}, "not host:port"),
+        ({"REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_MASTER": "p", "REDIS_WAIT_MS": "x"}, "whole"),
+    ],
+)
+def test_sentinel_settings_are_checked(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        from_env({**BASE_ENV, **env})
+
+
+def test_sentinel_settings_take_only_database_and_password_from_the_url() -> None:
+    settings = from_env(
+        {
+            **BASE_ENV,
+            "REDIS_SENTINELS": "10.0.0.1:26379, [::1]:26380",
+            "REDIS_SENTINEL_MASTER": "peerline",
+        }
+    )
+    assert settings.redis_sentinels == (("10.0.0.1", 26379), ("::1", 26380))
+    assert settings.redis_wait_ms == 500  # a replica is waited for by default
+    assert settings.redis_url == "redis://peerline/0"
+    assert from_env(BASE_ENV).redis_wait_ms == 0
+
+
+@pytest.fixture
+def line_on_sentinels(
+    tmp_path: Path, postgres_server: PostgresServer, sentinel_set: SentinelSet
+) -> Iterator[Deployment]:
+    """The line deployed against the Sentinels; the caller starts workers."""
+    with deployed(
+        tmp_path,
+        postgres_server,
+        sentinel_set,
+        lines.ALWAYS_OPEN,
+        # Work lost with the master is rebuilt from the database within seconds.
+        PEERLINE_SWEEP_STALE_SECONDS="2",
+    ) as d:
+        yield d
+
+
+def relayed(d: Deployment, alias: str) -> list[str]:
+    """Return what the texter said, as the supporter received it, in order."""
+    return [
+        line.removeprefix(f"{alias}: ")
+        for body in d.bodies_to(lines.SAM)
+        for line in body.splitlines()
+        if line.startswith(f"{alias}: ")
+    ]
+
+
+def _chat(d: Deployment) -> str:
+    d.sms(lines.TEXTER, "hello")
+    d.wait_for_text(lines.TEXTER, "not counsellors or a crisis service")
+    d.sms(lines.TEXTER, "YES")
+    alias = d.wait_for_text(lines.SAM, r"#take within 2 min").split()[0]
+    d.sms(lines.SAM, "#take")
+    d.wait_for_text(lines.TEXTER, "connected with Sam")
+    return alias
+
+
+@pytest.mark.servers
+def test_the_line_follows_a_failover_without_a_restart(
+    line_on_sentinels: Deployment, sentinel_set: SentinelSet
+) -> None:
+    d = line_on_sentinels
+    d.start_worker("--sweep-every", "1")
+    alias = _chat(d)
+    d.sms(lines.TEXTER, "before 1")
+    d.wait_for_text(lines.SAM, f"^{alias}: before 1$")
+
+    _, heir = sentinel_set.kill_master()
+    killed = time.monotonic()
+    said = [f"during {n}" for n in range(1, 7)]
+    for text in said:
+        # Every webhook answers 200 at once, master or none: each text is in Redis on a
+        # replica, or in the database, before Twilio hears it was taken.
+        assert d.sms(lines.TEXTER, text) == 200
+        time.sleep(0.4)
+    sentinel_set.wait_promoted(heir)
+    promoted = time.monotonic() - killed
+    d.sms(lines.SAM, "still here")
+    d.wait_for_text(lines.TEXTER, r"^Sam: still here$", timeout=40)
+    d.wait_for_text(lines.SAM, f"{alias}: during 6$", timeout=40)
+    recovered = time.monotonic() - killed
+
+    # Texts that waited reach the supporter together, one line each: once each, in order.
+    assert relayed(d, alias) == ["hello", "before 1", *said], d.worker_logs()
+    with d.line.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 11
+    # RQ's scheduler follows too: a job scheduled on the new master runs.
+    job = Queue(QUEUE_NAME, connection=d.line.redis).enqueue_in(
+        timedelta(seconds=1), job_paths.MATCH_QUEUE, result_ttl=60
+    )
+    scheduled = time.monotonic()
+    d.wait_until(lambda: job.get_status(refresh=True) == "finished", 90, "a scheduled job")
+    late = time.monotonic() - scheduled
+    print(
+        f"\nsentinel failover: promoted after {promoted:.1f}s, chat whole after "
+        f"{recovered:.1f}s, a job scheduled after it ran after {late:.1f}s"
+    )
+
+
+@pytest.mark.servers
+def test_a_text_no_replica_took_is_in_the_database_before_the_answer(
+    line_on_sentinels: Deployment, sentinel_set: SentinelSet
+) -> None:
+    d = line_on_sentinels
+    # No worker yet: whatever is in the database when the webhook answers, the web put there.
+    replica = sentinel_set.replica
+    assert replica._proc is not None
+    replica._proc.send_signal(signal.SIGSTOP)  # the replica hangs: WAIT gets no answer
+    try:
+        started = time.monotonic()
+        assert d.sms(lines.TEXTER, "hello", sid=SID) == 200
+        waited = time.monotonic() - started
+        with d.line.db.session() as session:
+            sids = list(session.scalars(select(InboundMessage.message_sid)))
+        assert sids == [SID]
+        assert waited < 5
+        # The master, which may still hold the text in its list, dies before replicating.
+        _, heir = sentinel_set.kill_master()
+    finally:
+        replica._proc.send_signal(signal.SIGCONT)
+    sentinel_set.wait_promoted(heir)
+    d.start_worker("--sweep-every", "1")
+    d.wait_for_text(lines.TEXTER, "not counsellors or a crisis service")
+    d.sms(lines.TEXTER, "YES")
+    d.wait_for_text(lines.SAM, r"#take within 2 min")
+    welcome = [b for b in d.bodies_to(lines.TEXTER) if "not counsellors" in b]
+    assert len(welcome) == 1
