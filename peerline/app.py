@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Request, Response, abort, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -18,6 +19,35 @@ from peerline.service.transport import Transport
 # PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
 # in the database (500).
 MAX_ID = 2**31 - 1
+
+
+WEBHOOKS = "/webhooks/"
+
+
+class CookieSessionsForPeople(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, but none for Twilio's webhooks."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Twilio sends no cookie and reads none: opening and saving a session on every webhook
+        # only costs time (a signing serializer built and a cookie checked per request).
+        if request.path.startswith(WEBHOOKS):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
+# Pages carry people's words: no framing, no sniffing, no leaking where they came from.
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
 class DatabaseId(IntegerConverter):
@@ -48,6 +78,7 @@ def create_app(
         )
     app = Flask(__name__, instance_path=settings.instance_path)
     app.url_map.converters["int"] = DatabaseId
+    app.session_interface = CookieSessionsForPeople()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
@@ -90,21 +121,13 @@ def create_app(
 
     https = settings.public_base_url.startswith("https://")
 
+    security = (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        # Pages carry people's words: no framing, no sniffing, no leaking where they came from.
-        headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; "
-            "form-action 'self'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # A view may set its own (a stricter policy, say): only the missing ones are added.
+        present = {name.lower() for name in response.headers.keys()}
+        response.headers.extend([(k, v) for k, v in security if k.lower() not in present])
         return response
 
     @app.before_request
