@@ -536,3 +536,64 @@ def coordinator_create(
             end_sessions(session, existing.id, "password_changed")
             click.echo(f"Password of {email} reset; their sessions have ended.")
     line.db.engine.dispose()
+
+
+@main.command("check")
+@click.option("--pace", default=20.0, show_default=True, help="Seconds between texts each way.")
+@click.option("--segments", default=1.0, show_default=True, help="Segments per chat text.")
+@click.option(
+    "--headroom", default=0.2, show_default=True, help="Share kept for the line's own texts."
+)
+@click.option("--days", default=14, show_default=True, help="How far ahead to read the rota.")
+def check_command(pace: float, segments: float, headroom: float, days: int) -> None:
+    """Print how many live chats the senders carry, and warn where the rota plans more."""
+    from peerline.service import capacity
+    from peerline.service.availability import load_line_rotas
+
+    if pace <= 0 or segments <= 0 or not 0 <= headroom < 1 or days < 1:
+        raise click.ClickException(
+            "--pace and --segments must be above 0, --headroom from 0 to below 1, --days 1 or more"
+        )
+    settings = _settings()
+    budget = capacity.budget(settings)
+    carried = budget.chats(pace, segments, headroom)
+    click.echo("Senders (segments a second):")
+    for side, senders in (
+        ("to texters", budget.to_texters),
+        ("to supporters", budget.to_supporters),
+    ):
+        for sender in senders:
+            click.echo(f"  {side:<14} {sender.kind:<10} {sender.rate:g}/s")
+    if budget.shared:
+        click.echo("  (no relay pool: one number carries both sides of every chat)")
+    click.echo(
+        f"At one text of {segments:g} segment(s) each way every {pace:g} s, keeping {headroom:.0%}"
+        f" for the line's own texts, the senders carry {carried} live chats at once."
+    )
+    line = _line(settings)
+    try:
+        with line.db.session() as session:
+            rotas = load_line_rotas(session, settings.line_timezone)
+            # From the last quarter hour: shifts start on it, so the peak's time reads as one.
+            now = datetime.now(UTC).replace(second=0, microsecond=0)
+            start = now - timedelta(minutes=now.minute % 15)
+            peak = capacity.planned_peak(session, rotas, settings.twilio_relay_numbers, start, days)
+            tz = line.timezone(session)
+    finally:
+        line.db.engine.dispose()
+    if peak.at is None:
+        click.echo(f"The rota plans nobody on shift in the next {days} days.")
+        return
+    when = peak.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+    click.echo(
+        f"The rota's peak in the next {days} days: {peak.supporters} supporters on shift holding"
+        f" up to {peak.chats} chats, from {when}."
+    )
+    if peak.chats > carried:
+        click.echo(
+            f"WARNING: the rota plans {peak.chats} chats at once but the senders carry {carried}:"
+            " add relay numbers, a Messaging Service or a faster sender, or plan fewer supporters.",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo("OK: the senders carry the rota's peak.")

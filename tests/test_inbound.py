@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from peerline.service import inbound
 from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
 from peerline.service.line import Line
 from peerline.service.models import InboundMessage, utcnow
+from peerline.service.runtime.intake import Inbound
 from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY, Spool
 from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
@@ -344,3 +346,19 @@ def test_a_spool_file_is_handed_over_once(tmp_path: Path) -> None:
     line.spool.redis = FakeRedis()
     assert line.spool.hand_over() == 1 and line.spool.hand_over() == 0
     assert line.spool.size() == 1
+
+
+def test_an_inbound_texts_fields_are_all_its_dataclass_fields() -> None:
+    """The webhook's plain dict of a text holds every field, as `asdict` would."""
+    message = Inbound("SM1", "+15550100001", "+15550100000", "hi", "STOP", None, 2)
+    assert message.fields() == dataclasses.asdict(message)
+    assert set(message.fields()) == {f.name for f in dataclasses.fields(Inbound)}
+
+
+def test_webhooks_get_no_session_cookie_and_keep_security_headers(hooks: Webhooks) -> None:
+    """Twilio's requests open no session, and every answer still carries the security headers."""
+    response = hooks.sms("+15550100001", "hi")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")

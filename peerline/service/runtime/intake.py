@@ -116,6 +116,18 @@ class Inbound:
     # How many pictures came with it (Twilio's NumMedia); they are never passed on.
     media: int = 0
 
+    def fields(self) -> dict[str, Any]:
+        """Return the fields as a plain dict (as `dataclasses.asdict`, without its deep copy)."""
+        return {
+            "message_sid": self.message_sid,
+            "from_number": self.from_number,
+            "to_number": self.to_number,
+            "body": self.body,
+            "opt_out_type": self.opt_out_type,
+            "received_at": self.received_at,
+            "media": self.media,
+        }
+
 
 # What Advanced Opt-Out decided, as the word our flows know. HELP is not here: its words
 # are the texter's own, and in a chat they go to the supporter as written.
