@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from peerline.service import metrics, redis_connect
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.transport import Transport
 
@@ -66,7 +66,7 @@ def create_app(
     *,
     redis: Redis | None = None,
     transport: Transport | None = None,
-    line: Line | None = None,
+    line: LineServices | None = None,
 ) -> Flask:
     """Create the Peerline web application."""
     settings = settings or (line.settings if line else from_env())
@@ -95,7 +95,7 @@ def create_app(
             if settings.redis_url is None:
                 raise ValueError("REDIS_URL is not set: use `peerline serve` for embedded mode")
             redis = redis_connect.connect(settings)
-        line = Line(settings, redis, transport=transport)
+        line = LineServices(settings, redis, transport=transport)
     app.extensions["peerline"] = line
     if settings.proxy_hops:
         # Only the configured proxies' X-Forwarded-* are believed: the client address that

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from peerline.service import backup as backups
 from peerline.service import redis_connect
-from peerline.service.line import Line
 from peerline.service.redis_connect import connect
+from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env
 
 
@@ -35,7 +35,7 @@ def _settings(port: int | None = None) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _line(settings: Settings, redis: Redis | None = None) -> Line:
+def _line(settings: Settings, redis: Redis | None = None) -> LineServices:
     if redis is None:
         if settings.redis_url:
             redis = connect(settings)
@@ -43,7 +43,7 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
             from fakeredis import FakeRedis
 
             redis = FakeRedis()
-    return Line(settings, redis)
+    return LineServices(settings, redis)
 
 
 SENTINEL_WORKER_TTL = 35  # seconds
@@ -129,7 +129,7 @@ def serve(port: int | None, host: str) -> None:
         # One in-memory Redis shared by the web threads, the worker and the scheduler.
         redis = FakeRedis(server=FakeServer())
     upgrade(settings.database_url)
-    line = Line(settings, redis)
+    line = LineServices(settings, redis)
     with line.db.session() as session:
         if not session.scalar(select(func.count()).select_from(Supporter)):
             demo = linefile.parse(linefile.DEMO_LINE_FILE, settings.default_region)
@@ -171,7 +171,7 @@ def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
     from rq import Queue, SimpleWorker
 
-    from peerline.service.tasks import WORKER_QUEUES
+    from peerline.service.job_queue import WORKER_QUEUES
     from peerline.workers import jobs
     from peerline.workers.context import get_line
 

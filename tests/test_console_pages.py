@@ -19,9 +19,9 @@ from peerline.console.audit_words import WORDS, in_words
 from peerline.service import routing
 from peerline.service.availability import load_line_rotas
 from peerline.service.call_models import CallbackRequest
-from peerline.service.line import Line
 from peerline.service.models import Alert, AuditEvent, Block, Group, Supporter, TimeOff, utcnow
 from peerline.service.retention import purge
+from peerline.service.services import LineServices
 from peerline.service.voice.recordings import RecordingUnavailable, media_url
 from tests.support.console import Console
 from tests.support.console_pages import (
@@ -45,7 +45,7 @@ LISTENER_NOT = "nolisten@example.org"
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[Line]:
+def line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite with the demo rota, an admin and a coordinator without
     the transcript permission."""
     line = make_line(make_settings(tmp_path), FakeRedis())
@@ -57,7 +57,7 @@ def line(tmp_path: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def app(line: Line) -> Flask:
+def app(line: LineServices) -> Flask:
     """Return the app with CSRF enforced."""
     return create_app(line=line)
 
@@ -74,7 +74,7 @@ def console(app: Flask) -> Console:
     return signed_in(app)
 
 
-def audits(line: Line, action: str) -> list[AuditEvent]:
+def audits(line: LineServices, action: str) -> list[AuditEvent]:
     with line.db.session() as session:
         return list(
             session.scalars(
@@ -163,7 +163,7 @@ def test_the_focus_ring_meets_3_to_1_against_its_backgrounds() -> None:
     "times", [{"from_time": "00:00", "to_time": "00:00"}, {}], ids=["part of a day", "whole day"]
 )
 def test_time_off_today_takes_the_supporter_off_shift_at_once(
-    console: Console, line: Line, times: dict[str, str]
+    console: Console, line: LineServices, times: dict[str, str]
 ) -> None:
     sam = supporter(console, "Sam")
     moment = utcnow()
@@ -215,7 +215,7 @@ def test_part_day_time_off_needs_both_times_in_order(console: Console) -> None:
 # -- 3. the blocklist ------------------------------------------------------------------------
 
 
-def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(app: Flask, line: Line) -> None:
+def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(app: Flask, line: LineServices) -> None:
     console = signed_in(app, LISTENER_NOT)
     console.get("/console/blocklist/")
     answer = console.post(
@@ -232,7 +232,7 @@ def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(app: Flask, li
     assert "Abusive texts, twice" in page and "5550199" not in page
 
 
-def test_a_number_that_is_not_one_is_refused_clearly(console: Console, line: Line) -> None:
+def test_a_number_that_is_not_one_is_refused_clearly(console: Console, line: LineServices) -> None:
     console.get("/console/blocklist/")
     answer = console.post(
         "/console/blocklist/", {"number": "not a number", "reason": "Abusive texts, twice"}
@@ -245,7 +245,7 @@ def test_a_number_that_is_not_one_is_refused_clearly(console: Console, line: Lin
         assert session.scalars(select(Block)).all() == []
 
 
-def test_a_block_review_is_upheld_or_lifted(console: Console, line: Line) -> None:
+def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices) -> None:
     kept, kept_alert, kept_alias = add_block_review(line)
     lifted, lifted_alert, _ = add_block_review(line)
     page = console.get("/console/blocklist/").get_data(as_text=True)
@@ -283,7 +283,7 @@ def test_a_block_review_is_upheld_or_lifted(console: Console, line: Line) -> Non
 # -- 3. call-backs and voicemails ------------------------------------------------------------
 
 
-def test_call_backs_show_who_took_them_and_whether_done(console: Console, line: Line) -> None:
+def test_call_backs_show_who_took_them_and_whether_done(console: Console, line: LineServices) -> None:
     waiting = add_callback(line, "VM-1111")
     taken = add_callback(line, "VM-2222", supporter="Alex", status="calling")
     page = console.get("/console/callbacks/").get_data(as_text=True)
@@ -301,7 +301,7 @@ def test_call_backs_show_who_took_them_and_whether_done(console: Console, line: 
         assert session.get(CallbackRequest, taken).status == "open"  # type: ignore[union-attr]
 
 
-def test_a_recording_plays_only_for_those_allowed_each_play_audited(app: Flask, line: Line) -> None:
+def test_a_recording_plays_only_for_those_allowed_each_play_audited(app: Flask, line: LineServices) -> None:
     url = recording_url(7)
     request_id = add_callback(line, "VM-7777", recording=url)
     settings = line.settings
@@ -360,14 +360,14 @@ def test_only_twilio_recording_addresses_are_fetched() -> None:
 # -- 3. groups and holidays ------------------------------------------------------------------
 
 
-def group_id(line: Line, name: str = "Online peer support group") -> int:
+def group_id(line: LineServices, name: str = "Online peer support group") -> int:
     with line.db.session() as session:
         found = session.scalar(select(Group.id).where(Group.name == name))
         assert found is not None
         return found
 
 
-def cancel_date(console: Console, line: Line, gid: int, day: date) -> str:
+def cancel_date(console: Console, line: LineServices, gid: int, day: date) -> str:
     """Cancel a group's meeting on a date through the page; return its cancelled dates."""
     answer = console.post(
         f"/console/groups/{gid}/cancel",
@@ -380,7 +380,7 @@ def cancel_date(console: Console, line: Line, gid: int, day: date) -> str:
         return group.cancelled
 
 
-def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: Line) -> None:
+def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: LineServices) -> None:
     gid = group_id(line)
     page = console.get("/console/groups/").get_data(as_text=True)
     assert "Next meetings" in page and "peerline export" in page
@@ -425,7 +425,7 @@ def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: 
     assert words == ["group.edited", tuesday.isoformat()]
 
 
-def test_a_bad_group_form_is_a_400_that_says_why(console: Console, line: Line) -> None:
+def test_a_bad_group_form_is_a_400_that_says_why(console: Console, line: LineServices) -> None:
     gid = group_id(line)
     console.get("/console/groups/")
     answer = console.post(
@@ -460,7 +460,7 @@ def test_a_bad_group_form_is_a_400_that_says_why(console: Console, line: Line) -
 
 
 def test_an_alert_links_to_its_conversation_and_keeps_an_outcome(
-    console: Console, line: Line
+    console: Console, line: LineServices
 ) -> None:
     conversation = add_conversation(line, ConversationSpec(created_at=utcnow()))
     alert = add_alert(line, "crisis", "Crisis language in a chat", conversation)
@@ -488,7 +488,7 @@ def test_an_alert_links_to_its_conversation_and_keeps_an_outcome(
     assert too_long.status_code == 400
 
 
-def test_a_block_review_alert_points_to_the_blocklist(console: Console, line: Line) -> None:
+def test_a_block_review_alert_points_to_the_blocklist(console: Console, line: LineServices) -> None:
     add_block_review(line)
     live = console.get("/console/live").get_data(as_text=True)
     assert 'href="/console/blocklist/"' in live
@@ -503,7 +503,7 @@ def test_the_navigation_lists_the_new_pages(console: Console) -> None:
     assert 'aria-label="Your account"' in page and ">Accounts</a>" in page
 
 
-def test_whole_day_time_off_keeps_its_meaning(line: Line) -> None:
+def test_whole_day_time_off_keeps_its_meaning(line: LineServices) -> None:
     # Whole days stop the shifts starting on them, as before (tests/test_rota.py covers more).
     with line.db.session() as session:
         alex = session.scalars(select(Supporter).where(Supporter.name == "Alex")).one()
@@ -513,7 +513,7 @@ def test_whole_day_time_off_keeps_its_meaning(line: Line) -> None:
 
 
 def test_an_alert_outcome_goes_with_the_transcript_at_retention(
-    console: Console, line: Line
+    console: Console, line: LineServices
 ) -> None:
     long_ago = utcnow() - timedelta(days=400)
     conversation = add_conversation(line, ConversationSpec(created_at=long_ago, wait=30))
@@ -527,7 +527,7 @@ def test_an_alert_outcome_goes_with_the_transcript_at_retention(
         assert row is not None and row.outcome_enc is None and row.resolved_by == EMAIL
 
 
-def test_the_groups_page_lists_the_public_holidays_ahead(console: Console, line: Line) -> None:
+def test_the_groups_page_lists_the_public_holidays_ahead(console: Console, line: LineServices) -> None:
     with line.db.session() as session:
         today = utcnow().astimezone(line.timezone(session)).date()
     ontario = holidays.country_holidays("CA", subdiv="ON")

@@ -18,7 +18,7 @@ from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
 from peerline.flows.notes import Note, NoteProblem, parse_note
 from peerline.service import keys, segments
-from peerline.service.line import Line
+from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import (
     Alert,
     ContactRecord,
@@ -30,8 +30,8 @@ from peerline.service.models import (
 )
 from peerline.service.retention import purge
 from peerline.service.runtime import Inbound, Runtime, receive_sms, run_matching
+from peerline.service.services import LineServices
 from peerline.service.settings import DEFAULT_NOTE_TOPICS, SettingsError, from_env
-from peerline.service.tasks import QUEUE_NAME
 from peerline.service.voice.ringing import ringable
 from tests.support import lines
 from tests.support.line import load_line_file, make_line, make_settings, outbox
@@ -44,7 +44,7 @@ LINE_FILE = lines.TWO_ON.replace(
 )
 
 
-def build(tmp_path: Path, **env: str) -> Line:
+def build(tmp_path: Path, **env: str) -> LineServices:
     """Return a line on SQLite where Sam and Ria (on call) are always on shift."""
     line = make_line(make_settings(tmp_path, **env), FakeRedis())
     load_line_file(line, LINE_FILE)
@@ -52,14 +52,14 @@ def build(tmp_path: Path, **env: str) -> Line:
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Line:
+def line(tmp_path: Path) -> LineServices:
     """Return the line, Ria set away so that every chat goes to Sam."""
     made = build(tmp_path)
     sms(made, lines.RIA, "#away")
     return made
 
 
-def sms(line: Line, phone: str, body: str, now: datetime | None = None) -> None:
+def sms(line: LineServices, phone: str, body: str, now: datetime | None = None) -> None:
     """Take in one text at `now` and run the matching round it may have asked for."""
     receive_sms(
         line,
@@ -69,12 +69,12 @@ def sms(line: Line, phone: str, body: str, now: datetime | None = None) -> None:
     run_matching(line, now=now)
 
 
-def texts(line: Line, phone: str, purpose: str | None = None) -> list[str]:
+def texts(line: LineServices, phone: str, purpose: str | None = None) -> list[str]:
     """Return the texts written to a number (of one purpose), oldest first."""
     return [m["body"] for m in outbox(line, phone) if purpose in (None, m["purpose"])]
 
 
-def connect(line: Line, texter: str = lines.TEXTER, now: datetime | None = None) -> str:
+def connect(line: LineServices, texter: str = lines.TEXTER, now: datetime | None = None) -> str:
     """Put a texter in a chat with Sam; return their alias."""
     sms(line, texter, "yes", now)
     offer = texts(line, lines.SAM)[-1]
@@ -84,7 +84,7 @@ def connect(line: Line, texter: str = lines.TEXTER, now: datetime | None = None)
     return alias.group(1)
 
 
-def record(line: Line, conversation_id: int | None = None) -> ContactRecord:
+def record(line: LineServices, conversation_id: int | None = None) -> ContactRecord:
     """Return the newest contact record (or one conversation's)."""
     with line.db.session() as session:
         query = select(ContactRecord).order_by(ContactRecord.id.desc())
@@ -96,7 +96,7 @@ def record(line: Line, conversation_id: int | None = None) -> ContactRecord:
         return found
 
 
-def offers_to(line: Line, name: str) -> int:
+def offers_to(line: LineServices, name: str) -> int:
     """Return how many offers a supporter has had."""
     with line.db.session() as session:
         sid = session.scalars(select(Supporter.id).where(Supporter.name == name)).one()
@@ -108,7 +108,7 @@ def offers_to(line: Line, name: str) -> int:
 
 @pytest.mark.parametrize("ending", ["#done", "bye", "#block", "idle", "erase"])
 def test_every_way_a_chat_ends_brings_the_supporter_one_debrief_text(
-    line: Line, ending: str
+    line: LineServices, ending: str
 ) -> None:
     connect(line)
     before = len(texts(line, lines.SAM))
@@ -168,14 +168,14 @@ def test_a_topic_list_too_long_for_two_segments_is_refused_at_start_up(tmp_path:
 # The pause after a crisis chat -------------------------------------------------------------
 
 
-def crisis_chat_ended(line: Line, start: datetime) -> None:
+def crisis_chat_ended(line: LineServices, start: datetime) -> None:
     """Sam has a chat in which the texter wrote crisis words, and ends it at `start`."""
     connect(line, now=start)
     sms(line, lines.TEXTER, CRISIS, start)
     sms(line, lines.SAM, "#done", start)
 
 
-def test_after_a_crisis_chat_the_supporter_gets_no_offer_for_the_pause(line: Line) -> None:
+def test_after_a_crisis_chat_the_supporter_gets_no_offer_for_the_pause(line: LineServices) -> None:
     start = utcnow()
     crisis_chat_ended(line, start)
     invite = texts(line, lines.SAM, "debrief_invite_paused")[-1]
@@ -194,7 +194,7 @@ def test_after_a_crisis_chat_the_supporter_gets_no_offer_for_the_pause(line: Lin
     assert "#take" in texts(line, lines.SAM)[-1]
 
 
-def test_ready_ends_the_pause_at_once(line: Line) -> None:
+def test_ready_ends_the_pause_at_once(line: LineServices) -> None:
     start = utcnow()
     crisis_chat_ended(line, start)
     sms(line, lines.TEXTER_2, "yes", start + timedelta(seconds=5))
@@ -208,7 +208,7 @@ def test_ready_ends_the_pause_at_once(line: Line) -> None:
     assert texts(line, lines.SAM)[-1].startswith("You're not paused")
 
 
-def test_ready_while_away_says_back_is_needed_too(line: Line) -> None:
+def test_ready_while_away_says_back_is_needed_too(line: LineServices) -> None:
     start = utcnow()
     crisis_chat_ended(line, start)
     sms(line, lines.SAM, "#away", start)
@@ -216,7 +216,7 @@ def test_ready_while_away_says_back_is_needed_too(line: Line) -> None:
     assert "text #back" in texts(line, lines.SAM)[-1]
 
 
-def test_a_chat_without_crisis_brings_no_pause(line: Line) -> None:
+def test_a_chat_without_crisis_brings_no_pause(line: LineServices) -> None:
     start = utcnow()
     connect(line, now=start)
     sms(line, lines.SAM, "#done", start)
@@ -267,7 +267,7 @@ def test_a_very_long_note_is_cut_to_a_few_words() -> None:
     assert isinstance(read, Note) and len(read.words) == 320
 
 
-def test_note_by_sms_is_kept_encrypted_and_never_reaches_the_texter(line: Line) -> None:
+def test_note_by_sms_is_kept_encrypted_and_never_reaches_the_texter(line: LineServices) -> None:
     alias = connect(line)
     sms(line, lines.SAM, "#done")
     sms(line, lines.SAM, "#Note 4 lonely, family felt heavy")
@@ -295,7 +295,7 @@ def test_note_by_sms_is_kept_encrypted_and_never_reaches_the_texter(line: Line) 
         ("#note it was ok i think", "No topic word matched; next time you can add some of: lonely"),
     ],
 )
-def test_a_malformed_note_gets_a_helpful_answer(line: Line, text: str, reply: str) -> None:
+def test_a_malformed_note_gets_a_helpful_answer(line: LineServices, text: str, reply: str) -> None:
     connect(line)
     sms(line, lines.SAM, "#done")
     sms(line, lines.SAM, text)
@@ -305,14 +305,14 @@ def test_a_malformed_note_gets_a_helpful_answer(line: Line, text: str, reply: st
         assert record(line).supporter_score is None  # nothing was saved
 
 
-def test_note_referred_and_debrief_before_any_chat(line: Line) -> None:
+def test_note_referred_and_debrief_before_any_chat(line: LineServices) -> None:
     sms(line, lines.SAM, "#note 4 lonely")
     assert texts(line, lines.SAM)[-1].startswith("There is no chat to note yet")
     sms(line, lines.SAM, "#referred")
     assert texts(line, lines.SAM)[-1].startswith("There is no chat to note yet")
 
 
-def test_referred_during_the_chat_marks_its_record(line: Line) -> None:
+def test_referred_during_the_chat_marks_its_record(line: LineServices) -> None:
     alias = connect(line)
     sms(line, lines.SAM, "#referred")
     assert texts(line, lines.SAM)[-1] == f"Noted that {alias} was given a referral. Thank you."
@@ -337,7 +337,7 @@ def test_debrief_alerts_the_on_call_coordinator_once(tmp_path: Path) -> None:
         assert session.scalars(select(Alert.kind).where(Alert.kind == "debrief")).all()
 
 
-def test_debrief_with_nobody_on_call_says_so(line: Line) -> None:
+def test_debrief_with_nobody_on_call_says_so(line: LineServices) -> None:
     with line.db.session() as session:
         for supporter in session.scalars(select(Supporter)):
             supporter.on_call = False
@@ -350,7 +350,7 @@ def test_debrief_with_nobody_on_call_says_so(line: Line) -> None:
 # The record of real journeys -------------------------------------------------------------
 
 
-def test_records_hold_what_reports_count_after_real_journeys(line: Line) -> None:
+def test_records_hold_what_reports_count_after_real_journeys(line: LineServices) -> None:
     start = utcnow()
     sms(line, lines.TEXTER, "yes", start)
     sms(line, lines.SAM, "#take", start + timedelta(seconds=30))
@@ -380,7 +380,7 @@ def test_records_hold_what_reports_count_after_real_journeys(line: Line) -> None
     assert second.texter_rating is None and second.referred is False
 
 
-def test_notes_are_purged_and_erased_with_the_transcript(line: Line) -> None:
+def test_notes_are_purged_and_erased_with_the_transcript(line: LineServices) -> None:
     connect(line)
     sms(line, lines.SAM, "#done")
     sms(line, lines.SAM, "#note 2 grief it stayed with me")
@@ -402,7 +402,7 @@ def test_notes_are_purged_and_erased_with_the_transcript(line: Line) -> None:
 
 
 def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
-    line: Line,
+    line: LineServices,
 ) -> None:
     start = utcnow()
     crisis_chat_ended(line, start)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from peerline.app import create_app
 from peerline.console.record_stats import RecordFacts, build_record_figures
-from peerline.service.line import Line
 from peerline.service.models import AuditEvent, DebriefRequest, Supporter, utcnow
+from peerline.service.services import LineServices
 from tests.support.console import Console
 from tests.support.records import chat_with_record
 from tests.support.seed import EMAIL, add_coordinator
@@ -26,14 +26,14 @@ WORDS = "she talked about her brother a lot"
 
 
 @pytest.fixture
-def line(demo_line: Line) -> Line:
+def line(demo_line: LineServices) -> LineServices:
     """Return the demo line (Sam, Rosa, Alex) with one admin."""
     add_coordinator(demo_line)
     return demo_line
 
 
 @pytest.fixture
-def app(line: Line) -> Flask:
+def app(line: LineServices) -> Flask:
     """Return the web app with CSRF enforced."""
     return create_app(line=line)
 
@@ -51,7 +51,7 @@ def console(app: Flask) -> Console:
     return signed_in(app)
 
 
-def audited(line: Line, action: str) -> list[AuditEvent]:
+def audited(line: LineServices, action: str) -> list[AuditEvent]:
     """Return the audit entries of one action."""
     with line.db.session() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
@@ -61,7 +61,7 @@ def audited(line: Line, action: str) -> list[AuditEvent]:
 
 
 def test_debrief_requests_are_listed_and_marked_done_by_whoever_did(
-    console: Console, line: Line
+    console: Console, line: LineServices
 ) -> None:
     ended = datetime(2026, 3, 3, 14, 0, tzinfo=TZ)
     open_one = chat_with_record(line, ended, "Rosa", debrief=True)
@@ -103,7 +103,7 @@ def test_the_debrief_page_says_when_there_are_none(console: Console) -> None:
 
 
 def test_a_note_is_shown_only_with_an_audited_transcript(
-    app: Flask, console: Console, line: Line
+    app: Flask, console: Console, line: LineServices
 ) -> None:
     ended = datetime(2026, 3, 3, 14, 0, tzinfo=TZ)
     chat = chat_with_record(line, ended, topics="family,grief", score=2, words=WORDS)
@@ -137,7 +137,7 @@ def test_a_note_is_shown_only_with_an_audited_transcript(
 # -- reports -------------------------------------------------------------------------------
 
 
-def test_reports_show_topics_debrief_share_and_load_by_week(console: Console, line: Line) -> None:
+def test_reports_show_topics_debrief_share_and_load_by_week(console: Console, line: LineServices) -> None:
     monday = datetime(2026, 3, 2, 15, 0, tzinfo=TZ)
     chat_with_record(line, monday, "Sam", topics="lonely,family", score=4, debrief=True)
     chat_with_record(line, monday + timedelta(days=1), "Sam", topics="lonely", referred=True)
@@ -190,7 +190,7 @@ def test_record_figures_count_by_the_local_day_and_week() -> None:
 
 
 def test_the_dashboard_says_why_a_resting_supporter_is_not_free(
-    console: Console, line: Line
+    console: Console, line: LineServices
 ) -> None:
     with line.db.session() as session:
         sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()

@@ -27,11 +27,11 @@ from rq import Queue
 from sqlalchemy import select
 
 from peerline.service import job_paths
+from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import ACCEPTED, Conversation, Group, Offer
 from peerline.service.ratelimit import DEFAULT_JITTER
 from peerline.service.redis_connect import connect
 from peerline.service.settings import from_env
-from peerline.service.tasks import QUEUE_NAME
 from tests.support import lines
 from tests.support.deploy import LINE_NUMBER, Deployment
 from tests.support.fake_twilio import FakeTwilio

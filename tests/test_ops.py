@@ -19,10 +19,10 @@ from redis import Redis
 from sqlalchemy import select
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.job_queue import redis_client
 from peerline.service.models import Offer, utcnow
 from peerline.service.runtime import expire_offer
-from peerline.service.tasks import redis_client
+from peerline.service.services import LineServices
 from peerline.service.transport import TwilioTransport
 from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio
@@ -47,7 +47,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_healthz_answers_while_the_process_runs(line: Line) -> None:
+def test_healthz_answers_while_the_process_runs(line: LineServices) -> None:
     response = create_app(line=line).test_client().get("/healthz")
     assert (response.status_code, response.json) == (200, {"status": "ok"})
 
@@ -87,7 +87,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(
     line.db.engine.dispose()
     # The same line, its database now a port where nothing listens.
     gone = url.replace(f":{postgres_server.port}/", f":{free_port()}/")
-    away = Line(line.settings.with_changes(database_url=gone), Redis.from_url(redis_server.url))
+    away = LineServices(line.settings.with_changes(database_url=gone), Redis.from_url(redis_server.url))
     before = _counter_total("peerline_backend_errors_total", backend="database")
     response = create_app(line=away).test_client().get("/readyz")
     assert response.status_code == 503
@@ -100,10 +100,10 @@ def _counter_total(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_metrics_are_off_without_a_token_and_closed_without_the_right_one(line: Line) -> None:
+def test_metrics_are_off_without_a_token_and_closed_without_the_right_one(line: LineServices) -> None:
     assert create_app(line=line).test_client().get("/metrics").status_code == 404
     with_token = line.settings.with_changes(metrics_token=TOKEN)
-    client = create_app(line=Line(with_token, line.redis, database=line.db)).test_client()
+    client = create_app(line=LineServices(with_token, line.redis, database=line.db)).test_client()
     assert client.get("/metrics").status_code == 401
     wrong = {"Authorization": "Bearer not-the-token"}
     assert client.get("/metrics", headers=wrong).status_code == 401

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from peerline.app import create_app
 from peerline.service import outbox
-from peerline.service.line import Line
 from peerline.service.models import OutboundMessage
+from peerline.service.services import LineServices
 from peerline.service.transport import SimulatorTransport
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
@@ -40,7 +40,7 @@ class Provider(SimulatorTransport):
 @pytest.fixture
 def chat(
     tmp_path: Path, postgres_server: PostgresServer
-) -> Iterator[tuple[Line, Webhooks, Provider, str]]:
+) -> Iterator[tuple[LineServices, Webhooks, Provider, str]]:
     """A chat between the texter and Sam on a line that sends one segment a second."""
     settings = make_settings(
         tmp_path,
@@ -63,7 +63,7 @@ def chat(
 
 
 def test_a_text_joined_during_the_rate_wait_is_sent_with_the_relay(
-    chat: tuple[Line, Webhooks, Provider, str],
+    chat: tuple[LineServices, Webhooks, Provider, str],
 ) -> None:
     line, hooks, provider, alias = chat
     hooks.sms(lines.TEXTER, "first")

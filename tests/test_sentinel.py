@@ -14,9 +14,9 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from peerline.service import job_paths
+from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import InboundMessage
 from peerline.service.settings import SettingsError, from_env
-from peerline.service.tasks import QUEUE_NAME
 from tests.support import lines
 from tests.support.deploy import Deployment, deployed
 from tests.support.sentinel import SentinelSet

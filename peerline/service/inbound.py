@@ -30,9 +30,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from peerline.service import metrics
+from peerline.service.job_queue import JobQueue
 from peerline.service.privacy import Vault
 from peerline.service.redis_connect import reached_replica, wait_for_replica
-from peerline.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,11 @@ class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
     def __init__(
-        self, redis: Redis, vault: Vault, tasks: Tasks, wait_ms: int = 0, patience: float = 0.0
+        self, redis: Redis, vault: Vault, tasks: JobQueue, wait_ms: int = 0, patience: float = 0.0
     ) -> None:
         self.redis = redis
         self.vault = vault
-        self.tasks = tasks
+        self.job_queue = tasks
         # With a replica, a text counts as taken once the replica has it too: a master that
         # dies before replicating would otherwise take the text with it after the 200.
         self.wait_ms = wait_ms
@@ -125,7 +125,7 @@ class InboundQueue:
         return True
 
     def _schedule(self, shard: int) -> None:
-        if not self.tasks.drain_inbound(shard):
+        if not self.job_queue.drain_inbound(shard):
             # The text is kept; clear the flag so the next text or the sweep schedules again.
             try:
                 self.redis.delete(self.keys(shard)[2])
@@ -257,7 +257,7 @@ class InboundQueue:
                     # Keep the text at the front, hold the shard back a little, then retry.
                     self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
                     self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
-                    self.tasks.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+                    self.job_queue.drain_inbound(shard, after_seconds=RETRY_SECONDS)
                     return done
                 if outcome == KEPT_ASIDE:
                     self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")

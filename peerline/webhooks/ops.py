@@ -14,10 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from peerline.service import metrics
 from peerline.service.inbound import FAILED_KEY
-from peerline.service.line import Line
+from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.models import OUT_PENDING, OUT_SENDING, OutboundMessage
 from peerline.service.outbox import FANOUT_PURPOSES
-from peerline.service.tasks import WORKER_QUEUES
+from peerline.service.services import LineServices
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ Samples = Iterator[tuple[dict[str, str], float]]
 @bp.get("/readyz")
 def ready() -> tuple[Response, int]:
     """Say whether this process can reach the database and Redis (503 when either fails)."""
-    line: Line = current_app.extensions["peerline"]
+    line: LineServices = current_app.extensions["peerline"]
     checks = {"database": "ok", "redis": "ok"}
     try:
         with line.db.engine.connect() as connection:
@@ -48,7 +48,7 @@ def ready() -> tuple[Response, int]:
 @bp.get("/metrics")
 def metrics_page() -> Response:
     """Serve Prometheus metrics to a scraper holding PEERLINE_METRICS_TOKEN."""
-    line: Line = current_app.extensions["peerline"]
+    line: LineServices = current_app.extensions["peerline"]
     token = line.settings.metrics_token
     if not token:
         abort(404)  # off unless configured: queue sizes are nobody else's business
@@ -75,14 +75,14 @@ def send_lane(purpose: str) -> str:
     return "fanout" if purpose in FANOUT_PURPOSES else "conversation"
 
 
-def _waiting(line: Line) -> Samples:
+def _waiting(line: LineServices) -> Samples:
     for name in WORKER_QUEUES:
         yield {"queue": name}, float(Queue(name, connection=line.redis).count)
     yield {"queue": "inbound-texts"}, float(line.inbound.size())
     yield {"queue": "inbound-failed"}, float(line.redis.llen(FAILED_KEY))
 
 
-def _outbox(line: Line) -> Samples:
+def _outbox(line: LineServices) -> Samples:
     counts: dict[tuple[str, str], float] = {
         (status, lane): 0.0
         for status in (OUT_PENDING, OUT_SENDING)

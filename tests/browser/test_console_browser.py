@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from peerline.service.line import Line
 from peerline.service.models import QUEUED, Shift, Supporter, utcnow
+from peerline.service.services import LineServices
 from tests.support.records import seed_records
 from tests.support.seed import (
     EMAIL,
@@ -37,7 +37,7 @@ def sign_in(page: Page, base: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_coordinator_journey(page: Page, empty_line: Line, serve: Callable[..., str]) -> None:
+def test_coordinator_journey(page: Page, empty_line: LineServices, serve: Callable[..., str]) -> None:
     from playwright.sync_api import expect
 
     conversation = add_conversation(
@@ -120,7 +120,7 @@ def test_coordinator_journey(page: Page, empty_line: Line, serve: Callable[..., 
 
 
 def test_sign_in_refused_with_a_wrong_password(
-    page: Page, empty_line: Line, serve: Callable[..., str]
+    page: Page, empty_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -133,7 +133,7 @@ def test_sign_in_refused_with_a_wrong_password(
 
 
 def test_the_dashboard_refreshes_itself(
-    page: Page, demo_line: Line, serve: Callable[..., str]
+    page: Page, demo_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -157,7 +157,7 @@ def test_the_dashboard_refreshes_itself(
 
 
 def test_keyboard_users_can_skip_to_the_content(
-    page: Page, empty_line: Line, serve: Callable[..., str]
+    page: Page, empty_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -172,7 +172,7 @@ def test_keyboard_users_can_skip_to_the_content(
 
 
 def test_screenshots(
-    page: Page, demo_line: Line, serve: Callable[..., str], tmp_path: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], tmp_path: Path
 ) -> None:
     """Render the main pages with weeks of history, as the README shows them."""
     from playwright.sync_api import expect

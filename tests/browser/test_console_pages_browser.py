@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from peerline.service.line import Line
 from peerline.service.models import AuditEvent, Block, Group, utcnow
+from peerline.service.services import LineServices
 from tests.browser.test_console_browser import sign_in
 from tests.support.console_pages import (
     add_block_review,
@@ -53,7 +53,7 @@ def shoot(page: Page, folder: Path, name: str) -> None:
 
 
 def test_the_blocklist(
-    page: Page, demo_line: Line, serve: Callable[..., str], folder: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -91,7 +91,7 @@ def test_the_blocklist(
 
 
 def test_call_backs_and_a_voicemail_played_through_the_console(
-    page: Page, demo_line: Line, serve: Callable[..., str], folder: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -138,7 +138,7 @@ def test_call_backs_and_a_voicemail_played_through_the_console(
 
 
 def test_groups_and_holidays(
-    page: Page, demo_line: Line, serve: Callable[..., str], folder: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -177,7 +177,7 @@ def test_groups_and_holidays(
 
 
 def test_alerts_link_to_the_chat_and_keep_the_outcome(
-    page: Page, demo_line: Line, serve: Callable[..., str]
+    page: Page, demo_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -200,7 +200,7 @@ def test_alerts_link_to_the_chat_and_keep_the_outcome(
 
 
 def test_supporters_and_the_tab_bar_fit_a_phone(
-    page: Page, demo_line: Line, serve: Callable[..., str], folder: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
 ) -> None:
     from playwright.sync_api import expect
 

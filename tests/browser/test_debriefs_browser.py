@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peerline.service.line import Line
 from peerline.service.models import utcnow
+from peerline.service.services import LineServices
 from tests.browser.test_console_browser import sign_in
 from tests.support.records import chat_with_record
 from tests.support.seed import EMAIL
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def test_a_coordinator_sees_debrief_requests_and_marks_one_done(
-    page: Page, demo_line: Line, serve: Callable[..., str], tmp_path: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from sqlalchemy import select
 
 from peerline.service.call_models import CallbackRequest
-from peerline.service.line import Line
 from peerline.service.models import Alert, Block, Conversation, Supporter, utcnow
+from peerline.service.services import LineServices
 from tests.support.seed import ConversationSpec, add_conversation
 
 ACCOUNT = "AC" + "0" * 31 + "1"
@@ -21,7 +21,7 @@ ACCOUNT = "AC" + "0" * 31 + "1"
 AUDIO = b"\xff\xfb\x90\x64" + bytes(range(256)) * 64
 
 
-def add_block_review(line: Line, supporter: str = "Rosa") -> tuple[int, int, str]:
+def add_block_review(line: LineServices, supporter: str = "Rosa") -> tuple[int, int, str]:
     """Block a texter as a supporter's #block does; return (block id, alert id, alias)."""
     conversation_id = add_conversation(line, ConversationSpec(created_at=utcnow()))
     with line.db.session() as session:
@@ -45,7 +45,7 @@ def add_block_review(line: Line, supporter: str = "Rosa") -> tuple[int, int, str
 
 
 def add_callback(
-    line: Line,
+    line: LineServices,
     reference: str,
     *,
     supporter: str | None = None,

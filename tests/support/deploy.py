@@ -22,8 +22,8 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from peerline.app import create_app
-from peerline.service.line import Line
 from peerline.service.redis_connect import connect
+from peerline.service.services import LineServices
 from peerline.service.settings import from_env
 from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio, sign
@@ -38,7 +38,7 @@ class Deployment:
     """Drive a deployed line the way Twilio and an operator would."""
 
     def __init__(
-        self, line: Line, twilio: FakeTwilio, base_url: str, env: dict[str, str], logs: Path
+        self, line: LineServices, twilio: FakeTwilio, base_url: str, env: dict[str, str], logs: Path
     ) -> None:
         self.line = line
         self.twilio = twilio

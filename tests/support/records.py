@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from peerline.service.line import Line
 from peerline.service.models import ContactRecord, Conversation, DebriefRequest, Supporter
+from peerline.service.services import LineServices
 from tests.support.seed import ConversationSpec, add_conversation
 
 
 def chat_with_record(
-    line: Line,
+    line: LineServices,
     ended: datetime,
     supporter: str = "Sam",
     *,
@@ -59,7 +59,7 @@ def chat_with_record(
     return conversation_id
 
 
-def seed_records(line: Line, seed: int = 11) -> int:
+def seed_records(line: LineServices, seed: int = 11) -> int:
     """Give seeded history's ended chats believable records (topics, scores, debriefs)."""
     rng = random.Random(seed)
     topics = line.settings.note_topics

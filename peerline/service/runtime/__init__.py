@@ -19,7 +19,6 @@ from peerline.service.context import (
     Reachable,
     resolve_offer,
 )
-from peerline.service.line import Line
 from peerline.service.models import (
     Contact,
     Conversation,
@@ -37,6 +36,7 @@ from peerline.service.runtime import timers as _timers
 from peerline.service.runtime.intake import OPT_OUT_WORDS, Inbound, receive_sms, replay_spooled
 from peerline.service.runtime.offers import expire_offer, overdue_offers, run_matching
 from peerline.service.runtime.timers import catch_up_timers
+from peerline.service.services import LineServices
 
 __all__ = [
     "ALIAS_LETTERS",
@@ -210,7 +210,7 @@ class Runtime(Context):
 
 
 @contextmanager
-def step(line: Line, now: datetime | None = None) -> Iterator[Runtime]:
+def step(line: LineServices, now: datetime | None = None) -> Iterator[Runtime]:
     """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
     with line.db.session() as session:
         runtime = Runtime(line, session, now)

@@ -13,12 +13,12 @@ from peerline.service import redis_connect
 from peerline.service.crisis import LineDetector
 from peerline.service.database import Database
 from peerline.service.inbound import InboundQueue
+from peerline.service.job_queue import JobQueue
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
 from peerline.service.ratelimit import SendRateLimiter
 from peerline.service.settings import Settings
 from peerline.service.spool import Spool
-from peerline.service.tasks import Tasks
 from peerline.service.transport import Transport, make_transport
 
 EMBEDDED_RATES = {"long_code": 50.0, "toll_free": 50.0, "short_code": 100.0}
@@ -38,7 +38,7 @@ class Line:
         self.settings = settings
         self.db = database or Database(settings.database_url)
         self.redis = redis
-        self.tasks = Tasks(redis, settings.send_retry_seconds)
+        self.job_queue = JobQueue(redis, settings.send_retry_seconds)
         self.vault = Vault(list(settings.encryption_keys) or [settings.secret_key])
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = LineDetector(settings.crisis_file)
@@ -47,7 +47,7 @@ class Line:
         self.inbound = InboundQueue(
             redis,
             self.vault,
-            self.tasks,
+            self.job_queue,
             settings.redis_wait_ms,
             redis_connect.FAILOVER_SECONDS if settings.redis_sentinels else 0.0,
         )
