@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import event, select, update
 
 from peerline.service import reminders
-from peerline.service.line import Line
+from peerline.service.job_queue import SENDS_PER_JOB
 from peerline.service.models import (
     Alert,
     Contact,
@@ -25,10 +25,18 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.runtime import Runtime
-from peerline.service.tasks import SENDS_PER_JOB
+from peerline.service.services import LineServices
 from peerline.workers import jobs
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.line import (
+    LineBuilder,
+    Webhooks,
+    load_line_file,
+    make_line,
+    make_settings,
+    outbox,
+    run_jobs,
+)
 
 TORONTO = ZoneInfo("America/Toronto")
 GROUPS = lines.ALWAYS_OPEN.replace(
@@ -37,10 +45,10 @@ GROUPS = lines.ALWAYS_OPEN.replace(
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
     """Return a builder of a line from a line file and settings."""
 
-    def make(text: str = GROUPS, **env: str) -> tuple[Line, Webhooks]:
+    def make(text: str = GROUPS, **env: str) -> tuple[LineServices, Webhooks]:
         line = make_line(make_settings(tmp_path, **env), FakeRedis())
         load_line_file(line, text)
         return line, Webhooks(app_for(line).test_client(), line.settings)
@@ -53,19 +61,17 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=TORONTO)
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def group_dues(line: Line, now: datetime) -> list[reminders.Due]:
+def group_dues(line: LineServices, now: datetime) -> list[reminders.Due]:
     """Return the group reminder jobs planned at a moment."""
     return [d for d in reminders.plan(line, now) if d.func == "group_reminder"]
 
 
-def test_reminders_keep_local_time_across_dst_and_skip_holidays(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_reminders_keep_local_time_across_dst_and_skip_holidays(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "REMIND")
     # Monday 9 March 2026, the day after the clocks went forward: 13:00 EDT, reminder at 11:00.
@@ -98,14 +104,14 @@ def test_quiet_hours_move_reminders_out_of_the_night() -> None:
     )
 
 
-def send_reminder(line: Line, starts: datetime) -> int:
+def send_reminder(line: LineServices, starts: datetime) -> int:
     """Run the group reminder for a meeting two hours ahead."""
     with line.db.session() as session:
         group_id = session.scalars(select(Group.id)).one()
         return Runtime(line, session, starts - timedelta(hours=2)).group_reminder(group_id, starts)
 
 
-def test_remind_remind_off_and_stop(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_remind_remind_off_and_stop(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "remind")
@@ -127,7 +133,7 @@ def test_remind_remind_off_and_stop(build: Callable[..., tuple[Line, Webhooks]])
         assert not session.scalars(select(GroupSubscription.active)).one()
 
 
-def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_remind_inside_a_chat_is_just_words(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -136,9 +142,7 @@ def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[Line, Web
     assert texts_to(line, lines.SAM)[-1].endswith(": remind")
 
 
-def test_sweep_rebuilds_lost_jobs_exactly_once(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_sweep_rebuilds_lost_jobs_exactly_once(build: LineBuilder) -> None:
     line, hooks = build()
     for n in range(3):
         hooks.sms(f"+1416555017{n}", "remind")
@@ -148,7 +152,7 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
         "group-reminder-1"
     ]
     assert reminders.ensure_scheduled(line, due) == len(due)
-    registry = line.tasks.queue.scheduled_job_registry
+    registry = line.job_queue.queue.scheduled_job_registry
     scheduled = set(registry.get_job_ids())
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0  # no duplicates
     line.redis.flushall()  # Redis loses everything
@@ -158,9 +162,7 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0
 
 
-def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms("+14165550170", "remind")  # its replies stay pending: no worker runs here
     pending = len([m for m in outbox(line) if m["status"] == "pending"])
@@ -174,7 +176,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
             session.execute(update(OutboundMessage).values(**values))
 
     line.redis.flushall()
-    line.tasks.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
+    line.job_queue.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
     age(120, "group_reminder")
     assert jobs.sweep()["resent"] == 0  # a fan-out's texts are most likely queued
     age(700)
@@ -186,9 +188,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
     assert jobs.sweep()["resent"] == pending
 
 
-def test_shift_reminder_and_away_frees_the_shift(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_shift_reminder_and_away_frees_the_shift(build: LineBuilder) -> None:
     tomorrow = (datetime.now(TORONTO) + timedelta(days=1)).date()
     text = f"""\
 timezone: America/Toronto
@@ -219,7 +219,7 @@ supporters:
         assert [a.kind for a in session.scalars(select(Alert))] == ["gap"]
 
 
-def in_chat(line: Line, hooks: Webhooks) -> int:
+def in_chat(line: LineServices, hooks: Webhooks) -> int:
     """Start a chat between the texter and Sam and return its id."""
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -228,16 +228,14 @@ def in_chat(line: Line, hooks: Webhooks) -> int:
         return session.scalars(select(Conversation.id)).one()
 
 
-def tick(line: Line, conversation_id: int, minutes: int) -> int | None:
+def tick(line: LineServices, conversation_id: int, minutes: int) -> int | None:
     """Run a chat's timer as if some minutes had passed."""
     with line.db.session() as session:
         later = datetime.now(UTC) + timedelta(minutes=minutes)
         return Runtime(line, session, later).chat_tick(conversation_id)
 
 
-def test_supporter_is_nudged_once_when_a_texter_waits(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_supporter_is_nudged_once_when_a_texter_waits(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     hooks.sms(lines.TEXTER, "are you there?")
@@ -252,7 +250,7 @@ def test_supporter_is_nudged_once_when_a_texter_waits(
     assert sum("for your reply" in t for t in texts_to(line, lines.SAM)) == 1
 
 
-def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_quiet_chat_closes_itself(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     # A chat the supporter never wrote in is not "quiet" (issue 14): here Sam did write.
@@ -265,7 +263,7 @@ def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -
         assert session.get(Conversation, chat).closed_by == "idle"  # type: ignore[union-attr]
 
 
-def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_checkin_the_next_day(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     hooks.sms(lines.TEXTER, "bye")
@@ -284,9 +282,7 @@ def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> No
     assert texts_to(line, lines.TEXTER)[-1].startswith("Hi, it's Peerline checking in")
 
 
-def test_a_fan_out_reaches_every_subscriber_once(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_a_fan_out_reaches_every_subscriber_once(build: LineBuilder) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{5000 + n}" for n in range(40)]
     for number in subscribers:
@@ -299,8 +295,8 @@ def test_a_fan_out_reaches_every_subscriber_once(
         assert runtime.group_reminder(group_id, starts) == 40
     runtime.after_commit.dispatch(line)
     # Enqueued through a pipeline, a few dozen texts to a job.
-    assert line.tasks.queue.count == -(-40 // SENDS_PER_JOB)
-    assert {job.func_name for job in line.tasks.queue.get_jobs()} == {
+    assert line.job_queue.queue.count == -(-40 // SENDS_PER_JOB)
+    assert {job.func_name for job in line.job_queue.queue.get_jobs()} == {
         "peerline.workers.jobs.send_messages"
     }
     statements: list[str] = []
@@ -326,9 +322,7 @@ def test_a_fan_out_reaches_every_subscriber_once(
     assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}
 
 
-def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(build: LineBuilder) -> None:
     line, hooks = build(PEERLINE_SEND_LOCK_SECONDS="1")
     subscribers = [f"+1647555{5100 + n}" for n in range(3)]
     for number in subscribers:
@@ -348,13 +342,11 @@ def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
     status = {m["to"]: m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"}
     assert status == {subscribers[0]: "sent", subscribers[1]: "pending", subscribers[2]: "sent"}
     # ...and the one that waited has a job of its own, for later.
-    scheduled = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    scheduled = line.job_queue.queue.scheduled_job_registry.get_job_ids()
     assert [job_id.split("-at-")[0] for job_id in scheduled] == [f"send-{ids[1]}"]
 
 
-def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
-    build: Callable[..., tuple[Line, Webhooks]],
-) -> None:
+def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(build: LineBuilder) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{6000 + n}" for n in range(30)]
     for number in subscribers:

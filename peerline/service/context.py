@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from peerline.service import routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
-from peerline.service.line import Line
 from peerline.service.models import (
     ACTIVE,
     EXPIRED,
@@ -32,6 +31,7 @@ from peerline.service.models import (
     Supporter,
     utcnow,
 )
+from peerline.service.services import LineServices
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
 
 
 @dataclass
-class AfterCommit:
+class JobsAfterCommit:
     """Work one transaction asks for, handed to the job queue only after it commits."""
 
     sends: list[int] = field(default_factory=list)
@@ -87,25 +87,25 @@ class AfterCommit:
     calls: list[int] = field(default_factory=list)  # call-backs to place
     match: bool = False
 
-    def dispatch(self, line: Line) -> None:
+    def dispatch(self, line: LineServices) -> None:
         """Enqueue the work; a failure leaves it in the database for the sweep."""
         if len(self.sends) > 10:
-            line.tasks.send_many(self.sends)  # a fan-out: one round trip per thousand
+            line.job_queue.send_many(self.sends)  # a fan-out: one round trip per thousand
         else:
             for outbound_id in self.sends:
-                line.tasks.send(outbound_id)
+                line.job_queue.send(outbound_id)
         for offer_id, seconds in self.expiries:
-            line.tasks.expire_offer(offer_id, seconds)
+            line.job_queue.expire_offer(offer_id, seconds)
         for conversation_id, seconds in self.ticks:
-            line.tasks.queue_tick(conversation_id, seconds)
+            line.job_queue.queue_tick(conversation_id, seconds)
         for conversation_id, seconds in self.chat_ticks:
-            line.tasks.chat_tick(conversation_id, seconds)
+            line.job_queue.chat_tick(conversation_id, seconds)
         for conversation_id, at in self.open_notices:
-            line.tasks.notify_open(conversation_id, at)
+            line.job_queue.notify_open(conversation_id, at)
         for call_id in self.calls:
-            line.tasks.place_call(call_id)
+            line.job_queue.place_call(call_id)
         if self.match:
-            line.tasks.match()
+            line.job_queue.match()
 
 
 class Reachable(Protocol):
@@ -121,13 +121,11 @@ class Reachable(Protocol):
 class Context:
     """Apply effects within one transaction, collecting work for after the commit."""
 
-    def __init__(self, line: Line, session: Session, now: datetime | None = None) -> None:
+    def __init__(self, line: LineServices, session: Session, now: datetime | None = None) -> None:
         self.line = line
         self.session = session
         self.now = now or utcnow()
-        self.after_commit = AfterCommit()
-        # How many on-call coordinators the last alert was texted to (what #alert may claim).
-        self.on_call_told = 0
+        self.after_commit = JobsAfterCommit()
         # Supporters this transaction set away for missing offers (they are told once).
         self.set_away_now: set[int] = set()
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
@@ -368,7 +366,6 @@ class Context:
             self.to_supporter(coordinator, key, **params)
         if not told:
             log.warning("no on-call coordinator to tell about a %s alert", kind)
-        self.on_call_told = len(told)
         return len(told)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
@@ -409,7 +406,7 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
 
 
 @contextmanager
-def step(line: Line, now: datetime | None = None) -> Iterator[Context]:
+def transaction(line: LineServices, now: datetime | None = None) -> Iterator[Context]:
     """Run an effect context in its own transaction; its work goes to Redis after commit."""
     with line.db.session() as session:
         runtime = Context(line, session, now)

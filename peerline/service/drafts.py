@@ -8,12 +8,12 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from peerline.service.line import Line
 from peerline.service.models import OutboundMessage
+from peerline.service.services import LineServices
 
 
 def draft(
-    line: Line,
+    line: LineServices,
     *,
     to_phone: str,
     recipient_kind: str,

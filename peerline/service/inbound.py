@@ -1,4 +1,4 @@
-"""Take inbound texts into Redis at once; step them through their flows in the workers.
+"""Take inbound texts into Redis at once; run them through their flows in the workers.
 
 Twilio waits at most 15 seconds for a webhook and does not retry one that failed. Taking a
 text into a Redis list costs one round trip, so the webhook answers in a millisecond or two
@@ -29,8 +29,8 @@ from rq.timeouts import BaseTimeoutException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from peerline.service.job_queue import JobQueue
 from peerline.service.privacy import Vault
-from peerline.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def shard_of(sender: str) -> int:
 class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
-    def __init__(self, redis: Redis, vault: Vault, tasks: Tasks) -> None:
+    def __init__(self, redis: Redis, vault: Vault, job_queue: JobQueue) -> None:
         self.redis = redis
         self.vault = vault
-        self.tasks = tasks
+        self.job_queue = job_queue
         self._down_until = 0.0
 
     @staticmethod
@@ -95,7 +95,7 @@ class InboundQueue:
         return True
 
     def _schedule(self, shard: int) -> None:
-        if not self.tasks.drain_inbound(shard):
+        if not self.job_queue.drain_inbound(shard):
             # The text is kept; clear the flag so the next text or the sweep schedules again.
             try:
                 self.redis.delete(self.keys(shard)[2])
@@ -204,7 +204,7 @@ class InboundQueue:
                 if raw is None:
                     break
                 try:
-                    outcome = self._step(raw, handle, shard)
+                    outcome = self._handle(raw, handle, shard)
                 except BaseTimeoutException:
                     # The job ran out of time mid-text: it goes back to the front.
                     if _still_holds(lock):
@@ -219,7 +219,7 @@ class InboundQueue:
                     # Keep the text at the front, hold the shard back a little, then retry.
                     self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
                     self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
-                    self.tasks.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+                    self.job_queue.drain_inbound(shard, after_seconds=RETRY_SECONDS)
                     return done
                 if outcome == KEPT_ASIDE:
                     self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
@@ -235,7 +235,7 @@ class InboundQueue:
         self.ensure_draining(shard)
         return done
 
-    def _step(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
+    def _handle(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
         """Step one entry; say whether it was DONE, must RETRY, or was KEPT_ASIDE."""
         try:
             fields = self._read(raw)
@@ -250,7 +250,7 @@ class InboundQueue:
         except BaseTimeoutException:
             raise
         except Exception:
-            # A text our code cannot step must not hold back everyone behind it.
+            # A text our code cannot handle must not hold back everyone behind it.
             sid = fields.get("message_sid")
             log.exception("inbound message %s failed: kept in %s", sid, FAILED_KEY)
             return KEPT_ASIDE

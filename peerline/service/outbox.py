@@ -12,7 +12,6 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerline.service.context import Context, resolve_offer
-from peerline.service.line import Line
 from peerline.service.models import (
     OUT_DELIVERED,
     OUT_DROPPED,
@@ -28,6 +27,7 @@ from peerline.service.models import (
     Supporter,
     utcnow,
 )
+from peerline.service.services import LineServices
 from peerline.service.transport import OPTED_OUT, TransportError
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ _MARK_SENT = (
 )
 
 
-def send(line: Line, outbound_id: int) -> None:
+def send(line: LineServices, outbound_id: int) -> None:
     """Send a pending message, after any earlier ones still pending for the same person.
 
     One worker at a time holds a person's send lock (in Redis, with a time-out longer than the
@@ -173,7 +173,9 @@ def send(line: Line, outbound_id: int) -> None:
                 log.warning("send lock for message %s expired before release", outbound_id)
 
 
-def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, lock: Lock) -> bool:
+def _send_next(
+    line: LineServices, connection: Connection, to_hash: str, up_to: int, lock: Lock
+) -> bool:
     """Send this person's oldest unsent message up to `up_to`; say whether more are waiting."""
     later: float | None = None
     with connection.begin():
@@ -216,7 +218,7 @@ def _send_next(line: Line, connection: Connection, to_hash: str, up_to: int, loc
             later = slot.wait
     if later is not None:
         # Too long to hold a worker: come back when the budget allows.
-        line.tasks.send_later(message_id, later)
+        line.job_queue.send_later(message_id, later)
         return False
     line.limiter.sleep_until(slot)
     try:
@@ -278,7 +280,7 @@ def _set(connection: Connection, message_id: int, **values: Any) -> None:
     connection.execute(statement.values(**values))
 
 
-def _failed(line: Line, message_id: int, exc: TransportError) -> None:
+def _failed(line: LineServices, message_id: int, exc: TransportError) -> None:
     """Record a failed attempt: permanent failures are final, others go back to pending."""
     with line.db.session() as session:
         now = utcnow()
@@ -296,7 +298,7 @@ def _failed(line: Line, message_id: int, exc: TransportError) -> None:
         undeliverable(line, session, message)
 
 
-def undeliverable(line: Line, session: Session, message: OutboundMessage) -> None:
+def undeliverable(line: LineServices, session: Session, message: OutboundMessage) -> None:
     """Act on a message that will never arrive: an offer nobody got goes to someone else."""
     if message.purpose not in OFFER_PURPOSES or message.conversation_id is None:
         return
@@ -327,7 +329,7 @@ def apply_status(
     twilio_status: str,
     error_code: int | None,
     now: datetime,
-    line: Line | None = None,
+    line: LineServices | None = None,
 ) -> bool:
     """Apply a status callback; return False when it names no message of ours."""
     message = session.scalar(

@@ -16,20 +16,20 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from peerline.flows.menu import LANGUAGES
 from peerline.service.call_states import STATUS_RANK
-from peerline.service.line import Line
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
-from peerline.service.voice import callbacks, ringing, steps
-from peerline.service.voice import menu as menu_steps
-from peerline.service.voice import status as status_steps
-from peerline.service.voice import voicemail as voicemail_steps
-from peerline.service.voice import whisper as whisper_steps
+from peerline.service.services import LineServices
+from peerline.service.voice import callbacks, ringing, shared
+from peerline.service.voice import menu as voice_menu
+from peerline.service.voice import status as voice_status
+from peerline.service.voice import voicemail as voice_voicemail
+from peerline.service.voice import whisper as voice_whisper
 from peerline.service.voice.answers import Answer, InboundCall, UnknownCall
 from peerline.service.voice.twiml import render
 from peerline.webhooks.signing import twilio_signed
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("voice", __name__, url_prefix=steps.PREFIX)
+bp = Blueprint("voice", __name__, url_prefix=shared.PREFIX)
 
 # What Twilio puts in From when the caller hides their number: words, or the same words
 # spelled on a keypad (ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE).
@@ -54,9 +54,9 @@ WITHHELD = frozenset(
 # -- request parsing ---------------------------------------------------------------------
 
 
-def _line() -> Line:
+def _line() -> LineServices:
     """Return the line this app serves."""
-    line: Line = current_app.extensions["peerline"]
+    line: LineServices = current_app.extensions["peerline"]
     return line
 
 
@@ -100,7 +100,7 @@ def _status_now() -> str | None:
     return value
 
 
-def _caller(line: Line) -> str | None:
+def _caller(line: LineServices) -> str | None:
     """Return the caller's number in E.164, or None when they withheld it."""
     if "From" not in request.form:
         abort(400, description="From is required")
@@ -118,7 +118,7 @@ def _caller(line: Line) -> str | None:
 R = TypeVar("R")
 
 
-def _step(action: Callable[[], R]) -> R:
+def _about_this_call(action: Callable[[], R]) -> R:
     """Run a step, answering 400 with the reason when the webhook names another call."""
     try:
         return action()
@@ -134,7 +134,7 @@ def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
-def _answer(line: Line, answer: Answer) -> Response:
+def _answer(line: LineServices, answer: Answer) -> Response:
     """Return an answer as a TwiML response."""
     return twiml(render(line, answer))
 
@@ -150,7 +150,7 @@ def incoming() -> Response:
     sid = _required("CallSid")
     caller = _caller(line)
     inbound = InboundCall(sid, caller, request.form.get("To", "").strip())
-    return _answer(line, menu_steps.receive_call(line, inbound))
+    return _answer(line, voice_menu.receive_call(line, inbound))
 
 
 @bp.post("/status")
@@ -160,7 +160,7 @@ def status() -> Response:
     line = _line()
     sid = _required("CallSid")
     state = _call_status()
-    if not status_steps.call_status(line, sid, state, _seconds("CallDuration")):
+    if not voice_status.call_status(line, sid, state, _seconds("CallDuration")):
         log.info("status %s for unknown call %s", state, sid)
     return Response(status=204)
 
@@ -178,7 +178,9 @@ def menu(call_id: int, language: str) -> Response:
     now = _status_now()
     return _answer(
         line,
-        _step(lambda: menu_steps.choose(line, call_id, sid, digits, speech, language, status=now)),
+        _about_this_call(
+            lambda: voice_menu.choose(line, call_id, sid, digits, speech, language, status=now)
+        ),
     )
 
 
@@ -189,7 +191,7 @@ def connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: menu_steps.connect(line, call_id, sid, now)))
+    return _answer(line, _about_this_call(lambda: voice_menu.connect(line, call_id, sid, now)))
 
 
 @bp.post("/call/<int:call_id>/now")
@@ -199,7 +201,7 @@ def skip(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: menu_steps.now_step(line, call_id, sid, now)))
+    return _answer(line, _about_this_call(lambda: voice_menu.answer_now(line, call_id, sid, now)))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
@@ -213,7 +215,7 @@ def dial_done(call_id: int, round_number: int) -> Response:
     now = _status_now()
     return _answer(
         line,
-        _step(
+        _about_this_call(
             lambda: ringing.dial_ended(
                 line, call_id, round_number, sid, dial_status, seconds, status=now
             )
@@ -230,7 +232,10 @@ def crisis_done(call_id: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     now = _status_now()
     return _answer(
-        line, _step(lambda: menu_steps.crisis_done(line, call_id, sid, dial_status, status=now))
+        line,
+        _about_this_call(
+            lambda: voice_menu.crisis_done(line, call_id, sid, dial_status, status=now)
+        ),
     )
 
 
@@ -244,8 +249,8 @@ def voicemail(call_id: int) -> Response:
     seconds = _seconds("RecordingDuration")
     recording_sid = request.form.get("RecordingSid", "").strip() or None
     now = _status_now()
-    answer = _step(
-        lambda: voicemail_steps.voicemail(
+    answer = _about_this_call(
+        lambda: voice_voicemail.voicemail(
             line,
             call_id,
             sid,
@@ -269,8 +274,8 @@ def transcription(call_id: int) -> Response:
         abort(400, description="TranscriptionStatus is required")
     text = request.form.get("TranscriptionText", "").strip() or None
     recording_sid = request.form.get("RecordingSid", "").strip() or None
-    _step(
-        lambda: voicemail_steps.transcription(
+    _about_this_call(
+        lambda: voice_voicemail.transcription(
             line, call_id, sid, recording_sid=recording_sid, text=text, status=state
         )
     )
@@ -287,8 +292,8 @@ def recording(call_id: int) -> Response:
     state = request.form.get("RecordingStatus", "completed").strip().lower()
     recording_url = request.form.get("RecordingUrl", "").strip() or None
     seconds = _seconds("RecordingDuration")
-    _step(
-        lambda: voicemail_steps.voicemail(
+    _about_this_call(
+        lambda: voice_voicemail.voicemail(
             line,
             call_id,
             sid,
@@ -311,7 +316,7 @@ def whisper(leg_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: whisper_steps.whisper(line, leg_id, sid, parent)))
+    return _answer(line, _about_this_call(lambda: voice_whisper.whisper(line, leg_id, sid, parent)))
 
 
 @bp.post("/leg/<int:leg_id>/accept")
@@ -322,7 +327,9 @@ def accept(leg_id: int) -> Response:
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
     parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: whisper_steps.accept(line, leg_id, sid, digits, parent)))
+    return _answer(
+        line, _about_this_call(lambda: voice_whisper.accept(line, leg_id, sid, digits, parent))
+    )
 
 
 @bp.post("/leg/<int:leg_id>/status")
@@ -333,7 +340,7 @@ def leg_status(leg_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: status_steps.leg_status(line, leg_id, sid, state, seconds))
+    _about_this_call(lambda: voice_status.leg_status(line, leg_id, sid, state, seconds))
     return Response(status=204)
 
 
@@ -347,7 +354,9 @@ def callback_answer(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: callbacks.callback_answered(line, call_id, sid, status=now)))
+    return _answer(
+        line, _about_this_call(lambda: callbacks.callback_answered(line, call_id, sid, status=now))
+    )
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -359,7 +368,10 @@ def callback_connect(call_id: int) -> Response:
     digits = request.form.get("Digits", "").strip()
     now = _status_now()
     return _answer(
-        line, _step(lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now))
+        line,
+        _about_this_call(
+            lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now)
+        ),
     )
 
 
@@ -374,7 +386,7 @@ def callback_done(call_id: int) -> Response:
     now = _status_now()
     return _answer(
         line,
-        _step(
+        _about_this_call(
             lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
         ),
     )
@@ -388,7 +400,8 @@ def callback_screen(call_id: int) -> Response:
     parent = _required("ParentCallSid")
     answered_by = request.form.get("AnsweredBy", "").strip().lower() or None
     return _answer(
-        line, _step(lambda: callbacks.callback_screen(line, call_id, parent, answered_by))
+        line,
+        _about_this_call(lambda: callbacks.callback_screen(line, call_id, parent, answered_by)),
     )
 
 
@@ -400,5 +413,5 @@ def callback_status(call_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
+    _about_this_call(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
     return Response(status=204)

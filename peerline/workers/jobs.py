@@ -42,7 +42,7 @@ def send_messages(outbound_ids: list[int]) -> int:
             outbox.send(line, outbound_id)
         except outbox.RetryLater as exc:
             log.info("%s: retried on its own", exc)
-            line.tasks.send_later(outbound_id, (line.settings.send_retry_seconds or (2,))[0])
+            line.job_queue.send_later(outbound_id, (line.settings.send_retry_seconds or (2,))[0])
 
     with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send") as pool:
         # Any other failure fails the job after the rest were tried; RQ retries it, and the
@@ -56,7 +56,7 @@ def drain_inbound(shard: int) -> int:
     """Step the inbound texts waiting in one shard, in order; return how many were stepped."""
     line = get_line()
 
-    def step(fields: dict[str, Any]) -> None:
+    def handle(fields: dict[str, Any]) -> None:
         received = fields.pop("received_at", None)
         message = runtime.Inbound(
             **fields, received_at=datetime.fromisoformat(received) if received else None
@@ -64,7 +64,7 @@ def drain_inbound(shard: int) -> int:
         if not runtime.receive_sms(line, message):
             log.info("duplicate webhook for message %s ignored", fields["message_sid"])
 
-    return line.inbound.drain(shard, step)
+    return line.inbound.drain(shard, handle)
 
 
 def match_queue() -> int:
@@ -79,7 +79,7 @@ def expire_offer(offer_id: int) -> None:
 
 def queue_tick(conversation_id: int) -> None:
     """Send a due wait update or unmatched alert, then schedule the next tick."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         if rt.queue_tick(conversation_id):
             conversation = rt.session.get(Conversation, conversation_id)
             assert conversation is not None
@@ -88,7 +88,7 @@ def queue_tick(conversation_id: int) -> None:
 
 def chat_tick(conversation_id: int) -> None:
     """Nudge a supporter who has not answered, or close a chat gone quiet."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         following = rt.chat_tick(conversation_id)
         if following is not None:
             rt.after_commit.chat_ticks.append((conversation_id, following))
@@ -96,13 +96,13 @@ def chat_tick(conversation_id: int) -> None:
 
 def group_reminder(group_id: int, starts: int) -> int:
     """Text the group's subscribers before a meeting (once, however often it runs)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.group_reminder(group_id, datetime.fromtimestamp(starts, UTC))
 
 
 def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
     """Remind a supporter of their shift (once)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.shift_reminder(
             supporter_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
         )
@@ -110,13 +110,13 @@ def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
 
 def checkin(conversation_id: int) -> bool:
     """Send a texter the check-in they asked for (once)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.checkin(conversation_id)
 
 
 def notify_open(conversation_id: int) -> None:
     """Text a texter who asked to hear when the line opens."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         rt.notify_open(conversation_id)
 
 
@@ -131,7 +131,7 @@ def sweep() -> dict[str, int]:
     # While jobs wait, a fan-out's texts are most likely among them (thousands take minutes),
     # and re-enqueueing each would only slow the workers down; one whose job was really lost
     # is still found, later, or once the queue is empty. Every other text: after the usual.
-    fanout_after = timedelta(seconds=BACKLOG_STALE_SECONDS) if line.tasks.backlog() else None
+    fanout_after = timedelta(seconds=BACKLOG_STALE_SECONDS) if line.job_queue.backlog() else None
     with line.db.session() as session:
         stale = outbox.stale_pending(
             session,
@@ -142,7 +142,7 @@ def sweep() -> dict[str, int]:
         )
         overdue = runtime.overdue_offers(session, now)
     for outbound_id in stale:
-        line.tasks.send(outbound_id)
+        line.job_queue.send(outbound_id)
     for offer_id in overdue:
         runtime.expire_offer(line, offer_id)
     ticked = runtime.catch_up_timers(line, now)
@@ -156,7 +156,7 @@ def sweep() -> dict[str, int]:
     calls.catch_up(line, now)
     # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
     planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
-    line.tasks.match()
+    line.job_queue.match()
     return {
         "replayed": replayed,
         "draining": draining,

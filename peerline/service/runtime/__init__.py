@@ -19,7 +19,6 @@ from peerline.service.context import (
     Reachable,
     resolve_offer,
 )
-from peerline.service.line import Line
 from peerline.service.models import (
     Contact,
     Conversation,
@@ -37,6 +36,7 @@ from peerline.service.runtime import timers as _timers
 from peerline.service.runtime.intake import OPT_OUT_WORDS, Inbound, receive_sms, replay_spooled
 from peerline.service.runtime.offers import expire_offer, overdue_offers, run_matching
 from peerline.service.runtime.timers import catch_up_timers
+from peerline.service.services import LineServices
 
 __all__ = [
     "ALIAS_LETTERS",
@@ -52,7 +52,7 @@ __all__ = [
     "replay_spooled",
     "resolve_offer",
     "run_matching",
-    "step",
+    "transaction",
 ]
 
 
@@ -130,8 +130,9 @@ class Runtime(Context):
 
     def raise_safety(
         self, conversation: Conversation, source: str, category: str, raised_by: str | None = None
-    ) -> None:
-        """Put a conversation first, record the event, flag the supporter, alert on call."""
+    ) -> int:
+        """Put a conversation first, record the event, flag the supporter, alert on call;
+        return how many on-call coordinators were texted."""
         return _safety.raise_safety(self, conversation, source, category, raised_by)
 
     def blocked_message(self, phone: str, text: str) -> None:
@@ -210,7 +211,7 @@ class Runtime(Context):
 
 
 @contextmanager
-def step(line: Line, now: datetime | None = None) -> Iterator[Runtime]:
+def transaction(line: LineServices, now: datetime | None = None) -> Iterator[Runtime]:
     """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
     with line.db.session() as session:
         runtime = Runtime(line, session, now)

@@ -1,4 +1,4 @@
-"""Texter intake: record an inbound SMS once, find its contact, step its flow."""
+"""Texter intake: record an inbound SMS once, find its contact, run it through its flow."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from peerline.service import outbox
 from peerline.service.context import (
     Context,
     _due,
-    step,
+    transaction,
 )
-from peerline.service.line import Line
 from peerline.service.models import (
     Block,
     Contact,
@@ -33,6 +32,7 @@ from peerline.service.runtime.supporter import supporter_message
 from peerline.service.runtime.texter import (
     texter_message,
 )
+from peerline.service.services import LineServices
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,9 @@ class Inbound:
 OPT_OUT_WORDS = {"STOP": "STOP", "START": "START"}
 
 
-def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
-    """Record one inbound SMS and step its flow; return False when it was a duplicate."""
-    with step(line, now) as runtime:
+def receive_sms(line: LineServices, message: Inbound, now: datetime | None = None) -> bool:
+    """Record one inbound SMS and run it through its flow; return False when it was a duplicate."""
+    with transaction(line, now) as runtime:
         session = runtime.session
         vault = line.vault
         hashes = vault.lookup_hashes(message.from_number)
@@ -166,7 +166,7 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
     return True
 
 
-def replay_spooled(line: Line) -> int:
+def replay_spooled(line: LineServices) -> int:
     """Feed webhooks spooled while the database was down through the normal path."""
     region = line.settings.default_region
 

@@ -22,10 +22,9 @@ from peerline.service.context import (
     Context,
     _lock,
     resolve_offer,
-    step,
+    transaction,
 )
 from peerline.service.groups import upcoming_text
-from peerline.service.line import Line
 from peerline.service.models import (
     ACCEPTED,
     ACTIVE,
@@ -38,6 +37,7 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
+from peerline.service.services import LineServices
 
 log = logging.getLogger(__name__)
 
@@ -349,15 +349,15 @@ def _ago(when: datetime, now: datetime) -> str:
     return "over a month ago"
 
 
-def run_matching(line: Line, now: datetime | None = None) -> Sequence[routing.NewOffer]:
+def run_matching(line: LineServices, now: datetime | None = None) -> Sequence[routing.NewOffer]:
     """Run one matching round in its own transaction."""
-    with step(line, now) as runtime:
+    with transaction(line, now) as runtime:
         return match(runtime)
 
 
-def expire_offer(line: Line, offer_id: int, now: datetime | None = None) -> None:
+def expire_offer(line: LineServices, offer_id: int, now: datetime | None = None) -> None:
     """Time out one offer in its own transaction."""
-    with step(line, now) as runtime:
+    with transaction(line, now) as runtime:
         expire(runtime, offer_id)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from peerline.service.line import Line
-from peerline.service.voice import steps
+from peerline.service.services import LineServices
+from peerline.service.voice import shared
 from peerline.service.voice.answers import (
     Answer,
     Bridge,
@@ -36,7 +36,7 @@ LEG_EVENTS = "initiated ringing answered completed"
 class Speaker:
     """Say prompts in the right voice and language."""
 
-    def __init__(self, line: Line) -> None:
+    def __init__(self, line: LineServices) -> None:
         self.line = line
         self.prompts: Prompts = prompts(line)
 
@@ -51,7 +51,7 @@ class Speaker:
 
     def url(self, path: str) -> str:
         """Return the absolute, signed-by-Twilio URL of a voice step."""
-        return steps.url(self.line, path)
+        return shared.url(self.line, path)
 
 
 def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:
@@ -358,6 +358,6 @@ RENDERERS: dict[type, Callable[[Speaker, Any], VoiceResponse]] = {
 }
 
 
-def render(line: Line, answer: Answer) -> VoiceResponse:
+def render(line: LineServices, answer: Answer) -> VoiceResponse:
     """Return the TwiML for what the person on the line hears next."""
     return RENDERERS[type(answer)](Speaker(line), answer)

@@ -7,16 +7,14 @@ it answers with what the call should hear now instead of acting again.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.service.context import Context, step
-from peerline.service.line import Line
+from peerline.service.context import Context
 from peerline.service.models import Conversation, Supporter
+from peerline.service.services import LineServices
 from peerline.service.voice.answers import UnknownCall
 from peerline.service.voice.models import Call, CallLeg
 from peerline.service.voice.prompts import prompts
@@ -27,12 +25,6 @@ PREFIX = "/webhooks/voice"
 def lock_row(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (SQLite serialises writers instead)."""
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
-
-
-def transaction(line: Line, now: datetime) -> AbstractContextManager[Context]:
-    """Return the effect context's own transaction, which hands its queued work on after
-    commit."""
-    return step(line, now)
 
 
 def locked_call(session: Session, call_id: int, call_sid: str) -> Call:
@@ -56,7 +48,7 @@ def locked_leg(session: Session, leg_id: int, parent_sid: str | None) -> tuple[C
     return leg, call
 
 
-def url(line: Line, path: str) -> str:
+def url(line: LineServices, path: str) -> str:
     """Return the absolute public URL of a voice webhook, as Twilio must call (and sign) it."""
     return f"{line.settings.public_base_url}{PREFIX}{path}"
 
