@@ -145,8 +145,8 @@ def worker(burst: bool, sweep_every: float) -> None:
     from peerline.workers.context import get_line
 
     line = get_line()
-    # Jobs run in this process (below); should anything fork it all the same, the child
-    # must not reuse the parent's database connections.
+    # Jobs run in this process (below), but RQ's scheduler (`with_scheduler`) runs in a
+    # forked child: it must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=line.db.dispose)
     stopping = threading.Event()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from redis import Redis
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
@@ -57,10 +56,6 @@ class LineServices:
         """Return the line-wide holiday calendar, if the line file names one."""
         stored = session.get(LineSetting, "holidays")
         return stored.value if stored and stored.value else None
-
-    def settings_map(self, session: Session) -> dict[str, str]:
-        """Return every stored line setting."""
-        return {row.key: row.value for row in session.scalars(select(LineSetting))}
 
     def status_callback_url(self) -> str:
         """Return the public URL Twilio posts message statuses to."""
