@@ -39,8 +39,9 @@ from peerline.service.models import (
 )
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox
 from tests.support.console import Console
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox
+from tests.support.line import Webhooks, make_line, make_settings, sqlite_line
 from tests.support.seed import (
     EMAIL,
     FAST_HASHER,
@@ -56,11 +57,8 @@ from tests.support.seed import (
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite with the demo rota and one coordinator."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line)
-    add_coordinator(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, coordinator=True) as line:
+        yield line
 
 
 @pytest.fixture
@@ -753,31 +751,24 @@ def test_calls_show_on_the_dashboard_and_in_the_reports(
     with line.db.session() as session:
         sam = session.scalar(select(Supporter).where(Supporter.name == "Sam"))
         assert sam is not None
+        calls = [
+            # Answered by Sam after 20 s, nine minutes long; hung up unanswered; ringing now.
+            (
+                "CA1",
+                "ended",
+                day,
+                {
+                    "connected_at": day + timedelta(seconds=20),
+                    "ended_at": day + timedelta(minutes=9),
+                    "supporter_id": sam.id,
+                },
+            ),
+            ("CA2", "ended", day, {"ended_at": day + timedelta(minutes=1)}),
+            ("CA3", "ringing", utcnow() - timedelta(seconds=40), {}),
+        ]
         session.add_all(
-            [
-                call_models.Call(
-                    call_sid="CA1",
-                    direction="inbound",
-                    state="ended",
-                    created_at=day,
-                    connected_at=day + timedelta(seconds=20),
-                    ended_at=day + timedelta(minutes=9),
-                    supporter_id=sam.id,
-                ),
-                call_models.Call(
-                    call_sid="CA2",
-                    direction="inbound",
-                    state="ended",
-                    created_at=day,
-                    ended_at=day + timedelta(minutes=1),
-                ),
-                call_models.Call(
-                    call_sid="CA3",
-                    direction="inbound",
-                    state="ringing",
-                    created_at=utcnow() - timedelta(seconds=40),
-                ),
-            ]
+            call_models.Call(call_sid=sid, direction="inbound", state=state, created_at=at, **more)
+            for sid, state, at, more in calls
         )
     live = console.get("/console/live").get_data(as_text=True)
     assert "ringing supporters" in live and "No calls under way." not in live
@@ -848,9 +839,7 @@ def test_the_charts_are_well_formed_svg() -> None:
         bar_chart(["a"], [1, 2], chart_id="bad", title="T", description="D")
 
 
-def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(
-    tmp_path: Path,
-) -> None:
+def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(tmp_path: Path) -> None:
     # No Twilio credentials, and `peerline serve` asked for it: the simulator is registered.
     settings = make_settings(tmp_path).with_changes(simulator=True)
     assert settings.embedded

@@ -17,8 +17,8 @@ from peerline.service.models import Base, Contact, Conversation
 from peerline.service.spool import SPOOL_KEY
 from peerline.service.voice.models import Call
 from tests.support import lines
+from tests.support.chat import run_jobs, texts_to
 from tests.support.hardening import Deployed, deploy
-from tests.support.line import run_jobs, texts_to
 from tests.support.voice import Phone, closed_line_file, supporter_command
 
 WORDS = "it is so hard today"

@@ -30,24 +30,14 @@ from peerline.service.models import (
 from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.line import (
-    LineBuilder,
-    Webhooks,
-    load_line_file,
-    make_line,
-    make_settings,
-    outbox,
-    run_jobs,
-)
+from tests.support.chat import outbox, queued, run_jobs, take_chat, texts_to
+from tests.support.line import LineBuilder, Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 
 OPEN = texter.LineStatus(open_now=True, position=1, wait_minutes=5)
 SHUT = texter.LineStatus(open_now=False, next_opening="tomorrow at 9:00 AM (EST)")
-ON_CALL = lines.TWO_ON.replace(
-    f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'
-)
 CRISIS = "i want to kill myself"
 
 
@@ -95,8 +85,8 @@ def test_pictures_are_named_never_relayed_empty() -> None:
     assert alone.effects == [fx.Notify("picture_came"), fx.Reply("picture_not_passed")]
     with_words = texter.decide(active, OPEN, "look at this", media=2)
     assert with_words.effects[0] == fx.Relay("look at this", picture=True)
-    queued = texter.decide(texter.TexterState(stage=texter.QUEUED), OPEN, "", media=1)
-    assert queued.effects == [fx.Reply("picture_not_passed")]
+    in_queue = texter.decide(texter.TexterState(stage=texter.QUEUED), OPEN, "", media=1)
+    assert in_queue.effects == [fx.Reply("picture_not_passed")]
 
 
 def test_an_opt_out_word_mid_chat_ends_it_as_an_opt_out() -> None:
@@ -120,7 +110,7 @@ def build(
     """Return a builder of a line on PostgreSQL and Redis, from a line file and settings."""
     made: list[LineServices] = []
 
-    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
+    def make(text: str = lines.ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
         Redis.from_url(redis_server.url).flushall()
         settings = make_settings(
             tmp_path,
@@ -138,11 +128,6 @@ def build(
         line.db.engine.dispose()
 
 
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies written to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
-
-
 def lines_to(line: LineServices, number: str, alias: str) -> list[str]:
     """Return the texter's words as the supporter reads them: one per line, prefix dropped."""
     said = "\n".join(texts_to(line, number)).split("\n")
@@ -151,9 +136,7 @@ def lines_to(line: LineServices, number: str, alias: str) -> list[str]:
 
 def connect(line: LineServices, hooks: Webhooks, texter_phone: str = lines.TEXTER) -> str:
     """Bring a texter into a chat with Sam; return their alias."""
-    hooks.sms(texter_phone, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, texter_phone, lines.SAM)
     run_jobs(line)
     took = [t for t in texts_to(line, lines.SAM) if t.startswith("You are now chatting with")]
     found = re.search(r"with ([A-Z]\d+)", took[-1])
@@ -231,14 +214,10 @@ def test_crisis_first_text_goes_first_in_line(build: LineBuilder) -> None:
     hooks.sms(lines.TEXTER, "hello?")
     assert not any("Reply YES" in t for t in texts_to(line, lines.TEXTER))
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
+        waiting = queued(session)
         # The crisis goes ahead at its category's priority (crisis.priority_of), above 0.
-        assert [c.priority > 0 for c in queued] == [True, False]
-        assert queued[0].contact.phone_hash == line.vault.lookup_hash(lines.TEXTER)
+        assert [c.priority > 0 for c in waiting] == [True, False]
+        assert waiting[0].contact.phone_hash == line.vault.lookup_hash(lines.TEXTER)
     hooks.sms(lines.TEXTER_2, "bye")
     run_jobs(line)
     assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY")

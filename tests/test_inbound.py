@@ -24,14 +24,8 @@ from peerline.service.services import LineServices
 from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY
 from peerline.workers import jobs
 from tests.support import lines
-from tests.support.line import (
-    Webhooks,
-    drain_inbound,
-    load_line_file,
-    make_line,
-    make_settings,
-    outbox,
-)
+from tests.support.chat import outbox
+from tests.support.line import Webhooks, drain_inbound, load_line_file, make_line, make_settings
 
 
 def inbound_rows(line: LineServices) -> int:
@@ -47,6 +41,13 @@ def queued_jobs(line: LineServices) -> list[str]:
         for name in (INBOUND_QUEUE_NAME, QUEUE_NAME)
         for job in Queue(name, connection=line.redis).get_jobs()
     ]
+
+
+def stored_texts(line: LineServices) -> list[str]:
+    """Return the texts the database holds, decrypted, in the order they were stored."""
+    with line.db.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        return [line.vault.decrypt(r.body_enc) for r in rows]
 
 
 def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
@@ -102,9 +103,7 @@ def test_a_text_left_by_a_drain_that_died_goes_first(line: LineServices, hooks: 
     hooks.sms(lines.TEXTER, "second", drain=False)
     line.redis.lmove(waiting, taking, "LEFT", "RIGHT")  # a drain took "first", then died
     assert jobs.drain_inbound(shard) == 2
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+    assert stored_texts(line) == ["first", "second"]
 
 
 def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
@@ -188,9 +187,7 @@ def test_texts_put_back_go_first_in_the_order_they_came(
     assert line.inbound.retry_failed() == 2
     assert line.inbound.failed() == 0 and line.inbound.size() == 3
     drain_inbound()
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second", "third"]
+    assert stored_texts(line) == ["first", "second", "third"]
 
 
 def test_putting_back_loses_and_doubles_nothing_while_others_touch_the_lists(
@@ -268,9 +265,7 @@ def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
     retries = line.job_queue.inbound_queue.scheduled_job_registry.get_job_ids()
     assert len(retries) == 1 and retries[0].startswith(f"drain-inbound-{shard}-retry-")
     assert jobs.drain_inbound(shard) == 2  # the database is back
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+    assert stored_texts(line) == ["first", "second"]
 
 
 def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(

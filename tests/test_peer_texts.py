@@ -18,8 +18,9 @@ from sqlalchemy import select
 from peerline.service.models import Contact, Conversation, OutboundMessage
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox, run_jobs, take_chat
 from tests.support.deploy import deployed
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer, RedisServer
 
 STORY = (
@@ -81,9 +82,7 @@ def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
     hooks.sms(lines.TEXTER, STORY)
     (welcome,) = sent(line, lines.TEXTER)
     assert welcome.startswith("Thank you for writing to us") and "read what you wrote" in welcome
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     with line.db.session() as session:
         alias = session.scalars(select(Contact.alias)).one()
     # What the welcome promised: the peer reads what they wrote before YES.
@@ -93,9 +92,7 @@ def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
 
 def chat_then_bye(line: LineServices, hooks: Webhooks) -> None:
     """Have the texter queue, Sam take the chat and the texter say bye."""
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "bye")
     assert "from 1" in sent(line, lines.TEXTER)[-1]
 

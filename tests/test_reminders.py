@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import event, select, update
 
@@ -28,15 +27,8 @@ from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from peerline.workers import jobs
 from tests.support import lines
-from tests.support.line import (
-    LineBuilder,
-    Webhooks,
-    load_line_file,
-    make_line,
-    make_settings,
-    outbox,
-    run_jobs,
-)
+from tests.support.chat import outbox, run_jobs, take_chat, texts_to
+from tests.support.line import LineBuilder, Webhooks, line_builder
 
 TORONTO = ZoneInfo("America/Toronto")
 GROUPS = lines.ALWAYS_OPEN.replace(
@@ -47,23 +39,12 @@ GROUPS = lines.ALWAYS_OPEN.replace(
 @pytest.fixture
 def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
     """Return a builder of a line from a line file and settings."""
-
-    def make(text: str = GROUPS, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
+    return line_builder(tmp_path, app_for, GROUPS)
 
 
 def local(*args: int) -> datetime:
     """Return a Toronto wall-clock time as an aware datetime."""
     return datetime(*args, tzinfo=TORONTO)
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
 
 
 def group_dues(line: LineServices, now: datetime) -> list[reminders.Due]:
@@ -135,9 +116,7 @@ def test_remind_remind_off_and_stop(build: LineBuilder) -> None:
 
 def test_remind_inside_a_chat_is_just_words(build: LineBuilder) -> None:
     line, hooks = build()
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "remind")
     assert texts_to(line, lines.SAM)[-1].endswith(": remind")
 
@@ -221,9 +200,7 @@ supporters:
 
 def in_chat(line: LineServices, hooks: Webhooks) -> int:
     """Start a chat between the texter and Sam and return its id."""
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     with line.db.session() as session:
         return session.scalars(select(Conversation.id)).one()
 

@@ -3,7 +3,7 @@ timers while waiting, and the rota behind it all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fakeredis import FakeRedis
-from flask import Flask
 from sqlalchemy import event, func, select, update
 
 from peerline.service import linefile, linesync, routing
@@ -20,34 +19,18 @@ from peerline.service.models import Alert, Contact, Conversation, Offer, Support
 from peerline.service.runtime import Runtime, expire_offer
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox, run_jobs, take_chat, texts_to
 from tests.support.line import (
     LineBuilder,
     Webhooks,
     load_line_file,
     make_line,
     make_settings,
-    outbox,
-    run_jobs,
+    sqlite_line,
 )
+from tests.support.seed import add_contact
 
 RELAY_A, RELAY_B = "+15550100001", "+15550100002"
-
-
-@pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
-    """Return a builder of a line from a line file and settings."""
-
-    def make(text: str, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
 
 
 def pending_offers(line: LineServices) -> list[tuple[int, str]]:
@@ -81,9 +64,7 @@ def test_spanish_texter_goes_to_anyone_with_a_note(build: LineBuilder) -> None:
 
 def chat(hooks: Webhooks, line: LineServices, texter: str, supporter: str) -> None:
     """Run a chat from YES to BYE between a texter and a supporter who takes it."""
-    hooks.sms(texter, "yes")
-    run_jobs(line)
-    hooks.sms(supporter, "#take")
+    take_chat(line, hooks, texter, supporter)
     hooks.sms(texter, "bye")
     hooks.sms(texter, "5")
 
@@ -354,10 +335,8 @@ def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Line
     env = {}
     if request.param == "postgresql":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_server").create_database()
-    line = make_line(make_settings(tmp_path, **env), FakeRedis())
-    load_line_file(line, lines.TWO_ON)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, lines.TWO_ON, **env) as line:
+        yield line
 
 
 def queue_texters(line: LineServices, count: int, *, crisis: bool = False) -> list[int]:
@@ -367,13 +346,7 @@ def queue_texters(line: LineServices, count: int, *, crisis: bool = False) -> li
         first = session.scalar(select(func.count()).select_from(Contact)) or 0
         for n in range(first, first + count):
             phone = f"+1647555{3000 + n}"
-            contact = Contact(
-                phone_hash=line.vault.lookup_hash(phone),
-                phone_enc=line.vault.encrypt(phone),
-                alias=f"Q{n}",
-            )
-            session.add(contact)
-            session.flush()
+            contact = add_contact(session, line.vault, phone, f"Q{n}")
             conversation = Conversation(
                 contact_id=contact.id,
                 state="queued",
@@ -602,9 +575,7 @@ def test_a_supporter_passed_over_is_offered_the_texter_alongside(build: LineBuil
     from peerline.service.runtime import run_matching
 
     line, hooks = build(lines.TWO_ON)
-    hooks.sms(lines.TEXTER_2, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER_2, lines.SAM)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)  # offered to Ria
     hooks.sms(lines.SAM, "#done")  # Sam is free from now
@@ -641,13 +612,7 @@ def chats_in_the_last_hour(line: LineServices, waits: list[int], minutes: int) -
     with line.db.session() as session:
         for n, wait in enumerate(waits):
             phone = f"+1647555{5000 + n}"
-            contact = Contact(
-                phone_hash=line.vault.lookup_hash(phone),
-                phone_enc=line.vault.encrypt(phone),
-                alias=f"H{n}",
-            )
-            session.add(contact)
-            session.flush()
+            contact = add_contact(session, line.vault, phone, f"H{n}")
             matched = utcnow() - timedelta(minutes=60 - n)
             session.add(
                 Conversation(

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
@@ -28,47 +27,31 @@ from peerline.service.models import (
 )
 from peerline.service.retention import purge
 from peerline.service.services import LineServices
-from peerline.service.transport import TwilioTransport
 from tests.support import lines
+from tests.support.chat import outbox as box
+from tests.support.chat import queued, run_jobs, take_chat, texts_to
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.line import (
     LineBuilder,
     Webhooks,
-    load_line_file,
+    line_builder,
     make_line,
     make_settings,
-    run_jobs,
+    twilio_line,
 )
-from tests.support.line import outbox as box
 
-ON_CALL = lines.TWO_ON.replace(
-    f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'
-)
 CRISIS = "i want to kill myself"
 
 
 @pytest.fixture
 def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
     """Return a builder of a line from a line file and settings."""
-
-    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in box(line, number)]
+    return line_builder(tmp_path, app_for, lines.ON_CALL)
 
 
 def connect(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> None:
     """Bring a texter into a chat with Sam."""
-    hooks.sms(texter, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, texter, lines.SAM)
 
 
 def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
@@ -110,13 +93,9 @@ def test_crisis_while_waiting_goes_first(build: LineBuilder) -> None:
     hooks.sms("+14165550197", "yes")
     hooks.sms("+14165550197", "no quiero vivir mas")
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
-        assert [c.priority for c in queued] == [priority_of("wish_dead"), 0]
-        assert queued[0].contact_id != queued[1].contact_id
+        waiting = queued(session)
+        assert [c.priority for c in waiting] == [priority_of("wish_dead"), 0]
+        assert waiting[0].contact_id != waiting[1].contact_id
 
 
 def test_attempt_under_way_goes_ahead_of_other_crises(build: LineBuilder) -> None:
@@ -127,12 +106,8 @@ def test_attempt_under_way_goes_ahead_of_other_crises(build: LineBuilder) -> Non
     hooks.sms("+14165550197", "yes")
     hooks.sms("+14165550197", "just took 20 tylenol")
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
-        assert [c.priority for c in queued] == [priority_of("attempt"), priority_of("wish_dead")]
+        waiting = queued(session)
+        assert [c.priority for c in waiting] == [priority_of("attempt"), priority_of("wish_dead")]
         events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id))
         assert [e.category for e in events] == ["wish_dead", "attempt"]
 
@@ -186,15 +161,7 @@ def test_every_path_checks_the_opt_out(build: LineBuilder) -> None:
 
 def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        env = {
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-        }
-        settings = make_settings(tmp_path, **env)
-        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
-        load_line_file(line, lines.ALWAYS_OPEN)
+        line = twilio_line(tmp_path, twilio, lines.ALWAYS_OPEN)
         twilio.opted_out.add(lines.TEXTER)
         from peerline.service.runtime import Inbound, receive_sms
 
@@ -351,15 +318,7 @@ def test_status_callbacks_never_go_backwards(build: LineBuilder) -> None:
 
 def test_an_offer_that_cannot_be_delivered_goes_to_the_next_supporter(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        env = {
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-        }
-        settings = make_settings(tmp_path, **env)
-        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
-        load_line_file(line, lines.TWO_ON)
+        line = twilio_line(tmp_path, twilio, lines.TWO_ON)
         twilio.opted_out.add(lines.SAM)  # Sam ranks first, but his phone refuses our texts
         from peerline.service.runtime import Inbound, receive_sms
 

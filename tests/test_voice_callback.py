@@ -22,8 +22,8 @@ from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
+from tests.support.chat import run_jobs, texts_to
 from tests.support.fake_twilio import FakeTwilio
-from tests.support.line import run_jobs, texts_to
 from tests.support.servers import free_port
 from tests.support.voice import (
     Caller,
@@ -63,13 +63,7 @@ def deploy(tmp_path: Path, twilio: FakeTwilio, line_file: str) -> Iterator[Deplo
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "TWILIO_PHONE_NUMBER": LINE_NUMBER,
-        "TWILIO_API_BASE_URL": twilio.base_url,
-        "PUBLIC_BASE_URL": base_url,
-    }
+    env = {**twilio.env(LINE_NUMBER), "PUBLIC_BASE_URL": base_url}
     line = voice_line(tmp_path, line_file, env=env, redis=FakeRedis())
     app = voice_app(line)
     server = make_server("127.0.0.1", port, app, threaded=True)

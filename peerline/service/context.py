@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -405,10 +405,21 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
     return offer
 
 
+ContextKind = TypeVar("ContextKind", bound=Context)
+
+
 @contextmanager
-def transaction(line: LineServices, now: datetime | None = None) -> Iterator[Context]:
-    """Run an effect context in its own transaction; its work goes to Redis after commit."""
+def transaction_of(
+    kind: type[ContextKind], line: LineServices, now: datetime | None = None
+) -> Iterator[ContextKind]:
+    """Run a context of this kind in its own transaction; its work goes to Redis after
+    commit."""
     with line.db.session() as session:
-        runtime = Context(line, session, now)
-        yield runtime
-    runtime.after_commit.dispatch(line)
+        context = kind(line, session, now)
+        yield context
+    context.after_commit.dispatch(line)
+
+
+def transaction(line: LineServices, now: datetime | None = None) -> AbstractContextManager[Context]:
+    """Run an effect context in its own transaction; its work goes to Redis after commit."""
+    return transaction_of(Context, line, now)

@@ -68,6 +68,11 @@ def _required(name: str) -> str:
     return value
 
 
+def _optional(name: str) -> str | None:
+    """Return an optional form field, or None when it is missing or blank."""
+    return request.form.get(name, "").strip() or None
+
+
 def _seconds(name: str) -> int | None:
     """Return a whole number of seconds from a form field, or None when absent."""
     value = request.form.get(name, "").strip()
@@ -139,6 +144,11 @@ def _answer(line: LineServices, answer: Answer) -> Response:
     return twiml(render(line, answer))
 
 
+def _answered(line: LineServices, action: Callable[[], Answer]) -> Response:
+    """Run a step about the call the webhook names and return its answer as TwiML."""
+    return _answer(line, _about_this_call(action))
+
+
 # -- the caller's steps ------------------------------------------------------------------
 
 
@@ -176,11 +186,8 @@ def menu(call_id: int, language: str) -> Response:
     digits = request.form.get("Digits", "").strip()
     speech = request.form.get("SpeechResult", "").strip()
     now = _status_now()
-    return _answer(
-        line,
-        _about_this_call(
-            lambda: voice_menu.choose(line, call_id, sid, digits, speech, language, status=now)
-        ),
+    return _answered(
+        line, lambda: voice_menu.choose(line, call_id, sid, digits, speech, language, status=now)
     )
 
 
@@ -191,7 +198,7 @@ def connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _about_this_call(lambda: voice_menu.connect(line, call_id, sid, now)))
+    return _answered(line, lambda: voice_menu.connect(line, call_id, sid, now))
 
 
 @bp.post("/call/<int:call_id>/now")
@@ -201,7 +208,7 @@ def skip(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _about_this_call(lambda: voice_menu.answer_now(line, call_id, sid, now)))
+    return _answered(line, lambda: voice_menu.answer_now(line, call_id, sid, now))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
@@ -213,12 +220,10 @@ def dial_done(call_id: int, round_number: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
     now = _status_now()
-    return _answer(
+    return _answered(
         line,
-        _about_this_call(
-            lambda: ringing.dial_ended(
-                line, call_id, round_number, sid, dial_status, seconds, status=now
-            )
+        lambda: ringing.dial_ended(
+            line, call_id, round_number, sid, dial_status, seconds, status=now
         ),
     )
 
@@ -231,11 +236,8 @@ def crisis_done(call_id: int) -> Response:
     sid = _required("CallSid")
     dial_status = _call_status("DialCallStatus")
     now = _status_now()
-    return _answer(
-        line,
-        _about_this_call(
-            lambda: voice_menu.crisis_done(line, call_id, sid, dial_status, status=now)
-        ),
+    return _answered(
+        line, lambda: voice_menu.crisis_done(line, call_id, sid, dial_status, status=now)
     )
 
 
@@ -245,9 +247,9 @@ def voicemail(call_id: int) -> Response:
     """Keep the voicemail the caller just left."""
     line = _line()
     sid = _required("CallSid")
-    recording_url = request.form.get("RecordingUrl", "").strip() or None
+    recording_url = _optional("RecordingUrl")
     seconds = _seconds("RecordingDuration")
-    recording_sid = request.form.get("RecordingSid", "").strip() or None
+    recording_sid = _optional("RecordingSid")
     now = _status_now()
     answer = _about_this_call(
         lambda: voice_voicemail.voicemail(
@@ -272,8 +274,8 @@ def transcription(call_id: int) -> Response:
     state = request.form.get("TranscriptionStatus", "").strip().lower()
     if not state:
         abort(400, description="TranscriptionStatus is required")
-    text = request.form.get("TranscriptionText", "").strip() or None
-    recording_sid = request.form.get("RecordingSid", "").strip() or None
+    text = _optional("TranscriptionText")
+    recording_sid = _optional("RecordingSid")
     _about_this_call(
         lambda: voice_voicemail.transcription(
             line, call_id, sid, recording_sid=recording_sid, text=text, status=state
@@ -290,7 +292,7 @@ def recording(call_id: int) -> Response:
     sid = _required("CallSid")
     recording_sid = _required("RecordingSid")
     state = request.form.get("RecordingStatus", "completed").strip().lower()
-    recording_url = request.form.get("RecordingUrl", "").strip() or None
+    recording_url = _optional("RecordingUrl")
     seconds = _seconds("RecordingDuration")
     _about_this_call(
         lambda: voice_voicemail.voicemail(
@@ -315,8 +317,8 @@ def whisper(leg_id: int) -> Response:
     """Screen the supporter who answered."""
     line = _line()
     sid = _required("CallSid")
-    parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _about_this_call(lambda: voice_whisper.whisper(line, leg_id, sid, parent)))
+    parent = _optional("ParentCallSid")
+    return _answered(line, lambda: voice_whisper.whisper(line, leg_id, sid, parent))
 
 
 @bp.post("/leg/<int:leg_id>/accept")
@@ -326,10 +328,8 @@ def accept(leg_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
-    parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(
-        line, _about_this_call(lambda: voice_whisper.accept(line, leg_id, sid, digits, parent))
-    )
+    parent = _optional("ParentCallSid")
+    return _answered(line, lambda: voice_whisper.accept(line, leg_id, sid, digits, parent))
 
 
 @bp.post("/leg/<int:leg_id>/status")
@@ -354,9 +354,7 @@ def callback_answer(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(
-        line, _about_this_call(lambda: callbacks.callback_answered(line, call_id, sid, status=now))
-    )
+    return _answered(line, lambda: callbacks.callback_answered(line, call_id, sid, status=now))
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -367,11 +365,8 @@ def callback_connect(call_id: int) -> Response:
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
     now = _status_now()
-    return _answer(
-        line,
-        _about_this_call(
-            lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now)
-        ),
+    return _answered(
+        line, lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now)
     )
 
 
@@ -384,11 +379,8 @@ def callback_done(call_id: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
     now = _status_now()
-    return _answer(
-        line,
-        _about_this_call(
-            lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
-        ),
+    return _answered(
+        line, lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
     )
 
 
@@ -399,10 +391,7 @@ def callback_screen(call_id: int) -> Response:
     line = _line()
     parent = _required("ParentCallSid")
     answered_by = request.form.get("AnsweredBy", "").strip().lower() or None
-    return _answer(
-        line,
-        _about_this_call(lambda: callbacks.callback_screen(line, call_id, parent, answered_by)),
-    )
+    return _answered(line, lambda: callbacks.callback_screen(line, call_id, parent, answered_by))
 
 
 @bp.post("/callback/<int:call_id>/status")

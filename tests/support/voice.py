@@ -27,6 +27,7 @@ from peerline.service import calls
 from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
+from peerline.service.voice.models import Call
 from peerline.webhooks import voice
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
@@ -333,3 +334,11 @@ def supporter_command(line: LineServices, name: str, argument: str, in_chat: boo
         )
         calls.call_command(runtime, supporter, chat, argument)
     runtime.after_commit.dispatch(line)
+
+
+def the_call(line: LineServices, caller: Caller) -> Call:
+    """Return the stored call, legs loaded."""
+    with line.db.session() as session:
+        call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
+        _ = [leg.supporter_id for leg in call.legs]
+        return call

@@ -7,8 +7,8 @@ those functions as methods, for workers and tests that hold one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from peerline.flows import texter as texter_flow
@@ -18,6 +18,7 @@ from peerline.service.context import (
     Context,
     Reachable,
     resolve_offer,
+    transaction_of,
 )
 from peerline.service.models import (
     Contact,
@@ -210,10 +211,6 @@ class Runtime(Context):
         return _offers.announce(self, offers, expired)
 
 
-@contextmanager
-def transaction(line: LineServices, now: datetime | None = None) -> Iterator[Runtime]:
+def transaction(line: LineServices, now: datetime | None = None) -> AbstractContextManager[Runtime]:
     """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
-    with line.db.session() as session:
-        runtime = Runtime(line, session, now)
-        yield runtime
-    runtime.after_commit.dispatch(line)
+    return transaction_of(Runtime, line, now)

@@ -116,12 +116,13 @@ def request_callback(
         return None
     call = _place(
         runtime,
+        supporter,
+        contact.alias,
+        conversation=conversation,
         contact_id=contact.id,
         conversation_id=conversation.id,
-        supporter_id=supporter.id,
         language=conversation.language,
     )
-    tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
             to_phone=runtime.line.vault.decrypt(contact.phone_enc),
@@ -177,22 +178,39 @@ def call_back_voicemail(
     request.attempts += 1
     call = _place(
         runtime,
+        supporter,
+        request.contact.alias,
+        via=via,
         contact_id=request.contact_id,
         conversation_id=request.conversation_id,
-        supporter_id=supporter.id,
         callback_request_id=request.id,
         language=request.language,
     )
-    tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 
 
-def _place(runtime: Context, **fields: Any) -> Call:
-    """Write a call-back to place and queue its placing for after the commit."""
-    call = Call(direction=CALLBACK, state=PLACING, created_at=runtime.now, **fields)
+def _place(
+    runtime: Context,
+    supporter: Supporter,
+    alias: str,
+    *,
+    conversation: Conversation | None = None,
+    via: str | None = None,
+    **fields: Any,
+) -> Call:
+    """Write a call-back to place, queue its placing for after the commit and tell the
+    supporter it is starting (in the chat's thread, or on `via`)."""
+    call = Call(
+        direction=CALLBACK,
+        state=PLACING,
+        created_at=runtime.now,
+        supporter_id=supporter.id,
+        **fields,
+    )
     runtime.session.add(call)
     runtime.session.flush()
     runtime.after_commit.calls.append(call.id)
+    tell_supporter(runtime, supporter, "sms_call_starting", conversation, via=via, alias=alias)
     return call
 
 

@@ -139,30 +139,48 @@ def choose(
         return MENU_ACTIONS[choice](line, rt, call, None)
 
 
-def connect(
-    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+def _unless_gone(
+    line: LineServices,
+    call_id: int,
+    call_sid: str,
+    status: str | None,
+    now: datetime | None,
+    then: Callable[[Context, Call, datetime], Answer],
 ) -> Answer:
-    """Ring supporters for a caller who stayed on after the crisis offer."""
+    """Lock the call and answer with `then`, unless its status says the caller hung up."""
     now = now or utcnow()
     with transaction(line, now) as rt:
         call = locked_call(rt.session, call_id, call_sid)
         if hung_up(line, rt, call, status):
             return Goodbye(call.language, None)
+        return then(rt, call, now)
+
+
+def connect(
+    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+) -> Answer:
+    """Ring supporters for a caller who stayed on after the crisis offer."""
+
+    def ring(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
         return _choose_peer(line, rt, call, None)
+
+    return _unless_gone(line, call_id, call_sid, status, now, ring)
 
 
 def answer_now(
     line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
 ) -> Answer:
     """Return where the call is, without the notice a key press just skipped."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
-            return Goodbye(call.language, None)
-        return current_answer(line, rt.session, call, now, quiet=True)
+    return _unless_gone(
+        line,
+        call_id,
+        call_sid,
+        status,
+        now,
+        lambda rt, call, now: current_answer(line, rt.session, call, now, quiet=True),
+    )
 
 
 def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:

@@ -48,6 +48,17 @@ def locked_leg(session: Session, leg_id: int, parent_sid: str | None) -> tuple[C
     return leg, call
 
 
+def answered_leg(
+    session: Session, leg_id: int, leg_sid: str, parent_sid: str | None
+) -> tuple[CallLeg, Call]:
+    """Return a supporter's leg and its call, locked, noting the leg's CallSid the first time
+    a webhook names it."""
+    leg, call = locked_leg(session, leg_id, parent_sid)
+    if leg.leg_sid is None:
+        leg.leg_sid = leg_sid
+    return leg, call
+
+
 def url(line: LineServices, path: str) -> str:
     """Return the absolute public URL of a voice webhook, as Twilio must call (and sign) it."""
     return f"{line.settings.public_base_url}{PREFIX}{path}"
