@@ -29,6 +29,7 @@ from tests.support.voice import (
     Caller,
     Phone,
     Twiml,
+    call_fields,
     closed_line_file,
     supporter_command,
     voice_app,
@@ -109,17 +110,14 @@ class Outbound:
 
     def fields(self, **extra: str) -> dict[str, str]:
         """Return what Twilio sends about this outbound call."""
-        params = {
-            "CallSid": self.sid,
-            "AccountSid": self.d.twilio.account_sid,
-            "From": LINE_NUMBER,
-            "To": self.params["To"][0],
-            "CallStatus": "in-progress",
-            "Direction": "outbound-api",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        return call_fields(
+            self.sid,
+            self.d.twilio.account_sid,
+            "outbound-api",
+            extra,
+            From=LINE_NUMBER,
+            To=self.params["To"][0],
+        )
 
     def answered(self) -> Twiml:
         """The supporter picks up: Twilio fetches the call's Url."""

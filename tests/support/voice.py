@@ -94,6 +94,21 @@ supporters:
 """
 
 
+def call_fields(
+    sid: str, account_sid: str, direction: str, extra: dict[str, str], **who: str
+) -> dict[str, str]:
+    """Return the fields Twilio posts about a call in progress, `extra` overriding them."""
+    return {
+        "CallSid": sid,
+        "AccountSid": account_sid,
+        **who,
+        "CallStatus": "in-progress",
+        "Direction": direction,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
 class Twiml:
     """A parsed TwiML answer that passed the structural checks."""
 
@@ -184,19 +199,18 @@ class Caller:
     def params(self, **extra: str) -> dict[str, str]:
         """Return the fields Twilio sends with every request about this call."""
         settings = self.phone.line.settings
-        params = {
-            "CallSid": self.sid,
-            "AccountSid": settings.twilio_account_sid,
-            "From": self.number or "anonymous",
-            "Caller": self.number or "anonymous",
-            "To": settings.twilio_phone_number,
-            "Called": settings.twilio_phone_number,
-            "CallStatus": "in-progress",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        caller = self.number or "anonymous"
+        line_number = settings.twilio_phone_number
+        return call_fields(
+            self.sid,
+            settings.twilio_account_sid,
+            "inbound",
+            extra,
+            From=caller,
+            Caller=caller,
+            To=line_number,
+            Called=line_number,
+        )
 
     def dial_in(self) -> Twiml:
         """Ring the line: Twilio's first request for the call."""
@@ -286,18 +300,15 @@ class Leg:
     def params(self, **extra: str) -> dict[str, str]:
         """Return the fields Twilio sends about this child call."""
         settings = self.phone.line.settings
-        params = {
-            "CallSid": self.sid,
-            "ParentCallSid": self.caller.sid,
-            "AccountSid": settings.twilio_account_sid,
-            "From": settings.twilio_phone_number,
-            "To": self.to,
-            "CallStatus": "in-progress",
-            "Direction": "outbound-dial",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        return call_fields(
+            self.sid,
+            settings.twilio_account_sid,
+            "outbound-dial",
+            extra,
+            ParentCallSid=self.caller.sid,
+            From=settings.twilio_phone_number,
+            To=self.to,
+        )
 
     def status(self, status: str, seconds: int | None = None) -> TestResponse:
         """Send this leg's status callback."""
