@@ -127,7 +127,9 @@ class Webhooks:
 
 
 # A fixture that builds a line from a line file and settings, with webhooks to post to it.
-LineBuilder = Callable[..., tuple[LineServices, Webhooks]]
+# A test line and signed webhooks to post to it.
+LineAndHooks = tuple[LineServices, Webhooks]
+LineBuilder = Callable[..., LineAndHooks]
 
 
 def line_builder(
@@ -136,7 +138,7 @@ def line_builder(
     """Return a builder of lines on SQLite and in-memory Redis from a line file (`default`
     unless given) and settings, each with signed webhooks to post to it."""
 
-    def build(text: str | None = None, **env: str) -> tuple[LineServices, Webhooks]:
+    def build(text: str | None = None, **env: str) -> LineAndHooks:
         chosen = text if text is not None else default
         if chosen is None:
             raise TypeError("build() needs a line file")
