@@ -1,17 +1,17 @@
 """4. Reminder fan-out: texts to 10,000 subscribers written and enqueued, then sent through the
 shared rate limiter by two worker processes to the local Twilio.
 
-Scheduling is what the group reminder job does (`Runtime.group_reminder`, with the
-subscribers already in the database): one transaction writes a row per subscriber (recipient
-and body encrypted) in bulk, then `Unit.dispatch` enqueues one send job per row through Redis
+Scheduling is what the group reminder job does (`Runtime.group_reminder`, with the subscribers
+already in the database): one transaction writes a row per subscriber (recipient and body
+encrypted) in bulk, then `JobsAfterCommit.dispatch` enqueues one send job per row through Redis
 pipelines (`JobQueue.send_many`). The two `peerline worker` processes then send them all from the
 line number, paced by the limiter in Redis at the configured rate (`PEERLINE_SEND_RATES`). The
-local Twilio notes when each message arrives; the achieved rate is measured over the whole run
-and in each second of the clock (a sliding one-second window is shown too). Each text arrives a
-little after its slot, by a delay that varies; the limiter keeps a margin for that variation
-(see "The margin" in `peerline/service/ratelimit.py`), so the count at the receiving end stays
-within the rate too. Status callbacks are off here: on this machine they would compete with the
-workers for the CPU.
+local Twilio notes when each message arrives; the achieved rate is measured over the whole run and
+in each second of the clock (a sliding one-second window is shown too). Each text arrives a little
+after its slot, by a delay that varies; the limiter keeps a margin for that variation (see "The
+margin" in `peerline/service/ratelimit.py`), so the count at the receiving end stays within the
+rate too. Status callbacks are off here: on this machine they would compete with the workers for
+the CPU.
 
 It runs twice: all the texts at 200 segments/s, and a smaller batch at 40/s, a rate two workers
 keep up with on this machine, so the limiter's own accuracy shows even where the workers are

@@ -53,6 +53,7 @@ SECURITY_HEADERS = (
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+
 class DatabaseId(IntegerConverter):
     """An `<int:...>` URL part that fits a database integer column."""
 

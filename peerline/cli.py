@@ -16,13 +16,20 @@ import click
 from prometheus_client import start_http_server
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from peerline.service import backup as backups
-from peerline.service import redis_connect
+from peerline.service import linefile, redis_connect
+from peerline.service.availability import load_line_rotas
+from peerline.service.job_queue import WORKER_QUEUES
+from peerline.service.keys import rotate
+from peerline.service.models import Block, Coordinator, Supporter, utcnow
+from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.redis_connect import connect
+from peerline.service.retention import purge
 from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env
+from peerline.workers.context import get_line, set_line
 
 
 def _settings(port: int | None = None) -> Settings:
@@ -83,8 +90,6 @@ def _loopback(host: str) -> bool:
 
 
 def _phone(number: str, settings: Settings) -> str:
-    from peerline.service.privacy import BadPhoneNumber, normalise_phone
-
     try:
         return normalise_phone(number, settings.default_region)
     except BadPhoneNumber as exc:
@@ -106,10 +111,8 @@ def serve(port: int | None, host: str) -> None:
     from werkzeug.serving import run_simple
 
     from peerline.app import create_app
-    from peerline.service import linefile, linesync
+    from peerline.service import linesync
     from peerline.service.migrate import upgrade
-    from peerline.service.models import Supporter
-    from peerline.workers.context import set_line
     from peerline.workers.embedded import EmbeddedWorkers
 
     port = port or int(os.environ.get("PORT", "5000"))
@@ -171,16 +174,14 @@ def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
     from rq import Queue, SimpleWorker
 
-    from peerline.service.job_queue import WORKER_QUEUES
     from peerline.workers import jobs
-    from peerline.workers.context import get_line
 
     line = get_line()
+    # Jobs run in this process (below), but RQ's scheduler (`with_scheduler`) runs in a
+    # forked child: it must not reuse the parent's database connections.
     if line.settings.worker_metrics_port:
         # Counters of this process only; a scraper reaches it inside the private network.
         start_http_server(line.settings.worker_metrics_port)
-    # Jobs run in this process (below); should anything fork it all the same, the child
-    # must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=line.db.dispose)
     stopping = threading.Event()
 
@@ -266,7 +267,7 @@ def sweep_command() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(path: Path) -> None:
     """Load supporters, the rota and groups from a line file."""
-    from peerline.service import linefile, linesync
+    from peerline.service import linesync
     from peerline.service.migrate import upgrade
 
     settings = _settings()
@@ -299,7 +300,7 @@ def import_command(path: Path) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def export_command(output: Path | None) -> None:
     """Write the line file (supporters, rota, groups) to stdout or a file."""
-    from peerline.service import linefile, linesync
+    from peerline.service import linesync
 
     settings = _settings()
     line = _line(settings)
@@ -321,9 +322,6 @@ def rota() -> None:
 @click.option("--at", "at_text", default=None, help="A time, ISO 8601 (default: now).")
 def rota_who(at_text: str | None) -> None:
     """Print who is on shift."""
-    from peerline.service.availability import load_line_rotas
-    from peerline.service.models import Supporter
-
     settings = _settings()
     line = _line(settings)
     with line.db.session() as session:
@@ -350,7 +348,6 @@ def rota_who(at_text: str | None) -> None:
 def rota_feeds() -> None:
     """Print each supporter's private calendar feed URL (give each only to its owner)."""
     from peerline.service.calendar import new_token
-    from peerline.service.models import Supporter
 
     settings = _settings()
     line = _line(settings)
@@ -378,8 +375,6 @@ def keys_generate() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt and re-hash all personal data under the first key of PEERLINE_ENCRYPTION_KEYS."""
-    from peerline.service.keys import rotate
-
     settings = _settings()
     line = _line(settings)
     with line.db.session() as session:
@@ -421,9 +416,6 @@ def backup_command(output: Path) -> None:
 @main.command("purge")
 def purge_command() -> None:
     """Delete transcripts older than PEERLINE_RETENTION_DAYS, keeping anonymous counts."""
-    from peerline.service.models import utcnow
-    from peerline.service.retention import purge
-
     settings = _settings()
     line = _line(settings)
     total = 0
@@ -448,8 +440,6 @@ def block() -> None:
 @click.option("--by", "actor", default="cli", show_default=True)
 def block_add(number: str, reason: str, actor: str) -> None:
     """Block a number (its messages are kept but never answered)."""
-    from peerline.service.models import Block
-
     settings = _settings()
     phone = _phone(number, settings)
     line = _line(settings)
@@ -467,10 +457,6 @@ def block_add(number: str, reason: str, actor: str) -> None:
 @click.argument("number")
 def block_remove(number: str) -> None:
     """Lift a block."""
-    from sqlalchemy import delete
-
-    from peerline.service.models import Block
-
     settings = _settings()
     phone = _phone(number, settings)
     line = _line(settings)
@@ -504,7 +490,6 @@ def coordinator_create(
 
     from peerline.console.auth import end_sessions, password_problem
     from peerline.service.migrate import upgrade
-    from peerline.service.models import Coordinator
 
     if not password_stdin:
         raise click.ClickException("give the password on standard input with --password-stdin")

@@ -6,13 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 
 from peerline.app import create_app
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings
+from tests.support.line import LineBuilder, Webhooks, line_builder, sqlite_line
 from tests.support.sentinel import sentinel_set  # noqa: F401  (fixture)
 from tests.support.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
 
@@ -20,10 +19,8 @@ from tests.support.servers import postgres_server, redis_server  # noqa: F401  (
 @pytest.fixture
 def demo_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite and in-memory Redis with the demo line file loaded."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path) as line:
+        yield line
 
 
 @pytest.fixture
@@ -43,11 +40,16 @@ def demo_hooks(demo_line: LineServices, app_for: Callable[[LineServices], Flask]
 
 
 @pytest.fixture
-def always_open_line(tmp_path: Path) -> LineServices:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
+    """Return a builder of lines on SQLite and in-memory Redis, from a line file and settings."""
+    return line_builder(tmp_path, app_for)
+
+
+@pytest.fixture
+def always_open_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite and in-memory Redis where Sam is always on shift."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.ALWAYS_OPEN)
-    return line
+    with sqlite_line(tmp_path, lines.ALWAYS_OPEN) as line:
+        yield line
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from peerline.service.backup import find_pg_dump, fingerprint
 from peerline.service.models import Conversation, InboundMessage
 from peerline.service.privacy import Vault
 from tests.support import lines
+from tests.support.chat import run_jobs
 from tests.support.console import Console
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 from tests.support.seed import add_coordinator
 from tests.support.servers import PostgresServer
 

@@ -10,18 +10,13 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from peerline.service.models import (
-    ACCEPTED,
-    Contact,
-    Conversation,
-    Offer,
-    Supporter,
-    utcnow,
-)
+from peerline.service.models import ACCEPTED, Conversation, Offer, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.settings import from_env
+from tests.support import lines
 from tests.support.concurrency_worker import race
 from tests.support.line import load_line_file, make_line
+from tests.support.seed import add_contact
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
@@ -31,16 +26,7 @@ SUPPORTERS, TEXTERS, PROCESSES = 20, 200, 4
 
 def line_file() -> str:
     """Return a line file with 20 supporters of mixed capacity, all on shift all week."""
-    rows = ["timezone: America/Toronto", "supporters:"]
-    for n in range(SUPPORTERS):
-        rows += [
-            f"  - name: Peer{n:02d}",
-            f'    phone: "+1416555{1000 + n}"',
-            f"    capacity: {1 + n % 3}",
-            "    shifts:",
-            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
-        ]
-    return "\n".join(rows) + "\n"
+    return lines.always_on(SUPPORTERS, 1000, capacity=lambda n: 1 + n % 3)
 
 
 def test_processes_never_double_assign_or_exceed_capacity(
@@ -66,13 +52,7 @@ def test_processes_never_double_assign_or_exceed_capacity(
             phones[f"s{supporter.id}"] = line.vault.decrypt(supporter.phone_enc)
         for n in range(TEXTERS):
             phone = f"+1647555{2000 + n}"
-            contact = Contact(
-                phone_hash=line.vault.lookup_hash(phone),
-                phone_enc=line.vault.encrypt(phone),
-                alias=f"T{n}",
-            )
-            session.add(contact)
-            session.flush()
+            contact = add_contact(session, line.vault, phone, f"T{n}")
             phones[f"c{contact.id}"] = phone
             session.add(
                 Conversation(

@@ -39,8 +39,9 @@ from peerline.service.models import (
 )
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox
 from tests.support.console import Console
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox
+from tests.support.line import Webhooks, make_line, make_settings, sqlite_line
 from tests.support.seed import (
     EMAIL,
     FAST_HASHER,
@@ -56,11 +57,8 @@ from tests.support.seed import (
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite with the demo rota and one coordinator."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line)
-    add_coordinator(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, coordinator=True) as line:
+        yield line
 
 
 @pytest.fixture
@@ -137,7 +135,9 @@ def test_a_script_is_told_to_sign_in(anonymous: Console) -> None:
     assert response.json == {"error": "sign in required"}
 
 
-def test_every_form_refuses_a_missing_csrf_token(app: Flask, console: Console, line: LineServices) -> None:
+def test_every_form_refuses_a_missing_csrf_token(
+    app: Flask, console: Console, line: LineServices
+) -> None:
     before = len(audit_entries(line))
     posts = [(url, endpoint) for method, url, endpoint in console_rules(app) if method == "POST"]
     assert len(posts) >= 10
@@ -149,7 +149,9 @@ def test_every_form_refuses_a_missing_csrf_token(app: Flask, console: Console, l
     assert console.post("/console/login", {"email": EMAIL}, token=False).status_code == 400
 
 
-def test_the_webhooks_still_take_signed_posts_without_a_csrf_token(app: Flask, line: LineServices) -> None:
+def test_the_webhooks_still_take_signed_posts_without_a_csrf_token(
+    app: Flask, line: LineServices
+) -> None:
     hooks = Webhooks(app.test_client(), line.settings)
     assert hooks.sms(lines.TEXTER, "hello").status_code == 200
     form = {"MessageSid": "SMx", "From": lines.TEXTER}
@@ -312,7 +314,9 @@ def add_supporter(console: Console, **fields: object) -> TestResponse:
     return console.post("/console/supporters/new", data)
 
 
-def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, line: LineServices) -> None:
+def test_adding_a_supporter_masks_their_number_and_is_audited(
+    console: Console, line: LineServices
+) -> None:
     response = add_supporter(console)
     assert response.status_code == 302
     page = console.get("/console/supporters/").get_data(as_text=True)
@@ -333,7 +337,9 @@ def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, 
     assert audit_entries(line, "supporter.number_viewed")
 
 
-def test_a_supporter_added_in_the_console_gets_one_first_text(console: Console, line: LineServices) -> None:
+def test_a_supporter_added_in_the_console_gets_one_first_text(
+    console: Console, line: LineServices
+) -> None:
     assert add_supporter(console).status_code == 302
     welcomes = [m for m in outbox(line, "+14165550177") if m["purpose"] == "supporter_welcome"]
     assert len(welcomes) == 1
@@ -603,7 +609,9 @@ def test_a_transcript_needs_a_reason_and_is_audited(console: Console, line: Line
     assert "Follow-up of a complaint about this chat" in log
 
 
-def test_flags_and_purged_transcripts_show_in_the_metadata(console: Console, line: LineServices) -> None:
+def test_flags_and_purged_transcripts_show_in_the_metadata(
+    console: Console, line: LineServices
+) -> None:
     calm = transcript_conversation(line)
     flagged = transcript_conversation(line)
     with line.db.session() as session:
@@ -629,7 +637,9 @@ def test_flags_and_purged_transcripts_show_in_the_metadata(console: Console, lin
 # -- dashboard -------------------------------------------------------------------------------
 
 
-def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: LineServices) -> None:
+def test_the_dashboard_shows_the_queue_chats_and_alerts(
+    console: Console, line: LineServices
+) -> None:
     waiting = add_conversation(
         line,
         ConversationSpec(created_at=utcnow() - timedelta(minutes=6), state="queued", priority=1),
@@ -653,7 +663,9 @@ def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: 
     assert audit_entries(line, "alert.resolved")[-1].subject == f"alert {alert}"
 
 
-def test_the_dashboard_shows_texts_the_workers_have_not_read(console: Console, line: LineServices) -> None:
+def test_the_dashboard_shows_texts_the_workers_have_not_read(
+    console: Console, line: LineServices
+) -> None:
     assert 'data-testid="backlog"' not in console.get("/console/live").get_data(as_text=True)
     for n in range(25):
         line.inbound.put(f"+1416555{n:04d}", {"message_sid": f"SM{n}", "from_number": "x"})
@@ -724,7 +736,9 @@ def test_reports_fall_back_to_four_weeks(console: Console) -> None:
     assert html.count('<rect class="chart-bar') >= 28 + 24  # four weeks of days, 24 hours
 
 
-def test_calls_show_on_the_dashboard_and_in_the_reports(console: Console, line: LineServices) -> None:
+def test_calls_show_on_the_dashboard_and_in_the_reports(
+    console: Console, line: LineServices
+) -> None:
     from peerline.service.models import Base
     from peerline.service.voice import models as call_models
 
@@ -743,31 +757,24 @@ def test_calls_show_on_the_dashboard_and_in_the_reports(console: Console, line: 
     with line.db.session() as session:
         sam = session.scalar(select(Supporter).where(Supporter.name == "Sam"))
         assert sam is not None
+        calls = [
+            # Answered by Sam after 20 s, nine minutes long; hung up unanswered; ringing now.
+            (
+                "CA1",
+                "ended",
+                day,
+                {
+                    "connected_at": day + timedelta(seconds=20),
+                    "ended_at": day + timedelta(minutes=9),
+                    "supporter_id": sam.id,
+                },
+            ),
+            ("CA2", "ended", day, {"ended_at": day + timedelta(minutes=1)}),
+            ("CA3", "ringing", utcnow() - timedelta(seconds=40), {}),
+        ]
         session.add_all(
-            [
-                call_models.Call(
-                    call_sid="CA1",
-                    direction="inbound",
-                    state="ended",
-                    created_at=day,
-                    connected_at=day + timedelta(seconds=20),
-                    ended_at=day + timedelta(minutes=9),
-                    supporter_id=sam.id,
-                ),
-                call_models.Call(
-                    call_sid="CA2",
-                    direction="inbound",
-                    state="ended",
-                    created_at=day,
-                    ended_at=day + timedelta(minutes=1),
-                ),
-                call_models.Call(
-                    call_sid="CA3",
-                    direction="inbound",
-                    state="ringing",
-                    created_at=utcnow() - timedelta(seconds=40),
-                ),
-            ]
+            call_models.Call(call_sid=sid, direction="inbound", state=state, created_at=at, **more)
+            for sid, state, at, more in calls
         )
     live = console.get("/console/live").get_data(as_text=True)
     assert "ringing supporters" in live and "No calls under way." not in live
@@ -838,9 +845,7 @@ def test_the_charts_are_well_formed_svg() -> None:
         bar_chart(["a"], [1, 2], chart_id="bad", title="T", description="D")
 
 
-def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(
-    tmp_path: Path,
-) -> None:
+def test_the_console_leaves_the_simulator_and_webhooks_to_their_signatures(tmp_path: Path) -> None:
     # No Twilio credentials, and `peerline serve` asked for it: the simulator is registered.
     settings = make_settings(tmp_path).with_changes(simulator=True)
     assert settings.embedded

@@ -111,9 +111,7 @@ def test_an_admin_ends_another_accounts_sessions(d: Deployed) -> None:
 # -- 4. sign-in throttling -----------------------------------------------------------------
 
 
-def test_an_attack_over_many_addresses_slows_the_account_but_never_locks_it(
-    d: Deployed,
-) -> None:
+def test_an_attack_over_many_addresses_slows_the_account_but_never_locks_it(d: Deployed) -> None:
     import time
 
     for n in range(20):

@@ -215,7 +215,9 @@ def test_part_day_time_off_needs_both_times_in_order(console: Console) -> None:
 # -- 3. the blocklist ------------------------------------------------------------------------
 
 
-def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(app: Flask, line: LineServices) -> None:
+def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(
+    app: Flask, line: LineServices
+) -> None:
     console = signed_in(app, LISTENER_NOT)
     console.get("/console/blocklist/")
     answer = console.post(
@@ -283,7 +285,9 @@ def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices
 # -- 3. call-backs and voicemails ------------------------------------------------------------
 
 
-def test_call_backs_show_who_took_them_and_whether_done(console: Console, line: LineServices) -> None:
+def test_call_backs_show_who_took_them_and_whether_done(
+    console: Console, line: LineServices
+) -> None:
     waiting = add_callback(line, "VM-1111")
     taken = add_callback(line, "VM-2222", supporter="Alex", status="calling")
     page = console.get("/console/callbacks/").get_data(as_text=True)
@@ -301,7 +305,9 @@ def test_call_backs_show_who_took_them_and_whether_done(console: Console, line: 
         assert session.get(CallbackRequest, taken).status == "open"  # type: ignore[union-attr]
 
 
-def test_a_recording_plays_only_for_those_allowed_each_play_audited(app: Flask, line: LineServices) -> None:
+def test_a_recording_plays_only_for_those_allowed_each_play_audited(
+    app: Flask, line: LineServices
+) -> None:
     url = recording_url(7)
     request_id = add_callback(line, "VM-7777", recording=url)
     settings = line.settings
@@ -380,7 +386,9 @@ def cancel_date(console: Console, line: LineServices, gid: int, day: date) -> st
         return group.cancelled
 
 
-def test_a_coordinator_edits_a_group_and_cancels_a_date(console: Console, line: LineServices) -> None:
+def test_a_coordinator_edits_a_group_and_cancels_a_date(
+    console: Console, line: LineServices
+) -> None:
     gid = group_id(line)
     page = console.get("/console/groups/").get_data(as_text=True)
     assert "Next meetings" in page and "peerline export" in page
@@ -527,7 +535,9 @@ def test_an_alert_outcome_goes_with_the_transcript_at_retention(
         assert row is not None and row.outcome_enc is None and row.resolved_by == EMAIL
 
 
-def test_the_groups_page_lists_the_public_holidays_ahead(console: Console, line: LineServices) -> None:
+def test_the_groups_page_lists_the_public_holidays_ahead(
+    console: Console, line: LineServices
+) -> None:
     with line.db.session() as session:
         today = utcnow().astimezone(line.timezone(session)).date()
     ontario = holidays.country_holidays("CA", subdiv="ON")

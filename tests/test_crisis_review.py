@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
@@ -18,8 +17,8 @@ from peerline.service.crisis import LineDetector
 from peerline.service.models import AuditEvent, SafetyEvent, utcnow
 from peerline.service.services import LineServices
 from tests.support.console import Console
-from tests.support.line import load_line_file, make_line, make_settings
-from tests.support.seed import ConversationSpec, Said, add_conversation, add_coordinator
+from tests.support.line import sqlite_line
+from tests.support.seed import ConversationSpec, Said, add_conversation
 
 MISSED = "been giving my records to my sister so she has them"
 
@@ -33,11 +32,8 @@ def phrases(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def line(tmp_path: Path, phrases: Path) -> Iterator[LineServices]:
-    line = make_line(make_settings(tmp_path, PEERLINE_CRISIS_PHRASES=str(phrases)), FakeRedis())
-    load_line_file(line)
-    add_coordinator(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, coordinator=True, PEERLINE_CRISIS_PHRASES=str(phrases)) as line:
+        yield line
 
 
 @pytest.fixture
@@ -54,23 +50,17 @@ def alerted(line: LineServices, text: str, *, detector: bool = False) -> int:
     conversation_id = add_conversation(
         line, ConversationSpec(created_at=started, messages=[Said("texter", text, 60)])
     )
+    raised = [("detector", "wish_dead", 61)] if detector else []
+    raised.append(("supporter", "supporter_alert", 120))
     with line.db.session() as session:
-        if detector:
-            session.add(
-                SafetyEvent(
-                    conversation_id=conversation_id,
-                    source="detector",
-                    category="wish_dead",
-                    created_at=started + timedelta(seconds=61),
-                )
-            )
-        session.add(
+        session.add_all(
             SafetyEvent(
                 conversation_id=conversation_id,
-                source="supporter",
-                category="supporter_alert",
-                created_at=started + timedelta(seconds=120),
+                source=source,
+                category=category,
+                created_at=started + timedelta(seconds=seconds),
             )
+            for source, category, seconds in raised
         )
     return conversation_id
 
@@ -174,7 +164,9 @@ def test_a_phrase_added_in_the_console_reaches_every_process(
     assert worker.detect(MISSED).matched
 
 
-def test_a_phrase_that_is_not_words_is_refused(line: LineServices, console: Console, phrases: Path) -> None:
+def test_a_phrase_that_is_not_words_is_refused(
+    line: LineServices, console: Console, phrases: Path
+) -> None:
     missed = alerted(line, MISSED)
     console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
     before = phrases.read_text(encoding="utf-8")

@@ -34,7 +34,8 @@ from peerline.service.services import LineServices
 from peerline.service.settings import DEFAULT_NOTE_TOPICS, SettingsError, from_env
 from peerline.service.voice.ringing import ringable
 from tests.support import lines
-from tests.support.line import load_line_file, make_line, make_settings, outbox
+from tests.support.chat import outbox
+from tests.support.line import load_line_file, make_line, make_settings
 
 TOPICS = DEFAULT_NOTE_TOPICS
 CRISIS = "i want to kill myself"

@@ -137,7 +137,9 @@ def test_a_note_is_shown_only_with_an_audited_transcript(
 # -- reports -------------------------------------------------------------------------------
 
 
-def test_reports_show_topics_debrief_share_and_load_by_week(console: Console, line: LineServices) -> None:
+def test_reports_show_topics_debrief_share_and_load_by_week(
+    console: Console, line: LineServices
+) -> None:
     monday = datetime(2026, 3, 2, 15, 0, tzinfo=TZ)
     chat_with_record(line, monday, "Sam", topics="lonely,family", score=4, debrief=True)
     chat_with_record(line, monday + timedelta(days=1), "Sam", topics="lonely", referred=True)

@@ -17,8 +17,8 @@ from peerline.service.models import Base, Contact, Conversation
 from peerline.service.spool import SPOOL_KEY
 from peerline.service.voice.models import Call
 from tests.support import lines
+from tests.support.chat import run_jobs, texts_to
 from tests.support.hardening import Deployed, deploy
-from tests.support.line import run_jobs, texts_to
 from tests.support.voice import Phone, closed_line_file, supporter_command
 
 WORDS = "it is so hard today"
@@ -170,10 +170,10 @@ def test_delete_twice_after_stop_erases_without_a_reply() -> None:
     from tests.support.flows import OPEN
 
     stopped = texter.TexterState(stage=texter.CLOSED, opted_out=True)
-    first = texter.step(stopped, OPEN, "DELETE")
+    first = texter.decide(stopped, OPEN, "DELETE")
     assert first.effects == [fx.RequestErase()]
     pending = texter.TexterState(stage=texter.CLOSED, opted_out=True, erase_pending=True)
-    assert texter.step(pending, OPEN, "delete").effects == [fx.Erase()]
+    assert texter.decide(pending, OPEN, "delete").effects == [fx.Erase()]
 
 
 def test_an_erasure_the_provider_cannot_complete_is_kept_aside_whole(closed: Deployed) -> None:

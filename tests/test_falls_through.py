@@ -30,22 +30,20 @@ from peerline.service.models import (
 from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.chat import outbox, queued, run_jobs, take_chat, texts_to
+from tests.support.line import LineBuilder, Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
 
 OPEN = texter.LineStatus(open_now=True, position=1, wait_minutes=5)
 SHUT = texter.LineStatus(open_now=False, next_opening="tomorrow at 9:00 AM (EST)")
-ON_CALL = lines.TWO_ON.replace(
-    f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'
-)
 CRISIS = "i want to kill myself"
 
 
-def keys(step: texter.Step) -> list[str]:
-    """Return the catalogue keys a step replies with."""
-    return [e.key for e in step.effects if isinstance(e, fx.Reply)]
+def keys(outcome: texter.Outcome) -> list[str]:
+    """Return the catalogue keys an outcome replies with."""
+    return [e.key for e in outcome.effects if isinstance(e, fx.Reply)]
 
 
 # -- the flows, pure -------------------------------------------------------------------------
@@ -53,19 +51,19 @@ def keys(step: texter.Step) -> list[str]:
 
 @pytest.mark.parametrize("stage", [texter.NEW, texter.WELCOMED, texter.CLOSED, texter.RATING])
 def test_crisis_outside_a_chat_joins_the_queue_without_yes(stage: str) -> None:
-    step = texter.step(texter.TexterState(stage=stage), OPEN, CRISIS, crisis="suicide")
-    assert step.stage == texter.QUEUED
-    assert fx.RaiseSafety("detector", "suicide") in step.effects
-    assert fx.JoinQueue() in step.effects
-    assert keys(step) == ["crisis", "crisis_queued"]
+    outcome = texter.decide(texter.TexterState(stage=stage), OPEN, CRISIS, crisis="suicide")
+    assert outcome.stage == texter.QUEUED
+    assert fx.RaiseSafety("detector", "suicide") in outcome.effects
+    assert fx.JoinQueue() in outcome.effects
+    assert keys(outcome) == ["crisis", "crisis_queued"]
 
 
 def test_crisis_first_in_spanish_and_on_a_closed_line() -> None:
-    spanish = texter.step(
+    spanish = texter.decide(
         texter.TexterState(), OPEN, "no quiero vivir mas", crisis="suicide", crisis_language="es"
     )
     assert fx.SetLanguage("es") in spanish.effects and spanish.stage == texter.QUEUED
-    shut = texter.step(texter.TexterState(), SHUT, CRISIS, crisis="suicide")
+    shut = texter.decide(texter.TexterState(), SHUT, CRISIS, crisis="suicide")
     assert shut.stage == texter.WELCOMED and keys(shut) == ["crisis_closed", "closed"]
     assert fx.JoinQueue() not in shut.effects
 
@@ -73,27 +71,27 @@ def test_crisis_first_in_spanish_and_on_a_closed_line() -> None:
 def test_help_and_language_words_in_a_chat_are_relayed() -> None:
     active = texter.TexterState(stage=texter.ACTIVE, supporter_name="Sam")
     for word in ("HELP", "info", "Ayuda"):
-        step = texter.step(active, OPEN, word)
-        assert step.effects == [fx.Relay(word), fx.Reply("help_in_chat")]
-    assert texter.step(active, OPEN, "please help me").effects == [fx.Relay("please help me")]
-    assert fx.Relay("spanish") in texter.step(active, OPEN, "spanish").effects
+        outcome = texter.decide(active, OPEN, word)
+        assert outcome.effects == [fx.Relay(word), fx.Reply("help_in_chat")]
+    assert texter.decide(active, OPEN, "please help me").effects == [fx.Relay("please help me")]
+    assert fx.Relay("spanish") in texter.decide(active, OPEN, "spanish").effects
     # Outside a chat HELP is still the carrier's keyword.
-    assert keys(texter.step(texter.TexterState(stage=texter.WELCOMED), OPEN, "HELP")) == ["help"]
+    assert keys(texter.decide(texter.TexterState(stage=texter.WELCOMED), OPEN, "HELP")) == ["help"]
 
 
 def test_pictures_are_named_never_relayed_empty() -> None:
     active = texter.TexterState(stage=texter.ACTIVE)
-    alone = texter.step(active, OPEN, "", media=1)
+    alone = texter.decide(active, OPEN, "", media=1)
     assert alone.effects == [fx.Notify("picture_came"), fx.Reply("picture_not_passed")]
-    with_words = texter.step(active, OPEN, "look at this", media=2)
+    with_words = texter.decide(active, OPEN, "look at this", media=2)
     assert with_words.effects[0] == fx.Relay("look at this", picture=True)
-    queued = texter.step(texter.TexterState(stage=texter.QUEUED), OPEN, "", media=1)
-    assert queued.effects == [fx.Reply("picture_not_passed")]
+    in_queue = texter.decide(texter.TexterState(stage=texter.QUEUED), OPEN, "", media=1)
+    assert in_queue.effects == [fx.Reply("picture_not_passed")]
 
 
 def test_an_opt_out_word_mid_chat_ends_it_as_an_opt_out() -> None:
-    step = texter.step(texter.TexterState(stage=texter.ACTIVE), OPEN, "END")
-    assert step.effects == [
+    outcome = texter.decide(texter.TexterState(stage=texter.ACTIVE), OPEN, "END")
+    assert outcome.effects == [
         fx.SetOptOut(True),
         fx.EndChat(by="texter", ask_rating=False, opted_out=True),
     ]
@@ -108,11 +106,11 @@ def build(
     postgres_server: PostgresServer,
     redis_server: RedisServer,
     app_for: Callable[[LineServices], Flask],
-) -> Iterator[Callable[..., tuple[LineServices, Webhooks]]]:
+) -> Iterator[LineBuilder]:
     """Return a builder of a line on PostgreSQL and Redis, from a line file and settings."""
     made: list[LineServices] = []
 
-    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
+    def make(text: str = lines.ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
         Redis.from_url(redis_server.url).flushall()
         settings = make_settings(
             tmp_path,
@@ -130,11 +128,6 @@ def build(
         line.db.engine.dispose()
 
 
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies written to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
-
-
 def lines_to(line: LineServices, number: str, alias: str) -> list[str]:
     """Return the texter's words as the supporter reads them: one per line, prefix dropped."""
     said = "\n".join(texts_to(line, number)).split("\n")
@@ -143,9 +136,7 @@ def lines_to(line: LineServices, number: str, alias: str) -> list[str]:
 
 def connect(line: LineServices, hooks: Webhooks, texter_phone: str = lines.TEXTER) -> str:
     """Bring a texter into a chat with Sam; return their alias."""
-    hooks.sms(texter_phone, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, texter_phone, lines.SAM)
     run_jobs(line)
     took = [t for t in texts_to(line, lines.SAM) if t.startswith("You are now chatting with")]
     found = re.search(r"with ([A-Z]\d+)", took[-1])
@@ -169,9 +160,7 @@ def tick(line: LineServices, conversation_id: int, minutes: float) -> int | None
     return following
 
 
-def test_a_burst_in_a_chat_reaches_the_supporter_whole(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_burst_in_a_chat_reaches_the_supporter_whole(build: LineBuilder) -> None:
     line, hooks = build()  # the flood rule at its default, 12 a minute
     alias = connect(line, hooks)
     words = [f"burst {n}" for n in range(25)]
@@ -192,9 +181,7 @@ def test_a_burst_in_a_chat_reaches_the_supporter_whole(
     assert {m["status"] for m in outbox(line, lines.SAM)} == {"sent"}
 
 
-def test_every_word_written_in_the_queue_reaches_the_supporter(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_every_word_written_in_the_queue_reaches_the_supporter(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "hi, is anyone there")
     hooks.sms(lines.TEXTER, "yes")
@@ -214,9 +201,7 @@ def test_every_word_written_in_the_queue_reaches_the_supporter(
     assert all(segments.count(t) <= 4 for t in texts_to(line, lines.SAM))
 
 
-def test_crisis_first_text_goes_first_in_line(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_crisis_first_text_goes_first_in_line(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real
     hooks.sms("+14165550197", "yes")
@@ -229,14 +214,10 @@ def test_crisis_first_text_goes_first_in_line(
     hooks.sms(lines.TEXTER, "hello?")
     assert not any("Reply YES" in t for t in texts_to(line, lines.TEXTER))
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
+        waiting = queued(session)
         # The crisis goes ahead at its category's priority (crisis.priority_of), above 0.
-        assert [c.priority > 0 for c in queued] == [True, False]
-        assert queued[0].contact.phone_hash == line.vault.lookup_hash(lines.TEXTER)
+        assert [c.priority > 0 for c in waiting] == [True, False]
+        assert waiting[0].contact.phone_hash == line.vault.lookup_hash(lines.TEXTER)
     hooks.sms(lines.TEXTER_2, "bye")
     run_jobs(line)
     assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY")
@@ -245,7 +226,7 @@ def test_crisis_first_text_goes_first_in_line(
     assert lines_to(line, lines.SAM, alias) == [CRISIS, "please hurry", "hello?"]
 
 
-def test_crisis_first_text_in_spanish(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_crisis_first_text_in_spanish(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "no quiero vivir mas")
     sent = texts_to(line, lines.TEXTER)
@@ -256,7 +237,7 @@ def test_crisis_first_text_in_spanish(build: Callable[..., tuple[LineServices, W
         assert (conversation.state, conversation.language) == ("queued", "es")
 
 
-def test_a_flagged_chat_never_closes_itself(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_a_flagged_chat_never_closes_itself(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "hi, I'm Sam")
@@ -282,7 +263,7 @@ def test_a_flagged_chat_never_closes_itself(build: Callable[..., tuple[LineServi
 
 
 def test_a_chat_flagged_by_alert_stays_open_and_alert_says_what_was_done(
-    build: Callable[..., tuple[LineServices, Webhooks]],
+    build: LineBuilder,
 ) -> None:
     line, hooks = build()
     connect(line, hooks)
@@ -298,9 +279,7 @@ def test_a_chat_flagged_by_alert_stays_open_and_alert_says_what_was_done(
     assert "no on-call coordinator" in reply and "has been told" not in reply
 
 
-def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(build: LineBuilder) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
     hooks.sms(lines.TEXTER, "hello? is anyone there")
@@ -318,9 +297,7 @@ def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(
     assert "#take" in texts_to(line, lines.RIA)[-1]
 
 
-def test_a_quiet_chat_in_which_both_wrote_still_closes(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_quiet_chat_in_which_both_wrote_still_closes(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "hi, I'm Sam")
@@ -329,7 +306,7 @@ def test_a_quiet_chat_in_which_both_wrote_still_closes(
     assert "closed after a quiet while" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_help_and_pictures_mid_chat(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_help_and_pictures_mid_chat(build: LineBuilder) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
     for word in ("HELP", "info", "AYUDA", "please help me"):
@@ -348,9 +325,7 @@ def test_help_and_pictures_mid_chat(build: Callable[..., tuple[LineServices, Web
     assert hooks.sms(lines.TEXTER, "x", NumMedia="lots").status_code == 400
 
 
-def test_an_opt_out_mid_chat_tells_the_supporter_how_they_can_come_back(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_an_opt_out_mid_chat_tells_the_supporter_how_they_can_come_back(build: LineBuilder) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
     before = len(texts_to(line, lines.TEXTER))
@@ -363,9 +338,7 @@ def test_an_opt_out_mid_chat_tells_the_supporter_how_they_can_come_back(
     assert "You'll get texts from Peerline again" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "#block")
@@ -390,7 +363,7 @@ def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(
     assert len(texts_to(line, lines.TEXTER)) == before + 2
 
 
-def test_the_console_can_lift_a_block(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_the_console_can_lift_a_block(build: LineBuilder) -> None:
     from tests.support.console import Console
     from tests.support.seed import add_coordinator
 
@@ -417,9 +390,7 @@ def test_the_console_can_lift_a_block(build: Callable[..., tuple[LineServices, W
     assert "Reply YES" in texts_to(line, lines.TEXTER)[-1]  # answered again
 
 
-def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "bye")
@@ -435,9 +406,7 @@ def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
     assert crisis > 0 and states == [("closed", crisis, True), ("queued", crisis, False)]
 
 
-def test_a_supporters_picture_is_not_an_empty_relay(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_supporters_picture_is_not_an_empty_relay(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     before = texts_to(line, lines.TEXTER)
@@ -446,9 +415,7 @@ def test_a_supporters_picture_is_not_an_empty_relay(
     assert texts_to(line, lines.SAM)[-1].startswith("Pictures can't be passed on")
 
 
-def test_a_second_crisis_texter_hears_their_true_place(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_second_crisis_texter_hears_their_true_place(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real
     hooks.sms(lines.TEXTER, CRISIS)

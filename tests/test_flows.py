@@ -18,9 +18,9 @@ from peerline.service.settings import NOTE_TOPICS_MAX
 from tests.support.flows import CLOSED, OPEN
 
 
-def keys(step: texter.Step | supporter.Step) -> list[str]:
-    """Return the catalogue keys a step replies with."""
-    return [e.key for e in step.effects if isinstance(e, fx.Reply)]
+def keys(outcome: texter.Outcome | supporter.Outcome) -> list[str]:
+    """Return the catalogue keys an outcome replies with."""
+    return [e.key for e in outcome.effects if isinstance(e, fx.Reply)]
 
 
 @pytest.mark.parametrize(
@@ -46,72 +46,72 @@ def test_keywords_are_whole_messages(text: str, keyword: Keyword) -> None:
 
 
 def test_first_message_gets_the_welcome() -> None:
-    step = texter.step(texter.TexterState(), OPEN, "hello?")
-    assert (step.stage, keys(step)) == (texter.WELCOMED, ["welcome"])
+    outcome = texter.decide(texter.TexterState(), OPEN, "hello?")
+    assert (outcome.stage, keys(outcome)) == (texter.WELCOMED, ["welcome"])
 
 
 def test_yes_as_a_first_message_welcomes_and_queues() -> None:
-    step = texter.step(texter.TexterState(), OPEN, "YES")
-    assert step.stage == texter.QUEUED
-    assert keys(step) == ["welcome", "queued"]
-    assert any(isinstance(e, fx.JoinQueue) for e in step.effects)
+    outcome = texter.decide(texter.TexterState(), OPEN, "YES")
+    assert outcome.stage == texter.QUEUED
+    assert keys(outcome) == ["welcome", "queued"]
+    assert any(isinstance(e, fx.JoinQueue) for e in outcome.effects)
 
 
 def test_closed_line_says_when_it_opens() -> None:
-    step = texter.step(texter.TexterState(stage=texter.WELCOMED), CLOSED, "yes")
-    assert step.stage == texter.WELCOMED
-    assert step.effects == [fx.Reply("closed", {"next_opening": "tomorrow at 9:00 AM (EST)"})]
+    outcome = texter.decide(texter.TexterState(stage=texter.WELCOMED), CLOSED, "yes")
+    assert outcome.stage == texter.WELCOMED
+    assert outcome.effects == [fx.Reply("closed", {"next_opening": "tomorrow at 9:00 AM (EST)"})]
 
 
 def test_spanish_greeting_switches_language() -> None:
-    step = texter.step(texter.TexterState(), OPEN, "Hola")
-    assert fx.SetLanguage("es") in step.effects
+    outcome = texter.decide(texter.TexterState(), OPEN, "Hola")
+    assert fx.SetLanguage("es") in outcome.effects
 
 
 def test_chat_relays_and_bye_asks_for_a_rating() -> None:
     active = texter.TexterState(stage=texter.ACTIVE, supporter_name="Sam")
-    assert texter.step(active, OPEN, "it's hard").effects == [fx.Relay("it's hard")]
-    bye = texter.step(active, OPEN, "bye")
+    assert texter.decide(active, OPEN, "it's hard").effects == [fx.Relay("it's hard")]
+    bye = texter.decide(active, OPEN, "bye")
     assert bye.stage == texter.RATING
     assert bye.effects == [fx.EndChat(by="texter"), fx.Reply("ask_rating")]
-    rated = texter.step(texter.TexterState(stage=texter.RATING), OPEN, "4")
+    rated = texter.decide(texter.TexterState(stage=texter.RATING), OPEN, "4")
     assert (rated.stage, rated.effects[0]) == (texter.CLOSED, fx.Rate(4))
 
 
 @pytest.mark.parametrize("stage", [texter.NEW, texter.WELCOMED, texter.QUEUED, texter.ACTIVE])
 def test_stop_works_everywhere_and_says_nothing(stage: str) -> None:
-    step = texter.step(texter.TexterState(stage=stage), OPEN, "STOP")
-    assert step.stage == texter.CLOSED
-    assert step.effects[0] == fx.SetOptOut(True)
-    assert keys(step) == []
+    outcome = texter.decide(texter.TexterState(stage=stage), OPEN, "STOP")
+    assert outcome.stage == texter.CLOSED
+    assert outcome.effects[0] == fx.SetOptOut(True)
+    assert keys(outcome) == []
 
 
 def test_opted_out_texter_gets_nothing_until_start() -> None:
     out = texter.TexterState(stage=texter.CLOSED, opted_out=True)
-    assert texter.step(out, OPEN, "hello").effects == []
-    assert texter.step(out, OPEN, "START").effects == [fx.SetOptOut(False), fx.Reply("opted_in")]
-    yes = texter.step(out, OPEN, "yes")
+    assert texter.decide(out, OPEN, "hello").effects == []
+    assert texter.decide(out, OPEN, "START").effects == [fx.SetOptOut(False), fx.Reply("opted_in")]
+    yes = texter.decide(out, OPEN, "yes")
     assert yes.effects[0] == fx.SetOptOut(False) and yes.stage == texter.QUEUED
 
 
 def test_crisis_words_raise_safety_and_keep_the_chat_going() -> None:
     active = texter.TexterState(stage=texter.ACTIVE)
-    step = texter.step(active, OPEN, "i want to end it all", crisis="suicide")
-    assert step.effects == [
+    outcome = texter.decide(active, OPEN, "i want to end it all", crisis="suicide")
+    assert outcome.effects == [
         fx.RaiseSafety("detector", "suicide"),
         fx.Reply("crisis"),
         fx.Relay("i want to end it all"),
     ]
-    again = texter.step(
+    again = texter.decide(
         texter.TexterState(stage=texter.ACTIVE, crisis_reply_due=False), OPEN, "x", crisis="suicide"
     )
     assert keys(again) == []
 
 
 def test_delete_needs_confirmation() -> None:
-    first = texter.step(texter.TexterState(stage=texter.WELCOMED), OPEN, "DELETE")
+    first = texter.decide(texter.TexterState(stage=texter.WELCOMED), OPEN, "DELETE")
     assert first.effects == [fx.RequestErase(), fx.Reply("erase_confirm")]
-    second = texter.step(
+    second = texter.decide(
         texter.TexterState(stage=texter.WELCOMED, erase_pending=True), OPEN, "delete"
     )
     assert second.effects[-1] == fx.Erase()
@@ -119,16 +119,16 @@ def test_delete_needs_confirmation() -> None:
 
 def test_supporter_commands() -> None:
     offered = supporter.SupporterState(offer_id=7, offer_alias="K7", on_shift=True)
-    assert supporter.step(offered, "#take").effects == [fx.AcceptOffer(7)]
-    assert supporter.step(offered, "#TAKE please").effects == [fx.AcceptOffer(7)]
-    assert keys(supporter.step(supporter.SupporterState(), "#take")) == ["no_offer"]
+    assert supporter.decide(offered, "#take").effects == [fx.AcceptOffer(7)]
+    assert supporter.decide(offered, "#TAKE please").effects == [fx.AcceptOffer(7)]
+    assert keys(supporter.decide(supporter.SupporterState(), "#take")) == ["no_offer"]
     chatting = supporter.SupporterState(chat_alias="K7")
-    assert supporter.step(chatting, "hi there").effects == [fx.Relay("hi there")]
-    assert fx.EndChat(by="supporter") in supporter.step(chatting, "#done").effects
-    assert fx.PassChat() in supporter.step(chatting, "#pass").effects
-    assert fx.SetAway(True) in supporter.step(chatting, "#away").effects
-    assert keys(supporter.step(chatting, "#dance")) == ["unknown_command"]
-    assert keys(supporter.step(supporter.SupporterState(), "hello")) == ["not_in_chat"]
+    assert supporter.decide(chatting, "hi there").effects == [fx.Relay("hi there")]
+    assert fx.EndChat(by="supporter") in supporter.decide(chatting, "#done").effects
+    assert fx.PassChat() in supporter.decide(chatting, "#pass").effects
+    assert fx.SetAway(True) in supporter.decide(chatting, "#away").effects
+    assert keys(supporter.decide(chatting, "#dance")) == ["unknown_command"]
+    assert keys(supporter.decide(supporter.SupporterState(), "hello")) == ["not_in_chat"]
 
 
 def _longest_opening(language: str) -> str:
@@ -225,7 +225,7 @@ def test_texter_texts_exist_in_both_languages() -> None:
         "still_waiting",
         "connected",
         "supporter_ended",
-        "flood",
+        "flood_quiet",
         "crisis",
         "crisis_closed",
         "opted_in",
@@ -250,33 +250,35 @@ def test_segment_counting() -> None:
     "text", ["hola", "Hola!", "necesito ayuda", "buenas", "ayuda por favor", "Buenos días"]
 )
 def test_a_first_text_in_spanish_gets_the_spanish_welcome(text: str) -> None:
-    step = texter.step(texter.TexterState(), OPEN, text)
-    assert step.effects[0] == fx.SetLanguage("es")
-    assert keys(step) == ["welcome"]
-    assert step.effects.count(fx.SetLanguage("es")) == 1
+    outcome = texter.decide(texter.TexterState(), OPEN, text)
+    assert outcome.effects[0] == fx.SetLanguage("es")
+    assert keys(outcome) == ["welcome"]
+    assert outcome.effects.count(fx.SetLanguage("es")) == 1
 
 
 @pytest.mark.parametrize("text", ["hello", "hi, I need help", "ok", "YES", "hey there"])
 def test_a_first_text_in_english_stays_english(text: str) -> None:
-    step = texter.step(texter.TexterState(), OPEN, text)
-    assert not any(isinstance(e, fx.SetLanguage) for e in step.effects)
+    outcome = texter.decide(texter.TexterState(), OPEN, text)
+    assert not any(isinstance(e, fx.SetLanguage) for e in outcome.effects)
 
 
 def test_ayuda_alone_answers_in_spanish() -> None:
-    step = texter.step(texter.TexterState(), OPEN, "AYUDA")
-    assert step.effects == [fx.SetLanguage("es"), fx.Reply("help")]
+    outcome = texter.decide(texter.TexterState(), OPEN, "AYUDA")
+    assert outcome.effects == [fx.SetLanguage("es"), fx.Reply("help")]
 
 
 def test_a_spanish_texter_keeps_spanish_and_sees_no_second_switch() -> None:
     state = texter.TexterState(stage=texter.CLOSED, language="es", returning=True)
-    assert not any(isinstance(e, fx.SetLanguage) for e in texter.step(state, OPEN, "hola").effects)
+    assert not any(
+        isinstance(e, fx.SetLanguage) for e in texter.decide(state, OPEN, "hola").effects
+    )
 
 
 def test_a_crisis_first_text_in_spanish_is_answered_in_spanish() -> None:
-    step = texter.step(texter.TexterState(), OPEN, "quiero morir", crisis="suicide")
-    kinds = [type(e).__name__ for e in step.effects]
+    outcome = texter.decide(texter.TexterState(), OPEN, "quiero morir", crisis="suicide")
+    kinds = [type(e).__name__ for e in outcome.effects]
     # The language is set before the crisis resources are written, so they go out in Spanish.
-    assert kinds.index("SetLanguage") < step.effects.index(fx.Reply("crisis"))
+    assert kinds.index("SetLanguage") < outcome.effects.index(fx.Reply("crisis"))
 
 
 # -- what the texter is answered -----------------------------------------------------------
@@ -288,25 +290,25 @@ STORY = (
 
 
 def test_a_long_first_text_is_acknowledged() -> None:
-    step = texter.step(texter.TexterState(), OPEN, STORY)
-    assert keys(step) == ["welcome_story"]
-    returning = texter.step(texter.TexterState(stage=texter.CLOSED, returning=True), OPEN, STORY)
+    outcome = texter.decide(texter.TexterState(), OPEN, STORY)
+    assert keys(outcome) == ["welcome_story"]
+    returning = texter.decide(texter.TexterState(stage=texter.CLOSED, returning=True), OPEN, STORY)
     assert keys(returning) == ["welcome_story"]
 
 
 def test_a_long_text_after_the_welcome_is_acknowledged() -> None:
     welcomed = texter.TexterState(stage=texter.WELCOMED)
-    assert keys(texter.step(welcomed, OPEN, STORY)) == ["invite_story"]
-    assert keys(texter.step(welcomed, OPEN, "hmm ok")) == ["invite"]
+    assert keys(texter.decide(welcomed, OPEN, STORY)) == ["invite_story"]
+    assert keys(texter.decide(welcomed, OPEN, "hmm ok")) == ["invite"]
 
 
 def test_still_waiting_is_said_once_in_a_while_not_to_every_text() -> None:
     queued = texter.TexterState(stage=texter.QUEUED)
-    assert keys(texter.step(queued, OPEN, "are you there")) == ["still_waiting"]
+    assert keys(texter.decide(queued, OPEN, "are you there")) == ["still_waiting"]
     told = texter.TexterState(stage=texter.QUEUED, still_waiting_due=False)
-    assert texter.step(told, OPEN, "are you there") == texter.Step(texter.QUEUED)
+    assert texter.decide(told, OPEN, "are you there") == texter.Outcome(texter.QUEUED)
     # Keywords still work while it is quiet.
-    assert keys(texter.step(told, OPEN, "bye")) == ["left_queue"]
+    assert keys(texter.decide(told, OPEN, "bye")) == ["left_queue"]
 
 
 @pytest.mark.parametrize(
@@ -326,8 +328,8 @@ def test_still_waiting_is_said_once_in_a_while_not_to_every_text() -> None:
     ],
 )
 def test_the_rating_question_understands_numbers_in_words(text: str, score: int) -> None:
-    step = texter.step(texter.TexterState(stage=texter.RATING), OPEN, text)
-    assert (step.stage, step.effects) == (
+    outcome = texter.decide(texter.TexterState(stage=texter.RATING), OPEN, text)
+    assert (outcome.stage, outcome.effects) == (
         texter.CLOSED,
         [fx.Rate(score), fx.Reply("thanks_rating")],
     )
@@ -335,28 +337,28 @@ def test_the_rating_question_understands_numbers_in_words(text: str, score: int)
 
 @pytest.mark.parametrize("text", ["thanks", "Thank you so much!", "gracias", "muchas gracias"])
 def test_thanks_at_the_rating_question_is_a_thank_you_not_a_new_welcome(text: str) -> None:
-    step = texter.step(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
-    assert step.stage == texter.CLOSED
-    assert keys(step) == ["thanks_no_rating"]
-    assert not any(isinstance(e, fx.Rate) for e in step.effects)
+    outcome = texter.decide(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
+    assert outcome.stage == texter.CLOSED
+    assert keys(outcome) == ["thanks_no_rating"]
+    assert not any(isinstance(e, fx.Rate) for e in outcome.effects)
 
 
 @pytest.mark.parametrize("text", ["ok", "Okay.", "\N{THUMBS UP SIGN}"])
 def test_a_nod_at_the_rating_question_closes_quietly(text: str) -> None:
-    step = texter.step(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
-    assert step == texter.Step(texter.CLOSED, [fx.Close()])
+    outcome = texter.decide(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
+    assert outcome == texter.Outcome(texter.CLOSED, [fx.Close()])
 
 
 @pytest.mark.parametrize("text", ["I have 2 kids and I'm scared", "3 or 4", "a 10"])
 def test_other_words_at_the_rating_question_are_not_a_score(text: str) -> None:
-    step = texter.step(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
-    assert not any(isinstance(e, fx.Rate) for e in step.effects)
+    outcome = texter.decide(texter.TexterState(stage=texter.RATING, returning=True), OPEN, text)
+    assert not any(isinstance(e, fx.Rate) for e in outcome.effects)
 
 
 def test_crisis_text_says_keep_texting_only_when_someone_is_on_shift() -> None:
     welcomed = texter.TexterState(stage=texter.WELCOMED)
-    assert "crisis" in keys(texter.step(welcomed, OPEN, "x", crisis="suicide"))
-    closed = texter.step(welcomed, CLOSED, "x", crisis="suicide")
+    assert "crisis" in keys(texter.decide(welcomed, OPEN, "x", crisis="suicide"))
+    closed = texter.decide(welcomed, CLOSED, "x", crisis="suicide")
     assert "crisis_closed" in keys(closed) and "crisis" not in keys(closed)
     catalogue = Catalogue.load()
     for language in ("en", "es"):
@@ -367,9 +369,9 @@ def test_crisis_text_says_keep_texting_only_when_someone_is_on_shift() -> None:
 
 def test_reworded_texts_say_what_is_true() -> None:
     catalogue = Catalogue.load()
-    wanted = ("flood", "connected", "opted_in", "supporter_ended")
+    wanted = ("flood_quiet", "connected", "opted_in", "supporter_ended")
     en = {key: catalogue.render("en", key, name="Sam") for key in wanted}
-    assert "slow down" not in en["flood"].lower()
+    assert "slow down" not in en["flood_quiet"].lower()
     assert "whenever you're ready" not in en["connected"]
     assert en["connected"].startswith("You're connected with Sam")
     assert "subscribed" not in en["opted_in"]
@@ -401,12 +403,14 @@ IDLE = supporter.SupporterState(on_shift=True)
 )
 def test_a_mistyped_command_gets_did_you_mean(text: str, meant: str) -> None:
     for state in (OFFERED, CHATTING, IDLE):
-        assert supporter.step(state, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
+        assert supporter.decide(state, text).effects == [
+            fx.Reply("did_you_mean", {"command": meant})
+        ]
 
 
 @pytest.mark.parametrize("text", ["#Take", "#TAKE", "  #take  "])
 def test_a_command_in_any_case_is_the_command(text: str) -> None:
-    assert supporter.step(OFFERED, text).effects == [fx.AcceptOffer(7)]
+    assert supporter.decide(OFFERED, text).effects == [fx.AcceptOffer(7)]
 
 
 @pytest.mark.parametrize(
@@ -414,28 +418,30 @@ def test_a_command_in_any_case_is_the_command(text: str) -> None:
 )
 def test_a_command_with_a_stray_space_or_mark_is_asked_about(text: str, meant: str) -> None:
     for state in (OFFERED, CHATTING):
-        assert supporter.step(state, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
+        assert supporter.decide(state, text).effects == [
+            fx.Reply("did_you_mean", {"command": meant})
+        ]
 
 
 @pytest.mark.parametrize(("text", "meant"), [("take", "#take"), ("Done.", "#done")])
 def test_a_bare_command_word_outside_a_chat_gets_did_you_mean(text: str, meant: str) -> None:
-    assert supporter.step(OFFERED, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
-    assert supporter.step(IDLE, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
+    assert supporter.decide(OFFERED, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
+    assert supporter.decide(IDLE, text).effects == [fx.Reply("did_you_mean", {"command": meant})]
 
 
 def test_a_bare_command_word_in_a_chat_is_still_relayed() -> None:
-    step = supporter.step(CHATTING, "done")
-    assert step.effects == [
+    outcome = supporter.decide(CHATTING, "done")
+    assert outcome.effects == [
         fx.Relay("done"),
         fx.Reply("relayed_did_you_mean", {"alias": "K7", "command": "#done"}),
     ]
     # Chat text that only contains a command word is chat text, nothing more.
-    assert supporter.step(CHATTING, "take your time").effects == [fx.Relay("take your time")]
+    assert supporter.decide(CHATTING, "take your time").effects == [fx.Relay("take your time")]
 
 
 def test_an_unknown_command_far_from_any_is_still_unknown() -> None:
-    assert keys(supporter.step(CHATTING, "#dance")) == ["unknown_command"]
-    assert keys(supporter.step(CHATTING, "#xyzzy")) == ["unknown_command"]
+    assert keys(supporter.decide(CHATTING, "#dance")) == ["unknown_command"]
+    assert keys(supporter.decide(CHATTING, "#xyzzy")) == ["unknown_command"]
 
 
 def test_edit_distance_counts_a_swap_as_one() -> None:

@@ -203,9 +203,7 @@ def test_the_inputs_that_failed_get_a_clear_answer(
     assert console.get(path).status_code == expected
 
 
-def test_a_nul_in_a_login_email_or_form_field_is_a_400(
-    hostile: tuple[Deployed, Console],
-) -> None:
+def test_a_nul_in_a_login_email_or_form_field_is_a_400(hostile: tuple[Deployed, Console]) -> None:
     d, console = hostile
     fresh = Console(d.app.test_client(), address="198.51.100.8")
     fresh.get("/console/login")

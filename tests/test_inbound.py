@@ -26,14 +26,8 @@ from peerline.service.services import LineServices
 from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY, Spool
 from peerline.workers import jobs
 from tests.support import lines
-from tests.support.line import (
-    Webhooks,
-    drain_inbound,
-    load_line_file,
-    make_line,
-    make_settings,
-    outbox,
-)
+from tests.support.chat import outbox
+from tests.support.line import Webhooks, drain_inbound, load_line_file, make_line, make_settings
 
 
 def inbound_rows(line: LineServices) -> int:
@@ -49,6 +43,13 @@ def queued_jobs(line: LineServices) -> list[str]:
         for name in (INBOUND_QUEUE_NAME, QUEUE_NAME)
         for job in Queue(name, connection=line.redis).get_jobs()
     ]
+
+
+def stored_texts(line: LineServices) -> list[str]:
+    """Return the texts the database holds, decrypted, in the order they were stored."""
+    with line.db.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        return [line.vault.decrypt(r.body_enc) for r in rows]
 
 
 def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
@@ -78,7 +79,9 @@ def test_a_retried_webhook_is_stepped_once(line: LineServices, hooks: Webhooks) 
     assert len(outbox(line, lines.TEXTER)) == 1
 
 
-def test_a_shard_is_drained_by_one_job_at_a_time_in_order(line: LineServices, hooks: Webhooks) -> None:
+def test_a_shard_is_drained_by_one_job_at_a_time_in_order(
+    line: LineServices, hooks: Webhooks
+) -> None:
     shard = shard_of(lines.TEXTER)
     lock = InboundQueue.keys(shard)[3]
     for n in range(5):
@@ -102,9 +105,7 @@ def test_a_text_left_by_a_drain_that_died_goes_first(line: LineServices, hooks: 
     hooks.sms(lines.TEXTER, "second", drain=False)
     line.redis.lmove(waiting, taking, "LEFT", "RIGHT")  # a drain took "first", then died
     assert jobs.drain_inbound(shard) == 2
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+    assert stored_texts(line) == ["first", "second"]
 
 
 def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
@@ -173,7 +174,9 @@ def test_texts_kept_aside_can_be_put_back(line: LineServices, hooks: Webhooks) -
     assert inbound_rows(line) == 1
 
 
-def test_texts_put_back_go_first_in_the_order_they_came(line: LineServices, hooks: Webhooks) -> None:
+def test_texts_put_back_go_first_in_the_order_they_came(
+    line: LineServices, hooks: Webhooks
+) -> None:
     shard = shard_of(lines.TEXTER)
 
     def broken(fields: dict[str, str]) -> None:
@@ -186,9 +189,7 @@ def test_texts_put_back_go_first_in_the_order_they_came(line: LineServices, hook
     assert line.inbound.retry_failed() == 2
     assert line.inbound.failed() == 0 and line.inbound.size() == 3
     drain_inbound()
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second", "third"]
+    assert stored_texts(line) == ["first", "second", "third"]
 
 
 def test_putting_back_loses_and_doubles_nothing_while_others_touch_the_lists(
@@ -266,12 +267,12 @@ def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
     retries = line.job_queue.inbound_queue.scheduled_job_registry.get_job_ids()
     assert len(retries) == 1 and retries[0].startswith(f"drain-inbound-{shard}-retry-")
     assert jobs.drain_inbound(shard) == 2  # the database is back
-    with line.db.session() as session:
-        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
-        assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
+    assert stored_texts(line) == ["first", "second"]
 
 
-def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(line: LineServices, hooks: Webhooks) -> None:
+def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(
+    line: LineServices, hooks: Webhooks
+) -> None:
     shard = shard_of(lines.TEXTER)
     waiting, taking, _, lock = InboundQueue.keys(shard)
     for n in range(3):
@@ -302,7 +303,9 @@ def test_a_text_keeps_the_time_the_webhook_took_it_in(line: LineServices, hooks:
 # -- the spool: status callbacks (and texts without Redis) while the database is down ------
 
 
-def test_the_spool_keeps_webhooks_encrypted_and_sets_unreadable_ones_aside(line: LineServices) -> None:
+def test_the_spool_keeps_webhooks_encrypted_and_sets_unreadable_ones_aside(
+    line: LineServices,
+) -> None:
     form = [("MessageSid", "SM1"), ("From", lines.TEXTER), ("Body", "it is hard today")]
     assert line.spool.put("sms", form) == "redis"
     stored = b"".join(line.redis.lrange(SPOOL_KEY, 0, -1))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fakeredis import FakeRedis
-from flask import Flask
 from sqlalchemy import select
 
 from peerline.app import create_app
@@ -16,13 +14,9 @@ from peerline.service.models import Contact, Conversation, InboundMessage, Offer
 from peerline.service.runtime import expire_offer
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox, run_jobs, take_chat, texts_to
 from tests.support.fake_twilio import sign
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
+from tests.support.line import LineBuilder, Webhooks, load_line_file, make_line, make_settings
 
 
 def test_whole_journey(line: LineServices, hooks: Webhooks) -> None:
@@ -143,9 +137,7 @@ def test_stop_opts_out_and_gets_no_reply(line: LineServices, hooks: Webhooks, wo
 
 
 def test_stop_during_chat_frees_the_supporter(line: LineServices, hooks: Webhooks) -> None:
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "STOP")
     # The after-chat text (issue 21) follows what happened.
     assert "sent an opt-out word" in texts_to(line, lines.SAM)[-2]
@@ -166,10 +158,8 @@ def test_help_and_unknown_supporter_command(line: LineServices, hooks: Webhooks)
     assert "not in a chat" in texts_to(line, lines.SAM)[-1]
 
 
-def test_closed_line_says_when_it_opens(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> None:
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.NEVER_OPEN)
-    hooks = Webhooks(app_for(line).test_client(), line.settings)
+def test_closed_line_says_when_it_opens(build: LineBuilder) -> None:
+    line, hooks = build(lines.NEVER_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     reply = texts_to(line, lines.TEXTER)[-1]
     assert "not on shift right now" in reply
@@ -177,12 +167,8 @@ def test_closed_line_says_when_it_opens(tmp_path: Path, app_for: Callable[[LineS
         assert session.scalars(select(Conversation)).one().state == "welcomed"
 
 
-def test_offer_times_out_and_moves_to_next(
-    tmp_path: Path, app_for: Callable[[LineServices], Flask]
-) -> None:
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.TWO_ON)
-    hooks = Webhooks(app_for(line).test_client(), line.settings)
+def test_offer_times_out_and_moves_to_next(build: LineBuilder) -> None:
+    line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
     with line.db.session() as session:
@@ -196,12 +182,8 @@ def test_offer_times_out_and_moves_to_next(
         assert offers[0].supporter_id != offers[1].supporter_id
 
 
-def test_supporter_pass_returns_chat_to_queue(
-    tmp_path: Path, app_for: Callable[[LineServices], Flask]
-) -> None:
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line, lines.TWO_ON)
-    hooks = Webhooks(app_for(line).test_client(), line.settings)
+def test_supporter_pass_returns_chat_to_queue(build: LineBuilder) -> None:
+    line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
     with line.db.session() as session:

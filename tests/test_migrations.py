@@ -32,9 +32,7 @@ def test_sqlite_schema_matches_the_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.servers
-def test_postgres_schema_matches_the_models_and_downgrades(
-    postgres_server: PostgresServer,
-) -> None:
+def test_postgres_schema_matches_the_models_and_downgrades(postgres_server: PostgresServer) -> None:
     url = postgres_server.create_database()
     upgrade(url)
     assert differences(url) == []

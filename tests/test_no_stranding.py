@@ -301,7 +301,7 @@ class Run:
         ]
         assert queued and f"number {ahead + 1} in line" in queued[0], (ahead, queued)
 
-    def step(self) -> None:
+    def act(self) -> None:
         """Do one random thing a person on the line would do."""
         state = self.state()
         rng = self.rng
@@ -370,7 +370,7 @@ def test_no_conversation_waits_while_someone_is_free_for_longer_than_a_time_out(
     make.append(line)
     run = Run(line, random.Random(seed), utcnow())
     for _ in range(STEPS):
-        run.step()
+        run.act()
     # Everyone comes back and takes every offer: nobody is left in the queue.
     for name in sorted(run.state().away):
         run.sms(SUPPORTERS[name], "#back")

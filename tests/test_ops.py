@@ -25,8 +25,9 @@ from peerline.service.runtime import expire_offer
 from peerline.service.services import LineServices
 from peerline.service.transport import TwilioTransport
 from tests.support import lines
+from tests.support.chat import run_jobs
 from tests.support.fake_twilio import FakeTwilio
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 TOKEN = "scrape-token-for-tests"
@@ -87,7 +88,9 @@ def test_readyz_is_503_when_the_database_is_unreachable(
     line.db.engine.dispose()
     # The same line, its database now a port where nothing listens.
     gone = url.replace(f":{postgres_server.port}/", f":{free_port()}/")
-    away = LineServices(line.settings.with_changes(database_url=gone), Redis.from_url(redis_server.url))
+    away = LineServices(
+        line.settings.with_changes(database_url=gone), Redis.from_url(redis_server.url)
+    )
     before = _counter_total("peerline_backend_errors_total", backend="database")
     response = create_app(line=away).test_client().get("/readyz")
     assert response.status_code == 503
@@ -100,7 +103,9 @@ def _counter_total(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_metrics_are_off_without_a_token_and_closed_without_the_right_one(line: LineServices) -> None:
+def test_metrics_are_off_without_a_token_and_closed_without_the_right_one(
+    line: LineServices,
+) -> None:
     assert create_app(line=line).test_client().get("/metrics").status_code == 404
     with_token = line.settings.with_changes(metrics_token=TOKEN)
     client = create_app(line=LineServices(with_token, line.redis, database=line.db)).test_client()

@@ -16,8 +16,8 @@ from peerline.service.models import OUT_FAILED, OutboundMessage
 from peerline.service.transport import OPTED_OUT
 from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
+from tests.support.chat import run_jobs, texts_to
 from tests.support.hardening import Deployed, deploy, deployed  # noqa: F401
-from tests.support.line import run_jobs, texts_to
 from tests.support.voice import Phone, closed_line_file, supporter_command
 
 

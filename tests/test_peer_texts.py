@@ -18,8 +18,9 @@ from sqlalchemy import select
 from peerline.service.models import Contact, Conversation, OutboundMessage
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.chat import outbox, run_jobs, take_chat
 from tests.support.deploy import deployed
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.line import LineAndHooks, Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer, RedisServer
 
 STORY = (
@@ -31,7 +32,7 @@ STORY = (
 @pytest.fixture
 def pg(
     tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[LineServices], Flask]
-) -> Iterator[tuple[LineServices, Webhooks]]:
+) -> Iterator[LineAndHooks]:
     """Return a line on PostgreSQL where Sam is always on shift, and its webhook poster."""
     settings = make_settings(tmp_path, DATABASE_URL=postgres_server.create_database())
     line = make_line(settings, FakeRedis())
@@ -52,7 +53,7 @@ def age_outbox(line: LineServices, minutes: int) -> None:
             message.created_at -= timedelta(minutes=minutes)
 
 
-def test_a_queued_texter_hears_their_place_once_in_a_while(pg: tuple[LineServices, Webhooks]) -> None:
+def test_a_queued_texter_hears_their_place_once_in_a_while(pg: LineAndHooks) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "yes")
@@ -72,16 +73,12 @@ def test_a_queued_texter_hears_their_place_once_in_a_while(pg: tuple[LineService
     assert "left the line" in sent(line, lines.TEXTER)[-1]
 
 
-def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
-    pg: tuple[LineServices, Webhooks],
-) -> None:
+def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(pg: LineAndHooks) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, STORY)
     (welcome,) = sent(line, lines.TEXTER)
     assert welcome.startswith("Thank you for writing to us") and "read what you wrote" in welcome
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     with line.db.session() as session:
         alias = session.scalars(select(Contact.alias)).one()
     # What the welcome promised: the peer reads what they wrote before YES.
@@ -91,16 +88,12 @@ def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
 
 def chat_then_bye(line: LineServices, hooks: Webhooks) -> None:
     """Have the texter queue, Sam take the chat and the texter say bye."""
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "bye")
     assert "from 1" in sent(line, lines.TEXTER)[-1]
 
 
-def test_rating_in_words_and_a_thank_you_at_the_rating_question(
-    pg: tuple[LineServices, Webhooks],
-) -> None:
+def test_rating_in_words_and_a_thank_you_at_the_rating_question(pg: LineAndHooks) -> None:
     line, hooks = pg
     chat_then_bye(line, hooks)
     hooks.sms(lines.TEXTER, "five")
@@ -117,9 +110,7 @@ def test_rating_in_words_and_a_thank_you_at_the_rating_question(
 
 
 @pytest.mark.parametrize("first", ["necesito ayuda", "hola", "ayuda por favor", "buenas"])
-def test_a_first_text_in_spanish_gets_the_spanish_welcome(
-    pg: tuple[LineServices, Webhooks], first: str
-) -> None:
+def test_a_first_text_in_spanish_gets_the_spanish_welcome(pg: LineAndHooks, first: str) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, first)
     (welcome,) = sent(line, lines.TEXTER)
@@ -133,7 +124,7 @@ def test_a_first_text_in_spanish_gets_the_spanish_welcome(
     assert sent(line, lines.TEXTER)[-1].startswith("Has salido de la fila")
 
 
-def test_a_supporters_near_misses_get_did_you_mean(pg: tuple[LineServices, Webhooks]) -> None:
+def test_a_supporters_near_misses_get_did_you_mean(pg: LineAndHooks) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)

@@ -57,12 +57,17 @@ def test_gunicorn_without_twilio_credentials_refuses_to_start_and_names_them(
     assert "TWILIO_PHONE_NUMBER" not in done.stderr.split("credentials: set")[-1].split("(")[0]
 
 
-def test_create_app_from_the_environment_refuses_without_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def no_twilio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the Twilio credentials out of the environment, with an instance folder to use."""
     for name in TWILIO_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PEERLINE_INSTANCE", str(tmp_path))
+
+
+def test_create_app_from_the_environment_refuses_without_credentials(
+    no_twilio: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     with pytest.raises(SettingsError) as refused:
         create_app()
@@ -100,11 +105,8 @@ def test_the_simulator_answers_only_this_machine(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    no_twilio: None, tmp_path: Path
 ) -> None:
-    for name in TWILIO_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PEERLINE_INSTANCE", str(tmp_path))
     result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "5999"])
     assert result.exit_code != 0
     assert "listens only on this machine" in result.output

@@ -20,7 +20,8 @@ from peerline.service.models import OutboundMessage
 from peerline.service.services import LineServices
 from peerline.service.transport import SimulatorTransport
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
+from tests.support.chat import run_jobs
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import PostgresServer
 
 pytestmark = pytest.mark.servers

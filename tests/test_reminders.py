@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import event, select, update
 
@@ -28,7 +27,8 @@ from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from peerline.workers import jobs
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.chat import outbox, run_jobs, take_chat, texts_to
+from tests.support.line import LineBuilder, Webhooks, line_builder
 
 TORONTO = ZoneInfo("America/Toronto")
 GROUPS = lines.ALWAYS_OPEN.replace(
@@ -37,15 +37,9 @@ GROUPS = lines.ALWAYS_OPEN.replace(
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
     """Return a builder of a line from a line file and settings."""
-
-    def make(text: str = GROUPS, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
+    return line_builder(tmp_path, app_for, GROUPS)
 
 
 def local(*args: int) -> datetime:
@@ -53,19 +47,12 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=TORONTO)
 
 
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
-
-
 def group_dues(line: LineServices, now: datetime) -> list[reminders.Due]:
     """Return the group reminder jobs planned at a moment."""
     return [d for d in reminders.plan(line, now) if d.func == "group_reminder"]
 
 
-def test_reminders_keep_local_time_across_dst_and_skip_holidays(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_reminders_keep_local_time_across_dst_and_skip_holidays(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "REMIND")
     # Monday 9 March 2026, the day after the clocks went forward: 13:00 EDT, reminder at 11:00.
@@ -105,7 +92,7 @@ def send_reminder(line: LineServices, starts: datetime) -> int:
         return Runtime(line, session, starts - timedelta(hours=2)).group_reminder(group_id, starts)
 
 
-def test_remind_remind_off_and_stop(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_remind_remind_off_and_stop(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "remind")
@@ -127,18 +114,14 @@ def test_remind_remind_off_and_stop(build: Callable[..., tuple[LineServices, Web
         assert not session.scalars(select(GroupSubscription.active)).one()
 
 
-def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_remind_inside_a_chat_is_just_words(build: LineBuilder) -> None:
     line, hooks = build()
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "remind")
     assert texts_to(line, lines.SAM)[-1].endswith(": remind")
 
 
-def test_sweep_rebuilds_lost_jobs_exactly_once(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_sweep_rebuilds_lost_jobs_exactly_once(build: LineBuilder) -> None:
     line, hooks = build()
     for n in range(3):
         hooks.sms(f"+1416555017{n}", "remind")
@@ -158,9 +141,7 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0
 
 
-def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms("+14165550170", "remind")  # its replies stay pending: no worker runs here
     pending = len([m for m in outbox(line) if m["status"] == "pending"])
@@ -186,9 +167,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
     assert jobs.sweep()["resent"] == pending
 
 
-def test_shift_reminder_and_away_frees_the_shift(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_shift_reminder_and_away_frees_the_shift(build: LineBuilder) -> None:
     tomorrow = (datetime.now(TORONTO) + timedelta(days=1)).date()
     text = f"""\
 timezone: America/Toronto
@@ -221,9 +200,7 @@ supporters:
 
 def in_chat(line: LineServices, hooks: Webhooks) -> int:
     """Start a chat between the texter and Sam and return its id."""
-    hooks.sms(lines.TEXTER, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
     with line.db.session() as session:
         return session.scalars(select(Conversation.id)).one()
 
@@ -235,9 +212,7 @@ def tick(line: LineServices, conversation_id: int, minutes: int) -> int | None:
         return Runtime(line, session, later).chat_tick(conversation_id)
 
 
-def test_supporter_is_nudged_once_when_a_texter_waits(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_supporter_is_nudged_once_when_a_texter_waits(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     hooks.sms(lines.TEXTER, "are you there?")
@@ -252,7 +227,7 @@ def test_supporter_is_nudged_once_when_a_texter_waits(
     assert sum("for your reply" in t for t in texts_to(line, lines.SAM)) == 1
 
 
-def test_quiet_chat_closes_itself(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_quiet_chat_closes_itself(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     # A chat the supporter never wrote in is not "quiet" (issue 14): here Sam did write.
@@ -266,7 +241,7 @@ def test_quiet_chat_closes_itself(build: Callable[..., tuple[LineServices, Webho
         assert session.get(Conversation, chat).closed_by == "idle"  # type: ignore[union-attr]
 
 
-def test_checkin_the_next_day(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_checkin_the_next_day(build: LineBuilder) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     hooks.sms(lines.TEXTER, "bye")
@@ -285,9 +260,7 @@ def test_checkin_the_next_day(build: Callable[..., tuple[LineServices, Webhooks]
     assert texts_to(line, lines.TEXTER)[-1].startswith("Hi, it's Peerline checking in")
 
 
-def test_a_fan_out_reaches_every_subscriber_once(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_fan_out_reaches_every_subscriber_once(build: LineBuilder) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{5000 + n}" for n in range(40)]
     for number in subscribers:
@@ -327,9 +300,7 @@ def test_a_fan_out_reaches_every_subscriber_once(
     assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}
 
 
-def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(build: LineBuilder) -> None:
     line, hooks = build(PEERLINE_SEND_LOCK_SECONDS="1")
     subscribers = [f"+1647555{5100 + n}" for n in range(3)]
     for number in subscribers:
@@ -353,9 +324,7 @@ def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(
     assert [job_id.split("-at-")[0] for job_id in scheduled] == [f"send-{ids[1]}"]
 
 
-def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(build: LineBuilder) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{6000 + n}" for n in range(30)]
     for number in subscribers:

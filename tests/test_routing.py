@@ -3,7 +3,7 @@ timers while waiting, and the rota behind it all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fakeredis import FakeRedis
-from flask import Flask
 from sqlalchemy import event, func, select, update
 
 from peerline.service import linefile, linesync, routing
@@ -20,26 +19,18 @@ from peerline.service.models import Alert, Contact, Conversation, Offer, Support
 from peerline.service.runtime import Runtime, expire_offer
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
+from tests.support.chat import outbox, run_jobs, take_chat, texts_to
+from tests.support.line import (
+    LineBuilder,
+    Webhooks,
+    load_line_file,
+    make_line,
+    make_settings,
+    sqlite_line,
+)
+from tests.support.seed import add_contact
 
 RELAY_A, RELAY_B = "+15550100001", "+15550100002"
-
-
-@pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
-    """Return a builder of a line from a line file and settings."""
-
-    def make(text: str, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
 
 
 def pending_offers(line: LineServices) -> list[tuple[int, str]]:
@@ -54,9 +45,7 @@ def pending_offers(line: LineServices) -> list[tuple[int, str]]:
         return [(cid, name) for cid, name in rows]
 
 
-def test_spanish_texter_goes_to_spanish_speaker(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_spanish_texter_goes_to_spanish_speaker(build: LineBuilder) -> None:
     line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER, "hola")
     assert "apoyo entre pares" in texts_to(line, lines.TEXTER)[0]
@@ -65,9 +54,7 @@ def test_spanish_texter_goes_to_spanish_speaker(
     assert [name for _, name in pending_offers(line)] == ["Ria"]
 
 
-def test_spanish_texter_goes_to_anyone_with_a_note(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_spanish_texter_goes_to_anyone_with_a_note(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "ESPAÑOL")
     hooks.sms(lines.TEXTER, "sí")
@@ -77,16 +64,12 @@ def test_spanish_texter_goes_to_anyone_with_a_note(
 
 def chat(hooks: Webhooks, line: LineServices, texter: str, supporter: str) -> None:
     """Run a chat from YES to BYE between a texter and a supporter who takes it."""
-    hooks.sms(texter, "yes")
-    run_jobs(line)
-    hooks.sms(supporter, "#take")
+    take_chat(line, hooks, texter, supporter)
     hooks.sms(texter, "bye")
     hooks.sms(texter, "5")
 
 
-def test_fairness_prefers_fewest_chats_this_shift(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_fairness_prefers_fewest_chats_this_shift(build: LineBuilder) -> None:
     line, hooks = build(lines.TWO_ON)
     chat(hooks, line, lines.TEXTER, lines.SAM)  # Sam ranks first on a tie
     hooks.sms(lines.TEXTER_2, "yes")
@@ -94,9 +77,7 @@ def test_fairness_prefers_fewest_chats_this_shift(
     assert [name for _, name in pending_offers(line)] == ["Ria"]
 
 
-def test_returning_texter_can_ask_for_the_same_supporter(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_returning_texter_can_ask_for_the_same_supporter(build: LineBuilder) -> None:
     line, hooks = build(lines.TWO_ON)
     chat(hooks, line, lines.TEXTER_2, lines.SAM)  # Sam now has more chats than Ria
     chat(hooks, line, lines.TEXTER, lines.RIA)
@@ -117,7 +98,7 @@ def test_returning_texter_can_ask_for_the_same_supporter(
     assert "you talked with them" not in texts_to(line, lines.SAM)[-1]
 
 
-def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_per_shift_cap_protects_supporters(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_SHIFT_CHAT_CAP="1")
     chat(hooks, line, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER_2, "yes")
@@ -125,7 +106,7 @@ def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[LineServic
     assert pending_offers(line) == []
 
 
-def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_expired_offers_set_a_supporter_away(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_AUTO_AWAY_AFTER="2")
     for texter in (lines.TEXTER, lines.TEXTER_2):
         hooks.sms(texter, "yes")
@@ -143,7 +124,7 @@ def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[LineServ
     assert "Welcome back" in texts_to(line, lines.SAM)[-1]
 
 
-def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_crisis_flagged_conversations_go_first(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     hooks.sms(lines.TEXTER_2, "yes")
@@ -156,7 +137,7 @@ def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[LineSe
     assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY:")
 
 
-def test_several_at_once_first_take_wins(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_several_at_once_first_take_wins(build: LineBuilder) -> None:
     line, hooks = build(lines.TWO_ON, PEERLINE_OFFER_STRATEGY="several")
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -173,9 +154,7 @@ POOL_LINE = lines.ALWAYS_OPEN.replace(
 )
 
 
-def test_relay_pool_gives_each_chat_its_own_number(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_relay_pool_gives_each_chat_its_own_number(build: LineBuilder) -> None:
     line, hooks = build(POOL_LINE, TWILIO_RELAY_NUMBERS=f"{RELAY_A},{RELAY_B}")
     hooks.sms(lines.TEXTER, "yes")
     hooks.sms(lines.TEXTER_2, "yes")
@@ -205,7 +184,7 @@ ON_CALL_LINE = lines.ALWAYS_OPEN.replace(
 )
 
 
-def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_wait_updates_and_unmatched_alert(build: LineBuilder) -> None:
     line, hooks = build(
         ON_CALL_LINE,
         PEERLINE_WAIT_UPDATE_SECONDS="60",
@@ -243,9 +222,7 @@ def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[LineService
     assert any(j.startswith(f"queue-tick-{waiting_id}-") for j in scheduled)
 
 
-def test_closed_line_offers_a_text_when_it_opens(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_closed_line_offers_a_text_when_it_opens(build: LineBuilder) -> None:
     tz = ZoneInfo("America/Toronto")
     day = (utcnow().astimezone(tz) + timedelta(days=2)).date()
     text = (
@@ -266,7 +243,7 @@ def test_closed_line_offers_a_text_when_it_opens(
     assert "Peerline is open now" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_calendar_feed(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_calendar_feed(build: LineBuilder) -> None:
     line, hooks = build(lines.TWO_ON)
     with line.db.session() as session:
         token = session.scalars(select(Supporter.calendar_token)).first()
@@ -322,9 +299,7 @@ def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
     assert linefile.parse(linefile.dump(exported), "GB") == spec
 
 
-def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(build: LineBuilder) -> None:
     from peerline.service.voice.models import Call, CallLeg
 
     calls_only = lines.TWO_ON.replace(
@@ -360,10 +335,8 @@ def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Line
     env = {}
     if request.param == "postgresql":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_server").create_database()
-    line = make_line(make_settings(tmp_path, **env), FakeRedis())
-    load_line_file(line, lines.TWO_ON)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, lines.TWO_ON, **env) as line:
+        yield line
 
 
 def queue_texters(line: LineServices, count: int, *, crisis: bool = False) -> list[int]:
@@ -373,13 +346,7 @@ def queue_texters(line: LineServices, count: int, *, crisis: bool = False) -> li
         first = session.scalar(select(func.count()).select_from(Contact)) or 0
         for n in range(first, first + count):
             phone = f"+1647555{3000 + n}"
-            contact = Contact(
-                phone_hash=line.vault.lookup_hash(phone),
-                phone_enc=line.vault.encrypt(phone),
-                alias=f"Q{n}",
-            )
-            session.add(contact)
-            session.flush()
+            contact = add_contact(session, line.vault, phone, f"Q{n}")
             conversation = Conversation(
                 contact_id=contact.id,
                 state="queued",
@@ -453,7 +420,9 @@ def expired_offers(line: LineServices, conversation_id: int, *names: str) -> Non
             session.flush()
 
 
-def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: LineServices) -> None:
+def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(
+    any_db_line: LineServices,
+) -> None:
     line = any_db_line
     missed, first, _ = queue_texters(line, 3)
     expired_offers(line, missed, "Sam")
@@ -559,9 +528,7 @@ def offer_of(line: LineServices) -> tuple[int, Any]:
         return offer.id, offer.expires_at
 
 
-def test_with_one_supporter_a_missed_offer_comes_round_again(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_with_one_supporter_a_missed_offer_comes_round_again(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -578,7 +545,7 @@ def test_with_one_supporter_a_missed_offer_comes_round_again(
 
 
 def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back(
-    build: Callable[..., tuple[LineServices, Webhooks]],
+    build: LineBuilder,
 ) -> None:
     line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER_2, "yes")
@@ -604,15 +571,11 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
     assert "comes round to you again" not in texts_to(line, lines.SAM)[-1]
 
 
-def test_a_supporter_passed_over_is_offered_the_texter_alongside(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_supporter_passed_over_is_offered_the_texter_alongside(build: LineBuilder) -> None:
     from peerline.service.runtime import run_matching
 
     line, hooks = build(lines.TWO_ON)
-    hooks.sms(lines.TEXTER_2, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, lines.TEXTER_2, lines.SAM)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)  # offered to Ria
     hooks.sms(lines.SAM, "#done")  # Sam is free from now
@@ -649,13 +612,7 @@ def chats_in_the_last_hour(line: LineServices, waits: list[int], minutes: int) -
     with line.db.session() as session:
         for n, wait in enumerate(waits):
             phone = f"+1647555{5000 + n}"
-            contact = Contact(
-                phone_hash=line.vault.lookup_hash(phone),
-                phone_enc=line.vault.encrypt(phone),
-                alias=f"H{n}",
-            )
-            session.add(contact)
-            session.flush()
+            contact = add_contact(session, line.vault, phone, f"H{n}")
             matched = utcnow() - timedelta(minutes=60 - n)
             session.add(
                 Conversation(
@@ -668,9 +625,7 @@ def chats_in_the_last_hour(line: LineServices, waits: list[int], minutes: int) -
             )
 
 
-def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     chats_in_the_last_hour(line, [25, 30, 35, 40], 40)
     hooks.sms(lines.TEXTER, "yes")
@@ -685,7 +640,7 @@ def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(
 
 
 def test_nobody_available_is_said_when_everyone_on_shift_is_away_or_at_their_cap(
-    build: Callable[..., tuple[LineServices, Webhooks]],
+    build: LineBuilder,
 ) -> None:
     line, hooks = build(lines.TWO_ON, PEERLINE_SHIFT_CHAT_CAP="1")
     hooks.sms(lines.RIA, "#away")
@@ -697,9 +652,7 @@ def test_nobody_available_is_said_when_everyone_on_shift_is_away_or_at_their_cap
     assert "nobody is available" not in texts_to(line, "+14165550197")[-1]
 
 
-def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(build: LineBuilder) -> None:
     line, hooks = build(ON_CALL_LINE, PEERLINE_UNMATCHED_ALERT_SECONDS="60")
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -725,7 +678,7 @@ def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(
     assert alerts_texted[0].startswith("Peerline alert: 4 waiting for a peer")
 
 
-def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_an_offer_says_how_long_they_waited(build: LineBuilder) -> None:
     from peerline.service.runtime import run_matching
 
     line, hooks = build(lines.ALWAYS_OPEN)
@@ -742,7 +695,7 @@ def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[LineServi
 
 
 def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
-    build: Callable[..., tuple[LineServices, Webhooks]],
+    build: LineBuilder,
 ) -> None:
     from peerline.app import create_app
     from peerline.console.dashboard import read_live
@@ -784,9 +737,7 @@ def test_a_crisis_texter_not_yet_queued_is_told_their_place_among_crisis_texters
         assert runtime.line_status(None, "en", priority=1).position == 2
 
 
-def test_every_word_written_while_waiting_reaches_the_supporter(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_every_word_written_while_waiting_reaches_the_supporter(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     words = [f"part {n} of what happened" for n in range(8)]

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
@@ -28,43 +27,34 @@ from peerline.service.models import (
 )
 from peerline.service.retention import purge
 from peerline.service.services import LineServices
-from peerline.service.transport import TwilioTransport
 from tests.support import lines
+from tests.support.chat import outbox as box
+from tests.support.chat import queued, run_jobs, take_chat, texts_to
 from tests.support.fake_twilio import FakeTwilio
-from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
-from tests.support.line import outbox as box
-
-ON_CALL = lines.TWO_ON.replace(
-    f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    on_call: true\n'
+from tests.support.line import (
+    LineBuilder,
+    Webhooks,
+    line_builder,
+    make_line,
+    make_settings,
+    twilio_line,
 )
+
 CRISIS = "i want to kill myself"
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> LineBuilder:
     """Return a builder of a line from a line file and settings."""
-
-    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
-        line = make_line(make_settings(tmp_path, **env), FakeRedis())
-        load_line_file(line, text)
-        return line, Webhooks(app_for(line).test_client(), line.settings)
-
-    return make
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies sent to a number, oldest first."""
-    return [m["body"] for m in box(line, number)]
+    return line_builder(tmp_path, app_for, lines.ON_CALL)
 
 
 def connect(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> None:
     """Bring a texter into a chat with Sam."""
-    hooks.sms(texter, "yes")
-    run_jobs(line)
-    hooks.sms(lines.SAM, "#take")
+    take_chat(line, hooks, texter, lines.SAM)
 
 
-def test_crisis_words_in_a_chat(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, CRISIS)
@@ -90,7 +80,7 @@ def test_crisis_words_in_a_chat(build: Callable[..., tuple[LineServices, Webhook
     assert texts_to(line, lines.SAM)[-1].endswith("i just want to die honestly")
 
 
-def test_near_miss_raises_nothing(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "this homework is killing me lol")
@@ -99,25 +89,19 @@ def test_near_miss_raises_nothing(build: Callable[..., tuple[LineServices, Webho
     assert not texts_to(line, lines.SAM)[-1].startswith("[SAFETY]")
 
 
-def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_crisis_while_waiting_goes_first(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
     hooks.sms(lines.TEXTER_2, "yes")
     hooks.sms("+14165550197", "yes")
     hooks.sms("+14165550197", "no quiero vivir mas")
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
-        assert [c.priority for c in queued] == [priority_of("wish_dead"), 0]
-        assert queued[0].contact_id != queued[1].contact_id
+        waiting = queued(session)
+        assert [c.priority for c in waiting] == [priority_of("wish_dead"), 0]
+        assert waiting[0].contact_id != waiting[1].contact_id
 
 
-def test_attempt_under_way_goes_ahead_of_other_crises(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_attempt_under_way_goes_ahead_of_other_crises(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
     hooks.sms(lines.TEXTER_2, "yes")
@@ -125,17 +109,13 @@ def test_attempt_under_way_goes_ahead_of_other_crises(
     hooks.sms("+14165550197", "yes")
     hooks.sms("+14165550197", "just took 20 tylenol")
     with line.db.session() as session:
-        queued = session.scalars(
-            select(Conversation)
-            .where(Conversation.state == "queued")
-            .order_by(Conversation.priority.desc(), Conversation.queued_at)
-        ).all()
-        assert [c.priority for c in queued] == [priority_of("attempt"), priority_of("wish_dead")]
+        waiting = queued(session)
+        assert [c.priority for c in waiting] == [priority_of("attempt"), priority_of("wish_dead")]
         events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id))
         assert [e.category for e in events] == ["wish_dead", "attempt"]
 
 
-def test_supporter_alert_and_block(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_supporter_alert_and_block(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "#alert")
@@ -164,7 +144,7 @@ def test_supporter_alert_and_block(build: Callable[..., tuple[LineServices, Webh
         )  # type: ignore[union-attr]
 
 
-def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_opt_out_type_from_twilio_is_honoured(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     response = hooks.sms(lines.TEXTER, "stop it please", OptOutType="STOP")
@@ -173,7 +153,7 @@ def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[LineSer
         assert session.scalars(select(Contact)).one().opted_out
 
 
-def test_every_path_checks_the_opt_out(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_every_path_checks_the_opt_out(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "are you still there?")  # a relay, pending in the outbox
@@ -186,15 +166,7 @@ def test_every_path_checks_the_opt_out(build: Callable[..., tuple[LineServices, 
 
 def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        env = {
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-        }
-        settings = make_settings(tmp_path, **env)
-        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
-        load_line_file(line, lines.ALWAYS_OPEN)
+        line = twilio_line(tmp_path, twilio, lines.ALWAYS_OPEN)
         twilio.opted_out.add(lines.TEXTER)
         from peerline.service.runtime import Inbound, receive_sms
 
@@ -209,7 +181,7 @@ def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
 
 
 def test_nothing_personal_is_stored_or_logged_in_clear(
-    build: Callable[..., tuple[LineServices, Webhooks]], caplog: pytest.LogCaptureFixture
+    build: LineBuilder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     line, hooks = build()
@@ -229,7 +201,7 @@ def test_nothing_personal_is_stored_or_logged_in_clear(
     assert "Ana Lucia" not in logged and digits[-7:] not in re.sub(r"\D", "", logged)
 
 
-def test_jobs_carry_ids_only(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_jobs_carry_ids_only(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "yes")
     jobs = line.job_queue.queue.get_jobs()
@@ -239,9 +211,7 @@ def test_jobs_carry_ids_only(build: Callable[..., tuple[LineServices, Webhooks]]
         assert not job.kwargs
 
 
-def test_keys_rotate_without_losing_anything(
-    tmp_path: Path, build: Callable[..., tuple[LineServices, Webhooks]]
-) -> None:
+def test_keys_rotate_without_losing_anything(tmp_path: Path, build: LineBuilder) -> None:
     line, hooks = build(PEERLINE_ENCRYPTION_KEYS="old-key-" + "a" * 40)
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "before rotation")
@@ -267,9 +237,7 @@ def test_keys_rotate_without_losing_anything(
         assert len(session.scalars(select(Contact)).all()) == 1  # found, not created anew
 
 
-def test_retention_purges_transcripts_and_keeps_counts(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_retention_purges_transcripts_and_keeps_counts(build: LineBuilder) -> None:
     line, hooks = build(PEERLINE_RETENTION_DAYS="7")
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "hello")
@@ -291,7 +259,7 @@ def test_retention_purges_transcripts_and_keeps_counts(
         )
 
 
-def test_delete_erases_after_confirmation(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_delete_erases_after_confirmation(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "something private")
@@ -312,9 +280,7 @@ def test_delete_erases_after_confirmation(build: Callable[..., tuple[LineService
     assert "Peerline" in texts_to(line, lines.TEXTER)[-1]  # a stranger again
 
 
-def test_a_flood_outside_a_chat_is_answered_less_and_loses_nothing(
-    build: Callable[..., tuple[LineServices, Webhooks]],
-) -> None:
+def test_a_flood_outside_a_chat_is_answered_less_and_loses_nothing(build: LineBuilder) -> None:
     # Issue 14: a flood used to stop stepping texts at all (and skip the crisis check); now
     # every text is stepped and only repeated automatic answers are held back.
     line, hooks = build(PEERLINE_FLOOD_PER_MINUTE="5")
@@ -334,7 +300,7 @@ def test_a_flood_outside_a_chat_is_answered_less_and_loses_nothing(
         assert session.scalars(select(Contact)).one().opted_out
 
 
-def test_security_headers(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_security_headers(build: LineBuilder) -> None:
     _, hooks = build()
     response = hooks.client.get("/healthz")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
@@ -344,7 +310,7 @@ def test_security_headers(build: Callable[..., tuple[LineServices, Webhooks]]) -
     assert "max-age" in secure.client.get("/healthz").headers["Strict-Transport-Security"]
 
 
-def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
+def test_status_callbacks_never_go_backwards(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     run_jobs(line)
@@ -359,15 +325,7 @@ def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[LineServ
 
 def test_an_offer_that_cannot_be_delivered_goes_to_the_next_supporter(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
-        env = {
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_PHONE_NUMBER": "+15005550006",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-        }
-        settings = make_settings(tmp_path, **env)
-        line = make_line(settings, FakeRedis(), TwilioTransport(settings))
-        load_line_file(line, lines.TWO_ON)
+        line = twilio_line(tmp_path, twilio, lines.TWO_ON)
         twilio.opted_out.add(lines.SAM)  # Sam ranks first, but his phone refuses our texts
         from peerline.service.runtime import Inbound, receive_sms
 

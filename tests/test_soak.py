@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import lines
 from tests.support.deploy import deployed
 from tests.support.servers import PostgresServer, RedisServer
 
@@ -20,15 +21,7 @@ CHATS, ROUNDS, WORKERS = 24, 42, 3  # 24 chats x 42 rounds x 2 sides = 2,016 rel
 
 def line_file() -> str:
     """Return a line with a supporter always on shift for every chat."""
-    rows = ["timezone: America/Toronto", "supporters:"]
-    for n in range(CHATS):
-        rows += [
-            f"  - name: Peer{n:02d}",
-            f'    phone: "+1416555{3000 + n}"',
-            "    shifts:",
-            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
-        ]
-    return "\n".join(rows) + "\n"
+    return lines.always_on(CHATS, 3000)
 
 
 def test_soak_exactly_once_in_order(
@@ -48,22 +41,19 @@ def test_soak_exactly_once_in_order(
         for _ in range(WORKERS):
             d.start_worker("--sweep-every", "5")
         begun = time.monotonic()
+
+        def texts_saying(words: str) -> int:
+            return sum(words in m["body"] for m in d.twilio.messages)
+
         texters = [f"+1647555{4000 + n}" for n in range(CHATS)]
         supporters = [f"+1416555{3000 + n}" for n in range(CHATS)]
         for texter in texters:
             assert d.sms(texter, "yes") == 200
-        d.wait_until(
-            lambda: sum("#take within" in m["body"] for m in d.twilio.messages) >= CHATS,
-            60,
-            "an offer to every supporter",
-        )
+        d.wait_until(lambda: texts_saying("#take within") >= CHATS, 60, "an offer to everyone")
         for supporter in supporters:
             assert d.sms(supporter, "#take") == 200
-        d.wait_until(
-            lambda: sum("connected with" in m["body"] for m in d.twilio.messages) >= CHATS,
-            60,
-            "every texter connected",
-        )
+        d.wait_until(lambda: texts_saying("connected with") >= CHATS, 60, "all connected")
+
         # Who is chatting with whom, from the texts each side received.
         def took(supporter: str) -> list[str]:
             return [b for b in d.bodies_to(supporter) if b.startswith("You are now chatting")]

@@ -18,7 +18,7 @@ from peerline.service.settings import SettingsError
 from peerline.service.voice import voicemail
 from peerline.service.voice.models import Call, CallbackRequest, CallLeg
 from tests.support import lines
-from tests.support.line import outbox
+from tests.support.chat import outbox, run_jobs, texts_to
 from tests.support.servers import PostgresServer
 from tests.support.voice import (
     TORONTO,
@@ -26,6 +26,7 @@ from tests.support.voice import (
     Phone,
     Twiml,
     closed_line_file,
+    the_call,
     voice_app,
     voice_line,
 )
@@ -45,19 +46,6 @@ def phone(line: LineServices) -> Phone:
     return Phone(line, voice_app(line))
 
 
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies queued for a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
-
-
-def the_call(line: LineServices, caller: Caller) -> Call:
-    """Return the stored call, legs loaded."""
-    with line.db.session() as session:
-        call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
-        _ = [leg.supporter_id for leg in call.legs]
-        return call
-
-
 def supporter_id(line: LineServices, name: str) -> int:
     """Return a supporter's id by name."""
     with line.db.session() as session:
@@ -73,6 +61,15 @@ def on_calls(line: LineServices) -> set[int]:
 def ringing(caller: Caller) -> Twiml:
     """Dial in and choose to talk with a peer."""
     return caller.press(caller.dial_in(), "1")
+
+
+def unanswered(caller: Caller, outcome: str) -> Twiml:
+    """Ring the supporters for a call, end every leg with `outcome` (busy, no-answer) and
+    return what the caller hears when the round ends."""
+    ring = ringing(caller)
+    for leg in caller.legs(ring):
+        leg.status(outcome)
+    return caller.dial_ends(ring, outcome)
 
 
 # -- the menu ----------------------------------------------------------------------------
@@ -151,7 +148,9 @@ def test_a_wrong_key_and_silence(line: LineServices, phone: Phone) -> None:
     assert silent.stay_silent(once).verbs == ["Gather", "Dial"]
 
 
-def test_group_times_are_read_without_links_and_can_be_texted(line: LineServices, phone: Phone) -> None:
+def test_group_times_are_read_without_links_and_can_be_texted(
+    line: LineServices, phone: Phone
+) -> None:
     caller = phone.call(lines.TEXTER)
     groups = caller.press(caller.dial_in(), "2")
     spoken = groups.spoken()
@@ -285,7 +284,9 @@ def test_a_supporter_who_does_not_press_1_is_hung_up_on(line: LineServices, phon
     assert outcomes[supporter_id(line, "Sam")] == "declined"
 
 
-def test_two_supporters_pressing_1_at_once_only_one_is_connected(line: LineServices, phone: Phone) -> None:
+def test_two_supporters_pressing_1_at_once_only_one_is_connected(
+    line: LineServices, phone: Phone
+) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     sam, ria = caller.legs(ring)
@@ -339,10 +340,7 @@ def test_sequential_strategy_no_answer_then_voicemail(tmp_path: Path) -> None:
 
 def test_ring_all_busy_everywhere_goes_to_voicemail(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
-    ring = ringing(caller)
-    for leg in caller.legs(ring):
-        leg.status("busy")
-    message = caller.dial_ends(ring, "busy")
+    message = unanswered(caller, "busy")
     assert "Record" in message.verbs
     assert message.spoken().startswith("We could not reach a peer supporter just now.")
 
@@ -361,11 +359,7 @@ def test_who_gets_rung(tmp_path: Path) -> None:
     assert "Record" in second.verbs
 
 
-def test_a_supporter_in_an_sms_chat_is_rung_only_when_the_line_allows_it(
-    tmp_path: Path,
-) -> None:
-    from tests.support.line import run_jobs
-
+def test_a_supporter_in_an_sms_chat_is_rung_only_when_the_line_allows_it(tmp_path: Path) -> None:
     for allowed, expected in ((False, [lines.RIA]), (True, [lines.SAM, lines.RIA])):
         line = voice_line(tmp_path / str(allowed), voice_calls_during_chat=allowed)
         phone = Phone(line, voice_app(line))
@@ -394,7 +388,9 @@ def test_a_spanish_caller_rings_spanish_speakers_first(tmp_path: Path) -> None:
     assert ria.answer().spoken() == "Peerline, Spanish caller. Press 1."
 
 
-def test_a_caller_hanging_up_while_it_rings_frees_the_supporters(line: LineServices, phone: Phone) -> None:
+def test_a_caller_hanging_up_while_it_rings_frees_the_supporters(
+    line: LineServices, phone: Phone
+) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     assert len(on_calls(line)) == 2
@@ -516,10 +512,7 @@ def test_an_opted_out_caller_leaves_a_voicemail_but_gets_no_text(tmp_path: Path)
 
 def test_voicemail_notice_goes_to_supporters_on_shift(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
-    ring = ringing(caller)
-    for leg in caller.legs(ring):
-        leg.status("no-answer")
-    message = caller.dial_ends(ring, "no-answer")
+    message = unanswered(caller, "no-answer")
     caller.recorded(message)
     assert len(texts_to(line, lines.SAM)) == 1 and len(texts_to(line, lines.RIA)) == 1
 
@@ -632,7 +625,9 @@ def test_a_webhook_about_another_call_is_refused(phone: Phone) -> None:
         ("voice_voicemail_seconds", "lots", "not a whole number"),
     ],
 )
-def test_voice_settings_are_checked_strictly(line: LineServices, key: str, value: str, reason: str) -> None:
+def test_voice_settings_are_checked_strictly(
+    line: LineServices, key: str, value: str, reason: str
+) -> None:
     line.settings = line.settings.with_changes(extra={key: value})
     with pytest.raises(SettingsError, match=reason):
         calls.voice_settings(line)
@@ -694,7 +689,7 @@ def test_a_call_back_is_only_queued_when_its_transaction_commits(line: LineServi
     from peerline.service.job_queue import QUEUE_NAME
 
     queue = Queue(QUEUE_NAME, connection=line.redis)
-    with pytest.raises(RuntimeError), step(line) as rt:
+    with pytest.raises(RuntimeError), transaction(line) as rt:
         rt.after_commit.calls.append(41)
         raise RuntimeError("the flow failed after asking for a call")
     assert queue.job_ids == []

@@ -22,13 +22,14 @@ from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
+from tests.support.chat import run_jobs, texts_to
 from tests.support.fake_twilio import FakeTwilio
-from tests.support.line import run_jobs, texts_to
 from tests.support.servers import free_port
 from tests.support.voice import (
     Caller,
     Phone,
     Twiml,
+    call_fields,
     closed_line_file,
     supporter_command,
     voice_app,
@@ -63,13 +64,7 @@ def deploy(tmp_path: Path, twilio: FakeTwilio, line_file: str) -> Iterator[Deplo
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "TWILIO_PHONE_NUMBER": LINE_NUMBER,
-        "TWILIO_API_BASE_URL": twilio.base_url,
-        "PUBLIC_BASE_URL": base_url,
-    }
+    env = {**twilio.env(LINE_NUMBER), "PUBLIC_BASE_URL": base_url}
     line = voice_line(tmp_path, line_file, env=env, redis=FakeRedis())
     app = voice_app(line)
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -115,17 +110,14 @@ class Outbound:
 
     def fields(self, **extra: str) -> dict[str, str]:
         """Return what Twilio sends about this outbound call."""
-        params = {
-            "CallSid": self.sid,
-            "AccountSid": self.d.twilio.account_sid,
-            "From": LINE_NUMBER,
-            "To": self.params["To"][0],
-            "CallStatus": "in-progress",
-            "Direction": "outbound-api",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        return call_fields(
+            self.sid,
+            self.d.twilio.account_sid,
+            "outbound-api",
+            extra,
+            From=LINE_NUMBER,
+            To=self.params["To"][0],
+        )
 
     def answered(self) -> Twiml:
         """The supporter picks up: Twilio fetches the call's Url."""

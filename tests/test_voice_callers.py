@@ -18,15 +18,7 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.models import (
-    ACTIVE,
-    Alert,
-    Contact,
-    Conversation,
-    SafetyEvent,
-    Supporter,
-    utcnow,
-)
+from peerline.service.models import ACTIVE, Alert, Conversation, SafetyEvent, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.settings import SettingsError
 from peerline.service.voice.models import (
@@ -38,15 +30,16 @@ from peerline.service.voice.models import (
     CallLeg,
 )
 from tests.support import lines
-from tests.support.line import outbox, run_jobs
+from tests.support.chat import run_jobs, texts_to
+from tests.support.seed import add_contact
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.voice import (
     TORONTO,
-    Caller,
     Phone,
     Twiml,
     closed_line_file,
     supporter_command,
+    the_call,
     voice_app,
     voice_line,
 )
@@ -97,19 +90,6 @@ def make(
 def phone(make: Lines) -> Phone:
     """Return a line where Sam (English) and Ria (Spanish and English) are always on shift."""
     return make()
-
-
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies queued for a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
-
-
-def the_call(line: LineServices, caller: Caller) -> Call:
-    """Return the stored call, legs loaded."""
-    with line.db.session() as session:
-        call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
-        _ = [leg.supporter_id for leg in call.legs]
-        return call
 
 
 def on_calls(line: LineServices) -> set[int]:
@@ -200,9 +180,7 @@ def test_a_crisis_caller_can_take_the_crisis_line_at_once(phone: Phone) -> None:
     assert the_call(phone.line, caller).outcome == "crisis_transfer"
 
 
-def test_a_crisis_call_goes_to_the_front_of_the_ring_and_the_whisper_says_so(
-    make: Lines,
-) -> None:
+def test_a_crisis_call_goes_to_the_front_of_the_ring_and_the_whisper_says_so(make: Lines) -> None:
     # One at a time for ordinary calls, and Ria in an SMS chat: neither holds a crisis call.
     phone = make(voice_strategy="sequential")
     line = phone.line
@@ -453,9 +431,7 @@ def test_two_wrong_keys_connect_to_a_peer(phone: Phone, keys: tuple[str, str]) -
     assert "Connecting you with a peer supporter now." in twice.spoken()
 
 
-def test_a_caller_who_hangs_up_before_the_beep_is_a_missed_call(
-    make: Lines,
-) -> None:
+def test_a_caller_who_hangs_up_before_the_beep_is_a_missed_call(make: Lines) -> None:
     phone = make(closed_line_file())
     caller = phone.call(lines.TEXTER)
     message = caller.press(caller.dial_in(), "1")
@@ -498,19 +474,11 @@ def test_the_closed_prompt_says_the_date_when_the_opening_is_over_six_days_away(
 # -- 6. rules that hold on texts hold on calls ---------------------------------------------
 
 
-def test_the_shift_cap_stops_call_rings_too(
-    make: Lines,
-) -> None:
+def test_the_shift_cap_stops_call_rings_too(make: Lines) -> None:
     phone = make(env={"PEERLINE_SHIFT_CHAT_CAP": "1"})
     line = phone.line
     with line.db.session() as session:
-        contact = Contact(
-            phone_hash=line.vault.lookup_hash(lines.TEXTER_2),
-            phone_enc=line.vault.encrypt(lines.TEXTER_2),
-            alias="Q1",
-        )
-        session.add(contact)
-        session.flush()
+        contact = add_contact(session, line.vault, lines.TEXTER_2, "Q1")
         session.add(
             Conversation(
                 contact_id=contact.id,
@@ -571,13 +539,7 @@ def callback_in(line: LineServices, state: str, sid: str, *, chat: bool = True) 
     """Store a call-back from Sam's chat with the texter, as #call leaves it; return its id."""
     with line.db.session() as session:
         sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
-        contact = Contact(
-            phone_hash=line.vault.lookup_hash(lines.TEXTER),
-            phone_enc=line.vault.encrypt(lines.TEXTER),
-            alias="K77",
-        )
-        session.add(contact)
-        session.flush()
+        contact = add_contact(session, line.vault, lines.TEXTER, "K77")
         conversation = Conversation(
             contact_id=contact.id,
             supporter_id=sam.id,
@@ -615,9 +577,7 @@ def post(phone: Phone, path: str, **fields: str) -> Any:
     return phone.post(f"/webhooks/voice{path}", params)
 
 
-def test_a_call_back_answered_by_voicemail_is_not_done_and_the_texter_is_told(
-    phone: Phone,
-) -> None:
+def test_a_call_back_answered_by_voicemail_is_not_done_and_the_texter_is_told(phone: Phone) -> None:
     line = phone.line
     sid = "CA" + uuid.uuid4().hex
     call_id = callback_in(line, CALLING_SUPPORTER, sid)
@@ -718,9 +678,7 @@ def test_voicemails_are_transcribed_checked_for_crisis_and_summarised_by_referen
 # -- 8. a crisis number that works ---------------------------------------------------------
 
 
-def test_the_crisis_transfer_dials_a_full_number_from_the_line(
-    make: Lines,
-) -> None:
+def test_the_crisis_transfer_dials_a_full_number_from_the_line(make: Lines) -> None:
     phone = make(voice_crisis_number="1 (833) 456-4566")
     caller = phone.call(lines.TEXTER)
     transfer = caller.press(caller.dial_in(), "3")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup
@@ -162,14 +163,20 @@ def charts(report: stats.Report) -> dict[str, Markup]:
     }
 
 
+def _asked_report(session: Session, form: ReportForm) -> tuple[ZoneInfo, stats.Report]:
+    """Return the line's time zone and the report for the span of local days the form asks."""
+    tz = line().timezone(session)
+    first, last = _span(form, local_today(tz))
+    return tz, load_report(session, first, last)
+
+
 @bp.get("/")
 def index() -> str:
     """Show the reports for a span of days."""
     form = ReportForm(request.args)
     with line().db.session() as session:
-        tz = line().timezone(session)
-        first, last = _span(form, local_today(tz))
-        report = load_report(session, first, last)
+        tz, report = _asked_report(session, form)
+        first, last = report.first, report.last
         records = load_records(session, first, last)
     return render_template(
         "console/reports.html",
@@ -189,9 +196,8 @@ def export() -> Response:
     """Download the report's daily figures as CSV."""
     form = ReportForm(request.args)
     with line().db.session() as session:
-        tz = line().timezone(session)
-        first, last = _span(form, local_today(tz))
-        report = load_report(session, first, last)
+        tz, report = _asked_report(session, form)
+        first, last = report.first, report.last
         records = load_records(session, first, last)
         audit(session, "report.exported", "daily report", f"{first} to {last}")
     buffer = io.StringIO()

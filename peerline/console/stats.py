@@ -193,6 +193,16 @@ class DayFigures:
         return sum(self.ratings) / len(self.ratings) if self.ratings else None
 
 
+class _SpanTotal:
+    """A report's figure: the sum over its days of the day's figure of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, report: Report, owner: type | None = None) -> int:
+        return sum(getattr(day, self.name) for day in report.days)
+
+
 @dataclass
 class Report:
     """Contacts, waits, abandonment and ratings over a span of local days."""
@@ -202,40 +212,14 @@ class Report:
     days: list[DayFigures]
     by_hour: list[int]
 
-    @property
-    def contacts(self) -> int:
-        """Return the number of contacts in the span."""
-        return sum(d.contacts for d in self.days)
-
-    @property
-    def asked(self) -> int:
-        """Return how many asked to talk with a peer."""
-        return sum(d.asked for d in self.days)
-
-    @property
-    def matched(self) -> int:
-        """Return how many were matched with a supporter."""
-        return sum(d.matched for d in self.days)
-
-    @property
-    def abandoned(self) -> int:
-        """Return how many left the queue before a supporter took the chat."""
-        return sum(d.abandoned for d in self.days)
-
-    @property
-    def crisis(self) -> int:
-        """Return how many conversations were flagged for crisis language."""
-        return sum(d.crisis for d in self.days)
-
-    @property
-    def calls(self) -> int:
-        """Return how many calls came in."""
-        return sum(d.calls for d in self.days)
-
-    @property
-    def calls_answered(self) -> int:
-        """Return how many calls a supporter answered."""
-        return sum(d.calls_answered for d in self.days)
+    # Each the sum of the days' figure of the same name.
+    contacts = _SpanTotal()  # contacts in the span
+    asked = _SpanTotal()  # asked to talk with a peer
+    matched = _SpanTotal()  # matched with a supporter
+    abandoned = _SpanTotal()  # left the queue before a supporter took the chat
+    crisis = _SpanTotal()  # conversations flagged for crisis language
+    calls = _SpanTotal()  # calls that came in
+    calls_answered = _SpanTotal()  # calls a supporter answered
 
     @property
     def waits(self) -> list[float]:

@@ -121,6 +121,13 @@ class RaiseSafety:
 
 
 @dataclass(frozen=True)
+class RaiseAlert:
+    """A supporter's #alert: raise safety on their chat and tell them who was texted."""
+
+    alias: str
+
+
+@dataclass(frozen=True)
 class RequestErase:
     """Remember that the texter asked to erase their data, pending confirmation."""
 
@@ -196,6 +203,7 @@ Effect = (
     | PreferPrevious
     | NotifyOnOpen
     | RaiseSafety
+    | RaiseAlert
     | RequestErase
     | Erase
     | BlockTexter

@@ -43,7 +43,9 @@ def _done(state: SupporterState) -> Outcome:
     if state.chat_alias is None:
         return Outcome([fx.Reply("not_in_chat")])
     # The news first, then the after-chat text that ending the chat sends.
-    return Outcome([fx.Reply("you_ended", {"alias": state.chat_alias}), fx.EndChat(by="supporter")])
+    return Outcome(
+        [fx.Reply("you_ended", {"alias": state.chat_alias}), fx.EndChat(by="supporter")]
+    )
 
 
 def _pass(state: SupporterState) -> Outcome:
@@ -77,12 +79,7 @@ def _help(state: SupporterState) -> Outcome:
 def _alert(state: SupporterState) -> Outcome:
     if state.chat_alias is None:
         return Outcome([fx.Reply("not_in_chat")])
-    return Outcome(
-        [
-            fx.RaiseSafety("supporter", "supporter_alert"),
-            fx.Reply("alert_ok", {"alias": state.chat_alias}),
-        ]
-    )
+    return Outcome([fx.RaiseAlert(state.chat_alias)])
 
 
 def _block(state: SupporterState) -> Outcome:

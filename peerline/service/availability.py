@@ -196,7 +196,8 @@ class Rotas:
 # behind the ORM's back (raw SQL) is picked up after REFRESH_SECONDS at the latest.
 
 ROTA_VERSION_KEY = "rota_version"
-# The line file's time zone and holiday calendar, as `Line.timezone` and `holidays_spec` read them.
+# The line file's time zone and holiday calendar, as `LineServices.timezone` and
+# `holidays_spec` read them.
 TIMEZONE_KEY, HOLIDAYS_KEY = "timezone", "holidays"
 # The keys are bound values fixed when the statement is built, not an expanding parameter
 # that SQLAlchemy re-renders at every execution.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -129,8 +129,6 @@ class Context:
         self.session = session
         self.now = now or utcnow()
         self.after_commit = JobsAfterCommit()
-        # How many on-call coordinators the last alert was texted to (what #alert may claim).
-        self.on_call_told = 0
         # Supporters this transaction set away for missing offers (they are told once).
         self.set_away_now: set[int] = set()
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
@@ -378,7 +376,6 @@ class Context:
             self.to_supporter(coordinator, key, **params)
         if not told:
             log.warning("no on-call coordinator to tell about a %s alert", kind)
-        self.on_call_told = len(told)
         return len(told)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
@@ -418,10 +415,21 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
     return offer
 
 
+ContextKind = TypeVar("ContextKind", bound=Context)
+
+
 @contextmanager
-def step(line: LineServices, now: datetime | None = None) -> Iterator[Context]:
-    """Run an effect context in its own transaction; its work goes to Redis after commit."""
+def transaction_of(
+    kind: type[ContextKind], line: LineServices, now: datetime | None = None
+) -> Iterator[ContextKind]:
+    """Run a context of this kind in its own transaction; its work goes to Redis after
+    commit."""
     with line.db.session() as session:
-        runtime = Context(line, session, now)
-        yield runtime
-    runtime.after_commit.dispatch(line)
+        context = kind(line, session, now)
+        yield context
+    context.after_commit.dispatch(line)
+
+
+def transaction(line: LineServices, now: datetime | None = None) -> AbstractContextManager[Context]:
+    """Run an effect context in its own transaction; its work goes to Redis after commit."""
+    return transaction_of(Context, line, now)

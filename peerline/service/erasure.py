@@ -83,7 +83,9 @@ def erase_elsewhere(
     forget_kept_aside(line, phone)
 
 
-def forget_notices(line: LineServices, session: Session, requests: Sequence[CallbackRequest]) -> None:
+def forget_notices(
+    line: LineServices, session: Session, requests: Sequence[CallbackRequest]
+) -> None:
     """Delete the supporters' texts that told of these voicemails (they name the reference)."""
     references = {r.reference for r in requests}
     since = min(r.created_at for r in requests)

@@ -1,4 +1,4 @@
-"""Take inbound texts into Redis at once; step them through their flows in the workers.
+"""Take inbound texts into Redis at once; run them through their flows in the workers.
 
 Twilio waits at most 15 seconds for a webhook and does not retry one that failed. Taking a
 text into a Redis list costs one round trip, so the webhook answers in a millisecond or two
@@ -64,11 +64,16 @@ class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
     def __init__(
-        self, redis: Redis, vault: Vault, tasks: JobQueue, wait_ms: int = 0, patience: float = 0.0
+        self,
+        redis: Redis,
+        vault: Vault,
+        job_queue: JobQueue,
+        wait_ms: int = 0,
+        patience: float = 0.0,
     ) -> None:
         self.redis = redis
         self.vault = vault
-        self.job_queue = tasks
+        self.job_queue = job_queue
         # With a replica, a text counts as taken once the replica has it too: a master that
         # dies before replicating would otherwise take the text with it after the 200.
         self.wait_ms = wait_ms
@@ -242,7 +247,7 @@ class InboundQueue:
                 if raw is None:
                     break
                 try:
-                    outcome = self._step(raw, handle, shard)
+                    outcome = self._handle(raw, handle, shard)
                 except BaseTimeoutException:
                     # The job ran out of time mid-text: it goes back to the front.
                     if _still_holds(lock):
@@ -273,7 +278,7 @@ class InboundQueue:
         self.ensure_draining(shard)
         return done
 
-    def _step(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
+    def _handle(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
         """Step one entry; say whether it was DONE, must RETRY, or was KEPT_ASIDE."""
         try:
             fields = self._read(raw)
@@ -289,7 +294,7 @@ class InboundQueue:
         except BaseTimeoutException:
             raise
         except Exception:
-            # A text our code cannot step must not hold back everyone behind it.
+            # A text our code cannot handle must not hold back everyone behind it.
             sid = fields.get("message_sid")
             log.exception("inbound message %s failed: kept in %s", sid, FAILED_KEY)
             return KEPT_ASIDE

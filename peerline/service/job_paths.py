@@ -1,7 +1,7 @@
 """Where RQ finds each job: the dotted paths it stores with every queued and scheduled job.
 
 They are part of the public contract: Redis keeps them across a deploy, so a job queued
-before one must still be found after it. Defined here once for the job queue (`tasks`) and
+before one must still be found after it. Defined here once for the job queue (`job_queue`) and
 the reminder planner (`reminders`).
 """
 

@@ -183,7 +183,9 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
     return report
 
 
-def welcome_supporters(line: LineServices, session: Session, supporter_ids: Iterable[int]) -> JobsAfterCommit:
+def welcome_supporters(
+    line: LineServices, session: Session, supporter_ids: Iterable[int]
+) -> JobsAfterCommit:
     """Text each newly added supporter how the line works, and return the sends to dispatch
     after the commit.
 

@@ -176,7 +176,9 @@ def send(line: LineServices, outbound_id: int) -> None:
                 log.warning("send lock for message %s expired before release", outbound_id)
 
 
-def _send_next(line: LineServices, connection: Connection, to_hash: str, up_to: int, lock: Lock) -> bool:
+def _send_next(
+    line: LineServices, connection: Connection, to_hash: str, up_to: int, lock: Lock
+) -> bool:
     """Send this person's oldest unsent message up to `up_to`; say whether more are waiting."""
     later: float | None = None
     with connection.begin():

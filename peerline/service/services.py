@@ -5,7 +5,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from redis import Redis
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
@@ -24,7 +23,7 @@ from peerline.service.transport import Transport, make_transport
 EMBEDDED_RATES = {"long_code": 50.0, "toll_free": 50.0, "short_code": 100.0}
 
 
-class Line:
+class LineServices:
     """Everything a request or a job needs, built from settings at the edge."""
 
     def __init__(
@@ -64,10 +63,6 @@ class Line:
         """Return the line-wide holiday calendar, if the line file names one."""
         stored = session.get(LineSetting, "holidays")
         return stored.value if stored and stored.value else None
-
-    def settings_map(self, session: Session) -> dict[str, str]:
-        """Return every stored line setting."""
-        return {row.key: row.value for row in session.scalars(select(LineSetting))}
 
     def status_callback_url(self) -> str:
         """Return the public URL Twilio posts message statuses to."""

@@ -18,18 +18,18 @@ from peerline.flows.menu import LANGUAGES
 from peerline.service.call_states import STATUS_RANK
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.services import LineServices
-from peerline.service.voice import callbacks, ringing, steps
-from peerline.service.voice import menu as menu_steps
-from peerline.service.voice import status as status_steps
-from peerline.service.voice import voicemail as voicemail_steps
-from peerline.service.voice import whisper as whisper_steps
+from peerline.service.voice import callbacks, ringing, shared
+from peerline.service.voice import menu as voice_menu
+from peerline.service.voice import status as voice_status
+from peerline.service.voice import voicemail as voice_voicemail
+from peerline.service.voice import whisper as voice_whisper
 from peerline.service.voice.answers import Answer, InboundCall, UnknownCall
 from peerline.service.voice.twiml import render
 from peerline.webhooks.signing import twilio_signed
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("voice", __name__, url_prefix=steps.PREFIX)
+bp = Blueprint("voice", __name__, url_prefix=shared.PREFIX)
 
 # What Twilio puts in From when the caller hides their number: words, or the same words
 # spelled on a keypad (ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE).
@@ -66,6 +66,11 @@ def _required(name: str) -> str:
     if not value:
         abort(400, description=f"{name} is required")
     return value
+
+
+def _optional(name: str) -> str | None:
+    """Return an optional form field, or None when it is missing or blank."""
+    return request.form.get(name, "").strip() or None
 
 
 def _seconds(name: str) -> int | None:
@@ -118,7 +123,7 @@ def _caller(line: LineServices) -> str | None:
 R = TypeVar("R")
 
 
-def _step(action: Callable[[], R]) -> R:
+def _about_this_call(action: Callable[[], R]) -> R:
     """Run a step, answering 400 with the reason when the webhook names another call."""
     try:
         return action()
@@ -139,6 +144,11 @@ def _answer(line: LineServices, answer: Answer) -> Response:
     return twiml(render(line, answer))
 
 
+def _answered(line: LineServices, action: Callable[[], Answer]) -> Response:
+    """Run a step about the call the webhook names and return its answer as TwiML."""
+    return _answer(line, _about_this_call(action))
+
+
 # -- the caller's steps ------------------------------------------------------------------
 
 
@@ -150,7 +160,7 @@ def incoming() -> Response:
     sid = _required("CallSid")
     caller = _caller(line)
     inbound = InboundCall(sid, caller, request.form.get("To", "").strip())
-    return _answer(line, menu_steps.receive_call(line, inbound))
+    return _answer(line, voice_menu.receive_call(line, inbound))
 
 
 @bp.post("/status")
@@ -160,7 +170,7 @@ def status() -> Response:
     line = _line()
     sid = _required("CallSid")
     state = _call_status()
-    if not status_steps.call_status(line, sid, state, _seconds("CallDuration")):
+    if not voice_status.call_status(line, sid, state, _seconds("CallDuration")):
         log.info("status %s for unknown call %s", state, sid)
     return Response(status=204)
 
@@ -176,9 +186,8 @@ def menu(call_id: int, language: str) -> Response:
     digits = request.form.get("Digits", "").strip()
     speech = request.form.get("SpeechResult", "").strip()
     now = _status_now()
-    return _answer(
-        line,
-        _step(lambda: menu_steps.choose(line, call_id, sid, digits, speech, language, status=now)),
+    return _answered(
+        line, lambda: voice_menu.choose(line, call_id, sid, digits, speech, language, status=now)
     )
 
 
@@ -189,7 +198,7 @@ def connect(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: menu_steps.connect(line, call_id, sid, now)))
+    return _answered(line, lambda: voice_menu.connect(line, call_id, sid, now))
 
 
 @bp.post("/call/<int:call_id>/now")
@@ -199,7 +208,7 @@ def skip(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: menu_steps.now_step(line, call_id, sid, now)))
+    return _answered(line, lambda: voice_menu.answer_now(line, call_id, sid, now))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
@@ -211,12 +220,10 @@ def dial_done(call_id: int, round_number: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
     now = _status_now()
-    return _answer(
+    return _answered(
         line,
-        _step(
-            lambda: ringing.dial_ended(
-                line, call_id, round_number, sid, dial_status, seconds, status=now
-            )
+        lambda: ringing.dial_ended(
+            line, call_id, round_number, sid, dial_status, seconds, status=now
         ),
     )
 
@@ -229,8 +236,8 @@ def crisis_done(call_id: int) -> Response:
     sid = _required("CallSid")
     dial_status = _call_status("DialCallStatus")
     now = _status_now()
-    return _answer(
-        line, _step(lambda: menu_steps.crisis_done(line, call_id, sid, dial_status, status=now))
+    return _answered(
+        line, lambda: voice_menu.crisis_done(line, call_id, sid, dial_status, status=now)
     )
 
 
@@ -240,12 +247,12 @@ def voicemail(call_id: int) -> Response:
     """Keep the voicemail the caller just left."""
     line = _line()
     sid = _required("CallSid")
-    recording_url = request.form.get("RecordingUrl", "").strip() or None
+    recording_url = _optional("RecordingUrl")
     seconds = _seconds("RecordingDuration")
-    recording_sid = request.form.get("RecordingSid", "").strip() or None
+    recording_sid = _optional("RecordingSid")
     now = _status_now()
-    answer = _step(
-        lambda: voicemail_steps.voicemail(
+    answer = _about_this_call(
+        lambda: voice_voicemail.voicemail(
             line,
             call_id,
             sid,
@@ -267,10 +274,10 @@ def transcription(call_id: int) -> Response:
     state = request.form.get("TranscriptionStatus", "").strip().lower()
     if not state:
         abort(400, description="TranscriptionStatus is required")
-    text = request.form.get("TranscriptionText", "").strip() or None
-    recording_sid = request.form.get("RecordingSid", "").strip() or None
-    _step(
-        lambda: voicemail_steps.transcription(
+    text = _optional("TranscriptionText")
+    recording_sid = _optional("RecordingSid")
+    _about_this_call(
+        lambda: voice_voicemail.transcription(
             line, call_id, sid, recording_sid=recording_sid, text=text, status=state
         )
     )
@@ -285,10 +292,10 @@ def recording(call_id: int) -> Response:
     sid = _required("CallSid")
     recording_sid = _required("RecordingSid")
     state = request.form.get("RecordingStatus", "completed").strip().lower()
-    recording_url = request.form.get("RecordingUrl", "").strip() or None
+    recording_url = _optional("RecordingUrl")
     seconds = _seconds("RecordingDuration")
-    _step(
-        lambda: voicemail_steps.voicemail(
+    _about_this_call(
+        lambda: voice_voicemail.voicemail(
             line,
             call_id,
             sid,
@@ -310,8 +317,8 @@ def whisper(leg_id: int) -> Response:
     """Screen the supporter who answered."""
     line = _line()
     sid = _required("CallSid")
-    parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: whisper_steps.whisper(line, leg_id, sid, parent)))
+    parent = _optional("ParentCallSid")
+    return _answered(line, lambda: voice_whisper.whisper(line, leg_id, sid, parent))
 
 
 @bp.post("/leg/<int:leg_id>/accept")
@@ -321,8 +328,8 @@ def accept(leg_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
-    parent = request.form.get("ParentCallSid", "").strip() or None
-    return _answer(line, _step(lambda: whisper_steps.accept(line, leg_id, sid, digits, parent)))
+    parent = _optional("ParentCallSid")
+    return _answered(line, lambda: voice_whisper.accept(line, leg_id, sid, digits, parent))
 
 
 @bp.post("/leg/<int:leg_id>/status")
@@ -333,7 +340,7 @@ def leg_status(leg_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: status_steps.leg_status(line, leg_id, sid, state, seconds))
+    _about_this_call(lambda: voice_status.leg_status(line, leg_id, sid, state, seconds))
     return Response(status=204)
 
 
@@ -347,7 +354,7 @@ def callback_answer(call_id: int) -> Response:
     line = _line()
     sid = _required("CallSid")
     now = _status_now()
-    return _answer(line, _step(lambda: callbacks.callback_answered(line, call_id, sid, status=now)))
+    return _answered(line, lambda: callbacks.callback_answered(line, call_id, sid, status=now))
 
 
 @bp.post("/callback/<int:call_id>/connect")
@@ -358,8 +365,8 @@ def callback_connect(call_id: int) -> Response:
     sid = _required("CallSid")
     digits = request.form.get("Digits", "").strip()
     now = _status_now()
-    return _answer(
-        line, _step(lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now))
+    return _answered(
+        line, lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now)
     )
 
 
@@ -372,11 +379,8 @@ def callback_done(call_id: int) -> Response:
     dial_status = _call_status("DialCallStatus")
     seconds = _seconds("DialCallDuration")
     now = _status_now()
-    return _answer(
-        line,
-        _step(
-            lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
-        ),
+    return _answered(
+        line, lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
     )
 
 
@@ -387,9 +391,7 @@ def callback_screen(call_id: int) -> Response:
     line = _line()
     parent = _required("ParentCallSid")
     answered_by = request.form.get("AnsweredBy", "").strip().lower() or None
-    return _answer(
-        line, _step(lambda: callbacks.callback_screen(line, call_id, parent, answered_by))
-    )
+    return _answered(line, lambda: callbacks.callback_screen(line, call_id, parent, answered_by))
 
 
 @bp.post("/callback/<int:call_id>/status")
@@ -400,5 +402,5 @@ def callback_status(call_id: int) -> Response:
     sid = _required("CallSid")
     state = _call_status()
     seconds = _seconds("CallDuration")
-    _step(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
+    _about_this_call(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
     return Response(status=204)

@@ -58,7 +58,7 @@ def drain_inbound(shard: int) -> int:
     """Step the inbound texts waiting in one shard, in order; return how many were stepped."""
     line = get_line()
 
-    def step(fields: dict[str, Any]) -> None:
+    def handle(fields: dict[str, Any]) -> None:
         received = fields.pop("received_at", None)
         message = runtime.Inbound(
             **fields, received_at=datetime.fromisoformat(received) if received else None
@@ -66,7 +66,7 @@ def drain_inbound(shard: int) -> int:
         if not runtime.receive_sms(line, message):
             log.info("duplicate webhook for message %s ignored", fields["message_sid"])
 
-    return line.inbound.drain(shard, step)
+    return line.inbound.drain(shard, handle)
 
 
 def match_queue() -> int:

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from fakeredis import FakeRedis
 from werkzeug.serving import make_server
 
 from peerline.app import create_app
 from peerline.service.services import LineServices
-from tests.support.line import load_line_file, make_line, make_settings
-from tests.support.seed import add_coordinator
+from tests.support.line import sqlite_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -98,20 +96,15 @@ def _serve(line: LineServices, **config: object) -> Iterator[str]:
 @pytest.fixture
 def empty_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line with a coordinator, no supporters and no history."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    add_coordinator(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, None, coordinator=True) as line:
+        yield line
 
 
 @pytest.fixture
 def demo_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line with the demo rota and a coordinator."""
-    line = make_line(make_settings(tmp_path), FakeRedis())
-    load_line_file(line)
-    add_coordinator(line)
-    yield line
-    line.db.engine.dispose()
+    with sqlite_line(tmp_path, coordinator=True) as line:
+        yield line
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ def sign_in(page: Page, base: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_coordinator_journey(page: Page, empty_line: LineServices, serve: Callable[..., str]) -> None:
+def test_coordinator_journey(
+    page: Page, empty_line: LineServices, serve: Callable[..., str]
+) -> None:
     from playwright.sync_api import expect
 
     conversation = add_conversation(

@@ -410,6 +410,15 @@ class FakeTwilio:
             self.opted_out.clear()
             self.undeliverable.clear()
 
+    def env(self, phone_number: str) -> dict[str, str]:
+        """Return the environment variables that point a line at this fake Twilio."""
+        return {
+            "TWILIO_ACCOUNT_SID": self.account_sid,
+            "TWILIO_AUTH_TOKEN": self.auth_token,
+            "TWILIO_PHONE_NUMBER": phone_number,
+            "TWILIO_API_BASE_URL": self.base_url,
+        }
+
     # -- recordings (snapshots, so a test never sees a dict change under it) ------------------
 
     @property

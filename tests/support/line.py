@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from fakeredis import FakeRedis
+from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from rq import Queue, SimpleWorker
-from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from peerline.service import linefile, linesync
 from peerline.service.inbound import SHARDS
-from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.migrate import upgrade
-from peerline.service.models import OutboundMessage
 from peerline.service.services import LineServices
 from peerline.service.settings import Settings, from_env
-from peerline.service.transport import Transport
+from peerline.service.transport import Transport, TwilioTransport
 from peerline.workers import jobs
 from peerline.workers.context import set_line
-from tests.support.fake_twilio import sign
+from tests.support.fake_twilio import FakeTwilio, sign
+from tests.support.seed import add_coordinator
 
 LINE_NUMBER = "+15550100000"
 FAST_RATES = "long_code=1000,toll_free=1000,short_code=1000"
@@ -54,15 +54,39 @@ def load_line_file(line: LineServices, text: str = linefile.DEMO_LINE_FILE) -> N
         linesync.import_line(session, line.vault, linefile.parse(text))
 
 
+@contextmanager
+def sqlite_line(
+    tmp_path: Path,
+    text: str | None = linefile.DEMO_LINE_FILE,
+    *,
+    coordinator: bool = False,
+    **env: str,
+) -> Iterator[LineServices]:
+    """Yield a line on SQLite and in-memory Redis with a line file loaded (none for None) and,
+    if asked, a coordinator; dispose of its database connections after."""
+    line = make_line(make_settings(tmp_path, **env), FakeRedis())
+    if text is not None:
+        load_line_file(line, text)
+    if coordinator:
+        add_coordinator(line)
+    try:
+        yield line
+    finally:
+        line.db.engine.dispose()
+
+
+def twilio_line(tmp_path: Path, twilio: FakeTwilio, text: str) -> LineServices:
+    """Return a line from a line file that sends through the fake Twilio's REST API."""
+    settings = make_settings(tmp_path, **twilio.env("+15005550006"))
+    line = make_line(settings, FakeRedis(), TwilioTransport(settings))
+    load_line_file(line, text)
+    return line
+
+
 def drain_inbound() -> int:
-    """Step the texts the webhook took in, as the workers' drain jobs would; return how many."""
+    """Run the texts the webhook took in through the runtime, as the workers' drain jobs
+    would; return how many."""
     return sum(jobs.drain_inbound(shard) for shard in range(SHARDS))
-
-
-def run_jobs(line: LineServices) -> None:
-    """Run every queued job with a real RQ worker in this process, until none is left."""
-    queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
-    SimpleWorker(queues, connection=line.redis).work(burst=True, logging_level="WARNING")
 
 
 class Webhooks:
@@ -102,25 +126,24 @@ class Webhooks:
         return self.post("/webhooks/sms", params, drain=drain)
 
 
-def outbox(line: LineServices, to: str | None = None) -> list[dict[str, Any]]:
-    """Return the outbox, decrypted, oldest first (optionally only to one number)."""
-    with line.db.session() as session:
-        query = select(OutboundMessage).order_by(OutboundMessage.id)
-        if to is not None:
-            query = query.where(OutboundMessage.to_hash == line.vault.lookup_hash(to))
-        return [
-            {
-                "id": m.id,
-                "to": line.vault.decrypt(m.to_enc),
-                "from": m.from_number,
-                "body": line.vault.decrypt(m.body_enc),
-                "status": m.status,
-                "purpose": m.purpose,
-            }
-            for m in session.scalars(query)
-        ]
+# A fixture that builds a line from a line file and settings, with webhooks to post to it.
+# A test line and signed webhooks to post to it.
+LineAndHooks = tuple[LineServices, Webhooks]
+LineBuilder = Callable[..., LineAndHooks]
 
 
-def texts_to(line: LineServices, number: str) -> list[str]:
-    """Return the bodies queued for a number, oldest first."""
-    return [m["body"] for m in outbox(line, number)]
+def line_builder(
+    tmp_path: Path, app_for: Callable[[LineServices], Flask], default: str | None = None
+) -> LineBuilder:
+    """Return a builder of lines on SQLite and in-memory Redis from a line file (`default`
+    unless given) and settings, each with signed webhooks to post to it."""
+
+    def build(text: str | None = None, **env: str) -> LineAndHooks:
+        chosen = text if text is not None else default
+        if chosen is None:
+            raise TypeError("build() needs a line file")
+        line = make_line(make_settings(tmp_path, **env), FakeRedis())
+        load_line_file(line, chosen)
+        return line, Webhooks(app_for(line).test_client(), line.settings)
+
+    return build

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from peerline.service.linefile import DEMO_LINE_FILE
 
 # The demo line file's groups, defined once there: the tests' line files end with them.
@@ -35,6 +37,9 @@ groups:""",
     1,
 )
 
+# TWO_ON with Ria also the on-call coordinator, who hears the line's alerts.
+ON_CALL = TWO_ON.replace(f'phone: "{RIA}"\n', f'phone: "{RIA}"\n    on_call: true\n')
+
 # Nobody on shift, ever: Sam has no shifts at all.
 NEVER_OPEN = f"""\
 timezone: America/Toronto
@@ -42,3 +47,21 @@ supporters:
   - name: Sam
     phone: "{SAM}"
 """
+
+
+ALL_WEEK_SHIFT = '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}'
+
+
+def always_on(count: int, first_phone: int, capacity: Callable[[int], int] | None = None) -> str:
+    """Return a line file with `count` supporters (Peer00, Peer01, ...) on shift all week,
+    their numbers +1416555 followed by `first_phone`, `first_phone` + 1, ..."""
+    rows = ["timezone: America/Toronto", "supporters:"]
+    for n in range(count):
+        rows += [f"  - name: Peer{n:02d}", f'    phone: "+1416555{first_phone + n}"']
+        if capacity is not None:
+            rows.append(f"    capacity: {capacity(n)}")
+        rows += [
+            "    shifts:",
+            '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
+        ]
+    return "\n".join(rows) + "\n"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from peerline.service.models import (
     ACTIVE,
@@ -21,6 +23,7 @@ from peerline.service.models import (
     OutboundMessage,
     Supporter,
 )
+from peerline.service.privacy import Vault
 from peerline.service.services import LineServices
 
 EMAIL = "coordinator@example.org"
@@ -77,6 +80,16 @@ class ConversationSpec:
 
 
 _counter = iter(range(1, 10**9))
+
+
+def add_contact(session: Session, vault: Vault, phone: str, alias: str, **fields: Any) -> Contact:
+    """Add a texter's contact (number hashed and encrypted) and flush it, so it has its id."""
+    contact = Contact(
+        phone_hash=vault.lookup_hash(phone), phone_enc=vault.encrypt(phone), alias=alias, **fields
+    )
+    session.add(contact)
+    session.flush()
+    return contact
 
 
 def add_conversation(line: LineServices, spec: ConversationSpec) -> int:
@@ -157,7 +170,9 @@ def add_conversation(line: LineServices, spec: ConversationSpec) -> int:
         return conversation.id
 
 
-def add_alert(line: LineServices, kind: str, detail: str, conversation_id: int | None = None) -> int:
+def add_alert(
+    line: LineServices, kind: str, detail: str, conversation_id: int | None = None
+) -> int:
     """Raise an open alert and return its id."""
     with line.db.session() as session:
         alert = Alert(kind=kind, detail=detail, conversation_id=conversation_id)

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -160,6 +160,29 @@ def _start_on_free_port(server: _Server, attempts: int = 3) -> None:
                 raise
 
 
+ServerKind = TypeVar("ServerKind", bound=_Server)
+
+
+def _launched(server: ServerKind, *prepare: Callable[[], None]) -> ServerKind:
+    """Prepare a server and start it on a free port; close it (and its files) if that fails."""
+    try:
+        for each in prepare:
+            each()
+        _start_on_free_port(server)
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def _serving(server: ServerKind) -> Iterator[ServerKind]:
+    """Yield a started server for a session fixture, and close it afterwards."""
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 # ---------------------------------------------------------------- Redis
 
 
@@ -212,22 +235,12 @@ def start_redis() -> RedisServer:
         _missing("redis-server not found (install Debian's redis-server package)")
     assert binary is not None
     tmpdir = Path(tempfile.mkdtemp(prefix="peerline-redis-"))
-    server = RedisServer(binary, tmpdir, 0)
-    try:
-        _start_on_free_port(server)
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return _launched(RedisServer(binary, tmpdir, 0))
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = start_redis()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _serving(start_redis())
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -373,19 +386,9 @@ def start_postgres() -> PostgresServer:
         os.chown(tmpdir, pw.pw_uid, pw.pw_gid)
     os.chmod(tmpdir, 0o700)
     server = PostgresServer(bindir, tmpdir, 0, run_as)
-    try:
-        server.initdb()
-        _start_on_free_port(server)
-    except BaseException:
-        server.close()
-        raise
-    return server
+    return _launched(server, server.initdb)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _serving(start_postgres())

@@ -27,6 +27,7 @@ from peerline.service import calls
 from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
+from peerline.service.voice.models import Call
 from peerline.webhooks import voice
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
@@ -91,6 +92,21 @@ supporters:
     time_off:
       - {{from: "{today.isoformat()}", to: "{(back - timedelta(days=1)).isoformat()}"}}
 """
+
+
+def call_fields(
+    sid: str, account_sid: str, direction: str, extra: dict[str, str], **who: str
+) -> dict[str, str]:
+    """Return the fields Twilio posts about a call in progress, `extra` overriding them."""
+    return {
+        "CallSid": sid,
+        "AccountSid": account_sid,
+        **who,
+        "CallStatus": "in-progress",
+        "Direction": direction,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
 
 
 class Twiml:
@@ -183,19 +199,18 @@ class Caller:
     def params(self, **extra: str) -> dict[str, str]:
         """Return the fields Twilio sends with every request about this call."""
         settings = self.phone.line.settings
-        params = {
-            "CallSid": self.sid,
-            "AccountSid": settings.twilio_account_sid,
-            "From": self.number or "anonymous",
-            "Caller": self.number or "anonymous",
-            "To": settings.twilio_phone_number,
-            "Called": settings.twilio_phone_number,
-            "CallStatus": "in-progress",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        caller = self.number or "anonymous"
+        line_number = settings.twilio_phone_number
+        return call_fields(
+            self.sid,
+            settings.twilio_account_sid,
+            "inbound",
+            extra,
+            From=caller,
+            Caller=caller,
+            To=line_number,
+            Called=line_number,
+        )
 
     def dial_in(self) -> Twiml:
         """Ring the line: Twilio's first request for the call."""
@@ -285,18 +300,15 @@ class Leg:
     def params(self, **extra: str) -> dict[str, str]:
         """Return the fields Twilio sends about this child call."""
         settings = self.phone.line.settings
-        params = {
-            "CallSid": self.sid,
-            "ParentCallSid": self.caller.sid,
-            "AccountSid": settings.twilio_account_sid,
-            "From": settings.twilio_phone_number,
-            "To": self.to,
-            "CallStatus": "in-progress",
-            "Direction": "outbound-dial",
-            "ApiVersion": "2010-04-01",
-        }
-        params.update(extra)
-        return params
+        return call_fields(
+            self.sid,
+            settings.twilio_account_sid,
+            "outbound-dial",
+            extra,
+            ParentCallSid=self.caller.sid,
+            From=settings.twilio_phone_number,
+            To=self.to,
+        )
 
     def status(self, status: str, seconds: int | None = None) -> TestResponse:
         """Send this leg's status callback."""
@@ -333,3 +345,11 @@ def supporter_command(line: LineServices, name: str, argument: str, in_chat: boo
         )
         calls.call_command(runtime, supporter, chat, argument)
     runtime.after_commit.dispatch(line)
+
+
+def the_call(line: LineServices, caller: Caller) -> Call:
+    """Return the stored call, legs loaded."""
+    with line.db.session() as session:
+        call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
+        _ = [leg.supporter_id for leg in call.legs]
+        return call

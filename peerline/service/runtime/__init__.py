@@ -7,8 +7,8 @@ those functions as methods, for workers and tests that hold one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from peerline.flows import texter as texter_flow
@@ -18,6 +18,7 @@ from peerline.service.context import (
     Context,
     Reachable,
     resolve_offer,
+    transaction_of,
 )
 from peerline.service.models import (
     Contact,
@@ -52,7 +53,7 @@ __all__ = [
     "replay_spooled",
     "resolve_offer",
     "run_matching",
-    "step",
+    "transaction",
 ]
 
 
@@ -130,8 +131,9 @@ class Runtime(Context):
 
     def raise_safety(
         self, conversation: Conversation, source: str, category: str, raised_by: str | None = None
-    ) -> None:
-        """Put a conversation first, record the event, flag the supporter, alert on call."""
+    ) -> int:
+        """Put a conversation first, record the event, flag the supporter, alert on call;
+        return how many on-call coordinators were texted."""
         return _safety.raise_safety(self, conversation, source, category, raised_by)
 
     def blocked_message(self, phone: str, text: str) -> None:
@@ -209,10 +211,6 @@ class Runtime(Context):
         return _offers.announce(self, offers, expired)
 
 
-@contextmanager
-def step(line: LineServices, now: datetime | None = None) -> Iterator[Runtime]:
+def transaction(line: LineServices, now: datetime | None = None) -> AbstractContextManager[Runtime]:
     """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
-    with line.db.session() as session:
-        runtime = Runtime(line, session, now)
-        yield runtime
-    runtime.after_commit.dispatch(line)
+    return transaction_of(Runtime, line, now)

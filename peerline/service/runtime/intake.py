@@ -1,4 +1,4 @@
-"""Texter intake: record an inbound SMS once, find its contact, step its flow."""
+"""Texter intake: record an inbound SMS once, find its contact, run it through its flow."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from peerline.service import outbox
 from peerline.service.context import (
     Context,
     _due,
+    transaction,
 )
 from peerline.service.models import (
     Block,
@@ -134,7 +135,7 @@ OPT_OUT_WORDS = {"STOP": "STOP", "START": "START"}
 
 
 def receive_sms(line: LineServices, message: Inbound, now: datetime | None = None) -> bool:
-    """Record one inbound SMS and step its flow; return False when it was a duplicate."""
+    """Record one inbound SMS and run it through its flow; return False when it was a duplicate."""
     with transaction(line, now) as runtime:
         session = runtime.session
         vault = line.vault

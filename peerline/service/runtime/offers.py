@@ -22,6 +22,7 @@ from peerline.service.context import (
     Context,
     _lock,
     resolve_offer,
+    transaction,
 )
 from peerline.service.groups import upcoming_text
 from peerline.service.models import (

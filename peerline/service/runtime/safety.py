@@ -35,8 +35,9 @@ def raise_safety(
     source: str,
     category: str,
     raised_by: str | None = None,
-) -> None:
-    """Put a conversation first, record the event, flag the supporter, alert on call."""
+) -> int:
+    """Put a conversation first, record the event, flag the supporter, alert on call; return
+    how many on-call coordinators were texted (none when the alert was not due)."""
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
@@ -53,11 +54,12 @@ def raise_safety(
         rt.after_commit.match = True  # it now goes ahead of the queue
     alias = conversation.contact.alias
     if source == "supporter":
-        rt.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
-        return
+        return rt.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
     if not first_in_window:
-        return
-    rt.alert("crisis", conversation, f"{alias}: may be in crisis ({rt.crisis_words(category)})")
+        return 0
+    told = rt.alert(
+        "crisis", conversation, f"{alias}: may be in crisis ({rt.crisis_words(category)})"
+    )
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
         rt.to_supporter(
@@ -67,6 +69,7 @@ def raise_safety(
             alias=alias,
             via=conversation.relay_number,
         )
+    return told
 
 
 def block(rt: Context, contact: Contact, reason: str, status: str = "active") -> None:

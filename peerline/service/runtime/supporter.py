@@ -88,7 +88,7 @@ def supporter_message(
         rt.to_supporter(supporter, "picture_not_passed", chat.id if chat else None, via=relay)
         if not text.strip():
             return  # never an empty relay
-    for effect in supporter_flow.step(state, text).effects:
+    for effect in supporter_flow.decide(state, text).effects:
         _supporter_effect(rt, effect, supporter, chat, relay, last)
 
 
@@ -110,9 +110,6 @@ def _supporter_effect(
                 rt, supporter, key, last.id if last else None, via=via, **params
             )
         case fx.Reply(key=key, params=params):
-            if key == "alert_ok":
-                # Say only what was done: whether anyone on call was really texted.
-                key = "alert_told" if rt.on_call_told else "alert_nobody_on_call"
             rt.to_supporter(supporter, key, chat.id if chat else None, via=via, **params)
         case fx.SaveNote(score=score, topics=topics, words=words):
             if last is not None:
@@ -151,9 +148,13 @@ def _supporter_effect(
                 rt.after_commit.match = True
         case fx.SetOptOut(opted_out=opted_out):
             supporter.opted_out = opted_out
-        case fx.RaiseSafety(source=source, category=category):
+        case fx.RaiseAlert(alias=alias):
+            told = 0
             if chat is not None:
-                raise_safety(rt, chat, source, category, raised_by=supporter.name)
+                told = raise_safety(rt, chat, "supporter", "supporter_alert", supporter.name)
+            # Say only what was done: whether anyone on call was really texted.
+            key = "alert_told" if told else "alert_nobody_on_call"
+            rt.to_supporter(supporter, key, chat.id if chat else None, via=via, alias=alias)
         case fx.PlaceCall(argument=argument):
             calls.call_command(rt, supporter, chat, argument, via)
         case fx.BlockTexter():

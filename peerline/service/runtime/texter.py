@@ -57,7 +57,7 @@ def texter_message(
     flood: bool = False,
     media: int = 0,
 ) -> None:
-    """Step the texter's flow with one message (their contact locked by `contact_for`) and
+    """Run the texter's flow on one message (their contact locked by `contact_for`) and
     carry out its effects; a flood only quietens the line's automatic answers."""
     conversation = rt.open_conversation(contact.id)
     returning = conversation is not None or bool(
@@ -93,16 +93,16 @@ def texter_message(
         # Crisis words join at their category's priority: the place they hear is true.
         priority = rt.line.crisis.priority_of(category) if category else 0
         status = line_status(rt, conversation, state.language, priority=priority)
-    step = texter_flow.step(
+    outcome = texter_flow.decide(
         state, status, text, crisis=category, media=media, crisis_language=detection.language
     )
-    if conversation is None and step.stage in OPEN_STATES:
+    if conversation is None and outcome.stage in OPEN_STATES:
         conversation = _new_conversation(rt, contact)
     if conversation is not None:
         inbound.conversation_id = conversation.id
-    effects = step.effects
+    effects = outcome.effects
     if flood:
-        effects = _quieten(rt, contact, step.stage, effects)
+        effects = _quieten(rt, contact, outcome.stage, effects)
     # Words that raise safety reach the supporter flagged, wherever the raise sits in the list.
     raised = any(isinstance(effect, fx.RaiseSafety) for effect in effects)
     for effect in effects:
@@ -118,9 +118,9 @@ def texter_message(
             conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
             inbound.conversation_id = conversation.id
         _texter_effect(rt, effect, contact, conversation, raised=raised)
-    if conversation is not None and step.stage in (*OPEN_STATES, CLOSED):
-        if conversation.state != CLOSED or step.stage == CLOSED:
-            conversation.state = step.stage
+    if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
+        if conversation.state != CLOSED or outcome.stage == CLOSED:
+            conversation.state = outcome.stage
         if conversation.state == CLOSED and conversation.closed_at is None:
             conversation.closed_at = rt.now
 

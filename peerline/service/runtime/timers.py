@@ -14,6 +14,7 @@ from peerline.service.context import (
     STUCK_QUEUE_REPEAT,
     Context,
     _lock,
+    transaction,
 )
 from peerline.service.drafts import draft, write_many
 from peerline.service.models import (

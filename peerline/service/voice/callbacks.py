@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.call_states import MACHINE, STALE_AFTER, UNANSWERED
+from peerline.service.context import transaction
 from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
@@ -37,7 +38,7 @@ from peerline.service.voice.models import (
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import supporters_on_calls
 from peerline.service.voice.settings import telephony_available, voice_settings
-from peerline.service.voice.shared import lock_row, tell_supporter, transaction
+from peerline.service.voice.shared import lock_row, tell_supporter
 from peerline.service.voice.status import (
     apply_call_status,
     hung_up,
@@ -115,12 +116,13 @@ def request_callback(
         return None
     call = _place(
         runtime,
+        supporter,
+        contact.alias,
+        conversation=conversation,
         contact_id=contact.id,
         conversation_id=conversation.id,
-        supporter_id=supporter.id,
         language=conversation.language,
     )
-    tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
             to_phone=runtime.line.vault.decrypt(contact.phone_enc),
@@ -176,22 +178,39 @@ def call_back_voicemail(
     request.attempts += 1
     call = _place(
         runtime,
+        supporter,
+        request.contact.alias,
+        via=via,
         contact_id=request.contact_id,
         conversation_id=request.conversation_id,
-        supporter_id=supporter.id,
         callback_request_id=request.id,
         language=request.language,
     )
-    tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 
 
-def _place(runtime: Context, **fields: Any) -> Call:
-    """Write a call-back to place and queue its placing for after the commit."""
-    call = Call(direction=CALLBACK, state=PLACING, created_at=runtime.now, **fields)
+def _place(
+    runtime: Context,
+    supporter: Supporter,
+    alias: str,
+    *,
+    conversation: Conversation | None = None,
+    via: str | None = None,
+    **fields: Any,
+) -> Call:
+    """Write a call-back to place, queue its placing for after the commit and tell the
+    supporter it is starting (in the chat's thread, or on `via`)."""
+    call = Call(
+        direction=CALLBACK,
+        state=PLACING,
+        created_at=runtime.now,
+        supporter_id=supporter.id,
+        **fields,
+    )
     runtime.session.add(call)
     runtime.session.flush()
     runtime.after_commit.calls.append(call.id)
+    tell_supporter(runtime, supporter, "sms_call_starting", conversation, via=via, alias=alias)
     return call
 
 
@@ -208,7 +227,11 @@ def _callback_call(session: Session, call_id: int, call_sid: str) -> Call:
 
 
 def callback_answered(
-    line: LineServices, call_id: int, call_sid: str, now: datetime | None = None, status: str | None = None
+    line: LineServices,
+    call_id: int,
+    call_sid: str,
+    now: datetime | None = None,
+    status: str | None = None,
 ) -> Answer:
     """Whisper to the supporter who answered our call: press 1 to ring the other person."""
     with transaction(line, now or utcnow()) as rt:
@@ -259,7 +282,9 @@ def callback_connect(
         )
 
 
-def callback_screen(line: LineServices, call_id: int, parent_sid: str, answered_by: str | None) -> Answer:
+def callback_screen(
+    line: LineServices, call_id: int, parent_sid: str, answered_by: str | None
+) -> Answer:
     """Note who answered the person called back: a machine is hung up on, a person bridged."""
     with line.db.session() as session:
         call = _callback_call(session, call_id, parent_sid)

@@ -21,6 +21,7 @@ from peerline.flows.menu import (
     TEXT_GROUPS,
     parse_choice,
 )
+from peerline.service.context import transaction
 from peerline.service.groups import upcoming_text
 from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.services import LineServices
@@ -37,7 +38,7 @@ from peerline.service.voice.models import ENDED, INBOUND, MENU, TRANSFERRED, Cal
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import locked_call, transaction
+from peerline.service.voice.shared import locked_call
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -138,30 +139,48 @@ def choose(
         return MENU_ACTIONS[choice](line, rt, call, None)
 
 
+def _unless_gone(
+    line: LineServices,
+    call_id: int,
+    call_sid: str,
+    status: str | None,
+    now: datetime | None,
+    then: Callable[[Context, Call, datetime], Answer],
+) -> Answer:
+    """Lock the call and answer with `then`, unless its status says the caller hung up."""
+    now = now or utcnow()
+    with transaction(line, now) as rt:
+        call = locked_call(rt.session, call_id, call_sid)
+        if hung_up(line, rt, call, status):
+            return Goodbye(call.language, None)
+        return then(rt, call, now)
+
+
 def connect(
     line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
 ) -> Answer:
     """Ring supporters for a caller who stayed on after the crisis offer."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
-            return Goodbye(call.language, None)
+
+    def ring(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
         return _choose_peer(line, rt, call, None)
 
+    return _unless_gone(line, call_id, call_sid, status, now, ring)
 
-def now_step(
+
+def answer_now(
     line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
 ) -> Answer:
     """Return where the call is, without the notice a key press just skipped."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
-            return Goodbye(call.language, None)
-        return current_answer(line, rt.session, call, now, quiet=True)
+    return _unless_gone(
+        line,
+        call_id,
+        call_sid,
+        status,
+        now,
+        lambda rt, call, now: current_answer(line, rt.session, call, now, quiet=True),
+    )
 
 
 def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:

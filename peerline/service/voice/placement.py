@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from peerline.service.call_states import STALE_AFTER
+from peerline.service.context import transaction
 from peerline.service.models import utcnow
 from peerline.service.services import LineServices
 from peerline.service.twilio_http import make_client
@@ -25,7 +26,7 @@ from peerline.service.voice.models import (
     Call,
 )
 from peerline.service.voice.settings import telephony_available, voice_settings
-from peerline.service.voice.shared import lock_row, tell_supporter, transaction, url
+from peerline.service.voice.shared import lock_row, tell_supporter, url
 from peerline.service.voice.status import (
     apply_call_status,
     callback_chat,

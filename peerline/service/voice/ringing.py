@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from peerline.service.availability import Rotas, format_opening, load_line_rotas
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
+from peerline.service.context import transaction
 from peerline.service.models import ACTIVE, PENDING, Conversation, Offer, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
@@ -36,7 +37,7 @@ from peerline.service.voice.models import (
     CallLeg,
 )
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import locked_call, tell_supporter, transaction
+from peerline.service.voice.shared import locked_call, tell_supporter
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -221,7 +222,9 @@ def _texting_supporter(
     return (supporter, chat) if free else None
 
 
-def start_round(line: LineServices, rt: Context, call: Call, now: datetime, notice: str | None) -> Answer:
+def start_round(
+    line: LineServices, rt: Context, call: Call, now: datetime, notice: str | None
+) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
     rotas = rt.rotas()
@@ -283,7 +286,9 @@ def start_round(line: LineServices, rt: Context, call: Call, now: datetime, noti
     return _ring_answer(line, call, legs, notice)
 
 
-def _ring_answer(line: LineServices, call: Call, legs: Sequence[CallLeg], notice: str | None) -> Ring:
+def _ring_answer(
+    line: LineServices, call: Call, legs: Sequence[CallLeg], notice: str | None
+) -> Ring:
     """Return the answer that rings a round's legs."""
     vault = line.vault
     return Ring(
@@ -315,7 +320,13 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
 
 
 def leave_message(
-    line: LineServices, session: Session, call: Call, reason: str, now: datetime, *, quiet: bool = False
+    line: LineServices,
+    session: Session,
+    call: Call,
+    reason: str,
+    now: datetime,
+    *,
+    quiet: bool = False,
 ) -> LeaveMessage:
     """Return the answer that says why nobody can answer and records a message."""
     opening = None

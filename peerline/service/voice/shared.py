@@ -7,14 +7,12 @@ it answers with what the call should hear now instead of acting again.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.service.context import Context, transaction
+from peerline.service.context import Context
 from peerline.service.models import Conversation, Supporter
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import UnknownCall
@@ -27,12 +25,6 @@ PREFIX = "/webhooks/voice"
 def lock_row(session: Session, model: Any, row_id: int) -> Any:
     """Return a row locked for this transaction (SQLite serialises writers instead)."""
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
-
-
-def transaction(line: LineServices, now: datetime) -> AbstractContextManager[Context]:
-    """Return the effect context's own transaction, which hands its queued work on after
-    commit."""
-    return step(line, now)
 
 
 def locked_call(session: Session, call_id: int, call_sid: str) -> Call:
@@ -53,6 +45,17 @@ def locked_leg(session: Session, leg_id: int, parent_sid: str | None) -> tuple[C
     leg = lock_row(session, CallLeg, leg_id)
     if parent_sid and call.call_sid != parent_sid:
         raise UnknownCall(f"ParentCallSid {parent_sid} is not the call of leg {leg_id}")
+    return leg, call
+
+
+def answered_leg(
+    session: Session, leg_id: int, leg_sid: str, parent_sid: str | None
+) -> tuple[CallLeg, Call]:
+    """Return a supporter's leg and its call, locked, noting the leg's CallSid the first time
+    a webhook names it."""
+    leg, call = locked_leg(session, leg_id, parent_sid)
+    if leg.leg_sid is None:
+        leg.leg_sid = leg_sid
     return leg, call
 
 

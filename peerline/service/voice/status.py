@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.call_states import STATUS_RANK, TERMINAL, UNANSWERED
+from peerline.service.context import transaction
 from peerline.service.models import Alert, Conversation, utcnow
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import UnknownCall
@@ -33,7 +34,7 @@ from peerline.service.voice.models import (
 )
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import lock_row, locked_leg, tell_supporter, transaction
+from peerline.service.voice.shared import answered_leg, lock_row, tell_supporter
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -67,10 +68,8 @@ def leg_status(
     """Apply a supporter leg's status callback, once and never backwards."""
     now = now or utcnow()
     with line.db.session() as session:
-        leg, call = locked_leg(session, leg_id, None)
-        if leg.leg_sid is None:
-            leg.leg_sid = leg_sid
-        elif leg.leg_sid != leg_sid:
+        leg, call = answered_leg(session, leg_id, leg_sid, None)
+        if leg.leg_sid != leg_sid:
             raise UnknownCall(f"CallSid {leg_sid} is not leg {leg_id}")
         if not _advance(leg.status, status):
             return

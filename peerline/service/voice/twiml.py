@@ -12,7 +12,7 @@ from typing import Any
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from peerline.service.services import LineServices
-from peerline.service.voice import steps
+from peerline.service.voice import shared
 from peerline.service.voice.answers import (
     Answer,
     Bridge,
@@ -51,7 +51,7 @@ class Speaker:
 
     def url(self, path: str) -> str:
         """Return the absolute, signed-by-Twilio URL of a voice step."""
-        return steps.url(self.line, path)
+        return shared.url(self.line, path)
 
 
 def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerline.service.context import transaction
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
 from peerline.service.segments import count
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, Goodbye, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
-from peerline.service.voice.shared import lock_row, locked_call, transaction
+from peerline.service.voice.shared import lock_row, locked_call
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -120,7 +121,9 @@ def _keep_voicemail(
     return Goodbye(call.language, "voicemail_saved")
 
 
-def _announce_voicemail(line: LineServices, rt: Context, call: Call, request: CallbackRequest) -> None:
+def _announce_voicemail(
+    line: LineServices, rt: Context, call: Call, request: CallbackRequest
+) -> None:
     """Text supporters on shift (or on call) a reference, and offer the caller a text."""
     session, texts = rt.session, prompts(line)
     contact = request.contact

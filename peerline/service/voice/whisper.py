@@ -10,18 +10,20 @@ from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, Bridge, Goodbye, Whisper
 from peerline.service.voice.models import CONNECTED, RINGING
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import locked_leg
+from peerline.service.voice.shared import answered_leg
 
 
 def whisper(
-    line: LineServices, leg_id: int, leg_sid: str, parent_sid: str | None, now: datetime | None = None
+    line: LineServices,
+    leg_id: int,
+    leg_sid: str,
+    parent_sid: str | None,
+    now: datetime | None = None,
 ) -> Answer:
     """Screen a supporter who answered: only pressing 1 connects them."""
     now = now or utcnow()
     with line.db.session() as session:
-        leg, call = locked_leg(session, leg_id, parent_sid)
-        if leg.leg_sid is None:
-            leg.leg_sid = leg_sid
+        leg, call = answered_leg(session, leg_id, leg_sid, parent_sid)
         leg.answered_at = leg.answered_at or now
         if leg.accepted:
             return Bridge()
@@ -52,9 +54,7 @@ def accept(
     """Connect the supporter who pressed 1, unless someone else was first."""
     now = now or utcnow()
     with line.db.session() as session:
-        leg, call = locked_leg(session, leg_id, parent_sid)
-        if leg.leg_sid is None:
-            leg.leg_sid = leg_sid
+        leg, call = answered_leg(session, leg_id, leg_sid, parent_sid)
         if leg.accepted:
             return Bridge()
         if digits.strip() != "1":
