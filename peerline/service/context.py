@@ -235,12 +235,20 @@ class Context:
         """
         if supporter.opted_out:
             return
-        vault = self.line.vault
         via = conversation.relay_number
+        if not self._join_pending(supporter.phone_enc, conversation.id, via, words):
+            self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
+
+    def _join_pending(
+        self, phone_enc: str, conversation_id: int, via: str | None, words: str
+    ) -> bool:
+        """Join words to the recipient's newest text when it is a relay of this chat still
+        pending (never tried) and the whole fits COMBINE_SEGMENTS; say whether it was."""
+        vault = self.line.vault
         last = self.session.scalar(
             select(OutboundMessage)
             .where(
-                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(phone_enc)),
                 OutboundMessage.status == OUT_PENDING,
             )
             .order_by(OutboundMessage.id.desc())
@@ -248,19 +256,21 @@ class Context:
             .with_for_update()
         )
         if (
-            last is not None
-            and last.status == OUT_PENDING
-            and last.attempts == 0
-            and last.purpose == "relay"
-            and last.conversation_id == conversation.id
-            and last.from_number == (via or self.line.settings.twilio_phone_number)
+            last is None
+            or last.status != OUT_PENDING
+            or last.attempts != 0
+            or last.purpose != "relay"
+            or last.conversation_id != conversation_id
+            or last.from_number != (via or self.line.settings.twilio_phone_number)
         ):
-            combined = f"{vault.decrypt(last.body_enc)}\n{words}"
-            if segments.count(combined) <= COMBINE_SEGMENTS:
-                last.body_enc = vault.encrypt(combined)
-                self.session.flush()
-                return
-        self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
+            return False
+        combined = f"{vault.decrypt(last.body_enc)}\n{words}"
+        size = segments.count(combined)
+        if size > COMBINE_SEGMENTS:
+            return False
+        last.body_enc, last.segments = vault.encrypt(combined), size
+        self.session.flush()
+        return True
 
     def open_conversation(self, contact_id: int) -> Conversation | None:
         """Return the contact's conversation that has not closed, if any."""
@@ -372,9 +382,10 @@ class Context:
         return len(told)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
-        """Relay a supporter's words to the texter of a chat."""
+        """Relay a supporter's words to the texter of a chat, joined (each on a line of its own
+        that starts with the supporter's name) to the last one still waiting to go out."""
         contact = conversation.contact
-        if contact.opted_out:
+        if contact.opted_out or self._join_pending(contact.phone_enc, conversation.id, None, text):
             return
         self.send(
             to_phone=self.line.vault.decrypt(contact.phone_enc),

@@ -54,9 +54,17 @@ from redis import Redis
 from peerline.service import segments as segment_count
 
 LONG_CODE, TOLL_FREE, SHORT_CODE = "long_code", "toll_free", "short_code"
-SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE)
+# A Twilio Messaging Service: its pool of numbers shares one budget, the pool's combined rate
+# (one long code's unless configured: PEERLINE_SERVICE_RATE, or service= in the rates).
+SERVICE = "service"
+SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE, SERVICE)
 # Segments per second each kind of number may send (Twilio's documented defaults in the US).
-DEFAULT_RATES: Mapping[str, float] = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
+DEFAULT_RATES: Mapping[str, float] = {
+    LONG_CODE: 1.0,
+    TOLL_FREE: 3.0,
+    SHORT_CODE: 100.0,
+    SERVICE: 1.0,
+}
 KEY_PREFIX = "peerline:ratelimit:"
 MICROS = 1_000_000
 # Seconds by which the delay from a slot to the provider may vary without a one-second window

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from threading import Event
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -18,9 +18,6 @@ log = logging.getLogger(__name__)
 # While jobs are queued, a fan-out's pending text is taken for lost only after this long.
 BACKLOG_STALE_SECONDS = 600
 
-# Sends of one fan-out job in flight at once (each on its own database connection).
-SEND_THREADS = 4
-
 
 def send_message(outbound_id: int) -> None:
     """Send one outbound message (and any earlier ones to the same person)."""
@@ -28,28 +25,18 @@ def send_message(outbound_id: int) -> None:
 
 
 def send_messages(outbound_ids: list[int]) -> int:
-    """Send a fan-out's messages, a few at once, as `send_message` would; return how many.
+    """Queue a fan-out's messages for their senders' budgets and send what goes now."""
+    return outbox.send_many(get_line(), outbound_ids)
 
-    Each goes to a different person, whose own send lock keeps their texts in order, so they
-    may overlap: while one waits on the API or the database another uses the CPU. One that
-    must wait (its person's lock held, a transient API error) gets a job of its own with the
-    usual retries, so it does not hold back the rest.
-    """
-    line = get_line()
 
-    def send(outbound_id: int) -> None:
-        try:
-            outbox.send(line, outbound_id)
-        except outbox.RetryLater as exc:
-            log.info("%s: retried on its own", exc)
-            line.tasks.send_later(outbound_id, (line.settings.send_retry_seconds or (2,))[0])
+def pump_sender(sender: str) -> int:
+    """Send a sender's most urgent waiting texts while its budget allows; return how many."""
+    return outbox.pump(get_line(), sender)
 
-    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send") as pool:
-        # Any other failure fails the job after the rest were tried; RQ retries it, and the
-        # messages already sent are skipped (sending is idempotent).
-        for result in [pool.submit(send, outbound_id) for outbound_id in outbound_ids]:
-            result.result()
-    return len(outbound_ids)
+
+def sender_loop(stopping: Event) -> None:
+    """Take up each sender at its next slot until `stopping` is set (a worker's thread)."""
+    outbox.pace(get_line(), stopping)
 
 
 def drain_inbound(shard: int) -> int:
