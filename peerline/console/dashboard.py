@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
@@ -24,6 +24,7 @@ from peerline.console.common import (
 from peerline.console.forms import ConfirmForm
 from peerline.service import rota, routing
 from peerline.service.availability import load_line_rotas
+from peerline.service.carrier import LaneBacklog, carrier_backlog
 from peerline.service.models import (
     ACTIVE,
     PENDING,
@@ -98,6 +99,13 @@ class Live:
     alerts: list[AlertRow]
     updated: str
     timezone: str
+    # Texts waiting for the carrier, by lane (issue 19).
+    carrier: list[LaneBacklog] = field(default_factory=list)
+
+    @property
+    def carrier_waiting(self) -> int:
+        """Return how many texts wait for the carrier in all."""
+        return sum(lane.texts for lane in self.carrier)
 
     @property
     def longest_wait(self) -> float | None:
@@ -251,6 +259,7 @@ def read_live(session: Session) -> Live:
         alerts,
         format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
         str(tz),
+        carrier_backlog(session, the_line),
     )
 
 

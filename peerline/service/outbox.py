@@ -13,7 +13,7 @@ from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from peerline.service import lanes
+from peerline.service import lanes, segments
 from peerline.service.context import Context, resolve_offer
 from peerline.service.line import Line
 from peerline.service.models import (
@@ -137,6 +137,12 @@ _SUPPORTER_OPTED_OUT = (
     select(Supporter.opted_out)
     .where(Supporter.phone_hash == bindparam("to_hash"))
     .with_for_update(read=True)
+)
+# Back to pending when the slot turned out to be taken: not an attempt after all.
+_UNCLAIM = (
+    update(OutboundMessage)
+    .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status == OUT_SENDING)
+    .values(status=OUT_PENDING, attempts=OutboundMessage.attempts - 1)
 )
 _MARK_SENT = (
     update(OutboundMessage)
@@ -281,19 +287,8 @@ def _send_best(
             _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
             queues.remove(sender, message_id)
             return None
-        slot = line.limiter.reserve_text(sender, body, max_wait=SPIN_SECONDS)
-        if not slot.reserved:
-            if left is not None and slot.wait >= left:
-                # A time-sensitive message that could only arrive too late.
-                _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
-                queues.remove(sender, message_id)
-                return None
-            if message.lane == lanes.CHAT:
-                _relay_waited(line, (now - _aware(message.created_at)).total_seconds())
-            return slot.at
-    line.limiter.sleep_until(slot)  # at most SPIN_SECONDS
     try:
-        # The pump's lock is renewed (and checked) before the call: a lock that lapsed may be
+        # The pump's lock is renewed (and checked) before the claim: a lock that lapsed may be
         # another pump's, who may have found this row `sending` and asked the provider.
         lock.reacquire()
     except LockError as exc:
@@ -301,6 +296,22 @@ def _send_best(
     if not _claim(connection, message_id, target.to_hash):
         queues.remove(sender, message_id)
         return None
+    # The slot is taken last, immediately before the call: the time from the slot to the
+    # provider is then one Redis round trip, not the claim's transaction as well, and varies
+    # less than the limiter's margin allows for even on a loaded machine.
+    slot = line.limiter.reserve_text(sender, body, max_wait=SPIN_SECONDS)
+    if not slot.reserved:
+        with connection.begin():
+            if left is not None and slot.wait >= left:
+                # A time-sensitive message that could only arrive too late.
+                _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
+                queues.remove(sender, message_id)
+                return None
+            connection.execute(_UNCLAIM, {"message_id": message_id})
+        if message.lane == lanes.CHAT:
+            _relay_waited(line, (now - _aware(message.created_at)).total_seconds())
+        return slot.at
+    line.limiter.sleep_until(slot)  # at most SPIN_SECONDS
     # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
@@ -314,6 +325,7 @@ def _send_best(
             retries = line.settings.send_retry_seconds or (2,)
             line.tasks.send_later(message_id, retries[min(message.attempts, len(retries) - 1)])
         return None
+    line.limiter.settle(sender, segments.count(body))
     with connection.begin():
         connection.execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": utcnow()})
     queues.remove(sender, message_id)

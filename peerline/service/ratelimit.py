@@ -94,6 +94,23 @@ return {1, wait, now}
 """
 
 
+# KEYS[1]: the sender's key. ARGV[1]: microseconds the segments just handed over hold the
+# sender from now. Pushes the key's time to at least now plus that; returns the key's time.
+_SETTLE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local after = now + tonumber(ARGV[1])
+if after > tat then
+  local ttl = math.floor((after - now) / 1000) + 1000
+  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', ttl))
+  tat = after
+end
+return tat
+"""
+
+
 class RateLimited(Exception):
     """A send would have to wait longer than its caller allows."""
 
@@ -174,6 +191,7 @@ class SendRateLimiter:
         self.jitter = jitter
         self.prefix = prefix
         self._script = redis.register_script(_GCRA)
+        self._settle = redis.register_script(_SETTLE)
         self._sleep = sleep
         # A line sends from a handful of numbers: parse each once, not on every send.
         self._guessed: dict[str, str] = {}
@@ -206,6 +224,17 @@ class SendRateLimiter:
         reserved, wait, now = (int(x) for x in result)
         seconds = wait / MICROS
         return Decision(bool(reserved), seconds, (now + wait) / MICROS, decided + seconds)
+
+    def settle(self, sender: str, segments: int) -> None:
+        """Hold the sender for `segments` at the rate from now, once the provider has them.
+
+        The provider saw a text somewhere between its slot and the end of the call; counting
+        its segments from the end of the call as well keeps the next text at least their
+        length behind it at the provider, however late this one arrived (a loaded machine, a
+        slow network). The price is the part of the call's time beyond the limiter's margin.
+        """
+        interval = MICROS / self.rates[self.type_of(sender)]
+        self._settle(keys=[self.prefix + sender], args=[math.ceil(segments * interval)])
 
     def reserve_text(self, sender: str, body: str, *, max_wait: float | None = 0.0) -> Decision:
         """Reserve the next slot for a message body, counting its segments."""
