@@ -18,6 +18,8 @@ from peerline.service.line import Line
 from peerline.service.models import Alert, Offer, OutboundMessage, utcnow
 from tests.support import lines
 from tests.support.deploy import LINE_NUMBER, Deployment, deployed
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.hardening import TWILIO_ENV
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings, run_jobs
 from tests.support.servers import PostgresServer, RedisServer
 
@@ -150,7 +152,7 @@ RATE = 2.0  # segments a second from the line's number
 
 def _arrived(d: Deployment, number: str, pattern: str) -> float | None:
     """Return when the first text to a number containing `pattern` reached the Twilio server."""
-    for message, (at, _) in zip(d.twilio.messages, d.twilio.arrivals(), strict=True):
+    for message, (at, _) in zip(d.twilio.messages, d.twilio.arrival_log(), strict=True):
         if message["to"] == number and pattern in (message["body"] or ""):
             return at
     return None
@@ -209,12 +211,12 @@ def test_two_workers_spend_a_long_code_by_lane_at_its_rate(
         assert relay_in - chat_at < 5.0
         # Every welcome goes in the end, and no second ever held more than the rate.
         d.wait_until(lambda: not d.line.lanes.waiting(LINE_NUMBER), 60, "the welcomes")
-        arrivals = d.twilio.arrivals(LINE_NUMBER)
+        arrivals = d.twilio.arrival_log(LINE_NUMBER)
         gaps = [f"{b - a:.3f}/{n}" for (a, n), (b, _) in zip(arrivals, arrivals[1:], strict=False)]
         assert d.twilio.busiest_second(LINE_NUMBER, rate=RATE) <= RATE, gaps
         welcomes_after_crisis = [
             m
-            for m, (at, _) in zip(d.twilio.messages, d.twilio.arrivals(), strict=True)
+            for m, (at, _) in zip(d.twilio.messages, d.twilio.arrival_log(), strict=True)
             if at > crisis_in and m["body"].startswith("Peerline: free")
         ]
         assert len(welcomes_after_crisis) >= 8  # the rush waited for the crisis and the chat
@@ -231,3 +233,56 @@ def _written(d: Deployment, purpose: str) -> int:
 def _offers(d: Deployment) -> int:
     with d.line.db.session() as session:
         return len(session.scalars(select(Offer.id)).all())
+
+
+SERVICE_SID = "MG" + "ab" * 16
+POOL = ["+15550200001", "+15550200002", "+15550200003"]
+
+
+def test_texts_go_through_the_messaging_service_each_person_on_one_number(
+    tmp_path: Path,
+) -> None:
+    with FakeTwilio(auto_status=False) as twilio:
+        twilio.services[SERVICE_SID] = POOL
+        settings = make_settings(
+            tmp_path,
+            TWILIO_API_BASE_URL=twilio.base_url,
+            TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID,
+            PEERLINE_SERVICE_RATE="1000",
+            **TWILIO_ENV,
+        )
+        line = make_line(settings, FakeRedis())
+        load_line_file(line, lines.ALWAYS_OPEN)
+        hooks = Webhooks(create_app(line=line).test_client(), line.settings)
+        others = ["+16475557601", "+16475557602"]
+        for number in [lines.TEXTER, *others]:
+            hooks.sms(number, "hello")
+        hooks.sms(lines.TEXTER, "yes")
+        run_jobs(line)
+        # The service's combined rate paces every text from the line.
+        assert line.limiter.type_of(SERVICE_SID) == "service"
+        assert line.limiter.rate_of(SERVICE_SID) == 1000
+        mine = twilio.messages_to(lines.TEXTER)
+        assert len(mine) >= 2
+        for message in twilio.messages:
+            params = twilio.message_params(message["sid"])
+            assert params["MessagingServiceSid"] == [SERVICE_SID] and "From" not in params
+        # Sticky sender: one number per person, and new people spread over the pool.
+        assert len({m["from"] for m in mine}) == 1
+        firsts = {twilio.messages_to(n)[0]["from"] for n in [lines.TEXTER, *others]}
+        assert firsts == set(POOL)
+
+
+def test_the_relay_pool_starts_supporters_on_different_numbers(tmp_path: Path) -> None:
+    relays = "+15550100001,+15550100002"
+    line = make_line(make_settings(tmp_path, TWILIO_RELAY_NUMBERS=relays), FakeRedis())
+    load_line_file(line, lines.TWO_ON)
+    hooks = Webhooks(create_app(line=line).test_client(), line.settings)
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms("+16475557701", "yes")
+    run_jobs(line)
+    with line.db.session() as session:
+        offers = session.execute(select(Offer.supporter_id, Offer.relay_number)).all()
+    assert len({supporter for supporter, _ in offers}) == 2
+    # Each supporter's first chat on a number of their own: the pool carries the sending too.
+    assert {number for _, number in offers} == set(relays.split(","))

@@ -179,8 +179,28 @@ def send(line: Line, outbound_id: int) -> None:
 
 def send_many(line: Line, outbound_ids: list[int]) -> int:
     """Queue pending messages by lane for their senders, then pump each sender once."""
+    senders, count = _rank(line, outbound_ids)
+    for sender in sorted(senders):
+        pump(line, sender)
+    return count
+
+
+def requeue(line: Line, outbound_ids: list[int]) -> int:
+    """Rank messages whose place in Redis may be lost, and enqueue a pump of each sender.
+
+    For the sweep: a text already waiting is ranked again in place (the same score), and one
+    job is made per sender, not per text, however many wait during a rush.
+    """
+    senders, count = _rank(line, outbound_ids)
+    for sender in sorted(senders):
+        line.tasks.pump(sender)
+    return count
+
+
+def _rank(line: Line, outbound_ids: list[int]) -> tuple[set[str], int]:
+    """Put unsent messages in their senders' lanes; return the senders and how many."""
     if not outbound_ids:
-        return 0
+        return set(), 0
     with line.db.engine.connect() as connection, connection.begin():
         rows = connection.execute(_TARGETS, {"ids": list(outbound_ids)}).all()
     senders = line.lanes.add(
@@ -188,9 +208,7 @@ def send_many(line: Line, outbound_ids: list[int]) -> int:
         for row in rows
         if row.status in UNSENT
     )
-    for sender in sorted(senders):
-        pump(line, sender)
-    return len(rows)
+    return senders, len(rows)
 
 
 def pump(line: Line, sender: str) -> int:

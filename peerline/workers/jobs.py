@@ -128,8 +128,10 @@ def sweep() -> dict[str, int]:
             fanout_after,
         )
         overdue = runtime.overdue_offers(session, now)
-    for outbound_id in stale:
-        line.tasks.send(outbound_id)
+    try:
+        outbox.requeue(line, stale)
+    except RedisError as exc:
+        log.warning("unsent texts not ranked again this time: %s", exc)
     for offer_id in overdue:
         runtime.expire_offer(line, offer_id)
     ticked = runtime.catch_up_timers(line, now)

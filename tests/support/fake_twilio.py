@@ -446,7 +446,7 @@ class FakeTwilio:
         with self._lock:
             return list(self._server_errors)
 
-    def arrivals(self, sender: str | None = None) -> list[tuple[float, int]]:
+    def arrival_log(self, sender: str | None = None) -> list[tuple[float, int]]:
         """Return (arrival time, segments) of each accepted message, from one sender or all.
 
         A sender is the From number, or the Messaging Service SID for sends through one.
@@ -462,11 +462,11 @@ class FakeTwilio:
         """
         times = sorted(
             (at + k / rate if rate else at, 1)
-            for at, n in self.arrivals(sender)
+            for at, n in self.arrival_log(sender)
             for k in range(n if rate else 1)
         )
         if not rate:
-            times = sorted((at, n) for at, n in self.arrivals(sender))
+            times = sorted((at, n) for at, n in self.arrival_log(sender))
         return max(
             (sum(n for at, n in times[i:] if at < s + 1.0) for i, (s, _) in enumerate(times)),
             default=0,
