@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service import routing, segments
+from peerline.service import lanes, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
 from peerline.service.line import Line
@@ -86,13 +87,30 @@ class AfterCommit:
     open_notices: list[tuple[int, datetime]] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)  # call-backs to place
     match: bool = False
+    # (from number, id, lane) of texts written one by one: ranked in their senders' lanes at
+    # once, with one pump job per sender, rather than a send job each.
+    ranked: list[tuple[str, int, int]] = field(default_factory=list)
 
     def dispatch(self, line: Line) -> None:
         """Enqueue the work; a failure leaves it in the database for the sweep."""
-        if len(self.sends) > 10:
-            line.tasks.send_many(self.sends)  # a fan-out: one round trip per thousand
+        sends = self.sends
+        if self.ranked:
+            try:
+                senders = line.lanes.add(
+                    (lanes.sender_for(line.settings, number), message_id, lane)
+                    for number, message_id, lane in self.ranked
+                )
+            except RedisError as exc:
+                log.warning("texts not ranked (%s): send jobs instead", exc)
+            else:
+                for sender in sorted(senders):
+                    line.tasks.pump(sender)
+                done = {message_id for _, message_id, _ in self.ranked}
+                sends = [message_id for message_id in sends if message_id not in done]
+        if len(sends) > 10:
+            line.tasks.send_many(sends)  # a fan-out: one round trip per thousand
         else:
-            for outbound_id in self.sends:
+            for outbound_id in sends:
                 line.tasks.send(outbound_id)
         for offer_id, seconds in self.expiries:
             line.tasks.expire_offer(offer_id, seconds)
@@ -161,6 +179,13 @@ class Context:
             ),
         )
         self.after_commit.sends.append(message_id)
+        self.after_commit.ranked.append(
+            (
+                from_number or self.line.settings.twilio_phone_number,
+                message_id,
+                lanes.lane_of(purpose),
+            )
+        )
         return message_id
 
     def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 from redis import Redis
 
+from peerline.service.settings import Settings
+
 CRISIS, CHAT, OFFER, REPLY, WAIT, FANOUT = range(6)
 NAMES = ("crisis", "chat", "offer", "reply", "wait", "fanout")
 
@@ -104,6 +106,15 @@ _LANE_SPAN = 10**12
 KEY_PREFIX = "peerline:lanes:"
 
 
+def sender_for(settings: Settings, from_number: str) -> str:
+    """Return whose budget a text from this number spends: the Messaging Service's, for
+    texts from the line's own number when one is set, else the number's own."""
+    service = settings.twilio_messaging_service_sid
+    if service and from_number == settings.twilio_phone_number:
+        return service
+    return from_number
+
+
 def lane_of(purpose: str) -> int:
     """Return the lane of a text written for this purpose."""
     return _LANE_OF.get(purpose, REPLY)
@@ -136,6 +147,11 @@ class SenderQueues:
         """Return the id of the sender's most urgent waiting text."""
         found: list[Any] = self.redis.zrange(self.key(sender), 0, 0)
         return int(found[0]) if found else None
+
+    def lane_of_best(self, sender: str) -> int | None:
+        """Return the lane of the sender's most urgent waiting text."""
+        found: list[Any] = self.redis.zrange(self.key(sender), 0, 0, withscores=True)
+        return int(found[0][1]) // _LANE_SPAN if found else None
 
     def remove(self, sender: str, message_id: int) -> None:
         """Take a text out of its sender's queue (sent, dropped, or waiting for a retry)."""

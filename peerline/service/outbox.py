@@ -164,12 +164,8 @@ RELAY_EPISODE_KEY = "peerline:relay-late-episode"
 
 
 def sender_for(line: Line, from_number: str) -> str:
-    """Return whose budget a text from this number spends: the Messaging Service's, for
-    texts from the line's own number when one is set, else the number's own."""
-    service = line.settings.twilio_messaging_service_sid
-    if service and from_number == line.settings.twilio_phone_number:
-        return service
-    return from_number
+    """Return whose budget a text from this number spends (see `lanes.sender_for`)."""
+    return lanes.sender_for(line.settings, from_number)
 
 
 def send(line: Line, outbound_id: int) -> None:
@@ -254,6 +250,13 @@ def _pump_locked(line: Line, sender: str, lock: Lock) -> tuple[int, bool]:
                 return sent, True
             if time.monotonic() > deadline:
                 line.tasks.pump(sender)
+                return sent, False
+            # Nothing to read in the database while the sender's next slot is still ahead.
+            free_at = line.limiter.free_at(sender, within=SPIN_SECONDS)
+            if free_at is not None:
+                line.lanes.set_due(sender, free_at)
+                if line.lanes.lane_of_best(sender) == lanes.CHAT:
+                    _chat_waits(line, connection, best)
                 return sent, False
             outcome = _send_best(line, connection, sender, best, lock)
             if outcome is None:
@@ -350,6 +353,16 @@ def _send_best(
     if message.lane == lanes.CHAT:
         _relay_waited(line, (utcnow() - _aware(message.created_at)).total_seconds())
     return True
+
+
+def _chat_waits(line: Line, connection: Connection, message_id: int) -> None:
+    """Check how long the chat text at the head of a busy sender's queue has waited."""
+    with connection.begin():
+        created = connection.scalar(
+            select(OutboundMessage.created_at).where(OutboundMessage.id == message_id)
+        )
+    if created is not None:
+        _relay_waited(line, (utcnow() - _aware(created)).total_seconds())
 
 
 def _aware(moment: datetime) -> datetime:

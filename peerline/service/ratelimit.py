@@ -190,6 +190,7 @@ class SendRateLimiter:
             raise ValueError(f"jitter must be at least 0 and under 1 second, not {jitter!r}")
         self.jitter = jitter
         self.prefix = prefix
+        self._redis = redis
         self._script = redis.register_script(_GCRA)
         self._settle = redis.register_script(_SETTLE)
         self._sleep = sleep
@@ -224,6 +225,22 @@ class SendRateLimiter:
         reserved, wait, now = (int(x) for x in result)
         seconds = wait / MICROS
         return Decision(bool(reserved), seconds, (now + wait) / MICROS, decided + seconds)
+
+    def free_at(self, sender: str, within: float = 0.0) -> float | None:
+        """Return when (Redis time, seconds) the sender can next send one segment, or None
+        when it can within `within` seconds; reserves nothing."""
+        seconds, micros = self._redis.time()
+        now = int(seconds) * MICROS + int(micros)
+        raw = self._redis.get(self.prefix + sender)
+        tat = int(raw) if raw is not None else 0
+        # One segment goes when the key's time is at most the burst less one segment ahead.
+        kind = self.type_of(sender)
+        ahead = math.floor(
+            max(self.bursts[kind] - 1, 0) * (1 + self.jitter) * MICROS / self.rates[kind]
+        )
+        if tat - ahead <= now + within * MICROS:
+            return None
+        return (tat - ahead) / MICROS
 
     def settle(self, sender: str, segments: int) -> None:
         """Hold the sender for `segments` at the rate from now, once the provider has them.
