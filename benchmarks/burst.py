@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
@@ -61,6 +62,7 @@ class Result:
     """What one configuration measured (seconds)."""
 
     crisis: float | None
+    crisis_written: float | None
     relays: list[float]
     relays_sent: int
     offer_sent: float | None
@@ -119,11 +121,12 @@ def _events(plan: Plan) -> list[tuple[float, str, str, str]]:
     for n in range(plan.chats):
         t = 1.0 + n * step
         while t < plan.seconds:
+            reply = t + plan.pace / 2
+            # The chat that #done ends has no texts after it.
             if not (n == 0 and t >= plan.done_at):
                 events.append((t, _texter(n), f"t{n}x{int(t)} how are you", f"t{n}x{int(t)}"))
-                events.append(
-                    (t + plan.pace / 2, _supporter(n), f"s{n}x{int(t)} I'm here", f"s{n}x{int(t)}")
-                )
+            if not (n == 0 and reply >= plan.done_at):
+                events.append((reply, _supporter(n), f"s{n}x{int(t)} I'm here", f"s{n}x{int(t)}"))
             t += plan.pace
     return sorted(events)
 
@@ -173,15 +176,26 @@ def _run(d: WebDeployment, plan: Plan, rate: float, sender: str) -> Result:
                 relays.append(arrived - at)
     expected = sum(1 for token in posted if token[0] in "ts")
     offer = first_to(_supporter(0), "#take", posted["done"])
+    done_wall = time.time() - (time.monotonic() - posted["done"])
+    crisis_wall = time.time() - (time.monotonic() - posted["crisis"])
     with d.line.db.session() as session:
+        # The supporter's first offer after #done (a later one follows if they let it lapse).
         written = session.scalar(
             select(Offer.created_at)
             .join(Supporter, Supporter.id == Offer.supporter_id)
-            .where(Supporter.phone_hash == d.line.vault.lookup_hash(_supporter(0)))
-            .order_by(Offer.id.desc())
+            .where(
+                Supporter.phone_hash == d.line.vault.lookup_hash(_supporter(0)),
+                Offer.created_at >= datetime.fromtimestamp(done_wall - 1, UTC),
+            )
+            .order_by(Offer.id)
             .limit(1)
         )
-    done_wall = time.time() - (time.monotonic() - posted["done"])
+        crisis_written = session.scalar(
+            select(OutboundMessage.created_at)
+            .where(OutboundMessage.purpose == "crisis")
+            .order_by(OutboundMessage.id)
+            .limit(1)
+        )
     welcomes = [
         at - start
         for at, to, body in arrivals
@@ -192,6 +206,9 @@ def _run(d: WebDeployment, plan: Plan, rate: float, sender: str) -> Result:
     per_welcome = 2 / rate
     return Result(
         crisis=None if crisis is None else crisis - posted["crisis"],
+        crisis_written=None
+        if crisis_written is None
+        else crisis_written.timestamp() - crisis_wall,
         relays=relays,
         relays_sent=expected,
         offer_sent=None if offer is None else offer - posted["done"],
@@ -238,6 +255,7 @@ def run(ctx: Context) -> Outcome:
         p50 = percentile(relays, 50) if relays else None
         p95 = percentile(relays, 95) if relays else None
         outcome.figure(f"{label}: crisis reply", _s(result.crisis))
+        outcome.figure(f"{label}: crisis reply, written", _s(result.crisis_written))
         outcome.figure(
             f"{label}: chat relays p50 / p95",
             f"{_s(p50)} / {_s(p95)} ({len(relays)} of {result.relays_sent} arrived)",
