@@ -148,13 +148,14 @@ def _run(d: WebDeployment, plan: Plan, rate: float, sender: str) -> Result:
                 posted[token] = time.monotonic()
             d.sms(who, body)
 
+    last = max(at for at, *_ in _events(plan))
     poster = threading.Thread(target=post_all, daemon=True)
     poster.start()
     poster.join()
     # Let what waits drain (a cap keeps the run to a few minutes).
     deadline = time.monotonic() + (130.0 if rate < 2 else 60.0) * (0.2 if plan is SMOKE else 1)
     while time.monotonic() < deadline and (
-        d.line.lanes.waiting(sender) or time.monotonic() - start < plan.seconds + 5
+        d.line.lanes.waiting(sender) or time.monotonic() - start < last + 5
     ):
         time.sleep(0.5)
     arrivals = list(twilio.arrivals[first:])
