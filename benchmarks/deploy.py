@@ -22,9 +22,9 @@ from pathlib import Path
 from redis import Redis
 
 from benchmarks.common import ROOT, Context, stop_group, wait_for_http
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import from_env
-from peerline.service.tasks import redis_client
+from peerline.service.job_queue import redis_client
 from tests.support.deploy import LINE_NUMBER, Deployment
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.line import load_line_file, make_line
@@ -127,7 +127,7 @@ class WebDeployment(Deployment):
 
     def __init__(
         self,
-        line: Line,
+        line: LineServices,
         twilio: TimedTwilio,
         base_url: str,
         env: dict[str, str],

@@ -4,7 +4,7 @@ shared rate limiter by two worker processes to the local Twilio.
 Scheduling is what the group reminder job does (`Runtime.group_reminder`, with the
 subscribers already in the database): one transaction writes a row per subscriber (recipient
 and body encrypted) in bulk, then `Unit.dispatch` enqueues one send job per row through Redis
-pipelines (`Tasks.send_many`). The two `peerline worker` processes then send them all from the
+pipelines (`JobQueue.send_many`). The two `peerline worker` processes then send them all from the
 line number, paced by the limiter in Redis at the configured rate (`PEERLINE_SEND_RATES`). The
 local Twilio notes when each message arrives; the achieved rate is measured over the whole run
 and in each second of the clock (a sliding one-second window is shown too). Each text arrives a
@@ -34,7 +34,7 @@ from benchmarks.seed import Numbers
 from peerline.service.models import Contact, Group, GroupSubscription, utcnow
 from peerline.service.ratelimit import DEFAULT_JITTER
 from peerline.service.runtime import Runtime
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.job_queue import QUEUE_NAME
 
 NAME = "fanout"
 TITLE = "Reminder fan-out: written, enqueued, sent through the shared rate limiter"

@@ -20,7 +20,7 @@ from rq import Queue
 from benchmarks.common import Context, Outcome, ms, percentile
 from benchmarks.deploy import Arrival, always_on_line, deployed
 from benchmarks.seed import Numbers
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.job_queue import QUEUE_NAME
 
 NAME = "first_offer"
 TITLE = "Time to first offer: YES webhook to the offer at Twilio, one worker"

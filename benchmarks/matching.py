@@ -30,11 +30,11 @@ from sqlalchemy import delete, event, text
 
 from benchmarks.common import Context, Outcome, ms
 from peerline.service.availability import bump_rota_version
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Base, Offer, OutboundMessage, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.service.settings import from_env
-from peerline.service.tasks import redis_client
+from peerline.service.job_queue import redis_client
 from tests.support.line import make_line
 
 NAME = "matching"
@@ -79,7 +79,7 @@ def copy_rows(
 class Scene:
     """A line's database being filled for the benchmark."""
 
-    def __init__(self, ctx: Context, line: Line, dbname: str, supporters: int) -> None:
+    def __init__(self, ctx: Context, line: LineServices, dbname: str, supporters: int) -> None:
         self.ctx, self.line, self.dbname = ctx, line, dbname
         self.now = utcnow()
         self.waiting = 0
@@ -254,7 +254,7 @@ class Scene:
             conn.execute("VACUUM ANALYZE conversations")
 
 
-def one_round(line: Line, watch: list[tuple[str, Any]] | None = None) -> tuple[float, int]:
+def one_round(line: LineServices, watch: list[tuple[str, Any]] | None = None) -> tuple[float, int]:
     """Time one matching round, commit it as the job does, then undo its writes; return
     (seconds, offers). The round's own statements go into `watch`, when given."""
     session = line.db.sessions()
@@ -276,14 +276,14 @@ def one_round(line: Line, watch: list[tuple[str, Any]] | None = None) -> tuple[f
         session.close()
 
 
-def count_statements(line: Line) -> int:
+def count_statements(line: LineServices) -> int:
     """Return how many statements one (warm) matching round sends to the database."""
     statements: list[tuple[str, Any]] = []
     one_round(line, statements)
     return len(statements)
 
 
-def floor_round(line: Line) -> float:
+def floor_round(line: LineServices) -> float:
     """Time the cheapest transaction: a session reading one supporter by primary key."""
     session = line.db.sessions()
     try:
@@ -296,7 +296,7 @@ def floor_round(line: Line) -> float:
 
 
 @contextmanager
-def captured(line: Line, statements: list[tuple[str, Any]]) -> Iterator[None]:
+def captured(line: LineServices, statements: list[tuple[str, Any]]) -> Iterator[None]:
     """Collect the statements (and parameters) sent to the database inside the block."""
 
     def before(
@@ -311,7 +311,7 @@ def captured(line: Line, statements: list[tuple[str, Any]]) -> Iterator[None]:
         event.remove(line.db.engine, "before_cursor_execute", before)
 
 
-def explain_round(line: Line) -> str:
+def explain_round(line: LineServices) -> str:
     """Return EXPLAIN ANALYZE of every SELECT one matching round sends."""
     statements: list[tuple[str, Any]] = []
     one_round(line, statements)

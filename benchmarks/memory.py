@@ -27,7 +27,7 @@ from benchmarks.common import ROOT, Context, Outcome, children, pss_mb, rss_mb, 
 from benchmarks.deploy import WebDeployment, deployed, gunicorn, rota_line
 from benchmarks.load import Request, closed_loop, signed_form
 from benchmarks.seed import Numbers
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.job_queue import QUEUE_NAME
 from tests.support.deploy import LINE_NUMBER
 from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.support.servers import free_port

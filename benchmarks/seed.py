@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import ACTIVE, QUEUED, Contact, Conversation, utcnow
 
 
@@ -32,7 +32,7 @@ class Numbers:
 
 
 def texters(
-    line: Line,
+    line: LineServices,
     phones: Sequence[str],
     state: str,
     supporter_ids: Sequence[int] = (),

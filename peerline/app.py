@@ -10,9 +10,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
-from peerline.service.tasks import redis_client
+from peerline.service.job_queue import redis_client
 from peerline.service.transport import Transport
 
 # PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
@@ -33,7 +33,7 @@ def create_app(
     *,
     redis: Redis | None = None,
     transport: Transport | None = None,
-    line: Line | None = None,
+    line: LineServices | None = None,
 ) -> Flask:
     """Create the Peerline web application."""
     settings = settings or (line.settings if line else from_env())
@@ -61,7 +61,7 @@ def create_app(
             if settings.redis_url is None:
                 raise ValueError("REDIS_URL is not set: use `peerline serve` for embedded mode")
             redis = redis_client(settings.redis_url)
-        line = Line(settings, redis, transport=transport)
+        line = LineServices(settings, redis, transport=transport)
     app.extensions["peerline"] = line
     if settings.proxy_hops:
         # Only the configured proxies' X-Forwarded-* are believed: the client address that

@@ -16,7 +16,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env
 
 
@@ -30,7 +30,7 @@ def _settings(port: int | None = None) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _line(settings: Settings, redis: Redis | None = None) -> Line:
+def _line(settings: Settings, redis: Redis | None = None) -> LineServices:
     if redis is None:
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url)
@@ -38,7 +38,7 @@ def _line(settings: Settings, redis: Redis | None = None) -> Line:
             from fakeredis import FakeRedis
 
             redis = FakeRedis()
-    return Line(settings, redis)
+    return LineServices(settings, redis)
 
 
 def _loopback(host: str) -> bool:
@@ -98,7 +98,7 @@ def serve(port: int | None, host: str) -> None:
         # One in-memory Redis shared by the web threads, the worker and the scheduler.
         redis = FakeRedis(server=FakeServer())
     upgrade(settings.database_url)
-    line = Line(settings, redis)
+    line = LineServices(settings, redis)
     with line.db.session() as session:
         if not session.scalar(select(func.count()).select_from(Supporter)):
             demo = linefile.parse(linefile.DEMO_LINE_FILE, settings.default_region)
@@ -140,7 +140,7 @@ def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
     from rq import Queue, SimpleWorker
 
-    from peerline.service.tasks import WORKER_QUEUES
+    from peerline.service.job_queue import WORKER_QUEUES
     from peerline.workers import jobs
     from peerline.workers.context import get_line
 

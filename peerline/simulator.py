@@ -17,7 +17,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from peerline.service import segments
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Contact, InboundMessage, OutboundMessage, Supporter
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
@@ -39,13 +39,13 @@ DEFAULT_TEXTER = "+15550123456"
 MAX_BODY = 1600
 
 
-def _line() -> Line:
+def _line() -> LineServices:
     """Return the line bound to the running app."""
-    line: Line = current_app.extensions["peerline"]
+    line: LineServices = current_app.extensions["peerline"]
     return line
 
 
-def _reveal(line: Line, token: str) -> str | None:
+def _reveal(line: LineServices, token: str) -> str | None:
     """Return a decrypted value, or None when no current key can read it."""
     try:
         return line.vault.decrypt(token)
@@ -71,7 +71,7 @@ def new_message_sid() -> str:
 
 
 def inbound_params(
-    line: Line, sender: str, body: str, sid: str, to: str | None = None
+    line: LineServices, sender: str, body: str, sid: str, to: str | None = None
 ) -> dict[str, str]:
     """Return the form fields Twilio posts for one inbound SMS without media."""
     settings = line.settings
@@ -101,13 +101,13 @@ def inbound_params(
     return params
 
 
-def _line_numbers(line: Line) -> list[str]:
+def _line_numbers(line: LineServices) -> list[str]:
     """Return the numbers a phone can text: the line's own, then its relay numbers."""
     settings = line.settings
     return [settings.twilio_phone_number, *settings.twilio_relay_numbers]
 
 
-def _recipient(line: Line, raw: Any) -> str:
+def _recipient(line: LineServices, raw: Any) -> str:
     """Return the line number a text goes to: the main one unless a relay number is named."""
     if raw is None or raw == "":
         return line.settings.twilio_phone_number

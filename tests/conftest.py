@@ -10,14 +10,14 @@ from fakeredis import FakeRedis
 from flask import Flask
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 from tests.support.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def demo_line(tmp_path: Path) -> Iterator[Line]:
+def demo_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite and in-memory Redis with the demo line file loaded."""
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line)
@@ -26,23 +26,23 @@ def demo_line(tmp_path: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def app_for() -> Callable[[Line], Flask]:
+def app_for() -> Callable[[LineServices], Flask]:
     """Return a function that builds the web app for a line."""
 
-    def build(line: Line) -> Flask:
+    def build(line: LineServices) -> Flask:
         return create_app(line=line)
 
     return build
 
 
 @pytest.fixture
-def demo_hooks(demo_line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
+def demo_hooks(demo_line: LineServices, app_for: Callable[[LineServices], Flask]) -> Webhooks:
     """Return a poster of signed webhooks to the demo line."""
     return Webhooks(app_for(demo_line).test_client(), demo_line.settings)
 
 
 @pytest.fixture
-def always_open_line(tmp_path: Path) -> Line:
+def always_open_line(tmp_path: Path) -> LineServices:
     """Return a line on SQLite and in-memory Redis where Sam is always on shift."""
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line, lines.ALWAYS_OPEN)
@@ -50,12 +50,12 @@ def always_open_line(tmp_path: Path) -> Line:
 
 
 @pytest.fixture
-def line(always_open_line: Line) -> Line:
+def line(always_open_line: LineServices) -> LineServices:
     """Return the line a test works on: always open, unless its module defines its own."""
     return always_open_line
 
 
 @pytest.fixture
-def hooks(line: Line, app_for: Callable[[Line], Flask]) -> Webhooks:
+def hooks(line: LineServices, app_for: Callable[[LineServices], Flask]) -> Webhooks:
     """Return a poster of signed webhooks to the `line` fixture's line."""
     return Webhooks(app_for(line).test_client(), line.settings)

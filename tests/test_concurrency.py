@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACCEPTED,
     Contact,
@@ -57,7 +57,7 @@ def test_processes_never_double_assign_or_exceed_capacity(
         # The per-shift cap (tested elsewhere) would rightly leave texters waiting here.
         "PEERLINE_SHIFT_CHAT_CAP": "1000",
     }
-    line: Line = make_line(from_env(env), Redis.from_url(redis_server.url))
+    line: LineServices = make_line(from_env(env), Redis.from_url(redis_server.url))
     load_line_file(line, line_file())
     phones: dict[str, str] = {}
     start = utcnow() - timedelta(hours=1)

@@ -24,7 +24,7 @@ from peerline.console.auth import LoginThrottle
 from peerline.console.charts import bar_chart, day_bar, line_chart, nice_ceiling, scale
 from peerline.service import rota
 from peerline.service.inbound import FAILED_KEY
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     AuditEvent,
@@ -54,7 +54,7 @@ from tests.support.seed import (
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[Line]:
+def line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line on SQLite with the demo rota and one coordinator."""
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line)
@@ -64,7 +64,7 @@ def line(tmp_path: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def app(line: Line) -> Flask:
+def app(line: LineServices) -> Flask:
     """Return the web app with the console installed and CSRF enforced."""
     app = create_app(line=line)
     assert app.config["WTF_CSRF_ENABLED"]
@@ -87,7 +87,7 @@ def console(app: Flask) -> Console:
     return client
 
 
-def audit_entries(line: Line, action: str | None = None) -> list[AuditEvent]:
+def audit_entries(line: LineServices, action: str | None = None) -> list[AuditEvent]:
     """Return audit entries, oldest first."""
     with line.db.session() as session:
         query = select(AuditEvent).order_by(AuditEvent.id)
@@ -137,7 +137,7 @@ def test_a_script_is_told_to_sign_in(anonymous: Console) -> None:
     assert response.json == {"error": "sign in required"}
 
 
-def test_every_form_refuses_a_missing_csrf_token(app: Flask, console: Console, line: Line) -> None:
+def test_every_form_refuses_a_missing_csrf_token(app: Flask, console: Console, line: LineServices) -> None:
     before = len(audit_entries(line))
     posts = [(url, endpoint) for method, url, endpoint in console_rules(app) if method == "POST"]
     assert len(posts) >= 10
@@ -149,7 +149,7 @@ def test_every_form_refuses_a_missing_csrf_token(app: Flask, console: Console, l
     assert console.post("/console/login", {"email": EMAIL}, token=False).status_code == 400
 
 
-def test_the_webhooks_still_take_signed_posts_without_a_csrf_token(app: Flask, line: Line) -> None:
+def test_the_webhooks_still_take_signed_posts_without_a_csrf_token(app: Flask, line: LineServices) -> None:
     hooks = Webhooks(app.test_client(), line.settings)
     assert hooks.sms(lines.TEXTER, "hello").status_code == 200
     form = {"MessageSid": "SMx", "From": lines.TEXTER}
@@ -157,7 +157,7 @@ def test_the_webhooks_still_take_signed_posts_without_a_csrf_token(app: Flask, l
     assert unsigned.status_code == 403
 
 
-def test_sign_in_with_the_right_password(anonymous: Console, line: Line) -> None:
+def test_sign_in_with_the_right_password(anonymous: Console, line: LineServices) -> None:
     response = anonymous.sign_in()
     assert response.status_code == 302
     assert response.headers["Location"] == "/console/"
@@ -172,7 +172,7 @@ def test_sign_in_with_the_right_password(anonymous: Console, line: Line) -> None
     assert stored is not None and "m=65536" in stored  # rehashed to today's argon2 settings
 
 
-def test_sign_in_with_a_wrong_password_is_refused(anonymous: Console, line: Line) -> None:
+def test_sign_in_with_a_wrong_password_is_refused(anonymous: Console, line: LineServices) -> None:
     response = anonymous.sign_in(password="not the password at all")
     assert response.status_code == 401
     assert "do not match an active account" in response.get_data(as_text=True)
@@ -182,12 +182,12 @@ def test_sign_in_with_a_wrong_password_is_refused(anonymous: Console, line: Line
     assert unknown.status_code == 401  # the same answer: no hint which emails exist
 
 
-def test_a_deactivated_coordinator_cannot_sign_in(anonymous: Console, line: Line) -> None:
+def test_a_deactivated_coordinator_cannot_sign_in(anonymous: Console, line: LineServices) -> None:
     add_coordinator(line, "gone@example.org", PASSWORD, active=False)
     assert anonymous.sign_in(email="gone@example.org").status_code == 401
 
 
-def test_failed_sign_ins_are_throttled(app: Flask, line: Line) -> None:
+def test_failed_sign_ins_are_throttled(app: Flask, line: LineServices) -> None:
     # Issue 16: an account under attack is slowed (a doubling delay), never locked for long.
     app.config["CONSOLE_LOGIN_DELAY_SECONDS"] = 0.3
     attacker = Console(app.test_client(), address="198.51.100.7")
@@ -237,7 +237,7 @@ def test_throttle_counters_always_expire() -> None:
 
 
 def test_sign_in_works_while_redis_is_down(
-    app: Flask, line: Line, monkeypatch: pytest.MonkeyPatch
+    app: Flask, line: LineServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The throttle is a brake: argon2 stays slow without it, and coordinators get in.
     monkeypatch.setattr(line, "redis", FakeRedis(connected=False))
@@ -246,7 +246,7 @@ def test_sign_in_works_while_redis_is_down(
     assert person.sign_in().status_code == 302
 
 
-def test_sign_out_needs_a_post_with_a_token(console: Console, line: Line) -> None:
+def test_sign_out_needs_a_post_with_a_token(console: Console, line: LineServices) -> None:
     assert console.get("/console/logout").status_code == 405
     assert console.post("/console/logout", token=False).status_code == 400
     assert console.get("/console/").status_code == 200
@@ -256,7 +256,7 @@ def test_sign_out_needs_a_post_with_a_token(console: Console, line: Line) -> Non
     assert audit_entries(line, "sign_out")
 
 
-def test_a_password_reset_ends_old_sessions(console: Console, line: Line) -> None:
+def test_a_password_reset_ends_old_sessions(console: Console, line: LineServices) -> None:
     with line.db.session() as session:
         row = session.scalar(select(Coordinator).where(Coordinator.email == EMAIL))
         assert row is not None
@@ -312,7 +312,7 @@ def add_supporter(console: Console, **fields: object) -> TestResponse:
     return console.post("/console/supporters/new", data)
 
 
-def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, line: Line) -> None:
+def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, line: LineServices) -> None:
     response = add_supporter(console)
     assert response.status_code == 302
     page = console.get("/console/supporters/").get_data(as_text=True)
@@ -333,7 +333,7 @@ def test_adding_a_supporter_masks_their_number_and_is_audited(console: Console, 
     assert audit_entries(line, "supporter.number_viewed")
 
 
-def test_a_supporter_added_in_the_console_gets_one_first_text(console: Console, line: Line) -> None:
+def test_a_supporter_added_in_the_console_gets_one_first_text(console: Console, line: LineServices) -> None:
     assert add_supporter(console).status_code == 302
     welcomes = [m for m in outbox(line, "+14165550177") if m["purpose"] == "supporter_welcome"]
     assert len(welcomes) == 1
@@ -363,7 +363,7 @@ def test_a_supporter_form_refuses_bad_input(console: Console) -> None:
     assert capacity.status_code == 400
 
 
-def test_editing_and_deactivating_a_supporter(console: Console, line: Line) -> None:
+def test_editing_and_deactivating_a_supporter(console: Console, line: LineServices) -> None:
     with line.db.session() as session:
         rosa = session.scalar(select(Supporter).where(Supporter.name == "Rosa"))
         assert rosa is not None
@@ -400,7 +400,7 @@ def test_editing_and_deactivating_a_supporter(console: Console, line: Line) -> N
 # -- rota ------------------------------------------------------------------------------------
 
 
-def supporter_id(line: Line, name: str) -> int:
+def supporter_id(line: LineServices, name: str) -> int:
     """Return a supporter's id by name."""
     with line.db.session() as session:
         found = session.scalar(select(Supporter.id).where(Supporter.name == name))
@@ -408,7 +408,7 @@ def supporter_id(line: Line, name: str) -> int:
         return found
 
 
-def test_adding_moving_and_removing_a_shift(console: Console, line: Line) -> None:
+def test_adding_moving_and_removing_a_shift(console: Console, line: LineServices) -> None:
     alex = supporter_id(line, "Alex")
     console.get(f"/console/rota/shifts/new?supporter={alex}&week=2026-03-02")
     response = console.post(
@@ -440,7 +440,7 @@ def test_adding_moving_and_removing_a_shift(console: Console, line: Line) -> Non
     assert audit_entries(line, "shift.removed")[-1].detail == "tue 08:00–12:30"
 
 
-def test_a_shift_needs_days_and_distinct_times(console: Console, line: Line) -> None:
+def test_a_shift_needs_days_and_distinct_times(console: Console, line: LineServices) -> None:
     alex = supporter_id(line, "Alex")
     console.get("/console/rota/shifts/new")
     no_days = console.post(
@@ -459,7 +459,7 @@ def test_a_shift_needs_days_and_distinct_times(console: Console, line: Line) -> 
     assert whole_day.status_code == 302
 
 
-def test_time_off_and_cover_change_the_week(console: Console, line: Line) -> None:
+def test_time_off_and_cover_change_the_week(console: Console, line: LineServices) -> None:
     rosa, alex = supporter_id(line, "Rosa"), supporter_id(line, "Alex")
     console.get("/console/rota/time-off/new")
     console.post(
@@ -495,7 +495,7 @@ def test_time_off_and_cover_change_the_week(console: Console, line: Line) -> Non
     assert audit_entries(line, "time_off.removed")
 
 
-def test_time_off_cannot_end_before_it_starts(console: Console, line: Line) -> None:
+def test_time_off_cannot_end_before_it_starts(console: Console, line: LineServices) -> None:
     console.get("/console/rota/time-off/new")
     response = console.post(
         "/console/rota/time-off/new",
@@ -516,7 +516,7 @@ def test_the_week_view_shows_holidays_and_overnight_shifts(console: Console) -> 
     assert "runs past midnight" in ordinary  # Rosa's Saturday night
 
 
-def test_coverage_counts_supporters_and_shows_gaps(console: Console, line: Line) -> None:
+def test_coverage_counts_supporters_and_shows_gaps(console: Console, line: LineServices) -> None:
     with line.db.session() as session:
         sam = session.scalar(select(Supporter).where(Supporter.name == "Sam"))
         assert sam is not None
@@ -543,7 +543,7 @@ def test_coverage_counts_supporters_and_shows_gaps(console: Console, line: Line)
 # -- conversations and transcripts -----------------------------------------------------------
 
 
-def transcript_conversation(line: Line) -> int:
+def transcript_conversation(line: LineServices) -> int:
     """Create a finished conversation with a few messages."""
     return add_conversation(
         line,
@@ -562,7 +562,7 @@ def transcript_conversation(line: Line) -> int:
     )
 
 
-def test_the_conversation_list_shows_metadata_only(console: Console, line: Line) -> None:
+def test_the_conversation_list_shows_metadata_only(console: Console, line: LineServices) -> None:
     conversation = transcript_conversation(line)
     page = console.get("/console/conversations/").get_data(as_text=True)
     assert f"/console/conversations/{conversation}" in page
@@ -572,7 +572,7 @@ def test_the_conversation_list_shows_metadata_only(console: Console, line: Line)
     assert "hard day" not in detail and "Why do you need to read" in detail
 
 
-def test_a_transcript_needs_a_reason_and_is_audited(console: Console, line: Line) -> None:
+def test_a_transcript_needs_a_reason_and_is_audited(console: Console, line: LineServices) -> None:
     conversation = transcript_conversation(line)
     console.get(f"/console/conversations/{conversation}")
     url = f"/console/conversations/{conversation}/transcript"
@@ -603,7 +603,7 @@ def test_a_transcript_needs_a_reason_and_is_audited(console: Console, line: Line
     assert "Follow-up of a complaint about this chat" in log
 
 
-def test_flags_and_purged_transcripts_show_in_the_metadata(console: Console, line: Line) -> None:
+def test_flags_and_purged_transcripts_show_in_the_metadata(console: Console, line: LineServices) -> None:
     calm = transcript_conversation(line)
     flagged = transcript_conversation(line)
     with line.db.session() as session:
@@ -629,7 +629,7 @@ def test_flags_and_purged_transcripts_show_in_the_metadata(console: Console, lin
 # -- dashboard -------------------------------------------------------------------------------
 
 
-def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: Line) -> None:
+def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: LineServices) -> None:
     waiting = add_conversation(
         line,
         ConversationSpec(created_at=utcnow() - timedelta(minutes=6), state="queued", priority=1),
@@ -653,7 +653,7 @@ def test_the_dashboard_shows_the_queue_chats_and_alerts(console: Console, line: 
     assert audit_entries(line, "alert.resolved")[-1].subject == f"alert {alert}"
 
 
-def test_the_dashboard_shows_texts_the_workers_have_not_read(console: Console, line: Line) -> None:
+def test_the_dashboard_shows_texts_the_workers_have_not_read(console: Console, line: LineServices) -> None:
     assert 'data-testid="backlog"' not in console.get("/console/live").get_data(as_text=True)
     for n in range(25):
         line.inbound.put(f"+1416555{n:04d}", {"message_sid": f"SM{n}", "from_number": "x"})
@@ -673,7 +673,7 @@ def test_the_dashboard_has_empty_states(console: Console) -> None:
 # -- reports ---------------------------------------------------------------------------------
 
 
-def test_reports_show_charts_and_export_csv(console: Console, line: Line) -> None:
+def test_reports_show_charts_and_export_csv(console: Console, line: LineServices) -> None:
     tz = ZoneInfo("America/Toronto")
     day = datetime(2026, 3, 3, 14, 0, tzinfo=tz)
     for wait, rating in ((60, 5), (120, 4), (600, None)):
@@ -718,7 +718,7 @@ def test_reports_fall_back_to_four_weeks(console: Console) -> None:
     assert html.count('<rect class="chart-bar') >= 28 + 24  # four weeks of days, 24 hours
 
 
-def test_calls_show_on_the_dashboard_and_in_the_reports(console: Console, line: Line) -> None:
+def test_calls_show_on_the_dashboard_and_in_the_reports(console: Console, line: LineServices) -> None:
     from peerline.service.models import Base
     from peerline.service.voice import models as call_models
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from peerline.app import create_app
 from peerline.console.crisis_review import EXAMPLES_NAME
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import AuditEvent, SafetyEvent, utcnow
 from tests.support.console import Console
 from tests.support.line import load_line_file, make_line, make_settings
@@ -31,7 +31,7 @@ def phrases(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def line(tmp_path: Path, phrases: Path) -> Iterator[Line]:
+def line(tmp_path: Path, phrases: Path) -> Iterator[LineServices]:
     line = make_line(make_settings(tmp_path, PEERLINE_CRISIS_PHRASES=str(phrases)), FakeRedis())
     load_line_file(line)
     add_coordinator(line)
@@ -40,14 +40,14 @@ def line(tmp_path: Path, phrases: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def console(line: Line) -> Console:
+def console(line: LineServices) -> Console:
     app: Flask = create_app(line=line)
     console = Console(app.test_client())
     console.sign_in()
     return console
 
 
-def alerted(line: Line, text: str, *, detector: bool = False) -> int:
+def alerted(line: LineServices, text: str, *, detector: bool = False) -> int:
     """Add a chat where the texter wrote `text` and a supporter then raised #alert."""
     started = utcnow() - timedelta(hours=1)
     conversation_id = add_conversation(
@@ -74,14 +74,14 @@ def alerted(line: Line, text: str, *, detector: bool = False) -> int:
     return conversation_id
 
 
-def audits(line: Line, action: str) -> list[AuditEvent]:
+def audits(line: LineServices, action: str) -> list[AuditEvent]:
     with line.db.session() as session:
         rows = session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
         session.expunge_all()
         return list(rows)
 
 
-def test_review_lists_only_alerts_the_detector_missed(line: Line, console: Console) -> None:
+def test_review_lists_only_alerts_the_detector_missed(line: LineServices, console: Console) -> None:
     missed = alerted(line, MISSED)
     flagged = alerted(line, "i want to die", detector=True)
     page = console.get("/console/crisis-review/").get_data(as_text=True)
@@ -90,7 +90,7 @@ def test_review_lists_only_alerts_the_detector_missed(line: Line, console: Conso
     assert console.get(f"/console/crisis-review/{flagged}").status_code == 404
 
 
-def test_reading_needs_a_reason_and_is_audited(line: Line, console: Console) -> None:
+def test_reading_needs_a_reason_and_is_audited(line: LineServices, console: Console) -> None:
     missed = alerted(line, MISSED)
     assert MISSED not in console.get(f"/console/crisis-review/{missed}").get_data(as_text=True)
     refused = console.post(f"/console/crisis-review/{missed}", {"reason": "short"})
@@ -105,7 +105,7 @@ def test_reading_needs_a_reason_and_is_audited(line: Line, console: Console) -> 
 
 
 def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
-    line: Line, console: Console, phrases: Path
+    line: LineServices, console: Console, phrases: Path
 ) -> None:
     missed = alerted(line, MISSED)
     assert not line.crisis.detect(MISSED).matched
@@ -145,7 +145,7 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
     ]
 
 
-def test_a_phrase_that_is_not_words_is_refused(line: Line, console: Console, phrases: Path) -> None:
+def test_a_phrase_that_is_not_words_is_refused(line: LineServices, console: Console, phrases: Path) -> None:
     missed = alerted(line, MISSED)
     console.post(f"/console/crisis-review/{missed}", {"reason": "teaching the detector its miss"})
     before = phrases.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from peerline.flows import effects as fx
 from peerline.flows import texter
 from peerline.service import segments
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Alert,
     AuditEvent,
@@ -28,7 +28,7 @@ from peerline.service.models import (
     Supporter,
 )
 from peerline.service.runtime import Runtime
-from peerline.service.tasks import redis_client
+from peerline.service.job_queue import redis_client
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 from tests.support.servers import PostgresServer, RedisServer
@@ -107,12 +107,12 @@ def build(
     tmp_path: Path,
     postgres_server: PostgresServer,
     redis_server: RedisServer,
-    app_for: Callable[[Line], Flask],
-) -> Iterator[Callable[..., tuple[Line, Webhooks]]]:
+    app_for: Callable[[LineServices], Flask],
+) -> Iterator[Callable[..., tuple[LineServices, Webhooks]]]:
     """Return a builder of a line on PostgreSQL and Redis, from a line file and settings."""
-    made: list[Line] = []
+    made: list[LineServices] = []
 
-    def make(text: str = ON_CALL, **env: str) -> tuple[Line, Webhooks]:
+    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
         Redis.from_url(redis_server.url).flushall()
         settings = make_settings(
             tmp_path,
@@ -130,18 +130,18 @@ def build(
         line.db.engine.dispose()
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies written to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def lines_to(line: Line, number: str, alias: str) -> list[str]:
+def lines_to(line: LineServices, number: str, alias: str) -> list[str]:
     """Return the texter's words as the supporter reads them: one per line, prefix dropped."""
     said = "\n".join(texts_to(line, number)).split("\n")
     return [s.split(": ", 1)[1] for s in said if re.match(rf"^(\[SAFETY\] )?{alias}: ", s)]
 
 
-def connect(line: Line, hooks: Webhooks, texter_phone: str = lines.TEXTER) -> str:
+def connect(line: LineServices, hooks: Webhooks, texter_phone: str = lines.TEXTER) -> str:
     """Bring a texter into a chat with Sam; return their alias."""
     hooks.sms(texter_phone, "yes")
     run_jobs(line)
@@ -153,13 +153,13 @@ def connect(line: Line, hooks: Webhooks, texter_phone: str = lines.TEXTER) -> st
     return found.group(1)
 
 
-def chat_id(line: Line) -> int:
+def chat_id(line: LineServices) -> int:
     """Return the id of the one conversation in a chat."""
     with line.db.session() as session:
         return session.scalars(select(Conversation.id).where(Conversation.state == "active")).one()
 
 
-def tick(line: Line, conversation_id: int, minutes: float) -> int | None:
+def tick(line: LineServices, conversation_id: int, minutes: float) -> int | None:
     """Run a chat's timer as if some minutes had passed."""
     with line.db.session() as session:
         later = datetime.now(UTC) + timedelta(minutes=minutes)
@@ -170,7 +170,7 @@ def tick(line: Line, conversation_id: int, minutes: float) -> int | None:
 
 
 def test_a_burst_in_a_chat_reaches_the_supporter_whole(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()  # the flood rule at its default, 12 a minute
     alias = connect(line, hooks)
@@ -193,7 +193,7 @@ def test_a_burst_in_a_chat_reaches_the_supporter_whole(
 
 
 def test_every_word_written_in_the_queue_reaches_the_supporter(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "hi, is anyone there")
@@ -215,7 +215,7 @@ def test_every_word_written_in_the_queue_reaches_the_supporter(
 
 
 def test_crisis_first_text_goes_first_in_line(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real
@@ -245,7 +245,7 @@ def test_crisis_first_text_goes_first_in_line(
     assert lines_to(line, lines.SAM, alias) == [CRISIS, "please hurry", "hello?"]
 
 
-def test_crisis_first_text_in_spanish(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_crisis_first_text_in_spanish(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "no quiero vivir mas")
     sent = texts_to(line, lines.TEXTER)
@@ -256,7 +256,7 @@ def test_crisis_first_text_in_spanish(build: Callable[..., tuple[Line, Webhooks]
         assert (conversation.state, conversation.language) == ("queued", "es")
 
 
-def test_a_flagged_chat_never_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_a_flagged_chat_never_closes_itself(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "hi, I'm Sam")
@@ -282,7 +282,7 @@ def test_a_flagged_chat_never_closes_itself(build: Callable[..., tuple[Line, Web
 
 
 def test_a_chat_flagged_by_alert_stays_open_and_alert_says_what_was_done(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     connect(line, hooks)
@@ -299,7 +299,7 @@ def test_a_chat_flagged_by_alert_stays_open_and_alert_says_what_was_done(
 
 
 def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
@@ -319,7 +319,7 @@ def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(
 
 
 def test_a_quiet_chat_in_which_both_wrote_still_closes(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     connect(line, hooks)
@@ -329,7 +329,7 @@ def test_a_quiet_chat_in_which_both_wrote_still_closes(
     assert "closed after a quiet while" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_help_and_pictures_mid_chat(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_help_and_pictures_mid_chat(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
     for word in ("HELP", "info", "AYUDA", "please help me"):
@@ -349,7 +349,7 @@ def test_help_and_pictures_mid_chat(build: Callable[..., tuple[Line, Webhooks]])
 
 
 def test_an_opt_out_mid_chat_tells_the_supporter_how_they_can_come_back(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     alias = connect(line, hooks)
@@ -363,7 +363,7 @@ def test_an_opt_out_mid_chat_tells_the_supporter_how_they_can_come_back(
 
 
 def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     connect(line, hooks)
@@ -389,7 +389,7 @@ def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(
     assert len(texts_to(line, lines.TEXTER)) == before + 2
 
 
-def test_the_console_can_lift_a_block(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_the_console_can_lift_a_block(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     from tests.support.console import Console
     from tests.support.seed import add_coordinator
 
@@ -417,7 +417,7 @@ def test_the_console_can_lift_a_block(build: Callable[..., tuple[Line, Webhooks]
 
 
 def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)
@@ -435,7 +435,7 @@ def test_crisis_at_the_rating_question_starts_a_new_chat_first_in_line(
 
 
 def test_a_supporters_picture_is_not_an_empty_relay(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     connect(line, hooks)
@@ -446,7 +446,7 @@ def test_a_supporters_picture_is_not_an_empty_relay(
 
 
 def test_a_second_crisis_texter_hears_their_true_place(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real

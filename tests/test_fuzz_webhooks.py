@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Contact, Conversation, InboundMessage, OutboundMessage
 from tests.support import lines
 from tests.support.line import load_line_file, make_line, make_settings
@@ -72,7 +72,7 @@ forms = st.lists(st.tuples(st.sampled_from(FIELDS), text), max_size=12)
 
 
 @pytest.fixture(scope="module")
-def fuzz_app() -> Iterator[tuple[Flask, Line]]:
+def fuzz_app() -> Iterator[tuple[Flask, LineServices]]:
     """Return one app and line for every generated request."""
     with tempfile.TemporaryDirectory() as folder:
         line = make_line(make_settings(Path(folder)), FakeRedis())
@@ -81,7 +81,7 @@ def fuzz_app() -> Iterator[tuple[Flask, Line]]:
         line.db.engine.dispose()
 
 
-def counts(line: Line) -> tuple[int, ...]:
+def counts(line: LineServices) -> tuple[int, ...]:
     """Return how many rows each table of the record holds."""
     with line.db.session() as session:
         return tuple(
@@ -106,7 +106,7 @@ def webhook_paths(app: Flask) -> list[str]:
 )
 @given(form=forms, path_index=st.integers(min_value=0, max_value=100))
 def test_webhooks_never_fail_or_half_write(
-    fuzz_app: tuple[Flask, Line], form: list[tuple[str, str]], path_index: int
+    fuzz_app: tuple[Flask, LineServices], form: list[tuple[str, str]], path_index: int
 ) -> None:
     app, line = fuzz_app
     paths = webhook_paths(app)
@@ -122,7 +122,7 @@ def test_webhooks_never_fail_or_half_write(
         assert response.get_json()["reason"]
 
 
-def test_the_fuzz_covers_every_webhook(fuzz_app: tuple[Flask, Line]) -> None:
+def test_the_fuzz_covers_every_webhook(fuzz_app: tuple[Flask, LineServices]) -> None:
     app, _ = fuzz_app
     assert {"/webhooks/sms", "/webhooks/sms/status", "/webhooks/sms/fallback"} <= set(
         webhook_paths(app)

@@ -14,7 +14,7 @@ from fakeredis import FakeRedis, FakeServer
 from flask import Flask
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.webhooks import groups
 from peerline.webhooks.groups import CANCELLED, Listing, Occasion, upcoming_meetings
 from tests.support import lines
@@ -35,7 +35,7 @@ EVENING = "Evening circle <for everyone>"
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[Line]:
+def line(tmp_path: Path) -> Iterator[LineServices]:
     redis = FakeRedis(server=FakeServer())
     line = make_line(make_settings(tmp_path), redis)
     load_line_file(line, LINE_FILE)
@@ -45,7 +45,7 @@ def line(tmp_path: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def app(line: Line) -> Flask:
+def app(line: LineServices) -> Flask:
     app = create_app(line=line)
     if "groups" not in app.blueprints:
         # Until peerline/app.py registers it.
@@ -59,7 +59,7 @@ def at(day: str, clock: str = "12:00") -> datetime:
     return moment.astimezone(UTC)
 
 
-def listings(line: Line, now: datetime, weeks: int) -> dict[str, Listing]:
+def listings(line: LineServices, now: datetime, weeks: int) -> dict[str, Listing]:
     with line.db.session() as session:
         return {one.name: one for one in upcoming_meetings(session, TORONTO, now, weeks)}
 
@@ -71,7 +71,7 @@ def by_date(listing: Listing) -> dict[date, Occasion]:
 
 
 class TestSchedule:
-    def test_family_day_is_skipped_and_named(self, line: Line) -> None:
+    def test_family_day_is_skipped_and_named(self, line: LineServices) -> None:
         online = listings(line, at("2026-02-10"), 2)[ONLINE]
         days = by_date(online)
         assert sorted(days) == [
@@ -83,7 +83,7 @@ class TestSchedule:
         assert days[date(2026, 2, 16)].skipped == "Family Day"
         assert all(days[d].skipped is None for d in days if d != date(2026, 2, 16))
 
-    def test_good_friday_and_a_cancellation_are_skipped(self, line: Line) -> None:
+    def test_good_friday_and_a_cancellation_are_skipped(self, line: LineServices) -> None:
         days = by_date(listings(line, at("2026-03-09", "14:00"), 4)[ONLINE])
         assert days[date(2026, 3, 13)].skipped == CANCELLED
         assert days[date(2026, 4, 3)].skipped == "Good Friday"
@@ -91,14 +91,14 @@ class TestSchedule:
         assert date(2026, 3, 9) not in days
         assert days[date(2026, 3, 16)].skipped is None
 
-    def test_christmas_and_new_year_are_skipped(self, line: Line) -> None:
+    def test_christmas_and_new_year_are_skipped(self, line: LineServices) -> None:
         days = by_date(listings(line, at("2026-12-20"), 2)[ONLINE])
         assert days[date(2026, 12, 21)].skipped is None
         assert days[date(2026, 12, 25)].skipped == "Christmas Day"
         assert days[date(2026, 12, 28)].skipped == "Boxing Day (observed)"
         assert days[date(2027, 1, 1)].skipped == "New Year's Day"
 
-    def test_a_group_without_a_holiday_calendar_meets_on_holidays(self, line: Line) -> None:
+    def test_a_group_without_a_holiday_calendar_meets_on_holidays(self, line: LineServices) -> None:
         # Canada Day 2026 is a Wednesday.
         days = by_date(listings(line, at("2026-06-29"), 1)[EVENING])
         assert days[date(2026, 7, 1)].skipped is None
@@ -111,7 +111,7 @@ class TestSchedule:
         ],
     )
     def test_local_time_holds_across_daylight_saving(
-        self, line: Line, now: str, before: date, after: date
+        self, line: LineServices, now: str, before: date, after: date
     ) -> None:
         days = by_date(listings(line, at(now), 2)[ONLINE])
         for day in (before, after):
@@ -125,7 +125,7 @@ class TestSchedule:
             "EDT",
         }
 
-    def test_weeks_are_bounded(self, line: Line) -> None:
+    def test_weeks_are_bounded(self, line: LineServices) -> None:
         online = listings(line, at("2026-05-01"), 52)[ONLINE]
         assert online.occasions[-1].starts < at("2026-05-01") + timedelta(weeks=12)
         assert len(online.occasions) == 24

@@ -145,7 +145,7 @@ def test_a_crisis_chat_left_quiet_past_the_idle_time(deploy: Deploy) -> None:
     d.sms(lines.TEXTER, "i don't want to be alive anymore")
     d.wait_for_text(lines.SAM, f"{alias}: i don't want to be alive")
     chat = age_chat(d, 61)
-    d.line.tasks.chat_tick(chat, 0)  # the timer comes due, and the worker runs it
+    d.line.job_queue.chat_tick(chat, 0)  # the timer comes due, and the worker runs it
     d.wait_for_text(lines.SAM, f"{alias} was flagged for safety and has been quiet")
     d.wait_for_text(lines.RIA, f"{alias}, flagged for safety, has been quiet")
     time.sleep(1)
@@ -163,7 +163,7 @@ def test_a_chat_the_supporter_never_answered(deploy: Deploy) -> None:
     d.sms(lines.TEXTER, "hello? anyone?")
     d.wait_for_text(lines.SAM, f"{alias}: hello")
     chat = age_chat(d, 61)
-    d.line.tasks.chat_tick(chat, 0)
+    d.line.job_queue.chat_tick(chat, 0)
     d.wait_for_text(lines.TEXTER, "couldn't answer")
     d.wait_for_text(lines.RIA, f"{alias} got no reply from Sam")
     assert not any("quiet while" in b for b in d.bodies_to(lines.TEXTER))

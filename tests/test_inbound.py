@@ -18,10 +18,10 @@ from sqlalchemy.exc import OperationalError
 
 from peerline.service import inbound
 from peerline.service.inbound import FAILED_KEY, InboundQueue, shard_of
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import InboundMessage, utcnow
 from peerline.service.spool import SPOOL_KEY, UNREADABLE_KEY
-from peerline.service.tasks import INBOUND_QUEUE_NAME, QUEUE_NAME
+from peerline.service.job_queue import INBOUND_QUEUE_NAME, QUEUE_NAME
 from peerline.workers import jobs
 from tests.support import lines
 from tests.support.line import (
@@ -34,13 +34,13 @@ from tests.support.line import (
 )
 
 
-def inbound_rows(line: Line) -> int:
+def inbound_rows(line: LineServices) -> int:
     """Return how many inbound texts the database has recorded."""
     with line.db.session() as session:
         return int(session.scalar(select(func.count(InboundMessage.id))) or 0)
 
 
-def queued_jobs(line: Line) -> list[str]:
+def queued_jobs(line: LineServices) -> list[str]:
     """Return the function names of the RQ jobs waiting in the line's queue."""
     return [
         job.func_name
@@ -50,7 +50,7 @@ def queued_jobs(line: Line) -> list[str]:
 
 
 def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
-    line: Line, hooks: Webhooks
+    line: LineServices, hooks: Webhooks
 ) -> None:
     assert hooks.sms(lines.TEXTER, "hello, I need someone", drain=False).status_code == 200
     assert inbound_rows(line) == 0  # nothing stepped yet: the webhook only took it in
@@ -67,7 +67,7 @@ def test_webhook_takes_the_text_into_redis_encrypted_and_a_drain_steps_it(
     assert any("not counsellors" in m["body"] for m in outbox(line, lines.TEXTER))
 
 
-def test_a_retried_webhook_is_stepped_once(line: Line, hooks: Webhooks) -> None:
+def test_a_retried_webhook_is_stepped_once(line: LineServices, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32, drain=False)
     hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32, drain=False)
     assert line.inbound.size() == 2
@@ -76,7 +76,7 @@ def test_a_retried_webhook_is_stepped_once(line: Line, hooks: Webhooks) -> None:
     assert len(outbox(line, lines.TEXTER)) == 1
 
 
-def test_a_shard_is_drained_by_one_job_at_a_time_in_order(line: Line, hooks: Webhooks) -> None:
+def test_a_shard_is_drained_by_one_job_at_a_time_in_order(line: LineServices, hooks: Webhooks) -> None:
     shard = shard_of(lines.TEXTER)
     lock = InboundQueue.keys(shard)[3]
     for n in range(5):
@@ -93,7 +93,7 @@ def test_a_shard_is_drained_by_one_job_at_a_time_in_order(line: Line, hooks: Web
     assert bodies == [f"text {n}" for n in range(5)]
 
 
-def test_a_text_left_by_a_drain_that_died_goes_first(line: Line, hooks: Webhooks) -> None:
+def test_a_text_left_by_a_drain_that_died_goes_first(line: LineServices, hooks: Webhooks) -> None:
     shard = shard_of(lines.TEXTER)
     waiting, taking, _, _ = InboundQueue.keys(shard)
     hooks.sms(lines.TEXTER, "first", drain=False)
@@ -106,7 +106,7 @@ def test_a_text_left_by_a_drain_that_died_goes_first(line: Line, hooks: Webhooks
 
 
 def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
-    line: Line, hooks: Webhooks
+    line: LineServices, hooks: Webhooks
 ) -> None:
     shard = shard_of(lines.TEXTER)
     line.redis.rpush(InboundQueue.keys(shard)[0], "not a token")
@@ -116,7 +116,7 @@ def test_an_entry_that_cannot_be_stepped_is_kept_aside_and_others_go_on(
     assert inbound_rows(line) == 1
 
 
-def test_a_long_drain_hands_over_to_a_successor(line: Line, hooks: Webhooks) -> None:
+def test_a_long_drain_hands_over_to_a_successor(line: LineServices, hooks: Webhooks) -> None:
     for n in range(5):
         hooks.sms(lines.TEXTER, f"text {n}", drain=False)
     Queue(INBOUND_QUEUE_NAME, connection=line.redis).empty()
@@ -126,7 +126,7 @@ def test_a_long_drain_hands_over_to_a_successor(line: Line, hooks: Webhooks) -> 
     assert queued_jobs(line) == ["peerline.workers.jobs.drain_inbound"]
 
 
-def test_the_sweep_schedules_a_drain_that_was_lost(line: Line, hooks: Webhooks) -> None:
+def test_the_sweep_schedules_a_drain_that_was_lost(line: LineServices, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "hello", drain=False)
     Queue(INBOUND_QUEUE_NAME, connection=line.redis).empty()  # the drain job was lost
     scheduled = InboundQueue.keys(shard_of(lines.TEXTER))[2]
@@ -137,7 +137,7 @@ def test_the_sweep_schedules_a_drain_that_was_lost(line: Line, hooks: Webhooks) 
 
 
 def test_without_redis_the_webhook_steps_the_text_itself(
-    tmp_path: Path, app_for: Callable[[Line], Flask]
+    tmp_path: Path, app_for: Callable[[LineServices], Flask]
 ) -> None:
     # Nothing listens on port 1: every Redis call fails at once.
     line = make_line(make_settings(tmp_path), Redis(port=1, socket_connect_timeout=0.2))
@@ -153,7 +153,7 @@ def test_numbers_spread_over_the_shards() -> None:
     assert shards == set(range(inbound.SHARDS))
 
 
-def test_texts_kept_aside_can_be_put_back(line: Line, hooks: Webhooks) -> None:
+def test_texts_kept_aside_can_be_put_back(line: LineServices, hooks: Webhooks) -> None:
     calls: list[str] = []
 
     def broken(fields: dict[str, str]) -> None:
@@ -171,7 +171,7 @@ def test_texts_kept_aside_can_be_put_back(line: Line, hooks: Webhooks) -> None:
     assert inbound_rows(line) == 1
 
 
-def test_texts_put_back_go_first_in_the_order_they_came(line: Line, hooks: Webhooks) -> None:
+def test_texts_put_back_go_first_in_the_order_they_came(line: LineServices, hooks: Webhooks) -> None:
     shard = shard_of(lines.TEXTER)
 
     def broken(fields: dict[str, str]) -> None:
@@ -190,7 +190,7 @@ def test_texts_put_back_go_first_in_the_order_they_came(line: Line, hooks: Webho
 
 
 def test_putting_back_loses_and_doubles_nothing_while_others_touch_the_lists(
-    line: Line, hooks: Webhooks, monkeypatch: pytest.MonkeyPatch
+    line: LineServices, hooks: Webhooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shard = shard_of(lines.TEXTER)
     for n in range(4):
@@ -224,7 +224,7 @@ def test_putting_back_loses_and_doubles_nothing_while_others_touch_the_lists(
 
 
 def test_texts_kept_aside_are_purged_after_the_retention_period(
-    line: Line, hooks: Webhooks
+    line: LineServices, hooks: Webhooks
 ) -> None:
     old = {
         "message_sid": "SM" + "1" * 32,
@@ -250,7 +250,7 @@ def test_texts_kept_aside_are_purged_after_the_retention_period(
 
 
 def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
-    line: Line, hooks: Webhooks
+    line: LineServices, hooks: Webhooks
 ) -> None:
     shard = shard_of(lines.TEXTER)
     hooks.sms(lines.TEXTER, "first", drain=False)
@@ -261,7 +261,7 @@ def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
 
     assert line.inbound.drain(shard, database_away) == 0
     assert line.inbound.size() == 2 and line.inbound.failed() == 0
-    retries = line.tasks.inbound_queue.scheduled_job_registry.get_job_ids()
+    retries = line.job_queue.inbound_queue.scheduled_job_registry.get_job_ids()
     assert len(retries) == 1 and retries[0].startswith(f"drain-inbound-{shard}-retry-")
     assert jobs.drain_inbound(shard) == 2  # the database is back
     with line.db.session() as session:
@@ -269,7 +269,7 @@ def test_a_database_outage_keeps_the_text_first_and_schedules_a_retry(
         assert [line.vault.decrypt(r.body_enc) for r in rows] == ["first", "second"]
 
 
-def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(line: Line, hooks: Webhooks) -> None:
+def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(line: LineServices, hooks: Webhooks) -> None:
     shard = shard_of(lines.TEXTER)
     waiting, taking, _, lock = InboundQueue.keys(shard)
     for n in range(3):
@@ -287,7 +287,7 @@ def test_a_drain_that_lost_its_lock_leaves_the_shard_alone(line: Line, hooks: We
     assert line.redis.get(lock) == b"a drain that took over"
 
 
-def test_a_text_keeps_the_time_the_webhook_took_it_in(line: Line, hooks: Webhooks) -> None:
+def test_a_text_keeps_the_time_the_webhook_took_it_in(line: LineServices, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "hello", drain=False)
     taken = utcnow()
     time.sleep(0.3)
@@ -300,7 +300,7 @@ def test_a_text_keeps_the_time_the_webhook_took_it_in(line: Line, hooks: Webhook
 # -- the spool: status callbacks (and texts without Redis) while the database is down ------
 
 
-def test_the_spool_keeps_webhooks_encrypted_and_sets_unreadable_ones_aside(line: Line) -> None:
+def test_the_spool_keeps_webhooks_encrypted_and_sets_unreadable_ones_aside(line: LineServices) -> None:
     form = [("MessageSid", "SM1"), ("From", lines.TEXTER), ("Body", "it is hard today")]
     assert line.spool.put("sms", form) == "redis"
     stored = b"".join(line.redis.lrange(SPOOL_KEY, 0, -1))

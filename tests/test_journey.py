@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Contact, Conversation, InboundMessage, Offer
 from peerline.service.runtime import expire_offer
 from tests.support import lines
@@ -20,12 +20,12 @@ from tests.support.fake_twilio import sign
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def test_whole_journey(line: Line, hooks: Webhooks) -> None:
+def test_whole_journey(line: LineServices, hooks: Webhooks) -> None:
     assert hooks.sms(lines.TEXTER, "hi").status_code == 200
     welcome = texts_to(line, lines.TEXTER)
     assert len(welcome) == 1
@@ -74,7 +74,7 @@ def test_whole_journey(line: Line, hooks: Webhooks) -> None:
         assert digits[-7:] not in re.sub(r"\D", "", body)
 
 
-def test_duplicate_webhook_acts_once(line: Line, hooks: Webhooks) -> None:
+def test_duplicate_webhook_acts_once(line: LineServices, hooks: Webhooks) -> None:
     assert hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32).status_code == 200
     assert hooks.sms(lines.TEXTER, "hello", sid="SM" + "1" * 32).status_code == 200
     assert len(texts_to(line, lines.TEXTER)) == 1
@@ -82,7 +82,7 @@ def test_duplicate_webhook_acts_once(line: Line, hooks: Webhooks) -> None:
         assert len(session.scalars(select(InboundMessage)).all()) == 1
 
 
-def test_bad_signature_is_refused(line: Line, hooks: Webhooks) -> None:
+def test_bad_signature_is_refused(line: LineServices, hooks: Webhooks) -> None:
     params = {"MessageSid": "SM" + "2" * 32, "From": lines.TEXTER, "Body": "hi"}
     assert hooks.post("/webhooks/sms", params, signed=False).status_code == 403
     response = hooks.client.post(
@@ -98,7 +98,7 @@ def test_bad_signature_is_refused(line: Line, hooks: Webhooks) -> None:
     assert outbox(line) == []
 
 
-def _signature(line: Line, params: dict[str, str]) -> str:
+def _signature(line: LineServices, params: dict[str, str]) -> str:
     """Return the signature Twilio would give these params (before they were tampered with)."""
     url = line.settings.public_base_url + "/webhooks/sms"
     return sign(url, params, line.settings.twilio_auth_token)
@@ -121,13 +121,13 @@ def test_malformed_request_gets_400_with_reason(
 
 
 @pytest.mark.parametrize("body", ["", "   ", "💙", "🙏🏽🙏🏽"])
-def test_empty_or_emoji_body_is_a_message(line: Line, hooks: Webhooks, body: str) -> None:
+def test_empty_or_emoji_body_is_a_message(line: LineServices, hooks: Webhooks, body: str) -> None:
     assert hooks.sms(lines.TEXTER, body).status_code == 200
     assert "Peerline" in texts_to(line, lines.TEXTER)[0]
 
 
 @pytest.mark.parametrize("word", ["STOP", "stop", "End", "CANCEL", "unsubscribe", "quit"])
-def test_stop_opts_out_and_gets_no_reply(line: Line, hooks: Webhooks, word: str) -> None:
+def test_stop_opts_out_and_gets_no_reply(line: LineServices, hooks: Webhooks, word: str) -> None:
     hooks.sms(lines.TEXTER, "hi")
     response = hooks.sms(lines.TEXTER, word)
     assert b"<Message" not in response.data
@@ -140,7 +140,7 @@ def test_stop_opts_out_and_gets_no_reply(line: Line, hooks: Webhooks, word: str)
     assert "get texts from Peerline again" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_stop_during_chat_frees_the_supporter(line: Line, hooks: Webhooks) -> None:
+def test_stop_during_chat_frees_the_supporter(line: LineServices, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
@@ -152,7 +152,7 @@ def test_stop_during_chat_frees_the_supporter(line: Line, hooks: Webhooks) -> No
     assert "#take" in texts_to(line, lines.SAM)[-1]
 
 
-def test_help_and_unknown_supporter_command(line: Line, hooks: Webhooks) -> None:
+def test_help_and_unknown_supporter_command(line: LineServices, hooks: Webhooks) -> None:
     hooks.sms(lines.TEXTER, "HELP")
     assert "peer support by text" in texts_to(line, lines.TEXTER)[-1]
     hooks.sms(lines.SAM, "#dance")
@@ -163,7 +163,7 @@ def test_help_and_unknown_supporter_command(line: Line, hooks: Webhooks) -> None
     assert "not in a chat" in texts_to(line, lines.SAM)[-1]
 
 
-def test_closed_line_says_when_it_opens(tmp_path: Path, app_for: Callable[[Line], Flask]) -> None:
+def test_closed_line_says_when_it_opens(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> None:
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line, lines.NEVER_OPEN)
     hooks = Webhooks(app_for(line).test_client(), line.settings)
@@ -175,7 +175,7 @@ def test_closed_line_says_when_it_opens(tmp_path: Path, app_for: Callable[[Line]
 
 
 def test_offer_times_out_and_moves_to_next(
-    tmp_path: Path, app_for: Callable[[Line], Flask]
+    tmp_path: Path, app_for: Callable[[LineServices], Flask]
 ) -> None:
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line, lines.TWO_ON)
@@ -194,7 +194,7 @@ def test_offer_times_out_and_moves_to_next(
 
 
 def test_supporter_pass_returns_chat_to_queue(
-    tmp_path: Path, app_for: Callable[[Line], Flask]
+    tmp_path: Path, app_for: Callable[[LineServices], Flask]
 ) -> None:
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line, lines.TWO_ON)
@@ -213,7 +213,7 @@ def test_supporter_pass_returns_chat_to_queue(
     assert "connected with" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_aliases_grow_rather_than_run_out(line: Line, hooks: Webhooks) -> None:
+def test_aliases_grow_rather_than_run_out(line: LineServices, hooks: Webhooks) -> None:
     from peerline.service.runtime import ALIAS_LETTERS
 
     with line.db.session() as session:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from peerline.app import create_app
 from peerline.service import lanes, outbox
 from peerline.service.carrier import carrier_backlog
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Offer, OutboundMessage, utcnow
 from tests.support import lines
 from tests.support.deploy import LINE_NUMBER, Deployment, deployed
@@ -36,20 +36,20 @@ def test_every_purpose_has_the_lane_the_issue_orders() -> None:
     assert lanes.CRISIS < lanes.CHAT < lanes.OFFER < lanes.REPLY < lanes.WAIT < lanes.FANOUT
 
 
-def _slow_line(tmp_path: Path, line_file: str = lines.ALWAYS_OPEN) -> tuple[Line, Webhooks]:
+def _slow_line(tmp_path: Path, line_file: str = lines.ALWAYS_OPEN) -> tuple[LineServices, Webhooks]:
     """Return a line whose number sends one segment a second, and its webhooks."""
     line = make_line(make_settings(tmp_path, PEERLINE_SEND_RATES="long_code=1"), FakeRedis())
     load_line_file(line, line_file)
     return line, Webhooks(create_app(line=line).test_client(), line.settings)
 
 
-def _free_the_sender(line: Line) -> None:
+def _free_the_sender(line: LineServices) -> None:
     """Forget the senders' spent budget, as if their next slot had come."""
     for key in line.redis.scan_iter("peerline:ratelimit:*"):
         line.redis.delete(key)
 
 
-def _sent_in_order(line: Line) -> list[OutboundMessage]:
+def _sent_in_order(line: LineServices) -> list[OutboundMessage]:
     with line.db.session() as session:
         rows = session.scalars(
             select(OutboundMessage)
@@ -134,7 +134,7 @@ def test_a_chat_text_that_waits_over_30_s_alerts_the_on_call_coordinator_once(
         assert len(session.scalars(select(Alert).where(Alert.kind == "relay_delay")).all()) == 2
 
 
-def _drain(line: Line) -> None:
+def _drain(line: LineServices) -> None:
     """Run the jobs and send everything written so far, slot by slot."""
     for _ in range(40):
         run_jobs(line)

@@ -24,7 +24,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     PENDING,
@@ -38,7 +38,7 @@ from peerline.service.models import (
 from peerline.service.routing import MATCHING_DELAY
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.settings import from_env
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.job_queue import QUEUE_NAME
 from tests.support.line import load_line_file, make_line
 from tests.support.servers import PostgresServer, RedisServer
 
@@ -64,9 +64,9 @@ def line_file() -> str:
 
 
 @pytest.fixture
-def make() -> Iterator[list[Line]]:
+def make() -> Iterator[list[LineServices]]:
     """Yield a list that a test fills with lines on fresh databases; dispose of them after."""
-    made: list[Line] = []
+    made: list[LineServices] = []
     yield made
     for line in made:
         line.db.engine.dispose()
@@ -74,7 +74,7 @@ def make() -> Iterator[list[Line]]:
 
 def new_line(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer, strategy: str
-) -> Line:
+) -> LineServices:
     """Return a line on a fresh PostgreSQL database and the real Redis."""
     Redis.from_url(redis_server.url).flushall()
     env = {
@@ -113,7 +113,7 @@ class Snapshot:
         return set(self.free)
 
 
-def snapshot(line: Line) -> Snapshot:
+def snapshot(line: LineServices) -> Snapshot:
     """Read who waits, who is free (capacity one, always on shift), offers and chats."""
     with line.db.session() as session:
         names = {s.id: s.name for s in session.scalars(select(Supporter))}
@@ -154,7 +154,7 @@ def snapshot(line: Line) -> Snapshot:
 class Run:
     """One random sequence: the clock, the people, and what the invariant tracks."""
 
-    line: Line
+    line: LineServices
     rng: random.Random
     now: datetime
     texters: dict[int, str] = field(default_factory=dict)  # conversation -> phone
@@ -327,7 +327,7 @@ def test_no_conversation_waits_while_someone_is_free_for_longer_than_a_time_out(
     tmp_path: Path,
     postgres_server: PostgresServer,
     redis_server: RedisServer,
-    make: list[Line],
+    make: list[LineServices],
     seed: int,
     strategy: str,
 ) -> None:

@@ -15,7 +15,7 @@ from fakeredis import FakeRedis
 from flask import Flask
 from sqlalchemy import select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Contact, Conversation, OutboundMessage
 from tests.support import lines
 from tests.support.deploy import deployed
@@ -30,8 +30,8 @@ STORY = (
 
 @pytest.fixture
 def pg(
-    tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[Line], Flask]
-) -> Iterator[tuple[Line, Webhooks]]:
+    tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[LineServices], Flask]
+) -> Iterator[tuple[LineServices, Webhooks]]:
     """Return a line on PostgreSQL where Sam is always on shift, and its webhook poster."""
     settings = make_settings(tmp_path, DATABASE_URL=postgres_server.create_database())
     line = make_line(settings, FakeRedis())
@@ -40,19 +40,19 @@ def pg(
     line.db.engine.dispose()
 
 
-def sent(line: Line, number: str, purpose: str | None = None) -> list[str]:
+def sent(line: LineServices, number: str, purpose: str | None = None) -> list[str]:
     """Return the texts written to a number (of one purpose, if given), oldest first."""
     return [m["body"] for m in outbox(line, number) if purpose in (None, m["purpose"])]
 
 
-def age_outbox(line: Line, minutes: int) -> None:
+def age_outbox(line: LineServices, minutes: int) -> None:
     """Make every text written so far look `minutes` older, as if time had passed."""
     with line.db.session() as session:
         for message in session.scalars(select(OutboundMessage)):
             message.created_at -= timedelta(minutes=minutes)
 
 
-def test_a_queued_texter_hears_their_place_once_in_a_while(pg: tuple[Line, Webhooks]) -> None:
+def test_a_queued_texter_hears_their_place_once_in_a_while(pg: tuple[LineServices, Webhooks]) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "yes")
@@ -73,7 +73,7 @@ def test_a_queued_texter_hears_their_place_once_in_a_while(pg: tuple[Line, Webho
 
 
 def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
-    pg: tuple[Line, Webhooks],
+    pg: tuple[LineServices, Webhooks],
 ) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, STORY)
@@ -89,7 +89,7 @@ def test_a_long_first_text_is_acknowledged_and_reaches_the_supporter(
     assert sent(line, lines.TEXTER)[-1].startswith("You're connected with Sam")
 
 
-def chat_then_bye(line: Line, hooks: Webhooks) -> None:
+def chat_then_bye(line: LineServices, hooks: Webhooks) -> None:
     """Have the texter queue, Sam take the chat and the texter say bye."""
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -99,7 +99,7 @@ def chat_then_bye(line: Line, hooks: Webhooks) -> None:
 
 
 def test_rating_in_words_and_a_thank_you_at_the_rating_question(
-    pg: tuple[Line, Webhooks],
+    pg: tuple[LineServices, Webhooks],
 ) -> None:
     line, hooks = pg
     chat_then_bye(line, hooks)
@@ -118,7 +118,7 @@ def test_rating_in_words_and_a_thank_you_at_the_rating_question(
 
 @pytest.mark.parametrize("first", ["necesito ayuda", "hola", "ayuda por favor", "buenas"])
 def test_a_first_text_in_spanish_gets_the_spanish_welcome(
-    pg: tuple[Line, Webhooks], first: str
+    pg: tuple[LineServices, Webhooks], first: str
 ) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, first)
@@ -133,7 +133,7 @@ def test_a_first_text_in_spanish_gets_the_spanish_welcome(
     assert sent(line, lines.TEXTER)[-1].startswith("Has salido de la fila")
 
 
-def test_a_supporters_near_misses_get_did_you_mean(pg: tuple[Line, Webhooks]) -> None:
+def test_a_supporters_near_misses_get_did_you_mean(pg: tuple[LineServices, Webhooks]) -> None:
     line, hooks = pg
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -200,7 +200,7 @@ def test_a_supporter_added_by_import_hears_the_commands_once_before_any_offer(
 
 
 def test_crisis_words_on_a_closed_line_do_not_say_keep_texting_here(
-    tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[Line], Flask]
+    tmp_path: Path, postgres_server: PostgresServer, app_for: Callable[[LineServices], Flask]
 ) -> None:
     settings = make_settings(tmp_path, DATABASE_URL=postgres_server.create_database())
     line = make_line(settings, FakeRedis())

@@ -14,7 +14,7 @@ from sqlalchemy import event, select, update
 
 from peerline.service import outbox as outbox_module
 from peerline.service import reminders
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Alert,
     Contact,
@@ -26,7 +26,7 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.runtime import Runtime
-from peerline.service.tasks import SENDS_PER_JOB
+from peerline.service.job_queue import SENDS_PER_JOB
 from peerline.workers import jobs
 from tests.support import lines
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings, outbox, run_jobs
@@ -38,10 +38,10 @@ GROUPS = lines.ALWAYS_OPEN.replace(
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
     """Return a builder of a line from a line file and settings."""
 
-    def make(text: str = GROUPS, **env: str) -> tuple[Line, Webhooks]:
+    def make(text: str = GROUPS, **env: str) -> tuple[LineServices, Webhooks]:
         line = make_line(make_settings(tmp_path, **env), FakeRedis())
         load_line_file(line, text)
         return line, Webhooks(app_for(line).test_client(), line.settings)
@@ -54,18 +54,18 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=TORONTO)
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def group_dues(line: Line, now: datetime) -> list[reminders.Due]:
+def group_dues(line: LineServices, now: datetime) -> list[reminders.Due]:
     """Return the group reminder jobs planned at a moment."""
     return [d for d in reminders.plan(line, now) if d.func == "group_reminder"]
 
 
 def test_reminders_keep_local_time_across_dst_and_skip_holidays(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "REMIND")
@@ -99,14 +99,14 @@ def test_quiet_hours_move_reminders_out_of_the_night() -> None:
     )
 
 
-def send_reminder(line: Line, starts: datetime) -> int:
+def send_reminder(line: LineServices, starts: datetime) -> int:
     """Run the group reminder for a meeting two hours ahead."""
     with line.db.session() as session:
         group_id = session.scalars(select(Group.id)).one()
         return Runtime(line, session, starts - timedelta(hours=2)).group_reminder(group_id, starts)
 
 
-def test_remind_remind_off_and_stop(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_remind_remind_off_and_stop(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "remind")
@@ -128,7 +128,7 @@ def test_remind_remind_off_and_stop(build: Callable[..., tuple[Line, Webhooks]])
         assert not session.scalars(select(GroupSubscription.active)).one()
 
 
-def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -138,7 +138,7 @@ def test_remind_inside_a_chat_is_just_words(build: Callable[..., tuple[Line, Web
 
 
 def test_sweep_rebuilds_lost_jobs_exactly_once(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     for n in range(3):
@@ -149,7 +149,7 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
         "group-reminder-1"
     ]
     assert reminders.ensure_scheduled(line, due) == len(due)
-    registry = line.tasks.queue.scheduled_job_registry
+    registry = line.job_queue.queue.scheduled_job_registry
     scheduled = set(registry.get_job_ids())
     assert reminders.ensure_scheduled(line, reminders.plan(line, now)) == 0  # no duplicates
     line.redis.flushall()  # Redis loses everything
@@ -160,7 +160,7 @@ def test_sweep_rebuilds_lost_jobs_exactly_once(
 
 
 def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     hooks.sms("+14165550170", "remind")  # its replies stay pending: no worker runs here
@@ -175,7 +175,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
             session.execute(update(OutboundMessage).values(**values))
 
     line.redis.flushall()
-    line.tasks.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
+    line.job_queue.queue.enqueue("peerline.workers.jobs.match_queue")  # a backlog of other work
     age(120, "group_reminder")
     assert jobs.sweep()["resent"] == 0  # a fan-out's texts are most likely queued
     age(700)
@@ -188,7 +188,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(
 
 
 def test_shift_reminder_and_away_frees_the_shift(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     tomorrow = (datetime.now(TORONTO) + timedelta(days=1)).date()
     text = f"""\
@@ -220,7 +220,7 @@ supporters:
         assert [a.kind for a in session.scalars(select(Alert))] == ["gap"]
 
 
-def in_chat(line: Line, hooks: Webhooks) -> int:
+def in_chat(line: LineServices, hooks: Webhooks) -> int:
     """Start a chat between the texter and Sam and return its id."""
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -229,7 +229,7 @@ def in_chat(line: Line, hooks: Webhooks) -> int:
         return session.scalars(select(Conversation.id)).one()
 
 
-def tick(line: Line, conversation_id: int, minutes: int) -> int | None:
+def tick(line: LineServices, conversation_id: int, minutes: int) -> int | None:
     """Run a chat's timer as if some minutes had passed."""
     with line.db.session() as session:
         later = datetime.now(UTC) + timedelta(minutes=minutes)
@@ -237,7 +237,7 @@ def tick(line: Line, conversation_id: int, minutes: int) -> int | None:
 
 
 def test_supporter_is_nudged_once_when_a_texter_waits(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
@@ -253,7 +253,7 @@ def test_supporter_is_nudged_once_when_a_texter_waits(
     assert sum("for your reply" in t for t in texts_to(line, lines.SAM)) == 1
 
 
-def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_quiet_chat_closes_itself(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     # A chat the supporter never wrote in is not "quiet" (issue 14): here Sam did write.
@@ -266,7 +266,7 @@ def test_quiet_chat_closes_itself(build: Callable[..., tuple[Line, Webhooks]]) -
         assert session.get(Conversation, chat).closed_by == "idle"  # type: ignore[union-attr]
 
 
-def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_checkin_the_next_day(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     chat = in_chat(line, hooks)
     hooks.sms(lines.TEXTER, "bye")
@@ -286,7 +286,7 @@ def test_checkin_the_next_day(build: Callable[..., tuple[Line, Webhooks]]) -> No
 
 
 def test_a_fan_out_reaches_every_subscriber_once(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{5000 + n}" for n in range(40)]
@@ -300,8 +300,8 @@ def test_a_fan_out_reaches_every_subscriber_once(
         assert runtime.group_reminder(group_id, starts) == 40
     runtime.after_commit.dispatch(line)
     # Enqueued through a pipeline, a few dozen texts to a job, on the sends queue.
-    assert line.tasks.sends_queue.count == -(-40 // SENDS_PER_JOB)
-    assert {job.func_name for job in line.tasks.sends_queue.get_jobs()} == {
+    assert line.job_queue.sends_queue.count == -(-40 // SENDS_PER_JOB)
+    assert {job.func_name for job in line.job_queue.sends_queue.get_jobs()} == {
         "peerline.workers.jobs.send_messages"
     }
     statements: list[str] = []
@@ -328,7 +328,7 @@ def test_a_fan_out_reaches_every_subscriber_once(
 
 
 def test_a_fan_out_job_leaves_its_texts_to_the_pump_already_running(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{5100 + n}" for n in range(3)]
@@ -357,7 +357,7 @@ def test_a_fan_out_job_leaves_its_texts_to_the_pump_already_running(
 
 
 def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build()
     subscribers = [f"+1647555{6000 + n}" for n in range(30)]

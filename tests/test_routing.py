@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select, update
 
 from peerline.service import linefile, linesync, routing
 from peerline.service.availability import load_line_rotas
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.runtime import Runtime, expire_offer
 from tests.support import lines
@@ -26,10 +26,10 @@ RELAY_A, RELAY_B = "+15550100001", "+15550100002"
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
     """Return a builder of a line from a line file and settings."""
 
-    def make(text: str, **env: str) -> tuple[Line, Webhooks]:
+    def make(text: str, **env: str) -> tuple[LineServices, Webhooks]:
         line = make_line(make_settings(tmp_path, **env), FakeRedis())
         load_line_file(line, text)
         return line, Webhooks(app_for(line).test_client(), line.settings)
@@ -37,12 +37,12 @@ def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tup
     return make
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def pending_offers(line: Line) -> list[tuple[int, str]]:
+def pending_offers(line: LineServices) -> list[tuple[int, str]]:
     """Return (conversation id, supporter name) of every pending offer."""
     with line.db.session() as session:
         rows = session.execute(
@@ -55,7 +55,7 @@ def pending_offers(line: Line) -> list[tuple[int, str]]:
 
 
 def test_spanish_texter_goes_to_spanish_speaker(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER, "hola")
@@ -66,7 +66,7 @@ def test_spanish_texter_goes_to_spanish_speaker(
 
 
 def test_spanish_texter_goes_to_anyone_with_a_note(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "ESPAÑOL")
@@ -75,7 +75,7 @@ def test_spanish_texter_goes_to_anyone_with_a_note(
     assert "writes in Spanish; no Spanish speaker is free" in texts_to(line, lines.SAM)[-1]
 
 
-def chat(hooks: Webhooks, line: Line, texter: str, supporter: str) -> None:
+def chat(hooks: Webhooks, line: LineServices, texter: str, supporter: str) -> None:
     """Run a chat from YES to BYE between a texter and a supporter who takes it."""
     hooks.sms(texter, "yes")
     run_jobs(line)
@@ -85,7 +85,7 @@ def chat(hooks: Webhooks, line: Line, texter: str, supporter: str) -> None:
 
 
 def test_fairness_prefers_fewest_chats_this_shift(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.TWO_ON)
     chat(hooks, line, lines.TEXTER, lines.SAM)  # Sam ranks first on a tie
@@ -95,7 +95,7 @@ def test_fairness_prefers_fewest_chats_this_shift(
 
 
 def test_returning_texter_can_ask_for_the_same_supporter(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.TWO_ON)
     chat(hooks, line, lines.TEXTER_2, lines.SAM)  # Sam now has more chats than Ria
@@ -117,7 +117,7 @@ def test_returning_texter_can_ask_for_the_same_supporter(
     assert "you talked with them" not in texts_to(line, lines.SAM)[-1]
 
 
-def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_SHIFT_CHAT_CAP="1")
     chat(hooks, line, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER_2, "yes")
@@ -125,7 +125,7 @@ def test_per_shift_cap_protects_supporters(build: Callable[..., tuple[Line, Webh
     assert pending_offers(line) == []
 
 
-def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.ALWAYS_OPEN, PEERLINE_AUTO_AWAY_AFTER="2")
     for texter in (lines.TEXTER, lines.TEXTER_2):
         hooks.sms(texter, "yes")
@@ -143,7 +143,7 @@ def test_expired_offers_set_a_supporter_away(build: Callable[..., tuple[Line, We
     assert "Welcome back" in texts_to(line, lines.SAM)[-1]
 
 
-def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     hooks.sms(lines.TEXTER_2, "yes")
@@ -156,7 +156,7 @@ def test_crisis_flagged_conversations_go_first(build: Callable[..., tuple[Line, 
     assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY:")
 
 
-def test_several_at_once_first_take_wins(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_several_at_once_first_take_wins(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.TWO_ON, PEERLINE_OFFER_STRATEGY="several")
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -174,7 +174,7 @@ POOL_LINE = lines.ALWAYS_OPEN.replace(
 
 
 def test_relay_pool_gives_each_chat_its_own_number(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(POOL_LINE, TWILIO_RELAY_NUMBERS=f"{RELAY_A},{RELAY_B}")
     hooks.sms(lines.TEXTER, "yes")
@@ -205,7 +205,7 @@ ON_CALL_LINE = lines.ALWAYS_OPEN.replace(
 )
 
 
-def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(
         ON_CALL_LINE,
         PEERLINE_WAIT_UPDATE_SECONDS="60",
@@ -239,12 +239,12 @@ def test_wait_updates_and_unmatched_alert(build: Callable[..., tuple[Line, Webho
         assert [a.kind for a in alerts] == ["unmatched"]
     assert texts_to(line, lines.SAM)[-1].startswith("Peerline alert:")
     # A tick is scheduled in Redis for every waiting conversation.
-    scheduled = [j for j in line.tasks.queue.scheduled_job_registry.get_job_ids()]
+    scheduled = [j for j in line.job_queue.queue.scheduled_job_registry.get_job_ids()]
     assert any(j.startswith(f"queue-tick-{waiting_id}-") for j in scheduled)
 
 
 def test_closed_line_offers_a_text_when_it_opens(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     tz = ZoneInfo("America/Toronto")
     day = (utcnow().astimezone(tz) + timedelta(days=2)).date()
@@ -256,17 +256,17 @@ def test_closed_line_offers_a_text_when_it_opens(
     assert "Reply NOTIFY" in texts_to(line, lines.TEXTER)[-1]
     hooks.sms(lines.TEXTER, "notify")
     assert "we will text you when" in texts_to(line, lines.TEXTER)[-1]
-    scheduled = line.tasks.queue.scheduled_job_registry.get_job_ids()
+    scheduled = line.job_queue.queue.scheduled_job_registry.get_job_ids()
     assert [j.split("-")[:2] for j in scheduled] == [["notify", "open"]]
     with line.db.session() as session:
         conversation = session.scalars(select(Conversation)).one()
-        opening = line.tasks.queue.scheduled_job_registry.get_scheduled_time(scheduled[0])
+        opening = line.job_queue.queue.scheduled_job_registry.get_scheduled_time(scheduled[0])
         assert opening.astimezone(tz).date() == day and opening.astimezone(tz).hour == 9
         Runtime(line, session, opening + timedelta(minutes=1)).notify_open(conversation.id)
     assert "Peerline is open now" in texts_to(line, lines.TEXTER)[-1]
 
 
-def test_calendar_feed(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_calendar_feed(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.TWO_ON)
     with line.db.session() as session:
         token = session.scalars(select(Supporter.calendar_token)).first()
@@ -323,7 +323,7 @@ def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
 
 
 def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     from peerline.service.voice.models import Call, CallLeg
 
@@ -355,7 +355,7 @@ def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
-def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Line]:
+def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LineServices]:
     """Return a line with Sam and Ria on shift, on SQLite and on PostgreSQL (which locks)."""
     env = {}
     if request.param == "postgresql":
@@ -366,7 +366,7 @@ def any_db_line(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Line
     line.db.engine.dispose()
 
 
-def queue_texters(line: Line, count: int, *, crisis: bool = False) -> list[int]:
+def queue_texters(line: LineServices, count: int, *, crisis: bool = False) -> list[int]:
     """Put texters in the queue, oldest first; return their conversations' ids."""
     ids = []
     with line.db.session() as session:
@@ -392,7 +392,7 @@ def queue_texters(line: Line, count: int, *, crisis: bool = False) -> list[int]:
     return ids
 
 
-def one_round(line: Line) -> tuple[list[tuple[int, str, str]], int]:
+def one_round(line: LineServices) -> tuple[list[tuple[int, str, str]], int]:
     """Run a matching round and roll it back; return (conversation, supporter, alias) of each
     offer and how many statements the round sent."""
     statements: list[str] = []
@@ -417,7 +417,7 @@ def one_round(line: Line) -> tuple[list[tuple[int, str, str]], int]:
 
 
 def test_a_round_costs_the_same_few_statements_however_long_the_queue(
-    any_db_line: Line,
+    any_db_line: LineServices,
 ) -> None:
     line = any_db_line
     oldest = queue_texters(line, 3)
@@ -437,7 +437,7 @@ def test_a_round_costs_the_same_few_statements_however_long_the_queue(
     assert longer_queue[1] == per_round + 1 + 3 * 2  # both offers from the crisis level now
 
 
-def expired_offers(line: Line, conversation_id: int, *names: str) -> None:
+def expired_offers(line: LineServices, conversation_id: int, *names: str) -> None:
     """Record offers of a conversation that timed out, to supporters by name, in that order."""
     with line.db.session() as session:
         for name in names:
@@ -453,7 +453,7 @@ def expired_offers(line: Line, conversation_id: int, *names: str) -> None:
             session.flush()
 
 
-def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: Line) -> None:
+def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: LineServices) -> None:
     line = any_db_line
     missed, first, _ = queue_texters(line, 3)
     expired_offers(line, missed, "Sam")
@@ -462,7 +462,7 @@ def test_a_texter_one_supporter_missed_goes_to_another_who_is_free(any_db_line: 
     assert [(cid, name) for cid, name, _ in offers] == [(missed, "Ria"), (first, "Sam")]
 
 
-def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: Line) -> None:
+def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: LineServices) -> None:
     # This test used to say such a texter is passed over for ever: that stranded them.
     line = any_db_line
     missed, first, _ = queue_texters(line, 3)
@@ -474,7 +474,7 @@ def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: Line) -> No
     assert statements == (2 if line.db.is_postgres else 3) + 1 + 3 * 2
 
 
-def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> None:
+def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: LineServices) -> None:
     line = any_db_line
     queue_texters(line, 3)
     with line.db.session() as session:
@@ -482,7 +482,7 @@ def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: Line) -> No
     assert one_round(line) == ([], 2)  # the line's settings and the candidates
 
 
-def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: Line) -> None:
+def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: LineServices) -> None:
     from peerline.service.calls import STALE_AFTER, supporters_on_calls
     from peerline.service.voice.models import Call, CallLeg
 
@@ -552,7 +552,7 @@ def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: Line) -> Non
 # -- nobody stranded, honest waits, one alert for a stuck queue, a truthful dashboard ---------
 
 
-def offer_of(line: Line) -> tuple[int, Any]:
+def offer_of(line: LineServices) -> tuple[int, Any]:
     """Return the only pending offer's id and when it times out."""
     with line.db.session() as session:
         offer = session.scalars(select(Offer).where(Offer.status == "pending")).one()
@@ -560,7 +560,7 @@ def offer_of(line: Line) -> tuple[int, Any]:
 
 
 def test_with_one_supporter_a_missed_offer_comes_round_again(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
@@ -578,7 +578,7 @@ def test_with_one_supporter_a_missed_offer_comes_round_again(
 
 
 def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.TWO_ON)
     hooks.sms(lines.TEXTER_2, "yes")
@@ -605,7 +605,7 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
 
 
 def test_a_supporter_passed_over_is_offered_the_texter_alongside(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     from peerline.service.runtime import run_matching
 
@@ -630,7 +630,7 @@ def test_a_supporter_passed_over_is_offered_the_texter_alongside(
     assert "Someone else already took that chat" in texts_to(line, lines.RIA)[-1]
 
 
-def test_the_place_in_line_counts_who_joined_at_the_same_moment(any_db_line: Line) -> None:
+def test_the_place_in_line_counts_who_joined_at_the_same_moment(any_db_line: LineServices) -> None:
     line = any_db_line
     ids = queue_texters(line, 3)
     with line.db.session() as session:
@@ -644,7 +644,7 @@ def test_the_place_in_line_counts_who_joined_at_the_same_moment(any_db_line: Lin
     assert places == [1, 2, 3]
 
 
-def chats_in_the_last_hour(line: Line, waits: list[int], minutes: int) -> None:
+def chats_in_the_last_hour(line: LineServices, waits: list[int], minutes: int) -> None:
     """Record chats matched lately, each after a wait of so many minutes, lasting `minutes`."""
     with line.db.session() as session:
         for n, wait in enumerate(waits):
@@ -669,7 +669,7 @@ def chats_in_the_last_hour(line: Line, waits: list[int], minutes: int) -> None:
 
 
 def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     chats_in_the_last_hour(line, [25, 30, 35, 40], 40)
@@ -685,7 +685,7 @@ def test_the_wait_a_texter_hears_comes_from_real_waits_and_who_is_free(
 
 
 def test_nobody_available_is_said_when_everyone_on_shift_is_away_or_at_their_cap(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.TWO_ON, PEERLINE_SHIFT_CHAT_CAP="1")
     hooks.sms(lines.RIA, "#away")
@@ -698,7 +698,7 @@ def test_nobody_available_is_said_when_everyone_on_shift_is_away_or_at_their_cap
 
 
 def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(ON_CALL_LINE, PEERLINE_UNMATCHED_ALERT_SECONDS="60")
     hooks.sms(lines.TEXTER, "yes")
@@ -725,7 +725,7 @@ def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(
     assert alerts_texted[0].startswith("Peerline alert: 4 waiting for a peer")
 
 
-def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     from peerline.service.runtime import run_matching
 
     line, hooks = build(lines.ALWAYS_OPEN)
@@ -742,7 +742,7 @@ def test_an_offer_says_how_long_they_waited(build: Callable[..., tuple[Line, Web
 
 
 def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     from peerline.app import create_app
     from peerline.console.dashboard import read_live
@@ -773,7 +773,7 @@ def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
 
 
 def test_a_crisis_texter_not_yet_queued_is_told_their_place_among_crisis_texters(
-    any_db_line: Line,
+    any_db_line: LineServices,
 ) -> None:
     line = any_db_line
     queue_texters(line, 3)
@@ -785,7 +785,7 @@ def test_a_crisis_texter_not_yet_queued_is_told_their_place_among_crisis_texters
 
 
 def test_every_word_written_while_waiting_reaches_the_supporter(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")

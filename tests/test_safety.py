@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from peerline.service import keys, outbox
 from peerline.service.crisis import priority_of
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Alert,
     Block,
@@ -41,10 +41,10 @@ CRISIS = "i want to kill myself"
 
 
 @pytest.fixture
-def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tuple[Line, Webhooks]]:
+def build(tmp_path: Path, app_for: Callable[[LineServices], Flask]) -> Callable[..., tuple[LineServices, Webhooks]]:
     """Return a builder of a line from a line file and settings."""
 
-    def make(text: str = ON_CALL, **env: str) -> tuple[Line, Webhooks]:
+    def make(text: str = ON_CALL, **env: str) -> tuple[LineServices, Webhooks]:
         line = make_line(make_settings(tmp_path, **env), FakeRedis())
         load_line_file(line, text)
         return line, Webhooks(app_for(line).test_client(), line.settings)
@@ -52,19 +52,19 @@ def build(tmp_path: Path, app_for: Callable[[Line], Flask]) -> Callable[..., tup
     return make
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies sent to a number, oldest first."""
     return [m["body"] for m in box(line, number)]
 
 
-def connect(line: Line, hooks: Webhooks, texter: str = lines.TEXTER) -> None:
+def connect(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> None:
     """Bring a texter into a chat with Sam."""
     hooks.sms(texter, "yes")
     run_jobs(line)
     hooks.sms(lines.SAM, "#take")
 
 
-def test_crisis_words_in_a_chat(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_crisis_words_in_a_chat(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, CRISIS)
@@ -87,7 +87,7 @@ def test_crisis_words_in_a_chat(build: Callable[..., tuple[Line, Webhooks]]) -> 
     assert texts_to(line, lines.SAM)[-1].endswith("i just want to die honestly")
 
 
-def test_near_miss_raises_nothing(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_near_miss_raises_nothing(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "this homework is killing me lol")
@@ -96,7 +96,7 @@ def test_near_miss_raises_nothing(build: Callable[..., tuple[Line, Webhooks]]) -
     assert not texts_to(line, lines.SAM)[-1].startswith("[SAFETY]")
 
 
-def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
     hooks.sms(lines.TEXTER_2, "yes")
@@ -113,7 +113,7 @@ def test_crisis_while_waiting_goes_first(build: Callable[..., tuple[Line, Webhoo
 
 
 def test_attempt_under_way_goes_ahead_of_other_crises(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
@@ -132,7 +132,7 @@ def test_attempt_under_way_goes_ahead_of_other_crises(
         assert [e.category for e in events] == ["wish_dead", "attempt"]
 
 
-def test_supporter_alert_and_block(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_supporter_alert_and_block(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "#alert")
@@ -159,7 +159,7 @@ def test_supporter_alert_and_block(build: Callable[..., tuple[Line, Webhooks]]) 
         )  # type: ignore[union-attr]
 
 
-def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     response = hooks.sms(lines.TEXTER, "stop it please", OptOutType="STOP")
@@ -168,7 +168,7 @@ def test_opt_out_type_from_twilio_is_honoured(build: Callable[..., tuple[Line, W
         assert session.scalars(select(Contact)).one().opted_out
 
 
-def test_every_path_checks_the_opt_out(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_every_path_checks_the_opt_out(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "are you still there?")  # a relay, pending in the outbox
@@ -204,7 +204,7 @@ def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
 
 
 def test_nothing_personal_is_stored_or_logged_in_clear(
-    build: Callable[..., tuple[Line, Webhooks]], caplog: pytest.LogCaptureFixture
+    build: Callable[..., tuple[LineServices, Webhooks]], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     line, hooks = build()
@@ -224,10 +224,10 @@ def test_nothing_personal_is_stored_or_logged_in_clear(
     assert "Ana Lucia" not in logged and digits[-7:] not in re.sub(r"\D", "", logged)
 
 
-def test_jobs_carry_ids_only(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_jobs_carry_ids_only(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "yes")
-    jobs = line.tasks.queue.get_jobs()
+    jobs = line.job_queue.queue.get_jobs()
     assert jobs, "the webhook left work for the worker"
     for job in jobs:
         assert all(isinstance(arg, int) for arg in job.args), job.description
@@ -235,7 +235,7 @@ def test_jobs_carry_ids_only(build: Callable[..., tuple[Line, Webhooks]]) -> Non
 
 
 def test_keys_rotate_without_losing_anything(
-    tmp_path: Path, build: Callable[..., tuple[Line, Webhooks]]
+    tmp_path: Path, build: Callable[..., tuple[LineServices, Webhooks]]
 ) -> None:
     line, hooks = build(PEERLINE_ENCRYPTION_KEYS="old-key-" + "a" * 40)
     connect(line, hooks)
@@ -263,7 +263,7 @@ def test_keys_rotate_without_losing_anything(
 
 
 def test_retention_purges_transcripts_and_keeps_counts(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     line, hooks = build(PEERLINE_RETENTION_DAYS="7")
     connect(line, hooks)
@@ -286,7 +286,7 @@ def test_retention_purges_transcripts_and_keeps_counts(
         )
 
 
-def test_delete_erases_after_confirmation(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_delete_erases_after_confirmation(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "something private")
@@ -306,7 +306,7 @@ def test_delete_erases_after_confirmation(build: Callable[..., tuple[Line, Webho
 
 
 def test_a_flood_outside_a_chat_is_answered_less_and_loses_nothing(
-    build: Callable[..., tuple[Line, Webhooks]],
+    build: Callable[..., tuple[LineServices, Webhooks]],
 ) -> None:
     # Issue 14: a flood used to stop stepping texts at all (and skip the crisis check); now
     # every text is stepped and only repeated automatic answers are held back.
@@ -327,7 +327,7 @@ def test_a_flood_outside_a_chat_is_answered_less_and_loses_nothing(
         assert session.scalars(select(Contact)).one().opted_out
 
 
-def test_security_headers(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_security_headers(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     _, hooks = build()
     response = hooks.client.get("/healthz")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
@@ -337,7 +337,7 @@ def test_security_headers(build: Callable[..., tuple[Line, Webhooks]]) -> None:
     assert "max-age" in secure.client.get("/healthz").headers["Strict-Transport-Security"]
 
 
-def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[Line, Webhooks]]) -> None:
+def test_status_callbacks_never_go_backwards(build: Callable[..., tuple[LineServices, Webhooks]]) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     run_jobs(line)

@@ -249,7 +249,7 @@ FOUND = modules()
 def test_the_checks_see_the_package() -> None:
     graph = import_graph(FOUND)
     assert "peerline.service.settings" in FOUND and "peerline.flows.texter" in FOUND
-    assert "peerline.service.settings" in graph["peerline.service.line"]
+    assert "peerline.service.settings" in graph["peerline.service.services"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
 

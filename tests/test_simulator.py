@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from peerline import simulator
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.migrate import upgrade
 from peerline.service.models import InboundMessage
 from peerline.service.settings import from_env
@@ -54,7 +54,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def line(app: Flask) -> Line:
+def line(app: Flask) -> LineServices:
     return app.extensions["peerline"]
 
 
@@ -65,7 +65,7 @@ def send(client: FlaskClient, json: Any) -> TestResponse:
     return response
 
 
-def import_demo(line: Line) -> None:
+def import_demo(line: LineServices) -> None:
     """Load the demo line file into the simulator's line."""
     load_line_file(line)
 
@@ -82,7 +82,7 @@ def test_page_renders_with_explanation(client: FlaskClient) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
 
 
-def test_phones_lists_supporters_and_texters(client: FlaskClient, line: Line) -> None:
+def test_phones_lists_supporters_and_texters(client: FlaskClient, line: LineServices) -> None:
     empty = client.get("/simulator/api/phones").get_json()
     assert empty == {
         "line_number": "+15550100000",
@@ -103,7 +103,7 @@ def test_phones_lists_supporters_and_texters(client: FlaskClient, line: Line) ->
 
 
 def test_send_goes_through_the_webhook_and_shows_both_sides(
-    client: FlaskClient, line: Line
+    client: FlaskClient, line: LineServices
 ) -> None:
     import_demo(line)
     response = send(client, json={"from": TEXTER, "body": "hello"})
@@ -135,7 +135,7 @@ def test_send_goes_through_the_webhook_and_shows_both_sides(
     assert again.get_json() == messages
 
 
-def test_signature_matches_what_twilio_would_send(app: Flask, line: Line) -> None:
+def test_signature_matches_what_twilio_would_send(app: Flask, line: LineServices) -> None:
     with app.test_request_context("/simulator/api/send"):
         params = simulator.inbound_params(line, TEXTER, "hello", "SM" + "a" * 32)
     assert params["MessageSid"] == params["SmsSid"] == params["SmsMessageSid"]
@@ -198,7 +198,7 @@ def test_a_reply_never_shows_before_the_message_it_answers(client: FlaskClient) 
 def test_a_supporter_can_answer_a_relay_number(tmp_path: Path) -> None:
     relay = "+15550100001"
     app = make_app(tmp_path, twilio_relay_numbers=(relay,))
-    line: Line = app.extensions["peerline"]
+    line: LineServices = app.extensions["peerline"]
     set_line(line)
     client = app.test_client()
     import_demo(line)
@@ -221,7 +221,7 @@ def test_a_supporter_can_answer_a_relay_number(tmp_path: Path) -> None:
 
 
 def test_embedded_workers_step_the_text_and_send_the_reply(
-    app: Flask, client: FlaskClient, line: Line
+    app: Flask, client: FlaskClient, line: LineServices
 ) -> None:
     import_demo(line)
     workers = EmbeddedWorkers(line.redis, sweep_every=3600)

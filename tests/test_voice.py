@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Contact, OutboundMessage, Supporter, utcnow
 from peerline.service.settings import SettingsError
 from peerline.service.voice import voicemail
@@ -34,23 +34,23 @@ LINE_NUMBER = "+15550100000"
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Line:
+def line(tmp_path: Path) -> LineServices:
     """Return a line where Sam and Ria are always on shift, ringing all at once."""
     return voice_line(tmp_path)
 
 
 @pytest.fixture
-def phone(line: Line) -> Phone:
+def phone(line: LineServices) -> Phone:
     """Return Twilio's side of calls to the line."""
     return Phone(line, voice_app(line))
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies queued for a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def the_call(line: Line, caller: Caller) -> Call:
+def the_call(line: LineServices, caller: Caller) -> Call:
     """Return the stored call, legs loaded."""
     with line.db.session() as session:
         call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
@@ -58,13 +58,13 @@ def the_call(line: Line, caller: Caller) -> Call:
         return call
 
 
-def supporter_id(line: Line, name: str) -> int:
+def supporter_id(line: LineServices, name: str) -> int:
     """Return a supporter's id by name."""
     with line.db.session() as session:
         return session.scalars(select(Supporter.id).where(Supporter.name == name)).one()
 
 
-def on_calls(line: Line) -> set[int]:
+def on_calls(line: LineServices) -> set[int]:
     """Return who counts as on a call now."""
     with line.db.session() as session:
         return calls.supporters_on_calls(session)
@@ -100,7 +100,7 @@ def test_greeting_and_menu_are_a_gather_with_keys_and_speech(phone: Phone) -> No
     assert "not counsellors or a crisis service" in twiml.spoken()
 
 
-def test_a_retried_call_webhook_acts_once(line: Line, phone: Phone) -> None:
+def test_a_retried_call_webhook_acts_once(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     first, again = caller.dial_in(), caller.dial_in()
     assert str(first) == str(again)
@@ -134,7 +134,7 @@ def test_saying_espanol_switches_to_spanish(phone: Phone) -> None:
     assert ring.verbs == ["Dial"]
 
 
-def test_a_wrong_key_and_silence(line: Line, phone: Phone) -> None:
+def test_a_wrong_key_and_silence(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     menu = caller.dial_in()
     wrong = caller.press(menu, "7")
@@ -151,7 +151,7 @@ def test_a_wrong_key_and_silence(line: Line, phone: Phone) -> None:
     assert silent.stay_silent(once).verbs == ["Gather", "Dial"]
 
 
-def test_group_times_are_read_without_links_and_can_be_texted(line: Line, phone: Phone) -> None:
+def test_group_times_are_read_without_links_and_can_be_texted(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     groups = caller.press(caller.dial_in(), "2")
     spoken = groups.spoken()
@@ -166,7 +166,7 @@ def test_group_times_are_read_without_links_and_can_be_texted(line: Line, phone:
     assert "https://example.org/groups" in body
 
 
-def test_an_opted_out_caller_is_not_offered_texts(line: Line, phone: Phone) -> None:
+def test_an_opted_out_caller_is_not_offered_texts(line: LineServices, phone: Phone) -> None:
     phone.hooks.sms(lines.TEXTER, "STOP")
     caller = phone.call(lines.TEXTER)
     groups = caller.press(caller.dial_in(), "2")
@@ -213,7 +213,7 @@ def test_crisis_words_in_the_menu_are_met_and_connected(phone: Phone) -> None:
 # -- ringing, whisper, accept ------------------------------------------------------------
 
 
-def test_whole_call_journey(line: Line, phone: Phone) -> None:
+def test_whole_call_journey(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     assert ring.verbs == ["Dial"]  # the caller pressed 1: the phones ring at once
@@ -263,7 +263,7 @@ def test_whole_call_journey(line: Line, phone: Phone) -> None:
     assert outbox(line) == []
 
 
-def test_a_retried_menu_choice_rings_the_same_legs(line: Line, phone: Phone) -> None:
+def test_a_retried_menu_choice_rings_the_same_legs(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     menu = caller.dial_in()
     first, again = caller.press(menu, "1"), caller.press(menu, "1")
@@ -272,7 +272,7 @@ def test_a_retried_menu_choice_rings_the_same_legs(line: Line, phone: Phone) -> 
         assert len(session.scalars(select(CallLeg)).all()) == 2
 
 
-def test_a_supporter_who_does_not_press_1_is_hung_up_on(line: Line, phone: Phone) -> None:
+def test_a_supporter_who_does_not_press_1_is_hung_up_on(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     sam, ria = sorted(caller.legs(ring), key=lambda leg: leg.to != lines.SAM)
@@ -285,7 +285,7 @@ def test_a_supporter_who_does_not_press_1_is_hung_up_on(line: Line, phone: Phone
     assert outcomes[supporter_id(line, "Sam")] == "declined"
 
 
-def test_two_supporters_pressing_1_at_once_only_one_is_connected(line: Line, phone: Phone) -> None:
+def test_two_supporters_pressing_1_at_once_only_one_is_connected(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     sam, ria = caller.legs(ring)
@@ -297,7 +297,7 @@ def test_two_supporters_pressing_1_at_once_only_one_is_connected(line: Line, pho
 
 
 def test_a_voicemail_box_answering_ring_all_rings_the_others_again(
-    line: Line, phone: Phone
+    line: LineServices, phone: Phone
 ) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
@@ -337,7 +337,7 @@ def test_sequential_strategy_no_answer_then_voicemail(tmp_path: Path) -> None:
     assert sorted(leg.outcome or "" for leg in call.legs) == ["busy", "no-answer"]
 
 
-def test_ring_all_busy_everywhere_goes_to_voicemail(line: Line, phone: Phone) -> None:
+def test_ring_all_busy_everywhere_goes_to_voicemail(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     for leg in caller.legs(ring):
@@ -394,7 +394,7 @@ def test_a_spanish_caller_rings_spanish_speakers_first(tmp_path: Path) -> None:
     assert ria.answer().spoken() == "Peerline, Spanish caller. Press 1."
 
 
-def test_a_caller_hanging_up_while_it_rings_frees_the_supporters(line: Line, phone: Phone) -> None:
+def test_a_caller_hanging_up_while_it_rings_frees_the_supporters(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     assert len(on_calls(line)) == 2
@@ -453,7 +453,7 @@ def test_closed_line_says_when_it_opens_and_takes_a_voicemail(tmp_path: Path) ->
     assert (call.state, call.outcome, call.duration_seconds) == ("ended", "voicemail", 61)
 
 
-def test_recording_status_may_arrive_before_the_action(line: Line, tmp_path: Path) -> None:
+def test_recording_status_may_arrive_before_the_action(line: LineServices, tmp_path: Path) -> None:
     closed = voice_line(tmp_path / "closed", closed_line_file())
     phone = Phone(closed, voice_app(closed))
     caller = phone.call(lines.TEXTER)
@@ -514,7 +514,7 @@ def test_an_opted_out_caller_leaves_a_voicemail_but_gets_no_text(tmp_path: Path)
         assert session.scalars(select(Contact.opted_out)).one() is True
 
 
-def test_voicemail_notice_goes_to_supporters_on_shift(line: Line, phone: Phone) -> None:
+def test_voicemail_notice_goes_to_supporters_on_shift(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     for leg in caller.legs(ring):
@@ -557,7 +557,7 @@ def test_blocked_numbers_hear_where_to_turn_and_nothing_else(tmp_path: Path) -> 
 # -- status callbacks and bad input ------------------------------------------------------
 
 
-def test_status_callbacks_never_go_backwards(line: Line, phone: Phone) -> None:
+def test_status_callbacks_never_go_backwards(line: LineServices, phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
     ring = ringing(caller)
     leg = caller.legs(ring)[0]
@@ -632,7 +632,7 @@ def test_a_webhook_about_another_call_is_refused(phone: Phone) -> None:
         ("voice_voicemail_seconds", "lots", "not a whole number"),
     ],
 )
-def test_voice_settings_are_checked_strictly(line: Line, key: str, value: str, reason: str) -> None:
+def test_voice_settings_are_checked_strictly(line: LineServices, key: str, value: str, reason: str) -> None:
     line.settings = line.settings.with_changes(extra={key: value})
     with pytest.raises(SettingsError, match=reason):
         calls.voice_settings(line)
@@ -678,7 +678,7 @@ def test_voicemail_references_never_collide(
 
 
 def test_a_leg_we_never_heard_the_end_of_stops_counting_after_hours(
-    line: Line, phone: Phone
+    line: LineServices, phone: Phone
 ) -> None:
     ringing(phone.call(lines.TEXTER))
     assert len(on_calls(line)) == 2
@@ -687,18 +687,18 @@ def test_a_leg_we_never_heard_the_end_of_stops_counting_after_hours(
         assert calls.supporters_on_calls(session, later) == set()
 
 
-def test_a_call_back_is_only_queued_when_its_transaction_commits(line: Line) -> None:
+def test_a_call_back_is_only_queued_when_its_transaction_commits(line: LineServices) -> None:
     from rq import Queue
 
-    from peerline.service.context import step
-    from peerline.service.tasks import QUEUE_NAME
+    from peerline.service.context import transaction
+    from peerline.service.job_queue import QUEUE_NAME
 
     queue = Queue(QUEUE_NAME, connection=line.redis)
     with pytest.raises(RuntimeError), step(line) as rt:
         rt.after_commit.calls.append(41)
         raise RuntimeError("the flow failed after asking for a call")
     assert queue.job_ids == []
-    with step(line) as rt:
+    with transaction(line) as rt:
         rt.after_commit.calls.append(42)
         assert queue.job_ids == []  # not before the commit
     assert queue.job_ids == ["place-call-42"]

@@ -16,10 +16,10 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Supporter, utcnow
 from peerline.service.runtime import Runtime
-from peerline.service.tasks import QUEUE_NAME
+from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio
@@ -42,7 +42,7 @@ LINE_NUMBER = "+15550100000"
 class Deployment:
     """A line served over HTTP, talking to the local Twilio REST server."""
 
-    line: Line
+    line: LineServices
     twilio: FakeTwilio
     phone: Phone
     base_url: str
@@ -288,7 +288,7 @@ def test_a_supporter_on_a_call_cannot_start_another(open_line: Deployment) -> No
     )
 
 
-def _contact(line: Line, number: str) -> int:
+def _contact(line: LineServices, number: str) -> int:
     with line.db.session() as session:
         runtime = Runtime(line, session)
         return runtime.contact_for(number).id

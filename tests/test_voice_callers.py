@@ -18,7 +18,7 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     Alert,
@@ -65,7 +65,7 @@ class Lines:
 
     def __init__(self, tmp_path: Path, postgres: PostgresServer, redis: Redis) -> None:
         self.tmp_path, self.postgres, self.redis = tmp_path, postgres, redis
-        self.made: list[Line] = []
+        self.made: list[LineServices] = []
 
     def __call__(
         self, line_file: str = lines.TWO_ON, env: dict[str, str] | None = None, **extra: Any
@@ -99,12 +99,12 @@ def phone(make: Lines) -> Phone:
     return make()
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies queued for a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]
 
 
-def the_call(line: Line, caller: Caller) -> Call:
+def the_call(line: LineServices, caller: Caller) -> Call:
     """Return the stored call, legs loaded."""
     with line.db.session() as session:
         call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
@@ -112,19 +112,19 @@ def the_call(line: Line, caller: Caller) -> Call:
         return call
 
 
-def on_calls(line: Line) -> set[int]:
+def on_calls(line: LineServices) -> set[int]:
     """Return who counts as on a call now."""
     with line.db.session() as session:
         return calls.supporters_on_calls(session)
 
 
-def sid_of(line: Line, name: str) -> int:
+def sid_of(line: LineServices, name: str) -> int:
     """Return a supporter's id by name."""
     with line.db.session() as session:
         return session.scalars(select(Supporter.id).where(Supporter.name == name)).one()
 
 
-def alerts(line: Line) -> list[str]:
+def alerts(line: LineServices) -> list[str]:
     """Return the kinds of alerts raised, oldest first."""
     with line.db.session() as session:
         return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
@@ -567,7 +567,7 @@ SUPPORTERS = f"""supporters:
 # -- 7. masked call-backs that close the loop ----------------------------------------------
 
 
-def callback_in(line: Line, state: str, sid: str, *, chat: bool = True) -> int:
+def callback_in(line: LineServices, state: str, sid: str, *, chat: bool = True) -> int:
     """Store a call-back from Sam's chat with the texter, as #call leaves it; return its id."""
     with line.db.session() as session:
         sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import AuditEvent, Conversation, utcnow
 
 # The dates the console accepts anywhere: the arithmetic around them (a week, a day more, a
@@ -24,9 +24,9 @@ _WHOLE = re.compile(r"[0-9]{1,9}")
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def line() -> Line:
+def line() -> LineServices:
     """Return the line bound to the running app."""
-    bound: Line = current_app.extensions["peerline"]
+    bound: LineServices = current_app.extensions["peerline"]
     return bound
 
 

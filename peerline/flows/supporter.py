@@ -21,56 +21,56 @@ class SupporterState:
 
 
 @dataclass(frozen=True)
-class Step:
+class Outcome:
     """The flow's answer: what to do."""
 
     effects: list[fx.Effect] = field(default_factory=list)
 
 
-def _take(state: SupporterState) -> Step:
+def _take(state: SupporterState) -> Outcome:
     if state.offer_id is None:
-        return Step([fx.Reply("no_offer")])
-    return Step([fx.AcceptOffer(state.offer_id)])
+        return Outcome([fx.Reply("no_offer")])
+    return Outcome([fx.AcceptOffer(state.offer_id)])
 
 
-def _done(state: SupporterState) -> Step:
+def _done(state: SupporterState) -> Outcome:
     if state.chat_alias is None:
-        return Step([fx.Reply("not_in_chat")])
-    return Step([fx.EndChat(by="supporter"), fx.Reply("you_ended", {"alias": state.chat_alias})])
+        return Outcome([fx.Reply("not_in_chat")])
+    return Outcome([fx.EndChat(by="supporter"), fx.Reply("you_ended", {"alias": state.chat_alias})])
 
 
-def _pass(state: SupporterState) -> Step:
+def _pass(state: SupporterState) -> Outcome:
     if state.offer_id is not None:
-        return Step(
+        return Outcome(
             [fx.DeclineOffer(state.offer_id), fx.Reply("declined", {"alias": state.offer_alias})]
         )
     if state.chat_alias is not None:
-        return Step([fx.PassChat(), fx.Reply("passed", {"alias": state.chat_alias})])
-    return Step([fx.Reply("not_in_chat")])
+        return Outcome([fx.PassChat(), fx.Reply("passed", {"alias": state.chat_alias})])
+    return Outcome([fx.Reply("not_in_chat")])
 
 
-def _away(state: SupporterState) -> Step:
+def _away(state: SupporterState) -> Outcome:
     effects: list[fx.Effect] = [fx.SetAway(True)]
     if state.offer_id is not None:
         effects.append(fx.DeclineOffer(state.offer_id))
     still = f" You are still in your chat with {state.chat_alias}." if state.chat_alias else ""
     effects.append(fx.Reply("away_ok", {"still_in_chat": still}))
-    return Step(effects)
+    return Outcome(effects)
 
 
-def _back(state: SupporterState) -> Step:
+def _back(state: SupporterState) -> Outcome:
     off_shift = "" if state.on_shift else " (You are not on shift right now.)"
-    return Step([fx.SetAway(False), fx.Reply("back_ok", {"off_shift": off_shift})])
+    return Outcome([fx.SetAway(False), fx.Reply("back_ok", {"off_shift": off_shift})])
 
 
-def _help(state: SupporterState) -> Step:
-    return Step([fx.Reply("supporter_help")])
+def _help(state: SupporterState) -> Outcome:
+    return Outcome([fx.Reply("supporter_help")])
 
 
-def _alert(state: SupporterState) -> Step:
+def _alert(state: SupporterState) -> Outcome:
     if state.chat_alias is None:
-        return Step([fx.Reply("not_in_chat")])
-    return Step(
+        return Outcome([fx.Reply("not_in_chat")])
+    return Outcome(
         [
             fx.RaiseSafety("supporter", "supporter_alert"),
             fx.Reply("alert_ok", {"alias": state.chat_alias}),
@@ -78,10 +78,10 @@ def _alert(state: SupporterState) -> Step:
     )
 
 
-def _block(state: SupporterState) -> Step:
+def _block(state: SupporterState) -> Outcome:
     if state.chat_alias is None:
-        return Step([fx.Reply("not_in_chat")])
-    return Step(
+        return Outcome([fx.Reply("not_in_chat")])
+    return Outcome(
         [
             fx.BlockTexter(),
             fx.EndChat(by="supporter", ask_rating=False),
@@ -90,7 +90,7 @@ def _block(state: SupporterState) -> Step:
     )
 
 
-COMMANDS: dict[str, Callable[[SupporterState], Step]] = {
+COMMANDS: dict[str, Callable[[SupporterState], Outcome]] = {
     "#take": _take,
     "#done": _done,
     "#pass": _pass,
@@ -155,19 +155,19 @@ def _bare_command(text: str) -> str | None:
     return command if command in COMMAND_NAMES else None
 
 
-def step(state: SupporterState, text: str) -> Step:
+def decide(state: SupporterState, text: str) -> Outcome:
     """Return what the line does with one message from a supporter."""
     keyword = classify(text)
     if keyword is Keyword.STOP:
         # A supporter who opts out gets nothing more, so they can take no new chats either.
-        return Step([fx.SetOptOut(True), fx.SetAway(True)])
+        return Outcome([fx.SetOptOut(True), fx.SetAway(True)])
     if keyword is Keyword.START:
-        return Step([fx.SetOptOut(False), fx.Reply("supporter_help")])
+        return Outcome([fx.SetOptOut(False), fx.Reply("supporter_help")])
     command = _command_word(text)
     if command is not None:
         word, argument = command
         if word == "#call":
-            return Step([fx.PlaceCall(argument)])
+            return Outcome([fx.PlaceCall(argument)])
         handler = COMMANDS.get(word)
         if handler is not None:
             return handler(state)
@@ -176,8 +176,8 @@ def step(state: SupporterState, text: str) -> Step:
         meant = _loose_command(text) if word == "#" or word.rstrip(".,!?;:") != word else None
         meant = meant or nearest_command(word)
         if meant is not None:
-            return Step([fx.Reply("did_you_mean", {"command": meant})])
-        return Step([fx.Reply("unknown_command", {"command": text.strip().split()[0][:20]})])
+            return Outcome([fx.Reply("did_you_mean", {"command": meant})])
+        return Outcome([fx.Reply("unknown_command", {"command": text.strip().split()[0][:20]})])
     bare = _bare_command(text)
     if state.chat_alias is not None:
         # Chat text is never swallowed: a bare "done" goes to the texter, with a hint after.
@@ -185,7 +185,7 @@ def step(state: SupporterState, text: str) -> Step:
         if bare is not None:
             hint = {"alias": state.chat_alias, "command": bare}
             effects.append(fx.Reply("relayed_did_you_mean", hint))
-        return Step(effects)
+        return Outcome(effects)
     if bare is not None:
-        return Step([fx.Reply("did_you_mean", {"command": bare})])
-    return Step([fx.Reply("not_in_chat")])
+        return Outcome([fx.Reply("did_you_mean", {"command": bare})])
+    return Outcome([fx.Reply("not_in_chat")])

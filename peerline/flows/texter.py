@@ -56,7 +56,7 @@ class LineStatus:
 
 
 @dataclass(frozen=True)
-class Step:
+class Outcome:
     """The flow's answer: the new stage and what to do."""
 
     stage: str
@@ -87,38 +87,38 @@ def _first_language(
     return state, []
 
 
-def _wait(line: LineStatus) -> dict[str, object]:
+def _wait(status: LineStatus) -> dict[str, object]:
     return {
-        "position": line.position,
-        "wait_minutes": line.wait_minutes,
-        "nobody_free": line.nobody_free,
+        "position": status.position,
+        "wait_minutes": status.wait_minutes,
+        "nobody_free": status.nobody_free,
     }
 
 
-def _groups(state: TexterState, line: LineStatus) -> Step:
-    if line.groups:
-        return Step(state.stage, [fx.Reply("groups", {"groups": line.groups})])
-    return Step(state.stage, [fx.Reply("no_groups")])
+def _groups(state: TexterState, status: LineStatus) -> Outcome:
+    if status.groups:
+        return Outcome(state.stage, [fx.Reply("groups", {"groups": status.groups})])
+    return Outcome(state.stage, [fx.Reply("no_groups")])
 
 
-def _ask_for_peer(state: TexterState, line: LineStatus, same: bool = False) -> Step:
-    if line.open_now:
+def _ask_for_peer(state: TexterState, status: LineStatus, same: bool = False) -> Outcome:
+    if status.open_now:
         effects: list[fx.Effect] = [fx.JoinQueue()]
         if same and state.previous_supporter:
             effects.append(fx.PreferPrevious())
             effects.append(fx.Reply("same_ok", {"name": state.previous_supporter}))
         elif state.previous_supporter:
-            params = {**_wait(line), "name": state.previous_supporter}
+            params = {**_wait(status), "name": state.previous_supporter}
             effects.append(fx.Reply("queued_returning", params))
         else:
-            effects.append(fx.Reply("queued", _wait(line)))
-        return Step(QUEUED, effects)
-    if line.next_opening:
-        return Step(WELCOMED, [fx.Reply("closed", {"next_opening": line.next_opening})])
-    return Step(WELCOMED, [fx.Reply("closed_no_shifts")])
+            effects.append(fx.Reply("queued", _wait(status)))
+        return Outcome(QUEUED, effects)
+    if status.next_opening:
+        return Outcome(WELCOMED, [fx.Reply("closed", {"next_opening": status.next_opening})])
+    return Outcome(WELCOMED, [fx.Reply("closed_no_shifts")])
 
 
-def _welcome(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _welcome(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     opening: list[fx.Effect] = []
     if keyword is Keyword.ENGLISH:
         state, opening = replace(state, language="en"), [fx.SetLanguage("en")]
@@ -130,70 +130,70 @@ def _welcome(state: TexterState, line: LineStatus, text: str, keyword: Keyword) 
         opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
     welcomed = replace(state, stage=WELCOMED)
     if keyword in (Keyword.YES, Keyword.SAME):
-        nxt = _ask_for_peer(welcomed, line, same=keyword is Keyword.SAME)
-        return Step(nxt.stage, opening + nxt.effects)
+        nxt = _ask_for_peer(welcomed, status, same=keyword is Keyword.SAME)
+        return Outcome(nxt.stage, opening + nxt.effects)
     if keyword is Keyword.NOTIFY:
-        return Step(WELCOMED, opening + _notify(welcomed, line).effects)
+        return Outcome(WELCOMED, opening + _notify(welcomed, status).effects)
     if keyword is Keyword.GROUPS:
-        return Step(WELCOMED, opening + _groups(welcomed, line).effects)
-    return Step(WELCOMED, opening)
+        return Outcome(WELCOMED, opening + _groups(welcomed, status).effects)
+    return Outcome(WELCOMED, opening)
 
 
-def _notify(state: TexterState, line: LineStatus) -> Step:
-    if line.open_now:
-        return Step(state.stage, [fx.Reply("open_now")])
-    return Step(state.stage, [fx.NotifyOnOpen(), fx.Reply("notify_ok")])
+def _notify(state: TexterState, status: LineStatus) -> Outcome:
+    if status.open_now:
+        return Outcome(state.stage, [fx.Reply("open_now")])
+    return Outcome(state.stage, [fx.NotifyOnOpen(), fx.Reply("notify_ok")])
 
 
-def _welcomed(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _welcomed(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     if keyword in (Keyword.YES, Keyword.SAME):
-        return _ask_for_peer(state, line, same=keyword is Keyword.SAME)
+        return _ask_for_peer(state, status, same=keyword is Keyword.SAME)
     if keyword is Keyword.NOTIFY:
-        return _notify(state, line)
+        return _notify(state, status)
     if keyword is Keyword.GROUPS:
-        return _groups(state, line)
+        return _groups(state, status)
     if keyword is Keyword.BYE:
-        return Step(CLOSED, [fx.Close(), fx.Reply("left_queue")])
-    return Step(WELCOMED, [fx.Reply("invite_story" if is_story(text) else "invite")])
+        return Outcome(CLOSED, [fx.Close(), fx.Reply("left_queue")])
+    return Outcome(WELCOMED, [fx.Reply("invite_story" if is_story(text) else "invite")])
 
 
-def _queued(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     if keyword is Keyword.BYE:
-        return Step(CLOSED, [fx.LeaveQueue(), fx.Close(), fx.Reply("left_queue")])
+        return Outcome(CLOSED, [fx.LeaveQueue(), fx.Close(), fx.Reply("left_queue")])
     if keyword is Keyword.GROUPS:
-        return _groups(state, line)
+        return _groups(state, status)
     if keyword is Keyword.SAME and state.previous_supporter:
-        return Step(
+        return Outcome(
             QUEUED, [fx.PreferPrevious(), fx.Reply("same_ok", {"name": state.previous_supporter})]
         )
     # Their words are kept with the conversation and shown to the supporter who takes it;
     # a reminder of their place goes out once in a while, not to every text.
     if not state.still_waiting_due:
-        return Step(QUEUED)
-    return Step(QUEUED, [fx.Reply("still_waiting", _wait(line))])
+        return Outcome(QUEUED)
+    return Outcome(QUEUED, [fx.Reply("still_waiting", _wait(status))])
 
 
-def _active(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _active(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     if keyword is Keyword.BYE:
-        return Step(RATING, [fx.EndChat(by="texter"), fx.Reply("ask_rating")])
-    return Step(ACTIVE, [fx.Relay(text)])
+        return Outcome(RATING, [fx.EndChat(by="texter"), fx.Reply("ask_rating")])
+    return Outcome(ACTIVE, [fx.Relay(text)])
 
 
-def _active_words(state: TexterState, text: str, keyword: Keyword) -> Step | None:
+def _active_words(state: TexterState, text: str, keyword: Keyword) -> Outcome | None:
     """Handle, in a live chat, keywords that are words too: they reach the supporter.
 
     "HELP" typed to a supporter is a plea before it is a command; the texter still gets the
     short help a carrier expects. A language word switches language and is passed on too.
     """
     if keyword is Keyword.HELP:
-        return Step(ACTIVE, [fx.Relay(text), fx.Reply("help_in_chat")])
+        return Outcome(ACTIVE, [fx.Relay(text), fx.Reply("help_in_chat")])
     if keyword in (Keyword.ENGLISH, Keyword.SPANISH):
         language = "es" if keyword is Keyword.SPANISH else "en"
-        return Step(ACTIVE, [fx.Relay(text), fx.SetLanguage(language), fx.Reply("language_set")])
+        return Outcome(ACTIVE, [fx.Relay(text), fx.SetLanguage(language), fx.Reply("language_set")])
     return None
 
 
-def _picture(state: TexterState, line: LineStatus, text: str) -> Step:
+def _picture(state: TexterState, status: LineStatus, text: str) -> Outcome:
     """Answer a message that came with pictures: they are never passed on, and both sides hear.
 
     A picture-only message in a chat tells the supporter a picture came (never an empty relay);
@@ -202,17 +202,17 @@ def _picture(state: TexterState, line: LineStatus, text: str) -> Step:
     told: list[fx.Effect] = [fx.Reply("picture_not_passed")]
     if state.stage == ACTIVE:
         if text.strip():
-            return Step(ACTIVE, [fx.Relay(text, picture=True), *told])
-        return Step(ACTIVE, [fx.Notify("picture_came"), *told])
+            return Outcome(ACTIVE, [fx.Relay(text, picture=True), *told])
+        return Outcome(ACTIVE, [fx.Notify("picture_came"), *told])
     if not text.strip() and state.stage in (WELCOMED, QUEUED):
-        return Step(state.stage, told)
-    rest = _step(state, line, text, classify(text))
-    return Step(rest.stage, [*rest.effects, *told])
+        return Outcome(state.stage, told)
+    rest = _decide(state, status, text, classify(text))
+    return Outcome(rest.stage, [*rest.effects, *told])
 
 
 def _crisis_first(
-    state: TexterState, line: LineStatus, text: str, keyword: Keyword, spanish: bool
-) -> Step:
+    state: TexterState, status: LineStatus, text: str, keyword: Keyword, spanish: bool
+) -> Outcome:
     """Connect someone whose first words (outside a chat or the queue) are a crisis.
 
     No YES is needed: when someone is on shift they join the queue at once, at the front (the
@@ -224,35 +224,35 @@ def _crisis_first(
         if spanish or looks_spanish(text):
             state = replace(state, language="es")
             effects.append(fx.SetLanguage("es"))
-    if not line.open_now:
-        closed = _ask_for_peer(replace(state, stage=WELCOMED), line)
-        return Step(WELCOMED, [*effects, *closed.effects])
+    if not status.open_now:
+        closed = _ask_for_peer(replace(state, stage=WELCOMED), status)
+        return Outcome(WELCOMED, [*effects, *closed.effects])
     if state.stage == RATING:
         # The last chat's rating question goes unanswered: this is a new conversation.
         effects.insert(0, fx.Close())
-    effects += [fx.JoinQueue(), fx.Reply("crisis_queued", {"position": line.position})]
-    return Step(QUEUED, effects)
+    effects += [fx.JoinQueue(), fx.Reply("crisis_queued", {"position": status.position})]
+    return Outcome(QUEUED, effects)
 
 
-def _rating(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _rating(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     score = rating_of(text)
     if score is not None:
-        return Step(CLOSED, [fx.Rate(score), fx.Reply("thanks_rating")])
+        return Outcome(CLOSED, [fx.Rate(score), fx.Reply("thanks_rating")])
     if keyword is Keyword.BYE:
         # A second goodbye (both sides ended at once, or a double tap) closes quietly.
-        return Step(CLOSED, [fx.Close()])
+        return Outcome(CLOSED, [fx.Close()])
     if is_thanks(text):
         # A thank-you instead of a number: no rating, and no welcome as if they were new.
-        return Step(CLOSED, [fx.Close(), fx.Reply("thanks_no_rating")])
+        return Outcome(CLOSED, [fx.Close(), fx.Reply("thanks_no_rating")])
     if is_ack(text):
         # "ok" or a thumbs-up: they read the question and let it go.
-        return Step(CLOSED, [fx.Close()])
+        return Outcome(CLOSED, [fx.Close()])
     # Anything else starts afresh: the rating question was optional.
-    fresh = _welcome(replace(state, stage=NEW, returning=True), line, text, keyword)
-    return Step(fresh.stage, [fx.Close(), *fresh.effects])
+    fresh = _welcome(replace(state, stage=NEW, returning=True), status, text, keyword)
+    return Outcome(fresh.stage, [fx.Close(), *fresh.effects])
 
 
-Handler = Callable[[TexterState, LineStatus, str, Keyword], Step]
+Handler = Callable[[TexterState, LineStatus, str, Keyword], Outcome]
 
 BY_STAGE: dict[str, Handler] = {
     NEW: _welcome,
@@ -267,7 +267,7 @@ BY_STAGE: dict[str, Handler] = {
 REMINDER_WORDS = (Keyword.REMIND, Keyword.REMIND_OFF, Keyword.CHECKIN)
 
 
-def _reminders(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _reminders(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     """Handle REMIND, REMIND OFF and CHECKIN, outside a chat (inside one they are words)."""
     if keyword is Keyword.REMIND:
         effects: list[fx.Effect] = [fx.Subscribe(True), fx.Reply("remind_ok")]
@@ -279,9 +279,9 @@ def _reminders(state: TexterState, line: LineStatus, text: str, keyword: Keyword
         effects = [fx.Reply("invite")]
     if state.stage == NEW:
         # A first message always gets the welcome, whatever it says.
-        welcome = _welcome(state, line, "", Keyword.NONE)
-        return Step(welcome.stage, [*welcome.effects, *effects])
-    return Step(state.stage, effects)
+        welcome = _welcome(state, status, "", Keyword.NONE)
+        return Outcome(welcome.stage, [*welcome.effects, *effects])
+    return Outcome(state.stage, effects)
 
 
 def _leave(state: TexterState, opted_out: bool = False) -> list[fx.Effect]:
@@ -300,14 +300,14 @@ OUTSIDE = (NEW, CLOSED, WELCOMED, RATING)
 ACTS = (Keyword.STOP, Keyword.START, Keyword.BYE, Keyword.DELETE)
 
 
-def step(
+def decide(
     state: TexterState,
-    line: LineStatus,
+    status: LineStatus,
     text: str,
     crisis: str | None = None,
     media: int = 0,
     crisis_language: str | None = None,
-) -> Step:
+) -> Outcome:
     """Return what the line does with one message from a texter.
 
     `crisis` is the detector's category when the words may mean danger: the texter gets the
@@ -320,60 +320,60 @@ def step(
     state, language = _first_language(state, text, keyword)
     if crisis is None or keyword is Keyword.STOP:
         if media and not state.opted_out and keyword is not Keyword.STOP:
-            rest = _picture(state, line, text)
+            rest = _picture(state, status, text)
         else:
-            rest = _step(state, line, text, keyword)
-        return Step(rest.stage, [*language, *rest.effects])
+            rest = _decide(state, status, text, keyword)
+        return Outcome(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:
         # "Keep texting here" only when someone is on shift to read it.
-        safety.append(fx.Reply("crisis" if line.open_now else "crisis_closed"))
+        safety.append(fx.Reply("crisis" if status.open_now else "crisis_closed"))
     if state.stage in OUTSIDE and not state.opted_out and keyword not in ACTS:
-        rest = _crisis_first(state, line, text, keyword, crisis_language == "es")
+        rest = _crisis_first(state, status, text, keyword, crisis_language == "es")
     elif media and not state.opted_out:
-        rest = _picture(state, line, text)
+        rest = _picture(state, status, text)
     else:
-        rest = _step(state, line, text, keyword)
+        rest = _decide(state, status, text, keyword)
     # A language found in these very words holds for the crisis resources too.
     found = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
     others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
-    return Step(rest.stage, [*language, *found, *safety, *others])
+    return Outcome(rest.stage, [*language, *found, *safety, *others])
 
 
-def _step(state: TexterState, line: LineStatus, text: str, keyword: Keyword) -> Step:
+def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     if keyword is Keyword.STOP:
         # Twilio answers STOP itself; we record it, leave any chat, and say nothing.
-        return Step(CLOSED, [fx.SetOptOut(True), *_leave(state, opted_out=True)])
+        return Outcome(CLOSED, [fx.SetOptOut(True), *_leave(state, opted_out=True)])
     if state.opted_out:
         if keyword is Keyword.DELETE:
             # Erasing works after STOP too; nothing can be sent, so DELETE twice, unanswered.
             if state.erase_pending:
-                return Step(CLOSED, [*_leave(state), fx.Erase()])
-            return Step(state.stage, [fx.RequestErase()])
+                return Outcome(CLOSED, [*_leave(state), fx.Erase()])
+            return Outcome(state.stage, [fx.RequestErase()])
         if keyword is Keyword.START:
-            return Step(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
+            return Outcome(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
         if keyword is not Keyword.YES:
             # Nothing can be sent to an opted-out number; the message is still on record.
-            return Step(state.stage)
+            return Outcome(state.stage)
         # YES is an opt-in word to carriers too: it re-subscribes and asks for a peer.
-        opted_in = _step(replace(state, opted_out=False), line, text, keyword)
-        return Step(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
+        opted_in = _decide(replace(state, opted_out=False), status, text, keyword)
+        return Outcome(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
     if keyword is Keyword.START:
-        return Step(state.stage, [fx.Reply("opted_in")])
+        return Outcome(state.stage, [fx.Reply("opted_in")])
     if state.stage == ACTIVE:
         in_chat = _active_words(state, text, keyword)
         if in_chat is not None:
             return in_chat
     if keyword is Keyword.HELP:
-        return Step(state.stage, [fx.Reply("help")])
+        return Outcome(state.stage, [fx.Reply("help")])
     if keyword in REMINDER_WORDS and state.stage != ACTIVE:
-        return _reminders(state, line, text, keyword)
+        return _reminders(state, status, text, keyword)
     if keyword is Keyword.DELETE:
         if state.erase_pending:
             # Nothing is sent afterwards: the number it would go to is what gets erased.
-            return Step(CLOSED, [*_leave(state), fx.Erase()])
-        return Step(state.stage, [fx.RequestErase(), fx.Reply("erase_confirm")])
+            return Outcome(CLOSED, [*_leave(state), fx.Erase()])
+        return Outcome(state.stage, [fx.RequestErase(), fx.Reply("erase_confirm")])
     if keyword in (Keyword.ENGLISH, Keyword.SPANISH) and state.stage not in (NEW, CLOSED):
         language = "es" if keyword is Keyword.SPANISH else "en"
-        return Step(state.stage, [fx.SetLanguage(language), fx.Reply("language_set")])
-    return BY_STAGE[state.stage](state, line, text, keyword)
+        return Outcome(state.stage, [fx.SetLanguage(language), fx.Reply("language_set")])
+    return BY_STAGE[state.stage](state, status, text, keyword)

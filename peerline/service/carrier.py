@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from peerline.service import lanes
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import OutboundMessage
 from peerline.service.outbox import UNSENT, sender_for
 
@@ -26,7 +26,7 @@ class LaneBacklog:
     clear_seconds: float
 
 
-def carrier_backlog(session: Session, line: Line) -> list[LaneBacklog]:
+def carrier_backlog(session: Session, line: LineServices) -> list[LaneBacklog]:
     """Return every lane's waiting texts and the time to clear them, most urgent lane first."""
     rows = session.execute(
         select(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from peerline.service import lanes, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     EXPIRED,
@@ -77,7 +77,7 @@ def _lock(session: Session, model: Any, row_id: int) -> Any:
 
 
 @dataclass
-class AfterCommit:
+class JobsAfterCommit:
     """Work one transaction asks for, handed to the job queue only after it commits."""
 
     sends: list[int] = field(default_factory=list)
@@ -91,7 +91,7 @@ class AfterCommit:
     # once, with one pump job per sender, rather than a send job each.
     ranked: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def dispatch(self, line: Line) -> None:
+    def dispatch(self, line: LineServices) -> None:
         """Enqueue the work; a failure leaves it in the database for the sweep."""
         sends = self.sends
         if self.ranked:
@@ -104,26 +104,26 @@ class AfterCommit:
                 log.warning("texts not ranked (%s): send jobs instead", exc)
             else:
                 for sender in sorted(senders):
-                    line.tasks.pump(sender)
+                    line.job_queue.pump(sender)
                 done = {message_id for _, message_id, _ in self.ranked}
                 sends = [message_id for message_id in sends if message_id not in done]
         if len(sends) > 10:
-            line.tasks.send_many(sends)  # a fan-out: one round trip per thousand
+            line.job_queue.send_many(sends)  # a fan-out: one round trip per thousand
         else:
             for outbound_id in sends:
-                line.tasks.send(outbound_id)
+                line.job_queue.send(outbound_id)
         for offer_id, seconds in self.expiries:
-            line.tasks.expire_offer(offer_id, seconds)
+            line.job_queue.expire_offer(offer_id, seconds)
         for conversation_id, seconds in self.ticks:
-            line.tasks.queue_tick(conversation_id, seconds)
+            line.job_queue.queue_tick(conversation_id, seconds)
         for conversation_id, seconds in self.chat_ticks:
-            line.tasks.chat_tick(conversation_id, seconds)
+            line.job_queue.chat_tick(conversation_id, seconds)
         for conversation_id, at in self.open_notices:
-            line.tasks.notify_open(conversation_id, at)
+            line.job_queue.notify_open(conversation_id, at)
         for call_id in self.calls:
-            line.tasks.place_call(call_id)
+            line.job_queue.place_call(call_id)
         if self.match:
-            line.tasks.match()
+            line.job_queue.match()
 
 
 class Reachable(Protocol):
@@ -139,11 +139,11 @@ class Reachable(Protocol):
 class Context:
     """Apply effects within one transaction, collecting work for after the commit."""
 
-    def __init__(self, line: Line, session: Session, now: datetime | None = None) -> None:
+    def __init__(self, line: LineServices, session: Session, now: datetime | None = None) -> None:
         self.line = line
         self.session = session
         self.now = now or utcnow()
-        self.after_commit = AfterCommit()
+        self.after_commit = JobsAfterCommit()
         # How many on-call coordinators the last alert was texted to (what #alert may claim).
         self.on_call_told = 0
         # Supporters this transaction set away for missing offers (they are told once).
@@ -445,7 +445,7 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
 
 
 @contextmanager
-def step(line: Line, now: datetime | None = None) -> Iterator[Context]:
+def step(line: LineServices, now: datetime | None = None) -> Iterator[Context]:
     """Run an effect context in its own transaction; its work goes to Redis after commit."""
     with line.db.session() as session:
         runtime = Context(line, session, now)

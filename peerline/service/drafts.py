@@ -9,12 +9,12 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from peerline.service import lanes, segments
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import OutboundMessage
 
 
 def draft(
-    line: Line,
+    line: LineServices,
     *,
     to_phone: str,
     recipient_kind: str,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.calls import _client, telephony_available
 from peerline.service.inbound import FAILED_KEY
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.spool import SPOOL_KEY
@@ -36,7 +36,7 @@ class ErasureFailed(RuntimeError):
 
 
 def erase_elsewhere(
-    line: Line,
+    line: LineServices,
     session: Session,
     contact: Contact,
     phone: str,
@@ -82,7 +82,7 @@ def erase_elsewhere(
     forget_kept_aside(line, phone)
 
 
-def forget_notices(line: Line, session: Session, requests: Sequence[CallbackRequest]) -> None:
+def forget_notices(line: LineServices, session: Session, requests: Sequence[CallbackRequest]) -> None:
     """Delete the supporters' texts that told of these voicemails (they name the reference)."""
     references = {r.reference for r in requests}
     since = min(r.created_at for r in requests)
@@ -100,7 +100,7 @@ def forget_notices(line: Line, session: Session, requests: Sequence[CallbackRequ
         session.execute(delete(OutboundMessage).where(OutboundMessage.id.in_(gone)))
 
 
-def delete_recordings(line: Line, sids: Sequence[str]) -> None:
+def delete_recordings(line: LineServices, sids: Sequence[str]) -> None:
     """Delete voice recordings at the provider; one already gone counts as deleted."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -121,7 +121,7 @@ def delete_recordings(line: Line, sids: Sequence[str]) -> None:
             raise ErasureFailed(f"recording could not be deleted: {type(exc).__name__}") from exc
 
 
-def forget_kept_aside(line: Line, phone: str) -> int:
+def forget_kept_aside(line: LineServices, phone: str) -> int:
     """Remove the person's texts kept aside, and webhooks spooled, in Redis; return how many."""
     removed = 0
     for key, sender in ((FAILED_KEY, _text_sender), (SPOOL_KEY, _spooled_sender)):

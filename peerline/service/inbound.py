@@ -30,7 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from peerline.service.privacy import Vault
-from peerline.service.tasks import Tasks
+from peerline.service.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def shard_of(sender: str) -> int:
 class InboundQueue:
     """Inbound texts waiting in Redis for a drain job, in order per sender."""
 
-    def __init__(self, redis: Redis, vault: Vault, tasks: Tasks) -> None:
+    def __init__(self, redis: Redis, vault: Vault, tasks: JobQueue) -> None:
         self.redis = redis
         self.vault = vault
-        self.tasks = tasks
+        self.job_queue = tasks
         self._down_until = 0.0
 
     @staticmethod
@@ -95,7 +95,7 @@ class InboundQueue:
         return True
 
     def _schedule(self, shard: int) -> None:
-        if not self.tasks.drain_inbound(shard):
+        if not self.job_queue.drain_inbound(shard):
             # The text is kept; clear the flag so the next text or the sweep schedules again.
             try:
                 self.redis.delete(self.keys(shard)[2])
@@ -219,7 +219,7 @@ class InboundQueue:
                     # Keep the text at the front, hold the shard back a little, then retry.
                     self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
                     self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
-                    self.tasks.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+                    self.job_queue.drain_inbound(shard, after_seconds=RETRY_SECONDS)
                     return done
                 if outcome == KEPT_ASIDE:
                     self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from peerline.service import linefile
 from peerline.service.calendar import new_token
-from peerline.service.context import AfterCommit, Context
-from peerline.service.line import Line
+from peerline.service.context import JobsAfterCommit, Context
+from peerline.service.services import LineServices
 from peerline.service.models import (
     CoverShift,
     Group,
@@ -172,7 +172,7 @@ def import_line(session: Session, vault: Vault, line: linefile.LineFile) -> Impo
     return report
 
 
-def welcome_supporters(line: Line, session: Session, supporter_ids: Iterable[int]) -> AfterCommit:
+def welcome_supporters(line: LineServices, session: Session, supporter_ids: Iterable[int]) -> JobsAfterCommit:
     """Text each newly added supporter how the line works, and return the sends to dispatch
     after the commit.
 

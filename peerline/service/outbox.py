@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from peerline.service import lanes, segments
 from peerline.service.context import Context, resolve_offer
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     OUT_DELIVERED,
     OUT_DROPPED,
@@ -165,17 +165,17 @@ RELAY_EPISODE_KEY = "peerline:relay-late-episode"
 NEWS_MARGIN = 0.15
 
 
-def sender_for(line: Line, from_number: str) -> str:
+def sender_for(line: LineServices, from_number: str) -> str:
     """Return whose budget a text from this number spends (see `lanes.sender_for`)."""
     return lanes.sender_for(line.settings, from_number)
 
 
-def send(line: Line, outbound_id: int) -> None:
+def send(line: LineServices, outbound_id: int) -> None:
     """Queue a pending message for its sender's budget and spend what the budget allows now."""
     send_many(line, [outbound_id])
 
 
-def send_many(line: Line, outbound_ids: list[int]) -> int:
+def send_many(line: LineServices, outbound_ids: list[int]) -> int:
     """Queue pending messages by lane for their senders, then pump each sender once."""
     senders, count = _rank(line, outbound_ids)
     for sender in sorted(senders):
@@ -183,7 +183,7 @@ def send_many(line: Line, outbound_ids: list[int]) -> int:
     return count
 
 
-def requeue(line: Line, outbound_ids: list[int]) -> int:
+def requeue(line: LineServices, outbound_ids: list[int]) -> int:
     """Rank messages whose place in Redis may be lost, and enqueue a pump of each sender.
 
     For the sweep: a text already waiting is ranked again in place (the same score), and one
@@ -191,11 +191,11 @@ def requeue(line: Line, outbound_ids: list[int]) -> int:
     """
     senders, count = _rank(line, outbound_ids)
     for sender in sorted(senders):
-        line.tasks.pump(sender)
+        line.job_queue.pump(sender)
     return count
 
 
-def _rank(line: Line, outbound_ids: list[int]) -> tuple[set[str], int]:
+def _rank(line: LineServices, outbound_ids: list[int]) -> tuple[set[str], int]:
     """Put unsent messages in their senders' lanes; return the senders and how many."""
     if not outbound_ids:
         return set(), 0
@@ -209,7 +209,7 @@ def _rank(line: Line, outbound_ids: list[int]) -> tuple[set[str], int]:
     return senders, len(rows)
 
 
-def pump(line: Line, sender: str) -> int:
+def pump(line: LineServices, sender: str) -> int:
     """Send the sender's most urgent waiting texts while its budget allows; return how many.
 
     One pump at a time per sender (a lock in Redis, longer than the API client's time-out).
@@ -241,7 +241,7 @@ def pump(line: Line, sender: str) -> int:
             return sent
 
 
-def _pump_locked(line: Line, sender: str, lock: Lock) -> tuple[int, bool]:
+def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool]:
     """Pump under the sender's lock; return how many went and whether the queue ran dry."""
     sent = 0
     deadline = time.monotonic() + PUMP_SECONDS
@@ -251,7 +251,7 @@ def _pump_locked(line: Line, sender: str, lock: Lock) -> tuple[int, bool]:
             if best is None:
                 return sent, True
             if time.monotonic() > deadline:
-                line.tasks.pump(sender)
+                line.job_queue.pump(sender)
                 return sent, False
             # Nothing to read in the database while the sender's next slot is still ahead.
             free_at = line.limiter.free_at(sender, within=SPIN_SECONDS)
@@ -272,7 +272,7 @@ def _pump_locked(line: Line, sender: str, lock: Lock) -> tuple[int, bool]:
 
 
 def _send_best(
-    line: Line, connection: Connection, sender: str, best: int, lock: Lock
+    line: LineServices, connection: Connection, sender: str, best: int, lock: Lock
 ) -> bool | float | None:
     """Send the text `best` calls for; True when one went, None when the queue changed
     without a send, else the Redis time at which the sender's next slot comes."""
@@ -346,7 +346,7 @@ def _send_best(
         if not exc.permanent:
             # Out of the queue until its retry is due, so the pump does not hammer it.
             retries = line.settings.send_retry_seconds or (2,)
-            line.tasks.send_later(message_id, retries[min(message.attempts, len(retries) - 1)])
+            line.job_queue.send_later(message_id, retries[min(message.attempts, len(retries) - 1)])
         return None
     line.limiter.settle(sender, segments.count(body))
     with connection.begin():
@@ -357,7 +357,7 @@ def _send_best(
     return True
 
 
-def _chat_waits(line: Line, connection: Connection, message_id: int) -> None:
+def _chat_waits(line: LineServices, connection: Connection, message_id: int) -> None:
     """Check how long the chat text at the head of a busy sender's queue has waited."""
     with connection.begin():
         created = connection.scalar(
@@ -372,7 +372,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _relay_waited(line: Line, waited: float) -> None:
+def _relay_waited(line: LineServices, waited: float) -> None:
     """Alert the on-call coordinator once when chat texts wait too long for the carrier."""
     if waited < RELAY_CALM_SECONDS:
         line.redis.delete(RELAY_EPISODE_KEY)
@@ -394,7 +394,7 @@ def _relay_waited(line: Line, waited: float) -> None:
     runtime.after_commit.dispatch(line)
 
 
-def pace(line: Line, stopping: Event, idle: float = 1.0) -> None:
+def pace(line: LineServices, stopping: Event, idle: float = 1.0) -> None:
     """Take up each sender at its next slot, until `stopping` is set (a worker's thread).
 
     Every worker process runs one; the loops share the due senders through Redis, and each
@@ -461,7 +461,7 @@ def _set(connection: Connection, message_id: int, **values: Any) -> None:
     connection.execute(statement.values(**values))
 
 
-def _failed(line: Line, message_id: int, exc: TransportError) -> None:
+def _failed(line: LineServices, message_id: int, exc: TransportError) -> None:
     """Record a failed attempt: permanent failures are final, others go back to pending."""
     with line.db.session() as session:
         now = utcnow()
@@ -479,7 +479,7 @@ def _failed(line: Line, message_id: int, exc: TransportError) -> None:
         undeliverable(line, session, message)
 
 
-def undeliverable(line: Line, session: Session, message: OutboundMessage) -> None:
+def undeliverable(line: LineServices, session: Session, message: OutboundMessage) -> None:
     """Act on a message that will never arrive: an offer nobody got goes to someone else."""
     if message.purpose not in OFFER_PURPOSES or message.conversation_id is None:
         return
@@ -510,7 +510,7 @@ def apply_status(
     twilio_status: str,
     error_code: int | None,
     now: datetime,
-    line: Line | None = None,
+    line: LineServices | None = None,
 ) -> bool:
     """Apply a status callback; return False when it names no message of ours."""
     message = session.scalar(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from peerline.service import job_paths, rota
 from peerline.service.availability import load_line_rotas
 from peerline.service.groups import meetings
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Contact,
     Conversation,
@@ -81,7 +81,7 @@ def out_of_quiet_hours(
     return start - timedelta(minutes=1)
 
 
-def _group_dues(session: Session, line: Line, tz: ZoneInfo, now: datetime) -> list[Due]:
+def _group_dues(session: Session, line: LineServices, tz: ZoneInfo, now: datetime) -> list[Due]:
     subscribers = session.scalar(
         select(func.count()).select_from(GroupSubscription).where(GroupSubscription.active)
     )
@@ -107,7 +107,7 @@ def _group_dues(session: Session, line: Line, tz: ZoneInfo, now: datetime) -> li
     return dues
 
 
-def _shift_dues(session: Session, line: Line, tz: ZoneInfo, now: datetime) -> list[Due]:
+def _shift_dues(session: Session, line: LineServices, tz: ZoneInfo, now: datetime) -> list[Due]:
     lead = timedelta(minutes=line.settings.shift_reminder_minutes)
     rotas = load_line_rotas(session, line.settings.line_timezone)
     dues = []
@@ -144,7 +144,7 @@ def _checkin_dues(session: Session, now: datetime) -> list[Due]:
     return [Due(f"checkin-{cid}", at, "checkin", (cid,)) for cid, at in rows if at is not None]
 
 
-def plan(line: Line, now: datetime | None = None) -> list[Due]:
+def plan(line: LineServices, now: datetime | None = None) -> list[Due]:
     """Return every reminder job that should exist over the next few hours."""
     now = now or utcnow()
     with line.db.session() as session:
@@ -156,7 +156,7 @@ def plan(line: Line, now: datetime | None = None) -> list[Due]:
         ]
 
 
-def ensure_scheduled(line: Line, dues: list[Due]) -> int:
+def ensure_scheduled(line: LineServices, dues: list[Due]) -> int:
     """Create the jobs that do not exist yet (Redis may have lost them); return how many."""
     created = 0
     for due in dues:
@@ -164,9 +164,9 @@ def ensure_scheduled(line: Line, dues: list[Due]) -> int:
             continue
         func = job_paths.job(due.func)
         if due.at <= utcnow():
-            line.tasks.queue.enqueue(func, *due.args, job_id=due.job_id, result_ttl=86400)
+            line.job_queue.queue.enqueue(func, *due.args, job_id=due.job_id, result_ttl=86400)
         else:
-            line.tasks.queue.enqueue_at(
+            line.job_queue.queue.enqueue_at(
                 due.at, func, *due.args, job_id=due.job_id, result_ttl=86400
             )
         created += 1

@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from peerline.flows.menu import LANGUAGES
 from peerline.service.call_states import STATUS_RANK
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.voice import callbacks, ringing, steps
 from peerline.service.voice import menu as menu_steps
@@ -54,9 +54,9 @@ WITHHELD = frozenset(
 # -- request parsing ---------------------------------------------------------------------
 
 
-def _line() -> Line:
+def _line() -> LineServices:
     """Return the line this app serves."""
-    line: Line = current_app.extensions["peerline"]
+    line: LineServices = current_app.extensions["peerline"]
     return line
 
 
@@ -100,7 +100,7 @@ def _status_now() -> str | None:
     return value
 
 
-def _caller(line: Line) -> str | None:
+def _caller(line: LineServices) -> str | None:
     """Return the caller's number in E.164, or None when they withheld it."""
     if "From" not in request.form:
         abort(400, description="From is required")
@@ -134,7 +134,7 @@ def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
-def _answer(line: Line, answer: Answer) -> Response:
+def _answer(line: LineServices, answer: Answer) -> Response:
     """Return an answer as a TwiML response."""
     return twiml(render(line, answer))
 

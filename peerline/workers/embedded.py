@@ -13,7 +13,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
-from peerline.service.tasks import WORKER_QUEUES
+from peerline.service.job_queue import WORKER_QUEUES
 from peerline.workers import jobs
 
 log = logging.getLogger(__name__)

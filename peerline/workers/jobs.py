@@ -66,7 +66,7 @@ def expire_offer(offer_id: int) -> None:
 
 def queue_tick(conversation_id: int) -> None:
     """Send a due wait update or unmatched alert, then schedule the next tick."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         if rt.queue_tick(conversation_id):
             conversation = rt.session.get(Conversation, conversation_id)
             assert conversation is not None
@@ -75,7 +75,7 @@ def queue_tick(conversation_id: int) -> None:
 
 def chat_tick(conversation_id: int) -> None:
     """Nudge a supporter who has not answered, or close a chat gone quiet."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         following = rt.chat_tick(conversation_id)
         if following is not None:
             rt.after_commit.chat_ticks.append((conversation_id, following))
@@ -83,13 +83,13 @@ def chat_tick(conversation_id: int) -> None:
 
 def group_reminder(group_id: int, starts: int) -> int:
     """Text the group's subscribers before a meeting (once, however often it runs)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.group_reminder(group_id, datetime.fromtimestamp(starts, UTC))
 
 
 def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
     """Remind a supporter of their shift (once)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.shift_reminder(
             supporter_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
         )
@@ -97,13 +97,13 @@ def shift_reminder(supporter_id: int, start: int, end: int) -> bool:
 
 def checkin(conversation_id: int) -> bool:
     """Send a texter the check-in they asked for (once)."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         return rt.checkin(conversation_id)
 
 
 def notify_open(conversation_id: int) -> None:
     """Text a texter who asked to hear when the line opens."""
-    with runtime.step(get_line()) as rt:
+    with runtime.transaction(get_line()) as rt:
         rt.notify_open(conversation_id)
 
 
@@ -118,7 +118,7 @@ def sweep() -> dict[str, int]:
     # While jobs wait, a fan-out's texts are most likely among them (thousands take minutes),
     # and re-enqueueing each would only slow the workers down; one whose job was really lost
     # is still found, later, or once the queue is empty. Every other text: after the usual.
-    fanout_after = timedelta(seconds=BACKLOG_STALE_SECONDS) if line.tasks.backlog() else None
+    fanout_after = timedelta(seconds=BACKLOG_STALE_SECONDS) if line.job_queue.backlog() else None
     with line.db.session() as session:
         stale = outbox.stale_pending(
             session,
@@ -145,7 +145,7 @@ def sweep() -> dict[str, int]:
     calls.catch_up(line, now)
     # Reminders due soon get their jobs; ones Redis lost are made again, never twice.
     planned = reminders.ensure_scheduled(line, reminders.plan(line, now))
-    line.tasks.match()
+    line.job_queue.match()
     return {
         "replayed": replayed,
         "draining": draining,

@@ -13,7 +13,7 @@ from fakeredis import FakeRedis
 from werkzeug.serving import make_server
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from tests.support.line import load_line_file, make_line, make_settings
 from tests.support.seed import add_coordinator
 
@@ -81,7 +81,7 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, errors
 
 
-def _serve(line: Line, **config: object) -> Iterator[str]:
+def _serve(line: LineServices, **config: object) -> Iterator[str]:
     app = create_app(line=line)
     app.config.update(config)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -96,7 +96,7 @@ def _serve(line: Line, **config: object) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_line(tmp_path: Path) -> Iterator[Line]:
+def empty_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line with a coordinator, no supporters and no history."""
     line = make_line(make_settings(tmp_path), FakeRedis())
     add_coordinator(line)
@@ -105,7 +105,7 @@ def empty_line(tmp_path: Path) -> Iterator[Line]:
 
 
 @pytest.fixture
-def demo_line(tmp_path: Path) -> Iterator[Line]:
+def demo_line(tmp_path: Path) -> Iterator[LineServices]:
     """Return a line with the demo rota and a coordinator."""
     line = make_line(make_settings(tmp_path), FakeRedis())
     load_line_file(line)
@@ -119,7 +119,7 @@ def serve() -> Iterator[Callable[..., str]]:
     """Return a function that serves a line's console and returns its base URL."""
     running: list[Iterator[str]] = []
 
-    def start(line: Line, **config: object) -> str:
+    def start(line: LineServices, **config: object) -> str:
         server = _serve(line, **config)
         running.append(server)
         return next(server)

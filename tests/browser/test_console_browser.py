@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import QUEUED, Shift, Supporter, utcnow
 from tests.support.seed import (
     EMAIL,
@@ -36,7 +36,7 @@ def sign_in(page: Page, base: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_coordinator_journey(page: Page, empty_line: Line, serve: Callable[..., str]) -> None:
+def test_coordinator_journey(page: Page, empty_line: LineServices, serve: Callable[..., str]) -> None:
     from playwright.sync_api import expect
 
     conversation = add_conversation(
@@ -119,7 +119,7 @@ def test_coordinator_journey(page: Page, empty_line: Line, serve: Callable[..., 
 
 
 def test_sign_in_refused_with_a_wrong_password(
-    page: Page, empty_line: Line, serve: Callable[..., str]
+    page: Page, empty_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -132,7 +132,7 @@ def test_sign_in_refused_with_a_wrong_password(
 
 
 def test_the_dashboard_refreshes_itself(
-    page: Page, demo_line: Line, serve: Callable[..., str]
+    page: Page, demo_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -156,7 +156,7 @@ def test_the_dashboard_refreshes_itself(
 
 
 def test_keyboard_users_can_skip_to_the_content(
-    page: Page, empty_line: Line, serve: Callable[..., str]
+    page: Page, empty_line: LineServices, serve: Callable[..., str]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -171,7 +171,7 @@ def test_keyboard_users_can_skip_to_the_content(
 
 
 def test_screenshots(
-    page: Page, demo_line: Line, serve: Callable[..., str], tmp_path: Path
+    page: Page, demo_line: LineServices, serve: Callable[..., str], tmp_path: Path
 ) -> None:
     """Render the main pages with weeks of history, as the README shows them."""
     from playwright.sync_api import expect

@@ -10,13 +10,13 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from peerline.service import runtime
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import ACTIVE, PENDING, QUEUED, Conversation, Offer, Supporter
 from peerline.service.routing import sms_capacity
 from peerline.service.settings import from_env
 
 
-def _sms(line: Line, sender: str, to: str, body: str) -> None:
+def _sms(line: LineServices, sender: str, to: str, body: str) -> None:
     message = runtime.Inbound("SM" + uuid.uuid4().hex, sender, to, body)
     runtime.receive_sms(line, message)
 
@@ -24,7 +24,7 @@ def _sms(line: Line, sender: str, to: str, body: str) -> None:
 def race(env: dict[str, str], seed: int, seconds: float, phones: dict[str, str]) -> list[str]:
     """Match, #take and BYE at random until the queue is empty; return invariant breaches."""
     settings = from_env(env)
-    line = Line(settings, Redis.from_url(env["REDIS_URL"]))
+    line = LineServices(settings, Redis.from_url(env["REDIS_URL"]))
     rng = random.Random(seed)
     breaches: list[str] = []
     deadline = time.monotonic() + seconds

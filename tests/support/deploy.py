@@ -22,9 +22,9 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from peerline.app import create_app
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import from_env
-from peerline.service.tasks import redis_client
+from peerline.service.job_queue import redis_client
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.line import FAST_RATES, load_line_file, make_line
 from tests.support.servers import PostgresServer, RedisServer, free_port
@@ -36,7 +36,7 @@ class Deployment:
     """Drive a deployed line the way Twilio and an operator would."""
 
     def __init__(
-        self, line: Line, twilio: FakeTwilio, base_url: str, env: dict[str, str], logs: Path
+        self, line: LineServices, twilio: FakeTwilio, base_url: str, env: dict[str, str], logs: Path
     ) -> None:
         self.line = line
         self.twilio = twilio

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
@@ -28,7 +28,7 @@ TWILIO_ENV = {
 class Deployed:
     """A line, its web app, a poster of signed webhooks, and the fake Twilio it talks to."""
 
-    line: Line
+    line: LineServices
     app: Flask
     hooks: Webhooks
     twilio: FakeTwilio

@@ -14,11 +14,11 @@ from werkzeug.test import TestResponse
 
 from peerline.service import linefile, linesync
 from peerline.service.inbound import SHARDS
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.migrate import upgrade
 from peerline.service.models import OutboundMessage
 from peerline.service.settings import Settings, from_env
-from peerline.service.tasks import WORKER_QUEUES
+from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.transport import Transport
 from peerline.workers import jobs
 from peerline.workers.context import set_line
@@ -40,15 +40,15 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     return from_env(base).with_changes(testing=True)
 
 
-def make_line(settings: Settings, redis: Redis, transport: Transport | None = None) -> Line:
+def make_line(settings: Settings, redis: Redis, transport: Transport | None = None) -> LineServices:
     """Migrate the database and return a line that jobs in this process will use."""
     upgrade(settings.database_url)
-    line = Line(settings, redis, transport=transport)
+    line = LineServices(settings, redis, transport=transport)
     set_line(line)
     return line
 
 
-def load_line_file(line: Line, text: str = linefile.DEMO_LINE_FILE) -> None:
+def load_line_file(line: LineServices, text: str = linefile.DEMO_LINE_FILE) -> None:
     """Import a line file into the line's database."""
     with line.db.session() as session:
         linesync.import_line(session, line.vault, linefile.parse(text))
@@ -59,7 +59,7 @@ def drain_inbound() -> int:
     return sum(jobs.drain_inbound(shard) for shard in range(SHARDS))
 
 
-def run_jobs(line: Line) -> None:
+def run_jobs(line: LineServices) -> None:
     """Run every queued job with a real RQ worker in this process, until none is left."""
     queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
     SimpleWorker(queues, connection=line.redis).work(burst=True, logging_level="WARNING")
@@ -102,7 +102,7 @@ class Webhooks:
         return self.post("/webhooks/sms", params, drain=drain)
 
 
-def outbox(line: Line, to: str | None = None) -> list[dict[str, Any]]:
+def outbox(line: LineServices, to: str | None = None) -> list[dict[str, Any]]:
     """Return the outbox, decrypted, oldest first (optionally only to one number)."""
     with line.db.session() as session:
         query = select(OutboundMessage).order_by(OutboundMessage.id)
@@ -121,6 +121,6 @@ def outbox(line: Line, to: str | None = None) -> list[dict[str, Any]]:
         ]
 
 
-def texts_to(line: Line, number: str) -> list[str]:
+def texts_to(line: LineServices, number: str) -> list[str]:
     """Return the bodies queued for a number, oldest first."""
     return [m["body"] for m in outbox(line, number)]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -30,7 +30,7 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def add_coordinator(
-    line: Line,
+    line: LineServices,
     email: str = EMAIL,
     password: str = PASSWORD,
     active: bool = True,
@@ -79,7 +79,7 @@ class ConversationSpec:
 _counter = iter(range(1, 10**9))
 
 
-def add_conversation(line: Line, spec: ConversationSpec) -> int:
+def add_conversation(line: LineServices, spec: ConversationSpec) -> int:
     """Create a contact and one conversation, with its messages, and return the id."""
     vault = line.vault
     number = next(_counter)
@@ -157,7 +157,7 @@ def add_conversation(line: Line, spec: ConversationSpec) -> int:
         return conversation.id
 
 
-def add_alert(line: Line, kind: str, detail: str, conversation_id: int | None = None) -> int:
+def add_alert(line: LineServices, kind: str, detail: str, conversation_id: int | None = None) -> int:
     """Raise an open alert and return its id."""
     with line.db.session() as session:
         alert = Alert(kind=kind, detail=detail, conversation_id=conversation_id)
@@ -173,7 +173,7 @@ HOURLY_DEMAND = [
 ]  # fmt: skip
 
 
-def seed_history(line: Line, now: datetime, weeks: int = 4, seed: int = 7) -> None:
+def seed_history(line: LineServices, now: datetime, weeks: int = 4, seed: int = 7) -> None:
     """Fill the last weeks with believable conversations, and a few live ones now."""
     rng = random.Random(seed)
     with line.db.session() as session:

@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 
 from peerline.app import create_app
 from peerline.service import calls
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
 from peerline.service.runtime import Runtime
 from peerline.webhooks import voice
@@ -51,7 +51,7 @@ def voice_line(
     env: dict[str, str] | None = None,
     redis: Redis | None = None,
     **extra: Any,
-) -> Line:
+) -> LineServices:
     """Return a migrated line with the voice tables, a line file loaded and voice settings."""
     settings = make_settings(tmp_path, **(env or {})).with_changes(extra=extra)
     line = make_line(settings, redis if redis is not None else FakeRedis())
@@ -61,7 +61,7 @@ def voice_line(
     return line
 
 
-def voice_app(line: Line) -> Flask:
+def voice_app(line: LineServices) -> Flask:
     """Return the web app for a line with the voice blueprint registered."""
     app = create_app(line=line)
     if "voice" not in app.blueprints:
@@ -125,7 +125,7 @@ class Twiml:
 class Phone:
     """Play Twilio's side of calls to the line: post what Twilio posts, check what comes back."""
 
-    def __init__(self, line: Line, app: Flask) -> None:
+    def __init__(self, line: LineServices, app: Flask) -> None:
         self.line = line
         self.app = app
         self.hooks = Webhooks(app.test_client(), line.settings)
@@ -317,7 +317,7 @@ class Leg:
         )
 
 
-def supporter_command(line: Line, name: str, argument: str, in_chat: bool = False) -> None:
+def supporter_command(line: LineServices, name: str, argument: str, in_chat: bool = False) -> None:
     """Carry out a supporter's #call as the SMS flow does: in one transaction, then dispatch."""
     with line.db.session() as session:
         runtime = Runtime(line, session)

@@ -19,7 +19,7 @@ from peerline.service.context import (
     Reachable,
     resolve_offer,
 )
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Contact,
     Conversation,
@@ -210,7 +210,7 @@ class Runtime(Context):
 
 
 @contextmanager
-def step(line: Line, now: datetime | None = None) -> Iterator[Runtime]:
+def step(line: LineServices, now: datetime | None = None) -> Iterator[Runtime]:
     """Run a Runtime in its own transaction; its queued work goes to Redis after the commit."""
     with line.db.session() as session:
         runtime = Runtime(line, session, now)

@@ -18,7 +18,7 @@ from peerline.service.context import (
     _due,
     step,
 )
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     Block,
     Contact,
@@ -121,9 +121,9 @@ class Inbound:
 OPT_OUT_WORDS = {"STOP": "STOP", "START": "START"}
 
 
-def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bool:
+def receive_sms(line: LineServices, message: Inbound, now: datetime | None = None) -> bool:
     """Record one inbound SMS and step its flow; return False when it was a duplicate."""
-    with step(line, now) as runtime:
+    with transaction(line, now) as runtime:
         session = runtime.session
         vault = line.vault
         hashes = vault.lookup_hashes(message.from_number)
@@ -166,7 +166,7 @@ def receive_sms(line: Line, message: Inbound, now: datetime | None = None) -> bo
     return True
 
 
-def replay_spooled(line: Line) -> int:
+def replay_spooled(line: LineServices) -> int:
     """Feed webhooks spooled while the database was down through the normal path."""
     region = line.settings.default_region
 

@@ -25,7 +25,7 @@ from peerline.service.context import (
     step,
 )
 from peerline.service.groups import upcoming_text
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACCEPTED,
     ACTIVE,
@@ -349,15 +349,15 @@ def _ago(when: datetime, now: datetime) -> str:
     return "over a month ago"
 
 
-def run_matching(line: Line, now: datetime | None = None) -> Sequence[routing.NewOffer]:
+def run_matching(line: LineServices, now: datetime | None = None) -> Sequence[routing.NewOffer]:
     """Run one matching round in its own transaction."""
-    with step(line, now) as runtime:
+    with transaction(line, now) as runtime:
         return match(runtime)
 
 
-def expire_offer(line: Line, offer_id: int, now: datetime | None = None) -> None:
+def expire_offer(line: LineServices, offer_id: int, now: datetime | None = None) -> None:
     """Time out one offer in its own transaction."""
-    with step(line, now) as runtime:
+    with transaction(line, now) as runtime:
         expire(runtime, offer_id)
 
 

@@ -17,7 +17,7 @@ from peerline.service.context import (
     step,
 )
 from peerline.service.drafts import draft, write_many
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -359,7 +359,7 @@ def shift_reminder(rt: Context, supporter_id: int, start: datetime, end: datetim
     return True
 
 
-def catch_up_timers(line: Line, now: datetime) -> int:
+def catch_up_timers(line: LineServices, now: datetime) -> int:
     """Run waiting-texter timers and open notices that are due, whatever Redis lost."""
     with line.db.session() as session:
         waiting = list(session.scalars(select(Conversation.id).where(Conversation.state == QUEUED)))
@@ -367,9 +367,9 @@ def catch_up_timers(line: Line, now: datetime) -> int:
             session.scalars(select(Conversation.id).where(Conversation.notify_on_open.is_(True)))
         )
     for conversation_id in waiting:
-        with step(line, now) as runtime:
+        with transaction(line, now) as runtime:
             queue_tick(runtime, conversation_id)
     for conversation_id in wanting:
-        with step(line, now) as runtime:
+        with transaction(line, now) as runtime:
             notify_open(runtime, conversation_id)
     return len(waiting) + len(wanting)

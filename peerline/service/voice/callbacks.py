@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.call_states import MACHINE, STALE_AFTER, UNANSWERED
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
 from peerline.service.voice.answers import (
     Answer,
@@ -43,7 +43,7 @@ from peerline.service.voice.status import (
     reopen_request,
     tell_texter_missed,
 )
-from peerline.service.voice.steps import lock_row, tell_supporter, transaction
+from peerline.service.voice.shared import lock_row, tell_supporter, transaction
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -208,7 +208,7 @@ def _callback_call(session: Session, call_id: int, call_sid: str) -> Call:
 
 
 def callback_answered(
-    line: Line, call_id: int, call_sid: str, now: datetime | None = None, status: str | None = None
+    line: LineServices, call_id: int, call_sid: str, now: datetime | None = None, status: str | None = None
 ) -> Answer:
     """Whisper to the supporter who answered our call: press 1 to ring the other person."""
     with transaction(line, now or utcnow()) as rt:
@@ -230,7 +230,7 @@ def callback_answered(
 
 
 def callback_connect(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     digits: str,
@@ -259,7 +259,7 @@ def callback_connect(
         )
 
 
-def callback_screen(line: Line, call_id: int, parent_sid: str, answered_by: str | None) -> Answer:
+def callback_screen(line: LineServices, call_id: int, parent_sid: str, answered_by: str | None) -> Answer:
     """Note who answered the person called back: a machine is hung up on, a person bridged."""
     with line.db.session() as session:
         call = _callback_call(session, call_id, parent_sid)
@@ -271,7 +271,7 @@ def callback_screen(line: Line, call_id: int, parent_sid: str, answered_by: str 
 
 
 def callback_done(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     dial_status: str,
@@ -330,7 +330,7 @@ def _resolve_alert(session: Session, request: CallbackRequest, call: Call, now: 
 
 
 def callback_status(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     status: str,

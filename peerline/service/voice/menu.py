@@ -22,7 +22,7 @@ from peerline.flows.menu import (
     parse_choice,
 )
 from peerline.service.groups import upcoming_text
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.voice.answers import (
     Answer,
@@ -38,7 +38,7 @@ from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.status import hung_up
-from peerline.service.voice.steps import locked_call, transaction
+from peerline.service.voice.shared import locked_call, transaction
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 MENUS_BEFORE_PEER = 2
 
 
-def receive_call(line: Line, inbound: InboundCall, now: datetime | None = None) -> Answer:
+def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None = None) -> Answer:
     """Record a new call and greet it; a retried webhook gets what the call hears now."""
     now = now or utcnow()
     with line.db.session() as session:
@@ -92,7 +92,7 @@ def receive_call(line: Line, inbound: InboundCall, now: datetime | None = None) 
 
 
 def choose(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     digits: str,
@@ -139,7 +139,7 @@ def choose(
 
 
 def connect(
-    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
 ) -> Answer:
     """Ring supporters for a caller who stayed on after the crisis offer."""
     now = now or utcnow()
@@ -153,7 +153,7 @@ def connect(
 
 
 def now_step(
-    line: Line, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
+    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
 ) -> Answer:
     """Return where the call is, without the notice a key press just skipped."""
     now = now or utcnow()
@@ -164,7 +164,7 @@ def now_step(
         return current_answer(line, rt.session, call, now, quiet=True)
 
 
-def _raise_crisis(line: Line, rt: Context, call: Call, category: str, source: str) -> None:
+def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:
     """Mark a call as a crisis, record the event and alert the on-call coordinators, once."""
     if call.crisis is not None:
         return
@@ -174,26 +174,26 @@ def _raise_crisis(line: Line, rt: Context, call: Call, category: str, source: st
     rt.alert("crisis", None, f"{alias}: may be in crisis ({category}) on a phone call", alias=alias)
 
 
-def _choose_peer(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_peer(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Ring supporters (menu 1)."""
     call.menu_choice = PEER
     return start_round(line, rt, call, rt.now, notice)
 
 
-def _choose_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_groups(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Read out the next group meetings (menu 2)."""
     call.menu_choice, call.outcome = GROUPS, call.outcome or "groups"
     spoken = _groups_text(line, rt.session, call.language, rt.now)
     return GroupTimes(call.id, call.language, spoken, bool(spoken) and _can_text(rt, call))
 
 
-def _choose_crisis(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_crisis(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Transfer to the crisis line (menu 3)."""
     call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
     return Transfer(call.id, call.language, voice_settings(line).crisis_number)
 
 
-def _choose_text_groups(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_text_groups(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Text the group times and links, once, to a caller we may text (4)."""
     tz = line.timezone(rt.session)
     groups = upcoming_text(rt.session, tz, rt.now, call.language)
@@ -213,17 +213,17 @@ def _choose_text_groups(line: Line, rt: Context, call: Call, notice: str | None)
     return Menu(call.id, call.language, notice="groups_texted")
 
 
-def _choose_repeat(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_repeat(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Say the menu again (menu 9)."""
     return Menu(call.id, call.language)
 
 
-def _choose_language(line: Line, rt: Context, call: Call, notice: str | None) -> Answer:
+def _choose_language(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
     return Menu(call.id, call.language, greeting=True, switched=True)  # choose() set it
 
 
-MENU_ACTIONS: dict[str, Callable[[Line, Context, Call, str | None], Answer]] = {
+MENU_ACTIONS: dict[str, Callable[[LineServices, Context, Call, str | None], Answer]] = {
     PEER: _choose_peer,
     GROUPS: _choose_groups,
     CRISIS: _choose_crisis,
@@ -241,7 +241,7 @@ def _can_text(rt: Context, call: Call) -> bool:
     return contact is None or not contact.opted_out
 
 
-def _groups_text(line: Line, session: Session, language: str, now: datetime) -> str | None:
+def _groups_text(line: LineServices, session: Session, language: str, now: datetime) -> str | None:
     """Return the next group meetings as words to speak: links are for texts, not ears."""
     text = upcoming_text(session, line.timezone(session), now, language)
     if not text:
@@ -250,7 +250,7 @@ def _groups_text(line: Line, session: Session, language: str, now: datetime) -> 
 
 
 def crisis_done(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     dial_status: str,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from peerline.service.call_states import STALE_AFTER
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import utcnow
 from peerline.service.twilio_http import make_client
 from peerline.service.voice.models import (
@@ -31,7 +31,7 @@ from peerline.service.voice.status import (
     reopen_request,
     tell_texter_missed,
 )
-from peerline.service.voice.steps import lock_row, tell_supporter, transaction, url
+from peerline.service.voice.shared import lock_row, tell_supporter, transaction, url
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -53,7 +53,7 @@ def twilio_client(account_sid: str, auth_token: str, base_url: str | None) -> Cl
     return make_client(account_sid, auth_token, base_url)
 
 
-def place_call(line: Line, call_id: int, now: datetime | None = None) -> str | None:
+def place_call(line: LineServices, call_id: int, now: datetime | None = None) -> str | None:
     """Ring the supporter's phone for a call-back; return the call's SID once Twilio has it."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -105,7 +105,7 @@ def place_call(line: Line, call_id: int, now: datetime | None = None) -> str | N
 
 
 def _placement_failed(
-    line: Line, call_id: int, code: int | None, now: datetime | None = None
+    line: LineServices, call_id: int, code: int | None, now: datetime | None = None
 ) -> None:
     """Mark a call-back that never left as failed and tell its supporter."""
     now = now or utcnow()
@@ -125,7 +125,7 @@ def _placement_failed(
         tell_texter_missed(rt, call)
 
 
-def catch_up(line: Line, now: datetime | None = None) -> int:
+def catch_up(line: LineServices, now: datetime | None = None) -> int:
     """Re-enqueue call-backs whose job Redis lost, and fail ones a dead worker left; count."""
     now = now or utcnow()
     with line.db.session() as session:
@@ -146,14 +146,14 @@ def catch_up(line: Line, now: datetime | None = None) -> int:
             )
         )
     for call_id in waiting:
-        line.tasks.place_call(call_id)
+        line.job_queue.place_call(call_id)
     missed = _sweep_unfinished(line, now)
     for call_id in stuck:
         _placement_failed(line, call_id, None, now)
     return len(waiting) + len(stuck) + missed
 
 
-def _sweep_unfinished(line: Line, now: datetime) -> int:
+def _sweep_unfinished(line: LineServices, now: datetime) -> int:
     """End inbound calls we never heard the end of, so a line without the optional status
     URL still frees its supporters and records who hung up before leaving a message."""
     # Long enough for any message to be recorded and its action to arrive.

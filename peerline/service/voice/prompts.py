@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.voice.settings import voice_settings
 
 
@@ -51,6 +51,6 @@ def prompts_for(override: str | None) -> Prompts:
     return Prompts.load(override)
 
 
-def prompts(line: Line) -> Prompts:
+def prompts(line: LineServices) -> Prompts:
     """Return the line's voice prompts."""
     return prompts_for(voice_settings(line).messages_file)

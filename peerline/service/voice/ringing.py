@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from peerline.service.availability import Rotas, format_opening, load_line_rotas
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import ACTIVE, PENDING, Conversation, Offer, Supporter, utcnow
 from peerline.service.voice.answers import (
     Answer,
@@ -37,7 +37,7 @@ from peerline.service.voice.models import (
 )
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.status import hung_up
-from peerline.service.voice.steps import locked_call, tell_supporter, transaction
+from peerline.service.voice.shared import locked_call, tell_supporter, transaction
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -95,7 +95,7 @@ def _busy_by_sms(session: Session, supporter_ids: Sequence[int]) -> set[int]:
 
 
 def _at_shift_cap(
-    line: Line, session: Session, rotas: Rotas, supporter_ids: Sequence[int], now: datetime
+    line: LineServices, session: Session, rotas: Rotas, supporter_ids: Sequence[int], now: datetime
 ) -> set[int]:
     """Return supporters who took as many chats and calls this shift as the cap allows."""
     cap = line.settings.shift_chat_cap
@@ -134,7 +134,7 @@ def _at_shift_cap(
 
 
 def ringable(
-    line: Line,
+    line: LineServices,
     session: Session,
     on_shift: Iterable[int],
     *,
@@ -218,7 +218,7 @@ def _texting_supporter(
     return (supporter, chat) if free else None
 
 
-def start_round(line: Line, rt: Context, call: Call, now: datetime, notice: str | None) -> Answer:
+def start_round(line: LineServices, rt: Context, call: Call, now: datetime, notice: str | None) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
     rotas = rt.rotas()
@@ -280,7 +280,7 @@ def start_round(line: Line, rt: Context, call: Call, now: datetime, notice: str 
     return _ring_answer(line, call, legs, notice)
 
 
-def _ring_answer(line: Line, call: Call, legs: Sequence[CallLeg], notice: str | None) -> Ring:
+def _ring_answer(line: LineServices, call: Call, legs: Sequence[CallLeg], notice: str | None) -> Ring:
     """Return the answer that rings a round's legs."""
     vault = line.vault
     return Ring(
@@ -312,7 +312,7 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
 
 
 def leave_message(
-    line: Line, session: Session, call: Call, reason: str, now: datetime, *, quiet: bool = False
+    line: LineServices, session: Session, call: Call, reason: str, now: datetime, *, quiet: bool = False
 ) -> LeaveMessage:
     """Return the answer that says why nobody can answer and records a message."""
     opening = None
@@ -335,7 +335,7 @@ def leave_message(
 
 
 def dial_ended(
-    line: Line,
+    line: LineServices,
     call_id: int,
     round_number: int,
     call_sid: str,
@@ -389,7 +389,7 @@ def dial_ended(
 
 
 def current_answer(
-    line: Line, session: Session, call: Call, now: datetime, *, quiet: bool = False
+    line: LineServices, session: Session, call: Call, now: datetime, *, quiet: bool = False
 ) -> Answer:
     """Return what a call should hear now, for a webhook Twilio sent again.
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.settings import Settings, VoiceSettings
 
 
-def voice_settings(line: Line) -> VoiceSettings:
+def voice_settings(line: LineServices) -> VoiceSettings:
     """Return the line's voice settings, parsed once from its Settings."""
     return line.settings.voice
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.call_states import STATUS_RANK, TERMINAL, UNANSWERED
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, Conversation, utcnow
 from peerline.service.voice.answers import UnknownCall
 from peerline.service.voice.models import (
@@ -33,13 +33,13 @@ from peerline.service.voice.models import (
 )
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.steps import lock_row, locked_leg, tell_supporter, transaction
+from peerline.service.voice.shared import lock_row, locked_leg, tell_supporter, transaction
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
 
 
-def hung_up(line: Line, rt: Context, call: Call, status: str | None) -> bool:
+def hung_up(line: LineServices, rt: Context, call: Call, status: str | None) -> bool:
     """Apply the CallStatus a voice request carries; say whether the caller has gone."""
     if status is None or status not in STATUS_RANK:
         return False
@@ -57,7 +57,7 @@ def _advance(current: str | None, new: str) -> bool:
 
 
 def leg_status(
-    line: Line,
+    line: LineServices,
     leg_id: int,
     leg_sid: str,
     status: str,
@@ -88,7 +88,7 @@ def leg_status(
 
 
 def call_status(
-    line: Line, call_sid: str, status: str, seconds: int | None, now: datetime | None = None
+    line: LineServices, call_sid: str, status: str, seconds: int | None, now: datetime | None = None
 ) -> bool:
     """Apply a call's status callback once and never backwards; False for an unknown call."""
     now = now or utcnow()
@@ -102,7 +102,7 @@ def call_status(
 
 
 def apply_call_status(
-    line: Line, rt: Context, call: Call, status: str, seconds: int | None
+    line: LineServices, rt: Context, call: Call, status: str, seconds: int | None
 ) -> None:
     """Move a locked call forward to a status, closing it on a final one."""
     if not _advance(call.status, status):
@@ -132,7 +132,7 @@ def apply_call_status(
     call.state = ENDED
 
 
-def _missed_call(line: Line, rt: Context, call: Call) -> None:
+def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
     """Record a caller who hung up before leaving a message, for the coordinators."""
     call.outcome = "missed"
     alias = call.contact.alias if call.contact else "a caller with a hidden number"
@@ -157,7 +157,7 @@ def _missed_call(line: Line, rt: Context, call: Call) -> None:
         )
 
 
-def callback_ended(line: Line, rt: Context, call: Call, status: str) -> None:
+def callback_ended(line: LineServices, rt: Context, call: Call, status: str) -> None:
     """Close a call-back; if the supporter's own phone never answered, tell them by text."""
     never_answered = call.state in (PLACING, DIALING, CALLING_SUPPORTER) and status in UNANSWERED
     if call.state in (CALLING_SUPPORTER, BRIDGING, DIALING, PLACING):

@@ -11,7 +11,7 @@ from typing import Any
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.voice import steps
 from peerline.service.voice.answers import (
     Answer,
@@ -36,7 +36,7 @@ LEG_EVENTS = "initiated ringing answered completed"
 class Speaker:
     """Say prompts in the right voice and language."""
 
-    def __init__(self, line: Line) -> None:
+    def __init__(self, line: LineServices) -> None:
         self.line = line
         self.prompts: Prompts = prompts(line)
 
@@ -358,6 +358,6 @@ RENDERERS: dict[type, Callable[[Speaker, Any], VoiceResponse]] = {
 }
 
 
-def render(line: Line, answer: Answer) -> VoiceResponse:
+def render(line: LineServices, answer: Answer) -> VoiceResponse:
     """Return the TwiML for what the person on the line hears next."""
     return RENDERERS[type(answer)](Speaker(line), answer)

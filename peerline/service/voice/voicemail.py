@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
 from peerline.service.segments import count
 from peerline.service.voice.answers import Answer, Goodbye, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.status import hung_up
-from peerline.service.voice.steps import lock_row, locked_call, transaction
+from peerline.service.voice.shared import lock_row, locked_call, transaction
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -51,7 +51,7 @@ def _new_request(
 
 
 def voicemail(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     *,
@@ -79,7 +79,7 @@ def voicemail(
 
 
 def _keep_voicemail(
-    line: Line,
+    line: LineServices,
     rt: Context,
     call_id: int,
     call_sid: str,
@@ -120,7 +120,7 @@ def _keep_voicemail(
     return Goodbye(call.language, "voicemail_saved")
 
 
-def _announce_voicemail(line: Line, rt: Context, call: Call, request: CallbackRequest) -> None:
+def _announce_voicemail(line: LineServices, rt: Context, call: Call, request: CallbackRequest) -> None:
     """Text supporters on shift (or on call) a reference, and offer the caller a text."""
     session, texts = rt.session, prompts(line)
     contact = request.contact
@@ -161,7 +161,7 @@ def _announce_voicemail(line: Line, rt: Context, call: Call, request: CallbackRe
         )
 
 
-def _recipients(line: Line, rt: Context) -> list[Supporter]:
+def _recipients(line: LineServices, rt: Context) -> list[Supporter]:
     """Return who hears of a voicemail: supporters on shift, else those on call."""
     session = rt.session
     rotas = rt.rotas()
@@ -192,7 +192,7 @@ def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
 
 
 def transcription(
-    line: Line,
+    line: LineServices,
     call_id: int,
     call_sid: str,
     *,
@@ -253,7 +253,7 @@ def _summary(text: str, frame: str) -> str:
 
 
 def recording_url_for_coordinator(
-    line: Line, session: Session, request_id: int, actor: str
+    line: LineServices, session: Session, request_id: int, actor: str
 ) -> str | None:
     """Return a voicemail's recording URL for a coordinator, and audit the look."""
     request = session.get(CallbackRequest, request_id)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from peerline.service.call_states import TERMINAL
-from peerline.service.line import Line
+from peerline.service.services import LineServices
 from peerline.service.models import utcnow
 from peerline.service.voice.answers import Answer, Bridge, Goodbye, Whisper
 from peerline.service.voice.models import CONNECTED, RINGING
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.steps import locked_leg
+from peerline.service.voice.shared import locked_leg
 
 
 def whisper(
-    line: Line, leg_id: int, leg_sid: str, parent_sid: str | None, now: datetime | None = None
+    line: LineServices, leg_id: int, leg_sid: str, parent_sid: str | None, now: datetime | None = None
 ) -> Answer:
     """Screen a supporter who answered: only pressing 1 connects them."""
     now = now or utcnow()
@@ -42,7 +42,7 @@ def whisper(
 
 
 def accept(
-    line: Line,
+    line: LineServices,
     leg_id: int,
     leg_sid: str,
     digits: str,

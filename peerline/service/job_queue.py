@@ -45,7 +45,7 @@ FANOUT_JOB_TIMEOUT = 3600  # seconds
 BACKOFF_SECONDS = 5.0
 
 
-class Tasks:
+class JobQueue:
     """Enqueue the line's jobs; the database keeps what they do, so a failure here is logged."""
 
     def __init__(self, redis: Redis, retry_seconds: tuple[int, ...] = (2, 5, 15, 60, 300)) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.service.context import Context, step
-from peerline.service.line import Line
+from peerline.service.context import Context, transaction
+from peerline.service.services import LineServices
 from peerline.service.models import Conversation, Supporter
 from peerline.service.voice.answers import UnknownCall
 from peerline.service.voice.models import Call, CallLeg
@@ -29,7 +29,7 @@ def lock_row(session: Session, model: Any, row_id: int) -> Any:
     return session.scalar(select(model).where(model.id == row_id).with_for_update())
 
 
-def transaction(line: Line, now: datetime) -> AbstractContextManager[Context]:
+def transaction(line: LineServices, now: datetime) -> AbstractContextManager[Context]:
     """Return the effect context's own transaction, which hands its queued work on after
     commit."""
     return step(line, now)
@@ -56,7 +56,7 @@ def locked_leg(session: Session, leg_id: int, parent_sid: str | None) -> tuple[C
     return leg, call
 
 
-def url(line: Line, path: str) -> str:
+def url(line: LineServices, path: str) -> str:
     """Return the absolute public URL of a voice webhook, as Twilio must call (and sign) it."""
     return f"{line.settings.public_base_url}{PREFIX}{path}"
 

@@ -18,7 +18,7 @@ from peerline.service.privacy import Vault
 from peerline.service.ratelimit import SERVICE, SendRateLimiter
 from peerline.service.settings import Settings
 from peerline.service.spool import Spool
-from peerline.service.tasks import Tasks
+from peerline.service.job_queue import JobQueue
 from peerline.service.transport import Transport, make_transport
 
 EMBEDDED_RATES = {"long_code": 50.0, "toll_free": 50.0, "short_code": 100.0}
@@ -38,13 +38,13 @@ class Line:
         self.settings = settings
         self.db = database or Database(settings.database_url)
         self.redis = redis
-        self.tasks = Tasks(redis, settings.send_retry_seconds)
+        self.job_queue = JobQueue(redis, settings.send_retry_seconds)
         self.vault = Vault(list(settings.encryption_keys) or [settings.secret_key])
         self.catalogue = Catalogue.load(settings.messages_file)
         self.crisis = CrisisDetector.load(settings.crisis_file)
         self.transport = transport or make_transport(settings)
         self.spool = Spool(redis, settings.instance_path, self.vault)
-        self.inbound = InboundQueue(redis, self.vault, self.tasks)
+        self.inbound = InboundQueue(redis, self.vault, self.job_queue)
         # The simulator is one desk, not a carrier: pace it only when asked to.
         rates = dict(settings.send_rates) or (EMBEDDED_RATES if settings.embedded else {})
         service = settings.twilio_messaging_service_sid
