@@ -21,7 +21,7 @@ from types import ModuleType
 from benchmarks.common import Context, Outcome
 from tests.support.servers import start_postgres, start_redis
 
-MODULES = ("webhooks", "first_offer", "matching", "fanout", "memory", "crisis")
+MODULES = ("webhooks", "first_offer", "matching", "fanout", "memory", "crisis", "burst")
 
 
 def _load(name: str) -> ModuleType:

@@ -194,6 +194,10 @@ def worker(burst: bool, sweep_every: float) -> None:
 
     if not burst:
         threading.Thread(target=sweep_forever, name="sweep", daemon=True).start()
+    # Texts whose sender's next slot is in the future are sent by this loop at that slot.
+    threading.Thread(
+        target=jobs.sender_loop, args=(stopping,), name="senders", daemon=True
+    ).start()
     # In order: texts waiting to be read first, then everything else.
     queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
     log = logging.getLogger("peerline.worker")

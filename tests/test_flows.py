@@ -179,6 +179,7 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "again": " Your offer timed out; everyone free has had it, so it comes back.",
         "waiting": 140,
         "free": 12,
+        "seconds": 3600,
         "away": 12,
         # The longest topic list PEERLINE_NOTE_TOPICS allows, and a note's summary (issue 21).
         "topics": "x" * NOTE_TOPICS_MAX,
@@ -449,3 +450,11 @@ def test_edit_distance_counts_a_swap_as_one() -> None:
     assert supporter.edits("#take", "#take") == 0
     assert supporter.edits("#dance", "#done") == 2
     assert supporter.edits("", "#done") == 5
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_crisis_text_is_one_segment_and_names_the_numbers(language: str) -> None:
+    # Under a rush the crisis reply goes first: one segment is one slot of the sender's budget.
+    text = Catalogue.load().render(language, "crisis")
+    assert segments.count(text) == 1, (len(text), text)
+    assert "988" in text and "911" in text

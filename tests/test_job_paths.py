@@ -20,6 +20,7 @@ def test_the_paths_stored_in_redis_keep_their_names() -> None:
     assert PATHS == {
         "SEND_MESSAGE": "peerline.workers.jobs.send_message",
         "SEND_MESSAGES": "peerline.workers.jobs.send_messages",
+        "PUMP_SENDER": "peerline.workers.jobs.pump_sender",
         "MATCH_QUEUE": "peerline.workers.jobs.match_queue",
         "SWEEP": "peerline.workers.jobs.sweep",
         "DRAIN_INBOUND": "peerline.workers.jobs.drain_inbound",

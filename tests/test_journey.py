@@ -214,13 +214,14 @@ def test_aliases_grow_rather_than_run_out(line: LineServices, hooks: Webhooks) -
     assert alias is not None and re.fullmatch(r"[A-Z]\d{3,}", alias)
 
 
-def test_a_send_whose_lock_lapsed_while_pacing_is_not_made(tmp_path: Path) -> None:
+def test_a_send_whose_slot_is_later_leaves_it_to_the_sender_loop(tmp_path: Path) -> None:
+    import threading
+    import time
+
     from peerline.service import outbox as outbox_module
 
-    # One text a second from the line, and a send lock shorter than the wait for the second.
-    settings = make_settings(
-        tmp_path, PEERLINE_SEND_RATES="long_code=1", PEERLINE_SEND_LOCK_SECONDS="1"
-    )
+    # One text a second from the line: the second text's slot is a second away.
+    settings = make_settings(tmp_path, PEERLINE_SEND_RATES="long_code=1")
     line = make_line(settings, FakeRedis())
     load_line_file(line, lines.ALWAYS_OPEN)
     hooks = Webhooks(create_app(line=line).test_client(), line.settings)
@@ -228,10 +229,25 @@ def test_a_send_whose_lock_lapsed_while_pacing_is_not_made(tmp_path: Path) -> No
     hooks.sms(lines.TEXTER, "yes")
     waiting = outbox(line, lines.TEXTER)
     assert len(waiting) >= 2
-    with pytest.raises(outbox_module.RetryLater, match="lock lapsed"):
-        outbox_module.send(line, waiting[1]["id"])
+    started = time.monotonic()
+    outbox_module.send(line, waiting[1]["id"])
+    # No worker waits for the slot (issue 19): the first went, the rest wait in their lane...
+    assert time.monotonic() - started < 0.5
     statuses = [m["status"] for m in outbox(line, lines.TEXTER)]
-    # The first went out; the second was not sent by a worker no longer holding the lock: it
-    # stays `pending` (a text is marked `sending` only after the wait, with its opt-out
-    # checked: issue 16), for the next holder to send.
-    assert statuses[:2] == ["sent", "pending"]
+    assert statuses[0] == "sent" and "pending" in statuses
+    due = line.lanes.next_due()
+    assert due is not None and due[0] == line.settings.twilio_phone_number
+    # ...and the sender loop sends each at its slot, in order.
+    stopping = threading.Event()
+    loop = threading.Thread(target=outbox_module.pace, args=(line, stopping))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            m["status"] == "pending" for m in outbox(line, lines.TEXTER)
+        ):
+            time.sleep(0.1)
+    finally:
+        stopping.set()
+        loop.join(5)
+    assert [m["status"] for m in outbox(line, lines.TEXTER)] == ["sent"] * len(waiting)

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select, update
 
+from peerline.service import outbox as outbox_module
 from peerline.service import reminders
 from peerline.service.job_queue import SENDS_PER_JOB
 from peerline.service.models import (
@@ -272,9 +273,9 @@ def test_a_fan_out_reaches_every_subscriber_once(build: LineBuilder) -> None:
         runtime = Runtime(line, session, starts - timedelta(hours=2))
         assert runtime.group_reminder(group_id, starts) == 40
     runtime.after_commit.dispatch(line)
-    # Enqueued through a pipeline, a few dozen texts to a job.
-    assert line.job_queue.queue.count == -(-40 // SENDS_PER_JOB)
-    assert {job.func_name for job in line.job_queue.queue.get_jobs()} == {
+    # Enqueued through a pipeline, a few dozen texts to a job, on the sends queue.
+    assert line.job_queue.sends_queue.count == -(-40 // SENDS_PER_JOB)
+    assert {job.func_name for job in line.job_queue.sends_queue.get_jobs()} == {
         "peerline.workers.jobs.send_messages"
     }
     statements: list[str] = []
@@ -288,20 +289,20 @@ def test_a_fan_out_reaches_every_subscriber_once(build: LineBuilder) -> None:
         run_jobs(line)
     finally:
         event.remove(line.db.engine, "before_cursor_execute", count)
-    # Each send reads its message; each message sent (the reminder, and before it whatever
-    # else that person was still owed) is taken locked with its checks, marked sending, then
-    # marked sent.
+    # The job reads its messages' senders and lanes at once; each message sent (the reminder,
+    # and before it whatever else that person was still owed) is found from the one its
+    # sender's queue ranks first, taken locked with its checks, marked sending, then sent.
     sent = sum(m["status"] == "sent" for m in outbox(line))
     assert sent > 40
-    assert statements.count("SELECT") == 40 + sent and statements.count("UPDATE") == 2 * sent
+    assert statements.count("SELECT") == 1 + 2 * sent and statements.count("UPDATE") == 2 * sent
     for number in subscribers:
         reminders_to = [t for t in texts_to(line, number) if t.startswith("Reminder:")]
         assert len(reminders_to) == 1
     assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"sent"}
 
 
-def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(build: LineBuilder) -> None:
-    line, hooks = build(PEERLINE_SEND_LOCK_SECONDS="1")
+def test_a_fan_out_job_leaves_its_texts_to_the_pump_already_running(build: LineBuilder) -> None:
+    line, hooks = build()
     subscribers = [f"+1647555{5100 + n}" for n in range(3)]
     for number in subscribers:
         hooks.sms(number, "remind")
@@ -313,15 +314,18 @@ def test_a_fan_out_job_sends_the_rest_when_one_person_must_wait(build: LineBuild
         runtime = Runtime(line, session, starts - timedelta(hours=2))
         runtime.group_reminder(group_id, starts)
     ids = runtime.after_commit.sends
-    # Another worker is sending to the second subscriber and holds their lock.
-    held = f"peerline:send-lock:{line.vault.lookup_hash(subscribers[1])}"
+    # Another worker is pumping the line's number: the job ranks the texts and returns.
+    sender = line.settings.twilio_phone_number
+    held = f"peerline:pump-lock:{sender}"
     line.redis.set(held, "another worker", ex=30)
     assert jobs.send_messages(ids) == 3
+    assert {m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"} == {"pending"}
+    assert line.lanes.waiting(sender) == 3
+    # That pump, once done with what it had, goes on to them: each is sent once.
+    line.redis.delete(held)
+    assert outbox_module.pump(line, sender) == 3
     status = {m["to"]: m["status"] for m in outbox(line) if m["purpose"] == "group_reminder"}
-    assert status == {subscribers[0]: "sent", subscribers[1]: "pending", subscribers[2]: "sent"}
-    # ...and the one that waited has a job of its own, for later.
-    scheduled = line.job_queue.queue.scheduled_job_registry.get_job_ids()
-    assert [job_id.split("-at-")[0] for job_id in scheduled] == [f"send-{ids[1]}"]
+    assert status == dict.fromkeys(subscribers, "sent")
 
 
 def test_a_fan_out_writes_in_bulk_the_rows_send_would_write(build: LineBuilder) -> None:

@@ -27,6 +27,7 @@ from peerline.console.common import (
 from peerline.console.forms import ConfirmForm
 from peerline.service import rota, routing
 from peerline.service.availability import load_line_rotas
+from peerline.service.carrier import LaneBacklog, carrier_backlog
 from peerline.service.models import (
     ACTIVE,
     PENDING,
@@ -130,6 +131,13 @@ class Live:
     updated: str
     timezone: str
     resolved: list[ResolvedRow] = field(default_factory=list)
+    # Texts waiting for the carrier, by lane (issue 19).
+    carrier: list[LaneBacklog] = field(default_factory=list)
+
+    @property
+    def carrier_waiting(self) -> int:
+        """Return how many texts wait for the carrier in all."""
+        return sum(lane.texts for lane in self.carrier)
 
     @property
     def longest_wait(self) -> float | None:
@@ -305,6 +313,7 @@ def read_live(session: Session) -> Live:
         format_local(moment, tz, with_day=False) + moment.astimezone(tz).strftime(":%S %Z"),
         str(tz),
         resolved,
+        carrier_backlog(session, the_line),
     )
 
 

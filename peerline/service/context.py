@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service import routing, segments
+from peerline.service import lanes, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
 from peerline.service.models import (
@@ -87,13 +88,30 @@ class JobsAfterCommit:
     calls: list[int] = field(default_factory=list)  # call-backs to place
     match: bool = False
     match_at: list[datetime] = field(default_factory=list)  # pauses after a crisis chat end
+    # (from number, id, lane) of texts written one by one: ranked in their senders' lanes at
+    # once, with one pump job per sender, rather than a send job each.
+    ranked: list[tuple[str, int, int]] = field(default_factory=list)
 
     def dispatch(self, line: LineServices) -> None:
         """Enqueue the work; a failure leaves it in the database for the sweep."""
-        if len(self.sends) > 10:
-            line.job_queue.send_many(self.sends)  # a fan-out: one round trip per thousand
+        sends = self.sends
+        if self.ranked:
+            try:
+                senders = line.lanes.add(
+                    (lanes.sender_for(line.settings, number), message_id, lane)
+                    for number, message_id, lane in self.ranked
+                )
+            except RedisError as exc:
+                log.warning("texts not ranked (%s): send jobs instead", exc)
+            else:
+                for sender in sorted(senders):
+                    line.job_queue.pump(sender)
+                done = {message_id for _, message_id, _ in self.ranked}
+                sends = [message_id for message_id in sends if message_id not in done]
+        if len(sends) > 10:
+            line.job_queue.send_many(sends)  # a fan-out: one round trip per thousand
         else:
-            for outbound_id in self.sends:
+            for outbound_id in sends:
                 line.job_queue.send(outbound_id)
         for offer_id, seconds in self.expiries:
             line.job_queue.expire_offer(offer_id, seconds)
@@ -162,6 +180,13 @@ class Context:
             ),
         )
         self.after_commit.sends.append(message_id)
+        self.after_commit.ranked.append(
+            (
+                from_number or self.line.settings.twilio_phone_number,
+                message_id,
+                lanes.lane_of(purpose),
+            )
+        )
         return message_id
 
     def crisis_words(self, category: str | None, language: str = "en") -> str:
@@ -243,12 +268,20 @@ class Context:
         """
         if supporter.opted_out:
             return
-        vault = self.line.vault
         via = conversation.relay_number
+        if not self._join_pending(supporter.phone_enc, conversation.id, via, words):
+            self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
+
+    def _join_pending(
+        self, phone_enc: str, conversation_id: int, via: str | None, words: str
+    ) -> bool:
+        """Join words to the recipient's newest text when it is a relay of this chat still
+        pending (never tried) and the whole fits COMBINE_SEGMENTS; say whether it was."""
+        vault = self.line.vault
         last = self.session.scalar(
             select(OutboundMessage)
             .where(
-                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+                OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(phone_enc)),
                 OutboundMessage.status == OUT_PENDING,
             )
             .order_by(OutboundMessage.id.desc())
@@ -256,19 +289,21 @@ class Context:
             .with_for_update()
         )
         if (
-            last is not None
-            and last.status == OUT_PENDING
-            and last.attempts == 0
-            and last.purpose == "relay"
-            and last.conversation_id == conversation.id
-            and last.from_number == (via or self.line.settings.twilio_phone_number)
+            last is None
+            or last.status != OUT_PENDING
+            or last.attempts != 0
+            or last.purpose != "relay"
+            or last.conversation_id != conversation_id
+            or last.from_number != (via or self.line.settings.twilio_phone_number)
         ):
-            combined = f"{vault.decrypt(last.body_enc)}\n{words}"
-            if segments.count(combined) <= COMBINE_SEGMENTS:
-                last.body_enc = vault.encrypt(combined)
-                self.session.flush()
-                return
-        self.to_supporter(supporter, "relay", conversation.id, text=words, via=via)
+            return False
+        combined = f"{vault.decrypt(last.body_enc)}\n{words}"
+        size = segments.count(combined)
+        if size > COMBINE_SEGMENTS:
+            return False
+        last.body_enc, last.segments = vault.encrypt(combined), size
+        self.session.flush()
+        return True
 
     def open_conversation(self, contact_id: int) -> Conversation | None:
         """Return the contact's conversation that has not closed, if any."""
@@ -379,9 +414,10 @@ class Context:
         return len(told)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
-        """Relay a supporter's words to the texter of a chat."""
+        """Relay a supporter's words to the texter of a chat, joined (each on a line of its own
+        that starts with the supporter's name) to the last one still waiting to go out."""
         contact = conversation.contact
-        if contact.opted_out:
+        if contact.opted_out or self._join_pending(contact.phone_enc, conversation.id, None, text):
             return
         self.send(
             to_phone=self.line.vault.decrypt(contact.phone_enc),

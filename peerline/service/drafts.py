@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from peerline.service import lanes, segments
 from peerline.service.models import OutboundMessage
 from peerline.service.services import LineServices
 
@@ -34,6 +35,8 @@ def draft(
         "body_enc": vault.encrypt(text),
         "recipient_kind": recipient_kind,
         "purpose": purpose,
+        "lane": lanes.lane_of(purpose),
+        "segments": segments.count(text),
         "conversation_id": conversation_id,
         "created_at": now,
         "valid_until": now + timedelta(seconds=valid_for) if valid_for else None,

@@ -17,6 +17,7 @@ def job(name: str) -> str:
 
 SEND_MESSAGE = job("send_message")
 SEND_MESSAGES = job("send_messages")
+PUMP_SENDER = job("pump_sender")
 MATCH_QUEUE = job("match_queue")
 SWEEP = job("sweep")
 DRAIN_INBOUND = job("drain_inbound")

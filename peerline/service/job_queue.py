@@ -20,7 +20,11 @@ QUEUE_NAME = "peerline"
 # Texts waiting to be read have a queue of their own, which workers serve first: a person's
 # text must not wait behind a fan-out of reminders.
 INBOUND_QUEUE_NAME = "peerline-inbound"
-WORKER_QUEUES = (INBOUND_QUEUE_NAME, QUEUE_NAME)
+# Sends have a queue of their own, served last: matching, offer time-outs and #take never wait
+# behind them. A send job only ranks its text in its sender's lanes and spends the budget free
+# now; nothing on it sleeps for a slot (see lanes and outbox.pump).
+SENDS_QUEUE_NAME = "peerline-sends"
+WORKER_QUEUES = (INBOUND_QUEUE_NAME, QUEUE_NAME, SENDS_QUEUE_NAME)
 
 
 def redis_client(url: str, *, worker: bool = False) -> Redis:
@@ -49,6 +53,7 @@ class JobQueue:
         self.retry_seconds = list(retry_seconds)
         self.queue = Queue(QUEUE_NAME, connection=redis)
         self.inbound_queue = Queue(INBOUND_QUEUE_NAME, connection=redis)
+        self.sends_queue = Queue(SENDS_QUEUE_NAME, connection=redis)
         self._down_until = 0.0
 
     def _available(self) -> bool:
@@ -89,9 +94,16 @@ class JobQueue:
             job_paths.SEND_MESSAGE,
             outbound_id,
             job_id=f"send-{outbound_id}",
+            queue=self.sends_queue,
             retry=Retry(max=len(self.retry_seconds), interval=self.retry_seconds),
             # The send job is idempotent, so a re-enqueue by the sweep may share the id.
             result_ttl=0,
+        )
+
+    def pump(self, sender: str) -> bool:
+        """Enqueue a pump of one sender's waiting texts (a pump that ran its time hands on)."""
+        return self._enqueue(
+            job_paths.PUMP_SENDER, sender, job_id=None, queue=self.sends_queue, result_ttl=0
         )
 
     def send_many(self, outbound_ids: list[int], per_job: int = SENDS_PER_JOB) -> bool:
@@ -102,7 +114,7 @@ class JobQueue:
         chunks = [outbound_ids[i : i + per_job] for i in range(0, len(outbound_ids), per_job)]
         try:
             for start in range(0, len(chunks), 1000 // per_job or 1):
-                self.queue.enqueue_many(
+                self.sends_queue.enqueue_many(
                     [
                         Queue.prepare_data(
                             job_paths.SEND_MESSAGES,
@@ -127,7 +139,14 @@ class JobQueue:
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         job_id = f"send-{outbound_id}-at-{int(at.timestamp())}"
         retry = Retry(max=len(self.retry_seconds), interval=self.retry_seconds)
-        return self._schedule(at, job_paths.SEND_MESSAGE, outbound_id, job_id=job_id, retry=retry)
+        return self._schedule(
+            at,
+            job_paths.SEND_MESSAGE,
+            outbound_id,
+            job_id=job_id,
+            queue=self.sends_queue,
+            retry=retry,
+        )
 
     def match(self) -> bool:
         """Enqueue a matching round."""
@@ -188,7 +207,7 @@ class JobQueue:
     def backlog(self) -> int:
         """Return how many jobs wait in the queue (0 when Redis cannot say)."""
         try:
-            return int(self.queue.count)
+            return int(self.queue.count) + int(self.sends_queue.count)
         except RedisError:
             return 0
 

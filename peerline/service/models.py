@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -363,6 +364,9 @@ class OutboundMessage(Base):
     body_enc: Mapped[str] = mapped_column(Text)
     recipient_kind: Mapped[str] = mapped_column(String(16))  # texter, supporter
     purpose: Mapped[str] = mapped_column(String(32))
+    # Its place in the sender's budget (lanes.CRISIS first) and its size in SMS segments.
+    lane: Mapped[int] = mapped_column(SmallInteger, default=3, server_default="3")
+    segments: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     status: Mapped[str] = mapped_column(String(16), default=OUT_PENDING)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

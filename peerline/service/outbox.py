@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
+from threading import Event
 from typing import Any
 
 from redis.exceptions import LockError
@@ -11,7 +13,7 @@ from redis.lock import Lock
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from peerline.service import metrics, redis_connect, segments
+from peerline.service import lanes, metrics, redis_connect, segments
 from peerline.service.context import Context, resolve_offer
 from peerline.service.models import (
     OUT_DELIVERED,
@@ -61,8 +63,6 @@ TWILIO_STATUS = {
 OFFER_PURPOSES = ("offer", "offer_priority")
 # The statuses of a message that has not gone out yet.
 UNSENT = (OUT_PENDING, OUT_SENDING)
-# The longest a worker sleeps for the rate limiter before handing the send back to the queue.
-MAX_WAIT = 20.0
 
 
 class RetryLater(Exception):
@@ -80,13 +80,17 @@ def mark_opted_out(session: Session, to_hash: str, now: datetime) -> None:
 
 
 # The statements of every send, built once (with bound parameters) rather than per message.
-# A message's person and status, for the send lock.
-_TARGET = select(OutboundMessage.to_hash, OutboundMessage.status).where(
-    OutboundMessage.id == bindparam("message_id")
-)
-# The person's two oldest messages not yet sent, up to the job's, locked: the first is the one
-# to send, a second says more are waiting after it. Whether the recipient opted out, as a
-# texter or as a supporter, comes in the same statement.
+# A message's sender, lane and status, to queue it for its sender's budget.
+_TARGETS = select(
+    OutboundMessage.id, OutboundMessage.from_number, OutboundMessage.lane, OutboundMessage.status
+).where(OutboundMessage.id.in_(bindparam("ids", expanding=True)))
+# A message's person and sender, for the pump.
+_TARGET = select(
+    OutboundMessage.to_hash, OutboundMessage.from_number, OutboundMessage.status
+).where(OutboundMessage.id == bindparam("message_id"))
+# The person's oldest message not yet sent from the same sender, up to the one the pump
+# picked, locked: a person's texts go in the order they were written. Whether the recipient
+# opted out, as a texter or as a supporter, comes in the same statement.
 _UNSENT = (
     select(
         OutboundMessage.id,
@@ -94,6 +98,8 @@ _UNSENT = (
         OutboundMessage.to_enc,
         OutboundMessage.body_enc,
         OutboundMessage.from_number,
+        OutboundMessage.lane,
+        OutboundMessage.attempts,
         OutboundMessage.created_at,
         OutboundMessage.valid_until,
         or_(
@@ -107,18 +113,19 @@ _UNSENT = (
     )
     .where(
         OutboundMessage.to_hash == bindparam("to_hash"),
+        OutboundMessage.from_number == bindparam("from_number"),
         OutboundMessage.status.in_(UNSENT),
         OutboundMessage.id <= bindparam("up_to"),
     )
     .order_by(OutboundMessage.id)
-    .limit(2)
+    .limit(1)
     .with_for_update(of=OutboundMessage)
 )
 _MARK_SENDING = (
     update(OutboundMessage)
     .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status.in_(UNSENT))
     .values(status=OUT_SENDING, updated_at=bindparam("now"), attempts=OutboundMessage.attempts + 1)
-    # The body as it is now: a relay may have had a text joined to it during the rate wait.
+    # The body as it is now: a relay may have had a text joined to it since it was read.
     .returning(OutboundMessage.body_enc)
 )
 # Whether the recipient opted out, read with their row share-locked: a STOP being recorded
@@ -133,131 +140,298 @@ _SUPPORTER_OPTED_OUT = (
     .where(Supporter.phone_hash == bindparam("to_hash"))
     .with_for_update(read=True)
 )
+# Back to pending when the slot turned out to be taken: not an attempt after all.
+_UNCLAIM = (
+    update(OutboundMessage)
+    .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status == OUT_SENDING)
+    .values(status=OUT_PENDING, attempts=OutboundMessage.attempts - 1)
+)
 _MARK_SENT = (
     update(OutboundMessage)
     .where(OutboundMessage.id == bindparam("message_id"), OutboundMessage.status == OUT_SENDING)
     .values(status=OUT_SENT, provider_sid=bindparam("sid"), sent_at=bindparam("now"))
 )
 
+# A pump hands its sender back to the queue after this long, so that one busy sender does not
+# keep a worker from the rest of the sends queue.
+PUMP_SECONDS = 1.0
+# A slot this close is waited for (a few milliseconds of a fast sender); any later one is
+# left to the sender loop.
+SPIN_SECONDS = 0.01
+# A chat text that waited this long for the carrier alerts the on-call coordinator, once until
+# chat texts go within RELAY_CALM_SECONDS again.
+RELAY_LATE_SECONDS = 30.0
+RELAY_CALM_SECONDS = 10.0
+RELAY_EPISODE_KEY = "peerline:relay-late-episode"
+# How early the sender loop stops waiting on Redis for a due sender (see `pace`).
+NEWS_MARGIN = 0.15
+
+
+def sender_for(line: LineServices, from_number: str) -> str:
+    """Return whose budget a text from this number spends (see `lanes.sender_for`)."""
+    return lanes.sender_for(line.settings, from_number)
+
 
 def send(line: LineServices, outbound_id: int) -> None:
-    """Send a pending message, after any earlier ones still pending for the same person.
+    """Queue a pending message for its sender's budget and spend what the budget allows now."""
+    send_many(line, [outbound_id])
 
-    One worker at a time holds a person's send lock (in Redis, with a time-out longer than the
-    API client's), and marks each message `sending` in the database before calling the API. So
-    a message found `sending` by the lock holder was left by a worker that died mid-call: the
-    provider is asked whether it went out before it is sent again, and it is sent once.
 
-    This runs for every text a fan-out sends, so it keeps its round trips few: one database
-    connection for the whole job (one check-out, one ping) and, for a message sent, four short
-    transactions: read the message; take the next one locked with its checks and its
-    rate-limit slot; after waiting for the slot, check the opt-out again and mark it
-    `sending` in one transaction; record the provider's id.
+def send_many(line: LineServices, outbound_ids: list[int]) -> int:
+    """Queue pending messages by lane for their senders, then pump each sender once."""
+    senders, count = _rank(line, outbound_ids)
+    for sender in sorted(senders):
+        pump(line, sender)
+    return count
+
+
+def requeue(line: LineServices, outbound_ids: list[int]) -> int:
+    """Rank messages whose place in Redis may be lost, and enqueue a pump of each sender.
+
+    For the sweep: a text already waiting is ranked again in place (the same score), and one
+    job is made per sender, not per text, however many wait during a rush.
     """
-    with line.db.engine.connect() as connection:
-        with connection.begin():
-            target = connection.execute(_TARGET, {"message_id": outbound_id}).first()
-        if target is None or target.status not in UNSENT:
-            return
-        to_hash: str = target.to_hash
-        seconds = line.settings.send_lock_seconds
+    senders, count = _rank(line, outbound_ids)
+    for sender in sorted(senders):
+        line.job_queue.pump(sender)
+    return count
+
+
+def _rank(line: LineServices, outbound_ids: list[int]) -> tuple[set[str], int]:
+    """Put unsent messages in their senders' lanes; return the senders and how many."""
+    if not outbound_ids:
+        return set(), 0
+    with line.db.engine.connect() as connection, connection.begin():
+        rows = connection.execute(_TARGETS, {"ids": list(outbound_ids)}).all()
+    senders = line.lanes.add(
+        (sender_for(line, row.from_number), row.id, row.lane)
+        for row in rows
+        if row.status in UNSENT
+    )
+    return senders, len(rows)
+
+
+def pump(line: LineServices, sender: str) -> int:
+    """Send the sender's most urgent waiting texts while its budget allows; return how many.
+
+    One pump at a time per sender (a lock in Redis, longer than the API client's time-out).
+    Each round takes the best text in the sender's queue (lane, then age) and sends the oldest
+    unsent text of the same person from the same sender up to it, so a person's texts keep
+    their order and the most urgent one pulls the earlier ones along. A text of a higher lane
+    therefore waits behind at most the one text already taking its slot. When the next slot
+    is in the future, the pump marks the sender due then and ends: the sender loop (`pace`)
+    takes it up at that moment; no worker sleeps for it.
+    """
+    sent = 0
+    while True:
         lock = line.redis.lock(
-            f"peerline:send-lock:{to_hash}", timeout=seconds, blocking_timeout=seconds
+            f"peerline:pump-lock:{sender}", timeout=line.settings.send_lock_seconds
         )
-        if not lock.acquire():
-            raise RetryLater(f"message {outbound_id}: another worker holds the recipient's lock")
+        if not lock.acquire(blocking=False):
+            # The pump running now re-reads the queue after it lets go (below).
+            return sent
         try:
-            while _send_next(line, connection, to_hash, outbound_id, lock):
-                pass
+            count, finished = _pump_locked(line, sender, lock)
+            sent += count
         finally:
             try:
                 redis_connect.release(lock)
             except LockError:
-                log.warning("send lock for message %s expired before release", outbound_id)
+                log.warning("pump lock of a sender expired before release")
+        # A text queued while the lock was held was left to this pump: look again.
+        if not finished or not line.lanes.waiting(sender):
+            return sent
 
 
-def _send_next(
-    line: LineServices, connection: Connection, to_hash: str, up_to: int, lock: Lock
-) -> bool:
-    """Send this person's oldest unsent message up to `up_to`; say whether more are waiting."""
-    later: float | None = None
+def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool]:
+    """Pump under the sender's lock; return how many went and whether the queue ran dry."""
+    sent = 0
+    deadline = time.monotonic() + PUMP_SECONDS
+    with line.db.engine.connect() as connection:
+        while True:
+            best = line.lanes.best(sender)
+            if best is None:
+                return sent, True
+            if time.monotonic() > deadline:
+                line.job_queue.pump(sender)
+                return sent, False
+            # Nothing to read in the database while the sender's next slot is still ahead.
+            free_at = line.limiter.free_at(sender, within=SPIN_SECONDS)
+            if free_at is not None:
+                line.lanes.set_due(sender, free_at)
+                if line.lanes.lane_of_best(sender) == lanes.CHAT:
+                    _chat_waits(line, connection, best)
+                return sent, False
+            outcome = _send_best(line, connection, sender, best, lock)
+            if outcome is None:
+                continue
+            if outcome is True:
+                sent += 1
+                continue
+            # Too early for the next slot: come back for it then.
+            line.lanes.set_due(sender, outcome)
+            return sent, False
+
+
+def _send_best(
+    line: LineServices, connection: Connection, sender: str, best: int, lock: Lock
+) -> bool | float | None:
+    """Send the text `best` calls for; True when one went, None when the queue changed
+    without a send, else the Redis time at which the sender's next slot comes."""
+    queues = line.lanes
     with connection.begin():
-        rows = connection.execute(_UNSENT, {"to_hash": to_hash, "up_to": up_to}).all()
-        if not rows:
-            return False
-        message, more = rows[0], len(rows) > 1
+        target = connection.execute(_TARGET, {"message_id": best}).first()
+        if target is None or target.status not in UNSENT:
+            queues.remove(sender, best)
+            return None
+        message = connection.execute(
+            _UNSENT,
+            {"to_hash": target.to_hash, "from_number": target.from_number, "up_to": best},
+        ).first()
+        if message is None:
+            queues.remove(sender, best)
+            return None
         message_id: int = message.id
         now = utcnow()
         to = line.vault.decrypt(message.to_enc)
         body = line.vault.decrypt(message.body_enc)
+        from_ = sender_for(line, message.from_number)
         if message.status == OUT_SENDING:
-            sid = line.transport.find_sent(
-                to=to, from_=message.from_number, body=body, since=message.created_at
-            )
+            sid = line.transport.find_sent(to=to, from_=from_, body=body, since=message.created_at)
             if sid is not None:
                 _set(connection, message_id, status=OUT_SENT, provider_sid=sid, sent_at=now)
-                return more
+                queues.remove(sender, message_id)
+                return None
         if message.opted_out:
             _set(connection, message_id, status=OUT_FAILED, error_code=OPTED_OUT, updated_at=now)
-            return more
+            queues.remove(sender, message_id)
+            return None
         valid_until: datetime | None = message.valid_until
         left = (valid_until - now).total_seconds() if valid_until is not None else None
         if left is not None and left <= 0:
             _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
-            return more
-        # Every worker shares the sender's budget of segments per second (in Redis). The slot
-        # is reserved with the row locked and waited for after the commit, outside any
-        # transaction; this person's send lock keeps other workers off meanwhile.
-        slot = line.limiter.reserve_text(
-            message.from_number, body, max_wait=min(left or MAX_WAIT, MAX_WAIT)
-        )
-        if not slot.reserved:
+            queues.remove(sender, message_id)
+            return None
+    try:
+        # The pump's lock is renewed (and checked) before the claim: a lock that lapsed may be
+        # another pump's, who may have found this row `sending` and asked the provider.
+        lock.reacquire()
+    except LockError as exc:
+        raise RetryLater(f"message {message_id}: the sender's pump lock lapsed") from exc
+    claimed = _claim(connection, message_id, target.to_hash)
+    if claimed is None:
+        queues.remove(sender, message_id)
+        return None
+    if claimed != message.body_enc:
+        # A text joined since the body was read goes with it (once), and its slot below is
+        # reserved for the grown body's segments.
+        body = line.vault.decrypt(claimed)
+    # The slot is taken last, immediately before the call: the time from the slot to the
+    # provider is then one Redis round trip, not the claim's transaction as well, and varies
+    # less than the limiter's margin allows for even on a loaded machine.
+    slot = line.limiter.reserve_text(sender, body, max_wait=SPIN_SECONDS)
+    if not slot.reserved:
+        with connection.begin():
             if left is not None and slot.wait >= left:
                 # A time-sensitive message that could only arrive too late.
                 _set(connection, message_id, status=OUT_DROPPED, updated_at=now)
-                return more
-            if message.status == OUT_SENDING:
-                _set(connection, message_id, status=OUT_PENDING)
-            later = slot.wait
-    if later is not None:
-        # Too long to hold a worker: come back when the budget allows.
-        line.job_queue.send_later(message_id, later)
-        return False
-    line.limiter.sleep_until(slot)
-    try:
-        # Renewed (and checked) before the call: a lock that lapsed during the wait may be
-        # another worker's, who may have found this row `sending` and asked the provider.
-        lock.reacquire()
-    except LockError as exc:
-        raise RetryLater(f"message {message_id}: the recipient's send lock lapsed") from exc
-    claimed = _claim(connection, message_id, to_hash)
-    if claimed is None:
-        return more
-    if claimed != message.body_enc:
-        # Texts joined while this one waited for its slot go with it, and their segments
-        # are paced too: the joined text is sent once, and the rate still holds.
-        grown = line.vault.decrypt(claimed)
-        extra = segments.count(grown) - segments.count(body)
-        if extra > 0:
-            line.limiter.sleep_until(
-                line.limiter.reserve(message.from_number, extra, max_wait=None)
-            )
-        body = grown
+                queues.remove(sender, message_id)
+                return None
+            connection.execute(_UNCLAIM, {"message_id": message_id})
+        if message.lane == lanes.CHAT:
+            _relay_waited(line, (now - _aware(message.created_at)).total_seconds())
+        return slot.at
+    line.limiter.sleep_until(slot)  # at most SPIN_SECONDS
     # The call itself holds no database lock.
     try:
         sid = line.transport.send_sms(
-            to=to, from_=message.from_number, body=body, status_callback=line.status_callback_url()
+            to=to, from_=from_, body=body, status_callback=line.status_callback_url()
         )
     except TransportError as exc:
         metrics.send_error(exc.code)
         _failed(line, message_id, exc)
-        if exc.permanent:
-            return more
-        raise RetryLater(f"message {message_id}: {exc}") from exc
+        queues.remove(sender, message_id)
+        if not exc.permanent:
+            # Out of the queue until its retry is due, so the pump does not hammer it.
+            retries = line.settings.send_retry_seconds or (2,)
+            line.job_queue.send_later(message_id, retries[min(message.attempts, len(retries) - 1)])
+        return None
+    line.limiter.settle(sender, segments.count(body))
     with connection.begin():
         connection.execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": utcnow()})
     metrics.TEXTS_SENT.inc()
-    return more
+    queues.remove(sender, message_id)
+    if message.lane == lanes.CHAT:
+        _relay_waited(line, (utcnow() - _aware(message.created_at)).total_seconds())
+    return True
+
+
+def _chat_waits(line: LineServices, connection: Connection, message_id: int) -> None:
+    """Check how long the chat text at the head of a busy sender's queue has waited."""
+    with connection.begin():
+        created = connection.scalar(
+            select(OutboundMessage.created_at).where(OutboundMessage.id == message_id)
+        )
+    if created is not None:
+        _relay_waited(line, (utcnow() - _aware(created)).total_seconds())
+
+
+def _aware(moment: datetime) -> datetime:
+    # The database hands back UTC; a naive value can only mean UTC here.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _relay_waited(line: LineServices, waited: float) -> None:
+    """Alert the on-call coordinator once when chat texts wait too long for the carrier."""
+    if waited < RELAY_CALM_SECONDS:
+        line.redis.delete(RELAY_EPISODE_KEY)
+        return
+    if waited <= RELAY_LATE_SECONDS:
+        return
+    # One alert an episode: until chat texts go quickly again (or for an hour at most).
+    if not line.redis.set(RELAY_EPISODE_KEY, "1", nx=True, ex=3600):
+        return
+    with line.db.session() as session:
+        runtime = Context(line, session)
+        runtime.alert(
+            "relay_delay",
+            None,
+            f"relay_delay: chat texts wait {int(waited)} s for the carrier",
+            key="relay_delay_alert",
+            seconds=int(waited),
+        )
+    runtime.after_commit.dispatch(line)
+
+
+def pace(line: LineServices, stopping: Event, idle: float = 1.0) -> None:
+    """Take up each sender at its next slot, until `stopping` is set (a worker's thread).
+
+    Every worker process runs one; the loops share the due senders through Redis, and each
+    due sender is claimed by one of them. Sending happens here, not in an RQ worker, so the
+    workers stay free for matching and inbound texts.
+    """
+    queues = line.lanes
+    while not stopping.is_set():
+        try:
+            due = queues.next_due()
+            if due is None:
+                queues.wait_for_news(idle)
+                continue
+            sender, at = due
+            left = at - queues.server_time()
+            if left > NEWS_MARGIN:
+                # Redis times a blocking wait out only every 100 ms (its `hz`): wake a little
+                # early, or when a sender is newly due, and wait out the rest here.
+                queues.wait_for_news(min(left - NEWS_MARGIN, idle))
+                continue
+            if left > 0:
+                stopping.wait(left)
+                continue
+            if queues.take_due(sender):
+                pump(line, sender)
+        except Exception:  # one failed round must not stop the sender loop
+            log.exception("sender loop round failed")
+            stopping.wait(0.5)
 
 
 def _claim(connection: Connection, message_id: int, to_hash: str) -> str | None:

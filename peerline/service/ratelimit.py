@@ -54,9 +54,17 @@ from redis import Redis
 from peerline.service import segments as segment_count
 
 LONG_CODE, TOLL_FREE, SHORT_CODE = "long_code", "toll_free", "short_code"
-SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE)
+# A Twilio Messaging Service: its pool of numbers shares one budget, the pool's combined rate
+# (one long code's unless configured: PEERLINE_SERVICE_RATE, or service= in the rates).
+SERVICE = "service"
+SENDER_TYPES = (LONG_CODE, TOLL_FREE, SHORT_CODE, SERVICE)
 # Segments per second each kind of number may send (Twilio's documented defaults in the US).
-DEFAULT_RATES: Mapping[str, float] = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
+DEFAULT_RATES: Mapping[str, float] = {
+    LONG_CODE: 1.0,
+    TOLL_FREE: 3.0,
+    SHORT_CODE: 100.0,
+    SERVICE: 1.0,
+}
 KEY_PREFIX = "peerline:ratelimit:"
 MICROS = 1_000_000
 # Seconds by which the delay from a slot to the provider may vary without a one-second window
@@ -83,6 +91,23 @@ local after = tat + cost
 local ttl = math.floor((after - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', ttl))
 return {1, wait, now}
+"""
+
+
+# KEYS[1]: the sender's key. ARGV[1]: microseconds the segments just handed over hold the
+# sender from now. Pushes the key's time to at least now plus that; returns the key's time.
+_SETTLE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local after = now + tonumber(ARGV[1])
+if after > tat then
+  local ttl = math.floor((after - now) / 1000) + 1000
+  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', ttl))
+  tat = after
+end
+return tat
 """
 
 
@@ -165,7 +190,9 @@ class SendRateLimiter:
             raise ValueError(f"jitter must be at least 0 and under 1 second, not {jitter!r}")
         self.jitter = jitter
         self.prefix = prefix
+        self._redis = redis
         self._script = redis.register_script(_GCRA)
+        self._settle = redis.register_script(_SETTLE)
         self._sleep = sleep
         # A line sends from a handful of numbers: parse each once, not on every send.
         self._guessed: dict[str, str] = {}
@@ -198,6 +225,33 @@ class SendRateLimiter:
         reserved, wait, now = (int(x) for x in result)
         seconds = wait / MICROS
         return Decision(bool(reserved), seconds, (now + wait) / MICROS, decided + seconds)
+
+    def free_at(self, sender: str, within: float = 0.0) -> float | None:
+        """Return when (Redis time, seconds) the sender can next send one segment, or None
+        when it can within `within` seconds; reserves nothing."""
+        seconds, micros = self._redis.time()
+        now = int(seconds) * MICROS + int(micros)
+        raw = self._redis.get(self.prefix + sender)
+        tat = int(raw) if raw is not None else 0
+        # One segment goes when the key's time is at most the burst less one segment ahead.
+        kind = self.type_of(sender)
+        ahead = math.floor(
+            max(self.bursts[kind] - 1, 0) * (1 + self.jitter) * MICROS / self.rates[kind]
+        )
+        if tat - ahead <= now + within * MICROS:
+            return None
+        return (tat - ahead) / MICROS
+
+    def settle(self, sender: str, segments: int) -> None:
+        """Hold the sender for `segments` at the rate from now, once the provider has them.
+
+        The provider saw a text somewhere between its slot and the end of the call; counting
+        its segments from the end of the call as well keeps the next text at least their
+        length behind it at the provider, however late this one arrived (a loaded machine, a
+        slow network). The price is the part of the call's time beyond the limiter's margin.
+        """
+        interval = MICROS / self.rates[self.type_of(sender)]
+        self._settle(keys=[self.prefix + sender], args=[math.ceil(segments * interval)])
 
     def reserve_text(self, sender: str, body: str, *, max_wait: float | None = 0.0) -> Decision:
         """Reserve the next slot for a message body, counting its segments."""

@@ -13,9 +13,10 @@ from peerline.service.crisis import LineDetector
 from peerline.service.database import Database
 from peerline.service.inbound import InboundQueue
 from peerline.service.job_queue import JobQueue
+from peerline.service.lanes import SenderQueues
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
-from peerline.service.ratelimit import SendRateLimiter
+from peerline.service.ratelimit import SERVICE, SendRateLimiter
 from peerline.service.settings import Settings
 from peerline.service.spool import Spool
 from peerline.service.transport import Transport, make_transport
@@ -52,7 +53,14 @@ class LineServices:
         )
         # The simulator is one desk, not a carrier: pace it only when asked to.
         rates = dict(settings.send_rates) or (EMBEDDED_RATES if settings.embedded else {})
-        self.limiter = SendRateLimiter(redis, rates)
+        service = settings.twilio_messaging_service_sid
+        if settings.service_rate is not None:
+            rates[SERVICE] = settings.service_rate
+        self.limiter = SendRateLimiter(
+            redis, rates, sender_types={service: SERVICE} if service else None
+        )
+        # Each sender's texts waiting for its budget, by lane.
+        self.lanes = SenderQueues(redis)
 
     def timezone(self, session: Session) -> ZoneInfo:
         """Return the rota's time zone: the imported line file's, else LINE_TIMEZONE."""

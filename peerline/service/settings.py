@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -90,6 +91,10 @@ class Settings:
     still_waiting_minutes: int = 10
     # Segments per second per sender type, shared by every worker ("long_code=1,...").
     send_rates: tuple[tuple[str, float], ...] = ()
+    # A Twilio Messaging Service to send the line's texts through (its pool picks the number,
+    # sticky sender keeps each person on one), and the pool's combined segments per second.
+    twilio_messaging_service_sid: str | None = None
+    service_rate: float | None = None
     # Reminders and timers.
     group_reminder_minutes: int = 120
     shift_reminder_minutes: int = 60
@@ -243,6 +248,18 @@ def _wait_ms(value: str | None, sentinels: bool) -> int:
     return 0 if value == "0" else _positive_int("REDIS_WAIT_MS", value)
 
 
+def _service_rate(value: str | None) -> float | None:
+    if not (value or "").strip():
+        return None
+    try:
+        rate = float(str(value))
+    except ValueError as exc:
+        raise SettingsError(f"PEERLINE_SERVICE_RATE: not a number: {value!r}") from exc
+    if not (rate > 0 and math.isfinite(rate)):
+        raise SettingsError("PEERLINE_SERVICE_RATE: must be a positive number")
+    return rate
+
+
 def _quiet(value: str) -> tuple[int, int]:
     start, sep, end = value.partition("-")
     try:
@@ -380,6 +397,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         flood_per_minute=whole("PEERLINE_FLOOD_PER_MINUTE", 12),
         still_waiting_minutes=whole("PEERLINE_STILL_WAITING_MINUTES", 10),
         send_rates=_rates(get("PEERLINE_SEND_RATES")),
+        twilio_messaging_service_sid=(get("TWILIO_MESSAGING_SERVICE_SID") or "").strip() or None,
+        service_rate=_service_rate(get("PEERLINE_SERVICE_RATE")),
         group_reminder_minutes=whole("PEERLINE_GROUP_REMINDER_MINUTES", 120),
         shift_reminder_minutes=whole("PEERLINE_SHIFT_REMINDER_MINUTES", 60),
         quiet_hours=_quiet(get("PEERLINE_QUIET_HOURS") or "21:00-08:00"),

@@ -20,6 +20,15 @@ PERMANENT_ERRORS = frozenset(
 OPTED_OUT = 21610
 
 
+def is_service(sender: str) -> bool:
+    """Say whether a sender is a Twilio Messaging Service (its SID) rather than a number."""
+    return sender.startswith("MG")
+
+
+def _sender_field(sender: str) -> str:
+    return "messaging_service_sid" if is_service(sender) else "from_"
+
+
 class TransportError(Exception):
     """A send that did not go out; `permanent` says whether retrying is pointless."""
 
@@ -71,7 +80,9 @@ class TwilioTransport:
         """Send one message through the Messages API."""
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
-        kwargs = {"to": to, "from_": from_, "body": body}
+        # A Messaging Service SID as the sender: Twilio picks the number from the service's
+        # pool, keeping each recipient on the same one (sticky sender).
+        kwargs = {"to": to, _sender_field(from_): from_, "body": body}
         if status_callback:
             kwargs["status_callback"] = status_callback
         try:
@@ -99,8 +110,10 @@ class TwilioTransport:
         from twilio.base.exceptions import TwilioException
 
         try:
+            # Through a service the number is Twilio's pick: look at everything sent to them.
+            sender = {} if is_service(from_) else {"from_": from_}
             recent = self._client.messages.list(
-                to=to, from_=from_, date_sent_after=since - timedelta(days=1), limit=50
+                to=to, date_sent_after=since - timedelta(days=1), limit=50, **sender
             )
         except (TwilioException, OSError) as exc:
             # Unsure whether it went: saying "not found" would risk a double, so wait.

@@ -46,6 +46,7 @@ class EmbeddedWorkers:
             (self._work, "rq-worker"),
             (self._schedule, "rq-scheduler"),
             (self._sweep, "peerline-sweep"),
+            (self._senders, "peerline-senders"),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -82,6 +83,9 @@ class EmbeddedWorkers:
             except Exception:
                 log.exception("embedded scheduler round failed")
             self.stopping.wait(0.5)
+
+    def _senders(self) -> None:
+        jobs.sender_loop(self.stopping)
 
     def _sweep(self) -> None:
         while not self.stopping.wait(self.sweep_every):

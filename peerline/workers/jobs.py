@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from threading import Event
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -20,9 +20,6 @@ BACKLOG_STALE_SECONDS = 600
 # A drain scheduled this long ago that never started was lost with its job: schedule another.
 DRAIN_STALE_SECONDS = 10
 
-# Sends of one fan-out job in flight at once (each on its own database connection).
-SEND_THREADS = 4
-
 
 def send_message(outbound_id: int) -> None:
     """Send one outbound message (and any earlier ones to the same person)."""
@@ -30,28 +27,18 @@ def send_message(outbound_id: int) -> None:
 
 
 def send_messages(outbound_ids: list[int]) -> int:
-    """Send a fan-out's messages, a few at once, as `send_message` would; return how many.
+    """Queue a fan-out's messages for their senders' budgets and send what goes now."""
+    return outbox.send_many(get_line(), outbound_ids)
 
-    Each goes to a different person, whose own send lock keeps their texts in order, so they
-    may overlap: while one waits on the API or the database another uses the CPU. One that
-    must wait (its person's lock held, a transient API error) gets a job of its own with the
-    usual retries, so it does not hold back the rest.
-    """
-    line = get_line()
 
-    def send(outbound_id: int) -> None:
-        try:
-            outbox.send(line, outbound_id)
-        except outbox.RetryLater as exc:
-            log.info("%s: retried on its own", exc)
-            line.job_queue.send_later(outbound_id, (line.settings.send_retry_seconds or (2,))[0])
+def pump_sender(sender: str) -> int:
+    """Send a sender's most urgent waiting texts while its budget allows; return how many."""
+    return outbox.pump(get_line(), sender)
 
-    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send") as pool:
-        # Any other failure fails the job after the rest were tried; RQ retries it, and the
-        # messages already sent are skipped (sending is idempotent).
-        for result in [pool.submit(send, outbound_id) for outbound_id in outbound_ids]:
-            result.result()
-    return len(outbound_ids)
+
+def sender_loop(stopping: Event) -> None:
+    """Take up each sender at its next slot until `stopping` is set (a worker's thread)."""
+    outbox.pace(get_line(), stopping)
 
 
 def drain_inbound(shard: int) -> int:
@@ -146,8 +133,10 @@ def sweep() -> dict[str, int]:
             fanout_after,
         )
         overdue = runtime.overdue_offers(session, now)
-    for outbound_id in stale:
-        line.job_queue.send(outbound_id)
+    try:
+        outbox.requeue(line, stale)
+    except RedisError as exc:
+        log.warning("unsent texts not ranked again this time: %s", exc)
     for offer_id in overdue:
         runtime.expire_offer(line, offer_id)
     ticked = runtime.catch_up_timers(line, now)

@@ -311,6 +311,12 @@ class FakeTwilio:
         self.undeliverable: dict[str, int] = {}
         # Voice recordings kept at the provider, by SID (tests add them; DELETE removes them).
         self.recordings: set[str] = set()
+        # Messaging Services: SID -> the numbers of its pool. A send naming one (and no From)
+        # goes from a pool number, the same one for each recipient (sticky sender).
+        self.services: dict[str, list[str]] = {}
+        self._sticky: dict[tuple[str, str], str] = {}
+        # (time.time() at arrival, the account it spends: From or the service, segments).
+        self._arrivals: list[tuple[float, str, int]] = []
         self.base_url = ""
 
         self._lock = threading.RLock()
@@ -405,6 +411,8 @@ class FakeTwilio:
             ):
                 log.clear()
             self._extras.clear()
+            self._sticky.clear()
+            self._arrivals.clear()
             self._call_sequence.clear()
             self._faults.clear()
             self.opted_out.clear()
@@ -456,6 +464,32 @@ class FakeTwilio:
         """Return tracebacks of bugs in the fake itself (answered as 500 20500)."""
         with self._lock:
             return list(self._server_errors)
+
+    def arrival_log(self, sender: str | None = None) -> list[tuple[float, int]]:
+        """Return (arrival time, segments) of each accepted message, from one sender or all.
+
+        A sender is the From number, or the Messaging Service SID for sends through one.
+        """
+        with self._lock:
+            return [(at, n) for at, who, n in self._arrivals if sender in (None, who)]
+
+    def busiest_second(self, sender: str | None = None, rate: float | None = None) -> int:
+        """Return the most segments that arrived within any one second (a window per arrival).
+
+        With `rate`, a message of several segments counts them one every 1/rate s from its
+        arrival, as Twilio's queue hands them to the carrier.
+        """
+        times = sorted(
+            (at + k / rate if rate else at, 1)
+            for at, n in self.arrival_log(sender)
+            for k in range(n if rate else 1)
+        )
+        if not rate:
+            times = sorted((at, n) for at, n in self.arrival_log(sender))
+        return max(
+            (sum(n for at, n in times[i:] if at < s + 1.0) for i, (s, _) in enumerate(times)),
+            default=0,
+        )
 
     def messages_to(self, number: str) -> list[Json]:
         """Return the accepted messages addressed to number, oldest first."""
@@ -840,6 +874,7 @@ class FakeTwilio:
         sid = _new_sid("MM" if media else "SM")
         now = _rfc2822(_now())
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
+        picked = self._pick_sender(service, to) if from_ is None and service else None
         record: Json = {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
@@ -850,8 +885,9 @@ class FakeTwilio:
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            # Through a Messaging Service the sender is picked later, so it starts out null.
-            "from": from_,
+            # Through a Messaging Service the sender is picked later, so it starts out null
+            # (unless the test configured the service's pool: then the picked number).
+            "from": from_ if from_ is not None else picked,
             "messaging_service_sid": service,
             "num_media": str(len(media)),
             # Twilio sends counts as strings; an MMS is billed as one message.
@@ -868,7 +904,22 @@ class FakeTwilio:
             self._messages.append(record)
             self.accepted_at[sid] = time.time()
             self._extras[sid] = {k: list(v) for k, v in params.items()}
+            spends = from_ if from_ is not None else str(service)
+            self._arrivals.append((time.time(), spends, int(record["num_segments"])))
             return dict(record)
+
+    def _pick_sender(self, service: str, to: str) -> str | None:
+        """Return the pool number a service sends to `to` from: the same one every time."""
+        with self._lock:
+            pool = self.services.get(service)
+            if not pool:
+                return None
+            key = (service, to)
+            if key not in self._sticky:
+                # A new recipient gets the pool's least used number, as Twilio spreads them.
+                used = [n for (s, _), n in self._sticky.items() if s == service]
+                self._sticky[key] = min(pool, key=used.count)
+            return self._sticky[key]
 
     def _create_call(self, params: Params) -> Json:
         """Validate a Calls POST like Twilio and store the new call."""

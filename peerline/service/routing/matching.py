@@ -409,8 +409,14 @@ def _offer(
     supporter = Offered(*claimed)
     # Counted again after the lock, so that an offer another matcher has just made them is
     # seen, by the statement that writes the offer (and picks its relay number).
+    # Each supporter starts the pool at a number of their own (their id decides which), so
+    # the pool spreads the line's sending over its numbers as well as keeping chats apart.
+    pool = tuple(policy.relay_numbers)
+    if pool:
+        start = supporter.id % len(pool)
+        pool = pool[start:] + pool[:start]
     written = connection.execute(
-        _offer_sql(tuple(policy.relay_numbers)),
+        _offer_sql(pool),
         {
             "cid": conversation.id,
             "sid": supporter.id,
