@@ -124,3 +124,22 @@ def test_bad_options_get_a_clear_answer(
     result = run_check(tmp_path, monkeypatch, url, "--pace", "0")
     assert result.exit_code != 0
     assert "--pace and --segments must be above 0" in result.output
+
+
+def test_a_messaging_service_carries_the_texters_side_at_its_combined_rate(
+    tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service of five long codes (5 segments/s): no relays, so both sides share it."""
+    url = deploy(tmp_path, postgres_server, rota(12))
+    env = {
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "token",
+        "TWILIO_PHONE_NUMBER": "+14165550100",
+        "TWILIO_MESSAGING_SERVICE_SID": "MG" + "1" * 32,
+        "PEERLINE_SERVICE_RATE": "5",
+    }
+    result = run_check(tmp_path, monkeypatch, url, **env)
+    # 5/s x 0.8 x 20 s / 2 sides = 40 chats; the rota's 12 fit.
+    assert "service" in result.output and "5/s" in result.output
+    assert "carry 40 live chats" in result.output, result.output
+    assert result.exit_code == 0

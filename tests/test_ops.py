@@ -141,7 +141,8 @@ def test_metrics_after_a_journey(tmp_path: Path) -> None:
         hooks.sms(lines.TEXTER, "yes")
         # Waiting: the welcome, the place in line and the offer are texts not yet sent.
         waiting = metrics()
-        pending = value(waiting, "peerline_outbox_texts", status="pending", lane="conversation")
+        # The welcome and the place in line are replies to a texter not yet in a chat.
+        pending = value(waiting, "peerline_outbox_texts", status="pending", lane="reply")
         assert pending >= 2
         assert value(waiting, "peerline_texts_waiting", queue="peerline") >= 1
         run_jobs(line)  # sends, and offers the chat to Sam
@@ -168,7 +169,8 @@ def test_metrics_after_a_journey(tmp_path: Path) -> None:
     assert grew("peerline_offers_expired_total") == 1
     assert grew("peerline_crisis_flags_total", source="detector") == 1
     # Everything sent: nothing waits any more.
-    assert value(after, "peerline_outbox_texts", status="pending", lane="conversation") == 0
+    for lane in ("crisis", "chat", "offer", "reply", "wait", "fanout"):
+        assert value(after, "peerline_outbox_texts", status="pending", lane=lane) == 0
     assert value(after, "peerline_texts_waiting", queue="peerline") == 0
     assert value(after, "peerline_texts_waiting", queue="inbound-texts") == 0
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from peerline.service.availability import Rotas
 from peerline.service.models import Supporter
-from peerline.service.ratelimit import DEFAULT_RATES, sender_type
+from peerline.service.ratelimit import DEFAULT_RATES, SERVICE, sender_type
 from peerline.service.routing.queue import _sms_capacity
 from peerline.service.settings import Settings
 
@@ -67,12 +67,20 @@ class Peak:
 def budget(settings: Settings) -> Budget:
     """Return the senders the settings name, each at its configured or default rate."""
     rates = {**DEFAULT_RATES, **dict(settings.send_rates)}
+    if settings.service_rate is not None:
+        rates[SERVICE] = settings.service_rate
 
     def sender(number: str) -> Sender:
         kind = sender_type(number)
         return Sender(number, kind, rates[kind])
 
-    line = (sender(settings.twilio_phone_number),)
+    # With a Messaging Service, the line's own texts go through it at its combined rate.
+    service = settings.twilio_messaging_service_sid
+    line = (
+        (Sender(service, SERVICE, rates[SERVICE]),)
+        if service
+        else (sender(settings.twilio_phone_number),)
+    )
     relays = tuple(sender(n) for n in settings.twilio_relay_numbers)
     return Budget(line, relays or line, shared=not relays)
 

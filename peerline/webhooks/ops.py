@@ -12,11 +12,10 @@ from rq import Queue
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from peerline.service import metrics
+from peerline.service import lanes, metrics
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.models import OUT_PENDING, OUT_SENDING, OutboundMessage
-from peerline.service.outbox import FANOUT_PURPOSES
 from peerline.service.services import LineServices
 
 bp = Blueprint("ops", __name__)
@@ -71,8 +70,8 @@ def metrics_page() -> Response:
 
 
 def send_lane(purpose: str) -> str:
-    """Name the send lane a text goes out in (one place to change when lanes are added)."""
-    return "fanout" if purpose in FANOUT_PURPOSES else "conversation"
+    """Name the send lane a text goes out in (the outbox's lanes, by name)."""
+    return lanes.NAMES[lanes.lane_of(purpose)]
 
 
 def _waiting(line: LineServices) -> Samples:
@@ -86,7 +85,7 @@ def _outbox(line: LineServices) -> Samples:
     counts: dict[tuple[str, str], float] = {
         (status, lane): 0.0
         for status in (OUT_PENDING, OUT_SENDING)
-        for lane in ("conversation", "fanout")
+        for lane in lanes.NAMES
     }
     with line.db.session() as session:
         rows = session.execute(
