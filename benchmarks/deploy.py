@@ -90,6 +90,7 @@ def gunicorn_command(app: str, port: int) -> list[str]:
     """Return the Procfile's web command for an app, bound to a loopback port."""
     return [
         sys.executable, "-m", "gunicorn",
+        "--config", "python:peerline.gunicorn_conf",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(WEB_WORKERS),
         "--threads", str(WEB_THREADS),
@@ -106,7 +107,14 @@ def gunicorn(
     with log.open("ab") as out:
         proc = subprocess.Popen(
             gunicorn_command(app, port),
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            # Each gunicorn its own metrics folder: the config empties it at start, and two
+            # run side by side here (the line and the bare app).
+            env={
+                **os.environ,
+                **env,
+                "PYTHONPATH": str(ROOT),
+                "PROMETHEUS_MULTIPROC_DIR": str(log.parent / f"metrics-{port}"),
+            },
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
