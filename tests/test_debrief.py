@@ -437,7 +437,7 @@ def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
 )
 def test_the_pure_flow_reads_note_commands_forgivingly(text: str, key: str) -> None:
     state = supporter_flow.SupporterState(last_alias="K7", topics=TOPICS)
-    effects = supporter_flow.step(state, text).effects
+    effects = supporter_flow.decide(state, text).effects
     replies = [e for e in effects if isinstance(e, fx.Reply)]
     assert [r.key for r in replies] == [key]
     saved = [e for e in effects if isinstance(e, fx.SaveNote)]
@@ -446,16 +446,16 @@ def test_the_pure_flow_reads_note_commands_forgivingly(text: str, key: str) -> N
 
 def test_ready_and_debrief_in_the_pure_flow() -> None:
     paused = supporter_flow.SupporterState(paused=True, away=True)
-    assert supporter_flow.step(paused, "#ready").effects == [
+    assert supporter_flow.decide(paused, "#ready").effects == [
         fx.Ready(),
         fx.Reply("ready_ok_away"),
     ]
-    assert supporter_flow.step(supporter_flow.SupporterState(), "#debrief").effects == [
+    assert supporter_flow.decide(supporter_flow.SupporterState(), "#debrief").effects == [
         fx.AskDebrief()
     ]
     # In a chat, a bare "ready" is the supporter's words to the texter, with a hint.
     chatting = supporter_flow.SupporterState(chat_alias="K7")
-    assert supporter_flow.step(chatting, "ready").effects[0] == fx.Relay("ready")
+    assert supporter_flow.decide(chatting, "ready").effects[0] == fx.Relay("ready")
 
 
 def test_notes_survive_a_key_rotation(tmp_path: Path) -> None:
