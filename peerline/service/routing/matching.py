@@ -45,6 +45,7 @@ from peerline.service.routing.queue import (
     NewOffer,
     Offered,
     Policy,
+    _count_of_supporter,
     _one_of,
     _sms_capacity,
     _Waiting,
@@ -142,13 +143,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
             .subquery()
         )
         active_chats = func.coalesce(chats.c.n, 0)
-        pending_offers = (
-            select(func.count())
-            .select_from(Offer)
-            .where(Offer.supporter_id == Supporter.id, Offer.status == _PENDING)
-            .correlate(Supporter)
-            .scalar_subquery()
-        )
+        pending_offers = _count_of_supporter(Offer.supporter_id, Offer.status == _PENDING)
         capacity = _capacity_sql(pool)
         load: Any = active_chats + pending_offers
         has_room = [active_chats < capacity, load < capacity]
