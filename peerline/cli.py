@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
 
 from peerline.service import backup as backups
-from peerline.service import linefile, redis_connect
+from peerline.service import capacity, linefile, redis_connect
 from peerline.service.availability import load_line_rotas
 from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.keys import rotate
@@ -536,9 +536,6 @@ def coordinator_create(
 @click.option("--days", default=14, show_default=True, help="How far ahead to read the rota.")
 def check_command(pace: float, segments: float, headroom: float, days: int) -> None:
     """Print how many live chats the senders carry, and warn where the rota plans more."""
-    from peerline.service import capacity
-    from peerline.service.availability import load_line_rotas
-
     if pace <= 0 or segments <= 0 or not 0 <= headroom < 1 or days < 1:
         raise click.ClickException(
             "--pace and --segments must be above 0, --headroom from 0 to below 1, --days 1 or more"

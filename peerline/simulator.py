@@ -9,6 +9,7 @@ line's outbox: what the line would send by SMS.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
@@ -205,6 +206,22 @@ def send() -> tuple[Response, int]:
     return jsonify(payload), answer.status_code
 
 
+def _message_row(
+    line: LineServices,
+    message_id: int,
+    direction: str,
+    body_enc: str,
+    at: datetime,
+    status: str,
+    line_number: str | None,
+) -> dict[str, Any]:
+    """Return one message as the simulated phone lists it: "sent" by the phone or "received"."""
+    body = _reveal(line, body_enc) or ""
+    return dict(
+        id=message_id, direction=direction, body=body, at=at, status=status, line_number=line_number
+    )
+
+
 @bp.get("/api/messages")
 def messages() -> Response:
     """List one phone's messages with the line, oldest first, as a JSON array."""
@@ -217,36 +234,17 @@ def messages() -> Response:
     except BadPhoneNumber as exc:
         abort(400, description=str(exc))
     phone_hash = line.vault.lookup_hash(number)
-    rows: list[dict[str, Any]] = []
     with line.db.session() as session:
-        inbound = session.scalars(
-            select(InboundMessage).where(InboundMessage.from_hash == phone_hash)
-        )
-        for message in inbound:
-            rows.append(
-                {
-                    "id": message.id,
-                    "direction": "sent",
-                    "body": _reveal(line, message.body_enc) or "",
-                    "at": message.received_at,
-                    "status": "received",
-                    "line_number": message.to_number,
-                }
-            )
-        outbound = session.scalars(
-            select(OutboundMessage).where(OutboundMessage.to_hash == phone_hash)
-        )
-        for out in outbound:
-            rows.append(
-                {
-                    "id": out.id,
-                    "direction": "received",
-                    "body": _reveal(line, out.body_enc) or "",
-                    "at": out.created_at,
-                    "status": out.status,
-                    "line_number": out.from_number,
-                }
-            )
+        inbound = select(InboundMessage).where(InboundMessage.from_hash == phone_hash)
+        rows = [
+            _message_row(line, m.id, "sent", m.body_enc, m.received_at, "received", m.to_number)
+            for m in session.scalars(inbound)
+        ]
+        outbound = select(OutboundMessage).where(OutboundMessage.to_hash == phone_hash)
+        rows += [
+            _message_row(line, o.id, "received", o.body_enc, o.created_at, o.status, o.from_number)
+            for o in session.scalars(outbound)
+        ]
     # A message and the replies it caused share one timestamp; ids come from two tables, so
     # within a tie the phone's own message goes first, then each side by id.
     rows.sort(key=lambda row: (row["at"], row["direction"] != "sent", row["id"]))

@@ -11,6 +11,7 @@ from flask import Flask
 from peerline.app import create_app
 from peerline.service.services import LineServices
 from tests.support import lines
+from tests.support.console import Console, signed_in
 from tests.support.line import LineBuilder, Webhooks, line_builder, sqlite_line
 from tests.support.sentinel import sentinel_set  # noqa: F401  (fixture)
 from tests.support.servers import postgres_server, redis_server  # noqa: F401  (fixtures)
@@ -62,3 +63,17 @@ def line(always_open_line: LineServices) -> LineServices:
 def hooks(line: LineServices, app_for: Callable[[LineServices], Flask]) -> Webhooks:
     """Return a poster of signed webhooks to the `line` fixture's line."""
     return Webhooks(app_for(line).test_client(), line.settings)
+
+
+@pytest.fixture
+def app(line: LineServices) -> Flask:
+    """Return the web app of the `line` fixture's line, CSRF enforced as in production."""
+    app = create_app(line=line)
+    assert app.config["WTF_CSRF_ENABLED"]
+    return app
+
+
+@pytest.fixture
+def console(app: Flask) -> Console:
+    """Return a console client signed in through the form as the line's coordinator."""
+    return signed_in(app)

@@ -26,7 +26,6 @@ from peerline.service import rota
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.models import (
     ACTIVE,
-    AuditEvent,
     Conversation,
     Coordinator,
     CoverShift,
@@ -40,7 +39,7 @@ from peerline.service.models import (
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox
-from tests.support.console import Console
+from tests.support.console import Console, audit_entries
 from tests.support.line import Webhooks, make_line, make_settings, sqlite_line
 from tests.support.seed import (
     EMAIL,
@@ -62,36 +61,9 @@ def line(tmp_path: Path) -> Iterator[LineServices]:
 
 
 @pytest.fixture
-def app(line: LineServices) -> Flask:
-    """Return the web app with the console installed and CSRF enforced."""
-    app = create_app(line=line)
-    assert app.config["WTF_CSRF_ENABLED"]
-    return app
-
-
-@pytest.fixture
 def anonymous(app: Flask) -> Console:
     """Return a client that has not signed in."""
     return Console(app.test_client())
-
-
-@pytest.fixture
-def console(app: Flask) -> Console:
-    """Return a client signed in as the coordinator."""
-    client = Console(app.test_client())
-    response = client.sign_in()
-    assert response.status_code == 302, response.get_data(as_text=True)
-    client.get("/console/")
-    return client
-
-
-def audit_entries(line: LineServices, action: str | None = None) -> list[AuditEvent]:
-    """Return audit entries, oldest first."""
-    with line.db.session() as session:
-        query = select(AuditEvent).order_by(AuditEvent.id)
-        if action:
-            query = query.where(AuditEvent.action == action)
-        return list(session.scalars(query))
 
 
 def console_rules(app: Flask) -> list[tuple[str, str, str]]:

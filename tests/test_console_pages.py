@@ -14,16 +14,15 @@ from flask import Flask
 from markupsafe import escape
 from sqlalchemy import select
 
-from peerline.app import create_app
 from peerline.console.audit_words import WORDS, in_words
 from peerline.service import routing
 from peerline.service.availability import load_line_rotas
-from peerline.service.call_models import CallbackRequest
-from peerline.service.models import Alert, AuditEvent, Block, Group, Supporter, TimeOff, utcnow
+from peerline.service.models import Alert, Block, Group, Supporter, TimeOff, utcnow
 from peerline.service.retention import purge
 from peerline.service.services import LineServices
+from peerline.service.voice.models import CallbackRequest
 from peerline.service.voice.recordings import RecordingUnavailable, media_url
-from tests.support.console import Console
+from tests.support.console import Console, audit_entries, signed_in
 from tests.support.console_pages import (
     AUDIO,
     add_block_review,
@@ -34,7 +33,6 @@ from tests.support.console_pages import (
 from tests.support.line import load_line_file, make_line, make_settings
 from tests.support.seed import (
     EMAIL,
-    PASSWORD,
     ConversationSpec,
     add_alert,
     add_conversation,
@@ -54,33 +52,6 @@ def line(tmp_path: Path) -> Iterator[LineServices]:
     add_coordinator(line, LISTENER_NOT, role="coordinator", transcripts=False)
     yield line
     line.db.engine.dispose()
-
-
-@pytest.fixture
-def app(line: LineServices) -> Flask:
-    """Return the app with CSRF enforced."""
-    return create_app(line=line)
-
-
-def signed_in(app: Flask, email: str = EMAIL) -> Console:
-    console = Console(app.test_client())
-    assert console.sign_in(email, PASSWORD).status_code == 302
-    console.get("/console/")
-    return console
-
-
-@pytest.fixture
-def console(app: Flask) -> Console:
-    return signed_in(app)
-
-
-def audits(line: LineServices, action: str) -> list[AuditEvent]:
-    with line.db.session() as session:
-        return list(
-            session.scalars(
-                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-            )
-        )
 
 
 # -- 5. the root, the audit log's words, the forms -------------------------------------------
@@ -192,7 +163,7 @@ def test_time_off_today_takes_the_supporter_off_shift_at_once(
         assert sam not in staff
     live = console.get("/console/live").get_data(as_text=True)
     assert "Sam" not in live.split('id="shift-h"', 1)[1].split("</section>", 1)[0]
-    assert audits(line, "time_off.added")[-1].detail.startswith(today.isoformat())
+    assert audit_entries(line, "time_off.added")[-1].detail.startswith(today.isoformat())
 
 
 def test_part_day_time_off_needs_both_times_in_order(console: Console) -> None:
@@ -228,7 +199,7 @@ def test_a_coordinator_blocks_a_typed_number_as_the_cli_stores_it(
         block = session.scalars(select(Block)).one()
         assert block.phone_hash == line.vault.lookup_hash("+14165550199")
         assert (block.status, block.created_by) == ("active", LISTENER_NOT)
-    entry = audits(line, "block.added")[-1]
+    entry = audit_entries(line, "block.added")[-1]
     assert "0199" not in entry.subject and "+1416" not in entry.detail
     page = console.get("/console/blocklist/").get_data(as_text=True)
     assert "Abusive texts, twice" in page and "5550199" not in page
@@ -274,8 +245,8 @@ def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices
             assert alert is not None and alert.resolved_by == EMAIL
             assert alert.outcome_enc and words not in alert.outcome_enc
             assert words in line.vault.decrypt(alert.outcome_enc)
-    assert "Threats to the supporter" in audits(line, "block.upheld")[-1].detail
-    assert "#block by Rosa; lifted:" in audits(line, "block.lifted")[-1].detail
+    assert "Threats to the supporter" in audit_entries(line, "block.upheld")[-1].detail
+    assert "#block by Rosa; lifted:" in audit_entries(line, "block.lifted")[-1].detail
     assert (
         console.post("/console/blocklist/99999/lift", {"reason": "a good reason"}).status_code
         == 404
@@ -299,7 +270,7 @@ def test_call_backs_show_who_took_them_and_whether_done(
         done = session.get(CallbackRequest, taken)
         assert done is not None and done.status == "done" and done.completed_at is not None
         assert session.get(CallbackRequest, waiting).status == "open"  # type: ignore[union-attr]
-    assert audits(line, "callback.done")[-1].subject == "call-back VM-2222"
+    assert audit_entries(line, "callback.done")[-1].subject == "call-back VM-2222"
     assert console.post(f"/console/callbacks/{taken}/done?open=1").status_code == 302
     with line.db.session() as session:
         assert session.get(CallbackRequest, taken).status == "open"  # type: ignore[union-attr]
@@ -323,7 +294,7 @@ def test_a_recording_plays_only_for_those_allowed_each_play_audited(
         allowed = signed_in(app)
         allowed.get("/console/callbacks/")
         assert allowed.get(f"/console/callbacks/{request_id}/recording").status_code == 403
-        assert not audits(line, "voicemail.listen")
+        assert not audit_entries(line, "voicemail.listen")
         played = allowed.post(f"/console/callbacks/{request_id}/listen")
         assert played.status_code == 302
         page = allowed.get(played.headers["Location"]).get_data(as_text=True)
@@ -337,7 +308,7 @@ def test_a_recording_plays_only_for_those_allowed_each_play_audited(
         assert audio.get_data() == AUDIO
         assert audio.headers["Cache-Control"] == "no-store"
         assert seen.paths == [url.split("twilio.com", 1)[1] + ".mp3"] and seen.refused == 0
-        listens = audits(line, "voicemail.listen")
+        listens = audit_entries(line, "voicemail.listen")
         assert [(e.actor, e.detail) for e in listens] == [(EMAIL, "VM-7777")]
         # A provider that is away is a clear 502, not a 500.
         line.settings = settings.with_changes(twilio_api_base_url="http://127.0.0.1:9")
@@ -427,8 +398,8 @@ def test_a_coordinator_edits_a_group_and_cancels_a_date(
     assert restored.status_code == 302, restored.headers
     with line.db.session() as session:
         assert session.get(Group, gid).cancelled == ""  # type: ignore[union-attr]
-    words = [e.action for e in audits(line, "group.edited")] + [
-        e.detail for e in audits(line, "group.cancelled")
+    words = [e.action for e in audit_entries(line, "group.edited")] + [
+        e.detail for e in audit_entries(line, "group.cancelled")
     ]
     assert words == ["group.edited", tuesday.isoformat()]
 
@@ -486,7 +457,7 @@ def test_an_alert_links_to_its_conversation_and_keeps_an_outcome(
         row = session.get(Alert, alert)
         assert row is not None and row.resolved_by == EMAIL and row.resolved_at is not None
         assert row.outcome_enc and "safe" not in row.outcome_enc
-    entry = audits(line, "alert.resolved")[-1]
+    entry = audit_entries(line, "alert.resolved")[-1]
     assert "safe" not in entry.detail and "with a note" in entry.detail
     live = console.get("/console/live").get_data(as_text=True)
     resolved = live.split('data-testid="resolved-alerts"', 1)[1]

@@ -12,11 +12,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from peerline.app import create_app
 from peerline.console.record_stats import RecordFacts, build_record_figures
-from peerline.service.models import AuditEvent, DebriefRequest, Supporter, utcnow
+from peerline.service.models import DebriefRequest, Supporter, utcnow
 from peerline.service.services import LineServices
-from tests.support.console import Console
+from tests.support.console import Console, audit_entries, signed_in
 from tests.support.records import chat_with_record
 from tests.support.seed import EMAIL, add_coordinator
 
@@ -30,31 +29,6 @@ def line(demo_line: LineServices) -> LineServices:
     """Return the demo line (Sam, Rosa, Alex) with one admin."""
     add_coordinator(demo_line)
     return demo_line
-
-
-@pytest.fixture
-def app(line: LineServices) -> Flask:
-    """Return the web app with CSRF enforced."""
-    return create_app(line=line)
-
-
-def signed_in(app: Flask, email: str = EMAIL) -> Console:
-    """Return a console client signed in as `email`."""
-    client = Console(app.test_client())
-    assert client.sign_in(email).status_code == 302
-    return client
-
-
-@pytest.fixture
-def console(app: Flask) -> Console:
-    """Return a client signed in as the admin."""
-    return signed_in(app)
-
-
-def audited(line: LineServices, action: str) -> list[AuditEvent]:
-    """Return the audit entries of one action."""
-    with line.db.session() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 # -- debrief requests ------------------------------------------------------------------------
@@ -87,12 +61,12 @@ def test_debrief_requests_are_listed_and_marked_done_by_whoever_did(
         request = session.get(DebriefRequest, request_id)
         assert request is not None and request.done_at is not None
         assert request.done_by == EMAIL
-    assert [e.subject for e in audited(line, "debrief.done")] == [f"debrief {request_id}"]
+    assert [e.subject for e in audit_entries(line, "debrief.done")] == [f"debrief {request_id}"]
     html = console.get("/console/debriefs/").get_data(as_text=True)
     assert "Mark done" not in html and f"by {EMAIL}" in html
     # Marking it again changes nothing and writes no second entry.
     console.post(f"/console/debriefs/{request_id}/done")
-    assert len(audited(line, "debrief.done")) == 1
+    assert len(audit_entries(line, "debrief.done")) == 1
 
 
 def test_the_debrief_page_says_when_there_are_none(console: Console) -> None:
@@ -122,7 +96,7 @@ def test_a_note_is_shown_only_with_an_audited_transcript(
     html = opened.get_data(as_text=True)
     assert opened.status_code == 200
     assert WORDS in html and "2 of 5" in html and "family, grief" in html
-    assert audited(line, "transcript.opened")[-1].detail == "following up a debrief"
+    assert audit_entries(line, "transcript.opened")[-1].detail == "following up a debrief"
 
     # An account without the transcript permission cannot read it.
     add_coordinator(line, OTHER, role="coordinator", transcripts=False)

@@ -24,8 +24,9 @@ from peerline.console.auth import (
     start_session,
     verify,
 )
-from peerline.console.common import audit, line
+from peerline.console.common import audit, line, submitted
 from peerline.console.forms import AccessForm, ConfirmForm, PasswordForm
+from peerline.service.grouped import grouped
 from peerline.service.models import ConsoleSession, Coordinator
 
 own = Blueprint("account", __name__, url_prefix="/account")
@@ -95,8 +96,7 @@ def change_password() -> BaseResponse | tuple[str, int]:
 @own.post("/sessions/end")
 def end_other_sessions() -> BaseResponse:
     """Sign out everywhere else: end every session of this account but this one."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    submitted(ConfirmForm())
     with line().db.session() as db:
         ended = end_sessions(
             db, current_user.id, "signed_out_elsewhere", keep=current_user.session_token
@@ -122,12 +122,8 @@ class AccountRow:
 def list_accounts() -> str:
     """List every account with its role, permission and open sessions (admins only)."""
     with line().db.session() as db:
-        open_counts = dict(
-            db.execute(
-                select(ConsoleSession.coordinator_id, func.count())
-                .where(ConsoleSession.ended_at.is_(None))
-                .group_by(ConsoleSession.coordinator_id)
-            ).all()
+        open_counts = grouped(
+            db, ConsoleSession.coordinator_id, func.count(), ConsoleSession.ended_at.is_(None)
         )
         rows = [
             AccountRow(
@@ -149,8 +145,7 @@ def _account(db: object, coordinator_id: int) -> Coordinator:
 @bp.post("/<int:coordinator_id>/sessions/end")
 def end_account_sessions(coordinator_id: int) -> BaseResponse:
     """End every session of an account: whoever holds its cookies is signed out."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    submitted(ConfirmForm())
     with line().db.session() as db:
         row = _account(db, coordinator_id)
         ended = end_sessions(db, row.id, "ended_by_admin")
@@ -163,8 +158,7 @@ def end_account_sessions(coordinator_id: int) -> BaseResponse:
 def set_access(coordinator_id: int) -> BaseResponse:
     """Set an account's role and transcript permission (never one's own role)."""
     form = AccessForm()
-    if not form.validate_on_submit():
-        abort(400, description="Choose admin or coordinator.")
+    submitted(form, "Choose admin or coordinator.")
     with line().db.session() as db:
         row = _account(db, coordinator_id)
         if row.id == current_user.id and form.role.data != ADMIN:

@@ -36,10 +36,11 @@ from peerline.console.common import (
     line,
     now,
     page_number,
+    submitted,
 )
 from peerline.console.forms import ConfirmForm
-from peerline.service.call_models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
 from peerline.service.calls import recording_url_for_coordinator
+from peerline.service.voice.models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
 from peerline.service.voice.recordings import RecordingUnavailable, chunks, open_recording
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -120,8 +121,7 @@ def _request(db: Session, request_id: int) -> CallbackRequest:
 @bp.post("/<int:request_id>/done")
 def mark_done(request_id: int) -> BaseResponse:
     """Mark a call-back request done (or open again), written to the audit log."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    submitted(ConfirmForm())
     reopen = request.args.get("open") == "1"
     with line().db.session() as db:
         found = _request(db, request_id)
@@ -146,8 +146,7 @@ def _grants() -> dict[int, float]:
 @bp.post("/<int:request_id>/listen")
 def listen(request_id: int) -> BaseResponse:
     """Audit a play of a voicemail and let this session fetch it for a few minutes."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    submitted(ConfirmForm())
     with line().db.session() as db:
         url = recording_url_for_coordinator(line(), db, request_id, actor())
     if url is None:

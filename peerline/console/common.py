@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app
+from flask import abort, current_app, render_template
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 
 from peerline.service.models import AuditEvent, Conversation, utcnow
@@ -23,6 +24,7 @@ MAX_PAGE = 100_000
 _WHOLE = re.compile(r"[0-9]{1,9}")
 
 T = TypeVar("T")
+FormT = TypeVar("FormT", bound=FlaskForm)
 
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -62,6 +64,18 @@ def get_or_404(session: Session, model: type[T], ident: int, description: str) -
     if found is None:
         abort(404, description=description)
     return found
+
+
+def submitted(form: FormT, why: str | None = None) -> FormT:
+    """Return the posted form if it is valid (its CSRF token too), else answer 400 with `why`."""
+    if not form.validate_on_submit():
+        abort(400, description=why)
+    return form
+
+
+def form_page(template: str, form: FlaskForm, **context: Any) -> tuple[str, int]:
+    """Render a form's page: 400 when a submitted form came back with problems, else 200."""
+    return render_template(template, form=form, **context), 400 if form.is_submitted() else 200
 
 
 def whole_number(raw: str | None) -> int | None:

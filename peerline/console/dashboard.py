@@ -23,6 +23,7 @@ from peerline.console.common import (
     format_local,
     line,
     now,
+    submitted,
 )
 from peerline.console.forms import ConfirmForm
 from peerline.service import rota, routing
@@ -410,8 +411,7 @@ def live_part() -> str:
 def resolve_alert(alert_id: int) -> BaseResponse:
     """Mark an alert as dealt with, keeping what was done (encrypted) and who did it."""
     form = ResolveForm()
-    if not form.validate_on_submit():
-        abort(400, description="The note on what was done is at most 500 characters.")
+    submitted(form, "The note on what was done is at most 500 characters.")
     outcome = " ".join((form.outcome.data or "").split())
     with line().db.session() as session:
         alert = session.get(Alert, alert_id)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 
-from peerline.console.common import actor, audit, format_local, line, now
+from peerline.console.common import actor, audit, format_local, line, now, submitted
 from peerline.console.forms import ConfirmForm
 from peerline.service.models import Conversation, DebriefRequest
 
@@ -78,8 +78,7 @@ def index() -> str:
 def mark_done(request_id: int) -> BaseResponse:
     """Mark a request done: a coordinator reached out; who did is kept and audited."""
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400, description="The form had expired. Please try again.")
+    submitted(form, "The form had expired. Please try again.")
     with line().db.session() as session:
         request = session.get(DebriefRequest, request_id)
         if request is None:

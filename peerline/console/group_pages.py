@@ -25,7 +25,15 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from peerline.console.common import audit, get_or_404, line, local_today, now, within_range
+from peerline.console.common import (
+    audit,
+    get_or_404,
+    line,
+    local_today,
+    now,
+    submitted,
+    within_range,
+)
 from peerline.console.forms import (
     ClockField,
     ConfirmForm,
@@ -251,8 +259,7 @@ def cancel(group_id: int) -> BaseResponse | tuple[str, int]:
 @bp.post("/<int:group_id>/restore")
 def restore(group_id: int) -> BaseResponse:
     """Put a cancelled date back."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    submitted(ConfirmForm())
     raw = request.args.get("day", "")
     try:
         day = date.fromisoformat(raw)

@@ -163,21 +163,22 @@ def charts(report: stats.Report) -> dict[str, Markup]:
     }
 
 
-def _asked_report(session: Session, form: ReportForm) -> tuple[ZoneInfo, stats.Report]:
-    """Return the line's time zone and the report for the span of local days the form asks."""
+def _asked_report(
+    session: Session,
+) -> tuple[ReportForm, ZoneInfo, stats.Report, record_stats.RecordFigures]:
+    """Return the request's form, the line's time zone, and the report and after-chat records
+    for the span of local days the form asks."""
+    form = ReportForm(request.args)
     tz = line().timezone(session)
     first, last = _span(form, local_today(tz))
-    return tz, load_report(session, first, last)
+    return form, tz, load_report(session, first, last), load_records(session, first, last)
 
 
 @bp.get("/")
 def index() -> str:
     """Show the reports for a span of days."""
-    form = ReportForm(request.args)
     with line().db.session() as session:
-        tz, report = _asked_report(session, form)
-        first, last = report.first, report.last
-        records = load_records(session, first, last)
+        form, tz, report, records = _asked_report(session)
     return render_template(
         "console/reports.html",
         form=form,
@@ -186,19 +187,17 @@ def index() -> str:
         charts=charts(report) | record_charts(records),
         duration=format_duration,
         timezone=str(tz),
-        first=first,
-        last=last,
+        first=report.first,
+        last=report.last,
     )
 
 
 @bp.get("/export.csv")
 def export() -> Response:
     """Download the report's daily figures as CSV."""
-    form = ReportForm(request.args)
     with line().db.session() as session:
-        tz, report = _asked_report(session, form)
+        _form, _tz, report, records = _asked_report(session)
         first, last = report.first, report.last
-        records = load_records(session, first, last)
         audit(session, "report.exported", "daily report", f"{first} to {last}")
     buffer = io.StringIO()
     # Each day's row carries the after-chat counts too (issue 21): one table, one header.

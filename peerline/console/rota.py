@@ -16,9 +16,12 @@ from peerline.console.charts import day_bar
 from peerline.console.common import (
     DAY_LABELS,
     audit,
+    form_page,
+    get_or_404,
     line,
     local_today,
     now,
+    submitted,
     week_start,
     whole_number,
     within_range,
@@ -332,9 +335,7 @@ def new_shift() -> BaseResponse | str | tuple[str, int]:
             day = request.args.get("day", "")
             form.days.data = [day] if day in rules.DAY_NAMES else []
         elif form.validate():
-            supporter = session.get(Supporter, form.supporter_id.data)
-            if supporter is None:
-                abort(400)
+            supporter = _chosen_supporter(session, form)
             shift = Shift(
                 days=_ordered_days(form.days.data or []),
                 start_minute=start_minute(form.start.data),
@@ -352,8 +353,7 @@ def new_shift() -> BaseResponse | str | tuple[str, int]:
             )
             flash(f"Shift added for {supporter.name}.", "success")
             return _back()
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/shift_form.html", form=form, shift_id=None), status
+    return form_page("console/shift_form.html", form, shift_id=None)
 
 
 @bp.route("/shifts/<int:shift_id>/edit", methods=["GET", "POST"])
@@ -361,9 +361,7 @@ def edit_shift(shift_id: int) -> BaseResponse | str | tuple[str, int]:
     """Move a weekly shift: other days, other times, or another supporter."""
     form = ShiftForm()
     with line().db.session() as session:
-        shift = session.get(Shift, shift_id)
-        if shift is None:
-            abort(404, description="There is no such shift.")
+        shift = get_or_404(session, Shift, shift_id, "There is no such shift.")
         form.options = _active_choices(session)
         if not form.is_submitted():
             form.supporter_id.data = shift.supporter_id
@@ -372,9 +370,7 @@ def edit_shift(shift_id: int) -> BaseResponse | str | tuple[str, int]:
             form.end.data = clock(shift.end_minute)
             form.run_on_holidays.data = shift.run_on_holidays
         elif form.validate():
-            target = session.get(Supporter, form.supporter_id.data)
-            if target is None:
-                abort(400)
+            target = _chosen_supporter(session, form)
             before = _shift_text(
                 shift.days, shift.start_minute, shift.end_minute, shift.run_on_holidays
             )
@@ -394,38 +390,58 @@ def edit_shift(shift_id: int) -> BaseResponse | str | tuple[str, int]:
             flash(f"Shift saved for {target.name}.", "success")
             return _back()
         owner_name = shift.supporter.name
-    status = 400 if form.is_submitted() else 200
-    return (
-        render_template(
-            "console/shift_form.html",
-            form=form,
-            shift_id=shift_id,
-            owner=owner_name,
-            confirm=ConfirmForm(),
-        ),
-        status,
+    return form_page(
+        "console/shift_form.html",
+        form,
+        shift_id=shift_id,
+        owner=owner_name,
+        confirm=ConfirmForm(),
     )
+
+
+# What removing each kind of rota entry writes to the audit log, answers when it is missing,
+# and says when done ({name}: the supporter's).
+_REMOVALS: dict[type, tuple[str, str, str]] = {
+    Shift: ("shift.removed", "There is no such shift.", "Shift removed from {name}'s rota."),
+    TimeOff: ("time_off.removed", "There is no such time off.", "Time off removed."),
+    CoverShift: ("cover.removed", "There is no such cover shift.", "Cover shift removed."),
+}
+
+
+def _entry_text(entry: Shift | TimeOff | CoverShift) -> str:
+    """Return a rota entry as the audit log words it."""
+    if isinstance(entry, Shift):
+        return _shift_text(entry.days, entry.start_minute, entry.end_minute, entry.run_on_holidays)
+    if isinstance(entry, TimeOff):
+        return _off_text(entry)
+    return f"{entry.on_date.isoformat()} {span_text(entry.start_minute, entry.end_minute)}"
+
+
+def _remove(table: type[Shift] | type[TimeOff] | type[CoverShift], entry_id: int) -> BaseResponse:
+    """Remove one rota entry once confirmed, audited with what it was."""
+    action, missing, done = _REMOVALS[table]
+    submitted(ConfirmForm())
+    with line().db.session() as session:
+        entry = get_or_404(session, table, entry_id, missing)
+        supporter = entry.supporter
+        audit(session, action, _subject(supporter), _entry_text(entry))
+        session.delete(entry)
+        flash(done.format(name=supporter.name), "success")
+    return _back()
+
+
+def _chosen_supporter(session: Session, form: ShiftForm | TimeOffForm | CoverForm) -> Supporter:
+    """Return the supporter the form chose; the choice list only offers real ones."""
+    supporter = session.get(Supporter, form.supporter_id.data)
+    if supporter is None:
+        abort(400)
+    return supporter
 
 
 @bp.post("/shifts/<int:shift_id>/delete")
 def delete_shift(shift_id: int) -> BaseResponse:
     """Remove a weekly shift."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    with line().db.session() as session:
-        shift = session.get(Shift, shift_id)
-        if shift is None:
-            abort(404, description="There is no such shift.")
-        supporter = shift.supporter
-        audit(
-            session,
-            "shift.removed",
-            _subject(supporter),
-            _shift_text(shift.days, shift.start_minute, shift.end_minute, shift.run_on_holidays),
-        )
-        session.delete(shift)
-        flash(f"Shift removed from {supporter.name}'s rota.", "success")
-    return _back()
+    return _remove(Shift, shift_id)
 
 
 @bp.route("/time-off/new", methods=["GET", "POST"])
@@ -437,9 +453,7 @@ def new_time_off() -> BaseResponse | str | tuple[str, int]:
         if not form.is_submitted() and whole_number(request.args.get("supporter")) is not None:
             form.supporter_id.data = whole_number(request.args.get("supporter"))
         if form.validate_on_submit():
-            supporter = session.get(Supporter, form.supporter_id.data)
-            if supporter is None:
-                abort(400)
+            supporter = _chosen_supporter(session, form)
             first, last = given(form.start.data), given(form.end.data)
             begins, ends = form.minutes()
             off = TimeOff(start_date=first, end_date=last, start_minute=begins, end_minute=ends)
@@ -447,28 +461,13 @@ def new_time_off() -> BaseResponse | str | tuple[str, int]:
             audit(session, "time_off.added", _subject(supporter), _off_text(off))
             flash(f"Time off added for {supporter.name}.", "success")
             return _back(week_start(first).isoformat())
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/time_off_form.html", form=form), status
+    return form_page("console/time_off_form.html", form)
 
 
 @bp.post("/time-off/<int:entry_id>/delete")
 def delete_time_off(entry_id: int) -> BaseResponse:
     """Cancel time off."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    with line().db.session() as session:
-        off = session.get(TimeOff, entry_id)
-        if off is None:
-            abort(404, description="There is no such time off.")
-        audit(
-            session,
-            "time_off.removed",
-            _subject(off.supporter),
-            _off_text(off),
-        )
-        session.delete(off)
-        flash("Time off removed.", "success")
-    return _back()
+    return _remove(TimeOff, entry_id)
 
 
 @bp.route("/cover/new", methods=["GET", "POST"])
@@ -478,9 +477,7 @@ def new_cover() -> BaseResponse | str | tuple[str, int]:
     with line().db.session() as session:
         form.options = _active_choices(session)
         if form.validate_on_submit():
-            supporter = session.get(Supporter, form.supporter_id.data)
-            if supporter is None:
-                abort(400)
+            supporter = _chosen_supporter(session, form)
             day = given(form.on_date.data)
             cover = CoverShift(
                 on_date=day,
@@ -497,28 +494,13 @@ def new_cover() -> BaseResponse | str | tuple[str, int]:
             audit(session, "cover.added", _subject(supporter), detail)
             flash(f"Cover shift added for {supporter.name}.", "success")
             return _back(week_start(day).isoformat())
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/cover_form.html", form=form), status
+    return form_page("console/cover_form.html", form)
 
 
 @bp.post("/cover/<int:entry_id>/delete")
 def delete_cover(entry_id: int) -> BaseResponse:
     """Remove a cover shift."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    with line().db.session() as session:
-        cover = session.get(CoverShift, entry_id)
-        if cover is None:
-            abort(404, description="There is no such cover shift.")
-        audit(
-            session,
-            "cover.removed",
-            _subject(cover.supporter),
-            f"{cover.on_date.isoformat()} {span_text(cover.start_minute, cover.end_minute)}",
-        )
-        session.delete(cover)
-        flash("Cover shift removed.", "success")
-    return _back()
+    return _remove(CoverShift, entry_id)
 
 
 @bp.get("/coverage")

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from peerline.service import rota
@@ -162,8 +163,27 @@ class ConversationFacts:
         return self.queued_at is not None and self.matched_at is None and self.state == "closed"
 
 
+class _WaitPercentiles:
+    """The median and 90th percentile of `waits`, the matched texters' waits in seconds."""
+
+    if TYPE_CHECKING:
+        # Only declared: a day's figures hold the list, a report gathers its days'.
+        @property
+        def waits(self) -> list[float]: ...
+
+    @property
+    def wait_median(self) -> float | None:
+        """Return the median wait, in seconds."""
+        return percentile(self.waits, 0.5)
+
+    @property
+    def wait_p90(self) -> float | None:
+        """Return the 90th percentile wait, in seconds."""
+        return percentile(self.waits, 0.9)
+
+
 @dataclass
-class DayFigures:
+class DayFigures(_WaitPercentiles):
     """One local day's figures."""
 
     day: date
@@ -176,16 +196,6 @@ class DayFigures:
     crisis: int = 0
     calls: int = 0
     calls_answered: int = 0
-
-    @property
-    def wait_median(self) -> float | None:
-        """Return the median wait of the day's matched texters, in seconds."""
-        return percentile(self.waits, 0.5)
-
-    @property
-    def wait_p90(self) -> float | None:
-        """Return the 90th percentile wait of the day's matched texters, in seconds."""
-        return percentile(self.waits, 0.9)
 
     @property
     def rating_average(self) -> float | None:
@@ -204,7 +214,7 @@ class _SpanTotal:
 
 
 @dataclass
-class Report:
+class Report(_WaitPercentiles):
     """Contacts, waits, abandonment and ratings over a span of local days."""
 
     first: date
@@ -225,16 +235,6 @@ class Report:
     def waits(self) -> list[float]:
         """Return every matched texter's wait, in seconds."""
         return [w for d in self.days for w in d.waits]
-
-    @property
-    def wait_median(self) -> float | None:
-        """Return the median wait over the span."""
-        return percentile(self.waits, 0.5)
-
-    @property
-    def wait_p90(self) -> float | None:
-        """Return the 90th percentile wait over the span."""
-        return percentile(self.waits, 0.9)
 
     @property
     def ratings(self) -> dict[int, int]:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from peerline.console.common import audit, line
+from peerline.console.common import audit, form_page, line, submitted
 from peerline.console.forms import ConfirmForm, SupporterForm, add_error, parse_languages
 from peerline.service.linesync import welcome_supporters
 from peerline.service.models import ACTIVE, Conversation, Supporter
@@ -142,8 +142,7 @@ def new() -> BaseResponse | str | tuple[str, int]:
             welcomes.dispatch(line())
             flash(f"{name} added. Give them shifts on the rota.", "success")
             return redirect(url_for("console.supporters.index"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/supporter_form.html", form=form, supporter=None), status
+    return form_page("console/supporter_form.html", form, supporter=None)
 
 
 def _checked_phone(session: Session, form: SupporterForm, supporter_id: int | None) -> str | None:
@@ -208,14 +207,12 @@ def edit(supporter_id: int) -> BaseResponse | str | tuple[str, int]:
                 flash(f"{supporter.name} saved.", "success")
                 return redirect(url_for("console.supporters.index"))
         view = {"id": supporter.id, "name": supporter.name, "active": supporter.active}
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/supporter_form.html", form=form, supporter=view), status
+    return form_page("console/supporter_form.html", form, supporter=view)
 
 
 def _set_active(supporter_id: int, active: bool) -> BaseResponse:
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
+    submitted(form)
     with line().db.session() as session:
         supporter = _supporter(session, supporter_id)
         if supporter.active != active:

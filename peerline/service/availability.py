@@ -6,6 +6,7 @@ import secrets
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,6 +307,19 @@ def _cached_rotas(
     return rotas
 
 
+def _of_active(
+    session: Session, table: type[Shift | CoverShift | TimeOff], *columns: Any
+) -> Iterable[Any]:
+    """Return the supporter id and `columns` of each row of a rota table whose supporter is
+    active, in the order the rows were written."""
+    return session.execute(
+        select(table.supporter_id, *columns)
+        .join(Supporter, Supporter.id == table.supporter_id)
+        .where(Supporter.active.is_(True))
+        .order_by(table.id)
+    )
+
+
 def _load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Rotas:
     """Load the rotas of every active supporter from the database."""
     ids = list(
@@ -316,38 +330,24 @@ def _load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Ro
     shifts: dict[int, list[rota.WeeklyShift]] = {sid: [] for sid in ids}
     cover: dict[int, list[rota.CoverShift]] = {sid: [] for sid in ids}
     time_off: dict[int, list[rota.TimeOff]] = {sid: [] for sid in ids}
-    active = Supporter.active.is_(True)
-    for sid, days, start, end, on_holidays in session.execute(
-        select(
-            Shift.supporter_id, Shift.days, Shift.start_minute, Shift.end_minute,
-            Shift.run_on_holidays,
-        )
-        .join(Supporter, Supporter.id == Shift.supporter_id)
-        .where(active)
-        .order_by(Shift.id)
-    ):  # fmt: skip
+    for sid, days, start, end, on_holidays in _of_active(
+        session, Shift, Shift.days, Shift.start_minute, Shift.end_minute, Shift.run_on_holidays
+    ):
         if sid in shifts:
             shifts[sid].append(rota.WeeklyShift(days_to_set(days), start, end, on_holidays))
-    for sid, on_date, start, end in session.execute(
-        select(
-            CoverShift.supporter_id, CoverShift.on_date, CoverShift.start_minute,
-            CoverShift.end_minute,
-        )
-        .join(Supporter, Supporter.id == CoverShift.supporter_id)
-        .where(active)
-        .order_by(CoverShift.id)
-    ):  # fmt: skip
+    for sid, on_date, start, end in _of_active(
+        session, CoverShift, CoverShift.on_date, CoverShift.start_minute, CoverShift.end_minute
+    ):
         if sid in cover:
             cover[sid].append(rota.CoverShift(date=on_date, start=start, end=end))
-    for sid, first, last, from_minute, to_minute in session.execute(
-        select(
-            TimeOff.supporter_id, TimeOff.start_date, TimeOff.end_date, TimeOff.start_minute,
-            TimeOff.end_minute,
-        )
-        .join(Supporter, Supporter.id == TimeOff.supporter_id)
-        .where(active)
-        .order_by(TimeOff.id)
-    ):  # fmt: skip
+    for sid, first, last, from_minute, to_minute in _of_active(
+        session,
+        TimeOff,
+        TimeOff.start_date,
+        TimeOff.end_date,
+        TimeOff.start_minute,
+        TimeOff.end_minute,
+    ):
         if sid in time_off:
             time_off[sid].append(rota.TimeOff(first, last, from_minute, to_minute))
     closures = rota.Closures(holidays_spec) if holidays_spec else None

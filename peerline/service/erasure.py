@@ -18,13 +18,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from peerline.service.call_models import Call, CallbackRequest
 from peerline.service.calls import _client, telephony_available
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.services import LineServices
 from peerline.service.spool import SPOOL_KEY
+from peerline.service.voice.models import Call, CallbackRequest
 
 log = logging.getLogger(__name__)
 

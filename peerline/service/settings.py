@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.ratelimit import parse_rates
 from peerline.service.rota import parse_time
 
@@ -155,12 +156,11 @@ class Settings:
 
 def _phone(name: str, value: str, region: str) -> str:
     try:
-        parsed = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        raise SettingsError(f"{name}: {value!r} is not a phone number ({exc})") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise SettingsError(f"{name}: {value!r} is not a possible phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(value, region)
+    except BadPhoneNumber as exc:
+        # phonenumbers' own reason, when it gave one, says what to fix.
+        why = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        raise SettingsError(f"{name}: {exc}{why}") from exc
 
 
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:

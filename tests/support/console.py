@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from peerline.service.models import AuditEvent
+from peerline.service.services import LineServices
 from tests.support.seed import EMAIL, PASSWORD
 
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -59,3 +63,21 @@ class Console:
             # Signing in starts a new session: the next form needs the new page's token.
             self.get(response.headers["Location"])
         return response
+
+
+def signed_in(app: Flask, email: str = EMAIL) -> Console:
+    """Return a client signed in as `email` through the form, its dashboard fetched."""
+    client = Console(app.test_client())
+    response = client.sign_in(email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.get("/console/")
+    return client
+
+
+def audit_entries(line: LineServices, action: str | None = None) -> list[AuditEvent]:
+    """Return audit entries (of one action, if given), oldest first."""
+    with line.db.session() as session:
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        return list(session.scalars(query))

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import select
 
-from peerline.service.call_models import CallbackRequest
 from peerline.service.models import Alert, Block, Conversation, Supporter, utcnow
 from peerline.service.services import LineServices
+from peerline.service.voice.models import CallbackRequest
 from tests.support.seed import ConversationSpec, add_conversation
 
 ACCOUNT = "AC" + "0" * 31 + "1"

@@ -30,8 +30,8 @@ from sqlalchemy.sql import Insert, Select
 
 from peerline.service import metrics
 from peerline.service.availability import Rotas
-from peerline.service.call_models import CALLBACK, ENDED, FAILED, Call, CallLeg
 from peerline.service.call_states import STALE_AFTER, TERMINAL
+from peerline.service.grouped import grouped
 from peerline.service.models import (
     PENDING,
     Conversation,
@@ -45,11 +45,13 @@ from peerline.service.routing.queue import (
     NewOffer,
     Offered,
     Policy,
+    _count_of_supporter,
     _one_of,
     _sms_capacity,
     _Waiting,
     _waiting,
 )
+from peerline.service.voice.models import CALLBACK, ENDED, FAILED, Call, CallLeg
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +143,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
             .subquery()
         )
         active_chats = func.coalesce(chats.c.n, 0)
-        pending_offers = (
-            select(func.count())
-            .select_from(Offer)
-            .where(Offer.supporter_id == Supporter.id, Offer.status == _PENDING)
-            .correlate(Supporter)
-            .scalar_subquery()
-        )
+        pending_offers = _count_of_supporter(Offer.supporter_id, Offer.status == _PENDING)
         capacity = _capacity_sql(pool)
         load: Any = active_chats + pending_offers
         has_room = [active_chats < capacity, load < capacity]
@@ -552,12 +548,11 @@ def _free_since(
     shift began, a chat ended or an offer was answered. Coming #back or off a call leave no
     trace, so this is never later than the truth (which only makes offers alongside likelier).
     """
-    resolved = dict(
-        session.execute(
-            select(Offer.supporter_id, func.max(Offer.resolved_at))
-            .where(Offer.supporter_id.in_([c.id for c in candidates]))
-            .group_by(Offer.supporter_id)
-        ).all()
+    resolved = grouped(
+        session,
+        Offer.supporter_id,
+        func.max(Offer.resolved_at),
+        Offer.supporter_id.in_([c.id for c in candidates]),
     )
     since: dict[int, datetime] = {}
     for c in candidates:

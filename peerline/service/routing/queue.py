@@ -52,24 +52,29 @@ def _sms_capacity(capacity: int, relay_numbers: Sequence[str]) -> int:
     return max(1, min(capacity, len(relay_numbers)))
 
 
-def _chats_of(supporter_id: int) -> Any:
-    """Count a supporter's active chats (a scalar subquery)."""
+def _count_of_supporter(owner: Any, *where: Any, supporter: Any = Supporter.id) -> Any:
+    """Count the rows of `owner`'s table (`owner` its supporter_id column) that name the
+    supporter and match `where`, as a scalar subquery: of the outer query's supporter row,
+    or of the supporter whose id is given."""
     return (
         select(func.count())
-        .select_from(Conversation)
-        .where(Conversation.supporter_id == supporter_id, Conversation.state == ACTIVE)
+        .select_from(owner.class_)
+        .where(owner == supporter, *where)
+        .correlate(Supporter)
         .scalar_subquery()
+    )
+
+
+def _chats_of(supporter_id: int) -> Any:
+    """Count a supporter's active chats (a scalar subquery)."""
+    return _count_of_supporter(
+        Conversation.supporter_id, Conversation.state == ACTIVE, supporter=supporter_id
     )
 
 
 def _offers_to(supporter_id: int) -> Any:
     """Count a supporter's pending offers (a scalar subquery)."""
-    return (
-        select(func.count())
-        .select_from(Offer)
-        .where(Offer.supporter_id == supporter_id, Offer.status == PENDING)
-        .scalar_subquery()
-    )
+    return _count_of_supporter(Offer.supporter_id, Offer.status == PENDING, supporter=supporter_id)
 
 
 def load_of(session: Session, supporter_id: int) -> int:

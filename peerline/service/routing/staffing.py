@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    func,
     select,
 )
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from peerline.service.routing.matching import (
 )
 from peerline.service.routing.queue import (
     Policy,
+    _count_of_supporter,
     _sms_capacity,
 )
 
@@ -128,20 +128,8 @@ def staffing(
     wanted = sorted(on | set(also))
     if not wanted:
         return Staffing({})
-    chats = (
-        select(func.count())
-        .select_from(Conversation)
-        .where(Conversation.supporter_id == Supporter.id, Conversation.state == ACTIVE)
-        .correlate(Supporter)
-        .scalar_subquery()
-    )
-    offers = (
-        select(func.count())
-        .select_from(Offer)
-        .where(Offer.supporter_id == Supporter.id, Offer.status == PENDING)
-        .correlate(Supporter)
-        .scalar_subquery()
-    )
+    chats = _count_of_supporter(Conversation.supporter_id, Conversation.state == ACTIVE)
+    offers = _count_of_supporter(Offer.supporter_id, Offer.status == PENDING)
     rows = session.execute(
         select(
             Supporter.id,

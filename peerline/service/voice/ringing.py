@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from peerline.service.availability import Rotas, format_opening, load_line_rotas
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
 from peerline.service.context import transaction
+from peerline.service.grouped import grouped
 from peerline.service.models import ACTIVE, PENDING, Conversation, Offer, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
@@ -179,12 +180,11 @@ def ringable(
     if caller_hash is not None:
         # A supporter testing the line from their own phone must not ring themselves.
         found = [s for s in found if s.phone_hash != caller_hash]
-    last_rung = dict(
-        session.execute(
-            select(CallLeg.supporter_id, func.max(CallLeg.created_at))
-            .where(CallLeg.supporter_id.in_([s.id for s in found]))
-            .group_by(CallLeg.supporter_id)
-        ).all()
+    last_rung = grouped(
+        session,
+        CallLeg.supporter_id,
+        func.max(CallLeg.created_at),
+        CallLeg.supporter_id.in_([s.id for s in found]),
     )
 
     def rank(s: Supporter) -> tuple[int, float, int]:

@@ -54,16 +54,36 @@ class Speaker:
         return shared.url(self.line, path)
 
 
+def _one_key(
+    speaker: Speaker,
+    response: VoiceResponse,
+    path: str,
+    timeout: int,
+    speech_language: str | None = None,
+) -> Gather:
+    """Return a <Gather> of one key press posted to a voice step, or a spoken word too when
+    `speech_language` is given (heard with that language's speech settings and hints)."""
+    if speech_language is None:
+        return response.gather(
+            input="dtmf", num_digits=1, timeout=timeout, action=speaker.url(path), method="POST"
+        )
+    texts = speaker.prompts
+    return response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=speaker.url(path),
+        method="POST",
+        timeout=timeout,
+        speech_timeout="auto",
+        language=texts.text(speech_language, "speech_language"),
+        hints=texts.text(speech_language, "hints"),
+    )
+
+
 def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:
     """Return a <Gather> whose prompts one key press skips, to the same step said quietly."""
-    return response.gather(
-        input="dtmf",
-        num_digits=1,
-        # The shortest wait Twilio allows after the words: the caller is waiting for a person.
-        timeout=1,
-        action=speaker.url(f"/call/{call_id}/now"),
-        method="POST",
-    )
+    # The shortest wait Twilio allows after the words: the caller is waiting for a person.
+    return _one_key(speaker, response, f"/call/{call_id}/now", 1)
 
 
 def _menu(
@@ -84,17 +104,8 @@ def _menu(
     person; the rest of the menu comes after that key.
     """
     texts = speaker.prompts
-    menu_url = speaker.url(f"/call/{call_id}/menu/{language}")
-    gather = response.gather(
-        input="dtmf speech",
-        num_digits=1,
-        action=menu_url,
-        method="POST",
-        timeout=6,
-        speech_timeout="auto",
-        language=texts.text(language, "speech_language"),
-        hints=texts.text(language, "hints"),
-    )
+    menu_path = f"/call/{call_id}/menu/{language}"
+    gather = _one_key(speaker, response, menu_path, 6, language)
     for key, params in before:
         speaker.say(gather, language, key, **params)
     others = [other for other in texts.languages() if other != language]
@@ -114,7 +125,7 @@ def _menu(
         for other in others:
             speaker.say(gather, other, "language_offer")
     # No input falls through the <Gather>: come back without Digits, counted as silence.
-    response.redirect(menu_url, method="POST")
+    response.redirect(speaker.url(menu_path), method="POST")
 
 
 def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
@@ -135,17 +146,8 @@ def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
 def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
     """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person."""
     response = VoiceResponse()
-    texts = speaker.prompts
-    gather = response.gather(
-        input="dtmf speech",
-        num_digits=1,
-        action=speaker.url(f"/call/{answer.call_id}/menu/{answer.language}"),
-        method="POST",
-        timeout=3,
-        speech_timeout="auto",
-        language=texts.text(answer.language, "speech_language"),
-        hints=texts.text(answer.language, "hints"),
-    )
+    menu_path = f"/call/{answer.call_id}/menu/{answer.language}"
+    gather = _one_key(speaker, response, menu_path, 3, answer.language)
     speaker.say(gather, answer.language, "crisis_heard")
     # Staying on the line is the other choice: straight to the ringing, never the menu.
     response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
@@ -270,13 +272,7 @@ def _render_goodbye(speaker: Speaker, answer: Goodbye) -> VoiceResponse:
 def _render_whisper(speaker: Speaker, answer: Whisper) -> VoiceResponse:
     """Render the whisper that asks the supporter to press 1."""
     response = VoiceResponse()
-    gather = response.gather(
-        input="dtmf",
-        num_digits=1,
-        timeout=answer.seconds,
-        action=speaker.url(f"/leg/{answer.leg_id}/accept"),
-        method="POST",
-    )
+    gather = _one_key(speaker, response, f"/leg/{answer.leg_id}/accept", answer.seconds)
     name = speaker.prompts.text(answer.caller_language, "language_name")
     # What the supporter must know, as few words as can say it: the caller waits meanwhile.
     if answer.caller_language == "en":
@@ -305,13 +301,7 @@ def _render_bridge(speaker: Speaker, answer: Bridge) -> VoiceResponse:
 def _render_callback_whisper(speaker: Speaker, answer: CallbackWhisper) -> VoiceResponse:
     """Render the whisper to a supporter we are calling back for."""
     response = VoiceResponse()
-    gather = response.gather(
-        input="dtmf",
-        num_digits=1,
-        timeout=answer.seconds,
-        action=speaker.url(f"/callback/{answer.call_id}/connect"),
-        method="POST",
-    )
+    gather = _one_key(speaker, response, f"/callback/{answer.call_id}/connect", answer.seconds)
     about = (
         speaker.prompts.text("en", "callback_about", reference=answer.reference)
         if answer.reference
