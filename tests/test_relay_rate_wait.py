@@ -1,18 +1,21 @@
-"""A text joined to a relay while that relay waits for its rate slot goes out with it.
+"""A text joined to a relay after the sender read it, before it claimed it, goes out with it.
 
 Found by the several-hosts test (tests/test_hosts.py): the sender read the relay's body,
 waited for its slot, and sent what it had read, while another process joined the texter's
-next text to the same (still pending) row: that text was never sent.
+next text to the same (still pending) row: that text was never sent. With send lanes the
+sender no longer sleeps for a slot, but the window between reading a text and claiming it
+remains; the claim returns the body as it is then.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeredis import FakeRedis
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from peerline.app import create_app
 from peerline.service import outbox
@@ -63,10 +66,28 @@ def chat(
     line.db.engine.dispose()
 
 
-def test_a_text_joined_during_the_rate_wait_is_sent_with_the_relay(
-    chat: tuple[LineServices, Webhooks, Provider, str],
+def _send_all(line: LineServices) -> None:
+    """Send what is pending at one segment a second, as the sender loop would."""
+    for _ in range(20):
+        with line.db.session() as session:
+            pending = list(
+                session.scalars(
+                    select(OutboundMessage.id).where(OutboundMessage.status == "pending")
+                )
+            )
+        if not pending:
+            return
+        outbox.send_many(line, pending)
+        time.sleep(1.05)
+    raise AssertionError("texts still pending after 20 s")
+
+
+def test_a_text_joined_before_the_claim_is_sent_with_the_relay(
+    chat: tuple[LineServices, Webhooks, Provider, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     line, hooks, provider, alias = chat
+    _send_all(line)
+    time.sleep(1.5)  # the sender's last segment drains: the relay's slot is free at once
     hooks.sms(lines.TEXTER, "first")
     with line.db.session() as session:
         relay = session.scalars(
@@ -74,17 +95,19 @@ def test_a_text_joined_during_the_rate_wait_is_sent_with_the_relay(
                 OutboundMessage.purpose == "relay", OutboundMessage.status == "pending"
             )
         ).one()
-    waited: list[float] = []
+    claims: list[int] = []
+    claim = outbox._claim
 
-    def meanwhile(seconds: float) -> None:
-        # While this sender waits for its slot, the texter's next text is stepped elsewhere.
-        if not waited:
+    def meanwhile(connection: Connection, message_id: int, to_hash: str) -> str | None:
+        # Between the sender's read and its claim, the texter's next text is stepped elsewhere.
+        if not claims:
             hooks.sms(lines.TEXTER, "second")
-        waited.append(seconds)
+        claims.append(message_id)
+        return claim(connection, message_id, to_hash)
 
-    line.limiter._sleep = meanwhile
+    monkeypatch.setattr(outbox, "_claim", meanwhile)
     outbox.send(line, relay)
-    assert waited, "the relay did not wait for a slot: the test shows nothing"
+    assert claims == [relay], "the relay was not claimed: the test shows nothing"
     to_sam = [body for to, body in provider.sent if to == lines.SAM]
     assert to_sam[-1] == f"{alias}: first\n{alias}: second"
     run_jobs(line)  # nothing of the second text is left to send

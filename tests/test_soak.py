@@ -83,7 +83,7 @@ def test_soak_exactly_once_in_order(
         total = CHATS * ROUNDS * 2
 
         def said(bodies: list[str]) -> list[str]:
-            # A texter's texts still pending for their supporter go together, one a line.
+            # Chat texts still pending for one recipient go together, one a line (both ways).
             return "\n".join(bodies).split("\n")
 
         def relayed() -> int:
@@ -105,5 +105,5 @@ def test_soak_exactly_once_in_order(
             to_supporter = [b for b in lines if b.startswith(f"{alias}: t")]
             assert to_supporter == [f"{alias}: t{index}-{n}" for n in range(ROUNDS)]
             name = f"Peer{partner[index]:02d}"
-            to_texter = [b for b in d.bodies_to(texter) if b.startswith(f"{name}: s")]
+            to_texter = [b for b in said(d.bodies_to(texter)) if b.startswith(f"{name}: s")]
             assert to_texter == [f"{name}: s{index}-{n}" for n in range(ROUNDS)]
