@@ -2,7 +2,8 @@
 namespaces, PostgreSQL and Redis (master, replica, three Sentinels) on a data host, the
 local Twilio and a load balancer on the bridge. Chats, a crisis, a group reminder fan-out,
 the Redis master killed mid-conversation, a worker host cut off and plugged back in; then
-every text once and in order, the send rate kept across hosts, and no double match.
+every text once and in order, the send rate kept across hosts (exactly, on the slots the
+limiter granted, which each send tells the provider), and no double match.
 
 Root only (CI runs as root): with CI=true a missing `ip` or root fails the test, never skips.
 """
@@ -29,7 +30,6 @@ from sqlalchemy import select
 from peerline.service import job_paths
 from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import ACCEPTED, Conversation, Group, Offer
-from peerline.service.ratelimit import DEFAULT_JITTER
 from peerline.service.redis_connect import connect
 from peerline.service.settings import from_env
 from tests.support import lines
@@ -43,8 +43,7 @@ from tests.support.servers import PostgresServer, free_port, start_postgres
 pytestmark = pytest.mark.servers
 
 RATE = 5  # segments a second, for every host together
-# How late a send may reach the provider after its slot on a machine shared by busy tests.
-ARRIVAL_JITTER = 0.3
+MICROS = 1_000_000
 TEXTER_3 = "+14165550197"
 SUBSCRIBERS = [f"+1647555{6000 + n}" for n in range(12)]
 
@@ -221,6 +220,30 @@ def _most_segments_in(twilio: FakeTwilio, seconds: float) -> int:
     )
 
 
+def _slots_by_sender(twilio: FakeTwilio) -> dict[str, list[tuple[int, int, str]]]:
+    """Return each sender's sends as (granted slot in microseconds, segments, SID), by slot."""
+    slots: dict[str, list[tuple[int, int, str]]] = {}
+    for m in twilio.messages:
+        sender = m["messaging_service_sid"] or m["from"]
+        slots.setdefault(sender, []).append(
+            (twilio.slot_of[m["sid"]], int(m["num_segments"]), m["sid"])
+        )
+    return {sender: sorted(sends) for sender, sends in slots.items()}
+
+
+def _most_scheduled_in(sends: list[tuple[int, int, str]], seconds: int) -> int:
+    """Return the most segments one sender's slots put in any window of `seconds`: a text's
+    k-th segment k / RATE after its slot (a long text holds its sender for its length)."""
+    step = MICROS // RATE
+    times = sorted(slot + k * step for slot, n, _ in sends for k in range(n))
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - seconds * MICROS:  # the window (at - seconds, at]
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Network]) -> None:
     d, hosts, redis, net = day
     taken: list[str] = []
@@ -250,7 +273,7 @@ def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Netwo
         time.sleep(0.3)
     # The Redis master dies mid-conversation; the texts keep coming.
     _, heir = redis.kill_master()
-    killed = time.monotonic()
+    killed, killed_at = time.monotonic(), time.time()
     for n in range(4, 9):
         talk(n)
         time.sleep(0.4)
@@ -301,15 +324,34 @@ def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Netwo
         assert len(accepted) == len({o.conversation_id for o in accepted}) == 2
         chats = session.scalars(select(Conversation).where(Conversation.supporter_id.is_not(None)))
         assert len({c.supporter_id for c in chats}) == 2
-    # The send rate, across both worker hosts, as the provider saw it. The limiter's promise
-    # is on slot times (docs in ratelimit.py): at most RATE / (1 + jitter) segments a second
-    # plus one message; arrivals here also carry this shared machine's scheduling delays
-    # (up to ARRIVAL_JITTER), so a window of W seconds may hold the slots of W + that.
-    limit = {w: RATE * (w + ARRIVAL_JITTER) / (1 + DEFAULT_JITTER) + 2 for w in (1, 5)}
+    # The send rate, across both worker hosts and the failover, on the slots the limiter
+    # granted (each send tells the provider its slot, which it records with the send).
+    assert not [m["sid"] for m in d.twilio.messages if m["sid"] not in d.twilio.slot_of]
+    # No send went before its slot (Redis and the provider read this machine's one clock).
+    early = [
+        sid for sid, slot in d.twilio.slot_of.items() if d.twilio.accepted_at[sid] * MICROS < slot
+    ]
+    assert not early, early
+    senders = _slots_by_sender(d.twilio)
+    for sends in senders.values():
+        # Each slot leaves the one before it its segments' time at the rate, exactly.
+        for (slot, n, _), (after, _, sid) in zip(sends, sends[1:], strict=False):
+            assert after - slot >= n * MICROS // RATE, (sid, after - slot, n)
+    slots = {w: max(_most_scheduled_in(s, w) for s in senders.values()) for w in (1, 5)}
+    assert slots[1] <= RATE and slots[5] <= 5 * RATE, slots
+    # Both worker hosts sent, and sends were granted on both sides of the failover.
+    assert len({d.twilio.client_of[sid] for sid in d.twilio.slot_of} - {net.gateway}) == 2
+    after_kill = sum(slot >= killed_at * MICROS for slot in d.twilio.slot_of.values())
+    assert 0 < after_kill < len(d.twilio.slot_of)
+    # Arrivals, for information: they also carry this shared machine's scheduling delays.
     most = {w: _most_segments_in(d.twilio, w) for w in (1, 5)}
-    assert most[5] <= limit[5] and most[1] <= limit[1], (most, limit)
+    lateness = sorted(
+        d.twilio.accepted_at[sid] - slot / MICROS for sid, slot in d.twilio.slot_of.items()
+    )
     print(
-        f"\nseveral hosts: failover {failover:.1f}s, {len(d.twilio.messages)} texts sent, "
-        f"{len(SUBSCRIBERS)} reminders; most segments in any 1 s {most[1]}, in any 5 s "
-        f"{most[5]} (rate {RATE}/s); day played in {elapsed:.0f}s"
+        f"\nseveral hosts: failover {failover:.1f}s, {len(d.twilio.messages)} texts sent "
+        f"({after_kill} after the kill), {len(SUBSCRIBERS)} reminders; rate {RATE}/s: most "
+        f"segments on slots in any 1 s {slots[1]}, in any 5 s {slots[5]}; on arrival {most[1]} "
+        f"and {most[5]}; slot to arrival median {lateness[len(lateness) // 2] * 1000:.0f} ms, "
+        f"max {lateness[-1] * 1000:.0f} ms; day played in {elapsed:.0f}s"
     )

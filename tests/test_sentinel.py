@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 from rq import Queue
 from sqlalchemy import func, select
 
 from peerline.service import job_paths
 from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import InboundMessage
+from peerline.service.ratelimit import FENCE_SEGMENTS, LONG_CODE, SendRateLimiter
+from peerline.service.redis_connect import connect
 from peerline.service.settings import SettingsError, from_env
 from tests.support import lines
 from tests.support.deploy import Deployment, deployed
@@ -24,6 +29,8 @@ from tests.support.servers import PostgresServer
 
 SID = "SM" + "0a" * 16
 BASE_ENV = {"DATABASE_URL": "sqlite:///unused.db", "SECRET_KEY": "k"}
+LINE, OTHER = "+14165550100", "+14165550101"
+T = TypeVar("T")
 
 
 @pytest.mark.parametrize(
@@ -161,3 +168,71 @@ def test_a_text_no_replica_took_is_in_the_database_before_the_answer(
     d.wait_for_text(lines.SAM, r"#take within 2 min")
     welcome = [b for b in d.bodies_to(lines.TEXTER) if "not counsellors" in b]
     assert len(welcome) == 1
+
+
+def _retrying(call: Callable[[], T], seconds: float = 15.0) -> T:
+    """Call until Redis answers (a client finds the new master on its next connection)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except (ConnectionError, TimeoutError, ReadOnlyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.servers
+def test_a_slot_the_dead_master_never_replicated_is_not_granted_again(
+    sentinel_set: SentinelSet,
+) -> None:
+    settings = from_env({**BASE_ENV, **sentinel_set.env})
+    rate = 0.05  # a segment every 20 s: longer than the failover, so a lost slot would show
+    limiter = SendRateLimiter(
+        connect(settings), {LONG_CODE: rate}, sender_types={LINE: LONG_CODE, OTHER: LONG_CODE},
+        fence_segments=FENCE_SEGMENTS,
+    )  # fmt: skip
+    # A fresh Redis has lost nothing: the first slot is at once, and the epoch is recorded.
+    assert limiter.reserve(OTHER, 1, max_wait=None).wait == 0
+    replica = sentinel_set.replica
+    with Redis(replica.host, replica.port) as direct:
+        deadline = time.monotonic() + 10
+        # The epoch is written with the slot, in one script: both reach the replica together.
+        while not direct.exists(limiter.prefix + OTHER):
+            assert time.monotonic() < deadline, "the first slot never reached the replica"
+            time.sleep(0.05)
+    assert replica._proc is not None
+    replica._proc.send_signal(signal.SIGSTOP)  # replication stalls
+    try:
+        # The master drops the stalled replica once the socket's buffers are full (a filler
+        # fills them): the write below then dies with the master, as a write not yet sent
+        # does (a stalled replica alone would still find it in its socket when it wakes).
+        with Redis(*sentinel_set.master_address()) as master:
+            master.config_set("client-output-buffer-limit", "replica 1 1 0")
+            master.set("peerline:test:filler", b"x" * (32 << 20))
+            deadline = time.monotonic() + 10
+            while master.info("replication")["connected_slaves"]:
+                assert time.monotonic() < deadline, "the master kept its stalled replica"
+                time.sleep(0.05)
+        lost = limiter.reserve(LINE, 1, max_wait=None)  # granted by the master alone
+        assert lost.reserved and lost.wait == 0
+        _, heir = sentinel_set.kill_master()
+    finally:
+        replica._proc.send_signal(signal.SIGCONT)
+    promoted = sentinel_set.wait_promoted(heir)
+    # The new master never heard of that slot: by its own record the sender is free now.
+    bare = SendRateLimiter(connect(settings), {LONG_CODE: rate}, sender_types={LINE: LONG_CODE})
+    assert _retrying(lambda: bare.free_at(LINE)) is None, (lost, time.time())
+    after = _retrying(lambda: limiter.reserve(LINE, 1, max_wait=None))
+    interval = (1 + limiter.jitter) / rate
+    # The fence holds the sender past anything the dead master could have granted.
+    assert after.at >= lost.at + interval, (lost, after)
+    assert after.at <= time.time() + FENCE_SEGMENTS * interval + 1
+    # Only the first master change fences: the next slot follows the usual pace.
+    following = limiter.reserve(LINE, 1, max_wait=None)
+    assert following.at == pytest.approx(after.at + interval, abs=0.01)
+    print(
+        f"\nlost slot fenced: promoted after {promoted:.1f}s; the dead master's slot at "
+        f"+0s, the new master's first at +{after.at - lost.at:.0f}s "
+        f"(a segment is {interval:.1f}s; without the fence: +{promoted:.0f}s)"
+    )

@@ -37,6 +37,22 @@ texts (with a whole-number rate and the default burst of 1). The price is the lo
 stall longer than the allowance can still put one text too many into some one-second window; a
 deployment whose calls to the provider vary more (a long network path) needs a larger
 allowance. ``jitter=0`` paces exactly at the rate, guaranteed on slot times only.
+
+Across a failover (Redis through Sentinel). Replication is asynchronous: a slot granted by a
+master in the moment before it died may never reach the replica promoted in its place, which
+then hands the same time out again. With ``fence_segments`` set (the line sets it under
+Sentinel), the script also keeps the master's ``run_id`` in one key: the first reservation on a
+master whose run id differs from the one recorded (a promoted replica, a master restarted from
+its append-only file) records the moment, and until ``fence_segments`` segments' time after it
+no slot of any sender is granted. A slot lost with the old master was granted before that moment
+and at most its wait ahead (the outbox reserves at most a few ms ahead), so the fence covers any
+lost message of up to ``fence_segments`` less that wait. The price is one pause per sender per
+failover. Not covered: an old master that keeps granting after the promotion (a partition that
+leaves some workers on it); ``min-replicas-to-write`` on the master is the guard for that.
+
+Each granted slot is also kept for the calling thread (`granted_slot`), so the HTTP client can
+tell a compatible API endpoint when the send's slot was (`X-Peerline-Slot`, microseconds of
+Redis time): the several-hosts test checks the rate on those slots exactly.
 """
 
 from __future__ import annotations
@@ -44,6 +60,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,16 +87,48 @@ MICROS = 1_000_000
 # Seconds by which the delay from a slot to the provider may vary without a one-second window
 # at the provider seeing more than the rate (see "The margin" above).
 DEFAULT_JITTER = 0.03
+# The key recording which master granted the slots, and since when (see "Across a failover").
+EPOCH_SUFFIX = "@master"
+# A fence of this many segments covers a lost text as long as Twilio advises a text to be (the
+# line's own texts and joined relays are at most 4), granted by a master that died before
+# replicating it.
+FENCE_SEGMENTS = 10
+# The slot (microseconds of Redis time) last granted to this thread, until its send reads it.
+_granted: ContextVar[int | None] = ContextVar("peerline_granted_slot", default=None)
 
-# KEYS[1]: the sender's key. ARGV[1]: the cost of this send in microseconds; ARGV[2]: how far
-# ahead of now the key may already be for the send to go; ARGV[3]: the longest wait, in
-# microseconds, for which a later slot is reserved (-1: any). Returns {reserved, wait, now}.
+
+def granted_slot() -> int | None:
+    """Return (and forget) the slot last granted in this thread, in microseconds; else None."""
+    slot = _granted.get()
+    _granted.set(None)
+    return slot
+
+
+# KEYS[1]: the sender's key; KEYS[2]: the epoch key. ARGV[1]: the cost of this send in
+# microseconds; ARGV[2]: how far ahead of now the key may already be for the send to go;
+# ARGV[3]: the longest wait, in microseconds, for which a later slot is reserved (-1: any);
+# ARGV[4]: the fence after a change of master, in microseconds (0: none). Returns
+# {reserved, wait, now}.
 _GCRA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
+local fence = tonumber(ARGV[4])
+if fence > 0 then
+  local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+  local epoch = redis.call('HMGET', KEYS[2], 'run', 'since')
+  local since = tonumber(epoch[2] or '0')
+  if not epoch[1] then
+    -- A Redis that never granted a slot (or was emptied): nothing can have been lost.
+    redis.call('HSET', KEYS[2], 'run', run, 'since', '0')
+  elseif epoch[1] ~= run then
+    since = now
+    redis.call('HSET', KEYS[2], 'run', run, 'since', string.format('%d', since))
+  end
+  if since > 0 and tat < since + fence then tat = since + fence end
+end
 local cost = tonumber(ARGV[1])
 local wait = tat - now - tonumber(ARGV[2])
 if wait < 0 then wait = 0 end
@@ -173,6 +222,7 @@ class SendRateLimiter:
         prefix: str = KEY_PREFIX,
         jitter: float = DEFAULT_JITTER,
         sleep: Callable[[float], None] = time.sleep,
+        fence_segments: int = 0,
     ) -> None:
         self.rates = {**DEFAULT_RATES, **(rates or {})}
         bursts = burst if isinstance(burst, Mapping) else dict.fromkeys(self.rates, burst)
@@ -190,6 +240,7 @@ class SendRateLimiter:
             raise ValueError(f"jitter must be at least 0 and under 1 second, not {jitter!r}")
         self.jitter = jitter
         self.prefix = prefix
+        self.fence_segments = fence_segments
         self._redis = redis
         self._script = redis.register_script(_GCRA)
         self._settle = redis.register_script(_SETTLE)
@@ -220,9 +271,15 @@ class SendRateLimiter:
         cost = math.ceil(segments * interval)
         tolerance = math.floor(max(burst - segments, 0) * interval)
         limit = -1 if max_wait is None else math.floor(max(max_wait, 0.0) * MICROS)
-        result: Any = self._script(keys=[self.prefix + sender], args=[cost, tolerance, limit])
+        fence = math.ceil(self.fence_segments * interval)
+        result: Any = self._script(
+            keys=[self.prefix + sender, self.prefix + EPOCH_SUFFIX],
+            args=[cost, tolerance, limit, fence],
+        )
         decided = time.monotonic()
         reserved, wait, now = (int(x) for x in result)
+        if reserved:
+            _granted.set(now + wait)
         seconds = wait / MICROS
         return Decision(bool(reserved), seconds, (now + wait) / MICROS, decided + seconds)
 

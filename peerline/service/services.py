@@ -16,7 +16,7 @@ from peerline.service.job_queue import JobQueue
 from peerline.service.lanes import SenderQueues
 from peerline.service.models import LineSetting
 from peerline.service.privacy import Vault
-from peerline.service.ratelimit import SERVICE, SendRateLimiter
+from peerline.service.ratelimit import FENCE_SEGMENTS, SERVICE, SendRateLimiter
 from peerline.service.settings import Settings
 from peerline.service.spool import Spool
 from peerline.service.transport import Transport, make_transport
@@ -57,7 +57,11 @@ class LineServices:
         if settings.service_rate is not None:
             rates[SERVICE] = settings.service_rate
         self.limiter = SendRateLimiter(
-            redis, rates, sender_types={service: SERVICE} if service else None
+            redis,
+            rates,
+            sender_types={service: SERVICE} if service else None,
+            # A promoted replica may lack the slots its master granted last: fence them.
+            fence_segments=FENCE_SEGMENTS if settings.redis_sentinels else 0,
         )
         # Each sender's texts waiting for its budget, by lane.
         self.lanes = SenderQueues(redis)

@@ -15,11 +15,17 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from peerline.service.ratelimit import granted_slot
+
 # The SDK builds every core API URL on https://api.twilio.com, but TWILIO_EDGE/TWILIO_REGION
 # (or edge=/region= on the Client) turn it into https://api.<edge>.<region>.twilio.com just
 # before the request; a base-URL override must catch those forms too, or a stray environment
 # variable would quietly send test traffic to the real Twilio.
 _API_HOST = re.compile(r"^https://api(?:\.[A-Za-z0-9-]+)*\.twilio\.com(?=[/?#]|$)")
+
+# A compatible endpoint is told each send's rate slot (microseconds of Redis time): no person's
+# data, and what lets a test check the pace on slots rather than on arrival times.
+SLOT_HEADER = "X-Peerline-Slot"
 
 # The SDK's own default is no timeout at all: a stalled connection would hold a worker forever.
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -53,6 +59,10 @@ class BaseUrlHttpClient(TwilioHttpClient):
         allow_redirects: bool = False,
     ) -> Response:
         """Rewrite the URL to the base URL and make the request."""
+        if method.upper() == "POST" and url.endswith("/Messages.json"):
+            slot = granted_slot()
+            if slot is not None:
+                headers = {**(headers or {}), SLOT_HEADER: str(slot)}
         return super().request(
             method,
             self.rewrite(url),

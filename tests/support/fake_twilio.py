@@ -295,6 +295,10 @@ class FakeTwilio:
         self.host = host  # another address than loopback: for hosts in network namespaces
         # When each message was accepted (time.time(), by SID): for rate checks across hosts.
         self.accepted_at: dict[str, float] = {}
+        # The rate slot the sender was granted (X-Peerline-Slot, microseconds) and the address
+        # it sent from, by SID: for the exact rate check across hosts.
+        self.slot_of: dict[str, int] = {}
+        self.client_of: dict[str, str] = {}
         self.connections = 0  # TCP connections accepted
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -411,6 +415,8 @@ class FakeTwilio:
             ):
                 log.clear()
             self._extras.clear()
+            self.slot_of.clear()
+            self.client_of.clear()
             self._sticky.clear()
             self._arrivals.clear()
             self._call_sequence.clear()
@@ -789,6 +795,11 @@ class FakeTwilio:
         if rest == "Messages.json":
             if method == "POST":
                 record = self._create_message(params)
+                slot = handler.headers.get("X-Peerline-Slot")
+                with self._lock:
+                    self.client_of[record["sid"]] = handler.client_address[0]
+                    if slot is not None:
+                        self.slot_of[record["sid"]] = int(slot)
                 return 201, record, {}, lambda: self._schedule_statuses(record["sid"])
             if method == "GET":
                 return 200, self._page("Messages", self._messages, params), {}, None
