@@ -12,7 +12,8 @@ from typing import TypeVar
 
 import pytest
 from redis import Redis
-from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+from redis.exceptions import AuthenticationError, ConnectionError, ReadOnlyError, TimeoutError
+from redis.sentinel import MasterNotFoundError
 from rq import Queue
 from sqlalchemy import func, select
 
@@ -20,7 +21,7 @@ from peerline.service import job_paths
 from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import InboundMessage
 from peerline.service.ratelimit import FENCE_SEGMENTS, LONG_CODE, SendRateLimiter
-from peerline.service.redis_connect import connect
+from peerline.service.redis_connect import connect, sentinel_options
 from peerline.service.settings import SettingsError, from_env
 from tests.support import lines
 from tests.support.deploy import Deployment, deployed
@@ -236,3 +237,59 @@ def test_a_slot_the_dead_master_never_replicated_is_not_granted_again(
         f"+0s, the new master's first at +{after.at - lost.at:.0f}s "
         f"(a segment is {interval:.1f}s; without the fence: +{promoted:.0f}s)"
     )
+
+
+def test_tls_reaches_both_the_sentinels_and_the_master() -> None:
+    settings = from_env(
+        {
+            **BASE_ENV,
+            "REDIS_SENTINELS": "10.0.0.1:26379",
+            "REDIS_SENTINEL_MASTER": "peerline",
+            "REDIS_URL": "rediss://:m%40ster@sentinel/2?ssl_ca_certs=/run/secrets/ca.pem",
+            "REDIS_SENTINEL_PASSWORD": "watch",
+        }
+    )
+    to_sentinels, to_master = sentinel_options(settings)
+    for options in (to_sentinels, to_master):
+        assert options["ssl"] is True
+        assert options["ssl_ca_certs"] == "/run/secrets/ca.pem"
+    # Each side has its own password; the master's database comes from the URL.
+    assert to_sentinels["password"] == "watch"
+    assert (to_master["password"], to_master["db"]) == ("m@ster", 2)
+    plain = from_env({**BASE_ENV, "REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_MASTER": "p"})
+    assert not any("ssl" in options for options in sentinel_options(plain))
+    assert "password" not in sentinel_options(plain)[0]
+    with pytest.raises(SettingsError, match="REDIS_SENTINELS"):
+        from_env({**BASE_ENV, "REDIS_SENTINEL_PASSWORD": "watch"})
+
+
+@pytest.mark.servers
+def test_sentinels_with_their_own_password_lead_to_the_master_and_follow_a_failover() -> None:
+    servers = SentinelSet(password="master-secret", sentinel_password="sentinel-secret").start()
+    try:
+        settings = from_env({**BASE_ENV, **servers.env})
+        redis = connect(settings)
+        redis.set("peerline:test:auth", "1")
+        assert redis.get("peerline:test:auth") == b"1"
+        # Without the Sentinels' password no Sentinel names the master; without the master's
+        # the master refuses.
+        anonymous = {**servers.env}
+        del anonymous["REDIS_SENTINEL_PASSWORD"]
+        with pytest.raises(MasterNotFoundError):
+            connect(from_env({**BASE_ENV, **anonymous})).ping()
+        wrong = {**servers.env, "REDIS_URL": "redis://:nope@sentinel/0"}
+        with pytest.raises(AuthenticationError):
+            connect(from_env({**BASE_ENV, **wrong})).ping()
+        # The Sentinels, authenticating to each other and to the master, still fail over.
+        replica = servers.replica
+        with Redis(replica.host, replica.port, password="master-secret") as direct:
+            deadline = time.monotonic() + 10
+            while direct.get("peerline:test:auth") is None:
+                assert time.monotonic() < deadline, "the replica never had the key"
+                time.sleep(0.05)
+        _, heir = servers.kill_master()
+        promoted = servers.wait_promoted(heir)
+        assert _retrying(lambda: redis.get("peerline:test:auth")) == b"1"
+        print(f"\nsentinels with passwords: promoted after {promoted:.1f}s")
+    finally:
+        servers.close()

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.lock import Lock
 from redis.sentinel import Sentinel
@@ -44,25 +44,46 @@ def connect(settings: Settings, *, worker: bool = False) -> Redis:
         return Redis.from_url(
             settings.redis_url, socket_connect_timeout=CONNECT_SECONDS, socket_timeout=timeout
         )
-    parts = urlsplit(settings.redis_url)
-    db = parts.path.strip("/")
+    to_sentinels, to_master = sentinel_options(settings)
     sentinel = Sentinel(
         list(settings.redis_sentinels),
         socket_timeout=SENTINEL_SECONDS,
         socket_connect_timeout=SENTINEL_SECONDS,
-        sentinel_kwargs={
-            "socket_timeout": SENTINEL_SECONDS,
-            "socket_connect_timeout": SENTINEL_SECONDS,
-        },
+        sentinel_kwargs=to_sentinels,
     )
     return sentinel.master_for(
         settings.redis_sentinel_master or "",
-        db=int(db) if db.isdigit() else 0,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
         socket_connect_timeout=CONNECT_SECONDS,
         socket_timeout=timeout,
+        **to_master,
     )
+
+
+def sentinel_options(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the keyword arguments for connections to the Sentinels and to the master.
+
+    REDIS_URL gives the master's database, user and password; `rediss://` (with its `ssl_*`
+    query options, e.g. `?ssl_ca_certs=/run/secrets/ca.pem`) puts both the Sentinels and the
+    master behind TLS. REDIS_SENTINEL_PASSWORD is the Sentinels' own `requirepass`.
+    """
+    parsed = parse_url(settings.redis_url or "redis://sentinel/0")
+    tls: dict[str, Any] = {}
+    if parsed.get("connection_class") is SSLConnection:
+        tls = {"ssl": True, **{k: v for k, v in parsed.items() if k.startswith("ssl_")}}
+    to_sentinels: dict[str, Any] = {
+        "socket_timeout": SENTINEL_SECONDS,
+        "socket_connect_timeout": SENTINEL_SECONDS,
+        **tls,
+    }
+    if settings.redis_sentinel_password:
+        to_sentinels["password"] = settings.redis_sentinel_password
+    to_master: dict[str, Any] = {
+        "db": int(parsed.get("db") or 0),
+        "username": parsed.get("username"),
+        "password": parsed.get("password"),
+        **tls,
+    }
+    return to_sentinels, to_master
 
 
 def wait_for_replica(pipe: Pipeline, wait_ms: int) -> None:

@@ -138,6 +138,8 @@ class Settings:
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_sentinel_master: str | None = None
     redis_wait_ms: int = 0
+    # The Sentinels' own password (their `requirepass`), not the master's (REDIS_URL's).
+    redis_sentinel_password: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -316,6 +318,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     sentinel_master = get("REDIS_SENTINEL_MASTER")
     if bool(sentinels) != bool(sentinel_master):
         raise SettingsError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together")
+    if get("REDIS_SENTINEL_PASSWORD") and not sentinels:
+        raise SettingsError("REDIS_SENTINEL_PASSWORD is for REDIS_SENTINELS, which is not set")
     if sentinels and redis_url is None:
         redis_url = f"redis://{sentinel_master}/0"  # the host part is not used with Sentinel
     if redis_url is not None:
@@ -423,6 +427,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         redis_sentinels=sentinels,
         redis_sentinel_master=sentinel_master,
         redis_wait_ms=_wait_ms(get("REDIS_WAIT_MS"), bool(sentinels)),
+        redis_sentinel_password=get("REDIS_SENTINEL_PASSWORD"),
     )
 
 

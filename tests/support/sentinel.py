@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -47,6 +48,15 @@ class _Prefixed(RedisServer):
         # Clients on other hosts have no password to give: a private test network.
         return [*self.prefix, *super()._command(), "--protected-mode", "no", *self.args]
 
+    def _ready(self) -> bool:
+        # A server with a password answers a bare PING with NOAUTH: up all the same.
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
     def kill(self) -> None:
         """Die at once, as a crashed machine would."""
         if self._proc is not None and self._proc.poll() is None:
@@ -72,9 +82,17 @@ class _Sentinel(_Prefixed):
 
 
 class SentinelSet:
-    """A master, a replica and three Sentinels watching them."""
+    """A master, a replica and three Sentinels watching them; with `password` the master and
+    replica require it, with `sentinel_password` the Sentinels require theirs."""
 
-    def __init__(self, host: str = HOST, prefix: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        host: str = HOST,
+        prefix: list[str] | None = None,
+        *,
+        password: str | None = None,
+        sentinel_password: str | None = None,
+    ) -> None:
         binary = find_redis_server()
         if binary is None:
             _missing("redis-server not found (install Debian's redis-server package)")
@@ -82,6 +100,7 @@ class SentinelSet:
         self.binary = binary
         self.host = host
         self.prefix = prefix or []
+        self.password, self.sentinel_password = password, sentinel_password
         self.tmpdir = Path(tempfile.mkdtemp(prefix="peerline-sentinel-"))
         self.master = self._redis("a", free_port())
         self.replica = self._redis("b", free_port(), "--replicaof", host, str(self.master.port))
@@ -94,10 +113,19 @@ class SentinelSet:
                 f"sentinel failover-timeout {MASTER_NAME} 4000\n"
                 f"sentinel parallel-syncs {MASTER_NAME} 1\n"
             )
+            if password:
+                sentinel.conf += f"sentinel auth-pass {MASTER_NAME} {password}\n"
+            if sentinel_password:
+                # Its own password, and the one it gives the other Sentinels.
+                sentinel.conf += (
+                    f"requirepass {sentinel_password}\nsentinel sentinel-pass {sentinel_password}\n"
+                )
             self.sentinels.append(sentinel)
         self.servers: list[_Prefixed] = [self.master, self.replica, *self.sentinels]
 
     def _redis(self, name: str, port: int, *args: str) -> _Prefixed:
+        if self.password:
+            args = (*args, "--requirepass", self.password, "--masterauth", self.password)
         return _Prefixed(
             self.binary,
             self.tmpdir / name,
@@ -112,17 +140,23 @@ class SentinelSet:
     @property
     def env(self) -> dict[str, str]:
         """The line's environment for these servers."""
-        return {
+        env = {
             "REDIS_SENTINELS": ",".join(f"{s.host}:{s.port}" for s in self.sentinels),
             "REDIS_SENTINEL_MASTER": MASTER_NAME,
-            "REDIS_URL": "redis://sentinel/0",
+            "REDIS_URL": f"redis://:{self.password}@sentinel/0"
+            if self.password
+            else "redis://sentinel/0",
         }
+        if self.sentinel_password:
+            env["REDIS_SENTINEL_PASSWORD"] = self.sentinel_password
+        return env
 
     @property
     def url(self) -> str:
         """Return the URL of the master as the Sentinels name it now."""
         host, port = self.master_address()
-        return f"redis://{host}:{port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{host}:{port}/0"
 
     def start(self) -> SentinelSet:
         """Start every server and wait until the Sentinels know each other and the replica."""
@@ -136,7 +170,13 @@ class SentinelSet:
         return self
 
     def _sentinel_view(self, sentinel: _Sentinel) -> dict[str, Any]:
-        with Redis(sentinel.host, sentinel.port, socket_timeout=1, decode_responses=True) as r:
+        with Redis(
+            sentinel.host,
+            sentinel.port,
+            password=self.sentinel_password,
+            socket_timeout=1,
+            decode_responses=True,
+        ) as r:
             view: dict[str, Any] = r.execute_command("SENTINEL", "MASTER", MASTER_NAME)
             return view
 
@@ -147,7 +187,7 @@ class SentinelSet:
             try:
                 views = [self._sentinel_view(s) for s in self.sentinels]
                 host, port = self.master_address()
-                with Redis(host, port, socket_timeout=1) as master:
+                with Redis(host, port, password=self.password, socket_timeout=1) as master:
                     master.set("peerline:test:replicated", "1")
                     synced = int(master.wait(1, 100)) >= 1
                 if synced and all(
@@ -165,7 +205,8 @@ class SentinelSet:
 
     def master_address(self) -> tuple[str, int]:
         """Return the master's address as the Sentinels name it now."""
-        with Redis(self.sentinels[0].host, self.sentinels[0].port, socket_timeout=1) as r:
+        first = self.sentinels[0]
+        with Redis(first.host, first.port, password=self.sentinel_password, socket_timeout=1) as r:
             host, port = r.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return (host.decode() if isinstance(host, bytes) else host), int(port)
 
@@ -192,7 +233,7 @@ class SentinelSet:
     def flush(self) -> None:
         """Empty the master (the replica follows)."""
         host, port = self.master_address()
-        with Redis(host, port) as r:
+        with Redis(host, port, password=self.password) as r:
             r.flushall()
             r.wait(1, 2000)
 
