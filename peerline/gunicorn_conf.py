@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 # prometheus_client picks its multiprocess mode when it is first imported, so the folder is
 # named here, in the master, before the app (and so the client) is loaded in any web worker.
@@ -21,8 +24,40 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
-# Access logs carry the path only: no query string, so no number or words.
+# Access logs carry the path only: no query string, so no number or words; and a path's
+# secrets (a calendar feed's token) are masked by the logger below.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# A path segment of 20 or more URL-safe characters is a secret: the calendar feed's token (32).
+_SECRET = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}")
+# The atoms that can carry the path or the query, whatever the format asks for.
+_PATH_ATOMS = ("U", "r", "f", "{raw_uri}e", "{path_info}e", "{request_uri}e")
+_QUERY_ATOMS = ("q", "{query_string}e")
+
+
+def redact(text: str) -> str:
+    """Return a path (or request line) with its secret segments and query string masked."""
+    path, mark, rest = text.partition("?")
+    tail = rest.partition(" ")[2]  # a request line's protocol after the query, if any
+    masked = _SECRET.sub("[token]", path)
+    return f"{masked}?[query] {tail}".rstrip() if mark else masked
+
+
+class RedactingLogger(Logger):
+    """Gunicorn's logger, with paths' tokens and query strings masked in the access log."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        """Return the access log's atoms with every path masked and the query left out."""
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in _PATH_ATOMS:
+            if isinstance(atoms.get(key), str):
+                atoms[key] = redact(atoms[key])
+        for key in _QUERY_ATOMS:
+            if key in atoms:
+                atoms[key] = "-"
+        return atoms
+
+
+logger_class = RedactingLogger
 # Twilio gives a webhook 15 s; a request still running after 30 s is stuck, not slow.
 timeout = 30
 graceful_timeout = 20

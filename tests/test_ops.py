@@ -196,10 +196,12 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     make_line(make_settings(tmp_path, DATABASE_URL=env["DATABASE_URL"]), FakeRedis())
+    log_path = tmp_path / "gunicorn.log"
+    log = log_path.open("wb")
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:peerline.gunicorn_conf",
          "peerline.app:create_app()"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -228,6 +230,16 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(
         )
         assert refused_count == 12
         assert len(list((tmp_path / "metrics").glob("counter_*.db"))) >= 2
+        # A calendar feed's token (and any query) never reaches the access log.
+        feed = "/calendar/Zq3xY_8kPwR2-mN5tV7bC1dF4gH6jK9L.ics?from=%2B14165550100"
+        with pytest.raises(urllib.error.HTTPError) as unknown:
+            urllib.request.urlopen(base + feed, timeout=5)
+        assert unknown.value.code == 404
+        unknown.value.close()
     finally:
         web.terminate()
         web.wait(timeout=30)
+        log.close()
+    logged = log_path.read_text()
+    assert '"GET /calendar/[token].ics" 404' in logged, logged[-2000:]
+    assert "Zq3xY" not in logged and "14165550100" not in logged

@@ -293,12 +293,23 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+def _secret_file(name: str, path: str) -> str:
+    """Return a secret kept in a file (NAME_FILE, e.g. a compose secret): a password in a file
+    is not shown by `podman inspect` or the process environment."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from the environment, refusing malformed values."""
     env = os.environ if environ is None else environ
 
     def get(name: str) -> str | None:
         value = env.get(name, "").strip()
+        if not value and env.get(f"{name}_FILE", "").strip():
+            value = _secret_file(name, env[f"{name}_FILE"].strip())
         return value or None
 
     instance = Path(get("PEERLINE_INSTANCE") or "instance").resolve()

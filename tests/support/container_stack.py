@@ -92,14 +92,15 @@ class Stack:
             time.sleep(2)
         say(f"{service} is healthy ({self.health(service)})")
 
-    def logs(self, service: str) -> str:
-        """Print and return the tail of a service's log."""
+    def logs(self, service: str, *, quiet: bool = False) -> str:
+        """Print (unless quiet) and return the tail of a service's log."""
         text = subprocess.run(
             ["podman", "logs", "--tail", "60", self.container(service)],
             capture_output=True, text=True,
         )  # fmt: skip
         out = text.stdout + text.stderr
-        print(f"--- {service} log ---\n{out}", flush=True)
+        if not quiet:
+            print(f"--- {service} log ---\n{out}", flush=True)
         return out
 
 
@@ -172,8 +173,6 @@ def main() -> None:
         "PEERLINE_IMAGE": args.image,
         "POSTGRES_IMAGE": args.postgres_image,
         "REDIS_IMAGE": args.redis_image,
-        "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
-        "REDIS_PASSWORD": secrets.token_urlsafe(18),
         "SECRET_KEY": secrets.token_urlsafe(32),
         "PEERLINE_ENCRYPTION_KEYS": secrets.token_urlsafe(48),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
@@ -187,6 +186,14 @@ def main() -> None:
         "WEB_PORT": str(web_port),
     }
     workdir = Path(tempfile.mkdtemp(prefix="peerline-check-"))
+    # The database and Redis passwords as compose secrets, made as an operator makes them.
+    subprocess.run([str(repo / "deploy" / "make-secrets"), str(workdir / "secrets")], check=True)
+    env["PEERLINE_SECRETS"] = str(workdir / "secrets")
+    passwords = [
+        (workdir / "secrets" / name).read_text().strip()
+        for name in ("postgres_password", "redis_auth.conf")
+    ]
+    passwords[1] = passwords[1].removeprefix("requirepass ")
     env_file = workdir / "check.env"
     env["PEERLINE_ENV_FILE"] = str(env_file)
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -266,6 +273,30 @@ def main() -> None:
             assert time.monotonic() < deadline, "web never ready again after redis came back"
             time.sleep(1)
         say(f"redis started again: /readyz {http(base + '/readyz')[0]}")
+        # pg_dump is in the image: `peerline backup` dumps the line's database.
+        backup = subprocess.run(
+            ["podman", "exec", stack.container("web"), "sh", "-c",
+             "peerline backup -o /tmp/check.dump && pg_dump --version && wc -c < /tmp/check.dump"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+        say("peerline backup in the web container: " + backup.stdout.strip().replace("\n", "; "))
+        # No password in what `podman inspect` shows of any container (environment, command).
+        inspected = subprocess.run(
+            ["podman", "inspect", *(stack.container(s) for s in ("web", "worker", "db", "redis"))],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert not [p for p in passwords if p in inspected], "a password shows in podman inspect"
+        say("podman inspect of web, worker, db and redis: no password (compose secrets)")
+        # A calendar feed's token stays out of the access log.
+        feed_token = secrets.token_urlsafe(24)
+        say(f"calendar feed with an unknown token: {http(f'{base}/calendar/{feed_token}.ics')[0]}")
+        time.sleep(1)
+        web_log = stack.logs("web", quiet=True)
+        assert feed_token not in web_log and "/calendar/[token].ics" in web_log, web_log[-1500:]
+        say("web access log: " + next(
+            line.strip() for line in web_log.splitlines() if "/calendar/" in line
+        ))  # fmt: skip
         image = subprocess.run(
             ["podman", "image", "inspect", "--format", "{{.Size}}", args.image],
             capture_output=True, text=True,
