@@ -293,3 +293,32 @@ def test_sentinels_with_their_own_password_lead_to_the_master_and_follow_a_failo
         print(f"\nsentinels with passwords: promoted after {promoted:.1f}s")
     finally:
         servers.close()
+
+
+@pytest.mark.servers
+def test_sentinels_and_master_over_tls_through_a_failover() -> None:
+    servers = SentinelSet(password="master-secret", tls=True).start()
+    try:
+        settings = from_env({**BASE_ENV, **servers.env})
+        assert (settings.redis_url or "").startswith("rediss://")
+        redis = connect(settings)
+        redis.set("peerline:test:tls", "1")
+        assert redis.get("peerline:test:tls") == b"1"
+        # The same servers refuse a client that does not speak TLS.
+        plain = {**servers.env, "REDIS_URL": "redis://:master-secret@sentinel/0"}
+        with pytest.raises((ConnectionError, TimeoutError)):
+            connect(from_env({**BASE_ENV, **plain})).ping()
+        replica = servers.replica
+        with Redis(
+            replica.host, replica.port, password="master-secret", **servers.client_tls
+        ) as direct:
+            deadline = time.monotonic() + 10
+            while direct.get("peerline:test:tls") is None:
+                assert time.monotonic() < deadline, "the replica never had the key"
+                time.sleep(0.05)
+        _, heir = servers.kill_master()
+        promoted = servers.wait_promoted(heir)
+        assert _retrying(lambda: redis.get("peerline:test:tls")) == b"1"
+        print(f"\nsentinels and master over TLS: promoted after {promoted:.1f}s")
+    finally:
+        servers.close()

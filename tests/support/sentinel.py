@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +34,23 @@ MASTER_NAME = "peerline"
 DOWN_AFTER_MS = 1000
 
 
+def make_tls_files(folder: Path, host: str) -> dict[str, Path]:
+    """Make a test CA and a certificate for `host` (an address) with openssl."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, key, cert = folder / "ca.crt", folder / "server.key", folder / "server.crt"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    (folder / "san.cnf").write_text(f"subjectAltName=IP:{host}\n")
+    for command in (
+        ["req", "-x509", *ec, "-keyout", folder / "ca.key", "-out", ca, "-days", "2",
+         "-subj", "/CN=peerline test CA"],
+        ["req", *ec, "-keyout", key, "-out", folder / "server.csr", "-subj", f"/CN={host}"],
+        ["x509", "-req", "-in", folder / "server.csr", "-CA", ca, "-CAkey", folder / "ca.key",
+         "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", folder / "san.cnf"],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return {"ca": ca, "key": key, "cert": cert}
+
+
 class _Prefixed(RedisServer):
     """A redis-server run through a command prefix, with extra arguments."""
 
@@ -43,17 +62,36 @@ class _Prefixed(RedisServer):
         self.host = host
         self.prefix = prefix
         self.args = list(args)
+        self.tls: dict[str, Path] = {}  # with files: TLS only, on the same port
+
+    def _tls_args(self) -> list[str]:
+        if not self.tls:
+            return []
+        return [
+            "--port", "0", "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.tls["cert"]), "--tls-key-file", str(self.tls["key"]),
+            "--tls-ca-cert-file", str(self.tls["ca"]), "--tls-auth-clients", "no",
+            "--tls-replication", "yes",
+        ]  # fmt: skip
 
     def _command(self) -> list[str]:
         # Clients on other hosts have no password to give: a private test network.
-        return [*self.prefix, *super()._command(), "--protected-mode", "no", *self.args]
+        return [
+            *self.prefix, *super()._command(), "--protected-mode", "no", *self.args,
+            *self._tls_args(),
+        ]  # fmt: skip
 
     def _ready(self) -> bool:
         # A server with a password answers a bare PING with NOAUTH: up all the same.
         try:
-            with socket.create_connection((self.host, self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+            with socket.create_connection((self.host, self.port), timeout=1) as raw:
+                if not self.tls:
+                    raw.sendall(b"PING\r\n")
+                    return raw.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+                context = ssl.create_default_context(cafile=str(self.tls["ca"]))
+                with context.wrap_socket(raw, server_hostname=self.host) as s:
+                    s.sendall(b"PING\r\n")
+                    return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -75,7 +113,7 @@ class _Sentinel(_Prefixed):
             *self.prefix,
             self.binary, str(conf), "--sentinel",
             "--port", str(self.port), "--bind", self.host, "--logfile", "",
-            "--protected-mode", "no",
+            "--protected-mode", "no", *self._tls_args(),
         ]  # fmt: skip
 
     conf = ""
@@ -92,6 +130,7 @@ class SentinelSet:
         *,
         password: str | None = None,
         sentinel_password: str | None = None,
+        tls: bool = False,
     ) -> None:
         binary = find_redis_server()
         if binary is None:
@@ -122,6 +161,13 @@ class SentinelSet:
                 )
             self.sentinels.append(sentinel)
         self.servers: list[_Prefixed] = [self.master, self.replica, *self.sentinels]
+        # With tls, every server (Sentinels too) speaks TLS only, with a test CA's certificate.
+        self.tls = make_tls_files(self.tmpdir / "tls", host) if tls else {}
+        for server in self.servers:
+            server.tls = self.tls
+        self.client_tls: dict[str, Any] = (
+            {"ssl": True, "ssl_ca_certs": str(self.tls["ca"])} if tls else {}
+        )
 
     def _redis(self, name: str, port: int, *args: str) -> _Prefixed:
         if self.password:
@@ -140,12 +186,13 @@ class SentinelSet:
     @property
     def env(self) -> dict[str, str]:
         """The line's environment for these servers."""
+        scheme = "rediss" if self.tls else "redis"
+        auth = f":{self.password}@" if self.password else ""
+        query = f"?ssl_ca_certs={self.tls['ca']}" if self.tls else ""
         env = {
             "REDIS_SENTINELS": ",".join(f"{s.host}:{s.port}" for s in self.sentinels),
             "REDIS_SENTINEL_MASTER": MASTER_NAME,
-            "REDIS_URL": f"redis://:{self.password}@sentinel/0"
-            if self.password
-            else "redis://sentinel/0",
+            "REDIS_URL": f"{scheme}://{auth}sentinel/0{query}",
         }
         if self.sentinel_password:
             env["REDIS_SENTINEL_PASSWORD"] = self.sentinel_password
@@ -176,6 +223,7 @@ class SentinelSet:
             password=self.sentinel_password,
             socket_timeout=1,
             decode_responses=True,
+            **self.client_tls,
         ) as r:
             view: dict[str, Any] = r.execute_command("SENTINEL", "MASTER", MASTER_NAME)
             return view
@@ -187,7 +235,9 @@ class SentinelSet:
             try:
                 views = [self._sentinel_view(s) for s in self.sentinels]
                 host, port = self.master_address()
-                with Redis(host, port, password=self.password, socket_timeout=1) as master:
+                with Redis(
+                    host, port, password=self.password, socket_timeout=1, **self.client_tls
+                ) as master:
                     master.set("peerline:test:replicated", "1")
                     synced = int(master.wait(1, 100)) >= 1
                 if synced and all(
@@ -206,7 +256,13 @@ class SentinelSet:
     def master_address(self) -> tuple[str, int]:
         """Return the master's address as the Sentinels name it now."""
         first = self.sentinels[0]
-        with Redis(first.host, first.port, password=self.sentinel_password, socket_timeout=1) as r:
+        with Redis(
+            first.host,
+            first.port,
+            password=self.sentinel_password,
+            socket_timeout=1,
+            **self.client_tls,
+        ) as r:
             host, port = r.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return (host.decode() if isinstance(host, bytes) else host), int(port)
 
@@ -233,7 +289,7 @@ class SentinelSet:
     def flush(self) -> None:
         """Empty the master (the replica follows)."""
         host, port = self.master_address()
-        with Redis(host, port, password=self.password) as r:
+        with Redis(host, port, password=self.password, **self.client_tls) as r:
             r.flushall()
             r.wait(1, 2000)
 
