@@ -183,6 +183,16 @@ def _retrying(call: Callable[[], T], seconds: float = 15.0) -> T:
             time.sleep(0.2)
 
 
+def _fail_over_keeping(servers: SentinelSet, redis: Redis, key: str) -> float:
+    """Kill the master once the replica has `key`; check the client reads it from the new
+    master, and return the seconds the promotion took."""
+    servers.wait_on_replica(key)
+    _, heir = servers.kill_master()
+    promoted = servers.wait_promoted(heir)
+    assert _retrying(lambda: redis.get(key)) == b"1"
+    return promoted
+
+
 @pytest.mark.servers
 def test_a_slot_the_dead_master_never_replicated_is_not_granted_again(
     sentinel_set: SentinelSet,
@@ -195,13 +205,9 @@ def test_a_slot_the_dead_master_never_replicated_is_not_granted_again(
     )  # fmt: skip
     # A fresh Redis has lost nothing: the first slot is at once, and the epoch is recorded.
     assert limiter.reserve(OTHER, 1, max_wait=None).wait == 0
+    # The epoch is written with the slot, in one script: both reach the replica together.
+    sentinel_set.wait_on_replica(limiter.prefix + OTHER)
     replica = sentinel_set.replica
-    with Redis(replica.host, replica.port) as direct:
-        deadline = time.monotonic() + 10
-        # The epoch is written with the slot, in one script: both reach the replica together.
-        while not direct.exists(limiter.prefix + OTHER):
-            assert time.monotonic() < deadline, "the first slot never reached the replica"
-            time.sleep(0.05)
     assert replica._proc is not None
     replica._proc.send_signal(signal.SIGSTOP)  # replication stalls
     try:
@@ -281,15 +287,7 @@ def test_sentinels_with_their_own_password_lead_to_the_master_and_follow_a_failo
         with pytest.raises(AuthenticationError):
             connect(from_env({**BASE_ENV, **wrong})).ping()
         # The Sentinels, authenticating to each other and to the master, still fail over.
-        replica = servers.replica
-        with Redis(replica.host, replica.port, password="master-secret") as direct:
-            deadline = time.monotonic() + 10
-            while direct.get("peerline:test:auth") is None:
-                assert time.monotonic() < deadline, "the replica never had the key"
-                time.sleep(0.05)
-        _, heir = servers.kill_master()
-        promoted = servers.wait_promoted(heir)
-        assert _retrying(lambda: redis.get("peerline:test:auth")) == b"1"
+        promoted = _fail_over_keeping(servers, redis, "peerline:test:auth")
         print(f"\nsentinels with passwords: promoted after {promoted:.1f}s")
     finally:
         servers.close()
@@ -308,17 +306,7 @@ def test_sentinels_and_master_over_tls_through_a_failover() -> None:
         plain = {**servers.env, "REDIS_URL": "redis://:master-secret@sentinel/0"}
         with pytest.raises((ConnectionError, TimeoutError)):
             connect(from_env({**BASE_ENV, **plain})).ping()
-        replica = servers.replica
-        with Redis(
-            replica.host, replica.port, password="master-secret", **servers.client_tls
-        ) as direct:
-            deadline = time.monotonic() + 10
-            while direct.get("peerline:test:tls") is None:
-                assert time.monotonic() < deadline, "the replica never had the key"
-                time.sleep(0.05)
-        _, heir = servers.kill_master()
-        promoted = servers.wait_promoted(heir)
-        assert _retrying(lambda: redis.get("peerline:test:tls")) == b"1"
+        promoted = _fail_over_keeping(servers, redis, "peerline:test:tls")
         print(f"\nsentinels and master over TLS: promoted after {promoted:.1f}s")
     finally:
         servers.close()

@@ -266,6 +266,17 @@ class SentinelSet:
             host, port = r.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return (host.decode() if isinstance(host, bytes) else host), int(port)
 
+    def wait_on_replica(self, key: str, timeout: float = 10.0) -> None:
+        """Wait until the replica has a key (written to the master)."""
+        with Redis(
+            self.replica.host, self.replica.port, password=self.password, **self.client_tls
+        ) as direct:
+            deadline = time.monotonic() + timeout
+            while not direct.exists(key):
+                if time.monotonic() > deadline:
+                    raise ServerError(f"the replica never had {key}")
+                time.sleep(0.05)
+
     def kill_master(self) -> tuple[_Prefixed, _Prefixed]:
         """Kill whichever server is master now; return it and the one to be promoted."""
         _, port = self.master_address()
