@@ -26,6 +26,8 @@ from peerline.service.ratelimit import (
     sender_type,
     time_left,
 )
+from peerline.service.twilio_http import make_client
+from tests.support.fake_twilio import FakeTwilio
 from tests.support.ratelimit_worker import grab
 from tests.support.servers import RedisServer, redis_server  # noqa: F401  (fixture)
 
@@ -373,3 +375,16 @@ def test_two_processes_with_mixed_lengths_never_exceed_the_segment_rate(
     assert worst <= 1e-4  # float seconds near 1.8e9 step by 0.2 µs
     # Under one second between first and last: fewer than rate + 3 segments (the largest).
     assert busiest <= rate + 3 - 1
+
+
+def test_each_send_tells_a_compatible_endpoint_its_slot(redis: FakeRedis) -> None:
+    pacer = limiter(redis, 50.0)
+    with FakeTwilio() as twilio:
+        client = make_client(twilio.account_sid, twilio.auth_token, twilio.base_url)
+        pacer.reserve(LINE, 1, max_wait=None)
+        slot = pacer.reserve(LINE, 1, max_wait=None)  # the later one is the send's
+        sent = client.messages.create(to="+14165550111", from_=LINE, body="hello")
+        # The slot goes with the one send that follows it, no further.
+        unpaced = client.messages.create(to="+14165550111", from_=LINE, body="again")
+    assert twilio.slot_of[str(sent.sid)] == round(slot.at * 1_000_000)
+    assert str(unpaced.sid) not in twilio.slot_of
