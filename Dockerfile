@@ -23,16 +23,18 @@ RUN if [ "$PIP_OFFLINE" = 1 ]; then set -- --no-index; fi; \
     && /opt/peerline/bin/pip uninstall --quiet --yes pip
 
 FROM ${BASE}
-# pg_dump for `peerline backup`: it must be at least the server's major version, so the
-# PostgreSQL project's own repository (set up by Debian's postgresql-common) gives PG_MAJOR's.
-# A base that has a pg_dump already (deploy/container-check's, built offline with Debian's
-# client for Debian's server) keeps it.
+# pg_dump for `peerline backup`: it must be at least the server's major version (PG_MAJOR,
+# compose's postgres:16 by default). Debian's own when it has that version (bookworm: 15), else
+# the PostgreSQL project's repository, set up by Debian's postgresql-common. A base that has a
+# pg_dump already (deploy/container-check's, built offline with Debian's client for Debian's
+# server) keeps it.
 ARG PG_MAJOR=16
 RUN if ! command -v pg_dump >/dev/null; then \
         apt-get update \
-        && apt-get install -y --no-install-recommends postgresql-common ca-certificates \
-        && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
-        && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+        && { apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+            || { apt-get install -y --no-install-recommends postgresql-common ca-certificates \
+                && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+                && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; }; } \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && pg_dump --version
