@@ -343,6 +343,10 @@ def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Netwo
     assert len({d.twilio.client_of[sid] for sid in d.twilio.slot_of} - {net.gateway}) == 2
     after_kill = sum(slot >= killed_at * MICROS for slot in d.twilio.slot_of.values())
     assert 0 < after_kill < len(d.twilio.slot_of)
+    # How long the line's number sent nothing around the failover (the promotion, then the
+    # limiter's fence of 10 segments' time on the new master).
+    line_slots = [slot for slot, _, _ in senders[LINE_NUMBER]]
+    paused = max(b - a for a, b in zip(line_slots, line_slots[1:], strict=False)) / MICROS
     # Arrivals, for information: they also carry this shared machine's scheduling delays.
     most = {w: _most_segments_in(d.twilio, w) for w in (1, 5)}
     lateness = sorted(
@@ -350,7 +354,8 @@ def test_a_day_on_several_hosts(day: tuple[Deployment, Hosts, SentinelSet, Netwo
     )
     print(
         f"\nseveral hosts: failover {failover:.1f}s, {len(d.twilio.messages)} texts sent "
-        f"({after_kill} after the kill), {len(SUBSCRIBERS)} reminders; rate {RATE}/s: most "
+        f"({after_kill} after the kill; the line's number paused {paused:.1f}s), "
+        f"{len(SUBSCRIBERS)} reminders; rate {RATE}/s: most "
         f"segments on slots in any 1 s {slots[1]}, in any 5 s {slots[5]}; on arrival {most[1]} "
         f"and {most[5]}; slot to arrival median {lateness[len(lateness) // 2] * 1000:.0f} ms, "
         f"max {lateness[-1] * 1000:.0f} ms; day played in {elapsed:.0f}s"
