@@ -736,3 +736,103 @@ def test_one_typo_from_a_key_word_reads_as_the_word() -> None:
     # never a word the phrase lists spell out, nor a plural
     assert normalise("me voy a suicidar") == "me voy a suicidar"
     assert normalise("everyones asleep") == "everyones asleep"
+
+
+# Session 6 families (written after the second held-out set became development data): each is
+# checked here on fresh wording, not on the sentence that prompted it.
+THIRD_PASS = [
+    ("en", "attempt", "my arm is bleeding so much and i cant stop it"),
+    ("es", "attempt", "sigo sangrando mucho del brazo"),
+    ("en", "danger_place", "keep stepping past the yellow line at the station"),
+    ("es", "danger_place", "ya estoy encima del tanque de agua"),
+    ("en", "means", "sitting in my car with a loaded pistol"),
+    ("es", "means", "el revolver ya esta cargado"),
+    ("en", "preparation", "ordered new razor blades and hid them under my bed"),
+    ("es", "preparation", "escribi unas cartas para mis hijos"),
+    ("en", "plan", "im going to drive my car off the bridge"),
+    ("es", "plan", "ya escogi el lugar, las vias"),
+    ("en", "intent", "im checking out for good"),
+    ("es", "intent", "esta noche me mato"),
+    ("en", "method", "whats the easiest way to die"),
+    ("es", "method", "bastaria con todas las pastillas de mi mama?"),
+    ("en", "active_thoughts", "the thoughts of not being alive are back"),
+    ("es", "active_thoughts", "otra vez los pensamientos de no estar aqui"),
+    ("en", "past_attempt", "ive tried twice before"),
+    ("es", "past_attempt", "lo he intentado dos veces y sigo aqui"),
+    ("en", "self_harm", "i bang my head against the wall when i get like this"),
+    ("es", "self_harm", "me golpeo contra la pared cuando me pongo mal"),
+    ("en", "wish_dead", "honestly hoping my bus crashes"),
+    ("es", "wish_dead", "me da igual morir"),
+    ("en", "burden_hopelessness", "nobody would even notice if i disappeared"),
+    ("es", "burden_hopelessness", "perdi toda la esperanza"),
+]
+THIRD_PASS_NEAR_MISSES = [
+    "my nose is bleeding a lot lol",
+    "sangrando mucho de la nariz",
+    "stepped past the yellow line to grab my kids hat on the platform",
+    "sitting with my dad at the gun range",
+    "bought razor blades for shaving",
+    "make sure someone takes care of my dog while im on vacation",
+    "gave my old bike to my cousin",
+    "passwords for the wifi for my brother",
+    "whats the easiest way to get to the airport",
+    "ive tried twice before to quit smoking",
+    "checking out of the hotel tomorrow",
+    "me da igual si vamos al cine o no",
+    "hoy me mato estudiando",
+    "third attempt at my driving test tomorrow",
+    "mi tercer intento del examen de manejo",
+    "this is my last text to you, ur rude and im blocking u",
+    "our train got stuck on the tracks again",
+    "my therapist asked if i had thoughts of suicide and i said no",
+    # everyday chat: the statistical layer keeps quiet under three words and on ordinary talk
+    "whats up",
+    "de nada",
+    "stop it please",
+    "is anyone there",
+    "and then what happened after",
+]
+
+
+@pytest.mark.parametrize(("language", "category", "text"), THIRD_PASS)
+def test_third_pass_families(
+    detector: CrisisDetector, language: str, category: str, text: str
+) -> None:
+    detection = detector.detect_phrases(text)
+    assert detection.matched, text
+    assert detection.language == language
+
+
+@pytest.mark.parametrize("text", THIRD_PASS_NEAR_MISSES)
+def test_third_pass_near_misses(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, detector.detect(text)
+
+
+def test_the_table_of_the_third_pass_covers_every_category_in_both_languages() -> None:
+    assert {(language, category) for language, category, _ in THIRD_PASS} == {
+        (language, category) for language in ("en", "es") for category in CATEGORIES
+    }
+
+
+def test_a_phrase_its_context_dropped_keeps_the_model_quiet(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    model = detector.model
+    assert model is not None
+    assert detector.dropped("I do not want to die")  # "want to die", negated
+    overruled = [
+        e.text
+        for e in examples
+        if model.alarms(e.text)
+        and detector.dropped(e.text)
+        and not detector.detect_phrases(e.text).matched
+    ]
+    assert overruled  # the model alone would alarm on these
+    assert not any(detector.detect(text).matched for text in overruled)
+
+
+def test_the_model_alone_needs_three_words() -> None:
+    model = crisis_model.load()
+    assert model is not None
+    assert crisis_model.word_count(normalise("whats up | lol")) == 3
+    assert not model.alarms("kms")  # two letters of evidence: the phrases' ground
