@@ -251,15 +251,15 @@ class CrisisDetector:
 
     def detect(self, text: str) -> Detection:
         """Return the most urgent crisis phrase in `text`, else a model alarm, or a non-match."""
-        found, dropped = self._scan(text)
+        found, dropped, norm = self._scan(text)
         if found.matched or self.model is None or not text:
             return found
         # A phrase its context dropped (a negation, someone else, an idiom, a rope for a tent)
         # has said what the words mean here: the model is not asked to overrule it.
         if dropped:
             return NO_MATCH
-        if self.model.alarms(text):
-            category = self.model.category(text) or MODEL_CATEGORY
+        if self.model.alarms_on_norm(norm):
+            category = self.model.category_of_norm(norm) or MODEL_CATEGORY
             return Detection(True, None, MODEL_CATEGORY, category)
         return NO_MATCH
 
@@ -271,14 +271,15 @@ class CrisisDetector:
         """Say whether a phrase matched `text` and its context dropped it."""
         return self._scan(text)[1]
 
-    def _scan(self, text: str) -> tuple[Detection, bool]:
-        """Return the most urgent phrase kept, and whether a phrase matched but was dropped."""
+    def _scan(self, text: str) -> tuple[Detection, bool, str]:
+        """Return the most urgent phrase kept, whether a phrase matched but was dropped, and
+        the normalised text."""
         if not text:
-            return NO_MATCH, False
+            return NO_MATCH, False, ""
         norm = normalise(text)
         candidates = self._gate.candidates(norm)
         if not candidates:
-            return NO_MATCH, False
+            return NO_MATCH, False, norm
         near_misses: dict[str, list[tuple[int, int]]] = {}
         best = NO_MATCH
         best_rank = len(CATEGORIES)
@@ -296,7 +297,7 @@ class CrisisDetector:
                         best = Detection(True, phrase.language, match.group(0), category)
                     break
                 dropped = True
-        return best, dropped
+        return best, dropped, norm
 
     def _kept(
         self,

@@ -20,6 +20,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -37,19 +38,27 @@ def word_count(norm: str) -> int:
     return sum(1 for word in norm.split() if word != BOUNDARY)
 
 
+@lru_cache(maxsize=50_000)
+def _word_features(word: str) -> tuple[str, ...]:
+    """Return one word's letter n-grams (padded by a space each side) and the word itself."""
+    low, high = PIECES
+    padded = f" {word} "
+    found = [
+        padded[i : i + n] for n in range(low, high + 1) for i in range(max(1, len(padded) - n + 1))
+    ]
+    found.append(f"w:{word}")
+    return tuple(found)
+
+
 def features(norm: str) -> list[str]:
     """Return the letter n-grams, words and word pairs of a normalised message (repeats kept)."""
-    low, high = PIECES
     found: list[str] = []
     previous = ""
     for word in norm.split():
         if word == BOUNDARY:
             previous = ""
             continue
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            found.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
-        found.append(f"w:{word}")
+        found.extend(_word_features(word))
         if previous:
             found.append(f"b:{previous}_{word}")
         previous = word
@@ -69,32 +78,44 @@ class Model:
     category_bias: tuple[float, ...] = ()
     category_terms: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
-    def _vector(self, text: str) -> dict[str, float]:
-        """Return the message's L2-normalised TF-IDF values of known terms."""
+    def _vector(self, norm: str) -> dict[str, float]:
+        """Return the normalised message's L2-normalised TF-IDF values of known terms."""
         values: dict[str, float] = {}
-        for feature, count in Counter(features(normalise(text))).items():
+        for feature, count in Counter(features(norm)).items():
             term = self.terms.get(feature)
             if term is not None:
                 values[feature] = (1.0 + math.log(count)) * term[0]
-        norm = math.sqrt(sum(v * v for v in values.values()))
-        return {f: v / norm for f, v in values.items()} if norm else {}
+        length = math.sqrt(sum(v * v for v in values.values()))
+        return {f: v / length for f, v in values.items()} if length else {}
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
-        vector = self._vector(text)
+        return self.probability_of_norm(normalise(text))
+
+    def probability_of_norm(self, norm: str) -> float:
+        """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
+        vector = self._vector(norm)
         z = self.bias + sum(value * self.terms[f][1] for f, value in vector.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def alarms(self, text: str) -> bool:
         """Say whether the model alone would raise the alarm (never under `MIN_WORDS` words)."""
-        return word_count(normalise(text)) >= MIN_WORDS and self.probability(text) >= self.threshold
+        return self.alarms_on_norm(normalise(text))
+
+    def alarms_on_norm(self, norm: str) -> bool:
+        """Say `alarms` of a message already normalised."""
+        return word_count(norm) >= MIN_WORDS and self.probability_of_norm(norm) >= self.threshold
 
     def category(self, text: str) -> str | None:
         """Return the category the category regression finds likeliest, or None without one."""
+        return self.category_of_norm(normalise(text))
+
+    def category_of_norm(self, norm: str) -> str | None:
+        """Return `category` of a message already normalised."""
         if not self.categories:
             return None
         scores = list(self.category_bias)
-        for feature, value in self._vector(text).items():
+        for feature, value in self._vector(norm).items():
             for i, weight in enumerate(self.category_terms.get(feature, ())):
                 scores[i] += value * weight
         return self.categories[max(range(len(scores)), key=scores.__getitem__)]
