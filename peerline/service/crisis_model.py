@@ -94,8 +94,18 @@ class Model:
 
     def probability_of_norm(self, norm: str) -> float:
         """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
-        vector = self._vector(norm)
-        z = self.bias + sum(value * self.terms[f][1] for f, value in vector.items())
+        # One pass: the dot product and the vector's length together (the check runs on every
+        # text, so this is the hot loop).
+        terms = self.terms
+        squares = dot = 0.0
+        for feature, count in Counter(features(norm)).items():
+            term = terms.get(feature)
+            if term is None:
+                continue
+            value = term[0] if count == 1 else (1.0 + math.log(count)) * term[0]
+            squares += value * value
+            dot += value * term[1]
+        z = self.bias + (dot / math.sqrt(squares) if squares else 0.0)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def alarms(self, text: str) -> bool:
