@@ -33,19 +33,21 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first one (500 messages) was spent: the phrases were tuned after
-# reading its failures, so its messages are development data now (the end of
-# crisis_examples.yaml). This one (600 messages, 2026-12-03) was written by someone who never saw
-# the phrase lists or the earlier sets; the detector was frozen at commit cccdc1f before it was
-# copied here and scored once (docs/crisis.md, docs/crisis_heldout_run.txt). The file is kept
-# byte for byte as its writer left it. Changing it means changing this constant and the figures
-# in docs/crisis.md, with a note saying why.
-HELDOUT_SHA256: str | None = "249c7a80fb3e11a00f98362b9f7cd407b55f0ed8220d76e97399a168224b1431"
-# What the frozen phrases scored on it, once: 200 of 300 crisis messages, 12 false alarms of 300
-# near misses. No phrase was changed after; a later change may only do better here, and any
-# figure after such a change is in-sample.
-HELDOUT_FROZEN_FOUND, HELDOUT_FROZEN_FALSE_ALARMS = 200, 12
-HELDOUT_SHARED_WITH_DEV = 17
+# The held-out split. The first two were spent: the first (500 messages) because the phrases were
+# tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
+# frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
+# used once to choose the statistical layer (docs/crisis.md). Both are development data now (the
+# end of crisis_examples.yaml). This one, the third (600 messages, 2026-12-03), was written by
+# someone who never saw the detector; it was copied here byte for byte only after the detector
+# was frozen at commit b8adf1a, then scored once (docs/crisis.md, docs/crisis_heldout_run.txt).
+# Changing the file means changing this constant and the figures in docs/crisis.md, with a note
+# saying why.
+HELDOUT_SHA256: str | None = "2e59ef4399e2bbfb230772d6fa1d4384f26315c36a257532a28aaf5b9a8371c0"
+# What the frozen detector (phrases + model, as the line runs it) scored on it, once: 239 of 300
+# crisis messages, 23 false alarms of 300 near misses. Nothing was changed after; a later change
+# may only do better here, and any figure after such a change is in-sample.
+HELDOUT_FROZEN: tuple[int, int] | None = (239, 23)
+HELDOUT_SHARED_WITH_DEV = 12
 MIN_DEV_PRECISION = 0.95
 MIN_DEV_RECALL = 0.95
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
@@ -89,21 +91,31 @@ def test_the_held_out_split_is_guarded() -> None:
     heldout = load(HELDOUT)
     assert len(heldout) == 600 and {e.split for e in heldout} == {"holdout"}
     dev_texts = {e.text for e in load(EXAMPLES)}
-    # Written independently, 17 short messages came out word for word as in the development set
-    # (docs/crisis.md gives the figures without them too). No more.
+    # Messages written word for word in both sets (docs/crisis.md gives the figures without
+    # them too). No more.
     assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
 
 
 def test_held_out_figures_as_recorded(detector: CrisisDetector) -> None:
+    if HELDOUT_FROZEN is None:
+        assert HELDOUT_SHA256 is None and not HELDOUT.exists(), "scored: record its figures"
+        return
+    found, false_alarms = HELDOUT_FROZEN
     s = score((e, d.matched) for e, d in run(detector, load(HELDOUT)))
     print(f"\nheld-out: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
-    assert s.tp >= HELDOUT_FROZEN_FOUND
-    assert s.fp <= HELDOUT_FROZEN_FALSE_ALARMS
+    assert s.tp >= found
+    assert s.fp <= false_alarms
 
 
 def test_the_old_held_out_set_is_development_data(examples: list[Example]) -> None:
     old = [e for e in examples if e.note.startswith("old held-out, read during tuning")]
     assert len(old) == 488  # 500, less the 12 written word for word in both sets
+
+
+def test_the_second_held_out_set_is_development_data(examples: list[Example]) -> None:
+    second = [e for e in examples if e.note.startswith("second held-out, read in session 5/6")]
+    assert len(second) == 583  # 600, less the 17 written word for word in both sets
+    assert sum(e.label for e in second) == 289  # 300 crisis messages, 11 already here
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
@@ -238,7 +250,9 @@ def test_normalise() -> None:
     ],
 )
 def test_word_boundaries(detector: CrisisDetector, text: str) -> None:
-    assert not hits(detector, text)
+    # Word boundaries are the phrases' concern: the letter-piece model may read "skill myself"
+    # near "kill myself" (it is scored on whole messages, docs/crisis.md).
+    assert not detector.detect_phrases(text).matched
 
 
 @pytest.mark.parametrize(
@@ -342,8 +356,9 @@ def test_extra_file_is_merged(tmp_path: Path) -> None:
         "    suicide: ['je veux mourir']\n",
         encoding="utf-8",
     )
-    base = CrisisDetector.load()
-    merged = CrisisDetector.load(str(extra))
+    # Phrases only: the statistical layer would read "yeet myself" as a crisis on its own.
+    base = CrisisDetector.load(model=False)
+    merged = CrisisDetector.load(str(extra), model=False)
     assert merged.phrase_count == base.phrase_count + 4
 
     assert not base.detect("I want to yeet myself").matched
@@ -591,35 +606,58 @@ def test_the_statistical_layer_is_packaged_and_scores() -> None:
     assert model.probability("i want to kill myself") > model.probability("what time is group")
     assert " ki" in crisis_model.features(normalise("kill"))
     assert "|" not in "".join(crisis_model.features("hi | there"))
-    # Not used beside the phrases: it added more false alarms than crisis messages in
-    # cross-validation (docs/crisis.md).
-    assert CrisisDetector.load().model is None
-    assert CrisisDetector.load(model=True).model is not None
+    # Used beside the phrases: chosen on the second held-out set (docs/crisis.md).
+    assert CrisisDetector.load().model is not None
+    assert CrisisDetector.load(model=False).model is None
+    assert "w:kill" in crisis_model.features(normalise("i kill"))
+    assert "b:i_kill" in crisis_model.features(normalise("i kill | myself"))
+    assert "b:kill_myself" not in crisis_model.features(normalise("i kill | myself"))
 
 
 def test_the_shipped_arithmetic_matches_scikit_learn(examples: list[Example]) -> None:
     sample = examples[::25]
     norms = [normalise(e.text) for e in sample]
     vectoriser, regression = crisis_train.fit(norms, [e.label for e in sample])
-    model = crisis_model.from_json(crisis_train.export(vectoriser, regression, 0.5))
+    crisis = [(n, e.category) for n, e in zip(norms, sample, strict=True) if e.label]
+    categories = crisis_train.fit_categories(
+        vectoriser, [n for n, _ in crisis], [c for _, c in crisis]
+    )
+    model = crisis_model.from_json(crisis_train.export(vectoriser, regression, 0.5, categories))
     expected = regression.predict_proba(vectoriser.transform(norms))[:, 1]
-    for example, probability in zip(sample, expected, strict=True):
+    named = categories.predict(vectoriser.transform(norms))
+    agree = 0
+    for example, probability, category in zip(sample, expected, named, strict=True):
         assert abs(model.probability(example.text) - probability) < 1e-3, example.text
+        agree += model.category(example.text) == category
+    # The shipped category weights leave out the near-zero ones and keep two decimals.
+    assert agree >= 0.97 * len(sample)
 
 
-def test_a_model_alarm_ranks_lowest_and_names_itself(examples: list[Example]) -> None:
+def test_a_model_alarm_names_a_real_category(examples: list[Example]) -> None:
     detector = CrisisDetector.load(model=True)
     assert detector.model is not None
     only_model = [
-        e.text
+        e
         for e in examples
-        if detector.model.alarms(e.text) and not detector.detect_phrases(e.text).matched
+        if detector.model.alarms(e.text)
+        and not detector.detect_phrases(e.text).matched
+        and detector.detect(e.text).matched
     ]
     assert only_model  # the layer does add something (docs/crisis.md says what and at what cost)
-    detection = detector.detect(only_model[0])
-    assert detection == Detection(True, None, None, MODEL_CATEGORY)
-    assert detection.priority == 1
-    assert not CrisisDetector.load().detect(only_model[0]).matched
+    named = [detector.detect(e.text) for e in only_model]
+    assert all(d.matched and d.phrase == MODEL_CATEGORY for d in named)
+    assert all(d.category in CATEGORIES and d.priority >= 1 for d in named)
+    agree = sum(d.category == e.category for d, e in zip(named, only_model, strict=True))
+    assert agree >= 0.8 * len(only_model)
+    assert not CrisisDetector.load(model=False).detect(only_model[0].text).matched
+    # A model without the category regression still flags, as `model`, ranking lowest.
+    bare = crisis_model.Model(detector.model.terms, detector.model.bias, detector.model.threshold)
+    detection = CrisisDetector.load(model=False)
+    detection.model = bare
+    assert detection.detect(only_model[0].text) == Detection(
+        True, None, MODEL_CATEGORY, MODEL_CATEGORY
+    )
+    assert priority_of(MODEL_CATEGORY) == 1
 
 
 def test_every_category_has_words_for_alerts_in_both_languages() -> None:
@@ -675,29 +713,110 @@ SECOND_PASS_NEAR_MISSES = [
 ]
 
 
-@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS)
-def test_second_pass_families(
-    detector: CrisisDetector, language: str, category: str, text: str
-) -> None:
-    detection = detector.detect(text)
-    assert detection.matched, text
-    assert detection.language == language
-
-
-@pytest.mark.parametrize("text", SECOND_PASS_NEAR_MISSES)
-def test_second_pass_near_misses(detector: CrisisDetector, text: str) -> None:
-    assert not detector.detect(text).matched, detector.detect(text)
-
-
-def test_the_table_of_the_second_pass_covers_every_category_in_both_languages() -> None:
-    assert {(language, category) for language, category, _ in SECOND_PASS} == {
-        (language, category) for language in ("en", "es") for category in CATEGORIES
-    }
-
-
 def test_one_typo_from_a_key_word_reads_as_the_word() -> None:
     assert normalise("i dont wanna be here anymre") == "i dont want to be here anymore"
     assert normalise("me siento suisida") == "me siento suicida"
     # never a word the phrase lists spell out, nor a plural
     assert normalise("me voy a suicidar") == "me voy a suicidar"
     assert normalise("everyones asleep") == "everyones asleep"
+
+
+# Session 6 families (written after the second held-out set became development data): each is
+# checked here on fresh wording, not on the sentence that prompted it.
+THIRD_PASS = [
+    ("en", "attempt", "my arm is bleeding so much and i cant stop it"),
+    ("es", "attempt", "sigo sangrando mucho del brazo"),
+    ("en", "danger_place", "keep stepping past the yellow line at the station"),
+    ("es", "danger_place", "ya estoy encima del tanque de agua"),
+    ("en", "means", "sitting in my car with a loaded pistol"),
+    ("es", "means", "el revolver ya esta cargado"),
+    ("en", "preparation", "ordered new razor blades and hid them under my bed"),
+    ("es", "preparation", "escribi unas cartas para mis hijos"),
+    ("en", "plan", "im going to drive my car off the bridge"),
+    ("es", "plan", "ya escogi el lugar, las vias"),
+    ("en", "intent", "im checking out for good"),
+    ("es", "intent", "esta noche me mato"),
+    ("en", "method", "whats the easiest way to die"),
+    ("es", "method", "bastaria con todas las pastillas de mi mama?"),
+    ("en", "active_thoughts", "the thoughts of not being alive are back"),
+    ("es", "active_thoughts", "otra vez los pensamientos de no estar aqui"),
+    ("en", "past_attempt", "ive tried twice before"),
+    ("es", "past_attempt", "lo he intentado dos veces y sigo aqui"),
+    ("en", "self_harm", "i bang my head against the wall when i get like this"),
+    ("es", "self_harm", "me golpeo contra la pared cuando me pongo mal"),
+    ("en", "wish_dead", "honestly hoping my bus crashes"),
+    ("es", "wish_dead", "me da igual morir"),
+    ("en", "burden_hopelessness", "nobody would even notice if i disappeared"),
+    ("es", "burden_hopelessness", "perdi toda la esperanza"),
+]
+THIRD_PASS_NEAR_MISSES = [
+    "my nose is bleeding a lot lol",
+    "sangrando mucho de la nariz",
+    "stepped past the yellow line to grab my kids hat on the platform",
+    "sitting with my dad at the gun range",
+    "bought razor blades for shaving",
+    "make sure someone takes care of my dog while im on vacation",
+    "gave my old bike to my cousin",
+    "passwords for the wifi for my brother",
+    "whats the easiest way to get to the airport",
+    "ive tried twice before to quit smoking",
+    "checking out of the hotel tomorrow",
+    "me da igual si vamos al cine o no",
+    "hoy me mato estudiando",
+    "third attempt at my driving test tomorrow",
+    "mi tercer intento del examen de manejo",
+    "this is my last text to you, ur rude and im blocking u",
+    "our train got stuck on the tracks again",
+    "my therapist asked if i had thoughts of suicide and i said no",
+    # everyday chat: the statistical layer keeps quiet under three words and on ordinary talk
+    "whats up",
+    "de nada",
+    "stop it please",
+    "is anyone there",
+    "and then what happened after",
+]
+
+
+@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS + THIRD_PASS)
+def test_pass_families(detector: CrisisDetector, language: str, category: str, text: str) -> None:
+    detection = detector.detect_phrases(text)  # the phrases alone find these
+    assert detection.matched, text
+    assert detection.language == language
+
+
+@pytest.mark.parametrize("text", SECOND_PASS_NEAR_MISSES + THIRD_PASS_NEAR_MISSES)
+def test_pass_near_misses(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, detector.detect(text)
+
+
+@pytest.mark.parametrize("table", [SECOND_PASS, THIRD_PASS])
+def test_each_pass_table_covers_every_category_in_both_languages(
+    table: list[tuple[str, str, str]],
+) -> None:
+    assert {(language, category) for language, category, _ in table} == {
+        (language, category) for language in ("en", "es") for category in CATEGORIES
+    }
+
+
+def test_a_phrase_its_context_dropped_keeps_the_model_quiet(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    model = detector.model
+    assert model is not None
+    assert detector.dropped("I do not want to die")  # "want to die", negated
+    overruled = [
+        e.text
+        for e in examples
+        if model.alarms(e.text)
+        and detector.dropped(e.text)
+        and not detector.detect_phrases(e.text).matched
+    ]
+    assert overruled  # the model alone would alarm on these
+    assert not any(detector.detect(text).matched for text in overruled)
+
+
+def test_the_model_alone_needs_three_words() -> None:
+    model = crisis_model.load()
+    assert model is not None
+    assert crisis_model.word_count(normalise("whats up | lol")) == 3
+    assert not model.alarms("kms")  # two letters of evidence: the phrases' ground

@@ -54,6 +54,16 @@ def connect(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> 
     take_chat(line, hooks, texter, lines.SAM)
 
 
+def test_the_safety_flag_reaches_a_supporter_in_their_language(build: LineBuilder) -> None:
+    # Sam speaks Spanish first here.
+    line, hooks = build(lines.ON_CALL.replace("languages: [en]", "languages: [es, en]", 1))
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, CRISIS)
+    flags = [t for t in texts_to(line, lines.SAM) if t.startswith("[Seguridad] ")]
+    assert any("puede estar en crisis" in t and "#alert" in t for t in flags), flags
+    assert not any("may be in crisis. Crisis resources" in t for t in flags)
+
+
 def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

@@ -9,6 +9,7 @@ alarms per category of near miss, then overall and per language.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -170,12 +171,19 @@ def layers(
     phrases = [(e, detector.detect_phrases(e.text)) for e in examples]
     out = {"phrases alone": phrases}
     if model is not None:
-        alarm = Detection(True, None, None, MODEL_CATEGORY)
-        alone = [(e, alarm if model.alarms(e.text) else Detection(False)) for e in examples]
-        out["model alone"] = alone
-        out["phrases + model"] = [
-            (e, d if d.matched else m) for (e, d), (_, m) in zip(phrases, alone, strict=True)
+        alone = [
+            (
+                e,
+                Detection(True, None, MODEL_CATEGORY, model.category(e.text) or MODEL_CATEGORY)
+                if model.alarms(e.text)
+                else Detection(False),
+            )
+            for e in examples
         ]
+        out["model alone"] = alone
+        combined = copy.copy(detector)
+        combined.model = model
+        out["phrases + model"] = [(e, combined.detect(e.text)) for e in examples]
     return out
 
 

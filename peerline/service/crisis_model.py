@@ -1,14 +1,16 @@
-"""The statistical layer beside the crisis phrases: TF-IDF of letter n-grams, logistic regression.
+"""The statistical layer beside the crisis phrases: TF-IDF of words and letter n-grams, regression.
 
 Trained with scikit-learn on the development set only (``python -m
 peerline.service.crisis_train``) and shipped as ``crisis_model.json.gz`` next to this module:
 for each letter n-gram its inverse document frequency and its weight, a bias and the threshold
-chosen by cross-validation. Inference here is the same arithmetic in plain Python, so nothing
-is downloaded or imported beyond the standard library at run time.
+chosen by cross-validation, and a second, multinomial regression over the same terms that names
+the category of a message only this layer flags. Inference here is the same arithmetic in plain
+Python, so nothing is downloaded or imported beyond the standard library at run time.
 
 Features are the two- to five-letter pieces of each word of the normalised message, a word
 padded by a space each side, so a misspelling still shares most of its pieces with the word
-it misspells.
+it misspells, and the words and pairs of neighbouring words of each clause (chosen over letter
+pieces alone on the second held-out set, docs/crisis.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import gzip
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -25,18 +28,40 @@ from peerline.service.crisis_text import BOUNDARY, normalise
 
 MODEL_FILE = "crisis_model.json.gz"
 PIECES = (2, 5)
+#: The model alone does not alarm on fewer words: two words hold too few features to judge
+#: ("whats up", "de nada" read as crisis), and short crisis messages are the phrases' ground.
+MIN_WORDS = 3
+
+
+def word_count(norm: str) -> int:
+    """Return how many words a normalised message holds (boundaries not counted)."""
+    return sum(1 for word in norm.split() if word != BOUNDARY)
+
+
+@lru_cache(maxsize=50_000)
+def _word_features(word: str) -> tuple[str, ...]:
+    """Return one word's letter n-grams (padded by a space each side) and the word itself."""
+    low, high = PIECES
+    padded = f" {word} "
+    found = [
+        padded[i : i + n] for n in range(low, high + 1) for i in range(max(1, len(padded) - n + 1))
+    ]
+    found.append(f"w:{word}")
+    return tuple(found)
 
 
 def features(norm: str) -> list[str]:
-    """Return the letter n-grams of a normalised message (repeats kept: they are counted)."""
-    low, high = PIECES
+    """Return the letter n-grams, words and word pairs of a normalised message (repeats kept)."""
     found: list[str] = []
+    previous = ""
     for word in norm.split():
         if word == BOUNDARY:
+            previous = ""
             continue
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            found.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
+        found.extend(_word_features(word))
+        if previous:
+            found.append(f"b:{previous}_{word}")
+        previous = word
     return found
 
 
@@ -48,24 +73,62 @@ class Model:
     terms: dict[str, tuple[float, float]]
     bias: float
     threshold: float
+    # The category regression: category names, their biases, and feature -> one weight each.
+    categories: tuple[str, ...] = ()
+    category_bias: tuple[float, ...] = ()
+    category_terms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def _vector(self, norm: str) -> dict[str, float]:
+        """Return the normalised message's L2-normalised TF-IDF values of known terms."""
+        values: dict[str, float] = {}
+        for feature, count in Counter(features(norm)).items():
+            term = self.terms.get(feature)
+            if term is not None:
+                values[feature] = (1.0 + math.log(count)) * term[0]
+        length = math.sqrt(sum(v * v for v in values.values()))
+        return {f: v / length for f, v in values.items()} if length else {}
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
-        squares = 0.0
-        dot = 0.0
-        for feature, count in Counter(features(normalise(text))).items():
-            term = self.terms.get(feature)
+        return self.probability_of_norm(normalise(text))
+
+    def probability_of_norm(self, norm: str) -> float:
+        """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
+        # One pass: the dot product and the vector's length together (the check runs on every
+        # text, so this is the hot loop).
+        terms = self.terms
+        squares = dot = 0.0
+        for feature, count in Counter(features(norm)).items():
+            term = terms.get(feature)
             if term is None:
                 continue
-            value = (1.0 + math.log(count)) * term[0]
+            value = term[0] if count == 1 else (1.0 + math.log(count)) * term[0]
             squares += value * value
             dot += value * term[1]
         z = self.bias + (dot / math.sqrt(squares) if squares else 0.0)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def alarms(self, text: str) -> bool:
-        """Say whether the model alone would raise the alarm."""
-        return self.probability(text) >= self.threshold
+        """Say whether the model alone would raise the alarm (never under `MIN_WORDS` words)."""
+        return self.alarms_on_norm(normalise(text))
+
+    def alarms_on_norm(self, norm: str) -> bool:
+        """Say `alarms` of a message already normalised."""
+        return word_count(norm) >= MIN_WORDS and self.probability_of_norm(norm) >= self.threshold
+
+    def category(self, text: str) -> str | None:
+        """Return the category the category regression finds likeliest, or None without one."""
+        return self.category_of_norm(normalise(text))
+
+    def category_of_norm(self, norm: str) -> str | None:
+        """Return `category` of a message already normalised."""
+        if not self.categories:
+            return None
+        scores = list(self.category_bias)
+        for feature, value in self._vector(norm).items():
+            for i, weight in enumerate(self.category_terms.get(feature, ())):
+                scores[i] += value * weight
+        return self.categories[max(range(len(scores)), key=scores.__getitem__)]
 
 
 def from_json(data: dict[str, object]) -> Model:
@@ -74,7 +137,18 @@ def from_json(data: dict[str, object]) -> Model:
     if not isinstance(raw, dict):
         raise ValueError("crisis model: terms must be a mapping")
     terms = {str(f): (float(v[0]), float(v[1])) for f, v in raw.items()}
-    return Model(terms, float(data["bias"]), float(data["threshold"]))  # type: ignore[arg-type]
+    named = data.get("categories") or {}
+    if not isinstance(named, dict):
+        raise ValueError("crisis model: categories must be a mapping")
+    weights = named.get("terms") or {}
+    return Model(
+        terms,
+        float(data["bias"]),  # type: ignore[arg-type]
+        float(data["threshold"]),  # type: ignore[arg-type]
+        tuple(str(c) for c in named.get("names", ())),
+        tuple(float(b) for b in named.get("bias", ())),
+        {str(f): tuple(float(w) for w in v) for f, v in weights.items()},
+    )
 
 
 def read(path: Path) -> dict[str, object]:

@@ -25,6 +25,7 @@ from peerline.service.models import (
     OutboundMessage,
     SafetyEvent,
 )
+from peerline.service.runtime.debrief import to_supporter_in_their_language
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def raise_safety(
     )
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
-        rt.to_supporter(
+        to_supporter_in_their_language(
+            rt,
             supporter,
             "safety_flag",
             conversation.id,
