@@ -121,12 +121,11 @@ def request_callback(
     call = _place(
         runtime,
         supporter,
-        contact.alias,
-        conversation=conversation,
         contact_id=contact.id,
         conversation_id=conversation.id,
         language=conversation.language,
     )
+    tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
             to_phone=runtime.line.vault.decrypt(contact.phone_enc),
@@ -183,27 +182,17 @@ def call_back_voicemail(
     call = _place(
         runtime,
         supporter,
-        request.contact.alias,
-        via=via,
         contact_id=request.contact_id,
         conversation_id=request.conversation_id,
         callback_request_id=request.id,
         language=request.language,
     )
+    tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 
 
-def _place(
-    runtime: Context,
-    supporter: Supporter,
-    alias: str,
-    *,
-    conversation: Conversation | None = None,
-    via: str | None = None,
-    **fields: Any,
-) -> Call:
-    """Write a call-back to place, queue its placing for after the commit and tell the
-    supporter it is starting (in the chat's thread, or on `via`)."""
+def _place(runtime: Context, supporter: Supporter, **fields: Any) -> Call:
+    """Write a call-back to place and queue its placing for after the commit."""
     call = Call(
         direction=CALLBACK,
         state=PLACING,
@@ -214,7 +203,6 @@ def _place(
     runtime.session.add(call)
     runtime.session.flush()
     runtime.after_commit.calls.append(call.id)
-    tell_supporter(runtime, supporter, "sms_call_starting", conversation, via=via, alias=alias)
     return call
 
 
