@@ -185,26 +185,25 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def rss_mb(pid: int) -> float:
-    """Return a process's resident set size in MiB (0 if it has gone)."""
+def _proc_mb(path: str, field: str) -> float:
+    """Return a kB figure from a /proc file's `field:` line in MiB (0 if the process has gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """Return a process's resident set size in MiB (0 if it has gone)."""
+    return _proc_mb(f"/proc/{pid}/status", "VmRSS")
 
 
 def pss_mb(pid: int) -> float:
     """Return a process's proportional set size in MiB: shared pages split among sharers."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_mb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def port_open(port: int) -> bool:

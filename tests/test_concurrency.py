@@ -5,17 +5,19 @@ from __future__ import annotations
 import multiprocessing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from peerline.service.models import ACCEPTED, Conversation, Offer, Supporter, utcnow
 from peerline.service.services import LineServices
 from peerline.service.settings import from_env
 from tests.support import lines
 from tests.support.concurrency_worker import race
-from tests.support.line import load_line_file, make_line
+from tests.support.line import load_line_file, make_line, servers_env
 from tests.support.seed import add_contact
 from tests.support.servers import PostgresServer, RedisServer
 
@@ -29,20 +31,24 @@ def line_file() -> str:
     return lines.always_on(SUPPORTERS, 1000, capacity=lambda n: 1 + n % 3)
 
 
+def raced_by(session: Session, column: Any) -> dict[Any, int]:
+    """Count the raced texters' conversations by one of their columns."""
+    query = select(column, func.count()).where(Conversation.id <= TEXTERS).group_by(column)
+    return dict(session.execute(query).all())
+
+
 def test_processes_never_double_assign_or_exceed_capacity(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
 ) -> None:
-    Redis.from_url(redis_server.url).flushall()
-    env = {
-        "DATABASE_URL": postgres_server.create_database(),
-        "REDIS_URL": redis_server.url,
-        "SECRET_KEY": "concurrency-secret",
-        "TWILIO_RELAY_NUMBERS": ",".join(RELAYS),
-        "PEERLINE_INSTANCE": str(tmp_path),
-        "PEERLINE_SEND_RATES": "long_code=1000",
+    env = servers_env(
+        tmp_path,
+        postgres_server,
+        redis_server,
+        "concurrency-secret",
+        TWILIO_RELAY_NUMBERS=",".join(RELAYS),
         # The per-shift cap (tested elsewhere) would rightly leave texters waiting here.
-        "PEERLINE_SHIFT_CHAT_CAP": "1000",
-    }
+        PEERLINE_SHIFT_CHAT_CAP="1000",
+    )
     line: LineServices = make_line(from_env(env), Redis.from_url(redis_server.url))
     load_line_file(line, line_file())
     phones: dict[str, str] = {}
@@ -69,13 +75,7 @@ def test_processes_never_double_assign_or_exceed_capacity(
     assert [b for breaches in results for b in breaches] == []
 
     with line.db.session() as session:
-        states = dict(
-            session.execute(
-                select(Conversation.state, func.count())
-                .where(Conversation.id <= TEXTERS)
-                .group_by(Conversation.state)
-            ).all()
-        )
+        states = raced_by(session, Conversation.state)
         # Every texter was matched and had their chat ended: nobody was left behind. (A chat
         # two processes ended at once is closed by the second goodbye; a goodbye that arrives
         # after that opens a new conversation, which is not one of the 200.)
@@ -101,12 +101,6 @@ def test_processes_never_double_assign_or_exceed_capacity(
             == 0
         )
         # Work was shared out: every supporter took chats.
-        per_supporter = dict(
-            session.execute(
-                select(Conversation.supporter_id, func.count())
-                .where(Conversation.id <= TEXTERS)
-                .group_by(Conversation.supporter_id)
-            ).all()
-        )
+        per_supporter = raced_by(session, Conversation.supporter_id)
         assert len(per_supporter) == SUPPORTERS
     line.db.engine.dispose()

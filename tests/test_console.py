@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fakeredis import FakeRedis
-from flask import Flask
+from flask import Flask, url_for
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -26,6 +26,7 @@ from peerline.service import rota
 from peerline.service.inbound import FAILED_KEY
 from peerline.service.models import (
     ACTIVE,
+    Base,
     Conversation,
     Coordinator,
     CoverShift,
@@ -37,6 +38,7 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.services import LineServices
+from peerline.service.voice import models as call_models
 from tests.support import lines
 from tests.support.chat import outbox
 from tests.support.console import Console, audit_entries
@@ -74,8 +76,6 @@ def console_rules(app: Flask) -> list[tuple[str, str, str]]:
             continue
         values = {name: 1 if f"<int:{name}>" in rule.rule else "x" for name in rule.arguments}
         with app.test_request_context():
-            from flask import url_for
-
             url = url_for(rule.endpoint, **values)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             found.append((method, url, rule.endpoint))
@@ -711,9 +711,6 @@ def test_reports_fall_back_to_four_weeks(console: Console) -> None:
 def test_calls_show_on_the_dashboard_and_in_the_reports(
     console: Console, line: LineServices
 ) -> None:
-    from peerline.service.models import Base
-    from peerline.service.voice import models as call_models
-
     # The voice line's tables, made here if this database's migrations predate them.
     Base.metadata.create_all(
         line.db.engine,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from peerline.app import create_app
+from peerline.cli import main
 from peerline.console.auth import password_problem
 from peerline.service.models import AuditEvent, ConsoleSession, Coordinator, utcnow
 from tests.support.console import Console
@@ -112,8 +115,6 @@ def test_an_admin_ends_another_accounts_sessions(d: Deployed) -> None:
 
 
 def test_an_attack_over_many_addresses_slows_the_account_but_never_locks_it(d: Deployed) -> None:
-    import time
-
     for n in range(20):
         attacker = Console(d.app.test_client(), address=f"198.51.100.{n % 4 + 1}")
         attacker.sign_in(EMAIL, "not the password")
@@ -161,8 +162,6 @@ def test_concurrent_wrong_passwords_get_no_more_checks_than_the_limit(d: Deploye
 def test_behind_a_proxy_each_client_is_counted_by_its_own_address(
     tmp_path: Path, postgres_server: Any, redis_server: Any
 ) -> None:
-    from peerline.app import create_app
-
     with deploy(tmp_path, postgres_server, redis_server) as plain:
         add_coordinator(plain.line)
         proxied_settings = plain.line.settings.with_changes(proxy_hops=1)
@@ -200,8 +199,6 @@ def test_passwords_are_checked_for_strength() -> None:
 def test_the_cli_refuses_a_weak_password_and_makes_the_first_account_admin(
     d: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from peerline.cli import main
-
     for name, value in {
         "DATABASE_URL": d.line.settings.database_url,
         "REDIS_URL": d.line.settings.redis_url or "",

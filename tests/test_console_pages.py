@@ -100,9 +100,11 @@ def supporter(console: Console, name: str) -> int:
 
 
 def test_the_focus_ring_meets_3_to_1_against_its_backgrounds() -> None:
-    css = Path("peerline/static/console/console.css").read_text()
-    light, dark = css.split("@media (prefers-color-scheme: dark)", 1)
-    dark = dark.split("}", 1)[0]
+    light, dark = "", ""
+    for sheet in ("palette.css", "console.css"):  # the shared colours, then the console's
+        css = Path("peerline/static/console", sheet).read_text()
+        sheet_light, sheet_dark = css.split("@media (prefers-color-scheme: dark)", 1)
+        light, dark = light + sheet_light, dark + sheet_dark.split("}", 1)[0]
 
     def colours(block: str) -> dict[str, str]:
         return dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", block))

@@ -12,13 +12,17 @@ import pytest
 from redis import Redis
 from sqlalchemy import String, Text, select
 
+from peerline.flows import effects as fx
+from peerline.flows import texter
 from peerline.service.inbound import FAILED_KEY, shard_of
 from peerline.service.models import Base, Contact, Conversation
 from peerline.service.spool import SPOOL_KEY
-from peerline.service.voice.models import Call
+from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
 from tests.support.chat import run_jobs, texts_to
+from tests.support.flows import OPEN
 from tests.support.hardening import Deployed, deploy
+from tests.support.line import drain_inbound
 from tests.support.voice import Phone, closed_line_file, supporter_command
 
 WORDS = "it is so hard today"
@@ -113,8 +117,6 @@ def test_delete_after_stop_erases_every_trace(closed: Deployed) -> None:
     caller.recorded(caller.press(caller.dial_in(), "1"), seconds=25, sid=recording)
     caller.status("completed", 40)
     with d.line.db.session() as session:
-        from peerline.service.voice.models import CallbackRequest
-
         reference = session.scalars(select(CallbackRequest.reference)).one()
     assert hooks.sms(lines.TEXTER, WORDS + " again", drain=False).status_code == 200
     d.line.inbound.drain(shard_of(lines.TEXTER), lambda fields: 1 / 0)
@@ -165,10 +167,6 @@ def test_the_walk_covers_every_table_that_can_hold_a_person() -> None:
 
 
 def test_delete_twice_after_stop_erases_without_a_reply() -> None:
-    from peerline.flows import effects as fx
-    from peerline.flows import texter
-    from tests.support.flows import OPEN
-
     stopped = texter.TexterState(stage=texter.CLOSED, opted_out=True)
     first = texter.decide(stopped, OPEN, "DELETE")
     assert first.effects == [fx.RequestErase()]
@@ -177,8 +175,6 @@ def test_delete_twice_after_stop_erases_without_a_reply() -> None:
 
 
 def test_an_erasure_the_provider_cannot_complete_is_kept_aside_whole(closed: Deployed) -> None:
-    from tests.support.line import drain_inbound
-
     d = closed
     recording = "RE" + uuid.uuid4().hex
     d.twilio.recordings.add(recording)

@@ -31,7 +31,9 @@ from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox, queued, run_jobs, take_chat, texts_to
+from tests.support.console import Console
 from tests.support.line import LineBuilder, Webhooks, load_line_file, make_line, make_settings
+from tests.support.seed import add_coordinator
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
@@ -364,9 +366,6 @@ def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(build: LineB
 
 
 def test_the_console_can_lift_a_block(build: LineBuilder) -> None:
-    from tests.support.console import Console
-    from tests.support.seed import add_coordinator
-
     line, hooks = build()
     connect(line, hooks)
     hooks.sms(lines.SAM, "#block")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,9 @@ from fakeredis import FakeRedis
 from sqlalchemy import select
 
 from peerline.app import create_app
+from peerline.service import outbox as outbox_module
 from peerline.service.models import Contact, Conversation, InboundMessage, Offer
-from peerline.service.runtime import expire_offer
+from peerline.service.runtime import ALIAS_LETTERS, expire_offer
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox, run_jobs, take_chat, texts_to
@@ -199,8 +202,6 @@ def test_supporter_pass_returns_chat_to_queue(build: LineBuilder) -> None:
 
 
 def test_aliases_grow_rather_than_run_out(line: LineServices, hooks: Webhooks) -> None:
-    from peerline.service.runtime import ALIAS_LETTERS
-
     with line.db.session() as session:
         # Every one-letter, two-digit alias is taken.
         session.add_all(
@@ -215,11 +216,6 @@ def test_aliases_grow_rather_than_run_out(line: LineServices, hooks: Webhooks) -
 
 
 def test_a_send_whose_slot_is_later_leaves_it_to_the_sender_loop(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    from peerline.service import outbox as outbox_module
-
     # One text a second from the line: the second text's slot is a second away.
     settings = make_settings(tmp_path, PEERLINE_SEND_RATES="long_code=1")
     line = make_line(settings, FakeRedis())

@@ -20,6 +20,7 @@ from peerline.service.linefile import (
     parse,
     to_rota,
 )
+from tests.support.lines import SAM_MONDAYS
 
 BRIEF_EXAMPLE = """\
 timezone: America/Toronto
@@ -41,15 +42,6 @@ groups:
     minutes: 60
     skip_holidays: CA-ON        # country or country-subdivision, via `holidays`
     join: "https://example.org/groups"
-"""
-
-SAM = """\
-timezone: America/Toronto
-supporters:
-  - name: Sam
-    phone: "+14165550101"
-    shifts:
-      - {days: [mon], start: "09:00", end: "17:00"}
 """
 
 
@@ -91,7 +83,7 @@ def test_parse_reads_the_brief_example() -> None:
 
 
 def test_parse_fills_in_defaults() -> None:
-    [sam] = parse(SAM).supporters
+    [sam] = parse(SAM_MONDAYS).supporters
     assert sam.languages == ["en"]
     assert (sam.capacity, sam.takes_calls, sam.on_call, sam.active) == (1, True, False, True)
     assert (sam.cover, sam.time_off) == ([], [])
@@ -145,14 +137,14 @@ supporters:
 
 
 def test_a_number_where_a_time_belongs_asks_for_quotes() -> None:
-    text = SAM.replace('start: "09:00"', "start: 900")
+    text = SAM_MONDAYS.replace('start: "09:00"', "start: 900")
     assert problems_of(text) == [
         'supporters[0].shifts[0].start: 900 is not a time HH:MM (write times in quotes: "09:00")'
     ]
 
 
 def test_dates_may_be_yaml_dates_or_quoted_strings() -> None:
-    text = SAM + '    time_off:\n      - {from: 2026-12-24, to: "2026-12-26"}\n'
+    text = SAM_MONDAYS + '    time_off:\n      - {from: 2026-12-24, to: "2026-12-26"}\n'
     [sam] = parse(text).supporters
     assert sam.time_off == [TimeOffSpec(from_=date(2026, 12, 24), to=date(2026, 12, 26))]
 
@@ -283,8 +275,8 @@ def test_dates_may_be_yaml_dates_or_quoted_strings() -> None:
     ],
 )
 def test_each_mistake_is_reported_at_its_location(old: str, new: str, problem: str) -> None:
-    assert old in SAM
-    found = problems_of(SAM.replace(old, new))
+    assert old in SAM_MONDAYS
+    found = problems_of(SAM_MONDAYS.replace(old, new))
     assert len(found) == 1, found
     assert found[0].startswith(problem), found
 
@@ -358,7 +350,7 @@ supporters:
 
 
 def test_duplicate_phones_are_caught_after_normalising() -> None:
-    text = SAM + '  - name: Sam again\n    phone: "416-555-0101"\n'
+    text = SAM_MONDAYS + '  - name: Sam again\n    phone: "416-555-0101"\n'
     assert problems_of(text) == [
         "supporters[1].phone: +14165550101 is already the phone of supporters[0]"
     ]
@@ -384,7 +376,7 @@ def test_invalid_yaml_names_the_line_and_column() -> None:
 
 
 def test_phone_default_region() -> None:
-    text = SAM.replace('"+14165550101"', '"020 7946 0123"')
+    text = SAM_MONDAYS.replace('"+14165550101"', '"020 7946 0123"')
     assert parse(text, default_region="GB").supporters[0].phone == "+442079460123"
     assert problems_of(text)[0].startswith("supporters[0].phone: '020 7946 0123' is not a valid")
 

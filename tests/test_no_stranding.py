@@ -40,7 +40,7 @@ from peerline.service.routing import MATCHING_DELAY
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from peerline.service.settings import from_env
-from tests.support.line import load_line_file, make_line
+from tests.support.line import load_line_file, make_line, servers_env
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.servers
@@ -77,19 +77,17 @@ def new_line(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer, strategy: str
 ) -> LineServices:
     """Return a line on a fresh PostgreSQL database and the real Redis."""
-    Redis.from_url(redis_server.url).flushall()
-    env = {
-        "DATABASE_URL": postgres_server.create_database(),
-        "REDIS_URL": redis_server.url,
-        "SECRET_KEY": "no-stranding-secret",
-        "PEERLINE_INSTANCE": str(tmp_path),
-        "PEERLINE_SEND_RATES": "long_code=1000",
-        "OFFER_TIMEOUT_SECONDS": str(TIMEOUT),
-        "PEERLINE_OFFER_STRATEGY": strategy,
-        "PEERLINE_OFFER_FANOUT": "2",
+    env = servers_env(
+        tmp_path,
+        postgres_server,
+        redis_server,
+        "no-stranding-secret",
+        OFFER_TIMEOUT_SECONDS=str(TIMEOUT),
+        PEERLINE_OFFER_STRATEGY=strategy,
+        PEERLINE_OFFER_FANOUT="2",
         # The per-shift cap rightly leaves texters waiting; it has its own test.
-        "PEERLINE_SHIFT_CHAT_CAP": "1000",
-    }
+        PEERLINE_SHIFT_CHAT_CAP="1000",
+    )
     line = make_line(from_env(env), Redis.from_url(redis_server.url))
     load_line_file(line, line_file())
     return line
@@ -127,9 +125,7 @@ def snapshot(line: LineServices) -> Snapshot:
         waiting = {
             cid: at
             for cid, at in session.execute(
-                select(Conversation.id, Conversation.queued_at).where(
-                    Conversation.state == QUEUED
-                )
+                select(Conversation.id, Conversation.queued_at).where(Conversation.state == QUEUED)
             )
         }
         chats = {
@@ -355,9 +351,7 @@ class Run:
         self.check(f"after {action}")
 
 
-@pytest.mark.parametrize(
-    ("seed", "strategy"), [(1, "single"), (2, "single"), (3, "several")]
-)
+@pytest.mark.parametrize(("seed", "strategy"), [(1, "single"), (2, "single"), (3, "several")])
 def test_no_conversation_waits_while_someone_is_free_for_longer_than_a_time_out(
     tmp_path: Path,
     postgres_server: PostgresServer,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakeredis import FakeRedis
 
 from peerline.app import create_app
 from peerline.cli import main
+from peerline.service.migrate import upgrade
 from peerline.service.settings import SettingsError, from_env
 from tests.support.hardening import TWILIO_ENV, Deployed, deployed  # noqa: F401
 from tests.support.servers import free_port
@@ -86,10 +88,6 @@ def test_a_deployed_line_has_no_simulator(deployed: Deployed) -> None:  # noqa: 
 
 
 def test_the_simulator_answers_only_this_machine(tmp_path: Path) -> None:
-    from fakeredis import FakeRedis
-
-    from peerline.service.migrate import upgrade
-
     settings = from_env({"PEERLINE_INSTANCE": str(tmp_path), "SECRET_KEY": "s"})
     upgrade(settings.database_url)
     app = create_app(settings.with_changes(simulator=True), redis=FakeRedis())

@@ -13,11 +13,16 @@ import pytest
 from fakeredis import FakeRedis
 from sqlalchemy import event, func, select, update
 
-from peerline.service import linefile, linesync, routing
+from peerline.app import create_app
+from peerline.console.dashboard import read_live
+from peerline.flows.catalogue import Catalogue
+from peerline.service import linefile, linesync, routing, segments
 from peerline.service.availability import load_line_rotas
+from peerline.service.calls import STALE_AFTER, supporters_on_calls
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
-from peerline.service.runtime import Runtime, expire_offer
+from peerline.service.runtime import Runtime, expire_offer, run_matching
 from peerline.service.services import LineServices
+from peerline.service.voice.models import Call, CallLeg
 from tests.support import lines
 from tests.support.chat import outbox, run_jobs, take_chat, texts_to
 from tests.support.line import (
@@ -300,8 +305,6 @@ def test_line_file_round_trips_through_the_database(tmp_path: Path) -> None:
 
 
 def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(build: LineBuilder) -> None:
-    from peerline.service.voice.models import Call, CallLeg
-
     calls_only = lines.TWO_ON.replace(
         f'phone: "{lines.RIA}"\n', f'phone: "{lines.RIA}"\n    takes_sms: false\n'
     )
@@ -320,8 +323,6 @@ def test_no_sms_offers_to_supporters_on_a_call_or_who_take_calls_only(build: Lin
             call.ended_at = utcnow()
     run_jobs(line)  # nothing queued a new round yet: the next event (or the sweep) does
     hooks.sms(lines.TEXTER, "still there?")
-    from peerline.service.runtime import run_matching
-
     run_matching(line)
     assert [name for _, name in pending_offers(line)] == ["Sam"]
 
@@ -452,9 +453,6 @@ def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: LineService
 
 
 def test_routing_agrees_with_calls_on_who_is_on_a_call(any_db_line: LineServices) -> None:
-    from peerline.service.calls import STALE_AFTER, supporters_on_calls
-    from peerline.service.voice.models import Call, CallLeg
-
     line = any_db_line
     now = utcnow()
     stale = now - STALE_AFTER - timedelta(minutes=1)
@@ -558,9 +556,9 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
     run_jobs(line)
     # Nobody else is free: the texter comes back to Ria, who hears why.
     assert [name for _, name in pending_offers(line)] == ["Ria"]
-    assert "Everyone free has had it, so it comes round to you again." in texts_to(
-        line, lines.RIA
-    )[-1]
+    assert (
+        "Everyone free has had it, so it comes round to you again." in texts_to(line, lines.RIA)[-1]
+    )
     hooks.sms(lines.SAM, "#done")  # Sam is free, after Ria's offer was made: it is hers
     run_jobs(line)
     assert [name for _, name in pending_offers(line)] == ["Ria"]
@@ -572,8 +570,6 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
 
 
 def test_a_supporter_passed_over_is_offered_the_texter_alongside(build: LineBuilder) -> None:
-    from peerline.service.runtime import run_matching
-
     line, hooks = build(lines.TWO_ON)
     take_chat(line, hooks, lines.TEXTER_2, lines.SAM)
     hooks.sms(lines.TEXTER, "yes")
@@ -679,8 +675,6 @@ def test_a_stuck_queue_is_one_alert_to_the_on_call_coordinator(build: LineBuilde
 
 
 def test_an_offer_says_how_long_they_waited(build: LineBuilder) -> None:
-    from peerline.service.runtime import run_matching
-
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "yes")
     run_jobs(line)
@@ -697,9 +691,6 @@ def test_an_offer_says_how_long_they_waited(build: LineBuilder) -> None:
 def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
     build: LineBuilder,
 ) -> None:
-    from peerline.app import create_app
-    from peerline.console.dashboard import read_live
-
     line, hooks = build(lines.TWO_ON, PEERLINE_SHIFT_CHAT_CAP="1")
 
     def live() -> Any:
@@ -756,9 +747,6 @@ def test_every_word_written_while_waiting_reaches_the_supporter(build: LineBuild
 
 
 def test_the_queue_texts_with_nobody_available_fit_two_segments() -> None:
-    from peerline.flows.catalogue import Catalogue
-    from peerline.service import segments
-
     catalogue = Catalogue.load()
     for language in ("en", "es"):
         wait = catalogue.render(language, "wait_nobody")
@@ -771,8 +759,6 @@ def test_the_queue_texts_with_nobody_available_fit_two_segments() -> None:
 def test_who_counts_as_free_is_who_a_matching_round_would_offer_a_chat(
     tmp_path: Path, postgres_server: Any
 ) -> None:
-    from peerline.service.voice.models import Call, CallLeg
-
     names = ["Free", "Away", "OptedOut", "CallsOnly", "Chatting", "Offered", "AtCap", "OnCall"]
     rows = ["timezone: America/Toronto", "supporters:"]
     for n, name in enumerate(names):

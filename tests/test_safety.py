@@ -21,11 +21,14 @@ from peerline.service.models import (
     Contact,
     Conversation,
     InboundMessage,
+    Offer,
     OutboundMessage,
     SafetyEvent,
+    Supporter,
     utcnow,
 )
 from peerline.service.retention import purge
+from peerline.service.runtime import Inbound, receive_sms
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox as box
@@ -178,8 +181,6 @@ def test_opted_out_error_from_the_api_marks_the_contact(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
         line = twilio_line(tmp_path, twilio, lines.ALWAYS_OPEN)
         twilio.opted_out.add(lines.TEXTER)
-        from peerline.service.runtime import Inbound, receive_sms
-
         receive_sms(line, Inbound("SM" + "5" * 32, lines.TEXTER, "+15005550006", "hi"))
         run_jobs(line)
         welcome = box(line, lines.TEXTER)[0]
@@ -230,8 +231,6 @@ def test_keys_rotate_without_losing_anything(tmp_path: Path, build: LineBuilder)
         line.redis,
     )
     # Before the rotation command: old rows still found and read, new writes use the new key.
-    from peerline.service.runtime import Inbound, receive_sms
-
     receive_sms(rotated, Inbound("SM" + "6" * 32, lines.TEXTER, "+15550100000", "mid rotation"))
     assert texts_to(rotated, lines.SAM)[-1].endswith("mid rotation")
     with rotated.db.session() as session:
@@ -337,15 +336,11 @@ def test_an_offer_that_cannot_be_delivered_goes_to_the_next_supporter(tmp_path: 
     with FakeTwilio() as twilio:
         line = twilio_line(tmp_path, twilio, lines.TWO_ON)
         twilio.opted_out.add(lines.SAM)  # Sam ranks first, but his phone refuses our texts
-        from peerline.service.runtime import Inbound, receive_sms
-
         receive_sms(line, Inbound("SM" + "8" * 32, lines.TEXTER, "+15005550006", "yes"))
         run_jobs(line)
         offers = [m for m in twilio.messages if "#take" in m["body"]]
         assert [m["to"] for m in offers] == [lines.RIA]
         with line.db.session() as session:
-            from peerline.service.models import Offer, Supporter
-
             statuses = [
                 (session.get(Supporter, o.supporter_id).name, o.status)  # type: ignore[union-attr]
                 for o in session.scalars(select(Offer).order_by(Offer.id))

@@ -15,6 +15,7 @@ from peerline.service.rota import (
     intervals,
     on_shift,
 )
+from tests.support.lines import SAM_MONDAYS
 
 TORONTO = ZoneInfo("America/Toronto")
 MON = 0
@@ -62,18 +63,15 @@ def test_bad_part_day_time_off_is_refused(first: int, last: int | None) -> None:
         TimeOff(date(2026, 1, 5), date(2026, 1, 5), first, last)
 
 
-LINE = """\
-timezone: America/Toronto
-supporters:
-  - name: Sam
-    phone: "+14165550101"
-    shifts:
-      - {days: [mon], start: "09:00", end: "17:00"}
+LINE = (
+    SAM_MONDAYS
+    + """\
     time_off:
       - {from: "2026-01-05", to: "2026-01-05", start: "12:00", end: "14:00"}
       - {from: "2026-02-02", to: "2026-02-03"}
 groups: []
 """
+)
 
 
 def test_the_line_file_reads_and_writes_part_day_time_off() -> None:

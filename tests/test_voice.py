@@ -9,10 +9,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from rq import Queue
 from sqlalchemy import select, update
 
 from peerline.service import calls
-from peerline.service.models import Alert, Contact, OutboundMessage, Supporter, utcnow
+from peerline.service.context import transaction
+from peerline.service.job_queue import QUEUE_NAME
+from peerline.service.models import (
+    Alert,
+    AuditEvent,
+    Block,
+    Contact,
+    OutboundMessage,
+    Supporter,
+    utcnow,
+)
 from peerline.service.services import LineServices
 from peerline.service.settings import SettingsError
 from peerline.service.voice import voicemail
@@ -526,8 +537,6 @@ def test_only_coordinators_read_the_recording_url(tmp_path: Path) -> None:
         request_id = session.scalars(select(CallbackRequest.id)).one()
         url = calls.recording_url_for_coordinator(line, session, request_id, "coord@example.org")
     assert url is not None and url.endswith("RE" + "d" * 32)
-    from peerline.service.models import AuditEvent
-
     with line.db.session() as session:
         (event,) = session.scalars(select(AuditEvent)).all()
         assert (event.actor, event.action) == ("coord@example.org", "voicemail.listen")
@@ -536,8 +545,6 @@ def test_only_coordinators_read_the_recording_url(tmp_path: Path) -> None:
 
 
 def test_blocked_numbers_hear_where_to_turn_and_nothing_else(tmp_path: Path) -> None:
-    from peerline.service.models import Block
-
     line = voice_line(tmp_path)
     phone = Phone(line, voice_app(line))
     with line.db.session() as session:
@@ -683,11 +690,6 @@ def test_a_leg_we_never_heard_the_end_of_stops_counting_after_hours(
 
 
 def test_a_call_back_is_only_queued_when_its_transaction_commits(line: LineServices) -> None:
-    from rq import Queue
-
-    from peerline.service.context import transaction
-    from peerline.service.job_queue import QUEUE_NAME
-
     queue = Queue(QUEUE_NAME, connection=line.redis)
     with pytest.raises(RuntimeError), transaction(line) as rt:
         rt.after_commit.calls.append(41)

@@ -14,6 +14,7 @@ import pytest
 from fakeredis import FakeRedis
 from rq import Queue
 from sqlalchemy import select, update
+from werkzeug.serving import make_server
 
 from peerline.service import calls
 from peerline.service.job_queue import QUEUE_NAME
@@ -60,8 +61,6 @@ def twilio() -> Iterator[FakeTwilio]:
 
 def deploy(tmp_path: Path, twilio: FakeTwilio, line_file: str) -> Iterator[Deployment]:
     """Start the app over HTTP with Twilio credentials pointing at the local server."""
-    from werkzeug.serving import make_server
-
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**twilio.env(LINE_NUMBER), "PUBLIC_BASE_URL": base_url}

@@ -17,8 +17,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, update
 
+from peerline.app import create_app
 from peerline.service import calls
 from peerline.service.models import ACTIVE, Alert, Conversation, SafetyEvent, Supporter, utcnow
+from peerline.service.segments import count
 from peerline.service.services import LineServices
 from peerline.service.settings import SettingsError
 from peerline.service.voice.models import (
@@ -31,6 +33,7 @@ from peerline.service.voice.models import (
 )
 from tests.support import lines
 from tests.support.chat import run_jobs, texts_to
+from tests.support.line import make_settings
 from tests.support.seed import add_contact
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.voice import (
@@ -669,8 +672,6 @@ def test_voicemails_are_transcribed_checked_for_crisis_and_summarised_by_referen
     assert summary.startswith(f"CRISIS: voicemail {reference} from ")
     assert "\"Hi it's me. I want to kill myself" in summary
     assert "api.twilio.com" not in summary and "Recordings" not in summary
-    from peerline.service.segments import count
-
     assert count(summary) <= 2
     safety_alerts = [t for t in texts_to(line, lines.SAM) if t.startswith("Peerline safety alert")]
     assert len(safety_alerts) == 1
@@ -708,9 +709,6 @@ def test_the_crisis_transfer_dials_a_full_number_from_the_line(make: Lines) -> N
 def test_the_crisis_number_is_chosen_by_country_and_checked_at_start_up(
     tmp_path: Path, region: str, value: str | None, expected: str
 ) -> None:
-    from peerline.app import create_app
-    from tests.support.line import make_settings
-
     env = {"PEERLINE_DEFAULT_REGION": region}
     if value is not None:
         env["PEERLINE_CRISIS_LINE_NUMBER"] = value

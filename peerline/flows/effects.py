@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from peerline.flows.notes import Note
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -163,11 +165,9 @@ class PlaceCall:
 
 @dataclass(frozen=True)
 class SaveNote:
-    """Keep a supporter's note about their last chat: the 1-5, topic words, a few words."""
+    """Keep a supporter's note about their last chat, as the flow read it."""
 
-    score: int | None
-    topics: tuple[str, ...]
-    words: str
+    note: Note
 
 
 @dataclass(frozen=True)

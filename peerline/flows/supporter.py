@@ -39,13 +39,21 @@ def _take(state: SupporterState) -> Outcome:
     return Outcome([fx.AcceptOffer(state.offer_id)])
 
 
-def _done(state: SupporterState) -> Outcome:
-    if state.chat_alias is None:
-        return Outcome([fx.Reply("not_in_chat")])
+def _in_chat(act: Callable[[str], Outcome]) -> Callable[[SupporterState], Outcome]:
+    """Make a command about the current chat: run on its alias, or say there is no chat."""
+
+    def command(state: SupporterState) -> Outcome:
+        if state.chat_alias is None:
+            return Outcome([fx.Reply("not_in_chat")])
+        return act(state.chat_alias)
+
+    return command
+
+
+@_in_chat
+def _done(alias: str) -> Outcome:
     # The news first, then the after-chat text that ending the chat sends.
-    return Outcome(
-        [fx.Reply("you_ended", {"alias": state.chat_alias}), fx.EndChat(by="supporter")]
-    )
+    return Outcome([fx.Reply("you_ended", {"alias": alias}), fx.EndChat(by="supporter")])
 
 
 def _pass(state: SupporterState) -> Outcome:
@@ -76,19 +84,17 @@ def _help(state: SupporterState) -> Outcome:
     return Outcome([fx.Reply("supporter_help")])
 
 
-def _alert(state: SupporterState) -> Outcome:
-    if state.chat_alias is None:
-        return Outcome([fx.Reply("not_in_chat")])
-    return Outcome([fx.RaiseAlert(state.chat_alias)])
+@_in_chat
+def _alert(alias: str) -> Outcome:
+    return Outcome([fx.RaiseAlert(alias)])
 
 
-def _block(state: SupporterState) -> Outcome:
-    if state.chat_alias is None:
-        return Outcome([fx.Reply("not_in_chat")])
+@_in_chat
+def _block(alias: str) -> Outcome:
     return Outcome(
         [
             fx.BlockTexter(),
-            fx.Reply("block_ok", {"alias": state.chat_alias}),
+            fx.Reply("block_ok", {"alias": alias}),
             fx.EndChat(by="supporter", ask_rating=False),
         ]
     )
@@ -126,8 +132,7 @@ def note(state: SupporterState, argument: str) -> Outcome:
     }
     # With no topic word matched, the list is there to pick from next time.
     key = "note_ok" if read.topics else "note_ok_no_topics"
-    saved = fx.SaveNote(read.score, read.topics, read.words)
-    return Outcome([saved, fx.Reply(key, summary | {"topics": topics})])
+    return Outcome([fx.SaveNote(read), fx.Reply(key, summary | {"topics": topics})])
 
 
 COMMANDS: dict[str, Callable[[SupporterState], Outcome]] = {

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from peerline.service.availability import Rotas
 from peerline.service.models import Supporter
 from peerline.service.ratelimit import DEFAULT_RATES, SERVICE, sender_type
-from peerline.service.routing.queue import _sms_capacity
+from peerline.service.routing.queue import sms_capacity_for
 from peerline.service.settings import Settings
 
 # The rota is read in steps this long: shifts start and end on the quarter hour or coarser.
@@ -90,7 +90,7 @@ def planned_peak(
 ) -> Peak:
     """Return the most chats the rota's supporters can hold at once over the coming days."""
     capacity = {
-        s.id: _sms_capacity(s.capacity, relay_numbers)
+        s.id: sms_capacity_for(s.capacity, relay_numbers)
         for s in session.scalars(select(Supporter).where(Supporter.active.is_(True)))
     }
     best = Peak(0, 0, None)

@@ -23,7 +23,16 @@ from peerline.service.voice import menu as voice_menu
 from peerline.service.voice import status as voice_status
 from peerline.service.voice import voicemail as voice_voicemail
 from peerline.service.voice import whisper as voice_whisper
-from peerline.service.voice.answers import Answer, InboundCall, UnknownCall
+from peerline.service.voice.answers import (
+    Answer,
+    CallEvent,
+    DialEnd,
+    InboundCall,
+    LegEvent,
+    Recording,
+    StatusCallback,
+    UnknownCall,
+)
 from peerline.service.voice.twiml import render
 from peerline.webhooks.signing import twilio_signed
 
@@ -105,6 +114,36 @@ def _status_now() -> str | None:
     return value
 
 
+def _call_event(call_id: int) -> CallEvent:
+    """Return what a request says about one of the line's calls, or answer 400."""
+    return CallEvent(call_id, _required("CallSid"), _status_now())
+
+
+def _leg_event(leg_id: int) -> LegEvent:
+    """Return what a request says about a supporter's leg, or answer 400."""
+    return LegEvent(leg_id, _required("CallSid"), _optional("ParentCallSid"))
+
+
+def _status_callback() -> StatusCallback:
+    """Return what a status callback says, or answer 400."""
+    return StatusCallback(_required("CallSid"), _call_status(), _seconds("CallDuration"))
+
+
+def _dial_end() -> DialEnd:
+    """Return how the <Dial> this request ends went, or answer 400."""
+    return DialEnd(_call_status("DialCallStatus"), _seconds("DialCallDuration"))
+
+
+def _recording(sid: str | None, status: str = "completed") -> Recording:
+    """Return what a request says of a voicemail's recording."""
+    return Recording(sid, _optional("RecordingUrl"), _seconds("RecordingDuration"), status)
+
+
+def _digits() -> str:
+    """Return the keys the person pressed, if any."""
+    return request.form.get("Digits", "").strip()
+
+
 def _caller(line: LineServices) -> str | None:
     """Return the caller's number in E.164, or None when they withheld it."""
     if "From" not in request.form:
@@ -167,11 +206,9 @@ def incoming() -> Response:
 @twilio_signed
 def status() -> Response:
     """Apply a call status callback, once and never backwards."""
-    line = _line()
-    sid = _required("CallSid")
-    state = _call_status()
-    if not voice_status.call_status(line, sid, state, _seconds("CallDuration")):
-        log.info("status %s for unknown call %s", state, sid)
+    report = _status_callback()
+    if not voice_status.call_status(_line(), report):
+        log.info("status %s for unknown call %s", report.status, report.call_sid)
     return Response(status=204)
 
 
@@ -182,87 +219,51 @@ def menu(call_id: int, language: str) -> Response:
     line = _line()
     if language not in LANGUAGES:
         abort(400, description=f"{language!r} is not a language of the line")
-    sid = _required("CallSid")
-    digits = request.form.get("Digits", "").strip()
+    event = _call_event(call_id)
     speech = request.form.get("SpeechResult", "").strip()
-    now = _status_now()
-    return _answered(
-        line, lambda: voice_menu.choose(line, call_id, sid, digits, speech, language, status=now)
-    )
+    return _answered(line, lambda: voice_menu.choose(line, event, _digits(), speech, language))
 
 
 @bp.post("/call/<int:call_id>/connect")
 @twilio_signed
 def connect(call_id: int) -> Response:
     """Ring supporters for a caller who stayed on the line after the crisis offer."""
-    line = _line()
-    sid = _required("CallSid")
-    now = _status_now()
-    return _answered(line, lambda: voice_menu.connect(line, call_id, sid, now))
+    line, event = _line(), _call_event(call_id)
+    return _answered(line, lambda: voice_menu.connect(line, event))
 
 
 @bp.post("/call/<int:call_id>/now")
 @twilio_signed
 def skip(call_id: int) -> Response:
     """Go on without the rest of a notice the caller cut short with a key."""
-    line = _line()
-    sid = _required("CallSid")
-    now = _status_now()
-    return _answered(line, lambda: voice_menu.answer_now(line, call_id, sid, now))
+    line, event = _line(), _call_event(call_id)
+    return _answered(line, lambda: voice_menu.answer_now(line, event))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
 @twilio_signed
 def dial_done(call_id: int, round_number: int) -> Response:
     """Act on the end of a ringing round."""
-    line = _line()
-    sid = _required("CallSid")
-    dial_status = _call_status("DialCallStatus")
-    seconds = _seconds("DialCallDuration")
-    now = _status_now()
-    return _answered(
-        line,
-        lambda: ringing.dial_ended(
-            line, call_id, round_number, sid, dial_status, seconds, status=now
-        ),
-    )
+    line, event, dial = _line(), _call_event(call_id), _dial_end()
+    return _answered(line, lambda: ringing.dial_ended(line, event, round_number, dial))
 
 
 @bp.post("/call/<int:call_id>/crisis")
 @twilio_signed
 def crisis_done(call_id: int) -> Response:
     """Finish a transfer to the crisis line."""
-    line = _line()
-    sid = _required("CallSid")
+    line, event = _line(), _call_event(call_id)
     dial_status = _call_status("DialCallStatus")
-    now = _status_now()
-    return _answered(
-        line, lambda: voice_menu.crisis_done(line, call_id, sid, dial_status, status=now)
-    )
+    return _answered(line, lambda: voice_menu.crisis_done(line, event, dial_status))
 
 
 @bp.post("/call/<int:call_id>/voicemail")
 @twilio_signed
 def voicemail(call_id: int) -> Response:
     """Keep the voicemail the caller just left."""
-    line = _line()
-    sid = _required("CallSid")
-    recording_url = _optional("RecordingUrl")
-    seconds = _seconds("RecordingDuration")
-    recording_sid = _optional("RecordingSid")
-    now = _status_now()
-    answer = _about_this_call(
-        lambda: voice_voicemail.voicemail(
-            line,
-            call_id,
-            sid,
-            recording_sid=recording_sid,
-            recording_url=recording_url,
-            seconds=seconds,
-            call_status=now,
-        )
-    )
-    return _answer(line, answer)
+    line, event = _line(), _call_event(call_id)
+    recording = _recording(_optional("RecordingSid"))
+    return _answered(line, lambda: voice_voicemail.voicemail(line, event, recording))
 
 
 @bp.post("/call/<int:call_id>/transcription")
@@ -270,17 +271,13 @@ def voicemail(call_id: int) -> Response:
 def transcription(call_id: int) -> Response:
     """Apply a voicemail's transcription: the crisis check, then a summary to supporters."""
     line = _line()
-    sid = _required("CallSid")
+    event = CallEvent(call_id, _required("CallSid"))
     state = request.form.get("TranscriptionStatus", "").strip().lower()
     if not state:
         abort(400, description="TranscriptionStatus is required")
     text = _optional("TranscriptionText")
     recording_sid = _optional("RecordingSid")
-    _about_this_call(
-        lambda: voice_voicemail.transcription(
-            line, call_id, sid, recording_sid=recording_sid, text=text, status=state
-        )
-    )
+    _about_this_call(lambda: voice_voicemail.transcription(line, event, recording_sid, text, state))
     return Response(status=204)
 
 
@@ -289,22 +286,11 @@ def transcription(call_id: int) -> Response:
 def recording(call_id: int) -> Response:
     """Apply a voicemail's recording status callback."""
     line = _line()
-    sid = _required("CallSid")
+    event = CallEvent(call_id, _required("CallSid"))
     recording_sid = _required("RecordingSid")
     state = request.form.get("RecordingStatus", "completed").strip().lower()
-    recording_url = _optional("RecordingUrl")
-    seconds = _seconds("RecordingDuration")
-    _about_this_call(
-        lambda: voice_voicemail.voicemail(
-            line,
-            call_id,
-            sid,
-            recording_sid=recording_sid,
-            recording_url=recording_url,
-            seconds=seconds,
-            status=state,
-        )
-    )
+    recording = _recording(recording_sid, state)
+    _about_this_call(lambda: voice_voicemail.voicemail(line, event, recording))
     return Response(status=204)
 
 
@@ -315,32 +301,24 @@ def recording(call_id: int) -> Response:
 @twilio_signed
 def whisper(leg_id: int) -> Response:
     """Screen the supporter who answered."""
-    line = _line()
-    sid = _required("CallSid")
-    parent = _optional("ParentCallSid")
-    return _answered(line, lambda: voice_whisper.whisper(line, leg_id, sid, parent))
+    line, event = _line(), _leg_event(leg_id)
+    return _answered(line, lambda: voice_whisper.whisper(line, event))
 
 
 @bp.post("/leg/<int:leg_id>/accept")
 @twilio_signed
 def accept(leg_id: int) -> Response:
     """Connect the supporter who pressed 1; hang up on anything else."""
-    line = _line()
-    sid = _required("CallSid")
-    digits = request.form.get("Digits", "").strip()
-    parent = _optional("ParentCallSid")
-    return _answered(line, lambda: voice_whisper.accept(line, leg_id, sid, digits, parent))
+    line, event = _line(), _leg_event(leg_id)
+    return _answered(line, lambda: voice_whisper.accept(line, event, _digits()))
 
 
 @bp.post("/leg/<int:leg_id>/status")
 @twilio_signed
 def leg_status(leg_id: int) -> Response:
     """Apply a supporter leg's status callback."""
-    line = _line()
-    sid = _required("CallSid")
-    state = _call_status()
-    seconds = _seconds("CallDuration")
-    _about_this_call(lambda: voice_status.leg_status(line, leg_id, sid, state, seconds))
+    line, report = _line(), _status_callback()
+    _about_this_call(lambda: voice_status.leg_status(line, leg_id, report))
     return Response(status=204)
 
 
@@ -351,37 +329,24 @@ def leg_status(leg_id: int) -> Response:
 @twilio_signed
 def callback_answer(call_id: int) -> Response:
     """Whisper to the supporter who answered our call-back."""
-    line = _line()
-    sid = _required("CallSid")
-    now = _status_now()
-    return _answered(line, lambda: callbacks.callback_answered(line, call_id, sid, status=now))
+    line, event = _line(), _call_event(call_id)
+    return _answered(line, lambda: callbacks.callback_answered(line, event))
 
 
 @bp.post("/callback/<int:call_id>/connect")
 @twilio_signed
 def callback_connect(call_id: int) -> Response:
     """Ring the other person once the supporter pressed 1."""
-    line = _line()
-    sid = _required("CallSid")
-    digits = request.form.get("Digits", "").strip()
-    now = _status_now()
-    return _answered(
-        line, lambda: callbacks.callback_connect(line, call_id, sid, digits, status=now)
-    )
+    line, event = _line(), _call_event(call_id)
+    return _answered(line, lambda: callbacks.callback_connect(line, event, _digits()))
 
 
 @bp.post("/callback/<int:call_id>/done")
 @twilio_signed
 def callback_done(call_id: int) -> Response:
     """Record how the call-back went."""
-    line = _line()
-    sid = _required("CallSid")
-    dial_status = _call_status("DialCallStatus")
-    seconds = _seconds("DialCallDuration")
-    now = _status_now()
-    return _answered(
-        line, lambda: callbacks.callback_done(line, call_id, sid, dial_status, seconds, status=now)
-    )
+    line, event, dial = _line(), _call_event(call_id), _dial_end()
+    return _answered(line, lambda: callbacks.callback_done(line, event, dial))
 
 
 @bp.post("/callback/<int:call_id>/screen")
@@ -398,9 +363,6 @@ def callback_screen(call_id: int) -> Response:
 @twilio_signed
 def callback_status(call_id: int) -> Response:
     """Apply a call-back's status callback."""
-    line = _line()
-    sid = _required("CallSid")
-    state = _call_status()
-    seconds = _seconds("CallDuration")
-    _about_this_call(lambda: callbacks.callback_status(line, call_id, sid, state, seconds))
+    line, report = _line(), _status_callback()
+    _about_this_call(lambda: callbacks.callback_status(line, call_id, report))
     return Response(status=204)

@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,16 @@ from tests.support.servers import PostgresServer, RedisServer, free_port
 LINE_NUMBER = "+15550100000"
 
 
+@dataclass(eq=False)  # compared and hashed as itself, like any running thing
 class Deployment:
     """Drive a deployed line the way Twilio and an operator would."""
 
-    def __init__(
-        self, line: LineServices, twilio: FakeTwilio, base_url: str, env: dict[str, str], logs: Path
-    ) -> None:
-        self.line = line
-        self.twilio = twilio
-        self.base_url = base_url
-        self.env = env
-        self.logs = logs
-        self.workers: list[subprocess.Popen[bytes]] = []
+    line: LineServices
+    twilio: FakeTwilio
+    base_url: str
+    env: dict[str, str]
+    logs: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, *extra: str) -> subprocess.Popen[bytes]:
         """Start a `peerline worker` process (in its own process group)."""

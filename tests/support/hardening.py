@@ -16,6 +16,7 @@ from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
+from tests.support.voice import voice_app
 
 TWILIO_ENV = {
     "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
@@ -39,8 +40,6 @@ def deploy(
     tmp_path: Path, postgres: Any, redis_server: Any, line_file: str = lines.ALWAYS_OPEN
 ) -> Iterator[Deployed]:
     """Run a line on a fresh PostgreSQL database, a flushed real Redis and a fake Twilio."""
-    from tests.support.voice import voice_app
-
     redis = Redis.from_url(redis_server.url)
     redis.flushall()
     with FakeTwilio(auto_status=False) as twilio:

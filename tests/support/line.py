@@ -23,6 +23,7 @@ from peerline.workers import jobs
 from peerline.workers.context import set_line
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.seed import add_coordinator
+from tests.support.servers import PostgresServer, RedisServer
 
 LINE_NUMBER = "+15550100000"
 FAST_RATES = "long_code=1000,toll_free=1000,short_code=1000"
@@ -46,6 +47,22 @@ def make_line(settings: Settings, redis: Redis, transport: Transport | None = No
     line = LineServices(settings, redis, transport=transport)
     set_line(line)
     return line
+
+
+def servers_env(
+    tmp_path: Path, postgres: PostgresServer, redis: RedisServer, secret: str, **env: str
+) -> dict[str, str]:
+    """Return the environment of a line on a fresh PostgreSQL database and the real Redis,
+    emptied, with sends paced as fast as anything here needs."""
+    Redis.from_url(redis.url).flushall()
+    return {
+        "DATABASE_URL": postgres.create_database(),
+        "REDIS_URL": redis.url,
+        "SECRET_KEY": secret,
+        "PEERLINE_INSTANCE": str(tmp_path),
+        "PEERLINE_SEND_RATES": "long_code=1000",
+        **env,
+    }
 
 
 def load_line_file(line: LineServices, text: str = linefile.DEMO_LINE_FILE) -> None:

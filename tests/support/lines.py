@@ -14,6 +14,16 @@ RIA = "+14165550102"
 TEXTER = "+14165550199"
 TEXTER_2 = "+14165550198"
 
+# The smallest line file: Sam on Mondays, nine to five; tests add to it or change it.
+SAM_MONDAYS = f"""\
+timezone: America/Toronto
+supporters:
+  - name: Sam
+    phone: "{SAM}"
+    shifts:
+      - {{days: [mon], start: "09:00", end: "17:00"}}
+"""
+
 # Sam is always on shift, so journeys do not depend on the hour the tests run.
 ALWAYS_OPEN = f"""\
 timezone: America/Toronto

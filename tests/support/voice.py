@@ -22,6 +22,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.test import TestResponse
 
+from peerline import console
 from peerline.app import create_app
 from peerline.service import calls
 from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
@@ -69,8 +70,6 @@ def voice_app(line: LineServices) -> Flask:
         app.register_blueprint(voice.bp)
         # Registered after the console bound CSRF protection: exempt it as create_app does
         # for the webhooks it registers itself (Twilio signs these requests instead).
-        from peerline import console
-
         csrf = getattr(console, "csrf", None)
         if csrf is not None:
             csrf.exempt(voice.bp)

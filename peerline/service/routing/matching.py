@@ -47,9 +47,9 @@ from peerline.service.routing.queue import (
     Policy,
     _count_of_supporter,
     _one_of,
-    _sms_capacity,
     _Waiting,
     _waiting,
+    sms_capacity_for,
 )
 from peerline.service.voice.models import CALLBACK, ENDED, FAILED, Call, CallLeg
 
@@ -244,7 +244,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
             continue
         supporters[sid] = _Candidate(
             sid,
-            _sms_capacity(capacity, policy.relay_numbers),
+            sms_capacity_for(capacity, policy.relay_numbers),
             tuple(part for part in languages.split(",") if part),
             idle.timestamp() if idle else 0.0,
         )
@@ -418,7 +418,7 @@ def _offer(
             "sid": supporter.id,
             "now": now,
             "expires_at": now + timedelta(seconds=policy.offer_timeout),
-            "capacity": _sms_capacity(supporter.capacity, policy.relay_numbers),
+            "capacity": sms_capacity_for(supporter.capacity, policy.relay_numbers),
         },
     ).one_or_none()
     if written is None:

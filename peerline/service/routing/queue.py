@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 
 def sms_capacity(supporter: Supporter, relay_numbers: Sequence[str]) -> int:
     """Return how many SMS chats a supporter's phone can keep apart."""
-    return _sms_capacity(supporter.capacity, relay_numbers)
+    return sms_capacity_for(supporter.capacity, relay_numbers)
 
 
-def _sms_capacity(capacity: int, relay_numbers: Sequence[str]) -> int:
+def sms_capacity_for(capacity: int, relay_numbers: Sequence[str]) -> int:
+    """Return how many SMS chats a supporter of this capacity can keep apart on their phone."""
     # With one line number, a phone can only tell chats apart by who texts it: one at a time.
     # A pool of relay numbers gives each chat its own thread on the supporter's phone.
     if not relay_numbers:

@@ -28,7 +28,7 @@ from peerline.service.routing.matching import (
 from peerline.service.routing.queue import (
     Policy,
     _count_of_supporter,
-    _sms_capacity,
+    sms_capacity_for,
 )
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def staffing(
                 sid,
                 int(n_chats or 0),
                 int(n_offers or 0),
-                _sms_capacity(capacity, relay_numbers),
+                sms_capacity_for(capacity, relay_numbers),
                 this_shift[sid],
                 sid in on,
                 bool(away),

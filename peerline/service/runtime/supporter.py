@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
-from peerline.flows.notes import Note
 from peerline.service import calls, rota
 from peerline.service.availability import rota_of
 from peerline.service.context import (
@@ -111,9 +110,9 @@ def _supporter_effect(
             )
         case fx.Reply(key=key, params=params):
             rt.to_supporter(supporter, key, chat.id if chat else None, via=via, **params)
-        case fx.SaveNote(score=score, topics=topics, words=words):
+        case fx.SaveNote(note=note):
             if last is not None:
-                debrief.save_note(rt, last, Note(score, topics, words))
+                debrief.save_note(rt, last, note)
         case fx.MarkReferred():
             if last is not None:
                 debrief.mark_referred(rt, last)

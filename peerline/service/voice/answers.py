@@ -1,14 +1,18 @@
-"""Answers: plain data saying what the person on the line hears next.
+"""Answers: plain data saying what the person on the line hears next, and what the webhook
+that asks told us (the call or leg it is about, a <Dial>'s end, a recording, a status).
 
-Every webhook step returns one; the voice blueprint renders it as TwiML. Nothing here knows
-about XML or Flask.
+Every webhook step takes these and returns an answer; the voice blueprint renders it as TwiML.
+Nothing here knows about XML or Flask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from peerline.service.models import utcnow
 
 
 @dataclass(frozen=True)
@@ -163,3 +167,55 @@ class InboundCall:
     call_sid: str
     from_number: str | None
     to_number: str
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A request about one of the line's calls: the id in its URL, the CallSid it names, and
+    the caller's CallStatus when it carries one (a <Dial> action's `completed` means they
+    hung up)."""
+
+    call_id: int
+    call_sid: str
+    status: str | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class LegEvent:
+    """A request about a supporter's leg: its id and CallSid, and the caller's CallSid when
+    the request names it."""
+
+    leg_id: int
+    leg_sid: str
+    parent_sid: str | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class DialEnd:
+    """How a <Dial> ended: Twilio's DialCallStatus, and the seconds talked when it says."""
+
+    status: str
+    seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class StatusCallback:
+    """A status callback: the CallSid it is about, its CallStatus and, at the end, how long."""
+
+    call_sid: str
+    status: str
+    seconds: int | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a request says of a voicemail's recording: its RecordingSid, URL and seconds, and
+    its status (a <Record> action's recording is complete)."""
+
+    sid: str | None
+    url: str | None
+    seconds: int | None
+    status: str = "completed"

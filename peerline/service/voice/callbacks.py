@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,14 +12,17 @@ from sqlalchemy.orm import Session
 
 from peerline.service.call_states import MACHINE, STALE_AFTER, UNANSWERED
 from peerline.service.context import transaction
-from peerline.service.models import ACTIVE, Alert, Conversation, Supporter, utcnow
+from peerline.service.models import ACTIVE, Alert, Contact, Conversation, Supporter
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
     Answer,
     Bridge,
     CallbackDial,
     CallbackWhisper,
+    CallEvent,
+    DialEnd,
     Goodbye,
+    StatusCallback,
     UnknownCall,
 )
 from peerline.service.voice.models import (
@@ -117,12 +121,11 @@ def request_callback(
     call = _place(
         runtime,
         supporter,
-        contact.alias,
-        conversation=conversation,
         contact_id=contact.id,
         conversation_id=conversation.id,
         language=conversation.language,
     )
+    tell_supporter(runtime, supporter, "sms_call_starting", conversation, alias=contact.alias)
     if not contact.opted_out:
         runtime.send(
             to_phone=runtime.line.vault.decrypt(contact.phone_enc),
@@ -179,27 +182,17 @@ def call_back_voicemail(
     call = _place(
         runtime,
         supporter,
-        request.contact.alias,
-        via=via,
         contact_id=request.contact_id,
         conversation_id=request.conversation_id,
         callback_request_id=request.id,
         language=request.language,
     )
+    tell_supporter(runtime, supporter, "sms_call_starting", via=via, alias=request.contact.alias)
     return call
 
 
-def _place(
-    runtime: Context,
-    supporter: Supporter,
-    alias: str,
-    *,
-    conversation: Conversation | None = None,
-    via: str | None = None,
-    **fields: Any,
-) -> Call:
-    """Write a call-back to place, queue its placing for after the commit and tell the
-    supporter it is starting (in the chat's thread, or on `via`)."""
+def _place(runtime: Context, supporter: Supporter, **fields: Any) -> Call:
+    """Write a call-back to place and queue its placing for after the commit."""
     call = Call(
         direction=CALLBACK,
         state=PLACING,
@@ -210,7 +203,6 @@ def _place(
     runtime.session.add(call)
     runtime.session.flush()
     runtime.after_commit.calls.append(call.id)
-    tell_supporter(runtime, supporter, "sms_call_starting", conversation, via=via, alias=alias)
     return call
 
 
@@ -226,49 +218,41 @@ def _callback_call(session: Session, call_id: int, call_sid: str) -> Call:
     return call
 
 
-def callback_answered(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    now: datetime | None = None,
-    status: str | None = None,
+def _unless_gone(
+    line: LineServices, event: CallEvent, then: Callable[[Call, Contact], Answer]
 ) -> Answer:
-    """Whisper to the supporter who answered our call: press 1 to ring the other person."""
-    with transaction(line, now or utcnow()) as rt:
-        session = rt.session
-        call = _callback_call(session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
+    """Lock the call-back and answer with `then`, unless the supporter hung up or the
+    call-back was cancelled while their phone rang."""
+    with transaction(line, event.at) as rt:
+        call = _callback_call(rt.session, event.call_id, event.call_sid)
+        if hung_up(line, rt, call, event.status):
             return Goodbye("en", None)
         if call.state in (ENDED, FAILED) or call.contact is None:
             return Goodbye("en", "callback_cancelled")
+        return then(call, call.contact)
+
+
+def callback_answered(line: LineServices, event: CallEvent) -> Answer:
+    """Whisper to the supporter who answered our call: press 1 to ring the other person."""
+
+    def whisper(call: Call, contact: Contact) -> Answer:
         if call.state in (PLACING, DIALING):
             call.state = CALLING_SUPPORTER
         request = call.callback_request
         return CallbackWhisper(
             call.id,
-            call.contact.alias,
+            contact.alias,
             request.reference if request else None,
             voice_settings(line).whisper_seconds,
         )
 
+    return _unless_gone(line, event, whisper)
 
-def callback_connect(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    digits: str,
-    now: datetime | None = None,
-    status: str | None = None,
-) -> Answer:
+
+def callback_connect(line: LineServices, event: CallEvent, digits: str) -> Answer:
     """Ring the texter or caller from the line's number once the supporter pressed 1."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        session = rt.session
-        call = _callback_call(session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
-            return Goodbye("en", None)
-        if call.state in (ENDED, FAILED) or call.contact is None:
-            return Goodbye("en", "callback_cancelled")
+
+    def dial(call: Call, contact: Contact) -> Answer:
         if digits.strip() != "1":
             call.outcome = "supporter_declined"
             return Goodbye("en", "callback_cancelled")
@@ -276,10 +260,12 @@ def callback_connect(
         call.answered_by = None
         return CallbackDial(
             call.id,
-            call.contact.alias,
-            line.vault.decrypt(call.contact.phone_enc),
+            contact.alias,
+            line.vault.decrypt(contact.phone_enc),
             voice_settings(line).ring_seconds + 10,
         )
+
+    return _unless_gone(line, event, dial)
 
 
 def callback_screen(
@@ -295,48 +281,40 @@ def callback_screen(
         return Bridge()
 
 
-def callback_done(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    dial_status: str,
-    dial_seconds: int | None,
-    now: datetime | None = None,
-    status: str | None = None,
-) -> Answer:
+def callback_done(line: LineServices, event: CallEvent, dial: DialEnd) -> Answer:
     """Record how the bridged call-back went and tell both sides if it did not connect.
 
     A call-back answered by the other person's voicemail (answering machine detection) is
     not a call-back done: the request stays open and the texter is told.
     """
-    now = now or utcnow()
+    now = event.at
     with transaction(line, now) as rt:
         session = rt.session
-        call = _callback_call(session, call_id, call_sid)
+        call = _callback_call(session, event.call_id, event.call_sid)
         alias = call.contact.alias if call.contact else "the caller"
         if call.state != BRIDGING:
-            hung_up(line, rt, call, status)
+            hung_up(line, rt, call, event.status)
             return Goodbye("en", "callback_ended")
         machine = call.answered_by in MACHINE
-        if dial_status in ("completed", "answered") and not machine:
+        if dial.status in ("completed", "answered") and not machine:
             call.state, call.outcome = CONNECTED, "connected"
             call.connected_at = call.connected_at or now
-            call.talk_seconds = dial_seconds
+            call.talk_seconds = dial.seconds
             request = call.callback_request
             if request is not None:
                 request.status, request.completed_at = REQUEST_DONE, now
                 _resolve_alert(session, request, call, now)
-            hung_up(line, rt, call, status)
+            hung_up(line, rt, call, event.status)
             return Goodbye("en", "callback_ended")
         call.state = ENDED
         if machine:
             call.outcome = "machine"
         else:
-            unanswered = dial_status in UNANSWERED
-            call.outcome = dial_status.replace("-", "_") if unanswered else "no_answer"
+            unanswered = dial.status in UNANSWERED
+            call.outcome = dial.status.replace("-", "_") if unanswered else "no_answer"
         reopen_request(call)
         tell_texter_missed(rt, call)
-        hung_up(line, rt, call, status)
+        hung_up(line, rt, call, event.status)
         key = "callback_machine" if machine else "callback_no_answer"
         return Goodbye("en", key, {"alias": alias})
 
@@ -354,16 +332,8 @@ def _resolve_alert(session: Session, request: CallbackRequest, call: Call, now: 
         alert.resolved_at, alert.resolved_by = now, f"call-back by {name}"
 
 
-def callback_status(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    status: str,
-    seconds: int | None,
-    now: datetime | None = None,
-) -> None:
+def callback_status(line: LineServices, call_id: int, report: StatusCallback) -> None:
     """Apply an outbound call-back's status callback, once and never backwards."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = _callback_call(rt.session, call_id, call_sid)
-        apply_call_status(line, rt, call, status, seconds)
+    with transaction(line, report.at) as rt:
+        call = _callback_call(rt.session, call_id, report.call_sid)
+        apply_call_status(line, rt, call, report.status, report.seconds)

@@ -27,6 +27,7 @@ from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
     Answer,
+    CallEvent,
     CrisisOffer,
     Goodbye,
     GroupTimes,
@@ -93,14 +94,7 @@ def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None 
 
 
 def choose(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    digits: str,
-    speech: str,
-    menu_language: str | None = None,
-    now: datetime | None = None,
-    status: str | None = None,
+    line: LineServices, event: CallEvent, digits: str, speech: str, menu_language: str | None
 ) -> Answer:
     """Act on a menu choice (keys or speech); two menus without one connect to a peer.
 
@@ -108,11 +102,8 @@ def choose(
     the same thing when Twilio sends the request again. Crisis words are looked for in what
     was said before any menu word: they get the crisis line offered at once.
     """
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
-            return Goodbye(call.language, None)
+
+    def heard(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
         detection = line.crisis.detect(speech) if speech else None
@@ -138,27 +129,21 @@ def choose(
             return _choose_peer(line, rt, call, "connecting")
         return MENU_ACTIONS[choice](line, rt, call, None)
 
+    return _unless_gone(line, event, heard)
+
 
 def _unless_gone(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    status: str | None,
-    now: datetime | None,
-    then: Callable[[Context, Call, datetime], Answer],
+    line: LineServices, event: CallEvent, then: Callable[[Context, Call, datetime], Answer]
 ) -> Answer:
     """Lock the call and answer with `then`, unless its status says the caller hung up."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, status):
+    with transaction(line, event.at) as rt:
+        call = locked_call(rt.session, event.call_id, event.call_sid)
+        if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
-        return then(rt, call, now)
+        return then(rt, call, event.at)
 
 
-def connect(
-    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
-) -> Answer:
+def connect(line: LineServices, event: CallEvent) -> Answer:
     """Ring supporters for a caller who stayed on after the crisis offer."""
 
     def ring(rt: Context, call: Call, now: datetime) -> Answer:
@@ -166,20 +151,13 @@ def connect(
             return current_answer(line, rt.session, call, now)
         return _choose_peer(line, rt, call, None)
 
-    return _unless_gone(line, call_id, call_sid, status, now, ring)
+    return _unless_gone(line, event, ring)
 
 
-def answer_now(
-    line: LineServices, call_id: int, call_sid: str, status: str | None, now: datetime | None = None
-) -> Answer:
+def answer_now(line: LineServices, event: CallEvent) -> Answer:
     """Return where the call is, without the notice a key press just skipped."""
     return _unless_gone(
-        line,
-        call_id,
-        call_sid,
-        status,
-        now,
-        lambda rt, call, now: current_answer(line, rt.session, call, now, quiet=True),
+        line, event, lambda rt, call, now: current_answer(line, rt.session, call, now, quiet=True)
     )
 
 
@@ -269,22 +247,14 @@ def _groups_text(line: LineServices, session: Session, language: str, now: datet
     return " ".join(re.sub(r"https?://\S+", "", text).split())
 
 
-def crisis_done(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    dial_status: str,
-    now: datetime | None = None,
-    status: str | None = None,
-) -> Answer:
+def crisis_done(line: LineServices, event: CallEvent, dial_status: str) -> Answer:
     """Finish a crisis transfer: if it never connected, say how to reach the line directly."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
+    with transaction(line, event.at) as rt:
+        call = locked_call(rt.session, event.call_id, event.call_sid)
         if dial_status in ("completed", "answered"):
-            hung_up(line, rt, call, status)
+            hung_up(line, rt, call, event.status)
             return Goodbye(call.language, None)
         call.outcome = "crisis_transfer_failed"
-        if hung_up(line, rt, call, status):
+        if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
         return Goodbye(call.language, "crisis_failed")

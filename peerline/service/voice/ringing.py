@@ -18,6 +18,8 @@ from peerline.service.models import ACTIVE, PENDING, Conversation, Offer, Suppor
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
     Answer,
+    CallEvent,
+    DialEnd,
     Goodbye,
     LeaveMessage,
     Menu,
@@ -348,28 +350,19 @@ def leave_message(
     )
 
 
-def dial_ended(
-    line: LineServices,
-    call_id: int,
-    round_number: int,
-    call_sid: str,
-    dial_status: str,
-    dial_seconds: int | None,
-    now: datetime | None = None,
-    status: str | None = None,
-) -> Answer:
+def dial_ended(line: LineServices, event: CallEvent, round_number: int, dial: DialEnd) -> Answer:
     """Act on the end of a ringing round: after a talk say goodbye, else ring on or record.
 
     The caller's own CallStatus comes with it: a caller who hung up while the phones rang is
     ended here, legs and all, with or without a status callback to follow.
     """
-    now = now or utcnow()
+    now = event.at
     with transaction(line, now) as rt:
         session = rt.session
-        call = locked_call(session, call_id, call_sid)
-        if call.round == round_number and call.state == CONNECTED and dial_seconds is not None:
-            call.talk_seconds = call.talk_seconds or dial_seconds
-        if hung_up(line, rt, call, status):
+        call = locked_call(session, event.call_id, event.call_sid)
+        if call.round == round_number and call.state == CONNECTED and dial.seconds is not None:
+            call.talk_seconds = call.talk_seconds or dial.seconds
+        if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)  # legs ended, supporters free for texts
         if call.round != round_number or call.state not in (RINGING, CONNECTED):
             return current_answer(line, session, call, now)
@@ -394,7 +387,7 @@ def dial_ended(
                 elif someone_answered:
                     leg.outcome = "canceled"
                 else:
-                    leg.outcome = dial_status if dial_status in UNANSWERED else "no-answer"
+                    leg.outcome = dial.status if dial.status in UNANSWERED else "no-answer"
             leg.ended_at = leg.ended_at or now
         rt.after_commit.match = True
         if call.status in TERMINAL:

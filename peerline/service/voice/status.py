@@ -6,7 +6,6 @@ message is recorded, and a call-back that never connected reopens its request.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -14,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from peerline.service.call_states import STATUS_RANK, TERMINAL, UNANSWERED
 from peerline.service.context import transaction
-from peerline.service.models import Alert, Conversation, utcnow
+from peerline.service.models import Alert, Conversation
 from peerline.service.services import LineServices
-from peerline.service.voice.answers import UnknownCall
+from peerline.service.voice.answers import StatusCallback, UnknownCall
 from peerline.service.voice.models import (
     BRIDGING,
     CALLBACK,
@@ -57,20 +56,13 @@ def _advance(current: str | None, new: str) -> bool:
     return STATUS_RANK[new] > STATUS_RANK.get(current, -1)
 
 
-def leg_status(
-    line: LineServices,
-    leg_id: int,
-    leg_sid: str,
-    status: str,
-    seconds: int | None,
-    now: datetime | None = None,
-) -> None:
+def leg_status(line: LineServices, leg_id: int, report: StatusCallback) -> None:
     """Apply a supporter leg's status callback, once and never backwards."""
-    now = now or utcnow()
+    status, seconds, now = report.status, report.seconds, report.at
     with line.db.session() as session:
-        leg, call = answered_leg(session, leg_id, leg_sid, None)
-        if leg.leg_sid != leg_sid:
-            raise UnknownCall(f"CallSid {leg_sid} is not leg {leg_id}")
+        leg, call = answered_leg(session, leg_id, report.call_sid, None)
+        if leg.leg_sid != report.call_sid:
+            raise UnknownCall(f"CallSid {report.call_sid} is not leg {leg_id}")
         if not _advance(leg.status, status):
             return
         leg.status = status
@@ -86,17 +78,15 @@ def leg_status(
                 call.talk_seconds = seconds
 
 
-def call_status(
-    line: LineServices, call_sid: str, status: str, seconds: int | None, now: datetime | None = None
-) -> bool:
+def call_status(line: LineServices, report: StatusCallback) -> bool:
     """Apply a call's status callback once and never backwards; False for an unknown call."""
-    now = now or utcnow()
-    with transaction(line, now) as rt:
+    with transaction(line, report.at) as rt:
         session = rt.session
-        call_id = session.scalar(select(Call.id).where(Call.call_sid == call_sid))
+        call_id = session.scalar(select(Call.id).where(Call.call_sid == report.call_sid))
         if call_id is None:
             return False
-        apply_call_status(line, rt, lock_row(session, Call, call_id), status, seconds)
+        call = lock_row(session, Call, call_id)
+        apply_call_status(line, rt, call, report.status, report.seconds)
     return True
 
 

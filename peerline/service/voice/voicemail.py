@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.service.context import transaction
-from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter, utcnow
+from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter
 from peerline.service.segments import count
 from peerline.service.services import LineServices
-from peerline.service.voice.answers import Answer, Goodbye, UnknownCall
+from peerline.service.voice.answers import Answer, CallEvent, Goodbye, Recording, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.shared import lock_row, locked_call
@@ -51,48 +51,24 @@ def _new_request(
     raise RuntimeError("no free call-back reference after 30 tries")
 
 
-def voicemail(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    *,
-    recording_sid: str | None,
-    recording_url: str | None,
-    seconds: int | None,
-    status: str = "completed",
-    now: datetime | None = None,
-    call_status: str | None = None,
-) -> Answer:
+def voicemail(line: LineServices, event: CallEvent, recording: Recording) -> Answer:
     """Keep a voicemail as a call-back request and tell supporters, once per call.
 
     Both the <Record> action and the recording status callback land here, in either order.
     A crisis call's voicemail is marked as one, in the request, the notice and an alert.
     """
-    now = now or utcnow()
-    with transaction(line, now) as rt:
-        answer = _keep_voicemail(
-            line, rt, call_id, call_sid, recording_sid, recording_url, seconds, status
-        )
-        call = locked_call(rt.session, call_id, call_sid)
-        if hung_up(line, rt, call, call_status):
+    with transaction(line, event.at) as rt:
+        call = locked_call(rt.session, event.call_id, event.call_sid)
+        answer = _keep_voicemail(line, rt, call, recording)
+        if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
         return answer
 
 
-def _keep_voicemail(
-    line: LineServices,
-    rt: Context,
-    call_id: int,
-    call_sid: str,
-    recording_sid: str | None,
-    recording_url: str | None,
-    seconds: int | None,
-    status: str,
-) -> Answer:
+def _keep_voicemail(line: LineServices, rt: Context, call: Call, recording: Recording) -> Answer:
     """Store a voicemail's request and announce it once; return what the caller hears."""
     session, now = rt.session, rt.now
-    call = locked_call(session, call_id, call_sid)
-    nothing = not recording_url or status != "completed" or seconds == 0
+    nothing = not recording.url or recording.status != "completed" or recording.seconds == 0
     if call.from_enc is None or (nothing and call.callback_request_id is None):
         return Goodbye(call.language, "voicemail_none")
     request = call.callback_request
@@ -107,12 +83,12 @@ def _keep_voicemail(
         request = _new_request(session, contact.id, call.language, now)
         call.callback_request_id = request.id
         call.callback_request = request
-    if recording_sid and request.recording_sid is None:
-        request.recording_sid = recording_sid
-    if recording_url and request.recording_url_enc is None:
-        request.recording_url_enc = line.vault.encrypt(recording_url)
-    if seconds:
-        request.recording_seconds = seconds
+    if recording.sid and request.recording_sid is None:
+        request.recording_sid = recording.sid
+    if recording.url and request.recording_url_enc is None:
+        request.recording_url_enc = line.vault.encrypt(recording.url)
+    if recording.seconds:
+        request.recording_seconds = recording.seconds
     request.crisis = request.crisis or call.crisis
     call.outcome = "voicemail"
     if request.notified_at is None:
@@ -195,14 +171,7 @@ def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
 
 
 def transcription(
-    line: LineServices,
-    call_id: int,
-    call_sid: str,
-    *,
-    recording_sid: str | None,
-    text: str | None,
-    status: str,
-    now: datetime | None = None,
+    line: LineServices, event: CallEvent, recording_sid: str | None, text: str | None, status: str
 ) -> bool:
     """Keep a voicemail's transcription, check it for crisis words and tell supporters.
 
@@ -210,9 +179,9 @@ def transcription(
     holds crisis words marks the voicemail and alerts the on-call coordinators. Once per
     voicemail: Twilio may send the callback again.
     """
-    now = now or utcnow()
+    now = event.at
     with transaction(line, now) as rt:
-        call = locked_call(rt.session, call_id, call_sid)
+        call = locked_call(rt.session, event.call_id, event.call_sid)
         request = call.callback_request
         if request is None:
             return False

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from peerline.service.call_states import TERMINAL
-from peerline.service.models import utcnow
 from peerline.service.services import LineServices
-from peerline.service.voice.answers import Answer, Bridge, Goodbye, Whisper
+from peerline.service.voice.answers import Answer, Bridge, Goodbye, LegEvent, Whisper
 from peerline.service.voice.models import CONNECTED, RINGING
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import answered_leg
 
 
-def whisper(
-    line: LineServices,
-    leg_id: int,
-    leg_sid: str,
-    parent_sid: str | None,
-    now: datetime | None = None,
-) -> Answer:
+def whisper(line: LineServices, event: LegEvent) -> Answer:
     """Screen a supporter who answered: only pressing 1 connects them."""
-    now = now or utcnow()
     with line.db.session() as session:
-        leg, call = answered_leg(session, leg_id, leg_sid, parent_sid)
-        leg.answered_at = leg.answered_at or now
+        leg, call = answered_leg(session, event.leg_id, event.leg_sid, event.parent_sid)
+        leg.answered_at = leg.answered_at or event.at
         if leg.accepted:
             return Bridge()
         if call.supporter_id is not None:
@@ -43,18 +33,11 @@ def whisper(
         )
 
 
-def accept(
-    line: LineServices,
-    leg_id: int,
-    leg_sid: str,
-    digits: str,
-    parent_sid: str | None,
-    now: datetime | None = None,
-) -> Answer:
+def accept(line: LineServices, event: LegEvent, digits: str) -> Answer:
     """Connect the supporter who pressed 1, unless someone else was first."""
-    now = now or utcnow()
+    now = event.at
     with line.db.session() as session:
-        leg, call = answered_leg(session, leg_id, leg_sid, parent_sid)
+        leg, call = answered_leg(session, event.leg_id, event.leg_sid, event.parent_sid)
         if leg.accepted:
             return Bridge()
         if digits.strip() != "1":
