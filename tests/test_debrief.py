@@ -330,7 +330,7 @@ def test_debrief_alerts_the_on_call_coordinator_once(tmp_path: Path) -> None:
     sms(line, lines.SAM, "#debrief")
     assert texts(line, lines.SAM)[-1].startswith("Thank you for asking. The on-call coordinator")
     alert = texts(line, lines.RIA, "debrief_alert")[-1]
-    assert f"Sam asked for a debrief after a chat ({alias})" in alert
+    assert f"Sam pidio hablar tras una conversacion ({alias})" in alert  # Ria reads Spanish
     sms(line, lines.SAM, "#debrief")
     with line.db.session() as session:
         requests = session.scalars(select(DebriefRequest)).all()
