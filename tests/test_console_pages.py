@@ -473,6 +473,37 @@ def test_a_block_review_alert_points_to_the_blocklist(console: Console, line: Li
     assert 'href="/console/blocklist/"' in live
 
 
+def test_resolving_a_block_review_alert_on_the_dashboard_decides_the_block(
+    console: Console, line: LineServices
+) -> None:
+    kept, kept_alert, _ = add_block_review(line)
+    lifted, lifted_alert, _ = add_block_review(line)
+    live = console.get("/console/live").get_data(as_text=True)
+    # The alert offers the decision itself, not a "Resolve" that would leave it waiting.
+    assert f'data-testid="block-review-{kept_alert}"' in live
+    assert 'value="uphold"' in live and 'value="lift"' in live
+    resolve = f"/console/alerts/{kept_alert}/resolve"
+    assert console.post(resolve, {"outcome": "Threats, kept"}).status_code == 400  # no decision
+    assert console.post(resolve, {"outcome": "no", "decision": "uphold"}).status_code == 400
+    with line.db.session() as session:
+        assert session.get(Alert, kept_alert).resolved_at is None  # type: ignore[union-attr]
+    reason = "Threats to the supporter, kept"
+    assert console.post(resolve, {"outcome": reason, "decision": "uphold"}).status_code == 302
+    lift = {"outcome": "Supporter misread the texter", "decision": "lift"}
+    assert console.post(f"/console/alerts/{lifted_alert}/resolve", lift).status_code == 302
+    with line.db.session() as session:
+        assert session.get(Block, kept).status == "active"  # type: ignore[union-attr]
+        assert session.get(Block, lifted) is None
+        for alert_id, words in ((kept_alert, "upheld"), (lifted_alert, "lifted")):
+            alert = session.get(Alert, alert_id)
+            assert alert is not None and alert.resolved_by == EMAIL
+            assert alert.outcome_enc and words in line.vault.decrypt(alert.outcome_enc)
+    assert reason in audit_entries(line, "block.upheld")[-1].detail
+    assert "Supporter misread the texter" in audit_entries(line, "block.lifted")[-1].detail
+    page = console.get("/console/blocklist/").get_data(as_text=True)
+    assert "to review" not in page
+
+
 def test_the_navigation_lists_the_new_pages(console: Console) -> None:
     page = console.get("/console/").get_data(as_text=True)
     nav = page.split('aria-label="Console"', 1)[1].split("</nav>", 1)[0]
