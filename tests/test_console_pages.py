@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import holidays
 import pytest
@@ -317,6 +318,51 @@ def test_a_recording_plays_only_for_those_allowed_each_play_audited(
             environ_base={"REMOTE_ADDR": allowed.address},
         )
         assert gone.status_code == 502
+    line.settings = settings
+
+
+def test_a_recording_answers_byte_ranges_for_seeking_audited_once_per_play(
+    app: Flask, line: LineServices
+) -> None:
+    request_id = add_callback(line, "VM-7778", recording=recording_url(8))
+    settings = line.settings
+    path = f"/console/callbacks/{request_id}/recording"
+    with recordings_provider(settings.twilio_account_sid, settings.twilio_auth_token) as seen:
+        line.settings = settings.with_changes(twilio_api_base_url=seen.base_url)
+        other = signed_in(app, LISTENER_NOT)
+        other.get("/console/callbacks/")
+        ranged = {"Range": "bytes=0-3"}
+        refused = other.client.get(
+            path, headers=ranged, environ_base={"REMOTE_ADDR": other.address}
+        )
+        assert refused.status_code == 403  # a range is no way round the permission
+        allowed = signed_in(app)
+        allowed.get("/console/callbacks/")
+        assert allowed.post(f"/console/callbacks/{request_id}/listen").status_code == 302
+
+        def fetch(**headers: str) -> Any:
+            return allowed.client.get(
+                path, headers=headers, environ_base={"REMOTE_ADDR": allowed.address}
+            )
+
+        full = fetch()
+        assert full.status_code == 200 and full.headers["Accept-Ranges"] == "bytes"
+        assert full.get_data() == AUDIO
+        size = len(AUDIO)
+        head = fetch(Range="bytes=0-3")
+        assert head.status_code == 206 and head.get_data() == AUDIO[:4]
+        assert head.headers["Content-Range"] == f"bytes 0-3/{size}"
+        assert head.mimetype == "audio/mpeg" and head.headers["Cache-Control"] == "no-store"
+        tail = fetch(Range="bytes=5-")
+        assert tail.status_code == 206 and tail.get_data() == AUDIO[5:]
+        assert tail.headers["Content-Range"] == f"bytes 5-{size - 1}/{size}"
+        last = fetch(Range="bytes=-2")
+        assert last.status_code == 206 and last.get_data() == AUDIO[-2:]
+        assert fetch(Range=f"bytes={size + 10}-").status_code == 416
+        assert fetch(Range="bytes=banana").status_code == 200  # unreadable: the whole file
+        # One play, however many ranges the player asked for.
+        listens = audit_entries(line, "voicemail.listen")
+        assert [(e.actor, e.detail) for e in listens] == [(EMAIL, "VM-7778")]
     line.settings = settings
 
 

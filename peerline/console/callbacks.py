@@ -41,7 +41,12 @@ from peerline.console.common import (
 from peerline.console.forms import ConfirmForm
 from peerline.service.calls import recording_url_for_coordinator
 from peerline.service.voice.models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
-from peerline.service.voice.recordings import RecordingUnavailable, chunks, open_recording
+from peerline.service.voice.recordings import (
+    RecordingUnavailable,
+    chunks,
+    open_recording,
+    whole,
+)
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
@@ -169,8 +174,17 @@ def recording(request_id: int) -> Response:
         abort(404, description="There is no recording for this call-back request.")
     try:
         upstream = open_recording(line().settings, line().vault.decrypt(stored))
+        # A phone's player seeks with a byte range (issue 21): answered 206 from the whole
+        # recording; a plain play streams as it comes. Neither is audited again: the play was.
+        data = whole(upstream) if request.range is not None else None
     except (RecordingUnavailable, ValueError):
         abort(502, description="The recording could not be fetched from the phone provider.")
-    response = Response(stream_with_context(chunks(upstream)), mimetype="audio/mpeg")
+    if data is None:
+        response = Response(stream_with_context(chunks(upstream)), mimetype="audio/mpeg")
+        response.headers["Accept-Ranges"] = "bytes"
+    else:
+        response = Response(data, mimetype="audio/mpeg")
+        # 206 with Content-Range, or 416 for a range past the end.
+        response.make_conditional(request, accept_ranges=True, complete_length=len(data))
     response.headers["Cache-Control"] = "no-store"
     return response
