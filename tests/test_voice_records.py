@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +18,7 @@ from peerline.service.voice.models import Call
 from tests.support import lines
 from tests.support.chat import outbox, run_jobs
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.voice import Caller, Phone, Twiml, voice_app, voice_line
+from tests.support.voice import Caller, Phone, Twiml, phone_on_servers
 
 pytestmark = pytest.mark.servers
 
@@ -31,13 +30,9 @@ def phone(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
 ) -> Iterator[Phone]:
     """Return a line where Sam (English) and Ria (Spanish first, on call) are always on."""
-    redis = Redis.from_url(redis_server.url)
-    redis.flushall()
-    env = {"DATABASE_URL": postgres_server.create_database()}
-    line = voice_line(tmp_path, lines.ON_CALL, env=env, redis=redis)
-    yield Phone(line, voice_app(line))
-    line.db.engine.dispose()
-    redis.close()
+    database = postgres_server.create_database()
+    with phone_on_servers(tmp_path, database, redis_server.url, lines.ON_CALL) as made:
+        yield made
 
 
 def answered_by(caller: Caller, ring: Twiml, number: str) -> None:
