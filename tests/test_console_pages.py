@@ -219,6 +219,19 @@ def test_a_number_that_is_not_one_is_refused_clearly(console: Console, line: Lin
         assert session.scalars(select(Block)).all() == []
 
 
+def decided(line: LineServices, kept: tuple[int, int], lifted: tuple[int, int]) -> None:
+    """Check one block (block id, alert id) was upheld and one lifted, each alert resolved
+    by the coordinator with the decision as its encrypted outcome."""
+    with line.db.session() as session:
+        assert session.get(Block, kept[0]).status == "active"  # type: ignore[union-attr]
+        assert session.get(Block, lifted[0]) is None
+        for alert_id, words in ((kept[1], "upheld"), (lifted[1], "lifted")):
+            alert = session.get(Alert, alert_id)
+            assert alert is not None and alert.resolved_by == EMAIL
+            assert alert.outcome_enc and words not in alert.outcome_enc
+            assert words in line.vault.decrypt(alert.outcome_enc)
+
+
 def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices) -> None:
     kept, kept_alert, kept_alias = add_block_review(line)
     lifted, lifted_alert, _ = add_block_review(line)
@@ -238,14 +251,7 @@ def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices
         ).status_code
         == 302
     )
-    with line.db.session() as session:
-        assert session.get(Block, kept).status == "active"  # type: ignore[union-attr]
-        assert session.get(Block, lifted) is None
-        for alert_id, words in ((kept_alert, "upheld"), (lifted_alert, "lifted")):
-            alert = session.get(Alert, alert_id)
-            assert alert is not None and alert.resolved_by == EMAIL
-            assert alert.outcome_enc and words not in alert.outcome_enc
-            assert words in line.vault.decrypt(alert.outcome_enc)
+    decided(line, (kept, kept_alert), (lifted, lifted_alert))
     assert "Threats to the supporter" in audit_entries(line, "block.upheld")[-1].detail
     assert "#block by Rosa; lifted:" in audit_entries(line, "block.lifted")[-1].detail
     assert (
@@ -537,13 +543,7 @@ def test_resolving_a_block_review_alert_on_the_dashboard_decides_the_block(
     assert console.post(resolve, {"outcome": reason, "decision": "uphold"}).status_code == 302
     lift = {"outcome": "Supporter misread the texter", "decision": "lift"}
     assert console.post(f"/console/alerts/{lifted_alert}/resolve", lift).status_code == 302
-    with line.db.session() as session:
-        assert session.get(Block, kept).status == "active"  # type: ignore[union-attr]
-        assert session.get(Block, lifted) is None
-        for alert_id, words in ((kept_alert, "upheld"), (lifted_alert, "lifted")):
-            alert = session.get(Alert, alert_id)
-            assert alert is not None and alert.resolved_by == EMAIL
-            assert alert.outcome_enc and words in line.vault.decrypt(alert.outcome_enc)
+    decided(line, (kept, kept_alert), (lifted, lifted_alert))
     assert reason in audit_entries(line, "block.upheld")[-1].detail
     assert "Supporter misread the texter" in audit_entries(line, "block.lifted")[-1].detail
     page = console.get("/console/blocklist/").get_data(as_text=True)

@@ -44,6 +44,14 @@ def answered_by(caller: Caller, ring: Twiml, number: str) -> None:
             leg.status("canceled")
 
 
+def answered_call(phone: Phone, number: str = lines.SAM) -> tuple[Caller, Twiml]:
+    """Have the texter call, press 1 and the supporter at `number` take it."""
+    caller = phone.call(lines.TEXTER)
+    ring = caller.press(caller.dial_in(), "1")
+    answered_by(caller, ring, number)
+    return caller, ring
+
+
 def records(phone: Phone) -> list[ContactRecord]:
     """Return every contact record, oldest first."""
     with phone.line.db.session() as session:
@@ -60,9 +68,7 @@ def texts(phone: Phone, number: str, purpose: str) -> list[str]:
 def test_an_answered_call_is_recorded_once_however_often_its_end_is_reported(
     phone: Phone,
 ) -> None:
-    caller = phone.call(lines.TEXTER)
-    ring = caller.press(caller.dial_in(), "1")
-    answered_by(caller, ring, lines.SAM)
+    caller, ring = answered_call(phone)
     # The caller hangs up after talking: the <Dial> action, then the status callback, twice.
     caller.dial_ends(ring, "completed", 300, CallStatus="completed")
     assert caller.status("completed", 320).status_code == 204
@@ -88,15 +94,11 @@ def test_an_answered_call_is_recorded_once_however_often_its_end_is_reported(
 def test_a_call_the_supporter_ended_is_recorded_at_the_call_end_and_a_caller_returns(
     phone: Phone,
 ) -> None:
-    caller = phone.call(lines.TEXTER)
-    ring = caller.press(caller.dial_in(), "1")
-    answered_by(caller, ring, lines.SAM)
+    caller, ring = answered_call(phone)
     caller.dial_ends(ring, "completed", 120)  # Sam hung up first; the caller hears goodbye
     assert records(phone) == []  # the call has not ended yet
     caller.status("completed", 130)
-    again = phone.call(lines.TEXTER)
-    ring = again.press(again.dial_in(), "1")
-    answered_by(again, ring, lines.SAM)
+    again, ring = answered_call(phone)
     again.dial_ends(ring, "completed", 60, CallStatus="completed")
     first, second = records(phone)
     assert first.duration_seconds == 120 and first.returning_texter is False
