@@ -64,7 +64,9 @@ def test_a_spanish_speaking_supporter_is_walked_through_a_chat_in_spanish(phone:
     assert [m["purpose"] for m in ended] == ["texter_ended", "debrief_invite"]
     assert ended[0]["body"].endswith("termino la conversacion. Gracias.")
     assert "Temas:" in ended[1]["body"]
-    assert say(phone, lines.RIA, "#note 4 soledad")[-1]["purpose"].startswith("note_ok")
+    # Spanish topic words count as the line's topics (soledad: lonely).
+    noted = say(phone, lines.RIA, "#note 4 soledad, familia")[-1]
+    assert noted["purpose"] == "note_ok" and "lonely, family" in noted["body"]
     assert say(phone, lines.RIA, "#away")[-1]["body"].startswith("Estas ausente")
     assert say(phone, lines.RIA, "#back")[-1]["body"].startswith("Bienvenida/o de vuelta")
     assert say(phone, lines.RIA, "#done")[-1]["body"].startswith("Ahora no estas en una")
