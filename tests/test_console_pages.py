@@ -366,6 +366,17 @@ def test_a_recording_answers_byte_ranges_for_seeking_audited_once_per_play(
         assert last.status_code == 206 and last.get_data() == AUDIO[-2:]
         assert fetch(Range=f"bytes={size + 10}-").status_code == 416
         assert fetch(Range="bytes=banana").status_code == 200  # unreadable: the whole file
+        # The grant lives on the server, for this session only: another sign-in of the same
+        # account has pressed no Play, and the cookie carries no grant.
+        assert len(line.redis.keys("peerline:recording-grant:*")) == 1
+        again = signed_in(app)
+        again.get("/console/callbacks/")
+        assert (
+            again.client.get(
+                path, headers=ranged, environ_base={"REMOTE_ADDR": again.address}
+            ).status_code
+            == 403
+        )
         # One play, however many ranges the player asked for.
         listens = audit_entries(line, "voicemail.listen")
         assert [(e.actor, e.detail) for e in listens] == [(EMAIL, "VM-7778")]

@@ -8,7 +8,7 @@ address and credentials never reach the browser.
 
 from __future__ import annotations
 
-import time
+import hashlib
 from dataclasses import dataclass
 
 from flask import (
@@ -19,11 +19,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
@@ -53,7 +53,6 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 PAGE_SIZE = 50
 # How long one audited play lets the browser fetch the recording (seeking re-fetches it).
 GRANT_SECONDS = 10 * 60
-GRANTS_KEY = "recording_grants"
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def index() -> str:
         page=page,
         more=len(found) > PAGE_SIZE,
         may_listen=bool(getattr(current_user, "transcripts", False)),
-        playing=playing if playing in _grants() else None,
+        playing=playing if _granted(playing) else None,
         confirm=ConfirmForm(),
     )
 
@@ -141,11 +140,25 @@ def mark_done(request_id: int) -> BaseResponse:
     return redirect(url_for("console.callbacks.index"))
 
 
-def _grants() -> dict[int, float]:
-    """Return this session's unexpired recording grants (request id -> until)."""
-    raw = session.get(GRANTS_KEY) or {}
-    moment = time.time()
-    return {int(k): float(v) for k, v in raw.items() if float(v) > moment}
+def _grant_key(request_id: int) -> str:
+    """Return the Redis key of this browser session's grant to fetch one recording.
+
+    Grants live on the server (issue 21), named by a digest of the session's token: the
+    cookie carries none, and a session ended (signed out, password changed) opens nothing.
+    """
+    token = str(getattr(current_user, "session_token", ""))
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return f"peerline:recording-grant:{digest}:{request_id}"
+
+
+def _granted(request_id: int | None) -> bool:
+    """Say whether this session pressed Play on a recording in the last few minutes."""
+    if request_id is None:
+        return False
+    try:
+        return bool(line().redis.exists(_grant_key(request_id)))
+    except RedisError:
+        abort(503, description="Recordings cannot be played right now; try again shortly.")
 
 
 @bp.post("/<int:request_id>/listen")
@@ -156,16 +169,17 @@ def listen(request_id: int) -> BaseResponse:
         url = recording_url_for_coordinator(line(), db, request_id, actor())
     if url is None:
         abort(404, description="There is no recording for this call-back request.")
-    grants = _grants()
-    grants[request_id] = time.time() + GRANT_SECONDS
-    session[GRANTS_KEY] = {str(k): v for k, v in grants.items()}
+    try:
+        line().redis.set(_grant_key(request_id), "1", ex=GRANT_SECONDS)
+    except RedisError:
+        abort(503, description="Recordings cannot be played right now; try again shortly.")
     return redirect(url_for("console.callbacks.index", play=request_id) + f"#cb-{request_id}")
 
 
 @bp.get("/<int:request_id>/recording")
 def recording(request_id: int) -> Response:
     """Stream a granted recording from the provider, never revealing where it lives."""
-    if request_id not in _grants():
+    if not _granted(request_id):
         abort(403, description="Press Play on the call-backs page first: each play is audited.")
     with line().db.session() as db:
         found = _request(db, request_id)
