@@ -4,7 +4,7 @@ on PostgreSQL and Redis, driven by signed Twilio voice webhooks as Twilio sends 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from peerline.console import record_stats
 from peerline.service.models import ContactRecord, DebriefRequest, Supporter, utcnow
+from peerline.service.retention import purge
 from peerline.service.voice.models import Call
 from tests.support import lines
 from tests.support.chat import outbox, run_jobs
@@ -152,6 +153,33 @@ def test_after_a_crisis_call_the_pause_applies_and_note_referred_debrief_reach_i
         assert request.call_id == record.call_id and request.conversation_id is None
     assert texts(phone, lines.SAM, "note_ok") and texts(phone, lines.SAM, "debrief_ok")
     assert texts(phone, lines.RIA, "debrief_alert")
+
+
+def test_a_note_on_a_call_is_erased_with_the_caller_and_purged_at_retention(
+    phone: Phone,
+) -> None:
+    line = phone.line
+    for caller_number in (lines.TEXTER, lines.TEXTER_2):
+        caller = phone.call(caller_number)
+        ring = caller.press(caller.dial_in(), "1")
+        answered_by(caller, ring, lines.SAM)
+        caller.dial_ends(ring, "completed", 60, CallStatus="completed")
+        phone.hooks.sms(lines.SAM, "#note 3 grief they talked about their dad")
+        run_jobs(line)
+    first, second = records(phone)
+    assert first.note_enc is not None and second.note_enc is not None
+    # The second caller asks the line to erase them: their call's note goes, the counts stay.
+    for _ in range(2):
+        phone.hooks.sms(lines.TEXTER_2, "DELETE")
+        run_jobs(line)
+    first, second = records(phone)
+    assert first.note_enc is not None
+    assert second.note_enc is None and (second.supporter_score, second.topics) == (3, "grief")
+    # Past the retention period the first call's words go too.
+    with line.db.session() as session:
+        purge(session, utcnow() + timedelta(days=line.settings.retention_days + 1), 30)
+    first, _ = records(phone)
+    assert first.note_enc is None and first.supporter_score == 3
 
 
 def test_a_record_is_about_a_chat_or_a_call_never_both_nor_neither(phone: Phone) -> None:
