@@ -695,6 +695,7 @@ def test_reports_show_charts_and_export_csv(console: Console, line: LineServices
         "chats_ended": "0",
         "with_debrief": "0",
         "referred": "0",
+        "voice_contacts": "0",
     }
     assert rows[0]["contacts"] == "0" and rows[0]["wait_median_seconds"] == ""
     assert audit_entries(line, "report.exported")[-1].detail == "2026-03-01 to 2026-03-07"

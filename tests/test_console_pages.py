@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import holidays
 import pytest
@@ -220,6 +221,19 @@ def test_a_number_that_is_not_one_is_refused_clearly(console: Console, line: Lin
         assert session.scalars(select(Block)).all() == []
 
 
+def decided(line: LineServices, kept: tuple[int, int], lifted: tuple[int, int]) -> None:
+    """Check one block (block id, alert id) was upheld and one lifted, each alert resolved
+    by the coordinator with the decision as its encrypted outcome."""
+    with line.db.session() as session:
+        assert session.get(Block, kept[0]).status == "active"  # type: ignore[union-attr]
+        assert session.get(Block, lifted[0]) is None
+        for alert_id, words in ((kept[1], "upheld"), (lifted[1], "lifted")):
+            alert = session.get(Alert, alert_id)
+            assert alert is not None and alert.resolved_by == EMAIL
+            assert alert.outcome_enc and words not in alert.outcome_enc
+            assert words in line.vault.decrypt(alert.outcome_enc)
+
+
 def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices) -> None:
     kept, kept_alert, kept_alias = add_block_review(line)
     lifted, lifted_alert, _ = add_block_review(line)
@@ -239,14 +253,7 @@ def test_a_block_review_is_upheld_or_lifted(console: Console, line: LineServices
         ).status_code
         == 302
     )
-    with line.db.session() as session:
-        assert session.get(Block, kept).status == "active"  # type: ignore[union-attr]
-        assert session.get(Block, lifted) is None
-        for alert_id, words in ((kept_alert, "upheld"), (lifted_alert, "lifted")):
-            alert = session.get(Alert, alert_id)
-            assert alert is not None and alert.resolved_by == EMAIL
-            assert alert.outcome_enc and words not in alert.outcome_enc
-            assert words in line.vault.decrypt(alert.outcome_enc)
+    decided(line, (kept, kept_alert), (lifted, lifted_alert))
     assert "Threats to the supporter" in audit_entries(line, "block.upheld")[-1].detail
     assert "#block by Rosa; lifted:" in audit_entries(line, "block.lifted")[-1].detail
     assert (
@@ -319,6 +326,62 @@ def test_a_recording_plays_only_for_those_allowed_each_play_audited(
             environ_base={"REMOTE_ADDR": allowed.address},
         )
         assert gone.status_code == 502
+    line.settings = settings
+
+
+def test_a_recording_answers_byte_ranges_for_seeking_audited_once_per_play(
+    app: Flask, line: LineServices
+) -> None:
+    request_id = add_callback(line, "VM-7778", recording=recording_url(8))
+    settings = line.settings
+    path = f"/console/callbacks/{request_id}/recording"
+    with recordings_provider(settings.twilio_account_sid, settings.twilio_auth_token) as seen:
+        line.settings = settings.with_changes(twilio_api_base_url=seen.base_url)
+        other = signed_in(app, LISTENER_NOT)
+        other.get("/console/callbacks/")
+        ranged = {"Range": "bytes=0-3"}
+        refused = other.client.get(
+            path, headers=ranged, environ_base={"REMOTE_ADDR": other.address}
+        )
+        assert refused.status_code == 403  # a range is no way round the permission
+        allowed = signed_in(app)
+        allowed.get("/console/callbacks/")
+        assert allowed.post(f"/console/callbacks/{request_id}/listen").status_code == 302
+
+        def fetch(**headers: str) -> Any:
+            return allowed.client.get(
+                path, headers=headers, environ_base={"REMOTE_ADDR": allowed.address}
+            )
+
+        full = fetch()
+        assert full.status_code == 200 and full.headers["Accept-Ranges"] == "bytes"
+        assert full.get_data() == AUDIO
+        size = len(AUDIO)
+        head = fetch(Range="bytes=0-3")
+        assert head.status_code == 206 and head.get_data() == AUDIO[:4]
+        assert head.headers["Content-Range"] == f"bytes 0-3/{size}"
+        assert head.mimetype == "audio/mpeg" and head.headers["Cache-Control"] == "no-store"
+        tail = fetch(Range="bytes=5-")
+        assert tail.status_code == 206 and tail.get_data() == AUDIO[5:]
+        assert tail.headers["Content-Range"] == f"bytes 5-{size - 1}/{size}"
+        last = fetch(Range="bytes=-2")
+        assert last.status_code == 206 and last.get_data() == AUDIO[-2:]
+        assert fetch(Range=f"bytes={size + 10}-").status_code == 416
+        assert fetch(Range="bytes=banana").status_code == 200  # unreadable: the whole file
+        # The grant lives on the server, for this session only: another sign-in of the same
+        # account has pressed no Play, and the cookie carries no grant.
+        assert len(line.redis.keys("peerline:recording-grant:*")) == 1
+        again = signed_in(app)
+        again.get("/console/callbacks/")
+        assert (
+            again.client.get(
+                path, headers=ranged, environ_base={"REMOTE_ADDR": again.address}
+            ).status_code
+            == 403
+        )
+        # One play, however many ranges the player asked for.
+        listens = audit_entries(line, "voicemail.listen")
+        assert [(e.actor, e.detail) for e in listens] == [(EMAIL, "VM-7778")]
     line.settings = settings
 
 
@@ -473,6 +536,31 @@ def test_a_block_review_alert_points_to_the_blocklist(console: Console, line: Li
     add_block_review(line)
     live = console.get("/console/live").get_data(as_text=True)
     assert 'href="/console/blocklist/"' in live
+
+
+def test_resolving_a_block_review_alert_on_the_dashboard_decides_the_block(
+    console: Console, line: LineServices
+) -> None:
+    kept, kept_alert, _ = add_block_review(line)
+    lifted, lifted_alert, _ = add_block_review(line)
+    live = console.get("/console/live").get_data(as_text=True)
+    # The alert offers the decision itself, not a "Resolve" that would leave it waiting.
+    assert f'data-testid="block-review-{kept_alert}"' in live
+    assert 'value="uphold"' in live and 'value="lift"' in live
+    resolve = f"/console/alerts/{kept_alert}/resolve"
+    assert console.post(resolve, {"outcome": "Threats, kept"}).status_code == 400  # no decision
+    assert console.post(resolve, {"outcome": "no", "decision": "uphold"}).status_code == 400
+    with line.db.session() as session:
+        assert session.get(Alert, kept_alert).resolved_at is None  # type: ignore[union-attr]
+    reason = "Threats to the supporter, kept"
+    assert console.post(resolve, {"outcome": reason, "decision": "uphold"}).status_code == 302
+    lift = {"outcome": "Supporter misread the texter", "decision": "lift"}
+    assert console.post(f"/console/alerts/{lifted_alert}/resolve", lift).status_code == 302
+    decided(line, (kept, kept_alert), (lifted, lifted_alert))
+    assert reason in audit_entries(line, "block.upheld")[-1].detail
+    assert "Supporter misread the texter" in audit_entries(line, "block.lifted")[-1].detail
+    page = console.get("/console/blocklist/").get_data(as_text=True)
+    assert "to review" not in page
 
 
 def test_the_navigation_lists_the_new_pages(console: Console) -> None:

@@ -263,6 +263,14 @@ def test_note_is_read_forgivingly(text: str, expected: Note | NoteProblem) -> No
     assert parse_note(text, TOPICS) == expected
 
 
+def test_spanish_topic_words_map_to_the_same_topics() -> None:
+    note = parse_note("4 soledad, Familia, ansiedd", TOPICS)
+    assert isinstance(note, Note)
+    assert note.topics == ("lonely", "family", "anxiety") and note.words == ""
+    # A line whose list leaves a topic out does not take its Spanish word either.
+    assert parse_note("3 duelo", ("lonely",)) == Note(3, (), "duelo")
+
+
 def test_a_very_long_note_is_cut_to_a_few_words() -> None:
     read = parse_note("4 " + "word " * 200, TOPICS)
     assert isinstance(read, Note) and len(read.words) == 320
@@ -330,7 +338,7 @@ def test_debrief_alerts_the_on_call_coordinator_once(tmp_path: Path) -> None:
     sms(line, lines.SAM, "#debrief")
     assert texts(line, lines.SAM)[-1].startswith("Thank you for asking. The on-call coordinator")
     alert = texts(line, lines.RIA, "debrief_alert")[-1]
-    assert f"Sam asked for a debrief after a chat ({alias})" in alert
+    assert f"Sam pidio hablar tras una conversacion ({alias})" in alert  # Ria reads Spanish
     sms(line, lines.SAM, "#debrief")
     with line.db.session() as session:
         requests = session.scalars(select(DebriefRequest)).all()

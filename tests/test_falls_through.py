@@ -248,7 +248,8 @@ def test_a_flagged_chat_never_closes_itself(build: LineBuilder) -> None:
     to_texter = len(texts_to(line, lines.TEXTER))
     assert tick(line, chat, 61) is not None
     assert "flagged for safety and has been quiet for 61 min" in texts_to(line, lines.SAM)[-1]
-    assert "has been quiet 61 min in a chat with Sam" in texts_to(line, lines.RIA)[-1]
+    # Ria, on call, reads Spanish first (issue 21).
+    assert "lleva 61 min en silencio en la conversacion con Sam" in texts_to(line, lines.RIA)[-1]
     tick(line, chat, 62)  # once a quiet period, not every tick
     tick(line, chat, 63)
     assert sum("has been quiet" in t for t in texts_to(line, lines.SAM)) == 1
@@ -289,7 +290,7 @@ def test_a_chat_the_supporter_never_answered_goes_back_to_the_queue(build: LineB
     assert tick(line, chat, 61) is None
     assert "couldn't answer" in texts_to(line, lines.TEXTER)[-1]
     assert not any("quiet while" in t for t in texts_to(line, lines.TEXTER))
-    assert f"{alias} got no reply from Sam in 61 min" in texts_to(line, lines.RIA)[-1]
+    assert f"{alias} no tuvo respuesta de Sam en 61 min" in texts_to(line, lines.RIA)[-1]
     assert "you are set away" in texts_to(line, lines.SAM)[-1]
     with line.db.session() as session:
         conversation = session.get(Conversation, chat)
@@ -349,7 +350,7 @@ def test_a_blocked_number_in_crisis_gets_the_resources_once_an_hour(build: LineB
     assert len(texts_to(line, lines.TEXTER)) == before  # still unanswered
     hooks.sms(lines.TEXTER, CRISIS)
     assert "988" in texts_to(line, lines.TEXTER)[-1]
-    assert "a blocked number" in texts_to(line, lines.RIA)[-1]
+    assert "un numero bloqueado" in texts_to(line, lines.RIA)[-1]  # Ria reads Spanish
     hooks.sms(lines.TEXTER, "i really want to die")
     assert len(texts_to(line, lines.TEXTER)) == before + 1  # once within the hour
     with line.db.session() as session:

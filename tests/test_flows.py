@@ -185,6 +185,12 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "topics": "x" * NOTE_TOPICS_MAX,
         "noted_topics": "x" * NOTE_TOPICS_MAX,
         "score": "5/5",
+        # The parts of an offer's text, each in the supporter's language (issue 21).
+        "hours": 11,
+        "days": 6,
+        "weeks": 4,
+        "speaks": "espanol",
+        "ago": "hace mas de un mes",
     }
 
 

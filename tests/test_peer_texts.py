@@ -178,15 +178,16 @@ def test_a_supporter_added_by_import_hears_the_commands_once_before_any_offer(
             ).stdout
 
         assert "added: Ria" in import_file()
-        d.wait_for_text(lines.RIA, r"^Welcome to Peerline, Ria\. .*#take")
+        # Ria speaks Spanish first: her texts are in Spanish (issue 21).
+        d.wait_for_text(lines.RIA, r"^Bienvenida/o a Peerline, Ria\. .*#take")
         assert "Nothing changed" in import_file()
         d.sms(lines.TEXTER, "yes")
-        d.wait_for_text(lines.RIA, "#take within")
+        d.wait_for_text(lines.RIA, "Responde #take en")
         d.sms(lines.RIA, "#help")
-        d.wait_for_text(lines.RIA, "^Commands:")
+        d.wait_for_text(lines.RIA, "^Comandos:")
         to_ria = d.bodies_to(lines.RIA)
         # Once, first, before the offer; Sam (already on the rota) heard nothing.
-        assert [b.startswith("Welcome to Peerline") for b in to_ria] == [True, False, False]
+        assert [b.startswith("Bienvenida/o a Peerline") for b in to_ria] == [True, False, False]
         assert d.bodies_to(lines.SAM) == []
 
 

@@ -262,10 +262,42 @@ def test_time_off_removes_weekly_and_cover_shifts_starting_on_those_days() -> No
     )
     week = intervals(one, TORONTO, local(TORONTO, 2026, 1, 4), local(TORONTO, 2026, 1, 8))
     assert week == [
-        # Sunday night's shift starts before the time off, so it still runs into Monday.
-        (utc(2026, 1, 5, 3), utc(2026, 1, 5, 7)),
+        # Sunday night's shift starts before the time off and stops at Monday's midnight: a
+        # day off is off from its start (issue 21 changed this; it used to run on to 02:00).
+        (utc(2026, 1, 5, 3), utc(2026, 1, 5, 5)),
         (utc(2026, 1, 7, 14), utc(2026, 1, 7, 22)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "evening"),
+    [
+        (TORONTO, date(2026, 1, 5)),  # Monday, in winter
+        (TORONTO, date(2026, 3, 7)),  # Saturday: the clocks spring forward that night
+        (LONDON, date(2026, 10, 24)),  # Saturday: the clocks fall back that night
+    ],
+)
+def test_a_whole_day_off_stops_an_overnight_shift_begun_the_evening_before(
+    zone: ZoneInfo, evening: date
+) -> None:
+    # The evening's shift runs 22:00-02:00; the whole of the next day is booked off.
+    day_off = evening + timedelta(days=1)
+    shift = weekly({evening.weekday()}, "22:00", "02:00")
+    one = SupporterRota((shift,), time_off=(TimeOff(day_off, day_off),))
+    assert on_shift(one, zone, local(zone, evening.year, evening.month, evening.day, 23))
+    assert not on_shift(one, zone, local(zone, day_off.year, day_off.month, day_off.day, 1))
+    window = intervals(
+        one,
+        zone,
+        local(zone, evening.year, evening.month, evening.day),
+        (local(zone, day_off.year, day_off.month, day_off.day, 12)),
+    )
+    assert window == [
+        (rota.wall_to_utc(evening, hm("22:00"), zone), rota.wall_to_utc(day_off, 0, zone))
+    ]
+    # Without the day off the same shift runs on to 02:00.
+    plain = SupporterRota((shift,))
+    assert on_shift(plain, zone, local(zone, day_off.year, day_off.month, day_off.day, 1, 30))
 
 
 def test_time_off_on_the_start_day_removes_the_whole_overnight_shift() -> None:

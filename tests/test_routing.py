@@ -94,7 +94,8 @@ def test_returning_texter_can_ask_for_the_same_supporter(build: LineBuilder) -> 
     run_jobs(line)
     # They asked for Ria again (their consent): her offer says when they last talked.
     offer = texts_to(line, lines.RIA)[-1]
-    assert "returning: you talked with them less than a day ago" in offer, offer
+    # Ria reads Spanish first (issue 21: a supporter's texts in their language).
+    assert "vuelve: hablaste con esta persona hace menos de un dia" in offer, offer
     hooks.sms(lines.RIA, "#pass")
     run_jobs(line)
     # Offered to Sam, who is not the one they asked for: "returning", without details.
@@ -554,18 +555,18 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
     assert [name for _, name in pending_offers(line)] == ["Ria"]
     hooks.sms(lines.RIA, "#pass")
     run_jobs(line)
-    # Nobody else is free: the texter comes back to Ria, who hears why.
+    # Nobody else is free: the texter comes back to Ria, who hears why (in Spanish, her first).
     assert [name for _, name in pending_offers(line)] == ["Ria"]
-    assert (
-        "Everyone free has had it, so it comes round to you again." in texts_to(line, lines.RIA)[-1]
-    )
+    assert "Todos los libres ya la tuvieron, asi que te vuelve a tocar." in texts_to(
+        line, lines.RIA
+    )[-1]
     hooks.sms(lines.SAM, "#done")  # Sam is free, after Ria's offer was made: it is hers
     run_jobs(line)
     assert [name for _, name in pending_offers(line)] == ["Ria"]
     offer_id, expires = offer_of(line)
     expire_offer(line, offer_id, now=expires)
     assert [name for _, name in pending_offers(line)] == ["Sam"]
-    assert "timed out and gone to someone else" in texts_to(line, lines.RIA)[-1]
+    assert "vencio y paso a otra persona" in texts_to(line, lines.RIA)[-1]
     assert "comes round to you again" not in texts_to(line, lines.SAM)[-1]
 
 
@@ -586,7 +587,7 @@ def test_a_supporter_passed_over_is_offered_the_texter_alongside(build: LineBuil
     assert [name for _, name in pending_offers(line)] == ["Ria", "Sam"]
     assert "Another peer has this offer too: the first #take wins." in texts_to(line, lines.SAM)[-1]
     hooks.sms(lines.SAM, "#take")
-    assert "Someone else already took that chat" in texts_to(line, lines.RIA)[-1]
+    assert "Otra persona ya tomo esa conversacion" in texts_to(line, lines.RIA)[-1]  # Spanish
 
 
 def test_the_place_in_line_counts_who_joined_at_the_same_moment(any_db_line: LineServices) -> None:

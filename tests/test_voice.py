@@ -269,8 +269,10 @@ def test_whole_call_journey(line: LineServices, phone: Phone) -> None:
     assert legs[supporter_id(line, "Sam")].accepted
     assert legs[supporter_id(line, "Sam")].leg_sid == sam.sid
     assert legs[supporter_id(line, "Ria")].outcome == "taken"
-    # Nobody was texted anything, and no number crossed over.
-    assert outbox(line) == []
+    # Nobody was texted anything but Sam's debrief invite after the call (issue 21), and no
+    # number crossed over.
+    assert [(m["to"], m["purpose"]) for m in outbox(line)] == [(lines.SAM, "debrief_invite")]
+    assert lines.TEXTER not in outbox(line)[0]["body"]
 
 
 def test_a_retried_menu_choice_rings_the_same_legs(line: LineServices, phone: Phone) -> None:

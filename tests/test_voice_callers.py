@@ -528,9 +528,8 @@ def test_a_voicemail_another_supporter_already_called_back_is_refused_naming_the
         request.completed_at = utcnow()
         reference = request.reference
     supporter_command(line, "Ria", reference)
-    assert (
-        texts_to(line, lines.RIA)[-1] == f"{reference} was already called back by Sam. It is done."
-    )
+    # Ria speaks Spanish first: she reads it in Spanish (issue 21).
+    assert texts_to(line, lines.RIA)[-1] == f"Sam ya devolvio la llamada {reference}. Esta hecha."
     with line.db.session() as session:
         assert session.scalars(select(Call).where(Call.direction == CALLBACK)).all() == []
 

@@ -18,9 +18,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from peerline.console.common import actor, audit, format_local, get_or_404, line, now
+from peerline.console import block_review
+from peerline.console.common import actor, audit, format_local, get_or_404, line
 from peerline.console.forms import add_error, audited_reason
-from peerline.service.models import Alert, Block, Contact, Conversation
+from peerline.service.models import Block, Contact, Conversation
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 
 bp = Blueprint("blocklist", __name__, url_prefix="/blocklist")
@@ -140,22 +141,6 @@ def add() -> BaseResponse | tuple[str, int]:
     return redirect(url_for("console.blocklist.index"))
 
 
-def _resolve_reviews(session: Session, contact: Contact | None, outcome: str) -> None:
-    """Resolve the open #block review alerts on the texter's chats with the decision."""
-    if contact is None:
-        return
-    ids = select(Conversation.id).where(Conversation.contact_id == contact.id)
-    for alert in session.scalars(
-        select(Alert).where(
-            Alert.kind == "block_review",
-            Alert.resolved_at.is_(None),
-            Alert.conversation_id.in_(ids),
-        )
-    ):
-        alert.resolved_at, alert.resolved_by = now(), actor()
-        alert.outcome_enc = line().vault.encrypt(outcome)
-
-
 def _decide(block_id: int, lifted: bool) -> BaseResponse | tuple[str, int]:
     """Uphold or lift a block with the reason given: audited, and its review alerts resolved."""
     form = DecisionForm()
@@ -165,15 +150,7 @@ def _decide(block_id: int, lifted: bool) -> BaseResponse | tuple[str, int]:
     reason = " ".join((form.reason.data or "").split())
     with line().db.session() as session:
         block = get_or_404(session, Block, block_id, "There is no such block.")
-        contact = session.scalar(select(Contact).where(Contact.phone_hash == block.phone_hash))
-        subject = f"block {block.id}" + (f" ({contact.alias})" if contact is not None else "")
-        if lifted:
-            audit(session, "block.lifted", subject, f"{block.reason}; lifted: {reason}")
-            session.delete(block)
-        else:
-            block.status = ACTIVE
-            audit(session, "block.upheld", subject, reason)
-        _resolve_reviews(session, contact, f"Block {'lifted' if lifted else 'upheld'}: {reason}")
+        block_review.decide(session, block, lifted, reason)
     if lifted:
         flash("The block is lifted: the line answers this number again.", "success")
     else:

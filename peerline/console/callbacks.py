@@ -8,7 +8,7 @@ address and credentials never reach the browser.
 
 from __future__ import annotations
 
-import time
+import hashlib
 from dataclasses import dataclass
 
 from flask import (
@@ -19,11 +19,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
@@ -41,14 +41,18 @@ from peerline.console.common import (
 from peerline.console.forms import ConfirmForm
 from peerline.service.calls import recording_url_for_coordinator
 from peerline.service.voice.models import REQUEST_DONE, REQUEST_OPEN, CallbackRequest
-from peerline.service.voice.recordings import RecordingUnavailable, chunks, open_recording
+from peerline.service.voice.recordings import (
+    RecordingUnavailable,
+    chunks,
+    open_recording,
+    whole,
+)
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
 PAGE_SIZE = 50
 # How long one audited play lets the browser fetch the recording (seeking re-fetches it).
 GRANT_SECONDS = 10 * 60
-GRANTS_KEY = "recording_grants"
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def index() -> str:
         page=page,
         more=len(found) > PAGE_SIZE,
         may_listen=bool(getattr(current_user, "transcripts", False)),
-        playing=playing if playing in _grants() else None,
+        playing=playing if _granted(playing) else None,
         confirm=ConfirmForm(),
     )
 
@@ -136,11 +140,25 @@ def mark_done(request_id: int) -> BaseResponse:
     return redirect(url_for("console.callbacks.index"))
 
 
-def _grants() -> dict[int, float]:
-    """Return this session's unexpired recording grants (request id -> until)."""
-    raw = session.get(GRANTS_KEY) or {}
-    moment = time.time()
-    return {int(k): float(v) for k, v in raw.items() if float(v) > moment}
+def _grant_key(request_id: int) -> str:
+    """Return the Redis key of this browser session's grant to fetch one recording.
+
+    Grants live on the server (issue 21), named by a digest of the session's token: the
+    cookie carries none, and a session ended (signed out, password changed) opens nothing.
+    """
+    token = str(getattr(current_user, "session_token", ""))
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return f"peerline:recording-grant:{digest}:{request_id}"
+
+
+def _granted(request_id: int | None) -> bool:
+    """Say whether this session pressed Play on a recording in the last few minutes."""
+    if request_id is None:
+        return False
+    try:
+        return bool(line().redis.exists(_grant_key(request_id)))
+    except RedisError:
+        abort(503, description="Recordings cannot be played right now; try again shortly.")
 
 
 @bp.post("/<int:request_id>/listen")
@@ -151,16 +169,17 @@ def listen(request_id: int) -> BaseResponse:
         url = recording_url_for_coordinator(line(), db, request_id, actor())
     if url is None:
         abort(404, description="There is no recording for this call-back request.")
-    grants = _grants()
-    grants[request_id] = time.time() + GRANT_SECONDS
-    session[GRANTS_KEY] = {str(k): v for k, v in grants.items()}
+    try:
+        line().redis.set(_grant_key(request_id), "1", ex=GRANT_SECONDS)
+    except RedisError:
+        abort(503, description="Recordings cannot be played right now; try again shortly.")
     return redirect(url_for("console.callbacks.index", play=request_id) + f"#cb-{request_id}")
 
 
 @bp.get("/<int:request_id>/recording")
 def recording(request_id: int) -> Response:
     """Stream a granted recording from the provider, never revealing where it lives."""
-    if request_id not in _grants():
+    if not _granted(request_id):
         abort(403, description="Press Play on the call-backs page first: each play is audited.")
     with line().db.session() as db:
         found = _request(db, request_id)
@@ -169,8 +188,17 @@ def recording(request_id: int) -> Response:
         abort(404, description="There is no recording for this call-back request.")
     try:
         upstream = open_recording(line().settings, line().vault.decrypt(stored))
+        # A phone's player seeks with a byte range (issue 21): answered 206 from the whole
+        # recording; a plain play streams as it comes. Neither is audited again: the play was.
+        data = whole(upstream) if request.range is not None else None
     except (RecordingUnavailable, ValueError):
         abort(502, description="The recording could not be fetched from the phone provider.")
-    response = Response(stream_with_context(chunks(upstream)), mimetype="audio/mpeg")
+    if data is None:
+        response = Response(stream_with_context(chunks(upstream)), mimetype="audio/mpeg")
+        response.headers["Accept-Ranges"] = "bytes"
+    else:
+        response = Response(data, mimetype="audio/mpeg")
+        # 206 with Content-Range, or 416 for a range past the end.
+        response.make_conditional(request, accept_ranges=True, complete_length=len(data))
     response.headers["Cache-Control"] = "no-store"
     return response

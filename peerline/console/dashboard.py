@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -14,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import TextAreaField
 from wtforms.validators import Length, Optional
 
+from peerline.console import block_review
 from peerline.console.calls import CallRow, calls_under_way
 from peerline.console.common import (
     actor,
@@ -417,6 +427,8 @@ def resolve_alert(alert_id: int) -> BaseResponse:
         alert = session.get(Alert, alert_id)
         if alert is None:
             abort(404)
+        if alert.kind == "block_review" and alert.resolved_at is None:
+            return _decide_block_review(session, alert, outcome)
         if alert.resolved_at is None:
             alert.resolved_at, alert.resolved_by = now(), actor()
             if outcome:
@@ -425,4 +437,30 @@ def resolve_alert(alert_id: int) -> BaseResponse:
             noted = ", with a note" if outcome else ""
             audit(session, "alert.resolved", f"alert {alert.id}", f"{alert.kind}{noted}")
     flash("Alert resolved.", "success")
+    return redirect(url_for("console.dashboard.index"))
+
+
+def _decide_block_review(session: Session, alert: Alert, reason: str) -> BaseResponse:
+    """Resolve a `#block` review alert by deciding the block: upheld or lifted, with why.
+
+    A plain "resolved" would leave the number blocked and waiting for review (issue 21).
+    """
+    decision = request.form.get("decision")
+    if decision not in ("uphold", "lift"):
+        abort(400, description="Decide the block: uphold it or lift it.")
+    if len(reason) < 10:
+        abort(400, description="Say why, in at least 10 characters, then decide again.")
+    block = block_review.block_of_alert(session, alert)
+    if block is None:
+        # Lifted already (on the conversation's page): nothing waits; the alert closes.
+        alert.resolved_at, alert.resolved_by = now(), actor()
+        alert.outcome_enc = line().vault.encrypt(f"Block already lifted: {reason}")
+        audit(session, "alert.resolved", f"alert {alert.id}", f"{alert.kind}, with a note")
+        flash("The block had already been lifted; alert resolved.", "success")
+    elif decision == "lift":
+        block_review.decide(session, block, True, reason)
+        flash("The block is lifted: the line answers this number again.", "success")
+    else:
+        block_review.decide(session, block, False, reason)
+        flash("The block stays: reviewed and upheld.", "success")
     return redirect(url_for("console.dashboard.index"))

@@ -19,6 +19,7 @@ class RecordFacts:
     debrief: bool
     referred: bool
     supporter_score: int | None
+    channel: str = "sms"  # sms or voice (an answered call)
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RecordFigures:
     debriefs: list[int]
     referred: list[int]
     scores: list[int] = field(default_factory=list)
+    voice: list[int] = field(default_factory=list)  # of the contacts per day, answered calls
     topics: dict[str, list[int]] = field(default_factory=dict)  # topic -> chats per day
     load: dict[str, list[int]] = field(default_factory=dict)  # supporter -> chats per day
 
@@ -81,6 +83,7 @@ def build_record_figures(
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     index = {day: n for n, day in enumerate(days)}
     figures = RecordFigures(days, [0] * len(days), [0] * len(days), [0] * len(days))
+    figures.voice = [0] * len(days)
     topic_counts = {t: [0] * len(days) for t in topics}
     load: dict[str, list[int]] = {}
     for fact in facts:
@@ -92,6 +95,7 @@ def build_record_figures(
         figures.chats[n] += 1
         figures.debriefs[n] += fact.debrief
         figures.referred[n] += fact.referred
+        figures.voice[n] += fact.channel == "voice"
         if fact.supporter_score is not None:
             figures.scores.append(fact.supporter_score)
         for topic in filter(None, fact.topics.split(",")):
@@ -105,13 +109,13 @@ def build_record_figures(
 
 def record_columns(figures: RecordFigures) -> tuple[list[str], list[list[str]]]:
     """Return the after-chat CSV columns (header, then one list a day), counts only: chats
-    ended, with a debrief, referred, chats by topic and chats by supporter."""
-    header = ["chats_ended", "with_debrief", "referred"]
+    ended (calls too), with a debrief, referred, of them calls, chats by topic and by supporter."""
+    header = ["chats_ended", "with_debrief", "referred", "voice_contacts"]
     header += [f"topic_{t}" for t in figures.topics]
     header += [f"chats_by_{s}" for s in figures.load]
     rows = []
     for n in range(len(figures.days)):
-        row = [figures.chats[n], figures.debriefs[n], figures.referred[n]]
+        row = [figures.chats[n], figures.debriefs[n], figures.referred[n], figures.voice[n]]
         row += [counts[n] for counts in figures.topics.values()]
         row += [counts[n] for counts in figures.load.values()]
         rows.append([str(value) for value in row])

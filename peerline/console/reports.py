@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from peerline.console import record_stats, stats
@@ -59,11 +59,14 @@ def load_report(session: Session, first: date, last: date) -> stats.Report:
 
 
 def load_records(session: Session, first: date, last: date) -> record_stats.RecordFigures:
-    """Read the records of chats that ended in a span of local days (counts only)."""
+    """Read the records of chats and answered calls that ended in a span of local days."""
     tz = line().timezone(session)
     start, end = stats.span_utc(first, last, tz)
     debriefed = select(DebriefRequest.id).where(
-        DebriefRequest.conversation_id == ContactRecord.conversation_id
+        or_(
+            DebriefRequest.conversation_id == ContactRecord.conversation_id,
+            DebriefRequest.call_id == ContactRecord.call_id,
+        )
     )
     rows = session.execute(
         select(
@@ -73,6 +76,7 @@ def load_records(session: Session, first: date, last: date) -> record_stats.Reco
             debriefed.exists(),
             ContactRecord.referred,
             ContactRecord.supporter_score,
+            ContactRecord.channel,
         )
         .outerjoin(Supporter, Supporter.id == ContactRecord.supporter_id)
         .where(ContactRecord.ended_at >= start, ContactRecord.ended_at < end)

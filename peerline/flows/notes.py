@@ -57,16 +57,43 @@ def edits(a: str, b: str) -> int:
     return previous[-1]
 
 
+# Spanish words for the default topics (accents folded): a Spanish-speaking supporter may
+# write either, and the record keeps the one topic, so reports count both together.
+SPANISH_TOPICS: dict[str, tuple[str, ...]] = {
+    "lonely": ("soledad",),
+    "family": ("familia",),
+    "partner": ("pareja",),
+    "work": ("trabajo",),
+    "money": ("dinero",),
+    "health": ("salud",),
+    "grief": ("duelo",),
+    "anxiety": ("ansiedad",),
+    "housing": ("vivienda",),
+    "substance": ("sustancias", "consumo"),
+    "selfharm": ("autolesion", "autolesiones"),
+    "other": ("otro", "otros"),
+}
+
+
+def _names(topic: str) -> tuple[str, ...]:
+    """Return the words that name a topic: itself, and its Spanish words."""
+    return (topic, *SPANISH_TOPICS.get(topic, ()))
+
+
 def topic_of(word: str, topics: tuple[str, ...]) -> str | None:
-    """Return the topic a word names ("Lonley", "families", "#grief"), if close enough."""
+    """Return the topic a word names ("Lonley", "families", "#grief", "soledad"), if close
+    enough."""
     bare = fold(word).strip(".,!?;:#'\"()[]-")
     if len(bare) < 3:
         return None
     for topic in topics:
-        if bare in (topic, topic + "s", topic + "es") or bare.replace("-", "") == topic:
-            return topic
+        for name in _names(topic):
+            if bare in (name, name + "s", name + "es") or bare.replace("-", "") == name:
+                return topic
     # One slip in a word of five letters or more; shorter words are too easily another word.
-    close = [t for t in topics if len(bare) >= 5 and edits(bare, t) <= 1]
+    close = [
+        t for t in topics if len(bare) >= 5 and any(edits(bare, n) <= 1 for n in _names(t))
+    ]
     return close[0] if len(close) == 1 else None
 
 

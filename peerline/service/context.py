@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerline.flows.catalogue import LANGUAGES
 from peerline.service import lanes, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
@@ -138,6 +139,14 @@ class Reachable(Protocol):
     @property
     def opted_out(self) -> bool: ...
 
+    @property
+    def language_list(self) -> list[str]: ...
+
+
+def supporter_language(supporter: Reachable) -> str:
+    """Return the language texts go to a supporter in: the first they speak that we write."""
+    return next((lang for lang in supporter.language_list if lang in LANGUAGES), "en")
+
 
 class Context:
     """Apply effects within one transaction, collecting work for after the commit."""
@@ -244,11 +253,13 @@ class Context:
         """
         if supporter.opted_out:
             return
+        if text is None:
+            text = self.render(supporter_language(supporter), key, params)
         self.send(
             to_phone=self.line.vault.decrypt(supporter.phone_enc),
             recipient_kind="supporter",
             purpose=key,
-            text=text if text is not None else self.render("en", key, params),
+            text=text,
             conversation_id=conversation_id,
             from_number=via,
             valid_for=valid_for,

@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from peerline.service.calls import _client, telephony_available
 from peerline.service.inbound import FAILED_KEY
-from peerline.service.models import Alert, Contact, GroupSubscription, OutboundMessage
+from peerline.service.models import (
+    Alert,
+    Contact,
+    ContactRecord,
+    GroupSubscription,
+    OutboundMessage,
+)
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
 from peerline.service.services import LineServices
 from peerline.service.spool import SPOOL_KEY
@@ -46,6 +52,12 @@ def erase_elsewhere(
 ) -> None:
     """Erase the person's calls, call-backs, recordings, alerts, subscription and kept texts."""
     mine = or_(Call.contact_id == contact.id, Call.from_hash.in_(list(hashes)))
+    # A supporter's few words about their calls go as a chat's would (issue 21: voice).
+    session.execute(
+        update(ContactRecord)
+        .where(ContactRecord.call_id.in_(select(Call.id).where(mine)))
+        .values(note_enc=None)
+    )
     # Calls stay for the counts; the number (hashed and encrypted) goes.
     session.execute(update(Call).where(mine).values(from_hash=None, from_enc=None))
     requests = session.scalars(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -498,9 +499,18 @@ class ContactRecord(Base):
     """
 
     __tablename__ = "contact_records"
+    # A record is about one SMS chat or one answered call, never both (issue 21: voice).
+    __table_args__ = (
+        CheckConstraint(
+            "(conversation_id IS NULL) <> (call_id IS NULL)", name="one_conversation_or_call"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id"), unique=True
+    )
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), unique=True)
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
     channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, voice
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -526,6 +536,8 @@ class DebriefRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    # The answered call it is about, when it is about a call (issue 21: voice).
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(254))

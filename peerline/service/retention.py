@@ -68,6 +68,16 @@ def purge(session: Session, now: datetime, days: int, batch: int = 500) -> int:
                 OutboundMessage.status.not_in((OUT_PENDING, OUT_SENDING)),
             )
         )
+    # A supporter's few words about a call are kept as long as a chat's would be.
+    session.execute(
+        update(ContactRecord)
+        .where(
+            ContactRecord.call_id.is_not(None),
+            ContactRecord.note_enc.is_not(None),
+            ContactRecord.ended_at < cutoff,
+        )
+        .values(note_enc=None)
+    )
     # Messages that never joined a conversation (blocked numbers, floods, stray texts).
     stray = session.execute(
         delete(InboundMessage).where(

@@ -149,7 +149,8 @@ class TimeOff:
         return self.start_minute is not None
 
     def covers(self, day: date) -> bool:
-        """Return whether `day` is one of the whole days off (shifts starting on it stop)."""
+        """Return whether `day` is one of the whole days off (shifts starting on it are not
+        worked at all; `span` takes the days themselves out of a shift begun before)."""
         return not self.partial and self.start <= day <= self.end
 
     def span(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -335,9 +336,10 @@ def intervals(
         if start < end and start < end_utc and end > start_utc
     )
     merged = _merge(clipped)
+    # A day off is off from its midnight (issue 21): a shift that began the evening before
+    # stops at midnight, as a coordinator reading "Tuesday off" expects.
     for off in rota.time_off:
-        if off.partial:
-            merged = _cut(merged, off.span(tz))
+        merged = _cut(merged, off.span(tz))
     return merged
 
 

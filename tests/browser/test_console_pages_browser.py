@@ -60,10 +60,9 @@ def test_the_blocklist(
     block_id, _, alias = add_block_review(demo_line)
     base = serve(demo_line)
     sign_in(page, base)
-    # The alert on the dashboard points to the blocklist, where the review waits.
-    expect(
-        page.get_by_role("link", name="Uphold or lift the block on the blocklist")
-    ).to_be_visible()
+    # The alert on the dashboard decides the review, or points to the blocklist.
+    expect(page.get_by_role("button", name="Uphold block")).to_be_visible()
+    expect(page.get_by_role("main").get_by_role("link", name="blocklist")).to_be_visible()
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Blocklist").click()
     expect(page.get_by_text("1 to review")).to_be_visible()
     row = page.locator(f'tr[data-block="{block_id}"]')
@@ -174,6 +173,43 @@ def test_groups_and_holidays(
     page.reload()
     fits_a_phone(page)
     shoot(page, folder, "groups-phone")
+
+
+def test_a_block_review_is_decided_from_the_dashboard(
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    lifted, lifted_alert, _ = add_block_review(demo_line)
+    base = serve(demo_line)
+    sign_in(page, base)
+    review = page.get_by_test_id(f"block-review-{lifted_alert}")
+    # No plain "Resolve" that would leave the number blocked and waiting for review.
+    expect(review.get_by_role("button", name="Resolve")).to_have_count(0)
+    review.get_by_label("Why (at least 10 characters)").fill("The supporter misread the texter")
+    review.get_by_role("button", name="Lift block").click()
+    expect(
+        page.get_by_text("The block is lifted: the line answers this number again.")
+    ).to_be_visible()
+    resolved = page.get_by_test_id("resolved-alerts")
+    expect(resolved).to_contain_text("Block lifted: The supporter misread the texter")
+    expect(resolved).to_contain_text(f"resolved by {EMAIL}")
+    with demo_line.db.session() as session:
+        assert session.get(Block, lifted) is None
+    # On a phone: the same decision, upheld this time.
+    kept, kept_alert, _ = add_block_review(demo_line)
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}/console/")
+    fits_a_phone(page)
+    review = page.get_by_test_id(f"block-review-{kept_alert}")
+    review.get_by_label("Why (at least 10 characters)").fill("Threats to the supporter, kept")
+    shoot(page, folder, "dashboard-block-review-phone")
+    review.get_by_role("button", name="Uphold block").click()
+    expect(page.get_by_text("The block stays: reviewed and upheld.")).to_be_visible()
+    with demo_line.db.session() as session:
+        assert session.get(Block, kept).status == "active"  # type: ignore[union-attr]
+    page.goto(f"{base}/console/blocklist/")
+    expect(page.get_by_text("to review")).to_have_count(0)
 
 
 def test_alerts_link_to_the_chat_and_keep_the_outcome(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,21 @@ def voice_line(
     Base.metadata.create_all(line.db.engine)
     load_line_file(line, line_file)
     return line
+
+
+@contextmanager
+def phone_on_servers(
+    tmp_path: Path, database_url: str, redis_url: str, line_file: str = lines.TWO_ON
+) -> Iterator[Phone]:
+    """Yield Twilio's side of a line on real PostgreSQL and Redis (emptied first)."""
+    redis = Redis.from_url(redis_url)
+    redis.flushall()
+    line = voice_line(tmp_path, line_file, env={"DATABASE_URL": database_url}, redis=redis)
+    try:
+        yield Phone(line, voice_app(line))
+    finally:
+        line.db.engine.dispose()
+        redis.close()
 
 
 def voice_app(line: LineServices) -> Flask:

@@ -315,11 +315,16 @@ def _ranked(
 
 
 @cache
-def _claim_sql(locking: bool) -> Select[int, str, int, str, bool]:
+def _claim_sql(locking: bool) -> Select[int, str, int, str, bool, str]:
     """Return what the offer needs of supporter :sid (locked, unless another matcher holds
     them, when `locking`)."""
     claim = select(
-        Supporter.id, Supporter.name, Supporter.capacity, Supporter.phone_enc, Supporter.opted_out
+        Supporter.id,
+        Supporter.name,
+        Supporter.capacity,
+        Supporter.phone_enc,
+        Supporter.opted_out,
+        Supporter.languages,
     ).where(Supporter.id == bindparam("sid", type_=Integer))
     if locking:
         # Another matcher may be offering them a chat at this moment.

@@ -153,6 +153,12 @@ class Offered:
     capacity: int
     phone_enc: str
     opted_out: bool
+    languages: str = "en"
+
+    @property
+    def language_list(self) -> list[str]:
+        """Return the languages the supporter speaks, the offer's text in the first."""
+        return [part for part in self.languages.split(",") if part]
 
 
 @dataclass(frozen=True)

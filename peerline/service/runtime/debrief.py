@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 
-from peerline.flows.catalogue import LANGUAGES
 from peerline.flows.notes import Note
-from peerline.service.context import Context
+from peerline.service.context import Context, supporter_language
+from peerline.service.debrief_invite import invite_to_debrief
 from peerline.service.models import (
     ContactRecord,
     Conversation,
@@ -16,11 +14,6 @@ from peerline.service.models import (
     SafetyEvent,
     Supporter,
 )
-
-
-def supporter_language(supporter: Supporter) -> str:
-    """Return the language the debrief texts go to a supporter in: their first one we write."""
-    return next((lang for lang in supporter.language_list if lang in LANGUAGES), "en")
 
 
 def to_supporter_in_their_language(
@@ -94,18 +87,12 @@ def chat_ended(rt: Context, conversation: Conversation, supporter: Supporter | N
     )
     if supporter is None:
         return
-    topics = ", ".join(rt.line.settings.note_topics)
-    minutes = rt.line.settings.crisis_pause_minutes
-    if conversation.crisis_at is not None and minutes:
-        until = rt.now + timedelta(minutes=minutes)
-        supporter.paused_until = max(supporter.paused_until or until, until)
-        # A round just after the pause ends (a second late, so the pause has surely passed).
-        rt.after_commit.match_at.append(until + timedelta(seconds=1))
-        key, params = "debrief_invite_paused", {"minutes": minutes, "topics": topics}
-    else:
-        key, params = "debrief_invite", {"topics": topics}
-    to_supporter_in_their_language(
-        rt, supporter, key, conversation.id, via=conversation.relay_number, **params
+    invite_to_debrief(
+        rt,
+        supporter,
+        crisis=conversation.crisis_at is not None,
+        conversation_id=conversation.id,
+        via=conversation.relay_number,
     )
 
 
@@ -125,13 +112,17 @@ def last_chat_of(
 
 def save_note(rt: Context, conversation: Conversation, note: Note) -> None:
     """Keep a supporter's note on the chat's record; the few words encrypted, like a transcript."""
-    record = record_of(rt, conversation)
+    # Words about a chat already purged or erased are not kept: it has no transcript.
+    keep_note(rt, record_of(rt, conversation), note, words=conversation.purged_at is None)
+
+
+def keep_note(rt: Context, record: ContactRecord, note: Note, *, words: bool = True) -> None:
+    """Keep a note on a chat's or a call's record; its few words only when `words`."""
     if note.score is not None:
         record.supporter_score = note.score
     if note.topics:
         record.topics = ",".join(note.topics)
-    if note.words and conversation.purged_at is None:
-        # Words about a chat already purged or erased are not kept: it has no transcript.
+    if note.words and words:
         record.note_enc = rt.line.vault.encrypt(note.words)
     record.noted_at = rt.now
 
@@ -148,14 +139,21 @@ def rated(rt: Context, conversation: Conversation, score: int) -> None:
 
 
 def ask_debrief(
-    rt: Context, supporter: Supporter, conversation: Conversation | None, via: str | None = None
+    rt: Context,
+    supporter: Supporter,
+    conversation: Conversation | None,
+    via: str | None = None,
+    *,
+    call_id: int | None = None,
+    alias: str | None = None,
 ) -> None:
-    """Record a #debrief (once while open for that chat), alert on call, tell the supporter."""
-    same_chat = (
-        DebriefRequest.conversation_id == conversation.id
-        if conversation is not None
-        else DebriefRequest.conversation_id.is_(None)
-    )
+    """Record a #debrief (once while open for that chat or call), alert on call, tell them."""
+    if call_id is not None:
+        same_chat = DebriefRequest.call_id == call_id
+    elif conversation is not None:
+        same_chat = DebriefRequest.conversation_id == conversation.id
+    else:
+        same_chat = DebriefRequest.conversation_id.is_(None) & DebriefRequest.call_id.is_(None)
     open_already = rt.session.scalar(
         select(DebriefRequest.id).where(
             DebriefRequest.supporter_id == supporter.id, same_chat, DebriefRequest.done_at.is_(None)
@@ -166,10 +164,11 @@ def ask_debrief(
             DebriefRequest(
                 supporter_id=supporter.id,
                 conversation_id=conversation.id if conversation else None,
+                call_id=call_id,
                 created_at=rt.now,
             )
         )
-    alias = conversation.contact.alias if conversation else "-"
+    alias = alias or (conversation.contact.alias if conversation else "-")
     told = rt.alert(
         "debrief",
         conversation,

@@ -18,10 +18,10 @@ from peerline.service import metrics, routing
 from peerline.service.availability import format_opening
 from peerline.service.context import (
     DEFAULT_CHAT_MINUTES,
-    LANGUAGE_NAMES,
     Context,
     _lock,
     resolve_offer,
+    supporter_language,
     transaction,
 )
 from peerline.service.groups import upcoming_text
@@ -129,20 +129,23 @@ def announce(
     to the supporter whose offer of it has just timed out."""
     timeout = rt.line.settings.offer_timeout_seconds
     for offer in offers:
-        # Routing hands over what the text needs: nothing is read again here.
+        # Routing hands over what the text needs: nothing is read again here. The parts are
+        # in the supporter's first language, as the offer is.
+        language = supporter_language(offer.supporter)
         note = ""
         if not offer.language_matched:
-            name = LANGUAGE_NAMES.get(offer.language, offer.language)
-            note = f" (writes in {name}; no {name} speaker is free)"
+            named = f"language_{offer.language}" in rt.line.catalogue.texts["en"]
+            name = rt.render(language, f"language_{offer.language}") if named else offer.language
+            note = " " + rt.render(language, "offer_language_note", {"speaks": name})
         again = ""
         if offer.again:
             # Everyone free had already had it: true whether one supporter is free or more.
             if (expired or {}).get(offer.conversation_id) == offer.supporter_id:
-                again = " Your offer timed out; everyone free has had it, so it comes back."
+                again = " " + rt.render(language, "offer_again_timed_out")
             else:
-                again = " Everyone free has had it, so it comes round to you again."
+                again = " " + rt.render(language, "offer_again")
         elif offer.alongside:
-            again = " Another peer has this offer too: the first #take wins."
+            again = " " + rt.render(language, "offer_alongside")
         rt.to_supporter(
             offer.supporter,
             "offer_priority" if offer.priority > 0 else "offer",
@@ -150,8 +153,8 @@ def announce(
             alias=offer.alias,
             minutes=max(1, round(timeout / 60)),
             language_note=note,
-            waited=_waited(offer.queued_at, rt.now),
-            returning=_returning(offer, rt.now),
+            waited=_waited(rt, language, offer.queued_at),
+            returning=_returning(rt, language, offer),
             again=again,
             via=offer.relay_number,
             # An offer that arrives after it timed out would only confuse.
@@ -205,7 +208,7 @@ def accept_offer(
             rt.to_supporter(loser, "already_taken", via=other.relay_number)
     rt.session.flush()
     via = offer.relay_number
-    backlog = _waiting_words(rt, conversation, offer.id)
+    backlog = _waiting_words(rt, conversation, offer.id, supporter_language(supporter))
     if backlog:
         rt.to_supporter(
             supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
@@ -218,7 +221,9 @@ def accept_offer(
     return True
 
 
-def _waiting_words(rt: Context, conversation: Conversation, taking: int) -> list[str]:
+def _waiting_words(
+    rt: Context, conversation: Conversation, taking: int, language: str = "en"
+) -> list[str]:
     """Return what the texter wrote in this conversation before offer `taking` was
     taken: all of it, or since an earlier supporter took it (a chat handed back), oldest
     first.
@@ -244,7 +249,7 @@ def _waiting_words(rt: Context, conversation: Conversation, taking: int) -> list
     texts = [rt.line.vault.decrypt(row.body_enc) for row in rows]
     words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
     # Twilio posts an empty body only with pictures: the supporter hears that one came.
-    picture = rt.render("en", "picture_waiting")
+    picture = rt.render(language, "picture_waiting")
     return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
 
 
@@ -316,38 +321,40 @@ def schedule_open_notice(rt: Context, conversation: Conversation) -> None:
         rt.after_commit.open_notices.append((conversation.id, opening))
 
 
-def _waited(queued_at: datetime | None, now: datetime) -> str:
+def _waited(rt: Context, language: str, queued_at: datetime | None) -> str:
     """Say how long a texter has waited, for an offer's text."""
-    minutes = int((now - queued_at).total_seconds() // 60) if queued_at else 0
+    minutes = int((rt.now - queued_at).total_seconds() // 60) if queued_at else 0
     if minutes < 1:
-        return "just joined the line"
+        return rt.render(language, "offer_waited_new")
     if minutes < 120:
-        return f"waiting {minutes} min"
-    return f"waiting {minutes // 60} h {minutes % 60} min"
+        return rt.render(language, "offer_waited_minutes", {"minutes": minutes})
+    hours = {"hours": minutes // 60, "minutes": minutes % 60}
+    return rt.render(language, "offer_waited_hours", hours)
 
 
-def _returning(offer: routing.NewOffer, now: datetime) -> str:
+def _returning(rt: Context, language: str, offer: routing.NewOffer) -> str:
     """Say whether the texter talked with a peer before; with whom only when they asked for
     this supporter again (their consent to continuity)."""
     if offer.last_talked is not None:
-        return f", returning: you talked with them {_ago(offer.last_talked, now)}"
-    return ", returning texter" if offer.returning else ""
+        ago = _ago(rt, language, offer.last_talked)
+        return rt.render(language, "offer_returning_you", {"ago": ago})
+    return rt.render(language, "offer_returning") if offer.returning else ""
 
 
-def _ago(when: datetime, now: datetime) -> str:
+def _ago(rt: Context, language: str, when: datetime) -> str:
     """Say roughly how long ago something was, in a supporter's text."""
-    days = (now - when).days
+    days = (rt.now - when).days
     if days < 1:
-        return "less than a day ago"
+        return rt.render(language, "ago_under_a_day")
     if days < 2:
-        return "a day ago"
+        return rt.render(language, "ago_a_day")
     if days < 7:
-        return f"{days} days ago"
+        return rt.render(language, "ago_days", {"days": days})
     if days < 14:
-        return "last week"
+        return rt.render(language, "ago_last_week")
     if days < 31:
-        return f"{days // 7} weeks ago"
-    return "over a month ago"
+        return rt.render(language, "ago_weeks", {"weeks": days // 7})
+    return rt.render(language, "ago_over_a_month")
 
 
 def run_matching(line: LineServices, now: datetime | None = None) -> Sequence[routing.NewOffer]:

@@ -17,6 +17,7 @@ from peerline.service.context import (
 from peerline.service.models import (
     DECLINED,
     PENDING,
+    ContactRecord,
     Conversation,
     InboundMessage,
     Offer,
@@ -32,6 +33,7 @@ from peerline.service.runtime.offers import (
     accept_offer,
 )
 from peerline.service.runtime.safety import block, raise_safety
+from peerline.service.voice.records import caller_alias, latest_call_record
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ def supporter_message(
         rota.Closures(spec) if spec else None,
     )
     last = debrief.last_chat_of(rt, supporter, chat)
+    # A call answered after their last chat is what a #note is about (issue 21: voice).
+    call_record = None if chat is not None else latest_call_record(rt, supporter.id, last)
+    if call_record is not None:
+        last_alias: str | None = caller_alias(rt, call_record)
+    else:
+        last_alias = last.contact.alias if last else None
     state = supporter_flow.SupporterState(
         away=supporter.away,
         on_shift=on_shift,
@@ -78,7 +86,7 @@ def supporter_message(
         offer_id=offer.id if offer else None,
         offer_alias=offered.contact.alias if offered else None,
         paused=supporter.paused_until is not None and supporter.paused_until > rt.now,
-        last_alias=last.contact.alias if last else None,
+        last_alias=last_alias,
         topics=rt.line.settings.note_topics,
     )
     if chat is not None:
@@ -88,7 +96,28 @@ def supporter_message(
         if not text.strip():
             return  # never an empty relay
     for effect in supporter_flow.decide(state, text).effects:
-        _supporter_effect(rt, effect, supporter, chat, relay, last)
+        if call_record is not None:
+            _call_record_effect(rt, effect, supporter, call_record, relay)
+        else:
+            _supporter_effect(rt, effect, supporter, chat, relay, last)
+
+
+def _call_record_effect(
+    rt: Context, effect: fx.Effect, supporter: Supporter, record: ContactRecord, via: str | None
+) -> None:
+    """Carry out a #note, #referred or #debrief about a call; other effects as always."""
+    match effect:
+        case fx.Reply(key=key, params=params) if key in DEBRIEF_REPLIES:
+            rt.to_supporter(supporter, key, None, via=via, **params)
+        case fx.SaveNote(note=note):
+            debrief.keep_note(rt, record, note)
+        case fx.MarkReferred():
+            record.referred = True
+        case fx.AskDebrief():
+            alias = caller_alias(rt, record)
+            debrief.ask_debrief(rt, supporter, None, via, call_id=record.call_id, alias=alias)
+        case _:
+            _supporter_effect(rt, effect, supporter, None, via, None)
 
 
 def _supporter_effect(

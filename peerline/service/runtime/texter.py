@@ -15,6 +15,7 @@ from peerline.service.context import (
     PLACE_IN_LINE,
     Context,
     _due,
+    supporter_language,
 )
 from peerline.service.models import (
     ACTIVE,
@@ -172,8 +173,9 @@ def _texter_effect(
             if conversation is not None and conversation.supporter is not None:
                 nudge = rt.line.settings.reply_nudge_minutes * 60
                 rt.after_commit.chat_ticks.append((conversation.id, nudge))
-                flag = "[SAFETY] " if raised else ""
-                mark = " " + rt.render("en", "picture_too") if picture else ""
+                speaks = supporter_language(conversation.supporter)
+                flag = rt.render(speaks, "safety_mark") + " " if raised else ""
+                mark = " " + rt.render(speaks, "picture_too") if picture else ""
                 rt.relay_to_supporter(
                     conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
                 )

@@ -14,6 +14,7 @@ from peerline.service.context import (
     STUCK_QUEUE_REPEAT,
     Context,
     _lock,
+    supporter_language,
     transaction,
 )
 from peerline.service.drafts import draft, write_many
@@ -355,7 +356,7 @@ def shift_reminder(rt: Context, supporter_id: int, start: datetime, end: datetim
     rt.to_supporter(
         supporter,
         "shift_reminder",
-        when=format_opening(start, tz, rt.now, "en"),
+        when=format_opening(start, tz, rt.now, supporter_language(supporter)),
         valid_for=int((start - rt.now).total_seconds()),
     )
     return True

@@ -22,6 +22,8 @@ RECORDING_PATH = re.compile(
 )
 CHUNK = 64 * 1024
 TIMEOUT_SECONDS = 20.0
+# A voicemail is minutes of MP3 at most; a seek (a byte range) reads it whole, up to this.
+MAX_BYTES = 32 * 1024 * 1024
 
 
 class RecordingUnavailable(Exception):
@@ -59,3 +61,16 @@ def chunks(response: HTTPResponse) -> Iterator[bytes]:
             yield block
     finally:
         response.close()
+
+
+def whole(response: HTTPResponse) -> bytes:
+    """Return the recording's bytes, read whole (for a byte range), closing the connection."""
+    try:
+        data = response.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecordingUnavailable(type(exc).__name__) from exc
+    finally:
+        response.close()
+    if len(data) > MAX_BYTES:
+        raise RecordingUnavailable("recording larger than a voicemail can be")
+    return data

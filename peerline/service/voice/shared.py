@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.service.context import Context
+from peerline.service.context import Context, supporter_language
 from peerline.service.models import Conversation, Supporter
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import UnknownCall
@@ -81,6 +81,6 @@ def tell_supporter(
         supporter,
         key.removeprefix("sms_"),
         conversation.id if conversation else None,
-        text=prompts(runtime.line).text("en", key, **params),
+        text=prompts(runtime.line).text(supporter_language(supporter), key, **params),
         via=conversation.relay_number if conversation else via,
     )

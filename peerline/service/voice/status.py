@@ -32,6 +32,7 @@ from peerline.service.voice.models import (
     Call,
 )
 from peerline.service.voice.prompts import prompts
+from peerline.service.voice.records import call_ended
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import answered_leg, lock_row, tell_supporter
 
@@ -110,6 +111,7 @@ def apply_call_status(
             leg.outcome = leg.outcome or "canceled"
     # Whoever this call held (rung, talking, calling back) may be offered texts again.
     rt.after_commit.match = True
+    call_ended(rt, call)  # an answered call's record and its supporter's debrief invite
     if call.direction == CALLBACK:
         callback_ended(line, rt, call, status)
         return

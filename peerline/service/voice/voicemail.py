@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.service.context import transaction
+from peerline.service.context import supporter_language, transaction
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter
 from peerline.service.segments import count
 from peerline.service.services import LineServices
@@ -104,16 +104,17 @@ def _announce_voicemail(
     session, texts = rt.session, prompts(line)
     contact = request.contact
     recipients = _recipients(line, rt)
-    language = texts.text(call.language, "language_name")
-    notice = texts.text(
-        "en",
-        "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice",
-        reference=request.reference,
-        alias=contact.alias,
-        seconds=request.recording_seconds or 0,
-        language=language,
-    )
     for supporter in recipients:
+        # In the supporter's first language, the caller's language named in it (issue 21).
+        speaks = supporter_language(supporter)
+        notice = texts.text(
+            speaks,
+            "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice",
+            reference=request.reference,
+            alias=contact.alias,
+            seconds=request.recording_seconds or 0,
+            language=rt.render(speaks, f"language_{call.language}"),
+        )
         rt.to_supporter(supporter, "voicemail", text=notice)
     if not recipients:
         log.warning("nobody on shift or on call to hear of voicemail %s", request.reference)
@@ -201,15 +202,15 @@ def transcription(
         if request.status == REQUEST_DONE:
             return True
         texts = prompts(line)
-        summary = texts.text(
-            "en",
-            "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary",
-            reference=request.reference,
-            alias=request.contact.alias,
-            words="",
-        )
-        notice = summary.replace('""', f'"{_summary(text, summary)}"')
         for supporter in _recipients(line, rt):
+            summary = texts.text(
+                supporter_language(supporter),
+                "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary",
+                reference=request.reference,
+                alias=request.contact.alias,
+                words="",
+            )
+            notice = summary.replace('""', f'"{_summary(text, summary)}"')
             rt.to_supporter(supporter, "voicemail_summary", text=notice)
     return True
 
