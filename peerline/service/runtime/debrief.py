@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from peerline.flows.notes import Note
-from peerline.service.context import Context, supporter_language
+from peerline.service.context import Context
 from peerline.service.debrief_invite import invite_to_debrief
 from peerline.service.models import (
     ContactRecord,
@@ -14,20 +14,6 @@ from peerline.service.models import (
     SafetyEvent,
     Supporter,
 )
-
-
-def to_supporter_in_their_language(
-    rt: Context,
-    supporter: Supporter,
-    key: str,
-    conversation_id: int | None = None,
-    *,
-    via: str | None = None,
-    **params: object,
-) -> None:
-    """Send a debrief text to a supporter in the language they speak first."""
-    text = rt.render(supporter_language(supporter), key, dict(params))
-    rt.to_supporter(supporter, key, conversation_id, text=text, via=via)
 
 
 def record_of(rt: Context, conversation: Conversation) -> ContactRecord:
@@ -179,9 +165,7 @@ def ask_debrief(
         alias=alias,
     )
     key = "debrief_ok" if told else "debrief_nobody_on_call"
-    to_supporter_in_their_language(
-        rt, supporter, key, conversation.id if conversation else None, via=via
-    )
+    rt.to_supporter(supporter, key, conversation.id if conversation else None, via=via)
 
 
 def ready(rt: Context, supporter: Supporter) -> None:

@@ -25,7 +25,6 @@ from peerline.service.models import (
     OutboundMessage,
     SafetyEvent,
 )
-from peerline.service.runtime.debrief import to_supporter_in_their_language
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +62,8 @@ def raise_safety(
     )
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
-        to_supporter_in_their_language(
-            rt,
-            supporter,
-            "safety_flag",
-            conversation.id,
-            alias=alias,
-            via=conversation.relay_number,
+        rt.to_supporter(
+            supporter, "safety_flag", conversation.id, alias=alias, via=conversation.relay_number
         )
     return told
 

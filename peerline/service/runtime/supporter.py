@@ -134,9 +134,7 @@ def _supporter_effect(
     supporter's last)."""
     match effect:
         case fx.Reply(key=key, params=params) if key in DEBRIEF_REPLIES:
-            debrief.to_supporter_in_their_language(
-                rt, supporter, key, last.id if last else None, via=via, **params
-            )
+            rt.to_supporter(supporter, key, last.id if last else None, via=via, **params)
         case fx.Reply(key=key, params=params):
             rt.to_supporter(supporter, key, chat.id if chat else None, via=via, **params)
         case fx.SaveNote(note=note):
