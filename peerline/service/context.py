@@ -104,8 +104,13 @@ class JobsAfterCommit:
             except RedisError as exc:
                 log.warning("texts not ranked (%s): send jobs instead", exc)
             else:
+                crisis = {
+                    lanes.sender_for(line.settings, number)
+                    for number, _, lane in self.ranked
+                    if lane == lanes.CRISIS
+                }
                 for sender in sorted(senders):
-                    line.job_queue.pump(sender)
+                    line.job_queue.pump(sender, urgent=sender in crisis)
                 done = {message_id for _, message_id, _ in self.ranked}
                 sends = [message_id for message_id in sends if message_id not in done]
         if len(sends) > 10:
