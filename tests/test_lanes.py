@@ -270,7 +270,11 @@ def test_texts_go_through_the_messaging_service_each_person_on_one_number(
             assert params["MessagingServiceSid"] == [SERVICE_SID] and "From" not in params
         # Sticky sender: one number per person, and new people spread over the pool.
         assert len({m["from"] for m in mine}) == 1
-        firsts = {twilio.messages_to(n)[0]["from"] for n in [lines.TEXTER, *others]}
+        # (Every person, the supporter offered a chat too: with calls to the provider going at
+        # once, who is first to reach a number is not fixed.)
+        people = {m["to"] for m in twilio.messages}
+        assert len(people) >= len(POOL)
+        firsts = {twilio.messages_to(n)[0]["from"] for n in people}
         assert firsts == set(POOL)
 
 
