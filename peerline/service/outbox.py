@@ -243,20 +243,28 @@ def pump(line: LineServices, sender: str) -> int:
             # The pump running now re-reads the queue after it lets go (below).
             return sent
         try:
-            count, finished = _pump_locked(line, sender, lock)
+            count, due, finished = _pump_locked(line, sender, lock)
             sent += count
         finally:
             try:
                 redis_connect.release(lock)
             except LockError:
                 log.warning("pump lock of a sender expired before release")
+        # Handed on only once the lock is free: a pump taking the sender up while this one
+        # still held it (its calls ending) would find it taken and leave the texts to nobody.
+        if due is not None:
+            line.lanes.set_due(sender, due)
+        elif not finished:
+            line.job_queue.pump(sender)
         # A text queued while the lock was held was left to this pump: look again.
         if not finished or not line.lanes.waiting(sender):
             return sent
 
 
-def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool]:
-    """Pump under the sender's lock; return how many went and whether the queue ran dry."""
+def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, float | None, bool]:
+    """Pump under the sender's lock; return how many went, when the sender is due again
+    (Redis time; None when the queue ran dry or the pump ran its time) and whether the queue
+    ran dry."""
     sent = 0
     deadline = time.monotonic() + PUMP_SECONDS
     fast = line.limiter.rate_of(sender) >= FAST_RATE
@@ -267,17 +275,15 @@ def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool
         while True:
             best = line.lanes.best(sender)
             if best is None:
-                return sent, True
+                return sent, None, True
             if time.monotonic() > deadline:
-                line.job_queue.pump(sender)
-                return sent, False
+                return sent, None, False  # handed to a pump job
             # Nothing to read in the database while the sender's next slot is still ahead.
             free_at = line.limiter.free_at(sender, within=ahead)
             if free_at is not None:
-                line.lanes.set_due(sender, free_at)
                 if line.lanes.lane_of_best(sender) == lanes.CHAT:
                     _chat_waits(line, connection, best)
-                return sent, False
+                return sent, free_at, False
             outcome = _send_best(line, connection, sender, best, lock, flight, ahead)
             if outcome is None:
                 continue
@@ -285,8 +291,7 @@ def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool
                 sent += 1
                 continue
             # Too early for the next slot: come back for it then.
-            line.lanes.set_due(sender, outcome)
-            return sent, False
+            return sent, outcome, False
 
 
 class _InFlight:
