@@ -104,17 +104,9 @@ class JobQueue:
         """Enqueue a pump of one sender's waiting texts (a pump that ran its time hands on;
         `urgent`: for a crisis text, at the front of the inbound queue, which workers serve
         first, so it does not wait behind a rush of inbound texts)."""
-        if urgent:
-            return self._enqueue(
-                job_paths.PUMP_SENDER,
-                sender,
-                job_id=None,
-                queue=self.inbound_queue,
-                result_ttl=0,
-                at_front=True,
-            )
+        queue = self.inbound_queue if urgent else self.sends_queue
         return self._enqueue(
-            job_paths.PUMP_SENDER, sender, job_id=None, queue=self.sends_queue, result_ttl=0
+            job_paths.PUMP_SENDER, sender, job_id=None, queue=queue, result_ttl=0, at_front=urgent
         )
 
     def send_many(self, outbound_ids: list[int], per_job: int = SENDS_PER_JOB) -> bool:
