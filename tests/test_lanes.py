@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from peerline.app import create_app
 from peerline.service import lanes, outbox
 from peerline.service.carrier import carrier_backlog
+from peerline.service.context import Context
 from peerline.service.models import Alert, Offer, OutboundMessage, utcnow
 from peerline.service.services import LineServices
 from tests.support import lines
@@ -323,3 +324,40 @@ def test_relay_numbers_send_as_themselves_at_their_own_rate_beside_a_messaging_s
         assert "MessagingServiceSid" not in params  # sent as the chat's own number
         # The texter still sees one number: the service's sticky one.
         assert len({m["from"] for m in twilio.messages_to(lines.TEXTER)}) == 1
+
+
+def test_a_fast_senders_calls_overlap_yet_each_person_reads_their_texts_once_in_order(
+    tmp_path: Path,
+) -> None:
+    with FakeTwilio(auto_status=False) as twilio:
+        settings = make_settings(
+            tmp_path,
+            TWILIO_API_BASE_URL=twilio.base_url,
+            PEERLINE_SEND_RATES="long_code=500",
+            **TWILIO_ENV,
+        )
+        line = make_line(settings, FakeRedis())
+        people = [f"+1647555{7800 + n}" for n in range(6)]
+        with line.db.session() as session:
+            context = Context(line, session)
+            for round_ in range(5):
+                for person in people:
+                    # A fan-out text, then (for some) an urgent one: each pulls the earlier along.
+                    lane = "group_reminder" if round_ % 2 else "crisis"
+                    context.send(
+                        to_phone=person,
+                        recipient_kind="texter",
+                        purpose=lane,
+                        text=f"{person[-2:]} text {round_}",
+                        conversation_id=None,
+                    )
+        context.after_commit.dispatch(line)
+        run_jobs(line)
+        assert outbox.IN_FLIGHT > 1 and line.limiter.rate_of(LINE_NUMBER) >= outbox.FAST_RATE
+        for person in people:
+            bodies = [m["body"] for m in twilio.messages_to(person)]
+            assert bodies == [f"{person[-2:]} text {n}" for n in range(5)]
+        with line.db.session() as session:
+            statuses = session.scalars(select(OutboundMessage.status)).all()
+        assert set(statuses) == {"sent"} and len(statuses) == 30
+        assert twilio.busiest_second(LINE_NUMBER, rate=500) <= 500

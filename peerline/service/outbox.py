@@ -90,7 +90,6 @@ _TARGETS = select(
 _TARGET = select(
     OutboundMessage.to_hash, OutboundMessage.from_number, OutboundMessage.status
 ).where(OutboundMessage.id == bindparam("message_id"))
-_TO_HASH = select(OutboundMessage.to_hash).where(OutboundMessage.id == bindparam("message_id"))
 # The person's oldest message not yet sent from the same sender, up to the one the pump
 # picked, locked: a person's texts go in the order they were written. Whether the recipient
 # opted out, as a texter or as a supporter, comes in the same statement.
@@ -336,19 +335,41 @@ def _send_best(
 ) -> bool | float | None:
     """Send the text `best` calls for; True when one went, None when the queue changed
     without a send, else the Redis time at which the sender's next slot comes."""
-    queues = line.lanes
-    if flight.calls:
+    try:
+        return _send_target(line, connection, sender, best, lock, flight, ahead)
+    except _Busy as busy:
         # The person's text still going first (waited for outside any transaction: SQLite's
         # write lock would keep its call from recording it): their oldest unsent is a new one.
-        with connection.begin():
-            to_hash = connection.scalar(_TO_HASH, {"message_id": best})
-        if to_hash is not None:
-            flight.wait_for(to_hash)
+        flight.wait_for(busy.to_hash)
+        return None
+
+
+class _Busy(Exception):
+    """The person a text is for has a call going: it waits for that call."""
+
+    def __init__(self, to_hash: str) -> None:
+        super().__init__("a call to this person is going")
+        self.to_hash = to_hash
+
+
+def _send_target(
+    line: LineServices,
+    connection: Connection,
+    sender: str,
+    best: int,
+    lock: Lock,
+    flight: _InFlight,
+    ahead: float,
+) -> bool | float | None:
+    """Send the oldest unsent text of the person `best` is for (see `_send_best`)."""
+    queues = line.lanes
     with connection.begin():
         target = connection.execute(_TARGET, {"message_id": best}).first()
         if target is None or target.status not in UNSENT:
             queues.remove(sender, best)
             return None
+        if target.to_hash in flight.calls:
+            raise _Busy(target.to_hash)  # rolls the read back
         message = connection.execute(
             _UNSENT,
             {"to_hash": target.to_hash, "from_number": target.from_number, "up_to": best},
