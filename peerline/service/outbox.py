@@ -283,7 +283,13 @@ def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, floa
                 if line.lanes.lane_of_best(sender) == lanes.CHAT:
                     _chat_waits(line, connection, best)
                 return sent, free_at, False
-            outcome = _send_best(line, connection, sender, best, lock, flight, ahead)
+            try:
+                outcome = _send_best(line, connection, sender, best, lock, flight, ahead)
+            except _Busy as busy:
+                # The person's text still going first (waited for outside any transaction:
+                # SQLite's write lock would keep its call from recording it).
+                flight.wait_for(busy.to_hash)
+                continue
             if outcome is None:
                 continue
             if outcome is True:
@@ -324,6 +330,14 @@ class _InFlight:
         self.calls[to_hash] = call
 
 
+class _Busy(Exception):
+    """The person a text is for has a call going: it waits for that call."""
+
+    def __init__(self, to_hash: str) -> None:
+        super().__init__("a call to this person is going")
+        self.to_hash = to_hash
+
+
 def _send_best(
     line: LineServices,
     connection: Connection,
@@ -334,34 +348,8 @@ def _send_best(
     ahead: float = SPIN_SECONDS,
 ) -> bool | float | None:
     """Send the text `best` calls for; True when one went, None when the queue changed
-    without a send, else the Redis time at which the sender's next slot comes."""
-    try:
-        return _send_target(line, connection, sender, best, lock, flight, ahead)
-    except _Busy as busy:
-        # The person's text still going first (waited for outside any transaction: SQLite's
-        # write lock would keep its call from recording it): their oldest unsent is a new one.
-        flight.wait_for(busy.to_hash)
-        return None
-
-
-class _Busy(Exception):
-    """The person a text is for has a call going: it waits for that call."""
-
-    def __init__(self, to_hash: str) -> None:
-        super().__init__("a call to this person is going")
-        self.to_hash = to_hash
-
-
-def _send_target(
-    line: LineServices,
-    connection: Connection,
-    sender: str,
-    best: int,
-    lock: Lock,
-    flight: _InFlight,
-    ahead: float,
-) -> bool | float | None:
-    """Send the oldest unsent text of the person `best` is for (see `_send_best`)."""
+    without a send, else the Redis time at which the sender's next slot comes (raises _Busy
+    when the person has a call going)."""
     queues = line.lanes
     with connection.begin():
         target = connection.execute(_TARGET, {"message_id": best}).first()
