@@ -16,6 +16,7 @@ from sqlalchemy import select
 from peerline.flows import effects as fx
 from peerline.flows import texter
 from peerline.service import segments
+from peerline.service.context import COMBINE_SEGMENTS
 from peerline.service.job_queue import redis_client
 from peerline.service.models import (
     Alert,
@@ -172,7 +173,7 @@ def test_a_burst_in_a_chat_reaches_the_supporter_whole(build: LineBuilder) -> No
     to_sam = texts_to(line, lines.SAM)
     assert lines_to(line, lines.SAM, alias) == words  # every word, once, in order
     relays = [t for t in to_sam if t.startswith((f"{alias}: ", "[SAFETY]"))]
-    assert len(relays) < len(words) and all(segments.count(t) <= 4 for t in relays)
+    assert len(relays) < len(words) and all(segments.count(t) <= COMBINE_SEGMENTS for t in relays)
     assert any(s.startswith("[SAFETY] ") and "pills" in s for s in "\n".join(to_sam).split("\n"))
     to_texter = texts_to(line, lines.TEXTER)
     assert len([t for t in to_texter if "988" in t and "matter" in t]) == 1
@@ -181,6 +182,36 @@ def test_a_burst_in_a_chat_reaches_the_supporter_whole(build: LineBuilder) -> No
         assert session.scalars(select(SafetyEvent.category)).all() == ["means"]
     run_jobs(line)
     assert {m["status"] for m in outbox(line, lines.SAM)} == {"sent"}
+
+
+def test_chat_texts_are_joined_only_while_it_saves_a_segment_and_never_past_two(
+    build: LineBuilder,
+) -> None:
+    line, hooks = build()
+    alias = connect(line, hooks)
+    short = [f"short {n}" for n in range(6)]
+    full = "x" * 150  # one segment on its own, with the alias in front
+    two = "z" * 200  # two segments on its own: a short text joins it, still two
+    words = [
+        *short,
+        full,
+        "after the long one",
+        two,
+        "and this",
+        *[f"then {n} " + "y" * 60 for n in range(8)],
+    ]
+    for text in words:
+        hooks.sms(lines.TEXTER, text)  # nothing sent meanwhile: a worker far behind
+    assert lines_to(line, lines.SAM, alias) == words  # every word, once, in order
+    relays = [t for t in texts_to(line, lines.SAM) if t.startswith(f"{alias}: ")]
+    sizes = [segments.count(t) for t in relays]
+    assert max(sizes) == COMBINE_SEGMENTS == 2  # a long code's slot held 2 s at most
+    # The short ones went together; the 150 characters did not join them (no segment saved).
+    assert relays[0].count("\n") == len(short) - 1
+    assert relays[1] == f"{alias}: {full}"
+    assert two in relays[2] and relays[2].endswith("and this") and sizes[2] == 2
+    # Fewer segments than one text each.
+    assert sum(sizes) < sum(segments.count(f"{alias}: {w}") for w in words)
 
 
 def test_every_word_written_in_the_queue_reaches_the_supporter(build: LineBuilder) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from peerline.app import create_app
 from peerline.service import lanes, outbox
 from peerline.service.carrier import carrier_backlog
+from peerline.service.context import Context
 from peerline.service.models import Alert, Offer, OutboundMessage, utcnow
 from peerline.service.services import LineServices
 from tests.support import lines
@@ -240,21 +241,27 @@ SERVICE_SID = "MG" + "ab" * 16
 POOL = ["+15550200001", "+15550200002", "+15550200003"]
 
 
+def _service_line(tmp_path: Path, twilio: FakeTwilio, **env: str) -> tuple[LineServices, Webhooks]:
+    """Return a line sending through a Messaging Service of the local Twilio's pool."""
+    twilio.services[SERVICE_SID] = POOL
+    settings = make_settings(
+        tmp_path,
+        TWILIO_API_BASE_URL=twilio.base_url,
+        TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID,
+        PEERLINE_SERVICE_RATE="1000",
+        **env,
+        **TWILIO_ENV,
+    )
+    line = make_line(settings, FakeRedis())
+    load_line_file(line, lines.ALWAYS_OPEN)
+    return line, Webhooks(create_app(line=line).test_client(), line.settings)
+
+
 def test_texts_go_through_the_messaging_service_each_person_on_one_number(
     tmp_path: Path,
 ) -> None:
     with FakeTwilio(auto_status=False) as twilio:
-        twilio.services[SERVICE_SID] = POOL
-        settings = make_settings(
-            tmp_path,
-            TWILIO_API_BASE_URL=twilio.base_url,
-            TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID,
-            PEERLINE_SERVICE_RATE="1000",
-            **TWILIO_ENV,
-        )
-        line = make_line(settings, FakeRedis())
-        load_line_file(line, lines.ALWAYS_OPEN)
-        hooks = Webhooks(create_app(line=line).test_client(), line.settings)
+        line, hooks = _service_line(tmp_path, twilio)
         others = ["+16475557601", "+16475557602"]
         for number in [lines.TEXTER, *others]:
             hooks.sms(number, "hello")
@@ -270,7 +277,11 @@ def test_texts_go_through_the_messaging_service_each_person_on_one_number(
             assert params["MessagingServiceSid"] == [SERVICE_SID] and "From" not in params
         # Sticky sender: one number per person, and new people spread over the pool.
         assert len({m["from"] for m in mine}) == 1
-        firsts = {twilio.messages_to(n)[0]["from"] for n in [lines.TEXTER, *others]}
+        # (Every person, the supporter offered a chat too: with calls to the provider going at
+        # once, who is first to reach a number is not fixed.)
+        people = {m["to"] for m in twilio.messages}
+        assert len(people) >= len(POOL)
+        firsts = {twilio.messages_to(n)[0]["from"] for n in people}
         assert firsts == set(POOL)
 
 
@@ -287,3 +298,66 @@ def test_the_relay_pool_starts_supporters_on_different_numbers(tmp_path: Path) -
     assert len({supporter for supporter, _ in offers}) == 2
     # Each supporter's first chat on a number of their own: the pool carries the sending too.
     assert {number for _, number in offers} == set(relays.split(","))
+
+
+def test_relay_numbers_send_as_themselves_at_their_own_rate_beside_a_messaging_service(
+    tmp_path: Path,
+) -> None:
+    relays = "+15550100001,+15550100002"
+    with FakeTwilio(auto_status=False) as twilio:
+        line, hooks = _service_line(
+            tmp_path, twilio, TWILIO_RELAY_NUMBERS=relays, PEERLINE_SEND_RATES="long_code=1000"
+        )
+        # Each relay number spends its own budget; only the line's number spends the service's.
+        for relay in relays.split(","):
+            assert lanes.sender_for(line.settings, relay) == relay
+        assert lanes.sender_for(line.settings, LINE_NUMBER) == SERVICE_SID
+        hooks.sms(lines.TEXTER, "yes")
+        run_jobs(line)
+        hooks.sms(lines.SAM, "#take")
+        run_jobs(line)
+        hooks.sms(lines.TEXTER, "are you there?")
+        run_jobs(line)
+        relayed = [m for m in twilio.messages_to(lines.SAM) if "are you there" in m["body"]]
+        assert len(relayed) == 1 and relayed[0]["from"] in relays.split(",")
+        params = twilio.message_params(relayed[0]["sid"])
+        assert "MessagingServiceSid" not in params  # sent as the chat's own number
+        # The texter still sees one number: the service's sticky one.
+        assert len({m["from"] for m in twilio.messages_to(lines.TEXTER)}) == 1
+
+
+def test_a_fast_senders_calls_overlap_yet_each_person_reads_their_texts_once_in_order(
+    tmp_path: Path,
+) -> None:
+    with FakeTwilio(auto_status=False) as twilio:
+        settings = make_settings(
+            tmp_path,
+            TWILIO_API_BASE_URL=twilio.base_url,
+            PEERLINE_SEND_RATES="long_code=500",
+            **TWILIO_ENV,
+        )
+        line = make_line(settings, FakeRedis())
+        people = [f"+1647555{7800 + n}" for n in range(6)]
+        with line.db.session() as session:
+            context = Context(line, session)
+            for round_ in range(5):
+                for person in people:
+                    # A fan-out text, then (for some) an urgent one: each pulls the earlier along.
+                    lane = "group_reminder" if round_ % 2 else "crisis"
+                    context.send(
+                        to_phone=person,
+                        recipient_kind="texter",
+                        purpose=lane,
+                        text=f"{person[-2:]} text {round_}",
+                        conversation_id=None,
+                    )
+        context.after_commit.dispatch(line)
+        run_jobs(line)
+        assert outbox.IN_FLIGHT > 1 and line.limiter.rate_of(LINE_NUMBER) >= outbox.FAST_RATE
+        for person in people:
+            bodies = [m["body"] for m in twilio.messages_to(person)]
+            assert bodies == [f"{person[-2:]} text {n}" for n in range(5)]
+        with line.db.session() as session:
+            statuses = session.scalars(select(OutboundMessage.status)).all()
+        assert set(statuses) == {"sent"} and len(statuses) == 30
+        assert twilio.busiest_second(LINE_NUMBER, rate=500) <= 500

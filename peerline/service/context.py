@@ -51,9 +51,12 @@ PLACE_IN_LINE = (
 )
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)
-# Relayed texts still waiting to go to a supporter are joined into one SMS up to this many
-# segments (Twilio advises at most ten; four stays readable and arrives together).
-COMBINE_SEGMENTS = 4
+# Chat texts still waiting to go to one person are joined into one SMS up to this many
+# segments, and only when joining saves a segment. Two, as for every automatic text: a joined
+# text holds a long code's slot for at most 2 s, so a crisis text written meanwhile still
+# reaches the provider within 3 s (it waits behind at most the one text holding the slot), and
+# a join that saves nothing would only keep a more urgent text from going in between.
+COMBINE_SEGMENTS = 2
 # A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
 STUCK_QUEUE_REPEAT = timedelta(hours=1)
 STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
@@ -105,8 +108,13 @@ class JobsAfterCommit:
             except RedisError as exc:
                 log.warning("texts not ranked (%s): send jobs instead", exc)
             else:
+                crisis = {
+                    lanes.sender_for(line.settings, number)
+                    for number, _, lane in self.ranked
+                    if lane == lanes.CRISIS
+                }
                 for sender in sorted(senders):
-                    line.job_queue.pump(sender)
+                    line.job_queue.pump(sender, urgent=sender in crisis)
                 done = {message_id for _, message_id, _ in self.ranked}
                 sends = [message_id for message_id in sends if message_id not in done]
         if len(sends) > 10:
@@ -273,9 +281,9 @@ class Context:
 
         Only the supporter's newest message is joined to, only while it is a relay of this
         chat that no worker has begun to send (pending, never tried), and only while the
-        whole fits COMBINE_SEGMENTS: so each text goes exactly once, in order, on a line of
-        its own that starts with the texter's alias. The row is locked: a worker about to send
-        it waits, then reads it whole.
+        whole fits COMBINE_SEGMENTS and saves a segment: so each text goes exactly once, in
+        order, on a line of its own that starts with the texter's alias. The row is locked: a
+        worker about to send it waits, then reads it whole.
         """
         if supporter.opted_out:
             return
@@ -287,7 +295,8 @@ class Context:
         self, phone_enc: str, conversation_id: int, via: str | None, words: str
     ) -> bool:
         """Join words to the recipient's newest text when it is a relay of this chat still
-        pending (never tried) and the whole fits COMBINE_SEGMENTS; say whether it was."""
+        pending (never tried), the whole fits COMBINE_SEGMENTS and takes fewer segments than
+        the two apart; say whether it was."""
         vault = self.line.vault
         last = self.session.scalar(
             select(OutboundMessage)
@@ -308,9 +317,10 @@ class Context:
             or last.from_number != (via or self.line.settings.twilio_phone_number)
         ):
             return False
-        combined = f"{vault.decrypt(last.body_enc)}\n{words}"
+        before = vault.decrypt(last.body_enc)
+        combined = f"{before}\n{words}"
         size = segments.count(combined)
-        if size > COMBINE_SEGMENTS:
+        if size > COMBINE_SEGMENTS or size >= segments.count(before) + segments.count(words):
             return False
         last.body_enc, last.segments = vault.encrypt(combined), size
         self.session.flush()

@@ -10,6 +10,15 @@ A drain holds its shard's lock while it works and, before letting go, looks agai
 arrived while the lock was held gets a drain of its own. A drain that died leaves its entry in
 the shard's `taking` list, which the next drain puts back first; the sweep schedules a drain for
 any shard with entries and none scheduled. The unique MessageSid makes a replay act once.
+
+A text the webhook's crisis check flags is urgent (issue 19): it joins its shard's list as any
+text does, and is named in the shard's urgent list too, with a drain enqueued at the front of
+the inbound queue. A drain looks at the urgent lists before each text: its own shard's crisis
+texts are stepped next, each with the same person's earlier texts still waiting just before it
+(so a person's texts keep their order; other people's keep theirs), and a drain of another
+shard hands its shard on to a successor when a crisis text waits in a shard nobody is draining,
+so a worker takes that crisis drain next. A crisis text therefore waits behind at most the one
+text each worker is stepping, not behind a rush of first texts.
 """
 
 from __future__ import annotations
@@ -39,6 +48,16 @@ log = logging.getLogger(__name__)
 SHARDS = 8
 PREFIX = "peerline:inbound"
 FAILED_KEY = f"{PREFIX}:failed"
+# The shards that hold a crisis text not yet stepped.
+URGENT_KEY = f"{PREFIX}:urgent"
+# Move one entry from the middle of a shard's waiting list to its taking list, if still there.
+_TAKE_OUT_OF_TURN = """
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then
+    redis.call('rpush', KEYS[2], ARGV[1])
+    return 1
+end
+return 0
+"""
 # A drain that died lets go of its shard after this long.
 LOCK_SECONDS = 60
 # A drain stops after this many texts and queues its successor, so sends and matching
@@ -82,6 +101,7 @@ class InboundQueue:
         # still waiting in the promoted replica's list.
         self.patience = patience
         self._down_until = 0.0
+        self._take_out_of_turn = redis.register_script(_TAKE_OUT_OF_TURN)
 
     @staticmethod
     def keys(shard: int) -> tuple[str, str, str, str]:
@@ -89,8 +109,14 @@ class InboundQueue:
         base = f"{PREFIX}:{shard}"
         return f"{base}:waiting", f"{base}:taking", f"{base}:scheduled", f"{base}:lock"
 
-    def put(self, sender: str, fields: Fields) -> bool:
-        """Keep one text for a drain job; return False when Redis cannot take it."""
+    @staticmethod
+    def urgent_key(shard: int) -> str:
+        """Return the list of a shard's crisis texts not yet stepped (their entries)."""
+        return f"{PREFIX}:{shard}:urgent"
+
+    def put(self, sender: str, fields: Fields, urgent: bool = False) -> bool:
+        """Keep one text for a drain job (`urgent`: a crisis text, stepped ahead of other
+        people's); return False when Redis cannot take it."""
         if time.monotonic() < self._down_until:
             return False
         shard = shard_of(sender)
@@ -103,6 +129,9 @@ class InboundQueue:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.rpush(waiting, token)
                 pipe.set(scheduled, "1", nx=True, ex=LOCK_SECONDS)
+                if urgent:
+                    pipe.rpush(self.urgent_key(shard), token)
+                    pipe.sadd(URGENT_KEY, shard)
                 wait_for_replica(pipe, self.wait_ms)
                 results = pipe.execute()
                 break
@@ -115,7 +144,11 @@ class InboundQueue:
                 metrics.backend_error("redis")
                 log.warning("redis refused an inbound text (%s): taking it directly", exc)
                 return False
-        if results[1]:
+        if urgent:
+            # At the front of the inbound queue, whether or not a drain is scheduled already:
+            # that one may wait behind other shards' drains.
+            self.job_queue.drain_inbound(shard, urgent=True)
+        elif results[1]:
             self._schedule(shard)
         if not reached_replica(results, self.wait_ms):
             # The master may be dying: the webhook steps the text into the database itself
@@ -243,31 +276,21 @@ class InboundQueue:
             while self.redis.lmove(taking, waiting, "RIGHT", "LEFT") is not None:
                 pass
             while done < batch:
+                urgent = self._urgent_shards()
+                if shard in urgent:
+                    stepped = self._step_urgent(shard, handle, lock)
+                    if stepped is None:
+                        return done
+                    done += stepped
+                    continue
+                for other in sorted(urgent):
+                    # A crisis text in a shard no drain works: step it here and now.
+                    done += self._step_elsewhere(other, handle)
                 raw = self.redis.lmove(waiting, taking, "LEFT", "RIGHT")
                 if raw is None:
                     break
-                try:
-                    outcome = self._handle(raw, handle, shard)
-                except BaseTimeoutException:
-                    # The job ran out of time mid-text: it goes back to the front.
-                    if _still_holds(lock):
-                        self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
-                    raise
-                if not _still_holds(lock):
-                    # Stalled past the lock's life: the shard is another drain's now, and
-                    # its lists with it (a text stepped twice acts once: the MessageSid).
-                    log.warning("inbound shard %s: lock lost mid-drain; stopping", shard)
+                if not self._step(raw, handle, shard, lock):
                     return done
-                if outcome == RETRY:
-                    # Keep the text at the front, hold the shard back a little, then retry.
-                    self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
-                    self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
-                    self.job_queue.drain_inbound(shard, after_seconds=RETRY_SECONDS)
-                    return done
-                if outcome == KEPT_ASIDE:
-                    self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
-                else:
-                    self.redis.lrem(taking, 1, raw)  # type: ignore[arg-type]
                 done += 1
         finally:
             try:
@@ -277,6 +300,96 @@ class InboundQueue:
         # A text that came while the lock was held found it taken: make sure it is drained.
         self.ensure_draining(shard)
         return done
+
+    def _step(self, raw: Any, handle: Callable[[Fields], None], shard: int, lock: Lock) -> bool:
+        """Step the entry just moved to the shard's taking list; say whether to go on."""
+        waiting, taking, scheduled, _ = self.keys(shard)
+        try:
+            outcome = self._handle(raw, handle, shard)
+        except BaseTimeoutException:
+            # The job ran out of time mid-text: it goes back to the front.
+            if _still_holds(lock):
+                self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
+            raise
+        if not _still_holds(lock):
+            # Stalled past the lock's life: the shard is another drain's now, and
+            # its lists with it (a text stepped twice acts once: the MessageSid).
+            log.warning("inbound shard %s: lock lost mid-drain; stopping", shard)
+            return False
+        if outcome == RETRY:
+            # Keep the text at the front, hold the shard back a little, then retry.
+            self.redis.lmove(taking, waiting, "RIGHT", "LEFT")
+            self.redis.set(scheduled, "1", ex=RETRY_SECONDS)
+            self.job_queue.drain_inbound(shard, after_seconds=RETRY_SECONDS)
+            return False
+        if outcome == KEPT_ASIDE:
+            self.redis.lmove(taking, FAILED_KEY, "RIGHT", "RIGHT")
+        else:
+            self.redis.lrem(taking, 1, raw)
+        return True
+
+    def _urgent_shards(self) -> set[int]:
+        """Return the shards holding a crisis text not yet stepped."""
+        return {int(s) for s in self.redis.smembers(URGENT_KEY)}
+
+    def _step_elsewhere(self, shard: int, handle: Callable[[Fields], None]) -> int:
+        """Step another shard's crisis texts if no drain works that shard; return how many."""
+        lock = self.redis.lock(self.keys(shard)[3], timeout=LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            return 0  # its drain steps them next
+        done = 0
+        try:
+            while True:
+                more = self.redis.llen(self.urgent_key(shard))
+                # With none left, this clears the shard's mark.
+                stepped = self._step_urgent(shard, handle, lock)
+                if stepped is None or not more:
+                    break
+                done += stepped
+        finally:
+            try:
+                lock.release()
+            except LockError:
+                pass
+        return done
+
+    def _step_urgent(
+        self, shard: int, handle: Callable[[Fields], None], lock: Lock
+    ) -> int | None:
+        """Step the shard's oldest crisis text now, after the same person's earlier texts
+        still waiting; return how many were stepped, or None when the drain must stop."""
+        waiting, taking, _, _ = self.keys(shard)
+        token = self.redis.lpop(self.urgent_key(shard))
+        if token is None:
+            self.redis.srem(URGENT_KEY, shard)
+            # A crisis text put in after the pop and before the removal is not forgotten.
+            if self.redis.llen(self.urgent_key(shard)):
+                self.redis.sadd(URGENT_KEY, shard)
+            return 0
+        try:
+            sender = self._read(token)["from_number"]
+        except Exception:
+            return 0  # unreadable: the normal turn keeps it aside
+        ahead: list[Any] = []
+        for raw in self.redis.lrange(waiting, 0, -1):
+            if raw == token:
+                ahead.append(raw)
+                break
+            try:
+                if self._read(raw).get("from_number") == sender:
+                    ahead.append(raw)
+            except Exception:
+                continue  # another person's unreadable entry keeps its place
+        else:
+            return 0  # stepped already (or set aside): nothing is urgent any more
+        stepped = 0
+        for raw in ahead:
+            if not self._take_out_of_turn(keys=[waiting, taking], args=[raw]):
+                continue
+            if not self._step(raw, handle, shard, lock):
+                return None
+            stepped += 1
+        return stepped
 
     def _handle(self, raw: Any, handle: Callable[[Fields], None], shard: int) -> str:
         """Step one entry; say whether it was DONE, must RETRY, or was KEPT_ASIDE."""

@@ -100,10 +100,13 @@ class JobQueue:
             result_ttl=0,
         )
 
-    def pump(self, sender: str) -> bool:
-        """Enqueue a pump of one sender's waiting texts (a pump that ran its time hands on)."""
+    def pump(self, sender: str, urgent: bool = False) -> bool:
+        """Enqueue a pump of one sender's waiting texts (a pump that ran its time hands on;
+        `urgent`: for a crisis text, at the front of the inbound queue, which workers serve
+        first, so it does not wait behind a rush of inbound texts)."""
+        queue = self.inbound_queue if urgent else self.sends_queue
         return self._enqueue(
-            job_paths.PUMP_SENDER, sender, job_id=None, queue=self.sends_queue, result_ttl=0
+            job_paths.PUMP_SENDER, sender, job_id=None, queue=queue, result_ttl=0, at_front=urgent
         )
 
     def send_many(self, outbound_ids: list[int], per_job: int = SENDS_PER_JOB) -> bool:
@@ -215,11 +218,17 @@ class JobQueue:
         """Enqueue a sweep that rebuilds lost work from the database."""
         return self._enqueue(job_paths.SWEEP, job_id=None, result_ttl=0)
 
-    def drain_inbound(self, shard: int, after_seconds: float = 0) -> bool:
-        """Enqueue a drain of one shard of inbound texts (now, or after a pause)."""
+    def drain_inbound(self, shard: int, after_seconds: float = 0, urgent: bool = False) -> bool:
+        """Enqueue a drain of one shard of inbound texts (now, or after a pause; `urgent`: a
+        crisis text waits in it, so at the front of the queue)."""
         if after_seconds <= 0:
             return self._enqueue(
-                job_paths.DRAIN_INBOUND, shard, job_id=None, queue=self.inbound_queue, result_ttl=0
+                job_paths.DRAIN_INBOUND,
+                shard,
+                job_id=None,
+                queue=self.inbound_queue,
+                result_ttl=0,
+                at_front=urgent,
             )
         at = datetime.now(UTC) + timedelta(seconds=after_seconds)
         # A fresh id each time: a retry scheduling its successor must not reuse its own id,

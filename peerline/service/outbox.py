@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import Any
@@ -165,6 +167,15 @@ RELAY_CALM_SECONDS = 10.0
 RELAY_EPISODE_KEY = "peerline:relay-late-episode"
 # How early the sender loop stops waiting on Redis for a due sender (see `pace`).
 NEWS_MARGIN = 0.15
+# A fast sender (this many segments a second or more) has its next text read and claimed while
+# its slot comes, when the slot is this close, and up to IN_FLIGHT calls to the provider going
+# at once, each to a different person: one pump then keeps up with the sender's rate instead of
+# spending the slot's interval on the database and the call in turn. A slower sender's slot is
+# left to the sender loop (at most SPIN_SECONDS is waited for), one call at a time.
+FAST_RATE = 10.0
+PREPARE_SECONDS = 0.05
+IN_FLIGHT = 4
+_calls = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="send")
 
 
 def sender_for(line: LineServices, from_number: str) -> str:
@@ -231,59 +242,122 @@ def pump(line: LineServices, sender: str) -> int:
             # The pump running now re-reads the queue after it lets go (below).
             return sent
         try:
-            count, finished = _pump_locked(line, sender, lock)
+            count, due, finished = _pump_locked(line, sender, lock)
             sent += count
         finally:
             try:
                 redis_connect.release(lock)
             except LockError:
                 log.warning("pump lock of a sender expired before release")
+        # Handed on only once the lock is free: a pump taking the sender up while this one
+        # still held it (its calls ending) would find it taken and leave the texts to nobody.
+        if due is not None:
+            line.lanes.set_due(sender, due)
+        elif not finished:
+            line.job_queue.pump(sender)
         # A text queued while the lock was held was left to this pump: look again.
         if not finished or not line.lanes.waiting(sender):
             return sent
 
 
-def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, bool]:
-    """Pump under the sender's lock; return how many went and whether the queue ran dry."""
+def _pump_locked(line: LineServices, sender: str, lock: Lock) -> tuple[int, float | None, bool]:
+    """Pump under the sender's lock; return how many went, when the sender is due again
+    (Redis time; None when the queue ran dry or the pump ran its time) and whether the queue
+    ran dry."""
     sent = 0
     deadline = time.monotonic() + PUMP_SECONDS
-    with line.db.engine.connect() as connection:
+    fast = line.limiter.rate_of(sender) >= FAST_RATE
+    ahead = PREPARE_SECONDS if fast else SPIN_SECONDS
+    # Calls still going hold the pump (and so the sender's lock) until they end: a row left
+    # `sending` is then only ever a dead pump's.
+    with line.db.engine.connect() as connection, _InFlight(IN_FLIGHT if fast else 1) as flight:
         while True:
             best = line.lanes.best(sender)
             if best is None:
-                return sent, True
+                return sent, None, True
             if time.monotonic() > deadline:
-                line.job_queue.pump(sender)
-                return sent, False
+                return sent, None, False  # handed to a pump job
             # Nothing to read in the database while the sender's next slot is still ahead.
-            free_at = line.limiter.free_at(sender, within=SPIN_SECONDS)
+            free_at = line.limiter.free_at(sender, within=ahead)
             if free_at is not None:
-                line.lanes.set_due(sender, free_at)
                 if line.lanes.lane_of_best(sender) == lanes.CHAT:
                     _chat_waits(line, connection, best)
-                return sent, False
-            outcome = _send_best(line, connection, sender, best, lock)
+                return sent, free_at, False
+            try:
+                outcome = _send_best(line, connection, sender, best, lock, flight, ahead)
+            except _Busy as busy:
+                # The person's text still going first (waited for outside any transaction:
+                # SQLite's write lock would keep its call from recording it).
+                flight.wait_for(busy.to_hash)
+                continue
             if outcome is None:
                 continue
             if outcome is True:
                 sent += 1
                 continue
             # Too early for the next slot: come back for it then.
-            line.lanes.set_due(sender, outcome)
-            return sent, False
+            return sent, outcome, False
+
+
+class _InFlight:
+    """A pump's calls to the provider still going, at most one per person."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.calls: dict[str, Future[None]] = {}
+
+    def __enter__(self) -> _InFlight:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wait(list(self.calls.values()))
+        self.calls.clear()
+
+    def wait_for(self, to_hash: str) -> None:
+        """Wait for the person's call still going, so their next text follows it."""
+        call = self.calls.pop(to_hash, None)
+        if call is not None:
+            call.result()
+
+    def make_room(self) -> None:
+        """Wait until fewer than the most calls are going."""
+        while len(self.calls) >= self.most:
+            wait(list(self.calls.values()), return_when=FIRST_COMPLETED)
+            self.calls = {who: call for who, call in self.calls.items() if not call.done()}
+
+    def start(self, to_hash: str, call: Future[None]) -> None:
+        """Remember a call just started."""
+        self.calls[to_hash] = call
+
+
+class _Busy(Exception):
+    """The person a text is for has a call going: it waits for that call."""
+
+    def __init__(self, to_hash: str) -> None:
+        super().__init__("a call to this person is going")
+        self.to_hash = to_hash
 
 
 def _send_best(
-    line: LineServices, connection: Connection, sender: str, best: int, lock: Lock
+    line: LineServices,
+    connection: Connection,
+    sender: str,
+    best: int,
+    lock: Lock,
+    flight: _InFlight,
+    ahead: float = SPIN_SECONDS,
 ) -> bool | float | None:
     """Send the text `best` calls for; True when one went, None when the queue changed
-    without a send, else the Redis time at which the sender's next slot comes."""
+    without a send, else the Redis time at which the sender's next slot comes (raises _Busy
+    when the person has a call going)."""
     queues = line.lanes
     with connection.begin():
         target = connection.execute(_TARGET, {"message_id": best}).first()
         if target is None or target.status not in UNSENT:
             queues.remove(sender, best)
             return None
+        if target.to_hash in flight.calls:
+            raise _Busy(target.to_hash)  # rolls the read back
         message = connection.execute(
             _UNSENT,
             {"to_hash": target.to_hash, "from_number": target.from_number, "up_to": best},
@@ -329,7 +403,8 @@ def _send_best(
     # The slot is taken last, immediately before the call: the time from the slot to the
     # provider is then one Redis round trip, not the claim's transaction as well, and varies
     # less than the limiter's margin allows for even on a loaded machine.
-    slot = line.limiter.reserve_text(sender, body, max_wait=SPIN_SECONDS)
+    flight.make_room()
+    slot = line.limiter.reserve_text(sender, body, max_wait=ahead)
     if not slot.reserved:
         with connection.begin():
             if left is not None and slot.wait >= left:
@@ -341,29 +416,61 @@ def _send_best(
         if message.lane == lanes.CHAT:
             _relay_waited(line, (now - _aware(message.created_at)).total_seconds())
         return slot.at
-    line.limiter.sleep_until(slot)  # at most SPIN_SECONDS
-    # The call itself holds no database lock.
-    try:
-        sid = line.transport.send_sms(
-            to=to, from_=from_, body=body, status_callback=line.status_callback_url()
-        )
-    except TransportError as exc:
-        metrics.send_error(exc.code)
-        _failed(line, message_id, exc)
-        queues.remove(sender, message_id)
-        if not exc.permanent:
-            # Out of the queue until its retry is due, so the pump does not hammer it.
-            retries = line.settings.send_retry_seconds or (2,)
-            line.job_queue.send_later(message_id, retries[min(message.attempts, len(retries) - 1)])
-        return None
-    line.limiter.settle(sender, segments.count(body))
-    with connection.begin():
-        connection.execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": utcnow()})
-    metrics.TEXTS_SENT.inc()
+    line.limiter.sleep_until(slot)  # at most `ahead`
+    # Out of the queue as it goes: the pump's next round reads the next text meanwhile.
     queues.remove(sender, message_id)
-    if message.lane == lanes.CHAT:
-        _relay_waited(line, (utcnow() - _aware(message.created_at)).total_seconds())
+    call = _Call(sender, message_id, to, from_, body, message.lane, message.attempts)
+    flight.start(target.to_hash, _calls.submit(_call, line, call, slot.due, message.created_at))
     return True
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One text handed to the provider."""
+
+    sender: str
+    message_id: int
+    to: str
+    from_: str
+    body: str
+    lane: int
+    attempts: int
+
+
+def _call(line: LineServices, call: _Call, due: float, created_at: datetime) -> None:
+    """Hand one claimed text to the provider and record the outcome (a pump's call thread)."""
+    try:
+        # The call itself holds no database lock.
+        try:
+            sid = line.transport.send_sms(
+                to=call.to,
+                from_=call.from_,
+                body=call.body,
+                status_callback=line.status_callback_url(),
+            )
+        except TransportError as exc:
+            metrics.send_error(exc.code)
+            _failed(line, call.message_id, exc)
+            if not exc.permanent:
+                # Out of the queue until its retry is due, so the pump does not hammer it.
+                retries = line.settings.send_retry_seconds or (2,)
+                after = retries[min(call.attempts, len(retries) - 1)]
+                line.job_queue.send_later(call.message_id, after)
+            return
+        if time.monotonic() - due > line.limiter.jitter:
+            # Later at the provider than the limiter's margin covers: hold the sender for the
+            # text's segments from now, so the rate holds at the provider however late it was.
+            line.limiter.settle(call.sender, segments.count(call.body))
+        with line.db.engine.begin() as connection:
+            connection.execute(
+                _MARK_SENT, {"message_id": call.message_id, "sid": sid, "now": utcnow()}
+            )
+        metrics.TEXTS_SENT.inc()
+        if call.lane == lanes.CHAT:
+            _relay_waited(line, (utcnow() - _aware(created_at)).total_seconds())
+    except Exception:
+        # Left `sending`: the sweep asks the provider whether it went before sending again.
+        log.exception("send of message %s failed after its claim", call.message_id)
 
 
 def _chat_waits(line: LineServices, connection: Connection, message_id: int) -> None:
