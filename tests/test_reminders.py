@@ -294,7 +294,11 @@ def test_a_fan_out_reaches_every_subscriber_once(build: LineBuilder) -> None:
     # sender's queue ranks first, taken locked with its checks, marked sending, then sent.
     sent = sum(m["status"] == "sent" for m in outbox(line))
     assert sent > 40
-    assert statements.count("SELECT") == 1 + 2 * sent and statements.count("UPDATE") == 2 * sent
+    # A text read while its person's earlier text is still with the provider is read again
+    # once that call ends (the pump keeps each person's order with calls overlapping): at
+    # most one more read per text, never another write.
+    assert 1 + 2 * sent <= statements.count("SELECT") <= 1 + 3 * sent
+    assert statements.count("UPDATE") == 2 * sent
     for number in subscribers:
         reminders_to = [t for t in texts_to(line, number) if t.startswith("Reminder:")]
         assert len(reminders_to) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -420,7 +421,13 @@ def _send_best(
     # Out of the queue as it goes: the pump's next round reads the next text meanwhile.
     queues.remove(sender, message_id)
     call = _Call(sender, message_id, to, from_, body, message.lane, message.attempts)
-    flight.start(target.to_hash, _calls.submit(_call, line, call, slot.due, message.created_at))
+    # The call runs on the pool's thread with this thread's context: the slot just granted
+    # travels with it (a compatible endpoint is told it, see twilio_http).
+    context = contextvars.copy_context()
+    flight.start(
+        target.to_hash,
+        _calls.submit(context.run, _call, line, call, slot.due, message.created_at),
+    )
     return True
 
 
