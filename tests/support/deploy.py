@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ from tests.support import lines
 from tests.support.fake_twilio import FakeTwilio, sign
 from tests.support.line import FAST_RATES, load_line_file, make_line
 from tests.support.sentinel import SentinelSet
-from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.servers import PostgresServer, RedisServer
 
 LINE_NUMBER = "+15550100000"
 
@@ -142,8 +143,14 @@ def deployed(
     **extra_env: str,
 ) -> Iterator[Deployment]:
     """Deploy a line: migrate, load the line file, serve HTTP; the caller starts workers."""
-    Redis.from_url(redis.url).flushall()
-    port = free_port()
+    with Redis.from_url(redis.url) as client:
+        client.flushall()
+    # The app's socket listens before its URL is written into the settings: a port picked
+    # now and bound later could be taken meanwhile by another server a test starts.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    port = listener.getsockname()[1]
     twilio = FakeTwilio().start()
     env = {
         "DATABASE_URL": postgres.create_database(),
@@ -159,7 +166,9 @@ def deployed(
     settings = from_env(env)
     line = make_line(settings, connect(settings))
     load_line_file(line, line_file)
-    server = make_server("127.0.0.1", port, create_app(line=line), threaded=True)
+    server = make_server(
+        "127.0.0.1", port, create_app(line=line), threaded=True, fd=listener.fileno()
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     deployment = Deployment(line, twilio, env["PUBLIC_BASE_URL"], env, tmp_path)
@@ -169,6 +178,8 @@ def deployed(
         deployment.stop_workers()
         server.shutdown()
         thread.join(timeout=5)
+        server.server_close()
+        listener.close()
         twilio.stop()
         line.db.engine.dispose()
         assert twilio.server_errors == []
