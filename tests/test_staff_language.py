@@ -128,22 +128,8 @@ def test_a_gap_in_the_rota_reaches_a_spanish_coordinator_with_a_spanish_day(
 ) -> None:
     toronto = ZoneInfo("America/Toronto")
     tomorrow = (datetime.now(toronto) + timedelta(days=1)).date()
-    line = twilio_line(
-        tmp_path,
-        twilio,
-        f"""\
-timezone: America/Toronto
-supporters:
-  - name: Sam
-    phone: "{lines.SAM}"
-    cover:
-      - {{date: "{tomorrow}", start: "10:00", end: "14:00"}}
-  - name: Ria
-    phone: "{lines.RIA}"
-    languages: [es]
-    on_call: true
-""",
-    )
+    spanish_ria = lines.sam_covers(tomorrow).replace("on_call:", "languages: [es]\n    on_call:")
+    line = twilio_line(tmp_path, twilio, spanish_ria)
     start = datetime.combine(tomorrow, datetime.min.time(), toronto).replace(hour=10)
     with line.db.session() as session:
         sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
