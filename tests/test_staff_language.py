@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from peerline.flows.catalogue import Catalogue, Phrase
-from peerline.service import segments
+from peerline.service import outbox, segments
 from peerline.service.models import Alert, Supporter
 from peerline.service.runtime import Inbound, Runtime, receive_sms
 from peerline.service.services import LineServices
@@ -140,6 +140,25 @@ def test_a_gap_in_the_rota_reaches_a_spanish_coordinator_with_a_spanish_day(
     with line.db.session() as session:
         [record] = session.scalars(select(Alert)).all()
         assert "can't make the shift tomorrow at 10:00 AM" in record.detail
+
+
+
+@pytest.mark.parametrize(
+    ("line_file", "opening"),
+    [
+        (SPANISH_ON_CALL, "Alerta de Peerline: los mensajes de chat esperan 45 s al operador"),
+        (ENGLISH_ON_CALL, "Peerline alert: chat texts are waiting 45 s for the carrier"),
+    ],
+    ids=["spanish", "english"],
+)
+def test_the_relay_delay_alert_is_in_the_coordinators_language(
+    tmp_path: Path, twilio: FakeTwilio, line_file: str, opening: str
+) -> None:
+    line = twilio_line(tmp_path, twilio, line_file)
+    outbox._relay_waited(line, 45.0)  # chat texts waited 45 s for the carrier
+    run_jobs(line)
+    [alert] = alerts_to_ria(twilio)
+    assert alert["body"].startswith(opening) and int(alert["num_segments"]) <= 2
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
