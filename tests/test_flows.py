@@ -203,9 +203,11 @@ def test_every_automatic_text_fits_two_segments(language: str) -> None:
     params = _long_params(catalogue, language)
     keys = set(catalogue.texts["en"]) | set(catalogue.texts["es"])
     for key in sorted(keys):
-        # A key without its own text in a language falls back to English, as sent.
-        text = catalogue.render(language, key, **params)
-        assert segments.count(text) <= 2, (language, key, len(text), text)
+        # A caller with a hidden number has no alias: the words for one take its place.
+        for alias in (params["alias"], Phrase("a_caller")):
+            # A key without its own text in a language falls back to English, as sent.
+            text = catalogue.render(language, key, **(params | {"alias": alias}))
+            assert segments.count(text) <= 2, (language, key, len(text), text)
 
 
 def test_spanish_texts_offer_spanish_keywords_the_line_accepts() -> None:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from peerline.flows import effects as fx
+from peerline.flows import supporter as supporter_flow
 from peerline.flows.catalogue import Catalogue, Phrase
 from peerline.service import outbox, segments
 from peerline.service.models import Alert, Supporter
@@ -164,7 +166,7 @@ def test_the_relay_delay_alert_is_in_the_coordinators_language(
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_every_safety_alert_fits_two_segments(language: str) -> None:
     catalogue = Catalogue.load()
-    for alias in ("K7777", Phrase("alert_a_caller")):
+    for alias in ("K7777", Phrase("a_caller")):
         for what in alert_words(catalogue, language):
             text = catalogue.render(language, "safety_alert", alias=alias, what=what, queue=140)
             assert segments.count(text) <= 2, (language, len(text), text)
@@ -189,3 +191,13 @@ def test_away_in_a_chat_says_so_in_the_supporters_language(
     away = twilio.messages_to(lines.RIA)[-1]["body"]
     assert away.startswith("Estas ausente") and "Sigues en tu conversacion con " in away, away
     assert "You are still" not in away
+
+
+def test_a_caller_with_a_hidden_number_is_named_in_the_supporters_words() -> None:
+    catalogue = Catalogue.load()
+    state = supporter_flow.SupporterState(last_alias=Phrase("a_caller"))
+    [_, reply] = supporter_flow.decide(state, "#referred").effects
+    assert isinstance(reply, fx.Reply)
+    spanish = catalogue.render("es", reply.key, **reply.params)
+    assert spanish == "Anotado que una persona que llama recibio una derivacion. Gracias."
+    assert catalogue.render("en", reply.key, **reply.params).startswith("Noted that a caller was")

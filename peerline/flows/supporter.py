@@ -23,7 +23,7 @@ class SupporterState:
     # After a chat flagged for safety: no offers until the pause ends or they text #ready.
     paused: bool = False
     # The chat a #note, #referred or #debrief is about: the current one, else the last.
-    last_alias: str | None = None
+    last_alias: str | Phrase | None = None  # a Phrase for a caller with a hidden number
     topics: tuple[str, ...] = ()
 
 

@@ -77,7 +77,7 @@ def supporter_message(
     # A call answered after their last chat is what a #note is about (issue 21: voice).
     call_record = None if chat is not None else latest_call_record(rt, supporter.id, last)
     if call_record is not None:
-        last_alias: str | None = caller_alias(rt, call_record)
+        last_alias: str | Phrase | None = caller_alias(rt, call_record)
     else:
         last_alias = last.contact.alias if last else None
     state = supporter_flow.SupporterState(

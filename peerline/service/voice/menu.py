@@ -168,7 +168,7 @@ def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, so
         return
     call.crisis = category[:16]
     rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
-    alias = call.contact.alias if call.contact else Phrase("alert_a_caller")
+    alias = call.contact.alias if call.contact else Phrase("a_caller")
     crisis = Phrase("alert_what_call", {"kind": rt.crisis_kind(category)})
     rt.safety_alert("crisis", None, alias, crisis)
 
