@@ -170,18 +170,7 @@ def test_sweep_leaves_a_queued_fan_out_alone_while_jobs_wait(build: LineBuilder)
 
 def test_shift_reminder_and_away_frees_the_shift(build: LineBuilder) -> None:
     tomorrow = (datetime.now(TORONTO) + timedelta(days=1)).date()
-    text = f"""\
-timezone: America/Toronto
-supporters:
-  - name: Sam
-    phone: "{lines.SAM}"
-    cover:
-      - {{date: "{tomorrow}", start: "10:00", end: "14:00"}}
-  - name: Ria
-    phone: "{lines.RIA}"
-    on_call: true
-"""
-    line, hooks = build(text)
+    line, hooks = build(lines.sam_covers(tomorrow))
     start = datetime.combine(tomorrow, datetime.min.time(), TORONTO).replace(hour=10)
     planned = reminders.plan(line, start - timedelta(minutes=70))
     dues = [d for d in planned if d.func == "shift_reminder"]

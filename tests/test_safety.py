@@ -77,8 +77,8 @@ def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
     assert to_sam[-1].endswith(f": {CRISIS}") and to_sam[-1].startswith("[SAFETY] ")
     alert = texts_to(line, lines.RIA)[-1]
     assert alert.startswith("Alerta de seguridad de Peerline:")  # Ria reads Spanish first
-    # the category in words, not its name in the code
-    assert "(has thoughts of suicide)" in alert and "active_thoughts" not in alert
+    # the category in her words, not its name in the code nor in English
+    assert "(tiene pensamientos suicidas)" in alert and "active_thoughts" not in alert
     with line.db.session() as session:
         event = session.scalars(select(SafetyEvent)).one()
         assert (event.source, event.category) == ("detector", "active_thoughts")

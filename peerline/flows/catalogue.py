@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,15 @@ import yaml
 
 LANGUAGES = ("en", "es")
 DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words inside a text, rendered in the reader's language: a catalogue key and its
+    placeholders."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Catalogue:
@@ -35,11 +45,26 @@ class Catalogue:
         return key in self.texts.get(language, {})
 
     def render(self, language: str, key: str, **params: Any) -> str:
-        """Return the text for a key in a language, placeholders filled."""
+        """Return the text for a key in a language, placeholders filled.
+
+        A placeholder may be a Phrase, or a function of the language, so that each reader
+        reads the words inside a text in their own language too.
+        """
+        return self._fill(language, key, params).strip()
+
+    def words(self, language: str, value: Any) -> Any:
+        """Return a placeholder's value in a language (a Phrase or function of it rendered)."""
+        if isinstance(value, Phrase):
+            # Not stripped: a phrase may begin with the space that joins it to the text.
+            return self._fill(language, value.key, value.params)
+        return value(language) if callable(value) else value
+
+    def _fill(self, language: str, key: str, params: Mapping[str, Any]) -> str:
+        values = {name: self.words(language, value) for name, value in params.items()}
         table = self.texts.get(language, {})
         template = table.get(key) or self.texts[DEFAULT_LANGUAGE][key]
-        if "emergency" not in params:
-            params["emergency"] = table.get("emergency") or self.texts[DEFAULT_LANGUAGE].get(
+        if "emergency" not in values:
+            values["emergency"] = table.get("emergency") or self.texts[DEFAULT_LANGUAGE].get(
                 "emergency", ""
             )
-        return template.format(**params).strip()
+        return template.format(**values)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from peerline.flows import effects as fx
+from peerline.flows.catalogue import Phrase
 from peerline.flows.keywords import Keyword, classify
 from peerline.flows.notes import Note, edits, parse_note
 
@@ -22,7 +23,7 @@ class SupporterState:
     # After a chat flagged for safety: no offers until the pause ends or they text #ready.
     paused: bool = False
     # The chat a #note, #referred or #debrief is about: the current one, else the last.
-    last_alias: str | None = None
+    last_alias: str | Phrase | None = None  # a Phrase for a caller with a hidden number
     topics: tuple[str, ...] = ()
 
 
@@ -70,13 +71,14 @@ def _away(state: SupporterState) -> Outcome:
     effects: list[fx.Effect] = [fx.SetAway(True)]
     if state.offer_id is not None:
         effects.append(fx.DeclineOffer(state.offer_id))
-    still = f" You are still in your chat with {state.chat_alias}." if state.chat_alias else ""
+    alias = state.chat_alias
+    still = Phrase("away_still_in_chat", {"alias": alias}) if alias else ""
     effects.append(fx.Reply("away_ok", {"still_in_chat": still}))
     return Outcome(effects)
 
 
 def _back(state: SupporterState) -> Outcome:
-    off_shift = "" if state.on_shift else " (You are not on shift right now.)"
+    off_shift = "" if state.on_shift else Phrase("back_off_shift")
     return Outcome([fx.SetAway(False), fx.Reply("back_ok", {"off_shift": off_shift})])
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import RedisError
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.flows.catalogue import LANGUAGES
+from peerline.flows.catalogue import LANGUAGES, Phrase
 from peerline.service import lanes, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
@@ -208,10 +209,18 @@ class Context:
 
     def crisis_words(self, category: str | None, language: str = "en") -> str:
         """Return a crisis category in words for an alert ("self-harm", not "self_harm")."""
+        catalogue = self.line.catalogue
         key = f"crisis_kind_{category}"
-        if category and self.line.catalogue.has(language, key):
+        if category and not catalogue.has("en", key):
+            # A call or voicemail keeps 16 letters of its category ("burden_hopelessn").
+            key = next((k for k in catalogue.texts["en"] if k.startswith(key)), key)
+        if category and catalogue.has("en", key):
             return self.render(language, key)
         return (category or "crisis").replace("_", " ")
+
+    def crisis_kind(self, category: str | None) -> Callable[[str], str]:
+        """Return a crisis category in words in whichever language a reader reads."""
+        return partial(self.crisis_words, category)
 
     def render(self, language: str, key: str, params: dict[str, Any] | None = None) -> str:
         """Return a catalogue text with the line's own placeholders filled."""
@@ -433,6 +442,19 @@ class Context:
         if not told:
             log.warning("no on-call coordinator to tell about a %s alert", kind)
         return len(told)
+
+    def safety_alert(
+        self,
+        kind: str,
+        conversation: Conversation | None,
+        alias: str | Phrase,
+        what: Phrase,
+    ) -> int:
+        """Alert on call that a texter or caller may be unsafe: the console keeps it in
+        English, each coordinator reads it in their own language; return how many were
+        texted."""
+        english = [self.line.catalogue.words("en", words) for words in (alias, what)]
+        return self.alert(kind, conversation, ": ".join(english), alias=alias, what=what)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
         """Relay a supporter's words to the texter of a chat, joined (each on a line of its own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from peerline.service.linefile import DEMO_LINE_FILE
 
@@ -75,3 +76,18 @@ def always_on(count: int, first_phone: int, capacity: Callable[[int], int] | Non
             '      - {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}',
         ]
     return "\n".join(rows) + "\n"
+
+
+def sam_covers(day: date) -> str:
+    """Return a line file where Sam covers 10:00 to 14:00 on one day and Ria is on call."""
+    return f"""\
+timezone: America/Toronto
+supporters:
+  - name: Sam
+    phone: "{SAM}"
+    cover:
+      - {{date: "{day}", start: "10:00", end: "14:00"}}
+  - name: Ria
+    phone: "{RIA}"
+    on_call: true
+"""

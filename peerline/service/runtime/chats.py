@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select
 
@@ -127,12 +128,13 @@ def free_reminded_shift(rt: Context, supporter: Supporter) -> None:
         return
     supporter.reminded_shift_start = supporter.reminded_shift_end = None
     tz = rt.line.timezone(rt.session)
-    when = format_opening(start, tz, rt.now, "en")
+    # Each coordinator reads the day and time in their own language.
+    when = partial(format_opening, start, tz, rt.now)
     rt.to_supporter(supporter, "shift_freed")
     rt.alert(
         "gap",
         None,
-        f"{supporter.name} can't make the shift {when}",
+        f"{supporter.name} can't make the shift {when('en')}",
         key="gap_alert",
         supporter=supporter,
         name=supporter.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from peerline.flows.catalogue import Phrase
 from peerline.flows.notes import Note
 from peerline.service.context import Context
 from peerline.service.debrief_invite import invite_to_debrief
@@ -131,7 +132,7 @@ def ask_debrief(
     via: str | None = None,
     *,
     call_id: int | None = None,
-    alias: str | None = None,
+    alias: str | Phrase | None = None,
 ) -> None:
     """Record a #debrief (once while open for that chat or call), alert on call, tell them."""
     if call_id is not None:

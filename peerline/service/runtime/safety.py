@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import delete, func, or_, select, update
 
+from peerline.flows.catalogue import Phrase
 from peerline.service import metrics
 from peerline.service.context import (
     Context,
@@ -54,12 +55,12 @@ def raise_safety(
         rt.after_commit.match = True  # it now goes ahead of the queue
     alias = conversation.contact.alias
     if source == "supporter":
-        return rt.alert("supporter_alert", conversation, f"{alias}: alert raised by {raised_by}")
+        raised = Phrase("alert_what_raised", {"name": raised_by})
+        return rt.safety_alert("supporter_alert", conversation, alias, raised)
     if not first_in_window:
         return 0
-    told = rt.alert(
-        "crisis", conversation, f"{alias}: may be in crisis ({rt.crisis_words(category)})"
-    )
+    crisis = Phrase("alert_what_crisis", {"kind": rt.crisis_kind(category)})
+    told = rt.safety_alert("crisis", conversation, alias, crisis)
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
         rt.to_supporter(

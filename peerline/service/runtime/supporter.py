@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from peerline.flows import effects as fx
 from peerline.flows import supporter as supporter_flow
+from peerline.flows.catalogue import Phrase
 from peerline.service import calls, rota
 from peerline.service.availability import rota_of
 from peerline.service.context import (
@@ -76,7 +77,7 @@ def supporter_message(
     # A call answered after their last chat is what a #note is about (issue 21: voice).
     call_record = None if chat is not None else latest_call_record(rt, supporter.id, last)
     if call_record is not None:
-        last_alias: str | None = caller_alias(rt, call_record)
+        last_alias: str | Phrase | None = caller_alias(rt, call_record)
     else:
         last_alias = last.contact.alias if last else None
     state = supporter_flow.SupporterState(
@@ -187,6 +188,7 @@ def _supporter_effect(
             if chat is not None:
                 alias = chat.contact.alias
                 block(rt, chat.contact, f"#block by {supporter.name}", status="review")
-                rt.alert("block_review", chat, f"{alias}: blocked by {supporter.name}")
+                blocked = Phrase("alert_what_blocked", {"name": supporter.name})
+                rt.safety_alert("block_review", chat, alias, blocked)
         case _:
             raise ValueError(f"a supporter's flow cannot ask for {effect!r}")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from peerline.flows.catalogue import Phrase
 from peerline.service import routing
 from peerline.service.availability import format_opening
 from peerline.service.context import (
@@ -127,7 +128,7 @@ def _unanswered(rt: Context, conversation: Conversation, idle: timedelta) -> Non
     supporter, via = conversation.supporter, conversation.relay_number
     minutes = int(idle.total_seconds() // 60)
     alias = conversation.contact.alias
-    name = supporter.name if supporter is not None else "their supporter"
+    name = supporter.name if supporter is not None else Phrase("their_supporter")
     conversation.state, conversation.supporter_id = QUEUED, None
     conversation.matched_at, conversation.relay_number = None, None
     conversation.queued_at = conversation.queued_at or rt.now
@@ -145,7 +146,8 @@ def _unanswered(rt: Context, conversation: Conversation, idle: timedelta) -> Non
     rt.alert(
         "unanswered",
         conversation,
-        f"{alias}: no reply from {name} in {minutes} min; back in the queue",
+        f"{alias}: no reply from {rt.line.catalogue.words('en', name)} in {minutes} min; "
+        "back in the queue",
         key="unanswered_alert",
         supporter=supporter,
         alias=alias,
@@ -168,7 +170,7 @@ def _crisis_quiet(
         return
     minutes = int(idle.total_seconds() // 60)
     alias, supporter = conversation.contact.alias, conversation.supporter
-    name = supporter.name if supporter is not None else "no supporter"
+    name = supporter.name if supporter is not None else Phrase("no_supporter")
     if supporter is not None:
         rt.to_supporter(
             supporter,

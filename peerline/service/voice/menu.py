@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerline.flows.catalogue import Phrase
 from peerline.flows.menu import (
     CRISIS,
     GROUPS,
@@ -167,9 +168,9 @@ def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, so
         return
     call.crisis = category[:16]
     rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
-    alias = call.contact.alias if call.contact else "A caller"
-    words = rt.crisis_words(category)
-    rt.alert("crisis", None, f"{alias}: may be in crisis ({words}) on a phone call", alias=alias)
+    alias = call.contact.alias if call.contact else Phrase("a_caller")
+    crisis = Phrase("alert_what_call", {"kind": rt.crisis_kind(category)})
+    rt.safety_alert("crisis", None, alias, crisis)
 
 
 def _choose_peer(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from peerline.flows.catalogue import Phrase
 from peerline.service.context import Context
 from peerline.service.debrief_invite import invite_to_debrief
 from peerline.service.models import ContactRecord, Conversation
@@ -116,9 +117,9 @@ def latest_call_record(
     return record
 
 
-def caller_alias(rt: Context, record: ContactRecord) -> str:
+def caller_alias(rt: Context, record: ContactRecord) -> str | Phrase:
     """Return how a supporter knows the caller of a call's record (never their number)."""
     call = rt.session.get(Call, record.call_id) if record.call_id else None
     if call is not None and call.contact is not None:
         return call.contact.alias
-    return "caller"
+    return Phrase("a_caller")  # a hidden number: in the reader's words

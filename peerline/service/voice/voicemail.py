@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerline.flows.catalogue import Phrase
 from peerline.service.context import supporter_language, transaction
 from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter
 from peerline.service.segments import count
@@ -162,13 +163,11 @@ def _recipients(line: LineServices, rt: Context) -> list[Supporter]:
 
 def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
     """Alert the on-call coordinators that a voicemail holds crisis words."""
-    alias = request.contact.alias
-    rt.alert(
-        "crisis_voicemail",
-        None,
-        f"{alias}: may be in crisis ({request.crisis}), voicemail {request.reference}",
-        alias=alias,
+    what = Phrase(
+        "alert_what_voicemail",
+        {"kind": rt.crisis_kind(request.crisis), "reference": request.reference},
     )
+    rt.safety_alert("crisis_voicemail", None, request.contact.alias, what)
 
 
 def transcription(
