@@ -789,19 +789,67 @@ THIRD_PASS_NEAR_MISSES = [
 ]
 
 
-@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS + THIRD_PASS)
+# Session 7 rules (after the third held-out set and the second writer's development messages
+# showed scenes, questions, dates and preparations without a farewell word), checked on fresh
+# wording; near misses for games, jokes after a laugh, questions about words and everyday scenes.
+FOURTH_PASS = [
+    ("en", "attempt", "shot all of my insulin about an hour ago"),
+    ("es", "attempt", "me puse toda la insulina que me quedaba"),
+    ("en", "danger_place", "waters up to my neck now, i keep walking further out"),
+    ("es", "danger_place", "estoy parada en la orilla de la azotea"),
+    ("en", "means", "got charcoal and the tape, im locked in my room"),
+    ("es", "means", "la escopeta esta en el closet y no hay nadie en la casa"),
+    ("en", "preparation", "she didnt know it was goodbye when i hugged her"),
+    ("es", "preparation", "le dije a la senora de la tienda que el veneno era para las ratas"),
+    ("en", "plan", "nobody will be home to stop me on friday"),
+    ("es", "plan", "el domingo cuando mis papas se vayan a misa lo hago"),
+    ("en", "intent", "i feel calm, im ending it soon"),
+    ("es", "intent", "ya me canse, voy a hacer una locura"),
+    ("en", "method", "how many of my sleeping pills would it take to not wake up"),
+    ("es", "method", "lo he pensado con la soga del garaje"),
+    ("en", "active_thoughts", "my head keeps telling me to die"),
+    ("es", "active_thoughts", "me dan ganas de cometer una locura conmigo misma"),
+    ("en", "past_attempt", "i attempted to take my life last march"),
+    ("es", "past_attempt", "el ano pasado intente quitarme la vida"),
+    ("en", "self_harm", "bit my wrist so hard it bled"),
+    ("es", "self_harm", "me golpeo la cabeza contra la pared"),
+    ("en", "wish_dead", "i envy people who died young"),
+    ("es", "wish_dead", "la verdad no me importa si me muero"),
+    ("en", "burden_hopelessness", "all i ever do is bring my family problems"),
+    ("es", "burden_hopelessness", "estarian mejor sin una hija como yo"),
+]
+FOURTH_PASS_NEAR_MISSES = [
+    "died again in elden ring, im going to kill myself lol",
+    "me mate otra vez jugando al fortnite",
+    "goodbye cruel world 😂 my phone is at 1%",
+    "adios mundo cruel jajaja me quede sin datos",
+    "if my boss calls one more time im jumping off a bridge",
+    "what does suicidal ideation mean",
+    "que significa ideacion suicida",
+    "parked on the top floor of the parking garage, no spots anywhere",
+    "el carro esta prendido en el garaje calentandose, la puerta esta abierta",
+    "went to the gun range with my brother, first time holding a gun",
+    "sitting on the edge of the pool with my feet in the water",
+    "theres a knife in my hand im slicing bread",
+    "what floor is high enough to see the parade",
+]
+
+
+@pytest.mark.parametrize(("language", "category", "text"), SECOND_PASS + THIRD_PASS + FOURTH_PASS)
 def test_pass_families(detector: CrisisDetector, language: str, category: str, text: str) -> None:
     detection = detector.detect_phrases(text)  # the phrases alone find these
     assert detection.matched, text
     assert detection.language == language
 
 
-@pytest.mark.parametrize("text", SECOND_PASS_NEAR_MISSES + THIRD_PASS_NEAR_MISSES)
+@pytest.mark.parametrize(
+    "text", SECOND_PASS_NEAR_MISSES + THIRD_PASS_NEAR_MISSES + FOURTH_PASS_NEAR_MISSES
+)
 def test_pass_near_misses(detector: CrisisDetector, text: str) -> None:
     assert not detector.detect(text).matched, detector.detect(text)
 
 
-@pytest.mark.parametrize("table", [SECOND_PASS, THIRD_PASS])
+@pytest.mark.parametrize("table", [SECOND_PASS, THIRD_PASS, FOURTH_PASS])
 def test_each_pass_table_covers_every_category_in_both_languages(
     table: list[tuple[str, str, str]],
 ) -> None:
@@ -825,6 +873,11 @@ def test_a_phrase_its_context_dropped_keeps_the_model_quiet(
     ]
     assert overruled  # the model alone would alarm on these
     assert not any(detector.detect(text).matched for text in overruled)
+
+
+def test_laughing_emoji_read_as_lol() -> None:
+    assert normalise("goodbye cruel world 😂") == "goodbye cruel world | lol |"
+    assert normalise("im dead 💀💀 that meme") == "im dead | lol | that meme"
 
 
 def test_the_model_alone_needs_three_words() -> None:
