@@ -792,37 +792,72 @@ THIRD_PASS_NEAR_MISSES = [
 # Session 7 rules (after the third held-out set and the second writer's development messages
 # showed scenes, questions, dates and preparations without a farewell word), checked on fresh
 # wording; near misses for games, jokes after a laugh, questions about words and everyday scenes.
+# English, then Spanish, for each category (a mapping, so every category has both).
+FOURTH_PASS_BY_CATEGORY = {
+    "attempt": (
+        "shot all of my insulin about an hour ago",
+        "me puse toda la insulina que me quedaba",
+    ),
+    "danger_place": (
+        "waters up to my neck now, i keep walking further out",
+        "estoy parada en la orilla de la azotea",
+    ),
+    "means": (
+        "got charcoal and the tape, im locked in my room",
+        "la escopeta esta en el closet y no hay nadie en la casa",
+    ),
+    "preparation": (
+        "she didnt know it was goodbye when i hugged her",
+        "le dije a la senora de la tienda que el veneno era para las ratas",
+    ),
+    "plan": (
+        "nobody will be home to stop me on friday",
+        "el domingo cuando mis papas se vayan a misa lo hago",
+    ),
+    "intent": (
+        "i feel calm, im ending it soon",
+        "ya me canse, voy a hacer una locura",
+    ),
+    "method": (
+        "how many of my sleeping pills would it take to not wake up",
+        "lo he pensado con la soga del garaje",
+    ),
+    "active_thoughts": (
+        "my head keeps telling me to die",
+        "me dan ganas de cometer una locura conmigo misma",
+    ),
+    "past_attempt": (
+        "i attempted to take my life last march",
+        "el ano pasado intente quitarme la vida",
+    ),
+    "self_harm": (
+        "bit my wrist so hard it bled",
+        "me golpeo la cabeza contra la pared",
+    ),
+    "wish_dead": (
+        "i envy people who died young",
+        "la verdad no me importa si me muero",
+    ),
+    "burden_hopelessness": (
+        "all i ever do is bring my family problems",
+        "estarian mejor sin una hija como yo",
+    ),
+}
 FOURTH_PASS = [
-    ("en", "attempt", "shot all of my insulin about an hour ago"),
-    ("es", "attempt", "me puse toda la insulina que me quedaba"),
-    ("en", "danger_place", "waters up to my neck now, i keep walking further out"),
-    ("es", "danger_place", "estoy parada en la orilla de la azotea"),
-    ("en", "means", "got charcoal and the tape, im locked in my room"),
-    ("es", "means", "la escopeta esta en el closet y no hay nadie en la casa"),
-    ("en", "preparation", "she didnt know it was goodbye when i hugged her"),
-    ("es", "preparation", "le dije a la senora de la tienda que el veneno era para las ratas"),
-    ("en", "plan", "nobody will be home to stop me on friday"),
-    ("es", "plan", "el domingo cuando mis papas se vayan a misa lo hago"),
-    ("en", "intent", "i feel calm, im ending it soon"),
-    ("es", "intent", "ya me canse, voy a hacer una locura"),
-    ("en", "method", "how many of my sleeping pills would it take to not wake up"),
-    ("es", "method", "lo he pensado con la soga del garaje"),
-    ("en", "active_thoughts", "my head keeps telling me to die"),
-    ("es", "active_thoughts", "me dan ganas de cometer una locura conmigo misma"),
-    ("en", "past_attempt", "i attempted to take my life last march"),
-    ("es", "past_attempt", "el ano pasado intente quitarme la vida"),
-    ("en", "self_harm", "bit my wrist so hard it bled"),
-    ("es", "self_harm", "me golpeo la cabeza contra la pared"),
-    ("en", "wish_dead", "i envy people who died young"),
-    ("es", "wish_dead", "la verdad no me importa si me muero"),
-    ("en", "burden_hopelessness", "all i ever do is bring my family problems"),
-    ("es", "burden_hopelessness", "estarian mejor sin una hija como yo"),
-    # second round: method questions and plans by a day
-    ("en", "method", "which is less messy, pills or the bridge"),
-    ("en", "method", "how much insulin would it take, asking for me"),
-    ("es", "method", "cuantas pastillas para dormir hacen falta pa no despertar"),
-    ("en", "plan", "saturday night is when"),
-    ("es", "plan", "ya lo decidi, el viernes cuando se vaya mi mama"),
+    (language, category, text)
+    for category, texts in FOURTH_PASS_BY_CATEGORY.items()
+    for language, text in zip(("en", "es"), texts, strict=True)
+]
+# Second round: method questions and plans by a day (text: language and category).
+FOURTH_PASS_SECOND_ROUND = {
+    "which is less messy, pills or the bridge": ("en", "method"),
+    "how much insulin would it take, asking for me": ("en", "method"),
+    "cuantas pastillas para dormir hacen falta pa no despertar": ("es", "method"),
+    "saturday night is when": ("en", "plan"),
+    "ya lo decidi, el viernes cuando se vaya mi mama": ("es", "plan"),
+}
+FOURTH_PASS += [
+    (language, category, text) for text, (language, category) in FOURTH_PASS_SECOND_ROUND.items()
 ]
 FOURTH_PASS_NEAR_MISSES = [
     "died again in elden ring, im going to kill myself lol",
