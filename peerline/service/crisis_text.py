@@ -17,6 +17,9 @@ APOSTROPHES = "'\u2019\u2018`\u00b4\u02bc\u2032"
 _SOFT_SEPARATORS = re.compile(r"[-_/\\\"\u201c\u201d\u00ab\u00bb*~+=#@()\[\]{}<>^]")
 _HARD_PUNCTUATION = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
+# Laughing emoji read as "lol" (a clause of its own): "goodbye cruel world 😂" is a joke, and the
+# near misses and phrase contexts already know "lol"; otherwise an emoji is only a boundary.
+_LAUGHING = re.compile("[\U0001f602\U0001f923\U0001f480\U0001f639\U0001f606\U0001f605]+")
 _REPEATED_BOUNDARY = re.compile(r"\|(?: \|)+")
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
@@ -273,6 +276,7 @@ def basic(text: str) -> str:
     # "dieeee", "byeee", "ayudaaa": a letter typed three times or more counts once.
     text = _STRETCHED.sub(r"\1", text)
     text = _SOFT_SEPARATORS.sub(" ", text)
+    text = _LAUGHING.sub(f" {BOUNDARY} lol {BOUNDARY} ", text)
     text = _HARD_PUNCTUATION.sub(f" {BOUNDARY} ", text)
     text = _SPACES.sub(" ", text).strip()
     return _REPEATED_BOUNDARY.sub(BOUNDARY, text)
