@@ -33,24 +33,23 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first two were spent: the first (500 messages) because the phrases were
-# tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
+# The held-out split. The first three were spent: the first (500 messages) because the phrases
+# were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
-# used once to choose the statistical layer (docs/crisis.md). Both are development data now (the
-# end of crisis_examples.yaml). This one, the third (600 messages, 2026-12-03), was written by
-# someone who never saw the detector; it was copied here byte for byte only after the detector
-# was frozen at commit b8adf1a, then scored once (docs/crisis.md, docs/crisis_heldout_run_set3.txt).
-# Changing the file means changing this constant and the figures in docs/crisis.md, with a note
-# saying why.
-HELDOUT_SHA256: str | None = "2e59ef4399e2bbfb230772d6fa1d4384f26315c36a257532a28aaf5b9a8371c0"
-# What the frozen detector (phrases + model, as the line runs it) scored on it, once: 239 of 300
-# crisis messages, 23 false alarms of 300 near misses. Nothing was changed after; a later change
+# used once to choose the statistical layer; the third (600 messages, scored once on the frozen
+# commit b8adf1a: 239 of 300, 23 false alarms) because session 7 tuned on it (docs/crisis.md).
+# All three are development data now (crisis_examples.yaml). This one, the fourth (600 messages,
+# 2026-12-03), was written by someone who never saw the detector, any phrase list or earlier set;
+# it was copied here byte for byte only after the detector was frozen at commit 6352320, then
+# scored once (docs/crisis.md, docs/crisis_heldout_run.txt). Changing the file means changing
+# this constant and the figures in docs/crisis.md, with a note saying why.
+HELDOUT_SHA256: str | None = "59f5141960e2389629a606f4ade53c4a04f9ab92003f3b184e08d54b9dfe7eea"
+# What the frozen detector (phrases + model, as the line runs it) scored on it, once: 225 of 300
+# crisis messages, 19 false alarms of 300 near misses. Nothing was changed after; a later change
 # may only do better here, and any figure after such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (239, 23)
-# Session 7 moved the spent third set into development data (all 600 texts now there: 588 added,
-# 12 were already); the lead swaps in the fourth set, with its SHA-256, frozen figures and this
-# count (then back to the few texts written word for word in both), after the detector's freeze.
-HELDOUT_SHARED_WITH_DEV = 600
+HELDOUT_FROZEN: tuple[int, int] | None = (225, 19)
+# Short messages written word for word in both sets (13 crisis, 5 near misses).
+HELDOUT_SHARED_WITH_DEV = 18
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
 # places told by the scene, no death word); the detector fits them only in part, so the guard on
