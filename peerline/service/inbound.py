@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -119,6 +120,7 @@ class InboundQueue:
         self._down_until = 0.0
         self._take_out_of_turn = redis.register_script(_TAKE_OUT_OF_TURN)
         self._take_in = redis.register_script(_TAKE_IN)
+        self._local = threading.local()
 
     @staticmethod
     def keys(shard: int) -> tuple[str, str, str, str]:
@@ -178,7 +180,7 @@ class InboundQueue:
         """Run the take-in script; return whether it set the scheduled flag and whether a
         replica has the text (always, without a replica to wait for)."""
         if self.wait_ms <= 0:
-            return bool(self._take_in(keys=keys, args=args)), True
+            return bool(self._take_in(keys=keys, args=args, client=self._own_client())), True
         # WAIT counts the writes of its own connection: it follows the script in a pipeline.
         pipe = self.redis.pipeline(transaction=False)
         pipe.evalsha(self._take_in.sha, len(keys), *keys, *args)
@@ -190,6 +192,17 @@ class InboundQueue:
             self._take_in.sha = self.redis.script_load(_TAKE_IN)
             return self._push(keys, args)
         return bool(results[0]), reached_replica(results, self.wait_ms)
+
+    def _own_client(self) -> Redis:
+        """Return this thread's client on a connection of its own, from the same pool."""
+        # A web thread takes in one text after another: the pool's check-out and return (a
+        # lock shared by the threads, and a look at the socket) cost about as much as the
+        # command, so each thread keeps one connection (a web process has a few threads).
+        client: Redis | None = getattr(self._local, "client", None)
+        if client is None:
+            pool = self.redis.connection_pool
+            client = self._local.client = Redis(connection_pool=pool, single_connection_client=True)
+        return client
 
     def _schedule(self, shard: int) -> None:
         if not self.job_queue.drain_inbound(shard):
