@@ -8,10 +8,12 @@ No label ever holds a number, a name or a word anyone wrote.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -43,6 +45,18 @@ CRISIS_FLAGS = Counter(
 BACKEND_ERRORS = Counter(
     "peerline_backend_errors", "Errors reaching Redis or the database", ["backend"]
 )
+
+
+def webhook_answered(endpoint: str, outcome: str) -> None:
+    """Count one webhook answered."""
+    _webhook_child(endpoint, outcome).inc()
+
+
+# `labels()` takes a lock and builds a key on every call; the pairs are few (the routes times
+# the outcomes), so each one's child is looked up once.
+@functools.lru_cache(maxsize=256)
+def _webhook_child(endpoint: str, outcome: str) -> Any:
+    return WEBHOOKS.labels(endpoint=endpoint, outcome=outcome)
 
 
 def first_offer(queued_at: datetime | None, now: datetime) -> None:

@@ -29,6 +29,7 @@ NUMERIC = (
     "ErrorCode", "RecordingDuration", "CallDuration", "DialCallDuration", "Duration",
     "NumMedia", "NumSegments",
 )  # fmt: skip
+_ONCE, _SIDS, _NUMERIC = frozenset(ONCE), frozenset(SID_FIELDS), frozenset(NUMERIC)
 WHOLE = re.compile(r"[0-9]{1,9}")
 # Twilio's SIDs are two letters and 32 hex digits; anything longer or stranger is not one.
 SID = re.compile(r"[A-Za-z0-9]{1,64}")
@@ -39,8 +40,9 @@ MAX_FIELD = 4096
 
 def check_fields(form: Any) -> str | None:
     """Return why a webhook's fields cannot have come from Twilio, or None when they can."""
-    for name in ONCE:
-        if len(form.getlist(name)) > 1:
+    # One pass over the names for copies (a look-up each for the fourteen would cost more).
+    for name, values in form.lists():
+        if len(values) > 1 and name in _ONCE:
             return f"{name} appears more than once"
     for name, value in form.items(multi=True):
         if "\x00" in name or "\x00" in value:
@@ -48,9 +50,9 @@ def check_fields(form: Any) -> str | None:
         limit = MAX_BODY if name == "Body" else MAX_FIELD
         if len(value) > limit or len(name) > 100:
             return f"{name[:40]!r} is longer than {limit} characters"
-        if name in SID_FIELDS and value and not SID.fullmatch(value):
+        if name in _SIDS and value and not SID.fullmatch(value):
             return f"{name} is not a Twilio SID"
-        if name in NUMERIC and value.strip() and not WHOLE.fullmatch(value.strip()):
+        if name in _NUMERIC and value.strip() and not WHOLE.fullmatch(value.strip()):
             unit = " of seconds" if name.endswith("Duration") else ""
             return f"{name} must be a whole number{unit}"
     return None

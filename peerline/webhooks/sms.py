@@ -50,22 +50,23 @@ def fallback() -> Response:
 
 def _take_inbound() -> Response:
     line = current_app.extensions["peerline"]
+    form = request.form  # read through the request proxy once, not at every field
     sid = _required("MessageSid")
     region = line.settings.default_region
     try:
         sender = normalise_phone(_required("From"), region)
-        to = normalise_phone(request.form.get("To") or line.settings.twilio_phone_number, region)
+        to = normalise_phone(form.get("To") or line.settings.twilio_phone_number, region)
     except BadPhoneNumber as exc:
         abort(400, description=f"From or To is not a phone number: {exc}")
-    media_text = request.form.get("NumMedia", "0").strip() or "0"
+    media_text = form.get("NumMedia", "0").strip() or "0"
     if not (media_text.isascii() and media_text.isdigit()):
         abort(400, description="NumMedia must be a whole number")
     message = runtime.Inbound(
         message_sid=sid,
         from_number=sender,
         to_number=to,
-        body=request.form.get("Body", ""),
-        opt_out_type=request.form.get("OptOutType") or None,
+        body=form.get("Body", ""),
+        opt_out_type=form.get("OptOutType") or None,
         # Pictures are never fetched or passed on; the flows only need to know one came.
         media=min(int(media_text), 10),
     )
