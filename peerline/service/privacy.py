@@ -6,7 +6,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime
 
 import phonenumbers
@@ -19,16 +18,8 @@ class BadPhoneNumber(ValueError):
     """A phone number that does not parse."""
 
 
-# "+1" and ten digits, the first of them 2-9: a North American number already in E.164, which
-# phonenumbers gives back unchanged and possible (tests/test_webhook_speed.py compares the two).
-# Twilio sends numbers so, and a new texter's would miss the cache below.
-_NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")
-
-
 def normalise_phone(raw: str, region: str = "US") -> str:
     """Return a phone number in E.164, or raise BadPhoneNumber."""
-    if _NANP_E164.fullmatch(raw):
-        return raw
     return _normalised(raw, region)
 
 
