@@ -583,6 +583,27 @@ def test_the_gate_never_hides_a_phrase(detector: CrisisDetector, examples: list[
         assert hits <= candidates, example.text
 
 
+def test_the_gate_files_strings_under_word_pairs(detector: CrisisDetector) -> None:
+    # Common first words ("me", "i", "no") would send every message through thousands of
+    # strings; a string of two words or more is filed under both.
+    gate = detector._gate
+    assert len(gate.by_pair) > len(gate.by_word)
+    assert max(len(strings) for strings in gate.by_word.values()) < 400
+
+
+def test_the_models_one_pass_verdict_is_its_two_questions(examples: list[Example]) -> None:
+    model = crisis_model.load()
+    assert model is not None
+    alarms = 0
+    for example in examples:
+        norm = normalise(example.text)
+        alarm = model.alarms_on_norm(norm)
+        expected = (alarm, model.category_of_norm(norm) if alarm else None)
+        assert model.verdict_of_norm(norm) == expected, example.text
+        alarms += alarm
+    assert alarms > 100
+
+
 def test_required_strings() -> None:
     assert required_strings("(?<!tried to )kill(?:ing)? myself") == (
         frozenset({"kill myself", "killing myself"}),

@@ -258,9 +258,9 @@ class CrisisDetector:
         # has said what the words mean here: the model is not asked to overrule it.
         if dropped:
             return NO_MATCH
-        if self.model.alarms_on_norm(norm):
-            category = self.model.category_of_norm(norm) or MODEL_CATEGORY
-            return Detection(True, None, MODEL_CATEGORY, category)
+        alarm, category = self.model.verdict_of_norm(norm)
+        if alarm:
+            return Detection(True, None, MODEL_CATEGORY, category or MODEL_CATEGORY)
         return NO_MATCH
 
     def detect_phrases(self, text: str) -> Detection:

@@ -306,14 +306,19 @@ class Gate:
     """Find which phrases a message could match, by the strings each phrase needs.
 
     A needed string is filed under the first letters of a word it holds whole: its own start
-    when a match starts with it, else the word after its first space. A message is looked up
-    by the first letters of each of its words, and the string then searched in full.
+    when a match starts with it, else the word after its first space. When that word is
+    followed by another in the string, it is filed under the first letters of both words (a
+    message holding it holds the two words side by side): common first words ("me", "i",
+    "no") would otherwise send each message through thousands of strings. A message is looked
+    up by the first letters of each of its words and of each pair of neighbouring words, and
+    the string then searched in full.
     """
 
     def __init__(self, needs: Sequence[tuple[frozenset[str], bool] | None]) -> None:
         self.always: set[int] = set()
         self.loose: list[tuple[str, int]] = []
         self.by_word: dict[str, list[tuple[str, int]]] = {}
+        self.by_pair: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for index, need in enumerate(needs):
             if need is None or not all(len(x.strip()) >= 2 for x in need[0]):
                 self.always.add(index)
@@ -321,17 +326,30 @@ class Gate:
             strings, at_word_start = need
             for string in strings:
                 words = string.lstrip() if at_word_start else string.partition(" ")[2]
-                key = words.partition(" ")[0][:_GATE_WIDTH]
-                if key and (at_word_start or " " in string):
-                    self.by_word.setdefault(key, []).append((string, index))
-                else:
+                first, space, rest = words.partition(" ")
+                key = first[:_GATE_WIDTH]
+                if not key or not (at_word_start or " " in string):
                     self.loose.append((string, index))
+                    continue
+                second, after, _ = rest.partition(" ")
+                # The second word's first letters are the message word's only when the string
+                # holds that many of them or the whole word.
+                if space and second and (len(second) >= _GATE_WIDTH or after):
+                    pair = (key, second[:_GATE_WIDTH])
+                    self.by_pair.setdefault(pair, []).append((string, index))
+                else:
+                    self.by_word.setdefault(key, []).append((string, index))
 
     def candidates(self, text: str) -> set[int]:
         """Return the indexes of the phrases `text` holds a needed string of."""
         found = set(self.always)
-        keys = {word[:_GATE_WIDTH] for word in text.split()}
-        for key in keys & self.by_word.keys():
+        words = [word[:_GATE_WIDTH] for word in text.split()]
+        pairs = set(zip(words, words[1:], strict=False))
+        for pair in pairs & self.by_pair.keys():
+            for string, index in self.by_pair[pair]:
+                if index not in found and string in text:
+                    found.add(index)
+        for key in set(words) & self.by_word.keys():
             for string, index in self.by_word[key]:
                 if index not in found and string in text:
                     found.add(index)
