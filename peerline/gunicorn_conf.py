@@ -74,6 +74,7 @@ def post_worker_init(worker: Any) -> None:
     """Keep the loaded app out of the collector's sweeps: it lives as long as the worker."""
     # A web worker holds some 200,000 objects once the app, the phrase lists and the model are
     # loaded; every full collection walked them all in the middle of a webhook.
+    gc.collect()  # what start-up let go of, before the rest is set aside for good
     gc.freeze()
 
 
