@@ -99,9 +99,16 @@ class Model:
 
     def probability_of_norm(self, norm: str) -> float:
         """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
+        dot, squares, _ = self._pass(norm)
+        return self._probability(dot, squares)
+
+    def _pass(self, norm: str) -> tuple[float, float, list[tuple[str, float]]]:
+        """Return the dot product with the weights, the squared length and each known term's
+        value, of a message's TF-IDF before it is normalised."""
         # One pass: the dot product and the vector's length together (the check runs on every
         # text, so this is the hot loop).
         terms = self.terms
+        known: list[tuple[str, float]] = []
         squares = dot = 0.0
         for feature, count in Counter(features(norm)).items():
             term = terms.get(feature)
@@ -110,6 +117,10 @@ class Model:
             value = term[0] if count == 1 else (1.0 + math.log(count)) * term[0]
             squares += value * value
             dot += value * term[1]
+            known.append((feature, value))
+        return dot, squares, known
+
+    def _probability(self, dot: float, squares: float) -> float:
         z = self.bias + (dot / math.sqrt(squares) if squares else 0.0)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -135,24 +146,13 @@ class Model:
         """Return `alarms_on_norm` and, on an alarm, `category_of_norm`, from one pass."""
         if word_count(norm) < MIN_WORDS:
             return False, None
-        terms = self.terms
-        known: list[tuple[str, float]] = []
-        squares = dot = 0.0
-        for feature, count in Counter(features(norm)).items():
-            term = terms.get(feature)
-            if term is None:
-                continue
-            value = term[0] if count == 1 else (1.0 + math.log(count)) * term[0]
-            squares += value * value
-            dot += value * term[1]
-            known.append((feature, value))
-        length = math.sqrt(squares)
-        z = self.bias + (dot / length if squares else 0.0)
-        if 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) < self.threshold:
+        dot, squares, known = self._pass(norm)
+        if self._probability(dot, squares) < self.threshold:
             return False, None
-        if not self.categories or not squares:
-            return True, None if not self.categories else self._category_of(())
-        return True, self._category_of((f, v / length) for f, v in known)
+        if not self.categories:
+            return True, None
+        length = math.sqrt(squares)
+        return True, self._category_of((f, v / length) for f, v in known if length)
 
     def _category_of(self, vector: Iterable[tuple[str, float]]) -> str:
         """Return the likeliest category for an L2-normalised TF-IDF vector."""
