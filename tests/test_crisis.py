@@ -604,6 +604,13 @@ def test_the_models_one_pass_verdict_is_its_two_questions(examples: list[Example
     assert alarms > 100
 
 
+def test_the_models_word_cache_stays_small() -> None:
+    # Each cached word holds its letter pieces (about 2 kB): a web worker or job process lives
+    # for weeks and meets every typo, so the cache must stay bounded well under the memory goal.
+    maxsize = crisis_model._word_features.cache_info().maxsize
+    assert maxsize is not None and maxsize <= 8192
+
+
 def test_required_strings() -> None:
     assert required_strings("(?<!tried to )kill(?:ing)? myself") == (
         frozenset({"kill myself", "killing myself"}),
