@@ -85,16 +85,6 @@ class Model:
     # held some 10 MB more in every web worker and job.
     category_terms: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
-    def _vector(self, norm: str) -> dict[str, float]:
-        """Return the normalised message's L2-normalised TF-IDF values of known terms."""
-        values: dict[str, float] = {}
-        for feature, count in Counter(features(norm)).items():
-            term = self.terms.get(feature)
-            if term is not None:
-                values[feature] = (1.0 + math.log(count)) * term[0]
-        length = math.sqrt(sum(v * v for v in values.values()))
-        return {f: v / length for f, v in values.items()} if length else {}
-
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
         return self.probability_of_norm(normalise(text))
@@ -142,7 +132,8 @@ class Model:
         """Return `category` of a message already normalised."""
         if not self.categories:
             return None
-        return self._category_of(self._vector(norm).items())
+        _, squares, known = self._pass(norm)
+        return self._category_of(self._normalised(known, squares))
 
     def verdict_of_norm(self, norm: str) -> tuple[bool, str | None]:
         """Return `alarms_on_norm` and, on an alarm, `category_of_norm`, from one pass."""
@@ -153,8 +144,15 @@ class Model:
             return False, None
         if not self.categories:
             return True, None
+        return True, self._category_of(self._normalised(known, squares))
+
+    @staticmethod
+    def _normalised(
+        known: list[tuple[str, float]], squares: float
+    ) -> Iterable[tuple[str, float]]:
+        """Return the known terms' values divided by the vector's length (L2)."""
         length = math.sqrt(squares)
-        return True, self._category_of((f, v / length) for f, v in known if length)
+        return ((f, v / length) for f, v in known) if length else ()
 
     def _category_of(self, vector: Iterable[tuple[str, float]]) -> str:
         """Return the likeliest category for an L2-normalised TF-IDF vector."""
