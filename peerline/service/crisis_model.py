@@ -15,16 +15,19 @@ pieces alone on the second held-out set, docs/crisis.md).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import math
-import operator
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import repeat
+from operator import mul, truediv
 from pathlib import Path
 
 from peerline.service.crisis_text import BOUNDARY, normalise
@@ -74,16 +77,17 @@ def features(norm: str) -> list[str]:
 class Model:
     """A logistic regression over sublinear, L2-normalised TF-IDF of `features`."""
 
-    # feature -> (inverse document frequency, weight)
-    terms: dict[str, tuple[float, float]]
+    # feature -> its row in the arrays below (one int per term, no float objects: see `load`)
+    index: Mapping[str, int]
+    idf: Sequence[float]  # inverse document frequency per row, C doubles
+    weight: Sequence[float]  # the alarm regression's weight per row, C doubles
     bias: float
     threshold: float
-    # The category regression: category names, their biases, and feature -> one weight each.
+    # The category regression: category names, their biases, and per category one column of
+    # weights in hundredths (C shorts, row by row; the weights are rounded to two decimals).
     categories: tuple[str, ...] = ()
     category_bias: tuple[float, ...] = ()
-    # feature -> one weight per category, as C doubles: a tuple of float objects per feature
-    # held some 10 MB more in every web worker and job.
-    category_terms: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    category_cents: tuple[Sequence[int], ...] = ()
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
@@ -91,26 +95,28 @@ class Model:
 
     def probability_of_norm(self, norm: str) -> float:
         """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
-        dot, squares, _ = self._pass(norm)
+        dot, squares, _, _ = self._pass(norm)
         return self._probability(dot, squares)
 
-    def _pass(self, norm: str) -> tuple[float, float, list[tuple[str, float]]]:
-        """Return the dot product with the weights, the squared length and each known term's
-        value, of a message's TF-IDF before it is normalised."""
+    def _pass(self, norm: str) -> tuple[float, float, list[int], list[float]]:
+        """Return the dot product with the weights, the squared length, and each known term's
+        row and value, of a message's TF-IDF before it is normalised."""
         # One pass: the dot product and the vector's length together (the check runs on every
         # text, so this is the hot loop).
-        terms = self.terms
-        known: list[tuple[str, float]] = []
+        index, idf, weight = self.index, self.idf, self.weight
+        rows: list[int] = []
+        values: list[float] = []
         squares = dot = 0.0
         for feature, count in Counter(features(norm)).items():
-            term = terms.get(feature)
-            if term is None:
+            row = index.get(feature)
+            if row is None:
                 continue
-            value = term[0] if count == 1 else (1.0 + math.log(count)) * term[0]
+            value = idf[row] if count == 1 else (1.0 + math.log(count)) * idf[row]
             squares += value * value
-            dot += value * term[1]
-            known.append((feature, value))
-        return dot, squares, known
+            dot += value * weight[row]
+            rows.append(row)
+            values.append(value)
+        return dot, squares, rows, values
 
     def _probability(self, dot: float, squares: float) -> float:
         z = self.bias + (dot / math.sqrt(squares) if squares else 0.0)
@@ -132,94 +138,143 @@ class Model:
         """Return `category` of a message already normalised."""
         if not self.categories:
             return None
-        _, squares, known = self._pass(norm)
-        return self._category_of(self._normalised(known, squares))
+        _, squares, rows, values = self._pass(norm)
+        return self._category_of(rows, values, squares)
 
     def verdict_of_norm(self, norm: str) -> tuple[bool, str | None]:
         """Return `alarms_on_norm` and, on an alarm, `category_of_norm`, from one pass."""
         if word_count(norm) < MIN_WORDS:
             return False, None
-        dot, squares, known = self._pass(norm)
+        dot, squares, rows, values = self._pass(norm)
         if self._probability(dot, squares) < self.threshold:
             return False, None
         if not self.categories:
             return True, None
-        return True, self._category_of(self._normalised(known, squares))
+        return True, self._category_of(rows, values, squares)
 
-    @staticmethod
-    def _normalised(
-        known: list[tuple[str, float]], squares: float
-    ) -> Iterable[tuple[str, float]]:
-        """Return the known terms' values divided by the vector's length (L2)."""
+    def _category_of(self, rows: list[int], values: list[float], squares: float) -> str:
+        """Return the likeliest category for a message's known rows and their TF-IDF values."""
         length = math.sqrt(squares)
-        return ((f, v / length) for f, v in known) if length else ()
-
-    def _category_of(self, vector: Iterable[tuple[str, float]]) -> str:
-        """Return the likeliest category for an L2-normalised TF-IDF vector."""
-        values: list[float] = []
-        rows: list[Sequence[float]] = []
-        for feature, value in vector:
-            row = self.category_terms.get(feature)
-            if row:
-                values.append(value)
-                rows.append(row)
+        if not length:
+            rows, values = [], []
+        values = [v / length for v in values]
         # One column of weights per category, summed in C (a loop per weight in Python took
-        # most of a millisecond for a long message), in the same order from the same bias.
-        columns = zip(*rows, strict=True) if rows else ((),) * len(self.category_bias)
+        # most of a millisecond for a long message), in the same order from the same bias. A
+        # weight is its hundredths over 100.0: the very double two decimals read back give.
+        hundred = repeat(100.0)
         scores = [
-            sum(map(operator.mul, values, column), bias)
-            for bias, column in zip(self.category_bias, columns, strict=False)
+            sum(map(mul, values, map(truediv, map(cents.__getitem__, rows), hundred)), bias)
+            for bias, cents in zip(self.category_bias, self.category_cents, strict=True)
         ]
         return self.categories[max(range(len(scores)), key=scores.__getitem__)]
 
 
-def from_json(data: dict[str, object]) -> Model:
-    """Build a model from the shipped file's data."""
+def from_json(data: Mapping[str, object]) -> Model:
+    """Build a model from the trainer's data (`crisis_train.export`: numbers as floats)."""
     raw = data["terms"]
     if not isinstance(raw, dict):
         raise ValueError("crisis model: terms must be a mapping")
-    terms = {str(f): (float(v[0]), float(v[1])) for f, v in raw.items()}
+    index = {str(f): row for row, f in enumerate(raw)}
     named = data.get("categories") or {}
     if not isinstance(named, dict):
         raise ValueError("crisis model: categories must be a mapping")
+    names = tuple(str(c) for c in named.get("names", ()))
     weights = named.get("terms") or {}
+    columns = tuple(array("h", bytes(2 * len(index))) for _ in names)
+    for feature, row_weights in weights.items():
+        row = index[str(feature)]
+        for column, w in zip(columns, row_weights, strict=True):
+            column[row] = round(float(w) * 100)
     return Model(
-        terms,
+        index,
+        array("d", (float(v[0]) for v in raw.values())),
+        array("d", (float(v[1]) for v in raw.values())),
         float(data["bias"]),  # type: ignore[arg-type]
         float(data["threshold"]),  # type: ignore[arg-type]
-        tuple(str(c) for c in named.get("names", ())),
+        names,
         tuple(float(b) for b in named.get("bias", ())),
-        {str(f): array("d", (float(w) for w in v)) for f, v in weights.items()},
+        columns,
     )
 
 
-def read(path: Path) -> dict[str, object]:
-    """Read a model file, gzipped or plain JSON."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    data = _parse(raw)
-    if not isinstance(data, dict):
-        raise ValueError(f"crisis model: {path} must hold a mapping")
-    return data
+# The shipped file is gzipped JSON with a few values only: the terms as one string, one per
+# line, and the numbers as little-endian integers in base64 (idf and weights in ten-thousandths,
+# category weights in hundredths, as rounded by the trainer). A JSON number per weight made a
+# float object each: 9 MB held by every process and a 17 MB peak while it was parsed.
+FORMAT = "peerline-crisis-model/2"
+SCALE = 10_000
+
+
+def dumps(model: Model) -> bytes:
+    """Return the shipped file's bytes (gzipped) for a model."""
+    terms = sorted(model.index, key=model.index.__getitem__)
+    if any("\n" in term for term in terms):
+        raise ValueError("crisis model: a term holds a line break")
+    data = {
+        "format": FORMAT,
+        "about": "TF-IDF of words and letter n-grams + logistic regression; development set only",
+        "threshold": model.threshold,
+        "bias": model.bias,
+        "terms": "\n".join(terms),
+        "idf": _b64("i", (round(v * SCALE) for v in model.idf)),
+        "weight": _b64("i", (round(v * SCALE) for v in model.weight)),
+        "categories": {
+            "names": list(model.categories),
+            "bias": list(model.category_bias),
+            "cents": [_b64("h", column) for column in model.category_cents],
+        },
+    }
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(payload, mtime=0)
+
+
+def loads(raw: bytes) -> Model:
+    """Return the model in a shipped file's bytes (`dumps`)."""
+    data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"crisis model: not a {FORMAT} file")
+    terms = str(data.pop("terms")).split("\n")
+    index = dict(zip(terms, range(len(terms)), strict=True))
+    del terms
+    named = data.get("categories") or {}
+    columns = tuple(_array("h", str(c), len(index)) for c in named.get("cents", ()))
+    return Model(
+        index,
+        # k / 10,000 is the double the trainer's four decimals read back as (exact division).
+        array("d", map(SCALE.__rtruediv__, _array("i", str(data["idf"]), len(index)))),
+        array("d", map(SCALE.__rtruediv__, _array("i", str(data["weight"]), len(index)))),
+        float(data["bias"]),
+        float(data["threshold"]),
+        tuple(str(c) for c in named.get("names", ())),
+        tuple(float(b) for b in named.get("bias", ())),
+        columns,
+    )
+
+
+def _b64(code: str, values: Iterable[int]) -> str:
+    """Return integers as little-endian C integers of type `code`, in base64."""
+    packed = array(code, values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def _array(code: str, text: str, length: int) -> array[int]:
+    """Return the C integers `_b64` wrote, checking there are `length` of them."""
+    packed = array(code)
+    packed.frombytes(base64.b64decode(text))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    if len(packed) != length:
+        raise ValueError("crisis model: an array does not match the terms")
+    return packed
 
 
 def load(path: str | None = None) -> Model | None:
     """Return the packaged model (or the one at `path`), or None if there is none."""
     if path is not None:
-        return from_json(read(Path(path)))
+        return loads(Path(path).read_bytes())
     packaged = resources.files("peerline.service").joinpath(MODEL_FILE)
     if not packaged.is_file():
         return None
-    data = _parse(gzip.decompress(packaged.read_bytes()))
-    if not isinstance(data, dict):
-        raise ValueError(f"crisis model: {MODEL_FILE} must hold a mapping")
-    return from_json(data)
-
-
-def _parse(raw: bytes) -> object:
-    """Parse a model file's JSON, one float object per distinct number written."""
-    # The weights are rounded, so most repeat: a float object for each of some 300,000 numbers
-    # left every process about 10 MB larger, scattered where it could not be given back.
-    seen: dict[str, float] = {}
-    return json.loads(raw.decode("utf-8"), parse_float=lambda s: seen.setdefault(s, float(s)))
+    return loads(packaged.read_bytes())

@@ -18,8 +18,6 @@ package. scikit-learn is needed only here (the
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         vectoriser, [norms[i] for i in crisis_at], [examples[i].category for i in crisis_at]
     )
     data = export(vectoriser, regression, threshold, categories)
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    args.out.write_bytes(gzip.compress(payload, mtime=0))
+    args.out.write_bytes(crisis_model.dumps(crisis_model.from_json(data)))
     print(f"wrote {args.out}: {len(data['terms'])} terms, {args.out.stat().st_size} bytes")  # type: ignore[arg-type]
     return 0
 
