@@ -20,7 +20,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from peerline.service.twilio_http import BaseUrlHttpClient, make_client
+from peerline.service.twilio_base_url import BaseUrlHttpClient
+from peerline.service.twilio_http import make_client
 from tests.support.fake_twilio import FakeTwilio, count_segments, sign
 
 LINE = "+15005550006"  # Twilio's "valid From" test number

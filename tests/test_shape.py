@@ -44,6 +44,9 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
             "coordinator_create",
         )
     },
+    # Web processes never send: the SDK's HTTP stack (requests, urllib3; ~5 MB a process)
+    # loads with the first client a worker builds.
+    ("peerline.service.twilio_http", "make_client"): "the SDK's HTTP stack loads with a send",
     # The simulator exists only in embedded mode; production never imports it.
     ("peerline.app", "create_app"): "the simulator is imported only when it is served",
     # An RQ job at the path queued jobs already name: it asks the worker process for its line

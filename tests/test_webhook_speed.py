@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import phonenumbers
@@ -86,3 +87,39 @@ def test_waiting_for_a_replica_that_is_not_there_takes_the_text_back(queue: Redi
     queue.script_flush()
     assert not inbound.put(TEXTER, {"body": "one"})  # no replica: the webhook steps it itself
     assert queue.llen(inbound.keys(shard_of(TEXTER))[0]) == 0
+
+
+def test_a_queued_entry_is_sealed_and_read_back_under_rotated_keys(queue: Redis) -> None:
+    old = InboundQueue(queue, Vault(["old"]), JobQueue(queue))
+    assert old.put(TEXTER, {"body": "i feel so alone tonight"})
+    raw = queue.lrange(old.keys(shard_of(TEXTER))[0], 0, -1)[0]
+    # Nothing of the words or the number is readable in Redis (it writes its lists to disk).
+    assert b"alone" not in raw and TEXTER[2:].encode() not in raw
+    # A web process on the newer keys (the old one second) still reads what the old one wrote.
+    rotated = InboundQueue(queue, Vault(["new", "old"]), JobQueue(queue))
+    assert rotated._read(raw)["body"] == "i feel so alone tonight"
+    assert rotated.put(TEXTER, {"body": "still here"})
+    assert [
+        rotated._read(r)["body"] for r in queue.lrange(rotated.keys(shard_of(TEXTER))[0], 0, -1)
+    ] == [
+        "i feel so alone tonight",
+        "still here",
+    ]
+    # A key nobody has any more, or a byte changed in Redis, is refused, not misread.
+    with pytest.raises(ValueError):
+        InboundQueue(queue, Vault(["other"]), JobQueue(queue))._read(raw)
+    with pytest.raises(ValueError):
+        old._read(raw[:-1] + bytes([raw[-1] ^ 1]))
+
+
+def test_entries_queued_before_seals_are_still_stepped(queue: Redis) -> None:
+    # During a deploy, web processes of the last release push Fernet tokens; workers of the
+    # new one read both.
+    vault = Vault(["k"])
+    inbound = InboundQueue(queue, vault, JobQueue(queue))
+    waiting = inbound.keys(shard_of(TEXTER))[0]
+    queue.rpush(waiting, vault.encrypt(json.dumps({"from_number": TEXTER, "body": "before"})))
+    assert inbound.put(TEXTER, {"from_number": TEXTER, "body": "after"})
+    seen: list[str] = []
+    assert inbound.drain(shard_of(TEXTER), lambda fields: seen.append(fields["body"])) == 2
+    assert seen == ["before", "after"]

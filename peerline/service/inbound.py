@@ -141,7 +141,7 @@ class InboundQueue:
         shard = shard_of(sender)
         waiting, _, scheduled, _ = self.keys(shard)
         entry = {**fields, "received_at": datetime.now(UTC).isoformat()}
-        token = self.vault.encrypt(json.dumps(entry, separators=(",", ":")))
+        token = self.vault.seal(json.dumps(entry, separators=(",", ":")))
         keys = [waiting, scheduled, self.urgent_key(shard), URGENT_KEY]
         args = [token, LOCK_SECONDS, int(urgent), shard]
         until = time.monotonic() + self.patience
@@ -170,7 +170,7 @@ class InboundQueue:
             self._down_until = time.monotonic() + BACKOFF_SECONDS
             log.warning("no replica took an inbound text in %s ms: taking it in", self.wait_ms)
             try:
-                self.redis.lrem(waiting, 1, token)
+                self.redis.lrem(waiting, 1, token)  # type: ignore[arg-type]
             except RedisError:
                 pass
             return False
@@ -301,7 +301,7 @@ class InboundQueue:
         return removed
 
     def _read(self, raw: Any) -> Fields:
-        fields: Fields = json.loads(self.vault.decrypt(raw))
+        fields: Fields = json.loads(self.vault.unseal(raw))
         return fields
 
     def drain(self, shard: int, handle: Callable[[Fields], None], batch: int = BATCH) -> int:

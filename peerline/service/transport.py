@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from peerline.service.settings import Settings
 from peerline.service.twilio_http import make_client
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +73,21 @@ class TwilioTransport:
     """Send through Twilio's REST API with the official SDK (or a compatible endpoint)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._client = make_client(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            settings.twilio_api_base_url,
-        )
+        self._settings = settings
+        self._built: Client | None = None
+
+    @property
+    def _client(self) -> Client:
+        # Built at the first send: web processes hold a transport but do not send, and the
+        # SDK's HTTP stack would cost each of them ~5 MB.
+        if self._built is None:
+            settings = self._settings
+            self._built = make_client(
+                settings.twilio_account_sid,
+                settings.twilio_auth_token,
+                settings.twilio_api_base_url,
+            )
+        return self._built
 
     def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> str:
         """Send one message through the Messages API."""

@@ -92,4 +92,10 @@ def twilio_signed(view: F) -> F:
             abort(400, description=problem)
         return cast(Response, view(*args, **kwargs))
 
+    checked.checks_fields = True  # type: ignore[attr-defined]
     return cast(F, checked)
+
+
+def checks_fields(view: Callable[..., Any] | None) -> bool:
+    """Say whether a view runs `check_fields` on its form itself (it is `twilio_signed`)."""
+    return getattr(view, "checks_fields", False) is True
