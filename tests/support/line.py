@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,9 +14,11 @@ from fakeredis import FakeRedis
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from peerline.service import linefile, linesync
+from peerline.service.crisis import LineDetector
 from peerline.service.inbound import SHARDS
 from peerline.service.migrate import upgrade
 from peerline.service.services import LineServices
@@ -41,10 +46,48 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     return from_env(base).with_changes(testing=True)
 
 
+_packaged: dict[str, object] = {}
+
+
+def packaged_detector() -> LineDetector:
+    """Return this process's detector of the packaged phrases, compiled once (it takes
+    seconds, and a line without a phrase file of its own never changes it)."""
+    if "detector" not in _packaged:
+        _packaged["detector"] = LineDetector(None)
+    detector = _packaged["detector"]
+    assert isinstance(detector, LineDetector)
+    return detector
+
+
+def _migrated_sqlite() -> Path:
+    """Return a SQLite database migrated to head, made once per process, to copy."""
+    if "sqlite" not in _packaged:
+        folder = Path(tempfile.mkdtemp(prefix="peerline-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "migrated.db"
+        upgrade(f"sqlite:///{path}")
+        _packaged["sqlite"] = path
+    path = _packaged["sqlite"]
+    assert isinstance(path, Path)
+    return path
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to head: a new SQLite file is a copy of one migrated already."""
+    url = make_url(database_url)
+    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+        target = Path(url.database)
+        if target.parent.is_dir() and not target.exists():
+            shutil.copyfile(_migrated_sqlite(), target)
+            return
+    upgrade(database_url)
+
+
 def make_line(settings: Settings, redis: Redis, transport: Transport | None = None) -> LineServices:
     """Migrate the database and return a line that jobs in this process will use."""
-    upgrade(settings.database_url)
-    line = LineServices(settings, redis, transport=transport)
+    migrate(settings.database_url)
+    crisis = None if settings.crisis_file else packaged_detector()
+    line = LineServices(settings, redis, transport=transport, crisis=crisis)
     set_line(line)
     return line
 
