@@ -147,7 +147,7 @@ def forget_kept_aside(line: LineServices, phone: str) -> int:
             continue
         for raw in entries:
             try:
-                fields = json.loads(line.vault.decrypt(raw))
+                fields = json.loads(line.vault.unseal(raw))
             except (ValueError, TypeError):
                 continue  # unreadable under every key: it leads to nobody
             if sender(fields, line.settings.default_region) == phone:
