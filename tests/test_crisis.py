@@ -144,6 +144,47 @@ def test_the_fourth_held_out_set_is_development_data(examples: list[Example]) ->
     assert sum(e.label for e in fourth) == 287  # 300 crisis messages, 13 already here
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "seriously considering suicide now",
+        "theres blood all over the bathroom floor and im getting dizzy, tried to kill myself",
+        "my partner would be better off if i just died",
+        "my wife would be free of it if i wasnt here",
+        "gonna end things, sorry for texting u this",
+        "I am wishing every day to die",
+        "been planning suicide for weeks",
+        "me gustaria estar muerta",
+        "mis hijos estarian mejor si me muero",
+        "la semana pasada me intente colgar",
+        "tia voy a acabar con esto, ya lo he decidido",
+        "me voy a morir esta noche",
+        "considerando el suicidio",
+    ],
+)
+def test_plain_first_person_wording_is_caught_by_the_phrases(
+    detector: CrisisDetector, text: str
+) -> None:
+    # Session 8's fifth set: plainly worded messages both layers passed; a third-person word
+    # before a phrase with its own "i" ("my partner would be ... if i died") no longer drops it.
+    assert detector.detect_phrases(text).matched
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my friend is considering suicide",
+        "i would never try to kill myself",
+        "what does considering suicide mean",
+        "someone at school said they wanted to kms",
+        "mi hijo dice me quiero morir por todo",
+        "me voy a morir de risa hoy",
+    ],
+)
+def test_plain_wording_still_respects_its_context(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect_phrases(text).matched
+
+
 def test_the_fifth_held_out_set_is_development_data(examples: list[Example]) -> None:
     fifth = [e for e in examples if e.note.startswith("fifth held-out, read in session 8")]
     assert len(fifth) == 583  # 600, less the 17 written word for word in both sets
