@@ -148,6 +148,7 @@ def test_the_fourth_held_out_set_is_development_data(examples: list[Example]) ->
     "text",
     [
         "seriously considering suicide now",
+        "im considerin suicide",
         "theres blood all over the bathroom floor and im getting dizzy, tried to kill myself",
         "my partner would be better off if i just died",
         "my wife would be free of it if i wasnt here",
@@ -179,6 +180,9 @@ def test_plain_first_person_wording_is_caught_by_the_phrases(
         "someone at school said they wanted to kms",
         "mi hijo dice me quiero morir por todo",
         "me voy a morir de risa hoy",
+        "quiero terminar con esto ya",
+        "going to end things with him tonight",
+        "i would like to die peacefully in my sleep at 95",
     ],
 )
 def test_plain_wording_still_respects_its_context(detector: CrisisDetector, text: str) -> None:
