@@ -295,6 +295,10 @@ class CrisisDetector:
             phrase = self._phrases[index]
             if phrase.reach >= best_rank:
                 continue  # it could not be more urgent than what was found
+            if phrase.needs is not None and not phrase.needs.search(norm):
+                # Context a phrase lacks says nothing about the words: the model may still hear
+                # them (only a negation, someone else, an idiom or an `unless` drops a phrase).
+                continue
             for match in phrase.regex.finditer(norm):
                 if self._kept(phrase, match, norm, near_misses):
                     category = self._category(phrase, match, norm)
@@ -315,8 +319,6 @@ class CrisisDetector:
     ) -> bool:
         # Only the last few words before the phrase matter: a bounded slice keeps long
         # messages with many hits linear.
-        if phrase.needs is not None and not phrase.needs.search(norm):
-            return False
         if phrase.unless is not None and phrase.unless.search(norm):
             return False
         cut = match.start() - self._context_chars

@@ -43,7 +43,7 @@ BUDGET = 0.015  # the model alone may alarm on this share of near misses, out of
 # Session 8, second round: the threshold is chosen for recall. Phrases and model together (the
 # model out of fold) may alarm on this share of the near misses; fresh text ran a few points worse
 # than the development set, and the held-out goal is 5%. At 0.04 the threshold fell from 0.89 to
-# 0.86 (docs/crisis.md). A missed crisis costs far more than a supporter's moment.
+# 0.87 (docs/crisis.md). A missed crisis costs far more than a supporter's moment.
 BOTH_BUDGET = 0.04
 # Everyday texts (rounds 24 and 25 of the development set) train the model but are not counted
 # in the budget: they share no crisis words, and counting them would lower the threshold.
