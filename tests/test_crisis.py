@@ -171,22 +171,24 @@ def test_plain_first_person_wording_is_caught_by_the_phrases(
     assert detector.detect_phrases(text).matched
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my friend is considering suicide",
-        "i would never try to kill myself",
-        "what does considering suicide mean",
-        "someone at school said they wanted to kms",
-        "mi hijo dice me quiero morir por todo",
-        "me voy a morir de risa hoy",
-        "quiero terminar con esto ya",
-        "going to end things with him tonight",
-        "i would like to die peacefully in my sleep at 95",
-    ],
+# Plain wording in a context that rules it out: someone else, a negation, a question about the
+# words, reported speech, an idiom, an everyday task or a relationship.
+CONTEXT_RULES_OUT = (
+    "my friend is considering suicide",
+    "i would never try to kill myself",
+    "what does considering suicide mean",
+    "someone at school said they wanted to kms",
+    "mi hijo dice me quiero morir por todo",
+    "me voy a morir de risa hoy",
+    "quiero terminar con esto ya",
+    "going to end things with him tonight",
+    "i would like to die peacefully in my sleep at 95",
 )
-def test_plain_wording_still_respects_its_context(detector: CrisisDetector, text: str) -> None:
-    assert not detector.detect_phrases(text).matched
+
+
+def test_plain_wording_still_respects_its_context(detector: CrisisDetector) -> None:
+    caught = [text for text in CONTEXT_RULES_OUT if detector.detect_phrases(text).matched]
+    assert caught == []
 
 
 def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
