@@ -160,6 +160,8 @@ def test_the_fourth_held_out_set_is_development_data(examples: list[Example]) ->
         "la semana pasada me intente colgar",
         "tia voy a acabar con esto, ya lo he decidido",
         "me voy a morir esta noche",
+        "me voy a morir en mi cumpleaños, ya tengo decidido como y donde",
+        "im going to die this weekend, ive decided",
         "considerando el suicidio",
     ],
 )
@@ -183,6 +185,7 @@ CONTEXT_RULES_OUT = (
     "quiero terminar con esto ya",
     "going to end things with him tonight",
     "i would like to die peacefully in my sleep at 95",
+    "me voy a morir de risa, ya decidi ir a la fiesta",
 )
 
 
