@@ -163,6 +163,9 @@ def test_the_fourth_held_out_set_is_development_data(examples: list[Example]) ->
         "me voy a morir en mi cumpleaños, ya tengo decidido como y donde",
         "im going to die this weekend, ive decided",
         "considerando el suicidio",
+        "i tried 2 kms",
+        "m gustaria estar muerto",
+        "todos starian mejor sin mi",
     ],
 )
 def test_plain_first_person_wording_is_caught_by_the_phrases(
