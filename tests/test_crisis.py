@@ -35,23 +35,24 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first four were spent: the first (500 messages) because the phrases
+# The held-out split. The first five were spent: the first (500 messages) because the phrases
 # were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
 # used once to choose the statistical layer; the third (600 messages, scored once on the frozen
 # commit b8adf1a: 239 of 300, 23 false alarms) because session 7 tuned on it; the fourth (600
 # messages, scored once on the frozen commit 6352320: 225 of 300, 19 false alarms; verbatim run in
-# docs/crisis_heldout_run_set4.txt) because session 8 tunes on it (docs/crisis.md). All four are
-# development data now (crisis_examples.yaml). The fifth (600 messages, 2026-12-03, session 8)
-# was written by a fresh writer told to open nothing of the project, kept read-only outside the
-# repository (its SHA-256 noted when written, 18:58 UTC), copied in after the detector's freeze at
-# 69496da and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
-HELDOUT_SHA256: str | None = "fbd78fdcb4cb4f747fa3e103f35672f14cbb69cd8e1f1fb227298dfe8c939e9c"
+# docs/crisis_heldout_run_set4.txt) and the fifth (600 messages, scored once on the frozen commit
+# 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tunes
+# on them (docs/crisis.md). All five are development data now (crisis_examples.yaml). No held-out
+# set is here until the lead copies in the sixth, after the detector's freeze: then this records
+# its SHA-256, with a note saying why, and HELDOUT_FROZEN its figures, scored once (a held-out set
+# that changes silently measures nothing).
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (237, 23)
-# Short messages written word for word in both sets (the fifth shares 17 with dev: 13 crisis).
+HELDOUT_FROZEN: tuple[int, int] | None = None
+# Short messages written word for word in both sets (the fifth set shared 17 with dev).
 HELDOUT_SHARED_WITH_DEV = 17
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
@@ -141,6 +142,75 @@ def test_the_fourth_held_out_set_is_development_data(examples: list[Example]) ->
     fourth = [e for e in examples if e.note.startswith("fourth held-out, read in session 8")]
     assert len(fourth) == 582  # 600, less the 18 written word for word in both sets
     assert sum(e.label for e in fourth) == 287  # 300 crisis messages, 13 already here
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "seriously considering suicide now",
+        "im considerin suicide",
+        "theres blood all over the bathroom floor and im getting dizzy, tried to kill myself",
+        "my partner would be better off if i just died",
+        "my wife would be free of it if i wasnt here",
+        "gonna end things, sorry for texting u this",
+        "I am wishing every day to die",
+        "been planning suicide for weeks",
+        "me gustaria estar muerta",
+        "mis hijos estarian mejor si me muero",
+        "la semana pasada me intente colgar",
+        "tia voy a acabar con esto, ya lo he decidido",
+        "me voy a morir esta noche",
+        "me voy a morir en mi cumpleaños, ya tengo decidido como y donde",
+        "im going to die this weekend, ive decided",
+        "considerando el suicidio",
+        "i tried 2 kms",
+        "m gustaria estar muerto",
+        "todos starian mejor sin mi",
+    ],
+)
+def test_plain_first_person_wording_is_caught_by_the_phrases(
+    detector: CrisisDetector, text: str
+) -> None:
+    # Session 8's fifth set: plainly worded messages both layers passed; a third-person word
+    # before a phrase with its own "i" ("my partner would be ... if i died") no longer drops it.
+    assert detector.detect_phrases(text).matched
+
+
+# Plain wording in a context that rules it out: someone else, a negation, a question about the
+# words, reported speech, an idiom, an everyday task or a relationship.
+CONTEXT_RULES_OUT = (
+    "my friend is considering suicide",
+    "i would never try to kill myself",
+    "what does considering suicide mean",
+    "someone at school said they wanted to kms",
+    "mi hijo dice me quiero morir por todo",
+    "me voy a morir de risa hoy",
+    "quiero terminar con esto ya",
+    "going to end things with him tonight",
+    "i would like to die peacefully in my sleep at 95",
+    "me voy a morir de risa, ya decidi ir a la fiesta",
+)
+
+
+def test_plain_wording_still_respects_its_context(detector: CrisisDetector) -> None:
+    caught = [text for text in CONTEXT_RULES_OUT if detector.detect_phrases(text).matched]
+    assert caught == []
+
+
+def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
+    # "antes de irme" counts only with a farewell; without one the phrase says nothing either way,
+    # so the model is still asked (it used to be silenced as if the context had ruled it out).
+    text = "solo queria q alguien supiera antes de irme"
+    assert not detector.detect_phrases(text).matched
+    assert not detector.dropped(text)
+    # a negation still silences it
+    assert detector.dropped("i would never try to kill myself")
+
+
+def test_the_fifth_held_out_set_is_development_data(examples: list[Example]) -> None:
+    fifth = [e for e in examples if e.note.startswith("fifth held-out, read in session 8")]
+    assert len(fifth) == 583  # 600, less the 17 written word for word in both sets
+    assert sum(e.label for e in fifth) == 287  # 300 crisis messages, 13 already here
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:

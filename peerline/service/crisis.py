@@ -207,6 +207,13 @@ class CrisisDetector:
 
         self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
         self._third_person = _contexts(config.get("third_person") or {}, "markers", "third_person")
+        # A phrase whose own words are first person ("would be better off if i died") is about
+        # the writer whoever comes before it ("my partner would be ..."): that rule spares it.
+        first = _mapping((config.get("third_person") or {}).get("first_person") or {}, "first")
+        self._first_person = {
+            str(lang): frozenset(_words(_strings(words, f"third_person.first_person.{lang}")))
+            for lang, words in first.items()
+        }
 
         # Enough characters before a phrase for the widest window of long words.
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
@@ -288,6 +295,10 @@ class CrisisDetector:
             phrase = self._phrases[index]
             if phrase.reach >= best_rank:
                 continue  # it could not be more urgent than what was found
+            if phrase.needs is not None and not phrase.needs.search(norm):
+                # Context a phrase lacks says nothing about the words: the model may still hear
+                # them (only a negation, someone else, an idiom or an `unless` drops a phrase).
+                continue
             for match in phrase.regex.finditer(norm):
                 if self._kept(phrase, match, norm, near_misses):
                     category = self._category(phrase, match, norm)
@@ -308,8 +319,6 @@ class CrisisDetector:
     ) -> bool:
         # Only the last few words before the phrase matter: a bounded slice keeps long
         # messages with many hits linear.
-        if phrase.needs is not None and not phrase.needs.search(norm):
-            return False
         if phrase.unless is not None and phrase.unless.search(norm):
             return False
         cut = match.start() - self._context_chars
@@ -318,7 +327,11 @@ class CrisisDetector:
             before = before.partition(" ")[2]  # drop the word the cut went through
         if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
             return False
-        if self._third_person.get(phrase.language, _EMPTY_CONTEXT).applies(before):
+        if self._third_person.get(phrase.language, _EMPTY_CONTEXT).applies(
+            before
+        ) and not self._first_person.get(phrase.language, frozenset()).intersection(
+            match.group(0).split()
+        ):
             return False
         spans = near_misses.get(phrase.language)
         if spans is None:

@@ -4,8 +4,9 @@ Development data only (``tests/crisis_examples.yaml``): the held-out set is neve
 scikit-learn fits a TF-IDF of words, word pairs and letter n-grams (:func:`crisis_model.features`)
 and a logistic regression with classes weighted evenly; five-fold cross-validation on the
 development set gives every message a probability from a model that never saw it, and the
-threshold is the lowest one at which the model alone raises the alarm on at most ``--budget`` of
-the near misses that share crisis words (everyday texts train it but are not counted).
+threshold is the lowest one at which phrases or model (as the line runs them) raise the alarm on at
+most ``--budget`` of the near misses that share crisis words (everyday texts train it but are not
+counted); until session 8's second round the model alone had 1.5%, a rule chosen for false alarms.
 (The earlier rule counted only the model's additions to the phrases; as the
 phrases were fitted to the same messages, that left the model almost nothing to add, and the
 second held-out set showed it too cautious: docs/crisis.md.) A multinomial regression over the
@@ -39,6 +40,11 @@ CATEGORY_C = 10.0  # the same, for the category regression
 # terms, about 5.6 MB, and out of fold the same recall (0.772 against 0.763, docs/crisis.md).
 MIN_DF = 3
 BUDGET = 0.015  # the model alone may alarm on this share of near misses, out of fold
+# Session 8, second round: the threshold is chosen for recall. Phrases and model together (the
+# model out of fold) may alarm on this share of the near misses; fresh text ran a few points worse
+# than the development set, and the held-out goal is 5%. At 0.04 the threshold fell from 0.89 to
+# 0.87 (docs/crisis.md). A missed crisis costs far more than a supporter's moment.
+BOTH_BUDGET = 0.04
 # Everyday texts (rounds 24 and 25 of the development set) train the model but are not counted
 # in the budget: they share no crisis words, and counting them would lower the threshold.
 EVERYDAY_NOTES = ("round 24 everyday text", "round 25 chat text")
@@ -90,6 +96,23 @@ def pick_threshold(probabilities: Sequence[float], labels: Sequence[bool], budge
     return 1.0
 
 
+def pick_threshold_with_phrases(
+    probabilities: Sequence[float],
+    labels: Sequence[bool],
+    phrases: Sequence[bool],
+    budget: float,
+) -> float:
+    """Return the lowest threshold at which phrases or model alarm on at most `budget` of near
+    misses."""
+    near = sum(not label for label in labels) or 1
+    for threshold in THRESHOLDS:
+        rows = zip(probabilities, labels, phrases, strict=True)
+        alarms = sum(1 for p, label, hit in rows if (hit or p >= threshold) and not label)
+        if alarms / near <= budget:
+            return threshold
+    return 1.0
+
+
 def export(
     vectoriser: TfidfVectorizer,
     regression: LogisticRegression,
@@ -131,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path(crisis_model.__file__).with_name(crisis_model.MODEL_FILE)
     )
-    parser.add_argument("--budget", type=float, default=BUDGET, help="model-alone alarm share")
+    parser.add_argument(
+        "--budget", type=float, default=BOTH_BUDGET, help="phrases-or-model alarm share"
+    )
     args = parser.parse_args(argv)
     examples = load(args.dev)
     norms = [normalise(e.text) for e in examples]
@@ -147,9 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     ]
     counted = [e.note not in EVERYDAY_NOTES for e in examples]
-    threshold = pick_threshold(
+    threshold = pick_threshold_with_phrases(
         [p for p, c in zip(heard, counted, strict=True) if c],
         [label for label, c in zip(labels, counted, strict=True) if c],
+        [hit for hit, c in zip(phrases, counted, strict=True) if c],
         args.budget,
     )
     probabilities = heard
