@@ -43,17 +43,18 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # messages, scored once on the frozen commit 6352320: 225 of 300, 19 false alarms; verbatim run in
 # docs/crisis_heldout_run_set4.txt) and the fifth (600 messages, scored once on the frozen commit
 # 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tunes
-# on them (docs/crisis.md). All five are development data now (crisis_examples.yaml). No held-out
-# set is here until the lead copies in the sixth, after the detector's freeze: then this records
-# its SHA-256, with a note saying why, and HELDOUT_FROZEN its figures, scored once (a held-out set
-# that changes silently measures nothing).
-HELDOUT_SHA256: str | None = None
+# on them (docs/crisis.md). All five are development data now (crisis_examples.yaml). The sixth
+# (600 messages, 2026-12-03, session 8) was written by a fresh writer told to open nothing of the
+# project, kept read-only outside the repository (its SHA-256 noted when written, 19:56 UTC),
+# copied in after the detector's freeze at 970d48c and scored once (docs/crisis_heldout_run.txt,
+# docs/crisis.md).
+HELDOUT_SHA256: str | None = "eda6ac0d120c24ad49e1ca12f5ba59102e09dd17a1af069cc7c825d5c3a53da4"
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = None
-# Short messages written word for word in both sets (the fifth set shared 17 with dev).
-HELDOUT_SHARED_WITH_DEV = 17
+HELDOUT_FROZEN: tuple[int, int] | None = (239, 18)
+# Short messages written word for word in both sets (the sixth shares 19 with dev: 13 crisis).
+HELDOUT_SHARED_WITH_DEV = 19
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
 # places told by the scene, no death word); the detector fits them only in part, so the guard on
