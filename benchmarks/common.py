@@ -13,6 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rq.job import Job
+from rq.results import Result
+
 from tests.support.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,3 +222,15 @@ def until(check: Callable[[], bool], timeout: float, what: str, every: float = 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def job_result(job: Job, timeout: float) -> Result | None:
+    """Wait up to `timeout` seconds for a job's result, in blocking reads shorter than the
+    connection's own socket timeout (the line's web connection gives up on a command after
+    10 s, so one long XREAD raised TimeoutError while a loaded machine started a worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        result = job.latest_result(timeout=max(1, min(5, math.ceil(left))))
+        if result is not None or left <= 5:
+            return result

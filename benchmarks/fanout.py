@@ -28,7 +28,7 @@ from datetime import timedelta
 from rq import Queue
 from sqlalchemy import insert, select, update
 
-from benchmarks.common import Context, Outcome, ms
+from benchmarks.common import Context, Outcome, job_result, ms
 from benchmarks.deploy import WebDeployment, always_on_line, deployed
 from benchmarks.seed import Numbers
 from peerline.service.job_queue import QUEUE_NAME
@@ -140,7 +140,7 @@ def fan_out(
         d.start_worker()
     for _ in range(4):  # both workers are up and waiting
         job = queue.enqueue("benchmarks.jobs.empty", result_ttl=60)
-        if job.latest_result(timeout=30) is None:
+        if job_result(job, 30) is None:
             raise RuntimeError(f"workers not ready\n{d.worker_logs()}")
     subscribe(d, subscribers)
     with d.line.db.session() as session:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from rq import Queue
 
-from benchmarks.common import Context, Outcome, ms, percentile
+from benchmarks.common import Context, Outcome, job_result, ms, percentile
 from benchmarks.deploy import Arrival, always_on_line, deployed
 from benchmarks.seed import Numbers
 from peerline.service.job_queue import QUEUE_NAME
@@ -47,7 +47,7 @@ def run(ctx: Context) -> Outcome:
         def round_trip() -> float:
             started = time.perf_counter()
             job = queue.enqueue("benchmarks.jobs.empty", result_ttl=60)
-            if job.latest_result(timeout=20) is None:
+            if job_result(job, 20) is None:
                 raise RuntimeError(f"empty job not done in 20 s\n{d.worker_logs()}")
             return time.perf_counter() - started
 

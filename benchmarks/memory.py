@@ -23,7 +23,16 @@ from contextlib import contextmanager
 
 from rq import Queue
 
-from benchmarks.common import ROOT, Context, Outcome, children, pss_mb, rss_mb, stop_group
+from benchmarks.common import (
+    ROOT,
+    Context,
+    Outcome,
+    children,
+    job_result,
+    pss_mb,
+    rss_mb,
+    stop_group,
+)
 from benchmarks.deploy import WebDeployment, deployed, gunicorn, rota_line
 from benchmarks.load import Request, closed_loop, signed_form
 from benchmarks.seed import Numbers
@@ -102,7 +111,7 @@ def _get(url: str) -> None:
 
 def _run_job(queue: Queue, name: str, *args: object) -> object:
     job = queue.enqueue(f"benchmarks.jobs.{name}", *args, result_ttl=60)
-    result = job.latest_result(timeout=60)
+    result = job_result(job, 60)
     if result is None:
         raise RuntimeError(f"job {name} did not finish")
     return result.return_value
