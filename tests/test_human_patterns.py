@@ -212,4 +212,4 @@ def test_a_first_text_in_spanish_in_crisis(deploy: Deploy) -> None:
 def test_a_first_text_in_spanish(deploy: Deploy) -> None:
     d = deploy()
     d.sms(lines.TEXTER, "necesito ayuda")
-    d.wait_for_text(lines.TEXTER, "apoyo", timeout=10)
+    d.wait_for_text(lines.TEXTER, "apoyo")
