@@ -199,6 +199,79 @@ def test_plain_wording_still_respects_its_context(detector: CrisisDetector) -> N
     assert caught == []
 
 
+# Session 9: the kinds the sixth held-out set showed weak, as general patterns in both languages
+# (fresh wording here, not the set's sentences): questions whether an amount, a height or a means
+# would kill, places told as a scene, intent with a farewell or a decision, plans tied to a date or
+# an event, symptoms after something taken, burden as a cost, self-harm slang.
+SESSION_9_FAMILIES = (
+    ("method", "would jumping off a 7 storey car park kill you straight away"),
+    ("method", "is an overdose of tylenol painful"),
+    ("method", "what happens if u take like 50 of my sleeping pills"),
+    ("method", "how many of my anxiety meds would be too many"),
+    ("method", "si me tiro del 10mo piso me muero al instante?"),
+    ("method", "cuantas pastillas de dormir serian demasiadas pa alguien como yo"),
+    ("method", "desde q altura se muere uno seguro"),
+    ("danger_place", "standing on the footbridge watching the cars go under"),
+    ("danger_place", "i can hear the train coming and im next to the tracks"),
+    ("danger_place", "wading into the sea with my clothes on"),
+    ("danger_place", "escucho el tren que viene, estoy junto a las vias"),
+    ("danger_place", "la barandilla es bien bajita y el rio se ve negro desde aqui arriba"),
+    ("danger_place", "estoy sentada en el muro de la azotea del piso 20"),
+    ("intent", "wont be alive by monday, i decided"),
+    ("plan", "im going through with it tonight, sorry"),
+    ("intent", "no voy a estar mañana, perdon"),
+    ("intent", "hoy es mi ultima noche"),
+    ("plan", "after my mums birthday on saturday im done"),
+    ("plan", "despues del cumple de mi novia me mato"),
+    ("plan", "lo voy a hacer cuando mi marido se vaya al trabajo"),
+    ("attempt", "heart racing and i feel dizzy after what i took"),
+    ("attempt", "so much blood on the bathroom floor"),
+    ("attempt", "desde q me tome todo eso me late rapidisimo el corazon"),
+    ("attempt", "hay tanta sangre en la banera"),
+    ("burden_hopelessness", "im a drain on my family"),
+    ("burden_hopelessness", "they would be fine without me"),
+    ("burden_hopelessness", "estarian en paz sin mi"),
+    ("burden_hopelessness", "si me muriera mi familia tendria una preocupacion menos"),
+    ("self_harm", "sh'd last night"),
+    ("self_harm", "relapsed with sh again"),
+    ("self_harm", "recai en sh otra vez"),
+    ("self_harm", "lo unico q me ayuda es el ardor de la cuchilla"),
+    ("active_thoughts", "keep thinking about how i would end my life"),
+    ("active_thoughts", "pienso todo el dia en dejar de vivir"),
+)
+# ... and the near misses of the same words it alarmed on: kms as slang, recovered history,
+# tourist heights, a date asked for, a trip packed for, a song, a fun jump.
+SESSION_9_NEAR_MISSES = (
+    "kms this queue is so long lol",
+    "if i have to hear one more christmas song i'll kms",
+    "my brother says he wants to kms about his exams",
+    "it's been 3 years since my attempt and i'm doing really well",
+    "at the top of the tower with my parents, gorgeous view",
+    "tonight's the night, asking him out at dinner",
+    "everything's ready for tomorrow, suitcase packed",
+    "this track makes me want to jump off a building in the best way",
+    "esta rola me da ganas de tirarme de un puente de lo buena q esta",
+    "de adolescente me cortaba pero ahora estoy bien",
+    "fuimos a saltar del acantilado con los del curro, brutal",
+    "ya tengo todo listo para mañana, la maleta y el pasaporte",
+    "si me tomo otra cerveza me muero jaja",
+    "la baranda del balcon es bajita, cuidado con el nene",
+    "esta es mi ultima noche en madrid, que pena",
+)
+
+
+@pytest.mark.parametrize(("category", "text"), SESSION_9_FAMILIES)
+def test_session_9_families_are_caught_by_the_phrases(
+    detector: CrisisDetector, category: str, text: str
+) -> None:
+    assert detector.detect_phrases(text).category == category
+
+
+def test_session_9_near_misses_stay_quiet(detector: CrisisDetector) -> None:
+    caught = [text for text in SESSION_9_NEAR_MISSES if detector.detect_phrases(text).matched]
+    assert caught == []
+
+
 def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
     # "antes de irme" counts only with a farewell; without one the phrase says nothing either way,
     # so the model is still asked (it used to be silenced as if the context had ruled it out).
