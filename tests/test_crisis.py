@@ -238,6 +238,17 @@ SESSION_9_FAMILIES = (
     ("self_harm", "lo unico q me ayuda es el ardor de la cuchilla"),
     ("active_thoughts", "keep thinking about how i would end my life"),
     ("active_thoughts", "pienso todo el dia en dejar de vivir"),
+    # second round: a date picked, a birthday as the day; things given that will not be needed,
+    # letters done, a video left for when the children are older
+    ("plan", "i chose the day, it will be my bday"),
+    ("plan", "ya elegi la fecha, el dia de mi cumple"),
+    ("plan", "doing it on my birthday this year"),
+    ("plan", "el dia de mi cumpleaños lo hago"),
+    ("preparation", "gave my switch to my nephew, i wont need it anymore"),
+    ("preparation", "le regale mi bici a mi vecino, ya no la voy a necesitar"),
+    ("preparation", "my goodbye letters are all written"),
+    ("preparation", "escribi cartas para mis hijos para cuando sean grandes"),
+    ("preparation", "made a video for my daughter for when shes older"),
 )
 # ... and the near misses of the same words it alarmed on: kms as slang, recovered history,
 # tourist heights, a date asked for, a trip packed for, a song, a fun jump.
@@ -257,6 +268,12 @@ SESSION_9_NEAR_MISSES = (
     "si me tomo otra cerveza me muero jaja",
     "la baranda del balcon es bajita, cuidado con el nene",
     "esta es mi ultima noche en madrid, que pena",
+    "picked the date for the wedding, june 14th",
+    "planning to quit friday, already picked the day to tell my boss",
+    "ya elegi la fecha de la boda",
+    "gave my old bike to my nephew, i dont need it anymore since i bought a new one",
+    "le regale mi ropa vieja a mi prima, ya no me queda, me compre nueva",
+    "thank you notes are all done after the wedding",
 )
 
 
