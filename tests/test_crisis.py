@@ -249,6 +249,14 @@ SESSION_9_FAMILIES = (
     ("preparation", "my goodbye letters are all written"),
     ("preparation", "escribi cartas para mis hijos para cuando sean grandes"),
     ("preparation", "made a video for my daughter for when shes older"),
+    # third round: hiding the marks, a relapse whatever came before, praying to be taken
+    ("self_harm", "wearing hoodies in the heat so nobody sees"),
+    ("self_harm", "uso pulseras pa esconder mis cicatrices"),
+    ("self_harm", "cut myself again after 6 months clean"),
+    ("self_harm", "me volvi a lastimar despues de 2 meses limpio"),
+    ("wish_dead", "i pray jesus takes me in my sleep"),
+    # a laugh alone does not make "kms" slang
+    ("active_thoughts", "i want to kill myself lol"),
 )
 # ... and the near misses of the same words it alarmed on: kms as slang, recovered history,
 # tourist heights, a date asked for, a trip packed for, a song, a fun jump.
@@ -274,6 +282,10 @@ SESSION_9_NEAR_MISSES = (
     "gave my old bike to my nephew, i dont need it anymore since i bought a new one",
     "le regale mi ropa vieja a mi prima, ya no me queda, me compre nueva",
     "thank you notes are all done after the wedding",
+    "im gonna kms if my mum makes me go to church again lmao",
+    "kms lol just spilled coffee all over my laptop",
+    "covering my scars from the surgery with a scarf",
+    "me pongo base para tapar las marcas del acne",
 )
 
 
