@@ -255,6 +255,14 @@ SESSION_9_FAMILIES = (
     ("self_harm", "cut myself again after 6 months clean"),
     ("self_harm", "me volvi a lastimar despues de 2 meses limpio"),
     ("wish_dead", "i pray jesus takes me in my sleep"),
+    # fourth round: plain words tied to a day or an occasion; everything prepared; the note done
+    ("plan", "going to end my life on the 3rd, its decided"),
+    ("plan", "me mato el dia de mi cumple"),
+    ("plan", "suicidio en nochevieja, ya lo tengo decidido"),
+    ("plan", "pago la renta y despues me mato, asi de simple"),
+    ("preparation", "i prepared everything for after im gone"),
+    ("preparation", "nota suicida ya esta escrita"),
+    ("intent", "to finish my life is all i want"),
     # a laugh alone does not make "kms" slang
     ("active_thoughts", "i want to kill myself lol"),
 )
@@ -286,6 +294,8 @@ SESSION_9_NEAR_MISSES = (
     "kms lol just spilled coffee all over my laptop",
     "covering my scars from the surgery with a scarf",
     "me pongo base para tapar las marcas del acne",
+    "going to end it with him on friday",
+    "si me como otro pastel y despues me muero jaja",
 )
 
 
