@@ -263,6 +263,13 @@ SESSION_9_FAMILIES = (
     ("preparation", "i prepared everything for after im gone"),
     ("preparation", "nota suicida ya esta escrita"),
     ("intent", "to finish my life is all i want"),
+    # fifth round: means told by where they lie
+    ("means", "the shotgun is next to me on the bed"),
+    ("means", "rope is tied to the beam"),
+    ("means", "my pockets are full of pills"),
+    ("means", "tengo el cuchillo enfrente y lo estoy mirando"),
+    ("means", "la escopeta de mi viejo esta en el closet y estoy sola"),
+    ("means", "bolsillos llenos de pastillas"),
     # a laugh alone does not make "kms" slang
     ("active_thoughts", "i want to kill myself lol"),
 )
@@ -296,6 +303,9 @@ SESSION_9_NEAR_MISSES = (
     "me pongo base para tapar las marcas del acne",
     "going to end it with him on friday",
     "si me como otro pastel y despues me muero jaja",
+    "bleach bottle is open, careful with the kids",
+    "the gun case is open on the table, just cleaning it for hunting season",
+    "estoy mirando la soga en la tienda para el tendedero, cual es mejor de precio",
 )
 
 
