@@ -213,6 +213,8 @@ SESSION_9_FAMILIES = (
     ("method", "desde q altura se muere uno seguro"),
     ("danger_place", "standing on the footbridge watching the cars go under"),
     ("danger_place", "i can hear the train coming and im next to the tracks"),
+    ("danger_place", "on the flyover watching the lorries"),
+    ("danger_place", "toy en el puente peatonal viendo pasar los camiones"),
     ("danger_place", "wading into the sea with my clothes on"),
     ("danger_place", "escucho el tren que viene, estoy junto a las vias"),
     ("danger_place", "la barandilla es bien bajita y el rio se ve negro desde aqui arriba"),
@@ -304,6 +306,7 @@ SESSION_9_NEAR_MISSES = (
     "going to end it with him on friday",
     "si me como otro pastel y despues me muero jaja",
     "bleach bottle is open, careful with the kids",
+    "stuck on the bridge watching the traffic jam for an hour",
     "the gun case is open on the table, just cleaning it for hunting season",
     "estoy mirando la soga en la tienda para el tendedero, cual es mejor de precio",
 )
