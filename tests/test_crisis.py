@@ -35,25 +35,26 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first five were spent: the first (500 messages) because the phrases
+# The held-out split. The first six were spent: the first (500 messages) because the phrases
 # were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
 # used once to choose the statistical layer; the third (600 messages, scored once on the frozen
 # commit b8adf1a: 239 of 300, 23 false alarms) because session 7 tuned on it; the fourth (600
 # messages, scored once on the frozen commit 6352320: 225 of 300, 19 false alarms; verbatim run in
 # docs/crisis_heldout_run_set4.txt) and the fifth (600 messages, scored once on the frozen commit
-# 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tunes
-# on them (docs/crisis.md). All five are development data now (crisis_examples.yaml). The sixth
-# (600 messages, 2026-12-03, session 8) was written by a fresh writer told to open nothing of the
-# project, kept read-only outside the repository (its SHA-256 noted when written, 19:56 UTC),
-# copied in after the detector's freeze at 970d48c and scored once (docs/crisis_heldout_run.txt,
-# docs/crisis.md).
-HELDOUT_SHA256: str | None = "eda6ac0d120c24ad49e1ca12f5ba59102e09dd17a1af069cc7c825d5c3a53da4"
+# 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tuned
+# on them; the sixth (600 messages, scored once on the frozen commit 970d48c: 239 of 300, 18 false
+# alarms; docs/crisis_heldout_run_set6.txt) because session 9 tunes on it (docs/crisis.md). All
+# six are development data now (crisis_examples.yaml). No held-out set is here until the lead
+# copies in the seventh, after the detector's freeze: then this records its SHA-256, with a note
+# saying why, and HELDOUT_FROZEN its figures, scored once (a held-out set that changes silently
+# measures nothing).
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (239, 18)
-# Short messages written word for word in both sets (the sixth shares 19 with dev: 13 crisis).
+HELDOUT_FROZEN: tuple[int, int] | None = None
+# Short messages written word for word in both sets (the sixth set shared 19 with dev).
 HELDOUT_SHARED_WITH_DEV = 19
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
@@ -198,6 +199,131 @@ def test_plain_wording_still_respects_its_context(detector: CrisisDetector) -> N
     assert caught == []
 
 
+# Session 9: the kinds the sixth held-out set showed weak, as general patterns in both languages
+# (fresh wording here, not the set's sentences): questions whether an amount, a height or a means
+# would kill, places told as a scene, intent with a farewell or a decision, plans tied to a date or
+# an event, symptoms after something taken, burden as a cost, self-harm slang.
+SESSION_9_FAMILIES = (
+    ("method", "would jumping off a 7 storey car park kill you straight away"),
+    ("method", "is an overdose of tylenol painful"),
+    ("method", "what happens if u take like 50 of my sleeping pills"),
+    ("method", "how many of my anxiety meds would be too many"),
+    ("method", "si me tiro del 10mo piso me muero al instante?"),
+    ("method", "cuantas pastillas de dormir serian demasiadas pa alguien como yo"),
+    ("method", "desde q altura se muere uno seguro"),
+    ("danger_place", "standing on the footbridge watching the cars go under"),
+    ("danger_place", "i can hear the train coming and im next to the tracks"),
+    ("danger_place", "on the flyover watching the lorries"),
+    ("danger_place", "toy en el puente peatonal viendo pasar los camiones"),
+    ("danger_place", "wading into the sea with my clothes on"),
+    ("danger_place", "escucho el tren que viene, estoy junto a las vias"),
+    ("danger_place", "la barandilla es bien bajita y el rio se ve negro desde aqui arriba"),
+    ("danger_place", "estoy sentada en el muro de la azotea del piso 20"),
+    ("intent", "wont be alive by monday, i decided"),
+    ("plan", "im going through with it tonight, sorry"),
+    ("intent", "no voy a estar mañana, perdon"),
+    ("intent", "hoy es mi ultima noche"),
+    ("plan", "after my mums birthday on saturday im done"),
+    ("plan", "despues del cumple de mi novia me mato"),
+    ("plan", "lo voy a hacer cuando mi marido se vaya al trabajo"),
+    ("attempt", "heart racing and i feel dizzy after what i took"),
+    ("attempt", "so much blood on the bathroom floor"),
+    ("attempt", "desde q me tome todo eso me late rapidisimo el corazon"),
+    ("attempt", "hay tanta sangre en la banera"),
+    ("burden_hopelessness", "im a drain on my family"),
+    ("burden_hopelessness", "they would be fine without me"),
+    ("burden_hopelessness", "estarian en paz sin mi"),
+    ("burden_hopelessness", "si me muriera mi familia tendria una preocupacion menos"),
+    ("self_harm", "sh'd last night"),
+    ("self_harm", "relapsed with sh again"),
+    ("self_harm", "recai en sh otra vez"),
+    ("self_harm", "lo unico q me ayuda es el ardor de la cuchilla"),
+    ("active_thoughts", "keep thinking about how i would end my life"),
+    ("active_thoughts", "pienso todo el dia en dejar de vivir"),
+    # second round: a date picked, a birthday as the day; things given that will not be needed,
+    # letters done, a video left for when the children are older
+    ("plan", "i chose the day, it will be my bday"),
+    ("plan", "ya elegi la fecha, el dia de mi cumple"),
+    ("plan", "doing it on my birthday this year"),
+    ("plan", "el dia de mi cumpleaños lo hago"),
+    ("preparation", "gave my switch to my nephew, i wont need it anymore"),
+    ("preparation", "le regale mi bici a mi vecino, ya no la voy a necesitar"),
+    ("preparation", "my goodbye letters are all written"),
+    ("preparation", "escribi cartas para mis hijos para cuando sean grandes"),
+    ("preparation", "made a video for my daughter for when shes older"),
+    # third round: hiding the marks, a relapse whatever came before, praying to be taken
+    ("self_harm", "wearing hoodies in the heat so nobody sees"),
+    ("self_harm", "uso pulseras pa esconder mis cicatrices"),
+    ("self_harm", "cut myself again after 6 months clean"),
+    ("self_harm", "me volvi a lastimar despues de 2 meses limpio"),
+    ("wish_dead", "i pray jesus takes me in my sleep"),
+    # fourth round: plain words tied to a day or an occasion; everything prepared; the note done
+    ("plan", "going to end my life on the 3rd, its decided"),
+    ("plan", "me mato el dia de mi cumple"),
+    ("plan", "suicidio en nochevieja, ya lo tengo decidido"),
+    ("plan", "pago la renta y despues me mato, asi de simple"),
+    ("preparation", "i prepared everything for after im gone"),
+    ("preparation", "nota suicida ya esta escrita"),
+    ("intent", "to finish my life is all i want"),
+    # fifth round: means told by where they lie
+    ("means", "the shotgun is next to me on the bed"),
+    ("means", "rope is tied to the beam"),
+    ("means", "my pockets are full of pills"),
+    ("means", "tengo el cuchillo enfrente y lo estoy mirando"),
+    ("means", "la escopeta de mi viejo esta en el closet y estoy sola"),
+    ("means", "bolsillos llenos de pastillas"),
+    # a laugh alone does not make "kms" slang
+    ("active_thoughts", "i want to kill myself lol"),
+)
+# ... and the near misses of the same words it alarmed on: kms as slang, recovered history,
+# tourist heights, a date asked for, a trip packed for, a song, a fun jump.
+SESSION_9_NEAR_MISSES = (
+    "kms this queue is so long lol",
+    "if i have to hear one more christmas song i'll kms",
+    "my brother says he wants to kms about his exams",
+    "it's been 3 years since my attempt and i'm doing really well",
+    "at the top of the tower with my parents, gorgeous view",
+    "tonight's the night, asking him out at dinner",
+    "everything's ready for tomorrow, suitcase packed",
+    "this track makes me want to jump off a building in the best way",
+    "esta rola me da ganas de tirarme de un puente de lo buena q esta",
+    "de adolescente me cortaba pero ahora estoy bien",
+    "fuimos a saltar del acantilado con los del curro, brutal",
+    "ya tengo todo listo para mañana, la maleta y el pasaporte",
+    "si me tomo otra cerveza me muero jaja",
+    "la baranda del balcon es bajita, cuidado con el nene",
+    "esta es mi ultima noche en madrid, que pena",
+    "picked the date for the wedding, june 14th",
+    "planning to quit friday, already picked the day to tell my boss",
+    "ya elegi la fecha de la boda",
+    "gave my old bike to my nephew, i dont need it anymore since i bought a new one",
+    "le regale mi ropa vieja a mi prima, ya no me queda, me compre nueva",
+    "thank you notes are all done after the wedding",
+    "im gonna kms if my mum makes me go to church again lmao",
+    "kms lol just spilled coffee all over my laptop",
+    "covering my scars from the surgery with a scarf",
+    "me pongo base para tapar las marcas del acne",
+    "going to end it with him on friday",
+    "si me como otro pastel y despues me muero jaja",
+    "bleach bottle is open, careful with the kids",
+    "stuck on the bridge watching the traffic jam for an hour",
+    "the gun case is open on the table, just cleaning it for hunting season",
+    "estoy mirando la soga en la tienda para el tendedero, cual es mejor de precio",
+)
+
+
+@pytest.mark.parametrize(("category", "text"), SESSION_9_FAMILIES)
+def test_session_9_families_are_caught_by_the_phrases(
+    detector: CrisisDetector, category: str, text: str
+) -> None:
+    assert detector.detect_phrases(text).category == category
+
+
+def test_session_9_near_misses_stay_quiet(detector: CrisisDetector) -> None:
+    caught = [text for text in SESSION_9_NEAR_MISSES if detector.detect_phrases(text).matched]
+    assert caught == []
+
+
 def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
     # "antes de irme" counts only with a farewell; without one the phrase says nothing either way,
     # so the model is still asked (it used to be silenced as if the context had ruled it out).
@@ -212,6 +338,12 @@ def test_the_fifth_held_out_set_is_development_data(examples: list[Example]) -> 
     fifth = [e for e in examples if e.note.startswith("fifth held-out, read in session 8")]
     assert len(fifth) == 583  # 600, less the 17 written word for word in both sets
     assert sum(e.label for e in fifth) == 287  # 300 crisis messages, 13 already here
+
+
+def test_the_sixth_held_out_set_is_development_data(examples: list[Example]) -> None:
+    sixth = [e for e in examples if e.note.startswith("sixth held-out, read in session 9")]
+    assert len(sixth) == 581  # 600, less the 19 written word for word in both sets
+    assert sum(e.label for e in sixth) == 287  # 300 crisis messages, 13 already here
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
