@@ -45,17 +45,17 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tuned
 # on them; the sixth (600 messages, scored once on the frozen commit 970d48c: 239 of 300, 18 false
 # alarms; docs/crisis_heldout_run_set6.txt) because session 9 tunes on it (docs/crisis.md). All
-# six are development data now (crisis_examples.yaml). No held-out set is here until the lead
-# copies in the seventh, after the detector's freeze: then this records its SHA-256, with a note
-# saying why, and HELDOUT_FROZEN its figures, scored once (a held-out set that changes silently
-# measures nothing).
-HELDOUT_SHA256: str | None = None
+# six are development data now (crisis_examples.yaml). The seventh (600 messages, 2026-12-03,
+# session 9) was written by a fresh writer told to open nothing of the project, kept read-only
+# outside the repository (its SHA-256 noted when written, 22:29 UTC), copied in after the
+# detector's freeze at dcbe8f0 and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
+HELDOUT_SHA256: str | None = "96ed699222945ddb306d2761f7d31b4ac79a7f32a8270bfba97922c022096177"
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = None
-# Short messages written word for word in both sets (the sixth set shared 19 with dev).
-HELDOUT_SHARED_WITH_DEV = 19
+HELDOUT_FROZEN: tuple[int, int] | None = (231, 19)
+# Short messages written word for word in both sets (the seventh shares 26 with dev: 21 crisis).
+HELDOUT_SHARED_WITH_DEV = 26
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
 # places told by the scene, no death word); the detector fits them only in part, so the guard on
