@@ -678,6 +678,20 @@ def test_the_gate_files_strings_under_word_pairs(detector: CrisisDetector) -> No
     assert max(len(strings) for strings in gate.by_word.values()) < 400
 
 
+def test_the_gate_looks_up_loose_strings_by_their_start(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    # Strings not filed under a word are looked up by their first two characters: the same
+    # phrases as trying every one of them on every message.
+    gate = detector._gate
+    assert gate.loose and sum(map(len, gate.loose_by_start.values())) == len(gate.loose)
+    for example in examples[::3]:
+        norm = normalise(example.text)
+        plain = {index for string, index in gate.loose if string in norm}
+        assert plain <= gate.candidates(norm), example.text
+    assert not {index for string, index in gate.loose if string in "hi"}
+
+
 def test_the_models_one_pass_verdict_is_its_two_questions(examples: list[Example]) -> None:
     model = crisis_model.load()
     assert model is not None
