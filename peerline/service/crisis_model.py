@@ -24,7 +24,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, reduce
+from functools import lru_cache, partial, reduce
 from importlib import resources
 from itertools import repeat
 from operator import add, itemgetter, mul, truediv
@@ -106,13 +106,9 @@ class Model:
         idf = self.idf
         once = (array("d", map(mul, idf, idf)), array("d", map(mul, idf, self.weight)))
         object.__setattr__(self, "_once", once)
-        rows = lru_cache(maxsize=WORD_ROWS_CACHED)(self._rows_of_word)
+        # Over the index, not the model: no reference cycle keeps a replaced model alive.
+        rows = lru_cache(maxsize=WORD_ROWS_CACHED)(partial(_rows_of_word, self.index))
         object.__setattr__(self, "_word_rows", rows)
-
-    def _rows_of_word(self, word: str) -> tuple[int, ...]:
-        """Return the rows of a word's known features (`_pieces`), in order, repeats kept."""
-        get = self.index.get
-        return tuple(row for row in map(get, _pieces(word)) if row is not None)
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
@@ -227,6 +223,11 @@ _SUM_IS_A_LOOP = sum((1.0, 1e100, 1.0, -1e100), 0.0) == 0.0
 def _add_up(values: Sequence[float]) -> float:
     """Return ``0.0 + values[0] + values[1] + ...``, added left to right."""
     return sum(values, 0.0) if _SUM_IS_A_LOOP else reduce(add, values, 0.0)
+
+
+def _rows_of_word(index: Mapping[str, int], word: str) -> tuple[int, ...]:
+    """Return the rows of a word's known features (`_pieces`), in order, repeats kept."""
+    return tuple(row for row in map(index.get, _pieces(word)) if row is not None)
 
 
 def _tf(count: int) -> float:
