@@ -8,9 +8,11 @@ the phrase lists and is guarded below so that it cannot change silently.
 
 from __future__ import annotations
 
+import math
 import time
 import tracemalloc
 from array import array
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 
@@ -808,6 +810,20 @@ def test_the_gate_files_strings_under_word_pairs(detector: CrisisDetector) -> No
     assert max(len(strings) for strings in gate.by_word.values()) < 400
 
 
+def test_the_gate_looks_up_loose_strings_by_their_start(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    # Strings not filed under a word are looked up by their first two characters: the same
+    # phrases as trying every one of them on every message.
+    gate = detector._gate
+    assert gate.loose and sum(map(len, gate.loose_by_start.values())) == len(gate.loose)
+    for example in examples[::3]:
+        norm = normalise(example.text)
+        plain = {index for string, index in gate.loose if string in norm}
+        assert plain <= gate.candidates(norm), example.text
+    assert not {index for string, index in gate.loose if string in "hi"}
+
+
 def test_the_models_one_pass_verdict_is_its_two_questions(examples: list[Example]) -> None:
     model = crisis_model.load()
     assert model is not None
@@ -821,11 +837,52 @@ def test_the_models_one_pass_verdict_is_its_two_questions(examples: list[Example
     assert alarms > 100
 
 
+def _reference_probability(model: crisis_model.Model, text: str) -> float:
+    """The model's arithmetic written out plainly: one loop over the message's features."""
+    squares = dot = 0.0
+    for feature, count in Counter(crisis_model.features(normalise(text))).items():
+        row = model.index.get(feature)
+        if row is None:
+            continue
+        value = model.idf[row] if count == 1 else (1.0 + math.log(count)) * model.idf[row]
+        squares += value * value
+        dot += value * model.weight[row]
+    z = model.bias + (dot / math.sqrt(squares) if squares else 0.0)
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def test_the_models_fast_path_gives_the_very_same_floats(examples: list[Example]) -> None:
+    # The hot path reads precomputed products and adds them up in C; the sums must be the very
+    # doubles the plain loop gives, so the alarms and the figures do not move by a bit.
+    model = crisis_model.load()
+    assert model is not None
+    texts = [e.text for e in examples[::7]] + [e.text for e in load(HELDOUT)[::5]]
+    texts += ["", "hi", "na na na na na na", "banana " * 40, "a | b | ab ba ab"]
+    repeated = 0
+    for text in texts:
+        assert model.probability(text) == _reference_probability(model, text), text
+        counts = Counter(crisis_model.features(normalise(text)))
+        repeated += any(n > 1 and f in model.index for f, n in counts.items())
+    assert repeated > len(texts) / 2  # the path for terms seen more than once is exercised
+    # The path taken where Python's `sum` compensates for rounding (3.12 on) gives them too.
+    plain = crisis_model._SUM_IS_A_LOOP
+    try:
+        crisis_model._SUM_IS_A_LOOP = False
+        for text in texts[::10]:
+            assert model.probability(text) == _reference_probability(model, text), text
+    finally:
+        crisis_model._SUM_IS_A_LOOP = plain
+
+
 def test_the_models_word_cache_stays_small() -> None:
     # Each cached word holds its letter pieces (about 2 kB): a web worker or job process lives
     # for weeks and meets every typo, so the cache must stay bounded well under the memory goal.
     maxsize = crisis_model._word_features.cache_info().maxsize
     assert maxsize is not None and maxsize <= 8192
+    # The model's own cache of each word's rows (about 200 bytes a word) is bounded too.
+    model = crisis_model.load()
+    assert model is not None
+    assert model._word_rows.cache_info().maxsize == crisis_model.WORD_ROWS_CACHED <= 8192
 
 
 def test_the_shipped_model_is_compact_in_memory() -> None:

@@ -22,12 +22,12 @@ import math
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache, partial, reduce
 from importlib import resources
 from itertools import repeat
-from operator import mul, truediv
+from operator import add, itemgetter, mul, truediv
 from pathlib import Path
 
 from peerline.service.crisis_text import BOUNDARY, normalise
@@ -46,10 +46,7 @@ def word_count(norm: str) -> int:
     return sum(1 for word in norm.split() if word != BOUNDARY)
 
 
-# Words repeat (a few thousand make most texts); each cached word holds its letter pieces, about
-# 2 kB, so 50,000 (the size before) let a long-running process grow by some 95 MB.
-@lru_cache(maxsize=4096)
-def _word_features(word: str) -> tuple[str, ...]:
+def _pieces(word: str) -> tuple[str, ...]:
     """Return one word's letter n-grams (padded by a space each side) and the word itself."""
     low, high = PIECES
     padded = f" {word} "
@@ -58,6 +55,14 @@ def _word_features(word: str) -> tuple[str, ...]:
     ]
     found.append(f"w:{word}")
     return tuple(found)
+
+
+# Words repeat (a few thousand make most texts); each cached word holds its letter pieces, about
+# 2 kB, so 50,000 (the size before) let a long-running process grow by some 95 MB. A model
+# scores words through its own cache of rows (`Model._word_rows`), a tenth of the size.
+_word_features = lru_cache(maxsize=4096)(_pieces)
+#: Words whose known rows a model keeps (each about 200 bytes: references to the index's ints).
+WORD_ROWS_CACHED = 4096
 
 
 def features(norm: str) -> list[str]:
@@ -90,6 +95,20 @@ class Model:
     categories: tuple[str, ...] = ()
     category_bias: tuple[float, ...] = ()
     category_cents: tuple[Sequence[int], ...] = ()
+    # Worked out from the fields above (`__post_init__`): per row, the squared idf and the idf
+    # times the weight, which are the very products a term seen once adds to the sums; and a
+    # bounded cache of each word's known rows.
+    _once: tuple[Sequence[float], Sequence[float]] = field(init=False, repr=False, compare=False)
+    _word_rows: Callable[[str], tuple[int, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Precompute the products of a term seen once and start the word cache."""
+        idf = self.idf
+        once = (array("d", map(mul, idf, idf)), array("d", map(mul, idf, self.weight)))
+        object.__setattr__(self, "_once", once)
+        # Over the index, not the model: no reference cycle keeps a replaced model alive.
+        rows = lru_cache(maxsize=WORD_ROWS_CACHED)(partial(_rows_of_word, self.index))
+        object.__setattr__(self, "_word_rows", rows)
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
@@ -97,28 +116,49 @@ class Model:
 
     def probability_of_norm(self, norm: str) -> float:
         """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
-        dot, squares, _, _ = self._pass(norm)
-        return self._probability(dot, squares)
+        return self._probability(*self._sums(*self._terms(norm)))
 
-    def _pass(self, norm: str) -> tuple[float, float, list[int], list[float]]:
-        """Return the dot product with the weights, the squared length, and each known term's
-        row and value, of a message's TF-IDF before it is normalised."""
-        # One pass: the dot product and the vector's length together (the check runs on every
-        # text, so this is the hot loop).
-        index, idf, weight = self.index, self.idf, self.weight
+    def _terms(self, norm: str) -> tuple[Counter[int], int]:
+        """Return the rows of a message's known features with their counts, in the order
+        `features` first gives them, and how many known features it holds in all."""
+        index, word_rows = self.index, self._word_rows
         rows: list[int] = []
-        values: list[float] = []
-        squares = dot = 0.0
-        for feature, count in Counter(features(norm)).items():
-            row = index.get(feature)
-            if row is None:
+        previous = ""
+        for word in norm.split():
+            if word == BOUNDARY:
+                previous = ""
                 continue
-            value = idf[row] if count == 1 else (1.0 + math.log(count)) * idf[row]
-            squares += value * value
-            dot += value * weight[row]
-            rows.append(row)
-            values.append(value)
-        return dot, squares, rows, values
+            rows += word_rows(word)
+            if previous:
+                row = index.get(f"b:{previous}_{word}")
+                if row is not None:
+                    rows.append(row)
+            previous = word
+        return Counter(rows), len(rows)
+
+    def _sums(self, counts: Counter[int], occurrences: int) -> tuple[float, float]:
+        """Return the dot product with the weights and the squared length of a message's TF-IDF.
+
+        The check runs on every text, so this is the hot path: the products come from
+        `_once` and are added up in C (`_add_up`), one by one in the order of the terms, so the
+        sums are the very doubles a loop adding ``value * weight`` and ``value * value`` gives
+        (`tests/test_crisis.py` keeps them equal). A term seen n > 1 times has the value
+        ``_tf(n) * idf``, worked out as a loop would.
+        """
+        rows = list(counts)
+        if not rows:
+            return 0.0, 0.0
+        pick = itemgetter(*rows) if len(rows) > 1 else _one(rows[0])
+        dots, squares = pick(self._once[1]), pick(self._once[0])
+        if occurrences > len(rows):
+            dots, squares = list(dots), list(squares)
+            idf, weight, log = self.idf, self.weight, math.log
+            for i, n in enumerate(counts.values()):
+                if n > 1:
+                    row = rows[i]
+                    value = (1.0 + log(n)) * idf[row]  # `_tf`, inlined: a call costs more
+                    dots[i], squares[i] = value * weight[row], value * value
+        return _add_up(dots), _add_up(squares)
 
     def _probability(self, dot: float, squares: float) -> float:
         z = self.bias + (dot / math.sqrt(squares) if squares else 0.0)
@@ -140,22 +180,26 @@ class Model:
         """Return `category` of a message already normalised."""
         if not self.categories:
             return None
-        _, squares, rows, values = self._pass(norm)
-        return self._category_of(rows, values, squares)
+        counts, occurrences = self._terms(norm)
+        return self._category_of(counts, self._sums(counts, occurrences)[1])
 
     def verdict_of_norm(self, norm: str) -> tuple[bool, str | None]:
         """Return `alarms_on_norm` and, on an alarm, `category_of_norm`, from one pass."""
         if word_count(norm) < MIN_WORDS:
             return False, None
-        dot, squares, rows, values = self._pass(norm)
+        counts, occurrences = self._terms(norm)
+        dot, squares = self._sums(counts, occurrences)
         if self._probability(dot, squares) < self.threshold:
             return False, None
         if not self.categories:
             return True, None
-        return True, self._category_of(rows, values, squares)
+        return True, self._category_of(counts, squares)
 
-    def _category_of(self, rows: list[int], values: list[float], squares: float) -> str:
-        """Return the likeliest category for a message's known rows and their TF-IDF values."""
+    def _category_of(self, counts: Counter[int], squares: float) -> str:
+        """Return the likeliest category for a message's known rows (`_terms`)."""
+        rows = list(counts)
+        idf = self.idf
+        values = [idf[row] if n == 1 else _tf(n) * idf[row] for row, n in counts.items()]
         length = math.sqrt(squares)
         if not length:
             rows, values = [], []
@@ -169,6 +213,31 @@ class Model:
             for bias, cents in zip(self.category_bias, self.category_cents, strict=True)
         ]
         return self.categories[max(range(len(scores)), key=scores.__getitem__)]
+
+
+# Python 3.11's `sum` adds floats one by one in C as a loop would; from 3.12 it compensates for
+# rounding (exact here: 2.0), which would move the last bits of a score, so `reduce` adds there.
+_SUM_IS_A_LOOP = sum((1.0, 1e100, 1.0, -1e100), 0.0) == 0.0
+
+
+def _add_up(values: Sequence[float]) -> float:
+    """Return ``0.0 + values[0] + values[1] + ...``, added left to right."""
+    return sum(values, 0.0) if _SUM_IS_A_LOOP else reduce(add, values, 0.0)
+
+
+def _rows_of_word(index: Mapping[str, int], word: str) -> tuple[int, ...]:
+    """Return the rows of a word's known features (`_pieces`), in order, repeats kept."""
+    return tuple(row for row in map(index.get, _pieces(word)) if row is not None)
+
+
+def _tf(count: int) -> float:
+    """Return the sublinear term frequency of a term seen `count` times."""
+    return 1.0 + math.log(count)
+
+
+def _one(row: int) -> Callable[[Sequence[float]], tuple[float]]:
+    """Return `itemgetter` of one row, as a tuple (`itemgetter` of one item gives the item)."""
+    return lambda values: (values[row],)
 
 
 def from_json(data: Mapping[str, object]) -> Model:

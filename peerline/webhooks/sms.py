@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -11,7 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from peerline.service import outbox, runtime
 from peerline.service.models import utcnow
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
-from peerline.webhooks.signing import twilio_signed
+from peerline.webhooks.signing import current_request, twilio_signed
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ def empty_twiml() -> Response:
     return Response(EMPTY, mimetype="text/xml")
 
 
-def _required(name: str) -> str:
-    value = request.form.get(name, "").strip()
+def _required(name: str, form: Any = None) -> str:
+    value = (request.form if form is None else form).get(name, "").strip()
     if not value:
         abort(400, description=f"{name} is required")
     return value
@@ -50,11 +51,11 @@ def fallback() -> Response:
 
 def _take_inbound() -> Response:
     line = current_app.extensions["peerline"]
-    form = request.form  # read through the request proxy once, not at every field
-    sid = _required("MessageSid")
+    form = current_request().form  # not through the request proxy at every field
+    sid = _required("MessageSid", form)
     region = line.settings.default_region
     try:
-        sender = normalise_phone(_required("From"), region)
+        sender = normalise_phone(_required("From", form), region)
         to = normalise_phone(form.get("To") or line.settings.twilio_phone_number, region)
     except BadPhoneNumber as exc:
         abort(400, description=f"From or To is not a phone number: {exc}")
