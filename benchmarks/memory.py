@@ -176,7 +176,7 @@ def run(ctx: Context) -> Outcome:
     horse_rss = max(busy.peak_rss, horse_own)
     out.figure(
         f"gunicorn web workers, RSS (PSS), after {requests_seen} requests",
-        ", ".join(f"{rss:.0f} MB ({pss:.0f} MB)" for rss, pss in web.values()),
+        ", ".join(f"{rss:.1f} MB ({pss:.1f} MB)" for rss, pss in web.values()),
     )
     out.figure("peerline worker process, RSS (PSS)", f"{worker_rss:.0f} MB ({worker_pss:.0f} MB)")
     if busy.horses:

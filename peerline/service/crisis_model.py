@@ -61,8 +61,9 @@ def _pieces(word: str) -> tuple[str, ...]:
 # 2 kB, so 50,000 (the size before) let a long-running process grow by some 95 MB. A model
 # scores words through its own cache of rows (`Model._word_rows`), a tenth of the size.
 _word_features = lru_cache(maxsize=4096)(_pieces)
-#: Words whose known rows a model keeps (each about 200 bytes: references to the index's ints).
-WORD_ROWS_CACHED = 4096
+#: Words whose known rows a model keeps (each about 200 bytes: references to the index's ints;
+#: the most common thousand words make most texts, and the web worker has little room under 120 MB).
+WORD_ROWS_CACHED = 1024
 
 
 def features(norm: str) -> list[str]:
