@@ -8,6 +8,7 @@ its figures next to the baseline it measured in the same run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -30,15 +31,27 @@ def test_smoke_run_reports_the_benchmark_and_its_baseline(name: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run(
+    # A run past its time is interrupted (SIGINT), so its own clean-up stops the servers, gunicorn
+    # and workers it started in sessions of their own; a plain timeout's kill left them running.
+    with subprocess.Popen(
         [sys.executable, "-m", "benchmarks", "--smoke", name],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+        start_new_session=True,
+    ) as run:
+        try:
+            output, _ = run.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGINT)
+            try:
+                output, _ = run.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
+                output, _ = run.communicate()
+            pytest.fail(f"{name} ran past 300 s:\n{output}")
+    assert run.returncode == 0, output
     assert "FAILED" not in output, output
     sections = output.split("\n== ")
     section = next((s for s in sections if s.startswith(f"{name}:")), None)
