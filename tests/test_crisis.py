@@ -9,6 +9,7 @@ the phrase lists and is guarded below so that it cannot change silently.
 from __future__ import annotations
 
 import math
+import re
 import time
 import tracemalloc
 from array import array
@@ -901,6 +902,18 @@ def test_the_shipped_model_is_compact_in_memory() -> None:
     assert held < 6_000_000 and peak < 10_000_000, (held, peak)
     packaged = resources.files("peerline.service").joinpath(crisis_model.MODEL_FILE)
     assert len(packaged.read_bytes()) < 1_000_000
+
+
+def test_every_phrase_body_compiles_bare(detector: CrisisDetector) -> None:
+    # The detector builds its gate without compiling each body a second time (it compiled it
+    # inside word boundaries): the same requirements as the checked way, for every phrase.
+    bodies = [phrase.body for phrase in detector._phrases]
+    assert len(bodies) == detector.phrase_count > 1000
+    for body in bodies:
+        re.compile(body)
+        assert required_strings(body, checked=True) == required_strings(body)
+    # An unbalanced body that compiles inside the wrapper is still refused a gate, not misread.
+    assert required_strings("kill myself)|(die", checked=True) is None
 
 
 def test_required_strings() -> None:

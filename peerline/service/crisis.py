@@ -202,8 +202,10 @@ class CrisisDetector:
             raise ValueError("crisis phrases: no phrases configured")
         # Most urgent category first, so the first kept hit is the one reported.
         self._phrases.sort(key=lambda p: CATEGORIES.index(p.category))
-        # The strings each phrase needs rule out most phrases for most messages.
-        self._gate = Gate([required_strings(p.body) for p in self._phrases])
+        # The strings each phrase needs rule out most phrases for most messages. Each body was
+        # compiled just above inside its word boundaries; compiling it bare again doubled the
+        # start-up of every process (test_every_phrase_body_compiles_bare keeps that safe).
+        self._gate = Gate([required_strings(p.body, checked=True) for p in self._phrases])
 
         self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
         self._third_person = _contexts(config.get("third_person") or {}, "markers", "third_person")

@@ -54,9 +54,14 @@ class _Reader:
         return out
 
 
-def parse(body: str) -> list[_Node]:
-    """Parse a pattern into nodes; raise ValueError on what this small parser cannot read."""
-    re.compile(body)  # a pattern Python refuses is refused here too
+def parse(body: str, *, checked: bool = False) -> list[_Node]:
+    """Parse a pattern into nodes; raise ValueError on what this small parser cannot read.
+
+    `checked` says Python has compiled the pattern already (the detector compiles each phrase
+    before its gate is built), which spares compiling it a second time here.
+    """
+    if not checked:
+        re.compile(body)  # a pattern Python refuses is refused here too
     reader = _Reader(body)
     nodes = _alternation(reader)
     if reader.at != len(body):
@@ -172,13 +177,13 @@ def _class(reader: _Reader) -> _Node:
     return (IN, frozenset(chars)) if plain and chars else (ANY, None)
 
 
-def required_strings(body: str) -> tuple[frozenset[str], bool] | None:
+def required_strings(body: str, *, checked: bool = False) -> tuple[frozenset[str], bool] | None:
     """Return strings one of which every match of `body` contains, or None if none is known.
 
     The flag says whether each of them begins a word in the match (a match starts a word).
     """
     try:
-        parsed = parse(body)
+        parsed = parse(body, checked=checked)
     except (ValueError, re.error):
         return None
     found = _required(parsed, True)
