@@ -904,6 +904,30 @@ def test_the_shipped_model_is_compact_in_memory() -> None:
     assert len(packaged.read_bytes()) < 1_000_000
 
 
+def test_the_packaged_file_compiles_whole_and_a_lazy_detector_answers_the_same(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    # The line's detector compiles a phrase the first time a message needs it; here every
+    # pattern of the packaged file is compiled (a bad one would raise), and both answer alike.
+    packaged = resources.files("peerline.service").joinpath("crisis_phrases.yaml")
+    config = yaml.safe_load(packaged.read_text("utf-8"))
+    checked = CrisisDetector(config, detector.model, check=True)
+    lazy = CrisisDetector.load()
+    compiled = [p.regex for p in lazy._phrases if p.regex._compiled is not None]
+    assert compiled == []  # nothing compiled before a message asks
+    for example in examples[::5]:
+        assert lazy.detect(example.text) == checked.detect(example.text), example.text
+    tried = sum(p.regex._compiled is not None for p in lazy._phrases)
+    assert 0 < tried < len(lazy._phrases)
+
+
+def test_a_coordinators_file_is_checked_whole_when_loaded(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("phrases:\n  en:\n    plan:\n      - 'tonight (at|by'\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad pattern"):
+        CrisisDetector.load(str(extra), model=False)
+
+
 def test_every_phrase_body_compiles_bare(detector: CrisisDetector) -> None:
     # The detector builds its gate without compiling each body a second time (it compiled it
     # inside word boundaries): the same requirements as the checked way, for every phrase.

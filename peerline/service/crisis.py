@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -120,15 +120,45 @@ class Detection:
 NO_MATCH = Detection(matched=False)
 
 
+class _Lazy:
+    """A pattern compiled the first time a message needs it: the gate lets most phrases go
+    untried for most texts, so a process need not compile ~1,800 patterns at start-up."""
+
+    __slots__ = ("source", "where", "_compiled")
+
+    def __init__(self, source: str, where: str) -> None:
+        self.source = source
+        self.where = where
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        """Return the compiled pattern (two threads at once may both compile it: harmless)."""
+        pattern = self._compiled
+        if pattern is None:
+            try:
+                pattern = self._compiled = re.compile(self.source)
+            except re.error as exc:
+                raise ValueError(f"crisis phrases: bad pattern {self.where!r}: {exc}") from exc
+        return pattern
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """Return the first match in `text`, if any."""
+        return self.compiled().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """Return the matches in `text`."""
+        return self.compiled().finditer(text)
+
+
 @dataclass(frozen=True)
 class _Phrase:
-    regex: re.Pattern[str]
+    regex: _Lazy
     body: str
     language: str
     category: str
     # Context the whole message must have (`with`) or must not have (`unless`).
-    needs: re.Pattern[str] | None = None
-    unless: re.Pattern[str] | None = None
+    needs: _Lazy | None = None
+    unless: _Lazy | None = None
 
     @property
     def reach(self) -> int:
@@ -167,10 +197,18 @@ _EMPTY_CONTEXT = _Context(frozenset(), frozenset(), 0)
 class CrisisDetector:
     """Find crisis language in inbound texts; build one with :meth:`load` and reuse it."""
 
-    def __init__(self, config: Mapping[str, Any], model: crisis_model.Model | None = None) -> None:
-        """Compile a detector from a configuration shaped like ``crisis_phrases.yaml``.
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        model: crisis_model.Model | None = None,
+        *,
+        check: bool = True,
+    ) -> None:
+        """Build a detector from a configuration shaped like ``crisis_phrases.yaml``.
 
-        `model`, when given, is asked about messages no phrase matched.
+        `model`, when given, is asked about messages no phrase matched. `check` compiles every
+        phrase now, so a bad pattern is refused here; without it each phrase is compiled the
+        first time a message needs it (the packaged file, which the tests compile whole).
         """
         self.model = model
         macros = _macros(config.get("macros") or {})
@@ -190,7 +228,7 @@ class CrisisDetector:
                     body = _expand(source, macros)
                     self._phrases.append(
                         _Phrase(
-                            _compile(body, source),
+                            _Lazy(_whole_words(body), source),
                             body,
                             str(language),
                             category,
@@ -200,11 +238,17 @@ class CrisisDetector:
                     )
         if not self._phrases:
             raise ValueError("crisis phrases: no phrases configured")
+        if check:
+            for phrase in self._phrases:
+                for pattern in (phrase.regex, phrase.needs, phrase.unless):
+                    if pattern is not None:
+                        pattern.compiled()
         # Most urgent category first, so the first kept hit is the one reported.
         self._phrases.sort(key=lambda p: CATEGORIES.index(p.category))
-        # The strings each phrase needs rule out most phrases for most messages. Each body was
-        # compiled just above inside its word boundaries; compiling it bare again doubled the
-        # start-up of every process (test_every_phrase_body_compiles_bare keeps that safe).
+        # The strings each phrase needs rule out most phrases for most messages. Compiling each
+        # body bare only to check it doubled every process's start-up: a checked detector has
+        # just compiled it inside word boundaries, and the packaged file's bodies are compiled
+        # bare by the tests (test_every_phrase_body_compiles_bare).
         self._gate = Gate([required_strings(p.body, checked=True) for p in self._phrases])
 
         self._negation = _contexts(config.get("negation") or {}, "negators", "negation")
@@ -246,7 +290,8 @@ class CrisisDetector:
         if extra_path:
             extra = _load_yaml(Path(extra_path).read_text(encoding="utf-8"), extra_path)
             config = merge_configs(config, extra)
-        return cls(config, crisis_model.load() if model else None)
+        # A coordinator's file is checked whole when loaded; the packaged one by the tests.
+        return cls(config, crisis_model.load() if model else None, check=bool(extra_path))
 
     @staticmethod
     def priority_of(category: str | None) -> int:
@@ -488,12 +533,10 @@ def _entries(value: Any, where: str) -> list[dict[str, str]]:
     return entries
 
 
-def _context_regex(
-    source: str | None, macros: Mapping[str, str], where: str
-) -> re.Pattern[str] | None:
+def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
     if source is None:
         return None
-    return _compile(_expand(source, macros), f"{where}: {source}")
+    return _Lazy(_whole_words(_expand(source, macros)), f"{where}: {source}")
 
 
 def _macros(config: Any) -> dict[str, str]:
@@ -555,10 +598,15 @@ def _expand(source: str, macros: Mapping[str, str]) -> str:
     return _MACRO.sub(replace, _pattern_text(source))
 
 
+def _whole_words(body: str) -> str:
+    """Return an expanded pattern made to match whole words only."""
+    return rf"(?<!\w)(?:{body}){_WORD_END}"
+
+
 def _compile(body: str, where: str) -> re.Pattern[str]:
     """Compile an expanded pattern to match whole words only."""
     try:
-        return re.compile(rf"(?<!\w)(?:{body}){_WORD_END}")
+        return re.compile(_whole_words(body))
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
 
