@@ -124,10 +124,10 @@ class _Lazy:
     """A pattern compiled the first time a message needs it: the gate lets most phrases go
     untried for most texts, so a process need not compile ~1,800 patterns at start-up."""
 
-    __slots__ = ("source", "where", "_compiled")
+    __slots__ = ("body", "where", "_compiled")
 
-    def __init__(self, source: str, where: str) -> None:
-        self.source = source
+    def __init__(self, body: str, where: str) -> None:
+        self.body = body
         self.where = where
         self._compiled: re.Pattern[str] | None = None
 
@@ -135,10 +135,7 @@ class _Lazy:
         """Return the compiled pattern (two threads at once may both compile it: harmless)."""
         pattern = self._compiled
         if pattern is None:
-            try:
-                pattern = self._compiled = re.compile(self.source)
-            except re.error as exc:
-                raise ValueError(f"crisis phrases: bad pattern {self.where!r}: {exc}") from exc
+            pattern = self._compiled = _compile(self.body, self.where)
         return pattern
 
     def search(self, text: str) -> re.Match[str] | None:
@@ -228,7 +225,7 @@ class CrisisDetector:
                     body = _expand(source, macros)
                     self._phrases.append(
                         _Phrase(
-                            _Lazy(_whole_words(body), source),
+                            _Lazy(body, source),
                             body,
                             str(language),
                             category,
@@ -536,7 +533,7 @@ def _entries(value: Any, where: str) -> list[dict[str, str]]:
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
     if source is None:
         return None
-    return _Lazy(_whole_words(_expand(source, macros)), f"{where}: {source}")
+    return _Lazy(_expand(source, macros), f"{where}: {source}")
 
 
 def _macros(config: Any) -> dict[str, str]:
@@ -598,15 +595,10 @@ def _expand(source: str, macros: Mapping[str, str]) -> str:
     return _MACRO.sub(replace, _pattern_text(source))
 
 
-def _whole_words(body: str) -> str:
-    """Return an expanded pattern made to match whole words only."""
-    return rf"(?<!\w)(?:{body}){_WORD_END}"
-
-
 def _compile(body: str, where: str) -> re.Pattern[str]:
     """Compile an expanded pattern to match whole words only."""
     try:
-        return re.compile(_whole_words(body))
+        return re.compile(rf"(?<!\w)(?:{body}){_WORD_END}")
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
 

@@ -22,7 +22,7 @@ import math
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial, reduce
 from importlib import resources
@@ -66,18 +66,25 @@ _word_features = lru_cache(maxsize=4096)(_pieces)
 WORD_ROWS_CACHED = 1024
 
 
-def features(norm: str) -> list[str]:
-    """Return the letter n-grams, words and word pairs of a normalised message (repeats kept)."""
-    found: list[str] = []
+def _words_and_pairs(norm: str) -> Iterator[tuple[str, str | None]]:
+    """Yield each word of a normalised message with the feature of the pair it ends (none
+    after a clause boundary): the one reading `features` and the model's scoring share."""
     previous = ""
     for word in norm.split():
         if word == BOUNDARY:
             previous = ""
             continue
-        found.extend(_word_features(word))
-        if previous:
-            found.append(f"b:{previous}_{word}")
+        yield word, (f"b:{previous}_{word}" if previous else None)
         previous = word
+
+
+def features(norm: str) -> list[str]:
+    """Return the letter n-grams, words and word pairs of a normalised message (repeats kept)."""
+    found: list[str] = []
+    for word, pair in _words_and_pairs(norm):
+        found.extend(_word_features(word))
+        if pair is not None:
+            found.append(pair)
     return found
 
 
@@ -124,17 +131,12 @@ class Model:
         `features` first gives them, and how many known features it holds in all."""
         index, word_rows = self.index, self._word_rows
         rows: list[int] = []
-        previous = ""
-        for word in norm.split():
-            if word == BOUNDARY:
-                previous = ""
-                continue
+        for word, pair in _words_and_pairs(norm):
             rows += word_rows(word)
-            if previous:
-                row = index.get(f"b:{previous}_{word}")
+            if pair is not None:
+                row = index.get(pair)
                 if row is not None:
                     rows.append(row)
-            previous = word
         return Counter(rows), len(rows)
 
     def _sums(self, counts: Counter[int], occurrences: int) -> tuple[float, float]:
