@@ -42,7 +42,7 @@ class LineServices:
         self.job_queue = JobQueue(redis, settings.send_retry_seconds)
         self.vault = Vault(list(settings.encryption_keys) or [settings.secret_key])
         self.catalogue = Catalogue.load(settings.messages_file)
-        # Compiling the phrases takes seconds; a caller that built them already may share them.
+        # Loading the phrases takes about a second; a caller that loaded them may share them.
         self.crisis = crisis if crisis is not None else LineDetector(settings.crisis_file)
         self.transport = transport or make_transport(settings)
         self.spool = Spool(redis, settings.instance_path, self.vault, settings.redis_wait_ms)

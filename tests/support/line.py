@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from fakeredis import FakeRedis
@@ -46,29 +47,20 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     return from_env(base).with_changes(testing=True)
 
 
-_packaged: dict[str, object] = {}
-
-
+@cache
 def packaged_detector() -> LineDetector:
-    """Return this process's detector of the packaged phrases, compiled once (it takes
-    seconds, and a line without a phrase file of its own never changes it)."""
-    if "detector" not in _packaged:
-        _packaged["detector"] = LineDetector(None)
-    detector = _packaged["detector"]
-    assert isinstance(detector, LineDetector)
-    return detector
+    """Return this process's detector of the packaged phrases, built once (a line without a
+    phrase file of its own never changes it)."""
+    return LineDetector(None)
 
 
+@cache
 def _migrated_sqlite() -> Path:
     """Return a SQLite database migrated to head, made once per process, to copy."""
-    if "sqlite" not in _packaged:
-        folder = Path(tempfile.mkdtemp(prefix="peerline-schema-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = folder / "migrated.db"
-        upgrade(f"sqlite:///{path}")
-        _packaged["sqlite"] = path
-    path = _packaged["sqlite"]
-    assert isinstance(path, Path)
+    folder = Path(tempfile.mkdtemp(prefix="peerline-schema-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "migrated.db"
+    upgrade(f"sqlite:///{path}")
     return path
 
 
