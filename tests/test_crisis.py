@@ -909,7 +909,7 @@ def test_the_packaged_file_compiles_whole_and_a_lazy_detector_answers_the_same(
 ) -> None:
     # The line's detector compiles a phrase the first time a message needs it; here every
     # pattern of the packaged file is compiled (a bad one would raise), and both answer alike.
-    packaged = resources.files("peerline.service").joinpath("crisis_phrases.yaml")
+    packaged = resources.files("peerline.service").joinpath(PACKAGED_FILE)
     config = yaml.safe_load(packaged.read_text("utf-8"))
     checked = CrisisDetector(config, detector.model, check=True)
     lazy = CrisisDetector.load()
