@@ -17,6 +17,7 @@ from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env, production_missing
 from peerline.service.transport import Transport
 from peerline.webhooks.signing import checks_fields, current_request
+from peerline.webhooks.sms_door import SmsDoor
 
 # PostgreSQL's INTEGER: an id in a URL beyond it matches no route (404) instead of failing
 # in the database (500).
@@ -60,6 +61,12 @@ SECURITY_HEADERS = (
 )
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
+
+
+def _security(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Return the headers every answer carries: HSTS too when the line is served on https."""
+    https = settings.public_base_url.startswith("https://")
+    return (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
 
 
 class DatabaseId(IntegerConverter):
@@ -106,6 +113,11 @@ def create_app(
             redis = redis_connect.connect(settings)
         line = LineServices(settings, redis, transport=transport)
     app.extensions["peerline"] = line
+    # The usual inbound SMS (signed, well formed, taken into Redis) is answered before Flask;
+    # everything else reaches Flask as sent (peerline/webhooks/sms_door.py).
+    app.wsgi_app = SmsDoor(  # type: ignore[method-assign]
+        app.wsgi_app, line, _security(settings), app.config["MAX_CONTENT_LENGTH"]
+    )
     if settings.proxy_hops:
         # Only the configured proxies' X-Forwarded-* are believed: the client address that
         # sign-in throttling counts is then the real one, and a client cannot forge it.
@@ -132,9 +144,7 @@ def create_app(
         # Twilio and people alike get the reason, never an HTML page or a stack trace.
         return jsonify(error=exc.name, reason=exc.description), exc.code or 500
 
-    https = settings.public_base_url.startswith("https://")
-
-    security = (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+    security = _security(settings)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

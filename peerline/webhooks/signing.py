@@ -63,18 +63,25 @@ def current_request() -> Request:
     return cast(Request, request._get_current_object())  # type: ignore[attr-defined]
 
 
+def raw_uri(environ: dict[str, Any]) -> str | None:
+    """Return the path and query exactly as the client sent them, when the server says."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    return raw if raw and raw.startswith("/") else None
+
+
 def public_url(req: Request | None = None) -> str:
     """Return the URL Twilio called: the public base, then the path and query as sent."""
     req = req or current_request()
     base = current_app.extensions["peerline"].settings.public_base_url
-    raw = req.environ.get("RAW_URI") or req.environ.get("REQUEST_URI")
-    if raw and raw.startswith("/"):
+    raw = raw_uri(req.environ)
+    if raw:
         return base + raw
     query = req.query_string.decode("latin-1")
     return base + req.path + (f"?{query}" if query else "")
 
 
-def _valid(validator: RequestValidator, url: str, signature: str, form: Any) -> bool:
+def valid_signature(validator: RequestValidator, url: str, signature: str, form: Any) -> bool:
+    """Say whether Twilio signed these fields for this URL."""
     # Twilio signs the URL it called; `validate` also tries it with and without a port (for
     # proxies that add or drop one), which costs a second HMAC on every webhook. The URL as
     # called matches first; only a mismatch pays for the full check.
@@ -93,7 +100,8 @@ def twilio_signed(view: F) -> F:
         signature = req.headers.get("X-Twilio-Signature", "")
         token = current_app.extensions["peerline"].settings.twilio_auth_token
         form = req.form
-        if not signature or not _valid(RequestValidator(token), public_url(req), signature, form):
+        url = public_url(req)
+        if not signature or not valid_signature(RequestValidator(token), url, signature, form):
             abort(403, description="missing or invalid X-Twilio-Signature")
         problem = check_fields(form)
         if problem:

@@ -12,6 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from peerline.service import outbox, runtime
 from peerline.service.models import utcnow
 from peerline.service.privacy import BadPhoneNumber, normalise_phone
+from peerline.service.services import LineServices
 from peerline.webhooks.signing import current_request, twilio_signed
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,26 @@ def fallback() -> Response:
     return _take_inbound()
 
 
-def _take_inbound() -> Response:
-    line = current_app.extensions["peerline"]
-    form = current_request().form  # not through the request proxy at every field
-    sid = _required("MessageSid", form)
+class BadField(ValueError):
+    """A required field missing or malformed: the reason goes back with a 400."""
+
+
+def read_inbound(form: Any, line: LineServices) -> runtime.Inbound:
+    """Return the inbound SMS a signed, checked form describes, or raise BadField."""
+    sid = form.get("MessageSid", "").strip()
+    raw_from = form.get("From", "").strip()
+    if not sid or not raw_from:
+        raise BadField(f"{'MessageSid' if not sid else 'From'} is required")
     region = line.settings.default_region
     try:
-        sender = normalise_phone(_required("From", form), region)
+        sender = normalise_phone(raw_from, region)
         to = normalise_phone(form.get("To") or line.settings.twilio_phone_number, region)
     except BadPhoneNumber as exc:
-        abort(400, description=f"From or To is not a phone number: {exc}")
+        raise BadField(f"From or To is not a phone number: {exc}") from exc
     media_text = form.get("NumMedia", "0").strip() or "0"
     if not (media_text.isascii() and media_text.isdigit()):
-        abort(400, description="NumMedia must be a whole number")
-    message = runtime.Inbound(
+        raise BadField("NumMedia must be a whole number")
+    return runtime.Inbound(
         message_sid=sid,
         from_number=sender,
         to_number=to,
@@ -71,14 +78,28 @@ def _take_inbound() -> Response:
         # Pictures are never fetched or passed on; the flows only need to know one came.
         media=min(int(media_text), 10),
     )
-    # Redis takes the text in one round trip and a worker steps it; without Redis, we do.
+
+
+def take_in(line: LineServices, message: runtime.Inbound) -> bool:
+    """Keep a text in Redis for a worker's drain; return False when Redis cannot take it."""
     # The crisis check is cheap (well under a millisecond): a crisis text is stepped ahead of
     # other people's texts waiting in Redis (the worker runs the full check again).
     urgent = bool(message.body) and line.crisis.detect(message.body).matched
-    if line.inbound.put(sender, message.fields(), urgent=urgent):
+    return line.inbound.put(message.from_number, message.fields(), urgent=urgent)
+
+
+def _take_inbound() -> Response:
+    line = current_app.extensions["peerline"]
+    try:
+        message = read_inbound(current_request().form, line)
+    except BadField as exc:
+        abort(400, description=str(exc))
+    # Redis takes the text in one round trip and a worker steps it; without Redis, we do.
+    if take_in(line, message):
         g.webhook_outcome = "queued"
         return empty_twiml()
     g.webhook_outcome = "stepped"
+    sid = message.message_sid
     try:
         if not runtime.receive_sms(line, message):
             g.webhook_outcome = "duplicate"
