@@ -172,9 +172,10 @@ def db_upgrade(revision: str) -> None:
 @click.option("--sweep-every", type=float, default=30.0, show_default=True)
 def worker(burst: bool, sweep_every: float) -> None:
     """Run an RQ worker with its scheduler, and a sweep that rebuilds lost work."""
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     from peerline.workers import jobs
+    from peerline.workers.line_worker import LineWorker
 
     line = get_line()
     # Jobs run in this process (below), but RQ's scheduler (`with_scheduler`) runs in a
@@ -209,10 +210,10 @@ def worker(burst: bool, sweep_every: float) -> None:
             # gives up within WORKER_TTL - 15 s, and retries a lost master every 2 s at most,
             # so it follows a failover in seconds (RQ's defaults: 405 s and 60 s).
             sentinel = bool(line.settings.redis_sentinels)
-            rq_worker: SimpleWorker | None = None
+            rq_worker: LineWorker | None = None
             try:
                 # RQ names itself to Redis as it is built: with no master, that fails too.
-                rq_worker = SimpleWorker(
+                rq_worker = LineWorker(
                     queues,
                     connection=line.redis,
                     worker_ttl=SENTINEL_WORKER_TTL if sentinel else None,

@@ -8,18 +8,19 @@ import time
 from typing import Any
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from peerline.service.job_queue import WORKER_QUEUES
 from peerline.workers import jobs
+from peerline.workers.line_worker import LineWorker
 
 log = logging.getLogger(__name__)
 
 
-class ThreadWorker(SimpleWorker):
+class ThreadWorker(LineWorker):
     """An RQ worker that runs jobs in its own thread: a forked work-horse would write to a copy
     of the in-memory Redis, and the jobs it enqueued would be lost with it."""
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.job_queue import WORKER_QUEUES
 from peerline.service.models import Conversation, OutboundMessage
 from peerline.service.services import LineServices
+from peerline.workers.line_worker import LineWorker
 from tests.support.line import Webhooks
 
 
 def run_jobs(line: LineServices) -> None:
     """Run every queued job with a real RQ worker in this process, until none is left."""
     queues = [Queue(name, connection=line.redis) for name in WORKER_QUEUES]
-    SimpleWorker(queues, connection=line.redis).work(burst=True, logging_level="WARNING")
+    LineWorker(queues, connection=line.redis).work(burst=True, logging_level="WARNING")
 
 
 def outbox(line: LineServices, to: str | None = None) -> list[dict[str, Any]]:
