@@ -78,19 +78,16 @@ def environ(
     """Build a request as Twilio sends one (signed for the public URL), or spoiled as told."""
     params = fields() if params is None else params
     token = door(app).line.settings.twilio_auth_token
-    url = PUBLIC + path + (f"?{query}" if query else "")
+    target = path + (f"?{query}" if query else "")
     data = urllib.parse.urlencode(params).encode() if body is None else body
-    headers = {"X-Twilio-Signature": sign(url, params, token) if signature is None else signature}
-    built = EnvironBuilder(
-        path=path,
-        query_string=query,
-        method=method,
-        data=data,
-        content_type=content_type,
-        headers=headers,
-    ).get_environ()
-    built["RAW_URI"] = path + (f"?{query}" if query else "")
-    return built
+    signed = sign(PUBLIC + target, params, token) if signature is None else signature
+    headers = {"X-Twilio-Signature": signed}
+    # As gunicorn does, werkzeug names the path as sent in RAW_URI, which the signature uses.
+    built = EnvironBuilder(target, method=method, data=data, headers=headers)
+    built.content_type = content_type
+    environ = built.get_environ()
+    assert environ["RAW_URI"] == target
+    return environ
 
 
 def answer(wsgi: Any, env: dict[str, Any]) -> Answer:
