@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import itertools
+import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from peerline.app import create_app
 from peerline.service import metrics
-from peerline.service.inbound import URGENT_KEY
+from peerline.service.inbound import URGENT_KEY, InboundQueue, shard_of
 from peerline.service.models import InboundMessage
 from peerline.service.services import LineServices
 from peerline.webhooks.sms_door import SmsDoor
@@ -130,6 +131,30 @@ def test_a_signed_sms_is_taken_in_without_flask_with_the_views_very_answer(
     assert status == "200 OK" and body.startswith(b"<?xml") and b"<Response" in body
     names = [name for name, _ in headers]
     assert "Strict-Transport-Security" in names and "Content-Security-Policy" in names
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "hola, ¿estás ahí? 😢 necesito hablar",
+        "a+b=c & 100% sure?? #alert",
+        "   ",
+        "",
+        "no puedo más. ya no.\nnadie me escucha",
+    ],
+)
+def test_words_as_people_type_them_are_taken_in_as_the_view_takes_them(
+    app: Flask, body: str
+) -> None:
+    line = door(app).line
+    (by_door, flask_ran) = flask_saw(app, environ(app, fields(Body=body)), app.wsgi_app)
+    assert not flask_ran and by_door[0] == "200 OK"
+    (by_view, _) = flask_saw(app, environ(app, fields(Body=body)), door(app).app)
+    assert by_door == by_view
+    # Both entries, opened, hold the words exactly as sent.
+    waiting = InboundQueue.keys(shard_of(lines.TEXTER))[0]
+    entries = [json.loads(line.vault.unseal(e)) for e in line.redis.lrange(waiting, 0, -1)]
+    assert [e["body"] for e in entries] == [body, body]
 
 
 def test_a_crisis_text_through_the_door_is_urgent(app: Flask) -> None:
