@@ -38,7 +38,7 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first six were spent: the first (500 messages) because the phrases
+# The held-out split. The first seven were spent: the first (500 messages) because the phrases
 # were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
 # used once to choose the statistical layer; the third (600 messages, scored once on the frozen
@@ -47,16 +47,16 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # docs/crisis_heldout_run_set4.txt) and the fifth (600 messages, scored once on the frozen commit
 # 69496da: 237 of 300, 23 false alarms; docs/crisis_heldout_run_set5.txt) because session 8 tuned
 # on them; the sixth (600 messages, scored once on the frozen commit 970d48c: 239 of 300, 18 false
-# alarms; docs/crisis_heldout_run_set6.txt) because session 9 tunes on it (docs/crisis.md). All
-# six are development data now (crisis_examples.yaml). The seventh (600 messages, 2026-12-03,
-# session 9) was written by a fresh writer told to open nothing of the project, kept read-only
-# outside the repository (its SHA-256 noted when written, 22:29 UTC), copied in after the
-# detector's freeze at dcbe8f0 and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
-HELDOUT_SHA256: str | None = "96ed699222945ddb306d2761f7d31b4ac79a7f32a8270bfba97922c022096177"
+# alarms; docs/crisis_heldout_run_set6.txt) because session 9 tuned on it; the seventh (600
+# messages, scored once on the frozen commit dcbe8f0: 231 of 300, 19 false alarms;
+# docs/crisis_heldout_run_set7.txt) because session 10 tunes on it (docs/crisis.md). All seven are
+# development data now (crisis_examples.yaml). The eighth is being written by a fresh writer told
+# to open nothing of the project; it is copied in only after the detector is frozen.
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (231, 19)
+HELDOUT_FROZEN: tuple[int, int] | None = None
 # Short messages written word for word in both sets (the seventh shares 26 with dev: 21 crisis).
 HELDOUT_SHARED_WITH_DEV = 26
 MIN_DEV_PRECISION = 0.95
@@ -347,6 +347,12 @@ def test_the_sixth_held_out_set_is_development_data(examples: list[Example]) -> 
     sixth = [e for e in examples if e.note.startswith("sixth held-out, read in session 9")]
     assert len(sixth) == 581  # 600, less the 19 written word for word in both sets
     assert sum(e.label for e in sixth) == 287  # 300 crisis messages, 13 already here
+
+
+def test_the_seventh_held_out_set_is_development_data(examples: list[Example]) -> None:
+    seventh = [e for e in examples if e.note.startswith("seventh held-out, read in session 10")]
+    assert len(seventh) == 574  # 600, less the 26 written word for word in both sets
+    assert sum(e.label for e in seventh) == 279  # 300 crisis messages, 21 already here
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
@@ -857,7 +863,8 @@ def test_the_models_fast_path_gives_the_very_same_floats(examples: list[Example]
     # doubles the plain loop gives, so the alarms and the figures do not move by a bit.
     model = crisis_model.load()
     assert model is not None
-    texts = [e.text for e in examples[::7]] + [e.text for e in load(HELDOUT)[::5]]
+    heldout = load(HELDOUT) if HELDOUT.exists() else []
+    texts = [e.text for e in examples[::7]] + [e.text for e in heldout[::5]]
     texts += ["", "hi", "na na na na na na", "banana " * 40, "a | b | ab ba ab"]
     repeated = 0
     for text in texts:

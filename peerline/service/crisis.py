@@ -257,6 +257,13 @@ class CrisisDetector:
             str(lang): frozenset(_words(_strings(words, f"third_person.first_person.{lang}")))
             for lang, words in first.items()
         }
+        # ...unless the words just before it report someone's speech ("mi hijo dice me quiero
+        # morir"): then its first person is the one being quoted.
+        quoting = _mapping((config.get("third_person") or {}).get("reported") or {}, "reported")
+        self._reported = {
+            str(lang): frozenset(_words(_strings(words, f"third_person.reported.{lang}")))
+            for lang, words in quoting.items()
+        }
 
         # Enough characters before a phrase for the widest window of long words.
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
@@ -371,10 +378,14 @@ class CrisisDetector:
             before = before.partition(" ")[2]  # drop the word the cut went through
         if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
             return False
-        if self._third_person.get(phrase.language, _EMPTY_CONTEXT).applies(
-            before
-        ) and not self._first_person.get(phrase.language, frozenset()).intersection(
-            match.group(0).split()
+        third = self._third_person.get(phrase.language, _EMPTY_CONTEXT)
+        if third.applies(before) and not (
+            self._first_person.get(phrase.language, frozenset()).intersection(
+                match.group(0).split()
+            )
+            and not self._reported.get(phrase.language, frozenset()).intersection(
+                before.split()[-(third.window + 1) :]
+            )
         ):
             return False
         spans = near_misses.get(phrase.language)
