@@ -50,15 +50,17 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # alarms; docs/crisis_heldout_run_set6.txt) because session 9 tuned on it; the seventh (600
 # messages, scored once on the frozen commit dcbe8f0: 231 of 300, 19 false alarms;
 # docs/crisis_heldout_run_set7.txt) because session 10 tunes on it (docs/crisis.md). All seven are
-# development data now (crisis_examples.yaml). The eighth is being written by a fresh writer told
-# to open nothing of the project; it is copied in only after the detector is frozen.
-HELDOUT_SHA256: str | None = None
+# development data now (crisis_examples.yaml). The eighth (600 messages, 2026-12-04, session 10)
+# was written by a fresh writer told to open nothing of the project, kept read-only outside the
+# repository (its SHA-256 noted when written, 05:38 UTC), copied in after the detector's freeze at
+# 50fe215 and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
+HELDOUT_SHA256: str | None = "476e279d72327a68e6bded4f7608eef9e830d461f5be32e42626a1d92d23af7d"
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = None
-# Short messages written word for word in both sets (the seventh shares 26 with dev: 21 crisis).
-HELDOUT_SHARED_WITH_DEV = 26
+HELDOUT_FROZEN: tuple[int, int] | None = (230, 24)
+# Short messages written word for word in both sets (the eighth shares 13 with dev: 12 crisis).
+HELDOUT_SHARED_WITH_DEV = 13
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
 # places told by the scene, no death word); the detector fits them only in part, so the guard on
