@@ -54,11 +54,11 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # was written by a fresh writer told to open nothing of the project, kept read-only outside the
 # repository (its SHA-256 noted when written, 05:38 UTC), copied in after the detector's freeze at
 # 50fe215 and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
-HELDOUT_SHA256: str | None = "476e279d72327a68e6bded4f7608eef9e830d461f5be32e42626a1d92d23af7d"
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (230, 24)
+HELDOUT_FROZEN: tuple[int, int] | None = None
 # Short messages written word for word in both sets (the eighth shares 13 with dev: 12 crisis).
 HELDOUT_SHARED_WITH_DEV = 13
 MIN_DEV_PRECISION = 0.95
@@ -329,6 +329,53 @@ def test_session_9_near_misses_stay_quiet(detector: CrisisDetector) -> None:
     assert caught == []
 
 
+# Session 10: the kinds the eighth held-out set showed weak, as general patterns in both languages
+# (fresh wording here, not the set's sentences), and a Spanish name used in address.
+SESSION_10_FAMILIES = (
+    ("method", "hanging or pills which one is quicker"),
+    ("method", "is cutting or the train less painful"),
+    ("method", "would a jump from 8 floors always kill or do some survive"),
+    ("method", "how tall does a car park need to be to not survive it"),
+    ("method", "que duele menos ahorcarse o tirarse de un puente"),
+    ("method", "a que altura tendria que tirarme pa no quedar en silla de ruedas"),
+    ("method", "desde el 6to piso uno se muere seguro o no"),
+    ("intent", "its happening tonight. love you all x"),
+    ("intent", "please dont try to talk me out of it this time"),
+    ("intent", "ya lo decidi, que no me busquen, los quiero"),
+    ("intent", "no paso de navidad, eso ya lo tengo decidido"),
+    ("plan", "flatmates are away all weekend and thats when"),
+    ("wish_dead", "tio me quiero morir ya"),
+    ("attempt", "amiga me tome todas las pastillas de mi mama"),
+)
+SESSION_10_NEAR_MISSES = (
+    "whats the difference between suicidal ideation and intrusive thoughts, for my psych class",
+    "what does ctb mean, saw it on a forum",
+    "last message from this number, switching to my work phone",
+    "at 17 i tried to end it, im 40 now, grateful every day for my kids",
+    "cual es la diferencia entre autolesion y suicidio, es para una tarea",
+    "mi ultimo mensaje desde este cel, mañana tengo numero nuevo",
+    "a los 15 intente matarme y ahora tengo 38, soy feliz con mi familia",
+    "pills or jumping, which is the better song on the album",
+    "no llego a fin de mes con este sueldo",
+    "mis papas se van el sabado y ese dia hago la fiesta",
+    "parents are away this weekend thats when the party is",
+    "mi tio se quiere morir desde que perdio el trabajo",
+    "mi hijo dice me quiero morir por todo",
+)
+
+
+@pytest.mark.parametrize(("category", "text"), SESSION_10_FAMILIES)
+def test_session_10_families_are_caught_by_the_phrases(
+    detector: CrisisDetector, category: str, text: str
+) -> None:
+    assert detector.detect_phrases(text).category == category
+
+
+def test_session_10_near_misses_stay_quiet(detector: CrisisDetector) -> None:
+    caught = [text for text in SESSION_10_NEAR_MISSES if detector.detect_phrases(text).matched]
+    assert caught == []
+
+
 def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
     # "antes de irme" counts only with a farewell; without one the phrase says nothing either way,
     # so the model is still asked (it used to be silenced as if the context had ruled it out).
@@ -355,6 +402,12 @@ def test_the_seventh_held_out_set_is_development_data(examples: list[Example]) -
     seventh = [e for e in examples if e.note.startswith("seventh held-out, read in session 10")]
     assert len(seventh) == 574  # 600, less the 26 written word for word in both sets
     assert sum(e.label for e in seventh) == 279  # 300 crisis messages, 21 already here
+
+
+def test_the_eighth_held_out_set_is_development_data(examples: list[Example]) -> None:
+    eighth = [e for e in examples if e.note.startswith("eighth held-out, read in session 10")]
+    assert len(eighth) == 587  # 600, less the 13 written word for word in both sets
+    assert sum(e.label for e in eighth) == 288  # 300 crisis messages, 12 already here
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
