@@ -38,7 +38,7 @@ from peerline.service.crisis_eval import Example, load, run, score, sha256
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
-# The held-out split. The first seven were spent: the first (500 messages) because the phrases
+# The held-out split. The first eight were spent: the first (500 messages) because the phrases
 # were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
 # used once to choose the statistical layer; the third (600 messages, scored once on the frozen
@@ -49,18 +49,20 @@ HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
 # on them; the sixth (600 messages, scored once on the frozen commit 970d48c: 239 of 300, 18 false
 # alarms; docs/crisis_heldout_run_set6.txt) because session 9 tuned on it; the seventh (600
 # messages, scored once on the frozen commit dcbe8f0: 231 of 300, 19 false alarms;
-# docs/crisis_heldout_run_set7.txt) because session 10 tunes on it (docs/crisis.md). All seven are
-# development data now (crisis_examples.yaml). The eighth (600 messages, 2026-12-04, session 10)
-# was written by a fresh writer told to open nothing of the project, kept read-only outside the
-# repository (its SHA-256 noted when written, 05:38 UTC), copied in after the detector's freeze at
-# 50fe215 and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
-HELDOUT_SHA256: str | None = None
+# docs/crisis_heldout_run_set7.txt) because session 10 tuned on it; the eighth (600 messages,
+# 2026-12-04, scored once on the frozen commit 50fe215: 230 of 300, 24 false alarms;
+# docs/crisis_heldout_run_set8.txt) because session 10 tuned on it again (docs/crisis.md). All
+# eight are development data now (crisis_examples.yaml). The ninth (600 messages, 2026-12-04,
+# session 10) was written by a fresh writer told to open nothing of the project, kept read-only
+# outside the repository (its SHA-256 noted when written, 05:54 UTC), copied in after the
+# detector's freeze at 18c68de and scored once (docs/crisis_heldout_run.txt, docs/crisis.md).
+HELDOUT_SHA256: str | None = "bb7fd1d1bf61542e0c4475f2cf8ec2ab1d8dcd19cbb79a76ec08151c7da13a8c"
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = None
-# Short messages written word for word in both sets (the eighth shares 13 with dev: 12 crisis).
-HELDOUT_SHARED_WITH_DEV = 13
+HELDOUT_FROZEN: tuple[int, int] | None = (203, 29)
+# Short messages written word for word in both sets (the ninth shares 4 with dev: 3 crisis).
+HELDOUT_SHARED_WITH_DEV = 4
 MIN_DEV_PRECISION = 0.95
 # Session 7 added the second writer's ~1,200 development messages, written to be hard (means and
 # places told by the scene, no death word); the detector fits them only in part, so the guard on
