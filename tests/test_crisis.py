@@ -319,18 +319,6 @@ SESSION_9_NEAR_MISSES = (
 )
 
 
-@pytest.mark.parametrize(("category", "text"), SESSION_9_FAMILIES)
-def test_session_9_families_are_caught_by_the_phrases(
-    detector: CrisisDetector, category: str, text: str
-) -> None:
-    assert detector.detect_phrases(text).category == category
-
-
-def test_session_9_near_misses_stay_quiet(detector: CrisisDetector) -> None:
-    caught = [text for text in SESSION_9_NEAR_MISSES if detector.detect_phrases(text).matched]
-    assert caught == []
-
-
 # Session 10: the kinds the eighth held-out set showed weak, as general patterns in both languages
 # (fresh wording here, not the set's sentences), and a Spanish name used in address.
 SESSION_10_FAMILIES = (
@@ -366,15 +354,18 @@ SESSION_10_NEAR_MISSES = (
 )
 
 
-@pytest.mark.parametrize(("category", "text"), SESSION_10_FAMILIES)
-def test_session_10_families_are_caught_by_the_phrases(
+@pytest.mark.parametrize(("category", "text"), SESSION_9_FAMILIES + SESSION_10_FAMILIES)
+def test_session_families_are_caught_by_the_phrases(
     detector: CrisisDetector, category: str, text: str
 ) -> None:
     assert detector.detect_phrases(text).category == category
 
 
-def test_session_10_near_misses_stay_quiet(detector: CrisisDetector) -> None:
-    caught = [text for text in SESSION_10_NEAR_MISSES if detector.detect_phrases(text).matched]
+@pytest.mark.parametrize("near_misses", [SESSION_9_NEAR_MISSES, SESSION_10_NEAR_MISSES])
+def test_session_near_misses_stay_quiet(
+    detector: CrisisDetector, near_misses: tuple[str, ...]
+) -> None:
+    caught = [text for text in near_misses if detector.detect_phrases(text).matched]
     assert caught == []
 
 

@@ -252,18 +252,11 @@ class CrisisDetector:
         self._third_person = _contexts(config.get("third_person") or {}, "markers", "third_person")
         # A phrase whose own words are first person ("would be better off if i died") is about
         # the writer whoever comes before it ("my partner would be ..."): that rule spares it.
-        first = _mapping((config.get("third_person") or {}).get("first_person") or {}, "first")
-        self._first_person = {
-            str(lang): frozenset(_words(_strings(words, f"third_person.first_person.{lang}")))
-            for lang, words in first.items()
-        }
+        third_person = config.get("third_person") or {}
+        self._first_person = _word_sets(third_person, "first_person")
         # ...unless the words just before it report someone's speech ("mi hijo dice me quiero
         # morir"): then its first person is the one being quoted.
-        quoting = _mapping((config.get("third_person") or {}).get("reported") or {}, "reported")
-        self._reported = {
-            str(lang): frozenset(_words(_strings(words, f"third_person.reported.{lang}")))
-            for lang, words in quoting.items()
-        }
+        self._reported = _word_sets(third_person, "reported")
 
         # Enough characters before a phrase for the widest window of long words.
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
@@ -557,6 +550,15 @@ def _macros(config: Any) -> dict[str, str]:
             alternatives = sorted((_pattern_text(item) for item in items), key=len, reverse=True)
             macros[str(name).upper()] = "(?:" + "|".join(alternatives) + ")"
     return macros
+
+
+def _word_sets(section: Any, key: str) -> dict[str, frozenset[str]]:
+    """Return a third-person section's word list `key`, a set a language."""
+    lists = _mapping(section.get(key) or {}, key)
+    return {
+        str(lang): frozenset(_words(_strings(words, f"third_person.{key}.{lang}")))
+        for lang, words in lists.items()
+    }
 
 
 def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:

@@ -29,8 +29,8 @@ def empty_twiml() -> Response:
     return Response(EMPTY, mimetype="text/xml")
 
 
-def _required(name: str, form: Any = None) -> str:
-    value = (request.form if form is None else form).get(name, "").strip()
+def _required(name: str) -> str:
+    value = request.form.get(name, "").strip()
     if not value:
         abort(400, description=f"{name} is required")
     return value
