@@ -62,15 +62,15 @@ HELDOUT_SHA256: str | None = None
 HELDOUT_FROZEN: tuple[int, int] | None = None
 # Short messages written word for word in both sets.
 HELDOUT_SHARED_WITH_DEV = 0
-# Session 11 chose the model's threshold on writers it never saw, for recall (0.87 -> 0.70,
-# crisis_train.MARGIN): in-sample the development set went to recall 0.931 and precision 0.945
-# with 5.0% false alarms (docs/crisis.md, "Session 11"), so the guards are 0.93, 0.92 and 6%.
+# Session 11 chose the model's threshold on writers it never saw, for recall (0.87 -> 0.75,
+# crisis_train.MARGIN): in-sample the development set went to recall 0.912 and precision 0.946
+# with 4.8% false alarms (docs/crisis.md, "Session 11"), so the guards are 0.93, 0.90 and 6%.
 MIN_DEV_PRECISION = 0.93
 MAX_DEV_FALSE_ALARMS = 0.06
 # Sessions 7 and 8 brought the guard on the development fit from 0.95 to 0.77 as hard writers'
 # messages joined (risk told by a scene, a date or an errand, fitted only in part); session 11's
-# threshold, chosen for recall, raised it to 0.92 (docs/crisis.md).
-MIN_DEV_RECALL = 0.92
+# threshold, chosen for recall, raised it to 0.90 (docs/crisis.md).
+MIN_DEV_RECALL = 0.90
 # Generous, so a slow CI machine does not fail it; `python -m benchmarks crisis` measures p99.
 MAX_MEAN_SECONDS_PER_MESSAGE = 0.002
 
@@ -1375,17 +1375,20 @@ def test_the_model_alone_needs_four_words() -> None:
     assert crisis_model.MIN_WORDS == 4 and not model.alarms("i'm not suicidal")
 
 
-def test_the_threshold_steps_down_while_a_step_finds_two_crisis_messages_per_alarm() -> None:
+def test_the_threshold_steps_down_while_a_step_finds_enough_crisis_messages_per_alarm() -> None:
     # Probabilities of a model that never saw these writers; two crisis messages only a phrase
-    # finds. From 0.95: the step to 0.90 finds 2 crisis messages for 1 alarm (taken), to 0.85
-    # 2 for 0 (taken), to 0.80 1 for 1 (not taken: one crisis message is not worth an alarm).
+    # finds. From 0.95, asking two crisis messages an alarm: the step to 0.90 finds 2 for 1 alarm
+    # (taken), to 0.85 2 for 0 (taken), to 0.80 1 for 1 (not taken).
     probabilities = [0.97, 0.92, 0.91, 0.93, 0.86, 0.87, 0.82, 0.81, 0.10, 0.20, 0.30]
     labels = [True, True, True, False, True, True, True, False, True, True, False]
     phrases = [False] * 8 + [True, True, False]
-    assert crisis_train.pick_threshold_by_margin(probabilities, labels, phrases) == 0.85
+    assert crisis_train.pick_threshold_by_margin(probabilities, labels, phrases, 2.0) == 0.85
     # Asking less of a step lets it go lower; asking more stops it sooner.
     assert crisis_train.pick_threshold_by_margin(probabilities, labels, phrases, 1.0) < 0.85
     assert crisis_train.pick_threshold_by_margin(probabilities, labels, phrases, 3.0) == 0.95
+    # The line's rule asks 2.5: the first step's 2 for 1 is not enough.
+    assert crisis_train.MARGIN == 2.5
+    assert crisis_train.pick_threshold_by_margin(probabilities, labels, phrases) == 0.95
 
 
 def test_a_writer_is_named_by_the_note_of_their_set() -> None:

@@ -42,16 +42,18 @@ CATEGORY_C = 10.0  # the same, for the category regression
 # 28,796 terms and out of fold the same (0.846 against 0.847 recall, 3.7% false alarms both).
 # Session 11 (15,109 -> 16,306 messages with seven new writers): 39,082 terms at 4, 6.7 MB; at 6,
 # 30,582 terms and on writers the model never saw the same (threshold 0.65: recall 0.863 against
-# 0.866 on the seven new writers, 15.3% false alarms both). With 20 near misses more (the unit
-# tests' kinds in other words) the rule stopped at 0.70.
+# 0.866 on the seven new writers, 15.3% false alarms both).
 MIN_DF = 6
 # Session 11: the threshold is read off writers the model never saw (each spent held-out set and
 # each session 11 writer scored by a model fitted without them). Random folds had chosen 0.87 by a
 # 4% false-alarm budget; on seven fresh writers that detector found 0.71 of crisis messages. Going
-# down in steps of STEP, a step is taken while it finds at least MARGIN more crisis messages for
-# each false alarm it adds: a missed crisis costs far more than a supporter's moment, but a line
-# that alarms on everything is not heard (docs/crisis.md, "Session 11").
-MARGIN = 2.0
+# down in steps of STEP, a step is taken while it finds at least MARGIN crisis messages for each
+# false alarm it adds. A missed crisis costs far more than a supporter's moment; but the labelled
+# sets hold as many near misses as crisis messages, where a peer line's traffic holds far more sad,
+# safe texts than crisis ones, and a line that alarms on grief is not heard: at 2 the rule went to
+# 0.65, where "my dad died in march and since then i can't sleep" raised the alarm; at 2.5, 0.75
+# (docs/crisis.md, "Session 11").
+MARGIN = 2.5
 STEP = 0.05
 # Everyday texts (rounds 24 and 25 of the development set): their alarms are reported apart.
 EVERYDAY_NOTES = ("round 24 everyday text", "round 25 chat text")
