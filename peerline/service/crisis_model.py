@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial, reduce
 from importlib import resources
-from itertools import repeat
-from operator import add, itemgetter, mul, truediv
+from operator import add, itemgetter, mul
 from pathlib import Path
 
 from peerline.service.crisis_text import BOUNDARY, normalise
@@ -207,12 +206,16 @@ class Model:
         if not length:
             rows, values = [], []
         values = [v / length for v in values]
-        # One column of weights per category, summed in C (a loop per weight in Python took
-        # most of a millisecond for a long message), in the same order from the same bias. A
-        # weight is its hundredths over 100.0: the very double two decimals read back give.
-        hundred = repeat(100.0)
+        # One column of weights per category, gathered and summed in C (a loop per weight in
+        # Python took most of a millisecond for a long message; dividing each weight by 100 in
+        # its own pass, a third of the time), then the hundredths made whole once.
+        gather: Callable[[Sequence[float]], Sequence[float]] = _none
+        if len(rows) > 1:
+            gather = itemgetter(*rows)
+        elif rows:
+            gather = _one(rows[0])
         scores = [
-            sum(map(mul, values, map(truediv, map(cents.__getitem__, rows), hundred)), bias)
+            bias + sum(map(mul, values, gather(cents))) / 100.0
             for bias, cents in zip(self.category_bias, self.category_cents, strict=True)
         ]
         return self.categories[max(range(len(scores)), key=scores.__getitem__)]
@@ -236,6 +239,11 @@ def _rows_of_word(index: Mapping[str, int], word: str) -> tuple[int, ...]:
 def _tf(count: int) -> float:
     """Return the sublinear term frequency of a term seen `count` times."""
     return 1.0 + math.log(count)
+
+
+def _none(values: Sequence[float]) -> tuple[()]:
+    """Return no values (a message with no known rows)."""
+    return ()
 
 
 def _one(row: int) -> Callable[[Sequence[float]], tuple[float]]:
