@@ -150,7 +150,7 @@ class Model:
         rows = list(counts)
         if not rows:
             return 0.0, 0.0
-        pick = itemgetter(*rows) if len(rows) > 1 else _one(rows[0])
+        pick = _getter(rows)
         dots, squares = pick(self._once[1]), pick(self._once[0])
         if occurrences > len(rows):
             dots, squares = list(dots), list(squares)
@@ -209,11 +209,7 @@ class Model:
         # One column of weights per category, gathered and summed in C (a loop per weight in
         # Python took most of a millisecond for a long message; dividing each weight by 100 in
         # its own pass, a third of the time), then the hundredths made whole once.
-        gather: Callable[[Sequence[float]], Sequence[float]] = _none
-        if len(rows) > 1:
-            gather = itemgetter(*rows)
-        elif rows:
-            gather = _one(rows[0])
+        gather = _getter(rows)
         scores = [
             bias + sum(map(mul, values, gather(cents))) / 100.0
             for bias, cents in zip(self.category_bias, self.category_cents, strict=True)
@@ -241,14 +237,15 @@ def _tf(count: int) -> float:
     return 1.0 + math.log(count)
 
 
-def _none(values: Sequence[float]) -> tuple[()]:
-    """Return no values (a message with no known rows)."""
-    return ()
-
-
-def _one(row: int) -> Callable[[Sequence[float]], tuple[float]]:
-    """Return `itemgetter` of one row, as a tuple (`itemgetter` of one item gives the item)."""
-    return lambda values: (values[row],)
+def _getter(rows: Sequence[int]) -> Callable[[Sequence[float]], Sequence[float]]:
+    """Return `itemgetter` of the rows, always giving a tuple (`itemgetter` of one item gives
+    the item, and of none is an error)."""
+    if len(rows) > 1:
+        return itemgetter(*rows)
+    if rows:
+        row = rows[0]
+        return lambda values: (values[row],)
+    return lambda values: ()
 
 
 def from_json(data: Mapping[str, object]) -> Model:
