@@ -77,6 +77,10 @@ _log = logging.getLogger(__name__)
 #: The `phrase` of a detection only the statistical layer made (its category is the one the
 #: layer's category regression names); also the category of a model without that regression.
 MODEL_CATEGORY = "model"
+#: Why a phrase's context dropped it: a negation or a third-person subject before it, or an
+#: everyday sense (an `unless` context, a near miss over it).
+DROPPED_BY_GRAMMAR = "grammar"
+DROPPED_BY_SENSE = "sense"
 #: Whether the line runs the statistical layer beside the phrases. Yes: trained on the
 #: development data only and scored once on the second held-out set, it took the phrases' recall
 #: from 0.667 to 0.803 for one more false alarm of 300 (docs/crisis.md).
@@ -156,6 +160,8 @@ class _Phrase:
     # Context the whole message must have (`with`) or must not have (`unless`).
     needs: _Lazy | None = None
     unless: _Lazy | None = None
+    # A sure phrase stands whatever the model says (every phrase of a coordinator's file).
+    sure: bool = False
 
     @property
     def reach(self) -> int:
@@ -231,6 +237,7 @@ class CrisisDetector:
                             category,
                             _context_regex(entry.get("with"), macros, where),
                             _context_regex(entry.get("unless"), macros, where),
+                            entry.get("sure") is True,
                         )
                     )
         if not self._phrases:
@@ -286,7 +293,7 @@ class CrisisDetector:
         config = _load_yaml(packaged, PACKAGED_FILE)
         if extra_path:
             extra = _load_yaml(Path(extra_path).read_text(encoding="utf-8"), extra_path)
-            config = merge_configs(config, extra)
+            config = merge_configs(config, _sure(extra, extra_path))
         # A coordinator's file is checked whole when loaded; the packaged one by the tests.
         return cls(config, crisis_model.load() if model else None, check=bool(extra_path))
 
@@ -301,58 +308,82 @@ class CrisisDetector:
         return len(self._phrases)
 
     def detect(self, text: str) -> Detection:
-        """Return the most urgent crisis phrase in `text`, else a model alarm, or a non-match."""
-        found, dropped, norm = self._scan(text)
-        if found.matched or self.model is None or not text:
+        """Return the most urgent crisis phrase in `text` the model confirms (or a sure one),
+        else a model alarm, or a non-match."""
+        found, dropped, norm, sure = self._scan(text)
+        if self.model is None or not text:
             return found
-        # A phrase its context dropped (a negation, someone else, an idiom, a rope for a tent)
-        # has said what the words mean here: the model is not asked to overrule it.
-        if dropped:
+        if found.matched:
+            if sure or self.model.confirms_norm(norm, found.category):
+                return found
+            # The model finds the words unlikely to be a crisis here (a joke, a recovered past,
+            # a farewell before a move): only a sure phrase stands. A probability under the
+            # gate is under the threshold too, so the model raises nothing either.
+            return self._scan(text, sure_only=True)[0]
+        # A phrase its context dropped has said what the words mean here. A negation or
+        # someone else is grammar the model does not read: it stays quiet. An everyday sense
+        # (an idiom, a rope for a tent, a kitchen knife) it may overrule when far surer than its
+        # threshold ("kitchen knife on my lap. the big one. been holding it like an hour").
+        if dropped == DROPPED_BY_GRAMMAR:
             return NO_MATCH
-        alarm, category = self.model.verdict_of_norm(norm)
+        alarm, category = self.model.verdict_of_norm(
+            norm, max(self.model.overrule, self.model.threshold) if dropped else None
+        )
         if alarm:
             return Detection(True, None, MODEL_CATEGORY, category or MODEL_CATEGORY)
         return NO_MATCH
 
     def detect_phrases(self, text: str) -> Detection:
-        """Return the most urgent crisis phrase in `text`, or a non-match."""
+        """Return the most urgent crisis phrase in `text`, or a non-match, model unasked."""
         return self._scan(text)[0]
 
     def dropped(self, text: str) -> bool:
         """Say whether a phrase matched `text` and its context dropped it."""
+        return self._scan(text)[1] is not None
+
+    def dropped_by(self, text: str) -> str | None:
+        """Return why the context dropped a phrase in `text` (`DROPPED_BY_*`), or None."""
         return self._scan(text)[1]
 
-    def _scan(self, text: str) -> tuple[Detection, bool, str]:
-        """Return the most urgent phrase kept, whether a phrase matched but was dropped, and
-        the normalised text."""
+    def _scan(
+        self, text: str, *, sure_only: bool = False
+    ) -> tuple[Detection, str | None, str, bool]:
+        """Return the most urgent phrase kept (of the sure ones only, if `sure_only`), why a
+        phrase matched but was dropped (None if none was), the normalised text, and whether the
+        phrase is sure."""
         if not text:
-            return NO_MATCH, False, ""
+            return NO_MATCH, None, "", False
         norm = normalise(text)
         candidates = self._gate.candidates(norm)
         if not candidates:
-            return NO_MATCH, False, norm
+            return NO_MATCH, None, norm, False
         near_misses: dict[str, list[tuple[int, int]]] = {}
         best = NO_MATCH
         best_rank = len(CATEGORIES)
-        dropped = False
+        dropped: str | None = None
+        sure = False
         for index in sorted(candidates):
             phrase = self._phrases[index]
-            if phrase.reach >= best_rank:
+            if phrase.reach >= best_rank or (sure_only and not phrase.sure):
                 continue  # it could not be more urgent than what was found
             if phrase.needs is not None and not phrase.needs.search(norm):
                 # Context a phrase lacks says nothing about the words: the model may still hear
                 # them (only a negation, someone else, an idiom or an `unless` drops a phrase).
                 continue
             for match in phrase.regex.finditer(norm):
-                if self._kept(phrase, match, norm, near_misses):
+                reason = self._kept(phrase, match, norm, near_misses)
+                if reason is None:
                     category = self._category(phrase, match, norm)
                     rank = CATEGORIES.index(category)
                     if rank < best_rank:
                         best_rank = rank
                         best = Detection(True, phrase.language, match.group(0), category)
+                        sure = phrase.sure
                     break
-                dropped = True
-        return best, dropped, norm
+                # A negation or someone else outranks an everyday sense (`detect`).
+                if dropped is None or reason == DROPPED_BY_GRAMMAR:
+                    dropped = reason
+        return best, dropped, norm, sure
 
     def _kept(
         self,
@@ -360,17 +391,18 @@ class CrisisDetector:
         match: re.Match[str],
         norm: str,
         near_misses: dict[str, list[tuple[int, int]]],
-    ) -> bool:
+    ) -> str | None:
+        """Return why the context drops a match (`DROPPED_BY_*`), or None if it stands."""
         # Only the last few words before the phrase matter: a bounded slice keeps long
         # messages with many hits linear.
         if phrase.unless is not None and phrase.unless.search(norm):
-            return False
+            return DROPPED_BY_SENSE
         cut = match.start() - self._context_chars
         before = norm[max(0, cut) : match.start()]
         if cut > 0:
             before = before.partition(" ")[2]  # drop the word the cut went through
         if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
-            return False
+            return DROPPED_BY_GRAMMAR
         third = self._third_person.get(phrase.language, _EMPTY_CONTEXT)
         if third.applies(before) and not (
             self._first_person.get(phrase.language, frozenset()).intersection(
@@ -380,14 +412,16 @@ class CrisisDetector:
                 before.split()[-(third.window + 1) :]
             )
         ):
-            return False
+            return DROPPED_BY_GRAMMAR
         spans = near_misses.get(phrase.language)
         if spans is None:
             regex = self._near_misses.get(phrase.language)
             spans = [m.span() for m in regex.finditer(norm)] if regex is not None else []
             near_misses[phrase.language] = spans
         start, end = match.span()
-        return not any(miss_start < end and start < miss_end for miss_start, miss_end in spans)
+        if any(miss_start < end and start < miss_end for miss_start, miss_end in spans):
+            return DROPPED_BY_SENSE
+        return None
 
     def _category(self, phrase: _Phrase, match: re.Match[str], norm: str) -> str:
         if phrase.category in ESCALATING:
@@ -509,29 +543,47 @@ def _strings(value: Any, where: str) -> list[str]:
     return value
 
 
-def _entries(value: Any, where: str) -> list[dict[str, str]]:
-    """Read a category's list: each item a pattern, or {phrase, with, unless} of patterns."""
+def _entries(value: Any, where: str) -> list[dict[str, Any]]:
+    """Read a category's list: each item a pattern, or {phrase, with, unless, sure}."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise ValueError(f"crisis phrases: {where} must be a list")
-    entries: list[dict[str, str]] = []
+    entries: list[dict[str, Any]] = []
     for item in value:
         if isinstance(item, str):
             entries.append({"phrase": item})
         elif (
             isinstance(item, Mapping)
             and isinstance(item.get("phrase"), str)
-            and set(item) <= {"phrase", "with", "unless"}
-            and all(isinstance(v, str) for v in item.values())
+            and set(item) <= {"phrase", "with", "unless", "sure"}
+            and all(isinstance(v, str) for k, v in item.items() if k != "sure")
+            and isinstance(item.get("sure", False), bool)
         ):
-            entries.append({str(k): str(v) for k, v in item.items()})
+            entries.append({str(k): v for k, v in item.items()})
         else:
             raise ValueError(
                 f"crisis phrases: {where} must list (quoted) strings or "
-                "{phrase: ..., with: ..., unless: ...} mappings of strings"
+                "{phrase: ..., with: ..., unless: ..., sure: true} mappings of strings"
             )
     return entries
+
+
+def _sure(extra: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return a coordinator's configuration with every phrase marked sure: the line's own
+    misses, added on purpose, stand whatever the model says."""
+    phrases = _mapping(extra.get("phrases") or {}, f"{where}: phrases")
+    marked = {
+        language: {
+            category: [
+                {**entry, "sure": True}
+                for entry in _entries(patterns, f"{where}: phrases.{language}.{category}")
+            ]
+            for category, patterns in _mapping(by_category, f"{where}: phrases.{language}").items()
+        }
+        for language, by_category in phrases.items()
+    }
+    return {**extra, "phrases": marked} if phrases else dict(extra)
 
 
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
@@ -544,7 +596,8 @@ def _macros(config: Any) -> dict[str, str]:
     macros: dict[str, str] = {}
     for name, value in _mapping(config, "macros").items():
         if isinstance(value, str):
-            macros[str(name).upper()] = value
+            # A macro may use one written above it ({FREE} in {W}), so a list is spelt once.
+            macros[str(name).upper()] = _substitute(value, macros)
         else:
             items = _strings(value, f"macros.{name}")
             alternatives = sorted((_pattern_text(item) for item in items), key=len, reverse=True)
@@ -599,13 +652,19 @@ def _casefold_literal(piece: re.Match[str]) -> str:
 
 
 def _expand(source: str, macros: Mapping[str, str]) -> str:
+    return _substitute(_pattern_text(source), macros)
+
+
+def _substitute(source: str, macros: Mapping[str, str]) -> str:
+    """Replace each {NAME} in `source` with its macro."""
+
     def replace(match: re.Match[str]) -> str:
         name = match.group(1).upper()
         if name not in macros:
             raise ValueError(f"crisis phrases: unknown macro {{{name}}} in {source!r}")
         return macros[name]
 
-    return _MACRO.sub(replace, _pattern_text(source))
+    return _MACRO.sub(replace, source)
 
 
 def _compile(body: str, where: str) -> re.Pattern[str]:

@@ -40,6 +40,22 @@ PIECES = (2, 5)
 MIN_WORDS = 4
 
 
+# The gate (`Model.gate`) asks the model about a phrase hit only in a message of at least
+# GATE_MIN_WORDS words and outside the three most urgent categories. On writers the model never
+# saw (session 12), the crisis messages a gate lost were mostly short ("quiero dormir para
+# siempre", "does hanging hurt") or an attempt, a place or means told plainly ("car is running in
+# the garage with the door shut", p 0.14), where the phrases rarely false-alarm (37 false alarms
+# in 513 hits); asking from 8 words, not 4, kept 4 crisis messages for 3 of 200 false alarms
+# spared (docs/crisis.md).
+GATE_MIN_WORDS = 8
+UNGATED = frozenset({"attempt", "danger_place", "means"})
+
+
+def gate_asks(norm: str, category: str | None) -> bool:
+    """Say whether a phrase hit of `category` in a normalised message waits on the model."""
+    return category not in UNGATED and word_count(norm) >= GATE_MIN_WORDS
+
+
 def word_count(norm: str) -> int:
     """Return how many words a normalised message holds (boundaries not counted)."""
     return sum(1 for word in norm.split() if word != BOUNDARY)
@@ -102,6 +118,12 @@ class Model:
     categories: tuple[str, ...] = ()
     category_bias: tuple[float, ...] = ()
     category_cents: tuple[Sequence[int], ...] = ()
+    # A phrase hit the gate asks about (`gate_asks`) stands where the probability is at least
+    # this: chosen by `crisis_train.pick_gate_by_margin`; 0 keeps every hit.
+    gate: float = 0.0
+    # Where a phrase matched and its context dropped it (a negation, someone else, a kitchen
+    # knife), the model is heard only from this probability (`crisis_train`); 1 never.
+    overrule: float = 1.0
     # Worked out from the fields above (`__post_init__`): per row, the squared idf and the idf
     # times the weight, which are the very products a term seen once adds to the sums; and a
     # bounded cache of each word's known rows.
@@ -174,6 +196,11 @@ class Model:
         """Say `alarms` of a message already normalised."""
         return word_count(norm) >= MIN_WORDS and self.probability_of_norm(norm) >= self.threshold
 
+    def confirms_norm(self, norm: str, category: str | None) -> bool:
+        """Say whether a phrase hit of `category` in a normalised message stands: the gate does
+        not ask about it, or its probability is at least `gate`."""
+        return not gate_asks(norm, category) or self.probability_of_norm(norm) >= self.gate
+
     def category(self, text: str) -> str | None:
         """Return the category the category regression finds likeliest, or None without one."""
         return self.category_of_norm(normalise(text))
@@ -185,13 +212,14 @@ class Model:
         counts, occurrences = self._terms(norm)
         return self._category_of(counts, self._sums(counts, occurrences)[1])
 
-    def verdict_of_norm(self, norm: str) -> tuple[bool, str | None]:
-        """Return `alarms_on_norm` and, on an alarm, `category_of_norm`, from one pass."""
+    def verdict_of_norm(self, norm: str, threshold: float | None = None) -> tuple[bool, str | None]:
+        """Return `alarms_on_norm` (at `threshold`, if given) and, on an alarm,
+        `category_of_norm`, from one pass."""
         if word_count(norm) < MIN_WORDS:
             return False, None
         counts, occurrences = self._terms(norm)
         dot, squares = self._sums(counts, occurrences)
-        if self._probability(dot, squares) < self.threshold:
+        if self._probability(dot, squares) < (self.threshold if threshold is None else threshold):
             return False, None
         if not self.categories:
             return True, None
@@ -273,6 +301,8 @@ def from_json(data: Mapping[str, object]) -> Model:
         names,
         tuple(float(b) for b in named.get("bias", ())),
         columns,
+        float(data.get("gate", 0.0)),  # type: ignore[arg-type]
+        float(data.get("overrule", 1.0)),  # type: ignore[arg-type]
     )
 
 
@@ -293,6 +323,8 @@ def dumps(model: Model) -> bytes:
         "format": FORMAT,
         "about": "TF-IDF of words and letter n-grams + logistic regression; development set only",
         "threshold": model.threshold,
+        "gate": model.gate,
+        "overrule": model.overrule,
         "bias": model.bias,
         "terms": "\n".join(terms),
         "idf": _b64("i", (round(v * SCALE) for v in model.idf)),
@@ -327,6 +359,8 @@ def loads(raw: bytes) -> Model:
         tuple(str(c) for c in named.get("names", ())),
         tuple(float(b) for b in named.get("bias", ())),
         columns,
+        float(data.get("gate", 0.0)),
+        float(data.get("overrule", 1.0)),
     )
 
 
