@@ -8,6 +8,8 @@ the phrase lists and is guarded below so that it cannot change silently.
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import re
 import time
@@ -749,9 +751,12 @@ def test_the_model_overrules_a_dropped_phrase_only_when_far_surer() -> None:
     assert detector.dropped(knife) and not detector.detect_phrases(knife).matched
     assert model.probability(knife) >= model.overrule
     assert detector.detect(knife).phrase == MODEL_CATEGORY
-    # A negation keeps its word where the model is merely above its threshold.
-    for text in ("I do not want to die", "i would never kill myself"):
-        assert detector.dropped(text) and not detector.detect(text).matched, text
+    # A negation or someone else keeps its word even where the model is past that bar: grammar
+    # is asked before an everyday sense, so a negated idiom stays negated.
+    for text in ("im not gonna kill myself", "I do not want to die", "im not bleeding out lol"):
+        assert detector.dropped_by(text) == DROPPED_BY_GRAMMAR, text
+        assert not detector.detect(text).matched, text
+    assert model.probability("im not gonna kill myself") >= model.overrule
 
 
 def test_merge_configs_appends_lists_and_replaces_values() -> None:
@@ -1139,10 +1144,17 @@ def test_the_shipped_arithmetic_matches_scikit_learn(examples: list[Example]) ->
     categories = crisis_train.fit_categories(
         vectoriser, [n for n, _ in crisis], [c for _, c in crisis]
     )
-    fitted = crisis_model.from_json(crisis_train.export(vectoriser, regression, 0.5, categories))
-    # The shipped format gives back the very doubles the trainer rounded to.
+    fitted = crisis_model.from_json(
+        crisis_train.export(vectoriser, regression, 0.5, categories, gate=0.1, overrule=0.9)
+    )
+    # The shipped format gives back the very doubles the trainer rounded to, gate and bar too.
     model = crisis_model.loads(crisis_model.dumps(fitted))
-    assert model == fitted
+    assert model == fitted and (model.gate, model.overrule) == (0.1, 0.9)
+    # A file from before session 12 has neither: every phrase hit stands, no model overrules.
+    data = json.loads(gzip.decompress(crisis_model.dumps(fitted)))
+    del data["gate"], data["overrule"]
+    older = crisis_model.loads(json.dumps(data).encode())
+    assert (older.gate, older.overrule) == (0.0, 1.0)
     expected = regression.predict_proba(vectoriser.transform(norms))[:, 1]
     named = categories.predict(vectoriser.transform(norms))
     agree = 0

@@ -209,7 +209,9 @@ class CrisisDetector:
     ) -> None:
         """Build a detector from a configuration shaped like ``crisis_phrases.yaml``.
 
-        `model`, when given, is asked about messages no phrase matched. `check` compiles every
+        `model`, when given, is asked about messages no phrase matched, about a phrase hit the
+        gate asks about (`crisis_model.gate_asks`), and over a phrase an everyday sense dropped.
+        `check` compiles every
         phrase now, so a bad pattern is refused here; without it each phrase is compiled the
         first time a message needs it (the packaged file, which the tests compile whole).
         """
@@ -317,9 +319,11 @@ class CrisisDetector:
             if sure or self.model.confirms_norm(norm, found.category):
                 return found
             # The model finds the words unlikely to be a crisis here (a joke, a recovered past,
-            # a farewell before a move): only a sure phrase stands. A probability under the
-            # gate is under the threshold too, so the model raises nothing either.
-            return self._scan(text, sure_only=True)[0]
+            # a farewell before a move): only a sure phrase stands, or the model's own verdict
+            # (no alarm while the gate is under the threshold, as the trainer keeps it).
+            found = self._scan(text, sure_only=True)[0]
+            if found.matched:
+                return found
         # A phrase its context dropped has said what the words mean here. A negation or
         # someone else is grammar the model does not read: it stays quiet. An everyday sense
         # (an idiom, a rope for a tent, a kitchen knife) it may overrule when far surer than its
@@ -394,9 +398,8 @@ class CrisisDetector:
     ) -> str | None:
         """Return why the context drops a match (`DROPPED_BY_*`), or None if it stands."""
         # Only the last few words before the phrase matter: a bounded slice keeps long
-        # messages with many hits linear.
-        if phrase.unless is not None and phrase.unless.search(norm):
-            return DROPPED_BY_SENSE
+        # messages with many hits linear. Grammar is asked first: a negated phrase is
+        # negated whatever else its context says ("im not bleeding out lol").
         cut = match.start() - self._context_chars
         before = norm[max(0, cut) : match.start()]
         if cut > 0:
@@ -413,6 +416,8 @@ class CrisisDetector:
             )
         ):
             return DROPPED_BY_GRAMMAR
+        if phrase.unless is not None and phrase.unless.search(norm):
+            return DROPPED_BY_SENSE
         spans = near_misses.get(phrase.language)
         if spans is None:
             regex = self._near_misses.get(phrase.language)
@@ -596,11 +601,14 @@ def _macros(config: Any) -> dict[str, str]:
     macros: dict[str, str] = {}
     for name, value in _mapping(config, "macros").items():
         if isinstance(value, str):
-            # A macro may use one written above it ({FREE} in {W}), so a list is spelt once.
+            # A macro may use one written above it ({FREE} in {W}), so a list is spelt once;
+            # so may each item of a list macro.
             macros[str(name).upper()] = _substitute(value, macros)
         else:
             items = _strings(value, f"macros.{name}")
-            alternatives = sorted((_pattern_text(item) for item in items), key=len, reverse=True)
+            alternatives = sorted(
+                (_substitute(_pattern_text(item), macros) for item in items), key=len, reverse=True
+            )
             macros[str(name).upper()] = "(?:" + "|".join(alternatives) + ")"
     return macros
 

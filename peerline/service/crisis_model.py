@@ -121,8 +121,9 @@ class Model:
     # A phrase hit the gate asks about (`gate_asks`) stands where the probability is at least
     # this: chosen by `crisis_train.pick_gate_by_margin`; 0 keeps every hit.
     gate: float = 0.0
-    # Where a phrase matched and its context dropped it (a negation, someone else, a kitchen
-    # knife), the model is heard only from this probability (`crisis_train`); 1 never.
+    # Where a phrase matched and an everyday sense dropped it (an idiom, a kitchen knife; never
+    # a negation or someone else), the model is heard only from this probability
+    # (`crisis_train`); 1 never.
     overrule: float = 1.0
     # Worked out from the fields above (`__post_init__`): per row, the squared idf and the idf
     # times the weight, which are the very products a term seen once adds to the sums; and a
