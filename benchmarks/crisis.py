@@ -92,6 +92,8 @@ def run(ctx: Context) -> Outcome:
     outcome = Outcome(NAME, TITLE)
     detector = CrisisDetector.load()
     texts = messages()
+    if ctx.smoke:  # the smoke run shows the benchmark works, on a quarter of the messages
+        texts = texts[::4]
     rounds = 3 if ctx.smoke else 30
     for text in texts:  # warm up: compile caches, first allocations
         detector.detect(text)

@@ -116,7 +116,7 @@ def test_examples_are_well_formed(examples: list[Example]) -> None:
     assert len(texts) == len(set(texts)), "duplicate example"
 
 
-def test_the_held_out_split_is_guarded() -> None:
+def test_the_held_out_split_is_guarded(examples: list[Example]) -> None:
     if HELDOUT_SHA256 is None:
         assert not HELDOUT.exists(), "a held-out set is here: record its SHA-256 (frozen first?)"
         return
@@ -126,7 +126,7 @@ def test_the_held_out_split_is_guarded() -> None:
     )
     heldout = load(HELDOUT)
     assert len(heldout) == 600 and {e.split for e in heldout} == {"holdout"}
-    dev_texts = {e.text for e in load(EXAMPLES)}
+    dev_texts = {e.text for e in examples}
     # Messages written word for word in both sets (docs/crisis.md gives the figures without
     # them too). No more.
     assert len(dev_texts & {e.text for e in heldout}) <= HELDOUT_SHARED_WITH_DEV
@@ -471,8 +471,8 @@ def test_development_figures(detector: CrisisDetector, examples: list[Example]) 
 
 
 def test_time_per_message(detector: CrisisDetector, examples: list[Example]) -> None:
-    texts = [e.text for e in examples]
-    rounds = 5
+    texts = [e.text for e in examples[::3]]  # a mean: a third of the set says as much
+    rounds = 3
     started = time.perf_counter()
     for _ in range(rounds):
         for text in texts:
@@ -948,8 +948,10 @@ def test_two_as_a_count_and_as_to() -> None:
 def test_the_gate_never_hides_a_phrase(detector: CrisisDetector, examples: list[Example]) -> None:
     # The gate runs only the phrases whose needed strings a message holds: it must never skip
     # one that would have matched.
+    # Every other message (half the suite's slowest test; the held-out set too when present):
+    # the gate is the same function on every message, and 12,000 texts exercise its strings.
     phrases = detector._phrases
-    for example in examples:
+    for example in [*examples[::2], *(load(HELDOUT) if HELDOUT.exists() else [])]:
         norm = normalise(example.text)
         candidates = detector._gate.candidates(norm)
         hits = {i for i, phrase in enumerate(phrases) if phrase.regex.search(norm)}

@@ -76,7 +76,10 @@ class Score:
 
 def load(path: Path) -> list[Example]:
     """Read a labelled set."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml's safe loader when PyYAML has it: the same data (checked on both sets), and the
+    # 24,072-message development set loads in about a second rather than sixteen.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     items = data["items"] if isinstance(data, dict) else data
     examples = []
     for item in items:
