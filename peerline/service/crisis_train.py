@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -169,19 +169,11 @@ def pick_threshold_by_margin(
     messages (phrases or model) for every false alarm it adds."""
     rows = list(zip(probabilities, labels, phrases, strict=True))
 
-    def counts(threshold: float) -> tuple[int, int]:
+    def found_and_alarms(threshold: float) -> tuple[int, int]:
         hits = [label for p, label, hit in rows if hit or p >= threshold]
         return sum(hits), len(hits) - sum(hits)
 
-    threshold = 0.95
-    found, alarms = counts(threshold)
-    while threshold - STEP > 0.05:
-        lower = round(threshold - STEP, 2)
-        more_found, more_alarms = counts(lower)
-        if more_found - found < margin * (more_alarms - alarms):
-            break
-        threshold, found, alarms = lower, more_found, more_alarms
-    return threshold
+    return _step_while_worth_it(_levels(0.95, 0.10), found_and_alarms, margin)
 
 
 def pick_gate_by_margin(
@@ -199,18 +191,33 @@ def pick_gate_by_margin(
         if hit and ask
     ]
 
-    def lost(gate: float) -> tuple[int, int]:
+    def spared_and_lost(gate: float) -> tuple[int, int]:
         under = [label for p, label in rows if p < gate]
-        return sum(under), len(under) - sum(under)
+        return len(under) - sum(under), sum(under)
 
-    gate, found_lost, alarms_spared = 0.0, 0, 0
-    while gate + STEP <= GATE_MAX + 1e-9:
-        higher = round(gate + STEP, 2)
-        more_lost, more_spared = lost(higher)
-        if more_spared - alarms_spared < margin * (more_lost - found_lost):
+    return _step_while_worth_it(_levels(0.0, GATE_MAX), spared_and_lost, margin)
+
+
+def _levels(start: float, stop: float) -> list[float]:
+    """Return `start` to `stop` (both kept) in steps of STEP, rounded to two decimals."""
+    count = round(abs(stop - start) / STEP)
+    direction = 1 if stop >= start else -1
+    return [round(start + direction * STEP * i, 2) for i in range(count + 1)]
+
+
+def _step_while_worth_it(
+    levels: Sequence[float], gain_and_cost: Callable[[float], tuple[int, int]], margin: float
+) -> float:
+    """Return the last of `levels` reached while each step adds at least `margin` of gain for
+    each unit of cost it adds (`gain_and_cost` counts both at a level)."""
+    level = levels[0]
+    gain, cost = gain_and_cost(level)
+    for following in levels[1:]:
+        more_gain, more_cost = gain_and_cost(following)
+        if more_gain - gain < margin * (more_cost - cost):
             break
-        gate, found_lost, alarms_spared = higher, more_lost, more_spared
-    return gate
+        level, gain, cost = following, more_gain, more_cost
+    return level
 
 
 def export(
