@@ -365,15 +365,46 @@ SESSION_10_NEAR_MISSES = (
     "mi hijo dice me quiero morir por todo",
 )
 
+# Session 13: what the twelfth set showed the phrases missing (written afresh here): a count of a
+# medicine with no verb, an engine left running in a shut garage, an opened medicine told barely,
+# poison kept in one's room, the day others leave, not getting past a weekend, not waking.
+SESSION_13_FAMILIES = (
+    ("attempt", "ok its done. 30 tylenol 500s about an hour ago. ears ringing"),
+    ("attempt", "2 boxes of advil and my head is spinning"),
+    ("means", "trucks been running in the closed garage a while, head hurts"),
+    ("means", "the paracetamol box is open in front of me"),
+    ("means", "encerrada en la cochera con la troca prendida"),
+    ("means", "consegui raticida y lo escondi debajo de mi cama"),
+    ("plan", "el sabado cuando mis tios se vayan al rancho, ese dia lo hago"),
+    ("plan", "ya lo pense bien, no paso de este finde"),
+    ("intent", "me bajo de este mundo, ya estuvo"),
+    ("intent", "gonna make sure i dont wake up this time"),
+)
+SESSION_13_NEAR_MISSES = (
+    "i dont really think my kids would be better off without me, i just feel left out lately",
+    "no tengo pensamientos de hacerme dano, solo quiero hablar de mi trabajo",
+    "no paso de esta semana sin ir al medico, la espalda me esta matando",
+    "5 years since my attempt, recovery is real and i volunteer now",
+    "tonights the night i come out to my grandparents 🏳️‍🌈",
+    "standing on the edge... of a big decision about college",
+    "todos estarian mejor sin mis chistes malos jaja",
+    "30 ibuprofen in my bag for the trip, bought them at the pharmacy",
+    "paren el mundo que me bajo jaja que semana",
+)
 
-@pytest.mark.parametrize(("category", "text"), SESSION_9_FAMILIES + SESSION_10_FAMILIES)
+
+@pytest.mark.parametrize(
+    ("category", "text"), SESSION_9_FAMILIES + SESSION_10_FAMILIES + SESSION_13_FAMILIES
+)
 def test_session_families_are_caught_by_the_phrases(
     detector: CrisisDetector, category: str, text: str
 ) -> None:
     assert detector.detect_phrases(text).category == category
 
 
-@pytest.mark.parametrize("near_misses", [SESSION_9_NEAR_MISSES, SESSION_10_NEAR_MISSES])
+@pytest.mark.parametrize(
+    "near_misses", [SESSION_9_NEAR_MISSES, SESSION_10_NEAR_MISSES, SESSION_13_NEAR_MISSES]
+)
 def test_session_near_misses_stay_quiet(
     detector: CrisisDetector, near_misses: tuple[str, ...]
 ) -> None:
