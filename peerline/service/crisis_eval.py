@@ -22,6 +22,8 @@ import yaml
 from peerline.service import crisis_model
 from peerline.service.crisis import CATEGORIES, MODEL_CATEGORY, CrisisDetector, Detection
 
+# The category of a message that borrows none of the twelve (everyday texts, bare near misses).
+GENERAL = "general"
 # Category names the held-out set's author used for the same categories.
 LABEL_ALIASES = {
     "attempt_underway": "attempt",
@@ -29,7 +31,7 @@ LABEL_ALIASES = {
     "means_at_hand": "means",
     "preparatory": "preparation",
     "burden_hopeless": "burden_hopelessness",
-    "near_miss": "general",
+    "near_miss": GENERAL,
 }
 DEV_FILE = Path("tests/crisis_examples.yaml")
 HELDOUT_FILE = Path("tests/crisis_heldout.yaml")
@@ -89,7 +91,7 @@ def load(path: Path) -> list[Example]:
                 label=bool(item["label"]),
                 language=str(item.get("language", "en")),
                 category=LABEL_ALIASES.get(
-                    str(item.get("category")), str(item.get("category") or "general")
+                    str(item.get("category")), str(item.get("category") or GENERAL)
                 ),
                 split=str(item.get("split", "dev")),
                 note=str(item.get("note", "")),
@@ -134,7 +136,7 @@ def report(name: str, results: Sequence[tuple[Example, Detection]], show_errors:
     groups: list[tuple[str, list[tuple[Example, bool]]]] = [
         (category, [p for p in pairs if p[0].category == category]) for category in CATEGORIES
     ]
-    groups.append(("general", [p for p in pairs if p[0].category not in CATEGORIES]))
+    groups.append((GENERAL, [p for p in pairs if p[0].category not in CATEGORIES]))
     groups += [
         (f"language {lang}", [p for p in pairs if p[0].language == lang]) for lang in ("en", "es")
     ]
