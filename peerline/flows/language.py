@@ -7,7 +7,9 @@ import unicodedata
 
 # Words that are common in a first text and almost never English (or the other way round).
 # Compared without accents, so "está" and "esta" count alike; short words both languages
-# share ("a", "no", "me", "ok", "y") are left out on purpose.
+# share ("a", "no", "me", "ok", "y") are left out on purpose ("me" was counted English until
+# session 13, so "me siento rara" read as English); short words only Spanish writes ("la", "de",
+# "se") are in.
 SPANISH = frozenset(
     """
     hola buenas buenos buen dia dias tardes noches ayuda ayudame ayudenme necesito necesita
@@ -17,12 +19,12 @@ SPANISH = frozenset(
     familia amigo amiga novio novia madre padre hijo hija trabajo casa cansado cansada
     llorar lloro dolor vez algo ella ellos nosotros usted ustedes el los las una unos unas
     del es soy fue hay si espanol senor senora saludos oye disculpa perdon problema
-    problemas cosa cosas
+    problemas cosa cosas la lo le se te de en al
     """.split()
 )
 ENGLISH = frozenset(
     """
-    hi hello hey help i im i'm me my need want talk someone anyone please thanks thank
+    hi hello hey help i im i'm my need want talk someone anyone please thanks thank
     you the is are am feel feeling sad alone lonely scared anxious can could would
     just really so what how why when where today now here there about with have has
     had not dont don't cant can't it its it's this that and or but good morning evening
@@ -30,7 +32,7 @@ ENGLISH = frozenset(
     """.split()
 )
 # Letters and marks only Spanish uses among the two; one of them is a strong sign.
-SPANISH_MARKS = frozenset("ñ¿¡áíóú")
+SPANISH_MARKS = frozenset("ñ¿¡áéíóú")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
