@@ -377,24 +377,42 @@ SESSION_13_FAMILIES = (
     ("attempt", "ok its done. 30 tylenol 500s about an hour ago. ears ringing"),
     ("attempt", "2 boxes of advil and my head is spinning"),
     ("means", "trucks been running in the closed garage a while, head hurts"),
-    ("means", "the paracetamol box is open in front of me"),
+    ("means", "the paracetamol box is open"),
     ("means", "encerrada en la cochera con la troca prendida"),
     ("means", "consegui raticida y lo escondi debajo de mi cama"),
     ("plan", "el sabado cuando mis tios se vayan al rancho, ese dia lo hago"),
     ("plan", "ya lo pense bien, no paso de este finde"),
     ("intent", "me bajo de este mundo, ya estuvo"),
     ("intent", "gonna make sure i dont wake up this time"),
+    # The review's own sentences: a guard must not reach past its phrase into another clause.
+    ("burden_hopelessness", "i dont think it gets better. everyone would be better off without me"),
+    ("active_thoughts", "i never had thoughts of killing myself until this week"),
+    ("active_thoughts", "no quiero pensamientos de matarme"),
+    ("plan", "tonights the night. im gay and my dad said hed rather i was dead"),
+    ("intent", "its too late now. gonna make sure i dont wake up"),
+    ("preparation", "regale toda mi ropa. ya no me queda nada"),
+    ("burden_hopelessness", "mi familia estaria mejor sin mi, sin mis problemas, sin mi drama"),
+    ("intent", "me bajo de este mundo, paren todo ya no puedo"),
+    ("danger_place", "im standing on the edge. i made my choice"),
+    ("plan", "el sabado cuando mis papas se vayan a la boda. ese dia lo hago"),
+    # "they" before a phrase that ends in "me" is still the writer's own burden.
+    ("burden_hopelessness", "honestly they would be better off without me"),
 )
 SESSION_13_NEAR_MISSES = (
-    "i dont really think my kids would be better off without me, i just feel left out lately",
+    "i dont really think my family would be better off without me, i just feel left out lately",
     "no tengo pensamientos de hacerme dano, solo quiero hablar de mi trabajo",
+    "i dont have any thoughts of hurting myself, just stressed",
     "no paso de esta semana sin ir al medico, la espalda me esta matando",
     "5 years since my attempt, recovery is real and i volunteer now",
     "tonights the night i come out to my grandparents 🏳️‍🌈",
     "standing on the edge... of a big decision about college",
-    "todos estarian mejor sin mis chistes malos jaja",
-    "30 ibuprofen in my bag for the trip, bought them at the pharmacy",
-    "paren el mundo que me bajo jaja que semana",
+    "todos estarian mejor sin mi karaoke jaja",
+    "40 ibuprofen for the month, bought at the pharmacy. its done, errands finished",
+    "me bajo del mundo por hoy, apago el cel y a dormir",
+    "my mom takes 7 pills a day, sorry i forgot to text back",
+    "the pill bottle is open, grab me 2 for my headache",
+    "cuando se vaya mi mama al trabajo esa noche hago la tarea",
+    "cars running in the garage, i opened the door",
 )
 
 
@@ -471,6 +489,8 @@ def test_the_ninth_and_tenth_held_out_sets_and_session_11_writers_are_developmen
 
 # Session 12's seven writers (l to r): 4,200 written, 58 already in the file word for word.
 SESSION_12_WRITTEN = 4142
+# The twelfth set's short messages that development held word for word when it was spent.
+TWELFTH_SHARED_WITH_DEV = 11
 # Session 13's six writers (s to x): 3,600 written, 32 already in the file word for word.
 SESSION_13_WRITTEN = 3568
 
@@ -491,7 +511,7 @@ def test_the_twelfth_set_and_session_13_writers_are_development_data(
     examples: list[Example],
 ) -> None:
     writers = Counter(crisis_train.writer_of(e) for e in examples)
-    assert writers["twelfth held-out"] == 589  # 600, less the 11 written word for word in both
+    assert writers["twelfth held-out"] == 600 - TWELFTH_SHARED_WITH_DEV
     session_13 = {
         w: n for w, n in writers.items() if w and w.startswith("dev writer") and w[-1] in "stuvwx"
     }
@@ -1217,10 +1237,11 @@ def test_the_shipped_arithmetic_matches_scikit_learn(examples: list[Example]) ->
 
 
 def test_everyday_texts_weigh_more_in_the_fit(examples: list[Example]) -> None:
-    everyday = [e for e in examples if e.category == GENERAL and not e.label]
+    everyday = [e for e in examples if crisis_train.is_everyday(e)]
     assert len(everyday) > 1_000
     assert {crisis_train.weight_of(e) for e in everyday} == {crisis_train.EVERYDAY_WEIGHT}
-    others = [e for e in examples if e.label or e.category != GENERAL]
+    others = [e for e in examples if not crisis_train.is_everyday(e)]
+    assert all(e.label or e.category != GENERAL for e in others)
     assert {crisis_train.weight_of(e) for e in others} == {1.0}
     # Weighted, the fit puts the everyday texts it learnt from further from an alarm.
     sample = examples[::20]
@@ -1228,7 +1249,7 @@ def test_everyday_texts_weigh_more_in_the_fit(examples: list[Example]) -> None:
     labels = [e.label for e in sample]
     plain = crisis_train.fit(norms, labels)
     weighted = crisis_train.fit(norms, labels, [crisis_train.weight_of(e) for e in sample])
-    at = [i for i, e in enumerate(sample) if e.category == GENERAL and not e.label]
+    at = [i for i, e in enumerate(sample) if crisis_train.is_everyday(e)]
     texts = [norms[i] for i in at]
 
     def mean(fitted: tuple[Any, Any]) -> float:

@@ -113,9 +113,14 @@ def fit(
     return vectoriser, regression
 
 
+def is_everyday(example: Example) -> bool:
+    """Say whether a message is labelled safe and borrows no category (`EVERYDAY_WEIGHT`)."""
+    return example.category == GENERAL and not example.label
+
+
 def weight_of(example: Example) -> float:
     """Return how much a development message weighs in the fit (`EVERYDAY_WEIGHT`)."""
-    return EVERYDAY_WEIGHT if example.category == GENERAL and not example.label else 1.0
+    return EVERYDAY_WEIGHT if is_everyday(example) else 1.0
 
 
 def writer_of(example: Example) -> str | None:
@@ -128,7 +133,7 @@ def unseen_writer(
     norms: Sequence[str],
     labels: Sequence[bool],
     writers: Sequence[str | None],
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float],
 ) -> list[float]:
     """Return each message's probability from a model that never saw its writer.
 
@@ -147,7 +152,7 @@ def out_of_fold_unnamed(
     norms: Sequence[str],
     labels: Sequence[bool],
     writers: Sequence[str | None],
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float],
 ) -> list[float]:
     """Return probabilities for the messages of no named writer, each from a model without its
     fold (the named writers' messages always train)."""
@@ -164,7 +169,7 @@ def out_of_fold_unnamed(
 def _predict(
     norms: Sequence[str],
     labels: Sequence[bool],
-    weights: Sequence[float] | None,
+    weights: Sequence[float],
     train_at: Sequence[int],
     test_at: Sequence[int],
     into: list[float],
@@ -172,7 +177,7 @@ def _predict(
     vectoriser, regression = fit(
         [norms[i] for i in train_at],
         [labels[i] for i in train_at],
-        None if weights is None else [weights[i] for i in train_at],
+        [weights[i] for i in train_at],
     )
     found = regression.predict_proba(vectoriser.transform([norms[i] for i in test_at]))[:, 1]
     for i, p in zip(test_at, found, strict=True):
