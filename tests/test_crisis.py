@@ -435,6 +435,18 @@ def test_session_near_misses_stay_quiet(
     assert caught == []
 
 
+def test_one_scan_gives_the_phrase_hit_and_the_drop(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    # The trainer reads both from one scan a message.
+    pairs = [detector.phrases_and_drop(e.text) for e in examples[::10]]
+    expected = [
+        (detector.detect_phrases(e.text), detector.dropped_by(e.text)) for e in examples[::10]
+    ]
+    assert pairs == expected
+    assert any(reason is not None for _, reason in pairs) and any(d.matched for d, _ in pairs)
+
+
 def test_a_phrase_without_its_context_leaves_the_model_free(detector: CrisisDetector) -> None:
     # "antes de irme" counts only with a farewell; without one the phrase says nothing either way,
     # so the model is still asked (it used to be silenced as if the context had ruled it out).

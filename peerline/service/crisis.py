@@ -349,6 +349,11 @@ class CrisisDetector:
         """Return why the context dropped a phrase in `text` (`DROPPED_BY_*`), or None."""
         return self._scan(text)[1]
 
+    def phrases_and_drop(self, text: str) -> tuple[Detection, str | None]:
+        """Return `detect_phrases` and `dropped_by` of `text` from one scan."""
+        found, dropped, _, _ = self._scan(text)
+        return found, dropped
+
     def _scan(
         self, text: str, *, sure_only: bool = False
     ) -> tuple[Detection, str | None, str, bool]:

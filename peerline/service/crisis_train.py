@@ -307,7 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     norms = [normalise(e.text) for e in examples]
     labels = [e.label for e in examples]
     detector = CrisisDetector.load(model=False)
-    found = [detector.detect(e.text) for e in examples]
+    # One scan a message gives both its phrase hit and why a phrase was dropped.
+    scans = [detector.phrases_and_drop(e.text) for e in examples]
+    found = [d for d, _ in scans]
+    dropped = [reason for _, reason in scans]
     phrases = [d.matched for d in found]
     writers = [writer_of(e) for e in examples]
     weights = [weight_of(e) for e in examples]
@@ -322,7 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         of_named(probabilities), of_named(labels), of_named(phrases), of_named(asked)
     )
     short = [crisis_model.word_count(n) < crisis_model.MIN_WORDS for n in norms]
-    dropped = [detector.dropped_by(e.text) for e in examples]
     # Over a phrase an everyday sense dropped (and no phrase kept), the model is heard from its
     # own bar, chosen by the same rule on those messages alone (never over a negation).
     over = [
