@@ -415,8 +415,71 @@ SESSION_13_NEAR_MISSES = (
 )
 
 
+# Session 14: what the thirteenth set showed the phrases missing, and its false alarms (written
+# afresh here, not copied from the set): a place told barely (legs over the drop, alone up high, on
+# the way to a bridge), a room booked, a promise kept till a date, a settled absence, voices, a
+# question asked "for myself", a relapse counter reset, a burden felt now; and quiet for a recovered
+# past, someone else's marks or gun, means handed over, a decision's edge, a fear of heights.
+SESSION_14_FAMILIES = (
+    ("danger_place", "legs hanging off the edge of the overpass. cars below"),
+    ("danger_place", "nobodys up here but me, top level of the garage"),
+    ("danger_place", "heading to the bridge now"),
+    ("danger_place", "drove out alone to the cliffs"),
+    ("danger_place", "vine sola al puente, no hay nadie"),
+    ("danger_place", "me subi a la azotea por la escalera de incendios"),
+    ("plan", "rented a motel room for saturday. by myself"),
+    ("plan", "the plan is the overpass on the highway"),
+    ("plan", "im finishing the year for my mom and then thats it"),
+    ("plan", "ya revise a que hora pasa el ultimo tren"),
+    ("plan", "ya lo ensaye mil veces en mi cabeza"),
+    ("intent", "i wont be here for thanksgiving, made my peace"),
+    ("intent", "ya tome la decision de irme"),
+    ("wish_dead", "so done being a person"),
+    ("wish_dead", "want to disappear off the face of the earth and never come back"),
+    ("active_thoughts", "i think about how id do it every single day"),
+    ("active_thoughts", "the voice keeps telling me to do it"),
+    ("active_thoughts", "hoy mas que nunca pienso en ponerle punto final"),
+    ("active_thoughts", "las voces me dicen que me tire"),
+    ("method", "what happens if you mix xanax and wine. asking for myself"),
+    ("method", "pensando en abrir el gas"),
+    ("attempt", "me tome todas y creo que ya estan haciendo efecto, mucho sueno"),
+    ("means", "tengo las pastillas aqui, ya las conte"),
+    ("self_harm", "back to day 0. was at 60 days clean"),
+    ("self_harm", "punched the wall till my knuckles bled"),
+    ("self_harm", "llevaba tres meses limpia y ayer recai"),
+    ("self_harm", "me pego cachetadas cuando me equivoco"),
+    ("burden_hopelessness", "everyone would go on fine without me"),
+    ("burden_hopelessness", "me siento una carga para mi familia"),
+    ("burden_hopelessness", "ya no creo que haya solucion para mi"),
+    ("burden_hopelessness", "si un dia no llego nadie se va a dar cuenta"),
+)
+SESSION_14_NEAR_MISSES = (
+    "my legs dangling off the dock while we fish, best sunday",
+    "heading to the bridge now to meet my friends for the run",
+    "booked a hotel room for friday for our anniversary",
+    "wont be around for christmas, working a double in the er",
+    "so done being an adult today lol",
+    "thinking about how id do it differently next time, the presentation i mean",
+    "back to day 0 on smoking again ugh",
+    "back to day 1 on duolingo, lost my 200 day streak",
+    "me siento una carga pidiendole a mi mama que me lleve al doctor",
+    "tengo las pastillas de mi abuela, no las conte todavia",
+    "cuando empieza a hacer efecto la sertralina? llevo dos semanas",
+    "ya calcule a que hora pasa el ultimo tren para volver a casa",
+    "attempted 8 years ago and today im a counselor, thank you for this line",
+    "encontre cortes en los brazos de mi hijo, que hago",
+    "gave my guns to my brother to hold for a while, therapists idea",
+    "on the verge of a decision about grad school",
+    "im scared of heights, the balcony on the 9th floor freaks me out",
+    "no tengo ningun plan de hacerme dano, solo estoy triste",
+    "despues de mi intento hoy tengo dos hijas y soy feliz",
+    "mi amigo me dijo que piensa en acabar con todo, como lo ayudo",
+)
+
+
 @pytest.mark.parametrize(
-    ("category", "text"), SESSION_9_FAMILIES + SESSION_10_FAMILIES + SESSION_13_FAMILIES
+    ("category", "text"),
+    SESSION_9_FAMILIES + SESSION_10_FAMILIES + SESSION_13_FAMILIES + SESSION_14_FAMILIES,
 )
 def test_session_families_are_caught_by_the_phrases(
     detector: CrisisDetector, category: str, text: str
@@ -425,7 +488,8 @@ def test_session_families_are_caught_by_the_phrases(
 
 
 @pytest.mark.parametrize(
-    "near_misses", [SESSION_9_NEAR_MISSES, SESSION_10_NEAR_MISSES, SESSION_13_NEAR_MISSES]
+    "near_misses",
+    [SESSION_9_NEAR_MISSES, SESSION_10_NEAR_MISSES, SESSION_13_NEAR_MISSES, SESSION_14_NEAR_MISSES],
 )
 def test_session_near_misses_stay_quiet(
     detector: CrisisDetector, near_misses: tuple[str, ...]

@@ -239,6 +239,8 @@ _PHRASE_MAP: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         (r"any more", "anymore"),
         (r"kill me self", "kill myself"),
         (r"with o", "without"),
+        # "more than ever" is no negation: "hoy mas que nunca pienso en ponerle fin" (session 14).
+        (r"mas que nunca", "mas que antes"),
     )
 )
 
