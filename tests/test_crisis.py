@@ -40,10 +40,21 @@ from peerline.service.crisis import (
     priority_of,
     required_strings,
 )
-from peerline.service.crisis_eval import GENERAL, Example, load, run, score, sha256
+from peerline.service.crisis_eval import (
+    GENERAL,
+    Example,
+    as_the_line_reads,
+    each_alone,
+    load,
+    load_bursts,
+    run,
+    score,
+    sha256,
+)
 
 EXAMPLES = Path(__file__).with_name("crisis_examples.yaml")
 HELDOUT = Path(__file__).with_name("crisis_heldout.yaml")
+BURSTS = Path(__file__).with_name("crisis_bursts.yaml")
 # The held-out split. The first eight were spent: the first (500 messages) because the phrases
 # were tuned after reading its failures; the second (600 messages, 2026-12-03, scored once on the
 # frozen commit cccdc1f: 200 of 300 crisis messages, 12 false alarms of 300) because it was then
@@ -498,6 +509,39 @@ def test_session_near_misses_stay_quiet(
     assert caught == []
 
 
+# Session 14: one thought split across texts, none of which says it alone (written afresh).
+SPLIT_THOUGHTS = (
+    ("ok so", "i made up my mind", "its happening this weekend"),
+    ("tengo todo listo", "la carta esta en el cajon", "manana ya no estoy"),
+)
+
+
+@pytest.mark.parametrize("texts", SPLIT_THOUGHTS)
+def test_a_burst_is_read_together_when_its_last_text_says_nothing(
+    detector: CrisisDetector, texts: tuple[str, ...]
+) -> None:
+    assert not any(detector.detect(text).matched for text in texts)
+    assert detector.detect_burst(texts).matched
+    assert detector.detect_burst(texts[-1:]) == detector.detect(texts[-1])
+    assert detector.detect_burst([]) == NO_MATCH
+
+
+def test_a_text_that_says_it_alone_is_what_the_burst_says(detector: CrisisDetector) -> None:
+    words = "just took 20 tylenol"
+    assert detector.detect_burst(["hi", "are you there", words]) == detector.detect(words)
+
+
+def test_bursts_read_together_find_more_for_few_more_alarms(detector: CrisisDetector) -> None:
+    bursts = load_bursts(BURSTS)
+    assert len(bursts) == 400 and sum(b.example.label for b in bursts) == 200
+    alone = score((b.example, each_alone(detector, b.texts).matched) for b in bursts)
+    together = score((b.example, as_the_line_reads(detector, b.texts).matched) for b in bursts)
+    # Session 14, with BURST_TEXTS = 3: 167 -> 188 of 200 crisis bursts, 69 -> 72 of 200 safe.
+    assert together.tp >= alone.tp + 10
+    assert together.fp <= alone.fp + 5
+    assert together.tp >= alone.tp and together.fp >= alone.fp  # reading together adds only
+
+
 def test_one_scan_gives_the_phrase_hit_and_the_drop(
     detector: CrisisDetector, examples: list[Example]
 ) -> None:
@@ -552,7 +596,9 @@ def test_the_ninth_and_tenth_held_out_sets_and_session_11_writers_are_developmen
     assert sum(e.label for e in ninth) == 297
     writers = Counter(crisis_train.writer_of(e) for e in examples)
     session_11 = {
-        w: n for w, n in writers.items() if w and w.startswith("dev writer") and w[-1] <= "k"
+        w: n
+        for w, n in writers.items()
+        if w and w.startswith("dev writer ") and w[11:] in set("abcdefghijk")
     }
     assert sorted(session_11) == [f"dev writer {c}" for c in "abcdefghijk"]
     assert sum(session_11.values()) == 6523  # 6,600 written, 77 already here word for word
@@ -570,6 +616,8 @@ TWELFTH_SHARED_WITH_DEV = 11
 SESSION_13_WRITTEN = 3568
 # The thirteenth set's short messages that development held word for word when it was spent.
 THIRTEENTH_SHARED_WITH_DEV = 5
+# Session 14's four writers (y, z, aa, ab): 2,400 written, 15 already in the file word for word.
+SESSION_14_WRITTEN = 2385
 
 
 def test_the_eleventh_set_and_session_12_writers_are_development_data(
@@ -578,7 +626,9 @@ def test_the_eleventh_set_and_session_12_writers_are_development_data(
     writers = Counter(crisis_train.writer_of(e) for e in examples)
     assert writers["eleventh held-out"] == 597  # 600, less the 3 written word for word in both
     session_12 = {
-        w: n for w, n in writers.items() if w and w.startswith("dev writer") and w[-1] in "lmnopqr"
+        w: n
+        for w, n in writers.items()
+        if w and w.startswith("dev writer") and w[11:] in set("lmnopqr")
     }
     assert sorted(session_12) == [f"dev writer {c}" for c in "lmnopqr"]
     assert sum(session_12.values()) == SESSION_12_WRITTEN
@@ -590,15 +640,26 @@ def test_the_twelfth_set_and_session_13_writers_are_development_data(
     writers = Counter(crisis_train.writer_of(e) for e in examples)
     assert writers["twelfth held-out"] == 600 - TWELFTH_SHARED_WITH_DEV
     session_13 = {
-        w: n for w, n in writers.items() if w and w.startswith("dev writer") and w[-1] in "stuvwx"
+        w: n
+        for w, n in writers.items()
+        if w and w.startswith("dev writer") and w[11:] in set("stuvwx")
     }
     assert sorted(session_13) == [f"dev writer {c}" for c in "stuvwx"]
     assert sum(session_13.values()) == SESSION_13_WRITTEN
 
 
-def test_the_thirteenth_set_is_development_data(examples: list[Example]) -> None:
+def test_the_thirteenth_set_and_session_14_writers_are_development_data(
+    examples: list[Example],
+) -> None:
     writers = Counter(crisis_train.writer_of(e) for e in examples)
     assert writers["thirteenth held-out"] == 600 - THIRTEENTH_SHARED_WITH_DEV
+    session_14 = {
+        w: n
+        for w, n in writers.items()
+        if w in {"dev writer y", "dev writer z", "dev writer aa", "dev writer ab"}
+    }
+    assert len(session_14) == 4
+    assert sum(session_14.values()) == SESSION_14_WRITTEN
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:

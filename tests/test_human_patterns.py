@@ -137,6 +137,23 @@ def test_crisis_as_the_first_text(deploy: Deploy) -> None:
     assert said_to(d, lines.SAM, alias) == [CRISIS, "are you there"]
 
 
+def test_one_thought_split_across_first_texts(deploy: Deploy) -> None:
+    # Typed fast, before anyone answers; no text says it alone (session 14's burst reading).
+    d = deploy()
+    split = ["ok so", "i made up my mind", "its happening this weekend"]
+    for text in split:
+        assert d.sms(lines.TEXTER, text) == 200
+    d.wait_for_text(lines.TEXTER, "matter")  # the crisis resources, not the welcome
+    offer = d.wait_for_text(lines.SAM, r"^PRIORITY: .* #take within")
+    alias = offer.split()[1]
+    d.wait_for_text(lines.RIA, "Peerline safety alert")
+    d.sms(lines.SAM, "#take")
+    d.wait_for_text(lines.TEXTER, "connected with Sam")
+    d.wait_until(lambda: len(said_to(d, lines.SAM, alias)) >= 3, 20, "the three texts")
+    assert said_to(d, lines.SAM, alias) == split
+    assert len([b for b in d.bodies_to(lines.TEXTER) if "988" in b and "matter" in b]) == 1
+
+
 def test_a_crisis_chat_left_quiet_past_the_idle_time(deploy: Deploy) -> None:
     d = deploy()
     alias = connect(d)

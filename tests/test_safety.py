@@ -93,6 +93,56 @@ def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
     assert texts_to(line, lines.SAM)[-1].endswith("i just want to die honestly")
 
 
+# One thought split across texts (session 14), none of which the check reads as a crisis alone.
+SPLIT = ("ok so", "i made up my mind", "its happening this weekend")
+
+
+def test_a_thought_split_across_texts_is_read_together(build: LineBuilder) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    for text in SPLIT[:-1]:
+        hooks.sms(lines.TEXTER, text)
+    with line.db.session() as session:
+        assert session.scalars(select(SafetyEvent)).all() == []
+    hooks.sms(lines.TEXTER, SPLIT[-1])
+    assert "988" in texts_to(line, lines.TEXTER)[-1]
+    assert texts_to(line, lines.SAM)[-1].startswith("[SAFETY] ")
+    with line.db.session() as session:
+        event = session.scalars(select(SafetyEvent)).one()
+        assert event.source == "detector"
+        assert session.scalars(select(Conversation)).one().priority > 0
+
+
+def test_a_burst_is_not_read_across_a_quiet_spell(build: LineBuilder) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    for text in SPLIT[:-1]:
+        hooks.sms(lines.TEXTER, text)
+    with line.db.session() as session:  # their texts so far were sent six minutes ago
+        for message in session.scalars(select(InboundMessage)):
+            message.received_at -= timedelta(minutes=6)
+    hooks.sms(lines.TEXTER, SPLIT[-1])
+    with line.db.session() as session:
+        assert session.scalars(select(SafetyEvent)).all() == []
+    assert not texts_to(line, lines.SAM)[-1].startswith("[SAFETY]")
+
+
+def test_a_crisis_raised_is_not_read_again_with_the_texts_after_it(build: LineBuilder) -> None:
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, CRISIS)
+    hooks.sms(lines.TEXTER, "sorry")
+    hooks.sms(lines.TEXTER, "its just a lot rn")
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+        assert session.scalars(select(Conversation)).one().priority == priority_of(
+            "active_thoughts"
+        )
+    said = "\n".join(texts_to(line, lines.SAM))
+    # only the words that raised it are flagged
+    assert re.findall(r"\[SAFETY\] \w+: (.*)", said) == [CRISIS]
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

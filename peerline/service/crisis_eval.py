@@ -20,7 +20,14 @@ from typing import Any
 import yaml
 
 from peerline.service import crisis_model
-from peerline.service.crisis import CATEGORIES, MODEL_CATEGORY, CrisisDetector, Detection
+from peerline.service.crisis import (
+    BURST_TEXTS,
+    CATEGORIES,
+    MODEL_CATEGORY,
+    NO_MATCH,
+    CrisisDetector,
+    Detection,
+)
 
 # The category of a message that borrows none of the twelve (everyday texts, bare near misses).
 GENERAL = "general"
@@ -35,6 +42,9 @@ LABEL_ALIASES = {
 }
 DEV_FILE = Path("tests/crisis_examples.yaml")
 HELDOUT_FILE = Path("tests/crisis_heldout.yaml")
+# Bursts: a texter's texts sent one after another, labelled as a whole (session 14).
+BURSTS_FILE = Path("tests/crisis_bursts.yaml")
+BURSTS_HELDOUT_FILE = Path("tests/crisis_bursts_heldout.yaml")
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,52 @@ def load(path: Path) -> list[Example]:
             )
         )
     return examples
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One labelled burst: a texter's texts, oldest first, and its label as a whole."""
+
+    texts: tuple[str, ...]
+    example: Example  # its text is the texts joined by " / ", for the reports
+
+
+def load_bursts(path: Path) -> list[Burst]:
+    """Read a labelled set of bursts (items of ``{texts, label, language, category}``)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    bursts = []
+    for item in data["items"]:
+        texts = tuple(str(text) for text in item["texts"])
+        example = Example(
+            text=" / ".join(texts),
+            label=bool(item["label"]),
+            language=str(item.get("language", "en")),
+            category=str(item.get("category") or GENERAL),
+            split=str(item.get("split", "dev")),
+            note=str(item.get("note", "")),
+        )
+        bursts.append(Burst(texts, example))
+    return bursts
+
+
+def each_alone(detector: CrisisDetector, texts: Sequence[str]) -> Detection:
+    """Return the first detection of the texts read one by one (as before session 14)."""
+    for text in texts:
+        found = detector.detect(text)
+        if found.matched:
+            return found
+    return NO_MATCH
+
+
+def as_the_line_reads(detector: CrisisDetector, texts: Sequence[str]) -> Detection:
+    """Return the first alarm as the texts arrive, each read with the ones before it
+    (`BURST_TEXTS` at most, none from before an alarm), as the line reads a burst."""
+    for end in range(1, len(texts) + 1):
+        found = detector.detect_burst(texts[max(0, end - BURST_TEXTS) : end])
+        if found.matched:
+            return found
+    return NO_MATCH
 
 
 def sha256(path: Path) -> str:
@@ -204,10 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true", help="list every message scored wrong")
     parser.add_argument("--model", type=Path, help="a model file (default: the packaged one)")
     parser.add_argument("--no-dev", action="store_true", help="score the held-out set only")
+    parser.add_argument(
+        "--bursts", action="store_true", help="score the bursts: texts alone, then read together"
+    )
     args = parser.parse_args(argv)
     if not args.evaluate:
         parser.print_help()
         return 2
+    if args.bursts:
+        return score_bursts(args.phrases, args.model, args.no_dev, args.errors)
     detector = CrisisDetector.load(args.phrases, model=False)
     model = crisis_model.load(str(args.model) if args.model else None)
     in_use = "phrases + model" if CrisisDetector.load().model is not None else "phrases alone"
@@ -228,6 +289,27 @@ def main(argv: list[str] | None = None) -> int:
         for layer, results in layers(detector, model, examples).items():
             title = f"{name} ({path}, sha256 {sha256(path)[:12]}), {layer}"
             print(report(title, results, args.errors and layer == in_use))
+            print()
+    return 0
+
+
+def score_bursts(phrases: str | None, model: Path | None, no_dev: bool, errors: bool) -> int:
+    """Print the burst sets' figures: each text read alone, and the texts as the line reads
+    them."""
+    detector = CrisisDetector.load(phrases, model=False)
+    detector.model = crisis_model.load(str(model) if model else None)
+    paths = [("held-out bursts", BURSTS_HELDOUT_FILE)]
+    if not no_dev:
+        paths.insert(0, ("development bursts", BURSTS_FILE))
+    for name, path in paths:
+        if not path.exists():
+            print(f"== {name}: {path} not found (run from the repository root)")
+            continue
+        bursts = load_bursts(path)
+        for way, read in (("each text alone", each_alone), ("read together", as_the_line_reads)):
+            results = [(b.example, read(detector, b.texts)) for b in bursts]
+            title = f"{name} ({path}, sha256 {sha256(path)[:12]}), {way}"
+            print(report(title, results, errors and way == "read together"))
             print()
     return 0
 

@@ -17,6 +17,7 @@ from peerline.service.context import (
     _due,
     supporter_language,
 )
+from peerline.service.crisis import BURST_TEXTS
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -47,6 +48,9 @@ from peerline.service.runtime.timers import (
 )
 
 log = logging.getLogger(__name__)
+# A burst: the texter's texts of the last few minutes, read together by the crisis check
+# (`crisis.BURST_TEXTS` of them at most; figures in docs/crisis.md, "Bursts").
+BURST_WINDOW = timedelta(minutes=5)
 
 
 def texter_message(
@@ -86,7 +90,7 @@ def texter_message(
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
-    detection = rt.line.crisis.detect(text)
+    detection = rt.line.crisis.detect_burst(burst(rt, conversation, inbound, text))
     category = detection.category if detection.matched else None
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
@@ -124,6 +128,37 @@ def texter_message(
             conversation.state = outcome.stage
         if conversation.state == CLOSED and conversation.closed_at is None:
             conversation.closed_at = rt.now
+
+
+def burst(
+    rt: Context, conversation: Conversation | None, inbound: InboundMessage, text: str
+) -> list[str]:
+    """Return the texter's texts of the last few minutes, oldest first, ending with `text`.
+
+    People split one thought across texts ("i cant" / "do this anymore" / "im at the bridge"),
+    so the crisis check reads the burst together when the newest text alone says nothing
+    (`CrisisDetector.detect_burst`). While a crisis raised is recent (the crisis window) the
+    text is read alone: the supporter knows, and the model's category for a few bland texts
+    after it ("sorry" / "its just a lot rn") would only move the chat's place in the queue.
+    Later, only texts after it count."""
+    since = inbound.received_at - BURST_WINDOW
+    if conversation is not None and conversation.crisis_at is not None:
+        if not _due(conversation.crisis_at, rt.now, rt.crisis_window):
+            return [text]
+        since = max(since, conversation.crisis_at)
+    earlier = rt.session.scalars(
+        select(InboundMessage.body_enc)
+        .where(
+            InboundMessage.from_hash == inbound.from_hash,
+            InboundMessage.sender_kind == "texter",
+            InboundMessage.id < inbound.id,
+            InboundMessage.received_at > since,
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(BURST_TEXTS - 1)
+    ).all()
+    texts = [rt.line.vault.decrypt(body) for body in reversed(earlier)]
+    return [t for t in texts if t.strip()] + [text]
 
 
 def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
