@@ -526,6 +526,14 @@ def test_a_burst_is_read_together_when_its_last_text_says_nothing(
     assert detector.detect_burst([]) == NO_MATCH
 
 
+def test_short_texts_put_together_are_not_more_words_for_the_model(
+    detector: CrisisDetector,
+) -> None:
+    # A chat of numbered test texts (the soak test's) read as counts and times, p 0.95.
+    assert not detector.detect_burst(["t0-22", "t0-23", "t0-24"]).matched
+    assert not detector.detect_burst(["ok", "ok", "k 20"]).matched
+
+
 def test_a_text_that_says_it_alone_is_what_the_burst_says(detector: CrisisDetector) -> None:
     words = "just took 20 tylenol"
     assert detector.detect_burst(["hi", "are you there", words]) == detector.detect(words)
