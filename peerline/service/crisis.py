@@ -89,7 +89,7 @@ USE_MODEL = True
 BURST_JOIN = ". "
 #: How many of a texter's latest texts the line reads together (`CrisisDetector.detect_burst`):
 #: on session 14's development bursts two found as many crisis bursts as three, four or five
-#: (188 of 200, against 167 text by text) for 1 more safe burst alarmed rather than 3; three,
+#: (187 of 200, against 168 text by text) for 1 more safe burst alarmed (four or five: 2); three,
 #: because people split one thought into more than two texts ("i cant" / "do this" / "anymore").
 BURST_TEXTS = 3
 _MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
