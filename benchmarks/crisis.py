@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common import ROOT, Context, Outcome, percentile
-from peerline.service.crisis import CrisisDetector
-from peerline.service.crisis_eval import load
+from peerline.service.crisis import BURST_TEXTS, CrisisDetector
+from peerline.service.crisis_eval import load, load_bursts
 
 NAME = "crisis"
 TITLE = "Crisis check: time per message, phrases and context"
@@ -59,6 +59,20 @@ def messages() -> list[str]:
         texts.append((day * 20)[:n])
         texts.append((dia * 20)[:n])
     return texts
+
+
+def bursts() -> list[tuple[str, ...]]:
+    """Return the bursts as the line reads them: each text with the ones before it."""
+    windows: list[tuple[str, ...]] = []
+    for name in ("crisis_bursts.yaml", "crisis_bursts_heldout.yaml"):
+        path = ROOT / "tests" / name
+        if path.exists():
+            for burst in load_bursts(path):
+                texts = burst.texts
+                windows += [
+                    texts[max(0, end - BURST_TEXTS) : end] for end in range(2, len(texts) + 1)
+                ]
+    return windows
 
 
 def baseline_check(text: str) -> bool:
@@ -116,6 +130,16 @@ def run(ctx: Context) -> Outcome:
         f"{_us(min(round_medians))} to {_us(max(round_medians))} "
         f"(stdev {_us(statistics.pstdev(round_medians))})",
     )
+    # A burst (the newest text read with the ones before it, when it alone says nothing) costs
+    # two checks; timed the same way, beside the goal, which is per message.
+    windows = bursts()[:: 4 if ctx.smoke else 1]
+    burst_times = time_each(detector.detect_burst, windows, rounds)  # type: ignore[arg-type]
+    per_burst = [statistics.median(column) for column in zip(*burst_times, strict=True)]
+    if per_burst:
+        outcome.figure(
+            f"bursts read together ({len(per_burst)}): median / p99",
+            f"{_us(statistics.median(per_burst))} / {_us(percentile(per_burst, 99))}",
+        )
     longest = max(range(len(texts)), key=lambda i: len(texts[i]))
     outcome.figure(f"longest message ({len(texts[longest])} chars)", _us(per_message[longest]))
     outcome.base("median per message (lower + in)", _us(statistics.median(per_message_base)))
