@@ -484,6 +484,17 @@ SESSION_14_FAMILIES = (
     ("burden_hopelessness", "ya no creo que haya solucion para mi"),
     ("burden_hopelessness", "si un dia no llego nadie se va a dar cuenta"),
 )
+# The review's (session 14): a near miss must not reach into another clause's crisis.
+SESSION_14_BESIDE_NEAR_MISSES = (
+    ("danger_place", "im scared of heights but im on the bridge now and im going to jump"),
+    ("plan", "i banged my head on the desk over homework. i want to kill myself tonight"),
+    ("preparation", "im going to do it tonight. tell my mom im sorry"),
+    ("plan", "antes era feliz. hoy no estoy bien y me voy a matar esta noche"),
+    ("active_thoughts", "me hice un corte trabajando. hoy me quiero matar"),
+    ("active_thoughts", "thinking of ending things with this bottle of pills"),
+    ("danger_place", "tengo vertigo. estoy en el borde del puente y voy a saltar"),
+    ("burden_hopelessness", "me siento una carga para todos, mi mama me cuida y ya no puedo"),
+)
 SESSION_14_NEAR_MISSES = (
     "my legs dangling off the dock while we fish, best sunday",
     "heading to the bridge now to meet my friends for the run",
@@ -505,12 +516,26 @@ SESSION_14_NEAR_MISSES = (
     "no tengo ningun plan de hacerme dano, solo estoy triste",
     "despues de mi intento hoy tengo dos hijas y soy feliz",
     "mi amigo me dijo que piensa en acabar con todo, como lo ayudo",
+    # the review's everyday senses
+    "ya esta haciendo efecto la pastilla para dormir, tengo sueno",
+    "las conte y me faltan 3 pastillas de la tiroides",
+    "booked a hotel room for saturday, so excited",
+    "ya se a que hora pasa el ultimo tren, nos vemos en la estacion",
+    "estoy harta de este trabajo, ya decidi irme.",
+    "i wont be here for christmas, staying with grandma",
+    "part of me was disappointed when the pregnancy test came back negative",
+    "ugh day one again of learning spanish",
+    "how much melatonin can i take? asking for myself",
 )
 
 
 @pytest.mark.parametrize(
     ("category", "text"),
-    SESSION_9_FAMILIES + SESSION_10_FAMILIES + SESSION_13_FAMILIES + SESSION_14_FAMILIES,
+    SESSION_9_FAMILIES
+    + SESSION_10_FAMILIES
+    + SESSION_13_FAMILIES
+    + SESSION_14_FAMILIES
+    + SESSION_14_BESIDE_NEAR_MISSES,
 )
 def test_session_families_are_caught_by_the_phrases(
     detector: CrisisDetector, category: str, text: str
@@ -529,8 +554,11 @@ def test_session_near_misses_stay_quiet(
     assert caught == []
 
 
-# Session 14: one thought split across texts, none of which says it alone (written afresh).
+# Session 14: one thought split across texts, none of which says it alone (written afresh);
+# the review's: split mid-sentence.
 SPLIT_THOUGHTS = (
+    ("i cant", "do this anymore"),
+    ("i just want", "to die"),
     ("ok so", "i made up my mind", "its happening this weekend"),
     ("tengo todo listo", "la carta esta en el cajon", "manana ya no estoy"),
 )
@@ -544,6 +572,16 @@ def test_a_burst_is_read_together_when_its_last_text_says_nothing(
     assert detector.detect_burst(texts).matched
     assert detector.detect_burst(texts[-1:]) == detector.detect(texts[-1])
     assert detector.detect_burst([]) == NO_MATCH
+
+
+def test_a_burst_read_by_the_phrases_only(detector: CrisisDetector) -> None:
+    # While a raised crisis is recent the line reads a burst without the model (texter.burst).
+    split = ("i swallowed", "everything in the cabinet", "room is spinning")
+    assert detector.detect_burst(split, model=False).category == "attempt"
+    # Read together by the model these are an alarm (the review's case after a crisis raised).
+    bland = ("sorry", "its just a lot rn")
+    assert detector.detect_burst(bland).matched
+    assert not detector.detect_burst(bland, model=False).matched
 
 
 def test_short_texts_put_together_are_not_more_words_for_the_model(
@@ -567,7 +605,6 @@ def test_bursts_read_together_find_more_for_few_more_alarms(detector: CrisisDete
     # Session 14, with BURST_TEXTS = 3: 168 -> 187 of 200 crisis bursts, 71 -> 72 of 200 safe.
     assert together.tp >= alone.tp + 10
     assert together.fp <= alone.fp + 5
-    assert together.tp >= alone.tp and together.fp >= alone.fp  # reading together adds only
 
 
 def test_one_scan_gives_the_phrase_hit_and_the_drop(

@@ -143,6 +143,18 @@ def test_a_crisis_raised_is_not_read_again_with_the_texts_after_it(build: LineBu
     assert re.findall(r"\[SAFETY\] \w+: (.*)", said) == [CRISIS]
 
 
+def test_a_crisis_raised_before_a_bye_is_not_read_again(build: LineBuilder) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)  # Sam is busy: the next texter waits
+    hooks.sms(lines.TEXTER_2, CRISIS)
+    hooks.sms(lines.TEXTER_2, "BYE")
+    hooks.sms(lines.TEXTER_2, "sorry")
+    hooks.sms(lines.TEXTER_2, "its just a lot rn")
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+        assert [c.priority for c in queued(session)] == []
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

@@ -344,22 +344,26 @@ class CrisisDetector:
             return Detection(True, None, MODEL_CATEGORY, category or MODEL_CATEGORY)
         return NO_MATCH
 
-    def detect_burst(self, texts: Sequence[str]) -> Detection:
+    def detect_burst(self, texts: Sequence[str], *, model: bool = True) -> Detection:
         """Return what the last of `texts` says, or, when it alone says nothing, what the
-        texts say read together (a texter's burst, oldest first)."""
+        texts say read together (a texter's burst, oldest first); with `model` False the
+        texts together are read by the phrases only."""
         last = self.detect(texts[-1]) if texts else NO_MATCH
         if last.matched or len(texts) < 2:
             return last
-        # People split one thought across texts ("i cant" / "do this anymore" / "im at the
-        # bridge"); each text alone may say nothing the phrases or the model can read.
-        joined = BURST_JOIN.join(texts)
-        # The model is heard on as many words of letters as on one text (MIN_WORDS): short
-        # texts put together are not more words ("t0-22" / "t0-23" / "t0-24" read as counts
-        # and times, p 0.95, in the soak test's chat).
-        words = sum(1 for word in normalise(joined).split() if word.isalpha())
-        if words < crisis_model.MIN_WORDS:
-            return self.detect_phrases(joined)
-        return self.detect(joined)
+        # People split one thought across texts, mid-sentence ("i cant" / "do this anymore")
+        # or sentence by sentence ("ok so" / "i made up my mind" / "its happening this
+        # weekend"); each text alone may say nothing the phrases or the model can read.
+        for joined in (" ".join(texts), BURST_JOIN.join(texts)):
+            # The model is heard on as many words of letters as on one text (MIN_WORDS):
+            # short texts put together are not more words ("t0-22" / "t0-23" / "t0-24" read
+            # as counts and times, p 0.95, in the soak test's chat).
+            norm = normalise(joined)
+            heard = model and crisis_model.letter_words(norm) >= crisis_model.MIN_WORDS
+            found = self.detect(joined) if heard else self.detect_phrases(joined)
+            if found.matched:
+                return found
+        return NO_MATCH
 
     def detect_phrases(self, text: str) -> Detection:
         """Return the most urgent crisis phrase in `text`, or a non-match, model unasked."""
@@ -515,10 +519,10 @@ class LineDetector:
         self.reload()
         return self.detector.detect(text)
 
-    def detect_burst(self, texts: Sequence[str]) -> Detection:
+    def detect_burst(self, texts: Sequence[str], *, model: bool = True) -> Detection:
         """Check a texter's burst with the current phrases (:meth:`CrisisDetector.detect_burst`)."""
         self.reload()
-        return self.detector.detect_burst(texts)
+        return self.detector.detect_burst(texts, model=model)
 
     @property
     def phrase_count(self) -> int:

@@ -61,6 +61,12 @@ def word_count(norm: str) -> int:
     return sum(1 for word in norm.split() if word != BOUNDARY)
 
 
+def letter_words(norm: str) -> int:
+    """Return how many words of letters only a normalised message holds (a burst's measure
+    for `MIN_WORDS`: "t0-22" is no word there)."""
+    return sum(1 for word in norm.split() if word.isalpha())
+
+
 def _pieces(word: str) -> tuple[str, ...]:
     """Return one word's letter n-grams (padded by a space each side) and the word itself."""
     low, high = PIECES

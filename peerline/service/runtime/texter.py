@@ -90,7 +90,8 @@ def texter_message(
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
-    detection = rt.line.crisis.detect_burst(burst(rt, conversation, inbound, text))
+    texts, model = burst(rt, contact, inbound, text)
+    detection = rt.line.crisis.detect_burst(texts, model=model)
     category = detection.category if detection.matched else None
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
@@ -131,21 +132,27 @@ def texter_message(
 
 
 def burst(
-    rt: Context, conversation: Conversation | None, inbound: InboundMessage, text: str
-) -> list[str]:
-    """Return the texter's texts of the last few minutes, oldest first, ending with `text`.
+    rt: Context, contact: Contact, inbound: InboundMessage, text: str
+) -> tuple[list[str], bool]:
+    """Return the texter's texts of the last few minutes, oldest first, ending with `text`,
+    and whether the model may read them together.
 
     People split one thought across texts ("i cant" / "do this anymore" / "im at the bridge"),
     so the crisis check reads the burst together when the newest text alone says nothing
-    (`CrisisDetector.detect_burst`). While a crisis raised is recent (the crisis window) the
-    text is read alone: the supporter knows, and the model's category for a few bland texts
-    after it ("sorry" / "its just a lot rn") would only move the chat's place in the queue.
-    Later, only texts after it count."""
+    (`CrisisDetector.detect_burst`). Only texts after the last crisis raised for this texter
+    (in any conversation: a BYE closes one) count; while that crisis is recent (the crisis
+    window) the phrases alone read them together: the supporter knows, an escalation told in
+    words ("i swallowed" / "everything in the cabinet") still counts, and the model's category
+    for a few bland texts after it ("sorry" / "its just a lot rn", read as means) would only
+    move the chat in the queue."""
+    if not text.strip():
+        return [text], True  # a picture alone adds no words to read
     since = inbound.received_at - BURST_WINDOW
-    if conversation is not None and conversation.crisis_at is not None:
-        if not _due(conversation.crisis_at, rt.now, rt.crisis_window):
-            return [text]
-        since = max(since, conversation.crisis_at)
+    raised = rt.session.scalar(
+        select(func.max(Conversation.crisis_at)).where(Conversation.contact_id == contact.id)
+    )
+    if raised is not None:
+        since = max(since, raised)
     earlier = rt.session.scalars(
         select(InboundMessage.body_enc)
         .where(
@@ -158,7 +165,8 @@ def burst(
         .limit(BURST_TEXTS - 1)
     ).all()
     texts = [rt.line.vault.decrypt(body) for body in reversed(earlier)]
-    return [t for t in texts if t.strip()] + [text]
+    recent = raised is not None and not _due(raised, rt.now, rt.crisis_window)
+    return [t for t in texts if t.strip()] + [text], not recent
 
 
 def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
