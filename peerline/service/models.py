@@ -329,7 +329,12 @@ class InboundMessage(Base):
     """A message that reached the line; its MessageSid acts once only."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (Index("ix_inbound_conversation", "conversation_id", "id"),)
+    # By sender, newest first: the crisis check reads a texter's last few texts together
+    # (`runtime.texter.burst`), a long-time texter's thousands of rows not sorted for it.
+    __table_args__ = (
+        Index("ix_inbound_conversation", "conversation_id", "id"),
+        Index("ix_inbound_sender", "from_hash", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -507,9 +512,7 @@ class ContactRecord(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversations.id"), unique=True
-    )
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), unique=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), unique=True)
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
     channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, voice
