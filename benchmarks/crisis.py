@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common import ROOT, Context, Outcome, percentile
-from peerline.service.crisis import BURST_TEXTS, CrisisDetector
-from peerline.service.crisis_eval import load, load_bursts
+from peerline.service.crisis import CrisisDetector
+from peerline.service.crisis_eval import burst_windows, load, load_bursts
 
 NAME = "crisis"
 TITLE = "Crisis check: time per message, phrases and context"
@@ -68,10 +68,7 @@ def bursts() -> list[tuple[str, ...]]:
         path = ROOT / "tests" / name
         if path.exists():
             for burst in load_bursts(path):
-                texts = burst.texts
-                windows += [
-                    texts[max(0, end - BURST_TEXTS) : end] for end in range(2, len(texts) + 1)
-                ]
+                windows += [tuple(w) for w in burst_windows(burst.texts) if len(w) > 1]
     return windows
 
 

@@ -351,6 +351,10 @@ class CrisisDetector:
         last = self.detect(texts[-1]) if texts else NO_MATCH
         if last.matched or len(texts) < 2:
             return last
+        return self.detect_together(texts, model=model)
+
+    def detect_together(self, texts: Sequence[str], *, model: bool = True) -> Detection:
+        """Return what `texts` say read together (the last one already read alone)."""
         # People split one thought across texts, mid-sentence ("i cant" / "do this anymore")
         # or sentence by sentence ("ok so" / "i made up my mind" / "its happening this
         # weekend"); each text alone may say nothing the phrases or the model can read.
@@ -519,10 +523,11 @@ class LineDetector:
         self.reload()
         return self.detector.detect(text)
 
-    def detect_burst(self, texts: Sequence[str], *, model: bool = True) -> Detection:
-        """Check a texter's burst with the current phrases (:meth:`CrisisDetector.detect_burst`)."""
+    def detect_together(self, texts: Sequence[str], *, model: bool = True) -> Detection:
+        """Read a texter's texts together with the current phrases
+        (:meth:`CrisisDetector.detect_together`)."""
         self.reload()
-        return self.detector.detect_burst(texts, model=model)
+        return self.detector.detect_together(texts, model=model)
 
     @property
     def phrase_count(self) -> int:

@@ -90,8 +90,12 @@ def texter_message(
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
-    texts, model = burst(rt, contact, inbound, text)
-    detection = rt.line.crisis.detect_burst(texts, model=model)
+    detection = rt.line.crisis.detect(text)
+    if not detection.matched:
+        # Only a text that says nothing alone is read with the ones before it (two queries).
+        texts, model = burst(rt, contact, inbound, text)
+        if len(texts) > 1:
+            detection = rt.line.crisis.detect_together(texts, model=model)
     category = detection.category if detection.matched else None
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
@@ -139,7 +143,7 @@ def burst(
 
     People split one thought across texts ("i cant" / "do this anymore" / "im at the bridge"),
     so the crisis check reads the burst together when the newest text alone says nothing
-    (`CrisisDetector.detect_burst`). Only texts after the last crisis raised for this texter
+    (`CrisisDetector.detect_together`). Only texts after the last crisis raised for this texter
     (in any conversation: a BYE closes one) count; while that crisis is recent (the crisis
     window) the phrases alone read them together: the supporter knows, an escalation told in
     words ("i swallowed" / "everything in the cabinet") still counts, and the model's category
