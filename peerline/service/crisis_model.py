@@ -40,15 +40,17 @@ PIECES = (2, 5)
 MIN_WORDS = 4
 
 
-# The gate (`Model.gate`) asks the model about a phrase hit only in a message of at least
-# GATE_MIN_WORDS words and outside the three most urgent categories. On writers the model never
-# saw (session 12), the crisis messages a gate lost were mostly short ("quiero dormir para
-# siempre", "does hanging hurt") or an attempt, a place or means told plainly ("car is running in
-# the garage with the door shut", p 0.14), where the phrases rarely false-alarm (37 false alarms
-# in 513 hits); asking from 8 words, not 4, kept 4 crisis messages for 3 of 200 false alarms
-# spared (docs/crisis.md).
+# The gate (`Model.gate`) asks the model about a phrase hit in a message of at least
+# GATE_MIN_WORDS words outside an attempt under way. On writers the model never saw (session
+# 12), the crisis messages a gate lost were mostly short ("quiero dormir para siempre", "thank
+# you i want to die": a few words hold too few features for the model to overrule them) or an
+# attempt told plainly ("car is running in the garage with the door shut", p 0.14). Session 15
+# read it on writing neither the phrases nor the model had seen (docs/crisis.md): places and
+# means asked about too spared 12 false alarms of a place in a figure of speech ("on the ledge
+# of a breakdown lol finals week") for 2 crisis messages lost; an attempt asked about lost "the
+# bath water is red. i'm so tired" for one false alarm spared, so an attempt is never asked.
 GATE_MIN_WORDS = 8
-UNGATED = frozenset({"attempt", "danger_place", "means"})
+UNGATED = frozenset({"attempt"})
 
 
 def gate_asks(norm: str, category: str | None) -> bool:
