@@ -743,9 +743,7 @@ def test_the_fourteenth_set_and_session_15_writers_are_development_data(
     writers = Counter(crisis_train.writer_of(e) for e in examples)
     assert writers["fourteenth held-out"] == 600 - FOURTEENTH_SHARED_WITH_DEV
     session_15 = {
-        w: n
-        for w, n in writers.items()
-        if w in {"dev writer ac", "dev writer ad", "dev writer ae"}
+        w: n for w, n in writers.items() if w in {"dev writer ac", "dev writer ad", "dev writer ae"}
     }
     assert len(session_15) == 3
     assert sum(session_15.values()) == SESSION_15_WRITTEN
