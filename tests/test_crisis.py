@@ -1899,3 +1899,57 @@ def test_a_writer_is_named_by_the_note_of_their_set() -> None:
     # The first held-out set and the early rounds came from many hands: random folds score them.
     assert crisis_train.writer_of(note("old held-out, read during tuning")) is None
     assert crisis_train.writer_of(note("round 14 crisis, scored once")) is None
+
+
+# Session 15: someone else at risk, told by a worried texter (written afresh).
+SOMEONE_ELSE_AT_RISK = (
+    "my best friend just told me she took a whole bottle of pills",
+    "my sister is on the bridge right now and wont answer",
+    "my boyfriend said he wants to kill himself",
+    "my friend is suicidal what do i do",
+    "im worried about my son, he has been cutting himself",
+    "my roommate left a goodbye note on the fridge",
+    "mi amigo se tomo todas las pastillas",
+    "mi hermano dice que se quiere matar",
+    "mi hermana esta en el puente y no me contesta",
+    "mi amiga se corta los brazos y no se que hacer",
+    "mi novio dice que ya no quiere vivir",
+)
+NOT_SOMEONE_ELSE = (
+    "i took all my pills",  # the writer's own
+    "i want to kill myself",
+    "he would never kill himself",  # negated
+    "ella no se quiere matar, solo esta triste",
+    "my uncle attempted years ago and now he runs a support group",  # a past told as past
+    "mi hermano intento suicidarse hace anos, hoy esta bien",
+    "my friend says this homework is killing him",  # everyday
+    "my mom keeps her pills in the cabinet",
+    "se corto el dedo cocinando",
+    "wrote a goodbye letter to my old job lol",
+)
+
+
+@pytest.mark.parametrize("text", SOMEONE_ELSE_AT_RISK)
+def test_someone_else_at_risk_is_told_apart(detector: CrisisDetector, text: str) -> None:
+    assert detector.someone_else(text)
+    assert not detector.detect_phrases(text).matched  # no crisis of the writer's
+
+
+@pytest.mark.parametrize("text", NOT_SOMEONE_ELSE)
+def test_own_words_negations_pasts_and_everyday_senses_are_not_someone_else(
+    detector: CrisisDetector, text: str
+) -> None:
+    assert not detector.someone_else(text)
+
+
+def test_someone_else_on_the_labelled_sets(
+    detector: CrisisDetector, examples: list[Example]
+) -> None:
+    # Development near misses that tell of someone else at risk ("mi amiga dice q se quiere
+    # morir y no se q decirle") are the texts it is for (278 of 18,074 safe messages, nearly all
+    # such); the everyday texts to the line and from ordinary chats never say so.
+    safe = [e for e in examples if not e.label]
+    told = [e for e in safe if detector.someone_else(e.text)]
+    everyday = [e for e in safe if e.note.startswith(crisis_train.EVERYDAY_NOTES)]
+    assert len(told) >= 150 and len(everyday) >= 400
+    assert not any(detector.someone_else(e.text) for e in everyday)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -242,6 +243,7 @@ def test_texter_texts_exist_in_both_languages() -> None:
         "flood_quiet",
         "crisis",
         "crisis_closed",
+        "someone_else",
         "opted_in",
         "thanks_no_rating",
     ):
@@ -379,6 +381,36 @@ def test_crisis_text_says_keep_texting_only_when_someone_is_on_shift() -> None:
         text = catalogue.render(language, "crisis_closed")
         assert "988" in text
         assert "keep texting" not in text and "seguir escribiendo" not in text
+
+
+def test_someone_worried_about_another_person_hears_what_to_do_first() -> None:
+    # Session 15: a worried texter's words are no crisis of theirs; they hear, first, what to
+    # do if the other person is in danger now, and the message goes on as it would have.
+    new = texter.TexterState()
+    plain = texter.decide(new, OPEN, "my friend says she wants to die")
+    worried = texter.decide(new, OPEN, "my friend says she wants to die", someone_else=True)
+    assert keys(worried) == ["someone_else", *keys(plain)]
+    assert worried.stage == plain.stage
+    assert not any(isinstance(e, fx.RaiseSafety) for e in worried.effects)
+    # Once in a while, never to an opted-out number, never over a crisis of their own or STOP.
+    for state, text in (
+        (replace(new, someone_else_due=False), "she took pills"),
+        (replace(new, opted_out=True), "she took pills"),
+        (new, "STOP"),
+    ):
+        assert "someone_else" not in keys(texter.decide(state, OPEN, text, someone_else=True))
+    own = texter.decide(new, OPEN, "x", crisis="attempt", someone_else=True)
+    assert "crisis" in keys(own) and "someone_else" not in keys(own)
+    # In Spanish when the words are, and in one segment in both languages.
+    spanish = texter.decide(new, OPEN, "mi hermana se quiere matar", someone_else=True)
+    assert fx.SetLanguage("es") in spanish.effects
+    assert spanish.effects.index(fx.SetLanguage("es")) < spanish.effects.index(
+        fx.Reply("someone_else")
+    )
+    catalogue = Catalogue.load()
+    for language in ("en", "es"):
+        words = catalogue.render(language, "someone_else")
+        assert "911" in words and "988" in words and segments.count(words) == 1
 
 
 def test_reworded_texts_say_what_is_true() -> None:

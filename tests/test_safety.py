@@ -155,6 +155,29 @@ def test_a_crisis_raised_before_a_bye_is_not_read_again(build: LineBuilder) -> N
         assert [c.priority for c in queued(session)] == []
 
 
+def test_someone_worried_about_another_person_hears_what_to_do(build: LineBuilder) -> None:
+    # Session 15: a worried texter's first text tells of a friend in danger now. It is no
+    # crisis of theirs (no flag, no priority), but they hear at once what to do, then the
+    # welcome; once in the crisis window, and their own crisis still gets its resources.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "my best friend just told me she took a whole bottle of pills")
+    first = box(line, lines.TEXTER)
+    assert first[0]["purpose"] == "someone_else" and first[1]["purpose"].startswith("welcome")
+    assert "911" in first[0]["body"] and "988" in first[0]["body"]
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER, "and her boyfriend says she wants to die")
+    assert [m["purpose"] for m in box(line, lines.TEXTER)].count("someone_else") == 1
+    with line.db.session() as session:
+        assert session.scalars(select(SafetyEvent)).all() == []
+        assert [c.priority for c in queued(session)] == [0]
+    hooks.sms(lines.TEXTER, CRISIS)
+    assert box(line, lines.TEXTER)[-1]["purpose"] == "crisis"
+    # In Spanish for a Spanish texter.
+    hooks.sms(lines.TEXTER_2, "mi hermana esta en el puente y no me contesta")
+    spanish = box(line, lines.TEXTER_2)
+    assert spanish[0]["purpose"] == "someone_else" and "preocupa" in spanish[0]["body"]
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

@@ -40,6 +40,8 @@ class TexterState:
     erase_pending: bool = False
     # False while a "you are still in line" text went out lately: once in a while is enough.
     still_waiting_due: bool = True
+    # False while the words for someone worried about another person went out lately.
+    someone_else_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,7 @@ def decide(
     crisis: str | None = None,
     media: int = 0,
     crisis_language: str | None = None,
+    someone_else: bool = False,
 ) -> Outcome:
     """Return what the line does with one message from a texter.
 
@@ -314,7 +317,9 @@ def decide(
     crisis resources (not too often), the concern is raised, and the message then goes on
     exactly as it would have: a chat is never blocked. Outside a chat and the queue, crisis
     words join the queue at once (in Spanish when the detector found Spanish words). `media`
-    counts the pictures that came with the message.
+    counts the pictures that came with the message. `someone_else` says the words tell of
+    another person at risk (a worried texter): they hear, once in a while, what to do if that
+    person is in danger now, first, and the message goes on as it would have.
     """
     keyword = classify(text)
     state, language = _first_language(state, text, keyword)
@@ -323,6 +328,16 @@ def decide(
             rest = _picture(state, status, text)
         else:
             rest = _decide(state, status, text, keyword)
+        if (
+            someone_else
+            and crisis is None
+            and state.someone_else_due
+            and not state.opted_out
+            and keyword not in ACTS
+        ):
+            found = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
+            others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
+            return Outcome(rest.stage, [*language, *found, fx.Reply("someone_else"), *others])
         return Outcome(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:

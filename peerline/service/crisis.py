@@ -284,6 +284,23 @@ class CrisisDetector:
             if sources:
                 bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
                 self._near_misses[str(language)] = _compile(bodies, f"near_misses.{language}")
+        self._someone_else: dict[str, re.Pattern[str]] = {}
+        for language, patterns in _mapping(
+            config.get("someone_else") or {}, "someone_else"
+        ).items():
+            sources = _strings(patterns, f"someone_else.{language}")
+            if sources:
+                bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
+                self._someone_else[str(language)] = _compile(bodies, f"someone_else.{language}")
+        self._someone_else_past: dict[str, re.Pattern[str]] = {}
+        for language, pattern in _mapping(
+            config.get("someone_else_past") or {}, "someone_else_past"
+        ).items():
+            if not isinstance(pattern, str):
+                raise ValueError(f"crisis phrases: someone_else_past.{language} must be a string")
+            self._someone_else_past[str(language)] = _compile(
+                _expand(pattern, macros), f"someone_else_past.{language}"
+            )
         self._escalation: dict[str, re.Pattern[str]] = {}
         for language, pattern in _mapping(config.get("escalation") or {}, "escalation").items():
             if not isinstance(pattern, str):
@@ -386,6 +403,40 @@ class CrisisDetector:
         found, dropped, _, _ = self._scan(text)
         return found, dropped
 
+    def someone_else(self, text: str) -> bool:
+        """Say whether `text` tells of someone other than the writer at risk ("my friend just
+        took a bunch of pills", "mi hermana esta en el puente y no contesta").
+
+        A worried texter's words are no crisis of theirs (the phrases drop them or never match
+        them), but the line answers them apart: someone may be in danger now. Told by the
+        `someone_else` patterns, or by a phrase its context gave to someone else ("my friend
+        told me she wants to die"); a negation just before either drops it.
+        """
+        if not text:
+            return False
+        norm = normalise(text)
+        if any(past.search(norm) for past in self._someone_else_past.values()):
+            return False  # a past told as past ("my uncle attempted years ago")
+        near_misses: dict[str, list[tuple[int, int]]] = {}
+        for language, regex in self._someone_else.items():
+            negation = self._negation.get(language, _EMPTY_CONTEXT)
+            for match in regex.finditer(norm):
+                if not negation.applies(self._before(match, norm)):
+                    return True
+        for index in sorted(self._gate.candidates(norm)):
+            phrase = self._phrases[index]
+            if phrase.needs is not None and not phrase.needs.search(norm):
+                continue
+            for match in phrase.regex.finditer(norm):
+                before = self._before(match, norm)
+                if (
+                    not self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before)
+                    and self._of_someone_else(phrase, match, before)
+                    and not self._everyday(phrase, match, norm, near_misses)
+                ):
+                    return True
+        return False
+
     def _scan(
         self, text: str, *, sure_only: bool = False
     ) -> tuple[Detection, str | None, str, bool]:
@@ -434,36 +485,55 @@ class CrisisDetector:
         near_misses: dict[str, list[tuple[int, int]]],
     ) -> str | None:
         """Return why the context drops a match (`DROPPED_BY_*`), or None if it stands."""
-        # Only the last few words before the phrase matter: a bounded slice keeps long
-        # messages with many hits linear. Grammar is asked first: a negated phrase is
-        # negated whatever else its context says ("im not bleeding out lol").
+        # Grammar is asked first: a negated phrase is negated whatever else its context says
+        # ("im not bleeding out lol").
+        before = self._before(match, norm)
+        if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
+            return DROPPED_BY_GRAMMAR
+        if self._of_someone_else(phrase, match, before):
+            return DROPPED_BY_GRAMMAR
+        if self._everyday(phrase, match, norm, near_misses):
+            return DROPPED_BY_SENSE
+        return None
+
+    def _before(self, match: re.Match[str], norm: str) -> str:
+        """Return the last few words before a match."""
+        # Only they matter: a bounded slice keeps long messages with many hits linear.
         cut = match.start() - self._context_chars
         before = norm[max(0, cut) : match.start()]
         if cut > 0:
             before = before.partition(" ")[2]  # drop the word the cut went through
-        if self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before):
-            return DROPPED_BY_GRAMMAR
+        return before
+
+    def _of_someone_else(self, phrase: _Phrase, match: re.Match[str], before: str) -> bool:
+        """Say whether a match tells of someone other than the writer."""
         third = self._third_person.get(phrase.language, _EMPTY_CONTEXT)
-        if third.applies(before) and not (
+        return third.applies(before) and not (
             self._first_person.get(phrase.language, frozenset()).intersection(
                 match.group(0).split()
             )
             and not self._reported.get(phrase.language, frozenset()).intersection(
                 before.split()[-(third.window + 1) :]
             )
-        ):
-            return DROPPED_BY_GRAMMAR
+        )
+
+    def _everyday(
+        self,
+        phrase: _Phrase,
+        match: re.Match[str],
+        norm: str,
+        near_misses: dict[str, list[tuple[int, int]]],
+    ) -> bool:
+        """Say whether a match is in an everyday sense (its `unless`, or a near miss over it)."""
         if phrase.unless is not None and phrase.unless.search(norm):
-            return DROPPED_BY_SENSE
+            return True
         spans = near_misses.get(phrase.language)
         if spans is None:
             regex = self._near_misses.get(phrase.language)
             spans = [m.span() for m in regex.finditer(norm)] if regex is not None else []
             near_misses[phrase.language] = spans
         start, end = match.span()
-        if any(miss_start < end and start < miss_end for miss_start, miss_end in spans):
-            return DROPPED_BY_SENSE
-        return None
+        return any(miss_start < end and start < miss_end for miss_start, miss_end in spans)
 
     def _category(self, phrase: _Phrase, match: re.Match[str], norm: str) -> str:
         if phrase.category in ESCALATING:
@@ -529,6 +599,12 @@ class LineDetector:
         self.reload()
         return self.detector.detect_together(texts, model=model)
 
+    def someone_else(self, text: str) -> bool:
+        """Say whether `text` tells of someone else at risk, with the current phrases
+        (:meth:`CrisisDetector.someone_else`)."""
+        self.reload()
+        return self.detector.someone_else(text)
+
     @property
     def phrase_count(self) -> int:
         """How many phrase patterns the current detector compiled."""
@@ -569,6 +645,8 @@ def _load_yaml(text: str, where: str) -> dict[str, Any]:
         "third_person",
         "near_misses",
         "escalation",
+        "someone_else",
+        "someone_else_past",
         "phrases",
     }
     if unknown:

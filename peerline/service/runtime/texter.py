@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -97,6 +98,10 @@ def texter_message(
         if len(texts) > 1:
             detection = rt.line.crisis.detect_together(texts, model=model)
     category = detection.category if detection.matched else None
+    # Someone worried about another person hears what to do if they are in danger now.
+    worried = category is None and rt.line.crisis.someone_else(text)
+    if worried:
+        state = replace(state, someone_else_due=_someone_else_due(rt, contact))
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
     else:
@@ -104,7 +109,13 @@ def texter_message(
         priority = rt.line.crisis.priority_of(category) if category else 0
         status = line_status(rt, conversation, state.language, priority=priority)
     outcome = texter_flow.decide(
-        state, status, text, crisis=category, media=media, crisis_language=detection.language
+        state,
+        status,
+        text,
+        crisis=category,
+        media=media,
+        crisis_language=detection.language,
+        someone_else=worried,
     )
     if conversation is None and outcome.stage in OPEN_STATES:
         conversation = _new_conversation(rt, contact)
@@ -171,6 +182,18 @@ def burst(
     texts = [rt.line.vault.decrypt(body) for body in reversed(earlier)]
     recent = raised is not None and not _due(raised, rt.now, rt.crisis_window)
     return [t for t in texts if t.strip()] + [text], not recent
+
+
+def _someone_else_due(rt: Context, contact: Contact) -> bool:
+    """Say whether a worried texter may hear about someone else's danger again: not within
+    the crisis window of the last time (a worried texter's every text would repeat it)."""
+    told = rt.session.scalar(
+        select(func.max(OutboundMessage.created_at)).where(
+            OutboundMessage.to_hash == contact.phone_hash,
+            OutboundMessage.purpose == "someone_else",
+        )
+    )
+    return _due(told, rt.now, rt.crisis_window)
 
 
 def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
