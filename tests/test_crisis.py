@@ -1914,6 +1914,12 @@ SOMEONE_ELSE_AT_RISK = (
     "mi hermana esta en el puente y no me contesta",
     "mi amiga se corta los brazos y no se que hacer",
     "mi novio dice que ya no quiere vivir",
+    # the review's: a past or a calm aside elsewhere in the text does not make it past
+    "my sister just swallowed a bottle of pills, she is back in her room",
+    "my friend is on the bridge right now and wont answer, she survived an attempt last year",
+    "when i was in the shower my friend texted that she wants to kill herself",
+    "mi amigo se quiere matar, sobrevivio un intento hace dos anos",
+    "my son is self harming",
 )
 NOT_SOMEONE_ELSE = (
     "i took all my pills",  # the writer's own
@@ -1926,6 +1932,31 @@ NOT_SOMEONE_ELSE = (
     "my mom keeps her pills in the cabinet",
     "se corto el dedo cocinando",
     "wrote a goodbye letter to my old job lol",
+    # the review's: the writer's own crisis, or a question, with another word before it
+    "tio me he tomado todo el blister de lorazepam y media botella de whisky",
+    "mi esposo dice que soy un peso",
+    "my mom says im a burden",
+    "people like me should just kill themselves",
+    "do people who hang themselves feel pain",
+    "como suicidarse sin dolor",
+    "colgarse duele mucho?",
+    # ...and everyday senses of the same words
+    "he cut himself shaving",
+    "my son hurt himself playing soccer",
+    "she is taking her life back",
+    "my mom took her meds this morning",
+    "my mom took all my pills away so im safe",
+    "my gf wants to end things",
+    "my girlfriend doesnt want to live with me anymore",
+    "my grandma is going to die soon, she has cancer",
+    "my dad is on the roof right now fixing the gutters",
+    "my coworker sent a farewell message to the team",
+    "el internet se corta otra vez",
+    "no vale la pena matarse estudiando",
+    "se tomo un ibuprofeno para el dolor",
+    "mi novio no quiere vivir conmigo",
+    "mi papa esta en el techo ahorita arreglando la antena",
+    "me mando un mensaje de despedida porque se muda",
 )
 
 
@@ -1946,10 +1977,14 @@ def test_someone_else_on_the_labelled_sets(
     detector: CrisisDetector, examples: list[Example]
 ) -> None:
     # Development near misses that tell of someone else at risk ("mi amiga dice q se quiere
-    # morir y no se q decirle") are the texts it is for (278 of 18,074 safe messages, nearly all
-    # such); the everyday texts to the line and from ordinary chats never say so.
+    # morir y no se q decirle") are the texts it is for (session 15: 93 of 18,074 safe
+    # messages, all of them worried texters); the everyday texts to the line and from ordinary
+    # chats never say so, and a crisis message of the writer's own hardly ever (1 of 15,502, a
+    # question "para una companera" about someone who thinks of it every day).
     safe = [e for e in examples if not e.label]
     told = [e for e in safe if detector.someone_else(e.text)]
     everyday = [e for e in safe if e.note.startswith(crisis_train.EVERYDAY_NOTES)]
-    assert len(told) >= 150 and len(everyday) >= 400
+    assert len(told) >= 80 and len(everyday) >= 400
     assert not any(detector.someone_else(e.text) for e in everyday)
+    own = [e for e in examples if e.label and detector.someone_else(e.text)]
+    assert len(own) <= 3

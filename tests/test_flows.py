@@ -395,6 +395,7 @@ def test_someone_worried_about_another_person_hears_what_to_do_first() -> None:
     # Once in a while, never to an opted-out number, never over a crisis of their own or STOP.
     for state, text in (
         (replace(new, someone_else_due=False), "she took pills"),
+        (replace(new, crisis_reply_due=False), "she took pills"),  # just told their own
         (replace(new, opted_out=True), "she took pills"),
         (new, "STOP"),
     ):

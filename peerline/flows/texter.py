@@ -332,6 +332,7 @@ def decide(
             someone_else
             and crisis is None
             and state.someone_else_due
+            and state.crisis_reply_due  # just told their own crisis resources: not this too
             and not state.opted_out
             and keyword not in ACTS
         ):

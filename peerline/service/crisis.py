@@ -405,35 +405,28 @@ class CrisisDetector:
 
     def someone_else(self, text: str) -> bool:
         """Say whether `text` tells of someone other than the writer at risk ("my friend just
-        took a bunch of pills", "mi hermana esta en el puente y no contesta").
+        took a whole bottle of pills", "mi hermana esta en el puente y no me contesta").
 
-        A worried texter's words are no crisis of theirs (the phrases drop them or never match
-        them), but the line answers them apart: someone may be in danger now. Told by the
-        `someone_else` patterns, or by a phrase its context gave to someone else ("my friend
-        told me she wants to die"); a negation just before either drops it.
+        A worried texter's words are no crisis of theirs, but the line answers them apart:
+        someone may be in danger now. Only the `someone_else` patterns say so (each names the
+        other person as the one at risk); a negation just before a match, or a past told in the
+        same clause (`someone_else_past`: "my uncle attempted years ago"), drops it.
         """
-        if not text:
+        if not text or not self._someone_else:
             return False
         norm = normalise(text)
-        if any(past.search(norm) for past in self._someone_else_past.values()):
-            return False  # a past told as past ("my uncle attempted years ago")
-        near_misses: dict[str, list[tuple[int, int]]] = {}
         for language, regex in self._someone_else.items():
             negation = self._negation.get(language, _EMPTY_CONTEXT)
+            past = self._someone_else_past.get(language)
             for match in regex.finditer(norm):
-                if not negation.applies(self._before(match, norm)):
-                    return True
-        for index in sorted(self._gate.candidates(norm)):
-            phrase = self._phrases[index]
-            if phrase.needs is not None and not phrase.needs.search(norm):
-                continue
-            for match in phrase.regex.finditer(norm):
-                before = self._before(match, norm)
-                if (
-                    not self._negation.get(phrase.language, _EMPTY_CONTEXT).applies(before)
-                    and self._of_someone_else(phrase, match, before)
-                    and not self._everyday(phrase, match, norm, near_misses)
-                ):
+                if negation.applies(self._before(match, norm)):
+                    continue
+                # The clause the match is in, between boundaries: a past elsewhere in the
+                # text ("she survived an attempt last year") does not make this one past.
+                start = norm.rfind(BOUNDARY, 0, match.start()) + 1
+                end = norm.find(BOUNDARY, match.end())
+                clause = norm[start : end if end >= 0 else len(norm)]
+                if past is None or not past.search(clause):
                     return True
         return False
 

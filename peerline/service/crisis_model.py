@@ -127,7 +127,7 @@ class Model:
     category_bias: tuple[float, ...] = ()
     category_cents: tuple[Sequence[int], ...] = ()
     # A phrase hit the gate asks about (`gate_asks`) stands where the probability is at least
-    # this: chosen by `crisis_train.pick_gate_by_margin`; 0 keeps every hit.
+    # this: `crisis_train.FRESH_GATE` since session 15; 0 keeps every hit.
     gate: float = 0.0
     # Where a phrase matched and an everyday sense dropped it (an idiom, a kitchen knife; never
     # a negation or someone else), the model is heard only from this probability

@@ -29,6 +29,7 @@ _PURPOSES: Mapping[int, frozenset[str]] = {
             "crisis",
             "crisis_closed",
             "crisis_queued",
+            "someone_else",
             "safety_alert",
             "safety_flag",
             "blocked_crisis_alert",

@@ -99,7 +99,12 @@ def texter_message(
             detection = rt.line.crisis.detect_together(texts, model=model)
     category = detection.category if detection.matched else None
     # Someone worried about another person hears what to do if they are in danger now.
-    worried = category is None and rt.line.crisis.someone_else(text)
+    worried = (
+        category is None
+        and state.crisis_reply_due
+        and not contact.opted_out
+        and rt.line.crisis.someone_else(text)
+    )
     if worried:
         state = replace(state, someone_else_due=_someone_else_due(rt, contact))
     if state.stage == ACTIVE:
@@ -187,9 +192,11 @@ def burst(
 def _someone_else_due(rt: Context, contact: Contact) -> bool:
     """Say whether a worried texter may hear about someone else's danger again: not within
     the crisis window of the last time (a worried texter's every text would repeat it)."""
+    # Every key's hash: rows sent before a key change keep the older one until `keys rotate`.
+    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
     told = rt.session.scalar(
         select(func.max(OutboundMessage.created_at)).where(
-            OutboundMessage.to_hash == contact.phone_hash,
+            OutboundMessage.to_hash.in_(hashes),
             OutboundMessage.purpose == "someone_else",
         )
     )
