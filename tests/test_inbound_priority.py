@@ -74,6 +74,23 @@ def test_a_crisis_text_is_stepped_next_after_its_senders_earlier_texts(
     assert sorted(m.purpose for m in crisis) == ["crisis", "crisis_queued"]
 
 
+def test_a_worried_texters_text_is_stepped_ahead_too(line: LineServices, hooks: Webhooks) -> None:
+    # Session 15: someone else may be in danger now; the texter hears what to do first.
+    shard = shard_of(lines.TEXTER)
+    person, *others = _numbers_in(shard, 4)
+    for n, number in enumerate(others):
+        hooks.sms(number, f"first {n}", drain=False)
+    worried = "my best friend just told me she took a whole bottle of pills"
+    hooks.sms(person, worried, drain=False)
+    assert jobs.drain_inbound(shard) == 4
+    assert [text for _, text in _stepped(line)][0] == worried
+    with line.db.session() as session:
+        told = session.scalars(
+            select(OutboundMessage).where(OutboundMessage.purpose == "someone_else")
+        ).all()
+    assert len(told) == 1
+
+
 def test_a_drain_of_another_shard_steps_a_crisis_text_nobody_is_draining(
     line: LineServices, hooks: Webhooks
 ) -> None:

@@ -82,9 +82,11 @@ def read_inbound(form: Any, line: LineServices) -> runtime.Inbound:
 
 def take_in(line: LineServices, message: runtime.Inbound) -> bool:
     """Keep a text in Redis for a worker's drain; return False when Redis cannot take it."""
-    # The crisis check is cheap (well under a millisecond): a crisis text is stepped ahead of
-    # other people's texts waiting in Redis (the worker runs the full check again).
-    urgent = bool(message.body) and line.crisis.detect(message.body).matched
+    # The crisis check is cheap (well under a millisecond): a crisis text, or a worried
+    # texter's about someone else at risk, is stepped ahead of other people's texts waiting in
+    # Redis (the worker runs the full check again).
+    body = message.body
+    urgent = bool(body) and (line.crisis.detect(body).matched or line.crisis.someone_else(body))
     return line.inbound.put(message.from_number, message.fields(), urgent=urgent)
 
 
