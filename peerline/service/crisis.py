@@ -278,20 +278,8 @@ class CrisisDetector:
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
         self._context_chars = 24 * (max(windows, default=0) + 2)
 
-        self._near_misses: dict[str, re.Pattern[str]] = {}
-        for language, patterns in _mapping(config.get("near_misses") or {}, "near_misses").items():
-            sources = _strings(patterns, f"near_misses.{language}")
-            if sources:
-                bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
-                self._near_misses[str(language)] = _compile(bodies, f"near_misses.{language}")
-        self._someone_else: dict[str, re.Pattern[str]] = {}
-        for language, patterns in _mapping(
-            config.get("someone_else") or {}, "someone_else"
-        ).items():
-            sources = _strings(patterns, f"someone_else.{language}")
-            if sources:
-                bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
-                self._someone_else[str(language)] = _compile(bodies, f"someone_else.{language}")
+        self._near_misses = _alternatives(config, "near_misses", macros)
+        self._someone_else = _alternatives(config, "someone_else", macros)
         self._someone_else_past: dict[str, re.Pattern[str]] = {}
         for language, pattern in _mapping(
             config.get("someone_else_past") or {}, "someone_else_past"
@@ -787,6 +775,19 @@ def _substitute(source: str, macros: Mapping[str, str]) -> str:
         return macros[name]
 
     return _MACRO.sub(replace, source)
+
+
+def _alternatives(
+    config: Mapping[str, Any], key: str, macros: Mapping[str, str]
+) -> dict[str, re.Pattern[str]]:
+    """Return one pattern a language matching any of the lists under `key`."""
+    compiled: dict[str, re.Pattern[str]] = {}
+    for language, patterns in _mapping(config.get(key) or {}, key).items():
+        sources = _strings(patterns, f"{key}.{language}")
+        if sources:
+            bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
+            compiled[str(language)] = _compile(bodies, f"{key}.{language}")
+    return compiled
 
 
 def _compile(body: str, where: str) -> re.Pattern[str]:
