@@ -27,22 +27,31 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from peerline.service import crisis_model
+from peerline.service.crisis_config import (
+    all_sure,
+    alternatives,
+    compile_words,
+    entries,
+    expand,
+    load_yaml,
+    macros_of,
+    mapping,
+    merge_configs,
+    strings,
+    word_list,
+    word_sets,
+)
 from peerline.service.crisis_gate import Gate, required_strings
 from peerline.service.crisis_text import (
-    APOSTROPHES,
     BOUNDARY,
-    basic,
     normalise,
-    strip_accents,
 )
 
 #: Categories, most urgent first. A message matching several reports the most urgent.
@@ -92,11 +101,6 @@ BURST_JOIN = ". "
 #: (187 of 200, against 168 text by text) for 1 more safe burst alarmed (four or five: 2); three,
 #: because people split one thought into more than two texts ("i cant" / "do this" / "anymore").
 BURST_TEXTS = 3
-_MACRO = re.compile(r"\{([A-Za-z][A-Za-z_]*)\}")
-_PLAIN_PHRASE = re.compile(r"^[\w\s']+$")
-_REGEX_PIECES = re.compile(r"\\.|[^\\]+")
-# A match ends at the end of a word, or after a space or boundary a pattern ended with.
-_WORD_END = r"(?:(?<=\W)|(?!\w))"
 
 
 def priority_of(category: str | None) -> int:
@@ -146,7 +150,7 @@ class _Lazy:
         """Return the compiled pattern (two threads at once may both compile it: harmless)."""
         pattern = self._compiled
         if pattern is None:
-            pattern = self._compiled = _compile(self.body, self.where)
+            pattern = self._compiled = compile_words(self.body, self.where)
         return pattern
 
     def search(self, text: str) -> re.Match[str] | None:
@@ -223,11 +227,11 @@ class CrisisDetector:
         first time a message needs it (the packaged file, which the tests compile whole).
         """
         self.model = model
-        macros = _macros(config.get("macros") or {})
+        macros = macros_of(config.get("macros") or {})
         self._phrases: list[_Phrase] = []
-        phrases = _mapping(config.get("phrases") or {}, "phrases")
+        phrases = mapping(config.get("phrases") or {}, "phrases")
         for language, by_category in phrases.items():
-            for named, patterns in _mapping(by_category, f"phrases.{language}").items():
+            for named, patterns in mapping(by_category, f"phrases.{language}").items():
                 category = ALIASES.get(named, named)
                 if category not in CATEGORIES:
                     raise ValueError(
@@ -235,9 +239,9 @@ class CrisisDetector:
                         f"use one of {', '.join(CATEGORIES)}"
                     )
                 where = f"phrases.{language}.{named}"
-                for entry in _entries(patterns, where):
+                for entry in entries(patterns, where):
                     source = entry["phrase"]
-                    body = _expand(source, macros)
+                    body = expand(source, macros)
                     self._phrases.append(
                         _Phrase(
                             _Lazy(body, source),
@@ -269,32 +273,32 @@ class CrisisDetector:
         # A phrase whose own words are first person ("would be better off if i died") is about
         # the writer whoever comes before it ("my partner would be ..."): that rule spares it.
         third_person = config.get("third_person") or {}
-        self._first_person = _word_sets(third_person, "first_person")
+        self._first_person = word_sets(third_person, "first_person")
         # ...unless the words just before it report someone's speech ("mi hijo dice me quiero
         # morir"): then its first person is the one being quoted.
-        self._reported = _word_sets(third_person, "reported")
+        self._reported = word_sets(third_person, "reported")
 
         # Enough characters before a phrase for the widest window of long words.
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
         self._context_chars = 24 * (max(windows, default=0) + 2)
 
-        self._near_misses = _alternatives(config, "near_misses", macros)
-        self._someone_else = _alternatives(config, "someone_else", macros)
+        self._near_misses = alternatives(config, "near_misses", macros)
+        self._someone_else = alternatives(config, "someone_else", macros)
         self._someone_else_past: dict[str, re.Pattern[str]] = {}
-        for language, pattern in _mapping(
+        for language, pattern in mapping(
             config.get("someone_else_past") or {}, "someone_else_past"
         ).items():
             if not isinstance(pattern, str):
                 raise ValueError(f"crisis phrases: someone_else_past.{language} must be a string")
-            self._someone_else_past[str(language)] = _compile(
-                _expand(pattern, macros), f"someone_else_past.{language}"
+            self._someone_else_past[str(language)] = compile_words(
+                expand(pattern, macros), f"someone_else_past.{language}"
             )
         self._escalation: dict[str, re.Pattern[str]] = {}
-        for language, pattern in _mapping(config.get("escalation") or {}, "escalation").items():
+        for language, pattern in mapping(config.get("escalation") or {}, "escalation").items():
             if not isinstance(pattern, str):
                 raise ValueError(f"crisis phrases: escalation.{language} must be a string")
             self._escalation[str(language)] = re.compile(
-                rf"^(?:\w+ ){{0,{ESCALATION_TOKENS - 1}}}?{_expand(pattern, macros)}(?!\w)"
+                rf"^(?:\w+ ){{0,{ESCALATION_TOKENS - 1}}}?{expand(pattern, macros)}(?!\w)"
             )
 
     @classmethod
@@ -304,10 +308,10 @@ class CrisisDetector:
         The packaged statistical layer goes beside the phrases when `model` is True.
         """
         packaged = resources.files("peerline.service").joinpath(PACKAGED_FILE).read_text("utf-8")
-        config = _load_yaml(packaged, PACKAGED_FILE)
+        config = load_yaml(packaged, PACKAGED_FILE)
         if extra_path:
-            extra = _load_yaml(Path(extra_path).read_text(encoding="utf-8"), extra_path)
-            config = merge_configs(config, _sure(extra, extra_path))
+            extra = load_yaml(Path(extra_path).read_text(encoding="utf-8"), extra_path)
+            config = merge_configs(config, all_sure(extra, extra_path))
         # A coordinator's file is checked whole when loaded; the packaged one by the tests.
         return cls(config, crisis_model.load() if model else None, check=bool(extra_path))
 
@@ -597,205 +601,27 @@ class LineDetector:
         return priority_of(category)
 
 
-def merge_configs(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a coordinator's extra configuration into the packaged one.
-
-    Lists are appended to, mappings merged key by key, and single values (a macro, a window,
-    an escalation pattern) replaced.
-    """
-    merged: dict[str, Any] = dict(base)
-    for key, value in extra.items():
-        if key in merged and isinstance(merged[key], Mapping) and isinstance(value, Mapping):
-            merged[key] = merge_configs(merged[key], value)
-        elif key in merged and isinstance(merged[key], list) and isinstance(value, list):
-            merged[key] = [*merged[key], *value]
-        else:
-            merged[key] = value
-    return merged
-
-
-def _load_yaml(text: str, where: str) -> dict[str, Any]:
-    data = yaml.safe_load(text)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"crisis phrases: {where} must hold a mapping at the top")
-    unknown = set(data) - {
-        "macros",
-        "negation",
-        "third_person",
-        "near_misses",
-        "escalation",
-        "someone_else",
-        "someone_else_past",
-        "phrases",
-    }
-    if unknown:
-        raise ValueError(f"crisis phrases: {where} has unknown keys {sorted(unknown)}")
-    return data
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"crisis phrases: {where} must be a mapping")
-    return value
-
-
-def _strings(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        # YAML reads a bare no, on, yes as booleans: quote them.
-        raise ValueError(f"crisis phrases: {where} must be a list of (quoted) strings")
-    return value
-
-
-def _entries(value: Any, where: str) -> list[dict[str, Any]]:
-    """Read a category's list: each item a pattern, or {phrase, with, unless, sure}."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"crisis phrases: {where} must be a list")
-    entries: list[dict[str, Any]] = []
-    for item in value:
-        if isinstance(item, str):
-            entries.append({"phrase": item})
-        elif (
-            isinstance(item, Mapping)
-            and isinstance(item.get("phrase"), str)
-            and set(item) <= {"phrase", "with", "unless", "sure"}
-            and all(isinstance(v, str) for k, v in item.items() if k != "sure")
-            and isinstance(item.get("sure", False), bool)
-        ):
-            entries.append({str(k): v for k, v in item.items()})
-        else:
-            raise ValueError(
-                f"crisis phrases: {where} must list (quoted) strings or "
-                "{phrase: ..., with: ..., unless: ..., sure: true} mappings of strings"
-            )
-    return entries
-
-
-def _sure(extra: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Return a coordinator's configuration with every phrase marked sure: the line's own
-    misses, added on purpose, stand whatever the model says."""
-    phrases = _mapping(extra.get("phrases") or {}, f"{where}: phrases")
-    marked = {
-        language: {
-            category: [
-                {**entry, "sure": True}
-                for entry in _entries(patterns, f"{where}: phrases.{language}.{category}")
-            ]
-            for category, patterns in _mapping(by_category, f"{where}: phrases.{language}").items()
-        }
-        for language, by_category in phrases.items()
-    }
-    return {**extra, "phrases": marked} if phrases else dict(extra)
-
-
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
     if source is None:
         return None
-    return _Lazy(_expand(source, macros), f"{where}: {source}")
-
-
-def _macros(config: Any) -> dict[str, str]:
-    macros: dict[str, str] = {}
-    for name, value in _mapping(config, "macros").items():
-        if isinstance(value, str):
-            # A macro may use one written above it ({FREE} in {W}), so a list is spelt once;
-            # so may each item of a list macro.
-            macros[str(name).upper()] = _substitute(value, macros)
-        else:
-            items = _strings(value, f"macros.{name}")
-            alternatives = sorted(
-                (_substitute(_pattern_text(item), macros) for item in items), key=len, reverse=True
-            )
-            macros[str(name).upper()] = "(?:" + "|".join(alternatives) + ")"
-    return macros
-
-
-def _word_sets(section: Any, key: str) -> dict[str, frozenset[str]]:
-    """Return a third-person section's word list `key`, a set a language."""
-    lists = _mapping(section.get(key) or {}, key)
-    return {
-        str(lang): frozenset(_words(_strings(words, f"third_person.{key}.{lang}")))
-        for lang, words in lists.items()
-    }
+    return _Lazy(expand(source, macros), f"{where}: {source}")
 
 
 def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
-    section = _mapping(config, where)
+    section = mapping(config, where)
     window = section.get("window", 4)
     if not isinstance(window, int) or window < 0:
         raise ValueError(f"crisis phrases: {where}.window must be a whole number")
-    markers = _mapping(section.get(key) or {}, f"{where}.{key}")
-    fillers = _mapping(section.get("fillers") or {}, f"{where}.fillers")
+    markers = mapping(section.get(key) or {}, f"{where}.{key}")
+    fillers = mapping(section.get("fillers") or {}, f"{where}.fillers")
     return {
         str(language): _Context(
-            frozenset(_words(_strings(markers.get(language), f"{where}.{key}.{language}"))),
-            frozenset(_words(_strings(fillers.get(language), f"{where}.fillers.{language}"))),
+            frozenset(word_list(strings(markers.get(language), f"{where}.{key}.{language}"))),
+            frozenset(word_list(strings(fillers.get(language), f"{where}.fillers.{language}"))),
             window,
         )
         for language in set(markers) | set(fillers)
     }
-
-
-def _words(items: Iterable[str]) -> Iterable[str]:
-    for item in items:
-        yield from basic(item).split()
-
-
-def _pattern_text(source: str) -> str:
-    """Bring a pattern to the normalised form: a plain phrase fully, a regex as far as safe."""
-    if _PLAIN_PHRASE.match(source):
-        return normalise(source)
-    for mark in APOSTROPHES:
-        source = source.replace(mark, "")
-    # Casefold the literal text only: "\\S" must not become "\\s".
-    return _REGEX_PIECES.sub(_casefold_literal, strip_accents(source))
-
-
-def _casefold_literal(piece: re.Match[str]) -> str:
-    text = piece.group(0)
-    return text if text.startswith("\\") else text.casefold()
-
-
-def _expand(source: str, macros: Mapping[str, str]) -> str:
-    return _substitute(_pattern_text(source), macros)
-
-
-def _substitute(source: str, macros: Mapping[str, str]) -> str:
-    """Replace each {NAME} in `source` with its macro."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1).upper()
-        if name not in macros:
-            raise ValueError(f"crisis phrases: unknown macro {{{name}}} in {source!r}")
-        return macros[name]
-
-    return _MACRO.sub(replace, source)
-
-
-def _alternatives(
-    config: Mapping[str, Any], key: str, macros: Mapping[str, str]
-) -> dict[str, re.Pattern[str]]:
-    """Return one pattern a language matching any of the lists under `key`."""
-    compiled: dict[str, re.Pattern[str]] = {}
-    for language, patterns in _mapping(config.get(key) or {}, key).items():
-        sources = _strings(patterns, f"{key}.{language}")
-        if sources:
-            bodies = "|".join(f"(?:{_expand(source, macros)})" for source in sources)
-            compiled[str(language)] = _compile(bodies, f"{key}.{language}")
-    return compiled
-
-
-def _compile(body: str, where: str) -> re.Pattern[str]:
-    """Compile an expanded pattern to match whole words only."""
-    try:
-        return re.compile(rf"(?<!\w)(?:{body}){_WORD_END}")
-    except re.error as exc:
-        raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
 
 
 if __name__ == "__main__":
