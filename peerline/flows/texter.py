@@ -336,9 +336,7 @@ def decide(
             and not state.opted_out
             and keyword not in ACTS
         ):
-            found = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
-            others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
-            return Outcome(rest.stage, [*language, *found, fx.Reply("someone_else"), *others])
+            return _ahead(rest, language, [fx.Reply("someone_else")])
         return Outcome(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:
@@ -350,10 +348,15 @@ def decide(
         rest = _picture(state, status, text)
     else:
         rest = _decide(state, status, text, keyword)
-    # A language found in these very words holds for the crisis resources too.
+    return _ahead(rest, language, safety)
+
+
+def _ahead(rest: Outcome, language: list[fx.Effect], first: list[fx.Effect]) -> Outcome:
+    """Return `rest` with `first` ahead of its other effects, after any language set."""
+    # A language found in these very words holds for what goes first too.
     found = [e for e in rest.effects if isinstance(e, fx.SetLanguage)]
     others = [e for e in rest.effects if not isinstance(e, fx.SetLanguage)]
-    return Outcome(rest.stage, [*language, *found, *safety, *others])
+    return Outcome(rest.stage, [*language, *found, *first, *others])
 
 
 def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:

@@ -106,7 +106,9 @@ def texter_message(
         and rt.line.crisis.someone_else(text)
     )
     if worried:
-        state = replace(state, someone_else_due=_someone_else_due(rt, contact))
+        # Not again within the crisis window: a worried texter's every text would repeat it.
+        due = not _said_lately(rt, contact, "someone_else", rt.crisis_window)
+        state = replace(state, someone_else_due=due)
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
     else:
@@ -187,20 +189,6 @@ def burst(
     texts = [rt.line.vault.decrypt(body) for body in reversed(earlier)]
     recent = raised is not None and not _due(raised, rt.now, rt.crisis_window)
     return [t for t in texts if t.strip()] + [text], not recent
-
-
-def _someone_else_due(rt: Context, contact: Contact) -> bool:
-    """Say whether a worried texter may hear about someone else's danger again: not within
-    the crisis window of the last time (a worried texter's every text would repeat it)."""
-    # Every key's hash: rows sent before a key change keep the older one until `keys rotate`.
-    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
-    told = rt.session.scalar(
-        select(func.max(OutboundMessage.created_at)).where(
-            OutboundMessage.to_hash.in_(hashes),
-            OutboundMessage.purpose == "someone_else",
-        )
-    )
-    return _due(told, rt.now, rt.crisis_window)
 
 
 def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
@@ -351,16 +339,17 @@ def _quieten(
     return kept
 
 
-def _said_lately(rt: Context, contact: Contact, key: str) -> bool:
-    """Say whether the line sent this texter this automatic text within the quiet window."""
-    to_hash = rt.line.vault.lookup_hash(rt.line.vault.decrypt(contact.phone_enc))
+def _said_lately(rt: Context, contact: Contact, key: str, within: timedelta = FLOOD_QUIET) -> bool:
+    """Say whether the line sent this texter this automatic text `within` (the quiet window)."""
+    # Every key's hash: rows sent before a key change keep the older one until `keys rotate`.
+    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
     return bool(
         rt.session.scalar(
             select(OutboundMessage.id)
             .where(
-                OutboundMessage.to_hash == to_hash,
+                OutboundMessage.to_hash.in_(hashes),
                 OutboundMessage.purpose == key,
-                OutboundMessage.created_at > rt.now - FLOOD_QUIET,
+                OutboundMessage.created_at > rt.now - within,
             )
             .limit(1)
         )
