@@ -81,26 +81,26 @@ BURSTS_HELDOUT = Path(__file__).with_name("crisis_bursts_heldout.yaml")
 # the thirteenth (600 messages, 2026-12-04, scored once on the frozen commit 8515a4a: 235 of 300,
 # 29 false alarms; docs/crisis_heldout_run_set13.txt) because session 14 tuned on it; the
 # fourteenth (600 messages, 2026-12-04, scored once on the frozen commit 2f16f61: 252 of 300, 30
-# false alarms; docs/crisis_heldout_run_set14.txt) because session 15 tuned on it. All fourteen
-# are development data now (crisis_examples.yaml). The fifteenth (600 messages, 2026-12-04,
-# session 15) was written by a fresh writer told to open nothing of the project, kept read-only
-# outside the repository (its SHA-256 noted when written, 19:47 UTC), copied in after the
-# detector's freeze at 308d956 (the full suite passed there) and scored once
-# (docs/crisis_heldout_run.txt).
-HELDOUT_SHA256: str | None = "79a01a7be3bf9fdcfc23fc057fd13a0aeeb15247aa397eaad66fa02da74b58ad"
+# false alarms; docs/crisis_heldout_run_set14.txt) because session 15 tuned on it; the fifteenth
+# (600 messages, 2026-12-04, scored once on the frozen commit 308d956: 255 of 300, 13 false
+# alarms; docs/crisis_heldout_run_set15.txt) because session 16 tuned on it. All fifteen are
+# development data now (crisis_examples.yaml). The sixteenth is being written by a fresh writer
+# told to open nothing of the project.
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (255, 13)
-# Short messages written word for word in both sets (the fifteenth shares 6 with dev: 4 crisis).
-HELDOUT_SHARED_WITH_DEV = 6
+HELDOUT_FROZEN: tuple[int, int] | None = None
+# Short messages written word for word in both sets.
+HELDOUT_SHARED_WITH_DEV = 0
 # The held-out bursts, written beside the held-out set by another writer told to open nothing,
 # copied in after the same freeze and scored once (docs/crisis_bursts_heldout_run.txt): the
 # SHA-256 of the file here (the writer's file under two comment lines) and (crisis bursts found,
-# safe bursts alarmed) as the line reads them. Session 14's were spent into the development
-# bursts (docs/crisis_bursts_heldout_run_set14.txt: 140 of 150, 33 of 150 on the frozen 2f16f61).
-BURSTS_HELDOUT_SHA256: str | None = "773e98e09cd0"
-BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = (146, 80)
+# safe bursts alarmed) as the line reads them. Session 14's and 15's were spent into the
+# development bursts (docs/crisis_bursts_heldout_run_set14.txt: 140 of 150, 33 of 150 on the
+# frozen 2f16f61; docs/crisis_bursts_heldout_run_set15.txt: 146 of 150, 80 of 150 on 308d956).
+BURSTS_HELDOUT_SHA256: str | None = None
+BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = None
 # Session 11 chose the model's threshold on writers it never saw, for recall (0.87 -> 0.75,
 # crisis_train.MARGIN): in-sample the development set went to recall 0.912 and precision 0.946
 # with 4.8% false alarms (docs/crisis.md, "Session 11"); with four more writers and the tenth
@@ -605,8 +605,9 @@ def test_a_text_that_says_it_alone_is_what_the_burst_says(detector: CrisisDetect
 
 def test_bursts_read_together_find_more_for_few_more_alarms(detector: CrisisDetector) -> None:
     bursts = load_bursts(BURSTS)
-    # Session 14's 400 and its 300 held-out bursts, spent in session 15.
-    assert len(bursts) == 700 and sum(b.example.label for b in bursts) == 350
+    # Session 14's 400 and its 300 held-out bursts, spent in session 15; session 15's 300 held-out
+    # bursts, spent in session 16.
+    assert len(bursts) == 1000 and sum(b.example.label for b in bursts) == 500
     alone = score((b.example, each_alone(detector, b.texts).matched) for b in bursts)
     together = score((b.example, as_the_line_reads(detector, b.texts).matched) for b in bursts)
     # Session 14, with BURST_TEXTS = 3: 168 -> 187 of 200 crisis bursts, 71 -> 72 of 200 safe.
@@ -692,6 +693,8 @@ SESSION_13_WRITTEN = 3568
 THIRTEENTH_SHARED_WITH_DEV = 5
 # The fourteenth set's short messages that development held word for word when it was spent.
 FOURTEENTH_SHARED_WITH_DEV = 19
+# The fifteenth set's short messages that development held word for word when it was spent.
+FIFTEENTH_SHARED_WITH_DEV = 6
 # Session 15's three writers (ac to ae): 1,800 written, 14 already in the file word for word.
 SESSION_15_WRITTEN = 1786
 # Session 14's four writers (y, z, aa, ab): 2,400 written, 15 already in the file word for word.
@@ -750,6 +753,11 @@ def test_the_fourteenth_set_and_session_15_writers_are_development_data(
     }
     assert len(session_15) == 3
     assert sum(session_15.values()) == SESSION_15_WRITTEN
+
+
+def test_the_fifteenth_set_is_development_data(examples: list[Example]) -> None:
+    writers = Counter(crisis_train.writer_of(e) for e in examples)
+    assert writers["fifteenth held-out"] == 600 - FIFTEENTH_SHARED_WITH_DEV
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
@@ -1920,6 +1928,13 @@ SOMEONE_ELSE_AT_RISK = (
     "when i was in the shower my friend texted that she wants to kill herself",
     "mi amigo se quiere matar, sobrevivio un intento hace dos anos",
     "my son is self harming",
+    # Session 16: shut in with a means, or holding one and saying goodbye.
+    "my roommate shut herself in the garage with a rope",
+    "my roommate locked herself in the bathroom and wont answer, she has a razor",
+    "my friend has a gun and says goodbye",
+    "my brother locked himself in his room and wont answer, he took the pills from the cabinet",
+    "mi amiga se encerro en el bano con una navaja",
+    "mi hermano tiene una pistola y se despidio de todos",
 )
 NOT_SOMEONE_ELSE = (
     "i took all my pills",  # the writer's own
@@ -1957,6 +1972,11 @@ NOT_SOMEONE_ELSE = (
     "mi novio no quiere vivir conmigo",
     "mi papa esta en el techo ahorita arreglando la antena",
     "me mando un mensaje de despedida porque se muda",
+    "my roommate locked herself in the bathroom to cry after the breakup",
+    "my dad has a gun for hunting season",
+    "my sister locked herself out of the car lol",
+    "mi hermano se encerro en su cuarto a jugar play",
+    "mi papa tiene una escopeta para cazar",
 )
 
 

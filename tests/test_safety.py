@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from peerline.service import keys, outbox
-from peerline.service.crisis import priority_of
+from peerline.service.crisis import MODEL_CATEGORY, priority_of
 from peerline.service.models import (
     Alert,
     Block,
@@ -176,6 +176,25 @@ def test_someone_worried_about_another_person_hears_what_to_do(build: LineBuilde
     hooks.sms(lines.TEXTER_2, "mi hermana esta en el puente y no me contesta")
     spanish = box(line, lines.TEXTER_2)
     assert spanish[0]["purpose"] == "someone_else" and "preocupa" in spanish[0]["body"]
+
+
+def test_an_alarm_about_someone_else_tells_what_to_do_for_them(build: LineBuilder) -> None:
+    # Session 16: the model alone alarms on a worried texter's words about another person on a
+    # bridge. The concern is raised and the chat goes to the front as for any crisis (someone
+    # may be in danger now), but the texter hears what to do for that person, not resources
+    # meant for themselves; their own crisis words later still get those.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    words = "she is on the bridge right now and wont answer"
+    found = line.crisis.detect(words)
+    assert found.phrase == MODEL_CATEGORY and line.crisis.someone_else(words)  # as it stands
+    hooks.sms(lines.TEXTER, words)
+    purposes = [m["purpose"] for m in box(line, lines.TEXTER)]
+    assert purposes[0] == "someone_else" and "crisis" not in purposes
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+        assert [c.priority for c in queued(session)] == [priority_of(found.category)]
+    hooks.sms(lines.TEXTER, CRISIS)
+    assert "crisis" in [m["purpose"] for m in box(line, lines.TEXTER)[len(purposes) :]]
 
 
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:

@@ -18,7 +18,7 @@ from peerline.service.context import (
     _due,
     supporter_language,
 )
-from peerline.service.crisis import BURST_TEXTS
+from peerline.service.crisis import BURST_TEXTS, MODEL_CATEGORY
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -98,9 +98,11 @@ def texter_message(
         if len(texts) > 1:
             detection = rt.line.crisis.detect_together(texts, model=model)
     category = detection.category if detection.matched else None
-    # Someone worried about another person hears what to do if they are in danger now.
+    # Someone worried about another person hears what to do if they are in danger now; over
+    # an alarm only the model raised too ("she is on the bridge and wont answer"), not over
+    # crisis words a phrase found.
     worried = (
-        category is None
+        (category is None or detection.phrase == MODEL_CATEGORY)
         and state.crisis_reply_due
         and not contact.opted_out
         and rt.line.crisis.someone_else(text)
