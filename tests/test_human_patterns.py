@@ -140,7 +140,7 @@ def test_crisis_as_the_first_text(deploy: Deploy) -> None:
 def test_one_thought_split_across_first_texts(deploy: Deploy) -> None:
     # Typed fast, before anyone answers; no text says it alone (session 14's burst reading).
     d = deploy()
-    split = ["ok so", "i made up my mind", "its happening this weekend"]
+    split = ["ok so", "i decided", "its happening this weekend"]
     for text in split:
         assert d.sms(lines.TEXTER, text) == 200
     d.wait_for_text(lines.TEXTER, "matter")  # the crisis resources, not the welcome
