@@ -1945,13 +1945,22 @@ SOMEONE_ELSE_AT_RISK = (
     "when i was in the shower my friend texted that she wants to kill herself",
     "mi amigo se quiere matar, sobrevivio un intento hace dos anos",
     "my son is self harming",
-    # Session 16: shut in with a means, or holding one and saying goodbye.
+    # Session 16: shut in with a means, or holding one and saying goodbye (and the review's).
     "my roommate shut herself in the garage with a rope",
     "my roommate locked herself in the bathroom and wont answer, she has a razor",
     "my friend has a gun and says goodbye",
     "my brother locked himself in his room and wont answer, he took the pills from the cabinet",
     "mi amiga se encerro en el bano con una navaja",
     "mi hermano tiene una pistola y se despidio de todos",
+    "shes holding a gun and said goodbye",
+    "my daughter's locked herself in her room with a knife",
+    "my 16 year old locked herself in her room with a knife",
+    "my mom shut herself in the car in the garage and the engine is running",
+    "my husband is holding a gun to his head",
+    "my son has a knife to his wrist",
+    "mi hermana de 15 anos se encerro en el bano con pastillas",
+    "mi papa esta en el garage con el carro prendido y no contesta",
+    "mi amigo tiene un arma y me escribio despidiendose",
 )
 NOT_SOMEONE_ELSE = (
     "i took all my pills",  # the writer's own
@@ -1994,7 +2003,47 @@ NOT_SOMEONE_ELSE = (
     "my sister locked herself out of the car lol",
     "mi hermano se encerro en su cuarto a jugar play",
     "mi papa tiene una escopeta para cazar",
+    # the review's: shut in and not answering is a teenager; a means in an everyday use; a
+    # means told in another clause; a goodbye to a job
+    "my son locked himself in his room playing video games and wont answer me",
+    "my daughter locked herself in her room and wont come out, teenagers lol",
+    "my roommate shut herself in her room to study for her europe exam",
+    "my kid locked himself in the car with the keys, not answering the window lol",
+    "my mom shut herself in her room with a razor to shave her legs",
+    "my bf has a gun license now, he said goodbye to his old job today",
+    "my son locked himself in his room. lol anyway im out of pills",
+    "my husband is holding a knife to cut the turkey",
+    "my dad is in the car in the garage, the engine is running to warm it up before work",
+    "mi hijo se encerro en su cuarto a jugar y no me contesta",
+    "mi hija se encerro en su cuarto y no sale ni para comer",
+    "mi hermana se metio en el cuarto con su novio y no abre jaja",
+    "mi novio compro un cuchillo nuevo para la cocina y no me contesta",
+    "mi abuelo tiene una escopeta y no contesta el telefono, estara en el campo",
 )
+
+
+# Session 16 (the review's): words that tell of someone else at risk AND of the writer's own.
+# When only the model alarmed, the line gives the someone-else text in place of the crisis
+# resources only if the rest of the words, cut of the other person's, say no crisis.
+OWN_CRISIS_BESIDE_SOMEONE_ELSE = (
+    "he locked himself in the garage with a rope. i have one too. im done",
+    "my mom locked herself in her room with pills, i have my own stash and im thinking of taking"
+    " them too",
+)
+
+
+@pytest.mark.parametrize("text", OWN_CRISIS_BESIDE_SOMEONE_ELSE)
+def test_own_crisis_beside_someone_else_is_not_only_someone_else(
+    detector: CrisisDetector, text: str
+) -> None:
+    assert detector.someone_else(text) and not detector.only_someone_else(text)
+
+
+def test_only_someone_else_at_risk(detector: CrisisDetector) -> None:
+    assert detector.only_someone_else("my sister is on the bridge right now and wont answer")
+    assert detector.only_someone_else("mi amiga se encerro en el bano con una navaja")
+    assert not detector.only_someone_else("i want to kill myself")  # nobody else named
+    assert not detector.only_someone_else("")
 
 
 @pytest.mark.parametrize("text", SOMEONE_ELSE_AT_RISK)

@@ -405,16 +405,17 @@ def test_someone_worried_about_another_person_hears_what_to_do_first() -> None:
     # Session 16: words the model alone alarmed on that tell of someone else at risk ("she is
     # on the bridge right now and wont answer"): the concern is raised and the chat queued at
     # the front as for any crisis, and the texter hears what to do for the other person in
-    # place of resources meant for themselves; not when it is not due (their own came first).
+    # place of resources meant for themselves; told it lately, they hear neither again (the
+    # review's "she took pills before she went up there, she is on the roof and not answering").
     both = texter.decide(new, OPEN, "x", crisis="danger_place", someone_else=True)
     assert fx.RaiseSafety("detector", "danger_place") in both.effects
     assert keys(both) == ["someone_else", "crisis_queued"] and both.stage == texter.QUEUED
     closed = texter.decide(new, CLOSED, "x", crisis="danger_place", someone_else=True)
     assert keys(closed)[0] == "someone_else" and "crisis_closed" not in keys(closed)
     again = replace(new, someone_else_due=False)
-    assert keys(texter.decide(again, OPEN, "x", crisis="attempt", someone_else=True))[0] == (
-        "crisis"
-    )
+    lately = texter.decide(again, OPEN, "x", crisis="means", someone_else=True)
+    assert fx.RaiseSafety("detector", "means") in lately.effects
+    assert "crisis" not in keys(lately) and "someone_else" not in keys(lately)
     # In Spanish when the words are, and in one segment in both languages.
     spanish = texter.decide(new, OPEN, "mi hermana se quiere matar", someone_else=True)
     assert fx.SetLanguage("es") in spanish.effects

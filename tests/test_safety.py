@@ -197,6 +197,23 @@ def test_an_alarm_about_someone_else_tells_what_to_do_for_them(build: LineBuilde
     assert "crisis" in [m["purpose"] for m in box(line, lines.TEXTER)[len(purposes) :]]
 
 
+def test_own_crisis_beside_someone_else_gets_the_crisis_resources(build: LineBuilder) -> None:
+    # Session 16 (the review's): words that tell of someone else at risk and of the texter's
+    # own crisis get the resources meant for the texter, whether a phrase found their crisis
+    # or only the model (the words left without the other person's still alarm).
+    line, hooks = build(lines.ALWAYS_OPEN)
+    phrase = "my friend is suicidal and i want to kill myself too"
+    model = "he locked himself in the garage with a rope. i have one too. im done"
+    assert line.crisis.detect(model).phrase == MODEL_CATEGORY  # as it stands
+    for number, words in ((lines.TEXTER, phrase), (lines.TEXTER_2, model)):
+        assert line.crisis.someone_else(words)
+        hooks.sms(number, words)
+        purposes = [m["purpose"] for m in box(line, number)]
+        assert purposes[0] == "crisis" and "someone_else" not in purposes
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 2
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

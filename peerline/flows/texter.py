@@ -320,8 +320,9 @@ def decide(
     counts the pictures that came with the message. `someone_else` says the words tell of
     another person at risk (a worried texter): they hear, once in a while, what to do if that
     person is in danger now, first, and the message goes on as it would have; with `crisis`
-    too (the runtime passes both only when the model alone alarmed), that text takes the
-    crisis resources' place and the concern is raised as for any crisis.
+    too (the runtime passes both only when the model alone alarmed and the rest of the words
+    say no crisis of the texter's), that text, when due, takes the crisis resources' place and
+    the concern is raised as for any crisis.
     """
     keyword = classify(text)
     state, language = _first_language(state, text, keyword)
@@ -342,11 +343,13 @@ def decide(
         return Outcome(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
     if state.crisis_reply_due and not state.opted_out:
-        if someone_else and state.someone_else_due:
+        if someone_else:
             # The words alarm and tell of another person at risk ("she is on the bridge and
-            # wont answer"): the concern is raised all the same, and the texter hears what to do
-            # for them rather than resources meant for themselves.
-            safety.append(fx.Reply("someone_else"))
+            # wont answer"), and of no crisis of the texter's: the concern is raised all the
+            # same, and the texter hears what to do for them (once in a while), never resources
+            # meant for themselves.
+            if state.someone_else_due:
+                safety.append(fx.Reply("someone_else"))
         else:
             # "Keep texting here" only when someone is on shift to read it.
             safety.append(fx.Reply("crisis" if status.open_now else "crisis_closed"))

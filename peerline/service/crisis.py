@@ -404,9 +404,28 @@ class CrisisDetector:
         other person as the one at risk); a negation just before a match, or a past told in the
         same clause (`someone_else_past`: "my uncle attempted years ago"), drops it.
         """
-        if not text or not self._someone_else:
+        return bool(self._someone_else_spans(text)[1])
+
+    def only_someone_else(self, text: str) -> bool:
+        """Say whether `text` tells of someone else at risk and, with those words cut out, of
+        no crisis of the writer's own ("she is on the bridge right now and wont answer", but not
+        "he locked himself in the garage with a rope. i have one too. im done")."""
+        norm, spans = self._someone_else_spans(text)
+        if not spans:
             return False
+        rest, end = [], 0
+        for start, stop in spans:
+            rest.append(norm[end:start])
+            end = max(end, stop)
+        rest.append(norm[end:])
+        return not self.detect(f" {BOUNDARY} ".join(part for part in rest if part.strip())).matched
+
+    def _someone_else_spans(self, text: str) -> tuple[str, list[tuple[int, int]]]:
+        """Return the normalised text and the spans where it tells of someone else at risk."""
+        if not text or not self._someone_else:
+            return "", []
         norm = normalise(text)
+        spans: list[tuple[int, int]] = []
         for language, regex in self._someone_else.items():
             negation = self._negation.get(language, _EMPTY_CONTEXT)
             past = self._someone_else_past.get(language)
@@ -419,8 +438,8 @@ class CrisisDetector:
                 end = norm.find(BOUNDARY, match.end())
                 clause = norm[start : end if end >= 0 else len(norm)]
                 if past is None or not past.search(clause):
-                    return True
-        return False
+                    spans.append(match.span())
+        return norm, sorted(spans)
 
     def _scan(
         self, text: str, *, sure_only: bool = False
@@ -589,6 +608,12 @@ class LineDetector:
         (:meth:`CrisisDetector.someone_else`)."""
         self.reload()
         return self.detector.someone_else(text)
+
+    def only_someone_else(self, text: str) -> bool:
+        """Say whether `text` tells of someone else at risk and of no crisis of the writer's,
+        with the current phrases (:meth:`CrisisDetector.only_someone_else`)."""
+        self.reload()
+        return self.detector.only_someone_else(text)
 
     @property
     def phrase_count(self) -> int:

@@ -99,13 +99,16 @@ def texter_message(
             detection = rt.line.crisis.detect_together(texts, model=model)
     category = detection.category if detection.matched else None
     # Someone worried about another person hears what to do if they are in danger now; over
-    # an alarm only the model raised too ("she is on the bridge and wont answer"), not over
-    # crisis words a phrase found.
+    # an alarm only the model raised too ("she is on the bridge and wont answer"), when the
+    # rest of the words say no crisis of the writer's; never over crisis words a phrase found.
     worried = (
-        (category is None or detection.phrase == MODEL_CATEGORY)
-        and state.crisis_reply_due
+        state.crisis_reply_due
         and not contact.opted_out
-        and rt.line.crisis.someone_else(text)
+        and (
+            rt.line.crisis.someone_else(text)
+            if category is None
+            else detection.phrase == MODEL_CATEGORY and rt.line.crisis.only_someone_else(text)
+        )
     )
     if worried:
         # Not again within the crisis window: a worried texter's every text would repeat it.
