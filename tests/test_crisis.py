@@ -1961,6 +1961,10 @@ SOMEONE_ELSE_AT_RISK = (
     "mi hermana de 15 anos se encerro en el bano con pastillas",
     "mi papa esta en el garage con el carro prendido y no contesta",
     "mi amigo tiene un arma y me escribio despidiendose",
+    # the second review's
+    "my friend said shes going to kill herself tonight",
+    "my friend just told me he's gonna kill himself",
+    "mi tio se encerro en el garage con una soga",
 )
 NOT_SOMEONE_ELSE = (
     "i took all my pills",  # the writer's own
@@ -2019,6 +2023,25 @@ NOT_SOMEONE_ELSE = (
     "mi hermana se metio en el cuarto con su novio y no abre jaja",
     "mi novio compro un cuchillo nuevo para la cocina y no me contesta",
     "mi abuelo tiene una escopeta y no contesta el telefono, estara en el campo",
+    # the second review's
+    "my 16 year old locked herself in her room with her phone charger cord again",
+    "my sister locked herself in the bathroom with her razor, shes shaving her legs for prom",
+    "my son shut himself in his room with a knife and fork and a whole pizza lol",
+    "my dad grabbed his rifle and said goodbye, hes going hunting all weekend",
+    "my sister grabbed a knife and said goodbye to the onions lol",
+    "my dad is on the roof cleaning the gutters and isnt answering his phone",
+    "my grandma is at the bridge club and wont answer her phone",
+    "my daughter took all her medicine today like a champ",
+    "my mom took all my pills and flushed them",
+    "my son is cutting himself a slice of cake",
+    "my mom is going to kill herself laughing when she sees this",
+    "la llamada se esta cortando, te marco al rato",
+    "mi hermano se esta cortando el pelo",
+    "mi hermano se va a matar con esa moto",
+    "mi abuelo se tomo todas las pastillas del dia",
+    "mi abuela no quiere vivir sola",
+    "mi mama esta en la azotea tendiendo ropa y no me contesta",
+    "mi papa esta en el garage con el carro prendido esperandonos",
 )
 
 
@@ -2037,6 +2060,31 @@ def test_own_crisis_beside_someone_else_is_not_only_someone_else(
     detector: CrisisDetector, text: str
 ) -> None:
     assert detector.someone_else(text) and not detector.only_someone_else(text)
+
+
+# The second review's: the writer's own risk told by joining the other person's ("ill jump
+# too", "me too", "yo tambien tengo una"), or in words the grammar dropped with the other's.
+OWN_RISK_JOINED_TO_SOMEONE_ELSES = (
+    ("she is on the bridge right now and wont answer. ill jump too", "ill jump too"),
+    ("my sister took all her pills and me too", "me too"),
+    ("mi hermana se encerro en el bano con una navaja. yo tambien tengo una", "yo tambien"),
+    ("my sister took all her pills. i took the rest of the bottle", MODEL_CATEGORY),
+)
+
+
+@pytest.mark.parametrize(("text", "phrase"), OWN_RISK_JOINED_TO_SOMEONE_ELSES)
+def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
+    detector: CrisisDetector, text: str, phrase: str
+) -> None:
+    beside = detector.beside_someone_else(text)
+    assert beside is not None and beside.matched and beside.phrase == phrase
+    assert not detector.only_someone_else(text)
+
+
+def test_a_worried_texters_love_is_no_echo(detector: CrisisDetector) -> None:
+    text = "my sister is on the bridge and wont answer, i love her too much"
+    assert detector.beside_someone_else(text) == NO_MATCH
+    assert detector.beside_someone_else("i want to die") is None  # nobody else named
 
 
 def test_only_someone_else_at_risk(detector: CrisisDetector) -> None:

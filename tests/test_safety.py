@@ -214,6 +214,20 @@ def test_own_crisis_beside_someone_else_gets_the_crisis_resources(build: LineBui
         assert len(session.scalars(select(SafetyEvent)).all()) == 2
 
 
+def test_own_crisis_the_grammar_dropped_with_someone_elses_is_raised(build: LineBuilder) -> None:
+    # The second review's: "i took the rest of the bottle" after the sister's pills. The phrase
+    # is dropped as the sister's and the detector alone says nothing, but the words left once
+    # hers are cut out are an attempt: the texter's crisis is raised and they get resources.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    words = "my sister took all her pills. i took the rest of the bottle"
+    assert not line.crisis.detect(words).matched  # as it stands
+    hooks.sms(lines.TEXTER, words)
+    purposes = [m["purpose"] for m in box(line, lines.TEXTER)]
+    assert purposes[0] == "crisis" and "someone_else" not in purposes
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

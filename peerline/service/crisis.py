@@ -284,6 +284,7 @@ class CrisisDetector:
 
         self._near_misses = alternatives(config, "near_misses", macros)
         self._someone_else = alternatives(config, "someone_else", macros)
+        self._someone_else_echo = alternatives(config, "someone_else_echo", macros)
         self._someone_else_past: dict[str, re.Pattern[str]] = {}
         for language, pattern in mapping(
             config.get("someone_else_past") or {}, "someone_else_past"
@@ -410,15 +411,39 @@ class CrisisDetector:
         """Say whether `text` tells of someone else at risk and, with those words cut out, of
         no crisis of the writer's own ("she is on the bridge right now and wont answer", but not
         "he locked himself in the garage with a rope. i have one too. im done")."""
+        beside = self.beside_someone_else(text)
+        return beside is not None and not beside.matched
+
+    def beside_someone_else(self, text: str) -> Detection | None:
+        """Return what `text` says of the writer beside someone else at risk, or None when it
+        tells of nobody else at risk.
+
+        The other person's words are cut out and the rest read alone ("my sister took all her
+        pills. i took the rest of the bottle": the grammar drops the phrase with the sister's
+        words, but the rest is an attempt). Words that join the writer to the other person's
+        risk (`someone_else_echo`: "ill jump too", "yo tambien tengo una") are the writer's
+        crisis too, in the category the model names for the whole text: a rest of a few words
+        is too short for the model to read.
+        """
         norm, spans = self._someone_else_spans(text)
         if not spans:
-            return False
+            return None
         rest, end = [], 0
         for start, stop in spans:
             rest.append(norm[end:start])
             end = max(end, stop)
         rest.append(norm[end:])
-        return not self.detect(f" {BOUNDARY} ".join(part for part in rest if part.strip())).matched
+        found = self.detect(f" {BOUNDARY} ".join(part for part in rest if part.strip()))
+        if found.matched:
+            return found
+        for language, regex in self._someone_else_echo.items():
+            echo = regex.search(norm, spans[0][1])
+            if echo:
+                category = None
+                if self.model is not None:
+                    category = self.model.verdict_of_norm(norm, 0.0)[1]
+                return Detection(True, language, echo.group(0), category or MODEL_CATEGORY)
+        return found
 
     def _someone_else_spans(self, text: str) -> tuple[str, list[tuple[int, int]]]:
         """Return the normalised text and the spans where it tells of someone else at risk."""
@@ -614,6 +639,12 @@ class LineDetector:
         with the current phrases (:meth:`CrisisDetector.only_someone_else`)."""
         self.reload()
         return self.detector.only_someone_else(text)
+
+    def beside_someone_else(self, text: str) -> Detection | None:
+        """Return what `text` says of the writer beside someone else at risk, with the current
+        phrases (:meth:`CrisisDetector.beside_someone_else`)."""
+        self.reload()
+        return self.detector.beside_someone_else(text)
 
     @property
     def phrase_count(self) -> int:

@@ -24,6 +24,7 @@ KEYS = frozenset(
         "escalation",
         "someone_else",
         "someone_else_past",
+        "someone_else_echo",
         "phrases",
     }
 )

@@ -97,18 +97,25 @@ def texter_message(
         texts, model = burst(rt, contact, inbound, text)
         if len(texts) > 1:
             detection = rt.line.crisis.detect_together(texts, model=model)
+    # Words that tell of someone else at risk are read apart from the rest: the rest may be the
+    # texter's own crisis ("my sister took all her pills. i took the rest of the bottle", which
+    # the grammar drops with the sister's words), or nothing of theirs (a worried texter).
+    beside = (
+        rt.line.crisis.beside_someone_else(text)
+        if not detection.matched or detection.phrase == MODEL_CATEGORY
+        else None
+    )
+    if beside is not None and beside.matched and not detection.matched:
+        detection = beside
     category = detection.category if detection.matched else None
     # Someone worried about another person hears what to do if they are in danger now; over
-    # an alarm only the model raised too ("she is on the bridge and wont answer"), when the
-    # rest of the words say no crisis of the writer's; never over crisis words a phrase found.
+    # an alarm only the model raised too ("she is on the bridge and wont answer") when the rest
+    # of the words say no crisis of the writer's; never over crisis words a phrase found.
     worried = (
         state.crisis_reply_due
         and not contact.opted_out
-        and (
-            rt.line.crisis.someone_else(text)
-            if category is None
-            else detection.phrase == MODEL_CATEGORY and rt.line.crisis.only_someone_else(text)
-        )
+        and beside is not None
+        and not beside.matched
     )
     if worried:
         # Not again within the crisis window: a worried texter's every text would repeat it.
