@@ -228,6 +228,23 @@ def test_own_crisis_the_grammar_dropped_with_someone_elses_is_raised(build: Line
         assert len(session.scalars(select(SafetyEvent)).all()) == 1
 
 
+def test_a_supporter_sees_a_worried_texters_words_marked(build: LineBuilder) -> None:
+    # Session 16: in a chat, a texter's words about someone else at risk got the someone-else
+    # text from the line; the supporter reads them marked, in their language, so they know
+    # whose risk it is and what the line said (no safety flag: it is no crisis of the texter's).
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)
+    words = "my best friend just told me she took a whole bottle of pills"
+    hooks.sms(lines.TEXTER, words)
+    assert box(line, lines.TEXTER)[-1]["purpose"] == "someone_else"
+    hooks.sms(lines.TEXTER, "shes still not answering")  # not told again: not marked again
+    said = "\n".join(texts_to(line, lines.SAM))
+    mark = re.escape("[SOMEONE ELSE AT RISK; sent 911/988 for them]")
+    assert re.findall(rf"^{mark} \w+: (.*)$", said, re.M) == [words]
+    assert re.findall(r"^\w+: (shes still not answering)$", said, re.M)
+    assert "[SAFETY]" not in said
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

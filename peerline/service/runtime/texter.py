@@ -145,6 +145,8 @@ def texter_message(
         effects = _quieten(rt, contact, outcome.stage, effects)
     # Words that raise safety reach the supporter flagged, wherever the raise sits in the list.
     raised = any(isinstance(effect, fx.RaiseSafety) for effect in effects)
+    # Words that got the someone-else text reach the supporter marked so (what the line said).
+    other = fx.Reply("someone_else") in effects
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
@@ -157,7 +159,7 @@ def texter_message(
             closed, conversation = conversation, _new_conversation(rt, contact)
             conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
             inbound.conversation_id = conversation.id
-        _texter_effect(rt, effect, contact, conversation, raised=raised)
+        _texter_effect(rt, effect, contact, conversation, raised=raised, other=other)
     if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or outcome.stage == CLOSED:
             conversation.state = outcome.stage
@@ -238,6 +240,7 @@ def _texter_effect(
     conversation: Conversation | None,
     *,
     raised: bool = False,
+    other: bool = False,
 ) -> None:
     match effect:
         case fx.Reply(key=key, params=params):
@@ -252,6 +255,8 @@ def _texter_effect(
                 rt.after_commit.chat_ticks.append((conversation.id, nudge))
                 speaks = supporter_language(conversation.supporter)
                 flag = rt.render(speaks, "safety_mark") + " " if raised else ""
+                if other:
+                    flag += rt.render(speaks, "someone_else_mark") + " "
                 mark = " " + rt.render(speaks, "picture_too") if picture else ""
                 rt.relay_to_supporter(
                     conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
