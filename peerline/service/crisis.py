@@ -634,12 +634,6 @@ class LineDetector:
         self.reload()
         return self.detector.someone_else(text)
 
-    def only_someone_else(self, text: str) -> bool:
-        """Say whether `text` tells of someone else at risk and of no crisis of the writer's,
-        with the current phrases (:meth:`CrisisDetector.only_someone_else`)."""
-        self.reload()
-        return self.detector.only_someone_else(text)
-
     def beside_someone_else(self, text: str) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, with the current
         phrases (:meth:`CrisisDetector.beside_someone_else`)."""
