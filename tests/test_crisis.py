@@ -2069,6 +2069,19 @@ OWN_RISK_JOINED_TO_SOMEONE_ELSES = (
     ("my sister took all her pills and me too", "me too"),
     ("mi hermana se encerro en el bano con una navaja. yo tambien tengo una", "yo tambien"),
     ("my sister took all her pills. i took the rest of the bottle", MODEL_CATEGORY),
+    # Session 17: following the other person into it.
+    (
+        "she is on the bridge right now and wont answer. im going to jump after her",
+        "jump after her",
+    ),
+    (
+        "my sister is on the bridge and not answering, im on the way there and ill jump with her",
+        "jump with her",
+    ),
+    (
+        "mi hermana esta en el puente y no me contesta, me voy a tirar con ella",
+        "me voy a tirar con ella",
+    ),
 )
 
 
@@ -2084,6 +2097,13 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
 def test_a_worried_texters_love_is_no_echo(detector: CrisisDetector) -> None:
     text = "my sister is on the bridge and wont answer, i love her too much"
     assert detector.beside_someone_else(text) == NO_MATCH
+    # Going to them, to help, is no echo either (session 17's forms are about following).
+    for text in (
+        "my sister is on the bridge right now and wont answer, im going up there after her",
+        "my best friend just told me she took a whole bottle of pills, im going with her to the er",
+    ):
+        assert detector.someone_else(text), text
+        assert detector.beside_someone_else(text) == NO_MATCH, text
     assert detector.beside_someone_else("i want to die") is None  # nobody else named
 
 

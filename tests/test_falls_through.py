@@ -255,8 +255,11 @@ def test_crisis_first_text_goes_first_in_line(build: LineBuilder) -> None:
     run_jobs(line)
     assert texts_to(line, lines.SAM)[-1].startswith("PRIORITY")
     hooks.sms(lines.SAM, "#take")
-    alias = texts_to(line, lines.SAM)[-1].split(": ")[0]
+    alias = texts_to(line, lines.SAM)[-1].split(": ")[0].removeprefix("[SAFETY] ")
     assert lines_to(line, lines.SAM, alias) == [CRISIS, "please hurry", "hello?"]
+    # The words that raised the flag are marked so (session 17), the rest are not.
+    said = "\n".join(texts_to(line, lines.SAM))
+    assert f"[SAFETY] {alias}: {CRISIS}" in said and f"\n{alias}: please hurry" in said
 
 
 def test_crisis_first_text_in_spanish(build: LineBuilder) -> None:

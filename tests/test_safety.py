@@ -245,6 +245,32 @@ def test_a_supporter_sees_a_worried_texters_words_marked(build: LineBuilder) -> 
     assert "[SAFETY]" not in said
 
 
+def test_texts_that_waited_in_the_queue_reach_the_supporter_marked(build: LineBuilder) -> None:
+    # Session 17: texts written while queued are relayed when a supporter takes the chat; each
+    # carries the marks a live relay would have (safety raised, someone else at risk), so the
+    # supporter knows which words raised the flag and that the line sent 911/988 for someone.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)  # Sam is busy
+    worried = "my best friend just told me she took a whole bottle of pills"
+    waiting = ["yes", worried, "shes still not answering", CRISIS, "sorry"]
+    for words in waiting:
+        hooks.sms(lines.TEXTER_2, words)
+    assert "someone_else" in [m["purpose"] for m in box(line, lines.TEXTER_2)]
+    hooks.sms(lines.SAM, "#done")
+    run_jobs(line)
+    hooks.sms(lines.SAM, "#take")
+    said = texts_to(line, lines.SAM)
+    start = max(i for i, t in enumerate(said) if "While waiting they wrote" in t)
+    relayed = "\n".join(said[start + 1 :])
+    lines_of = re.findall(r"^(.*?)\w+: (.*)$", relayed, re.M)
+    assert lines_of == [
+        ("[SOMEONE ELSE AT RISK; sent 911/988 for them] ", worried),
+        ("", "shes still not answering"),
+        ("[SAFETY] ", CRISIS),
+        ("", "sorry"),
+    ]
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

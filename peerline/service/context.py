@@ -157,6 +157,15 @@ def supporter_language(supporter: Reachable) -> str:
     return next((lang for lang in supporter.language_list if lang in LANGUAGES), "en")
 
 
+def relay_marks(rt: Context, language: str, *, raised: bool, other: bool) -> str:
+    """Return the marks a relayed text carries for a supporter reading `language`: whether its
+    words raised safety, whether they told of someone else at risk."""
+    flag = rt.render(language, "safety_mark") + " " if raised else ""
+    if other:
+        flag += rt.render(language, "someone_else_mark") + " "
+    return flag
+
+
 class Context:
     """Apply effects within one transaction, collecting work for after the commit."""
 

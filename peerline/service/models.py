@@ -344,6 +344,10 @@ class InboundMessage(Base):
     sender_kind: Mapped[str] = mapped_column(String(16))  # texter, supporter
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the line did on these words, so a supporter who takes the chat later sees the
+    # waiting texts marked as a live relay would have marked them.
+    raised_safety: Mapped[bool] = mapped_column(Boolean, default=False)
+    someone_else: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # Outbound statuses, in the order they may advance.

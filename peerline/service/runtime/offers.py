@@ -20,6 +20,7 @@ from peerline.service.context import (
     DEFAULT_CHAT_MINUTES,
     Context,
     _lock,
+    relay_marks,
     resolve_offer,
     supporter_language,
     transaction,
@@ -213,8 +214,8 @@ def accept_offer(
         rt.to_supporter(
             supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
         )
-        for words in backlog:
-            rt.relay_to_supporter(conversation, supporter, f"{contact.alias}: {words}")
+        for flag, words in backlog:
+            rt.relay_to_supporter(conversation, supporter, f"{flag}{contact.alias}: {words}")
     else:
         rt.to_supporter(supporter, "took", conversation.id, alias=contact.alias, via=via)
     rt.to_texter(contact, conversation, "connected", name=supporter.name)
@@ -223,10 +224,10 @@ def accept_offer(
 
 def _waiting_words(
     rt: Context, conversation: Conversation, taking: int, language: str = "en"
-) -> list[str]:
-    """Return what the texter wrote in this conversation before offer `taking` was
-    taken: all of it, or since an earlier supporter took it (a chat handed back), oldest
-    first.
+) -> list[tuple[str, str]]:
+    """Return what the texter wrote in this conversation before offer `taking` was taken,
+    each after its marks: all of it, or since an earlier supporter took it (a chat handed
+    back), oldest first.
 
     Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin are
     words to a supporter and stay in. Every other text stays, however many: the relay
@@ -246,11 +247,19 @@ def _waiting_words(
     if last_taken is not None:
         query = query.where(InboundMessage.received_at >= last_taken)
     rows = rt.session.scalars(query.order_by(InboundMessage.id)).all()
-    texts = [rt.line.vault.decrypt(row.body_enc) for row in rows]
     words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
     # Twilio posts an empty body only with pictures: the supporter hears that one came.
     picture = rt.render(language, "picture_waiting")
-    return [t if t.strip() else picture for t in texts if not t.strip() or classify(t) in words]
+    waiting = []
+    for row in rows:
+        text = rt.line.vault.decrypt(row.body_enc)
+        if text.strip() and classify(text) not in words:
+            continue
+        # Marked as a live relay would have been: which words raised safety, which told of
+        # someone else at risk (and got the line's 911/988 text for them).
+        flag = relay_marks(rt, language, raised=row.raised_safety, other=row.someone_else)
+        waiting.append((flag, text if text.strip() else picture))
+    return waiting
 
 
 def expire(rt: Context, offer_id: int) -> None:

@@ -16,6 +16,7 @@ from peerline.service.context import (
     PLACE_IN_LINE,
     Context,
     _due,
+    relay_marks,
     supporter_language,
 )
 from peerline.service.crisis import BURST_TEXTS, MODEL_CATEGORY
@@ -147,6 +148,8 @@ def texter_message(
     raised = any(isinstance(effect, fx.RaiseSafety) for effect in effects)
     # Words that got the someone-else text reach the supporter marked so (what the line said).
     other = fx.Reply("someone_else") in effects
+    # Kept on the text too: a supporter who takes the chat later sees it marked the same way.
+    inbound.raised_safety, inbound.someone_else = raised, other
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
@@ -254,9 +257,7 @@ def _texter_effect(
                 nudge = rt.line.settings.reply_nudge_minutes * 60
                 rt.after_commit.chat_ticks.append((conversation.id, nudge))
                 speaks = supporter_language(conversation.supporter)
-                flag = rt.render(speaks, "safety_mark") + " " if raised else ""
-                if other:
-                    flag += rt.render(speaks, "someone_else_mark") + " "
+                flag = relay_marks(rt, speaks, raised=raised, other=other)
                 mark = " " + rt.render(speaks, "picture_too") if picture else ""
                 rt.relay_to_supporter(
                     conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
