@@ -2094,6 +2094,20 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
     assert not detector.only_someone_else(text)
 
 
+def test_after_crisis_words_an_everyday_sense_yields_to_the_model(
+    detector: CrisisDetector,
+) -> None:
+    # Session 17: a roof at work is an everyday sense, unless the writer's crisis was just
+    # raised; then the model's ordinary threshold decides. Grammar still drops what it drops.
+    place = "estoy arriba del edificio de mi trabajo"
+    assert detector.dropped_by(place) == "sense"
+    assert not detector.detect(place).matched
+    assert detector.detect(place, after_crisis=True).category == "danger_place"
+    other = "my friend says she wants to kill herself"
+    assert not detector.detect(other, after_crisis=True).matched
+    assert not detector.detect("hola como estas", after_crisis=True).matched
+
+
 def test_a_worried_texters_love_is_no_echo(detector: CrisisDetector) -> None:
     text = "my sister is on the bridge and wont answer, i love her too much"
     assert detector.beside_someone_else(text) == NO_MATCH

@@ -271,6 +271,34 @@ def test_texts_that_waited_in_the_queue_reach_the_supporter_marked(build: LineBu
     ]
 
 
+def test_a_place_told_after_crisis_words_moves_the_chat_up(build: LineBuilder) -> None:
+    # Session 17 (seen in session 16's quick start): "estoy arriba del edificio de mi trabajo"
+    # alone is a roof at work, an everyday sense; right after "ya no aguanto mas" it is the
+    # place of danger, and the waiting chat goes ahead at that category's priority.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)  # Sam is busy
+    place = "estoy arriba del edificio de mi trabajo"
+    assert not line.crisis.detect(place).matched  # alone, as a first text
+    hooks.sms(lines.TEXTER_2, "hola")
+    hooks.sms(lines.TEXTER_2, "ya no aguanto mas")
+    hooks.sms(lines.TEXTER_2, place)
+    with line.db.session() as session:
+        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
+        assert [e.category for e in events][-1] == "danger_place"
+        assert queued(session)[0].priority == priority_of("danger_place")
+    # Resources are not sent twice in the window; the place is read, not answered again.
+    assert len([t for t in texts_to(line, lines.TEXTER_2) if t.startswith("Tu vida importa")]) == 1
+
+
+def test_an_everyday_place_is_no_crisis_without_crisis_words(build: LineBuilder) -> None:
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER_2, "hola")
+    hooks.sms(lines.TEXTER_2, "estoy arriba del edificio de mi trabajo")
+    with line.db.session() as session:
+        assert session.scalars(select(SafetyEvent)).all() == []
+
+
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
     line, hooks = build()
     connect(line, hooks)

@@ -326,9 +326,13 @@ class CrisisDetector:
         """How many phrase patterns are compiled."""
         return len(self._phrases)
 
-    def detect(self, text: str) -> Detection:
+    def detect(self, text: str, *, after_crisis: bool = False) -> Detection:
         """Return the most urgent crisis phrase in `text` the model confirms (or a sure one),
-        else a model alarm, or a non-match."""
+        else a model alarm, or a non-match.
+
+        `after_crisis` says the writer's crisis was raised lately: an everyday sense of a
+        phrase then yields to the model at its own threshold, not only when it is far surer.
+        """
         found, dropped, norm, sure = self._scan(text)
         if self.model is None or not text:
             return found
@@ -347,8 +351,12 @@ class CrisisDetector:
         # threshold ("kitchen knife on my lap. the big one. been holding it like an hour").
         if dropped == DROPPED_BY_GRAMMAR:
             return NO_MATCH
+        # Right after their crisis words, a place or a means told with an everyday word ("estoy
+        # arriba del edificio de mi trabajo" after "ya no aguanto mas") is far likelier the
+        # danger than the errand: the model's ordinary threshold decides.
+        overrule = dropped is not None and not after_crisis
         alarm, category = self.model.verdict_of_norm(
-            norm, max(self.model.overrule, self.model.threshold) if dropped else None
+            norm, max(self.model.overrule, self.model.threshold) if overrule else None
         )
         if alarm:
             return Detection(True, None, MODEL_CATEGORY, category or MODEL_CATEGORY)
@@ -617,10 +625,10 @@ class LineDetector:
             return False
         return True
 
-    def detect(self, text: str) -> Detection:
+    def detect(self, text: str, *, after_crisis: bool = False) -> Detection:
         """Check `text` with the current phrases (see :meth:`CrisisDetector.detect`)."""
         self.reload()
-        return self.detector.detect(text)
+        return self.detector.detect(text, after_crisis=after_crisis)
 
     def detect_together(self, texts: Sequence[str], *, model: bool = True) -> Detection:
         """Read a texter's texts together with the current phrases

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -92,10 +92,12 @@ def texter_message(
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
-    detection = rt.line.crisis.detect(text)
+    raised_at = _crisis_raised_at(rt, contact)
+    after_crisis = raised_at is not None and not _due(raised_at, rt.now, rt.crisis_window)
+    detection = rt.line.crisis.detect(text, after_crisis=after_crisis)
     if not detection.matched:
-        # Only a text that says nothing alone is read with the ones before it (two queries).
-        texts, model = burst(rt, contact, inbound, text)
+        # Only a text that says nothing alone is read with the ones before it (one query).
+        texts, model = burst(rt, inbound, text, raised_at)
         if len(texts) > 1:
             detection = rt.line.crisis.detect_together(texts, model=model)
     # Words that tell of someone else at risk are read apart from the rest: the rest may be the
@@ -170,26 +172,30 @@ def texter_message(
             conversation.closed_at = rt.now
 
 
+def _crisis_raised_at(rt: Context, contact: Contact) -> datetime | None:
+    """Return when a crisis was last raised for this texter, in any conversation."""
+    return rt.session.scalar(
+        select(func.max(Conversation.crisis_at)).where(Conversation.contact_id == contact.id)
+    )
+
+
 def burst(
-    rt: Context, contact: Contact, inbound: InboundMessage, text: str
+    rt: Context, inbound: InboundMessage, text: str, raised: datetime | None
 ) -> tuple[list[str], bool]:
     """Return the texter's texts of the last few minutes, oldest first, ending with `text`,
     and whether the model may read them together.
 
     People split one thought across texts ("i cant" / "do this anymore" / "im at the bridge"),
     so the crisis check reads the burst together when the newest text alone says nothing
-    (`CrisisDetector.detect_together`). Only texts after the last crisis raised for this texter
-    (in any conversation: a BYE closes one) count; while that crisis is recent (the crisis
-    window) the phrases alone read them together: the supporter knows, an escalation told in
-    words ("i swallowed" / "everything in the cabinet") still counts, and the model's category
-    for a few bland texts after it ("sorry" / "its just a lot rn", read as means) would only
-    move the chat in the queue."""
+    (`CrisisDetector.detect_together`). Only texts after `raised`, the last crisis raised for
+    this texter (in any conversation: a BYE closes one), count; while that crisis is recent
+    (the crisis window) the phrases alone read them together: the supporter knows, an
+    escalation told in words ("i swallowed" / "everything in the cabinet") still counts, and
+    the model's category for a few bland texts after it ("sorry" / "its just a lot rn", read
+    as means) would only move the chat in the queue."""
     if not text.strip():
         return [text], True  # a picture alone adds no words to read
     since = inbound.received_at - BURST_WINDOW
-    raised = rt.session.scalar(
-        select(func.max(Conversation.crisis_at)).where(Conversation.contact_id == contact.id)
-    )
     if raised is not None:
         since = max(since, raised)
     earlier = rt.session.scalars(
