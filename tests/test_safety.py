@@ -197,6 +197,23 @@ def test_an_alarm_about_someone_else_tells_what_to_do_for_them(build: LineBuilde
     assert "crisis" in [m["purpose"] for m in box(line, lines.TEXTER)[len(purposes) :]]
 
 
+def test_a_phrase_in_someone_elses_words_tells_what_to_do_for_them(build: LineBuilder) -> None:
+    # Session 17: a phrase found inside the other person's words (a car, a closed garage, the
+    # engine on) is treated as the model's alarm above: the flag is raised, the chat goes
+    # first, and the texter hears what to do for that person, in Spanish here.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    words = "mi papa esta en el carro en la cochera con el motor prendido"
+    found = line.crisis.detect(words)
+    assert found.matched and found.phrase != MODEL_CATEGORY  # a phrase, as it stands
+    hooks.sms(lines.TEXTER, words)
+    said = box(line, lines.TEXTER)
+    assert said[0]["purpose"] == "someone_else" and "preocupa" in said[0]["body"]
+    assert "crisis" not in [m["purpose"] for m in said]
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+        assert [c.priority for c in queued(session)] == [priority_of(found.category)]
+
+
 def test_own_crisis_beside_someone_else_gets_the_crisis_resources(build: LineBuilder) -> None:
     # Session 16 (the review's): words that tell of someone else at risk and of the texter's
     # own crisis get the resources meant for the texter, whether a phrase found their crisis

@@ -422,6 +422,15 @@ class CrisisDetector:
         beside = self.beside_someone_else(text)
         return beside is not None and not beside.matched
 
+    def in_someone_elses_words(self, text: str, found: Detection) -> bool:
+        """Say whether the phrase `found` in `text` lies within words telling of someone else
+        at risk ("mi papa esta en el carro en la cochera con el motor prendido"): the phrase
+        has no person of its own, and the grammar around it names the other."""
+        if not found.matched or found.phrase in (None, MODEL_CATEGORY):
+            return False
+        norm, spans = self._someone_else_spans(text)
+        return any(found.phrase in norm[start:stop] for start, stop in spans)
+
     def beside_someone_else(self, text: str) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
         tells of nobody else at risk.
@@ -641,6 +650,12 @@ class LineDetector:
         (:meth:`CrisisDetector.someone_else`)."""
         self.reload()
         return self.detector.someone_else(text)
+
+    def in_someone_elses_words(self, text: str, found: Detection) -> bool:
+        """Say whether a phrase found lies within someone else's words, with the current
+        phrases (:meth:`CrisisDetector.in_someone_elses_words`)."""
+        self.reload()
+        return self.detector.in_someone_elses_words(text, found)
 
     def beside_someone_else(self, text: str) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, with the current
