@@ -83,26 +83,28 @@ BURSTS_HELDOUT = Path(__file__).with_name("crisis_bursts_heldout.yaml")
 # fourteenth (600 messages, 2026-12-04, scored once on the frozen commit 2f16f61: 252 of 300, 30
 # false alarms; docs/crisis_heldout_run_set14.txt) because session 15 tuned on it; the fifteenth
 # (600 messages, 2026-12-04, scored once on the frozen commit 308d956: 255 of 300, 13 false
-# alarms; docs/crisis_heldout_run_set15.txt) because session 16 tuned on it. All fifteen are
-# development data now (crisis_examples.yaml). The sixteenth (600 messages, 2026-12-04, session
-# 16) was written by a fresh writer told to open nothing of the project, kept read-only outside
-# the repository (its SHA-256 noted when written, 22:04 UTC), copied in after the detector's
-# freeze at fdc6bb0 (the full suite passed there) and scored once (docs/crisis_heldout_run.txt).
-HELDOUT_SHA256: str | None = "53a978e3c26a23a23201b3a963d4d9d1eda3d90a43305ee9d657bd6de7180478"
+# alarms; docs/crisis_heldout_run_set15.txt) because session 16 tuned on it; the sixteenth (600
+# messages, 2026-12-04, scored once on the frozen commit fdc6bb0: 256 of 300, 23 false alarms;
+# docs/crisis_heldout_run_set16.txt) and the seventeenth (600 messages, kept outside the
+# repository and scored once on the same freeze: 231 of 300, 18 false alarms;
+# docs/crisis_heldout_run_set17_fdc6bb0.txt) because session 17 trained on them. All seventeen
+# are development data now (crisis_examples.yaml). The eighteenth is written for session 17.
+HELDOUT_SHA256: str | None = None
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = (256, 23)
-# Short messages written word for word in both sets (the sixteenth shares 10 with dev: 9 crisis).
-HELDOUT_SHARED_WITH_DEV = 10
+HELDOUT_FROZEN: tuple[int, int] | None = None
+# Short messages written word for word in both sets.
+HELDOUT_SHARED_WITH_DEV = 0
 # The held-out bursts, written beside the held-out set by another writer told to open nothing,
 # copied in after the same freeze and scored once (docs/crisis_bursts_heldout_run.txt): the
 # SHA-256 of the file here (the writer's file under two comment lines) and (crisis bursts found,
-# safe bursts alarmed) as the line reads them. Session 14's and 15's were spent into the
+# safe bursts alarmed) as the line reads them. Session 14's, 15's and 16's were spent into the
 # development bursts (docs/crisis_bursts_heldout_run_set14.txt: 140 of 150, 33 of 150 on the
-# frozen 2f16f61; docs/crisis_bursts_heldout_run_set15.txt: 146 of 150, 80 of 150 on 308d956).
-BURSTS_HELDOUT_SHA256: str | None = "0a547f431dff"
-BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = (144, 80)
+# frozen 2f16f61; docs/crisis_bursts_heldout_run_set15.txt: 146 of 150, 80 of 150 on 308d956;
+# docs/crisis_bursts_heldout_run_set16.txt: 144 of 150, 80 of 150 on fdc6bb0).
+BURSTS_HELDOUT_SHA256: str | None = None
+BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = None
 # Session 11 chose the model's threshold on writers it never saw, for recall (0.87 -> 0.75,
 # crisis_train.MARGIN): in-sample the development set went to recall 0.912 and precision 0.946
 # with 4.8% false alarms (docs/crisis.md, "Session 11"); with four more writers and the tenth
@@ -609,17 +611,19 @@ def test_a_text_that_says_it_alone_is_what_the_burst_says(detector: CrisisDetect
 def test_bursts_read_together_find_more_for_few_more_alarms(detector: CrisisDetector) -> None:
     bursts = load_bursts(BURSTS)
     # Session 14's 400 and its 300 held-out bursts, spent in session 15; session 15's 300 held-out
-    # bursts, spent in session 16.
-    assert len(bursts) == 1000 and sum(b.example.label for b in bursts) == 500
+    # bursts, spent in session 16; session 16's, spent in session 17.
+    assert len(bursts) == 1300 and sum(b.example.label for b in bursts) == 650
     alone = score((b.example, each_alone(detector, b.texts).matched) for b in bursts)
     together = score((b.example, as_the_line_reads(detector, b.texts).matched) for b in bursts)
     # Session 14, with BURST_TEXTS = 3: 168 -> 187 of 200 crisis bursts, 71 -> 72 of 200 safe.
     # Session 15 (its model, and session 14's held-out bursts spent here): 306 -> 332 of 350,
     # 104 -> 110 of 350. Session 16 (its model; session 15's held-out bursts spent here, whose
     # safe bursts mostly open with a risky text a later one corrects): 444 -> 479 of 500,
-    # 176 -> 185 of 500.
-    assert together.tp >= alone.tp + 25
-    assert together.fp <= alone.fp + 12
+    # 176 -> 185 of 500. Session 17 (its model; session 16's held-out bursts spent here, which
+    # read together found 6 more for 5 more alarms when scored): 584 -> 622 of 650, 253 -> 271
+    # of 650.
+    assert together.tp >= alone.tp + 30
+    assert together.fp <= alone.fp + 20
 
 
 def test_one_scan_gives_the_phrase_hit_and_the_drop(
@@ -707,6 +711,11 @@ SESSION_14_WRITTEN = 2385
 # Session 16's four writers (af to ai): 2,400 written, 53 already in the file word for word
 # (47 of them short everyday texts of writer ai: "hi", "ok", "gracias").
 SESSION_16_WRITTEN = 2347
+# The sixteenth and seventeenth sets' short messages development held word for word when spent.
+SIXTEENTH_SHARED_WITH_DEV = 10
+SEVENTEENTH_SHARED_WITH_DEV = 8
+# Session 17's two writers (ak, al): 1,200 written, 2 already in the file word for word.
+SESSION_17_WRITTEN = 1198
 
 
 def test_the_eleventh_set_and_session_12_writers_are_development_data(
@@ -775,6 +784,17 @@ def test_the_fifteenth_set_and_session_16_writers_are_development_data(
     }
     assert len(session_16) == 4
     assert sum(session_16.values()) == SESSION_16_WRITTEN
+
+
+def test_the_sixteenth_and_seventeenth_sets_and_session_17_writers_are_development_data(
+    examples: list[Example],
+) -> None:
+    writers = Counter(crisis_train.writer_of(e) for e in examples)
+    assert writers["sixteenth held-out"] == 600 - SIXTEENTH_SHARED_WITH_DEV
+    assert writers["seventeenth held-out"] == 600 - SEVENTEENTH_SHARED_WITH_DEV
+    session_17 = {w: n for w, n in writers.items() if w in {"dev writer ak", "dev writer al"}}
+    assert len(session_17) == 2
+    assert sum(session_17.values()) == SESSION_17_WRITTEN
 
 
 def test_all_labelled_messages_together(examples: list[Example]) -> None:
@@ -2092,6 +2112,22 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
     beside = detector.beside_someone_else(text)
     assert beside is not None and beside.matched and beside.phrase == phrase
     assert not detector.only_someone_else(text)
+
+
+def test_a_phrase_inside_someone_elses_words_is_theirs(detector: CrisisDetector) -> None:
+    # Session 17: the phrase has no person of its own; the words around it name another.
+    for text in (
+        "mi papa esta en el carro en la cochera con el motor prendido",
+        "my mom is in the car in the garage with the engine on and wont answer",
+    ):
+        found = detector.detect(text)
+        assert found.matched and found.phrase != MODEL_CATEGORY, text  # as it stands
+        assert detector.in_someone_elses_words(text, found), text
+        assert detector.beside_someone_else(text) == NO_MATCH, text
+    own = "im in the car in the garage with the engine on"
+    assert not detector.in_someone_elses_words(own, detector.detect(own))
+    mixed = "mi papa esta en el puente y no contesta. yo tengo las pastillas en la mano"
+    assert not detector.in_someone_elses_words(mixed, detector.detect(mixed))
 
 
 def test_after_crisis_words_an_everyday_sense_yields_to_the_model(
