@@ -20,7 +20,8 @@ from tests.support.console import Console
 from tests.support.line import sqlite_line
 from tests.support.seed import ConversationSpec, Said, add_conversation
 
-MISSED = "been giving my records to my sister so she has them"
+# The model learned "been giving my records to my sister so she has them" in session 17.
+MISSED = "left my records with my sister so she has them"
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
     added = console.post(
         f"/console/crisis-review/{missed}/teach",
         {
-            "text": "Giving my records to my sister",
+            "text": "Left my records with my sister",
             "category": "preparation",
             "language": "en",
             "target": "phrase",
@@ -113,7 +114,7 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
     )
     assert added.status_code == 302
     data = yaml.safe_load(phrases.read_text(encoding="utf-8"))
-    assert data == {"phrases": {"en": {"preparation": ["giving my records to my sister"]}}}
+    assert data == {"phrases": {"en": {"preparation": ["left my records with my sister"]}}}
     detection = line.crisis.detect(MISSED)
     assert (detection.matched, detection.category) == (True, "preparation")
     [entry] = audits(line, "crisis_review.added")
@@ -123,7 +124,7 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
     console.post(
         f"/console/crisis-review/{missed}/teach",
         {
-            "text": "records to my sister",
+            "text": "records with my sister",
             "category": "preparation",
             "language": "en",
             "target": "example",
@@ -135,7 +136,7 @@ def test_a_coordinator_adds_a_phrase_and_the_detector_learns_it(
     assert "records" not in stored and "sister" not in stored
     items = read_examples(phrases.parent / EXAMPLES_NAME, line.vault)
     assert [(i["text"], i["label"], i["category"]) for i in items] == [
-        ("records to my sister", True, "preparation")
+        ("records with my sister", True, "preparation")
     ]
 
 
@@ -150,7 +151,7 @@ def test_a_phrase_added_in_the_console_reaches_every_process(
     console.post(
         f"/console/crisis-review/{missed}/teach",
         {
-            "text": "giving my records to my sister",
+            "text": "left my records with my sister",
             "category": "preparation",
             "language": "en",
             "target": "phrase",
