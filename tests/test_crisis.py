@@ -88,14 +88,19 @@ BURSTS_HELDOUT = Path(__file__).with_name("crisis_bursts_heldout.yaml")
 # docs/crisis_heldout_run_set16.txt) and the seventeenth (600 messages, kept outside the
 # repository and scored once on the same freeze: 231 of 300, 18 false alarms;
 # docs/crisis_heldout_run_set17_fdc6bb0.txt) because session 17 trained on them. All seventeen
-# are development data now (crisis_examples.yaml). The eighteenth is written for session 17.
-HELDOUT_SHA256: str | None = None
+# are development data now (crisis_examples.yaml). The eighteenth (600 messages, 2026-12-05,
+# session 17) was written by a fresh writer told to open nothing of the project, kept read-only
+# outside the repository (its SHA-256 noted when written, 00:19 UTC), copied in after the
+# detector's freeze at e8c4b3b (the full suite passed there) and scored once
+# (docs/crisis_heldout_run.txt).
+HELDOUT_SHA256: str | None = "e9a4b87f3b36d00a2588345fc490154806a0d33188b0dde5067a2c09d74c587b"
 # What the frozen detector (phrases + model, as the line runs it) scores on it, once: (crisis
 # messages found, false alarms). A later change may only do better here, and any figure after
 # such a change is in-sample.
-HELDOUT_FROZEN: tuple[int, int] | None = None
-# Short messages written word for word in both sets.
-HELDOUT_SHARED_WITH_DEV = 0
+HELDOUT_FROZEN: tuple[int, int] | None = (261, 21)
+# Messages written word for word in both sets (the eighteenth shares 3 with dev, all crisis:
+# "i won't be here by morning", "i cut again tonight. first time in 8 months", one Spanish).
+HELDOUT_SHARED_WITH_DEV = 3
 # The held-out bursts, written beside the held-out set by another writer told to open nothing,
 # copied in after the same freeze and scored once (docs/crisis_bursts_heldout_run.txt): the
 # SHA-256 of the file here (the writer's file under two comment lines) and (crisis bursts found,
@@ -103,8 +108,8 @@ HELDOUT_SHARED_WITH_DEV = 0
 # development bursts (docs/crisis_bursts_heldout_run_set14.txt: 140 of 150, 33 of 150 on the
 # frozen 2f16f61; docs/crisis_bursts_heldout_run_set15.txt: 146 of 150, 80 of 150 on 308d956;
 # docs/crisis_bursts_heldout_run_set16.txt: 144 of 150, 80 of 150 on fdc6bb0).
-BURSTS_HELDOUT_SHA256: str | None = None
-BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = None
+BURSTS_HELDOUT_SHA256: str | None = "0a8ce88bfc52"
+BURSTS_HELDOUT_FROZEN: tuple[int, int] | None = (147, 52)
 # Session 11 chose the model's threshold on writers it never saw, for recall (0.87 -> 0.75,
 # crisis_train.MARGIN): in-sample the development set went to recall 0.912 and precision 0.946
 # with 4.8% false alarms (docs/crisis.md, "Session 11"); with four more writers and the tenth
