@@ -2097,11 +2097,11 @@ OWN_RISK_JOINED_TO_SOMEONE_ELSES = (
     # Session 17: following the other person into it.
     (
         "she is on the bridge right now and wont answer. im going to jump after her",
-        "jump after her",
+        "im going to jump after her",
     ),
     (
         "my sister is on the bridge and not answering, im on the way there and ill jump with her",
-        "jump with her",
+        "ill jump with her",
     ),
     (
         "mi hermana esta en el puente y no me contesta, me voy a tirar con ella",
@@ -2147,6 +2147,58 @@ def test_after_crisis_words_an_everyday_sense_yields_to_the_model(
     other = "my friend says she wants to kill herself"
     assert not detector.detect(other, after_crisis=True).matched
     assert not detector.detect("hola como estas", after_crisis=True).matched
+
+
+# Session 17's review: a worried texter's everyday words after someone else's risk that the
+# first echo forms took for following them (no first person, the pronoun not the clause's end).
+NOT_AN_ECHO = (
+    "my boyfriend keeps saying he wants to kill himself if i end it with him",
+    "my sister says she wants to kill herself because her boyfriend wants to end it with her",
+    "my friend says she wants to kill herself, im going to go over with her mom tonight",
+    "my sister said she wants to kill herself. im going to go over after her shift",
+    "my friend says he wants to kill himself, his girlfriend says she would die with him",
+    "mi hermana dice que se quiere matar, me lanzo con ella ahorita",
+    "mi amigo se tomo todas las pastillas, me voy a lanzar con el al hospital",
+    "mi mama se tomo todas las pastillas, me aviento con ella a urgencias",
+    "mi amigo dice que se quiere matar, yo me tiro con el a ver peliculas toda la noche",
+    "mi hermana dice que se quiere matar, me muero con ella si le pasa algo",
+)
+
+
+@pytest.mark.parametrize("text", NOT_AN_ECHO)
+def test_a_worried_texters_everyday_words_are_no_echo(detector: CrisisDetector, text: str) -> None:
+    beside = detector.beside_someone_else(text)
+    assert beside is None or not beside.matched, beside
+
+
+# Session 17's review: the texter's own crisis words inside an unpunctuated span that tells of
+# someone else ("... and i took 30 pills he wont answer") are theirs.
+OWN_WORDS_INSIDE_SOMEONE_ELSES = (
+    "mi hermano esta en el puente y yo me quiero morir no me contesta",
+    "my sister is on the bridge and i want to kill myself she wont answer",
+    "my dad has a gun and i want to die he keeps saying goodbye",
+    "mi hermana esta en el puente y ya no quiero vivir no me contesta",
+    "mi mama esta en la azotea y yo ya me tome todas las pastillas no me contesta",
+    "my brother is on the bridge right now and i took 30 pills he wont answer",
+    "my friend has a gun and im going to shoot myself he said goodbye",
+    "mi amigo tiene una pistola y yo me voy a suicidar se despidio",
+    "my mom is on the roof and im going to kill myself too she wont answer",
+)
+
+
+@pytest.mark.parametrize("text", OWN_WORDS_INSIDE_SOMEONE_ELSES)
+def test_own_words_inside_someone_elses_stay_the_writers(
+    detector: CrisisDetector, text: str
+) -> None:
+    found = detector.detect(text)
+    assert found.matched and found.phrase != MODEL_CATEGORY
+    assert not detector.in_someone_elses_words(text, found)
+
+
+def test_after_crisis_words_a_named_near_miss_stays_one(detector: CrisisDetector) -> None:
+    # Session 17's review: "no" to a supporter's question, after the texter's own crisis.
+    answer = "no, no tengo ningun plan de hacerme dano, solo me siento vacia"
+    assert not detector.detect(answer, after_crisis=True).matched
 
 
 def test_a_worried_texters_love_is_no_echo(detector: CrisisDetector) -> None:

@@ -214,6 +214,29 @@ def test_a_phrase_in_someone_elses_words_tells_what_to_do_for_them(build: LineBu
         assert [c.priority for c in queued(session)] == [priority_of(found.category)]
 
 
+def test_own_words_inside_someone_elses_get_the_crisis_resources(build: LineBuilder) -> None:
+    # Session 17's review: unpunctuated, the words telling of someone else run over the
+    # texter's own ("... y yo me quiero morir no me contesta"); the crisis is theirs.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    words = "mi hermano esta en el puente y yo me quiero morir no me contesta"
+    assert line.crisis.someone_else(words)  # as it stands
+    hooks.sms(lines.TEXTER, words)
+    purposes = [m["purpose"] for m in box(line, lines.TEXTER)]
+    assert purposes[0] == "crisis" and "someone_else" not in purposes
+
+
+def test_a_supporter_is_told_the_line_sent_help_for_someone_else(build: LineBuilder) -> None:
+    # Session 17's review: in a chat, a flag raised over someone else's risk tells the
+    # supporter what the texter was sent (911/988 for that person), not "crisis resources".
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "she is on the bridge right now and wont answer")
+    assert box(line, lines.TEXTER)[-1]["purpose"] == "someone_else"
+    said = texts_to(line, lines.SAM)
+    assert any("someone else in danger" in t and "911/988" in t for t in said), said
+    assert not any("Crisis resources were sent" in t for t in said)
+
+
 def test_own_crisis_beside_someone_else_gets_the_crisis_resources(build: LineBuilder) -> None:
     # Session 16 (the review's): words that tell of someone else at risk and of the texter's
     # own crisis get the resources meant for the texter, whether a phrase found their crisis
@@ -305,6 +328,30 @@ def test_a_place_told_after_crisis_words_moves_the_chat_up(build: LineBuilder) -
         assert queued(session)[0].priority == priority_of("danger_place")
     # Resources are not sent twice in the window; the place is read, not answered again.
     assert len([t for t in texts_to(line, lines.TEXTER_2) if t.startswith("Tu vida importa")]) == 1
+
+
+def test_after_a_worried_texters_alarm_an_everyday_sense_stays_one(build: LineBuilder) -> None:
+    # Session 17's review: the flag raised for someone else's risk is not the texter's own
+    # crisis; their next words are read as before (no resources meant for themselves).
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER, "my mom is in the car in the garage with the engine on and wont answer")
+    assert box(line, lines.TEXTER)[0]["purpose"] == "someone_else"
+    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    assert "crisis" not in [m["purpose"] for m in box(line, lines.TEXTER)]
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+
+
+def test_after_bye_an_everyday_sense_stays_one(build: LineBuilder) -> None:
+    # Session 17's review: a crisis raised in a chat the texter ended with BYE does not make
+    # their next conversation's everyday words a crisis (nor alert the on-call twice).
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "ya no aguanto mas")
+    hooks.sms(lines.TEXTER, "BYE")
+    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+        assert [a.kind for a in session.scalars(select(Alert))] == ["crisis"]
 
 
 def test_an_everyday_place_is_no_crisis_without_crisis_words(build: LineBuilder) -> None:

@@ -353,14 +353,20 @@ class CrisisDetector:
             return NO_MATCH
         # Right after their crisis words, a place or a means told with an everyday word ("estoy
         # arriba del edificio de mi trabajo" after "ya no aguanto mas") is far likelier the
-        # danger than the errand: the model's ordinary threshold decides.
-        overrule = dropped is not None and not after_crisis
+        # danger than the errand: the model's ordinary threshold decides. Not over a near miss
+        # the list names ("no tengo ningun plan de hacerme dano"): a supporter's question
+        # answered no, a recovered past, stay what they were.
+        overrule = dropped is not None and not (after_crisis and not self._near_miss_in(norm))
         alarm, category = self.model.verdict_of_norm(
             norm, max(self.model.overrule, self.model.threshold) if overrule else None
         )
         if alarm:
             return Detection(True, None, MODEL_CATEGORY, category or MODEL_CATEGORY)
         return NO_MATCH
+
+    def _near_miss_in(self, norm: str) -> bool:
+        """Say whether a near-miss pattern of any language matches the normalised text."""
+        return any(regex.search(norm) for regex in self._near_misses.values())
 
     def detect_burst(self, texts: Sequence[str], *, model: bool = True) -> Detection:
         """Return what the last of `texts` says, or, when it alone says nothing, what the
@@ -429,7 +435,15 @@ class CrisisDetector:
         if not found.matched or found.phrase in (None, MODEL_CATEGORY):
             return False
         norm, spans = self._someone_else_spans(text)
-        return any(found.phrase in norm[start:stop] for start, stop in spans)
+        # A writer named between the other person and the phrase owns it: a span can run over
+        # unpunctuated words ("my brother is on the bridge and i took 30 pills he wont answer").
+        # "mi"/"mis" name the other person ("mi papa"), not the writer.
+        first = self._first_person.get(found.language or "", frozenset()) - {"mi", "mis"}
+        for start, stop in spans:
+            at = norm.find(found.phrase, start, stop)
+            if 0 <= at and at + len(found.phrase) <= stop:
+                return not first.intersection(norm[start : at + len(found.phrase)].split())
+        return False
 
     def beside_someone_else(self, text: str) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it

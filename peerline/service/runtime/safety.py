@@ -36,9 +36,14 @@ def raise_safety(
     source: str,
     category: str,
     raised_by: str | None = None,
+    *,
+    someone_else: bool = False,
 ) -> int:
     """Put a conversation first, record the event, flag the supporter, alert on call; return
-    how many on-call coordinators were texted (none when the alert was not due)."""
+    how many on-call coordinators were texted (none when the alert was not due).
+
+    `someone_else` says the texter was sent the someone-else text, not crisis resources: the
+    supporter's flag says so."""
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
@@ -63,9 +68,9 @@ def raise_safety(
     told = rt.safety_alert("crisis", conversation, alias, crisis)
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
-        rt.to_supporter(
-            supporter, "safety_flag", conversation.id, alias=alias, via=conversation.relay_number
-        )
+        flag = "safety_flag_someone_else" if someone_else else "safety_flag"
+        via = conversation.relay_number
+        rt.to_supporter(supporter, flag, conversation.id, alias=alias, via=via)
     return told
 
 

@@ -93,8 +93,9 @@ def texter_message(
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
     raised_at = _crisis_raised_at(rt, contact)
-    after_crisis = raised_at is not None and not _due(raised_at, rt.now, rt.crisis_window)
-    detection = rt.line.crisis.detect(text, after_crisis=after_crisis)
+    detection = rt.line.crisis.detect(
+        text, after_crisis=_own_crisis_lately(rt, conversation, raised_at)
+    )
     if not detection.matched:
         # Only a text that says nothing alone is read with the ones before it (one query).
         texts, model = burst(rt, inbound, text, raised_at)
@@ -181,6 +182,27 @@ def _crisis_raised_at(rt: Context, contact: Contact) -> datetime | None:
     """Return when a crisis was last raised for this texter, in any conversation."""
     return rt.session.scalar(
         select(func.max(Conversation.crisis_at)).where(Conversation.contact_id == contact.id)
+    )
+
+
+def _own_crisis_lately(
+    rt: Context, conversation: Conversation | None, raised_at: datetime | None
+) -> bool:
+    """Say whether the texter's own crisis words raised safety in this open conversation
+    within the crisis window (not a worried texter's alarm, not a chat closed by BYE)."""
+    if conversation is None or raised_at is None or _due(raised_at, rt.now, rt.crisis_window):
+        return False
+    return bool(
+        rt.session.scalar(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.conversation_id == conversation.id,
+                InboundMessage.raised_safety.is_(True),
+                InboundMessage.someone_else.is_(False),
+                InboundMessage.received_at > rt.now - rt.crisis_window,
+            )
+            .limit(1)
+        )
     )
 
 
@@ -322,7 +344,7 @@ def _texter_effect(
                 end_chat(rt, conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)
         case fx.RaiseSafety(source=source, category=category):
             if conversation is not None:
-                raise_safety(rt, conversation, source, category)
+                raise_safety(rt, conversation, source, category, someone_else=other)
         case fx.RequestErase():
             contact.erase_requested_at = rt.now
         case fx.Erase():
