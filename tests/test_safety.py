@@ -319,13 +319,18 @@ def test_a_place_told_after_crisis_words_moves_the_chat_up(build: LineBuilder) -
     connect(line, hooks)  # Sam is busy
     place = "estoy arriba del edificio de mi trabajo"
     assert not line.crisis.detect(place).matched  # alone, as a first text
+    hooks.sms("+14165550197", CRISIS)  # another texter waits, at active thoughts' priority
     hooks.sms(lines.TEXTER_2, "hola")
     hooks.sms(lines.TEXTER_2, "ya no aguanto mas")
+    assert "numero 2" in texts_to(line, lines.TEXTER_2)[-1]
     hooks.sms(lines.TEXTER_2, place)
     with line.db.session() as session:
         events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
         assert [e.category for e in events][-1] == "danger_place"
         assert queued(session)[0].priority == priority_of("danger_place")
+    # The place they hear is the one the place moved them to (session 17's quick start heard
+    # the old one).
+    assert "numero 1" in texts_to(line, lines.TEXTER_2)[-1]
     # Resources are not sent twice in the window; the place is read, not answered again.
     assert len([t for t in texts_to(line, lines.TEXTER_2) if t.startswith("Tu vida importa")]) == 1
 

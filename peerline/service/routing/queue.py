@@ -84,11 +84,16 @@ def load_of(session: Session, supporter_id: int) -> int:
     return int(session.scalar(select(_chats_of(supporter_id) + _offers_to(supporter_id))) or 0)
 
 
-def queue_position(session: Session, conversation: Conversation) -> int:
-    """Return the conversation's place in the queue, counting from 1."""
+def queue_position(
+    session: Session, conversation: Conversation, priority: int | None = None
+) -> int:
+    """Return the conversation's place in the queue, counting from 1 (at `priority`, when
+    given: the place crisis words just raised it to, before the raise is written)."""
     queued_at = conversation.queued_at
     if queued_at is None:
         return 1
+    if priority is None:
+        priority = conversation.priority
     ahead = session.scalar(
         select(func.count())
         .select_from(Conversation)
@@ -98,8 +103,8 @@ def queue_position(session: Session, conversation: Conversation) -> int:
             # Ahead is who matching reads first: higher priority, then earlier, then lower id
             # (several texters can join within the same instant).
             or_(
-                Conversation.priority > conversation.priority,
-                (Conversation.priority == conversation.priority)
+                Conversation.priority > priority,
+                (Conversation.priority == priority)
                 & (
                     (Conversation.queued_at < queued_at)
                     | ((Conversation.queued_at == queued_at) & (Conversation.id < conversation.id))

@@ -53,7 +53,10 @@ def line_status(
     tz = rotas.tz
     on_shift = rotas.on_shift(rt.now)
     if conversation is not None and conversation.state == QUEUED:
-        position = routing.queue_position(session, conversation)
+        # Crisis words in this very text move it up (the raise is carried out after this).
+        position = routing.queue_position(
+            session, conversation, max(priority, conversation.priority)
+        )
     else:
         position = routing.queue_length(session, at_least=priority) + 1
     opening = None if on_shift else rotas.next_opening(rt.now)
