@@ -292,9 +292,10 @@ def test_texts_that_waited_in_the_queue_reach_the_supporter_marked(build: LineBu
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
     worried = "my best friend just told me she took a whole bottle of pills"
-    waiting = ["yes", worried, "shes still not answering", CRISIS, "sorry"]
+    waiting = ["yes", worried, "shes still not answering", CRISIS]
     for words in waiting:
         hooks.sms(lines.TEXTER_2, words)
+    hooks.sms(lines.TEXTER_2, "sorry", NumMedia="1")  # a picture came with it
     assert "someone_else" in [m["purpose"] for m in box(line, lines.TEXTER_2)]
     hooks.sms(lines.SAM, "#done")
     run_jobs(line)
@@ -307,7 +308,7 @@ def test_texts_that_waited_in_the_queue_reach_the_supporter_marked(build: LineBu
         ("[SOMEONE ELSE AT RISK; sent 911/988 for them] ", worried),
         ("", "shes still not answering"),
         ("[SAFETY] ", CRISIS),
-        ("", "sorry"),
+        ("", "sorry [a picture came too; pictures can't be passed on]"),
     ]
 
 

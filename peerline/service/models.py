@@ -348,6 +348,7 @@ class InboundMessage(Base):
     # waiting texts marked as a live relay would have marked them.
     raised_safety: Mapped[bool] = mapped_column(Boolean, default=False)
     someone_else: Mapped[bool] = mapped_column(Boolean, default=False)
+    picture: Mapped[bool] = mapped_column(Boolean, default=False)  # pictures came with it
 
 
 # Outbound statuses, in the order they may advance.

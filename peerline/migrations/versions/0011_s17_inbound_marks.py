@@ -1,4 +1,5 @@
-"""inbound_messages: what the line did on a text (raised safety, told of someone else)
+"""inbound_messages: what the line did on a text (raised safety, told of someone else), and
+whether pictures came with it
 
 Revision ID: 0011_s17
 Revises: 0010_s14
@@ -26,10 +27,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("someone_else", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.add_column(
+            sa.Column("picture", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
     """Revert this revision."""
     with op.batch_alter_table("inbound_messages") as batch:
+        batch.drop_column("picture")
         batch.drop_column("someone_else")
         batch.drop_column("raised_safety")

@@ -261,7 +261,11 @@ def _waiting_words(
         # Marked as a live relay would have been: which words raised safety, which told of
         # someone else at risk (and got the line's 911/988 text for them).
         flag = relay_marks(rt, language, raised=row.raised_safety, other=row.someone_else)
-        waiting.append((flag, text if text.strip() else picture))
+        if not text.strip():
+            text = picture
+        elif row.picture:
+            text += " " + rt.render(language, "picture_too")
+        waiting.append((flag, text))
     return waiting
 
 

@@ -157,7 +157,7 @@ def texter_message(
     # Words that got the someone-else text reach the supporter marked so (what the line said).
     other = fx.Reply("someone_else") in effects
     # Kept on the text too: a supporter who takes the chat later sees it marked the same way.
-    inbound.raised_safety, inbound.someone_else = raised, other
+    inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
