@@ -2107,6 +2107,16 @@ OWN_RISK_JOINED_TO_SOMEONE_ELSES = (
         "mi hermana esta en el puente y no me contesta, me voy a tirar con ella",
         "me voy a tirar con ella",
     ),
+    # The second review's: a time after the pronoun, "me mato".
+    (
+        "she is on the bridge right now and wont answer. im going to jump after her tonight",
+        "im going to jump after her tonight",
+    ),
+    (
+        "mi hermana esta en el puente y no me contesta, me voy a tirar con ella esta noche",
+        "me voy a tirar con ella esta noche",
+    ),
+    ("mi hermano esta en el puente y no contesta, me mato con el", "me mato con el"),
 )
 
 
@@ -2124,6 +2134,12 @@ def test_a_phrase_inside_someone_elses_words_is_theirs(detector: CrisisDetector)
     for text in (
         "mi papa esta en el carro en la cochera con el motor prendido",
         "my mom is in the car in the garage with the engine on and wont answer",
+        # The second review's: another's past verb without its accent ("dejo"), the writer
+        # as an object ("sent me"), the writer hedging ("yo creo que", "pienso que").
+        "mi hermana dejó una carta de suicidio y no contesta",
+        "my sister just sent me a goodbye note and wont answer",
+        "mi papa yo creo que esta en la cochera con el motor prendido",
+        "mi papa pienso que esta en el carro en la cochera con el motor prendido",
     ):
         found = detector.detect(text)
         assert found.matched and found.phrase != MODEL_CATEGORY, text  # as it stands

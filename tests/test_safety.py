@@ -360,6 +360,60 @@ def test_after_bye_an_everyday_sense_stays_one(build: LineBuilder) -> None:
         assert [a.kind for a in session.scalars(select(Alert))] == ["crisis"]
 
 
+def test_after_a_supporters_done_the_crisis_still_counts(build: LineBuilder) -> None:
+    # The second review's: the supporter ended the chat (#done), not the texter; their crisis
+    # of minutes ago still makes a place told now a place of danger.
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "ya no aguanto mas")
+    hooks.sms(lines.SAM, "#done")
+    hooks.sms(lines.TEXTER, "por favor no me dejes")
+    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    with line.db.session() as session:
+        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
+        assert [e.category for e in events][-1] == "danger_place"
+
+
+def test_after_a_supporters_alert_the_crisis_counts(build: LineBuilder) -> None:
+    # The second review's: a supporter's #alert says the texter is in crisis too.
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "no se que hacer ya, todo esta mal")
+    hooks.sms(lines.SAM, "#alert")
+    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    with line.db.session() as session:
+        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
+        assert [(e.source, e.category) for e in events][-1] == ("detector", "danger_place")
+
+
+def test_a_second_worried_alarm_is_still_someone_elses(build: LineBuilder) -> None:
+    # The second review's: the someone-else text goes once a window, but the words after it
+    # that raise the flag over someone else's risk are still not the texter's own crisis.
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "my best friend just told me she took a whole bottle of pills")
+    hooks.sms(lines.TEXTER, "she is on the bridge right now and wont answer")
+    said = texts_to(line, lines.SAM)
+    assert any("someone else in danger" in t for t in said)
+    assert not any("Crisis resources were sent" in t for t in said)
+    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    assert "crisis" not in [m["purpose"] for m in box(line, lines.TEXTER)]
+    with line.db.session() as session:
+        assert len(session.scalars(select(SafetyEvent)).all()) == 1
+
+
+def test_own_crisis_after_a_flag_for_someone_else_is_flagged(build: LineBuilder) -> None:
+    # The second review's: the window's first flag told the supporter of someone else's
+    # danger; the texter's own crisis words after it are flagged as theirs.
+    line, hooks = build()
+    connect(line, hooks)
+    hooks.sms(lines.TEXTER, "she is on the bridge right now and wont answer")
+    hooks.sms(lines.TEXTER, "honestly i want to kill myself too")
+    said = texts_to(line, lines.SAM)
+    assert any("may be in crisis. Crisis resources were sent" in t for t in said), said
+    assert said[-1].startswith("[SAFETY] ") and "SOMEONE ELSE" not in said[-1]
+
+
 def test_an_everyday_place_is_no_crisis_without_crisis_words(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)

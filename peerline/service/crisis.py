@@ -437,12 +437,10 @@ class CrisisDetector:
         norm, spans = self._someone_else_spans(text)
         # A writer named between the other person and the phrase owns it: a span can run over
         # unpunctuated words ("my brother is on the bridge and i took 30 pills he wont answer").
-        # "mi"/"mis" name the other person ("mi papa"), not the writer.
-        first = self._first_person.get(found.language or "", frozenset()) - {"mi", "mis"}
         for start, stop in spans:
             at = norm.find(found.phrase, start, stop)
             if 0 <= at and at + len(found.phrase) <= stop:
-                return not first.intersection(norm[start : at + len(found.phrase)].split())
+                return not _writer_in(norm[start : at + len(found.phrase)].split())
         return False
 
     def beside_someone_else(self, text: str) -> Detection | None:
@@ -686,6 +684,24 @@ class LineDetector:
     def priority_of(category: str | None) -> int:
         """Return a category's place in the queue (see the module's :func:`priority_of`)."""
         return priority_of(category)
+
+
+#: Words that make the writer the subject of what follows, in someone else's words. Not "me"
+#: or "mi" ("she sent me a goodbye note", "mi papa"), not a Spanish verb that reads as someone
+#: else's past once its accent is gone ("dejo", "tomo"), not "i think" / "yo creo".
+_WRITER = frozenset(
+    "i im ive id ill myself yo conmigo estoy tengo voy quiero puedo necesito aguanto soy "
+    "quisiera decidi intente tome hice compre escribi guarde subi encerre".split()
+)
+_HEDGES = frozenset("think guess believe heard hear know creo pienso digo supongo se oi".split())
+
+
+def _writer_in(words: Sequence[str]) -> bool:
+    """Say whether `words` make the writer the subject somewhere (not only hedging)."""
+    return any(
+        word in _WRITER and (k + 1 >= len(words) or words[k + 1] not in _HEDGES)
+        for k, word in enumerate(words)
+    )
 
 
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:

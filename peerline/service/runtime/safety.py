@@ -38,12 +38,14 @@ def raise_safety(
     raised_by: str | None = None,
     *,
     someone_else: bool = False,
+    first_own: bool = False,
 ) -> int:
     """Put a conversation first, record the event, flag the supporter, alert on call; return
     how many on-call coordinators were texted (none when the alert was not due).
 
-    `someone_else` says the texter was sent the someone-else text, not crisis resources: the
-    supporter's flag says so."""
+    `someone_else` says the words told of someone else at risk, not of the texter's own crisis:
+    the supporter's flag says so. `first_own` says these are the texter's own crisis words for
+    the first time in the window: a supporter flagged only for someone else is flagged again."""
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
@@ -63,6 +65,12 @@ def raise_safety(
         raised = Phrase("alert_what_raised", {"name": raised_by})
         return rt.safety_alert("supporter_alert", conversation, alias, raised)
     if not first_in_window:
+        supporter = conversation.supporter
+        if first_own and conversation.state == ACTIVE and supporter is not None:
+            # The window's first flag was for someone else's risk ("Ask how they are too"):
+            # the texter's own crisis now is news to the supporter.
+            via = conversation.relay_number
+            rt.to_supporter(supporter, "safety_flag", conversation.id, alias=alias, via=via)
         return 0
     crisis = Phrase("alert_what_crisis", {"kind": rt.crisis_kind(category)})
     told = rt.safety_alert("crisis", conversation, alias, crisis)

@@ -30,6 +30,7 @@ from peerline.service.models import (
     Conversation,
     InboundMessage,
     OutboundMessage,
+    SafetyEvent,
     Supporter,
 )
 from peerline.service.runtime.chats import (
@@ -93,9 +94,8 @@ def texter_message(
         still_waiting_due=_still_waiting_due(rt, conversation),
     )
     raised_at = _crisis_raised_at(rt, contact)
-    detection = rt.line.crisis.detect(
-        text, after_crisis=_own_crisis_lately(rt, conversation, raised_at)
-    )
+    own_lately = _own_crisis_lately(rt, contact, conversation, raised_at)
+    detection = rt.line.crisis.detect(text, after_crisis=own_lately)
     if not detection.matched:
         # Only a text that says nothing alone is read with the ones before it (one query).
         texts, model = burst(rt, inbound, text, raised_at)
@@ -154,9 +154,13 @@ def texter_message(
         effects = _quieten(rt, contact, outcome.stage, effects)
     # Words that raise safety reach the supporter flagged, wherever the raise sits in the list.
     raised = any(isinstance(effect, fx.RaiseSafety) for effect in effects)
-    # Words that got the someone-else text reach the supporter marked so (what the line said).
-    other = fx.Reply("someone_else") in effects
-    # Kept on the text too: a supporter who takes the chat later sees it marked the same way.
+    # Words that got the someone-else text reach the supporter marked so (what the line said),
+    # and so do words that raised the flag over someone else's risk only, the text already
+    # sent in this crisis window ("she is on the bridge" after "my friend took her pills").
+    theirs = beside is not None and not beside.matched
+    other = fx.Reply("someone_else") in effects or (raised and theirs)
+    # Kept on the text too: a supporter who takes the chat later sees it marked the same way,
+    # and a flag raised over someone else's words is not the texter's own crisis.
     inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
     for effect in effects:
         if (
@@ -170,7 +174,9 @@ def texter_message(
             closed, conversation = conversation, _new_conversation(rt, contact)
             conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
             inbound.conversation_id = conversation.id
-        _texter_effect(rt, effect, contact, conversation, raised=raised, other=other)
+        _texter_effect(
+            rt, effect, contact, conversation, raised=raised, other=other, own_lately=own_lately
+        )
     if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or outcome.stage == CLOSED:
             conversation.state = outcome.stage
@@ -186,24 +192,47 @@ def _crisis_raised_at(rt: Context, contact: Contact) -> datetime | None:
 
 
 def _own_crisis_lately(
-    rt: Context, conversation: Conversation | None, raised_at: datetime | None
+    rt: Context,
+    contact: Contact,
+    conversation: Conversation | None,
+    raised_at: datetime | None,
 ) -> bool:
-    """Say whether the texter's own crisis words raised safety in this open conversation
-    within the crisis window (not a worried texter's alarm, not a chat closed by BYE)."""
-    if conversation is None or raised_at is None or _due(raised_at, rt.now, rt.crisis_window):
+    """Say whether the texter's own crisis was raised within the crisis window: by their words
+    (not a worried texter's alarm about someone else) or a supporter's #alert, in the open
+    conversation, or in the last one if a supporter or the line closed it (not the texter's
+    BYE: they ended that chat)."""
+    if raised_at is None or _due(raised_at, rt.now, rt.crisis_window):
         return False
-    return bool(
-        rt.session.scalar(
-            select(InboundMessage.id)
-            .where(
-                InboundMessage.conversation_id == conversation.id,
-                InboundMessage.raised_safety.is_(True),
-                InboundMessage.someone_else.is_(False),
-                InboundMessage.received_at > rt.now - rt.crisis_window,
-            )
+    if conversation is None:
+        conversation = rt.session.scalars(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id)
+            .order_by(Conversation.id.desc())
             .limit(1)
+        ).first()
+        if conversation is None or conversation.closed_by not in ("supporter", "idle"):
+            return False
+    since = rt.now - rt.crisis_window
+    words = (
+        select(InboundMessage.id)
+        .where(
+            InboundMessage.conversation_id == conversation.id,
+            InboundMessage.raised_safety.is_(True),
+            InboundMessage.someone_else.is_(False),
+            InboundMessage.received_at > since,
         )
+        .limit(1)
     )
+    alert = (
+        select(SafetyEvent.id)
+        .where(
+            SafetyEvent.conversation_id == conversation.id,
+            SafetyEvent.source == "supporter",
+            SafetyEvent.created_at > since,
+        )
+        .limit(1)
+    )
+    return bool(rt.session.scalar(words) or rt.session.scalar(alert))
 
 
 def burst(
@@ -277,6 +306,7 @@ def _texter_effect(
     *,
     raised: bool = False,
     other: bool = False,
+    own_lately: bool = False,
 ) -> None:
     match effect:
         case fx.Reply(key=key, params=params):
@@ -344,7 +374,14 @@ def _texter_effect(
                 end_chat(rt, conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)
         case fx.RaiseSafety(source=source, category=category):
             if conversation is not None:
-                raise_safety(rt, conversation, source, category, someone_else=other)
+                raise_safety(
+                    rt,
+                    conversation,
+                    source,
+                    category,
+                    someone_else=other,
+                    first_own=not other and not own_lately,
+                )
         case fx.RequestErase():
             contact.erase_requested_at = rt.now
         case fx.Erase():
