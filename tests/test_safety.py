@@ -57,6 +57,17 @@ def connect(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> 
     take_chat(line, hooks, texter, lines.SAM)
 
 
+# A roof at work: an everyday sense alone, a place of danger after the texter's crisis words.
+PLACE = "estoy arriba del edificio de mi trabajo"
+
+
+def tell_place(line: LineServices, hooks: Webhooks, texter: str = lines.TEXTER) -> list[str]:
+    """Have a texter tell the place; return the safety events' categories, oldest first."""
+    hooks.sms(texter, PLACE)
+    with line.db.session() as session:
+        return [e.category for e in session.scalars(select(SafetyEvent).order_by(SafetyEvent.id))]
+
+
 def test_the_safety_flag_reaches_a_supporter_in_their_language(build: LineBuilder) -> None:
     # Sam speaks Spanish first here.
     line, hooks = build(lines.ON_CALL.replace("languages: [en]", "languages: [es, en]", 1))
@@ -318,16 +329,13 @@ def test_a_place_told_after_crisis_words_moves_the_chat_up(build: LineBuilder) -
     # place of danger, and the waiting chat goes ahead at that category's priority.
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
-    place = "estoy arriba del edificio de mi trabajo"
-    assert not line.crisis.detect(place).matched  # alone, as a first text
+    assert not line.crisis.detect(PLACE).matched  # alone, as a first text
     hooks.sms("+14165550197", CRISIS)  # another texter waits, at active thoughts' priority
     hooks.sms(lines.TEXTER_2, "hola")
     hooks.sms(lines.TEXTER_2, "ya no aguanto mas")
     assert "numero 2" in texts_to(line, lines.TEXTER_2)[-1]
-    hooks.sms(lines.TEXTER_2, place)
+    assert tell_place(line, hooks, lines.TEXTER_2)[-1] == "danger_place"
     with line.db.session() as session:
-        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
-        assert [e.category for e in events][-1] == "danger_place"
         assert queued(session)[0].priority == priority_of("danger_place")
     # The place they hear is the one the place moved them to (session 17's quick start heard
     # the old one).
@@ -342,10 +350,8 @@ def test_after_a_worried_texters_alarm_an_everyday_sense_stays_one(build: LineBu
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "my mom is in the car in the garage with the engine on and wont answer")
     assert box(line, lines.TEXTER)[0]["purpose"] == "someone_else"
-    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    assert len(tell_place(line, hooks)) == 1
     assert "crisis" not in [m["purpose"] for m in box(line, lines.TEXTER)]
-    with line.db.session() as session:
-        assert len(session.scalars(select(SafetyEvent)).all()) == 1
 
 
 def test_after_bye_an_everyday_sense_stays_one(build: LineBuilder) -> None:
@@ -354,9 +360,8 @@ def test_after_bye_an_everyday_sense_stays_one(build: LineBuilder) -> None:
     line, hooks = build()
     hooks.sms(lines.TEXTER, "ya no aguanto mas")
     hooks.sms(lines.TEXTER, "BYE")
-    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    assert len(tell_place(line, hooks)) == 1
     with line.db.session() as session:
-        assert len(session.scalars(select(SafetyEvent)).all()) == 1
         assert [a.kind for a in session.scalars(select(Alert))] == ["crisis"]
 
 
@@ -368,10 +373,7 @@ def test_after_a_supporters_done_the_crisis_still_counts(build: LineBuilder) -> 
     hooks.sms(lines.TEXTER, "ya no aguanto mas")
     hooks.sms(lines.SAM, "#done")
     hooks.sms(lines.TEXTER, "por favor no me dejes")
-    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
-    with line.db.session() as session:
-        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
-        assert [e.category for e in events][-1] == "danger_place"
+    assert tell_place(line, hooks)[-1] == "danger_place"
 
 
 def test_after_a_supporters_alert_the_crisis_counts(build: LineBuilder) -> None:
@@ -380,10 +382,7 @@ def test_after_a_supporters_alert_the_crisis_counts(build: LineBuilder) -> None:
     connect(line, hooks)
     hooks.sms(lines.TEXTER, "no se que hacer ya, todo esta mal")
     hooks.sms(lines.SAM, "#alert")
-    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
-    with line.db.session() as session:
-        events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id)).all()
-        assert [(e.source, e.category) for e in events][-1] == ("detector", "danger_place")
+    assert tell_place(line, hooks) == ["supporter_alert", "danger_place"]
 
 
 def test_a_second_worried_alarm_is_still_someone_elses(build: LineBuilder) -> None:
@@ -396,10 +395,8 @@ def test_a_second_worried_alarm_is_still_someone_elses(build: LineBuilder) -> No
     said = texts_to(line, lines.SAM)
     assert any("someone else in danger" in t for t in said)
     assert not any("Crisis resources were sent" in t for t in said)
-    hooks.sms(lines.TEXTER, "estoy arriba del edificio de mi trabajo")
+    assert len(tell_place(line, hooks)) == 1
     assert "crisis" not in [m["purpose"] for m in box(line, lines.TEXTER)]
-    with line.db.session() as session:
-        assert len(session.scalars(select(SafetyEvent)).all()) == 1
 
 
 def test_own_crisis_after_a_flag_for_someone_else_is_flagged(build: LineBuilder) -> None:
@@ -418,9 +415,7 @@ def test_an_everyday_place_is_no_crisis_without_crisis_words(build: LineBuilder)
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)
     hooks.sms(lines.TEXTER_2, "hola")
-    hooks.sms(lines.TEXTER_2, "estoy arriba del edificio de mi trabajo")
-    with line.db.session() as session:
-        assert session.scalars(select(SafetyEvent)).all() == []
+    assert tell_place(line, hooks, lines.TEXTER_2) == []
 
 
 def test_near_miss_raises_nothing(build: LineBuilder) -> None:
