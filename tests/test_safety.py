@@ -246,6 +246,9 @@ def test_a_supporter_is_told_the_line_sent_help_for_someone_else(build: LineBuil
     said = texts_to(line, lines.SAM)
     assert any("someone else in danger" in t and "911/988" in t for t in said), said
     assert not any("Crisis resources were sent" in t for t in said)
+    # The on-call coordinator (Ria reads Spanish first) is told whose danger it is too.
+    alert = texts_to(line, lines.RIA)[-1]
+    assert "habla de otra persona en peligro" in alert and "puede estar en crisis" not in alert
 
 
 def test_own_crisis_beside_someone_else_gets_the_crisis_resources(build: LineBuilder) -> None:

@@ -72,7 +72,8 @@ def raise_safety(
             via = conversation.relay_number
             rt.to_supporter(supporter, "safety_flag", conversation.id, alias=alias, via=via)
         return 0
-    crisis = Phrase("alert_what_crisis", {"kind": rt.crisis_kind(category)})
+    what = "alert_what_someone_else" if someone_else else "alert_what_crisis"
+    crisis = Phrase(what, {"kind": rt.crisis_kind(category)})
     told = rt.safety_alert("crisis", conversation, alias, crisis)
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
