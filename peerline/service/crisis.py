@@ -277,6 +277,9 @@ class CrisisDetector:
         # ...unless the words just before it report someone's speech ("mi hijo dice me quiero
         # morir"): then its first person is the one being quoted.
         self._reported = word_sets(third_person, "reported")
+        # Inside someone else's words, the writer as the subject, and the hedges that are not.
+        self._writer = frozenset().union(*word_sets(third_person, "writer").values())
+        self._hedges = frozenset().union(*word_sets(third_person, "hedges").values())
 
         # Enough characters before a phrase for the widest window of long words.
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
@@ -440,8 +443,15 @@ class CrisisDetector:
         for start, stop in spans:
             at = norm.find(found.phrase, start, stop)
             if 0 <= at and at + len(found.phrase) <= stop:
-                return not _writer_in(norm[start : at + len(found.phrase)].split())
+                return not self._writer_in(norm[start : at + len(found.phrase)].split())
         return False
+
+    def _writer_in(self, words: Sequence[str]) -> bool:
+        """Say whether `words` make the writer the subject somewhere (not only hedging)."""
+        return any(
+            word in self._writer and (k + 1 >= len(words) or words[k + 1] not in self._hedges)
+            for k, word in enumerate(words)
+        )
 
     def beside_someone_else(self, text: str) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
@@ -684,24 +694,6 @@ class LineDetector:
     def priority_of(category: str | None) -> int:
         """Return a category's place in the queue (see the module's :func:`priority_of`)."""
         return priority_of(category)
-
-
-#: Words that make the writer the subject of what follows, in someone else's words. Not "me"
-#: or "mi" ("she sent me a goodbye note", "mi papa"), not a Spanish verb that reads as someone
-#: else's past once its accent is gone ("dejo", "tomo"), not "i think" / "yo creo".
-_WRITER = frozenset(
-    "i im ive id ill myself yo conmigo estoy tengo voy quiero puedo necesito aguanto soy "
-    "quisiera decidi intente tome hice compre escribi guarde subi encerre".split()
-)
-_HEDGES = frozenset("think guess believe heard hear know creo pienso digo supongo se oi".split())
-
-
-def _writer_in(words: Sequence[str]) -> bool:
-    """Say whether `words` make the writer the subject somewhere (not only hedging)."""
-    return any(
-        word in _WRITER and (k + 1 >= len(words) or words[k + 1] not in _HEDGES)
-        for k, word in enumerate(words)
-    )
 
 
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
