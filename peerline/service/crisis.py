@@ -435,9 +435,13 @@ class CrisisDetector:
         """Say whether the phrase `found` in `text` lies within words telling of someone else
         at risk ("mi papa esta en el carro en la cochera con el motor prendido"): the phrase
         has no person of its own, and the grammar around it names the other."""
+        return self._in_spans(*self._someone_else_spans(text), found)
+
+    def _in_spans(self, norm: str, spans: list[tuple[int, int]], found: Detection) -> bool:
+        """Say whether the phrase `found` lies within one of `spans` of `norm`, the writer not
+        named between the other person and it."""
         if not found.matched or found.phrase in (None, MODEL_CATEGORY):
             return False
-        norm, spans = self._someone_else_spans(text)
         # A writer named between the other person and the phrase owns it: a span can run over
         # unpunctuated words ("my brother is on the bridge and i took 30 pills he wont answer").
         for start, stop in spans:
@@ -453,9 +457,10 @@ class CrisisDetector:
             for k, word in enumerate(words)
         )
 
-    def beside_someone_else(self, text: str) -> Detection | None:
+    def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
-        tells of nobody else at risk.
+        tells of nobody else at risk, or when `found` (what `detect` found in it) is a phrase of
+        the writer's own, not within the other person's words.
 
         The other person's words are cut out and the rest read alone ("my sister took all her
         pills. i took the rest of the bottle": the grammar drops the phrase with the sister's
@@ -465,7 +470,8 @@ class CrisisDetector:
         is too short for the model to read.
         """
         norm, spans = self._someone_else_spans(text)
-        if not spans:
+        own_phrase = found.phrase != MODEL_CATEGORY and not self._in_spans(norm, spans, found)
+        if not spans or (found.matched and own_phrase):
             return None
         rest, end = [], 0
         for start, stop in spans:
@@ -673,17 +679,11 @@ class LineDetector:
         self.reload()
         return self.detector.someone_else(text)
 
-    def in_someone_elses_words(self, text: str, found: Detection) -> bool:
-        """Say whether a phrase found lies within someone else's words, with the current
-        phrases (:meth:`CrisisDetector.in_someone_elses_words`)."""
-        self.reload()
-        return self.detector.in_someone_elses_words(text, found)
-
-    def beside_someone_else(self, text: str) -> Detection | None:
+    def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, with the current
         phrases (:meth:`CrisisDetector.beside_someone_else`)."""
         self.reload()
-        return self.detector.beside_someone_else(text)
+        return self.detector.beside_someone_else(text, found)
 
     @property
     def phrase_count(self) -> int:

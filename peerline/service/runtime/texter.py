@@ -19,7 +19,7 @@ from peerline.service.context import (
     relay_marks,
     supporter_language,
 )
-from peerline.service.crisis import BURST_TEXTS, MODEL_CATEGORY
+from peerline.service.crisis import BURST_TEXTS
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -105,14 +105,8 @@ def texter_message(
     # texter's own crisis ("my sister took all her pills. i took the rest of the bottle", which
     # the grammar drops with the sister's words), or nothing of theirs (a worried texter). So
     # are words the model alone alarmed on, and a phrase found inside the other person's words
-    # ("mi papa esta en el carro en la cochera con el motor prendido").
-    beside = (
-        rt.line.crisis.beside_someone_else(text)
-        if not detection.matched
-        or detection.phrase == MODEL_CATEGORY
-        or rt.line.crisis.in_someone_elses_words(text, detection)
-        else None
-    )
+    # ("mi papa esta en el carro en la cochera con el motor prendido"); not the texter's own.
+    beside = rt.line.crisis.beside_someone_else(text, detection)
     if beside is not None and beside.matched and not detection.matched:
         detection = beside
     category = detection.category if detection.matched else None
