@@ -320,9 +320,9 @@ def decide(
     counts the pictures that came with the message. `someone_else` says the words tell of
     another person at risk (a worried texter): they hear, once in a while, what to do if that
     person is in danger now, first, and the message goes on as it would have; with `crisis`
-    too (the runtime passes both only when the model alone alarmed and the rest of the words
-    say no crisis of the texter's), that text, when due, takes the crisis resources' place and
-    the concern is raised as for any crisis.
+    too (the runtime passes both only when the model alone alarmed, or a phrase lies in the
+    other person's words, and the rest of the words say no crisis of the texter's), that text,
+    when due, takes the crisis resources' place and the concern is raised as for any crisis.
     """
     keyword = classify(text)
     state, language = _first_language(state, text, keyword)

@@ -114,14 +114,10 @@ def texter_message(
     # an alarm only the model raised too ("she is on the bridge and wont answer"), or a phrase
     # found in the other person's words, when the rest of the words say no crisis of the
     # writer's; never over crisis words of the writer's own a phrase found.
-    worried = (
-        state.crisis_reply_due
-        and not contact.opted_out
-        and beside is not None
-        and not beside.matched
-    )
-    if worried:
+    worried = beside is not None and not beside.matched
+    if worried and state.crisis_reply_due and not contact.opted_out:
         # Not again within the crisis window: a worried texter's every text would repeat it.
+        # (Asked only when the flow could send it.)
         due = not _said_lately(rt, contact, "someone_else", rt.crisis_window)
         state = replace(state, someone_else_due=due)
     if state.stage == ACTIVE:
@@ -151,8 +147,7 @@ def texter_message(
     # Words that got the someone-else text reach the supporter marked so (what the line said),
     # and so do words that raised the flag over someone else's risk only, the text already
     # sent in this crisis window ("she is on the bridge" after "my friend took her pills").
-    theirs = beside is not None and not beside.matched
-    other = fx.Reply("someone_else") in effects or (raised and theirs)
+    other = fx.Reply("someone_else") in effects or (raised and worried)
     # Kept on the text too: a supporter who takes the chat later sees it marked the same way,
     # and a flag raised over someone else's words is not the texter's own crisis.
     inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
