@@ -435,27 +435,8 @@ class CrisisDetector:
         """Say whether the phrase `found` in `text` lies within words telling of someone else
         at risk ("mi papa esta en el carro en la cochera con el motor prendido"): the phrase
         has no person of its own, and the grammar around it names the other."""
-        return self._in_spans(*self._someone_else_spans(text), found)
-
-    def _in_spans(self, norm: str, spans: list[tuple[int, int]], found: Detection) -> bool:
-        """Say whether the phrase `found` lies within one of `spans` of `norm`, the writer not
-        named between the other person and it."""
-        if not found.matched or found.phrase in (None, MODEL_CATEGORY):
-            return False
-        # A writer named between the other person and the phrase owns it: a span can run over
-        # unpunctuated words ("my brother is on the bridge and i took 30 pills he wont answer").
-        for start, stop in spans:
-            at = norm.find(found.phrase, start, stop)
-            if 0 <= at and at + len(found.phrase) <= stop:
-                return not self._writer_in(norm[start : at + len(found.phrase)].split())
-        return False
-
-    def _writer_in(self, words: Sequence[str]) -> bool:
-        """Say whether `words` make the writer the subject somewhere (not only hedging)."""
-        return any(
-            word in self._writer and (k + 1 >= len(words) or words[k + 1] not in self._hedges)
-            for k, word in enumerate(words)
-        )
+        norm, spans = self._someone_else_spans(text)
+        return _in_spans(norm, spans, found, self._writer, self._hedges)
 
     def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
@@ -470,7 +451,9 @@ class CrisisDetector:
         is too short for the model to read.
         """
         norm, spans = self._someone_else_spans(text)
-        own_phrase = found.phrase != MODEL_CATEGORY and not self._in_spans(norm, spans, found)
+        own_phrase = found.phrase != MODEL_CATEGORY and not _in_spans(
+            norm, spans, found, self._writer, self._hedges
+        )
         if not spans or (found.matched and own_phrase):
             return None
         rest, end = [], 0
@@ -694,6 +677,30 @@ class LineDetector:
     def priority_of(category: str | None) -> int:
         """Return a category's place in the queue (see the module's :func:`priority_of`)."""
         return priority_of(category)
+
+
+def _in_spans(
+    norm: str,
+    spans: Sequence[tuple[int, int]],
+    found: Detection,
+    writer: frozenset[str],
+    hedges: frozenset[str],
+) -> bool:
+    """Say whether the phrase `found` lies within one of `spans` of `norm`, no `writer` word
+    (not followed by one of `hedges`) between the other person and it."""
+    if not found.matched or found.phrase in (None, MODEL_CATEGORY):
+        return False
+    # A writer named between the other person and the phrase owns it: a span can run over
+    # unpunctuated words ("my brother is on the bridge and i took 30 pills he wont answer").
+    for start, stop in spans:
+        at = norm.find(found.phrase, start, stop)
+        if 0 <= at and at + len(found.phrase) <= stop:
+            words = norm[start : at + len(found.phrase)].split()
+            return not any(
+                word in writer and (k + 1 >= len(words) or words[k + 1] not in hedges)
+                for k, word in enumerate(words)
+            )
+    return False
 
 
 def _context_regex(source: str | None, macros: Mapping[str, str], where: str) -> _Lazy | None:
