@@ -2084,7 +2084,8 @@ OWN_CRISIS_BESIDE_SOMEONE_ELSE = (
 def test_own_crisis_beside_someone_else_is_not_only_someone_else(
     detector: CrisisDetector, text: str
 ) -> None:
-    assert detector.someone_else(text) and not detector.only_someone_else(text)
+    assert detector.someone_else(text)
+    assert detector.answer(text, detector.detect(text)) == (detector.detect(text), False)
 
 
 # The second review's: the writer's own risk told by joining the other person's ("ill jump
@@ -2126,7 +2127,8 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
 ) -> None:
     beside = detector.beside_someone_else(text)
     assert beside is not None and beside.matched and beside.phrase == phrase
-    assert not detector.only_someone_else(text)
+    found, worried = detector.answer(text, detector.detect(text))
+    assert found.matched and not worried
 
 
 def test_a_phrase_inside_someone_elses_words_is_theirs(detector: CrisisDetector) -> None:
@@ -2143,12 +2145,13 @@ def test_a_phrase_inside_someone_elses_words_is_theirs(detector: CrisisDetector)
     ):
         found = detector.detect(text)
         assert found.matched and found.phrase != MODEL_CATEGORY, text  # as it stands
-        assert detector.in_someone_elses_words(text, found), text
+        assert detector.answer(text, found) == (found, True), text  # raised, worried
         assert detector.beside_someone_else(text) == NO_MATCH, text
     own = "im in the car in the garage with the engine on"
-    assert not detector.in_someone_elses_words(own, detector.detect(own))
+    assert detector.answer(own, detector.detect(own)) == (detector.detect(own), False)
     mixed = "mi papa esta en el puente y no contesta. yo tengo las pastillas en la mano"
-    assert not detector.in_someone_elses_words(mixed, detector.detect(mixed))
+    found = detector.detect(mixed)
+    assert found.matched and detector.answer(mixed, found) == (found, False)
 
 
 def test_after_crisis_words_an_everyday_sense_yields_to_the_model(
@@ -2208,7 +2211,7 @@ def test_own_words_inside_someone_elses_stay_the_writers(
 ) -> None:
     found = detector.detect(text)
     assert found.matched and found.phrase != MODEL_CATEGORY
-    assert not detector.in_someone_elses_words(text, found)
+    assert detector.answer(text, found) == (found, False)
 
 
 def test_after_crisis_words_a_named_near_miss_stays_one(detector: CrisisDetector) -> None:
@@ -2231,10 +2234,14 @@ def test_a_worried_texters_love_is_no_echo(detector: CrisisDetector) -> None:
 
 
 def test_only_someone_else_at_risk(detector: CrisisDetector) -> None:
-    assert detector.only_someone_else("my sister is on the bridge right now and wont answer")
-    assert detector.only_someone_else("mi amiga se encerro en el bano con una navaja")
-    assert not detector.only_someone_else("i want to kill myself")  # nobody else named
-    assert not detector.only_someone_else("")
+    for text in (
+        "my sister is on the bridge right now and wont answer",
+        "mi amiga se encerro en el bano con una navaja",
+    ):
+        assert detector.answer(text, detector.detect(text))[1], text
+    mine = "i want to kill myself"  # nobody else named
+    assert detector.answer(mine, detector.detect(mine)) == (detector.detect(mine), False)
+    assert detector.answer("", NO_MATCH) == (NO_MATCH, False)
 
 
 @pytest.mark.parametrize("text", SOMEONE_ELSE_AT_RISK)

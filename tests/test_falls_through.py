@@ -17,6 +17,7 @@ from peerline.flows import effects as fx
 from peerline.flows import texter
 from peerline.service import segments
 from peerline.service.context import COMBINE_SEGMENTS
+from peerline.service.crisis import priority_of
 from peerline.service.job_queue import redis_client
 from peerline.service.models import (
     Alert,
@@ -25,6 +26,7 @@ from peerline.service.models import (
     Contact,
     Conversation,
     InboundMessage,
+    Offer,
     SafetyEvent,
     Supporter,
 )
@@ -456,3 +458,26 @@ def test_a_second_crisis_texter_hears_their_true_place(build: LineBuilder) -> No
     hooks.sms("+14165550196", CRISIS)
     assert "number 1 in line" in texts_to(line, lines.TEXTER)[1]
     assert "number 2 in line" in texts_to(line, "+14165550196")[1]
+
+
+def test_an_attempt_takes_the_newest_pending_offer_on_postgres(build: LineBuilder) -> None:
+    # Both supporters hold an offer of an ordinary chat when a texter tells of an attempt
+    # under way: the newest offer is withdrawn and its supporter offered the attempt.
+    line, hooks = build()
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    with line.db.session() as session:
+        first, second = session.scalars(select(Offer).order_by(Offer.id)).all()
+        newest = second.supporter_id
+    hooks.sms("+14165550197", "i just took 30 of my sleeping pills")
+    run_jobs(line)
+    with line.db.session() as session:
+        offers = session.scalars(select(Offer).order_by(Offer.id)).all()
+        assert [o.status for o in offers] == ["pending", "withdrawn", "pending"]
+        assert offers[2].supporter_id == newest
+        urgent = session.get(Conversation, offers[2].conversation_id)
+        assert urgent is not None and urgent.priority == priority_of("attempt")
+        left = session.get(Conversation, offers[1].conversation_id)
+        assert left is not None and left.state == "queued"

@@ -675,3 +675,50 @@ def test_an_offer_that_cannot_be_delivered_goes_to_the_next_supporter(tmp_path: 
             ]
             assert statuses == [("Sam", "expired"), ("Ria", "pending")]
             assert session.scalars(select(Supporter).where(Supporter.name == "Sam")).one().opted_out
+
+
+def test_an_attempt_under_way_takes_a_pending_offer_of_a_less_urgent_chat(
+    build: LineBuilder,
+) -> None:
+    # Seen in session 17's quick start: Sam's two-minute offer of an ordinary chat stood while
+    # a texter with an attempt under way waited behind it.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    assert "is waiting to talk" in texts_to(line, lines.SAM)[-1]  # the ordinary chat
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER, "just took 20 tylenol")
+    run_jobs(line)
+    with line.db.session() as session:
+        offers = session.scalars(select(Offer).order_by(Offer.id)).all()
+        assert [o.status for o in offers] == ["withdrawn", "pending"]
+        urgent = session.get(Conversation, offers[1].conversation_id)
+        assert urgent is not None and urgent.priority == priority_of("attempt")
+        ordinary = session.get(Conversation, offers[0].conversation_id)
+        assert ordinary is not None and ordinary.state == "queued"
+    told = texts_to(line, lines.SAM)
+    assert "more urgent" in told[-2] and "stays in the line" in told[-2]
+    assert told[-1].startswith("PRIORITY:")
+    hooks.sms(lines.SAM, "#take")
+    assert "crisis" not in texts_to(line, lines.TEXTER_2)[-1]
+    with line.db.session() as session:
+        urgent = session.get(Conversation, urgent.id)
+        assert urgent is not None and urgent.state == "active"
+        waiting = queued(session)
+        assert [c.priority for c in waiting] == [0]
+
+
+def test_a_less_urgent_crisis_leaves_a_pending_offer_standing(build: LineBuilder) -> None:
+    # Only a texter whose life may be in danger now (an attempt, a place of danger) takes an
+    # offer's place; a wish to be dead waits its turn at the head of the line.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    hooks.sms(lines.TEXTER_2, "yes")
+    run_jobs(line)
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER, "no quiero vivir mas")
+    run_jobs(line)
+    with line.db.session() as session:
+        offers = session.scalars(select(Offer)).all()
+        assert [o.status for o in offers] == ["pending"]
+        assert [c.priority for c in queued(session)] == [priority_of("wish_dead"), 0]
+    assert not any("more urgent" in t for t in texts_to(line, lines.SAM))

@@ -424,19 +424,22 @@ class CrisisDetector:
         """
         return bool(self._someone_else_spans(text)[1])
 
-    def only_someone_else(self, text: str) -> bool:
-        """Say whether `text` tells of someone else at risk and, with those words cut out, of
-        no crisis of the writer's own ("she is on the bridge right now and wont answer", but not
-        "he locked himself in the garage with a rope. i have one too. im done")."""
-        beside = self.beside_someone_else(text)
-        return beside is not None and not beside.matched
+    def answer(self, text: str, found: Detection) -> tuple[Detection, bool]:
+        """Return what the line acts on in `text`, given what was found in it (`detect`, or
+        its texts read together), and whether the words tell of someone else at risk and of no
+        crisis of the writer's (a worried texter).
 
-    def in_someone_elses_words(self, text: str, found: Detection) -> bool:
-        """Say whether the phrase `found` in `text` lies within words telling of someone else
-        at risk ("mi papa esta en el carro en la cochera con el motor prendido"): the phrase
-        has no person of its own, and the grammar around it names the other."""
-        norm, spans = self._someone_else_spans(text)
-        return _in_spans(norm, spans, found, self._writer, self._hedges)
+        Words telling of someone else at risk are read apart from the rest
+        (`beside_someone_else`): the rest may be the writer's own crisis, found only so ("my
+        sister took all her pills. i took the rest of the bottle"); a model alarm, or a phrase
+        inside the other person's words ("mi papa esta en el carro en la cochera con el motor
+        prendido"), over no crisis of the writer's is theirs: still raised, but the writer is
+        worried, not in crisis. A phrase of the writer's own stays theirs.
+        """
+        beside = self.beside_someone_else(text, found)
+        if beside is not None and beside.matched and not found.matched:
+            found = beside
+        return found, beside is not None and not beside.matched
 
     def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
@@ -667,6 +670,12 @@ class LineDetector:
         phrases (:meth:`CrisisDetector.beside_someone_else`)."""
         self.reload()
         return self.detector.beside_someone_else(text, found)
+
+    def answer(self, text: str, found: Detection) -> tuple[Detection, bool]:
+        """Return what the line acts on in `text` and whether its writer is worried about
+        someone else, with the current phrases (:meth:`CrisisDetector.answer`)."""
+        self.reload()
+        return self.detector.answer(text, found)
 
     @property
     def phrase_count(self) -> int:

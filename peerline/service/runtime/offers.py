@@ -25,6 +25,7 @@ from peerline.service.context import (
     supporter_language,
     transaction,
 )
+from peerline.service.crisis import priority_of
 from peerline.service.groups import upcoming_text
 from peerline.service.models import (
     ACCEPTED,
@@ -167,11 +168,75 @@ def announce(
         rt.after_commit.expiries.append((offer.offer_id, timeout))
 
 
+#: A texter waiting at this priority or above (a place of danger, an attempt under way) may take
+#: a supporter's pending offer of a chat below it when nobody is free.
+MAKE_WAY_FOR = priority_of("danger_place")
+
+
 def match(rt: Context) -> list[routing.NewOffer]:
     """Offer waiting conversations to free supporters and announce the offers."""
     offers = find_offers(rt)
+    if not offers:
+        offers = _make_way(rt)
     announce(rt, offers)
     return offers
+
+
+def _make_way(rt: Context) -> list[routing.NewOffer]:
+    """Withdraw a pending offer of a less urgent chat when a texter whose life may be in danger
+    now waits with nobody free, so that its supporter is offered them next; return the offers
+    made. The less urgent texter keeps their place in the line.
+
+    An offer stands two minutes: without this, a texter with an attempt under way waited behind
+    an ordinary chat's offer until it was taken or timed out. An offer is withdrawn only if its
+    supporter is then offered the urgent chat (matching may rank them out of it: a language, a
+    pass), so nobody loses an offer for nothing.
+    """
+    pending = (
+        select(Offer.id)
+        .where(Offer.conversation_id == Conversation.id, Offer.status == PENDING)
+        .exists()
+    )
+    urgent = rt.session.scalar(
+        select(Conversation.id)
+        .where(Conversation.state == QUEUED, Conversation.priority >= MAKE_WAY_FOR, ~pending)
+        .order_by(Conversation.priority.desc(), Conversation.queued_at)
+        .limit(1)
+    )
+    if urgent is None:
+        return []
+    # The least urgent first, and of those the newest offer: its supporter has read least.
+    offers = rt.session.scalars(
+        select(Offer)
+        .join(Conversation, Conversation.id == Offer.conversation_id)
+        .where(Offer.status == PENDING, Conversation.priority < MAKE_WAY_FOR)
+        .order_by(Conversation.priority, Offer.created_at.desc(), Offer.id.desc())
+        .limit(5)
+    ).all()
+    for offer in offers:
+        savepoint = rt.session.begin_nested()
+        offer.status, offer.resolved_at = WITHDRAWN, rt.now
+        rt.session.flush()  # matching reads the database, not the session
+        made = find_offers(rt)
+        if not any(
+            o.conversation_id == urgent and o.supporter_id == offer.supporter_id for o in made
+        ):
+            savepoint.rollback()
+            continue
+        savepoint.commit()
+        supporter = rt.session.get(Supporter, offer.supporter_id)
+        conversation = rt.session.get(Conversation, offer.conversation_id)
+        if supporter is not None and conversation is not None:
+            rt.to_supporter(
+                supporter,
+                "offer_made_way",
+                conversation.id,
+                alias=conversation.contact.alias,
+                via=offer.relay_number,
+            )
+        log.info("offer %s withdrawn for urgent conversation %s", offer.id, urgent)
+        return made
+    return []
 
 
 def accept_offer(

@@ -102,19 +102,11 @@ def texter_message(
         if len(texts) > 1:
             detection = rt.line.crisis.detect_together(texts, model=model)
     # Words that tell of someone else at risk are read apart from the rest: the rest may be the
-    # texter's own crisis ("my sister took all her pills. i took the rest of the bottle", which
-    # the grammar drops with the sister's words), or nothing of theirs (a worried texter). So
-    # are words the model alone alarmed on, and a phrase found inside the other person's words
-    # ("mi papa esta en el carro en la cochera con el motor prendido"); not the texter's own.
-    beside = rt.line.crisis.beside_someone_else(text, detection)
-    if beside is not None and beside.matched and not detection.matched:
-        detection = beside
+    # texter's own crisis, or nothing of theirs (a worried texter: they hear what to do if the
+    # other person is in danger now, over an alarm only the model raised too, or a phrase found
+    # in the other person's words; never over crisis words of the writer's own).
+    detection, worried = rt.line.crisis.answer(text, detection)
     category = detection.category if detection.matched else None
-    # Someone worried about another person hears what to do if they are in danger now; over
-    # an alarm only the model raised too ("she is on the bridge and wont answer"), or a phrase
-    # found in the other person's words, when the rest of the words say no crisis of the
-    # writer's; never over crisis words of the writer's own a phrase found.
-    worried = beside is not None and not beside.matched
     if worried and state.crisis_reply_due and not contact.opted_out:
         # Not again within the crisis window: a worried texter's every text would repeat it.
         # (Asked only when the flow could send it.)
