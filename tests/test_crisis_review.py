@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from peerline.app import create_app
 from peerline.console.crisis_review import EXAMPLES_NAME, read_examples
-from peerline.service.crisis import LineDetector
+from peerline.service.crisis_line import LineDetector
 from peerline.service.models import AuditEvent, SafetyEvent, utcnow
 from peerline.service.services import LineServices
 from tests.support.console import Console

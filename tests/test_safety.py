@@ -167,11 +167,11 @@ def test_a_crisis_raised_before_a_bye_is_not_read_again(build: LineBuilder) -> N
 
 
 def test_someone_worried_about_another_person_hears_what_to_do(build: LineBuilder) -> None:
-    # Session 15: a worried texter's first text tells of a friend in danger now. It is no
-    # crisis of theirs (no flag, no priority), but they hear at once what to do, then the
-    # welcome; once in the crisis window, and their own crisis still gets its resources.
+    # Session 15: a worried texter's first text tells of a friend at risk. It is no crisis of
+    # theirs (no flag, no priority), but they hear at once what to do, then the welcome; once
+    # in the crisis window, and their own crisis still gets its resources.
     line, hooks = build(lines.ALWAYS_OPEN)
-    hooks.sms(lines.TEXTER, "my best friend just told me she took a whole bottle of pills")
+    hooks.sms(lines.TEXTER, "my best friend says she wants to kill herself")
     first = box(line, lines.TEXTER)
     assert first[0]["purpose"] == "someone_else" and first[1]["purpose"].startswith("welcome")
     assert "911" in first[0]["body"] and "988" in first[0]["body"]
@@ -183,6 +183,13 @@ def test_someone_worried_about_another_person_hears_what_to_do(build: LineBuilde
         assert [c.priority for c in queued(session)] == [0]
     hooks.sms(lines.TEXTER, CRISIS)
     assert box(line, lines.TEXTER)[-1]["purpose"] == "crisis"
+    # Session 18: another person's attempt under way is an emergency whoever's it is: the flag
+    # is raised and the texter joins the line at once, first, hearing what to do for them.
+    hooks.sms("+14165550197", "my best friend just told me she took a whole bottle of pills")
+    worried = box(line, "+14165550197")
+    assert [m["purpose"] for m in worried[:2]] == ["someone_else", "crisis_queued"]
+    with line.db.session() as session:
+        assert [c.priority for c in queued(session)][0] == priority_of("attempt")
     # In Spanish for a Spanish texter.
     hooks.sms(lines.TEXTER_2, "mi hermana esta en el puente y no me contesta")
     spanish = box(line, lines.TEXTER_2)
@@ -288,7 +295,7 @@ def test_a_supporter_sees_a_worried_texters_words_marked(build: LineBuilder) -> 
     # whose risk it is and what the line said (no safety flag: it is no crisis of the texter's).
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)
-    words = "my best friend just told me she took a whole bottle of pills"
+    words = "my best friend says she wants to kill herself"
     hooks.sms(lines.TEXTER, words)
     assert box(line, lines.TEXTER)[-1]["purpose"] == "someone_else"
     hooks.sms(lines.TEXTER, "shes still not answering")  # not told again: not marked again
@@ -305,7 +312,7 @@ def test_texts_that_waited_in_the_queue_reach_the_supporter_marked(build: LineBu
     # supporter knows which words raised the flag and that the line sent 911/988 for someone.
     line, hooks = build(lines.ALWAYS_OPEN)
     connect(line, hooks)  # Sam is busy
-    worried = "my best friend just told me she took a whole bottle of pills"
+    worried = "my best friend says she wants to kill herself"
     waiting = ["yes", worried, "shes still not answering", CRISIS]
     for words in waiting:
         hooks.sms(lines.TEXTER_2, words)
@@ -398,7 +405,9 @@ def test_a_second_worried_alarm_is_still_someone_elses(build: LineBuilder) -> No
     said = texts_to(line, lines.SAM)
     assert any("someone else in danger" in t for t in said)
     assert not any("Crisis resources were sent" in t for t in said)
-    assert len(tell_place(line, hooks)) == 1
+    # The friend's pills and the bridge (session 18: an attempt under way raises the flag
+    # whoever's it is); the texter's roof at work after them is no crisis of theirs.
+    assert tell_place(line, hooks) == ["attempt", "danger_place"]
     assert "crisis" not in [m["purpose"] for m in box(line, lines.TEXTER)]
 
 

@@ -25,7 +25,6 @@ The module is pure: no I/O beyond reading the phrase files at :meth:`CrisisDetec
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,33 +47,21 @@ from peerline.service.crisis_config import (
     word_list,
     word_sets,
 )
+from peerline.service.crisis_detection import (
+    ALIASES,
+    CATEGORIES,
+    MODEL_CATEGORY,
+    NO_MATCH,
+    Detection,
+    priority_of,
+)
 from peerline.service.crisis_gate import Gate, required_strings
+from peerline.service.crisis_others import answer_beside, of_others
 from peerline.service.crisis_text import (
     BOUNDARY,
     normalise,
 )
 
-#: Categories, most urgent first. A message matching several reports the most urgent.
-CATEGORIES: tuple[str, ...] = (
-    "attempt",  # an attempt under way: pills or poison already taken, a deep cut bleeding
-    "danger_place",  # on a bridge, roof, ledge or the tracks, or on the way there
-    "means",  # pills, a gun, a blade or a rope at hand
-    "preparation",  # saving pills, looking up doses, a note or will, gifts, goodbyes
-    "plan",  # when, where or how worked out
-    "intent",  # "I am going to"
-    "method",  # a way of dying thought of
-    "active_thoughts",  # thoughts of killing oneself
-    "past_attempt",  # an attempt before
-    "self_harm",  # cutting, burning, hitting oneself
-    "wish_dead",  # wishing to be dead or not to wake up
-    "burden_hopelessness",  # a burden to others, no way forward
-)
-#: The categories of earlier versions, still accepted in a coordinator's phrase file.
-ALIASES: Mapping[str, str] = {
-    "imminent": "plan",
-    "overdose": "attempt",
-    "suicide": "active_thoughts",
-}
 #: Categories that words such as "tonight" or "ahora" right after the phrase make a plan.
 ESCALATING = frozenset({"intent", "method", "active_thoughts", "wish_dead"})
 ESCALATED = "plan"
@@ -83,9 +70,6 @@ ESCALATION_TOKENS = 3
 
 PACKAGED_FILE = "crisis_phrases.yaml"
 _log = logging.getLogger(__name__)
-#: The `phrase` of a detection only the statistical layer made (its category is the one the
-#: layer's category regression names); also the category of a model without that regression.
-MODEL_CATEGORY = "model"
 #: Why a phrase's context dropped it: a negation or a third-person subject before it, or an
 #: everyday sense (an `unless` context, a near miss over it).
 DROPPED_BY_GRAMMAR = "grammar"
@@ -101,38 +85,6 @@ BURST_JOIN = ". "
 #: (187 of 200, against 168 text by text) for 1 more safe burst alarmed (four or five: 2); three,
 #: because people split one thought into more than two texts ("i cant" / "do this" / "anymore").
 BURST_TEXTS = 3
-
-
-def priority_of(category: str | None) -> int:
-    """Return a category's place in the queue: higher goes first, 0 for no crisis.
-
-    An attempt under way ranks highest; a category this module does not know (a supporter's
-    alert) ranks as the lowest crisis, 1.
-    """
-    if category is None:
-        return 0
-    category = ALIASES.get(category, category)
-    if category not in CATEGORIES:
-        return 1
-    return len(CATEGORIES) - CATEGORIES.index(category)
-
-
-@dataclass(frozen=True)
-class Detection:
-    """What the detector found in one message."""
-
-    matched: bool
-    language: str | None = None
-    phrase: str | None = None
-    category: str | None = None
-
-    @property
-    def priority(self) -> int:
-        """Return the queue priority the category gives (0 when nothing matched)."""
-        return priority_of(self.category) if self.matched else 0
-
-
-NO_MATCH = Detection(matched=False)
 
 
 class _Lazy:
@@ -427,19 +379,8 @@ class CrisisDetector:
     def answer(self, text: str, found: Detection) -> tuple[Detection, bool]:
         """Return what the line acts on in `text`, given what was found in it (`detect`, or
         its texts read together), and whether the words tell of someone else at risk and of no
-        crisis of the writer's (a worried texter).
-
-        Words telling of someone else at risk are read apart from the rest
-        (`beside_someone_else`): the rest may be the writer's own crisis, found only so ("my
-        sister took all her pills. i took the rest of the bottle"); a model alarm, or a phrase
-        inside the other person's words ("mi papa esta en el carro en la cochera con el motor
-        prendido"), over no crisis of the writer's is theirs: still raised, but the writer is
-        worried, not in crisis. A phrase of the writer's own stays theirs.
-        """
-        beside = self.beside_someone_else(text, found)
-        if beside is not None and beside.matched and not found.matched:
-            found = beside
-        return found, beside is not None and not beside.matched
+        crisis of the writer's (a worried texter): `crisis_others.answer_beside`."""
+        return answer_beside(self, text, found, self.beside_someone_else(text, found))
 
     def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
         """Return what `text` says of the writer beside someone else at risk, or None when it
@@ -459,14 +400,27 @@ class CrisisDetector:
         )
         if not spans or (found.matched and own_phrase):
             return None
-        rest, end = [], 0
+        rest, end, inside = [], 0, False
         for start, stop in spans:
             rest.append(norm[end:start])
+            # The writer named inside the other person's words owns what follows: a span can
+            # run over unpunctuated words ("mi hermano esta en el puente y me tome todo no
+            # contesta").
+            mine = _writer_in(norm, max(start, end), stop, self._writer, self._hedges)
+            if mine is not None:
+                rest.append(norm[mine:stop])
+                inside = True
             end = max(end, stop)
         rest.append(norm[end:])
-        found = self.detect(f" {BOUNDARY} ".join(part for part in rest if part.strip()))
-        if found.matched:
-            return found
+        left = f" {BOUNDARY} ".join(part for part in rest if part.strip())
+        alone = self.detect(left)
+        # What is left may tell of the other person too ("she took pills before she went up
+        # there, she is on the roof and not answering"): theirs, not the writer's.
+        if alone.matched and not of_others(self, left, alone)[1]:
+            return alone
+        if inside and found.matched:
+            return found  # the writer's words alone too few to read; the whole alarmed
+        found = NO_MATCH
         for language, regex in self._someone_else_echo.items():
             echo = regex.search(norm, spans[0][1])
             if echo:
@@ -611,81 +565,18 @@ class CrisisDetector:
 # strings it holds, found through the message's three-letter pieces.
 
 
-class LineDetector:
-    """The line's detector: the packaged phrases plus the coordinator's extra file, kept current.
-
-    Phrases a coordinator adds in the console land in the extra file; every process (the web
-    process and each worker) checks the file's version stamp (modification time and size, one
-    ``stat``) before a check and reloads when it changed, so no process runs stale phrases. A
-    file that no longer loads leaves the last good detector in place.
-    """
-
-    def __init__(self, extra_path: str | None) -> None:
-        """Load the detector and remember the extra file's stamp."""
-        self.extra_path = extra_path
-        self._stamp = self._current_stamp()
-        self.detector = CrisisDetector.load(extra_path)
-
-    def _current_stamp(self) -> tuple[int, int] | None:
-        if not self.extra_path:
-            return None
-        try:
-            info = os.stat(self.extra_path)
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def reload(self) -> bool:
-        """Reload if the extra file changed; return whether the detector was replaced."""
-        stamp = self._current_stamp()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            self.detector = CrisisDetector.load(self.extra_path)
-        except (OSError, ValueError):
-            _log.warning("crisis phrases: the extra phrase file does not load; kept the last one")
-            return False
-        return True
-
-    def detect(self, text: str, *, after_crisis: bool = False) -> Detection:
-        """Check `text` with the current phrases (see :meth:`CrisisDetector.detect`)."""
-        self.reload()
-        return self.detector.detect(text, after_crisis=after_crisis)
-
-    def detect_together(self, texts: Sequence[str], *, model: bool = True) -> Detection:
-        """Read a texter's texts together with the current phrases
-        (:meth:`CrisisDetector.detect_together`)."""
-        self.reload()
-        return self.detector.detect_together(texts, model=model)
-
-    def someone_else(self, text: str) -> bool:
-        """Say whether `text` tells of someone else at risk, with the current phrases
-        (:meth:`CrisisDetector.someone_else`)."""
-        self.reload()
-        return self.detector.someone_else(text)
-
-    def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
-        """Return what `text` says of the writer beside someone else at risk, with the current
-        phrases (:meth:`CrisisDetector.beside_someone_else`)."""
-        self.reload()
-        return self.detector.beside_someone_else(text, found)
-
-    def answer(self, text: str, found: Detection) -> tuple[Detection, bool]:
-        """Return what the line acts on in `text` and whether its writer is worried about
-        someone else, with the current phrases (:meth:`CrisisDetector.answer`)."""
-        self.reload()
-        return self.detector.answer(text, found)
-
-    @property
-    def phrase_count(self) -> int:
-        """How many phrase patterns the current detector compiled."""
-        return self.detector.phrase_count
-
-    @staticmethod
-    def priority_of(category: str | None) -> int:
-        """Return a category's place in the queue (see the module's :func:`priority_of`)."""
-        return priority_of(category)
+def _writer_in(
+    norm: str, start: int, stop: int, writer: frozenset[str], hedges: frozenset[str]
+) -> int | None:
+    """Return where the first `writer` word (not followed by one of `hedges`) in
+    `norm[start:stop]` begins, with a "me" just before it; None without one."""
+    words = [(m.start(), m.group(0)) for m in re.finditer(r"\S+", norm[start:stop])]
+    for k, (at, word) in enumerate(words):
+        if word in writer and (k + 1 >= len(words) or words[k + 1][1] not in hedges):
+            if k > 0 and words[k - 1][1] == "me":
+                at = words[k - 1][0]
+            return start + at
+    return None
 
 
 def _in_spans(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Catalogue
 from peerline.service import redis_connect
-from peerline.service.crisis import LineDetector
+from peerline.service.crisis_line import LineDetector
 from peerline.service.database import Database
 from peerline.service.inbound import InboundQueue
 from peerline.service.job_queue import JobQueue

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from peerline.service import linefile, linesync
-from peerline.service.crisis import LineDetector
+from peerline.service.crisis_line import LineDetector
 from peerline.service.inbound import SHARDS
 from peerline.service.migrate import upgrade
 from peerline.service.services import LineServices

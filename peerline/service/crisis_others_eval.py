@@ -1,4 +1,5 @@
-"""Print what the line answers to texts that name another person, by what they tell.
+"""Score what the line answers to texts that name another person, by what they tell:
+``python -m peerline.service.crisis_others_eval FILE.yaml [--errors]``.
 
 Each text is read alone as the runtime reads a first text (`CrisisDetector.detect`, then
 `answer`), and the answer is one of:
@@ -11,9 +12,7 @@ Each text is read alone as the runtime reads a first text (`CrisisDetector.detec
 The file is YAML, ``items: [{text, label, language}]`` with the labels ``other_now`` (another
 person in danger now: ``theirs+flag`` is right, ``theirs`` half right), ``other_concern``
 (another person's risk, not now: ``theirs`` or ``nothing``), ``own_and_other`` (the writer's
-own crisis beside another person: ``own``) and ``everyday_other`` (everyday words: ``nothing``):
-
-    python scripts/someone_else_eval.py FILE.yaml [--errors]
+own crisis beside another person: ``own``) and ``everyday_other`` (everyday words: ``nothing``).
 """
 
 from __future__ import annotations
@@ -45,14 +44,17 @@ def answer_of(detector: CrisisDetector, text: str) -> str:
     return "theirs" if worried else "nothing"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print a table of answers by label and language, and the wrong ones if asked."""
-    parser = argparse.ArgumentParser(prog="python scripts/someone_else_eval.py")
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--errors", action="store_true", help="print each wrong answer")
-    args = parser.parse_args(argv)
-    items = yaml.safe_load(args.file.read_text(encoding="utf-8"))["items"]
-    detector = CrisisDetector.load()
+def load_items(path: Path) -> list[dict[str, str]]:
+    """Read a file of texts naming another person (``items: [{text, label, language}]``)."""
+    items: list[dict[str, str]] = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    return items
+
+
+def tally(
+    detector: CrisisDetector, items: list[dict[str, str]]
+) -> tuple[Counter[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Return how many texts of each (label, language) got each answer, and the wrong ones
+    as (label, answer, text)."""
     table: Counter[tuple[str, str, str]] = Counter()
     wrong: list[tuple[str, str, str]] = []
     for item in items:
@@ -61,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         table[label, language, said] += 1
         if said not in RIGHT[label]:
             wrong.append((label, said, text))
+    return table, wrong
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print a table of answers by label and language, and the wrong ones if asked."""
+    parser = argparse.ArgumentParser(prog="python -m peerline.service.crisis_others_eval")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--errors", action="store_true", help="print each wrong answer")
+    args = parser.parse_args(argv)
+    table, wrong = tally(CrisisDetector.load(), load_items(args.file))
     print(f"{'label':<16}{'lang':<6}" + "".join(f"{a:>13}" for a in ANSWERS) + f"{'right':>9}")
     for label, right in RIGHT.items():
         for language in ("en", "es", "all"):

@@ -1,0 +1,168 @@
+"""Words about another person: whose crisis they tell, and what the line does with them.
+
+Session 18 measured the line on texts writers wrote about other people (`python -m
+peerline.service.crisis_others_eval`): of 100 texts telling of another person in danger now,
+the session-start line answered 9 as a worried texter and 59 with nothing at all. These are
+its kinds of words, in sentences of this file's own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from peerline.service.crisis import CrisisDetector
+from peerline.service.crisis_detection import (
+    NO_MATCH,
+    OTHERS_FLAGGED,
+    OTHERS_OUT_OF_REACH,
+    OTHERS_OUT_OF_REACH_CATEGORY,
+    priority_of,
+)
+from peerline.service.crisis_eval import load
+from peerline.service.crisis_others import in_danger_now, others, told_as_past
+from peerline.service.crisis_others_eval import RIGHT, load_items, tally
+from peerline.service.crisis_text import normalise
+
+
+@pytest.fixture(scope="module")
+def detector() -> CrisisDetector:
+    return CrisisDetector.load()
+
+
+def test_another_persons_clause_is_rewritten_as_the_writers() -> None:
+    split = others("my sister took all her pills and wont answer")
+    assert split is not None
+    assert split.as_own.startswith("i took all my pills")
+    assert split.rest == ""  # "wont answer" names nobody: read with hers
+    assert "wont answer" in split.theirs
+    split = others("mi hermana se tomo todas sus pastillas")
+    assert split is not None and split.as_own == "yo me tome todas mis pastillas"
+
+
+def test_reported_words_quotes_names_and_a_subject_carried_on() -> None:
+    cases = {
+        "she told me she is in the garage with the engine on": "i am in the garage",
+        "he texted me goodbye": "i texted goodbye",
+        "kayla just posted a pic of the bridge": "i just posted a pic of the bridge",
+        "mi amigo me dijo que hoy se mata": "me mato",
+        "he grabbed a knife and said hed do it": "i said id do it",
+    }
+    for text, rewritten in cases.items():
+        split = others(text)
+        assert split is not None and rewritten in split.as_own, (text, split)
+    quoted = others("my best friend just texted 'i took all of them im sorry' and wont answer")
+    assert quoted is not None and "i took all of them im sorry" in quoted.theirs
+
+
+def test_the_writers_own_words_stay_theirs() -> None:
+    assert others("i want to die") is None  # nobody else named
+    split = others("my son is on the overpass im on the phone with him")
+    assert split is not None and split.rest == "im on the phone with him"
+    # A name is a subject only before a verb; "tonight" is no name.
+    split = others("tonight is the night")
+    assert split is None
+    # Spanish names its subject by the verb: the writer's own verb is the writer's, and so is
+    # what another person did to them ("me dejo": left me).
+    split = others("mi hermana se fue y ya no aguanto")
+    assert split is not None and split.rest == "ya no aguanto"
+    assert others("mi novio me dejo y ya no aguanto") is None
+    # "esta noche" is a time, not "is".
+    assert others("esta noche me tomo todo") is None
+
+
+def test_danger_out_of_reach_and_a_past_told() -> None:
+    assert in_danger_now(normalise("he grabbed a knife and hung up, hes not answering"))
+    assert in_danger_now(normalise("mi hijo se despidio y apago el celular"))
+    assert not in_danger_now(normalise("she said goodbye before moving to denver"))
+    assert not in_danger_now(normalise("he is not answering, probably at work"))
+    assert told_as_past("my sister in law attempted in january")
+    assert told_as_past("mi novio se quemaba los brazos hace como medio ano")
+    assert not told_as_past("my sister took all her pills")
+
+
+# (text, a flag raised, the writer worried about someone else)
+ANSWERS = (
+    # Another person in danger now: the worried text, and the flag.
+    ("my sister told me she is in the garage with the engine on and wont answer", True, True),
+    ("my brother grabbed dads gun and left, he texted me goodbye", True, True),
+    ("my best friend just texted 'i took all of them im sorry' and wont answer", True, True),
+    ("mi amiga me mando un audio diciendo que ya se tomo todas las pastillas", True, True),
+    ("mi hermano dice que hoy se mata, ya tiene la soga", True, True),
+    ("my husband left a note saying sorry for everything and his phone is off", True, True),
+    ("she took pills before she went up there, she is on the roof and not answering", True, True),
+    ("my friend just took a whole bottle of pills", True, True),
+    ("mi hermano esta en el puente y me tome todo no contesta", True, True),
+    # Another person's risk told as past: the worried text only.
+    ("my cousin attempted in january and i dont know how to bring it up", False, True),
+    # The writer's own crisis beside another person: the writer's.
+    ("my friend took pills and honestly i took some too", True, False),
+    ("my sister took all her pills. i took the rest of the bottle", True, False),
+    ("my brother killed himself last year and i want to be with him", True, False),
+    ("i want to die, my mom would be better off without me", True, False),
+    ("mi amigo dice que ya no quiere vivir y yo tampoco", True, False),
+    # Everyday words about another person: nothing.
+    ("my dad is on the roof fixing the gutters", False, False),
+    ("mi mama se mato trabajando toda la semana", False, False),
+    ("my roommate is in the garage with the engine running warming up the car", False, False),
+)
+
+
+@pytest.mark.parametrize(("text", "raised", "worried"), ANSWERS)
+def test_what_the_line_acts_on(
+    detector: CrisisDetector, text: str, raised: bool, worried: bool
+) -> None:
+    found, said_worried = detector.answer(text, detector.detect(text))
+    assert (found.matched, said_worried) == (raised, worried)
+
+
+def test_someone_out_of_reach_is_raised_in_its_own_category(detector: CrisisDetector) -> None:
+    # Words no rewrite reads as a crisis, told of someone gone quiet with a means.
+    text = "we were arguing and he grabbed a knife and hung up, hes not answering"
+    found, worried = detector.answer(text, detector.detect(text))
+    assert worried and found.matched
+    if found.phrase == OTHERS_OUT_OF_REACH:
+        assert found.category == OTHERS_OUT_OF_REACH_CATEGORY
+    else:
+        assert found.category in OTHERS_FLAGGED
+    assert priority_of(found.category) >= priority_of("intent")
+    assert detector.answer("", NO_MATCH) == (NO_MATCH, False)
+
+
+DEV = Path(__file__).with_name("someone_else_dev.yaml")
+
+
+def _share(table: Counter[tuple[str, str, str]], label: str, answers: tuple[str, ...]) -> float:
+    total = sum(n for (lab, _, _), n in table.items() if lab == label)
+    return sum(n for (lab, _, said), n in table.items() if lab == label and said in answers) / total
+
+
+def test_the_development_texts_about_other_people(detector: CrisisDetector) -> None:
+    # Session 18's development writers (400 texts): at the session's start 9 of 100 texts of
+    # another person in danger now got the worried text, and 31 raised the flag.
+    table, _ = tally(detector, load_items(DEV))
+    assert _share(table, "other_now", RIGHT["other_now"]) >= 0.55  # 0.58 when written
+    assert _share(table, "other_now", ("own", "theirs+flag")) >= 0.70  # flagged: 0.75
+    assert _share(table, "other_concern", RIGHT["other_concern"]) >= 0.85  # 0.89
+    assert _share(table, "own_and_other", RIGHT["own_and_other"]) >= 0.85  # 0.87
+    assert _share(table, "everyday_other", RIGHT["everyday_other"]) >= 0.90  # 0.92
+
+
+def test_crisis_words_the_detector_finds_stay_the_writers(detector: CrisisDetector) -> None:
+    # The rewriting of other people's words reads only what the detector did not find, or a
+    # phrase in another person's quoted words: of the development set's 18,009 crisis texts,
+    # none it finds is read as someone else's. Those it misses and now reads so (54 when
+    # written: "dads shotgun is loaded, hes away til sunday") hear the someone-else text, which
+    # names 988 for the texter too, where before they heard nothing.
+    found_but_worried, worried = 0, 0
+    for example in load(Path(__file__).with_name("crisis_examples.yaml")):
+        if not example.label:
+            continue
+        found = detector.detect(example.text)
+        if detector.answer(example.text, found)[1]:
+            worried += 1
+            found_but_worried += found.matched
+    assert found_but_worried == 0
+    assert worried <= 60
