@@ -8,6 +8,7 @@ its kinds of words, in sentences of this file's own.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from peerline.service.crisis_detection import (
 )
 from peerline.service.crisis_eval import load
 from peerline.service.crisis_others import in_danger_now, others, told_as_past
+from peerline.service.crisis_others_eval import ANSWERS as KINDS
 from peerline.service.crisis_others_eval import RIGHT, load_items, tally
 from peerline.service.crisis_text import normalise
 
@@ -166,3 +168,30 @@ def test_crisis_words_the_detector_finds_stay_the_writers(detector: CrisisDetect
             found_but_worried += found.matched
     assert found_but_worried == 0
     assert worried <= 60
+
+
+HELDOUT = Path(__file__).with_name("someone_else_heldout.yaml")
+#: The held-out file as its writer wrote it (the lines after this repository's header).
+HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922fb"
+#: Its answers at the freeze 81ff1ec, by label: (own, theirs+flag, theirs, nothing). At the
+#: session's start (49de9aa): other_now (32, 2, 7, 59), other_concern (9, 0, 4, 87),
+#: own_and_other (71, 0, 1, 28), everyday_other (0, 0, 2, 98).
+HELDOUT_FROZEN = {
+    "other_now": (27, 40, 10, 23),
+    "other_concern": (7, 5, 35, 53),
+    "own_and_other": (72, 1, 3, 24),
+    "everyday_other": (0, 7, 2, 91),
+}
+
+
+def test_the_held_out_texts_about_other_people(detector: CrisisDetector) -> None:
+    lines = HELDOUT.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = "".join(line for line in lines if not line.startswith("#"))
+    assert hashlib.sha256(body.encode("utf-8")).hexdigest() == HELDOUT_SHA256
+    table, _ = tally(detector, load_items(HELDOUT))
+    got = {
+        label: tuple(sum(table[label, lang, said] for lang in ("en", "es")) for said in KINDS)
+        for label in RIGHT
+    }
+    # A change that moves these says so in docs/crisis.md and sets HELDOUT_FROZEN anew.
+    assert got == HELDOUT_FROZEN
