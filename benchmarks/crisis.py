@@ -1,12 +1,15 @@
 """The crisis check's time per message: ``python -m benchmarks crisis``.
 
-Every inbound text goes through `CrisisDetector.detect` before anything else, so it must stay
-well under a millisecond. The messages are the labelled development and held-out sets (crisis
-messages and their near misses, as people text), plus long everyday texts up to the 1,600
-characters a concatenated SMS can reach. Each message is timed alone, many rounds over; a
-message's time is its median over the rounds, and the figures are the median and p99 of those
-over all messages (plus the raw p99 of every single timing, which on a busy shared machine
-mostly measures the scheduler, and the spread of the per-round medians).
+Every inbound text goes through `CrisisDetector.detect`, and what it found through
+`CrisisDetector.answer` (whose crisis the words tell: words about another person are read again,
+rewritten as the writer's, since session 18), before anything else, so the two must stay well
+under a millisecond. The messages are the labelled development and held-out sets (crisis
+messages and their near misses, as people text, and the texts about other people), plus long
+everyday texts up to the 1,600 characters a concatenated SMS can reach. Each message is timed
+alone, many rounds over, the rounds of the line and of the baseline taking turns; a message's
+time is its median over the rounds, and the figures are the median and p99 of those over all
+messages (plus the raw p99 of every single timing, which on a busy shared machine mostly
+measures the scheduler, and the spread of the per-round medians).
 
 Baseline, in the same run: the cheapest check one could write, ``str.lower()`` and ``in`` over
 a short list of crisis words (it finds far less and raises far more false alarms; it only
@@ -23,6 +26,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, Context, Outcome, percentile
 from peerline.service.crisis import CrisisDetector
 from peerline.service.crisis_eval import burst_windows, load, load_bursts
+from peerline.service.crisis_others_eval import load_items
 
 NAME = "crisis"
 TITLE = "Crisis check: time per message, phrases and context"
@@ -53,6 +57,10 @@ def messages() -> list[str]:
         path = ROOT / "tests" / name
         if path.exists():
             texts += [e.text for e in load(path)]
+    for name in ("someone_else_dev.yaml", "someone_else_heldout.yaml"):
+        path = ROOT / "tests" / name
+        if path.exists():
+            texts += [item["text"] for item in load_items(path)]
     day = "had a long day at work, the bus was late again and my phone died on the way home. "
     dia = "tuve un dia largo en el trabajo, el camion llego tarde y se me murio el celular. "
     for n in (160, 480, 1600):
@@ -82,15 +90,24 @@ def time_each(
     check: Callable[[str], object], texts: Sequence[str], rounds: int
 ) -> list[list[float]]:
     """Return, per round, the seconds each text took."""
+    return time_alternately([check], texts, rounds)[0]
+
+
+def time_alternately(
+    checks: Sequence[Callable[[str], object]], texts: Sequence[str], rounds: int
+) -> list[list[list[float]]]:
+    """Return, for each check, per round, the seconds each text took; each round times every
+    check in turn, so that a slow spell of the machine falls on all of them alike."""
     clock = time.perf_counter
-    timings: list[list[float]] = []
+    timings: list[list[list[float]]] = [[] for _ in checks]
     for _ in range(rounds):
-        row = []
-        for text in texts:
-            started = clock()
-            check(text)
-            row.append(clock() - started)
-        timings.append(row)
+        for check, rows in zip(checks, timings, strict=True):
+            row = []
+            for text in texts:
+                started = clock()
+                check(text)
+                row.append(clock() - started)
+            rows.append(row)
     return timings
 
 
@@ -106,10 +123,15 @@ def run(ctx: Context) -> Outcome:
     if ctx.smoke:  # the smoke run shows the benchmark works, on a quarter of the messages
         texts = texts[::4]
     rounds = 3 if ctx.smoke else 30
+
+    def check(text: str) -> object:
+        """Read `text` as the runtime does: what is found, then whose crisis it tells."""
+        return detector.answer(text, detector.detect(text))
+
     for text in texts:  # warm up: compile caches, first allocations
-        detector.detect(text)
-    ours = time_each(detector.detect, texts, rounds)
-    base = time_each(baseline_check, texts, rounds)
+        check(text)
+    # The line and the baseline alternate round by round.
+    ours, base = time_alternately([check, baseline_check], texts, rounds)
     # Per message, the median over rounds: the check's own time, not the scheduler's pauses
     # on a shared machine (the raw p99 over every timing is printed beside it).
     per_message = [statistics.median(column) for column in zip(*ours, strict=True)]

@@ -445,7 +445,7 @@ def test_a_texter_everyone_free_missed_goes_round_again(any_db_line: LineService
     assert statements == (2 if line.db.is_postgres else 3) + 1 + 3 * 2
 
 
-def test_a_round_with_nobody_free_never_reads_the_queue(any_db_line: LineServices) -> None:
+def test_a_round_with_nobody_free_reads_one_waiting_row_at_most(any_db_line: LineServices) -> None:
     line = any_db_line
     queue_texters(line, 3)
     with line.db.session() as session:

@@ -715,6 +715,14 @@ def test_an_attempt_under_way_takes_a_pending_offer_of_a_less_urgent_chat(
         assert urgent is not None and urgent.state == "active"
         waiting = queued(session)
         assert [c.priority for c in waiting] == [0]
+    # The review's: the withdrawn offer is no offer Sam had; offered again when Sam is free,
+    # it is a first offer, not "everyone free has had it".
+    hooks.sms(lines.SAM, "#done")
+    hooks.sms(lines.SAM, "#ready")  # after a hard chat, no pause
+    run_jobs(line)
+    offered = [t for t in texts_to(line, lines.SAM) if "is waiting to talk" in t]
+    assert len(offered) == 3  # the ordinary chat, the urgent one, the ordinary one again
+    assert "Everyone free has had it" not in offered[-1]
 
 
 def test_a_less_urgent_crisis_leaves_a_pending_offer_standing(build: LineBuilder) -> None:
@@ -731,3 +739,51 @@ def test_a_less_urgent_crisis_leaves_a_pending_offer_standing(build: LineBuilder
         assert [o.status for o in offers] == ["pending"]
         assert [c.priority for c in queued(session)] == [priority_of("wish_dead"), 0]
     assert not any("more urgent" in t for t in texts_to(line, lines.SAM))
+
+
+def test_words_no_someone_else_pattern_names_raise_the_flag_for_them(build: LineBuilder) -> None:
+    # Session 18: another person's danger told in words the someone-else patterns never named,
+    # read again as the writer's own (crisis_others): the texter hears what to do for them,
+    # the supporter and the on-call coordinator are told it is someone else's danger.
+    line, hooks = build()
+    connect(line, hooks)
+    words = "mi hermana me escribio que ya se tomo todas las pastillas de mi abuela y no contesta"
+    assert not line.crisis.detect(words).matched  # as it stands: nothing for the writer
+    hooks.sms(lines.TEXTER, words)
+    assert box(line, lines.TEXTER)[-1]["purpose"] == "someone_else"
+    said = texts_to(line, lines.SAM)
+    assert any("someone else in danger" in t for t in said)
+    assert said[-1].startswith("[SAFETY] [SOMEONE ELSE AT RISK")
+    assert "otra persona en peligro" in texts_to(line, lines.RIA)[-1]  # Ria reads Spanish
+    with line.db.session() as session:
+        assert [e.category for e in session.scalars(select(SafetyEvent))] == ["attempt"]
+    # The texter's own crisis after it is theirs: resources, and the supporter told so.
+    hooks.sms(lines.TEXTER, "y yo tambien me quiero morir")
+    assert box(line, lines.TEXTER)[-1]["purpose"] == "crisis"
+
+
+def test_an_urgent_texter_takes_the_offer_of_someone_who_speaks_their_language(
+    build: LineBuilder,
+) -> None:
+    # The review's: Ria (Spanish and English) holds an offer of a Spanish ordinary chat, Sam
+    # (English) a newer one; a Spanish texter's attempt takes Ria's, not Sam's.
+    line, hooks = build(lines.TWO_ON)
+    hooks.sms(lines.TEXTER_2, "hola")
+    hooks.sms(lines.TEXTER_2, "si")
+    run_jobs(line)
+    hooks.sms(lines.TEXTER, "yes")
+    run_jobs(line)
+    with line.db.session() as session:
+        by_supporter = {o.supporter_id: o.status for o in session.scalars(select(Offer))}
+        assert list(by_supporter.values()) == ["pending", "pending"]
+    hooks.sms("+14165550197", "hola")
+    hooks.sms("+14165550197", "me tome 30 pastillas hace una hora")
+    run_jobs(line)
+    assert any("mas urgente" in t for t in texts_to(line, lines.RIA))
+    assert not any("more urgent" in t for t in texts_to(line, lines.SAM))
+    with line.db.session() as session:
+        ria = session.scalars(select(Supporter).where(Supporter.name == "Ria")).one()
+        urgent = queued(session)[0]
+        assert urgent.priority == priority_of("attempt")
+        offers = session.scalars(select(Offer).where(Offer.conversation_id == urgent.id)).all()
+        assert [(o.supporter_id, o.status) for o in offers] == [(ria.id, "pending")]

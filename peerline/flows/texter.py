@@ -320,9 +320,10 @@ def decide(
     counts the pictures that came with the message. `someone_else` says the words tell of
     another person at risk (a worried texter): they hear, once in a while, what to do if that
     person is in danger now, first, and the message goes on as it would have; with `crisis`
-    too (the runtime passes both only when the model alone alarmed, or a phrase lies in the
-    other person's words, and the rest of the words say no crisis of the texter's), that text,
-    when due, takes the crisis resources' place and the concern is raised as for any crisis.
+    too (the runtime passes both only when the model alone alarmed, a phrase lies in the other
+    person's words or their quoted words, or their words read again as the writer's tell their
+    danger now, and the rest of the words say no crisis of the texter's), that text, when due,
+    takes the crisis resources' place and the concern is raised as for any crisis.
     """
     keyword = classify(text)
     state, language = _first_language(state, text, keyword)

@@ -30,9 +30,11 @@ ALIASES: Mapping[str, str] = {
 #: The `phrase` of a detection only the statistical layer made (its category is the one the
 #: layer's category regression names); also the category of a model without that regression.
 MODEL_CATEGORY = "model"
-#: Told of someone else, crisis words in these categories raise the flag: their danger is now
-#: (an attempt under way, a place of danger, preparations, a plan, an intent). A means they own
-#: (a gun in a nightstand) or their thoughts get the worried text only.
+#: Told of someone else in words the detector missed (rewritten as the writer's, read again),
+#: crisis words in these categories raise the flag: their danger is now (an attempt under way, a
+#: place of danger, preparations, a plan, an intent; a means with "tonight" or a goodbye). A
+#: means they own (a gun in a nightstand) or their thoughts get the worried text only. What the
+#: detector found in the words as written (their quoted words) stays raised, whatever it is.
 OTHERS_FLAGGED = frozenset({"attempt", "danger_place", "preparation", "plan", "intent"})
 #: The category of someone else out of reach with a means, a place or a goodbye.
 OTHERS_OUT_OF_REACH_CATEGORY = "intent"

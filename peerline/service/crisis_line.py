@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from peerline.service.crisis import NO_MATCH, CrisisDetector, Detection, priority_of
+from peerline.service.crisis import CrisisDetector, Detection, priority_of
 
 _log = logging.getLogger(__name__)
 
@@ -65,12 +65,6 @@ class LineDetector:
         (:meth:`CrisisDetector.someone_else`)."""
         self.reload()
         return self.detector.someone_else(text)
-
-    def beside_someone_else(self, text: str, found: Detection = NO_MATCH) -> Detection | None:
-        """Return what `text` says of the writer beside someone else at risk, with the current
-        phrases (:meth:`CrisisDetector.beside_someone_else`)."""
-        self.reload()
-        return self.detector.beside_someone_else(text, found)
 
     def answer(self, text: str, found: Detection) -> tuple[Detection, bool]:
         """Return what the line acts on in `text` and whether its writer is worried about

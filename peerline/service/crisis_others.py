@@ -43,7 +43,7 @@ _PEOPLE_EN = (
     r"|daughter|kid|child|teen|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate"
     r"|coworker|classmate|student|niece|nephew|aunt|uncle|grandma|grandpa|grandmother"
     r"|grandfather|neighbor|neighbour|ex|fiance|fiancee|stepdad|stepmom|stepson|stepdaughter"
-    r"|lady|guy|girl|boy|man|woman|dude|tia|tio|sister in law|brother in law|client|patient"
+    r"|lady|guy|girl|boy|man|woman|dude|sister in law|brother in law|client|patient"
 )
 _PEOPLE_ES = (
     r"ti[oa]|amig[oa]|amigui?t[oa]|herman[oa]|hermanit[oa]|hij[oa]|mama|mami|papa|papi|madre"
@@ -51,10 +51,12 @@ _PEOPLE_ES = (
     r"|vecin[oa]|compa|companer[oa]|roomie|alumn[oa]|viej[oa]|cunad[oa]|cunao|suegr[oa]|ex|bro"
     r"|mij[oa]|cuate|pana|parcer[oa]|parce|chaval|chavala|nena|nene|morr[oa]|colega|jefe|jefa"
 )
+# A person named after "my" or "mi" (with a possessive "s": "dads", "moms").
+_PERSON = re.compile(rf"(?:{_PEOPLE_EN}|{_PEOPLE_ES}|best|little|big|older|younger)s?")
 _FILLER = (
     r"(?:(?:so|and|but|ok|okay|omg|um|umm|like|idk|bro|dude|lol|please|pls|plz|help|hey|hi|y"
     r"|pero|entonces|oye|ayuda|porfa|hola|wey|weon|che|mano|tipo|o sea|tio|parce|update|now"
-    r"|and now|then|also|ahora|y ahora|luego|sorry|perdon) )*"
+    r"|then|also|ahora|luego|sorry|perdon) )*"
 )
 # Verbs after a name that make it a subject ("tyler just said", "jess posted").
 _NAME_VERBS_EN = (
@@ -129,7 +131,19 @@ _SAYING = re.compile(
     r"|snapped|replied|tweeted|yelling|screaming|dijo|dice|decia|escribio|mando|puso|publico"
     r"|subio|grito|diciendo|gritando|mensaje|historia|estado)\b[^\"\u201c'\u2018]{0,40}$"
 )
-_WRITER_SAYING = re.compile(r"\b(?:i|yo|le) (?:said|texted|wrote|told|sent|dije|escribi|mande)\b")
+# The writer's things named after another person as subject: the words are the writer's too
+# ("my bf took all my pills away", "my sister can have my stuff after tonight").
+_POSSESSIVE = frozenset("my mine mi mis".split())
+# What others will do after the writer is gone: the writer's crisis told through them ("my mom
+# will find out tomorrow when its too late", "mi hermana se puede quedar con mis cosas").
+_AFTERMATH = re.compile(
+    r"\b(?:(?:will|gonna|going to|can|could|would|wont|is going to|are going to|ll) (?:\w+ )?"
+    r"(?:find out|know|understand|miss|be better|be free|be fine|be ok|be okay|have|get|keep"
+    r"|take care|find|inherit|forgive|cope|manage|be sad|cry|be relieved|move on|notice)"
+    r"|better off|se va a enterar|se van a enterar|sabra|sabran|entendera|estara mejor"
+    r"|estaran mejor|va a extranar|van a extranar|se puede quedar|se pueden quedar|se queda con"
+    r"|se quedara|cuidara|encontrara|perdonara|heredara|se daran cuenta|se dara cuenta)\b"
+)
 
 _EN_WORDS = {
     "she": "i", "he": "i", "they": "i", "shes": "im", "hes": "im", "theyre": "im",
@@ -244,6 +258,19 @@ def told_as_now(theirs: str) -> bool:
     return _NOW.search(theirs) is not None
 
 
+# Another person's everyday day: medicines as prescribed, a bridge team, a goodbye to a school,
+# a break-up. Their words rewritten as the writer's can read as a crisis; told of them, no.
+_ROUTINE = re.compile(
+    r"\b(?:like the doctor said|as prescribed|(?:the |her |his |their )?doctor (?:said|told)"
+    r"|with (?:breakfast|dinner|lunch|food)|this morning|every (?:morning|night|day)|daily"
+    r"|vitamins?|allergy|allergies|blood pressure|de la presion|del dia|de la manana"
+    r"|con el desayuno|como le dijo el (?:doctor|medico)|todos los dias|bridge team|bridge club"
+    r"|taking (?:pictures|photos|pics)|old school|broke up|we broke up|break up|terminamos"
+    r"|cortamos|halloween|candy|caffeine|red bulls?|lol|lmao|jaja\w*|haha\w*|to tie|tie down"
+    r"|tent|camping|hammock|tree house|yard work|moving (?:day|boxes))\b"
+)
+
+
 def told_as_past(theirs: str) -> bool:
     """Say whether another person's words (`Others.theirs`) tell their risk as past or over."""
     return _PAST.search(theirs) is not None
@@ -261,6 +288,36 @@ class Others:
     said: str = ""
 
 
+def _owned(words: list[str]) -> bool:
+    """Say whether another person's clause (the words after its subject) is the writer's story
+    too: the writer's things ("took all my pills away"), or what others do after the writer."""
+    for k, word in enumerate(words):
+        # "my pills", "mis cosas"; not "my dads gun", "de mi abuela": a person of the writer's.
+        after = words[k + 1] if k + 1 < len(words) else ""
+        if word in _POSSESSIVE and not _PERSON.fullmatch(after):
+            return True
+    return _AFTERMATH.search(" ".join(words)) is not None
+
+
+def _theirs_saying(before: str) -> bool:
+    """Say whether the words just before a quote tell another person saying it: their clause
+    starts with another person and names the writer only as the one told ("my best friend just
+    texted"), not "i posted", "my note says", "puse en mi historia"."""
+    clauses = list(_clauses(normalise(before)))
+    if not clauses:
+        return False
+    clause = clauses[-1]
+    subject = _subject_en(clause) or _SUBJECT_ES.match(clause)
+    if subject is None:
+        return False
+    words = clause[subject.end() :].split()
+    return not any(
+        (w in _WRITER_EN or w in _WRITER_ES or w in _POSSESSIVE)
+        and not (w == "me" and k > 0 and words[k - 1] in _TOLD_EN | _TOLD_ES)
+        for k, w in enumerate(words)
+    )
+
+
 def _quotes(text: str) -> tuple[list[str], str]:
     """Return the other person's quoted words in `text` and the text without them."""
     quoted: list[str] = []
@@ -268,7 +325,7 @@ def _quotes(text: str) -> tuple[list[str], str]:
     end = 0
     for match in _QUOTE.finditer(text):
         before = text[max(0, match.start() - 60) : match.start()].lower()
-        if not _SAYING.search(before) or _WRITER_SAYING.search(before):
+        if not _SAYING.search(before) or not _theirs_saying(before):
             continue
         quoted.append(match.group(1) or match.group(2))
         kept.append(text[end : match.start()])
@@ -308,6 +365,8 @@ def _english(clause: str, carried: bool) -> tuple[str, str] | None:
     if subject is None and not (carried and _CARRIED_EN.match(clause)):
         return None
     words = clause[subject.end() :].split() if subject else clause.split()
+    if _owned(words) or not any(len(w) > 2 and w not in _EN_WORDS for w in words):
+        return None  # the writer's story too; or no words of theirs ("he he he he")
     for k, word in enumerate(words):
         told = word == "me" and k > 0 and words[k - 1] in _TOLD_EN
         if word in _WRITER_EN and not told:
@@ -366,6 +425,8 @@ def _spanish(clause: str, carried: bool) -> tuple[str, str] | None:
         return None
     words = (clause[subject.end() :] if subject else clause).split()
     rest = ""
+    if _owned(words):
+        return None
     for k, word in enumerate(words):
         told = word == "me" and k + 1 < len(words) and words[k + 1] in _TOLD_ES
         # "matarme", "morirme"; "no se que hacer" (sé, the writer's "I know").
@@ -469,6 +530,8 @@ def of_others(detector: Reader, text: str, found: Detection) -> tuple[Detection,
     if phrase and str(found.phrase) not in split.theirs:
         return found, False  # a phrase in the writer's own words, read with all of them
     theirs = detector.detect(split.as_own)
+    if not found.matched and _ROUTINE.search(split.theirs):
+        return found, False  # "like the doctor said", "de la presion": their day, no risk
     if (theirs.matched or found.matched) and _ECHO.search(split.rest):
         # The writer joins them ("my friend took pills and honestly i took some too").
         return (found if found.matched else theirs), False
@@ -481,9 +544,11 @@ def of_others(detector: Reader, text: str, found: Detection) -> tuple[Detection,
         theirs.category in OTHERS_FLAGGED
         or (theirs.category == "means" and told_as_now(split.theirs))
     )
-    if past or not (found.matched or urgent):
+    if found.matched:
+        return found, True  # raised already: it stays raised
+    if past or not urgent:
         return NO_MATCH, True
-    return (found if found.matched else theirs), True
+    return theirs, True
 
 
 def answer_beside(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     String,
+    and_,
     any_,
     bindparam,
     func,
@@ -28,6 +29,7 @@ from peerline.service.models import (
     ACTIVE,
     PENDING,
     QUEUED,
+    WITHDRAWN,
     Contact,
     Conversation,
     Offer,
@@ -200,6 +202,7 @@ def _constant(value: str) -> Any:
 
 
 _ACTIVE, _PENDING, _QUEUED = _constant(ACTIVE), _constant(PENDING), _constant(QUEUED)
+_WITHDRAWN = _constant(WITHDRAWN)
 
 
 def _one_of(column: Any, postgres: bool) -> Any:
@@ -299,7 +302,9 @@ def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> 
             talked_with_preferred.label("talked_with_preferred_at"),
         )
         .join(Contact, Contact.id == batch.c.contact_id)
-        .outerjoin(Offer, Offer.conversation_id == batch.c.id)
+        # An offer withdrawn (the texter left, another took it, an urgent chat took its
+        # place) says nothing of the supporter: it is not an offer they had.
+        .outerjoin(Offer, and_(Offer.conversation_id == batch.c.id, Offer.status != _WITHDRAWN))
         .order_by(batch.c.queued_at, batch.c.id)
     )
 

@@ -188,38 +188,56 @@ def _make_way(rt: Context) -> list[routing.NewOffer]:
     made. The less urgent texter keeps their place in the line.
 
     An offer stands two minutes: without this, a texter with an attempt under way waited behind
-    an ordinary chat's offer until it was taken or timed out. An offer is withdrawn only if its
-    supporter is then offered the urgent chat (matching may rank them out of it: a language, a
-    pass), so nobody loses an offer for nothing.
+    an ordinary chat's offer until it was taken or timed out. The offer withdrawn is one whose
+    supporter speaks the urgent texter's language if any does, and never one of someone who
+    already had the urgent chat (missed or passed it); it is withdrawn only if its supporter is
+    then offered the urgent chat (a shift's cap on chats, a call may keep them from it), so
+    nobody loses an offer for nothing. On PostgreSQL the offers are locked first, skipping any a
+    #take holds, and only offers still pending are withdrawn.
     """
     pending = (
         select(Offer.id)
         .where(Offer.conversation_id == Conversation.id, Offer.status == PENDING)
         .exists()
     )
-    urgent = rt.session.scalar(
-        select(Conversation.id)
+    # In the queue's own order: priority, then who joined first.
+    urgent = rt.session.execute(
+        select(Conversation.id, Conversation.language)
         .where(Conversation.state == QUEUED, Conversation.priority >= MAKE_WAY_FOR, ~pending)
-        .order_by(Conversation.priority.desc(), Conversation.queued_at)
+        .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
         .limit(1)
-    )
+    ).first()
     if urgent is None:
         return []
-    # The least urgent first, and of those the newest offer: its supporter has read least.
-    offers = rt.session.scalars(
+    had_it = set(
+        rt.session.scalars(select(Offer.supporter_id).where(Offer.conversation_id == urgent.id))
+    )
+    query = (
         select(Offer)
         .join(Conversation, Conversation.id == Offer.conversation_id)
         .where(Offer.status == PENDING, Conversation.priority < MAKE_WAY_FOR)
+        # The least urgent first, and of those the newest offer: its supporter has read least.
         .order_by(Conversation.priority, Offer.created_at.desc(), Offer.id.desc())
-        .limit(5)
-    ).all()
-    for offer in offers:
+        .limit(10)
+    )
+    if rt.line.db.is_postgres:
+        query = query.with_for_update(skip_locked=True, of=Offer)
+    offers = [o for o in rt.session.scalars(query) if o.supporter_id not in had_it]
+
+    def speaks(offer: Offer) -> bool:
+        supporter = rt.session.get(Supporter, offer.supporter_id)
+        return supporter is not None and urgent.language in supporter.language_list
+
+    offers.sort(key=lambda o: not speaks(o))  # stable: the order above within each
+    for offer in offers[:3]:
+        if offer.status != PENDING:
+            continue
         savepoint = rt.session.begin_nested()
         offer.status, offer.resolved_at = WITHDRAWN, rt.now
         rt.session.flush()  # matching reads the database, not the session
         made = find_offers(rt)
         if not any(
-            o.conversation_id == urgent and o.supporter_id == offer.supporter_id for o in made
+            o.conversation_id == urgent.id and o.supporter_id == offer.supporter_id for o in made
         ):
             savepoint.rollback()
             continue
@@ -234,7 +252,7 @@ def _make_way(rt: Context) -> list[routing.NewOffer]:
                 alias=conversation.contact.alias,
                 via=offer.relay_number,
             )
-        log.info("offer %s withdrawn for urgent conversation %s", offer.id, urgent)
+        log.info("offer %s withdrawn for urgent conversation %s", offer.id, urgent.id)
         return made
     return []
 

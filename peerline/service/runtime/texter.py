@@ -103,8 +103,9 @@ def texter_message(
             detection = rt.line.crisis.detect_together(texts, model=model)
     # Words that tell of someone else at risk are read apart from the rest: the rest may be the
     # texter's own crisis, or nothing of theirs (a worried texter: they hear what to do if the
-    # other person is in danger now, over an alarm only the model raised too, or a phrase found
-    # in the other person's words; never over crisis words of the writer's own).
+    # other person is in danger now, over an alarm only the model raised too, a phrase found in
+    # the other person's words or quoted from them, or their words read again as the writer's;
+    # never over crisis words the detector found of the writer's own).
     detection, worried = rt.line.crisis.answer(text, detection)
     category = detection.category if detection.matched else None
     if worried and state.crisis_reply_due and not contact.opted_out:
