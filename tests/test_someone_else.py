@@ -145,7 +145,7 @@ def test_the_development_texts_about_other_people(detector: CrisisDetector) -> N
     # Session 18's development writers (400 texts): at the session's start 9 of 100 texts of
     # another person in danger now got the worried text, and 31 raised the flag.
     table, _ = tally(detector, load_items(DEV))
-    # 0.58 and 0.75 when written; 0.53 and 0.73 after the review's mends (the writer's own
+    # 0.58 and 0.75 when written; 0.56 and 0.76 after the reviews' mends (the writer's own
     # quotes, possessions and aftermath, other people's everyday days).
     assert _share(table, "other_now", RIGHT["other_now"]) >= 0.50
     assert _share(table, "other_now", ("own", "theirs+flag")) >= 0.70
@@ -158,7 +158,7 @@ def test_crisis_words_the_detector_finds_stay_the_writers(detector: CrisisDetect
     # The rewriting of other people's words reads only what the detector did not find, or a
     # phrase in another person's quoted words: of the development set's 18,009 crisis texts,
     # none it finds is read as someone else's. Those it misses and now reads so (54 when
-    # written, 41 after the review's mends: "dads shotgun is loaded, hes away til sunday") hear
+    # written, 38 after the reviews' mends: "dads shotgun is loaded, hes away til sunday") hear
     # the someone-else text, which names 988 for the texter too, where before they heard
     # nothing.
     found_but_worried, worried = 0, 0
@@ -176,16 +176,17 @@ def test_crisis_words_the_detector_finds_stay_the_writers(detector: CrisisDetect
 HELDOUT = Path(__file__).with_name("someone_else_heldout.yaml")
 #: The held-out file as its writer wrote it (the lines after this repository's header).
 HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922fb"
-#: Its answers by label: (own, theirs+flag, theirs, nothing), after the review's mends (read a
-#: third time, so no longer a fresh measure). At the session's start (49de9aa): other_now
-#: (32, 2, 7, 59), other_concern (9, 0, 4, 87), own_and_other (71, 0, 1, 28), everyday_other
-#: (0, 0, 2, 98); at the freeze 81ff1ec, scored once: (27, 40, 10, 23), (7, 5, 35, 53),
-#: (72, 1, 3, 24), (0, 7, 2, 91) (docs/someone_else_heldout_run.txt).
+#: Its answers by label: (own, theirs+flag, theirs, nothing), after the two reviews' mends
+#: (read again, and its everyday errors read after the freeze, so no longer a fresh measure).
+#: At the session's start (49de9aa): other_now (32, 2, 7, 59), other_concern (9, 0, 4, 87),
+#: own_and_other (71, 0, 1, 28), everyday_other (0, 0, 2, 98); at the freeze 81ff1ec, scored
+#: once: (27, 40, 10, 23), (7, 5, 35, 53), (72, 1, 3, 24), (0, 7, 2, 91)
+#: (docs/someone_else_heldout_run.txt).
 HELDOUT_FROZEN = {
-    "other_now": (29, 36, 10, 25),
-    "other_concern": (8, 3, 28, 61),
+    "other_now": (31, 34, 9, 26),
+    "other_concern": (11, 2, 30, 57),
     "own_and_other": (72, 1, 3, 24),
-    "everyday_other": (0, 6, 3, 91),
+    "everyday_other": (0, 7, 3, 90),
 }
 
 
@@ -241,16 +242,30 @@ def test_others_after_the_writer_are_no_worried_texter(detector: CrisisDetector,
 # Everyday days of other people, which their words rewritten as the writer's read as crisis.
 EVERYDAY_OF_OTHERS = (
     "she took all her meds today like the doctor said",
+    "he is on the bridge team at school",
+    "he he he he",
+    "my coworker took the whole day off",
+    "my dad wrote his will today, hes getting older",
+)
+# ...and the first review's others, raised again since the second review's mends: a word of
+# danger ("all her pills", "whole bottle", a bridge, a goodbye, a rope) now outweighs an everyday
+# one beside it, since the same words with "lol" or "this morning" were emergencies. Raised for
+# someone else: the safe side, and the cost.
+RAISED_THOUGH_EVERYDAY = (
     "my grandma took all her pills this morning",
     "mi abuela se tomo todas sus pastillas de la presion hoy",
     "my mom took the whole bottle of tylenol to work lol",
-    "he is on the bridge team at school",
     "my cousin is at the bridge taking pictures",
     "my daughter wrote a goodbye letter to her old school",
     "he said goodbye and hung up, we broke up",
     "my dad bought a rope to tie the tree today",
-    "he he he he",
 )
+
+
+@pytest.mark.parametrize("text", RAISED_THOUGH_EVERYDAY)
+def test_a_word_of_danger_outweighs_an_everyday_one(detector: CrisisDetector, text: str) -> None:
+    found, worried = detector.answer(text, detector.detect(text))
+    assert found.matched and worried
 
 
 @pytest.mark.parametrize("text", EVERYDAY_OF_OTHERS)
@@ -263,3 +278,46 @@ def test_a_subject_is_read_without_backtracking() -> None:
     # pattern try every split; 22 of them took seconds.
     # (Were it back, this would not finish.)
     assert others("and now " * 40 + "zzz") is None
+
+
+# The second review's: another person's emergencies beside an everyday word, the writer's
+# things or what others will do, each shown raising nothing after the first review's mends.
+EMERGENCIES_BESIDE_EVERYDAY_WORDS = (
+    "my sister took all her pills this morning and wont wake up",
+    "my mom swallowed her whole bottle of blood pressure pills",
+    "mi abuela se tomo todas sus pastillas de la manana de golpe",
+    "we broke up and he texted me hes gonna jump off the bridge tonight",
+    "my roommate took a whole bottle of tylenol lol what do i do",
+    "my cousin is camping alone and texted goodbye, hes not answering",
+    "my friend overdosed on her allergy pills and is passing out",
+    "my friend is at my house with a knife to her wrist right now",
+    "my friend took my pills, all of them, and is throwing up",
+    "my brother says he can get a gun tonight and end it",
+    "my bf od",
+    "she od",
+)
+
+
+@pytest.mark.parametrize("text", EMERGENCIES_BESIDE_EVERYDAY_WORDS)
+def test_an_emergency_beside_an_everyday_word_raises_the_flag(
+    detector: CrisisDetector, text: str
+) -> None:
+    assert detector.answer(text, detector.detect(text))[0].matched
+
+
+# The second review's: the writer's own words taken for another person's (a filler or an
+# address word as a name, a Spanish subject carried past a full stop, a note quoted).
+WRITERS_OWN_NOT_ANOTHERS = (
+    "finally wrote the note",
+    "girl took the whole bottle tonight",
+    "welp sent the last message",
+    "mi novio se fue. hoy va a ser el ultimo dia",
+    "mi papa se fue. esta noche se termina",
+    'my sister will see the text that says "by the time you read this im gone"',
+    "mom will read the note that says 'i cant do this anymore, im ending it tonight'",
+)
+
+
+@pytest.mark.parametrize("text", WRITERS_OWN_NOT_ANOTHERS)
+def test_the_writers_words_are_not_anothers(detector: CrisisDetector, text: str) -> None:
+    assert not detector.answer(text, detector.detect(text))[1]

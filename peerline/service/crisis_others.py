@@ -39,12 +39,15 @@ class Reader(Protocol):
 # upstairs"), or a name before a verb ("kayla just posted"; a name cannot be told from any other
 # word once the text is lower case, but it can by the verb after it).
 _PEOPLE_EN = (
-    r"friend|bestie|bff|best friend|sister|sis|brother|bro|mom|mum|mother|dad|father|son"
+    r"friend|bestie|bff|best friend|sister|brother|mom|mum|mother|dad|father|son"
     r"|daughter|kid|child|teen|partner|boyfriend|girlfriend|bf|gf|husband|wife|cousin|roommate"
     r"|coworker|classmate|student|niece|nephew|aunt|uncle|grandma|grandpa|grandmother"
     r"|grandfather|neighbor|neighbour|ex|fiance|fiancee|stepdad|stepmom|stepson|stepdaughter"
-    r"|lady|guy|girl|boy|man|woman|dude|sister in law|brother in law|client|patient"
+    r"|sister in law|brother in law|client|patient"
 )
+# Named only after a determiner ("the lady upstairs", "this guy"): alone they are as often the
+# writer's way of addressing the line ("girl took the whole bottle tonight", "bro", "sis").
+_PEOPLE_EN_DETERMINED = r"lady|guy|girl|boy|man|woman|dude|sis|bro"
 _PEOPLE_ES = (
     r"ti[oa]|amig[oa]|amigui?t[oa]|herman[oa]|hermanit[oa]|hij[oa]|mama|mami|papa|papi|madre"
     r"|padre|novi[oa]|espos[oa]|marido|mujer|prim[oa]|sobrin[oa]|abuel[oa]|abuelit[oa]|pareja"
@@ -67,15 +70,19 @@ _NAME_VERBS_EN = (
 _CARRIED_EN = re.compile(
     r"^(?:then |just |also |now |already )?(?:said|says|took|grabbed|locked|went|left|wrote"
     r"|posted|sent|hung|is|was|has|keeps|wont|isnt|cut|drank|swallowed|walked|texted|called"
-    r"|told|wants|tried|drove|ran|turned|shut|stopped|turned|bought|got|put|hasnt|doesnt)\b"
+    r"|told|wants|tried|drove|ran|turned|shut|stopped|bought|got|put|hasnt|doesnt|kill|end"
+    r"|die|jump|shoot|hang|cut|overdose|do it|take|swallow|drink|will|wont|cant|keeps|says)\b"
 )
 _NOT_NAMES = frozenset(
     "i it this that there we you what which who everyone everybody nobody he she they its thats"
-    " theres today tonight now then so and but or if when because also still just yes no".split()
+    " theres today tonight now then so and but or if when because also still just yes no"
+    " finally welp well ok okay yeah yep yup lol bro girl dude sis man basically honestly"
+    " actually really literally already ive im id ill mom dad".split()
 )
 _SUBJECT_EN = re.compile(
-    rf"^{_FILLER}(?:(?:(?:my|our|her|his|their|the|one of my|a) (?:best |little |big |older |"
-    rf"younger |lil |baby |twin |step |ex |\w+ year old )?(?:{_PEOPLE_EN})(?: (?:from|at|in|of)"
+    rf"^{_FILLER}(?:(?:(?:my|our|her|his|their|the|this|that|one of my|a) (?:best |little |big "
+    rf"|older |younger |lil |baby |twin |step |ex |\w+ year old )?(?:{_PEOPLE_EN}"
+    rf"|{_PEOPLE_EN_DETERMINED})(?: (?:from|at|in|of)"
     rf" \w+)?)|(?:{_PEOPLE_EN})|she|they|shes|hes|theyre"
     # not Spanish "he" (I have): "he pensado en matarme"
     r"|he(?! (?:\w+(?:ado|ido|ao|cho|sto|to)|sido|estado|ido)\b)"
@@ -134,12 +141,15 @@ _SAYING = re.compile(
 # The writer's things named after another person as subject: the words are the writer's too
 # ("my bf took all my pills away", "my sister can have my stuff after tonight").
 _POSSESSIVE = frozenset("my mine mi mis".split())
+# Words that say nothing of anyone ("he he he he").
+_NOISE = frozenset("he ha hi lol jaja jeje".split())
 # What others will do after the writer is gone: the writer's crisis told through them ("my mom
 # will find out tomorrow when its too late", "mi hermana se puede quedar con mis cosas").
 _AFTERMATH = re.compile(
     r"\b(?:(?:will|gonna|going to|can|could|would|wont|is going to|are going to|ll) (?:\w+ )?"
     r"(?:find out|know|understand|miss|be better|be free|be fine|be ok|be okay|have|get|keep"
-    r"|take care|find|inherit|forgive|cope|manage|be sad|cry|be relieved|move on|notice)"
+    r"|take care|find|inherit|forgive|cope|manage|be sad|cry|be relieved|move on|notice|see"
+    r"|read|hear)"
     r"|better off|se va a enterar|se van a enterar|sabra|sabran|entendera|estara mejor"
     r"|estaran mejor|va a extranar|van a extranar|se puede quedar|se pueden quedar|se queda con"
     r"|se quedara|cuidara|encontrara|perdonara|heredara|se daran cuenta|se dara cuenta)\b"
@@ -262,13 +272,29 @@ def told_as_now(theirs: str) -> bool:
 # a break-up. Their words rewritten as the writer's can read as a crisis; told of them, no.
 _ROUTINE = re.compile(
     r"\b(?:like the doctor said|as prescribed|(?:the |her |his |their )?doctor (?:said|told)"
-    r"|with (?:breakfast|dinner|lunch|food)|this morning|every (?:morning|night|day)|daily"
-    r"|vitamins?|allergy|allergies|blood pressure|de la presion|del dia|de la manana"
-    r"|con el desayuno|como le dijo el (?:doctor|medico)|todos los dias|bridge team|bridge club"
-    r"|taking (?:pictures|photos|pics)|old school|broke up|we broke up|break up|terminamos"
-    r"|cortamos|halloween|candy|caffeine|red bulls?|lol|lmao|jaja\w*|haha\w*|to tie|tie down"
-    r"|tent|camping|hammock|tree house|yard work|moving (?:day|boxes))\b"
+    r"|with (?:breakfast|dinner|lunch|food)|every (?:morning|night|day)|daily|vitamins?"
+    r"|allergy|allergies|del dia|con el desayuno|como le dijo el (?:doctor|medico)|todos los dias"
+    r"|bridge team|bridge club|taking (?:pictures|photos|pics)|old school|broke up|we broke up"
+    r"|break up|terminamos|cortamos|halloween|candy|caffeine|red bulls?|to tie|tie down|tent"
+    r"|camping|hammock|tree house|yard work|moving (?:day|boxes)|day off|time off|getting older"
+    r"|took (?:all )?(?:my|her|his|their) \w+ away|hid them|las escondio|me las quito)\b"
 )
+# What keeps another person's words a danger whatever everyday word is beside them.
+_DANGER = re.compile(
+    r"\b(?:bridge|roof|rooftop|tracks|ledge|cliff|overpass|rope|noose|gun|pistol|rifle|knife"
+    r"|blade|razor|goodbye|bye|end it|kill|die|dying|dead|jump|blood|bleeding|note|whole bottle"
+    r"|entire bottle|all of them|at once|on purpose|de golpe|a proposito|wont wake|not waking"
+    r"|no despierta|passing out|passed out|throwing up|vomit\w*|slurring|unconscious"
+    r"|inconsciente|puente|azotea|techo|vias|soga|cuerda|pistola|arma"
+    r"|cuchillo|navaja|despedida|despidio|adios|matar\w*|morir\w*|tirar\w*|sangre|sangrando"
+    r"|suicid\w*|not answering|wont answer|no contesta|what do i do|que hago|911|help|ayuda)\b"
+)
+
+
+def everyday_day(theirs: str) -> bool:
+    """Say whether another person's words (`Others.theirs`) are an everyday day of theirs ("she
+    took all her meds today like the doctor said"), with no word of danger beside it."""
+    return _ROUTINE.search(theirs) is not None and not _DANGER.search(_ROUTINE.sub(" ", theirs))
 
 
 def told_as_past(theirs: str) -> bool:
@@ -286,11 +312,14 @@ class Others:
     rest: str
     theirs: str
     said: str = ""
+    # A clause of theirs holds the writer's things or what others do after the writer.
+    shared: bool = False
 
 
 def _owned(words: list[str]) -> bool:
     """Say whether another person's clause (the words after its subject) is the writer's story
-    too: the writer's things ("took all my pills away"), or what others do after the writer."""
+    too: the writer's things ("took all my pills away", "can have my stuff"), or what others
+    will do after the writer ("will find out tomorrow when its too late")."""
     for k, word in enumerate(words):
         # "my pills", "mis cosas"; not "my dads gun", "de mi abuela": a person of the writer's.
         after = words[k + 1] if k + 1 < len(words) else ""
@@ -303,7 +332,7 @@ def _theirs_saying(before: str) -> bool:
     """Say whether the words just before a quote tell another person saying it: their clause
     starts with another person and names the writer only as the one told ("my best friend just
     texted"), not "i posted", "my note says", "puse en mi historia"."""
-    clauses = list(_clauses(normalise(before)))
+    clauses = [c for c in _clauses(normalise(before)) if c != BOUNDARY_MARK]
     if not clauses:
         return False
     clause = clauses[-1]
@@ -311,6 +340,8 @@ def _theirs_saying(before: str) -> bool:
     if subject is None:
         return False
     words = clause[subject.end() :].split()
+    if _AFTERMATH.search(" ".join(words)):
+        return False  # "my sister will see the text that says ...": the writer's own words
     return not any(
         (w in _WRITER_EN or w in _WRITER_ES or w in _POSSESSIVE)
         and not (w == "me" and k > 0 and words[k - 1] in _TOLD_EN | _TOLD_ES)
@@ -334,9 +365,17 @@ def _quotes(text: str) -> tuple[list[str], str]:
     return quoted, " . ".join(part for part in kept if part.strip())
 
 
+BOUNDARY_MARK = "<end>"
+# Where a sentence ends in the words as written (a comma only ends a clause).
+# ("..." only pauses: "se va a tirar del puente... en bungee").
+_SENTENCE_END = re.compile(r"(?:(?<![.])[.](?![.])|[!?]+)(?:\s+|$)|\n+")
+
+
 def _clauses(norm: str) -> Iterator[str]:
+    """Yield the clauses of `norm`, with `BOUNDARY_MARK` where punctuation ends a sentence."""
     for part in norm.split(BOUNDARY):
         yield from (c.strip() for c in _JOIN.split(f" {part.strip()} ") if c.strip())
+        yield BOUNDARY_MARK
 
 
 def _subject_en(clause: str) -> re.Match[str] | None:
@@ -365,8 +404,8 @@ def _english(clause: str, carried: bool) -> tuple[str, str] | None:
     if subject is None and not (carried and _CARRIED_EN.match(clause)):
         return None
     words = clause[subject.end() :].split() if subject else clause.split()
-    if _owned(words) or not any(len(w) > 2 and w not in _EN_WORDS for w in words):
-        return None  # the writer's story too; or no words of theirs ("he he he he")
+    if not any(w not in _EN_WORDS and w not in _NOISE for w in words):
+        return None  # no words of theirs ("he he he he")
     for k, word in enumerate(words):
         told = word == "me" and k > 0 and words[k - 1] in _TOLD_EN
         if word in _WRITER_EN and not told:
@@ -425,8 +464,6 @@ def _spanish(clause: str, carried: bool) -> tuple[str, str] | None:
         return None
     words = (clause[subject.end() :] if subject else clause).split()
     rest = ""
-    if _owned(words):
-        return None
     for k, word in enumerate(words):
         told = word == "me" and k + 1 < len(words) and words[k + 1] in _TOLD_ES
         # "matarme", "morirme"; "no se que hacer" (sé, the writer's "I know").
@@ -471,26 +508,39 @@ def others(text: str) -> Others | None:
     own: list[str] = []
     rest: list[str] = []
     theirs: list[str] = []
-    carried = False
+    carried, shared = False, False
     unowned: list[str] = []  # clauses of nobody named, with no word of the writer's
-    for clause in _clauses(normalise(unquoted)):
-        rewritten = _english(clause, carried) or _spanish(clause, carried)
-        carried = rewritten is not None and not rewritten[1]
-        if rewritten is None:
-            if _FIRST_PERSON.isdisjoint(clause.split()):
-                unowned.append(clause)
-            else:
-                rest.append(clause)
-            continue
-        own.append(rewritten[0])
-        theirs.append(clause)
-        if rewritten[1]:
-            rest.append(rewritten[1])
+    # A clause naming nobody goes with another person's only in their sentence ("she cut her
+    # arm, it wont stop bleeding"), not after its full stop ("mi novio se fue. hoy va a ser el
+    # ultimo dia" is the writer's); a subject goes on no further either.
+    for raw in _SENTENCE_END.split(unquoted):
+        sentence: list[str] = []  # this sentence's clauses that name nobody
+        theirs_here, carried = False, False
+        for clause in _clauses(normalise(raw)):
+            if clause == BOUNDARY_MARK:
+                continue
+            rewritten = _english(clause, carried) or _spanish(clause, carried)
+            carried = rewritten is not None and not rewritten[1]
+            if rewritten is None:
+                if _FIRST_PERSON.isdisjoint(clause.split()):
+                    sentence.append(clause)
+                else:
+                    rest.append(clause)
+                continue
+            theirs_here = True
+            own.append(rewritten[0])
+            theirs.append(clause)
+            shared = shared or _owned(clause.split())
+            if rewritten[1]:
+                rest.append(rewritten[1])
+        (unowned if theirs_here else rest).extend(sentence)
     said = [normalise(q) for q in quoted]
     if not theirs and not said:
         return None
     join = f" {BOUNDARY} ".join
-    return Others(join(own + unowned + said), join(rest), join(theirs + unowned + said), join(said))
+    return Others(
+        join(own + unowned + said), join(rest), join(theirs + unowned + said), join(said), shared
+    )
 
 
 # The writer's own clauses joining another person's risk: the writer's crisis too.
@@ -529,9 +579,13 @@ def of_others(detector: Reader, text: str, found: Detection) -> tuple[Detection,
     phrase = found.matched and found.phrase not in (None, MODEL_CATEGORY)
     if phrase and str(found.phrase) not in split.theirs:
         return found, False  # a phrase in the writer's own words, read with all of them
+    if not found.matched and everyday_day(split.theirs):
+        return found, False  # "like the doctor said", "bridge team": their day, no risk
     theirs = detector.detect(split.as_own)
-    if not found.matched and _ROUTINE.search(split.theirs):
-        return found, False  # "like the doctor said", "de la presion": their day, no risk
+    if theirs.matched and not found.matched and split.shared:
+        # The writer's things or aftermath in their words ("my sister can have my stuff after
+        # tonight"): whose crisis is unclear, so it is read as the writer's (flag, resources).
+        return theirs, False
     if (theirs.matched or found.matched) and _ECHO.search(split.rest):
         # The writer joins them ("my friend took pills and honestly i took some too").
         return (found if found.matched else theirs), False

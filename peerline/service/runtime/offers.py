@@ -209,20 +209,27 @@ def _make_way(rt: Context) -> list[routing.NewOffer]:
     ).first()
     if urgent is None:
         return []
-    had_it = set(
-        rt.session.scalars(select(Offer.supporter_id).where(Offer.conversation_id == urgent.id))
+    # Who had the urgent chat (missed or passed it); a withdrawn offer is none they had.
+    had_it = (
+        select(Offer.supporter_id)
+        .where(Offer.conversation_id == urgent.id, Offer.status != WITHDRAWN)
+        .scalar_subquery()
     )
     query = (
         select(Offer)
         .join(Conversation, Conversation.id == Offer.conversation_id)
-        .where(Offer.status == PENDING, Conversation.priority < MAKE_WAY_FOR)
+        .where(
+            Offer.status == PENDING,
+            Conversation.priority < MAKE_WAY_FOR,
+            Offer.supporter_id.not_in(had_it),
+        )
         # The least urgent first, and of those the newest offer: its supporter has read least.
         .order_by(Conversation.priority, Offer.created_at.desc(), Offer.id.desc())
         .limit(10)
     )
     if rt.line.db.is_postgres:
         query = query.with_for_update(skip_locked=True, of=Offer)
-    offers = [o for o in rt.session.scalars(query) if o.supporter_id not in had_it]
+    offers = list(rt.session.scalars(query))
 
     def speaks(offer: Offer) -> bool:
         supporter = rt.session.get(Supporter, offer.supporter_id)
@@ -230,8 +237,6 @@ def _make_way(rt: Context) -> list[routing.NewOffer]:
 
     offers.sort(key=lambda o: not speaks(o))  # stable: the order above within each
     for offer in offers[:3]:
-        if offer.status != PENDING:
-            continue
         savepoint = rt.session.begin_nested()
         offer.status, offer.resolved_at = WITHDRAWN, rt.now
         rt.session.flush()  # matching reads the database, not the session
