@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from importlib import resources
 
 BOUNDARY = "|"
@@ -357,6 +358,9 @@ def _close(token: str, word: str) -> bool:
     return True
 
 
+# One message is normalised by the check, by the reading of someone else's words and by the
+# rewriting of another person's clauses; kept for the last few, it is worked out once.
+@lru_cache(maxsize=256)
 def normalise(text: str) -> str:
     """Return the form of a message that phrases are matched against.
 
