@@ -595,11 +595,7 @@ def _in_spans(
     for start, stop in spans:
         at = norm.find(found.phrase, start, stop)
         if 0 <= at and at + len(found.phrase) <= stop:
-            words = norm[start : at + len(found.phrase)].split()
-            return not any(
-                word in writer and (k + 1 >= len(words) or words[k + 1] not in hedges)
-                for k, word in enumerate(words)
-            )
+            return _writer_in(norm, start, at + len(found.phrase), writer, hedges) is None
     return False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from peerline.service.crisis_detection import (
@@ -501,6 +502,9 @@ def _spanish(clause: str, carried: bool) -> tuple[str, str] | None:
     return " ".join(out), rest
 
 
+# The same message is read for another person by `answer_beside`, `_quoted` and the rest that
+# `beside_someone_else` leaves: kept for the last few, it is read once.
+@lru_cache(maxsize=64)
 def others(text: str) -> Others | None:
     """Return `text` read for another person (see `Others`); None when no clause has another
     person as its subject and nobody else's words are quoted."""
