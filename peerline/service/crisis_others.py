@@ -560,8 +560,8 @@ _ECHO = re.compile(
 def _quoted(text: str, found: Detection) -> bool:
     """Say whether the phrase `found` in `text` lies only in another person's quoted words ("my
     best friend just texted 'i took all of them im sorry'")."""
-    if found.phrase in (None, MODEL_CATEGORY):
-        return False
+    if found.phrase in (None, MODEL_CATEGORY) or _QUOTE.search(text) is None:
+        return False  # without quote marks, nobody's words are quoted: no need to read others
     split = others(text)
     phrase = str(found.phrase)
     return split is not None and phrase in split.said and phrase not in split.rest
