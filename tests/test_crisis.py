@@ -1317,6 +1317,10 @@ def test_the_gate_files_strings_under_word_pairs(detector: CrisisDetector) -> No
     gate = detector._gate
     assert len(gate.by_pair) > len(gate.by_word)
     assert max(len(strings) for strings in gate.by_word.values()) < 400
+    # Pairs as common as the words ("no one", "me voy": 340 strings each under a pair) are
+    # filed under three words when the string holds three.
+    assert ("no", "one", "wou") in gate.by_triple and ("me", "voy", "a") in gate.by_triple
+    assert max(len(strings) for strings in gate.by_pair.values()) < 50
 
 
 def test_the_gate_looks_up_loose_strings_by_their_start(

@@ -316,11 +316,12 @@ class Gate:
 
     A needed string is filed under the first letters of a word it holds whole: its own start
     when a match starts with it, else the word after its first space. When that word is
-    followed by another in the string, it is filed under the first letters of both words (a
-    message holding it holds the two words side by side): common first words ("me", "i",
-    "no") would otherwise send each message through thousands of strings. A message is looked
-    up by the first letters of each of its words and of each pair of neighbouring words, and
-    the string then searched in full.
+    followed by others in the string, it is filed under the first letters of the first two
+    words, or three (a message holding it holds the words side by side): common first words
+    ("me", "i", "no", and pairs such as "no one" or "me voy") would otherwise send each message
+    through hundreds of strings. A message is looked up by the first letters of each of its
+    words and of each run of two and three neighbouring words, and the string then searched in
+    full.
     """
 
     def __init__(self, needs: Sequence[tuple[frozenset[str], bool] | None]) -> None:
@@ -331,6 +332,7 @@ class Gate:
         self.loose_by_start: dict[str, list[tuple[str, int]]] = {}
         self.by_word: dict[str, list[tuple[str, int]]] = {}
         self.by_pair: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self.by_triple: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
         for index, need in enumerate(needs):
             if need is None or not all(len(x.strip()) >= 2 for x in need[0]):
                 self.always.add(index)
@@ -344,21 +346,42 @@ class Gate:
                     self.loose.append((string, index))
                     self.loose_by_start.setdefault(string[:2], []).append((string, index))
                     continue
-                second, after, _ = rest.partition(" ")
-                # The second word's first letters are the message word's only when the string
-                # holds that many of them or the whole word.
-                if space and second and (len(second) >= _GATE_WIDTH or after):
+                second, after, rest = rest.partition(" ")
+                third, beyond, _ = rest.partition(" ")
+                # A word's first letters are the message word's only when the string holds
+                # that many of them or the whole word.
+                if after and third and (len(third) >= _GATE_WIDTH or beyond):
+                    triple = (key, second[:_GATE_WIDTH], third[:_GATE_WIDTH])
+                    self.by_triple.setdefault(triple, []).append((string, index))
+                elif space and second and (len(second) >= _GATE_WIDTH or after):
                     pair = (key, second[:_GATE_WIDTH])
                     self.by_pair.setdefault(pair, []).append((string, index))
                 else:
                     self.by_word.setdefault(key, []).append((string, index))
+        # Loose strings by what they are (phrases share lists of means), and by their first
+        # three characters when they hold three: a long message's pieces of three characters
+        # cost less than trying a hundred strings on it.
+        self._loose_strings: dict[str, list[int]] = {}
+        for string, index in self.loose:
+            self._loose_strings.setdefault(string, []).append(index)
+        self._loose_by_three: dict[str, list[str]] = {}
+        self._loose_short: list[str] = []
+        for string in self._loose_strings:
+            if len(string) >= 3:
+                self._loose_by_three.setdefault(string[:3], []).append(string)
+            else:
+                self._loose_short.append(string)
 
     def candidates(self, text: str) -> set[int]:
         """Return the indexes of the phrases `text` holds a needed string of."""
         found = set(self.always)
         words = [word[:_GATE_WIDTH] for word in text.split()]
-        pairs = set(zip(words, words[1:], strict=False))
-        for pair in pairs & self.by_pair.keys():
+        triples = set(zip(words, words[1:], words[2:], strict=False))
+        for triple in triples & self.by_triple.keys():
+            for string, index in self.by_triple[triple]:
+                if index not in found and string in text:
+                    found.add(index)
+        for pair in set(zip(words, words[1:], strict=False)) & self.by_pair.keys():
             for string, index in self.by_pair[pair]:
                 if index not in found and string in text:
                     found.add(index)
@@ -366,12 +389,21 @@ class Gate:
             for string, index in self.by_word[key]:
                 if index not in found and string in text:
                     found.add(index)
-        loose: Iterable[tuple[str, int]] = self.loose
+        if not self._loose_strings:
+            return found
+        loose: Iterable[str]
         if len(text) < _SHORT:
             starts = {text[i : i + 2] for i in range(len(text) - 1)}
             by_start = self.loose_by_start
-            loose = chain.from_iterable(by_start[start] for start in starts & by_start.keys())
-        for string, index in loose:
-            if index not in found and string in text:
-                found.add(index)
+            loose = {string for start in starts & by_start.keys() for string, _ in by_start[start]}
+        else:
+            threes = {text[i : i + 3] for i in range(len(text) - 2)}
+            by_three = self._loose_by_three
+            loose = chain(
+                self._loose_short,
+                chain.from_iterable(by_three[three] for three in threes & by_three.keys()),
+            )
+        for string in loose:
+            if string in text:
+                found.update(self._loose_strings[string])
         return found

@@ -86,7 +86,7 @@ def _pieces(word: str) -> tuple[str, ...]:
 _word_features = lru_cache(maxsize=4096)(_pieces)
 #: Words whose known rows a model keeps (each about 200 bytes: references to the index's ints;
 #: the most common thousand words make most texts, and the web worker has little room under 120 MB).
-WORD_ROWS_CACHED = 1024
+WORD_ROWS_CACHED = 4096
 
 
 def _words_and_pairs(norm: str) -> Iterator[tuple[str, str | None]]:

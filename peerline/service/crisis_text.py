@@ -329,6 +329,15 @@ def _one_off(token: str) -> str:
     """Return the key word `token` is one typo from, or `token` itself."""
     if len(token) < _MIN_TYPO_LENGTH or not token.isalpha() or token in _PHRASE_WORDS:
         return token
+    return _one_off_long(token)
+
+
+# Every long word not in the phrases is tried against the key words: a dozen deletions and
+# lookups, and people use the same few thousand words, so the answers are kept (a word and its
+# answer, about 150 bytes each).
+@lru_cache(maxsize=2048)
+def _one_off_long(token: str) -> str:
+    """Return `_one_off` of a word long enough to be a typo, letters only, no phrase's word."""
     found = _BY_DELETE.get(token)  # a letter added to a key word
     if found is None:
         for variant in _deletes(token):  # a letter dropped, changed or two swapped
