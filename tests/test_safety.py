@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from peerline.service import keys, outbox
@@ -692,6 +693,7 @@ def test_an_attempt_under_way_takes_a_pending_offer_of_a_less_urgent_chat(
     # Seen in session 17's quick start: Sam's two-minute offer of an ordinary chat stood while
     # a texter with an attempt under way waited behind it.
     line, hooks = build(lines.ALWAYS_OPEN)
+    first_offers = first_offers_counted()
     hooks.sms(lines.TEXTER_2, "yes")
     run_jobs(line)
     assert "is waiting to talk" in texts_to(line, lines.SAM)[-1]  # the ordinary chat
@@ -723,6 +725,15 @@ def test_an_attempt_under_way_takes_a_pending_offer_of_a_less_urgent_chat(
     offered = [t for t in texts_to(line, lines.SAM) if "is waiting to talk" in t]
     assert len(offered) == 3  # the ordinary chat, the urgent one, the ordinary one again
     assert "Everyone free has had it" not in offered[-1]
+    # Each chat's time to a first offer counted once: not the ordinary chat's offer again
+    # after its first was withdrawn, nor offers matching tried and rolled back (session 18
+    # counted three).
+    assert first_offers_counted() - first_offers == 2
+
+
+def first_offers_counted() -> float:
+    """Return how many times to a first offer this process has counted."""
+    return REGISTRY.get_sample_value("peerline_time_to_first_offer_seconds_count") or 0.0
 
 
 def test_a_less_urgent_crisis_leaves_a_pending_offer_standing(build: LineBuilder) -> None:

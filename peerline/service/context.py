@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import LANGUAGES, Phrase
-from peerline.service import lanes, routing, segments
+from peerline.service import lanes, metrics, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.drafts import draft, write
 from peerline.service.models import (
@@ -91,6 +91,9 @@ class JobsAfterCommit:
     chat_ticks: list[tuple[int, int]] = field(default_factory=list)
     open_notices: list[tuple[int, datetime]] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)  # call-backs to place
+    # (queued at, offered at) of chats offered for the first time: counted once committed, so
+    # that an offer tried and rolled back (`offers._make_way`) is not.
+    first_offers: list[tuple[datetime | None, datetime]] = field(default_factory=list)
     match: bool = False
     match_at: list[datetime] = field(default_factory=list)  # pauses after a crisis chat end
     # (from number, id, lane) of texts written one by one: ranked in their senders' lanes at
@@ -133,6 +136,8 @@ class JobsAfterCommit:
             line.job_queue.notify_open(conversation_id, at)
         for call_id in self.calls:
             line.job_queue.place_call(call_id)
+        for queued_at, offered_at in self.first_offers:
+            metrics.first_offer(queued_at, offered_at)
         if self.match:
             line.job_queue.match()
         for at in self.match_at:

@@ -28,7 +28,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select
 
-from peerline.service import metrics
 from peerline.service.availability import Rotas
 from peerline.service.call_states import STALE_AFTER, TERMINAL
 from peerline.service.grouped import grouped
@@ -429,8 +428,6 @@ def _offer(
     if written is None:
         return None
     offer_id, relay_number = written
-    if not conversation.offered_before:
-        metrics.first_offer(conversation.queued_at, now)
     preferred = conversation.preferred_supporter_id == supporter.id
     return NewOffer(
         offer_id,
@@ -446,6 +443,7 @@ def _offer(
         returning=conversation.talked_at is not None,
         last_talked=conversation.talked_with_preferred_at if preferred else None,
         again=supporter.id in conversation.offered_before,
+        first=not conversation.offered_before,
     )
 
 

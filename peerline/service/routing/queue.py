@@ -149,6 +149,8 @@ class NewOffer:
     again: bool = False
     # Offered alongside a pending offer to someone else (the first #take wins).
     alongside: bool = False
+    # Nobody had an offer of it before that was not withdrawn: perhaps its first offer.
+    first: bool = False
 
 
 @dataclass(frozen=True)

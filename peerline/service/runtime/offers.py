@@ -166,6 +166,19 @@ def announce(
             valid_for=timeout,
         )
         rt.after_commit.expiries.append((offer.offer_id, timeout))
+        if offer.first and not _withdrawn_before(rt, offer):
+            rt.after_commit.first_offers.append((offer.queued_at, rt.now))
+
+
+def _withdrawn_before(rt: Context, offer: routing.NewOffer) -> bool:
+    """Say whether the chat of `offer` had an offer withdrawn before it (an urgent chat took
+    its place): matching does not count those as offers, but it was offered already."""
+    earlier = select(Offer.id).where(
+        Offer.conversation_id == offer.conversation_id,
+        Offer.id != offer.offer_id,
+        Offer.status == WITHDRAWN,
+    )
+    return rt.session.scalar(select(earlier.exists())) is True
 
 
 #: A texter waiting at this priority or above (a place of danger, an attempt under way) may take
