@@ -458,12 +458,20 @@ def test_attempt_under_way_goes_ahead_of_other_crises(build: LineBuilder) -> Non
     hooks.sms(lines.TEXTER_2, "yes")
     hooks.sms(lines.TEXTER_2, "no quiero vivir mas")
     hooks.sms("+14165550197", "yes")
+    assert "number 2 in line" in texts_to(line, "+14165550197")[-1]
     hooks.sms("+14165550197", "just took 20 tylenol")
     with line.db.session() as session:
         waiting = queued(session)
         assert [c.priority for c in waiting] == [priority_of("attempt"), priority_of("wish_dead")]
         events = session.scalars(select(SafetyEvent).order_by(SafetyEvent.id))
         assert [e.category for e in events] == ["wish_dead", "attempt"]
+    # Already queued, with a reminder of their place not yet due, they hear the resources and
+    # the place their words moved them to (session 18's quick start heard only the resources).
+    told = texts_to(line, "+14165550197")
+    assert told[-2].startswith("You matter") and "still in line, number 1" in told[-1]
+    # Crisis words again within the window: neither is repeated.
+    hooks.sms("+14165550197", "i took them an hour ago")
+    assert texts_to(line, "+14165550197") == told
 
 
 def test_supporter_alert_and_block(build: LineBuilder) -> None:

@@ -360,6 +360,16 @@ def decide(
         rest = _picture(state, status, text)
     else:
         rest = _decide(state, status, text, keyword)
+    if (
+        state.stage == QUEUED
+        and rest.stage == QUEUED
+        and len(safety) > 1  # they hear the resources (or what to do for someone else) now
+        and not any(isinstance(e, fx.Reply) and e.key == "still_waiting" for e in rest.effects)
+    ):
+        # Their words move the chat up the line: they hear where to, not only at the next
+        # reminder (seen in session 18's quick start: "just took 20 tylenol" while queued got
+        # the resources and no place).
+        rest = Outcome(QUEUED, [*rest.effects, fx.Reply("still_waiting", _wait(status))])
     return _ahead(rest, language, safety)
 
 
