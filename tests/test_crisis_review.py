@@ -160,6 +160,13 @@ def test_a_phrase_added_in_the_console_reaches_every_process(
     )
     detection = worker.detect(MISSED)
     assert (detection.matched, detection.category) == (True, "preparation")
+    # The worker's model names categories from packed weights, the reloaded one too.
+    worker.pack_categories()
+    packed = worker.detector.model
+    assert packed is not None and packed._packed is not None
+    phrases.write_text(phrases.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert worker.reload() and worker.detector.model is not packed
+    assert worker.detector.model is not None and worker.detector.model._packed is not None
     # a hand edit that breaks the file leaves the last good phrases in place
     phrases.write_text("phrases: [not, a, mapping]\n", encoding="utf-8")
     assert worker.detect(MISSED).matched

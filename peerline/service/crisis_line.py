@@ -26,6 +26,14 @@ class LineDetector:
         self.extra_path = extra_path
         self._stamp = self._current_stamp()
         self.detector = CrisisDetector.load(extra_path)
+        self._pack = False
+
+    def pack_categories(self) -> None:
+        """Have the model name categories from packed weights, now and after each reload
+        (`crisis_model.Model.pack_categories`: the worker's choice, not the web worker's)."""
+        self._pack = True
+        if self.detector.model is not None:
+            self.detector.model.pack_categories()
 
     def _current_stamp(self) -> tuple[int, int] | None:
         if not self.extra_path:
@@ -43,10 +51,13 @@ class LineDetector:
             return False
         self._stamp = stamp
         try:
-            self.detector = CrisisDetector.load(self.extra_path)
+            detector = CrisisDetector.load(self.extra_path)
         except (OSError, ValueError):
             _log.warning("crisis phrases: the extra phrase file does not load; kept the last one")
             return False
+        if self._pack and detector.model is not None:
+            detector.model.pack_categories()
+        self.detector = detector
         return True
 
     def detect(self, text: str, *, after_crisis: bool = False) -> Detection:
