@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from sys import intern
 from typing import Any
 
 _MAX_STRINGS = 256  # a pattern with more alternatives than this is not worth spelling out
@@ -330,9 +331,9 @@ class Gate:
         # The loose strings by their first two characters: a message holds a string only if it
         # holds those two, so a short message ("hi", "yes") looks at none of them.
         self.loose_by_start: dict[str, list[tuple[str, int]]] = {}
-        self.by_word: dict[str, list[tuple[str, int]]] = {}
-        self.by_pair: dict[tuple[str, str], list[tuple[str, int]]] = {}
-        self.by_triple: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+        by_word: dict[str, list[tuple[str, int]]] = {}
+        by_pair: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        by_triple: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
         for index, need in enumerate(needs):
             if need is None or not all(len(x.strip()) >= 2 for x in need[0]):
                 self.always.add(index)
@@ -341,7 +342,8 @@ class Gate:
             for string in strings:
                 words = string.lstrip() if at_word_start else string.partition(" ")[2]
                 first, space, rest = words.partition(" ")
-                key = first[:_GATE_WIDTH]
+                # Interned: a few thousand first letters make the keys of some 40,000 strings.
+                key = intern(first[:_GATE_WIDTH])
                 if not key or not (at_word_start or " " in string):
                     self.loose.append((string, index))
                     self.loose_by_start.setdefault(string[:2], []).append((string, index))
@@ -351,13 +353,18 @@ class Gate:
                 # A word's first letters are the message word's only when the string holds
                 # that many of them or the whole word.
                 if after and third and (len(third) >= _GATE_WIDTH or beyond):
-                    triple = (key, second[:_GATE_WIDTH], third[:_GATE_WIDTH])
-                    self.by_triple.setdefault(triple, []).append((string, index))
+                    triple = (key, intern(second[:_GATE_WIDTH]), intern(third[:_GATE_WIDTH]))
+                    by_triple.setdefault(triple, []).append((string, index))
                 elif space and second and (len(second) >= _GATE_WIDTH or after):
-                    pair = (key, second[:_GATE_WIDTH])
-                    self.by_pair.setdefault(pair, []).append((string, index))
+                    pair = (key, intern(second[:_GATE_WIDTH]))
+                    by_pair.setdefault(pair, []).append((string, index))
                 else:
-                    self.by_word.setdefault(key, []).append((string, index))
+                    by_word.setdefault(key, []).append((string, index))
+        # Kept flat, string then index, string then index: a pair of each would cost the web
+        # worker a megabyte and a half.
+        self.by_word = {key: _flat(pairs) for key, pairs in by_word.items()}
+        self.by_pair = {key: _flat(pairs) for key, pairs in by_pair.items()}
+        self.by_triple = {key: _flat(pairs) for key, pairs in by_triple.items()}
         # Loose strings by what they are (phrases share lists of means), and by their first
         # three characters when they hold three: a long message's pieces of three characters
         # cost less than trying a hundred strings on it.
@@ -378,17 +385,11 @@ class Gate:
         words = [word[:_GATE_WIDTH] for word in text.split()]
         triples = set(zip(words, words[1:], words[2:], strict=False))
         for triple in triples & self.by_triple.keys():
-            for string, index in self.by_triple[triple]:
-                if index not in found and string in text:
-                    found.add(index)
+            _add_found(self.by_triple[triple], text, found)
         for pair in set(zip(words, words[1:], strict=False)) & self.by_pair.keys():
-            for string, index in self.by_pair[pair]:
-                if index not in found and string in text:
-                    found.add(index)
+            _add_found(self.by_pair[pair], text, found)
         for key in set(words) & self.by_word.keys():
-            for string, index in self.by_word[key]:
-                if index not in found and string in text:
-                    found.add(index)
+            _add_found(self.by_word[key], text, found)
         if not self._loose_strings:
             return found
         loose: Iterable[str]
@@ -407,3 +408,16 @@ class Gate:
             if string in text:
                 found.update(self._loose_strings[string])
         return found
+
+
+def _flat(pairs: list[tuple[str, int]]) -> tuple[str | int, ...]:
+    """Return (string, index) pairs as one tuple: string, index, string, index..."""
+    return tuple(chain.from_iterable(pairs))
+
+
+def _add_found(flat: tuple[str | int, ...], text: str, found: set[int]) -> None:
+    """Add to `found` the index of each string in `flat` (`_flat`) that `text` holds."""
+    items = iter(flat)
+    for string, index in zip(items, items, strict=True):
+        if index not in found and string in text:  # type: ignore[operator]
+            found.add(index)  # type: ignore[arg-type]
