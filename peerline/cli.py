@@ -133,7 +133,7 @@ def serve(port: int | None, host: str) -> None:
         redis = FakeRedis(server=FakeServer())
     upgrade(settings.database_url)
     line = LineServices(settings, redis)
-    line.crisis.pack_categories()  # the worker's checks run in this process too
+    line.crisis.spend_memory_on_speed()  # the worker's checks run in this process too
     with line.db.session() as session:
         if not session.scalar(select(func.count()).select_from(Supporter)):
             demo = linefile.parse(linefile.DEMO_LINE_FILE, settings.default_region)
@@ -180,7 +180,7 @@ def worker(burst: bool, sweep_every: float) -> None:
 
     line = get_line()
     # Every text's check runs here: the crisis model names categories from packed weights.
-    line.crisis.pack_categories()
+    line.crisis.spend_memory_on_speed()
     # Jobs run in this process (below), but RQ's scheduler (`with_scheduler`) runs in a
     # forked child: it must not reuse the parent's database connections.
     if line.settings.worker_metrics_port:

@@ -1345,7 +1345,7 @@ def test_packed_category_weights_name_the_category_the_columns_name(
     # out column by column, so the category named never changes.
     exact, packed = crisis_model.load(), crisis_model.load()
     assert exact is not None and packed is not None
-    packed.pack_categories()
+    packed.spend_memory_on_speed()
     assert packed == exact  # the same model: packing is no field of it
     cleared = 0
     for example in examples:
@@ -1374,7 +1374,7 @@ def test_packed_category_weights_name_the_category_the_columns_name(
         (0.0, 0.0),
         (array("h", [5, -3]), array("h", [5, -3])),
     )
-    twin.pack_categories()
+    twin.spend_memory_on_speed()
     assert twin._clear_lead([0, 1], [0.6, 0.8]) is None
     assert twin._category_of(Counter({0: 1, 1: 1}), 2.0) == "one"
 
@@ -1439,6 +1439,12 @@ def test_the_models_word_cache_stays_small() -> None:
     model = crisis_model.load()
     assert model is not None
     assert model._word_rows.cache_info().maxsize == crisis_model.WORD_ROWS_CACHED <= 8192
+    # Session 19's review: a made-up word of 1,600 letters holds some 1,300 rows (12 kB): long
+    # words are read each time, never kept, in the worker's larger cache too.
+    model.spend_memory_on_speed()
+    assert model._word_rows.cache_info().maxsize == crisis_model.WORKER_WORD_ROWS_CACHED <= 8192
+    model.probability("abcdefghijklmnopqrstuvwxyz" * 60 + " and " + "zyxwvutsrqponmlkjihgfedcba")
+    assert model._word_rows.cache_info().currsize == 1  # "and"
 
 
 def test_the_shipped_model_is_compact_in_memory() -> None:

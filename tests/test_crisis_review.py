@@ -161,7 +161,7 @@ def test_a_phrase_added_in_the_console_reaches_every_process(
     detection = worker.detect(MISSED)
     assert (detection.matched, detection.category) == (True, "preparation")
     # The worker's model names categories from packed weights, the reloaded one too.
-    worker.pack_categories()
+    worker.spend_memory_on_speed()
     packed = worker.detector.model
     assert packed is not None and packed._packed is not None
     phrases.write_text(phrases.read_text(encoding="utf-8") + "\n", encoding="utf-8")

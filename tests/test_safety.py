@@ -183,7 +183,8 @@ def test_someone_worried_about_another_person_hears_what_to_do(build: LineBuilde
         assert session.scalars(select(SafetyEvent)).all() == []
         assert [c.priority for c in queued(session)] == [0]
     hooks.sms(lines.TEXTER, CRISIS)
-    assert box(line, lines.TEXTER)[-1]["purpose"] == "crisis"
+    # Session 19: queued, they hear their place in line with the resources.
+    assert [m["purpose"] for m in box(line, lines.TEXTER)[-2:]] == ["crisis", "still_waiting"]
     # Session 18: another person's attempt under way is an emergency whoever's it is: the flag
     # is raised and the texter joins the line at once, first, hearing what to do for them.
     hooks.sms("+14165550197", "my best friend just told me she took a whole bottle of pills")

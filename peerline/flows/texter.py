@@ -364,11 +364,11 @@ def decide(
         state.stage == QUEUED
         and rest.stage == QUEUED
         and len(safety) > 1  # they hear the resources (or what to do for someone else) now
-        and not any(isinstance(e, fx.Reply) and e.key == "still_waiting" for e in rest.effects)
+        and not any(isinstance(e, fx.Reply) for e in rest.effects)  # nor a keyword's answer
     ):
-        # Their words move the chat up the line: they hear where to, not only at the next
-        # reminder (seen in session 18's quick start: "just took 20 tylenol" while queued got
-        # the resources and no place).
+        # Crisis words set the chat's place by their category: they hear it with the
+        # resources, not only at the next reminder (seen in session 18's quick start: "just
+        # took 20 tylenol" while queued got the resources and no place).
         rest = Outcome(QUEUED, [*rest.effects, fx.Reply("still_waiting", _wait(status))])
     return _ahead(rest, language, safety)
 

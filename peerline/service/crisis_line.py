@@ -28,12 +28,12 @@ class LineDetector:
         self.detector = CrisisDetector.load(extra_path)
         self._pack = False
 
-    def pack_categories(self) -> None:
-        """Have the model name categories from packed weights, now and after each reload
-        (`crisis_model.Model.pack_categories`: the worker's choice, not the web worker's)."""
+    def spend_memory_on_speed(self) -> None:
+        """Have the model spend memory on speed, now and after each reload
+        (`crisis_model.Model.spend_memory_on_speed`: the worker's choice, not the web worker's)."""
         self._pack = True
         if self.detector.model is not None:
-            self.detector.model.pack_categories()
+            self.detector.model.spend_memory_on_speed()
 
     def _current_stamp(self) -> tuple[int, int] | None:
         if not self.extra_path:
@@ -56,7 +56,7 @@ class LineDetector:
             _log.warning("crisis phrases: the extra phrase file does not load; kept the last one")
             return False
         if self._pack and detector.model is not None:
-            detector.model.pack_categories()
+            detector.model.spend_memory_on_speed()
         self.detector = detector
         return True
 

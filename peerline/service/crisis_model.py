@@ -86,11 +86,16 @@ def _pieces(word: str) -> tuple[str, ...]:
 _word_features = lru_cache(maxsize=4096)(_pieces)
 #: Words whose known rows a model keeps (each about 200 bytes: references to the index's ints;
 #: the most common thousand words make most texts, and the web worker has little room under 120 MB).
-WORD_ROWS_CACHED = 4096
-# A packed row (`Model.pack_categories`) holds each category's weight, plus an offset that makes
-# it positive, in a field of this many bits; the sum over a message's rows of value x packed
-# row holds each category's sum in its own field (values in 2**-24ths, at most 2**24 each:
-# below 2**40 rows a field never carries into the next).
+WORD_ROWS_CACHED = 1024
+#: In the worker, where every text's check runs (`Model.spend_memory_on_speed`).
+WORKER_WORD_ROWS_CACHED = 4096
+#: Longer words are not kept: a made-up word of a thousand letters holds over a thousand rows.
+CACHED_WORD_LETTERS = 24
+# A packed row (`Model.spend_memory_on_speed`) holds each category's weight, plus an offset
+# that makes it positive (under 2**16: the weights are shorts), in a field of this many bits;
+# the sum over a message's rows of value x packed row holds each category's sum in its own
+# field. The values are non-negative, in 2**-24ths, their squares adding up to 1: in all at
+# most 2**24 x sqrt(rows), so below 2**40 rows a field stays under 2**60 and never carries.
 _FIELD_BITS = 64
 _QUANTUM = float(1 << 24)
 _MAX_PACKED_ROWS = 1 << 40
@@ -145,7 +150,7 @@ class Model:
     # bounded cache of each word's known rows.
     _once: tuple[Sequence[float], Sequence[float]] = field(init=False, repr=False, compare=False)
     _word_rows: Callable[[str], tuple[int, ...]] = field(init=False, repr=False, compare=False)
-    # Once `pack_categories` is asked: each row's category weights packed in one integer, what
+    # Once `spend_memory_on_speed` is asked: each row's category weights packed in one integer, what
     # was added to each weight to make it positive, and the largest weight's size.
     _packed: tuple[Sequence[int], int, int] | None = field(
         init=False, repr=False, compare=False, default=None
@@ -160,13 +165,17 @@ class Model:
         rows = lru_cache(maxsize=WORD_ROWS_CACHED)(partial(_rows_of_word, self.index))
         object.__setattr__(self, "_word_rows", rows)
 
-    def pack_categories(self) -> None:
-        """Pack each row's category weights into one integer, so that naming a category adds
-        up all twelve at once (`_clear_lead`): about 4.6 MB, worth it where every text is
-        read (the worker), not in the web worker, which never names a text's category."""
+    def spend_memory_on_speed(self) -> None:
+        """Keep more words' rows, and pack each row's category weights into one integer so
+        that naming a category adds up all twelve at once (`_clear_lead`): about 5 MB, worth
+        it where every text is read (the worker), not in the web worker (no category is used
+        there, and its memory is short)."""
+        if self._word_rows.cache_info().maxsize != WORKER_WORD_ROWS_CACHED:  # type: ignore[attr-defined]
+            rows = lru_cache(maxsize=WORKER_WORD_ROWS_CACHED)(partial(_rows_of_word, self.index))
+            object.__setattr__(self, "_word_rows", rows)
         columns = self.category_cents
-        if self._packed is not None or not columns or not len(columns[0]):
-            return
+        if self._packed is not None or not columns or not len(columns[0]) or min(self.idf) < 0:
+            return  # (a negative idf would make a value negative, and a field borrow)
         offset = -min(0, *(min(column) for column in columns))
         most = max(offset, *(max(column) for column in columns))
         # Row by row, each category's weight in a 64-bit field: the fields laid out in C, then
@@ -174,6 +183,8 @@ class Model:
         fields = array("Q", bytes(8 * len(columns) * len(columns[0])))
         for k, column in enumerate(columns):
             fields[k :: len(columns)] = array("Q", (cents + offset for cents in column))
+        if sys.byteorder == "big":
+            fields.byteswap()  # each row is read as little-endian fields
         raw, width = memoryview(fields).cast("B"), 8 * len(columns)
         packed = [
             int.from_bytes(raw[at : at + width], "little") for at in range(0, len(raw), width)
@@ -194,7 +205,10 @@ class Model:
         index, word_rows = self.index, self._word_rows
         rows: list[int] = []
         for word, pair in _words_and_pairs(norm):
-            rows += word_rows(word)
+            if len(word) <= CACHED_WORD_LETTERS:
+                rows += word_rows(word)
+            else:
+                rows += _rows_of_word(index, word)
             if pair is not None:
                 row = index.get(pair)
                 if row is not None:

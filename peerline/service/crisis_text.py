@@ -329,12 +329,17 @@ def _one_off(token: str) -> str:
     """Return the key word `token` is one typo from, or `token` itself."""
     if len(token) < _MIN_TYPO_LENGTH or not token.isalpha() or token in _PHRASE_WORDS:
         return token
+    if len(token) > _CACHED_TOKEN_LETTERS:  # a made-up word of a thousand letters: not kept
+        return _one_off_long.__wrapped__(token)
     return _one_off_long(token)
 
 
 # Every long word not in the phrases is tried against the key words: a dozen deletions and
 # lookups, and people use the same few thousand words, so the answers are kept (a word and its
 # answer, about 150 bytes each).
+_CACHED_TOKEN_LETTERS = 24
+
+
 @lru_cache(maxsize=2048)
 def _one_off_long(token: str) -> str:
     """Return `_one_off` of a word long enough to be a typo, letters only, no phrase's word."""

@@ -443,7 +443,7 @@ def _offer(
         returning=conversation.talked_at is not None,
         last_talked=conversation.talked_with_preferred_at if preferred else None,
         again=supporter.id in conversation.offered_before,
-        first=not conversation.offered_before,
+        first=not conversation.offered_before and not conversation.withdrawn_before,
     )
 
 

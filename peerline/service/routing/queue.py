@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     String,
-    and_,
     any_,
     bindparam,
     func,
@@ -204,7 +203,6 @@ def _constant(value: str) -> Any:
 
 
 _ACTIVE, _PENDING, _QUEUED = _constant(ACTIVE), _constant(PENDING), _constant(QUEUED)
-_WITHDRAWN = _constant(WITHDRAWN)
 
 
 def _one_of(column: Any, postgres: bool) -> Any:
@@ -305,8 +303,9 @@ def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> 
         )
         .join(Contact, Contact.id == batch.c.contact_id)
         # An offer withdrawn (the texter left, another took it, an urgent chat took its
-        # place) says nothing of the supporter: it is not an offer they had.
-        .outerjoin(Offer, and_(Offer.conversation_id == batch.c.id, Offer.status != _WITHDRAWN))
+        # place) says nothing of the supporter: it is not an offer they had (`_waiting` reads
+        # it only as an offer of the chat made before).
+        .outerjoin(Offer, Offer.conversation_id == batch.c.id)
         .order_by(batch.c.queued_at, batch.c.id)
     )
 
@@ -327,6 +326,8 @@ class _Waiting:
     talked_with_preferred_at: datetime | None = None
     # When its newest pending offer was made (None without one).
     pending_since: datetime | None = None
+    # An offer of it was withdrawn before (it is no offer a supporter had, but it was offered).
+    withdrawn_before: bool = False
 
 
 def _waiting(
@@ -359,9 +360,12 @@ def _waiting(
         ).all()
         read: dict[int, tuple[Any, dict[int, int]]] = {}
         pending_since: dict[int, datetime] = {}
+        withdrawn: set[int] = set()
         for row in rows:
             offered_before = read.setdefault(row.id, (row, {}))[1]
-            if row.supporter_id is not None:
+            if row.offer_status == WITHDRAWN:
+                withdrawn.add(row.id)
+            elif row.supporter_id is not None:
                 latest = offered_before.get(row.supporter_id, 0)
                 offered_before[row.supporter_id] = max(latest, row.offer_id)
                 if row.offer_status == PENDING:
@@ -379,6 +383,7 @@ def _waiting(
                 row.talked_at,
                 row.talked_with_preferred_at,
                 pending_since.get(row.id),
+                row.id in withdrawn,
             )
         found += len(read)
         if len(read) == wanted:

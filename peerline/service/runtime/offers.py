@@ -133,6 +133,7 @@ def announce(
     """Text each offer to its supporter and time it out; `expired` maps a conversation
     to the supporter whose offer of it has just timed out."""
     timeout = rt.line.settings.offer_timeout_seconds
+    first: set[int] = set()
     for offer in offers:
         # Routing hands over what the text needs: nothing is read again here. The parts are
         # in the supporter's first language, as the offer is.
@@ -166,19 +167,10 @@ def announce(
             valid_for=timeout,
         )
         rt.after_commit.expiries.append((offer.offer_id, timeout))
-        if offer.first and not _withdrawn_before(rt, offer):
+        if offer.first and offer.conversation_id not in first:
+            # Once a chat: several offers of it in one round (fan-out) are one first offer.
+            first.add(offer.conversation_id)
             rt.after_commit.first_offers.append((offer.queued_at, rt.now))
-
-
-def _withdrawn_before(rt: Context, offer: routing.NewOffer) -> bool:
-    """Say whether the chat of `offer` had an offer withdrawn before it (an urgent chat took
-    its place): matching does not count those as offers, but it was offered already."""
-    earlier = select(Offer.id).where(
-        Offer.conversation_id == offer.conversation_id,
-        Offer.id != offer.offer_id,
-        Offer.status == WITHDRAWN,
-    )
-    return rt.session.scalar(select(earlier.exists())) is True
 
 
 #: A texter waiting at this priority or above (a place of danger, an attempt under way) may take
