@@ -148,7 +148,8 @@ class NewOffer:
     again: bool = False
     # Offered alongside a pending offer to someone else (the first #take wins).
     alongside: bool = False
-    # Nobody had an offer of it before that was not withdrawn: perhaps its first offer.
+    # No offer of it was made before, withdrawn ones included: its first (`offers.announce`
+    # counts it once a chat).
     first: bool = False
 
 
