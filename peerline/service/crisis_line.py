@@ -26,12 +26,12 @@ class LineDetector:
         self.extra_path = extra_path
         self._stamp = self._current_stamp()
         self.detector = CrisisDetector.load(extra_path)
-        self._pack = False
+        self._speed = False
 
     def spend_memory_on_speed(self) -> None:
         """Have the model spend memory on speed, now and after each reload
         (`crisis_model.Model.spend_memory_on_speed`: the worker's choice, not the web worker's)."""
-        self._pack = True
+        self._speed = True
         if self.detector.model is not None:
             self.detector.model.spend_memory_on_speed()
 
@@ -55,7 +55,7 @@ class LineDetector:
         except (OSError, ValueError):
             _log.warning("crisis phrases: the extra phrase file does not load; kept the last one")
             return False
-        if self._pack and detector.model is not None:
+        if self._speed and detector.model is not None:
             detector.model.spend_memory_on_speed()
         self.detector = detector
         return True

@@ -152,7 +152,7 @@ class Model:
     _word_rows: Callable[[str], tuple[int, ...]] = field(init=False, repr=False, compare=False)
     # Once `spend_memory_on_speed` is asked: each row's category weights packed in one integer, what
     # was added to each weight to make it positive, and the largest weight's size.
-    _packed: tuple[Sequence[int], int, int] | None = field(
+    _packed: tuple[Sequence[int], int, int, float] | None = field(
         init=False, repr=False, compare=False, default=None
     )
 
@@ -174,7 +174,7 @@ class Model:
             rows = lru_cache(maxsize=WORKER_WORD_ROWS_CACHED)(partial(_rows_of_word, self.index))
             object.__setattr__(self, "_word_rows", rows)
         columns = self.category_cents
-        if self._packed is not None or not columns or not len(columns[0]) or min(self.idf) < 0:
+        if self._packed is not None or len(columns) < 2 or not len(columns[0]) or min(self.idf) < 0:
             return  # (a negative idf would make a value negative, and a field borrow)
         offset = -min(0, *(min(column) for column in columns))
         most = max(offset, *(max(column) for column in columns))
@@ -189,7 +189,8 @@ class Model:
         packed = [
             int.from_bytes(raw[at : at + width], "little") for at in range(0, len(raw), width)
         ]
-        object.__setattr__(self, "_packed", (packed, offset, most))
+        largest_bias = max(map(abs, self.category_bias))
+        object.__setattr__(self, "_packed", (packed, offset, most, largest_bias))
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
@@ -313,9 +314,9 @@ class Model:
         largest weight, and those by the last bits of their float additions: a lead wider than
         twice both is the lead the exact scores give.
         """
-        if self._packed is None or len(self.categories) < 2:
+        if self._packed is None:
             return None
-        packed, offset, most = self._packed
+        packed, offset, most, largest_bias = self._packed
         quanta = [round(value * _QUANTUM) for value in values]
         total = sum(map(mul, quanta, map(packed.__getitem__, rows)))
         base, mask = offset * sum(quanta), (1 << _FIELD_BITS) - 1
@@ -324,7 +325,7 @@ class Model:
             for k, bias in enumerate(self.category_bias)
         ]
         n = len(rows)
-        reach = most * (math.sqrt(n) + 1) / 100.0 + max(map(abs, self.category_bias)) + 1.0
+        reach = most * (math.sqrt(n) + 1) / 100.0 + largest_bias + 1.0
         slack = n * most / _QUANTUM / 100.0 + (n + 4) * reach * 2.0**-50
         first, second = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:2]
         if scores[first] - scores[second] > 2 * slack:

@@ -72,7 +72,7 @@ _CARRIED_EN = re.compile(
     r"^(?:then |just |also |now |already )?(?:said|says|took|grabbed|locked|went|left|wrote"
     r"|posted|sent|hung|is|was|has|keeps|wont|isnt|cut|drank|swallowed|walked|texted|called"
     r"|told|wants|tried|drove|ran|turned|shut|stopped|bought|got|put|hasnt|doesnt|kill|end"
-    r"|die|jump|shoot|hang|cut|overdose|do it|take|swallow|drink|will|wont|cant|keeps|says)\b"
+    r"|die|jump|shoot|hang|overdose|do it|take|swallow|drink|will|cant)\b"
 )
 _NOT_NAMES = frozenset(
     "i it this that there we you what which who everyone everybody nobody he she they its thats"
