@@ -183,7 +183,7 @@ HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922
 #: once: (27, 40, 10, 23), (7, 5, 35, 53), (72, 1, 3, 24), (0, 7, 2, 91)
 #: (docs/someone_else_heldout_run.txt).
 HELDOUT_FROZEN = {
-    "other_now": (31, 34, 9, 26),
+    "other_now": (31, 35, 9, 25),  # session 20: "my brother took pills" (a bare report)
     "other_concern": (11, 2, 30, 57),
     "own_and_other": (72, 1, 3, 24),
     "everyday_other": (0, 7, 3, 90),
