@@ -8,9 +8,23 @@ of this file's own (not the development or held-out texts).
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from peerline.service.crisis import CrisisDetector
+from peerline.service.crisis_eval import load, run, score
+
+# Short texts written in session 20 by two writers told to open nothing of the project, to the
+# same brief (400 texts of one to five words each: 200 crisis, 200 near misses, half Spanish).
+# The development set's misses were written for; the held-out set was scored once at the
+# freeze baab064 (docs/crisis_short_heldout_run.txt) and never read to write or tune a phrase.
+SHORT_DEV = Path(__file__).with_name("crisis_short_dev.yaml")
+SHORT_HELDOUT = Path(__file__).with_name("crisis_short_heldout.yaml")
+SHORT_HELDOUT_SHA256 = "29490537c3184698513145380bb379be52a3d23bf6f48008b1ae8821623d91fb"
+#: Crisis texts found and near misses alarmed at the freeze (of 200 each).
+SHORT_HELDOUT_FROZEN = (184, 4)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +122,30 @@ def test_another_persons_bare_pills_raise_the_flag_for_a_worried_texter(
     acted, worried = detector.answer(text, found)
     assert worried
     assert acted.matched and acted.category == "attempt"
+
+
+def test_the_short_held_out_set_is_guarded() -> None:
+    assert hashlib.sha256(SHORT_HELDOUT.read_bytes()).hexdigest() == SHORT_HELDOUT_SHA256, (
+        "tests/crisis_short_heldout.yaml changed: a held-out set that changes silently "
+        "measures nothing (record the new SHA-256 and say why in docs/crisis.md)"
+    )
+    heldout = load(SHORT_HELDOUT)
+    assert len(heldout) == 400 and sum(e.label for e in heldout) == 200
+    assert all(1 <= len(e.text.split()) <= 5 for e in heldout)
+    # Short texts repeat across writers ("hi", "ok", "me voy a matar"): 67 are written word for
+    # word in both sets; docs/crisis.md gives the figures without them too. No more.
+    assert len({e.text for e in heldout} & {e.text for e in load(SHORT_DEV)}) == 67
+
+
+def test_short_held_out_figures_as_recorded(detector: CrisisDetector) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(SHORT_HELDOUT)))
+    found, false_alarms = SHORT_HELDOUT_FROZEN
+    assert s.tp >= found
+    assert s.fp <= false_alarms
+
+
+def test_the_short_development_set_is_found(detector: CrisisDetector) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(SHORT_DEV)))
+    # Written for: every crisis text found; one near miss the model alarms on ("sorry to be a
+    # bother", p 0.89 at five words).
+    assert (s.tp, s.fp) == (200, 1)
