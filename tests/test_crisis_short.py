@@ -78,6 +78,34 @@ SHORT_CRISIS = [
 ]
 
 
+# The spent short held-out set's misses, as families (in other words than its texts).
+SPENT_SET_FAMILIES = [
+    ("plan", "cdo todos duerman me tiro"),
+    ("wish_dead", "wish id never woken up"),
+    ("method", "which floor would kill me"),
+    ("burden_hopelessness", "parents better without me"),
+    ("danger_place", "engine on in garage, door closed"),
+    ("means", "holding the pills, no one home"),
+    ("intent", "ya estoy decidido a matarme"),
+    ("past_attempt", "tuve un intento suicida en marzo"),
+    ("intent", "i am committing suicide"),
+    ("plan", "jumping off the bridge tonight"),
+    ("self_harm", "selfharmed last night"),
+    ("danger_place", "parado en la cornisa, 12 pisos"),
+    ("means", "traigo la pistola cargada"),
+    ("intent", "reached the decision to end it"),
+    ("preparation", "ya tengo mi carta de despedida"),
+    ("danger_place", "encerrada con el auto encendido"),
+]
+
+
+@pytest.mark.parametrize(("category", "text"), SPENT_SET_FAMILIES)
+def test_the_spent_short_sets_misses_as_families(
+    detector: CrisisDetector, category: str, text: str
+) -> None:
+    assert detector.detect(text).category == category
+
+
 @pytest.mark.parametrize(("category", "text"), SHORT_CRISIS)
 def test_short_texts_of_every_category(detector: CrisisDetector, category: str, text: str) -> None:
     assert detector.detect(text).category == category
@@ -100,6 +128,13 @@ SHORT_NEAR_MISSES = [
     # Recovered history and a negation.
     "2 anos sin cortarme",
     "nunca pense en matarme",
+    # Everyday senses of the spent set's families.
+    "mi novia me corto por whatsapp",
+    "wish i never woke up to that text",
+    "what height kills a cat",
+    "hace 10 anos hice un intento suicida, hoy estoy bien",
+    "im committing social suicide lol",
+    "car running, garage door open, warming it up",
 ]
 
 

@@ -264,6 +264,28 @@ def test_crisis_first_text_goes_first_in_line(build: LineBuilder) -> None:
     assert f"[SAFETY] {alias}: {CRISIS}" in said and f"\n{alias}: please hurry" in said
 
 
+def test_a_bare_two_word_first_text_of_pills_taken_goes_first(build: LineBuilder) -> None:
+    # Session 20: "took pills" alone got a welcome and a place behind everyone who said YES.
+    line, hooks = build(lines.ALWAYS_OPEN)
+    connect(line, hooks, lines.TEXTER_2)  # Sam is busy: the queue is real
+    hooks.sms("+14165550197", "yes")
+    hooks.sms(lines.TEXTER, "took pills")
+    hooks.sms(lines.TEXTER, "sorry")
+    first = texts_to(line, lines.TEXTER)
+    assert "988" in first[0] and "number 1 in line" in first[1]
+    assert not any("Reply YES" in t for t in first)
+    with line.db.session() as session:
+        assert [c.priority for c in queued(session)] == [priority_of("attempt"), 0]
+    # Someone else's, told as bare: the texter hears what to do for them, the flag is raised.
+    hooks.sms("+14165550142", "mi hermano tomo pastillas")
+    told = texts_to(line, "+14165550142")
+    assert told[0].startswith("Te preocupa alguien?") and "llama al 911" in told[0]
+    assert "numero 2 en la fila" in told[1]  # behind the texter who took pills, ahead of YES
+    with line.db.session() as session:
+        assert sorted(c.priority for c in queued(session))[-1] == priority_of("attempt")
+        assert len(queued(session)) == 3
+
+
 def test_crisis_first_text_in_spanish(build: LineBuilder) -> None:
     line, hooks = build(lines.ALWAYS_OPEN)
     hooks.sms(lines.TEXTER, "no quiero vivir mas")
