@@ -83,7 +83,7 @@ SPENT_SET_FAMILIES = [
     ("plan", "cdo todos duerman me tiro"),
     ("wish_dead", "wish id never woken up"),
     ("method", "which floor would kill me"),
-    ("burden_hopelessness", "parents better without me"),
+    ("burden_hopelessness", "my family at peace without me"),
     ("danger_place", "engine on in garage, door closed"),
     ("means", "holding the pills, no one home"),
     ("intent", "ya estoy decidido a matarme"),
@@ -96,6 +96,13 @@ SPENT_SET_FAMILIES = [
     ("intent", "reached the decision to end it"),
     ("preparation", "ya tengo mi carta de despedida"),
     ("danger_place", "encerrada con el auto encendido"),
+    # The review's: a greeting or a plea around a bare text, a time with minutes, a rope with
+    # clothes left for someone.
+    ("attempt", "hey. took pills"),
+    ("attempt", "tome pastillas, ayuda por favor"),
+    ("plan", "a las 3:30 me mato"),
+    ("means", "the rope is up. left my clothes folded for mom"),
+    ("danger_place", "garage closed, car running"),
 ]
 
 
@@ -135,6 +142,23 @@ SHORT_NEAR_MISSES = [
     "hace 10 anos hice un intento suicida, hoy estoy bien",
     "im committing social suicide lol",
     "car running, garage door open, warming it up",
+    # The review's: everyday senses of the words the new phrases use.
+    "odd",
+    "ate too much",
+    "took too many",
+    "a las 10 me tiro a dormir",
+    "solo carga el celular y vienes",
+    "pills are out, need a refill",
+    "the kids are fine without me tonight",
+    "i made the decision to end things with my boyfriend",
+    "cake or death? i choose death",
+    "le dieron un tiro en la cabeza",
+    "ugh mondays, just let me die",
+    "me pego un tiro libre",
+    "gun pointed at my head during the robbery, im shaking",
+    "how many tylenol to kill this headache",
+    "bleeding through the bandage after my c section",
+    "me pesa vivir lejos de mi familia",
 ]
 
 
@@ -144,7 +168,13 @@ def test_short_near_misses_stay_quiet(detector: CrisisDetector, text: str) -> No
 
 
 def test_a_relapse_after_clean_years_still_counts(detector: CrisisDetector) -> None:
-    assert detector.detect("recai. 2 anos limpia de cortarme y hoy otra vez").matched
+    for text in (
+        "2 anos sin cortarme, hoy otra vez",
+        "3 meses sin cortarme y hoy me corte",
+        "2 weeks clean and self harmed again tonight",
+        "jamas pense que me volveria a cortar",  # "pense" is no negation filler
+    ):
+        assert detector.detect(text).category == "self_harm", text
 
 
 @pytest.mark.parametrize(

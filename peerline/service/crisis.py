@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,22 @@ class _Context:
 
 
 _EMPTY_CONTEXT = _Context(frozenset(), frozenset(), 0)
+
+
+@dataclass
+class _ScanMemo:
+    """Hold what one scan of a message learned about its context, for the phrases after."""
+
+    near_misses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # An `unless` is asked once a scan: a text repeating a dropped phrase asked it each time.
+    unless: dict[int, bool] = field(default_factory=dict)
+
+    def unless_found(self, unless: _Lazy, norm: str) -> bool:
+        """Say whether `unless` is found in `norm` (searched once a scan)."""
+        found = self.unless.get(id(unless))
+        if found is None:
+            found = self.unless[id(unless)] = unless.search(norm) is not None
+        return found
 
 
 class CrisisDetector:
@@ -467,7 +483,7 @@ class CrisisDetector:
         candidates = self._gate.candidates(norm)
         if not candidates:
             return NO_MATCH, None, norm, False
-        near_misses: dict[str, list[tuple[int, int]]] = {}
+        memo = _ScanMemo()
         best = NO_MATCH
         best_rank = len(CATEGORIES)
         dropped: str | None = None
@@ -481,7 +497,7 @@ class CrisisDetector:
                 # them (only a negation, someone else, an idiom or an `unless` drops a phrase).
                 continue
             for match in phrase.regex.finditer(norm):
-                reason = self._kept(phrase, match, norm, near_misses)
+                reason = self._kept(phrase, match, norm, memo)
                 if reason is None:
                     category = self._category(phrase, match, norm)
                     rank = CATEGORIES.index(category)
@@ -500,7 +516,7 @@ class CrisisDetector:
         phrase: _Phrase,
         match: re.Match[str],
         norm: str,
-        near_misses: dict[str, list[tuple[int, int]]],
+        memo: _ScanMemo,
     ) -> str | None:
         """Return why the context drops a match (`DROPPED_BY_*`), or None if it stands."""
         # Grammar is asked first: a negated phrase is negated whatever else its context says
@@ -510,7 +526,7 @@ class CrisisDetector:
             return DROPPED_BY_GRAMMAR
         if self._of_someone_else(phrase, match, before):
             return DROPPED_BY_GRAMMAR
-        if self._everyday(phrase, match, norm, near_misses):
+        if self._everyday(phrase, match, norm, memo):
             return DROPPED_BY_SENSE
         return None
 
@@ -540,16 +556,16 @@ class CrisisDetector:
         phrase: _Phrase,
         match: re.Match[str],
         norm: str,
-        near_misses: dict[str, list[tuple[int, int]]],
+        memo: _ScanMemo,
     ) -> bool:
         """Say whether a match is in an everyday sense (its `unless`, or a near miss over it)."""
-        if phrase.unless is not None and phrase.unless.search(norm):
+        if phrase.unless is not None and memo.unless_found(phrase.unless, norm):
             return True
-        spans = near_misses.get(phrase.language)
+        spans = memo.near_misses.get(phrase.language)
         if spans is None:
             regex = self._near_misses.get(phrase.language)
             spans = [m.span() for m in regex.finditer(norm)] if regex is not None else []
-            near_misses[phrase.language] = spans
+            memo.near_misses[phrase.language] = spans
         start, end = match.span()
         return any(miss_start < end and start < miss_end for miss_start, miss_end in spans)
 

@@ -178,7 +178,6 @@ _TOKEN_MAP: dict[str, str] = {
     "dnd": "donde",
     "cdo": "cuando",
     "cnd": "cuando",
-    "kdo": "cuando",
     "cmo": "como",
     "kmo": "como",
     "xk": "porque",
