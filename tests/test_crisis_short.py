@@ -16,15 +16,19 @@ import pytest
 from peerline.service.crisis import CrisisDetector
 from peerline.service.crisis_eval import load, run, score
 
-# Short texts written in session 20 by two writers told to open nothing of the project, to the
-# same brief (400 texts of one to five words each: 200 crisis, 200 near misses, half Spanish).
-# The development set's misses were written for; the held-out set was scored once at the
-# freeze baab064 (docs/crisis_short_heldout_run.txt) and never read to write or tune a phrase.
+# Short texts written in session 20 by writers told to open nothing of the project, to one
+# brief (400 texts of one to five words each: 200 crisis, 200 near misses, half Spanish). The
+# first writer's set was written for. The second's was scored once at the freeze baab064
+# (docs/crisis_short_heldout_run.txt), the third's once at 38fd3e6
+# (docs/crisis_short_heldout2_run.txt); each was spent then, its misses written for after
+# its figures were read. The figures at those freezes are floors the line must keep.
 SHORT_DEV = Path(__file__).with_name("crisis_short_dev.yaml")
 SHORT_HELDOUT = Path(__file__).with_name("crisis_short_heldout.yaml")
 SHORT_HELDOUT_SHA256 = "29490537c3184698513145380bb379be52a3d23bf6f48008b1ae8821623d91fb"
-#: Crisis texts found and near misses alarmed at the freeze (of 200 each).
-SHORT_HELDOUT_FROZEN = (184, 4)
+SHORT_HELDOUT2 = Path(__file__).with_name("crisis_short_heldout2.yaml")
+SHORT_HELDOUT2_SHA256 = "785e1ebefd909a01f085fafbfa5f43b6713d02e50cb6a15aff5ae987d303788c"
+#: Crisis texts found and near misses alarmed at each set's freeze (of 200 each).
+SHORT_HELDOUT_FROZEN = {SHORT_HELDOUT: (184, 4), SHORT_HELDOUT2: (171, 5)}
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +206,16 @@ def test_the_short_held_out_set_is_guarded() -> None:
     assert len({e.text for e in heldout} & {e.text for e in load(SHORT_DEV)}) == 67
 
 
-def test_short_held_out_figures_as_recorded(detector: CrisisDetector) -> None:
-    s = score((e, d.matched) for e, d in run(detector, load(SHORT_HELDOUT)))
-    found, false_alarms = SHORT_HELDOUT_FROZEN
+def test_the_second_short_set_is_guarded() -> None:
+    assert hashlib.sha256(SHORT_HELDOUT2.read_bytes()).hexdigest() == SHORT_HELDOUT2_SHA256
+    heldout = load(SHORT_HELDOUT2)
+    assert len(heldout) == 400 and sum(e.label for e in heldout) == 200
+
+
+@pytest.mark.parametrize("path", [SHORT_HELDOUT, SHORT_HELDOUT2], ids=["first", "second"])
+def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(path)))
+    found, false_alarms = SHORT_HELDOUT_FROZEN[path]
     assert s.tp >= found
     assert s.fp <= false_alarms
 
