@@ -27,8 +27,15 @@ SHORT_HELDOUT = Path(__file__).with_name("crisis_short_heldout.yaml")
 SHORT_HELDOUT_SHA256 = "29490537c3184698513145380bb379be52a3d23bf6f48008b1ae8821623d91fb"
 SHORT_HELDOUT2 = Path(__file__).with_name("crisis_short_heldout2.yaml")
 SHORT_HELDOUT2_SHA256 = "785e1ebefd909a01f085fafbfa5f43b6713d02e50cb6a15aff5ae987d303788c"
-#: Crisis texts found and near misses alarmed at each set's freeze (of 200 each).
-SHORT_HELDOUT_FROZEN = {SHORT_HELDOUT: (184, 4), SHORT_HELDOUT2: (171, 5)}
+SHORT_HELDOUT3 = Path(__file__).with_name("crisis_short_heldout3.yaml")
+SHORT_HELDOUT3_SHA256 = "a2e50b030f8e2949bf7199b0c1d46eb003d5b81e8f04b93efc02b40386c39aff"
+#: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
+#: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
+SHORT_HELDOUT_FROZEN = {
+    SHORT_HELDOUT: (184, 4),
+    SHORT_HELDOUT2: (171, 5),
+    SHORT_HELDOUT3: (171, 7),
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +114,16 @@ SPENT_SET_FAMILIES = [
     ("plan", "a las 3:30 me mato"),
     ("means", "the rope is up. left my clothes folded for mom"),
     ("danger_place", "garage closed, car running"),
+    # The third set's misses, as families.
+    ("attempt", "hung myself but the belt broke"),
+    ("attempt", "swallowed antifreeze"),
+    ("plan", "sunday im jumping"),
+    ("preparation", "how much tylenol is lethal"),  # looking up a dose
+    ("self_harm", "cut again last night"),
+    ("plan", "el viernes me boto del puente"),
+    ("self_harm", "me corte adrede"),
+    ("wish_dead", "le ruego a dios que me lleve"),
+    ("burden_hopelessness", "mi familia estaria mejor si me muero"),
 ]
 
 
@@ -163,6 +180,10 @@ SHORT_NEAR_MISSES = [
     "how many tylenol to kill this headache",
     "bleeding through the bandage after my c section",
     "me pesa vivir lejos de mi familia",
+    "this is my last message for today, thanks",
+    "me corte el flequillo",
+    "saturday i jump on the trampoline",
+    "preferiria estar muerto que ir a esa fiesta",
 ]
 
 
@@ -206,13 +227,20 @@ def test_the_short_held_out_set_is_guarded() -> None:
     assert len({e.text for e in heldout} & {e.text for e in load(SHORT_DEV)}) == 67
 
 
-def test_the_second_short_set_is_guarded() -> None:
-    assert hashlib.sha256(SHORT_HELDOUT2.read_bytes()).hexdigest() == SHORT_HELDOUT2_SHA256
-    heldout = load(SHORT_HELDOUT2)
+@pytest.mark.parametrize(
+    ("path", "sha"),
+    [(SHORT_HELDOUT2, SHORT_HELDOUT2_SHA256), (SHORT_HELDOUT3, SHORT_HELDOUT3_SHA256)],
+    ids=["second", "third"],
+)
+def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    heldout = load(path)
     assert len(heldout) == 400 and sum(e.label for e in heldout) == 200
 
 
-@pytest.mark.parametrize("path", [SHORT_HELDOUT, SHORT_HELDOUT2], ids=["first", "second"])
+@pytest.mark.parametrize(
+    "path", [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3], ids=["first", "second", "third"]
+)
 def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(path)))
     found, false_alarms = SHORT_HELDOUT_FROZEN[path]
