@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from peerline.service.crisis import CrisisDetector
+from peerline.service.crisis_config import compile_words
 from peerline.service.crisis_eval import load, run, score
 
 # Short texts written in session 20 by writers told to open nothing of the project, to one
@@ -253,3 +254,12 @@ def test_the_short_development_set_is_found(detector: CrisisDetector) -> None:
     # Written for: every crisis text found; one near miss the model alarms on ("sorry to be a
     # bother", p 0.89 at five words).
     assert (s.tp, s.fp) == (200, 1)
+
+
+def test_a_pattern_for_the_whole_message_is_anchored_where_it_says() -> None:
+    # The anchor is moved to lead the compiled pattern only where it leads every branch.
+    assert compile_words("^took pills", "t").pattern.startswith("^")
+    assert compile_words("^took pills", "t").search("so i took pills") is None
+    either = compile_words("^took pills|let me die", "t")
+    assert either.search("please just let me die") is not None
+    assert compile_words("^(?:a|b) c", "t").search("b c") is not None
