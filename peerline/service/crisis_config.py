@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from peerline.service.crisis_gate import BRANCH, parse
 from peerline.service.crisis_text import APOSTROPHES, basic, normalise, strip_accents
 
 #: The keys a phrase file may hold.
@@ -200,31 +201,18 @@ def compile_words(body: str, where: str) -> re.Pattern[str]:
     """Compile an expanded pattern to match whole words only."""
     # A pattern for the whole message ("^took pills"): the anchor leads, so a search stops at
     # the first position instead of trying every one (43 us against 0.6 us on 1,500 letters).
-    start = body.startswith("^") and not _alternates_at_top(body)
     try:
-        if start:
+        if body.startswith("^") and _one_branch(body):
             return re.compile(rf"^(?:{body[1:]}){WORD_END}")
         return re.compile(rf"(?<!\w)(?:{body}){WORD_END}")
     except re.error as exc:
         raise ValueError(f"crisis phrases: bad pattern {where!r}: {exc}") from exc
 
 
-def _alternates_at_top(body: str) -> bool:
-    """Say whether `body` has a `|` outside all groups and classes (so `^` leads one branch)."""
-    depth, escaped, in_class = 0, False, False
-    for char in body:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            return True
-    return False
+def _one_branch(body: str) -> bool:
+    """Say whether `body` has no `|` outside its groups (so a leading `^` leads every branch)."""
+    try:
+        nodes = parse(body)
+    except ValueError:
+        return False  # what the gate's parser cannot read keeps the plain form
+    return not (len(nodes) == 1 and nodes[0][0] == BRANCH)
