@@ -166,13 +166,13 @@ class _ScanMemo:
 
     near_misses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # An `unless` is asked once a scan: a text repeating a dropped phrase asked it each time.
-    unless: dict[int, bool] = field(default_factory=dict)
+    unless: dict[_Lazy, bool] = field(default_factory=dict)
 
     def unless_found(self, unless: _Lazy, norm: str) -> bool:
         """Say whether `unless` is found in `norm` (searched once a scan)."""
-        found = self.unless.get(id(unless))
+        found = self.unless.get(unless)
         if found is None:
-            found = self.unless[id(unless)] = unless.search(norm) is not None
+            found = self.unless[unless] = unless.search(norm) is not None
         return found
 
 
