@@ -30,12 +30,17 @@ SHORT_HELDOUT2 = Path(__file__).with_name("crisis_short_heldout2.yaml")
 SHORT_HELDOUT2_SHA256 = "785e1ebefd909a01f085fafbfa5f43b6713d02e50cb6a15aff5ae987d303788c"
 SHORT_HELDOUT3 = Path(__file__).with_name("crisis_short_heldout3.yaml")
 SHORT_HELDOUT3_SHA256 = "a2e50b030f8e2949bf7199b0c1d46eb003d5b81e8f04b93efc02b40386c39aff"
+# Session 21: a fifth writer's set, written at the session's start, scored once on a543f95 (the
+# line as session 20 left it, docs/crisis_short_heldout4_run.txt), then spent.
+SHORT_HELDOUT4 = Path(__file__).with_name("crisis_short_heldout4.yaml")
+SHORT_HELDOUT4_SHA256 = "44d08bc3d0e710ce8b22fa8190907db6cf48fdcb204521219c15cd3c54bbdf52"
 #: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
 #: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
 SHORT_HELDOUT_FROZEN = {
     SHORT_HELDOUT: (184, 4),
     SHORT_HELDOUT2: (171, 5),
     SHORT_HELDOUT3: (171, 7),
+    SHORT_HELDOUT4: (186, 4),
 }
 
 
@@ -230,8 +235,12 @@ def test_the_short_held_out_set_is_guarded() -> None:
 
 @pytest.mark.parametrize(
     ("path", "sha"),
-    [(SHORT_HELDOUT2, SHORT_HELDOUT2_SHA256), (SHORT_HELDOUT3, SHORT_HELDOUT3_SHA256)],
-    ids=["second", "third"],
+    [
+        (SHORT_HELDOUT2, SHORT_HELDOUT2_SHA256),
+        (SHORT_HELDOUT3, SHORT_HELDOUT3_SHA256),
+        (SHORT_HELDOUT4, SHORT_HELDOUT4_SHA256),
+    ],
+    ids=["second", "third", "fourth"],
 )
 def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
@@ -240,7 +249,9 @@ def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3], ids=["first", "second", "third"]
+    "path",
+    [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3, SHORT_HELDOUT4],
+    ids=["first", "second", "third", "fourth"],
 )
 def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(path)))
