@@ -53,3 +53,72 @@ def test_a_later_sets_figures_as_recorded(detector: CrisisDetector, path: Path) 
     print(f"\n{path.name}: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
     assert s.tp >= found
     assert s.fp <= false_alarms
+
+
+# Session 21: the spent sets' misses and false alarms as families, in sentences of this file's
+# own (the sets' texts are scored by the floors above).
+FAMILIES = [
+    ("took my pills on purpose", "attempt"),
+    ("hey. od'd on purpose", "attempt"),
+    ("friday is my last night alive", "plan"),
+    ("gonna hang myself at 2am", "plan"),
+    ("steering the car into a tree tonight", "plan"),
+    ("self harmed again last night", "self_harm"),
+    ("ya estoy en la azotea pa tirarme", "danger_place"),
+    ("rumbo al puente para saltar", "danger_place"),
+    ("cartas escritas, ya me siento preparada", "preparation"),
+    ("hice un audio de despedida pa mi hija", "preparation"),
+    ("a las 2am me cuelgo", "plan"),
+    ("me veo colgandome del ropero", "method"),
+    ("abro la llave del gas y me muero asi", "method"),
+    ("diosito llevame contigo", "wish_dead"),
+    ("ya no me quedan ganas de seguir", "burden_hopelessness"),
+    ("praying its cancer so its over", "wish_dead"),
+    ("i wont be around for christmas this year. its fine", "intent"),
+    ("i think im checking out of this life soon", "intent"),
+    ("tengo un plan y me tiro del puente", "plan"),
+    ("me voy a tomar el frasco entero de una", "plan"),
+    ("said goodbye without them knowing", "preparation"),
+    ("hugged her because its the last time", "preparation"),
+    ("nadie sabe que es la ultima vez", "preparation"),
+    ("les di las gracias a todos como despedida", "preparation"),
+    ("my son would get his life back if i was gone", "burden_hopelessness"),
+    ("ordered more blades, i cant stop", "self_harm"),
+]
+
+NEAR_MISSES = [
+    "attempted back in 2015, stable now and a mom of two",
+    "third attempt at the driving test and i passed!!",
+    "no hay salida de este embotellamiento",
+    "my therapist asked if i have thoughts of suicide. i dont",
+    "la doctora me pregunto si tengo pensamientos de hacerme dano y le dije que no",
+    "cant wait to jump into the ocean on vacation, 5 more days",
+    "ya lo decidi, me caso con el en junio",
+    "mi plan es tomarme un cafe y dormir la siesta",
+    "hice mi testamento con la abogada, tengo 68",
+    "took all the expired meds to the pharmacy take back day",
+    "tengo las pastillas de la presion en la mano, las tomo con comida?",
+    "el carro prendido en la cochera con la puerta abierta pa calentar",
+    "my dog would be happier without me, she loves my mom more lol",
+    "no creo que estarian mejor sin mi, me quieren mucho",
+    "i wont be around for my birthday, ill be on a work trip",
+    "checking out of the hotel early tomorrow",
+    "bought new razor blades for shaving",
+    "gonna od on candy at midnight lol",
+    "me voy a tomar todo el frasco de jarabe para la tos",
+    "dios llevame a la playa",
+    "no me queda bateria",
+]
+
+
+@pytest.mark.parametrize(("text", "category"), FAMILIES)
+def test_the_spent_sets_families_are_found(
+    detector: CrisisDetector, text: str, category: str
+) -> None:
+    found = detector.detect(text)
+    assert found.matched and found.category == category, (text, found)
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_the_spent_sets_near_misses_stay_quiet(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, text
