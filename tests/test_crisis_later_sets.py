@@ -22,11 +22,18 @@ HERE = Path(__file__).parent
 # The twenty-first set, scored at a543f95 (the line as session 20 left it):
 # docs/crisis_heldout_run_set21.txt.
 SET21 = HERE / "crisis_heldout21.yaml"
+# The twenty-second and twenty-third, by two more writers, scored once at the freeze defedb4
+# (after the twenty-first set's misses were written for): docs/crisis_heldout_run_set22.txt and
+# docs/crisis_heldout_run_set23.txt.
+SET22 = HERE / "crisis_heldout22.yaml"
+SET23 = HERE / "crisis_heldout23.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
 LATER_SETS = {
     SET21: ("84e9ff335abc2985415c457827fd18e70d08061cc9a2ffa2626dcf092c3728df", (290, 16)),
+    SET22: ("ad059cd80767818d7c5938dfb6ffa5262d7f86625e2dc13c1b2b8f36ebf7a682", (288, 13)),
+    SET23: ("cc2acf45cf1f33ff9c5a6eed3ec787fa8c92158be831d24c16ecc0fc64fe94b7", (288, 12)),
 }
 
 
