@@ -27,6 +27,9 @@ SET21 = HERE / "crisis_heldout21.yaml"
 # docs/crisis_heldout_run_set23.txt.
 SET22 = HERE / "crisis_heldout22.yaml"
 SET23 = HERE / "crisis_heldout23.yaml"
+# The twenty-fourth (a writer asked for teenagers' and young adults' slang), the same freeze:
+# docs/crisis_heldout_run_set24.txt.
+SET24 = HERE / "crisis_heldout24.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -34,6 +37,7 @@ LATER_SETS = {
     SET21: ("84e9ff335abc2985415c457827fd18e70d08061cc9a2ffa2626dcf092c3728df", (290, 16)),
     SET22: ("ad059cd80767818d7c5938dfb6ffa5262d7f86625e2dc13c1b2b8f36ebf7a682", (288, 13)),
     SET23: ("cc2acf45cf1f33ff9c5a6eed3ec787fa8c92158be831d24c16ecc0fc64fe94b7", (288, 12)),
+    SET24: ("1e946c310d55123ba496f3e7dfdfad03e6eff37c7efb32ff5d9f0f4dab893e16", (275, 21)),
 }
 
 

@@ -34,9 +34,12 @@ SHORT_HELDOUT3_SHA256 = "a2e50b030f8e2949bf7199b0c1d46eb003d5b81e8f04b93efc02b40
 # line as session 20 left it, docs/crisis_short_heldout4_run.txt), then spent.
 SHORT_HELDOUT4 = Path(__file__).with_name("crisis_short_heldout4.yaml")
 SHORT_HELDOUT4_SHA256 = "44d08bc3d0e710ce8b22fa8190907db6cf48fdcb204521219c15cd3c54bbdf52"
-# A sixth writer's, scored once at session 21's freeze defedb4 (docs/crisis_short_heldout5_run.txt).
+# A sixth and a seventh writer's, scored once at session 21's freeze defedb4
+# (docs/crisis_short_heldout5_run.txt and _heldout6_run.txt).
 SHORT_HELDOUT5 = Path(__file__).with_name("crisis_short_heldout5.yaml")
 SHORT_HELDOUT5_SHA256 = "78dcf5d4fd10802d258c274c79a723eab75209bd8ed3883ecfb80a80ecd3c087"
+SHORT_HELDOUT6 = Path(__file__).with_name("crisis_short_heldout6.yaml")
+SHORT_HELDOUT6_SHA256 = "708105168f73c20db51368f84e5512c731fd4e99ae4a84af7246a98cc6c0475e"
 #: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
 #: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
 SHORT_HELDOUT_FROZEN = {
@@ -45,6 +48,7 @@ SHORT_HELDOUT_FROZEN = {
     SHORT_HELDOUT3: (171, 7),
     SHORT_HELDOUT4: (186, 4),
     SHORT_HELDOUT5: (190, 3),
+    SHORT_HELDOUT6: (185, 5),
 }
 
 
@@ -244,8 +248,9 @@ def test_the_short_held_out_set_is_guarded() -> None:
         (SHORT_HELDOUT3, SHORT_HELDOUT3_SHA256),
         (SHORT_HELDOUT4, SHORT_HELDOUT4_SHA256),
         (SHORT_HELDOUT5, SHORT_HELDOUT5_SHA256),
+        (SHORT_HELDOUT6, SHORT_HELDOUT6_SHA256),
     ],
-    ids=["second", "third", "fourth", "fifth"],
+    ids=["second", "third", "fourth", "fifth", "sixth"],
 )
 def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
@@ -255,8 +260,8 @@ def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3, SHORT_HELDOUT4, SHORT_HELDOUT5],
-    ids=["first", "second", "third", "fourth", "fifth"],
+    [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3, SHORT_HELDOUT4, SHORT_HELDOUT5, SHORT_HELDOUT6],
+    ids=["first", "second", "third", "fourth", "fifth", "sixth"],
 )
 def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(path)))
