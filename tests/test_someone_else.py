@@ -184,7 +184,9 @@ HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922
 #: (docs/someone_else_heldout_run.txt).
 HELDOUT_FROZEN = {
     "other_now": (31, 35, 9, 25),  # session 20: "my brother took pills" (a bare report)
-    "other_concern": (11, 2, 30, 57),
+    # Session 21: a friend's three past attempts and the worry now ("...3 attempts in the past
+    # and shes doing better now but i get anxious") hears the someone-else text.
+    "other_concern": (11, 2, 31, 56),
     "own_and_other": (72, 1, 3, 24),
     "everyday_other": (0, 7, 3, 90),
 }
