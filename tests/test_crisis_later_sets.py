@@ -30,6 +30,12 @@ SET23 = HERE / "crisis_heldout23.yaml"
 # The twenty-fourth (a writer asked for teenagers' and young adults' slang), the same freeze:
 # docs/crisis_heldout_run_set24.txt.
 SET24 = HERE / "crisis_heldout24.yaml"
+# The twenty-fifth (a writer asked to hide the risk harder), twenty-sixth (adults of 30 to 60)
+# and twenty-seventh, scored once at the second freeze 9198657 (after the first freeze's sets
+# were written for): docs/crisis_heldout_run_set25.txt to _set27.txt.
+SET25 = HERE / "crisis_heldout25.yaml"
+SET26 = HERE / "crisis_heldout26.yaml"
+SET27 = HERE / "crisis_heldout27.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -38,6 +44,9 @@ LATER_SETS = {
     SET22: ("ad059cd80767818d7c5938dfb6ffa5262d7f86625e2dc13c1b2b8f36ebf7a682", (288, 13)),
     SET23: ("cc2acf45cf1f33ff9c5a6eed3ec787fa8c92158be831d24c16ecc0fc64fe94b7", (288, 12)),
     SET24: ("1e946c310d55123ba496f3e7dfdfad03e6eff37c7efb32ff5d9f0f4dab893e16", (275, 21)),
+    SET25: ("d6b6c19df6856eefeb151e52b3b6622c48056501ad703c81f02ec39847ba6ece", (266, 18)),
+    SET26: ("5658884287172b735e318d2f055f683180729cf0b29799f4df4e70efc85045f4", (283, 13)),
+    SET27: ("98788755fb4b4d15745762ceae63be4dc84543eeeaa8f60cb983ae1103e73b89", (274, 19)),
 }
 
 

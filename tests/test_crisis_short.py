@@ -40,6 +40,9 @@ SHORT_HELDOUT5 = Path(__file__).with_name("crisis_short_heldout5.yaml")
 SHORT_HELDOUT5_SHA256 = "78dcf5d4fd10802d258c274c79a723eab75209bd8ed3883ecfb80a80ecd3c087"
 SHORT_HELDOUT6 = Path(__file__).with_name("crisis_short_heldout6.yaml")
 SHORT_HELDOUT6_SHA256 = "708105168f73c20db51368f84e5512c731fd4e99ae4a84af7246a98cc6c0475e"
+# An eighth writer's, scored once at the second freeze 9198657 (docs/crisis_short_heldout7_run.txt).
+SHORT_HELDOUT7 = Path(__file__).with_name("crisis_short_heldout7.yaml")
+SHORT_HELDOUT7_SHA256 = "33fc6ed1977e9dfa2f350dad07c094c868c4e9be711a69e390a6c903b892bed4"
 #: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
 #: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
 SHORT_HELDOUT_FROZEN = {
@@ -49,6 +52,7 @@ SHORT_HELDOUT_FROZEN = {
     SHORT_HELDOUT4: (186, 4),
     SHORT_HELDOUT5: (190, 3),
     SHORT_HELDOUT6: (185, 5),
+    SHORT_HELDOUT7: (182, 9),
 }
 
 
@@ -249,8 +253,9 @@ def test_the_short_held_out_set_is_guarded() -> None:
         (SHORT_HELDOUT4, SHORT_HELDOUT4_SHA256),
         (SHORT_HELDOUT5, SHORT_HELDOUT5_SHA256),
         (SHORT_HELDOUT6, SHORT_HELDOUT6_SHA256),
+        (SHORT_HELDOUT7, SHORT_HELDOUT7_SHA256),
     ],
-    ids=["second", "third", "fourth", "fifth", "sixth"],
+    ids=["second", "third", "fourth", "fifth", "sixth", "seventh"],
 )
 def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
@@ -260,8 +265,16 @@ def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [SHORT_HELDOUT, SHORT_HELDOUT2, SHORT_HELDOUT3, SHORT_HELDOUT4, SHORT_HELDOUT5, SHORT_HELDOUT6],
-    ids=["first", "second", "third", "fourth", "fifth", "sixth"],
+    [
+        SHORT_HELDOUT,
+        SHORT_HELDOUT2,
+        SHORT_HELDOUT3,
+        SHORT_HELDOUT4,
+        SHORT_HELDOUT5,
+        SHORT_HELDOUT6,
+        SHORT_HELDOUT7,
+    ],
+    ids=["first", "second", "third", "fourth", "fifth", "sixth", "seventh"],
 )
 def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(path)))
