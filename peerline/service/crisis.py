@@ -254,26 +254,21 @@ class CrisisDetector:
         self._context_chars = 24 * (max(windows, default=0) + 2)
 
         self._near_misses = alternatives(config, "near_misses", macros)
+        self._model_near_misses = alternatives(config, "model_near_misses", macros)
         self._someone_else = alternatives(config, "someone_else", macros)
         # Nine texts in ten hold no string a someone-else pattern needs: spared the patterns.
         self._someone_else_gate = _language_gate(config, "someone_else", macros)
         self._someone_else_echo = alternatives(config, "someone_else_echo", macros)
-        self._someone_else_past: dict[str, re.Pattern[str]] = {}
-        for language, pattern in mapping(
-            config.get("someone_else_past") or {}, "someone_else_past"
-        ).items():
-            if not isinstance(pattern, str):
-                raise ValueError(f"crisis phrases: someone_else_past.{language} must be a string")
-            self._someone_else_past[str(language)] = compile_words(
-                expand(pattern, macros), f"someone_else_past.{language}"
-            )
-        self._escalation: dict[str, re.Pattern[str]] = {}
-        for language, pattern in mapping(config.get("escalation") or {}, "escalation").items():
-            if not isinstance(pattern, str):
-                raise ValueError(f"crisis phrases: escalation.{language} must be a string")
-            self._escalation[str(language)] = re.compile(
+        self._someone_else_past = {
+            language: compile_words(expand(pattern, macros), f"someone_else_past.{language}")
+            for language, pattern in _strings(config, "someone_else_past").items()
+        }
+        self._escalation = {
+            language: re.compile(
                 rf"^(?:\w+ ){{0,{ESCALATION_TOKENS - 1}}}?{expand(pattern, macros)}(?!\w)"
             )
+            for language, pattern in _strings(config, "escalation").items()
+        }
 
     @classmethod
     def load(cls, extra_path: str | None = None, *, model: bool = USE_MODEL) -> CrisisDetector:
@@ -482,7 +477,7 @@ class CrisisDetector:
         norm = normalise(text)
         candidates = self._gate.candidates(norm)
         if not candidates:
-            return NO_MATCH, None, norm, False
+            return NO_MATCH, _everyday_whole(self._model_near_misses, norm), norm, False
         memo = _ScanMemo()
         best = NO_MATCH
         best_rank = len(CATEGORIES)
@@ -509,6 +504,8 @@ class CrisisDetector:
                 # A negation or someone else outranks an everyday sense (`detect`).
                 if dropped is None or reason == DROPPED_BY_GRAMMAR:
                     dropped = reason
+        if dropped is None and not best.matched:
+            dropped = _everyday_whole(self._model_near_misses, norm)
         return best, dropped, norm, sure
 
     def _kept(
@@ -575,6 +572,22 @@ class CrisisDetector:
             if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
                 return ESCALATED
         return phrase.category
+
+
+def _strings(config: Mapping[str, Any], key: str) -> dict[str, str]:
+    """Return a section of one pattern a language, refusing one that is not a string."""
+    found: dict[str, str] = {}
+    for language, pattern in mapping(config.get(key) or {}, key).items():
+        if not isinstance(pattern, str):
+            raise ValueError(f"crisis phrases: {key}.{language} must be a string")
+        found[str(language)] = pattern
+    return found
+
+
+def _everyday_whole(patterns: Mapping[str, re.Pattern[str]], norm: str) -> str | None:
+    """Return `DROPPED_BY_SENSE` where a model near miss (an everyday text the model alone has
+    misread, "ya me tome mi pastilla") matches, so the model is heard only from its overrule."""
+    return DROPPED_BY_SENSE if any(p.search(norm) for p in patterns.values()) else None
 
 
 # --- the gate: which phrases a message could match at all ----------------------------------

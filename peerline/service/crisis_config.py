@@ -22,6 +22,7 @@ KEYS = frozenset(
         "negation",
         "third_person",
         "near_misses",
+        "model_near_misses",
         "escalation",
         "someone_else",
         "someone_else_past",
