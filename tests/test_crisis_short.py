@@ -285,9 +285,9 @@ def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path
 
 def test_the_short_development_set_is_found(detector: CrisisDetector) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(SHORT_DEV)))
-    # Written for: every crisis text found; one near miss the model alarms on ("sorry to be a
-    # bother", p 0.89 at five words).
-    assert (s.tp, s.fp) == (200, 1)
+    # Written for: every crisis text found. Its one model false alarm ("sorry to be a bother", p
+    # 0.89 at five words) is quiet since session 21's model near misses (whole-message texts).
+    assert (s.tp, s.fp) == (200, 0)
 
 
 def test_a_pattern_for_the_whole_message_is_anchored_where_it_says() -> None:

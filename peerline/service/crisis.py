@@ -74,6 +74,8 @@ _log = logging.getLogger(__name__)
 #: everyday sense (an `unless` context, a near miss over it).
 DROPPED_BY_GRAMMAR = "grammar"
 DROPPED_BY_SENSE = "sense"
+#: ...or no phrase matched and the whole message is a model near miss (`_everyday_whole`).
+DROPPED_WHOLE = "whole"
 #: Whether the line runs the statistical layer beside the phrases. Yes: trained on the
 #: development data only and scored once on the second held-out set, it took the phrases' recall
 #: from 0.667 to 0.803 for one more false alarm of 300 (docs/crisis.md).
@@ -314,10 +316,11 @@ class CrisisDetector:
             if found.matched:
                 return found
         # A phrase its context dropped has said what the words mean here. A negation or
-        # someone else is grammar the model does not read: it stays quiet. An everyday sense
+        # someone else is grammar the model does not read: it stays quiet (as over a whole
+        # message the model near misses name). An everyday sense
         # (an idiom, a rope for a tent, a kitchen knife) it may overrule when far surer than its
         # threshold ("kitchen knife on my lap. the big one. been holding it like an hour").
-        if dropped == DROPPED_BY_GRAMMAR:
+        if dropped in (DROPPED_BY_GRAMMAR, DROPPED_WHOLE):
             return NO_MATCH
         # Right after their crisis words, a place or a means told with an everyday word ("estoy
         # arriba del edificio de mi trabajo" after "ya no aguanto mas") is far likelier the
@@ -585,9 +588,9 @@ def _strings(config: Mapping[str, Any], key: str) -> dict[str, str]:
 
 
 def _everyday_whole(patterns: Mapping[str, re.Pattern[str]], norm: str) -> str | None:
-    """Return `DROPPED_BY_SENSE` where a model near miss (an everyday text the model alone has
-    misread, "ya me tome mi pastilla") matches, so the model is heard only from its overrule."""
-    return DROPPED_BY_SENSE if any(p.search(norm) for p in patterns.values()) else None
+    """Return `DROPPED_WHOLE` where a model near miss (an everyday text the model alone has
+    misread, "ya me tome mi pastilla") is the whole message: the model is then not heard."""
+    return DROPPED_WHOLE if any(p.search(norm) for p in patterns.values()) else None
 
 
 # --- the gate: which phrases a message could match at all ----------------------------------
