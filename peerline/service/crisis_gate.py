@@ -378,9 +378,21 @@ class Gate:
                 self._loose_by_three.setdefault(string[:3], []).append(string)
             else:
                 self._loose_short.append(string)
+        # The last message's answer: a phrase hit the model does not confirm sends the check
+        # back to the sure phrases of the same message (one tuple, swapped whole: thread-safe).
+        self._last: tuple[str | None, set[int]] = (None, set())
 
     def candidates(self, text: str) -> set[int]:
-        """Return the indexes of the phrases `text` holds a needed string of."""
+        """Return the indexes of the phrases `text` holds a needed string of (not to be changed:
+        the last message's set is kept)."""
+        last = self._last
+        if last[0] == text:
+            return last[1]
+        found = self._candidates(text)
+        self._last = (text, found)
+        return found
+
+    def _candidates(self, text: str) -> set[int]:
         found = set(self.always)
         words = [word[:_GATE_WIDTH] for word in text.split()]
         triples = set(zip(words, words[1:], words[2:], strict=False))

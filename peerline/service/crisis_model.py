@@ -155,6 +155,11 @@ class Model:
     _packed: tuple[Sequence[int], int, int, float] | None = field(
         init=False, repr=False, compare=False, default=None
     )
+    # The last message's terms and sums (`_scored`): the check asks the gate, then the verdict,
+    # of the same message. One tuple, swapped whole, so threads never see half of one.
+    _last: tuple[str | None, tuple[Counter[int], int, float, float]] = field(
+        init=False, repr=False, compare=False, default=(None, (Counter(), 0, 0.0, 0.0))
+    )
 
     def __post_init__(self) -> None:
         """Precompute the products of a term seen once and start the word cache."""
@@ -198,7 +203,18 @@ class Model:
 
     def probability_of_norm(self, norm: str) -> float:
         """Return `probability` of a message already normalised (`crisis_text.normalise`)."""
-        return self._probability(*self._sums(*self._terms(norm)))
+        _, _, dot, squares = self._scored(norm)
+        return self._probability(dot, squares)
+
+    def _scored(self, norm: str) -> tuple[Counter[int], int, float, float]:
+        """Return `_terms` and `_sums` of a message (the last one's kept)."""
+        last = self._last
+        if last[0] == norm:
+            return last[1]
+        counts, occurrences = self._terms(norm)
+        scored = (counts, occurrences, *self._sums(counts, occurrences))
+        object.__setattr__(self, "_last", (norm, scored))
+        return scored
 
     def _terms(self, norm: str) -> tuple[Counter[int], int]:
         """Return the rows of a message's known features with their counts, in the order
@@ -265,16 +281,15 @@ class Model:
         """Return `category` of a message already normalised."""
         if not self.categories:
             return None
-        counts, occurrences = self._terms(norm)
-        return self._category_of(counts, self._sums(counts, occurrences)[1])
+        counts, _, _, squares = self._scored(norm)
+        return self._category_of(counts, squares)
 
     def verdict_of_norm(self, norm: str, threshold: float | None = None) -> tuple[bool, str | None]:
         """Return `alarms_on_norm` (at `threshold`, if given) and, on an alarm,
         `category_of_norm`, from one pass."""
         if word_count(norm) < MIN_WORDS:
             return False, None
-        counts, occurrences = self._terms(norm)
-        dot, squares = self._sums(counts, occurrences)
+        counts, _, dot, squares = self._scored(norm)
         if self._probability(dot, squares) < (self.threshold if threshold is None else threshold):
             return False, None
         if not self.categories:
