@@ -36,6 +36,10 @@ SET24 = HERE / "crisis_heldout24.yaml"
 SET25 = HERE / "crisis_heldout25.yaml"
 SET26 = HERE / "crisis_heldout26.yaml"
 SET27 = HERE / "crisis_heldout27.yaml"
+# The twenty-eighth and twenty-ninth (people who hide it), at the third freeze c26c24d:
+# docs/crisis_heldout_run_set28.txt and _set29.txt.
+SET28 = HERE / "crisis_heldout28.yaml"
+SET29 = HERE / "crisis_heldout29.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -47,6 +51,8 @@ LATER_SETS = {
     SET25: ("d6b6c19df6856eefeb151e52b3b6622c48056501ad703c81f02ec39847ba6ece", (266, 18)),
     SET26: ("5658884287172b735e318d2f055f683180729cf0b29799f4df4e70efc85045f4", (283, 13)),
     SET27: ("98788755fb4b4d15745762ceae63be4dc84543eeeaa8f60cb983ae1103e73b89", (274, 19)),
+    SET28: ("2b44ec11d5ee730fe1c47b11fa6c7b116947bf9158f0b29e1a0f8285a56e066a", (289, 14)),
+    SET29: ("01d84d4ca2dee51ee07dd101d59bb849a9b12c5ae50227728a1bf8189b68900d", (281, 11)),
 }
 
 
