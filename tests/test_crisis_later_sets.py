@@ -120,13 +120,13 @@ FAMILIES = [
     ("climbed out onto the roof, 6 floors up, scared", "danger_place"),
     ("sitting in my car across the railroad tracks", "danger_place"),
     ("estoy sentada en las vias del metro", "danger_place"),
-    ("la azotea y no es para ver el atardecer", "danger_place"),
+    ("azotea, no es pa ver la vista", "danger_place"),
     ("got the pills and im crying", "means"),
     ("gun is under my chin", "means"),
     ("took my dads pistol out of the lockbox", "means"),
     ("grabbed the razor, locked myself in the bathroom", "means"),
     ("el cuchillo aqui al ladito, no aguanto", "means"),
-    ("bought pills, told the pharmacist they were for my dad", "preparation"),
+    ("pills. told him theyre for my dad", "preparation"),
     ("gave all my stuff away. its time", "preparation"),
     ("sent my passwords to my sister and updated my will", "preparation"),
     ("escribi una carta antes de matarme", "preparation"),
@@ -142,7 +142,7 @@ FAMILIES = [
     ("me quiero ir de este mundo", "wish_dead"),
     ("the kms thoughts are back", "active_thoughts"),
     ("pienso en ponerle fin a mi vida", "active_thoughts"),
-    ("pense en chocar el carro contra un poste", "method"),
+    ("pienso chocar el carro contra un poste", "method"),
     ("enough sleeping pills to not wake up", "method"),
     ("two attempts already", "past_attempt"),
     ("snapped my pencil sharpener again", "self_harm"),
@@ -218,7 +218,6 @@ NEAR_MISSES = [
     "climbed onto the roof to fix the shingles",
     "got the knife and im crying, onions are brutal",
     "gave everything away before moving to japan, almost time",
-    "i know how and when to propose",
     "taking myself out for ice cream tonight",
     "nothing stopping me from dying my hair blue",
     "3 attempts at the driving test so far lol",
@@ -283,3 +282,51 @@ def test_a_whole_message_the_model_near_misses_name_is_not_heard(
 @pytest.mark.parametrize("text", NOT_MODEL_NEAR_MISSES)
 def test_more_than_the_model_near_miss_is_still_read(detector: CrisisDetector, text: str) -> None:
     assert detector.detect(text).matched, text
+
+
+# The session's review (a helper's 324 everyday texts and 130 crisis texts against the
+# session-start detector): crisis the first mends had silenced, and everyday senses they raised.
+REVIEW_CRISIS = [
+    "no se, creo que me voy a matar hoy",
+    "me tome las 20 pastillas para dormir que me recetaron",
+    "had thoughts of killing myself in my teens and now they are back",
+    "my kids and even my cat would be better off without me",
+    "le dije que no pero es mentira, si pienso en matarme",
+    "took all my expired pills at once",
+    "at the beach alone, going to jump into the ocean and not come back",
+    "my engagement is off. standing on the ledge of the parking garage",
+    "ya me tome todo el antidepresivo",
+]
+REVIEW_EVERYDAY = [
+    "the seat belt is around my neck in this rental",
+    "checking out early today, doctor appointment",
+    "going to take myself out of the group chat",
+    "me da panico chocar el carro contra la pared al estacionar",
+    "mi esposo seria mas feliz sin mi suegra en la casa",
+    "i know which train to take now, thanks",
+    "i know when and how to take my inhaler",
+    "hoy me matare estudiando para el final",
+    "two attempts so far with ivf",
+    "cut again this morning shaving, cant stop bleeding",
+    "no me quedan fuerzas para seguir estudiando hoy",
+    "cuando se duerman me tomo las pastillas de la presion",
+    "tienes que seguir derecho hasta el rio y ahi doblas",
+]
+
+
+@pytest.mark.parametrize("text", REVIEW_CRISIS)
+def test_the_reviews_crisis_texts_are_found(detector: CrisisDetector, text: str) -> None:
+    assert detector.detect(text).matched, text
+
+
+@pytest.mark.parametrize("text", REVIEW_EVERYDAY)
+def test_the_reviews_everyday_texts_stay_quiet(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect(text).matched, text
+
+
+def test_a_model_near_miss_right_after_a_crisis_is_read(detector: CrisisDetector) -> None:
+    # "walking over the bridge" alone is an everyday text; right after the texter's own crisis
+    # words it may be where they are going.
+    text = "just pulled into the garage"
+    assert not detector.detect(text).matched
+    assert detector.detect(text, after_crisis=True).matched

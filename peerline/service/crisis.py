@@ -315,12 +315,11 @@ class CrisisDetector:
             found = self._scan(text, sure_only=True)[0]
             if found.matched:
                 return found
-        # A phrase its context dropped has said what the words mean here. A negation or
-        # someone else is grammar the model does not read: it stays quiet (as over a whole
-        # message the model near misses name). An everyday sense
-        # (an idiom, a rope for a tent, a kitchen knife) it may overrule when far surer than its
-        # threshold ("kitchen knife on my lap. the big one. been holding it like an hour").
-        if dropped in (DROPPED_BY_GRAMMAR, DROPPED_WHOLE):
+        # A dropped phrase said what its words mean. A negation or someone else is grammar the
+        # model does not read: it stays quiet (so over a model near miss, unless just after a
+        # crisis). An everyday sense (an idiom, a rope for a tent, a kitchen knife) it may
+        # overrule far surer than its threshold ("kitchen knife on my lap. been holding it").
+        if dropped == DROPPED_BY_GRAMMAR or (dropped == DROPPED_WHOLE and not after_crisis):
             return NO_MATCH
         # Right after their crisis words, a place or a means told with an everyday word ("estoy
         # arriba del edificio de mi trabajo" after "ya no aguanto mas") is far likelier the
