@@ -40,6 +40,10 @@ SET27 = HERE / "crisis_heldout27.yaml"
 # docs/crisis_heldout_run_set28.txt and _set29.txt.
 SET28 = HERE / "crisis_heldout28.yaml"
 SET29 = HERE / "crisis_heldout29.yaml"
+# The thirtieth and thirty-first, at the session's last freeze 17021f6 (after the review's
+# mends): docs/crisis_heldout_run_set30.txt and _set31.txt.
+SET30 = HERE / "crisis_heldout30.yaml"
+SET31 = HERE / "crisis_heldout31.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -53,6 +57,8 @@ LATER_SETS = {
     SET27: ("98788755fb4b4d15745762ceae63be4dc84543eeeaa8f60cb983ae1103e73b89", (274, 19)),
     SET28: ("2b44ec11d5ee730fe1c47b11fa6c7b116947bf9158f0b29e1a0f8285a56e066a", (289, 14)),
     SET29: ("01d84d4ca2dee51ee07dd101d59bb849a9b12c5ae50227728a1bf8189b68900d", (281, 11)),
+    SET30: ("d8071a12e39a6e4a2d2f0e3e8b18b38631c92088c69a0efbfd2073ab5d34f54c", (279, 20)),
+    SET31: ("ede21ed93adcbe91a4ea88b217f08e8ffb5a047164fa05461b29ebd7cc9ca82f", (280, 18)),
 }
 
 

@@ -46,6 +46,9 @@ SHORT_HELDOUT7_SHA256 = "33fc6ed1977e9dfa2f350dad07c094c868c4e9be711a69e390a6c90
 # A ninth writer's, scored once at the third freeze c26c24d (docs/crisis_short_heldout8_run.txt).
 SHORT_HELDOUT8 = Path(__file__).with_name("crisis_short_heldout8.yaml")
 SHORT_HELDOUT8_SHA256 = "99a71eb3723829bce50aef1fd421e5d4072adbaacbd56b125368be6a976f92c6"
+# A tenth writer's, scored once at the last freeze 17021f6 (docs/crisis_short_heldout9_run.txt).
+SHORT_HELDOUT9 = Path(__file__).with_name("crisis_short_heldout9.yaml")
+SHORT_HELDOUT9_SHA256 = "00882db365ed4415595a81f007c98c325425416b339aa6364b82fc1405f339a8"
 #: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
 #: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
 SHORT_HELDOUT_FROZEN = {
@@ -57,6 +60,7 @@ SHORT_HELDOUT_FROZEN = {
     SHORT_HELDOUT6: (185, 5),
     SHORT_HELDOUT7: (182, 9),
     SHORT_HELDOUT8: (181, 1),
+    SHORT_HELDOUT9: (187, 4),
 }
 
 
@@ -259,8 +263,9 @@ def test_the_short_held_out_set_is_guarded() -> None:
         (SHORT_HELDOUT6, SHORT_HELDOUT6_SHA256),
         (SHORT_HELDOUT7, SHORT_HELDOUT7_SHA256),
         (SHORT_HELDOUT8, SHORT_HELDOUT8_SHA256),
+        (SHORT_HELDOUT9, SHORT_HELDOUT9_SHA256),
     ],
-    ids=["second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"],
+    ids=["second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"],
 )
 def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
@@ -279,8 +284,9 @@ def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
         SHORT_HELDOUT6,
         SHORT_HELDOUT7,
         SHORT_HELDOUT8,
+        SHORT_HELDOUT9,
     ],
-    ids=["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"],
+    ids=["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"],
 )
 def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
     s = score((e, d.matched) for e, d in run(detector, load(path)))
