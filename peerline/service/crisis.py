@@ -368,11 +368,12 @@ class CrisisDetector:
         return self._scan(text)[0]
 
     def dropped(self, text: str) -> bool:
-        """Say whether a phrase matched `text` and its context dropped it."""
+        """Say whether a phrase in `text` was dropped by its context, or `text` is a model near
+        miss (`DROPPED_WHOLE`)."""
         return self._scan(text)[1] is not None
 
     def dropped_by(self, text: str) -> str | None:
-        """Return why the context dropped a phrase in `text` (`DROPPED_BY_*`), or None."""
+        """Return why the context dropped a phrase in `text` (`DROPPED_*`), or None."""
         return self._scan(text)[1]
 
     def phrases_and_drop(self, text: str) -> tuple[Detection, str | None]:
