@@ -39,6 +39,7 @@ from peerline.service.crisis_config import (
     compile_words,
     entries,
     expand,
+    gated_alternatives,
     load_yaml,
     macros_of,
     mapping,
@@ -255,7 +256,7 @@ class CrisisDetector:
         windows = [c.window for c in (*self._negation.values(), *self._third_person.values())]
         self._context_chars = 24 * (max(windows, default=0) + 2)
 
-        self._near_misses = alternatives(config, "near_misses", macros)
+        self._near_misses = gated_alternatives(config, "near_misses", macros)
         self._model_near_misses = alternatives(config, "model_near_misses", macros)
         self._someone_else = alternatives(config, "someone_else", macros)
         # Nine texts in ten hold no string a someone-else pattern needs: spared the patterns.

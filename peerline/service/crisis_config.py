@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import yaml
 
-from peerline.service.crisis_gate import BRANCH, parse
+from peerline.service.crisis_gate import BRANCH, GatedAlternation, parse
 from peerline.service.crisis_text import APOSTROPHES, basic, normalise, strip_accents
 
 #: The keys a phrase file may hold.
@@ -190,19 +191,40 @@ def alternatives(
 ) -> dict[str, re.Pattern[str]]:
     """Return one pattern a language matching any of the lists under `key`."""
     compiled: dict[str, re.Pattern[str]] = {}
+    for language, expanded in expanded_lists(config, key, macros).items():
+        if all(body.startswith("^") for body in expanded):
+            # Whole-message patterns (`model_near_misses`): one anchor leads them all, so
+            # `compile_words` anchors the search (80 us a long text for the two languages
+            # when each anchor sat inside its own group).
+            bodies = "^(?:" + "|".join(f"(?:{body[1:]})" for body in expanded) + ")"
+        else:
+            bodies = "|".join(f"(?:{body})" for body in expanded)
+        compiled[language] = compile_words(bodies, f"{key}.{language}")
+    return compiled
+
+
+def gated_alternatives(
+    config: Mapping[str, Any], key: str, macros: Mapping[str, str]
+) -> dict[str, GatedAlternation]:
+    """Return `alternatives` of `key` each searched only for the patterns a message could
+    match (`crisis_gate.GatedAlternation`)."""
+    return {
+        language: GatedAlternation(expanded, partial(compile_words, where=f"{key}.{language}"))
+        for language, expanded in expanded_lists(config, key, macros).items()
+    }
+
+
+def expanded_lists(
+    config: Mapping[str, Any], key: str, macros: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Return each language's patterns under `key`, macros expanded (languages with none left
+    out)."""
+    lists: dict[str, list[str]] = {}
     for language, patterns in mapping(config.get(key) or {}, key).items():
         sources = strings(patterns, f"{key}.{language}")
         if sources:
-            expanded = [expand(source, macros) for source in sources]
-            if all(body.startswith("^") for body in expanded):
-                # Whole-message patterns (`model_near_misses`): one anchor leads them all, so
-                # `compile_words` anchors the search (80 us a long text for the two languages
-                # when each anchor sat inside its own group).
-                bodies = "^(?:" + "|".join(f"(?:{body[1:]})" for body in expanded) + ")"
-            else:
-                bodies = "|".join(f"(?:{body})" for body in expanded)
-            compiled[str(language)] = compile_words(bodies, f"{key}.{language}")
-    return compiled
+            lists[str(language)] = [expand(source, macros) for source in sources]
+    return lists
 
 
 def compile_words(body: str, where: str) -> re.Pattern[str]:

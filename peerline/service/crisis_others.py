@@ -575,38 +575,45 @@ def of_others(detector: Reader, text: str, found: Detection) -> tuple[Detection,
     split = others(text)
     if split is None:
         return found, False
-    own = detector.detect(split.rest) if split.rest.strip() else NO_MATCH
-    if own.matched:
+    # The writer's own words are read only where the answer turns on them: what they say
+    # alone (`own`) keeps `found` as it is, so a path ending there anyway never reads them.
+    if found.matched:
+        phrase = found.phrase not in (None, MODEL_CATEGORY)
+        if (phrase and str(found.phrase) not in split.theirs) or _ECHO.search(split.rest):
+            # A phrase in the writer's own words, read with all of them; or the writer joins
+            # them ("my friend took pills and honestly i took some too").
+            return found, False
         # The writer's words alarm alone where all the words did not: the rest of them said
         # what they meant ("ya tengo la fecha ... el medico dice que es sencillo").
-        return found, False
-    phrase = found.matched and found.phrase not in (None, MODEL_CATEGORY)
-    if phrase and str(found.phrase) not in split.theirs:
-        return found, False  # a phrase in the writer's own words, read with all of them
-    if not found.matched and everyday_day(split.theirs):
+        return found, not _alarms(detector, split.rest)  # raised already: it stays raised
+    if everyday_day(split.theirs):
         return found, False  # "like the doctor said", "bridge team": their day, no risk
     theirs = detector.detect(split.as_own)
-    if theirs.matched and not found.matched and split.shared:
-        # The writer's things or aftermath in their words ("my sister can have my stuff after
-        # tonight"): whose crisis is unclear, so it is read as the writer's (flag, resources).
-        return theirs, False
-    if (theirs.matched or found.matched) and _ECHO.search(split.rest):
-        # The writer joins them ("my friend took pills and honestly i took some too").
-        return (found if found.matched else theirs), False
-    if not (theirs.matched or found.matched):
+    if not theirs.matched:
         if in_danger_now(normalise(text)) and not told_as_past(split.theirs):
+            if _alarms(detector, split.rest):
+                return found, False
             return Detection(True, None, OTHERS_OUT_OF_REACH, OTHERS_OUT_OF_REACH_CATEGORY), True
         return found, False
+    if _alarms(detector, split.rest):
+        return found, False
+    if split.shared or _ECHO.search(split.rest):
+        # The writer's things or aftermath in their words ("my sister can have my stuff after
+        # tonight"): whose crisis is unclear, so it is read as the writer's (flag, resources);
+        # or the writer joins them.
+        return theirs, False
     past = told_as_past(split.theirs)
-    urgent = theirs.matched and (
-        theirs.category in OTHERS_FLAGGED
-        or (theirs.category == "means" and told_as_now(split.theirs))
+    urgent = theirs.category in OTHERS_FLAGGED or (
+        theirs.category == "means" and told_as_now(split.theirs)
     )
-    if found.matched:
-        return found, True  # raised already: it stays raised
     if past or not urgent:
         return NO_MATCH, True
     return theirs, True
+
+
+def _alarms(detector: Reader, rest: str) -> bool:
+    """Say whether the writer's own words (`Others.rest`) alarm read alone."""
+    return bool(rest.strip()) and detector.detect(rest).matched
 
 
 def answer_beside(
