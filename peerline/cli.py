@@ -10,7 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from prometheus_client import start_http_server
@@ -30,6 +30,9 @@ from peerline.service.retention import purge
 from peerline.service.services import LineServices
 from peerline.service.settings import Settings, SettingsError, from_env
 from peerline.workers.context import get_line, set_line
+
+if TYPE_CHECKING:
+    from werkzeug.serving import WSGIRequestHandler
 
 
 def _settings(port: int | None = None) -> Settings:
@@ -148,9 +151,28 @@ def serve(port: int | None, host: str) -> None:
     if settings.embedded:
         click.echo(f"Open the phone simulator at {base}/simulator")
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        run_simple(
+            host, port, app, threaded=True, use_reloader=False, request_handler=path_only_handler()
+        )
     finally:
         workers.stop()
+
+
+def path_only_handler() -> type[WSGIRequestHandler]:
+    """Return the development server's request handler, logging each request's path without
+    its query string (as `gunicorn_conf`'s access format does): the phone simulator's own
+    queries name a phone number, which no log line may hold."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class PathOnly(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # The request's environ was built from the path before the response; only the
+            # access line reads it now.
+            if isinstance(getattr(self, "path", None), str):
+                self.path = self.path.partition("?")[0]
+            super().log_request(code, size)
+
+    return PathOnly
 
 
 @main.group()
