@@ -25,42 +25,61 @@ from peerline.service.crisis_eval import load, run, score
 # its figures were read. The figures at those freezes are floors the line must keep.
 SHORT_DEV = Path(__file__).with_name("crisis_short_dev.yaml")
 SHORT_HELDOUT = Path(__file__).with_name("crisis_short_heldout.yaml")
-SHORT_HELDOUT_SHA256 = "29490537c3184698513145380bb379be52a3d23bf6f48008b1ae8821623d91fb"
-SHORT_HELDOUT2 = Path(__file__).with_name("crisis_short_heldout2.yaml")
-SHORT_HELDOUT2_SHA256 = "785e1ebefd909a01f085fafbfa5f43b6713d02e50cb6a15aff5ae987d303788c"
-SHORT_HELDOUT3 = Path(__file__).with_name("crisis_short_heldout3.yaml")
-SHORT_HELDOUT3_SHA256 = "a2e50b030f8e2949bf7199b0c1d46eb003d5b81e8f04b93efc02b40386c39aff"
 # Session 21: a fifth writer's set, written at the session's start, scored once on a543f95 (the
-# line as session 20 left it, docs/crisis_short_heldout4_run.txt), then spent.
-SHORT_HELDOUT4 = Path(__file__).with_name("crisis_short_heldout4.yaml")
-SHORT_HELDOUT4_SHA256 = "44d08bc3d0e710ce8b22fa8190907db6cf48fdcb204521219c15cd3c54bbdf52"
-# A sixth and a seventh writer's, scored once at session 21's freeze defedb4
-# (docs/crisis_short_heldout5_run.txt and _heldout6_run.txt).
-SHORT_HELDOUT5 = Path(__file__).with_name("crisis_short_heldout5.yaml")
-SHORT_HELDOUT5_SHA256 = "78dcf5d4fd10802d258c274c79a723eab75209bd8ed3883ecfb80a80ecd3c087"
-SHORT_HELDOUT6 = Path(__file__).with_name("crisis_short_heldout6.yaml")
-SHORT_HELDOUT6_SHA256 = "708105168f73c20db51368f84e5512c731fd4e99ae4a84af7246a98cc6c0475e"
-# An eighth writer's, scored once at the second freeze 9198657 (docs/crisis_short_heldout7_run.txt).
-SHORT_HELDOUT7 = Path(__file__).with_name("crisis_short_heldout7.yaml")
-SHORT_HELDOUT7_SHA256 = "33fc6ed1977e9dfa2f350dad07c094c868c4e9be711a69e390a6c903b892bed4"
-# A ninth writer's, scored once at the third freeze c26c24d (docs/crisis_short_heldout8_run.txt).
-SHORT_HELDOUT8 = Path(__file__).with_name("crisis_short_heldout8.yaml")
-SHORT_HELDOUT8_SHA256 = "99a71eb3723829bce50aef1fd421e5d4072adbaacbd56b125368be6a976f92c6"
-# A tenth writer's, scored once at the last freeze 17021f6 (docs/crisis_short_heldout9_run.txt).
-SHORT_HELDOUT9 = Path(__file__).with_name("crisis_short_heldout9.yaml")
-SHORT_HELDOUT9_SHA256 = "00882db365ed4415595a81f007c98c325425416b339aa6364b82fc1405f339a8"
-#: Crisis texts found and near misses alarmed at each set's freeze (of 200 each); the fourth
-#: writer's set was scored at f751f99 (docs/crisis_short_heldout3_run.txt).
-SHORT_HELDOUT_FROZEN = {
-    SHORT_HELDOUT: (184, 4),
-    SHORT_HELDOUT2: (171, 5),
-    SHORT_HELDOUT3: (171, 7),
-    SHORT_HELDOUT4: (186, 4),
-    SHORT_HELDOUT5: (190, 3),
-    SHORT_HELDOUT6: (185, 5),
-    SHORT_HELDOUT7: (182, 9),
-    SHORT_HELDOUT8: (181, 1),
-    SHORT_HELDOUT9: (187, 4),
+# line as session 20 left it, docs/crisis_short_heldout4_run.txt), then spent; a sixth and a
+# seventh writer's, scored once at session 21's freeze defedb4 (_heldout5_run.txt and
+# _heldout6_run.txt); an eighth writer's at the second freeze 9198657 (_heldout7_run.txt); a
+# ninth writer's at the third freeze c26c24d (_heldout8_run.txt); a tenth writer's at the last
+# freeze 17021f6 (_heldout9_run.txt). The fourth writer's set was scored at f751f99
+# (docs/crisis_short_heldout3_run.txt).
+#: Each held-out set by the writer's place: its file, its SHA-256 as written, and the crisis
+#: texts found and near misses alarmed (of 200 each) at its freeze.
+SHORT_HELDOUT_SETS = {
+    "first": (
+        SHORT_HELDOUT,
+        "29490537c3184698513145380bb379be52a3d23bf6f48008b1ae8821623d91fb",
+        (184, 4),
+    ),
+    "second": (
+        Path(__file__).with_name("crisis_short_heldout2.yaml"),
+        "785e1ebefd909a01f085fafbfa5f43b6713d02e50cb6a15aff5ae987d303788c",
+        (171, 5),
+    ),
+    "third": (
+        Path(__file__).with_name("crisis_short_heldout3.yaml"),
+        "a2e50b030f8e2949bf7199b0c1d46eb003d5b81e8f04b93efc02b40386c39aff",
+        (171, 7),
+    ),
+    "fourth": (
+        Path(__file__).with_name("crisis_short_heldout4.yaml"),
+        "44d08bc3d0e710ce8b22fa8190907db6cf48fdcb204521219c15cd3c54bbdf52",
+        (186, 4),
+    ),
+    "fifth": (
+        Path(__file__).with_name("crisis_short_heldout5.yaml"),
+        "78dcf5d4fd10802d258c274c79a723eab75209bd8ed3883ecfb80a80ecd3c087",
+        (190, 3),
+    ),
+    "sixth": (
+        Path(__file__).with_name("crisis_short_heldout6.yaml"),
+        "708105168f73c20db51368f84e5512c731fd4e99ae4a84af7246a98cc6c0475e",
+        (185, 5),
+    ),
+    "seventh": (
+        Path(__file__).with_name("crisis_short_heldout7.yaml"),
+        "33fc6ed1977e9dfa2f350dad07c094c868c4e9be711a69e390a6c903b892bed4",
+        (182, 9),
+    ),
+    "eighth": (
+        Path(__file__).with_name("crisis_short_heldout8.yaml"),
+        "99a71eb3723829bce50aef1fd421e5d4072adbaacbd56b125368be6a976f92c6",
+        (181, 1),
+    ),
+    "ninth": (
+        Path(__file__).with_name("crisis_short_heldout9.yaml"),
+        "00882db365ed4415595a81f007c98c325425416b339aa6364b82fc1405f339a8",
+        (187, 4),
+    ),
 }
 
 
@@ -241,11 +260,12 @@ def test_another_persons_bare_pills_raise_the_flag_for_a_worried_texter(
 
 
 def test_the_short_held_out_set_is_guarded() -> None:
-    assert hashlib.sha256(SHORT_HELDOUT.read_bytes()).hexdigest() == SHORT_HELDOUT_SHA256, (
+    path, sha, _ = SHORT_HELDOUT_SETS["first"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, (
         "tests/crisis_short_heldout.yaml changed: a held-out set that changes silently "
         "measures nothing (record the new SHA-256 and say why in docs/crisis.md)"
     )
-    heldout = load(SHORT_HELDOUT)
+    heldout = load(path)
     assert len(heldout) == 400 and sum(e.label for e in heldout) == 200
     assert all(1 <= len(e.text.split()) <= 5 for e in heldout)
     # Short texts repeat across writers ("hi", "ok", "me voy a matar"): 67 are written word for
@@ -253,44 +273,18 @@ def test_the_short_held_out_set_is_guarded() -> None:
     assert len({e.text for e in heldout} & {e.text for e in load(SHORT_DEV)}) == 67
 
 
-@pytest.mark.parametrize(
-    ("path", "sha"),
-    [
-        (SHORT_HELDOUT2, SHORT_HELDOUT2_SHA256),
-        (SHORT_HELDOUT3, SHORT_HELDOUT3_SHA256),
-        (SHORT_HELDOUT4, SHORT_HELDOUT4_SHA256),
-        (SHORT_HELDOUT5, SHORT_HELDOUT5_SHA256),
-        (SHORT_HELDOUT6, SHORT_HELDOUT6_SHA256),
-        (SHORT_HELDOUT7, SHORT_HELDOUT7_SHA256),
-        (SHORT_HELDOUT8, SHORT_HELDOUT8_SHA256),
-        (SHORT_HELDOUT9, SHORT_HELDOUT9_SHA256),
-    ],
-    ids=["second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"],
-)
-def test_the_later_short_sets_are_guarded(path: Path, sha: str) -> None:
+@pytest.mark.parametrize("name", [name for name in SHORT_HELDOUT_SETS if name != "first"])
+def test_the_later_short_sets_are_guarded(name: str) -> None:
+    path, sha, _ = SHORT_HELDOUT_SETS[name]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
     heldout = load(path)
     assert len(heldout) == 400 and sum(e.label for e in heldout) == 200
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        SHORT_HELDOUT,
-        SHORT_HELDOUT2,
-        SHORT_HELDOUT3,
-        SHORT_HELDOUT4,
-        SHORT_HELDOUT5,
-        SHORT_HELDOUT6,
-        SHORT_HELDOUT7,
-        SHORT_HELDOUT8,
-        SHORT_HELDOUT9,
-    ],
-    ids=["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"],
-)
-def test_short_held_out_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
+@pytest.mark.parametrize("name", list(SHORT_HELDOUT_SETS))
+def test_short_held_out_figures_as_recorded(detector: CrisisDetector, name: str) -> None:
+    path, _, (found, false_alarms) = SHORT_HELDOUT_SETS[name]
     s = score((e, d.matched) for e, d in run(detector, load(path)))
-    found, false_alarms = SHORT_HELDOUT_FROZEN[path]
     assert s.tp >= found
     assert s.fp <= false_alarms
 
