@@ -448,12 +448,14 @@ class GatedAlternation:
     position (a 15,000-character list: some 240 us on a long text).
     """
 
-    def __init__(self, bodies: Sequence[str], compile_words: Callable[[str], re.Pattern[str]]):
+    def __init__(
+        self, bodies: Sequence[str], compile_any: Callable[[Sequence[str]], re.Pattern[str]]
+    ):
         self._bodies = tuple(bodies)
-        self._compile = compile_words
+        self._compile = compile_any
         self._gate = Gate([required_strings(body, checked=True) for body in self._bodies])
         #: The whole list, for callers that want one pattern (and a check that it compiles).
-        self.regex = compile_words(self._join(range(len(self._bodies))))
+        self.regex = compile_any(self._bodies)
         # Messages pick few patterns, and the same few again (the alternation of each pick
         # compiled once; about 40 us).
         self._of = lru_cache(maxsize=_PICKS_KEPT)(self._compiled)
@@ -472,7 +474,4 @@ class GatedAlternation:
     def _compiled(self, picked: tuple[int, ...]) -> re.Pattern[str]:
         if len(picked) == len(self._bodies):
             return self.regex
-        return self._compile(self._join(picked))
-
-    def _join(self, picked: Iterable[int]) -> str:
-        return "|".join(f"(?:{self._bodies[i]})" for i in picked)
+        return self._compile([self._bodies[i] for i in picked])
