@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from peerline.service.crisis import CrisisDetector
-from peerline.service.crisis_config import compile_words
+from peerline.service.crisis_config import compile_any, compile_words
 from peerline.service.crisis_eval import load, run, score
 
 # Short texts written in session 20 by writers told to open nothing of the project, to one
@@ -302,4 +302,14 @@ def test_a_pattern_for_the_whole_message_is_anchored_where_it_says() -> None:
     assert compile_words("^took pills", "t").search("so i took pills") is None
     either = compile_words("^took pills|let me die", "t")
     assert either.search("please just let me die") is not None
+
+
+def test_a_list_of_whole_message_patterns_is_anchored_only_where_each_says() -> None:
+    both = compile_any(["^took pills", "^im done"], "t")
+    assert both.pattern.startswith("^")
+    assert both.search("im done") is not None and both.search("so im done") is None
+    # One listed pattern with a branch of its own: the anchor leads only its first branch.
+    mixed = compile_any(["^took pills|let me die", "^im done"], "t")
+    assert mixed.search("please just let me die") is not None
+    assert mixed.search("so im done") is None
     assert compile_words("^(?:a|b) c", "t").search("b c") is not None
