@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain
 from sys import intern
 from typing import Any
@@ -19,8 +18,6 @@ _GATE_WIDTH = 3
 # Below this many characters, listing a message's pairs of characters costs less than trying
 # each loose string on it (about 4 us for a hundred strings).
 _SHORT = 20
-#: Picks of a list's patterns (`GatedAlternation`) kept compiled, some 2 KB each.
-_PICKS_KEPT = 512
 
 # --- a small parser for the regular expressions phrases are written in -----------------------
 #
@@ -439,8 +436,8 @@ def _add_found(flat: tuple[str | int, ...], text: str, found: set[int]) -> None:
 
 
 class GatedAlternation:
-    """One language's list of patterns searched as one alternation (first listed first), made
-    only of the patterns whose needed strings a message holds.
+    """One language's list of patterns searched as one alternation (first listed first), each
+    pattern only where a message holds a string it needs.
 
     A pattern that can match nowhere in a message never decides which alternative the whole
     alternation matches at a position, so the matches are the ones the whole list gives; a
@@ -456,22 +453,45 @@ class GatedAlternation:
         self._gate = Gate([required_strings(body, checked=True) for body in self._bodies])
         #: The whole list, for callers that want one pattern (and a check that it compiles).
         self.regex = compile_any(self._bodies)
-        # Messages pick few patterns, and the same few again (the alternation of each pick
-        # compiled once; about 40 us).
-        self._of = lru_cache(maxsize=_PICKS_KEPT)(self._compiled)
+        # Each pattern alone, compiled when a message first needs it: one alternation compiled
+        # for each set of patterns messages pick cost 1-2 ms at its first message.
+        self._each: list[re.Pattern[str] | None] = [None] * len(self._bodies)
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """Return the whole list's matches in `text`, as `re.finditer` gives them."""
-        picked = self._gate.candidates(text)
+        picked = sorted(self._gate.candidates(text))
         if not picked:
             return iter(())
-        return self._of(tuple(sorted(picked))).finditer(text)
+        if len(picked) == 1:
+            return self._alone(picked[0]).finditer(text)
+        return self._merged([self._alone(i) for i in picked], text)
 
     def search(self, text: str) -> re.Match[str] | None:
         """Return the whole list's first match in `text`, as `re.search` gives it."""
         return next(self.finditer(text), None)
 
-    def _compiled(self, picked: tuple[int, ...]) -> re.Pattern[str]:
-        if len(picked) == len(self._bodies):
-            return self.regex
-        return self._compile([self._bodies[i] for i in picked])
+    def _alone(self, index: int) -> re.Pattern[str]:
+        pattern = self._each[index]
+        if pattern is None:
+            pattern = self._each[index] = self._compile([self._bodies[index]])
+        return pattern
+
+    @staticmethod
+    def _merged(patterns: Sequence[re.Pattern[str]], text: str) -> Iterator[re.Match[str]]:
+        """Yield the matches of the alternation of `patterns` (in their order) as `finditer`
+        does: from where the last match ended, the earliest place any of them matches, by the
+        first of those that match there."""
+        ahead = [pattern.search(text) for pattern in patterns]  # each one's next match
+        while True:
+            found: re.Match[str] | None = None
+            for match in ahead:
+                if match is not None and (found is None or match.start() < found.start()):
+                    found = match
+            if found is None:
+                return
+            yield found
+            # A phrase pattern never matches nothing; were one to, the search moves on a place.
+            at = found.end() + (found.end() == found.start())
+            for k, match in enumerate(ahead):
+                if match is not None and match.start() < at:
+                    ahead[k] = patterns[k].search(text, at)
