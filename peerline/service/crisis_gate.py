@@ -366,8 +366,8 @@ class Gate:
         self.by_pair = {key: _flat(pairs) for key, pairs in by_pair.items()}
         self.by_triple = {key: _flat(pairs) for key, pairs in by_triple.items()}
         # Loose strings by what they are (phrases share lists of means), and by their first
-        # three characters when they hold three: a long message's pieces of three characters
-        # cost less than trying a hundred strings on it.
+        # three characters when they hold three: looking for those costs less than trying a
+        # hundred strings on a message.
         self._loose_strings: dict[str, list[int]] = {}
         for string, index in self.loose:
             self._loose_strings.setdefault(string, []).append(index)
@@ -410,11 +410,13 @@ class Gate:
             by_start = self.loose_by_start
             loose = {string for start in starts & by_start.keys() for string, _ in by_start[start]}
         else:
-            threes = {text[i : i + 3] for i in range(len(text) - 2)}
-            by_three = self._loose_by_three
+            # Some 80 first threes to look for cost less than listing a long message's pieces of
+            # three (8-15 us against 8-21 up to 160 characters, 25 against 48 up to 400).
             loose = chain(
                 self._loose_short,
-                chain.from_iterable(by_three[three] for three in threes & by_three.keys()),
+                chain.from_iterable(
+                    strings for three, strings in self._loose_by_three.items() if three in text
+                ),
             )
         for string in loose:
             if string in text:
