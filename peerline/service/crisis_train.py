@@ -62,9 +62,9 @@ CATEGORY_C = 10.0  # the same, for the category regression
 # Session 14 (31,209 messages): at 9, 35,444 terms and 6.10 MB; at 10, fewer (docs/crisis.md).
 # Session 15 (33,576 messages): at 10, 34,983 terms and 6.05 MB; at 11, fewer.
 # Session 16 (36,517 messages): at 11, 34,663 terms and 6.01 MB; at 12, fewer.
-# Session 22 (the spent sets 21-31 joined: 6,600 messages more): at 12, 37,328 terms (the model
-# file 821 KB against 755); at 14, 34,403 terms and 765 KB.
-MIN_DF = 14
+# Session 22 (the spent sets 21-31 joined, `--spent`: 6,600 messages more): at 12, 37,328
+# terms (the model file 821 KB against 755); at 14, 34,403 terms and 765 KB.
+MIN_DF = 12
 # Session 13: a message labelled safe that borrows no category (category general: the everyday
 # writers' greetings, bland replies and ordinary troubles, and the early sets' near misses, 6,613
 # of 28,229) weighs this much in the fit. Most of the line's traffic is everyday, yet on writers
@@ -122,11 +122,13 @@ FOLDS = 5
 # is chosen on predictions for writers the model never saw, as the line meets new texters.
 WRITER_NOTE = re.compile(r"(\w+ held-out|dev writer \w+|second writer)\b")
 # Session 22: the long sets written since session 21, each scored once and then written for
-# (`tests/test_crisis_later_sets.py`), are development data too, each set one named writer.
-# Left out one set at a time, adding the other ten changed little on the phrases written from
-# them (0.970 -> 0.969 recall, 3.8% -> 3.4% false alarms at MIN_DF 14); under the phrases of
+# (`tests/test_crisis_later_sets.py`), can join the fit (`--spent`), each set one named writer.
+# Left out one set at a time, adding the other ten at MIN_DF 14 changed little on the phrases
+# written from them (0.970 -> 0.969 recall, 3.8% -> 3.4% false alarms); under the phrases of
 # before they were read (a543f95), as a new writer meets the line, 0.935 -> 0.939 and 5.5% ->
-# 4.9% (docs/crisis.md, "Session 22").
+# 4.9%. Trained on all eleven (overrule 0.96) it broke floors the line keeps: 22 false alarms
+# on the eighteenth held-out set (floor 21), two more other-person texts in danger now met with
+# nothing, three test sentences lost: not shipped (docs/crisis.md, "Session 22").
 SPENT_SETS = tuple(Path("tests") / f"crisis_heldout{number}.yaml" for number in range(21, 32))
 SEED = 15
 
@@ -342,8 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--spent",
         type=Path,
         nargs="*",
-        default=list(SPENT_SETS),
-        help="spent sets (one writer each)",
+        default=[],
+        help="spent sets to fit on too, one writer each (SPENT_SETS lists them)",
     )
     args = parser.parse_args(argv)
     examples = load(args.dev)
