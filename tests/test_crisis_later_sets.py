@@ -44,6 +44,12 @@ SET29 = HERE / "crisis_heldout29.yaml"
 # mends): docs/crisis_heldout_run_set30.txt and _set31.txt.
 SET30 = HERE / "crisis_heldout30.yaml"
 SET31 = HERE / "crisis_heldout31.yaml"
+# Session 22: the thirty-second (people texting late at night, tired, many of them carers and
+# shift workers of 40 to 70) and the thirty-third (people of 20 to 30 in their own idiom, many
+# replies from mid-chat), scored once at 160f7f5, whose answers are session 21's (the session's
+# changes to the check were for its speed): docs/crisis_heldout_run_set32.txt and _set33.txt.
+SET32 = HERE / "crisis_heldout32.yaml"
+SET33 = HERE / "crisis_heldout33.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -59,6 +65,8 @@ LATER_SETS = {
     SET29: ("01d84d4ca2dee51ee07dd101d59bb849a9b12c5ae50227728a1bf8189b68900d", (281, 11)),
     SET30: ("d8071a12e39a6e4a2d2f0e3e8b18b38631c92088c69a0efbfd2073ab5d34f54c", (279, 20)),
     SET31: ("ede21ed93adcbe91a4ea88b217f08e8ffb5a047164fa05461b29ebd7cc9ca82f", (280, 18)),
+    SET32: ("7291e954e485f4e4c2070464b123ed8a0712b9ec8a5476b99930f6cfb30de85d", (277, 18)),
+    SET33: ("a26f2c8f1ed6300424d4a28fba9e0bbe1de31e6c359bfd4c0af96307d89a31ec", (292, 17)),
 }
 
 
