@@ -50,6 +50,11 @@ SET31 = HERE / "crisis_heldout31.yaml"
 # changes to the check were for its speed): docs/crisis_heldout_run_set32.txt and _set33.txt.
 SET32 = HERE / "crisis_heldout32.yaml"
 SET33 = HERE / "crisis_heldout33.yaml"
+# Two more, scored once at c0219cc (the same answers): the thirty-fourth (a story around the
+# risk: work, money, papers, debts; the risky words in the middle or at the end of a long text)
+# and the thirty-fifth (5 to 20 words, blunt or evasive, some in Spanglish): _set34.txt, _set35.
+SET34 = HERE / "crisis_heldout34.yaml"
+SET35 = HERE / "crisis_heldout35.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -67,6 +72,8 @@ LATER_SETS = {
     SET31: ("ede21ed93adcbe91a4ea88b217f08e8ffb5a047164fa05461b29ebd7cc9ca82f", (280, 18)),
     SET32: ("7291e954e485f4e4c2070464b123ed8a0712b9ec8a5476b99930f6cfb30de85d", (277, 18)),
     SET33: ("a26f2c8f1ed6300424d4a28fba9e0bbe1de31e6c359bfd4c0af96307d89a31ec", (292, 17)),
+    SET34: ("21f0d52965a56227d872e6ff6aa53c0813fcc0fa40bd3e7f927b05fb8b33c26a", (282, 26)),
+    SET35: ("6b52c6a1ed9065c05ce84ac1971f82f30ffa1b885c49f7216363db002ca77d39", (293, 10)),
 }
 
 
