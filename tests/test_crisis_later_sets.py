@@ -203,6 +203,11 @@ FAMILIES = [
     ("valgo mas muerta que viva", "burden_hopelessness"),
     ("i went back to cutting this week", "self_harm"),
     ("need to see blood right now", "self_harm"),
+    # Session 22: the 32nd-35th sets' misses (a narrow set, after a review).
+    ("llevo toda la tarde googleando dosis letales", "preparation"),
+    ("meti mi mano en la estufa adrede para sentir algo", "self_harm"),
+    ("hoy subo a la terraza y me tiro", "plan"),
+    ("me tomo todas mis pastillas, ya lo decidi", "plan"),
 ]
 
 NEAR_MISSES = [
@@ -259,6 +264,17 @@ NEAR_MISSES = [
     "the garage is full of smoke from the bbq lol",
     "no se nadar, quiero clases en la alberca",
     "went back to cutting coupons",
+    # Session 22: the 32nd-35th sets' false alarms (a narrow set, after a review).
+    "finally going through with it, getting a tiny tattoo of my dads initials",
+    "parked on the top floor again and couldnt find my car for an hour",
+    "paper cut on my thumb and so much blood for something so tiny",
+    "my therapist had me write a goodbye letter to my younger self",
+    "ya compre la botella de tequila y las pastillas pa la cruda del domingo",
+    "me tome mis dos pastillas para dormir como me dijo la doctora",
+    "no, nunca he pensado en hacerme dano, solo estoy cansada",
+    "me siento fea, nada de lastimarme, solo inseguridad",
+    "no le veo salida al sudoku de hoy jaja",
+    "no creo que mis papas estarian mejor sin mi, solo peleamos mucho",
 ]
 
 MODEL_NEAR_MISSES = [
