@@ -55,6 +55,11 @@ SET33 = HERE / "crisis_heldout33.yaml"
 # and the thirty-fifth (5 to 20 words, blunt or evasive, some in Spanglish): _set34.txt, _set35.
 SET34 = HERE / "crisis_heldout34.yaml"
 SET35 = HERE / "crisis_heldout35.yaml"
+# The thirty-sixth (a particular person for each text, every age and region) and thirty-seventh
+# (risk hidden or half-said; heavy but safe near misses), scored once at 43ce177 after the
+# 32nd-35th sets' narrow families: _set36.txt and _set37.txt (`_start` beside: session 21's end).
+SET36 = HERE / "crisis_heldout36.yaml"
+SET37 = HERE / "crisis_heldout37.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -74,6 +79,8 @@ LATER_SETS = {
     SET33: ("a26f2c8f1ed6300424d4a28fba9e0bbe1de31e6c359bfd4c0af96307d89a31ec", (292, 17)),
     SET34: ("21f0d52965a56227d872e6ff6aa53c0813fcc0fa40bd3e7f927b05fb8b33c26a", (282, 26)),
     SET35: ("6b52c6a1ed9065c05ce84ac1971f82f30ffa1b885c49f7216363db002ca77d39", (293, 10)),
+    SET36: ("44e709e722a15e9efe3ee421cb75f622b5200c9dad61d5182b1de5dd8c6ab79f", (289, 11)),
+    SET37: ("f215e94127cfc75f63e58e14eaab95da6feb188aedf645f947071629985d4c8f", (286, 16)),
 }
 
 
