@@ -215,6 +215,10 @@ FAMILIES = [
     ("meti mi mano en la estufa adrede para sentir algo", "self_harm"),
     ("hoy subo a la terraza y me tiro", "plan"),
     ("me tomo todas mis pastillas, ya lo decidi", "plan"),
+    # A Spanish text that opens by addressing someone ("tia", "tio": dude) with the writer's own
+    # "me" right after: the writer's (dropped as someone else's until session 22).
+    ("tia me he tomado todas las pastillas de mi abuela", "attempt"),
+    ("hola tio me he vuelto a cortar los brazos", "self_harm"),
 ]
 
 NEAR_MISSES = [
@@ -282,6 +286,8 @@ NEAR_MISSES = [
     "me siento fea, nada de lastimarme, solo inseguridad",
     "no le veo salida al sudoku de hoy jaja",
     "no creo que mis papas estarian mejor sin mi, solo peleamos mucho",
+    # ...but someone named after the address is theirs.
+    "tio mi hermana se ha tomado todas las pastillas",
 ]
 
 MODEL_NEAR_MISSES = [

@@ -542,6 +542,8 @@ class CrisisDetector:
 
     def _of_someone_else(self, phrase: _Phrase, match: re.Match[str], before: str) -> bool:
         """Say whether a match tells of someone other than the writer."""
+        if _addressed(phrase.language, match, before):
+            return False
         third = self._third_person.get(phrase.language, _EMPTY_CONTEXT)
         return third.applies(before) and not (
             self._first_person.get(phrase.language, frozenset()).intersection(
@@ -576,6 +578,25 @@ class CrisisDetector:
             if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
                 return ESCALATED
         return phrase.category
+
+
+# A Spanish text that opens by addressing someone ("tio me he tomado 40 pastillas": dude, I
+# have taken...) names who is spoken to, not who acts: the writer's own "me" right after it.
+_ADDRESS = re.compile(
+    r"(?:\|\s*)*(?:(?:hola|oye|ey|hey|ay)\s+(?:\|\s*)*)?"
+    r"(?:tio|tia|amigo|amiga|hermano|hermana|primo|prima)(?:\s*\|)*\s*"
+)
+
+
+def _addressed(language: str, match: re.Match[str], before: str) -> bool:
+    """Say whether a Spanish match of the writer's "me" follows only a form of address that
+    opens the text."""
+    return (
+        language == "es"
+        and match.start() == len(before)
+        and match.group(0).startswith("me ")
+        and _ADDRESS.fullmatch(before) is not None
+    )
 
 
 def _strings(config: Mapping[str, Any], key: str) -> dict[str, str]:
