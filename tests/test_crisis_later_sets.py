@@ -380,3 +380,14 @@ def test_a_model_near_miss_right_after_a_crisis_is_read(detector: CrisisDetector
     text = "just pulled into the garage"
     assert not detector.detect(text).matched
     assert detector.detect(text, after_crisis=True).matched
+
+
+def test_a_line_can_name_its_own_forms_of_address(tmp_path: Path) -> None:
+    # The forms of address live in the phrase file's third_person section beside the markers,
+    # so a line's extra file adds its own ("vecino" is a marker: a neighbour, or "mate").
+    text = "vecino me he tomado todas las pastillas"
+    assert not CrisisDetector.load(model=False).detect(text).matched
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("third_person:\n  address:\n    es: [vecino]\n", encoding="utf-8")
+    found = CrisisDetector.load(str(extra), model=False).detect(text)
+    assert found.matched and found.category == "attempt"

@@ -145,6 +145,21 @@ class _Context:
     markers: frozenset[str]
     fillers: frozenset[str]
     window: int
+    # Forms of address, and the greetings that may come before one (`addressed`).
+    address: frozenset[str] = frozenset()
+    greetings: frozenset[str] = frozenset()
+
+    def addressed(self, match: re.Match[str], before: str) -> bool:
+        """Say whether the writer's own "me" opening `match` follows only a form of address
+        (after at most one greeting) that opens the text: no marker then, whoever it names."""
+        if not self.address or match.start() != len(before) or not match.group(0).startswith("me "):
+            return False
+        words = [token for token in before.split() if token != BOUNDARY]
+        return (
+            1 <= len(words) <= 2
+            and words[-1] in self.address
+            and words[0] in (self.greetings if len(words) == 2 else self.address)
+        )
 
     def applies(self, before: str) -> bool:
         """Say whether `before` ends with a marker followed by at most `window` fillers."""
@@ -542,9 +557,9 @@ class CrisisDetector:
 
     def _of_someone_else(self, phrase: _Phrase, match: re.Match[str], before: str) -> bool:
         """Say whether a match tells of someone other than the writer."""
-        if _addressed(phrase.language, match, before):
-            return False
         third = self._third_person.get(phrase.language, _EMPTY_CONTEXT)
+        if third.addressed(match, before):
+            return False
         return third.applies(before) and not (
             self._first_person.get(phrase.language, frozenset()).intersection(
                 match.group(0).split()
@@ -578,25 +593,6 @@ class CrisisDetector:
             if escalation is not None and escalation.search(norm[match.end() :].lstrip()):
                 return ESCALATED
         return phrase.category
-
-
-# A Spanish text that opens by addressing someone ("tio me he tomado 40 pastillas": dude, I
-# have taken...) names who is spoken to, not who acts: the writer's own "me" right after it.
-_ADDRESS = re.compile(
-    r"(?:\|\s*)*(?:(?:hola|oye|ey|hey|ay)\s+(?:\|\s*)*)?"
-    r"(?:tio|tia|amigo|amiga|hermano|hermana|primo|prima)(?:\s*\|)*\s*"
-)
-
-
-def _addressed(language: str, match: re.Match[str], before: str) -> bool:
-    """Say whether a Spanish match of the writer's "me" follows only a form of address that
-    opens the text."""
-    return (
-        language == "es"
-        and match.start() == len(before)
-        and match.group(0).startswith("me ")
-        and _ADDRESS.fullmatch(before) is not None
-    )
 
 
 def _strings(config: Mapping[str, Any], key: str) -> dict[str, str]:
@@ -685,11 +681,19 @@ def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
         raise ValueError(f"crisis phrases: {where}.window must be a whole number")
     markers = mapping(section.get(key) or {}, f"{where}.{key}")
     fillers = mapping(section.get("fillers") or {}, f"{where}.fillers")
+    address = mapping(section.get("address") or {}, f"{where}.address")
+    greetings = mapping(section.get("greetings") or {}, f"{where}.greetings")
+
+    def words(found: Mapping[str, Any], name: str, language: str) -> frozenset[str]:
+        return frozenset(word_list(strings(found.get(language), f"{where}.{name}.{language}")))
+
     return {
         str(language): _Context(
-            frozenset(word_list(strings(markers.get(language), f"{where}.{key}.{language}"))),
-            frozenset(word_list(strings(fillers.get(language), f"{where}.fillers.{language}"))),
+            words(markers, key, language),
+            words(fillers, "fillers", language),
             window,
+            words(address, "address", language),
+            words(greetings, "greetings", language),
         )
         for language in set(markers) | set(fillers)
     }
