@@ -60,6 +60,12 @@ SET35 = HERE / "crisis_heldout35.yaml"
 # 32nd-35th sets' narrow families: _set36.txt and _set37.txt (`_start` beside: session 21's end).
 SET36 = HERE / "crisis_heldout36.yaml"
 SET37 = HERE / "crisis_heldout37.yaml"
+# Session 23: the thirty-eighth (lives worn down: chronic pain, debt, grief, years of caring;
+# 35 to 80) and the thirty-ninth (14 to 26, texting in a hurry: slang, emoji, Spanglish, heavy
+# on Caribbean, US, Argentine and Chilean Spanish), scored once at 1f5783f (session 22's end):
+# docs/crisis_heldout_run_set38.txt and _set39.txt.
+SET38 = HERE / "crisis_heldout38.yaml"
+SET39 = HERE / "crisis_heldout39.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -81,6 +87,8 @@ LATER_SETS = {
     SET35: ("6b52c6a1ed9065c05ce84ac1971f82f30ffa1b885c49f7216363db002ca77d39", (293, 10)),
     SET36: ("44e709e722a15e9efe3ee421cb75f622b5200c9dad61d5182b1de5dd8c6ab79f", (289, 11)),
     SET37: ("f215e94127cfc75f63e58e14eaab95da6feb188aedf645f947071629985d4c8f", (286, 16)),
+    SET38: ("2e4dc0c95961a7905c03823dbc0c81594fb7e1f40da38aad1354037f0cde85a3", (288, 17)),
+    SET39: ("bfb944e77b042212dc6f53165a42fa16acffe9e3c73631d33b017155f92951af", (291, 12)),
 }
 
 
