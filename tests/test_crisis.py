@@ -12,6 +12,7 @@ import gzip
 import json
 import math
 import re
+import sys
 import tracemalloc
 from array import array
 from collections import Counter
@@ -896,6 +897,18 @@ def test_normalise() -> None:
     assert normalise("ran 5 kms") == "ran 5 kms"
     assert normalise("Self-harm") == "self harm"
     assert normalise("i do not want 2 die") == "i dont want to die"
+    assert normalise("byeeee\u00a0everyoneee 😂") == "bye everyone | lol |"
+    assert normalise("cant\t\u2003 anymore \x1c") == "cant anymore"
+
+
+def test_whitespace_is_what_a_pattern_reads_as_whitespace() -> None:
+    # `basic` joins words split by `str.split` (faster than substituting `\s+`): the same
+    # characters for every code point.
+    for point in range(sys.maxunicode + 1):
+        if 0xD800 <= point < 0xE000:
+            continue  # surrogates are no text
+        char = chr(point)
+        assert (char.split() == []) == bool(re.fullmatch(r"\s", char)), hex(point)
 
 
 @pytest.mark.parametrize(
