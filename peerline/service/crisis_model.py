@@ -25,8 +25,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial, reduce
+from itertools import compress, repeat
 from importlib import resources
-from operator import add, itemgetter, mul
+from operator import add, itemgetter, lt, mul
 from pathlib import Path
 
 from peerline.service.crisis_text import BOUNDARY, normalise
@@ -221,15 +222,22 @@ class Model:
         `features` first gives them, and how many known features it holds in all."""
         index, word_rows = self.index, self._word_rows
         rows: list[int] = []
-        for word, pair in _words_and_pairs(norm):
+        # `_words_and_pairs` written out: this runs on every text, and a generator's step
+        # costs as much as a lookup.
+        previous = ""
+        for word in norm.split():
+            if word == BOUNDARY:
+                previous = ""
+                continue
             if len(word) <= CACHED_WORD_LETTERS:
                 rows += word_rows(word)
             else:
                 rows += _rows_of_word(index, word)
-            if pair is not None:
-                row = index.get(pair)
+            if previous:
+                row = index.get(f"b:{previous}_{word}")
                 if row is not None:
                     rows.append(row)
+            previous = word
         return Counter(rows), len(rows)
 
     def _sums(self, counts: Counter[int], occurrences: int) -> tuple[float, float]:
@@ -249,11 +257,12 @@ class Model:
         if occurrences > len(rows):
             dots, squares = list(dots), list(squares)
             idf, weight, log = self.idf, self.weight, math.log
-            for i, n in enumerate(counts.values()):
-                if n > 1:
-                    row = rows[i]
-                    value = (1.0 + log(n)) * idf[row]  # `_tf`, inlined: a call costs more
-                    dots[i], squares[i] = value * weight[row], value * value
+            seen = list(counts.values())
+            # The places of the terms seen more than once, picked out in C (most are seen once).
+            for i in compress(range(len(seen)), map(lt, _ONCE, seen)):
+                row, n = rows[i], seen[i]
+                value = (1.0 + log(n)) * idf[row]  # `_tf`, inlined: a call costs more
+                dots[i], squares[i] = value * weight[row], value * value
         return _add_up(dots), _add_up(squares)
 
     def _probability(self, dot: float, squares: float) -> float:
@@ -356,6 +365,9 @@ _SUM_IS_A_LOOP = sum((1.0, 1e100, 1.0, -1e100), 0.0) == 0.0
 def _add_up(values: Sequence[float]) -> float:
     """Return ``0.0 + values[0] + values[1] + ...``, added left to right."""
     return sum(values, 0.0) if _SUM_IS_A_LOOP else reduce(add, values, 0.0)
+
+
+_ONCE = repeat(1)  # compared with each count: a term seen more than once
 
 
 def _rows_of_word(index: Mapping[str, int], word: str) -> tuple[int, ...]:
