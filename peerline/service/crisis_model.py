@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial, reduce
-from itertools import compress, repeat
 from importlib import resources
+from itertools import compress, repeat
 from operator import add, itemgetter, lt, mul
 from pathlib import Path
 
