@@ -66,6 +66,13 @@ SET37 = HERE / "crisis_heldout37.yaml"
 # docs/crisis_heldout_run_set38.txt and _set39.txt.
 SET38 = HERE / "crisis_heldout38.yaml"
 SET39 = HERE / "crisis_heldout39.yaml"
+# The fortieth (people texting a line for the first time, unsure of it, asking about the
+# service; the writer noted many Spanish texts are close translations of English ones) and the
+# forty-first (people who do not talk about feelings: trades, trucking, farms, veterans,
+# police; terse and dry), scored once at 1f5783f (the session's commits before them change no
+# answer): docs/crisis_heldout_run_set40.txt and _set41.txt.
+SET40 = HERE / "crisis_heldout40.yaml"
+SET41 = HERE / "crisis_heldout41.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -89,6 +96,8 @@ LATER_SETS = {
     SET37: ("f215e94127cfc75f63e58e14eaab95da6feb188aedf645f947071629985d4c8f", (286, 16)),
     SET38: ("2e4dc0c95961a7905c03823dbc0c81594fb7e1f40da38aad1354037f0cde85a3", (288, 17)),
     SET39: ("bfb944e77b042212dc6f53165a42fa16acffe9e3c73631d33b017155f92951af", (291, 12)),
+    SET40: ("919c688cd6b18b30ca7542ca6f6b07118a6804c33864e2f94858eda59025ae80", (271, 8)),
+    SET41: ("9a01a4ce6cf30ad5ece4983ad626262b40d274697a2e045c3fd5c7219984644b", (269, 12)),
 }
 
 
