@@ -1085,6 +1085,54 @@ def test_a_phrase_hit_stands_only_where_the_model_confirms_it(tmp_path: Path) ->
     assert marked.detect(joke) == Detection(True, "es", "me equivoque de grupo", "wish_dead")
 
 
+# Session 23: explicit words of the writer's own, said among a question about the line, an age
+# or a role, that the model put under its gate ("is that normal", "my therapist", "mom of two"
+# weigh towards a worried or curious texter in its training). Across every labelled text the
+# gate never spared an everyday text matched by these entries, while it dropped 16 crisis
+# texts they matched ("i have a plan to kill myself on friday", "i still cut"): they are sure.
+EXPLICIT_UNDER_THE_GATE = [
+    (
+        "my counselor is away til monday so she gave me this number. i have a plan to kill "
+        "myself on saturday",
+        "plan",
+    ),
+    (
+        "mom of two teens here. im holding the knife and crying in the bathroom, is this a "
+        "real person",
+        "means",
+    ),
+    (
+        "my therapist said to text here. the suicidal thoughts are back since my dad passed "
+        "in march",
+        "active_thoughts",
+    ),
+    (
+        "my brain keeps drifting back to ending it, even at my kids soccer game, is that normal",
+        "active_thoughts",
+    ),
+    (
+        "tengo 40 años y todavia me corto cuando discuto con mi esposo, me da pena contarlo",
+        "self_harm",
+    ),
+    ("how do i even start. i went back to cutting last week after 3 years clean", "self_harm"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), EXPLICIT_UNDER_THE_GATE)
+def test_explicit_words_stand_under_the_models_gate(
+    detector: CrisisDetector, text: str, category: str
+) -> None:
+    model = detector.model
+    assert model is not None
+    assert model.probability(text) < model.gate  # the model alone would drop the phrase
+    found = detector.detect(text)
+    assert found.matched and found.category == category
+    # Sure is no licence against grammar: the same words negated, or another person's, are not
+    # the writer's crisis.
+    assert not detector.detect("not feeling suicidal at all, just stressed about exams").matched
+    assert not detector.detect("i still cut my own hair since the salon closed lol").matched
+
+
 def test_the_model_overrules_a_dropped_phrase_only_when_far_surer() -> None:
     detector = CrisisDetector.load()
     model = detector.model
