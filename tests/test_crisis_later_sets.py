@@ -73,6 +73,12 @@ SET39 = HERE / "crisis_heldout39.yaml"
 # answer): docs/crisis_heldout_run_set40.txt and _set41.txt.
 SET40 = HERE / "crisis_heldout40.yaml"
 SET41 = HERE / "crisis_heldout41.yaml"
+# The forty-second (one night's traffic: every age and region, questions about the line in the
+# same text, stories first) and the forty-third (English of the UK, Ireland, Australia, New
+# Zealand and South Africa; Spanish of every region), scored once at 2afc66a (after the sixteen
+# sure entries; the same answers at the session's start): _set42.txt and _set43.txt.
+SET42 = HERE / "crisis_heldout42.yaml"
+SET43 = HERE / "crisis_heldout43.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -98,6 +104,8 @@ LATER_SETS = {
     SET39: ("bfb944e77b042212dc6f53165a42fa16acffe9e3c73631d33b017155f92951af", (291, 12)),
     SET40: ("919c688cd6b18b30ca7542ca6f6b07118a6804c33864e2f94858eda59025ae80", (271, 8)),
     SET41: ("9a01a4ce6cf30ad5ece4983ad626262b40d274697a2e045c3fd5c7219984644b", (269, 12)),
+    SET42: ("14858985f5c0260d33995a1010eececeea59b8e2063f53ace786f3dd8f64c460", (280, 13)),
+    SET43: ("edf63bf6ea8b76b15356b1f786181c6e0e976a617cf4c438105bb387f31232c3", (286, 10)),
 }
 
 
