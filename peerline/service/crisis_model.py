@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial, reduce
 from importlib import resources
 from itertools import compress, repeat
-from operator import add, itemgetter, lt, mul
+from operator import add, itemgetter, lt, mul, sub
 from pathlib import Path
 
 from peerline.service.crisis_text import BOUNDARY, normalise
@@ -94,12 +94,12 @@ WORKER_WORD_ROWS_CACHED = 4096
 CACHED_WORD_LETTERS = 24
 # A packed row (`Model.spend_memory_on_speed`) holds each category's weight, plus an offset
 # that makes it positive (under 2**16: the weights are shorts), in a field of this many bits;
-# the sum over a message's rows of value x packed row holds each category's sum in its own
-# field. The values are non-negative, in 2**-24ths, their squares adding up to 1: in all at
-# most 2**24 x sqrt(rows), so below 2**40 rows a field stays under 2**60 and never carries.
+# the sum over a message's rows of weight x packed row holds each category's sum in its own
+# field. The weights are non-negative, in 2**-24ths of a term's sublinear count times its idf
+# (an idf under 16): a 1,600-character text's some 10,000 terms keep a field under 2**58, and a
+# sum that could reach 2**63 is not used (`Model._clear_lead`).
 _FIELD_BITS = 64
 _QUANTUM = float(1 << 24)
-_MAX_PACKED_ROWS = 1 << 40
 
 
 def _words_and_pairs(norm: str) -> Iterator[tuple[str, str | None]]:
@@ -151,9 +151,14 @@ class Model:
     # bounded cache of each word's known rows.
     _once: tuple[Sequence[float], Sequence[float]] = field(init=False, repr=False, compare=False)
     _word_rows: Callable[[str], tuple[int, ...]] = field(init=False, repr=False, compare=False)
-    # Once `spend_memory_on_speed` is asked: each row's category weights packed in one integer, what
-    # was added to each weight to make it positive, and the largest weight's size.
-    _packed: tuple[Sequence[int], int, int, float] | None = field(
+    # Once `spend_memory_on_speed` is asked: each row's category weights packed in one integer,
+    # what was added to each weight to make it positive, the largest weight's size and each
+    # row's idf in quanta (rounded, and not); and a bounded cache of the packed sums of a word's
+    # rows (`_packed_rows`).
+    _packed: tuple[Sequence[int], int, int, float, Sequence[int], Sequence[float]] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+    _word_packed: Callable[[str], tuple[int, int]] | None = field(
         init=False, repr=False, compare=False, default=None
     )
     # The last message's terms and sums (`_scored`): the check asks the gate, then the verdict,
@@ -196,7 +201,21 @@ class Model:
             int.from_bytes(raw[at : at + width], "little") for at in range(0, len(raw), width)
         ]
         largest_bias = max(map(abs, self.category_bias))
-        object.__setattr__(self, "_packed", (packed, offset, most, largest_bias))
+        # Each row's idf in quanta: a term seen once adds that many times its packed weights.
+        idf_quanta = array("d", (value * _QUANTUM for value in self.idf))
+        quanta = [round(value) for value in idf_quanta]
+        object.__setattr__(
+            self, "_packed", (packed, offset, most, largest_bias, quanta, idf_quanta)
+        )
+        # A word's rows added up once (its packed sum and its quanta): most of a message's rows
+        # are its words' letter pieces, and people use the same few thousand words.
+        object.__setattr__(
+            self,
+            "_word_packed",
+            lru_cache(maxsize=WORKER_WORD_ROWS_CACHED)(
+                partial(_packed_word, packed, quanta, self._word_rows)
+            ),
+        )
 
     def probability(self, text: str) -> float:
         """Return the modelled probability that a message is a crisis message."""
@@ -291,7 +310,7 @@ class Model:
         if not self.categories:
             return None
         counts, _, _, squares = self._scored(norm)
-        return self._category_of(counts, squares)
+        return self._category_of(counts, squares, norm)
 
     def verdict_of_norm(self, norm: str, threshold: float | None = None) -> tuple[bool, str | None]:
         """Return `alarms_on_norm` (at `threshold`, if given) and, on an alarm,
@@ -303,21 +322,21 @@ class Model:
             return False, None
         if not self.categories:
             return True, None
-        return True, self._category_of(counts, squares)
+        return True, self._category_of(counts, squares, norm)
 
-    def _category_of(self, counts: Counter[int], squares: float) -> str:
-        """Return the likeliest category for a message's known rows (`_terms`)."""
+    def _category_of(self, counts: Counter[int], squares: float, norm: str | None = None) -> str:
+        """Return the likeliest category for a message's known rows (`_terms` of `norm`)."""
         rows = list(counts)
+        length = math.sqrt(squares)
+        if self._packed is not None and norm is not None and rows and length:
+            named = self._clear_lead(norm, counts, length)
+            if named is not None:
+                return named
         idf = self.idf
         values = [idf[row] if n == 1 else _tf(n) * idf[row] for row, n in counts.items()]
-        length = math.sqrt(squares)
         if not length:
             rows, values = [], []
         values = [v / length for v in values]
-        if self._packed is not None and rows and len(rows) < _MAX_PACKED_ROWS:
-            named = self._clear_lead(rows, values)
-            if named is not None:
-                return named
         # One column of weights per category, gathered and summed in C (a loop per weight in
         # Python took most of a millisecond for a long message; dividing each weight by 100 in
         # its own pass, a third of the time), then the hundredths made whole once.
@@ -328,29 +347,62 @@ class Model:
         ]
         return self.categories[max(range(len(scores)), key=scores.__getitem__)]
 
-    def _clear_lead(self, rows: Sequence[int], values: Sequence[float]) -> str | None:
+    def _clear_lead(self, norm: str, counts: Counter[int], length: float) -> str | None:
         """Return the category `_category_of` names when one leads by more than rounding could
         move it, else None (it is then worked out column by column).
 
-        All categories are added up at once, in integers: each value rounded to a quantum times
-        the row's packed weights, a third of the time twelve columns take on a long message.
-        These sums differ from the exact ones by at most half a quantum per row times the
-        largest weight, and those by the last bits of their float additions: a lead wider than
-        twice both is the lead the exact scores give.
+        All categories are added up at once, in integers: each term's weight (its sublinear
+        count times its idf) rounded to a quantum, times the row's packed weights. A term seen
+        once adds its row's idf in quanta, so a word's rows are added up once and kept
+        (`_packed_rows`); a term seen n > 1 times is brought from n times that to its own
+        rounded weight. These sums, divided by the message's length, differ from the exact
+        scores by at most a quantum per row times the largest weight over the length, and those
+        by the last bits of their float additions: a lead wider than twice both is the lead the
+        exact scores give.
         """
-        if self._packed is None:
+        if self._packed is None or self._word_packed is None:
             return None
-        packed, offset, most, largest_bias = self._packed
-        quanta = [round(value * _QUANTUM) for value in values]
-        total = sum(map(mul, quanta, map(packed.__getitem__, rows)))
-        base, mask = offset * sum(quanta), (1 << _FIELD_BITS) - 1
+        packed, offset, most, largest_bias, quanta, idf_quanta = self._packed
+        word_packed, index = self._word_packed, self.index
+        total = weights = 0
+        previous = ""
+        for word in norm.split():  # the rows `_terms` reads, in its order
+            if word == BOUNDARY:
+                previous = ""
+                continue
+            if len(word) <= CACHED_WORD_LETTERS:
+                part, part_weights = word_packed(word)
+            else:
+                part, part_weights = _packed_rows(packed, quanta, _rows_of_word(index, word))
+            total += part
+            weights += part_weights
+            if previous:
+                row = index.get(f"b:{previous}_{word}")
+                if row is not None:
+                    total += quanta[row] * packed[row]
+                    weights += quanta[row]
+            previous = word
+        # The terms seen more than once, picked out and brought to their weight in C (a loop
+        # over them in Python took most of this method's time).
+        seen = list(counts.values())
+        repeated = list(map(lt, _ONCE, seen))
+        rows, times = list(compress(counts, repeated)), list(compress(seen, repeated))
+        tf = map(add, _ONE, map(math.log, times))  # `_tf`, in C
+        own = map(round, map(mul, tf, map(idf_quanta.__getitem__, rows)))
+        extras = list(map(sub, own, map(mul, times, map(quanta.__getitem__, rows))))
+        total += sum(map(mul, extras, map(packed.__getitem__, rows)))
+        weights += sum(extras)
+        n = len(seen)
+        base, mask = offset * weights, (1 << _FIELD_BITS) - 1
+        if weights * most >= 1 << (_FIELD_BITS - 1):
+            return None  # a field could overflow into the next (never on a text of 1,600 chars)
+        scale = _QUANTUM * 100.0 * length
         scores = [
-            bias + (((total >> (k * _FIELD_BITS)) & mask) - base) / _QUANTUM / 100.0
+            bias + (((total >> (k * _FIELD_BITS)) & mask) - base) / scale
             for k, bias in enumerate(self.category_bias)
         ]
-        n = len(rows)
         reach = most * (math.sqrt(n) + 1) / 100.0 + largest_bias + 1.0
-        slack = n * most / _QUANTUM / 100.0 + (n + 4) * reach * 2.0**-50
+        slack = n * most / _QUANTUM / 100.0 / length + (n + 4) * reach * 2.0**-50
         first, second = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:2]
         if scores[first] - scores[second] > 2 * slack:
             return self.categories[first]
@@ -368,6 +420,26 @@ def _add_up(values: Sequence[float]) -> float:
 
 
 _ONCE = repeat(1)  # compared with each count: a term seen more than once
+_ONE = repeat(1.0)
+
+
+def _packed_rows(
+    packed: Sequence[int], quanta: Sequence[int], rows: Sequence[int]
+) -> tuple[int, int]:
+    """Return the sum over `rows` (repeats counted) of each row's idf in quanta times its packed
+    category weights, and the sum of those quanta."""
+    picked = [quanta[row] for row in rows]
+    return sum(map(mul, picked, map(packed.__getitem__, rows))), sum(picked)
+
+
+def _packed_word(
+    packed: Sequence[int],
+    quanta: Sequence[int],
+    rows_of: Callable[[str], tuple[int, ...]],
+    word: str,
+) -> tuple[int, int]:
+    """Return `_packed_rows` of a word's rows."""
+    return _packed_rows(packed, quanta, rows_of(word))
 
 
 def _rows_of_word(index: Mapping[str, int], word: str) -> tuple[int, ...]:
