@@ -203,7 +203,7 @@ class Model:
         largest_bias = max(map(abs, self.category_bias))
         # Each row's idf in quanta: a term seen once adds that many times its packed weights.
         idf_quanta = array("d", (value * _QUANTUM for value in self.idf))
-        quanta = [round(value) for value in idf_quanta]
+        quanta = array("q", map(round, idf_quanta))  # C longs: a list of ints is 1 MB more
         object.__setattr__(
             self, "_packed", (packed, offset, most, largest_bias, quanta, idf_quanta)
         )
