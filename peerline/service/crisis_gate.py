@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from sys import intern
 from typing import Any
@@ -394,13 +395,12 @@ class Gate:
 
     def _candidates(self, text: str) -> set[int]:
         found = set(self.always)
-        words = [word[:_GATE_WIDTH] for word in text.split()]
-        triples = set(zip(words, words[1:], words[2:], strict=False))
+        triples, pairs, words = _keys(text)
         for triple in triples & self.by_triple.keys():
             _add_found(self.by_triple[triple], text, found)
-        for pair in set(zip(words, words[1:], strict=False)) & self.by_pair.keys():
+        for pair in pairs & self.by_pair.keys():
             _add_found(self.by_pair[pair], text, found)
-        for key in set(words) & self.by_word.keys():
+        for key in words & self.by_word.keys():
             _add_found(self.by_word[key], text, found)
         if not self._loose_strings:
             return found
@@ -422,6 +422,23 @@ class Gate:
             if string in text:
                 found.update(self._loose_strings[string])
         return found
+
+
+_Keys = tuple[frozenset[tuple[str, str, str]], frozenset[tuple[str, str]], frozenset[str]]
+
+
+# The phrases' gate, the someone-else gate and the near misses' gates look up the same message
+# in turn: its keys are worked out once.
+@lru_cache(maxsize=8)
+def _keys(text: str) -> _Keys:
+    """Return the first letters of a message's runs of three words, of two, and of each word
+    (`Gate`)."""
+    words = [word[:_GATE_WIDTH] for word in text.split()]
+    return (
+        frozenset(zip(words, words[1:], words[2:], strict=False)),
+        frozenset(zip(words, words[1:], strict=False)),
+        frozenset(words),
+    )
 
 
 def _flat(pairs: list[tuple[str, int]]) -> tuple[str | int, ...]:
