@@ -1343,7 +1343,7 @@ def test_the_gate_never_hides_a_phrase(detector: CrisisDetector, examples: list[
     # one that would have matched.
     # Every tenth message (the suite's slowest test: each text is tried against all 1,400
     # patterns; the held-out set and the short sets too): the gate is the same function on every
-    # message, and 6,000 texts exercise its strings (all 61,572 labelled texts when session 23
+    # message, and 6,000 texts exercise its strings (all 57,297 crisis texts when session 23
     # sped the suite up: none hidden).
     phrases = detector._phrases
     short = sorted(HELDOUT.parent.glob("crisis_short_*.yaml"))
