@@ -1127,10 +1127,14 @@ def test_explicit_words_stand_under_the_models_gate(
     assert model.probability(text) < model.gate  # the model alone would drop the phrase
     found = detector.detect(text)
     assert found.matched and found.category == category
-    # Sure is no licence against grammar: the same words negated, or another person's, are not
-    # the writer's crisis.
+
+
+def test_a_sure_entry_still_yields_to_grammar_and_everyday_senses(detector: CrisisDetector) -> None:
+    # Sure is no licence against context: the same words negated, or in an everyday sense, are
+    # not the writer's crisis.
     assert not detector.detect("not feeling suicidal at all, just stressed about exams").matched
     assert not detector.detect("i still cut my own hair since the salon closed lol").matched
+    assert detector.answer("my son went back to cutting and i dont know what to do", NO_MATCH)[1]
 
 
 def test_the_model_overrules_a_dropped_phrase_only_when_far_surer() -> None:
@@ -1413,9 +1417,14 @@ def test_packed_category_weights_name_the_category_the_columns_name(
     assert packed == exact  # the same model: packing is no field of it
     # Session 23: a word's rows are added up once and kept, the terms seen more than once
     # brought to their own weight: the same categories.
-    # Every fourth message (all 105,327 of the labelled files when written: the same categories).
+    # Every fourth message (all 105,327 of the labelled files when written: the same categories),
+    # and words too long to be kept (read afresh each time, `_packed_rows`).
+    long_words = [
+        Example("supercalifragilisticexpialidocious pills tonight i am done", True, "en", "plan"),
+        Example("i tookallmypillsandwashedthemdownwithvodka an hour ago " * 3, True, "en", "plan"),
+    ]
     cleared = 0
-    for example in examples[::4]:
+    for example in [*examples[::4], *long_words]:
         norm = normalise(example.text)
         counts, occurrences = exact._terms(norm)
         if not counts:
@@ -1425,6 +1434,9 @@ def test_packed_category_weights_name_the_category_the_columns_name(
         assert named == exact._category_of(counts, squares, norm), example.text
         cleared += packed._clear_lead(norm, counts, math.sqrt(squares)) is not None
     assert cleared > 0.99 * len(examples[::4])  # the columns only for a near tie
+    assert any(
+        len(word) > crisis_model.CACHED_WORD_LETTERS for e in long_words for word in e.text.split()
+    )
     # A tie the quanta cannot settle: two categories with the same weights score the same,
     # and the packed sums leave it to the columns (which name the first).
     twin = crisis_model.Model(

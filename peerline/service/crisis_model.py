@@ -278,7 +278,7 @@ class Model:
             idf, weight, log = self.idf, self.weight, math.log
             seen = list(counts.values())
             # The places of the terms seen more than once, picked out in C (most are seen once).
-            for i in compress(range(len(seen)), map(lt, _ONCE, seen)):
+            for i in compress(range(len(seen)), map(lt, repeat(1), seen)):  # seen n > 1
                 row, n = rows[i], seen[i]
                 value = (1.0 + log(n)) * idf[row]  # `_tf`, inlined: a call costs more
                 dots[i], squares[i] = value * weight[row], value * value
@@ -325,7 +325,8 @@ class Model:
         return True, self._category_of(counts, squares, norm)
 
     def _category_of(self, counts: Counter[int], squares: float, norm: str | None = None) -> str:
-        """Return the likeliest category for a message's known rows (`_terms` of `norm`)."""
+        """Return the likeliest category for a message's known rows (`_terms` of `norm`: the
+        counts must be that message's, as `_scored` gives them)."""
         rows = list(counts)
         length = math.sqrt(squares)
         if self._packed is not None and norm is not None and rows and length:
@@ -385,9 +386,9 @@ class Model:
         # The terms seen more than once, picked out and brought to their weight in C (a loop
         # over them in Python took most of this method's time).
         seen = list(counts.values())
-        repeated = list(map(lt, _ONCE, seen))
+        repeated = list(map(lt, repeat(1), seen))  # seen n > 1
         rows, times = list(compress(counts, repeated)), list(compress(seen, repeated))
-        tf = map(add, _ONE, map(math.log, times))  # `_tf`, in C
+        tf = map(add, repeat(1.0), map(math.log, times))  # `_tf`, in C
         own = map(round, map(mul, tf, map(idf_quanta.__getitem__, rows)))
         extras = list(map(sub, own, map(mul, times, map(quanta.__getitem__, rows))))
         total += sum(map(mul, extras, map(packed.__getitem__, rows)))
@@ -417,10 +418,6 @@ _SUM_IS_A_LOOP = sum((1.0, 1e100, 1.0, -1e100), 0.0) == 0.0
 def _add_up(values: Sequence[float]) -> float:
     """Return ``0.0 + values[0] + values[1] + ...``, added left to right."""
     return sum(values, 0.0) if _SUM_IS_A_LOOP else reduce(add, values, 0.0)
-
-
-_ONCE = repeat(1)  # compared with each count: a term seen more than once
-_ONE = repeat(1.0)
 
 
 def _packed_rows(
