@@ -848,6 +848,18 @@ def test_local_negation_suppresses(detector: CrisisDetector, text: str) -> None:
     assert not hits(detector, text)
 
 
+def test_a_cleft_ends_the_negated_clause(detector: CrisisDetector, tmp_path: Path) -> None:
+    # Session 23: "what i didnt say is ..." tells what follows; the negator denies the saying.
+    assert detector.detect("what i didnt say is i have a razor in my hand right now").matched
+    assert detector.detect("the thing i never said was i want to kill myself").matched
+    assert not detector.detect("i didnt say i want to die, i said im tired").matched
+    assert not detector.detect("im not saying i want to die").matched
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("negation:\n  clefts:\n    en: ['say is that']\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="two words each"):
+        CrisisDetector.load(str(extra), model=False)
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -148,6 +148,8 @@ class _Context:
     # Forms of address, and the greetings that may come before one (`addressed`).
     address: frozenset[str] = frozenset()
     greetings: frozenset[str] = frozenset()
+    # Two fillers that end the marker's clause (`applies`): "what i didnt say is i ...".
+    clefts: frozenset[tuple[str, str]] = frozenset()
 
     def addressed(self, match: re.Match[str], before: str) -> bool:
         """Say whether the writer's own "me" opening `match` follows only a form of address
@@ -162,16 +164,19 @@ class _Context:
         )
 
     def applies(self, before: str) -> bool:
-        """Say whether `before` ends with a marker followed by at most `window` fillers."""
+        """Say whether `before` ends with a marker followed by at most `window` fillers, none
+        of them a cleft that ends the marker's clause."""
         fillers = 0
+        after = ""
         for token in reversed(before.split()):
             if token in self.markers:
                 return True
-            if token == BOUNDARY or token not in self.fillers:
+            if token == BOUNDARY or token not in self.fillers or (token, after) in self.clefts:
                 return False
             fillers += 1
             if fillers > self.window:
                 return False
+            after = token
         return False
 
 
@@ -683,9 +688,19 @@ def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
     fillers = mapping(section.get("fillers") or {}, f"{where}.fillers")
     address = mapping(section.get("address") or {}, f"{where}.address")
     greetings = mapping(section.get("greetings") or {}, f"{where}.greetings")
+    clefts = mapping(section.get("clefts") or {}, f"{where}.clefts")
 
     def words(found: Mapping[str, Any], name: str, language: str) -> frozenset[str]:
         return frozenset(word_list(strings(found.get(language), f"{where}.{name}.{language}")))
+
+    def pairs(language: str) -> frozenset[tuple[str, str]]:
+        found = set()
+        for pair in strings(clefts.get(language), f"{where}.clefts.{language}"):
+            first, *rest = word_list([pair])
+            if len(rest) != 1:
+                raise ValueError(f"crisis phrases: {where}.clefts.{language}: two words each")
+            found.add((first, rest[0]))
+        return frozenset(found)
 
     return {
         str(language): _Context(
@@ -694,6 +709,7 @@ def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
             window,
             words(address, "address", language),
             words(greetings, "greetings", language),
+            pairs(language),
         )
         for language in set(markers) | set(fillers)
     }
