@@ -366,23 +366,17 @@ class Model:
         packed, offset, most, largest_bias, quanta, idf_quanta = self._packed
         word_packed, index = self._word_packed, self.index
         total = weights = 0
-        previous = ""
-        for word in norm.split():  # the rows `_terms` reads, in its order
-            if word == BOUNDARY:
-                previous = ""
-                continue
+        for word, pair in _words_and_pairs(norm):  # the rows `_terms` reads
             if len(word) <= CACHED_WORD_LETTERS:
                 part, part_weights = word_packed(word)
             else:
                 part, part_weights = _packed_rows(packed, quanta, _rows_of_word(index, word))
             total += part
             weights += part_weights
-            if previous:
-                row = index.get(f"b:{previous}_{word}")
-                if row is not None:
-                    total += quanta[row] * packed[row]
-                    weights += quanta[row]
-            previous = word
+            row = None if pair is None else index.get(pair)
+            if row is not None:
+                total += quanta[row] * packed[row]
+                weights += quanta[row]
         # The terms seen more than once, picked out and brought to their weight in C (a loop
         # over them in Python took most of this method's time).
         seen = list(counts.values())

@@ -378,6 +378,11 @@ _CACHED_TOKEN_LETTERS = 24
 _spelled_kept = lru_cache(maxsize=8192)(_spelled)
 
 
+def _spelling(token: str) -> str:
+    """Return `_spelled` of a token, kept unless it is longer than any real word."""
+    return _spelled_kept(token) if len(token) <= _CACHED_TOKEN_LETTERS else _spelled(token)
+
+
 # One message is normalised by the check, by the reading of someone else's words and by the
 # rewriting of another person's clauses; kept for the last few, it is worked out once.
 @lru_cache(maxsize=256)
@@ -389,10 +394,7 @@ def normalise(text: str) -> str:
     """
     tokens = basic(text).split(" ")
     if "kms" not in tokens and "2" not in tokens:  # no token read with its neighbours
-        out = [
-            _spelled_kept(token) if len(token) <= _CACHED_TOKEN_LETTERS else _spelled(token)
-            for token in tokens
-        ]
+        out = list(map(_spelling, tokens))
     else:
         out = _spelled_in_context(tokens)
     joined = " ".join(out)
@@ -423,5 +425,5 @@ def _spelled_in_context(tokens: list[str]) -> list[str]:
             count = before in _TWO_COUNT_BEFORE or after in _TWO_COUNT_AFTER
             out.append(token if count else "to")
             continue
-        out.append(_spelled(token))
+        out.append(_spelling(token))
     return out
