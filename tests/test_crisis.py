@@ -2268,7 +2268,12 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
     detector: CrisisDetector, text: str, phrase: str
 ) -> None:
     beside = detector.beside_someone_else(text)
-    assert beside is not None and beside.matched and beside.phrase == phrase
+    # The writer's words alone, once the other person's are cut out, are read first: where
+    # the model reads them as a crisis (session 24's model on "im going to jump after her
+    # tonight", p 0.82) that stands before the words joining the writer to the other person.
+    read = phrase in text and detector.detect(text[text.index(phrase) :]).phrase
+    assert beside is not None and beside.matched
+    assert beside.phrase == (MODEL_CATEGORY if read == MODEL_CATEGORY else phrase)
     found, worried = detector.answer(text, detector.detect(text))
     assert found.matched and not worried
 

@@ -327,10 +327,15 @@ MODEL_NEAR_MISSES = [
     "sorry for being a bother",
     "spilled bleach on my hoodie",
     "todo va a mejorar",
-    "ya intente meditar",
-    "im not going to hurt myself",
     "just pulled into the garage",
+    # Session 24: the model fitted on the spent sets too reads these alone (p 0.82 and 0.80).
+    "I can't go on Friday",
+    "esto es linea de suicidio?",
 ]
+
+#: Whole-message near misses the session-24 model reads under its threshold on its own (p 0.72
+#: and 0.64; 0.85 and 0.78 when their patterns were written): still quiet.
+MODEL_NEAR_MISSES_NO_LONGER_NEEDED = ["ya intente meditar", "im not going to hurt myself"]
 
 #: Beside a whole-message near miss a plea or more words are no everyday text.
 NOT_MODEL_NEAR_MISSES = ["ayuda ya me tome las pastillas", "ya me tome mis pastillas"]
@@ -355,6 +360,13 @@ def test_a_whole_message_the_model_near_misses_name_is_not_heard(
 ) -> None:
     # The model alone would alarm on each (p 0.78-0.97 when written).
     assert detector.model is not None and detector.model.probability(text) >= 0.75, text
+    assert not detector.detect(text).matched, text
+
+
+@pytest.mark.parametrize("text", MODEL_NEAR_MISSES_NO_LONGER_NEEDED)
+def test_a_whole_message_near_miss_the_model_reads_alone_stays_quiet(
+    detector: CrisisDetector, text: str
+) -> None:
     assert not detector.detect(text).matched, text
 
 

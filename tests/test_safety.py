@@ -392,7 +392,9 @@ def test_after_a_supporters_alert_the_crisis_counts(build: LineBuilder) -> None:
     # The second review's: a supporter's #alert says the texter is in crisis too.
     line, hooks = build()
     connect(line, hooks)
-    hooks.sms(lines.TEXTER, "no se que hacer ya, todo esta mal")
+    # (Distress the model reads under its threshold: "no se que hacer ya, todo esta mal" the
+    # session-24 model reads at 0.77, a crisis of its own before the alert.)
+    hooks.sms(lines.TEXTER, "no se que hacer, todo esta mal")
     hooks.sms(lines.SAM, "#alert")
     assert tell_place(line, hooks) == ["supporter_alert", "danger_place"]
 

@@ -183,10 +183,15 @@ HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922
 #: once: (27, 40, 10, 23), (7, 5, 35, 53), (72, 1, 3, 24), (0, 7, 2, 91)
 #: (docs/someone_else_heldout_run.txt).
 HELDOUT_FROZEN = {
-    "other_now": (31, 35, 9, 25),  # session 20: "my brother took pills" (a bare report)
+    # Session 20: "my brother took pills" (a bare report). Session 24's model (fitted on the
+    # spent sets too): (31, 35, 9, 25) -> (30, 37, 10, 23), two texts of someone in danger now
+    # that were met with nothing get the someone-else text ("my grandpa said goodbye to everyone
+    # at dinner ... went out to the shed with his pistol").
+    "other_now": (30, 37, 10, 23),
     # Session 21: a friend's three past attempts and the worry now ("...3 attempts in the past
-    # and shes doing better now but i get anxious") hears the someone-else text.
-    "other_concern": (11, 2, 31, 56),
+    # and shes doing better now but i get anxious") hears the someone-else text. Session 24's
+    # model: (11, 2, 31, 56) -> (12, 2, 30, 56), one worried text more read as the writer's own.
+    "other_concern": (12, 2, 30, 56),
     "own_and_other": (72, 1, 3, 24),
     "everyday_other": (0, 7, 3, 90),
 }

@@ -1,11 +1,11 @@
 """The statistical layer beside the crisis phrases: TF-IDF of words and letter n-grams, regression.
 
-Trained with scikit-learn on the development set only (``python -m
-peerline.service.crisis_train``) and shipped as ``crisis_model.json.gz`` next to this module:
-for each letter n-gram its inverse document frequency and its weight, a bias and the threshold
-chosen by cross-validation, and a second, multinomial regression over the same terms that names
-the category of a message only this layer flags. Inference here is the same arithmetic in plain
-Python, so nothing is downloaded or imported beyond the standard library at run time.
+Trained with scikit-learn on the development set and the spent later sets, never the held-out
+set (``python -m peerline.service.crisis_train``), and shipped as ``crisis_model.json.gz`` next
+to this module: for each letter n-gram its inverse document frequency and its weight, a bias and
+the threshold chosen on fresh writing, and a second, multinomial regression over the same terms
+that names the category of a message only this layer flags. Inference here is the same arithmetic
+in plain Python, so nothing is downloaded or imported beyond the standard library at run time.
 
 Features are the two- to five-letter pieces of each word of the normalised message, a word
 padded by a space each side, so a misspelling still shares most of its pieces with the word
@@ -499,7 +499,10 @@ def dumps(model: Model) -> bytes:
         raise ValueError("crisis model: a term holds a line break")
     data = {
         "format": FORMAT,
-        "about": "TF-IDF of words and letter n-grams + logistic regression; development set only",
+        "about": (
+            "TF-IDF of words and letter n-grams + logistic regression; "
+            "development set and spent later sets"
+        ),
         "threshold": model.threshold,
         "gate": model.gate,
         "overrule": model.overrule,

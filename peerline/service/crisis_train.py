@@ -1,6 +1,7 @@
 """Train the crisis detector's statistical layer: ``python -m peerline.service.crisis_train``.
 
-Development data only (``tests/crisis_examples.yaml``): the held-out set is never read here.
+Development data (``tests/crisis_examples.yaml``) and the spent later sets (``SPENT_SETS``, each
+scored once before it joined): the held-out set is never read here.
 scikit-learn fits a TF-IDF of words, word pairs and letter n-grams (:func:`crisis_model.features`)
 and a logistic regression with classes weighted evenly. Each message of a named writer (the spent
 held-out sets, the session 11 writers) gets a probability from a model fitted without that
@@ -17,8 +18,8 @@ message it loses (``PHRASE_MARGIN``). Since session 15 both rules only report: t
 with ``FRESH_THRESHOLD`` and ``FRESH_GATE``, chosen on writing neither the phrases nor the model
 had seen (development's phrases were written from its own messages, so there they look surer
 than they are on a new writer). Over a phrase an everyday sense dropped,
-the model is heard from its own bar (``overrule``), chosen like the threshold on those messages
-alone but with the same demand as the gate.
+the model is heard from its own bar (``overrule``): the same rule on those messages alone, with
+the gate's demand, only reports since session 24; the model ships with ``FRESH_OVERRULE``.
 The fitted terms are written, with the threshold, the gate and that bar, to
 ``crisis_model.json.gz`` in the
 package. scikit-learn is needed only here (the
@@ -64,7 +65,10 @@ CATEGORY_C = 10.0  # the same, for the category regression
 # Session 16 (36,517 messages): at 11, 34,663 terms and 6.01 MB; at 12, fewer.
 # Session 22 (the spent sets 21-31 joined, `--spent`: 6,600 messages more): at 12, 37,328
 # terms (the model file 821 KB against 755); at 14, 34,403 terms and 765 KB.
-MIN_DF = 12
+# Session 24 (the spent sets 21-44 joined by default: 14,400 messages more, 53,300 in all): at
+# 14, 37,696 terms and 6.4 MB held in memory (over the 6 MB the tests keep); at 17, 33,931 terms,
+# 5.9 MB and the model file 800 KB.
+MIN_DF = 17
 # Session 13: a message labelled safe that borrows no category (category general: the everyday
 # writers' greetings, bland replies and ordinary troubles, and the early sets' near misses, 6,613
 # of 28,229) weighs this much in the fit. Most of the line's traffic is everyday, yet on writers
@@ -115,6 +119,12 @@ FRESH_THRESHOLD = 0.75
 # alarms even in-sample, far from the ten for one the overrule asks.
 OVERRULE_START = 0.99
 FRESH_GATE = 0.30
+# Session 24: with the spent sets in the fit the overrule too is read on fresh writing (the sets
+# 38-44, which no phrase was written from, under a model fitted on development and sets 21-37):
+# from 0.97 to 0.94, 6 crisis messages more for no false alarm; lower, "what floor is high
+# enough to see the parade" (p 0.93) and "parked on the top floor again and couldnt find my
+# car" (0.92), near misses the tests keep, alarm (docs/crisis.md, "Session 24").
+FRESH_OVERRULE = 0.94
 # Everyday texts (rounds 24 and 25 of the development set): their alarms are reported apart.
 EVERYDAY_NOTES = ("round 24 everyday text", "round 25 chat text")
 FOLDS = 5
@@ -129,7 +139,10 @@ WRITER_NOTE = re.compile(r"(\w+ held-out|dev writer \w+|second writer)\b")
 # 4.9%. Trained on all eleven (overrule 0.96) it broke floors the line keeps: 22 false alarms
 # on the eighteenth held-out set (floor 21), two more other-person texts in danger now met with
 # nothing, three test sentences lost: not shipped (docs/crisis.md, "Session 22").
-SPENT_SETS = tuple(Path("tests") / f"crisis_heldout{number}.yaml" for number in range(21, 32))
+# Session 24: the sets 21-44 join by default. Fitted on development and sets 21-37, on the sets
+# 38-44 (no phrase written from them) at the shipped threshold and gate: recall 0.940 -> 0.943
+# and false alarms 4.2% -> 3.4% (89 -> 71 of 2,100), and with the overrule at 0.94, 0.946.
+SPENT_SETS = tuple(Path("tests") / f"crisis_heldout{number}.yaml" for number in range(21, 45))
 SEED = 15
 
 
@@ -308,7 +321,7 @@ def export(
         for feature, i in sorted(vectoriser.vocabulary_.items())
     }
     data: dict[str, object] = {
-        "about": "TF-IDF of words and letter n-grams + logistic regression; development set only",
+        "about": "TF-IDF of words and letter n-grams + logistic regression",
         "threshold": threshold,
         "gate": gate,
         "overrule": overrule,
@@ -344,8 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--spent",
         type=Path,
         nargs="*",
-        default=[],
-        help="spent sets to fit on too, one writer each (SPENT_SETS lists them)",
+        default=list(SPENT_SETS),
+        help="spent sets to fit on too, one writer each (default: SPENT_SETS)",
     )
     args = parser.parse_args(argv)
     examples = load(args.dev)
@@ -409,8 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"shipped {FRESH_THRESHOLD:.2f} (fresh writing)"
     )
     threshold = FRESH_THRESHOLD
-    overrule = max(overrule, threshold)
-    print(f"overrule {overrule:.2f} (over a phrase an everyday sense dropped)")
+    print(
+        f"overrule by the development rule {max(overrule, threshold):.2f}; "
+        f"shipped {FRESH_OVERRULE:.2f} (fresh writing)"
+    )
+    overrule = max(FRESH_OVERRULE, threshold)
     model_hits = [p >= threshold or o >= overrule for p, o in zip(heard, over, strict=True)]
     report(labels, phrases, model_hits, threshold, gate)
     report_categories(examples, phrases, model_hits)
