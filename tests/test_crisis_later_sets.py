@@ -82,6 +82,16 @@ SET43 = HERE / "crisis_heldout43.yaml"
 # The forty-fourth (the US South and Midwest; Spanish in the US and Mexico, code-switching),
 # scored once at 8650f75 (the session's end; the same figures at its start): _set44.txt.
 SET44 = HERE / "crisis_heldout44.yaml"
+# Session 24: the forty-fifth (texts from where people are, often on the move: cars, buses,
+# platforms, building sites, motels; Spanish of Central America, Venezuela and Colombia), the
+# forty-sixth (risk told in practical terms: money, paperwork, pets, handovers; Spanish of the
+# Caribbean, Spain and the Southern Cone) and the forty-seventh (15 to 35 and online: gamers,
+# students, dark humour; Spanish of Spain, Argentina, Chile, Mexico and Peru), scored once at
+# 587b955 (the model fitted on the spent sets 21-44): _set45.txt to _set47.txt, with the
+# session-start detector (d497891) beside in _start files.
+SET45 = HERE / "crisis_heldout45.yaml"
+SET46 = HERE / "crisis_heldout46.yaml"
+SET47 = HERE / "crisis_heldout47.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -110,6 +120,9 @@ LATER_SETS = {
     SET42: ("14858985f5c0260d33995a1010eececeea59b8e2063f53ace786f3dd8f64c460", (280, 13)),
     SET43: ("edf63bf6ea8b76b15356b1f786181c6e0e976a617cf4c438105bb387f31232c3", (286, 10)),
     SET44: ("8aa2ee1441ab8f160b3e69d32a1bbc05721d786b5b97d81e4ba4ebd61ddac4d8", (286, 17)),
+    SET45: ("c1f26c38b2903feb0587b4df85404c96ed219302435d2378f37fc0b2e8baacf8", (291, 10)),
+    SET46: ("421cdcd67239c57560761b73d74bcf0902448ebdeea2b0303bb5df0010221179", (289, 13)),
+    SET47: ("16b2fa40164db70a48e7ba015e907e837f90f7919107f931e5fb6130322b0819", (294, 14)),
 }
 
 
