@@ -92,6 +92,15 @@ SET44 = HERE / "crisis_heldout44.yaml"
 SET45 = HERE / "crisis_heldout45.yaml"
 SET46 = HERE / "crisis_heldout46.yaml"
 SET47 = HERE / "crisis_heldout47.yaml"
+# Then three more writers for the same detector: the forty-eighth (55 to 90: widowed, ill,
+# carers, care homes, veterans; Spanish of Spain and the Andes), the forty-ninth (people pushed
+# to the edge: LGBTQ+, in recovery, out of prison, undocumented, sleeping in cars; Spanish of the
+# border, Puerto Rico and the Dominican Republic) and the fiftieth (parents and carers; some
+# texts very short, some long stories; Spanish of Colombia, Mexico, Argentina and Uruguay),
+# scored once at 3d57a16 (the same answers as 587b955): _set48.txt to _set50.txt, _start beside.
+SET48 = HERE / "crisis_heldout48.yaml"
+SET49 = HERE / "crisis_heldout49.yaml"
+SET50 = HERE / "crisis_heldout50.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -123,6 +132,9 @@ LATER_SETS = {
     SET45: ("c1f26c38b2903feb0587b4df85404c96ed219302435d2378f37fc0b2e8baacf8", (291, 10)),
     SET46: ("421cdcd67239c57560761b73d74bcf0902448ebdeea2b0303bb5df0010221179", (289, 13)),
     SET47: ("16b2fa40164db70a48e7ba015e907e837f90f7919107f931e5fb6130322b0819", (294, 14)),
+    SET48: ("9b122b504cb5464b1765046504011e4ea57daad36069e42bf192ac5b1248965d", (282, 16)),
+    SET49: ("021900d2439fdb74156cd145109326625900a8cba785060f985faaa695b9cd7e", (291, 12)),
+    SET50: ("5660d0c300d948837da1783c71625d6df56636cb6689acf0029f6b7c6a683c32", (284, 9)),
 }
 
 
