@@ -273,6 +273,15 @@ FAMILIES = [
     # "me" right after: the writer's (dropped as someone else's until session 22).
     ("tia me he tomado todas las pastillas de mi abuela", "attempt"),
     ("hola tio me he vuelto a cortar los brazos", "self_harm"),
+    # Session 24: the spent 48th-50th sets' plainest misses, narrow (this file's own sentences).
+    ("me hago cortes en las piernas con una navaja cuando nadie me ve", "self_harm"),
+    ("ultimamente pienso en poner fin a mi vida", "active_thoughts"),
+    ("esta idea de suicidarme me persigue desde el lunes", "active_thoughts"),
+    ("anoche me colgue del ventilador y la cuerda se rompio", "attempt"),
+    ("estoy en la cornisa del edificio, aun no me he tirado", "danger_place"),
+    ("the thought of taking myself out wont leave me alone", "active_thoughts"),
+    ("afraid of what i am going to do to myself", "intent"),
+    ("ya no quiero seguir en este mundo, ya me canse", "wish_dead"),
 ]
 
 NEAR_MISSES = [
@@ -342,6 +351,12 @@ NEAR_MISSES = [
     "no creo que mis papas estarian mejor sin mi, solo peleamos mucho",
     # ...but someone named after the address is theirs.
     "tio mi hermana se ha tomado todas las pastillas",
+    # Session 24: the everyday senses beside the 48th-50th sets' families.
+    "todavia no me he tirado del tobogan de agua jaja, me da miedo",
+    "ya no quiero vivir en esta ciudad, me mudo en marzo",
+    "me colgue de la barra del parque para estirar la espalda",
+    "scared of what im about to do to myself with this box dye lol",
+    "la idea del suicidio en esa novela me persigue, que final",
 ]
 
 MODEL_NEAR_MISSES = [
