@@ -101,6 +101,14 @@ SET47 = HERE / "crisis_heldout47.yaml"
 SET48 = HERE / "crisis_heldout48.yaml"
 SET49 = HERE / "crisis_heldout49.yaml"
 SET50 = HERE / "crisis_heldout50.yaml"
+# Then three more for the detector with the 48th-50th sets' families (4193f6d): the fifty-first
+# (health and care work, illness, medicines at hand), the fifty-second (students and young
+# workers of 16 to 30, first texts and replies mid-chat) and the fifty-third (men of 30 to 70
+# who rarely talk about feelings: trades, the sea, mines, the army, farms): _set51.txt to
+# _set53.txt, _start beside.
+SET51 = HERE / "crisis_heldout51.yaml"
+SET52 = HERE / "crisis_heldout52.yaml"
+SET53 = HERE / "crisis_heldout53.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -135,6 +143,9 @@ LATER_SETS = {
     SET48: ("9b122b504cb5464b1765046504011e4ea57daad36069e42bf192ac5b1248965d", (282, 16)),
     SET49: ("021900d2439fdb74156cd145109326625900a8cba785060f985faaa695b9cd7e", (291, 12)),
     SET50: ("5660d0c300d948837da1783c71625d6df56636cb6689acf0029f6b7c6a683c32", (284, 9)),
+    SET51: ("1067c2ba8a0852fd3a520419459f0330f87c4c67f21aa5754f5a62a7b4c4c91b", (284, 4)),
+    SET52: ("0600ea20e96abea3e4ae8177832eecc332f33e87619597973cae1f798b033a7b", (279, 8)),
+    SET53: ("7b04dcaf9f57d26c9354274072d6544e86d5bfb3ac3265372500a6568e162d00", (274, 24)),
 }
 
 
