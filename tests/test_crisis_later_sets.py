@@ -293,6 +293,15 @@ FAMILIES = [
     ("the thought of taking myself out wont leave me alone", "active_thoughts"),
     ("afraid of what i am going to do to myself", "intent"),
     ("ya no quiero seguir en este mundo, ya me canse", "wish_dead"),
+    # Session 24: the spent 51st-53rd sets' plainest misses, narrow.
+    ("drank like a cup of the roundup from the barn", "attempt"),
+    ("holding my sidearm. not ok", "means"),
+    ("tried to end it with my dads shotgun", "past_attempt"),
+    ("me raye los brazos otra vez", "self_harm"),
+    ("me rasgue la piel hasta sacarme sangre", "self_harm"),
+    # ...and two entries the model's gate never spared an everyday text for, now sure.
+    ("hola, perdon la hora, solo queria decir q ya decidi quitarme la vida y no tengo miedo", "intent"),
+    ("mi esposo murio en marzo, los hijos viven lejos y ya no quiero seguir en esta tierra", "wish_dead"),
 ]
 
 NEAR_MISSES = [
@@ -368,6 +377,10 @@ NEAR_MISSES = [
     "me colgue de la barra del parque para estirar la espalda",
     "scared of what im about to do to myself with this box dye lol",
     "la idea del suicidio en esa novela me persigue, que final",
+    # Session 24: the everyday senses beside the 51st-53rd sets' families.
+    "holding my service weapon at the range, not ok with the new trigger",
+    "me raye el brazo con el plumon en clase jaja",
+    "drank like a cup of the cleaner by accident, poison control said im fine",
 ]
 
 MODEL_NEAR_MISSES = [
