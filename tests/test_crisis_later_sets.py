@@ -109,6 +109,10 @@ SET50 = HERE / "crisis_heldout50.yaml"
 SET51 = HERE / "crisis_heldout51.yaml"
 SET52 = HERE / "crisis_heldout52.yaml"
 SET53 = HERE / "crisis_heldout53.yaml"
+# The fifty-fourth (the first minutes and hours of a crisis, with times, places and objects;
+# near misses from emergencies that are not self-harm), scored once at f2d0a58 (the 51st-53rd
+# families): _set54.txt, _start beside.
+SET54 = HERE / "crisis_heldout54.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -146,6 +150,7 @@ LATER_SETS = {
     SET51: ("1067c2ba8a0852fd3a520419459f0330f87c4c67f21aa5754f5a62a7b4c4c91b", (284, 4)),
     SET52: ("0600ea20e96abea3e4ae8177832eecc332f33e87619597973cae1f798b033a7b", (279, 8)),
     SET53: ("7b04dcaf9f57d26c9354274072d6544e86d5bfb3ac3265372500a6568e162d00", (274, 24)),
+    SET54: ("e96316500e0b22f925e76e028256cced37be0710e59d5a3bd564a917dbfe3983", (279, 6)),
 }
 
 
