@@ -2251,9 +2251,12 @@ OWN_RISK_JOINED_TO_SOMEONE_ELSES = (
         "me voy a tirar con ella",
     ),
     # The second review's: a time after the pronoun, "me mato".
+    # The writer's words alone, once the other person's are cut out, are read first: session
+    # 24's model reads "im going to jump after her tonight" as a crisis (p 0.82), which stands
+    # before the words joining the writer to the other person.
     (
         "she is on the bridge right now and wont answer. im going to jump after her tonight",
-        "im going to jump after her tonight",
+        MODEL_CATEGORY,
     ),
     (
         "mi hermana esta en el puente y no me contesta, me voy a tirar con ella esta noche",
@@ -2268,12 +2271,7 @@ def test_own_risk_joined_to_someone_elses_is_the_writers_crisis(
     detector: CrisisDetector, text: str, phrase: str
 ) -> None:
     beside = detector.beside_someone_else(text)
-    # The writer's words alone, once the other person's are cut out, are read first: where
-    # the model reads them as a crisis (session 24's model on "im going to jump after her
-    # tonight", p 0.82) that stands before the words joining the writer to the other person.
-    read = phrase in text and detector.detect(text[text.index(phrase) :]).phrase
-    assert beside is not None and beside.matched
-    assert beside.phrase == (MODEL_CATEGORY if read == MODEL_CATEGORY else phrase)
+    assert beside is not None and beside.matched and beside.phrase == phrase
     found, worried = detector.answer(text, detector.detect(text))
     assert found.matched and not worried
 

@@ -184,9 +184,10 @@ HELDOUT_SHA256 = "2905ee07d4722e27ddc5a42debbaa2068ab9f93aa61d6d86dd7dcabc07f922
 #: (docs/someone_else_heldout_run.txt).
 HELDOUT_FROZEN = {
     # Session 20: "my brother took pills" (a bare report). Session 24's model (fitted on the
-    # spent sets too): (31, 35, 9, 25) -> (30, 37, 10, 23), two texts of someone in danger now
-    # that were met with nothing get the someone-else text ("my grandpa said goodbye to everyone
-    # at dinner ... went out to the shed with his pistol").
+    # spent sets too): (31, 35, 9, 25) -> (30, 37, 10, 23): one text fewer read as the writer's
+    # own, two more with the someone-else text and the flag ("my grandpa said goodbye to
+    # everyone at dinner ... went out to the shed with his pistol"), one more with the text
+    # alone, two fewer met with nothing.
     "other_now": (30, 37, 10, 23),
     # Session 21: a friend's three past attempts and the worry now ("...3 attempts in the past
     # and shes doing better now but i get anxious") hears the someone-else text. Session 24's

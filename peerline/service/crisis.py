@@ -77,9 +77,10 @@ DROPPED_BY_GRAMMAR = "grammar"
 DROPPED_BY_SENSE = "sense"
 #: ...or no phrase matched and the whole message is a model near miss (`_everyday_whole`).
 DROPPED_WHOLE = "whole"
-#: Whether the line runs the statistical layer beside the phrases. Yes: trained on the
-#: development data only and scored once on the second held-out set, it took the phrases' recall
-#: from 0.667 to 0.803 for one more false alarm of 300 (docs/crisis.md).
+#: Whether the line runs the statistical layer beside the phrases. Yes: when it was switched on
+#: (session 7; trained then on the development data only and scored once on the second held-out
+#: set) it took the phrases' recall from 0.667 to 0.803 for one more false alarm of 300
+#: (docs/crisis.md). Since session 24 it is fitted on the spent later sets too.
 USE_MODEL = True
 #: How a burst's texts are joined to be read together: a clause boundary between them.
 BURST_JOIN = ". "

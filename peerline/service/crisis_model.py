@@ -499,10 +499,8 @@ def dumps(model: Model) -> bytes:
         raise ValueError("crisis model: a term holds a line break")
     data = {
         "format": FORMAT,
-        "about": (
-            "TF-IDF of words and letter n-grams + logistic regression; "
-            "development set and spent later sets"
-        ),
+        # What it was fitted on is the trainer's to say (its `--spent` sets), not the file's.
+        "about": "TF-IDF of words and letter n-grams + logistic regression (crisis_train)",
         "threshold": model.threshold,
         "gate": model.gate,
         "overrule": model.overrule,

@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 C = 10.0  # inverse regularisation: 10 over 30 out of fold on the session 7 development set (docs)
 CATEGORY_C = 10.0  # the same, for the category regression
-# A term must be in at least this many development messages: at 2 the grown session 8 set
+# A term must be in at least this many of the messages fitted on: at 2 the grown session 8 set
 # (8,871 messages) gave 39,890 terms and the model some 7.4 MB in every process; at 3, 29,497
 # terms, about 5.6 MB, and out of fold the same recall (0.772 against 0.763, docs/crisis.md).
 # At 3 the session 10 set (11,566 messages) gave 34,593 terms, past the model's 6 MB; at 4,
@@ -67,7 +67,7 @@ CATEGORY_C = 10.0  # the same, for the category regression
 # terms (the model file 821 KB against 755); at 14, 34,403 terms and 765 KB.
 # Session 24 (the spent sets 21-44 joined by default: 14,400 messages more, 53,300 in all): at
 # 14, 37,696 terms and 6.4 MB held in memory (over the 6 MB the tests keep); at 17, 33,931 terms,
-# 5.9 MB and the model file 800 KB.
+# 5.9 MB and the model file 763 KB.
 MIN_DF = 17
 # Session 13: a message labelled safe that borrows no category (category general: the everyday
 # writers' greetings, bland replies and ordinary troubles, and the early sets' near misses, 6,613
@@ -120,10 +120,11 @@ FRESH_THRESHOLD = 0.75
 OVERRULE_START = 0.99
 FRESH_GATE = 0.30
 # Session 24: with the spent sets in the fit the overrule too is read on fresh writing (the sets
-# 38-44, which no phrase was written from, under a model fitted on development and sets 21-37):
-# from 0.97 to 0.94, 6 crisis messages more for no false alarm; lower, "what floor is high
-# enough to see the parade" (p 0.93) and "parked on the top floor again and couldnt find my
-# car" (0.92), near misses the tests keep, alarm (docs/crisis.md, "Session 24").
+# 38-44, which no family was written for: session 23 read them only among all labelled texts,
+# for the cleft rule and the sixteen sure entries; under a model fitted on development and sets
+# 21-37): from 0.97 to 0.94, 6 crisis messages more for no false alarm; lower, near misses the
+# tests keep alarm ("what floor is high enough to see the parade", p 0.93 under the shipped
+# model; "parked on the top floor again and couldnt find my car", 0.92; docs/crisis.md).
 FRESH_OVERRULE = 0.94
 # Everyday texts (rounds 24 and 25 of the development set): their alarms are reported apart.
 EVERYDAY_NOTES = ("round 24 everyday text", "round 25 chat text")
@@ -140,7 +141,7 @@ WRITER_NOTE = re.compile(r"(\w+ held-out|dev writer \w+|second writer)\b")
 # on the eighteenth held-out set (floor 21), two more other-person texts in danger now met with
 # nothing, three test sentences lost: not shipped (docs/crisis.md, "Session 22").
 # Session 24: the sets 21-44 join by default. Fitted on development and sets 21-37, on the sets
-# 38-44 (no phrase written from them) at the shipped threshold and gate: recall 0.940 -> 0.943
+# 38-44 (no family written for them) at the shipped threshold and gate: recall 0.940 -> 0.943
 # and false alarms 4.2% -> 3.4% (89 -> 71 of 2,100), and with the overrule at 0.94, 0.946.
 SPENT_SETS = tuple(Path("tests") / f"crisis_heldout{number}.yaml" for number in range(21, 45))
 SEED = 15
@@ -344,7 +345,7 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Cross-validate, pick the threshold, train on all development data and write the model."""
+    """Report the development rules out of fold, fit on development and spent sets, save."""
     parser = argparse.ArgumentParser(prog="python -m peerline.service.crisis_train")
     parser.add_argument("--dev", type=Path, default=DEV_FILE)
     parser.add_argument(
@@ -390,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gate = FRESH_GATE
     short = [crisis_model.word_count(n) < crisis_model.MIN_WORDS for n in norms]
     # Over a phrase an everyday sense dropped (and no phrase kept), the model is heard from its
-    # own bar, chosen by the same rule on those messages alone (never over a negation).
+    # own bar: the same rule on those messages alone (never over a negation) reports one; the
+    # model ships with FRESH_OVERRULE.
     over = [
         0.0 if too_short or drop != DROPPED_BY_SENSE or hit else p
         for p, too_short, drop, hit in zip(probabilities, short, dropped, phrases, strict=True)
@@ -398,8 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrule = pick_threshold_by_margin(
         of_named(over), of_named(labels), [False] * sum(named), PHRASE_MARGIN, OVERRULE_START
     )
-    # Phrase hits as the gate keeps them (the packaged file holds no sure entries, which the
-    # gate would not ask about).
+    # Phrase hits as the gate keeps them (a report: the packaged file's sure entries, which the
+    # gate does not ask about, are counted here as if it did).
     phrases = [
         hit and (not ask or p >= gate)
         for hit, ask, p in zip(phrases, asked, probabilities, strict=True)
@@ -409,8 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0.0 if too_short or drop else p
         for p, too_short, drop in zip(probabilities, short, dropped, strict=True)
     ]
-    # The threshold is stepped with the alarms over dropped phrases already counted (the
-    # overrule starts at 0.95, the threshold's highest); the bar never goes under it.
+    # The threshold is stepped with the alarms over dropped phrases already counted (at the
+    # overrule the development rule reports, from OVERRULE_START); the bar never goes under it.
     threshold = pick_threshold_by_margin(
         of_named(heard),
         of_named(labels),
