@@ -113,6 +113,10 @@ SET53 = HERE / "crisis_heldout53.yaml"
 # near misses from emergencies that are not self-harm), scored once at f2d0a58 (the 51st-53rd
 # families): _set54.txt, _start beside.
 SET54 = HERE / "crisis_heldout54.yaml"
+# The fifty-fifth (rural places and small towns: ranches, boats, mines, oil fields, churches;
+# Spanish of rural Mexico, the Andes, Patagonia, Galicia and Andalusia), scored once at 35d7e15
+# (the re-read's mends): _set55.txt, _start beside.
+SET55 = HERE / "crisis_heldout55.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -151,6 +155,7 @@ LATER_SETS = {
     SET52: ("0600ea20e96abea3e4ae8177832eecc332f33e87619597973cae1f798b033a7b", (279, 8)),
     SET53: ("7b04dcaf9f57d26c9354274072d6544e86d5bfb3ac3265372500a6568e162d00", (274, 24)),
     SET54: ("e96316500e0b22f925e76e028256cced37be0710e59d5a3bd564a917dbfe3983", (279, 6)),
+    SET55: ("6d690692b28aa7e5133c78dd11e4aea5f9a29ebe0a3b31bb5151a149f586a205", (280, 8)),
 }
 
 
