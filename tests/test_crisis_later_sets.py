@@ -175,15 +175,6 @@ def test_a_later_set_is_guarded(path: Path) -> None:
     assert {e.split for e in items} == {"holdout"}
 
 
-@pytest.mark.parametrize("path", list(LATER_SETS), ids=lambda p: p.stem)
-def test_a_later_sets_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
-    _, (found, false_alarms) = LATER_SETS[path]
-    s = score((e, d.matched) for e, d in run(detector, load(path)))
-    print(f"\n{path.name}: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
-    assert s.tp >= found
-    assert s.fp <= false_alarms
-
-
 #: Session 24: the sets 21-44 are in the model's fit (`crisis_train.SPENT_SETS`), so the figures
 #: they were scored at no longer bind; these are their figures read in-sample at the session's
 #: end, kept so that a change of phrases or model that loses their texts says so.
@@ -215,12 +206,17 @@ IN_THE_FIT = {
 }
 
 
-@pytest.mark.parametrize("number", list(IN_THE_FIT))
-def test_a_set_in_the_models_fit_keeps_its_figures(detector: CrisisDetector, number: int) -> None:
-    found, false_alarms = IN_THE_FIT[number]
-    s = score((e, d.matched) for e, d in run(detector, load(HERE / f"crisis_heldout{number}.yaml")))
-    assert s.tp >= found
-    assert s.fp <= false_alarms
+@pytest.mark.parametrize("path", list(LATER_SETS), ids=lambda p: p.stem)
+def test_a_later_sets_figures_as_recorded(detector: CrisisDetector, path: Path) -> None:
+    s = score((e, d.matched) for e, d in run(detector, load(path)))
+    print(f"\n{path.name}: found {s.tp} of {s.tp + s.fn}, false alarms {s.fp} of {s.fp + s.tn}")
+    numbers = {int(p.stem.removeprefix("crisis_heldout")): p for p in LATER_SETS}
+    assert set(IN_THE_FIT) <= set(numbers)  # each set in the fit is read here
+    number = int(path.stem.removeprefix("crisis_heldout"))
+    # The figures it was scored at, and for a set in the model's fit its in-sample ones too.
+    for found, false_alarms in (LATER_SETS[path][1], IN_THE_FIT.get(number, (0, 300))):
+        assert s.tp >= found
+        assert s.fp <= false_alarms
 
 
 # Session 21: the spent sets' misses and false alarms as families, in sentences of this file's

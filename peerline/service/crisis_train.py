@@ -322,7 +322,6 @@ def export(
         for feature, i in sorted(vectoriser.vocabulary_.items())
     }
     data: dict[str, object] = {
-        "about": "TF-IDF of words and letter n-grams + logistic regression",
         "threshold": threshold,
         "gate": gate,
         "overrule": overrule,
