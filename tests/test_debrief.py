@@ -29,7 +29,7 @@ from peerline.service.models import (
     utcnow,
 )
 from peerline.service.retention import purge
-from peerline.service.runtime import Inbound, Runtime, receive_sms, run_matching
+from peerline.service.runtime import Inbound, Runtime, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from peerline.service.settings import DEFAULT_NOTE_TOPICS, SettingsError, from_env
 from peerline.service.voice.ringing import ringable
@@ -410,6 +410,122 @@ def test_notes_are_purged_and_erased_with_the_transcript(line: LineServices) -> 
     assert erased.note_enc is None and erased.topics == "lonely"
 
 
+TEXTER_3 = "+14165550197"
+
+
+def pending_offer(line: LineServices, name: str) -> Offer | None:
+    """Return a supporter's pending offer, if any."""
+    with line.db.session() as session:
+        sid = session.scalars(select(Supporter.id).where(Supporter.name == name)).one()
+        found = session.scalars(
+            select(Offer).where(Offer.supporter_id == sid, Offer.status == "pending")
+        ).first()
+        if found is not None:
+            session.expunge(found)
+        return found
+
+
+def test_a_texter_in_crisis_is_offered_to_a_resting_supporter_when_nobody_else_is_free(
+    line: LineServices,
+) -> None:
+    # Seen by hand (session 25): the only supporter on shift had just ended a hard chat, and a
+    # texter whose first words were a plan waited out the whole 5-minute pause, offered to
+    # nobody. A crisis call already rang a resting supporter; a crisis text now reaches them.
+    start = utcnow()
+    crisis_chat_ended(line, start)
+    had = offers_to(line, "Sam")
+    sms(line, TEXTER_3, "yes", start + timedelta(seconds=5))  # an ordinary texter waits
+    sms(
+        line, lines.TEXTER_2, "i have a plan to kill myself on friday", start + timedelta(seconds=6)
+    )
+    assert offers_to(line, "Sam") == had + 1, "the texter in crisis was offered to nobody"
+    # The coordinator's alert counts them among those waiting, with the ordinary texter (it
+    # said "0 waiting" when a first text in crisis was counted before it joined the queue).
+    assert "Fila: 2 esperando" in texts(line, lines.RIA, "safety_alert")[-1]
+    offer = texts(line, lines.SAM)[-1]
+    assert offer.startswith("PRIORITY: ")
+    assert "You're resting after a hard chat; nobody else is free. #pass if you can't." in offer
+    assert segments.count(offer) <= 2
+    # #pass is theirs to use: the texter stays waiting, and the ordinary texter is not offered
+    # to the resting supporter in its place.
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=20))
+    # The on-call coordinator (Ria, who reads Spanish first) hears of it at once.
+    assert "Sam dejo pasar la oferta" in texts(line, lines.RIA, "crisis_untaken_alert")[-1]
+    # Not asked again while they rest...
+    run_matching(line, now=start + timedelta(minutes=1))
+    assert pending_offer(line, "Sam") is None
+    # ... but as soon as the pause ends, as anyone free would be.
+    run_matching(line, now=start + timedelta(minutes=5, seconds=1))
+    assert pending_offer(line, "Sam") is not None
+    again = texts(line, lines.SAM)[-1]
+    assert again.startswith("PRIORITY: ") and "resting" not in again
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=5, seconds=10))
+    assert any("You are now chatting with" in text for text in texts(line, lines.SAM)[-3:])
+    with line.db.session() as session:
+        waiting = session.scalars(select(Conversation).where(Conversation.state == "queued")).all()
+        assert len(waiting) == 1 and waiting[0].priority == 0  # the ordinary texter still waits
+
+
+def test_a_resting_supporter_is_not_asked_while_someone_else_is_free(line: LineServices) -> None:
+    start = utcnow()
+    crisis_chat_ended(line, start)
+    sms(line, lines.RIA, "#back", start)
+    had = offers_to(line, "Sam")
+    sms(
+        line, lines.TEXTER_2, "i have a plan to kill myself on friday", start + timedelta(seconds=6)
+    )
+    assert offers_to(line, "Sam") == had
+    assert pending_offer(line, "Ria") is not None
+    # An ordinary texter is never offered to them while they rest.
+    sms(line, lines.RIA, "#take", start + timedelta(seconds=10))
+    sms(line, TEXTER_3, "yes", start + timedelta(seconds=15))
+    assert offers_to(line, "Sam") == had
+
+
+def test_a_missed_offer_while_resting_is_no_sign_the_supporter_is_gone(tmp_path: Path) -> None:
+    line = build(tmp_path, PEERLINE_AUTO_AWAY_AFTER="1")
+    sms(line, lines.RIA, "#away")
+    start = utcnow()
+    crisis_chat_ended(line, start)
+    sms(
+        line, lines.TEXTER_2, "i have a plan to kill myself on friday", start + timedelta(seconds=6)
+    )
+    offer = pending_offer(line, "Sam")
+    assert offer is not None
+    expire_offer(line, offer.id, now=offer.expires_at + timedelta(seconds=1))
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        assert not sam.away and sam.expired_in_row == 0
+    # The coordinator (in Spanish) hears that the offer went untaken, once for this texter.
+    alerts = texts(line, lines.RIA, "crisis_untaken_alert")
+    assert len(alerts) == 1, alerts
+    assert "puede estar en crisis y sigue esperando" in alerts[0]
+    assert "la oferta a Sam caduco" in alerts[0]
+    assert pending_offer(line, "Sam") is None  # asked once while resting
+    run_matching(line, now=start + timedelta(minutes=5, seconds=1))
+    again = pending_offer(line, "Sam")
+    assert again is not None and again.id != offer.id
+    # Out of the pause a missed offer counts again (one is enough here), and the coordinator
+    # is not told twice about the same texter.
+    expire_offer(line, again.id, now=again.expires_at + timedelta(seconds=1))
+    assert len(texts(line, lines.RIA, "crisis_untaken_alert")) == 1
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        assert sam.away and sam.expired_in_row == 1
+        alert_kinds = session.scalars(select(Alert.kind)).all()
+    assert alert_kinds.count("crisis_untaken") == 1
+
+
+def test_an_ordinary_offer_that_times_out_alerts_nobody(line: LineServices) -> None:
+    start = utcnow()
+    sms(line, lines.TEXTER_2, "yes", start)
+    offer = pending_offer(line, "Sam")
+    assert offer is not None
+    expire_offer(line, offer.id, now=offer.expires_at + timedelta(seconds=1))
+    sms(line, lines.SAM, "#pass", start + timedelta(minutes=3))
+    assert texts(line, lines.RIA, "crisis_untaken_alert") == []
+
+
 def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
     line: LineServices,
 ) -> None:
@@ -426,7 +542,6 @@ def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
         assert rung(during) == []
         assert rung(during, crisis=True) == ["Sam"]
         assert rung(after) == ["Sam"]
-
 
 
 @pytest.mark.parametrize(

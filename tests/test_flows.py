@@ -180,7 +180,22 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         # The longest an offer's parts and the stuck-queue alert's figures can be.
         "waited": "waiting 11 h 59 min",
         "returning": ", returning: you talked with them less than a day ago",
-        "again": " Your offer timed out; everyone free has had it, so it comes back.",
+        # The longest of an offer's notes (each offer has one at most).
+        "again": max(
+            (
+                " " + catalogue.render(language, key)
+                for key in ("offer_again_timed_out", "offer_again", "offer_resting")
+            ),
+            key=len,
+        ),
+        # Why a crisis texter still waits, the longer of its two ways.
+        "how": max(
+            (
+                catalogue.render(language, key, name="Maximiliana")
+                for key in ("untaken_timed_out", "untaken_passed")
+            ),
+            key=len,
+        ),
         "waiting": 140,
         "free": 12,
         "seconds": 3600,

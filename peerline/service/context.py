@@ -463,12 +463,17 @@ class Context:
         conversation: Conversation | None,
         alias: str | Phrase,
         what: Phrase,
+        *,
+        queue: int | None = None,
     ) -> int:
         """Alert on call that a texter or caller may be unsafe: the console keeps it in
         English, each coordinator reads it in their own language; return how many were
-        texted."""
+        texted. `queue` is how many wait, when the record does not say it yet."""
         english = [self.line.catalogue.words("en", words) for words in (alias, what)]
-        return self.alert(kind, conversation, ": ".join(english), alias=alias, what=what)
+        params: dict[str, Any] = {"alias": alias, "what": what}
+        if queue is not None:
+            params["queue"] = queue
+        return self.alert(kind, conversation, ": ".join(english), **params)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
         """Relay a supporter's words to the texter of a chat, joined (each on a line of its own
@@ -499,7 +504,14 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
     rt.after_commit.match = True
     if status == EXPIRED:
         supporter = _lock(rt.session, Supporter, offer.supporter_id)
-        if supporter is not None:
+        # An offer made while they rested after a crisis chat (a texter in crisis, nobody else
+        # free) may well be missed: that is no sign they are gone.
+        resting = (
+            supporter is not None
+            and supporter.paused_until is not None
+            and supporter.paused_until > offer.created_at
+        )
+        if supporter is not None and not resting:
             supporter.expired_in_row += 1
             if supporter.expired_in_row >= rt.line.settings.auto_away_after and not supporter.away:
                 supporter.away = True

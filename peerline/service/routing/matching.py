@@ -104,12 +104,9 @@ def _matched_since() -> Any:
     return Conversation.matched_at >= bindparam("since", type_=UTCDateTime())
 
 
-def _not_paused() -> Any:
-    """Return "the supporter is not resting after a crisis chat at :now" as SQL."""
-    return or_(
-        Supporter.paused_until.is_(None),
-        Supporter.paused_until <= bindparam("now", type_=UTCDateTime()),
-    )
+def _resting() -> Any:
+    """Return "the supporter is resting after a crisis chat at :now" as SQL."""
+    return func.coalesce(Supporter.paused_until > bindparam("now", type_=UTCDateTime()), False)
 
 
 @cache
@@ -182,12 +179,14 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
         load,
         _on_a_call(),
         recent,
+        # Those resting after a crisis chat are read too: a texter who may be in crisis is
+        # offered to them when nobody else could take the chat (`match`).
+        _resting(),
     ).where(
         Supporter.active.is_(True),
         Supporter.away.is_(False),
         Supporter.opted_out.is_(False),
         Supporter.takes_sms.is_(True),
-        _not_paused(),
         *has_room,
     )
     if pool:
@@ -207,6 +206,8 @@ class _Candidate:
     capacity: int  # sms_capacity
     languages: tuple[str, ...]
     idle_since: float
+    # Resting after a crisis chat (until :now + the pause, or #ready).
+    resting: bool = False
 
 
 @dataclass
@@ -237,7 +238,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
     load: Counter[int] = Counter()
     recent: list[tuple[int | None, datetime | None]] = []
     rows = session.connection().execute(query, params)
-    for sid, capacity, languages, idle, held, on_a_call, matched in rows:
+    for sid, capacity, languages, idle, held, on_a_call, matched, resting in rows:
         # Someone on a phone call with a caller is not offered a text chat meanwhile.
         if sid not in wanted or on_a_call:
             continue
@@ -246,6 +247,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
             sms_capacity_for(capacity, policy.relay_numbers),
             tuple(part for part in languages.split(",") if part),
             idle.timestamp() if idle else 0.0,
+            bool(resting),
         )
         if held:
             load[sid] = held
@@ -296,13 +298,14 @@ def _ranked(
     if fresh_only:
         free = []
 
-    def rank(c: _Candidate) -> tuple[int, int, int, int, float, int]:
+    def rank(c: _Candidate) -> tuple[int, bool, int, int, int, float, int]:
         speaks = conversation.language in c.languages
         preferred = conversation.preferred_supporter_id == c.id
-        # Round robin among those offered it before; then language, continuity, and
-        # fairness: fewest chats this shift, longest idle.
+        # Round robin among those offered it before, anyone resting after a crisis chat
+        # last; then language, continuity, and fairness: fewest chats this shift, longest idle.
         return (
             offered_before.get(c.id, 0),
+            c.resting,
             0 if speaks else 1,
             0 if preferred else 1,
             pool.chats_this_shift[c.id],
@@ -456,31 +459,51 @@ def match(
     locking: bool = False,
     limit: int = 50,
 ) -> list[NewOffer]:
-    """Offer waiting conversations, crisis first then oldest, to free supporters on shift."""
+    """Offer waiting conversations, crisis first then oldest, to free supporters on shift.
+
+    A supporter resting after a crisis chat is offered only a texter who may be in crisis, only
+    when nobody else free could take them first, and only once: the offer says so, and #pass
+    is theirs.
+    (Without this, a texter in crisis waited out the whole pause with the one supporter on
+    shift resting; a crisis call rings them too.)
+    """
     pool = _pool(session, rotas, now, policy)
     per_conversation = policy.fanout if policy.strategy == "several" else 1
     made: list[NewOffer] = []
     # Who still has room; once nobody has, the rest of the queue can get no offer this round
     # (and is not read).
-    candidates = [c for c in pool.supporters.values() if _has_room(c, pool, policy)]
+    with_room = [c for c in pool.supporters.values() if _has_room(c, pool, policy)]
+    candidates = [c for c in with_room if not c.resting]
+    resting = [c for c in with_room if c.resting]
 
     def room() -> int:
         """Return how many more offers the supporters with room could take."""
-        return sum(c.capacity - pool.load[c.id] for c in candidates)
+        return sum(c.capacity - pool.load[c.id] for c in (*candidates, *resting))
 
     for conversation in _waiting(session, limit, locking, room):
+        urgent = conversation.priority > 0
+        if not candidates and not urgent:
+            break  # the crisis texters (read first) are offered; the others wait
+        # Someone resting is asked once: after a #pass or a missed offer, not again until
+        # their pause ends (the coordinator has been told).
+        asked = [c for c in resting if urgent and c.id not in conversation.offered_before]
+        ranked = _ranked(conversation, pool, policy, [*candidates, *asked])
+        if ranked and not ranked[0].resting:
+            # Someone not resting comes first: nobody resting is asked beside them.
+            ranked = [c for c in ranked if not c.resting]
         offered = 0
-        for candidate in _ranked(conversation, pool, policy, candidates):
+        for candidate in ranked:
             if offered == per_conversation:
                 break
             offer = _offer(session, conversation, candidate, now, policy, locking)
             if offer is None:
                 continue
             pool.load[candidate.id] += 1
-            made.append(offer)
+            made.append(replace(offer, resting=True) if candidate.resting else offer)
             offered += 1
         candidates = [c for c in candidates if _has_room(c, pool, policy)]
-        if not candidates:
+        resting = [c for c in resting if _has_room(c, pool, policy)]
+        if not candidates and not resting:
             break
     if candidates and len(made) < limit:
         free_since = _free_since(session, rotas, now, candidates)

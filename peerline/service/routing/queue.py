@@ -148,6 +148,9 @@ class NewOffer:
     again: bool = False
     # Offered alongside a pending offer to someone else (the first #take wins).
     alongside: bool = False
+    # Offered while the supporter rests after a crisis chat: a texter who may be in crisis,
+    # with nobody else free who could take them first.
+    resting: bool = False
     # No offer of it was made before, withdrawn ones included: its first (`offers.announce`
     # counts it once a chat).
     first: bool = False

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from peerline.flows import texter as texter_flow
+from peerline.flows.catalogue import Phrase
 from peerline.flows.keywords import Keyword, classify
 from peerline.service import metrics, routing
 from peerline.service.availability import format_opening
@@ -34,6 +35,7 @@ from peerline.service.models import (
     PENDING,
     QUEUED,
     WITHDRAWN,
+    Alert,
     Conversation,
     InboundMessage,
     Offer,
@@ -152,6 +154,9 @@ def announce(
                 again = " " + rt.render(language, "offer_again")
         elif offer.alongside:
             again = " " + rt.render(language, "offer_alongside")
+        if offer.resting:
+            # Says what "again" would (nobody else free can take it), and that they rest.
+            again = " " + rt.render(language, "offer_resting")
         rt.to_supporter(
             offer.supporter,
             "offer_priority" if offer.priority > 0 else "offer",
@@ -401,6 +406,49 @@ def expire(rt: Context, offer_id: int) -> None:
     if supporter.id in rt.set_away_now:
         rt.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
     announce(rt, made, expired={offer.conversation_id: supporter.id})
+    if conversation is not None:
+        crisis_offer_untaken(rt, conversation, supporter, "untaken_timed_out")
+
+
+#: The kind of alert a crisis texter's untaken offer raises (once a conversation).
+CRISIS_UNTAKEN = "crisis_untaken"
+
+
+def crisis_offer_untaken(
+    rt: Context, conversation: Conversation, supporter: Supporter, how: str
+) -> None:
+    """Tell the on-call coordinators, once a conversation, that a texter who may be in crisis
+    still waits after an offer of them went untaken (`how`: timed out or passed).
+
+    The queue's own alert comes after a quarter of an hour; a texter in crisis whose offer
+    a supporter let go needs a person to look sooner (call in someone, take it themselves).
+    """
+    if conversation.priority <= 0 or conversation.state != QUEUED:
+        return
+    told = rt.session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .where(Alert.kind == CRISIS_UNTAKEN, Alert.conversation_id == conversation.id)
+    )
+    if told:
+        return
+    staff = routing.staffing(rt.session, rt.rotas(), rt.now, policy(rt))
+    queued_at = conversation.queued_at or rt.now
+    minutes = max(0, int((rt.now - queued_at).total_seconds() // 60))
+    alias = conversation.contact.alias
+    rt.alert(
+        CRISIS_UNTAKEN,
+        conversation,
+        f"{alias} may be in crisis and still waits ({minutes} min): "
+        f"{rt.line.catalogue.words('en', Phrase(how, {'name': supporter.name}))}; "
+        f"{staff.free} free of {staff.on_shift} on shift",
+        key="crisis_untaken_alert",
+        alias=alias,
+        minutes=minutes,
+        how=Phrase(how, {"name": supporter.name}),
+        free=staff.free,
+        on_shift=staff.on_shift,
+    )
 
 
 def withdraw_offers(rt: Context, conversation: Conversation, alias: str) -> None:

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import delete, func, or_, select, update
 
 from peerline.flows.catalogue import Phrase
-from peerline.service import metrics
+from peerline.service import metrics, routing
 from peerline.service.context import (
     Context,
     _due,
@@ -39,13 +39,16 @@ def raise_safety(
     *,
     someone_else: bool = False,
     first_own: bool = False,
+    joining: bool = False,
 ) -> int:
     """Put a conversation first, record the event, flag the supporter, alert on call; return
     how many on-call coordinators were texted (none when the alert was not due).
 
     `someone_else` says the words told of someone else at risk, not of the texter's own crisis:
     the supporter's flag says so. `first_own` says these are the texter's own crisis words for
-    the first time in the window: a supporter flagged only for someone else is flagged again."""
+    the first time in the window: a supporter flagged only for someone else is flagged again.
+    `joining` says the same words put the texter in the queue (after this): the alert counts
+    them among those waiting."""
     first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
@@ -74,7 +77,11 @@ def raise_safety(
         return 0
     what = "alert_what_someone_else" if someone_else else "alert_what_crisis"
     crisis = Phrase(what, {"kind": rt.crisis_kind(category)})
-    told = rt.safety_alert("crisis", conversation, alias, crisis)
+    queue = None
+    if joining and conversation.state != QUEUED:
+        # Counted as waiting: "Queue: 0 waiting" read as if nobody waited, them included.
+        queue = routing.queue_length(rt.session) + 1
+    told = rt.safety_alert("crisis", conversation, alias, crisis, queue=queue)
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
         flag = "safety_flag_someone_else" if someone_else else "safety_flag"

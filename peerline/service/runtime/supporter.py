@@ -32,6 +32,7 @@ from peerline.service.runtime.chats import (
 )
 from peerline.service.runtime.offers import (
     accept_offer,
+    crisis_offer_untaken,
 )
 from peerline.service.runtime.safety import block, raise_safety
 from peerline.service.voice.records import caller_alias, latest_call_record
@@ -154,7 +155,10 @@ def _supporter_effect(
         case fx.AcceptOffer(offer_id=offer_id):
             accept_offer(rt, offer_id, supporter, via=via)
         case fx.DeclineOffer(offer_id=offer_id):
-            resolve_offer(rt, offer_id, DECLINED)
+            declined = resolve_offer(rt, offer_id, DECLINED)
+            passed = rt.session.get(Conversation, declined.conversation_id) if declined else None
+            if passed is not None:
+                crisis_offer_untaken(rt, passed, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
             if chat is not None:
                 end_chat(rt, chat, by=by, ask_rating=ask_rating)

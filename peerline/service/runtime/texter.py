@@ -144,6 +144,7 @@ def texter_message(
     # Kept on the text too: a supporter who takes the chat later sees it marked the same way,
     # and a flag raised over someone else's words is not the texter's own crisis.
     inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
+    joining = fx.JoinQueue() in effects
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
@@ -157,7 +158,14 @@ def texter_message(
             conversation.priority, conversation.crisis_at = closed.priority, closed.crisis_at
             inbound.conversation_id = conversation.id
         _texter_effect(
-            rt, effect, contact, conversation, raised=raised, other=other, own_lately=own_lately
+            rt,
+            effect,
+            contact,
+            conversation,
+            raised=raised,
+            other=other,
+            own_lately=own_lately,
+            joining=joining,
         )
     if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or outcome.stage == CLOSED:
@@ -289,6 +297,7 @@ def _texter_effect(
     raised: bool = False,
     other: bool = False,
     own_lately: bool = False,
+    joining: bool = False,
 ) -> None:
     match effect:
         case fx.Reply(key=key, params=params):
@@ -363,6 +372,7 @@ def _texter_effect(
                     category,
                     someone_else=other,
                     first_own=not other and not own_lately,
+                    joining=joining,
                 )
         case fx.RequestErase():
             contact.erase_requested_at = rt.now
