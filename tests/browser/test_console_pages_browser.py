@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from peerline.service.models import AuditEvent, Block, Group, utcnow
+from peerline.service.models import AuditEvent, Block, Group, Shift, Supporter, utcnow
 from peerline.service.services import LineServices
 from tests.browser.test_console_browser import sign_in
 from tests.support.console_pages import (
@@ -258,3 +258,27 @@ def test_supporters_and_the_tab_bar_fit_a_phone(
     # The "/" of the line takes a visitor to the console.
     page.goto(f"{base}/")
     assert page.url.startswith(f"{base}/console")
+
+
+def test_a_supporters_long_state_fits_a_phone(
+    page: Page, demo_line: LineServices, serve: Callable[..., str], folder: Path
+) -> None:
+    # Seen by hand (session 25): a supporter resting after a crisis chat pushed the dashboard's
+    # "Supporters on shift" table to 812 px on a 390 px phone (the state never wrapped).
+    from playwright.sync_api import expect
+
+    with demo_line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        # On shift whenever the test runs: midnight to midnight, holidays too.
+        everyday = "mon,tue,wed,thu,fri,sat,sun"
+        sam.shifts = [Shift(days=everyday, start_minute=0, end_minute=1440, run_on_holidays=True)]
+        sam.paused_until = utcnow() + timedelta(minutes=5)
+    base = serve(demo_line)
+    sign_in(page, base)
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}/console/")
+    expect(page.get_by_text("resting after a crisis chat")).to_contain_text(
+        "offered only a texter in crisis nobody else free can take"
+    )
+    fits_a_phone(page)
+    shoot(page, folder, "dashboard-resting-phone")
