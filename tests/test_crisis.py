@@ -1141,6 +1141,55 @@ def test_explicit_words_stand_under_the_models_gate(
     assert found.matched and found.category == category
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by a tester calling the line (session 25): the commonest first words to a
+        # crisis line were dropped by the model's gate, which read the request for a person as
+        # an everyday question (p 0.14-0.24 with it, 0.45-0.98 without).
+        "I need to talk to someone because I want to die",
+        "can i talk to someone, i want to kill myself",
+        "I want to talk to a person, I want to die",
+        "I need to talk to someone I might hurt myself",
+        "need someone to talk to i want to die",
+        "im scared i might kill myself. can someone talk to me",
+        "hi. can i talk to someone. i want to die",
+        "necesito hablar con alguien porque me quiero morir",
+        "hola, necesito hablar con alguien, ya no quiero vivir",
+        "alguien me puede ayudar? me quiero morir",
+    ],
+)
+def test_asking_for_a_person_does_not_hide_the_crisis_it_comes_with(
+    detector: CrisisDetector, text: str
+) -> None:
+    model = detector.model
+    assert model is not None
+    assert model.probability(text) < model.gate  # the whole message reads as everyday
+    assert detector.detect(text).matched
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can i talk to someone about my exam stress, i want to die lol",
+        "hi can i talk to someone? my mom is driving me crazy, i swear i'll kill her lol",
+        "necesito hablar con alguien, me muero de sueño jaja",
+        "hola hay alguien? me quiero morir de la vergüenza, le mande un audio a mi jefe",
+        "can someone talk to me, im so bored i could die",
+        "i need someone to talk to, i keep thinking about my dad who killed himself last year",
+        "is there someone i can talk to about volunteering on the suicide line",
+        "alguien me puede ayudar? se me murio el celular y no tengo cargador",
+        # A request at the end of a story stays part of what the model reads.
+        "at the overpass there was a guy on the railing and i called 911. they got him down."
+        " i'm really shaken, can i talk to someone",
+    ],
+)
+def test_asking_for_a_person_raises_no_alarm_of_its_own(
+    detector: CrisisDetector, text: str
+) -> None:
+    assert not detector.detect(text).matched
+
+
 def test_a_sure_entry_still_yields_to_grammar_and_everyday_senses(detector: CrisisDetector) -> None:
     # Sure is no licence against context: the same words negated, or in an everyday sense, are
     # not the writer's crisis.

@@ -318,18 +318,20 @@ class CrisisDetector:
         """How many phrase patterns are compiled."""
         return len(self._phrases)
 
-    def detect(self, text: str, *, after_crisis: bool = False) -> Detection:
+    def detect(self, text: str, *, after_crisis: bool = False, theirs: bool = False) -> Detection:
         """Return the most urgent crisis phrase in `text` the model confirms (or a sure one),
         else a model alarm, or a non-match.
 
         `after_crisis` says the writer's crisis was raised lately: an everyday sense of a
         phrase then yields to the model at its own threshold, not only when it is far surer.
+        `theirs` says the words are another person's, rewritten as the writer's: a request
+        for a person to talk to in them is theirs, and read with the rest.
         """
         found, dropped, norm, sure = self._scan(text)
         if self.model is None or not text:
             return found
         if found.matched:
-            if sure or self.model.confirms_norm(norm, found.category):
+            if sure or self.model.confirms_norm(norm, found.category, request_aside=not theirs):
                 return found
             # The model finds the words unlikely to be a crisis here (a joke, a recovered past,
             # a farewell before a move): only a sure phrase stands, or the model's own verdict

@@ -19,6 +19,7 @@ import base64
 import gzip
 import json
 import math
+import re
 import sys
 from array import array
 from collections import Counter
@@ -52,6 +53,43 @@ MIN_WORDS = 4
 # bath water is red. i'm so tired" for one false alarm spared, so an attempt is never asked.
 GATE_MIN_WORDS = 8
 UNGATED = frozenset({"attempt"})
+
+
+# A request for a person says nothing of a crisis either way, yet near misses ask it so often
+# ("can i talk to someone about my exam stress") that the model reads it as everyday: "can i
+# talk to someone, i want to kill myself" scored 0.23 and the gate dropped the phrase (found by
+# hand, session 25). The gate asks about the message without it (`without_request`).
+_REQUEST = re.compile(
+    r"(?:\b(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor) )*\b(?:"
+    # "can i talk to someone", "i need someone to talk to", "necesito hablar con alguien"
+    r"(?:(?:can|could|may) i (?:please |pls )?(?:talk|speak|chat|text) (?:to|with)"
+    r"|(?:i )?(?:really |just )?(?:need|want|wanna|would like|d like) to (?:talk|speak|chat)"
+    r" (?:to|with)"
+    r"|(?:i )?(?:really |just )?need|is there|(?:necesito|quiero|puedo|podria) hablar con)"
+    r" (?:someone|somebody|anyone|anybody|a person|a real person|a human|a peer|alguien"
+    r"|una persona|un humano)"
+    r"(?: (?:to talk to|to speak to|con quien hablar|para hablar|right now|now|ahora|ya"
+    r"|please|pls|plz|porfa|por favor))*"
+    # "can someone talk to me", "is anyone there", "alguien me puede ayudar", "hay alguien"
+    r"|(?:can|could|will|would) (?:someone|somebody|anyone|anybody) (?:please |pls )?"
+    r"(?:talk|speak|text|chat) (?:to|with) me(?: (?:please|pls|now|right now))*"
+    r"|(?:is|are) (?:anyone|someone|anybody|somebody) (?:there|here|out there|available)"
+    r"|hay alguien(?: (?:ahi|alli|disponible))?"
+    r"|alguien (?:me )?puede (?:ayudarme|ayudar|hablar conmigo)"
+    r")\b"
+)
+
+
+def without_request(norm: str) -> str:
+    """Return a normalised message without the request for a person to talk to it opens with
+    (in its first two clauses: "hi | can i talk to someone | ..."); one asked at the end of a
+    story ("...they got him down | can i talk to someone") is left for the model to read."""
+    if "alguien" not in norm and "some" not in norm and "any" not in norm and "person" not in norm:
+        return norm
+    found = _REQUEST.search(norm)
+    if found is None or norm.count(BOUNDARY, 0, found.start()) > 1:
+        return norm
+    return f"{norm[: found.start()]} {norm[found.end() :]}"
 
 
 def gate_asks(norm: str, category: str | None) -> bool:
@@ -296,9 +334,13 @@ class Model:
         """Say `alarms` of a message already normalised."""
         return word_count(norm) >= MIN_WORDS and self.probability_of_norm(norm) >= self.threshold
 
-    def confirms_norm(self, norm: str, category: str | None) -> bool:
+    def confirms_norm(self, norm: str, category: str | None, *, request_aside: bool = True) -> bool:
         """Say whether a phrase hit of `category` in a normalised message stands: the gate does
-        not ask about it, or its probability is at least `gate`."""
+        not ask about it, or its probability is at least `gate`. A request for a person to talk
+        to the message opens with is left out of the question (`request_aside`): it says
+        nothing either way."""
+        if request_aside:
+            norm = without_request(norm)
         return not gate_asks(norm, category) or self.probability_of_norm(norm) >= self.gate
 
     def category(self, text: str) -> str | None:

@@ -31,8 +31,8 @@ from peerline.service.crisis_text import BOUNDARY, normalise
 class Reader(Protocol):
     """What reads the words rewritten: the crisis detector."""
 
-    def detect(self, text: str) -> Detection:
-        """Return what the detector finds in `text`."""
+    def detect(self, text: str, *, theirs: bool = False) -> Detection:
+        """Return what the detector finds in `text` (another person's words, when `theirs`)."""
         ...
 
 
@@ -588,7 +588,8 @@ def of_others(detector: Reader, text: str, found: Detection) -> tuple[Detection,
         return found, not _alarms(detector, split.rest)  # raised already: it stays raised
     if everyday_day(split.theirs):
         return found, False  # "like the doctor said", "bridge team": their day, no risk
-    theirs = detector.detect(split.as_own)
+    # Their request for a person to talk to ("mi amiga quiere hablar con alguien") is theirs.
+    theirs = detector.detect(split.as_own, theirs=True)
     if not theirs.matched:
         if in_danger_now(normalise(text)) and not told_as_past(split.theirs):
             if _alarms(detector, split.rest):
