@@ -516,6 +516,17 @@ def test_a_missed_offer_while_resting_is_no_sign_the_supporter_is_gone(tmp_path:
     assert alert_kinds.count("crisis_untaken") == 1
 
 
+def test_going_away_with_a_crisis_offer_alerts_on_call(line: LineServices) -> None:
+    # Found by a tester: #away while holding a crisis texter's offer gave it back silently.
+    start = utcnow()
+    sms(line, lines.TEXTER_2, "ya no quiero vivir, tengo las pastillas aqui", start)
+    assert pending_offer(line, "Sam") is not None
+    sms(line, lines.SAM, "#away", start + timedelta(seconds=10))
+    assert pending_offer(line, "Sam") is None
+    alerts = texts(line, lines.RIA, "crisis_untaken_alert")
+    assert len(alerts) == 1 and "Sam se puso ausente con la oferta" in alerts[0], alerts
+
+
 def test_an_ordinary_offer_that_times_out_alerts_nobody(line: LineServices) -> None:
     start = utcnow()
     sms(line, lines.TEXTER_2, "yes", start)

@@ -192,7 +192,7 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "how": max(
             (
                 catalogue.render(language, key, name="Maximiliana")
-                for key in ("untaken_timed_out", "untaken_passed")
+                for key in ("untaken_timed_out", "untaken_passed", "untaken_away")
             ),
             key=len,
         ),
@@ -533,3 +533,28 @@ def test_the_crisis_text_is_one_segment_and_names_the_numbers(language: str) -> 
     text = Catalogue.load().render(language, "crisis")
     assert segments.count(text) == 1, (len(text), text)
     assert "988" in text and "911" in text
+
+
+def test_a_language_word_says_the_next_step_of_where_the_texter_is() -> None:
+    # Found by a tester: ESPAÑOL in a chat or in line got "Reply YES to talk with a peer", and
+    # a texter in line who replied YES as told got nothing.
+    welcomed = texter.TexterState(stage=texter.WELCOMED)
+    assert keys(texter.decide(welcomed, OPEN, "ESPAÑOL")) == ["language_set"]
+    queued = texter.TexterState(stage=texter.QUEUED)
+    assert keys(texter.decide(queued, OPEN, "español")) == ["language_set_waiting"]
+    active = texter.TexterState(stage=texter.ACTIVE, supporter_name="Sam")
+    chat = texter.decide(active, OPEN, "ingles")
+    assert keys(chat) == ["language_set_chat"] and fx.Relay("ingles") in chat.effects
+    catalogue = Catalogue.load()
+    for language in ("en", "es"):
+        for key in ("language_set_waiting", "language_set_chat"):
+            assert "YES" not in catalogue.render(language, key)
+            assert " SI " not in catalogue.render(language, key)
+
+
+def test_plain_words_from_a_supporter_holding_an_offer_say_it_still_waits() -> None:
+    holding = supporter.SupporterState(on_shift=True, offer_id=7, offer_alias="U93")
+    outcome = supporter.decide(holding, "ok give me a sec, grabbing water")
+    assert outcome.effects == [fx.Reply("not_in_chat_offer", {"alias": "U93"})]
+    free = supporter.SupporterState(on_shift=True)
+    assert keys(supporter.decide(free, "ok give me a sec")) == ["not_in_chat"]

@@ -78,6 +78,17 @@ def test_a_mostly_english_text_with_one_spanish_greeting_stays_english() -> None
         ("BORRAR", Keyword.DELETE),
         ("SEGUIMIENTO", Keyword.CHECKIN),
         ("RECORDAR NO", Keyword.REMIND_OFF),
+        # Spanish marks open a sentence as well as close it (found by a tester: "¡Sí!" and
+        # "¿Ayuda?" got the welcome again).
+        ("¡Sí!", Keyword.YES),
+        ("¿Ayuda?", Keyword.HELP),
+        ("¡Adiós!", Keyword.BYE),
+        # Yes as Spanish texters write it.
+        ("SII", Keyword.YES),
+        ("vale", Keyword.YES),
+        ("claro", Keyword.YES),
+        ("si porfa", Keyword.YES),
+        ("Sí, por favor", Keyword.NONE),  # a comma: words, read by the flow as words
     ],
 )
 def test_the_spanish_keywords_the_texts_offer_are_accepted(word: str, keyword: Keyword) -> None:
@@ -90,7 +101,22 @@ def test_end_and_cancel_keep_their_opt_out_meaning() -> None:
 
 @pytest.mark.parametrize(
     ("text", "score"),
-    [("five", 5), ("CINCO", 5), ("tres", 3), ("2", 2), ("4 out of 5", 4), ("five, thank you", 5)],
+    [
+        ("five", 5),
+        ("CINCO", 5),
+        ("tres", 3),
+        ("2", 2),
+        ("4 out of 5", 4),
+        ("five, thank you", 5),
+        # The scale with thanks after it, and stars (found by a tester: "4 de 5, gracias" was
+        # read as a new conversation, and its score lost).
+        ("4 de 5, gracias", 4),
+        ("4/5 thanks", 4),
+        ("4 out of 5 thanks", 4),
+        ("i give it 5 out of 5", 5),
+        ("cinco estrellas", 5),
+        ("5 stars", 5),
+    ],
 )
 def test_rating_words(text: str, score: int) -> None:
     assert rating_of(text) == score

@@ -37,7 +37,13 @@ STOP_WORDS = frozenset(
 )
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
-YES_WORDS = frozenset({"YES", "Y", "SI", "SÍ", "YEAH", "YEP", "OK TALK"})
+YES_WORDS = frozenset(
+    {
+        "YES", "Y", "YEAH", "YEP", "YES PLEASE", "YES PLS", "YES PLZ", "OK TALK",
+        "SI", "SÍ", "SII", "SÍÍ", "SIP", "SI PORFA", "SÍ PORFA", "SI POR FAVOR", "SÍ POR FAVOR",
+        "CLARO", "CLARO QUE SI", "CLARO QUE SÍ", "VALE",
+    }
+)  # fmt: skip
 BYE_WORDS = frozenset({"BYE", "GOODBYE", "ADIOS", "ADIÓS", "CHAO", "CIAO"})
 GROUP_WORDS = frozenset({"GROUPS", "GROUP", "GRUPOS", "GRUPO"})
 SAME_WORDS = frozenset({"SAME", "MISMO", "MISMA"})
@@ -70,9 +76,10 @@ TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
 
 
 def normalise(text: str) -> str:
-    """Return the body as keywords are compared: trimmed, upper case, trailing stops dropped."""
+    """Return the body as keywords are compared: trimmed, upper case, the stops after it and
+    the Spanish marks before it ("¡Sí!", "¿Ayuda?") dropped."""
     folded = unicodedata.normalize("NFC", text).strip().upper()
-    return " ".join(folded.rstrip(".!?¡¿ ").split())
+    return " ".join(folded.lstrip("¡¿ ").rstrip(".!?¡¿ ").split())
 
 
 def classify(text: str) -> Keyword:
@@ -101,8 +108,9 @@ RATING_WORDS = {
 # Words that may stand beside the number without changing it ("5/5", "a 4, thanks").
 RATING_FILLER = frozenset(
     """
-    a an it its was out of de sobre over i'd id say give would rate rating score un le doy
+    a an i it its was out of de sobre over i'd id say give would rate rating score un le doy
     thanks thank you ty thx gracias muchas great good ok okay bien buen muy very really
+    stars star estrellas estrella
     """.split()
 )
 THANKS_WORDS = frozenset(
@@ -124,12 +132,14 @@ _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 def rating_of(text: str) -> int | None:
     """Return the 1 to 5 score a short answer gives ("5", "five", "cinco", "4/5 thanks")."""
     tokens = _TOKEN.findall(fold(text))
-    if len(tokens) > 6:
+    if len(tokens) > 7:
         return None
-    if len(tokens) > 1 and tokens[-1] in ("5", "five", "cinco"):
-        # "4/5", "4 out of 5", "4 de 5": a last 5 after another number is the scale.
-        if any(t in RATING_WORDS for t in tokens[:-1]):
-            tokens = tokens[:-1]
+    # "4/5", "4 out of 5", "4 de 5, gracias": a 5 after another number is the scale.
+    for index, token in enumerate(tokens):
+        if index and token in ("5", "five", "cinco"):
+            if any(t in RATING_WORDS for t in tokens[:index]):
+                tokens = tokens[:index] + tokens[index + 1 :]
+                break
     numbers = [RATING_WORDS[t] for t in tokens if t in RATING_WORDS]
     if len(numbers) != 1:
         return None

@@ -227,4 +227,7 @@ def decide(state: SupporterState, text: str) -> Outcome:
         return Outcome(effects)
     if bare is not None:
         return Outcome([fx.Reply("did_you_mean", {"command": bare})])
+    if state.offer_id is not None:
+        # "ok give me a sec": the offer is still theirs to take, and still timing out.
+        return Outcome([fx.Reply("not_in_chat_offer", {"alias": state.offer_alias})])
     return Outcome([fx.Reply("not_in_chat")])

@@ -191,7 +191,8 @@ def _active_words(state: TexterState, text: str, keyword: Keyword) -> Outcome | 
         return Outcome(ACTIVE, [fx.Relay(text), fx.Reply("help_in_chat")])
     if keyword in (Keyword.ENGLISH, Keyword.SPANISH):
         language = "es" if keyword is Keyword.SPANISH else "en"
-        return Outcome(ACTIVE, [fx.Relay(text), fx.SetLanguage(language), fx.Reply("language_set")])
+        switched = fx.Reply("language_set_chat")
+        return Outcome(ACTIVE, [fx.Relay(text), fx.SetLanguage(language), switched])
     return None
 
 
@@ -416,5 +417,7 @@ def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
         return Outcome(state.stage, [fx.RequestErase(), fx.Reply("erase_confirm")])
     if keyword in (Keyword.ENGLISH, Keyword.SPANISH) and state.stage not in (NEW, CLOSED):
         language = "es" if keyword is Keyword.SPANISH else "en"
-        return Outcome(state.stage, [fx.SetLanguage(language), fx.Reply("language_set")])
+        # "Reply YES" only where YES is the next step: not to someone already in line.
+        said = "language_set_waiting" if state.stage == QUEUED else "language_set"
+        return Outcome(state.stage, [fx.SetLanguage(language), fx.Reply(said)])
     return BY_STAGE[state.stage](state, status, text, keyword)

@@ -174,6 +174,9 @@ def _supporter_effect(
                     select(Offer).where(Offer.supporter_id == supporter.id, Offer.status == PENDING)
                 ):
                     resolve_offer(rt, other.id, DECLINED)
+                    given_back = rt.session.get(Conversation, other.conversation_id)
+                    if given_back is not None:
+                        crisis_offer_untaken(rt, given_back, supporter, "untaken_away")
             else:
                 supporter.expired_in_row = 0
                 rt.after_commit.match = True
