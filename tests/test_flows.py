@@ -558,3 +558,24 @@ def test_plain_words_from_a_supporter_holding_an_offer_say_it_still_waits() -> N
     assert outcome.effects == [fx.Reply("not_in_chat_offer", {"alias": "U93"})]
     free = supporter.SupporterState(on_shift=True)
     assert keys(supporter.decide(free, "ok give me a sec")) == ["not_in_chat"]
+
+
+@pytest.mark.parametrize(
+    ("text", "spanish"),
+    [
+        ("perdon, no hablo ingles. necesito hablar con alguien", True),
+        ("no hablo ingles", True),
+        ("no entiendo, estoy muy triste hoy", True),
+        ("ok", False),
+        ("hola", False),  # one word: an English texter's greeting as likely as not
+        ("i just need someone, gracias", False),
+    ],
+)
+def test_a_texter_who_cannot_read_the_english_welcome_gets_it_in_spanish(
+    text: str, spanish: bool
+) -> None:
+    # Found by a tester: "perdon, no hablo ingles" after the English welcome got English again.
+    welcomed = texter.TexterState(stage=texter.WELCOMED)
+    outcome = texter.decide(welcomed, OPEN, text)
+    assert (fx.SetLanguage("es") in outcome.effects) is spanish
+    assert keys(outcome) == (["welcome"] if spanish else ["invite"])

@@ -14,7 +14,7 @@ from peerline.flows.keywords import (
     looks_spanish,
     rating_of,
 )
-from peerline.flows.language import guess
+from peerline.flows.language import fold, guess
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
     "new",
@@ -156,7 +156,17 @@ def _welcomed(state: TexterState, status: LineStatus, text: str, keyword: Keywor
         return _groups(state, status)
     if keyword is Keyword.BYE:
         return Outcome(CLOSED, [fx.Close(), fx.Reply("left_queue")])
+    if state.language == "en" and keyword is Keyword.NONE and _writes_spanish(text):
+        # "perdon, no hablo ingles": the welcome they could not read, again in Spanish.
+        return Outcome(WELCOMED, [fx.SetLanguage("es"), fx.Reply("welcome")])
     return Outcome(WELCOMED, [fx.Reply("invite_story" if is_story(text) else "invite")])
+
+
+def _writes_spanish(text: str) -> bool:
+    """Say whether a text after an English welcome is plainly Spanish (three words or more,
+    or says it reads no English): one Spanish word in English words is not."""
+    words = text.split()
+    return guess(text) == "es" and (len(words) >= 3 or "ingles" in fold(text))
 
 
 def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:

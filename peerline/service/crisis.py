@@ -324,8 +324,7 @@ class CrisisDetector:
 
         `after_crisis` says the writer's crisis was raised lately: an everyday sense of a
         phrase then yields to the model at its own threshold, not only when it is far surer.
-        `theirs` says the words are another person's, rewritten as the writer's: a request
-        for a person to talk to in them is theirs, and read with the rest.
+        `theirs`: another person's words read as the writer's (their request for a person stays).
         """
         found, dropped, norm, sure = self._scan(text)
         if self.model is None or not text:
