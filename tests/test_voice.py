@@ -194,11 +194,14 @@ def test_crisis_line_transfer(phone: Phone, tmp_path: Path) -> None:
     assert dial.attrib["callerId"] == LINE_NUMBER
     assert [n.text for n in dial.findall("Number")] == ["+18002738255"]
     failed = caller.dial_ends(transfer, "failed")
-    assert "dial 9 8 8" in failed.spoken()
-    assert failed.verbs[-1] == "Hangup"
+    assert "dial 9 8 8 yourself" in failed.spoken() and "press 3" in failed.spoken()
+    # Not the end of the call: the crisis line again (3), or staying on for a person.
+    assert failed.verbs == ["Gather", "Redirect"]
+    assert failed.one("Redirect").text.endswith("/call/1/connect")
     with phone.line.db.session() as session:
         call = session.scalars(select(Call)).one()
         assert (call.menu_choice, call.outcome) == ("crisis", "crisis_transfer_failed")
+        assert (call.state, call.crisis) == ("menu", "crisis")
 
 
 def test_the_crisis_number_is_configurable(tmp_path: Path) -> None:

@@ -54,17 +54,39 @@ def meetings(group: Group, tz: ZoneInfo, after: datetime, count: int) -> list[Me
     return found
 
 
-def upcoming_text(session: Session, tz: ZoneInfo, now: datetime, language: str) -> str | None:
-    """Return the next meetings as one short line for an SMS, or None when there are none."""
+# Spanish day and month names, as the line's opening times say them (no locale: the server's
+# may not have Spanish). Short ones for texts, without accents (GSM-7); whole ones to speak.
+DAYS_ES = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
+SPOKEN_DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+MONTHS_ES = (
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
+).split()
+
+
+def meeting_time(starts: datetime, tz: ZoneInfo, language: str, *, spoken: bool = False) -> str:
+    """Return when a meeting starts in the line's time, in the reader's language; `spoken`
+    says Spanish days and months whole, with their accents, for text-to-speech."""
+    local = starts.astimezone(tz)
+    if language != "es":
+        return local.strftime("%a %b %-d %-I:%M %p")
+    clock = local.strftime("%H:%M")
+    if spoken:
+        day = SPOKEN_DAYS_ES[local.weekday()]
+        return f"{day} {local.day} de {MONTHS_ES[local.month - 1]} a las {clock}"
+    return f"{DAYS_ES[local.weekday()][:3]} {local.day} {MONTHS_ES[local.month - 1][:3]} {clock}"
+
+
+def upcoming_text(
+    session: Session, tz: ZoneInfo, now: datetime, language: str, *, spoken: bool = False
+) -> str | None:
+    """Return the next meetings as one short line for an SMS, or None when there are none;
+    `spoken` is for reading out (Spanish days and months said whole)."""
     parts = []
     for group in session.scalars(select(Group).order_by(Group.name)):
         dates = meetings(group, tz, now, 2)
         if not dates:
             continue
-        when = ", ".join(
-            m.starts.strftime("%a %b %-d %H:%M" if language == "es" else "%a %b %-d %-I:%M %p")
-            for m in dates
-        )
+        when = ", ".join(meeting_time(m.starts, tz, language, spoken=spoken) for m in dates)
         join = f" {group.join_url}" if group.join_url else ""
         parts.append(f"{group.name}: {when}.{join}")
     return " ".join(parts) if parts else None

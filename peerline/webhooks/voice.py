@@ -235,9 +235,10 @@ def connect(call_id: int) -> Response:
 @bp.post("/call/<int:call_id>/now")
 @twilio_signed
 def skip(call_id: int) -> Response:
-    """Go on without the rest of a notice the caller cut short with a key."""
+    """Go on without the rest of a notice the caller cut short with a key (3 at a crisis
+    call's voicemail prompt: the crisis line)."""
     line, event = _line(), _call_event(call_id)
-    return _answered(line, lambda: voice_menu.answer_now(line, event))
+    return _answered(line, lambda: voice_menu.answer_now(line, event, _digits()))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")

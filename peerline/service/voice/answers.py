@@ -32,10 +32,14 @@ class Menu:
 
 @dataclass(frozen=True)
 class CrisisOffer:
-    """Crisis words heard: say where to turn, offer the crisis line (3), else go on."""
+    """Crisis words heard: say where to turn, offer the crisis line (3), else go on.
+
+    `failed` is the offer made again after a transfer to the crisis line did not connect.
+    """
 
     call_id: int
     language: str
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class LeaveMessage:
     can_record: bool
     max_seconds: int
     quiet: bool = False  # a key press skipped the prompt: straight to the beep
+    # The call is flagged crisis: the prompt says where to turn and offers the crisis line (3).
+    crisis: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Phrase
+from peerline.flows.language import guess
 from peerline.flows.menu import (
     CRISIS,
     GROUPS,
@@ -36,7 +37,7 @@ from peerline.service.voice.answers import (
     Menu,
     Transfer,
 )
-from peerline.service.voice.models import ENDED, INBOUND, MENU, TRANSFERRED, Call
+from peerline.service.voice.models import ENDED, INBOUND, MENU, TRANSFERRED, VOICEMAIL, Call
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
@@ -50,6 +51,12 @@ if TYPE_CHECKING:
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
 # someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
 MENUS_BEFORE_PEER = 2
+
+# Words that name suicide, which the detector may pass over when said alone ("suicide", as a
+# menu answer), and the language each is. A negation before one is read as the menu reads
+# one before "crisis" ("I'm not suicidal, I just want to talk").
+SUICIDE_WORDS = {"suicide": "en", "suicidal": "en", "suicidio": "es", "suicida": "es"}
+_SUICIDE = re.compile(r"\b(suicide|suicidal|suicidio|suicidas?)\b", re.IGNORECASE)
 
 
 def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None = None) -> Answer:
@@ -107,13 +114,18 @@ def choose(
     def heard(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
-        detection = line.crisis.detect(speech) if speech else None
-        if detection is not None and detection.matched and call.crisis is None:
-            if detection.language in LANGUAGES:
-                call.language = str(detection.language)  # answered in the words' language
-            _raise_crisis(line, rt, call, detection.category or "crisis", "voice_menu")
-            return CrisisOffer(call.id, call.language)
         heard_in = menu_language or call.language
+        detection = line.crisis.detect(speech) if speech else None
+        found = detection if detection is not None and detection.matched else None
+        named = _suicide_named(speech, heard_in)
+        if (found is not None or named) and call.crisis is None:
+            # Answered in the words' language: the detector's, else as the texting flow
+            # guesses it, else the language of the word that named suicide.
+            said_in = (found.language if found else None, guess(speech), named)
+            call.language = next((str(x) for x in said_in if x in LANGUAGES), call.language)
+            category = (found.category if found else None) or "crisis"
+            _raise_crisis(line, rt, call, category, "voice_menu")
+            return CrisisOffer(call.id, call.language)
         choice = parse_choice(digits, speech, heard_in)
         if choice == SWITCH:
             choice = next(lang for lang in LANGUAGES if lang != heard_in)
@@ -155,11 +167,32 @@ def connect(line: LineServices, event: CallEvent) -> Answer:
     return _unless_gone(line, event, ring)
 
 
-def answer_now(line: LineServices, event: CallEvent) -> Answer:
-    """Return where the call is, without the notice a key press just skipped."""
-    return _unless_gone(
-        line, event, lambda rt, call, now: current_answer(line, rt.session, call, now, quiet=True)
-    )
+def answer_now(line: LineServices, event: CallEvent, digits: str = "") -> Answer:
+    """Return where the call is, without the notice a key press just skipped.
+
+    A crisis call told, when nobody can answer, to press 3 is put through to the crisis line
+    as the menu's 3 does; any other key goes on quietly (to the beep).
+    """
+
+    def skipped(rt: Context, call: Call, now: datetime) -> Answer:
+        if (
+            parse_choice(digits, "") == CRISIS
+            and call.crisis is not None
+            and call.state == VOICEMAIL
+            and call.callback_request_id is None
+        ):
+            return _choose_crisis(line, rt, call, None)
+        return current_answer(line, rt.session, call, now, quiet=True)
+
+    return _unless_gone(line, event, skipped)
+
+
+def _suicide_named(speech: str, menu_language: str) -> str | None:
+    """Return the language of a word naming suicide in what was said, unless it is negated."""
+    found = _SUICIDE.search(speech)
+    if found is None or parse_choice("", _SUICIDE.sub("crisis", speech), menu_language) != CRISIS:
+        return None
+    return SUICIDE_WORDS[found.group(1).lower().removesuffix("s")]
 
 
 def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:
@@ -242,20 +275,33 @@ def _can_text(rt: Context, call: Call) -> bool:
 
 def _groups_text(line: LineServices, session: Session, language: str, now: datetime) -> str | None:
     """Return the next group meetings as words to speak: links are for texts, not ears."""
-    text = upcoming_text(session, line.timezone(session), now, language)
+    text = upcoming_text(session, line.timezone(session), now, language, spoken=True)
     if not text:
         return None
     return " ".join(re.sub(r"https?://\S+", "", text).split())
 
 
 def crisis_done(line: LineServices, event: CallEvent, dial_status: str) -> Answer:
-    """Finish a crisis transfer: if it never connected, say how to reach the line directly."""
+    """Finish a crisis transfer; one that never connected offers the crisis line again.
+
+    The caller who asked for the crisis line and could not reach it is flagged a crisis, so
+    a coordinator hears of it and staying on rings everyone free. Twilio may send the same
+    dial's end again: only a call still being transferred acts on it.
+    """
     with transaction(line, event.at) as rt:
         call = locked_call(rt.session, event.call_id, event.call_sid)
         if dial_status in ("completed", "answered"):
             hung_up(line, rt, call, event.status)
             return Goodbye(call.language, None)
+        if call.state != TRANSFERRED:
+            if hung_up(line, rt, call, event.status):
+                return Goodbye(call.language, None)
+            if call.state == MENU and call.outcome == "crisis_transfer_failed":
+                return CrisisOffer(call.id, call.language, failed=True)
+            return current_answer(line, rt.session, call, rt.now)
         call.outcome = "crisis_transfer_failed"
         if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
-        return Goodbye(call.language, "crisis_failed")
+        call.state = MENU
+        _raise_crisis(line, rt, call, "crisis", "voice_transfer_failed")
+        return CrisisOffer(call.id, call.language, failed=True)

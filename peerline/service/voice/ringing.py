@@ -347,6 +347,7 @@ def leave_message(
         can_record=call.from_enc is not None,
         max_seconds=voice_settings(line).voicemail_seconds,
         quiet=quiet,
+        crisis=call.crisis is not None,
     )
 
 

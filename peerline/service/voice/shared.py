@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerline.service.context import Context, supporter_language
-from peerline.service.models import Conversation, Supporter
+from peerline.service.models import Contact, Conversation, Supporter
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import UnknownCall
 from peerline.service.voice.models import Call, CallLeg
@@ -57,6 +57,25 @@ def answered_leg(
     if leg.leg_sid is None:
         leg.leg_sid = leg_sid
     return leg, call
+
+
+def caller_contact(rt: Context, call: Call) -> Contact | None:
+    """Return the caller's contact, None for a hidden number; one made for a number first
+    heard on this call (a fresh alias, as a texter's) speaks the call's language."""
+    if call.contact_id is not None:
+        return rt.session.get(Contact, call.contact_id)
+    if call.from_enc is None:
+        return None
+    vault = rt.line.vault
+    phone = vault.decrypt(call.from_enc)
+    known = rt.session.scalar(
+        select(Contact.id).where(Contact.phone_hash.in_(vault.lookup_hashes(phone)))
+    )
+    contact = rt.contact_for(phone)
+    if known is None:
+        contact.language = call.language
+    call.contact_id, call.contact = contact.id, contact
+    return contact
 
 
 def url(line: LineServices, path: str) -> str:

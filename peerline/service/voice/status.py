@@ -34,7 +34,7 @@ from peerline.service.voice.models import (
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.records import call_ended
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import answered_leg, lock_row, tell_supporter
+from peerline.service.voice.shared import answered_leg, caller_contact, lock_row, tell_supporter
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
@@ -126,7 +126,9 @@ def apply_call_status(
 def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
     """Record a caller who hung up before leaving a message, for the coordinators."""
     call.outcome = "missed"
-    alias = call.contact.alias if call.contact else "a caller with a hidden number"
+    # A first-time caller's number gets a contact and alias, as their voicemail would.
+    contact = caller_contact(rt, call)
+    alias = contact.alias if contact else "a caller with a hidden number"
     crisis = f", who used crisis words ({call.crisis})," if call.crisis else ""
     rt.session.add(
         Alert(
@@ -135,12 +137,11 @@ def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
             created_at=rt.now,
         )
     )
-    if not voice_settings(line).missed_call_text or call.from_enc is None:
+    if not voice_settings(line).missed_call_text or contact is None:
         return
-    contact = call.contact or rt.contact_for(line.vault.decrypt(call.from_enc))
-    if contact is not None and not contact.opted_out:
+    if not contact.opted_out:
         rt.send(
-            to_phone=line.vault.decrypt(call.from_enc),
+            to_phone=line.vault.decrypt(contact.phone_enc),
             recipient_kind="texter",
             purpose="missed_call",
             text=prompts(line).text(call.language, "sms_missed_call"),

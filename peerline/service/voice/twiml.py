@@ -144,11 +144,13 @@ def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
 
 
 def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
-    """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person."""
+    """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person;
+    after a transfer that did not connect, first say so."""
     response = VoiceResponse()
     menu_path = f"/call/{answer.call_id}/menu/{answer.language}"
     gather = _one_key(speaker, response, menu_path, 3, answer.language)
-    speaker.say(gather, answer.language, "crisis_heard")
+    words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
+    speaker.say(gather, answer.language, words)
     # Staying on the line is the other choice: straight to the ringing, never the menu.
     response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
     return response
@@ -216,23 +218,31 @@ def _render_ring(speaker: Speaker, answer: Ring) -> VoiceResponse:
 
 
 def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceResponse:
-    """Render why nobody can answer, then the voicemail <Record> (a key skips to the beep)."""
+    """Render why nobody can answer, then the voicemail <Record> (a key skips to the beep).
+
+    A crisis call also hears where to turn, with 3 for the crisis line, before the voicemail
+    prompt or, when its number is hidden, before the goodbye.
+    """
     response = VoiceResponse()
     language = answer.language
     if not answer.can_record:
-        if answer.reason == "closed":
-            speaker.say(response, language, "closed", opening=answer.opening)
+        if answer.crisis and not answer.quiet:
+            prompt = _skippable(speaker, response, answer.call_id)
+            _why_nobody(speaker, prompt, answer)
+            speaker.say(prompt, language, "crisis_leave")
+            speaker.say(prompt, language, "withheld")
+        elif answer.crisis:
+            speaker.say(response, language, "withheld")
         else:
-            speaker.say(response, language, answer.reason)
-        speaker.say(response, language, "withheld")
+            _why_nobody(speaker, response, answer)
+            speaker.say(response, language, "withheld")
         response.hangup()
         return response
     if not answer.quiet:
         prompt = _skippable(speaker, response, answer.call_id)
-        if answer.reason == "closed":
-            speaker.say(prompt, language, "closed", opening=answer.opening)
-        else:
-            speaker.say(prompt, language, answer.reason)
+        _why_nobody(speaker, prompt, answer)
+        if answer.crisis:
+            speaker.say(prompt, language, "crisis_leave")
         when = (
             speaker.prompts.text(language, "leave_message_when_open")
             if answer.reason == "closed"
@@ -258,6 +268,14 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
     speaker.say(response, language, "voicemail_none")
     response.hangup()
     return response
+
+
+def _why_nobody(speaker: Speaker, node: VoiceResponse | Gather, answer: LeaveMessage) -> None:
+    """Add why nobody can answer: closed (and when it opens), busy, or no answer."""
+    if answer.reason == "closed":
+        speaker.say(node, answer.language, "closed", opening=answer.opening)
+    else:
+        speaker.say(node, answer.language, answer.reason)
 
 
 def _render_goodbye(speaker: Speaker, answer: Goodbye) -> VoiceResponse:

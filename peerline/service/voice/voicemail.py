@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Phrase
 from peerline.service.context import supporter_language, transaction
-from peerline.service.models import Alert, AuditEvent, Contact, SafetyEvent, Supporter
+from peerline.service.models import Alert, AuditEvent, SafetyEvent, Supporter
 from peerline.service.segments import count
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, CallEvent, Goodbye, Recording, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
-from peerline.service.voice.shared import lock_row, locked_call
+from peerline.service.voice.shared import caller_contact, lock_row, locked_call
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -74,13 +74,8 @@ def _keep_voicemail(line: LineServices, rt: Context, call: Call, recording: Reco
         return Goodbye(call.language, "voicemail_none")
     request = call.callback_request
     if request is None:
-        contact = (
-            session.get(Contact, call.contact_id)
-            if call.contact_id
-            else rt.contact_for(line.vault.decrypt(call.from_enc))
-        )
+        contact = caller_contact(rt, call)  # a new caller's contact speaks the call's language
         assert contact is not None
-        call.contact_id = contact.id
         request = _new_request(session, contact.id, call.language, now)
         call.callback_request_id = request.id
         call.callback_request = request
