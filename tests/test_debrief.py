@@ -527,6 +527,43 @@ def test_going_away_with_a_crisis_offer_alerts_on_call(line: LineServices) -> No
     assert len(alerts) == 1 and "Sam se puso ausente con la oferta" in alerts[0], alerts
 
 
+def test_crisis_words_from_a_texter_who_opted_out_reach_on_call(line: LineServices) -> None:
+    # Found by a tester: "hi", "STOP", then "i took all my pills" reached nobody (no alert, no
+    # record the console shows). The line may not text them; a coordinator must know.
+    start = utcnow()
+    sms(line, TEXTER_3, "hi", start)
+    sms(line, TEXTER_3, "STOP", start + timedelta(seconds=2))
+    had = len(outbox(line, TEXTER_3))
+    sms(line, TEXTER_3, "i took all my pills", start + timedelta(seconds=4))
+    assert len(outbox(line, TEXTER_3)) == had  # nothing goes to someone who opted out
+    alert = texts(line, lines.RIA, "safety_alert")[-1]
+    assert "puede estar en crisis" in alert and "se dio de baja (STOP)" in alert, alert
+    with line.db.session() as session:
+        kept = session.scalars(
+            select(Conversation).where(Conversation.crisis_at.is_not(None))
+        ).all()
+        assert [c.state for c in kept] == ["closed"]  # the console opens it with its text
+    # More words in the same crisis window add no second alert.
+    sms(line, TEXTER_3, "i dont want to wake up", start + timedelta(seconds=30))
+    assert len(texts(line, lines.RIA, "safety_alert")) == 1
+
+
+def test_a_supporter_at_the_shift_cap_is_offered_a_texter_in_crisis(tmp_path: Path) -> None:
+    # Found by a tester: after a supporter's eighth chat of the shift a texter in crisis waited
+    # with them free and no offer made. The cap keeps ordinary chats away, not a crisis.
+    line = build(tmp_path, PEERLINE_SHIFT_CHAT_CAP="1")
+    sms(line, lines.RIA, "#away")
+    start = utcnow()
+    connect(line, now=start)
+    sms(line, lines.SAM, "#done", start + timedelta(seconds=10))
+    had = offers_to(line, "Sam")
+    sms(line, TEXTER_3, "yes", start + timedelta(seconds=20))
+    assert offers_to(line, "Sam") == had  # at the cap: no ordinary chat
+    sms(line, lines.TEXTER_2, "i want to kill myself tonight", start + timedelta(seconds=30))
+    assert offers_to(line, "Sam") == had + 1
+    assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")
+
+
 def test_an_ordinary_offer_that_times_out_alerts_nobody(line: LineServices) -> None:
     start = utcnow()
     sms(line, lines.TEXTER_2, "yes", start)

@@ -208,3 +208,24 @@ def test_crisis_words_on_a_closed_line_do_not_say_keep_texting_here(
     hooks.sms(lines.TEXTER, "i want to kill myself")
     assert len(sent(line, lines.TEXTER, "crisis_closed")) == 1
     line.db.engine.dispose()
+
+
+def test_a_full_length_text_is_relayed_whole_in_parts_twilio_takes(pg: LineAndHooks) -> None:
+    # Found by a tester: a 1,600-character text (Twilio's most) relayed with "Y37: " before it
+    # was 1,605 characters, which Twilio refuses (error 21617): the words would have been lost.
+    line, hooks = pg
+    take_chat(line, hooks, lines.TEXTER, lines.SAM)
+    words = " ".join(f"word{n:03d}" for n in range(201))[:1600]
+    assert len(words) == 1600
+    relays_before = len(sent(line, lines.SAM, "relay"))
+    hooks.sms(lines.TEXTER, words)
+    parts = sent(line, lines.SAM, "relay")[relays_before:]
+    assert len(parts) == 2 and all(len(part) <= 1600 for part in parts)
+    alias = parts[0].split(": ", 1)[0]
+    assert " ".join(parts) == f"{alias}: {words}"  # cut at a space, nothing lost or doubled
+    # The supporter's longest text reaches the texter the same way.
+    before = len(sent(line, lines.TEXTER, "relay"))
+    hooks.sms(lines.SAM, words)
+    back = sent(line, lines.TEXTER, "relay")[before:]
+    assert len(back) == 2 and all(len(part) <= 1600 for part in back)
+    assert " ".join(back) == f"Sam: {words}"

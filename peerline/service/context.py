@@ -195,30 +195,32 @@ class Context:
         valid_for: int | None = None,
     ) -> int:
         """Write a message to the outbox and return its id; a worker sends it after the
-        commit."""
-
-        message_id = write(
-            self.session,
-            draft(
-                self.line,
-                to_phone=to_phone,
-                recipient_kind=recipient_kind,
-                purpose=purpose,
-                text=text,
-                conversation_id=conversation_id,
-                now=self.now,
-                from_number=from_number,
-                valid_for=valid_for,
-            ),
-        )
-        self.after_commit.sends.append(message_id)
-        self.after_commit.ranked.append(
-            (
-                from_number or self.line.settings.twilio_phone_number,
-                message_id,
-                lanes.lane_of(purpose),
+        commit. A text longer than Twilio takes goes as several messages, in order (the id
+        returned is the last one's)."""
+        message_id = 0
+        for part in segments.split_body(text):
+            message_id = write(
+                self.session,
+                draft(
+                    self.line,
+                    to_phone=to_phone,
+                    recipient_kind=recipient_kind,
+                    purpose=purpose,
+                    text=part,
+                    conversation_id=conversation_id,
+                    now=self.now,
+                    from_number=from_number,
+                    valid_for=valid_for,
+                ),
             )
-        )
+            self.after_commit.sends.append(message_id)
+            self.after_commit.ranked.append(
+                (
+                    from_number or self.line.settings.twilio_phone_number,
+                    message_id,
+                    lanes.lane_of(purpose),
+                )
+            )
         return message_id
 
     def crisis_words(self, category: str | None, language: str = "en") -> str:

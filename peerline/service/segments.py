@@ -27,3 +27,22 @@ def count(text: str) -> int:
     if units <= single:
         return 1
     return -(-units // part)
+
+
+#: The longest body Twilio takes in one message (longer is refused: error 21617).
+MAX_BODY = 1600
+
+
+def split_body(text: str, limit: int = MAX_BODY) -> list[str]:
+    """Return a text in parts Twilio takes (at most `limit` characters), cut at a space in the
+    second half of a part where there is one: a relayed 1,600-character text with its sender's
+    name before it is one character too long."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind(" ", limit // 2, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    parts.append(text)
+    return parts

@@ -12,6 +12,7 @@ ALERT_WORDS = (
     "alert_what_voicemail",
     "alert_what_raised",
     "alert_what_blocked",
+    "alert_what_opted_out",
 )
 LONG_NAME = "Maximiliana"  # a long first name; the line uses first names
 LONG_REFERENCE = "VM-999999"  # a voicemail's reference after many collisions

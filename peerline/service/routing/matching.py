@@ -278,22 +278,34 @@ def _has_room(candidate: _Candidate, pool: _Pool, policy: Policy) -> bool:
     )
 
 
+def _kept_for_crisis(candidate: _Candidate, pool: _Pool, policy: Policy) -> bool:
+    """Say whether a supporter with room for a chat is offered only a texter who may be in
+    crisis: resting after a crisis chat, or at the shift's cap on chats."""
+    return candidate.resting or pool.chats_this_shift[candidate.id] >= policy.shift_chat_cap
+
+
 def _ranked(
     conversation: _Waiting,
     pool: _Pool,
     policy: Policy,
     candidates: Sequence[_Candidate],
     fresh_only: bool = False,
+    kept: frozenset[int] = frozenset(),
 ) -> list[_Candidate]:
     """Return who to offer the conversation to, best first.
 
     Someone who missed or passed it is skipped while anyone else with room could take it
     (or holds an offer of it, when `fresh_only`); once everyone with room has had their
     chance, it goes round again, to whoever had it longest ago first. (A supporter who is
-    really gone is protected by auto-away, not by leaving the texter waiting.)
+    really gone is protected by auto-away, not by leaving the texter waiting.) Those in `kept`
+    (kept for a texter in crisis) come after the others, past the shift's cap.
     """
     offered_before = conversation.offered_before
-    free = [c for c in candidates if _has_room(c, pool, policy)]
+    free = [
+        c
+        for c in candidates
+        if _has_room(c, pool, policy) or (c.id in kept and pool.load[c.id] < c.capacity)
+    ]
     fresh = [c for c in free if c.id not in offered_before]
     if fresh_only:
         free = []
@@ -301,11 +313,12 @@ def _ranked(
     def rank(c: _Candidate) -> tuple[int, bool, int, int, int, float, int]:
         speaks = conversation.language in c.languages
         preferred = conversation.preferred_supporter_id == c.id
-        # Round robin among those offered it before, anyone resting after a crisis chat
-        # last; then language, continuity, and fairness: fewest chats this shift, longest idle.
+        # Round robin among those offered it before, anyone kept for a crisis (resting, at
+        # the cap) last; then language, continuity, and fairness: fewest chats this shift,
+        # longest idle.
         return (
             offered_before.get(c.id, 0),
-            c.resting,
+            c.id in kept,
             0 if speaks else 1,
             0 if preferred else 1,
             pool.chats_this_shift[c.id],
@@ -461,24 +474,24 @@ def match(
 ) -> list[NewOffer]:
     """Offer waiting conversations, crisis first then oldest, to free supporters on shift.
 
-    A supporter resting after a crisis chat is offered only a texter who may be in crisis, only
-    when nobody else free could take them first, and only once: the offer says so, and #pass
-    is theirs.
-    (Without this, a texter in crisis waited out the whole pause with the one supporter on
-    shift resting; a crisis call rings them too.)
+    A supporter resting after a crisis chat, or at the shift's cap on chats, is offered only a
+    texter who may be in crisis, and only when nobody else free could take them first (someone
+    resting only once a pause: the offer says they rest, and #pass is theirs). Without this, a
+    texter in crisis waited out a pause, or a whole shift, beside the one supporter on it; a
+    crisis call rings them too.
     """
     pool = _pool(session, rotas, now, policy)
     per_conversation = policy.fanout if policy.strategy == "several" else 1
     made: list[NewOffer] = []
     # Who still has room; once nobody has, the rest of the queue can get no offer this round
     # (and is not read).
-    with_room = [c for c in pool.supporters.values() if _has_room(c, pool, policy)]
-    candidates = [c for c in with_room if not c.resting]
-    resting = [c for c in with_room if c.resting]
+    with_room = [c for c in pool.supporters.values() if pool.load[c.id] < c.capacity]
+    candidates = [c for c in with_room if not _kept_for_crisis(c, pool, policy)]
+    kept = [c for c in with_room if _kept_for_crisis(c, pool, policy)]
 
     def room() -> int:
         """Return how many more offers the supporters with room could take."""
-        return sum(c.capacity - pool.load[c.id] for c in (*candidates, *resting))
+        return sum(c.capacity - pool.load[c.id] for c in (*candidates, *kept))
 
     for conversation in _waiting(session, limit, locking, room):
         urgent = conversation.priority > 0
@@ -486,11 +499,14 @@ def match(
             break  # the crisis texters (read first) are offered; the others wait
         # Someone resting is asked once: after a #pass or a missed offer, not again until
         # their pause ends (the coordinator has been told).
-        asked = [c for c in resting if urgent and c.id not in conversation.offered_before]
-        ranked = _ranked(conversation, pool, policy, [*candidates, *asked])
-        if ranked and not ranked[0].resting:
-            # Someone not resting comes first: nobody resting is asked beside them.
-            ranked = [c for c in ranked if not c.resting]
+        asked = [
+            c for c in kept if urgent and not (c.resting and c.id in conversation.offered_before)
+        ]
+        ids = frozenset(c.id for c in asked)
+        ranked = _ranked(conversation, pool, policy, [*candidates, *asked], kept=ids)
+        if ranked and ranked[0].id not in ids:
+            # Someone free for any chat comes first: nobody kept is asked beside them.
+            ranked = [c for c in ranked if c.id not in ids]
         offered = 0
         for candidate in ranked:
             if offered == per_conversation:
@@ -502,8 +518,8 @@ def match(
             made.append(replace(offer, resting=True) if candidate.resting else offer)
             offered += 1
         candidates = [c for c in candidates if _has_room(c, pool, policy)]
-        resting = [c for c in resting if _has_room(c, pool, policy)]
-        if not candidates and not resting:
+        kept = [c for c in kept if pool.load[c.id] < c.capacity]
+        if not candidates and not kept:
             break
     if candidates and len(made) < limit:
         free_since = _free_since(session, rotas, now, candidates)

@@ -76,6 +76,8 @@ def raise_safety(
             rt.to_supporter(supporter, "safety_flag", conversation.id, alias=alias, via=via)
         return 0
     what = "alert_what_someone_else" if someone_else else "alert_what_crisis"
+    if conversation.contact.opted_out:
+        what = "alert_what_opted_out"  # the coordinator cannot text them back either
     crisis = Phrase(what, {"kind": rt.crisis_kind(category)})
     queue = None
     if joining and conversation.state != QUEUED:

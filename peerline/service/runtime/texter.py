@@ -145,6 +145,12 @@ def texter_message(
     # and a flag raised over someone else's words is not the texter's own crisis.
     inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
     joining = fx.JoinQueue() in effects
+    if conversation is None and raised:
+        # Crisis words from someone the line cannot text (they opted out): nothing goes to
+        # them, but a coordinator must hear of it, and the words are kept where the console
+        # finds them.
+        conversation = _crisis_record(rt, contact)
+        inbound.conversation_id = conversation.id
     for effect in effects:
         if (
             isinstance(effect, fx.JoinQueue)
@@ -172,6 +178,26 @@ def texter_message(
             conversation.state = outcome.stage
         if conversation.state == CLOSED and conversation.closed_at is None:
             conversation.closed_at = rt.now
+
+
+def _crisis_record(rt: Context, contact: Contact) -> Conversation:
+    """Return the conversation that keeps crisis words the line cannot answer by text: the
+    texter's latest one flagged within the crisis window (its alert was raised), else a new,
+    closed one."""
+    lately = rt.session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.contact_id == contact.id,
+            Conversation.crisis_at >= rt.now - rt.crisis_window,
+        )
+        .order_by(Conversation.crisis_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+    if lately is not None:
+        return lately
+    conversation = _new_conversation(rt, contact)
+    conversation.state, conversation.closed_at = CLOSED, rt.now
+    return conversation
 
 
 def _crisis_raised_at(rt: Context, contact: Contact) -> datetime | None:
