@@ -35,6 +35,9 @@ def keys(outcome: texter.Outcome | supporter.Outcome) -> list[str]:
         ("STOPALL", Keyword.STOP),
         ("unstop", Keyword.START),
         ("Yes!", Keyword.YES),
+        ("yse", Keyword.YES),  # typed in a hurry
+        ("Yesss", Keyword.YES),
+        ("yesterday", Keyword.NONE),
         ("sí", Keyword.YES),
         ("info", Keyword.HELP),
         ("remind off", Keyword.REMIND_OFF),
@@ -579,3 +582,10 @@ def test_a_texter_who_cannot_read_the_english_welcome_gets_it_in_spanish(
     outcome = texter.decide(welcomed, OPEN, text)
     assert (fx.SetLanguage("es") in outcome.effects) is spanish
     assert keys(outcome) == (["welcome"] if spanish else ["invite"])
+
+
+def test_a_returning_texter_whose_first_word_is_yes_is_not_told_to_reply_yes() -> None:
+    returning = texter.TexterState(returning=True)
+    assert keys(texter.decide(returning, OPEN, "yes")) == ["queued"]
+    assert keys(texter.decide(returning, OPEN, "hi")) == ["welcome_back"]
+    assert keys(texter.decide(texter.TexterState(), OPEN, "yes")) == ["welcome", "queued"]

@@ -116,6 +116,8 @@ def test_end_and_cancel_keep_their_opt_out_meaning() -> None:
         ("i give it 5 out of 5", 5),
         ("cinco estrellas", 5),
         ("5 stars", 5),
+        ("10/10", 5),
+        ("10/10 thank you", 5),
     ],
 )
 def test_rating_words(text: str, score: int) -> None:

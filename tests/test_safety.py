@@ -625,7 +625,9 @@ def test_delete_erases_after_confirmation(build: LineBuilder) -> None:
     assert "reply DELETE again within 10 minutes" in texts_to(line, lines.TEXTER)[-1]
     hooks.sms(lines.TEXTER, "delete")
     # The after-chat text (issue 21) follows what happened.
-    assert texts_to(line, lines.SAM)[-2].endswith("has opted out and left the chat. Thank you.")
+    # Erased, not opted out (a tester found the supporter told "has opted out").
+    left = texts_to(line, lines.SAM)[-2]
+    assert left.endswith("has left the chat and erased their number and texts. Thank you.")
     assert "#note" in texts_to(line, lines.SAM)[-1]
     assert texts_to(line, lines.TEXTER) == []  # nothing of theirs is left, not even our texts
     with line.db.session() as session:

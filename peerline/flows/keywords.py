@@ -90,7 +90,12 @@ def classify(text: str) -> Keyword:
             return keyword
     if word in {"1", "2", "3", "4", "5"}:
         return Keyword.RATING
+    if _YES_TYPED.fullmatch(word):
+        return Keyword.YES  # "yse", "yess", "ys": thumbs in a hurry
     return Keyword.NONE
+
+
+_YES_TYPED = re.compile(r"Y+E*S+E*")
 
 
 def looks_spanish(text: str) -> bool:
@@ -134,6 +139,8 @@ def rating_of(text: str) -> int | None:
     tokens = _TOKEN.findall(fold(text))
     if len(tokens) > 7:
         return None
+    if tokens[:2] == ["10", "10"]:
+        tokens = ["5", *tokens[2:]]  # "10/10": the top of a scale of their own
     # "4/5", "4 out of 5", "4 de 5, gracias": a 5 after another number is the scale.
     for index, token in enumerate(tokens):
         if index and token in ("5", "five", "cinco"):

@@ -128,7 +128,9 @@ def _welcome(state: TexterState, status: LineStatus, text: str, keyword: Keyword
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
     if is_story(text) and keyword is Keyword.NONE:
         opening.append(fx.Reply("welcome_story"))
-    else:
+    elif not (state.returning and keyword in (Keyword.YES, Keyword.SAME)):
+        # A returning texter whose first word is YES is not told to reply YES (a tester found
+        # "Good to hear from you again. Reply YES..." just before the queue's text).
         opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
     welcomed = replace(state, stage=WELCOMED)
     if keyword in (Keyword.YES, Keyword.SAME):
