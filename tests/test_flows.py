@@ -589,3 +589,13 @@ def test_a_returning_texter_whose_first_word_is_yes_is_not_told_to_reply_yes() -
     assert keys(texter.decide(returning, OPEN, "yes")) == ["queued"]
     assert keys(texter.decide(returning, OPEN, "hi")) == ["welcome_back"]
     assert keys(texter.decide(texter.TexterState(), OPEN, "yes")) == ["welcome", "queued"]
+
+
+@pytest.mark.parametrize("text", ["vale", "claro", "yess", "Yes!"])
+def test_only_a_carriers_opt_in_word_brings_back_a_texter_who_sent_stop(text: str) -> None:
+    # A review found "vale" (yes to the line) re-subscribing an opted-out texter whom Twilio
+    # still blocks: a supporter would take a chat whose texts all fail (error 21610).
+    opted_out = texter.TexterState(stage=texter.CLOSED, opted_out=True)
+    assert texter.decide(opted_out, OPEN, text).effects == []
+    back = texter.decide(opted_out, OPEN, "YES")
+    assert fx.SetOptOut(False) in back.effects and fx.JoinQueue() in back.effects

@@ -707,7 +707,11 @@ def test_the_dashboard_shows_free_only_for_who_can_take_a_chat_and_who_is_away(
     board = live()
     states = {s.name: (s.state, s.free) for s in board.supporters}
     assert states == {
-        "Sam": ("had 1 chats this shift (the cap)", False),
+        "Sam": (
+            "had 1 chats this shift (the cap; offered only a texter in crisis nobody else free"
+            " can take)",
+            False,
+        ),
         "Ria": ("away", False),
     }
     assert board.free == 0 and board.away == ["Ria"]

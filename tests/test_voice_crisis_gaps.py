@@ -287,6 +287,9 @@ def test_naming_suicide_at_the_menu_gets_the_crisis_offer(
     [
         ("I'm not suicidal, I just want to talk", "en"),
         ("no soy suicida, quiero hablar con alguien", "es"),
+        # The word in a longer answer is the detector's to read (a review found these flagged).
+        ("my brother died by suicide last year, I want to talk to someone", "en"),
+        ("is this the suicide hotline? I want to talk to a person", "en"),
     ],
 )
 def test_suicide_negated_is_not_crisis_speech(tmp_path: Path, words: str, language: str) -> None:

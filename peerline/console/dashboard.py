@@ -357,7 +357,10 @@ def _state(
     elif now_ is not None and now_.on_a_call:
         return "on a call"
     elif now_ is not None and now_.at_cap:
-        return f"had {now_.chats_this_shift} chats this shift (the cap)"
+        return (
+            f"had {now_.chats_this_shift} chats this shift (the cap; offered only a texter in"
+            " crisis nobody else free can take)"
+        )
     elif now_ is not None and now_.paused:
         return (
             "resting after a crisis chat (until the pause ends or #ready; offered only a texter"

@@ -36,6 +36,8 @@ STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 START_WORDS = frozenset({"START", "UNSTOP"})
+# Twilio's default opt-in words: only these, alone, re-subscribe a number that sent STOP.
+CARRIER_OPT_IN = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
 YES_WORDS = frozenset(
     {
@@ -96,6 +98,11 @@ def classify(text: str) -> Keyword:
 
 
 _YES_TYPED = re.compile(r"Y+E*S+E*")
+
+
+def carrier_opt_in(text: str) -> bool:
+    """Say whether a message is one carriers take as opting back in after STOP."""
+    return unicodedata.normalize("NFC", text).strip().upper() in CARRIER_OPT_IN
 
 
 def looks_spanish(text: str) -> bool:
@@ -168,7 +175,7 @@ def is_thanks(text: str) -> bool:
 
 
 ACK_WORDS = frozenset(
-    "ok okay k kk cool sure alright fine vale bueno no nah thanks gracias".split()
+    "ok okay k kk cool sure alright fine vale claro bueno no nah thanks gracias".split()
 )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from peerline.flows import effects as fx
 from peerline.flows.keywords import (
     Keyword,
+    carrier_opt_in,
     classify,
     is_ack,
     is_thanks,
@@ -406,8 +407,9 @@ def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
             return Outcome(state.stage, [fx.RequestErase()])
         if keyword is Keyword.START:
             return Outcome(state.stage, [fx.SetOptOut(False), fx.Reply("opted_in")])
-        if keyword is not Keyword.YES:
+        if keyword is not Keyword.YES or not carrier_opt_in(text):
             # Nothing can be sent to an opted-out number; the message is still on record.
+            # ("vale" or "yess" is yes to the line, but not an opt-in word to carriers.)
             return Outcome(state.stage)
         # YES is an opt-in word to carriers too: it re-subscribes and asks for a peer.
         opted_in = _decide(replace(state, opted_out=False), status, text, keyword)

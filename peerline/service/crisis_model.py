@@ -59,31 +59,37 @@ UNGATED = frozenset({"attempt"})
 # ("can i talk to someone about my exam stress") that the model reads it as everyday: "can i
 # talk to someone, i want to kill myself" scored 0.23 and the gate dropped the phrase (found by
 # hand, session 25). The gate asks about the message without it (`without_request`).
-_REQUEST = re.compile(
-    r"(?:\b(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor) )*\b(?:"
-    # "can i talk to someone", "i need someone to talk to", "necesito hablar con alguien"
-    r"(?:(?:can|could|may) i (?:please |pls )?(?:talk|speak|chat|text) (?:to|with)"
-    r"|(?:i )?(?:really |just )?(?:need|want|wanna|would like|d like) to (?:talk|speak|chat)"
-    r" (?:to|with)"
-    r"|(?:i )?(?:really |just )?need|is there|(?:necesito|quiero|puedo|podria) hablar con)"
+_PERSON = (
     r" (?:someone|somebody|anyone|anybody|a person|a real person|a human|a peer|alguien"
     r"|una persona|un humano)"
-    r"(?: (?:to talk to|to speak to|con quien hablar|para hablar|right now|now|ahora|ya"
-    r"|please|pls|plz|porfa|por favor))*"
-    # "can someone talk to me", "is anyone there", "alguien me puede ayudar", "hay alguien"
-    r"|(?:can|could|will|would) (?:someone|somebody|anyone|anybody) (?:please |pls )?"
-    r"(?:talk|speak|text|chat) (?:to|with) me(?: (?:please|pls|now|right now))*"
-    r"|(?:is|are) (?:anyone|someone|anybody|somebody) (?:there|here|out there|available)"
-    r"|hay alguien(?: (?:ahi|alli|disponible))?"
-    r"|alguien (?:me )?puede (?:ayudarme|ayudar|hablar conmigo)"
-    r")\b"
+)
+_REQUEST = re.compile(
+    r"(?:"
+    # A question asking for one, wherever it stands ("i feel like killing myself can i talk
+    # to somebody"): "can i talk to someone", "can someone talk to me", "is anyone there".
+    r"\b(?:(?:can|could|may) i (?:please |pls )?(?:talk|speak|chat|text) (?:to|with)"
+    r"|(?:puedo|podria) hablar con)" + _PERSON + r"|\b(?:can|could|will|would)"
+    r" (?:someone|somebody|anyone|anybody) (?:please |pls )?(?:talk|speak|text|chat) (?:to|with)"
+    r" me|\b(?:is|are) (?:anyone|someone|anybody|somebody) (?:there|here|out there|available)"
+    r"|\bhay alguien(?: (?:ahi|alli|disponible))?|\balguien (?:me )?puede (?:ayudarme|ayudar"
+    r"|hablar conmigo)"
+    # A need, only where a clause starts ("my mom said i need someone to watch me" is none):
+    # "i need to talk to someone", "i need someone to talk to", "necesito hablar con alguien".
+    r"|(?:^|\| )\s*(?:(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor|so|um) )*"
+    r"(?:(?:i )?(?:really |just )?(?:need|want|wanna|would like|d like) to (?:talk|speak|chat)"
+    r" (?:to|with)|(?:i )?(?:really |just )?need|is there|(?:necesito|quiero) hablar con)"
+    + _PERSON
+    + r")(?: (?:to talk to|to speak to|con quien hablar|para hablar|right now|now|ahora|ya"
+    r"|please|pls|plz|porfa|por favor))*\b"
 )
 
 
 def without_request(norm: str) -> str:
-    """Return a normalised message without the request for a person to talk to it opens with
-    (in its first two clauses: "hi | can i talk to someone | ..."); one asked at the end of a
-    story ("...they got him down | can i talk to someone") is left for the model to read."""
+    """Return a normalised message without its request for a person to talk to, in its first
+    two clauses: a question asking for one anywhere there ("...killing myself can i talk to
+    somebody"), a need for one where a clause starts ("i need someone to talk to | ..."; "my
+    mom said i need someone to watch me" is none). One asked at the end of a story ("...they
+    got him down | im shaken | can i talk to someone") is left for the model to read."""
     if "alguien" not in norm and "some" not in norm and "any" not in norm and "person" not in norm:
         return norm
     found = _REQUEST.search(norm)

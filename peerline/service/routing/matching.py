@@ -476,9 +476,9 @@ def match(
 
     A supporter resting after a crisis chat, or at the shift's cap on chats, is offered only a
     texter who may be in crisis, and only when nobody else free could take them first (someone
-    resting only once a pause: the offer says they rest, and #pass is theirs). Without this, a
-    texter in crisis waited out a pause, or a whole shift, beside the one supporter on it; a
-    crisis call rings them too.
+    resting only if they never had an offer of that texter: the offer says they rest, and
+    #pass is theirs). Without this, a texter in crisis waited out a pause, or a whole shift,
+    beside the one supporter on it; a crisis call rings them too.
     """
     pool = _pool(session, rotas, now, policy)
     per_conversation = policy.fanout if policy.strategy == "several" else 1
@@ -497,8 +497,9 @@ def match(
         urgent = conversation.priority > 0
         if not candidates and not urgent:
             break  # the crisis texters (read first) are offered; the others wait
-        # Someone resting is asked once: after a #pass or a missed offer, not again until
-        # their pause ends (the coordinator has been told).
+        # Someone resting is asked only if they never had an offer of this texter: after a
+        # #pass or a missed offer, not again until their pause ends (the coordinator has been
+        # told). (One offered it before the pause, with room for two chats, is not asked either.)
         asked = [
             c for c in kept if urgent and not (c.resting and c.id in conversation.offered_before)
         ]

@@ -425,6 +425,9 @@ def crisis_offer_untaken(
     """
     if conversation.priority <= 0 or conversation.state != QUEUED:
         return
+    # Locked first: two offers of one texter ending at once (fan-out) alert once.
+    if _lock(rt.session, Conversation, conversation.id) is None:
+        return
     told = rt.session.scalar(
         select(func.count())
         .select_from(Alert)

@@ -173,10 +173,14 @@ def _supporter_effect(
                 for other in rt.session.scalars(
                     select(Offer).where(Offer.supporter_id == supporter.id, Offer.status == PENDING)
                 ):
-                    resolve_offer(rt, other.id, DECLINED)
-                    given_back = rt.session.get(Conversation, other.conversation_id)
-                    if given_back is not None:
-                        crisis_offer_untaken(rt, given_back, supporter, "untaken_away")
+                    given_back = resolve_offer(rt, other.id, DECLINED)
+                    back = (
+                        rt.session.get(Conversation, given_back.conversation_id)
+                        if given_back
+                        else None
+                    )
+                    if back is not None:
+                        crisis_offer_untaken(rt, back, supporter, "untaken_away")
             else:
                 supporter.expired_in_row = 0
                 rt.after_commit.match = True

@@ -188,7 +188,11 @@ def answer_now(line: LineServices, event: CallEvent, digits: str = "") -> Answer
 
 
 def _suicide_named(speech: str, menu_language: str) -> str | None:
-    """Return the language of a word naming suicide in what was said, unless it is negated."""
+    """Return the language of a word naming suicide said as a menu answer (three words at
+    most: "suicide", "suicidal thoughts"), unless negated; in longer words the detector reads
+    it ("my brother died by suicide last year, can I talk to someone" is no crisis call)."""
+    if len(speech.split()) > 3:
+        return None
     found = _SUICIDE.search(speech)
     if found is None or parse_choice("", _SUICIDE.sub("crisis", speech), menu_language) != CRISIS:
         return None
