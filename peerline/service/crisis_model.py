@@ -342,12 +342,16 @@ class Model:
 
     def confirms_norm(self, norm: str, category: str | None, *, request_aside: bool = True) -> bool:
         """Say whether a phrase hit of `category` in a normalised message stands: the gate does
-        not ask about it, or its probability is at least `gate`. A request for a person to talk
-        to the message opens with is left out of the question (`request_aside`): it says
-        nothing either way."""
-        if request_aside:
-            norm = without_request(norm)
-        return not gate_asks(norm, category) or self.probability_of_norm(norm) >= self.gate
+        not ask about it, or its probability is at least `gate`, with or without the message's
+        request for a person to talk to (`request_aside`; `without_request`), which says nothing
+        either way."""
+        if not gate_asks(norm, category) or self.probability_of_norm(norm) >= self.gate:
+            return True
+        # Only a phrase the gate would drop is read again (the check stays fast).
+        aside = without_request(norm) if request_aside else norm
+        if aside == norm:
+            return False
+        return not gate_asks(aside, category) or self.probability_of_norm(aside) >= self.gate
 
     def category(self, text: str) -> str | None:
         """Return the category the category regression finds likeliest, or None without one."""
