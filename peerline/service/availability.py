@@ -363,14 +363,22 @@ def _load_rotas(session: Session, tz: ZoneInfo, holidays_spec: str | None) -> Ro
     )
 
 
+# Spanish day and month names (no locale: the server's may not have Spanish). Without accents
+# for texts (GSM-7), with them for text-to-speech.
+DAYS_ES = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
+SPOKEN_DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+MONTHS_ES = (
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
+).split()
+
+
 def format_opening(when: datetime, tz: ZoneInfo, now: datetime, language: str) -> str:
     """Say when the line opens, in the texter's language and the line's local time."""
     local, today = when.astimezone(tz), now.astimezone(tz).date()
     days = (local.date() - today).days
     if language == "es":
         clock = local.strftime("%H:%M")
-        names = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
-        day = {0: "hoy", 1: "mañana"}.get(days, f"el {names[local.weekday()]}")
+        day = {0: "hoy", 1: "mañana"}.get(days, f"el {DAYS_ES[local.weekday()]}")
         return f"{day} a las {clock} ({local.tzname()})"
     clock = local.strftime("%I:%M %p").lstrip("0")
     day = {0: "today", 1: "tomorrow"}.get(days, f"on {local.strftime('%A')}")

@@ -11,7 +11,7 @@ import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerline.service.availability import days_to_set
+from peerline.service.availability import DAYS_ES, MONTHS_ES, SPOKEN_DAYS_ES, days_to_set
 from peerline.service.models import Group
 
 
@@ -52,15 +52,6 @@ def meetings(group: Group, tz: ZoneInfo, after: datetime, count: int) -> list[Me
                     break
         day += timedelta(days=1)
     return found
-
-
-# Spanish day and month names, as the line's opening times say them (no locale: the server's
-# may not have Spanish). Short ones for texts, without accents (GSM-7); whole ones to speak.
-DAYS_ES = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
-SPOKEN_DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-MONTHS_ES = (
-    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
-).split()
 
 
 def meeting_time(starts: datetime, tz: ZoneInfo, language: str, *, spoken: bool = False) -> str:

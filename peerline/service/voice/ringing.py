@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from peerline.service.availability import Rotas, format_opening, load_line_rotas
+from peerline.service.availability import (
+    MONTHS_ES,
+    SPOKEN_DAYS_ES,
+    Rotas,
+    format_opening,
+    load_line_rotas,
+)
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
 from peerline.service.context import transaction
 from peerline.service.grouped import grouped
@@ -309,12 +315,7 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
     if (local.date() - today).days <= WEEKDAY_HORIZON:
         return format_opening(when, tz, now, language)
     if language == "es":
-        days = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-        months = (
-            "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
-            "diciembre"
-        ).split()
-        day = f"el {days[local.weekday()]} {local.day} de {months[local.month - 1]}"
+        day = f"el {SPOKEN_DAYS_ES[local.weekday()]} {local.day} de {MONTHS_ES[local.month - 1]}"
         return f"{day} a las {local.strftime('%H:%M')} ({local.tzname()})"
     clock = local.strftime("%I:%M %p").lstrip("0")
     date = f"{local.strftime('%A')}, {local.strftime('%B')} {local.day}"
