@@ -406,24 +406,23 @@ def expire(rt: Context, offer_id: int) -> None:
     if supporter.id in rt.set_away_now:
         rt.to_supporter(supporter, "auto_away", count=supporter.expired_in_row)
     announce(rt, made, expired={offer.conversation_id: supporter.id})
-    if conversation is not None:
-        crisis_offer_untaken(rt, conversation, supporter, "untaken_timed_out")
+    crisis_offer_untaken(rt, offer, supporter, "untaken_timed_out")
 
 
 #: The kind of alert a crisis texter's untaken offer raises (once a conversation).
 CRISIS_UNTAKEN = "crisis_untaken"
 
 
-def crisis_offer_untaken(
-    rt: Context, conversation: Conversation, supporter: Supporter, how: str
-) -> None:
+def crisis_offer_untaken(rt: Context, offer: Offer | None, supporter: Supporter, how: str) -> None:
     """Tell the on-call coordinators, once a conversation, that a texter who may be in crisis
-    still waits after an offer of them went untaken (`how`: timed out or passed).
+    still waits after an offer of them went untaken (`how`: timed out, passed, given back by
+    #away); `offer` is what `resolve_offer` returned (None: resolved elsewhere, nothing to say).
 
     The queue's own alert comes after a quarter of an hour; a texter in crisis whose offer
     a supporter let go needs a person to look sooner (call in someone, take it themselves).
     """
-    if conversation.priority <= 0 or conversation.state != QUEUED:
+    conversation = rt.session.get(Conversation, offer.conversation_id) if offer else None
+    if conversation is None or conversation.priority <= 0 or conversation.state != QUEUED:
         return
     # Locked first: two offers of one texter ending at once (fan-out) alert once.
     if _lock(rt.session, Conversation, conversation.id) is None:

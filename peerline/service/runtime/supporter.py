@@ -156,9 +156,7 @@ def _supporter_effect(
             accept_offer(rt, offer_id, supporter, via=via)
         case fx.DeclineOffer(offer_id=offer_id):
             declined = resolve_offer(rt, offer_id, DECLINED)
-            passed = rt.session.get(Conversation, declined.conversation_id) if declined else None
-            if passed is not None:
-                crisis_offer_untaken(rt, passed, supporter, "untaken_passed")
+            crisis_offer_untaken(rt, declined, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
             if chat is not None:
                 end_chat(rt, chat, by=by, ask_rating=ask_rating)
@@ -174,13 +172,7 @@ def _supporter_effect(
                     select(Offer).where(Offer.supporter_id == supporter.id, Offer.status == PENDING)
                 ):
                     given_back = resolve_offer(rt, other.id, DECLINED)
-                    back = (
-                        rt.session.get(Conversation, given_back.conversation_id)
-                        if given_back
-                        else None
-                    )
-                    if back is not None:
-                        crisis_offer_untaken(rt, back, supporter, "untaken_away")
+                    crisis_offer_untaken(rt, given_back, supporter, "untaken_away")
             else:
                 supporter.expired_in_row = 0
                 rt.after_commit.match = True
