@@ -329,6 +329,9 @@ FAMILIES = [
     # "me" right after: the writer's (dropped as someone else's until session 22).
     ("tia me he tomado todas las pastillas de mi abuela", "attempt"),
     ("hola tio me he vuelto a cortar los brazos", "self_harm"),
+    # Session 26: ...or a thing at hand named right after the address (a tester's text).
+    ("tia la soga esta lista", "means"),
+    ("hola amiga la navaja ya esta lista", "means"),
     # Session 24: the spent 48th-50th sets' plainest misses, narrow (this file's own sentences).
     ("me hago cortes en las piernas con una navaja cuando nadie me ve", "self_harm"),
     ("ultimamente pienso en poner fin a mi vida", "active_thoughts"),

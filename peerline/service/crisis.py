@@ -151,11 +151,17 @@ class _Context:
     greetings: frozenset[str] = frozenset()
     # Two fillers that end the marker's clause (`applies`): "what i didnt say is i ...".
     clefts: frozenset[tuple[str, str]] = frozenset()
+    # First words of a phrase that a form of address does not make someone else's: the
+    # writer's own "me", or an article naming a thing ("tia la soga esta lista").
+    openings: frozenset[str] = frozenset()
 
     def addressed(self, match: re.Match[str], before: str) -> bool:
-        """Say whether the writer's own "me" opening `match` follows only a form of address
-        (after at most one greeting) that opens the text: no marker then, whoever it names."""
-        if not self.address or match.start() != len(before) or not match.group(0).startswith("me "):
+        """Say whether `match`, opening with the writer's own "me" or a thing (`openings`),
+        follows only a form of address (after at most one greeting) that opens the text: no
+        marker then, whoever it names."""
+        if not self.address or match.start() != len(before):
+            return False
+        if match.group(0).partition(" ")[0] not in self.openings:
             return False
         words = [token for token in before.split() if token != BOUNDARY]
         return (
@@ -691,6 +697,7 @@ def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
     address = mapping(section.get("address") or {}, f"{where}.address")
     greetings = mapping(section.get("greetings") or {}, f"{where}.greetings")
     clefts = mapping(section.get("clefts") or {}, f"{where}.clefts")
+    openings = mapping(section.get("openings") or {}, f"{where}.openings")
 
     def words(found: Mapping[str, Any], name: str, language: str) -> frozenset[str]:
         return frozenset(word_list(strings(found.get(language), f"{where}.{name}.{language}")))
@@ -712,6 +719,7 @@ def _contexts(config: Any, key: str, where: str) -> dict[str, _Context]:
             words(address, "address", language),
             words(greetings, "greetings", language),
             pairs(language),
+            words(openings, "openings", language),
         )
         for language in set(markers) | set(fillers)
     }
