@@ -201,7 +201,7 @@ def test_crisis_line_transfer(phone: Phone, tmp_path: Path) -> None:
     with phone.line.db.session() as session:
         call = session.scalars(select(Call)).one()
         assert (call.menu_choice, call.outcome) == ("crisis", "crisis_transfer_failed")
-        assert (call.state, call.crisis) == ("menu", "crisis")
+        assert (call.state, call.crisis) == ("crisis_offer", "crisis")
 
 
 def test_the_crisis_number_is_configurable(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ def test_a_failed_crisis_transfer_offers_the_crisis_line_again_and_alerts_once(
     assert ("press 3" if language == "en" else "oprima 3") in said
     assert again.one("Redirect").text.endswith(f"/call/{the_call(line, caller).id}/connect")
     call = the_call(line, caller)
-    assert (call.state, call.outcome) == ("menu", "crisis_transfer_failed")
+    assert (call.state, call.outcome) == ("crisis_offer", "crisis_transfer_failed")
     assert call.crisis is not None
     # A coordinator hears of the caller who asked for the crisis line and could not reach it.
     assert alerts(line) == ["crisis"]

@@ -224,6 +224,20 @@ def menu(call_id: int, language: str) -> Response:
     return _answered(line, lambda: voice_menu.choose(line, event, _digits(), speech, language))
 
 
+@bp.post("/call/<int:call_id>/offer/<language>")
+@twilio_signed
+def offer(call_id: int, language: str) -> Response:
+    """Act on the caller's answer to the crisis offer: 3 the crisis line, else a person."""
+    line = _line()
+    if language not in LANGUAGES:
+        abort(400, description=f"{language!r} is not a language of the line")
+    event = _call_event(call_id)
+    speech = request.form.get("SpeechResult", "").strip()
+    return _answered(
+        line, lambda: voice_menu.answer_offer(line, event, _digits(), speech, language)
+    )
+
+
 @bp.post("/call/<int:call_id>/connect")
 @twilio_signed
 def connect(call_id: int) -> Response:

@@ -37,7 +37,15 @@ from peerline.service.voice.answers import (
     Menu,
     Transfer,
 )
-from peerline.service.voice.models import ENDED, INBOUND, MENU, TRANSFERRED, VOICEMAIL, Call
+from peerline.service.voice.models import (
+    ENDED,
+    INBOUND,
+    MENU,
+    OFFERED,
+    TRANSFERRED,
+    VOICEMAIL,
+    Call,
+)
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
@@ -108,41 +116,64 @@ def choose(
 
     `menu_language` is the language of the menu the caller answered, so that key 8 means
     the same thing when Twilio sends the request again. Crisis words are looked for in what
-    was said before any menu word: they get the crisis line offered at once.
+    was said before any menu word: they get the crisis line offered at once, and the call
+    waits at that offer, so the same request sent again is told the offer again.
     """
 
     def heard(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
-        heard_in = menu_language or call.language
-        detection = line.crisis.detect(speech) if speech else None
-        found = detection if detection is not None and detection.matched else None
-        named = _suicide_named(speech, heard_in)
-        if (found is not None or named) and call.crisis is None:
-            # Answered in the words' language: the detector's, else as the texting flow
-            # guesses it, else the language of the word that named suicide.
-            said_in = (found.language if found else None, guess(speech), named)
-            call.language = next((str(x) for x in said_in if x in LANGUAGES), call.language)
-            category = (found.category if found else None) or "crisis"
-            _raise_crisis(line, rt, call, category, "voice_menu")
-            return CrisisOffer(call.id, call.language)
-        choice = parse_choice(digits, speech, heard_in)
-        if choice == SWITCH:
-            choice = next(lang for lang in LANGUAGES if lang != heard_in)
-        if choice in LANGUAGES:
-            call.language, choice = str(choice), SWITCH
-        if choice is None and call.crisis is not None:
-            # After the crisis offer, anything but the crisis line means a person: no menus.
-            choice = PEER
-        if choice is None:
-            call.menu_attempts += 1
-            if call.menu_attempts < MENUS_BEFORE_PEER:
-                notice = "not_an_option" if digits or speech else "no_input"
-                return Menu(call.id, call.language, notice=notice)
-            return _choose_peer(line, rt, call, "connecting")
-        return MENU_ACTIONS[choice](line, rt, call, None)
+        return _act_on(line, rt, call, digits, speech, menu_language or call.language)
 
     return _unless_gone(line, event, heard)
+
+
+def answer_offer(
+    line: LineServices, event: CallEvent, digits: str, speech: str, offer_language: str
+) -> Answer:
+    """Act on the answer to the crisis offer: 3 the crisis line, the menu's keys as at the
+    menu, anything else a person (no more menus)."""
+
+    def answered(rt: Context, call: Call, now: datetime) -> Answer:
+        if call.state != OFFERED:
+            return current_answer(line, rt.session, call, now)
+        call.state = MENU
+        return _act_on(line, rt, call, digits, speech, offer_language)
+
+    return _unless_gone(line, event, answered)
+
+
+def _act_on(
+    line: LineServices, rt: Context, call: Call, digits: str, speech: str, heard_in: str
+) -> Answer:
+    """Act on what a caller at the menu, or at the crisis offer, pressed or said."""
+    detection = line.crisis.detect(speech) if speech else None
+    found = detection if detection is not None and detection.matched else None
+    named = _suicide_named(speech, heard_in)
+    if (found is not None or named) and call.crisis is None:
+        # Answered in the words' language: the detector's, else as the texting flow
+        # guesses it, else the language of the word that named suicide.
+        said_in = (found.language if found else None, guess(speech), named)
+        call.language = next((str(x) for x in said_in if x in LANGUAGES), call.language)
+        category = (found.category if found else None) or "crisis"
+        _raise_crisis(line, rt, call, category, "voice_menu")
+        call.state = OFFERED
+        return CrisisOffer(call.id, call.language)
+    choice = parse_choice(digits, speech, heard_in)
+    if choice == SWITCH:
+        choice = next(lang for lang in LANGUAGES if lang != heard_in)
+    if choice in LANGUAGES:
+        call.language, choice = str(choice), SWITCH
+    if choice is None and call.crisis is not None:
+        # After the crisis offer, anything but the crisis line means a person: no menus.
+        choice = PEER
+    if choice is None:
+        call.menu_attempts += 1
+        if call.menu_attempts < MENUS_BEFORE_PEER:
+            notice = "not_an_option" if digits or speech else "no_input"
+            return Menu(call.id, call.language, notice=notice)
+        return _choose_peer(line, rt, call, "connecting")
+    return MENU_ACTIONS[choice](line, rt, call, None)
 
 
 def _unless_gone(
@@ -160,7 +191,8 @@ def connect(line: LineServices, event: CallEvent) -> Answer:
     """Ring supporters for a caller who stayed on after the crisis offer."""
 
     def ring(rt: Context, call: Call, now: datetime) -> Answer:
-        if call.state != MENU:
+        # At the menu too: an offer said before offers had a state of their own.
+        if call.state not in (OFFERED, MENU):
             return current_answer(line, rt.session, call, now)
         return _choose_peer(line, rt, call, None)
 
@@ -290,7 +322,8 @@ def crisis_done(line: LineServices, event: CallEvent, dial_status: str) -> Answe
 
     The caller who asked for the crisis line and could not reach it is flagged a crisis, so
     a coordinator hears of it and staying on rings everyone free. Twilio may send the same
-    dial's end again: only a call still being transferred acts on it.
+    dial's end again: only a call still being transferred acts on it, and a call waiting at
+    the offer is told it again.
     """
     with transaction(line, event.at) as rt:
         call = locked_call(rt.session, event.call_id, event.call_sid)
@@ -300,12 +333,10 @@ def crisis_done(line: LineServices, event: CallEvent, dial_status: str) -> Answe
         if call.state != TRANSFERRED:
             if hung_up(line, rt, call, event.status):
                 return Goodbye(call.language, None)
-            if call.state == MENU and call.outcome == "crisis_transfer_failed":
-                return CrisisOffer(call.id, call.language, failed=True)
             return current_answer(line, rt.session, call, rt.now)
         call.outcome = "crisis_transfer_failed"
         if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
-        call.state = MENU
+        call.state = OFFERED
         _raise_crisis(line, rt, call, "crisis", "voice_transfer_failed")
         return CrisisOffer(call.id, call.language, failed=True)

@@ -20,6 +20,7 @@ from peerline.service.voice.models import (
     FAILED,
     INBOUND,
     MENU,
+    OFFERED,
     PLACING,
     RINGING,
     VOICEMAIL,
@@ -170,7 +171,8 @@ def _sweep_unfinished(line: LineServices, now: datetime) -> int:
                         & Call.callback_request_id.is_(None)
                         & (Call.created_at < now - quiet_for),
                         # A caller may sit in the menu or ringing rounds a while; hours, no.
-                        Call.state.in_((MENU, RINGING)) & (Call.created_at < now - STALE_AFTER),
+                        Call.state.in_((MENU, OFFERED, RINGING))
+                        & (Call.created_at < now - STALE_AFTER),
                     ),
                 )
             )

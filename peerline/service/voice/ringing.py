@@ -25,6 +25,7 @@ from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
     Answer,
     CallEvent,
+    CrisisOffer,
     DialEnd,
     Goodbye,
     LeaveMessage,
@@ -39,6 +40,7 @@ from peerline.service.voice.models import (
     ENDED,
     FAILED,
     MENU,
+    OFFERED,
     RINGING,
     TRANSFERRED,
     VOICEMAIL,
@@ -406,6 +408,8 @@ def current_answer(
     """
     if call.state == MENU:
         return Menu(call.id, call.language, greeting=call.menu_attempts == 0 and not quiet)
+    if call.state == OFFERED:
+        return CrisisOffer(call.id, call.language, failed=call.outcome == "crisis_transfer_failed")
     if call.state == RINGING:
         legs = [leg for leg in call.legs if leg.round == call.round]
         notice = None if quiet or call.round <= 1 else "still_trying"

@@ -24,6 +24,7 @@ from peerline.service.voice.models import (
     ENDED,
     FAILED,
     MENU,
+    OFFERED,
     PLACING,
     REQUEST_CALLING,
     REQUEST_OPEN,
@@ -116,7 +117,8 @@ def apply_call_status(
         callback_ended(line, rt, call, status)
         return
     if call.outcome is None or call.outcome == "groups":
-        left = {MENU: "hung_up_in_menu", RINGING: "hung_up_while_ringing"}
+        in_menu, ringing = "hung_up_in_menu", "hung_up_while_ringing"
+        left = {MENU: in_menu, OFFERED: in_menu, RINGING: ringing}
         call.outcome = left.get(call.state, call.outcome or "ended")
     if call.state == VOICEMAIL and call.callback_request_id is None:
         _missed_call(line, rt, call)

@@ -147,8 +147,9 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
     """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person;
     after a transfer that did not connect, first say so."""
     response = VoiceResponse()
-    menu_path = f"/call/{answer.call_id}/menu/{answer.language}"
-    gather = _one_key(speaker, response, menu_path, 3, answer.language)
+    # Its own step: the menu's, sent again by Twilio, is told this offer again (not a choice).
+    offer_path = f"/call/{answer.call_id}/offer/{answer.language}"
+    gather = _one_key(speaker, response, offer_path, 3, answer.language)
     words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
     speaker.say(gather, answer.language, words)
     # Staying on the line is the other choice: straight to the ringing, never the menu.

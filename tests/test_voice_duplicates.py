@@ -1,0 +1,111 @@
+"""What a tester found when Twilio sent a voice webhook again, or late: a duplicate never acts
+twice, a late end of an earlier crisis transfer is not taken for the current one, and a
+first-time caller in crisis is named by the alias their contact gets. Driven by signed
+webhooks, as Twilio sends them; every TwiML answer parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from peerline.service.models import Alert, SafetyEvent
+from peerline.service.services import LineServices
+from peerline.service.voice.models import CallLeg
+from tests.support import lines
+from tests.support.chat import texts_to
+from tests.support.voice import Phone, the_call, voice_app, voice_line
+
+CRISIS_NUMBER = "+18002738255"
+CRISIS_WORDS = {
+    "en": "I have no one to talk to and I want to end my life",
+    "es": "no tengo a nadie y quiero quitarme la vida",
+}
+OFFER_WORDS = {"en": "press 3", "es": "oprima 3"}
+
+
+def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
+    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call, by default)."""
+    line = voice_line(tmp_path, line_file)
+    return Phone(line, voice_app(line))
+
+
+def alerts(line: LineServices) -> list[str]:
+    """Return the kinds of alerts raised, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
+
+
+def safety_events(line: LineServices) -> list[str]:
+    """Return the safety events' categories, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(SafetyEvent.category).order_by(SafetyEvent.id)))
+
+
+def legs_rung(line: LineServices) -> int:
+    """Return how many supporters' phones were rung, on every call."""
+    with line.db.session() as session:
+        return len(session.scalars(select(CallLeg.id)).all())
+
+
+# -- 1. a retried crisis-words webhook repeats the crisis offer ----------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_retried_crisis_words_webhook_gets_the_same_crisis_offer(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in()
+    offer = caller.speak(menu, CRISIS_WORDS[language])
+    assert OFFER_WORDS[language] in offer.spoken()
+    # Twilio timed out waiting and posts the same Gather action again: same CallSid, same words.
+    again = caller.speak(menu, CRISIS_WORDS[language])
+    assert str(again) == str(offer)
+    # Nothing acted twice: no phone rang, one alert, one safety event, one text to on call.
+    assert legs_rung(line) == 0
+    assert the_call(line, caller).state != "ringing"
+    assert alerts(line) == ["crisis"]
+    assert safety_events(line) == ["voice_menu"]
+    assert len(texts_to(line, lines.RIA)) == 1
+    # The caller's own answer to the offer is still theirs: 3 puts them through.
+    transfer = caller.press(again, "3")
+    assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
+
+
+def test_crisis_words_said_again_after_the_offer_still_reach_a_peer(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS["en"])
+    # The caller's answer to the offer (not a retry): anything but 3 means a person.
+    ring = caller.speak(offer, CRISIS_WORDS["en"])
+    assert ring.verbs == ["Dial"]
+    assert sorted(n.text or "" for n in ring.all("Number")) == [lines.SAM, lines.RIA]
+    # That answer sent again rings the same phones, no more.
+    assert str(caller.speak(offer, CRISIS_WORDS["en"])) == str(ring)
+    assert legs_rung(phone.line) == 2
+    assert alerts(phone.line) == ["crisis"]
+
+
+def test_a_retried_stay_on_after_the_offer_rings_once(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS["en"])
+    ring = caller.stay_silent(offer)
+    assert str(caller.stay_silent(offer)) == str(ring)
+    assert legs_rung(phone.line) == 2
+
+
+def test_a_caller_who_hangs_up_at_the_crisis_offer_is_recorded_as_leaving_the_menu(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    caller.speak(caller.dial_in(), CRISIS_WORDS["en"])
+    assert the_call(phone.line, caller).state == "crisis_offer"
+    caller.status("completed", 20)
+    call = the_call(phone.line, caller)
+    assert (call.state, call.outcome) == ("ended", "hung_up_in_menu")
