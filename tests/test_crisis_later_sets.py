@@ -117,6 +117,10 @@ SET54 = HERE / "crisis_heldout54.yaml"
 # Spanish of rural Mexico, the Andes, Patagonia, Galicia and Andalusia), scored once at 35d7e15
 # (the re-read's mends): _set55.txt, _start beside.
 SET55 = HERE / "crisis_heldout55.yaml"
+# The fifty-sixth (session 26: the plainest, commonest first texts, a greeting or a request for
+# a person and then plain words; near misses with the same openings), scored once at 1ea7936
+# (the same answers as the session's start, c7683c2): _set56.txt, _start beside.
+SET56 = HERE / "crisis_heldout56.yaml"
 
 #: Each set's SHA-256 as written, and the crisis messages found and near misses alarmed (of
 #: 300 each) when it was scored.
@@ -156,6 +160,7 @@ LATER_SETS = {
     SET53: ("7b04dcaf9f57d26c9354274072d6544e86d5bfb3ac3265372500a6568e162d00", (274, 24)),
     SET54: ("e96316500e0b22f925e76e028256cced37be0710e59d5a3bd564a917dbfe3983", (279, 6)),
     SET55: ("6d690692b28aa7e5133c78dd11e4aea5f9a29ebe0a3b31bb5151a149f586a205", (280, 8)),
+    SET56: ("c76b0a31b03c5cabd787d653916f1d4fa78d3a4da094450f9e9c2c86c93a67a3", (284, 11)),
 }
 
 
