@@ -1157,6 +1157,12 @@ def test_explicit_words_stand_under_the_models_gate(
         "necesito hablar con alguien porque me quiero morir",
         "hola, necesito hablar con alguien, ya no quiero vivir",
         "alguien me puede ayudar? me quiero morir",
+        # Session 26: a plea for help, asked ("me pueden ayudar") or said where a clause starts
+        # ("ayuda", "i need help"), the fifty-sixth set's misses in sentences of this file's own.
+        "me puedes ayudar? no le veo salida a nada",
+        "me pueden ayudar, me corte hace un rato",
+        "ayuda, me corte hace un rato pero ya paro",
+        "me puedes ayudar, me corte en la tarde",
     ],
 )
 def test_asking_for_a_person_does_not_hide_the_crisis_it_comes_with(
@@ -1179,6 +1185,10 @@ def test_asking_for_a_person_does_not_hide_the_crisis_it_comes_with(
         "i need someone to talk to, i keep thinking about my dad who killed himself last year",
         "is there someone i can talk to about volunteering on the suicide line",
         "alguien me puede ayudar? se me murio el celular y no tengo cargador",
+        "me pueden ayudar? me corte el pelo yo sola y quedo horrible",
+        "can you help me, this homework is killing me lol",
+        "necesito ayuda con mi tarea, me muero de sueño",
+        "me puedes ayudar? no le veo salida al laberinto del juego jaja",
         # A request at the end of a story stays part of what the model reads.
         "at the overpass there was a guy on the railing and i called 911. they got him down."
         " i'm really shaken, can i talk to someone",

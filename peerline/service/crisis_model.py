@@ -73,15 +73,28 @@ _REQUEST = re.compile(
     r" me|\b(?:is|are) (?:anyone|someone|anybody|somebody) (?:there|here|out there|available)"
     r"|\bhay alguien(?: (?:ahi|alli|disponible))?|\balguien (?:me )?puede (?:ayudarme|ayudar"
     r"|hablar conmigo)"
+    # A plea for help put as a question (session 26, set 56: "me pueden ayudar, no le veo
+    # salida a esto" 0.28): "me pueden ayudar", "can you help me", "can someone help".
+    r"|\b(?:me )?(?:pueden|puedes|podrian|podrias|puede) ayudar(?:me)?"
+    r"|\b(?:can|could|will|would) (?:you|u|someone|somebody|anyone|anybody) (?:please |pls )?help"
+    r"(?: me)?"
     # A need, only where a clause starts ("my mom said i need someone to watch me" is none):
     # "i need to talk to someone", "i need someone to talk to", "necesito hablar con alguien".
     r"|(?:^|\| )\s*(?:(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor|so|um) )*"
     r"(?:(?:i )?(?:really |just )?(?:need|want|wanna|would like|d like) to (?:talk|speak|chat)"
     r" (?:to|with)|(?:i )?(?:really |just )?need|is there|(?:necesito|quiero) hablar con)"
     + _PERSON
+    # ...and a plain plea where a clause starts: "i need help", "please help me", "ayudenme".
+    + r"|(?:^|\| )\s*(?:(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor|so|um) )*"
+    r"(?:(?:i )?(?:really )?need (?:some )?help|help me|help|necesito (?:una )?ayuda|ayuda"
+    r"|ayudame|ayudenme|auxilio)"
     + r")(?: (?:to talk to|to speak to|con quien hablar|para hablar|right now|now|ahora|ya"
     r"|please|pls|plz|porfa|por favor))*\b"
 )
+
+
+# One of these is in every request `_REQUEST` finds: most texts are spared the search.
+_REQUEST_WORDS = ("alguien", "some", "any", "person", "help", "ayud", "auxilio")
 
 
 def without_request(norm: str) -> str:
@@ -90,7 +103,7 @@ def without_request(norm: str) -> str:
     somebody"), a need for one where a clause starts ("i need someone to talk to | ..."; "my
     mom said i need someone to watch me" is none). One asked at the end of a story ("...they
     got him down | im shaken | can i talk to someone") is left for the model to read."""
-    if "alguien" not in norm and "some" not in norm and "any" not in norm and "person" not in norm:
+    if not any(word in norm for word in _REQUEST_WORDS):
         return norm
     found = _REQUEST.search(norm)
     if found is None or norm.count(BOUNDARY, 0, found.start()) > 1:
