@@ -340,7 +340,11 @@ def test_still_waiting_is_said_once_in_a_while_not_to_every_text() -> None:
     queued = texter.TexterState(stage=texter.QUEUED)
     assert keys(texter.decide(queued, OPEN, "are you there")) == ["still_waiting"]
     told = texter.TexterState(stage=texter.QUEUED, still_waiting_due=False)
-    assert texter.decide(told, OPEN, "are you there") == texter.Outcome(texter.QUEUED)
+    # A question to the line is answered sooner, once every few minutes (asked_due).
+    assert keys(texter.decide(told, OPEN, "are you there")) == ["still_here"]
+    assert texter.decide(told, OPEN, "thinking about it") == texter.Outcome(texter.QUEUED)
+    asked = texter.TexterState(stage=texter.QUEUED, still_waiting_due=False, asked_due=False)
+    assert texter.decide(asked, OPEN, "are you there") == texter.Outcome(texter.QUEUED)
     # Keywords still work while it is quiet.
     assert keys(texter.decide(told, OPEN, "bye")) == ["left_queue"]
 

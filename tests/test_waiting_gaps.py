@@ -4,14 +4,36 @@ texts replayed on a re-take, and the coordinator told when the line is left with
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import func, select
 
-from peerline.service.models import Contact, Conversation
+from peerline.flows import texter as texter_flow
+from peerline.flows.keywords import asks_the_line
+from peerline.service.models import Contact, Conversation, utcnow
+from peerline.service.runtime import Inbound, receive_sms, run_matching
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.chat import texts_to
+from tests.support.chat import outbox, texts_to
 from tests.support.line import Webhooks
+
+
+def sms(line: LineServices, phone: str, body: str, now: datetime) -> None:
+    """Take in one text at `now` and run the matching round it may have asked for."""
+    receive_sms(
+        line,
+        Inbound("SM" + uuid.uuid4().hex, phone, line.settings.twilio_phone_number, body),
+        now=now,
+    )
+    run_matching(line, now=now)
+
+
+def texts(line: LineServices, phone: str, purpose: str | None = None) -> list[str]:
+    """Return the texts written to a number (of one purpose), oldest first."""
+    return [m["body"] for m in outbox(line, phone) if purpose in (None, m["purpose"])]
+
 
 # -- words that look like an opt-out but are none to carriers --------------------------------
 
@@ -59,3 +81,81 @@ def test_a_real_stop_is_still_an_opt_out(line: LineServices, hooks: Webhooks) ->
     hooks.sms(lines.TEXTER, "STOP")
     with line.db.session() as session:
         assert session.scalars(select(Contact.opted_out)).one()
+
+
+# -- a question to the line while waiting -----------------------------------------------------
+
+
+def test_hello_is_anyone_coming_five_minutes_in_gets_a_short_answer_once_in_a_while(
+    line: LineServices,
+) -> None:
+    # Found by a tester: five minutes after joining, "hello? is anyone coming" got nothing (the
+    # place in line is held back ten minutes). Sam holds the offer and has not taken it.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    told = len(texts(line, lines.TEXTER))
+    sms(line, lines.TEXTER, "hello? is anyone coming", start + timedelta(minutes=5))
+    answer = texts(line, lines.TEXTER)[told:]
+    assert len(answer) == 1 and answer[0].startswith("Yes, we're here. You are number 1 in line")
+    # Asked again a minute later: no second answer yet (their words still wait for Sam).
+    sms(line, lines.TEXTER, "hello??", start + timedelta(minutes=6))
+    assert len(texts(line, lines.TEXTER)) == told + 1
+    # A few minutes on, asking again is answered again.
+    sms(line, lines.TEXTER, "how long?", start + timedelta(minutes=8, seconds=30))
+    assert len(texts(line, lines.TEXTER)) == told + 2
+    # Their story, written while they wait, is not answered: it is for the supporter.
+    sms(line, lines.TEXTER, "my dad died in march and i cant sleep", start + timedelta(minutes=9))
+    assert len(texts(line, lines.TEXTER)) == told + 2
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=10))
+    replayed = "\n".join(texts(line, lines.SAM, "relay"))
+    assert "hello? is anyone coming" in replayed and "my dad died in march" in replayed
+
+
+def test_a_spanish_texter_asking_if_anyone_is_there_is_answered_in_spanish(
+    line: LineServices,
+) -> None:
+    start = utcnow()
+    sms(line, lines.TEXTER, "hola", start)
+    sms(line, lines.TEXTER, "si", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "hola? hay alguien?", start + timedelta(minutes=5))
+    assert texts(line, lines.TEXTER)[-1].startswith("Si, aqui estamos. Eres el numero 1 en la")
+
+
+def test_an_ordinary_text_while_waiting_is_still_not_answered(line: LineServices) -> None:
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    told = len(texts(line, lines.TEXTER))
+    sms(line, lines.TEXTER, "ok", start + timedelta(minutes=5))
+    sms(line, lines.TEXTER, "i just feel so alone lately", start + timedelta(minutes=5, seconds=5))
+    assert len(texts(line, lines.TEXTER)) == told
+
+
+def test_crisis_words_in_a_question_keep_their_own_answer() -> None:
+    waiting = texter_flow.TexterState(stage=texter_flow.QUEUED, still_waiting_due=False)
+    status = texter_flow.LineStatus(open_now=True)
+    outcome = texter_flow.decide(
+        waiting, status, "is anyone there? i want to die", crisis="suicide"
+    )
+    replies = [e.key for e in outcome.effects if isinstance(e, texter_flow.fx.Reply)]
+    assert replies == ["crisis", "still_waiting"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello?", "is anyone there", "how long?", "u there?", "hola? hay alguien?", "cuanto falta"],
+)
+def test_questions_to_the_line(text: str) -> None:
+    assert asks_the_line(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hi",
+        "i don't have anyone there for me",
+        "I don't know how long I can do this",
+        "my dad died in march and i cant sleep and i dont know who else to talk to about it",
+    ],
+)
+def test_not_questions_to_the_line(text: str) -> None:
+    assert not asks_the_line(text)

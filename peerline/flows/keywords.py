@@ -27,6 +27,9 @@ class Keyword(StrEnum):
     REMIND_OFF = "remind_off"
     CHECKIN = "checkin"
     RATING = "rating"
+    # Words that look like an opt-out but are none to carriers (PARAR, "stop pls"): the texter
+    # hears how to stop, and nothing else happens.
+    STOP_LIKE = "stop_like"
     NONE = "none"
 
 
@@ -57,6 +60,17 @@ REMIND_OFF_WORDS = frozenset({"REMIND OFF", "NO REMIND", "RECORDAR NO", "NO RECO
 CHECKIN_WORDS = frozenset({"CHECKIN", "CHECK IN", "CHECK-IN", "SEGUIMIENTO"})
 ENGLISH_WORDS = frozenset({"ENGLISH", "INGLES", "INGLÉS"})
 SPANISH_WORDS = frozenset({"ESPAÑOL", "ESPANOL", "SPANISH"})
+# Not opt-outs: carriers match STOP and its kin exactly, so these would leave the texter still
+# getting texts. They are answered with how to stop (reply STOP), never taken as STOP here.
+STOP_LIKE_SPANISH = frozenset(
+    {"PARAR", "PARA", "ALTO", "BASTA", "DETENER", "CANCELAR", "NO MAS", "NO MÁS", "BAJA"}
+)
+STOP_LIKE_WORDS = STOP_LIKE_SPANISH | frozenset(
+    {
+        "STOP PLS", "STOP PLZ", "STOP PLEASE", "PLS STOP", "PLZ STOP", "PLEASE STOP", "STOP IT",
+        "STOP TEXTING", "STOP TEXTING ME", "STOP MESSAGING ME", "UNSUB", "UNSUBSCRIBE ME",
+    }
+)  # fmt: skip
 SPANISH_GREETINGS = frozenset({"HOLA", "BUENAS", "BUENOS DIAS", "BUENOS DÍAS", "AYUDA", "SI", "SÍ"})
 
 TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
@@ -74,6 +88,7 @@ TABLE: tuple[tuple[frozenset[str], Keyword], ...] = (
     (CHECKIN_WORDS, Keyword.CHECKIN),
     (ENGLISH_WORDS, Keyword.ENGLISH),
     (SPANISH_WORDS, Keyword.SPANISH),
+    (STOP_LIKE_WORDS, Keyword.STOP_LIKE),
 )
 
 
@@ -185,3 +200,43 @@ def is_ack(text: str) -> bool:
     if not tokens:
         return bool(text.strip())  # an emoji or punctuation alone
     return len(tokens) <= 2 and all(t in ACK_WORDS for t in tokens)
+
+
+# A texter in the queue asking the line whether anyone is there, is coming, or how long it is:
+# "hello?", "is anyone coming", "how long?", "hola? hay alguien?", "cuanto falta". Compared
+# without accents. A phrase counts in a question ("?") or where the message starts (after a
+# greeting): "i don't have anyone there for me" is their story, not a question to the line.
+_GREETING = re.compile(r"h+e+l+o+|h+i+|h+e+y+|hola+|alo+|hallo+|anyone|anybody|someone|alguien")
+_ASKS = re.compile(
+    r"\b(?:"
+    r"(?:is|are|r) (?:there )?(?:any ?one|anybody|some ?one|somebody|you|u|ya)"
+    r" (?:there|here|coming|available|around|awake|reading|listening|on)"
+    r"|(?:any ?one|anybody|some ?one|somebody) (?:there|here|coming|available|around)"
+    r"|(?:you|u|ya) (?:still )?there"
+    r"|how (?:much )?long|how much longer|when (?:will|is|does|do|can) (?:some|any|a |i |my |it)"
+    r"|(?:am i|are we|i'?m) still (?:in line|waiting|here)|still waiting"
+    r"|is this (?:working|real|on)|did (?:you|u) get (?:my|this|it)"
+    r"|hay alguien|alguien (?:ahi|alli|aqui|me lee|me escucha|viene|va a)|viene alguien"
+    r"|(?:estas|estan|esta|sigues|siguen) (?:ahi|alli|aqui)"
+    r"|cuanto (?:falta|tiempo|mas|tarda|tardan|queda|hay que)"
+    r"|(?:me|nos) (?:lee|leen|escucha|escuchan)|sigo en (?:la )?fila"
+    r")\b"
+)
+
+
+def asks_the_line(text: str) -> bool:
+    """Say whether a short text asks the line if anyone is there or coming, or how long."""
+    folded = fold(text)
+    tokens = _TOKEN.findall(folded)
+    if not tokens:
+        return "?" in text  # "???" alone
+    if len(tokens) > 12:
+        return False  # someone telling their story, not asking the line
+    if all(_GREETING.fullmatch(t) for t in tokens):
+        return "?" in text or len(tokens) > 1 or text.strip().endswith("...")
+    words = " ".join(tokens)
+    found = _ASKS.search(words)
+    if found is None:
+        return False
+    opening = words[: found.start()].split()
+    return "?" in text or all(_GREETING.fullmatch(t) for t in opening)

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field, replace
 
 from peerline.flows import effects as fx
 from peerline.flows.keywords import (
+    STOP_LIKE_SPANISH,
     Keyword,
+    asks_the_line,
     carrier_opt_in,
     classify,
     is_ack,
     is_thanks,
     looks_spanish,
+    normalise,
     rating_of,
 )
 from peerline.flows.language import fold, guess
@@ -41,6 +44,9 @@ class TexterState:
     erase_pending: bool = False
     # False while a "you are still in line" text went out lately: once in a while is enough.
     still_waiting_due: bool = True
+    # False while a place in line went out within the last few minutes: a question to the line
+    # ("hello? is anyone coming") is answered sooner than the reminder, but not every time.
+    asked_due: bool = True
     # False while the words for someone worried about another person went out lately.
     someone_else_due: bool = True
 
@@ -183,9 +189,16 @@ def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
         )
     # Their words are kept with the conversation and shown to the supporter who takes it;
     # a reminder of their place goes out once in a while, not to every text.
-    if not state.still_waiting_due:
-        return Outcome(QUEUED)
-    return Outcome(QUEUED, [fx.Reply("still_waiting", _wait(status))])
+    if state.still_waiting_due:
+        return Outcome(QUEUED, [fx.Reply("still_waiting", _wait(status))])
+    if state.asked_due and asks_the_line(text):
+        # "hello? is anyone coming": someone asking whether anyone is there hears that we are
+        # (their place, the wait) within minutes, not only at the next reminder.
+        effects: list[fx.Effect] = []
+        if state.language == "en" and _writes_spanish(text):
+            effects.append(fx.SetLanguage("es"))  # "hola? hay alguien?" after English texts
+        return Outcome(QUEUED, [*effects, fx.Reply("still_here", _wait(status))])
+    return Outcome(QUEUED)
 
 
 def _active(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
@@ -300,6 +313,21 @@ def _reminders(state: TexterState, status: LineStatus, text: str, keyword: Keywo
     return Outcome(state.stage, effects)
 
 
+def _stop_like(state: TexterState, text: str) -> Outcome:
+    """Answer PARAR, ALTO or "stop pls" with how to stop: carriers match STOP exactly, so these
+    are no opt-out, and a welcome ("Reply YES...") would answer someone asking to stop. A first
+    text enrols nobody; a place in line stays; the rating question closes (outside a chat, where
+    they are words to the supporter)."""
+    effects: list[fx.Effect] = []
+    spanish = normalise(text) in STOP_LIKE_SPANISH
+    if state.stage in (NEW, CLOSED) and state.language == "en" and spanish:
+        effects.append(fx.SetLanguage("es"))
+    effects.append(fx.Reply("stop_how"))
+    if state.stage == RATING:
+        return Outcome(CLOSED, [fx.Close(), *effects])
+    return Outcome(state.stage, effects)
+
+
 def _leave(state: TexterState, opted_out: bool = False) -> list[fx.Effect]:
     if state.stage == ACTIVE:
         return [fx.EndChat(by="texter", ask_rating=False, opted_out=opted_out)]
@@ -357,6 +385,9 @@ def decide(
             return _ahead(rest, language, [fx.Reply("someone_else")])
         return Outcome(rest.stage, [*language, *rest.effects])
     safety: list[fx.Effect] = [fx.RaiseSafety("detector", crisis)]
+    # A question with crisis words in the queue hears the resources and its place below, as
+    # crisis words always do there (not the answer to a question).
+    state = replace(state, asked_due=False)
     if state.crisis_reply_due and not state.opted_out:
         if someone_else:
             # The words alarm and tell of another person at risk ("she is on the bridge and
@@ -420,6 +451,8 @@ def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
         in_chat = _active_words(state, text, keyword)
         if in_chat is not None:
             return in_chat
+    if keyword is Keyword.STOP_LIKE and state.stage != ACTIVE:
+        return _stop_like(state, text)
     if keyword is Keyword.HELP:
         return Outcome(state.stage, [fx.Reply("help")])
     if keyword in REMINDER_WORDS and state.stage != ACTIVE:

@@ -48,8 +48,13 @@ PLACE_IN_LINE = (
     "queued_returning",
     "still_waiting",
     "still_looking",
+    "still_here",
     "same_ok",
 )
+# A question to the line while waiting ("hello? is anyone coming") is answered unless a place
+# in line went out this lately: sooner than the reminder (PEERLINE_STILL_WAITING_MINUTES), but
+# not to every text of someone asking again and again.
+ASKED_QUIET = timedelta(minutes=3)
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)
 # Chat texts still waiting to go to one person are joined into one SMS up to this many

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from peerline.flows import effects as fx
 from peerline.flows import texter as texter_flow
 from peerline.service.context import (
+    ASKED_QUIET,
     ERASE_WINDOW,
     FLOOD_QUIET,
     PLACE_IN_LINE,
@@ -92,6 +93,7 @@ def texter_message(
         crisis_reply_due=_due(contact.crisis_replied_at, rt.now, rt.crisis_window),
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_still_waiting_due(rt, conversation),
+        asked_due=_still_waiting_due(rt, conversation, ASKED_QUIET),
     )
     raised_at = _crisis_raised_at(rt, contact)
     own_lately = _own_crisis_lately(rt, contact, conversation, raised_at)
@@ -286,12 +288,16 @@ def burst(
     return [t for t in texts if t.strip()] + [text], not recent
 
 
-def _still_waiting_due(rt: Context, conversation: Conversation | None) -> bool:
+def _still_waiting_due(
+    rt: Context, conversation: Conversation | None, window: timedelta | None = None
+) -> bool:
     """Say whether a queued texter may be told their place again: not when they heard it
-    within the last few minutes (one text a burst, not one a message)."""
+    within the last few minutes (`window`, PEERLINE_STILL_WAITING_MINUTES unless given: one
+    text a burst, not one a message)."""
     if conversation is None or conversation.state != QUEUED:
         return True
-    window = timedelta(minutes=rt.line.settings.still_waiting_minutes)
+    if window is None:
+        window = timedelta(minutes=rt.line.settings.still_waiting_minutes)
     told = rt.session.scalar(
         select(func.max(OutboundMessage.created_at)).where(
             OutboundMessage.conversation_id == conversation.id,
