@@ -109,3 +109,64 @@ def test_a_caller_who_hangs_up_at_the_crisis_offer_is_recorded_as_leaving_the_me
     caller.status("completed", 20)
     call = the_call(phone.line, caller)
     assert (call.state, call.outcome) == ("ended", "hung_up_in_menu")
+
+
+# -- 2. a late end of an earlier crisis transfer is not the current one's -----------------
+
+
+@pytest.mark.parametrize("late_status", ["no-answer", "busy", "completed"])
+def test_a_late_end_of_the_first_crisis_transfer_leaves_the_second_alone(
+    tmp_path: Path, late_status: str
+) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    first = caller.press(caller.dial_in(), "3")
+    again = caller.dial_ends(first, "no-answer")
+    assert again.spoken().startswith("We could not connect you to the crisis line.")
+    second = caller.press(again, "3")
+    assert [n.text for n in second.all("Number")] == [CRISIS_NUMBER]
+    texted = len(texts_to(line, lines.RIA))
+
+    # The first transfer's end arrives again, late, while the second rings the crisis line.
+    late = caller.dial_ends(first, late_status)
+    call = the_call(line, caller)
+    assert (call.state, call.outcome) == ("transferred", "crisis_transfer")
+    # Harmless: where the call is now, said quietly; no "could not connect", no hang-up.
+    assert late.verbs == ["Dial"]
+    assert late.one("Dial").attrib["action"] == second.one("Dial").attrib["action"]
+    assert [n.text for n in late.all("Number")] == [CRISIS_NUMBER]
+    assert alerts(line) == ["crisis"] and len(texts_to(line, lines.RIA)) == texted
+
+    # The second transfer's own end is still heard as its own.
+    failed = caller.dial_ends(second, "busy")
+    assert failed.spoken().startswith("We could not connect you to the crisis line.")
+    assert the_call(line, caller).state == "crisis_offer"
+    # And the first one's, later still, does not offer the crisis line a third time over it.
+    assert str(caller.dial_ends(first, "no-answer")) == str(failed)
+    # Each transfer's <Dial> names its own attempt.
+    assert first.one("Dial").attrib["action"] != second.one("Dial").attrib["action"]
+
+
+def test_the_current_crisis_transfers_end_sent_twice_is_acted_on_once(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    transfer = caller.press(caller.dial_in(), "3")
+    talked = caller.dial_ends(transfer, "completed", 300)
+    assert talked.verbs == ["Hangup"]
+    assert str(caller.dial_ends(transfer, "completed", 300)) == str(talked)
+    assert alerts(phone.line) == []
+
+
+def test_a_transfer_dialled_before_attempts_were_counted_still_ends_as_before(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    caller.press(caller.dial_in(), "3")
+    call_id = the_call(phone.line, caller).id
+    # A <Dial> given out before the deploy names no attempt: it is the call's current one.
+    params = caller.params(DialCallStatus="no-answer")
+    again = phone.check(phone.post(f"/webhooks/voice/call/{call_id}/crisis", params))
+    assert again.spoken().startswith("We could not connect you to the crisis line.")
+    assert the_call(phone.line, caller).outcome == "crisis_transfer_failed"

@@ -263,13 +263,15 @@ def dial_done(call_id: int, round_number: int) -> Response:
     return _answered(line, lambda: ringing.dial_ended(line, event, round_number, dial))
 
 
+@bp.post("/call/<int:call_id>/crisis/<int:attempt>")
 @bp.post("/call/<int:call_id>/crisis")
 @twilio_signed
-def crisis_done(call_id: int) -> Response:
-    """Finish a transfer to the crisis line."""
+def crisis_done(call_id: int, attempt: int | None = None) -> Response:
+    """Finish a transfer to the crisis line (the call's `attempt`-th; a <Dial> given before
+    transfers were counted names none)."""
     line, event = _line(), _call_event(call_id)
     dial_status = _call_status("DialCallStatus")
-    return _answered(line, lambda: voice_menu.crisis_done(line, event, dial_status))
+    return _answered(line, lambda: voice_menu.crisis_done(line, event, dial_status, attempt))
 
 
 @bp.post("/call/<int:call_id>/voicemail")

@@ -54,11 +54,12 @@ class GroupTimes:
 
 @dataclass(frozen=True)
 class Transfer:
-    """A hand-over to the crisis line."""
+    """A hand-over to the crisis line: the call's `attempt`-th, named in its <Dial> action."""
 
     call_id: int
     language: str
     number: str
+    attempt: int
     quiet: bool = False  # a key press skipped the notice
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -54,6 +55,8 @@ from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
     from peerline.service.context import Context
+
+log = logging.getLogger(__name__)
 
 
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
@@ -258,7 +261,9 @@ def _choose_groups(line: LineServices, rt: Context, call: Call, notice: str | No
 def _choose_crisis(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Transfer to the crisis line (menu 3)."""
     call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
-    return Transfer(call.id, call.language, voice_settings(line).crisis_number)
+    call.crisis_transfers += 1
+    number = voice_settings(line).crisis_number
+    return Transfer(call.id, call.language, number, call.crisis_transfers)
 
 
 def _choose_text_groups(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
@@ -317,16 +322,29 @@ def _groups_text(line: LineServices, session: Session, language: str, now: datet
     return " ".join(re.sub(r"https?://\S+", "", text).split())
 
 
-def crisis_done(line: LineServices, event: CallEvent, dial_status: str) -> Answer:
+def crisis_done(
+    line: LineServices, event: CallEvent, dial_status: str, attempt: int | None = None
+) -> Answer:
     """Finish a crisis transfer; one that never connected offers the crisis line again.
 
     The caller who asked for the crisis line and could not reach it is flagged a crisis, so
     a coordinator hears of it and staying on rings everyone free. Twilio may send the same
     dial's end again: only a call still being transferred acts on it, and a call waiting at
-    the offer is told it again.
+    the offer is told it again. The end of an earlier transfer than the call's last (its
+    `attempt`, from the <Dial> action; None from a URL without one) changes nothing: it is
+    answered with where the call is now, without its notice.
     """
     with transaction(line, event.at) as rt:
         call = locked_call(rt.session, event.call_id, event.call_sid)
+        if attempt is not None and attempt != call.crisis_transfers:
+            # A late or repeated end of an earlier transfer: the caller has moved on since.
+            last = call.crisis_transfers
+            log.info(
+                "call %s: stale end of crisis transfer %s ignored (last %s)", call.id, attempt, last
+            )
+            if hung_up(line, rt, call, event.status):
+                return Goodbye(call.language, None)
+            return current_answer(line, rt.session, call, rt.now, quiet=True)
         if dial_status in ("completed", "answered"):
             hung_up(line, rt, call, event.status)
             return Goodbye(call.language, None)

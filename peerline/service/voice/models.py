@@ -106,6 +106,9 @@ class Call(Base):
     # Which ringing round the call is in: a round rings one supporter or several at once.
     round: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(24))
+    # How many times the caller was put through to the crisis line: each transfer's <Dial>
+    # action names its number, so a late end of an earlier one is not taken for this one's.
+    crisis_transfers: Mapped[int] = mapped_column(Integer, default=0)
     # The supporter who accepted (inbound) or who is calling back (callback).
     supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id"))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))

@@ -420,7 +420,8 @@ def current_answer(
         reason = call.outcome if call.outcome in LEAVE_REASONS else "no_answer"
         return leave_message(line, session, call, reason, now, quiet=quiet)
     if call.state == TRANSFERRED:
-        return Transfer(call.id, call.language, voice_settings(line).crisis_number, quiet=quiet)
+        number = voice_settings(line).crisis_number
+        return Transfer(call.id, call.language, number, call.crisis_transfers, quiet=quiet)
     if call.outcome == "blocked":
         return Goodbye(call.language, "blocked")
     return Goodbye(call.language, "goodbye")

@@ -182,7 +182,7 @@ def _render_transfer(speaker: Speaker, answer: Transfer) -> VoiceResponse:
             _skippable(speaker, response, answer.call_id), answer.language, "crisis_transfer"
         )
     dial = response.dial(
-        action=speaker.url(f"/call/{answer.call_id}/crisis"),
+        action=speaker.url(f"/call/{answer.call_id}/crisis/{answer.attempt}"),
         method="POST",
         # A full number from the line's own number: a short code or a hidden caller ID may
         # not route through the provider.
