@@ -4,20 +4,23 @@ texts replayed on a re-take, and the coordinator told when the line is left with
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from fakeredis import FakeRedis
 from sqlalchemy import func, select
 
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import asks_the_line
-from peerline.service.models import Contact, Conversation, utcnow
-from peerline.service.runtime import Inbound, receive_sms, run_matching
+from peerline.service.models import Contact, Conversation, Offer, Supporter, utcnow
+from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox, texts_to
-from tests.support.line import Webhooks
+from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 
 
 def sms(line: LineServices, phone: str, body: str, now: datetime) -> None:
@@ -159,3 +162,80 @@ def test_questions_to_the_line(text: str) -> None:
 )
 def test_not_questions_to_the_line(text: str) -> None:
     assert not asks_the_line(text)
+
+
+# -- the wait a texter is told ------------------------------------------------------------------
+
+CRISIS = "i want to kill myself"
+TEXTER_3 = "+14165550197"
+
+
+def on_call_line(tmp_path: Path, **env: str) -> LineServices:
+    """Return a line where Sam and Ria (the on-call coordinator) are always on shift, Ria
+    away: Sam is the one supporter taking chats."""
+    made = make_line(make_settings(tmp_path, **env), FakeRedis())
+    load_line_file(made, lines.ON_CALL)
+    sms(made, lines.RIA, "#away", utcnow())
+    return made
+
+
+def pending_offer(line: LineServices, name: str) -> Offer | None:
+    """Return a supporter's pending offer, if any."""
+    with line.db.session() as session:
+        sid = session.scalars(select(Supporter.id).where(Supporter.name == name)).one()
+        found = session.scalars(
+            select(Offer).where(Offer.supporter_id == sid, Offer.status == "pending")
+        ).first()
+        if found is not None:
+            session.expunge(found)
+        return found
+
+
+def miss(line: LineServices, name: str) -> datetime:
+    """Let a supporter's pending offer time out; return when it did."""
+    offer = pending_offer(line, name)
+    assert offer is not None
+    at = offer.expires_at + timedelta(seconds=1)
+    expire_offer(line, offer.id, now=at)
+    run_matching(line, now=at)
+    return at
+
+
+def told_wait(text: str) -> str:
+    """Return the wait a place-in-line text gives, in brackets."""
+    found = re.search(r"\(([^)]*)\)", text)
+    assert found is not None, text
+    return found.group(1)
+
+
+def test_the_wait_counts_the_rest_of_the_one_supporter_after_a_hard_chat(tmp_path: Path) -> None:
+    # Found by a tester: the only supporter on shift rested after a crisis chat (five minutes,
+    # PEERLINE_CRISIS_PAUSE_MINUTES) and the next texter heard "(about 1 min)".
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start)
+    sms(line, lines.TEXTER, CRISIS, start + timedelta(seconds=30))
+    sms(line, lines.SAM, "#done", start + timedelta(minutes=1))
+    sms(line, lines.TEXTER_2, "yes", start + timedelta(minutes=1, seconds=10))
+    wait = told_wait(texts(line, lines.TEXTER_2, "queued")[-1])
+    minutes = re.fullmatch(r"about (\d+) min", wait)
+    assert minutes is not None and int(minutes.group(1)) >= 4, wait
+
+
+def test_nobody_is_available_when_the_one_supporter_keeps_missing_offers(tmp_path: Path) -> None:
+    # Found by a tester: Sam let two offers time out (not yet set away, that takes three) and
+    # the next texter heard "(about 1 min)".
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    miss(line, "Sam")
+    at = miss(line, "Sam")
+    sms(line, lines.TEXTER, "bye", at + timedelta(seconds=5))  # they gave up waiting
+    sms(line, lines.TEXTER_2, "yes", at + timedelta(seconds=10))
+    told = texts(line, lines.TEXTER_2, "queued")[-1]
+    assert "(nobody is available right now; we keep looking)" in told, told
+    # Once Sam takes a chat again, the line counts on him as before.
+    sms(line, lines.SAM, "#take", at + timedelta(seconds=20))
+    sms(line, TEXTER_3, "yes", at + timedelta(seconds=30))
+    assert "nobody is available" not in texts(line, TEXTER_3, "queued")[-1]

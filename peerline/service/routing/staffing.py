@@ -53,6 +53,15 @@ class OnShift:
     shift_chat_cap: int
     # Resting after a chat flagged for safety (until the pause ends or they text #ready).
     paused: bool = False
+    paused_until: datetime | None = None
+    # Offers missed in a row (auto-away counts them): their last offer went unanswered.
+    missed: int = 0
+
+    @property
+    def answering(self) -> bool:
+        """Say whether they answer offers, as far as the line can tell: not when their last
+        offer went unanswered (and no chat of theirs is going), whoever else they are."""
+        return self.missed == 0 or self.chats > 0
 
     @property
     def at_cap(self) -> bool:
@@ -108,6 +117,31 @@ class Staffing:
         """Return how many on shift are away."""
         return sum(s.on_shift and s.away for s in self.supporters.values())
 
+    @property
+    def ready(self) -> int:
+        """Return how many could take a chat now and answer offers (not missing them)."""
+        return sum(s.free and s.answering for s in self.supporters.values())
+
+    @property
+    def answering(self) -> int:
+        """Return how many on shift take chats and answer offers: whom a texter can count on,
+        now or once a chat or a rest ends (not those whose last offers went unanswered)."""
+        return sum(s.taking_chats and s.answering for s in self.supporters.values())
+
+    def rests(self, now: datetime) -> list[float]:
+        """Return the minutes left, soonest first, of each supporter resting after a crisis
+        chat who is otherwise free to take a chat and answers offers."""
+        return sorted(
+            (s.paused_until - now).total_seconds() / 60
+            for s in self.supporters.values()
+            if s.paused
+            and s.paused_until is not None
+            and s.taking_chats
+            and s.answering
+            and not s.on_a_call
+            and s.chats + s.offers < s.capacity
+        )
+
 
 def staffing(
     session: Session,
@@ -141,6 +175,7 @@ def staffing(
             offers,
             _on_a_call(),
             Supporter.paused_until,
+            Supporter.expired_in_row,
         ).where(Supporter.id.in_(wanted), Supporter.active.is_(True)),
         {"calls_since": now - STALE_AFTER},
     ).all()
@@ -171,6 +206,8 @@ def staffing(
                 bool(on_a_call),
                 policy.shift_chat_cap,
                 paused_until is not None and paused_until > now,
+                paused_until,
+                int(missed or 0),
             )
             for (
                 sid,
@@ -182,6 +219,7 @@ def staffing(
                 n_offers,
                 on_a_call,
                 paused_until,
+                missed,
             ) in rows
         }
     )

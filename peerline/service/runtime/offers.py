@@ -72,14 +72,21 @@ def line_status(
         position=position,
         wait_minutes=_expected_wait(rt, position, staff),
         groups=_groups_text(rt, tz, language),
-        nobody_free=bool(on_shift) and staff.taking_chats == 0,
+        # Nobody to count on: everyone on shift is away or at their cap, or their last offers
+        # went unanswered (a tester was told "about 1 min" by a line whose one supporter kept
+        # missing offers).
+        nobody_free=bool(on_shift) and staff.answering == 0,
     )
 
 
 def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int | None:
     """Return the minutes a texter at `position` can expect to wait, from the line's own
-    recent waits and chats and who is free now; None when nobody takes chats."""
-    taking = staff.taking_chats
+    recent waits and chats and who is free now; None when nobody takes chats.
+
+    Only those who answer offers count (not someone whose last offers went unanswered); a
+    supporter resting after a crisis chat is free when the rest ends, not half a chat from now.
+    """
+    taking = staff.answering
     if taking == 0:
         return None
     recent = rt.session.execute(
@@ -100,14 +107,27 @@ def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int |
         if closed and matched and closed >= matched
     ]
     timeout = rt.line.settings.offer_timeout_seconds / 60
-    if position <= staff.free:
+    # How long an offer takes to be taken, when someone can be offered them.
+    offer_wait = min(statistics.median(waits) if waits else timeout, timeout)
+    free = staff.ready
+    if position <= free:
         # Someone free is offered them at once: the wait is how long an offer takes.
-        typical_wait = statistics.median(waits) if waits else timeout
-        return max(1, math.ceil(min(typical_wait, timeout)))
+        return max(1, math.ceil(offer_wait))
     # Otherwise chats must end first: one each `length / taking` minutes on average, the
     # first after half a chat; never less than the people matched lately really waited.
     length = statistics.median(lengths) if lengths else DEFAULT_CHAT_MINUTES
-    estimate = length * (position - staff.free - 0.5) / taking
+    ahead = position - free
+    estimate = length * (ahead - 0.5) / taking
+    rests = staff.rests(rt.now)
+    if rests:
+        # Someone resting after a crisis chat is in no chat: they are offered the next texter
+        # when the rest ends (a tester was told "about 1 min" while the one supporter rested).
+        busy = taking - free - len(rests)
+        if ahead <= len(rests):
+            by_rest = rests[ahead - 1] + offer_wait
+            estimate = min(by_rest, length * (ahead - 0.5) / busy) if busy > 0 else by_rest
+        else:
+            estimate = max(estimate, rests[-1] + offer_wait)
     if waits:
         estimate = max(estimate, statistics.median(waits))
     return max(1, round(estimate))
