@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from peerline.service.models import Alert, SafetyEvent
+from peerline.service.models import Alert, Contact, SafetyEvent
 from peerline.service.services import LineServices
 from peerline.service.voice.models import CallLeg
 from tests.support import lines
 from tests.support.chat import texts_to
-from tests.support.voice import Phone, the_call, voice_app, voice_line
+from tests.support.voice import Phone, closed_line_file, the_call, voice_app, voice_line
 
 CRISIS_NUMBER = "+18002738255"
 CRISIS_WORDS = {
@@ -170,3 +170,66 @@ def test_a_transfer_dialled_before_attempts_were_counted_still_ends_as_before(
     again = phone.check(phone.post(f"/webhooks/voice/call/{call_id}/crisis", params))
     assert again.spoken().startswith("We could not connect you to the crisis line.")
     assert the_call(phone.line, caller).outcome == "crisis_transfer_failed"
+
+
+# -- 3. a first-time caller in crisis is named by alias ------------------------------------
+
+
+def contact_alias(line: LineServices) -> str:
+    """Return the alias of the line's only contact."""
+    with line.db.session() as session:
+        return session.scalars(select(Contact.alias)).one()
+
+
+def alert_details(line: LineServices, kind: str) -> list[str]:
+    """Return the details of the alerts of a kind, oldest first."""
+    with line.db.session() as session:
+        query = select(Alert.detail).where(Alert.kind == kind).order_by(Alert.id)
+        return list(session.scalars(query))
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_first_time_callers_crisis_alert_names_them_by_alias(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())  # Sam on call, on time off
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    message = caller.stay_silent(caller.speak(caller.dial_in(), CRISIS_WORDS[language]))
+    alias = contact_alias(line)
+    call = the_call(line, caller)
+    assert call.contact_id is not None
+    (detail,) = alert_details(line, "crisis")
+    (text,) = texts_to(line, lines.SAM)
+    for said in (detail, text):
+        assert alias in said
+        assert "a caller" not in said and "una persona que llama" not in said
+        assert "5550199" not in said and "555 0199" not in said
+    with line.db.session() as session:
+        assert session.scalars(select(Contact.language)).one() == language
+    # Gone before the beep: the missed call names the same alias.
+    assert "Record" in message.verbs
+    caller.status("completed", 30)
+    (missed,) = alert_details(line, "missed_call")
+    assert missed.startswith(f"Missed call from {alias}, who used crisis words")
+
+
+def test_a_first_time_callers_failed_transfer_alert_names_them_by_alias(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    caller.dial_ends(caller.press(caller.dial_in(), "3"), "busy")
+    (detail,) = alert_details(line, "crisis")
+    assert contact_alias(line) in detail and "a caller" not in detail
+    (text,) = texts_to(line, lines.RIA)
+    assert contact_alias(line) in text
+
+
+def test_a_hidden_callers_crisis_alert_still_says_a_caller(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(None)
+    caller.speak(caller.dial_in(), CRISIS_WORDS["en"])
+    (detail,) = alert_details(phone.line, "crisis")
+    assert detail.startswith("a caller")
+    with phone.line.db.session() as session:
+        assert session.scalars(select(Contact)).all() == []

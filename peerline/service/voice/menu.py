@@ -50,7 +50,7 @@ from peerline.service.voice.models import (
 from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
-from peerline.service.voice.shared import locked_call
+from peerline.service.voice.shared import caller_contact, locked_call
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -235,12 +235,17 @@ def _suicide_named(speech: str, menu_language: str) -> str | None:
 
 
 def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:
-    """Mark a call as a crisis, record the event and alert the on-call coordinators, once."""
+    """Mark a call as a crisis, record the event and alert the on-call coordinators, once.
+
+    The caller is named by their alias, a first-time caller's new one too (as their missed
+    call or voicemail names them); only a hidden number is "a caller".
+    """
     if call.crisis is not None:
         return
     call.crisis = category[:16]
     rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
-    alias = call.contact.alias if call.contact else Phrase("a_caller")
+    contact = caller_contact(rt, call)
+    alias = contact.alias if contact else Phrase("a_caller")
     crisis = Phrase("alert_what_call", {"kind": rt.crisis_kind(category)})
     rt.safety_alert("crisis", None, alias, crisis)
 
