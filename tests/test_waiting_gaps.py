@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import asks_the_line
-from peerline.service.models import Contact, Conversation, Offer, Supporter, utcnow
+from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from tests.support import lines
@@ -239,3 +239,45 @@ def test_nobody_is_available_when_the_one_supporter_keeps_missing_offers(tmp_pat
     sms(line, lines.SAM, "#take", at + timedelta(seconds=20))
     sms(line, TEXTER_3, "yes", at + timedelta(seconds=30))
     assert "nobody is available" not in texts(line, TEXTER_3, "queued")[-1]
+
+
+# -- the coordinator told when auto-away leaves nobody ------------------------------------------
+
+
+def test_on_call_hears_when_auto_away_leaves_texters_with_nobody(tmp_path: Path) -> None:
+    # Found by a tester: the last supporter taking chats was set away after missed offers and
+    # the on-call coordinator heard nothing until the stuck-queue alert, a quarter hour on.
+    line = on_call_line(tmp_path, PEERLINE_AUTO_AWAY_AFTER="2")
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.TEXTER_2, "yes", start + timedelta(seconds=5))
+    miss(line, "Sam")
+    assert texts(line, lines.RIA, "auto_away_alert") == []  # not away yet
+    at = miss(line, "Sam")
+    alerts = texts(line, lines.RIA, "auto_away_alert")  # Ria reads Spanish first
+    assert len(alerts) == 1, alerts
+    assert "Sam no respondio 2 ofertas seguidas y queda ausente" in alerts[0]
+    assert "2 esperando" in alerts[0]
+    # Once: the queue's later rounds and texts add no second alert.
+    run_matching(line, now=at + timedelta(minutes=1))
+    sms(line, lines.TEXTER, "hello?", at + timedelta(minutes=2))
+    assert len(texts(line, lines.RIA, "auto_away_alert")) == 1
+    with line.db.session() as session:
+        assert session.scalars(select(func.count()).select_from(Alert)).one() == 1
+
+
+def test_auto_away_with_someone_else_taking_chats_alerts_nobody(tmp_path: Path) -> None:
+    line = on_call_line(tmp_path, PEERLINE_AUTO_AWAY_AFTER="2")
+    start = utcnow()
+    sms(line, lines.TEXTER_2, "yes", start)
+    sms(line, lines.SAM, "#take", start)
+    sms(line, lines.RIA, "#back", start + timedelta(seconds=1))
+    sms(line, lines.TEXTER, "yes", start + timedelta(seconds=2))
+    sms(line, lines.RIA, "#take", start + timedelta(seconds=3))  # Ria is in a chat
+    sms(line, lines.SAM, "#done", start + timedelta(seconds=4))
+    sms(line, TEXTER_3, "yes", start + timedelta(seconds=5))
+    miss(line, "Sam")
+    miss(line, "Sam")
+    with line.db.session() as session:
+        assert session.scalars(select(Supporter.away).where(Supporter.name == "Sam")).one()
+    assert texts(line, lines.RIA, "auto_away_alert") == []

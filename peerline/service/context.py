@@ -524,7 +524,33 @@ def resolve_offer(rt: Context, offer_id: int, status: str) -> Offer | None:
                 supporter.away = True
                 rt.set_away_now.add(supporter.id)
                 log.info("supporter %s set away after missed offers", supporter.id)
+                left_with_nobody(rt, supporter)
     return offer
+
+
+def left_with_nobody(rt: Context, supporter: Supporter) -> None:
+    """Tell the on-call coordinators that setting `supporter` away for missed offers left
+    texters waiting with nobody on shift to take them (everyone else away, at their cap, or
+    missing offers too): once, as it happens. The stuck-queue alert would come only after
+    PEERLINE_UNMATCHED_ALERT_SECONDS, and says nothing of why."""
+    waiting = routing.queue_length(rt.session)
+    if not waiting:
+        return
+    staff = routing.staffing(rt.session, rt.rotas(), rt.now, routing.policy_of(rt.line.settings))
+    if staff.answering:
+        return  # someone else takes chats: free now, or once their chat or rest ends
+    rt.alert(
+        "auto_away",
+        None,
+        f"{supporter.name} set away after {supporter.expired_in_row} missed offers; "
+        f"nobody on shift can take chats ({staff.on_shift} on shift, {staff.away} away); "
+        f"{waiting} waiting",
+        key="auto_away_alert",
+        supporter=supporter,
+        name=supporter.name,
+        count=supporter.expired_in_row,
+        waiting=waiting,
+    )
 
 
 ContextKind = TypeVar("ContextKind", bound=Context)
