@@ -233,3 +233,27 @@ def test_a_hidden_callers_crisis_alert_still_says_a_caller(tmp_path: Path) -> No
     assert detail.startswith("a caller")
     with phone.line.db.session() as session:
         assert session.scalars(select(Contact)).all() == []
+
+
+# -- 4. one list of words naming suicide; one look-up of a first-time caller's number ------
+
+
+@pytest.mark.parametrize(
+    ("words", "language"),
+    [
+        ("suicide", "en"),
+        ("SUICIDAL", "en"),
+        ("suicidio", "es"),
+        ("suicida", "es"),
+        ("suicidas", "es"),
+        ("pensamientos suicidas", "es"),
+    ],
+)
+def test_each_word_naming_suicide_gets_the_offer_in_its_language(
+    tmp_path: Path, words: str, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), words)
+    assert offer.one("Gather").attrib["action"].endswith(f"/offer/{language}")
+    assert OFFER_WORDS[language] in offer.spoken()

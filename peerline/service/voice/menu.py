@@ -66,8 +66,16 @@ MENUS_BEFORE_PEER = 2
 # Words that name suicide, which the detector may pass over when said alone ("suicide", as a
 # menu answer), and the language each is. A negation before one is read as the menu reads
 # one before "crisis" ("I'm not suicidal, I just want to talk").
-SUICIDE_WORDS = {"suicide": "en", "suicidal": "en", "suicidio": "es", "suicida": "es"}
-_SUICIDE = re.compile(r"\b(suicide|suicidal|suicidio|suicidas?)\b", re.IGNORECASE)
+SUICIDE_WORDS = {
+    "suicide": "en",
+    "suicidal": "en",
+    "suicidio": "es",
+    "suicida": "es",
+    "suicidas": "es",
+}
+_SUICIDE = re.compile(
+    r"\b(" + "|".join(sorted(SUICIDE_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
 
 
 def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None = None) -> Answer:
@@ -231,7 +239,7 @@ def _suicide_named(speech: str, menu_language: str) -> str | None:
     found = _SUICIDE.search(speech)
     if found is None or parse_choice("", _SUICIDE.sub("crisis", speech), menu_language) != CRISIS:
         return None
-    return SUICIDE_WORDS[found.group(1).lower().removesuffix("s")]
+    return SUICIDE_WORDS[found.group(1).lower()]
 
 
 def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:
