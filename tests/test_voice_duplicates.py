@@ -6,9 +6,10 @@ webhooks, as Twilio sends them; every TwiML answer parsed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from peerline.service.models import Alert, Contact, SafetyEvent
 from peerline.service.services import LineServices
@@ -257,3 +258,40 @@ def test_each_word_naming_suicide_gets_the_offer_in_its_language(
     offer = caller.speak(caller.dial_in(), words)
     assert offer.one("Gather").attrib["action"].endswith(f"/offer/{language}")
     assert OFFER_WORDS[language] in offer.spoken()
+
+
+def test_a_first_time_callers_number_is_looked_up_once_when_their_contact_is_made(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    caller.press(caller.press(caller.dial_in(), "8"), "1")  # in Spanish, to the message prompt
+    look_ups: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM contacts" in statement and "phone_hash IN" in statement:
+            look_ups.append(statement)
+
+    event.listen(line.db.engine, "before_cursor_execute", seen)
+    try:
+        caller.status("completed", 12)  # gone before the beep: a missed call, a new contact
+    finally:
+        event.remove(line.db.engine, "before_cursor_execute", seen)
+    assert len(look_ups) == 1
+    with line.db.session() as session:
+        assert session.scalars(select(Contact.language)).one() == "es"
+    (missed,) = alert_details(line, "missed_call")
+    assert missed.startswith(f"Missed call from {contact_alias(line)} ")
+
+
+def test_a_contact_made_by_a_text_during_the_call_keeps_its_language(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    caller.press(caller.press(caller.dial_in(), "8"), "1")  # in Spanish
+    phone.hooks.sms(lines.TEXTER, "hello")  # an English text while the call waits
+    caller.status("completed", 12)
+    with line.db.session() as session:
+        assert session.scalars(select(Contact.language)).one() == "en"
+    assert the_call(line, caller).contact_id is not None

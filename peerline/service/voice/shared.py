@@ -66,13 +66,9 @@ def caller_contact(rt: Context, call: Call) -> Contact | None:
         return rt.session.get(Contact, call.contact_id)
     if call.from_enc is None:
         return None
-    vault = rt.line.vault
-    phone = vault.decrypt(call.from_enc)
-    known = rt.session.scalar(
-        select(Contact.id).where(Contact.phone_hash.in_(vault.lookup_hashes(phone)))
-    )
-    contact = rt.contact_for(phone)
-    if known is None:
+    contact = rt.contact_for(rt.line.vault.decrypt(call.from_enc))
+    if contact.created_at == rt.now:
+        # Made just now, by this step (contact_for dates a new one with the step's time).
         contact.language = call.language
     call.contact_id, call.contact = contact.id, contact
     return contact
