@@ -6,9 +6,11 @@ The invariant: no conversation waits while an eligible supporter is free for lon
 offer time-out (and the two seconds routing allows a matching round to run after a texter
 joins: `routing.MATCHING_DELAY`). Eligible is the rule routing follows: a supporter who missed
 or passed a texter is skipped while someone else holds an offer of them. A supporter resting
-after a crisis chat (issue 21: until the pause ends or they text #ready) is not free. Also
-checked as it happens: what a supporter is told about an offer that timed out is true, and the
-place in line a texter is told is the number of people who joined before them and still wait.
+after a crisis chat (issue 21: until the pause ends or they text #ready) is not free; a
+supporter who passed (or went #away holding) an offer is not eligible for that texter for
+`routing.PASS_HOLD`, unless crisis words raised the texter since. Also checked as it happens:
+what a supporter is told about an offer that timed out is true, and the place in line a texter
+is told is the number of people who joined before them and still wait.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import func, select
 from peerline.service.job_queue import QUEUE_NAME
 from peerline.service.models import (
     ACTIVE,
+    DECLINED,
     PENDING,
     QUEUED,
     Conversation,
@@ -36,7 +39,7 @@ from peerline.service.models import (
     Supporter,
     utcnow,
 )
-from peerline.service.routing import MATCHING_DELAY
+from peerline.service.routing import MATCHING_DELAY, PASS_HOLD
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from peerline.service.settings import from_env
@@ -104,15 +107,29 @@ class Snapshot:
     chats: dict[str, int]  # supporter -> conversation
     had: dict[int, set[str]]  # conversation -> supporters ever offered it
     paused: dict[str, datetime]  # supporter -> end of their pause after a crisis chat
+    # conversation -> supporter -> when they last let an offer of it go (#pass, #away)
+    passed: dict[int, dict[str, datetime]] = field(default_factory=dict)
+    crisis_at: dict[int, datetime] = field(default_factory=dict)  # conversation -> last raised
 
     def free_at(self, now: datetime) -> set[str]:
         """Return who could take a chat at `now`: free and not resting after a crisis chat."""
         return {name for name in self.free if self.paused.get(name, now) <= now}
 
+    def held(self, conversation_id: int, now: datetime) -> set[str]:
+        """Return who let the conversation go within PASS_HOLD: not offered it meanwhile,
+        unless crisis words raised it since."""
+        crisis = self.crisis_at.get(conversation_id)
+        return {
+            name
+            for name, at in self.passed.get(conversation_id, {}).items()
+            if now - at < PASS_HOLD and not (crisis is not None and crisis > at)
+        }
+
     def eligible_free(self, conversation_id: int, now: datetime) -> set[str]:
         """Return the free supporters the rule says should be offered a waiting conversation:
-        those who never had it, and, once it has no offer pending, everyone free."""
-        free = self.free_at(now)
+        those who never had it, and, once it has no offer pending, everyone free whose #pass
+        of it no longer holds."""
+        free = self.free_at(now) - self.held(conversation_id, now)
         if any(cid == conversation_id for _, cid, _, _ in self.offers):
             return free - self.had.get(conversation_id, set())
         return free
@@ -151,11 +168,26 @@ def snapshot(line: LineServices) -> Snapshot:
             if s.paused_until is not None
         }
         had: dict[int, set[str]] = {}
-        for cid, sid in session.execute(select(Offer.conversation_id, Offer.supporter_id)):
+        passed: dict[int, dict[str, datetime]] = {}
+        for cid, sid, status, resolved in session.execute(
+            select(Offer.conversation_id, Offer.supporter_id, Offer.status, Offer.resolved_at)
+        ):
             had.setdefault(cid, set()).add(names[sid])
+            if status == DECLINED and resolved is not None:
+                mine = passed.setdefault(cid, {})
+                mine[names[sid]] = max(mine.get(names[sid], resolved), resolved)
+        crisis_at = {
+            cid: at
+            for cid, at in session.execute(
+                select(Conversation.id, Conversation.crisis_at).where(
+                    Conversation.state == QUEUED, Conversation.priority > 0
+                )
+            )
+            if at is not None
+        }
     busy = set(chats) | {name for _, _, name, _ in offers}
     free = {name for name in SUPPORTERS if name not in busy and name not in away}
-    return Snapshot(waiting, free, away, offers, chats, had, paused)
+    return Snapshot(waiting, free, away, offers, chats, had, paused, passed, crisis_at)
 
 
 @dataclass
@@ -214,16 +246,25 @@ class Run:
         target = self.now + timedelta(seconds=seconds)
         while True:
             due = [o for o in self.state().offers if o[3] <= target]
-            # A pause after a crisis chat ends with a matching round (scheduled at its end).
+            # A pause after a crisis chat ends with a matching round (scheduled at its end), and
+            # so does the hold of a #pass.
+            holds = [
+                at + PASS_HOLD
+                for passes in self.state().passed.values()
+                for at in passes.values()
+                if self.now < at + PASS_HOLD
+            ]
             pauses = sorted(
-                at + timedelta(seconds=1) for at in self.state().paused.values() if self.now < at
+                at + timedelta(seconds=1)
+                for at in [*self.state().paused.values(), *holds]
+                if self.now < at
             )
             if pauses and pauses[0] <= target and (not due or pauses[0] < due[0][3]):
                 self.now = pauses[0]
-                self.check("before a pause ended")
+                self.check("before a pause or a hold ended")
                 self.known = None
                 run_matching(self.line, now=self.now)
-                self.check("after a pause ended")
+                self.check("after a pause or a hold ended")
                 continue
             if not due:
                 break

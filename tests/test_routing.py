@@ -557,7 +557,18 @@ def test_a_passed_offer_goes_to_the_next_free_supporter_and_only_then_comes_back
     assert [name for _, name in pending_offers(line)] == ["Ria"]
     hooks.sms(lines.RIA, "#pass")
     run_jobs(line)
-    # Nobody else is free: the texter comes back to Ria, who hears why (in Spanish, her first).
+    # Nobody else is free, but Ria's #pass holds for a while: the texter waits (it came back
+    # to her 30 ms later, which made #pass useless on a one-person shift).
+    assert pending_offers(line) == []
+    with line.db.session() as session:
+        session.execute(
+            update(Offer)
+            .where(Offer.status == "declined")
+            .values(resolved_at=utcnow() - routing.PASS_HOLD - timedelta(seconds=1))
+        )
+    run_matching(line)  # the round scheduled for when the hold ends
+    # Once it no longer holds, the texter comes back to Ria, who hears why (in Spanish, her
+    # first).
     assert [name for _, name in pending_offers(line)] == ["Ria"]
     assert "Todos los libres ya la tuvieron, asi que te vuelve a tocar." in texts_to(
         line, lines.RIA

@@ -281,3 +281,73 @@ def test_auto_away_with_someone_else_taking_chats_alerts_nobody(tmp_path: Path) 
     with line.db.session() as session:
         assert session.scalars(select(Supporter.away).where(Supporter.name == "Sam")).one()
     assert texts(line, lines.RIA, "auto_away_alert") == []
+
+
+# -- #pass on a one-person shift -------------------------------------------------------------
+
+
+def queued_states(line: LineServices) -> list[str]:
+    """Return the states of the conversations, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(Conversation.state).order_by(Conversation.id)))
+
+
+def test_a_pass_on_a_one_person_shift_holds_for_a_few_minutes(line: LineServices) -> None:
+    # Found by a tester: Sam, alone on shift, texted #pass and the same offer came back 30 ms
+    # later ("comes round to you again"): #pass did nothing.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=10))
+    assert pending_offer(line, "Sam") is None
+    assert texts(line, lines.SAM)[-1].startswith("Offer for ")  # declined, and nothing more
+    assert queued_states(line) == ["queued"]  # the texter keeps waiting, in their place
+    # Another texter is offered to Sam meanwhile.
+    sms(line, lines.TEXTER_2, "yes", start + timedelta(seconds=20))
+    offer = pending_offer(line, "Sam")
+    assert offer is not None
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    run_matching(line, now=start + timedelta(minutes=3))
+    assert pending_offer(line, "Sam") is None  # both passes still hold
+    # Once the hold is over, the first texter comes round to Sam again, first in line.
+    run_matching(line, now=start + timedelta(minutes=3, seconds=11))
+    again = pending_offer(line, "Sam")
+    assert again is not None and again.conversation_id != offer.conversation_id
+    assert "comes round to you again" in texts(line, lines.SAM)[-1]
+
+
+def test_a_texter_in_crisis_passed_waits_out_the_hold_as_after_a_rest(tmp_path: Path) -> None:
+    # The rule a resting supporter's #pass follows: a texter let go while in crisis is not asked
+    # of them again until the hold ends; the coordinator hears at once.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, CRISIS, start)
+    assert pending_offer(line, "Sam") is not None
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=10))
+    assert len(texts(line, lines.RIA, "crisis_untaken_alert")) == 1
+    run_matching(line, now=start + timedelta(minutes=1))
+    assert pending_offer(line, "Sam") is None
+    run_matching(line, now=start + timedelta(minutes=3, seconds=11))
+    assert pending_offer(line, "Sam") is not None
+    assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")
+
+
+def test_crisis_words_after_a_pass_reach_the_one_supporter_at_once(tmp_path: Path) -> None:
+    # A texter passed as an ordinary chat who then writes crisis words may be in crisis, and
+    # nobody else can take them: Sam, who has not had that news, is asked at once.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=10))
+    assert pending_offer(line, "Sam") is None
+    sms(line, lines.TEXTER, CRISIS, start + timedelta(seconds=40))
+    assert pending_offer(line, "Sam") is not None
+    assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")
+
+
+def test_a_pass_holds_only_for_whoever_passed(tmp_path: Path) -> None:
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=10))
+    sms(line, lines.RIA, "#back", start + timedelta(seconds=20))
+    assert pending_offer(line, "Ria") is not None

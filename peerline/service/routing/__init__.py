@@ -5,6 +5,7 @@ The queue, matching and staffing each have a module; this package names what oth
 
 from peerline.service.routing.matching import (
     MATCHING_DELAY,
+    PASS_HOLD,
     _has_room,
     _on_a_call,
     _pool,
@@ -29,6 +30,7 @@ from peerline.service.routing.staffing import (
 __all__ = [
     "MATCHING_DELAY",
     "NewOffer",
+    "PASS_HOLD",
     "Offered",
     "OnShift",
     "Policy",

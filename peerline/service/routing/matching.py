@@ -55,6 +55,13 @@ from peerline.service.voice.models import CALLBACK, ENDED, FAILED, Call, CallLeg
 log = logging.getLogger(__name__)
 
 
+# How long a #pass holds: the texter passed is not offered again to whoever let them go for
+# this long (other texters are). Three minutes: more than an offer's own time (two, by
+# default), so that whoever passed has had the time the offer gave them; short enough that on a
+# one-person shift the texter is offered again within one more offer's time.
+PASS_HOLD = timedelta(minutes=3)
+
+
 def _capacity_sql(pool: int) -> Any:
     """Return `sms_capacity` with `pool` relay numbers as SQL over the supporters table."""
     return case(
@@ -463,6 +470,23 @@ def _offer(
     )
 
 
+def _asked(candidate: _Candidate, conversation: _Waiting, held: frozenset[int]) -> bool:
+    """Say whether someone kept for a crisis (resting, at the shift's cap, or whose #pass of
+    this texter holds) is asked for this texter, when nobody else free could take them.
+
+    Someone resting is asked only if they never had an offer of this texter: after a #pass or
+    a missed offer, not again until their pause ends (the coordinator has been told). (One
+    offered it before the pause, with room for two chats, is not asked either.) A #pass that
+    holds is kept by the same rule: a texter let go while already in crisis is not asked of
+    them again until the hold ends; crisis words written since are news they have not had.
+    """
+    if conversation.priority <= 0:
+        return False
+    if candidate.resting and candidate.id in conversation.offered_before:
+        return False
+    return not (candidate.id in held and conversation.passed_in_crisis(candidate.id))
+
+
 def match(
     session: Session,
     rotas: Rotas,
@@ -497,14 +521,15 @@ def match(
         urgent = conversation.priority > 0
         if not candidates and not urgent:
             break  # the crisis texters (read first) are offered; the others wait
-        # Someone resting is asked only if they never had an offer of this texter: after a
-        # #pass or a missed offer, not again until their pause ends (the coordinator has been
-        # told). (One offered it before the pause, with room for two chats, is not asked either.)
-        asked = [
-            c for c in kept if urgent and not (c.resting and c.id in conversation.offered_before)
-        ]
+        held = conversation.held_by(now - PASS_HOLD)
+        # After #pass, the texter is not offered to whoever let them go for PASS_HOLD (on a
+        # one-person shift it came back 30 ms later: #pass was useless); like someone resting,
+        # they are asked only for a texter who may be in crisis with nobody else free.
+        holding = (c for c in candidates if c.id in held)
+        asked = [c for c in (*kept, *holding) if _asked(c, conversation, held)]
+        open_ = [c for c in candidates if c.id not in held]
         ids = frozenset(c.id for c in asked)
-        ranked = _ranked(conversation, pool, policy, [*candidates, *asked], kept=ids)
+        ranked = _ranked(conversation, pool, policy, [*open_, *asked], kept=ids)
         if ranked and ranked[0].id not in ids:
             # Someone free for any chat comes first: nobody kept is asked beside them.
             ranked = [c for c in ranked if c.id not in ids]

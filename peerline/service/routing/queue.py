@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.sql import Select
 
 from peerline.service.models import (
     ACTIVE,
+    DECLINED,
     PENDING,
     QUEUED,
     WITHDRAWN,
@@ -246,6 +247,7 @@ def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> 
             Conversation.priority,
             Conversation.preferred_supporter_id,
             Conversation.queued_at,
+            Conversation.crisis_at,
         )
         .where(
             Conversation.state == _QUEUED,
@@ -302,6 +304,8 @@ def _queue_sql(top: bool, after: bool, locking: bool, offered: bool = False) -> 
             Offer.id.label("offer_id"),
             Offer.status.label("offer_status"),
             Offer.created_at.label("offered_at"),
+            Offer.resolved_at.label("resolved_at"),
+            batch.c.crisis_at,
             talked.label("talked_at"),
             talked_with_preferred.label("talked_with_preferred_at"),
         )
@@ -332,6 +336,20 @@ class _Waiting:
     pending_since: datetime | None = None
     # An offer of it was withdrawn before (it is no offer a supporter had, but it was offered).
     withdrawn_before: bool = False
+    # Who let an offer of it go (#pass, #away), each with when they last did.
+    passed: dict[int, datetime] = field(default_factory=dict)
+    # When crisis words last raised it (None: never).
+    crisis_at: datetime | None = None
+
+    def held_by(self, since: datetime) -> frozenset[int]:
+        """Return who let an offer of it go since `since`: their #pass still holds."""
+        return frozenset(sid for sid, at in self.passed.items() if at > since)
+
+    def passed_in_crisis(self, supporter_id: int) -> bool:
+        """Say whether the supporter let it go after crisis words had raised it: what they
+        passed was already a texter who may be in crisis."""
+        at = self.passed.get(supporter_id)
+        return at is not None and self.crisis_at is not None and self.crisis_at <= at
 
 
 def _waiting(
@@ -365,11 +383,16 @@ def _waiting(
         read: dict[int, tuple[Any, dict[int, int]]] = {}
         pending_since: dict[int, datetime] = {}
         withdrawn: set[int] = set()
+        passed: dict[int, dict[int, datetime]] = {}
         for row in rows:
             offered_before = read.setdefault(row.id, (row, {}))[1]
             if row.offer_status == WITHDRAWN:
                 withdrawn.add(row.id)
             elif row.supporter_id is not None:
+                if row.offer_status == DECLINED and row.resolved_at is not None:
+                    mine = passed.setdefault(row.id, {})
+                    since = mine.get(row.supporter_id)
+                    mine[row.supporter_id] = max(since or row.resolved_at, row.resolved_at)
                 latest = offered_before.get(row.supporter_id, 0)
                 offered_before[row.supporter_id] = max(latest, row.offer_id)
                 if row.offer_status == PENDING:
@@ -388,6 +411,8 @@ def _waiting(
                 row.talked_with_preferred_at,
                 pending_since.get(row.id),
                 row.id in withdrawn,
+                passed.get(row.id, {}),
+                row.crisis_at,
             )
         found += len(read)
         if len(read) == wanted:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -24,6 +25,7 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
+from peerline.service.routing import PASS_HOLD
 from peerline.service.runtime import debrief
 from peerline.service.runtime.chats import (
     end_chat,
@@ -156,6 +158,9 @@ def _supporter_effect(
             accept_offer(rt, offer_id, supporter, via=via)
         case fx.DeclineOffer(offer_id=offer_id):
             declined = resolve_offer(rt, offer_id, DECLINED)
+            if declined is not None:
+                # The texter may come back to them when the #pass stops holding.
+                rt.after_commit.match_at.append(rt.now + PASS_HOLD + timedelta(seconds=1))
             crisis_offer_untaken(rt, declined, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
             if chat is not None:
