@@ -351,3 +351,55 @@ def test_a_pass_holds_only_for_whoever_passed(tmp_path: Path) -> None:
     sms(line, lines.SAM, "#pass", start + timedelta(seconds=10))
     sms(line, lines.RIA, "#back", start + timedelta(seconds=20))
     assert pending_offer(line, "Ria") is not None
+
+
+# -- what a supporter who takes a texter back is replayed -------------------------------------
+
+
+def test_taking_back_a_chat_replays_only_what_the_supporter_has_not_seen(
+    line: LineServices,
+) -> None:
+    # Found by a tester: Sam handed a chat back (#pass), took it again, and "While waiting they
+    # wrote" repeated the texts he had read live in the chat.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.TEXTER, "before anyone came", start + timedelta(seconds=5))
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    assert "before anyone came" in texts(line, lines.SAM, "relay")[-1]
+    sms(line, lines.TEXTER, "told sam live", start + timedelta(seconds=20))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    sms(line, lines.TEXTER, "written after the pass", start + timedelta(seconds=40))
+    relayed = len(texts(line, lines.SAM, "relay"))
+    run_matching(line, now=start + timedelta(minutes=4))
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
+    assert texts(line, lines.SAM, "took_with_backlog"), texts(line, lines.SAM)[-3:]
+    replayed = "\n".join(texts(line, lines.SAM, "relay")[relayed:])
+    assert "written after the pass" in replayed
+    assert "told sam live" not in replayed and "before anyone came" not in replayed, replayed
+
+
+def test_taking_back_a_chat_with_nothing_new_replays_nothing(line: LineServices) -> None:
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "told sam live", start + timedelta(seconds=20))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    relayed = len(texts(line, lines.SAM, "relay"))
+    run_matching(line, now=start + timedelta(minutes=4))
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
+    assert texts(line, lines.SAM, "relay")[relayed:] == []
+    assert texts(line, lines.SAM, "took_with_backlog") == []
+    assert texts(line, lines.SAM, "took")
+
+
+def test_another_supporter_taking_a_chat_handed_back_still_reads_it_all(tmp_path: Path) -> None:
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "told sam live", start + timedelta(seconds=20))
+    sms(line, lines.SAM, "#away", start + timedelta(seconds=25))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    sms(line, lines.RIA, "#back", start + timedelta(seconds=40))
+    sms(line, lines.RIA, "#take", start + timedelta(seconds=50))
+    assert "told sam live" in "\n".join(texts(line, lines.RIA, "relay"))

@@ -39,6 +39,7 @@ from peerline.service.models import (
     Conversation,
     InboundMessage,
     Offer,
+    OutboundMessage,
     Supporter,
 )
 from peerline.service.services import LineServices
@@ -330,7 +331,9 @@ def accept_offer(
             rt.to_supporter(loser, "already_taken", via=other.relay_number)
     rt.session.flush()
     via = offer.relay_number
-    backlog = _waiting_words(rt, conversation, offer.id, supporter_language(supporter))
+    backlog = _waiting_words(
+        rt, conversation, offer.id, supporter_language(supporter), supporter_id=supporter.id
+    )
     if backlog:
         rt.to_supporter(
             supporter, "took_with_backlog", conversation.id, alias=contact.alias, via=via
@@ -343,24 +346,50 @@ def accept_offer(
     return True
 
 
+#: What the line writes when a chat goes back to the queue (#pass, or no reply): the end of
+#: what its supporter read live.
+HANDED_BACK = ("finding_another", "chat_unanswered", "passed", "chat_unanswered_supporter")
+
+
 def _waiting_words(
-    rt: Context, conversation: Conversation, taking: int, language: str = "en"
+    rt: Context,
+    conversation: Conversation,
+    taking: int,
+    language: str = "en",
+    *,
+    supporter_id: int | None = None,
 ) -> list[tuple[str, str]]:
     """Return what the texter wrote in this conversation before offer `taking` was taken,
     each after its marks: all of it, or since an earlier supporter took it (a chat handed
-    back), oldest first.
+    back), oldest first; to the supporter who handed it back (`supporter_id`), only what
+    came after they did (they read the rest live).
 
     Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin are
     words to a supporter and stay in. Every other text stays, however many: the relay
     joins them into as few SMS as it can.
     """
-    last_taken = rt.session.scalar(
-        select(func.max(Offer.resolved_at)).where(
+    last = rt.session.execute(
+        select(Offer.supporter_id, Offer.resolved_at)
+        .where(
             Offer.conversation_id == conversation.id,
             Offer.status == ACCEPTED,
             Offer.id != taking,
         )
-    )
+        .order_by(Offer.resolved_at.desc(), Offer.id.desc())
+        .limit(1)
+    ).first()
+    last_taken = last.resolved_at if last is not None else None
+    if last is not None and last_taken is not None and last.supporter_id == supporter_id:
+        # Taken back by the supporter who handed it back: "While waiting they wrote" repeated
+        # what they had read in the chat (found by a tester). From when they handed it back.
+        handed_back = rt.session.scalar(
+            select(func.min(OutboundMessage.created_at)).where(
+                OutboundMessage.conversation_id == conversation.id,
+                OutboundMessage.purpose.in_(HANDED_BACK),
+                OutboundMessage.created_at >= last_taken,
+            )
+        )
+        last_taken = handed_back or last_taken
     query = select(InboundMessage).where(
         InboundMessage.conversation_id == conversation.id,
         InboundMessage.sender_kind == "texter",
