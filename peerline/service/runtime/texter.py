@@ -83,6 +83,9 @@ def texter_message(
         else None
     )
     previous = rt.session.get(Supporter, previous_id) if previous_id else None
+    # When they last heard their place in line (None: not in the line, or never told).
+    told = _place_told_at(rt, conversation)
+    still_waiting = timedelta(minutes=rt.line.settings.still_waiting_minutes)
     state = texter_flow.TexterState(
         stage=conversation.state if conversation else texter_flow.NEW,
         language=conversation.language if conversation else contact.language,
@@ -92,8 +95,8 @@ def texter_message(
         previous_supporter=previous.name if previous and previous.active else None,
         crisis_reply_due=_due(contact.crisis_replied_at, rt.now, rt.crisis_window),
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
-        still_waiting_due=_still_waiting_due(rt, conversation),
-        asked_due=_still_waiting_due(rt, conversation, ASKED_QUIET),
+        still_waiting_due=_due(told, rt.now, still_waiting),
+        asked_due=_due(told, rt.now, ASKED_QUIET),
     )
     raised_at = _crisis_raised_at(rt, contact)
     own_lately = _own_crisis_lately(rt, contact, conversation, raised_at)
@@ -288,23 +291,18 @@ def burst(
     return [t for t in texts if t.strip()] + [text], not recent
 
 
-def _still_waiting_due(
-    rt: Context, conversation: Conversation | None, window: timedelta | None = None
-) -> bool:
-    """Say whether a queued texter may be told their place again: not when they heard it
-    within the last few minutes (`window`, PEERLINE_STILL_WAITING_MINUTES unless given: one
-    text a burst, not one a message)."""
+def _place_told_at(rt: Context, conversation: Conversation | None) -> datetime | None:
+    """Return when a queued texter was last told their place in line: none again within the
+    next few minutes (PEERLINE_STILL_WAITING_MINUTES; ASKED_QUIET for a question to the line),
+    one text a burst, not one a message."""
     if conversation is None or conversation.state != QUEUED:
-        return True
-    if window is None:
-        window = timedelta(minutes=rt.line.settings.still_waiting_minutes)
-    told = rt.session.scalar(
+        return None
+    return rt.session.scalar(
         select(func.max(OutboundMessage.created_at)).where(
             OutboundMessage.conversation_id == conversation.id,
             OutboundMessage.purpose.in_(PLACE_IN_LINE),
         )
     )
-    return _due(told, rt.now, window)
 
 
 def _new_conversation(rt: Context, contact: Contact) -> Conversation:
