@@ -94,7 +94,7 @@ def test_greeting_and_menu_are_a_gather_with_keys_and_speech(phone: Phone) -> No
     assert gather.attrib["numDigits"] == "1"
     assert gather.attrib["language"] == "en-US"
     assert "español" in gather.attrib["hints"] and "groups" in gather.attrib["hints"]
-    assert gather.attrib["action"].endswith("/webhooks/voice/call/1/menu/en")
+    assert gather.attrib["action"].endswith("/webhooks/voice/call/1/menu/en/0")
     assert twiml.one("Redirect").text == gather.attrib["action"]
     says = [(say.attrib["language"], say.text or "") for say in gather.findall("Say")]
     # The line's name, then at once the Spanish offer, in Spanish, then 911 and the one key.

@@ -5,6 +5,7 @@ webhooks, as Twilio sends them; every TwiML answer parsed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from peerline.service.services import LineServices
 from peerline.service.voice.models import CallLeg
 from tests.support import lines
 from tests.support.chat import texts_to
-from tests.support.voice import Phone, closed_line_file, the_call, voice_app, voice_line
+from tests.support.voice import (
+    Caller,
+    Phone,
+    Twiml,
+    closed_line_file,
+    the_call,
+    voice_app,
+    voice_line,
+)
 
 CRISIS_NUMBER = "+18002738255"
 CRISIS_WORDS = {
@@ -295,3 +304,86 @@ def test_a_contact_made_by_a_text_during_the_call_keeps_its_language(tmp_path: P
     with line.db.session() as session:
         assert session.scalars(select(Contact.language)).one() == "en"
     assert the_call(line, caller).contact_id is not None
+
+
+# -- 5. a wrong key or silence at the menu, sent again, counts once -------------------------
+
+
+def menu_attempts(line: LineServices, caller: Caller) -> int:
+    """Return how many menus the caller let pass without a choice."""
+    return the_call(line, caller).menu_attempts
+
+
+@pytest.mark.parametrize("how", ["wrong key", "silence", "words that are no choice"])
+def test_a_retried_first_miss_at_the_menu_is_counted_once(tmp_path: Path, how: str) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in()
+    answers: dict[str, Callable[[Twiml], Twiml]] = {
+        "wrong key": lambda twiml: caller.press(twiml, "7"),
+        "silence": caller.stay_silent,
+        "words that are no choice": lambda twiml: caller.speak(twiml, "the weather is nice"),
+    }
+    missed = answers[how]
+    first = missed(menu)
+    assert first.spoken().startswith("Sorry,")
+    # Twilio timed out waiting and sends the same request again: the same menu, no person yet.
+    again = missed(menu)
+    assert str(again) == str(first)
+    assert menu_attempts(line, caller) == 1
+    assert (the_call(line, caller).state, legs_rung(line)) == ("menu", 0)
+    # The caller's own second miss is still theirs: it connects them, as two misses do.
+    rung = missed(again)
+    assert rung.spoken().startswith("Connecting you with a peer supporter now.")
+    assert the_call(line, caller).state == "ringing"
+
+
+def test_a_retried_second_miss_at_the_menu_rings_once_with_the_same_words(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    wrong = caller.press(caller.dial_in(), "7")
+    rung = caller.stay_silent(wrong)
+    assert rung.spoken().startswith("Connecting you with a peer supporter now.")
+    assert str(caller.stay_silent(wrong)) == str(rung)
+    assert legs_rung(line) == len(rung.all("Number")) == 2
+    assert menu_attempts(line, caller) == 2
+
+
+def test_a_retried_miss_at_a_spanish_menu_is_counted_once(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    spanish = caller.press(caller.dial_in(), "8")
+    first = caller.press(spanish, "7")
+    assert first.spoken().startswith("Perdón, esa no es una de las opciones.")
+    assert str(caller.press(spanish, "7")) == str(first)
+    assert menu_attempts(phone.line, caller) == 1
+
+
+def test_each_menu_names_its_attempt_and_a_choice_keeps_the_count(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in()
+    wrong = caller.press(menu, "7")
+    action = wrong.one("Gather").attrib["action"]
+    assert action != menu.one("Gather").attrib["action"]
+    assert wrong.one("Redirect").text == action
+    # Group times and the menu said again are choices: their menu is the same attempt's.
+    groups = caller.press(wrong, "2")
+    assert groups.one("Gather").attrib["action"] == action
+    assert caller.press(groups, "9").one("Gather").attrib["action"] == action
+    assert menu_attempts(phone.line, caller) == 1
+
+
+def test_a_menu_given_before_attempts_were_named_counts_as_before(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    caller.dial_in()
+    call_id = the_call(phone.line, caller).id
+    # A <Gather> handed out before the deploy names no attempt: every miss counts, as it did.
+    old = f"/webhooks/voice/call/{call_id}/menu/en"
+    first = phone.check(phone.post(old, caller.params(Digits="7")))
+    assert first.spoken().startswith("Sorry, that is not one of the choices.")
+    rung = phone.check(phone.post(old, caller.params(Digits="7")))
+    assert rung.spoken().startswith("Connecting you with a peer supporter now.")

@@ -212,16 +212,20 @@ def status() -> Response:
     return Response(status=204)
 
 
+@bp.post("/call/<int:call_id>/menu/<language>/<int:attempt>")
 @bp.post("/call/<int:call_id>/menu/<language>")
 @twilio_signed
-def menu(call_id: int, language: str) -> Response:
-    """Act on the caller's menu choice, pressed or spoken, in the menu's language."""
+def menu(call_id: int, language: str, attempt: int | None = None) -> Response:
+    """Act on the caller's menu choice, pressed or spoken, in the menu's language (at the
+    menu after `attempt` misses; a <Gather> given before menus were numbered names none)."""
     line = _line()
     if language not in LANGUAGES:
         abort(400, description=f"{language!r} is not a language of the line")
     event = _call_event(call_id)
     speech = request.form.get("SpeechResult", "").strip()
-    return _answered(line, lambda: voice_menu.choose(line, event, _digits(), speech, language))
+    return _answered(
+        line, lambda: voice_menu.choose(line, event, _digits(), speech, language, attempt)
+    )
 
 
 @bp.post("/call/<int:call_id>/offer/<language>")

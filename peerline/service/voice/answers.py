@@ -20,11 +20,14 @@ class Menu:
     """The greeting (on the first time) and the menu, after an optional notice.
 
     `switched` is the menu right after the caller chose its language: they heard the line's
-    name already, so it starts with the emergency notice and the one key.
+    name already, so it starts with the emergency notice and the one key. `attempt` is how
+    many menus the caller let pass without a choice before this one, named in its <Gather>
+    action, so a miss Twilio sends again is known as counted.
     """
 
     call_id: int
     language: str
+    attempt: int
     greeting: bool = False
     notice: str | None = None
     switched: bool = False
@@ -44,10 +47,11 @@ class CrisisOffer:
 
 @dataclass(frozen=True)
 class GroupTimes:
-    """The next group meetings read out, then the menu again."""
+    """The next group meetings read out, then the menu again (its `attempt`, as a Menu's)."""
 
     call_id: int
     language: str
+    attempt: int
     groups: str | None
     can_text: bool
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from peerline.service.voice.answers import (
     GroupTimes,
     InboundCall,
     Menu,
+    Ring,
     Transfer,
 )
 from peerline.service.voice.models import (
@@ -117,11 +119,16 @@ def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None 
             return current_answer(line, session, existing, now)
         if blocked:
             return Goodbye(call.language, "blocked")
-        return Menu(call.id, call.language, greeting=True)
+        return Menu(call.id, call.language, 0, greeting=True)
 
 
 def choose(
-    line: LineServices, event: CallEvent, digits: str, speech: str, menu_language: str | None
+    line: LineServices,
+    event: CallEvent,
+    digits: str,
+    speech: str,
+    menu_language: str | None,
+    attempt: int | None = None,
 ) -> Answer:
     """Act on a menu choice (keys or speech); two menus without one connect to a peer.
 
@@ -129,14 +136,57 @@ def choose(
     the same thing when Twilio sends the request again. Crisis words are looked for in what
     was said before any menu word: they get the crisis line offered at once, and the call
     waits at that offer, so the same request sent again is told the offer again.
+
+    `attempt` is the menu's own count of menus passed without a choice (None from a URL
+    given before menus named it): a miss (wrong key, silence, words that are no choice)
+    at a menu whose miss was counted already is that miss sent again, answered as it was
+    the first time and not counted twice.
     """
 
     def heard(rt: Context, call: Call, now: datetime) -> Answer:
+        heard_in = menu_language or call.language
+        if (
+            attempt is not None
+            and attempt < call.menu_attempts
+            and _a_miss(line, digits, speech, heard_in)
+        ):
+            return _miss_again(line, rt, call, attempt, _miss_notice(digits, speech), now)
         if call.state != MENU:
             return current_answer(line, rt.session, call, now)
-        return _act_on(line, rt, call, digits, speech, menu_language or call.language)
+        return _act_on(line, rt, call, digits, speech, heard_in)
 
     return _unless_gone(line, event, heard)
+
+
+def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool:
+    """Say whether an answer at the menu is one it counts as a miss: no key or word of the
+    menu, and no crisis words."""
+    if parse_choice(digits, speech, heard_in) is not None:
+        return False
+    if not speech:
+        return True
+    detection = line.crisis.detect(speech)
+    crisis = (detection is not None and detection.matched) or _suicide_named(speech, heard_in)
+    return not crisis
+
+
+def _miss_notice(digits: str, speech: str) -> str:
+    """Return what a menu says first after a miss: a wrong key or words, or silence."""
+    return "not_an_option" if digits or speech else "no_input"
+
+
+def _miss_again(
+    line: LineServices, rt: Context, call: Call, attempt: int, notice: str, now: datetime
+) -> Answer:
+    """Answer a miss counted already (Twilio sent it again) as it was answered the first time:
+    the menu with its notice, or where the call went since; the miss that connected the
+    caller said so before the phones rang."""
+    if call.state == MENU:
+        return Menu(call.id, call.language, call.menu_attempts, notice=notice)
+    answer = current_answer(line, rt.session, call, now)
+    if attempt + 1 == MENUS_BEFORE_PEER and isinstance(answer, Ring) and answer.round == 1:
+        return replace(answer, notice="connecting")
+    return answer
 
 
 def answer_offer(
@@ -181,8 +231,8 @@ def _act_on(
     if choice is None:
         call.menu_attempts += 1
         if call.menu_attempts < MENUS_BEFORE_PEER:
-            notice = "not_an_option" if digits or speech else "no_input"
-            return Menu(call.id, call.language, notice=notice)
+            notice = _miss_notice(digits, speech)
+            return Menu(call.id, call.language, call.menu_attempts, notice=notice)
         return _choose_peer(line, rt, call, "connecting")
     return MENU_ACTIONS[choice](line, rt, call, None)
 
@@ -268,7 +318,8 @@ def _choose_groups(line: LineServices, rt: Context, call: Call, notice: str | No
     """Read out the next group meetings (menu 2)."""
     call.menu_choice, call.outcome = GROUPS, call.outcome or "groups"
     spoken = _groups_text(line, rt.session, call.language, rt.now)
-    return GroupTimes(call.id, call.language, spoken, bool(spoken) and _can_text(rt, call))
+    can_text = bool(spoken) and _can_text(rt, call)
+    return GroupTimes(call.id, call.language, call.menu_attempts, spoken, can_text)
 
 
 def _choose_crisis(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
@@ -284,9 +335,9 @@ def _choose_text_groups(line: LineServices, rt: Context, call: Call, notice: str
     tz = line.timezone(rt.session)
     groups = upcoming_text(rt.session, tz, rt.now, call.language)
     if not groups or not _can_text(rt, call):
-        return Menu(call.id, call.language, notice="not_an_option")
+        return Menu(call.id, call.language, call.menu_attempts, notice="not_an_option")
     if call.groups_texted_at is not None:
-        return Menu(call.id, call.language, notice="groups_texted")
+        return Menu(call.id, call.language, call.menu_attempts, notice="groups_texted")
     assert call.from_enc is not None
     call.groups_texted_at = rt.now
     rt.send(
@@ -296,17 +347,18 @@ def _choose_text_groups(line: LineServices, rt: Context, call: Call, notice: str
         text=prompts(line).text(call.language, "sms_groups", groups=groups),
         conversation_id=None,
     )
-    return Menu(call.id, call.language, notice="groups_texted")
+    return Menu(call.id, call.language, call.menu_attempts, notice="groups_texted")
 
 
 def _choose_repeat(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Say the menu again (menu 9)."""
-    return Menu(call.id, call.language)
+    return Menu(call.id, call.language, call.menu_attempts)
 
 
 def _choose_language(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
-    return Menu(call.id, call.language, greeting=True, switched=True)  # choose() set it
+    # choose() set the language.
+    return Menu(call.id, call.language, call.menu_attempts, greeting=True, switched=True)
 
 
 MENU_ACTIONS: dict[str, Callable[[LineServices, Context, Call, str | None], Answer]] = {

@@ -407,7 +407,8 @@ def current_answer(
     `quiet` is for a key pressed during a notice: the same step without the words.
     """
     if call.state == MENU:
-        return Menu(call.id, call.language, greeting=call.menu_attempts == 0 and not quiet)
+        greeting = call.menu_attempts == 0 and not quiet
+        return Menu(call.id, call.language, call.menu_attempts, greeting=greeting)
     if call.state == OFFERED:
         return CrisisOffer(call.id, call.language, failed=call.outcome == "crisis_transfer_failed")
     if call.state == RINGING:

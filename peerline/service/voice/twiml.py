@@ -91,6 +91,7 @@ def _menu(
     response: VoiceResponse,
     call_id: int,
     language: str,
+    attempt: int,
     *,
     greeting: bool = False,
     switched: bool = False,
@@ -99,12 +100,14 @@ def _menu(
 ) -> None:
     """Add the menu <Gather>, then a <Redirect> back to the menu for when nothing came.
 
-    Every word is inside the <Gather>, so a key press cuts any of it short. A first greeting
-    names the line, offers the other language at once, says 911 and the one key for a
-    person; the rest of the menu comes after that key.
+    Both post to a step that names the menu's `attempt` (menus passed without a choice), so
+    a miss Twilio sends again is counted once. Every word is inside the <Gather>, so a key
+    press cuts any of it short. A first greeting names the line, offers the other language
+    at once, says 911 and the one key for a person; the rest of the menu comes after that
+    key.
     """
     texts = speaker.prompts
-    menu_path = f"/call/{call_id}/menu/{language}"
+    menu_path = f"/call/{call_id}/menu/{language}/{attempt}"
     gather = _one_key(speaker, response, menu_path, 6, language)
     for key, params in before:
         speaker.say(gather, language, key, **params)
@@ -136,6 +139,7 @@ def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
         response,
         answer.call_id,
         answer.language,
+        answer.attempt,
         greeting=answer.greeting,
         switched=answer.switched,
         before=((answer.notice, {}),) if answer.notice else (),
@@ -168,6 +172,7 @@ def _render_groups(speaker: Speaker, answer: GroupTimes) -> VoiceResponse:
         response,
         answer.call_id,
         answer.language,
+        answer.attempt,
         text_offer=answer.can_text,
         before=said,
     )
