@@ -1163,6 +1163,11 @@ def test_explicit_words_stand_under_the_models_gate(
         "me pueden ayudar, me corte hace un rato",
         "ayuda, me corte hace un rato pero ya paro",
         "me puedes ayudar, me corte en la tarde",
+        # ...and a talk asked for with nobody named ("can we talk", "necesito hablar"), or help
+        # asked of the line ("me ayudan?"): the 57th set's misses, in this file's sentences.
+        "can we talk? i keep thinking about killing myself",
+        "i need to talk. i want to die and i dont know why",
+        "podemos hablar? ya no quiero vivir, estoy cansada",
     ],
 )
 def test_asking_for_a_person_does_not_hide_the_crisis_it_comes_with(
@@ -1189,6 +1194,10 @@ def test_asking_for_a_person_does_not_hide_the_crisis_it_comes_with(
         "can you help me, this homework is killing me lol",
         "necesito ayuda con mi tarea, me muero de sueño",
         "me puedes ayudar? no le veo salida al laberinto del juego jaja",
+        "can i text the line from abroad? im going to spain next week and might die of boredom lol",
+        "podemos hablar? me muero de sueño con este horario jaja",
+        "i need to talk. this homework is killing me lol",
+        "are you there? my phone is dying, ill text later",
         # A request at the end of a story stays part of what the model reads.
         "at the overpass there was a guy on the railing and i called 911. they got him down."
         " i'm really shaken, can i talk to someone",

@@ -78,6 +78,11 @@ _REQUEST = re.compile(
     r"|\b(?:me )?(?:pueden|puedes|podrian|podrias|puede) ayudar(?:me)?"
     r"|\b(?:can|could|will|would) (?:you|u|someone|somebody|anyone|anybody) (?:please |pls )?help"
     r"(?: me)?"
+    # ...or for a talk, with nobody named (the 57th set: "me ayudan? no le veo salida a nada",
+    # "can we talk? i keep thinking about killing myself" 0.14): "me ayudan", "can we talk",
+    # "podemos hablar", "are you there".
+    r"|\bme (?:ayudan|ayudas|ayuda alguien)"
+    r"|\b(?:are you|r u|you|u) (?:there|here|real)|\b(?:estas|estan|esta alguien) (?:ahi|alli)"
     # A need, only where a clause starts ("my mom said i need someone to watch me" is none):
     # "i need to talk to someone", "i need someone to talk to", "necesito hablar con alguien".
     r"|(?:^|\| )\s*(?:(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor|so|um) )*"
@@ -87,14 +92,24 @@ _REQUEST = re.compile(
     # ...and a plain plea where a clause starts: "i need help", "please help me", "ayudenme".
     + r"|(?:^|\| )\s*(?:(?:hi|hey|hello|hola|please|pls|plz|porfa|por favor|so|um) )*"
     r"(?:(?:i )?(?:really )?need (?:some )?help|help me|help|necesito (?:una )?ayuda|ayuda"
-    r"|ayudame|ayudenme|auxilio)"
+    r"|ayudame|ayudenme|auxilio"
+    # ...or a need or a question to talk, nobody named: "i need to talk", "necesito hablar",
+    # "can we talk", "podemos hablar" ("...or can i text about stress" is no request).
+    # Each ends its clause ("can i text the line from abroad" asks about the line).
+    r"|(?:(?:i )?(?:really |just )?need to (?:talk|vent|speak)|(?:necesito|quiero) (?:hablar"
+    r"|desahogarme)|(?:can|could) (?:we|i|u) (?:please |pls )?(?:talk|chat|text)"
+    r"(?: (?:to|with) (?:you|u))?|(?:podemos|puedo|podriamos) hablar)"
+    r"(?=(?: (?:now|rn|please|pls|plz|porfa|ahora|ya))* ?(?:\||$)))"
     + r")(?: (?:to talk to|to speak to|con quien hablar|para hablar|right now|now|ahora|ya"
     r"|please|pls|plz|porfa|por favor))*\b"
 )
 
 
 # One of these is in every request `_REQUEST` finds: most texts are spared the search.
-_REQUEST_WORDS = ("alguien", "some", "any", "person", "help", "ayud", "auxilio")
+_REQUEST_WORDS = (
+    "alguien", "some", "any", "person", "help", "ayud", "auxilio", "talk", "chat", "text",
+    "hablar", "desahog", "there", "here", "real", "ahi", "alli", "vent", "speak",
+)
 
 
 def without_request(norm: str) -> str:
