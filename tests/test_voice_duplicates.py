@@ -387,3 +387,58 @@ def test_a_menu_given_before_attempts_were_named_counts_as_before(tmp_path: Path
     assert first.spoken().startswith("Sorry, that is not one of the choices.")
     rung = phone.check(phone.post(old, caller.params(Digits="7")))
     assert rung.spoken().startswith("Connecting you with a peer supporter now.")
+
+
+# -- 6. a 3 at a crisis caller's message prompt, sent again, gets the same transfer ---------
+
+
+@pytest.mark.parametrize("number", [lines.TEXTER, None], ids=["known", "hidden"])
+def test_a_retried_3_at_the_message_prompt_gets_the_same_transfer(
+    tmp_path: Path, number: str | None
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())  # Sam on call, on time off
+    line = phone.line
+    caller = phone.call(number)
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS["en"])
+    message = caller.stay_silent(offer)
+    assert "press 3" in message.spoken()
+    texted = len(texts_to(line, lines.SAM))
+    transfer = caller.press(message, "3")
+    assert transfer.spoken().startswith("We are transferring you to the crisis line now.")
+    # Twilio timed out waiting and sends the same 3 again: the same transfer, said the same.
+    again = caller.press(message, "3")
+    assert str(again) == str(transfer)
+    call = the_call(line, caller)
+    assert (call.state, call.crisis_transfers) == ("transferred", 1)
+    assert alerts(line) == ["crisis"] and safety_events(line) == ["voice_menu"]
+    assert len(texts_to(line, lines.SAM)) == texted
+    # A key during the transfer's notice still only skips it.
+    assert caller.press(transfer, "3").verbs == ["Dial"]
+
+
+def test_a_3_at_a_message_prompt_given_before_it_named_transfers_is_quiet_as_before(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    caller.press(caller.stay_silent(caller.speak(caller.dial_in(), CRISIS_WORDS["en"])), "3")
+    call_id = the_call(phone.line, caller).id
+    # The prompt's old step, /now, cannot tell a 3 sent again from a key at the transfer notice.
+    old = phone.check(phone.post(f"/webhooks/voice/call/{call_id}/now", caller.params(Digits="3")))
+    assert old.verbs == ["Dial"]
+    assert the_call(phone.line, caller).crisis_transfers == 1
+
+
+def test_a_retried_3_at_the_message_prompt_after_a_failed_transfer_transfers_once(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    failed = caller.dial_ends(caller.press(caller.dial_in(), "3"), "busy")
+    message = caller.stay_silent(failed)
+    assert "press 3" in message.spoken()
+    second = caller.press(message, "3")
+    assert str(caller.press(message, "3")) == str(second)
+    assert second.one("Dial").attrib["action"].endswith("/crisis/2")
+    assert the_call(phone.line, caller).crisis_transfers == 2
+    assert alerts(phone.line) == ["crisis"]

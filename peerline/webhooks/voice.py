@@ -250,13 +250,15 @@ def connect(call_id: int) -> Response:
     return _answered(line, lambda: voice_menu.connect(line, event))
 
 
+@bp.post("/call/<int:call_id>/now/<int:transfers>")
 @bp.post("/call/<int:call_id>/now")
 @twilio_signed
-def skip(call_id: int) -> Response:
+def skip(call_id: int, transfers: int | None = None) -> Response:
     """Go on without the rest of a notice the caller cut short with a key (3 at a crisis
-    call's voicemail prompt: the crisis line)."""
+    call's voicemail prompt, which names the call's crisis `transfers` before it: the crisis
+    line)."""
     line, event = _line(), _call_event(call_id)
-    return _answered(line, lambda: voice_menu.answer_now(line, event, _digits()))
+    return _answered(line, lambda: voice_menu.answer_now(line, event, _digits(), transfers))
 
 
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")

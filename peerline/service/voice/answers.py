@@ -98,6 +98,9 @@ class LeaveMessage:
     opening: str | None
     can_record: bool
     max_seconds: int
+    # The call's crisis transfers before this prompt, named in its skip step: a 3 there (a
+    # crisis call's way to the crisis line) sent again is known by the transfer it made.
+    transfers: int
     quiet: bool = False  # a key press skipped the prompt: straight to the beep
     # The call is flagged crisis: the prompt says where to turn and offers the crisis line (3).
     crisis: bool = False

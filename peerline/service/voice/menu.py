@@ -260,21 +260,28 @@ def connect(line: LineServices, event: CallEvent) -> Answer:
     return _unless_gone(line, event, ring)
 
 
-def answer_now(line: LineServices, event: CallEvent, digits: str = "") -> Answer:
+def answer_now(
+    line: LineServices, event: CallEvent, digits: str = "", transfers: int | None = None
+) -> Answer:
     """Return where the call is, without the notice a key press just skipped.
 
     A crisis call told, when nobody can answer, to press 3 is put through to the crisis line
-    as the menu's 3 does; any other key goes on quietly (to the beep).
+    as the menu's 3 does; any other key goes on quietly (to the beep). The message prompt
+    names the call's crisis `transfers` before it (None from a prompt given before it did,
+    or from another notice): its 3 sent again, once that 3 put the call through, gets the
+    same transfer, said as the first time, and nothing is done twice.
     """
 
     def skipped(rt: Context, call: Call, now: datetime) -> Answer:
-        if (
-            parse_choice(digits, "") == CRISIS
-            and call.crisis is not None
-            and call.state == VOICEMAIL
-            and call.callback_request_id is None
-        ):
-            return _choose_crisis(line, rt, call, None)
+        if parse_choice(digits, "") == CRISIS and call.crisis is not None:
+            if call.state == VOICEMAIL and call.callback_request_id is None:
+                return _choose_crisis(line, rt, call, None)
+            if (
+                transfers is not None
+                and call.state == TRANSFERRED
+                and call.crisis_transfers == transfers + 1
+            ):
+                return current_answer(line, rt.session, call, now)
         return current_answer(line, rt.session, call, now, quiet=True)
 
     return _unless_gone(line, event, skipped)

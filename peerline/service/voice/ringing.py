@@ -349,6 +349,7 @@ def leave_message(
         opening=opening,
         can_record=call.from_enc is not None,
         max_seconds=voice_settings(line).voicemail_seconds,
+        transfers=call.crisis_transfers,
         quiet=quiet,
         crisis=call.crisis is not None,
     )

@@ -80,10 +80,17 @@ def _one_key(
     )
 
 
-def _skippable(speaker: Speaker, response: VoiceResponse, call_id: int) -> Gather:
-    """Return a <Gather> whose prompts one key press skips, to the same step said quietly."""
+def _skippable(
+    speaker: Speaker, response: VoiceResponse, call_id: int, transfers: int | None = None
+) -> Gather:
+    """Return a <Gather> whose prompts one key press skips, to the same step said quietly.
+
+    The message prompt names the call's crisis `transfers` so far: its 3 (the crisis line,
+    for a crisis call) sent again is told apart from a key at the transfer's own notice.
+    """
+    path = f"/call/{call_id}/now" if transfers is None else f"/call/{call_id}/now/{transfers}"
     # The shortest wait Twilio allows after the words: the caller is waiting for a person.
-    return _one_key(speaker, response, f"/call/{call_id}/now", 1)
+    return _one_key(speaker, response, path, 1)
 
 
 def _menu(
@@ -233,7 +240,7 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
     language = answer.language
     if not answer.can_record:
         if answer.crisis and not answer.quiet:
-            prompt = _skippable(speaker, response, answer.call_id)
+            prompt = _skippable(speaker, response, answer.call_id, answer.transfers)
             _why_nobody(speaker, prompt, answer)
             speaker.say(prompt, language, "crisis_leave")
             speaker.say(prompt, language, "withheld")
@@ -245,7 +252,7 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
         response.hangup()
         return response
     if not answer.quiet:
-        prompt = _skippable(speaker, response, answer.call_id)
+        prompt = _skippable(speaker, response, answer.call_id, answer.transfers)
         _why_nobody(speaker, prompt, answer)
         if answer.crisis:
             speaker.say(prompt, language, "crisis_leave")
