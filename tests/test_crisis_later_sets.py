@@ -460,6 +460,14 @@ NEAR_MISSES = [
     "me golpeo el dedo con la mesa cada vez que me enojo jaja",
     "los domingos me meto al mar a nadar y no salgo en horas",
     "my boss wants to cut again next years budget",
+    # Session 26: a writer's 400 everyday texts with crisis words in them (outside the
+    # repository) raised 35 alarms; the phrases' everyday senses, in this file's sentences.
+    "pretty sure i overdosed on espresso this morning lol",
+    "i overdosed on candy again lol",
+    "ya lo intente una vez con el ingles",
+    "este crucigrama es imposible, me rindo",
+    "no way out of this level, i give up",
+    "nadie me va a parar, ese ascenso es mio",
 ]
 
 MODEL_NEAR_MISSES = [
