@@ -12,18 +12,35 @@ from datetime import datetime
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, selectinload
 
-from peerline.service.voice.models import ENDED, FAILED, INBOUND, Call
+from peerline.service.voice.models import (
+    BRIDGING,
+    CALLING_SUPPORTER,
+    CONNECTED,
+    DIALING,
+    ENDED,
+    FAILED,
+    INBOUND,
+    MENU,
+    OFFERED,
+    PLACING,
+    RINGING,
+    TRANSFERRED,
+    VOICEMAIL,
+    Call,
+)
 
+# Every state a call under way can be in (all but ENDED and FAILED), in words.
 STATE_LABELS = {
-    "menu": "at the menu",
-    "ringing": "ringing supporters",
-    "connected": "connected",
-    "voicemail": "leaving a message",
-    "transferred": "sent to the crisis line",
-    "placing": "call-back being placed",
-    "dialing": "call-back dialling",
-    "calling_supporter": "call-back ringing the supporter",
-    "bridging": "call-back ringing the caller",
+    MENU: "at the menu",
+    OFFERED: "hearing the crisis offer",
+    RINGING: "ringing supporters",
+    CONNECTED: "connected",
+    VOICEMAIL: "leaving a message",
+    TRANSFERRED: "sent to the crisis line",
+    PLACING: "call-back being placed",
+    DIALING: "call-back dialling",
+    CALLING_SUPPORTER: "call-back ringing the supporter",
+    BRIDGING: "call-back ringing the caller",
 }
 
 
