@@ -229,6 +229,24 @@ def test_a_later_sets_figures_as_recorded(detector: CrisisDetector, path: Path) 
         assert s.fp <= false_alarms
 
 
+#: Session 26: 400 everyday texts full of crisis words in their everyday senses ("i overdosed on
+#: caffeine lol", "boludo me quiero matar, perdi las llaves"), written by a writer told to open
+#: nothing; a development set (the phrases' everyday senses were written from it). 35 alarmed
+#: when written (c7683c2's detector), 23 after (20 of them the model's alone).
+EVERYDAY26 = HERE / "crisis_everyday26.yaml"
+EVERYDAY26_SHA256 = "78f45a4af101dc9ddae1317d24bb1f443ae2adde5ffbe8758e0e2c79099f2750"
+EVERYDAY26_ALARMS = 23
+
+
+def test_everyday_texts_with_crisis_words_rarely_alarm(detector: CrisisDetector) -> None:
+    assert hashlib.sha256(EVERYDAY26.read_bytes()).hexdigest() == EVERYDAY26_SHA256
+    items = load(EVERYDAY26)
+    assert len(items) == 400 and not any(e.label for e in items)
+    alarms = [e.text for e in items if detector.detect(e.text).matched]
+    print(f"\n{EVERYDAY26.name}: {len(alarms)} of {len(items)} alarm")
+    assert len(alarms) <= EVERYDAY26_ALARMS, alarms
+
+
 # Session 21: the spent sets' misses and false alarms as families, in sentences of this file's
 # own (the sets' texts are scored by the floors above).
 FAMILIES = [
