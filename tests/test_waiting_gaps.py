@@ -403,3 +403,25 @@ def test_another_supporter_taking_a_chat_handed_back_still_reads_it_all(tmp_path
     sms(line, lines.RIA, "#back", start + timedelta(seconds=40))
     sms(line, lines.RIA, "#take", start + timedelta(seconds=50))
     assert "told sam live" in "\n".join(texts(line, lines.RIA, "relay"))
+
+
+# -- what the reviewer found: stop-like words while waiting reach the supporter ----------------
+
+
+def test_stop_like_words_written_while_waiting_are_replayed_to_the_supporter(
+    line: LineServices,
+) -> None:
+    # Found by a reviewer: "please stop" and "basta" while in line were answered with how to
+    # stop, and then left out of what the supporter read on #take (only ordinary words, HELP
+    # or a rating were kept). They may be words about someone else ("my ex keeps texting me").
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=5))  # so their texts pile up
+    sms(line, lines.TEXTER, "my ex keeps texting me", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "please stop", start + timedelta(seconds=20))
+    sms(line, lines.TEXTER, "PARAR", start + timedelta(seconds=30))
+    run_matching(line, now=start + timedelta(minutes=4))
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
+    replayed = "\n".join(texts(line, lines.SAM, "relay"))
+    assert "my ex keeps texting me" in replayed
+    assert "please stop" in replayed and "PARAR" in replayed, replayed

@@ -364,9 +364,10 @@ def _waiting_words(
     back), oldest first; to the supporter who handed it back (`supporter_id`), only what
     came after they did (they read the rest live).
 
-    Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin are
-    words to a supporter and stay in. Every other text stays, however many: the relay
-    joins them into as few SMS as it can.
+    Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin, and
+    words that only look like STOP ("please stop", PARAR: the line told them how to stop,
+    but they may be words about someone else), are words to a supporter and stay in. Every
+    other text stays, however many: the relay joins them into as few SMS as it can.
     """
     last = rt.session.execute(
         select(Offer.supporter_id, Offer.resolved_at)
@@ -397,7 +398,7 @@ def _waiting_words(
     if last_taken is not None:
         query = query.where(InboundMessage.received_at >= last_taken)
     rows = rt.session.scalars(query.order_by(InboundMessage.id)).all()
-    words = (Keyword.NONE, Keyword.HELP, Keyword.RATING)
+    words = (Keyword.NONE, Keyword.HELP, Keyword.RATING, Keyword.STOP_LIKE)
     # Twilio posts an empty body only with pictures: the supporter hears that one came.
     picture = rt.render(language, "picture_waiting")
     waiting = []
