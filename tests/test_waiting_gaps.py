@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import asks_the_line
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
+from peerline.service.routing import PASS_HOLD
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
 from peerline.service.services import LineServices
 from tests.support import lines
@@ -425,3 +426,27 @@ def test_stop_like_words_written_while_waiting_are_replayed_to_the_supporter(
     replayed = "\n".join(texts(line, lines.SAM, "relay"))
     assert "my ex keeps texting me" in replayed
     assert "please stop" in replayed and "PARAR" in replayed, replayed
+
+
+# -- a hold's end brings a matching round, whichever way it began ------------------------------
+
+
+def rounds_at(line: LineServices) -> set[int]:
+    """Return when the scheduled matching rounds are due, as whole epoch seconds."""
+    jobs = line.job_queue.queue.scheduled_job_registry.get_job_ids()
+    return {int(job.removeprefix("match-at-")) for job in jobs if job.startswith("match-at-")}
+
+
+def test_away_handing_offers_back_schedules_a_round_for_when_the_hold_ends(
+    line: LineServices,
+) -> None:
+    # Found by a reviewer: offers #away gives back hold like a #pass, but only #pass scheduled
+    # the round for when the hold ends; Sam back within the hold waited for the sweep.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    assert pending_offer(line, "Sam") is not None
+    at = start + timedelta(seconds=10)
+    sms(line, lines.SAM, "#away", at)
+    sms(line, lines.SAM, "#back", at + timedelta(seconds=20))
+    assert pending_offer(line, "Sam") is None  # the given-back texter holds
+    assert int((at + PASS_HOLD + timedelta(seconds=1)).timestamp()) in rounds_at(line)

@@ -124,6 +124,14 @@ def _call_record_effect(
             _supporter_effect(rt, effect, supporter, None, via, None)
 
 
+def _round_when_hold_ends(rt: Context) -> None:
+    """Schedule a matching round for when an offer let go now stops holding: the texter may
+    come back to whoever let them go (on a one-person shift, nobody else would take them)."""
+    at = rt.now + PASS_HOLD + timedelta(seconds=1)
+    if at not in rt.after_commit.match_at:
+        rt.after_commit.match_at.append(at)
+
+
 def _supporter_effect(
     rt: Context,
     effect: fx.Effect,
@@ -159,8 +167,7 @@ def _supporter_effect(
         case fx.DeclineOffer(offer_id=offer_id):
             declined = resolve_offer(rt, offer_id, DECLINED)
             if declined is not None:
-                # The texter may come back to them when the #pass stops holding.
-                rt.after_commit.match_at.append(rt.now + PASS_HOLD + timedelta(seconds=1))
+                _round_when_hold_ends(rt)
             crisis_offer_untaken(rt, declined, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
             if chat is not None:
@@ -177,6 +184,10 @@ def _supporter_effect(
                     select(Offer).where(Offer.supporter_id == supporter.id, Offer.status == PENDING)
                 ):
                     given_back = resolve_offer(rt, other.id, DECLINED)
+                    if given_back is not None:
+                        # Given back like a #pass, it holds like one: a round when it ends,
+                        # should they be #back by then.
+                        _round_when_hold_ends(rt)
                     crisis_offer_untaken(rt, given_back, supporter, "untaken_away")
             else:
                 supporter.expired_in_row = 0
