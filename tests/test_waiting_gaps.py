@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import asks_the_line
+from peerline.service import segments
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.routing import PASS_HOLD
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
@@ -74,8 +75,9 @@ def test_a_stop_like_word_in_the_queue_keeps_the_place_and_says_how_to_stop(
 ) -> None:
     hooks.sms(lines.TEXTER, "hola")
     hooks.sms(lines.TEXTER, "si")
-    hooks.sms(lines.TEXTER, "basta")
+    hooks.sms(lines.TEXTER, "parar")
     assert texts_to(line, lines.TEXTER)[-1].startswith("Para dejar de recibir mensajes")
+    assert "Para salir solo de la fila, responde ADIOS" in texts_to(line, lines.TEXTER)[-1]
     with line.db.session() as session:
         assert session.scalars(select(Conversation.state)).one() == "queued"
 
@@ -450,3 +452,48 @@ def test_away_handing_offers_back_schedules_a_round_for_when_the_hold_ends(
     sms(line, lines.SAM, "#back", at + timedelta(seconds=20))
     assert pending_offer(line, "Sam") is None  # the given-back texter holds
     assert int((at + PASS_HOLD + timedelta(seconds=1)).timestamp()) in rounds_at(line)
+
+
+# -- words like STOP: leaving the line, "enough" as distress, the Spanish word -----------------
+
+
+def test_stop_pls_in_the_queue_also_says_how_to_leave_the_line(
+    line: LineServices, hooks: Webhooks
+) -> None:
+    # Found by a reviewer: a texter in line who wrote "stop pls" heard only "reply STOP" (which
+    # ends every text from the line) and not how to leave the line alone.
+    hooks.sms(lines.TEXTER, "hi")
+    hooks.sms(lines.TEXTER, "yes")
+    hooks.sms(lines.TEXTER, "stop pls")
+    told = texts_to(line, lines.TEXTER)[-1]
+    assert told.startswith("To stop getting texts from Peerline, reply STOP."), told
+    assert "To leave the line only, reply BYE." in told, told
+    assert segments.count(told) <= 2
+    assert queued_states(line) == ["queued"]
+
+
+@pytest.mark.parametrize("body", ["BASTA", "no mas", "No más."])
+def test_enough_as_a_first_text_gets_the_welcome(
+    line: LineServices, hooks: Webhooks, body: str
+) -> None:
+    # "Basta" or "no mas" alone may be someone at the end of their rope ("enough"), not asking
+    # to stop: they get the welcome (which says how to stop, and where to turn).
+    hooks.sms(lines.TEXTER, body)
+    told = texts_to(line, lines.TEXTER)
+    assert len(told) == 1 and "STOP" in told[0], told
+    assert not told[0].startswith(("To stop getting texts", "Para dejar de recibir")), told
+    assert conversations(line) == 1
+
+
+@pytest.mark.parametrize("first", ["hi", "hi|yes"])
+def test_parar_from_an_english_texter_gets_the_spanish_pointer(
+    line: LineServices, hooks: Webhooks, first: str
+) -> None:
+    # PARAR is a Spanish word: an English-state texter, welcomed or in line, who writes it is
+    # told how to stop in Spanish (and written to in Spanish from then on).
+    for body in first.split("|"):
+        hooks.sms(lines.TEXTER, body)
+    hooks.sms(lines.TEXTER, "PARAR")
+    told = texts_to(line, lines.TEXTER)[-1]
+    assert told.startswith("Para dejar de recibir mensajes, responde STOP."), told
+    assert ("ADIOS" in told) == ("yes" in first), told

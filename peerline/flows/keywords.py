@@ -62,9 +62,9 @@ ENGLISH_WORDS = frozenset({"ENGLISH", "INGLES", "INGLÉS"})
 SPANISH_WORDS = frozenset({"ESPAÑOL", "ESPANOL", "SPANISH"})
 # Not opt-outs: carriers match STOP and its kin exactly, so these would leave the texter still
 # getting texts. They are answered with how to stop (reply STOP), never taken as STOP here.
-STOP_LIKE_SPANISH = frozenset(
-    {"PARAR", "PARA", "ALTO", "BASTA", "DETENER", "CANCELAR", "NO MAS", "NO MÁS", "BAJA"}
-)
+# Not BASTA or NO MAS: alone, "enough" may be someone at the end of their rope, and a first
+# text of it gets the welcome (which says how to stop too), in line it is words for the peer.
+STOP_LIKE_SPANISH = frozenset({"PARAR", "PARA", "ALTO", "DETENER", "CANCELAR", "BAJA"})
 STOP_LIKE_WORDS = STOP_LIKE_SPANISH | frozenset(
     {
         "STOP PLS", "STOP PLZ", "STOP PLEASE", "PLS STOP", "PLZ STOP", "PLEASE STOP", "STOP IT",

@@ -316,13 +316,14 @@ def _reminders(state: TexterState, status: LineStatus, text: str, keyword: Keywo
 def _stop_like(state: TexterState, text: str) -> Outcome:
     """Answer PARAR, ALTO or "stop pls" with how to stop: carriers match STOP exactly, so these
     are no opt-out, and a welcome ("Reply YES...") would answer someone asking to stop. A first
-    text enrols nobody; a place in line stays; the rating question closes (outside a chat, where
-    they are words to the supporter)."""
+    text enrols nobody; a place in line stays, and its texter hears how to leave the line alone
+    (BYE) too; the rating question closes (outside a chat, where they are words to the
+    supporter). A Spanish word is answered in Spanish, wherever they are."""
     effects: list[fx.Effect] = []
     spanish = normalise(text) in STOP_LIKE_SPANISH
-    if state.stage in (NEW, CLOSED) and state.language == "en" and spanish:
+    if state.language == "en" and spanish:
         effects.append(fx.SetLanguage("es"))
-    effects.append(fx.Reply("stop_how"))
+    effects.append(fx.Reply("stop_how_waiting" if state.stage == QUEUED else "stop_how"))
     if state.stage == RATING:
         return Outcome(CLOSED, [fx.Close(), *effects])
     return Outcome(state.stage, effects)
