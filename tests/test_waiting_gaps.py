@@ -497,3 +497,45 @@ def test_parar_from_an_english_texter_gets_the_spanish_pointer(
     told = texts_to(line, lines.TEXTER)[-1]
     assert told.startswith("Para dejar de recibir mensajes, responde STOP."), told
     assert ("ADIOS" in told) == ("yes" in first), told
+
+
+# -- a #pass inside a chat holds like an offer's ------------------------------------------------
+
+
+def test_a_chat_handed_back_on_a_one_person_shift_holds_for_a_few_minutes(
+    line: LineServices,
+) -> None:
+    # Found by a reviewer: Sam, alone on shift, handed a chat back (#pass in the chat) and the
+    # next round offered the texter straight back to him.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    at = start + timedelta(seconds=30)
+    sms(line, lines.SAM, "#pass", at)
+    run_matching(line, now=at + timedelta(seconds=1))
+    assert pending_offer(line, "Sam") is None
+    assert queued_states(line) == ["queued"]
+    # A round is scheduled for when the hold ends, and that round offers them to Sam again.
+    assert int((at + PASS_HOLD + timedelta(seconds=1)).timestamp()) in rounds_at(line)
+    run_matching(line, now=at + PASS_HOLD - timedelta(seconds=5))
+    assert pending_offer(line, "Sam") is None
+    run_matching(line, now=at + PASS_HOLD + timedelta(seconds=1))
+    assert pending_offer(line, "Sam") is not None
+
+
+def test_a_crisis_chat_handed_back_waits_out_the_hold_unless_new_crisis_words_come(
+    tmp_path: Path,
+) -> None:
+    # The crisis exception of an offer's #pass (routing.matching._asked): a texter handed back
+    # while in crisis is not asked of the one supporter again until the hold ends; crisis
+    # words written since the #pass are news Sam has not had, and he is asked at once.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, CRISIS, start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    run_matching(line, now=start + timedelta(minutes=1))
+    assert pending_offer(line, "Sam") is None
+    sms(line, lines.TEXTER, "i have the pills here", start + timedelta(minutes=1, seconds=30))
+    assert pending_offer(line, "Sam") is not None
+    assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")

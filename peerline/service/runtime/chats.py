@@ -15,11 +15,13 @@ from peerline.service.context import (
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
+    DECLINED,
     QUEUED,
     RATING,
     Contact,
     Conversation,
     GroupSubscription,
+    Offer,
     Supporter,
 )
 from peerline.service.reminders import out_of_quiet_hours
@@ -66,7 +68,22 @@ def end_chat(
 
 
 def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> None:
-    """Hand a chat back to the queue, keeping the texter's place."""
+    """Hand a chat back to the queue, keeping the texter's place.
+
+    The supporter lets the texter go as an offer's #pass does, and it holds the same way
+    (routing.PASS_HOLD; on a one-person shift the chat came back to them on the next round):
+    it is on record as an offer of the texter they declined now, which the queue reads as
+    any #pass (who let them go, when, and whether crisis words had raised them by then)."""
+    rt.session.add(
+        Offer(
+            conversation_id=conversation.id,
+            supporter_id=supporter.id,
+            status=DECLINED,
+            created_at=rt.now,
+            expires_at=rt.now,
+            resolved_at=rt.now,
+        )
+    )
     conversation.state, conversation.supporter_id = QUEUED, None
     conversation.matched_at = None
     supporter.last_chat_ended_at = rt.now

@@ -175,6 +175,7 @@ def _supporter_effect(
         case fx.PassChat():
             if chat is not None:
                 pass_chat(rt, chat, supporter)
+                _round_when_hold_ends(rt)
         case fx.SetAway(away=away):
             supporter.away = away
             if away:
