@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import asks_the_line
-from peerline.service import segments
+from peerline.service import routing, segments
+from peerline.service.availability import load_line_rotas
 from peerline.service.models import Alert, Contact, Conversation, Offer, Supporter, utcnow
 from peerline.service.routing import PASS_HOLD
 from peerline.service.runtime import Inbound, expire_offer, receive_sms, run_matching
@@ -539,3 +540,76 @@ def test_a_crisis_chat_handed_back_waits_out_the_hold_unless_new_crisis_words_co
     sms(line, lines.TEXTER, "i have the pills here", start + timedelta(minutes=1, seconds=30))
     assert pending_offer(line, "Sam") is not None
     assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")
+
+
+# -- who is "not answering": recent misses only, never while an offer is in their hands --------
+
+
+def test_one_missed_offer_hours_ago_does_not_make_the_line_say_nobody(tmp_path: Path) -> None:
+    # Found by a reviewer: one missed offer, however old, made Sam "not answering": on his
+    # one-person shift every new texter heard "nobody is available" hours later.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    at = miss(line, "Sam")  # he stepped out once
+    sms(line, lines.TEXTER, "bye", at + timedelta(seconds=5))
+    sms(line, lines.TEXTER_2, "yes", at + timedelta(hours=5))
+    told = texts(line, lines.TEXTER_2, "queued")[-1]
+    assert "nobody is available" not in told, told
+    assert re.fullmatch(r"about \d+ min", told_wait(told)), told
+
+
+def test_a_supporter_holding_an_offer_is_counted_on_after_a_miss(tmp_path: Path) -> None:
+    # Sam missed an offer a moment ago and holds it again (it came round to him): the line is
+    # asking him now, and the next texter is not told that nobody is available.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    at = miss(line, "Sam")
+    assert pending_offer(line, "Sam") is not None
+    sms(line, lines.TEXTER_2, "yes", at + timedelta(seconds=10))
+    told = texts(line, lines.TEXTER_2, "queued")[-1]
+    assert "nobody is available" not in told, told
+
+
+def test_someone_whose_one_miss_is_old_is_counted_on_by_the_auto_away_alert(
+    tmp_path: Path,
+) -> None:
+    # Found by a reviewer: the auto-away alert ("nobody else on shift can take chats") counted
+    # out anyone with one missed offer, however old. Ria missed one five hours ago.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.SAM, "#away", start)
+    sms(line, lines.RIA, "#back", start)
+    sms(line, lines.TEXTER, "yes", start + timedelta(seconds=1))
+    at = miss(line, "Ria")
+    sms(line, lines.TEXTER, "bye", at + timedelta(seconds=5))
+    later = at + timedelta(hours=5)
+    with line.db.session() as session:
+        rotas = load_line_rotas(session, line.settings.line_timezone)
+        staff = routing.staffing(session, rotas, later, routing.policy_of(line.settings))
+        ria = session.scalars(select(Supporter.id).where(Supporter.name == "Ria")).one()
+        recent = routing.staffing(
+            session, rotas, at + timedelta(seconds=10), routing.policy_of(line.settings)
+        )
+    assert staff.supporters[ria].answering and staff.answering == 1
+    assert not recent.supporters[ria].answering and recent.answering == 0
+
+
+def test_a_pass_restarts_the_row_of_missed_offers(tmp_path: Path) -> None:
+    # A #pass answers the line: the misses before it are no longer "in a row". With auto-away
+    # after 2, miss, #pass, miss leaves Sam on shift with one miss.
+    line = on_call_line(tmp_path, PEERLINE_AUTO_AWAY_AFTER="2")
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    at = miss(line, "Sam")
+    sms(line, lines.SAM, "#pass", at + timedelta(seconds=5))
+    with line.db.session() as session:
+        in_row = select(Supporter.expired_in_row).where(Supporter.name == "Sam")
+        assert session.scalars(in_row).one() == 0
+    later = at + PASS_HOLD + timedelta(seconds=10)
+    run_matching(line, now=later)
+    miss(line, "Sam")
+    with line.db.session() as session:
+        sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
+        assert (sam.away, sam.expired_in_row) == (False, 1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    func,
     select,
 )
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from peerline.service.availability import Rotas
 from peerline.service.call_states import STALE_AFTER
 from peerline.service.models import (
     ACTIVE,
+    EXPIRED,
     PENDING,
     Conversation,
     Offer,
@@ -34,6 +36,14 @@ from peerline.service.routing.queue import (
 log = logging.getLogger(__name__)
 
 # -- who can take a chat now, as the texters and the dashboard are told ----------------------
+
+# How many offer time-outs a missed offer says someone is not answering (6 minutes by default).
+# A miss is news of a supporter only until an offer could have asked them again: with texters
+# waiting they are offered again at once (and then hold an offer), so a miss with no offer since
+# for a few time-outs says nothing of now. (One miss hours ago made a one-person shift tell
+# every new texter "nobody is available".) A few, not one: someone who missed an offer and
+# whose texter then left is still likely away from their phone a few minutes on.
+MISSES_RECENT = 3
 
 
 @dataclass(frozen=True)
@@ -54,14 +64,17 @@ class OnShift:
     # Resting after a chat flagged for safety (until the pause ends or they text #ready).
     paused: bool = False
     paused_until: datetime | None = None
-    # Offers missed in a row (auto-away counts them): their last offer went unanswered.
+    # Offers missed in a row lately (auto-away counts them): their last offer went unanswered
+    # within MISSES_RECENT offer time-outs. Older misses are not counted here.
     missed: int = 0
 
     @property
     def answering(self) -> bool:
         """Say whether they answer offers, as far as the line can tell: not when their last
-        offer went unanswered (and no chat of theirs is going), whoever else they are."""
-        return self.missed == 0 or self.chats > 0
+        offers went unanswered lately, unless a chat of theirs is going or they hold an offer
+        now (the line is asking them: a texter told "nobody is available" was being offered to
+        them)."""
+        return self.missed == 0 or self.chats > 0 or self.offers > 0
 
     @property
     def at_cap(self) -> bool:
@@ -164,6 +177,12 @@ def staffing(
         return Staffing({})
     chats = _count_of_supporter(Conversation.supporter_id, Conversation.state == ACTIVE)
     offers = _count_of_supporter(Offer.supporter_id, Offer.status == PENDING)
+    last_missed = (
+        select(func.max(Offer.resolved_at))
+        .where(Offer.supporter_id == Supporter.id, Offer.status == EXPIRED)
+        .scalar_subquery()
+    )
+    missed_since = now - timedelta(seconds=policy.offer_timeout * MISSES_RECENT)
     rows = session.execute(
         select(
             Supporter.id,
@@ -176,6 +195,7 @@ def staffing(
             _on_a_call(),
             Supporter.paused_until,
             Supporter.expired_in_row,
+            last_missed,
         ).where(Supporter.id.in_(wanted), Supporter.active.is_(True)),
         {"calls_since": now - STALE_AFTER},
     ).all()
@@ -207,7 +227,7 @@ def staffing(
                 policy.shift_chat_cap,
                 paused_until is not None and paused_until > now,
                 paused_until,
-                int(missed or 0),
+                int(missed or 0) if missed_at is not None and missed_at > missed_since else 0,
             )
             for (
                 sid,
@@ -220,6 +240,7 @@ def staffing(
                 on_a_call,
                 paused_until,
                 missed,
+                missed_at,
             ) in rows
         }
     )

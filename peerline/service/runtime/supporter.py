@@ -167,6 +167,8 @@ def _supporter_effect(
         case fx.DeclineOffer(offer_id=offer_id):
             declined = resolve_offer(rt, offer_id, DECLINED)
             if declined is not None:
+                # A #pass answers the line: misses before it are no longer in a row.
+                supporter.expired_in_row = 0
                 _round_when_hold_ends(rt)
             crisis_offer_untaken(rt, declined, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
