@@ -613,3 +613,65 @@ def test_a_pass_restarts_the_row_of_missed_offers(tmp_path: Path) -> None:
     with line.db.session() as session:
         sam = session.scalars(select(Supporter).where(Supporter.name == "Sam")).one()
         assert (sam.away, sam.expired_in_row) == (False, 1)
+
+
+# -- a re-take replays what was not shown live, by what was shown, not by the clock ------------
+
+
+def test_a_text_that_came_in_before_a_pass_and_was_stepped_after_it_is_replayed_on_retake(
+    line: LineServices,
+) -> None:
+    # Found by a reviewer: the re-take replay compared the "handed back" text's time (when the
+    # #pass was stepped) with each text's webhook arrival: a text that reached the webhook
+    # just before the #pass, stepped by the texter's worker just after it (so queued, never
+    # relayed), was never shown to Sam at all.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "told sam live", start + timedelta(seconds=20))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    receive_sms(
+        line,
+        Inbound(
+            "SM" + uuid.uuid4().hex,
+            lines.TEXTER,
+            line.settings.twilio_phone_number,
+            "sent just before the pass",
+            received_at=start + timedelta(seconds=29),
+        ),
+        now=start + timedelta(seconds=31),
+    )
+    relayed = len(texts(line, lines.SAM, "relay"))
+    assert "sent just before the pass" not in "\n".join(texts(line, lines.SAM))
+    run_matching(line, now=start + timedelta(minutes=4))
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
+    replayed = "\n".join(texts(line, lines.SAM, "relay")[relayed:])
+    assert "sent just before the pass" in replayed, replayed
+    assert "told sam live" not in replayed, replayed
+
+
+def test_a_text_stepped_in_the_chat_after_it_was_taken_is_not_replayed_again_on_retake(
+    line: LineServices,
+) -> None:
+    # The other side of the same race: a text that reached the webhook before Sam's #take but
+    # was stepped after it went to Sam live; taking the chat back, he is not told it again.
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    receive_sms(
+        line,
+        Inbound(
+            "SM" + uuid.uuid4().hex,
+            lines.TEXTER,
+            line.settings.twilio_phone_number,
+            "sent as sam took it",
+            received_at=start + timedelta(seconds=9),
+        ),
+        now=start + timedelta(seconds=11),
+    )
+    assert "sent as sam took it" in texts(line, lines.SAM, "relay")[-1]
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    relayed = len(texts(line, lines.SAM, "relay"))
+    run_matching(line, now=start + timedelta(minutes=4))
+    sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
+    assert texts(line, lines.SAM, "relay")[relayed:] == []

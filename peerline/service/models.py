@@ -349,6 +349,9 @@ class InboundMessage(Base):
     raised_safety: Mapped[bool] = mapped_column(Boolean, default=False)
     someone_else: Mapped[bool] = mapped_column(Boolean, default=False)
     picture: Mapped[bool] = mapped_column(Boolean, default=False)  # pictures came with it
+    # Shown live to the chat's supporter (relayed, or told a picture came): a supporter who
+    # hands a chat back and takes it again is replayed only the texts they were not shown.
+    relayed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # Outbound statuses, in the order they may advance.

@@ -39,7 +39,6 @@ from peerline.service.models import (
     Conversation,
     InboundMessage,
     Offer,
-    OutboundMessage,
     Supporter,
 )
 from peerline.service.services import LineServices
@@ -346,11 +345,6 @@ def accept_offer(
     return True
 
 
-#: What the line writes when a chat goes back to the queue (#pass, or no reply): the end of
-#: what its supporter read live.
-HANDED_BACK = ("finding_another", "chat_unanswered", "passed", "chat_unanswered_supporter")
-
-
 def _waiting_words(
     rt: Context,
     conversation: Conversation,
@@ -361,8 +355,8 @@ def _waiting_words(
 ) -> list[tuple[str, str]]:
     """Return what the texter wrote in this conversation before offer `taking` was taken,
     each after its marks: all of it, or since an earlier supporter took it (a chat handed
-    back), oldest first; to the supporter who handed it back (`supporter_id`), only what
-    came after they did (they read the rest live).
+    back), oldest first; to the supporter who handed it back (`supporter_id`), only what they
+    were not shown live in the chat.
 
     Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin, and
     words that only look like STOP ("please stop", PARAR: the line told them how to stop,
@@ -380,23 +374,18 @@ def _waiting_words(
         .limit(1)
     ).first()
     last_taken = last.resolved_at if last is not None else None
-    if last is not None and last_taken is not None and last.supporter_id == supporter_id:
-        # Taken back by the supporter who handed it back: "While waiting they wrote" repeated
-        # what they had read in the chat (found by a tester). From when they handed it back.
-        handed_back = rt.session.scalar(
-            select(func.min(OutboundMessage.created_at)).where(
-                OutboundMessage.conversation_id == conversation.id,
-                OutboundMessage.purpose.in_(HANDED_BACK),
-                OutboundMessage.created_at >= last_taken,
-            )
-        )
-        last_taken = handed_back or last_taken
     query = select(InboundMessage).where(
         InboundMessage.conversation_id == conversation.id,
         InboundMessage.sender_kind == "texter",
     )
     if last_taken is not None:
         query = query.where(InboundMessage.received_at >= last_taken)
+    if last is not None and last.supporter_id == supporter_id:
+        # Taken back by the supporter who handed it back: "While waiting they wrote" repeated
+        # what they had read in the chat (found by a tester). What each text did, not the
+        # clock: a text that reached the webhook before the #pass, stepped after it, was
+        # never relayed (found by a reviewer, when the line's "handed back" text bounded it).
+        query = query.where(InboundMessage.relayed.is_(False))
     rows = rt.session.scalars(query.order_by(InboundMessage.id)).all()
     words = (Keyword.NONE, Keyword.HELP, Keyword.RATING, Keyword.STOP_LIKE)
     # Twilio posts an empty body only with pictures: the supporter hears that one came.

@@ -178,6 +178,14 @@ def texter_message(
             own_lately=own_lately,
             joining=joining,
         )
+        if (
+            isinstance(effect, fx.Relay | fx.Notify)
+            and conversation is not None
+            and conversation.supporter is not None
+            and not conversation.supporter.opted_out
+        ):
+            # Read live in the chat: a re-take by this supporter does not replay it.
+            inbound.relayed = True
     if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or outcome.stage == CLOSED:
             conversation.state = outcome.stage
