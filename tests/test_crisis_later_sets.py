@@ -232,14 +232,15 @@ def test_a_later_sets_figures_as_recorded(detector: CrisisDetector, path: Path) 
 #: Session 26: 400 everyday texts full of crisis words in their everyday senses ("i overdosed on
 #: caffeine lol", "boludo me quiero matar, perdi las llaves"), written by a writer told to open
 #: nothing; a development set (the phrases' everyday senses were written from it). 35 alarmed
-#: when written (c7683c2's detector), 23 after (20 of them the model's alone).
+#: when written (c7683c2's detector), 23 after (20 of them the model's alone), 22 once plain
+#: loneliness alone ("i feel like nobody understands me lately") was a model near miss.
 #: A second writer's 400 (the same brief, "make yours your own"), scored once at 2bc3809: 23
 #: alarms (25 at the session's start, c7683c2; 18 of the 23 the model's alone); then "se me
 #: corto" (the flan curdled) was read as the accident it is: 22.
 EVERYDAY = {
     HERE / "crisis_everyday26.yaml": (
         "78f45a4af101dc9ddae1317d24bb1f443ae2adde5ffbe8758e0e2c79099f2750",
-        23,
+        22,
     ),
     HERE / "crisis_everyday26b.yaml": (
         "06f7d973f5733d819c03d4b1bfcae2ce526698e64dfef253bf3d1b3b7753cf4f",
@@ -515,6 +516,9 @@ MODEL_NEAR_MISSES = [
     # Session 24: the model fitted on the spent sets too reads these alone (p 0.82 and 0.80).
     "I can't go on Friday",
     "esto es linea de suicidio?",
+    # Session 26: loneliness said plainly, alone (p 0.90-0.96).
+    "no one understands me anymore",
+    "hi. i feel like nobody gets me",
 ]
 
 #: Whole-message near misses the session-24 model reads under its threshold on its own (p 0.72
@@ -522,7 +526,12 @@ MODEL_NEAR_MISSES = [
 MODEL_NEAR_MISSES_NO_LONGER_NEEDED = ["ya intente meditar", "im not going to hurt myself"]
 
 #: Beside a whole-message near miss a plea or more words are no everyday text.
-NOT_MODEL_NEAR_MISSES = ["ayuda ya me tome las pastillas", "ya me tome mis pastillas"]
+NOT_MODEL_NEAR_MISSES = [
+    "ayuda ya me tome las pastillas",
+    "ya me tome mis pastillas",
+    "nobody understands me and i want to die",
+    "i feel like nobody understands me, i have the pills here",
+]
 
 
 @pytest.mark.parametrize(("text", "category"), FAMILIES)
