@@ -675,3 +675,46 @@ def test_a_text_stepped_in_the_chat_after_it_was_taken_is_not_replayed_again_on_
     run_matching(line, now=start + timedelta(minutes=4))
     sms(line, lines.SAM, "#take", start + timedelta(minutes=4, seconds=5))
     assert texts(line, lines.SAM, "relay")[relayed:] == []
+
+
+# -- the hold's length and the wait told while it lasts ----------------------------------------
+
+
+def one_person_line(tmp_path: Path, **env: str) -> LineServices:
+    """Return a line where Sam alone is always on shift."""
+    made = make_line(make_settings(tmp_path, **env), FakeRedis())
+    load_line_file(made, lines.ALWAYS_OPEN)
+    return made
+
+
+def test_a_pass_holds_at_least_an_offer_time_out(tmp_path: Path) -> None:
+    # Found by a reviewer: the hold was a fixed 3 minutes; with offers that give a supporter
+    # 4 minutes, whoever passed had the texter back before the time an offer gives them.
+    line = one_person_line(tmp_path, OFFER_TIMEOUT_SECONDS="240")
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    at = start + timedelta(seconds=10)
+    sms(line, lines.SAM, "#pass", at)
+    hold = routing.pass_hold(240)
+    assert hold >= timedelta(minutes=4) and routing.pass_hold(120) == PASS_HOLD
+    run_matching(line, now=at + timedelta(minutes=3, seconds=30))
+    assert pending_offer(line, "Sam") is None
+    assert int((at + hold + timedelta(seconds=1)).timestamp()) in rounds_at(line)
+    run_matching(line, now=at + hold + timedelta(seconds=1))
+    assert pending_offer(line, "Sam") is not None
+
+
+def test_the_wait_told_while_a_pass_holds_counts_the_hold(tmp_path: Path) -> None:
+    # Found by a reviewer: the texter Sam let go, asking how long, heard the time of an offer
+    # (Sam counted free), while Sam would not be offered them until the hold ended.
+    line = one_person_line(tmp_path, OFFER_TIMEOUT_SECONDS="240")
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    at = start + timedelta(seconds=10)
+    sms(line, lines.SAM, "#pass", at)
+    asked = start + timedelta(minutes=3, seconds=5)
+    sms(line, lines.TEXTER, "hello? is anyone there", asked)
+    told = texts(line, lines.TEXTER)[-1]
+    minutes = re.fullmatch(r"about (\d+) min", told_wait(told))
+    left = (at + routing.pass_hold(240) - asked).total_seconds() / 60
+    assert minutes is not None and int(minutes.group(1)) >= left + 4 - 0.5, told

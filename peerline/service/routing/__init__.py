@@ -10,6 +10,7 @@ from peerline.service.routing.matching import (
     _on_a_call,
     _pool,
     match,
+    pass_hold,
 )
 from peerline.service.routing.queue import (
     NewOffer,
@@ -24,6 +25,7 @@ from peerline.service.routing.queue import (
 from peerline.service.routing.staffing import (
     OnShift,
     Staffing,
+    holds_of,
     staffing,
 )
 
@@ -38,8 +40,10 @@ __all__ = [
     "_has_room",
     "_on_a_call",
     "_pool",
+    "holds_of",
     "load_of",
     "match",
+    "pass_hold",
     "policy_of",
     "queue_length",
     "queue_position",

@@ -55,11 +55,18 @@ from peerline.service.voice.models import CALLBACK, ENDED, FAILED, Call, CallLeg
 log = logging.getLogger(__name__)
 
 
-# How long a #pass holds: the texter passed is not offered again to whoever let them go for
-# this long (other texters are). Three minutes: more than an offer's own time (two, by
+# How long a #pass holds at least: the texter passed is not offered again to whoever let them
+# go for this long (other texters are). Three minutes: more than an offer's own time (two, by
 # default), so that whoever passed has had the time the offer gave them; short enough that on a
 # one-person shift the texter is offered again within one more offer's time.
 PASS_HOLD = timedelta(minutes=3)
+
+
+def pass_hold(offer_timeout: int) -> timedelta:
+    """Return how long a #pass holds with offers of `offer_timeout` seconds: PASS_HOLD, or a
+    minute more than an offer's time when offers give longer (a fixed 3 minutes gave the
+    texter back before a 4-minute offer's time was up)."""
+    return max(PASS_HOLD, timedelta(seconds=offer_timeout, minutes=1))
 
 
 def _capacity_sql(pool: int) -> Any:
@@ -521,8 +528,8 @@ def match(
         urgent = conversation.priority > 0
         if not candidates and not urgent:
             break  # the crisis texters (read first) are offered; the others wait
-        held = conversation.held_by(now - PASS_HOLD)
-        # After #pass, the texter is not offered to whoever let them go for PASS_HOLD (on a
+        held = conversation.held_by(now - pass_hold(policy.offer_timeout))
+        # After #pass, the texter is not offered to whoever let them go for pass_hold (on a
         # one-person shift it came back 30 ms later: #pass was useless); like someone resting,
         # they are asked only for a texter who may be in crisis with nobody else free.
         holding = (c for c in candidates if c.id in held)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from peerline.service.availability import Rotas
 from peerline.service.call_states import STALE_AFTER
 from peerline.service.models import (
     ACTIVE,
+    DECLINED,
     EXPIRED,
     PENDING,
     Conversation,
@@ -141,9 +142,23 @@ class Staffing:
         now or once a chat or a rest ends (not those whose last offers went unanswered)."""
         return sum(s.taking_chats and s.answering for s in self.supporters.values())
 
+    def for_texter_held_by(self, held: dict[int, datetime]) -> Staffing:
+        """Return the staffing as a texter whose #pass holds sees it: each supporter in `held`
+        (id -> when their hold of this texter ends) takes them only once it ends, as if
+        resting until then."""
+        supporters = dict(self.supporters)
+        for sid, until in held.items():
+            s = supporters.get(sid)
+            if s is None:
+                continue
+            end = max(until, s.paused_until) if s.paused and s.paused_until else until
+            supporters[sid] = replace(s, paused=True, paused_until=end)
+        return Staffing(supporters)
+
     def rests(self, now: datetime) -> list[float]:
         """Return the minutes left, soonest first, of each supporter resting after a crisis
-        chat who is otherwise free to take a chat and answers offers."""
+        chat (or whose #pass of this texter holds, `for_texter_held_by`) who is otherwise free
+        to take a chat and answers offers."""
         return sorted(
             (s.paused_until - now).total_seconds() / 60
             for s in self.supporters.values()
@@ -154,6 +169,31 @@ class Staffing:
             and not s.on_a_call
             and s.chats + s.offers < s.capacity
         )
+
+
+def holds_of(
+    session: Session,
+    conversation_id: int,
+    crisis_at: datetime | None,
+    now: datetime,
+    hold: timedelta,
+) -> dict[int, datetime]:
+    """Return who let the waiting conversation go within `hold` (#pass, #away, a chat handed
+    back), each with when their hold ends: as matching reads it (`_Waiting.held_by`), none
+    whose #pass came before crisis words raised the texter (they are asked at once)."""
+    held: dict[int, datetime] = {}
+    for sid, at in session.execute(
+        select(Offer.supporter_id, func.max(Offer.resolved_at))
+        .where(
+            Offer.conversation_id == conversation_id,
+            Offer.status == DECLINED,
+            Offer.resolved_at > now - hold,
+        )
+        .group_by(Offer.supporter_id)
+    ):
+        if at is not None and not (crisis_at is not None and crisis_at > at):
+            held[sid] = at + hold
+    return held
 
 
 def staffing(

@@ -71,7 +71,7 @@ def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> 
     """Hand a chat back to the queue, keeping the texter's place.
 
     The supporter lets the texter go as an offer's #pass does, and it holds the same way
-    (routing.PASS_HOLD; on a one-person shift the chat came back to them on the next round):
+    (routing.pass_hold; on a one-person shift the chat came back to them on the next round):
     it is on record as an offer of the texter they declined now, which the queue reads as
     any #pass (who let them go, when, and whether crisis words had raised them by then)."""
     rt.session.add(

@@ -66,6 +66,14 @@ def line_status(
     staff = (
         routing.staffing(session, rotas, rt.now, policy(rt)) if on_shift else routing.Staffing({})
     )
+    if on_shift and conversation is not None and conversation.state == QUEUED:
+        # Whoever passed them is not offered them until the hold ends: not free for them now
+        # (a one-person shift told "about 1 min" while its one supporter's #pass held).
+        hold = routing.pass_hold(rt.line.settings.offer_timeout_seconds)
+        crisis_at = rt.now if priority > 0 else conversation.crisis_at
+        held = routing.holds_of(session, conversation.id, crisis_at, rt.now, hold)
+        if held:
+            staff = staff.for_texter_held_by(held)
     return texter_flow.LineStatus(
         open_now=bool(on_shift),
         next_opening=format_opening(opening, tz, rt.now, language) if opening else None,

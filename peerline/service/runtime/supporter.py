@@ -25,7 +25,7 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
-from peerline.service.routing import PASS_HOLD
+from peerline.service.routing import pass_hold
 from peerline.service.runtime import debrief
 from peerline.service.runtime.chats import (
     end_chat,
@@ -127,7 +127,7 @@ def _call_record_effect(
 def _round_when_hold_ends(rt: Context) -> None:
     """Schedule a matching round for when an offer let go now stops holding: the texter may
     come back to whoever let them go (on a one-person shift, nobody else would take them)."""
-    at = rt.now + PASS_HOLD + timedelta(seconds=1)
+    at = rt.now + pass_hold(rt.line.settings.offer_timeout_seconds) + timedelta(seconds=1)
     if at not in rt.after_commit.match_at:
         rt.after_commit.match_at.append(at)
 
