@@ -542,6 +542,29 @@ def test_a_crisis_chat_handed_back_waits_out_the_hold_unless_new_crisis_words_co
     assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")
 
 
+def test_a_crisis_chat_handed_back_tells_on_call_at_once(tmp_path: Path) -> None:
+    # A texter in crisis whose chat is handed back waits like one whose offer was let go: the
+    # on-call coordinator hears now (once a conversation), not after the stuck-queue alert.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, CRISIS, start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    assert texts(line, lines.RIA, "crisis_untaken_alert") == []
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    alerts = texts(line, lines.RIA, "crisis_untaken_alert")
+    assert len(alerts) == 1, alerts
+    assert "Sam devolvio la conversacion (#pass)" in alerts[0]  # Ria reads Spanish first
+
+
+def test_an_ordinary_chat_handed_back_alerts_nobody(tmp_path: Path) -> None:
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.SAM, "#take", start + timedelta(seconds=10))
+    sms(line, lines.SAM, "#pass", start + timedelta(seconds=30))
+    assert texts(line, lines.RIA, "crisis_untaken_alert") == []
+
+
 # -- who is "not answering": recent misses only, never while an offer is in their hands --------
 
 

@@ -67,29 +67,29 @@ def end_chat(
     rt.after_commit.match = True
 
 
-def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> None:
-    """Hand a chat back to the queue, keeping the texter's place.
+def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> Offer:
+    """Hand a chat back to the queue, keeping the texter's place; return its record.
 
     The supporter lets the texter go as an offer's #pass does, and it holds the same way
     (routing.pass_hold; on a one-person shift the chat came back to them on the next round):
     it is on record as an offer of the texter they declined now, which the queue reads as
     any #pass (who let them go, when, and whether crisis words had raised them by then)."""
-    rt.session.add(
-        Offer(
-            conversation_id=conversation.id,
-            supporter_id=supporter.id,
-            status=DECLINED,
-            created_at=rt.now,
-            expires_at=rt.now,
-            resolved_at=rt.now,
-        )
+    handed_back = Offer(
+        conversation_id=conversation.id,
+        supporter_id=supporter.id,
+        status=DECLINED,
+        created_at=rt.now,
+        expires_at=rt.now,
+        resolved_at=rt.now,
     )
+    rt.session.add(handed_back)
     conversation.state, conversation.supporter_id = QUEUED, None
     conversation.matched_at = None
     supporter.last_chat_ended_at = rt.now
     conversation.relay_number = None
     rt.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
     rt.after_commit.match = True
+    return handed_back
 
 
 def previous_supporter_id(rt: Context, contact_id: int, current_id: int | None) -> int | None:

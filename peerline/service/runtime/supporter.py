@@ -176,8 +176,10 @@ def _supporter_effect(
                 end_chat(rt, chat, by=by, ask_rating=ask_rating)
         case fx.PassChat():
             if chat is not None:
-                pass_chat(rt, chat, supporter)
+                handed_back = pass_chat(rt, chat, supporter)
                 _round_when_hold_ends(rt)
+                # A chat in crisis handed back waits like an offer let go: on call hears now.
+                crisis_offer_untaken(rt, handed_back, supporter, "untaken_handed_back")
         case fx.SetAway(away=away):
             supporter.away = away
             if away:
