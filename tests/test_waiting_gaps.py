@@ -741,3 +741,41 @@ def test_the_wait_told_while_a_pass_holds_counts_the_hold(tmp_path: Path) -> Non
     minutes = re.fullmatch(r"about (\d+) min", told_wait(told))
     left = (at + routing.pass_hold(240) - asked).total_seconds() / 60
     assert minutes is not None and int(minutes.group(1)) >= left + 4 - 0.5, told
+
+
+# -- the line's own words are no part of a burst --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [
+        ("yes", "stop pls", "PARAR"),
+        ("yse", "ALTO", "si porfa"),
+        ("yse", "stop pls", "ADIOS"),
+    ],
+)
+def test_commands_in_a_row_are_not_read_together_as_a_crisis(
+    tmp_path: Path, burst: tuple[str, ...]
+) -> None:
+    # Found by a tester (session 26): a texter in line who sent "yes", "stop pls", "PARAR" got
+    # the crisis text and on call a safety alert: each is a command, and read together as one
+    # thought the model alarmed (690 of 8,000 three-command bursts did).
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    for n, body in enumerate(burst):
+        sms(line, lines.TEXTER, body, start + timedelta(seconds=2 * n))
+    sent = [m["purpose"] for m in outbox(line, lines.TEXTER)]
+    assert "crisis" not in sent and "crisis_queued" not in sent, sent
+    assert texts(line, lines.RIA, "safety_alert") == []
+
+
+def test_a_thought_split_around_a_command_is_still_read_together(tmp_path: Path) -> None:
+    # The texts that are not the line's words are read together as before.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.TEXTER, "yes", start)
+    sms(line, lines.TEXTER, "i cant", start + timedelta(seconds=5))
+    sms(line, lines.TEXTER, "do this anymore", start + timedelta(seconds=7))  # alone: nothing
+    sent = [m["purpose"] for m in outbox(line, lines.TEXTER)]
+    assert "crisis" in sent or "crisis_queued" in sent, sent
+

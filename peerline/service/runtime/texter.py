@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from peerline.flows import effects as fx
 from peerline.flows import texter as texter_flow
+from peerline.flows.keywords import Keyword, classify
 from peerline.service.context import (
     ASKED_QUIET,
     ERASE_WINDOW,
@@ -278,8 +279,8 @@ def burst(
     escalation told in words ("i swallowed" / "everything in the cabinet") still counts, and
     the model's category for a few bland texts after it ("sorry" / "its just a lot rn", read
     as means) would only move the chat in the queue."""
-    if not text.strip():
-        return [text], True  # a picture alone adds no words to read
+    if not text.strip() or _said_to_the_line(text):
+        return [text], True  # a picture alone adds no words to read, nor a command
     since = inbound.received_at - BURST_WINDOW
     if raised is not None:
         since = max(since, raised)
@@ -296,7 +297,15 @@ def burst(
     ).all()
     texts = [rt.line.vault.decrypt(body) for body in reversed(earlier)]
     recent = raised is not None and not _due(raised, rt.now, rt.crisis_window)
-    return [t for t in texts if t.strip()] + [text], not recent
+    return [t for t in texts if t.strip() and not _said_to_the_line(t)] + [text], not recent
+
+
+def _said_to_the_line(text: str) -> bool:
+    """Say whether a text is one of the line's own words (YES, STOP, PARAR, ADIOS...): a
+    command, not part of a thought split across texts. "yes" / "stop pls" / "PARAR" read
+    together alarmed the model (a tester, session 26). HELP and a 1-5 are kept: "i took" / "5"
+    / "of them" is one thought."""
+    return classify(text) not in (Keyword.NONE, Keyword.HELP, Keyword.RATING)
 
 
 def _place_told_at(rt: Context, conversation: Conversation | None) -> datetime | None:
