@@ -779,3 +779,18 @@ def test_a_thought_split_around_a_command_is_still_read_together(tmp_path: Path)
     sent = [m["purpose"] for m in outbox(line, lines.TEXTER)]
     assert "crisis" in sent or "crisis_queued" in sent, sent
 
+
+def test_a_texter_in_crisis_told_their_place_is_not_told_it_again_seconds_later(
+    tmp_path: Path,
+) -> None:
+    # Found by a tester (session 26): "please" 9 s after the crisis text and their place got
+    # "You are still in line, number 1": the crisis welcome did not count as a place told.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.SAM, "#away", start)
+    sms(line, lines.TEXTER, CRISIS, start + timedelta(seconds=1))
+    assert len(texts(line, lines.TEXTER, "crisis_queued")) == 1
+    sms(line, lines.TEXTER, "please", start + timedelta(seconds=10))
+    sms(line, lines.TEXTER, "i just feel so alone", start + timedelta(seconds=38))
+    assert texts(line, lines.TEXTER, "still_waiting") == []
+

@@ -46,6 +46,7 @@ DEFAULT_CHAT_MINUTES = 20
 PLACE_IN_LINE = (
     "queued",
     "queued_returning",
+    "crisis_queued",
     "still_waiting",
     "still_looking",
     "still_here",
