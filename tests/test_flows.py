@@ -91,6 +91,16 @@ def test_stop_works_everywhere_and_says_nothing(stage: str) -> None:
     assert keys(outcome) == []
 
 
+def test_start_from_someone_never_opted_out_answers_where_they_are() -> None:
+    # A tester (session 26): START at number 3 in line got "reply YES for a peer".
+    queued = texter.decide(texter.TexterState(stage=texter.QUEUED), OPEN, "START")
+    assert queued.stage == texter.QUEUED and keys(queued) == ["still_waiting"]
+    in_chat = texter.decide(texter.TexterState(stage=texter.ACTIVE), OPEN, "START")
+    assert in_chat.effects == [fx.Relay("START")]
+    closed = texter.decide(texter.TexterState(stage=texter.CLOSED), OPEN, "START")
+    assert keys(closed) == ["opted_in"]
+
+
 def test_opted_out_texter_gets_nothing_until_start() -> None:
     out = texter.TexterState(stage=texter.CLOSED, opted_out=True)
     assert texter.decide(out, OPEN, "hello").effects == []

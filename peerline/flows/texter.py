@@ -446,6 +446,12 @@ def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
         # YES is an opt-in word to carriers too: it re-subscribes and asks for a peer.
         opted_in = _decide(replace(state, opted_out=False), status, text, keyword)
         return Outcome(opted_in.stage, [fx.SetOptOut(False), *opted_in.effects])
+    if keyword is Keyword.START and state.stage == QUEUED:
+        # Never opted out and already in line (a tester's START at number 3 got "reply YES"):
+        # their place is the answer.
+        return Outcome(QUEUED, [fx.Reply("still_waiting", _wait(status))])
+    if keyword is Keyword.START and state.stage == ACTIVE:
+        return Outcome(ACTIVE, [fx.Relay(text)])  # words to the supporter, as any in a chat
     if keyword is Keyword.START:
         return Outcome(state.stage, [fx.Reply("opted_in")])
     if state.stage == ACTIVE:
