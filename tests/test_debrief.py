@@ -301,7 +301,8 @@ def test_note_by_sms_is_kept_encrypted_and_never_reaches_the_texter(line: LineSe
         ("#note", "To note your last chat: #note, how it went 1-5"),
         ("#note 9 work", "How it went is a number from 1 (hard) to 5"),
         ("#notes 3 work", "Did you mean #note?"),
-        ("#note it was ok i think", "No topic word matched; next time you can add some of: lonely"),
+        # No 1-5 and no topic (session 26: it showed a bare "-"): both asked for.
+        ("#note it was ok i think", "How did it go, 1 (hard) to 5 (went well), and what about?"),
     ],
 )
 def test_a_malformed_note_gets_a_helpful_answer(line: LineServices, text: str, reply: str) -> None:
@@ -598,6 +599,9 @@ def test_a_resting_supporter_is_not_rung_for_a_call_but_is_for_a_crisis_call(
         ("#note: 3 lonley", "note_ok"),
         ("#NOTE 5", "note_ok_no_topics"),
         ("#note4 grief", "note_ok"),
+        # A tester (session 26): "Noted about F24: -." read like a glitch.
+        ("#note great chat", "note_ok_no_score_topics"),
+        ("#note lonely, felt heavy", "note_ok_no_score"),
         ("#note.", "note_help"),
         ("#note 6", "note_score"),
         ("#notes 3", "did_you_mean"),

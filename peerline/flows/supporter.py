@@ -132,8 +132,11 @@ def note(state: SupporterState, argument: str) -> Outcome:
         "score": f"{read.score}/5" if read.score else "-",
         "noted_topics": ", ".join(read.topics) or "-",
     }
-    # With no topic word matched, the list is there to pick from next time.
+    # With no topic word matched, the list is there to pick from next time; with no 1-5
+    # ("#note great chat"), the reply asks for it rather than showing a bare "-".
     key = "note_ok" if read.topics else "note_ok_no_topics"
+    if read.score is None:
+        key = "note_ok_no_score" if read.topics else "note_ok_no_score_topics"
     return Outcome([fx.SaveNote(read), fx.Reply(key, summary | {"topics": topics})])
 
 

@@ -46,6 +46,8 @@ DEBRIEF_REPLIES = frozenset(
     (
         "note_ok",
         "note_ok_no_topics",
+        "note_ok_no_score",
+        "note_ok_no_score_topics",
         "note_help",
         "note_score",
         "note_no_chat",
