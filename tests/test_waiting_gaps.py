@@ -794,3 +794,28 @@ def test_a_texter_in_crisis_told_their_place_is_not_told_it_again_seconds_later(
     sms(line, lines.TEXTER, "i just feel so alone", start + timedelta(seconds=38))
     assert texts(line, lines.TEXTER, "still_waiting") == []
 
+
+
+def test_a_texter_in_crisis_who_sends_stop_by_mistake_keeps_the_front_of_the_line(
+    tmp_path: Path,
+) -> None:
+    # Found by a tester (session 26): flagged, then STOP, START and YES, they joined at
+    # number 2 behind a texter who was not in crisis. Within the crisis window their place is
+    # still the front.
+    line = on_call_line(tmp_path)
+    start = utcnow()
+    sms(line, lines.SAM, "#away", start)
+    sms(line, lines.TEXTER_2, "yes", start + timedelta(seconds=1))
+    sms(line, lines.TEXTER, CRISIS, start + timedelta(seconds=5))
+    sms(line, lines.TEXTER, "STOP", start + timedelta(seconds=20))
+    sms(line, lines.TEXTER, "START", start + timedelta(seconds=40))
+    sms(line, lines.TEXTER, "YES", start + timedelta(seconds=50))
+    told = texts(line, lines.TEXTER)[-1]
+    assert "number 1 in line" in told, told
+    with line.db.session() as session:
+        joined = session.scalars(
+            select(Conversation).order_by(Conversation.id.desc()).limit(1)
+        ).one()
+        assert joined.state == texter_flow.QUEUED and joined.priority > 0
+    sms(line, lines.SAM, "#back", start + timedelta(minutes=1))
+    assert texts(line, lines.SAM)[-1].startswith("PRIORITY: ")

@@ -62,6 +62,8 @@ class LineStatus:
     groups: str | None = None
     # Open, but everyone on shift is away or at their cap: nobody is available right now.
     nobody_free: bool = False
+    # Crisis words in this very text move a texter already in line up: they hear their place.
+    moved_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,7 +411,9 @@ def decide(
     if (
         state.stage == QUEUED
         and rest.stage == QUEUED
-        and len(safety) > 1  # they hear the resources (or what to do for someone else) now
+        # they hear the resources (or what to do for someone else) now, or their words moved
+        # them up the line (the resources already sent in the crisis window)
+        and (len(safety) > 1 or status.moved_up)
         and not any(isinstance(e, fx.Reply) for e in rest.effects)  # nor a keyword's answer
     ):
         # Crisis words set the chat's place by their category: they hear it with the

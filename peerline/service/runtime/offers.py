@@ -84,6 +84,9 @@ def line_status(
         # went unanswered (a tester was told "about 1 min" by a line whose one supporter kept
         # missing offers).
         nobody_free=bool(on_shift) and staff.answering == 0,
+        moved_up=conversation is not None
+        and conversation.state == QUEUED
+        and priority > conversation.priority,
     )
 
 

@@ -86,6 +86,9 @@ def texter_message(
     previous = rt.session.get(Supporter, previous_id) if previous_id else None
     # When they last heard their place in line (None: not in the line, or never told).
     told = _place_told_at(rt, conversation)
+    # A question to the line right after the crisis welcome is still answered ("are you
+    # there"): only the ordinary place texts quieten it.
+    asked = _place_told_at(rt, conversation, ASKED_AFTER) if told is not None else None
     still_waiting = timedelta(minutes=rt.line.settings.still_waiting_minutes)
     state = texter_flow.TexterState(
         stage=conversation.state if conversation else texter_flow.NEW,
@@ -97,10 +100,15 @@ def texter_message(
         crisis_reply_due=_due(contact.crisis_replied_at, rt.now, rt.crisis_window),
         erase_pending=not _due(contact.erase_requested_at, rt.now, ERASE_WINDOW),
         still_waiting_due=_due(told, rt.now, still_waiting),
-        asked_due=_due(told, rt.now, ASKED_QUIET),
+        asked_due=_due(asked, rt.now, ASKED_QUIET),
     )
     raised_at = _crisis_raised_at(rt, contact)
     own_lately = _own_crisis_lately(rt, contact, conversation, raised_at)
+    # A texter whose crisis was raised lately keeps their place at the front if they join the
+    # line again (a tester's STOP by mistake, then START and YES, joined behind two others).
+    flagged = None
+    if raised_at is not None and not _due(raised_at, rt.now, rt.crisis_window):
+        flagged = _flagged_lately(rt, contact)
     detection = rt.line.crisis.detect(text, after_crisis=own_lately)
     if not detection.matched:
         # Only a text that says nothing alone is read with the ones before it (one query).
@@ -124,6 +132,7 @@ def texter_message(
     else:
         # Crisis words join at their category's priority: the place they hear is true.
         priority = rt.line.crisis.priority_of(category) if category else 0
+        priority = max(priority, flagged.priority if flagged is not None else 0)
         status = line_status(rt, conversation, state.language, priority=priority)
     outcome = texter_flow.decide(
         state,
@@ -187,6 +196,14 @@ def texter_message(
         ):
             # Read live in the chat: a re-take by this supporter does not replay it.
             inbound.relayed = True
+    if (
+        joining
+        and conversation is not None
+        and flagged is not None
+        and conversation.priority < flagged.priority
+    ):
+        conversation.priority = flagged.priority
+        conversation.crisis_at = conversation.crisis_at or flagged.crisis_at
     if conversation is not None and outcome.stage in (*OPEN_STATES, CLOSED):
         if conversation.state != CLOSED or outcome.stage == CLOSED:
             conversation.state = outcome.stage
@@ -194,11 +211,9 @@ def texter_message(
             conversation.closed_at = rt.now
 
 
-def _crisis_record(rt: Context, contact: Contact) -> Conversation:
-    """Return the conversation that keeps crisis words the line cannot answer by text: the
-    texter's latest one flagged within the crisis window (its alert was raised), else a new,
-    closed one."""
-    lately = rt.session.scalar(
+def _flagged_lately(rt: Context, contact: Contact) -> Conversation | None:
+    """Return the texter's latest conversation flagged within the crisis window, if any."""
+    return rt.session.scalar(
         select(Conversation)
         .where(
             Conversation.contact_id == contact.id,
@@ -207,6 +222,13 @@ def _crisis_record(rt: Context, contact: Contact) -> Conversation:
         .order_by(Conversation.crisis_at.desc(), Conversation.id.desc())
         .limit(1)
     )
+
+
+def _crisis_record(rt: Context, contact: Contact) -> Conversation:
+    """Return the conversation that keeps crisis words the line cannot answer by text: the
+    texter's latest one flagged within the crisis window (its alert was raised), else a new,
+    closed one."""
+    lately = _flagged_lately(rt, contact)
     if lately is not None:
         return lately
     conversation = _new_conversation(rt, contact)
@@ -308,7 +330,13 @@ def _said_to_the_line(text: str) -> bool:
     return classify(text) not in (Keyword.NONE, Keyword.HELP, Keyword.RATING)
 
 
-def _place_told_at(rt: Context, conversation: Conversation | None) -> datetime | None:
+# The place texts that quieten an answer to a question to the line: not the crisis welcome.
+ASKED_AFTER = tuple(purpose for purpose in PLACE_IN_LINE if purpose != "crisis_queued")
+
+
+def _place_told_at(
+    rt: Context, conversation: Conversation | None, purposes: tuple[str, ...] = PLACE_IN_LINE
+) -> datetime | None:
     """Return when a queued texter was last told their place in line: none again within the
     next few minutes (PEERLINE_STILL_WAITING_MINUTES; ASKED_QUIET for a question to the line),
     one text a burst, not one a message."""
@@ -317,7 +345,7 @@ def _place_told_at(rt: Context, conversation: Conversation | None) -> datetime |
     return rt.session.scalar(
         select(func.max(OutboundMessage.created_at)).where(
             OutboundMessage.conversation_id == conversation.id,
-            OutboundMessage.purpose.in_(PLACE_IN_LINE),
+            OutboundMessage.purpose.in_(purposes),
         )
     )
 
