@@ -139,6 +139,14 @@ def _recording(sid: str | None, status: str = "completed") -> Recording:
     return Recording(sid, _optional("RecordingUrl"), _seconds("RecordingDuration"), status)
 
 
+def _answer_in(call_id: int, language: str) -> tuple[LineServices, CallEvent, str]:
+    """Return the line, what the request says of the call, and the caller's words, for a step
+    asked in `language` (a language the line does not speak is answered 400)."""
+    if language not in LANGUAGES:
+        abort(400, description=f"{language!r} is not a language of the line")
+    return _line(), _call_event(call_id), request.form.get("SpeechResult", "").strip()
+
+
 def _digits() -> str:
     """Return the keys the person pressed, if any."""
     return request.form.get("Digits", "").strip()
@@ -218,11 +226,7 @@ def status() -> Response:
 def menu(call_id: int, language: str, attempt: int | None = None) -> Response:
     """Act on the caller's menu choice, pressed or spoken, in the menu's language (at the
     menu after `attempt` misses; a <Gather> given before menus were numbered names none)."""
-    line = _line()
-    if language not in LANGUAGES:
-        abort(400, description=f"{language!r} is not a language of the line")
-    event = _call_event(call_id)
-    speech = request.form.get("SpeechResult", "").strip()
+    line, event, speech = _answer_in(call_id, language)
     return _answered(
         line, lambda: voice_menu.choose(line, event, _digits(), speech, language, attempt)
     )
@@ -232,11 +236,7 @@ def menu(call_id: int, language: str, attempt: int | None = None) -> Response:
 @twilio_signed
 def offer(call_id: int, language: str) -> Response:
     """Act on the caller's answer to the crisis offer: 3 the crisis line, else a person."""
-    line = _line()
-    if language not in LANGUAGES:
-        abort(400, description=f"{language!r} is not a language of the line")
-    event = _call_event(call_id)
-    speech = request.form.get("SpeechResult", "").strip()
+    line, event, speech = _answer_in(call_id, language)
     return _answered(
         line, lambda: voice_menu.answer_offer(line, event, _digits(), speech, language)
     )
