@@ -491,13 +491,16 @@ def test_parar_from_an_english_texter_gets_the_spanish_pointer(
     line: LineServices, hooks: Webhooks, first: str
 ) -> None:
     # PARAR is a Spanish word: an English-state texter, welcomed or in line, who writes it is
-    # told how to stop in Spanish (and written to in Spanish from then on).
+    # told how to stop in Spanish, that reply only: one word is no switch of language (a
+    # tester's texter was then offered to supporters as writing Spanish).
     for body in first.split("|"):
         hooks.sms(lines.TEXTER, body)
     hooks.sms(lines.TEXTER, "PARAR")
     told = texts_to(line, lines.TEXTER)[-1]
     assert told.startswith("Para dejar de recibir mensajes, responde STOP."), told
     assert ("ADIOS" in told) == ("yes" in first), told
+    with line.db.session() as session:
+        assert session.scalars(select(Contact)).one().language == "en"
 
 
 # -- a #pass inside a chat holds like an offer's ------------------------------------------------

@@ -14,6 +14,9 @@ class Reply:
 
     key: str
     params: dict[str, Any] = field(default_factory=dict)
+    # This reply only, in another language than the texter's (PARAR from an English texter is
+    # answered in Spanish without writing to them in Spanish from then on).
+    language: str | None = None
 
 
 @dataclass(frozen=True)

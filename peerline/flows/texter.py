@@ -320,12 +320,14 @@ def _stop_like(state: TexterState, text: str) -> Outcome:
     are no opt-out, and a welcome ("Reply YES...") would answer someone asking to stop. A first
     text enrols nobody; a place in line stays, and its texter hears how to leave the line alone
     (BYE) too; the rating question closes (outside a chat, where they are words to the
-    supporter). A Spanish word is answered in Spanish, wherever they are."""
-    effects: list[fx.Effect] = []
+    supporter). A Spanish word is answered in Spanish, wherever they are, without switching
+    their language."""
     spanish = normalise(text) in STOP_LIKE_SPANISH
-    if state.language == "en" and spanish:
-        effects.append(fx.SetLanguage("es"))
-    effects.append(fx.Reply("stop_how_waiting" if state.stage == QUEUED else "stop_how"))
+    # Said in Spanish to an English texter, this reply only: one word is no language switch
+    # (a tester's "yes" / "stop pls" / "PARAR" texter was then offered as writing Spanish).
+    once = "es" if state.language == "en" and spanish else None
+    key = "stop_how_waiting" if state.stage == QUEUED else "stop_how"
+    effects: list[fx.Effect] = [fx.Reply(key, language=once)]
     if state.stage == RATING:
         return Outcome(CLOSED, [fx.Close(), *effects])
     return Outcome(state.stage, effects)

@@ -260,12 +260,19 @@ class Context:
         return catalogue.render(language, key, **values)
 
     def to_texter(
-        self, contact: Contact, conversation: Conversation | None, key: str, **params: Any
+        self,
+        contact: Contact,
+        conversation: Conversation | None,
+        key: str,
+        *,
+        in_language: str | None = None,
+        **params: Any,
     ) -> None:
-        """Send a catalogue text to a texter, unless they opted out."""
+        """Send a catalogue text to a texter, unless they opted out (in `in_language`, this
+        text only, else theirs)."""
         if contact.opted_out:
             return
-        language = conversation.language if conversation else contact.language
+        language = in_language or (conversation.language if conversation else contact.language)
         self.send(
             to_phone=self.line.vault.decrypt(contact.phone_enc),
             recipient_kind="texter",

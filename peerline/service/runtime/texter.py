@@ -375,12 +375,12 @@ def _texter_effect(
     joining: bool = False,
 ) -> None:
     match effect:
-        case fx.Reply(key=key, params=params):
+        case fx.Reply(key=key, params=params, language=language):
             if key in ("crisis", "crisis_closed"):
                 contact.crisis_replied_at = rt.now
             if key == "help_in_chat" and conversation and conversation.supporter:
                 params = {**params, "name": conversation.supporter.name}
-            rt.to_texter(contact, conversation, key, **params)
+            rt.to_texter(contact, conversation, key, in_language=language, **params)
         case fx.Relay(text=text, picture=picture):
             if conversation is not None and conversation.supporter is not None:
                 nudge = rt.line.settings.reply_nudge_minutes * 60
