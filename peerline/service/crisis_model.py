@@ -116,8 +116,10 @@ def without_request(norm: str) -> str:
     """Return a normalised message without its request for a person to talk to, in its first
     two clauses: a question asking for one anywhere there ("...killing myself can i talk to
     somebody"), a need for one where a clause starts ("i need someone to talk to | ..."; "my
-    mom said i need someone to watch me" is none). One asked at the end of a story ("...they
-    got him down | im shaken | can i talk to someone") is left for the model to read."""
+    mom said i need someone to watch me" is none); since session 26 also a plea for help
+    ("me pueden ayudar", "ayuda") and a talk asked for with nobody named, ending its clause
+    ("can we talk |", "necesito hablar |"). One asked at the end of a story ("...they got him
+    down | im shaken | can i talk to someone") is left for the model to read."""
     if not any(word in norm for word in _REQUEST_WORDS):
         return norm
     found = _REQUEST.search(norm)
