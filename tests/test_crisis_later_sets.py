@@ -246,6 +246,12 @@ EVERYDAY = {
         "06f7d973f5733d819c03d4b1bfcae2ce526698e64dfef253bf3d1b3b7753cf4f",
         22,
     ),
+    # A third writer's 400, scored once at the session's end (1e5e710): 11 alarms, 9 of them the
+    # model's alone; the session's start (c7683c2) gave the same 11.
+    HERE / "crisis_everyday26c.yaml": (
+        "c9935373a8c05c7f6fa24628315dbbadf4af0820e884374a7433286a39eb99f0",
+        11,
+    ),
 }
 
 
