@@ -53,6 +53,7 @@ from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import current_answer, start_round
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import caller_contact, locked_call
+from peerline.service.voice.spoken import heard, says_again
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
 # someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
 MENUS_BEFORE_PEER = 2
+# The menu's key for the crisis line.
+CRISIS_KEY = "3"
 
 # Words that name suicide, which the detector may pass over when said alone ("suicide", as a
 # menu answer), and the language each is. A negation before one is read as the menu reads
@@ -143,7 +146,10 @@ def choose(
     the first time and not counted twice.
     """
 
-    def heard(rt: Context, call: Call, now: datetime) -> Answer:
+    # A number said alone is the key it names ("three", "tres", "3").
+    digits, speech = heard(digits, speech)
+
+    def act(rt: Context, call: Call, now: datetime) -> Answer:
         heard_in = menu_language or call.language
         if (
             attempt is not None
@@ -155,7 +161,7 @@ def choose(
             return current_answer(line, rt.session, call, now)
         return _act_on(line, rt, call, digits, speech, heard_in)
 
-    return _unless_gone(line, event, heard)
+    return _unless_gone(line, event, act)
 
 
 def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool:
@@ -193,13 +199,22 @@ def answer_offer(
     line: LineServices, event: CallEvent, digits: str, speech: str, offer_language: str
 ) -> Answer:
     """Act on the answer to the crisis offer: 3 the crisis line, the menu's keys as at the
-    menu, anything else a person (no more menus)."""
+    menu, anything else a person (no more menus).
+
+    A number said alone is its key. The offer made again after a transfer (it says "to try
+    the crisis line again, press 3") takes "again", "try again", "otra vez" as that 3, not
+    as the menu's repeat.
+    """
+    keys, words = heard(digits, speech)
 
     def answered(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != OFFERED:
             return current_answer(line, rt.session, call, now)
         call.state = MENU
-        return _act_on(line, rt, call, digits, speech, offer_language)
+        pressed = keys
+        if not pressed and call.crisis_transfers > 0 and says_again(words):
+            pressed = CRISIS_KEY
+        return _act_on(line, rt, call, pressed, words, offer_language)
 
     return _unless_gone(line, event, answered)
 

@@ -1,0 +1,87 @@
+"""What a caller says at a <Gather> that takes speech, read as the key it names (pure).
+
+Speech recognition gives a number said alone as a digit ("3") or a word ("three", "tres");
+either is the key it names, as if pressed. Only an answer that is the number and little else
+("three", "number three", "tres por favor") counts: a number inside a sentence ("I need
+someone") is words, for the menu to read. "nine eight eight" and "nueve ocho ocho" name the
+crisis line, as "988" does.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from peerline.flows.menu import NEGATORS
+
+# Number words, English and Spanish, and the key each names.
+NUMBER_WORDS = {
+    "one": "1",
+    "uno": "1",
+    "una": "1",
+    "two": "2",
+    "dos": "2",
+    "three": "3",
+    "tres": "3",
+    "four": "4",
+    "cuatro": "4",
+    "eight": "8",
+    "ocho": "8",
+    "nine": "9",
+    "nueve": "9",
+}
+# Words said around a number that do not change it ("press three", "el número tres, por favor").
+FILLER = frozenset(
+    {"press", "number", "option", "the", "please", "key", "i", "want", "ok", "okay"}
+    | {"oprima", "oprimo", "marco", "marcar", "numero", "opcion", "el", "la", "por", "favor"}
+    | {"quiero", "tecla"}
+)
+# The crisis line said as its three digits.
+CRISIS_LINE = re.compile(r"\b(nine eight eight|nueve ocho ocho|9 8 8)\b")
+# Words asking for the crisis line again, after a transfer that did not connect.
+AGAIN = ("again", "retry", "otra vez", "de nuevo", "intentar", "reintentar", "intentarlo")
+
+
+def plain(text: str) -> str:
+    """Return words lower-cased, without accents or punctuation, one space between them."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.findall(r"[a-z0-9]+", bare.replace("'", "").replace("\u2019", "")))
+
+
+def spoken_key(speech: str) -> str | None:
+    """Return the key a spoken answer names when it is a number said alone, else None."""
+    words = [w for w in plain(speech).split() if w not in FILLER]
+    if len(words) != 1:
+        return None
+    word = words[0]
+    if len(word) == 1 and word.isdigit():
+        return word
+    return NUMBER_WORDS.get(word)
+
+
+def heard(digits: str, speech: str) -> tuple[str, str]:
+    """Return the keys and words of an answer as the menu reads them: a number said alone
+    as its key, and the crisis line's digits said one by one as "988"."""
+    if digits or not speech:
+        return digits, speech
+    key = spoken_key(speech)
+    if key is not None:
+        return key, ""
+    said = plain(speech)
+    if CRISIS_LINE.search(said):
+        return "", CRISIS_LINE.sub("988", said)
+    return digits, speech
+
+
+def says_again(speech: str) -> bool:
+    """Say whether words ask to try again ("try again", "otra vez"), not negated."""
+    words = plain(speech).split()
+    for keyword in AGAIN:
+        parts = keyword.split()
+        for i in range(len(words) - len(parts) + 1):
+            if words[i : i + len(parts)] == parts and not any(
+                w in NEGATORS for w in words[max(0, i - 3) : i]
+            ):
+                return True
+    return False

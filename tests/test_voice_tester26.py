@@ -1,0 +1,157 @@
+"""What a tester calling the line found (session 26): spoken numbers are keys, a crisis
+transfer that ends at once is not a bare hang-up, a crisis caller gone before reaching anyone
+is a missed call for on call, and no phone number is texted from a transcript. Driven by
+signed webhooks, as Twilio sends them; every TwiML answer parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from peerline.service.models import Alert
+from peerline.service.services import LineServices
+from tests.support import lines
+from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+
+CRISIS_NUMBER = "+18002738255"
+CRISIS_WORDS = {
+    "en": "I have no one to talk to and I want to end my life",
+    "es": "no tengo a nadie y quiero quitarme la vida",
+}
+
+
+def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
+    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call, by default)."""
+    line = voice_line(tmp_path, line_file)
+    return Phone(line, voice_app(line))
+
+
+def alert_details(line: LineServices, kind: str) -> list[str]:
+    """Return the details of the alerts of a kind, oldest first."""
+    with line.db.session() as session:
+        return list(
+            session.scalars(select(Alert.detail).where(Alert.kind == kind).order_by(Alert.id))
+        )
+
+
+def crisis_offer(caller: Caller, language: str) -> Twiml:
+    """Say crisis words at the menu: the crisis offer, in their language."""
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS[language])
+    assert offer.one("Gather").attrib["action"].endswith(f"/offer/{language}")
+    return offer
+
+
+def is_transfer(twiml: Twiml) -> bool:
+    """Say whether an answer puts the caller through to the crisis line."""
+    return [n.text for n in twiml.all("Number")] == [CRISIS_NUMBER]
+
+
+# -- 1. spoken numbers are the keys they name ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "three"),
+        ("en", "3"),
+        ("en", "Three."),
+        ("en", "press three"),
+        ("es", "tres"),
+        ("es", "3"),
+        ("es", "Tres."),
+        ("en", "nine eight eight"),
+        ("es", "nueve ocho ocho"),
+    ],
+)
+def test_a_spoken_three_at_the_crisis_offer_is_the_crisis_line(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    transfer = caller.speak(crisis_offer(caller, language), words)
+    assert is_transfer(transfer), transfer
+    assert the_call(phone.line, caller).state == "transferred"
+
+
+@pytest.mark.parametrize("words", ["three", "3", "Three.", "nine eight eight", "nueve ocho ocho"])
+def test_a_spoken_three_at_the_menu_is_the_crisis_line(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert is_transfer(caller.speak(caller.dial_in(), words))
+
+
+@pytest.mark.parametrize("words", ["tres", "3", "número tres"])
+def test_a_spoken_three_at_the_spanish_menu_is_the_crisis_line(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert is_transfer(caller.speak(caller.press(caller.dial_in(), "8"), words))
+
+
+@pytest.mark.parametrize("words", ["one", "1", "One.", "uno"])
+def test_a_spoken_one_at_the_menu_rings_a_peer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(caller.dial_in(), words)
+    assert ring.verbs[-1] == "Dial" and not is_transfer(ring)
+    assert "not one of the choices" not in ring.spoken()
+    assert the_call(phone.line, caller).state == "ringing"
+
+
+@pytest.mark.parametrize(("words", "key"), [("two", "2"), ("dos", "2"), ("nine", "9")])
+def test_other_spoken_numbers_are_their_keys(tmp_path: Path, words: str, key: str) -> None:
+    phone = phone_for(tmp_path)
+    spoken, pressed = phone.call(lines.TEXTER), phone.call(lines.TEXTER)
+    said, keyed = spoken.speak(spoken.dial_in(), words), pressed.press(pressed.dial_in(), key)
+    assert said.spoken() == keyed.spoken()
+    assert "not one of the choices" not in said.spoken()
+
+
+def test_a_spoken_eight_switches_the_language(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    caller.speak(caller.dial_in(), "eight")
+    assert the_call(phone.line, caller).language == "es"
+
+
+def test_a_number_in_a_sentence_is_not_a_key(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    # "one" in a longer answer is no key ("I need someone to talk to" is the peer's words).
+    ring = caller.speak(caller.dial_in(), "I need someone to talk to")
+    assert ring.verbs[-1] == "Dial" and not is_transfer(ring)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "try again"),
+        ("en", "again"),
+        ("en", "again please"),
+        ("en", "yes, try the crisis line again"),
+        ("es", "otra vez"),
+        ("es", "intentar otra vez"),
+        ("es", "tres"),
+        ("en", "three"),
+    ],
+)
+def test_again_after_a_failed_transfer_is_the_crisis_line_again(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    transfer = caller.press(crisis_offer(caller, language), "3")
+    again = caller.dial_ends(transfer, "no-answer")
+    assert again.one("Gather").attrib["action"].endswith(f"/offer/{language}")
+    second = caller.speak(again, words)
+    assert is_transfer(second), second
+    call = the_call(phone.line, caller)
+    assert (call.state, call.crisis_transfers) == ("transferred", 2)
+
+
+def test_again_at_the_first_crisis_offer_is_not_a_transfer(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    # Nothing was tried yet: "again" at the first offer keeps the menu's meaning.
+    assert not is_transfer(caller.speak(crisis_offer(caller, "en"), "again"))
