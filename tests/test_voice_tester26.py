@@ -155,3 +155,59 @@ def test_again_at_the_first_crisis_offer_is_not_a_transfer(tmp_path: Path) -> No
     caller = phone.call(lines.TEXTER)
     # Nothing was tried yet: "again" at the first offer keeps the menu's meaning.
     assert not is_transfer(caller.speak(crisis_offer(caller, "en"), "again"))
+
+
+# -- 2. a crisis transfer that ends at once is not a bare hang-up --------------------------
+
+WHERE_TO_TURN = {
+    "en": ("call 9 1 1", "9 8 8", "press 3", "Goodbye."),
+    "es": ("llame al 9 1 1", "9 8 8", "oprima 3", "Adiós."),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_crisis_transfer_that_ends_at_once_says_where_to_turn_and_offers_3(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    transfer = caller.press(crisis_offer(caller, language), "3")
+    short = caller.dial_ends(transfer, "completed", 4)
+    assert short.verbs == ["Gather", "Say", "Hangup"], short
+    gather = short.one("Gather")
+    assert gather.attrib["action"].endswith(f"/offer/{language}")
+    assert all(say.attrib["language"].startswith(language) for say in short.all("Say"))
+    said = short.spoken()
+    for words in WHERE_TO_TURN[language]:
+        assert words in said
+    # Twilio sends the dial's end again: the same answer, nothing done twice.
+    assert str(caller.dial_ends(transfer, "completed", 4)) == str(short)
+    # 3 (or "again") there is the crisis line again.
+    again = caller.speak(short, "again" if language == "en" else "otra vez")
+    assert is_transfer(again)
+    assert the_call(phone.line, caller).crisis_transfers == 2
+
+
+def test_a_crisis_transfer_from_the_menu_that_ends_at_once_offers_3(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    short = caller.dial_ends(caller.press(caller.dial_in(), "3"), "completed", 12)
+    assert short.verbs == ["Gather", "Say", "Hangup"]
+    assert is_transfer(caller.press(short, "3"))
+
+
+def test_a_long_crisis_call_ends_with_a_hang_up(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    done = caller.dial_ends(caller.press(caller.dial_in(), "3"), "completed", 600)
+    assert done.verbs == ["Hangup"]
+
+
+def test_a_caller_who_hung_up_on_a_short_crisis_call_hears_nothing_more(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    gone = caller.dial_ends(
+        caller.press(caller.dial_in(), "3"), "completed", 5, CallStatus="completed"
+    )
+    assert gone.verbs == ["Hangup"]
+    assert the_call(phone.line, caller).state == "ended"

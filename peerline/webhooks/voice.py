@@ -275,9 +275,8 @@ def dial_done(call_id: int, round_number: int) -> Response:
 def crisis_done(call_id: int, attempt: int | None = None) -> Response:
     """Finish a transfer to the crisis line (the call's `attempt`-th; a <Dial> given before
     transfers were counted names none)."""
-    line, event = _line(), _call_event(call_id)
-    dial_status = _call_status("DialCallStatus")
-    return _answered(line, lambda: voice_menu.crisis_done(line, event, dial_status, attempt))
+    line, event, dial = _line(), _call_event(call_id), _dial_end()
+    return _answered(line, lambda: voice_menu.crisis_done(line, event, dial, attempt))
 
 
 @bp.post("/call/<int:call_id>/voicemail")

@@ -37,12 +37,14 @@ class Menu:
 class CrisisOffer:
     """Crisis words heard: say where to turn, offer the crisis line (3), else go on.
 
-    `failed` is the offer made again after a transfer to the crisis line did not connect.
+    `failed` is the offer made again after a transfer to the crisis line did not connect;
+    `ended` the one after a transfer that ended at once (where to turn, 3, then goodbye).
     """
 
     call_id: int
     language: str
     failed: bool = False
+    ended: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from peerline.service.voice.answers import (
     Answer,
     CallEvent,
     CrisisOffer,
+    DialEnd,
     Goodbye,
     GroupTimes,
     InboundCall,
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 # Menus without a choice (silence or a wrong key) before we connect the caller anyway:
 # someone who cannot press keys or speak clearly still reaches a person, and nobody loops.
 MENUS_BEFORE_PEER = 2
+# A crisis transfer that connected and ended sooner than this (seconds), the caller still on,
+# most likely never reached a counsellor: the caller hears where to turn and 3 again.
+SHORT_CRISIS_SECONDS = 20
 # The menu's key for the crisis line.
 CRISIS_KEY = "3"
 
@@ -410,7 +414,7 @@ def _groups_text(line: LineServices, session: Session, language: str, now: datet
 
 
 def crisis_done(
-    line: LineServices, event: CallEvent, dial_status: str, attempt: int | None = None
+    line: LineServices, event: CallEvent, dial: DialEnd, attempt: int | None = None
 ) -> Answer:
     """Finish a crisis transfer; one that never connected offers the crisis line again.
 
@@ -419,8 +423,11 @@ def crisis_done(
     dial's end again: only a call still being transferred acts on it, and a call waiting at
     the offer is told it again. The end of an earlier transfer than the call's last (its
     `attempt`, from the <Dial> action; None from a URL without one) changes nothing: it is
-    answered with where the call is now, without its notice.
+    answered with where the call is now, without its notice. A transfer that connected and
+    ended within SHORT_CRISIS_SECONDS, the caller still on, is told where to turn with 3 to
+    try again, then goodbye: never a bare hang-up.
     """
+    dial_status = dial.status
     with transaction(line, event.at) as rt:
         call = locked_call(rt.session, event.call_id, event.call_sid)
         if attempt is not None and attempt != call.crisis_transfers:
@@ -433,7 +440,15 @@ def crisis_done(
                 return Goodbye(call.language, None)
             return current_answer(line, rt.session, call, rt.now, quiet=True)
         if dial_status in ("completed", "answered"):
-            hung_up(line, rt, call, event.status)
+            if hung_up(line, rt, call, event.status):
+                return Goodbye(call.language, None)
+            short = dial.seconds is not None and dial.seconds < SHORT_CRISIS_SECONDS
+            if short and call.state in (TRANSFERRED, OFFERED):
+                # Said again to a retried end; a caller who moved on since is not brought back.
+                if call.state == TRANSFERRED:
+                    call.state, call.outcome = OFFERED, "crisis_transfer_short"
+                if call.outcome == "crisis_transfer_short":
+                    return CrisisOffer(call.id, call.language, ended=True)
             return Goodbye(call.language, None)
         if call.state != TRANSFERRED:
             if hung_up(line, rt, call, event.status):

@@ -411,7 +411,12 @@ def current_answer(
         greeting = call.menu_attempts == 0 and not quiet
         return Menu(call.id, call.language, call.menu_attempts, greeting=greeting)
     if call.state == OFFERED:
-        return CrisisOffer(call.id, call.language, failed=call.outcome == "crisis_transfer_failed")
+        return CrisisOffer(
+            call.id,
+            call.language,
+            failed=call.outcome == "crisis_transfer_failed",
+            ended=call.outcome == "crisis_transfer_short",
+        )
     if call.state == RINGING:
         legs = [leg for leg in call.legs if leg.round == call.round]
         notice = None if quiet or call.round <= 1 else "still_trying"

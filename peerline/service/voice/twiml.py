@@ -161,6 +161,12 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
     # Its own step: the menu's, sent again by Twilio, is told this offer again (not a choice).
     offer_path = f"/call/{answer.call_id}/offer/{answer.language}"
     gather = _one_key(speaker, response, offer_path, 3, answer.language)
+    if answer.ended:
+        # The crisis line's call ended at once: where to turn, 3 to try it again, goodbye.
+        speaker.say(gather, answer.language, "crisis_leave")
+        speaker.say(response, answer.language, "goodbye")
+        response.hangup()
+        return response
     words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
     speaker.say(gather, answer.language, words)
     # Staying on the line is the other choice: straight to the ringing, never the menu.
