@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from peerline.service.models import Alert
+from peerline.service.models import Alert, Contact
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
@@ -211,3 +211,63 @@ def test_a_caller_who_hung_up_on_a_short_crisis_call_hears_nothing_more(tmp_path
     )
     assert gone.verbs == ["Hangup"]
     assert the_call(phone.line, caller).state == "ended"
+
+
+# -- 3. a crisis caller gone before reaching anyone is a missed call for on call -----------
+
+
+def contact_alias(line: LineServices) -> str:
+    """Return the only contact's alias."""
+    with line.db.session() as session:
+        return session.scalars(select(Contact.alias)).one()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_crisis_caller_who_hangs_up_at_the_offer_is_a_missed_call(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    crisis_offer(caller, language)
+    caller.status("completed", 20)
+    caller.status("completed", 20)  # Twilio sends it again: one alert
+    call = the_call(phone.line, caller)
+    assert call.outcome == "hung_up_in_menu"
+    (missed,) = alert_details(phone.line, "missed_call")
+    assert missed.startswith(f"Missed call from {contact_alias(phone.line)}, who used crisis words")
+    assert "5550199" not in missed and "555 0199" not in missed
+
+
+def test_a_crisis_caller_who_hangs_up_while_supporters_ring_is_a_missed_call(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.stay_silent(crisis_offer(caller, "en"))
+    assert ring.verbs[-1] == "Dial"
+    caller.dial_ends(ring, "no-answer", CallStatus="completed")
+    caller.status("completed", 40)
+    assert the_call(phone.line, caller).outcome == "hung_up_while_ringing"
+    (missed,) = alert_details(phone.line, "missed_call")
+    assert missed.startswith(f"Missed call from {contact_alias(phone.line)}, who used crisis words")
+
+
+def test_a_hidden_crisis_caller_who_hangs_up_at_the_offer_is_a_missed_call(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(None)
+    crisis_offer(caller, "en")
+    caller.status("completed", 20)
+    (missed,) = alert_details(phone.line, "missed_call")
+    assert missed.startswith("Missed call from a caller with a hidden number, who used crisis")
+
+
+def test_a_caller_not_in_crisis_who_hangs_up_in_the_menu_is_no_missed_call(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    caller.dial_in()
+    caller.status("completed", 10)
+    assert alert_details(phone.line, "missed_call") == []

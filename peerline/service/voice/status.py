@@ -120,9 +120,40 @@ def apply_call_status(
         in_menu, ringing = "hung_up_in_menu", "hung_up_while_ringing"
         left = {MENU: in_menu, OFFERED: in_menu, RINGING: ringing}
         call.outcome = left.get(call.state, call.outcome or "ended")
+        if call.crisis and call.outcome in GONE_BEFORE_ANYONE:
+            _crisis_caller_gone(rt, call, GONE_BEFORE_ANYONE[call.outcome])
     if call.state == VOICEMAIL and call.callback_request_id is None:
         _missed_call(line, rt, call)
     call.state = ENDED
+
+
+# How a caller who hung up before reaching anyone left, said in their missed call's alert.
+GONE_BEFORE_ANYONE = {
+    "hung_up_in_menu": "at the crisis offer",
+    "hung_up_while_ringing": "while supporters were rung",
+}
+
+
+def _caller_alias(rt: Context, call: Call) -> str:
+    """Return how an alert names a caller: their alias (a first-time caller gets one), never
+    their number."""
+    contact = caller_contact(rt, call)
+    return contact.alias if contact else "a caller with a hidden number"
+
+
+def _crisis_caller_gone(rt: Context, call: Call, where: str) -> None:
+    """Alert the coordinators that a caller who used crisis words hung up before reaching
+    anyone, as a missed call at the voicemail prompt does; once, as the call ends once."""
+    rt.session.add(
+        Alert(
+            kind="missed_call",
+            detail=(
+                f"Missed call from {_caller_alias(rt, call)}, who used crisis words "
+                f"({call.crisis}), who hung up {where} before reaching anyone"
+            ),
+            created_at=rt.now,
+        )
+    )
 
 
 def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
