@@ -13,7 +13,16 @@ from sqlalchemy import select
 from peerline.service.models import Alert, Contact
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+from tests.support.chat import texts_to
+from tests.support.voice import (
+    Caller,
+    Phone,
+    Twiml,
+    closed_line_file,
+    the_call,
+    voice_app,
+    voice_line,
+)
 
 CRISIS_NUMBER = "+18002738255"
 CRISIS_WORDS = {
@@ -271,3 +280,46 @@ def test_a_caller_not_in_crisis_who_hangs_up_in_the_menu_is_no_missed_call(
     caller.dial_in()
     caller.status("completed", 10)
     assert alert_details(phone.line, "missed_call") == []
+
+
+# -- 4. no phone number is texted from a voicemail's transcript -----------------------------
+
+
+def closed_phone(tmp_path: Path) -> Phone:
+    """Return Twilio's side of a line where Sam is on call and on time off (voicemail)."""
+    return phone_for(tmp_path, closed_line_file())
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "hola necesito hablar, mi numero es 416 555 9005, gracias",
+        "please call me back at 416-555-9005 tonight, I'm 25 and it's after 5",
+        "my number is +1 (416) 555.9005 or 4165559005 thanks",
+        "call 5559005 please",
+    ],
+)
+def test_a_transcripts_phone_numbers_are_not_texted_to_staff(tmp_path: Path, words: str) -> None:
+    phone = closed_phone(tmp_path)
+    line = phone.line
+    caller = phone.call(lines.TEXTER)
+    message = caller.press(caller.dial_in(), "1")
+    recording = "RE" + "e" * 32
+    caller.recorded(message, sid=recording)
+    fields = {
+        "CallSid": caller.sid,
+        "AccountSid": line.settings.twilio_account_sid,
+        "RecordingSid": recording,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording}",
+        "TranscriptionSid": "TR" + "f" * 32,
+        "TranscriptionStatus": "completed",
+        "TranscriptionText": words,
+    }
+    callback = message.one("Record").attrib["transcribeCallback"]
+    assert phone.post(callback, fields).status_code == 204
+    summary = texts_to(line, lines.SAM)[-1]
+    assert "[number]" in summary, summary
+    for digits in ("9005", "555"):
+        assert digits not in summary, summary
+    if "I'm 25" in words:
+        assert "I'm 25 and it's after 5" in summary  # short numbers are no phone number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
     from peerline.service.context import Context
 
 log = logging.getLogger(__name__)
+
+# A run of seven or more digits, spaces, dots, dashes or brackets between them allowed ("416
+# 555 9005", "+1 (416) 555.9005"): maybe a phone number, never texted to staff from a
+# transcript.
+PHONE_DIGITS = re.compile(r"\+?\(?\d(?:[\s.()\-]*\d){6,}")
+MASKED_NUMBER = "[number]"
+
+
+def mask_numbers(text: str) -> str:
+    """Return transcript text with every run of digits that could be a phone number masked."""
+    return PHONE_DIGITS.sub(MASKED_NUMBER, text)
 
 
 def _new_request(
@@ -204,7 +216,9 @@ def transcription(
                 alias=request.contact.alias,
                 words="",
             )
-            notice = summary.replace('""', f'"{_summary(text, summary)}"')
+            # Word for word but for phone numbers, the caller's or anyone's.
+            quote = _summary(mask_numbers(text), summary)
+            notice = summary.replace('""', f'"{quote}"')
             rt.to_supporter(supporter, "voicemail_summary", text=notice)
     return True
 
