@@ -84,7 +84,17 @@ def test_a_spoken_three_at_the_crisis_offer_is_the_crisis_line(
     assert the_call(phone.line, caller).state == "transferred"
 
 
-@pytest.mark.parametrize("words", ["three", "3", "Three.", "nine eight eight", "nueve ocho ocho"])
+@pytest.mark.parametrize(
+    "words",
+    [
+        "three",
+        "3",
+        "Three.",
+        "nine eight eight",
+        "nueve ocho ocho",
+        "No, Nueve ocho ocho por favor",
+    ],
+)
 def test_a_spoken_three_at_the_menu_is_the_crisis_line(tmp_path: Path, words: str) -> None:
     phone = phone_for(tmp_path)
     caller = phone.call(lines.TEXTER)

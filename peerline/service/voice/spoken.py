@@ -37,7 +37,7 @@ FILLER = frozenset(
     | {"quiero", "tecla"}
 )
 # The crisis line said as its three digits.
-CRISIS_LINE = re.compile(r"\b(nine eight eight|nueve ocho ocho|9 8 8)\b")
+CRISIS_LINE = re.compile(r"\b(nine\s+eight\s+eight|nueve\s+ocho\s+ocho|9\s+8\s+8)\b", re.I)
 # Words asking for the crisis line again, after a transfer that did not connect.
 AGAIN = ("again", "retry", "otra vez", "de nuevo", "intentar", "reintentar", "intentarlo")
 
@@ -68,10 +68,8 @@ def heard(digits: str, speech: str) -> tuple[str, str]:
     key = spoken_key(speech)
     if key is not None:
         return key, ""
-    said = plain(speech)
-    if CRISIS_LINE.search(said):
-        return "", CRISIS_LINE.sub("988", said)
-    return digits, speech
+    # In the words as said: their punctuation keeps a negation in its own clause.
+    return digits, CRISIS_LINE.sub("988", speech)
 
 
 def says_again(speech: str) -> bool:
