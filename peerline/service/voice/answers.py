@@ -38,13 +38,16 @@ class CrisisOffer:
     """Crisis words heard: say where to turn, offer the crisis line (3), else go on.
 
     `failed` is the offer made again after a transfer to the crisis line did not connect;
-    `ended` the one after a transfer that ended at once (where to turn, 3, then goodbye).
+    `ended` the one after a transfer that ended at once (where to turn, 3, then goodbye);
+    `worried` the offer to a caller whose words told of someone else at risk and of no crisis
+    of their own (911 if that person is in danger now, 988 helps friends and family too).
     """
 
     call_id: int
     language: str
     failed: bool = False
     ended: bool = False
+    worried: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from peerline.flows.menu import (
     parse_choice,
 )
 from peerline.service.context import transaction
+from peerline.service.crisis_detection import NO_MATCH, Detection
 from peerline.service.groups import upcoming_text
 from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.services import LineServices
@@ -46,6 +47,7 @@ from peerline.service.voice.models import (
     INBOUND,
     MENU,
     OFFERED,
+    SOMEONE_ELSE,
     TRANSFERRED,
     VOICEMAIL,
     Call,
@@ -175,9 +177,15 @@ def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool
         return False
     if not speech:
         return True
-    detection = line.crisis.detect(speech)
-    crisis = (detection is not None and detection.matched) or _suicide_named(speech, heard_in)
+    detection, worried = _read(line, speech)
+    crisis = detection.matched or worried or _suicide_named(speech, heard_in)
     return not crisis
+
+
+def _read(line: LineServices, speech: str) -> tuple[Detection, bool]:
+    """Return what the line acts on in words said, and whether they tell of someone else at
+    risk and of no crisis of the caller's own (a worried caller), as texts are read."""
+    return line.crisis.answer(speech, line.crisis.detect(speech))
 
 
 def _miss_notice(digits: str, speech: str) -> str:
@@ -227,25 +235,38 @@ def _act_on(
     line: LineServices, rt: Context, call: Call, digits: str, speech: str, heard_in: str
 ) -> Answer:
     """Act on what a caller at the menu, or at the crisis offer, pressed or said."""
-    detection = line.crisis.detect(speech) if speech else None
-    found = detection if detection is not None and detection.matched else None
-    named = _suicide_named(speech, heard_in)
-    if (found is not None or named) and call.crisis is None:
+    # Words that tell of someone else at risk are read apart from the rest, as texts are: the
+    # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
+    detection, worried = _read(line, speech) if speech else (NO_MATCH, False)
+    found = detection if detection.matched else None
+    named = None if worried else _suicide_named(speech, heard_in)
+    if (found is not None or named or worried) and call.crisis is None:
         # Answered in the words' language: the detector's, else as the texting flow
         # guesses it, else the language of the word that named suicide.
         said_in = (found.language if found else None, guess(speech), named)
         call.language = next((str(x) for x in said_in if x in LANGUAGES), call.language)
-        category = (found.category if found else None) or "crisis"
-        _raise_crisis(line, rt, call, category, "voice_menu")
+        if worried:
+            # Someone else at risk, and no crisis of the caller's: what to do for them (911
+            # if in danger now, 988 helps friends and family too: 3), or a peer; recorded as
+            # a safety event. Only an alarm the words raise all the same flags the call.
+            if call.menu_choice != SOMEONE_ELSE:  # once a call
+                worry = SafetyEvent(source="detector", category="voice_someone_else")
+                rt.session.add(worry)
+                worry.created_at = rt.now
+            call.menu_choice = SOMEONE_ELSE
+        if found is not None or named:
+            category = (found.category if found else None) or "crisis"
+            _raise_crisis(line, rt, call, category, "voice_menu")
         call.state = OFFERED
-        return CrisisOffer(call.id, call.language)
+        return CrisisOffer(call.id, call.language, worried=worried)
     choice = parse_choice(digits, speech, heard_in)
     if choice == SWITCH:
         choice = next(lang for lang in LANGUAGES if lang != heard_in)
     if choice in LANGUAGES:
         call.language, choice = str(choice), SWITCH
-    if choice is None and call.crisis is not None:
-        # After the crisis offer, anything but the crisis line means a person: no menus.
+    if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
+        # After the crisis offer (the worried caller's too), anything but the crisis line
+        # means a person: no menus.
         choice = PEER
     if choice is None:
         call.menu_attempts += 1

@@ -28,6 +28,9 @@ MENU, RINGING, CONNECTED, VOICEMAIL, TRANSFERRED, ENDED = (
 # Hearing the crisis offer (crisis words at the menu, or a transfer that did not connect): a
 # state of its own, so the request that led here, sent again, is told the offer again.
 OFFERED = "crisis_offer"
+# The menu choice that marks a call whose words told of someone else at risk and of no crisis
+# of the caller's own: its offer is worded for someone worried about another person.
+SOMEONE_ELSE = "someone_else"
 # Where an outbound call-back is: written, being placed by a worker, ringing the supporter,
 # ringing the other person, then connected or ended; failed when it never left.
 PLACING, DIALING, CALLING_SUPPORTER, BRIDGING, FAILED = (

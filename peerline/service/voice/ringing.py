@@ -42,6 +42,7 @@ from peerline.service.voice.models import (
     MENU,
     OFFERED,
     RINGING,
+    SOMEONE_ELSE,
     TRANSFERRED,
     VOICEMAIL,
     Call,
@@ -416,6 +417,7 @@ def current_answer(
             call.language,
             failed=call.outcome == "crisis_transfer_failed",
             ended=call.outcome == "crisis_transfer_short",
+            worried=call.menu_choice == SOMEONE_ELSE,
         )
     if call.state == RINGING:
         legs = [leg for leg in call.legs if leg.round == call.round]

@@ -156,7 +156,8 @@ def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
 
 def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
     """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person;
-    after a transfer that did not connect, first say so."""
+    after a transfer that did not connect, first say so; to a worried caller, what to do for
+    the other person."""
     response = VoiceResponse()
     # Its own step: the menu's, sent again by Twilio, is told this offer again (not a choice).
     offer_path = f"/call/{answer.call_id}/offer/{answer.language}"
@@ -168,6 +169,8 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
         response.hangup()
         return response
     words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
+    if answer.worried and not answer.failed:
+        words = "someone_else_heard"
     speaker.say(gather, answer.language, words)
     # Staying on the line is the other choice: straight to the ringing, never the menu.
     response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
