@@ -40,13 +40,13 @@ NEGATORS = frozenset(
 NEGATION_WINDOW = 3
 
 
-def _plain(text: str) -> str:
+def unaccented(text: str) -> str:
     """Return text lower-cased without accents, as speech recognition may or may not add them."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _negated(words: Sequence[str], at: int) -> bool:
+def negated(words: Sequence[str], at: int) -> bool:
     """Say whether a negator comes within a few words before position `at`."""
     return any(word in NEGATORS for word in words[max(0, at - NEGATION_WINDOW) : at])
 
@@ -57,9 +57,9 @@ def _heard(clause: str, keyword: str) -> bool:
     if " " in keyword:
         parts = keyword.split()
         return any(
-            words[i : i + len(parts)] == parts and not _negated(words, i) for i in range(len(words))
+            words[i : i + len(parts)] == parts and not negated(words, i) for i in range(len(words))
         )
-    return any(w.startswith(keyword) and not _negated(words, i) for i, w in enumerate(words))
+    return any(w.startswith(keyword) and not negated(words, i) for i, w in enumerate(words))
 
 
 def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | None:
@@ -73,7 +73,7 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
         return DIGITS.get(digits.strip()[:1])
     # Apostrophes dropped ("don't" is "dont"); clauses split where speech recognition puts
     # punctuation, so a negation never reaches past its clause.
-    heard = _plain(speech).replace("'", "").replace("\u2019", "")
+    heard = unaccented(speech).replace("'", "").replace("\u2019", "")
     clauses = re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
     for choice, language, keywords in WORDS:
         if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):

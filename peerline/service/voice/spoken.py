@@ -10,9 +10,8 @@ crisis line, as "988" does.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from peerline.flows.menu import NEGATORS
+from peerline.flows.menu import negated, unaccented
 
 # Number words, English and Spanish, and the key each names.
 NUMBER_WORDS = {
@@ -44,9 +43,8 @@ AGAIN = ("again", "retry", "otra vez", "de nuevo", "intentar", "reintentar", "in
 
 def plain(text: str) -> str:
     """Return words lower-cased, without accents or punctuation, one space between them."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.findall(r"[a-z0-9]+", bare.replace("'", "").replace("\u2019", "")))
+    bare = unaccented(text).replace("'", "").replace("\u2019", "")
+    return " ".join(re.findall(r"[a-z0-9]+", bare))
 
 
 def spoken_key(speech: str) -> str | None:
@@ -78,8 +76,6 @@ def says_again(speech: str) -> bool:
     for keyword in AGAIN:
         parts = keyword.split()
         for i in range(len(words) - len(parts) + 1):
-            if words[i : i + len(parts)] == parts and not any(
-                w in NEGATORS for w in words[max(0, i - 3) : i]
-            ):
+            if words[i : i + len(parts)] == parts and not negated(words, i):
                 return True
     return False
