@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from peerline.service.call_states import STATUS_RANK, TERMINAL, UNANSWERED
 from peerline.service.context import transaction
-from peerline.service.models import Alert, Conversation
+from peerline.service.models import Alert, Contact, Conversation
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import StatusCallback, UnknownCall
 from peerline.service.voice.models import (
@@ -134,42 +134,31 @@ GONE_BEFORE_ANYONE = {
 }
 
 
-def _caller_alias(rt: Context, call: Call) -> str:
-    """Return how an alert names a caller: their alias (a first-time caller gets one), never
-    their number."""
-    contact = caller_contact(rt, call)
-    return contact.alias if contact else "a caller with a hidden number"
-
-
-def _crisis_caller_gone(rt: Context, call: Call, where: str) -> None:
-    """Alert the coordinators that a caller who used crisis words hung up before reaching
-    anyone, as a missed call at the voicemail prompt does; once, as the call ends once."""
-    rt.session.add(
-        Alert(
-            kind="missed_call",
-            detail=(
-                f"Missed call from {_caller_alias(rt, call)}, who used crisis words "
-                f"({call.crisis}), who hung up {where} before reaching anyone"
-            ),
-            created_at=rt.now,
-        )
-    )
-
-
-def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
-    """Record a caller who hung up before leaving a message, for the coordinators."""
-    call.outcome = "missed"
-    # A first-time caller's number gets a contact and alias, as their voicemail would.
+def _missed_call_alert(rt: Context, call: Call, left: str) -> Contact | None:
+    """Alert the coordinators of a missed call, naming the caller by alias (a first-time
+    caller's number gets a contact and alias, as their voicemail would), never by number, and
+    how they `left`; return their contact (None for a hidden number)."""
     contact = caller_contact(rt, call)
     alias = contact.alias if contact else "a caller with a hidden number"
     crisis = f", who used crisis words ({call.crisis})," if call.crisis else ""
     rt.session.add(
         Alert(
-            kind="missed_call",
-            detail=f"Missed call from {alias}{crisis} who hung up before leaving a message",
-            created_at=rt.now,
+            kind="missed_call", detail=f"Missed call from {alias}{crisis} {left}", created_at=rt.now
         )
     )
+    return contact
+
+
+def _crisis_caller_gone(rt: Context, call: Call, where: str) -> None:
+    """Alert the coordinators that a caller who used crisis words hung up before reaching
+    anyone, as a missed call at the voicemail prompt does; once, as the call ends once."""
+    _missed_call_alert(rt, call, f"who hung up {where} before reaching anyone")
+
+
+def _missed_call(line: LineServices, rt: Context, call: Call) -> None:
+    """Record a caller who hung up before leaving a message, for the coordinators."""
+    call.outcome = "missed"
+    contact = _missed_call_alert(rt, call, "who hung up before leaving a message")
     if not voice_settings(line).missed_call_text or contact is None:
         return
     if not contact.opted_out:
