@@ -95,14 +95,14 @@ class OnShift:
         )
 
     @property
+    def has_room(self) -> bool:
+        """Say whether they take chats and have room for one now, resting or not."""
+        return self.taking_chats and not self.on_a_call and self.chats + self.offers < self.capacity
+
+    @property
     def free(self) -> bool:
         """Say whether matching would offer them a chat now."""
-        return (
-            self.taking_chats
-            and not self.on_a_call
-            and not self.paused
-            and self.chats + self.offers < self.capacity
-        )
+        return self.has_room and not self.paused
 
 
 @dataclass(frozen=True)
@@ -162,12 +162,7 @@ class Staffing:
         return sorted(
             (s.paused_until - now).total_seconds() / 60
             for s in self.supporters.values()
-            if s.paused
-            and s.paused_until is not None
-            and s.taking_chats
-            and s.answering
-            and not s.on_a_call
-            and s.chats + s.offers < s.capacity
+            if s.paused and s.paused_until is not None and s.has_room and s.answering
         )
 
 
