@@ -26,7 +26,7 @@ from peerline.flows.menu import (
     parse_choice,
 )
 from peerline.service.context import transaction
-from peerline.service.crisis_detection import NO_MATCH, Detection
+from peerline.service.crisis_detection import Detection
 from peerline.service.groups import upcoming_text
 from peerline.service.models import Block, Contact, SafetyEvent, utcnow
 from peerline.service.services import LineServices
@@ -175,17 +175,21 @@ def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool
     menu, and no crisis words."""
     if parse_choice(digits, speech, heard_in) is not None:
         return False
+    found, worried, named = _crisis_in(line, speech, heard_in)
+    return found is None and not worried and not named
+
+
+def _crisis_in(
+    line: LineServices, speech: str, heard_in: str
+) -> tuple[Detection | None, bool, str | None]:
+    """Return what words said tell, as texts are read: the crisis found (None if none),
+    whether they tell of someone else at risk and of no crisis of the caller's own (a worried
+    caller), and, for a caller not worried, the language of a word that named suicide."""
     if not speech:
-        return True
-    detection, worried = _read(line, speech)
-    crisis = detection.matched or worried or _suicide_named(speech, heard_in)
-    return not crisis
-
-
-def _read(line: LineServices, speech: str) -> tuple[Detection, bool]:
-    """Return what the line acts on in words said, and whether they tell of someone else at
-    risk and of no crisis of the caller's own (a worried caller), as texts are read."""
-    return line.crisis.answer(speech, line.crisis.detect(speech))
+        return None, False, None
+    detection, worried = line.crisis.answer(speech, line.crisis.detect(speech))
+    found = detection if detection.matched else None
+    return found, worried, None if worried else _suicide_named(speech, heard_in)
 
 
 def _miss_notice(digits: str, speech: str) -> str:
@@ -237,9 +241,7 @@ def _act_on(
     """Act on what a caller at the menu, or at the crisis offer, pressed or said."""
     # Words that tell of someone else at risk are read apart from the rest, as texts are: the
     # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
-    detection, worried = _read(line, speech) if speech else (NO_MATCH, False)
-    found = detection if detection.matched else None
-    named = None if worried else _suicide_named(speech, heard_in)
+    found, worried, named = _crisis_in(line, speech, heard_in)
     if (found is not None or named or worried) and call.crisis is None:
         # Answered in the words' language: the detector's, else as the texting flow
         # guesses it, else the language of the word that named suicide.
