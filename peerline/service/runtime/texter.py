@@ -164,7 +164,7 @@ def texter_message(
         # Crisis words from someone the line cannot text (they opted out): nothing goes to
         # them, but a coordinator must hear of it, and the words are kept where the console
         # finds them.
-        conversation = _crisis_record(rt, contact)
+        conversation = _crisis_record(rt, contact, flagged)
         inbound.conversation_id = conversation.id
     for effect in effects:
         if (
@@ -224,13 +224,12 @@ def _flagged_lately(rt: Context, contact: Contact) -> Conversation | None:
     )
 
 
-def _crisis_record(rt: Context, contact: Contact) -> Conversation:
+def _crisis_record(rt: Context, contact: Contact, flagged: Conversation | None) -> Conversation:
     """Return the conversation that keeps crisis words the line cannot answer by text: the
-    texter's latest one flagged within the crisis window (its alert was raised), else a new,
-    closed one."""
-    lately = _flagged_lately(rt, contact)
-    if lately is not None:
-        return lately
+    texter's latest one flagged within the crisis window (`flagged`, its alert was raised),
+    else a new, closed one."""
+    if flagged is not None:
+        return flagged
     conversation = _new_conversation(rt, contact)
     conversation.state, conversation.closed_at = CLOSED, rt.now
     return conversation
