@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,11 +34,91 @@ log = logging.getLogger(__name__)
 # transcript.
 PHONE_DIGITS = re.compile(r"\+?\(?\d(?:[\s.()\-]*\d){6,}")
 MASKED_NUMBER = "[number]"
+# A number said as words is a phone number too ("four one six five five five nine oh oh
+# five", "cuatro uno seis cinco...", "416 five five five 9005"): each word counts the digits
+# it stands for. "oh" and "o" are zero only among other digits; "for"/"to" are what a
+# transcriber may write for four and two.
+_ONE_DIGIT = frozenset(
+    "zero oh o one two three four five six seven eight nine for to too "
+    "cero uno una dos tres cuatro cinco seis siete ocho nueve".split()
+)
+_TWO_DIGITS = frozenset(
+    "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen "
+    "twenty thirty forty fourty fifty sixty seventy eighty ninety "
+    "diez once doce trece catorce quince dieciseis diecisiete dieciocho diecinueve "
+    "veinte veintiuno veintiuna veintidos veintitres veinticuatro veinticinco veintiseis "
+    "veintisiete veintiocho veintinueve treinta cuarenta cincuenta sesenta setenta ochenta "
+    "noventa hundred".split()
+)
+# Tens that a unit completes as one two-digit number ("forty one", "cuarenta y uno").
+_TENS = frozenset(
+    "twenty thirty forty fourty fifty sixty seventy eighty ninety "
+    "treinta cuarenta cincuenta sesenta setenta ochenta noventa".split()
+)
+_REPEAT = {"double": 2, "triple": 3, "doble": 2}
+# What may stand between the digits of one number as said: punctuation and the "and"/"y"
+# inside a two-digit number.
+_BETWEEN = frozenset(",.-()/+")
+_TOKENS = re.compile(r"[^\W_]+|\S")
+_WEAK = frozenset({"o", "oh", "for", "to", "too"})
+
+
+def _plain(word: str) -> str:
+    """Return a word in lower case without accents ("dieciséis" -> "dieciseis")."""
+    folded = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _digits_of(word: str) -> int:
+    """Return how many digits a word stands for in a number said aloud (0: none)."""
+    if word.isdigit():
+        return len(word)
+    if word in _ONE_DIGIT:
+        return 1
+    return 2 if word in _TWO_DIGITS else 0
+
+
+def _said_numbers(text: str) -> list[tuple[int, int]]:
+    """Return the spans of numbers of seven or more digits said in words, digits or both."""
+    words = [(m.start(), m.end(), _plain(m.group())) for m in _TOKENS.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        said = words[i][2] in _REPEAT and i + 1 < len(words) and _digits_of(words[i + 1][2])
+        if not (_digits_of(words[i][2]) or said):
+            i += 1
+            continue
+        digits, last_digit, strong = 0, i, False
+        previous, repeat = "", 1
+        j = i
+        while j < len(words):
+            word = words[j][2]
+            if n := _digits_of(word):
+                # "forty one" and "cuarenta y uno" are two digits, not three.
+                completes = previous in _TENS and n == 1 and word not in _WEAK
+                digits += 0 if completes else n * repeat
+                strong = strong or word not in _WEAK
+                last_digit, previous, repeat = j, word, 1
+            elif word in _REPEAT and j + 1 < len(words) and _digits_of(words[j + 1][2]):
+                repeat = _REPEAT[word]
+            elif not (word in _BETWEEN or (word in ("and", "y") and previous in _TENS)):
+                break
+            j += 1
+        if digits >= 7 and strong:
+            spans.append((words[i][0], words[last_digit][1]))
+        i = j
+    return spans
 
 
 def mask_numbers(text: str) -> str:
-    """Return transcript text with every run of digits that could be a phone number masked."""
-    return PHONE_DIGITS.sub(MASKED_NUMBER, text)
+    """Return transcript text with every run of digits that could be a phone number masked.
+
+    Digits written as numerals, as words in English or Spanish, or mixed, all count.
+    """
+    text = PHONE_DIGITS.sub(MASKED_NUMBER, text)
+    for start, end in reversed(_said_numbers(text)):
+        text = text[:start] + MASKED_NUMBER + text[end:]
+    return text
 
 
 def _new_request(
