@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from peerline.flows.catalogue import LANGUAGES, Phrase
 from peerline.service import lanes, metrics, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
+from peerline.service.crisis_detection import ALIASES
 from peerline.service.drafts import draft, write
 from peerline.service.models import (
     ACTIVE,
@@ -67,6 +68,9 @@ COMBINE_SEGMENTS = 2
 # A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
 STUCK_QUEUE_REPEAT = timedelta(hours=1)
 STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
+# The words for a crisis with no kind named (a call's "suicide" alone, a crisis transfer that
+# failed): staff never read a category's code.
+UNNAMED_CRISIS = "crisis_kind_unnamed"
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -229,16 +233,23 @@ class Context:
             )
         return message_id
 
-    def crisis_words(self, category: str | None, language: str = "en") -> str:
-        """Return a crisis category in words for an alert ("self-harm", not "self_harm")."""
+    def crisis_key(self, category: str | None) -> str | None:
+        """Return the catalogue key naming a crisis category in words, or None when the
+        category names no kind (a crisis without one is stored as "crisis")."""
+        if not category:
+            return None
         catalogue = self.line.catalogue
-        key = f"crisis_kind_{category}"
-        if category and not catalogue.has("en", key):
+        key = f"crisis_kind_{ALIASES.get(category, category)}"
+        if not catalogue.has("en", key):
             # A call or voicemail keeps 16 letters of its category ("burden_hopelessn").
             key = next((k for k in catalogue.texts["en"] if k.startswith(key)), key)
-        if category and catalogue.has("en", key):
-            return self.render(language, key)
-        return (category or "crisis").replace("_", " ")
+        return key if catalogue.has("en", key) and key != UNNAMED_CRISIS else None
+
+    def crisis_words(self, category: str | None, language: str = "en") -> str:
+        """Return a crisis category in words for staff ("wishes to be dead", not "wish_dead");
+        a crisis with no named kind, or one the catalogue cannot name, reads "no details",
+        never a code."""
+        return self.render(language, self.crisis_key(category) or UNNAMED_CRISIS)
 
     def crisis_kind(self, category: str | None) -> Callable[[str], str]:
         """Return a crisis category in words in whichever language a reader reads."""

@@ -140,7 +140,13 @@ def _missed_call_alert(rt: Context, call: Call, left: str) -> Contact | None:
     how they `left`; return their contact (None for a hidden number)."""
     contact = caller_contact(rt, call)
     alias = contact.alias if contact else "a caller with a hidden number"
-    crisis = f", who used crisis words ({call.crisis})," if call.crisis else ""
+    crisis = ""
+    if call.crisis:
+        # The category in words ("wishes to be dead"), never its code; a crisis with no kind
+        # named (the word "suicide" alone, a crisis transfer that failed) says only that.
+        key = rt.crisis_key(call.crisis)
+        crisis = f", who used crisis words ({rt.render('en', key)})," if key else ""
+        crisis = crisis or ", who may be in crisis,"
     rt.session.add(
         Alert(
             kind="missed_call", detail=f"Missed call from {alias}{crisis} {left}", created_at=rt.now
