@@ -326,11 +326,12 @@ def test_english_only_supporters_ring_for_spanish_only_when_no_speaker_is_free(
     assert "No Spanish speaker is free." in sam.answer().spoken()
 
 
-def test_hablar_at_the_english_menu_switches_to_spanish(phone: Phone) -> None:
+def test_hablar_at_the_english_menu_switches_to_spanish_and_rings(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
-    spanish = caller.speak(caller.dial_in(), "quiero hablar")
-    assert spanish.one("Gather").attrib["language"] == "es-US"
-    assert "Llame al 9 1 1" in spanish.spoken()
+    # Asked in Spanish, acted on as the Spanish menu would (session 27): no menu to answer again.
+    ring = caller.speak(caller.dial_in(), "quiero hablar")
+    assert ring.verbs == ["Dial"]
+    assert [n.text for n in ring.all("Number")] == [lines.RIA]
     assert the_call(phone.line, caller).language == "es"
 
 

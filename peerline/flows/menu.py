@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from peerline.flows.language import guess
+
 # Menu choices: keys, and words heard (accents and case ignored), most urgent first.
 PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT = (
     "peer",
@@ -81,3 +83,23 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
                 return "es"
             return choice
     return None
+
+
+def read_answer(digits: str, speech: str, menu_language: str = "en") -> tuple[str | None, str]:
+    """Return the menu choice and the language to act on it in.
+
+    Key 8 or a language's name is SWITCH to that language. At the English menu, words of the
+    Spanish menu ("quiero hablar con alguien") or a choice said in Spanish ("quiero hablar con
+    una persona") switch the call to Spanish and are the choice the Spanish menu reads in
+    them, as if said there; its repeat word means that menu from its start (SWITCH).
+    """
+    choice = parse_choice(digits, speech, menu_language)
+    if choice == SWITCH:
+        return SWITCH, next(other for other in LANGUAGES if other != menu_language)
+    if choice in LANGUAGES:
+        language = str(choice)
+        chosen = parse_choice(digits, speech, language)
+        return (SWITCH if chosen in (None, REPEAT, *LANGUAGES) else chosen), language
+    if choice is not None and not digits and menu_language == "en" and guess(speech) == "es":
+        return (SWITCH if choice == REPEAT else choice), "es"
+    return choice, menu_language

@@ -24,6 +24,7 @@ from peerline.flows.menu import (
     SWITCH,
     TEXT_GROUPS,
     parse_choice,
+    read_answer,
 )
 from peerline.service.context import transaction
 from peerline.service.crisis_detection import Detection
@@ -261,11 +262,11 @@ def _act_on(
             _raise_crisis(line, rt, call, category, "voice_menu")
         call.state = OFFERED
         return CrisisOffer(call.id, call.language, worried=worried)
-    choice = parse_choice(digits, speech, heard_in)
-    if choice == SWITCH:
-        choice = next(lang for lang in LANGUAGES if lang != heard_in)
-    if choice in LANGUAGES:
-        call.language, choice = str(choice), SWITCH
+    # A language asked for (key 8, its name) is SWITCH; a choice said in the other language
+    # ("quiero hablar con alguien" at the English menu) switches and is acted on.
+    choice, language = read_answer(digits, speech, heard_in)
+    if choice == SWITCH or language != heard_in:
+        call.language = language
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
         # After the crisis offer (the worried caller's too), anything but the crisis line
         # means a person: no menus.
