@@ -1,5 +1,6 @@
 """What a tester calling the line found (session 27): Spanish words at the English menu are
-acted on in Spanish. Driven by signed webhooks, as Twilio sends them; every TwiML answer
+acted on in Spanish, and asking for the other language at the crisis offer is told that offer
+in it, not the menu. Driven by signed webhooks, as Twilio sends them; every TwiML answer
 parsed."""
 
 from __future__ import annotations
@@ -7,11 +8,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from peerline.service.models import Alert
+from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.voice import Phone, Twiml, the_call, voice_app, voice_line
+from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
 
+CRISIS_NUMBER = "+18002738255"
 SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
+CRISIS_WORDS = {
+    "en": "I have no one to talk to and I want to end my life",
+    "es": "no tengo a nadie y quiero quitarme la vida",
+}
+WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se quiere matar"}
+# How each offer starts, by language.
+OFFER_STARTS = {
+    "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
+    "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
+    "failed": {
+        "en": "We could not connect you to the crisis line.",
+        "es": "No pudimos conectarle con la línea de crisis.",
+    },
+}
+OTHER = {"en": "es", "es": "en"}
+# The other language asked for by name, as each offer's speech recognition may hear it.
+NAMES = {"en": ("español", "Spanish", "en español por favor"), "es": ("inglés", "English")}
 
 
 def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
@@ -19,6 +41,27 @@ def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
     Spanish, by default)."""
     line = voice_line(tmp_path, line_file)
     return Phone(line, voice_app(line))
+
+
+def alerts(line: LineServices) -> list[str]:
+    """Return the kinds of alerts raised, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
+
+
+def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") -> None:
+    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step."""
+    gather = twiml.one("Gather")
+    assert gather.attrib["action"].endswith(f"/call/{call_id}/offer/{language}"), twiml
+    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
+    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
+    assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
+    assert twiml.one("Redirect").text.endswith(f"/call/{call_id}/connect")
+
+
+def spanish_menu(caller: Caller) -> Twiml:
+    """Dial in and choose Spanish (8): the Spanish menu."""
+    return caller.press(caller.dial_in(), "8")
 
 
 def rung(twiml: Twiml) -> list[str]:
@@ -86,3 +129,93 @@ def test_english_words_at_the_english_menu_ring_in_english(tmp_path: Path) -> No
     ring = caller.speak(caller.dial_in(), "I want to talk to a person")
     assert sorted(rung(ring)) == sorted([lines.SAM, lines.RIA])
     assert the_call(phone.line, caller).language == "en"
+
+
+# -- 2. asking for the other language at the crisis offer is the offer in it -------------------
+
+
+def crisis_offer(caller: Caller, language: str) -> Twiml:
+    """Say crisis words at the menu of a language: the crisis offer, in it."""
+    menu = caller.dial_in() if language == "en" else spanish_menu(caller)
+    return caller.speak(menu, CRISIS_WORDS[language])
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, name) for lang, names in NAMES.items() for name in names]
+)
+def test_the_other_language_named_at_the_crisis_offer_is_the_offer_in_it(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    call_id = the_call(phone.line, caller).id
+    offered_in(offer, call_id, language)
+    again = caller.speak(offer, words)
+    offered_in(again, call_id, OTHER[language])
+    call = the_call(phone.line, caller)
+    assert (call.state, call.language) == ("crisis_offer", OTHER[language])
+    # Twilio sends the same answer again: the same offer, in the language asked for.
+    assert str(caller.speak(offer, words)) == str(again)
+    # One crisis, one alert: asking for a language raises nothing more.
+    assert alerts(phone.line) == ["crisis"]
+    # 3 there is the crisis line, its notice in the language asked for.
+    transfer = caller.press(again, "3")
+    assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
+    assert transfer.one("Say").attrib["language"] == SPEECH_LANGUAGE[OTHER[language]]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_language_key_at_the_crisis_offer_is_the_offer_in_the_other_language(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    for spoken in (False, True):
+        # Pressed, or said as a number alone ("eight", "ocho").
+        said = {"en": "eight", "es": "ocho"}[language]
+        again = caller.speak(offer, said) if spoken else caller.press(offer, "8")
+        offered_in(again, the_call(phone.line, caller).id, OTHER[language])
+        assert the_call(phone.line, caller).state == "crisis_offer"
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_worried_callers_offer_is_said_again_in_the_language_asked_for(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in() if language == "en" else spanish_menu(caller)
+    offer = caller.speak(menu, WORRIED_WORDS[language])
+    call_id = the_call(phone.line, caller).id
+    offered_in(offer, call_id, language, "worried")
+    again = caller.press(offer, "8")
+    offered_in(again, call_id, OTHER[language], "worried")
+    call = the_call(phone.line, caller)
+    assert (call.crisis, call.menu_choice) == (None, "someone_else")
+
+
+def test_the_offer_after_a_failed_transfer_is_said_again_in_spanish(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    failed = caller.dial_ends(caller.press(caller.dial_in(), "3"), "failed")
+    call_id = the_call(phone.line, caller).id
+    offered_in(failed, call_id, "en", "failed")
+    again = caller.speak(failed, "español")
+    offered_in(again, call_id, "es", "failed")
+    # "otra vez" there is the crisis line again, as the Spanish offer says.
+    assert [n.text for n in caller.speak(again, "otra vez").all("Number")] == [CRISIS_NUMBER]
+    assert the_call(phone.line, caller).crisis_transfers == 2
+
+
+def test_asking_for_a_person_in_spanish_at_the_english_crisis_offer_rings_in_spanish(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(crisis_offer(caller, "en"), "quiero hablar con alguien")
+    # A crisis call rings everyone free at once; Spanish speakers only while any is free.
+    assert rung(ring) == [lines.RIA]
+    call = the_call(phone.line, caller)
+    assert (call.language, call.state) == ("es", "ringing")

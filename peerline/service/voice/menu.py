@@ -216,7 +216,8 @@ def answer_offer(
     line: LineServices, event: CallEvent, digits: str, speech: str, offer_language: str
 ) -> Answer:
     """Act on the answer to the crisis offer: 3 the crisis line, the menu's keys as at the
-    menu, anything else a person (no more menus).
+    menu, anything else a person (no more menus); a language asked for (8, its name) hears
+    the same offer in it.
 
     A number said alone is its key. The offer made again after a transfer (it says "to try
     the crisis line again, press 3") takes "again", "try again", "otra vez" as that 3, not
@@ -231,15 +232,26 @@ def answer_offer(
         pressed = keys
         if not pressed and call.crisis_transfers > 0 and says_again(words):
             pressed = CRISIS_KEY
-        return _act_on(line, rt, call, pressed, words, offer_language)
+        return _act_on(line, rt, call, pressed, words, offer_language, at_offer=True)
 
     return _unless_gone(line, event, answered)
 
 
 def _act_on(
-    line: LineServices, rt: Context, call: Call, digits: str, speech: str, heard_in: str
+    line: LineServices,
+    rt: Context,
+    call: Call,
+    digits: str,
+    speech: str,
+    heard_in: str,
+    *,
+    at_offer: bool = False,
 ) -> Answer:
-    """Act on what a caller at the menu, or at the crisis offer, pressed or said."""
+    """Act on what a caller at the menu, or at the crisis offer (`at_offer`), pressed or said.
+
+    A language asked for at the crisis offer (key 8, its name) is told the same offer in it,
+    never the menu.
+    """
     # Words that tell of someone else at risk are read apart from the rest, as texts are: the
     # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
     found, worried, named = _crisis_in(line, speech, heard_in)
@@ -267,6 +279,9 @@ def _act_on(
     choice, language = read_answer(digits, speech, heard_in)
     if choice == SWITCH or language != heard_in:
         call.language = language
+    if choice == SWITCH and at_offer:
+        call.state = OFFERED
+        return current_answer(line, rt.session, call, rt.now)
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
         # After the crisis offer (the worried caller's too), anything but the crisis line
         # means a person: no menus.
