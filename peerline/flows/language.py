@@ -1,4 +1,5 @@
-"""Guess the language of a texter's first message from its words, so the welcome is theirs."""
+"""Guess the language of a texter's words, so the welcome is theirs, and say when words are
+clear enough to change the language a texter already writes in."""
 
 from __future__ import annotations
 
@@ -43,16 +44,55 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", bare).replace("\0", "ñ")
 
 
-def guess(text: str) -> str | None:
-    """Return "es" or "en" when the words say which, or None when they do not."""
-    lowered = text.lower()
+def _counts(text: str) -> tuple[int, int, int]:
+    """Return how many words a text has, and how many of them read Spanish and English."""
     words = _WORD.findall(fold(text))
     spanish = sum(1 for w in words if w in SPANISH or "ñ" in w)
     english = sum(1 for w in words if w in ENGLISH)
-    if any(ch in SPANISH_MARKS for ch in lowered):
+    if any(ch in SPANISH_MARKS for ch in text.lower()):
         spanish += 2
+    return len(words), spanish, english
+
+
+def guess(text: str) -> str | None:
+    """Return "es" or "en" when the words say which, or None when they do not."""
+    _, spanish, english = _counts(text)
     if spanish > english:
         return "es"
     if english > spanish:
         return "en"
     return None
+
+
+# Naming a language is saying which one they read ("no hablo ingles", "do you speak spanish").
+LANGUAGE_NAMES = frozenset({"ingles", "english", "espanol", "español", "spanish", "castellano"})
+# A text of this many words, this many of them in one language, says it on its own.
+CLEAR_WORDS, CLEAR_OF_ONE = 5, 3
+
+
+def names_language(text: str) -> bool:
+    """Say whether a text names a language ("perdon, no hablo ingles")."""
+    return any(word in LANGUAGE_NAMES for word in _WORD.findall(fold(text)))
+
+
+def plainly(text: str) -> str | None:
+    """Return the language a text is plainly written in (three words or more, or naming a
+    language): enough for a texter whose words have not yet said their language."""
+    found = guess(text)
+    if found is None:
+        return None
+    return found if len(text.split()) >= 3 or names_language(text) else None
+
+
+def clearly(text: str) -> str | None:
+    """Return the language a text says on its own, however the texter wrote before: one that
+    names a language, or several words (five, three of them that language's): "hola? hay
+    alguien?" is not enough to change a texter's language, "hola, hay alguien? necesito
+    hablar" is."""
+    found = guess(text)
+    if found is None:
+        return None
+    if names_language(text):
+        return found
+    words, spanish, english = _counts(text)
+    return found if words >= CLEAR_WORDS and max(spanish, english) >= CLEAR_OF_ONE else None

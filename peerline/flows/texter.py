@@ -18,7 +18,7 @@ from peerline.flows.keywords import (
     normalise,
     rating_of,
 )
-from peerline.flows.language import fold, guess
+from peerline.flows.language import clearly, guess, plainly
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
     "new",
@@ -49,6 +49,11 @@ class TexterState:
     asked_due: bool = True
     # False while the words for someone worried about another person went out lately.
     someone_else_due: bool = True
+    # The languages the texter's earlier texts in this conversation read as, newest first
+    # (texts that say none left out). The runtime fills it only when this text reads as the
+    # other language than theirs: it says whether their language is established and whether
+    # the text before this one said the same.
+    earlier_languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,20 +172,63 @@ def _welcomed(state: TexterState, status: LineStatus, text: str, keyword: Keywor
         return _groups(state, status)
     if keyword is Keyword.BYE:
         return Outcome(CLOSED, [fx.Close(), fx.Reply("left_queue")])
-    if state.language == "en" and keyword is Keyword.NONE and _writes_spanish(text):
-        # "perdon, no hablo ingles": the welcome they could not read, again in Spanish.
-        return Outcome(WELCOMED, [fx.SetLanguage("es"), fx.Reply("welcome")])
-    return Outcome(WELCOMED, [fx.Reply("invite_story" if is_story(text) else "invite")])
+    switch, once = _language_move(state, text, keyword)
+    if switch:
+        # "perdon, no hablo ingles": the welcome they could not read, again in their language.
+        return Outcome(WELCOMED, [*switch, fx.Reply("welcome")])
+    invite = "invite_story" if is_story(text) else "invite"
+    return Outcome(WELCOMED, [fx.Reply(invite, language=once)])
 
 
-def _writes_spanish(text: str) -> bool:
-    """Say whether a text after an English welcome is plainly Spanish (three words or more,
-    or says it reads no English): one Spanish word in English words is not."""
-    words = text.split()
-    return guess(text) == "es" and (len(words) >= 3 or "ingles" in fold(text))
+def text_language(text: str) -> str | None:
+    """Return the language a texter's text reads as: a language keyword's, else its words'."""
+    keyword = classify(text)
+    if keyword in (Keyword.ENGLISH, Keyword.SPANISH):
+        return "es" if keyword is Keyword.SPANISH else "en"
+    return guess(text)
+
+
+def _language_move(
+    state: TexterState, text: str, keyword: Keyword
+) -> tuple[list[fx.Effect], str | None]:
+    """Return the language switch a text in an open conversation makes (as effects), and the
+    language to answer it in once when it reads as the other language without switching.
+
+    One short text is no switch for a texter whose earlier texts said their language (a tester's
+    English texter was offered as writing Spanish for good after "hola? hay alguien?"): it
+    takes a text clear on its own (naming a language, or several words) or two in a row. A
+    texter whose words never said their language yet switches on a plain text (three words).
+    Either way back, English to Spanish or Spanish to English.
+    """
+    lean = guess(text)
+    if keyword is not Keyword.NONE or lean is None or lean == state.language:
+        return [], None
+    earlier = state.earlier_languages
+    established = state.language in earlier
+    if clearly(text) == lean or earlier[:1] == (lean,):
+        return [fx.SetLanguage(lean)], None
+    if plainly(text) == lean:
+        return ([], lean) if established else ([fx.SetLanguage(lean)], None)
+    return [], None
 
 
 def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
+    switch, once = _language_move(state, text, keyword)
+    rest = _in_line(state, status, text, keyword)
+    if once:
+        # Asked in the other language ("hola? hay alguien?"): this answer in it, no switch.
+        return Outcome(rest.stage, [_once(e, once) for e in rest.effects])
+    return Outcome(rest.stage, [*switch, *rest.effects])
+
+
+def _once(effect: fx.Effect, language: str) -> fx.Effect:
+    """Return a reply said in `language` this once; other effects as they are."""
+    if isinstance(effect, fx.Reply) and effect.language is None:
+        return replace(effect, language=language)
+    return effect
+
+
+def _in_line(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
     if keyword is Keyword.BYE:
         return Outcome(CLOSED, [fx.LeaveQueue(), fx.Close(), fx.Reply("left_queue")])
     if keyword is Keyword.GROUPS:
@@ -196,10 +244,7 @@ def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
     if state.asked_due and asks_the_line(text):
         # "hello? is anyone coming": someone asking whether anyone is there hears that we are
         # (their place, the wait) within minutes, not only at the next reminder.
-        effects: list[fx.Effect] = []
-        if state.language == "en" and _writes_spanish(text):
-            effects.append(fx.SetLanguage("es"))  # "hola? hay alguien?" after English texts
-        return Outcome(QUEUED, [*effects, fx.Reply("still_here", _wait(status))])
+        return Outcome(QUEUED, [fx.Reply("still_here", _wait(status))])
     return Outcome(QUEUED)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from peerline.flows import effects as fx
 from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
+from peerline.flows.language import guess
 from peerline.service.context import (
     ASKED_QUIET,
     ERASE_WINDOW,
@@ -102,6 +103,10 @@ def texter_message(
         still_waiting_due=_due(told, rt.now, still_waiting),
         asked_due=_due(asked, rt.now, ASKED_QUIET),
     )
+    if state.stage in (WELCOMED, QUEUED) and guess(text) not in (None, state.language):
+        # Words in the other language: whether theirs is established decides (one query).
+        assert conversation is not None
+        state = replace(state, earlier_languages=_earlier_languages(rt, conversation, inbound))
     raised_at = _crisis_raised_at(rt, contact)
     own_lately = _own_crisis_lately(rt, contact, conversation, raised_at)
     # A texter whose crisis was raised lately keeps their place at the front if they join the
@@ -209,6 +214,29 @@ def texter_message(
             conversation.state = outcome.stage
         if conversation.state == CLOSED and conversation.closed_at is None:
             conversation.closed_at = rt.now
+
+
+# How many of a texter's earlier texts say whether their language is established.
+EARLIER_TEXTS = 5
+
+
+def _earlier_languages(
+    rt: Context, conversation: Conversation, inbound: InboundMessage
+) -> tuple[str, ...]:
+    """Return the languages the texter's last few texts in a conversation read as, newest
+    first, leaving out those that say none ("yes", "ok")."""
+    bodies = rt.session.scalars(
+        select(InboundMessage.body_enc)
+        .where(
+            InboundMessage.conversation_id == conversation.id,
+            InboundMessage.sender_kind == "texter",
+            InboundMessage.id < inbound.id,
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(EARLIER_TEXTS)
+    ).all()
+    read = (texter_flow.text_language(rt.line.vault.decrypt(body)) for body in bodies)
+    return tuple(language for language in read if language is not None)
 
 
 def _flagged_lately(rt: Context, contact: Contact) -> Conversation | None:
