@@ -1,7 +1,7 @@
 """What a tester calling the line found (session 27): Spanish words at the English menu are
-acted on in Spanish, and asking for the other language at the crisis offer is told that offer
-in it, not the menu. Driven by signed webhooks, as Twilio sends them; every TwiML answer
-parsed."""
+acted on in Spanish, asking for the other language at the crisis offer is told that offer in
+it, not the menu, and a plea for help at the menu is asking for a person. Driven by signed
+webhooks, as Twilio sends them; every TwiML answer parsed."""
 
 from __future__ import annotations
 
@@ -219,3 +219,77 @@ def test_asking_for_a_person_in_spanish_at_the_english_crisis_offer_rings_in_spa
     assert rung(ring) == [lines.RIA]
     call = the_call(phone.line, caller)
     assert (call.language, call.state) == ("es", "ringing")
+
+
+# -- 4. a plea for help at the menu is asking for a person -------------------------------------
+
+
+@pytest.mark.parametrize("words", ["help me", "I need help.", "Please help", "help", "Help me!"])
+def test_a_plea_for_help_at_the_menu_rings_a_peer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(caller.dial_in(), words)
+    assert sorted(rung(ring)) == sorted([lines.SAM, lines.RIA])
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice, call.language) == ("ringing", "peer", "en")
+    assert call.crisis is None and call.menu_attempts == 0
+
+
+@pytest.mark.parametrize("words", ["ayuda", "ayúdame", "necesito ayuda", "Ayúdenme, por favor."])
+@pytest.mark.parametrize("menu_language", ["en", "es"])
+def test_a_plea_for_help_in_spanish_rings_a_peer_in_spanish(
+    tmp_path: Path, words: str, menu_language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in() if menu_language == "en" else spanish_menu(caller)
+    assert rung(caller.speak(menu, words)) == [lines.RIA]
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice, call.language) == ("ringing", "peer", "es")
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "help me, I want to end my life"),
+        ("en", "please help, I'm going to kill myself"),
+        ("es", "ayuda, me quiero morir"),
+    ],
+)
+def test_a_plea_for_help_with_crisis_words_is_the_crisis_offer(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), words)
+    offered_in(offer, the_call(phone.line, caller).id, language)
+    assert the_call(phone.line, caller).crisis is not None
+    assert alerts(phone.line) == ["crisis"]
+
+
+@pytest.mark.parametrize(
+    ("menu_language", "words"),
+    [
+        ("en", "I don't need help, just the group times"),
+        ("en", "I do not need help. Group times please."),
+        ("es", "no necesito ayuda, solo los horarios de los grupos"),
+    ],
+)
+def test_help_negated_is_not_a_plea(tmp_path: Path, menu_language: str, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in() if menu_language == "en" else spanish_menu(caller)
+    times = caller.speak(menu, words)
+    assert times.verbs == ["Gather", "Redirect"], times
+    assert times.one("Gather").attrib["language"] == SPEECH_LANGUAGE[menu_language]
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice) == ("menu", "groups")
+    assert not times.all("Dial")
+
+
+def test_help_alone_negated_is_no_choice(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.speak(caller.dial_in(), "I don't need help")
+    assert menu.spoken().startswith("Sorry, that is not one of the choices.")
+    assert the_call(phone.line, caller).state == "menu"

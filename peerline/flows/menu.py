@@ -29,6 +29,10 @@ WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (GROUPS, "es", ("grupo", "reunion")),
     ("es", "es", ("espanol", "spanish")),
     ("en", "en", ("english", "ingles")),
+    # A plea for help ("help me", "necesito ayuda") asks for a person, when it names no other
+    # choice ("help with the group times"); crisis words with it are read before the menu's.
+    (PEER, "en", ("help",)),
+    (PEER, "es", ("ayud", "auxilio", "socorro")),
     (REPEAT, "en", ("repeat", "again", "menu")),
     (REPEAT, "es", ("repetir", "otra vez")),
 )
