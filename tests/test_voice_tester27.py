@@ -1,7 +1,8 @@
 """What a tester calling the line found (session 27): Spanish words at the English menu are
 acted on in Spanish, asking for the other language at the crisis offer is told that offer in
-it, not the menu, and a plea for help at the menu is asking for a person. Driven by signed
-webhooks, as Twilio sends them; every TwiML answer parsed."""
+it, not the menu, a plea for help at the menu is asking for a person, and speech recognition
+is hinted the number words the menu takes. Driven by signed webhooks, as Twilio sends them;
+every TwiML answer parsed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from peerline.flows.menu import DIGITS
 from peerline.service.models import Alert
 from peerline.service.services import LineServices
+from peerline.service.voice.spoken import heard
 from tests.support import lines
 from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
 
@@ -293,3 +296,39 @@ def test_help_alone_negated_is_no_choice(tmp_path: Path) -> None:
     menu = caller.speak(caller.dial_in(), "I don't need help")
     assert menu.spoken().startswith("Sorry, that is not one of the choices.")
     assert the_call(phone.line, caller).state == "menu"
+
+
+# -- 5. speech recognition is hinted the number words the menu takes ---------------------------
+
+# The number words each language's menu takes as keys, and the crisis line said digit by digit.
+NUMBER_HINTS = {
+    "en": ("one", "two", "three", "four", "eight", "nine", "nine eight eight"),
+    "es": ("uno", "dos", "tres", "cuatro", "ocho", "nueve", "nueve ocho ocho"),
+}
+HELP_HINTS = {"en": "help", "es": "ayuda"}
+
+
+def hints(twiml: Twiml) -> list[str]:
+    """Return the phrases an answer's <Gather> hints to speech recognition."""
+    return [hint.strip() for hint in twiml.one("Gather").attrib["hints"].split(",")]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_menu_and_the_crisis_offer_hint_the_number_words(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in() if language == "en" else spanish_menu(caller)
+    offer = caller.speak(menu, CRISIS_WORDS[language])
+    for gather in (menu, offer):
+        hinted = hints(gather)
+        for words in NUMBER_HINTS[language]:
+            assert words in hinted, (words, hinted)
+        assert HELP_HINTS[language] in hinted
+
+
+@pytest.mark.parametrize("words", [w for words in NUMBER_HINTS.values() for w in words])
+def test_every_number_word_hinted_is_a_key_when_said_alone(words: str) -> None:
+    keys, speech = heard("", words)
+    assert keys in DIGITS or speech == "988", (words, keys, speech)
