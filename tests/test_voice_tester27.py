@@ -1,4 +1,6 @@
-"""What a tester calling the line found (session 27): Spanish words at the English menu are
+"""What a tester calling the line found (session 27): the crisis offer promises Peerline only
+when someone could answer, and otherwise says what staying on leads to; Spanish words at the
+English menu are
 acted on in Spanish, asking for the other language at the crisis offer is told that offer in
 it, not the menu, a plea for help at the menu is asking for a person, and speech recognition
 is hinted the number words the menu takes. Driven by signed webhooks, as Twilio sends them;
@@ -16,7 +18,16 @@ from peerline.service.models import Alert
 from peerline.service.services import LineServices
 from peerline.service.voice.spoken import heard
 from tests.support import lines
-from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+from tests.support.chat import take_chat
+from tests.support.voice import (
+    Caller,
+    Phone,
+    Twiml,
+    closed_line_file,
+    the_call,
+    voice_app,
+    voice_line,
+)
 
 CRISIS_NUMBER = "+18002738255"
 SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
@@ -332,3 +343,168 @@ def test_the_menu_and_the_crisis_offer_hint_the_number_words(
 def test_every_number_word_hinted_is_a_key_when_said_alone(words: str) -> None:
     keys, speech = heard("", words)
     assert keys in DIGITS or speech == "988", (words, keys, speech)
+
+
+# -- 1. the crisis offer promises Peerline only when someone could answer ----------------------
+
+STAY_FOR_PEERLINE = {"en": "stay on the line for Peerline", "es": "siga en la línea para Peerline"}
+# What the offer says when nobody could answer: where to turn, then what staying on leads to.
+WHERE_TO_TURN = {
+    "en": ("call 9 1 1", "9 8 8", "press 3"),
+    "es": ("llame al 9 1 1", "9 8 8", "oprima 3"),
+}
+STAY_FOR_A_MESSAGE = {
+    "en": "Or stay on the line to leave a message: our peer supporters cannot answer right "
+    "now, but one will call you back from this number",
+    "es": "O siga en la línea para dejar un mensaje: nuestros compañeros de apoyo no pueden "
+    "atenderle ahora, pero uno le devolverá la llamada desde este número",
+}
+WHEN_OPEN = {"en": "when the line opens.", "es": "cuando abra la línea."}
+NO_CALL_BACK = {
+    "en": "your number is hidden, so we cannot call you back.",
+    "es": "su número está oculto, así que no podemos devolverle la llamada.",
+}
+AFTER_THE_TONE = {"en": "After the tone", "es": "Después del tono"}
+
+
+def nobody_offered(offer: Twiml, language: str, opening: bool) -> str:
+    """Check a crisis offer made when nobody could answer a caller with a known number: no
+    peer promised, where to turn, and a message and a call back for staying on."""
+    said = offer.spoken()
+    assert STAY_FOR_PEERLINE[language] not in said
+    assert all(words in said for words in WHERE_TO_TURN[language]), said
+    assert STAY_FOR_A_MESSAGE[language] in said, said
+    assert said.endswith(WHEN_OPEN[language]) == opening, said
+    return said
+
+
+def away(phone: Phone, *numbers: str) -> None:
+    """Set supporters away, as they do by text."""
+    for number in numbers:
+        assert phone.hooks.sms(number, "#away").status_code == 200
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_crisis_offer_at_a_closed_line_says_what_staying_on_leads_to(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    call_id = the_call(phone.line, caller).id
+    offered_in(offer, call_id, language)
+    nobody_offered(offer, language, opening=True)
+    # Twilio sends the call's first request again: what the call hears now, the same offer.
+    assert str(caller.dial_in()) == str(offer)
+    # Staying on is the message prompt, as the offer said, with 3 for the crisis line still.
+    message = caller.stay_silent(offer)
+    assert message.verbs == ["Gather", "Record", "Say", "Hangup"]
+    assert AFTER_THE_TONE[language] in message.spoken()
+    # 3 at the offer is the crisis line, as before.
+    other = phone.call(lines.TEXTER_2)
+    transfer = other.press(crisis_offer(other, language), "3")
+    assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_crisis_offer_to_a_hidden_number_nobody_can_answer_promises_no_call_back(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(None)
+    offer = crisis_offer(caller, language)
+    offered_in(offer, the_call(phone.line, caller).id, language)
+    said = offer.spoken()
+    assert STAY_FOR_PEERLINE[language] not in said
+    assert all(words in said for words in WHERE_TO_TURN[language])
+    assert said.endswith(NO_CALL_BACK[language]), said
+    assert STAY_FOR_A_MESSAGE[language] not in said
+    # Staying on: where to turn again, then the goodbye for a hidden number.
+    goodbye = caller.stay_silent(offer)
+    assert goodbye.verbs == ["Gather", "Hangup"]
+
+
+def test_the_crisis_offer_when_everyone_on_shift_is_away_promises_no_peer(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    away(phone, lines.SAM, lines.RIA)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    # On shift, but nobody to ring: a message and a call back, not "when the line opens".
+    nobody_offered(offer, "en", opening=False)
+    message = caller.stay_silent(offer)
+    assert message.spoken().startswith("All our peer supporters are busy right now.")
+    assert message.one("Record") is not None
+
+
+def test_the_offer_after_a_failed_transfer_at_a_closed_line_promises_no_peer(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    failed = caller.dial_ends(caller.press(caller.dial_in(), "3"), "failed")
+    offered_in(failed, the_call(phone.line, caller).id, "en", "failed")
+    said = nobody_offered(failed, "en", opening=True)
+    assert "To try the crisis line again, press 3." in said
+
+
+def test_the_offer_after_everyone_was_rung_and_a_transfer_failed_promises_no_peer(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.stay_silent(crisis_offer(caller, "en"))
+    for leg in caller.legs(ring):
+        leg.status("no-answer")
+    message = caller.dial_ends(ring, "no-answer")
+    # 3 at the message prompt, and the crisis line does not connect: everyone on shift was
+    # rung already, so staying on is the message prompt again, and the offer says so.
+    failed = caller.dial_ends(caller.press(message, "3"), "failed")
+    offered_in(failed, the_call(phone.line, caller).id, "en", "failed")
+    nobody_offered(failed, "en", opening=False)
+    assert caller.stay_silent(failed).one("Record") is not None
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_worried_callers_offer_at_a_closed_line_promises_no_peer(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in() if language == "en" else spanish_menu(caller)
+    offer = caller.speak(menu, WORRIED_WORDS[language])
+    offered_in(offer, the_call(phone.line, caller).id, language, "worried")
+    nobody_offered(offer, language, opening=True)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_crisis_offer_when_someone_can_answer_is_as_it_was(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    said = offer.spoken()
+    assert said.endswith(STAY_FOR_PEERLINE[language] + "."), said
+    assert STAY_FOR_A_MESSAGE[language] not in said
+    assert caller.stay_silent(offer).verbs[-1] == "Dial"
+
+
+def test_what_the_offer_promises_follows_who_would_be_rung(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    line = phone.line
+    # Ria is away and Sam is in an SMS chat: a crisis call rings past SMS chats (Sam), a
+    # worried caller's call does not (nobody).
+    away(phone, lines.RIA)
+    take_chat(line, phone.hooks, lines.TEXTER_2, lines.SAM)
+    worried = phone.call("+14165550197")
+    worry = worried.speak(worried.dial_in(), WORRIED_WORDS["en"])
+    offered_in(worry, the_call(line, worried).id, "en", "worried")
+    nobody_offered(worry, "en", opening=False)
+    assert worried.stay_silent(worry).one("Record") is not None
+
+    in_crisis = phone.call(lines.TEXTER)
+    offer = crisis_offer(in_crisis, "en")
+    assert offer.spoken().endswith(STAY_FOR_PEERLINE["en"] + ".")
+    assert rung(in_crisis.stay_silent(offer)) == [lines.SAM]

@@ -41,6 +41,9 @@ class CrisisOffer:
     `ended` the one after a transfer that ended at once (where to turn, 3, then goodbye);
     `worried` the offer to a caller whose words told of someone else at risk and of no crisis
     of their own (911 if that person is in danger now, 988 helps friends and family too).
+    `nobody` is why nobody could answer a caller who stays on (a LeaveMessage reason), None
+    when someone could: the offer then promises no peer but says what staying leads to, a
+    message and a call back, or (`can_record` false: a hidden number) no call back.
     """
 
     call_id: int
@@ -48,6 +51,8 @@ class CrisisOffer:
     failed: bool = False
     ended: bool = False
     worried: bool = False
+    nobody: str | None = None
+    can_record: bool = True
 
 
 @dataclass(frozen=True)

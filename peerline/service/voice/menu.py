@@ -54,7 +54,7 @@ from peerline.service.voice.models import (
     Call,
 )
 from peerline.service.voice.prompts import prompts
-from peerline.service.voice.ringing import current_answer, start_round
+from peerline.service.voice.ringing import crisis_offer, current_answer, start_round
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import caller_contact, locked_call
 from peerline.service.voice.spoken import heard, says_again
@@ -273,7 +273,7 @@ def _act_on(
             category = (found.category if found else None) or "crisis"
             _raise_crisis(line, rt, call, category, "voice_menu")
         call.state = OFFERED
-        return CrisisOffer(call.id, call.language, worried=worried)
+        return crisis_offer(line, rt.session, call, rt.now, worried=worried)
     # A language asked for (key 8, its name) is SWITCH; a choice said in the other language
     # ("quiero hablar con alguien" at the English menu) switches and is acted on.
     choice, language = read_answer(digits, speech, heard_in)
@@ -498,4 +498,4 @@ def crisis_done(
             return Goodbye(call.language, None)
         call.state = OFFERED
         _raise_crisis(line, rt, call, "crisis", "voice_transfer_failed")
-        return CrisisOffer(call.id, call.language, failed=True)
+        return crisis_offer(line, rt.session, call, rt.now, failed=True)

@@ -233,59 +233,70 @@ def _texting_supporter(
     return (supporter, chat) if free else None
 
 
+def _next_round(
+    line: LineServices, session: Session, rotas: Rotas, call: Call, now: datetime
+) -> tuple[list[Supporter], Conversation | None, str | None]:
+    """Return whom a round started now would ring, and the SMS chat of a supporter rung
+    alone because they are texting with this caller; or, when there is nobody, why not (a
+    LEAVE_REASONS reason). Nothing is changed."""
+    on_shift = rotas.on_shift(now)
+    if not on_shift:
+        return [], None, "closed" if rotas.next_opening(now) else "closed_no_shifts"
+    settings = voice_settings(line)
+    if call.round >= settings.max_rounds:
+        return [], None, "no_answer"
+    if call.round == 0 and call.crisis is None:
+        # The supporter already texting with this caller is rung first, alone.
+        texting = _texting_supporter(session, call, on_shift, now)
+        if texting is not None:
+            supporter, chat = texting
+            return [supporter], chat, None
+    # Tried: answered and did not accept, or rang out. A leg cut short because someone
+    # else's phone answered first may be rung again.
+    tried = {leg.supporter_id for leg in call.legs if leg.outcome not in (None, "canceled")}
+    candidates = ringable(
+        line,
+        session,
+        on_shift,
+        language=call.language,
+        exclude=tried,
+        caller_hash=call.from_hash,
+        now=now,
+        rotas=rotas,
+        crisis=call.crisis is not None,
+    )
+    # A crisis call rings everyone free at once, whatever the strategy.
+    ring_all = settings.strategy == "ring_all" or call.crisis is not None
+    size = MAX_SIMULTANEOUS if ring_all else 1
+    speakers = [s for s in candidates if call.language in s.language_list]
+    if call.language != "en" and speakers:
+        # Only those who speak the caller's language while any is free; the others (their
+        # whisper says so) when none is.
+        candidates = speakers
+    if not candidates:
+        return [], None, "busy" if call.round == 0 else "no_answer"
+    return candidates[:size], None, None
+
+
+def nobody_to_ring(line: LineServices, session: Session, call: Call, now: datetime) -> str | None:
+    """Return why nobody could answer if this call rang now (closed, busy, no answer: a
+    LEAVE_REASONS reason), or None when someone would be rung."""
+    rotas = load_line_rotas(session, line.settings.line_timezone)
+    return _next_round(line, session, rotas, call, now)[2]
+
+
 def start_round(
     line: LineServices, rt: Context, call: Call, now: datetime, notice: str | None
 ) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
-    rotas = rt.rotas()
-    on_shift = rotas.on_shift(now)
-    if not on_shift:
-        opening = rotas.next_opening(now)
-        call.state = VOICEMAIL
-        call.outcome = "closed" if opening else "closed_no_shifts"
-        return leave_message(line, session, call, call.outcome, now)
-    # Tried: answered and did not accept, or rang out. A leg cut short because someone
-    # else's phone answered first may be rung again.
-    tried = {leg.supporter_id for leg in call.legs if leg.outcome not in (None, "canceled")}
-    settings = voice_settings(line)
-    if call.round >= settings.max_rounds:
-        call.state, call.outcome = VOICEMAIL, "no_answer"
-        return leave_message(line, session, call, call.outcome, now)
-    chosen: list[Supporter] = []
-    if call.round == 0 and call.crisis is None:
-        # The supporter already texting with this caller is told, and rung first, alone.
-        texting = _texting_supporter(session, call, on_shift, now)
-        if texting is not None:
-            supporter, chat = texting
-            chosen = [supporter]
-            alias = chat.contact.alias
-            tell_supporter(rt, supporter, "sms_chat_caller_calling", chat, alias=alias)
-    if not chosen:
-        candidates = ringable(
-            line,
-            session,
-            on_shift,
-            language=call.language,
-            exclude=tried,
-            caller_hash=call.from_hash,
-            now=now,
-            rotas=rotas,
-            crisis=call.crisis is not None,
-        )
-        # A crisis call rings everyone free at once, whatever the strategy.
-        ring_all = settings.strategy == "ring_all" or call.crisis is not None
-        size = MAX_SIMULTANEOUS if ring_all else 1
-        speakers = [s for s in candidates if call.language in s.language_list]
-        if call.language != "en" and speakers:
-            # Only those who speak the caller's language while any is free; the others
-            # (their whisper says so) when none is.
-            candidates = speakers
-        chosen = candidates[:size]
-    if not chosen:
-        call.state = VOICEMAIL
-        call.outcome = "busy" if call.round == 0 else "no_answer"
-        return leave_message(line, session, call, call.outcome, now)
+    chosen, chat, nobody = _next_round(line, session, rt.rotas(), call, now)
+    if nobody is not None:
+        call.state, call.outcome = VOICEMAIL, nobody
+        return leave_message(line, session, call, nobody, now)
+    if chat is not None:
+        # The supporter texting with this caller is told why their phone rings.
+        tell_supporter(rt, chosen[0], "sms_chat_caller_calling", chat, alias=chat.contact.alias)
     call.round += 1
     call.state = RINGING
     legs = [
@@ -323,6 +334,31 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
     clock = local.strftime("%I:%M %p").lstrip("0")
     date = f"{local.strftime('%A')}, {local.strftime('%B')} {local.day}"
     return f"on {date}, at {clock} ({local.tzname()})"
+
+
+def crisis_offer(
+    line: LineServices,
+    session: Session,
+    call: Call,
+    now: datetime,
+    *,
+    failed: bool = False,
+    ended: bool = False,
+    worried: bool = False,
+) -> CrisisOffer:
+    """Return the crisis offer (see CrisisOffer) in the call's language, saying truthfully
+    what staying on leads to: a peer rung when someone could answer, else why not."""
+    # The offer after a transfer that ended at once says goodbye: staying leads nowhere.
+    nobody = None if ended else nobody_to_ring(line, session, call, now)
+    return CrisisOffer(
+        call.id,
+        call.language,
+        failed=failed,
+        ended=ended,
+        worried=worried,
+        nobody=nobody,
+        can_record=call.from_enc is not None,
+    )
 
 
 def leave_message(
@@ -412,9 +448,11 @@ def current_answer(
         greeting = call.menu_attempts == 0 and not quiet
         return Menu(call.id, call.language, call.menu_attempts, greeting=greeting)
     if call.state == OFFERED:
-        return CrisisOffer(
-            call.id,
-            call.language,
+        return crisis_offer(
+            line,
+            session,
+            call,
+            now,
             failed=call.outcome == "crisis_transfer_failed",
             ended=call.outcome == "crisis_transfer_short",
             worried=call.menu_choice == SOMEONE_ELSE,

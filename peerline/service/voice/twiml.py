@@ -157,7 +157,8 @@ def _render_menu(speaker: Speaker, answer: Menu) -> VoiceResponse:
 def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse:
     """Render the crisis words' answer: where to turn, 3 for the crisis line, else a person;
     after a transfer that did not connect, first say so; to a worried caller, what to do for
-    the other person."""
+    the other person. When nobody could answer, staying on is a message and a call back (or,
+    for a hidden number, no call back), never a person promised."""
     response = VoiceResponse()
     # Its own step: the menu's, sent again by Twilio, is told this offer again (not a choice).
     offer_path = f"/call/{answer.call_id}/offer/{answer.language}"
@@ -171,8 +172,21 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
     words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
     if answer.worried and not answer.failed:
         words = "someone_else_heard"
-    speaker.say(gather, answer.language, words)
-    # Staying on the line is the other choice: straight to the ringing, never the menu.
+    if answer.nobody is None:
+        speaker.say(gather, answer.language, words)
+    else:
+        speaker.say(gather, answer.language, f"{words}_nobody")
+        if answer.can_record:
+            when = (
+                speaker.prompts.text(answer.language, "leave_message_when_open")
+                if answer.nobody == "closed"
+                else ""
+            )
+            speaker.say(gather, answer.language, "stay_message", when=when)
+        else:
+            speaker.say(gather, answer.language, "stay_hidden")
+    # Staying on the line is the other choice: straight to the ringing (or the message when
+    # nobody can answer), never the menu.
     response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
     return response
 
