@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -18,7 +19,7 @@ from peerline.flows.keywords import (
     normalise,
     rating_of,
 )
-from peerline.flows.language import clearly, guess, plainly
+from peerline.flows.language import clearly, fold, guess, plainly
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
     "new",
@@ -54,6 +55,11 @@ class TexterState:
     # other language than theirs: it says whether their language is established and whether
     # the text before this one said the same.
     earlier_languages: tuple[str, ...] = ()
+    # False while the line's menu ("reply YES...": a welcome, an invite, START's answer) went
+    # out within the last few minutes: words written then get a short answer, not it again.
+    menu_due: bool = True
+    # False while that short answer went out within the same few minutes: once is enough.
+    menu_again_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,10 @@ def _welcome(state: TexterState, status: LineStatus, text: str, keyword: Keyword
         state, opening = replace(state, language="en"), [fx.SetLanguage("en")]
     elif keyword is Keyword.SPANISH or (state.language == "en" and looks_spanish(text)):
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
-    if is_story(text) and keyword is Keyword.NONE:
+    if state.returning and not state.menu_due and keyword is Keyword.NONE and not opening:
+        # "can i talk to sam again" just after START's "reply YES": an answer, not the menu.
+        opening += _again(state, status, text)
+    elif is_story(text) and keyword is Keyword.NONE:
         opening.append(fx.Reply("welcome_story"))
     elif not (state.returning and keyword in (Keyword.YES, Keyword.SAME)):
         # A returning texter whose first word is YES is not told to reply YES (a tester found
@@ -176,8 +185,33 @@ def _welcomed(state: TexterState, status: LineStatus, text: str, keyword: Keywor
     if switch:
         # "perdon, no hablo ingles": the welcome they could not read, again in their language.
         return Outcome(WELCOMED, [*switch, fx.Reply("welcome")])
+    if not state.menu_due:
+        # "is anyone there" two seconds after the welcome: an answer, not the menu again.
+        return Outcome(WELCOMED, _again(state, status, text, once))
     invite = "invite_story" if is_story(text) else "invite"
     return Outcome(WELCOMED, [fx.Reply(invite, language=once)])
+
+
+def _again(
+    state: TexterState, status: LineStatus, text: str, language: str | None = None
+) -> list[fx.Effect]:
+    """Answer words written minutes after the menu, briefly: a real person will read them
+    once they reply YES (or SAME, when they name the supporter they had), or, with nobody
+    on shift, when the line opens. Once: more words within those minutes are kept for the
+    supporter, unanswered, as words in the queue are."""
+    if not state.menu_again_due:
+        return []
+    if not status.open_now:
+        closed = _ask_for_peer(replace(state, stage=WELCOMED), status).effects
+        return [_once(effect, language) if language else effect for effect in closed]
+    name = state.previous_supporter
+    first = fold(name or "").split()[:1]
+    if name and first and first[0] in _WORDS.findall(fold(text)):
+        return [fx.Reply("menu_again_same", {"name": name}, language=language)]
+    return [fx.Reply("menu_again", language=language)]
+
+
+_WORDS = re.compile(r"[^\W\d_]+")
 
 
 def text_language(text: str) -> str | None:

@@ -57,6 +57,21 @@ PLACE_IN_LINE = (
 # in line went out this lately: sooner than the reminder (PEERLINE_STILL_WAITING_MINUTES), but
 # not to every text of someone asking again and again.
 ASKED_QUIET = timedelta(minutes=3)
+# The texts that end in the line's menu ("reply YES to talk with a peer..."). Words written
+# within MENU_QUIET of one get a short answer (`menu_again`), not the menu a second time.
+MENU_TEXTS = (
+    "welcome",
+    "welcome_back",
+    "welcome_story",
+    "invite",
+    "invite_story",
+    "opted_in",
+    "language_set",
+    "open_now",
+    "line_open",
+)
+MENU_QUIET = timedelta(minutes=5)
+MENU_AGAIN = ("menu_again", "menu_again_same", "closed", "closed_no_shifts")
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)
 # Chat texts still waiting to go to one person are joined into one SMS up to this many

@@ -16,6 +16,9 @@ from peerline.service.context import (
     ASKED_QUIET,
     ERASE_WINDOW,
     FLOOD_QUIET,
+    MENU_AGAIN,
+    MENU_QUIET,
+    MENU_TEXTS,
     PLACE_IN_LINE,
     Context,
     _due,
@@ -103,6 +106,12 @@ def texter_message(
         still_waiting_due=_due(told, rt.now, still_waiting),
         asked_due=_due(asked, rt.now, ASKED_QUIET),
     )
+    if state.stage == WELCOMED or (returning and state.stage in (texter_flow.NEW, CLOSED)):
+        # The menu minutes ago ("is anyone there" after the welcome, words after START's
+        # answer): they hear a short answer, not the menu again (one query).
+        menu_due = not _said_lately(rt, contact, MENU_TEXTS, MENU_QUIET)
+        again_due = menu_due or not _said_lately(rt, contact, MENU_AGAIN, MENU_QUIET)
+        state = replace(state, menu_due=menu_due, menu_again_due=again_due)
     if state.stage in (WELCOMED, QUEUED) and guess(text) not in (None, state.language):
         # Words in the other language: whether theirs is established decides (one query).
         assert conversation is not None
@@ -521,8 +530,12 @@ def _quieten(
     return kept
 
 
-def _said_lately(rt: Context, contact: Contact, key: str, within: timedelta = FLOOD_QUIET) -> bool:
-    """Say whether the line sent this texter this automatic text `within` (the quiet window)."""
+def _said_lately(
+    rt: Context, contact: Contact, key: str | tuple[str, ...], within: timedelta = FLOOD_QUIET
+) -> bool:
+    """Say whether the line sent this texter this automatic text (or one of these) `within`
+    (the quiet window)."""
+    purposes = (key,) if isinstance(key, str) else key
     # Every key's hash: rows sent before a key change keep the older one until `keys rotate`.
     hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
     return bool(
@@ -530,7 +543,7 @@ def _said_lately(rt: Context, contact: Contact, key: str, within: timedelta = FL
             select(OutboundMessage.id)
             .where(
                 OutboundMessage.to_hash.in_(hashes),
-                OutboundMessage.purpose == key,
+                OutboundMessage.purpose.in_(purposes),
                 OutboundMessage.created_at > rt.now - within,
             )
             .limit(1)
