@@ -110,16 +110,53 @@ def _score(token: str) -> int | None:
     return (value + 1) // 2 if bare.endswith("/10") else value
 
 
+# Words that say a score follows ("score 4", "rating: two", "puntuacion cuatro").
+SCORE_NAMES = frozenset({"score", "rating", "rated", "scored", "puntuacion", "puntaje", "nota"})
+_TOKEN = re.compile(r"[^\s,;+&|]+")
+
+
+def _is_number_word(token: str) -> bool:
+    """Say whether a token is a number written as a word ("one", "cuatro")."""
+    return fold(token).strip(".,!?;:()") in NUMBER_WORDS
+
+
+def _score_span(text: str, topics: tuple[str, ...]) -> tuple[int, int, int] | None:
+    """Return the score a note gives and where it stands in the text (start, end), if any.
+
+    The score is the first word ("#note 4 lonely"), the word after "score" or "rating", or
+    the last ("#note lonely 4"); a number inside the words ("talked 45 min") is the
+    supporter's words. A number word last is a score only set apart ("lonely, family, four")
+    or after topic words alone ("lonely five"): in "lonely, heavy one" it is a pronoun.
+    """
+    found = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    for (start, _, name), (_, end, token) in zip(found, found[1:], strict=False):
+        if fold(name).strip(".,!?;:()") in SCORE_NAMES and (value := _score(token)) is not None:
+            return value, start, end
+    for at in dict.fromkeys((0, len(found) - 1)):
+        start, end, token = found[at]
+        value = _score(token)
+        if value is None:
+            continue
+        if at > 0 and _is_number_word(token):
+            before = found[at - 1]
+            gap = text[before[1] : start]
+            others = [p for _, _, t in found[:at] for p in t.split("/") if p]
+            set_apart = any(c in gap for c in ",;") or not before[2].strip("-:.")
+            if not (set_apart or all(topic_of(p, topics) for p in others)):
+                continue
+        return value, start, end
+    return None
+
+
 def parse_note(text: str, topics: tuple[str, ...]) -> Note | NoteProblem:
-    """Read what follows `#note`: the 1-5 first or last, topic words anywhere, the rest."""
+    """Read what follows `#note`: the 1-5 (first, last or after "score"), topic words
+    anywhere, the rest."""
     stripped = " ".join(text.split())
     if not stripped:
         return NoteProblem("empty")
     tokens = [t for t in _SPLIT.split(stripped) if t]
-    # The score is the first word ("#note 4 lonely") or the last ("#note lonely 4"); a
-    # number inside the words ("talked 45 min") is the supporter's words.
-    score_token = next((t for t in (tokens[0], tokens[-1]) if _score(t) is not None), None)
-    score = _score(score_token) if score_token is not None else None
+    scored = _score_span(stripped, topics)
+    score = scored[0] if scored is not None else None
     if score is not None and not 1 <= score <= 5:
         return NoteProblem("score")
     found: list[str] = []
@@ -128,9 +165,10 @@ def parse_note(text: str, topics: tuple[str, ...]) -> Note | NoteProblem:
         if topic is not None and topic not in found:
             found.append(topic)
     words = stripped
-    if score_token is not None:
-        at = words.index(score_token) if score_token == tokens[0] else words.rindex(score_token)
-        words = words[:at] + words[at + len(score_token) :]
+    if scored is not None:
+        before = stripped[: scored[1]].rstrip(" ,;:-.")
+        after = stripped[scored[2] :].lstrip(" ,;:-.")
+        words = f"{before}, {after}" if before and after else before + after
     words = words.strip(" ,;:-.")
     if all(topic_of(p, topics) for t in _SPLIT.split(words) for p in t.split("/") if p):
         words = ""  # only topic words: nothing more to keep
