@@ -652,3 +652,62 @@ def test_a_line_can_name_its_own_forms_of_address(tmp_path: Path) -> None:
     extra.write_text("third_person:\n  address:\n    es: [vecino]\n", encoding="utf-8")
     found = CrisisDetector.load(str(extra), model=False).detect(text)
     assert found.matched and found.category == "attempt"
+
+
+#: Session 27: the everyday senses behind phrase alarms on the fresh everyday sets a, b and c
+#: (a concert tonight, a home by the tracks, a school bag packed for tomorrow, school books
+#: passed on, a holiday worked, a bird on the ledge, a haircut decided, giving up on the kids'
+#: toys), in sentences of this file's own. Quiet by the phrases alone, not just by the model.
+EVERYDAY_27 = [
+    "tonight's the night!! seeing the killers live with my sister",
+    "tonights the night, i finally get to see green day live",
+    "my new place is by the tracks and the 5am train wakes me up every day",
+    "we live by the tracks so the train coming at midnight is normal for us",
+    "ya tengo todo listo para mañana, la mochila y el uniforme de mis hijos",
+    "deje todo listo anoche: mochila, lonche y uniforme planchado",
+    "le di mis libros de la secu a mi sobrino, el entra en agosto",
+    "regale mis libros de la universidad a una chava que empieza la carrera",
+    "my parents will be fine without me at christmas dinner, im on call",
+    "the family will be ok without me this weekend, i got called into work",
+    "the birds are sitting on the roof of my building again",
+    "a crow is perched on the railing of my balcony every morning",
+    "there's a pigeon sitting on the ledge outside the kitchen window, it's huge",
+    "ok i'm gonna do it, i'm dyeing my hair pink tomorrow",
+    "im going to do it, im getting a tattoo on friday",
+    "i'm going to do it. i'm shaving my head this weekend",
+    "ya me rendi con que mis roomies laven sus platos",
+    "ya me rendi con que el perro no se suba al sillon",
+]
+#: ...while the crisis senses of the same phrases are still found.
+CRISIS_27 = [
+    ("tonights the night. goodbye", "plan"),
+    ("tonight is the night, im seeing it through", "plan"),
+    ("im by the tracks and the train is coming", "danger_place"),
+    ("i live alone and im by the tracks waiting for the train", "danger_place"),
+    ("ya deje todo listo, los quiero mucho", "preparation"),
+    ("regale mis libros, ya no los voy a necesitar", "preparation"),
+    ("le regale mis libros a mi hermana, ya no los voy a necesitar", "preparation"),
+    ("my family will be fine without me", "burden_hopelessness"),
+    ("my family will be fine without me at this point", "burden_hopelessness"),
+    ("ya me rendi con la vida", "burden_hopelessness"),
+    ("ya me rendi", "burden_hopelessness"),
+    ("ya me rendi con que las cosas mejoren", "burden_hopelessness"),
+    ("im going to do it tonight", "plan"),
+    ("ok im going to do it, im cutting my wrists tonight", "plan"),
+    ("i'm sitting on the ledge", "danger_place"),
+    ("the birds are loud and im sitting on the ledge of the roof", "danger_place"),
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY_27)
+def test_the_fresh_everyday_sets_senses_stay_quiet(detector: CrisisDetector, text: str) -> None:
+    assert not detector.detect_phrases(text).matched, text
+    assert not detector.detect(text).matched, text
+
+
+@pytest.mark.parametrize(("text", "category"), CRISIS_27)
+def test_the_fresh_everyday_sets_crisis_senses_are_found(
+    detector: CrisisDetector, text: str, category: str
+) -> None:
+    found = detector.detect(text)
+    assert found.matched and found.category == category, (text, found)
