@@ -256,18 +256,19 @@ EVERYDAY = {
     # anything was written for them: texts to friends and family and first texts to the line (a,
     # 600: 29 alarms, 27 the model's alone), replies in a chat about everyday troubles (b, 600:
     # 37, 32), longer everyday situations (c, 600: 38, 34), and a mix kept back to measure the
-    # model refitted on a, b and c (m, 400: 19, 14). docs/crisis.md "Session 27".
+    # model refitted on a, b and c (m, 400: 19, 14). The floors are after the eight phrase
+    # alarms' everyday senses (bdf65e6): 28, 33, 35, 19. docs/crisis.md "Session 27".
     HERE / "crisis_everyday27a.yaml": (
         "490db290dd34936e69b920a4e875dfdb04189b7278ab3aca71bfb0a4dc475b09",
-        29,
+        28,
     ),
     HERE / "crisis_everyday27b.yaml": (
         "12aab5a39f57052c238565f2b7986af5675f4181d274ec5008b73133653c2d11",
-        37,
+        33,
     ),
     HERE / "crisis_everyday27c.yaml": (
         "009f99989db4cd7237b3831f2c5b5c0d3c58aff1502de91b6ad8038fd26f661e",
-        38,
+        35,
     ),
     HERE / "crisis_everyday27m.yaml": (
         "3f0842196eca8206ef025aa15bc2f90ee70b892d57108e18aaf2c0f03707d393",
