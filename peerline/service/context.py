@@ -207,6 +207,19 @@ class Context:
         # Supporters this transaction set away for missing offers (they are told once).
         self.set_away_now: set[int] = set()
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
+        # Inside `about_a_call`: staff texts say call where the catalogue has a call's words.
+        self._about_a_call = False
+
+    @contextmanager
+    def about_a_call(self) -> Iterator[None]:
+        """Within it, a catalogue text to a supporter that has a call's wording (the key with
+        `_call` after it) is said with it, its purpose unchanged: the debrief invite after a
+        phone call is the chat's, "call" for "chat"."""
+        self._about_a_call = True
+        try:
+            yield
+        finally:
+            self._about_a_call = False
 
     def send(
         self,
@@ -326,7 +339,10 @@ class Context:
         if supporter.opted_out:
             return
         if text is None:
-            text = self.render(supporter_language(supporter), key, params)
+            words = key
+            if self._about_a_call and self.line.catalogue.has("en", f"{key}_call"):
+                words = f"{key}_call"
+            text = self.render(supporter_language(supporter), words, params)
         self.send(
             to_phone=self.line.vault.decrypt(supporter.phone_enc),
             recipient_kind="supporter",

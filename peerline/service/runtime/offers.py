@@ -36,6 +36,7 @@ from peerline.service.models import (
     QUEUED,
     WITHDRAWN,
     Alert,
+    ContactRecord,
     Conversation,
     InboundMessage,
     Offer,
@@ -160,6 +161,17 @@ def find_offers(rt: Context) -> list[routing.NewOffer]:
     return routing.match(rt.session, rt.rotas(), rt.now, policy(rt), locking=locking)
 
 
+def _rests_after_call(rt: Context, offer: routing.NewOffer) -> bool:
+    """Say whether a resting supporter's last contact, the one they rest after, was a call."""
+    channel = rt.session.scalar(
+        select(ContactRecord.channel)
+        .where(ContactRecord.supporter_id == offer.supporter_id)
+        .order_by(ContactRecord.ended_at.desc(), ContactRecord.id.desc())
+        .limit(1)
+    )
+    return channel == "voice"
+
+
 def announce(
     rt: Context, offers: Sequence[routing.NewOffer], expired: dict[int, int] | None = None
 ) -> None:
@@ -186,8 +198,10 @@ def announce(
         elif offer.alongside:
             again = " " + rt.render(language, "offer_alongside")
         if offer.resting:
-            # Says what "again" would (nobody else free can take it), and that they rest.
-            again = " " + rt.render(language, "offer_resting")
+            # Says what "again" would (nobody else free can take it), and that they rest
+            # after a hard chat, or call.
+            resting = "offer_resting_call" if _rests_after_call(rt, offer) else "offer_resting"
+            again = " " + rt.render(language, resting)
         rt.to_supporter(
             offer.supporter,
             "offer_priority" if offer.priority > 0 else "offer",

@@ -95,7 +95,8 @@ def call_ended(rt: Context, call: Call) -> None:
             ended_at=ended,
         )
     )
-    invite_to_debrief(rt, call.supporter, crisis=call.crisis is not None)
+    with rt.about_a_call():  # "That was a hard call", not "chat"
+        invite_to_debrief(rt, call.supporter, crisis=call.crisis is not None)
 
 
 def latest_call_record(
