@@ -219,9 +219,10 @@ def answer_offer(
     menu, anything else a person (no more menus); a language asked for (8, its name) hears
     the same offer in it.
 
-    A number said alone is its key. The offer made again after a transfer (it says "to try
-    the crisis line again, press 3") takes "again", "try again", "otra vez" as that 3, not
-    as the menu's repeat.
+    A number said alone is its key. Key 9 or words asking to hear it again ("repeat",
+    "again", "repetir") say the same offer again. The offer made again after a transfer (it
+    says "to try the crisis line again, press 3") takes "again", "try again", "otra vez" as
+    that 3 instead.
     """
     keys, words = heard(digits, speech)
 
@@ -249,8 +250,9 @@ def _act_on(
 ) -> Answer:
     """Act on what a caller at the menu, or at the crisis offer (`at_offer`), pressed or said.
 
-    A language asked for at the crisis offer (key 8, its name) is told the same offer in it,
-    never the menu.
+    At the crisis offer, a language asked for (key 8, its name) is told the same offer in it,
+    and asking to hear it again (key 9, "repeat", "otra vez") is told the same offer: never
+    the menu.
     """
     # Words that tell of someone else at risk are read apart from the rest, as texts are: the
     # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
@@ -279,7 +281,7 @@ def _act_on(
     choice, language = read_answer(digits, speech, heard_in)
     if choice == SWITCH or language != heard_in:
         call.language = language
-    if choice == SWITCH and at_offer:
+    if at_offer and choice in (SWITCH, REPEAT):
         call.state = OFFERED
         return current_answer(line, rt.session, call, rt.now)
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):

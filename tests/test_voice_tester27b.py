@@ -1,0 +1,151 @@
+"""What a tester calling the line found next (session 27, the gaps left): asking to hear the
+crisis offer again is told the offer, not the menu. Driven by signed webhooks, as Twilio
+sends them; every TwiML answer parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from peerline.service.models import Alert
+from peerline.service.services import LineServices
+from tests.support import lines
+from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+
+CRISIS_NUMBER = "+18002738255"
+SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
+CRISIS_WORDS = {
+    "en": "I have no one to talk to and I want to end my life",
+    "es": "no tengo a nadie y quiero quitarme la vida",
+}
+WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se quiere matar"}
+# How each offer starts, by language.
+OFFER_STARTS = {
+    "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
+    "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
+    "failed": {
+        "en": "We could not connect you to the crisis line.",
+        "es": "No pudimos conectarle con la línea de crisis.",
+    },
+}
+# The first words of each menu: the one key for a person.
+FIRST_KEY = {"en": "To talk with a peer, press 1.", "es": "Para hablar con alguien, oprima 1."}
+
+
+def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
+    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call and the one who speaks
+    Spanish, by default)."""
+    line = voice_line(tmp_path, line_file)
+    return Phone(line, voice_app(line))
+
+
+def alerts(line: LineServices) -> list[str]:
+    """Return the kinds of alerts raised, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
+
+
+def menu_of(caller: Caller, language: str) -> Twiml:
+    """Dial in, and choose Spanish (8) for the Spanish menu."""
+    menu = caller.dial_in()
+    return menu if language == "en" else caller.press(menu, "8")
+
+
+def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") -> None:
+    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step."""
+    gather = twiml.one("Gather")
+    assert gather.attrib["action"].endswith(f"/call/{call_id}/offer/{language}"), twiml
+    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
+    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
+    assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
+    assert FIRST_KEY[language] not in twiml.spoken()
+    assert twiml.one("Redirect").text.endswith(f"/call/{call_id}/connect")
+
+
+def crisis_offer(caller: Caller, language: str) -> Twiml:
+    """Say crisis words at the menu of a language: the crisis offer, in it."""
+    return caller.speak(menu_of(caller, language), CRISIS_WORDS[language])
+
+
+# -- 1. asking to hear the crisis offer again is the offer again -------------------------------
+
+# Each way of asking to hear it again, by the offer's language: a word, or key 9.
+AGAIN_WORDS = {
+    "en": ("repeat", "again", "can you say that again?", "Repeat that please.", "9", "nine"),
+    "es": ("repetir", "otra vez", "¿Puede repetir?", "9", "nueve"),
+}
+
+
+def ask_again(caller: Caller, offer: Twiml, words: str) -> Twiml:
+    """Press 9 or say words at an offer."""
+    return caller.press(offer, words) if words.isdigit() else caller.speak(offer, words)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in AGAIN_WORDS.items() for w in said]
+)
+def test_asking_again_at_the_first_crisis_offer_says_the_offer_again(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    call_id = the_call(phone.line, caller).id
+    offered_in(offer, call_id, language)
+    again = ask_again(caller, offer, words)
+    # The same offer, in the same language, at the same step: not the menu.
+    assert str(again) == str(offer)
+    call = the_call(phone.line, caller)
+    assert (call.state, call.language, call.crisis_transfers) == ("crisis_offer", language, 0)
+    assert call.menu_attempts == 0
+    # Nothing more raised; Twilio sending the request again is told the offer again.
+    assert str(ask_again(caller, offer, words)) == str(offer)
+    assert alerts(phone.line) == ["crisis"]
+    # 3 there is still the crisis line; staying on still rings.
+    assert [n.text for n in caller.press(again, "3").all("Number")] == [CRISIS_NUMBER]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_asking_again_at_the_worried_callers_offer_says_it_again(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, language), WORRIED_WORDS[language])
+    again = caller.press(offer, "9")
+    offered_in(again, the_call(phone.line, caller).id, language, "worried")
+    assert str(again) == str(offer)
+    call = the_call(phone.line, caller)
+    assert (call.state, call.crisis, call.menu_choice) == ("crisis_offer", None, "someone_else")
+
+
+def test_spanish_asking_again_at_the_english_offer_is_the_offer_in_spanish(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    # "otra vez" is Spanish: the caller hears the offer again in the language they spoke.
+    again = caller.speak(offer, "otra vez")
+    offered_in(again, the_call(phone.line, caller).id, "es")
+    assert the_call(phone.line, caller).state == "crisis_offer"
+
+
+def test_repeat_at_the_offer_after_a_failed_transfer_says_it_and_again_still_means_3(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    failed = caller.dial_ends(caller.press(caller.dial_in(), "3"), "failed")
+    call_id = the_call(phone.line, caller).id
+    offered_in(failed, call_id, "en", "failed")
+    for words in ("9", "repeat"):
+        said = ask_again(caller, failed, words)
+        offered_in(said, call_id, "en", "failed")
+        assert str(said) == str(failed)
+    # "again" and "try again" there are the crisis line again, as the offer says.
+    transfer = caller.speak(failed, "try again")
+    assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
+    assert the_call(phone.line, caller).crisis_transfers == 2
