@@ -1,6 +1,7 @@
 """What a tester calling the line found next (session 27, the gaps left): asking to hear the
-crisis offer again is told the offer, not the menu. Driven by signed webhooks, as Twilio
-sends them; every TwiML answer parsed."""
+crisis offer again is told the offer, not the menu; words in the other language that name no
+choice are told that language's menu. Driven by signed webhooks, as Twilio sends them; every
+TwiML answer parsed."""
 
 from __future__ import annotations
 
@@ -149,3 +150,105 @@ def test_repeat_at_the_offer_after_a_failed_transfer_says_it_and_again_still_mea
     transfer = caller.speak(failed, "try again")
     assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
     assert the_call(phone.line, caller).crisis_transfers == 2
+
+
+# -- 2. words in the other language that name no choice get that language's menu --------------
+
+# What each menu's caller said, in the other language or refusing the menu's own.
+OTHER_WORDS = {
+    "en": (
+        "no hablo ingles",
+        "No hablo inglés.",
+        "hablo español",
+        "en español por favor",
+        "no entiendo nada",
+        "hola?",
+        "No English.",
+    ),
+    "es": (
+        "i don't speak spanish",
+        "English please",
+        "I don't understand",
+        "sorry, what did you say?",
+        "no spanish",
+    ),
+}
+OTHER = {"en": "es", "es": "en"}
+NOT_A_CHOICE = {"en": "Sorry, that is not one of", "es": "Perdón, esa no es"}
+# The emergency line the switched menu starts with.
+EMERGENCY = {"en": "In danger? Call 9 1 1.", "es": "¿Peligro? Llame al 9 1 1."}
+
+
+def menu_in(twiml: Twiml, call_id: int, language: str, attempt: int = 0) -> None:
+    """Check an answer is the menu in a language, as a caller who chose it hears it first."""
+    gather = twiml.one("Gather")
+    assert gather.attrib["action"].endswith(f"/call/{call_id}/menu/{language}/{attempt}"), twiml
+    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
+    said = twiml.spoken()
+    assert said.startswith(EMERGENCY[language] + " " + FIRST_KEY[language]), said
+    assert NOT_A_CHOICE[language] not in said and NOT_A_CHOICE[OTHER[language]] not in said
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in OTHER_WORDS.items() for w in said]
+)
+def test_words_in_the_other_language_that_name_no_choice_get_its_menu(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = menu_of(caller, language)
+    switched = caller.speak(menu, words)
+    call = the_call(phone.line, caller)
+    menu_in(switched, call.id, OTHER[language])
+    # Not a miss: the caller told us their language.
+    assert (call.state, call.language, call.menu_attempts) == ("menu", OTHER[language], 0)
+    # Twilio sends the request again: the same menu.
+    assert str(caller.speak(menu, words)) == str(switched)
+    # The menu switched to is answered as any: 1 rings.
+    assert caller.press(switched, "1").verbs[-1] == "Dial"
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "banana"),
+        ("en", "I don't speak Spanish"),
+        ("en", "I don't understand"),
+        ("es", "no entiendo nada"),
+        ("es", "no hablo inglés"),
+    ],
+)
+def test_words_in_the_menus_own_language_that_name_no_choice_are_still_a_miss(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    missed = caller.speak(menu_of(caller, language), words)
+    assert missed.spoken().startswith(NOT_A_CHOICE[language]), missed.spoken()
+    call = the_call(phone.line, caller)
+    assert (call.language, call.menu_attempts) == (language, 1)
+
+
+def test_a_retried_switch_after_a_later_miss_is_not_counted_as_a_miss(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in()
+    spanish = caller.speak(menu, "no hablo ingles")
+    caller.press(spanish, "7")  # a wrong key at the Spanish menu: one miss
+    # The English menu's request sent again late: not a miss, so not counted again.
+    caller.speak(menu, "no hablo ingles")
+    assert the_call(phone.line, caller).menu_attempts == 1
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_words_in_the_other_language_at_the_crisis_offer_are_the_offer_in_it(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    words = {"en": "no entiendo, no hablo ingles", "es": "sorry I don't understand"}[language]
+    again = caller.speak(offer, words)
+    offered_in(again, the_call(phone.line, caller).id, OTHER[language])
+    assert alerts(phone.line) == ["crisis"]

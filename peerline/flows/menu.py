@@ -57,6 +57,14 @@ def negated(words: Sequence[str], at: int) -> bool:
     return any(word in NEGATORS for word in words[max(0, at - NEGATION_WINDOW) : at])
 
 
+def _clauses(speech: str) -> list[str]:
+    """Return words said as clauses, lower-cased without accents or apostrophes ("don't" is
+    "dont"), split where speech recognition puts punctuation, so a negation never reaches past
+    its clause."""
+    heard = unaccented(speech).replace("'", "").replace("\u2019", "")
+    return re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
+
+
 def _heard(clause: str, keyword: str) -> bool:
     """Say whether a clause holds a keyword (a word's start) not negated just before it."""
     words = re.findall(r"[a-z0-9]+", clause)
@@ -77,10 +85,7 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
     """
     if digits:
         return DIGITS.get(digits.strip()[:1])
-    # Apostrophes dropped ("don't" is "dont"); clauses split where speech recognition puts
-    # punctuation, so a negation never reaches past its clause.
-    heard = unaccented(speech).replace("'", "").replace("\u2019", "")
-    clauses = re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
+    clauses = _clauses(speech)
     for choice, language, keywords in WORDS:
         if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):
             if menu_language == "en" and language == "es" and choice in (PEER, GROUPS, REPEAT):
@@ -89,17 +94,39 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
     return None
 
 
+def _refuses(speech: str, language: str) -> bool:
+    """Say whether words say the caller does not speak a language: its name negated ("no
+    hablo inglés", "I don't speak Spanish", "no English")."""
+    names = next(keywords for choice, _, keywords in WORDS if choice == language)
+    for clause in _clauses(speech):
+        words = re.findall(r"[a-z0-9]+", clause)
+        if any(
+            w.startswith(name) and negated(words, i) for i, w in enumerate(words) for name in names
+        ):
+            return True
+    return False
+
+
 def read_answer(digits: str, speech: str, menu_language: str = "en") -> tuple[str | None, str]:
     """Return the menu choice and the language to act on it in.
 
     Key 8 or a language's name is SWITCH to that language. At the English menu, words of the
     Spanish menu ("quiero hablar con alguien") or a choice said in Spanish ("quiero hablar con
     una persona") switch the call to Spanish and are the choice the Spanish menu reads in
-    them, as if said there; its repeat word means that menu from its start (SWITCH).
+    them, as if said there; its repeat word means that menu from its start (SWITCH). Words
+    that name no choice but are in the other language ("no entiendo nada", "hola", "I don't
+    understand" at the Spanish menu), or that say the caller does not speak the menu's ("no
+    hablo inglés", "I don't speak Spanish"), are SWITCH to the other language: the caller is
+    told its menu, not that their words are no choice.
     """
+    other = next(language for language in LANGUAGES if language != menu_language)
     choice = parse_choice(digits, speech, menu_language)
     if choice == SWITCH:
-        return SWITCH, next(other for other in LANGUAGES if other != menu_language)
+        return SWITCH, other
+    if choice is None and speech and not digits:
+        if _refuses(speech, menu_language) or guess(speech) == other:
+            return SWITCH, other
+        return None, menu_language
     if choice in LANGUAGES:
         language = str(choice)
         chosen = parse_choice(digits, speech, language)

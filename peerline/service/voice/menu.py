@@ -173,8 +173,8 @@ def choose(
 
 def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool:
     """Say whether an answer at the menu is one it counts as a miss: no key or word of the
-    menu, and no crisis words."""
-    if parse_choice(digits, speech, heard_in) is not None:
+    menu, no words in the other language, and no crisis words."""
+    if read_answer(digits, speech, heard_in)[0] is not None:
         return False
     found, worried, named = _crisis_in(line, speech, heard_in)
     return found is None and not worried and not named
