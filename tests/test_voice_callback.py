@@ -293,7 +293,8 @@ def test_no_calls_in_embedded_mode(tmp_path: Path) -> None:
     with line.db.session() as session:
         reference = session.scalars(select(CallbackRequest.reference)).one()
     supporter_command(line, "Sam", reference)
-    assert texts_to(line, lines.SAM)[-1].startswith("Calls are not available on this line")
+    # Session 27: the caller was texted to reply YES (no call-back promised), and Sam hears so.
+    assert texts_to(line, lines.SAM)[-1].startswith("This line cannot place calls")
     with line.db.session() as session:
         assert session.scalars(select(Call.direction)).all() == ["inbound"]
 

@@ -175,6 +175,17 @@ def call_back_voicemail(
             runtime, supporter, "sms_call_in_progress", via=via, reference=wanted, name=other
         )
         return None
+    if not telephony_available(runtime.line.settings):
+        # The caller was never promised this call (voicemail.py): they were texted to reply
+        # YES, and the supporter hears that, not "keep chatting" about a chat they lack.
+        runtime.to_supporter(
+            supporter,
+            "call_unavailable_voicemail",
+            via=via,
+            alias=request.contact.alias,
+            reference=request.reference,
+        )
+        return None
     if not _may_place(runtime, supporter, None, via):
         return None
     request.status, request.supporter_id = REQUEST_CALLING, supporter.id

@@ -7,7 +7,7 @@ import re
 import secrets
 import unicodedata
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,7 @@ from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, CallEvent, Goodbye, Recording, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
+from peerline.service.voice.settings import telephony_available
 from peerline.service.voice.shared import caller_contact, lock_row, locked_call
 from peerline.service.voice.status import hung_up
 
@@ -183,38 +184,56 @@ def _keep_voicemail(line: LineServices, rt: Context, call: Call, recording: Reco
     if request.notified_at is None:
         request.notified_at = now
         _announce_voicemail(line, rt, call, request)
+    if not telephony_available(line.settings):
+        # No call-back can be placed: no promise of one at the end (they are texted instead).
+        return Goodbye(call.language, "goodbye")
     return Goodbye(call.language, "voicemail_saved")
 
 
 def _announce_voicemail(
     line: LineServices, rt: Context, call: Call, request: CallbackRequest
 ) -> None:
-    """Text supporters on shift (or on call) a reference, and offer the caller a text."""
+    """Text supporters on shift (or on call) a reference, and offer the caller a text.
+
+    On a line that cannot place calls (embedded mode without a Twilio endpoint) nobody is
+    promised a call-back: the caller is texted to reply YES instead, and supporters hear so,
+    not "#call".
+    """
     session, texts = rt.session, prompts(line)
     contact = request.contact
+    calls = telephony_available(line.settings)
     recipients = _recipients(line, rt)
     for supporter in recipients:
         # In the supporter's first language, the caller's language named in it (issue 21).
         speaks = supporter_language(supporter)
-        notice = texts.text(
-            speaks,
-            "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice",
-            reference=request.reference,
-            alias=contact.alias,
-            seconds=request.recording_seconds or 0,
-            language=rt.render(speaks, f"language_{call.language}"),
-        )
+        facts: dict[str, Any] = {
+            "reference": request.reference,
+            "alias": contact.alias,
+            "seconds": request.recording_seconds or 0,
+        }
+        spoken = rt.render(speaks, f"language_{call.language}")
+        if calls:
+            key = "sms_crisis_voicemail_notice" if request.crisis else "sms_voicemail_notice"
+            notice = texts.text(speaks, key, language=spoken, **facts)
+        else:
+            key = "voicemail_notice_no_calls" + ("_crisis" if request.crisis else "")
+            key += "_opted_out" if contact.opted_out else ""
+            notice = rt.render(speaks, key, {**facts, "speaks": spoken})
         rt.to_supporter(supporter, "voicemail", text=notice)
     if not recipients:
         log.warning("nobody on shift or on call to hear of voicemail %s", request.reference)
     if request.crisis:
         _crisis_voicemail_alert(rt, request)
+    waiting = "is waiting for a call-back"
+    if not calls:
+        instead = "they opted out of texts" if contact.opted_out else "texted to reply YES"
+        waiting = f"cannot be called back: this line cannot place calls ({instead})"
     session.add(
         Alert(
             kind="voicemail",
             detail=(
                 f"Voicemail {request.reference} from {contact.alias} "
-                f"({request.recording_seconds or 0} s) is waiting for a call-back"
+                f"({request.recording_seconds or 0} s) {waiting}"
             ),
             created_at=rt.now,
         )
@@ -225,7 +244,11 @@ def _announce_voicemail(
             to_phone=line.vault.decrypt(contact.phone_enc),
             recipient_kind="texter",
             purpose="voicemail_saved",
-            text=texts.text(call.language, "sms_voicemail_saved"),
+            text=(
+                texts.text(call.language, "sms_voicemail_saved")
+                if calls
+                else rt.render(call.language, "voicemail_saved_no_calls")
+            ),
             conversation_id=None,
         )
 
@@ -289,14 +312,16 @@ def transcription(
         if request.status == REQUEST_DONE:
             return True
         texts = prompts(line)
+        calls = telephony_available(line.settings)
         for supporter in _recipients(line, rt):
-            summary = texts.text(
-                supporter_language(supporter),
-                "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary",
-                reference=request.reference,
-                alias=request.contact.alias,
-                words="",
-            )
+            speaks = supporter_language(supporter)
+            facts = {"reference": request.reference, "alias": request.contact.alias, "words": ""}
+            if request.crisis and not calls:
+                # No "call back soon" where no call can be placed.
+                summary = rt.render(speaks, "voicemail_summary_crisis_no_calls", facts)
+            else:
+                key = "sms_voicemail_summary_crisis" if request.crisis else "sms_voicemail_summary"
+                summary = texts.text(speaks, key, **facts)
             # Word for word but for phone numbers, the caller's or anyone's.
             quote = _summary(mask_numbers(text), summary)
             notice = summary.replace('""', f'"{quote}"')
