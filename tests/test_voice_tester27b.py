@@ -1,6 +1,7 @@
 """What a tester calling the line found next (session 27, the gaps left): asking to hear the
 crisis offer again is told the offer, not the menu; words in the other language that name no
-choice are told that language's menu. Driven by signed webhooks, as Twilio sends them; every
+choice are told that language's menu; a "no" said as an interjection ("no I need help") or in
+"no one" does not negate what follows. Driven by signed webhooks, as Twilio sends them; every
 TwiML answer parsed."""
 
 from __future__ import annotations
@@ -251,4 +252,88 @@ def test_words_in_the_other_language_at_the_crisis_offer_are_the_offer_in_it(
     words = {"en": "no entiendo, no hablo ingles", "es": "sorry I don't understand"}[language]
     again = caller.speak(offer, words)
     offered_in(again, the_call(phone.line, caller).id, OTHER[language])
+    assert alerts(phone.line) == ["crisis"]
+
+
+# -- 3. a "no" before "I need ..." is an interjection, not a negation --------------------------
+
+
+def rung(twiml: Twiml) -> list[str]:
+    """Return the numbers an answer rings, sorted."""
+    assert twiml.verbs[-1] == "Dial", twiml
+    return sorted(n.text or "" for n in twiml.all("Number"))
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "no I need help",
+        "no no I need help",
+        "No I need help please.",
+        "no I want to talk to someone",
+        "no I'm not ok I need to talk",
+        "no please help me",
+        "I have no one to talk to",
+        "no one can help me",
+    ],
+)
+def test_a_plea_after_an_interjected_no_rings_a_peer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(caller.dial_in(), words)
+    assert rung(ring) == sorted([lines.SAM, lines.RIA])
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice, call.language, call.menu_attempts) == (
+        "ringing",
+        "peer",
+        "en",
+        0,
+    )
+
+
+@pytest.mark.parametrize("words", ["no, necesito ayuda", "no, no, necesito ayuda"])
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_spanish_plea_after_no_and_a_comma_rings_a_peer_in_spanish(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert rung(caller.speak(menu_of(caller, language), words)) == [lines.RIA]
+    assert the_call(phone.line, caller).language == "es"
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "I don't need help"),
+        ("en", "no I don't need help"),
+        ("en", "no help"),
+        ("es", "no necesito ayuda"),
+        ("es", "no quiero hablar"),
+    ],
+)
+def test_a_plea_negated_is_still_no_plea(tmp_path: Path, language: str, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    missed = caller.speak(menu_of(caller, language), words)
+    assert missed.spoken().startswith(NOT_A_CHOICE[language]), missed.spoken()
+    assert not missed.all("Dial")
+    assert the_call(phone.line, caller).menu_attempts == 1
+
+
+def test_again_after_an_interjected_no_at_a_failed_transfer_is_the_crisis_line(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    failed = caller.dial_ends(caller.press(caller.dial_in(), "3"), "failed")
+    transfer = caller.speak(failed, "no I want to try again")
+    assert [n.text for n in transfer.all("Number")] == [CRISIS_NUMBER]
+
+
+def test_suicide_named_after_an_interjected_no_is_the_crisis_offer(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), "no I'm suicidal")
+    offered_in(offer, the_call(phone.line, caller).id, "en")
     assert alerts(phone.line) == ["crisis"]

@@ -44,6 +44,10 @@ NEGATORS = frozenset(
     | {"nunca", "ni", "sin", "tampoco"}
 )
 NEGATION_WINDOW = 3
+# A "no" just before these negates nothing after it: it is said on its own ("no I need help",
+# "no no I need help", "no please help me"), or it is the pronoun "no one" ("I have no one to
+# talk to"). Before anything else it negates as before ("no help", "no necesito ayuda").
+NOT_AFTER_NO = frozenset({"i", "im", "id", "ive", "ill", "we", "yo", "please", "one"})
 
 
 def unaccented(text: str) -> str:
@@ -52,9 +56,20 @@ def unaccented(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _negates(words: Sequence[str], at: int) -> bool:
+    """Say whether the word at `at` is a negator: not a "no" said on its own or in "no one"
+    (the first word after it and any more "no"s is one of NOT_AFTER_NO)."""
+    if words[at] not in NEGATORS:
+        return False
+    if words[at] != "no":
+        return True
+    after = next((word for word in words[at + 1 :] if word != "no"), "")
+    return after not in NOT_AFTER_NO
+
+
 def negated(words: Sequence[str], at: int) -> bool:
     """Say whether a negator comes within a few words before position `at`."""
-    return any(word in NEGATORS for word in words[max(0, at - NEGATION_WINDOW) : at])
+    return any(_negates(words, i) for i in range(max(0, at - NEGATION_WINDOW), at))
 
 
 def _clauses(speech: str) -> list[str]:
