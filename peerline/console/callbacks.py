@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from peerline.console.common import (
     actor,
     audit,
+    crisis_words,
     format_local,
     get_or_404,
     line,
@@ -67,7 +68,7 @@ class RequestRow:
     status: str
     supporter: str
     attempts: int
-    crisis: str
+    crisis: str  # in words ("wishes to be dead"), empty when no crisis was heard
     seconds: int | None
     recorded: bool
     created: str
@@ -99,7 +100,7 @@ def index() -> str:
                 r.status,
                 r.supporter.name if r.supporter else "",
                 r.attempts,
-                r.crisis or "",
+                crisis_words(r.crisis) if r.crisis else "",
                 r.recording_seconds,
                 r.recording_url_enc is not None,
                 format_local(r.created_at, tz),

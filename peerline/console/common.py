@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 
+from peerline.service.context import crisis_words_in
 from peerline.service.models import AuditEvent, Conversation, utcnow
 from peerline.service.services import LineServices
 
@@ -26,6 +27,10 @@ _WHOLE = re.compile(r"[0-9]{1,9}")
 T = TypeVar("T")
 FormT = TypeVar("FormT", bound=FlaskForm)
 
+# The console's pages are written in English, and it keeps alerts in English: what it puts
+# in words from the catalogue (a crisis category) is English too.
+CONSOLE_LANGUAGE = "en"
+
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -33,6 +38,12 @@ def line() -> LineServices:
     """Return the line bound to the running app."""
     bound: LineServices = current_app.extensions["peerline"]
     return bound
+
+
+def crisis_words(category: str | None) -> str:
+    """Return a stored crisis category in the console's words ("feels a burden, without
+    hope"), as alerts say it: never its code ("burden_hopelessn"), "no details" for none."""
+    return crisis_words_in(line().catalogue, category, CONSOLE_LANGUAGE)
 
 
 def now() -> datetime:

@@ -28,7 +28,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag
 from wtforms.validators import DataRequired, Length
 
-from peerline.console.common import audit, format_local, line
+from peerline.console.common import audit, crisis_words, format_local, line
 from peerline.console.forms import TranscriptForm
 from peerline.service.crisis import CATEGORIES, CrisisDetector, merge_configs, normalise
 from peerline.service.models import Conversation, InboundMessage, SafetyEvent
@@ -48,9 +48,8 @@ class TeachForm(FlaskForm):
         validators=[DataRequired(), Length(min=3, max=300)],
         description="Only the words that carry the risk: no names, places or numbers.",
     )
-    category = SelectField(
-        "Category", choices=[SelectChoice(c, c.replace("_", " ")) for c in CATEGORIES]
-    )
+    # Labelled in words from the line's catalogue when shown (labelled_categories).
+    category = SelectField("Category", choices=[SelectChoice(c, c) for c in CATEGORIES])
     language = SelectField(
         "Language", choices=[SelectChoice("en", "English"), SelectChoice("es", "Spanish")]
     )
@@ -62,6 +61,13 @@ class TeachForm(FlaskForm):
         ],
     )
     reason = StringField("Why", validators=[DataRequired(), Length(min=3, max=200)])
+
+
+def labelled_categories(form: TeachForm) -> TeachForm:
+    """Label the form's categories in words, as alerts name them ("wishes to be dead"), never
+    their codes ("wish dead")."""
+    form.category.choices = [SelectChoice(c, crisis_words(c)) for c in CATEGORIES]
+    return form
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ def open_review(conversation_id: int) -> BaseResponse | tuple[str, int]:
         audit(session, "crisis_review.opened", f"conversation {conversation.id} ({alias})", reason)
         said = texter_said(session, conversation, alert_at)
         language = conversation.language if conversation.language in ("en", "es") else "en"
-    teach_form = TeachForm(formdata=None)
+    teach_form = labelled_categories(TeachForm(formdata=None))
     teach_form.language.data = language
     if said:
         teach_form.text.data = " ".join(t for t in normalise(said[-1]).split() if t != "|")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from peerline.flows.catalogue import LANGUAGES, Phrase
+from peerline.flows.catalogue import LANGUAGES, Catalogue, Phrase
 from peerline.service import lanes, metrics, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
 from peerline.service.crisis_detection import ALIASES
@@ -86,6 +86,24 @@ STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
 # The words for a crisis with no kind named (a call's "suicide" alone, a crisis transfer that
 # failed): staff never read a category's code.
 UNNAMED_CRISIS = "crisis_kind_unnamed"
+
+
+def crisis_key_in(catalogue: Catalogue, category: str | None) -> str | None:
+    """Return the catalogue key naming a crisis category in words, or None when the category
+    names no kind (a crisis without one is stored as "crisis")."""
+    if not category:
+        return None
+    key = f"crisis_kind_{ALIASES.get(category, category)}"
+    if not catalogue.has("en", key):
+        # A call or voicemail keeps 16 letters of its category ("burden_hopelessn").
+        key = next((k for k in catalogue.texts["en"] if k.startswith(key)), key)
+    return key if catalogue.has("en", key) and key != UNNAMED_CRISIS else None
+
+
+def crisis_words_in(catalogue: Catalogue, category: str | None, language: str = "en") -> str:
+    """Return a crisis category in words from a catalogue (what staff read, and the console
+    shows), "no details" for a crisis with no kind it can name: never a code."""
+    return catalogue.render(language, crisis_key_in(catalogue, category) or UNNAMED_CRISIS)
 
 
 def _due(last: datetime | None, now: datetime, window: timedelta) -> bool:
@@ -264,20 +282,13 @@ class Context:
     def crisis_key(self, category: str | None) -> str | None:
         """Return the catalogue key naming a crisis category in words, or None when the
         category names no kind (a crisis without one is stored as "crisis")."""
-        if not category:
-            return None
-        catalogue = self.line.catalogue
-        key = f"crisis_kind_{ALIASES.get(category, category)}"
-        if not catalogue.has("en", key):
-            # A call or voicemail keeps 16 letters of its category ("burden_hopelessn").
-            key = next((k for k in catalogue.texts["en"] if k.startswith(key)), key)
-        return key if catalogue.has("en", key) and key != UNNAMED_CRISIS else None
+        return crisis_key_in(self.line.catalogue, category)
 
     def crisis_words(self, category: str | None, language: str = "en") -> str:
         """Return a crisis category in words for staff ("wishes to be dead", not "wish_dead");
         a crisis with no named kind, or one the catalogue cannot name, reads "no details",
         never a code."""
-        return self.render(language, self.crisis_key(category) or UNNAMED_CRISIS)
+        return crisis_words_in(self.line.catalogue, category, language)
 
     def crisis_kind(self, category: str | None) -> Callable[[str], str]:
         """Return a crisis category in words in whichever language a reader reads."""
