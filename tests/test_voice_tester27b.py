@@ -1,8 +1,9 @@
 """What a tester calling the line found next (session 27, the gaps left): asking to hear the
 crisis offer again is told the offer, not the menu; words in the other language that name no
 choice are told that language's menu; a "no" said as an interjection ("no I need help") or in
-"no one" does not negate what follows. Driven by signed webhooks, as Twilio sends them; every
-TwiML answer parsed."""
+"no one" does not negate what follows; a plea for help is the word help or ayuda, not
+"helpline" or "helpful", and asking whether this is the helpline is told what the line is.
+Driven by signed webhooks, as Twilio sends them; every TwiML answer parsed."""
 
 from __future__ import annotations
 
@@ -337,3 +338,105 @@ def test_suicide_named_after_an_interjected_no_is_the_crisis_offer(tmp_path: Pat
     offer = caller.speak(caller.dial_in(), "no I'm suicidal")
     offered_in(offer, the_call(phone.line, caller).id, "en")
     assert alerts(phone.line) == ["crisis"]
+
+
+# -- 4. a plea for help is the word, not a longer word; a question about the line is answered --
+
+# How each greeting starts (the line's name) and ends (what the line is and is not).
+GREETING = {"en": "Peerline peer support.", "es": "Peerline, apoyo entre pares."}
+ABOUT = {
+    "en": "We are not counsellors or a crisis service.",
+    "es": "No somos consejeros ni un servicio de crisis.",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "is this a helpline?"),
+        ("en", "Is this the helpline"),
+        ("en", "is this the help line?"),
+        ("en", "is this a hotline"),
+        ("es", "¿es esta la línea de ayuda?"),
+        ("es", "es la linea de apoyo"),
+    ],
+)
+def test_asking_whether_this_is_the_helpline_is_told_what_the_line_is(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = menu_of(caller, language)
+    answer = caller.speak(menu, words)
+    call = the_call(phone.line, caller)
+    said = answer.spoken()
+    # The greeting again: the line's name, 911, the keys, and that it is not a crisis service.
+    assert said.startswith(GREETING[language]), said
+    assert EMERGENCY[language] in said and FIRST_KEY[language] in said
+    assert ABOUT[language] in said
+    assert NOT_A_CHOICE[language] not in said
+    assert answer.one("Gather").attrib["action"].endswith(f"/call/{call.id}/menu/{language}/0")
+    assert (call.state, call.language, call.menu_attempts) == ("menu", language, 0)
+    assert str(caller.speak(menu, words)) == str(answer)
+
+
+def test_asking_in_spanish_whether_this_is_the_helpline_at_the_english_menu_is_told_in_spanish(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    answer = caller.speak(caller.dial_in(), "¿es esta la línea de ayuda?")
+    assert answer.spoken().startswith(GREETING["es"]) and ABOUT["es"] in answer.spoken()
+    assert the_call(phone.line, caller).language == "es"
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["is this the helpline? I need help", "is this the help line, please help me"],
+)
+def test_a_plea_with_the_helpline_named_rings_a_peer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert rung(caller.speak(caller.dial_in(), words)) == sorted([lines.SAM, lines.RIA])
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", "that was helpful, thanks"), ("en", "very helpful"), ("es", "soy ayudante")],
+)
+def test_a_longer_word_holding_help_is_no_plea(tmp_path: Path, language: str, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    missed = caller.speak(menu_of(caller, language), words)
+    assert not missed.all("Dial")
+    assert missed.spoken().startswith(NOT_A_CHOICE[language]), missed.spoken()
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "help"),
+        ("en", "I feel so helpless"),
+        ("es", "ayúdenme"),
+        ("es", "me pueden ayudar"),
+        ("es", "necesito que me ayuden"),
+        ("es", "auxilio"),
+    ],
+)
+def test_help_and_its_forms_still_ring_a_peer(tmp_path: Path, language: str, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(menu_of(caller, language), words)
+    expected = [lines.RIA] if language == "es" else sorted([lines.SAM, lines.RIA])
+    assert rung(ring) == expected
+
+
+def test_asking_whether_this_is_the_helpline_at_the_crisis_offer_is_the_offer_again(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    again = caller.speak(offer, "is this a helpline?")
+    assert str(again) == str(offer)
+    assert the_call(phone.line, caller).state == "crisis_offer"

@@ -8,14 +8,17 @@ from collections.abc import Sequence
 
 from peerline.flows.language import guess
 
-# Menu choices: keys, and words heard (accents and case ignored), most urgent first.
-PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT = (
+# Menu choices: keys, and words heard (accents and case ignored), most urgent first. ABOUT, a
+# question about the line ("is this the helpline?"), has no key: it is answered with the
+# greeting, which says what the line is and is not.
+PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT = (
     "peer",
     "groups",
     "crisis",
     "text_groups",
     "language",
     "repeat",
+    "about",
 )
 DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9": REPEAT}
 # Each choice's words, by the language they belong to: a Spanish word heard at the English
@@ -31,10 +34,24 @@ WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("en", "en", ("english", "ingles")),
     # A plea for help ("help me", "necesito ayuda") asks for a person, when it names no other
     # choice ("help with the group times"); crisis words with it are read before the menu's.
+    # Only the word in its forms (FORMS), never a longer word ("helpful", "ayudante").
     (PEER, "en", ("help",)),
     (PEER, "es", ("ayud", "auxilio", "socorro")),
+    # The line named as a kind of line, one word however it was said (LINE_NAMES).
+    (ABOUT, "en", ("helpline", "hotline")),
+    (ABOUT, "es", ("lineadeayuda", "lineadeapoyo")),
     (REPEAT, "en", ("repeat", "again", "menu")),
     (REPEAT, "es", ("repetir", "otra vez")),
+)
+# Keywords heard only as whole words in these forms; every other keyword is a word's start.
+# "help" is help, or helpless (a feeling that asks for a person as much), never "helpful" or
+# "helpline"; "ayud" is ayuda, ayúdame, ayúdenme, ayudar, ayudarme..., never "ayudante".
+FORMS = {"help": re.compile(r"help(?:less)?"), "ayud": re.compile(r"ayud(?!ant)[a-z]*")}
+# A line named in words ("help line", "hot line", "línea de ayuda") is one word to the menu, so
+# its "help" or "ayuda" is no plea.
+LINE_NAMES = (
+    (re.compile(r"\b(help|hot) line\b"), r"\1line"),
+    (re.compile(r"\blinea de (ayuda|apoyo)\b"), r"lineade\1"),
 )
 LANGUAGES = ("en", "es")
 # Words that, shortly before a choice's word in the same clause, say the caller does not
@@ -77,18 +94,25 @@ def _clauses(speech: str) -> list[str]:
     "dont"), split where speech recognition puts punctuation, so a negation never reaches past
     its clause."""
     heard = unaccented(speech).replace("'", "").replace("\u2019", "")
+    for name, joined in LINE_NAMES:
+        heard = name.sub(joined, heard)
     return re.split(r"[,.;:!?]|\bbut\b|\bpero\b", heard)
 
 
 def _heard(clause: str, keyword: str) -> bool:
-    """Say whether a clause holds a keyword (a word's start) not negated just before it."""
+    """Say whether a clause holds a keyword (a word's start, or a word in its FORMS) not
+    negated just before it."""
     words = re.findall(r"[a-z0-9]+", clause)
     if " " in keyword:
         parts = keyword.split()
         return any(
             words[i : i + len(parts)] == parts and not negated(words, i) for i in range(len(words))
         )
-    return any(w.startswith(keyword) and not negated(words, i) for i, w in enumerate(words))
+    forms = FORMS.get(keyword)
+    return any(
+        (forms.fullmatch(w) if forms else w.startswith(keyword)) and not negated(words, i)
+        for i, w in enumerate(words)
+    )
 
 
 def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | None:
@@ -103,7 +127,11 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
     clauses = _clauses(speech)
     for choice, language, keywords in WORDS:
         if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):
-            if menu_language == "en" and language == "es" and choice in (PEER, GROUPS, REPEAT):
+            if (
+                menu_language == "en"
+                and language == "es"
+                and choice in (PEER, GROUPS, REPEAT, ABOUT)
+            ):
                 return "es"
             return choice
     return None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from peerline.flows.catalogue import Phrase
 from peerline.flows.language import guess
 from peerline.flows.menu import (
+    ABOUT,
     CRISIS,
     GROUPS,
     LANGUAGES,
@@ -251,8 +252,8 @@ def _act_on(
     """Act on what a caller at the menu, or at the crisis offer (`at_offer`), pressed or said.
 
     At the crisis offer, a language asked for (key 8, its name) is told the same offer in it,
-    and asking to hear it again (key 9, "repeat", "otra vez") is told the same offer: never
-    the menu.
+    and asking to hear it again (key 9, "repeat", "otra vez") or what the line is ("is this
+    the helpline?") is told the same offer: never the menu.
     """
     # Words that tell of someone else at risk are read apart from the rest, as texts are: the
     # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
@@ -281,7 +282,7 @@ def _act_on(
     choice, language = read_answer(digits, speech, heard_in)
     if choice == SWITCH or language != heard_in:
         call.language = language
-    if at_offer and choice in (SWITCH, REPEAT):
+    if at_offer and choice in (SWITCH, REPEAT, ABOUT):
         call.state = OFFERED
         return current_answer(line, rt.session, call, rt.now)
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
@@ -422,6 +423,12 @@ def _choose_repeat(line: LineServices, rt: Context, call: Call, notice: str | No
     return Menu(call.id, call.language, call.menu_attempts)
 
 
+def _choose_about(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
+    """Answer a question about the line ("is this the helpline?") with the greeting: the
+    line's name, 911, the keys and what the line is and is not; no miss is counted."""
+    return Menu(call.id, call.language, call.menu_attempts, greeting=True)
+
+
 def _choose_language(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
     # choose() set the language.
@@ -435,6 +442,7 @@ MENU_ACTIONS: dict[str, Callable[[LineServices, Context, Call, str | None], Answ
     TEXT_GROUPS: _choose_text_groups,
     REPEAT: _choose_repeat,
     SWITCH: _choose_language,
+    ABOUT: _choose_about,
 }
 
 
