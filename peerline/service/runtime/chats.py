@@ -25,6 +25,7 @@ from peerline.service.models import (
     Supporter,
 )
 from peerline.service.reminders import out_of_quiet_hours
+from peerline.service.routing import pass_hold
 from peerline.service.runtime.debrief import chat_ended
 
 log = logging.getLogger(__name__)
@@ -74,15 +75,7 @@ def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> 
     (routing.pass_hold; on a one-person shift the chat came back to them on the next round):
     it is on record as an offer of the texter they declined now, which the queue reads as
     any #pass (who let them go, when, and whether crisis words had raised them by then)."""
-    handed_back = Offer(
-        conversation_id=conversation.id,
-        supporter_id=supporter.id,
-        status=DECLINED,
-        created_at=rt.now,
-        expires_at=rt.now,
-        resolved_at=rt.now,
-    )
-    rt.session.add(handed_back)
+    handed_back = hand_back(rt, conversation, supporter)
     conversation.state, conversation.supporter_id = QUEUED, None
     conversation.matched_at = None
     supporter.last_chat_ended_at = rt.now
@@ -90,6 +83,34 @@ def pass_chat(rt: Context, conversation: Conversation, supporter: Supporter) -> 
     rt.to_texter(conversation.contact, conversation, "finding_another", name=supporter.name)
     rt.after_commit.match = True
     return handed_back
+
+
+def hand_back(rt: Context, conversation: Conversation, supporter: Supporter) -> Offer:
+    """Put on record that `supporter` let the texter of a chat go now (a #pass in the chat,
+    or no reply at all), as an offer of the texter declined at this moment, and plan a round
+    for when it stops holding; return the record.
+
+    The queue reads it as any #pass (routing.pass_hold, routing.holds_of, matching._asked):
+    the texter is not offered straight back to them, nor told a wait that counts them free."""
+    record = Offer(
+        conversation_id=conversation.id,
+        supporter_id=supporter.id,
+        status=DECLINED,
+        created_at=rt.now,
+        expires_at=rt.now,
+        resolved_at=rt.now,
+    )
+    rt.session.add(record)
+    round_when_hold_ends(rt)
+    return record
+
+
+def round_when_hold_ends(rt: Context) -> None:
+    """Schedule a matching round for when an offer let go now stops holding: the texter may
+    come back to whoever let them go (on a one-person shift, nobody else would take them)."""
+    at = rt.now + pass_hold(rt.line.settings.offer_timeout_seconds) + timedelta(seconds=1)
+    if at not in rt.after_commit.match_at:
+        rt.after_commit.match_at.append(at)
 
 
 def previous_supporter_id(rt: Context, contact_id: int, current_id: int | None) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -25,12 +24,12 @@ from peerline.service.models import (
     Offer,
     Supporter,
 )
-from peerline.service.routing import pass_hold
 from peerline.service.runtime import debrief
 from peerline.service.runtime.chats import (
     end_chat,
     free_reminded_shift,
     pass_chat,
+    round_when_hold_ends,
 )
 from peerline.service.runtime.offers import (
     accept_offer,
@@ -126,14 +125,6 @@ def _call_record_effect(
             _supporter_effect(rt, effect, supporter, None, via, None)
 
 
-def _round_when_hold_ends(rt: Context) -> None:
-    """Schedule a matching round for when an offer let go now stops holding: the texter may
-    come back to whoever let them go (on a one-person shift, nobody else would take them)."""
-    at = rt.now + pass_hold(rt.line.settings.offer_timeout_seconds) + timedelta(seconds=1)
-    if at not in rt.after_commit.match_at:
-        rt.after_commit.match_at.append(at)
-
-
 def _supporter_effect(
     rt: Context,
     effect: fx.Effect,
@@ -171,7 +162,7 @@ def _supporter_effect(
             if declined is not None:
                 # A #pass answers the line: misses before it are no longer in a row.
                 supporter.expired_in_row = 0
-                _round_when_hold_ends(rt)
+                round_when_hold_ends(rt)
             crisis_offer_untaken(rt, declined, supporter, "untaken_passed")
         case fx.EndChat(by=by, ask_rating=ask_rating):
             if chat is not None:
@@ -179,7 +170,6 @@ def _supporter_effect(
         case fx.PassChat():
             if chat is not None:
                 handed_back = pass_chat(rt, chat, supporter)
-                _round_when_hold_ends(rt)
                 # A chat in crisis handed back waits like an offer let go: on call hears now.
                 crisis_offer_untaken(rt, handed_back, supporter, "untaken_handed_back")
         case fx.SetAway(away=away):
@@ -194,7 +184,7 @@ def _supporter_effect(
                     if given_back is not None:
                         # Given back like a #pass, it holds like one: a round when it ends,
                         # should they be #back by then.
-                        _round_when_hold_ends(rt)
+                        round_when_hold_ends(rt)
                     crisis_offer_untaken(rt, given_back, supporter, "untaken_away")
             else:
                 supporter.expired_in_row = 0

@@ -32,6 +32,7 @@ from peerline.service.models import (
     Supporter,
 )
 from peerline.service.reminders import claim, last_words, subscribers
+from peerline.service.runtime.chats import hand_back
 from peerline.service.runtime.debrief import chat_ended
 from peerline.service.runtime.offers import (
     policy,
@@ -124,8 +125,13 @@ def _supporter_wrote(rt: Context, conversation: Conversation) -> bool:
 
 def _unanswered(rt: Context, conversation: Conversation, idle: timedelta) -> None:
     """Put a texter whose supporter never wrote back in the queue, keeping their place,
-    set that supporter away, and alert the on-call coordinator."""
+    set that supporter away, and alert the on-call coordinator.
+
+    The texter is let go as a #pass lets them go, and held from that supporter the same way
+    (chats.hand_back): a #back at once was offered the same texter again at once."""
     supporter, via = conversation.supporter, conversation.relay_number
+    if supporter is not None:
+        hand_back(rt, conversation, supporter)
     minutes = int(idle.total_seconds() // 60)
     alias = conversation.contact.alias
     name = supporter.name if supporter is not None else Phrase("their_supporter")
