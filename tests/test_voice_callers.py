@@ -328,9 +328,11 @@ def test_english_only_supporters_ring_for_spanish_only_when_no_speaker_is_free(
 
 def test_hablar_at_the_english_menu_switches_to_spanish_and_rings(phone: Phone) -> None:
     caller = phone.call(lines.TEXTER)
-    # Asked in Spanish, acted on as the Spanish menu would (session 27): no menu to answer again.
+    # Asked in Spanish, acted on as the Spanish menu would (session 27): no menu to answer again,
+    # only the 911 line in Spanish (the greeting said it in English), then the ringing.
     ring = caller.speak(caller.dial_in(), "quiero hablar")
-    assert ring.verbs == ["Dial"]
+    assert ring.verbs == ["Gather", "Dial"]
+    assert ring.spoken() == "¿Peligro? Llame al 9 1 1."
     assert [n.text for n in ring.all("Number")] == [lines.RIA]
     assert the_call(phone.line, caller).language == "es"
 

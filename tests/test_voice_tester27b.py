@@ -2,7 +2,8 @@
 crisis offer again is told the offer, not the menu; words in the other language that name no
 choice are told that language's menu; a "no" said as an interjection ("no I need help") or in
 "no one" does not negate what follows; a plea for help is the word help or ayuda, not
-"helpline" or "helpful", and asking whether this is the helpline is told what the line is.
+"helpline" or "helpful", and asking whether this is the helpline is told what the line is; a
+caller whose call turns Spanish on the way to ringing hears the 911 line in Spanish first.
 Driven by signed webhooks, as Twilio sends them; every TwiML answer parsed."""
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from sqlalchemy import select
 from peerline.service.models import Alert
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+from tests.support.voice import (
+    Caller,
+    Phone,
+    Twiml,
+    closed_line_file,
+    the_call,
+    voice_app,
+    voice_line,
+)
 
 CRISIS_NUMBER = "+18002738255"
 SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
@@ -440,3 +449,75 @@ def test_asking_whether_this_is_the_helpline_at_the_crisis_offer_is_the_offer_ag
     again = caller.speak(offer, "is this a helpline?")
     assert str(again) == str(offer)
     assert the_call(phone.line, caller).state == "crisis_offer"
+
+
+# -- 5. a call switched to Spanish on the way to ringing hears the 911 line in Spanish ---------
+
+
+def spanish_911_then_ring(twiml: Twiml) -> list[str]:
+    """Check an answer says the 911 line in Spanish, skippable by a key, then rings; return the
+    numbers rung."""
+    assert twiml.verbs == ["Gather", "Dial"], twiml
+    (say,) = twiml.one("Gather")
+    assert say.text == EMERGENCY["es"]
+    assert say.attrib["language"] == SPEECH_LANGUAGE["es"]
+    return sorted(n.text or "" for n in twiml.all("Number"))
+
+
+@pytest.mark.parametrize(
+    "words", ["quiero hablar con alguien", "quiero hablar con una persona", "necesito ayuda"]
+)
+def test_a_person_asked_for_in_spanish_at_the_english_menu_hears_911_in_spanish_first(
+    tmp_path: Path, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = caller.dial_in()
+    ring = caller.speak(menu, words)
+    assert spanish_911_then_ring(ring) == [lines.RIA]
+    call = the_call(phone.line, caller)
+    assert (call.language, call.state, call.round) == ("es", "ringing", 1)
+    # Twilio sends the request again: the same answer, nobody rung twice.
+    assert str(caller.speak(menu, words)) == str(ring)
+    assert the_call(phone.line, caller).round == 1
+    # A key cuts it short: the same ringing, nothing said.
+    assert caller.press(ring, "5").verbs == ["Dial"]
+
+
+def test_a_person_asked_for_in_spanish_at_the_english_crisis_offer_hears_911_in_spanish(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    ring = caller.speak(offer, "quiero hablar con alguien")
+    assert spanish_911_then_ring(ring) == [lines.RIA]
+    assert str(caller.speak(offer, "quiero hablar con alguien")) == str(ring)
+
+
+def test_a_spanish_caller_nobody_can_answer_hears_911_in_spanish_before_the_message(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    prompt = caller.speak(caller.dial_in(), "quiero hablar con alguien")
+    assert prompt.verbs == ["Gather", "Record", "Say", "Hangup"]
+    said = prompt.one("Gather").findall("Say")
+    assert said[0].text == EMERGENCY["es"]
+    assert said[1].text.startswith("Nuestros compañeros de apoyo no están de turno")
+    assert all(say.attrib["language"] == SPEECH_LANGUAGE["es"] for say in said)
+    hidden = phone.call(None)
+    goodbye = hidden.speak(hidden.dial_in(), "quiero hablar con alguien")
+    assert goodbye.spoken().startswith(EMERGENCY["es"] + " Nuestros compañeros"), goodbye.spoken()
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "I want to talk to someone"), ("es", "quiero hablar")]
+)
+def test_a_person_asked_for_in_the_menus_language_is_rung_at_once(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    # The greeting or the menu said 911 in the language of the call already.
+    assert caller.speak(menu_of(caller, language), words).verbs == ["Dial"]

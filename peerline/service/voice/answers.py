@@ -114,6 +114,9 @@ class LeaveMessage:
     quiet: bool = False  # a key press skipped the prompt: straight to the beep
     # The call is flagged crisis: the prompt says where to turn and offers the crisis line (3).
     crisis: bool = False
+    # Said first, as a Ring's notice is: the 911 line to a caller whose call just changed
+    # language (the greeting they heard said it in the other).
+    notice: str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from peerline.service.voice.answers import (
     Goodbye,
     GroupTimes,
     InboundCall,
+    LeaveMessage,
     Menu,
     Ring,
     Transfer,
@@ -166,10 +167,24 @@ def choose(
         ):
             return _miss_again(line, rt, call, attempt, _miss_notice(digits, speech), now)
         if call.state != MENU:
-            return current_answer(line, rt.session, call, now)
-        return _act_on(line, rt, call, digits, speech, heard_in)
+            return _said_in(current_answer(line, rt.session, call, now), call, heard_in)
+        return _said_in(_act_on(line, rt, call, digits, speech, heard_in), call, heard_in)
 
     return _unless_gone(line, event, act)
+
+
+def _said_in(answer: Answer, call: Call, heard_in: str) -> Answer:
+    """Return the answer to words said at a menu or offer in `heard_in`: when the call is now
+    in the other language (a choice said in it, "quiero hablar con alguien"), the ringing or
+    the message prompt says the 911 line in it first, since the greeting or the offer the
+    caller heard said it only in `heard_in`. The same for a request Twilio sends again."""
+    if call.language == heard_in:
+        return answer
+    if isinstance(answer, Ring) and answer.notice is None:
+        return replace(answer, notice="emergency")
+    if isinstance(answer, LeaveMessage) and not (answer.crisis or answer.quiet or answer.notice):
+        return replace(answer, notice="emergency")
+    return answer
 
 
 def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool:
@@ -229,12 +244,13 @@ def answer_offer(
 
     def answered(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != OFFERED:
-            return current_answer(line, rt.session, call, now)
+            return _said_in(current_answer(line, rt.session, call, now), call, offer_language)
         call.state = MENU
         pressed = keys
         if not pressed and call.crisis_transfers > 0 and says_again(words):
             pressed = CRISIS_KEY
-        return _act_on(line, rt, call, pressed, words, offer_language, at_offer=True)
+        answer = _act_on(line, rt, call, pressed, words, offer_language, at_offer=True)
+        return _said_in(answer, call, offer_language)
 
     return _unless_gone(line, event, answered)
 

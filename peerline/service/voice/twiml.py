@@ -257,7 +257,8 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
     """Render why nobody can answer, then the voicemail <Record> (a key skips to the beep).
 
     A crisis call also hears where to turn, with 3 for the crisis line, before the voicemail
-    prompt or, when its number is hidden, before the goodbye.
+    prompt or, when its number is hidden, before the goodbye. A notice (the 911 line in a
+    language the call just changed to) comes first.
     """
     response = VoiceResponse()
     language = answer.language
@@ -270,12 +271,16 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
         elif answer.crisis:
             speaker.say(response, language, "withheld")
         else:
+            if answer.notice:
+                speaker.say(response, language, answer.notice)
             _why_nobody(speaker, response, answer)
             speaker.say(response, language, "withheld")
         response.hangup()
         return response
     if not answer.quiet:
         prompt = _skippable(speaker, response, answer.call_id, answer.transfers)
+        if answer.notice:
+            speaker.say(prompt, language, answer.notice)
         _why_nobody(speaker, prompt, answer)
         if answer.crisis:
             speaker.say(prompt, language, "crisis_leave")
