@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from peerline.flows import texter as texter_flow
@@ -31,6 +31,7 @@ from peerline.service.groups import upcoming_text
 from peerline.service.models import (
     ACCEPTED,
     ACTIVE,
+    DECLINED,
     EXPIRED,
     PENDING,
     QUEUED,
@@ -376,41 +377,25 @@ def _waiting_words(
     taking: int,
     language: str = "en",
     *,
-    supporter_id: int | None = None,
+    supporter_id: int,
 ) -> list[tuple[str, str]]:
-    """Return what the texter wrote in this conversation before offer `taking` was taken,
-    each after its marks: all of it, or since an earlier supporter took it (a chat handed
-    back), oldest first; to the supporter who handed it back (`supporter_id`), only what they
-    were not shown live in the chat.
+    """Return what the texter wrote in this conversation that the supporter taking it (offer
+    `taking`) has not been shown, each after its marks, oldest first: all of it to someone
+    who never had the chat (a chat handed back too), to someone who had it before only what
+    came while they were gone (`_unseen`).
 
     Keywords the line acted on (YES, GROUPS, ...) are left out; HELP and its kin, and
     words that only look like STOP ("please stop", PARAR: the line told them how to stop,
     but they may be words about someone else), are words to a supporter and stay in. Every
     other text stays, however many: the relay joins them into as few SMS as it can.
     """
-    last = rt.session.execute(
-        select(Offer.supporter_id, Offer.resolved_at)
-        .where(
-            Offer.conversation_id == conversation.id,
-            Offer.status == ACCEPTED,
-            Offer.id != taking,
-        )
-        .order_by(Offer.resolved_at.desc(), Offer.id.desc())
-        .limit(1)
-    ).first()
-    last_taken = last.resolved_at if last is not None else None
     query = select(InboundMessage).where(
         InboundMessage.conversation_id == conversation.id,
         InboundMessage.sender_kind == "texter",
     )
-    if last_taken is not None:
-        query = query.where(InboundMessage.received_at >= last_taken)
-    if last is not None and last.supporter_id == supporter_id:
-        # Taken back by the supporter who handed it back: "While waiting they wrote" repeated
-        # what they had read in the chat (found by a tester). What each text did, not the
-        # clock: a text that reached the webhook before the #pass, stepped after it, was
-        # never relayed (found by a reviewer, when the line's "handed back" text bounded it).
-        query = query.where(InboundMessage.relayed.is_(False))
+    unseen = _unseen(rt, conversation, taking, supporter_id)
+    if unseen is not None:
+        query = query.where(unseen)
     rows = rt.session.scalars(query.order_by(InboundMessage.id)).all()
     words = (Keyword.NONE, Keyword.HELP, Keyword.RATING, Keyword.STOP_LIKE)
     # Twilio posts an empty body only with pictures: the supporter hears that one came.
@@ -429,6 +414,55 @@ def _waiting_words(
             text += " " + rt.render(language, "picture_too")
         waiting.append((flag, text))
     return waiting
+
+
+def _unseen(
+    rt: Context, conversation: Conversation, taking: int, supporter_id: int
+) -> ColumnElement[bool] | None:
+    """Return which of a conversation's texts the supporter taking it (offer `taking`) was
+    not shown, as a condition on them; None when they never had it (they were shown none).
+
+    Taking a chat shows a supporter every text before it (this replay) and each text relayed
+    live while they hold it (inbound_messages.relayed), until they let it go (a #pass or no
+    reply, on record as an offer declined then: chats.hand_back; else, on records from before
+    that, someone else's #take). So they were not shown what came after their last #take but
+    what was relayed to them live: what was written in the queue since, what another
+    supporter read live, and what reached the webhook before they let go but was stepped
+    after (queued, never relayed). "Since the last #take by anyone", by the clock, lost the
+    first words in the queue to a second supporter, and to one taking a chat back what was
+    written between their #pass and another's #take.
+    """
+    # Who took it and who let it go, when: a conversation has a few such offers.
+    offers = [
+        (sid, status, at)
+        for sid, status, at in rt.session.execute(
+            select(Offer.supporter_id, Offer.status, Offer.resolved_at).where(
+                Offer.conversation_id == conversation.id,
+                Offer.id != taking,
+                Offer.status.in_((ACCEPTED, DECLINED)),
+            )
+        )
+        if at is not None
+    ]
+    took = max(
+        (at for sid, status, at in offers if sid == supporter_id and status == ACCEPTED),
+        default=None,
+    )
+    if took is None:
+        return None
+    ended = [
+        at
+        for sid, status, at in offers
+        if at > took
+        and (
+            (sid == supporter_id and status == DECLINED)
+            or (sid != supporter_id and status == ACCEPTED)
+        )
+    ]
+    live: ColumnElement[bool] = InboundMessage.relayed.is_(True)
+    if ended:
+        live = and_(live, InboundMessage.received_at < min(ended))
+    return and_(InboundMessage.received_at >= took, not_(live))
 
 
 def expire(rt: Context, offer_id: int) -> None:
