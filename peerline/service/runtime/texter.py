@@ -88,11 +88,10 @@ def texter_message(
         else None
     )
     previous = rt.session.get(Supporter, previous_id) if previous_id else None
-    # When they last heard their place in line (None: not in the line, or never told).
-    told = _place_told_at(rt, conversation)
-    # A question to the line right after the crisis welcome is still answered ("are you
-    # there"): only the ordinary place texts quieten it.
-    asked = _place_told_at(rt, conversation, ASKED_AFTER) if told is not None else None
+    # When they last heard their place in line (None: not in the line, or never told); a
+    # question to the line right after the crisis welcome is still answered ("are you
+    # there"): only the ordinary place texts quieten it (`asked`).
+    told, asked = _place_told_at(rt, conversation)
     still_waiting = timedelta(minutes=rt.line.settings.still_waiting_minutes)
     state = texter_flow.TexterState(
         stage=conversation.state if conversation else texter_flow.NEW,
@@ -371,19 +370,25 @@ ASKED_AFTER = tuple(purpose for purpose in PLACE_IN_LINE if purpose != "crisis_q
 
 
 def _place_told_at(
-    rt: Context, conversation: Conversation | None, purposes: tuple[str, ...] = PLACE_IN_LINE
-) -> datetime | None:
-    """Return when a queued texter was last told their place in line: none again within the
-    next few minutes (PEERLINE_STILL_WAITING_MINUTES; ASKED_QUIET for a question to the line),
-    one text a burst, not one a message."""
+    rt: Context, conversation: Conversation | None
+) -> tuple[datetime | None, datetime | None]:
+    """Return when a queued texter was last told their place in line, and when by a text
+    other than the crisis welcome (ASKED_AFTER), in one query: none again within the next few
+    minutes (PEERLINE_STILL_WAITING_MINUTES; ASKED_QUIET for a question to the line), one
+    text a burst, not one a message."""
     if conversation is None or conversation.state != QUEUED:
-        return None
-    return rt.session.scalar(
-        select(func.max(OutboundMessage.created_at)).where(
+        return None, None
+    told = OutboundMessage.created_at
+    row = rt.session.execute(
+        select(
+            func.max(told),
+            func.max(told).filter(OutboundMessage.purpose.in_(ASKED_AFTER)),
+        ).where(
             OutboundMessage.conversation_id == conversation.id,
-            OutboundMessage.purpose.in_(purposes),
+            OutboundMessage.purpose.in_(PLACE_IN_LINE),
         )
-    )
+    ).one()
+    return row[0], row[1]
 
 
 def _new_conversation(rt: Context, contact: Contact) -> Conversation:
