@@ -38,6 +38,12 @@ _TOKEN_MAP: dict[str, str] = {
     "gotta": "got to",
     "tryna": "trying to",
     "kinda": "kind of",
+    # "took a buncha my moms pills" was only welcomed (a tester, session 27)
+    "buncha": "bunch of",
+    "bunchof": "bunch of",
+    "lotta": "lot of",
+    "alotta": "a lot of",
+    "tooka": "took a",
     "u": "you",
     "ur": "your",
     "rn": "right now",
