@@ -84,16 +84,19 @@ def test_a_crisis_caller_at_a_closed_line_hears_where_to_turn_before_the_beep(
 ) -> None:
     phone = phone_for(tmp_path, closed_line_file())
     caller = phone.call(lines.TEXTER)
-    message = crisis_then_stay(caller, language)
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS[language])
+    message = caller.stay_silent(offer)
     assert message.verbs == ["Gather", "Record", "Say", "Hangup"]
     gather = message.one("Gather")
     # Its skip step names the crisis transfers so far, none: a 3 sent again is known.
     assert gather.attrib["action"].endswith(f"/call/{the_call(phone.line, caller).id}/now/0")
     said = gather_words(message)
-    # Why nobody answers, then where to turn, then the voicemail prompt that leads to the beep.
-    assert WHERE_TO_TURN[language] in said
+    # Where to turn is said by the offer just before (it says nobody can answer, session 27),
+    # then the voicemail prompt that leads to the beep, without saying it all again.
+    assert WHERE_TO_TURN[language] in offer.spoken()
+    assert WHERE_TO_TURN[language] not in said
     after_the_tone = "After the tone" if language == "en" else "Después del tono"
-    assert said.index(WHERE_TO_TURN[language]) < said.index(after_the_tone)
+    assert after_the_tone in said
     # 3 there puts them through to the crisis line, as the menu's 3 does.
     transfer = caller.press(message, "3")
     assert transfer.verbs == ["Gather", "Dial"]
@@ -147,12 +150,16 @@ def test_a_crisis_caller_with_a_hidden_number_hears_where_to_turn_before_goodbye
 ) -> None:
     phone = phone_for(tmp_path, closed_line_file())
     caller = phone.call(None)
-    message = crisis_then_stay(caller, language)
+    offer = caller.speak(caller.dial_in(), CRISIS_WORDS[language])
+    message = caller.stay_silent(offer)
     assert message.verbs == ["Gather", "Hangup"]
-    said = gather_words(message)
-    hidden = "Your number is hidden" if language == "en" else "Su número está oculto"
+    # Where to turn, then that the number is hidden, are said by the offer just before (it
+    # says nobody can answer, session 27); the goodbye after it does not say them again.
+    said = offer.spoken()
+    hidden = "your number is hidden" if language == "en" else "su número está oculto"
     assert WHERE_TO_TURN[language] in said
     assert said.index(WHERE_TO_TURN[language]) < said.index(hidden)
+    assert WHERE_TO_TURN[language] not in gather_words(message)
     assert caller.press(message, "3").one("Number").text == CRISIS_NUMBER
 
 

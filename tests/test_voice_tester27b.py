@@ -3,7 +3,8 @@ crisis offer again is told the offer, not the menu; words in the other language 
 choice are told that language's menu; a "no" said as an interjection ("no I need help") or in
 "no one" does not negate what follows; a plea for help is the word help or ayuda, not
 "helpline" or "helpful", and asking whether this is the helpline is told what the line is; a
-caller whose call turns Spanish on the way to ringing hears the 911 line in Spanish first.
+caller whose call turns Spanish on the way to ringing hears the 911 line in Spanish first; a
+caller who stays on after a crisis offer that said nobody can answer is not told it all again.
 Driven by signed webhooks, as Twilio sends them; every TwiML answer parsed."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") 
     assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
     assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
     assert FIRST_KEY[language] not in twiml.spoken()
-    assert twiml.one("Redirect").text.endswith(f"/call/{call_id}/connect")
+    stay = twiml.one("Redirect").text or ""
+    assert stay.endswith((f"/call/{call_id}/connect", f"/call/{call_id}/connect/nobody"))
 
 
 def crisis_offer(caller: Caller, language: str) -> Twiml:
@@ -521,3 +523,109 @@ def test_a_person_asked_for_in_the_menus_language_is_rung_at_once(
     caller = phone.call(lines.TEXTER)
     # The greeting or the menu said 911 in the language of the call already.
     assert caller.speak(menu_of(caller, language), words).verbs == ["Dial"]
+
+
+# -- 6. staying on after a "nobody can answer" crisis offer is not told it all again -----------
+
+# Right after such an offer: the tone, and nothing the offer said.
+AFTER_THE_TONE = {
+    "en": "After the tone, please leave your first name and a short message, then hang up or "
+    "press the pound key.",
+    "es": "Después del tono, deje su nombre y un mensaje corto, y luego cuelgue u oprima la "
+    "tecla de numeral.",
+}
+OPENS = {"en": "The line next opens ", "es": "La línea abre de nuevo "}
+# What the offer said, never said again right after it.
+SAID_BY_THE_OFFER = {
+    "en": ("9 1 1", "press 3", "not on shift", "busy", "call you back", "hidden"),
+    "es": ("9 1 1", "oprima 3", "no están de turno", "ocupados", "devolverá", "oculto"),
+}
+GOODBYE_TOLD = {
+    "en": "Please call again later, or text this number any time. Take care. Goodbye.",
+    "es": "Por favor, llame más tarde, o escriba a este número cuando quiera. Cuídese. Adiós.",
+}
+
+
+def said_once(offer: Twiml, after: Twiml, language: str) -> str:
+    """Check the offer said 911, the words after it say nothing the offer said; return them."""
+    assert "9 1 1" in offer.spoken()
+    assert offer.one("Redirect").text.endswith("/connect/nobody")
+    said = after.spoken()
+    for words in SAID_BY_THE_OFFER[language]:
+        assert words not in said, (words, said)
+    return said
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_staying_on_after_the_offer_at_a_closed_line_says_when_it_opens_and_the_tone(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    prompt = caller.stay_silent(offer)
+    assert prompt.verbs == ["Gather", "Record", "Say", "Hangup"]
+    said = said_once(offer, prompt, language)
+    (opens, tone) = (say.text or "" for say in prompt.one("Gather").findall("Say"))
+    assert opens.startswith(OPENS[language]) and tone == AFTER_THE_TONE[language], said
+    # Twilio sends it again: the same prompt.
+    assert str(caller.stay_silent(offer)) == str(prompt)
+    # 3 there is still the crisis line, though not said again.
+    assert [n.text for n in caller.press(prompt, "3").all("Number")] == [CRISIS_NUMBER]
+
+
+def test_staying_on_after_the_offer_when_everyone_is_away_is_the_tone(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    for number in (lines.SAM, lines.RIA):
+        assert phone.hooks.sms(number, "#away").status_code == 200
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    prompt = caller.stay_silent(offer)
+    assert said_once(offer, prompt, "en") == AFTER_THE_TONE["en"] + " " + (
+        "We did not get a message. You can call or text us again any time. Goodbye."
+    )
+    # A key skips to the beep, as before.
+    assert caller.press(prompt, "5").verbs == ["Record", "Say", "Hangup"]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_staying_on_after_the_offer_with_a_hidden_number_is_a_short_goodbye(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(None)
+    offer = crisis_offer(caller, language)
+    goodbye = caller.stay_silent(offer)
+    assert goodbye.verbs == ["Gather", "Hangup"]
+    assert said_once(offer, goodbye, language) == GOODBYE_TOLD[language]
+    # 3 while it is said is still the crisis line.
+    assert [n.text for n in caller.press(goodbye, "3").all("Number")] == [CRISIS_NUMBER]
+
+
+def test_staying_on_after_the_worried_callers_offer_is_not_told_it_again(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), WORRIED_WORDS["en"])
+    prompt = caller.stay_silent(offer)
+    assert said_once(offer, prompt, "en").startswith(OPENS["en"])
+    hidden = phone.call(None)
+    offer = hidden.speak(hidden.dial_in(), WORRIED_WORDS["en"])
+    goodbye = hidden.stay_silent(offer)
+    assert goodbye.verbs == ["Say", "Hangup"]
+    assert said_once(offer, goodbye, "en") == GOODBYE_TOLD["en"]
+
+
+def test_an_offer_that_promised_a_peer_is_followed_by_the_whole_prompt_if_nobody_is_left(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    assert offer.one("Redirect").text.endswith("/connect")
+    # Everyone goes away while the offer is said: the caller was promised Peerline, so they
+    # hear why nobody can answer, and 911 and 3 again, before the tone.
+    for number in (lines.SAM, lines.RIA):
+        assert phone.hooks.sms(number, "#away").status_code == 200
+    said = caller.stay_silent(offer).spoken()
+    assert said.startswith("All our peer supporters are busy right now. If you are in danger")
+    assert "press 3" in said and "call you back" in said

@@ -242,12 +242,14 @@ def offer(call_id: int, language: str) -> Response:
     )
 
 
-@bp.post("/call/<int:call_id>/connect")
+@bp.post("/call/<int:call_id>/connect/nobody", defaults={"told": True})
+@bp.post("/call/<int:call_id>/connect", defaults={"told": False})
 @twilio_signed
-def connect(call_id: int) -> Response:
-    """Ring supporters for a caller who stayed on the line after the crisis offer."""
+def connect(call_id: int, told: bool) -> Response:
+    """Ring supporters for a caller who stayed on the line after the crisis offer (one that
+    `told` them nobody could answer and what staying on leads to, at `/connect/nobody`)."""
     line, event = _line(), _call_event(call_id)
-    return _answered(line, lambda: voice_menu.connect(line, event))
+    return _answered(line, lambda: voice_menu.connect(line, event, told))
 
 
 @bp.post("/call/<int:call_id>/now/<int:transfers>")

@@ -117,6 +117,9 @@ class LeaveMessage:
     # Said first, as a Ring's notice is: the 911 line to a caller whose call just changed
     # language (the greeting they heard said it in the other).
     notice: str | None = None
+    # The crisis offer just told the caller why nobody can answer, 911 and 3, and what staying
+    # on leads to: the prompt says only what is new (when the line opens, the tone), or goodbye.
+    told: bool = False
 
 
 @dataclass(frozen=True)

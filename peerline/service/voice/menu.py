@@ -325,14 +325,23 @@ def _unless_gone(
         return then(rt, call, event.at)
 
 
-def connect(line: LineServices, event: CallEvent) -> Answer:
-    """Ring supporters for a caller who stayed on after the crisis offer."""
+def connect(line: LineServices, event: CallEvent, told: bool = False) -> Answer:
+    """Ring supporters for a caller who stayed on after the crisis offer.
+
+    `told` is an offer that said nobody could answer (its 911, 3 and what staying on leads
+    to): the message prompt that follows it, when nobody can answer still, says only what is
+    new. A request Twilio sends again is told the same.
+    """
 
     def ring(rt: Context, call: Call, now: datetime) -> Answer:
         # At the menu too: an offer said before offers had a state of their own.
-        if call.state not in (OFFERED, MENU):
-            return current_answer(line, rt.session, call, now)
-        return _choose_peer(line, rt, call, None)
+        if call.state in (OFFERED, MENU):
+            answer = _choose_peer(line, rt, call, None)
+        else:
+            answer = current_answer(line, rt.session, call, now)
+        if told and isinstance(answer, LeaveMessage):
+            return replace(answer, told=True)
+        return answer
 
     return _unless_gone(line, event, ring)
 

@@ -186,8 +186,9 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
         else:
             speaker.say(gather, answer.language, "stay_hidden")
     # Staying on the line is the other choice: straight to the ringing (or the message when
-    # nobody can answer), never the menu.
-    response.redirect(speaker.url(f"/call/{answer.call_id}/connect"), method="POST")
+    # nobody can answer, which then does not say again what this offer said), never the menu.
+    stay = "connect" if answer.nobody is None else "connect/nobody"
+    response.redirect(speaker.url(f"/call/{answer.call_id}/{stay}"), method="POST")
     return response
 
 
@@ -258,8 +259,11 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
 
     A crisis call also hears where to turn, with 3 for the crisis line, before the voicemail
     prompt or, when its number is hidden, before the goodbye. A notice (the 911 line in a
-    language the call just changed to) comes first.
+    language the call just changed to) comes first. A caller the crisis offer just `told` all
+    that hears only what is new.
     """
+    if answer.told and not answer.quiet:
+        return _render_leave_message_told(speaker, answer)
     response = VoiceResponse()
     language = answer.language
     if not answer.can_record:
@@ -290,6 +294,35 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
             else ""
         )
         speaker.say(prompt, language, "leave_message", when=when)
+    _record(speaker, response, answer)
+    return response
+
+
+def _render_leave_message_told(speaker: Speaker, answer: LeaveMessage) -> VoiceResponse:
+    """Render the message prompt, or the goodbye for a hidden number, right after a crisis
+    offer that said why nobody can answer, 911, 3 for the crisis line and what staying on
+    leads to: when the line opens (the offer said only "when the line opens") and the tone,
+    or a goodbye. The words sit in a <Gather> where 3 is still the crisis line for a crisis
+    call; a key skips to the beep."""
+    response = VoiceResponse()
+    language = answer.language
+    if not answer.can_record:
+        node: VoiceResponse | Gather = response
+        if answer.crisis:
+            node = _skippable(speaker, response, answer.call_id, answer.transfers)
+        speaker.say(node, language, "withheld_told")
+        response.hangup()
+        return response
+    prompt = _skippable(speaker, response, answer.call_id, answer.transfers)
+    if answer.reason == "closed":
+        speaker.say(prompt, language, "opens", opening=answer.opening)
+    speaker.say(prompt, language, "leave_message_told")
+    _record(speaker, response, answer)
+    return response
+
+
+def _record(speaker: Speaker, response: VoiceResponse, answer: LeaveMessage) -> None:
+    """Add the voicemail's <Record>, and what is said when nothing was recorded."""
     response.record(
         action=speaker.url(f"/call/{answer.call_id}/voicemail"),
         method="POST",
@@ -306,9 +339,8 @@ def _render_leave_message(speaker: Speaker, answer: LeaveMessage) -> VoiceRespon
         transcribe_callback=speaker.url(f"/call/{answer.call_id}/transcription"),
     )
     # Reached only when nothing was recorded: Twilio skips the action on silence.
-    speaker.say(response, language, "voicemail_none")
+    speaker.say(response, answer.language, "voicemail_none")
     response.hangup()
-    return response
 
 
 def _why_nobody(speaker: Speaker, node: VoiceResponse | Gather, answer: LeaveMessage) -> None:
