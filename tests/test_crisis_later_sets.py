@@ -274,6 +274,13 @@ EVERYDAY = {
         "3f0842196eca8206ef025aa15bc2f90ee70b892d57108e18aaf2c0f03707d393",
         19,
     ),
+    # A fifth writer's 600 about the objects of home life (doors, keys, garages, cars, belts,
+    # razors), after a tester's "car keys are on the hook by the door" got the crisis text:
+    # scored once at 77f0015, 64 alarms (10.7%), 55 of them the model's alone.
+    HERE / "crisis_everyday27d.yaml": (
+        "5e37fa22f5f040c2b0b1e679a89a60bd39bb75a98db155da52d2c96a0ca6f590",
+        64,
+    ),
 }
 
 
