@@ -97,9 +97,14 @@ def topic_of(word: str, topics: tuple[str, ...]) -> str | None:
     return close[0] if len(close) == 1 else None
 
 
+def _bare(token: str) -> str:
+    """Return a token as it is compared with the words above: accents folded, marks off."""
+    return fold(token).strip(".,!?;:()")
+
+
 def _score(token: str) -> int | None:
     """Return the number a token gives ("4", "4/5", "four", "4."), or None for a word."""
-    bare = fold(token).strip(".,!?;:()")
+    bare = _bare(token)
     if bare in NUMBER_WORDS:
         return NUMBER_WORDS[bare]
     match = _SCORE.match(bare)
@@ -117,7 +122,27 @@ _TOKEN = re.compile(r"[^\s,;+&|]+")
 
 def _is_number_word(token: str) -> bool:
     """Say whether a token is a number written as a word ("one", "cuatro")."""
-    return fold(token).strip(".,!?;:()") in NUMBER_WORDS
+    return _bare(token) in NUMBER_WORDS
+
+
+# "one" is also a pronoun ("a heavy one", "fue uno de esos"): last in a note it is a score
+# only where a score plainly stands. The other number words are not pronouns.
+PRONOUN_NUMBERS = frozenset({"one", "uno"})
+# A number word after these is a time or a count ("ended at five", "the two of them", "her
+# two", "a las cinco"), not how the chat went.
+COUNTED_AFTER = frozenset(
+    {
+        *("at", "by", "for", "of", "till", "until", "after", "before", "past"),
+        *("the", "those", "these", "both", "all", "my", "his", "her", "their", "our"),
+        *("las", "los", "de", "por", "hasta", "desde", "sus", "mis", "unos", "unas"),
+    }
+)
+
+
+def _closes_a_note(token: str, before: str) -> bool:
+    """Say whether a number word last in a note ("good chat four") is its score: any but
+    "one", unless a time or a count reads it ("ended at five")."""
+    return _bare(token) not in PRONOUN_NUMBERS and _bare(before) not in COUNTED_AFTER
 
 
 def _score_span(text: str, topics: tuple[str, ...]) -> tuple[int, int, int] | None:
@@ -125,12 +150,14 @@ def _score_span(text: str, topics: tuple[str, ...]) -> tuple[int, int, int] | No
 
     The score is the first word ("#note 4 lonely"), the word after "score" or "rating", or
     the last ("#note lonely 4"); a number inside the words ("talked 45 min") is the
-    supporter's words. A number word last is a score only set apart ("lonely, family, four")
-    or after topic words alone ("lonely five"): in "lonely, heavy one" it is a pronoun.
+    supporter's words. A number word last is a score ("good chat four", "buena charla
+    cuatro") unless it is "one", a pronoun too ("lonely, heavy one"), or a time or a count
+    ("ended at five"); those are a score only set apart ("lonely, family, one", "lonely -
+    four") or after topic words alone ("lonely one").
     """
     found = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
     for (start, _, name), (_, end, token) in zip(found, found[1:], strict=False):
-        if fold(name).strip(".,!?;:()") in SCORE_NAMES and (value := _score(token)) is not None:
+        if _bare(name) in SCORE_NAMES and (value := _score(token)) is not None:
             return value, start, end
     for at in dict.fromkeys((0, len(found) - 1)):
         start, end, token = found[at]
@@ -142,7 +169,11 @@ def _score_span(text: str, topics: tuple[str, ...]) -> tuple[int, int, int] | No
             gap = text[before[1] : start]
             others = [p for _, _, t in found[:at] for p in t.split("/") if p]
             set_apart = any(c in gap for c in ",;") or not before[2].strip("-:.")
-            if not (set_apart or all(topic_of(p, topics) for p in others)):
+            if not (
+                set_apart
+                or all(topic_of(p, topics) for p in others)
+                or _closes_a_note(token, before[2])
+            ):
                 continue
         return value, start, end
     return None
