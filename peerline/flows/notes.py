@@ -35,6 +35,11 @@ class Note:
     words: str
 
 
+def score_alone(note: Note) -> bool:
+    """Say whether a note gives a 1-5 and nothing more ("#note 3")."""
+    return note.score is not None and not note.topics and not note.words
+
+
 @dataclass(frozen=True)
 class NoteProblem:
     """Why a #note could not be read: `empty` (nothing after it) or `score` (not 1 to 5)."""

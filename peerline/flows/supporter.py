@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from peerline.flows import effects as fx
 from peerline.flows.catalogue import Phrase
 from peerline.flows.keywords import Keyword, classify
-from peerline.flows.notes import Note, edits, parse_note
+from peerline.flows.notes import Note, edits, parse_note, score_alone
+
+
+@dataclass(frozen=True)
+class ScoreAsked:
+    """The chat (or call) whose missing 1-5 the line has just asked a supporter for, and the
+    topics its note already has."""
+
+    alias: str | Phrase
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class SupporterState:
     # The chat a #note, #referred or #debrief is about: the current one, else the last.
     last_alias: str | Phrase | None = None  # a Phrase for a caller with a hidden number
     topics: tuple[str, ...] = ()
+    # Asked minutes ago for a chat's missing 1-5: a bare "#note 3" completes that chat's note.
+    score_asked: ScoreAsked | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +130,22 @@ def _referred(state: SupporterState) -> Outcome:
 
 
 def note(state: SupporterState, argument: str) -> Outcome:
-    """Return what a `#note` does: keep how the last chat went, or say how to write one."""
+    """Return what a `#note` does: keep how the last chat went, or say how to write one.
+
+    A score alone ("#note 3") answers the line's question for a chat's missing 1-5 when it
+    asked one (`score_asked`), even from the next chat; a note with topics or words is about
+    the current chat, else the last."""
     topics = ", ".join(state.topics)
+    read = parse_note(argument, state.topics)
+    asked = state.score_asked
+    if asked is not None and isinstance(read, Note) and score_alone(read):
+        # Its topics are those of the note that asked: "Noted about A52: 3/5, lonely."
+        noted = ", ".join(asked.topics) or "-"
+        done = {"alias": asked.alias, "score": f"{read.score}/5", "noted_topics": noted}
+        key = "note_ok" if asked.topics else "note_ok_no_topics"
+        return Outcome([fx.SaveNote(read), fx.Reply(key, done | {"topics": topics})])
     if state.last_alias is None:
         return Outcome([fx.Reply("note_no_chat")])
-    read = parse_note(argument, state.topics)
     if not isinstance(read, Note):
         key = "note_score" if read.reason == "score" else "note_help"
         return Outcome([fx.Reply(key, {"topics": topics})])
@@ -193,6 +215,27 @@ def _bare_command(text: str) -> str | None:
     return command if command in COMMAND_NAMES else None
 
 
+def note_argument(text: str) -> str | None:
+    """Return what a `#note` says ("#note4 lonely": "4 lonely"), or None for another message."""
+    command = _command_word(text)
+    if command is None:
+        return None
+    word, argument = command
+    if word.rstrip(".,;:-") == "#note" or word.startswith("#note") and word[5:6].isdigit():
+        # "#note4 lonely": the score run on to the command is still the score; a note
+        # keeps nothing until it is read, so "#note:" is read as it was meant.
+        return f"{word[5:].lstrip('.,;:-')} {argument}"
+    return None
+
+
+def answers_a_score(text: str, topics: tuple[str, ...]) -> bool:
+    """Say whether a message is a `#note` of a score alone ("#note 3"), which may answer the
+    line's question for a chat's missing 1-5."""
+    argument = note_argument(text)
+    read = parse_note(argument, topics) if argument is not None else None
+    return isinstance(read, Note) and score_alone(read)
+
+
 def decide(state: SupporterState, text: str) -> Outcome:
     """Return what the line does with one message from a supporter."""
     keyword = classify(text)
@@ -206,10 +249,9 @@ def decide(state: SupporterState, text: str) -> Outcome:
         word, argument = command
         if word == "#call":
             return Outcome([fx.PlaceCall(argument)])
-        if word.rstrip(".,;:-") == "#note" or word.startswith("#note") and word[5:6].isdigit():
-            # "#note4 lonely": the score run on to the command is still the score; a note
-            # keeps nothing until it is read, so "#note:" is read as it was meant.
-            return note(state, f"{word[5:].lstrip('.,;:-')} {argument}")
+        noted = note_argument(text)
+        if noted is not None:
+            return note(state, noted)
         handler = COMMANDS.get(word)
         if handler is not None:
             return handler(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -22,6 +23,7 @@ from peerline.service.models import (
     Conversation,
     InboundMessage,
     Offer,
+    OutboundMessage,
     Supporter,
 )
 from peerline.service.runtime import debrief
@@ -56,6 +58,19 @@ DEBRIEF_REPLIES = frozenset(
         "ready_not_paused",
     )
 )
+# Those of the line's texts about noting a contact that ask for its missing 1-5 (after
+# "#note lonely, heavy one"), and the others that begin or end a note: the latest of them
+# says whether a bare "#note 3" answers such a question.
+SCORE_ASKS = ("note_ok_no_score", "note_ok_no_score_topics")
+NOTE_TEXTS = (
+    *SCORE_ASKS,
+    "note_ok",
+    "note_ok_no_topics",
+    "debrief_invite",
+    "debrief_invite_paused",
+)
+# How long after such a question a bare "#note 3" answers it, even from the next chat.
+SCORE_ASKED = timedelta(minutes=10)
 
 
 def supporter_message(
@@ -84,6 +99,9 @@ def supporter_message(
         last_alias: str | Phrase | None = caller_alias(rt, call_record)
     else:
         last_alias = last.contact.alias if last else None
+    # The chat (or call) whose missing 1-5 the line just asked for, for a bare "#note 3".
+    topics = rt.line.settings.note_topics
+    asked = _score_asked(rt, supporter) if supporter_flow.answers_a_score(text, topics) else None
     state = supporter_flow.SupporterState(
         away=supporter.away,
         on_shift=on_shift,
@@ -92,7 +110,8 @@ def supporter_message(
         offer_alias=offered.contact.alias if offered else None,
         paused=supporter.paused_until is not None and supporter.paused_until > rt.now,
         last_alias=last_alias,
-        topics=rt.line.settings.note_topics,
+        topics=topics,
+        score_asked=_asked_about(rt, asked) if asked is not None else None,
     )
     if chat is not None:
         inbound.conversation_id = chat.id
@@ -100,20 +119,67 @@ def supporter_message(
         rt.to_supporter(supporter, "picture_not_passed", chat.id if chat else None, via=relay)
         if not text.strip():
             return  # never an empty relay
+    # A score asked for is noted on that chat's (or call's) record, wherever they are now.
+    record = asked if asked is not None else call_record
     for effect in supporter_flow.decide(state, text).effects:
-        if call_record is not None:
-            _call_record_effect(rt, effect, supporter, call_record, relay)
+        if record is not None:
+            _record_effect(rt, effect, supporter, record, relay)
         else:
             _supporter_effect(rt, effect, supporter, chat, relay, last)
 
 
-def _call_record_effect(
+def _score_asked(rt: Context, supporter: Supporter) -> ContactRecord | None:
+    """Return the record of the chat or call whose missing 1-5 the line asked the supporter
+    for within SCORE_ASKED, while that is its latest text about notes and the 1-5 is still
+    missing."""
+    phone = rt.line.vault.decrypt(supporter.phone_enc)
+    latest = rt.session.execute(
+        select(OutboundMessage.purpose, OutboundMessage.conversation_id, OutboundMessage.created_at)
+        .where(
+            OutboundMessage.to_hash == rt.line.vault.lookup_hash(phone),
+            OutboundMessage.purpose.in_(NOTE_TEXTS),
+            OutboundMessage.created_at > rt.now - SCORE_ASKED,
+        )
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.purpose not in SCORE_ASKS:
+        return None
+    if latest.conversation_id is not None:
+        about = ContactRecord.conversation_id == latest.conversation_id
+    else:
+        # Asked about a call (its texts name no chat): their last call ended before it.
+        about = (
+            (ContactRecord.supporter_id == supporter.id)
+            & ContactRecord.call_id.is_not(None)
+            & (ContactRecord.ended_at <= latest.created_at)
+        )
+    record = rt.session.scalar(
+        select(ContactRecord)
+        .where(about)
+        .order_by(ContactRecord.ended_at.desc(), ContactRecord.id.desc())
+        .limit(1)
+    )
+    return record if record is not None and record.supporter_score is None else None
+
+
+def _asked_about(rt: Context, record: ContactRecord) -> supporter_flow.ScoreAsked:
+    """Return how the supporter knows the contact a 1-5 was asked for, and its topics."""
+    conversation = (
+        rt.session.get(Conversation, record.conversation_id) if record.conversation_id else None
+    )
+    alias = conversation.contact.alias if conversation else caller_alias(rt, record)
+    return supporter_flow.ScoreAsked(alias, tuple(t for t in record.topics.split(",") if t))
+
+
+def _record_effect(
     rt: Context, effect: fx.Effect, supporter: Supporter, record: ContactRecord, via: str | None
 ) -> None:
-    """Carry out a #note, #referred or #debrief about a call; other effects as always."""
+    """Carry out a #note, #referred or #debrief about a contact's record (a call's, or the
+    chat whose 1-5 was asked for); other effects as always."""
     match effect:
         case fx.Reply(key=key, params=params) if key in DEBRIEF_REPLIES:
-            rt.to_supporter(supporter, key, None, via=via, **params)
+            rt.to_supporter(supporter, key, record.conversation_id, via=via, **params)
         case fx.SaveNote(note=note):
             debrief.keep_note(rt, record, note)
         case fx.MarkReferred():
