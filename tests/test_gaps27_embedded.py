@@ -18,16 +18,15 @@ from peerline.service.models import Alert
 from peerline.service.voice.models import Call, CallbackRequest
 from tests.support import lines
 from tests.support.chat import texts_to
-from tests.support.voice import Phone, Twiml, closed_line_file, voice_app, voice_line
+from tests.support.voice import Phone, Twiml, closed_line_file, phone_for, voicemail_summary
 
 
 def voicemail(tmp_path: Path, **env: str) -> tuple[Phone, Twiml, str]:
     """Leave a voicemail on a closed line; return the phone, the last TwiML, its reference."""
-    line = voice_line(tmp_path, closed_line_file(), env=env)
-    phone = Phone(line, voice_app(line))
+    phone = phone_for(tmp_path, closed_line_file(), env=env)
     caller = phone.call(lines.TEXTER)
     last = caller.recorded(caller.press(caller.dial_in(), "1"))
-    with line.db.session() as session:
+    with phone.line.db.session() as session:
         reference = session.scalars(select(CallbackRequest.reference)).one()
     return phone, last, reference
 
@@ -62,22 +61,7 @@ def test_with_a_twilio_endpoint_the_call_back_is_offered_as_before(tmp_path: Pat
 
 
 def test_a_crisis_transcript_asks_no_call_back_soon(tmp_path: Path) -> None:
-    line = voice_line(tmp_path, closed_line_file())
-    phone = Phone(line, voice_app(line))
-    caller = phone.call(lines.TEXTER)
-    message = caller.press(caller.dial_in(), "1")
-    recording = "RE" + "e" * 32
-    caller.recorded(message, sid=recording)
-    fields = {
-        "CallSid": caller.sid,
-        "AccountSid": line.settings.twilio_account_sid,
-        "RecordingSid": recording,
-        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording}",
-        "TranscriptionSid": "TR" + "f" * 32,
-        "TranscriptionStatus": "completed",
-        "TranscriptionText": "i want to end my life, please call me",
-    }
-    assert phone.post(message.one("Record").attrib["transcribeCallback"], fields).status_code == 204
-    summary = texts_to(line, lines.SAM)[-1]
+    phone = phone_for(tmp_path, closed_line_file())
+    summary = voicemail_summary(phone, "i want to end my life, please call me")
     assert summary.startswith("CRISIS: voicemail") and "cannot call back" in summary, summary
     assert "Call back soon" not in summary and '"i want to end my life' in summary

@@ -11,31 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import lines
-from tests.support.chat import texts_to
-from tests.support.voice import Phone, closed_line_file, voice_app, voice_line
+from tests.support.voice import closed_line_file, phone_for, voicemail_summary
 
 
 def summary_of(tmp_path: Path, words: str) -> str:
     """Leave a voicemail whose transcript is `words`; return the summary Sam is texted."""
-    line = voice_line(tmp_path, closed_line_file())
-    phone = Phone(line, voice_app(line))
-    caller = phone.call(lines.TEXTER)
-    message = caller.press(caller.dial_in(), "1")
-    recording = "RE" + "e" * 32
-    caller.recorded(message, sid=recording)
-    fields = {
-        "CallSid": caller.sid,
-        "AccountSid": line.settings.twilio_account_sid,
-        "RecordingSid": recording,
-        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording}",
-        "TranscriptionSid": "TR" + "f" * 32,
-        "TranscriptionStatus": "completed",
-        "TranscriptionText": words,
-    }
-    callback = message.one("Record").attrib["transcribeCallback"]
-    assert phone.post(callback, fields).status_code == 204
-    return texts_to(line, lines.SAM)[-1]
+    return voicemail_summary(phone_for(tmp_path, closed_line_file()), words)
 
 
 @pytest.mark.parametrize(

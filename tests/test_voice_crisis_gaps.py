@@ -11,26 +11,24 @@ import pytest
 from sqlalchemy import select
 
 from peerline.service.groups import upcoming_text
-from peerline.service.models import Alert, Contact, SafetyEvent
-from peerline.service.services import LineServices
+from peerline.service.models import Alert, Contact
 from tests.support import lines
 from tests.support.chat import texts_to
 from tests.support.voice import (
+    CRISIS_NUMBER,
+    CRISIS_WORDS,
+    SPEECH_LANGUAGE,
     TORONTO,
     Caller,
-    Phone,
     Twiml,
+    alerts,
     closed_line_file,
+    phone_for,
+    safety_events,
     the_call,
-    voice_app,
     voice_line,
 )
 
-CRISIS_NUMBER = "+18002738255"
-CRISIS_WORDS = {
-    "en": "I have no one to talk to and I want to end my life",
-    "es": "no tengo a nadie y quiero quitarme la vida",
-}
 # Where to turn and the one key, as a crisis call hears them when nobody can answer.
 WHERE_TO_TURN = {
     "en": "If you are in danger, call 9 1 1. To be put through to the 9 8 8 crisis line now, "
@@ -42,25 +40,6 @@ TRANSFER_FAILED = {
     "en": "We could not connect you to the crisis line.",
     "es": "No pudimos conectarle con la línea de crisis.",
 }
-SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
-
-
-def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call, by default)."""
-    line = voice_line(tmp_path, line_file)
-    return Phone(line, voice_app(line))
-
-
-def alerts(line: LineServices) -> list[str]:
-    """Return the kinds of alerts raised, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
-
-
-def safety_events(line: LineServices) -> list[str]:
-    """Return the safety events' categories, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(SafetyEvent.category).order_by(SafetyEvent.id)))
 
 
 def gather_words(twiml: Twiml) -> str:

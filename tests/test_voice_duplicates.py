@@ -12,45 +12,26 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from peerline.service.models import Alert, Contact, SafetyEvent
+from peerline.service.models import Contact
 from peerline.service.services import LineServices
 from peerline.service.voice.models import CallLeg
 from tests.support import lines
 from tests.support.chat import texts_to
 from tests.support.voice import (
+    CRISIS_NUMBER,
+    CRISIS_WORDS,
     Caller,
-    Phone,
     Twiml,
+    alert_details,
+    alerts,
     closed_line_file,
+    contact_alias,
+    phone_for,
+    safety_events,
     the_call,
-    voice_app,
-    voice_line,
 )
 
-CRISIS_NUMBER = "+18002738255"
-CRISIS_WORDS = {
-    "en": "I have no one to talk to and I want to end my life",
-    "es": "no tengo a nadie y quiero quitarme la vida",
-}
 OFFER_WORDS = {"en": "press 3", "es": "oprima 3"}
-
-
-def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call, by default)."""
-    line = voice_line(tmp_path, line_file)
-    return Phone(line, voice_app(line))
-
-
-def alerts(line: LineServices) -> list[str]:
-    """Return the kinds of alerts raised, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
-
-
-def safety_events(line: LineServices) -> list[str]:
-    """Return the safety events' categories, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(SafetyEvent.category).order_by(SafetyEvent.id)))
 
 
 def legs_rung(line: LineServices) -> int:
@@ -183,19 +164,6 @@ def test_a_transfer_dialled_before_attempts_were_counted_still_ends_as_before(
 
 
 # -- 3. a first-time caller in crisis is named by alias ------------------------------------
-
-
-def contact_alias(line: LineServices) -> str:
-    """Return the alias of the line's only contact."""
-    with line.db.session() as session:
-        return session.scalars(select(Contact.alias)).one()
-
-
-def alert_details(line: LineServices, kind: str) -> list[str]:
-    """Return the details of the alerts of a kind, oldest first."""
-    with line.db.session() as session:
-        query = select(Alert.detail).where(Alert.kind == kind).order_by(Alert.id)
-        return list(session.scalars(query))
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

@@ -8,53 +8,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from peerline.service.models import Alert, Contact
-from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.chat import texts_to
 from tests.support.voice import (
+    CRISIS_WORDS,
     Caller,
     Phone,
     Twiml,
+    alert_details,
     closed_line_file,
+    contact_alias,
+    is_transfer,
+    phone_for,
     the_call,
-    voice_app,
-    voice_line,
+    voicemail_summary,
 )
-
-CRISIS_NUMBER = "+18002738255"
-CRISIS_WORDS = {
-    "en": "I have no one to talk to and I want to end my life",
-    "es": "no tengo a nadie y quiero quitarme la vida",
-}
-
-
-def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call, by default)."""
-    line = voice_line(tmp_path, line_file)
-    return Phone(line, voice_app(line))
-
-
-def alert_details(line: LineServices, kind: str) -> list[str]:
-    """Return the details of the alerts of a kind, oldest first."""
-    with line.db.session() as session:
-        return list(
-            session.scalars(select(Alert.detail).where(Alert.kind == kind).order_by(Alert.id))
-        )
 
 
 def crisis_offer(caller: Caller, language: str) -> Twiml:
-    """Say crisis words at the menu: the crisis offer, in their language."""
+    """Say crisis words at the English menu: the crisis offer, in their language."""
     offer = caller.speak(caller.dial_in(), CRISIS_WORDS[language])
     assert offer.one("Gather").attrib["action"].endswith(f"/offer/{language}")
     return offer
-
-
-def is_transfer(twiml: Twiml) -> bool:
-    """Say whether an answer puts the caller through to the crisis line."""
-    return [n.text for n in twiml.all("Number")] == [CRISIS_NUMBER]
 
 
 # -- 1. spoken numbers are the keys they name ----------------------------------------------
@@ -235,12 +210,6 @@ def test_a_caller_who_hung_up_on_a_short_crisis_call_hears_nothing_more(tmp_path
 # -- 3. a crisis caller gone before reaching anyone is a missed call for on call -----------
 
 
-def contact_alias(line: LineServices) -> str:
-    """Return the only contact's alias."""
-    with line.db.session() as session:
-        return session.scalars(select(Contact.alias)).one()
-
-
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_a_crisis_caller_who_hangs_up_at_the_offer_is_a_missed_call(
     tmp_path: Path, language: str
@@ -310,24 +279,7 @@ def closed_phone(tmp_path: Path) -> Phone:
     ],
 )
 def test_a_transcripts_phone_numbers_are_not_texted_to_staff(tmp_path: Path, words: str) -> None:
-    phone = closed_phone(tmp_path)
-    line = phone.line
-    caller = phone.call(lines.TEXTER)
-    message = caller.press(caller.dial_in(), "1")
-    recording = "RE" + "e" * 32
-    caller.recorded(message, sid=recording)
-    fields = {
-        "CallSid": caller.sid,
-        "AccountSid": line.settings.twilio_account_sid,
-        "RecordingSid": recording,
-        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording}",
-        "TranscriptionSid": "TR" + "f" * 32,
-        "TranscriptionStatus": "completed",
-        "TranscriptionText": words,
-    }
-    callback = message.one("Record").attrib["transcribeCallback"]
-    assert phone.post(callback, fields).status_code == 204
-    summary = texts_to(line, lines.SAM)[-1]
+    summary = voicemail_summary(closed_phone(tmp_path), words)
     assert "[number]" in summary, summary
     for digits in ("9005", "555"):
         assert digits not in summary, summary

@@ -11,68 +11,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from peerline.flows.menu import DIGITS
-from peerline.service.models import Alert
-from peerline.service.services import LineServices
 from peerline.service.voice.spoken import heard
 from tests.support import lines
 from tests.support.chat import take_chat
 from tests.support.voice import (
+    CRISIS_NUMBER,
+    CRISIS_WORDS,
+    OTHER,
+    SPEECH_LANGUAGE,
+    WORRIED_WORDS,
     Caller,
     Phone,
     Twiml,
+    alerts,
     closed_line_file,
+    crisis_offer,
+    offered_in,
+    phone_for,
     the_call,
-    voice_app,
-    voice_line,
 )
 
-CRISIS_NUMBER = "+18002738255"
-SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
-CRISIS_WORDS = {
-    "en": "I have no one to talk to and I want to end my life",
-    "es": "no tengo a nadie y quiero quitarme la vida",
-}
-WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se quiere matar"}
-# How each offer starts, by language.
-OFFER_STARTS = {
-    "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
-    "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
-    "failed": {
-        "en": "We could not connect you to the crisis line.",
-        "es": "No pudimos conectarle con la línea de crisis.",
-    },
-}
-OTHER = {"en": "es", "es": "en"}
 # The other language asked for by name, as each offer's speech recognition may hear it.
 NAMES = {"en": ("español", "Spanish", "en español por favor"), "es": ("inglés", "English")}
-
-
-def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call and the one who speaks
-    Spanish, by default)."""
-    line = voice_line(tmp_path, line_file)
-    return Phone(line, voice_app(line))
-
-
-def alerts(line: LineServices) -> list[str]:
-    """Return the kinds of alerts raised, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
-
-
-def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") -> None:
-    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step."""
-    gather = twiml.one("Gather")
-    assert gather.attrib["action"].endswith(f"/call/{call_id}/offer/{language}"), twiml
-    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
-    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
-    assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
-    # Staying on: /connect, or /connect/nobody after an offer that said nobody can answer.
-    stay = twiml.one("Redirect").text or ""
-    assert stay.endswith((f"/call/{call_id}/connect", f"/call/{call_id}/connect/nobody"))
 
 
 def spanish_menu(caller: Caller) -> Twiml:
@@ -156,12 +118,6 @@ def test_english_words_at_the_english_menu_ring_in_english(tmp_path: Path) -> No
 
 
 # -- 2. asking for the other language at the crisis offer is the offer in it -------------------
-
-
-def crisis_offer(caller: Caller, language: str) -> Twiml:
-    """Say crisis words at the menu of a language: the crisis offer, in it."""
-    menu = caller.dial_in() if language == "en" else spanish_menu(caller)
-    return caller.speak(menu, CRISIS_WORDS[language])
 
 
 @pytest.mark.parametrize(

@@ -12,75 +12,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from peerline.service.models import Alert
-from peerline.service.services import LineServices
-from tests.support import lines
+from tests.support import lines, voice
 from tests.support.voice import (
+    CRISIS_NUMBER,
+    OTHER,
+    SPEECH_LANGUAGE,
+    WORRIED_WORDS,
     Caller,
-    Phone,
     Twiml,
+    alerts,
     closed_line_file,
+    crisis_offer,
+    menu_of,
+    phone_for,
     the_call,
-    voice_app,
-    voice_line,
 )
 
-CRISIS_NUMBER = "+18002738255"
-SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
-CRISIS_WORDS = {
-    "en": "I have no one to talk to and I want to end my life",
-    "es": "no tengo a nadie y quiero quitarme la vida",
-}
-WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se quiere matar"}
-# How each offer starts, by language.
-OFFER_STARTS = {
-    "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
-    "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
-    "failed": {
-        "en": "We could not connect you to the crisis line.",
-        "es": "No pudimos conectarle con la línea de crisis.",
-    },
-}
 # The first words of each menu: the one key for a person.
 FIRST_KEY = {"en": "To talk with a peer, press 1.", "es": "Para hablar con alguien, oprima 1."}
 
 
-def phone_for(tmp_path: Path, line_file: str = lines.ON_CALL) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call and the one who speaks
-    Spanish, by default)."""
-    line = voice_line(tmp_path, line_file)
-    return Phone(line, voice_app(line))
-
-
-def alerts(line: LineServices) -> list[str]:
-    """Return the kinds of alerts raised, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
-
-
-def menu_of(caller: Caller, language: str) -> Twiml:
-    """Dial in, and choose Spanish (8) for the Spanish menu."""
-    menu = caller.dial_in()
-    return menu if language == "en" else caller.press(menu, "8")
-
-
 def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") -> None:
-    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step."""
-    gather = twiml.one("Gather")
-    assert gather.attrib["action"].endswith(f"/call/{call_id}/offer/{language}"), twiml
-    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
-    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
-    assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
+    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step,
+    and not the menu."""
+    voice.offered_in(twiml, call_id, language, kind)
     assert FIRST_KEY[language] not in twiml.spoken()
-    stay = twiml.one("Redirect").text or ""
-    assert stay.endswith((f"/call/{call_id}/connect", f"/call/{call_id}/connect/nobody"))
-
-
-def crisis_offer(caller: Caller, language: str) -> Twiml:
-    """Say crisis words at the menu of a language: the crisis offer, in it."""
-    return caller.speak(menu_of(caller, language), CRISIS_WORDS[language])
 
 
 # -- 1. asking to hear the crisis offer again is the offer again -------------------------------
@@ -186,7 +143,6 @@ OTHER_WORDS = {
         "no spanish",
     ),
 }
-OTHER = {"en": "es", "es": "en"}
 NOT_A_CHOICE = {"en": "Sorry, that is not one of", "es": "Perdón, esa no es"}
 # The emergency line the switched menu starts with.
 EMERGENCY = {"en": "In danger? Call 9 1 1.", "es": "¿Peligro? Llame al 9 1 1."}

@@ -9,14 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from peerline.service.models import SafetyEvent
-from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.voice import Caller, Phone, Twiml, the_call, voice_app, voice_line
+from tests.support.voice import Caller, Twiml, is_transfer, phone_for, safety_events, the_call
 
-CRISIS_NUMBER = "+18002738255"
 WORRIED = {
     "en": "my friend wants to kill herself",
     "es": "mi hermana dice que se quiere matar",
@@ -26,23 +22,6 @@ GUIDANCE = {
     "en": ("Worried about someone?", "call 9 1 1", "friends and family", "press 3", "stay on"),
     "es": ("¿Le preocupa alguien?", "llame al 9 1 1", "familiares y amigos", "oprima 3", "siga"),
 }
-
-
-def phone_for(tmp_path: Path) -> Phone:
-    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call)."""
-    line = voice_line(tmp_path, lines.ON_CALL)
-    return Phone(line, voice_app(line))
-
-
-def is_transfer(twiml: Twiml) -> bool:
-    """Say whether an answer puts the caller through to the crisis line."""
-    return [n.text for n in twiml.all("Number")] == [CRISIS_NUMBER]
-
-
-def events(line: LineServices) -> list[str]:
-    """Return the safety events' categories, oldest first."""
-    with line.db.session() as session:
-        return list(session.scalars(select(SafetyEvent.category).order_by(SafetyEvent.id)))
 
 
 def worried_offer(caller: Caller, language: str) -> Twiml:
@@ -67,7 +46,7 @@ def test_a_worried_caller_hears_what_to_do_for_the_other_person(
     call = the_call(phone.line, caller)
     assert call.state == "crisis_offer" and call.language == language
     assert call.crisis is None  # someone else's risk: not the caller's crisis
-    assert events(phone.line) == ["voice_someone_else"]
+    assert safety_events(phone.line) == ["voice_someone_else"]
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -101,7 +80,7 @@ def test_the_worried_words_sent_again_are_told_the_same_offer(tmp_path: Path) ->
     first = caller.speak(menu, WORRIED["en"])
     again = caller.speak(menu, WORRIED["en"])  # Twilio sends the request again
     assert again.spoken() == first.spoken()
-    assert events(phone.line) == ["voice_someone_else"]
+    assert safety_events(phone.line) == ["voice_someone_else"]
 
 
 @pytest.mark.parametrize(
@@ -127,5 +106,5 @@ def test_an_everyday_mention_of_a_friend_is_no_choice(tmp_path: Path) -> None:
     caller = phone.call(lines.TEXTER)
     menu = caller.speak(caller.dial_in(), "my friend's phone died")
     assert "not one of the choices" in menu.spoken()
-    assert events(phone.line) == []
+    assert safety_events(phone.line) == []
     assert the_call(phone.line, caller).crisis is None

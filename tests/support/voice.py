@@ -27,12 +27,22 @@ from werkzeug.test import TestResponse
 from peerline import console
 from peerline.app import create_app
 from peerline.service import calls
-from peerline.service.models import ACTIVE, Base, Conversation, Supporter, utcnow
+from peerline.service.models import (
+    ACTIVE,
+    Alert,
+    Base,
+    Contact,
+    Conversation,
+    SafetyEvent,
+    Supporter,
+    utcnow,
+)
 from peerline.service.runtime import Runtime
 from peerline.service.services import LineServices
 from peerline.service.voice.models import Call
 from peerline.webhooks import voice
 from tests.support import lines
+from tests.support.chat import texts_to
 from tests.support.line import Webhooks, load_line_file, make_line, make_settings
 
 VOICE = "/webhooks/voice"
@@ -46,6 +56,28 @@ URL_ATTRIBUTES = {
     "statusCallback": "statusCallbackMethod",
     "recordingStatusCallback": "recordingStatusCallbackMethod",
 }
+
+# The crisis line a crisis transfer dials on a US or Canadian line that names none (988).
+CRISIS_NUMBER = "+18002738255"
+# The language of each menu's <Say> and speech recognition.
+SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
+# What a caller says of their own crisis, and of someone else's, by language.
+CRISIS_WORDS = {
+    "en": "I have no one to talk to and I want to end my life",
+    "es": "no tengo a nadie y quiero quitarme la vida",
+}
+WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se quiere matar"}
+# How each offer starts, by language.
+OFFER_STARTS = {
+    "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
+    "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
+    "failed": {
+        "en": "We could not connect you to the crisis line.",
+        "es": "No pudimos conectarle con la línea de crisis.",
+    },
+}
+# The line's other language.
+OTHER = {"en": "es", "es": "en"}
 
 
 def voice_line(
@@ -91,6 +123,15 @@ def voice_app(line: LineServices) -> Flask:
         if csrf is not None:
             csrf.exempt(voice.bp)
     return app
+
+
+def phone_for(
+    tmp_path: Path, line_file: str = lines.ON_CALL, *, env: dict[str, str] | None = None
+) -> Phone:
+    """Return Twilio's side of a line (Sam and Ria on shift, Ria on call and the one who speaks
+    Spanish, by default)."""
+    line = voice_line(tmp_path, line_file, env=env)
+    return Phone(line, voice_app(line))
 
 
 def closed_line_file() -> str:
@@ -290,6 +331,20 @@ class Caller:
         }
         return self.phone.post(record.attrib["recordingStatusCallback"], params)
 
+    def transcribed(self, twiml: Twiml, recording_sid: str, words: str) -> TestResponse:
+        """Send the <Record>'s transcription callback: Twilio heard `words` in the recording."""
+        record = twiml.one("Record")
+        params = {
+            "CallSid": self.sid,
+            "AccountSid": self.phone.line.settings.twilio_account_sid,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+            "TranscriptionSid": "TR" + "f" * 32,
+            "TranscriptionStatus": "completed",
+            "TranscriptionText": words,
+        }
+        return self.phone.post(record.attrib["transcribeCallback"], params)
+
     def status(self, status: str, seconds: int | None = None) -> TestResponse:
         """Send the call's status callback to /webhooks/voice/status."""
         params = self.params(CallStatus=status)
@@ -369,3 +424,67 @@ def the_call(line: LineServices, caller: Caller) -> Call:
         call = session.scalars(select(Call).where(Call.call_sid == caller.sid)).one()
         _ = [leg.supporter_id for leg in call.legs]
         return call
+
+
+def alerts(line: LineServices) -> list[str]:
+    """Return the kinds of alerts raised, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(Alert.kind).order_by(Alert.id)))
+
+
+def alert_details(line: LineServices, kind: str) -> list[str]:
+    """Return the details of the alerts of a kind, oldest first."""
+    with line.db.session() as session:
+        query = select(Alert.detail).where(Alert.kind == kind).order_by(Alert.id)
+        return list(session.scalars(query))
+
+
+def safety_events(line: LineServices) -> list[str]:
+    """Return the safety events' categories, oldest first."""
+    with line.db.session() as session:
+        return list(session.scalars(select(SafetyEvent.category).order_by(SafetyEvent.id)))
+
+
+def contact_alias(line: LineServices) -> str:
+    """Return the alias of the line's only contact."""
+    with line.db.session() as session:
+        return session.scalars(select(Contact.alias)).one()
+
+
+def is_transfer(twiml: Twiml) -> bool:
+    """Say whether an answer puts the caller through to the crisis line."""
+    return [n.text for n in twiml.all("Number")] == [CRISIS_NUMBER]
+
+
+def menu_of(caller: Caller, language: str) -> Twiml:
+    """Dial in, and choose Spanish (8) for the Spanish menu."""
+    menu = caller.dial_in()
+    return menu if language == "en" else caller.press(menu, "8")
+
+
+def crisis_offer(caller: Caller, language: str) -> Twiml:
+    """Say crisis words at the menu of a language: the crisis offer, in it."""
+    return caller.speak(menu_of(caller, language), CRISIS_WORDS[language])
+
+
+def offered_in(twiml: Twiml, call_id: int, language: str, kind: str = "crisis") -> None:
+    """Check an answer is the crisis offer of a kind, in a language, waiting at its own step."""
+    gather = twiml.one("Gather")
+    assert gather.attrib["action"].endswith(f"/call/{call_id}/offer/{language}"), twiml
+    assert gather.attrib["language"] == SPEECH_LANGUAGE[language]
+    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in twiml.all("Say"))
+    assert twiml.spoken().startswith(OFFER_STARTS[kind][language]), twiml.spoken()
+    # Staying on: /connect, or /connect/nobody after an offer that said nobody can answer.
+    stay = twiml.one("Redirect").text or ""
+    assert stay.endswith((f"/call/{call_id}/connect", f"/call/{call_id}/connect/nobody"))
+
+
+def voicemail_summary(phone: Phone, words: str) -> str:
+    """Leave a voicemail on a closed line, Twilio's transcript of it `words`; return the summary
+    Sam, on call, is texted."""
+    caller = phone.call(lines.TEXTER)
+    message = caller.press(caller.dial_in(), "1")
+    recording = "RE" + "e" * 32
+    caller.recorded(message, sid=recording)
+    assert caller.transcribed(message, recording, words).status_code == 204
+    return texts_to(phone.line, lines.SAM)[-1]
