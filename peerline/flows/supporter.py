@@ -29,6 +29,9 @@ class SupporterState:
     chat_alias: str | None = None
     offer_id: int | None = None
     offer_alias: str | None = None
+    # Their last offer went to someone else's #take, they were told so, and it would still
+    # be open: a #take of it now lost that race, and needs no second answer.
+    offer_taken: bool = False
     # After a chat flagged for safety: no offers until the pause ends or they text #ready.
     paused: bool = False
     # The chat a #note, #referred or #debrief is about: the current one, else the last.
@@ -47,7 +50,8 @@ class Outcome:
 
 def _take(state: SupporterState) -> Outcome:
     if state.offer_id is None:
-        return Outcome([fx.Reply("no_offer")])
+        # "Someone else already took that chat" was their answer: once is enough.
+        return Outcome([] if state.offer_taken else [fx.Reply("no_offer")])
     return Outcome([fx.AcceptOffer(state.offer_id)])
 
 
@@ -213,6 +217,12 @@ def _bare_command(text: str) -> str | None:
     word = text.strip().lower().rstrip(".,!?;: ")
     command = "#" + word
     return command if command in COMMAND_NAMES else None
+
+
+def is_take(text: str) -> bool:
+    """Say whether a message is the command #take (any case)."""
+    command = _command_word(text)
+    return command is not None and command[0] == "#take"
 
 
 def note_argument(text: str) -> str | None:

@@ -41,6 +41,7 @@ from peerline.service.models import (
     Conversation,
     InboundMessage,
     Offer,
+    OutboundMessage,
     Supporter,
 )
 from peerline.service.services import LineServices
@@ -325,7 +326,9 @@ def accept_offer(
     goes back on the number `via` they wrote to)."""
     offer = _lock(rt.session, Offer, offer_id)
     if offer is None or offer.supporter_id != supporter.id or offer.status != PENDING:
-        rt.to_supporter(supporter, "no_offer", via=via)
+        # Taken by someone else since it was read: the winner's #take told them so.
+        if offer is None or not told_taken(rt, supporter, offer):
+            rt.to_supporter(supporter, "no_offer", via=via)
         return False
     conversation = _lock(rt.session, Conversation, offer.conversation_id)
     if conversation is None or conversation.state != QUEUED:
@@ -369,6 +372,38 @@ def accept_offer(
         rt.to_supporter(supporter, "took", conversation.id, alias=contact.alias, via=via)
     rt.to_texter(contact, conversation, "connected", name=supporter.name)
     return True
+
+
+def told_taken(
+    rt: Context, supporter: Supporter, offer: Offer | None = None, *, relay: str | None = None
+) -> bool:
+    """Say whether the supporter's offer (else their last, on `relay` if given) went to
+    someone else while it would still be open, and they were told so (`already_taken`).
+
+    A #take of it then lost a race and needs no answer of its own: "Someone else already
+    took that chat" came first (the winner's #take tells the others), and "There is no offer
+    waiting for you right now" after it only puzzled.
+    """
+    if offer is None:
+        last = select(Offer).where(Offer.supporter_id == supporter.id)
+        if relay is not None:
+            last = last.where(Offer.relay_number == relay)
+        offer = rt.session.scalar(last.order_by(Offer.id.desc()).limit(1))
+    if offer is None or offer.supporter_id != supporter.id or offer.status != WITHDRAWN:
+        return False
+    if offer.resolved_at is None or offer.expires_at <= rt.now:
+        return False  # it would have timed out by now: a late #take hears there is none
+    vault = rt.line.vault
+    told = rt.session.scalar(
+        select(OutboundMessage.id)
+        .where(
+            OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+            OutboundMessage.purpose == "already_taken",
+            OutboundMessage.created_at >= offer.resolved_at,
+        )
+        .limit(1)
+    )
+    return told is not None
 
 
 def _waiting_words(

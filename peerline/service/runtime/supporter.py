@@ -36,6 +36,7 @@ from peerline.service.runtime.chats import (
 from peerline.service.runtime.offers import (
     accept_offer,
     crisis_offer_untaken,
+    told_taken,
 )
 from peerline.service.runtime.safety import block, raise_safety
 from peerline.service.voice.records import caller_alias, latest_call_record
@@ -108,6 +109,10 @@ def supporter_message(
         chat_alias=chat.contact.alias if chat else None,
         offer_id=offer.id if offer else None,
         offer_alias=offered.contact.alias if offered else None,
+        # Read only for a #take with no offer: did it lose a race they were told of?
+        offer_taken=offer is None
+        and supporter_flow.is_take(text)
+        and told_taken(rt, supporter, relay=relay),
         paused=supporter.paused_until is not None and supporter.paused_until > rt.now,
         last_alias=last_alias,
         topics=topics,
