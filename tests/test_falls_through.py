@@ -272,7 +272,8 @@ def test_a_bare_two_word_first_text_of_pills_taken_goes_first(build: LineBuilder
     hooks.sms(lines.TEXTER, "took pills")
     hooks.sms(lines.TEXTER, "sorry")
     first = texts_to(line, lines.TEXTER)
-    assert "988" in first[0] and "number 1 in line" in first[1]
+    # Pills taken: 911 now first, the words for an attempt under way (session 27c).
+    assert "call 911 now" in first[0] and "number 1 in line" in first[1]
     assert not any("Reply YES" in t for t in first)
     with line.db.session() as session:
         assert [c.priority for c in queued(session)] == [priority_of("attempt"), 0]

@@ -76,7 +76,7 @@ def test_the_safety_flag_reaches_a_supporter_in_their_language(build: LineBuilde
     hooks.sms(lines.TEXTER, CRISIS)
     flags = [t for t in texts_to(line, lines.SAM) if t.startswith("[Seguridad] ")]
     assert any("puede estar en crisis" in t and "#alert" in t for t in flags), flags
-    assert not any("may be in crisis. Crisis resources" in t for t in flags)
+    assert not any("may be in crisis" in t or "Crisis resources" in t for t in flags)
 
 
 def test_crisis_words_in_a_chat(build: LineBuilder) -> None:
@@ -423,7 +423,8 @@ def test_own_crisis_after_a_flag_for_someone_else_is_flagged(build: LineBuilder)
     hooks.sms(lines.TEXTER, "she is on the bridge right now and wont answer")
     hooks.sms(lines.TEXTER, "honestly i want to kill myself too")
     said = texts_to(line, lines.SAM)
-    assert any("may be in crisis. Crisis resources were sent" in t for t in said), said
+    flag = "may be in crisis (has thoughts of suicide). Crisis resources were sent"
+    assert any(flag in t for t in said), said
     assert said[-1].startswith("[SAFETY] ") and "SOMEONE ELSE" not in said[-1]
 
 
@@ -471,7 +472,8 @@ def test_attempt_under_way_goes_ahead_of_other_crises(build: LineBuilder) -> Non
     # Already queued, with a reminder of their place not yet due, they hear the resources and
     # the place their words moved them to (session 18's quick start heard only the resources).
     told = texts_to(line, "+14165550197")
-    assert told[-2].startswith("You matter") and "still in line, number 1" in told[-1]
+    # The resources for an attempt under way: 911 now and Poison Control first (27c).
+    assert told[-2].startswith("Please call 911 now") and "still in line, number 1" in told[-1]
     # Crisis words again within the window: neither is repeated.
     hooks.sms("+14165550197", "i took them an hour ago")
     assert texts_to(line, "+14165550197") == told

@@ -17,6 +17,10 @@ class Reply:
     # This reply only, in another language than the texter's (PARAR from an English texter is
     # answered in Spanish without writing to them in Spanish from then on).
     language: str | None = None
+    # The catalogue key of its words when they are not the key's own: the crisis resources
+    # for an attempt under way ("call 911 now") keep the crisis text's purpose, its lane and
+    # its window.
+    wording: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ class TexterState:
     menu_due: bool = True
     # False while that short answer went out within the same few minutes: once is enough.
     menu_again_due: bool = True
+    # False while the words for an attempt under way ("call 911 now") went out within the
+    # crisis window: the crisis resources sent before them (crisis_reply_due False) do not
+    # hold them back, since an overdose taken is news that needs 911, not only 988.
+    attempt_reply_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -472,17 +476,16 @@ def decide(
     # A question with crisis words in the queue hears the resources and its place below, as
     # crisis words always do there (not the answer to a question).
     state = replace(state, asked_due=False)
-    if state.crisis_reply_due and not state.opted_out:
-        if someone_else:
-            # The words alarm and tell of another person at risk ("she is on the bridge and
-            # wont answer"), and of no crisis of the texter's: the concern is raised all the
-            # same, and the texter hears what to do for them (once in a while), never resources
-            # meant for themselves.
-            if state.someone_else_due:
-                safety.append(fx.Reply("someone_else"))
-        else:
-            # "Keep texting here" only when someone is on shift to read it.
-            safety.append(fx.Reply("crisis" if status.open_now else "crisis_closed"))
+    if state.crisis_reply_due and not state.opted_out and someone_else:
+        # The words alarm and tell of another person at risk ("she is on the bridge and
+        # wont answer"), and of no crisis of the texter's: the concern is raised all the
+        # same, and the texter hears what to do for them (once in a while), never resources
+        # meant for themselves.
+        if state.someone_else_due:
+            safety.append(fx.Reply("someone_else"))
+    elif not state.opted_out and not someone_else:
+        if state.crisis_reply_due or (crisis == ATTEMPT and state.attempt_reply_due):
+            safety.append(_resources(crisis, status))
     if state.stage in OUTSIDE and not state.opted_out and keyword not in ACTS:
         rest = _crisis_first(state, status, text, keyword, crisis_language == "es")
     elif media and not state.opted_out:
@@ -502,6 +505,20 @@ def decide(
         # took 20 tylenol" while queued got the resources and no place).
         rest = Outcome(QUEUED, [*rest.effects, fx.Reply("still_waiting", _wait(status))])
     return _ahead(rest, language, safety)
+
+
+# The detector's category for an attempt under way: pills or poison taken, a cut bleeding.
+ATTEMPT = "attempt"
+
+
+def _resources(crisis: str, status: LineStatus) -> fx.Reply:
+    """Return the crisis resources for these words: "keep texting here" only when someone is
+    on shift to read it; for an attempt under way, 911 now and Poison Control first, in
+    words of their own under the crisis text's purpose (its lane, its window)."""
+    key = "crisis" if status.open_now else "crisis_closed"
+    if crisis == ATTEMPT:
+        return fx.Reply(key, wording=key.replace("crisis", "crisis_attempt", 1))
+    return fx.Reply(key)
 
 
 def _ahead(rest: Outcome, language: list[fx.Effect], first: list[fx.Effect]) -> Outcome:

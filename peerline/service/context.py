@@ -12,14 +12,14 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import LANGUAGES, Catalogue, Phrase
 from peerline.service import lanes, metrics, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
-from peerline.service.crisis_detection import ALIASES
+from peerline.service.crisis_detection import ALIASES, priority_of
 from peerline.service.drafts import draft, write
 from peerline.service.models import (
     ACTIVE,
@@ -32,6 +32,7 @@ from peerline.service.models import (
     Conversation,
     Offer,
     OutboundMessage,
+    SafetyEvent,
     Supporter,
     utcnow,
 )
@@ -83,6 +84,9 @@ COMBINE_SEGMENTS = 2
 # A stuck queue is one alert: texted once, then kept up to date for this long unless resolved.
 STUCK_QUEUE_REPEAT = timedelta(hours=1)
 STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
+# Staff texts about a chat that name its crisis kind ({kind}): the offer of a texter who may be
+# in crisis says which (runtime.offers leaves it to the record).
+KIND_TEXTS = ("offer_priority",)
 # The words for a crisis with no kind named (a call's "suicide" alone, a crisis transfer that
 # failed): staff never read a category's code.
 UNNAMED_CRISIS = "crisis_kind_unnamed"
@@ -290,6 +294,24 @@ class Context:
         never a code."""
         return crisis_words_in(self.line.catalogue, category, language)
 
+    def crisis_category_of(self, conversation_id: int) -> str | None:
+        """Return the most urgent crisis category raised for a conversation's texter: in it
+        (by their words or a supporter's #alert), or in their others within the crisis window
+        (a texter flagged lately joins the line again at that priority); one query."""
+        texter = select(Conversation.contact_id).where(Conversation.id == conversation_id)
+        categories = self.session.scalars(
+            select(SafetyEvent.category)
+            .join(Conversation, Conversation.id == SafetyEvent.conversation_id)
+            .where(
+                Conversation.contact_id == texter.scalar_subquery(),
+                or_(
+                    SafetyEvent.conversation_id == conversation_id,
+                    SafetyEvent.created_at >= self.now - self.crisis_window,
+                ),
+            )
+        ).all()
+        return max(categories, key=priority_of, default=None)
+
     def crisis_kind(self, category: str | None) -> Callable[[str], str]:
         """Return a crisis category in words in whichever language a reader reads."""
         return partial(self.crisis_words, category)
@@ -316,10 +338,12 @@ class Context:
         key: str,
         *,
         in_language: str | None = None,
+        wording: str | None = None,
         **params: Any,
     ) -> None:
         """Send a catalogue text to a texter, unless they opted out (in `in_language`, this
-        text only, else theirs)."""
+        text only, else theirs; in the words of the key `wording`, when given, for `key`'s
+        purpose)."""
         if contact.opted_out:
             return
         language = in_language or (conversation.language if conversation else contact.language)
@@ -327,7 +351,7 @@ class Context:
             to_phone=self.line.vault.decrypt(contact.phone_enc),
             recipient_kind="texter",
             purpose=key,
-            text=self.render(language, key, params),
+            text=self.render(language, wording or key, params),
             conversation_id=conversation.id if conversation else None,
         )
 
@@ -340,19 +364,24 @@ class Context:
         text: str | None = None,
         via: str | None = None,
         valid_for: int | None = None,
+        wording: str | None = None,
         **params: Any,
     ) -> None:
         """Send a catalogue text (or given words) to a supporter, unless they opted out.
 
         `via` is the relay number of the chat or offer it concerns, so the supporter's phone
         keeps each chat in its own thread; without a pool everything comes from the line.
+        `wording` is the key of its words when they are not `key`'s own (its purpose). A text
+        that names a chat's crisis kind (KIND_TEXTS) is told it from the record when not given.
         """
         if supporter.opted_out:
             return
         if text is None:
-            words = key
-            if self._about_a_call and self.line.catalogue.has("en", f"{key}_call"):
-                words = f"{key}_call"
+            words = wording or key
+            if self._about_a_call and self.line.catalogue.has("en", f"{words}_call"):
+                words = f"{words}_call"
+            if key in KIND_TEXTS and "kind" not in params and conversation_id is not None:
+                params["kind"] = self.crisis_kind(self.crisis_category_of(conversation_id))
             text = self.render(supporter_language(supporter), words, params)
         self.send(
             to_phone=self.line.vault.decrypt(supporter.phone_enc),

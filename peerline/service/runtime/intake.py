@@ -12,6 +12,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from peerline.flows.keywords import Keyword, classify
+from peerline.flows.texter import ATTEMPT
 from peerline.service import outbox
 from peerline.service.context import (
     Context,
@@ -83,7 +84,9 @@ def blocked_message(rt: Context, phone: str, text: str) -> None:
     if not _due(contact.crisis_replied_at, rt.now, rt.crisis_window):
         return
     contact.crisis_replied_at = rt.now
-    rt.to_texter(contact, None, "crisis")
+    # An attempt under way hears 911 now and Poison Control first, as anyone would.
+    attempt = detection.category == ATTEMPT
+    rt.to_texter(contact, None, "crisis", wording="crisis_attempt" if attempt else None)
     # The alert points at their last conversation, where the console can lift the block.
     last = rt.session.scalar(
         select(Conversation)

@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import delete, func, or_, select, update
 
 from peerline.flows.catalogue import Phrase
+from peerline.flows.texter import ATTEMPT
 from peerline.service import metrics, routing
 from peerline.service.context import (
     Context,
@@ -72,8 +73,7 @@ def raise_safety(
         if first_own and conversation.state == ACTIVE and supporter is not None:
             # The window's first flag was for someone else's risk ("Ask how they are too"):
             # the texter's own crisis now is news to the supporter.
-            via = conversation.relay_number
-            rt.to_supporter(supporter, "safety_flag", conversation.id, alias=alias, via=via)
+            _flag(rt, conversation, category)
         return 0
     what = "alert_what_someone_else" if someone_else else "alert_what_crisis"
     if conversation.contact.opted_out:
@@ -86,10 +86,31 @@ def raise_safety(
     told = rt.safety_alert("crisis", conversation, alias, crisis, queue=queue)
     supporter = conversation.supporter
     if conversation.state == ACTIVE and supporter is not None:
-        flag = "safety_flag_someone_else" if someone_else else "safety_flag"
-        via = conversation.relay_number
-        rt.to_supporter(supporter, flag, conversation.id, alias=alias, via=via)
+        if someone_else:
+            via = conversation.relay_number
+            rt.to_supporter(
+                supporter, "safety_flag_someone_else", conversation.id, alias=alias, via=via
+            )
+        else:
+            _flag(rt, conversation, category)
     return told
+
+
+def _flag(rt: Context, conversation: Conversation, category: str) -> None:
+    """Flag a chat's texter to its supporter with the kind of crisis in words; for an attempt
+    under way, that they were texted to call 911 now (texter.ATTEMPT's words)."""
+    supporter = conversation.supporter
+    if supporter is None:
+        return
+    rt.to_supporter(
+        supporter,
+        "safety_flag",
+        conversation.id,
+        wording="safety_flag_attempt" if category == ATTEMPT else None,
+        alias=conversation.contact.alias,
+        kind=rt.crisis_kind(category),
+        via=conversation.relay_number,
+    )
 
 
 def block(rt: Context, contact: Contact, reason: str, status: str = "active") -> None:

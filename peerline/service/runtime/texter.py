@@ -140,6 +140,9 @@ def texter_message(
         # (Asked only when the flow could send it.)
         due = not _said_lately(rt, contact, "someone_else", rt.crisis_window)
         state = replace(state, someone_else_due=due)
+    if category == texter_flow.ATTEMPT and not state.crisis_reply_due:
+        # The resources went out lately, perhaps for words less urgent: 911 now is news.
+        state = replace(state, attempt_reply_due=not _attempt_told(rt, contact))
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
     else:
@@ -269,6 +272,27 @@ def _crisis_record(rt: Context, contact: Contact, flagged: Conversation | None) 
     conversation = _new_conversation(rt, contact)
     conversation.state, conversation.closed_at = CLOSED, rt.now
     return conversation
+
+
+def _attempt_told(rt: Context, contact: Contact) -> bool:
+    """Say whether the last crisis resources this texter was sent (within the crisis window,
+    as `crisis_reply_due` says) were the words for an attempt under way: sent with an attempt
+    raised by the same step, at the same moment."""
+    if contact.crisis_replied_at is None:
+        return False
+    return bool(
+        rt.session.scalar(
+            select(SafetyEvent.id)
+            .join(Conversation, Conversation.id == SafetyEvent.conversation_id)
+            .where(
+                Conversation.contact_id == contact.id,
+                SafetyEvent.source == "detector",
+                SafetyEvent.category == texter_flow.ATTEMPT,
+                SafetyEvent.created_at == contact.crisis_replied_at,
+            )
+            .limit(1)
+        )
+    )
 
 
 def _crisis_raised_at(rt: Context, contact: Contact) -> datetime | None:
@@ -416,12 +440,14 @@ def _texter_effect(
     joining: bool = False,
 ) -> None:
     match effect:
-        case fx.Reply(key=key, params=params, language=language):
+        case fx.Reply(key=key, params=params, language=language, wording=wording):
             if key in ("crisis", "crisis_closed"):
                 contact.crisis_replied_at = rt.now
             if key == "help_in_chat" and conversation and conversation.supporter:
                 params = {**params, "name": conversation.supporter.name}
-            rt.to_texter(contact, conversation, key, in_language=language, **params)
+            rt.to_texter(
+                contact, conversation, key, in_language=language, wording=wording, **params
+            )
         case fx.Relay(text=text, picture=picture):
             if conversation is not None and conversation.supporter is not None:
                 nudge = rt.line.settings.reply_nudge_minutes * 60
