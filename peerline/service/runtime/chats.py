@@ -38,8 +38,10 @@ def end_chat(
     by: str,
     ask_rating: bool = True,
     opted_out: bool = False,
+    on_call_told: bool = False,
 ) -> None:
-    """End an active chat, free the supporter and tell the other side."""
+    """End an active chat, free the supporter and tell the other side (`on_call_told`: the
+    texter opted out lately after crisis words, and the on-call coordinators were told)."""
     if conversation.state != ACTIVE:
         return
     contact, supporter = conversation.contact, conversation.supporter
@@ -57,6 +59,8 @@ def end_chat(
                 supporter,
                 key,
                 conversation.id,
+                # and, after crisis words lately, that on call knows (the same purpose)
+                wording="texter_opted_out_told" if opted_out and on_call_told else None,
                 alias=contact.alias,
                 via=conversation.relay_number,
             )

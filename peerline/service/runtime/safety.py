@@ -19,6 +19,7 @@ from peerline.service.models import (
     ACTIVE,
     CLOSED,
     QUEUED,
+    Alert,
     Block,
     Contact,
     ContactRecord,
@@ -111,6 +112,37 @@ def _flag(rt: Context, conversation: Conversation, category: str) -> None:
         kind=rt.crisis_kind(category),
         via=conversation.relay_number,
     )
+
+
+# The alert that a texter who may be in crisis opted out (STOP): once a conversation.
+OPTED_OUT_IN_CRISIS = "crisis_opted_out"
+
+
+def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
+    """Alert on call that a texter who may be in crisis (flagged within the crisis window)
+    opted out (STOP, END, ...) and can no longer be texted, by alias, naming the supporter of
+    the chat they left; once a conversation. Return how many coordinators were texted (none
+    when told already).
+
+    Carriers let nothing through after an opt-out but their own confirmation: the supporter
+    hears the texter left, and without this nobody who could still act would know."""
+    told_already = rt.session.scalar(
+        select(Alert.id)
+        .where(Alert.kind == OPTED_OUT_IN_CRISIS, Alert.conversation_id == conversation.id)
+        .limit(1)
+    )
+    if told_already is not None:
+        return 0
+    kind = rt.crisis_kind(rt.crisis_category_of(conversation.id))
+    supporter = conversation.supporter if conversation.state == ACTIVE else None
+    if supporter is not None:
+        what = Phrase("alert_what_stopped_chat", {"kind": kind, "name": supporter.name})
+    else:
+        what = Phrase("alert_what_stopped", {"kind": kind})
+    # They leave the line with these same words: not counted among those waiting.
+    queue = routing.queue_length(rt.session) - (1 if conversation.state == QUEUED else 0)
+    alias = conversation.contact.alias
+    return rt.safety_alert(OPTED_OUT_IN_CRISIS, conversation, alias, what, queue=max(0, queue))
 
 
 def block(rt: Context, contact: Contact, reason: str, status: str = "active") -> None:

@@ -51,7 +51,7 @@ from peerline.service.runtime.offers import (
     schedule_open_notice,
     withdraw_offers,
 )
-from peerline.service.runtime.safety import erase, raise_safety
+from peerline.service.runtime.safety import erase, opted_out_in_crisis, raise_safety
 from peerline.service.runtime.timers import (
     next_tick_delay,
 )
@@ -176,6 +176,11 @@ def texter_message(
     # and a flag raised over someone else's words is not the texter's own crisis.
     inbound.raised_safety, inbound.someone_else, inbound.picture = raised, other, media > 0
     joining = fx.JoinQueue() in effects
+    on_call_told = False
+    if fx.SetOptOut(True) in effects and not contact.opted_out and flagged is not None:
+        # STOP lately after crisis words: the line can no longer text them, and the supporter
+        # of a chat would be the only one to know. On call hears it, once a conversation.
+        on_call_told = opted_out_in_crisis(rt, conversation or flagged) > 0
     if conversation is None and raised:
         # Crisis words from someone the line cannot text (they opted out): nothing goes to
         # them, but a coordinator must hear of it, and the words are kept where the console
@@ -203,6 +208,7 @@ def texter_message(
             other=other,
             own_lately=own_lately,
             joining=joining,
+            on_call_told=on_call_told,
         )
         if (
             isinstance(effect, fx.Relay | fx.Notify)
@@ -438,6 +444,7 @@ def _texter_effect(
     other: bool = False,
     own_lately: bool = False,
     joining: bool = False,
+    on_call_told: bool = False,
 ) -> None:
     match effect:
         case fx.Reply(key=key, params=params, language=language, wording=wording):
@@ -504,7 +511,14 @@ def _texter_effect(
                 rated(rt, conversation, score)
         case fx.EndChat(by=by, ask_rating=ask_rating, opted_out=opted_out):
             if conversation is not None:
-                end_chat(rt, conversation, by=by, ask_rating=ask_rating, opted_out=opted_out)
+                end_chat(
+                    rt,
+                    conversation,
+                    by=by,
+                    ask_rating=ask_rating,
+                    opted_out=opted_out,
+                    on_call_told=on_call_told,
+                )
         case fx.RaiseSafety(source=source, category=category):
             if conversation is not None:
                 raise_safety(
