@@ -166,6 +166,17 @@ class Staffing:
         )
 
 
+def offered_until(session: Session, conversation_id: int, now: datetime) -> datetime | None:
+    """Return when the last of the pending offers of a waiting conversation times out, if a
+    supporter is being asked to take it now."""
+    until = session.scalar(
+        select(func.max(Offer.expires_at)).where(
+            Offer.conversation_id == conversation_id, Offer.status == PENDING
+        )
+    )
+    return until if until is not None and until > now else None
+
+
 def holds_of(
     session: Session,
     conversation_id: int,

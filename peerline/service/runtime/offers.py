@@ -44,6 +44,7 @@ from peerline.service.models import (
     OutboundMessage,
     Supporter,
 )
+from peerline.service.routing.staffing import offered_until
 from peerline.service.services import LineServices
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def line_status(
     staff = (
         routing.staffing(session, rotas, rt.now, policy(rt)) if on_shift else routing.Staffing({})
     )
+    asked_until = None
     if on_shift and conversation is not None and conversation.state == QUEUED:
         # Whoever passed them is not offered them until the hold ends: not free for them now
         # (a one-person shift told "about 1 min" while its one supporter's #pass held).
@@ -77,20 +79,33 @@ def line_status(
         held = routing.holds_of(session, conversation.id, crisis_at, rt.now, hold)
         if held:
             staff = staff.for_texter_held_by(held)
+        asked_until = offered_until(session, conversation.id, rt.now)
+    if asked_until is not None:
+        # A supporter is being asked now: the wait is at most what is left of their offer (a
+        # tester's "hello??" heard "about 3 min" and was connected 2 s later).
+        wait: int | None = max(1, math.ceil((asked_until - rt.now).total_seconds() / 60))
+    else:
+        wait = _expected_wait(rt, position, staff)
     return texter_flow.LineStatus(
         open_now=bool(on_shift),
         next_opening=format_opening(opening, tz, rt.now, language) if opening else None,
         position=position,
-        wait_minutes=_expected_wait(rt, position, staff),
+        wait_minutes=wait,
         groups=_groups_text(rt, tz, language),
         # Nobody to count on: everyone on shift is away or at their cap, or their last offers
         # went unanswered (a tester was told "about 1 min" by a line whose one supporter kept
-        # missing offers).
-        nobody_free=bool(on_shift) and staff.answering == 0,
+        # missing offers); never while someone is being asked to take them.
+        nobody_free=bool(on_shift) and staff.answering == 0 and asked_until is None,
         moved_up=conversation is not None
         and conversation.state == QUEUED
         and priority > conversation.priority,
     )
+
+
+# The shortest a chat going on is counted on to last, in minutes: half a typical chat. Many
+# chats ending within a minute or two (texters who leave at once) say little of how long the
+# chats going on now will last.
+MIN_CHAT_MINUTES = DEFAULT_CHAT_MINUTES / 2
 
 
 def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int | None:
@@ -127,11 +142,14 @@ def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int |
     if position <= free:
         # Someone free is offered them at once: the wait is how long an offer takes.
         return max(1, math.ceil(offer_wait))
-    # Otherwise chats must end first: one each `length / taking` minutes on average, the
-    # first after half a chat; never less than the people matched lately really waited.
-    length = statistics.median(lengths) if lengths else DEFAULT_CHAT_MINUTES
+    # Otherwise chats must end first, one each `length / taking` minutes on average, the
+    # first after half a chat, and then an offer be taken; never less than the people
+    # matched lately really waited. A chat counts as MIN_CHAT_MINUTES at least: after a run
+    # of very short chats a tester was told "about 2 min" and offered after 4.
+    median = statistics.median(lengths) if lengths else DEFAULT_CHAT_MINUTES
+    length = max(median, MIN_CHAT_MINUTES)
     ahead = position - free
-    estimate = length * (ahead - 0.5) / taking
+    estimate = length * (ahead - 0.5) / taking + offer_wait
     rests = staff.rests(rt.now)
     if rests:
         # Someone resting after a crisis chat is in no chat: they are offered the next texter
@@ -139,7 +157,8 @@ def _expected_wait(rt: Context, position: int, staff: routing.Staffing) -> int |
         busy = taking - free - len(rests)
         if ahead <= len(rests):
             by_rest = rests[ahead - 1] + offer_wait
-            estimate = min(by_rest, length * (ahead - 0.5) / busy) if busy > 0 else by_rest
+            by_chat = length * (ahead - 0.5) / busy + offer_wait if busy > 0 else by_rest
+            estimate = min(by_rest, by_chat)
         else:
             estimate = max(estimate, rests[-1] + offer_wait)
     if waits:
