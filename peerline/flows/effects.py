@@ -40,6 +40,13 @@ class Relay:
 
 
 @dataclass(frozen=True)
+class AfterChat:
+    """Pass words written just after a chat ended to the supporter who had it, marked so."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class JoinQueue:
     """Put the conversation in the queue and look for a supporter."""
 
@@ -196,6 +203,7 @@ Effect = (
     Reply
     | Notify
     | Relay
+    | AfterChat
     | JoinQueue
     | LeaveQueue
     | EndChat

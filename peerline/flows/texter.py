@@ -64,6 +64,15 @@ class TexterState:
     # crisis window: the crisis resources sent before them (crisis_reply_due False) do not
     # hold them back, since an overdose taken is news that needs 911, not only 988.
     attempt_reply_due: bool = True
+    # Written within minutes of the end of a chat (the runtime's window), nothing since: a 1-5
+    # still rates it, after other words too, and other words are for its supporter (named
+    # here while still on shift), answered warmly rather than with a welcome.
+    after_chat: bool = False
+    after_chat_rated: bool = False
+    after_chat_supporter: str | None = None
+    # False once the short answer to words after that chat went out, or its thank-you.
+    after_chat_due: bool = True
+    thanks_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -366,6 +375,40 @@ def _rating(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
     return Outcome(fresh.stage, [fx.Close(), *fresh.effects])
 
 
+def _after_chat(state: TexterState, text: str, keyword: Keyword) -> Outcome | None:
+    """Answer words written just after a chat ended (`state.after_chat`), or None for the
+    line's own words (YES, GROUPS, BYE...), which act as anywhere.
+
+    A tester's "were at the er now. thx" after the rating question got "Good to hear from
+    you again. Reply YES...", and "ok" then "5" lost the rating. Now a 1-5 rates the chat
+    (once), a nod ("ok") is let be, and other words reach the supporter who had the chat
+    (while on shift) and get a short, warm answer once: a thank-you is thanked, news is
+    passed on.
+    """
+    if not state.after_chat or keyword not in (Keyword.NONE, Keyword.RATING):
+        return None
+    closing: list[fx.Effect] = [fx.Close()] if state.stage == RATING else []
+    score = rating_of(text)
+    if score is not None:
+        if state.after_chat_rated:
+            return Outcome(CLOSED, closing)  # counted already: a double tap
+        return Outcome(CLOSED, [fx.Rate(score), fx.Reply("thanks_rating")])
+    if not text.strip() or (is_ack(text) and not is_thanks(text)):
+        return Outcome(CLOSED, closing)  # they read the question and let it go
+    effects = [*closing]
+    name = state.after_chat_supporter
+    if name:
+        effects.append(fx.AfterChat(text))
+    if is_thanks(text):
+        if state.thanks_due:
+            effects.append(fx.Reply("thanks_no_rating"))
+    elif state.after_chat_due and name:
+        effects.append(fx.Reply("after_chat_passed", {"name": name}))
+    elif state.after_chat_due:
+        effects.append(fx.Reply("after_chat"))
+    return Outcome(CLOSED, effects)
+
+
 Handler = Callable[[TexterState, LineStatus, str, Keyword], Outcome]
 
 BY_STAGE: dict[str, Handler] = {
@@ -576,4 +619,8 @@ def _decide(state: TexterState, status: LineStatus, text: str, keyword: Keyword)
         # "Reply YES" only where YES is the next step: not to someone already in line.
         said = "language_set_waiting" if state.stage == QUEUED else "language_set"
         return Outcome(state.stage, [fx.SetLanguage(language), fx.Reply(said)])
+    if state.stage in (NEW, CLOSED, RATING):
+        after = _after_chat(state, text, keyword)
+        if after is not None:
+            return after
     return BY_STAGE[state.stage](state, status, text, keyword)

@@ -72,6 +72,11 @@ MENU_TEXTS = (
     "line_open",
 )
 MENU_QUIET = timedelta(minutes=5)
+# Words written this soon after a chat ended (nothing since) are about that chat: a 1-5 still
+# rates it, other words reach its supporter while on shift, with a short, warm answer once.
+AFTER_CHAT = timedelta(minutes=30)
+# The answers to words after a chat: once each in that window.
+AFTER_CHAT_REPLIES = ("after_chat", "after_chat_passed", "thanks_no_rating")
 MENU_AGAIN = ("menu_again", "menu_again_same", "closed", "closed_no_shifts")
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)

@@ -65,7 +65,11 @@ def end_chat(
                 via=conversation.relay_number,
             )
         else:
-            rt.to_texter(contact, conversation, "supporter_ended", name=supporter.name)
+            # After crisis words, where to turn in an emergency goes with the goodbye.
+            crisis = "supporter_ended_crisis" if conversation.crisis_at is not None else None
+            rt.to_texter(
+                contact, conversation, "supporter_ended", wording=crisis, name=supporter.name
+            )
             if ask_rating:
                 rt.to_texter(contact, conversation, "ask_rating")
     chat_ended(rt, conversation, supporter)

@@ -13,6 +13,8 @@ from peerline.flows import texter as texter_flow
 from peerline.flows.keywords import Keyword, classify
 from peerline.flows.language import guess
 from peerline.service.context import (
+    AFTER_CHAT,
+    AFTER_CHAT_REPLIES,
     ASKED_QUIET,
     ERASE_WINDOW,
     FLOOD_QUIET,
@@ -31,7 +33,9 @@ from peerline.service.models import (
     CLOSED,
     OPEN_STATES,
     QUEUED,
+    RATING,
     WELCOMED,
+    Alert,
     Contact,
     Conversation,
     InboundMessage,
@@ -111,6 +115,10 @@ def texter_message(
         menu_due = not _said_lately(rt, contact, MENU_TEXTS, MENU_QUIET)
         again_due = menu_due or not _said_lately(rt, contact, MENU_AGAIN, MENU_QUIET)
         state = replace(state, menu_due=menu_due, menu_again_due=again_due)
+    # Words just after a chat (the rating question open, or closed minutes ago): about it.
+    ended = _ended_chat(rt, contact, conversation) if returning else None
+    if ended is not None:
+        state, ended = _after_chat_state(rt, state, contact, ended)
     if state.stage in (WELCOMED, QUEUED) and guess(text) not in (None, state.language):
         # Words in the other language: whether theirs is established decides (one query).
         assert conversation is not None
@@ -159,6 +167,9 @@ def texter_message(
         crisis_language=detection.language,
         someone_else=worried,
     )
+    if conversation is None and ended is not None and outcome.stage == CLOSED:
+        # Words after the chat are kept with it (the transcript) and answered from it.
+        conversation = ended
     if conversation is None and outcome.stage in OPEN_STATES:
         conversation = _new_conversation(rt, contact)
     if conversation is not None:
@@ -231,6 +242,91 @@ def texter_message(
             conversation.state = outcome.stage
         if conversation.state == CLOSED and conversation.closed_at is None:
             conversation.closed_at = rt.now
+
+
+def _ended_chat(
+    rt: Context, contact: Contact, conversation: Conversation | None
+) -> Conversation | None:
+    """Return the chat a texter's words come just after: their open conversation at the
+    rating question, else their latest one, when it was a chat that ended within AFTER_CHAT
+    (and was neither erased nor ended by a #block: its supporter asked to hear no more)."""
+    if conversation is not None and conversation.state != RATING:
+        return None
+    latest = conversation or rt.session.scalars(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    ).first()
+    if (
+        latest is None
+        or latest.state not in (RATING, CLOSED)
+        or latest.matched_at is None
+        or latest.closed_at is None
+        or latest.purged_at is not None
+        or rt.now - latest.closed_at > AFTER_CHAT
+    ):
+        return None
+    blocked = rt.session.scalar(
+        select(Alert.id)
+        .where(Alert.kind == "block_review", Alert.conversation_id == latest.id)
+        .limit(1)
+    )
+    return None if blocked is not None else latest
+
+
+def _after_chat_state(
+    rt: Context, state: texter_flow.TexterState, contact: Contact, ended: Conversation
+) -> tuple[texter_flow.TexterState, Conversation | None]:
+    """Return the flow's state for words just after the chat `ended` (whether it is rated,
+    its supporter while still on shift, which short answers went out since it ended), and
+    the chat; or the state as it was and None when the line's menu went out since (START's
+    answer after a STOP, a welcome back): they moved on from it. One query for the texts."""
+    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
+    told = set(
+        rt.session.scalars(
+            select(OutboundMessage.purpose).where(
+                OutboundMessage.to_hash.in_(hashes),
+                OutboundMessage.purpose.in_((*AFTER_CHAT_REPLIES, *MENU_TEXTS)),
+                OutboundMessage.created_at >= ended.closed_at,
+            )
+        )
+    )
+    if told & set(MENU_TEXTS):
+        return state, None
+    supporter = ended.supporter
+    reachable = (
+        supporter is not None
+        and supporter.active
+        and not supporter.opted_out
+        and supporter.id in rt.rotas().on_shift(rt.now)
+    )
+    after = replace(
+        state,
+        after_chat=True,
+        after_chat_rated=ended.rating is not None,
+        after_chat_supporter=supporter.name if reachable and supporter is not None else None,
+        after_chat_due=not told & {"after_chat", "after_chat_passed"},
+        thanks_due="thanks_no_rating" not in told,
+    )
+    return after, ended
+
+
+def _after_chat_words(
+    rt: Context, conversation: Conversation, contact: Contact, text: str, *, other: bool
+) -> None:
+    """Pass words written just after a chat to the supporter who had it (the flow asks only
+    while they are on shift), marked by alias as after the chat and that a reply will not
+    reach them; from the line's number, since the chat's relay number may carry another
+    chat of theirs by now."""
+    supporter = conversation.supporter
+    if supporter is None:
+        return
+    speaks = supporter_language(supporter)
+    flag = relay_marks(rt, speaks, raised=False, other=other)
+    mark = rt.render(speaks, "after_chat_mark", {"alias": contact.alias})
+    note = rt.render(speaks, "after_chat_note")
+    rt.to_supporter(supporter, "relay", conversation.id, text=f"{flag}{mark} {text} {note}")
 
 
 # How many of a texter's earlier texts say whether their language is established.
@@ -465,6 +561,9 @@ def _texter_effect(
                 rt.relay_to_supporter(
                     conversation, conversation.supporter, f"{flag}{contact.alias}: {text}{mark}"
                 )
+        case fx.AfterChat(text=text):
+            if conversation is not None:
+                _after_chat_words(rt, conversation, contact, text, other=other)
         case fx.Notify(key=key, params=params):
             if conversation is not None and conversation.supporter is not None:
                 rt.to_supporter(
