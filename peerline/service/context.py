@@ -54,10 +54,10 @@ PLACE_IN_LINE = (
     "still_here",
     "same_ok",
 )
-# A question to the line while waiting ("hello? is anyone coming") is answered unless a place
-# in line went out this lately: sooner than the reminder (PEERLINE_STILL_WAITING_MINUTES), but
-# not to every text of someone asking again and again.
-ASKED_QUIET = timedelta(minutes=3)
+# A question to the line while waiting ("hello? is anyone coming") is answered unless their
+# place in line went out this lately: silence reads as nobody there, so a minute, not the
+# reminder's minutes (PEERLINE_STILL_WAITING_MINUTES); a burst of questions within it gets one.
+ASKED_QUIET = timedelta(seconds=60)
 # The texts that end in the line's menu ("reply YES to talk with a peer..."). Words written
 # within MENU_QUIET of one get a short answer (`menu_again`), not the menu a second time.
 MENU_TEXTS = (
