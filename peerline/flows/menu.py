@@ -158,16 +158,25 @@ def read_answer(digits: str, speech: str, menu_language: str = "en") -> tuple[st
     una persona") switch the call to Spanish and are the choice the Spanish menu reads in
     them, as if said there; its repeat word means that menu from its start (SWITCH). Words
     that name no choice but are in the other language ("no entiendo nada", "hola", "I don't
-    understand" at the Spanish menu), or that say the caller does not speak the menu's ("no
-    hablo inglés", "I don't speak Spanish"), are SWITCH to the other language: the caller is
-    told its menu, not that their words are no choice.
+    understand" at the Spanish menu) are SWITCH to the other language: the caller is told
+    its menu, not that their words are no choice.
+
+    Words that say the caller does not speak the menu's language ("no hablo inglés", "I don't
+    speak Spanish", "no English") are read first: the choice they name, in whichever language
+    ("I want to talk, no Spanish" at the Spanish menu), is acted on in the other language, and
+    without one, or with its repeat word, they are SWITCH to it.
     """
     other = next(language for language in LANGUAGES if language != menu_language)
+    if speech and not digits and _refuses(speech, menu_language):
+        # Read as the Spanish menu reads words, which takes each choice in either language
+        # as that choice; never acted on in the language refused.
+        chosen = parse_choice("", speech, "es")
+        return (SWITCH if chosen in (None, REPEAT, *LANGUAGES) else chosen), other
     choice = parse_choice(digits, speech, menu_language)
     if choice == SWITCH:
         return SWITCH, other
     if choice is None and speech and not digits:
-        if _refuses(speech, menu_language) or guess(speech) == other:
+        if guess(speech) == other:
             return SWITCH, other
         return None, menu_language
     if choice in LANGUAGES:
