@@ -51,7 +51,7 @@ def raise_safety(
     the first time in the window: a supporter flagged only for someone else is flagged again.
     `joining` says the same words put the texter in the queue (after this): the alert counts
     them among those waiting."""
-    first_in_window = _due(conversation.crisis_at, rt.now, rt.crisis_window)
+    first_in_window = _news(rt, conversation, category)
     conversation.priority = max(conversation.priority, rt.line.crisis.priority_of(category))
     conversation.crisis_at = rt.now
     metrics.CRISIS_FLAGS.labels(source=source).inc()
@@ -95,6 +95,24 @@ def raise_safety(
         else:
             _flag(rt, conversation, category)
     return told
+
+
+def _news(rt: Context, conversation: Conversation, category: str) -> bool:
+    """Say whether crisis words of `category` are news to on call: nothing was raised in this
+    very conversation within the crisis window, or only less urgent kinds. A flag raised in an
+    earlier conversation (perhaps wrongly), whose priority a new one took on joining the line,
+    holds no alert back; nor do "i want to die" raised minutes ago the alert for pills taken
+    now. Once a conversation per level: the same kind again, or a lesser one, is not news."""
+    if _due(conversation.crisis_at, rt.now, rt.crisis_window):
+        return True
+    raised = rt.session.scalars(
+        select(SafetyEvent.category).where(
+            SafetyEvent.conversation_id == conversation.id,
+            SafetyEvent.created_at > rt.now - rt.crisis_window,
+        )
+    ).all()
+    level = rt.line.crisis.priority_of(category)
+    return all(rt.line.crisis.priority_of(earlier) < level for earlier in raised)
 
 
 def _flag(rt: Context, conversation: Conversation, category: str) -> None:
