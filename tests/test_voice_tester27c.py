@@ -167,3 +167,72 @@ def test_refusing_the_other_language_while_naming_a_choice_stays_in_the_menus(
     assert ring.verbs == ["Dial"]
     assert sorted(n.text or "" for n in ring.all("Number")) == RUNG[language]
     assert the_call(phone.line, caller).language == language
+
+
+# -- 2. "nobody helps me" is a plea for help, in its forms --------------------------------------
+
+# Not one of the choices, by the menu's language.
+NOT_A_CHOICE = {"en": "Sorry, that is not one of", "es": "Perdón, esa no es"}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "nobody helps me"),
+        ("en", "no one is helping me"),
+        ("en", "Nobody is helping me."),
+        ("en", "no one ever helps"),
+        ("es", "nadie me ayuda"),
+        ("es", "nadie me está ayudando"),
+        ("es", "no me ayuda nadie"),
+        ("es", "nunca nadie me ayuda"),
+        ("es", "no me quiere ayudar nadie"),
+    ],
+)
+def test_nobody_helping_is_a_plea_that_rings_a_peer(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(menu_of(caller, language), words)
+    assert ring.verbs == ["Dial"], ring
+    assert sorted(n.text or "" for n in ring.all("Number")) == RUNG[language]
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice, call.language, call.menu_attempts) == (
+        "ringing",
+        "peer",
+        language,
+        0,
+    )
+
+
+@pytest.mark.parametrize("words", ["no me ayuda nadie", "nunca nadie me ayuda"])
+def test_nobody_helping_said_in_spanish_at_the_english_menu_rings_in_spanish(
+    tmp_path: Path, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert rung_in(caller.speak(caller.dial_in(), words), "es") == RUNG["es"]
+    assert the_call(phone.line, caller).language == "es"
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "that was helpful"),
+        ("en", "I don't need anyone's help"),
+        ("en", "I'm not helping anyone"),
+        ("es", "no necesito ayuda de nadie"),
+        ("es", "no quiero hablar con nadie"),
+        ("es", "soy ayudante"),
+    ],
+)
+def test_help_in_a_longer_word_or_negated_is_still_no_plea(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    missed = caller.speak(menu_of(caller, language), words)
+    assert not missed.all("Dial")
+    assert missed.spoken().startswith(NOT_A_CHOICE[language]), missed.spoken()
+    assert the_call(phone.line, caller).menu_attempts == 1

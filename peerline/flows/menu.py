@@ -44,9 +44,13 @@ WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (REPEAT, "es", ("repetir", "otra vez")),
 )
 # Keywords heard only as whole words in these forms; every other keyword is a word's start.
-# "help" is help, or helpless (a feeling that asks for a person as much), never "helpful" or
-# "helpline"; "ayud" is ayuda, ayúdame, ayúdenme, ayudar, ayudarme..., never "ayudante".
-FORMS = {"help": re.compile(r"help(?:less)?"), "ayud": re.compile(r"ayud(?!ant)[a-z]*")}
+# "help" is help, helps and helping ("nobody helps me", "no one is helping me"), or helpless
+# (a feeling that asks for a person as much), never "helpful", "helper" or "helpline"; "ayud"
+# is ayuda, ayúdame, ayúdenme, ayudar, ayudando..., never "ayudante".
+FORMS = {
+    "help": re.compile(r"help(?:s|ing|less)?"),
+    "ayud": re.compile(r"ayud(?!ant)[a-z]*"),
+}
 # A line named in words ("help line", "hot line", "línea de ayuda") is one word to the menu, so
 # its "help" or "ayuda" is no plea.
 LINE_NAMES = (
@@ -65,6 +69,11 @@ NEGATION_WINDOW = 3
 # "no no I need help", "no please help me"), or it is the pronoun "no one" ("I have no one to
 # talk to"). Before anything else it negates as before ("no help", "no necesito ayuda").
 NOT_AFTER_NO = frozenset({"i", "im", "id", "ive", "ill", "we", "yo", "please", "one"})
+# Spanish says "nobody" with a negator besides (negative concord): "nunca nadie me ayuda", "no
+# me ayuda nadie" mean nobody helps, and negate nothing. So a negator just before "nadie", or
+# before a word "nadie" follows, negates nothing; "de nadie", "con nadie" ("no necesito ayuda
+# de nadie", "no quiero hablar con nadie") negate as before.
+NOBODY = "nadie"
 
 
 def unaccented(text: str) -> str:
@@ -74,9 +83,12 @@ def unaccented(text: str) -> str:
 
 
 def _negates(words: Sequence[str], at: int) -> bool:
-    """Say whether the word at `at` is a negator: not a "no" said on its own or in "no one"
-    (the first word after it and any more "no"s is one of NOT_AFTER_NO)."""
+    """Say whether the word at `at` is a negator: not one just before "nadie" ("nunca nadie"),
+    nor a "no" said on its own or in "no one" (the first word after it and any more "no"s is
+    one of NOT_AFTER_NO)."""
     if words[at] not in NEGATORS:
+        return False
+    if words[at + 1 : at + 2] == [NOBODY]:
         return False
     if words[at] != "no":
         return True
@@ -85,7 +97,10 @@ def _negates(words: Sequence[str], at: int) -> bool:
 
 
 def negated(words: Sequence[str], at: int) -> bool:
-    """Say whether a negator comes within a few words before position `at`."""
+    """Say whether a negator comes within a few words before position `at`, unless "nadie"
+    comes just after it ("no me ayuda nadie": nobody helps me)."""
+    if words[at + 1 : at + 2] == [NOBODY]:
+        return False
     return any(_negates(words, i) for i in range(max(0, at - NEGATION_WINDOW), at))
 
 
