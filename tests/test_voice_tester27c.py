@@ -4,16 +4,22 @@ crisis offer. Driven by signed webhooks, as Twilio sends them; every TwiML answe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.support import lines
 from tests.support.voice import (
     CRISIS_NUMBER,
     OTHER,
     SPEECH_LANGUAGE,
+    Phone,
     Twiml,
+    closed_line_file,
     crisis_offer,
     menu_of,
     phone_for,
@@ -236,3 +242,35 @@ def test_help_in_a_longer_word_or_negated_is_still_no_plea(
     assert not missed.all("Dial")
     assert missed.spoken().startswith(NOT_A_CHOICE[language]), missed.spoken()
     assert the_call(phone.line, caller).menu_attempts == 1
+
+
+# -- 3. the rotas are read once an answer ------------------------------------------------------
+
+
+@contextmanager
+def rota_reads(phone: Phone) -> Iterator[list[str]]:
+    """Yield the statements that read the line's time zone, holidays and rota version (the
+    one query each loading of the rotas makes), as they run."""
+    reads: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "line_settings" in statement and "FROM" in statement.upper():
+            reads.append(statement)
+
+    engine = phone.line.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_staying_on_at_a_closed_line_reads_the_rotas_once(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, "en")
+    with rota_reads(phone) as reads:
+        prompt = caller.stay_silent(offer)
+    assert prompt.verbs == ["Gather", "Record", "Say", "Hangup"]
+    # Who a round would ring and when the line opens come from the same rotas.
+    assert len(reads) == 1, reads

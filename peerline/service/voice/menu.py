@@ -95,10 +95,11 @@ _SUICIDE = re.compile(
 def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None = None) -> Answer:
     """Record a new call and greet it; a retried webhook gets what the call hears now."""
     now = now or utcnow()
-    with line.db.session() as session:
+    with transaction(line, now) as rt:
+        session = rt.session
         existing = session.scalar(select(Call).where(Call.call_sid == inbound.call_sid))
         if existing is not None:
-            return current_answer(line, session, existing, now)
+            return current_answer(line, rt, existing, now)
         vault = line.vault
         hashes = vault.lookup_hashes(inbound.from_number) if inbound.from_number else []
         contact = (
@@ -128,7 +129,7 @@ def receive_call(line: LineServices, inbound: InboundCall, now: datetime | None 
             existing = session.scalar(select(Call).where(Call.call_sid == inbound.call_sid))
             if existing is None:
                 raise
-            return current_answer(line, session, existing, now)
+            return current_answer(line, rt, existing, now)
         if blocked:
             return Goodbye(call.language, "blocked")
         return Menu(call.id, call.language, 0, greeting=True)
@@ -167,7 +168,7 @@ def choose(
         ):
             return _miss_again(line, rt, call, attempt, _miss_notice(digits, speech), now)
         if call.state != MENU:
-            return _said_in(current_answer(line, rt.session, call, now), call, heard_in)
+            return _said_in(current_answer(line, rt, call, now), call, heard_in)
         return _said_in(_act_on(line, rt, call, digits, speech, heard_in), call, heard_in)
 
     return _unless_gone(line, event, act)
@@ -222,7 +223,7 @@ def _miss_again(
     caller said so before the phones rang."""
     if call.state == MENU:
         return Menu(call.id, call.language, call.menu_attempts, notice=notice)
-    answer = current_answer(line, rt.session, call, now)
+    answer = current_answer(line, rt, call, now)
     if attempt + 1 == MENUS_BEFORE_PEER and isinstance(answer, Ring) and answer.round == 1:
         return replace(answer, notice="connecting")
     return answer
@@ -244,7 +245,7 @@ def answer_offer(
 
     def answered(rt: Context, call: Call, now: datetime) -> Answer:
         if call.state != OFFERED:
-            return _said_in(current_answer(line, rt.session, call, now), call, offer_language)
+            return _said_in(current_answer(line, rt, call, now), call, offer_language)
         call.state = MENU
         pressed = keys
         if not pressed and call.crisis_transfers > 0 and says_again(words):
@@ -292,7 +293,7 @@ def _act_on(
             category = (found.category if found else None) or "crisis"
             _raise_crisis(line, rt, call, category, "voice_menu")
         call.state = OFFERED
-        return crisis_offer(line, rt.session, call, rt.now, worried=worried)
+        return crisis_offer(line, rt, call, rt.now, worried=worried)
     # A language asked for (key 8, its name) is SWITCH; a choice said in the other language
     # ("quiero hablar con alguien" at the English menu) switches and is acted on.
     choice, language = read_answer(digits, speech, heard_in)
@@ -300,7 +301,7 @@ def _act_on(
         call.language = language
     if at_offer and choice in (SWITCH, REPEAT, ABOUT):
         call.state = OFFERED
-        return current_answer(line, rt.session, call, rt.now)
+        return current_answer(line, rt, call, rt.now)
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
         # After the crisis offer (the worried caller's too), anything but the crisis line
         # means a person: no menus.
@@ -338,7 +339,7 @@ def connect(line: LineServices, event: CallEvent, told: bool = False) -> Answer:
         if call.state in (OFFERED, MENU):
             answer = _choose_peer(line, rt, call, None)
         else:
-            answer = current_answer(line, rt.session, call, now)
+            answer = current_answer(line, rt, call, now)
         if told and isinstance(answer, LeaveMessage):
             return replace(answer, told=True)
         return answer
@@ -367,8 +368,8 @@ def answer_now(
                 and call.state == TRANSFERRED
                 and call.crisis_transfers == transfers + 1
             ):
-                return current_answer(line, rt.session, call, now)
-        return current_answer(line, rt.session, call, now, quiet=True)
+                return current_answer(line, rt, call, now)
+        return current_answer(line, rt, call, now, quiet=True)
 
     return _unless_gone(line, event, skipped)
 
@@ -512,7 +513,7 @@ def crisis_done(
             )
             if hung_up(line, rt, call, event.status):
                 return Goodbye(call.language, None)
-            return current_answer(line, rt.session, call, rt.now, quiet=True)
+            return current_answer(line, rt, call, rt.now, quiet=True)
         if dial_status in ("completed", "answered"):
             if hung_up(line, rt, call, event.status):
                 return Goodbye(call.language, None)
@@ -527,10 +528,10 @@ def crisis_done(
         if call.state != TRANSFERRED:
             if hung_up(line, rt, call, event.status):
                 return Goodbye(call.language, None)
-            return current_answer(line, rt.session, call, rt.now)
+            return current_answer(line, rt, call, rt.now)
         call.outcome = "crisis_transfer_failed"
         if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)
         call.state = OFFERED
         _raise_crisis(line, rt, call, "crisis", "voice_transfer_failed")
-        return crisis_offer(line, rt.session, call, rt.now, failed=True)
+        return crisis_offer(line, rt, call, rt.now, failed=True)

@@ -15,7 +15,6 @@ from peerline.service.availability import (
     SPOKEN_DAYS_ES,
     Rotas,
     format_opening,
-    load_line_rotas,
 )
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
 from peerline.service.context import transaction
@@ -278,10 +277,11 @@ def _next_round(
     return candidates[:size], None, None
 
 
-def nobody_to_ring(line: LineServices, session: Session, call: Call, now: datetime) -> str | None:
+def nobody_to_ring(
+    line: LineServices, session: Session, rotas: Rotas, call: Call, now: datetime
+) -> str | None:
     """Return why nobody could answer if this call rang now (closed, busy, no answer: a
     LEAVE_REASONS reason), or None when someone would be rung."""
-    rotas = load_line_rotas(session, line.settings.line_timezone)
     return _next_round(line, session, rotas, call, now)[2]
 
 
@@ -290,10 +290,11 @@ def start_round(
 ) -> Answer:
     """Ring the next supporters for a call, or offer a voicemail when there are none."""
     session = rt.session
-    chosen, chat, nobody = _next_round(line, session, rt.rotas(), call, now)
+    rotas = rt.rotas()
+    chosen, chat, nobody = _next_round(line, session, rotas, call, now)
     if nobody is not None:
         call.state, call.outcome = VOICEMAIL, nobody
-        return leave_message(line, session, call, nobody, now)
+        return leave_message(line, rt, call, nobody, now, rotas=rotas)
     if chat is not None:
         # The supporter texting with this caller is told why their phone rings.
         tell_supporter(rt, chosen[0], "sms_chat_caller_calling", chat, alias=chat.contact.alias)
@@ -338,7 +339,7 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
 
 def crisis_offer(
     line: LineServices,
-    session: Session,
+    rt: Context,
     call: Call,
     now: datetime,
     *,
@@ -349,7 +350,7 @@ def crisis_offer(
     """Return the crisis offer (see CrisisOffer) in the call's language, saying truthfully
     what staying on leads to: a peer rung when someone could answer, else why not."""
     # The offer after a transfer that ended at once says goodbye: staying leads nowhere.
-    nobody = None if ended else nobody_to_ring(line, session, call, now)
+    nobody = None if ended else nobody_to_ring(line, rt.session, rt.rotas(), call, now)
     return CrisisOffer(
         call.id,
         call.language,
@@ -363,17 +364,19 @@ def crisis_offer(
 
 def leave_message(
     line: LineServices,
-    session: Session,
+    rt: Context,
     call: Call,
     reason: str,
     now: datetime,
     *,
     quiet: bool = False,
+    rotas: Rotas | None = None,
 ) -> LeaveMessage:
-    """Return the answer that says why nobody can answer and records a message."""
+    """Return the answer that says why nobody can answer and records a message; `rotas` are
+    the context's, when the caller has them already."""
     opening = None
     if reason == "closed":
-        rotas = load_line_rotas(session, line.settings.line_timezone)
+        rotas = rotas or rt.rotas()
         tz = rotas.tz
         when = rotas.next_opening(now)
         opening = opening_words(when, tz, now, call.language) if when else None
@@ -407,7 +410,7 @@ def dial_ended(line: LineServices, event: CallEvent, round_number: int, dial: Di
         if hung_up(line, rt, call, event.status):
             return Goodbye(call.language, None)  # legs ended, supporters free for texts
         if call.round != round_number or call.state not in (RINGING, CONNECTED):
-            return current_answer(line, session, call, now)
+            return current_answer(line, rt, call, now)
         if call.state == CONNECTED:
             # The supporter hung up first and the caller is still on the line.
             call.state = ENDED
@@ -438,7 +441,7 @@ def dial_ended(line: LineServices, event: CallEvent, round_number: int, dial: Di
 
 
 def current_answer(
-    line: LineServices, session: Session, call: Call, now: datetime, *, quiet: bool = False
+    line: LineServices, rt: Context, call: Call, now: datetime, *, quiet: bool = False
 ) -> Answer:
     """Return what a call should hear now, for a webhook Twilio sent again.
 
@@ -450,7 +453,7 @@ def current_answer(
     if call.state == OFFERED:
         return crisis_offer(
             line,
-            session,
+            rt,
             call,
             now,
             failed=call.outcome == "crisis_transfer_failed",
@@ -465,7 +468,7 @@ def current_answer(
         if call.outcome == "voicemail":
             return Goodbye(call.language, "voicemail_saved")
         reason = call.outcome if call.outcome in LEAVE_REASONS else "no_answer"
-        return leave_message(line, session, call, reason, now, quiet=quiet)
+        return leave_message(line, rt, call, reason, now, quiet=quiet)
     if call.state == TRANSFERRED:
         number = voice_settings(line).crisis_number
         return Transfer(call.id, call.language, number, call.crisis_transfers, quiet=quiet)
