@@ -30,6 +30,7 @@ from peerline.service.models import (
     Alert,
     Contact,
     Conversation,
+    InboundMessage,
     Offer,
     OutboundMessage,
     SafetyEvent,
@@ -317,6 +318,46 @@ class Context:
         ).all()
         return max(categories, key=priority_of, default=None)
 
+    def crisis_of(self, conversation_id: int) -> tuple[str | None, bool]:
+        """Return the most urgent crisis category raised for a conversation's texter (as
+        `crisis_category_of`) and whether it was raised only for someone else's danger: no
+        text of the texter's own raised it ("my friend is going to kill herself tonight"),
+        nor a supporter's #alert, in the same reach."""
+        category = self.crisis_category_of(conversation_id)
+        if category is None:
+            return None, False
+        texter = select(Conversation.contact_id).where(Conversation.id == conversation_id)
+        since = self.now - self.crisis_window
+        own_words = (
+            select(InboundMessage.id)
+            .join(Conversation, Conversation.id == InboundMessage.conversation_id)
+            .where(
+                Conversation.contact_id == texter.scalar_subquery(),
+                InboundMessage.raised_safety.is_(True),
+                InboundMessage.someone_else.is_(False),
+                or_(
+                    InboundMessage.conversation_id == conversation_id,
+                    InboundMessage.received_at >= since,
+                ),
+            )
+            .exists()
+        )
+        alerted = (
+            select(SafetyEvent.id)
+            .join(Conversation, Conversation.id == SafetyEvent.conversation_id)
+            .where(
+                Conversation.contact_id == texter.scalar_subquery(),
+                SafetyEvent.source == "supporter",
+                or_(
+                    SafetyEvent.conversation_id == conversation_id,
+                    SafetyEvent.created_at >= since,
+                ),
+            )
+            .exists()
+        )
+        own = bool(self.session.scalar(select(or_(own_words, alerted))))
+        return category, not own
+
     def crisis_kind(self, category: str | None) -> Callable[[str], str]:
         """Return a crisis category in words in whichever language a reader reads."""
         return partial(self.crisis_words, category)
@@ -386,7 +427,11 @@ class Context:
             if self._about_a_call and self.line.catalogue.has("en", f"{words}_call"):
                 words = f"{words}_call"
             if key in KIND_TEXTS and "kind" not in params and conversation_id is not None:
-                params["kind"] = self.crisis_kind(self.crisis_category_of(conversation_id))
+                category, others = self.crisis_of(conversation_id)
+                params["kind"] = self.crisis_kind(category)
+                if others and wording is None:
+                    # Raised for someone else's danger: the offer says whose it is.
+                    words = f"{key}_other"
             text = self.render(supporter_language(supporter), words, params)
         self.send(
             to_phone=self.line.vault.decrypt(supporter.phone_enc),

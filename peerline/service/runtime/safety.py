@@ -137,10 +137,11 @@ OPTED_OUT_IN_CRISIS = "crisis_opted_out"
 
 
 def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
-    """Alert on call that a texter who may be in crisis (flagged within the crisis window)
-    opted out (STOP, END, ...) and can no longer be texted, by alias, naming the supporter of
-    the chat they left; once a conversation. Return how many coordinators were texted (none
-    when told already).
+    """Alert on call that a texter who may be in crisis (their own crisis flagged within the
+    crisis window, not only someone else's danger they told of) opted out (STOP, END, ...)
+    and can no longer be texted, by alias, naming the supporter of the chat they left; once a
+    conversation. Return how many coordinators were texted (none when told already, or
+    when the crisis was someone else's).
 
     Carriers let nothing through after an opt-out but their own confirmation: the supporter
     hears the texter left, and without this nobody who could still act would know."""
@@ -151,7 +152,12 @@ def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
     )
     if told_already is not None:
         return 0
-    kind = rt.crisis_kind(rt.crisis_category_of(conversation.id))
+    category, others = rt.crisis_of(conversation.id)
+    if others:
+        # Raised for someone else's danger ("my friend is going to kill herself tonight"):
+        # on call heard of it then; the texter's STOP is not news of a crisis of theirs.
+        return 0
+    kind = rt.crisis_kind(category)
     supporter = conversation.supporter if conversation.state == ACTIVE else None
     if supporter is not None:
         what = Phrase("alert_what_stopped_chat", {"kind": kind, "name": supporter.name})
