@@ -257,10 +257,10 @@ EVERYDAY = {
     # 600: 29 alarms, 27 the model's alone), replies in a chat about everyday troubles (b, 600:
     # 37, 32), longer everyday situations (c, 600: 38, 34), and a mix kept back to measure the
     # model refitted on a, b and c (m, 400: 19, 14). The floors are after the eight phrase
-    # alarms' everyday senses (bdf65e6): 28, 33, 35, 19. docs/crisis.md "Session 27".
+    # alarms' everyday senses (bdf65e6): 28, 33, 35, 19; a door as the way in, alone, 27. docs/crisis.md "Session 27".
     HERE / "crisis_everyday27a.yaml": (
         "490db290dd34936e69b920a4e875dfdb04189b7278ab3aca71bfb0a4dc475b09",
-        28,
+        27,
     ),
     HERE / "crisis_everyday27b.yaml": (
         "12aab5a39f57052c238565f2b7986af5675f4181d274ec5008b73133653c2d11",
@@ -276,10 +276,11 @@ EVERYDAY = {
     ),
     # A fifth writer's 600 about the objects of home life (doors, keys, garages, cars, belts,
     # razors), after a tester's "car keys are on the hook by the door" got the crisis text:
-    # scored once at 77f0015, 64 alarms (10.7%), 55 of them the model's alone.
+    # scored once at 77f0015, 64 alarms (10.7%), 55 of them the model's alone; 63 since the
+    # door's model near misses.
     HERE / "crisis_everyday27d.yaml": (
         "5e37fa22f5f040c2b0b1e679a89a60bd39bb75a98db155da52d2c96a0ca6f590",
-        64,
+        63,
     ),
 }
 

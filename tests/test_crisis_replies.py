@@ -1,4 +1,4 @@
-"""A tester's texts (session 27): a short answer before the crisis words, and SMS run-ons."""
+"""A tester's texts (session 27): a short answer before the crisis words, SMS run-ons, doors."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ FOUND = [
     ("took a buncha my moms pills", "attempt"),
     ("i tooka bunch of pills", "attempt"),
     ("took a lotta pills", "attempt"),
+    # A door in a crisis scene stays one.
+    ("im at the door of the roof", "danger_place"),
+    ("the pills are by the door", "means"),
 ]
 
 # Short answers before words that are not a crisis stay quiet.
@@ -31,6 +34,13 @@ QUIET = [
     "idk. this traffic is killing me",
     "no se, me muero de sueño",
     "took a buncha pics at the beach today",
+    # A door as the way in, alone (the model read "door" as a place of danger: a tester).
+    "car keys are on the hook by the door",
+    "i left my keys by the door",
+    "im at the door",
+    "i'm outside by the door",
+    "my spare keys are behind the back door again",
+    "the pizza guy is at the door",
 ]
 
 
