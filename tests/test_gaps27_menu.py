@@ -35,9 +35,9 @@ def test_is_anyone_there_after_the_welcome_is_answered_not_sent_the_menu_again(
     hooks.sms(lines.TEXTER, "is anyone there")
     assert purposes(line, lines.TEXTER) == ["welcome", "menu_again"]
     assert texts_to(line, lines.TEXTER)[-1].startswith(AGAIN)
-    # Asked again at once: their words are kept for the supporter; twice told is enough.
+    # Asked again at once: answered again, never silence (session 27e); kept for the supporter.
     hooks.sms(lines.TEXTER, "hello??")
-    assert purposes(line, lines.TEXTER) == ["welcome", "menu_again"]
+    assert purposes(line, lines.TEXTER) == ["welcome", "menu_again", "menu_again"]
     hooks.sms(lines.TEXTER, "yes")  # what it told them to reply still works
     assert purposes(line, lines.TEXTER)[-1] == "queued"
     run_jobs(line)

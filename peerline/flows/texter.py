@@ -58,8 +58,6 @@ class TexterState:
     # False while the line's menu ("reply YES...": a welcome, an invite, START's answer) went
     # out within the last few minutes: words written then get a short answer, not it again.
     menu_due: bool = True
-    # False while that short answer went out within the same few minutes: once is enough.
-    menu_again_due: bool = True
     # False while the words for an attempt under way ("call 911 now") went out within the
     # crisis window: the crisis resources sent before them (crisis_reply_due False) do not
     # hold them back, since an overdose taken is news that needs 911, not only 988.
@@ -161,8 +159,8 @@ def _welcome(state: TexterState, status: LineStatus, text: str, keyword: Keyword
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
     if state.returning and not state.menu_due and keyword is Keyword.NONE and not opening:
         # "can i talk to sam again" just after START's "reply YES": an answer, not the menu.
-        opening += _again(state, status, text)
-    elif is_story(text) and keyword is Keyword.NONE:
+        return _again(replace(state, stage=WELCOMED), status, text)
+    if is_story(text) and keyword is Keyword.NONE:
         opening.append(fx.Reply("welcome_story"))
     elif not (state.returning and keyword in (Keyword.YES, Keyword.SAME)):
         # A returning texter whose first word is YES is not told to reply YES (a tester found
@@ -200,28 +198,44 @@ def _welcomed(state: TexterState, status: LineStatus, text: str, keyword: Keywor
         return Outcome(WELCOMED, [*switch, fx.Reply("welcome")])
     if not state.menu_due:
         # "is anyone there" two seconds after the welcome: an answer, not the menu again.
-        return Outcome(WELCOMED, _again(state, status, text, once))
+        return _again(state, status, text, once)
     invite = "invite_story" if is_story(text) else "invite"
     return Outcome(WELCOMED, [fx.Reply(invite, language=once)])
 
 
 def _again(
     state: TexterState, status: LineStatus, text: str, language: str | None = None
-) -> list[fx.Effect]:
-    """Answer words written minutes after the menu, briefly: a real person will read them
-    once they reply YES (or SAME, when they name the supporter they had), or, with nobody
-    on shift, when the line opens. Once: more words within those minutes are kept for the
-    supporter, unanswered, as words in the queue are."""
-    if not state.menu_again_due:
-        return []
-    if not status.open_now:
-        closed = _ask_for_peer(replace(state, stage=WELCOMED), status).effects
-        return [_once(effect, language) if language else effect for effect in closed]
+) -> Outcome:
+    """Answer words written minutes after the menu, briefly. A plain request for a person
+    ("can someone talk to me", "talk to someone") or a story is a YES: they join the line (with
+    nobody on shift, they hear when it opens, as YES would). Words naming the supporter they
+    had get the prompt to reply SAME; other words the short reminder that a real person will
+    read them once they reply YES, each time (a flood is quietened by the runtime, not here)."""
     name = state.previous_supporter
     first = fold(name or "").split()[:1]
-    if name and first and first[0] in _WORDS.findall(fold(text)):
-        return [fx.Reply("menu_again_same", {"name": name}, language=language)]
-    return [fx.Reply("menu_again", language=language)]
+    if status.open_now and name and first and first[0] in _WORDS.findall(fold(text)):
+        return Outcome(WELCOMED, [fx.Reply("menu_again_same", {"name": name}, language=language)])
+    if asks_for_a_person(text) or is_story(text) or not status.open_now:
+        asked = _ask_for_peer(state, status)
+        if language is None:
+            return asked
+        return Outcome(asked.stage, [_once(effect, language) for effect in asked.effects])
+    return Outcome(WELCOMED, [fx.Reply("menu_again", language=language)])
+
+
+# Words that ask for a person ("can someone talk to me", "i need help", "quiero hablar"), unless
+# negated ("i don't want to talk"); "hello?" and "is anyone there" ask nothing of the kind.
+_PERSON = re.compile(
+    r"\b(?:talk\w*|speak\w*|chat|chatting|listen\w*|help|person|human|"
+    r"habla\w*|hable\w*|charla\w*|escuch\w*|ayud\w*|persona|humano)\b"
+)
+_NOT = re.compile(r"\b(?:not|don.?t|can.?t|never|no quiero|no necesito|no puedo hablar)\b")
+
+
+def asks_for_a_person(text: str) -> bool:
+    """Say whether words plainly ask for a person to talk with."""
+    folded = fold(text)
+    return bool(_PERSON.search(folded)) and not _NOT.search(folded)
 
 
 _WORDS = re.compile(r"[^\W\d_]+")

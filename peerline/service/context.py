@@ -78,7 +78,6 @@ MENU_QUIET = timedelta(minutes=5)
 AFTER_CHAT = timedelta(minutes=30)
 # The answers to words after a chat: once each in that window.
 AFTER_CHAT_REPLIES = ("after_chat", "after_chat_passed", "thanks_no_rating")
-MENU_AGAIN = ("menu_again", "menu_again_same", "closed", "closed_no_shifts")
 # While a number floods, the line does not repeat an automatic text within this window.
 FLOOD_QUIET = timedelta(minutes=10)
 # Chat texts still waiting to go to one person are joined into one SMS up to this many

@@ -18,7 +18,6 @@ from peerline.service.context import (
     ASKED_QUIET,
     ERASE_WINDOW,
     FLOOD_QUIET,
-    MENU_AGAIN,
     MENU_QUIET,
     MENU_TEXTS,
     PLACE_IN_LINE,
@@ -113,8 +112,7 @@ def texter_message(
         # The menu minutes ago ("is anyone there" after the welcome, words after START's
         # answer): they hear a short answer, not the menu again (one query).
         menu_due = not _said_lately(rt, contact, MENU_TEXTS, MENU_QUIET)
-        again_due = menu_due or not _said_lately(rt, contact, MENU_AGAIN, MENU_QUIET)
-        state = replace(state, menu_due=menu_due, menu_again_due=again_due)
+        state = replace(state, menu_due=menu_due)
     # Words just after a chat (the rating question open, or closed minutes ago): about it.
     ended = _ended_chat(rt, contact, conversation) if returning else None
     if ended is not None:
