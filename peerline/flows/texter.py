@@ -212,8 +212,7 @@ def _again(
     had get the prompt to reply SAME; other words the short reminder that a real person will
     read them once they reply YES, each time (a flood is quietened by the runtime, not here)."""
     name = state.previous_supporter
-    first = fold(name or "").split()[:1]
-    if status.open_now and name and first and first[0] in _WORDS.findall(fold(text)):
+    if status.open_now and _names_previous(state, text):
         return Outcome(WELCOMED, [fx.Reply("menu_again_same", {"name": name}, language=language)])
     if asks_for_a_person(text) or is_story(text) or not status.open_now:
         asked = _ask_for_peer(state, status)
@@ -221,6 +220,12 @@ def _again(
             return asked
         return Outcome(asked.stage, [_once(effect, language) for effect in asked.effects])
     return Outcome(WELCOMED, [fx.Reply("menu_again", language=language)])
+
+
+def _names_previous(state: TexterState, text: str) -> bool:
+    """Say whether words name the supporter the texter last talked with (their first name)."""
+    first = fold(state.previous_supporter or "").split()[:1]
+    return bool(first) and first[0] in _WORDS.findall(fold(text))
 
 
 # Words that ask for a person ("can someone talk to me", "i need help", "quiero hablar"), unless
@@ -409,6 +414,12 @@ def _after_chat(state: TexterState, text: str, keyword: Keyword) -> Outcome | No
         return Outcome(CLOSED, [fx.Rate(score), fx.Reply("thanks_rating")])
     if not text.strip() or (is_ack(text) and not is_thanks(text)):
         return Outcome(CLOSED, closing)  # they read the question and let it go
+    asks = asks_for_a_person(text) or bool({"again", "same"} & set(_WORDS.findall(fold(text))))
+    if _names_previous(state, text) and asks and not is_thanks(text):
+        # "Can I talk to Sam again": a request of the line, answered with how to ask for them
+        # ("thanks sam!" is a thank-you, passed on).
+        name = state.previous_supporter
+        return Outcome(CLOSED, [*closing, fx.Reply("menu_again_same", {"name": name})])
     effects = [*closing]
     name = state.after_chat_supporter
     if name:

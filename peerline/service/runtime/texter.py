@@ -307,6 +307,9 @@ def _after_chat_state(
         after_chat_due=not told & {"after_chat", "after_chat_passed"},
         thanks_due="thanks_no_rating" not in told,
     )
+    if after.previous_supporter is None and supporter is not None and supporter.active:
+        # At the rating question the chat is still theirs: "can I talk to Sam again" names him.
+        after = replace(after, previous_supporter=supporter.name)
     return after, ended
 
 
