@@ -338,7 +338,8 @@ def _earlier_languages(
     rt: Context, conversation: Conversation, inbound: InboundMessage
 ) -> tuple[str, ...]:
     """Return the languages the texter's last few texts in a conversation read as, newest
-    first, leaving out those that say none ("yes", "ok")."""
+    first, "" for one that says none ("yes", "ok"): a neutral text breaks a run, so "hola? hay
+    alguien?", "ok", "gracias" is no two Spanish texts in a row."""
     bodies = rt.session.scalars(
         select(InboundMessage.body_enc)
         .where(
@@ -350,7 +351,7 @@ def _earlier_languages(
         .limit(EARLIER_TEXTS)
     ).all()
     read = (texter_flow.text_language(rt.line.vault.decrypt(body)) for body in bodies)
-    return tuple(language for language in read if language is not None)
+    return tuple(language or "" for language in read)
 
 
 def _flagged_lately(rt: Context, contact: Contact) -> Conversation | None:
