@@ -51,9 +51,9 @@ class TexterState:
     # False while the words for someone worried about another person went out lately.
     someone_else_due: bool = True
     # The languages the texter's earlier texts in this conversation read as, newest first
-    # (texts that say none left out). The runtime fills it only when this text reads as the
-    # other language than theirs: it says whether their language is established and whether
-    # the text before this one said the same.
+    # ("" for a text that says none: it breaks a run). The runtime fills it only when this
+    # text reads as the other language than theirs: it says whether their language is
+    # established and whether the text before this one said the same.
     earlier_languages: tuple[str, ...] = ()
     # False while the line's menu ("reply YES...": a welcome, an invite, START's answer) went
     # out within the last few minutes: words written then get a short answer, not it again.
