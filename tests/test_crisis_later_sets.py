@@ -257,7 +257,8 @@ EVERYDAY = {
     # 600: 29 alarms, 27 the model's alone), replies in a chat about everyday troubles (b, 600:
     # 37, 32), longer everyday situations (c, 600: 38, 34), and a mix kept back to measure the
     # model refitted on a, b and c (m, 400: 19, 14). The floors are after the eight phrase
-    # alarms' everyday senses (bdf65e6): 28, 33, 35, 19; a door as the way in, alone, 27. docs/crisis.md "Session 27".
+    # alarms' everyday senses (bdf65e6): 28, 33, 35, 19; with a door as the way in, alone, a 27.
+    # docs/crisis.md "Session 27".
     HERE / "crisis_everyday27a.yaml": (
         "490db290dd34936e69b920a4e875dfdb04189b7278ab3aca71bfb0a4dc475b09",
         27,
