@@ -10,8 +10,10 @@ from peerline.flows.language import guess
 
 # Menu choices: keys, and words heard (accents and case ignored), most urgent first. ABOUT, a
 # question about the line ("is this the helpline?"), has no key: it is answered with the
-# greeting, which says what the line is and is not.
-PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT = (
+# greeting, which says what the line is and is not. EMERGENCY, help asked of 911 ("call 911",
+# "I need an ambulance", "I can't breathe"), has no key either: we cannot dial 911, so the
+# caller is told at once to hang up and call it, then hears the menu.
+PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT, EMERGENCY = (
     "peer",
     "groups",
     "crisis",
@@ -19,11 +21,14 @@ PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT = (
     "language",
     "repeat",
     "about",
+    "emergency",
 )
 DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9": REPEAT}
 # Each choice's words, by the language they belong to: a Spanish word heard at the English
 # menu ("hablar") switches the call to Spanish.
 WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (EMERGENCY, "en", ("911", "ambulance", "paramedic", "cant breathe", "cannot breathe")),
+    (EMERGENCY, "es", ("ambulancia", "paramedico", "no puedo respirar")),
     (CRISIS, "en", ("crisis", "emergency", "988", "nine eight eight")),
     (CRISIS, "es", ("emergencia",)),
     (PEER, "en", ("peer", "talk", "someone", "person", "supporter")),
@@ -145,7 +150,7 @@ def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | N
             if (
                 menu_language == "en"
                 and language == "es"
-                and choice in (PEER, GROUPS, REPEAT, ABOUT)
+                and choice in (PEER, GROUPS, REPEAT, ABOUT, EMERGENCY)
             ):
                 return "es"
             return choice

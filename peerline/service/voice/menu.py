@@ -18,6 +18,7 @@ from peerline.flows.language import guess
 from peerline.flows.menu import (
     ABOUT,
     CRISIS,
+    EMERGENCY,
     GROUPS,
     LANGUAGES,
     PEER,
@@ -269,8 +270,9 @@ def _act_on(
     """Act on what a caller at the menu, or at the crisis offer (`at_offer`), pressed or said.
 
     At the crisis offer, a language asked for (key 8, its name) is told the same offer in it,
-    and asking to hear it again (key 9, "repeat", "otra vez") or what the line is ("is this
-    the helpline?") is told the same offer: never the menu.
+    and asking to hear it again (key 9, "repeat", "otra vez"), what the line is ("is this
+    the helpline?") or for 911 (the offer says it first) is told the same offer: never the
+    menu.
     """
     # Words that tell of someone else at risk are read apart from the rest, as texts are: the
     # rest may be the caller's own crisis ("my friend wants to kill herself and I want to die").
@@ -299,7 +301,7 @@ def _act_on(
     choice, language = read_answer(digits, speech, heard_in)
     if choice == SWITCH or language != heard_in:
         call.language = language
-    if at_offer and choice in (SWITCH, REPEAT, ABOUT):
+    if at_offer and choice in (SWITCH, REPEAT, ABOUT, EMERGENCY):
         call.state = OFFERED
         return current_answer(line, rt, call, rt.now)
     if choice is None and (call.crisis is not None or call.menu_choice == SOMEONE_ELSE):
@@ -455,6 +457,14 @@ def _choose_about(line: LineServices, rt: Context, call: Call, notice: str | Non
     return Menu(call.id, call.language, call.menu_attempts, greeting=True)
 
 
+def _choose_emergency(
+    line: LineServices, rt: Context, call: Call, notice: str | None
+) -> Answer:
+    """Answer help asked of 911 ("call 911", "I need an ambulance"), which we cannot dial:
+    hang up and call 9 1 1 now, said at once, then the menu; no miss is counted."""
+    return Menu(call.id, call.language, call.menu_attempts, notice="danger_911")
+
+
 def _choose_language(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Greet the caller in the language just chosen (menu 8, or its name), with its notice."""
     # choose() set the language.
@@ -469,6 +479,7 @@ MENU_ACTIONS: dict[str, Callable[[LineServices, Context, Call, str | None], Answ
     REPEAT: _choose_repeat,
     SWITCH: _choose_language,
     ABOUT: _choose_about,
+    EMERGENCY: _choose_emergency,
 }
 
 

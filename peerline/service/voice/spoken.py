@@ -37,6 +37,8 @@ FILLER = frozenset(
 )
 # The crisis line said as its three digits.
 CRISIS_LINE = re.compile(r"\b(nine\s+eight\s+eight|nueve\s+ocho\s+ocho|9\s+8\s+8)\b", re.I)
+# 911 said as its three digits.
+EMERGENCY_LINE = re.compile(r"\b(nine\s+one\s+one|nueve\s+uno\s+uno|9\s+1\s+1)\b", re.I)
 # Words asking for the crisis line again, after a transfer that did not connect.
 AGAIN = ("again", "retry", "otra vez", "de nuevo", "intentar", "reintentar", "intentarlo")
 
@@ -60,14 +62,14 @@ def spoken_key(speech: str) -> str | None:
 
 def heard(digits: str, speech: str) -> tuple[str, str]:
     """Return the keys and words of an answer as the menu reads them: a number said alone
-    as its key, and the crisis line's digits said one by one as "988"."""
+    as its key, and the crisis line's digits said one by one as "988", 911's as "911"."""
     if digits or not speech:
         return digits, speech
     key = spoken_key(speech)
     if key is not None:
         return key, ""
     # In the words as said: their punctuation keeps a negation in its own clause.
-    return digits, CRISIS_LINE.sub("988", speech)
+    return digits, EMERGENCY_LINE.sub("911", CRISIS_LINE.sub("988", speech))
 
 
 def says_again(speech: str) -> bool:

@@ -54,6 +54,10 @@ class Speaker:
         return shared.url(self.line, path)
 
 
+# What a menu says first after a miss (silence, a wrong key or words that are no choice).
+MISSES = frozenset({"no_input", "not_an_option"})
+
+
 def _one_key(
     speaker: Speaker,
     response: VoiceResponse,
@@ -123,7 +127,8 @@ def _menu(
         speaker.say(gather, language, "greeting")
         for other in others:
             speaker.say(gather, other, "language_offer")
-    if greeting:
+    # After a miss too: the caller may be the one who could not find the words for danger.
+    if greeting or any(key in MISSES for key, _ in before):
         speaker.say(gather, language, "emergency")
     speaker.say(gather, language, "first_key")
     speaker.say(gather, language, "menu")

@@ -1,0 +1,81 @@
+"""What a tester playing about a hundred callers found (session 27, fourth round): help asked
+of 911, the word "crisis" in a sentence, a crisis caller nobody can answer, a crisis transfer
+that drops at once, distress that names no choice, 3 at a closed line's message prompt, Spanish
+words at the English menu, and asking the crisis offer again. Driven by signed webhooks, as
+Twilio sends them; every TwiML answer parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import lines
+from tests.support.voice import (
+    SPEECH_LANGUAGE,
+    Twiml,
+    menu_of,
+    phone_for,
+    the_call,
+)
+
+# Each language's 911 line in the greeting, and the answer to help asked of 911.
+EMERGENCY = {"en": "In danger? Call 9 1 1.", "es": "¿Peligro? Llame al 9 1 1."}
+DANGER_911 = {
+    "en": "If you are in danger, hang up and call 9 1 1 now.",
+    "es": "Si está en peligro, cuelgue y llame al 9 1 1 ahora.",
+}
+FIRST_KEY = {"en": "To talk with a peer, press 1.", "es": "Para hablar con alguien, oprima 1."}
+
+
+def says(twiml: Twiml, language: str) -> list[str]:
+    """Return the words of each <Say> in the menu's <Gather>, checking they are in a language
+    (all but the other language's key)."""
+    gather = twiml.one("Gather")
+    said = [say.text or "" for say in gather.iter("Say")]
+    own = [say for say in gather.iter("Say") if "8." not in (say.text or "")]
+    assert all(say.attrib["language"] == SPEECH_LANGUAGE[language] for say in own), twiml
+    return said
+
+
+# -- 1. help asked of 911: hang up and call 9 1 1 now, then the menu; a miss keeps 911 ----------
+
+ASKING_911 = {
+    "en": (
+        "nine one one",
+        "call 911",
+        "911",
+        "I need an ambulance",
+        "I can't breathe",
+        "please call nine one one",
+    ),
+    "es": ("necesito una ambulancia", "no puedo respirar", "llame al nueve uno uno"),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in ASKING_911.items() for w in said]
+)
+def test_help_asked_of_911_is_told_to_call_it_at_once_then_the_menu(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    answer = caller.speak(menu_of(caller, language), words)
+    said = says(answer, language)
+    assert said[0] == DANGER_911[language], said
+    assert FIRST_KEY[language] in said
+    assert not answer.all("Dial")
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_attempts, call.language) == ("menu", 0, language)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_menu_after_a_miss_keeps_the_911_line(tmp_path: Path, language: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = menu_of(caller, language)
+    for again in (caller.press(menu, "7"), caller.stay_silent(menu)):
+        said = says(again, language)
+        assert EMERGENCY[language] in said, said
+        assert said.index(EMERGENCY[language]) < said.index(FIRST_KEY[language])
