@@ -19,7 +19,7 @@ from peerline.flows.keywords import (
     normalise,
     rating_of,
 )
-from peerline.flows.language import clearly, fold, guess, plainly
+from peerline.flows.language import CLEAR_WORDS, clearly, fold, guess, plainly
 
 NEW, WELCOMED, QUEUED, ACTIVE, RATING, CLOSED = (
     "new",
@@ -255,7 +255,7 @@ def text_language(text: str) -> str | None:
 
 
 def _language_move(
-    state: TexterState, text: str, keyword: Keyword
+    state: TexterState, text: str, keyword: Keyword, found: str | None = None
 ) -> tuple[list[fx.Effect], str | None]:
     """Return the language switch a text in an open conversation makes (as effects), and the
     language to answer it in once when it reads as the other language without switching.
@@ -265,17 +265,42 @@ def _language_move(
     takes a text clear on its own (naming a language, or several words) or two in a row. A
     texter whose words never said their language yet switches on a plain text (three words).
     Either way back, English to Spanish or Spanish to English.
+
+    `found` is the language the crisis detector found crisis words in: they are words of that
+    language too, so a text of several words leaning that way is clear ("creo que no. me
+    quiero morir, ya no aguanto mas"), and a shorter one ("quiero morir") is answered in it.
     """
     lean = guess(text)
     if keyword is not Keyword.NONE or lean is None or lean == state.language:
         return [], None
     earlier = state.earlier_languages
     established = state.language in earlier
-    if clearly(text) == lean or earlier[:1] == (lean,):
+    said = found == lean  # crisis words found in the language the text leans to
+    clear = clearly(text) == lean or (said and len(text.split()) >= CLEAR_WORDS)
+    if clear or earlier[:1] == (lean,):
         return [fx.SetLanguage(lean)], None
-    if plainly(text) == lean:
+    if plainly(text) == lean or said:
         return ([], lean) if established else ([fx.SetLanguage(lean)], None)
     return [], None
+
+
+def crisis_move(
+    state: TexterState, text: str, crisis_language: str | None
+) -> tuple[list[fx.Effect], str | None]:
+    """Return the language switch crisis words outside a chat and the queue make, and the
+    language to answer them in once, as `_language_move` reads any text: crisis words plainly
+    in the other language than a welcomed or queued texter's switch them before the crisis
+    text and the offer (a tester's "hi", then "creo que no. me quiero morir..." stayed
+    English and was offered to an English speaker first)."""
+    keyword = classify(text)
+    if state.stage not in (*OUTSIDE, QUEUED) or state.opted_out:
+        return [], None
+    if state.stage in (NEW, CLOSED) and state.language == "en":
+        return [], None  # a first text: `_first_language` and `_crisis_first` read it
+    if state.stage in (NEW, CLOSED) and state.returning:
+        # No conversation open to read: the language they wrote to the line in holds.
+        state = replace(state, earlier_languages=(state.language,))
+    return _language_move(state, text, keyword, crisis_language)
 
 
 def _queued(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
@@ -544,6 +569,13 @@ def decide(
     # A question with crisis words in the queue hears the resources and its place below, as
     # crisis words always do there (not the answer to a question).
     state = replace(state, asked_due=False)
+    # Crisis words plainly in the other language switch them before the crisis text goes out,
+    # and the offer that follows asks someone who speaks it; a short one is answered in it.
+    switch, once = crisis_move(state, text, crisis_language)
+    for effect in switch:
+        if isinstance(effect, fx.SetLanguage):
+            state = replace(state, language=effect.language)
+    language = [*language, *switch]
     if state.crisis_reply_due and not state.opted_out and someone_else:
         # The words alarm and tell of another person at risk ("she is on the bridge and
         # wont answer"), and of no crisis of the texter's: the concern is raised all the
@@ -572,6 +604,10 @@ def decide(
         # resources, not only at the next reminder (seen in session 18's quick start: "just
         # took 20 tylenol" while queued got the resources and no place).
         rest = Outcome(QUEUED, [*rest.effects, fx.Reply("still_waiting", _wait(status))])
+    if once:
+        # Crisis words in the other language, too short to switch: answered in it, this once.
+        safety = [_once(effect, once) for effect in safety]
+        rest = Outcome(rest.stage, [_once(effect, once) for effect in rest.effects])
     return _ahead(rest, language, safety)
 
 

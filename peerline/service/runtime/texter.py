@@ -117,7 +117,7 @@ def texter_message(
     ended = _ended_chat(rt, contact, conversation) if returning else None
     if ended is not None:
         state, ended = _after_chat_state(rt, state, contact, ended)
-    if state.stage in (WELCOMED, QUEUED) and guess(text) not in (None, state.language):
+    if state.stage in (WELCOMED, QUEUED, RATING) and guess(text) not in (None, state.language):
         # Words in the other language: whether theirs is established decides (one query).
         assert conversation is not None
         state = replace(state, earlier_languages=_earlier_languages(rt, conversation, inbound))
@@ -155,7 +155,11 @@ def texter_message(
         # Crisis words join at their category's priority: the place they hear is true.
         priority = rt.line.crisis.priority_of(category) if category else 0
         priority = max(priority, flagged.priority if flagged is not None else 0)
-        status = line_status(rt, conversation, state.language, priority=priority)
+        # Crisis words plainly in the other language are answered in it (the next opening too).
+        switch, once = texter_flow.crisis_move(state, text, detection.language)
+        said = next((e.language for e in switch if isinstance(e, fx.SetLanguage)), once)
+        speaks = said if category and said else state.language
+        status = line_status(rt, conversation, speaks, priority=priority)
     outcome = texter_flow.decide(
         state,
         status,
