@@ -14,8 +14,12 @@ from tests.support import lines
 from tests.support.voice import (
     SPEECH_LANGUAGE,
     Twiml,
+    alerts,
+    is_transfer,
     menu_of,
+    offered_in,
     phone_for,
+    safety_events,
     the_call,
 )
 
@@ -79,3 +83,65 @@ def test_a_menu_after_a_miss_keeps_the_911_line(tmp_path: Path, language: str) -
         said = says(again, language)
         assert EMERGENCY[language] in said, said
         assert said.index(EMERGENCY[language]) < said.index(FIRST_KEY[language])
+
+
+# -- 2. "crisis" in a sentence is not choice 3: only the choice itself is ---------------------
+
+CRISIS_CHOSEN = {
+    "en": ("crisis", "crisis line", "the crisis line please", "988", "nine eight eight"),
+    "es": ("crisis", "línea de crisis", "la línea de crisis por favor", "nueve ocho ocho"),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in CRISIS_CHOSEN.items() for w in said]
+)
+def test_the_crisis_line_named_as_the_choice_is_put_through(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    assert is_transfer(caller.speak(menu_of(caller, language), words))
+
+
+@pytest.mark.parametrize(
+    "words", ["is this the crisis line?", "is this 988", "is this nine eight eight"]
+)
+def test_a_question_naming_the_crisis_line_hears_the_greeting(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    answer = caller.speak(menu_of(caller, "en"), words)
+    assert not answer.all("Dial")
+    said = says(answer, "en")
+    assert said[0] == "Peerline peer support." and EMERGENCY["en"] in said, said
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_attempts) == ("menu", 0)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "I had a crisis last week and I want to talk to someone",
+        "my crisis worker told me to call you",
+        "I was in crisis yesterday",
+    ],
+)
+def test_crisis_in_a_sentence_of_ones_own_rings_a_peer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(menu_of(caller, "en"), words)
+    assert not is_transfer(ring)
+    assert sorted(n.text or "" for n in ring.all("Number")) == sorted([lines.SAM, lines.RIA])
+    assert the_call(phone.line, caller).menu_choice == "peer"
+
+
+@pytest.mark.parametrize("words", ["my friend is in crisis what do I do", "my son is in crisis"])
+def test_someone_elses_crisis_hears_the_worried_callers_offer(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, "en"), words)
+    call = the_call(phone.line, caller)
+    offered_in(offer, call.id, "en", "worried")
+    assert (call.state, call.menu_choice, call.crisis) == ("crisis_offer", "someone_else", None)
+    assert safety_events(phone.line) == ["voice_someone_else"]
+    assert alerts(phone.line) == []

@@ -13,7 +13,9 @@ from peerline.flows.language import guess
 # greeting, which says what the line is and is not. EMERGENCY, help asked of 911 ("call 911",
 # "I need an ambulance", "I can't breathe"), has no key either: we cannot dial 911, so the
 # caller is told at once to hang up and call it, then hears the menu.
-PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT, EMERGENCY = (
+# WORRIED, a caller who tells of someone else in crisis ("my friend is in crisis, what do I
+# do"), has no key: they hear the worried caller's offer.
+PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT, EMERGENCY, WORRIED = (
     "peer",
     "groups",
     "crisis",
@@ -22,6 +24,7 @@ PEER, GROUPS, CRISIS, TEXT_GROUPS, SWITCH, REPEAT, ABOUT, EMERGENCY = (
     "repeat",
     "about",
     "emergency",
+    "worried",
 )
 DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9": REPEAT}
 # Each choice's words, by the language they belong to: a Spanish word heard at the English
@@ -79,6 +82,31 @@ NOT_AFTER_NO = frozenset({"i", "im", "id", "ive", "ill", "we", "yo", "please", "
 # before a word "nadie" follows, negates nothing; "de nadie", "con nadie" ("no necesito ayuda
 # de nadie", "no quiero hablar con nadie") negate as before.
 NOBODY = "nadie"
+# The crisis line is chosen in words only by words that are the choice itself ("crisis", "the
+# crisis line please", "988", "línea de crisis"): the crisis word and these around it. In any
+# other sentence the word is not the choice (CRISIS_SAID).
+CRISIS_CHOICE = frozenset(
+    {"crisis", "988", "emergency", "emergencia", "line", "the", "a", "please", "i", "want"}
+    | {"need", "to", "go", "get", "call", "me", "put", "through", "connect", "transfer", "give"}
+    | {"number", "option", "press", "ok", "okay", "yes", "just", "now", "id", "like", "can"}
+    | {"linea", "de", "la", "el", "por", "favor", "quiero", "necesito", "numero", "opcion"}
+    | {"si", "ahora", "llamar", "llame", "pasar", "paseme", "conecteme", "con"}
+    # Said around a choice without changing it ("no, nine eight eight", "988, no Spanish").
+    | {"no", "um", "uh", "yeah", "sure", "sorry", "hi", "hello", "hola", "dont", "speak"}
+    | {"hablo", "english", "ingles", "spanish", "espanol"}
+)
+# A question about the line ("is this the crisis line?", "is this 988", "¿es la línea de
+# crisis?"): the greeting, which says what the line is and is not.
+ASKS_WHAT = re.compile(r"^\s*(is|are|am i|es|esta|estoy)\b")
+# Someone else named ("my friend is in crisis", "mi hijo está en crisis"): a worried caller.
+OTHERS = frozenset(
+    {"friend", "son", "daughter", "mom", "mother", "dad", "father", "brother", "sister"}
+    | {"wife", "husband", "partner", "boyfriend", "girlfriend", "kid", "kids", "child"}
+    | {"cousin", "roommate", "coworker", "neighbor", "neighbour", "grandson", "granddaughter"}
+    | {"amigo", "amiga", "hijo", "hija", "madre", "padre", "mama", "papa", "hermano"}
+    | {"hermana", "esposo", "esposa", "pareja", "novio", "novia", "primo", "prima", "nieto"}
+    | {"nieta", "vecino", "vecina"}
+)
 
 
 def unaccented(text: str) -> str:
@@ -135,18 +163,49 @@ def _heard(clause: str, keyword: str) -> bool:
     )
 
 
+def names(speech: str, keyword: str) -> bool:
+    """Say whether words hold a keyword (a word's start, or a word in its FORMS), not negated
+    just before it."""
+    return any(_heard(clause, keyword) for clause in _clauses(speech))
+
+
+def _crisis_said(clauses: Sequence[str]) -> str:
+    """Return what words naming the crisis line mean: the crisis line when they are the
+    choice itself ("the crisis line please"), the greeting for a question about the line ("is
+    this the crisis line?"), the worried caller's offer for someone else's crisis ("my
+    friend is in crisis"), else a person ("I had a crisis last week", "my crisis worker told
+    me to call you"). An emergency named ("this is an emergency") is the crisis line, as
+    before."""
+    said = [re.findall(r"[a-z0-9]+", clause) for clause in clauses]
+    words = [word for clause in said for word in clause]
+    if all(word in CRISIS_CHOICE for word in words):
+        return CRISIS
+    if any(ASKS_WHAT.match(" ".join(clause)) for clause in said):
+        return ABOUT
+    if any(word.startswith("emergenc") for word in words):
+        # "This is an emergency, I need help": the crisis line, as ever.
+        return CRISIS
+    if any(word in OTHERS for word in words):
+        return WORRIED
+    return PEER
+
+
 def parse_choice(digits: str, speech: str, menu_language: str = "en") -> str | None:
     """Return the menu choice from pressed keys or spoken words, or None.
 
     Key 8 means "the other language" (SWITCH); a spoken language name means that language,
     and so does a Spanish menu word heard at the English menu. A word negated close before
-    ("I'm not in crisis, I just want to talk") does not count.
+    ("I'm not in crisis, I just want to talk") does not count. The crisis line is chosen in
+    words only by the choice itself ("crisis", "the crisis line please"), not by any
+    sentence with the word (`_crisis_said`).
     """
     if digits:
         return DIGITS.get(digits.strip()[:1])
     clauses = _clauses(speech)
     for choice, language, keywords in WORDS:
         if any(_heard(clause, keyword) for clause in clauses for keyword in keywords):
+            if choice == CRISIS:
+                return _crisis_said(clauses)
             if (
                 menu_language == "en"
                 and language == "es"

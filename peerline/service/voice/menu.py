@@ -25,6 +25,8 @@ from peerline.flows.menu import (
     REPEAT,
     SWITCH,
     TEXT_GROUPS,
+    WORRIED,
+    names,
     parse_choice,
     read_answer,
 )
@@ -286,11 +288,7 @@ def _act_on(
             # Someone else at risk, and no crisis of the caller's: what to do for them (911
             # if in danger now, 988 helps friends and family too: 3), or a peer; recorded as
             # a safety event. Only an alarm the words raise all the same flags the call.
-            if call.menu_choice != SOMEONE_ELSE:  # once a call
-                worry = SafetyEvent(source="detector", category="voice_someone_else")
-                rt.session.add(worry)
-                worry.created_at = rt.now
-            call.menu_choice = SOMEONE_ELSE
+            _note_worry(rt, call)
         if found is not None or named:
             category = (found.category if found else None) or "crisis"
             _raise_crisis(line, rt, call, category, "voice_menu")
@@ -301,6 +299,14 @@ def _act_on(
     choice, language = read_answer(digits, speech, heard_in)
     if choice == SWITCH or language != heard_in:
         call.language = language
+    if choice == WORRIED and call.crisis is None:
+        # Words of someone else's crisis the detector passed over ("my friend is in crisis,
+        # what do I do"): the worried caller's offer, as the detector's worry gets.
+        _note_worry(rt, call)
+        call.state = OFFERED
+        return crisis_offer(line, rt, call, rt.now, worried=True)
+    if choice == WORRIED:
+        choice = PEER
     if at_offer and choice in (SWITCH, REPEAT, ABOUT, EMERGENCY):
         call.state = OFFERED
         return current_answer(line, rt, call, rt.now)
@@ -315,6 +321,15 @@ def _act_on(
             return Menu(call.id, call.language, call.menu_attempts, notice=notice)
         return _choose_peer(line, rt, call, "connecting")
     return MENU_ACTIONS[choice](line, rt, call, None)
+
+
+def _note_worry(rt: Context, call: Call) -> None:
+    """Mark a call as a worried caller's, recording a safety event (no alert) once a call."""
+    if call.menu_choice != SOMEONE_ELSE:
+        worry = SafetyEvent(source="detector", category="voice_someone_else")
+        rt.session.add(worry)
+        worry.created_at = rt.now
+    call.menu_choice = SOMEONE_ELSE
 
 
 def _unless_gone(
@@ -383,7 +398,7 @@ def _suicide_named(speech: str, menu_language: str) -> str | None:
     if len(speech.split()) > 3:
         return None
     found = _SUICIDE.search(speech)
-    if found is None or parse_choice("", _SUICIDE.sub("crisis", speech), menu_language) != CRISIS:
+    if found is None or not names(_SUICIDE.sub("crisis", speech), "crisis"):
         return None
     return SUICIDE_WORDS[found.group(1).lower()]
 
