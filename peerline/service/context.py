@@ -12,14 +12,14 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import RedisError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import LANGUAGES, Catalogue, Phrase
 from peerline.service import lanes, metrics, routing, segments
 from peerline.service.availability import Rotas, load_line_rotas
-from peerline.service.crisis_detection import ALIASES, priority_of
+from peerline.service.crisis_detection import ALIASES
 from peerline.service.drafts import draft, write
 from peerline.service.models import (
     ACTIVE,
@@ -30,10 +30,8 @@ from peerline.service.models import (
     Alert,
     Contact,
     Conversation,
-    InboundMessage,
     Offer,
     OutboundMessage,
-    SafetyEvent,
     Supporter,
     utcnow,
 )
@@ -90,7 +88,7 @@ COMBINE_SEGMENTS = 2
 STUCK_QUEUE_REPEAT = timedelta(hours=1)
 STUCK_QUEUE_LOCK = 0x50EE1A1E  # the transaction lock that makes it one alert
 # Staff texts about a chat that name its crisis kind ({kind}): the offer of a texter who may be
-# in crisis says which (runtime.offers leaves it to the record).
+# in crisis says which (runtime.offers passes the kind its round read; others read the record).
 KIND_TEXTS = ("offer_priority",)
 # The words for a crisis with no kind named (a call's "suicide" alone, a crisis transfer that
 # failed): staff never read a category's code.
@@ -299,63 +297,15 @@ class Context:
         never a code."""
         return crisis_words_in(self.line.catalogue, category, language)
 
-    def crisis_category_of(self, conversation_id: int) -> str | None:
+    def crisis_of(self, conversation_id: int) -> tuple[str | None, bool]:
         """Return the most urgent crisis category raised for a conversation's texter: in it
         (by their words or a supporter's #alert), or in their others within the crisis window
-        (a texter flagged lately joins the line again at that priority); one query."""
-        texter = select(Conversation.contact_id).where(Conversation.id == conversation_id)
-        categories = self.session.scalars(
-            select(SafetyEvent.category)
-            .join(Conversation, Conversation.id == SafetyEvent.conversation_id)
-            .where(
-                Conversation.contact_id == texter.scalar_subquery(),
-                or_(
-                    SafetyEvent.conversation_id == conversation_id,
-                    SafetyEvent.created_at >= self.now - self.crisis_window,
-                ),
-            )
-        ).all()
-        return max(categories, key=priority_of, default=None)
-
-    def crisis_of(self, conversation_id: int) -> tuple[str | None, bool]:
-        """Return the most urgent crisis category raised for a conversation's texter (as
-        `crisis_category_of`) and whether it was raised only for someone else's danger: no
-        text of the texter's own raised it ("my friend is going to kill herself tonight"),
-        nor a supporter's #alert, in the same reach."""
-        category = self.crisis_category_of(conversation_id)
-        if category is None:
-            return None, False
-        texter = select(Conversation.contact_id).where(Conversation.id == conversation_id)
+        (a texter flagged lately joins the line again at that priority); and whether it was
+        raised only for someone else's danger: no text of the texter's own raised it ("my
+        friend is going to kill herself tonight"), nor a supporter's #alert, in the same reach.
+        One query (`routing.crises_of`, which reads a round's offers all at once)."""
         since = self.now - self.crisis_window
-        own_words = (
-            select(InboundMessage.id)
-            .join(Conversation, Conversation.id == InboundMessage.conversation_id)
-            .where(
-                Conversation.contact_id == texter.scalar_subquery(),
-                InboundMessage.raised_safety.is_(True),
-                InboundMessage.someone_else.is_(False),
-                or_(
-                    InboundMessage.conversation_id == conversation_id,
-                    InboundMessage.received_at >= since,
-                ),
-            )
-            .exists()
-        )
-        alerted = (
-            select(SafetyEvent.id)
-            .join(Conversation, Conversation.id == SafetyEvent.conversation_id)
-            .where(
-                Conversation.contact_id == texter.scalar_subquery(),
-                SafetyEvent.source == "supporter",
-                or_(
-                    SafetyEvent.conversation_id == conversation_id,
-                    SafetyEvent.created_at >= since,
-                ),
-            )
-            .exists()
-        )
-        own = bool(self.session.scalar(select(or_(own_words, alerted))))
-        return category, not own
+        return routing.crises_of(self.session, [conversation_id], since)[conversation_id]
 
     def crisis_kind(self, category: str | None) -> Callable[[str], str]:
         """Return a crisis category in words in whichever language a reader reads."""

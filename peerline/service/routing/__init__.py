@@ -16,11 +16,13 @@ from peerline.service.routing.queue import (
     NewOffer,
     Offered,
     Policy,
+    crises_of,
     load_of,
     policy_of,
     queue_length,
     queue_position,
     sms_capacity,
+    with_crises,
 )
 from peerline.service.routing.staffing import (
     OnShift,
@@ -41,6 +43,7 @@ __all__ = [
     "_on_a_call",
     "_pool",
     "holds_of",
+    "crises_of",
     "load_of",
     "match",
     "pass_hold",
@@ -48,5 +51,6 @@ __all__ = [
     "queue_length",
     "queue_position",
     "sms_capacity",
+    "with_crises",
     "staffing",
 ]

@@ -33,6 +33,7 @@ from peerline.service.call_states import STALE_AFTER, TERMINAL
 from peerline.service.grouped import grouped
 from peerline.service.models import (
     PENDING,
+    ContactRecord,
     Conversation,
     Offer,
     Supporter,
@@ -123,6 +124,20 @@ def _resting() -> Any:
     return func.coalesce(Supporter.paused_until > bindparam("now", type_=UTCDateTime()), False)
 
 
+def _rests_after_call() -> Any:
+    """Return "the supporter rests, and their last contact, the one they rest after, was a
+    call" as SQL: read with the candidates, so an offer that says so reads nothing again."""
+    last = (
+        select(ContactRecord.channel)
+        .where(ContactRecord.supporter_id == Supporter.id)
+        .order_by(ContactRecord.ended_at.desc(), ContactRecord.id.desc())
+        .limit(1)
+        .correlate(Supporter)
+        .scalar_subquery()
+    )
+    return case((_resting(), func.coalesce(last == "voice", False)), else_=False)
+
+
 @cache
 def _recent_sql() -> Select[int | None, datetime | None]:
     """Return (supporter, when) of the conversations matched to supporters :ids since :since."""
@@ -196,6 +211,7 @@ def _candidates_sql(pool: int, naming: str, postgres: bool, cap: int) -> Select[
         # Those resting after a crisis chat are read too: a texter who may be in crisis is
         # offered to them when nobody else could take the chat (`match`).
         _resting(),
+        _rests_after_call(),
     ).where(
         Supporter.active.is_(True),
         Supporter.away.is_(False),
@@ -222,6 +238,8 @@ class _Candidate:
     idle_since: float
     # Resting after a crisis chat (until :now + the pause, or #ready).
     resting: bool = False
+    # Resting, and the contact they rest after was a call.
+    after_call: bool = False
 
 
 @dataclass
@@ -252,7 +270,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
     load: Counter[int] = Counter()
     recent: list[tuple[int | None, datetime | None]] = []
     rows = session.connection().execute(query, params)
-    for sid, capacity, languages, idle, held, on_a_call, matched, resting in rows:
+    for sid, capacity, languages, idle, held, on_a_call, matched, resting, after_call in rows:
         # Someone on a phone call with a caller is not offered a text chat meanwhile.
         if sid not in wanted or on_a_call:
             continue
@@ -262,6 +280,7 @@ def _pool(session: Session, rotas: Rotas, now: datetime, policy: Policy) -> _Poo
             tuple(part for part in languages.split(",") if part),
             idle.timestamp() if idle else 0.0,
             bool(resting),
+            bool(after_call),
         )
         if held:
             load[sid] = held
@@ -548,7 +567,9 @@ def match(
             if offer is None:
                 continue
             pool.load[candidate.id] += 1
-            made.append(replace(offer, resting=True) if candidate.resting else offer)
+            if candidate.resting:
+                offer = replace(offer, resting=True, after_call=candidate.after_call)
+            made.append(offer)
             offered += 1
         candidates = [c for c in candidates if _has_room(c, pool, policy)]
         kept = [c for c in kept if pool.load[c.id] < c.capacity]

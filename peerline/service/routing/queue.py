@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
+from peerline.service.crisis_detection import priority_of
 from peerline.service.models import (
     ACTIVE,
     DECLINED,
@@ -32,7 +33,9 @@ from peerline.service.models import (
     WITHDRAWN,
     Contact,
     Conversation,
+    InboundMessage,
     Offer,
+    SafetyEvent,
     Supporter,
     UTCDateTime,
 )
@@ -155,6 +158,12 @@ class NewOffer:
     # No offer of it was made before, withdrawn ones included: its first (`offers.announce`
     # counts it once a chat).
     first: bool = False
+    # The most urgent crisis category raised for the texter, and whether only for someone
+    # else's danger (`crises_of`): read once for all a round's offers, not once an offer.
+    crisis: str | None = None
+    someone_else: bool = False
+    # Resting, and the contact they rest after was a call (read with the candidates).
+    after_call: bool = False
 
 
 @dataclass(frozen=True)
@@ -423,3 +432,61 @@ def _waiting(
         if below is None:
             break  # nobody waits at all
         after = None
+
+
+def crises_of(
+    session: Session, conversation_ids: Sequence[int], since: datetime
+) -> dict[int, tuple[str | None, bool]]:
+    """Return, for each conversation, the most urgent crisis category raised for its texter
+    (in it, by their words or a supporter's #alert, or in their others since `since`: a texter
+    flagged lately joins the line again at that priority) and whether it was raised only for
+    someone else's danger (no text of the texter's own raised a flag, nor a supporter's
+    #alert, in the same reach); one statement for them all, none without any."""
+    if not conversation_ids:
+        return {}
+    offered = aliased(Conversation)
+    other = aliased(Conversation)
+    spoken = aliased(Conversation)
+    own_words = (
+        select(InboundMessage.id)
+        .join(spoken, spoken.id == InboundMessage.conversation_id)
+        .where(
+            spoken.contact_id == offered.contact_id,
+            InboundMessage.raised_safety.is_(True),
+            InboundMessage.someone_else.is_(False),
+            or_(InboundMessage.conversation_id == offered.id, InboundMessage.received_at >= since),
+        )
+        .correlate(offered)
+        .exists()
+    )
+    rows = session.execute(
+        select(offered.id, SafetyEvent.category, SafetyEvent.source, own_words)
+        .join(other, other.contact_id == offered.contact_id)
+        .join(SafetyEvent, SafetyEvent.conversation_id == other.id)
+        .where(
+            offered.id.in_(list(conversation_ids)),
+            or_(SafetyEvent.conversation_id == offered.id, SafetyEvent.created_at >= since),
+        )
+    ).all()
+    raised: dict[int, list[str]] = {}
+    own: dict[int, bool] = {}
+    for cid, category, source, words in rows:
+        raised.setdefault(cid, []).append(category)
+        own[cid] = own.get(cid, False) or bool(words) or source == "supporter"
+    found: dict[int, tuple[str | None, bool]] = {cid: (None, False) for cid in conversation_ids}
+    for cid, categories in raised.items():
+        found[cid] = (max(categories, key=priority_of), not own[cid])
+    return found
+
+
+def with_crises(session: Session, offers: Sequence[NewOffer], since: datetime) -> list[NewOffer]:
+    """Return the offers with the crisis each priority offer names read, in one statement for
+    the round (none without a priority offer)."""
+    urgent = sorted({o.conversation_id for o in offers if o.priority > 0})
+    found = crises_of(session, urgent, since)
+    return [
+        replace(o, crisis=found[o.conversation_id][0], someone_else=found[o.conversation_id][1])
+        if o.conversation_id in found
+        else o
+        for o in offers
+    ]

@@ -37,7 +37,6 @@ from peerline.service.models import (
     QUEUED,
     WITHDRAWN,
     Alert,
-    ContactRecord,
     Conversation,
     InboundMessage,
     Offer,
@@ -182,17 +181,6 @@ def find_offers(rt: Context) -> list[routing.NewOffer]:
     return routing.match(rt.session, rt.rotas(), rt.now, policy(rt), locking=locking)
 
 
-def _rests_after_call(rt: Context, offer: routing.NewOffer) -> bool:
-    """Say whether a resting supporter's last contact, the one they rest after, was a call."""
-    channel = rt.session.scalar(
-        select(ContactRecord.channel)
-        .where(ContactRecord.supporter_id == offer.supporter_id)
-        .order_by(ContactRecord.ended_at.desc(), ContactRecord.id.desc())
-        .limit(1)
-    )
-    return channel == "voice"
-
-
 def announce(
     rt: Context, offers: Sequence[routing.NewOffer], expired: dict[int, int] | None = None
 ) -> None:
@@ -200,6 +188,8 @@ def announce(
     to the supporter whose offer of it has just timed out."""
     timeout = rt.line.settings.offer_timeout_seconds
     first: set[int] = set()
+    # The crisis each priority offer names, read once for them all (not once an offer).
+    offers = routing.with_crises(rt.session, offers, rt.now - rt.crisis_window)
     for offer in offers:
         # Routing hands over what the text needs: nothing is read again here. The parts are
         # in the supporter's first language, as the offer is.
@@ -221,12 +211,19 @@ def announce(
         if offer.resting:
             # Says what "again" would (nobody else free can take it), and that they rest
             # after a hard chat, or call.
-            resting = "offer_resting_call" if _rests_after_call(rt, offer) else "offer_resting"
+            resting = "offer_resting_call" if offer.after_call else "offer_resting"
             again = " " + rt.render(language, resting)
+        crisis: dict[str, Any] = {}
+        if offer.priority > 0:
+            # Its kind, and whose danger when only someone else's was told.
+            crisis["kind"] = rt.crisis_kind(offer.crisis)
+            if offer.someone_else:
+                crisis["wording"] = "offer_priority_other"
         rt.to_supporter(
             offer.supporter,
             "offer_priority" if offer.priority > 0 else "offer",
             offer.conversation_id,
+            **crisis,
             alias=offer.alias,
             minutes=max(1, round(timeout / 60)),
             language_note=note,
@@ -416,7 +413,8 @@ def told_taken(
     told = rt.session.scalar(
         select(OutboundMessage.id)
         .where(
-            OutboundMessage.to_hash == vault.lookup_hash(vault.decrypt(supporter.phone_enc)),
+            # Every key: a text sent before the hash key turned over still counts.
+            OutboundMessage.to_hash.in_(vault.lookup_hashes(vault.decrypt(supporter.phone_enc))),
             OutboundMessage.purpose == "already_taken",
             OutboundMessage.created_at >= offer.resolved_at,
         )

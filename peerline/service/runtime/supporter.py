@@ -141,7 +141,8 @@ def _score_asked(rt: Context, supporter: Supporter) -> ContactRecord | None:
     latest = rt.session.execute(
         select(OutboundMessage.purpose, OutboundMessage.conversation_id, OutboundMessage.created_at)
         .where(
-            OutboundMessage.to_hash == rt.line.vault.lookup_hash(phone),
+            # Every key: a question asked before the hash key turned over still counts.
+            OutboundMessage.to_hash.in_(rt.line.vault.lookup_hashes(phone)),
             OutboundMessage.purpose.in_(NOTE_TEXTS),
             OutboundMessage.created_at > rt.now - SCORE_ASKED,
         )
