@@ -15,6 +15,8 @@ from tests.support.voice import (
     SPEECH_LANGUAGE,
     Twiml,
     alerts,
+    closed_line_file,
+    crisis_offer,
     is_transfer,
     menu_of,
     offered_in,
@@ -145,3 +147,40 @@ def test_someone_elses_crisis_hears_the_worried_callers_offer(tmp_path: Path, wo
     assert (call.state, call.menu_choice, call.crisis) == ("crisis_offer", "someone_else", None)
     assert safety_events(phone.line) == ["voice_someone_else"]
     assert alerts(phone.line) == []
+
+
+# -- 3. a hidden-number crisis caller nobody can answer: put through to 988, never hung up on ---
+
+STAY_988 = {
+    "en": "Stay on the line and we will put you through",
+    "es": "Siga en la línea y le pasaremos",
+}
+PUT_THROUGH = {"en": "so we are putting you through", "es": "así que le pasamos"}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_hidden_crisis_caller_nobody_can_answer_is_put_through_to_the_crisis_line(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(None)
+    offer = crisis_offer(caller, language)
+    assert STAY_988[language] in offer.spoken(), offer.spoken()
+    transfer = caller.stay_silent(offer)
+    assert is_transfer(transfer), transfer
+    assert PUT_THROUGH[language] in transfer.spoken()
+    assert "Hangup" not in transfer.verbs
+    call = the_call(phone.line, caller)
+    assert (call.state, call.crisis_transfers) == ("transferred", 1)
+    # Twilio sends it again: the same transfer, not a second one.
+    assert is_transfer(caller.stay_silent(offer))
+    assert the_call(phone.line, caller).crisis_transfers == 1
+
+
+def test_a_hidden_caller_who_took_pills_on_a_closed_line_reaches_the_crisis_line(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(None)
+    offer = caller.speak(menu_of(caller, "en"), "I took all my pills")
+    assert is_transfer(caller.stay_silent(offer))

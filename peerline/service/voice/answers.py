@@ -53,6 +53,9 @@ class CrisisOffer:
     worried: bool = False
     nobody: str | None = None
     can_record: bool = True
+    # A crisis caller with a hidden number whom nobody can answer: staying on puts them
+    # through to the crisis line.
+    to_crisis_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Transfer:
     number: str
     attempt: int
     quiet: bool = False  # a key press skipped the notice
+    # Nobody could answer a crisis caller with a hidden number: the notice says so.
+    nobody: bool = False
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,13 @@ def start_round(
     session = rt.session
     rotas = rt.rotas()
     chosen, chat, nobody = _next_round(line, session, rotas, call, now)
+    if nobody is not None and _to_crisis_line(call):
+        # A crisis caller who cannot leave a message for a call back, and whom nobody can
+        # answer, is put through to the crisis line (told so first), never hung up on.
+        call.menu_choice, call.state, call.outcome = "crisis", TRANSFERRED, "crisis_transfer"
+        call.crisis_transfers += 1
+        number = voice_settings(line).crisis_number
+        return Transfer(call.id, call.language, number, call.crisis_transfers, nobody=True)
     if nobody is not None:
         call.state, call.outcome = VOICEMAIL, nobody
         return leave_message(line, rt, call, nobody, now, rotas=rotas)
@@ -307,6 +314,12 @@ def start_round(
     session.add_all(legs)
     session.flush()
     return _ring_answer(line, call, legs, notice)
+
+
+def _to_crisis_line(call: Call) -> bool:
+    """Say whether a call nobody can answer goes to the crisis line: a crisis caller with a
+    hidden number (no message, no call back), not yet put through to it."""
+    return call.crisis is not None and call.from_enc is None and call.crisis_transfers == 0
 
 
 def _ring_answer(
@@ -359,6 +372,7 @@ def crisis_offer(
         worried=worried,
         nobody=nobody,
         can_record=call.from_enc is not None,
+        to_crisis_line=nobody is not None and _to_crisis_line(call),
     )
 
 

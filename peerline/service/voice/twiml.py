@@ -181,7 +181,9 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
         speaker.say(gather, answer.language, words)
     else:
         speaker.say(gather, answer.language, f"{words}_nobody")
-        if answer.can_record:
+        if answer.to_crisis_line:
+            speaker.say(gather, answer.language, "stay_crisis_line")
+        elif answer.can_record:
             when = (
                 speaker.prompts.text(answer.language, "leave_message_when_open")
                 if answer.nobody == "closed"
@@ -220,7 +222,9 @@ def _render_transfer(speaker: Speaker, answer: Transfer) -> VoiceResponse:
     response = VoiceResponse()
     if not answer.quiet:
         speaker.say(
-            _skippable(speaker, response, answer.call_id), answer.language, "crisis_transfer"
+            _skippable(speaker, response, answer.call_id),
+            answer.language,
+            "crisis_transfer_nobody" if answer.nobody else "crisis_transfer",
         )
     dial = response.dial(
         action=speaker.url(f"/call/{answer.call_id}/crisis/{answer.attempt}"),
