@@ -38,7 +38,6 @@ from peerline.service.services import LineServices
 from peerline.service.voice.answers import (
     Answer,
     CallEvent,
-    CrisisOffer,
     DialEnd,
     Goodbye,
     GroupTimes,
@@ -525,8 +524,10 @@ def crisis_done(
     the offer is told it again. The end of an earlier transfer than the call's last (its
     `attempt`, from the <Dial> action; None from a URL without one) changes nothing: it is
     answered with where the call is now, without its notice. A transfer that connected and
-    ended within SHORT_CRISIS_SECONDS, the caller still on, is told where to turn with 3 to
-    try again, then goodbye: never a bare hang-up.
+    ended within SHORT_CRISIS_SECONDS, the caller still on, most likely reached nobody: the
+    on-call coordinators are alerted (once a call, as for a failed transfer) and the caller is
+    told where to turn with 3 to try again, then staying on rings a peer when one can answer,
+    else goodbye: never a bare hang-up.
     """
     dial_status = dial.status
     with transaction(line, event.at) as rt:
@@ -548,8 +549,10 @@ def crisis_done(
                 # Said again to a retried end; a caller who moved on since is not brought back.
                 if call.state == TRANSFERRED:
                     call.state, call.outcome = OFFERED, "crisis_transfer_short"
+                    # Most likely no counsellor was reached: the on-call hear of it, once.
+                    _raise_crisis(line, rt, call, "crisis", "voice_transfer_short")
                 if call.outcome == "crisis_transfer_short":
-                    return CrisisOffer(call.id, call.language, ended=True)
+                    return crisis_offer(line, rt, call, rt.now, ended=True)
             return Goodbye(call.language, None)
         if call.state != TRANSFERRED:
             if hung_up(line, rt, call, event.status):

@@ -362,8 +362,8 @@ def crisis_offer(
 ) -> CrisisOffer:
     """Return the crisis offer (see CrisisOffer) in the call's language, saying truthfully
     what staying on leads to: a peer rung when someone could answer, else why not."""
-    # The offer after a transfer that ended at once says goodbye: staying leads nowhere.
-    nobody = None if ended else nobody_to_ring(line, rt.session, rt.rotas(), call, now)
+    # The offer after a transfer that ended at once says goodbye when nobody can answer.
+    nobody = nobody_to_ring(line, rt.session, rt.rotas(), call, now)
     return CrisisOffer(
         call.id,
         call.language,

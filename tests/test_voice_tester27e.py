@@ -1,0 +1,57 @@
+"""What a tester playing callers found (session 27, fifth round): a crisis transfer that drops
+at once, asking the crisis offer again, Spanish words at the English menu, 3 at a closed
+line's message prompt, and distress that names no choice. Driven by signed webhooks, as
+Twilio sends them; every TwiML answer parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import lines
+from tests.support.voice import (
+    alerts,
+    closed_line_file,
+    is_transfer,
+    menu_of,
+    phone_for,
+)
+
+# -- 1. a crisis transfer that drops at once: an alert, and a peer when one can answer -------
+
+STAY_FOR_PEER = {
+    "en": "Or stay on the line to talk with a peer supporter.",
+    "es": "O siga en la línea para hablar con un compañero de apoyo.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_dropped_crisis_transfer_alerts_and_offers_a_peer(
+    tmp_path: Path, language: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    transfer = caller.press(menu_of(caller, language), "3")
+    short = caller.dial_ends(transfer, "completed", 6)
+    assert "Hangup" not in short.verbs, short
+    assert STAY_FOR_PEER[language] in short.spoken(), short.spoken()
+    assert alerts(phone.line) == ["crisis"]
+    # Twilio sends the end again: the same answer, no second alert.
+    assert str(caller.dial_ends(transfer, "completed", 6)) == str(short)
+    assert alerts(phone.line) == ["crisis"]
+    # Staying on rings a peer (Ria, who speaks Spanish, first for a Spanish caller).
+    ring = caller.stay_silent(short)
+    assert not is_transfer(ring)
+    assert lines.RIA in [n.text for n in ring.all("Number")]
+
+
+def test_a_dropped_crisis_transfer_nobody_can_answer_alerts_and_says_goodbye(
+    tmp_path: Path,
+) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    short = caller.dial_ends(caller.press(caller.dial_in(), "3"), "completed", 6)
+    assert short.verbs[-1] == "Hangup"
+    assert "Goodbye." in short.spoken()
+    assert alerts(phone.line) == ["crisis"]
