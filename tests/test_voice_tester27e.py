@@ -13,9 +13,12 @@ from tests.support import lines
 from tests.support.voice import (
     alerts,
     closed_line_file,
+    crisis_offer,
     is_transfer,
     menu_of,
+    offered_in,
     phone_for,
+    the_call,
 )
 
 # -- 1. a crisis transfer that drops at once: an alert, and a peer when one can answer -------
@@ -55,3 +58,27 @@ def test_a_dropped_crisis_transfer_nobody_can_answer_alerts_and_says_goodbye(
     assert short.verbs[-1] == "Hangup"
     assert "Goodbye." in short.spoken()
     assert alerts(phone.line) == ["crisis"]
+
+
+# -- 2. asking what was said at the crisis offer hears it again, not a ring -------------------
+
+ASKED_AGAIN = {
+    "en": ("sorry what", "what?", "Sorry, what?", "what did you say"),
+    "es": ("repita por favor", "¿qué dijo?", "¿Cómo?", "perdón, ¿qué dijo?"),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in ASKED_AGAIN.items() for w in said]
+)
+def test_asking_what_was_said_at_the_crisis_offer_hears_it_again(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = crisis_offer(caller, language)
+    again = caller.speak(offer, words)
+    assert not again.all("Dial"), again
+    call = the_call(phone.line, caller)
+    offered_in(again, call.id, language)
+    assert call.state == "crisis_offer"

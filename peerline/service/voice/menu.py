@@ -61,7 +61,7 @@ from peerline.service.voice.prompts import prompts
 from peerline.service.voice.ringing import crisis_offer, current_answer, start_round
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import caller_contact, locked_call
-from peerline.service.voice.spoken import heard, says_again
+from peerline.service.voice.spoken import asks_repeat, heard, says_again
 from peerline.service.voice.status import hung_up
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def _said_in(answer: Answer, call: Call, heard_in: str) -> Answer:
 def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool:
     """Say whether an answer at the menu is one it counts as a miss: no key or word of the
     menu, no words in the other language, and no crisis words."""
-    if read_answer(digits, speech, heard_in)[0] is not None:
+    if read_answer(digits, speech, heard_in)[0] is not None or asks_repeat(speech, heard_in):
         return False
     found, worried, named = _crisis_in(line, speech, heard_in)
     return found is None and not worried and not named
@@ -296,6 +296,9 @@ def _act_on(
     # A language asked for (key 8, its name) is SWITCH; a choice said in the other language
     # ("quiero hablar con alguien" at the English menu) switches and is acted on.
     choice, language = read_answer(digits, speech, heard_in)
+    if not digits and asks_repeat(speech, heard_in):
+        # "Sorry, what?", "¿qué dijo?": the menu, or the offer, said again; no miss.
+        choice, language = REPEAT, heard_in
     if choice == SWITCH or language != heard_in:
         call.language = language
     if choice == WORRIED and call.crisis is None:

@@ -41,6 +41,23 @@ CRISIS_LINE = re.compile(r"\b(nine\s+eight\s+eight|nueve\s+ocho\s+ocho|9\s+8\s+8
 EMERGENCY_LINE = re.compile(r"\b(nine\s+one\s+one|nueve\s+uno\s+uno|9\s+1\s+1)\b", re.I)
 # Words asking for the crisis line again, after a transfer that did not connect.
 AGAIN = ("again", "retry", "otra vez", "de nuevo", "intentar", "reintentar", "intentarlo")
+# Whole answers that ask to hear what was just said again ("sorry, what?", "¿qué dijo?",
+# "repita por favor"), by the language of what was said: the menu or the offer said again.
+ASKS_REPEAT = {
+    "en": frozenset(
+        {"what", "sorry what", "what was that", "what did you say", "sorry", "pardon", "huh"}
+        | {"pardon me", "come again", "say that again", "say again", "repeat that"}
+        | {"can you repeat that", "could you repeat that", "what was that again", "excuse me"}
+    ),
+    "es": frozenset(
+        {"que", "que dijo", "que dice", "como", "como dijo", "perdon", "mande", "repita"}
+        | {"repitalo", "repite", "repitame", "repitamelo", "no le entendi", "no escuche"}
+        | {"no le escuche", "puede repetir", "me lo repite", "disculpe", "perdon que dijo"}
+    ),
+}
+# Said before or after such an answer without changing it ("sorry, what?", "repita por favor").
+COURTESY_BEFORE = ("sorry", "um", "uh", "oh", "perdon", "disculpe", "eh", "este")
+COURTESY_AFTER = ("please", "por favor", "again")
 
 
 def plain(text: str) -> str:
@@ -81,3 +98,24 @@ def says_again(speech: str) -> bool:
             if words[i : i + len(parts)] == parts and not negated(words, i):
                 return True
     return False
+
+
+def asks_repeat(speech: str, language: str) -> bool:
+    """Say whether words, the whole answer, ask to hear again what was said ("sorry what",
+    "what?", "repita por favor", "¿qué dijo?"), in the language the caller was spoken to."""
+    said = plain(speech)
+    asks = ASKS_REPEAT.get(language, frozenset())
+    for _ in range(3):
+        if said in asks:
+            return True
+        trimmed = said
+        for word in COURTESY_AFTER:
+            if trimmed.endswith(" " + word):
+                trimmed = trimmed[: -len(word) - 1]
+        for word in COURTESY_BEFORE:
+            if trimmed.startswith(word + " "):
+                trimmed = trimmed[len(word) + 1 :]
+        if trimmed == said:
+            return False
+        said = trimmed
+    return said in asks
