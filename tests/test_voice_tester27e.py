@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import lines
 from tests.support.voice import (
+    SPEECH_LANGUAGE,
     alerts,
     closed_line_file,
     crisis_offer,
@@ -82,3 +83,20 @@ def test_asking_what_was_said_at_the_crisis_offer_hears_it_again(
     call = the_call(phone.line, caller)
     offered_in(again, call.id, language)
     assert call.state == "crisis_offer"
+
+
+# -- 3. common Spanish words at the English menu get the Spanish menu -------------------------
+
+
+@pytest.mark.parametrize("words", ["no entiendo", "bueno?", "¿Bueno?", "aló", "oiga, no entiendo"])
+def test_common_spanish_words_at_the_english_menu_get_the_spanish_menu(
+    tmp_path: Path, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    answer = caller.speak(menu_of(caller, "en"), words)
+    gather = answer.one("Gather")
+    assert gather.attrib["language"] == SPEECH_LANGUAGE["es"], answer
+    assert not answer.all("Dial")
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_attempts, call.language) == ("menu", 0, "es")

@@ -10,7 +10,7 @@ import unicodedata
 # Compared without accents, so "está" and "esta" count alike; short words both languages
 # share ("a", "no", "me", "ok", "y") are left out on purpose ("me" was counted English until
 # session 13, so "me siento rara" read as English); short words only Spanish writes ("la", "de",
-# "se") are in.
+# "se") are in; so are words said first on a phone call ("bueno?", "no entiendo", "aló").
 SPANISH = frozenset(
     """
     hola buenas buenos buen dia dias tardes noches ayuda ayudame ayudenme necesito necesita
@@ -21,6 +21,8 @@ SPANISH = frozenset(
     llorar lloro dolor vez algo ella ellos nosotros usted ustedes el los las una unos unas
     del es soy fue hay si espanol senor senora saludos oye disculpa perdon problema
     problemas cosa cosas la lo le se te de en al
+    entiendo entiende entendi bueno buena oiga alo digame diga quien llamo llamando
+    escucho escucha ayudeme
     """.split()
 )
 ENGLISH = frozenset(
