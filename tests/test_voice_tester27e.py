@@ -100,3 +100,28 @@ def test_common_spanish_words_at_the_english_menu_get_the_spanish_menu(
     assert not answer.all("Dial")
     call = the_call(phone.line, caller)
     assert (call.state, call.menu_attempts, call.language) == ("menu", 0, "es")
+
+
+# -- 4. 3 at a closed line's message prompt is the crisis line, crisis words or not ----------
+
+
+def test_3_at_a_closed_lines_message_prompt_is_the_crisis_line(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    prompt = caller.press(caller.dial_in(), "1")
+    assert prompt.all("Record")
+    transfer = caller.press(prompt, "3")
+    assert is_transfer(transfer), transfer
+    call = the_call(phone.line, caller)
+    assert (call.state, call.crisis_transfers, call.callback_request_id) == ("transferred", 1, None)
+    # Twilio sends the 3 again: the same transfer, not a second.
+    assert is_transfer(caller.press(prompt, "3"))
+    assert the_call(phone.line, caller).crisis_transfers == 1
+
+
+def test_another_key_at_the_message_prompt_still_skips_to_the_beep(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    skipped = caller.press(caller.press(caller.dial_in(), "1"), "5")
+    assert "Record" in skipped.verbs, skipped
+    assert not skipped.all("Dial")

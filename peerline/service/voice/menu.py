@@ -371,15 +371,16 @@ def answer_now(
 ) -> Answer:
     """Return where the call is, without the notice a key press just skipped.
 
-    A crisis call told, when nobody can answer, to press 3 is put through to the crisis line
-    as the menu's 3 does; any other key goes on quietly (to the beep). The message prompt
+    3 at the message prompt is put through to the crisis line as the menu's 3 does, for a
+    crisis call told to press 3 and for any caller the menu told 3 is the crisis line; any
+    other key goes on quietly (to the beep). The message prompt
     names the call's crisis `transfers` before it (None from a prompt given before it did,
     or from another notice): its 3 sent again, once that 3 put the call through, gets the
     same transfer, said as the first time, and nothing is done twice.
     """
 
     def skipped(rt: Context, call: Call, now: datetime) -> Answer:
-        if parse_choice(digits, "") == CRISIS and call.crisis is not None:
+        if parse_choice(digits, "") == CRISIS:
             if call.state == VOICEMAIL and call.callback_request_id is None:
                 return _choose_crisis(line, rt, call, None)
             if (
