@@ -31,9 +31,7 @@ STAY_FOR_PEER = {
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-def test_a_dropped_crisis_transfer_alerts_and_offers_a_peer(
-    tmp_path: Path, language: str
-) -> None:
+def test_a_dropped_crisis_transfer_alerts_and_offers_a_peer(tmp_path: Path, language: str) -> None:
     phone = phone_for(tmp_path)
     caller = phone.call(lines.TEXTER)
     transfer = caller.press(menu_of(caller, language), "3")
@@ -125,3 +123,65 @@ def test_another_key_at_the_message_prompt_still_skips_to_the_beep(tmp_path: Pat
     skipped = caller.press(caller.press(caller.dial_in(), "1"), "5")
     assert "Record" in skipped.verbs, skipped
     assert not skipped.all("Dial")
+
+
+# -- 5. distress naming no choice rings a peer; worry for someone named is the worried offer --
+
+DISTRESSED = {
+    "en": (
+        "I'm so lonely",
+        "I'm not okay",
+        "I'm scared",
+        "I'm having a panic attack",
+        "i don't know what to do",
+    ),
+    "es": ("me siento muy sola", "tengo miedo", "no se que hacer"),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [(lang, w) for lang, said in DISTRESSED.items() for w in said]
+)
+def test_distress_naming_no_choice_rings_a_peer(tmp_path: Path, language: str, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(menu_of(caller, language), words)
+    assert ring.all("Number") and not is_transfer(ring), ring
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_choice, call.language) == ("ringing", "peer", language)
+
+
+def test_spanish_distress_at_the_english_menu_rings_in_spanish(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(menu_of(caller, "en"), "me siento muy sola")
+    assert ring.all("Number"), ring
+    call = the_call(phone.line, caller)
+    assert (call.menu_choice, call.language) == ("peer", "es")
+
+
+@pytest.mark.parametrize(
+    "words", ["I think my friend might hurt herself", "I'm worried about my son"]
+)
+def test_worry_for_someone_named_hears_the_worried_callers_offer(
+    tmp_path: Path, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, "en"), words)
+    call = the_call(phone.line, caller)
+    offered_in(offer, call.id, "en", "worried")
+    assert (call.state, call.menu_choice) == ("crisis_offer", "someone_else")
+
+
+@pytest.mark.parametrize("words", ["hello?", "Hello, is anyone there?"])
+def test_hello_at_the_menu_hears_it_again_with_no_miss(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    menu = menu_of(caller, "en")
+    for _ in range(3):
+        menu = caller.speak(menu, words)
+        assert not menu.all("Dial"), menu
+        assert menu.one("Gather").attrib["language"] == SPEECH_LANGUAGE["en"]
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_attempts) == ("menu", 0)

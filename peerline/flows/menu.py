@@ -108,6 +108,54 @@ OTHERS = frozenset(
     | {"nieta", "vecino", "vecina"}
 )
 
+# Distress that names no choice ("I'm so lonely", "tengo miedo", "no sé qué hacer"): a person.
+# Each a word's start, or words together, not negated just before.
+DISTRESS = tuple(
+    """
+    lonely alone scared afraid terrified panic anxious anxiety depressed overwhelmed
+    struggling hopeless crying upset sad sola solo miedo panico ansiedad angustia deprimid
+    triste llorando desesperad
+    """.split()
+) + (
+    "not okay",
+    "not ok",
+    "not doing well",
+    "not doing good",
+    "not fine",
+    "dont know what to do",
+    "hard time",
+    "falling apart",
+    "cant cope",
+    "cant take",
+    "no se que hacer",
+    "no puedo mas",
+    "no estoy bien",
+)
+# Negative words said as distress: a negator is part of them, not negating them.
+_NEGATIVE_DISTRESS = tuple(k for k in DISTRESS if k.split()[0] in NEGATORS | {"cant"})
+# Worry for someone else in words without a crisis word ("I think my friend might hurt
+# herself", "I'm worried about my son"): with someone named (OTHERS), a worried caller.
+WORRY = tuple(
+    "worr concern hurt harm kill suicid unsafe danger preocup lastim dano matar peligro".split()
+)
+
+
+def distress(speech: str) -> str | None:
+    """Return what words that name no menu choice ask for: the worried caller's offer
+    (WORRIED) for worry about someone named ("I'm worried about my son"), a person (PEER) for
+    distress ("I'm so lonely", "me siento muy sola", "no sé qué hacer"), else None."""
+    clauses = _clauses(speech)
+    words = [w for clause in clauses for w in re.findall(r"[a-z0-9]+", clause)]
+    if any(w in OTHERS for w in words) and any(names(speech, keyword) for keyword in WORRY):
+        return WORRIED
+    for clause in clauses:
+        said = " ".join(re.findall(r"[a-z0-9]+", clause))
+        if any(f" {k} " in f" {said} " for k in _NEGATIVE_DISTRESS):
+            return PEER
+    if any(names(speech, keyword) for keyword in DISTRESS if keyword not in _NEGATIVE_DISTRESS):
+        return PEER
+    return None
+
 
 def unaccented(text: str) -> str:
     """Return text lower-cased without accents, as speech recognition may or may not add them."""

@@ -26,6 +26,7 @@ from peerline.flows.menu import (
     SWITCH,
     TEXT_GROUPS,
     WORRIED,
+    distress,
     names,
     parse_choice,
     read_answer,
@@ -195,6 +196,8 @@ def _a_miss(line: LineServices, digits: str, speech: str, heard_in: str) -> bool
     menu, no words in the other language, and no crisis words."""
     if read_answer(digits, speech, heard_in)[0] is not None or asks_repeat(speech, heard_in):
         return False
+    if not digits and distress(speech):
+        return False
     found, worried, named = _crisis_in(line, speech, heard_in)
     return found is None and not worried and not named
 
@@ -299,6 +302,11 @@ def _act_on(
     if not digits and asks_repeat(speech, heard_in):
         # "Sorry, what?", "¿qué dijo?": the menu, or the offer, said again; no miss.
         choice, language = REPEAT, heard_in
+    elif not digits and choice in (None, SWITCH) and (felt := distress(speech)):
+        # Distress naming no choice ("I'm so lonely", "tengo miedo") is a person, in the
+        # words' language; worry for someone named ("I'm worried about my son") the worried
+        # caller's offer.
+        choice = felt
     if choice == SWITCH or language != heard_in:
         call.language = language
     if choice == WORRIED and call.crisis is None:

@@ -48,6 +48,9 @@ ASKS_REPEAT = {
         {"what", "sorry what", "what was that", "what did you say", "sorry", "pardon", "huh"}
         | {"pardon me", "come again", "say that again", "say again", "repeat that"}
         | {"can you repeat that", "could you repeat that", "what was that again", "excuse me"}
+        # Hello said to a line that answered: is anyone there? The menu again.
+        | {"hello", "hello hello", "hi", "hey", "anyone there", "is anyone there"}
+        | {"hello is anyone there", "is someone there", "hello anyone there"}
     ),
     "es": frozenset(
         {"que", "que dijo", "que dice", "como", "como dijo", "perdon", "mande", "repita"}
