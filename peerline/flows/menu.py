@@ -145,14 +145,19 @@ def distress(speech: str) -> str | None:
     (WORRIED) for worry about someone named ("I'm worried about my son"), a person (PEER) for
     distress ("I'm so lonely", "me siento muy sola", "no sé qué hacer"), else None."""
     clauses = _clauses(speech)
+
+    def heard(keywords: Sequence[str]) -> bool:
+        # The clauses once, not again for each keyword as `names` would.
+        return any(_heard(clause, keyword) for clause in clauses for keyword in keywords)
+
     words = [w for clause in clauses for w in re.findall(r"[a-z0-9]+", clause)]
-    if any(w in OTHERS for w in words) and any(names(speech, keyword) for keyword in WORRY):
+    if any(w in OTHERS for w in words) and heard(WORRY):
         return WORRIED
     for clause in clauses:
         said = " ".join(re.findall(r"[a-z0-9]+", clause))
         if any(f" {k} " in f" {said} " for k in _NEGATIVE_DISTRESS):
             return PEER
-    if any(names(speech, keyword) for keyword in DISTRESS if keyword not in _NEGATIVE_DISTRESS):
+    if heard([keyword for keyword in DISTRESS if keyword not in _NEGATIVE_DISTRESS]):
         return PEER
     return None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerline.flows.catalogue import Phrase
+from peerline.flows.menu import unaccented
 from peerline.service.context import supporter_language, transaction
 from peerline.service.models import Alert, AuditEvent, SafetyEvent, Supporter
 from peerline.service.segments import count
@@ -64,12 +64,6 @@ _TOKENS = re.compile(r"[^\W_]+|\S")
 _WEAK = frozenset({"o", "oh", "for", "to", "too"})
 
 
-def _plain(word: str) -> str:
-    """Return a word in lower case without accents ("dieciséis" -> "dieciseis")."""
-    folded = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in folded if not unicodedata.combining(c))
-
-
 def _digits_of(word: str) -> int:
     """Return how many digits a word stands for in a number said aloud (0: none)."""
     if word.isdigit():
@@ -81,7 +75,7 @@ def _digits_of(word: str) -> int:
 
 def _said_numbers(text: str) -> list[tuple[int, int]]:
     """Return the spans of numbers of seven or more digits said in words, digits or both."""
-    words = [(m.start(), m.end(), _plain(m.group())) for m in _TOKENS.finditer(text)]
+    words = [(m.start(), m.end(), unaccented(m.group())) for m in _TOKENS.finditer(text)]
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
