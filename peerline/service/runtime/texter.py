@@ -667,7 +667,8 @@ def _quieten(
     for effect in effects:
         if (
             isinstance(effect, fx.Reply)
-            and effect.key != "crisis"
+            # The crisis text's purpose either way the line stands: its window governs it.
+            and effect.key not in ("crisis", "crisis_closed")
             and _said_lately(rt, contact, effect.key)
         ):
             withheld = True
