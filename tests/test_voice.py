@@ -430,7 +430,9 @@ def test_closed_line_says_when_it_opens_and_takes_a_voicemail(tmp_path: Path) ->
     spoken = message.spoken()
     back = utcnow().astimezone(TORONTO).date() + timedelta(days=3)
     assert spoken.startswith("Our peer supporters are not on shift right now.")
-    assert f"The line next opens on {back.strftime('%A')} at 12:00 AM" in spoken
+    # Midnight is named by the night it ends (session 28: "on Tuesday at 12:00 AM").
+    eve = back - timedelta(days=1)
+    assert f"The line next opens on {eve.strftime('%A')} night at midnight" in spoken
     assert "will call you back from this number when the line opens" in spoken
     saved = caller.recorded(message, seconds=23, sid="RE" + "a" * 32)
     assert saved.verbs == ["Say", "Hangup"]

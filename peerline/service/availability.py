@@ -380,6 +380,17 @@ def format_opening(when: datetime, tz: ZoneInfo, now: datetime, language: str) -
         clock = local.strftime("%H:%M")
         day = {0: "hoy", 1: "mañana"}.get(days, f"el {DAYS_ES[local.weekday()]}")
         return f"{day} a las {clock} ({local.tzname()})"
-    clock = local.strftime("%I:%M %p").lstrip("0")
+    if (local.hour, local.minute) == (0, 0):
+        # "Tuesday at 12:00 AM" reads as Tuesday's end to many: name the night it ends.
+        eve = local - timedelta(days=1)
+        night = {1: "tonight", 2: "tomorrow night"}.get(days, f"on {eve.strftime('%A')} night")
+        return f"{night} at midnight ({local.tzname()})"
     day = {0: "today", 1: "tomorrow"}.get(days, f"on {local.strftime('%A')}")
-    return f"{day} at {clock} ({local.tzname()})"
+    return f"{day} at {english_clock(local)} ({local.tzname()})"
+
+
+def english_clock(local: datetime) -> str:
+    """Say a local time of day the way English speakers do: "9:30 AM", "noon"."""
+    if (local.hour, local.minute) == (12, 0):
+        return "noon"
+    return local.strftime("%I:%M %p").lstrip("0")

@@ -149,6 +149,7 @@ def texter_message(
     if category == texter_flow.ATTEMPT and not state.crisis_reply_due:
         # The resources went out lately, perhaps for words less urgent: 911 now is news.
         state = replace(state, attempt_reply_due=not _attempt_told(rt, contact))
+    speaks, priority = state.language, 0
     if state.stage == ACTIVE:
         status = texter_flow.LineStatus(open_now=True)  # relaying needs no rota
     else:
@@ -169,6 +170,20 @@ def texter_message(
         crisis_language=detection.language,
         someone_else=worried,
     )
+    moved = next((e.language for e in outcome.effects if isinstance(e, fx.SetLanguage)), None)
+    if state.stage != ACTIVE and moved not in (None, speaks):
+        # A first text the flow read as Spanish: the next opening and the groups in it too
+        # (a closed line told "me quiero morir" it opens again "tomorrow at 9:00 AM").
+        status = line_status(rt, conversation, moved, priority=priority)
+        outcome = texter_flow.decide(
+            state,
+            status,
+            text,
+            crisis=category,
+            media=media,
+            crisis_language=detection.language,
+            someone_else=worried,
+        )
     if conversation is None and ended is not None and outcome.stage == CLOSED:
         # Words after the chat are kept with it (the transcript) and answered from it.
         conversation = ended
@@ -254,12 +269,15 @@ def _ended_chat(
     (and was neither erased nor ended by a #block: its supporter asked to hear no more)."""
     if conversation is not None and conversation.state != RATING:
         return None
-    latest = conversation or rt.session.scalars(
-        select(Conversation)
-        .where(Conversation.contact_id == contact.id)
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    ).first()
+    latest = (
+        conversation
+        or rt.session.scalars(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        ).first()
+    )
     if (
         latest is None
         or latest.state not in (RATING, CLOSED)

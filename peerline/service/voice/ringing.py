@@ -14,6 +14,7 @@ from peerline.service.availability import (
     MONTHS_ES,
     SPOKEN_DAYS_ES,
     Rotas,
+    english_clock,
     format_opening,
 )
 from peerline.service.call_states import STALE_AFTER, TERMINAL, UNANSWERED
@@ -345,9 +346,13 @@ def opening_words(when: datetime, tz: ZoneInfo, now: datetime, language: str) ->
     if language == "es":
         day = f"el {SPOKEN_DAYS_ES[local.weekday()]} {local.day} de {MONTHS_ES[local.month - 1]}"
         return f"{day} a las {local.strftime('%H:%M')} ({local.tzname()})"
-    clock = local.strftime("%I:%M %p").lstrip("0")
+    if (local.hour, local.minute) == (0, 0):
+        # As `format_opening` says it: the night that midnight ends.
+        eve = local - timedelta(days=1)
+        night = f"{eve.strftime('%A')}, {eve.strftime('%B')} {eve.day}"
+        return f"on the night of {night}, at midnight ({local.tzname()})"
     date = f"{local.strftime('%A')}, {local.strftime('%B')} {local.day}"
-    return f"on {date}, at {clock} ({local.tzname()})"
+    return f"on {date}, at {english_clock(local)} ({local.tzname()})"
 
 
 def crisis_offer(
