@@ -348,7 +348,12 @@ def _after_chat_words(
     speaks = supporter_language(supporter)
     flag = relay_marks(rt, speaks, raised=False, other=other)
     mark = rt.render(speaks, "after_chat_mark", {"alias": contact.alias})
-    note = rt.render(speaks, "after_chat_note")
+    current = rt.chat_of(supporter.id)
+    if current is not None and current.id != conversation.id:
+        # A reply to the line's number goes to their one chat now: they must know whose.
+        note = rt.render(speaks, "after_chat_note_busy", {"alias": current.contact.alias})
+    else:
+        note = rt.render(speaks, "after_chat_note")
     rt.to_supporter(supporter, "relay", conversation.id, text=f"{flag}{mark} {text} {note}")
 
 
