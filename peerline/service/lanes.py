@@ -34,6 +34,9 @@ _PURPOSES: Mapping[int, frozenset[str]] = {
             "safety_flag",
             "blocked_crisis_alert",
             "crisis_quiet_alert",
+            "crisis_untaken_alert",
+            "crisis_unanswered_alert",
+            "chat_unanswered_crisis",
             "relay_delay_alert",
         }
     ),

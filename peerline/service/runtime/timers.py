@@ -148,13 +148,20 @@ def _unanswered(rt: Context, conversation: Conversation, idle: timedelta) -> Non
             minutes=minutes,
             via=via,
         )
-    rt.to_texter(conversation.contact, conversation, "chat_unanswered")
+    # Nobody answered someone who may be in crisis: they hear where to turn now, and on call
+    # hears it as the safety alert it is (it read as any chat's "no reply").
+    flagged = conversation.crisis_at is not None or conversation.priority > 0
+    rt.to_texter(
+        conversation.contact,
+        conversation,
+        "chat_unanswered_crisis" if flagged else "chat_unanswered",
+    )
     rt.alert(
         "unanswered",
         conversation,
-        f"{alias}: no reply from {rt.line.catalogue.words('en', name)} in {minutes} min; "
-        "back in the queue",
-        key="unanswered_alert",
+        f"{alias}: {'flagged for safety, ' if flagged else ''}no reply from "
+        f"{rt.line.catalogue.words('en', name)} in {minutes} min; back in the queue",
+        key="crisis_unanswered_alert" if flagged else "unanswered_alert",
         supporter=supporter,
         alias=alias,
         name=name,
