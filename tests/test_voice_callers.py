@@ -475,7 +475,10 @@ def test_the_closed_prompt_says_the_date_when_the_opening_is_over_six_days_away(
     phone = make(line_file)
     caller = phone.call(lines.TEXTER)
     spoken = caller.press(caller.dial_in(), "1").spoken()
-    assert f"opens on {back.strftime('%A')}, {back.strftime('%B')} {back.day}, at" in spoken
+    # The opening is at midnight: named by the night it ends (session 28).
+    eve = back - timedelta(days=1)
+    night = f"{eve.strftime('%A')}, {eve.strftime('%B')} {eve.day}"
+    assert f"opens on the night of {night}, at midnight" in spoken, spoken
 
 
 # -- 6. rules that hold on texts hold on calls ---------------------------------------------

@@ -144,6 +144,8 @@ class Whisper:
     caller_language: str
     seconds: int
     crisis: bool = False
+    # The crisis told is someone else's (a worried caller): said so, not "they may be in crisis".
+    worried: bool = False
     # The caller's language is not one this supporter speaks: none who does was free.
     other_language: bool = False
 

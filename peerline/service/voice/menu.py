@@ -293,7 +293,7 @@ def _act_on(
             _note_worry(rt, call)
         if found is not None or named:
             category = (found.category if found else None) or "crisis"
-            _raise_crisis(line, rt, call, category, "voice_menu")
+            _raise_crisis(line, rt, call, category, "voice_menu", other=worried)
         call.state = OFFERED
         return crisis_offer(line, rt, call, rt.now, worried=worried)
     # A language asked for (key 8, its name) is SWITCH; a choice said in the other language
@@ -414,11 +414,14 @@ def _suicide_named(speech: str, menu_language: str) -> str | None:
     return SUICIDE_WORDS[found.group(1).lower()]
 
 
-def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, source: str) -> None:
+def _raise_crisis(
+    line: LineServices, rt: Context, call: Call, category: str, source: str, *, other: bool = False
+) -> None:
     """Mark a call as a crisis, record the event and alert the on-call coordinators, once.
 
     The caller is named by their alias, a first-time caller's new one too (as their missed
-    call or voicemail names them); only a hidden number is "a caller".
+    call or voicemail names them); only a hidden number is "a caller". Words of someone else's
+    danger (`other`: "my daughter took pills") are alerted as that, not as the caller's own.
     """
     if call.crisis is not None:
         return
@@ -426,13 +429,16 @@ def _raise_crisis(line: LineServices, rt: Context, call: Call, category: str, so
     rt.session.add(SafetyEvent(source="detector", category=source, created_at=rt.now))
     contact = caller_contact(rt, call)
     alias = contact.alias if contact else Phrase("a_caller")
-    crisis = Phrase("alert_what_call", {"kind": rt.crisis_kind(category)})
+    what = "alert_what_call_someone_else" if other else "alert_what_call"
+    crisis = Phrase(what, {"kind": rt.crisis_kind(category)})
     rt.safety_alert("crisis", None, alias, crisis)
 
 
 def _choose_peer(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Ring supporters (menu 1)."""
-    call.menu_choice = PEER
+    if call.menu_choice != SOMEONE_ELSE:
+        # A worried caller who asks for a peer stays one: the supporter hears whose danger.
+        call.menu_choice = PEER
     return start_round(line, rt, call, rt.now, notice)
 
 

@@ -384,7 +384,9 @@ def _render_whisper(speaker: Speaker, answer: Whisper) -> VoiceResponse:
         speaker.say(gather, "en", "whisper")
     else:
         speaker.say(gather, "en", "whisper_language", language=name)
-    if answer.crisis:
+    if answer.worried:
+        speaker.say(gather, "en", "whisper_someone_else")
+    elif answer.crisis:
         speaker.say(gather, "en", "whisper_crisis")
     if answer.other_language:
         speaker.say(gather, "en", "whisper_other_language", language=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peerline.service.call_states import TERMINAL
 from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, Bridge, Goodbye, LegEvent, Whisper
-from peerline.service.voice.models import CONNECTED, RINGING
+from peerline.service.voice.models import CONNECTED, RINGING, SOMEONE_ELSE
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import answered_leg
 
@@ -29,6 +29,7 @@ def whisper(line: LineServices, event: LegEvent) -> Answer:
             call.language,
             voice_settings(line).whisper_seconds,
             crisis=call.crisis is not None,
+            worried=call.menu_choice == SOMEONE_ELSE,
             other_language=not speaks,
         )
 
