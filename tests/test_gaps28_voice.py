@@ -20,7 +20,7 @@ from tests.support.voice import alerts, menu_of, offered_in, phone_for, the_call
 
 def alert_texts(line: LineServices) -> list[str]:
     """Return the alert texts to Ria (on call), oldest first."""
-    return [m["body"] for m in outbox(line, lines.RIA) if m["purpose"] == "safety_alert"]
+    return [m["body"] for m in outbox(line, lines.RIA) if m["purpose"] == "safety_alert_call"]
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,8 @@ def test_someone_elses_attempt_is_alerted_and_whispered_as_theirs(
     # Ria reads Spanish first: the alert is in her words either way.
     assert "otra persona en peligro" in alert, alert
     assert "puede estar en crisis" not in alert, alert
+    # A caller waits on the phone, not in the texting queue: no "Fila: 0 esperando".
+    assert "Fila" not in alert and alert.endswith("Mira la consola."), alert
     ring = caller.press(offer, "1")
     legs = caller.legs(ring)
     assert legs, ring

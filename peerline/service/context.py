@@ -561,15 +561,18 @@ class Context:
         what: Phrase,
         *,
         queue: int | None = None,
+        call: bool = False,
     ) -> int:
         """Alert on call that a texter or caller may be unsafe: the console keeps it in
         English, each coordinator reads it in their own language; return how many were
-        texted. `queue` is how many wait, when the record does not say it yet."""
+        texted. `queue` is how many wait, when the record does not say it yet; a `call`'s
+        alert says nothing of the texting queue, which is not where a caller waits."""
         english = [self.line.catalogue.words("en", words) for words in (alias, what)]
         params: dict[str, Any] = {"alias": alias, "what": what}
         if queue is not None:
             params["queue"] = queue
-        return self.alert(kind, conversation, ": ".join(english), **params)
+        key = "safety_alert_call" if call else "safety_alert"
+        return self.alert(kind, conversation, ": ".join(english), key=key, **params)
 
     def to_texter_words(self, conversation: Conversation, text: str) -> None:
         """Relay a supporter's words to the texter of a chat, joined (each on a line of its own

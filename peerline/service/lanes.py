@@ -31,6 +31,7 @@ _PURPOSES: Mapping[int, frozenset[str]] = {
             "crisis_queued",
             "someone_else",
             "safety_alert",
+            "safety_alert_call",
             "safety_flag",
             "blocked_crisis_alert",
             "crisis_quiet_alert",

@@ -431,7 +431,7 @@ def _raise_crisis(
     alias = contact.alias if contact else Phrase("a_caller")
     what = "alert_what_call_someone_else" if other else "alert_what_call"
     crisis = Phrase(what, {"kind": rt.crisis_kind(category)})
-    rt.safety_alert("crisis", None, alias, crisis)
+    rt.safety_alert("crisis", None, alias, crisis, call=True)
 
 
 def _choose_peer(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:

@@ -272,7 +272,7 @@ def _crisis_voicemail_alert(rt: Context, request: CallbackRequest) -> None:
         "alert_what_voicemail",
         {"kind": rt.crisis_kind(request.crisis), "reference": request.reference},
     )
-    rt.safety_alert("crisis_voicemail", None, request.contact.alias, what)
+    rt.safety_alert("crisis_voicemail", None, request.contact.alias, what, call=True)
 
 
 def transcription(
