@@ -15,7 +15,17 @@ import pytest
 from peerline.service.services import LineServices
 from tests.support import lines
 from tests.support.chat import outbox
-from tests.support.voice import alerts, menu_of, offered_in, phone_for, the_call
+from tests.support.voice import (
+    Caller,
+    Twiml,
+    alerts,
+    closed_line_file,
+    is_transfer,
+    menu_of,
+    offered_in,
+    phone_for,
+    the_call,
+)
 
 
 def alert_texts(line: LineServices) -> list[str]:
@@ -60,3 +70,68 @@ def test_the_callers_own_crisis_is_still_whispered_as_theirs(tmp_path: Path) -> 
     legs = caller.legs(caller.press(offer, "1"))
     whisper = legs[0].answer().spoken()
     assert "They may be in crisis." in whisper and "someone else" not in whisper, whisper
+
+
+# -- a crisis caller silent at the message tone is put through to 988, not hung up on ----------
+
+
+def after_record(caller: Caller, message: Twiml) -> Twiml:
+    """Let the <Record> end with nothing said: Twilio goes on to the verb after it."""
+    assert message.one("Record") is not None
+    return caller.stay_silent(message)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", "I have the pills in my hand"), ("es", "quiero morirme, ya no aguanto")],
+)
+def test_a_crisis_caller_nobody_answered_and_silent_at_the_tone_goes_to_988(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, language), words)
+    answer = caller.stay_silent(offer)
+    while not answer.all("Record"):  # each round rung and unanswered (Ria, then Sam)
+        for leg in caller.legs(answer):
+            leg.status("no-answer")
+        answer = caller.dial_ends(answer, "no-answer")
+    message = answer
+    transfer = after_record(caller, message)
+    assert is_transfer(transfer), transfer
+    assert "Goodbye" not in transfer.spoken() and "Adiós" not in transfer.spoken()
+    call = the_call(phone.line, caller)
+    assert (call.state, call.crisis_transfers) == ("transferred", 1)
+    # Twilio sends the redirect again (a retry): the same transfer, not a second one.
+    again = after_record(caller, message)
+    assert is_transfer(again), again
+    assert the_call(phone.line, caller).crisis_transfers == 1
+
+
+def test_a_crisis_caller_on_a_closed_line_silent_at_the_tone_goes_to_988(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), "I don't want to be here anymore")
+    message = caller.stay_silent(offer)
+    transfer = after_record(caller, message)
+    assert is_transfer(transfer), transfer
+    assert transfer.spoken().startswith("Our peer supporters cannot answer right now, so we are")
+
+
+def test_anyone_else_silent_at_the_tone_hears_goodbye(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    message = caller.press(caller.dial_in(), "1")
+    # Nothing after the <Record> but goodbye, in the same document: no step to a transfer.
+    verbs = message.verbs
+    assert verbs[verbs.index("Record") + 1 :] == ["Say", "Hangup"], message
+    assert "We did not get a message" in message.spoken() and not message.all("Redirect")
+
+
+def test_a_crisis_caller_whose_empty_recording_is_posted_goes_to_988(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path, closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    message = caller.stay_silent(caller.speak(caller.dial_in(), "I have the pills in my hand"))
+    # Twilio posts the action with a zero-length recording (a key pressed at once).
+    transfer = caller.recorded(message, seconds=0)
+    assert is_transfer(transfer), transfer

@@ -98,6 +98,8 @@ CRISIS_CHOICE = frozenset(
 # A question about the line ("is this the crisis line?", "is this 988", "¿es la línea de
 # crisis?"): the greeting, which says what the line is and is not.
 ASKS_WHAT = re.compile(r"^\s*(is|are|am i|es|esta|estoy)\b")
+# A word of speech once folded (`unaccented`): letters and digits.
+_WORD = re.compile(r"[a-z0-9]+")
 # Someone else named ("my friend is in crisis", "mi hijo está en crisis"): a worried caller.
 OTHERS = frozenset(
     {"friend", "son", "daughter", "mom", "mother", "dad", "father", "brother", "sister"}
@@ -150,11 +152,11 @@ def distress(speech: str) -> str | None:
         # The clauses once, not again for each keyword as `names` would.
         return any(_heard(clause, keyword) for clause in clauses for keyword in keywords)
 
-    words = [w for clause in clauses for w in re.findall(r"[a-z0-9]+", clause)]
+    words = [w for clause in clauses for w in _WORD.findall(clause)]
     if any(w in OTHERS for w in words) and heard(WORRY):
         return WORRIED
     for clause in clauses:
-        said = " ".join(re.findall(r"[a-z0-9]+", clause))
+        said = " ".join(_WORD.findall(clause))
         if any(f" {k} " in f" {said} " for k in _NEGATIVE_DISTRESS):
             return PEER
     if heard([keyword for keyword in DISTRESS if keyword not in _NEGATIVE_DISTRESS]):
@@ -203,7 +205,7 @@ def _clauses(speech: str) -> list[str]:
 def _heard(clause: str, keyword: str) -> bool:
     """Say whether a clause holds a keyword (a word's start, or a word in its FORMS) not
     negated just before it."""
-    words = re.findall(r"[a-z0-9]+", clause)
+    words = _WORD.findall(clause)
     if " " in keyword:
         parts = keyword.split()
         return any(
@@ -229,7 +231,7 @@ def _crisis_said(clauses: Sequence[str]) -> str:
     friend is in crisis"), else a person ("I had a crisis last week", "my crisis worker told
     me to call you"). An emergency named ("this is an emergency") is the crisis line, as
     before."""
-    said = [re.findall(r"[a-z0-9]+", clause) for clause in clauses]
+    said = [_WORD.findall(clause) for clause in clauses]
     words = [word for clause in said for word in clause]
     if all(word in CRISIS_CHOICE for word in words):
         return CRISIS
@@ -274,7 +276,7 @@ def _refuses(speech: str, language: str) -> bool:
     hablo inglés", "I don't speak Spanish", "no English")."""
     names = next(keywords for choice, _, keywords in WORDS if choice == language)
     for clause in _clauses(speech):
-        words = re.findall(r"[a-z0-9]+", clause)
+        words = _WORD.findall(clause)
         if any(
             w.startswith(name) and negated(words, i) for i, w in enumerate(words) for name in names
         ):

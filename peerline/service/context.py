@@ -234,6 +234,20 @@ class Context:
         self.crisis_window = timedelta(minutes=line.settings.crisis_repeat_minutes)
         # Inside `about_a_call`: staff texts say call where the catalogue has a call's words.
         self._about_a_call = False
+        # Each contact's number's lookup hashes under every key, by its sealed number: a step
+        # asks for them several times (texts said lately, after a chat) and each is a decrypt
+        # and a hash per key.
+        self._phone_hashes: dict[str, list[str]] = {}
+
+    def phone_hashes(self, contact: Contact) -> list[str]:
+        """Return the lookup hashes of a contact's number under every key (the newest first),
+        worked out once a transaction."""
+        hashes = self._phone_hashes.get(contact.phone_enc)
+        if hashes is None:
+            vault = self.line.vault
+            hashes = vault.lookup_hashes(vault.decrypt(contact.phone_enc))
+            self._phone_hashes[contact.phone_enc] = hashes
+        return hashes
 
     @contextmanager
     def about_a_call(self) -> Iterator[None]:

@@ -263,6 +263,14 @@ def skip(call_id: int, transfers: int | None = None) -> Response:
     return _answered(line, lambda: voice_menu.answer_now(line, event, _digits(), transfers))
 
 
+@bp.post("/call/<int:call_id>/silent")
+@twilio_signed
+def silent(call_id: int) -> Response:
+    """Act on a crisis call's message prompt that recorded nothing: the crisis line."""
+    line, event = _line(), _call_event(call_id)
+    return _answered(line, lambda: voice_menu.silent_at_tone(line, event))
+
+
 @bp.post("/call/<int:call_id>/dial/<int:round_number>")
 @twilio_signed
 def dial_done(call_id: int, round_number: int) -> Response:

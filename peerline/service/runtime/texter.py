@@ -302,7 +302,7 @@ def _after_chat_state(
     its supporter while still on shift, which short answers went out since it ended), and
     the chat; or the state as it was and None when the line's menu went out since (START's
     answer after a STOP, a welcome back): they moved on from it. One query for the texts."""
-    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
+    hashes = rt.phone_hashes(contact)
     told = set(
         rt.session.scalars(
             select(OutboundMessage.purpose).where(
@@ -711,7 +711,7 @@ def _said_lately(
     (the quiet window)."""
     purposes = (key,) if isinstance(key, str) else key
     # Every key's hash: rows sent before a key change keep the older one until `keys rotate`.
-    hashes = rt.line.vault.lookup_hashes(rt.line.vault.decrypt(contact.phone_enc))
+    hashes = rt.phone_hashes(contact)
     return bool(
         rt.session.scalar(
             select(OutboundMessage.id)

@@ -59,7 +59,12 @@ from peerline.service.voice.models import (
     Call,
 )
 from peerline.service.voice.prompts import prompts
-from peerline.service.voice.ringing import crisis_offer, current_answer, start_round
+from peerline.service.voice.ringing import (
+    crisis_offer,
+    current_answer,
+    silent_crisis_caller,
+    start_round,
+)
 from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import caller_contact, locked_call
 from peerline.service.voice.spoken import asks_repeat, heard, says_again
@@ -400,6 +405,19 @@ def answer_now(
         return current_answer(line, rt, call, now, quiet=True)
 
     return _unless_gone(line, event, skipped)
+
+
+def silent_at_tone(line: LineServices, event: CallEvent) -> Answer:
+    """Put a crisis caller who said nothing at the message tone through to the crisis line
+    (told so first), once a call, and the same transfer to the request sent again; after a
+    transfer already made and ended, or with a message kept, goodbye as to anyone silent."""
+
+    def silent(rt: Context, call: Call, now: datetime) -> Answer:
+        if call.state == TRANSFERRED and call.crisis is not None:
+            return current_answer(line, rt, call, now)  # the request sent again: the same
+        return silent_crisis_caller(line, call) or Goodbye(call.language, "voicemail_none")
+
+    return _unless_gone(line, event, silent)
 
 
 def _suicide_named(speech: str, menu_language: str) -> str | None:

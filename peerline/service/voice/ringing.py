@@ -317,6 +317,22 @@ def start_round(
     return _ring_answer(line, call, legs, notice)
 
 
+def silent_crisis_caller(line: LineServices, call: Call) -> Transfer | None:
+    """Return the transfer to the crisis line for a crisis caller who left no message at the
+    tone (nobody could answer them), once a call; None for anyone else."""
+    if (
+        call.crisis is None
+        or call.state != VOICEMAIL
+        or call.callback_request_id is not None
+        or call.crisis_transfers
+    ):
+        return None
+    call.menu_choice, call.state, call.outcome = "crisis", TRANSFERRED, "crisis_transfer"
+    call.crisis_transfers += 1
+    number = voice_settings(line).crisis_number
+    return Transfer(call.id, call.language, number, call.crisis_transfers, nobody=True)
+
+
 def _to_crisis_line(call: Call) -> bool:
     """Say whether a call nobody can answer goes to the crisis line: a crisis caller with a
     hidden number (no message, no call back), not yet put through to it."""

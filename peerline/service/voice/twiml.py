@@ -352,7 +352,12 @@ def _record(speaker: Speaker, response: VoiceResponse, answer: LeaveMessage) -> 
         transcribe=True,
         transcribe_callback=speaker.url(f"/call/{answer.call_id}/transcription"),
     )
-    # Reached only when nothing was recorded: Twilio skips the action on silence.
+    # Reached only when nothing was recorded: Twilio skips the action on silence. A crisis
+    # caller silent at the tone (crying, or unable to speak) is not hung up on: the next step
+    # puts them through to the crisis line.
+    if answer.crisis:
+        response.redirect(speaker.url(f"/call/{answer.call_id}/silent"), method="POST")
+        return
     speaker.say(response, answer.language, "voicemail_none")
     response.hangup()
 

@@ -21,6 +21,7 @@ from peerline.service.services import LineServices
 from peerline.service.voice.answers import Answer, CallEvent, Goodbye, Recording, UnknownCall
 from peerline.service.voice.models import REQUEST_DONE, Call, CallbackRequest
 from peerline.service.voice.prompts import prompts
+from peerline.service.voice.ringing import silent_crisis_caller
 from peerline.service.voice.settings import telephony_available
 from peerline.service.voice.shared import caller_contact, lock_row, locked_call
 from peerline.service.voice.status import hung_up
@@ -159,7 +160,8 @@ def _keep_voicemail(line: LineServices, rt: Context, call: Call, recording: Reco
     session, now = rt.session, rt.now
     nothing = not recording.url or recording.status != "completed" or recording.seconds == 0
     if call.from_enc is None or (nothing and call.callback_request_id is None):
-        return Goodbye(call.language, "voicemail_none")
+        # A crisis caller who said nothing is put through to the crisis line, not let go.
+        return silent_crisis_caller(line, call) or Goodbye(call.language, "voicemail_none")
     request = call.callback_request
     if request is None:
         contact = caller_contact(rt, call)  # a new caller's contact speaks the call's language
