@@ -64,7 +64,7 @@ def test_the_callers_own_crisis_is_still_whispered_as_theirs(tmp_path: Path) -> 
     phone = phone_for(tmp_path)
     caller = phone.call(lines.TEXTER)
     offer = caller.speak(menu_of(caller, "en"), "i took all my pills")
-    offered_in(offer, the_call(phone.line, caller).id, "en")
+    offered_in(offer, the_call(phone.line, caller).id, "en", "attempt")
     (alert,) = alert_texts(phone.line)
     assert "puede estar en crisis" in alert, alert
     legs = caller.legs(caller.press(offer, "1"))
@@ -135,3 +135,44 @@ def test_a_crisis_caller_whose_empty_recording_is_posted_goes_to_988(tmp_path: P
     # Twilio posts the action with a zero-length recording (a key pressed at once).
     transfer = caller.recorded(message, seconds=0)
     assert is_transfer(transfer), transfer
+
+
+# -- an attempt under way hears 911 now and Poison Control first, as the texts say it ----------
+
+ATTEMPT_FIRST = {
+    "en": "If you have taken pills or poison, or you are hurt, please hang up and call 9 1 1 now",
+    "es": "Si tomó pastillas o veneno, o está herido, por favor cuelgue y llame al 9 1 1 ahora",
+}
+POISON = "1 8 0 0, 2 2 2, 1 2 2 2"
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "line_file"),
+    [
+        ("en", "um I took like a whole bottle of my pills like an hour ago", lines.ON_CALL),
+        ("en", "I already took the pills", lines.ON_CALL),
+        ("es", "me tomé todas las pastillas", lines.ON_CALL),
+        ("en", "I already took the pills", None),
+    ],
+    ids=["bottle", "took", "tomé", "closed"],
+)
+def test_an_attempt_under_way_hears_911_now_and_poison_control_first(
+    tmp_path: Path, language: str, words: str, line_file: str | None
+) -> None:
+    phone = phone_for(tmp_path, line_file or closed_line_file())
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, language), words)
+    offered_in(offer, the_call(phone.line, caller).id, language, "attempt")
+    said = offer.spoken()
+    assert said.startswith(ATTEMPT_FIRST[language]), said
+    assert POISON in said and "3" in said, said
+    assert the_call(phone.line, caller).crisis == "attempt"
+
+
+def test_softer_crisis_words_hear_the_offer_as_before(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(caller.dial_in(), "I don't want to be here anymore")
+    said = offer.spoken()
+    assert said.startswith("It sounds like things are really hard right now"), said
+    assert POISON not in said

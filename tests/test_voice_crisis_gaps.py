@@ -65,7 +65,7 @@ def test_a_crisis_caller_at_a_closed_line_hears_where_to_turn_before_the_beep(
     caller = phone.call(lines.TEXTER)
     offer = caller.speak(caller.dial_in(), CRISIS_WORDS[language])
     message = caller.stay_silent(offer)
-    assert message.verbs == ["Gather", "Record", "Say", "Hangup"]
+    assert message.verbs == ["Gather", "Record", "Redirect"]  # session 28: silence -> 988
     gather = message.one("Gather")
     # Its skip step names the crisis transfers so far, none: a 3 sent again is known.
     assert gather.attrib["action"].endswith(f"/call/{the_call(phone.line, caller).id}/now/0")
@@ -96,7 +96,7 @@ def test_any_other_key_at_a_crisis_callers_message_prompt_goes_to_the_beep(
     phone = phone_for(tmp_path, closed_line_file())
     caller = phone.call(lines.TEXTER)
     beep = caller.press(crisis_then_stay(caller, "en"), "5")
-    assert beep.verbs == ["Record", "Say", "Hangup"]
+    assert beep.verbs == ["Record", "Redirect"]  # session 28: silence -> 988
     assert the_call(phone.line, caller).state == "voicemail"
 
 

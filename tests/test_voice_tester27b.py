@@ -520,7 +520,7 @@ def test_staying_on_after_the_offer_at_a_closed_line_says_when_it_opens_and_the_
     caller = phone.call(lines.TEXTER)
     offer = crisis_offer(caller, language)
     prompt = caller.stay_silent(offer)
-    assert prompt.verbs == ["Gather", "Record", "Say", "Hangup"]
+    assert prompt.verbs == ["Gather", "Record", "Redirect"]  # session 28: silence -> 988
     said = said_once(offer, prompt, language)
     (opens, tone) = (say.text or "" for say in prompt.one("Gather").findall("Say"))
     assert opens.startswith(OPENS[language]) and tone == AFTER_THE_TONE[language], said
@@ -537,11 +537,10 @@ def test_staying_on_after_the_offer_when_everyone_is_away_is_the_tone(tmp_path: 
     caller = phone.call(lines.TEXTER)
     offer = crisis_offer(caller, "en")
     prompt = caller.stay_silent(offer)
-    assert said_once(offer, prompt, "en") == AFTER_THE_TONE["en"] + " " + (
-        "We did not get a message. You can call or text us again any time. Goodbye."
-    )
+    # Silence at the tone is the crisis line now (session 28), not a goodbye said here.
+    assert said_once(offer, prompt, "en") == AFTER_THE_TONE["en"]
     # A key skips to the beep, as before.
-    assert caller.press(prompt, "5").verbs == ["Record", "Say", "Hangup"]
+    assert caller.press(prompt, "5").verbs == ["Record", "Redirect"]  # session 28: silence -> 988
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

@@ -271,6 +271,6 @@ def test_staying_on_at_a_closed_line_reads_the_rotas_once(tmp_path: Path) -> Non
     offer = crisis_offer(caller, "en")
     with rota_reads(phone) as reads:
         prompt = caller.stay_silent(offer)
-    assert prompt.verbs == ["Gather", "Record", "Say", "Hangup"]
+    assert prompt.verbs == ["Gather", "Record", "Redirect"]
     # Who a round would ring and when the line opens come from the same rotas.
     assert len(reads) == 1, reads

@@ -71,6 +71,8 @@ WORRIED_WORDS = {"en": "my friend wants to kill herself", "es": "mi amiga se qui
 OFFER_STARTS = {
     "crisis": {"en": "It sounds like things are really hard", "es": "Parece que las cosas"},
     "worried": {"en": "Worried about someone?", "es": "¿Le preocupa alguien?"},
+    # An attempt under way (session 28): 911 now and Poison Control first.
+    "attempt": {"en": "If you have taken pills or poison", "es": "Si tomó pastillas o veneno"},
     "failed": {
         "en": "We could not connect you to the crisis line.",
         "es": "No pudimos conectarle con la línea de crisis.",

@@ -56,6 +56,8 @@ class CrisisOffer:
     # A crisis caller with a hidden number whom nobody can answer: staying on puts them
     # through to the crisis line.
     to_crisis_line: bool = False
+    # The caller's words tell of an attempt under way: 911 now and Poison Control first.
+    attempt: bool = False
 
 
 @dataclass(frozen=True)

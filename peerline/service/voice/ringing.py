@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from peerline.flows.texter import ATTEMPT
 from peerline.service.availability import (
     MONTHS_ES,
     SPOKEN_DAYS_ES,
@@ -394,6 +395,7 @@ def crisis_offer(
         nobody=nobody,
         can_record=call.from_enc is not None,
         to_crisis_line=nobody is not None and _to_crisis_line(call),
+        attempt=call.crisis == ATTEMPT and not worried,
     )
 
 

@@ -180,6 +180,9 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
         response.hangup()
         return response
     words = "crisis_transfer_failed" if answer.failed else "crisis_heard"
+    if answer.attempt and not answer.failed:
+        # Pills or poison taken, a cut bleeding: 911 now comes first (as the texts say it).
+        words = "crisis_heard_attempt"
     if answer.worried and not answer.failed:
         words = "someone_else_heard"
     if answer.nobody is None:
