@@ -176,3 +176,60 @@ def test_softer_crisis_words_hear_the_offer_as_before(tmp_path: Path) -> None:
     said = offer.spoken()
     assert said.startswith("It sounds like things are really hard right now"), said
     assert POISON not in said
+
+
+# -- an emergency told, the caller's or someone's with them: 911 at once, then the menu --------
+
+DANGER_911 = {
+    "en": "If you are in danger, hang up and call 9 1 1 now.",
+    "es": "Si está en peligro, cuelgue y llame al 9 1 1 ahora.",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "my son isn't breathing"),
+        ("en", "my mom is unconscious"),
+        ("en", "I'm having chest pains"),
+        ("en", "I'm not safe at home"),
+        ("en", "my boyfriend is hitting me and I'm scared"),
+        ("es", "mi hijo no respira"),
+        ("es", "no estoy a salvo en mi casa"),
+        ("es", "mi mamá se desmayó y no despierta"),
+    ],
+)
+def test_an_emergency_told_is_told_to_call_911_at_once(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    answer = caller.speak(menu_of(caller, language), words)
+    said = [say.text or "" for say in answer.one("Gather").iter("Say")]
+    assert said[0] == DANGER_911[language], said
+    assert not answer.all("Dial")
+    call = the_call(phone.line, caller)
+    assert (call.state, call.menu_attempts, call.language) == ("menu", 0, language)
+
+
+@pytest.mark.parametrize(
+    "words", ["I'm safe, I just want to talk", "he is not unconscious, can I talk to someone"]
+)
+def test_safety_denied_is_no_emergency(tmp_path: Path, words: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(caller.dial_in(), words)
+    assert ring.all("Dial") and not is_transfer(ring), ring
+
+
+@pytest.mark.parametrize(
+    ("words", "language"),
+    [("operator", "en"), ("representative", "en"), ("human please", "en"), ("operador", "es")],
+)
+def test_asking_for_an_operator_rings_a_peer(tmp_path: Path, words: str, language: str) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.speak(caller.dial_in(), words)
+    assert ring.all("Dial") and not is_transfer(ring), ring
+    call = the_call(phone.line, caller)
+    assert (call.menu_choice, call.language) == ("peer", language)

@@ -32,10 +32,28 @@ DIGITS = {"1": PEER, "2": GROUPS, "3": CRISIS, "4": TEXT_GROUPS, "8": SWITCH, "9
 WORDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (EMERGENCY, "en", ("911", "ambulance", "paramedic", "cant breathe", "cannot breathe")),
     (EMERGENCY, "es", ("ambulancia", "paramedico", "no puedo respirar")),
+    # A medical emergency or danger told, the caller's or someone's with them ("my son isn't
+    # breathing", "I'm not safe at home"): 911 at once, as help asked of it (session 28).
+    (
+        EMERGENCY,
+        "en",
+        ("not breathing", "isnt breathing", "stopped breathing", "unconscious", "passed out")
+        + ("wont wake up", "not waking up", "cant wake", "chest pain", "chest pains", "not safe")
+        + ("hitting me", "beating me"),
+    ),
+    (
+        EMERGENCY,
+        "es",
+        ("no respira", "dejo de respirar", "inconsciente", "no despierta", "se desmayo")
+        + ("dolor de pecho", "no estoy a salvo", "me esta pegando", "me pega"),
+    ),
     (CRISIS, "en", ("crisis", "emergency", "988", "nine eight eight")),
     (CRISIS, "es", ("emergencia",)),
     (PEER, "en", ("peer", "talk", "someone", "person", "supporter")),
     (PEER, "es", ("companer", "hablar", "persona", "alguien")),
+    # As callers ask any phone line for a person ("operator", "representative").
+    (PEER, "en", ("operator", "representative", "agent", "human")),
+    (PEER, "es", ("operador", "humano")),
     (GROUPS, "en", ("group", "meeting")),
     (GROUPS, "es", ("grupo", "reunion")),
     ("es", "es", ("espanol", "spanish")),
