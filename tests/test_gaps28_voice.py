@@ -233,3 +233,16 @@ def test_asking_for_an_operator_rings_a_peer(tmp_path: Path, words: str, languag
     assert ring.all("Dial") and not is_transfer(ring), ring
     call = the_call(phone.line, caller)
     assert (call.menu_choice, call.language) == ("peer", language)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("es", "quiero desaparecer"), ("es", "tengo un arma")]
+)
+def test_short_spanish_crisis_words_at_the_menu_get_the_crisis_offer(
+    tmp_path: Path, language: str, words: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, language), words)
+    offered_in(offer, the_call(phone.line, caller).id, language)
+    assert alerts(phone.line) == ["crisis"]
