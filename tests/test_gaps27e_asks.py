@@ -19,7 +19,7 @@ from sqlalchemy import select
 from peerline.service.models import Conversation
 from peerline.service.services import LineServices
 from tests.support import lines
-from tests.support.chat import outbox
+from tests.support.chat import outbox, texts_sent_earlier
 from tests.support.line import LineBuilder, line_builder
 
 LONELY = "I've been feeling so lonely lately and nobody listens... can someone talk to me"
@@ -67,6 +67,7 @@ def test_other_words_after_the_short_answer_are_answered_not_met_with_silence(
     line, hooks = build()
     hooks.sms(lines.TEXTER, "hi")
     hooks.sms(lines.TEXTER, "how does this work")
+    texts_sent_earlier(line, 30)  # the short answer read, half a minute on (session 28)
     hooks.sms(lines.TEXTER, "hello?")
     assert purposes(line) == ["welcome", "menu_again", "menu_again"]
     assert state(line) == "welcomed"

@@ -58,6 +58,9 @@ class TexterState:
     # False while the line's menu ("reply YES...": a welcome, an invite, START's answer) went
     # out within the last few minutes: words written then get a short answer, not it again.
     menu_due: bool = True
+    # False while the short answer to such words (`menu_again`) went out seconds ago: a
+    # burst ("💔", "😭", "🙏") hears it once, not once a text (session 28).
+    again_due: bool = True
     # False while the words for an attempt under way ("call 911 now") went out within the
     # crisis window: the crisis resources sent before them (crisis_reply_due False) do not
     # hold them back, since an overdose taken is news that needs 911, not only 988.
@@ -157,14 +160,16 @@ def _welcome(state: TexterState, status: LineStatus, text: str, keyword: Keyword
         state, opening = replace(state, language="en"), [fx.SetLanguage("en")]
     elif keyword is Keyword.SPANISH or (state.language == "en" and looks_spanish(text)):
         state, opening = replace(state, language="es"), [fx.SetLanguage("es")]
-    if state.returning and not state.menu_due and keyword is Keyword.NONE and not opening:
-        # "can i talk to sam again" just after START's "reply YES": an answer, not the menu.
+    if not state.menu_due and keyword is Keyword.NONE and not opening:
+        # "can i talk to sam again" just after START's "reply YES", "help me please" just after
+        # HELP's answer: an answer, not the menu.
         return _again(replace(state, stage=WELCOMED), status, text)
     if is_story(text) and keyword is Keyword.NONE:
         opening.append(fx.Reply("welcome_story"))
-    elif not (state.returning and keyword in (Keyword.YES, Keyword.SAME)):
+    elif not ((state.returning or not state.menu_due) and keyword in (Keyword.YES, Keyword.SAME)):
         # A returning texter whose first word is YES is not told to reply YES (a tester found
-        # "Good to hear from you again. Reply YES..." just before the queue's text).
+        # "Good to hear from you again. Reply YES..." just before the queue's text), nor one
+        # who just had HELP's answer, which asked for it.
         opening.append(fx.Reply("welcome_back" if state.returning else "welcome"))
     welcomed = replace(state, stage=WELCOMED)
     if keyword in (Keyword.YES, Keyword.SAME):
@@ -219,6 +224,8 @@ def _again(
         if language is None:
             return asked
         return Outcome(asked.stage, [_once(effect, language) for effect in asked.effects])
+    if not state.again_due:
+        return Outcome(WELCOMED, [])  # said a moment ago, to the text before this one
     return Outcome(WELCOMED, [fx.Reply("menu_again", language=language)])
 
 

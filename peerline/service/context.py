@@ -57,6 +57,10 @@ PLACE_IN_LINE = (
 # place in line went out this lately: silence reads as nobody there, so a minute, not the
 # reminder's minutes (PEERLINE_STILL_WAITING_MINUTES); a burst of questions within it gets one.
 ASKED_QUIET = timedelta(seconds=60)
+# The short answer to words after the menu (`menu_again`) is not said again this soon: texts
+# of a burst ("💔", "😭", "🙏"; "hey", "u there?") were written before it could be read, while
+# a question after it had arrived ("hello??" half a minute on) is answered again.
+AGAIN_QUIET = timedelta(seconds=15)
 # The texts that end in the line's menu ("reply YES to talk with a peer..."). Words written
 # within MENU_QUIET of one get a short answer (`menu_again`), not the menu a second time.
 MENU_TEXTS = (
@@ -69,6 +73,7 @@ MENU_TEXTS = (
     "language_set",
     "open_now",
     "line_open",
+    "help",
 )
 MENU_QUIET = timedelta(minutes=5)
 # Words written this soon after a chat ended (nothing since) are about that chat: a 1-5 still

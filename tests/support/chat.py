@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from rq import Queue
@@ -61,3 +62,11 @@ def take_chat(line: LineServices, hooks: Webhooks, texter: str, supporter: str) 
     hooks.sms(texter, "yes")
     run_jobs(line)
     hooks.sms(supporter, "#take")
+
+
+def texts_sent_earlier(line: LineServices, seconds: float) -> None:
+    """Move every text the line has sent back in time, as if `seconds` had passed since."""
+    with line.db.session() as session:
+        for message in session.scalars(select(OutboundMessage)):
+            message.created_at = message.created_at - timedelta(seconds=seconds)
+        session.commit()

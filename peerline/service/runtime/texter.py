@@ -15,6 +15,7 @@ from peerline.flows.language import guess
 from peerline.service.context import (
     AFTER_CHAT,
     AFTER_CHAT_REPLIES,
+    AGAIN_QUIET,
     ASKED_QUIET,
     ERASE_WINDOW,
     FLOOD_QUIET,
@@ -108,11 +109,13 @@ def texter_message(
         still_waiting_due=_due(told, rt.now, still_waiting),
         asked_due=_due(asked, rt.now, ASKED_QUIET),
     )
-    if state.stage == WELCOMED or (returning and state.stage in (texter_flow.NEW, CLOSED)):
-        # The menu minutes ago ("is anyone there" after the welcome, words after START's
-        # answer): they hear a short answer, not the menu again (one query).
+    if state.stage in (WELCOMED, texter_flow.NEW, CLOSED):
+        # The menu minutes ago ("is anyone there" after the welcome, words after START's or
+        # HELP's answer): they hear a short answer, not the menu again (one query), and that
+        # short answer not again within seconds, to a burst (one more, only then).
         menu_due = not _said_lately(rt, contact, MENU_TEXTS, MENU_QUIET)
-        state = replace(state, menu_due=menu_due)
+        again_due = menu_due or not _said_lately(rt, contact, "menu_again", AGAIN_QUIET)
+        state = replace(state, menu_due=menu_due, again_due=again_due)
     # Words just after a chat (the rating question open, or closed minutes ago): about it.
     ended = _ended_chat(rt, contact, conversation) if returning else None
     if ended is not None:
