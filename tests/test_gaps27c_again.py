@@ -46,6 +46,7 @@ def test_crisis_words_in_a_new_chat_alert_on_call_again(build: LineBuilder) -> N
     hooks.sms(lines.RIA, "#away")  # on call, taking no chats
     take_chat(line, hooks, lines.TEXTER, lines.SAM)
     hooks.sms(lines.TEXTER, "i want to kill myself")  # flagged (maybe wrongly: a joke)
+    hooks.sms(lines.TEXTER, "bye")  # asked whether they mean it, after crisis words (session 28)
     hooks.sms(lines.TEXTER, "bye")
     hooks.sms(lines.SAM, "#ready")  # no rest after that chat
     take_chat(line, hooks, lines.TEXTER, lines.SAM)  # a new chat, minutes later

@@ -58,6 +58,11 @@ class TexterState:
     # False while the line's menu ("reply YES...": a welcome, an invite, START's answer) went
     # out within the last few minutes: words written then get a short answer, not it again.
     menu_due: bool = True
+    # In a chat flagged for crisis words (session 28): BYE is asked about once (`bye_asked`:
+    # the question went out minutes ago) before it ends the chat, and the goodbye says where
+    # to turn, with no rating asked.
+    chat_flagged: bool = False
+    bye_asked: bool = False
     # False while the short answer to such words (`menu_again`) went out seconds ago: a
     # burst ("💔", "😭", "🙏") hears it once, not once a text (session 28).
     again_due: bool = True
@@ -347,6 +352,13 @@ def _in_line(state: TexterState, status: LineStatus, text: str, keyword: Keyword
 
 
 def _active(state: TexterState, status: LineStatus, text: str, keyword: Keyword) -> Outcome:
+    if keyword is Keyword.BYE and state.chat_flagged and not state.bye_asked:
+        # After crisis words a "bye" may be a slip (a tester's "no wait i didnt mean bye" came
+        # too late) or a goodbye that matters: the supporter reads it, the texter is asked.
+        name = {"name": state.supporter_name or ""}
+        return Outcome(ACTIVE, [fx.Relay(text), fx.Reply("bye_confirm", name)])
+    if keyword is Keyword.BYE and state.chat_flagged:
+        return Outcome(CLOSED, [fx.EndChat(by="texter"), fx.Reply("texter_ended_crisis")])
     if keyword is Keyword.BYE:
         return Outcome(RATING, [fx.EndChat(by="texter"), fx.Reply("ask_rating")])
     return Outcome(ACTIVE, [fx.Relay(text)])

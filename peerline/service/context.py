@@ -61,6 +61,8 @@ ASKED_QUIET = timedelta(seconds=60)
 # of a burst ("💔", "😭", "🙏"; "hey", "u there?") were written before it could be read, while
 # a question after it had arrived ("hello??" half a minute on) is answered again.
 AGAIN_QUIET = timedelta(seconds=15)
+# A BYE this soon after the question it asks in a chat flagged for crisis ends the chat.
+BYE_ASKED = timedelta(minutes=10)
 # The texts that end in the line's menu ("reply YES to talk with a peer..."). Words written
 # within MENU_QUIET of one get a short answer (`menu_again`), not the menu a second time.
 MENU_TEXTS = (

@@ -45,7 +45,10 @@ def end_chat(
     if conversation.state != ACTIVE:
         return
     contact, supporter = conversation.contact, conversation.supporter
-    conversation.state = RATING if ask_rating else CLOSED
+    # No rating asked after crisis words: "how was this chat, 1 to 5" just after an overdose
+    # was told is the wrong question (session 28); the goodbye says where to turn instead.
+    rating = ask_rating and conversation.crisis_at is None
+    conversation.state = RATING if rating else CLOSED
     conversation.closed_at, conversation.closed_by = rt.now, by
     if supporter is not None:
         supporter.last_chat_ended_at = rt.now
@@ -70,7 +73,7 @@ def end_chat(
             rt.to_texter(
                 contact, conversation, "supporter_ended", wording=crisis, name=supporter.name
             )
-            if ask_rating:
+            if rating:
                 rt.to_texter(contact, conversation, "ask_rating")
     chat_ended(rt, conversation, supporter)
     rt.after_commit.match = True

@@ -17,6 +17,7 @@ from peerline.service.context import (
     AFTER_CHAT_REPLIES,
     AGAIN_QUIET,
     ASKED_QUIET,
+    BYE_ASKED,
     ERASE_WINDOW,
     FLOOD_QUIET,
     MENU_QUIET,
@@ -109,6 +110,12 @@ def texter_message(
         still_waiting_due=_due(told, rt.now, still_waiting),
         asked_due=_due(asked, rt.now, ASKED_QUIET),
     )
+    if state.stage == ACTIVE and conversation is not None and conversation.crisis_at is not None:
+        # A BYE in a chat flagged for crisis: asked about once first (one query, only then).
+        bye_asked = classify(text) is Keyword.BYE and _said_lately(
+            rt, contact, "bye_confirm", BYE_ASKED
+        )
+        state = replace(state, chat_flagged=True, bye_asked=bye_asked)
     if state.stage in (WELCOMED, texter_flow.NEW, CLOSED):
         # The menu minutes ago ("is anyone there" after the welcome, words after START's or
         # HELP's answer): they hear a short answer, not the menu again (one query), and that
