@@ -50,6 +50,11 @@ class TexterState:
     asked_due: bool = True
     # False while the words for someone worried about another person went out lately.
     someone_else_due: bool = True
+    # The words tell of a medical emergency under way for another person ("hes not
+    # breathing": flows.emergency), and 911-now for them did not go out in the last minutes:
+    # it goes out, plainly, each time it is told again (session 28).
+    emergency: bool = False
+    emergency_due: bool = False
     # The languages the texter's earlier texts in this conversation read as, newest first
     # ("" for a text that says none: it breaks a run). The runtime fills it only when this
     # text reads as the other language than theirs: it says whether their language is
@@ -595,7 +600,13 @@ def decide(
         if isinstance(effect, fx.SetLanguage):
             state = replace(state, language=effect.language)
     language = [*language, *switch]
-    if state.crisis_reply_due and not state.opted_out and someone_else:
+    if state.emergency and someone_else and not state.opted_out:
+        # Another person's emergency under way ("my brother overdosed hes not breathing"):
+        # call 911 for them now, no "if", whatever went out before (and not the softer
+        # words for a worried texter after it).
+        if state.emergency_due:
+            safety.append(fx.Reply("someone_else_emergency"))
+    elif state.crisis_reply_due and not state.opted_out and someone_else:
         # The words alarm and tell of another person at risk ("she is on the bridge and
         # wont answer"), and of no crisis of the texter's: the concern is raised all the
         # same, and the texter hears what to do for them (once in a while), never resources

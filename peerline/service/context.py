@@ -63,6 +63,8 @@ ASKED_QUIET = timedelta(seconds=60)
 AGAIN_QUIET = timedelta(seconds=15)
 # A BYE this soon after the question it asks in a chat flagged for crisis ends the chat.
 BYE_ASKED = timedelta(minutes=10)
+# Told again that someone is still not breathing, a worried texter hears 911 again after this.
+EMERGENCY_AGAIN = timedelta(minutes=1)
 # The texts that end in the line's menu ("reply YES to talk with a peer..."). Words written
 # within MENU_QUIET of one get a short answer (`menu_again`), not the menu a second time.
 MENU_TEXTS = (

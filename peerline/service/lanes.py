@@ -30,6 +30,7 @@ _PURPOSES: Mapping[int, frozenset[str]] = {
             "crisis_closed",
             "crisis_queued",
             "someone_else",
+            "someone_else_emergency",
             "safety_alert",
             "safety_alert_call",
             "safety_flag",

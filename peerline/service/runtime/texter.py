@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from peerline.flows import effects as fx
 from peerline.flows import texter as texter_flow
+from peerline.flows.emergency import signs_of_emergency, tells_emergency
 from peerline.flows.keywords import Keyword, classify
 from peerline.flows.language import guess
 from peerline.service.context import (
@@ -18,6 +19,7 @@ from peerline.service.context import (
     AGAIN_QUIET,
     ASKED_QUIET,
     BYE_ASKED,
+    EMERGENCY_AGAIN,
     ERASE_WINDOW,
     FLOOD_QUIET,
     MENU_QUIET,
@@ -29,6 +31,7 @@ from peerline.service.context import (
     supporter_language,
 )
 from peerline.service.crisis import BURST_TEXTS
+from peerline.service.crisis_detection import Detection
 from peerline.service.models import (
     ACTIVE,
     CLOSED,
@@ -150,6 +153,19 @@ def texter_message(
     # the other person's words or quoted from them, or their words read again as the writer's;
     # never over crisis words the detector found of the writer's own).
     detection, worried = rt.line.crisis.answer(text, detection)
+    if not contact.opted_out and signs_of_emergency(text) and (
+        tells_emergency(text)
+        or _said_lately(rt, contact, "someone_else_emergency", rt.crisis_window)
+    ):
+        # Another person's medical emergency under way ("my mom took pills and wont wake up"
+        # read as the writer's own preparation; "my dad isnt breathing" as nothing), or its
+        # signs again after it was told ("still not breathing what do i do"): theirs, as
+        # urgent as an attempt, and 911 for them now, again when told again (a query or two).
+        language = detection.language or guess(text)
+        detection = Detection(True, language, "emergency", texter_flow.ATTEMPT)
+        worried = True
+        due = not _said_lately(rt, contact, "someone_else_emergency", EMERGENCY_AGAIN)
+        state = replace(state, emergency=True, emergency_due=due)
     category = detection.category if detection.matched else None
     if worried and state.crisis_reply_due and not contact.opted_out:
         # Not again within the crisis window: a worried texter's every text would repeat it.
