@@ -60,3 +60,36 @@ def test_said_alone_it_is_found(detector: CrisisDetector, text: str, category: s
 @pytest.mark.parametrize("text", QUIET)
 def test_the_everyday_sense_stays_quiet(detector: CrisisDetector, text: str) -> None:
     assert not detector.detect(text).matched, detector.detect(text)
+
+
+# A waiting texter's questions and a sorry for leaving, read alone and as a burst: the model
+# alone read "hola?? / hay alguien ahi / cuanto falta?" as a plan (988 sent, on call woken)
+# and "perdon no queria irme" as intent (a tester's texter, session 28).
+QUIET_BURSTS = [
+    ["hola??", "hay alguien ahi", "cuanto falta?"],
+    ["hello??", "anyone there", "how much longer?"],
+    ["perdon no queria irme"],
+    ["sorry i didnt mean to leave"],
+    ["cuanto falta para que me atiendan"],
+]
+# ...while crisis words beside them are still read.
+FOUND_BURSTS = [
+    (["hola", "hay alguien ahi", "me quiero morir"], "wish_dead"),
+    (["anyone there", "i took all my pills"], "attempt"),
+    (["perdon no queria irme", "pero ya no aguanto mas, me quiero matar"], "active_thoughts"),
+]
+
+
+@pytest.mark.parametrize("texts", QUIET_BURSTS)
+def test_waiting_questions_and_sorry_stay_quiet(detector: CrisisDetector, texts: list[str]) -> None:
+    for text in texts:
+        assert not detector.detect(text).matched, text
+    assert not detector.detect_together(texts).matched
+
+
+@pytest.mark.parametrize(("texts", "category"), FOUND_BURSTS)
+def test_crisis_words_beside_them_are_found(
+    detector: CrisisDetector, texts: list[str], category: str
+) -> None:
+    found = detector.detect_together(texts)
+    assert found.matched and found.category == category, found
