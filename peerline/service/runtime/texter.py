@@ -157,13 +157,11 @@ def texter_message(
         tells_emergency(text)
         or _said_lately(rt, contact, "someone_else_emergency", rt.crisis_window)
     ):
-        # Another person's medical emergency under way ("my mom took pills and wont wake up"
-        # read as the writer's own preparation; "my dad isnt breathing" as nothing), or its
-        # signs again after it was told ("still not breathing what do i do"): theirs, as
-        # urgent as an attempt, and 911 for them now, again when told again (a query or two).
+        # Another person's emergency under way ("my mom took pills and wont wake up" read as
+        # the writer's preparation), or its signs told again ("still not breathing"): theirs,
+        # as urgent as an attempt, and 911 for them now, again when told again.
         language = detection.language or guess(text)
-        detection = Detection(True, language, "emergency", texter_flow.ATTEMPT)
-        worried = True
+        detection, worried = Detection(True, language, "emergency", texter_flow.ATTEMPT), True
         due = not _said_lately(rt, contact, "someone_else_emergency", EMERGENCY_AGAIN)
         state = replace(state, emergency=True, emergency_due=due)
     category = detection.category if detection.matched else None
