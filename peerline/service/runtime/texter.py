@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 
@@ -185,29 +186,21 @@ def texter_message(
         said = next((e.language for e in switch if isinstance(e, fx.SetLanguage)), once)
         speaks = said if category and said else state.language
         status = line_status(rt, conversation, speaks, priority=priority)
-    outcome = texter_flow.decide(
+    step = partial(
+        texter_flow.decide,
         state,
-        status,
-        text,
+        text=text,
         crisis=category,
         media=media,
         crisis_language=detection.language,
         someone_else=worried,
     )
+    outcome = step(status)
     moved = next((e.language for e in outcome.effects if isinstance(e, fx.SetLanguage)), None)
     if state.stage != ACTIVE and moved not in (None, speaks):
         # A first text the flow read as Spanish: the next opening and the groups in it too
         # (a closed line told "me quiero morir" it opens again "tomorrow at 9:00 AM").
-        status = line_status(rt, conversation, moved, priority=priority)
-        outcome = texter_flow.decide(
-            state,
-            status,
-            text,
-            crisis=category,
-            media=media,
-            crisis_language=detection.language,
-            someone_else=worried,
-        )
+        outcome = step(line_status(rt, conversation, moved, priority=priority))
     if conversation is None and ended is not None and outcome.stage == CLOSED:
         # Words after the chat are kept with it (the transcript) and answered from it.
         conversation = ended
