@@ -246,3 +246,47 @@ def test_short_spanish_crisis_words_at_the_menu_get_the_crisis_offer(
     offer = caller.speak(menu_of(caller, language), words)
     offered_in(offer, the_call(phone.line, caller).id, language)
     assert alerts(phone.line) == ["crisis"]
+
+
+# -- a crisis caller still on the line when the peer's call ends hears where to turn ----------
+
+
+def bridged_then_ended(caller: Caller, offer: Twiml, seconds: int) -> Twiml:
+    """Stay on after the offer, let the first supporter rung take the call, and end the bridge
+    from their side."""
+    ring = caller.stay_silent(offer)
+    peer = caller.legs(ring)[0]
+    peer.press(peer.answer(), "1")
+    assert peer.status("in-progress").status_code == 204
+    assert peer.status("completed", seconds).status_code == 204
+    return caller.dial_ends(ring, "completed", seconds, DialCallSid=peer.sid, DialBridged="true")
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "first"),
+    [
+        ("en", "I have the pills in my hand", "The call has ended. If you are in danger"),
+        ("es", "quiero morirme, ya no aguanto", "La llamada terminó. Si está en peligro"),
+    ],
+)
+def test_a_crisis_callers_peer_call_ending_says_where_to_turn_and_3(
+    tmp_path: Path, language: str, words: str, first: str
+) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    offer = caller.speak(menu_of(caller, language), words)
+    after = bridged_then_ended(caller, offer, 15)
+    assert after.spoken().startswith(first), after.spoken()
+    assert after.verbs[-1] == "Hangup" and "3" in after.spoken()
+    assert is_transfer(caller.press(after, "3"))
+
+
+def test_anyone_elses_peer_call_ending_is_goodbye(tmp_path: Path) -> None:
+    phone = phone_for(tmp_path)
+    caller = phone.call(lines.TEXTER)
+    ring = caller.press(caller.dial_in(), "1")
+    sam = next(leg for leg in caller.legs(ring) if leg.to == lines.SAM)
+    sam.press(sam.answer(), "1")
+    assert sam.status("in-progress").status_code == 204
+    goodbye = caller.dial_ends(ring, "completed", 200, DialCallSid=sam.sid, DialBridged="true")
+    assert goodbye.verbs == ["Say", "Hangup"] and "9 1 1" not in goodbye.spoken()

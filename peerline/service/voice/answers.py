@@ -58,6 +58,9 @@ class CrisisOffer:
     to_crisis_line: bool = False
     # The caller's words tell of an attempt under way: 911 now and Poison Control first.
     attempt: bool = False
+    # Said to a crisis caller still on the line when the peer's call ended: where to turn, 3,
+    # then goodbye.
+    after_peer: bool = False
 
 
 @dataclass(frozen=True)

@@ -450,8 +450,13 @@ def dial_ended(line: LineServices, event: CallEvent, round_number: int, dial: Di
             return current_answer(line, rt, call, now)
         if call.state == CONNECTED:
             # The supporter hung up first and the caller is still on the line.
-            call.state = ENDED
             rt.after_commit.match = True
+            if call.crisis is not None:
+                # Not a bare goodbye to a caller in crisis (a tester's call dropped after 15
+                # s): where to turn, and 3 for the crisis line, at the offer's own step.
+                call.state = OFFERED
+                return CrisisOffer(call.id, call.language, ended=True, after_peer=True)
+            call.state = ENDED
             return Goodbye(call.language, "goodbye")
         legs = list(
             session.scalars(

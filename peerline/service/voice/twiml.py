@@ -168,6 +168,11 @@ def _render_crisis_offer(speaker: Speaker, answer: CrisisOffer) -> VoiceResponse
     # Its own step: the menu's, sent again by Twilio, is told this offer again (not a choice).
     offer_path = f"/call/{answer.call_id}/offer/{answer.language}"
     gather = _one_key(speaker, response, offer_path, 3, answer.language)
+    if answer.after_peer:
+        speaker.say(gather, answer.language, "crisis_after_peer")
+        speaker.say(response, answer.language, "goodbye")
+        response.hangup()
+        return response
     if answer.ended and answer.nobody is None:
         # The crisis line's call ended at once: where to turn, 3 to try it again, or a peer.
         speaker.say(gather, answer.language, "crisis_ended_peer")
