@@ -197,7 +197,12 @@ def _long_params(catalogue: Catalogue, language: str) -> dict[str, object]:
         "again": max(
             (
                 " " + catalogue.render(language, key)
-                for key in ("offer_again_timed_out", "offer_again", "offer_resting")
+                for key in (
+                    "offer_again_timed_out",
+                    "offer_again",
+                    "offer_resting",
+                    "offer_resting_call",
+                )
             ),
             key=len,
         ),

@@ -331,8 +331,12 @@ def _ranked(
     (or holds an offer of it, when `fresh_only`); once everyone with room has had their
     chance, it goes round again, to whoever had it longest ago first. (A supporter who is
     really gone is protected by auto-away, not by leaving the texter waiting.) Those in `kept`
-    (kept for a texter in crisis) come after the others, past the shift's cap.
+    (kept for a texter in crisis) come after the others, past the shift's cap, except that a
+    texter in crisis is asked in their language first: someone resting who speaks it before
+    someone free who does not (session 28: a Spanish texter in crisis was offered to an
+    English-only supporter, "no Spanish speaker is free", while a Spanish speaker rested).
     """
+    urgent = conversation.priority > 0
     offered_before = conversation.offered_before
     free = [
         c
@@ -349,10 +353,13 @@ def _ranked(
         # Round robin among those offered it before, anyone kept for a crisis (resting, at
         # the cap) last; then language, continuity, and fairness: fewest chats this shift,
         # longest idle.
+        rest, other_language = c.id in kept, 0 if speaks else 1
+        if urgent:
+            rest, other_language = bool(other_language), int(rest)
         return (
             offered_before.get(c.id, 0),
-            c.id in kept,
-            0 if speaks else 1,
+            rest,
+            other_language,
             0 if preferred else 1,
             pool.chats_this_shift[c.id],
             c.idle_since,
