@@ -136,7 +136,7 @@ def _flag(rt: Context, conversation: Conversation, category: str) -> None:
 OPTED_OUT_IN_CRISIS = "crisis_opted_out"
 
 
-def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
+def opted_out_in_crisis(rt: Context, conversation: Conversation, *, erased: bool = False) -> int:
     """Alert on call that a texter who may be in crisis (their own crisis flagged within the
     crisis window, not only someone else's danger they told of) opted out (STOP, END, ...)
     and can no longer be texted, by alias, naming the supporter of the chat they left; once a
@@ -144,7 +144,9 @@ def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
     when the crisis was someone else's).
 
     Carriers let nothing through after an opt-out but their own confirmation: the supporter
-    hears the texter left, and without this nobody who could still act would know."""
+    hears the texter left, and without this nobody who could still act would know. `erased`:
+    they erased their number and texts (DELETE confirmed), which leaves the line as unable to
+    reach them (the alert's text goes out; its record goes with the erasure)."""
     told_already = rt.session.scalar(
         select(Alert.id)
         .where(Alert.kind == OPTED_OUT_IN_CRISIS, Alert.conversation_id == conversation.id)
@@ -159,7 +161,9 @@ def opted_out_in_crisis(rt: Context, conversation: Conversation) -> int:
         return 0
     kind = rt.crisis_kind(category)
     supporter = conversation.supporter if conversation.state == ACTIVE else None
-    if supporter is not None:
+    if erased:
+        what = Phrase("alert_what_erased", {"kind": kind})
+    elif supporter is not None:
         what = Phrase("alert_what_stopped_chat", {"kind": kind, "name": supporter.name})
     else:
         what = Phrase("alert_what_stopped", {"kind": kind})

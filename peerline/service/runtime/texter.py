@@ -226,6 +226,9 @@ def texter_message(
         # STOP lately after crisis words: the line can no longer text them, and the supporter
         # of a chat would be the only one to know. On call hears it, once a conversation.
         on_call_told = opted_out_in_crisis(rt, conversation or flagged) > 0
+    elif fx.Erase() in effects and not contact.opted_out and flagged is not None:
+        # The same for DELETE confirmed, which also leaves the line unable to reach them.
+        opted_out_in_crisis(rt, conversation or flagged, erased=True)
     if conversation is None and raised:
         # Crisis words from someone the line cannot text (they opted out): nothing goes to
         # them, but a coordinator must hear of it, and the words are kept where the console
