@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from peerline.flows.emergency import signs_of_emergency, tells_emergency
+from peerline.flows.emergency import NAMED, SIGNS, read_emergency
 from peerline.service import segments
 from peerline.service.models import Conversation, InboundMessage
 from peerline.service.services import LineServices
@@ -92,5 +92,10 @@ def test_in_a_chat_the_supporter_reads_it_as_someone_elses(
     ],
 )
 def test_everyday_words_are_no_emergency(words: str) -> None:
-    assert not tells_emergency(words)
-    assert not signs_of_emergency(words) or "breath" in words or "respira" in words
+    assert read_emergency(words) is None
+
+
+def test_whose_emergency_the_words_name() -> None:
+    assert read_emergency("my dad isnt breathing") == NAMED
+    assert read_emergency("mi hijo no respira") == NAMED  # the verb says whose
+    assert read_emergency("still not breathing what do i do") == SIGNS

@@ -47,25 +47,19 @@ _EVERYDAY = re.compile(
 )
 
 
-def signs_of_emergency(text: str) -> bool:
-    """Say whether words tell the signs of a medical emergency, of whoever they name ("still
-    not breathing", after the person was named in a text before)."""
-    plain = _plain(text)
+# What words tell: the signs, of another person they name (or Spanish whose verb says so),
+# or the signs alone ("still not breathing", which a text before may have said is whose).
+NAMED, SIGNS = "named", "signs"
+
+
+def read_emergency(text: str) -> str | None:
+    """Return NAMED when words tell of a medical emergency under way for another person,
+    SIGNS when they tell its signs of nobody named, else None."""
+    plain = fold(text).replace("'", "").replace("\u2019", "")
     if _EVERYDAY.search(plain):
-        return False
-    return bool(_SIGNS_ES.search(plain) or _SIGNS.search(plain))
-
-
-def tells_emergency(text: str) -> bool:
-    """Say whether words tell of a medical emergency under way for another person."""
-    plain = _plain(text)
-    if _EVERYDAY.search(plain):
-        return False
-    return bool(_SIGNS_ES.search(plain)) or (
-        bool(_SIGNS.search(plain)) and bool(_THIRD.search(plain))
-    )
-
-
-def _plain(text: str) -> str:
-    """Return the text folded as the patterns read it."""
-    return fold(text).replace("'", "").replace("’", "")
+        return None
+    if _SIGNS_ES.search(plain):
+        return NAMED
+    if not _SIGNS.search(plain):
+        return None
+    return NAMED if _THIRD.search(plain) else SIGNS

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from peerline.flows import effects as fx
 from peerline.flows import texter as texter_flow
-from peerline.flows.emergency import signs_of_emergency, tells_emergency
+from peerline.flows.emergency import NAMED, read_emergency
 from peerline.flows.keywords import Keyword, classify
 from peerline.flows.language import guess
 from peerline.service.context import (
@@ -154,9 +154,14 @@ def texter_message(
     # the other person's words or quoted from them, or their words read again as the writer's;
     # never over crisis words the detector found of the writer's own).
     detection, worried = rt.line.crisis.answer(text, detection)
-    if not contact.opted_out and signs_of_emergency(text) and (
-        tells_emergency(text)
-        or _said_lately(rt, contact, "someone_else_emergency", rt.crisis_window)
+    emergency = read_emergency(text)
+    if (
+        not contact.opted_out
+        and emergency is not None
+        and (
+            emergency == NAMED
+            or _said_lately(rt, contact, "someone_else_emergency", rt.crisis_window)
+        )
     ):
         # Another person's emergency under way ("my mom took pills and wont wake up" read as
         # the writer's preparation), or its signs told again ("still not breathing"): theirs,
