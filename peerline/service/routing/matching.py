@@ -347,19 +347,19 @@ def _ranked(
     if fresh_only:
         free = []
 
-    def rank(c: _Candidate) -> tuple[int, bool, int, int, int, float, int]:
+    def rank(c: _Candidate) -> tuple[int, int, int, int, int, float, int]:
         speaks = conversation.language in c.languages
         preferred = conversation.preferred_supporter_id == c.id
         # Round robin among those offered it before, anyone kept for a crisis (resting, at
         # the cap) last; then language, continuity, and fairness: fewest chats this shift,
         # longest idle.
-        rest, other_language = c.id in kept, 0 if speaks else 1
-        if urgent:
-            rest, other_language = bool(other_language), int(rest)
+        rest, language = int(c.id in kept), 0 if speaks else 1
+        # For a texter in crisis their language comes before anyone's rest.
+        first, second = (language, rest) if urgent else (rest, language)
         return (
             offered_before.get(c.id, 0),
-            rest,
-            other_language,
+            first,
+            second,
             0 if preferred else 1,
             pool.chats_this_shift[c.id],
             c.idle_since,
