@@ -46,7 +46,6 @@ from peerline.service.voice.answers import (
     LeaveMessage,
     Menu,
     Ring,
-    Transfer,
 )
 from peerline.service.voice.models import (
     ENDED,
@@ -64,8 +63,8 @@ from peerline.service.voice.ringing import (
     current_answer,
     silent_crisis_caller,
     start_round,
+    to_crisis_line,
 )
-from peerline.service.voice.settings import voice_settings
 from peerline.service.voice.shared import caller_contact, locked_call
 from peerline.service.voice.spoken import asks_repeat, heard, says_again
 from peerline.service.voice.status import hung_up
@@ -470,10 +469,7 @@ def _choose_groups(line: LineServices, rt: Context, call: Call, notice: str | No
 
 def _choose_crisis(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:
     """Transfer to the crisis line (menu 3)."""
-    call.menu_choice, call.state, call.outcome = CRISIS, TRANSFERRED, "crisis_transfer"
-    call.crisis_transfers += 1
-    number = voice_settings(line).crisis_number
-    return Transfer(call.id, call.language, number, call.crisis_transfers)
+    return to_crisis_line(line, call)
 
 
 def _choose_text_groups(line: LineServices, rt: Context, call: Call, notice: str | None) -> Answer:

@@ -297,10 +297,7 @@ def start_round(
     if nobody is not None and _to_crisis_line(call):
         # A crisis caller who cannot leave a message for a call back, and whom nobody can
         # answer, is put through to the crisis line (told so first), never hung up on.
-        call.menu_choice, call.state, call.outcome = "crisis", TRANSFERRED, "crisis_transfer"
-        call.crisis_transfers += 1
-        number = voice_settings(line).crisis_number
-        return Transfer(call.id, call.language, number, call.crisis_transfers, nobody=True)
+        return to_crisis_line(line, call, nobody=True)
     if nobody is not None:
         call.state, call.outcome = VOICEMAIL, nobody
         return leave_message(line, rt, call, nobody, now, rotas=rotas)
@@ -328,10 +325,16 @@ def silent_crisis_caller(line: LineServices, call: Call) -> Transfer | None:
         or call.crisis_transfers
     ):
         return None
+    return to_crisis_line(line, call, nobody=True)
+
+
+def to_crisis_line(line: LineServices, call: Call, *, nobody: bool = False) -> Transfer:
+    """Put a call through to the crisis line, counting the transfer; `nobody`: it is told
+    first that nobody here can answer."""
     call.menu_choice, call.state, call.outcome = "crisis", TRANSFERRED, "crisis_transfer"
     call.crisis_transfers += 1
     number = voice_settings(line).crisis_number
-    return Transfer(call.id, call.language, number, call.crisis_transfers, nobody=True)
+    return Transfer(call.id, call.language, number, call.crisis_transfers, nobody=nobody)
 
 
 def _to_crisis_line(call: Call) -> bool:
